@@ -1,0 +1,48 @@
+# Two commands for a newcomer: `make dev` (install, then run the hub locally) and
+# `make test` (install, then run every test). Both install what they need into
+# .venv/ (Python) and node_modules/ (the pinned CDK CLI) first.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+
+.PHONY: install dev test test-fast fuzz synth bench schema clean
+
+install: $(VENV)/.installed node_modules/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade "pip==25.3"
+	$(BIN)/python -m pip install --quiet -e ".[local,infra,dev]"
+	touch $@
+
+node_modules/.installed: package.json
+	npm install --no-audit --no-fund --no-package-lock --loglevel=error
+	touch $@
+
+dev: install
+	$(BIN)/switchboard dev
+
+test: install
+	$(BIN)/pytest
+
+# Unit and contract tests only (no emulator, no CDK synth).
+test-fast: $(VENV)/.installed
+	$(BIN)/pytest tests/unit tests/contract
+
+# The long property-based run: 10,000 generated inputs per adapter.
+fuzz: $(VENV)/.installed
+	SWITCHBOARD_FUZZ_EXAMPLES=10000 $(BIN)/pytest tests/unit/providers -k property -q
+
+synth: install
+	npx cdk synth -q
+
+bench: $(VENV)/.installed
+	$(BIN)/python -m tests.bench.ingest
+
+schema: $(VENV)/.installed
+	$(BIN)/switchboard schema
+
+clean:
+	rm -rf $(VENV) node_modules cdk.out .pytest_cache

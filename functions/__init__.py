@@ -1,0 +1,1 @@
+"""Lambda functions, one package each (handler.py is the entry point)."""

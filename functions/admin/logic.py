@@ -1,0 +1,144 @@
+"""Admin API logic: providers, connections and recent events, seen through a principal.
+
+Every operation takes the calling principal and checks what it may see or change;
+stores are passed in, so tests run this against moto or fakes alike.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from switchboard_core.connections import (
+    Connection,
+    ConnectionStore,
+    CredentialStore,
+    new_connection_id,
+)
+from switchboard_core.errors import HubError, NotFound
+from switchboard_core.event_log import EventLogStore, EventQuery
+from switchboard_core.principals import ALL_TENANTS, Principal
+from switchboard_core.providers import PROVIDER_NAMES, all_adapters, get_adapter
+
+MAX_GRACE = timedelta(days=30)
+
+
+class CreateConnection(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    provider: str = Field(min_length=1)
+    tenant: str | None = Field(default=None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
+    name: str | None = Field(default=None, max_length=200)
+    credentials: dict[str, Any]
+
+
+class RotateCredentials(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    credentials: dict[str, Any]
+    grace_seconds: int = Field(default=24 * 3600, ge=0, le=int(MAX_GRACE.total_seconds()))
+
+
+def parse_body(model: type[BaseModel], body: Any) -> Any:
+    """Validate a JSON body; a 400 that names each bad field."""
+    if body is None:
+        raise HubError("a JSON body is required", status=400, code="malformed_request")
+    try:
+        return model.model_validate(body)
+    except ValidationError as exc:
+        problems = [{"field": ".".join(map(str, e["loc"])) or "(body)", "problem": e["msg"]} for e in exc.errors()]
+        fields = ", ".join(p["field"] for p in problems)
+        raise HubError(f"invalid request body: {fields}", status=400, code="validation_error",
+                       details={"problems": problems}) from None
+
+
+@dataclass
+class AdminDeps:
+    connections: ConnectionStore
+    credentials: CredentialStore
+    event_log: EventLogStore
+
+
+def list_providers() -> list[dict[str, Any]]:
+    return [adapter.describe() for adapter in all_adapters()]
+
+
+def create_connection(principal: Principal, request: CreateConnection, deps: AdminDeps, now: datetime,
+                      base_url: str) -> dict[str, Any]:
+    tenant = request.tenant or principal.tenant
+    if tenant == ALL_TENANTS:
+        raise HubError("an operator key must name the connection's tenant", status=400, code="validation_error",
+                       details={"problems": [{"field": "tenant", "problem": "required for a '*' key"}]})
+    principal.require_manage(tenant)
+    if request.provider not in PROVIDER_NAMES:
+        raise HubError(f"unknown provider {request.provider!r}; known: {', '.join(PROVIDER_NAMES)}",
+                       status=400, code="unknown_provider")
+    credentials = get_adapter(request.provider).validate_credentials(request.credentials)
+    connection = Connection(id=new_connection_id(), provider=request.provider, tenant=tenant,
+                            name=request.name, created_at=now)
+    # Secret first: a connection record never points at missing credentials.
+    deps.credentials.create(connection.id, credentials, tenant)
+    deps.connections.put(connection)
+    return connection.public(base_url)
+
+
+def visible_connection(principal: Principal, connection_id: str, deps: AdminDeps) -> Connection:
+    connection = deps.connections.get(connection_id)
+    if not principal.can_read_tenant(connection.tenant):
+        # Same answer as a missing one: keys of other tenants learn nothing.
+        raise NotFound(f"unknown connection {connection_id!r}", code="unknown_connection")
+    return connection
+
+
+def list_connections(principal: Principal, deps: AdminDeps, base_url: str, tenant: str | None) -> list[dict[str, Any]]:
+    if principal.tenant != ALL_TENANTS:
+        tenant = principal.tenant
+    principal.require_read(tenant or principal.tenant)
+    return [c.public(base_url) for c in deps.connections.list(tenant)]
+
+
+def delete_connection(principal: Principal, connection_id: str, deps: AdminDeps) -> None:
+    connection = visible_connection(principal, connection_id, deps)
+    principal.require_manage(connection.tenant)
+    deps.connections.delete(connection.id)
+    deps.credentials.delete(connection.id)
+
+
+def rotate_credentials(principal: Principal, connection_id: str, request: RotateCredentials, deps: AdminDeps,
+                       now: datetime, base_url: str) -> dict[str, Any]:
+    connection = visible_connection(principal, connection_id, deps)
+    principal.require_manage(connection.tenant)
+    credentials = get_adapter(connection.provider).validate_credentials(request.credentials)
+    rotated = deps.credentials.rotate(connection.id, credentials, timedelta(seconds=request.grace_seconds), now)
+    connection = connection.model_copy(update={"rotated_at": now})
+    deps.connections.put(connection)
+    body = connection.public(base_url)
+    body["previous_credentials_valid_until"] = (
+        rotated.previous_valid_until.isoformat() if rotated.previous_valid_until else None
+    )
+    return body
+
+
+def list_events(principal: Principal, params: dict[str, str], deps: AdminDeps) -> dict[str, Any]:
+    try:
+        query = EventQuery.model_validate({k: v for k, v in params.items() if v != ""})
+    except ValidationError as exc:
+        problems = [{"field": ".".join(map(str, e["loc"])), "problem": e["msg"]} for e in exc.errors()]
+        raise HubError(f"invalid query: {', '.join(p['field'] for p in problems)}", status=400,
+                       code="validation_error", details={"problems": problems}) from None
+    if query.connection:
+        connection = visible_connection(principal, query.connection, deps)
+        query = query.model_copy(update={"tenant": connection.tenant})
+    elif principal.tenant != ALL_TENANTS:
+        query = query.model_copy(update={"tenant": principal.tenant})
+    elif not query.tenant:
+        raise HubError("an operator key must pass tenant= or connection=", status=400, code="validation_error")
+    principal.require_read(query.tenant or "")
+    try:
+        events, cursor = deps.event_log.query(query)
+    except ValueError as exc:
+        raise HubError(str(exc), status=400, code="validation_error") from None
+    return {"events": [e.model_dump(mode="json") for e in events], "next_cursor": cursor}

@@ -1,0 +1,1 @@
+"""Lambda authorizer for the admin API."""

@@ -1,0 +1,1 @@
+"""Event-log consumer: bus -> queue -> event log table."""

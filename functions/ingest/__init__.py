@@ -1,0 +1,1 @@
+"""Ingest: POST/GET /webhooks/{provider}/{connection}."""

@@ -1,0 +1,135 @@
+"""Ingest handler: parse the HTTP API event, run the ingest logic, shape the response.
+
+Dependencies (clients, stores) are built on the first invocation and reused while
+the execution environment lives; none is created at import time.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from pydantic import BaseModel, ConfigDict, Field
+
+from functions.ingest.logic import IngestDeps, IngestOutcome, handle_webhook
+from switchboard_core import aws
+from switchboard_core.bus import EventPublisher, PublishError
+from switchboard_core.connections import ConnectionStore, CredentialStore
+from switchboard_core.dedupe import IdempotentRunner
+from switchboard_core.errors import HubError
+from switchboard_core.http import webhook_request
+from switchboard_core.raw_store import RawStore
+from switchboard_core.settings import load_settings
+
+logger = Logger()
+metrics = Metrics()
+tracer = Tracer()
+app = APIGatewayHttpResolver()
+
+WEBHOOK_PATH = "/webhooks/<provider>/<connection>"
+ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
+
+
+class IngestSettings(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    connections_table: str = Field(alias="TABLE_CONNECTIONS")
+    idempotency_table: str = Field(alias="TABLE_IDEMPOTENCY")
+    raw_bucket: str = Field(alias="BUCKET_RAW")
+    event_bus: str = Field(alias="EVENT_BUS_NAME")
+    secrets_prefix: str = Field(alias="SECRETS_PREFIX")
+    public_base_url: str | None = Field(default=None, alias="PUBLIC_BASE_URL")
+    max_body_bytes: int = Field(default=1024 * 1024, alias="MAX_BODY_BYTES")
+    dedupe_ttl_seconds: int = Field(default=8 * 24 * 3600, alias="DEDUPE_TTL_SECONDS")
+    credentials_cache_seconds: int = Field(default=60, alias="CREDENTIALS_CACHE_SECONDS")
+
+
+@cache
+def settings() -> IngestSettings:
+    return load_settings(IngestSettings)
+
+
+@cache
+def dependencies() -> IngestDeps:
+    config = settings()
+    return IngestDeps(
+        connections=ConnectionStore(aws.resource("dynamodb").Table(config.connections_table)),
+        credentials=CredentialStore(aws.client("secretsmanager"), config.secrets_prefix,
+                                    max_age_seconds=config.credentials_cache_seconds),
+        raw_store=RawStore(aws.client("s3"), config.raw_bucket),
+        publisher=EventPublisher(aws.client("events"), config.event_bus),
+        run_once=IdempotentRunner(config.idempotency_table, config.dedupe_ttl_seconds,
+                                  boto3_client=aws.client("dynamodb")),
+        max_body_bytes=config.max_body_bytes,
+    )
+
+
+def error_response(error: HubError) -> Response:
+    headers = {"Allow": "GET, POST"} if error.status == 405 else None
+    return Response(status_code=error.status, content_type="application/json", body=error.body(), headers=headers)
+
+
+@app.route(WEBHOOK_PATH, method=ALL_METHODS)
+def webhook(provider: str, connection: str) -> Response:
+    now = datetime.now(UTC)
+    logger.append_keys(provider=provider, connection=connection)
+    metrics.add_dimension(name="provider", value=provider[:64])
+    metrics.add_metric(name="WebhooksReceived", unit=MetricUnit.Count, value=1)
+    try:
+        deps = dependencies()
+        if isinstance(deps.run_once, IdempotentRunner):
+            deps.run_once.register_lambda_context(app.lambda_context)
+        request = webhook_request(app.current_event.raw_event, now, settings().public_base_url)
+        outcome = handle_webhook(request, provider, connection, deps, now)
+    except HubError as error:
+        record_rejection(provider, error)
+        return error_response(error)
+    record_outcome(outcome)
+    answer = outcome.response
+    return Response(status_code=answer.status, content_type=answer.content_type, body=answer.body,
+                    headers=dict(answer.headers) or None)
+
+
+def record_rejection(provider: str, error: HubError) -> None:
+    if isinstance(error, PublishError):
+        # Own metric without the provider dimension: one alarm covers every provider.
+        with single_metric(name="PublishFailures", unit=MetricUnit.Count, value=1) as metric:
+            metric.add_dimension(name="service", value=logger.service)
+    with single_metric(name="WebhooksRejected", unit=MetricUnit.Count, value=1) as metric:
+        metric.add_dimension(name="provider", value=provider[:64])
+        metric.add_dimension(name="reason", value=error.code)
+    log = logger.error if error.status >= 500 else logger.warning
+    log("webhook refused", extra={"status": error.status, "reason": error.code, "detail": error.message})
+
+
+def record_outcome(outcome: IngestOutcome) -> None:
+    if outcome.kind == "handshake":
+        metrics.add_metric(name="HandshakesAnswered", unit=MetricUnit.Count, value=1)
+        logger.info("handshake answered")
+        return
+    if outcome.event_ids:
+        logger.set_correlation_id(outcome.event_ids[0])
+    if outcome.kind == "duplicate":
+        metrics.add_metric(name="DuplicateDeliveries", unit=MetricUnit.Count, value=1)
+        logger.info("duplicate delivery acknowledged", extra={"delivery_id": outcome.delivery_id})
+        return
+    metrics.add_metric(name="WebhooksAccepted", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name="EventsPublished", unit=MetricUnit.Count, value=len(outcome.event_ids))
+    logger.info("webhook accepted", extra={"delivery_id": outcome.delivery_id, "event_ids": outcome.event_ids,
+                                           "types": sorted({e.type for e in outcome.events})})
+
+
+@app.exception_handler(HubError)
+def hub_error(error: HubError) -> Response:
+    return error_response(error)
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return app.resolve(event, context)

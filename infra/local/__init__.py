@@ -1,0 +1,1 @@
+"""The embedded runtime: moto server, HTTP gateway, queue dispatcher, CLI."""

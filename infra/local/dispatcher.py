@@ -1,0 +1,89 @@
+"""Feeds each consumer function from its SQS queue, as a Lambda event source
+mapping with ReportBatchItemFailures does: receive a batch, invoke the function
+with an SQS event, delete what succeeded, leave failures to come back after the
+visibility timeout (and reach the dead-letter queue after maxReceiveCount)."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from infra.local.emulator import REGION, ConsumerQueue
+
+Invoke = Callable[[str, dict[str, Any]], Any]
+
+
+def sqs_record(message: dict[str, Any], queue_arn: str) -> dict[str, Any]:
+    body = message["Body"]
+    return {
+        "messageId": message["MessageId"],
+        "receiptHandle": message["ReceiptHandle"],
+        "body": body,
+        "attributes": message.get("Attributes", {}),
+        "messageAttributes": message.get("MessageAttributes", {}),
+        "md5OfBody": message.get("MD5OfBody") or hashlib.md5(body.encode()).hexdigest(),  # noqa: S324 - SQS's own checksum
+        "eventSource": "aws:sqs",
+        "eventSourceARN": queue_arn,
+        "awsRegion": REGION,
+    }
+
+
+class Dispatcher:
+    def __init__(self, sqs: Any, queues: list[ConsumerQueue], invoke: Invoke,
+                 log: Callable[[str], None] | None = None, wait_seconds: int = 1) -> None:
+        self._sqs = sqs
+        self._queues = queues
+        self._invoke = invoke
+        self._log = log
+        self._wait = wait_seconds
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self.delivered = 0
+
+    def start(self) -> None:
+        for queue in self._queues:
+            thread = threading.Thread(target=self._run, args=(queue,), name=f"dispatch-{queue.function}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=self._wait + 5)
+
+    def _run(self, queue: ConsumerQueue) -> None:
+        while not self._stop.is_set():
+            try:
+                self.poll_once(queue)
+            except Exception as exc:  # noqa: BLE001 - keep polling; the failure is reported
+                if self._log:
+                    self._log(f"dispatcher for {queue.function}: {type(exc).__name__}: {exc}")
+                self._stop.wait(1)
+
+    def poll_once(self, queue: ConsumerQueue) -> int:
+        messages = self._sqs.receive_message(
+            QueueUrl=queue.queue_url, MaxNumberOfMessages=queue.batch_size, WaitTimeSeconds=self._wait,
+            AttributeNames=["All"], MessageAttributeNames=["All"],
+        ).get("Messages", [])
+        if not messages:
+            return 0
+        event = {"Records": [sqs_record(m, queue.queue_arn) for m in messages]}
+        try:
+            result = self._invoke(queue.function, event) or {}
+        except Exception as exc:  # noqa: BLE001 - a failed invocation retries the whole batch
+            if self._log:
+                self._log(f"{queue.function} failed a batch of {len(messages)}: {type(exc).__name__}: {exc}")
+            return 0
+        failed = {item["itemIdentifier"] for item in result.get("batchItemFailures", [])}
+        done = [m for m in messages if m["MessageId"] not in failed]
+        if done:
+            self._sqs.delete_message_batch(
+                QueueUrl=queue.queue_url,
+                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)],
+            )
+        if failed and self._log:
+            self._log(f"{queue.function}: {len(failed)} of {len(messages)} record(s) failed; they will be retried")
+        self.delivered += len(done)
+        return len(done)

@@ -1,0 +1,188 @@
+"""The local HTTP API: each request becomes the API Gateway (HTTP API, payload 2.0)
+event AWS would send, routed by topology.ROUTES, with the Lambda authorizer in
+front of authorized routes exactly as the deployed API has it."""
+
+from __future__ import annotations
+
+import base64
+import re
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from werkzeug.wrappers import Request, Response
+
+from infra import topology
+
+TEXT_TYPES = ("text/", "application/json", "application/x-www-form-urlencoded", "application/xml",
+              "application/atom+xml", "application/soap+xml")
+
+Invoke = Callable[[str, dict[str, Any]], Any]
+
+
+@dataclass(frozen=True)
+class CompiledRoute:
+    route: topology.Route
+    pattern: re.Pattern[str]
+
+    @property
+    def route_key(self) -> str:
+        return f"{self.route.method} {self.route.path}"
+
+
+def compile_route(route: topology.Route) -> CompiledRoute:
+    regex = re.sub(r"\{(\w+)\+\}", r"(?P<\1>.+)", route.path)
+    regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", regex)
+    return CompiledRoute(route, re.compile(f"^{regex}$"))
+
+
+def match(routes: list[CompiledRoute], method: str, path: str) -> tuple[CompiledRoute, dict[str, str]] | None:
+    for compiled in routes:
+        found = compiled.pattern.match(path)
+        if found and compiled.route.method in ("ANY", method):
+            return compiled, found.groupdict()
+    return None
+
+
+def is_text(content_type: str) -> bool:
+    content_type = content_type.lower()
+    return any(content_type.startswith(t) for t in TEXT_TYPES)
+
+
+def api_event(request: Request, compiled: CompiledRoute, path_parameters: dict[str, str]) -> dict[str, Any]:
+    body = request.get_data(cache=True)
+    headers: dict[str, str] = {}
+    for name, value in request.headers.items():
+        key = name.lower()
+        headers[key] = f"{headers[key]},{value}" if key in headers else value
+    headers.setdefault("x-forwarded-proto", request.scheme)
+    query: dict[str, str] = {}
+    for name, value in request.args.items(multi=True):
+        query[name] = f"{query[name]},{value}" if name in query else value
+    now = datetime.now(UTC)
+    text = is_text(request.content_type or "")
+    try:
+        decoded = body.decode("utf-8") if text else None
+    except UnicodeDecodeError:
+        decoded = None
+    event: dict[str, Any] = {
+        "version": "2.0",
+        "routeKey": compiled.route_key,
+        "rawPath": request.path,
+        "rawQueryString": request.query_string.decode("latin-1"),
+        "headers": headers,
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "local",
+            "domainName": request.host,
+            "domainPrefix": request.host.split(".")[0],
+            "http": {
+                "method": request.method,
+                "path": request.path,
+                "protocol": request.environ.get("SERVER_PROTOCOL", "HTTP/1.1"),
+                "sourceIp": request.remote_addr or "127.0.0.1",
+                "userAgent": request.headers.get("user-agent", ""),
+            },
+            "requestId": str(uuid.uuid4()),
+            "routeKey": compiled.route_key,
+            "stage": "$default",
+            "time": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
+            "timeEpoch": int(now.timestamp() * 1000),
+        },
+        "isBase64Encoded": decoded is None and bool(body),
+    }
+    if query:
+        event["queryStringParameters"] = query
+    if path_parameters:
+        event["pathParameters"] = path_parameters
+    if body:
+        event["body"] = decoded if decoded is not None else base64.b64encode(body).decode()
+    if request.cookies:
+        event["cookies"] = [f"{k}={v}" for k, v in request.cookies.items()]
+    return event
+
+
+def authorizer_event(event: dict[str, Any]) -> dict[str, Any]:
+    http = event["requestContext"]["http"]
+    return {
+        "version": "2.0",
+        "type": "REQUEST",
+        "routeArn": f"arn:aws:execute-api:us-east-1:123456789012:local/$default/{http['method']}{http['path']}",
+        "identitySource": [event["headers"].get("authorization", "")],
+        "routeKey": event["routeKey"],
+        "rawPath": event["rawPath"],
+        "rawQueryString": event["rawQueryString"],
+        "headers": event["headers"],
+        "queryStringParameters": event.get("queryStringParameters", {}),
+        "requestContext": event["requestContext"],
+        "pathParameters": event.get("pathParameters", {}),
+    }
+
+
+def json_response(status: int, message: str) -> Response:
+    import json
+
+    return Response(json.dumps({"message": message}), status=status, content_type="application/json")
+
+
+def to_response(result: Any) -> Response:
+    """Lambda proxy result -> HTTP response (payload 2.0 rules)."""
+    import json
+
+    if not isinstance(result, dict) or "statusCode" not in result:
+        return Response(json.dumps(result), status=200, content_type="application/json")
+    body = result.get("body") or ""
+    data = base64.b64decode(body) if result.get("isBase64Encoded") else body.encode()
+    response = Response(data, status=int(result["statusCode"]))
+    response.headers.pop("Content-Type", None)
+    for name, value in (result.get("headers") or {}).items():
+        response.headers[name] = str(value)
+    for name, values in (result.get("multiValueHeaders") or {}).items():
+        for value in values:
+            response.headers.add(name, str(value))
+    for cookie in result.get("cookies") or []:
+        response.headers.add("Set-Cookie", cookie)
+    return response
+
+
+class Gateway:
+    """A WSGI application standing in for the HTTP API."""
+
+    def __init__(self, invoke: Invoke, routes: tuple[topology.Route, ...] = topology.ROUTES,
+                 log: Callable[[str], None] | None = None) -> None:
+        self._invoke = invoke
+        self._routes = [compile_route(r) for r in routes]
+        self._log = log
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        request = Request(environ)
+        started = time.monotonic()
+        response = self.handle(request)
+        if self._log:
+            self._log(f"{request.method} {request.full_path.rstrip('?')} -> {response.status_code} "
+                      f"({(time.monotonic() - started) * 1000:.0f} ms)")
+        return response(environ, start_response)
+
+    def handle(self, request: Request) -> Response:
+        found = match(self._routes, request.method, request.path)
+        if found is None:
+            return json_response(404, "Not Found")
+        compiled, path_parameters = found
+        event = api_event(request, compiled, path_parameters)
+        if compiled.route.authorized:
+            if not event["headers"].get("authorization"):
+                return json_response(401, "Unauthorized")
+            decision = self._invoke(topology.AUTHORIZER_FUNCTION, authorizer_event(event))
+            if not decision.get("isAuthorized"):
+                return json_response(403, "Forbidden")
+            event["requestContext"]["authorizer"] = {"lambda": decision.get("context") or {}}
+        try:
+            result = self._invoke(compiled.route.function, event)
+        except Exception as exc:  # noqa: BLE001 - an unhandled Lambda error is a 500, as on AWS
+            if self._log:
+                self._log(f"function {compiled.route.function} raised {type(exc).__name__}: {exc}")
+            return json_response(500, "Internal Server Error")
+        return to_response(result)

@@ -1,0 +1,141 @@
+"""The whole hub on one machine: emulator + resources + gateway + dispatcher + demo seed.
+
+State that must outlive a restart (the admin key, the demo connections' ids and
+credentials, where the running hub listens) is kept under the state directory
+(`.switchboard/` by default); everything else lives in the emulator's memory and
+is recreated on start.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from infra.local.emulator import Emulator, LocalNames, create_resources
+from infra.local.lambdas import LocalFunctions
+
+DEMO_TENANT = "demo"
+LOCAL_STAGE = "local"
+
+
+@dataclass
+class StateDir:
+    path: Path
+
+    @property
+    def admin_key_file(self) -> Path:
+        return self.path / "admin-key"
+
+    @property
+    def demo_file(self) -> Path:
+        return self.path / "demo.json"
+
+    @property
+    def runtime_file(self) -> Path:
+        return self.path / "runtime.json"
+
+    def write_private(self, file: Path, text: str) -> None:
+        self.path.mkdir(parents=True, exist_ok=True)
+        file.touch(mode=0o600, exist_ok=True)
+        file.write_text(text)
+
+    def read_json(self, file: Path) -> dict[str, Any]:
+        return json.loads(file.read_text()) if file.exists() else {}
+
+
+def report_error(line: str) -> None:
+    print(f"[switchboard] {line}", file=sys.stderr, flush=True)
+
+
+def default_state_dir() -> Path:
+    return Path(os.environ.get("SWITCHBOARD_STATE_DIR", ".switchboard"))
+
+
+@dataclass
+class LocalRuntime:
+    state_dir: Path = field(default_factory=default_state_dir)
+    port: int = 8080
+    host: str = "127.0.0.1"
+    log: Any = None
+    admin_key: str = ""
+    base_url: str = ""
+    demo: dict[str, Any] = field(default_factory=dict)
+
+    def start(self) -> "LocalRuntime":
+        from werkzeug.serving import make_server
+
+        from infra.local.dispatcher import Dispatcher
+        from infra.local.gateway import Gateway
+        from switchboard_core import aws
+
+        self.state = StateDir(self.state_dir)
+        self.emulator = Emulator()
+        endpoint = self.emulator.start()
+        self.names = LocalNames(LOCAL_STAGE)
+        queues = create_resources(self.names)
+        self.functions = LocalFunctions(self.names.mapping(), LOCAL_STAGE)
+        self.admin_key = self.seed_admin_key()
+        self.demo = self.seed_demo_connections()
+
+        self.server = make_server(self.host, self.port, Gateway(self.functions.invoke, log=self.log), threaded=True)
+        self.port = self.server.server_port
+        self.base_url = f"http://{self.host}:{self.port}"
+        self._serve = threading.Thread(target=self.server.serve_forever, name="gateway", daemon=True)
+        self._serve.start()
+        # Consumer failures are always reported, even when request logging is off.
+        self.dispatcher = Dispatcher(aws.client("sqs"), queues, self.functions.invoke, log=self.log or report_error)
+        self.dispatcher.start()
+        self.state.write_private(self.state.runtime_file, json.dumps(
+            {"base_url": self.base_url, "aws_endpoint": endpoint, "stage": LOCAL_STAGE,
+             "tables": {k: v for k, v in self.names.mapping().items() if k.startswith("table:")},
+             "pid": os.getpid()}, indent=2))
+        return self
+
+    def stop(self) -> None:
+        self.dispatcher.stop()
+        self.server.shutdown()
+        self.emulator.stop()
+        self.state.runtime_file.unlink(missing_ok=True)
+
+    def seed_admin_key(self) -> str:
+        from switchboard_core import aws
+        from switchboard_core.principals import ApiKeyStore, Role
+
+        key = os.environ.get("SWITCHBOARD_ADMIN_KEY", "").strip()
+        if not key and self.state.admin_key_file.exists():
+            key = self.state.admin_key_file.read_text().strip()
+        store = ApiKeyStore(aws.resource("dynamodb").Table(self.names.table("api_keys")))
+        key, _ = store.create(tenant=DEMO_TENANT, name="local-admin", role=Role.ADMIN,
+                              now=datetime.now(UTC), key=key or None)
+        if not os.environ.get("SWITCHBOARD_ADMIN_KEY"):
+            self.state.write_private(self.state.admin_key_file, key + "\n")
+        return key
+
+    def seed_demo_connections(self) -> dict[str, Any]:
+        """One connection per provider for the demo tenant, with the same ids and
+        credentials on every start (kept in demo.json), so `switchboard send` works at once."""
+        from infra import topology
+        from infra.local.samples import demo_credentials
+        from switchboard_core import aws
+        from switchboard_core.connections import Connection, ConnectionStore, CredentialStore, new_connection_id
+        from switchboard_core.providers import PROVIDER_NAMES
+
+        demo = self.state.read_json(self.state.demo_file) or {"tenant": DEMO_TENANT, "connections": {}}
+        connections = ConnectionStore(aws.resource("dynamodb").Table(self.names.table("connections")))
+        credentials = CredentialStore(aws.client("secretsmanager"), topology.secrets_prefix(LOCAL_STAGE))
+        now = datetime.now(UTC)
+        for provider in PROVIDER_NAMES:
+            entry = demo["connections"].get(provider) or {
+                "id": new_connection_id(), "credentials": demo_credentials(provider)}
+            demo["connections"][provider] = entry
+            credentials.create(entry["id"], entry["credentials"], demo["tenant"])
+            connections.put(Connection(id=entry["id"], provider=provider, tenant=demo["tenant"],
+                                       name=f"demo {provider}", created_at=now))
+        self.state.write_private(self.state.demo_file, json.dumps(demo, indent=2))
+        return demo

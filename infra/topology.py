@@ -1,0 +1,204 @@
+"""Switchboard's topology, declared once.
+
+The CDK app (infra/aws) and the local runtime (infra/local) both build from these
+declarations: the functions and their handlers, the HTTP routes, the tables, the
+raw bucket, the event bus and the consumer queues with their rules. Adding a
+consumer here gives it a rule, a queue, a dead-letter queue and an event source
+mapping in both places.
+
+Functions find their resources through environment variables whose names are
+derived here (`env_var`), so a handler never knows which backend it runs on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+Access = Literal["read", "write", "readwrite"]
+
+
+@dataclass(frozen=True)
+class Index:
+    name: str
+    partition_key: str
+    sort_key: str | None = None
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    partition_key: str
+    sort_key: str | None = None
+    ttl_attribute: str | None = None
+    indexes: tuple[Index, ...] = ()
+    purpose: str = ""
+
+
+@dataclass(frozen=True)
+class Bucket:
+    name: str
+    expire_after_days: int
+    purpose: str = ""
+
+
+@dataclass(frozen=True)
+class Consumer:
+    """A function fed from the bus: rule (pattern) -> SQS queue (+ DLQ) -> function."""
+
+    queue: str
+    event_pattern: dict
+    batch_size: int = 10
+    max_receive_count: int = 5
+    visibility_timeout_seconds: int = 60
+
+
+@dataclass(frozen=True)
+class Function:
+    name: str
+    handler: str  # dotted path from the repository root, e.g. functions.ingest.handler.handler
+    description: str
+    memory_mb: int = 256
+    timeout_seconds: int = 10
+    tables: dict[str, Access] = field(default_factory=dict)
+    buckets: dict[str, Access] = field(default_factory=dict)
+    publishes: bool = False
+    secrets: Access | None = None  # connection credentials in Secrets Manager
+    consumer: Consumer | None = None
+
+    @property
+    def directory(self) -> str:
+        return "/".join(self.handler.split(".")[:2])  # functions/<name>
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str
+    function: str
+    authorized: bool = False
+
+
+SERVICE = "switchboard"
+METRICS_NAMESPACE = "Switchboard"
+
+# Providers retry for up to 7 days (WhatsApp), so delivery ids are kept for 8.
+DEDUPE_TTL_SECONDS = 8 * 24 * 3600
+EVENT_LOG_TTL_SECONDS = 30 * 24 * 3600
+MAX_BODY_BYTES = 1024 * 1024  # HTTP API's own payload cap is 10 MB; providers send far less.
+
+TABLES: dict[str, Table] = {
+    t.name: t
+    for t in (
+        Table("connections", partition_key="id", purpose="Webhook connections: provider, tenant, secret name."),
+        Table("api_keys", partition_key="key_hash", purpose="Admin API keys, stored as SHA-256 hashes."),
+        Table(
+            "idempotency",
+            partition_key="id",
+            ttl_attribute="expiration",
+            purpose="Powertools Idempotency records keyed by the provider's delivery id.",
+        ),
+        Table(
+            "event_log",
+            partition_key="id",
+            ttl_attribute="expires_at",
+            indexes=(
+                Index("by_tenant", "tenant", "sort_key"),
+                Index("by_connection", "connection", "sort_key"),
+            ),
+            purpose="Recent canonical events, for GET /admin/events.",
+        ),
+    )
+}
+
+BUCKETS: dict[str, Bucket] = {
+    "raw": Bucket("raw", expire_after_days=90, purpose="Raw webhook requests (headers and body) for replay."),
+}
+
+EVENT_BUS = "events"
+EVENT_SOURCE_PREFIX = "switchboard."
+
+FUNCTIONS: dict[str, Function] = {
+    f.name: f
+    for f in (
+        Function(
+            "ingest",
+            handler="functions.ingest.handler.handler",
+            description="Verifies, stores, deduplicates, normalises and publishes provider webhooks.",
+            memory_mb=512,
+            timeout_seconds=15,
+            tables={"connections": "read", "idempotency": "readwrite"},
+            buckets={"raw": "write"},
+            publishes=True,
+            secrets="read",
+        ),
+        Function(
+            "admin",
+            handler="functions.admin.handler.handler",
+            description="Admin API: providers, connections, events.",
+            timeout_seconds=15,
+            tables={"connections": "readwrite", "event_log": "read"},
+            secrets="readwrite",
+        ),
+        Function(
+            "authorizer",
+            handler="functions.authorizer.handler.handler",
+            description="Lambda authorizer for /admin: Bearer API keys checked against their hashes.",
+            memory_mb=128,
+            timeout_seconds=5,
+            tables={"api_keys": "read"},
+        ),
+        Function(
+            "event_log",
+            handler="functions.event_log.handler.handler",
+            description="Writes every canonical event from the bus into the event log.",
+            tables={"event_log": "write"},
+            consumer=Consumer(queue="event-log", event_pattern={"source": [{"prefix": EVENT_SOURCE_PREFIX}]}),
+        ),
+    )
+}
+
+ROUTES: tuple[Route, ...] = (
+    # ANY, so the ingest function itself answers 405 (with Allow) for other methods.
+    Route("ANY", "/webhooks/{provider}/{connection}", "ingest"),
+    Route("ANY", "/admin/{proxy+}", "admin", authorized=True),
+)
+AUTHORIZER_FUNCTION = "authorizer"
+
+
+def env_var(kind: Literal["table", "bucket"], name: str) -> str:
+    """The environment variable a function reads a resource's physical name from."""
+    return f"{kind.upper()}_{name.upper()}"
+
+
+EVENT_BUS_ENV = "EVENT_BUS_NAME"
+SECRETS_PREFIX_ENV = "SECRETS_PREFIX"
+STAGE_ENV = "STAGE"
+
+
+def secrets_prefix(stage: str) -> str:
+    """Secrets Manager names of connection credentials start with this."""
+    return f"{SERVICE}/{stage}/connections/"
+
+
+def function_environment(function: Function, names: dict[str, str], stage: str) -> dict[str, str]:
+    """Environment for one function. `names` maps 'table:x' / 'bucket:x' / 'bus' to physical names."""
+    env = {
+        STAGE_ENV: stage,
+        "POWERTOOLS_SERVICE_NAME": f"{SERVICE}-{function.name.replace('_', '-')}",
+        "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
+        "POWERTOOLS_LOG_LEVEL": "INFO",
+    }
+    for table in function.tables:
+        env[env_var("table", table)] = names[f"table:{table}"]
+    for bucket in function.buckets:
+        env[env_var("bucket", bucket)] = names[f"bucket:{bucket}"]
+    if function.publishes:
+        env[EVENT_BUS_ENV] = names["bus"]
+    if function.secrets:
+        env[SECRETS_PREFIX_ENV] = secrets_prefix(stage)
+    return env
+
+
+def consumers() -> list[Function]:
+    return [f for f in FUNCTIONS.values() if f.consumer is not None]

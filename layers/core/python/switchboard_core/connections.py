@@ -1,0 +1,159 @@
+"""Connections (one provider account wired to one tenant) and their credentials.
+
+The connection record lives in DynamoDB; its credentials live in Secrets Manager
+under `<secrets prefix><connection id>` as JSON:
+
+    {"current": {...}, "previous": {..., "valid_until": "<ISO time>"} | null}
+
+During a rotation both sets verify requests until `valid_until`, so a provider can
+be switched over to the new secret without losing a delivery.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict
+
+from switchboard_core.errors import HubError, NotFound
+
+CONNECTION_ID_PREFIX = "con_"
+
+
+def new_connection_id() -> str:
+    return CONNECTION_ID_PREFIX + secrets.token_hex(8)
+
+
+class Connection(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    id: str
+    provider: str
+    tenant: str
+    name: str | None = None
+    created_at: AwareDatetime
+    rotated_at: AwareDatetime | None = None
+
+    def public(self, base_url: str | None) -> dict[str, Any]:
+        """What the admin API shows: never the credentials."""
+        body = self.model_dump(mode="json", exclude_none=True)
+        if base_url:
+            body["webhook_url"] = webhook_url(base_url, self.provider, self.id)
+        return body
+
+
+def webhook_url(base_url: str, provider: str, connection_id: str) -> str:
+    return f"{base_url.rstrip('/')}/webhooks/{provider}/{connection_id}"
+
+
+class ConnectionStore:
+    def __init__(self, table: Any) -> None:
+        self._table = table
+
+    def get(self, connection_id: str) -> Connection:
+        if not connection_id.startswith(CONNECTION_ID_PREFIX) or len(connection_id) > 64:
+            raise NotFound(f"unknown connection {connection_id!r}", code="unknown_connection")
+        item = self._table.get_item(Key={"id": connection_id}, ConsistentRead=True).get("Item")
+        if item is None:
+            raise NotFound(f"unknown connection {connection_id!r}", code="unknown_connection")
+        return Connection.model_validate(item)
+
+    def put(self, connection: Connection) -> None:
+        self._table.put_item(Item=connection.model_dump(mode="json", exclude_none=True))
+
+    def delete(self, connection_id: str) -> None:
+        self._table.delete_item(Key={"id": connection_id})
+
+    def list(self, tenant: str | None) -> list[Connection]:
+        """All connections of a tenant (all of them for tenant None). Connections are
+        few per deployment, so a filtered scan is simpler than another index."""
+        kwargs: dict[str, Any] = {}
+        if tenant is not None:
+            from boto3.dynamodb.conditions import Attr
+
+            kwargs["FilterExpression"] = Attr("tenant").eq(tenant)
+        items: list[dict[str, Any]] = []
+        while True:
+            page = self._table.scan(**kwargs)
+            items.extend(page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                break
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return sorted((Connection.model_validate(i) for i in items), key=lambda c: c.created_at)
+
+
+class StoredCredentials(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    current: dict[str, str]
+    previous: dict[str, str] | None = None
+    previous_valid_until: AwareDatetime | None = None
+
+    def valid_sets(self, now: datetime) -> list[dict[str, str]]:
+        sets = [self.current]
+        if self.previous and self.previous_valid_until and now < self.previous_valid_until:
+            sets.append(self.previous)
+        return sets
+
+
+class CredentialStore:
+    """Reads through Powertools Parameters (cached for `max_age` seconds per
+    execution environment); writes through the Secrets Manager client."""
+
+    def __init__(self, secrets_client: Any, prefix: str, max_age_seconds: int = 60,
+                 provider_factory: Callable[[Any], Any] | None = None) -> None:
+        self._client = secrets_client
+        self._prefix = prefix
+        self._max_age = max_age_seconds
+        self._provider_factory = provider_factory
+        self._provider: Any = None
+
+    def secret_name(self, connection_id: str) -> str:
+        return f"{self._prefix}{connection_id}"
+
+    def _reader(self) -> Any:
+        if self._provider is None:
+            from aws_lambda_powertools.utilities.parameters import SecretsProvider
+
+            factory = self._provider_factory or (lambda c: SecretsProvider(boto3_client=c))
+            self._provider = factory(self._client)
+        return self._provider
+
+    def get(self, connection_id: str) -> StoredCredentials:
+        from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
+
+        try:
+            raw = self._reader().get(self.secret_name(connection_id), max_age=self._max_age)
+        except GetParameterError as exc:
+            raise HubError("connection credentials unavailable", status=503,
+                           code="credentials_unavailable") from exc
+        return StoredCredentials.model_validate_json(raw)
+
+    def create(self, connection_id: str, credentials: Mapping[str, str], tenant: str) -> None:
+        stored = StoredCredentials(current=dict(credentials))
+        self._client.create_secret(
+            Name=self.secret_name(connection_id),
+            SecretString=stored.model_dump_json(),
+            Tags=[{"Key": "switchboard:tenant", "Value": tenant}],
+        )
+
+    def rotate(self, connection_id: str, credentials: Mapping[str, str], grace: timedelta,
+               now: datetime) -> StoredCredentials:
+        """Make `credentials` current; the old set stays valid for `grace`."""
+        name = self.secret_name(connection_id)
+        old = StoredCredentials.model_validate_json(self._client.get_secret_value(SecretId=name)["SecretString"])
+        rotated = StoredCredentials(current=dict(credentials), previous=old.current,
+                                    previous_valid_until=now + grace)
+        self._client.put_secret_value(SecretId=name, SecretString=rotated.model_dump_json())
+        return rotated
+
+    def delete(self, connection_id: str) -> None:
+        self._client.delete_secret(SecretId=self.secret_name(connection_id), ForceDeleteWithoutRecovery=True)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+

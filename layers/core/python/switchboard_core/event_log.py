@@ -1,0 +1,119 @@
+"""The event log: recent canonical events, kept for `GET /admin/events`.
+
+Items are keyed by event id, so a redelivered event is written once. Two indexes
+list a tenant's or a connection's events newest first; `sort_key` is the receive
+time followed by the id, which keeps it unique and ordered.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from switchboard_core.events import CanonicalEvent
+
+MAX_PAGE = 100
+
+
+class EventQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    tenant: str | None = None
+    connection: str | None = None
+    provider: str | None = None
+    type: str | None = None
+    since: datetime | None = None
+    limit: int = Field(default=25, ge=1, le=MAX_PAGE)
+    cursor: str | None = None
+
+
+class EventLogStore:
+    def __init__(self, table: Any, ttl: timedelta) -> None:
+        self._table = table
+        self._ttl = ttl
+
+    def put(self, event: CanonicalEvent) -> bool:
+        """Write the event once; False when it was already there (a redelivery)."""
+        from botocore.exceptions import ClientError
+
+        item = {
+            "id": event.id,
+            "tenant": event.tenant,
+            "connection": event.connection,
+            "provider": event.provider,
+            "type": event.type,
+            "sort_key": f"{event.received_at.isoformat()}#{event.id}",
+            "event": event.model_dump_json(),
+            "expires_at": int((event.received_at + self._ttl).timestamp()),
+        }
+        try:
+            self._table.put_item(Item=item, ConditionExpression="attribute_not_exists(id)")
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def query(self, query: EventQuery) -> tuple[list[CanonicalEvent], str | None]:
+        """Newest first. Requires a tenant or a connection (each has an index)."""
+        from boto3.dynamodb.conditions import Attr, Key
+
+        if query.connection:
+            index, key = "by_connection", Key("connection").eq(query.connection)
+        elif query.tenant:
+            index, key = "by_tenant", Key("tenant").eq(query.tenant)
+        else:
+            raise ValueError("a tenant or a connection is required")
+        if query.since:
+            key = key & Key("sort_key").gte(query.since.isoformat())
+        filters = []
+        if query.tenant and query.connection:
+            filters.append(Attr("tenant").eq(query.tenant))
+        if query.provider:
+            filters.append(Attr("provider").eq(query.provider))
+        if query.type:
+            filters.append(Attr("type").eq(query.type))
+        kwargs: dict[str, Any] = {"IndexName": index, "KeyConditionExpression": key, "ScanIndexForward": False}
+        if filters:
+            combined = filters[0]
+            for extra in filters[1:]:
+                combined = combined & extra
+            kwargs["FilterExpression"] = combined
+        if query.cursor:
+            kwargs["ExclusiveStartKey"] = decode_cursor(query.cursor)
+
+        events: list[CanonicalEvent] = []
+        while True:
+            kwargs["Limit"] = max(query.limit - len(events), 1) if not filters else MAX_PAGE
+            page = self._table.query(**kwargs)
+            for item in page.get("Items", []):
+                events.append(CanonicalEvent.model_validate_json(item["event"]))
+                if len(events) == query.limit:
+                    return events, encode_cursor(_key_of(item, index))
+            last = page.get("LastEvaluatedKey")
+            if not last:
+                return events, None
+            kwargs["ExclusiveStartKey"] = last
+
+
+def _key_of(item: dict[str, Any], index: str) -> dict[str, Any]:
+    partition = "connection" if index == "by_connection" else "tenant"
+    return {"id": item["id"], "sort_key": item["sort_key"], partition: item[partition]}
+
+
+def encode_cursor(key: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(key, sort_keys=True).encode()).decode()
+
+
+def decode_cursor(cursor: str) -> dict[str, Any]:
+    try:
+        key = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+    except (ValueError, UnicodeDecodeError):
+        raise ValueError("cursor is not one this API issued") from None
+    if not isinstance(key, dict) or not all(isinstance(v, str) for v in key.values()):
+        raise ValueError("cursor is not one this API issued")
+    return key

@@ -1,0 +1,209 @@
+"""The canonical customer-contact event: one schema for every provider.
+
+Every webhook is normalised into one or more `CanonicalEvent`s. The event is the
+EventBridge `detail`; its `type` is also the `detail-type` and
+`switchboard.<provider>` is the `source`. The JSON Schema in
+docs/schema/canonical-event.schema.json is generated from these models
+(`switchboard schema`) and a contract test fails when the two drift.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+
+SCHEMA_VERSION = "1.0"
+
+# Stable namespace for deterministic event ids: a provider's redelivery of the
+# same item yields the same id, so consumers can deduplicate on `id`.
+_EVENT_ID_NAMESPACE = uuid.UUID("6f1c2a7e-2f55-4c7e-9b8e-5d1f0f3c7a10")
+
+E164 = re.compile(r"^\+[1-9]\d{1,14}$")
+EVENT_TYPE = re.compile(r"^[a-z][a-z_]*\.[a-z][a-z_]*$")
+
+
+class Channel(StrEnum):
+    SOCIAL = "social"
+    CRM = "crm"
+    TELEPHONY = "telephony"
+    GENERIC = "generic"
+
+
+class SocialHandle(BaseModel):
+    """A person's identity on a social or messaging platform."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    platform: str = Field(description="Platform name, e.g. messenger, instagram, whatsapp, x.")
+    id: str | None = Field(default=None, description="The platform's stable user id (PSID, IGSID, wa_id...).")
+    handle: str | None = Field(default=None, description="Human-readable handle or display name, when sent.")
+
+
+class Contact(BaseModel):
+    """Who the event is about, as identities a router can match across channels."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    phone: str | None = Field(default=None, description="Phone number in E.164 form, e.g. +14155550100.")
+    email: str | None = Field(default=None, description="E-mail address, lower-cased.")
+    name: str | None = Field(default=None, description="Display name when the provider sends one.")
+    handles: list[SocialHandle] = Field(default_factory=list, description="Social and messaging identities.")
+    crm_ids: dict[str, str] = Field(
+        default_factory=dict, description="Identifiers in CRM or support systems, keyed by provider."
+    )
+
+    @field_validator("phone")
+    @classmethod
+    def _phone_is_e164(cls, value: str | None) -> str | None:
+        if value is not None and not E164.match(value):
+            raise ValueError(f"phone must be E.164 (+ and up to 15 digits), got {value!r}")
+        return value
+
+    @field_validator("email")
+    @classmethod
+    def _email_lower(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.strip().lower()
+        if "@" not in value:
+            raise ValueError(f"email must contain '@', got {value!r}")
+        return value
+
+
+class Attachment(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: str | None = None
+    content_type: str | None = None
+    provider_id: str | None = Field(default=None, description="The provider's id for the media, when no URL is sent.")
+
+
+class EventDraft(BaseModel):
+    """What a provider adapter produces: the provider-specific part of an event.
+
+    The ingest path adds identity (id, connection, tenant), timing and the raw
+    reference to turn a draft into a `CanonicalEvent`.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: str = Field(description="`<entity>.<action>`, also the EventBridge detail-type.")
+    provider_event_id: str = Field(min_length=1, description="The provider's id for this item; unique per connection.")
+    occurred_at: AwareDatetime | None = Field(default=None, description="When it happened, per the provider.")
+    contact: Contact = Field(default_factory=Contact)
+    conversation_key: str | None = Field(
+        default=None, description="The provider's thread, chat, ticket or call id that groups replies."
+    )
+    text: str | None = None
+    attachments: list[Attachment] = Field(default_factory=list)
+    attributes: dict[str, Any] = Field(
+        default_factory=dict, description="Provider fields the model has no place for; nothing is dropped."
+    )
+
+    @field_validator("type")
+    @classmethod
+    def _type_shape(cls, value: str) -> str:
+        if not EVENT_TYPE.match(value):
+            raise ValueError(f"type must look like '<entity>.<action>', got {value!r}")
+        return value
+
+
+class RawRef(BaseModel):
+    """Where the raw request (headers and body exactly as received) is stored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    bucket: str
+    key: str
+
+
+class CanonicalEvent(EventDraft):
+    """One customer-contact event, as published on the bus and read by every consumer."""
+
+    id: str = Field(description="Deterministic event id (UUID v5 of provider, connection and provider_event_id).")
+    schema_version: Literal["1.0"] = SCHEMA_VERSION
+    provider: str
+    connection: str
+    tenant: str
+    channel: Channel
+    occurred_at: AwareDatetime = Field(description="When it happened; received_at when the provider sends no time.")
+    received_at: AwareDatetime
+    raw_ref: RawRef | None = Field(default=None, description="The stored raw request; None for derived events.")
+
+    @property
+    def source(self) -> str:
+        return f"switchboard.{self.provider}"
+
+    @classmethod
+    def from_draft(
+        cls,
+        draft: EventDraft,
+        *,
+        provider: str,
+        connection: str,
+        tenant: str,
+        channel: Channel,
+        received_at: datetime,
+        raw_ref: RawRef | None,
+    ) -> "CanonicalEvent":
+        return cls(
+            **draft.model_dump(exclude={"occurred_at"}),
+            id=event_id(provider, connection, draft.provider_event_id),
+            provider=provider,
+            connection=connection,
+            tenant=tenant,
+            channel=channel,
+            occurred_at=draft.occurred_at or received_at,
+            received_at=received_at,
+            raw_ref=raw_ref,
+        )
+
+
+def event_id(provider: str, connection: str, provider_event_id: str) -> str:
+    return str(uuid.uuid5(_EVENT_ID_NAMESPACE, f"{provider}/{connection}/{provider_event_id}"))
+
+
+# Every event type the hub emits, with the provider(s) that produce it. docs/events.md
+# documents each; a contract test keeps the two in step.
+EVENT_TYPES: dict[str, str] = {
+    "message.received": "An inbound message (SMS, MMS, Messenger, Instagram or WhatsApp text or media).",
+    "message.status_updated": "Delivery state of a message changed (sent, delivered, read, failed).",
+    "message.sent": "An outbound message the business sent, echoed back by the platform (Meta message echoes).",
+    "call.queued": "A call was queued by the telephony provider.",
+    "call.initiated": "A call was created.",
+    "call.ringing": "A call is ringing.",
+    "call.in_progress": "A call was answered and is in progress.",
+    "call.completed": "A call ended normally.",
+    "call.busy": "The callee was busy.",
+    "call.no_answer": "The callee did not answer.",
+    "call.canceled": "The call was cancelled before it was answered.",
+    "call.failed": "The call could not be placed.",
+    "contact.created": "A CRM contact was created.",
+    "contact.updated": "A property of a CRM contact changed.",
+    "contact.deleted": "A CRM contact was deleted.",
+    "company.created": "A CRM company was created (HubSpot company.creation).",
+    "company.updated": "A property of a CRM company changed (HubSpot company.propertyChange).",
+    "company.deleted": "A CRM company was deleted (HubSpot company.deletion).",
+    "deal.created": "A CRM deal was created (HubSpot deal.creation).",
+    "deal.updated": "A property of a CRM deal changed (HubSpot deal.propertyChange).",
+    "deal.deleted": "A CRM deal was deleted (HubSpot deal.deletion).",
+    "ticket.created": "A support ticket was created (HubSpot ticket.creation).",
+    "ticket.updated": "A property of a support ticket changed (HubSpot ticket.propertyChange).",
+    "ticket.deleted": "A support ticket was deleted (HubSpot ticket.deletion).",
+    "crm.object_changed": "Any other CRM change (merge, restore, association change, other object types); the provider's subscription type is in attributes.",
+    "webhook.received": "A generic (Standard Webhooks) delivery; the sender's own type is in attributes.",
+    "provider.notification": "A provider notification with no specific type (e.g. Meta page feed change, WhatsApp account update, unrecognised Twilio callback); its kind and data are in attributes.",
+}
+
+
+def json_schema() -> dict[str, Any]:
+    """The published JSON Schema of the canonical event (what partners read)."""
+    schema = CanonicalEvent.model_json_schema(mode="serialization")
+    schema["$id"] = "https://switchboard.dev/schema/canonical-event/1.0.json"
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    return schema

@@ -1,0 +1,77 @@
+"""Shared fixtures: an in-process AWS (moto's mock_aws) holding the topology's
+resources, and a capture of everything published on the bus."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+AWS_TEST_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+    "POWERTOOLS_TRACE_DISABLED": "true",
+}
+
+
+@dataclass
+class BusCapture:
+    """A rule on the bus that copies every Switchboard event into a queue, so a test
+    can read what was published."""
+
+    sqs: Any
+    queue_url: str
+
+    def events(self) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
+        while True:
+            messages = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10,
+                                                WaitTimeSeconds=0).get("Messages", [])
+            if not messages:
+                return found
+            for message in messages:
+                found.append(json.loads(message["Body"]))
+                self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+
+def attach_bus_capture(bus_name: str, name: str = "test-capture") -> BusCapture:
+    from switchboard_core import aws
+
+    sqs, events = aws.client("sqs"), aws.client("events")
+    url = sqs.create_queue(QueueName=name)["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events.put_rule(Name=name, EventBusName=bus_name, EventPattern=json.dumps({"source": [{"prefix": "switchboard."}]}))
+    events.put_targets(Rule=name, EventBusName=bus_name, Targets=[{"Id": "capture", "Arn": arn}])
+    return BusCapture(sqs, url)
+
+
+@dataclass
+class AwsWorld:
+    names: Any
+    queues: list[Any]
+    bus: BusCapture
+
+
+@pytest.fixture
+def aws_world(monkeypatch: pytest.MonkeyPatch) -> Iterator[AwsWorld]:
+    """The topology's tables, bucket, bus and queues inside moto's mock_aws."""
+    from moto import mock_aws
+
+    from infra.local.emulator import LocalNames, create_resources
+    from switchboard_core import aws
+
+    for key, value in AWS_TEST_ENV.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    with mock_aws():
+        aws.reset_clients()
+        names = LocalNames("test")
+        queues = create_resources(names)
+        yield AwsWorld(names=names, queues=queues, bus=attach_bus_capture(names.bus))
+    aws.reset_clients()
