@@ -8,7 +8,9 @@ queues a deployment has.
 from __future__ import annotations
 
 import json
+import logging
 import os
+import urllib.request
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -62,9 +64,15 @@ class Emulator:
         self.endpoint = ""
 
     def start(self) -> str:
+        # werkzeug's per-request access lines (moto's and the gateway's) are noise;
+        # the gateway logs its own one-line summary per request.
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
         self._server.start()
         host, port = self._server.get_host_and_port()
         self.endpoint = f"http://{host}:{port}"
+        # moto keeps its state per process: start from empty, as a new account would.
+        urllib.request.urlopen(urllib.request.Request(f"{self.endpoint}/moto-api/reset", method="POST"),  # noqa: S310
+                               timeout=10).close()
         os.environ.update(aws_environment(self.endpoint))
         from switchboard_core import aws
 

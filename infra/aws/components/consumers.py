@@ -1,0 +1,110 @@
+"""Bus consumers from topology.consumers(): rule (pattern) -> SQS queue (+ DLQ) -> function."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aws_cdk import Duration, Token
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_lambda_event_sources as sources
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from infra import topology
+from infra.aws.components.bus import Bus
+from infra.aws.components.functions import Functions, construct_id
+from infra.aws.config import StageConfig
+
+# Lambda's guidance for SQS event sources: visibility timeout at least six times the
+# function timeout, so a batch retried after throttling is not redelivered mid-flight.
+VISIBILITY_TIMEOUT_FACTOR = 6
+DLQ_RETENTION = Duration.days(14)  # the SQS maximum: time to notice, fix and redrive
+# EventBridge keeps retrying delivery to the queue for up to this long before dead-lettering.
+RULE_MAX_EVENT_AGE = Duration.hours(24)
+RULE_RETRY_ATTEMPTS = 185
+
+
+@dataclass(frozen=True)
+class ConsumerResources:
+    function: str
+    queue: sqs.Queue
+    dlq: sqs.Queue
+    rule: events.Rule
+
+
+def visibility_timeout_seconds(function: topology.Function) -> int:
+    assert function.consumer is not None
+    return max(VISIBILITY_TIMEOUT_FACTOR * function.timeout_seconds, function.consumer.visibility_timeout_seconds)
+
+
+class Consumers(Construct):
+    def __init__(
+        self, scope: Construct, construct_id_: str, *, config: StageConfig, bus: Bus, functions: Functions
+    ) -> None:
+        super().__init__(scope, construct_id_)
+        self.consumers: dict[str, ConsumerResources] = {}
+
+        for spec in topology.consumers():
+            consumer = spec.consumer
+            assert consumer is not None
+            cid = construct_id(spec.name)
+            dlq = sqs.Queue(
+                self,
+                f"{cid}DeadLetterQueue",
+                encryption=sqs.QueueEncryption.SQS_MANAGED,
+                enforce_ssl=True,
+                retention_period=DLQ_RETENTION,
+            )
+            queue = sqs.Queue(
+                self,
+                f"{cid}Queue",
+                encryption=sqs.QueueEncryption.SQS_MANAGED,
+                enforce_ssl=True,
+                visibility_timeout=Duration.seconds(visibility_timeout_seconds(spec)),
+                dead_letter_queue=sqs.DeadLetterQueue(queue=dlq, max_receive_count=consumer.max_receive_count),
+            )
+            rule = events.Rule(
+                self,
+                f"{cid}Rule",
+                event_bus=bus.bus,
+                description=f"{consumer.queue}: events for the {spec.name} function",
+                event_pattern=_event_pattern(consumer.event_pattern),
+            )
+            # Events EventBridge cannot put on the queue land in the same DLQ as events the
+            # function gave up on: one place to look, one redrive, nothing silently dropped.
+            rule.add_target(
+                targets.SqsQueue(
+                    queue,
+                    dead_letter_queue=dlq,
+                    retry_attempts=RULE_RETRY_ATTEMPTS,
+                    max_event_age=RULE_MAX_EVENT_AGE,
+                )
+            )
+            functions.functions[spec.name].add_event_source(
+                sources.SqsEventSource(
+                    queue,
+                    batch_size=consumer.batch_size,
+                    report_batch_item_failures=True,
+                )
+            )
+            self.consumers[spec.name] = ConsumerResources(spec.name, queue, dlq, rule)
+
+
+def _event_pattern(pattern: dict) -> events.EventPattern:
+    """Turn a topology pattern (EventBridge JSON) into an EventPattern.
+
+    EventPattern wants snake_case keys and, outside `detail`, lists of strings; content
+    filters such as {"prefix": "switchboard."} are passed through as tokens that resolve
+    to the same JSON, so any pattern EventBridge accepts can be declared in topology.py.
+    """
+    known = {"source", "detail-type", "detail", "account", "region", "resources", "time", "version", "id"}
+    unknown = set(pattern) - known
+    if unknown:
+        raise ValueError(f"unsupported event pattern keys: {sorted(unknown)}")
+    fields = {}
+    for key, value in pattern.items():
+        if key != "detail":
+            value = [item if isinstance(item, str) else Token.as_string(item) for item in value]
+        fields[key.replace("-", "_")] = value
+    return events.EventPattern(**fields)

@@ -1,0 +1,213 @@
+"""Lambda functions from topology.FUNCTIONS, their layers, log groups, roles and permissions."""
+
+from __future__ import annotations
+
+from aws_cdk import ArnFormat, Duration, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_ssm as ssm
+from cdk_nag import NagPackSuppression, NagSuppressions
+from constructs import Construct
+
+from infra import topology
+from infra.aws.components.bus import Bus
+from infra.aws.components.packaging import core_layer_code, function_code
+from infra.aws.components.storage import Storage
+from infra.aws.config import StageConfig
+
+# The newest Python Lambda runs and the CDK offers; Powertools publishes its layer for it
+# (see POWERTOOLS_LAYER_PARAMETER). Graviton (arm64) costs less per GB-second.
+RUNTIME = lambda_.Runtime.PYTHON_3_14
+ARCHITECTURE = lambda_.Architecture.ARM_64
+
+# Powertools for AWS Lambda (Python) V3 publishes its layer (account 017000801446, layer
+# AWSLambdaPowertoolsPythonV3-python314-arm64) and a public SSM parameter per architecture,
+# Python version and release: /aws/service/powertools/python/<arch>/<python>/<version|latest>.
+# The layer is built with `aws-lambda-powertools[all]`, so it carries pydantic v2 and the
+# aws-xray-sdk that Parser, Idempotency and Tracer need. Resolving the parameter at deploy
+# time (a CloudFormation SSM parameter) keeps synth free of AWS lookups.
+# https://docs.aws.amazon.com/powertools/python/latest/getting-started/install/#using-ssm-parameter-store
+POWERTOOLS_LAYER_PARAMETER = "/aws/service/powertools/python/{arch}/{python}/{version}"
+
+SECRETS_READ_ACTIONS = ("secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret")
+SECRETS_WRITE_ACTIONS = (
+    "secretsmanager:CreateSecret",
+    "secretsmanager:PutSecretValue",
+    "secretsmanager:UpdateSecret",
+    "secretsmanager:DeleteSecret",
+    "secretsmanager:TagResource",
+)
+
+
+def construct_id(name: str) -> str:
+    return "".join(part.capitalize() for part in name.split("_"))
+
+
+class Functions(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id_: str,
+        *,
+        config: StageConfig,
+        storage: Storage,
+        bus: Bus,
+    ) -> None:
+        super().__init__(scope, construct_id_)
+        self.functions: dict[str, lambda_.Function] = {}
+        self.log_groups: dict[str, logs.LogGroup] = {}
+        self.environments: dict[str, dict[str, str]] = {}
+
+        self.core_layer = lambda_.LayerVersion(
+            self,
+            "CoreLayer",
+            code=core_layer_code(),
+            compatible_runtimes=[RUNTIME],
+            compatible_architectures=[ARCHITECTURE],
+            description="switchboard_core: events, providers, store, bus, config",
+        )
+        self.powertools_parameter = POWERTOOLS_LAYER_PARAMETER.format(
+            arch=ARCHITECTURE.name, python=RUNTIME.name, version=config.powertools_version
+        )
+        self.powertools_layer = lambda_.LayerVersion.from_layer_version_arn(
+            self,
+            "PowertoolsLayer",
+            ssm.StringParameter.value_for_string_parameter(self, self.powertools_parameter),
+        )
+
+        names = {**storage.physical_names(), "bus": bus.name}
+        secrets_arn = Stack.of(self).format_arn(
+            service="secretsmanager",
+            resource="secret",
+            resource_name=f"{topology.secrets_prefix(config.stage)}*",
+            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+        )
+
+        for spec in topology.FUNCTIONS.values():
+            cid = construct_id(spec.name)
+            function_name = f"{config.prefix}-{spec.name.replace('_', '-')}"
+            log_group = logs.LogGroup(
+                self,
+                f"{cid}Logs",
+                log_group_name=f"/aws/lambda/{function_name}",
+                retention=config.log_retention,
+                removal_policy=config.removal_policy,
+            )
+            # Own role instead of AWSLambdaBasicExecutionRole: logs go to this one log group only.
+            role = iam.Role(
+                self,
+                f"{cid}Role",
+                assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+                description=f"Switchboard {config.stage} {spec.name} function",
+            )
+            log_group.grant_write(role)
+
+            environment = topology.function_environment(spec, names, config.stage)
+            function = lambda_.Function(
+                self,
+                cid,
+                function_name=function_name,
+                description=spec.description,
+                runtime=RUNTIME,
+                architecture=ARCHITECTURE,
+                handler=spec.handler,
+                code=function_code(self, spec),
+                layers=[self.core_layer, self.powertools_layer],
+                memory_size=spec.memory_mb,
+                timeout=Duration.seconds(spec.timeout_seconds),
+                tracing=lambda_.Tracing.ACTIVE,
+                environment=environment,
+                role=role,
+                log_group=log_group,
+            )
+            self._grant(function, spec, storage, bus, secrets_arn)
+            self._suppress(role, spec, storage, topology.secrets_prefix(config.stage))
+
+            self.functions[spec.name] = function
+            self.log_groups[spec.name] = log_group
+            self.environments[spec.name] = environment
+
+    def service_name(self, name: str) -> str:
+        """The Powertools service (the `service` metric dimension) a function runs as."""
+        return self.environments[name]["POWERTOOLS_SERVICE_NAME"]
+
+    @staticmethod
+    def _grant(
+        function: lambda_.Function, spec: topology.Function, storage: Storage, bus: Bus, secrets_arn: str
+    ) -> None:
+        for table_name, access in spec.tables.items():
+            table = storage.tables[table_name]
+            grant = {
+                "read": table.grant_read_data,
+                "write": table.grant_write_data,
+                "readwrite": table.grant_read_write_data,
+            }[access]
+            grant(function)
+        for bucket_name, access in spec.buckets.items():
+            bucket = storage.buckets[bucket_name]
+            if access in ("read", "readwrite"):
+                bucket.grant_read(function)
+            if access in ("write", "readwrite"):
+                bucket.grant_put(function)
+        if spec.publishes:
+            bus.bus.grant_put_events_to(function)
+        if spec.secrets:
+            actions = SECRETS_READ_ACTIONS + (SECRETS_WRITE_ACTIONS if spec.secrets == "readwrite" else ())
+            function.add_to_role_policy(iam.PolicyStatement(actions=list(actions), resources=[secrets_arn]))
+
+    @staticmethod
+    def _suppress(role: iam.Role, spec: topology.Function, storage: Storage, secrets_prefix: str) -> None:
+        """IAM5 (wildcard) suppressions, each narrowed to the exact finding it explains."""
+
+        def arn_of(construct) -> str:
+            return f"<{Stack.of(construct).resolve(construct.node.default_child.logical_id)}.Arn>"
+
+        suppressions = [
+            NagPackSuppression(
+                id="AwsSolutions-IAM5",
+                reason="X-Ray tracing (Tracing.ACTIVE): xray:PutTraceSegments and xray:PutTelemetryRecords "
+                "do not support resource-level permissions, so their resource is '*'.",
+                applies_to=["Resource::*"],
+            )
+        ]
+        indexed = [storage.tables[name] for name in spec.tables if topology.TABLES[name].indexes]
+        if indexed:
+            suppressions.append(
+                NagPackSuppression(
+                    id="AwsSolutions-IAM5",
+                    reason="CDK's DynamoDB grants extend to the table's own global secondary indexes "
+                    "(<table arn>/index/*, which Query on by_tenant / by_connection needs); the wildcard never "
+                    "reaches another table.",
+                    applies_to=[f"Resource::{arn_of(table)}/index/*" for table in indexed],
+                )
+            )
+        if spec.buckets:
+            accesses = set(spec.buckets.values())
+            actions = (["Action::s3:Abort*"] if accesses & {"write", "readwrite"} else []) + (
+                ["Action::s3:GetObject*", "Action::s3:GetBucket*", "Action::s3:List*"]
+                if accesses & {"read", "readwrite"}
+                else []
+            )
+            suppressions.append(
+                NagPackSuppression(
+                    id="AwsSolutions-IAM5",
+                    reason="S3 object access is granted on <bucket arn>/* of the topology bucket (object keys are "
+                    "per-request ids); the action wildcards are CDK's grant_put (s3:Abort*) and grant_read "
+                    "(s3:GetObject*, s3:GetBucket*, s3:List*) sets, on that bucket only.",
+                    applies_to=[f"Resource::{arn_of(storage.buckets[name])}/*" for name in spec.buckets] + actions,
+                )
+            )
+        if spec.secrets:
+            suppressions.append(
+                NagPackSuppression(
+                    id="AwsSolutions-IAM5",
+                    reason="Connection credentials are created at runtime, one secret per connection, under the "
+                    "stage's prefix (switchboard/<stage>/connections/); the wildcard is that prefix only.",
+                    applies_to=[
+                        "Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:"
+                        f"secret:{secrets_prefix}*"
+                    ],
+                )
+            )
+        NagSuppressions.add_resource_suppressions(role, suppressions, apply_to_children=True)

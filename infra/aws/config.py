@@ -1,0 +1,115 @@
+"""Deployment settings for one stage, read from CDK context.
+
+Every knob is a context value so a stage is chosen on the command line
+(`npx cdk deploy -c stage=prod -c alarm_email=ops@example.com`) or pinned in
+cdk.json; nothing here needs AWS credentials, so `cdk synth` works offline.
+
+The keys, defaults and meanings are listed in docs/operations.md ("Context values").
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from aws_cdk import RemovalPolicy
+from aws_cdk import aws_logs as logs
+from constructs import Node
+
+STAGE_PATTERN = re.compile(r"^[a-z][a-z0-9-]{0,19}$")
+
+# Matches the aws-lambda-powertools pin in pyproject.toml, so the layer the
+# functions get on AWS is the library the tests and the local runtime run
+# (tests/infra asserts the two agree). "latest" is accepted too.
+DEFAULT_POWERTOOLS_VERSION = "3.37.0"
+
+
+@dataclass(frozen=True)
+class StageConfig:
+    stage: str = "dev"
+    removal: str = "retain"
+    throttle_rate: int = 100
+    throttle_burst: int = 200
+    log_retention_days: int = 30
+    archive_days: int = 30
+    powertools_version: str = DEFAULT_POWERTOOLS_VERSION
+    alarm_email: str | None = None
+
+    def __post_init__(self) -> None:
+        if not STAGE_PATTERN.match(self.stage):
+            raise ValueError(
+                f"stage {self.stage!r} must be 1-20 lowercase letters, digits or hyphens, starting with a letter"
+            )
+        if self.removal not in ("retain", "destroy"):
+            raise ValueError(f"removal must be 'retain' or 'destroy', not {self.removal!r}")
+        if self.throttle_rate <= 0 or self.throttle_burst <= 0:
+            raise ValueError("throttle_rate and throttle_burst must be positive")
+        self.log_retention  # raises on a value CloudWatch does not offer
+
+    @classmethod
+    def from_context(cls, node: Node) -> StageConfig:
+        def value(key: str, default):
+            raw = node.try_get_context(key)
+            if raw is None or raw == "":
+                return default
+            return type(default)(raw) if default is not None else str(raw)
+
+        defaults = cls()
+        return cls(
+            stage=value("stage", defaults.stage),
+            removal=value("removal", defaults.removal),
+            throttle_rate=value("throttle_rate", defaults.throttle_rate),
+            throttle_burst=value("throttle_burst", defaults.throttle_burst),
+            log_retention_days=value("log_retention_days", defaults.log_retention_days),
+            archive_days=value("archive_days", defaults.archive_days),
+            powertools_version=value("powertools_version", defaults.powertools_version),
+            alarm_email=value("alarm_email", defaults.alarm_email),
+        )
+
+    @property
+    def stack_name(self) -> str:
+        return f"Switchboard-{self.stage}"
+
+    @property
+    def prefix(self) -> str:
+        """Physical-name prefix for resources that need a name (bus, functions, API, log groups)."""
+        return f"switchboard-{self.stage}"
+
+    @property
+    def retain(self) -> bool:
+        return self.removal == "retain"
+
+    @property
+    def removal_policy(self) -> RemovalPolicy:
+        return RemovalPolicy.RETAIN if self.retain else RemovalPolicy.DESTROY
+
+    @property
+    def log_retention(self) -> logs.RetentionDays:
+        try:
+            return getattr(logs.RetentionDays, _RETENTION_NAMES[self.log_retention_days])
+        except KeyError:
+            raise ValueError(
+                f"log_retention_days={self.log_retention_days} is not one of {sorted(_RETENTION_NAMES)}"
+            ) from None
+
+
+# CloudWatch Logs only accepts these periods (jsii enums carry names, not day counts).
+_RETENTION_NAMES = {
+    1: "ONE_DAY",
+    3: "THREE_DAYS",
+    5: "FIVE_DAYS",
+    7: "ONE_WEEK",
+    14: "TWO_WEEKS",
+    30: "ONE_MONTH",
+    60: "TWO_MONTHS",
+    90: "THREE_MONTHS",
+    120: "FOUR_MONTHS",
+    150: "FIVE_MONTHS",
+    180: "SIX_MONTHS",
+    365: "ONE_YEAR",
+    400: "THIRTEEN_MONTHS",
+    545: "EIGHTEEN_MONTHS",
+    731: "TWO_YEARS",
+    1827: "FIVE_YEARS",
+    3653: "TEN_YEARS",
+}

@@ -1,0 +1,62 @@
+"""Switchboard-<stage>: the whole topology in one stack, one construct per capability."""
+
+from __future__ import annotations
+
+from aws_cdk import CfnOutput, Stack, Tags
+from constructs import Construct
+
+from infra import topology
+from infra.aws.components.alarms import Alarms
+from infra.aws.components.api import HttpApi
+from infra.aws.components.bus import Bus
+from infra.aws.components.consumers import Consumers
+from infra.aws.components.functions import Functions
+from infra.aws.components.storage import Storage
+from infra.aws.config import StageConfig
+
+
+class SwitchboardStack(Stack):
+    def __init__(self, scope: Construct, construct_id: str, *, config: StageConfig, **kwargs) -> None:
+        super().__init__(
+            scope,
+            construct_id,
+            description=f"Switchboard webhook integration hub ({config.stage})",
+            **kwargs,
+        )
+        self.config = config
+        Tags.of(self).add("project", topology.SERVICE)
+        Tags.of(self).add("stage", config.stage)
+
+        self.storage = Storage(self, "Storage", config=config)
+        self.bus = Bus(self, "Bus", config=config)
+        self.functions = Functions(self, "Functions", config=config, storage=self.storage, bus=self.bus)
+        self.api = HttpApi(self, "Api", config=config, functions=self.functions)
+        self.consumers = Consumers(self, "Consumers", config=config, bus=self.bus, functions=self.functions)
+        self.alarms = Alarms(
+            self,
+            "Alarms",
+            config=config,
+            functions=self.functions,
+            consumers=self.consumers,
+            bus=self.bus,
+            api=self.api,
+        )
+
+        CfnOutput(self, "ApiUrl", value=self.api.url, description="Base URL of the HTTP API")
+        CfnOutput(self, "EventBusName", value=self.bus.name, description="Custom EventBridge bus")
+        for name, table in self.storage.tables.items():
+            CfnOutput(self, f"{_pascal(name)}TableName", value=table.table_name, description=f"DynamoDB table {name}")
+        for name, bucket in self.storage.buckets.items():
+            CfnOutput(self, f"{_pascal(name)}BucketName", value=bucket.bucket_name, description=f"S3 bucket {name}")
+        CfnOutput(self, "AlarmTopicArn", value=self.alarms.topic.topic_arn, description="SNS topic alarms notify")
+        CfnOutput(self, "ApiAccessLogGroup", value=self.api.access_logs.log_group_name, description="API access logs")
+        CfnOutput(self, "EventArchiveName", value=self.bus.archive.archive_name, description="Archive for replays")
+        for name, consumer in self.consumers.consumers.items():
+            CfnOutput(self, f"{_pascal(name)}QueueArn", value=consumer.queue.queue_arn, description=f"{name} queue")
+            CfnOutput(
+                self, f"{_pascal(name)}DeadLetterQueueArn", value=consumer.dlq.queue_arn, description=f"{name} DLQ"
+            )
+
+
+def _pascal(name: str) -> str:
+    return "".join(part.capitalize() for part in name.split("_"))

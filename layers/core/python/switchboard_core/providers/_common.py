@@ -1,0 +1,236 @@
+"""Small helpers shared by the provider adapters (stdlib + pydantic only).
+
+Everything here treats its input as untrusted: a body can be correctly signed and
+still be garbage, so parsing never raises anything but `MalformedPayload`, and
+strings that reach an event are made safe to serialise (no lone surrogates).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import re
+from collections.abc import Callable, Mapping
+from datetime import datetime, timezone
+from typing import Any, TypeVar
+
+from pydantic import ValidationError
+
+from switchboard_core.events import E164, EVENT_TYPES, EventDraft
+from switchboard_core.providers.base import MalformedPayload, WebhookRequest
+
+# Deeper JSON than this is refused: real provider payloads nest a handful of levels,
+# and bounding it keeps every later walk (ours, pydantic's, json.dumps) far from
+# Python's recursion limit.
+MAX_JSON_DEPTH = 64
+
+FALLBACK_TYPE = "provider.notification"
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def refuse_invalid_models(method: _F) -> _F:
+    """Turn a pydantic ValidationError escaping `method` (a Contact, SocialHandle or
+    Attachment built from payload values) into MalformedPayload."""
+
+    @functools.wraps(method)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(*args, **kwargs)
+        except ValidationError as exc:
+            problems = ", ".join(".".join(str(part) for part in error["loc"]) for error in exc.errors()[:5])
+            raise MalformedPayload(f"payload has values the event model refuses ({problems})") from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def clean_str(value: str) -> str:
+    """`value` with lone surrogates (from `\\ud800`-style JSON escapes) replaced, so
+    it can be encoded as UTF-8 later."""
+    try:
+        value.encode("utf-8")
+        return value
+    except UnicodeEncodeError:
+        return _SURROGATE.sub("\ufffd", value)
+
+
+def _check_depth(value: Any) -> None:
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (dict, list)):
+            if depth > MAX_JSON_DEPTH:
+                raise MalformedPayload(f"JSON nests deeper than {MAX_JSON_DEPTH} levels")
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+
+
+def sanitize(value: Any) -> Any:
+    """A copy of a parsed JSON value whose strings (keys included) are UTF-8 safe.
+    Call only on depth-checked values."""
+    if isinstance(value, str):
+        return clean_str(value)
+    if isinstance(value, dict):
+        return {clean_str(str(key)): sanitize(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [sanitize(item) for item in value]
+    return value
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def load_json(request: WebhookRequest) -> Any:
+    """The body as JSON (UTF-8, no NaN/Infinity, bounded depth), or MalformedPayload."""
+    try:
+        text = request.body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise MalformedPayload("body is not UTF-8 encoded JSON") from None
+    try:
+        value = json.loads(text, parse_constant=_reject_constant)
+    except (ValueError, RecursionError) as exc:
+        reason = str(exc) if isinstance(exc, ValueError) else "nesting too deep"
+        raise MalformedPayload(f"body is not valid JSON: {reason[:200]}") from None
+    _check_depth(value)
+    return sanitize(value)
+
+
+def draft(**fields: Any) -> EventDraft:
+    """Build an EventDraft; a payload value the model refuses becomes MalformedPayload."""
+    if fields.get("type") not in EVENT_TYPES:
+        fields["type"] = FALLBACK_TYPE
+    try:
+        return EventDraft(**fields)
+    except ValidationError as exc:
+        problems = ", ".join(".".join(str(part) for part in error["loc"]) for error in exc.errors()[:5])
+        raise MalformedPayload(f"payload has values the event model refuses ({problems})") from None
+
+
+def scalar_str(value: Any) -> str | None:
+    """A JSON scalar as a non-empty string (ids arrive as numbers or strings); None otherwise."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, str):
+        value = clean_str(value).strip()
+        return value or None
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else repr(value)
+    return None
+
+
+def text_or_none(value: Any) -> str | None:
+    """A string field kept verbatim (message text), or None when it is not a string."""
+    if isinstance(value, str):
+        return clean_str(value)
+    return None
+
+
+def e164(value: Any) -> str | None:
+    """`value` when it is an E.164 phone number (+ and up to 15 digits)."""
+    if isinstance(value, str) and E164.match(value):
+        return value
+    return None
+
+
+def e164_from_digits(value: Any) -> str | None:
+    """'+' + value when value is a bare international number (WhatsApp wa_id, recipient_id)."""
+    text = scalar_str(value)
+    if text is None:
+        return None
+    return e164(text if text.startswith("+") else "+" + text)
+
+
+def loose_e164(value: Any) -> str | None:
+    """A human-typed phone number ('+1 (415) 555-0100') as E.164, when it is one."""
+    if not isinstance(value, str):
+        return None
+    compact = "".join(ch for ch in value if ch not in " -().\u00a0\t")
+    if compact.startswith("00"):
+        compact = "+" + compact[2:]
+    return e164(compact)
+
+
+def _from_epoch(value: Any, divisor: int) -> datetime | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        text = value.strip()
+        if not text.isdigit() or len(text) > 16:
+            return None
+        value = int(text)
+    if not isinstance(value, (int, float)) or value < 0:
+        return None
+    try:
+        return datetime.fromtimestamp(value / divisor, tz=timezone.utc)
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+def from_millis(value: Any) -> datetime | None:
+    """An epoch-milliseconds number or digit string as an aware datetime, else None."""
+    return _from_epoch(value, 1000)
+
+
+def from_seconds(value: Any) -> datetime | None:
+    """An epoch-seconds number or digit string as an aware datetime, else None."""
+    return _from_epoch(value, 1)
+
+
+def from_iso(value: Any) -> datetime | None:
+    """An ISO-8601 string as an aware datetime (naive values are taken as UTC), else None."""
+    if not isinstance(value, str) or len(value) > 64:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    return parsed
+
+
+def aware(now: datetime) -> datetime:
+    return now if now.tzinfo is not None else now.replace(tzinfo=timezone.utc)
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def body_digest_id(body: bytes) -> str:
+    """The delivery id of providers that send none: a digest of the exact body."""
+    return "sha256:" + sha256_hex(body)
+
+
+def stable_hash(value: Any) -> str:
+    """A short deterministic digest of a (sanitised) JSON value, for ids of items the
+    provider gives no id: a redelivery of the same item hashes the same."""
+    canonical = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(canonical.encode("ascii")).hexdigest()[:32]
+
+
+def header(request: WebhookRequest, name: str) -> str | None:
+    """A header value as a stripped string ('' counts as missing)."""
+    value = request.header(name)
+    if not isinstance(value, str):
+        return None
+    value = clean_str(value).strip()
+    return value or None
+
+
+def secret_bytes(credentials: Any, name: str) -> bytes | None:
+    """A non-empty credential as UTF-8 bytes, or None."""
+    value = credentials.get(name) if isinstance(credentials, Mapping) else None
+    if not isinstance(value, str) or not value:
+        return None
+    return clean_str(value).encode("utf-8")
+
+
+def request_url(request: WebhookRequest) -> str:
+    """The request URL, UTF-8 safe ('' when absent)."""
+    return clean_str(request.url) if isinstance(request.url, str) else ""

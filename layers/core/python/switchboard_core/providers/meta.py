@@ -1,0 +1,438 @@
+"""Meta: Messenger (Pages), Instagram messaging and the WhatsApp Cloud API.
+
+Contract (docs/providers.md has the sources):
+
+* Handshake: ``GET ?hub.mode=subscribe&hub.verify_token=...&hub.challenge=...``; when the
+  token equals (constant time) the verify_token of any current credential set, answer
+  200 with the challenge verbatim as text/plain.
+* Signature: ``X-Hub-Signature-256: sha256=<hex HMAC-SHA256(app secret, raw body)>``.
+  The legacy SHA-1 ``X-Hub-Signature`` is not accepted. No timestamp: replays are
+  bounded by deduplication only, and Meta sends no delivery id, so the delivery id is
+  a digest of the body.
+
+Normalisation (one event per item; nothing is skipped):
+
+* ``object: page|instagram`` ``entry[].messaging[]`` (and ``standby[]``):
+  ``message`` -> ``message.received`` (``message.sent`` for ``is_echo``), ``postback``
+  and ``reaction`` -> ``message.received`` (postback title as text), ``delivery`` and
+  ``read`` -> ``message.status_updated``; the user is a ``SocialHandle`` (platform
+  messenger or instagram, id = PSID/IGSID); conversation_key
+  ``meta:{platform}:{page or IG account id}:{user id}``.
+* ``object: whatsapp_business_account`` ``entry[].changes[].value``: ``messages[]`` ->
+  ``message.received`` (phone ``+wa_id``, whatsapp handle with the profile name),
+  ``statuses[]`` -> ``message.status_updated`` (id ``{wamid}:{status}``);
+  conversation_key ``meta:whatsapp:{phone_number_id}:{wa_id}``.
+* Anything else (page feed changes, other WhatsApp fields, unknown messaging kinds,
+  other objects) -> ``provider.notification`` with the data in attributes.
+* A body that is not JSON, or whose envelope (object, entry[], messaging[], changes[],
+  value) has the wrong shape, is MalformedPayload.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from hashlib import sha256
+from typing import Any, ClassVar
+from urllib.parse import parse_qs, urlsplit
+
+from switchboard_core.events import Attachment, Channel, Contact, EventDraft, SocialHandle
+from switchboard_core.providers._common import (
+    body_digest_id,
+    clean_str,
+    draft,
+    e164_from_digits,
+    from_millis,
+    from_seconds,
+    header,
+    load_json,
+    refuse_invalid_models,
+    scalar_str,
+    secret_bytes,
+    stable_hash,
+    text_or_none,
+)
+from switchboard_core.providers.base import (
+    Credentials,
+    HandshakeRefused,
+    HttpResponse,
+    MalformedPayload,
+    ProviderAdapter,
+    SignatureError,
+    WebhookRequest,
+    constant_time_equal,
+)
+
+SIGNATURE_HEADER = "X-Hub-Signature-256"
+_PLATFORMS = {"page": "messenger", "instagram": "instagram", "whatsapp_business_account": "whatsapp"}
+# Messenger/Instagram attachment types as media-type patterns.
+_ATTACHMENT_TYPES = {"image": "image/*", "video": "video/*", "audio": "audio/*", "file": "application/octet-stream"}
+_WHATSAPP_MEDIA = ("image", "video", "audio", "document", "sticker")
+_MESSAGING_KNOWN = ("message", "postback", "reaction", "delivery", "read")
+_MAX_CHALLENGE = 2048
+
+
+def _get(value: Any, *path: str) -> Any:
+    """value[path[0]][path[1]]..., or None where any step is not a dict."""
+    for key in path:
+        if not isinstance(value, dict):
+            return None
+        value = value.get(key)
+    return value
+
+
+def _list_of_dicts(container: dict[str, Any], key: str, where: str) -> list[dict[str, Any]]:
+    value = container.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+        raise MalformedPayload(f"{where}.{key} must be an array of objects")
+    return value
+
+
+def _epoch(value: Any) -> datetime | None:
+    """Meta sends epoch milliseconds (Messenger) or seconds (feed, WhatsApp): tell them apart by size."""
+    number = scalar_str(value)
+    if number is None or not number.isdigit():
+        return None
+    return from_millis(number) if int(number) > 100_000_000_000 else from_seconds(number)
+
+
+def _query_value(request: WebhookRequest, name: str) -> str | None:
+    values: Any = request.query.get(name) if isinstance(request.query, Mapping) else None
+    if values is None and isinstance(request.url, str):
+        try:
+            values = parse_qs(urlsplit(request.url).query, keep_blank_values=True).get(name)
+        except ValueError:
+            values = None
+    if isinstance(values, (list, tuple)):
+        values = values[0] if values else None
+    if isinstance(values, str):
+        return clean_str(values) or None
+    return None
+
+
+class MetaAdapter(ProviderAdapter):
+    name: ClassVar[str] = "meta"
+    channel: ClassVar[Channel] = Channel.SOCIAL
+    title: ClassVar[str] = "Meta (Messenger, Instagram, WhatsApp)"
+    credential_fields: ClassVar[tuple[str, ...]] = ("app_secret", "verify_token")
+    supports_handshake: ClassVar[bool] = True
+
+    # --------------------------------------------------------------- handshake
+    def handshake(self, request: WebhookRequest, credentials: Sequence[Credentials]) -> HttpResponse:
+        mode = _query_value(request, "hub.mode")
+        token = _query_value(request, "hub.verify_token")
+        challenge = _query_value(request, "hub.challenge")
+        if mode is None or token is None or challenge is None:
+            raise MalformedPayload("a Meta handshake needs hub.mode, hub.verify_token and hub.challenge")
+        if mode != "subscribe":
+            raise HandshakeRefused("hub.mode must be 'subscribe'")
+        if len(challenge) > _MAX_CHALLENGE:
+            raise MalformedPayload("hub.challenge is too long")
+        matched = False
+        for credential_set in credentials or ():
+            expected = credential_set.get("verify_token") if isinstance(credential_set, Mapping) else None
+            # No early exit: every set is compared, so timing does not tell which matched.
+            if isinstance(expected, str) and expected and constant_time_equal(clean_str(expected), token):
+                matched = True
+        if not matched:
+            raise HandshakeRefused("hub.verify_token does not match this connection")
+        return HttpResponse.text(challenge)
+
+    # ------------------------------------------------------------------ verify
+    def verify(self, request: WebhookRequest, credentials: Credentials, now: datetime) -> None:
+        signature = header(request, SIGNATURE_HEADER)
+        if signature is None:
+            raise SignatureError(f"missing {SIGNATURE_HEADER} header")
+        secret = secret_bytes(credentials, "app_secret")
+        if secret is None:
+            raise SignatureError("the connection has no app_secret to verify with")
+        expected = "sha256=" + hmac.new(secret, request.body, sha256).hexdigest()
+        if not constant_time_equal(expected, signature.lower()):
+            raise SignatureError(f"{SIGNATURE_HEADER} does not match the body")
+
+    def delivery_id(self, request: WebhookRequest) -> str:
+        return body_digest_id(request.body)
+
+    # --------------------------------------------------------------- normalise
+    @refuse_invalid_models
+    def normalise(self, request: WebhookRequest) -> list[EventDraft]:
+        payload = load_json(request)
+        if not isinstance(payload, dict):
+            raise MalformedPayload("expected a JSON object with 'object' and 'entry'")
+        kind = payload.get("object")
+        if not isinstance(kind, str) or not kind:
+            raise MalformedPayload("'object' must be a non-empty string")
+        entries = _list_of_dicts(payload, "entry", "payload")
+        if not entries:
+            raise MalformedPayload("'entry' must be a non-empty array")
+        platform = _PLATFORMS.get(kind)
+        events: list[EventDraft] = []
+        for entry in entries:
+            if platform == "whatsapp":
+                events.extend(self._whatsapp_entry(entry))
+            elif platform is not None:
+                events.extend(self._messaging_entry(platform, entry))
+            else:
+                events.extend(self._other_entry(kind, entry))
+        return events
+
+    # Messenger / Instagram ---------------------------------------------------
+    def _messaging_entry(self, platform: str, entry: dict[str, Any]) -> list[EventDraft]:
+        account_id = scalar_str(entry.get("id"))
+        entry_time = entry.get("time")
+        events = [
+            self._messaging_item(platform, account_id, entry_time, item, standby=False)
+            for item in _list_of_dicts(entry, "messaging", "entry")
+        ]
+        events += [
+            self._messaging_item(platform, account_id, entry_time, item, standby=True)
+            for item in _list_of_dicts(entry, "standby", "entry")
+        ]
+        for change in _list_of_dicts(entry, "changes", "entry"):
+            events.append(self._change_notification(platform, account_id, entry_time, change))
+        if not events:
+            events.append(self._entry_notification(platform, entry))
+        return events
+
+    def _messaging_item(
+        self, platform: str, account_id: str | None, entry_time: Any, item: dict[str, Any], *, standby: bool
+    ) -> EventDraft:
+        sender = scalar_str(_get(item, "sender", "id"))
+        recipient = scalar_str(_get(item, "recipient", "id"))
+        occurred = _epoch(item.get("timestamp")) or _epoch(entry_time)
+        base = {"sender_id": sender, "recipient_id": recipient}
+        if standby:
+            base["standby"] = True
+        rest = {k: v for k, v in item.items() if k not in ("sender", "recipient", *_MESSAGING_KNOWN)}
+
+        message = item.get("message")
+        if isinstance(message, dict):
+            is_echo = message.get("is_echo") is True
+            user = recipient if is_echo else sender
+            mid = scalar_str(message.get("mid"))
+            return draft(
+                type="message.sent" if is_echo else "message.received",
+                provider_event_id=mid or f"{platform}:message:{stable_hash(item)}",
+                occurred_at=occurred,
+                contact=self._social_contact(platform, user),
+                conversation_key=self._conversation(platform, account_id, recipient if not is_echo else sender, user),
+                text=text_or_none(message.get("text")),
+                attachments=self._messenger_attachments(message.get("attachments")),
+                attributes={**base, **{k: v for k, v in message.items() if k not in ("mid", "text")}, **rest},
+            )
+        postback = item.get("postback")
+        if isinstance(postback, dict):
+            mid = scalar_str(postback.get("mid"))
+            return draft(
+                type="message.received",
+                provider_event_id=mid or f"{platform}:postback:{sender}:{stable_hash(item)}",
+                occurred_at=occurred,
+                contact=self._social_contact(platform, sender),
+                conversation_key=self._conversation(platform, account_id, recipient, sender),
+                text=text_or_none(postback.get("title")),
+                attributes={**base, "postback": postback, **rest},
+            )
+        reaction = item.get("reaction")
+        if isinstance(reaction, dict):
+            parts = [scalar_str(reaction.get("mid")) or "", sender or "", scalar_str(reaction.get("action")) or ""]
+            return draft(
+                type="message.received",
+                provider_event_id=f"{platform}:reaction:{':'.join(parts)}:{stable_hash(item)[:16]}",
+                occurred_at=occurred,
+                contact=self._social_contact(platform, sender),
+                conversation_key=self._conversation(platform, account_id, recipient, sender),
+                attributes={**base, "reaction": reaction, **rest},
+            )
+        for status in ("delivery", "read"):
+            receipt = item.get(status)
+            if isinstance(receipt, dict):
+                watermark = scalar_str(receipt.get("watermark")) or ""
+                mids = receipt.get("mids")
+                event_id = f"{platform}:{status}:{sender}:{watermark}"
+                if isinstance(mids, list) and mids:
+                    event_id += ":" + stable_hash(sorted(str(mid) for mid in mids))[:16]
+                elif not watermark:
+                    event_id += ":" + stable_hash(item)[:16]
+                return draft(
+                    type="message.status_updated",
+                    provider_event_id=event_id,
+                    occurred_at=occurred,
+                    contact=self._social_contact(platform, sender),
+                    conversation_key=self._conversation(platform, account_id, recipient, sender),
+                    attributes={**base, "status": "delivered" if status == "delivery" else "read", **receipt, **rest},
+                )
+        # optin, referral, account_linking, policy_enforcement, handover, message_edit...
+        kinds = [k for k in item if k not in ("sender", "recipient", "timestamp")]
+        kind = kinds[0] if kinds else "messaging"
+        return draft(
+            type="provider.notification",
+            provider_event_id=f"{platform}:{kind}:{stable_hash(item)}",
+            occurred_at=occurred,
+            contact=self._social_contact(platform, sender),
+            conversation_key=self._conversation(platform, account_id, recipient, sender),
+            attributes={"kind": f"{platform}.{kind}", **base, "data": item},
+        )
+
+    @staticmethod
+    def _social_contact(platform: str, user_id: str | None) -> Contact:
+        if user_id is None:
+            return Contact()
+        return Contact(handles=[SocialHandle(platform=platform, id=user_id)])
+
+    @staticmethod
+    def _conversation(platform: str, account_id: str | None, business_id: str | None, user_id: str | None) -> str | None:
+        account = account_id or business_id
+        if account is None or user_id is None:
+            return None
+        return f"meta:{platform}:{account}:{user_id}"
+
+    @staticmethod
+    def _messenger_attachments(value: Any) -> list[Attachment]:
+        attachments = []
+        for item in value if isinstance(value, list) else []:
+            url = _get(item, "payload", "url")
+            if isinstance(url, str) and url:
+                kind = item.get("type") if isinstance(item, dict) else None
+                attachments.append(Attachment(url=url, content_type=_ATTACHMENT_TYPES.get(kind) if isinstance(kind, str) else None))
+        return attachments
+
+    # WhatsApp -----------------------------------------------------------------
+    def _whatsapp_entry(self, entry: dict[str, Any]) -> list[EventDraft]:
+        waba_id = scalar_str(entry.get("id"))
+        changes = _list_of_dicts(entry, "changes", "entry")
+        if not changes:
+            return [self._entry_notification("whatsapp", entry)]
+        events: list[EventDraft] = []
+        for change in changes:
+            value = change.get("value")
+            if not isinstance(value, dict):
+                raise MalformedPayload("entry.changes[].value must be an object")
+            messages = _list_of_dicts(value, "messages", "value")
+            statuses = _list_of_dicts(value, "statuses", "value")
+            if not messages and not statuses:
+                events.append(self._change_notification("whatsapp", waba_id, None, change))
+                continue
+            metadata = value.get("metadata") if isinstance(value.get("metadata"), dict) else {}
+            context = {
+                "waba_id": waba_id,
+                "phone_number_id": scalar_str(metadata.get("phone_number_id")),
+                "display_phone_number": scalar_str(metadata.get("display_phone_number")),
+            }
+            extra = {k: v for k, v in value.items() if k not in ("messages", "statuses", "contacts", "metadata")}
+            names = self._profile_names(value.get("contacts"))
+            events += [self._whatsapp_message(message, names, context, extra) for message in messages]
+            events += [self._whatsapp_status(status, context, extra) for status in statuses]
+        return events
+
+    @staticmethod
+    def _profile_names(contacts: Any) -> dict[str | None, str | None]:
+        names: dict[str | None, str | None] = {}
+        for contact in contacts if isinstance(contacts, list) else []:
+            if isinstance(contact, dict):
+                names[scalar_str(contact.get("wa_id"))] = text_or_none(_get(contact, "profile", "name"))
+        if len(names) == 1:
+            names[None] = next(iter(names.values()))
+        return names
+
+    def _whatsapp_message(
+        self, message: dict[str, Any], names: dict[str | None, str | None], context: dict[str, Any], extra: dict[str, Any]
+    ) -> EventDraft:
+        wa_id = scalar_str(message.get("from"))
+        name = names.get(wa_id, names.get(None))
+        message_type = scalar_str(message.get("type"))
+        text: str | None = None
+        attachments: list[Attachment] = []
+        if message_type == "text":
+            text = text_or_none(_get(message, "text", "body"))
+        elif message_type == "button":
+            text = text_or_none(_get(message, "button", "text"))
+        elif message_type == "interactive":
+            interactive = message.get("interactive")
+            reply_kind = _get(interactive, "type")
+            if reply_kind in ("button_reply", "list_reply"):
+                text = text_or_none(_get(interactive, reply_kind, "title"))
+            elif reply_kind == "nfm_reply":
+                text = text_or_none(_get(interactive, "nfm_reply", "body"))
+        elif message_type == "system":
+            text = text_or_none(_get(message, "system", "body"))
+        elif message_type in _WHATSAPP_MEDIA:
+            media = message.get(message_type)
+            if isinstance(media, dict):
+                text = text_or_none(media.get("caption"))
+                url = media.get("url")
+                attachments.append(
+                    Attachment(
+                        url=url if isinstance(url, str) and url else None,
+                        content_type=text_or_none(media.get("mime_type")),
+                        provider_id=scalar_str(media.get("id")),
+                    )
+                )
+        handles = [SocialHandle(platform="whatsapp", id=wa_id, handle=name)] if wa_id else []
+        message_id = scalar_str(message.get("id"))
+        attributes = {k: v for k, v in message.items() if k not in ("from", "id", "timestamp")}
+        if message_type == "text":
+            attributes.pop("text", None)
+        return draft(
+            type="message.received",
+            provider_event_id=message_id or f"whatsapp:message:{stable_hash(message)}",
+            occurred_at=_epoch(message.get("timestamp")),
+            contact=Contact(phone=e164_from_digits(wa_id), name=name, handles=handles),
+            conversation_key=self._whatsapp_conversation(context, wa_id),
+            text=text,
+            attachments=attachments,
+            attributes={**context, "message_type": message_type, **attributes, **extra},
+        )
+
+    def _whatsapp_status(self, status: dict[str, Any], context: dict[str, Any], extra: dict[str, Any]) -> EventDraft:
+        message_id = scalar_str(status.get("id"))
+        state = scalar_str(status.get("status"))
+        recipient = scalar_str(status.get("recipient_id"))
+        event_id = f"{message_id}:{state}" if message_id and state else f"whatsapp:status:{stable_hash(status)}"
+        handles = [SocialHandle(platform="whatsapp", id=recipient)] if recipient else []
+        return draft(
+            type="message.status_updated",
+            provider_event_id=event_id,
+            occurred_at=_epoch(status.get("timestamp")),
+            contact=Contact(phone=e164_from_digits(recipient), handles=handles),
+            conversation_key=self._whatsapp_conversation(context, recipient),
+            attributes={**context, **status, **extra},
+        )
+
+    @staticmethod
+    def _whatsapp_conversation(context: dict[str, Any], wa_id: str | None) -> str | None:
+        business = context.get("phone_number_id") or context.get("waba_id")
+        if business is None or wa_id is None:
+            return None
+        return f"meta:whatsapp:{business}:{wa_id}"
+
+    # Notifications ------------------------------------------------------------
+    def _change_notification(
+        self, platform: str, account_id: str | None, entry_time: Any, change: dict[str, Any]
+    ) -> EventDraft:
+        field = scalar_str(change.get("field")) or "change"
+        value = change.get("value")
+        occurred = _epoch(_get(value, "timestamp")) or _epoch(_get(value, "created_time")) or _epoch(entry_time)
+        return draft(
+            type="provider.notification",
+            provider_event_id=f"{platform}:{account_id}:{field}:{stable_hash(change)}",
+            occurred_at=occurred,
+            attributes={"kind": f"{platform}.{field}", "account_id": account_id, "field": field, "value": value},
+        )
+
+    def _entry_notification(self, platform: str, entry: dict[str, Any]) -> EventDraft:
+        return draft(
+            type="provider.notification",
+            provider_event_id=f"{platform}:entry:{stable_hash(entry)}",
+            occurred_at=_epoch(entry.get("time")),
+            attributes={"kind": f"{platform}.entry", "entry": entry},
+        )
+
+    def _other_entry(self, kind: str, entry: dict[str, Any]) -> list[EventDraft]:
+        account_id = scalar_str(entry.get("id"))
+        changes = _list_of_dicts(entry, "changes", "entry")
+        if changes:
+            return [self._change_notification(kind, account_id, entry.get("time"), change) for change in changes]
+        return [self._entry_notification(kind, entry)]

@@ -1,0 +1,132 @@
+"""Ingest benchmark: `make bench` (full) or `python -m tests.bench.ingest --quick`.
+
+Prints figures measured in this one run, and ratios between them, so that the
+numbers compare like with like on whatever machine runs it:
+
+1. cold import of the ingest handler, in fresh interpreters, against importing
+   boto3 alone (the floor every Python Lambda pays);
+2. CPU per request of each adapter's verify + normalise (no I/O), against one bare
+   HMAC-SHA256 of the same body;
+3. end-to-end latency and throughput of signed webhooks through the local runtime
+   (gateway -> ingest -> moto server), sequentially.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from datetime import UTC, datetime
+from pathlib import Path
+
+
+def cold_import_ms(module: str, runs: int) -> float:
+    """Median wall time of `import module` in a fresh interpreter."""
+    code = f"import time; t=time.perf_counter(); import {module}; print((time.perf_counter()-t)*1000)"
+    samples = []
+    for _ in range(runs):
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                             env={**os.environ, "POWERTOOLS_TRACE_DISABLED": "true"})
+        samples.append(float(out.stdout.strip().splitlines()[-1]))
+    return statistics.median(samples)
+
+
+def adapter_cpu_us(provider: str, iterations: int) -> float:
+    from infra.local.samples import build_sample, demo_credentials
+    from switchboard_core.providers import get_adapter
+    from switchboard_core.providers.base import WebhookRequest
+
+    adapter = get_adapter(provider)
+    credentials = demo_credentials(provider)
+    signed = build_sample(provider, None, credentials, f"https://hooks.example.com/webhooks/{provider}/con_1")
+    request = WebhookRequest(method=signed.method, url=signed.url, body=signed.body,
+                             headers={k.lower(): v for k, v in signed.headers.items()})
+    now = datetime.now(UTC)
+    start = time.process_time()
+    for _ in range(iterations):
+        adapter.verify(request, credentials, now)
+        adapter.normalise(request)
+    return (time.process_time() - start) / iterations * 1e6
+
+
+def bare_hmac_us(iterations: int) -> float:
+    import hashlib
+    import hmac
+
+    body = b"x" * 600
+    start = time.process_time()
+    for _ in range(iterations):
+        hmac.new(b"secret", body, hashlib.sha256).hexdigest()
+    return (time.process_time() - start) / iterations * 1e6
+
+
+def end_to_end(requests: int) -> dict[str, float]:
+    from infra.local.runtime import LocalRuntime
+    from infra.local.samples import build_sample
+
+    os.environ.update({"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1"})
+    runtime = LocalRuntime(state_dir=Path(tempfile.mkdtemp()), port=0).start()
+    try:
+        entry = runtime.demo["connections"]["twilio"]
+        url = f"{runtime.base_url}/webhooks/twilio/{entry['id']}"
+        latencies = []
+        started = time.perf_counter()
+        for _ in range(requests):
+            signed = build_sample("twilio", "sms", entry["credentials"], url)
+            request = urllib.request.Request(signed.url, data=signed.body, method="POST", headers=signed.headers)
+            t = time.perf_counter()
+            with urllib.request.urlopen(request, timeout=30) as response:
+                assert response.status == 200
+            latencies.append((time.perf_counter() - t) * 1000)
+        elapsed = time.perf_counter() - started
+    finally:
+        runtime.stop()
+    latencies.sort()
+    return {"p50_ms": statistics.median(latencies), "p95_ms": latencies[int(len(latencies) * 0.95) - 1],
+            "per_second": requests / elapsed}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="a short run (CI): fewer samples, same report")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    import_runs, iterations, requests = (3, 300, 20) if args.quick else (9, 5000, 300)
+
+    report: dict[str, object] = {"quick": args.quick}
+    boto3_ms = cold_import_ms("boto3", import_runs)
+    ingest_ms = cold_import_ms("functions.ingest.handler", import_runs)
+    report["cold_import_ms"] = {"boto3": round(boto3_ms, 1), "ingest_handler": round(ingest_ms, 1),
+                                "ratio_ingest_to_boto3": round(ingest_ms / boto3_ms, 2)}
+    hmac_us = bare_hmac_us(iterations * 4)
+    adapters = {}
+    for provider in ("twilio", "meta", "hubspot", "standard-webhooks"):
+        cpu = adapter_cpu_us(provider, iterations)
+        adapters[provider] = {"cpu_us": round(cpu, 1), "ratio_to_bare_hmac": round(cpu / hmac_us, 1)}
+    report["verify_and_normalise"] = {"bare_hmac_sha256_us": round(hmac_us, 2), **adapters}
+    report["local_end_to_end_twilio_sms"] = {k: round(v, 1) for k, v in end_to_end(requests).items()}
+    report["requests"] = requests
+
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    cold = report["cold_import_ms"]
+    print(f"cold import (median of {import_runs}): boto3 {cold['boto3']} ms, ingest handler "
+          f"{cold['ingest_handler']} ms -> ratio {cold['ratio_ingest_to_boto3']}x")
+    print(f"verify+normalise CPU per request ({iterations} iterations; bare HMAC-SHA256 of 600 B = {hmac_us:.2f} us):")
+    for provider, figures in adapters.items():
+        print(f"  {provider:18} {figures['cpu_us']:8.1f} us  ({figures['ratio_to_bare_hmac']}x bare HMAC)")
+    e2e = report["local_end_to_end_twilio_sms"]
+    print(f"local runtime, {requests} signed Twilio SMS sequentially: p50 {e2e['p50_ms']} ms, "
+          f"p95 {e2e['p95_ms']} ms, {e2e['per_second']} req/s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Tests of the CDK app (infra/aws): synthesised template, assets, least privilege, cdk-nag."""

@@ -1,0 +1,95 @@
+"""Synthesises the CDK app once per session (synth takes seconds) with the same context
+the CLI would use (cdk.json), and exposes the template, the stack and the assembly."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+# jsii prints a banner on every start under an end-of-life Node; it is noise in test output.
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
+
+from aws_cdk import App  # noqa: E402
+from aws_cdk.assertions import Template  # noqa: E402
+
+from infra.aws.app import build  # noqa: E402
+from infra.aws.stack import SwitchboardStack  # noqa: E402
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class Synthesised:
+    app: App
+    stack: SwitchboardStack
+    template: Template
+    outdir: Path
+
+    @property
+    def json(self) -> dict[str, Any]:
+        return self.template.to_json()
+
+    def resources(self, kind: str) -> dict[str, dict[str, Any]]:
+        return {k: v for k, v in self.json["Resources"].items() if v["Type"] == kind}
+
+    def logical_id(self, construct) -> str:
+        return self.stack.resolve(construct.node.default_child.logical_id)
+
+
+def cdk_json_context() -> dict[str, Any]:
+    return json.loads((REPO_ROOT / "cdk.json").read_text())["context"]
+
+
+# With this cdk.json flag on, an error annotation (an unsuppressed cdk-nag finding) aborts
+# synthesis, which is what `cdk synth` should do. Here it is off, so such a finding fails
+# test_nag with the list of findings instead of erroring every test at fixture setup.
+REPORT_ANNOTATIONS_AS_TESTS = {"@aws-cdk/core:annotationsInValidationReport": False}
+
+
+def synthesise(outdir: Path, **context: Any) -> Synthesised:
+    app, stack = build(
+        App(context={**cdk_json_context(), **REPORT_ANNOTATIONS_AS_TESTS, **context}, outdir=str(outdir))
+    )
+    template = Template.from_stack(stack)  # synthesises the app, running the cdk-nag aspect
+    return Synthesised(app, stack, template, outdir)
+
+
+@pytest.fixture(scope="session")
+def synth(tmp_path_factory: pytest.TempPathFactory) -> Synthesised:
+    """The default stage (dev) exactly as `cdk synth` builds it: retain, default throttles."""
+    return synthesise(tmp_path_factory.mktemp("cdk-dev"))
+
+
+@pytest.fixture(scope="session")
+def synth_qa_destroy(tmp_path_factory: pytest.TempPathFactory) -> Synthesised:
+    """Another stage: removal=destroy, an alarm e-mail, and numbers given as strings, as `-c` passes them."""
+    return synthesise(
+        tmp_path_factory.mktemp("cdk-qa"),
+        stage="qa",
+        removal="destroy",
+        throttle_rate="50",
+        throttle_burst="75",
+        alarm_email="ops@example.com",
+    )
+
+
+def referenced_ids(value: Any) -> set[str]:
+    """Logical ids a template fragment points at through Ref or Fn::GetAtt."""
+    found: set[str] = set()
+    if isinstance(value, dict):
+        if "Ref" in value and isinstance(value["Ref"], str):
+            found.add(value["Ref"])
+        if "Fn::GetAtt" in value:
+            found.add(value["Fn::GetAtt"][0])
+        for item in value.values():
+            found |= referenced_ids(item)
+    elif isinstance(value, list):
+        for item in value:
+            found |= referenced_ids(item)
+    return found

@@ -1,0 +1,93 @@
+"""The custom bus, its archive, and each consumer's rule -> queue (+ DLQ) -> event source mapping."""
+
+from __future__ import annotations
+
+import pytest
+
+from infra import topology
+from infra.aws.components.consumers import visibility_timeout_seconds
+from tests.infra.conftest import Synthesised, referenced_ids
+
+pytestmark = pytest.mark.infra
+
+CONSUMERS = sorted(f.name for f in topology.consumers())
+
+
+def test_custom_bus_is_named_for_the_stage(synth: Synthesised, synth_qa_destroy: Synthesised) -> None:
+    (bus,) = synth.resources("AWS::Events::EventBus").values()
+    assert bus["Properties"]["Name"] == "switchboard-dev"
+    (bus,) = synth_qa_destroy.resources("AWS::Events::EventBus").values()
+    assert bus["Properties"]["Name"] == "switchboard-qa"
+
+
+def test_bus_archive_keeps_canonical_events(synth: Synthesised) -> None:
+    (archive,) = [a["Properties"] for a in synth.resources("AWS::Events::Archive").values()]
+    bus_id = synth.logical_id(synth.stack.bus.bus)
+    assert archive["SourceArn"] == {"Fn::GetAtt": [bus_id, "Arn"]}
+    assert archive["EventPattern"] == {"source": [{"prefix": topology.EVENT_SOURCE_PREFIX}]}
+    assert archive["RetentionDays"] == 30
+
+
+def test_one_rule_queue_and_dlq_per_consumer(synth: Synthesised) -> None:
+    assert len(synth.resources("AWS::Events::Rule")) == len(CONSUMERS)
+    assert len(synth.resources("AWS::SQS::Queue")) == 2 * len(CONSUMERS)
+    assert len(synth.resources("AWS::Lambda::EventSourceMapping")) == len(CONSUMERS)
+
+
+@pytest.mark.parametrize("name", CONSUMERS)
+def test_consumer_rule_to_queue_with_dlq_to_function(synth: Synthesised, name: str) -> None:
+    spec = topology.FUNCTIONS[name]
+    consumer = spec.consumer
+    resources = synth.json["Resources"]
+    wiring = synth.stack.consumers.consumers[name]
+    queue_id, dlq_id = synth.logical_id(wiring.queue), synth.logical_id(wiring.dlq)
+    bus_id = synth.logical_id(synth.stack.bus.bus)
+    function_id = synth.logical_id(synth.stack.functions.functions[name])
+
+    rule = resources[synth.logical_id(wiring.rule)]["Properties"]
+    assert rule["EventBusName"] == {"Ref": bus_id}
+    assert rule["EventPattern"] == consumer.event_pattern
+    (target,) = rule["Targets"]
+    assert target["Arn"] == {"Fn::GetAtt": [queue_id, "Arn"]}
+    assert target["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": [dlq_id, "Arn"]}}
+
+    queue = resources[queue_id]["Properties"]
+    assert queue["RedrivePolicy"] == {
+        "deadLetterTargetArn": {"Fn::GetAtt": [dlq_id, "Arn"]},
+        "maxReceiveCount": consumer.max_receive_count,
+    }
+    assert queue["VisibilityTimeout"] == visibility_timeout_seconds(spec)
+    assert queue["VisibilityTimeout"] >= 6 * spec.timeout_seconds
+    assert queue["VisibilityTimeout"] >= consumer.visibility_timeout_seconds
+    for props in (queue, resources[dlq_id]["Properties"]):
+        assert props["SqsManagedSseEnabled"] is True
+
+    (mapping,) = [
+        m["Properties"]
+        for m in synth.resources("AWS::Lambda::EventSourceMapping").values()
+        if m["Properties"]["FunctionName"] == {"Ref": function_id}
+    ]
+    assert mapping["EventSourceArn"] == {"Fn::GetAtt": [queue_id, "Arn"]}
+    assert mapping["BatchSize"] == consumer.batch_size
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+
+
+@pytest.mark.parametrize("name", CONSUMERS)
+def test_queues_enforce_ssl_and_accept_only_their_rule(synth: Synthesised, name: str) -> None:
+    wiring = synth.stack.consumers.consumers[name]
+    rule_id = synth.logical_id(wiring.rule)
+    for queue in (wiring.queue, wiring.dlq):
+        queue_id = synth.logical_id(queue)
+        (policy,) = [
+            p["Properties"]["PolicyDocument"]["Statement"]
+            for p in synth.resources("AWS::SQS::QueuePolicy").values()
+            if {"Ref": queue_id} in p["Properties"]["Queues"]
+        ]
+        assert any(
+            s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}} for s in policy
+        )
+        sends = [s for s in policy if s["Effect"] == "Allow"]
+        assert sends, "EventBridge must be allowed to send (queue target and target DLQ)"
+        for statement in sends:
+            assert statement["Principal"] == {"Service": "events.amazonaws.com"}
+            assert rule_id in referenced_ids(statement["Condition"])

@@ -1,0 +1,128 @@
+"""Least privilege: each function's role allows exactly what topology.FUNCTIONS declares."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from infra import topology
+from infra.aws.components.functions import SECRETS_READ_ACTIONS, SECRETS_WRITE_ACTIONS
+from tests.infra.conftest import Synthesised, referenced_ids
+
+pytestmark = pytest.mark.infra
+
+DYNAMODB_READ = {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:Scan"}
+DYNAMODB_WRITE = {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"}
+
+
+def _actions(statement: dict) -> set[str]:
+    actions = statement["Action"]
+    return {actions} if isinstance(actions, str) else set(actions)
+
+
+def _statements(synth: Synthesised, name: str) -> list[dict]:
+    function = synth.stack.functions.functions[name]
+    role_id = synth.stack.resolve(function.role.node.default_child.logical_id)
+    role = synth.json["Resources"][role_id]
+    assert "ManagedPolicyArns" not in role["Properties"], "no AWS-managed policies (AWSLambdaBasicExecutionRole)"
+    statements = []
+    for policy in synth.resources("AWS::IAM::Policy").values():
+        if {"Ref": role_id} in policy["Properties"]["Roles"]:
+            statements += policy["Properties"]["PolicyDocument"]["Statement"]
+    assert all(s["Effect"] == "Allow" for s in statements)
+    return statements
+
+
+def _actions_on(statements: list[dict], logical_id: str) -> set[str]:
+    actions: set[str] = set()
+    for statement in statements:
+        if logical_id in referenced_ids(statement["Resource"]):
+            actions |= _actions(statement)
+    return actions
+
+
+def test_ingest_cannot_write_connections(synth: Synthesised) -> None:
+    connections = synth.logical_id(synth.stack.storage.tables["connections"])
+    granted = _actions_on(_statements(synth, "ingest"), connections)
+    assert "dynamodb:GetItem" in granted
+    assert not granted & DYNAMODB_WRITE
+
+
+@pytest.mark.parametrize("name", sorted(topology.FUNCTIONS))
+def test_table_access_is_what_topology_declares(synth: Synthesised, name: str) -> None:
+    spec = topology.FUNCTIONS[name]
+    statements = _statements(synth, name)
+    for table_name, table in synth.stack.storage.tables.items():
+        granted = _actions_on(statements, synth.logical_id(table))
+        access = spec.tables.get(table_name)
+        if access is None:
+            assert not granted, f"{name} may touch {table_name}: {granted}"
+            continue
+        assert bool(granted & DYNAMODB_READ) == (access in ("read", "readwrite")), (table_name, granted)
+        assert bool(granted & DYNAMODB_WRITE) == (access in ("write", "readwrite")), (table_name, granted)
+
+
+@pytest.mark.parametrize("name", sorted(topology.FUNCTIONS))
+def test_bucket_access_is_what_topology_declares(synth: Synthesised, name: str) -> None:
+    spec = topology.FUNCTIONS[name]
+    statements = _statements(synth, name)
+    for bucket_name, bucket in synth.stack.storage.buckets.items():
+        granted = _actions_on(statements, synth.logical_id(bucket))
+        access = spec.buckets.get(bucket_name)
+        reads = any(a.startswith("s3:GetObject") for a in granted)
+        writes = "s3:PutObject" in granted
+        assert reads == (access in ("read", "readwrite")), (bucket_name, granted)
+        assert writes == (access in ("write", "readwrite")), (bucket_name, granted)
+        assert not any("Delete" in a for a in granted)
+    access_logs = synth.logical_id(synth.stack.storage.access_logs)
+    assert not _actions_on(statements, access_logs)
+
+
+@pytest.mark.parametrize("name", sorted(topology.FUNCTIONS))
+def test_only_publishers_put_events(synth: Synthesised, name: str) -> None:
+    statements = _statements(synth, name)
+    puts = [s for s in statements if "events:PutEvents" in _actions(s)]
+    if topology.FUNCTIONS[name].publishes:
+        (statement,) = puts
+        assert statement["Resource"] == {"Fn::GetAtt": [synth.logical_id(synth.stack.bus.bus), "Arn"]}
+    else:
+        assert not puts
+
+
+@pytest.mark.parametrize("name", sorted(topology.FUNCTIONS))
+def test_secrets_access_is_scoped_to_the_stage_prefix(synth: Synthesised, name: str) -> None:
+    spec = topology.FUNCTIONS[name]
+    statements = [s for s in _statements(synth, name) if any(a.startswith("secretsmanager:") for a in _actions(s))]
+    if spec.secrets is None:
+        assert not statements
+        return
+    (statement,) = statements
+    expected = set(SECRETS_READ_ACTIONS) | (set(SECRETS_WRITE_ACTIONS) if spec.secrets == "readwrite" else set())
+    assert _actions(statement) == expected
+    resource = json.dumps(statement["Resource"])
+    assert ":secretsmanager:" in resource
+    assert ":secret:switchboard/dev/connections/*" in resource
+
+
+def test_wildcard_resources_are_xray_only(synth: Synthesised) -> None:
+    for name in topology.FUNCTIONS:
+        for statement in _statements(synth, name):
+            if statement["Resource"] == "*":
+                assert _actions(statement) == {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+
+
+def test_logs_go_only_to_the_function_log_group(synth: Synthesised) -> None:
+    for name in topology.FUNCTIONS:
+        log_statements = [s for s in _statements(synth, name) if any(a.startswith("logs:") for a in _actions(s))]
+        (statement,) = log_statements
+        log_group = synth.logical_id(synth.stack.functions.log_groups[name])
+        assert statement["Resource"] == {"Fn::GetAtt": [log_group, "Arn"]}
+        assert _actions(statement) == {"logs:CreateLogStream", "logs:PutLogEvents"}
+
+
+def test_other_stage_gets_its_own_secrets_prefix(synth_qa_destroy: Synthesised) -> None:
+    statements = _statements(synth_qa_destroy, "admin")
+    resources = json.dumps([s["Resource"] for s in statements])
+    assert ":secret:switchboard/qa/connections/*" in resources
+    assert "switchboard/dev/" not in resources

@@ -1,0 +1,78 @@
+"""The CLI a newcomer uses, against the running local hub."""
+
+from __future__ import annotations
+
+import pytest
+
+from infra.local.cli import main
+from tests.integration.conftest import wait_for
+
+pytestmark = pytest.mark.integration
+
+
+def run(hub, capsys, *args: str) -> tuple[int, str]:
+    code = main(["--state-dir", str(hub.runtime.state.path), *args])
+    captured = capsys.readouterr()
+    return code, captured.out + captured.err
+
+
+def test_send_every_default_sample_then_list_events(hub, capsys):
+    for provider in ("twilio", "meta", "hubspot", "standard-webhooks"):
+        code, out = run(hub, capsys, "send", provider)
+        assert code == 0, out
+        assert "-> 20" in out
+    assert wait_for(lambda: len({e["provider"] for e in hub.logged_events(limit="100")}) >= 4)
+    code, out = run(hub, capsys, "events", "--limit", "50")
+    assert code == 0
+    for provider in ("twilio", "meta", "hubspot", "standard-webhooks"):
+        assert provider in out
+
+
+def test_send_refuses_unknown_provider_and_sample(hub, capsys):
+    assert run(hub, capsys, "send", "nope")[0] == 2
+    code, out = run(hub, capsys, "send", "twilio", "carrier-pigeon")
+    assert code == 2 and "sms" in out
+    code, out = run(hub, capsys, "send", "--list")
+    assert code == 0 and "standard-webhooks" in out
+
+
+def test_keys_create_authorize_and_revoke(hub, capsys):
+    code, out = run(hub, capsys, "keys", "create", "--tenant", "demo", "--name", "agent", "--role", "staff")
+    assert code == 0
+    key = next(line for line in out.splitlines() if line.startswith("sbk_"))
+    status, _, who = hub.request("GET", "/admin/whoami", key=key)
+    assert status == 200 and who["role"] == "staff"
+    assert hub.request("POST", "/admin/connections", {"provider": "twilio", "credentials": {"auth_token": "x"}},
+                       key=key)[0] == 403
+    code, out = run(hub, capsys, "keys", "list")
+    assert who["key_id"] in out
+    assert run(hub, capsys, "keys", "revoke", who["key_id"])[0] == 0
+    assert hub.request("GET", "/admin/whoami", key=key)[0] == 403
+    assert run(hub, capsys, "keys", "revoke", "nokey")[0] == 2
+
+
+def test_admin_requires_a_key(hub):
+    assert hub.request("GET", "/admin/providers")[0] == 401
+    assert hub.request("GET", "/admin/providers", key="sbk_wrong_key")[0] == 403
+
+
+def test_connection_lifecycle_over_http(hub):
+    from infra.local.samples import build_sample
+
+    status, created = hub.admin("POST", "/admin/connections",
+                                {"provider": "standard-webhooks", "credentials": {"secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}})
+    assert status == 201 and created["webhook_url"].startswith(hub.url)
+    signed = build_sample("standard-webhooks", None, {"secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"},
+                          created["webhook_url"])
+    assert hub.request("POST", signed.url, signed.body, signed.headers)[0] == 200
+    assert hub.admin("DELETE", f"/admin/connections/{created['id']}")[0] == 204
+    signed = build_sample("standard-webhooks", None, {"secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"},
+                          created["webhook_url"])
+    assert hub.request("POST", signed.url, signed.body, signed.headers)[0] == 404
+
+
+def test_schema_check_passes(capsys, monkeypatch):
+    from pathlib import Path
+
+    monkeypatch.chdir(Path(__file__).resolve().parents[2])
+    assert main(["schema", "--check"]) == 0

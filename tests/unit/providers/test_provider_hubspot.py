@@ -1,0 +1,313 @@
+"""HubSpot adapter: signature v3 (vector, SDK interop, URI decoding, replay window), normalisation, fuzzing."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from hubspot.utils.signature import Signature
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from switchboard_core.errors import HubError
+from switchboard_core.events import EVENT_TYPES, CanonicalEvent, Channel
+from switchboard_core.providers import get_adapter
+from switchboard_core.providers.base import MalformedPayload, SignatureError, WebhookRequest
+from switchboard_core.providers.hubspot import HubSpotAdapter, decode_uri
+
+EVENTS = Path(__file__).resolve().parents[2] / "events" / "hubspot"
+FUZZ = settings(
+    max_examples=int(os.environ.get("SWITCHBOARD_FUZZ_EXAMPLES", "300")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+SECRET = "3f1c2a7e-2f55-4c7e-9b8e-5d1f0f3c7a10"
+HUB_URL = "https://hub.example.com/webhooks/hubspot/conn_01HZZ"
+NOW = datetime(2024, 6, 12, 14, 8, 5, tzinfo=UTC)
+NOW_MS = str(int(NOW.timestamp() * 1000))
+
+# providers.md §4 #10 (hubspot-api-python tests/spec/utils/test_signature.py)
+VECTOR_SECRET = "yyyyyyyy-yyyy-yyyy-yyyy-yyyyyyyyyyyy"
+VECTOR_BODY = b"{'example_field':'example_value'}"
+VECTOR_URI = "https://www.example.com/webhook_uri"
+VECTOR_TIMESTAMP = "1693657560000"
+VECTOR_SIGNATURE = "K36dawei4A+QBNolUOqo7s91KQDWQ5MXZ/QufNYuk/Y="
+
+
+def make_request(url: str, body: bytes, headers: dict[str, str], method: str = "POST") -> WebhookRequest:
+    return WebhookRequest(method=method, url=url, headers={k.lower(): v for k, v in headers.items()}, body=body,
+                          received_at=NOW)
+
+
+def sdk_signed(body: bytes, url: str = HUB_URL, timestamp: str = NOW_MS, secret: str = SECRET,
+               method: str = "POST") -> WebhookRequest:
+    signature = Signature.get_signature(secret, body.decode(), "v3", http_uri=url, http_method=method,
+                                        timestamp=timestamp)
+    return make_request(url, body, {"Content-Type": "application/json", "X-HubSpot-Signature-v3": signature,
+                                    "X-HubSpot-Request-Timestamp": timestamp}, method=method)
+
+
+def recorded(name: str) -> bytes:
+    return (EVENTS / name).read_bytes()
+
+
+def assert_publishable(drafts) -> None:
+    for draft in drafts:
+        assert draft.type in EVENT_TYPES
+        event = CanonicalEvent.from_draft(draft, provider="hubspot", connection="c", tenant="t",
+                                          channel=Channel.CRM, received_at=NOW, raw_ref=None)
+        json.loads(event.model_dump_json())
+
+
+@pytest.fixture
+def adapter() -> HubSpotAdapter:
+    return get_adapter("hubspot")
+
+
+# --- signature ---------------------------------------------------------------------------------
+
+def test_vector_v3(adapter):
+    request = make_request(VECTOR_URI, VECTOR_BODY, {"X-HubSpot-Signature-v3": VECTOR_SIGNATURE,
+                                                     "X-HubSpot-Request-Timestamp": VECTOR_TIMESTAMP})
+    adapter.verify(request, {"client_secret": VECTOR_SECRET}, datetime.fromtimestamp(1693657560 + 30, UTC))
+
+
+def test_sdk_signature_is_accepted(adapter):
+    adapter.verify(sdk_signed(recorded("batch-mixed.json")), {"client_secret": SECRET}, NOW)
+
+
+def test_sdk_signature_with_query_string_is_accepted(adapter):
+    adapter.verify(sdk_signed(recorded("contact-creation.json"), url=HUB_URL + "?portal=33&v=2"),
+                   {"client_secret": SECRET}, NOW)
+
+
+def test_percent_encoded_uri_is_decoded_per_hubspot_table(adapter):
+    """HubSpot hashes the URI with %3A %2F %3F %40 %21 %24 %27 %28 %29 %2A %2C %3B decoded."""
+    received = HUB_URL + "?next=https%3A%2F%2Fexample.com%2Fa%3Fb%40c%21%24%27%28%29%2A%2C%3B&q=a%20b"
+    decoded = HUB_URL + "?next=https://example.com/a?b@c!$'()*,;&q=a%20b"
+    assert decode_uri(received) == decoded
+    assert decode_uri(received.lower()) != received.lower()  # lower-case escapes are decoded too
+    body = recorded("contact-creation.json")
+    signature = Signature.get_signature(SECRET, body.decode(), "v3", http_uri=decoded, timestamp=NOW_MS)
+    request = make_request(received, body, {"X-HubSpot-Signature-v3": signature, "X-HubSpot-Request-Timestamp": NOW_MS})
+    adapter.verify(request, {"client_secret": SECRET}, NOW)
+
+
+def test_sdk_validator_accepts_a_signature_from_the_documented_algorithm():
+    body = recorded("contact-creation.json")
+    message = b"POST" + HUB_URL.encode() + body + NOW_MS.encode()
+    ours = base64.b64encode(hmac.new(SECRET.encode(), message, hashlib.sha256).digest()).decode()
+    assert Signature.get_signature(SECRET, body.decode(), "v3", http_uri=HUB_URL, timestamp=NOW_MS) == ours
+
+
+def test_tampered_body_is_refused(adapter):
+    request = sdk_signed(recorded("batch-mixed.json"))
+    tampered = make_request(HUB_URL, request.body.replace(b"Ada.Lovelace", b"Eve.Attacker"), dict(request.headers))
+    with pytest.raises(SignatureError):
+        adapter.verify(tampered, {"client_secret": SECRET}, NOW)
+
+
+def test_tampered_timestamp_is_refused(adapter):
+    request = sdk_signed(recorded("batch-mixed.json"))
+    headers = {**request.headers, "x-hubspot-request-timestamp": str(int(NOW_MS) + 1000)}
+    with pytest.raises(SignatureError):
+        adapter.verify(make_request(HUB_URL, request.body, headers), {"client_secret": SECRET}, NOW)
+
+
+def test_other_method_or_url_is_refused(adapter):
+    request = sdk_signed(recorded("batch-mixed.json"))
+    with pytest.raises(SignatureError):
+        adapter.verify(make_request(HUB_URL, request.body, dict(request.headers), method="PUT"),
+                       {"client_secret": SECRET}, NOW)
+    with pytest.raises(SignatureError):
+        adapter.verify(make_request(HUB_URL + "x", request.body, dict(request.headers)), {"client_secret": SECRET}, NOW)
+
+
+def test_wrong_key_is_refused(adapter):
+    with pytest.raises(SignatureError):
+        adapter.verify(sdk_signed(recorded("batch-mixed.json")), {"client_secret": "another"}, NOW)
+
+
+@pytest.mark.parametrize("missing", ["X-HubSpot-Signature-v3", "X-HubSpot-Request-Timestamp"])
+def test_missing_header_is_refused_by_name(adapter, missing):
+    request = sdk_signed(recorded("batch-mixed.json"))
+    headers = {k: v for k, v in request.headers.items() if k != missing.lower()}
+    with pytest.raises(SignatureError, match=missing):
+        adapter.verify(make_request(HUB_URL, request.body, headers), {"client_secret": SECRET}, NOW)
+
+
+def test_v1_signature_alone_is_not_accepted(adapter):
+    body = recorded("contact-creation.json")
+    v1 = Signature.get_signature(SECRET, body.decode(), "v1")
+    request = make_request(HUB_URL, body, {"X-HubSpot-Signature": v1, "X-HubSpot-Signature-Version": "v1"})
+    with pytest.raises(SignatureError, match="X-HubSpot-Signature-v3"):
+        adapter.verify(request, {"client_secret": SECRET}, NOW)
+
+
+@pytest.mark.parametrize(
+    ("offset", "accepted"),
+    [(timedelta(0), True), (timedelta(minutes=4, seconds=59), True), (timedelta(minutes=-4, seconds=-59), True),
+     (timedelta(minutes=5, seconds=1), False), (timedelta(minutes=-5, seconds=-1), False), (timedelta(days=3), False)],
+)
+def test_replay_window(adapter, offset, accepted):
+    """`offset` is how far the verifier's clock is ahead of the signed timestamp."""
+    request = sdk_signed(recorded("batch-mixed.json"))
+    if accepted:
+        adapter.verify(request, {"client_secret": SECRET}, NOW + offset)
+    else:
+        with pytest.raises(SignatureError, match="older|future"):
+            adapter.verify(request, {"client_secret": SECRET}, NOW + offset)
+
+
+@pytest.mark.parametrize("timestamp", ["", "abc", "1718201285.5", "-1", "١٧١٨٢٠١٢٨٥٠٠٠", "9" * 40])
+def test_unreadable_timestamp_is_refused(adapter, timestamp):
+    request = sdk_signed(recorded("batch-mixed.json"))
+    headers = {**request.headers, "x-hubspot-request-timestamp": timestamp}
+    with pytest.raises(SignatureError):
+        adapter.verify(make_request(HUB_URL, request.body, headers), {"client_secret": SECRET}, NOW)
+
+
+def test_delivery_id_is_a_body_digest(adapter):
+    request = sdk_signed(recorded("batch-mixed.json"))
+    assert adapter.delivery_id(request) == "sha256:" + hashlib.sha256(request.body).hexdigest()
+
+
+# --- malformed bodies ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(
+    "body",
+    [b"not json", b'{"eventId": 1}', b"[]", b"[1]", b'[{"subscriptionType": "contact.creation"}]',
+     b'[{"eventId": null}]', b'[{"eventId": true}]', b'[{"eventId": ""}]', b'[{"eventId": {"a": 1}}]',
+     b"\xef\xbb\xbf[]"],
+)
+def test_malformed_bodies(adapter, body):
+    with pytest.raises(MalformedPayload):
+        adapter.normalise(sdk_signed(body) if body.isascii() else make_request(HUB_URL, body, {}))
+
+
+# --- normalisation --------------------------------------------------------------------------------
+
+def normalise(adapter, name: str):
+    drafts = adapter.normalise(sdk_signed(recorded(name)))
+    assert_publishable(drafts)
+    return drafts
+
+
+def test_documented_contact_creation(adapter):
+    [event] = normalise(adapter, "contact-creation.json")
+    assert event.type == "contact.created"
+    assert event.provider_event_id == "1"
+    assert event.contact.crm_ids == {"hubspot": "123"}
+    assert event.conversation_key == "hubspot:62515:contact:123"
+    assert event.occurred_at == datetime(2019, 7, 26, 4, 0, tzinfo=UTC)
+    assert event.attributes["subscriptionType"] == "contact.creation"
+    assert event.attributes["changeFlag"] == "NEW"
+    assert "eventId" not in event.attributes
+
+
+def test_batch_yields_one_event_per_item(adapter):
+    events = normalise(adapter, "batch-mixed.json")
+    assert [e.type for e in events] == [
+        "contact.updated", "contact.updated", "contact.deleted", "deal.created", "ticket.updated",
+        "crm.object_changed", "crm.object_changed", "deal.created", "crm.object_changed",
+    ]
+    assert [e.provider_event_id for e in events] == [str(3816279340 + i) for i in range(9)]
+    email, phone, deleted, deal, ticket, merge, association, generic, conversation = events
+    assert email.contact.email == "ada.lovelace@example.com"
+    assert email.attributes["propertyName"] == "email"
+    assert email.attributes["propertyValue"] == "Ada.Lovelace@Example.com"
+    assert phone.contact.phone == "+14155550123"
+    assert deleted.contact.crm_ids == {"hubspot": "1246966"}
+    assert deal.contact.crm_ids == {"hubspot_deal": "9012345"}
+    assert deal.conversation_key == "hubspot:33:deal:9012345"
+    assert ticket.attributes["propertyName"] == "hs_pipeline_stage"
+    assert merge.attributes["subscriptionType"] == "contact.merge"
+    assert merge.attributes["mergedObjectIds"] == [1246968]
+    assert association.attributes["associationType"] == "CONTACT_TO_COMPANY"
+    assert association.conversation_key is None  # no objectId
+    assert generic.contact.crm_ids == {"hubspot_deal": "9012346"}
+    assert conversation.attributes["messageId"] == "a1b2c3d4e5"
+
+
+def test_property_change_with_unusable_values_leaves_contact_fields_empty(adapter):
+    body = json.dumps([
+        {"eventId": 1, "portalId": 1, "objectId": 2, "subscriptionType": "contact.propertyChange",
+         "propertyName": "phone", "propertyValue": "call me maybe", "occurredAt": 1718201285000},
+        {"eventId": 2, "portalId": 1, "objectId": 2, "subscriptionType": "contact.propertyChange",
+         "propertyName": "email", "propertyValue": "not-an-address", "occurredAt": "garbage"},
+    ]).encode()
+    first, second = adapter.normalise(sdk_signed(body))
+    assert first.contact.phone is None and second.contact.email is None
+    assert second.occurred_at is None
+    assert first.attributes["propertyValue"] == "call me maybe"
+
+
+# --- property tests --------------------------------------------------------------------------------
+
+SCALARS = st.one_of(
+    st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=20),
+    st.sampled_from(["contact.creation", "contact.propertyChange", "deal.deletion", "object.creation", "0-1", "0-3",
+                     "email", "phone", "+1 415 555 0100", "a@b.c", "\ud800", "1718201285000"]),
+)
+KEYS = st.one_of(st.sampled_from(["eventId", "subscriptionType", "objectId", "portalId", "occurredAt", "propertyName",
+                                  "propertyValue", "objectTypeId", "attemptNumber"]), st.text(max_size=8))
+JSON_VALUES = st.recursive(
+    SCALARS,
+    lambda children: st.one_of(st.lists(children, max_size=4), st.dictionaries(KEYS, children, max_size=8)),
+    max_leaves=30,
+)
+SUBSCRIPTIONS = st.sampled_from([
+    f"{subject}.{action}" for subject in ("contact", "company", "deal", "ticket", "object", "product", "conversation")
+    for action in ("creation", "propertyChange", "deletion", "privacyDeletion", "merge", "restore", "associationChange")
+])
+EVENT = st.fixed_dictionaries(
+    {"eventId": st.one_of(st.integers(min_value=0), st.integers(min_value=0).map(str), SCALARS)},
+    optional={
+        "subscriptionType": st.one_of(SUBSCRIPTIONS, SCALARS), "objectId": st.one_of(st.integers(), SCALARS),
+        "portalId": st.one_of(st.integers(), SCALARS), "occurredAt": st.one_of(st.integers(0, 2**45), SCALARS),
+        "objectTypeId": st.one_of(st.sampled_from(["0-1", "0-2", "0-3", "0-5", "2-123"]), SCALARS),
+        "propertyName": st.one_of(st.sampled_from(["email", "phone", "mobilephone", "firstname"]), SCALARS),
+        "propertyValue": st.one_of(st.emails(), st.sampled_from(["+1 (415) 555-0100", "0044 20 7946 0000"]), SCALARS),
+        "attemptNumber": SCALARS, "changeSource": SCALARS, "mergedObjectIds": JSON_VALUES,
+    },
+)
+HEADERS = st.dictionaries(
+    st.one_of(st.sampled_from(["x-hubspot-signature-v3", "x-hubspot-request-timestamp"]), st.text(max_size=10)),
+    st.one_of(st.text(max_size=50), st.just(NOW_MS), st.integers().map(str), st.just("\udcff")), max_size=3)
+
+
+@FUZZ
+@given(url=st.one_of(st.text(max_size=40), st.just(HUB_URL + "?x=\udcff")), method=st.text(max_size=6),
+       headers=HEADERS,
+       body=st.one_of(st.binary(max_size=300), JSON_VALUES.map(lambda v: json.dumps(v).encode())),
+       secret=st.text(max_size=12),
+       now=st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30), timezones=st.just(UTC)))
+def test_property_any_request_raises_only_hub_errors(url, method, headers, body, secret, now):
+    adapter = get_adapter("hubspot")
+    request = WebhookRequest(method=method, url=url, headers=headers, body=body)
+    for call in (lambda: adapter.verify(request, {"client_secret": secret}, now),
+                 lambda: assert_publishable(adapter.normalise(request)),
+                 lambda: adapter.delivery_id(request).encode("utf-8"),
+                 lambda: adapter.handshake(request, [{"client_secret": secret}]).body.encode("utf-8")):
+        try:
+            call()
+        except HubError:
+            pass
+
+
+@FUZZ
+@given(payload=st.one_of(st.lists(EVENT, min_size=1, max_size=4), st.lists(st.dictionaries(KEYS, JSON_VALUES, max_size=8), max_size=4), JSON_VALUES))
+def test_property_signed_json_verifies_and_normalises_or_is_malformed(payload):
+    adapter = get_adapter("hubspot")
+    request = sdk_signed(json.dumps(payload).encode())
+    adapter.verify(request, {"client_secret": SECRET}, NOW)
+    try:
+        assert_publishable(adapter.normalise(request))
+    except MalformedPayload:
+        pass
