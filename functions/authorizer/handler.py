@@ -37,10 +37,10 @@ def key_store() -> ApiKeyStore:
 
 
 def bearer_token(authorization: str | None) -> str | None:
-    if not authorization:
+    scheme, _, token = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer":
         return None
-    scheme, _, token = authorization.partition(" ")
-    return token.strip() or None if scheme.lower() == "bearer" else None
+    return token.strip() or None
 
 
 def authorize(authorization: str | None, store: ApiKeyStore) -> Principal | None:
@@ -56,5 +56,5 @@ def handler(event: APIGatewayAuthorizerEventV2, context: Any) -> dict[str, Any]:
         logger.info("admin request refused", extra={"route": event.route_key})
         return APIGatewayAuthorizerResponseV2(authorize=False).asdict()
     logger.append_keys(key_id=found.key_id, tenant=found.tenant)
-    logger.info("admin request authorized", extra={"route": event.route_key, "role": found.role.value})
+    logger.debug("admin request authorized", extra={"route": event.route_key, "role": found.role.value})
     return APIGatewayAuthorizerResponseV2(authorize=True, context=found.as_context()).asdict()

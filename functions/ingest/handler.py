@@ -22,6 +22,7 @@ from switchboard_core.connections import ConnectionStore, CredentialStore
 from switchboard_core.dedupe import IdempotentRunner
 from switchboard_core.errors import HubError
 from switchboard_core.http import webhook_request
+from switchboard_core.providers import PROVIDER_NAMES
 from switchboard_core.raw_store import RawStore
 from switchboard_core.settings import load_settings
 
@@ -76,8 +77,8 @@ def error_response(error: HubError) -> Response:
 @app.route(WEBHOOK_PATH, method=ALL_METHODS)
 def webhook(provider: str, connection: str) -> Response:
     now = datetime.now(UTC)
-    logger.append_keys(provider=provider, connection=connection)
-    metrics.add_dimension(name="provider", value=provider[:64])
+    logger.append_keys(provider=provider[:64], connection=connection[:64])
+    metrics.add_dimension(name="provider", value=metric_provider(provider))
     metrics.add_metric(name="WebhooksReceived", unit=MetricUnit.Count, value=1)
     try:
         deps = dependencies()
@@ -94,13 +95,19 @@ def webhook(provider: str, connection: str) -> Response:
                     headers=dict(answer.headers) or None)
 
 
+def metric_provider(provider: str) -> str:
+    """The provider as a metric dimension: path values are caller-controlled, so
+    unknown names share one value instead of minting a metric each."""
+    return provider if provider in PROVIDER_NAMES else "unknown"
+
+
 def record_rejection(provider: str, error: HubError) -> None:
     if isinstance(error, PublishError):
         # Own metric without the provider dimension: one alarm covers every provider.
         with single_metric(name="PublishFailures", unit=MetricUnit.Count, value=1) as metric:
             metric.add_dimension(name="service", value=logger.service)
     with single_metric(name="WebhooksRejected", unit=MetricUnit.Count, value=1) as metric:
-        metric.add_dimension(name="provider", value=provider[:64])
+        metric.add_dimension(name="provider", value=metric_provider(provider))
         metric.add_dimension(name="reason", value=error.code)
     log = logger.error if error.status >= 500 else logger.warning
     log("webhook refused", extra={"status": error.status, "reason": error.code, "detail": error.message})

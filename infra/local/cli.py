@@ -206,11 +206,16 @@ def run_events(args: argparse.Namespace) -> int:
     if not events:
         print("no events yet: try `switchboard send twilio`")
     for event in events:
-        who = event["contact"].get("phone") or event["contact"].get("email") or ", ".join(
-            h.get("handle") or h.get("id") or "" for h in event["contact"].get("handles", [])) or "-"
+        who = describe_contact(event["contact"])
         text = (event.get("text") or "").replace("\n", " ")[:60]
         print(f"{event['received_at'][:19]}  {event['provider']:17} {event['type']:24} {who:22} {text}")
     return 0
+
+
+def describe_contact(contact: dict[str, Any]) -> str:
+    handles = [h.get("handle") or h.get("id") for h in contact.get("handles", [])]
+    crm = [f"{provider}:{ident}" for provider, ident in contact.get("crm_ids", {}).items()]
+    return contact.get("phone") or contact.get("email") or next(iter(handles + crm), None) or "-"
 
 
 # --- keys ------------------------------------------------------------------------------
