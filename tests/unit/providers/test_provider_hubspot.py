@@ -253,7 +253,8 @@ def test_property_change_with_unusable_values_leaves_contact_fields_empty(adapte
 SCALARS = st.one_of(
     st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=20),
     st.sampled_from(["contact.creation", "contact.propertyChange", "deal.deletion", "object.creation", "0-1", "0-3",
-                     "email", "phone", "+1 415 555 0100", "a@b.c", "\ud800", "1718201285000"]),
+                     "email", "phone", "+1 415 555 0100", "a@b.c", "\ud800", "1718201285000", "\u00b2",
+                     "9" * 40]),
 )
 KEYS = st.one_of(st.sampled_from(["eventId", "subscriptionType", "objectId", "portalId", "occurredAt", "propertyName",
                                   "propertyValue", "objectTypeId", "attemptNumber"]), st.text(max_size=8))

@@ -343,6 +343,14 @@ def test_unknown_messaging_kind_and_object_are_kept(adapter):
     assert event.attributes["kind"] == "permissions.ads_management"
 
 
+@pytest.mark.parametrize("stamp", ["\u00b2", "\u0663\u0663", "1" * 5000, 10**400, -1, 1.5, "12:00"])
+def test_unreadable_timestamps_are_ignored(adapter, stamp):
+    body = json.dumps({"object": "page", "entry": [{"id": "1", "time": stamp, "messaging": [
+        {"sender": {"id": "2"}, "recipient": {"id": "1"}, "timestamp": stamp, "message": {"mid": "m_1"}}]}]}).encode()
+    [event] = adapter.normalise(signed(body))
+    assert event.occurred_at is None
+
+
 def test_lone_surrogates_are_replaced_not_fatal(adapter):
     body = b'{"object":"page","entry":[{"id":"1","messaging":[{"sender":{"id":"2"},"recipient":{"id":"1"},' \
            b'"message":{"mid":"m_1","text":"bad \\ud800 pair"}}]}]}'
@@ -364,7 +372,8 @@ VOCABULARY = [
 SCALARS = st.one_of(
     st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=20),
     st.sampled_from(["page", "instagram", "whatsapp_business_account", "messages", "text", "image", "interactive",
-                     "button_reply", "16505551234", "1718201284981", "1749416383", "\ud800", "image/jpeg"]),
+                     "button_reply", "16505551234", "1718201284981", "1749416383", "\ud800", "image/jpeg",
+                     "\u00b2", "9" * 40]),
 )
 JSON_VALUES = st.recursive(
     SCALARS,

@@ -203,7 +203,8 @@ def test_payload_that_is_not_an_object_is_kept_whole(adapter):
     assert event.occurred_at is None
 
 
-@pytest.mark.parametrize("stamp", ["yesterday", 1e30, -5, "2022-13-45T00:00:00Z", {"a": 1}])
+@pytest.mark.parametrize("stamp", ["yesterday", 1e30, -5, "2022-13-45T00:00:00Z", {"a": 1},
+                                   "\u00b2", "\u0663", "1" * 5000, 10**400])  # found by the 10,000-example run
 def test_unparseable_payload_timestamp_is_ignored(adapter, stamp):
     [event] = adapter.normalise(sdk_signed(json.dumps({"type": "x.y", "timestamp": stamp}).encode()))
     assert event.occurred_at is None
@@ -221,7 +222,7 @@ def test_malformed_bodies(adapter, body):
 
 JSON_VALUES = st.recursive(
     st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False, allow_infinity=False),
-              st.text(max_size=20), st.sampled_from(["2022-11-03T20:26:10Z", "\ud800", "1614265330"])),
+              st.text(max_size=20), st.sampled_from(["2022-11-03T20:26:10Z", "\ud800", "1614265330", "\u00b2", "9" * 40])),
     lambda children: st.one_of(st.lists(children, max_size=4),
                                st.dictionaries(st.one_of(st.sampled_from(["type", "data", "timestamp"]),
                                                          st.text(max_size=8)), children, max_size=5)),

@@ -340,6 +340,13 @@ def test_event_streams_json(adapter):
     assert other.attributes["payload"]["data"]["duration"] == 74
 
 
+def test_non_ascii_digits_in_media_parameters_are_kept_as_attributes(adapter):
+    body = urlencode({"MessageSid": "SM1", "MediaUrl\u0663": "https://x/1", "MediaUrl0": "https://x/0"}).encode()
+    [event] = adapter.normalise(make_request(HUB_URL, body, {"Content-Type": FORM}))
+    assert [a.url for a in event.attachments] == ["https://x/0"]
+    assert event.attributes["MediaUrl\u0663"] == "https://x/1"
+
+
 def test_unrecognised_form_callback_keeps_everything(adapter):
     body = urlencode({"AccountSid": "AC1", "Foo": "bar", "Sid": "XX123"}).encode()
     [event] = adapter.normalise(make_request(HUB_URL, body, {"Content-Type": FORM}))
@@ -385,7 +392,8 @@ PARAM_NAMES = st.sampled_from([
 PARAM_VALUES = st.one_of(
     st.text(max_size=40),
     st.sampled_from(["+14155550100", "whatsapp:+14155550123", "client:alice", "received", "delivered",
-                     "in-progress", "outbound-api", "Wed, 12 Jun 2024 14:08:05 +0000", "Mon, 99 Foo", "0", ""]),
+                     "in-progress", "outbound-api", "Wed, 12 Jun 2024 14:08:05 +0000", "Mon, 99 Foo", "0", "",
+                     "\u00b2", "9" * 40]),
 )
 FORM_PARAMS = st.dictionaries(st.one_of(PARAM_NAMES, st.text(max_size=12)), st.lists(PARAM_VALUES, min_size=1, max_size=3),
                               max_size=12)

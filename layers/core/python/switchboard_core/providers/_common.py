@@ -155,15 +155,24 @@ def loose_e164(value: Any) -> str | None:
     return e164(compact)
 
 
-def _from_epoch(value: Any, divisor: int) -> datetime | None:
+def ascii_int(value: Any, max_digits: int = 18) -> int | None:
+    """A non-negative integer from an int or a string of ASCII digits ('²' and '٣' are
+    digits to str.isdigit, not here), or None."""
     if isinstance(value, bool):
         return None
+    if isinstance(value, int):
+        return value if value >= 0 else None
     if isinstance(value, str):
         text = value.strip()
-        if not text.isdigit() or len(text) > 16:
-            return None
-        value = int(text)
-    if not isinstance(value, (int, float)) or value < 0:
+        if text and len(text) <= max_digits and text.isascii() and text.isdigit():
+            return int(text)
+    return None
+
+
+def _from_epoch(value: Any, divisor: int) -> datetime | None:
+    if isinstance(value, str):
+        value = ascii_int(value)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
         return None
     try:
         return datetime.fromtimestamp(value / divisor, tz=timezone.utc)

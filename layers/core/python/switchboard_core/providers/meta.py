@@ -39,6 +39,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from switchboard_core.events import Attachment, Channel, Contact, EventDraft, SocialHandle
 from switchboard_core.providers._common import (
+    ascii_int,
     body_digest_id,
     clean_str,
     draft,
@@ -93,10 +94,10 @@ def _list_of_dicts(container: dict[str, Any], key: str, where: str) -> list[dict
 
 def _epoch(value: Any) -> datetime | None:
     """Meta sends epoch milliseconds (Messenger) or seconds (feed, WhatsApp): tell them apart by size."""
-    number = scalar_str(value)
-    if number is None or not number.isdigit():
+    number = ascii_int(value)
+    if number is None:
         return None
-    return from_millis(number) if int(number) > 100_000_000_000 else from_seconds(number)
+    return from_millis(number) if number > 100_000_000_000 else from_seconds(number)
 
 
 def _query_value(request: WebhookRequest, name: str) -> str | None:

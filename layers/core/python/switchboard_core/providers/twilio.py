@@ -77,8 +77,8 @@ IDEMPOTENCY_HEADER = "I-Twilio-Idempotency-Token"
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 
 _DEFAULT_PORTS = {"https": 443, "http": 80}
-_MEDIA_URL = re.compile(r"^MediaUrl(\d{1,3})$")
-_MEDIA_TYPE = re.compile(r"^MediaContentType(\d{1,3})$")
+_MEDIA_URL = re.compile(r"^MediaUrl([0-9]{1,3})$")
+_MEDIA_TYPE = re.compile(r"^MediaContentType([0-9]{1,3})$")
 _INBOUND_MESSAGE_STATES = {"received", "receiving"}
 _CHANNEL_PREFIX = re.compile(r"^([a-z][a-z0-9-]{0,15}):(.*)$")
 
@@ -290,7 +290,8 @@ class TwilioAdapter(ProviderAdapter):
             lowered = key.lower()
             name = _CANONICAL.get(lowered)
             if name is None:
-                media = re.fullmatch(r"mediaurl(\d{1,3})", lowered) or re.fullmatch(r"mediacontenttype(\d{1,3})", lowered)
+                media = re.fullmatch(r"mediaurl([0-9]{1,3})", lowered) or re.fullmatch(
+                    r"mediacontenttype([0-9]{1,3})", lowered)
                 if media:
                     name = ("MediaUrl" if lowered.startswith("mediaurl") else "MediaContentType") + media.group(1)
                 else:
