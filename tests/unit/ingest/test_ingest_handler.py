@@ -58,7 +58,19 @@ def metric_names(lines: list[dict]) -> set[str]:
     return {m["Name"] for line in lines for d in line["_aws"]["CloudWatchMetrics"] for m in d["Metrics"]}
 
 
-def test_accepted_then_duplicate_with_metrics_and_correlation_id(invoke, capsys):
+@pytest.fixture
+def ingest_log_to_capture(capsys):
+    """Powertools binds its log handler to the sys.stdout of the first import; pytest's
+    capsys swaps sys.stdout per test, so point the handler at this test's capture."""
+    import logging
+    import sys
+
+    for handler in logging.getLogger("switchboard-ingest").handlers:
+        if isinstance(handler, logging.StreamHandler):
+            handler.stream = sys.stdout  # setStream would flush the old, closed stream
+
+
+def test_accepted_then_duplicate_with_metrics_and_correlation_id(invoke, capsys, ingest_log_to_capture):
     request = signed()
     first = invoke("standard-webhooks", request.body, request.headers, base64_body=True)
     assert first["statusCode"] == 200
@@ -72,7 +84,7 @@ def test_accepted_then_duplicate_with_metrics_and_correlation_id(invoke, capsys)
     assert all(line["provider"] == "standard-webhooks" for line in emf_lines(out) if "provider" in line)
 
 
-def test_rejections_carry_their_reason_and_no_secret_is_logged(invoke, capsys):
+def test_rejections_carry_their_reason_and_no_secret_is_logged(invoke, capsys, ingest_log_to_capture):
     request = signed()
     headers = {**request.headers, "webhook-signature": "v1,AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="}
     answer = invoke("standard-webhooks", request.body, headers)
