@@ -58,20 +58,23 @@ def metric_names(lines: list[dict]) -> set[str]:
     return {m["Name"] for line in lines for d in line["_aws"]["CloudWatchMetrics"] for m in d["Metrics"]}
 
 
-@pytest.fixture
-def ingest_log_to_capture(capsys):
-    """Powertools binds its log handler to the sys.stdout of the first import; pytest's
-    capsys swaps sys.stdout per test, so point the handler at this test's capture."""
+def capture_ingest_log() -> None:
+    """Powertools binds its log handler to the sys.stdout of the first import; pytest
+    swaps sys.stdout per test, so point the handler at this test's (call it in the body)."""
     import logging
     import sys
 
-    for handler in logging.getLogger("switchboard-ingest").handlers:
+    functions_logger = logging.getLogger("switchboard-ingest")
+    for handler in functions_logger.handlers:
         if isinstance(handler, logging.StreamHandler):
             handler.stream = sys.stdout  # setStream would flush the old, closed stream
 
 
-def test_accepted_then_duplicate_with_metrics_and_correlation_id(invoke, capsys, ingest_log_to_capture):
+def test_accepted_then_duplicate_with_metrics_and_correlation_id(invoke, capsys):
     request = signed()
+    invoke("nope", b"", {})  # first call imports the handler (and its logger)
+    capture_ingest_log()
+    capsys.readouterr()
     first = invoke("standard-webhooks", request.body, request.headers, base64_body=True)
     assert first["statusCode"] == 200
     second = invoke("standard-webhooks", request.body, request.headers)
@@ -84,8 +87,11 @@ def test_accepted_then_duplicate_with_metrics_and_correlation_id(invoke, capsys,
     assert all(line["provider"] == "standard-webhooks" for line in emf_lines(out) if "provider" in line)
 
 
-def test_rejections_carry_their_reason_and_no_secret_is_logged(invoke, capsys, ingest_log_to_capture):
+def test_rejections_carry_their_reason_and_no_secret_is_logged(invoke, capsys):
     request = signed()
+    invoke("nope", b"", {})  # first call imports the handler (and its logger)
+    capture_ingest_log()
+    capsys.readouterr()
     headers = {**request.headers, "webhook-signature": "v1,AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="}
     answer = invoke("standard-webhooks", request.body, headers)
     assert answer["statusCode"] == 401
