@@ -12,6 +12,7 @@ import pytest
 from standardwebhooks import Webhook
 from twilio.request_validator import RequestValidator
 
+from switchboard_core.providers import PROVIDER_NAMES
 from tests.integration.conftest import wait_for
 
 pytestmark = pytest.mark.integration
@@ -140,7 +141,7 @@ def test_every_error_status_is_a_json_body_naming_the_problem(hub, case):
         assert response_headers["Allow"] == "GET, POST"
 
 
-@pytest.mark.parametrize("provider", ["twilio", "meta", "hubspot", "standard-webhooks"])
+@pytest.mark.parametrize("provider", PROVIDER_NAMES)
 def test_every_provider_sample_is_accepted_end_to_end(hub, provider):
     from infra.local.samples import SAMPLES, build_sample
 

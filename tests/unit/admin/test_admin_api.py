@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 import pytest
 
 from infra.local.lambdas import LocalFunctions
+from switchboard_core.providers import PROVIDER_NAMES
 
 pytestmark = pytest.mark.usefixtures("aws_world")
 
@@ -47,7 +48,7 @@ def test_providers_lists_credential_fields_and_handshakes(call):
     assert status == 200
     by_name = {p["name"]: p for p in body["providers"]}
     assert by_name["meta"]["credential_fields"] == ["app_secret", "verify_token"] and by_name["meta"]["handshake"]
-    assert set(by_name) == {"twilio", "meta", "hubspot", "standard-webhooks"}
+    assert set(by_name) == set(PROVIDER_NAMES)
 
 
 def test_create_get_list_delete_connection(call):

@@ -197,6 +197,10 @@ EVENT_TYPES: dict[str, str] = {
     "ticket.deleted": "A support ticket was deleted (HubSpot ticket.deletion).",
     "crm.object_changed": "Any other CRM change (merge, restore, association change, other object types); the provider's subscription type is in attributes.",
     "webhook.received": "A generic (Standard Webhooks) delivery; the sender's own type is in attributes.",
+    # --- social providers (add types above this line, keep docs/events.md in step) ---
+    # --- crm providers (add types above this line, keep docs/events.md in step) ---
+    # --- telephony providers (add types above this line, keep docs/events.md in step) ---
+    # --- generic providers (add types above this line, keep docs/events.md in step) ---
     "provider.notification": "A provider notification with no specific type (e.g. Meta page feed change, WhatsApp account update, unrecognised Twilio callback); its kind and data are in attributes.",
 }
 

@@ -1,0 +1,54 @@
+"""Realistic, correctly signed sample webhooks: the sender side of each provider.
+
+Used by `switchboard send <provider> [sample]` and by the tests. Each provider has a
+module here (see base.py for what it defines); this package finds them, so adding a
+provider's samples touches no shared file. Fresh random ids on every call make two
+calls two distinct deliveries.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from datetime import UTC, datetime
+from types import ModuleType
+
+from infra.local.samples.base import SignedRequest
+
+
+def _sample_modules() -> dict[str, ModuleType]:
+    found: dict[str, ModuleType] = {}
+    for info in pkgutil.iter_modules(__path__):
+        if info.name == "base" or info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        found[module.PROVIDER] = module
+    return dict(sorted(found.items()))
+
+
+_MODULES = _sample_modules()
+SAMPLES: dict[str, tuple[str, ...]] = {provider: module.SAMPLES for provider, module in _MODULES.items()}
+
+
+def demo_credentials(provider: str) -> dict[str, str]:
+    """Fresh random credentials shaped like the provider's real ones."""
+    if provider not in _MODULES:
+        raise ValueError(f"unknown provider {provider!r}; known: {', '.join(SAMPLES)}")
+    return _MODULES[provider].demo_credentials()
+
+
+def build_sample(provider: str, sample: str | None, credentials: dict[str, str], url: str,
+                 now: datetime | None = None) -> SignedRequest:
+    """A signed request for `provider`'s `sample` (None: the provider's default) to `url`."""
+    if provider not in _MODULES:
+        raise ValueError(f"unknown provider {provider!r}; known: {', '.join(SAMPLES)}")
+    name = sample or SAMPLES[provider][0]
+    if name not in SAMPLES[provider]:
+        raise ValueError(f"no sample {name!r} for {provider}; known: {', '.join(SAMPLES[provider])}")
+    now = now or datetime.now(UTC)
+    if now.tzinfo is None:
+        now = now.replace(tzinfo=UTC)
+    return _MODULES[provider].build(name, credentials, url, now)
+
+
+__all__ = ["SAMPLES", "SignedRequest", "build_sample", "demo_credentials"]

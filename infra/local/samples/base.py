@@ -1,0 +1,50 @@
+"""What every sample module shares: the signed request and small random-data helpers.
+
+A provider's sample module (infra/local/samples/<provider>.py) defines `PROVIDER`,
+`SAMPLES` (names, the default first), `demo_credentials()` and
+`build(sample, credentials, url, now) -> SignedRequest`; the package finds it by itself.
+Samples sign with hmac/hashlib (or the libraries the hub itself ships): they run in the
+installed CLI, where the providers' SDKs are not available.
+
+Phone numbers are from the fictional 555-01xx range; e-mail addresses use example.com.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+@dataclass(frozen=True)
+class SignedRequest:
+    """An HTTP request ready to send: what the provider would POST to the hub."""
+
+    method: str
+    url: str
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+
+
+def random_hex(n: int) -> str:
+    return secrets.token_hex(n)
+
+
+def phone() -> str:
+    """A fictional US number, +1 415 555 0101..0199 (0100 is the demo business number)."""
+    return f"+1415555{101 + secrets.randbelow(99):04d}"
+
+
+def digits(n: int) -> str:
+    return str(secrets.randbelow(9) + 1) + "".join(str(secrets.randbelow(10)) for _ in range(n - 1))
+
+
+def compact_json(payload: Any) -> bytes:
+    # Meta and HubSpot send compact JSON with non-ASCII escaped.
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=True).encode("ascii")
+
+
+def epoch_millis(now: datetime) -> int:
+    return int(now.timestamp() * 1000)

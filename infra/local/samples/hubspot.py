@@ -1,0 +1,68 @@
+"""Sample webhooks for `hubspot`: payloads modelled on the provider's documented examples, signed with its documented algorithm."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import uuid
+from datetime import datetime
+
+from infra.local.samples.base import SignedRequest, compact_json, digits, epoch_millis, phone, random_hex
+
+PROVIDER = "hubspot"
+SAMPLES: tuple[str, ...] = ("contact-created", "property-change")
+
+
+def demo_credentials() -> dict[str, str]:
+    return {"client_secret": str(uuid.uuid4())}
+
+
+_HUBSPOT_DECODE = {"%3A": ":", "%2F": "/", "%3F": "?", "%40": "@", "%21": "!", "%24": "$",
+                   "%27": "'", "%28": "(", "%29": ")", "%2A": "*", "%2C": ",", "%3B": ";"}
+
+
+def hubspot_signature_v3(client_secret: str, method: str, url: str, body: bytes, timestamp_ms: str) -> str:
+    """base64(HMAC-SHA256(secret, method + decoded URI + body + timestamp))."""
+    uri = url
+    for encoded, decoded in _HUBSPOT_DECODE.items():
+        uri = uri.replace(encoded, decoded).replace(encoded.lower(), decoded)
+    message = method.encode("utf-8") + uri.encode("utf-8") + body + timestamp_ms.encode("ascii")
+    return base64.b64encode(hmac.new(client_secret.encode("utf-8"), message, hashlib.sha256).digest()).decode("ascii")
+
+
+def _build_hubspot(sample: str, credentials: dict[str, str], url: str, now: datetime) -> SignedRequest:
+    millis = epoch_millis(now)
+    common = {"subscriptionId": int(digits(7)), "portalId": int(digits(8)), "appId": int(digits(7)),
+              "attemptNumber": 0}
+    object_id = int(digits(11))
+    if sample == "contact-created":
+        events = [{"eventId": int(digits(10)), **common, "occurredAt": millis - 1500,
+                   "subscriptionType": "contact.creation", "objectId": object_id,
+                   "changeFlag": "CREATED", "changeSource": "CRM"}]
+    else:  # property-change: a batch of two property changes on one contact
+        events = [
+            {"eventId": int(digits(10)), **common, "occurredAt": millis - 2100,
+             "subscriptionType": "contact.propertyChange", "objectId": object_id, "propertyName": "email",
+             "propertyValue": f"ada.{random_hex(4)}@example.com", "changeSource": "CRM", "sourceId": "userId:" + digits(8)},
+            {"eventId": int(digits(10)), **common, "occurredAt": millis - 2000,
+             "subscriptionType": "contact.propertyChange", "objectId": object_id, "propertyName": "phone",
+             "propertyValue": phone(), "changeSource": "CRM", "sourceId": "userId:" + digits(8)},
+        ]
+    body = compact_json(events)
+    timestamp = str(millis)
+    secret = credentials["client_secret"]
+    headers = {
+        "Content-Type": "application/json",
+        "X-HubSpot-Signature-v3": hubspot_signature_v3(secret, "POST", url, body, timestamp),
+        "X-HubSpot-Request-Timestamp": timestamp,
+        # HubSpot also sends the legacy v1 signature; the hub ignores it.
+        "X-HubSpot-Signature-Version": "v1",
+        "X-HubSpot-Signature": hashlib.sha256(secret.encode("utf-8") + body).hexdigest(),
+        "User-Agent": "HubSpot Connect 2.0 (http://dev.hubspot.com/)",
+    }
+    return SignedRequest("POST", url, headers, body)
+
+
+def build(sample: str, credentials: dict[str, str], url: str, now: datetime) -> SignedRequest:
+    return _build_hubspot(sample, credentials, url, now)

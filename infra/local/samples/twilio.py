@@ -1,0 +1,122 @@
+"""Sample webhooks for `twilio`: payloads modelled on the provider's documented examples, signed with its documented algorithm."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+import uuid
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+from infra.local.samples.base import SignedRequest, compact_json, phone, random_hex
+
+PROVIDER = "twilio"
+SAMPLES: tuple[str, ...] = ("sms", "mms", "voice-status", "event-streams")
+
+
+def demo_credentials() -> dict[str, str]:
+    return {"auth_token": secrets.token_hex(16)}
+
+
+def twilio_signature(auth_token: str, url: str, params: dict[str, Any] | None = None) -> str:
+    """base64(HMAC-SHA1(token, url + sorted name+value)); list values contribute each
+    distinct value, sorted (what Twilio's SDK does)."""
+    pieces = [url]
+    for name in sorted(params or {}):
+        value = params[name]  # type: ignore[index]
+        values = value if isinstance(value, (list, tuple)) else [value]
+        pieces.extend(name + str(v) for v in sorted(set(map(str, values))))
+    digest = hmac.new(auth_token.encode("utf-8"), "".join(pieces).encode("utf-8"), hashlib.sha1).digest()
+    return base64.b64encode(digest).decode("ascii")
+
+
+def _twilio_headers(signature: str, content_type: str) -> dict[str, str]:
+    return {
+        "Content-Type": content_type,
+        "X-Twilio-Signature": signature,
+        "I-Twilio-Idempotency-Token": str(uuid.uuid4()),
+        "User-Agent": "TwilioProxy/1.1",
+    }
+
+
+def _twilio_form(credentials: dict[str, str], url: str, params: dict[str, str]) -> SignedRequest:
+    signature = twilio_signature(credentials["auth_token"], url, params)
+    return SignedRequest("POST", url, _twilio_headers(signature, "application/x-www-form-urlencoded"),
+                         urlencode(params).encode("ascii"))
+
+
+def _twilio_json(credentials: dict[str, str], url: str, payload: Any) -> SignedRequest:
+    body = compact_json(payload)
+    separator = "&" if urlsplit(url).query else "?"
+    signed_url = f"{url}{separator}bodySHA256={hashlib.sha256(body).hexdigest()}"
+    signature = twilio_signature(credentials["auth_token"], signed_url)
+    return SignedRequest("POST", signed_url, _twilio_headers(signature, "application/json"), body)
+
+
+def _twilio_message_params(account: str, message_sid: str, sender: str, recipient: str, body: str,
+                           num_media: int) -> dict[str, str]:
+    # Parameters of an inbound message webhook (Twilio Messaging docs).
+    return {
+        "ToCountry": "US", "ToState": "CA", "SmsMessageSid": message_sid, "NumMedia": str(num_media),
+        "ToCity": "SAN FRANCISCO", "FromZip": "94105", "SmsSid": message_sid, "FromState": "CA",
+        "SmsStatus": "received", "FromCity": "SAN FRANCISCO", "Body": body, "FromCountry": "US",
+        "To": recipient, "MessagingServiceSid": "MG" + random_hex(16), "ToZip": "94105", "NumSegments": "1",
+        "MessageSid": message_sid, "AccountSid": account, "From": sender, "ApiVersion": "2010-04-01",
+    }
+
+
+def _build_twilio(sample: str, credentials: dict[str, str], url: str, now: datetime) -> SignedRequest:
+    account = "AC" + random_hex(16)
+    customer, business = phone(), "+14155550100"
+    if sample == "sms":
+        params = _twilio_message_params(account, "SM" + random_hex(16), customer, business,
+                                        "Hi, is my order #4417 on its way?", 0)
+        return _twilio_form(credentials, url, params)
+    if sample == "mms":
+        sid = "MM" + random_hex(16)
+        params = _twilio_message_params(account, sid, customer, business, "Here is the damaged box", 2)
+        for index, content_type in enumerate(("image/jpeg", "image/png")):
+            params[f"MediaContentType{index}"] = content_type
+            params[f"MediaUrl{index}"] = (f"https://api.twilio.com/2010-04-01/Accounts/{account}"
+                                          f"/Messages/{sid}/Media/ME{random_hex(16)}")
+        return _twilio_form(credentials, url, params)
+    if sample == "voice-status":
+        call_sid = "CA" + random_hex(16)
+        params = {
+            "Called": business, "ToState": "CA", "CallerCountry": "US", "Direction": "inbound",
+            "Timestamp": format_datetime(now.astimezone(UTC)),
+            "CallbackSource": "call-progress-events", "CallerState": "CA", "ToZip": "94105",
+            "SequenceNumber": "0", "CallSid": call_sid, "To": business, "CallerZip": "94105",
+            "ToCountry": "US", "CalledZip": "94105", "ApiVersion": "2010-04-01", "CalledCity": "SAN FRANCISCO",
+            "CallStatus": "completed", "Duration": "1", "From": customer, "CallDuration": "42",
+            "AccountSid": account, "CalledCountry": "US", "CallerCity": "SAN FRANCISCO", "ToCity": "SAN FRANCISCO",
+            "FromCountry": "US", "Caller": customer, "FromCity": "SAN FRANCISCO", "CalledState": "CA",
+            "FromZip": "94105", "FromState": "CA",
+        }
+        return _twilio_form(credentials, url, params)
+    # event-streams: an Event Streams webhook sink delivery (an array of CloudEvents, JSON).
+    message_sid = "SM" + random_hex(16)
+    event = {
+        "specversion": "1.0",
+        "type": "com.twilio.messaging.inbound-message.received",
+        "source": f"/2010-04-01/Accounts/{account}/Messages/{message_sid}.json",
+        "id": "EZ" + random_hex(16),
+        "dataschema": "https://events-schemas.twilio.com/Messaging.InboundMessageV1/5",
+        "datacontenttype": "application/json",
+        "time": now.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "data": {
+            "numMedia": 0, "timestamp": now.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "recipients": [business], "accountSid": account, "messagingServiceSid": "MG" + random_hex(16),
+            "to": business, "numSegments": 1, "messageSid": message_sid, "eventName": "com.twilio.messaging.inbound-message.received",
+            "body": "Can I change my delivery address?", "from": customer,
+        },
+    }
+    return _twilio_json(credentials, url, [event])
+
+
+def build(sample: str, credentials: dict[str, str], url: str, now: datetime) -> SignedRequest:
+    return _build_twilio(sample, credentials, url, now)
