@@ -8,6 +8,8 @@ Order matters, and is what makes a 2xx mean "durable":
 3. once per delivery id (Powertools Idempotency, kept for 8 days): store the raw
    request, then publish the events, raising on any failed entry;
 4. acknowledge with the provider's own success response.
+A verified POST that normalises to no events is a handshake (Slack's url_verification,
+Discord's PING): it is answered with the adapter's success response and stores nothing.
 A failure in step 3 answers 503 and releases the delivery id, so the provider's
 retry runs step 3 again (event ids are deterministic, so consumers see the same ids).
 """
@@ -85,6 +87,9 @@ def handle_webhook(request: WebhookRequest, provider: str, connection_id: str, d
     credential_sets = deps.credentials.get(connection_id).valid_sets(now)
     verify_with_any(adapter, request, credential_sets, now)
     drafts = adapter.normalise(request)
+    if not drafts:
+        # A signed POST handshake (Slack url_verification, Discord PING...): answered, not data.
+        return IngestOutcome(response=adapter.success_response(request), kind="handshake")
     delivery_id = adapter.delivery_id(request)
 
     events: list[CanonicalEvent] = []
