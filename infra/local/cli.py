@@ -112,7 +112,7 @@ def welcome(runtime: LocalRuntime) -> str:
     lines = [
         f"Switchboard is running at {runtime.base_url}  (AWS emulator: {runtime.emulator.endpoint})",
         f"Admin API key: {runtime.admin_key}",
-        f"  (from SWITCHBOARD_ADMIN_KEY)" if os.environ.get("SWITCHBOARD_ADMIN_KEY")
+        "  (from SWITCHBOARD_ADMIN_KEY)" if os.environ.get("SWITCHBOARD_ADMIN_KEY")
         else f"  (saved in {runtime.state.admin_key_file})",
         f"Demo tenant '{runtime.demo['tenant']}' has one connection per provider:",
     ]

@@ -18,6 +18,7 @@ from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
+from switchboard_core.dynamo import scan_all
 from switchboard_core.errors import HubError, NotFound
 
 CONNECTION_ID_PREFIX = "con_"
@@ -75,14 +76,8 @@ class ConnectionStore:
             from boto3.dynamodb.conditions import Attr
 
             kwargs["FilterExpression"] = Attr("tenant").eq(tenant)
-        items: list[dict[str, Any]] = []
-        while True:
-            page = self._table.scan(**kwargs)
-            items.extend(page.get("Items", []))
-            if "LastEvaluatedKey" not in page:
-                break
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        return sorted((Connection.model_validate(i) for i in items), key=lambda c: c.created_at)
+        return sorted((Connection.model_validate(i) for i in scan_all(self._table, **kwargs)),
+                      key=lambda c: c.created_at)
 
 
 class StoredCredentials(BaseModel):

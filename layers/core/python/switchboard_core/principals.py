@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from switchboard_core.dynamo import scan_all
 from switchboard_core.errors import HubError
 
 KEY_PREFIX = "sbk_"
@@ -102,15 +103,7 @@ class ApiKeyStore:
         return None if record.revoked_at else record.principal()
 
     def list(self) -> list[ApiKeyRecord]:
-        items: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {}
-        while True:
-            page = self._table.scan(**kwargs)
-            items.extend(page.get("Items", []))
-            if "LastEvaluatedKey" not in page:
-                break
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        return sorted((ApiKeyRecord.model_validate(i) for i in items), key=lambda r: r.created_at)
+        return sorted((ApiKeyRecord.model_validate(i) for i in scan_all(self._table)), key=lambda r: r.created_at)
 
     def revoke(self, key_id: str, now: datetime) -> ApiKeyRecord:
         """Keys are few, so revocation by public id scans rather than keeping an index."""
