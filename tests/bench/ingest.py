@@ -106,7 +106,9 @@ def main(argv: list[str] | None = None) -> int:
                                 "ratio_ingest_to_boto3": round(ingest_ms / boto3_ms, 2)}
     hmac_us = bare_hmac_us(iterations * 4)
     adapters = {}
-    for provider in ("twilio", "meta", "hubspot", "standard-webhooks"):
+    from switchboard_core.providers import PROVIDER_NAMES
+
+    for provider in PROVIDER_NAMES:
         cpu = adapter_cpu_us(provider, iterations)
         adapters[provider] = {"cpu_us": round(cpu, 1), "ratio_to_bare_hmac": round(cpu / hmac_us, 1)}
     report["verify_and_normalise"] = {"bare_hmac_sha256_us": round(hmac_us, 2), **adapters}
