@@ -1,0 +1,1 @@
+"""Routing: contacts, conversations, sensing and assignment (issue 4, in progress)."""

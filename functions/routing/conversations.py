@@ -1,0 +1,220 @@
+"""Conversations: every message-like event threaded into one cross-channel story.
+
+An event joins a conversation by the provider's thread key first (a chat, ticket or
+call id already seen), otherwise by its contact: the contact's active conversation,
+if its last activity is within the inactivity window and it is not resolved. A DM,
+then a call, then a ticket from one person within the window are one conversation.
+
+Storage (one DynamoDB table, `pk` only):
+
+    CONV#<id>                            the conversation
+    THREAD#<tenant>#<conversation key>   which conversation a provider thread belongs to
+    ACTIVE#<tenant>#<contact id>         the contact's current conversation
+    EVENT#<event id>                     the conversation an event was threaded into
+
+Pointers are claimed with conditional writes, so two events of one contact in the
+same second open one conversation, not two; the `EVENT#` record makes a redelivered
+event a no-op.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+
+from switchboard_core.events import CanonicalEvent
+
+
+class Status(StrEnum):
+    OPEN = "open"
+    ASSIGNED = "assigned"
+    WAITING = "waiting"
+    RESOLVED = "resolved"
+
+
+class Conversation(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    id: str
+    tenant: str
+    contact_id: str | None = None
+    status: Status = Status.OPEN
+    assignee: str | None = None
+    channels: list[str] = Field(default_factory=list)
+    providers: list[str] = Field(default_factory=list)
+    thread_keys: list[str] = Field(default_factory=list)
+    event_count: int = 0
+
+    @field_validator("channels", "providers", "thread_keys", mode="before")
+    @classmethod
+    def _sorted(cls, value: Any) -> Any:
+        return sorted(value) if isinstance(value, (set, frozenset)) else value
+    opened_at: AwareDatetime
+    last_activity_at: AwareDatetime
+    last_event_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Threaded:
+    conversation: Conversation
+    opened: bool      # this event opened the conversation
+    duplicate: bool   # this event had been threaded before (a redelivery)
+
+
+class ConversationStore:
+    def __init__(self, table: Any, inactivity_window: timedelta) -> None:
+        self._table = table
+        self._window = inactivity_window
+
+    def get(self, conversation_id: str) -> Conversation | None:
+        item = self._get(f"CONV#{conversation_id}")
+        return Conversation.model_validate(item) if item else None
+
+    def thread(self, event: CanonicalEvent, contact_id: str | None, now: datetime) -> Threaded:
+        """Put `event` into its conversation, opening one if none fits."""
+        seen = self._get(f"EVENT#{event.id}")
+        if seen:
+            conversation = self.get(seen["conversation_id"])
+            assert conversation is not None
+            return Threaded(conversation, opened=False, duplicate=True)
+
+        at = event.occurred_at
+        thread_pk = f"THREAD#{event.tenant}#{event.conversation_key}" if event.conversation_key else None
+        active_pk = f"ACTIVE#{event.tenant}#{contact_id}" if contact_id else None
+        conversation_id = self._by_thread(thread_pk) or self._active(active_pk, at)
+        opened = False
+        if conversation_id is None:
+            conversation_id, opened = self._open(event, contact_id, thread_pk, active_pk, at)
+        if thread_pk:
+            self._claim(thread_pk, conversation_id)
+        conversation = self._attach(conversation_id, event, at)
+        if active_pk:
+            self._touch_active(active_pk, conversation_id, conversation.last_activity_at)
+        self._table.put_item(Item={"pk": f"EVENT#{event.id}", "conversation_id": conversation_id,
+                                   "threaded_at": now.isoformat()})
+        return Threaded(conversation, opened=opened, duplicate=False)
+
+    def set_status(self, conversation_id: str, status: Status, assignee: str | None = None) -> None:
+        values: dict[str, Any] = {":status": status.value}
+        expression = "SET #status = :status"
+        if assignee is not None:
+            expression += ", assignee = :assignee"
+            values[":assignee"] = assignee
+        self._table.update_item(Key={"pk": f"CONV#{conversation_id}"}, UpdateExpression=expression,
+                                ExpressionAttributeNames={"#status": "status"}, ExpressionAttributeValues=values)
+
+    # --- internals ---------------------------------------------------------------------
+
+    def _get(self, pk: str) -> dict[str, Any] | None:
+        return self._table.get_item(Key={"pk": pk}, ConsistentRead=True).get("Item")
+
+    def _by_thread(self, thread_pk: str | None) -> str | None:
+        item = self._get(thread_pk) if thread_pk else None
+        return item["conversation_id"] if item else None
+
+    def _active(self, active_pk: str | None, at: datetime) -> str | None:
+        item = self._get(active_pk) if active_pk else None
+        if not item or datetime.fromisoformat(item["last_activity_at"]) < at - self._window:
+            return None
+        conversation = self.get(item["conversation_id"])
+        return conversation.id if conversation and conversation.status is not Status.RESOLVED else None
+
+    def _open(self, event: CanonicalEvent, contact_id: str | None, thread_pk: str | None,
+              active_pk: str | None, at: datetime) -> tuple[str, bool]:
+        """Write a new conversation, then claim the pointers that lead to it. Losing a
+        claim to a concurrent event means that event's conversation is ours too: the
+        draft is deleted and the winner is used."""
+        draft = Conversation(id="cv_" + secrets.token_hex(8), tenant=event.tenant, contact_id=contact_id,
+                             opened_at=at, last_activity_at=at)
+        # The set attributes are left out: DynamoDB has no empty sets, ADD creates them.
+        item = draft.model_dump(mode="json", exclude_none=True, exclude={"channels", "providers", "thread_keys"})
+        self._table.put_item(Item=item | {"pk": f"CONV#{draft.id}"})
+        winner = draft.id
+        if thread_pk:
+            winner = self._claim(thread_pk, draft.id)
+        if active_pk and winner == draft.id:
+            winner = self._claim_active(active_pk, draft.id, at)
+        if winner != draft.id:
+            self._table.delete_item(Key={"pk": f"CONV#{draft.id}"})
+            return winner, False
+        return draft.id, True
+
+    def _claim(self, pk: str, conversation_id: str) -> str:
+        """Point `pk` at the conversation unless it already points somewhere; return the target."""
+        from botocore.exceptions import ClientError
+
+        try:
+            self._table.put_item(Item={"pk": pk, "conversation_id": conversation_id},
+                                 ConditionExpression="attribute_not_exists(pk)")
+            return conversation_id
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+        item = self._get(pk)
+        assert item is not None
+        return item["conversation_id"]
+
+    def _claim_active(self, active_pk: str, conversation_id: str, at: datetime) -> str:
+        """Become the contact's active conversation unless a live one exists already."""
+        from botocore.exceptions import ClientError
+
+        try:
+            self._table.put_item(
+                Item={"pk": active_pk, "conversation_id": conversation_id, "last_activity_at": at.isoformat()},
+                ConditionExpression="attribute_not_exists(pk) OR last_activity_at < :stale",
+                ExpressionAttributeValues={":stale": (at - self._window).isoformat()},
+            )
+            return conversation_id
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+        live = self._active(active_pk, at)
+        if live is None:  # the live pointer leads to a resolved conversation: replace it
+            self._table.put_item(Item={"pk": active_pk, "conversation_id": conversation_id,
+                                       "last_activity_at": at.isoformat()})
+            return conversation_id
+        return live
+
+    def _attach(self, conversation_id: str, event: CanonicalEvent, at: datetime) -> Conversation:
+        """Count the event in; channels, providers and thread keys are string sets, so
+        concurrent attaches union atomically (ADD) instead of overwriting each other."""
+        from botocore.exceptions import ClientError
+
+        additions = {":channel": {event.channel.value}, ":provider": {event.provider}}
+        expression = "ADD event_count :one, channels :channel, providers :provider"
+        if event.conversation_key:
+            additions[":key"] = {event.conversation_key}
+            expression += ", thread_keys :key"
+        self._table.update_item(
+            Key={"pk": f"CONV#{conversation_id}"}, UpdateExpression=expression + " SET last_event_id = :event",
+            ExpressionAttributeValues={":one": 1, ":event": event.id, **additions},
+        )
+        try:  # events arrive out of order: only a later one moves last activity forward
+            self._table.update_item(
+                Key={"pk": f"CONV#{conversation_id}"}, UpdateExpression="SET last_activity_at = :at",
+                ConditionExpression="last_activity_at < :at", ExpressionAttributeValues={":at": at.isoformat()},
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+        conversation = self.get(conversation_id)
+        assert conversation is not None
+        return conversation
+
+    def _touch_active(self, active_pk: str, conversation_id: str, last_activity: datetime) -> None:
+        from botocore.exceptions import ClientError
+
+        try:
+            self._table.update_item(
+                Key={"pk": active_pk}, UpdateExpression="SET last_activity_at = :last",
+                ConditionExpression="conversation_id = :conversation AND last_activity_at < :last",
+                ExpressionAttributeValues={":last": last_activity.isoformat(), ":conversation": conversation_id},
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise

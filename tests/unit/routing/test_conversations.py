@@ -1,0 +1,92 @@
+"""Threading: by thread key, then by contact within the inactivity window; races and redeliveries."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from functions.routing.conversations import ConversationStore, Status
+from infra import topology
+from infra.local.emulator import create_table
+from switchboard_core import aws
+from switchboard_core.events import CanonicalEvent, Channel, EventDraft
+
+NOW = datetime(2026, 11, 23, 12, tzinfo=UTC)
+
+
+@pytest.fixture
+def store(aws_world):
+    create_table(aws.client("dynamodb"), "conversations-test", topology.Table("conversations", partition_key="pk"))
+    return ConversationStore(aws.resource("dynamodb").Table("conversations-test"), inactivity_window=timedelta(hours=4))
+
+
+def event(n: int, *, provider: str = "twilio", channel: Channel = Channel.TELEPHONY, key: str | None = None,
+          at: datetime = NOW, tenant: str = "acme") -> CanonicalEvent:
+    return CanonicalEvent.from_draft(
+        EventDraft(type="message.received", provider_event_id=f"id{n}", conversation_key=key, occurred_at=at),
+        provider=provider, connection="con_1", tenant=tenant, channel=channel, received_at=at, raw_ref=None)
+
+
+def test_a_dm_a_call_and_a_ticket_from_one_contact_are_one_conversation(store):
+    dm = store.thread(event(1, provider="meta", channel=Channel.SOCIAL, key="meta:dm:1"), "ct_1", NOW)
+    call = store.thread(event(2, key="twilio:call:CA1", at=NOW + timedelta(minutes=20)), "ct_1", NOW)
+    ticket = store.thread(event(3, provider="hubspot", channel=Channel.CRM, key="hubspot:ticket:9",
+                                at=NOW + timedelta(hours=1)), "ct_1", NOW)
+    assert dm.opened and not call.opened and not ticket.opened
+    assert dm.conversation.id == call.conversation.id == ticket.conversation.id
+    conversation = ticket.conversation
+    assert conversation.channels == ["crm", "social", "telephony"] and conversation.event_count == 3
+    assert conversation.thread_keys == ["hubspot:ticket:9", "meta:dm:1", "twilio:call:CA1"]
+    assert conversation.last_activity_at == NOW + timedelta(hours=1)
+
+
+def test_the_thread_key_wins_over_the_window(store):
+    first = store.thread(event(1, key="zendesk:ticket:7"), "ct_1", NOW)
+    # Days later, a reply on the same ticket joins the same conversation.
+    reply = store.thread(event(2, key="zendesk:ticket:7", at=NOW + timedelta(days=3)), "ct_1", NOW)
+    assert reply.conversation.id == first.conversation.id
+
+
+def test_inactivity_or_resolution_opens_a_new_conversation(store):
+    first = store.thread(event(1), "ct_1", NOW)
+    later = store.thread(event(2, at=NOW + timedelta(hours=5)), "ct_1", NOW)
+    assert later.opened and later.conversation.id != first.conversation.id
+    store.set_status(later.conversation.id, Status.RESOLVED)
+    after = store.thread(event(3, at=NOW + timedelta(hours=5, minutes=10)), "ct_1", NOW)
+    assert after.opened and after.conversation.id != later.conversation.id
+
+
+def test_a_redelivered_event_never_double_threads(store):
+    first = store.thread(event(1), "ct_1", NOW)
+    again = store.thread(event(1), "ct_1", NOW)
+    assert again.duplicate and not again.opened
+    assert again.conversation.id == first.conversation.id and again.conversation.event_count == 1
+
+
+def test_contacts_and_tenants_do_not_share(store):
+    a = store.thread(event(1), "ct_1", NOW)
+    b = store.thread(event(2), "ct_2", NOW)
+    c = store.thread(event(3, tenant="globex"), "ct_1", NOW)
+    assert len({a.conversation.id, b.conversation.id, c.conversation.id}) == 3
+
+
+def test_two_events_of_one_contact_in_the_same_second_open_one_conversation(store):
+    for attempt in range(10):
+        barrier = threading.Barrier(4)
+        found: list[tuple[str, bool]] = []
+
+        def thread_one(n: int) -> None:
+            barrier.wait()
+            threaded = store.thread(event(attempt * 10 + n), f"ct_race{attempt}", NOW)
+            found.append((threaded.conversation.id, threaded.opened))
+
+        threads = [threading.Thread(target=thread_one, args=(n,)) for n in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert len({cid for cid, _ in found}) == 1, found
+        assert sum(opened for _, opened in found) == 1
+        assert store.get(found[0][0]).event_count == 4
