@@ -1,0 +1,235 @@
+"""Routing rules: an ordered rule set, validated by pydantic, evaluated to a decision
+that carries its reason (which rule, which conditions matched).
+
+A rule's conditions all have to hold (an absent condition always holds); the first
+rule whose conditions hold decides, except that `tag` actions accumulate and do not
+stop evaluation. A sticky rule keeps an ongoing conversation with its assignee.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, time
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from functions.routing.sensing import Sensed, Urgency
+from switchboard_core.events import CanonicalEvent
+
+URGENCY_ORDER: dict[str, int] = {"low": 0, "normal": 1, "high": 2, "critical": 3}
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+class BusinessHours(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    timezone: str
+    days: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] = Field(min_length=1)
+    start: time
+    end: time
+    inside: bool = Field(default=True, description="true: match inside these hours; false: outside them")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "BusinessHours":
+        if self.end <= self.start:
+            raise ValueError("end must be after start")
+        return self
+
+    def holds(self, at: datetime) -> bool:
+        local = at.astimezone(ZoneInfo(self.timezone))
+        within = WEEKDAYS[local.weekday()] in self.days and self.start <= local.time() < self.end
+        return within == self.inside
+
+
+class Conditions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    channels: list[Literal["social", "crm", "telephony", "generic"]] | None = None
+    providers: list[str] | None = None
+    types: list[str] | None = None
+    topics_any: list[str] | None = None
+    entities_any: dict[str, list[str]] | None = Field(default=None, description="dictionary -> any of these names")
+    sentiment_min: float | None = Field(default=None, ge=-1, le=1)
+    sentiment_max: float | None = Field(default=None, ge=-1, le=1)
+    urgency_at_least: Urgency | None = None
+    contact_attributes: dict[str, str] | None = None
+    business_hours: BusinessHours | None = None
+
+    @model_validator(mode="after")
+    def _range(self) -> "Conditions":
+        if self.sentiment_min is not None and self.sentiment_max is not None and self.sentiment_min > self.sentiment_max:
+            raise ValueError("sentiment_min must not exceed sentiment_max")
+        return self
+
+    def matched(self, event: CanonicalEvent, sensed: Sensed, contact_attributes: dict[str, str],
+                at: datetime) -> list[str] | None:
+        """The names of the conditions that held, or None if one did not."""
+        checks: dict[str, bool] = {}
+        if self.channels is not None:
+            checks["channels"] = event.channel.value in self.channels
+        if self.providers is not None:
+            checks["providers"] = event.provider in self.providers
+        if self.types is not None:
+            checks["types"] = event.type in self.types
+        if self.topics_any is not None:
+            checks["topics_any"] = bool(set(self.topics_any) & set(sensed.topics))
+        if self.entities_any is not None:
+            checks["entities_any"] = any(set(names) & set(sensed.entities.get(dictionary, []))
+                                         for dictionary, names in self.entities_any.items())
+        if self.sentiment_min is not None:
+            checks["sentiment_min"] = sensed.sentiment >= self.sentiment_min
+        if self.sentiment_max is not None:
+            checks["sentiment_max"] = sensed.sentiment <= self.sentiment_max
+        if self.urgency_at_least is not None:
+            checks["urgency_at_least"] = URGENCY_ORDER[sensed.urgency_level] >= URGENCY_ORDER[self.urgency_at_least]
+        if self.contact_attributes is not None:
+            checks["contact_attributes"] = all(contact_attributes.get(k) == v for k, v in self.contact_attributes.items())
+        if self.business_hours is not None:
+            checks["business_hours"] = self.business_hours.holds(at)
+        return list(checks) if all(checks.values()) else None
+
+
+class AssignToQueue(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["assign"] = "assign"
+    team: str = Field(min_length=1)
+    skills: dict[str, int] = Field(default_factory=dict, description="skill -> minimum level 1..5")
+    priority: int = Field(default=3, ge=1, le=5)
+    strategy: Literal["skills_least_loaded", "round_robin"] = "skills_least_loaded"
+
+    @field_validator("skills")
+    @classmethod
+    def _levels(cls, skills: dict[str, int]) -> dict[str, int]:
+        bad = [name for name, level in skills.items() if not 1 <= level <= 5]
+        if bad:
+            raise ValueError(f"skill levels must be 1..5: {', '.join(bad)}")
+        return skills
+
+
+class AssignNearest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["nearest"] = "nearest"
+    skill: str = Field(min_length=1)
+    team: str | None = None
+    max_distance_km: float | None = Field(default=None, gt=0)
+    priority: int = Field(default=2, ge=1, le=5)
+
+
+class KeepAssignee(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["sticky"] = "sticky"
+
+
+class Tag(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["tag"] = "tag"
+    tags: list[str] = Field(min_length=1)
+
+
+class AutoReply(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["auto_reply"] = "auto_reply"
+    template: str = Field(min_length=1, max_length=1600)
+
+
+Action = Annotated[AssignToQueue | AssignNearest | KeepAssignee | Tag | AutoReply, Field(discriminator="kind")]
+
+
+class Rule(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=100)
+    when: Conditions = Field(default_factory=Conditions)
+    then: Action
+    enabled: bool = True
+
+
+class RuleSet(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    rules: list[Rule] = Field(max_length=5000)
+    default_team: str = Field(min_length=1, description="where events no rule assigns go (routing.unassigned)")
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> "RuleSet":
+        seen: set[str] = set()
+        for rule in self.rules:
+            if rule.name in seen:
+                raise ValueError(f"rule names must be unique: {rule.name!r} appears twice")
+            seen.add(rule.name)
+        return self
+
+
+class Decision(BaseModel):
+    """What routing decided and why."""
+
+    action: Literal["assign", "nearest", "sticky", "unassigned"]
+    rule: str | None
+    matched: list[str] = Field(default_factory=list)
+    target: AssignToQueue | AssignNearest | None = None
+    tags: list[str] = Field(default_factory=list)
+    auto_reply: str | None = None
+    tagged_by: list[str] = Field(default_factory=list)
+
+    @property
+    def reason(self) -> str:
+        if self.rule is None:
+            return "no rule matched: default queue"
+        held = ", ".join(self.matched) or "no conditions"
+        return f"rule {self.rule!r} ({held})"
+
+
+def decide(rule_set: RuleSet, event: CanonicalEvent, sensed: Sensed, contact_attributes: dict[str, str],
+           has_assignee: bool, at: datetime) -> Decision:
+    tags: list[str] = []
+    tagged_by: list[str] = []
+    auto_reply: str | None = None
+    for rule in rule_set.rules:
+        if not rule.enabled:
+            continue
+        matched = rule.when.matched(event, sensed, contact_attributes, at)
+        if matched is None:
+            continue
+        action = rule.then
+        if isinstance(action, Tag):
+            tags.extend(t for t in action.tags if t not in tags)
+            tagged_by.append(rule.name)
+            continue
+        if isinstance(action, AutoReply):
+            auto_reply = auto_reply or action.template
+            continue
+        if isinstance(action, KeepAssignee):
+            if has_assignee:
+                return Decision(action="sticky", rule=rule.name, matched=matched, tags=tags,
+                                auto_reply=auto_reply, tagged_by=tagged_by)
+            continue
+        return Decision(action=action.kind, rule=rule.name, matched=matched, target=action, tags=tags,
+                        auto_reply=auto_reply, tagged_by=tagged_by)
+    return Decision(action="unassigned", rule=None, target=AssignToQueue(team=rule_set.default_team),
+                    tags=tags, auto_reply=auto_reply, tagged_by=tagged_by)
+
+
+def validation_problems(raw: Any) -> list[dict[str, str]]:
+    """Field-by-field problems of a proposed rule set (empty when it is valid)."""
+    from pydantic import ValidationError
+
+    try:
+        RuleSet.model_validate(raw)
+    except ValidationError as exc:
+        return [{"field": ".".join(map(str, e["loc"])) or "(body)", "problem": e["msg"]} for e in exc.errors()]
+    return []
