@@ -13,8 +13,8 @@ Storage (one DynamoDB table, `pk` only):
     EVENT#<event id>                     the conversation an event was threaded into
 
 Pointers are claimed with conditional writes, so two events of one contact in the
-same second open one conversation, not two; the `EVENT#` record makes a redelivered
-event a no-op.
+same second open one conversation, not two; the `EVENT#` record, written when routing
+of an event is complete, makes its redelivery a no-op.
 """
 
 from __future__ import annotations
@@ -23,11 +23,17 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from switchboard_core.events import CanonicalEvent
+
+if TYPE_CHECKING:
+    from functions.routing.logic import Assignment
+    from functions.routing.rules import Decision
+    from functions.routing.sensing import Sensed
 
 
 class Status(StrEnum):
@@ -49,8 +55,16 @@ class Conversation(BaseModel):
     providers: list[str] = Field(default_factory=list)
     thread_keys: list[str] = Field(default_factory=list)
     event_count: int = 0
+    topics: list[str] = Field(default_factory=list)
+    tags: list[str] = Field(default_factory=list)
+    sentiment_trend: list[float] = Field(default_factory=list)
+    urgency: str | None = None
+    queue: str | None = None
+    priority: int | None = None
+    sla_due_at: AwareDatetime | None = None
+    last_decision: str | None = None
 
-    @field_validator("channels", "providers", "thread_keys", mode="before")
+    @field_validator("channels", "providers", "thread_keys", "topics", "tags", mode="before")
     @classmethod
     def _sorted(cls, value: Any) -> Any:
         return sorted(value) if isinstance(value, (set, frozenset)) else value
@@ -95,9 +109,46 @@ class ConversationStore:
         conversation = self._attach(conversation_id, event, at)
         if active_pk:
             self._touch_active(active_pk, conversation_id, conversation.last_activity_at)
-        self._table.put_item(Item={"pk": f"EVENT#{event.id}", "conversation_id": conversation_id,
-                                   "threaded_at": now.isoformat()})
         return Threaded(conversation, opened=opened, duplicate=False)
+
+    def mark_routed(self, event_id: str, conversation_id: str, now: datetime) -> None:
+        """The last step of routing an event: from now on its redelivery is a no-op."""
+        self._table.put_item(Item={"pk": f"EVENT#{event_id}", "conversation_id": conversation_id,
+                                   "routed_at": now.isoformat()})
+
+    def record_routing(self, conversation_id: str, *, sensed: Sensed, decision: Decision | None,
+                       assignment: Assignment | None, sla_due_at: datetime | None) -> None:
+        """Write what sensing and routing found onto the conversation."""
+        sets = ["sentiment_trend = list_append(if_not_exists(sentiment_trend, :empty), :sentiment)",
+                "urgency = :urgency"]
+        values: dict[str, Any] = {":empty": [], ":sentiment": [Decimal(str(sensed.sentiment))],
+                                  ":urgency": sensed.urgency_level}
+        names: dict[str, str] = {}
+        adds = []
+        if sensed.topics:
+            adds.append("topics :topics")
+            values[":topics"] = set(sensed.topics)
+        if decision is not None:
+            sets.append("last_decision = :decision")
+            values[":decision"] = decision.reason
+            if decision.tags:
+                adds.append("tags :tags")
+                values[":tags"] = set(decision.tags)
+        if assignment is not None:
+            sets += ["queue = :queue", "priority = :priority"]
+            values |= {":queue": assignment.team, ":priority": assignment.priority}
+            if assignment.responder_id:
+                sets += ["assignee = :assignee", "#status = :assigned"]
+                values |= {":assignee": assignment.responder_id, ":assigned": Status.ASSIGNED.value}
+                names["#status"] = "status"
+        if sla_due_at is not None:
+            sets.append("sla_due_at = if_not_exists(sla_due_at, :sla)")
+            values[":sla"] = sla_due_at.isoformat()
+        expression = "SET " + ", ".join(sets) + (" ADD " + ", ".join(adds) if adds else "")
+        kwargs: dict[str, Any] = {"ExpressionAttributeValues": values}
+        if names:
+            kwargs["ExpressionAttributeNames"] = names
+        self._table.update_item(Key={"pk": f"CONV#{conversation_id}"}, UpdateExpression=expression, **kwargs)
 
     def set_status(self, conversation_id: str, status: Status, assignee: str | None = None) -> None:
         values: dict[str, Any] = {":status": status.value}
@@ -132,7 +183,8 @@ class ConversationStore:
         draft = Conversation(id="cv_" + secrets.token_hex(8), tenant=event.tenant, contact_id=contact_id,
                              opened_at=at, last_activity_at=at)
         # The set attributes are left out: DynamoDB has no empty sets, ADD creates them.
-        item = draft.model_dump(mode="json", exclude_none=True, exclude={"channels", "providers", "thread_keys"})
+        item = draft.model_dump(mode="json", exclude_none=True,
+                                exclude={"channels", "providers", "thread_keys", "topics", "tags", "sentiment_trend"})
         self._table.put_item(Item=item | {"pk": f"CONV#{draft.id}"})
         winner = draft.id
         if thread_pk:

@@ -187,8 +187,9 @@ def location_of(attributes: dict[str, Any]) -> Location | None:
     for source in candidates:
         if not isinstance(source, dict):
             continue
-        lat = _number(source.get("latitude", source.get("lat")))
-        lon = _number(source.get("longitude", source.get("lng", source.get("lon"))))
+        keys = {str(k).lower(): v for k, v in source.items()}  # Twilio sends Latitude/Longitude
+        lat = _number(keys.get("latitude", keys.get("lat")))
+        lon = _number(keys.get("longitude", keys.get("lng", keys.get("lon"))))
         if lat is not None and lon is not None and -90 <= lat <= 90 and -180 <= lon <= 180:
             return Location(latitude=lat, longitude=lon)
     city, region = attributes.get("FromCity"), attributes.get("FromState")

@@ -58,8 +58,9 @@ def test_inactivity_or_resolution_opens_a_new_conversation(store):
     assert after.opened and after.conversation.id != later.conversation.id
 
 
-def test_a_redelivered_event_never_double_threads(store):
+def test_a_redelivered_routed_event_never_double_threads(store):
     first = store.thread(event(1), "ct_1", NOW)
+    store.mark_routed(event(1).id, first.conversation.id, NOW)
     again = store.thread(event(1), "ct_1", NOW)
     assert again.duplicate and not again.opened
     assert again.conversation.id == first.conversation.id and again.conversation.event_count == 1

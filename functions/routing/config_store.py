@@ -1,0 +1,135 @@
+"""Routing configuration per tenant: the rule set in force, the taxonomy, responders
+and round-robin cursors, in one table (`pk` = tenant, `sk` = item).
+
+    pk TENANT#<tenant>  sk RULES             the rule set in force (validated before it is written)
+    pk TENANT#<tenant>  sk TAXONOMY          topics and entity dictionaries
+    pk TENANT#<tenant>  sk RESPONDER#<id>    a responder, with its current load
+    pk TENANT#<tenant>  sk ROBIN#<team>      the last responder a round-robin queue assigned
+
+Rule sets are validated by pydantic before they are stored and re-validated when read,
+so the rule set in force is never invalid: a refused proposal leaves it untouched.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from functions.routing.assignment import Responder
+from functions.routing.rules import RuleSet
+from functions.routing.sensing import Taxonomy
+
+
+class RoutingConfigStore:
+    def __init__(self, table: Any) -> None:
+        self._table = table
+
+    @staticmethod
+    def _key(tenant: str, item: str) -> dict[str, str]:
+        return {"pk": f"TENANT#{tenant}", "sk": item}
+
+    def _get(self, tenant: str, item: str) -> dict[str, Any] | None:
+        return self._table.get_item(Key=self._key(tenant, item), ConsistentRead=True).get("Item")
+
+    # --- rules and taxonomy ------------------------------------------------------------
+
+    def rules(self, tenant: str) -> tuple[RuleSet, int] | None:
+        item = self._get(tenant, "RULES")
+        return (RuleSet.model_validate_json(item["body"]), int(item["version"])) if item else None
+
+    def put_rules(self, tenant: str, rule_set: RuleSet, expected_version: int | None, now: datetime) -> int:
+        """Store a validated rule set as the next version. `expected_version` guards
+        against two editors overwriting each other (None: there must be none yet)."""
+        version = (expected_version or 0) + 1
+        condition = "attribute_not_exists(pk)" if expected_version is None else "version = :expected"
+        values = {":expected": expected_version} if expected_version is not None else None
+        kwargs: dict[str, Any] = {"ConditionExpression": condition}
+        if values:
+            kwargs["ExpressionAttributeValues"] = values
+        self._table.put_item(Item={**self._key(tenant, "RULES"), "body": rule_set.model_dump_json(),
+                                   "version": version, "updated_at": now.isoformat()}, **kwargs)
+        return version
+
+    def taxonomy(self, tenant: str) -> tuple[Taxonomy, int]:
+        item = self._get(tenant, "TAXONOMY")
+        return (Taxonomy.model_validate_json(item["body"]), int(item["version"])) if item else (Taxonomy(), 0)
+
+    def put_taxonomy(self, tenant: str, taxonomy: Taxonomy, now: datetime) -> int:
+        version = self.taxonomy(tenant)[1] + 1
+        self._table.put_item(Item={**self._key(tenant, "TAXONOMY"), "body": taxonomy.model_dump_json(),
+                                   "version": version, "updated_at": now.isoformat()})
+        return version
+
+    # --- responders ----------------------------------------------------------------------
+
+    def responders(self, tenant: str) -> list[Responder]:
+        from boto3.dynamodb.conditions import Key
+
+        kwargs: dict[str, Any] = {"KeyConditionExpression": Key("pk").eq(f"TENANT#{tenant}")
+                                  & Key("sk").begins_with("RESPONDER#"), "ConsistentRead": True}
+        found: list[Responder] = []
+        while True:
+            page = self._table.query(**kwargs)
+            found.extend(Responder.model_validate_json(item["body"]).model_copy(update={"load": int(item["load"])})
+                         for item in page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                return found
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def responder(self, tenant: str, responder_id: str) -> Responder | None:
+        item = self._get(tenant, f"RESPONDER#{responder_id}")
+        if item is None:
+            return None
+        return Responder.model_validate_json(item["body"]).model_copy(update={"load": int(item["load"])})
+
+    def put_responder(self, responder: Responder) -> None:
+        """Create or replace a responder's profile; its current load is kept."""
+        self._table.update_item(
+            Key=self._key(responder.tenant, f"RESPONDER#{responder.id}"),
+            UpdateExpression="SET body = :body, #load = if_not_exists(#load, :zero)",
+            ExpressionAttributeNames={"#load": "load"},
+            ExpressionAttributeValues={":body": responder.model_dump_json(exclude={"load"}), ":zero": 0},
+        )
+
+    def delete_responder(self, tenant: str, responder_id: str) -> None:
+        self._table.delete_item(Key=self._key(tenant, f"RESPONDER#{responder_id}"))
+
+    def take_capacity(self, responder: Responder) -> bool:
+        """One more assignment for `responder` if it has room; False if it filled up meanwhile."""
+        from botocore.exceptions import ClientError
+
+        try:
+            self._table.update_item(
+                Key=self._key(responder.tenant, f"RESPONDER#{responder.id}"),
+                UpdateExpression="ADD #load :one",
+                ConditionExpression="attribute_exists(pk) AND #load < :capacity",
+                ExpressionAttributeNames={"#load": "load"},
+                ExpressionAttributeValues={":one": 1, ":capacity": responder.capacity},
+            )
+            return True
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+
+    def release_capacity(self, tenant: str, responder_id: str) -> None:
+        from botocore.exceptions import ClientError
+
+        try:
+            self._table.update_item(
+                Key=self._key(tenant, f"RESPONDER#{responder_id}"), UpdateExpression="ADD #load :minus",
+                ConditionExpression="#load > :zero", ExpressionAttributeNames={"#load": "load"},
+                ExpressionAttributeValues={":minus": -1, ":zero": 0},
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+
+    # --- round robin ---------------------------------------------------------------------
+
+    def last_assigned(self, tenant: str, team: str) -> str | None:
+        item = self._get(tenant, f"ROBIN#{team}")
+        return item["responder_id"] if item else None
+
+    def set_last_assigned(self, tenant: str, team: str, responder_id: str) -> None:
+        self._table.put_item(Item={**self._key(tenant, f"ROBIN#{team}"), "responder_id": responder_id})

@@ -1,0 +1,174 @@
+"""Routing one canonical event: who it is, which conversation, what it is about, who answers.
+
+1. Resolve the contact from the event's identities (merging where the event links two),
+   sync CRM attributes, and record opt-outs (STOP on any channel, a CRM flag).
+2. Conversational events (messages, mentions, comments, calls, tickets) are threaded into
+   a conversation, sensed (topics, entities, sentiment, urgency, location) and routed by
+   the tenant's rule set; responder capacity is taken with a conditional write. The
+   event is marked routed last, so a redelivery of a routed event is a no-op, and one
+   that failed half-way is routed again.
+3. The outcome is returned as derived events (`conversation.opened` / `.updated`,
+   `routing.assigned` / `.unassigned`) for the bus, with deterministic ids.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from functions.routing.assignment import Choice, choose_in_queue, choose_nearest
+from functions.routing.config_store import RoutingConfigStore
+from functions.routing.contacts import ContactRecord, ContactStore, identities_of
+from functions.routing.conversations import ConversationStore, Threaded
+from functions.routing.rules import AssignNearest, AssignToQueue, Decision, decide
+from functions.routing.sensing import Sensed, Sensor
+from switchboard_core.events import CanonicalEvent, EventDraft
+
+ROUTING_PROVIDER = "routing"  # derived events' source is switchboard.routing
+CONVERSATIONAL_PREFIXES = ("message.received", "mention.", "comment.", "call.", "ticket.", "interaction.")
+OPT_OUT_WORDS = {"stop", "stopall", "unsubscribe", "cancel", "end", "quit"}
+OPT_IN_WORDS = {"start", "unstop", "subscribe"}
+CRM_OPT_OUT_PROPERTIES = {"hs_email_optout", "opted_out", "unsubscribed", "do_not_contact"}
+SYNCED_ATTRIBUTES = {"tier": "tier", "hubspot_owner_id": "owner", "owner": "owner", "hs_language": "language",
+                     "language": "language", "locale": "locale", "hs_timezone": "timezone"}
+SLA_BY_PRIORITY = {1: timedelta(minutes=15), 2: timedelta(hours=1), 3: timedelta(hours=4),
+                   4: timedelta(hours=8), 5: timedelta(hours=24)}
+
+
+@dataclass
+class RoutingDeps:
+    contacts: ContactStore
+    conversations: ConversationStore
+    config: RoutingConfigStore
+    sensors: dict[tuple[str, int], Sensor]  # (tenant, taxonomy version) -> sensor, reused across events
+
+    def sensor(self, tenant: str) -> Sensor:
+        taxonomy, version = self.config.taxonomy(tenant)
+        key = (tenant, version)
+        if key not in self.sensors:
+            self.sensors.clear()  # one taxonomy version per tenant is enough to keep
+            self.sensors[key] = Sensor(taxonomy)
+        return self.sensors[key]
+
+
+def is_conversational(event: CanonicalEvent) -> bool:
+    return event.provider != ROUTING_PROVIDER and event.type.startswith(CONVERSATIONAL_PREFIXES)
+
+
+def route(event: CanonicalEvent, deps: RoutingDeps, now: datetime) -> list[CanonicalEvent]:
+    contact = deps.contacts.resolve(event.tenant, identities_of(event.contact), reason=event.id, now=now)
+    if contact is not None:
+        sync_contact(event, contact, deps.contacts)
+    if not is_conversational(event):
+        return []
+    threaded = deps.conversations.thread(event, contact.id if contact else None, now)
+    if threaded.duplicate:
+        return []
+    sensed = deps.sensor(event.tenant).sense(event)
+    conversation = threaded.conversation
+    rules = deps.config.rules(event.tenant)
+    decision = decide(rules[0], event, sensed, contact.attributes if contact else {},
+                      has_assignee=conversation.assignee is not None, at=event.occurred_at) if rules else None
+    assignment = assign(event, decision, sensed, deps.config, now) if decision else None
+    deps.conversations.record_routing(conversation.id, sensed=sensed, decision=decision, assignment=assignment,
+                                      sla_due_at=sla_due(decision, event.occurred_at))
+    deps.conversations.mark_routed(event.id, conversation.id, now)
+    return derived_events(event, threaded, contact, sensed, decision, assignment)
+
+
+def sync_contact(event: CanonicalEvent, contact: ContactRecord, contacts: ContactStore) -> None:
+    """CRM attributes onto the contact; opt-outs and opt-ins from any channel."""
+    attributes = event.attributes
+    if event.type.startswith("contact."):
+        name = str(attributes.get("propertyName") or "")
+        value = attributes.get("propertyValue")
+        if name in SYNCED_ATTRIBUTES and isinstance(value, str):
+            contacts.update_attributes(contact.id, {SYNCED_ATTRIBUTES[name]: value}, event.occurred_at)
+        if name in CRM_OPT_OUT_PROPERTIES and isinstance(value, str):
+            contacts.record_consent(contact.id, opted_out=value.lower() in {"true", "1", "yes"},
+                                    channel=event.channel.value, source=event.id, at=event.occurred_at)
+    if event.type == "message.received" and event.text:
+        word = event.text.strip().lower().rstrip(".!")
+        if word in OPT_OUT_WORDS or word in OPT_IN_WORDS:
+            contacts.record_consent(contact.id, opted_out=word in OPT_OUT_WORDS, channel=event.channel.value,
+                                    source=event.id, at=event.occurred_at)
+
+
+@dataclass(frozen=True)
+class Assignment:
+    team: str
+    priority: int
+    responder_id: str | None
+    strategy: str | None
+    distance_km: float | None = None
+
+
+def assign(event: CanonicalEvent, decision: Decision, sensed: Sensed, config: RoutingConfigStore,
+           now: datetime) -> Assignment | None:
+    """Turn a decision into an assignment, taking responder capacity with a conditional
+    write (candidates that filled up meanwhile are skipped)."""
+    target = decision.target
+    if decision.action == "sticky" or target is None:
+        return None
+    responders = config.responders(event.tenant)
+    while True:
+        choice: Choice | None
+        if isinstance(target, AssignNearest):
+            choice = choose_nearest(target, responders, sensed.location, now)
+        else:
+            last = config.last_assigned(event.tenant, target.team) if target.strategy == "round_robin" else None
+            choice = choose_in_queue(target, responders, now, last)
+        if choice is None:  # nobody free: the conversation waits in the team's queue
+            return Assignment(team=target.team or "", priority=target.priority, responder_id=None, strategy=None)
+        if config.take_capacity(choice.responder):
+            if isinstance(target, AssignToQueue) and target.strategy == "round_robin":
+                config.set_last_assigned(event.tenant, target.team, choice.responder.id)
+            team = target.team if isinstance(target, AssignToQueue) else (target.team or _first(choice.responder.teams))
+            return Assignment(team=team, priority=target.priority, responder_id=choice.responder.id,
+                              strategy=choice.strategy, distance_km=choice.distance_km)
+        responders = [r for r in responders if r.id != choice.responder.id]
+
+
+def _first(items: list[str]) -> str:
+    return items[0] if items else ""
+
+
+def sla_due(decision: Decision | None, at: datetime) -> datetime | None:
+    if decision is None or decision.target is None:
+        return None
+    return at + SLA_BY_PRIORITY[decision.target.priority]
+
+
+def derived_events(event: CanonicalEvent, threaded: Threaded, contact: ContactRecord | None, sensed: Sensed,
+                   decision: Decision | None, assignment: Assignment | None) -> list[CanonicalEvent]:
+    conversation = threaded.conversation
+    summary = contact_summary(contact)
+    base: dict[str, Any] = {"conversation": conversation.id, "source_event": event.id, "source_type": event.type,
+                            "topics": sensed.topics, "entities": sensed.entities, "sentiment": sensed.sentiment,
+                            "urgency": sensed.urgency_level, "contact": summary}
+    drafts = [("conversation.opened" if threaded.opened else "conversation.updated", base)]
+    if decision is not None and decision.action != "sticky":
+        routed = {**base, "rule": decision.rule, "reason": decision.reason, "matched": decision.matched,
+                  "tags": decision.tags}
+        if assignment is not None:
+            routed |= {"queue": assignment.team, "assignee": assignment.responder_id, "priority": assignment.priority,
+                       "strategy": assignment.strategy, "distance_km": assignment.distance_km}
+        kind = "routing.unassigned" if decision.action == "unassigned" else "routing.assigned"
+        drafts.append((kind, routed))
+    return [
+        CanonicalEvent.from_draft(
+            EventDraft(type=kind, provider_event_id=f"{event.id}:{kind}", occurred_at=event.occurred_at,
+                       contact=event.contact, conversation_key=conversation.id, text=event.text, attributes=attributes),
+            provider=ROUTING_PROVIDER, connection=event.connection, tenant=event.tenant, channel=event.channel,
+            received_at=event.received_at, raw_ref=None)
+        for kind, attributes in drafts
+    ]
+
+
+def contact_summary(contact: ContactRecord | None) -> dict[str, Any] | None:
+    if contact is None:
+        return None
+    return {"id": contact.id, "identities": contact.identities, "attributes": contact.attributes,
+            "opted_out": contact.consent.opted_out}
+

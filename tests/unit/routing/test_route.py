@@ -1,0 +1,122 @@
+"""route(): the customer-service stories, against moto."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from functions.routing.assignment import GeoPoint, Responder
+from functions.routing.config_store import RoutingConfigStore
+from functions.routing.contacts import ContactStore, Identity
+from functions.routing.conversations import ConversationStore
+from functions.routing.logic import RoutingDeps, route
+from functions.routing.rules import RuleSet
+from functions.routing.sensing import Entity, Taxonomy, Topic
+from infra import topology
+from infra.local.emulator import create_table
+from switchboard_core import aws
+from switchboard_core.events import CanonicalEvent, Channel, Contact, EventDraft, SocialHandle
+
+NOW = datetime(2026, 11, 23, 12, tzinfo=UTC)
+RULES = {
+    "default_team": "front-desk",
+    "rules": [
+        {"name": "keep-agent", "then": {"kind": "sticky"}},
+        {"name": "roadside", "when": {"topics_any": ["breakdown"]}, "then": {"kind": "nearest", "skill": "towing"}},
+        {"name": "parts", "when": {"topics_any": ["parts"]}, "then": {"kind": "assign", "team": "parts",
+                                                                      "skills": {"parts": 2}, "priority": 2}},
+    ],
+}
+TAXONOMY = Taxonomy(topics=[Topic(name="parts", phrases=["brake pad", "spare part"]),
+                            Topic(name="breakdown", phrases=["broke down", "stranded", "flat tyre"])],
+                    entities={"parts": [Entity(name="BP-200", aliases=["bp200"])]})
+
+
+@pytest.fixture
+def deps(aws_world):
+    client, resource = aws.client("dynamodb"), aws.resource("dynamodb")
+    create_table(client, "contacts-t", topology.Table("contacts", partition_key="pk"))
+    create_table(client, "conversations-t", topology.Table("conversations", partition_key="pk"))
+    create_table(client, "routing-t", topology.Table("routing", partition_key="pk", sort_key="sk"))
+    config = RoutingConfigStore(resource.Table("routing-t"))
+    config.put_rules("acme", RuleSet.model_validate(RULES), None, NOW)
+    config.put_taxonomy("acme", TAXONOMY, NOW)
+    for responder in (
+        Responder(id="pia", tenant="acme", name="Pia", teams=["parts"], skills={"parts": 3}),
+        Responder(id="tom", tenant="acme", name="Tom", teams=["parts"], skills={"parts": 1}),
+        Responder(id="kiel-tow", tenant="acme", name="Kiel towing", teams=["roadside"], skills={"towing": 3},
+                  location=GeoPoint(latitude=54.3233, longitude=10.1228)),
+        Responder(id="bremen-tow", tenant="acme", name="Bremen towing", teams=["roadside"], skills={"towing": 2},
+                  location=GeoPoint(latitude=53.0793, longitude=8.8017)),
+    ):
+        config.put_responder(responder)
+    return RoutingDeps(contacts=ContactStore(resource.Table("contacts-t")),
+                       conversations=ConversationStore(resource.Table("conversations-t"), timedelta(hours=4)),
+                       config=config, sensors={})
+
+
+def canonical(n: int, text: str, *, provider: str, channel: Channel, contact: Contact, key: str,
+              at: datetime = NOW, **attributes) -> CanonicalEvent:
+    return CanonicalEvent.from_draft(
+        EventDraft(type="message.received", provider_event_id=f"p{n}", text=text, contact=contact,
+                   conversation_key=key, occurred_at=at, attributes=attributes),
+        provider=provider, connection="con_1", tenant="acme", channel=channel, received_at=at, raw_ref=None)
+
+
+def by_type(events):
+    return {e.type: e for e in events}
+
+
+def test_negative_post_about_a_part_and_an_sms_from_the_same_phone_are_one_conversation_for_parts(deps):
+    phone = "+14155550123"
+    post = canonical(1, "Your BP-200 brake pad is useless, squealing after a week!", provider="meta",
+                     channel=Channel.SOCIAL, key="meta:whatsapp:1:14155550123",
+                     contact=Contact(phone=phone, handles=[SocialHandle(platform="whatsapp", id="14155550123")]))
+    sms = canonical(2, "Hello? Any news about my brakes?", provider="twilio", channel=Channel.TELEPHONY,
+                    key="twilio:AC1:+14155550100:+14155550123", contact=Contact(phone=phone),
+                    at=NOW + timedelta(minutes=30))
+    first = by_type(route(post, deps, NOW))
+    second = by_type(route(sms, deps, NOW))
+    assigned = first["routing.assigned"].attributes
+    assert assigned["queue"] == "parts" and assigned["assignee"] == "pia"  # skilled enough, least loaded
+    assert assigned["reason"] == "rule 'parts' (topics_any)" and first["routing.assigned"].source == "switchboard.routing"
+    assert first["conversation.opened"].attributes["sentiment"] < -0.3
+    assert set(second) == {"conversation.updated"}  # sticky: stays with Pia
+    conversation_id = assigned["conversation"]
+    assert second["conversation.updated"].conversation_key == conversation_id
+    conversation = deps.conversations.get(conversation_id)
+    assert conversation.assignee == "pia" and conversation.channels == ["social", "telephony"]
+    assert conversation.topics == ["parts"] and conversation.sla_due_at == NOW + timedelta(hours=1)
+
+
+def test_a_stranded_driver_with_a_location_gets_the_nearest_towing_responder(deps):
+    sms = canonical(3, "Help, I broke down on the A7 near Neumünster", provider="twilio", channel=Channel.TELEPHONY,
+                    key="twilio:AC1:+14155550100:+14155550155", contact=Contact(phone="+14155550155"),
+                    Latitude="54.0730", Longitude="9.9840")
+    assigned = by_type(route(sms, deps, NOW))["routing.assigned"].attributes
+    assert assigned["assignee"] == "kiel-tow" and assigned["strategy"] == "nearest"
+    assert 25 < assigned["distance_km"] < 30
+
+
+def test_redelivery_routes_once_and_capacity_is_taken_once(deps):
+    post = canonical(4, "spare part missing", provider="meta", channel=Channel.SOCIAL, key="k4",
+                     contact=Contact(phone="+14155550177"))
+    assert route(post, deps, NOW)
+    assert route(post, deps, NOW) == []
+    assert deps.config.responder("acme", "pia").load == 1
+
+
+def test_stop_records_the_opt_out_on_the_contact(deps):
+    stop = canonical(5, "STOP", provider="twilio", channel=Channel.TELEPHONY, key="k5",
+                     contact=Contact(phone="+14155550188"))
+    route(stop, deps, NOW)
+    owner = deps.contacts.owner("acme", Identity(kind="phone", value="+14155550188"))
+    consent = deps.contacts.get(owner).consent
+    assert consent.opted_out and consent.channel == "telephony" and consent.source == stop.id
+
+
+def test_without_a_rule_set_events_are_threaded_but_not_routed(deps):
+    event = canonical(6, "hi", provider="meta", channel=Channel.SOCIAL, key="k6", contact=Contact(phone="+14155550199"))
+    event = event.model_copy(update={"tenant": "globex"})
+    assert [e.type for e in route(event, deps, NOW)] == ["conversation.opened"]
