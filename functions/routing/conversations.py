@@ -10,7 +10,8 @@ Storage (one DynamoDB table, `pk` only):
     CONV#<id>                            the conversation
     THREAD#<tenant>#<conversation key>   which conversation a provider thread belongs to
     ACTIVE#<tenant>#<contact id>         the contact's current conversation
-    EVENT#<event id>                     the conversation an event was threaded into
+    OUTCOME#<event id>                   the events routing derived from an event (saved before publishing)
+    EVENT#<event id>                     marks an event routed (written after publishing)
 
 Pointers are claimed with conditional writes, so two events of one contact in the
 same second open one conversation, not two; the `EVENT#` record, written when routing
@@ -74,6 +75,12 @@ class Conversation(BaseModel):
 
 
 @dataclass(frozen=True)
+class SavedOutcome:
+    conversation_id: str
+    events: list[CanonicalEvent]
+
+
+@dataclass(frozen=True)
 class Threaded:
     conversation: Conversation
     opened: bool      # this event opened the conversation
@@ -110,6 +117,20 @@ class ConversationStore:
         if active_pk:
             self._touch_active(active_pk, conversation_id, conversation.last_activity_at)
         return Threaded(conversation, opened=opened, duplicate=False)
+
+    def save_outcome(self, event_id: str, conversation_id: str, events: list[CanonicalEvent]) -> None:
+        self._table.put_item(Item={"pk": f"OUTCOME#{event_id}", "conversation_id": conversation_id,
+                                   "events": "[" + ",".join(e.model_dump_json() for e in events) + "]"})
+
+    def saved_outcome(self, event_id: str) -> "SavedOutcome | None":
+        """The derived events of an event whose routing stopped before it was marked routed."""
+        item = self._get(f"OUTCOME#{event_id}")
+        if item is None or self._get(f"EVENT#{event_id}"):
+            return None
+        from pydantic import TypeAdapter
+
+        events = TypeAdapter(list[CanonicalEvent]).validate_json(item["events"])
+        return SavedOutcome(conversation_id=item["conversation_id"], events=events)
 
     def mark_routed(self, event_id: str, conversation_id: str, now: datetime) -> None:
         """The last step of routing an event: from now on its redelivery is a no-op."""

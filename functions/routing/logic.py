@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -56,7 +57,17 @@ def is_conversational(event: CanonicalEvent) -> bool:
     return event.provider != ROUTING_PROVIDER and event.type.startswith(CONVERSATIONAL_PREFIXES)
 
 
-def route(event: CanonicalEvent, deps: RoutingDeps, now: datetime) -> list[CanonicalEvent]:
+def route(event: CanonicalEvent, deps: RoutingDeps, now: datetime,
+          publish: Callable[[list[CanonicalEvent]], None]) -> list[CanonicalEvent]:
+    """Route `event`; `publish` puts the derived events on the bus. The outcome is saved
+    before publishing and the event marked routed after, so a publish failure is
+    retried with the same events, never recomputed (which would, say, see its own
+    assignment and answer "sticky")."""
+    saved = deps.conversations.saved_outcome(event.id)
+    if saved is not None:
+        publish(saved.events)
+        deps.conversations.mark_routed(event.id, saved.conversation_id, now)
+        return saved.events
     contact = deps.contacts.resolve(event.tenant, identities_of(event.contact), reason=event.id, now=now)
     if contact is not None:
         sync_contact(event, contact, deps.contacts)
@@ -73,8 +84,11 @@ def route(event: CanonicalEvent, deps: RoutingDeps, now: datetime) -> list[Canon
     assignment = assign(event, decision, sensed, deps.config, now) if decision else None
     deps.conversations.record_routing(conversation.id, sensed=sensed, decision=decision, assignment=assignment,
                                       sla_due_at=sla_due(decision, event.occurred_at))
+    derived = derived_events(event, threaded, contact, sensed, decision, assignment)
+    deps.conversations.save_outcome(event.id, conversation.id, derived)
+    publish(derived)
     deps.conversations.mark_routed(event.id, conversation.id, now)
-    return derived_events(event, threaded, contact, sensed, decision, assignment)
+    return derived
 
 
 def sync_contact(event: CanonicalEvent, contact: ContactRecord, contacts: ContactStore) -> None:

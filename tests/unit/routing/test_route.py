@@ -19,6 +19,7 @@ from switchboard_core import aws
 from switchboard_core.events import CanonicalEvent, Channel, Contact, EventDraft, SocialHandle
 
 NOW = datetime(2026, 11, 23, 12, tzinfo=UTC)
+PUBLISHED: list = []
 RULES = {
     "default_team": "front-desk",
     "rules": [
@@ -76,8 +77,8 @@ def test_negative_post_about_a_part_and_an_sms_from_the_same_phone_are_one_conve
     sms = canonical(2, "Hello? Any news about my brakes?", provider="twilio", channel=Channel.TELEPHONY,
                     key="twilio:AC1:+14155550100:+14155550123", contact=Contact(phone=phone),
                     at=NOW + timedelta(minutes=30))
-    first = by_type(route(post, deps, NOW))
-    second = by_type(route(sms, deps, NOW))
+    first = by_type(route(post, deps, NOW, PUBLISHED.extend))
+    second = by_type(route(sms, deps, NOW, PUBLISHED.extend))
     assigned = first["routing.assigned"].attributes
     assert assigned["queue"] == "parts" and assigned["assignee"] == "pia"  # skilled enough, least loaded
     assert assigned["reason"] == "rule 'parts' (topics_any)" and first["routing.assigned"].source == "switchboard.routing"
@@ -94,7 +95,7 @@ def test_a_stranded_driver_with_a_location_gets_the_nearest_towing_responder(dep
     sms = canonical(3, "Help, I broke down on the A7 near Neumünster", provider="twilio", channel=Channel.TELEPHONY,
                     key="twilio:AC1:+14155550100:+14155550155", contact=Contact(phone="+14155550155"),
                     Latitude="54.0730", Longitude="9.9840")
-    assigned = by_type(route(sms, deps, NOW))["routing.assigned"].attributes
+    assigned = by_type(route(sms, deps, NOW, PUBLISHED.extend))["routing.assigned"].attributes
     assert assigned["assignee"] == "kiel-tow" and assigned["strategy"] == "nearest"
     assert 25 < assigned["distance_km"] < 30
 
@@ -102,15 +103,15 @@ def test_a_stranded_driver_with_a_location_gets_the_nearest_towing_responder(dep
 def test_redelivery_routes_once_and_capacity_is_taken_once(deps):
     post = canonical(4, "spare part missing", provider="meta", channel=Channel.SOCIAL, key="k4",
                      contact=Contact(phone="+14155550177"))
-    assert route(post, deps, NOW)
-    assert route(post, deps, NOW) == []
+    assert route(post, deps, NOW, PUBLISHED.extend)
+    assert route(post, deps, NOW, PUBLISHED.extend) == []
     assert deps.config.responder("acme", "pia").load == 1
 
 
 def test_stop_records_the_opt_out_on_the_contact(deps):
     stop = canonical(5, "STOP", provider="twilio", channel=Channel.TELEPHONY, key="k5",
                      contact=Contact(phone="+14155550188"))
-    route(stop, deps, NOW)
+    route(stop, deps, NOW, PUBLISHED.extend)
     owner = deps.contacts.owner("acme", Identity(kind="phone", value="+14155550188"))
     consent = deps.contacts.get(owner).consent
     assert consent.opted_out and consent.channel == "telephony" and consent.source == stop.id
@@ -119,4 +120,17 @@ def test_stop_records_the_opt_out_on_the_contact(deps):
 def test_without_a_rule_set_events_are_threaded_but_not_routed(deps):
     event = canonical(6, "hi", provider="meta", channel=Channel.SOCIAL, key="k6", contact=Contact(phone="+14155550199"))
     event = event.model_copy(update={"tenant": "globex"})
-    assert [e.type for e in route(event, deps, NOW)] == ["conversation.opened"]
+    assert [e.type for e in route(event, deps, NOW, PUBLISHED.extend)] == ["conversation.opened"]
+
+
+def test_a_failed_publish_leaves_the_event_to_be_routed_again(deps):
+    post = canonical(7, "brake pad question", provider="meta", channel=Channel.SOCIAL, key="k7",
+                     contact=Contact(phone="+14155550166"))
+
+    def failing(events):
+        raise RuntimeError("bus unavailable")
+
+    with pytest.raises(RuntimeError):
+        route(post, deps, NOW, failing)
+    retried = route(post, deps, NOW, PUBLISHED.extend)
+    assert {e.type for e in retried} >= {"routing.assigned"}
