@@ -8,9 +8,15 @@ BIN := $(VENV)/bin
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: install dev test test-fast fuzz synth bench schema clean
+.PHONY: install layer dev test test-fast fuzz synth bench schema clean
 
-install: $(VENV)/.installed node_modules/.installed
+install: $(VENV)/.installed node_modules/.installed layer
+
+# The slim Lambda layer (phonenumbers, defusedxml, cryptography, PyJWT) for arm64 / Python 3.14:
+# pip with --platform/--only-binary into build/layers/deps, no Docker (infra/aws/layers.py).
+# A no-op while layers/deps/requirements.txt is unchanged; `cdk synth` only reads it.
+layer: $(VENV)/.installed
+	$(BIN)/python -m infra.aws.layers
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)

@@ -4,11 +4,18 @@ resources, and a capture of everything published on the bus."""
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
+
+from infra.local.sns_dev import DEV_CERT_DIR_ENV, dev_certificate_dir
+
+# As under `switchboard dev`: the sns samples sign with a local demo certificate that the SNS
+# adapter trusts only where this dev-only variable names its directory (docs/providers/sns.md).
+os.environ.setdefault(DEV_CERT_DIR_ENV, str(dev_certificate_dir()))
 
 AWS_TEST_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",

@@ -4,7 +4,9 @@ Order matters, and is what makes a 2xx mean "durable":
 1. refuse what is not ours: unknown provider or connection (404), wrong method
    (405), too large (413), wrong media type (415);
 2. verify the signature on the raw bytes with every valid credential set (401),
-   and normalise (400) -- nothing is stored for a request refused here;
+   run the adapter's `after_verified` hook (a no-op except for protocols that must
+   call back, e.g. SNS confirming its subscription), and normalise (400) -- nothing
+   is stored for a request refused here;
 3. once per delivery id (Powertools Idempotency, kept for 8 days): store the raw
    request, then publish the events, raising on any failed entry;
 4. acknowledge with the provider's own success response.
@@ -85,7 +87,8 @@ def handle_webhook(request: WebhookRequest, provider: str, connection_id: str, d
             f"expected one of {', '.join(adapter.content_types)}"
         )
     credential_sets = deps.credentials.get(connection_id).valid_sets(now)
-    verify_with_any(adapter, request, credential_sets, now)
+    request = verify_with_any(adapter, request, credential_sets, now)
+    adapter.after_verified(request)
     drafts = adapter.normalise(request)
     if not drafts:
         # A signed POST handshake (Slack url_verification, Discord PING...): answered, not data.
@@ -119,14 +122,13 @@ def handle_webhook(request: WebhookRequest, provider: str, connection_id: str, d
 
 
 def verify_with_any(adapter: ProviderAdapter, request: WebhookRequest,
-                    credential_sets: list[dict[str, str]], now: datetime) -> None:
-    """Accept the request if any valid credential set (current, or previous during a
-    rotation's grace period) verifies it; otherwise raise the current set's error."""
+                    credential_sets: list[dict[str, str]], now: datetime) -> WebhookRequest:
+    """The request, marked with the first valid credential set (current, or previous
+    during a rotation's grace period) that verifies it; otherwise the current set's error."""
     first_error: SignatureError | None = None
     for credentials in credential_sets:
         try:
-            adapter.verify(request, credentials, now)
-            return
+            return adapter.verified(request, credentials, now)
         except SignatureError as exc:
             first_error = first_error or exc
     raise first_error or SignatureError("no credentials configured for this connection")

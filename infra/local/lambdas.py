@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from infra import topology
+from infra.local.sns_dev import dev_certificate_dir
 
 LOCAL_ENVIRONMENT = {
     # No X-Ray daemon locally. Metrics stay on: Powertools never clears them when
@@ -26,6 +27,9 @@ LOCAL_ENVIRONMENT = {
     # on stdout are what CloudWatch would read.
     "POWERTOOLS_TRACE_DISABLED": "true",
     "CREDENTIALS_CACHE_SECONDS": "0",
+    # Dev only: lets the SNS adapter trust the demo certificate the `sns` samples sign with
+    # (infra/local/samples/sns.py). Never set by the CDK app.
+    "SWITCHBOARD_SNS_DEV_CERT_DIR": str(dev_certificate_dir()),
 }
 
 

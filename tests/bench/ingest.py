@@ -42,6 +42,10 @@ def adapter_cpu_us(provider: str, iterations: int) -> float:
     from switchboard_core.providers import get_adapter
     from switchboard_core.providers.base import WebhookRequest
 
+    from infra.local.sns_dev import DEV_CERT_DIR_ENV, dev_certificate_dir
+
+    # As under `switchboard dev`: the sns samples' demo certificate is trusted (dev only).
+    os.environ.setdefault(DEV_CERT_DIR_ENV, str(dev_certificate_dir()))
     adapter = get_adapter(provider)
     credentials = demo_credentials(provider)
     signed = build_sample(provider, None, credentials, f"https://hooks.example.com/webhooks/{provider}/con_1")

@@ -46,3 +46,16 @@ def test_every_provider_has_recorded_payloads():
         folder = ROOT / "tests/events" / name
         assert (folder / "README.md").exists(), f"tests/events/{name}/README.md says where payloads came from"
         assert len(list(folder.iterdir())) >= 2, name
+
+
+def test_readme_tables_match_the_code():
+    from switchboard_core.events import EVENT_TYPES
+
+    readme = (ROOT / "README.md").read_text()
+    providers = re.findall(r"^\| `([a-z0-9-]+)`(?: \([^)]*\))? \|", readme, re.M)
+    assert sorted(providers) == sorted(PROVIDER_NAMES)
+    events_section = readme[readme.index("## Events"):readme.index("## Sending a first webhook")]
+    listed = set(re.findall(r"`([a-z_]+\.[a-z_*]+)`", events_section))
+    for event_type in EVENT_TYPES:
+        family = event_type.split(".")[0] + ".*"
+        assert event_type in listed or family in listed, f"README's event table misses {event_type}"

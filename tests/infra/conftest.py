@@ -60,6 +60,15 @@ def synthesise(outdir: Path, **context: Any) -> Synthesised:
     return Synthesised(app, stack, template, outdir)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def deps_layer() -> Path:
+    """build/layers/deps, as `make install` builds it (a no-op when it is up to date; the one
+    step that needs PyPI). Synth itself never builds it."""
+    from infra.aws import layers
+
+    return layers.build()
+
+
 @pytest.fixture(scope="session")
 def synth(tmp_path_factory: pytest.TempPathFactory) -> Synthesised:
     """The default stage (dev) exactly as `cdk synth` builds it: retain, default throttles."""

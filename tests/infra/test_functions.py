@@ -93,7 +93,7 @@ def test_powertools_layer_version_matches_the_python_pin() -> None:
 
 
 def test_core_layer_asset_holds_switchboard_core(synth: Synthesised) -> None:
-    (layer,) = synth.resources("AWS::Lambda::LayerVersion").values()
+    layer = synth.json["Resources"][synth.logical_id(synth.stack.functions.core_layer)]
     assert layer["Properties"]["CompatibleRuntimes"] == ["python3.14"]
     assert layer["Properties"]["CompatibleArchitectures"] == ["arm64"]
     files = _files(_asset_dir(synth, layer, "Content"))

@@ -12,7 +12,7 @@ from constructs import Construct
 
 from infra import topology
 from infra.aws.components.bus import Bus
-from infra.aws.components.packaging import core_layer_code, function_code
+from infra.aws.components.packaging import core_layer_code, deps_layer_code, function_code
 from infra.aws.components.storage import Storage
 from infra.aws.config import StageConfig
 
@@ -29,6 +29,12 @@ ARCHITECTURE = lambda_.Architecture.ARM_64
 # time (a CloudFormation SSM parameter) keeps synth free of AWS lookups.
 # https://docs.aws.amazon.com/powertools/python/latest/getting-started/install/#using-ssm-parameter-store
 POWERTOOLS_LAYER_PARAMETER = "/aws/service/powertools/python/{arch}/{python}/{version}"
+
+# Functions that load provider adapters (and so phonenumbers, defusedxml, cryptography, PyJWT)
+# get the slim deps layer; the others (authorizer, event_log) import none of them and start
+# faster without it. A function that starts using switchboard_core.phones or an adapter
+# must be added here (tests/infra/test_functions.py checks the imports).
+DEPS_LAYER_FUNCTIONS = frozenset({"ingest", "admin"})
 
 SECRETS_READ_ACTIONS = ("secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret")
 SECRETS_WRITE_ACTIONS = (
@@ -66,6 +72,14 @@ class Functions(Construct):
             compatible_runtimes=[RUNTIME],
             compatible_architectures=[ARCHITECTURE],
             description="switchboard_core: events, providers, store, bus, config",
+        )
+        self.deps_layer = lambda_.LayerVersion(
+            self,
+            "DepsLayer",
+            code=deps_layer_code(),
+            compatible_runtimes=[RUNTIME],
+            compatible_architectures=[ARCHITECTURE],
+            description="phonenumbers, defusedxml, cryptography, PyJWT (layers/deps/requirements.txt, arm64)",
         )
         self.powertools_parameter = POWERTOOLS_LAYER_PARAMETER.format(
             arch=ARCHITECTURE.name, python=RUNTIME.name, version=config.powertools_version
@@ -113,7 +127,8 @@ class Functions(Construct):
                 architecture=ARCHITECTURE,
                 handler=spec.handler,
                 code=function_code(self, spec),
-                layers=[self.core_layer, self.powertools_layer],
+                layers=[self.core_layer, self.powertools_layer]
+                + ([self.deps_layer] if spec.name in DEPS_LAYER_FUNCTIONS else []),
                 memory_size=spec.memory_mb,
                 timeout=Duration.seconds(spec.timeout_seconds),
                 tracing=lambda_.Tracing.ACTIVE,

@@ -6,8 +6,10 @@ A function's handler is a dotted path from the repository root
 function's code, no tests, no infra. At synth time each function's files are
 copied with shutil into `<cdk outdir>/build/<name>/` and that directory becomes
 the asset. The shared library ships separately as the core layer
-(`layers/core/python/switchboard_core`), and Powertools, pydantic and the X-Ray
-SDK come from the AWS-managed Powertools layer, so no dependency is vendored.
+(`layers/core/python/switchboard_core`), Powertools, pydantic and the X-Ray SDK come
+from the AWS-managed Powertools layer, and the few other libraries the core layer needs
+(phonenumbers, defusedxml, cryptography, PyJWT) from the slim deps layer, built for
+arm64 / Python 3.14 by `make install` with pip (infra/aws/layers.py), never by Docker.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from infra import topology
+from infra.aws import layers
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 LAYER_CORE_DIR = REPO_ROOT / "layers" / "core"
@@ -53,3 +56,10 @@ def function_code(scope: Construct, function: topology.Function) -> lambda_.Code
 def core_layer_code() -> lambda_.Code:
     """The layer zip must hold `python/switchboard_core/...`; layers/core is laid out that way already."""
     return lambda_.Code.from_asset(str(LAYER_CORE_DIR), exclude=[f"**/{pattern}" for pattern in IGNORED])
+
+
+def deps_layer_code() -> lambda_.Code:
+    """build/layers/deps (python/<packages>), checked first: synth fails with a clear message
+    telling to run `make install` when it is missing or stale, and never builds it."""
+    layer_dir = layers.ensure_ready()
+    return lambda_.Code.from_asset(str(layer_dir), exclude=[f"**/{pattern}" for pattern in IGNORED])

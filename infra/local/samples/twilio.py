@@ -15,7 +15,8 @@ from urllib.parse import urlencode, urlsplit
 from infra.local.samples.base import SignedRequest, compact_json, phone, random_hex
 
 PROVIDER = "twilio"
-SAMPLES: tuple[str, ...] = ("sms", "mms", "voice-status", "event-streams")
+SAMPLES: tuple[str, ...] = ("sms", "mms", "voice-status", "event-streams", "voice-inbound", "recording",
+                            "transcription", "conversations")
 
 
 def demo_credentials() -> dict[str, str]:
@@ -96,6 +97,50 @@ def _build_twilio(sample: str, credentials: dict[str, str], url: str, now: datet
             "AccountSid": account, "CalledCountry": "US", "CallerCity": "SAN FRANCISCO", "ToCity": "SAN FRANCISCO",
             "FromCountry": "US", "Caller": customer, "FromCity": "SAN FRANCISCO", "CalledState": "CA",
             "FromZip": "94105", "FromState": "CA",
+        }
+        return _twilio_form(credentials, url, params)
+    if sample in ("voice-inbound", "recording", "transcription"):
+        call_sid = "CA" + random_hex(16)
+        recording_sid = "RE" + random_hex(16)
+        recording_url = f"https://api.twilio.com/2010-04-01/Accounts/{account}/Recordings/{recording_sid}"
+        if sample == "voice-inbound":
+            # The number's "A call comes in" webhook (Twilio Voice webhook request parameters).
+            params = {
+                "Called": business, "ToState": "CA", "CallerCountry": "US", "Direction": "inbound",
+                "CallerState": "CA", "ToZip": "94105", "CallSid": call_sid, "To": business, "CallerZip": "94107",
+                "ToCountry": "US", "CalledZip": "94105", "ApiVersion": "2010-04-01", "CalledCity": "SAN FRANCISCO",
+                "CallStatus": "ringing", "From": customer, "AccountSid": account, "CalledCountry": "US",
+                "CallerCity": "OAKLAND", "ToCity": "SAN FRANCISCO", "FromCountry": "US", "Caller": customer,
+                "FromCity": "OAKLAND", "CalledState": "CA", "FromZip": "94107", "FromState": "CA",
+            }
+        elif sample == "recording":
+            # recordingStatusCallback parameters.
+            params = {
+                "AccountSid": account, "CallSid": call_sid, "RecordingSid": recording_sid,
+                "RecordingUrl": recording_url, "RecordingStatus": "completed", "RecordingDuration": "68",
+                "RecordingChannels": "1", "RecordingStartTime": format_datetime(now.astimezone(UTC)),
+                "RecordingSource": "RecordVerb", "RecordingTrack": "both", "ErrorCode": "0",
+            }
+        else:
+            # <Record transcribeCallback> parameters.
+            params = {
+                "ApiVersion": "2010-04-01", "TranscriptionType": "fast", "TranscriptionSid": "TR" + random_hex(16),
+                "TranscriptionUrl": f"{recording_url}/Transcriptions/TR{random_hex(16)}", "Called": business,
+                "RecordingSid": recording_sid, "CallStatus": "completed", "RecordingUrl": recording_url,
+                "From": customer, "Direction": "inbound", "AccountSid": account, "Caller": customer,
+                "TranscriptionText": "Hi, this is Sam about order 4417, please call me back.",
+                "TranscriptionStatus": "completed", "CallSid": call_sid, "To": business,
+            }
+        return _twilio_form(credentials, url, params)
+    if sample == "conversations":
+        # Conversations post-event webhook, onMessageAdded from an SMS participant.
+        params = {
+            "MessagingServiceSid": "MG" + random_hex(16), "EventType": "onMessageAdded", "Attributes": "{}",
+            "DateCreated": now.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "Index": "0", "ChatServiceSid": "IS" + random_hex(16), "MessageSid": "IM" + random_hex(16),
+            "AccountSid": account, "Source": "SMS", "RetryCount": "0", "Author": customer,
+            "ParticipantSid": "MB" + random_hex(16), "Body": "Can someone call me back about the refund?",
+            "ConversationSid": "CH" + random_hex(16), "WebhookSid": "WH" + random_hex(16), "WebhookType": "webhook",
         }
         return _twilio_form(credentials, url, params)
     # event-streams: an Event Streams webhook sink delivery (an array of CloudEvents, JSON).

@@ -1,4 +1,5 @@
-"""HubSpot adapter: signature v3 (vector, SDK interop, URI decoding, replay window), normalisation, fuzzing."""
+"""HubSpot adapter: signatures v3/v2/v1 (vectors, SDK interop, URI decoding, replay window), delivery id,
+normalisation, fuzzing."""
 
 from __future__ import annotations
 
@@ -14,11 +15,14 @@ import pytest
 from hubspot.utils.signature import Signature
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from switchboard_core.errors import HubError
 from switchboard_core.events import EVENT_TYPES, CanonicalEvent, Channel
 from switchboard_core.providers import get_adapter
-from switchboard_core.providers.base import MalformedPayload, SignatureError, WebhookRequest
+from switchboard_core.providers.base import (
+    MalformedPayload,
+    SignatureError,
+    WebhookRequest,
+)
 from switchboard_core.providers.hubspot import HubSpotAdapter, decode_uri
 
 EVENTS = Path(__file__).resolve().parents[2] / "events" / "hubspot"
@@ -38,6 +42,10 @@ VECTOR_BODY = b"{'example_field':'example_value'}"
 VECTOR_URI = "https://www.example.com/webhook_uri"
 VECTOR_TIMESTAMP = "1693657560000"
 VECTOR_SIGNATURE = "K36dawei4A+QBNolUOqo7s91KQDWQ5MXZ/QufNYuk/Y="
+# providers.md §4 #8 and #9 (same test module): v1 and v2, plus the SDK's v2 GET case (empty body)
+VECTOR_V1 = "69fc6631a867edd4f9e9e627fc5c1148e3fbdd8b21837b6d2b8901c1fa57f750"
+VECTOR_V2 = "4fe4e3a7d3cf09db53be39d0a58130e2aaba074ec123a9e355b876a689a1c383"
+VECTOR_V2_GET = "eee2dddcc73c94d699f5e395f4b9d454a069a6855fbfa152e91e88823087200e"
 
 
 def make_request(url: str, body: bytes, headers: dict[str, str], method: str = "POST") -> WebhookRequest:
@@ -142,12 +150,81 @@ def test_missing_header_is_refused_by_name(adapter, missing):
         adapter.verify(make_request(HUB_URL, request.body, headers), {"client_secret": SECRET}, NOW)
 
 
-def test_v1_signature_alone_is_not_accepted(adapter):
-    body = recorded("contact-creation.json")
-    v1 = Signature.get_signature(SECRET, body.decode(), "v1")
-    request = make_request(HUB_URL, body, {"X-HubSpot-Signature": v1, "X-HubSpot-Signature-Version": "v1"})
-    with pytest.raises(SignatureError, match="X-HubSpot-Signature-v3"):
+def legacy_signed(body: bytes, version: str, url: str = HUB_URL, secret: str = SECRET,
+                  method: str = "POST") -> WebhookRequest:
+    signature = Signature.get_signature(secret, body.decode(), version, http_uri=url, http_method=method)
+    return make_request(url, body, {"Content-Type": "application/json", "X-HubSpot-Signature": signature,
+                                    "X-HubSpot-Signature-Version": version}, method=method)
+
+
+@pytest.mark.parametrize(("version", "expected", "method", "body"), [
+    ("v1", VECTOR_V1, "POST", VECTOR_BODY), ("v2", VECTOR_V2, "POST", VECTOR_BODY), ("v2", VECTOR_V2_GET, "GET", b""),
+])
+def test_vectors_v1_v2(adapter, version, expected, method, body):
+    request = make_request(VECTOR_URI, body, {"X-HubSpot-Signature": expected, "X-HubSpot-Signature-Version": version},
+                           method=method)
+    adapter.verify(request, {"client_secret": VECTOR_SECRET}, NOW)  # no timestamp: any clock
+    upper = make_request(VECTOR_URI, body, {"X-HubSpot-Signature": expected.upper(),
+                                            "X-HubSpot-Signature-Version": version.upper()}, method=method)
+    adapter.verify(upper, {"client_secret": VECTOR_SECRET}, NOW)
+    with pytest.raises(SignatureError):
         adapter.verify(request, {"client_secret": SECRET}, NOW)
+
+
+@pytest.mark.parametrize("version", ["v1", "v2"])
+def test_sdk_legacy_signatures_are_accepted(adapter, version):
+    adapter.verify(legacy_signed(recorded("batch-mixed.json"), version), {"client_secret": SECRET}, NOW)
+    adapter.verify(legacy_signed(recorded("contact-creation.json"), version, url=HUB_URL + "?a=1"),
+                   {"client_secret": SECRET}, NOW + timedelta(days=30))
+
+
+def test_documented_legacy_algorithms_match_the_sdk():
+    body = recorded("contact-creation.json")
+    v1 = hashlib.sha256(SECRET.encode() + body).hexdigest()
+    v2 = hashlib.sha256(SECRET.encode() + b"POST" + HUB_URL.encode() + body).hexdigest()
+    assert Signature.get_signature(SECRET, body.decode(), "v1") == v1
+    assert Signature.get_signature(SECRET, body.decode(), "v2", http_uri=HUB_URL) == v2
+
+
+@pytest.mark.parametrize("version", ["v1", "v2"])
+def test_legacy_tampered_body_wrong_key_or_version_is_refused(adapter, version):
+    request = legacy_signed(recorded("batch-mixed.json"), version)
+    tampered = make_request(HUB_URL, request.body.replace(b"Ada.Lovelace", b"Eve.Attacker"), dict(request.headers))
+    with pytest.raises(SignatureError):
+        adapter.verify(tampered, {"client_secret": SECRET}, NOW)
+    with pytest.raises(SignatureError):
+        adapter.verify(request, {"client_secret": "another"}, NOW)
+    other = {**request.headers, "x-hubspot-signature-version": "v2" if version == "v1" else "v1"}
+    with pytest.raises(SignatureError):
+        adapter.verify(make_request(HUB_URL, request.body, other), {"client_secret": SECRET}, NOW)
+
+
+def test_v2_binds_method_and_url(adapter):
+    request = legacy_signed(recorded("batch-mixed.json"), "v2")
+    with pytest.raises(SignatureError):
+        adapter.verify(make_request(HUB_URL + "x", request.body, dict(request.headers)), {"client_secret": SECRET}, NOW)
+    with pytest.raises(SignatureError):
+        adapter.verify(make_request(HUB_URL, request.body, dict(request.headers), method="PUT"),
+                       {"client_secret": SECRET}, NOW)
+
+
+@pytest.mark.parametrize("version", [None, "", "v3", "v0", "sha256"])
+def test_legacy_signature_needs_a_v1_or_v2_version_header(adapter, version):
+    body = recorded("contact-creation.json")
+    headers = {"X-HubSpot-Signature": Signature.get_signature(SECRET, body.decode(), "v1")}
+    if version is not None:
+        headers["X-HubSpot-Signature-Version"] = version
+    with pytest.raises(SignatureError, match="X-HubSpot-Signature-Version"):
+        adapter.verify(make_request(HUB_URL, body, headers), {"client_secret": SECRET}, NOW)
+
+
+def test_a_bad_v3_signature_does_not_fall_back_to_a_valid_v1(adapter):
+    """Whoever can replay an old v1-signed body must not get around v3's timestamp."""
+    body = recorded("batch-mixed.json")
+    request = legacy_signed(body, "v1")
+    headers = {**request.headers, "x-hubspot-signature-v3": "AAAA", "x-hubspot-request-timestamp": NOW_MS}
+    with pytest.raises(SignatureError, match="X-HubSpot-Signature-v3"):
+        adapter.verify(make_request(HUB_URL, body, headers), {"client_secret": SECRET}, NOW)
 
 
 @pytest.mark.parametrize(
@@ -173,9 +250,24 @@ def test_unreadable_timestamp_is_refused(adapter, timestamp):
         adapter.verify(make_request(HUB_URL, request.body, headers), {"client_secret": SECRET}, NOW)
 
 
-def test_delivery_id_is_a_body_digest(adapter):
-    request = sdk_signed(recorded("batch-mixed.json"))
-    assert adapter.delivery_id(request) == "sha256:" + hashlib.sha256(request.body).hexdigest()
+def test_delivery_id_is_stable_across_retries(adapter):
+    """HubSpot bumps attemptNumber inside the body on a retry: the delivery id must not change."""
+    events = json.loads(recorded("batch-mixed.json"))
+    first = adapter.delivery_id(sdk_signed(json.dumps(events).encode()))
+    retried = [{**event, "attemptNumber": 3} for event in reversed(events)]
+    assert adapter.delivery_id(sdk_signed(json.dumps(retried, indent=2).encode())) == first
+    assert first == "events:" + ",".join(sorted(f"33:{3816279340 + i}" for i in range(9)))
+    other = [{**events[0], "eventId": 1}]
+    assert adapter.delivery_id(sdk_signed(json.dumps(other).encode())) != first
+
+
+def test_delivery_id_of_a_large_batch_is_a_digest_and_unreadable_bodies_fall_back(adapter):
+    batch = [{"eventId": 10**9 + i, "portalId": 62515} for i in range(100)]
+    delivery = adapter.delivery_id(sdk_signed(json.dumps(batch).encode()))
+    assert delivery.startswith("events-sha256:") and len(delivery) < 100
+    assert adapter.delivery_id(sdk_signed(json.dumps(batch[::-1]).encode())) == delivery
+    for body in (b"not json", b"[]", b'[{"portalId": 1}]', b'{"eventId": 1}'):
+        assert adapter.delivery_id(sdk_signed(body)) == "sha256:" + hashlib.sha256(body).hexdigest()
 
 
 # --- malformed bodies ------------------------------------------------------------------------------
@@ -279,8 +371,22 @@ EVENT = st.fixed_dictionaries(
     },
 )
 HEADERS = st.dictionaries(
-    st.one_of(st.sampled_from(["x-hubspot-signature-v3", "x-hubspot-request-timestamp"]), st.text(max_size=10)),
-    st.one_of(st.text(max_size=50), st.just(NOW_MS), st.integers().map(str), st.just("\udcff")), max_size=3)
+    st.one_of(st.sampled_from(["x-hubspot-signature-v3", "x-hubspot-request-timestamp", "x-hubspot-signature",
+                               "x-hubspot-signature-version"]), st.text(max_size=10)),
+    st.one_of(st.text(max_size=50), st.just(NOW_MS), st.integers().map(str), st.just("\udcff"),
+              st.sampled_from(["v1", "v2", "V2", "v3"])), max_size=4)
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    ("+1 (415) 555-0123", "+14155550123"), ("0044 20 7946 0000", "+442079460000"), ("+44 20 7946 0000", "+442079460000"),
+    ("415 555 0123", None), ("+1 555", None), ("call me maybe", None),
+])
+def test_phone_properties_go_through_to_e164(adapter, value, expected):
+    body = json.dumps([{"eventId": 1, "portalId": 1, "objectId": 2, "subscriptionType": "contact.propertyChange",
+                        "propertyName": "mobilephone", "propertyValue": value}]).encode()
+    [event] = adapter.normalise(sdk_signed(body))
+    assert event.contact.phone == expected
+    assert event.attributes["propertyValue"] == value
 
 
 @FUZZ
@@ -303,11 +409,14 @@ def test_property_any_request_raises_only_hub_errors(url, method, headers, body,
 
 
 @FUZZ
-@given(payload=st.one_of(st.lists(EVENT, min_size=1, max_size=4), st.lists(st.dictionaries(KEYS, JSON_VALUES, max_size=8), max_size=4), JSON_VALUES))
-def test_property_signed_json_verifies_and_normalises_or_is_malformed(payload):
+@given(payload=st.one_of(st.lists(EVENT, min_size=1, max_size=4), st.lists(st.dictionaries(KEYS, JSON_VALUES, max_size=8), max_size=4), JSON_VALUES),
+       version=st.sampled_from(["v3", "v2", "v1"]))
+def test_property_signed_json_verifies_and_normalises_or_is_malformed(payload, version):
     adapter = get_adapter("hubspot")
-    request = sdk_signed(json.dumps(payload).encode())
+    body = json.dumps(payload).encode()
+    request = sdk_signed(body) if version == "v3" else legacy_signed(body, version)
     adapter.verify(request, {"client_secret": SECRET}, NOW)
+    assert adapter.delivery_id(request)
     try:
         assert_publishable(adapter.normalise(request))
     except MalformedPayload:

@@ -322,12 +322,72 @@ def test_instagram_text(adapter):
     assert event.text == "Do you ship to Canada? \U0001F1E8\U0001F1E6"
 
 
-def test_page_feed_change_becomes_a_notification(adapter):
+def test_page_feed_comment_is_a_comment(adapter):
     [event] = normalise(adapter, "page-feed.json")
-    assert event.type == "provider.notification"
-    assert event.attributes["kind"] == "messenger.feed"
-    assert event.attributes["value"]["comment_id"] == "987654321098765_111222333444555"
+    assert event.type == "comment.created"
+    assert event.provider_event_id == "facebook:comment:987654321098765_111222333444555"
+    assert [(h.platform, h.id, h.handle) for h in event.contact.handles] == [("facebook", "6789012345678901", "Alex Doe")]
+    assert event.contact.name == "Alex Doe"
+    assert event.text == "Still waiting for my refund!"
+    assert event.conversation_key == "meta:facebook:112233445566778_987654321098765"
+    assert event.attributes["post"]["status_type"] == "added_photos"
+    assert event.attributes["item"] == "comment" and event.attributes["field"] == "feed"
     assert event.occurred_at == datetime.fromtimestamp(1718201899, UTC)
+
+
+def test_page_feed_visitor_post_is_a_mention_the_rest_stays_notifications(adapter):
+    post, reaction, own_comment = normalise(adapter, "page-feed-mixed.json")
+    assert (post.type, post.text) == ("mention.created", "Are you open on Sunday?")
+    assert post.conversation_key == "meta:facebook:112233445566778_222333444555666"
+    assert post.contact.handles[0].id == "6789012345678903"
+    assert (reaction.type, reaction.attributes["kind"]) == ("provider.notification", "messenger.feed")
+    assert reaction.attributes["value"]["reaction_type"] == "like"
+    assert own_comment.type == "provider.notification"  # the Page answering itself is not a customer comment
+
+
+def test_page_mention(adapter):
+    [event] = normalise(adapter, "page-mention.json")
+    assert event.type == "mention.created"
+    assert [(h.platform, h.id, h.handle) for h in event.contact.handles] == [("facebook", "6789012345678902", "Jane Smith")]
+    assert event.text == "Great service from Example Store today!"
+    assert event.conversation_key == "meta:facebook:44444444_123456789"
+
+
+def test_instagram_comment(adapter):
+    [event] = normalise(adapter, "instagram-comment.json")
+    assert (event.type, event.provider_event_id) == ("comment.created", "instagram:comment:17919697626119712")
+    assert [(h.platform, h.id, h.handle) for h in event.contact.handles] == [
+        ("instagram", "1234567890123456", "maria.travels")]
+    assert event.text == "Is this available in blue? @switchboard"
+    assert event.conversation_key == "meta:instagram:18172143295349192"
+    assert event.attributes["media"]["media_product_type"] == "FEED"
+    assert event.attributes["from"]["self_ig_scoped_id"] == "2105722729836161"
+
+
+def test_instagram_mention_carries_the_ids(adapter):
+    [event] = normalise(adapter, "instagram-mention.json")
+    assert event.type == "mention.created"
+    assert event.provider_event_id == "instagram:mention:17887498072083520:17894227972186120"
+    assert event.conversation_key == "meta:instagram:17887498072083520"
+    assert event.attributes["comment_id"] == "17894227972186120"
+    assert event.text is None and event.contact.handles == []
+
+
+def test_feed_edits_and_removals_stay_notifications(adapter):
+    for verb in ("edited", "remove"):
+        payload = json.loads(recorded("page-feed.json"))
+        payload["entry"][0]["changes"][0]["value"]["verb"] = verb
+        [event] = adapter.normalise(signed(json.dumps(payload).encode()))
+        assert event.type == "provider.notification"
+
+
+def test_whatsapp_numbers_go_through_phonenumbers(adapter):
+    payload = json.loads(recorded("whatsapp-text.json"))
+    value = payload["entry"][0]["changes"][0]["value"]
+    value["messages"][0]["from"] = value["contacts"][0]["wa_id"] = "15550783881"  # not a valid number
+    [event] = adapter.normalise(signed(json.dumps(payload).encode()))
+    assert event.contact.phone is None
+    assert event.contact.handles[0].id == "15550783881"
 
 
 def test_unknown_messaging_kind_and_object_are_kept(adapter):
@@ -367,7 +427,8 @@ VOCABULARY = [
     "delivery", "read", "watermark", "mids", "postback", "title", "reaction", "from", "timestamp", "profile",
     "name", "wa_id", "metadata", "phone_number_id", "status", "recipient_id", "is_echo", "interactive",
     "button_reply", "list_reply", "nfm_reply", "body", "button", "image", "document", "caption", "mime_type",
-    "system", "created_time",
+    "system", "created_time", "item", "verb", "post_id", "comment_id", "parent_id", "media", "media_id", "username",
+    "sender_id", "sender_name",
 ]
 SCALARS = st.one_of(
     st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=20),
@@ -421,10 +482,17 @@ MS_ITEM = obj(
     delivery=obj(mids=st.lists(SCALARS, max_size=2), watermark=SCALARS), read=obj(watermark=SCALARS),
     postback=obj(mid=IDS, title=SCALARS, payload=SCALARS), reaction=obj(mid=IDS, action=SCALARS, emoji=SCALARS),
 )
+FEED_FIELDS = ["feed", "mention", "comments", "live_comments", "mentions"]
+FEED_VALUE = obj(item=st.one_of(st.sampled_from(["comment", "post", "status", "photo", "reaction"]), SCALARS),
+                 verb=st.one_of(st.sampled_from(["add", "edited", "remove"]), SCALARS), post_id=IDS, comment_id=IDS,
+                 message=SCALARS, created_time=SCALARS, sender_id=IDS, sender_name=SCALARS, text=SCALARS, id=IDS,
+                 media_id=IDS, media=obj(id=IDS, media_product_type=SCALARS),
+                 **{"from": obj(id=IDS, name=SCALARS, username=SCALARS)})
 MESSAGING = obj({"object": st.sampled_from(["page", "instagram"]),
                  "entry": st.lists(obj(id=IDS, time=SCALARS, messaging=st.lists(MS_ITEM, max_size=2),
                                        standby=st.lists(MS_ITEM, max_size=1),
-                                       changes=st.lists(obj(field=SCALARS, value=JSON_VALUES), max_size=1)),
+                                       changes=st.lists(obj(field=st.one_of(st.sampled_from(FEED_FIELDS), SCALARS),
+                                                           value=st.one_of(FEED_VALUE, JSON_VALUES)), max_size=2)),
                                    min_size=1, max_size=2)})
 QUERY = st.dictionaries(st.sampled_from(["hub.mode", "hub.challenge", "hub.verify_token", "x"]),
                         st.lists(st.one_of(st.text(max_size=20), st.sampled_from(["subscribe", "meatyhamhock", "\udcff"])),

@@ -387,11 +387,15 @@ def test_no_handshake(adapter):
 PARAM_NAMES = st.sampled_from([
     "MessageSid", "SmsSid", "SmsMessageSid", "AccountSid", "From", "To", "Body", "NumMedia", "MediaUrl0",
     "MediaContentType0", "MediaUrl12", "MessageStatus", "SmsStatus", "CallSid", "CallStatus", "Direction",
-    "SequenceNumber", "Timestamp", "ProfileName", "WaId", "CallerName", "Sid",
+    "SequenceNumber", "Timestamp", "ProfileName", "WaId", "CallerName", "Sid", "RecordingSid", "RecordingStatus",
+    "RecordingStartTime", "TranscriptionSid", "TranscriptionStatus", "TranscriptionText", "EventType",
+    "ConversationSid", "Author", "DateCreated", "ParticipantSid", "DeliveryReceiptSid", "Status",
 ])
 PARAM_VALUES = st.one_of(
     st.text(max_size=40),
-    st.sampled_from(["+14155550100", "whatsapp:+14155550123", "client:alice", "received", "delivered",
+    st.sampled_from(["+14155550100", "whatsapp:+14155550123", "client:alice", "sip:a@b", "sip:", "client:",
+                     "completed", "failed", "absent", "onMessageAdded", "onDeliveryUpdated", "2024-06-12T14:08:05Z",
+                     "received", "delivered",
                      "in-progress", "outbound-api", "Wed, 12 Jun 2024 14:08:05 +0000", "Mon, 99 Foo", "0", "",
                      "\u00b2", "9" * 40]),
 )
@@ -467,3 +471,133 @@ def test_property_signed_json_verifies_and_normalises_or_is_malformed(payload):
         assert_publishable(adapter.normalise(request))
     except MalformedPayload:
         pass
+
+
+# --- voice inbound, recordings, transcriptions, Conversations ------------------------------
+
+def test_inbound_voice_call_is_ringing_with_caller_location(adapter):
+    [event] = normalise(adapter, "voice-inbound-ringing.txt")
+    assert event.type == "call.ringing"
+    assert event.provider_event_id == "CA7e6d5c4b3a29180f7e6d5c4b3a291801:ringing"
+    assert event.contact.phone == "+14155550123"
+    assert event.conversation_key == "twilio:call:CA7e6d5c4b3a29180f7e6d5c4b3a291801"
+    assert {k: event.attributes[k] for k in ("FromCity", "FromState", "FromZip", "FromCountry")} == {
+        "FromCity": "OAKLAND", "FromState": "CA", "FromZip": "94107", "FromCountry": "US"}
+    assert event.attributes["StirVerstat"] == "TN-Validation-Passed-A"
+
+
+def test_client_identity_is_a_handle_not_a_phone(adapter):
+    [event] = normalise(adapter, "voice-inbound-client.txt")
+    assert event.type == "call.ringing"
+    assert event.contact.phone is None
+    assert [(h.platform, h.id) for h in event.contact.handles] == [("twilio_client", "alice")]
+    assert event.attributes["From"] == "client:alice"
+
+
+@pytest.mark.parametrize(("address", "platform", "ident"), [("sip:alice@example.com", "sip", "alice@example.com"),
+                                                            ("client:bob", "twilio_client", "bob")])
+def test_sip_and_client_addresses(adapter, address, platform, ident):
+    body = urlencode({"CallSid": "CA9", "CallStatus": "ringing", "From": address, "To": "+14155550100",
+                      "Direction": "inbound"}).encode()
+    [event] = adapter.normalise(make_request(HUB_URL, body, {"Content-Type": FORM}))
+    assert event.contact.phone is None
+    assert [(h.platform, h.id) for h in event.contact.handles] == [(platform, ident)]
+
+
+def test_phone_numbers_go_through_to_e164(adapter):
+    body = urlencode({"MessageSid": "SM1", "From": "+1 (415) 555-0123", "To": "+14155550100", "Body": "x"}).encode()
+    [event] = adapter.normalise(make_request(HUB_URL, body, {"Content-Type": FORM}))
+    assert event.contact.phone == "+14155550123"
+
+
+def test_recording_completed(adapter):
+    [event] = normalise(adapter, "recording-completed.txt")
+    assert event.type == "call.recording_completed"
+    assert event.provider_event_id == "RE5a4b3c2d1e0f9a8b7c6d5e4f3a2b1c0d:completed"
+    assert event.conversation_key == "twilio:call:CA1d2c3b4a5f6e7d8c9b0a1f2e3d4c5b6a"
+    assert event.attributes["RecordingDuration"] == "68"
+    assert event.attributes["RecordingUrl"].endswith("/Recordings/RE5a4b3c2d1e0f9a8b7c6d5e4f3a2b1c0d")
+    assert event.occurred_at == datetime(2024, 6, 12, 14, 6, 57, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(("status", "expected"), [("completed", "call.recording_completed"),
+                                                  ("failed", "call.recording_failed"),
+                                                  ("absent", "call.recording_failed"),
+                                                  ("in-progress", "provider.notification")])
+def test_recording_status_mapping(adapter, status, expected):
+    body = urlencode({"CallSid": "CA1", "RecordingSid": "RE1", "RecordingStatus": status}).encode()
+    [event] = adapter.normalise(make_request(HUB_URL, body, {"Content-Type": FORM}))
+    assert event.type == expected
+    assert event.provider_event_id == f"RE1:{status}"
+
+
+def test_transcription_completed(adapter):
+    [event] = normalise(adapter, "transcription-completed.txt")
+    assert event.type == "call.transcribed"
+    assert event.text == "Hi, this is Sam calling about order 4417, please call me back."
+    assert event.provider_event_id == "TR9f8e7d6c5b4a39281706f5e4d3c2b1a0:completed"
+    assert event.contact.phone == "+14155550123"
+    assert event.conversation_key == "twilio:call:CA1d2c3b4a5f6e7d8c9b0a1f2e3d4c5b6a"
+    assert "TranscriptionText" not in event.attributes
+    assert event.attributes["RecordingSid"] == "RE5a4b3c2d1e0f9a8b7c6d5e4f3a2b1c0d"
+
+
+def test_failed_transcription_is_a_notification(adapter):
+    body = urlencode({"CallSid": "CA1", "RecordingSid": "RE1", "TranscriptionSid": "TR1",
+                      "TranscriptionStatus": "failed"}).encode()
+    [event] = adapter.normalise(make_request(HUB_URL, body, {"Content-Type": FORM}))
+    assert event.type == "provider.notification" and event.text is None
+    assert event.attributes["kind"] == "twilio.transcription"
+
+
+def test_conversations_message_added(adapter):
+    [event] = normalise(adapter, "conversations-message-added.txt")
+    assert event.type == "message.received"
+    assert event.text == "Can someone call me back about the refund?"
+    assert event.contact.phone == "+14155550123"
+    assert event.conversation_key == "twilio:conversation:CH0123456789abcdef0123456789abcdef"
+    assert event.provider_event_id == "CH0123456789abcdef0123456789abcdef:onMessageAdded:IM0f1e2d3c4b5a69788796a5b4c3d2e1f0"
+    assert event.attributes["Index"] == "3" and event.attributes["Source"] == "SMS"
+    assert event.occurred_at == datetime(2024, 6, 12, 14, 8, 5, tzinfo=UTC)
+
+
+def test_conversations_chat_author_is_a_handle(adapter):
+    body = urlencode({"EventType": "onMessageAdded", "ConversationSid": "CH1", "MessageSid": "IM1",
+                      "Author": "alice@example.com", "Body": "hi", "Source": "SDK"}).encode()
+    [event] = adapter.normalise(make_request(HUB_URL, body, {"Content-Type": FORM}))
+    assert event.contact.phone is None
+    assert [(h.platform, h.id) for h in event.contact.handles] == [("twilio_conversations", "alice@example.com")]
+
+
+def test_other_conversations_events(adapter):
+    body = urlencode({"EventType": "onParticipantAdded", "ConversationSid": "CH1", "ParticipantSid": "MB1"}).encode()
+    [event] = adapter.normalise(make_request(HUB_URL, body, {"Content-Type": FORM}))
+    assert event.type == "provider.notification"
+    assert event.attributes["kind"] == "twilio.conversations.onParticipantAdded"
+    assert event.provider_event_id == "CH1:onParticipantAdded:MB1"
+    body = urlencode({"EventType": "onDeliveryUpdated", "ConversationSid": "CH1", "MessageSid": "IM1",
+                      "DeliveryReceiptSid": "DY1", "Status": "delivered"}).encode()
+    [event] = adapter.normalise(make_request(HUB_URL, body, {"Content-Type": FORM}))
+    assert event.type == "message.status_updated"
+    assert event.provider_event_id == "CH1:onDeliveryUpdated:IM1:DY1:delivered"
+
+
+@pytest.mark.parametrize("name", ["voice-inbound-ringing.txt", "voice-inbound-client.txt", "recording-completed.txt",
+                                  "transcription-completed.txt", "conversations-message-added.txt"])
+def test_sdk_signed_new_callbacks_verify_and_have_stable_ids(adapter, name):
+    first, retry = signed_form(recorded(name)), signed_form(recorded(name))
+    adapter.verify(first, {"auth_token": TOKEN}, NOW)
+    [event] = adapter.normalise(first)
+    assert adapter.delivery_id(first) == adapter.delivery_id(retry) == event.provider_event_id
+
+
+def test_event_streams_conversations_message_added(adapter):
+    [event] = normalise(adapter, "event-streams-conversations.json")
+    assert event.type == "message.received"
+    assert event.text == "Ahoy!"
+    assert event.contact.phone == "+14155550142"
+    assert event.conversation_key == "twilio:conversation:CH0123456789abcdef0123456789abcdef"
+    # the same id as the Conversations webhook for the same message: one event either way
+    assert event.provider_event_id == "CH0123456789abcdef0123456789abcdef:onMessageAdded:IM1f1e2d3c4b5a69788796a5b4c3d2e1f0"
+    assert event.attributes["Media"][0]["ContentType"] == "image/png"
+    assert event.attributes["cloudevent"]["type"] == "com.twilio.conversations.message.added"

@@ -197,9 +197,22 @@ EVENT_TYPES: dict[str, str] = {
     "ticket.deleted": "A support ticket was deleted (HubSpot ticket.deletion).",
     "crm.object_changed": "Any other CRM change (merge, restore, association change, other object types); the provider's subscription type is in attributes.",
     "webhook.received": "A generic (Standard Webhooks) delivery; the sender's own type is in attributes.",
+    "message.updated": "An earlier message was edited by its author (Telegram edited_message, Slack message_changed).",
+    "mention.created": "Someone mentioned the business account in a post, tweet, comment or channel (Meta, X, Slack app_mention, LinkedIn).",
+    "comment.created": "Someone commented on the business's post (Meta page feed / Instagram comments, LinkedIn).",
+    "reaction.created": "Someone reacted to a message or post (X like, Slack reaction_added, LinkedIn like).",
+    "interaction.created": "A user invoked a bot command or pressed a component (Discord interaction, Slack slash command, Telegram callback query).",
+    "content.published": "A feed published or updated an entry (WebSub/YouTube video, the business's own tweet).",
     # --- social providers (add types above this line, keep docs/events.md in step) ---
+    "ticket.comment_added": "A comment or message was added to a support ticket (Zendesk ticket.comment_added, messaging_ticket.message_added); the words are in text.",
     # --- crm providers (add types above this line, keep docs/events.md in step) ---
+    "call.recording_completed": "A call recording is complete and available (Twilio RecordingStatus completed, Telnyx call.recording.saved, Vonage recording callback); its URL and duration are in attributes.",
+    "call.recording_failed": "A call recording failed or is absent (Twilio RecordingStatus failed/absent).",
+    "call.transcribed": "A call recording was transcribed; the transcript is in text (Twilio TranscriptionStatus completed).",
     # --- telephony providers (add types above this line, keep docs/events.md in step) ---
+    "contact_center.event": "An Amazon Connect contact event with no call.* equivalent (chat/task/email contacts, COMPLETED, CONTACT_DATA_UPDATED...); the Connect event is in attributes (sns).",
+    "notification.received": "An SNS notification whose Message is neither a two-way SMS nor a Connect contact event; the message (parsed when JSON) is in attributes (sns).",
+    "subscription.ended": "The provider confirmed that the hub's subscription was removed (SNS UnsubscribeConfirmation); nothing more will arrive until it is re-subscribed.",
     # --- generic providers (add types above this line, keep docs/events.md in step) ---
     "provider.notification": "A provider notification with no specific type (e.g. Meta page feed change, WhatsApp account update, unrecognised Twilio callback); its kind and data are in attributes.",
 }

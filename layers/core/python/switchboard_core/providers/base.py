@@ -2,8 +2,13 @@
 
 An adapter knows one provider's contract: how it signs (on the raw bytes), how it
 handshakes, which id identifies a delivery, how its payloads map onto the canonical
-model, and what it expects as a success response. Adapters do no I/O: the ingest
-function passes them the request and the connection's credentials.
+model, and what it expects as a success response. Adapters do no I/O of their own:
+the ingest function passes them the request and the connection's credentials. Two
+explicit exceptions serve protocols that need the network: an adapter that must fetch
+a key to verify (SNS's signing certificate) takes its fetcher as a constructor argument
+(tests inject a fake), and `after_verified` (default: nothing) runs once a request has
+verified, for a protocol step that calls back (SNS confirming its subscription).
+`normalise` stays pure.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ import hmac
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 from urllib.parse import parse_qs
@@ -61,6 +66,9 @@ class WebhookRequest:
     body: bytes
     query: Mapping[str, list[str]] = field(default_factory=dict)
     received_at: datetime | None = None
+    # The credential set that verified this request (set by `ProviderAdapter.verified`),
+    # for adapters whose delivery id or mapping is configured per connection (hmac).
+    verified_with: Mapping[str, str] | None = None
 
     def header(self, name: str) -> str | None:
         return self.headers.get(name.lower())
@@ -161,6 +169,16 @@ class ProviderAdapter(ABC):
     def normalise(self, request: WebhookRequest) -> list[EventDraft]:
         """Map a verified request onto canonical event drafts (one per item in a batch).
         Raise MalformedPayload for anything that cannot be read."""
+
+    def verified(self, request: WebhookRequest, credentials: Credentials, now: datetime) -> WebhookRequest:
+        """`verify`, then the request marked with the credential set that verified it."""
+        self.verify(request, credentials, now)
+        return replace(request, verified_with=credentials)
+
+    def after_verified(self, request: WebhookRequest) -> None:
+        """Called by ingest right after `request` verified and before `normalise`, for a
+        protocol step that needs I/O (SNS: visit SubscribeURL to confirm a subscription).
+        Raise a HubError to refuse (a 5xx makes the provider retry). Default: nothing."""
 
     def success_response(self, request: WebhookRequest) -> HttpResponse:
         return HttpResponse.json({"ok": True})

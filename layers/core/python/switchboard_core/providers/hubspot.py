@@ -1,4 +1,4 @@
-"""HubSpot: Webhooks API (CRM object subscriptions), signature v3.
+"""HubSpot: Webhooks API (CRM object subscriptions), signatures v3, v2 and v1.
 
 Contract (docs/providers.md has the sources):
 
@@ -11,8 +11,14 @@ Contract (docs/providers.md has the sources):
   ``%3A : %2F / %3F ? %40 @ %21 ! %24 $ %27 ' %28 ( %29 ) %2A * %2C , %3B ;``.
   The URL exactly as received is tried as well (that is what the hubspot-api-client
   SDK signs), which makes no difference for URLs without those escapes.
-* v1/v2 (``X-HubSpot-Signature`` with ``X-HubSpot-Signature-Version``) are not
-  implemented: a request carrying only them is refused.
+* v1/v2: ``X-HubSpot-Signature`` = hex(SHA-256(client secret + raw body)) for
+  ``X-HubSpot-Signature-Version: v1``, hex(SHA-256(client secret + method + URI + raw
+  body)) for ``v2`` (no timestamp, so no replay window: deduplication bounds replays).
+  A request that carries a v3 signature is judged by it alone (no downgrade to v1/v2);
+  without v3, the version header must say v1 or v2.
+* Delivery id: HubSpot sends none, and a retry changes ``attemptNumber`` inside the
+  body, so it is derived from the batch's sorted ``portalId:eventId`` pairs (stable
+  across retries); a body without them falls back to the body digest.
 
 Normalisation: the body is a JSON array (a batch); one event per item, keyed by
 ``eventId``. ``{object}.creation|propertyChange|deletion`` map to
@@ -26,6 +32,7 @@ are recognised through ``objectTypeId`` (0-1 contact, 0-2 company, 0-3 deal, 0-5
 from __future__ import annotations
 
 import base64
+import hashlib
 import hmac
 import re
 from datetime import datetime, timedelta
@@ -33,6 +40,7 @@ from hashlib import sha256
 from typing import Any, ClassVar
 
 from switchboard_core.events import Channel, Contact, EventDraft
+from switchboard_core.phones import to_e164
 from switchboard_core.providers._common import (
     aware,
     body_digest_id,
@@ -41,7 +49,6 @@ from switchboard_core.providers._common import (
     from_millis,
     header,
     load_json,
-    loose_e164,
     refuse_invalid_models,
     request_url,
     scalar_str,
@@ -58,6 +65,8 @@ from switchboard_core.providers.base import (
 
 SIGNATURE_HEADER = "X-HubSpot-Signature-v3"
 TIMESTAMP_HEADER = "X-HubSpot-Request-Timestamp"
+LEGACY_SIGNATURE_HEADER = "X-HubSpot-Signature"
+VERSION_HEADER = "X-HubSpot-Signature-Version"
 
 # HubSpot's decode table for the v3 source string.
 _DECODE = {
@@ -90,6 +99,29 @@ def compute_signature(client_secret: str | bytes, method: str, uri: str, body: b
     return base64.b64encode(hmac.new(key, message, sha256).digest()).decode("ascii")
 
 
+def compute_legacy_signature(client_secret: str | bytes, version: str, body: bytes, method: str = "POST",
+                             uri: str = "") -> str:
+    """v1: hex(SHA-256(secret + body)); v2: hex(SHA-256(secret + method + uri + body))."""
+    key = client_secret.encode("utf-8") if isinstance(client_secret, str) else client_secret
+    if version == "v1":
+        source = key + body
+    elif version == "v2":
+        source = key + method.encode("utf-8") + uri.encode("utf-8") + body
+    else:
+        raise ValueError(f"unknown HubSpot signature version {version!r}")
+    return hashlib.sha256(source).hexdigest()
+
+
+def phone_number(value: Any) -> str | None:
+    """A CRM phone property as E.164 (phones.to_e164; '00' international prefix allowed)."""
+    if not isinstance(value, str):
+        return None
+    text = value.strip()
+    if text.startswith("00"):
+        text = "+" + text[2:]
+    return to_e164(text)
+
+
 class HubSpotAdapter(ProviderAdapter):
     name: ClassVar[str] = "hubspot"
     channel: ClassVar[Channel] = Channel.CRM
@@ -101,7 +133,11 @@ class HubSpotAdapter(ProviderAdapter):
     def verify(self, request: WebhookRequest, credentials: Credentials, now: datetime) -> None:
         signature = header(request, SIGNATURE_HEADER)
         if signature is None:
-            raise SignatureError(f"missing {SIGNATURE_HEADER} header (v1/v2 signatures are not accepted)")
+            if header(request, LEGACY_SIGNATURE_HEADER) is not None:
+                self._verify_legacy(request, credentials)
+                return
+            raise SignatureError(f"missing {SIGNATURE_HEADER} header (or {LEGACY_SIGNATURE_HEADER} with "
+                                 f"{VERSION_HEADER} v1/v2)")
         timestamp = header(request, TIMESTAMP_HEADER)
         if timestamp is None:
             raise SignatureError(f"missing {TIMESTAMP_HEADER} header")
@@ -130,10 +166,45 @@ class HubSpotAdapter(ProviderAdapter):
                 return
         raise SignatureError(f"{SIGNATURE_HEADER} does not match the request")
 
+    def _verify_legacy(self, request: WebhookRequest, credentials: Credentials) -> None:
+        signature = header(request, LEGACY_SIGNATURE_HEADER) or ""
+        version = (header(request, VERSION_HEADER) or "").lower()
+        if version not in ("v1", "v2"):
+            raise SignatureError(f"{VERSION_HEADER} must be v1 or v2 for {LEGACY_SIGNATURE_HEADER}")
+        secret = secret_bytes(credentials, "client_secret")
+        if secret is None:
+            raise SignatureError("the connection has no client_secret to verify with")
+        given = signature.lower()
+        if version == "v1":
+            expected = [compute_legacy_signature(secret, "v1", request.body)]
+        else:
+            method = clean_str(request.method or "").upper()
+            url = request_url(request)
+            uris = [url] if decode_uri(url) == url else [url, decode_uri(url)]
+            expected = [compute_legacy_signature(secret, "v2", request.body, method, uri) for uri in uris]
+        if not any(constant_time_equal(candidate, given) for candidate in expected):
+            raise SignatureError(f"{LEGACY_SIGNATURE_HEADER} ({version}) does not match the request")
+
     def delivery_id(self, request: WebhookRequest) -> str:
-        # HubSpot sends no delivery id. Note that `attemptNumber` is inside the body,
-        # so a retry has another digest: deduplication of events relies on eventId.
-        return body_digest_id(request.body)
+        # HubSpot sends no delivery id, and a retry carries another `attemptNumber` in
+        # the body: the batch's event ids are what stays the same across retries.
+        try:
+            payload = load_json(request)
+        except MalformedPayload:
+            return body_digest_id(request.body)
+        pairs = []
+        if isinstance(payload, list):
+            for item in payload:
+                event_id = scalar_str(item.get("eventId")) if isinstance(item, dict) else None
+                if event_id is None:
+                    return body_digest_id(request.body)
+                pairs.append(f"{scalar_str(item.get('portalId')) or '-'}:{event_id}")
+        if not pairs:
+            return body_digest_id(request.body)
+        joined = ",".join(sorted(set(pairs)))
+        if len(joined) <= 200:
+            return "events:" + joined
+        return "events-sha256:" + hashlib.sha256(joined.encode("utf-8")).hexdigest()
 
     # --------------------------------------------------------------- normalise
     @refuse_invalid_models
@@ -174,7 +245,7 @@ class HubSpotAdapter(ProviderAdapter):
             if prop in _EMAIL_PROPERTIES and isinstance(value, str) and "@" in value:
                 email = value.strip().lower()
             elif prop in _PHONE_PROPERTIES:
-                phone = loose_e164(value)
+                phone = phone_number(value)
         contact = Contact(crm_ids=crm_ids, email=email, phone=phone)
 
         conversation_key = None

@@ -22,8 +22,18 @@ Normalisation (one event per item; nothing is skipped):
   ``message.received`` (phone ``+wa_id``, whatsapp handle with the profile name),
   ``statuses[]`` -> ``message.status_updated`` (id ``{wamid}:{status}``);
   conversation_key ``meta:whatsapp:{phone_number_id}:{wa_id}``.
-* Anything else (page feed changes, other WhatsApp fields, unknown messaging kinds,
+* ``object: page`` ``entry[].changes[]``: field ``feed`` with ``item: comment`` / ``verb: add``
+  -> ``comment.created``; a visitor's post (``item`` post/status/photo/video/share, ``verb:
+  add``, author not the Page) -> ``mention.created``; field ``mention`` -> ``mention.created``.
+  Author = ``SocialHandle(platform="facebook", id, handle=name)``, text from ``message``,
+  conversation_key ``meta:facebook:{post_id}``. The Page's own posts/comments, edits,
+  removals, reactions and likes stay ``provider.notification``.
+* ``object: instagram`` changes: ``comments``/``live_comments`` -> ``comment.created``
+  (``from.{id,username}`` as an instagram handle, ``text``, key ``meta:instagram:{media id}``);
+  ``mentions`` -> ``mention.created`` (ids only: ``media_id``, ``comment_id``).
+* Anything else (other feed changes, other WhatsApp fields, unknown messaging kinds,
   other objects) -> ``provider.notification`` with the data in attributes.
+* Phone numbers (WhatsApp ``wa_id``, ``recipient_id``) go through phones.to_e164.
 * A body that is not JSON, or whose envelope (object, entry[], messaging[], changes[],
   value) has the wrong shape, is MalformedPayload.
 """
@@ -38,12 +48,12 @@ from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlsplit
 
 from switchboard_core.events import Attachment, Channel, Contact, EventDraft, SocialHandle
+from switchboard_core.phones import to_e164
 from switchboard_core.providers._common import (
     ascii_int,
     body_digest_id,
     clean_str,
     draft,
-    e164_from_digits,
     from_millis,
     from_seconds,
     header,
@@ -193,7 +203,8 @@ class MetaAdapter(ProviderAdapter):
             for item in _list_of_dicts(entry, "standby", "entry")
         ]
         for change in _list_of_dicts(entry, "changes", "entry"):
-            events.append(self._change_notification(platform, account_id, entry_time, change))
+            events.append(self._social_change(platform, account_id, entry_time, change)
+                          or self._change_notification(platform, account_id, entry_time, change))
         if not events:
             events.append(self._entry_notification(platform, entry))
         return events
@@ -380,7 +391,7 @@ class MetaAdapter(ProviderAdapter):
             type="message.received",
             provider_event_id=message_id or f"whatsapp:message:{stable_hash(message)}",
             occurred_at=_epoch(message.get("timestamp")),
-            contact=Contact(phone=e164_from_digits(wa_id), name=name, handles=handles),
+            contact=Contact(phone=to_e164(wa_id), name=name, handles=handles),
             conversation_key=self._whatsapp_conversation(context, wa_id),
             text=text,
             attachments=attachments,
@@ -397,7 +408,7 @@ class MetaAdapter(ProviderAdapter):
             type="message.status_updated",
             provider_event_id=event_id,
             occurred_at=_epoch(status.get("timestamp")),
-            contact=Contact(phone=e164_from_digits(recipient), handles=handles),
+            contact=Contact(phone=to_e164(recipient), handles=handles),
             conversation_key=self._whatsapp_conversation(context, recipient),
             attributes={**context, **status, **extra},
         )
@@ -408,6 +419,85 @@ class MetaAdapter(ProviderAdapter):
         if business is None or wa_id is None:
             return None
         return f"meta:whatsapp:{business}:{wa_id}"
+
+    # Page feed / Instagram comments and mentions -----------------------------
+    def _social_change(
+        self, platform: str, account_id: str | None, entry_time: Any, change: dict[str, Any]
+    ) -> EventDraft | None:
+        """A comment on or a mention of the business (Page ``feed``/``mention``, Instagram
+        ``comments``/``live_comments``/``mentions``) as comment.created / mention.created;
+        None for any other change (kept as a notification by the caller)."""
+        field = change.get("field")
+        value = change.get("value")
+        if not isinstance(value, dict) or not isinstance(field, str):
+            return None
+        occurred = _epoch(value.get("created_time")) or _epoch(value.get("timestamp")) or _epoch(entry_time)
+        if platform == "messenger":  # object: page
+            item, verb = scalar_str(value.get("item")), scalar_str(value.get("verb"))
+            if verb != "add":
+                return None
+            post_id = scalar_str(value.get("post_id"))
+            comment_id = scalar_str(value.get("comment_id"))
+            sender = value.get("from") if isinstance(value.get("from"), dict) else {}
+            sender_id = scalar_str(sender.get("id")) or scalar_str(value.get("sender_id"))
+            sender_name = text_or_none(sender.get("name")) or text_or_none(value.get("sender_name"))
+            if field == "feed" and item == "comment" and comment_id:
+                event_type, event_id = "comment.created", f"facebook:comment:{comment_id}"
+            elif field == "feed" and item in ("post", "status", "photo", "video", "share") and post_id \
+                    and sender_id is not None and sender_id != account_id:
+                # A visitor's post on the Page's feed: it addresses the business.
+                event_type, event_id = "mention.created", f"facebook:post:{post_id}"
+            elif field == "mention" and (post_id or comment_id):
+                event_type = "mention.created"
+                event_id = f"facebook:mention:{post_id or '-'}:{comment_id or '-'}"
+            else:
+                return None
+            if sender_id is not None and sender_id == account_id:
+                return None  # the Page's own comment or post
+            handles = [SocialHandle(platform="facebook", id=sender_id, handle=sender_name)] if sender_id else []
+            return draft(
+                type=event_type,
+                provider_event_id=event_id,
+                occurred_at=occurred,
+                contact=Contact(name=sender_name, handles=handles),
+                conversation_key=f"meta:facebook:{post_id}" if post_id else None,
+                text=text_or_none(value.get("message")),
+                attributes={"account_id": account_id, "field": field,
+                            **{k: v for k, v in value.items() if k != "message"}},
+            )
+        if platform == "instagram":
+            if field in ("comments", "live_comments"):
+                comment_id = scalar_str(value.get("id"))
+                media_id = scalar_str(_get(value, "media", "id"))
+                user_id = scalar_str(_get(value, "from", "id"))
+                username = text_or_none(_get(value, "from", "username"))
+                if comment_id is None or (user_id is not None and user_id == account_id):
+                    return None
+                return draft(
+                    type="comment.created",
+                    provider_event_id=f"instagram:comment:{comment_id}",
+                    occurred_at=occurred,
+                    contact=Contact(handles=[SocialHandle(platform="instagram", id=user_id, handle=username)]
+                                    if user_id or username else []),
+                    conversation_key=f"meta:instagram:{media_id}" if media_id else None,
+                    text=text_or_none(value.get("text")),
+                    attributes={"account_id": account_id, "field": field,
+                                **{k: v for k, v in value.items() if k != "text"}},
+                )
+            if field == "mentions":
+                media_id = scalar_str(value.get("media_id"))
+                comment_id = scalar_str(value.get("comment_id"))
+                if media_id is None and comment_id is None:
+                    return None
+                # Meta sends only ids here; the text and author need a Graph API call.
+                return draft(
+                    type="mention.created",
+                    provider_event_id=f"instagram:mention:{media_id or '-'}:{comment_id or '-'}",
+                    occurred_at=occurred,
+                    conversation_key=f"meta:instagram:{media_id}" if media_id else None,
+                    attributes={"account_id": account_id, "field": field, **value},
+                )
+        return None
 
     # Notifications ------------------------------------------------------------
     def _change_notification(

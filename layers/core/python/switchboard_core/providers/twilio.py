@@ -28,6 +28,25 @@ Normalisation:
 * Voice (``CallSid``): ``call.<CallStatus>`` (in-progress -> in_progress, no-answer ->
   no_answer); contact = ``From`` for inbound calls, ``To`` for outbound-api/-dial;
   conversation_key ``twilio:call:{CallSid}``.
+* Voice inbound call webhooks (the number's "A call comes in" URL) arrive with
+  ``CallStatus=ringing`` and ``Direction=inbound``: they are ``call.ringing`` (no separate
+  "call.received" type: the ringing state is what the webhook reports). Caller location
+  (``FromCity``/``FromState``/``FromZip``/``FromCountry``...) stays in attributes.
+* Recording status callbacks (``RecordingSid`` + ``RecordingStatus``):
+  ``call.recording_completed`` (completed), ``call.recording_failed`` (failed/absent), else
+  ``provider.notification``; id ``{RecordingSid}:{RecordingStatus}``, conversation_key of
+  the call.
+* Transcription callbacks (``TranscriptionSid``): ``call.transcribed`` with the
+  ``TranscriptionText`` as text when ``TranscriptionStatus`` is completed, else
+  ``provider.notification``; id ``{TranscriptionSid}:{TranscriptionStatus}``.
+* Conversations webhooks (``EventType`` + ``ConversationSid``): ``onMessageAdded`` is
+  ``message.received`` (text = ``Body``, contact from ``Author``, conversation_key
+  ``twilio:conversation:{ConversationSid}``); ``onDeliveryUpdated`` is
+  ``message.status_updated``; other EventTypes are ``provider.notification``. Id
+  ``{ConversationSid}:{EventType}:{MessageSid or Sid}`` (+ ``:{Status}`` for delivery).
+* Phone numbers go through ``phones.to_e164``; ``client:`` and ``sip:`` identities are
+  not phone numbers: they become a contact handle (platform ``twilio_client`` / ``sip``)
+  and the raw address stays in attributes.
 * Anything else (or a JSON body that does not match those fields, even
   case-insensitively or inside a CloudEvent ``data``) becomes ``provider.notification``
   with the payload in attributes. Parameters that have no place in the model are kept
@@ -47,11 +66,11 @@ from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlsplit
 
 from switchboard_core.events import EVENT_TYPES, Attachment, Channel, Contact, EventDraft, SocialHandle
+from switchboard_core.phones import to_e164
 from switchboard_core.providers._common import (
     body_digest_id,
     clean_str,
     draft,
-    e164,
     from_iso,
     header,
     load_json,
@@ -81,6 +100,16 @@ _MEDIA_URL = re.compile(r"^MediaUrl([0-9]{1,3})$")
 _MEDIA_TYPE = re.compile(r"^MediaContentType([0-9]{1,3})$")
 _INBOUND_MESSAGE_STATES = {"received", "receiving"}
 _CHANNEL_PREFIX = re.compile(r"^([a-z][a-z0-9-]{0,15}):(.*)$")
+_CONVERSATIONS_PREFIX = "com.twilio.conversations."
+_CONVERSATIONS_EVENTS = {
+    "message.added": "onMessageAdded", "message.updated": "onMessageUpdated", "message.removed": "onMessageRemoved",
+    "conversation.added": "onConversationAdded", "conversation.updated": "onConversationUpdated",
+    "conversation.removed": "onConversationRemoved", "participant.added": "onParticipantAdded",
+    "participant.updated": "onParticipantUpdated", "participant.removed": "onParticipantRemoved",
+}
+_IDENTITY_PLATFORMS = {"client": "twilio_client", "sip": "sip", "sips": "sip"}
+_RECORDING_TYPES = {"completed": "call.recording_completed", "failed": "call.recording_failed",
+                    "absent": "call.recording_failed"}
 
 # Case-insensitive names under which JSON payloads (e.g. Event Streams CloudEvent
 # data, which is camelCase) carry the same fields as the form webhooks.
@@ -90,7 +119,9 @@ _CANONICAL = {
         "MessageSid", "SmsSid", "SmsMessageSid", "MessageStatus", "SmsStatus", "AccountSid",
         "From", "To", "Body", "NumMedia", "ProfileName", "WaId", "CallSid", "CallStatus",
         "SequenceNumber", "Direction", "CallerName", "Timestamp", "ErrorCode", "ErrorMessage",
-        "MessagingServiceSid", "CallDuration", "ApiVersion",
+        "MessagingServiceSid", "CallDuration", "ApiVersion", "RecordingSid", "RecordingStatus",
+        "RecordingUrl", "RecordingDuration", "TranscriptionSid", "TranscriptionStatus", "TranscriptionText",
+        "EventType", "ConversationSid", "Author", "Index", "Source",
     )
 }
 
@@ -168,12 +199,27 @@ def _address_contact(address: str | None, *, name: str | None = None, wa_id: str
     match = _CHANNEL_PREFIX.match(address)
     if match and not address.startswith("+"):
         platform, rest = match.group(1), match.group(2)
-        phone = e164(rest)
         handles = []
         if platform in ("whatsapp", "messenger", "rcs"):
             handles.append(SocialHandle(platform=platform, id=wa_id or rest or None, handle=name))
-        return Contact(phone=phone, name=name, handles=handles)
-    return Contact(phone=e164(address), name=name)
+            return Contact(phone=to_e164(rest), name=name, handles=handles)
+        if platform in _IDENTITY_PLATFORMS and rest:
+            # Twilio Client / SIP identities are not phone numbers.
+            handles.append(SocialHandle(platform=_IDENTITY_PLATFORMS[platform], id=rest))
+        return Contact(name=name, handles=handles)
+    return Contact(phone=to_e164(address), name=name)
+
+
+def _author_contact(author: str | None) -> Contact:
+    """A Conversations ``Author``: a phone number (SMS participant), a ``whatsapp:``
+    address, or a chat identity."""
+    if not author:
+        return Contact()
+    if author.startswith("+") or _CHANNEL_PREFIX.match(author):
+        contact = _address_contact(author)
+        if contact.phone or contact.handles:
+            return contact
+    return Contact(handles=[SocialHandle(platform="twilio_conversations", id=author)])
 
 
 def _attributes(params: Mapping[str, list[str]], skip: set[str]) -> dict[str, Any]:
@@ -194,6 +240,27 @@ def _attachments(params: Mapping[str, list[str]]) -> list[Attachment]:
             continue
         attachments.append(Attachment(url=url, content_type=_first(params, f"MediaContentType{index}")))
     return attachments
+
+
+def _special_id(params: Mapping[str, list[str]]) -> str | None:
+    """The id of a Conversations, transcription or recording callback, else None."""
+    event_type, conversation = _first(params, "EventType"), _first(params, "ConversationSid")
+    if event_type and conversation:
+        item = _first(params, "MessageSid", "ParticipantSid", "Sid") or ""
+        parts = [conversation, event_type, item]
+        if event_type == "onDeliveryUpdated":
+            parts.append(_first(params, "DeliveryReceiptSid") or "")
+            parts.append(_first(params, "Status") or "")
+        return ":".join(part for part in parts if part)
+    transcription = _first(params, "TranscriptionSid")
+    if transcription:
+        status = _first(params, "TranscriptionStatus")
+        return f"{transcription}:{status}" if status else transcription
+    recording = _first(params, "RecordingSid")
+    if recording:
+        status = _first(params, "RecordingStatus")
+        return f"{recording}:{status}" if status else recording
+    return None
 
 
 class TwilioAdapter(ProviderAdapter):
@@ -242,6 +309,9 @@ class TwilioAdapter(ProviderAdapter):
             params = self._params_for_id(request)
         except MalformedPayload:
             params = {}
+        special = _special_id(params)
+        if special:
+            return special
         message_sid = _first(params, "MessageSid", "SmsMessageSid", "SmsSid")
         if message_sid:
             status = _first(params, "MessageStatus", "SmsStatus")
@@ -312,7 +382,14 @@ class TwilioAdapter(ProviderAdapter):
         params, extra = self._json_params(fields)
         if envelope:
             extra = {**extra, "cloudevent": envelope}
-        if _first(params, "MessageSid", "SmsMessageSid", "SmsSid", "CallSid"):
+            ce_type = scalar_str(envelope.get("type")) or ""
+            if ce_type.startswith(_CONVERSATIONS_PREFIX) and "EventType" not in params:
+                # Event Streams Conversations events carry the webhook fields, not EventType.
+                params["EventType"] = [_CONVERSATIONS_EVENTS.get(ce_type[len(_CONVERSATIONS_PREFIX):], ce_type)]
+                if "MessageBody" in params and "Body" not in params:
+                    params["Body"] = params.pop("MessageBody")
+        if _first(params, "MessageSid", "SmsMessageSid", "SmsSid", "CallSid", "RecordingSid", "TranscriptionSid") or (
+                _first(params, "EventType") and _first(params, "ConversationSid")):
             event = self._from_params(params, extra, fallback_id=f"{body_digest_id(body)}:{index}")
             if event.occurred_at is None and envelope:
                 occurred = from_iso(envelope.get("time"))
@@ -328,6 +405,12 @@ class TwilioAdapter(ProviderAdapter):
         )
 
     def _from_params(self, params: dict[str, list[str]], extra: dict[str, Any], *, fallback_id: str) -> EventDraft:
+        if _first(params, "EventType") and _first(params, "ConversationSid"):
+            return self._conversation(params, extra)
+        if _first(params, "TranscriptionSid"):
+            return self._transcription(params, extra)
+        if _first(params, "RecordingSid"):
+            return self._recording(params, extra)
         message_sid = _first(params, "MessageSid", "SmsMessageSid", "SmsSid")
         call_sid = _first(params, "CallSid")
         if message_sid:
@@ -388,6 +471,70 @@ class TwilioAdapter(ProviderAdapter):
             occurred_at=_parse_timestamp(_first(params, "Timestamp")),
             contact=contact,
             conversation_key=f"twilio:call:{sid}",
+            attributes={**attributes, **extra},
+        )
+
+    def _conversation(self, params: dict[str, list[str]], extra: dict[str, Any]) -> EventDraft:
+        event_type = _first(params, "EventType") or ""
+        conversation = _first(params, "ConversationSid") or ""
+        if event_type == "onMessageAdded":
+            kind = "message.received"
+        elif event_type == "onDeliveryUpdated":
+            kind = "message.status_updated"
+        else:
+            kind = "provider.notification"
+        attributes = _attributes(params, {"Body"} if kind == "message.received" else set())
+        if kind == "provider.notification":
+            attributes = {"kind": f"twilio.conversations.{event_type}", **attributes}
+        return draft(
+            type=kind,
+            provider_event_id=_special_id(params) or conversation,
+            occurred_at=from_iso(_first(params, "DateCreated")) or _parse_timestamp(_first(params, "DateCreated")),
+            contact=_author_contact(_first(params, "Author")),
+            conversation_key=f"twilio:conversation:{conversation}",
+            text=params["Body"][0] if kind == "message.received" and params.get("Body") else None,
+            attributes={**attributes, **extra},
+        )
+
+    def _call_contact(self, params: dict[str, list[str]]) -> Contact:
+        direction = (_first(params, "Direction") or "inbound").lower()
+        if direction.startswith("outbound"):
+            return _address_contact(_first(params, "To"))
+        return _address_contact(_first(params, "From"), name=_first(params, "CallerName"))
+
+    def _call_key(self, params: dict[str, list[str]], fallback: str) -> str:
+        call_sid = _first(params, "CallSid")
+        return f"twilio:call:{call_sid}" if call_sid else f"twilio:recording:{fallback}"
+
+    def _recording(self, params: dict[str, list[str]], extra: dict[str, Any]) -> EventDraft:
+        sid = _first(params, "RecordingSid") or ""
+        status = (_first(params, "RecordingStatus") or "").lower()
+        kind = _RECORDING_TYPES.get(status, "provider.notification")
+        attributes = _attributes(params, set())
+        if kind == "provider.notification":
+            attributes = {"kind": "twilio.recording", **attributes}
+        return draft(
+            type=kind,
+            provider_event_id=_special_id(params) or sid,
+            occurred_at=_parse_timestamp(_first(params, "RecordingStartTime")),
+            contact=self._call_contact(params),
+            conversation_key=self._call_key(params, sid),
+            attributes={**attributes, **extra},
+        )
+
+    def _transcription(self, params: dict[str, list[str]], extra: dict[str, Any]) -> EventDraft:
+        sid = _first(params, "TranscriptionSid") or ""
+        status = (_first(params, "TranscriptionStatus") or "").lower()
+        kind = "call.transcribed" if status == "completed" else "provider.notification"
+        attributes = _attributes(params, {"TranscriptionText"} if kind == "call.transcribed" else set())
+        if kind == "provider.notification":
+            attributes = {"kind": "twilio.transcription", **attributes}
+        return draft(
+            type=kind,
+            provider_event_id=_special_id(params) or sid,
+            contact=self._call_contact(params),
+            conversation_key=self._call_key(params, _first(params, "RecordingSid") or sid),
+            text=params["TranscriptionText"][0] if kind == "call.transcribed" and params.get("TranscriptionText") else None,
             attributes={**attributes, **extra},
         )
 
