@@ -14,10 +14,12 @@ import re
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from typing import Any, TypeVar
+from urllib.parse import parse_qs, urlsplit
 
 from pydantic import ValidationError
 
-from switchboard_core.events import E164, EVENT_TYPES, EventDraft
+from switchboard_core.events import EVENT_TYPES, EventDraft
+from switchboard_core.phones import to_e164
 from switchboard_core.providers.base import MalformedPayload, WebhookRequest
 
 # Deeper JSON than this is refused: real provider payloads nest a handful of levels,
@@ -130,29 +132,10 @@ def text_or_none(value: Any) -> str | None:
     return None
 
 
-def e164(value: Any) -> str | None:
-    """`value` when it is an E.164 phone number (+ and up to 15 digits)."""
-    if isinstance(value, str) and E164.match(value):
-        return value
-    return None
 
 
-def e164_from_digits(value: Any) -> str | None:
-    """'+' + value when value is a bare international number (WhatsApp wa_id, recipient_id)."""
-    text = scalar_str(value)
-    if text is None:
-        return None
-    return e164(text if text.startswith("+") else "+" + text)
 
 
-def loose_e164(value: Any) -> str | None:
-    """A human-typed phone number ('+1 (415) 555-0100') as E.164, when it is one."""
-    if not isinstance(value, str):
-        return None
-    compact = "".join(ch for ch in value if ch not in " -().\u00a0\t")
-    if compact.startswith("00"):
-        compact = "+" + compact[2:]
-    return e164(compact)
 
 
 def ascii_int(value: Any, max_digits: int = 18) -> int | None:
@@ -243,3 +226,53 @@ def secret_bytes(credentials: Any, name: str) -> bytes | None:
 def request_url(request: WebhookRequest) -> str:
     """The request URL, UTF-8 safe ('' when absent)."""
     return clean_str(request.url) if isinstance(request.url, str) else ""
+
+
+def dig(value: Any, *path: str) -> Any:
+    """value[path[0]][path[1]]..., or None where any step is not a dict."""
+    for key in path:
+        if not isinstance(value, dict):
+            return None
+        value = value.get(key)
+    return value
+
+
+def query_value(request: WebhookRequest, name: str) -> str | None:
+    """A query parameter from the parsed query, or from the URL when it was not parsed."""
+    values: Any = request.query.get(name) if isinstance(request.query, Mapping) else None
+    if values is None and isinstance(request.url, str):
+        try:
+            values = parse_qs(urlsplit(request.url).query, keep_blank_values=True).get(name)
+        except ValueError:
+            values = None
+    if isinstance(values, (list, tuple)):
+        values = values[0] if values else None
+    if isinstance(values, str):
+        return clean_str(values) or None
+    return None
+
+
+def email_or_none(value: Any) -> str | None:
+    """A plausible e-mail address, lower-cased, or None."""
+    if isinstance(value, str) and len(value) <= 320:
+        text = value.strip().lower()
+        if "@" in text and " " not in text:
+            return text
+    return None
+
+
+def phone_or_none(value: Any) -> str | None:
+    """A typed phone number ('+1 415 555 0100', '0049 40 ...') as E.164 via phonenumbers, or None."""
+    if not isinstance(value, str):
+        return None
+    text = value.strip()
+    if text.startswith("00"):
+        text = "+" + text[2:]
+    return to_e164(text)
+
+
+def bounded_id(value: str) -> str:
+    """A delivery id short enough for the dedupe store's key: long ones become a digest."""
+    if len(value) <= 200:
+        return value
+    return "sha256-id:" + hashlib.sha256(value.encode("utf-8")).hexdigest()

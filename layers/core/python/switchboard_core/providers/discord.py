@@ -42,6 +42,7 @@ from switchboard_core.errors import HubError
 from switchboard_core.events import Channel, Contact, EventDraft, SocialHandle
 from switchboard_core.providers._common import (
     aware,
+    dig,
     draft,
     header,
     load_json,
@@ -67,14 +68,6 @@ _KINDS = {APPLICATION_COMMAND: "application_command", MESSAGE_COMPONENT: "messag
 _HEX = frozenset("0123456789abcdefABCDEF")
 
 
-def _get(value: Any, *path: str) -> Any:
-    for key in path:
-        if not isinstance(value, dict):
-            return None
-        value = value.get(key)
-    return value
-
-
 def _hex_bytes(value: Any, length: int) -> bytes | None:
     if not isinstance(value, str) or len(value) != 2 * length or not set(value) <= _HEX:
         return None
@@ -91,11 +84,11 @@ def public_key_hex(private_seed_hex: str) -> str:
 
 def _command_line(data: Any) -> str | None:
     """'/name sub opt=value' from an application command's data."""
-    name = text_or_none(_get(data, "name"))
+    name = text_or_none(dig(data, "name"))
     if name is None:
         return None
     parts = ["/" + name]
-    options = _get(data, "options")
+    options = dig(data, "options")
     for _ in range(8):  # subcommand groups nest at most twice; bound the walk anyway
         if not isinstance(options, list):
             break
@@ -191,24 +184,24 @@ class DiscordAdapter(ProviderAdapter):
         interaction_id = scalar_str(payload.get("id"))
         if interaction_id is None:
             raise MalformedPayload("an interaction needs an id")
-        user = _get(payload, "member", "user") if isinstance(_get(payload, "member", "user"), dict) \
+        user = dig(payload, "member", "user") if isinstance(dig(payload, "member", "user"), dict) \
             else payload.get("user")
-        user_id = scalar_str(_get(user, "id"))
-        username = text_or_none(_get(user, "username"))
+        user_id = scalar_str(dig(user, "id"))
+        username = text_or_none(dig(user, "username"))
         guild = scalar_str(payload.get("guild_id"))
-        channel = scalar_str(payload.get("channel_id")) or scalar_str(_get(payload, "channel", "id"))
+        channel = scalar_str(payload.get("channel_id")) or scalar_str(dig(payload, "channel", "id"))
         data = payload.get("data")
         if kind in (APPLICATION_COMMAND, AUTOCOMPLETE):
             text = _command_line(data)
         else:
-            text = text_or_none(_get(data, "custom_id"))
+            text = text_or_none(dig(data, "custom_id"))
         attributes = {"interaction_type": _KINDS.get(kind, f"type_{kind}"),
                       **{k: v for k, v in payload.items() if k not in ("id",)}}
         return [draft(
             type="interaction.created",
             provider_event_id=interaction_id,
             occurred_at=None,
-            contact=Contact(name=text_or_none(_get(user, "global_name")),
+            contact=Contact(name=text_or_none(dig(user, "global_name")),
                             handles=[SocialHandle(platform="discord", id=user_id, handle=username)]
                             if user_id or username else []),
             conversation_key=f"discord:{guild or 'dm'}:{channel}" if channel else None,

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import re
 from collections.abc import Mapping
 from datetime import datetime
@@ -31,14 +30,16 @@ from typing import Any, ClassVar
 
 from switchboard_core.errors import HubError
 from switchboard_core.events import Channel, Contact, EventDraft
-from switchboard_core.phones import to_e164
 from switchboard_core.providers._common import (
     body_digest_id,
+    bounded_id,
     clean_str,
     draft,
+    email_or_none,
     from_iso,
     header,
     load_json,
+    phone_or_none,
     refuse_invalid_models,
     scalar_str,
     secret_bytes,
@@ -76,30 +77,6 @@ def _basic_credentials(request: WebhookRequest) -> tuple[bytes, bytes] | None:
 
 def _invalid(message: str) -> HubError:
     return HubError(message, status=400, code="invalid_credentials")
-
-
-def _email(value: Any) -> str | None:
-    if isinstance(value, str) and len(value) <= 320:
-        text = value.strip().lower()
-        if "@" in text and " " not in text:
-            return text
-    return None
-
-
-def _phone(value: Any) -> str | None:
-    if not isinstance(value, str):
-        return None
-    text = value.strip()
-    if text.startswith("00"):
-        text = "+" + text[2:]
-    return to_e164(text)
-
-
-def bounded_id(value: str) -> str:
-    """A delivery id short enough for the dedupe store's key: long ones become a digest."""
-    if len(value) <= 200:
-        return value
-    return "sha256-id:" + hashlib.sha256(value.encode("utf-8")).hexdigest()
 
 
 class FreshdeskAdapter(ProviderAdapter):
@@ -207,9 +184,9 @@ class FreshdeskAdapter(ProviderAdapter):
                         return source.get(name)
             return None
 
-        email = _email(pick("requester_email", "ticket_requester_email")) or _email(requester.get("email"))
-        phone = _phone(pick("requester_phone", "ticket_requester_phone")) or _phone(requester.get("phone")) \
-            or _phone(requester.get("mobile"))
+        email = email_or_none(pick("requester_email", "ticket_requester_email")) or email_or_none(requester.get("email"))
+        phone = phone_or_none(pick("requester_phone", "ticket_requester_phone")) or phone_or_none(requester.get("phone")) \
+            or phone_or_none(requester.get("mobile"))
         name = text_or_none(pick("requester_name", "ticket_requester_name")) or text_or_none(requester.get("name"))
         requester_id = scalar_str(pick("requester_id", "ticket_requester_id")) or scalar_str(requester.get("id"))
         text = text_or_none(pick("latest_public_comment", "ticket_latest_public_comment", "comment"))

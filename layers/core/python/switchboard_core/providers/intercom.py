@@ -26,7 +26,6 @@ Normalisation (one event per notification, provider_event_id = notification id):
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import re
 from datetime import datetime
@@ -38,8 +37,10 @@ from switchboard_core.events import Channel, Contact, EventDraft
 from switchboard_core.phones import to_e164
 from switchboard_core.providers._common import (
     body_digest_id,
+    bounded_id,
     clean_str,
     draft,
+    email_or_none,
     from_seconds,
     header,
     load_json,
@@ -71,13 +72,6 @@ def compute_signature(client_secret: str | bytes, body: bytes) -> str:
     """'sha1=' + hex HMAC-SHA1(client secret, raw body)."""
     key = client_secret.encode("utf-8") if isinstance(client_secret, str) else client_secret
     return "sha1=" + hmac.new(key, body, sha1).hexdigest()
-
-
-def bounded_id(value: str) -> str:
-    """A delivery id short enough for the dedupe store's key: long ones become a digest."""
-    if len(value) <= 200:
-        return value
-    return "sha256-id:" + hashlib.sha256(value.encode("utf-8")).hexdigest()
 
 
 class _TextExtractor(HTMLParser):
@@ -122,19 +116,11 @@ def _dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _email(value: Any) -> str | None:
-    if isinstance(value, str) and len(value) <= 320:
-        text = value.strip().lower()
-        if "@" in text and " " not in text:
-            return text
-    return None
-
-
 def _person(item: dict[str, Any]) -> Contact:
     person_id = scalar_str(item.get("id"))
     phone = item.get("phone")
     return Contact(
-        email=_email(item.get("email")),
+        email=email_or_none(item.get("email")),
         phone=to_e164(phone.strip()) if isinstance(phone, str) else None,
         name=scalar_str(item.get("name")),
         crm_ids={"intercom": person_id} if person_id else {},

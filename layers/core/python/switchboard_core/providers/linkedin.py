@@ -30,18 +30,19 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from hashlib import sha256
 from typing import Any, ClassVar
-from urllib.parse import parse_qs, urlsplit
 
 from switchboard_core.events import Channel, Contact, EventDraft, SocialHandle
 from switchboard_core.providers._common import (
     ascii_int,
     body_digest_id,
     clean_str,
+    dig,
     draft,
     from_millis,
     from_seconds,
     header,
     load_json,
+    query_value,
     refuse_invalid_models,
     scalar_str,
     secret_bytes,
@@ -69,29 +70,6 @@ _ACTIONS = {
     "COMMENT_MENTION": "mention.created",
     "LIKE": "reaction.created",
 }
-
-
-def _get(value: Any, *path: str) -> Any:
-    for key in path:
-        if not isinstance(value, dict):
-            return None
-        value = value.get(key)
-    return value
-
-
-def query_value(request: WebhookRequest, name: str) -> str | None:
-    """A query parameter from the parsed query, or from the URL when it was not parsed."""
-    values: Any = request.query.get(name) if isinstance(request.query, Mapping) else None
-    if values is None and isinstance(request.url, str):
-        try:
-            values = parse_qs(urlsplit(request.url).query, keep_blank_values=True).get(name)
-        except ValueError:
-            values = None
-    if isinstance(values, (list, tuple)):
-        values = values[0] if values else None
-    if isinstance(values, str):
-        return clean_str(values) or None
-    return None
 
 
 def _epoch(value: Any) -> datetime | None:
@@ -177,9 +155,9 @@ class LinkedInAdapter(ProviderAdapter):
             detail = nested[0] if nested else activity
         actor = (scalar_str(detail.get("owner")) or scalar_str(detail.get("author"))
                  or scalar_str(detail.get("actor")) or scalar_str(item.get("actor")))
-        text = (text_or_none(_get(detail, "message", "text")) or text_or_none(detail.get("text"))
+        text = (text_or_none(dig(detail, "message", "text")) or text_or_none(detail.get("text"))
                 or text_or_none(detail.get("commentary")))
-        post = scalar_str(item.get("sourcePost")) or scalar_str(_get(item, "decoratedSourcePost", "entity"))
+        post = scalar_str(item.get("sourcePost")) or scalar_str(dig(item, "decoratedSourcePost", "entity"))
         attributes = {**envelope, **item}
         if event_type == "provider.notification":
             attributes = {"kind": f"linkedin.{action.lower()}", **attributes}

@@ -53,6 +53,7 @@ from switchboard_core.providers._common import (
     ascii_int,
     body_digest_id,
     clean_str,
+    dig,
     draft,
     from_millis,
     from_seconds,
@@ -82,15 +83,6 @@ _ATTACHMENT_TYPES = {"image": "image/*", "video": "video/*", "audio": "audio/*",
 _WHATSAPP_MEDIA = ("image", "video", "audio", "document", "sticker")
 _MESSAGING_KNOWN = ("message", "postback", "reaction", "delivery", "read")
 _MAX_CHALLENGE = 2048
-
-
-def _get(value: Any, *path: str) -> Any:
-    """value[path[0]][path[1]]..., or None where any step is not a dict."""
-    for key in path:
-        if not isinstance(value, dict):
-            return None
-        value = value.get(key)
-    return value
 
 
 def _list_of_dicts(container: dict[str, Any], key: str, where: str) -> list[dict[str, Any]]:
@@ -212,8 +204,8 @@ class MetaAdapter(ProviderAdapter):
     def _messaging_item(
         self, platform: str, account_id: str | None, entry_time: Any, item: dict[str, Any], *, standby: bool
     ) -> EventDraft:
-        sender = scalar_str(_get(item, "sender", "id"))
-        recipient = scalar_str(_get(item, "recipient", "id"))
+        sender = scalar_str(dig(item, "sender", "id"))
+        recipient = scalar_str(dig(item, "recipient", "id"))
         occurred = _epoch(item.get("timestamp")) or _epoch(entry_time)
         base = {"sender_id": sender, "recipient_id": recipient}
         if standby:
@@ -305,7 +297,7 @@ class MetaAdapter(ProviderAdapter):
     def _messenger_attachments(value: Any) -> list[Attachment]:
         attachments = []
         for item in value if isinstance(value, list) else []:
-            url = _get(item, "payload", "url")
+            url = dig(item, "payload", "url")
             if isinstance(url, str) and url:
                 kind = item.get("type") if isinstance(item, dict) else None
                 attachments.append(Attachment(url=url, content_type=_ATTACHMENT_TYPES.get(kind) if isinstance(kind, str) else None))
@@ -344,7 +336,7 @@ class MetaAdapter(ProviderAdapter):
         names: dict[str | None, str | None] = {}
         for contact in contacts if isinstance(contacts, list) else []:
             if isinstance(contact, dict):
-                names[scalar_str(contact.get("wa_id"))] = text_or_none(_get(contact, "profile", "name"))
+                names[scalar_str(contact.get("wa_id"))] = text_or_none(dig(contact, "profile", "name"))
         if len(names) == 1:
             names[None] = next(iter(names.values()))
         return names
@@ -358,18 +350,18 @@ class MetaAdapter(ProviderAdapter):
         text: str | None = None
         attachments: list[Attachment] = []
         if message_type == "text":
-            text = text_or_none(_get(message, "text", "body"))
+            text = text_or_none(dig(message, "text", "body"))
         elif message_type == "button":
-            text = text_or_none(_get(message, "button", "text"))
+            text = text_or_none(dig(message, "button", "text"))
         elif message_type == "interactive":
             interactive = message.get("interactive")
-            reply_kind = _get(interactive, "type")
+            reply_kind = dig(interactive, "type")
             if reply_kind in ("button_reply", "list_reply"):
-                text = text_or_none(_get(interactive, reply_kind, "title"))
+                text = text_or_none(dig(interactive, reply_kind, "title"))
             elif reply_kind == "nfm_reply":
-                text = text_or_none(_get(interactive, "nfm_reply", "body"))
+                text = text_or_none(dig(interactive, "nfm_reply", "body"))
         elif message_type == "system":
-            text = text_or_none(_get(message, "system", "body"))
+            text = text_or_none(dig(message, "system", "body"))
         elif message_type in _WHATSAPP_MEDIA:
             media = message.get(message_type)
             if isinstance(media, dict):
@@ -468,9 +460,9 @@ class MetaAdapter(ProviderAdapter):
         if platform == "instagram":
             if field in ("comments", "live_comments"):
                 comment_id = scalar_str(value.get("id"))
-                media_id = scalar_str(_get(value, "media", "id"))
-                user_id = scalar_str(_get(value, "from", "id"))
-                username = text_or_none(_get(value, "from", "username"))
+                media_id = scalar_str(dig(value, "media", "id"))
+                user_id = scalar_str(dig(value, "from", "id"))
+                username = text_or_none(dig(value, "from", "username"))
                 if comment_id is None or (user_id is not None and user_id == account_id):
                     return None
                 return draft(
@@ -505,7 +497,7 @@ class MetaAdapter(ProviderAdapter):
     ) -> EventDraft:
         field = scalar_str(change.get("field")) or "change"
         value = change.get("value")
-        occurred = _epoch(_get(value, "timestamp")) or _epoch(_get(value, "created_time")) or _epoch(entry_time)
+        occurred = _epoch(dig(value, "timestamp")) or _epoch(dig(value, "created_time")) or _epoch(entry_time)
         return draft(
             type="provider.notification",
             provider_event_id=f"{platform}:{account_id}:{field}:{stable_hash(change)}",

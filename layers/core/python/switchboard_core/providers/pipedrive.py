@@ -29,20 +29,21 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 from datetime import datetime
 from typing import Any, ClassVar
 
 from switchboard_core.events import Channel, Contact, EventDraft
-from switchboard_core.phones import to_e164
 from switchboard_core.providers._common import (
     body_digest_id,
+    bounded_id,
     clean_str,
     draft,
+    email_or_none,
     from_iso,
     from_seconds,
     header,
     load_json,
+    phone_or_none,
     refuse_invalid_models,
     scalar_str,
     secret_bytes,
@@ -107,30 +108,6 @@ def _first_value(values: Any) -> Any:
         if entry.get("primary") is True:
             return entry["value"]
     return entries[0]["value"] if entries else None
-
-
-def _email(value: Any) -> str | None:
-    if isinstance(value, str) and len(value) <= 320:
-        text = value.strip().lower()
-        if "@" in text and " " not in text:
-            return text
-    return None
-
-
-def _phone(value: Any) -> str | None:
-    if not isinstance(value, str):
-        return None
-    text = value.strip()
-    if text.startswith("00"):
-        text = "+" + text[2:]
-    return to_e164(text)
-
-
-def bounded_id(value: str) -> str:
-    """A delivery id short enough for the dedupe store's key: long ones become a digest."""
-    if len(value) <= 200:
-        return value
-    return "sha256-id:" + hashlib.sha256(value.encode("utf-8")).hexdigest()
 
 
 class PipedriveAdapter(ProviderAdapter):
@@ -207,8 +184,8 @@ class PipedriveAdapter(ProviderAdapter):
         if subject == "contact":
             contact = Contact(
                 name=text_or_none(record.get("name")),
-                email=_email(_first_value(record.get("emails", record.get("email")))),
-                phone=_phone(_first_value(record.get("phones", record.get("phone")))),
+                email=email_or_none(_first_value(record.get("emails", record.get("email")))),
+                phone=phone_or_none(_first_value(record.get("phones", record.get("phone")))),
                 crm_ids={"pipedrive": entity_id} if entity_id else {},
             )
         elif entity_id:

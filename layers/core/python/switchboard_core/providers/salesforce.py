@@ -42,11 +42,12 @@ from defusedxml.ElementTree import fromstring
 
 from switchboard_core.errors import HubError
 from switchboard_core.events import Channel, Contact, EventDraft
-from switchboard_core.phones import to_e164
 from switchboard_core.providers._common import (
     clean_str,
     draft,
+    email_or_none,
     from_iso,
+    phone_or_none,
     refuse_invalid_models,
 )
 from switchboard_core.providers.base import (
@@ -126,23 +127,6 @@ def _sobject_type(element: Element) -> str | None:
     if not declared:
         return None
     return clean_str(declared.rsplit(":", 1)[-1]).strip() or None
-
-
-def _email(value: Any) -> str | None:
-    if isinstance(value, str) and len(value) <= 320:
-        text = value.strip().lower()
-        if "@" in text and " " not in text:
-            return text
-    return None
-
-
-def _phone(value: Any) -> str | None:
-    if not isinstance(value, str):
-        return None
-    text = value.strip()
-    if text.startswith("00"):
-        text = "+" + text[2:]
-    return to_e164(text)
 
 
 class ParsedMessage:
@@ -241,14 +225,14 @@ class SalesforceAdapter(ProviderAdapter):
         if sobject_type in _CONTACT_TYPES:
             event_type = "contact.updated"
             name = field("Name") or " ".join(part for part in (field("FirstName"), field("LastName")) if part) or None
-            contact = Contact(email=_email(field("Email")), phone=_phone(field("Phone")) or _phone(field("MobilePhone")),
+            contact = Contact(email=email_or_none(field("Email")), phone=phone_or_none(field("Phone")) or phone_or_none(field("MobilePhone")),
                               name=name, crm_ids={"salesforce": record_id} if record_id else {})
             text = None
         elif sobject_type == "Case":
             event_type = "ticket.updated"
             contact_id = field("ContactId")
-            contact = Contact(email=_email(field("SuppliedEmail", "ContactEmail")),
-                              phone=_phone(field("SuppliedPhone", "ContactPhone", "ContactMobile")),
+            contact = Contact(email=email_or_none(field("SuppliedEmail", "ContactEmail")),
+                              phone=phone_or_none(field("SuppliedPhone", "ContactPhone", "ContactMobile")),
                               name=field("SuppliedName"),
                               crm_ids={"salesforce": contact_id} if contact_id else {})
             text = field("Description")

@@ -37,6 +37,7 @@ from switchboard_core.providers._common import (
     aware,
     body_digest_id,
     clean_str,
+    dig,
     draft,
     from_seconds,
     header,
@@ -62,14 +63,6 @@ TIMESTAMP_HEADER = "X-Slack-Request-Timestamp"
 FORM = "application/x-www-form-urlencoded"
 _UPDATE_SUBTYPES = ("message_changed",)
 _MAX_CHALLENGE = 2048
-
-
-def _get(value: Any, *path: str) -> Any:
-    for key in path:
-        if not isinstance(value, dict):
-            return None
-        value = value.get(key)
-    return value
 
 
 def _slack_ts(value: Any) -> datetime | None:
@@ -174,7 +167,7 @@ class SlackAdapter(ProviderAdapter):
         event_type = scalar_str(event.get("type")) or "event"
         subtype = scalar_str(event.get("subtype"))
         channel = scalar_str(event.get("channel")) if not isinstance(event.get("channel"), dict) else \
-            scalar_str(_get(event, "channel", "id"))
+            scalar_str(dig(event, "channel", "id"))
         occurred = from_seconds(payload.get("event_time")) or _slack_ts(event.get("event_ts"))
         fallback_id = f"slack:{team}:{event_type}:{stable_hash(event)}"
 
@@ -216,7 +209,7 @@ class SlackAdapter(ProviderAdapter):
                 attributes={**envelope, **retry, "event_type": event_type, **event},
             )
         user = scalar_str(event.get("user")) if not isinstance(event.get("user"), dict) else \
-            scalar_str(_get(event, "user", "id"))
+            scalar_str(dig(event, "user", "id"))
         return draft(
             type="provider.notification",
             provider_event_id=event_id or fallback_id,
@@ -247,11 +240,11 @@ class SlackAdapter(ProviderAdapter):
                                                body=fields["payload"].encode("utf-8")))
             if not isinstance(payload, dict):
                 raise MalformedPayload("interactivity payload must be a JSON object")
-            team = scalar_str(_get(payload, "team", "id")) or "-"
-            user = scalar_str(_get(payload, "user", "id"))
-            channel = scalar_str(_get(payload, "channel", "id"))
-            thread = scalar_str(_get(payload, "message", "thread_ts")) or scalar_str(_get(payload, "message", "ts")) \
-                or scalar_str(_get(payload, "container", "message_ts"))
+            team = scalar_str(dig(payload, "team", "id")) or "-"
+            user = scalar_str(dig(payload, "user", "id"))
+            channel = scalar_str(dig(payload, "channel", "id"))
+            thread = scalar_str(dig(payload, "message", "thread_ts")) or scalar_str(dig(payload, "message", "ts")) \
+                or scalar_str(dig(payload, "container", "message_ts"))
             trigger = scalar_str(payload.get("trigger_id"))
             actions = payload.get("actions")
             first_action = actions[0] if isinstance(actions, list) and actions and isinstance(actions[0], dict) else {}
@@ -260,7 +253,7 @@ class SlackAdapter(ProviderAdapter):
                 provider_event_id=f"interaction:{trigger}" if trigger else f"slack:interaction:{stable_hash(payload)}",
                 occurred_at=_slack_ts(first_action.get("action_ts")),
                 contact=Contact(handles=[SocialHandle(platform="slack", id=user, handle=text_or_none(
-                    _get(payload, "user", "username")))] if user else []),
+                    dig(payload, "user", "username")))] if user else []),
                 conversation_key=(f"slack:{team}:{channel}:{thread}" if thread else f"slack:{team}:{channel}")
                 if channel else None,
                 text=text_or_none(first_action.get("value")),

@@ -32,6 +32,7 @@ from switchboard_core.events import Attachment, Channel, Contact, EventDraft, So
 from switchboard_core.phones import to_e164
 from switchboard_core.providers._common import (
     ascii_int,
+    dig,
     draft,
     from_seconds,
     header,
@@ -63,18 +64,10 @@ _MEDIA = {"photo": "image/*", "document": None, "video": "video/*", "audio": "au
           "video_note": "video/mp4", "animation": "video/mp4", "sticker": None}
 
 
-def _get(value: Any, *path: str) -> Any:
-    for key in path:
-        if not isinstance(value, dict):
-            return None
-        value = value.get(key)
-    return value
-
-
 def _name(user: Any) -> str | None:
-    parts = [text_or_none(_get(user, "first_name")), text_or_none(_get(user, "last_name"))]
+    parts = [text_or_none(dig(user, "first_name")), text_or_none(dig(user, "last_name"))]
     name = " ".join(part for part in parts if part)
-    return name or text_or_none(_get(user, "title"))
+    return name or text_or_none(dig(user, "title"))
 
 
 class TelegramAdapter(ProviderAdapter):
@@ -123,25 +116,25 @@ class TelegramAdapter(ProviderAdapter):
             if not isinstance(item, dict):
                 raise MalformedPayload("callback_query must be an object")
             return [self._callback(update_id, item)]
-        user = _get(item, "from") or _get(item, "user")
+        user = dig(item, "from") or dig(item, "user")
         return [draft(
             type="provider.notification",
             provider_event_id=f"update:{update_id}",
-            occurred_at=from_seconds(_get(item, "date")),
+            occurred_at=from_seconds(dig(item, "date")),
             contact=self._contact(user),
-            conversation_key=self._chat_key(_get(item, "chat")),
+            conversation_key=self._chat_key(dig(item, "chat")),
             attributes={"kind": f"telegram.{kind}", "update_id": update_id, "data": item},
         )]
 
     @staticmethod
     def _chat_key(chat: Any) -> str | None:
-        chat_id = scalar_str(_get(chat, "id"))
+        chat_id = scalar_str(dig(chat, "id"))
         return f"telegram:{chat_id}" if chat_id else None
 
     @staticmethod
     def _contact(user: Any, phone: str | None = None) -> Contact:
-        user_id = scalar_str(_get(user, "id"))
-        username = text_or_none(_get(user, "username"))
+        user_id = scalar_str(dig(user, "id"))
+        username = text_or_none(dig(user, "username"))
         handles = [SocialHandle(platform="telegram", id=user_id, handle=username)] if user_id or username else []
         return Contact(phone=phone, name=_name(user), handles=handles)
 
@@ -159,10 +152,10 @@ class TelegramAdapter(ProviderAdapter):
             attributes["contact_phone_e164"] = shared_phone
             # A contact the sender shares about themselves identifies the sender.
             if shared_phone and scalar_str(shared.get("user_id")) and \
-                    scalar_str(shared.get("user_id")) == scalar_str(_get(sender, "id")):
+                    scalar_str(shared.get("user_id")) == scalar_str(dig(sender, "id")):
                 phone = shared_phone
         message_id = scalar_str(message.get("message_id"))
-        chat_id = scalar_str(_get(message, "chat", "id"))
+        chat_id = scalar_str(dig(message, "chat", "id"))
         if message_id and chat_id:
             event_id = f"{chat_id}:{message_id}"
             if kind.startswith("edited_"):
@@ -206,7 +199,7 @@ class TelegramAdapter(ProviderAdapter):
             provider_event_id=f"callback:{query_id}" if query_id else f"update:{update_id}",
             occurred_at=None,
             contact=self._contact(query.get("from")),
-            conversation_key=self._chat_key(_get(message, "chat")),
+            conversation_key=self._chat_key(dig(message, "chat")),
             text=text_or_none(query.get("data")),
             attributes={"update_kind": "callback_query", "update_id": update_id,
                         **{k: v for k, v in query.items() if k not in ("data",)}, "data": query.get("data")},

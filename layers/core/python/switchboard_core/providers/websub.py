@@ -29,7 +29,6 @@ import hmac
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, ClassVar
-from urllib.parse import parse_qs, urlsplit
 from xml.etree.ElementTree import Element
 
 import defusedxml.ElementTree as SafeET
@@ -42,6 +41,7 @@ from switchboard_core.providers._common import (
     draft,
     from_iso,
     header,
+    query_value,
     refuse_invalid_models,
     secret_bytes,
     stable_hash,
@@ -64,21 +64,6 @@ TOMBSTONE = "{http://purl.org/atompub/tombstones/1.0}deleted-entry"
 _ALGORITHMS = {"sha1": hashlib.sha1, "sha256": hashlib.sha256, "sha384": hashlib.sha384, "sha512": hashlib.sha512}
 _MAX_CHALLENGE = 2048
 _MAX_TEXT = 16_384
-
-
-def query_value(request: WebhookRequest, name: str) -> str | None:
-    """A query parameter from the parsed query, or from the URL when it was not parsed."""
-    values: Any = request.query.get(name) if isinstance(request.query, Mapping) else None
-    if values is None and isinstance(request.url, str):
-        try:
-            values = parse_qs(urlsplit(request.url).query, keep_blank_values=True).get(name)
-        except ValueError:
-            values = None
-    if isinstance(values, (list, tuple)):
-        values = values[0] if values else None
-    if isinstance(values, str):
-        return clean_str(values) or None
-    return None
 
 
 def _text(element: Element | None, path: str) -> str | None:

@@ -31,16 +31,17 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from hashlib import sha256
 from typing import Any, ClassVar
-from urllib.parse import parse_qs, urlsplit
 
 from switchboard_core.events import Channel, Contact, EventDraft, SocialHandle
 from switchboard_core.providers._common import (
     body_digest_id,
     clean_str,
+    dig,
     draft,
     from_millis,
     header,
     load_json,
+    query_value,
     refuse_invalid_models,
     scalar_str,
     secret_bytes,
@@ -60,29 +61,6 @@ from switchboard_core.providers.base import (
 
 SIGNATURE_HEADER = "x-twitter-webhooks-signature"
 _MAX_CRC_TOKEN = 2048
-
-
-def _get(value: Any, *path: str) -> Any:
-    for key in path:
-        if not isinstance(value, dict):
-            return None
-        value = value.get(key)
-    return value
-
-
-def query_value(request: WebhookRequest, name: str) -> str | None:
-    """A query parameter from the parsed query, or from the URL when it was not parsed."""
-    values: Any = request.query.get(name) if isinstance(request.query, Mapping) else None
-    if values is None and isinstance(request.url, str):
-        try:
-            values = parse_qs(urlsplit(request.url).query, keep_blank_values=True).get(name)
-        except ValueError:
-            values = None
-    if isinstance(values, (list, tuple)):
-        values = values[0] if values else None
-    if isinstance(values, str):
-        return clean_str(values) or None
-    return None
 
 
 def crc_response_token(consumer_secret: str, crc_token: str) -> str:
@@ -172,8 +150,8 @@ class XAdapter(ProviderAdapter):
 
     @staticmethod
     def _user_handle(user: Any) -> SocialHandle | None:
-        user_id = scalar_str(_get(user, "id_str")) or scalar_str(_get(user, "id"))
-        screen_name = text_or_none(_get(user, "screen_name"))
+        user_id = scalar_str(dig(user, "id_str")) or scalar_str(dig(user, "id"))
+        screen_name = text_or_none(dig(user, "screen_name"))
         if user_id is None and screen_name is None:
             return None
         return SocialHandle(platform="x", id=user_id, handle=screen_name)
@@ -183,13 +161,13 @@ class XAdapter(ProviderAdapter):
         author = tweet.get("user")
         handle = self._user_handle(author)
         own = account is not None and handle is not None and handle.id == account
-        text = text_or_none(_get(tweet, "extended_tweet", "full_text")) or text_or_none(tweet.get("text"))
+        text = text_or_none(dig(tweet, "extended_tweet", "full_text")) or text_or_none(tweet.get("text"))
         thread = scalar_str(tweet.get("in_reply_to_status_id_str")) or tweet_id
         return draft(
             type="content.published" if own else "mention.created",
             provider_event_id=f"tweet:{tweet_id}" if tweet_id else f"x:tweet:{stable_hash(tweet)}",
             occurred_at=_tweet_time(tweet),
-            contact=Contact(name=text_or_none(_get(author, "name")), handles=[handle] if handle else []),
+            contact=Contact(name=text_or_none(dig(author, "name")), handles=[handle] if handle else []),
             conversation_key=f"x:tweet:{thread}" if thread else None,
             text=text,
             attributes={**envelope, **{k: v for k, v in tweet.items() if k not in ("text",)}},
@@ -199,7 +177,7 @@ class XAdapter(ProviderAdapter):
                         envelope: dict[str, Any]) -> EventDraft:
         create = item.get("message_create") if isinstance(item.get("message_create"), dict) else {}
         sender = scalar_str(create.get("sender_id"))
-        recipient = scalar_str(_get(create, "target", "recipient_id"))
+        recipient = scalar_str(dig(create, "target", "recipient_id"))
         outbound = account is not None and sender == account
         other = recipient if outbound else sender
         user = users.get(other) if isinstance(other, str) else None
@@ -209,25 +187,25 @@ class XAdapter(ProviderAdapter):
             type="message.sent" if outbound else "message.received",
             provider_event_id=f"dm:{message_id}" if message_id else f"x:dm:{stable_hash(item)}",
             occurred_at=from_millis(item.get("created_timestamp")),
-            contact=Contact(name=text_or_none(_get(user, "name")), handles=[handle] if handle else []),
+            contact=Contact(name=text_or_none(dig(user, "name")), handles=[handle] if handle else []),
             conversation_key=f"x:dm:{account or '-'}:{other}" if other else None,
-            text=text_or_none(_get(create, "message_data", "text")),
+            text=text_or_none(dig(create, "message_data", "text")),
             attributes={**envelope, **{k: v for k, v in item.items() if k != "message_create"},
                         "sender_id": sender, "recipient_id": recipient,
-                        "message_data": {k: v for k, v in (_get(create, "message_data") or {}).items() if k != "text"}
-                        if isinstance(_get(create, "message_data"), dict) else None,
+                        "message_data": {k: v for k, v in (dig(create, "message_data") or {}).items() if k != "text"}
+                        if isinstance(dig(create, "message_data"), dict) else None,
                         **{k: v for k, v in create.items() if k not in ("sender_id", "target", "message_data")}},
         )
 
     def _favorite(self, account: str | None, item: dict[str, Any], envelope: dict[str, Any]) -> EventDraft:
         favorite_id = scalar_str(item.get("id"))
         handle = self._user_handle(item.get("user"))
-        tweet_id = scalar_str(_get(item, "favorited_status", "id_str")) or scalar_str(_get(item, "favorited_status", "id"))
+        tweet_id = scalar_str(dig(item, "favorited_status", "id_str")) or scalar_str(dig(item, "favorited_status", "id"))
         return draft(
             type="reaction.created",
             provider_event_id=f"favorite:{favorite_id}" if favorite_id else f"x:favorite:{stable_hash(item)}",
             occurred_at=from_millis(item.get("timestamp_ms")),
-            contact=Contact(name=text_or_none(_get(item, "user", "name")), handles=[handle] if handle else []),
+            contact=Contact(name=text_or_none(dig(item, "user", "name")), handles=[handle] if handle else []),
             conversation_key=f"x:tweet:{tweet_id}" if tweet_id else None,
             attributes={**envelope, "reaction": "like", **item},
         )

@@ -36,21 +36,22 @@ Normalisation:
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
 from datetime import datetime, timedelta
 from hashlib import sha256
 from typing import Any, ClassVar
 
 from switchboard_core.events import Channel, Contact, EventDraft
-from switchboard_core.phones import to_e164
 from switchboard_core.providers._common import (
     aware,
     body_digest_id,
+    bounded_id,
     draft,
+    email_or_none,
     from_iso,
     header,
     load_json,
+    phone_or_none,
     refuse_invalid_models,
     scalar_str,
     secret_bytes,
@@ -83,32 +84,9 @@ def compute_signature(signing_secret: str | bytes, timestamp: str, body: bytes) 
     return base64.b64encode(hmac.new(key, timestamp.encode("utf-8") + body, sha256).digest()).decode("ascii")
 
 
-def _email(value: Any) -> str | None:
-    if isinstance(value, str) and "@" in value and len(value) <= 320:
-        text = value.strip().lower()
-        return text if "@" in text and " " not in text else None
-    return None
-
-
-def _phone(value: Any) -> str | None:
-    if not isinstance(value, str):
-        return None
-    text = value.strip()
-    if text.startswith("00"):
-        text = "+" + text[2:]
-    return to_e164(text)
-
-
 def _is_event_payload(payload: Any) -> bool:
     return (isinstance(payload, dict) and isinstance(payload.get("type"), str)
             and payload["type"].startswith(EVENT_PREFIX))
-
-
-def bounded_id(value: str) -> str:
-    """A delivery id short enough for the dedupe store's key: long ones become a digest."""
-    if len(value) <= 200:
-        return value
-    return "sha256-id:" + hashlib.sha256(value.encode("utf-8")).hexdigest()
 
 
 class ZendeskAdapter(ProviderAdapter):
@@ -211,7 +189,7 @@ class ZendeskAdapter(ProviderAdapter):
         elif domain == "user":
             event_type = {"created": "contact.created", "deleted": "contact.deleted"}.get(action, "contact.updated")
             user_id = scalar_str(detail.get("id"))
-            contact = Contact(email=_email(detail.get("email")), phone=_phone(detail.get("phone")),
+            contact = Contact(email=email_or_none(detail.get("email")), phone=phone_or_none(detail.get("phone")),
                               name=text_or_none(detail.get("name")),
                               crm_ids={"zendesk": user_id} if user_id else {})
         else:
@@ -245,8 +223,8 @@ class ZendeskAdapter(ProviderAdapter):
                         return where.get(name)
             return None
 
-        email = _email(pick("requester_email")) or _email(requester.get("email"))
-        phone = _phone(pick("requester_phone")) or _phone(requester.get("phone"))
+        email = email_or_none(pick("requester_email")) or email_or_none(requester.get("email"))
+        phone = phone_or_none(pick("requester_phone")) or phone_or_none(requester.get("phone"))
         name = text_or_none(pick("requester_name")) or text_or_none(requester.get("name"))
         requester_id = scalar_str(pick("requester_id")) or scalar_str(requester.get("id"))
         updated_at = scalar_str(pick("updated_at", "updated_at_with_timestamp"))
