@@ -7,6 +7,8 @@ strings that reach an event are made safe to serialise (no lone surrogates).
 
 from __future__ import annotations
 
+import base64
+import binascii
 import functools
 import hashlib
 import json
@@ -20,7 +22,12 @@ from pydantic import ValidationError
 
 from switchboard_core.events import EVENT_TYPES, EventDraft
 from switchboard_core.phones import to_e164
-from switchboard_core.providers.base import MalformedPayload, WebhookRequest
+from switchboard_core.providers.base import (
+    MalformedPayload,
+    SignatureError,
+    WebhookRequest,
+    constant_time_equal,
+)
 
 # Deeper JSON than this is refused: real provider payloads nest a handful of levels,
 # and bounding it keeps every later walk (ours, pydantic's, json.dumps) far from
@@ -276,3 +283,33 @@ def bounded_id(value: str) -> str:
     if len(value) <= 200:
         return value
     return "sha256-id:" + hashlib.sha256(value.encode("utf-8")).hexdigest()
+
+
+def basic_credentials(request: WebhookRequest) -> tuple[bytes, bytes] | None:
+    """(user, password) from an ``Authorization: Basic`` header, or None."""
+    value = header(request, "Authorization")
+    if value is None:
+        return None
+    scheme, _, encoded = value.partition(" ")
+    if scheme.lower() != "basic" or not encoded.strip():
+        return None
+    try:
+        decoded = base64.b64decode(encoded.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    user, colon, password = decoded.partition(b":")
+    return (user, password) if colon else None
+
+
+def check_basic_auth(request: WebhookRequest, username: bytes | None, password: bytes | None) -> None:
+    """Raise SignatureError unless the request carries exactly these Basic credentials."""
+    if username is None or password is None:
+        raise SignatureError("the connection has no username/password to check Basic auth with")
+    given = basic_credentials(request)
+    if given is None:
+        raise SignatureError("missing or unreadable Authorization: Basic header")
+    # Both halves are compared, always, so the time taken says nothing about which differed.
+    user_ok = constant_time_equal(username, given[0])
+    password_ok = constant_time_equal(password, given[1])
+    if not (user_ok and password_ok):
+        raise SignatureError("Basic auth credentials do not match the connection")

@@ -25,8 +25,6 @@ Normalisation (each item ``{"type", "time", "description", "to", "message": {...
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 from collections.abc import Mapping
 from datetime import datetime
@@ -36,9 +34,9 @@ from switchboard_core.events import Attachment, Channel, Contact, EventDraft
 from switchboard_core.phones import to_e164
 from switchboard_core.providers._common import (
     body_digest_id,
+    check_basic_auth,
     draft,
     from_iso,
-    header,
     load_json,
     refuse_invalid_models,
     scalar_str,
@@ -50,9 +48,7 @@ from switchboard_core.providers.base import (
     Credentials,
     MalformedPayload,
     ProviderAdapter,
-    SignatureError,
     WebhookRequest,
-    constant_time_equal,
 )
 
 _STATUS_TYPES = {"message-delivered", "message-failed", "message-sending", "message-read"}
@@ -74,24 +70,7 @@ class BandwidthAdapter(ProviderAdapter):
 
     # ------------------------------------------------------------------ verify
     def verify(self, request: WebhookRequest, credentials: Credentials, now: datetime) -> None:
-        authorization = header(request, "Authorization")
-        if authorization is None:
-            raise SignatureError("missing Authorization header (Basic credentials)")
-        username, password = secret_bytes(credentials, "username"), secret_bytes(credentials, "password")
-        if username is None or password is None:
-            raise SignatureError("the connection has no username/password to check against")
-        scheme, _, encoded = authorization.partition(" ")
-        if scheme.lower() != "basic" or not encoded.strip() or not encoded.strip().isascii():
-            raise SignatureError("the Authorization header is not Basic credentials")
-        try:
-            decoded = base64.b64decode(encoded.strip(), validate=True)
-        except (binascii.Error, ValueError):
-            raise SignatureError("the Authorization header is not valid base64") from None
-        given_user, colon, given_password = decoded.partition(b":")
-        user_ok = constant_time_equal(username, given_user)
-        password_ok = constant_time_equal(password, given_password)
-        if not (colon and user_ok & password_ok):
-            raise SignatureError("the Basic credentials do not match the connection")
+        check_basic_auth(request, secret_bytes(credentials, "username"), secret_bytes(credentials, "password"))
 
     # ------------------------------------------------------------- delivery id
     def delivery_id(self, request: WebhookRequest) -> str:

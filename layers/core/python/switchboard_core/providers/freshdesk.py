@@ -21,8 +21,6 @@ event, and a retry of the same one is a duplicate); without ``updated_at``, the 
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 from collections.abc import Mapping
 from datetime import datetime
@@ -33,6 +31,7 @@ from switchboard_core.events import Channel, Contact, EventDraft
 from switchboard_core.providers._common import (
     body_digest_id,
     bounded_id,
+    check_basic_auth,
     clean_str,
     draft,
     email_or_none,
@@ -58,21 +57,6 @@ HEADER_SHAPE = ("header_name", "header_value")
 BASIC_SHAPE = ("username", "password")
 _TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,64}$")  # an HTTP header field name
 _RESERVED_HEADERS = {"content-type", "content-length", "host", "user-agent", "transfer-encoding", "connection"}
-
-
-def _basic_credentials(request: WebhookRequest) -> tuple[bytes, bytes] | None:
-    value = header(request, "Authorization")
-    if value is None:
-        return None
-    scheme, _, encoded = value.partition(" ")
-    if scheme.lower() != "basic" or not encoded.strip():
-        return None
-    try:
-        decoded = base64.b64decode(encoded.strip(), validate=True)
-    except (binascii.Error, ValueError):
-        return None
-    user, colon, password = decoded.partition(b":")
-    return (user, password) if colon else None
 
 
 def _invalid(message: str) -> HubError:
@@ -128,13 +112,7 @@ class FreshdeskAdapter(ProviderAdapter):
         username, password = secret_bytes(credentials, "username"), secret_bytes(credentials, "password")
         if username is None or password is None:
             raise SignatureError("the connection has neither a header secret nor Basic auth credentials")
-        given_pair = _basic_credentials(request)
-        if given_pair is None:
-            raise SignatureError("missing or unreadable Authorization: Basic header")
-        user_ok = constant_time_equal(username, given_pair[0])
-        password_ok = constant_time_equal(password, given_pair[1])
-        if not (user_ok and password_ok):
-            raise SignatureError("Basic auth credentials do not match the connection")
+        check_basic_auth(request, username, password)
 
     # ------------------------------------------------------------- delivery id
     def delivery_id(self, request: WebhookRequest) -> str:

@@ -47,7 +47,13 @@ from hashlib import sha256
 from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlsplit
 
-from switchboard_core.events import Attachment, Channel, Contact, EventDraft, SocialHandle
+from switchboard_core.events import (
+    Attachment,
+    Channel,
+    Contact,
+    EventDraft,
+    SocialHandle,
+)
 from switchboard_core.phones import to_e164
 from switchboard_core.providers._common import (
     ascii_int,

@@ -27,8 +27,6 @@ conversation_key ``pipedrive:{company_id}:{entity}:{entity id}``.
 
 from __future__ import annotations
 
-import base64
-import binascii
 from datetime import datetime
 from typing import Any, ClassVar
 
@@ -36,12 +34,12 @@ from switchboard_core.events import Channel, Contact, EventDraft
 from switchboard_core.providers._common import (
     body_digest_id,
     bounded_id,
+    check_basic_auth,
     clean_str,
     draft,
     email_or_none,
     from_iso,
     from_seconds,
-    header,
     load_json,
     phone_or_none,
     refuse_invalid_models,
@@ -54,9 +52,7 @@ from switchboard_core.providers.base import (
     Credentials,
     MalformedPayload,
     ProviderAdapter,
-    SignatureError,
     WebhookRequest,
-    constant_time_equal,
 )
 
 _ACTIONS = {
@@ -65,35 +61,6 @@ _ACTIONS = {
     "delete": "deleted", "deleted": "deleted",
 }
 _TYPED_ENTITIES = {"person": "contact", "deal": "deal"}
-
-
-def basic_credentials(request: WebhookRequest) -> tuple[bytes, bytes] | None:
-    """(user, password) from an ``Authorization: Basic`` header, or None."""
-    value = header(request, "Authorization")
-    if value is None:
-        return None
-    scheme, _, encoded = value.partition(" ")
-    if scheme.lower() != "basic" or not encoded.strip():
-        return None
-    try:
-        decoded = base64.b64decode(encoded.strip(), validate=True)
-    except (binascii.Error, ValueError):
-        return None
-    user, colon, password = decoded.partition(b":")
-    return (user, password) if colon else None
-
-
-def check_basic_auth(request: WebhookRequest, username: bytes | None, password: bytes | None) -> None:
-    if username is None or password is None:
-        raise SignatureError("the connection has no username/password to check Basic auth with")
-    given = basic_credentials(request)
-    if given is None:
-        raise SignatureError("missing or unreadable Authorization: Basic header")
-    # Both halves are compared, always, so the time taken says nothing about which differed.
-    user_ok = constant_time_equal(username, given[0])
-    password_ok = constant_time_equal(password, given[1])
-    if not (user_ok and password_ok):
-        raise SignatureError("Basic auth credentials do not match the connection")
 
 
 def _first_value(values: Any) -> Any:

@@ -32,7 +32,13 @@ from datetime import datetime, timedelta
 from hashlib import sha256
 from typing import Any, ClassVar
 
-from switchboard_core.events import Attachment, Channel, Contact, EventDraft, SocialHandle
+from switchboard_core.events import (
+    Attachment,
+    Channel,
+    Contact,
+    EventDraft,
+    SocialHandle,
+)
 from switchboard_core.providers._common import (
     aware,
     body_digest_id,

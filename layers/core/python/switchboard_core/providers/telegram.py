@@ -28,7 +28,13 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, ClassVar
 
-from switchboard_core.events import Attachment, Channel, Contact, EventDraft, SocialHandle
+from switchboard_core.events import (
+    Attachment,
+    Channel,
+    Contact,
+    EventDraft,
+    SocialHandle,
+)
 from switchboard_core.phones import to_e164
 from switchboard_core.providers._common import (
     ascii_int,

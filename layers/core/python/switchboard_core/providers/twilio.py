@@ -65,7 +65,14 @@ from hashlib import sha1
 from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlsplit
 
-from switchboard_core.events import EVENT_TYPES, Attachment, Channel, Contact, EventDraft, SocialHandle
+from switchboard_core.events import (
+    EVENT_TYPES,
+    Attachment,
+    Channel,
+    Contact,
+    EventDraft,
+    SocialHandle,
+)
 from switchboard_core.phones import to_e164
 from switchboard_core.providers._common import (
     body_digest_id,
