@@ -65,6 +65,9 @@ class Function:
     publishes: bool = False
     secrets: Access | None = None  # connection credentials in Secrets Manager
     consumer: Consumer | None = None
+    # The slim deps layer (layers/deps/requirements.txt): for functions that import provider
+    # adapters or routing's sensing libraries; the others start faster without it.
+    deps_layer: bool = False
 
     @property
     def directory(self) -> str:
@@ -108,6 +111,10 @@ TABLES: dict[str, Table] = {
             ),
             purpose="Recent canonical events, for GET /admin/events.",
         ),
+        Table("contacts", partition_key="pk", purpose="Routing: contacts, identity claims and merges."),
+        Table("conversations", partition_key="pk", purpose="Routing: conversations and their thread pointers."),
+        Table("routing", partition_key="pk", sort_key="sk",
+              purpose="Routing configuration per tenant: rule set, taxonomy, responders."),
     )
 }
 
@@ -117,6 +124,7 @@ BUCKETS: dict[str, Bucket] = {
 
 EVENT_BUS = "events"
 EVENT_SOURCE_PREFIX = "switchboard."
+ROUTING_SOURCE = "switchboard.routing"
 
 FUNCTIONS: dict[str, Function] = {
     f.name: f
@@ -131,6 +139,7 @@ FUNCTIONS: dict[str, Function] = {
             buckets={"raw": "write"},
             publishes=True,
             secrets="read",
+            deps_layer=True,
         ),
         Function(
             "admin",
@@ -139,6 +148,7 @@ FUNCTIONS: dict[str, Function] = {
             timeout_seconds=15,
             tables={"connections": "readwrite", "event_log": "read"},
             secrets="readwrite",
+            deps_layer=True,
         ),
         Function(
             "authorizer",
@@ -154,6 +164,19 @@ FUNCTIONS: dict[str, Function] = {
             description="Writes every canonical event from the bus into the event log.",
             tables={"event_log": "write"},
             consumer=Consumer(queue="event-log", event_pattern={"source": [{"prefix": EVENT_SOURCE_PREFIX}]}),
+        ),
+        Function(
+            "routing",
+            handler="functions.routing.handler.handler",
+            description="Threads, senses and routes customer contacts; emits conversation.* and routing.* events.",
+            memory_mb=512,
+            timeout_seconds=30,
+            tables={"contacts": "readwrite", "conversations": "readwrite", "routing": "readwrite"},
+            publishes=True,
+            deps_layer=True,
+            # Everything on the bus except routing's own events, which would loop back.
+            consumer=Consumer(queue="routing", event_pattern={"source": [{"anything-but": [ROUTING_SOURCE]}]},
+                              visibility_timeout_seconds=180),
         ),
     )
 }

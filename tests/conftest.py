@@ -82,3 +82,26 @@ def aws_world(monkeypatch: pytest.MonkeyPatch) -> Iterator[AwsWorld]:
         queues = create_resources(names)
         yield AwsWorld(names=names, queues=queues, bus=attach_bus_capture(names.bus))
     aws.reset_clients()
+
+
+class AtomicTable:
+    """A boto3 Table whose calls run one at a time. DynamoDB applies each conditional
+    write atomically; moto checks the condition and writes in two steps without a lock,
+    so concurrent threads can both pass a condition. Race tests wrap their tables in
+    this to get DynamoDB's guarantee back while still interleaving freely between calls."""
+
+    _lock = __import__("threading").Lock()
+
+    def __init__(self, table: Any) -> None:
+        self._table = table
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._table, name)
+        if not callable(attribute):
+            return attribute
+
+        def serialised(*args: Any, **kwargs: Any) -> Any:
+            with AtomicTable._lock:
+                return attribute(*args, **kwargs)
+
+        return serialised

@@ -64,6 +64,7 @@ def record_handler(record: SQSRecord) -> None:
     logger.set_correlation_id(event.id)
     deps, publisher = dependencies()
     derived = route(event, deps, datetime.now(UTC), publisher.publish)
+    metrics.add_metric(name="EventsSeen", unit=MetricUnit.Count, value=1)
     for item in derived:
         metrics.add_metric(name=item.type.replace(".", "_"), unit=MetricUnit.Count, value=1)
     logger.info("event routed", extra={"type": event.type, "emitted": [e.type for e in derived]})

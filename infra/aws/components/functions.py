@@ -30,11 +30,11 @@ ARCHITECTURE = lambda_.Architecture.ARM_64
 # https://docs.aws.amazon.com/powertools/python/latest/getting-started/install/#using-ssm-parameter-store
 POWERTOOLS_LAYER_PARAMETER = "/aws/service/powertools/python/{arch}/{python}/{version}"
 
-# Functions that load provider adapters (and so phonenumbers, defusedxml, cryptography, PyJWT)
-# get the slim deps layer; the others (authorizer, event_log) import none of them and start
-# faster without it. A function that starts using switchboard_core.phones or an adapter
-# must be added here (tests/infra/test_functions.py checks the imports).
-DEPS_LAYER_FUNCTIONS = frozenset({"ingest", "admin"})
+# Functions that load provider adapters (phonenumbers, defusedxml, cryptography, PyJWT) or
+# routing's sensing (pyahocorasick, vaderSentiment) get the slim deps layer: topology's
+# `deps_layer`. The others import none of them and start faster without it
+# (tests/infra/test_deps_layer.py checks the imports).
+DEPS_LAYER_FUNCTIONS = frozenset(name for name, spec in topology.FUNCTIONS.items() if spec.deps_layer)
 
 SECRETS_READ_ACTIONS = ("secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret")
 SECRETS_WRITE_ACTIONS = (

@@ -12,6 +12,7 @@ from infra import topology
 from infra.local.emulator import create_table
 from switchboard_core import aws
 from switchboard_core.events import Contact, SocialHandle
+from tests.conftest import AtomicTable
 
 NOW = datetime(2026, 11, 23, 12, tzinfo=UTC)
 PHONE = Identity(kind="phone", value="+14155550100")
@@ -22,7 +23,7 @@ HANDLE = Identity(kind="handle", value="x:1234")
 @pytest.fixture
 def store(aws_world):
     create_table(aws.client("dynamodb"), "contacts-test", topology.Table("contacts", partition_key="pk"))
-    return ContactStore(aws.resource("dynamodb").Table("contacts-test"))
+    return ContactStore(AtomicTable(aws.resource("dynamodb").Table("contacts-test")))
 
 
 def test_identities_of_an_event_contact():

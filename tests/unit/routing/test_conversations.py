@@ -12,6 +12,7 @@ from infra import topology
 from infra.local.emulator import create_table
 from switchboard_core import aws
 from switchboard_core.events import CanonicalEvent, Channel, EventDraft
+from tests.conftest import AtomicTable
 
 NOW = datetime(2026, 11, 23, 12, tzinfo=UTC)
 
@@ -19,7 +20,8 @@ NOW = datetime(2026, 11, 23, 12, tzinfo=UTC)
 @pytest.fixture
 def store(aws_world):
     create_table(aws.client("dynamodb"), "conversations-test", topology.Table("conversations", partition_key="pk"))
-    return ConversationStore(aws.resource("dynamodb").Table("conversations-test"), inactivity_window=timedelta(hours=4))
+    table = AtomicTable(aws.resource("dynamodb").Table("conversations-test"))
+    return ConversationStore(table, inactivity_window=timedelta(hours=4))
 
 
 def event(n: int, *, provider: str = "twilio", channel: Channel = Channel.TELEPHONY, key: str | None = None,

@@ -214,6 +214,11 @@ EVENT_TYPES: dict[str, str] = {
     "notification.received": "An SNS notification whose Message is neither a two-way SMS nor a Connect contact event; the message (parsed when JSON) is in attributes (sns).",
     "subscription.ended": "The provider confirmed that the hub's subscription was removed (SNS UnsubscribeConfirmation); nothing more will arrive until it is re-subscribed.",
     # --- generic providers (add types above this line, keep docs/events.md in step) ---
+    # --- derived by Switchboard's own functions (source switchboard.<function>) ---
+    "conversation.opened": "Routing opened a conversation for this event; topics, sentiment and contact summary in attributes.",
+    "conversation.updated": "An event joined an existing conversation (possibly across channels).",
+    "routing.assigned": "Routing assigned the conversation: queue, assignee, priority, strategy and the reason.",
+    "routing.unassigned": "No rule assigned the event: it went to the default queue, with the reason.",
     "provider.notification": "A provider notification with no specific type (e.g. Meta page feed change, WhatsApp account update, unrecognised Twilio callback); its kind and data are in attributes.",
 }
 

@@ -1,0 +1,117 @@
+"""The customer-service stories, end to end on the local runtime: signed webhooks in,
+conversation.* and routing.* events out on the bus (routing consumer behind its queue)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+import time
+from datetime import UTC, datetime
+from urllib.parse import urlencode
+
+import pytest
+from twilio.request_validator import RequestValidator
+
+from functions.routing.assignment import GeoPoint, Responder
+from functions.routing.config_store import RoutingConfigStore
+from functions.routing.rules import RuleSet
+from functions.routing.sensing import Entity, Taxonomy, Topic
+from tests.integration.conftest import wait_for
+
+pytestmark = pytest.mark.integration
+
+RULES = {
+    "default_team": "front-desk",
+    "rules": [
+        {"name": "keep-agent", "then": {"kind": "sticky"}},
+        {"name": "roadside", "when": {"topics_any": ["breakdown"]}, "then": {"kind": "nearest", "skill": "towing"}},
+        {"name": "parts", "when": {"topics_any": ["parts"]},
+         "then": {"kind": "assign", "team": "parts", "skills": {"parts": 2}}},
+    ],
+}
+
+
+@pytest.fixture(scope="module")
+def configured(hub):
+    from switchboard_core import aws
+
+    store = RoutingConfigStore(aws.resource("dynamodb").Table(hub.runtime.names.table("routing")))
+    now = datetime.now(UTC)
+    store.put_rules("demo", RuleSet.model_validate(RULES), None, now)
+    store.put_taxonomy("demo", Taxonomy(
+        topics=[Topic(name="parts", phrases=["brake pad", "spare part"]),
+                Topic(name="breakdown", phrases=["broke down", "stranded"])],
+        entities={"parts": [Entity(name="BP-200", aliases=["bp200"])]}), now)
+    for responder in (
+        Responder(id="pia", tenant="demo", name="Pia", teams=["parts"], skills={"parts": 3}),
+        Responder(id="kiel-tow", tenant="demo", name="Kiel towing", skills={"towing": 3},
+                  location=GeoPoint(latitude=54.3233, longitude=10.1228)),
+        Responder(id="bremen-tow", tenant="demo", name="Bremen towing", skills={"towing": 3},
+                  location=GeoPoint(latitude=53.0793, longitude=8.8017)),
+    ):
+        store.put_responder(responder)
+    return hub
+
+
+def routed(hub, seen: list, source_event_ids: set[str], kind: str) -> list[dict]:
+    seen.extend(hub.bus.events())
+    return [e for e in seen if e["source"] == "switchboard.routing" and e["detail-type"] == kind
+            and e["detail"]["attributes"].get("source_event") in source_event_ids]
+
+
+def post_twilio_sms(hub, sender: str, body: str, **extra: str) -> None:
+    url = hub.webhook_url("twilio")
+    sid = "SM" + secrets.token_hex(16)
+    params = {"MessageSid": sid, "SmsSid": sid, "AccountSid": "AC" + "2" * 32, "From": sender,
+              "To": "+14155550100", "Body": body, "NumMedia": "0", **extra}
+    signature = RequestValidator(hub.connection("twilio")["credentials"]["auth_token"]).compute_signature(url, params)
+    status, _, _ = hub.request("POST", url, urlencode(params).encode(), {
+        "Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": signature})
+    assert status == 200
+
+
+def post_whatsapp(hub, wa_id: str, text: str) -> None:
+    body = json.dumps({"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{"field": "messages", "value": {
+        "messaging_product": "whatsapp", "metadata": {"display_phone_number": "15550100100", "phone_number_id": "3749"},
+        "contacts": [{"profile": {"name": "Ana"}, "wa_id": wa_id}],
+        "messages": [{"from": wa_id, "id": "wamid." + secrets.token_hex(12), "timestamp": str(int(time.time())),
+                      "type": "text", "text": {"body": text}}]}}]}]}).encode()
+    secret = hub.connection("meta")["credentials"]["app_secret"].encode()
+    signature = "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
+    status, _, _ = hub.request("POST", hub.webhook_url("meta"), body,
+                               {"Content-Type": "application/json", "X-Hub-Signature-256": signature})
+    assert status == 200
+
+
+def source_ids(hub, seen: list, provider: str, predicate) -> set[str]:
+    seen.extend(hub.bus.events())
+    return {e["detail"]["id"] for e in seen if e["detail"]["provider"] == provider and predicate(e["detail"])}
+
+
+def test_negative_post_about_a_part_and_an_sms_from_that_phone_end_in_one_conversation_for_parts(configured):
+    hub, seen = configured, []
+    post_whatsapp(hub, "14155550142", "The BP-200 brake pad you sold me is useless, squealing after a week!")
+    post_twilio_sms(hub, "+14155550142", "Hi, any update on my brakes? Still waiting.")
+    posts = wait_for(lambda: source_ids(hub, seen, "meta", lambda d: d["contact"].get("phone") == "+14155550142"))
+    texts = wait_for(lambda: source_ids(hub, seen, "twilio", lambda d: d["contact"].get("phone") == "+14155550142"))
+    assigned = wait_for(lambda: routed(hub, seen, posts, "routing.assigned"), timeout=20)
+    assert assigned, "the post was never assigned"
+    attributes = assigned[0]["detail"]["attributes"]
+    assert attributes["queue"] == "parts" and attributes["assignee"] == "pia"
+    assert attributes["sentiment"] < 0 and "parts" in attributes["topics"]
+    updated = wait_for(lambda: routed(hub, seen, texts, "conversation.updated"), timeout=20)
+    assert updated and updated[0]["detail"]["conversation_key"] == attributes["conversation"]
+    assert not routed(hub, seen, texts, "routing.assigned")  # sticky: the SMS stays with Pia
+
+
+def test_a_stranded_driver_sms_with_a_location_goes_to_the_nearest_towing_responder(configured):
+    hub, seen = configured, []
+    post_twilio_sms(hub, "+14155550143", "I'm stranded on the A7 near Neumuenster, the car broke down",
+                    Latitude="54.0730", Longitude="9.9840")
+    sms = wait_for(lambda: source_ids(hub, seen, "twilio", lambda d: d["contact"].get("phone") == "+14155550143"))
+    assigned = wait_for(lambda: routed(hub, seen, sms, "routing.assigned"), timeout=20)
+    assert assigned, "the stranded driver was never assigned"
+    attributes = assigned[0]["detail"]["attributes"]
+    assert attributes["assignee"] == "kiel-tow" and attributes["strategy"] == "nearest"
