@@ -589,3 +589,14 @@ def test_property_signed_notifications_verify_and_normalise_or_are_malformed(inn
         return
     assert len(drafts) == 1
     assert_publishable(drafts)
+
+
+def test_regression_non_string_signature_version_is_a_401():
+    """Found by the 10,000-example run: a list SignatureVersion once raised TypeError."""
+    body = (b'{"Type":"Notification","TopicArn":"arn:aws:sns:us-east-2:123456789012:MyTopic",'
+            b'"SignatureVersion":[]}')
+    adapter = get_adapter("sns")
+    request = WebhookRequest(method="POST", url="https://hooks.example.com/webhooks/sns/con_1",
+                             headers={"content-type": "text/plain"}, body=body)
+    with pytest.raises(SignatureError):
+        adapter.verify(request, {"topic_arn": "arn:aws:sns:us-east-2:123456789012:MyTopic"}, datetime.now(UTC))

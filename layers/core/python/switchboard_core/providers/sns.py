@@ -249,7 +249,7 @@ class SnsAdapter(ProviderAdapter):
     def verify(self, request: WebhookRequest, credentials: Credentials, now: datetime) -> None:
         message = self._message(request)
         kind = message.get("Type")
-        if kind not in MESSAGE_TYPES:
+        if not isinstance(kind, str) or kind not in MESSAGE_TYPES:
             raise SignatureError(f"Type must be one of {', '.join(MESSAGE_TYPES)}")
         declared = header(request, TYPE_HEADER)
         if declared is not None and declared != kind:
@@ -260,7 +260,7 @@ class SnsAdapter(ProviderAdapter):
         if message.get("TopicArn") != topic:
             raise SignatureError("TopicArn is not the connection's topic")
         version = message.get("SignatureVersion")
-        if version not in SIGNATURE_HASHES:
+        if not isinstance(version, str) or version not in SIGNATURE_HASHES:
             raise SignatureError("SignatureVersion must be 1 (SHA1withRSA) or 2 (SHA256withRSA)")
         stamp = from_iso(message.get("Timestamp"))
         if stamp is None:
