@@ -1,9 +1,12 @@
 """Calling the topology's Lambda handlers in-process, as Lambda would.
 
-Each function is imported with its own environment (from
-topology.function_environment, as the CDK app sets it) and invoked with a
-Lambda-like context. Invocations are serialised with one lock: like separate
-Lambda sandboxes, two functions never see each other's environment mid-call.
+Each function reads the environment topology.function_environment gives it, as the
+CDK app sets it. The functions' variables agree wherever their names meet (a table's
+variable names the same table for everyone), so their union is set once for the process;
+only the service name differs, and Powertools reads it when a handler module is imported,
+so each import (a cold start) runs with its own. Invocations run one at a time: each
+Lambda sandbox is its own process, but here all share one, and Powertools Metrics keeps
+its metric set process-wide (two functions at once would flush each other's metrics).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from typing import Any
 from infra import topology
 from infra.local.sns_dev import dev_certificate_dir
 
+SERVICE_NAME = "POWERTOOLS_SERVICE_NAME"
 LOCAL_ENVIRONMENT = {
     # No X-Ray daemon locally. Metrics stay on: Powertools never clears them when
     # disabled, so they would pile up in a long-running dev process. Their EMF lines
@@ -58,28 +62,42 @@ class LocalFunctions:
         self._stage = stage
         self._extra = {**LOCAL_ENVIRONMENT, **(extra_env or {})}
         self._handlers: dict[str, Callable[[dict[str, Any], Any], Any]] = {}
-        self._lock = threading.RLock()
+        self._import_lock = threading.Lock()
+        self._invocation_lock = threading.Lock()
         self._preloaded = {m for m in sys.modules if m.startswith("functions.")}
+        os.environ.update(self.shared_environment())
 
     def environment(self, name: str) -> dict[str, str]:
         function = topology.FUNCTIONS[name]
         return {**topology.function_environment(function, self._names, self._stage), **self._extra}
 
+    def shared_environment(self) -> dict[str, str]:
+        """Every function's variables but the service name; refuses names that disagree."""
+        shared: dict[str, str] = {}
+        for name in topology.FUNCTIONS:
+            for key, value in self.environment(name).items():
+                if key == SERVICE_NAME:
+                    continue
+                if shared.setdefault(key, value) != value:
+                    raise ValueError(f"{key} differs between functions ({shared[key]!r}, {value!r})")
+        return shared
+
     def _handler(self, name: str) -> Callable[[dict[str, Any], Any], Any]:
-        if name not in self._handlers:
-            module_name, attribute = topology.FUNCTIONS[name].handler.rsplit(".", 1)
-            module = importlib.import_module(module_name)
-            if module_name in self._preloaded:
-                # Imported by an earlier runtime in this process: start cold, as a new sandbox would.
-                module = importlib.reload(module)
-            self._handlers[name] = getattr(module, attribute)
-        return self._handlers[name]
+        with self._import_lock:
+            if name not in self._handlers:
+                module_name, attribute = topology.FUNCTIONS[name].handler.rsplit(".", 1)
+                os.environ[SERVICE_NAME] = self.environment(name)[SERVICE_NAME]
+                module = importlib.import_module(module_name)
+                if module_name in self._preloaded:
+                    # Imported by an earlier runtime in this process: start cold, as a new sandbox would.
+                    module = importlib.reload(module)
+                self._handlers[name] = getattr(module, attribute)
+            return self._handlers[name]
 
     def invoke(self, name: str, event: dict[str, Any]) -> Any:
         function = topology.FUNCTIONS[name]
-        with self._lock:
-            os.environ.update(self.environment(name))
-            handler = self._handler(name)
+        handler = self._handler(name)
+        with self._invocation_lock:
             context = LambdaContext(function_name=f"switchboard-{self._stage}-{name}",
                                     memory_limit_in_mb=function.memory_mb,
                                     timeout_seconds=function.timeout_seconds)
