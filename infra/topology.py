@@ -144,9 +144,9 @@ FUNCTIONS: dict[str, Function] = {
         Function(
             "admin",
             handler="functions.admin.handler.handler",
-            description="Admin API: providers, connections, events.",
+            description="Admin API: providers, connections, events, routing rules, taxonomy, responders.",
             timeout_seconds=15,
-            tables={"connections": "readwrite", "event_log": "read"},
+            tables={"connections": "readwrite", "event_log": "read", "routing": "readwrite"},
             secrets="readwrite",
             deps_layer=True,
         ),

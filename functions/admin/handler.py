@@ -12,7 +12,8 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from functions.admin import logic
+from functions.admin import logic, routing_config
+from functions.routing.config_store import RoutingConfigStore
 from switchboard_core import aws
 from switchboard_core.connections import ConnectionStore, CredentialStore
 from switchboard_core.errors import HubError
@@ -31,6 +32,7 @@ class AdminSettings(BaseModel):
 
     connections_table: str = Field(alias="TABLE_CONNECTIONS")
     event_log_table: str = Field(alias="TABLE_EVENT_LOG")
+    routing_table: str = Field(alias="TABLE_ROUTING")
     secrets_prefix: str = Field(alias="SECRETS_PREFIX")
     public_base_url: str | None = Field(default=None, alias="PUBLIC_BASE_URL")
 
@@ -38,6 +40,11 @@ class AdminSettings(BaseModel):
 @cache
 def settings() -> AdminSettings:
     return load_settings(AdminSettings)
+
+
+@cache
+def routing_store() -> RoutingConfigStore:
+    return RoutingConfigStore(aws.resource("dynamodb").Table(settings().routing_table))
 
 
 @cache
@@ -127,6 +134,53 @@ def rotate(connection_id: str) -> dict[str, Any]:
 def events() -> dict[str, Any]:
     params = app.current_event.query_string_parameters or {}
     return logic.list_events(principal(), dict(params), dependencies())
+
+
+def routing_tenant() -> str:
+    return routing_config.tenant_for(principal(), app.current_event.get_query_string_value("tenant"))
+
+
+@app.get("/admin/routing/rules")
+def get_rules() -> dict[str, Any]:
+    return routing_config.get_rules(principal(), routing_tenant(), routing_store())
+
+
+@app.put("/admin/routing/rules")
+def put_rules() -> dict[str, Any]:
+    saved = routing_config.put_rules(principal(), routing_tenant(), body(), routing_store(), now())
+    logger.info("rule set saved", extra={"version": saved["version"]})
+    return saved
+
+
+@app.post("/admin/routing/simulate")
+def simulate() -> dict[str, Any]:
+    return routing_config.simulate_rules(principal(), routing_tenant(), body(), routing_store(), dependencies())
+
+
+@app.get("/admin/routing/taxonomy")
+def get_taxonomy() -> dict[str, Any]:
+    return routing_config.get_taxonomy(principal(), routing_tenant(), routing_store())
+
+
+@app.put("/admin/routing/taxonomy")
+def put_taxonomy() -> dict[str, Any]:
+    return routing_config.put_taxonomy(principal(), routing_tenant(), body(), routing_store(), now())
+
+
+@app.get("/admin/responders")
+def list_responders() -> dict[str, Any]:
+    return routing_config.list_responders(principal(), routing_tenant(), routing_store())
+
+
+@app.put("/admin/responders/<responder_id>")
+def put_responder(responder_id: str) -> dict[str, Any]:
+    return routing_config.put_responder(principal(), routing_tenant(), responder_id, body(), routing_store())
+
+
+@app.delete("/admin/responders/<responder_id>")
+def delete_responder(responder_id: str) -> Response:
+    routing_config.delete_responder(principal(), routing_tenant(), responder_id, routing_store())
+    return Response(status_code=204, content_type="application/json", body="")
 
 
 @app.exception_handler(HubError)

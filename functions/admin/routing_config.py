@@ -1,0 +1,143 @@
+"""Admin API logic for routing: the rule set, the taxonomy, responders and simulation.
+
+A proposed rule set is validated (pydantic) before it is stored, field by field, and
+stored only if the caller saw the version in force (`expected_version`), so the rule
+set in force is never invalid and two editors never overwrite each other unknowingly.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from functions.admin.logic import AdminDeps, parse_body
+from functions.routing.assignment import Responder
+from functions.routing.config_store import RoutingConfigStore
+from functions.routing.rules import RuleSet
+from functions.routing.sensing import Sensor, Taxonomy
+from functions.routing.simulation import simulate
+from switchboard_core.errors import HubError, NotFound
+from switchboard_core.event_log import EventQuery
+from switchboard_core.principals import ALL_TENANTS, Principal
+
+
+class PutRules(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    rule_set: RuleSet
+    expected_version: int | None = Field(default=None, ge=1,
+                                         description="the version being replaced; omit for a tenant's first rule set")
+
+
+class ResponderProfile(BaseModel):
+    """A responder as the API takes it: id and tenant come from the path and the key."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    teams: list[str] = Field(default_factory=list)
+    skills: dict[str, int] = Field(default_factory=dict)
+    capacity: int = 5
+    available: bool = True
+    location: dict[str, float] | None = None
+    working_hours: dict[str, Any] | None = None
+
+
+class Simulate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    rule_set: RuleSet
+    limit: int = Field(default=100, ge=1, le=100)
+
+
+def tenant_for(principal: Principal, requested: str | None) -> str:
+    """The tenant a request acts on: the key's own, or (operator keys) the one asked for."""
+    if principal.tenant != ALL_TENANTS:
+        return principal.tenant
+    if not requested:
+        raise HubError("an operator key must pass tenant=", status=400, code="validation_error")
+    return requested
+
+
+def get_rules(principal: Principal, tenant: str, store: RoutingConfigStore) -> dict[str, Any]:
+    principal.require_read(tenant)
+    found = store.rules(tenant)
+    if found is None:
+        raise NotFound(f"tenant {tenant!r} has no rule set yet", code="no_rule_set")
+    rule_set, version = found
+    return {"rule_set": rule_set.model_dump(mode="json"), "version": version}
+
+
+def put_rules(principal: Principal, tenant: str, body: Any, store: RoutingConfigStore, now: datetime) -> dict[str, Any]:
+    principal.require_manage(tenant)
+    request: PutRules = parse_body(PutRules, body)
+    current = store.rules(tenant)
+    current_version = current[1] if current else None
+    if request.expected_version != current_version:
+        raise HubError(f"the rule set in force is version {current_version}; you edited version "
+                       f"{request.expected_version}", status=409, code="version_conflict",
+                       details={"current_version": current_version})
+    from botocore.exceptions import ClientError
+
+    try:
+        version = store.put_rules(tenant, request.rule_set, request.expected_version, now)
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+            raise
+        raise HubError("the rule set changed while you saved it; reload and try again", status=409,
+                       code="version_conflict") from None
+    return {"version": version, "rules": len(request.rule_set.rules)}
+
+
+def get_taxonomy(principal: Principal, tenant: str, store: RoutingConfigStore) -> dict[str, Any]:
+    principal.require_read(tenant)
+    taxonomy, version = store.taxonomy(tenant)
+    return {"taxonomy": taxonomy.model_dump(mode="json"), "version": version}
+
+
+def put_taxonomy(principal: Principal, tenant: str, body: Any, store: RoutingConfigStore, now: datetime) -> dict[str, Any]:
+    principal.require_manage(tenant)
+    taxonomy: Taxonomy = parse_body(Taxonomy, body)
+    return {"version": store.put_taxonomy(tenant, taxonomy, now),
+            "phrases": sum(1 for _ in taxonomy.phrases())}
+
+
+def list_responders(principal: Principal, tenant: str, store: RoutingConfigStore) -> dict[str, Any]:
+    principal.require_read(tenant)
+    return {"responders": [r.model_dump(mode="json") for r in sorted(store.responders(tenant), key=lambda r: r.id)]}
+
+
+def put_responder(principal: Principal, tenant: str, responder_id: str, body: Any,
+                  store: RoutingConfigStore) -> dict[str, Any]:
+    principal.require_manage(tenant)
+    profile: ResponderProfile = parse_body(ResponderProfile, body)
+    try:
+        responder = Responder.model_validate({**profile.model_dump(exclude_none=True), "id": responder_id,
+                                              "tenant": tenant})
+    except ValidationError as exc:
+        problems = [{"field": ".".join(map(str, e["loc"])), "problem": e["msg"]} for e in exc.errors()]
+        raise HubError(f"invalid responder: {', '.join(p['field'] for p in problems)}", status=400,
+                       code="validation_error", details={"problems": problems}) from None
+    store.put_responder(responder)
+    saved = store.responder(tenant, responder_id)
+    assert saved is not None
+    return saved.model_dump(mode="json")
+
+
+def delete_responder(principal: Principal, tenant: str, responder_id: str, store: RoutingConfigStore) -> None:
+    principal.require_manage(tenant)
+    if store.responder(tenant, responder_id) is None:
+        raise NotFound(f"unknown responder {responder_id!r}", code="unknown_responder")
+    store.delete_responder(tenant, responder_id)
+
+
+def simulate_rules(principal: Principal, tenant: str, body: Any, store: RoutingConfigStore,
+                   deps: AdminDeps) -> dict[str, Any]:
+    """The proposal against the tenant's most recent events; nothing is written."""
+    principal.require_read(tenant)
+    request: Simulate = parse_body(Simulate, body)
+    events, _ = deps.event_log.query(EventQuery(tenant=tenant, limit=request.limit))
+    taxonomy, _ = store.taxonomy(tenant)
+    return simulate(request.rule_set, reversed(events), Sensor(taxonomy), store.responders(tenant))

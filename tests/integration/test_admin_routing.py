@@ -1,0 +1,74 @@
+"""The admin API for routing over HTTP on the local runtime: rule sets (validated,
+versioned), taxonomy, responders, simulation, and who may change them."""
+
+from __future__ import annotations
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+GOOD = {"default_team": "front-desk", "rules": [
+    {"name": "parts", "when": {"topics_any": ["parts"]}, "then": {"kind": "assign", "team": "parts"}}]}
+
+
+def staff_key(hub) -> str:
+    from datetime import UTC, datetime
+
+    from switchboard_core import aws
+    from switchboard_core.principals import ApiKeyStore, Role
+
+    store = ApiKeyStore(aws.resource("dynamodb").Table(hub.runtime.names.table("api_keys")))
+    key, _ = store.create(tenant="demo", name="agent", role=Role.STAFF, now=datetime.now(UTC))
+    return key
+
+
+def test_rule_sets_are_validated_versioned_and_never_left_invalid(hub):
+    current = hub.admin("GET", "/admin/routing/rules")
+    expected = current[1]["version"] if current[0] == 200 else None
+    bad = {"rule_set": {"default_team": "", "rules": [{"name": "x", "then": {"kind": "teleport"}}]},
+           "expected_version": expected}
+    status, answer = hub.admin("PUT", "/admin/routing/rules", bad)
+    assert status == 400 and answer["error"]["code"] == "validation_error"
+    fields = {p["field"] for p in answer["error"]["details"]["problems"]}
+    assert "rule_set.default_team" in fields and any(f.startswith("rule_set.rules.0.then") for f in fields)
+    assert hub.admin("GET", "/admin/routing/rules")[0] == current[0]  # nothing changed
+
+    status, saved = hub.admin("PUT", "/admin/routing/rules", {"rule_set": GOOD, "expected_version": expected})
+    assert status == 200 and saved["version"] == (expected or 0) + 1
+    stale = hub.admin("PUT", "/admin/routing/rules", {"rule_set": GOOD, "expected_version": expected})
+    assert stale[0] == 409 and stale[1]["error"]["details"]["current_version"] == saved["version"]
+    status, shown = hub.admin("GET", "/admin/routing/rules")
+    assert status == 200 and shown["rule_set"]["rules"][0]["name"] == "parts"
+
+
+def test_taxonomy_and_responders(hub):
+    taxonomy = {"topics": [{"name": "parts", "phrases": ["brake pad"]}], "entities": {}}
+    status, saved = hub.admin("PUT", "/admin/routing/taxonomy", taxonomy)
+    assert status == 200 and saved["phrases"] == 1
+    assert hub.admin("PUT", "/admin/routing/taxonomy", {"topics": [{"name": "x", "phrases": []}]})[0] == 400
+    profile = {"name": "Pia", "teams": ["parts"], "skills": {"parts": 3}, "capacity": 4,
+               "location": {"latitude": 53.55, "longitude": 9.99}}
+    status, responder = hub.admin("PUT", "/admin/responders/pia-admin-test", profile)
+    assert status == 200 and responder["tenant"] == "demo" and responder["load"] == 0
+    bad = hub.admin("PUT", "/admin/responders/bad-skill", {**profile, "skills": {"parts": 9}})
+    assert bad[0] == 400 and "skills" in bad[1]["error"]["message"]
+    assert "pia-admin-test" in [r["id"] for r in hub.admin("GET", "/admin/responders")[1]["responders"]]
+    assert hub.admin("DELETE", "/admin/responders/pia-admin-test")[0] == 204
+    assert hub.admin("DELETE", "/admin/responders/pia-admin-test")[0] == 404
+
+
+def test_staff_reads_but_cannot_change_routing(hub):
+    key = staff_key(hub)
+    assert hub.request("GET", "/admin/routing/taxonomy", key=key)[0] == 200
+    status, _, answer = hub.request("PUT", "/admin/routing/rules", {"rule_set": GOOD, "expected_version": None},
+                                    key=key)
+    assert status == 403 and answer["error"]["code"] == "forbidden"
+    assert hub.request("PUT", "/admin/responders/x", {"name": "X"}, key=key)[0] == 403
+
+
+def test_simulation_changes_nothing(hub):
+    before = hub.admin("GET", "/admin/routing/rules")
+    status, report = hub.admin("POST", "/admin/routing/simulate", {"rule_set": GOOD, "limit": 50})
+    assert status == 200 and "events" in report and report["changed"] <= report["compared"]
+    assert hub.admin("GET", "/admin/routing/rules") == before
+    assert hub.admin("POST", "/admin/routing/simulate", {"rule_set": {"rules": []}})[0] == 400
