@@ -47,6 +47,7 @@ synth: install
 
 bench: $(VENV)/.installed
 	$(BIN)/python -m tests.bench.ingest
+	$(BIN)/python -m tests.bench.routing
 
 schema: $(VENV)/.installed
 	$(BIN)/switchboard schema

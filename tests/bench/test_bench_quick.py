@@ -17,3 +17,12 @@ def test_quick_benchmark_reports_every_figure(capsys):
     assert report["cold_import_ms"]["ratio_ingest_to_boto3"] > 0
     assert report["local_end_to_end_twilio_sms"]["per_second"] > 0
     print(json.dumps(report))
+
+
+def test_quick_routing_benchmark_reports_growth(capsys):
+    from tests.bench import routing
+
+    assert routing.main(["--quick", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert set(report["cpu_us_per_event"]) == {"10", "100", "1000", "10000"}
+    assert report["rules"] == 1000 and report["ratio_to_10_phrases"]["10"] == 1.0
