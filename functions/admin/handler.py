@@ -14,6 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from functions.admin import logic, routing_config
 from functions.routing.config_store import RoutingConfigStore
+from functions.routing.contacts import ContactStore
+from functions.routing.conversations import ConversationStore
 from switchboard_core import aws
 from switchboard_core.connections import ConnectionStore, CredentialStore
 from switchboard_core.errors import HubError
@@ -33,6 +35,8 @@ class AdminSettings(BaseModel):
     connections_table: str = Field(alias="TABLE_CONNECTIONS")
     event_log_table: str = Field(alias="TABLE_EVENT_LOG")
     routing_table: str = Field(alias="TABLE_ROUTING")
+    contacts_table: str = Field(alias="TABLE_CONTACTS")
+    conversations_table: str = Field(alias="TABLE_CONVERSATIONS")
     secrets_prefix: str = Field(alias="SECRETS_PREFIX")
     public_base_url: str | None = Field(default=None, alias="PUBLIC_BASE_URL")
 
@@ -45,6 +49,17 @@ def settings() -> AdminSettings:
 @cache
 def routing_store() -> RoutingConfigStore:
     return RoutingConfigStore(aws.resource("dynamodb").Table(settings().routing_table))
+
+
+@cache
+def contact_store() -> ContactStore:
+    return ContactStore(aws.resource("dynamodb").Table(settings().contacts_table))
+
+
+@cache
+def conversation_store() -> ConversationStore:
+    # The inactivity window only matters when threading, which the admin API never does.
+    return ConversationStore(aws.resource("dynamodb").Table(settings().conversations_table), timedelta(hours=4))
 
 
 @cache
@@ -181,6 +196,28 @@ def put_responder(responder_id: str) -> dict[str, Any]:
 def delete_responder(responder_id: str) -> Response:
     routing_config.delete_responder(principal(), routing_tenant(), responder_id, routing_store())
     return Response(status_code=204, content_type="application/json", body="")
+
+
+@app.get("/admin/contacts/<contact_id>")
+def get_contact(contact_id: str) -> dict[str, Any]:
+    return routing_config.contact_view(routing_config.get_contact(principal(), contact_id, contact_store()))
+
+
+@app.get("/admin/contacts/<contact_id>/timeline")
+def contact_timeline(contact_id: str) -> dict[str, Any]:
+    params = dict(app.current_event.query_string_parameters or {})
+    return routing_config.timeline(principal(), contact_id, params, contact_store())
+
+
+@app.get("/admin/conversations")
+def list_conversations() -> dict[str, Any]:
+    params = dict(app.current_event.query_string_parameters or {})
+    return routing_config.list_conversations(principal(), routing_tenant(), params, conversation_store())
+
+
+@app.get("/admin/conversations/<conversation_id>")
+def get_conversation(conversation_id: str) -> dict[str, Any]:
+    return routing_config.get_conversation(principal(), conversation_id, conversation_store())
 
 
 @app.exception_handler(HubError)

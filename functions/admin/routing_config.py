@@ -15,6 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from functions.admin.logic import AdminDeps, parse_body
 from functions.routing.assignment import Responder
 from functions.routing.config_store import RoutingConfigStore
+from functions.routing.contacts import ContactRecord, ContactStore
+from functions.routing.conversations import ConversationStore, Status
 from functions.routing.rules import RuleSet
 from functions.routing.sensing import Sensor, Taxonomy
 from functions.routing.simulation import simulate
@@ -141,3 +143,68 @@ def simulate_rules(principal: Principal, tenant: str, body: Any, store: RoutingC
     events, _ = deps.event_log.query(EventQuery(tenant=tenant, limit=request.limit))
     taxonomy, _ = store.taxonomy(tenant)
     return simulate(request.rule_set, reversed(events), Sensor(taxonomy), store.responders(tenant))
+
+
+# --- read API: contacts, timelines, conversations ------------------------------------------
+
+def get_contact(principal: Principal, contact_id: str, contacts: ContactStore) -> ContactRecord:
+    contact = contacts.get(contact_id)
+    if contact is None or not principal.can_read_tenant(contact.tenant):
+        raise NotFound(f"unknown contact {contact_id!r}", code="unknown_contact")
+    return contact
+
+
+def contact_view(contact: ContactRecord) -> dict[str, Any]:
+    return contact.model_dump(mode="json")
+
+
+def timeline(principal: Principal, contact_id: str, params: dict[str, str], contacts: ContactStore) -> dict[str, Any]:
+    contact = get_contact(principal, contact_id, contacts)
+    limit = _limit(params)
+    cursor = {"at": decode_cursor(params["cursor"])["at"]} if params.get("cursor") else None
+    entries, next_cursor = contacts.timeline(contact, limit, cursor)
+    return {"contact": contact.id, "events": entries,
+            "next_cursor": encode_cursor(next_cursor) if next_cursor else None}
+
+
+def list_conversations(principal: Principal, tenant: str, params: dict[str, str],
+                       conversations: ConversationStore) -> dict[str, Any]:
+    principal.require_read(tenant)
+    status = params.get("status")
+    if status and status not in {s.value for s in Status}:
+        raise HubError(f"status must be one of {', '.join(s.value for s in Status)}", status=400,
+                       code="validation_error")
+    cursor = decode_cursor(params["cursor"]) if params.get("cursor") else None
+    found, next_cursor = conversations.for_tenant(tenant, status=status, assignee=params.get("assignee"),
+                                                  topic=params.get("topic"), limit=_limit(params), cursor=cursor)
+    return {"conversations": [c.model_dump(mode="json") for c in found],
+            "next_cursor": encode_cursor(next_cursor) if next_cursor else None}
+
+
+def get_conversation(principal: Principal, conversation_id: str, conversations: ConversationStore) -> dict[str, Any]:
+    conversation = conversations.get(conversation_id)
+    if conversation is None or not principal.can_read_tenant(conversation.tenant):
+        raise NotFound(f"unknown conversation {conversation_id!r}", code="unknown_conversation")
+    return conversation.model_dump(mode="json")
+
+
+def _limit(params: dict[str, str]) -> int:
+    raw = params.get("limit", "25")
+    if not raw.isdigit() or not 1 <= int(raw) <= 100:
+        raise HubError("limit must be a whole number from 1 to 100", status=400, code="validation_error")
+    return int(raw)
+
+
+def decode_cursor(cursor: str) -> dict[str, str]:
+    from switchboard_core.event_log import decode_cursor as decode
+
+    try:
+        return decode(cursor)
+    except ValueError as exc:
+        raise HubError(str(exc), status=400, code="validation_error") from None
+
+
+def encode_cursor(key: dict[str, str]) -> str:
+    from switchboard_core.event_log import encode_cursor as encode
+
+    return encode(key)

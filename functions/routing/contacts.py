@@ -5,6 +5,8 @@ Storage (one DynamoDB table, `pk` only):
     CONTACT#<id>                     the contact: tenant, identities, attributes, consent
     IDENTITY#<tenant>#<kind>#<value> which contact owns an identity (conditional put)
     MERGE#<id>                       a merge: which contact went into which, with what
+    TIMELINE#<event id>              one event of the contact's, listed by the `by_contact`
+                                     index (contact_id, at) newest first
 
 An identity is claimed with a conditional put, so two webhooks of one stranger in
 the same second end with one contact: the loser of the race reads the winner's
@@ -61,6 +63,7 @@ class ContactRecord(BaseModel):
     attributes: dict[str, str] = Field(default_factory=dict)
     consent: Consent = Field(default_factory=Consent)
     merged_into: str | None = None
+    merged_from: list[str] = Field(default_factory=list, description="contacts merged into this one")
     created_at: AwareDatetime
     updated_at: AwareDatetime
 
@@ -215,9 +218,11 @@ class ContactStore:
         consent = target.consent if target.consent.at and (not source.consent.at or target.consent.at >= source.consent.at) else source.consent
         self._table.update_item(
             Key={"pk": f"CONTACT#{survivor}"},
-            UpdateExpression="SET identities = :ids, attributes = :attrs, consent = :consent, updated_at = :now",
+            UpdateExpression="SET identities = :ids, attributes = :attrs, consent = :consent, "
+                             "merged_from = :from, updated_at = :now",
             ExpressionAttributeValues={":ids": list(dict.fromkeys(target.identities + source.identities)),
                                        ":attrs": attributes, ":consent": consent.model_dump(mode="json"),
+                                       ":from": list(dict.fromkeys([*target.merged_from, merged, *source.merged_from])),
                                        ":now": now.isoformat()},
         )
         self._table.update_item(
@@ -243,8 +248,9 @@ class ContactStore:
         assert survivor is not None
         self._table.update_item(
             Key={"pk": f"CONTACT#{record.survivor}"},
-            UpdateExpression="SET identities = :ids, updated_at = :now",
+            UpdateExpression="SET identities = :ids, merged_from = :from, updated_at = :now",
             ExpressionAttributeValues={":ids": [t for t in survivor.identities if t not in record.identities],
+                                       ":from": [c for c in survivor.merged_from if c != record.merged],
                                        ":now": now.isoformat()},
         )
         self._table.update_item(
@@ -259,6 +265,35 @@ class ContactStore:
         restored = self.get(record.merged, follow_merges=False)
         assert restored is not None
         return restored
+
+    # --- timeline --------------------------------------------------------------------------
+
+    def add_to_timeline(self, contact_id: str, entry: dict[str, Any], event_id: str, at: datetime) -> None:
+        """Record one event on the contact's timeline (a redelivery rewrites the same item)."""
+        self._table.put_item(Item={"pk": f"TIMELINE#{event_id}", "contact_id": contact_id,
+                                   "at": f"{at.isoformat()}#{event_id}", "entry": entry})
+
+    def timeline(self, contact: ContactRecord, limit: int, cursor: dict[str, str] | None = None
+                 ) -> tuple[list[dict[str, Any]], dict[str, str] | None]:
+        """Newest first across the contact and every contact merged into it."""
+        from boto3.dynamodb.conditions import Key
+
+        entries: list[dict[str, Any]] = []
+        for contact_id in [contact.id, *contact.merged_from]:
+            kwargs: dict[str, Any] = {"IndexName": "by_contact", "ScanIndexForward": False,
+                                      "KeyConditionExpression": Key("contact_id").eq(contact_id)}
+            if cursor:
+                kwargs["KeyConditionExpression"] &= Key("at").lt(cursor["at"])
+            while True:
+                page = self._table.query(**kwargs)
+                entries.extend(page.get("Items", []))
+                if "LastEvaluatedKey" not in page or len(entries) > 10 * limit:
+                    break
+                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        entries.sort(key=lambda item: item["at"], reverse=True)
+        page_items = entries[:limit]
+        next_cursor = {"at": page_items[-1]["at"]} if len(entries) > limit else None
+        return [item["entry"] | {"event_id": item["pk"].removeprefix("TIMELINE#")} for item in page_items], next_cursor
 
     # --- attributes and consent ----------------------------------------------------------
 

@@ -171,6 +171,40 @@ class ConversationStore:
             kwargs["ExpressionAttributeNames"] = names
         self._table.update_item(Key={"pk": f"CONV#{conversation_id}"}, UpdateExpression=expression, **kwargs)
 
+    def for_tenant(self, tenant: str, *, status: str | None = None, assignee: str | None = None,
+             topic: str | None = None, limit: int = 25, cursor: dict[str, str] | None = None
+             ) -> tuple[list[Conversation], dict[str, str] | None]:
+        """A tenant's conversations, most recently active first, filtered."""
+        from boto3.dynamodb.conditions import Attr, Key
+
+        kwargs: dict[str, Any] = {"IndexName": "by_tenant", "ScanIndexForward": False,
+                                  "KeyConditionExpression": Key("tenant").eq(tenant)}
+        filters = []
+        if status:
+            filters.append(Attr("status").eq(status))
+        if assignee:
+            filters.append(Attr("assignee").eq(assignee))
+        if topic:
+            filters.append(Attr("topics").contains(topic))
+        if filters:
+            combined = filters[0]
+            for extra in filters[1:]:
+                combined = combined & extra
+            kwargs["FilterExpression"] = combined
+        if cursor:
+            kwargs["ExclusiveStartKey"] = cursor
+        found: list[Conversation] = []
+        while True:
+            page = self._table.query(**kwargs)
+            for item in page.get("Items", []):
+                found.append(Conversation.model_validate(item))
+                if len(found) == limit:
+                    return found, {"pk": item["pk"], "tenant": item["tenant"],
+                                   "last_activity_at": item["last_activity_at"]}
+            if "LastEvaluatedKey" not in page:
+                return found, None
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
     def set_status(self, conversation_id: str, status: Status, assignee: str | None = None) -> None:
         values: dict[str, Any] = {":status": status.value}
         expression = "SET #status = :status"

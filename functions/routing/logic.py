@@ -72,10 +72,15 @@ def route(event: CanonicalEvent, deps: RoutingDeps, now: datetime,
     if contact is not None:
         sync_contact(event, contact, deps.contacts)
     if not is_conversational(event):
+        if contact is not None:
+            deps.contacts.add_to_timeline(contact.id, timeline_entry(event, None), event.id, event.occurred_at)
         return []
     threaded = deps.conversations.thread(event, contact.id if contact else None, now)
     if threaded.duplicate:
         return []
+    if contact is not None:
+        deps.contacts.add_to_timeline(contact.id, timeline_entry(event, threaded.conversation.id), event.id,
+                                      event.occurred_at)
     sensed = deps.sensor(event.tenant).sense(event)
     conversation = threaded.conversation
     rules = deps.config.rules(event.tenant)
@@ -89,6 +94,12 @@ def route(event: CanonicalEvent, deps: RoutingDeps, now: datetime,
     publish(derived)
     deps.conversations.mark_routed(event.id, conversation.id, now)
     return derived
+
+
+def timeline_entry(event: CanonicalEvent, conversation_id: str | None) -> dict[str, Any]:
+    return {"type": event.type, "provider": event.provider, "channel": event.channel.value,
+            "occurred_at": event.occurred_at.isoformat(), "conversation": conversation_id,
+            "text": (event.text or "")[:500] or None}
 
 
 def sync_contact(event: CanonicalEvent, contact: ContactRecord, contacts: ContactStore) -> None:

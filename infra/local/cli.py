@@ -64,6 +64,19 @@ def build_parser() -> argparse.ArgumentParser:
     events.add_argument("--json", action="store_true", help="print the raw JSON")
     events.set_defaults(run=run_events)
 
+    conversations = commands.add_parser("conversations", help="list conversations (routing)")
+    for name in ("status", "assignee", "topic", "tenant"):
+        conversations.add_argument(f"--{name}")
+    conversations.add_argument("--limit", type=int, default=20)
+    conversations.add_argument("--url", help="hub base URL (default: the running local hub)")
+    conversations.set_defaults(run=run_conversations)
+
+    timeline = commands.add_parser("timeline", help="one contact's events across channels, newest first")
+    timeline.add_argument("contact", help="a contact id (ct_...), as routing events show it")
+    timeline.add_argument("--limit", type=int, default=20)
+    timeline.add_argument("--url", help="hub base URL (default: the running local hub)")
+    timeline.set_defaults(run=run_timeline)
+
     keys = commands.add_parser("keys", help="create, list and revoke admin API keys")
     keys.add_argument("--stage", help="a deployed stage (reads the stack's outputs); default: the local hub")
     keys.add_argument("--table", help="the API keys table name, instead of --stage")
@@ -209,6 +222,38 @@ def run_events(args: argparse.Namespace) -> int:
         who = describe_contact(event["contact"])
         text = (event.get("text") or "").replace("\n", " ")[:60]
         print(f"{event['received_at'][:19]}  {event['provider']:17} {event['type']:24} {who:22} {text}")
+    return 0
+
+
+def admin_get(args: argparse.Namespace, path: str, params: dict[str, str]) -> dict[str, Any]:
+    from urllib.parse import urlencode
+
+    state = state_of(args)
+    base = running_hub(state, args.url)
+    query = urlencode({k: v for k, v in params.items() if v})
+    status, _, body = http("GET", f"{base}{path}" + (f"?{query}" if query else ""),
+                           headers={"Authorization": f"Bearer {admin_key(state)}"})
+    if status != 200:
+        raise CliError(f"GET {path} -> {status}: {body.decode(errors='replace')}")
+    return json.loads(body)
+
+
+def run_conversations(args: argparse.Namespace) -> int:
+    params = {k: getattr(args, k) for k in ("status", "assignee", "topic", "tenant")}
+    payload = admin_get(args, "/admin/conversations", {**params, "limit": str(args.limit)})
+    if not payload["conversations"]:
+        print("no conversations yet: routing threads messages as they arrive")
+    for c in payload["conversations"]:
+        print(f"{c['id']}  {c['status']:8} {c.get('assignee') or '-':12} {c.get('queue') or '-':12} "
+              f"{','.join(c['channels']):20} {','.join(c.get('topics', [])) or '-':16} {c['last_activity_at'][:19]}")
+    return 0
+
+
+def run_timeline(args: argparse.Namespace) -> int:
+    payload = admin_get(args, f"/admin/contacts/{args.contact}/timeline", {"limit": str(args.limit)})
+    for entry in payload["events"]:
+        text = (entry.get("text") or "").replace("\n", " ")[:60]
+        print(f"{entry['occurred_at'][:19]}  {entry['channel']:9} {entry['provider']:17} {entry['type']:24} {text}")
     return 0
 
 

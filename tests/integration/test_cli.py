@@ -76,3 +76,17 @@ def test_schema_check_passes(capsys, monkeypatch):
 
     monkeypatch.chdir(Path(__file__).resolve().parents[2])
     assert main(["schema", "--check"]) == 0
+
+
+def test_conversations_and_timeline_commands(hub, capsys):
+    from tests.integration.test_routing_stories import post_twilio_sms
+
+    post_twilio_sms(hub, "+14155550161", "Hello from the CLI test")
+    found = wait_for(lambda: [e for e in hub.bus.events() if e["detail-type"] == "conversation.opened"
+                              and e["detail"]["contact"].get("phone") == "+14155550161"])
+    contact_id = found[0]["detail"]["attributes"]["contact"]["id"]
+    code, out = run(hub, capsys, "conversations", "--limit", "50")
+    assert code == 0 and found[0]["detail"]["conversation_key"] in out
+    code, out = run(hub, capsys, "timeline", contact_id)
+    assert code == 0 and "Hello from the CLI test" in out
+    assert run(hub, capsys, "timeline", "ct_nobody")[0] == 2

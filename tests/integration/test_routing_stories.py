@@ -116,3 +116,31 @@ def test_a_stranded_driver_sms_with_a_location_goes_to_the_nearest_towing_respon
     assert assigned, "the stranded driver was never assigned"
     attributes = assigned[0]["detail"]["attributes"]
     assert attributes["assignee"] == "kiel-tow" and attributes["strategy"] == "nearest"
+
+
+def test_the_read_api_shows_the_conversation_and_the_cross_channel_timeline(configured):
+    hub, seen = configured, []
+    post_whatsapp(hub, "14155550144", "Where is the spare part I ordered?")
+    post_twilio_sms(hub, "+14155550144", "Sorry, to add: it is the BP-200 brake pad")
+    texts = wait_for(lambda: source_ids(hub, seen, "twilio", lambda d: d["contact"].get("phone") == "+14155550144"))
+    updated = wait_for(lambda: routed(hub, seen, texts, "conversation.updated"), timeout=20)
+    assert updated
+    attributes = updated[0]["detail"]["attributes"]
+    contact_id, conversation_id = attributes["contact"]["id"], attributes["conversation"]
+
+    status, contact = hub.admin("GET", f"/admin/contacts/{contact_id}")
+    assert status == 200 and "phone#+14155550144" in contact["identities"]
+    status, timeline = hub.admin("GET", f"/admin/contacts/{contact_id}/timeline?limit=10")
+    assert status == 200
+    assert [e["provider"] for e in timeline["events"]][:2] == ["twilio", "meta"]  # newest first, across channels
+    _, first = hub.admin("GET", f"/admin/contacts/{contact_id}/timeline?limit=1")
+    assert len(first["events"]) == 1 and first["next_cursor"]
+    _, second = hub.admin("GET", f"/admin/contacts/{contact_id}/timeline?limit=1&cursor={first['next_cursor']}")
+    assert [e["provider"] for e in first["events"] + second["events"]] == ["twilio", "meta"]
+
+    status, conversation = hub.admin("GET", f"/admin/conversations/{conversation_id}")
+    assert status == 200 and conversation["channels"] == ["social", "telephony"] and conversation["assignee"] == "pia"
+    status, listed = hub.admin("GET", "/admin/conversations?assignee=pia&topic=parts&limit=50")
+    assert status == 200 and conversation_id in [c["id"] for c in listed["conversations"]]
+    assert hub.admin("GET", "/admin/conversations?status=sleeping")[0] == 400
+    assert hub.admin("GET", "/admin/contacts/ct_nobody")[0] == 404
