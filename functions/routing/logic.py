@@ -175,7 +175,7 @@ def derived_events(event: CanonicalEvent, threaded: Threaded, contact: ContactRe
     drafts = [("conversation.opened" if threaded.opened else "conversation.updated", base)]
     if decision is not None and decision.action != "sticky":
         routed = {**base, "rule": decision.rule, "reason": decision.reason, "matched": decision.matched,
-                  "tags": decision.tags}
+                  "tags": decision.tags, "auto_reply": decision.auto_reply}
         if assignment is not None:
             routed |= {"queue": assignment.team, "assignee": assignment.responder_id, "priority": assignment.priority,
                        "strategy": assignment.strategy, "distance_km": assignment.distance_km}

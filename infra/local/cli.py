@@ -77,6 +77,14 @@ def build_parser() -> argparse.ArgumentParser:
     timeline.add_argument("--url", help="hub base URL (default: the running local hub)")
     timeline.set_defaults(run=run_timeline)
 
+    routing = commands.add_parser("routing", help="routing rule sets")
+    routing_commands = routing.add_subparsers(dest="routing_command", required=True)
+    simulate = routing_commands.add_parser("simulate", help="a proposed rule set against recent events")
+    simulate.add_argument("rules_file", type=Path, help="JSON file with the proposed rule set")
+    simulate.add_argument("--limit", type=int, default=100)
+    simulate.add_argument("--url", help="hub base URL (default: the running local hub)")
+    simulate.set_defaults(run=run_routing_simulate)
+
     keys = commands.add_parser("keys", help="create, list and revoke admin API keys")
     keys.add_argument("--stage", help="a deployed stage (reads the stack's outputs); default: the local hub")
     keys.add_argument("--table", help="the API keys table name, instead of --stage")
@@ -254,6 +262,29 @@ def run_timeline(args: argparse.Namespace) -> int:
     for entry in payload["events"]:
         text = (entry.get("text") or "").replace("\n", " ")[:60]
         print(f"{entry['occurred_at'][:19]}  {entry['channel']:9} {entry['provider']:17} {entry['type']:24} {text}")
+    return 0
+
+
+def run_routing_simulate(args: argparse.Namespace) -> int:
+    try:
+        rule_set = json.loads(args.rules_file.read_text())
+    except (OSError, ValueError) as exc:
+        raise CliError(f"cannot read a rule set from {args.rules_file}: {exc}") from None
+    state = state_of(args)
+    base = running_hub(state, args.url)
+    body = json.dumps({"rule_set": rule_set, "limit": args.limit}).encode()
+    status, _, answer = http("POST", f"{base}/admin/routing/simulate", body,
+                             {"Authorization": f"Bearer {admin_key(state)}", "Content-Type": "application/json"})
+    if status != 200:
+        raise CliError(f"POST /admin/routing/simulate -> {status}: {answer.decode(errors='replace')}")
+    report = json.loads(answer)
+    for row in report["events"]:
+        proposed, actual = row["proposed"], row["actual"] or {}
+        mark = "*" if row["changed"] else " "
+        print(f"{mark} {row['provider']:17} {row['type']:22} would: {proposed['queue'] or '-'}/"
+              f"{proposed['assignee'] or '-'} ({proposed['reason']})  was: {actual.get('queue') or '-'}/"
+              f"{actual.get('assignee') or '-'}")
+    print(f"{report['compared']} compared with what happened, {report['changed']} would change")
     return 0
 
 

@@ -90,3 +90,13 @@ def test_conversations_and_timeline_commands(hub, capsys):
     code, out = run(hub, capsys, "timeline", contact_id)
     assert code == 0 and "Hello from the CLI test" in out
     assert run(hub, capsys, "timeline", "ct_nobody")[0] == 2
+
+
+def test_routing_simulate_command(hub, capsys, tmp_path):
+    rules = tmp_path / "rules.json"
+    rules.write_text('{"default_team": "front-desk", "rules": [{"name": "all", "then": {"kind": "assign", "team": "x"}}]}')
+    code, out = run(hub, capsys, "routing", "simulate", str(rules), "--limit", "20")
+    assert code == 0 and "compared with what happened" in out
+    rules.write_text('{"rules": "nope"}')
+    code, out = run(hub, capsys, "routing", "simulate", str(rules))
+    assert code == 2 and "validation_error" in out
