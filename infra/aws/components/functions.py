@@ -79,7 +79,7 @@ class Functions(Construct):
             code=deps_layer_code(),
             compatible_runtimes=[RUNTIME],
             compatible_architectures=[ARCHITECTURE],
-            description="phonenumbers, defusedxml, cryptography, PyJWT (layers/deps/requirements.txt, arm64)",
+            description="adapters' and routing's libraries (layers/deps/requirements.txt, arm64)",
         )
         self.powertools_parameter = POWERTOOLS_LAYER_PARAMETER.format(
             arch=ARCHITECTURE.name, python=RUNTIME.name, version=config.powertools_version
