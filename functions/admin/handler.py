@@ -215,6 +215,16 @@ def list_conversations() -> dict[str, Any]:
     return routing_config.list_conversations(principal(), routing_tenant(), params, conversation_store())
 
 
+@app.post("/admin/conversations/<conversation_id>/status")
+def set_conversation_status(conversation_id: str) -> dict[str, Any]:
+    return routing_config.set_conversation_status(principal(), conversation_id, body(), conversation_store())
+
+
+@app.post("/admin/contacts/merges/<merge_id>/undo")
+def undo_merge(merge_id: str) -> dict[str, Any]:
+    return routing_config.undo_merge(principal(), merge_id, contact_store(), now())
+
+
 @app.get("/admin/conversations/<conversation_id>")
 def get_conversation(conversation_id: str) -> dict[str, Any]:
     return routing_config.get_conversation(principal(), conversation_id, conversation_store())

@@ -208,3 +208,36 @@ def encode_cursor(key: dict[str, str]) -> str:
     from switchboard_core.event_log import encode_cursor as encode
 
     return encode(key)
+
+
+class SetStatus(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    status: Status
+    assignee: str | None = Field(default=None, max_length=64)
+
+
+def set_conversation_status(principal: Principal, conversation_id: str, body: Any,
+                            conversations: ConversationStore) -> dict[str, Any]:
+    """Staff move a conversation along (waiting, resolved...); admins and staff of its tenant may."""
+    conversation = conversations.get(conversation_id)
+    if conversation is None or not principal.can_read_tenant(conversation.tenant):
+        raise NotFound(f"unknown conversation {conversation_id!r}", code="unknown_conversation")
+    request: SetStatus = parse_body(SetStatus, body)
+    conversations.set_status(conversation_id, request.status, request.assignee)
+    updated = conversations.get(conversation_id)
+    assert updated is not None
+    return updated.model_dump(mode="json")
+
+
+def undo_merge(principal: Principal, merge_id: str, contacts: ContactStore, now: datetime) -> dict[str, Any]:
+    """Split a merged contact out again (identity resolution was wrong)."""
+    record = contacts.merge_record(merge_id)
+    if record is None or not principal.can_read_tenant(record.tenant):
+        raise NotFound(f"unknown merge {merge_id!r}", code="unknown_merge")
+    principal.require_manage(record.tenant)
+    try:
+        restored = contacts.unmerge(merge_id, now)
+    except ValueError as exc:
+        raise HubError(str(exc), status=409, code="already_undone") from None
+    return restored.model_dump(mode="json")

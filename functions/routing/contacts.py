@@ -64,6 +64,7 @@ class ContactRecord(BaseModel):
     consent: Consent = Field(default_factory=Consent)
     merged_into: str | None = None
     merged_from: list[str] = Field(default_factory=list, description="contacts merged into this one")
+    merges: list[str] = Field(default_factory=list, description="ids of the merges into this one (to undo one)")
     created_at: AwareDatetime
     updated_at: AwareDatetime
 
@@ -219,10 +220,11 @@ class ContactStore:
         self._table.update_item(
             Key={"pk": f"CONTACT#{survivor}"},
             UpdateExpression="SET identities = :ids, attributes = :attrs, consent = :consent, "
-                             "merged_from = :from, updated_at = :now",
+                             "merged_from = :from, merges = :merges, updated_at = :now",
             ExpressionAttributeValues={":ids": list(dict.fromkeys(target.identities + source.identities)),
                                        ":attrs": attributes, ":consent": consent.model_dump(mode="json"),
                                        ":from": list(dict.fromkeys([*target.merged_from, merged, *source.merged_from])),
+                                       ":merges": list(dict.fromkeys([*target.merges, record.id, *source.merges])),
                                        ":now": now.isoformat()},
         )
         self._table.update_item(
@@ -232,6 +234,10 @@ class ContactStore:
         )
         self._table.put_item(Item=record.model_dump(mode="json", exclude_none=True) | {"pk": f"MERGE#{record.id}"})
         return record
+
+    def merge_record(self, merge_id: str) -> MergeRecord | None:
+        item = self._table.get_item(Key={"pk": f"MERGE#{merge_id}"}, ConsistentRead=True).get("Item")
+        return MergeRecord.model_validate(item) if item else None
 
     def unmerge(self, merge_id: str, now: datetime) -> ContactRecord:
         """Undo a merge: the merged contact gets its identities back and stands alone again."""
@@ -248,9 +254,10 @@ class ContactStore:
         assert survivor is not None
         self._table.update_item(
             Key={"pk": f"CONTACT#{record.survivor}"},
-            UpdateExpression="SET identities = :ids, merged_from = :from, updated_at = :now",
+            UpdateExpression="SET identities = :ids, merged_from = :from, merges = :merges, updated_at = :now",
             ExpressionAttributeValues={":ids": [t for t in survivor.identities if t not in record.identities],
                                        ":from": [c for c in survivor.merged_from if c != record.merged],
+                                       ":merges": [m for m in survivor.merges if m != record.id],
                                        ":now": now.isoformat()},
         )
         self._table.update_item(

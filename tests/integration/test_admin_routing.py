@@ -72,3 +72,33 @@ def test_simulation_changes_nothing(hub):
     assert status == 200 and "events" in report and report["changed"] <= report["compared"]
     assert hub.admin("GET", "/admin/routing/rules") == before
     assert hub.admin("POST", "/admin/routing/simulate", {"rule_set": {"rules": []}})[0] == 400
+
+
+def test_merges_can_be_undone_and_conversations_moved_along(hub):
+    from datetime import UTC, datetime
+
+    from functions.routing.contacts import ContactStore, Identity
+    from switchboard_core import aws
+    from tests.integration.conftest import wait_for
+    from tests.integration.test_routing_stories import post_twilio_sms
+
+    contacts = ContactStore(aws.resource("dynamodb").Table(hub.runtime.names.table("contacts")))
+    now = datetime.now(UTC)
+    by_phone = contacts.resolve("demo", [Identity(kind="phone", value="+14155550171")], reason="t", now=now)
+    by_email = contacts.resolve("demo", [Identity(kind="email", value="lee@example.com")], reason="t", now=now)
+    merged = contacts.resolve("demo", [Identity(kind="phone", value="+14155550171"),
+                                       Identity(kind="email", value="lee@example.com")], reason="crm", now=now)
+    status, shown = hub.admin("GET", f"/admin/contacts/{merged.id}")
+    assert status == 200 and len(shown["merges"]) == 1
+    status, restored = hub.admin("POST", f"/admin/contacts/merges/{shown['merges'][0]}/undo")
+    assert status == 200 and restored["id"] in {by_phone.id, by_email.id} and restored["merged_into"] is None
+    assert hub.admin("POST", f"/admin/contacts/merges/{shown['merges'][0]}/undo")[0] == 409
+    assert hub.admin("POST", "/admin/contacts/merges/mg_nothing/undo")[0] == 404
+
+    post_twilio_sms(hub, "+14155550172", "please call me back")
+    opened = wait_for(lambda: [e for e in hub.bus.events() if e["detail-type"] == "conversation.opened"
+                               and e["detail"]["contact"].get("phone") == "+14155550172"])
+    conversation_id = opened[0]["detail"]["conversation_key"]
+    status, moved = hub.admin("POST", f"/admin/conversations/{conversation_id}/status", {"status": "resolved"})
+    assert status == 200 and moved["status"] == "resolved"
+    assert hub.admin("POST", f"/admin/conversations/{conversation_id}/status", {"status": "asleep"})[0] == 400
