@@ -68,6 +68,9 @@ class Function:
     # The slim deps layer (layers/deps/requirements.txt): for functions that import provider
     # adapters or routing's sensing libraries; the others start faster without it.
     deps_layer: bool = False
+    # Run on a schedule (EventBridge Scheduler expression, e.g. "rate(1 minute)"): EventBridge
+    # Scheduler on AWS, the local runtime's scheduler on one machine.
+    schedule: str | None = None
 
     @property
     def directory(self) -> str:
@@ -113,7 +116,8 @@ TABLES: dict[str, Table] = {
         ),
         Table("contacts", partition_key="pk", indexes=(Index("by_contact", "contact_id", "at"),),
               purpose="Routing: contacts, identity claims, merges and each contact's timeline."),
-        Table("conversations", partition_key="pk", indexes=(Index("by_tenant", "tenant", "last_activity_at"),),
+        Table("conversations", partition_key="pk",
+              indexes=(Index("by_tenant", "tenant", "last_activity_at"), Index("by_sla", "sla_open", "sla_due_at")),
               purpose="Routing: conversations and their thread pointers."),
         Table("routing", partition_key="pk", sort_key="sk",
               purpose="Routing configuration per tenant: rule set, taxonomy, responders."),
@@ -181,6 +185,15 @@ FUNCTIONS: dict[str, Function] = {
             consumer=Consumer(queue="routing", event_pattern={"source": [{"anything-but": [ROUTING_SOURCE]}]},
                               visibility_timeout_seconds=180),
         ),
+        Function(
+            "escalation",
+            handler="functions.routing.escalation.handler",
+            description="Emits routing.escalated for conversations whose SLA passed without an answer.",
+            timeout_seconds=60,
+            tables={"conversations": "readwrite"},
+            publishes=True,
+            schedule="rate(1 minute)",
+        ),
     )
 }
 
@@ -228,3 +241,18 @@ def function_environment(function: Function, names: dict[str, str], stage: str) 
 
 def consumers() -> list[Function]:
     return [f for f in FUNCTIONS.values() if f.consumer is not None]
+
+
+def scheduled() -> list[Function]:
+    return [f for f in FUNCTIONS.values() if f.schedule is not None]
+
+
+def schedule_seconds(expression: str) -> int:
+    """Seconds between runs of a rate() expression (the local scheduler's interval)."""
+    import re
+
+    found = re.fullmatch(r"rate\((\d+) (minute|minutes|hour|hours|day|days)\)", expression)
+    if not found:
+        raise ValueError(f"only rate() schedules are supported, got {expression!r}")
+    unit = {"minute": 60, "hour": 3600, "day": 86400}[found.group(2).rstrip("s")]
+    return int(found.group(1)) * unit

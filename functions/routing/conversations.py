@@ -63,7 +63,10 @@ class Conversation(BaseModel):
     queue: str | None = None
     priority: int | None = None
     sla_due_at: AwareDatetime | None = None
+    first_response_at: AwareDatetime | None = None
+    escalated_at: AwareDatetime | None = None
     last_decision: str | None = None
+    connection: str | None = None
 
     @field_validator("channels", "providers", "thread_keys", "topics", "tags", mode="before")
     @classmethod
@@ -162,14 +165,60 @@ class ConversationStore:
                 sets += ["assignee = :assignee", "#status = :assigned"]
                 values |= {":assignee": assignment.responder_id, ":assigned": Status.ASSIGNED.value}
                 names["#status"] = "status"
-        if sla_due_at is not None:
-            sets.append("sla_due_at = if_not_exists(sla_due_at, :sla)")
-            values[":sla"] = sla_due_at.isoformat()
         expression = "SET " + ", ".join(sets) + (" ADD " + ", ".join(adds) if adds else "")
         kwargs: dict[str, Any] = {"ExpressionAttributeValues": values}
         if names:
             kwargs["ExpressionAttributeNames"] = names
         self._table.update_item(Key={"pk": f"CONV#{conversation_id}"}, UpdateExpression=expression, **kwargs)
+        if sla_due_at is not None:
+            self._start_sla(conversation_id, sla_due_at)
+
+    # --- SLA -----------------------------------------------------------------------------
+
+    def _start_sla(self, conversation_id: str, due: datetime) -> None:
+        """The first routed event sets the SLA; `sla_open` puts the conversation in the
+        `by_sla` index (sparse) until someone answers, it is resolved or escalated."""
+        self._conditional(conversation_id, "SET sla_due_at = :due, sla_open = :open",
+                          "attribute_not_exists(sla_due_at) AND attribute_not_exists(first_response_at)",
+                          {":due": due.isoformat(), ":open": "open"})
+
+    def record_response(self, conversation_id: str, at: datetime) -> None:
+        """The business answered: the SLA is met and leaves the index."""
+        self._table.update_item(Key={"pk": f"CONV#{conversation_id}"},
+                                UpdateExpression="SET first_response_at = if_not_exists(first_response_at, :at) "
+                                                 "REMOVE sla_open",
+                                ExpressionAttributeValues={":at": at.isoformat()})
+
+    def due_for_escalation(self, now: datetime, limit: int = 100) -> list[Conversation]:
+        from boto3.dynamodb.conditions import Key
+
+        page = self._table.query(IndexName="by_sla", Limit=limit,
+                                 KeyConditionExpression=Key("sla_open").eq("open")
+                                 & Key("sla_due_at").lte(now.isoformat()))
+        return [Conversation.model_validate(item) for item in page.get("Items", [])]
+
+    def mark_escalated(self, conversation_id: str, now: datetime) -> bool:
+        """Once per conversation: False if it was answered, resolved or escalated meanwhile."""
+        return self._conditional(conversation_id, "SET escalated_at = :now REMOVE sla_open",
+                                 "attribute_exists(sla_open)", {":now": now.isoformat()})
+
+    def _conditional(self, conversation_id: str, expression: str, condition: str, values: dict[str, Any]) -> bool:
+        from botocore.exceptions import ClientError
+
+        try:
+            self._table.update_item(Key={"pk": f"CONV#{conversation_id}"}, UpdateExpression=expression,
+                                    ConditionExpression=condition, ExpressionAttributeValues=values)
+            return True
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            return False
+
+    def find(self, event: CanonicalEvent, contact_id: str | None) -> str | None:
+        """The conversation an event belongs to, without opening one (for the business's replies)."""
+        thread_pk = f"THREAD#{event.tenant}#{event.conversation_key}" if event.conversation_key else None
+        active_pk = f"ACTIVE#{event.tenant}#{contact_id}" if contact_id else None
+        return self._by_thread(thread_pk) or self._active(active_pk, event.occurred_at)
 
     def for_tenant(self, tenant: str, *, status: str | None = None, assignee: str | None = None,
              topic: str | None = None, limit: int = 25, cursor: dict[str, str] | None = None
@@ -211,6 +260,8 @@ class ConversationStore:
         if assignee is not None:
             expression += ", assignee = :assignee"
             values[":assignee"] = assignee
+        if status is Status.RESOLVED:
+            expression += " REMOVE sla_open"  # a resolved conversation cannot breach its SLA
         self._table.update_item(Key={"pk": f"CONV#{conversation_id}"}, UpdateExpression=expression,
                                 ExpressionAttributeNames={"#status": "status"}, ExpressionAttributeValues=values)
 
@@ -236,7 +287,7 @@ class ConversationStore:
         claim to a concurrent event means that event's conversation is ours too: the
         draft is deleted and the winner is used."""
         draft = Conversation(id="cv_" + secrets.token_hex(8), tenant=event.tenant, contact_id=contact_id,
-                             opened_at=at, last_activity_at=at)
+                             opened_at=at, last_activity_at=at, connection=event.connection)
         # The set attributes are left out: DynamoDB has no empty sets, ADD creates them.
         item = draft.model_dump(mode="json", exclude_none=True,
                                 exclude={"channels", "providers", "thread_keys", "topics", "tags", "sentiment_trend"})

@@ -72,8 +72,14 @@ def route(event: CanonicalEvent, deps: RoutingDeps, now: datetime,
     if contact is not None:
         sync_contact(event, contact, deps.contacts)
     if not is_conversational(event):
+        conversation_id = None
+        if event.type == "message.sent":  # the business answered: the conversation's SLA is met
+            conversation_id = deps.conversations.find(event, contact.id if contact else None)
+            if conversation_id:
+                deps.conversations.record_response(conversation_id, event.occurred_at)
         if contact is not None:
-            deps.contacts.add_to_timeline(contact.id, timeline_entry(event, None), event.id, event.occurred_at)
+            deps.contacts.add_to_timeline(contact.id, timeline_entry(event, conversation_id), event.id,
+                                          event.occurred_at)
         return []
     threaded = deps.conversations.thread(event, contact.id if contact else None, now)
     if threaded.duplicate:

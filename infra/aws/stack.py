@@ -11,6 +11,7 @@ from infra.aws.components.api import HttpApi
 from infra.aws.components.bus import Bus
 from infra.aws.components.consumers import Consumers
 from infra.aws.components.functions import Functions
+from infra.aws.components.schedules import Schedules
 from infra.aws.components.storage import Storage
 from infra.aws.config import StageConfig
 
@@ -32,6 +33,7 @@ class SwitchboardStack(Stack):
         self.functions = Functions(self, "Functions", config=config, storage=self.storage, bus=self.bus)
         self.api = HttpApi(self, "Api", config=config, functions=self.functions)
         self.consumers = Consumers(self, "Consumers", config=config, bus=self.bus, functions=self.functions)
+        self.schedules = Schedules(self, "Schedules", config=config, functions=self.functions)
         self.alarms = Alarms(
             self,
             "Alarms",

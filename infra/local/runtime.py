@@ -72,6 +72,7 @@ class LocalRuntime:
 
         from infra.local.dispatcher import Dispatcher
         from infra.local.gateway import Gateway
+        from infra.local.scheduler import Scheduler
         from switchboard_core import aws
 
         self.state = StateDir(self.state_dir)
@@ -91,6 +92,8 @@ class LocalRuntime:
         # Consumer failures are always reported, even when request logging is off.
         self.dispatcher = Dispatcher(aws.client("sqs"), queues, self.functions.invoke, log=self.log or report_error)
         self.dispatcher.start()
+        self.scheduler = Scheduler(self.functions.invoke, log=self.log or report_error)
+        self.scheduler.start()
         self.state.write_private(self.state.runtime_file, json.dumps(
             {"base_url": self.base_url, "aws_endpoint": endpoint, "stage": LOCAL_STAGE,
              "tables": {k: v for k, v in self.names.mapping().items() if k.startswith("table:")},
@@ -98,6 +101,7 @@ class LocalRuntime:
         return self
 
     def stop(self) -> None:
+        self.scheduler.stop()
         self.dispatcher.stop()
         self.server.shutdown()
         self.emulator.stop()

@@ -144,3 +144,35 @@ def test_the_read_api_shows_the_conversation_and_the_cross_channel_timeline(conf
     assert status == 200 and conversation_id in [c["id"] for c in listed["conversations"]]
     assert hub.admin("GET", "/admin/conversations?status=sleeping")[0] == 400
     assert hub.admin("GET", "/admin/contacts/ct_nobody")[0] == 404
+
+
+def test_an_unanswered_conversation_is_escalated_by_the_scheduled_function(configured):
+    from datetime import timedelta
+
+    from functions.routing.conversations import ConversationStore
+    from infra import topology
+    from infra.local.scheduler import schedule_input
+    from switchboard_core import aws
+
+    hub, seen = configured, []
+    post_twilio_sms(hub, "+14155550145", "Is anyone there? My brake pad order is late")
+    sms = wait_for(lambda: source_ids(hub, seen, "twilio", lambda d: d["contact"].get("phone") == "+14155550145"))
+    assigned = wait_for(lambda: routed(hub, seen, sms, "routing.assigned"), timeout=20)
+    conversation_id = assigned[0]["detail"]["attributes"]["conversation"]
+    # Nobody answers; move the clock: make the SLA due time lie in the past.
+    store = ConversationStore(aws.resource("dynamodb").Table(hub.runtime.names.table("conversations")),
+                              timedelta(hours=4))
+    past = (datetime.now(UTC) - timedelta(minutes=1)).isoformat()
+    store._table.update_item(Key={"pk": f"CONV#{conversation_id}"}, UpdateExpression="SET sla_due_at = :past",
+                             ExpressionAttributeValues={":past": past})
+    result = hub.runtime.functions.invoke("escalation", schedule_input(topology.FUNCTIONS["escalation"]))
+    assert result["escalated"] >= 1
+    def escalations() -> list[dict]:
+        seen.extend(hub.bus.events())
+        return [e for e in seen if e["detail-type"] == "routing.escalated"
+                and e["detail"]["conversation_key"] == conversation_id]
+
+    escalated = wait_for(escalations)
+    assert escalated and escalated[0]["detail"]["attributes"]["assignee"] == "pia"
+    assert hub.runtime.functions.invoke("escalation", schedule_input(topology.FUNCTIONS["escalation"]))[
+        "escalated"] == 0

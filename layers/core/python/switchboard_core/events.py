@@ -219,6 +219,7 @@ EVENT_TYPES: dict[str, str] = {
     "conversation.updated": "An event joined an existing conversation (possibly across channels).",
     "routing.assigned": "Routing assigned the conversation: queue, assignee, priority, strategy and the reason.",
     "routing.unassigned": "No rule assigned the event: it went to the default queue, with the reason.",
+    "routing.escalated": "A conversation's SLA due time passed without an answer from the business.",
     "provider.notification": "A provider notification with no specific type (e.g. Meta page feed change, WhatsApp account update, unrecognised Twilio callback); its kind and data are in attributes.",
 }
 
