@@ -182,6 +182,22 @@ def put_taxonomy() -> dict[str, Any]:
     return routing_config.put_taxonomy(principal(), routing_tenant(), body(), routing_store(), now())
 
 
+@app.get("/admin/teams")
+def list_teams() -> dict[str, Any]:
+    return routing_config.list_teams(principal(), routing_tenant(), routing_store())
+
+
+@app.put("/admin/teams/<name>")
+def put_team(name: str) -> dict[str, Any]:
+    return routing_config.put_team(principal(), routing_tenant(), name, body(), routing_store())
+
+
+@app.delete("/admin/teams/<name>")
+def delete_team(name: str) -> Response:
+    routing_config.delete_team(principal(), routing_tenant(), name, routing_store())
+    return Response(status_code=204, content_type="application/json", body="")
+
+
 @app.get("/admin/responders")
 def list_responders() -> dict[str, Any]:
     return routing_config.list_responders(principal(), routing_tenant(), routing_store())

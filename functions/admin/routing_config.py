@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from functions.admin.logic import AdminDeps, parse_body
-from functions.routing.assignment import Responder
+from functions.routing.assignment import Responder, Team
 from functions.routing.config_store import RoutingConfigStore
 from functions.routing.contacts import ContactRecord, ContactStore
 from functions.routing.conversations import ConversationStore, Status
@@ -241,3 +241,40 @@ def undo_merge(principal: Principal, merge_id: str, contacts: ContactStore, now:
     except ValueError as exc:
         raise HubError(str(exc), status=409, code="already_undone") from None
     return restored.model_dump(mode="json")
+
+
+class TeamProfile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    description: str | None = None
+    default_priority: int = 3
+    working_hours: dict[str, Any] | None = None
+
+
+def list_teams(principal: Principal, tenant: str, store: RoutingConfigStore) -> dict[str, Any]:
+    principal.require_read(tenant)
+    teams = sorted(store.teams(tenant), key=lambda t: t.name)
+    members: dict[str, list[str]] = {}
+    for responder in store.responders(tenant):
+        for team in responder.teams:
+            members.setdefault(team, []).append(responder.id)
+    return {"teams": [t.model_dump(mode="json") | {"members": sorted(members.get(t.name, []))} for t in teams]}
+
+
+def put_team(principal: Principal, tenant: str, name: str, body: Any, store: RoutingConfigStore) -> dict[str, Any]:
+    principal.require_manage(tenant)
+    profile: TeamProfile = parse_body(TeamProfile, body)
+    try:
+        team = Team.model_validate({**profile.model_dump(exclude_none=True), "name": name})
+    except ValidationError as exc:
+        problems = [{"field": ".".join(map(str, e["loc"])), "problem": e["msg"]} for e in exc.errors()]
+        raise HubError(f"invalid team: {', '.join(p['field'] for p in problems)}", status=400,
+                       code="validation_error", details={"problems": problems}) from None
+    store.put_team(tenant, team)
+    return team.model_dump(mode="json")
+
+
+def delete_team(principal: Principal, tenant: str, name: str, store: RoutingConfigStore) -> None:
+    principal.require_manage(tenant)
+    if not store.delete_team(tenant, name):
+        raise NotFound(f"unknown team {name!r}", code="unknown_team")

@@ -55,6 +55,17 @@ class Responder(BaseModel):
         return all(self.skills.get(skill, 0) >= level for skill, level in required.items())
 
 
+class Team(BaseModel):
+    """A team (queue) that rules assign to; responders list the teams they work in."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
+    description: str | None = Field(default=None, max_length=500)
+    default_priority: int = Field(default=3, ge=1, le=5)
+    working_hours: BusinessHours | None = None
+
+
 class Choice(BaseModel):
     responder: Responder
     strategy: str

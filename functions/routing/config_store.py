@@ -4,6 +4,7 @@ and round-robin cursors, in one table (`pk` = tenant, `sk` = item).
     pk TENANT#<tenant>  sk RULES             the rule set in force (validated before it is written)
     pk TENANT#<tenant>  sk TAXONOMY          topics and entity dictionaries
     pk TENANT#<tenant>  sk RESPONDER#<id>    a responder, with its current load
+    pk TENANT#<tenant>  sk TEAM#<name>        a team: what it handles, its hours
     pk TENANT#<tenant>  sk ROBIN#<team>      the last responder a round-robin queue assigned
 
 Rule sets are validated by pydantic before they are stored and re-validated when read,
@@ -15,7 +16,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from functions.routing.assignment import Responder
+from functions.routing.assignment import Responder, Team
 from functions.routing.rules import RuleSet
 from functions.routing.sensing import Taxonomy
 
@@ -124,6 +125,22 @@ class RoutingConfigStore:
         except ClientError as exc:
             if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise
+
+    # --- teams --------------------------------------------------------------------------
+
+    def teams(self, tenant: str) -> list[Team]:
+        from boto3.dynamodb.conditions import Key
+
+        page = self._table.query(KeyConditionExpression=Key("pk").eq(f"TENANT#{tenant}")
+                                 & Key("sk").begins_with("TEAM#"), ConsistentRead=True)
+        return [Team.model_validate_json(item["body"]) for item in page.get("Items", [])]
+
+    def put_team(self, tenant: str, team: Team) -> None:
+        self._table.put_item(Item={**self._key(tenant, f"TEAM#{team.name}"), "body": team.model_dump_json()})
+
+    def delete_team(self, tenant: str, name: str) -> bool:
+        item = self._table.delete_item(Key=self._key(tenant, f"TEAM#{name}"), ReturnValues="ALL_OLD")
+        return "Attributes" in item
 
     # --- round robin ---------------------------------------------------------------------
 

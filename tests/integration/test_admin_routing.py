@@ -102,3 +102,16 @@ def test_merges_can_be_undone_and_conversations_moved_along(hub):
     status, moved = hub.admin("POST", f"/admin/conversations/{conversation_id}/status", {"status": "resolved"})
     assert status == 200 and moved["status"] == "resolved"
     assert hub.admin("POST", f"/admin/conversations/{conversation_id}/status", {"status": "asleep"})[0] == 400
+
+
+def test_teams_crud_with_their_members(hub):
+    status, team = hub.admin("PUT", "/admin/teams/roadside", {"description": "Towing and breakdowns",
+                                                               "default_priority": 1})
+    assert status == 200 and team["name"] == "roadside"
+    hub.admin("PUT", "/admin/responders/tow-1", {"name": "Tow 1", "teams": ["roadside"], "skills": {"towing": 2}})
+    listed = {t["name"]: t for t in hub.admin("GET", "/admin/teams")[1]["teams"]}
+    assert "tow-1" in listed["roadside"]["members"]
+    assert hub.admin("PUT", "/admin/teams/bad%20name", {})[0] == 400
+    assert hub.admin("PUT", "/admin/teams/x", {"default_priority": 9})[0] == 400
+    assert hub.admin("DELETE", "/admin/teams/roadside")[0] == 204
+    assert hub.admin("DELETE", "/admin/teams/roadside")[0] == 404
