@@ -30,9 +30,12 @@ ROUTING_PROVIDER = "routing"  # derived events' source is switchboard.routing
 CONVERSATIONAL_PREFIXES = ("message.received", "mention.", "comment.", "call.", "ticket.", "interaction.")
 OPT_OUT_WORDS = {"stop", "stopall", "unsubscribe", "cancel", "end", "quit"}
 OPT_IN_WORDS = {"start", "unstop", "subscribe"}
-CRM_OPT_OUT_PROPERTIES = {"hs_email_optout", "opted_out", "unsubscribed", "do_not_contact"}
-SYNCED_ATTRIBUTES = {"tier": "tier", "hubspot_owner_id": "owner", "owner": "owner", "hs_language": "language",
-                     "language": "language", "locale": "locale", "hs_timezone": "timezone"}
+# Field names (lower-cased, Salesforce's __c suffix dropped) that carry consent or attributes.
+CRM_OPT_OUT_PROPERTIES = ("hs_email_optout", "opted_out", "unsubscribed", "do_not_contact", "hasoptedoutofemail",
+                          "unsubscribed_from_emails")
+SYNCED_ATTRIBUTES = {"tier": "tier", "customer_tier": "tier", "hubspot_owner_id": "owner", "owner": "owner",
+                     "ownerid": "owner", "owner_id": "owner", "hs_language": "language", "language": "language",
+                     "locale": "locale", "hs_timezone": "timezone"}
 SLA_BY_PRIORITY = {1: timedelta(minutes=15), 2: timedelta(hours=1), 3: timedelta(hours=4),
                    4: timedelta(hours=8), 5: timedelta(hours=24)}
 
@@ -108,16 +111,42 @@ def timeline_entry(event: CanonicalEvent, conversation_id: str | None) -> dict[s
             "text": (event.text or "")[:500] or None}
 
 
+def crm_fields(attributes: dict[str, Any]) -> dict[str, Any]:
+    """A CRM event's contact fields, flat, whatever the provider's shape: HubSpot's
+    propertyName/propertyValue, Salesforce's sObject `fields`, Pipedrive's `data` (v2) or
+    `current` (v1), Intercom's `item`."""
+    fields: dict[str, Any] = {}
+    for container in ("fields", "data", "current", "item"):
+        value = attributes.get(container)
+        if isinstance(value, dict):
+            fields.update(value)
+            custom = value.get("custom_attributes")
+            if isinstance(custom, dict):
+                fields.update(custom)
+    name = attributes.get("propertyName")
+    if isinstance(name, str):
+        fields[name] = attributes.get("propertyValue")
+    return fields
+
+
+def _field_key(name: str) -> str:
+    return name.lower().removesuffix("__c")
+
+
+def _truthy(value: Any) -> bool:
+    return value is True or (isinstance(value, str) and value.strip().lower() in {"true", "1", "yes"})
+
+
 def sync_contact(event: CanonicalEvent, contact: ContactRecord, contacts: ContactStore) -> None:
     """CRM attributes onto the contact; opt-outs and opt-ins from any channel."""
-    attributes = event.attributes
     if event.type.startswith("contact."):
-        name = str(attributes.get("propertyName") or "")
-        value = attributes.get("propertyValue")
-        if name in SYNCED_ATTRIBUTES and isinstance(value, str):
-            contacts.update_attributes(contact.id, {SYNCED_ATTRIBUTES[name]: value}, event.occurred_at)
-        if name in CRM_OPT_OUT_PROPERTIES and isinstance(value, str):
-            contacts.record_consent(contact.id, opted_out=value.lower() in {"true", "1", "yes"},
+        fields = {_field_key(k): v for k, v in crm_fields(event.attributes).items() if isinstance(k, str)}
+        synced = {target: str(fields[key]) for key, target in SYNCED_ATTRIBUTES.items()
+                  if isinstance(fields.get(key), (str, int)) and not isinstance(fields.get(key), bool)}
+        contacts.update_attributes(contact.id, synced, event.occurred_at)
+        flags = [fields[key] for key in CRM_OPT_OUT_PROPERTIES if key in fields and fields[key] is not None]
+        if flags:
+            contacts.record_consent(contact.id, opted_out=any(_truthy(f) for f in flags),
                                     channel=event.channel.value, source=event.id, at=event.occurred_at)
     if event.type == "message.received" and event.text:
         word = event.text.strip().lower().rstrip(".!")

@@ -134,3 +134,29 @@ def test_a_failed_publish_leaves_the_event_to_be_routed_again(deps):
         route(post, deps, NOW, failing)
     retried = route(post, deps, NOW, PUBLISHED.extend)
     assert {e.type for e in retried} >= {"routing.assigned"}
+
+
+@pytest.mark.parametrize(("attributes", "expected"), [
+    ({"propertyName": "tier", "propertyValue": "gold"}, {"tier": "gold"}),                     # HubSpot
+    ({"fields": {"Tier__c": "gold", "OwnerId": "005xx", "Language__c": "de"}},                  # Salesforce
+     {"tier": "gold", "owner": "005xx", "language": "de"}),
+    ({"data": {"owner_id": 17, "locale": "de_DE"}}, {"owner": "17", "locale": "de_DE"}),        # Pipedrive v2
+])
+def test_crm_attributes_are_synced_from_every_provider_shape(deps, attributes, expected):
+    event = CanonicalEvent.from_draft(
+        EventDraft(type="contact.updated", provider_event_id=str(sorted(attributes)), attributes=attributes,
+                   contact=Contact(email="crm@example.com")),
+        provider="salesforce", connection="con_1", tenant="acme", channel=Channel.CRM, received_at=NOW, raw_ref=None)
+    route(event, deps, NOW, PUBLISHED.extend)
+    owner = deps.contacts.owner("acme", Identity(kind="email", value="crm@example.com"))
+    assert deps.contacts.get(owner).attributes == expected
+
+
+def test_a_crm_opt_out_flag_is_recorded(deps):
+    event = CanonicalEvent.from_draft(
+        EventDraft(type="contact.updated", provider_event_id="sf1", attributes={"fields": {"HasOptedOutOfEmail": "true"}},
+                   contact=Contact(email="out@example.com")),
+        provider="salesforce", connection="con_1", tenant="acme", channel=Channel.CRM, received_at=NOW, raw_ref=None)
+    route(event, deps, NOW, PUBLISHED.extend)
+    owner = deps.contacts.owner("acme", Identity(kind="email", value="out@example.com"))
+    assert deps.contacts.get(owner).consent.opted_out
