@@ -77,3 +77,18 @@ def test_urgency_levels():
 def test_property_any_text_is_sensed_without_error(sensor, text):
     sensed = sensor.sense(event(text))
     assert -1.0 <= sensed.sentiment <= 1.0 and 0.0 <= sensed.urgency <= 1.0
+
+
+@pytest.mark.parametrize(("provider", "payload"), [("meta", "whatsapp-location.json"),
+                                                   ("telegram", "location-photo-group.json")])
+def test_locations_from_recorded_provider_payloads(provider, payload):
+    from pathlib import Path
+
+    from switchboard_core.providers import get_adapter
+    from switchboard_core.providers.base import WebhookRequest
+
+    body = (Path(__file__).resolve().parents[2] / "events" / provider / payload).read_bytes()
+    request = WebhookRequest(method="POST", url=f"https://hooks.example.com/webhooks/{provider}/con_1",
+                             headers={"content-type": "application/json"}, body=body)
+    located = [location_of(d.attributes) for d in get_adapter(provider).normalise(request)]
+    assert any(place is not None and place.has_coordinates for place in located)
