@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from switchboard_core.connections import (
     Connection,
@@ -18,7 +18,7 @@ from switchboard_core.connections import (
     CredentialStore,
     new_connection_id,
 )
-from switchboard_core.errors import HubError, NotFound
+from switchboard_core.errors import HubError, NotFound, validated
 from switchboard_core.event_log import EventLogStore, EventQuery
 from switchboard_core.principals import ALL_TENANTS, Principal
 from switchboard_core.providers import PROVIDER_NAMES, all_adapters, get_adapter
@@ -46,13 +46,7 @@ def parse_body(model: type[BaseModel], body: Any) -> Any:
     """Validate a JSON body; a 400 that names each bad field."""
     if body is None:
         raise HubError("a JSON body is required", status=400, code="malformed_request")
-    try:
-        return model.model_validate(body)
-    except ValidationError as exc:
-        problems = [{"field": ".".join(map(str, e["loc"])) or "(body)", "problem": e["msg"]} for e in exc.errors()]
-        fields = ", ".join(p["field"] for p in problems)
-        raise HubError(f"invalid request body: {fields}", status=400, code="validation_error",
-                       details={"problems": problems}) from None
+    return validated(model, body, "request body")
 
 
 @dataclass
@@ -123,12 +117,7 @@ def rotate_credentials(principal: Principal, connection_id: str, request: Rotate
 
 
 def list_events(principal: Principal, params: dict[str, str], deps: AdminDeps) -> dict[str, Any]:
-    try:
-        query = EventQuery.model_validate({k: v for k, v in params.items() if v != ""})
-    except ValidationError as exc:
-        problems = [{"field": ".".join(map(str, e["loc"])), "problem": e["msg"]} for e in exc.errors()]
-        raise HubError(f"invalid query: {', '.join(p['field'] for p in problems)}", status=400,
-                       code="validation_error", details={"problems": problems}) from None
+    query = validated(EventQuery, {k: v for k, v in params.items() if v != ""}, "query")
     if query.connection:
         connection = visible_connection(principal, query.connection, deps)
         query = query.model_copy(update={"tenant": connection.tenant})

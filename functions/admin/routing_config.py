@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from functions.admin.logic import AdminDeps, parse_body
 from functions.routing.assignment import Responder, Team
@@ -20,7 +20,7 @@ from functions.routing.conversations import ConversationStore, Status
 from functions.routing.rules import RuleSet
 from functions.routing.sensing import Sensor, Taxonomy
 from functions.routing.simulation import simulate
-from switchboard_core.errors import HubError, NotFound
+from switchboard_core.errors import HubError, NotFound, validated
 from switchboard_core.event_log import EventQuery
 from switchboard_core.principals import ALL_TENANTS, Principal
 
@@ -31,20 +31,6 @@ class PutRules(BaseModel):
     rule_set: RuleSet
     expected_version: int | None = Field(default=None, ge=1,
                                          description="the version being replaced; omit for a tenant's first rule set")
-
-
-class ResponderProfile(BaseModel):
-    """A responder as the API takes it: id and tenant come from the path and the key."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    name: str
-    teams: list[str] = Field(default_factory=list)
-    skills: dict[str, int] = Field(default_factory=dict)
-    capacity: int = 5
-    available: bool = True
-    location: dict[str, float] | None = None
-    working_hours: dict[str, Any] | None = None
 
 
 class Simulate(BaseModel):
@@ -61,6 +47,18 @@ def tenant_for(principal: Principal, requested: str | None) -> str:
     if not requested:
         raise HubError("an operator key must pass tenant=", status=400, code="validation_error")
     return requested
+
+
+def path_owned(body: Any, owned: dict[str, str], server_side: tuple[str, ...] = ()) -> dict[str, Any]:
+    """A JSON object body completed with the fields the path and the key decide; the
+    body may not set those itself (nor fields the server keeps, like a responder's load)."""
+    if not isinstance(body, dict):
+        raise HubError("a JSON object body is required", status=400, code="malformed_request")
+    refused = sorted(set(body) & (set(owned) | set(server_side)))
+    if refused:
+        raise HubError(f"these fields are not set through the body: {', '.join(refused)}", status=400,
+                       code="validation_error")
+    return {**body, **owned}
 
 
 def get_rules(principal: Principal, tenant: str, store: RoutingConfigStore) -> dict[str, Any]:
@@ -114,14 +112,8 @@ def list_responders(principal: Principal, tenant: str, store: RoutingConfigStore
 def put_responder(principal: Principal, tenant: str, responder_id: str, body: Any,
                   store: RoutingConfigStore) -> dict[str, Any]:
     principal.require_manage(tenant)
-    profile: ResponderProfile = parse_body(ResponderProfile, body)
-    try:
-        responder = Responder.model_validate({**profile.model_dump(exclude_none=True), "id": responder_id,
-                                              "tenant": tenant})
-    except ValidationError as exc:
-        problems = [{"field": ".".join(map(str, e["loc"])), "problem": e["msg"]} for e in exc.errors()]
-        raise HubError(f"invalid responder: {', '.join(p['field'] for p in problems)}", status=400,
-                       code="validation_error", details={"problems": problems}) from None
+    responder = validated(Responder, path_owned(body, {"id": responder_id, "tenant": tenant}, ("load",)),
+                          "responder")
     store.put_responder(responder)
     saved = store.responder(tenant, responder_id)
     assert saved is not None
@@ -243,14 +235,6 @@ def undo_merge(principal: Principal, merge_id: str, contacts: ContactStore, now:
     return restored.model_dump(mode="json")
 
 
-class TeamProfile(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    description: str | None = None
-    default_priority: int = 3
-    working_hours: dict[str, Any] | None = None
-
-
 def list_teams(principal: Principal, tenant: str, store: RoutingConfigStore) -> dict[str, Any]:
     principal.require_read(tenant)
     teams = sorted(store.teams(tenant), key=lambda t: t.name)
@@ -263,13 +247,7 @@ def list_teams(principal: Principal, tenant: str, store: RoutingConfigStore) -> 
 
 def put_team(principal: Principal, tenant: str, name: str, body: Any, store: RoutingConfigStore) -> dict[str, Any]:
     principal.require_manage(tenant)
-    profile: TeamProfile = parse_body(TeamProfile, body)
-    try:
-        team = Team.model_validate({**profile.model_dump(exclude_none=True), "name": name})
-    except ValidationError as exc:
-        problems = [{"field": ".".join(map(str, e["loc"])), "problem": e["msg"]} for e in exc.errors()]
-        raise HubError(f"invalid team: {', '.join(p['field'] for p in problems)}", status=400,
-                       code="validation_error", details={"problems": problems}) from None
+    team = validated(Team, path_owned(body, {"name": name}), "team")
     store.put_team(tenant, team)
     return team.model_dump(mode="json")
 

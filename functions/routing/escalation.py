@@ -19,6 +19,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel, ConfigDict, Field
 
 from functions.routing.conversations import Conversation, ConversationStore
+from functions.routing.logic import ROUTING_PROVIDER
 from switchboard_core import aws
 from switchboard_core.bus import EventPublisher
 from switchboard_core.events import CanonicalEvent, Channel, EventDraft
@@ -27,8 +28,6 @@ from switchboard_core.settings import load_settings
 logger = Logger()
 metrics = Metrics()
 tracer = Tracer()
-
-ROUTING_PROVIDER = "routing"
 
 
 class EscalationSettings(BaseModel):

@@ -13,7 +13,6 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.parser import parse
-from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from pydantic import BaseModel, ConfigDict, Field
 
 from functions.routing.config_store import RoutingConfigStore
@@ -22,17 +21,13 @@ from functions.routing.conversations import ConversationStore
 from functions.routing.logic import RoutingDeps, route
 from switchboard_core import aws
 from switchboard_core.bus import EventPublisher
-from switchboard_core.events import CanonicalEvent
+from switchboard_core.envelopes import CanonicalEventBridgeEvent
 from switchboard_core.settings import load_settings
 
 logger = Logger()
 metrics = Metrics()
 tracer = Tracer()
 processor = BatchProcessor(event_type=EventType.SQS)
-
-
-class CanonicalEventBridgeEvent(EventBridgeModel):
-    detail: CanonicalEvent
 
 
 class RoutingSettings(BaseModel):

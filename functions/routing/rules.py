@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from functions.routing.sensing import Sensed, Urgency
+from switchboard_core.errors import field_problems
 from switchboard_core.events import CanonicalEvent
 
 URGENCY_ORDER: dict[str, int] = {"low": 0, "normal": 1, "high": 2, "critical": 3}
@@ -231,5 +232,5 @@ def validation_problems(raw: Any) -> list[dict[str, str]]:
     try:
         RuleSet.model_validate(raw)
     except ValidationError as exc:
-        return [{"field": ".".join(map(str, e["loc"])) or "(body)", "problem": e["msg"]} for e in exc.errors()]
+        return field_problems(exc)
     return []

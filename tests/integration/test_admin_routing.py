@@ -115,3 +115,10 @@ def test_teams_crud_with_their_members(hub):
     assert hub.admin("PUT", "/admin/teams/x", {"default_priority": 9})[0] == 400
     assert hub.admin("DELETE", "/admin/teams/roadside")[0] == 204
     assert hub.admin("DELETE", "/admin/teams/roadside")[0] == 404
+
+
+def test_fields_the_path_or_server_decide_cannot_be_set_through_the_body(hub):
+    for body in ({"name": "X", "load": 0}, {"name": "X", "tenant": "other"}, {"name": "X", "id": "y"}, ["X"]):
+        status, answer = hub.admin("PUT", "/admin/responders/r-1", body)
+        assert status == 400, body
+    assert hub.admin("PUT", "/admin/teams/t-1", {"name": "renamed"})[0] == 400

@@ -6,7 +6,9 @@ problem (`{"error": {"code": ..., "message": ...}}`).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
+
+ModelT = TypeVar("ModelT")
 
 
 class HubError(Exception):
@@ -45,3 +47,20 @@ class Unavailable(HubError):
 
     status = 503
     code = "temporarily_unavailable"
+
+
+def field_problems(exc: Any) -> list[dict[str, str]]:
+    """A pydantic ValidationError as [{"field": "a.b.0", "problem": "..."}]."""
+    return [{"field": ".".join(map(str, e["loc"])) or "(body)", "problem": e["msg"]} for e in exc.errors()]
+
+
+def validated(model: type[ModelT], data: Any, what: str) -> ModelT:
+    """`model` built from `data`, or a 400 `validation_error` naming every bad field."""
+    from pydantic import ValidationError
+
+    try:
+        return model.model_validate(data)  # type: ignore[attr-defined,no-any-return]
+    except ValidationError as exc:
+        problems = field_problems(exc)
+        raise HubError(f"invalid {what}: {', '.join(p['field'] for p in problems)}", status=400,
+                       code="validation_error", details={"problems": problems}) from None
