@@ -4,25 +4,27 @@ deferred acknowledgements, normalisation, credentials, fuzzing."""
 from __future__ import annotations
 
 import json
-import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from discord_interactions import verify_key
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from nacl.signing import SigningKey
-
-from infra.local.samples import build_sample, demo_credentials
 from switchboard_core.errors import HubError
 from switchboard_core.events import EVENT_TYPES, CanonicalEvent, Channel
 from switchboard_core.providers import get_adapter
-from switchboard_core.providers.base import MalformedPayload, SignatureError, WebhookRequest
+from switchboard_core.providers.base import (
+    MalformedPayload,
+    SignatureError,
+    WebhookRequest,
+)
+
+from infra.local.samples import build_sample, demo_credentials
+from tests.unit.providers.fuzz import FUZZ
 
 EVENTS = Path(__file__).resolve().parents[2] / "events" / "discord"
-FUZZ = settings(max_examples=int(os.environ.get("SWITCHBOARD_FUZZ_EXAMPLES", "100")), deadline=None,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 NOW = datetime(2024, 6, 12, 14, 8, 5, tzinfo=UTC)
 HUB_URL = "https://hub.example.com/webhooks/discord/conn_01HZY"
 SIGNING_KEY = SigningKey(bytes.fromhex("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60"))

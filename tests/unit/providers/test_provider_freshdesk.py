@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from switchboard_core.errors import HubError
 from switchboard_core.events import EVENT_TYPES, CanonicalEvent, Channel
@@ -23,13 +22,9 @@ from switchboard_core.providers.base import (
 from switchboard_core.providers.freshdesk import FreshdeskAdapter
 
 from infra.local.samples import build_sample
+from tests.unit.providers.fuzz import FUZZ
 
 EVENTS = Path(__file__).resolve().parents[2] / "events" / "freshdesk"
-FUZZ = settings(
-    max_examples=int(os.environ.get("SWITCHBOARD_FUZZ_EXAMPLES", "300")),
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
 HEADER_CREDENTIALS = {"header_name": "X-Switchboard-Secret", "header_value": "q8Zk1v0s2Vd9pY4tN7wB3xR6mC5hJ0aE"}
 BASIC_CREDENTIALS = {"username": "freshdesk-hook", "password": "pa:ss word"}
 URL = "https://hub.example.com/webhooks/freshdesk/conn_01HZZ"

@@ -8,27 +8,26 @@ import base64
 import hashlib
 import hmac
 import json
-import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
-
-from infra.local.samples.hmac import signature as sample_signature
 from switchboard_core.errors import HubError
 from switchboard_core.events import EVENT_TYPES, CanonicalEvent, Channel
 from switchboard_core.providers import get_adapter
-from switchboard_core.providers.base import MalformedPayload, SignatureError, WebhookRequest
+from switchboard_core.providers.base import (
+    MalformedPayload,
+    SignatureError,
+    WebhookRequest,
+)
 from switchboard_core.providers.hmac import HmacAdapter, parse_config
 
+from infra.local.samples.hmac import signature as sample_signature
+from tests.unit.providers.fuzz import FUZZ
+
 EVENTS = Path(__file__).resolve().parents[2] / "events" / "hmac"
-FUZZ = settings(
-    max_examples=int(os.environ.get("SWITCHBOARD_FUZZ_EXAMPLES", "300")),
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
 HUB_URL = "https://hub.example.com/webhooks/hmac/conn_01J00"
 NOW = datetime(2024, 6, 12, 14, 8, 5, tzinfo=UTC)
 TS = str(int(NOW.timestamp()))

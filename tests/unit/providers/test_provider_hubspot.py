@@ -7,13 +7,12 @@ import base64
 import hashlib
 import hmac
 import json
-import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from hubspot.utils.signature import Signature
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from switchboard_core.errors import HubError
 from switchboard_core.events import EVENT_TYPES, CanonicalEvent, Channel
@@ -25,12 +24,9 @@ from switchboard_core.providers.base import (
 )
 from switchboard_core.providers.hubspot import HubSpotAdapter, decode_uri
 
+from tests.unit.providers.fuzz import FUZZ
+
 EVENTS = Path(__file__).resolve().parents[2] / "events" / "hubspot"
-FUZZ = settings(
-    max_examples=int(os.environ.get("SWITCHBOARD_FUZZ_EXAMPLES", "300")),
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
 SECRET = "3f1c2a7e-2f55-4c7e-9b8e-5d1f0f3c7a10"
 HUB_URL = "https://hub.example.com/webhooks/hubspot/conn_01HZZ"
 NOW = datetime(2024, 6, 12, 14, 8, 5, tzinfo=UTC)

@@ -5,12 +5,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from switchboard_core.errors import HubError
 from switchboard_core.events import EVENT_TYPES, CanonicalEvent, Channel
@@ -22,12 +21,9 @@ from switchboard_core.providers.base import (
 )
 from switchboard_core.providers.intercom import IntercomAdapter, html_to_text
 
+from tests.unit.providers.fuzz import FUZZ
+
 EVENTS = Path(__file__).resolve().parents[2] / "events" / "intercom"
-FUZZ = settings(
-    max_examples=int(os.environ.get("SWITCHBOARD_FUZZ_EXAMPLES", "300")),
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
 SECRET = "5f4dcc3b5aa765d61d8327deb882cf99a1b2c3d4"
 URL = "https://hub.example.com/webhooks/intercom/conn_01HZZ"
 NOW = datetime(2024, 6, 12, 14, 8, 5, tzinfo=UTC)

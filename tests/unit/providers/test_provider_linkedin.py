@@ -5,24 +5,27 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
-
-from infra.local.samples import build_sample, demo_credentials
 from switchboard_core.errors import HubError
 from switchboard_core.events import EVENT_TYPES, CanonicalEvent, Channel
 from switchboard_core.providers import get_adapter
-from switchboard_core.providers.base import HandshakeRefused, MalformedPayload, SignatureError, WebhookRequest
+from switchboard_core.providers.base import (
+    HandshakeRefused,
+    MalformedPayload,
+    SignatureError,
+    WebhookRequest,
+)
+
+from infra.local.samples import build_sample, demo_credentials
+from tests.unit.providers.fuzz import FUZZ
 
 EVENTS = Path(__file__).resolve().parents[2] / "events" / "linkedin"
-FUZZ = settings(max_examples=int(os.environ.get("SWITCHBOARD_FUZZ_EXAMPLES", "100")), deadline=None,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 NOW = datetime(2024, 6, 12, 14, 8, 5, tzinfo=UTC)
 HUB_URL = "https://hub.example.com/webhooks/linkedin/conn_01HZY"
 CREDENTIALS = {"client_secret": "WPL_AP1.k2Xq9ZexampleSecret.ab12cd34"}

@@ -5,15 +5,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
-
 from switchboard_core.errors import HubError
 from switchboard_core.events import EVENT_TYPES, CanonicalEvent, Channel
 from switchboard_core.providers import get_adapter
@@ -25,12 +23,9 @@ from switchboard_core.providers.base import (
 )
 from switchboard_core.providers.meta import MetaAdapter
 
+from tests.unit.providers.fuzz import FUZZ
+
 EVENTS = Path(__file__).resolve().parents[2] / "events" / "meta"
-FUZZ = settings(
-    max_examples=int(os.environ.get("SWITCHBOARD_FUZZ_EXAMPLES", "300")),
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
 NOW = datetime(2024, 6, 12, 14, 8, 5, tzinfo=UTC)
 HUB_URL = "https://hub.example.com/webhooks/meta/conn_01HZY"
 CREDENTIALS = {"app_secret": "6b1f0e2d9c8a7b6e5f4d3c2b1a0f9e8d", "verify_token": "meatyhamhock"}

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from switchboard_core.errors import HubError
 from switchboard_core.events import EVENT_TYPES, CanonicalEvent, Channel
@@ -21,12 +20,9 @@ from switchboard_core.providers.base import (
 )
 from switchboard_core.providers.pipedrive import PipedriveAdapter
 
+from tests.unit.providers.fuzz import FUZZ
+
 EVENTS = Path(__file__).resolve().parents[2] / "events" / "pipedrive"
-FUZZ = settings(
-    max_examples=int(os.environ.get("SWITCHBOARD_FUZZ_EXAMPLES", "300")),
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
 CREDENTIALS = {"username": "hub-user", "password": "s3cr3t:with:colons"}
 URL = "https://hub.example.com/webhooks/pipedrive/conn_01HZZ"
 NOW = datetime(2025, 4, 15, 15, 41, 44, tzinfo=UTC)

@@ -3,30 +3,34 @@
 from __future__ import annotations
 
 import json
-import os
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import parse_qs, urlencode
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from plivo.utils import validate_signature, validate_v3_signature
 from plivo.utils.signature_v3 import construct_post_url, get_signature_v3
-
-from infra.local.samples import build_sample, demo_credentials
 from switchboard_core.errors import HubError
 from switchboard_core.events import EVENT_TYPES, CanonicalEvent, Channel
 from switchboard_core.providers import get_adapter
-from switchboard_core.providers.base import MalformedPayload, SignatureError, WebhookRequest
-from switchboard_core.providers.plivo import EMPTY_XML, PlivoAdapter, v2_signature, v3_string
+from switchboard_core.providers.base import (
+    MalformedPayload,
+    SignatureError,
+    WebhookRequest,
+)
+from switchboard_core.providers.plivo import (
+    EMPTY_XML,
+    PlivoAdapter,
+    v2_signature,
+    v3_string,
+)
+
+from infra.local.samples import build_sample, demo_credentials
+from tests.unit.providers.fuzz import FUZZ
 
 EVENTS = Path(__file__).resolve().parents[2] / "events" / "plivo"
-FUZZ = settings(
-    max_examples=int(os.environ.get("SWITCHBOARD_FUZZ_EXAMPLES", "300")),
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
 NOW = datetime(2024, 6, 12, 14, 8, 5, tzinfo=UTC)
 FORM = "application/x-www-form-urlencoded"
 TOKEN = "MzRkYjE5ZTQ4NWQzZmVkYjFhYzk0ZGQ2ZDE0NzI5"

@@ -4,13 +4,12 @@ Notification, SOAP acknowledgement), fuzzing."""
 from __future__ import annotations
 
 import json
-import os
 from datetime import UTC, datetime
 from pathlib import Path
 
 import defusedxml.ElementTree as DET
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from switchboard_core.errors import HubError
 from switchboard_core.events import EVENT_TYPES, CanonicalEvent, Channel
@@ -22,12 +21,9 @@ from switchboard_core.providers.base import (
 )
 from switchboard_core.providers.salesforce import SalesforceAdapter, org_key
 
+from tests.unit.providers.fuzz import FUZZ
+
 EVENTS = Path(__file__).resolve().parents[2] / "events" / "salesforce"
-FUZZ = settings(
-    max_examples=int(os.environ.get("SWITCHBOARD_FUZZ_EXAMPLES", "300")),
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
 ORG18 = "00D5g000004bQwEEAU"
 ORG15 = "00D5g000004bQwE"
 CREDENTIALS = {"organization_id": ORG18}

@@ -10,12 +10,12 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from hubspot.utils.signature import Signature
 from standardwebhooks import Webhook
-from twilio.request_validator import RequestValidator
-
-from infra.local.samples import SAMPLES, SignedRequest, build_sample, demo_credentials
 from switchboard_core.events import EVENT_TYPES, CanonicalEvent
 from switchboard_core.providers import PROVIDER_NAMES, get_adapter
 from switchboard_core.providers.base import SignatureError, WebhookRequest
+from twilio.request_validator import RequestValidator
+
+from infra.local.samples import SAMPLES, SignedRequest, build_sample, demo_credentials
 
 NOW = datetime(2024, 6, 12, 14, 8, 5, tzinfo=UTC)
 ALL_SAMPLES = [(provider, sample) for provider, names in SAMPLES.items() for sample in names]

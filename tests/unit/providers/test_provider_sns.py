@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -16,13 +15,16 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import NameOID
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
-
 from switchboard_core.errors import HubError
 from switchboard_core.events import EVENT_TYPES, CanonicalEvent, Channel
 from switchboard_core.providers import get_adapter
-from switchboard_core.providers.base import MalformedPayload, SignatureError, WebhookRequest
+from switchboard_core.providers.base import (
+    MalformedPayload,
+    SignatureError,
+    WebhookRequest,
+)
 from switchboard_core.providers.sns import (
     DEV_CERT_DIR_ENV,
     CertificateUnavailable,
@@ -33,12 +35,9 @@ from switchboard_core.providers.sns import (
     default_fetch,
 )
 
+from tests.unit.providers.fuzz import FUZZ
+
 EVENTS = Path(__file__).resolve().parents[2] / "events" / "sns"
-FUZZ = settings(
-    max_examples=int(os.environ.get("SWITCHBOARD_FUZZ_EXAMPLES", "300")),
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.function_scoped_fixture],
-)
 TOPIC = "arn:aws:sns:us-east-2:123456789012:MyTopic"
 CERT_URL = "https://sns.us-east-2.amazonaws.com/SimpleNotificationService-f3ecfb7224c7233fe7bb5f59f96de52f.pem"
 HUB_URL = "https://hub.example.com/webhooks/sns/conn_01J00"

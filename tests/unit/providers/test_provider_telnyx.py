@@ -4,30 +4,32 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from nacl.signing import SigningKey
-from telnyx.lib.webhook_verification import WebhookVerificationError, verify_webhook_signature
-
-from infra.local.samples import build_sample, demo_credentials
 from switchboard_core.errors import HubError
 from switchboard_core.events import EVENT_TYPES, CanonicalEvent, Channel
 from switchboard_core.providers import get_adapter
-from switchboard_core.providers.base import MalformedPayload, SignatureError, WebhookRequest
+from switchboard_core.providers.base import (
+    MalformedPayload,
+    SignatureError,
+    WebhookRequest,
+)
 from switchboard_core.providers.telnyx import TelnyxAdapter
+from telnyx.lib.webhook_verification import (
+    WebhookVerificationError,
+    verify_webhook_signature,
+)
+
+from infra.local.samples import build_sample, demo_credentials
+from tests.unit.providers.fuzz import FUZZ
 
 EVENTS = Path(__file__).resolve().parents[2] / "events" / "telnyx"
-FUZZ = settings(
-    max_examples=int(os.environ.get("SWITCHBOARD_FUZZ_EXAMPLES", "300")),
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
 NOW = datetime(2024, 6, 12, 14, 8, 5, tzinfo=UTC)
 HUB_URL = "https://hub.example.com/webhooks/telnyx/conn_01HZX"
 KEY = SigningKey(bytes(range(32)))

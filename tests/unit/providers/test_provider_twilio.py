@@ -3,28 +3,27 @@
 from __future__ import annotations
 
 import json
-import os
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
-from twilio.request_validator import RequestValidator
-
 from switchboard_core.errors import HubError
 from switchboard_core.events import EVENT_TYPES, CanonicalEvent, Channel
 from switchboard_core.providers import get_adapter
-from switchboard_core.providers.base import MalformedPayload, SignatureError, WebhookRequest
+from switchboard_core.providers.base import (
+    MalformedPayload,
+    SignatureError,
+    WebhookRequest,
+)
 from switchboard_core.providers.twilio import EMPTY_TWIML, TwilioAdapter
+from twilio.request_validator import RequestValidator
+
+from tests.unit.providers.fuzz import FUZZ
 
 EVENTS = Path(__file__).resolve().parents[2] / "events" / "twilio"
-FUZZ = settings(
-    max_examples=int(os.environ.get("SWITCHBOARD_FUZZ_EXAMPLES", "300")),
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
 NOW = datetime(2024, 6, 12, 14, 8, 5, tzinfo=UTC)
 FORM = "application/x-www-form-urlencoded"
 TOKEN = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,23 +12,23 @@ from urllib.parse import parse_qsl, urlencode
 
 import jwt
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
-from vonage_http_client.auth import Auth
-from vonage_jwt.verify_jwt import verify_signature
-
 from switchboard_core.errors import HubError
 from switchboard_core.events import EVENT_TYPES, CanonicalEvent, Channel
 from switchboard_core.providers import get_adapter
-from switchboard_core.providers.base import MalformedPayload, SignatureError, WebhookRequest
+from switchboard_core.providers.base import (
+    MalformedPayload,
+    SignatureError,
+    WebhookRequest,
+)
 from switchboard_core.providers.vonage import VonageAdapter, sms_signature
+from vonage_http_client.auth import Auth
+from vonage_jwt.verify_jwt import verify_signature
+
+from tests.unit.providers.fuzz import FUZZ
 
 EVENTS = Path(__file__).resolve().parents[2] / "events" / "vonage"
-FUZZ = settings(
-    max_examples=int(os.environ.get("SWITCHBOARD_FUZZ_EXAMPLES", "300")),
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
 NOW = datetime(2024, 6, 12, 14, 8, 5, tzinfo=UTC)
 FORM = "application/x-www-form-urlencoded"
 SECRET = "Xq3vR9wLm2Tz8Kp4Yc7Bn1Hd6Fg0Js5A"

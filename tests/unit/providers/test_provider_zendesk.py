@@ -7,12 +7,11 @@ import base64
 import hashlib
 import hmac
 import json
-import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from switchboard_core.errors import HubError
 from switchboard_core.events import EVENT_TYPES, CanonicalEvent, Channel
@@ -28,12 +27,9 @@ from switchboard_core.providers.zendesk import (
     compute_signature,
 )
 
+from tests.unit.providers.fuzz import FUZZ
+
 EVENTS = Path(__file__).resolve().parents[2] / "events" / "zendesk"
-FUZZ = settings(
-    max_examples=int(os.environ.get("SWITCHBOARD_FUZZ_EXAMPLES", "300")),
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
 SECRET = "dGhpc19pc19hX3JlYWxfc2VjcmV0X2Zvcl90ZXN0czE="
 URL = "https://hub.example.com/webhooks/zendesk/conn_01HZZ"
 NOW = datetime(2024, 4, 17, 17, 18, 10, tzinfo=UTC)
