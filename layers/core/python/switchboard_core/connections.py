@@ -12,8 +12,8 @@ be switched over to the new secret without losing a delivery.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Mapping
-from datetime import UTC, datetime, timedelta
+from collections.abc import Mapping
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict
@@ -98,12 +98,10 @@ class CredentialStore:
     """Reads through Powertools Parameters (cached for `max_age` seconds per
     execution environment); writes through the Secrets Manager client."""
 
-    def __init__(self, secrets_client: Any, prefix: str, max_age_seconds: int = 60,
-                 provider_factory: Callable[[Any], Any] | None = None) -> None:
+    def __init__(self, secrets_client: Any, prefix: str, max_age_seconds: int = 60) -> None:
         self._client = secrets_client
         self._prefix = prefix
         self._max_age = max_age_seconds
-        self._provider_factory = provider_factory
         self._provider: Any = None
 
     def secret_name(self, connection_id: str) -> str:
@@ -113,8 +111,7 @@ class CredentialStore:
         if self._provider is None:
             from aws_lambda_powertools.utilities.parameters import SecretsProvider
 
-            factory = self._provider_factory or (lambda c: SecretsProvider(boto3_client=c))
-            self._provider = factory(self._client)
+            self._provider = SecretsProvider(boto3_client=self._client)
         return self._provider
 
     def get(self, connection_id: str) -> StoredCredentials:
@@ -147,8 +144,3 @@ class CredentialStore:
 
     def delete(self, connection_id: str) -> None:
         self._client.delete_secret(SecretId=self.secret_name(connection_id), ForceDeleteWithoutRecovery=True)
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
