@@ -64,6 +64,9 @@ class Function:
     buckets: dict[str, Access] = field(default_factory=dict)
     publishes: bool = False
     secrets: Access | None = None  # connection credentials in Secrets Manager
+    # Connections' outbound (send API) credentials, under their own prefix so that ingest,
+    # which verifies webhooks, can never read a token that sends messages.
+    outbound_secrets: Access | None = None
     consumer: Consumer | None = None
     # The slim deps layer (layers/deps/requirements.txt): for functions that import provider
     # adapters or routing's sensing libraries; the others start faster without it.
@@ -121,6 +124,8 @@ TABLES: dict[str, Table] = {
               purpose="Routing: conversations and their thread pointers."),
         Table("routing", partition_key="pk", sort_key="sk",
               purpose="Routing configuration per tenant: rule set, taxonomy, responders."),
+        Table("replies", partition_key="pk", ttl_attribute="expires_at",
+              purpose="Auto-replies: each request's outcome, and the one-per-conversation claims."),
     )
 }
 
@@ -131,6 +136,7 @@ BUCKETS: dict[str, Bucket] = {
 EVENT_BUS = "events"
 EVENT_SOURCE_PREFIX = "switchboard."
 ROUTING_SOURCE = "switchboard.routing"
+REPLY_REQUESTED = "reply.requested"
 
 FUNCTIONS: dict[str, Function] = {
     f.name: f
@@ -155,6 +161,7 @@ FUNCTIONS: dict[str, Function] = {
             tables={"connections": "readwrite", "event_log": "read", "routing": "readwrite",
                     "contacts": "read", "conversations": "read"},
             secrets="readwrite",
+            outbound_secrets="readwrite",
             deps_layer=True,
         ),
         Function(
@@ -194,6 +201,18 @@ FUNCTIONS: dict[str, Function] = {
             publishes=True,
             schedule="rate(1 minute)",
         ),
+        Function(
+            "replies",
+            handler="functions.routing.replies_handler.handler",
+            description="Sends the auto-replies routing rules ask for, through the provider's API; emits reply.*.",
+            timeout_seconds=30,
+            tables={"replies": "readwrite", "contacts": "read", "connections": "read"},
+            publishes=True,
+            outbound_secrets="read",
+            consumer=Consumer(queue="replies",
+                              event_pattern={"source": [ROUTING_SOURCE], "detail-type": [REPLY_REQUESTED]},
+                              visibility_timeout_seconds=90),
+        ),
     )
 }
 
@@ -212,12 +231,18 @@ def env_var(kind: Literal["table", "bucket"], name: str) -> str:
 
 EVENT_BUS_ENV = "EVENT_BUS_NAME"
 SECRETS_PREFIX_ENV = "SECRETS_PREFIX"
+OUTBOUND_SECRETS_PREFIX_ENV = "OUTBOUND_SECRETS_PREFIX"
 STAGE_ENV = "STAGE"
 
 
 def secrets_prefix(stage: str) -> str:
     """Secrets Manager names of connection credentials start with this."""
     return f"{SERVICE}/{stage}/connections/"
+
+
+def outbound_secrets_prefix(stage: str) -> str:
+    """Secrets Manager names of connections' outbound (send API) credentials start with this."""
+    return f"{SERVICE}/{stage}/outbound/"
 
 
 def function_environment(function: Function, names: dict[str, str], stage: str) -> dict[str, str]:
@@ -236,6 +261,8 @@ def function_environment(function: Function, names: dict[str, str], stage: str) 
         env[EVENT_BUS_ENV] = names["bus"]
     if function.secrets:
         env[SECRETS_PREFIX_ENV] = secrets_prefix(stage)
+    if function.outbound_secrets:
+        env[OUTBOUND_SECRETS_PREFIX_ENV] = outbound_secrets_prefix(stage)
     return env
 
 

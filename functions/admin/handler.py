@@ -38,6 +38,7 @@ class AdminSettings(BaseModel):
     contacts_table: str = Field(alias="TABLE_CONTACTS")
     conversations_table: str = Field(alias="TABLE_CONVERSATIONS")
     secrets_prefix: str = Field(alias="SECRETS_PREFIX")
+    outbound_secrets_prefix: str = Field(alias="OUTBOUND_SECRETS_PREFIX")
     public_base_url: str | None = Field(default=None, alias="PUBLIC_BASE_URL")
 
 
@@ -70,6 +71,7 @@ def dependencies() -> logic.AdminDeps:
         connections=ConnectionStore(dynamodb.Table(config.connections_table)),
         credentials=CredentialStore(aws.client("secretsmanager"), config.secrets_prefix),
         event_log=EventLogStore(dynamodb.Table(config.event_log_table), ttl=timedelta(days=30)),
+        outbound_credentials=CredentialStore(aws.client("secretsmanager"), config.outbound_secrets_prefix),
     )
 
 
@@ -143,6 +145,21 @@ def rotate(connection_id: str) -> dict[str, Any]:
     rotated = logic.rotate_credentials(principal(), connection_id, request, dependencies(), now(), base_url())
     logger.info("credentials rotated", extra={"connection": connection_id})
     return rotated
+
+
+@app.put("/admin/connections/<connection_id>/outbound")
+def put_outbound(connection_id: str) -> dict[str, Any]:
+    request = logic.parse_body(logic.OutboundCredentials, body())
+    updated = logic.put_outbound_credentials(principal(), connection_id, request, dependencies(), now(), base_url())
+    logger.info("outbound credentials stored", extra={"connection": connection_id})
+    return updated
+
+
+@app.delete("/admin/connections/<connection_id>/outbound")
+def delete_outbound(connection_id: str) -> Response:
+    logic.delete_outbound_credentials(principal(), connection_id, dependencies())
+    logger.info("outbound credentials removed", extra={"connection": connection_id})
+    return Response(status_code=204, content_type="application/json", body="")
 
 
 @app.get("/admin/events")

@@ -35,6 +35,12 @@ class CreateConnection(BaseModel):
     credentials: dict[str, Any]
 
 
+class OutboundCredentials(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    credentials: dict[str, Any]
+
+
 class RotateCredentials(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -54,10 +60,18 @@ class AdminDeps:
     connections: ConnectionStore
     credentials: CredentialStore
     event_log: EventLogStore
+    outbound_credentials: CredentialStore
 
 
 def list_providers() -> list[dict[str, Any]]:
-    return [adapter.describe() for adapter in all_adapters()]
+    """Every provider; `replies` names the outbound credential fields where auto-replies can be sent."""
+    from switchboard_core.outbound import get_sender
+
+    described = []
+    for adapter in all_adapters():
+        sender = get_sender(adapter.name)
+        described.append(adapter.describe() | {"replies": sender.describe() if sender else None})
+    return described
 
 
 def create_connection(principal: Principal, request: CreateConnection, deps: AdminDeps, now: datetime,
@@ -99,6 +113,29 @@ def delete_connection(principal: Principal, connection_id: str, deps: AdminDeps)
     principal.require_manage(connection.tenant)
     deps.connections.delete(connection.id)
     deps.credentials.delete(connection.id)
+    deps.outbound_credentials.delete(connection.id, missing_ok=True)
+
+
+def put_outbound_credentials(principal: Principal, connection_id: str, request: OutboundCredentials,
+                             deps: AdminDeps, now: datetime, base_url: str) -> dict[str, Any]:
+    """Store the send-API credentials auto-replies on this connection go out with."""
+    from switchboard_core.outbound import validate_credentials
+
+    connection = visible_connection(principal, connection_id, deps)
+    principal.require_manage(connection.tenant)
+    credentials = validate_credentials(connection.provider, request.credentials)
+    deps.outbound_credentials.replace(connection.id, credentials, connection.tenant)
+    connection = connection.model_copy(update={"outbound_configured_at": now})
+    deps.connections.put(connection)
+    return connection.public(base_url)
+
+
+def delete_outbound_credentials(principal: Principal, connection_id: str, deps: AdminDeps) -> None:
+    connection = visible_connection(principal, connection_id, deps)
+    principal.require_manage(connection.tenant)
+    # The flag first: replies stop at once (skipped, not_configured) even if the delete fails.
+    deps.connections.put(connection.model_copy(update={"outbound_configured_at": None}))
+    deps.outbound_credentials.delete(connection.id, missing_ok=True)
 
 
 def rotate_credentials(principal: Principal, connection_id: str, request: RotateCredentials, deps: AdminDeps,

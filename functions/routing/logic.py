@@ -8,7 +8,9 @@
    event is marked routed last, so a redelivery of a routed event is a no-op, and one
    that failed half-way is routed again.
 3. The outcome is returned as derived events (`conversation.opened` / `.updated`,
-   `routing.assigned` / `.unassigned`) for the bus, with deterministic ids.
+   `routing.assigned` / `.unassigned`, and `reply.requested` when a rule asks for an
+   auto-reply, rendered and addressed to the channel the customer wrote from) for the
+   bus, with deterministic ids. The replies function sends what is requested.
 """
 
 from __future__ import annotations
@@ -21,10 +23,12 @@ from typing import Any
 from functions.routing.assignment import Choice, choose_in_queue, choose_nearest
 from functions.routing.config_store import RoutingConfigStore
 from functions.routing.contacts import ContactRecord, ContactStore, identities_of
+from functions.routing.replies import REPLIES_PROVIDER
 from functions.routing.conversations import ConversationStore, Threaded
 from functions.routing.rules import AssignNearest, AssignToQueue, Decision, decide
 from functions.routing.sensing import Sensed, Sensor
 from switchboard_core.events import CanonicalEvent, EventDraft
+from switchboard_core.outbound import reply_address
 
 ROUTING_PROVIDER = "routing"  # derived events' source is switchboard.routing
 CONVERSATIONAL_PREFIXES = ("message.received", "mention.", "comment.", "call.", "ticket.", "interaction.")
@@ -80,6 +84,8 @@ def route(event: CanonicalEvent, deps: RoutingDeps, now: datetime,
             conversation_id = deps.conversations.find(event, contact.id if contact else None)
             if conversation_id:
                 deps.conversations.record_response(conversation_id, event.occurred_at)
+        elif event.provider == REPLIES_PROVIDER:  # an auto-reply's outcome: on the timeline, not an answer
+            conversation_id = event.attributes.get("conversation")
         if contact is not None:
             deps.contacts.add_to_timeline(contact.id, timeline_entry(event, conversation_id), event.id,
                                           event.occurred_at)
@@ -98,7 +104,8 @@ def route(event: CanonicalEvent, deps: RoutingDeps, now: datetime,
     assignment = assign(event, decision, sensed, deps.config, now) if decision else None
     deps.conversations.record_routing(conversation.id, sensed=sensed, decision=decision, assignment=assignment,
                                       sla_due_at=sla_due(decision, event.occurred_at))
-    derived = derived_events(event, threaded, contact, sensed, decision, assignment)
+    reply = requested_reply(event, conversation.id, decision, assignment, deps.config) if decision else None
+    derived = derived_events(event, threaded, contact, sensed, decision, assignment, reply)
     deps.conversations.save_outcome(event.id, conversation.id, derived)
     publish(derived)
     deps.conversations.mark_routed(event.id, conversation.id, now)
@@ -200,8 +207,38 @@ def sla_due(decision: Decision | None, at: datetime) -> datetime | None:
     return at + SLA_BY_PRIORITY[decision.target.priority]
 
 
+def humanize(delta: timedelta) -> str:
+    minutes = int(delta.total_seconds() // 60)
+    if minutes % 60:
+        return f"{minutes} minute{'s' if minutes != 1 else ''}"
+    hours = minutes // 60
+    return f"{hours} hour{'s' if hours != 1 else ''}"
+
+
+def requested_reply(event: CanonicalEvent, conversation_id: str, decision: Decision, assignment: Assignment | None,
+                    config: RoutingConfigStore) -> dict[str, Any] | None:
+    """The auto-reply a rule asked for: rendered, and addressed to the channel the
+    customer wrote from (None where that channel cannot be answered: the replies
+    function reports it as skipped, so the request is never silently lost)."""
+    if decision.auto_reply is None:
+        return None
+    responder = (config.responder(event.tenant, assignment.responder_id)
+                 if assignment is not None and assignment.responder_id else None)
+    team = assignment.team if assignment is not None else (decision.target.team if decision.target else None)
+    priority = decision.target.priority if decision.target else None
+    variables = {"name": event.contact.name or "", "team": team or "", "assignee": responder.name if responder else "",
+                 "reply_within": humanize(SLA_BY_PRIORITY[priority]) if priority else "",
+                 "conversation": conversation_id, "channel": event.channel.value}
+    address = reply_address(event)
+    return {"rule": decision.auto_reply_rule, "template": decision.auto_reply.template,
+            "source_provider": event.provider,
+            "text": decision.auto_reply.render(variables),  # the event's text; not repeated in attributes
+            "reply_to": address.model_dump(mode="json") if address else None}
+
+
 def derived_events(event: CanonicalEvent, threaded: Threaded, contact: ContactRecord | None, sensed: Sensed,
-                   decision: Decision | None, assignment: Assignment | None) -> list[CanonicalEvent]:
+                   decision: Decision | None, assignment: Assignment | None,
+                   reply: dict[str, Any] | None = None) -> list[CanonicalEvent]:
     conversation = threaded.conversation
     summary = contact_summary(contact)
     base: dict[str, Any] = {"conversation": conversation.id, "source_event": event.id, "source_type": event.type,
@@ -210,16 +247,22 @@ def derived_events(event: CanonicalEvent, threaded: Threaded, contact: ContactRe
     drafts = [("conversation.opened" if threaded.opened else "conversation.updated", base)]
     if decision is not None and decision.action != "sticky":
         routed = {**base, "rule": decision.rule, "reason": decision.reason, "matched": decision.matched,
-                  "tags": decision.tags, "auto_reply": decision.auto_reply}
+                  "tags": decision.tags, "auto_reply_rule": decision.auto_reply_rule}
         if assignment is not None:
             routed |= {"queue": assignment.team, "assignee": assignment.responder_id, "priority": assignment.priority,
                        "strategy": assignment.strategy, "distance_km": assignment.distance_km}
         kind = "routing.unassigned" if decision.action == "unassigned" else "routing.assigned"
         drafts.append((kind, routed))
+    if reply is not None:
+        requested = {k: v for k, v in reply.items() if k != "text"}
+        drafts.append(("reply.requested", {**requested, "conversation": conversation.id, "source_event": event.id,
+                                           "contact": summary}))
     return [
         CanonicalEvent.from_draft(
             EventDraft(type=kind, provider_event_id=f"{event.id}:{kind}", occurred_at=event.occurred_at,
-                       contact=event.contact, conversation_key=conversation.id, text=event.text, attributes=attributes),
+                       contact=event.contact, conversation_key=conversation.id,
+                       text=reply["text"] if kind == "reply.requested" and reply else event.text,
+                       attributes=attributes),
             provider=ROUTING_PROVIDER, connection=event.connection, tenant=event.tenant, channel=event.channel,
             received_at=event.received_at, raw_ref=None)
         for kind, attributes in drafts

@@ -9,6 +9,7 @@ stop evaluation. A sticky rule keeps an ongoing conversation with its assignee.
 from __future__ import annotations
 
 from datetime import datetime, time
+from string import Template
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -141,11 +142,39 @@ class Tag(BaseModel):
     tags: list[str] = Field(min_length=1)
 
 
+# What an auto-reply template may say, as ${name} placeholders (string.Template syntax;
+# $$ is a literal dollar). Rendered by routing once the conversation is assigned.
+TEMPLATE_VARIABLES = {
+    "name": "the customer's name, when the channel gives one (else empty)",
+    "team": "the team the conversation went to",
+    "assignee": "the assigned responder's name (else empty)",
+    "reply_within": "the SLA as words, e.g. '1 hour'",
+    "conversation": "the conversation id",
+    "channel": "social, crm, telephony or generic",
+}
+
+
 class AutoReply(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     kind: Literal["auto_reply"] = "auto_reply"
-    template: str = Field(min_length=1, max_length=1600)
+    template: str = Field(min_length=1, max_length=1600,
+                          description="text with ${placeholders}: " + ", ".join(sorted(TEMPLATE_VARIABLES)))
+
+    @field_validator("template")
+    @classmethod
+    def _known_placeholders(cls, value: str) -> str:
+        template = Template(value)
+        if not template.is_valid():
+            raise ValueError("invalid placeholder: write ${name} for a variable and $$ for a dollar sign")
+        unknown = sorted(set(template.get_identifiers()) - set(TEMPLATE_VARIABLES))
+        if unknown:
+            raise ValueError(f"unknown placeholder(s) {', '.join(unknown)}; "
+                             f"known: {', '.join(sorted(TEMPLATE_VARIABLES))}")
+        return value
+
+    def render(self, variables: dict[str, str]) -> str:
+        return Template(self.template).substitute({k: variables.get(k, "") for k in TEMPLATE_VARIABLES}).strip()
 
 
 Action = Annotated[AssignToQueue | AssignNearest | KeepAssignee | Tag | AutoReply, Field(discriminator="kind")]
@@ -184,7 +213,8 @@ class Decision(BaseModel):
     matched: list[str] = Field(default_factory=list)
     target: AssignToQueue | AssignNearest | None = None
     tags: list[str] = Field(default_factory=list)
-    auto_reply: str | None = None
+    auto_reply: AutoReply | None = None
+    auto_reply_rule: str | None = None
     tagged_by: list[str] = Field(default_factory=list)
 
     @property
@@ -199,7 +229,8 @@ def decide(rule_set: RuleSet, event: CanonicalEvent, sensed: Sensed, contact_att
            has_assignee: bool, at: datetime) -> Decision:
     tags: list[str] = []
     tagged_by: list[str] = []
-    auto_reply: str | None = None
+    auto_reply: AutoReply | None = None
+    auto_reply_rule: str | None = None
     for rule in rule_set.rules:
         if not rule.enabled:
             continue
@@ -212,17 +243,18 @@ def decide(rule_set: RuleSet, event: CanonicalEvent, sensed: Sensed, contact_att
             tagged_by.append(rule.name)
             continue
         if isinstance(action, AutoReply):
-            auto_reply = auto_reply or action.template
+            if auto_reply is None:  # the first matching auto-reply rule speaks
+                auto_reply, auto_reply_rule = action, rule.name
             continue
         if isinstance(action, KeepAssignee):
             if has_assignee:
                 return Decision(action="sticky", rule=rule.name, matched=matched, tags=tags,
-                                auto_reply=auto_reply, tagged_by=tagged_by)
+                                auto_reply=auto_reply, auto_reply_rule=auto_reply_rule, tagged_by=tagged_by)
             continue
         return Decision(action=action.kind, rule=rule.name, matched=matched, target=action, tags=tags,
-                        auto_reply=auto_reply, tagged_by=tagged_by)
+                        auto_reply=auto_reply, auto_reply_rule=auto_reply_rule, tagged_by=tagged_by)
     return Decision(action="unassigned", rule=None, target=AssignToQueue(team=rule_set.default_team),
-                    tags=tags, auto_reply=auto_reply, tagged_by=tagged_by)
+                    tags=tags, auto_reply=auto_reply, auto_reply_rule=auto_reply_rule, tagged_by=tagged_by)
 
 
 def validation_problems(raw: Any) -> list[dict[str, str]]:

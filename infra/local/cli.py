@@ -77,6 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
     timeline.add_argument("--url", help="hub base URL (default: the running local hub)")
     timeline.set_defaults(run=run_timeline)
 
+    sent = commands.add_parser("sent", help="auto-replies the local provider sandbox received (what customers got)")
+    sent.set_defaults(run=run_sent)
+
     routing = commands.add_parser("routing", help="routing rule sets")
     routing_commands = routing.add_subparsers(dest="routing_command", required=True)
     simulate = routing_commands.add_parser("simulate", help="a proposed rule set against recent events")
@@ -145,6 +148,7 @@ def welcome(runtime: LocalRuntime) -> str:
         "  .venv/bin/switchboard send twilio sms        # a signed Twilio SMS webhook",
         "  .venv/bin/switchboard send meta whatsapp     # a signed WhatsApp message",
         "  .venv/bin/switchboard events                 # what arrived, from the event log",
+        "  .venv/bin/switchboard sent                   # auto-replies sent (to this machine's provider sandbox)",
         f"  curl -H 'Authorization: Bearer {runtime.admin_key}' {runtime.base_url}/admin/providers",
         "Press Ctrl-C to stop.",
     ]
@@ -254,6 +258,22 @@ def run_conversations(args: argparse.Namespace) -> int:
     for c in payload["conversations"]:
         print(f"{c['id']}  {c['status']:8} {c.get('assignee') or '-':12} {c.get('queue') or '-':12} "
               f"{','.join(c['channels']):20} {','.join(c.get('topics', [])) or '-':16} {c['last_activity_at'][:19]}")
+    return 0
+
+
+def run_sent(args: argparse.Namespace) -> int:
+    state = state_of(args)
+    sandbox = state.read_json(state.runtime_file).get("provider_apis")
+    if not sandbox:
+        raise CliError("no local hub is running (start one with `switchboard dev`)")
+    status, _, body = http("GET", f"{sandbox}/_sandbox/messages")
+    if status != 200:
+        raise CliError(f"the provider sandbox answered {status}")
+    messages = json.loads(body)["messages"]
+    if not messages:
+        print("no replies sent yet: add a rule with an auto_reply action (docs/operations.md)")
+    for message in messages:
+        print(f"{message['provider']:10} to {message['to']:24} {message['message_id'][:24]:24} {message['text'][:70]}")
     return 0
 
 

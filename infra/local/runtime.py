@@ -72,15 +72,21 @@ class LocalRuntime:
 
         from infra.local.dispatcher import Dispatcher
         from infra.local.gateway import Gateway
+        from infra.local.provider_apis import ProviderApis, serve
         from infra.local.scheduler import Scheduler
         from switchboard_core import aws
+        from switchboard_core.outbound import API_OVERRIDE_ENV
 
         self.state = StateDir(self.state_dir)
         self.emulator = Emulator()
         endpoint = self.emulator.start()
         self.names = LocalNames(LOCAL_STAGE)
         queues = create_resources(self.names)
-        self.functions = LocalFunctions(self.names.mapping(), LOCAL_STAGE)
+        # The providers' send APIs on loopback: auto-replies land there, never on the internet.
+        self.provider_apis = ProviderApis()
+        self._provider_apis_server, self.provider_apis_url = serve(self.provider_apis, self.host)
+        self.functions = LocalFunctions(self.names.mapping(), LOCAL_STAGE,
+                                        extra_env={API_OVERRIDE_ENV: self.provider_apis_url})
         self.admin_key = self.seed_admin_key()
         self.demo = self.seed_demo_connections()
 
@@ -96,6 +102,7 @@ class LocalRuntime:
         self.scheduler.start()
         self.state.write_private(self.state.runtime_file, json.dumps(
             {"base_url": self.base_url, "aws_endpoint": endpoint, "stage": LOCAL_STAGE,
+             "provider_apis": self.provider_apis_url,
              "tables": {k: v for k, v in self.names.mapping().items() if k.startswith("table:")},
              "pid": os.getpid()}, indent=2))
         return self
@@ -104,6 +111,7 @@ class LocalRuntime:
         self.scheduler.stop()
         self.dispatcher.stop()
         self.server.shutdown()
+        self._provider_apis_server.shutdown()
         self.emulator.stop()
         self.state.runtime_file.unlink(missing_ok=True)
 
@@ -123,23 +131,33 @@ class LocalRuntime:
 
     def seed_demo_connections(self) -> dict[str, Any]:
         """One connection per provider for the demo tenant, with the same ids and
-        credentials on every start (kept in demo.json), so `switchboard send` works at once."""
+        credentials on every start (kept in demo.json), so `switchboard send` works at once.
+        Providers that can be answered also get outbound credentials, which the provider
+        sandbox accepts, so auto-replies work at once too."""
         from infra import topology
+        from infra.local.provider_apis import demo_outbound_credentials
         from infra.local.samples import demo_credentials
         from switchboard_core import aws
         from switchboard_core.connections import Connection, ConnectionStore, CredentialStore, new_connection_id
+        from switchboard_core.outbound import SENDERS
         from switchboard_core.providers import PROVIDER_NAMES
 
         demo = self.state.read_json(self.state.demo_file) or {"tenant": DEMO_TENANT, "connections": {}}
         connections = ConnectionStore(aws.resource("dynamodb").Table(self.names.table("connections")))
         credentials = CredentialStore(aws.client("secretsmanager"), topology.secrets_prefix(LOCAL_STAGE))
+        outbound = CredentialStore(aws.client("secretsmanager"), topology.outbound_secrets_prefix(LOCAL_STAGE))
         now = datetime.now(UTC)
         for provider in PROVIDER_NAMES:
             entry = demo["connections"].get(provider) or {
                 "id": new_connection_id(), "credentials": demo_credentials(provider)}
             demo["connections"][provider] = entry
             credentials.create(entry["id"], entry["credentials"], demo["tenant"])
+            if provider in SENDERS:
+                entry["outbound"] = entry.get("outbound") or demo_outbound_credentials(provider)
+                outbound.replace(entry["id"], entry["outbound"], demo["tenant"])
+                self.provider_apis.accept(provider, entry["outbound"])
             connections.put(Connection(id=entry["id"], provider=provider, tenant=demo["tenant"],
-                                       name=f"demo {provider}", created_at=now))
+                                       name=f"demo {provider}", created_at=now,
+                                       outbound_configured_at=now if provider in SENDERS else None))
         self.state.write_private(self.state.demo_file, json.dumps(demo, indent=2))
         return demo

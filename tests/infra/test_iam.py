@@ -91,18 +91,31 @@ def test_only_publishers_put_events(synth: Synthesised, name: str) -> None:
 
 
 @pytest.mark.parametrize("name", sorted(topology.FUNCTIONS))
-def test_secrets_access_is_scoped_to_the_stage_prefix(synth: Synthesised, name: str) -> None:
+def test_secrets_access_is_scoped_to_the_stage_prefixes(synth: Synthesised, name: str) -> None:
+    """Webhook credentials (connections/) and send-API credentials (outbound/) are granted
+    separately: ingest verifies webhooks but can never read a token that sends messages."""
     spec = topology.FUNCTIONS[name]
     statements = [s for s in _statements(synth, name) if any(a.startswith("secretsmanager:") for a in _actions(s))]
-    if spec.secrets is None:
-        assert not statements
-        return
-    (statement,) = statements
-    expected = set(SECRETS_READ_ACTIONS) | (set(SECRETS_WRITE_ACTIONS) if spec.secrets == "readwrite" else set())
-    assert _actions(statement) == expected
-    resource = json.dumps(statement["Resource"])
-    assert ":secretsmanager:" in resource
-    assert ":secret:switchboard/dev/connections/*" in resource
+    by_prefix = {prefix: [s for s in statements if f":secret:switchboard/dev/{prefix}/*" in json.dumps(s["Resource"])]
+                 for prefix in ("connections", "outbound")}
+    for statement in statements:  # nothing outside the two prefixes (CDK may merge both into one statement)
+        resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+        assert all(":secret:switchboard/dev/connections/*" in json.dumps(r)
+                   or ":secret:switchboard/dev/outbound/*" in json.dumps(r) for r in resources), statement
+    for prefix, access in (("connections", spec.secrets), ("outbound", spec.outbound_secrets)):
+        if access is None:
+            assert not by_prefix[prefix], (name, prefix)
+            continue
+        (statement,) = by_prefix[prefix]
+        expected = set(SECRETS_READ_ACTIONS) | (set(SECRETS_WRITE_ACTIONS) if access == "readwrite" else set())
+        assert _actions(statement) == expected
+        assert ":secretsmanager:" in json.dumps(statement["Resource"])
+
+
+def test_only_admin_and_replies_touch_outbound_credentials() -> None:
+    assert {n: f.outbound_secrets for n, f in topology.FUNCTIONS.items() if f.outbound_secrets} == {
+        "admin": "readwrite", "replies": "read"}
+    assert topology.FUNCTIONS["ingest"].outbound_secrets is None
 
 
 def test_wildcard_resources_are_xray_only(synth: Synthesised) -> None:

@@ -97,6 +97,12 @@ class Functions(Construct):
             resource_name=f"{topology.secrets_prefix(config.stage)}*",
             arn_format=ArnFormat.COLON_RESOURCE_NAME,
         )
+        outbound_secrets_arn = Stack.of(self).format_arn(
+            service="secretsmanager",
+            resource="secret",
+            resource_name=f"{topology.outbound_secrets_prefix(config.stage)}*",
+            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+        )
 
         for spec in topology.FUNCTIONS.values():
             cid = construct_id(spec.name)
@@ -136,8 +142,8 @@ class Functions(Construct):
                 role=role,
                 log_group=log_group,
             )
-            self._grant(function, spec, storage, bus, secrets_arn)
-            self._suppress(role, spec, storage, topology.secrets_prefix(config.stage))
+            self._grant(function, spec, storage, bus, secrets_arn, outbound_secrets_arn)
+            self._suppress(role, spec, storage, config.stage)
 
             self.functions[spec.name] = function
             self.log_groups[spec.name] = log_group
@@ -149,7 +155,12 @@ class Functions(Construct):
 
     @staticmethod
     def _grant(
-        function: lambda_.Function, spec: topology.Function, storage: Storage, bus: Bus, secrets_arn: str
+        function: lambda_.Function,
+        spec: topology.Function,
+        storage: Storage,
+        bus: Bus,
+        secrets_arn: str,
+        outbound_secrets_arn: str,
     ) -> None:
         for table_name, access in spec.tables.items():
             table = storage.tables[table_name]
@@ -170,9 +181,12 @@ class Functions(Construct):
         if spec.secrets:
             actions = SECRETS_READ_ACTIONS + (SECRETS_WRITE_ACTIONS if spec.secrets == "readwrite" else ())
             function.add_to_role_policy(iam.PolicyStatement(actions=list(actions), resources=[secrets_arn]))
+        if spec.outbound_secrets:
+            actions = SECRETS_READ_ACTIONS + (SECRETS_WRITE_ACTIONS if spec.outbound_secrets == "readwrite" else ())
+            function.add_to_role_policy(iam.PolicyStatement(actions=list(actions), resources=[outbound_secrets_arn]))
 
     @staticmethod
-    def _suppress(role: iam.Role, spec: topology.Function, storage: Storage, secrets_prefix: str) -> None:
+    def _suppress(role: iam.Role, spec: topology.Function, storage: Storage, stage: str) -> None:
         """IAM5 (wildcard) suppressions, each narrowed to the exact finding it explains."""
 
         def arn_of(construct) -> str:
@@ -221,7 +235,20 @@ class Functions(Construct):
                     "stage's prefix (switchboard/<stage>/connections/); the wildcard is that prefix only.",
                     applies_to=[
                         "Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:"
-                        f"secret:{secrets_prefix}*"
+                        f"secret:{topology.secrets_prefix(stage)}*"
+                    ],
+                )
+            )
+        if spec.outbound_secrets:
+            suppressions.append(
+                NagPackSuppression(
+                    id="AwsSolutions-IAM5",
+                    reason="Outbound (send API) credentials are stored at runtime, one secret per connection, under "
+                    "the stage's own outbound prefix (switchboard/<stage>/outbound/); the wildcard is that prefix "
+                    "only, and ingest has no access to it.",
+                    applies_to=[
+                        "Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:"
+                        f"secret:{topology.outbound_secrets_prefix(stage)}*"
                     ],
                 )
             )

@@ -37,6 +37,8 @@ class Connection(BaseModel):
     name: str | None = None
     created_at: AwareDatetime
     rotated_at: AwareDatetime | None = None
+    # Set while outbound (send API) credentials are stored for auto-replies.
+    outbound_configured_at: AwareDatetime | None = None
 
     def public(self, base_url: str | None) -> dict[str, Any]:
         """What the admin API shows: never the credentials."""
@@ -142,5 +144,18 @@ class CredentialStore:
         self._client.put_secret_value(SecretId=name, SecretString=rotated.model_dump_json())
         return rotated
 
-    def delete(self, connection_id: str) -> None:
-        self._client.delete_secret(SecretId=self.secret_name(connection_id), ForceDeleteWithoutRecovery=True)
+    def replace(self, connection_id: str, credentials: Mapping[str, str], tenant: str) -> None:
+        """Store `credentials` as the only set (outbound credentials have no rotation grace:
+        a send uses one token at a time)."""
+        stored = StoredCredentials(current=dict(credentials)).model_dump_json()
+        try:
+            self._client.put_secret_value(SecretId=self.secret_name(connection_id), SecretString=stored)
+        except self._client.exceptions.ResourceNotFoundException:
+            self.create(connection_id, credentials, tenant)
+
+    def delete(self, connection_id: str, *, missing_ok: bool = False) -> None:
+        try:
+            self._client.delete_secret(SecretId=self.secret_name(connection_id), ForceDeleteWithoutRecovery=True)
+        except self._client.exceptions.ResourceNotFoundException:
+            if not missing_ok:
+                raise

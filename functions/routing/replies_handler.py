@@ -1,0 +1,74 @@
+"""Replies consumer: SQS batches of `reply.requested` events -> send -> reply.* outcome
+on the bus. Partial batch failures: a transient provider failure retries that one
+request (then dead-letters it) without holding back the others."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.parser import parse
+from pydantic import BaseModel, ConfigDict, Field
+
+from functions.routing.contacts import ContactStore
+from functions.routing.replies import ReplyDeps, ReplyOutbox, handle_reply_request
+from switchboard_core import aws
+from switchboard_core.bus import EventPublisher
+from switchboard_core.connections import ConnectionStore, CredentialStore
+from switchboard_core.envelopes import CanonicalEventBridgeEvent
+from switchboard_core.outbound.transport import http_transport
+from switchboard_core.settings import load_settings
+
+logger = Logger()
+metrics = Metrics()
+tracer = Tracer()
+processor = BatchProcessor(event_type=EventType.SQS)
+
+
+class RepliesSettings(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    replies_table: str = Field(alias="TABLE_REPLIES")
+    contacts_table: str = Field(alias="TABLE_CONTACTS")
+    connections_table: str = Field(alias="TABLE_CONNECTIONS")
+    outbound_secrets_prefix: str = Field(alias="OUTBOUND_SECRETS_PREFIX")
+    event_bus: str = Field(alias="EVENT_BUS_NAME")
+    credentials_cache_seconds: int = Field(default=60, ge=0, alias="CREDENTIALS_CACHE_SECONDS")
+
+
+@cache
+def dependencies() -> tuple[ReplyDeps, EventPublisher]:
+    config = load_settings(RepliesSettings)
+    dynamodb = aws.resource("dynamodb")
+    deps = ReplyDeps(
+        outbox=ReplyOutbox(dynamodb.Table(config.replies_table)),
+        contacts=ContactStore(dynamodb.Table(config.contacts_table)),
+        connections=ConnectionStore(dynamodb.Table(config.connections_table)),
+        credentials=CredentialStore(aws.client("secretsmanager"), config.outbound_secrets_prefix,
+                                    max_age_seconds=config.credentials_cache_seconds),
+        transport=http_transport,
+    )
+    return deps, EventPublisher(aws.client("events"), config.event_bus)
+
+
+def record_handler(record: SQSRecord) -> None:
+    event = parse(event=record.body, model=CanonicalEventBridgeEvent).detail
+    logger.set_correlation_id(event.id)
+    deps, publisher = dependencies()
+    outcome = handle_reply_request(event, deps, datetime.now(UTC))
+    publisher.publish([outcome])
+    metrics.add_metric(name=outcome.type.replace(".", "_"), unit=MetricUnit.Count, value=1)
+    logger.info("reply handled", extra={"outcome": outcome.type, "reason": outcome.attributes.get("reason"),
+                                        "code": outcome.attributes.get("code"), "via": outcome.attributes.get("via")})
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

@@ -1,0 +1,332 @@
+"""The providers' send APIs on loopback, for the local runtime and the tests.
+
+moto stands in for AWS; this stands in for the few provider endpoints Switchboard calls
+to reply to a customer (switchboard_core.outbound). Each route checks credentials the
+way the real API does (against the sets registered with `accept`), answers in the
+provider's documented success and error shapes, and records what was sent, so a demo or
+a test can see the reply that would have reached the customer:
+
+    GET /_sandbox/messages              every accepted message, oldest first
+    POST /_sandbox/fail {"provider", "status", "times"}   make the next sends fail (tests)
+
+Senders reach it through SWITCHBOARD_PROVIDER_API_URL (base URL + "/<provider>").
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs
+
+from werkzeug.routing import Map, Rule
+from werkzeug.wrappers import Request, Response
+
+Handler = Callable[["ProviderApis", Request, dict[str, str]], Response]
+
+
+def json_response(payload: Any, status: int = 200) -> Response:
+    return Response(json.dumps(payload), status=status, content_type="application/json")
+
+
+@dataclass
+class SentMessage:
+    provider: str
+    to: str
+    text: str
+    message_id: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+class ProviderApis:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._accepted: dict[str, list[dict[str, str]]] = {}
+        self._failures: dict[str, list[int]] = {}
+        self.messages: list[SentMessage] = []
+        self._routes = Map([Rule(path, endpoint=handler, methods=["POST"]) for path, handler in ROUTES.items()]
+                           + [Rule("/_sandbox/messages", endpoint="messages", methods=["GET"]),
+                              Rule("/_sandbox/fail", endpoint="fail", methods=["POST"])])
+
+    def accept(self, provider: str, credentials: dict[str, str]) -> None:
+        """Credentials the sandbox treats as valid for `provider`."""
+        with self._lock:
+            self._accepted.setdefault(provider, []).append(dict(credentials))
+
+    def accepted(self, provider: str) -> list[dict[str, str]]:
+        with self._lock:
+            return list(self._accepted.get(provider, []))
+
+    def fail_next(self, provider: str, status: int, times: int = 1) -> None:
+        with self._lock:
+            self._failures.setdefault(provider, []).extend([status] * times)
+
+    def record(self, message: SentMessage) -> None:
+        with self._lock:
+            self.messages.append(message)
+
+    def _injected_failure(self, provider: str) -> int | None:
+        with self._lock:
+            queue = self._failures.get(provider)
+            return queue.pop(0) if queue else None
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        request = Request(environ)
+        adapter = self._routes.bind_to_environ(environ)
+        try:
+            endpoint, values = adapter.match()
+        except Exception:  # noqa: BLE001 - werkzeug's HTTPException answers itself
+            response = json_response({"error": "no such sandbox endpoint"}, status=404)
+            return response(environ, start_response)
+        if endpoint == "messages":
+            with self._lock:
+                listed = [vars(m) for m in self.messages]
+            response = json_response({"messages": listed})
+        elif endpoint == "fail":
+            order = json.loads(request.get_data() or b"{}")
+            self.fail_next(order["provider"], int(order["status"]), int(order.get("times", 1)))
+            response = json_response({"ok": True})
+        else:
+            provider = request.path.strip("/").split("/", 1)[0]
+            status = self._injected_failure(provider)
+            if status is not None:
+                response = json_response({"error": "sandbox: injected failure", "status": status}, status=status)
+            else:
+                response = endpoint(self, request, values)
+        return response(environ, start_response)
+
+
+# --------------------------------------------------------------------------- twilio
+def _basic_auth(request: Request) -> tuple[str, str] | None:
+    header = request.headers.get("Authorization", "")
+    if not header.startswith("Basic "):
+        return None
+    try:
+        user, _, password = base64.b64decode(header[6:]).decode().partition(":")
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return user, password
+
+
+def twilio_messages(apis: ProviderApis, request: Request, values: dict[str, str]) -> Response:
+    auth = _basic_auth(request)
+    if auth is None or not any(c["account_sid"] == auth[0] == values["account_sid"] and c["auth_token"] == auth[1]
+                               for c in apis.accepted("twilio")):
+        return json_response({"code": 20003, "message": "Authenticate", "more_info": "https://www.twilio.com/docs/errors/20003",
+                              "status": 401}, status=401)
+    form = {k: v[0] for k, v in parse_qs(request.get_data(as_text=True)).items()}
+    to, body = form.get("To", ""), form.get("Body", "")
+    if not to or not (form.get("From") or form.get("MessagingServiceSid")):
+        return json_response({"code": 21604, "message": "A 'To' and a 'From' (or 'MessagingServiceSid') are required",
+                              "status": 400}, status=400)
+    if not body:
+        return json_response({"code": 21602, "message": "Message body is required.", "status": 400}, status=400)
+    sid = "SM" + secrets.token_hex(16)
+    apis.record(SentMessage("twilio", to=to, text=body, message_id=sid,
+                            details={"from": form.get("From") or form.get("MessagingServiceSid")}))
+    return json_response({"sid": sid, "account_sid": values["account_sid"], "to": to, "from": form.get("From"),
+                          "body": body, "status": "queued", "direction": "outbound-api"}, status=201)
+
+
+# ------------------------------------------------------------------------- telegram
+_TELEGRAM_TOKEN = re.compile(r"^\d+:[A-Za-z0-9_-]{30,}$")
+
+
+def _telegram_error(status: int, description: str) -> Response:
+    return json_response({"ok": False, "error_code": status, "description": description}, status=status)
+
+
+def _json_or_form(request: Request) -> dict[str, Any] | None:
+    """The parameters of a JSON or form-encoded body (Bot API and Web API accept both)."""
+    if request.mimetype == "application/x-www-form-urlencoded":
+        return {k: v[0] for k, v in parse_qs(request.get_data(as_text=True)).items()}
+    try:
+        payload = json.loads(request.get_data() or b"{}")
+    except ValueError:
+        return None
+    return payload if isinstance(payload, dict) else None
+
+
+def telegram_send_message(apis: ProviderApis, request: Request, values: dict[str, str]) -> Response:
+    token = values["token"]
+    if not _TELEGRAM_TOKEN.match(token):
+        return _telegram_error(404, "Not Found")  # what api.telegram.org answers for a malformed token
+    if not any(c.get("bot_token") == token for c in apis.accepted("telegram")):
+        return _telegram_error(401, "Unauthorized")
+    params = _json_or_form(request)
+    if params is None:
+        return _telegram_error(400, "Bad Request: can't parse JSON")
+    chat_id, text = params.get("chat_id"), params.get("text")
+    if chat_id in (None, ""):
+        return _telegram_error(400, "Bad Request: chat_id is empty")
+    if not isinstance(text, str) or not text.strip():
+        return _telegram_error(400, "Bad Request: message text is empty")
+    if len(text) > 4096:
+        return _telegram_error(400, "Bad Request: message is too long")
+    reply = params.get("reply_parameters")
+    if isinstance(reply, str):
+        try:
+            reply = json.loads(reply)
+        except ValueError:
+            return _telegram_error(400, "Bad Request: can't parse reply parameters JSON object")
+    if reply is not None and not (isinstance(reply, dict) and isinstance(reply.get("message_id"), int)):
+        return _telegram_error(400, "Bad Request: invalid reply parameters specified")
+    message_id = 1 + secrets.randbelow(2**31 - 1)
+    bot_id = int(token.split(":", 1)[0])
+    apis.record(SentMessage("telegram", to=str(chat_id), text=text, message_id=str(message_id), details={
+        "reply_to_message_id": reply.get("message_id") if isinstance(reply, dict) else None,
+        "message_thread_id": params.get("message_thread_id"),
+        "business_connection_id": params.get("business_connection_id")}))
+    chat_type = "private" if not str(chat_id).startswith("-") else "supergroup"
+    return json_response({"ok": True, "result": {
+        "message_id": message_id, "from": {"id": bot_id, "is_bot": True, "first_name": "Switchboard",
+                                           "username": "switchboard_sandbox_bot"},
+        "chat": {"id": chat_id, "type": chat_type}, "date": int(time.time()), "text": text}})
+
+
+# ---------------------------------------------------------------------------- slack
+def _slack(payload: dict[str, Any], status: int = 200) -> Response:
+    return json_response(payload, status=status)
+
+
+def slack_post_message(apis: ProviderApis, request: Request, values: dict[str, str]) -> Response:
+    # The Web API answers HTTP 200 with ok:false for every refusal but rate limiting.
+    header = request.headers.get("Authorization", "")
+    params = _json_or_form(request)
+    token = header[7:] if header.startswith("Bearer ") else (params or {}).get("token")
+    if not token:
+        return _slack({"ok": False, "error": "not_authed"})
+    if not any(c.get("bot_token") == token for c in apis.accepted("slack")):
+        return _slack({"ok": False, "error": "invalid_auth"})
+    if params is None:
+        return _slack({"ok": False, "error": "invalid_json"})
+    channel, text = params.get("channel"), params.get("text")
+    if not isinstance(channel, str) or not channel:
+        return _slack({"ok": False, "error": "channel_not_found"})
+    if not isinstance(text, str) or not text.strip():
+        return _slack({"ok": False, "error": "no_text"})
+    if len(text) > 40000:
+        return _slack({"ok": False, "error": "msg_too_long"})
+    thread_ts = params.get("thread_ts")
+    if thread_ts is not None and not (isinstance(thread_ts, str) and re.match(r"^\d+\.\d+$", thread_ts)):
+        return _slack({"ok": False, "error": "invalid_thread_ts"})
+    ts = f"{time.time():.6f}"
+    apis.record(SentMessage("slack", to=channel, text=text, message_id=ts, details={"thread_ts": thread_ts}))
+    message: dict[str, Any] = {"type": "message", "subtype": "bot_message", "text": text, "ts": ts,
+                               "bot_id": "B" + secrets.token_hex(5).upper()}
+    if thread_ts:
+        message["thread_ts"] = thread_ts
+    return _slack({"ok": True, "channel": channel, "ts": ts, "message": message})
+
+
+# ----------------------------------------------------------------------------- meta
+def _graph_error(status: int, code: int, message: str, type_: str = "OAuthException", **extra: Any) -> Response:
+    return json_response({"error": {"message": message, "type": type_, "code": code, **extra,
+                                    "fbtrace_id": secrets.token_urlsafe(9)}}, status=status)
+
+
+def meta_messages(apis: ProviderApis, request: Request, values: dict[str, str]) -> Response:
+    """WhatsApp Cloud API and Messenger Send API: both POST /<version>/<node id>/messages."""
+    if not re.match(r"^v\d+\.\d+$", values["version"]) or not values["node_id"].isdigit():
+        return _graph_error(400, 2500, f"Unknown path components: /{values['version']}/{values['node_id']}/messages")
+    try:
+        body = json.loads(request.get_data() or b"{}")
+    except ValueError:
+        body = None
+    whatsapp = isinstance(body, dict) and "messaging_product" in body
+    header = request.headers.get("Authorization", "")
+    token = header[7:] if header.startswith("Bearer ") else request.args.get("access_token", "")
+    if not any(c.get("access_token") == token for c in apis.accepted("meta")):
+        # Cloud API documents 190 as HTTP 401; the Graph API at large answers OAuthException with 400.
+        return _graph_error(401 if whatsapp else 400, 190, "Invalid OAuth access token - Cannot parse access token")
+    if not isinstance(body, dict):
+        return _graph_error(400, 100, "(#100) The request body must be a JSON object", "GraphMethodException")
+    node = values["node_id"]
+    if whatsapp:
+        return _whatsapp_message(apis, node, body)
+    return _messenger_message(apis, node, body)
+
+
+def _whatsapp_message(apis: ProviderApis, phone_number_id: str, body: dict[str, Any]) -> Response:
+    def invalid(details: str) -> Response:
+        return _graph_error(400, 100, "(#100) Invalid parameter",
+                            error_data={"messaging_product": "whatsapp", "details": details})
+
+    if body.get("messaging_product") != "whatsapp":
+        return invalid("The parameter messaging_product must be 'whatsapp'")
+    to = body.get("to")
+    if not isinstance(to, str) or not to.lstrip("+").isdigit():
+        return invalid("The parameter to is required")
+    if body.get("type", "text") != "text":
+        return invalid("The sandbox accepts text messages only")
+    text = body.get("text", {}).get("body") if isinstance(body.get("text"), dict) else None
+    if not isinstance(text, str) or not text.strip():
+        return invalid("The parameter text['body'] is required")
+    if len(text) > 4096:
+        return invalid("Param text['body'] must be at most 4096 characters long")
+    wamid = "wamid." + base64.b64encode(secrets.token_bytes(30)).decode()
+    apis.record(SentMessage("meta", to=to, text=text, message_id=wamid,
+                            details={"product": "whatsapp", "from": phone_number_id}))
+    return json_response({"messaging_product": "whatsapp", "contacts": [{"input": to, "wa_id": to.lstrip("+")}],
+                          "messages": [{"id": wamid}]})
+
+
+def _messenger_message(apis: ProviderApis, page_id: str, body: dict[str, Any]) -> Response:
+    recipient = body.get("recipient")
+    psid = recipient.get("id") if isinstance(recipient, dict) else None
+    if not isinstance(psid, str) or not psid.isdigit():
+        return _graph_error(400, 100, "(#100) The parameter recipient is required")
+    if body.get("messaging_type") not in ("RESPONSE", "UPDATE", "MESSAGE_TAG"):
+        return _graph_error(400, 100, "(#100) Param messaging_type must be one of {RESPONSE, UPDATE, MESSAGE_TAG}")
+    message = body.get("message")
+    text = message.get("text") if isinstance(message, dict) else None
+    if not isinstance(text, str) or not text.strip():
+        return _graph_error(400, 100, "(#100) Must send either message or sender_action")
+    if len(text) > 2000:
+        return _graph_error(400, 100, "(#100) Length of param message[text] must be less than or equal to 2000")
+    mid = "m_" + secrets.token_urlsafe(48)
+    apis.record(SentMessage("meta", to=psid, text=text, message_id=mid,
+                            details={"product": "messenger", "from": page_id}))
+    return json_response({"recipient_id": psid, "message_id": mid})
+
+
+ROUTES: dict[str, Handler] = {
+    "/twilio/2010-04-01/Accounts/<account_sid>/Messages.json": twilio_messages,
+    "/telegram/bot<token>/sendMessage": telegram_send_message,
+    "/slack/api/chat.postMessage": slack_post_message,
+    "/meta/<version>/<node_id>/messages": meta_messages,
+}
+
+
+def serve(apis: ProviderApis, host: str = "127.0.0.1", port: int = 0) -> tuple[Any, str]:
+    """Start the sandbox on a thread; the server and its base URL."""
+    from werkzeug.serving import make_server
+
+    server = make_server(host, port, apis, threaded=True)
+    threading.Thread(target=server.serve_forever, name="provider-apis", daemon=True).start()
+    return server, f"http://{host}:{server.server_port}"
+
+
+def demo_outbound_credentials(provider: str) -> dict[str, str]:
+    """Fresh random outbound credentials shaped like the provider's real ones (for the
+    sandbox's `accept` and a connection's outbound credentials in demos and tests)."""
+    alnum = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+
+    def pick(alphabet: str, n: int) -> str:
+        return "".join(secrets.choice(alphabet) for _ in range(n))
+
+    if provider == "twilio":
+        return {"account_sid": "AC" + secrets.token_hex(16), "auth_token": secrets.token_hex(16)}
+    if provider == "telegram":  # "<bot id>:<35-character secret>" as @BotFather issues them
+        return {"bot_token": f"{pick('123456789', 1)}{pick('0123456789', 9)}:AA{pick(alnum + '_-', 33)}"}
+    if provider == "slack":  # xoxb-<team number>-<bot number>-<24 alphanumerics>
+        return {"bot_token": f"xoxb-{pick('0123456789', 13)}-{pick('0123456789', 13)}-{pick(alnum, 24)}"}
+    if provider == "meta":  # long-lived Graph access tokens start with "EAA"
+        return {"access_token": "EAA" + pick(alnum, 180)}
+    raise ValueError(f"no outbound credentials for {provider!r}; providers that can send: twilio, telegram, slack, meta")

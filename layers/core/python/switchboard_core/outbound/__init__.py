@@ -1,0 +1,96 @@
+"""Outbound messages: answering a customer on the channel they wrote from.
+
+`reply_address(event)` says where a reply to a canonical event would go (pure: routing
+calls it when a rule asks for an auto-reply); `send(...)` sends a text there through the
+provider's API with the connection's outbound credentials. Providers are listed in
+SENDERS; docs/providers.md says which channels can be answered.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from functools import cache
+from typing import Any
+
+from switchboard_core.events import CanonicalEvent
+from switchboard_core.outbound.base import (
+    OutboundRequest,
+    PermanentFailure,
+    ProviderResponse,
+    ReplyAddress,
+    Sender,
+    SendFailure,
+    TransientFailure,
+)
+
+# provider -> "module:Class", imported on first use so routing loads only what it answers.
+SENDERS: dict[str, str] = {
+    "twilio": "switchboard_core.outbound.twilio:TwilioSender",
+    "telegram": "switchboard_core.outbound.telegram:TelegramSender",
+    "slack": "switchboard_core.outbound.slack:SlackSender",
+    "meta": "switchboard_core.outbound.meta:MetaSender",
+}
+# Dev and tests only: send to this base URL (+ "/<provider>") instead of the provider's
+# API. The local runtime points it at its provider sandbox; the CDK app never sets it.
+API_OVERRIDE_ENV = "SWITCHBOARD_PROVIDER_API_URL"
+
+Transport = Callable[[OutboundRequest], ProviderResponse]
+
+
+@cache
+def get_sender(provider: str) -> Sender | None:
+    target = SENDERS.get(provider)
+    if target is None:
+        return None
+    import importlib
+
+    module, _, name = target.partition(":")
+    return getattr(importlib.import_module(module), name)()
+
+
+def reply_address(event: CanonicalEvent) -> ReplyAddress | None:
+    sender = get_sender(event.provider)
+    if sender is None:
+        return None
+    fields = sender.address(event)
+    if fields is None:
+        return None
+    return ReplyAddress(provider=event.provider, connection=event.connection, fields=fields)
+
+
+def validate_credentials(provider: str, credentials: Mapping[str, Any]) -> dict[str, str]:
+    """The provider's outbound credentials, validated (a 400 naming each bad field)."""
+    from switchboard_core.errors import HubError, validated
+
+    sender = get_sender(provider)
+    if sender is None:
+        raise HubError(f"{provider} has no outbound sender; providers that can send: {', '.join(SENDERS)}",
+                       status=400, code="outbound_unsupported")
+    model = validated(sender.credentials_model, credentials, "credentials")
+    return model.model_dump(mode="json", exclude_none=True)
+
+
+def send(address: ReplyAddress, text: str, credentials: Mapping[str, str], transport: Transport,
+         base_url: str | None = None) -> str:
+    """Send `text` to `address`; the provider's message id, or a SendFailure."""
+    sender = get_sender(address.provider)
+    if sender is None:
+        raise PermanentFailure("outbound_unsupported", f"{address.provider} has no outbound sender")
+    from pydantic import ValidationError
+
+    try:
+        model = sender.credentials_model.model_validate(dict(credentials))
+    except ValidationError:
+        raise PermanentFailure("invalid_credentials", "the stored outbound credentials are not valid") from None
+    root = base_url or _override(address.provider) or sender.base_url
+    return sender.outcome(transport(sender.request(root, address.fields, text, model)))
+
+
+def _override(provider: str) -> str | None:
+    override = os.environ.get(API_OVERRIDE_ENV, "").rstrip("/")
+    return f"{override}/{provider}" if override else None
+
+
+__all__ = ["SENDERS", "PermanentFailure", "ReplyAddress", "SendFailure", "TransientFailure", "get_sender",
+           "reply_address", "send", "validate_credentials"]

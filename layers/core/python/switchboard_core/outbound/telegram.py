@@ -1,0 +1,153 @@
+"""Telegram Bot API: replies to a message (or a button press) in the chat it came from.
+
+API (https://core.telegram.org/bots/api#sendmessage, #replyparameters, #making-requests):
+``POST https://api.telegram.org/bot<token>/sendMessage`` with a JSON body ``chat_id``
+(Integer or String), ``text`` (1-4096 characters) and optionally ``reply_parameters``
+(``message_id``, ``allow_sending_without_reply``), ``message_thread_id`` (forum topic) and
+``business_connection_id`` (send on behalf of a connected business account). The bot token
+is the only credential and travels in the URL path. Every answer is JSON: ``{"ok": true,
+"result": <Message>}`` on success, ``{"ok": false, "error_code": <int>, "description":
+"..."}`` otherwise (error_code mirrors the HTTP status; 429 carries
+``parameters.retry_after``).
+
+Address: a ``message.received`` event is answered in its chat (``chat.id``) as a reply to
+the customer's message (``message_id``; ``allow_sending_without_reply`` so a deleted
+original does not block the answer); a forum topic message stays in its topic, and a
+business message is answered through its business connection. A callback query
+(``interaction.created``) is answered in the chat of the message whose button was pressed
+(that message is the bot's own, so the reply quotes nothing). No address for channel posts
+(posting would broadcast to every subscriber), messages from bots, the business account's
+own outgoing messages, edits, inline-mode callbacks (no chat) and every other update kind.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from switchboard_core.events import CanonicalEvent
+from switchboard_core.outbound.base import (
+    OutboundRequest,
+    PermanentFailure,
+    ProviderResponse,
+    Sender,
+    SendFailure,
+    TransientFailure,
+    clip,
+    failure_for_status,
+)
+
+# The update kinds whose message a customer wrote to the bot (or to the business account).
+_ANSWERABLE_KINDS = ("message", "business_message")
+_INTEGER = re.compile(r"^-?\d{1,20}$")
+
+
+class TelegramCredentials(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    # "<bot id>:<secret>" as issued by @BotFather.
+    bot_token: str = Field(pattern=r"^\d+:[A-Za-z0-9_-]{30,}$", max_length=128)
+
+
+def _scalar(value: Any) -> str | None:
+    """An id as text: Telegram ids are integers (chat ids of groups are negative)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str) and _INTEGER.match(value):
+        return value
+    return None
+
+
+def _dig(value: Any, *keys: str) -> Any:
+    for key in keys:
+        if not isinstance(value, Mapping):
+            return None
+        value = value.get(key)
+    return value
+
+
+class TelegramSender(Sender):
+    provider: ClassVar[str] = "telegram"
+    base_url: ClassVar[str] = "https://api.telegram.org"
+    credentials_model: ClassVar[type[BaseModel]] = TelegramCredentials
+
+    def address(self, event: CanonicalEvent) -> dict[str, str] | None:
+        attributes = event.attributes
+        kind = attributes.get("update_kind")
+        if event.type == "interaction.created" and kind == "callback_query":
+            chat_id = _scalar(_dig(attributes, "message", "chat", "id"))
+            return {"chat_id": chat_id} if chat_id else None
+        if event.type != "message.received" or kind not in _ANSWERABLE_KINDS:
+            return None
+        if _dig(attributes, "from", "is_bot") is True or "sender_business_bot" in attributes:
+            return None
+        chat_id = _scalar(_dig(attributes, "chat", "id"))
+        if chat_id is None:
+            return None
+        address = {"chat_id": chat_id}
+        message_id = _scalar(attributes.get("message_id"))
+        if message_id:
+            address["reply_to_message_id"] = message_id
+        if attributes.get("is_topic_message") is True:
+            thread = _scalar(attributes.get("message_thread_id"))
+            if thread:
+                address["message_thread_id"] = thread
+        if kind == "business_message":
+            connection = attributes.get("business_connection_id")
+            # In a business chat the customer's own messages come from the chat's user;
+            # the account owner's replies arrive as business messages too and need no answer.
+            if not isinstance(connection, str) or not connection or \
+                    _scalar(_dig(attributes, "from", "id")) != chat_id:
+                return None
+            address["business_connection_id"] = connection
+        return address
+
+    def request(self, base_url: str, address: Mapping[str, str], text: str, credentials: BaseModel) -> OutboundRequest:
+        assert isinstance(credentials, TelegramCredentials)
+        chat_id = address["chat_id"]
+        body: dict[str, Any] = {"chat_id": int(chat_id) if _INTEGER.match(chat_id) else chat_id, "text": clip(text)}
+        if address.get("reply_to_message_id"):
+            body["reply_parameters"] = {"message_id": int(address["reply_to_message_id"]),
+                                        "allow_sending_without_reply": True}
+        if address.get("message_thread_id"):
+            body["message_thread_id"] = int(address["message_thread_id"])
+        if address.get("business_connection_id"):
+            body["business_connection_id"] = address["business_connection_id"]
+        return OutboundRequest(
+            method="POST",
+            url=f"{base_url}/bot{credentials.bot_token}/sendMessage",
+            headers={"Content-Type": "application/json", "Accept": "application/json"},
+            body=json.dumps(body, ensure_ascii=False).encode("utf-8"),
+        )
+
+    def outcome(self, response: ProviderResponse) -> str:
+        payload = response.json()
+        if isinstance(payload, dict) and payload.get("ok") is True:
+            message_id = _scalar(_dig(payload, "result", "message_id"))
+            if response.status == 200 and message_id:
+                return message_id
+            raise PermanentFailure("unexpected_response", "Telegram answered ok without a message_id")
+        if isinstance(payload, dict) and payload.get("ok") is False:
+            error_code = payload.get("error_code")
+            code = f"telegram_{error_code}" if isinstance(error_code, int) else f"http_{response.status}"
+            detail = str(payload.get("description", ""))
+            retry_after = _dig(payload, "parameters", "retry_after")
+            if isinstance(retry_after, int):
+                detail += f" (retry after {retry_after}s)"
+            raise _failure(response, error_code, code, detail)
+        if 200 <= response.status < 300:
+            raise PermanentFailure("unexpected_response", "Telegram answered without an ok field")
+        raise failure_for_status(response, f"http_{response.status}", response.body[:200].decode("utf-8", "replace"))
+
+
+def _failure(response: ProviderResponse, error_code: Any, code: str, detail: str) -> SendFailure:
+    """429 (flood control) and 5xx are worth retrying, whether the HTTP status or the body says so."""
+    if isinstance(error_code, int) and (error_code == 429 or error_code >= 500):
+        return TransientFailure(code, detail)
+    return failure_for_status(response, code, detail)
