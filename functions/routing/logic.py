@@ -40,6 +40,10 @@ CRM_OPT_OUT_PROPERTIES = ("hs_email_optout", "opted_out", "unsubscribed", "do_no
 SYNCED_ATTRIBUTES = {"tier": "tier", "customer_tier": "tier", "hubspot_owner_id": "owner", "owner": "owner",
                      "ownerid": "owner", "owner_id": "owner", "hs_language": "language", "language": "language",
                      "locale": "locale", "hs_timezone": "timezone"}
+# What a customer starts (as opposed to call progress, status or edits): only these get an
+# auto-reply, so a call's ringing/in-progress/completed callbacks do not ask three times.
+CUSTOMER_INITIATED = frozenset({"message.received", "mention.created", "comment.created", "interaction.created",
+                                "ticket.created", "ticket.comment_added", "call.ringing"})
 SLA_BY_PRIORITY = {1: timedelta(minutes=15), 2: timedelta(hours=1), 3: timedelta(hours=4),
                    4: timedelta(hours=8), 5: timedelta(hours=24)}
 
@@ -80,9 +84,9 @@ def route(event: CanonicalEvent, deps: RoutingDeps, now: datetime,
         sync_contact(event, contact, deps.contacts)
     if not is_conversational(event):
         conversation_id = None
-        if event.type == "message.sent":  # the business answered: the conversation's SLA is met
+        if event.type == "message.sent":  # the business answered: the conversation's SLA is met...
             conversation_id = deps.conversations.find(event, contact.id if contact else None)
-            if conversation_id:
+            if conversation_id and event.attributes.get("automated") is not True:  # ...unless a bot did
                 deps.conversations.record_response(conversation_id, event.occurred_at)
         elif event.provider == REPLIES_PROVIDER:  # an auto-reply's outcome: on the timeline, not an answer
             conversation_id = event.attributes.get("conversation")
@@ -220,7 +224,7 @@ def requested_reply(event: CanonicalEvent, conversation_id: str, decision: Decis
     """The auto-reply a rule asked for: rendered, and addressed to the channel the
     customer wrote from (None where that channel cannot be answered: the replies
     function reports it as skipped, so the request is never silently lost)."""
-    if decision.auto_reply is None:
+    if decision.auto_reply is None or event.type not in CUSTOMER_INITIATED:
         return None
     responder = (config.responder(event.tenant, assignment.responder_id)
                  if assignment is not None and assignment.responder_id else None)

@@ -163,7 +163,7 @@ def test_messenger_request_is_the_documented_send_api_call() -> None:
     assert request.url == f"https://graph.facebook.com/{GRAPH_API_VERSION}/112233445566778/messages"
     assert request.headers["Authorization"] == f"Bearer {creds.access_token}"
     assert json.loads(request.body) == {"recipient": {"id": "6789012345678901"}, "messaging_type": "RESPONSE",
-                                        "message": {"text": "Thanks"}}
+                                        "message": {"text": "Thanks", "metadata": "switchboard:auto-reply"}}
 
 
 def test_pinned_graph_version_is_a_real_version_string() -> None:

@@ -308,6 +308,14 @@ def test_messenger_echo_is_an_outbound_message_to_the_user(adapter):
     assert [h.id for h in event.contact.handles] == ["6789012345678901"]
     assert event.conversation_key == "meta:messenger:112233445566778:6789012345678901"
     assert event.attributes["metadata"] == "agent:42"
+    assert "automated" not in event.attributes  # an agent's answer: it meets the SLA
+
+
+def test_the_echo_of_the_hubs_own_auto_reply_is_marked_automated(adapter):
+    payload = json.loads(recorded("messenger-echo.json"))
+    payload["entry"][0]["messaging"][0]["message"]["metadata"] = "switchboard:auto-reply"
+    [event] = adapter.normalise(signed(json.dumps(payload).encode()))
+    assert event.type == "message.sent" and event.attributes["automated"] is True
 
 
 def test_instagram_text(adapter):

@@ -204,6 +204,16 @@ def test_message(adapter):
     assert "token" not in event.attributes
 
 
+@pytest.mark.parametrize("bot", [{"bot_id": "B0AUTOREPLY", "app_id": "A123ABC456"}, {"subtype": "bot_message"}])
+def test_a_bots_message_is_the_business_side_not_a_customer(adapter, bot):
+    payload = json.loads(recorded("message.json"))
+    payload["event"] = {**payload["event"], **bot, "thread_ts": "1355517523.000005"}
+    [event] = adapter.normalise(signed(json.dumps(payload).encode()))
+    assert (event.type, event.attributes["automated"]) == ("message.sent", True)
+    assert event.contact.handles == []  # no phantom contact for the bot
+    assert event.conversation_key == "slack:T123ABC456:C123ABC456:1355517523.000005"
+
+
 def test_thread_reply_with_file_keys_on_the_thread(adapter):
     [event] = normalise(adapter, "thread-reply-with-file.json")
     assert event.conversation_key == "slack:T123ABC456:C123ABC456:1355517523.000005"

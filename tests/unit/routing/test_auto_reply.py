@@ -102,3 +102,26 @@ def test_a_sent_reply_goes_on_the_timeline_but_does_not_meet_the_sla(with_auto_r
     assert (item["entry"]["type"], item["entry"]["conversation"]) == ("reply.sent", conversation_id)
     conversation = with_auto_reply.conversations.get(conversation_id)
     assert conversation.sla_due_at is not None and conversation.first_response_at is None
+
+
+@pytest.mark.parametrize("kind", ["call.completed", "call.in_progress", "message.updated", "ticket.updated"])
+def test_progress_and_edits_ask_for_no_reply(with_auto_reply, kind):
+    event = CanonicalEvent.from_draft(
+        EventDraft(type=kind, provider_event_id=f"{kind}-1", text="brake pad", contact=Contact(phone="+14155550123"),
+                   conversation_key="twilio:call:CA1", attributes=TWILIO_FIELDS),
+        provider="twilio", connection="con_1", tenant="acme", channel=Channel.TELEPHONY, received_at=NOW, raw_ref=None)
+    assert "reply.requested" not in by_type(route(event, with_auto_reply, NOW, lambda _: None))
+
+
+@pytest.mark.parametrize(("automated", "answered"), [(True, False), (False, True)])
+def test_only_a_persons_message_sent_meets_the_sla(with_auto_reply, automated, answered):
+    events = by_type(route(sms(1, "brake pad"), with_auto_reply, NOW, lambda _: None))
+    conversation_id = events["reply.requested"].attributes["conversation"]
+    echo = CanonicalEvent.from_draft(
+        EventDraft(type="message.sent", provider_event_id="out1", text="Hi , parts has it.",
+                   contact=Contact(phone="+14155550123"), conversation_key="twilio:AC1:+14155550100|+14155550123",
+                   attributes={"automated": True} if automated else {}),
+        provider="twilio", connection="con_1", tenant="acme", channel=Channel.TELEPHONY,
+        received_at=NOW + timedelta(seconds=3), raw_ref=None)
+    route(echo, with_auto_reply, NOW, lambda _: None)
+    assert (with_auto_reply.conversations.get(conversation_id).first_response_at is not None) is answered

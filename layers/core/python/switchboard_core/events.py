@@ -173,7 +173,7 @@ def event_id(provider: str, connection: str, provider_event_id: str) -> str:
 EVENT_TYPES: dict[str, str] = {
     "message.received": "An inbound message (SMS, MMS, Messenger, Instagram or WhatsApp text or media).",
     "message.status_updated": "Delivery state of a message changed (sent, delivered, read, failed).",
-    "message.sent": "An outbound message the business sent, echoed back by the platform (Meta message echoes).",
+    "message.sent": "An outbound message the business sent, echoed back by the platform (Meta message echoes, a Slack bot's message); attributes.automated is true for bots and the hub's own auto-replies.",
     "call.queued": "A call was queued by the telephony provider.",
     "call.initiated": "A call was created.",
     "call.ringing": "A call is ringing.",

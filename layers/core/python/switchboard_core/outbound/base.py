@@ -23,6 +23,9 @@ from switchboard_core.events import CanonicalEvent
 # Text longer than this is cut (with an ellipsis) before sending: the shortest limit of
 # the supported channels is Twilio's 1,600 characters for one message.
 MAX_REPLY_CHARS = 1600
+# Attached to a reply where the provider echoes it back (Messenger's `metadata`), so the
+# adapter can mark the echo `automated` and routing does not take it for an agent's answer.
+AUTO_REPLY_MARK = "switchboard:auto-reply"
 
 
 class ReplyAddress(BaseModel):

@@ -14,7 +14,8 @@ after its successor ships).
   24-hour customer service window (else error 131047), as an immediate auto-reply is.
 * Messenger Send API (https://developers.facebook.com/docs/messenger-platform/reference/send-api):
   node = the Page id (the inbound ``recipient.id``), body ``{"recipient": {"id": <PSID>},
-  "messaging_type": "RESPONSE", "message": {"text": ...}}`` with a Page access token;
+  "messaging_type": "RESPONSE", "message": {"text": ..., "metadata": AUTO_REPLY_MARK}}`` with a
+  Page access token (the metadata is echoed back in ``message_echoes``);
   200 ``{"recipient_id", "message_id"}``.
 
 Errors (https://developers.facebook.com/docs/graph-api/guides/error-handling,
@@ -45,6 +46,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from switchboard_core.events import CanonicalEvent
 from switchboard_core.outbound.base import (
+    AUTO_REPLY_MARK,
     OutboundRequest,
     PermanentFailure,
     ProviderResponse,
@@ -138,7 +140,9 @@ class MetaSender(Sender):
                     "type": "text", "text": {"body": clip(text)}}
         elif address["product"] == "messenger":
             node = address["page_id"]
-            body = {"recipient": {"id": address["to"]}, "messaging_type": "RESPONSE", "message": {"text": clip(text)}}
+            # metadata comes back in the message echo: the adapter marks that echo automated.
+            body = {"recipient": {"id": address["to"]}, "messaging_type": "RESPONSE",
+                    "message": {"text": clip(text), "metadata": AUTO_REPLY_MARK}}
         else:
             raise PermanentFailure("outbound_unsupported", f"meta cannot send to {address['product']!r}")
         return OutboundRequest(

@@ -13,7 +13,8 @@ Contract (docs/providers.md has the sources):
 Normalisation (one event per item; nothing is skipped):
 
 * ``object: page|instagram`` ``entry[].messaging[]`` (and ``standby[]``):
-  ``message`` -> ``message.received`` (``message.sent`` for ``is_echo``), ``postback``
+  ``message`` -> ``message.received`` (``message.sent`` for ``is_echo``; ``automated: true``
+  when the echo carries the hub's auto-reply metadata), ``postback``
   and ``reaction`` -> ``message.received`` (postback title as text), ``delivery`` and
   ``read`` -> ``message.status_updated``; the user is a ``SocialHandle`` (platform
   messenger or instagram, id = PSID/IGSID); conversation_key
@@ -54,6 +55,7 @@ from switchboard_core.events import (
     EventDraft,
     SocialHandle,
 )
+from switchboard_core.outbound.base import AUTO_REPLY_MARK
 from switchboard_core.phones import to_e164
 from switchboard_core.providers._common import (
     ascii_int,
@@ -223,6 +225,8 @@ class MetaAdapter(ProviderAdapter):
             is_echo = message.get("is_echo") is True
             user = recipient if is_echo else sender
             mid = scalar_str(message.get("mid"))
+            # The echo of the hub's own auto-reply (its Send API metadata came back).
+            automated = {"automated": True} if is_echo and message.get("metadata") == AUTO_REPLY_MARK else {}
             return draft(
                 type="message.sent" if is_echo else "message.received",
                 provider_event_id=mid or f"{platform}:message:{stable_hash(item)}",
@@ -231,7 +235,8 @@ class MetaAdapter(ProviderAdapter):
                 conversation_key=self._conversation(platform, account_id, recipient if not is_echo else sender, user),
                 text=text_or_none(message.get("text")),
                 attachments=self._messenger_attachments(message.get("attachments")),
-                attributes={**base, **{k: v for k, v in message.items() if k not in ("mid", "text")}, **rest},
+                attributes={**base, **{k: v for k, v in message.items() if k not in ("mid", "text")}, **rest,
+                            **automated},
             )
         postback = item.get("postback")
         if isinstance(postback, dict):

@@ -14,8 +14,10 @@ Contract (docs/providers/slack.md has the sources):
 
 Normalisation of ``event_callback`` (one event per callback):
 
-* ``message`` (no subtype, or ``file_share``/``thread_broadcast``/``bot_message``...) ->
-  ``message.received``; ``message_changed`` -> ``message.updated`` (the new message);
+* ``message`` (no subtype, or ``file_share``/``thread_broadcast``...) ->
+  ``message.received``; a bot's message (``bot_id``, ``bot_message``: the hub's own
+  auto-replies among them) -> ``message.sent`` with ``automated: true`` and no contact;
+  ``message_changed`` -> ``message.updated`` (the new message);
   user = ``SocialHandle(platform="slack", id=user, handle=username)``; conversation_key
   ``slack:{team}:{channel}:{thread_ts or ts}``; files become attachments.
 * ``app_mention`` -> ``mention.created`` (same key); ``reaction_added`` -> ``reaction.created``
@@ -190,6 +192,11 @@ class SlackAdapter(ProviderAdapter):
             handle_name = text_or_none(message.get("username"))
             attributes = {**envelope, **retry, "event_type": event_type,
                           **{k: v for k, v in event.items() if k not in ("text", "files")}}
+            if canonical == "message.received" and (message.get("bot_id") or subtype == "bot_message"):
+                # A bot wrote it (the hub's own auto-reply comes back this way): the business's
+                # side of the thread, not a customer; no contact, it threads by its key.
+                canonical, user = "message.sent", None
+                attributes["automated"] = True
             if canonical == "provider.notification":
                 attributes = {"kind": f"slack.{event_type}.{subtype}", **attributes}
             return draft(
