@@ -47,10 +47,6 @@ class OutboundRequest:
     headers: Mapping[str, str]
     body: bytes
 
-    def redacted(self) -> dict[str, Any]:
-        """What may be logged: no headers (they carry the credentials), no secret-bearing URL path."""
-        return {"method": self.method, "host": self.url.split("/")[2] if "//" in self.url else self.url}
-
 
 @dataclass(frozen=True)
 class ProviderResponse:

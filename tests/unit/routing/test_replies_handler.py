@@ -1,0 +1,74 @@
+"""The replies consumer through its handler (as Lambda calls it), against moto and the
+loopback provider sandbox: outcome on the bus, partial batch failures, no secret logged."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from infra import topology
+from infra.local.lambdas import LocalFunctions
+from infra.local.provider_apis import ProviderApis, serve
+from switchboard_core import aws
+from switchboard_core.connections import Connection, ConnectionStore, CredentialStore
+from switchboard_core.outbound import API_OVERRIDE_ENV
+from tests.unit.event_log.test_event_log_consumer import envelope, sqs_event
+from tests.unit.routing.test_replies import OUTBOUND, PHONE, request_event
+
+NOW = datetime(2026, 11, 23, 12, tzinfo=UTC)
+
+
+@pytest.fixture
+def sandbox():
+    apis = ProviderApis()
+    server, url = serve(apis)
+    apis.accept("twilio", OUTBOUND)
+    yield apis, url
+    server.shutdown()
+
+
+@pytest.fixture
+def replies(aws_world, sandbox):
+    apis, url = sandbox
+    connections = ConnectionStore(aws.resource("dynamodb").Table(aws_world.names.table("connections")))
+    connections.put(Connection(id="con_twilio", provider="twilio", tenant="acme", created_at=NOW,
+                               outbound_configured_at=NOW))
+    CredentialStore(aws.client("secretsmanager"), topology.outbound_secrets_prefix("test")).replace(
+        "con_twilio", OUTBOUND, "acme")
+    functions = LocalFunctions(aws_world.names.mapping(), "test", extra_env={API_OVERRIDE_ENV: url})
+    return functions, apis, aws_world
+
+
+def test_a_request_is_sent_and_its_outcome_published_without_logging_a_secret(replies, capsys):
+    functions, apis, world = replies
+    result = functions.invoke("replies", sqs_event([envelope(request_event(1, "ct_unknown"))]))
+    assert result == {"batchItemFailures": []}
+    (message,) = apis.messages
+    assert (message.to, message.text) == (PHONE, "Thanks, we're on it")
+    published = [e for e in world.bus.events() if e["source"] == "switchboard.replies"]
+    assert [e["detail-type"] for e in published] == ["reply.sent"]
+    assert published[0]["detail"]["attributes"]["provider_message_id"] == message.message_id
+    logged = capsys.readouterr().out
+    assert "reply handled" in logged and OUTBOUND["auth_token"] not in logged
+
+
+def test_a_provider_outage_fails_only_that_record_and_the_retry_sends_once(replies):
+    functions, apis, world = replies
+    apis.fail_next("twilio", 503)
+    batch = sqs_event([envelope(request_event(1, "ct_unknown")),
+                       envelope(request_event(2, "ct_unknown", conversation="cv_2"))])
+    assert functions.invoke("replies", batch) == {"batchItemFailures": [{"itemIdentifier": "m0"}]}
+    assert [m.text for m in apis.messages] == ["Thanks, we're on it"]  # the second record went out
+    assert functions.invoke("replies", sqs_event([envelope(request_event(1, "ct_unknown"))])) == {
+        "batchItemFailures": []}
+    assert len(apis.messages) == 2
+    kinds = [e["detail-type"] for e in world.bus.events() if e["source"] == "switchboard.replies"]
+    assert kinds == ["reply.sent", "reply.sent"]
+
+
+def test_a_malformed_record_is_reported_not_dropped(replies):
+    functions, apis, _ = replies
+    batch = sqs_event(["{not json", envelope(request_event(1, "ct_unknown"))])
+    assert functions.invoke("replies", batch) == {"batchItemFailures": [{"itemIdentifier": "m0"}]}
+    assert len(apis.messages) == 1  # it stays on the queue (then the DLQ); the good one is sent
