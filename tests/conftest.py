@@ -105,3 +105,15 @@ class AtomicTable:
                 return attribute(*args, **kwargs)
 
         return serialised
+
+
+def capture_function_log(service: str) -> None:
+    """Powertools binds its log handler to the sys.stdout of the first import; pytest
+    swaps sys.stdout per test, so point the handler of `service`'s logger at this test's
+    (call it in the test body, after the handler's first invocation imported it)."""
+    import logging
+    import sys
+
+    for handler in logging.getLogger(service).handlers:
+        if isinstance(handler, logging.StreamHandler):
+            handler.stream = sys.stdout  # setStream would flush the old, closed stream

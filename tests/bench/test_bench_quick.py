@@ -16,6 +16,7 @@ def test_quick_benchmark_reports_every_figure(capsys):
     assert set(report["verify_and_normalise"]) >= {"twilio", "meta", "hubspot", "standard-webhooks"}
     assert report["cold_import_ms"]["ratio_ingest_to_boto3"] > 0
     assert report["local_end_to_end_twilio_sms"]["per_second"] > 0
+    assert report["local_auto_reply_twilio_sms"]["p50_ms"] > 0
     print(json.dumps(report))
 
 

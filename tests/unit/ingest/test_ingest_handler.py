@@ -11,6 +11,7 @@ import pytest
 
 from infra import topology
 from infra.local.lambdas import LocalFunctions
+from tests.conftest import capture_function_log
 from infra.local.samples import build_sample
 from switchboard_core import aws
 from switchboard_core.connections import Connection, ConnectionStore, CredentialStore
@@ -59,15 +60,7 @@ def metric_names(lines: list[dict]) -> set[str]:
 
 
 def capture_ingest_log() -> None:
-    """Powertools binds its log handler to the sys.stdout of the first import; pytest
-    swaps sys.stdout per test, so point the handler at this test's (call it in the body)."""
-    import logging
-    import sys
-
-    functions_logger = logging.getLogger("switchboard-ingest")
-    for handler in functions_logger.handlers:
-        if isinstance(handler, logging.StreamHandler):
-            handler.stream = sys.stdout  # setStream would flush the old, closed stream
+    capture_function_log("switchboard-ingest")
 
 
 def test_accepted_then_duplicate_with_metrics_and_correlation_id(invoke, capsys):

@@ -13,6 +13,7 @@ from infra.local.provider_apis import ProviderApis, serve
 from switchboard_core import aws
 from switchboard_core.connections import Connection, ConnectionStore, CredentialStore
 from switchboard_core.outbound import API_OVERRIDE_ENV
+from tests.conftest import capture_function_log
 from tests.unit.event_log.test_event_log_consumer import envelope, sqs_event
 from tests.unit.routing.test_replies import OUTBOUND, PHONE, request_event
 
@@ -42,10 +43,15 @@ def replies(aws_world, sandbox):
 
 def test_a_request_is_sent_and_its_outcome_published_without_logging_a_secret(replies, capsys):
     functions, apis, world = replies
+    # The first call imports the handler and its logger (a cold start); then capture its log.
+    functions.invoke("replies", sqs_event([envelope(request_event(9, "ct_unknown", conversation="cv_9"))]))
+    capture_function_log("switchboard-replies")
+    world.bus.events()
+    capsys.readouterr()
     result = functions.invoke("replies", sqs_event([envelope(request_event(1, "ct_unknown"))]))
     assert result == {"batchItemFailures": []}
-    (message,) = apis.messages
-    assert (message.to, message.text) == (PHONE, "Thanks, we're on it")
+    message = apis.messages[-1]
+    assert (len(apis.messages), message.to, message.text) == (2, PHONE, "Thanks, we're on it")
     published = [e for e in world.bus.events() if e["source"] == "switchboard.replies"]
     assert [e["detail-type"] for e in published] == ["reply.sent"]
     assert published[0]["detail"]["attributes"]["provider_message_id"] == message.message_id
