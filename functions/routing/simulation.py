@@ -26,7 +26,8 @@ def simulate(rule_set: RuleSet, events: Iterable[CanonicalEvent], sensor: Sensor
         sensed = sensor.sense(event)
         decision = decide(rule_set, event, sensed, {}, has_assignee=False, at=event.occurred_at)
         proposed: dict[str, Any] = {"action": decision.action, "rule": decision.rule, "reason": decision.reason,
-                                    "queue": None, "assignee": None}
+                                    "queue": None, "assignee": None, "tags": decision.tags,
+                                    "auto_reply_rule": decision.auto_reply_rule}
         target = decision.target
         if isinstance(target, AssignNearest):
             choice = choose_nearest(target, responders, sensed.location, event.occurred_at)
@@ -38,7 +39,8 @@ def simulate(rule_set: RuleSet, events: Iterable[CanonicalEvent], sensor: Sensor
         taken = None if happened is None else {
             "action": "unassigned" if happened.type == "routing.unassigned" else "assign",
             "rule": happened.attributes.get("rule"), "queue": happened.attributes.get("queue"),
-            "assignee": happened.attributes.get("assignee")}
+            "assignee": happened.attributes.get("assignee"),
+            "auto_reply_rule": happened.attributes.get("auto_reply_rule")}
         rows.append({"event_id": event.id, "type": event.type, "provider": event.provider,
                      "topics": sensed.topics, "proposed": proposed, "actual": taken,
                      "changed": taken is not None and (taken["queue"], taken["assignee"])

@@ -100,3 +100,12 @@ def test_routing_simulate_command(hub, capsys, tmp_path):
     rules.write_text('{"rules": "nope"}')
     code, out = run(hub, capsys, "routing", "simulate", str(rules))
     assert code == 2 and "validation_error" in out
+
+
+def test_sent_lists_what_the_provider_sandbox_received(hub, capsys):
+    from infra.local.provider_apis import SentMessage
+
+    hub.runtime.provider_apis.record(SentMessage("telegram", to="8620544687", text="Danke, we are on it",
+                                                 message_id="4711"))
+    code, out = run(hub, capsys, "sent")
+    assert code == 0 and "telegram" in out and "8620544687" in out and "Danke, we are on it" in out

@@ -28,6 +28,8 @@ def test_simulation_compares_proposed_with_actual_and_changes_nothing():
                          queue="front-desk", assignee=None, rule=None),
                canonical("4", "", provider="hubspot", kind="contact.updated")]
     proposal = RuleSet.model_validate({"default_team": "front-desk", "rules": [
+        {"name": "ack-parts", "when": {"topics_any": ["parts"]},
+         "then": {"kind": "auto_reply", "template": "${team} has it"}},
         {"name": "parts", "when": {"topics_any": ["parts"]}, "then": {"kind": "assign", "team": "parts"}}]})
     sensor = Sensor(Taxonomy(topics=[Topic(name="parts", phrases=["brake pad"])]))
     responders = [Responder(id="pia", tenant="acme", name="Pia", teams=["parts"])]
@@ -35,8 +37,11 @@ def test_simulation_compares_proposed_with_actual_and_changes_nothing():
     rows = {r["event_id"]: r for r in report["events"]}
     assert set(rows) == {sms.id, other.id}  # derived and CRM events are not routed
     assert rows[sms.id]["proposed"] == {"action": "assign", "rule": "parts", "reason": "rule 'parts' (topics_any)",
-                                        "queue": "parts", "assignee": "pia"}
+                                        "queue": "parts", "assignee": "pia", "tags": [],
+                                        "auto_reply_rule": "ack-parts"}
     assert rows[sms.id]["actual"]["queue"] == "front-desk" and rows[sms.id]["changed"]
+    assert rows[sms.id]["actual"]["auto_reply_rule"] is None
     assert rows[other.id]["actual"] is None and rows[other.id]["proposed"]["action"] == "unassigned"
+    assert rows[other.id]["proposed"]["auto_reply_rule"] is None
     assert (report["compared"], report["changed"]) == (1, 1)
     assert responders[0].load == 0
