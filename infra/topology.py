@@ -205,13 +205,15 @@ FUNCTIONS: dict[str, Function] = {
             "replies",
             handler="functions.routing.replies_handler.handler",
             description="Sends the auto-replies routing rules ask for, through the provider's API; emits reply.*.",
-            timeout_seconds=30,
+            # One request per invocation: a send may wait 10 s for a provider, so a batch could
+            # outlast the timeout and leave later requests untried.
+            timeout_seconds=20,
             tables={"replies": "readwrite", "contacts": "read", "connections": "read"},
             publishes=True,
             outbound_secrets="read",
             consumer=Consumer(queue="replies",
                               event_pattern={"source": [ROUTING_SOURCE], "detail-type": [REPLY_REQUESTED]},
-                              visibility_timeout_seconds=90),
+                              batch_size=1, visibility_timeout_seconds=120),
         ),
     )
 }
@@ -232,6 +234,7 @@ def env_var(kind: Literal["table", "bucket"], name: str) -> str:
 EVENT_BUS_ENV = "EVENT_BUS_NAME"
 SECRETS_PREFIX_ENV = "SECRETS_PREFIX"
 OUTBOUND_SECRETS_PREFIX_ENV = "OUTBOUND_SECRETS_PREFIX"
+MAX_RECEIVE_COUNT_ENV = "QUEUE_MAX_RECEIVE_COUNT"
 STAGE_ENV = "STAGE"
 
 
@@ -263,6 +266,8 @@ def function_environment(function: Function, names: dict[str, str], stage: str) 
         env[SECRETS_PREFIX_ENV] = secrets_prefix(stage)
     if function.outbound_secrets:
         env[OUTBOUND_SECRETS_PREFIX_ENV] = outbound_secrets_prefix(stage)
+    if function.consumer:  # so a consumer can tell a record's last attempt before the DLQ
+        env[MAX_RECEIVE_COUNT_ENV] = str(function.consumer.max_receive_count)
     return env
 
 

@@ -36,7 +36,7 @@ class RoutingConfigStore:
 
     def rules(self, tenant: str) -> tuple[RuleSet, int] | None:
         item = self._get(tenant, "RULES")
-        return (RuleSet.model_validate_json(item["body"]), int(item["version"])) if item else None
+        return (RuleSet.stored(item["body"]), int(item["version"])) if item else None
 
     def put_rules(self, tenant: str, rule_set: RuleSet, expected_version: int | None, now: datetime) -> int:
         """Store a validated rule set as the next version. `expected_version` guards

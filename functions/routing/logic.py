@@ -90,7 +90,7 @@ def route(event: CanonicalEvent, deps: RoutingDeps, now: datetime,
                 deps.conversations.record_response(conversation_id, event.occurred_at)
         elif event.provider == REPLIES_PROVIDER:  # an auto-reply's outcome: on the timeline, not an answer
             conversation_id = event.attributes.get("conversation")
-        if contact is not None:
+        if contact is not None and not is_repeat_reply(event):
             deps.contacts.add_to_timeline(contact.id, timeline_entry(event, conversation_id), event.id,
                                           event.occurred_at)
         return []
@@ -114,6 +114,13 @@ def route(event: CanonicalEvent, deps: RoutingDeps, now: datetime,
     publish(derived)
     deps.conversations.mark_routed(event.id, conversation.id, now)
     return derived
+
+
+def is_repeat_reply(event: CanonicalEvent) -> bool:
+    """A later message's auto-reply skipped because the conversation already had it: noise
+    on a person's timeline (the event log keeps it)."""
+    return (event.provider == REPLIES_PROVIDER and event.type == "reply.skipped"
+            and event.attributes.get("reason") == "already_sent")
 
 
 def timeline_entry(event: CanonicalEvent, conversation_id: str | None) -> dict[str, Any]:

@@ -4,7 +4,7 @@ One `reply.requested` event in, one outcome out (`reply.sent`, `reply.skipped` o
 `reply.failed`), checked in this order:
 
 1. A request already decided (a redelivery) gets its stored outcome again: never a
-   second message.
+   second message. Text that rendered empty -> skipped `empty_text`.
 2. No reply address (the channel cannot be answered) -> skipped `no_reply_channel`.
 3. The contact opted out (STOP on any channel, a CRM flag; read now, not when routed)
    -> skipped `opted_out`.
@@ -14,7 +14,8 @@ One `reply.requested` event in, one outcome out (`reply.sent`, `reply.skipped` o
    / `not_configured`.
 6. The provider's answer: its message id -> sent; a refusal -> failed (and the claim is
    released, so a later message may try again); a 429, 5xx or network failure raises,
-   so the queue retries it (then dead-letters it) with the claim still held by it.
+   so the queue retries it with the claim still held by it, and on the queue's last
+   attempt becomes failed (claim released) instead of going to the dead-letter queue.
 
 The outcome is stored before it is published, so a publish failure republishes the same
 event (deterministic id). A crash between the provider's answer and that write would
@@ -35,10 +36,21 @@ from functions.routing.contacts import ContactStore
 from switchboard_core.connections import ConnectionStore, CredentialStore
 from switchboard_core.errors import NotFound
 from switchboard_core.events import CanonicalEvent, EventDraft
-from switchboard_core.outbound import PermanentFailure, ReplyAddress, Transport, send
+from switchboard_core.outbound import PermanentFailure, ReplyAddress, TransientFailure, Transport, send
 
 REPLIES_PROVIDER = "replies"  # outcomes are published as switchboard.replies
 OUTCOME_TTL = timedelta(days=30)
+# Longer than the function's timeout (20 s) and shorter than the queue's visibility
+# timeout (120 s): an attempt that old is over, so its request may take the claim back.
+ATTEMPT_OVER_AFTER = timedelta(seconds=60)
+
+
+class RequestInProgress(TransientFailure):
+    """Another delivery of the same request is sending it now: retry later, when its
+    outcome is stored (and then simply republished)."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__("in_progress", detail)
 
 
 class ReplyRequest(BaseModel):
@@ -70,21 +82,27 @@ class ReplyOutbox:
                                    "expires_at": int((now + OUTCOME_TTL).timestamp())})
 
     def claim(self, conversation: str, template: str, request_id: str, now: datetime) -> bool:
-        """True when `request_id` holds (or already held) this conversation's reply."""
+        """True when `request_id` now holds this conversation's reply; False when another
+        request does. The same request takes its claim back only once its earlier attempt
+        is surely over (a retry after the queue's visibility timeout); a duplicate delivery
+        running meanwhile gets RequestInProgress, so the two never both send."""
         from botocore.exceptions import ClientError
 
         key = once_key(conversation, template)
         try:
             self._table.put_item(
                 Item={"pk": key, "request": request_id, "claimed_at": now.isoformat()},
-                ConditionExpression="attribute_not_exists(pk) OR #request = :request",
+                ConditionExpression="attribute_not_exists(pk) OR (#request = :request AND claimed_at <= :stale)",
                 ExpressionAttributeNames={"#request": "request"},
-                ExpressionAttributeValues={":request": request_id},
+                ExpressionAttributeValues={":request": request_id, ":stale": (now - ATTEMPT_OVER_AFTER).isoformat()},
             )
         except ClientError as error:
-            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return False
-            raise
+            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            holder = self._table.get_item(Key={"pk": key}, ConsistentRead=True).get("Item") or {}
+            if holder.get("request") == request_id:
+                raise RequestInProgress(f"request {request_id} is being sent by another attempt") from None
+            return False
         return True
 
     def release(self, conversation: str, template: str, request_id: str) -> None:
@@ -113,20 +131,26 @@ class ReplyDeps:
     transport: Transport
 
 
-def handle_reply_request(event: CanonicalEvent, deps: ReplyDeps, now: datetime) -> CanonicalEvent:
-    """The outcome event of one `reply.requested` (raises on a transient failure)."""
+def handle_reply_request(event: CanonicalEvent, deps: ReplyDeps, now: datetime,
+                         last_attempt: bool = False) -> CanonicalEvent:
+    """The outcome event of one `reply.requested`. A transient failure raises, so the
+    queue retries it; on the `last_attempt` before the dead-letter queue it becomes
+    `reply.failed` instead, so the conversation is released and the outcome published."""
     done = deps.outbox.outcome(event.id)
     if done is not None:
         return done
     request = ReplyRequest.model_validate(event.attributes)
-    attributes, kind = deliver(event, request, deps, now)
+    attributes, kind = deliver(event, request, deps, now, last_attempt)
     outcome = outcome_event(event, request, kind, attributes, now)
     deps.outbox.save_outcome(event.id, outcome, now)
     return outcome
 
 
-def deliver(event: CanonicalEvent, request: ReplyRequest, deps: ReplyDeps, now: datetime) -> tuple[dict[str, Any], str]:
+def deliver(event: CanonicalEvent, request: ReplyRequest, deps: ReplyDeps, now: datetime,
+            last_attempt: bool) -> tuple[dict[str, Any], str]:
     address = request.reply_to
+    if not (event.text or "").strip():
+        return {"reason": "empty_text", "detail": f"the template of rule {request.rule!r} rendered empty"}, "skipped"
     if address is None:
         return {"reason": "no_reply_channel",
                 "detail": f"{event.attributes.get('source_provider') or 'this channel'} cannot be answered"}, "skipped"
@@ -155,6 +179,11 @@ def deliver(event: CanonicalEvent, request: ReplyRequest, deps: ReplyDeps, now: 
     except PermanentFailure as failure:
         deps.outbox.release(request.conversation, request.template, event.id)
         return {"code": failure.code, "detail": failure.detail}, "failed"
+    except TransientFailure as failure:
+        if not last_attempt:
+            raise
+        deps.outbox.release(request.conversation, request.template, event.id)
+        return {"code": failure.code, "detail": f"gave up after the queue's last attempt: {failure.detail}"}, "failed"
     return {"provider_message_id": message_id}, "sent"
 
 

@@ -21,13 +21,19 @@ from switchboard_core import aws
 from switchboard_core.bus import EventPublisher
 from switchboard_core.connections import ConnectionStore, CredentialStore
 from switchboard_core.envelopes import CanonicalEventBridgeEvent
+from switchboard_core.outbound import TransientFailure
 from switchboard_core.outbound.transport import http_transport
 from switchboard_core.settings import load_settings
 
 logger = Logger()
 metrics = Metrics()
-tracer = Tracer()
-processor = BatchProcessor(event_type=EventType.SQS)
+# AWS calls only: X-Ray's httplib patch would record each send's URL in the trace, and
+# Telegram's carries the bot token (/bot<token>/sendMessage).
+tracer = Tracer(patch_modules=["botocore"])
+# One record per batch: a provider outage reports that record for retry (then reply.failed
+# on the last attempt) rather than failing the invocation, so Lambda's error count stays
+# for faults in the function itself.
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
 class RepliesSettings(BaseModel):
@@ -39,11 +45,17 @@ class RepliesSettings(BaseModel):
     outbound_secrets_prefix: str = Field(alias="OUTBOUND_SECRETS_PREFIX")
     event_bus: str = Field(alias="EVENT_BUS_NAME")
     credentials_cache_seconds: int = Field(default=60, ge=0, alias="CREDENTIALS_CACHE_SECONDS")
+    max_receive_count: int = Field(ge=1, alias="QUEUE_MAX_RECEIVE_COUNT")
+
+
+@cache
+def settings() -> RepliesSettings:
+    return load_settings(RepliesSettings)
 
 
 @cache
 def dependencies() -> tuple[ReplyDeps, EventPublisher]:
-    config = load_settings(RepliesSettings)
+    config = settings()
     dynamodb = aws.resource("dynamodb")
     deps = ReplyDeps(
         outbox=ReplyOutbox(dynamodb.Table(config.replies_table)),
@@ -60,7 +72,13 @@ def record_handler(record: SQSRecord) -> None:
     event = parse(event=record.body, model=CanonicalEventBridgeEvent).detail
     logger.set_correlation_id(event.id)
     deps, publisher = dependencies()
-    outcome = handle_reply_request(event, deps, datetime.now(UTC))
+    last_attempt = int(record.attributes.approximate_receive_count) >= settings().max_receive_count
+    try:
+        outcome = handle_reply_request(event, deps, datetime.now(UTC), last_attempt=last_attempt)
+    except TransientFailure as failure:
+        metrics.add_metric(name="reply_retried", unit=MetricUnit.Count, value=1)
+        logger.warning("reply will be retried", extra={"code": failure.code})
+        raise
     publisher.publish([outcome])
     metrics.add_metric(name=outcome.type.replace(".", "_"), unit=MetricUnit.Count, value=1)
     logger.info("reply handled", extra={"outcome": outcome.type, "reason": outcome.attributes.get("reason"),

@@ -13,7 +13,7 @@ from string import Template
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from functions.routing.sensing import Sensed, Urgency
 from switchboard_core.errors import field_problems
@@ -154,6 +154,11 @@ TEMPLATE_VARIABLES = {
 }
 
 
+MAX_VARIABLE_CHARS = 200
+MAX_REPLY_CHARS = 1600  # one SMS-sized message, whatever the template and the names in it
+STORED = "stored"  # validation context of a rule set read back from the table
+
+
 class AutoReply(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -163,7 +168,9 @@ class AutoReply(BaseModel):
 
     @field_validator("template")
     @classmethod
-    def _known_placeholders(cls, value: str) -> str:
+    def _known_placeholders(cls, value: str, info: ValidationInfo) -> str:
+        if (info.context or {}).get(STORED):  # checked when it was saved; see RuleSet.stored
+            return value
         template = Template(value)
         if not template.is_valid():
             raise ValueError("invalid placeholder: write ${name} for a variable and $$ for a dollar sign")
@@ -174,7 +181,12 @@ class AutoReply(BaseModel):
         return value
 
     def render(self, variables: dict[str, str]) -> str:
-        return Template(self.template).substitute({k: variables.get(k, "") for k in TEMPLATE_VARIABLES}).strip()
+        """The reply text: placeholders filled (each value capped), the whole clipped to one
+        message. safe_substitute: a rule set saved before placeholders were checked must
+        still route, its stray `$` left as written."""
+        values = {k: variables.get(k, "")[:MAX_VARIABLE_CHARS] for k in TEMPLATE_VARIABLES}
+        text = Template(self.template).safe_substitute(values).strip()
+        return text if len(text) <= MAX_REPLY_CHARS else text[: MAX_REPLY_CHARS - 1] + "…"
 
 
 Action = Annotated[AssignToQueue | AssignNearest | KeepAssignee | Tag | AutoReply, Field(discriminator="kind")]
@@ -194,6 +206,12 @@ class RuleSet(BaseModel):
 
     rules: list[Rule] = Field(max_length=5000)
     default_team: str = Field(min_length=1, description="where events no rule assigns go (routing.unassigned)")
+
+    @classmethod
+    def stored(cls, body: str) -> "RuleSet":
+        """A rule set read back from the table: it was validated when saved, and a check
+        added since (auto-reply placeholders) must not stop a tenant's routing."""
+        return cls.model_validate_json(body, context={STORED: True})
 
     @model_validator(mode="after")
     def _unique_names(self) -> "RuleSet":

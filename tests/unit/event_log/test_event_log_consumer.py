@@ -19,7 +19,7 @@ def canonical(n: int, tenant: str = "acme", connection: str = "con_1", received:
 
 
 def sqs_event(bodies: list[str]) -> dict:
-    return {"Records": [{"messageId": f"m{i}", "receiptHandle": f"r{i}", "body": body, "attributes": {},
+    return {"Records": [{"messageId": f"m{i}", "receiptHandle": f"r{i}", "body": body, "attributes": {"ApproximateReceiveCount": "1"},
                          "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
                          "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:q", "awsRegion": "us-east-1"}
                         for i, body in enumerate(bodies)]}

@@ -131,3 +131,25 @@ def test_invalid_stored_credentials_fail_permanently() -> None:
     with pytest.raises(PermanentFailure) as failure:
         send(address, "hi", {"account_sid": "nope"}, http_transport, base_url="http://127.0.0.1:9/twilio")
     assert failure.value.code == "invalid_credentials"
+
+
+def test_the_sandbox_override_is_honoured_on_loopback_only(monkeypatch) -> None:
+    from switchboard_core.outbound import API_OVERRIDE_ENV
+
+    address = reply_address(inbound({"From": "+14155550178", "To": "+14155550100"}))
+    seen = []
+
+    def transport(request):
+        seen.append(request.url)
+        return ProviderResponse(status=201, body=b'{"sid": "SM1"}')
+
+    monkeypatch.setenv(API_OVERRIDE_ENV, "http://127.0.0.1:9999")
+    assert send(address, "hi", credentials(), transport) == "SM1"
+    assert seen[0].startswith("http://127.0.0.1:9999/twilio/2010-04-01/Accounts/")
+    monkeypatch.setenv(API_OVERRIDE_ENV, "https://collector.example.com")
+    with pytest.raises(PermanentFailure) as failure:
+        send(address, "hi", credentials(), transport)
+    assert failure.value.code == "bad_override" and len(seen) == 1
+    monkeypatch.delenv(API_OVERRIDE_ENV)
+    send(address, "hi", credentials(), transport)
+    assert seen[1].startswith("https://api.twilio.com/2010-04-01/Accounts/")

@@ -125,3 +125,39 @@ def test_only_a_persons_message_sent_meets_the_sla(with_auto_reply, automated, a
         received_at=NOW + timedelta(seconds=3), raw_ref=None)
     route(echo, with_auto_reply, NOW, lambda _: None)
     assert (with_auto_reply.conversations.get(conversation_id).first_response_at is not None) is answered
+
+
+def test_a_rule_set_saved_before_placeholders_were_checked_still_routes(deps):  # noqa: F811
+    import json
+
+    legacy = {**RULES, "rules": [{"name": "fee", "then": {"kind": "auto_reply", "template": "Fee is $5 ${oops}"}},
+                                 *RULES["rules"]]}
+    assert validation_problems(legacy)  # refused if saved today...
+    stored = RuleSet.stored(json.dumps(legacy))  # ...but read back as it was stored
+    assert stored.rules[0].then.render({}) == "Fee is $5 ${oops}"
+
+
+def test_rendered_text_is_capped_whatever_the_names():
+    rule_set = RuleSet.model_validate({**RULES, "rules": [
+        {"name": "a", "then": {"kind": "auto_reply", "template": "${name}" * 200}}]})
+    text = rule_set.rules[0].then.render({"name": "N" * 5000})
+    assert len(text) == 1600 and text.endswith("…")
+
+
+def test_a_repeat_reply_skip_stays_off_the_timeline(with_auto_reply):
+    from switchboard_core import aws
+
+    events = by_type(route(sms(1, "brake pad"), with_auto_reply, NOW, lambda _: None))
+    conversation_id = events["reply.requested"].attributes["conversation"]
+    outcomes = {}
+    for reason in ("already_sent", "opted_out"):
+        outcome = CanonicalEvent.from_draft(
+            EventDraft(type="reply.skipped", provider_event_id=f"{reason}:reply", contact=Contact(phone="+14155550123"),
+                       conversation_key=conversation_id, attributes={"conversation": conversation_id, "reason": reason}),
+            provider="replies", connection="con_1", tenant="acme", channel=Channel.TELEPHONY, received_at=NOW,
+            raw_ref=None)
+        route(outcome, with_auto_reply, NOW, lambda _: None)
+        outcomes[reason] = outcome
+    table = aws.resource("dynamodb").Table("contacts-t")
+    assert "Item" not in table.get_item(Key={"pk": f"TIMELINE#{outcomes['already_sent'].id}"})
+    assert "Item" in table.get_item(Key={"pk": f"TIMELINE#{outcomes['opted_out'].id}"})

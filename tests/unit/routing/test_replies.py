@@ -11,7 +11,7 @@ from urllib.parse import parse_qs
 import pytest
 
 from functions.routing.contacts import ContactStore, Identity
-from functions.routing.replies import ReplyDeps, ReplyOutbox, handle_reply_request
+from functions.routing.replies import ReplyDeps, ReplyOutbox, RequestInProgress, handle_reply_request
 from infra import topology
 from switchboard_core import aws
 from switchboard_core.connections import Connection, ConnectionStore, CredentialStore
@@ -159,8 +159,34 @@ def test_transient_failures_raise_for_the_queue_to_retry_and_the_retry_sends_onc
         handle_reply_request(request_event(1, contact.id), deps, NOW)
     # meanwhile another message of the conversation does not jump in: the claim is held
     assert handle_reply_request(request_event(2, contact.id), deps, NOW).attributes["reason"] == "already_sent"
-    retried = handle_reply_request(request_event(1, contact.id), deps, NOW + timedelta(minutes=1))
+    retried = handle_reply_request(request_event(1, contact.id), deps, NOW + timedelta(minutes=2))
     assert retried.type == "reply.sent" and len(transport.requests) == 2
+
+
+def test_a_duplicate_delivery_while_the_first_is_sending_waits_instead_of_sending_twice(world):
+    deps, transport, contact = world
+    transport.answers.append(TransientFailure("network_error", "timed out"))
+    with pytest.raises(TransientFailure):
+        handle_reply_request(request_event(1, contact.id), deps, NOW)
+    with pytest.raises(RequestInProgress):  # seconds later: the first attempt may still be running
+        handle_reply_request(request_event(1, contact.id), deps, NOW + timedelta(seconds=5))
+    assert len(transport.requests) == 1
+
+
+def test_the_last_attempt_fails_for_good_and_releases_the_conversation(world):
+    deps, transport, contact = world
+    transport.answers.append(ProviderResponse(status=503, body=b'{"code": 20500, "message": "down", "status": 503}'))
+    failed = handle_reply_request(request_event(1, contact.id), deps, NOW, last_attempt=True)
+    assert failed.type == "reply.failed" and failed.attributes["code"] == "twilio_20500"
+    assert "last attempt" in failed.attributes["detail"]
+    assert handle_reply_request(request_event(2, contact.id), deps, NOW).type == "reply.sent"
+
+
+def test_a_template_that_rendered_empty_is_skipped_before_anything_is_claimed(world):
+    deps, transport, contact = world
+    skipped = handle_reply_request(request_event(1, contact.id, text=" "), deps, NOW)
+    assert skipped.type == "reply.skipped" and skipped.attributes["reason"] == "empty_text"
+    assert handle_reply_request(request_event(2, contact.id), deps, NOW).type == "reply.sent"
 
 
 def test_credentials_come_from_the_outbound_prefix_only(world):

@@ -3,7 +3,7 @@ loopback provider sandbox: outcome on the bus, partial batch failures, no secret
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -18,6 +18,16 @@ from tests.unit.event_log.test_event_log_consumer import envelope, sqs_event
 from tests.unit.routing.test_replies import OUTBOUND, PHONE, request_event
 
 NOW = datetime(2026, 11, 23, 12, tzinfo=UTC)
+
+
+def age_claims(world, by: timedelta) -> None:
+    """Move every once-per-conversation claim back in time (the clock is the handler's)."""
+    table = aws.resource("dynamodb").Table(world.names.table("replies"))
+    for item in table.scan()["Items"]:
+        if item["pk"].startswith("ONCE#"):
+            claimed = datetime.fromisoformat(item["claimed_at"]) - by
+            table.update_item(Key={"pk": item["pk"]}, UpdateExpression="SET claimed_at = :at",
+                              ExpressionAttributeValues={":at": claimed.isoformat()})
 
 
 @pytest.fixture
@@ -66,8 +76,11 @@ def test_a_provider_outage_fails_only_that_record_and_the_retry_sends_once(repli
                        envelope(request_event(2, "ct_unknown", conversation="cv_2"))])
     assert functions.invoke("replies", batch) == {"batchItemFailures": [{"itemIdentifier": "m0"}]}
     assert [m.text for m in apis.messages] == ["Thanks, we're on it"]  # the second record went out
-    assert functions.invoke("replies", sqs_event([envelope(request_event(1, "ct_unknown"))])) == {
-        "batchItemFailures": []}
+    retry = sqs_event([envelope(request_event(1, "ct_unknown"))])
+    assert functions.invoke("replies", retry) == {"batchItemFailures": [{"itemIdentifier": "m0"}]}  # too soon
+    age_claims(world, timedelta(seconds=121))  # the queue's visibility timeout passes
+    retry["Records"][0]["attributes"]["ApproximateReceiveCount"] = "3"
+    assert functions.invoke("replies", retry) == {"batchItemFailures": []}
     assert len(apis.messages) == 2
     kinds = [e["detail-type"] for e in world.bus.events() if e["source"] == "switchboard.replies"]
     assert kinds == ["reply.sent", "reply.sent"]
@@ -78,3 +91,15 @@ def test_a_malformed_record_is_reported_not_dropped(replies):
     batch = sqs_event(["{not json", envelope(request_event(1, "ct_unknown"))])
     assert functions.invoke("replies", batch) == {"batchItemFailures": [{"itemIdentifier": "m0"}]}
     assert len(apis.messages) == 1  # it stays on the queue (then the DLQ); the good one is sent
+
+
+def test_the_queues_last_attempt_publishes_reply_failed_instead_of_dead_lettering(replies):
+    functions, apis, world = replies
+    apis.fail_next("twilio", 503)
+    batch = sqs_event([envelope(request_event(1, "ct_unknown"))])
+    batch["Records"][0]["attributes"]["ApproximateReceiveCount"] = str(topology.FUNCTIONS["replies"].consumer.max_receive_count)
+    assert functions.invoke("replies", batch) == {"batchItemFailures": []}
+    (failed,) = [e for e in world.bus.events() if e["source"] == "switchboard.replies"]
+    assert failed["detail-type"] == "reply.failed" and "last attempt" in failed["detail"]["attributes"]["detail"]
+    assert apis.messages == []
+

@@ -222,8 +222,8 @@ EVENT_TYPES: dict[str, str] = {
     "routing.escalated": "A conversation's SLA due time passed without an answer from the business.",
     "reply.requested": "A routing rule asked for an auto-reply: the rendered text, the rule, and where it goes (reply_to: provider, connection, addressing; null where the channel cannot be answered).",
     "reply.sent": "The replies function sent an auto-reply through the provider's API; the provider's message id is in attributes.",
-    "reply.skipped": "An auto-reply was not sent, by design: the contact opted out, one was already sent in the conversation, the channel cannot be answered, or the connection has no outbound credentials (reason in attributes).",
-    "reply.failed": "The provider refused an auto-reply (bad recipient, revoked token...); its error code and message are in attributes.",
+    "reply.skipped": "An auto-reply was not sent, by design: the contact opted out, one was already sent in the conversation, the channel cannot be answered, the connection is gone or has no outbound credentials, or the text rendered empty (reason in attributes).",
+    "reply.failed": "The provider refused an auto-reply (bad recipient, revoked token...), or kept failing until the queue's last attempt; its error code and message are in attributes.",
     "provider.notification": "A provider notification with no specific type (e.g. Meta page feed change, WhatsApp account update, unrecognised Twilio callback); its kind and data are in attributes.",
 }
 

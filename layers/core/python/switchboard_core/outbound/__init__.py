@@ -31,8 +31,8 @@ SENDERS: dict[str, str] = {
     "slack": "switchboard_core.outbound.slack:SlackSender",
     "meta": "switchboard_core.outbound.meta:MetaSender",
 }
-# Dev and tests only: send to this base URL (+ "/<provider>") instead of the provider's
-# API. The local runtime points it at its provider sandbox; the CDK app never sets it.
+# Dev and tests only: send to this loopback base URL (+ "/<provider>") instead of the
+# provider's API. The local runtime points it at its provider sandbox; the CDK app never sets it.
 API_OVERRIDE_ENV = "SWITCHBOARD_PROVIDER_API_URL"
 
 Transport = Callable[[OutboundRequest], ProviderResponse]
@@ -87,9 +87,20 @@ def send(address: ReplyAddress, text: str, credentials: Mapping[str, str], trans
     return sender.outcome(transport(sender.request(root, address.fields, text, model)))
 
 
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
 def _override(provider: str) -> str | None:
+    """The sandbox base URL, honoured only on loopback: a stray variable in a deployment
+    can never send credentials to another host."""
     override = os.environ.get(API_OVERRIDE_ENV, "").rstrip("/")
-    return f"{override}/{provider}" if override else None
+    if not override:
+        return None
+    from urllib.parse import urlsplit
+
+    if urlsplit(override).hostname not in LOOPBACK_HOSTS:
+        raise PermanentFailure("bad_override", f"{API_OVERRIDE_ENV} must point at a loopback address")
+    return f"{override}/{provider}"
 
 
 __all__ = ["SENDERS", "PermanentFailure", "ReplyAddress", "SendFailure", "TransientFailure", "get_sender",
