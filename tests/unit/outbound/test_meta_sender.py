@@ -225,16 +225,6 @@ def test_sandbox_refuses_a_whatsapp_message_without_body_in_graph_shape(sandbox)
     assert failure.value.code == "meta_100"
 
 
-@pytest.mark.parametrize("status", [429, 500, 503])
-def test_rate_limits_and_server_errors_are_transient(sandbox, status: int) -> None:
-    apis, url = sandbox
-    creds = credentials()
-    apis.accept("meta", creds)
-    apis.fail_next("meta", status)
-    with pytest.raises(TransientFailure):
-        send(address_of("whatsapp-text.json"), "hi", creds, http_transport, base_url=f"{url}/meta")
-
-
 # --- documented answers --------------------------------------------------------------------------
 
 def graph_error(code: int, status: int = 400, **extra: Any) -> ProviderResponse:

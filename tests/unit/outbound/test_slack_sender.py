@@ -194,17 +194,6 @@ def test_sandbox_refuses_a_message_without_text(sandbox) -> None:
     assert failure.value.code == "slack_no_text"
 
 
-@pytest.mark.parametrize("status", [429, 500, 503])
-def test_rate_limits_and_server_errors_are_transient(sandbox, status: int) -> None:
-    apis, url = sandbox
-    creds = credentials()
-    apis.accept("slack", creds)
-    apis.fail_next("slack", status)
-    with pytest.raises(TransientFailure) as failure:
-        send(customer_address(), "hi", creds, http_transport, base_url=f"{url}/slack")
-    assert failure.value.code == f"http_{status}"
-
-
 # --- documented answers --------------------------------------------------------------------------
 
 def answer(payload: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None) -> ProviderResponse:

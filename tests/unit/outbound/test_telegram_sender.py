@@ -187,16 +187,6 @@ def test_unknown_token_is_a_permanent_failure_with_telegrams_code(sandbox) -> No
     assert failure.value.code == "telegram_401" and "Unauthorized" in failure.value.detail
 
 
-@pytest.mark.parametrize("status", [429, 500, 502])
-def test_flood_control_and_server_errors_are_transient(sandbox, status: int) -> None:
-    apis, url = sandbox
-    creds = credentials()
-    apis.accept("telegram", creds)
-    apis.fail_next("telegram", status)
-    with pytest.raises(TransientFailure):
-        send(customer_address(), "hi", creds, http_transport, base_url=f"{url}/telegram")
-
-
 def test_sandbox_refuses_a_request_without_text_in_telegrams_shape(sandbox) -> None:
     apis, url = sandbox
     creds = credentials()

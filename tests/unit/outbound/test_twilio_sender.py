@@ -96,17 +96,6 @@ def test_wrong_token_is_a_permanent_failure(sandbox) -> None:
     assert failure.value.code == "twilio_20003"
 
 
-@pytest.mark.parametrize("status", [429, 500, 503])
-def test_rate_limits_and_server_errors_are_transient(sandbox, status: int) -> None:
-    apis, url = sandbox
-    creds = credentials()
-    apis.accept("twilio", creds)
-    apis.fail_next("twilio", status)
-    address = reply_address(inbound({"From": "+14155550178", "To": "+14155550100"}))
-    with pytest.raises(TransientFailure):
-        send(address, "hi", creds, http_transport, base_url=f"{url}/twilio")
-
-
 def test_unreachable_api_is_transient() -> None:
     address = reply_address(inbound({"From": "+14155550178", "To": "+14155550100"}))
     with pytest.raises(TransientFailure) as failure:
