@@ -25,6 +25,7 @@ from switchboard_core.providers.base import (
 
 from infra.local.samples import build_sample, demo_credentials
 from tests.unit.providers.fuzz import FUZZ
+from tests.unit.providers.support import webhook_request
 
 EVENTS = Path(__file__).resolve().parents[2] / "events" / "bandwidth"
 NOW = datetime(2024, 6, 12, 14, 8, 5, tzinfo=UTC)
@@ -37,8 +38,7 @@ def basic(username: str, password: str) -> str:
 
 
 def make_request(body: bytes, headers: dict[str, str]) -> WebhookRequest:
-    return WebhookRequest(method="POST", url=HUB_URL, headers={k.lower(): v for k, v in headers.items()}, body=body,
-                          received_at=NOW)
+    return webhook_request(HUB_URL, body, headers, received_at=NOW)
 
 
 def authed(body: bytes, username: str = CREDS["username"], password: str = CREDS["password"]) -> WebhookRequest:

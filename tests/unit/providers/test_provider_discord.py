@@ -23,6 +23,7 @@ from switchboard_core.providers.base import (
 
 from infra.local.samples import build_sample, demo_credentials
 from tests.unit.providers.fuzz import FUZZ
+from tests.unit.providers.support import webhook_request
 
 EVENTS = Path(__file__).resolve().parents[2] / "events" / "discord"
 NOW = datetime(2024, 6, 12, 14, 8, 5, tzinfo=UTC)
@@ -33,8 +34,7 @@ CREDENTIALS = {"public_key": PUBLIC_KEY}
 
 
 def make_request(body: bytes, headers: dict[str, str]) -> WebhookRequest:
-    return WebhookRequest(method="POST", url=HUB_URL, headers={k.lower(): v for k, v in headers.items()}, body=body,
-                          received_at=NOW)
+    return webhook_request(HUB_URL, body, headers, received_at=NOW)
 
 
 def signed(body: bytes, *, key: SigningKey = SIGNING_KEY, at: datetime = NOW) -> WebhookRequest:

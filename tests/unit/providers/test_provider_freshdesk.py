@@ -23,6 +23,7 @@ from switchboard_core.providers.freshdesk import FreshdeskAdapter
 
 from infra.local.samples import build_sample
 from tests.unit.providers.fuzz import FUZZ
+from tests.unit.providers.support import webhook_request
 
 EVENTS = Path(__file__).resolve().parents[2] / "events" / "freshdesk"
 HEADER_CREDENTIALS = {"header_name": "X-Switchboard-Secret", "header_value": "q8Zk1v0s2Vd9pY4tN7wB3xR6mC5hJ0aE"}
@@ -32,8 +33,7 @@ NOW = datetime(2025, 4, 15, 15, 41, 44, tzinfo=UTC)
 
 
 def make_request(body: bytes, headers: dict[str, str]) -> WebhookRequest:
-    return WebhookRequest(method="POST", url=URL, headers={k.lower(): v for k, v in headers.items()}, body=body,
-                          received_at=NOW)
+    return webhook_request(URL, body, headers, received_at=NOW)
 
 
 def with_header(body: bytes, value: str = HEADER_CREDENTIALS["header_value"]) -> WebhookRequest:

@@ -26,6 +26,7 @@ from switchboard_core.providers.hmac import HmacAdapter, parse_config
 
 from infra.local.samples.hmac import signature as sample_signature
 from tests.unit.providers.fuzz import FUZZ
+from tests.unit.providers.support import webhook_request
 
 EVENTS = Path(__file__).resolve().parents[2] / "events" / "hmac"
 HUB_URL = "https://hub.example.com/webhooks/hmac/conn_01J00"
@@ -48,8 +49,7 @@ TIMESTAMPED = {"secret": "s3cr3t", "header": "X-Signature", "prefix": "sha256=",
 
 
 def make_request(body: bytes, headers: dict[str, str], content_type: str = "application/json") -> WebhookRequest:
-    return WebhookRequest(method="POST", url=HUB_URL, body=body, received_at=NOW,
-                          headers={"content-type": content_type, **{k.lower(): v for k, v in headers.items()}})
+    return webhook_request(HUB_URL, body, {"content-type": content_type, **headers}, received_at=NOW)
 
 
 def signed(config: dict[str, str], body: bytes, *, timestamp: str = TS, delivery: str = "dlv_1",

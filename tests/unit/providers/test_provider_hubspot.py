@@ -25,6 +25,7 @@ from switchboard_core.providers.base import (
 from switchboard_core.providers.hubspot import HubSpotAdapter, decode_uri
 
 from tests.unit.providers.fuzz import FUZZ
+from tests.unit.providers.support import webhook_request
 
 EVENTS = Path(__file__).resolve().parents[2] / "events" / "hubspot"
 SECRET = "3f1c2a7e-2f55-4c7e-9b8e-5d1f0f3c7a10"
@@ -45,8 +46,7 @@ VECTOR_V2_GET = "eee2dddcc73c94d699f5e395f4b9d454a069a6855fbfa152e91e88823087200
 
 
 def make_request(url: str, body: bytes, headers: dict[str, str], method: str = "POST") -> WebhookRequest:
-    return WebhookRequest(method=method, url=url, headers={k.lower(): v for k, v in headers.items()}, body=body,
-                          received_at=NOW)
+    return webhook_request(url, body, headers, method=method, received_at=NOW)
 
 
 def sdk_signed(body: bytes, url: str = HUB_URL, timestamp: str = NOW_MS, secret: str = SECRET,

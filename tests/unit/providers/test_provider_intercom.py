@@ -22,6 +22,7 @@ from switchboard_core.providers.base import (
 from switchboard_core.providers.intercom import IntercomAdapter, html_to_text
 
 from tests.unit.providers.fuzz import FUZZ
+from tests.unit.providers.support import webhook_request
 
 EVENTS = Path(__file__).resolve().parents[2] / "events" / "intercom"
 SECRET = "5f4dcc3b5aa765d61d8327deb882cf99a1b2c3d4"
@@ -30,8 +31,7 @@ NOW = datetime(2024, 6, 12, 14, 8, 5, tzinfo=UTC)
 
 
 def make_request(body: bytes, headers: dict[str, str]) -> WebhookRequest:
-    return WebhookRequest(method="POST", url=URL, headers={k.lower(): v for k, v in headers.items()}, body=body,
-                          received_at=NOW)
+    return webhook_request(URL, body, headers, received_at=NOW)
 
 
 def signed(body: bytes, secret: str = SECRET) -> WebhookRequest:

@@ -7,7 +7,7 @@ import hmac
 import json
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import urlencode
 
 import pytest
 from hypothesis import given
@@ -24,6 +24,7 @@ from switchboard_core.providers.base import (
 
 from infra.local.samples import build_sample, demo_credentials
 from tests.unit.providers.fuzz import FUZZ
+from tests.unit.providers.support import webhook_request
 
 EVENTS = Path(__file__).resolve().parents[2] / "events" / "linkedin"
 NOW = datetime(2024, 6, 12, 14, 8, 5, tzinfo=UTC)
@@ -32,8 +33,7 @@ CREDENTIALS = {"client_secret": "WPL_AP1.k2Xq9ZexampleSecret.ab12cd34"}
 
 
 def make_request(url: str, body: bytes = b"", headers: dict[str, str] | None = None, method: str = "POST"):
-    return WebhookRequest(method=method, url=url, headers={k.lower(): v for k, v in (headers or {}).items()},
-                          body=body, query=parse_qs(urlsplit(url).query, keep_blank_values=True), received_at=NOW)
+    return webhook_request(url, body, headers, method=method, received_at=NOW)
 
 
 def li_signature(body: bytes, secret: str = CREDENTIALS["client_secret"]) -> str:

@@ -7,7 +7,7 @@ import hmac
 import json
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import urlencode
 
 import pytest
 from hypothesis import given
@@ -24,6 +24,7 @@ from switchboard_core.providers.base import (
 from switchboard_core.providers.meta import MetaAdapter
 
 from tests.unit.providers.fuzz import FUZZ
+from tests.unit.providers.support import webhook_request
 
 EVENTS = Path(__file__).resolve().parents[2] / "events" / "meta"
 NOW = datetime(2024, 6, 12, 14, 8, 5, tzinfo=UTC)
@@ -37,9 +38,7 @@ VECTOR_SIGNATURE = "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f43
 
 
 def make_request(url: str, body: bytes = b"", headers: dict[str, str] | None = None, method: str = "POST") -> WebhookRequest:
-    query = parse_qs(urlsplit(url).query, keep_blank_values=True)
-    return WebhookRequest(method=method, url=url, headers={k.lower(): v for k, v in (headers or {}).items()},
-                          body=body, query=query, received_at=NOW)
+    return webhook_request(url, body, headers, method=method, received_at=NOW)
 
 
 def signed(body: bytes, secret: str = CREDENTIALS["app_secret"]) -> WebhookRequest:

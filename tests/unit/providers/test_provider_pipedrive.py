@@ -21,6 +21,7 @@ from switchboard_core.providers.base import (
 from switchboard_core.providers.pipedrive import PipedriveAdapter
 
 from tests.unit.providers.fuzz import FUZZ
+from tests.unit.providers.support import webhook_request
 
 EVENTS = Path(__file__).resolve().parents[2] / "events" / "pipedrive"
 CREDENTIALS = {"username": "hub-user", "password": "s3cr3t:with:colons"}
@@ -33,8 +34,7 @@ def basic(user: str, password: str) -> str:
 
 
 def make_request(body: bytes, headers: dict[str, str]) -> WebhookRequest:
-    return WebhookRequest(method="POST", url=URL, headers={k.lower(): v for k, v in headers.items()}, body=body,
-                          received_at=NOW)
+    return webhook_request(URL, body, headers, received_at=NOW)
 
 
 def authed(body: bytes, user: str = CREDENTIALS["username"], password: str = CREDENTIALS["password"]) -> WebhookRequest:

@@ -29,6 +29,7 @@ from switchboard_core.providers.plivo import (
 
 from infra.local.samples import build_sample, demo_credentials
 from tests.unit.providers.fuzz import FUZZ
+from tests.unit.providers.support import webhook_request
 
 EVENTS = Path(__file__).resolve().parents[2] / "events" / "plivo"
 NOW = datetime(2024, 6, 12, 14, 8, 5, tzinfo=UTC)
@@ -39,8 +40,7 @@ NONCE = "05429567804466091622"
 
 
 def make_request(url: str, body: bytes, headers: dict[str, str], method: str = "POST") -> WebhookRequest:
-    return WebhookRequest(method=method, url=url, headers={k.lower(): v for k, v in headers.items()}, body=body,
-                          received_at=NOW)
+    return webhook_request(url, body, headers, method=method, received_at=NOW)
 
 
 def sdk_signature(body: bytes, url: str = HUB_URL, token: str = TOKEN, nonce: str = NONCE) -> str:

@@ -36,6 +36,7 @@ from switchboard_core.providers.sns import (
 )
 
 from tests.unit.providers.fuzz import FUZZ
+from tests.unit.providers.support import webhook_request
 
 EVENTS = Path(__file__).resolve().parents[2] / "events" / "sns"
 TOPIC = "arn:aws:sns:us-east-2:123456789012:MyTopic"
@@ -101,7 +102,7 @@ def make_request(message: dict | bytes, headers: dict[str, str] | None = None) -
     base = {"content-type": "text/plain; charset=UTF-8"}
     if isinstance(message, dict) and isinstance(message.get("Type"), str):
         base["x-amz-sns-message-type"] = message["Type"]
-    return WebhookRequest(method="POST", url=HUB_URL, headers={**base, **(headers or {})}, body=body, received_at=NOW)
+    return webhook_request(HUB_URL, body, {**base, **(headers or {})}, received_at=NOW)
 
 
 def recorded(name: str) -> dict:

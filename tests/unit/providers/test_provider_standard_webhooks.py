@@ -22,6 +22,7 @@ from switchboard_core.providers.base import (
 from switchboard_core.providers.standard_webhooks import StandardWebhooksAdapter
 
 from tests.unit.providers.fuzz import FUZZ
+from tests.unit.providers.support import webhook_request
 
 EVENTS = Path(__file__).resolve().parents[2] / "events" / "standard-webhooks"
 SECRET = "whsec_" + base64.b64encode(bytes(range(32))).decode()
@@ -38,8 +39,7 @@ VECTORS = [
 
 
 def make_request(body: bytes, headers: dict[str, str]) -> WebhookRequest:
-    return WebhookRequest(method="POST", url=HUB_URL, headers={k.lower(): v for k, v in headers.items()}, body=body,
-                          received_at=NOW)
+    return webhook_request(HUB_URL, body, headers, received_at=NOW)
 
 
 def sdk_signed(body: bytes, msg_id: str = "msg_2KWPBgLlAfxdpx2AI54pPJ85f4W", when: datetime = NOW,

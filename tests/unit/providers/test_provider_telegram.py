@@ -19,6 +19,7 @@ from switchboard_core.providers.base import (
 )
 
 from tests.unit.providers.fuzz import FUZZ
+from tests.unit.providers.support import webhook_request
 
 EVENTS = Path(__file__).resolve().parents[2] / "events" / "telegram"
 NOW = datetime(2024, 6, 12, 14, 8, 5, tzinfo=UTC)
@@ -27,8 +28,7 @@ CREDENTIALS = {"secret_token": "s3cr3t_T0ken-for_setWebhook"}
 
 
 def make_request(body: bytes, headers: dict[str, str]) -> WebhookRequest:
-    return WebhookRequest(method="POST", url=HUB_URL, headers={k.lower(): v for k, v in headers.items()}, body=body,
-                          received_at=NOW)
+    return webhook_request(HUB_URL, body, headers, received_at=NOW)
 
 
 def signed(body: bytes, secret: str = CREDENTIALS["secret_token"]) -> WebhookRequest:

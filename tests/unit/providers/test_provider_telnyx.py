@@ -28,6 +28,7 @@ from telnyx.lib.webhook_verification import (
 
 from infra.local.samples import build_sample, demo_credentials
 from tests.unit.providers.fuzz import FUZZ
+from tests.unit.providers.support import webhook_request
 
 EVENTS = Path(__file__).resolve().parents[2] / "events" / "telnyx"
 NOW = datetime(2024, 6, 12, 14, 8, 5, tzinfo=UTC)
@@ -38,8 +39,7 @@ CREDS = {"public_key": PUBLIC}
 
 
 def make_request(body: bytes, headers: dict[str, str]) -> WebhookRequest:
-    return WebhookRequest(method="POST", url=HUB_URL, headers={k.lower(): v for k, v in headers.items()}, body=body,
-                          received_at=NOW)
+    return webhook_request(HUB_URL, body, headers, received_at=NOW)
 
 
 def signed(body: bytes, at: datetime = NOW, key: SigningKey = KEY) -> WebhookRequest:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import parse_qs, urlencode
 
 import pytest
 from hypothesis import given
@@ -22,6 +22,7 @@ from switchboard_core.providers.twilio import EMPTY_TWIML, TwilioAdapter
 from twilio.request_validator import RequestValidator
 
 from tests.unit.providers.fuzz import FUZZ
+from tests.unit.providers.support import webhook_request
 
 EVENTS = Path(__file__).resolve().parents[2] / "events" / "twilio"
 NOW = datetime(2024, 6, 12, 14, 8, 5, tzinfo=UTC)
@@ -52,12 +53,7 @@ class MultiDict(dict):
 
 
 def make_request(url: str, body: bytes, headers: dict[str, str], method: str = "POST") -> WebhookRequest:
-    try:
-        query = parse_qs(urlsplit(url).query, keep_blank_values=True)
-    except ValueError:
-        query = {}
-    return WebhookRequest(method=method, url=url, headers={k.lower(): v for k, v in headers.items()},
-                          body=body, query=query, received_at=NOW)
+    return webhook_request(url, body, headers, method=method, received_at=NOW)
 
 
 def signed_form(body: bytes, url: str = HUB_URL, token: str = TOKEN, **headers: str) -> WebhookRequest:

@@ -27,6 +27,7 @@ from vonage_http_client.auth import Auth
 from vonage_jwt.verify_jwt import verify_signature
 
 from tests.unit.providers.fuzz import FUZZ
+from tests.unit.providers.support import webhook_request
 
 EVENTS = Path(__file__).resolve().parents[2] / "events" / "vonage"
 NOW = datetime(2024, 6, 12, 14, 8, 5, tzinfo=UTC)
@@ -48,8 +49,7 @@ def creds(method: str = "sha256", secret: str = SECRET) -> dict[str, str]:
 
 
 def make_request(body: bytes, headers: dict[str, str], method: str = "POST") -> WebhookRequest:
-    return WebhookRequest(method=method, url=HUB_URL, headers={k.lower(): v for k, v in headers.items()}, body=body,
-                          received_at=NOW)
+    return webhook_request(HUB_URL, body, headers, method=method, received_at=NOW)
 
 
 def sdk_sign(params: dict[str, str], method: str = "sha256", secret: str = SECRET) -> str:

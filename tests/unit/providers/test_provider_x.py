@@ -25,6 +25,7 @@ from switchboard_core.providers.base import (
 
 from infra.local.samples import build_sample, demo_credentials
 from tests.unit.providers.fuzz import FUZZ
+from tests.unit.providers.support import webhook_request
 
 EVENTS = Path(__file__).resolve().parents[2] / "events" / "x"
 NOW = datetime(2024, 6, 12, 14, 8, 5, tzinfo=UTC)
@@ -33,8 +34,7 @@ CREDENTIALS = {"consumer_secret": "xvz1evFS4wEEPTGEFPHBogA2s5LGh6nZ4vEBQV7QyRMMn
 
 
 def make_request(url: str, body: bytes = b"", headers: dict[str, str] | None = None, method: str = "POST"):
-    return WebhookRequest(method=method, url=url, headers={k.lower(): v for k, v in (headers or {}).items()},
-                          body=body, query=parse_qs(urlsplit(url).query, keep_blank_values=True), received_at=NOW)
+    return webhook_request(url, body, headers, method=method, received_at=NOW)
 
 
 def sign(body: bytes, secret: str = CREDENTIALS["consumer_secret"]) -> str:

@@ -28,6 +28,7 @@ from switchboard_core.providers.zendesk import (
 )
 
 from tests.unit.providers.fuzz import FUZZ
+from tests.unit.providers.support import webhook_request
 
 EVENTS = Path(__file__).resolve().parents[2] / "events" / "zendesk"
 SECRET = "dGhpc19pc19hX3JlYWxfc2VjcmV0X2Zvcl90ZXN0czE="
@@ -37,8 +38,7 @@ NOW_TS = "2024-04-17T17:18:10Z"
 
 
 def make_request(body: bytes, headers: dict[str, str]) -> WebhookRequest:
-    return WebhookRequest(method="POST", url=URL, headers={k.lower(): v for k, v in headers.items()}, body=body,
-                          received_at=NOW)
+    return webhook_request(URL, body, headers, received_at=NOW)
 
 
 def documented_signature(secret: str, timestamp: str, body: bytes) -> str:
