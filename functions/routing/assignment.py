@@ -10,9 +10,9 @@ from __future__ import annotations
 import math
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
-from functions.routing.rules import AssignNearest, AssignToQueue, BusinessHours
+from functions.routing.rules import AssignNearest, AssignToQueue, BusinessHours, SkillLevels
 from functions.routing.sensing import Location
 
 EARTH_RADIUS_KM = 6371.0088
@@ -32,20 +32,12 @@ class Responder(BaseModel):
     tenant: str
     name: str = Field(min_length=1, max_length=200)
     teams: list[str] = Field(default_factory=list)
-    skills: dict[str, int] = Field(default_factory=dict, description="skill -> level 1..5")
+    skills: SkillLevels = Field(default_factory=dict, description="skill -> level 1..5")
     capacity: int = Field(default=5, ge=0, le=1000)
     load: int = Field(default=0, ge=0)
     available: bool = True
     location: GeoPoint | None = None
     working_hours: BusinessHours | None = None
-
-    @field_validator("skills")
-    @classmethod
-    def _levels(cls, skills: dict[str, int]) -> dict[str, int]:
-        bad = [name for name, level in skills.items() if not 1 <= level <= 5]
-        if bad:
-            raise ValueError(f"skill levels must be 1..5: {', '.join(bad)}")
-        return skills
 
     def can_take_work(self, at: datetime) -> bool:
         on_shift = self.working_hours is None or self.working_hours.holds(at)

@@ -13,7 +13,7 @@ from string import Template
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from functions.routing.sensing import Sensed, Urgency
 from switchboard_core.errors import field_problems
@@ -21,6 +21,17 @@ from switchboard_core.events import CanonicalEvent
 
 URGENCY_ORDER: dict[str, int] = {"low": 0, "normal": 1, "high": 2, "critical": 3}
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def _skill_levels(skills: dict[str, int]) -> dict[str, int]:
+    bad = [name for name, level in skills.items() if not 1 <= level <= 5]
+    if bad:
+        raise ValueError(f"skill levels must be 1..5: {', '.join(bad)}")
+    return skills
+
+
+# skill -> level 1..5, for responders and for the skills a queue requires.
+SkillLevels = Annotated[dict[str, int], AfterValidator(_skill_levels)]
 
 
 class BusinessHours(BaseModel):
@@ -106,17 +117,9 @@ class AssignToQueue(BaseModel):
 
     kind: Literal["assign"] = "assign"
     team: str = Field(min_length=1)
-    skills: dict[str, int] = Field(default_factory=dict, description="skill -> minimum level 1..5")
+    skills: SkillLevels = Field(default_factory=dict, description="skill -> minimum level 1..5")
     priority: int = Field(default=3, ge=1, le=5)
     strategy: Literal["skills_least_loaded", "round_robin"] = "skills_least_loaded"
-
-    @field_validator("skills")
-    @classmethod
-    def _levels(cls, skills: dict[str, int]) -> dict[str, int]:
-        bad = [name for name, level in skills.items() if not 1 <= level <= 5]
-        if bad:
-            raise ValueError(f"skill levels must be 1..5: {', '.join(bad)}")
-        return skills
 
 
 class AssignNearest(BaseModel):

@@ -121,3 +121,19 @@ def test_great_circle_distance_matches_known_values():
     # Hamburg - Munich is about 612 km along the great circle.
     assert 605 < great_circle_km(GeoPoint(latitude=53.5511, longitude=9.9937),
                                  GeoPoint(latitude=48.1351, longitude=11.5820)) < 615
+
+
+@pytest.mark.parametrize("model,body", [
+    ("responder", {"id": "r1", "tenant": "acme", "name": "R", "skills": {"towing": 6, "parts": 3}}),
+    ("rule_set", {"default_team": "x", "rules": [{"name": "a", "then": {"kind": "assign", "team": "t",
+                                                                       "skills": {"towing": 0}}}]}),
+])
+def test_skill_levels_outside_1_to_5_are_refused_naming_the_skill(model, body):
+    from pydantic import ValidationError
+
+    from functions.routing.assignment import Responder
+
+    with pytest.raises(ValidationError) as refused:
+        (Responder if model == "responder" else RuleSet).model_validate(body)
+    (problem,) = refused.value.errors()
+    assert problem["loc"][-1] == "skills" and "skill levels must be 1..5: towing" in problem["msg"]

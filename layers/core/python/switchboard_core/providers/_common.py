@@ -20,6 +20,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from pydantic import ValidationError
 
+from switchboard_core.errors import HubError
 from switchboard_core.events import EVENT_TYPES, EventDraft
 from switchboard_core.phones import to_e164
 from switchboard_core.providers.base import (
@@ -180,6 +181,14 @@ def from_seconds(value: Any) -> datetime | None:
     return _from_epoch(value, 1)
 
 
+def from_epoch(value: Any) -> datetime | None:
+    """Epoch milliseconds or seconds, told apart by magnitude (Meta and LinkedIn send both)."""
+    number = ascii_int(value)
+    if number is None:
+        return None
+    return from_millis(number) if number > 100_000_000_000 else from_seconds(number)
+
+
 def from_iso(value: Any) -> datetime | None:
     """An ISO-8601 string as an aware datetime (naive values are taken as UTC), else None."""
     if not isinstance(value, str) or len(value) > 64:
@@ -257,6 +266,25 @@ def query_value(request: WebhookRequest, name: str) -> str | None:
     if isinstance(values, str):
         return clean_str(values) or None
     return None
+
+
+def first_value(params: Mapping[str, list[str]], *names: str) -> str | None:
+    """The first non-blank value of the first of `names` present in parsed form parameters."""
+    for name in names:
+        values = params.get(name)
+        if values and values[0].strip():
+            return values[0].strip()
+    return None
+
+
+def xml_local_name(tag: Any) -> str:
+    """An XML element or attribute name without its `{namespace}`."""
+    return tag.rsplit("}", 1)[-1] if isinstance(tag, str) else ""
+
+
+def invalid_credentials(message: str) -> HubError:
+    """A 400 for credentials that do not fit the provider (raised when a connection is saved)."""
+    return HubError(message, status=400, code="invalid_credentials")
 
 
 def email_or_none(value: Any) -> str | None:

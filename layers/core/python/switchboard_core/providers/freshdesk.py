@@ -26,7 +26,6 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, ClassVar
 
-from switchboard_core.errors import HubError
 from switchboard_core.events import Channel, Contact, EventDraft
 from switchboard_core.providers._common import (
     body_digest_id,
@@ -37,6 +36,7 @@ from switchboard_core.providers._common import (
     email_or_none,
     from_iso,
     header,
+    invalid_credentials,
     load_json,
     phone_or_none,
     refuse_invalid_models,
@@ -59,10 +59,6 @@ _TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,64}$")  # an HTTP header fi
 _RESERVED_HEADERS = {"content-type", "content-length", "host", "user-agent", "transfer-encoding", "connection"}
 
 
-def _invalid(message: str) -> HubError:
-    return HubError(message, status=400, code="invalid_credentials")
-
-
 class FreshdeskAdapter(ProviderAdapter):
     name: ClassVar[str] = "freshdesk"
     channel: ClassVar[Channel] = Channel.CRM
@@ -75,20 +71,20 @@ class FreshdeskAdapter(ProviderAdapter):
         given = set(credentials) if isinstance(credentials, Mapping) else set()
         shape = next((fields for fields in (HEADER_SHAPE, BASIC_SHAPE) if given == set(fields)), None)
         if shape is None:
-            raise _invalid("credentials for freshdesk need exactly one of two shapes: "
+            raise invalid_credentials("credentials for freshdesk need exactly one of two shapes: "
                            '{"header_name", "header_value"} (a custom header with a shared secret) or '
                            '{"username", "password"} (Basic auth); got fields '
                            f"{sorted(str(name) for name in given)}")
         values = {name: credentials[name] for name in shape}
         if not all(isinstance(value, str) and value for value in values.values()):
-            raise _invalid(f"credential values {list(shape)} must be non-empty strings")
+            raise invalid_credentials(f"credential values {list(shape)} must be non-empty strings")
         if shape == HEADER_SHAPE:
             name = values["header_name"]
             if not _TOKEN.match(name) or name.lower() in _RESERVED_HEADERS:
-                raise _invalid("header_name must be a plain HTTP header name (letters, digits, '-'), "
+                raise invalid_credentials("header_name must be a plain HTTP header name (letters, digits, '-'), "
                                "not one Freshdesk or the network sets itself")
             if len(values["header_value"]) < 16:
-                raise _invalid("header_value must be a random secret of at least 16 characters")
+                raise invalid_credentials("header_value must be a random secret of at least 16 characters")
         return values
 
     def describe(self) -> dict[str, Any]:

@@ -40,7 +40,6 @@ from hashlib import sha256
 from typing import Any, ClassVar
 
 from switchboard_core.events import Channel, Contact, EventDraft
-from switchboard_core.phones import to_e164
 from switchboard_core.providers._common import (
     aware,
     body_digest_id,
@@ -49,6 +48,7 @@ from switchboard_core.providers._common import (
     from_millis,
     header,
     load_json,
+    phone_or_none,
     refuse_invalid_models,
     request_url,
     scalar_str,
@@ -110,16 +110,6 @@ def compute_legacy_signature(client_secret: str | bytes, version: str, body: byt
     else:
         raise ValueError(f"unknown HubSpot signature version {version!r}")
     return hashlib.sha256(source).hexdigest()
-
-
-def phone_number(value: Any) -> str | None:
-    """A CRM phone property as E.164 (phones.to_e164; '00' international prefix allowed)."""
-    if not isinstance(value, str):
-        return None
-    text = value.strip()
-    if text.startswith("00"):
-        text = "+" + text[2:]
-    return to_e164(text)
 
 
 class HubSpotAdapter(ProviderAdapter):
@@ -245,7 +235,7 @@ class HubSpotAdapter(ProviderAdapter):
             if prop in _EMAIL_PROPERTIES and isinstance(value, str) and "@" in value:
                 email = value.strip().lower()
             elif prop in _PHONE_PROPERTIES:
-                phone = phone_number(value)
+                phone = phone_or_none(value)
         contact = Contact(crm_ids=crm_ids, email=email, phone=phone)
 
         conversation_key = None

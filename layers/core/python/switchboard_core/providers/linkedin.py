@@ -33,13 +33,11 @@ from typing import Any, ClassVar
 
 from switchboard_core.events import Channel, Contact, EventDraft, SocialHandle
 from switchboard_core.providers._common import (
-    ascii_int,
     body_digest_id,
     clean_str,
     dig,
     draft,
-    from_millis,
-    from_seconds,
+    from_epoch,
     header,
     load_json,
     query_value,
@@ -70,14 +68,6 @@ _ACTIONS = {
     "COMMENT_MENTION": "mention.created",
     "LIKE": "reaction.created",
 }
-
-
-def _epoch(value: Any) -> datetime | None:
-    """Epoch milliseconds or seconds, told apart by magnitude."""
-    number = ascii_int(value)
-    if number is None:
-        return None
-    return from_millis(number) if number > 100_000_000_000 else from_seconds(number)
 
 
 def challenge_response(client_secret: str, challenge_code: str) -> str:
@@ -165,7 +155,7 @@ class LinkedInAdapter(ProviderAdapter):
             type=event_type,
             provider_event_id=f"notification:{notification_id}" if notification_id
             else f"linkedin:{action}:{stable_hash(item)}",
-            occurred_at=_epoch(item.get("lastModifiedAt")) or _epoch(detail.get("createdAt")),
+            occurred_at=from_epoch(item.get("lastModifiedAt")) or from_epoch(detail.get("createdAt")),
             contact=Contact(handles=[SocialHandle(platform="linkedin", id=actor)] if actor else []),
             conversation_key=f"linkedin:{post}" if post else None,
             text=text,
@@ -178,6 +168,6 @@ class LinkedInAdapter(ProviderAdapter):
         return draft(
             type="provider.notification",
             provider_event_id=f"lead:{response}:{action}" if response else f"linkedin:lead:{stable_hash(payload)}",
-            occurred_at=_epoch(payload.get("occurredAt")),
+            occurred_at=from_epoch(payload.get("occurredAt")),
             attributes={"kind": "linkedin.lead_action", **payload},
         )

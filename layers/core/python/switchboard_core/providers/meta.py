@@ -46,7 +46,6 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from hashlib import sha256
 from typing import Any, ClassVar
-from urllib.parse import parse_qs, urlsplit
 
 from switchboard_core.events import (
     Attachment,
@@ -58,15 +57,14 @@ from switchboard_core.events import (
 from switchboard_core.outbound.base import AUTO_REPLY_MARK
 from switchboard_core.phones import to_e164
 from switchboard_core.providers._common import (
-    ascii_int,
     body_digest_id,
     clean_str,
     dig,
     draft,
-    from_millis,
-    from_seconds,
+    from_epoch,
     header,
     load_json,
+    query_value,
     refuse_invalid_models,
     scalar_str,
     secret_bytes,
@@ -102,28 +100,6 @@ def _list_of_dicts(container: dict[str, Any], key: str, where: str) -> list[dict
     return value
 
 
-def _epoch(value: Any) -> datetime | None:
-    """Meta sends epoch milliseconds (Messenger) or seconds (feed, WhatsApp): tell them apart by size."""
-    number = ascii_int(value)
-    if number is None:
-        return None
-    return from_millis(number) if number > 100_000_000_000 else from_seconds(number)
-
-
-def _query_value(request: WebhookRequest, name: str) -> str | None:
-    values: Any = request.query.get(name) if isinstance(request.query, Mapping) else None
-    if values is None and isinstance(request.url, str):
-        try:
-            values = parse_qs(urlsplit(request.url).query, keep_blank_values=True).get(name)
-        except ValueError:
-            values = None
-    if isinstance(values, (list, tuple)):
-        values = values[0] if values else None
-    if isinstance(values, str):
-        return clean_str(values) or None
-    return None
-
-
 class MetaAdapter(ProviderAdapter):
     name: ClassVar[str] = "meta"
     channel: ClassVar[Channel] = Channel.SOCIAL
@@ -133,9 +109,9 @@ class MetaAdapter(ProviderAdapter):
 
     # --------------------------------------------------------------- handshake
     def handshake(self, request: WebhookRequest, credentials: Sequence[Credentials]) -> HttpResponse:
-        mode = _query_value(request, "hub.mode")
-        token = _query_value(request, "hub.verify_token")
-        challenge = _query_value(request, "hub.challenge")
+        mode = query_value(request, "hub.mode")
+        token = query_value(request, "hub.verify_token")
+        challenge = query_value(request, "hub.challenge")
         if mode is None or token is None or challenge is None:
             raise MalformedPayload("a Meta handshake needs hub.mode, hub.verify_token and hub.challenge")
         if mode != "subscribe":
@@ -214,7 +190,7 @@ class MetaAdapter(ProviderAdapter):
     ) -> EventDraft:
         sender = scalar_str(dig(item, "sender", "id"))
         recipient = scalar_str(dig(item, "recipient", "id"))
-        occurred = _epoch(item.get("timestamp")) or _epoch(entry_time)
+        occurred = from_epoch(item.get("timestamp")) or from_epoch(entry_time)
         base = {"sender_id": sender, "recipient_id": recipient}
         if standby:
             base["standby"] = True
@@ -393,7 +369,7 @@ class MetaAdapter(ProviderAdapter):
         return draft(
             type="message.received",
             provider_event_id=message_id or f"whatsapp:message:{stable_hash(message)}",
-            occurred_at=_epoch(message.get("timestamp")),
+            occurred_at=from_epoch(message.get("timestamp")),
             contact=Contact(phone=to_e164(wa_id), name=name, handles=handles),
             conversation_key=self._whatsapp_conversation(context, wa_id),
             text=text,
@@ -410,7 +386,7 @@ class MetaAdapter(ProviderAdapter):
         return draft(
             type="message.status_updated",
             provider_event_id=event_id,
-            occurred_at=_epoch(status.get("timestamp")),
+            occurred_at=from_epoch(status.get("timestamp")),
             contact=Contact(phone=to_e164(recipient), handles=handles),
             conversation_key=self._whatsapp_conversation(context, recipient),
             attributes={**context, **status, **extra},
@@ -434,7 +410,7 @@ class MetaAdapter(ProviderAdapter):
         value = change.get("value")
         if not isinstance(value, dict) or not isinstance(field, str):
             return None
-        occurred = _epoch(value.get("created_time")) or _epoch(value.get("timestamp")) or _epoch(entry_time)
+        occurred = from_epoch(value.get("created_time")) or from_epoch(value.get("timestamp")) or from_epoch(entry_time)
         if platform == "messenger":  # object: page
             item, verb = scalar_str(value.get("item")), scalar_str(value.get("verb"))
             if verb != "add":
@@ -508,7 +484,7 @@ class MetaAdapter(ProviderAdapter):
     ) -> EventDraft:
         field = scalar_str(change.get("field")) or "change"
         value = change.get("value")
-        occurred = _epoch(dig(value, "timestamp")) or _epoch(dig(value, "created_time")) or _epoch(entry_time)
+        occurred = from_epoch(dig(value, "timestamp")) or from_epoch(dig(value, "created_time")) or from_epoch(entry_time)
         return draft(
             type="provider.notification",
             provider_event_id=f"{platform}:{account_id}:{field}:{stable_hash(change)}",
@@ -520,7 +496,7 @@ class MetaAdapter(ProviderAdapter):
         return draft(
             type="provider.notification",
             provider_event_id=f"{platform}:entry:{stable_hash(entry)}",
-            occurred_at=_epoch(entry.get("time")),
+            occurred_at=from_epoch(entry.get("time")),
             attributes={"kind": f"{platform}.entry", "entry": entry},
         )
 

@@ -51,6 +51,7 @@ from switchboard_core.providers._common import (
     body_digest_id,
     clean_str,
     draft,
+    first_value,
     from_iso,
     header,
     refuse_invalid_models,
@@ -110,14 +111,6 @@ def v2_signature(auth_token: str, url: str, nonce: str) -> str:
     return base64.b64encode(mac.digest()).decode("ascii")
 
 
-def _first(params: Mapping[str, list[str]], *names: str) -> str | None:
-    for name in names:
-        values = params.get(name)
-        if values and values[0].strip():
-            return values[0].strip()
-    return None
-
-
 class PlivoAdapter(ProviderAdapter):
     name: ClassVar[str] = "plivo"
     channel: ClassVar[Channel] = Channel.TELEPHONY
@@ -159,13 +152,13 @@ class PlivoAdapter(ProviderAdapter):
 
     @staticmethod
     def _event_id(params: Mapping[str, list[str]]) -> str | None:
-        message = _first(params, "MessageUUID")
+        message = first_value(params, "MessageUUID")
         if message:
-            status = _first(params, "Status")
+            status = first_value(params, "Status")
             return f"{message}:{status}" if status else message
-        call = _first(params, "CallUUID")
+        call = first_value(params, "CallUUID")
         if call:
-            parts = [call, _first(params, "CallStatus") or "", _first(params, "Event") or ""]
+            parts = [call, first_value(params, "CallStatus") or "", first_value(params, "Event") or ""]
             return ":".join(part for part in parts if part)
         return None
 
@@ -178,16 +171,16 @@ class PlivoAdapter(ProviderAdapter):
         params = {clean_str(name): [clean_str(value) for value in values] for name, values in form.items()}
         attributes: dict[str, Any] = {name: values[0] if len(values) == 1 else values for name, values in params.items()}
         event_id = self._event_id(params)
-        if _first(params, "MessageUUID"):
+        if first_value(params, "MessageUUID"):
             return [self._message(params, attributes, event_id or "")]
-        if _first(params, "CallUUID"):
+        if first_value(params, "CallUUID"):
             return [self._call(params, attributes, event_id or "")]
         return [draft(type="provider.notification", provider_event_id=body_digest_id(request.body),
                       attributes={"kind": "plivo.callback", **attributes})]
 
     def _message(self, params: dict[str, list[str]], attributes: dict[str, Any], event_id: str) -> EventDraft:
-        status = _first(params, "Status")
-        sender, recipient = _first(params, "From"), _first(params, "To")
+        status = first_value(params, "Status")
+        sender, recipient = first_value(params, "From"), first_value(params, "To")
         inbound = status is None
         text = params["Text"][0] if inbound and params.get("Text") else None
         if inbound:
@@ -200,7 +193,7 @@ class PlivoAdapter(ProviderAdapter):
         return draft(
             type="message.received" if inbound else "message.status_updated",
             provider_event_id=event_id,
-            occurred_at=from_iso(_first(params, "MessageTime")),
+            occurred_at=from_iso(first_value(params, "MessageTime")),
             contact=Contact(phone=to_e164(sender if inbound else recipient)),
             conversation_key=key,
             text=text,
@@ -208,19 +201,19 @@ class PlivoAdapter(ProviderAdapter):
         )
 
     def _call(self, params: dict[str, list[str]], attributes: dict[str, Any], event_id: str) -> EventDraft:
-        status = (_first(params, "CallStatus") or "").lower()
+        status = (first_value(params, "CallStatus") or "").lower()
         event_type = _CALL_STATUS.get(status, f"call.{status}")
         if event_type not in EVENT_TYPES or not status:
             event_type = "provider.notification"
             attributes = {"kind": "plivo.call", **attributes}
-        direction = (_first(params, "Direction") or "inbound").lower()
-        remote = _first(params, "To") if direction.startswith("outbound") else _first(params, "From")
-        call = _first(params, "CallUUID")
+        direction = (first_value(params, "Direction") or "inbound").lower()
+        remote = first_value(params, "To") if direction.startswith("outbound") else first_value(params, "From")
+        call = first_value(params, "CallUUID")
         return draft(
             type=event_type,
             provider_event_id=event_id,
-            occurred_at=from_iso(_first(params, "EndTime", "AnswerTime", "StartTime")),
-            contact=Contact(phone=to_e164(remote), name=_first(params, "CallerName")),
+            occurred_at=from_iso(first_value(params, "EndTime", "AnswerTime", "StartTime")),
+            contact=Contact(phone=to_e164(remote), name=first_value(params, "CallerName")),
             conversation_key=f"plivo:call:{call}",
             attributes=attributes,
         )

@@ -49,6 +49,7 @@ from switchboard_core.providers._common import (
     from_iso,
     phone_or_none,
     refuse_invalid_models,
+    xml_local_name,
 )
 from switchboard_core.providers.base import (
     Credentials,
@@ -78,13 +79,9 @@ ACK_RESPONSE = (
 _CONTACT_TYPES = {"Contact", "Lead"}
 
 
-def _local(tag: Any) -> str:
-    return tag.rsplit("}", 1)[-1] if isinstance(tag, str) else ""
-
-
 def _child(element: Element, name: str) -> Element | None:
     for child in element:
-        if _local(child.tag) == name:
+        if xml_local_name(child.tag) == name:
             return child
     return None
 
@@ -110,7 +107,7 @@ def _fields(element: Element, depth: int = 1) -> dict[str, Any]:
     Contact) -> dict, to a bounded depth."""
     fields: dict[str, Any] = {}
     for child in element:
-        name = clean_str(_local(child.tag))
+        name = clean_str(xml_local_name(child.tag))
         if len(child) and depth < MAX_FIELD_DEPTH:
             value: Any = _fields(child, depth + 1)
             sobject_type = _sobject_type(child)
@@ -148,7 +145,7 @@ class ParsedMessage:
         self.has_session = _text(_child(notifications, "SessionId")) is not None
         self.enterprise_url = _text(_child(notifications, "EnterpriseUrl"))
         self.partner_url = _text(_child(notifications, "PartnerUrl"))
-        self.notifications = [child for child in notifications if _local(child.tag) == "Notification"]
+        self.notifications = [child for child in notifications if xml_local_name(child.tag) == "Notification"]
 
 
 class SalesforceAdapter(ProviderAdapter):

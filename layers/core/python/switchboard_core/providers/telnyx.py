@@ -48,7 +48,6 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 )
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from switchboard_core.errors import HubError
 from switchboard_core.events import Attachment, Channel, Contact, EventDraft
 from switchboard_core.phones import to_e164
 from switchboard_core.providers._common import (
@@ -58,6 +57,7 @@ from switchboard_core.providers._common import (
     from_iso,
     from_seconds,
     header,
+    invalid_credentials,
     load_json,
     refuse_invalid_models,
     scalar_str,
@@ -94,10 +94,6 @@ def _b64(value: Any, size: int) -> bytes | None:
     return raw if len(raw) == size else None
 
 
-def _invalid(message: str) -> HubError:
-    return HubError(message, status=400, code="invalid_credentials")
-
-
 class TelnyxAdapter(ProviderAdapter):
     name: ClassVar[str] = "telnyx"
     channel: ClassVar[Channel] = Channel.TELEPHONY
@@ -108,20 +104,20 @@ class TelnyxAdapter(ProviderAdapter):
     def validate_credentials(self, credentials: Mapping[str, Any]) -> dict[str, str]:
         unknown = sorted(set(credentials) - {"public_key", "signing_key"})
         if unknown:
-            raise _invalid(f"credentials for telnyx take public_key (and optionally signing_key): unknown "
+            raise invalid_credentials(f"credentials for telnyx take public_key (and optionally signing_key): unknown "
                            f"{', '.join(map(str, unknown))}")
         public = _b64(credentials.get("public_key"), 32)
         if public is None:
-            raise _invalid("public_key must be the base64 32-byte Ed25519 public key from Mission Control")
+            raise invalid_credentials("public_key must be the base64 32-byte Ed25519 public key from Mission Control")
         checked = {"public_key": credentials["public_key"]}
         if "signing_key" in credentials:
             seed = _b64(credentials.get("signing_key"), 32)
             if seed is None:
-                raise _invalid("signing_key must be a base64 32-byte Ed25519 seed")
+                raise invalid_credentials("signing_key must be a base64 32-byte Ed25519 seed")
             derived = Ed25519PrivateKey.from_private_bytes(seed).public_key().public_bytes(Encoding.Raw,
                                                                                             PublicFormat.Raw)
             if derived != public:
-                raise _invalid("signing_key does not belong to public_key")
+                raise invalid_credentials("signing_key does not belong to public_key")
             checked["signing_key"] = credentials["signing_key"]
         return checked
 

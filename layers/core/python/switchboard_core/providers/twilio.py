@@ -78,6 +78,7 @@ from switchboard_core.providers._common import (
     body_digest_id,
     clean_str,
     draft,
+    first_value,
     from_iso,
     header,
     load_json,
@@ -169,14 +170,6 @@ def compute_signature(auth_token: str | bytes, url: str, params: Mapping[str, li
     return base64.b64encode(mac.digest()).decode("ascii")
 
 
-def _first(params: Mapping[str, list[str]], *names: str) -> str | None:
-    for name in names:
-        values = params.get(name)
-        if values and values[0].strip():
-            return values[0].strip()
-    return None
-
-
 def _body_hash_param(url: str) -> str | None:
     try:
         query = urlsplit(url).query
@@ -242,30 +235,30 @@ def _attachments(params: Mapping[str, list[str]]) -> list[Attachment]:
     indexes = sorted(int(m.group(1)) for name in params if (m := _MEDIA_URL.match(name)))
     attachments = []
     for index in indexes:
-        url = _first(params, f"MediaUrl{index}")
+        url = first_value(params, f"MediaUrl{index}")
         if url is None:
             continue
-        attachments.append(Attachment(url=url, content_type=_first(params, f"MediaContentType{index}")))
+        attachments.append(Attachment(url=url, content_type=first_value(params, f"MediaContentType{index}")))
     return attachments
 
 
 def _special_id(params: Mapping[str, list[str]]) -> str | None:
     """The id of a Conversations, transcription or recording callback, else None."""
-    event_type, conversation = _first(params, "EventType"), _first(params, "ConversationSid")
+    event_type, conversation = first_value(params, "EventType"), first_value(params, "ConversationSid")
     if event_type and conversation:
-        item = _first(params, "MessageSid", "ParticipantSid", "Sid") or ""
+        item = first_value(params, "MessageSid", "ParticipantSid", "Sid") or ""
         parts = [conversation, event_type, item]
         if event_type == "onDeliveryUpdated":
-            parts.append(_first(params, "DeliveryReceiptSid") or "")
-            parts.append(_first(params, "Status") or "")
+            parts.append(first_value(params, "DeliveryReceiptSid") or "")
+            parts.append(first_value(params, "Status") or "")
         return ":".join(part for part in parts if part)
-    transcription = _first(params, "TranscriptionSid")
+    transcription = first_value(params, "TranscriptionSid")
     if transcription:
-        status = _first(params, "TranscriptionStatus")
+        status = first_value(params, "TranscriptionStatus")
         return f"{transcription}:{status}" if status else transcription
-    recording = _first(params, "RecordingSid")
+    recording = first_value(params, "RecordingSid")
     if recording:
-        status = _first(params, "RecordingStatus")
+        status = first_value(params, "RecordingStatus")
         return f"{recording}:{status}" if status else recording
     return None
 
@@ -319,13 +312,13 @@ class TwilioAdapter(ProviderAdapter):
         special = _special_id(params)
         if special:
             return special
-        message_sid = _first(params, "MessageSid", "SmsMessageSid", "SmsSid")
+        message_sid = first_value(params, "MessageSid", "SmsMessageSid", "SmsSid")
         if message_sid:
-            status = _first(params, "MessageStatus", "SmsStatus")
+            status = first_value(params, "MessageStatus", "SmsStatus")
             return f"{message_sid}:{status}" if status else message_sid
-        call_sid = _first(params, "CallSid")
+        call_sid = first_value(params, "CallSid")
         if call_sid:
-            parts = [call_sid, _first(params, "CallStatus") or "", _first(params, "SequenceNumber") or ""]
+            parts = [call_sid, first_value(params, "CallStatus") or "", first_value(params, "SequenceNumber") or ""]
             return ":".join(part for part in parts if part)
         return body_digest_id(request.body)
 
@@ -395,8 +388,8 @@ class TwilioAdapter(ProviderAdapter):
                 params["EventType"] = [_CONVERSATIONS_EVENTS.get(ce_type[len(_CONVERSATIONS_PREFIX):], ce_type)]
                 if "MessageBody" in params and "Body" not in params:
                     params["Body"] = params.pop("MessageBody")
-        if _first(params, "MessageSid", "SmsMessageSid", "SmsSid", "CallSid", "RecordingSid", "TranscriptionSid") or (
-                _first(params, "EventType") and _first(params, "ConversationSid")):
+        if first_value(params, "MessageSid", "SmsMessageSid", "SmsSid", "CallSid", "RecordingSid", "TranscriptionSid") or (
+                first_value(params, "EventType") and first_value(params, "ConversationSid")):
             event = self._from_params(params, extra, fallback_id=f"{body_digest_id(body)}:{index}")
             if event.occurred_at is None and envelope:
                 occurred = from_iso(envelope.get("time"))
@@ -412,34 +405,34 @@ class TwilioAdapter(ProviderAdapter):
         )
 
     def _from_params(self, params: dict[str, list[str]], extra: dict[str, Any], *, fallback_id: str) -> EventDraft:
-        if _first(params, "EventType") and _first(params, "ConversationSid"):
+        if first_value(params, "EventType") and first_value(params, "ConversationSid"):
             return self._conversation(params, extra)
-        if _first(params, "TranscriptionSid"):
+        if first_value(params, "TranscriptionSid"):
             return self._transcription(params, extra)
-        if _first(params, "RecordingSid"):
+        if first_value(params, "RecordingSid"):
             return self._recording(params, extra)
-        message_sid = _first(params, "MessageSid", "SmsMessageSid", "SmsSid")
-        call_sid = _first(params, "CallSid")
+        message_sid = first_value(params, "MessageSid", "SmsMessageSid", "SmsSid")
+        call_sid = first_value(params, "CallSid")
         if message_sid:
             return self._message(params, extra, message_sid)
         if call_sid:
             return self._call(params, extra, call_sid)
         return draft(
             type="provider.notification",
-            provider_event_id=_first(params, "Sid", "EventSid") or fallback_id,
-            occurred_at=_parse_timestamp(_first(params, "Timestamp")),
+            provider_event_id=first_value(params, "Sid", "EventSid") or fallback_id,
+            occurred_at=_parse_timestamp(first_value(params, "Timestamp")),
             attributes={"kind": "twilio.callback", **_attributes(params, set()), **extra},
         )
 
     def _message(self, params: dict[str, list[str]], extra: dict[str, Any], sid: str) -> EventDraft:
-        status = _first(params, "MessageStatus", "SmsStatus")
+        status = first_value(params, "MessageStatus", "SmsStatus")
         is_status = status is not None and status.lower() not in _INBOUND_MESSAGE_STATES
-        sender, recipient = _first(params, "From"), _first(params, "To")
-        account = _first(params, "AccountSid") or "-"
+        sender, recipient = first_value(params, "From"), first_value(params, "To")
+        account = first_value(params, "AccountSid") or "-"
         if is_status:
             contact = _address_contact(recipient)
         else:
-            contact = _address_contact(sender, name=_first(params, "ProfileName"), wa_id=_first(params, "WaId"))
+            contact = _address_contact(sender, name=first_value(params, "ProfileName"), wa_id=first_value(params, "WaId"))
         if sender and recipient:
             low, high = sorted((sender, recipient))
             conversation_key = f"twilio:{account}:{low}|{high}"
@@ -450,7 +443,7 @@ class TwilioAdapter(ProviderAdapter):
         return draft(
             type="message.status_updated" if is_status else "message.received",
             provider_event_id=f"{sid}:{status}" if is_status else sid,
-            occurred_at=_parse_timestamp(_first(params, "Timestamp")),
+            occurred_at=_parse_timestamp(first_value(params, "Timestamp")),
             contact=contact,
             conversation_key=conversation_key,
             text=params["Body"][0] if params.get("Body") else None,
@@ -459,31 +452,31 @@ class TwilioAdapter(ProviderAdapter):
         )
 
     def _call(self, params: dict[str, list[str]], extra: dict[str, Any], sid: str) -> EventDraft:
-        status = _first(params, "CallStatus")
+        status = first_value(params, "CallStatus")
         event_type = f"call.{status.lower().replace('-', '_')}" if status else ""
         if event_type not in EVENT_TYPES:
             event_type = "provider.notification"
-        direction = (_first(params, "Direction") or "inbound").lower()
+        direction = (first_value(params, "Direction") or "inbound").lower()
         if direction.startswith("outbound"):
-            contact = _address_contact(_first(params, "To"))
+            contact = _address_contact(first_value(params, "To"))
         else:
-            contact = _address_contact(_first(params, "From"), name=_first(params, "CallerName"))
-        event_id = ":".join(part for part in (sid, status, _first(params, "SequenceNumber")) if part)
+            contact = _address_contact(first_value(params, "From"), name=first_value(params, "CallerName"))
+        event_id = ":".join(part for part in (sid, status, first_value(params, "SequenceNumber")) if part)
         attributes = _attributes(params, set())
         if event_type == "provider.notification":
             attributes = {"kind": "twilio.call", **attributes}
         return draft(
             type=event_type,
             provider_event_id=event_id,
-            occurred_at=_parse_timestamp(_first(params, "Timestamp")),
+            occurred_at=_parse_timestamp(first_value(params, "Timestamp")),
             contact=contact,
             conversation_key=f"twilio:call:{sid}",
             attributes={**attributes, **extra},
         )
 
     def _conversation(self, params: dict[str, list[str]], extra: dict[str, Any]) -> EventDraft:
-        event_type = _first(params, "EventType") or ""
-        conversation = _first(params, "ConversationSid") or ""
+        event_type = first_value(params, "EventType") or ""
+        conversation = first_value(params, "ConversationSid") or ""
         if event_type == "onMessageAdded":
             kind = "message.received"
         elif event_type == "onDeliveryUpdated":
@@ -496,26 +489,26 @@ class TwilioAdapter(ProviderAdapter):
         return draft(
             type=kind,
             provider_event_id=_special_id(params) or conversation,
-            occurred_at=from_iso(_first(params, "DateCreated")) or _parse_timestamp(_first(params, "DateCreated")),
-            contact=_author_contact(_first(params, "Author")),
+            occurred_at=from_iso(first_value(params, "DateCreated")) or _parse_timestamp(first_value(params, "DateCreated")),
+            contact=_author_contact(first_value(params, "Author")),
             conversation_key=f"twilio:conversation:{conversation}",
             text=params["Body"][0] if kind == "message.received" and params.get("Body") else None,
             attributes={**attributes, **extra},
         )
 
     def _call_contact(self, params: dict[str, list[str]]) -> Contact:
-        direction = (_first(params, "Direction") or "inbound").lower()
+        direction = (first_value(params, "Direction") or "inbound").lower()
         if direction.startswith("outbound"):
-            return _address_contact(_first(params, "To"))
-        return _address_contact(_first(params, "From"), name=_first(params, "CallerName"))
+            return _address_contact(first_value(params, "To"))
+        return _address_contact(first_value(params, "From"), name=first_value(params, "CallerName"))
 
     def _call_key(self, params: dict[str, list[str]], fallback: str) -> str:
-        call_sid = _first(params, "CallSid")
+        call_sid = first_value(params, "CallSid")
         return f"twilio:call:{call_sid}" if call_sid else f"twilio:recording:{fallback}"
 
     def _recording(self, params: dict[str, list[str]], extra: dict[str, Any]) -> EventDraft:
-        sid = _first(params, "RecordingSid") or ""
-        status = (_first(params, "RecordingStatus") or "").lower()
+        sid = first_value(params, "RecordingSid") or ""
+        status = (first_value(params, "RecordingStatus") or "").lower()
         kind = _RECORDING_TYPES.get(status, "provider.notification")
         attributes = _attributes(params, set())
         if kind == "provider.notification":
@@ -523,15 +516,15 @@ class TwilioAdapter(ProviderAdapter):
         return draft(
             type=kind,
             provider_event_id=_special_id(params) or sid,
-            occurred_at=_parse_timestamp(_first(params, "RecordingStartTime")),
+            occurred_at=_parse_timestamp(first_value(params, "RecordingStartTime")),
             contact=self._call_contact(params),
             conversation_key=self._call_key(params, sid),
             attributes={**attributes, **extra},
         )
 
     def _transcription(self, params: dict[str, list[str]], extra: dict[str, Any]) -> EventDraft:
-        sid = _first(params, "TranscriptionSid") or ""
-        status = (_first(params, "TranscriptionStatus") or "").lower()
+        sid = first_value(params, "TranscriptionSid") or ""
+        status = (first_value(params, "TranscriptionStatus") or "").lower()
         kind = "call.transcribed" if status == "completed" else "provider.notification"
         attributes = _attributes(params, {"TranscriptionText"} if kind == "call.transcribed" else set())
         if kind == "provider.notification":
@@ -540,7 +533,7 @@ class TwilioAdapter(ProviderAdapter):
             type=kind,
             provider_event_id=_special_id(params) or sid,
             contact=self._call_contact(params),
-            conversation_key=self._call_key(params, _first(params, "RecordingSid") or sid),
+            conversation_key=self._call_key(params, first_value(params, "RecordingSid") or sid),
             text=params["TranscriptionText"][0] if kind == "call.transcribed" and params.get("TranscriptionText") else None,
             attributes={**attributes, **extra},
         )

@@ -45,6 +45,7 @@ from switchboard_core.providers._common import (
     refuse_invalid_models,
     secret_bytes,
     stable_hash,
+    xml_local_name,
 )
 from switchboard_core.providers.base import (
     Credentials,
@@ -76,20 +77,16 @@ def _text(element: Element | None, path: str) -> str | None:
     return text[:_MAX_TEXT] or None
 
 
-def _local(tag: Any) -> str:
-    return tag.rsplit("}", 1)[-1] if isinstance(tag, str) else ""
-
-
 def _plain(element: Element, depth: int = 0) -> Any:
     """An element as JSON: text, or a dict of children (repeated names become lists)."""
     children = list(element)
     if not children or depth > 8:
         value: Any = clean_str(element.text or "").strip()[:_MAX_TEXT]
-        attributes = {clean_str(_local(k)): clean_str(v)[:_MAX_TEXT] for k, v in element.attrib.items()}
+        attributes = {clean_str(xml_local_name(k)): clean_str(v)[:_MAX_TEXT] for k, v in element.attrib.items()}
         return {**attributes, "text": value} if attributes and value else (attributes or value)
-    result: dict[str, Any] = {clean_str(_local(k)): clean_str(v)[:_MAX_TEXT] for k, v in element.attrib.items()}
+    result: dict[str, Any] = {clean_str(xml_local_name(k)): clean_str(v)[:_MAX_TEXT] for k, v in element.attrib.items()}
     for child in children:
-        key = clean_str(_local(child.tag))
+        key = clean_str(xml_local_name(child.tag))
         value = _plain(child, depth + 1)
         if key in result:
             if not isinstance(result[key], list):
