@@ -103,21 +103,17 @@ class ProviderApis:
 
 
 # --------------------------------------------------------------------------- twilio
-def _basic_auth(request: Request) -> tuple[str, str] | None:
-    header = request.headers.get("Authorization", "")
-    if not header.startswith("Basic "):
-        return None
-    try:
-        user, _, password = base64.b64decode(header[6:]).decode().partition(":")
-    except (ValueError, UnicodeDecodeError):
-        return None
-    return user, password
+def _bearer(request: Request) -> str | None:
+    """The token of an `Authorization: Bearer` header (werkzeug parses the header)."""
+    auth = request.authorization
+    return auth.token if auth is not None and auth.type == "bearer" else None
 
 
 def twilio_messages(apis: ProviderApis, request: Request, values: dict[str, str]) -> Response:
-    auth = _basic_auth(request)
-    if auth is None or not any(c["account_sid"] == auth[0] == values["account_sid"] and c["auth_token"] == auth[1]
-                               for c in apis.accepted("twilio")):
+    auth = request.authorization  # HTTP Basic: account SID and auth token
+    if auth is None or auth.type != "basic" or not any(
+            c["account_sid"] == auth.username == values["account_sid"] and c["auth_token"] == auth.password
+            for c in apis.accepted("twilio")):
         return json_response({"code": 20003, "message": "Authenticate", "more_info": "https://www.twilio.com/docs/errors/20003",
                               "status": 401}, status=401)
     form = {k: v[0] for k, v in parse_qs(request.get_data(as_text=True)).items()}
@@ -197,9 +193,8 @@ def _slack(payload: dict[str, Any], status: int = 200) -> Response:
 
 def slack_post_message(apis: ProviderApis, request: Request, values: dict[str, str]) -> Response:
     # The Web API answers HTTP 200 with ok:false for every refusal but rate limiting.
-    header = request.headers.get("Authorization", "")
     params = _json_or_form(request)
-    token = header[7:] if header.startswith("Bearer ") else (params or {}).get("token")
+    token = _bearer(request) or (params or {}).get("token")
     if not token:
         return _slack({"ok": False, "error": "not_authed"})
     if not any(c.get("bot_token") == token for c in apis.accepted("slack")):
@@ -240,8 +235,7 @@ def meta_messages(apis: ProviderApis, request: Request, values: dict[str, str]) 
     except ValueError:
         body = None
     whatsapp = isinstance(body, dict) and "messaging_product" in body
-    header = request.headers.get("Authorization", "")
-    token = header[7:] if header.startswith("Bearer ") else request.args.get("access_token", "")
+    token = _bearer(request) or request.args.get("access_token", "")
     if not any(c.get("access_token") == token for c in apis.accepted("meta")):
         # Cloud API documents 190 as HTTP 401; the Graph API at large answers OAuthException with 400.
         return _graph_error(401 if whatsapp else 400, 190, "Invalid OAuth access token - Cannot parse access token")
