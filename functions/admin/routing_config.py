@@ -79,15 +79,10 @@ def put_rules(principal: Principal, tenant: str, body: Any, store: RoutingConfig
         raise HubError(f"the rule set in force is version {current_version}; you edited version "
                        f"{request.expected_version}", status=409, code="version_conflict",
                        details={"current_version": current_version})
-    from botocore.exceptions import ClientError
-
-    try:
-        version = store.put_rules(tenant, request.rule_set, request.expected_version, now)
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-            raise
+    version = store.put_rules(tenant, request.rule_set, request.expected_version, now)
+    if version is None:
         raise HubError("the rule set changed while you saved it; reload and try again", status=409,
-                       code="version_conflict") from None
+                       code="version_conflict")
     return {"version": version, "rules": len(request.rule_set.rules)}
 
 

@@ -19,6 +19,7 @@ from typing import Any
 from functions.routing.assignment import Responder, Team
 from functions.routing.rules import RuleSet
 from functions.routing.sensing import Taxonomy
+from switchboard_core.dynamo import conditional_write
 
 
 class RoutingConfigStore:
@@ -38,18 +39,20 @@ class RoutingConfigStore:
         item = self._get(tenant, "RULES")
         return (RuleSet.stored(item["body"]), int(item["version"])) if item else None
 
-    def put_rules(self, tenant: str, rule_set: RuleSet, expected_version: int | None, now: datetime) -> int:
-        """Store a validated rule set as the next version. `expected_version` guards
-        against two editors overwriting each other (None: there must be none yet)."""
+    def put_rules(self, tenant: str, rule_set: RuleSet, expected_version: int | None, now: datetime) -> int | None:
+        """Store a validated rule set as the next version; None when `expected_version` is
+        no longer the one in force (it guards against two editors overwriting each other;
+        None: there must be none yet)."""
         version = (expected_version or 0) + 1
         condition = "attribute_not_exists(pk)" if expected_version is None else "version = :expected"
         values = {":expected": expected_version} if expected_version is not None else None
         kwargs: dict[str, Any] = {"ConditionExpression": condition}
         if values:
             kwargs["ExpressionAttributeValues"] = values
-        self._table.put_item(Item={**self._key(tenant, "RULES"), "body": rule_set.model_dump_json(),
-                                   "version": version, "updated_at": now.isoformat()}, **kwargs)
-        return version
+        saved = conditional_write(self._table.put_item, Item={**self._key(tenant, "RULES"),
+                                  "body": rule_set.model_dump_json(), "version": version,
+                                  "updated_at": now.isoformat()}, **kwargs)
+        return version if saved else None
 
     def taxonomy(self, tenant: str) -> tuple[Taxonomy, int]:
         item = self._get(tenant, "TAXONOMY")
@@ -97,34 +100,22 @@ class RoutingConfigStore:
 
     def take_capacity(self, responder: Responder) -> bool:
         """One more assignment for `responder` if it has room; False if it filled up meanwhile."""
-        from botocore.exceptions import ClientError
-
-        try:
-            self._table.update_item(
-                Key=self._key(responder.tenant, f"RESPONDER#{responder.id}"),
-                UpdateExpression="ADD #load :one",
-                ConditionExpression="attribute_exists(pk) AND #load < :capacity",
-                ExpressionAttributeNames={"#load": "load"},
-                ExpressionAttributeValues={":one": 1, ":capacity": responder.capacity},
-            )
-            return True
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return False
-            raise
+        return conditional_write(
+            self._table.update_item,
+            Key=self._key(responder.tenant, f"RESPONDER#{responder.id}"),
+            UpdateExpression="ADD #load :one",
+            ConditionExpression="attribute_exists(pk) AND #load < :capacity",
+            ExpressionAttributeNames={"#load": "load"},
+            ExpressionAttributeValues={":one": 1, ":capacity": responder.capacity},
+        )
 
     def release_capacity(self, tenant: str, responder_id: str) -> None:
-        from botocore.exceptions import ClientError
-
-        try:
-            self._table.update_item(
-                Key=self._key(tenant, f"RESPONDER#{responder_id}"), UpdateExpression="ADD #load :minus",
-                ConditionExpression="#load > :zero", ExpressionAttributeNames={"#load": "load"},
-                ExpressionAttributeValues={":minus": -1, ":zero": 0},
-            )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
+        conditional_write(
+            self._table.update_item,
+            Key=self._key(tenant, f"RESPONDER#{responder_id}"), UpdateExpression="ADD #load :minus",
+            ConditionExpression="#load > :zero", ExpressionAttributeNames={"#load": "load"},
+            ExpressionAttributeValues={":minus": -1, ":zero": 0},
+        )
 
     # --- teams --------------------------------------------------------------------------
 

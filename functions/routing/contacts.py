@@ -25,6 +25,7 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from switchboard_core.dynamo import conditional_write
 from switchboard_core.events import Contact as EventContact
 
 IdentityKind = Literal["phone", "email", "handle", "crm"]
@@ -172,34 +173,24 @@ class ContactStore:
 
     def _claim(self, tenant: str, identity: Identity, contact_id: str, now: datetime) -> str:
         """Give `identity` to `contact_id` unless someone has it; return its owner."""
-        from botocore.exceptions import ClientError
-
-        try:
-            self._table.put_item(
-                Item={"pk": identity_key(tenant, identity), "contact_id": contact_id, "claimed_at": now.isoformat()},
-                ConditionExpression="attribute_not_exists(pk)",
-            )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
+        if not conditional_write(
+            self._table.put_item,
+            Item={"pk": identity_key(tenant, identity), "contact_id": contact_id, "claimed_at": now.isoformat()},
+            ConditionExpression="attribute_not_exists(pk)",
+        ):
             owner = self._live_owner(tenant, identity)
             assert owner is not None  # claims are never deleted and point at written contacts
             return owner
         return contact_id
 
     def _add_identity(self, contact_id: str, identity: Identity, now: datetime) -> None:
-        from botocore.exceptions import ClientError
-
-        try:
-            self._table.update_item(
-                Key={"pk": f"CONTACT#{contact_id}"},
-                UpdateExpression="SET identities = list_append(identities, :new), updated_at = :now",
-                ConditionExpression="attribute_exists(pk) AND NOT contains(identities, :token)",
-                ExpressionAttributeValues={":new": [identity.token], ":token": identity.token, ":now": now.isoformat()},
-            )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
+        conditional_write(
+            self._table.update_item,
+            Key={"pk": f"CONTACT#{contact_id}"},
+            UpdateExpression="SET identities = list_append(identities, :new), updated_at = :now",
+            ConditionExpression="attribute_exists(pk) AND NOT contains(identities, :token)",
+            ExpressionAttributeValues={":new": [identity.token], ":token": identity.token, ":now": now.isoformat()},
+        )
 
     # --- merges ------------------------------------------------------------------------
 
@@ -319,21 +310,16 @@ class ContactStore:
 
     def record_consent(self, contact_id: str, *, opted_out: bool, channel: str, source: str, at: datetime) -> None:
         """Keep the newest consent decision: an older, redelivered event cannot undo a newer one."""
-        from botocore.exceptions import ClientError
-
         consent = Consent(opted_out=opted_out, channel=channel, source=source, at=at)
-        try:
-            self._table.update_item(
-                Key={"pk": f"CONTACT#{contact_id}"},
-                UpdateExpression="SET consent = :consent, updated_at = :now",
-                ConditionExpression="attribute_not_exists(consent.#at) OR consent.#at <= :at",
-                ExpressionAttributeNames={"#at": "at"},
-                ExpressionAttributeValues={":consent": consent.model_dump(mode="json"), ":at": at.isoformat(),
-                                           ":now": at.isoformat()},
-            )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
+        conditional_write(
+            self._table.update_item,
+            Key={"pk": f"CONTACT#{contact_id}"},
+            UpdateExpression="SET consent = :consent, updated_at = :now",
+            ConditionExpression="attribute_not_exists(consent.#at) OR consent.#at <= :at",
+            ExpressionAttributeNames={"#at": "at"},
+            ExpressionAttributeValues={":consent": consent.model_dump(mode="json"), ":at": at.isoformat(),
+                                       ":now": at.isoformat()},
+        )
 
 
 def identity_key(tenant: str, identity: Identity) -> str:

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
+from switchboard_core.dynamo import conditional_write
 from switchboard_core.events import CanonicalEvent
 
 if TYPE_CHECKING:
@@ -203,16 +204,9 @@ class ConversationStore:
                                  "attribute_exists(sla_open)", {":now": now.isoformat()})
 
     def _conditional(self, conversation_id: str, expression: str, condition: str, values: dict[str, Any]) -> bool:
-        from botocore.exceptions import ClientError
-
-        try:
-            self._table.update_item(Key={"pk": f"CONV#{conversation_id}"}, UpdateExpression=expression,
-                                    ConditionExpression=condition, ExpressionAttributeValues=values)
-            return True
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
-            return False
+        return conditional_write(self._table.update_item, Key={"pk": f"CONV#{conversation_id}"},
+                                 UpdateExpression=expression, ConditionExpression=condition,
+                                 ExpressionAttributeValues=values)
 
     def find(self, event: CanonicalEvent, contact_id: str | None) -> str | None:
         """The conversation an event belongs to, without opening one (for the business's replies)."""
@@ -304,33 +298,22 @@ class ConversationStore:
 
     def _claim(self, pk: str, conversation_id: str) -> str:
         """Point `pk` at the conversation unless it already points somewhere; return the target."""
-        from botocore.exceptions import ClientError
-
-        try:
-            self._table.put_item(Item={"pk": pk, "conversation_id": conversation_id},
-                                 ConditionExpression="attribute_not_exists(pk)")
+        if conditional_write(self._table.put_item, Item={"pk": pk, "conversation_id": conversation_id},
+                             ConditionExpression="attribute_not_exists(pk)"):
             return conversation_id
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
         item = self._get(pk)
         assert item is not None
         return item["conversation_id"]
 
     def _claim_active(self, active_pk: str, conversation_id: str, at: datetime) -> str:
         """Become the contact's active conversation unless a live one exists already."""
-        from botocore.exceptions import ClientError
-
-        try:
-            self._table.put_item(
-                Item={"pk": active_pk, "conversation_id": conversation_id, "last_activity_at": at.isoformat()},
-                ConditionExpression="attribute_not_exists(pk) OR last_activity_at < :stale",
-                ExpressionAttributeValues={":stale": (at - self._window).isoformat()},
-            )
+        if conditional_write(
+            self._table.put_item,
+            Item={"pk": active_pk, "conversation_id": conversation_id, "last_activity_at": at.isoformat()},
+            ConditionExpression="attribute_not_exists(pk) OR last_activity_at < :stale",
+            ExpressionAttributeValues={":stale": (at - self._window).isoformat()},
+        ):
             return conversation_id
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
         live = self._active(active_pk, at)
         if live is None:  # the live pointer leads to a resolved conversation: replace it
             self._table.put_item(Item={"pk": active_pk, "conversation_id": conversation_id,
@@ -341,7 +324,6 @@ class ConversationStore:
     def _attach(self, conversation_id: str, event: CanonicalEvent, at: datetime) -> Conversation:
         """Count the event in; channels, providers and thread keys are string sets, so
         concurrent attaches union atomically (ADD) instead of overwriting each other."""
-        from botocore.exceptions import ClientError
 
         additions = {":channel": {event.channel.value}, ":provider": {event.provider}}
         expression = "ADD event_count :one, channels :channel, providers :provider"
@@ -352,27 +334,20 @@ class ConversationStore:
             Key={"pk": f"CONV#{conversation_id}"}, UpdateExpression=expression + " SET last_event_id = :event",
             ExpressionAttributeValues={":one": 1, ":event": event.id, **additions},
         )
-        try:  # events arrive out of order: only a later one moves last activity forward
-            self._table.update_item(
-                Key={"pk": f"CONV#{conversation_id}"}, UpdateExpression="SET last_activity_at = :at",
-                ConditionExpression="last_activity_at < :at", ExpressionAttributeValues={":at": at.isoformat()},
-            )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
+        # Events arrive out of order: only a later one moves last activity forward.
+        conditional_write(
+            self._table.update_item,
+            Key={"pk": f"CONV#{conversation_id}"}, UpdateExpression="SET last_activity_at = :at",
+            ConditionExpression="last_activity_at < :at", ExpressionAttributeValues={":at": at.isoformat()},
+        )
         conversation = self.get(conversation_id)
         assert conversation is not None
         return conversation
 
     def _touch_active(self, active_pk: str, conversation_id: str, last_activity: datetime) -> None:
-        from botocore.exceptions import ClientError
-
-        try:
-            self._table.update_item(
-                Key={"pk": active_pk}, UpdateExpression="SET last_activity_at = :last",
-                ConditionExpression="conversation_id = :conversation AND last_activity_at < :last",
-                ExpressionAttributeValues={":last": last_activity.isoformat(), ":conversation": conversation_id},
-            )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
+        conditional_write(
+            self._table.update_item,
+            Key={"pk": active_pk}, UpdateExpression="SET last_activity_at = :last",
+            ConditionExpression="conversation_id = :conversation AND last_activity_at < :last",
+            ExpressionAttributeValues={":last": last_activity.isoformat(), ":conversation": conversation_id},
+        )

@@ -33,6 +33,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from functions.routing.contacts import ContactStore
+from switchboard_core.dynamo import conditional_write
 from switchboard_core.connections import ConnectionStore, CredentialStore
 from switchboard_core.errors import NotFound
 from switchboard_core.events import CanonicalEvent, EventDraft
@@ -86,36 +87,24 @@ class ReplyOutbox:
         request does. The same request takes its claim back only once its earlier attempt
         is surely over (a retry after the queue's visibility timeout); a duplicate delivery
         running meanwhile gets RequestInProgress, so the two never both send."""
-        from botocore.exceptions import ClientError
-
         key = once_key(conversation, template)
-        try:
-            self._table.put_item(
-                Item={"pk": key, "request": request_id, "claimed_at": now.isoformat()},
-                ConditionExpression="attribute_not_exists(pk) OR (#request = :request AND claimed_at <= :stale)",
-                ExpressionAttributeNames={"#request": "request"},
-                ExpressionAttributeValues={":request": request_id, ":stale": (now - ATTEMPT_OVER_AFTER).isoformat()},
-            )
-        except ClientError as error:
-            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
-            holder = self._table.get_item(Key={"pk": key}, ConsistentRead=True).get("Item") or {}
-            if holder.get("request") == request_id:
-                raise RequestInProgress(f"request {request_id} is being sent by another attempt") from None
-            return False
-        return True
+        if conditional_write(
+            self._table.put_item,
+            Item={"pk": key, "request": request_id, "claimed_at": now.isoformat()},
+            ConditionExpression="attribute_not_exists(pk) OR (#request = :request AND claimed_at <= :stale)",
+            ExpressionAttributeNames={"#request": "request"},
+            ExpressionAttributeValues={":request": request_id, ":stale": (now - ATTEMPT_OVER_AFTER).isoformat()},
+        ):
+            return True
+        holder = self._table.get_item(Key={"pk": key}, ConsistentRead=True).get("Item") or {}
+        if holder.get("request") == request_id:
+            raise RequestInProgress(f"request {request_id} is being sent by another attempt")
+        return False
 
     def release(self, conversation: str, template: str, request_id: str) -> None:
-        from botocore.exceptions import ClientError
-
-        try:
-            self._table.delete_item(Key={"pk": once_key(conversation, template)},
-                                    ConditionExpression="#request = :request",
-                                    ExpressionAttributeNames={"#request": "request"},
-                                    ExpressionAttributeValues={":request": request_id})
-        except ClientError as error:
-            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
+        conditional_write(self._table.delete_item, Key={"pk": once_key(conversation, template)},
+                          ConditionExpression="#request = :request", ExpressionAttributeNames={"#request": "request"},
+                          ExpressionAttributeValues={":request": request_id})
 
 
 def once_key(conversation: str, template: str) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 
@@ -14,3 +14,18 @@ def scan_all(table: Any, **kwargs: Any) -> Iterator[dict[str, Any]]:
         if "LastEvaluatedKey" not in page:
             return
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def conditional_write(write: Callable[..., Any], **request: Any) -> bool:
+    """Run one conditional DynamoDB write (`table.put_item`, `update_item`, `delete_item`
+    with a ConditionExpression): True when it applied, False when its condition did not
+    hold. Any other error raises."""
+    from botocore.exceptions import ClientError
+
+    try:
+        write(**request)
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True

@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from switchboard_core.dynamo import conditional_write
 from switchboard_core.events import CanonicalEvent
 
 MAX_PAGE = 100
@@ -38,7 +39,6 @@ class EventLogStore:
 
     def put(self, event: CanonicalEvent) -> bool:
         """Write the event once; False when it was already there (a redelivery)."""
-        from botocore.exceptions import ClientError
 
         item = {
             "id": event.id,
@@ -50,13 +50,7 @@ class EventLogStore:
             "event": event.model_dump_json(),
             "expires_at": int((event.received_at + self._ttl).timestamp()),
         }
-        try:
-            self._table.put_item(Item=item, ConditionExpression="attribute_not_exists(id)")
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        return conditional_write(self._table.put_item, Item=item, ConditionExpression="attribute_not_exists(id)")
 
     def query(self, query: EventQuery) -> tuple[list[CanonicalEvent], str | None]:
         """Newest first. Requires a tenant or a connection (each has an index)."""
