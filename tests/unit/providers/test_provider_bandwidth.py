@@ -8,13 +8,12 @@ from __future__ import annotations
 import base64
 import json
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from switchboard_core.errors import HubError
-from switchboard_core.events import EVENT_TYPES, CanonicalEvent, Channel
+from switchboard_core.events import Channel
 from switchboard_core.providers import get_adapter
 from switchboard_core.providers.bandwidth import BandwidthAdapter
 from switchboard_core.providers.base import (
@@ -25,9 +24,13 @@ from switchboard_core.providers.base import (
 
 from infra.local.samples import build_sample, demo_credentials
 from tests.unit.providers.fuzz import FUZZ
-from tests.unit.providers.support import webhook_request
+from tests.unit.providers.support import (
+    assert_drafts_publishable,
+    assert_raises_only_hub_errors,
+    recorded_event,
+    webhook_request,
+)
 
-EVENTS = Path(__file__).resolve().parents[2] / "events" / "bandwidth"
 NOW = datetime(2024, 6, 12, 14, 8, 5, tzinfo=UTC)
 HUB_URL = "https://hub.example.com/webhooks/bandwidth/conn_01HZX"
 CREDS = {"username": "switchboard-cb", "password": "pA55:w0rd-with-colon"}
@@ -46,15 +49,11 @@ def authed(body: bytes, username: str = CREDS["username"], password: str = CREDS
 
 
 def recorded(name: str) -> bytes:
-    return (EVENTS / name).read_bytes()
+    return recorded_event("bandwidth", name)
 
 
 def assert_publishable(drafts) -> None:
-    for draft in drafts:
-        assert draft.type in EVENT_TYPES
-        event = CanonicalEvent.from_draft(draft, provider="bandwidth", connection="c", tenant="t",
-                                          channel=Channel.TELEPHONY, received_at=NOW, raw_ref=None)
-        json.loads(event.model_dump_json())
+    assert_drafts_publishable(drafts, "bandwidth", Channel.TELEPHONY, NOW)
 
 
 @pytest.fixture
@@ -205,14 +204,7 @@ def test_property_any_request_raises_only_hub_errors(body, headers, user, passwo
     adapter = get_adapter("bandwidth")
     request = WebhookRequest(method="POST", url=HUB_URL, headers=headers, body=body)
     credentials = {"username": user, "password": password}
-    for call in (lambda: adapter.verify(request, credentials, NOW),
-                 lambda: assert_publishable(adapter.normalise(request)),
-                 lambda: adapter.delivery_id(request).encode("utf-8"),
-                 lambda: adapter.handshake(request, [credentials])):
-        try:
-            call()
-        except HubError:
-            pass
+    assert_raises_only_hub_errors(adapter, request, credentials, NOW, assert_publishable)
 
 
 @FUZZ

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from discord_interactions import verify_key
@@ -13,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from nacl.signing import SigningKey
 from switchboard_core.errors import HubError
-from switchboard_core.events import EVENT_TYPES, CanonicalEvent, Channel
+from switchboard_core.events import Channel
 from switchboard_core.providers import get_adapter
 from switchboard_core.providers.base import (
     MalformedPayload,
@@ -23,9 +22,13 @@ from switchboard_core.providers.base import (
 
 from infra.local.samples import build_sample, demo_credentials
 from tests.unit.providers.fuzz import FUZZ
-from tests.unit.providers.support import webhook_request
+from tests.unit.providers.support import (
+    assert_drafts_publishable,
+    assert_raises_only_hub_errors,
+    recorded_event,
+    webhook_request,
+)
 
-EVENTS = Path(__file__).resolve().parents[2] / "events" / "discord"
 NOW = datetime(2024, 6, 12, 14, 8, 5, tzinfo=UTC)
 HUB_URL = "https://hub.example.com/webhooks/discord/conn_01HZY"
 SIGNING_KEY = SigningKey(bytes.fromhex("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60"))
@@ -45,15 +48,11 @@ def signed(body: bytes, *, key: SigningKey = SIGNING_KEY, at: datetime = NOW) ->
 
 
 def recorded(name: str) -> bytes:
-    return (EVENTS / name).read_bytes()
+    return recorded_event("discord", name)
 
 
 def assert_publishable(drafts) -> None:
-    for draft in drafts:
-        assert draft.type in EVENT_TYPES
-        event = CanonicalEvent.from_draft(draft, provider="discord", connection="c", tenant="t",
-                                          channel=Channel.SOCIAL, received_at=NOW, raw_ref=None)
-        json.loads(event.model_dump_json())
+    assert_drafts_publishable(drafts, "discord", Channel.SOCIAL, NOW)
 
 
 @pytest.fixture
@@ -229,15 +228,9 @@ INTERACTIONS = st.fixed_dictionaries({"id": SCALARS, "type": st.one_of(st.intege
 def test_property_any_request_raises_only_hub_errors(headers, body, key):
     adapter = get_adapter("discord")
     request = WebhookRequest(method="POST", url=HUB_URL, headers=headers, body=body)
-    for call in (lambda: adapter.verify(request, {"public_key": key}, NOW),
-                 lambda: assert_publishable(adapter.normalise(request)),
-                 lambda: adapter.delivery_id(request).encode("utf-8"),
-                 lambda: adapter.success_response(request).body.encode("utf-8"),
-                 lambda: adapter.validate_credentials({"public_key": key})):
-        try:
-            call()
-        except HubError:
-            pass
+    assert_raises_only_hub_errors(adapter, request, {"public_key": key}, NOW, assert_publishable,
+                                  also=[lambda: adapter.success_response(request).body.encode("utf-8"),
+                                        lambda: adapter.validate_credentials({"public_key": key})])
 
 
 @FUZZ

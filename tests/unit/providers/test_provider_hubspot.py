@@ -8,14 +8,12 @@ import hashlib
 import hmac
 import json
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from hubspot.utils.signature import Signature
 from hypothesis import given
 from hypothesis import strategies as st
-from switchboard_core.errors import HubError
-from switchboard_core.events import EVENT_TYPES, CanonicalEvent, Channel
+from switchboard_core.events import Channel
 from switchboard_core.providers import get_adapter
 from switchboard_core.providers.base import (
     MalformedPayload,
@@ -25,9 +23,13 @@ from switchboard_core.providers.base import (
 from switchboard_core.providers.hubspot import HubSpotAdapter, decode_uri
 
 from tests.unit.providers.fuzz import FUZZ
-from tests.unit.providers.support import webhook_request
+from tests.unit.providers.support import (
+    assert_drafts_publishable,
+    assert_raises_only_hub_errors,
+    recorded_event,
+    webhook_request,
+)
 
-EVENTS = Path(__file__).resolve().parents[2] / "events" / "hubspot"
 SECRET = "3f1c2a7e-2f55-4c7e-9b8e-5d1f0f3c7a10"
 HUB_URL = "https://hub.example.com/webhooks/hubspot/conn_01HZZ"
 NOW = datetime(2024, 6, 12, 14, 8, 5, tzinfo=UTC)
@@ -58,15 +60,11 @@ def sdk_signed(body: bytes, url: str = HUB_URL, timestamp: str = NOW_MS, secret:
 
 
 def recorded(name: str) -> bytes:
-    return (EVENTS / name).read_bytes()
+    return recorded_event("hubspot", name)
 
 
 def assert_publishable(drafts) -> None:
-    for draft in drafts:
-        assert draft.type in EVENT_TYPES
-        event = CanonicalEvent.from_draft(draft, provider="hubspot", connection="c", tenant="t",
-                                          channel=Channel.CRM, received_at=NOW, raw_ref=None)
-        json.loads(event.model_dump_json())
+    assert_drafts_publishable(drafts, "hubspot", Channel.CRM, NOW)
 
 
 @pytest.fixture
@@ -394,14 +392,7 @@ def test_phone_properties_go_through_to_e164(adapter, value, expected):
 def test_property_any_request_raises_only_hub_errors(url, method, headers, body, secret, now):
     adapter = get_adapter("hubspot")
     request = WebhookRequest(method=method, url=url, headers=headers, body=body)
-    for call in (lambda: adapter.verify(request, {"client_secret": secret}, now),
-                 lambda: assert_publishable(adapter.normalise(request)),
-                 lambda: adapter.delivery_id(request).encode("utf-8"),
-                 lambda: adapter.handshake(request, [{"client_secret": secret}]).body.encode("utf-8")):
-        try:
-            call()
-        except HubError:
-            pass
+    assert_raises_only_hub_errors(adapter, request, {"client_secret": secret}, now, assert_publishable)
 
 
 @FUZZ

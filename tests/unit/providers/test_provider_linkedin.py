@@ -6,14 +6,12 @@ import hashlib
 import hmac
 import json
 from datetime import UTC, datetime
-from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from switchboard_core.errors import HubError
-from switchboard_core.events import EVENT_TYPES, CanonicalEvent, Channel
+from switchboard_core.events import Channel
 from switchboard_core.providers import get_adapter
 from switchboard_core.providers.base import (
     HandshakeRefused,
@@ -24,9 +22,13 @@ from switchboard_core.providers.base import (
 
 from infra.local.samples import build_sample, demo_credentials
 from tests.unit.providers.fuzz import FUZZ
-from tests.unit.providers.support import webhook_request
+from tests.unit.providers.support import (
+    assert_drafts_publishable,
+    assert_raises_only_hub_errors,
+    recorded_event,
+    webhook_request,
+)
 
-EVENTS = Path(__file__).resolve().parents[2] / "events" / "linkedin"
 NOW = datetime(2024, 6, 12, 14, 8, 5, tzinfo=UTC)
 HUB_URL = "https://hub.example.com/webhooks/linkedin/conn_01HZY"
 CREDENTIALS = {"client_secret": "WPL_AP1.k2Xq9ZexampleSecret.ab12cd34"}
@@ -45,15 +47,11 @@ def signed(body: bytes, secret: str = CREDENTIALS["client_secret"]) -> WebhookRe
 
 
 def recorded(name: str) -> bytes:
-    return (EVENTS / name).read_bytes()
+    return recorded_event("linkedin", name)
 
 
 def assert_publishable(drafts) -> None:
-    for draft in drafts:
-        assert draft.type in EVENT_TYPES
-        event = CanonicalEvent.from_draft(draft, provider="linkedin", connection="c", tenant="t",
-                                          channel=Channel.SOCIAL, received_at=NOW, raw_ref=None)
-        json.loads(event.model_dump_json())
+    assert_drafts_publishable(drafts, "linkedin", Channel.SOCIAL, NOW)
 
 
 @pytest.fixture
@@ -183,14 +181,8 @@ PAYLOADS = st.fixed_dictionaries({}, optional={"type": SCALARS, "notifications":
 def test_property_any_request_raises_only_hub_errors(url, headers, body, credentials):
     adapter = get_adapter("linkedin")
     request = WebhookRequest(method="POST", url=url, headers=headers, body=body)
-    for call in (lambda: adapter.verify(request, credentials[0] if credentials else {}, NOW),
-                 lambda: assert_publishable(adapter.normalise(request)),
-                 lambda: adapter.delivery_id(request).encode("utf-8"),
-                 lambda: adapter.handshake(request, credentials).body.encode("utf-8")):
-        try:
-            call()
-        except HubError:
-            pass
+    assert_raises_only_hub_errors(adapter, request, credentials[0] if credentials else {}, NOW, assert_publishable,
+                                  handshake_credentials=credentials)
 
 
 @FUZZ

@@ -6,14 +6,12 @@ import hashlib
 import hmac
 import json
 from datetime import UTC, datetime
-from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from switchboard_core.errors import HubError
-from switchboard_core.events import EVENT_TYPES, CanonicalEvent, Channel
+from switchboard_core.events import Channel
 from switchboard_core.providers import get_adapter
 from switchboard_core.providers.base import (
     HandshakeRefused,
@@ -24,9 +22,13 @@ from switchboard_core.providers.base import (
 from switchboard_core.providers.meta import MetaAdapter
 
 from tests.unit.providers.fuzz import FUZZ
-from tests.unit.providers.support import webhook_request
+from tests.unit.providers.support import (
+    assert_drafts_publishable,
+    assert_raises_only_hub_errors,
+    recorded_event,
+    webhook_request,
+)
 
-EVENTS = Path(__file__).resolve().parents[2] / "events" / "meta"
 NOW = datetime(2024, 6, 12, 14, 8, 5, tzinfo=UTC)
 HUB_URL = "https://hub.example.com/webhooks/meta/conn_01HZY"
 CREDENTIALS = {"app_secret": "6b1f0e2d9c8a7b6e5f4d3c2b1a0f9e8d", "verify_token": "meatyhamhock"}
@@ -47,7 +49,7 @@ def signed(body: bytes, secret: str = CREDENTIALS["app_secret"]) -> WebhookReque
 
 
 def recorded(name: str) -> bytes:
-    return (EVENTS / name).read_bytes()
+    return recorded_event("meta", name)
 
 
 def handshake_url(**params: str) -> str:
@@ -55,11 +57,7 @@ def handshake_url(**params: str) -> str:
 
 
 def assert_publishable(drafts) -> None:
-    for draft in drafts:
-        assert draft.type in EVENT_TYPES
-        event = CanonicalEvent.from_draft(draft, provider="meta", connection="c", tenant="t",
-                                          channel=Channel.SOCIAL, received_at=NOW, raw_ref=None)
-        json.loads(event.model_dump_json())
+    assert_drafts_publishable(drafts, "meta", Channel.SOCIAL, NOW)
 
 
 @pytest.fixture
@@ -513,14 +511,8 @@ HEADERS = st.dictionaries(st.one_of(st.sampled_from(["x-hub-signature-256", "con
 def test_property_any_request_raises_only_hub_errors(url, headers, query, body, credentials):
     adapter = get_adapter("meta")
     request = WebhookRequest(method="POST", url=url, headers=headers, body=body, query=query)
-    for call in (lambda: adapter.verify(request, credentials[0] if credentials else {}, NOW),
-                 lambda: assert_publishable(adapter.normalise(request)),
-                 lambda: adapter.delivery_id(request).encode("utf-8"),
-                 lambda: adapter.handshake(request, credentials).body.encode("utf-8")):
-        try:
-            call()
-        except HubError:
-            pass
+    assert_raises_only_hub_errors(adapter, request, credentials[0] if credentials else {}, NOW, assert_publishable,
+                                  handshake_credentials=credentials)
 
 
 @FUZZ

@@ -5,13 +5,11 @@ from __future__ import annotations
 import base64
 import json
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from switchboard_core.errors import HubError
-from switchboard_core.events import EVENT_TYPES, CanonicalEvent, Channel
+from switchboard_core.events import Channel
 from switchboard_core.providers import get_adapter
 from switchboard_core.providers.base import (
     MalformedPayload,
@@ -21,9 +19,13 @@ from switchboard_core.providers.base import (
 from switchboard_core.providers.pipedrive import PipedriveAdapter
 
 from tests.unit.providers.fuzz import FUZZ
-from tests.unit.providers.support import webhook_request
+from tests.unit.providers.support import (
+    assert_drafts_publishable,
+    assert_raises_only_hub_errors,
+    recorded_event,
+    webhook_request,
+)
 
-EVENTS = Path(__file__).resolve().parents[2] / "events" / "pipedrive"
 CREDENTIALS = {"username": "hub-user", "password": "s3cr3t:with:colons"}
 URL = "https://hub.example.com/webhooks/pipedrive/conn_01HZZ"
 NOW = datetime(2025, 4, 15, 15, 41, 44, tzinfo=UTC)
@@ -42,15 +44,11 @@ def authed(body: bytes, user: str = CREDENTIALS["username"], password: str = CRE
 
 
 def recorded(name: str) -> bytes:
-    return (EVENTS / name).read_bytes()
+    return recorded_event("pipedrive", name)
 
 
 def assert_publishable(drafts) -> None:
-    for draft in drafts:
-        assert draft.type in EVENT_TYPES
-        event = CanonicalEvent.from_draft(draft, provider="pipedrive", connection="c", tenant="t",
-                                          channel=Channel.CRM, received_at=NOW, raw_ref=None)
-        json.loads(event.model_dump_json())
+    assert_drafts_publishable(drafts, "pipedrive", Channel.CRM, NOW)
 
 
 @pytest.fixture
@@ -198,14 +196,7 @@ def test_property_any_request_raises_only_hub_errors(headers, body, username, pa
     adapter = get_adapter("pipedrive")
     request = WebhookRequest(method="POST", url=URL, headers=headers, body=body)
     credentials = {"username": username, "password": password}
-    for call in (lambda: adapter.verify(request, credentials, NOW),
-                 lambda: assert_publishable(adapter.normalise(request)),
-                 lambda: adapter.delivery_id(request).encode("utf-8"),
-                 lambda: adapter.handshake(request, [credentials])):
-        try:
-            call()
-        except HubError:
-            pass
+    assert_raises_only_hub_errors(adapter, request, credentials, NOW, assert_publishable)
 
 
 @FUZZ

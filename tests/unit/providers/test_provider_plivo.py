@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
-from pathlib import Path
 from urllib.parse import parse_qs, urlencode
 
 import pytest
@@ -13,7 +11,7 @@ from hypothesis import strategies as st
 from plivo.utils import validate_signature, validate_v3_signature
 from plivo.utils.signature_v3 import construct_post_url, get_signature_v3
 from switchboard_core.errors import HubError
-from switchboard_core.events import EVENT_TYPES, CanonicalEvent, Channel
+from switchboard_core.events import Channel
 from switchboard_core.providers import get_adapter
 from switchboard_core.providers.base import (
     MalformedPayload,
@@ -29,9 +27,13 @@ from switchboard_core.providers.plivo import (
 
 from infra.local.samples import build_sample, demo_credentials
 from tests.unit.providers.fuzz import FUZZ
-from tests.unit.providers.support import webhook_request
+from tests.unit.providers.support import (
+    assert_drafts_publishable,
+    assert_raises_only_hub_errors,
+    recorded_event,
+    webhook_request,
+)
 
-EVENTS = Path(__file__).resolve().parents[2] / "events" / "plivo"
 NOW = datetime(2024, 6, 12, 14, 8, 5, tzinfo=UTC)
 FORM = "application/x-www-form-urlencoded"
 TOKEN = "MzRkYjE5ZTQ4NWQzZmVkYjFhYzk0ZGQ2ZDE0NzI5"
@@ -57,15 +59,11 @@ def signed(body: bytes, url: str = HUB_URL, token: str = TOKEN, nonce: str = NON
 
 
 def recorded(name: str) -> bytes:
-    return (EVENTS / name).read_bytes()
+    return recorded_event("plivo", name)
 
 
 def assert_publishable(drafts) -> None:
-    for draft in drafts:
-        assert draft.type in EVENT_TYPES
-        event = CanonicalEvent.from_draft(draft, provider="plivo", connection="c", tenant="t",
-                                          channel=Channel.TELEPHONY, received_at=NOW, raw_ref=None)
-        json.loads(event.model_dump_json())
+    assert_drafts_publishable(drafts, "plivo", Channel.TELEPHONY, NOW)
 
 
 @pytest.fixture
@@ -280,14 +278,7 @@ URLS = st.one_of(st.sampled_from([HUB_URL, "http://[::1/x", "https://h:99999/", 
 def test_property_any_request_raises_only_hub_errors(url, headers, body, token):
     adapter = get_adapter("plivo")
     request = WebhookRequest(method="POST", url=url, headers=headers, body=body)
-    for call in (lambda: adapter.verify(request, {"auth_token": token}, NOW),
-                 lambda: assert_publishable(adapter.normalise(request)),
-                 lambda: adapter.delivery_id(request).encode("utf-8"),
-                 lambda: adapter.handshake(request, [{"auth_token": token}])):
-        try:
-            call()
-        except HubError:
-            pass
+    assert_raises_only_hub_errors(adapter, request, {"auth_token": token}, NOW, assert_publishable)
 
 
 @FUZZ

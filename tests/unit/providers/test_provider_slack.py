@@ -7,14 +7,12 @@ import hashlib
 import hmac
 import json
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from slack_sdk.signature import SignatureVerifier
-from switchboard_core.errors import HubError
-from switchboard_core.events import EVENT_TYPES, CanonicalEvent, Channel
+from switchboard_core.events import Channel
 from switchboard_core.providers import get_adapter
 from switchboard_core.providers.base import (
     MalformedPayload,
@@ -24,9 +22,13 @@ from switchboard_core.providers.base import (
 
 from infra.local.samples import build_sample, demo_credentials
 from tests.unit.providers.fuzz import FUZZ
-from tests.unit.providers.support import webhook_request
+from tests.unit.providers.support import (
+    assert_drafts_publishable,
+    assert_raises_only_hub_errors,
+    recorded_event,
+    webhook_request,
+)
 
-EVENTS = Path(__file__).resolve().parents[2] / "events" / "slack"
 NOW = datetime(2024, 6, 12, 14, 8, 5, tzinfo=UTC)
 HUB_URL = "https://hub.example.com/webhooks/slack/conn_01HZY"
 CREDENTIALS = {"signing_secret": "e6b19c573432dcc6b075501d51b51bb8"}
@@ -68,15 +70,11 @@ def signed(body: bytes, *, secret: str = CREDENTIALS["signing_secret"], at: date
 
 
 def recorded(name: str) -> bytes:
-    return (EVENTS / name).read_bytes()
+    return recorded_event("slack", name)
 
 
 def assert_publishable(drafts) -> None:
-    for draft in drafts:
-        assert draft.type in EVENT_TYPES
-        event = CanonicalEvent.from_draft(draft, provider="slack", connection="c", tenant="t", channel=Channel.SOCIAL,
-                                          received_at=NOW, raw_ref=None)
-        json.loads(event.model_dump_json())
+    assert_drafts_publishable(drafts, "slack", Channel.SOCIAL, NOW)
 
 
 @pytest.fixture
@@ -301,15 +299,8 @@ CALLBACKS = st.fixed_dictionaries({"type": st.sampled_from(["event_callback", "u
 def test_property_any_request_raises_only_hub_errors(headers, body, secret):
     adapter = get_adapter("slack")
     request = WebhookRequest(method="POST", url=HUB_URL, headers=headers, body=body)
-    for call in (lambda: adapter.verify(request, {"signing_secret": secret}, NOW),
-                 lambda: assert_publishable(adapter.normalise(request)),
-                 lambda: adapter.delivery_id(request).encode("utf-8"),
-                 lambda: adapter.success_response(request).body.encode("utf-8"),
-                 lambda: adapter.handshake(request, [{"signing_secret": secret}])):
-        try:
-            call()
-        except HubError:
-            pass
+    assert_raises_only_hub_errors(adapter, request, {"signing_secret": secret}, NOW, assert_publishable,
+                                  also=[lambda: adapter.success_response(request).body.encode("utf-8")])
 
 
 @FUZZ

@@ -8,7 +8,6 @@ from __future__ import annotations
 import base64
 import json
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from cryptography import x509
@@ -18,7 +17,7 @@ from cryptography.x509.oid import NameOID
 from hypothesis import given
 from hypothesis import strategies as st
 from switchboard_core.errors import HubError
-from switchboard_core.events import EVENT_TYPES, CanonicalEvent, Channel
+from switchboard_core.events import Channel
 from switchboard_core.providers import get_adapter
 from switchboard_core.providers.base import (
     MalformedPayload,
@@ -36,9 +35,13 @@ from switchboard_core.providers.sns import (
 )
 
 from tests.unit.providers.fuzz import FUZZ
-from tests.unit.providers.support import webhook_request
+from tests.unit.providers.support import (
+    assert_drafts_publishable,
+    assert_raises_only_hub_errors,
+    recorded_event,
+    webhook_request,
+)
 
-EVENTS = Path(__file__).resolve().parents[2] / "events" / "sns"
 TOPIC = "arn:aws:sns:us-east-2:123456789012:MyTopic"
 CERT_URL = "https://sns.us-east-2.amazonaws.com/SimpleNotificationService-f3ecfb7224c7233fe7bb5f59f96de52f.pem"
 HUB_URL = "https://hub.example.com/webhooks/sns/conn_01J00"
@@ -106,7 +109,7 @@ def make_request(message: dict | bytes, headers: dict[str, str] | None = None) -
 
 
 def recorded(name: str) -> dict:
-    return json.loads((EVENTS / name).read_text())
+    return json.loads(recorded_event("sns", name))
 
 
 def signed_recorded(name: str, **changes) -> WebhookRequest:
@@ -115,11 +118,7 @@ def signed_recorded(name: str, **changes) -> WebhookRequest:
 
 
 def assert_publishable(drafts) -> None:
-    for draft in drafts:
-        assert draft.type in EVENT_TYPES
-        event = CanonicalEvent.from_draft(draft, provider="sns", connection="c", tenant="t",
-                                          channel=Channel.TELEPHONY, received_at=NOW, raw_ref=None)
-        json.loads(event.model_dump_json())
+    assert_drafts_publishable(drafts, "sns", Channel.TELEPHONY, NOW)
 
 
 @pytest.fixture
@@ -556,16 +555,9 @@ ENVELOPES = st.dictionaries(ENVELOPE_KEYS, st.one_of(JSON_VALUES, st.sampled_fro
 def test_property_any_request_raises_only_hub_errors(body, headers, topic):
     adapter = SnsAdapter(fetch=FakeFetch())
     request = WebhookRequest(method="POST", url=HUB_URL, headers=headers, body=body)
-    for call in (lambda: adapter.verify(request, {"topic_arn": topic}, NOW),
-                 lambda: adapter.after_verified(request),
-                 lambda: assert_publishable(adapter.normalise(request)),
-                 lambda: adapter.delivery_id(request).encode("utf-8"),
-                 lambda: adapter.handshake(request, [{"topic_arn": topic}]),
-                 lambda: adapter.validate_credentials({"topic_arn": topic})):
-        try:
-            call()
-        except HubError:
-            pass
+    assert_raises_only_hub_errors(adapter, request, {"topic_arn": topic}, NOW, assert_publishable,
+                                  also=[lambda: adapter.after_verified(request),
+                                        lambda: adapter.validate_credentials({"topic_arn": topic})])
 
 
 @FUZZ

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from switchboard_core.errors import HubError
-from switchboard_core.events import EVENT_TYPES, CanonicalEvent, Channel
+from switchboard_core.events import Channel
 from switchboard_core.providers import get_adapter
 from switchboard_core.providers.base import (
     MalformedPayload,
@@ -19,9 +18,13 @@ from switchboard_core.providers.base import (
 )
 
 from tests.unit.providers.fuzz import FUZZ
-from tests.unit.providers.support import webhook_request
+from tests.unit.providers.support import (
+    assert_drafts_publishable,
+    assert_raises_only_hub_errors,
+    recorded_event,
+    webhook_request,
+)
 
-EVENTS = Path(__file__).resolve().parents[2] / "events" / "telegram"
 NOW = datetime(2024, 6, 12, 14, 8, 5, tzinfo=UTC)
 HUB_URL = "https://hub.example.com/webhooks/telegram/conn_01HZY"
 CREDENTIALS = {"secret_token": "s3cr3t_T0ken-for_setWebhook"}
@@ -36,7 +39,7 @@ def signed(body: bytes, secret: str = CREDENTIALS["secret_token"]) -> WebhookReq
 
 
 def recorded(name: str) -> bytes:
-    return (EVENTS / name).read_bytes()
+    return recorded_event("telegram", name)
 
 
 def normalise(adapter, name):
@@ -46,11 +49,7 @@ def normalise(adapter, name):
 
 
 def assert_publishable(drafts) -> None:
-    for draft in drafts:
-        assert draft.type in EVENT_TYPES
-        event = CanonicalEvent.from_draft(draft, provider="telegram", connection="c", tenant="t",
-                                          channel=Channel.SOCIAL, received_at=NOW, raw_ref=None)
-        json.loads(event.model_dump_json())
+    assert_drafts_publishable(drafts, "telegram", Channel.SOCIAL, NOW)
 
 
 @pytest.fixture
@@ -190,13 +189,7 @@ UPDATES = st.fixed_dictionaries({"update_id": st.one_of(st.integers(0, 2**40), S
 def test_property_any_request_raises_only_hub_errors(headers, body, secret):
     adapter = get_adapter("telegram")
     request = WebhookRequest(method="POST", url=HUB_URL, headers=headers, body=body)
-    for call in (lambda: adapter.verify(request, {"secret_token": secret}, NOW),
-                 lambda: assert_publishable(adapter.normalise(request)),
-                 lambda: adapter.delivery_id(request).encode("utf-8")):
-        try:
-            call()
-        except HubError:
-            pass
+    assert_raises_only_hub_errors(adapter, request, {"secret_token": secret}, NOW, assert_publishable)
 
 
 @FUZZ

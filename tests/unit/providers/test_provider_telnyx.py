@@ -6,14 +6,13 @@ import base64
 import json
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from nacl.signing import SigningKey
 from switchboard_core.errors import HubError
-from switchboard_core.events import EVENT_TYPES, CanonicalEvent, Channel
+from switchboard_core.events import Channel
 from switchboard_core.providers import get_adapter
 from switchboard_core.providers.base import (
     MalformedPayload,
@@ -28,9 +27,15 @@ from telnyx.lib.webhook_verification import (
 
 from infra.local.samples import build_sample, demo_credentials
 from tests.unit.providers.fuzz import FUZZ
-from tests.unit.providers.support import webhook_request
+from tests.unit.providers.support import (
+    RECORDED_EVENTS,
+    assert_drafts_publishable,
+    assert_raises_only_hub_errors,
+    recorded_event,
+    webhook_request,
+)
 
-EVENTS = Path(__file__).resolve().parents[2] / "events" / "telnyx"
+EVENTS = RECORDED_EVENTS / "telnyx"
 NOW = datetime(2024, 6, 12, 14, 8, 5, tzinfo=UTC)
 HUB_URL = "https://hub.example.com/webhooks/telnyx/conn_01HZX"
 KEY = SigningKey(bytes(range(32)))
@@ -50,15 +55,11 @@ def signed(body: bytes, at: datetime = NOW, key: SigningKey = KEY) -> WebhookReq
 
 
 def recorded(name: str) -> bytes:
-    return (EVENTS / name).read_bytes()
+    return recorded_event("telnyx", name)
 
 
 def assert_publishable(drafts) -> None:
-    for draft in drafts:
-        assert draft.type in EVENT_TYPES
-        event = CanonicalEvent.from_draft(draft, provider="telnyx", connection="c", tenant="t",
-                                          channel=Channel.TELEPHONY, received_at=NOW, raw_ref=None)
-        json.loads(event.model_dump_json())
+    assert_drafts_publishable(drafts, "telnyx", Channel.TELEPHONY, NOW)
 
 
 @pytest.fixture
@@ -274,14 +275,7 @@ HEADERS = st.dictionaries(st.sampled_from(["content-type", "telnyx-signature-ed2
 def test_property_any_request_raises_only_hub_errors(body, headers, key):
     adapter = get_adapter("telnyx")
     request = WebhookRequest(method="POST", url=HUB_URL, headers=headers, body=body)
-    for call in (lambda: adapter.verify(request, {"public_key": key}, NOW),
-                 lambda: assert_publishable(adapter.normalise(request)),
-                 lambda: adapter.delivery_id(request).encode("utf-8"),
-                 lambda: adapter.handshake(request, [{"public_key": key}])):
-        try:
-            call()
-        except HubError:
-            pass
+    assert_raises_only_hub_errors(adapter, request, {"public_key": key}, NOW, assert_publishable)
 
 
 @FUZZ

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from pathlib import Path
 from urllib.parse import parse_qs, urlencode
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from switchboard_core.errors import HubError
-from switchboard_core.events import EVENT_TYPES, CanonicalEvent, Channel
+from switchboard_core.events import Channel
 from switchboard_core.providers import get_adapter
 from switchboard_core.providers.base import (
     MalformedPayload,
@@ -22,9 +21,13 @@ from switchboard_core.providers.twilio import EMPTY_TWIML, TwilioAdapter
 from twilio.request_validator import RequestValidator
 
 from tests.unit.providers.fuzz import FUZZ
-from tests.unit.providers.support import webhook_request
+from tests.unit.providers.support import (
+    assert_drafts_publishable,
+    assert_raises_only_hub_errors,
+    recorded_event,
+    webhook_request,
+)
 
-EVENTS = Path(__file__).resolve().parents[2] / "events" / "twilio"
 NOW = datetime(2024, 6, 12, 14, 8, 5, tzinfo=UTC)
 FORM = "application/x-www-form-urlencoded"
 TOKEN = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
@@ -70,15 +73,11 @@ def signed_json(body: bytes, url: str = HUB_URL, token: str = TOKEN) -> WebhookR
 
 
 def recorded(name: str) -> bytes:
-    return (EVENTS / name).read_bytes()
+    return recorded_event("twilio", name)
 
 
 def assert_publishable(drafts) -> None:
-    for draft in drafts:
-        assert draft.type in EVENT_TYPES
-        event = CanonicalEvent.from_draft(draft, provider="twilio", connection="c", tenant="t",
-                                          channel=Channel.TELEPHONY, received_at=NOW, raw_ref=None)
-        json.loads(event.model_dump_json())
+    assert_drafts_publishable(drafts, "twilio", Channel.TELEPHONY, NOW)
 
 
 @pytest.fixture
@@ -430,14 +429,7 @@ BODIES = st.one_of(st.binary(max_size=300), FORM_PARAMS.map(lambda p: urlencode(
 def test_property_any_request_raises_only_hub_errors(url, headers, body, token):
     adapter = get_adapter("twilio")
     request = WebhookRequest(method="POST", url=url, headers=headers, body=body)
-    for call in (lambda: adapter.verify(request, {"auth_token": token}, NOW),
-                 lambda: assert_publishable(adapter.normalise(request)),
-                 lambda: adapter.delivery_id(request).encode("utf-8"),
-                 lambda: adapter.handshake(request, [{"auth_token": token}]).body.encode("utf-8")):
-        try:
-            call()
-        except HubError:
-            pass
+    assert_raises_only_hub_errors(adapter, request, {"auth_token": token}, NOW, assert_publishable)
 
 
 @FUZZ

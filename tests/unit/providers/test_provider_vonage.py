@@ -7,7 +7,6 @@ import hashlib
 import json
 import uuid
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from urllib.parse import parse_qsl, urlencode
 
 import jwt
@@ -15,7 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from switchboard_core.errors import HubError
-from switchboard_core.events import EVENT_TYPES, CanonicalEvent, Channel
+from switchboard_core.events import Channel
 from switchboard_core.providers import get_adapter
 from switchboard_core.providers.base import (
     MalformedPayload,
@@ -27,9 +26,13 @@ from vonage_http_client.auth import Auth
 from vonage_jwt.verify_jwt import verify_signature
 
 from tests.unit.providers.fuzz import FUZZ
-from tests.unit.providers.support import webhook_request
+from tests.unit.providers.support import (
+    assert_drafts_publishable,
+    assert_raises_only_hub_errors,
+    recorded_event,
+    webhook_request,
+)
 
-EVENTS = Path(__file__).resolve().parents[2] / "events" / "vonage"
 NOW = datetime(2024, 6, 12, 14, 8, 5, tzinfo=UTC)
 FORM = "application/x-www-form-urlencoded"
 SECRET = "Xq3vR9wLm2Tz8Kp4Yc7Bn1Hd6Fg0Js5A"
@@ -79,7 +82,7 @@ def signed_jwt(body: bytes, secret: str = SECRET, iat: datetime = NOW, **claims)
 
 
 def recorded(name: str) -> bytes:
-    return (EVENTS / name).read_bytes()
+    return recorded_event("vonage", name)
 
 
 def recorded_params(name: str) -> dict[str, str]:
@@ -88,11 +91,7 @@ def recorded_params(name: str) -> dict[str, str]:
 
 
 def assert_publishable(drafts) -> None:
-    for draft in drafts:
-        assert draft.type in EVENT_TYPES
-        event = CanonicalEvent.from_draft(draft, provider="vonage", connection="c", tenant="t",
-                                          channel=Channel.TELEPHONY, received_at=NOW, raw_ref=None)
-        json.loads(event.model_dump_json())
+    assert_drafts_publishable(drafts, "vonage", Channel.TELEPHONY, NOW)
 
 
 @pytest.fixture
@@ -428,14 +427,7 @@ CREDS = st.fixed_dictionaries({"signature_secret": st.text(max_size=10),
 def test_property_any_request_raises_only_hub_errors(body, headers, credentials):
     adapter = get_adapter("vonage")
     request = WebhookRequest(method="POST", url=HUB_URL, headers=headers, body=body)
-    for call in (lambda: adapter.verify(request, credentials, NOW),
-                 lambda: assert_publishable(adapter.normalise(request)),
-                 lambda: adapter.delivery_id(request).encode("utf-8"),
-                 lambda: adapter.handshake(request, [credentials])):
-        try:
-            call()
-        except HubError:
-            pass
+    assert_raises_only_hub_errors(adapter, request, credentials, NOW, assert_publishable)
 
 
 @FUZZ

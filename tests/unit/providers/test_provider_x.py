@@ -7,14 +7,12 @@ import hashlib
 import hmac
 import json
 from datetime import UTC, datetime
-from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from switchboard_core.errors import HubError
-from switchboard_core.events import EVENT_TYPES, CanonicalEvent, Channel
+from switchboard_core.events import Channel
 from switchboard_core.providers import get_adapter
 from switchboard_core.providers.base import (
     HandshakeRefused,
@@ -25,9 +23,13 @@ from switchboard_core.providers.base import (
 
 from infra.local.samples import build_sample, demo_credentials
 from tests.unit.providers.fuzz import FUZZ
-from tests.unit.providers.support import webhook_request
+from tests.unit.providers.support import (
+    assert_drafts_publishable,
+    assert_raises_only_hub_errors,
+    recorded_event,
+    webhook_request,
+)
 
-EVENTS = Path(__file__).resolve().parents[2] / "events" / "x"
 NOW = datetime(2024, 6, 12, 14, 8, 5, tzinfo=UTC)
 HUB_URL = "https://hub.example.com/webhooks/x/conn_01HZY"
 CREDENTIALS = {"consumer_secret": "xvz1evFS4wEEPTGEFPHBogA2s5LGh6nZ4vEBQV7QyRMMnv8kXp"}
@@ -46,15 +48,11 @@ def signed(body: bytes, secret: str = CREDENTIALS["consumer_secret"]) -> Webhook
 
 
 def recorded(name: str) -> bytes:
-    return (EVENTS / name).read_bytes()
+    return recorded_event("x", name)
 
 
 def assert_publishable(drafts) -> None:
-    for draft in drafts:
-        assert draft.type in EVENT_TYPES
-        event = CanonicalEvent.from_draft(draft, provider="x", connection="c", tenant="t", channel=Channel.SOCIAL,
-                                          received_at=NOW, raw_ref=None)
-        json.loads(event.model_dump_json())
+    assert_drafts_publishable(drafts, "x", Channel.SOCIAL, NOW)
 
 
 @pytest.fixture
@@ -253,14 +251,8 @@ def test_property_any_request_raises_only_hub_errors(url, headers, body, credent
     adapter = get_adapter("x")
     request = WebhookRequest(method="POST", url=url, headers=headers, body=body,
                              query=parse_qs(urlsplit(url).query) if "?" in url else {})
-    for call in (lambda: adapter.verify(request, credentials[0] if credentials else {}, NOW),
-                 lambda: assert_publishable(adapter.normalise(request)),
-                 lambda: adapter.delivery_id(request).encode("utf-8"),
-                 lambda: adapter.handshake(request, credentials).body.encode("utf-8")):
-        try:
-            call()
-        except HubError:
-            pass
+    assert_raises_only_hub_errors(adapter, request, credentials[0] if credentials else {}, NOW, assert_publishable,
+                                  handshake_credentials=credentials)
 
 
 @FUZZ
