@@ -213,7 +213,7 @@ class ContactStore:
             UpdateExpression="SET identities = :ids, attributes = :attrs, consent = :consent, "
                              "merged_from = :from, merges = :merges, updated_at = :now",
             ExpressionAttributeValues={":ids": list(dict.fromkeys(target.identities + source.identities)),
-                                       ":attrs": attributes, ":consent": consent.model_dump(mode="json"),
+                                       ":attrs": attributes, ":consent": consent.model_dump(mode="json", exclude_none=True),
                                        ":from": list(dict.fromkeys([*target.merged_from, merged, *source.merged_from])),
                                        ":merges": list(dict.fromkeys([*target.merges, record.id, *source.merges])),
                                        ":now": now.isoformat()},
@@ -315,9 +315,11 @@ class ContactStore:
             self._table.update_item,
             Key={"pk": f"CONTACT#{contact_id}"},
             UpdateExpression="SET consent = :consent, updated_at = :now",
-            ConditionExpression="attribute_not_exists(consent.#at) OR consent.#at <= :at",
+            # No decision yet: no `at`, or a null one (contacts merged before either had one).
+            ConditionExpression="attribute_not_exists(consent.#at) OR attribute_type(consent.#at, :null) "
+                                "OR consent.#at <= :at",
             ExpressionAttributeNames={"#at": "at"},
-            ExpressionAttributeValues={":consent": consent.model_dump(mode="json"), ":at": at.isoformat(),
+            ExpressionAttributeValues={":consent": consent.model_dump(mode="json"), ":at": at.isoformat(), ":null": "NULL",
                                        ":now": at.isoformat()},
         )
 

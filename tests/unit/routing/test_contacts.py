@@ -91,3 +91,15 @@ def test_two_webhooks_of_one_stranger_at_once_make_one_contact(store):
             thread.join()
         assert len(set(found)) == 1, found
         assert store.get(found[0]).identities == [identity.token]
+
+
+@pytest.mark.parametrize("null_at_stored", [False, True])
+def test_an_opt_out_is_recorded_on_contacts_merged_before_any_consent(store, null_at_stored):
+    old = store.resolve("acme", [PHONE], reason="sms", now=NOW)
+    young = store.resolve("acme", [EMAIL], reason="ticket", now=NOW + timedelta(minutes=1))
+    store.merge("acme", survivor=old.id, merged=young.id, reason="crm", now=NOW + timedelta(minutes=2))
+    if null_at_stored:  # as merges wrote it before: a consent whose `at` is null
+        store._table.update_item(Key={"pk": f"CONTACT#{old.id}"}, UpdateExpression="SET consent = :c",
+                                 ExpressionAttributeValues={":c": {"opted_out": False, "at": None}})
+    store.record_consent(old.id, opted_out=True, channel="crm", source="unsubscribed", at=NOW + timedelta(minutes=3))
+    assert store.get(old.id).consent.opted_out is True
