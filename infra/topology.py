@@ -194,7 +194,7 @@ FUNCTIONS: dict[str, Function] = {
         ),
         Function(
             "escalation",
-            handler="functions.routing.escalation.handler",
+            handler="functions.escalation.handler.handler",
             description="Emits routing.escalated for conversations whose SLA passed without an answer.",
             timeout_seconds=60,
             tables={"conversations": "readwrite"},
@@ -203,7 +203,7 @@ FUNCTIONS: dict[str, Function] = {
         ),
         Function(
             "replies",
-            handler="functions.routing.replies_handler.handler",
+            handler="functions.replies.handler.handler",
             description="Sends the auto-replies routing rules ask for, through the provider's API; emits reply.*.",
             # One request per invocation: a send may wait 10 s for a provider, so a batch could
             # outlast the timeout and leave later requests untried.

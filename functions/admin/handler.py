@@ -13,9 +13,9 @@ from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from functions.admin import logic, routing_config
-from functions.routing.config_store import RoutingConfigStore
-from functions.routing.contacts import ContactStore
-from functions.routing.conversations import ConversationStore
+from switchboard_core.routing.config_store import RoutingConfigStore
+from switchboard_core.routing.contacts import ContactStore
+from switchboard_core.routing.conversations import ConversationStore
 from switchboard_core import aws
 from switchboard_core.connections import ConnectionStore, CredentialStore
 from switchboard_core.errors import HubError

@@ -13,13 +13,13 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from functions.admin.logic import AdminDeps, parse_body
-from functions.routing.assignment import Responder, Team
-from functions.routing.config_store import RoutingConfigStore
-from functions.routing.contacts import ContactRecord, ContactStore
-from functions.routing.conversations import ConversationStore, Status
-from functions.routing.rules import RuleSet
-from functions.routing.sensing import Sensor, Taxonomy
-from functions.routing.simulation import simulate
+from switchboard_core.routing.assignment import Responder, Team
+from switchboard_core.routing.config_store import RoutingConfigStore
+from switchboard_core.routing.contacts import ContactRecord, ContactStore
+from switchboard_core.routing.conversations import ConversationStore, Status
+from switchboard_core.routing.rules import RuleSet
+from switchboard_core.routing.sensing import Sensor, Taxonomy
+from functions.admin.simulation import simulate
 from switchboard_core.errors import HubError, NotFound, validated
 from switchboard_core.event_log import EventQuery
 from switchboard_core.principals import ALL_TENANTS, Principal

@@ -15,9 +15,9 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.parser import parse
 from pydantic import BaseModel, ConfigDict, Field
 
-from functions.routing.config_store import RoutingConfigStore
-from functions.routing.contacts import ContactStore
-from functions.routing.conversations import ConversationStore
+from switchboard_core.routing.config_store import RoutingConfigStore
+from switchboard_core.routing.contacts import ContactStore
+from switchboard_core.routing.conversations import ConversationStore
 from functions.routing.logic import RoutingDeps, route
 from switchboard_core import aws
 from switchboard_core.bus import EventPublisher

@@ -20,18 +20,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from functions.routing.assignment import Choice, choose_in_queue, choose_nearest
-from functions.routing.config_store import RoutingConfigStore
-from functions.routing.contacts import ContactRecord, ContactStore, identities_of
-from functions.routing.replies import REPLIES_PROVIDER
-from functions.routing.conversations import ConversationStore, Threaded
-from functions.routing.rules import AssignNearest, AssignToQueue, Decision, decide
-from functions.routing.sensing import Sensed, Sensor
+from switchboard_core.routing.assignment import Assignment, Choice, choose_in_queue, choose_nearest
+from switchboard_core.routing.config_store import RoutingConfigStore
+from switchboard_core.routing.contacts import ContactRecord, ContactStore, identities_of
+from switchboard_core.routing.conversations import ConversationStore, Threaded
+from switchboard_core.routing.rules import AssignNearest, AssignToQueue, Decision, decide
+from switchboard_core.routing.sensing import Sensed, Sensor
 from switchboard_core.events import CanonicalEvent, EventDraft
+from switchboard_core.routing import REPLIES_PROVIDER, ROUTING_PROVIDER, is_conversational
 from switchboard_core.outbound import reply_address
 
-ROUTING_PROVIDER = "routing"  # derived events' source is switchboard.routing
-CONVERSATIONAL_PREFIXES = ("message.received", "mention.", "comment.", "call.", "ticket.", "interaction.")
 OPT_OUT_WORDS = {"stop", "stopall", "unsubscribe", "cancel", "end", "quit"}
 OPT_IN_WORDS = {"start", "unstop", "subscribe"}
 # Field names (lower-cased, Salesforce's __c suffix dropped) that carry consent or attributes.
@@ -62,10 +60,6 @@ class RoutingDeps:
             self.sensors.clear()  # one taxonomy version per tenant is enough to keep
             self.sensors[key] = Sensor(taxonomy)
         return self.sensors[key]
-
-
-def is_conversational(event: CanonicalEvent) -> bool:
-    return event.provider != ROUTING_PROVIDER and event.type.startswith(CONVERSATIONAL_PREFIXES)
 
 
 def route(event: CanonicalEvent, deps: RoutingDeps, now: datetime,
@@ -171,15 +165,6 @@ def sync_contact(event: CanonicalEvent, contact: ContactRecord, contacts: Contac
         if word in OPT_OUT_WORDS or word in OPT_IN_WORDS:
             contacts.record_consent(contact.id, opted_out=word in OPT_OUT_WORDS, channel=event.channel.value,
                                     source=event.id, at=event.occurred_at)
-
-
-@dataclass(frozen=True)
-class Assignment:
-    team: str
-    priority: int
-    responder_id: str | None
-    strategy: str | None
-    distance_km: float | None = None
 
 
 def assign(event: CanonicalEvent, decision: Decision, sensed: Sensed, config: RoutingConfigStore,

@@ -1,12 +1,12 @@
 """Calling the topology's Lambda handlers in-process, as Lambda would.
 
-Each function reads the environment topology.function_environment gives it, as the
-CDK app sets it. The functions' variables agree wherever their names meet (a table's
-variable names the same table for everyone), so their union is set once for the process;
-only the service name differs, and Powertools reads it when a handler module is imported,
-so each import (a cold start) runs with its own. Invocations run one at a time: each
-Lambda sandbox is its own process, but here all share one, and Powertools Metrics keeps
-its metric set process-wide (two functions at once would flush each other's metrics).
+Each function sees only the environment topology.function_environment gives it, as the
+CDK app sets it: while one function is imported or invoked, the process environment
+holds that function's variables and none of another's, so a handler that reads a
+variable its function does not get fails here as it would on AWS. Invocations (and
+imports, which are cold starts) therefore run one at a time; each Lambda sandbox is its
+own process, but here all share one, and Powertools Metrics keeps its metric set
+process-wide too (two functions at once would flush each other's metrics).
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -62,42 +63,44 @@ class LocalFunctions:
         self._stage = stage
         self._extra = {**LOCAL_ENVIRONMENT, **(extra_env or {})}
         self._handlers: dict[str, Callable[[dict[str, Any], Any], Any]] = {}
-        self._import_lock = threading.Lock()
-        self._invocation_lock = threading.Lock()
+        self._lock = threading.RLock()
         self._preloaded = {m for m in sys.modules if m.startswith("functions.")}
-        os.environ.update(self.shared_environment())
+        # Every variable some function gets: none of them is set outside that function's turn.
+        self._managed = {key for name in topology.FUNCTIONS for key in self.environment(name)}
 
     def environment(self, name: str) -> dict[str, str]:
         function = topology.FUNCTIONS[name]
         return {**topology.function_environment(function, self._names, self._stage), **self._extra}
 
-    def shared_environment(self) -> dict[str, str]:
-        """Every function's variables but the service name; refuses names that disagree."""
-        shared: dict[str, str] = {}
-        for name in topology.FUNCTIONS:
-            for key, value in self.environment(name).items():
-                if key == SERVICE_NAME:
-                    continue
-                if shared.setdefault(key, value) != value:
-                    raise ValueError(f"{key} differs between functions ({shared[key]!r}, {value!r})")
-        return shared
+    @contextmanager
+    def _environment_of(self, name: str) -> Iterator[None]:
+        """The process environment as function `name` has it on AWS, for the duration."""
+        with self._lock:
+            saved = {key: os.environ[key] for key in self._managed if key in os.environ}
+            for key in self._managed:
+                os.environ.pop(key, None)
+            os.environ.update(self.environment(name))
+            try:
+                yield
+            finally:
+                for key in self._managed:
+                    os.environ.pop(key, None)
+                os.environ.update(saved)
 
     def _handler(self, name: str) -> Callable[[dict[str, Any], Any], Any]:
-        with self._import_lock:
-            if name not in self._handlers:
-                module_name, attribute = topology.FUNCTIONS[name].handler.rsplit(".", 1)
-                os.environ[SERVICE_NAME] = self.environment(name)[SERVICE_NAME]
-                module = importlib.import_module(module_name)
-                if module_name in self._preloaded:
-                    # Imported by an earlier runtime in this process: start cold, as a new sandbox would.
-                    module = importlib.reload(module)
-                self._handlers[name] = getattr(module, attribute)
-            return self._handlers[name]
+        if name not in self._handlers:
+            module_name, attribute = topology.FUNCTIONS[name].handler.rsplit(".", 1)
+            module = importlib.import_module(module_name)
+            if module_name in self._preloaded:
+                # Imported by an earlier runtime in this process: start cold, as a new sandbox would.
+                module = importlib.reload(module)
+            self._handlers[name] = getattr(module, attribute)
+        return self._handlers[name]
 
     def invoke(self, name: str, event: dict[str, Any]) -> Any:
         function = topology.FUNCTIONS[name]
-        handler = self._handler(name)
-        with self._invocation_lock:
+        with self._environment_of(name):
+            handler = self._handler(name)
             context = LambdaContext(function_name=f"switchboard-{self._stage}-{name}",
                                     memory_limit_in_mb=function.memory_mb,
                                     timeout_seconds=function.timeout_seconds)

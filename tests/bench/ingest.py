@@ -110,9 +110,9 @@ AREA_CODES = ("212", "312", "415", "503", "617", "646", "702", "713", "808", "91
 def auto_reply_latency(requests: int) -> dict[str, float]:
     from twilio.request_validator import RequestValidator
 
-    from functions.routing.assignment import Responder
-    from functions.routing.config_store import RoutingConfigStore
-    from functions.routing.rules import RuleSet
+    from switchboard_core.routing.assignment import Responder
+    from switchboard_core.routing.config_store import RoutingConfigStore
+    from switchboard_core.routing.rules import RuleSet
     from infra.local.runtime import LocalRuntime
     from switchboard_core import aws
 

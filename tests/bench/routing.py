@@ -18,8 +18,8 @@ import sys
 import time
 from datetime import UTC, datetime
 
-from functions.routing.rules import RuleSet, decide
-from functions.routing.sensing import Sensor, Taxonomy, Topic
+from switchboard_core.routing.rules import RuleSet, decide
+from switchboard_core.routing.sensing import Sensor, Taxonomy, Topic
 from switchboard_core.events import CanonicalEvent, Channel, EventDraft
 
 WORDS = ("brake", "pad", "wiper", "engine", "battery", "tyre", "mirror", "clutch", "filter", "hose", "pump",

@@ -77,7 +77,7 @@ def test_simulation_changes_nothing(hub):
 def test_merges_can_be_undone_and_conversations_moved_along(hub):
     from datetime import UTC, datetime
 
-    from functions.routing.contacts import ContactStore, Identity
+    from switchboard_core.routing.contacts import ContactStore, Identity
     from switchboard_core import aws
     from tests.integration.conftest import wait_for
     from tests.integration.test_routing_stories import post_twilio_sms

@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from functions.routing.assignment import Responder
-from functions.routing.config_store import RoutingConfigStore
-from functions.routing.rules import RuleSet
+from switchboard_core.routing.assignment import Responder
+from switchboard_core.routing.config_store import RoutingConfigStore
+from switchboard_core.routing.rules import RuleSet
 from tests.integration.conftest import wait_for
 from tests.integration.test_routing_stories import post_twilio_sms, post_whatsapp
 

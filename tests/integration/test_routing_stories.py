@@ -14,10 +14,10 @@ from urllib.parse import urlencode
 import pytest
 from twilio.request_validator import RequestValidator
 
-from functions.routing.assignment import GeoPoint, Responder
-from functions.routing.config_store import RoutingConfigStore
-from functions.routing.rules import RuleSet
-from functions.routing.sensing import Entity, Taxonomy, Topic
+from switchboard_core.routing.assignment import GeoPoint, Responder
+from switchboard_core.routing.config_store import RoutingConfigStore
+from switchboard_core.routing.rules import RuleSet
+from switchboard_core.routing.sensing import Entity, Taxonomy, Topic
 from tests.integration.conftest import wait_for
 
 pytestmark = pytest.mark.integration
@@ -149,7 +149,7 @@ def test_the_read_api_shows_the_conversation_and_the_cross_channel_timeline(conf
 def test_an_unanswered_conversation_is_escalated_by_the_scheduled_function(configured):
     from datetime import timedelta
 
-    from functions.routing.conversations import ConversationStore
+    from switchboard_core.routing.conversations import ConversationStore
     from infra import topology
     from infra.local.scheduler import schedule_input
     from switchboard_core import aws

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 import pytest
 from botocore.exceptions import ClientError
 
-from functions.routing.config_store import RoutingConfigStore
-from functions.routing.rules import RuleSet
+from switchboard_core.routing.config_store import RoutingConfigStore
+from switchboard_core.routing.rules import RuleSet
 from switchboard_core import aws
 from switchboard_core.dynamo import conditional_write
 

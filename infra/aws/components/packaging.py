@@ -29,24 +29,31 @@ LAYER_CORE_DIR = REPO_ROOT / "layers" / "core"
 IGNORED = ("__pycache__", "*.pyc", "*.pyo", ".pytest_cache", ".mypy_cache", ".ruff_cache", ".DS_Store")
 
 
-def stage_function_code(scope: Construct, function: topology.Function) -> Path:
-    """Copy one function's package into the build directory and return that directory."""
-    source_dir = REPO_ROOT / function.directory
+def build_function_asset(function: topology.Function, outdir: Path, source_root: Path = REPO_ROOT) -> Path:
+    """Copy one function's package into `outdir/build/<name>/` and return that directory:
+    exactly what Lambda unpacks into /var/task (tests/infra/test_asset_imports.py imports
+    each handler from it the way Lambda does)."""
+    source_dir = source_root / function.directory
     if not source_dir.is_dir():
         raise FileNotFoundError(f"{function.name}: handler {function.handler} needs the directory {source_dir}")
-    outdir = Path(Stage.of(scope).outdir)  # cdk.out under the CLI, a temp dir in tests
     build_dir = outdir / "build" / function.name
     if build_dir.exists():
         shutil.rmtree(build_dir)  # never ship a file deleted from the source tree
     package_root = build_dir / "functions"
     package_root.mkdir(parents=True)
-    init = REPO_ROOT / "functions" / "__init__.py"
+    init = source_root / "functions" / "__init__.py"
     if init.is_file():
         shutil.copy2(init, package_root / "__init__.py")
     else:  # functions/ may be a namespace package locally; Lambda imports it either way
         (package_root / "__init__.py").write_text("")
     shutil.copytree(source_dir, build_dir / function.directory, ignore=shutil.ignore_patterns(*IGNORED))
     return build_dir
+
+
+def stage_function_code(scope: Construct, function: topology.Function) -> Path:
+    """The function's asset directory, built under the stage's output directory
+    (cdk.out under the CLI, a temp dir in tests)."""
+    return build_function_asset(function, Path(Stage.of(scope).outdir))
 
 
 def function_code(scope: Construct, function: topology.Function) -> lambda_.Code:

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from functions.routing.logic import route
-from functions.routing.rules import RuleSet, validation_problems
+from switchboard_core.routing.rules import RuleSet, validation_problems
 from switchboard_core.events import CanonicalEvent, Channel, Contact, EventDraft
 from tests.unit.routing.test_route import NOW, RULES, by_type, canonical, deps  # noqa: F401 - the deps fixture
 

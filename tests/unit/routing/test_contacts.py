@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from functions.routing.contacts import ContactStore, Identity, identities_of
+from switchboard_core.routing.contacts import ContactStore, Identity, identities_of
 from infra import topology
 from infra.local.emulator import create_table
 from switchboard_core import aws

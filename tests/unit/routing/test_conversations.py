@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from functions.routing.conversations import ConversationStore, Status
+from switchboard_core.routing.conversations import ConversationStore, Status
 from infra import topology
 from infra.local.emulator import create_table
 from switchboard_core import aws

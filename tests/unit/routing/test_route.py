@@ -6,13 +6,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from functions.routing.assignment import GeoPoint, Responder
-from functions.routing.config_store import RoutingConfigStore
-from functions.routing.contacts import ContactStore, Identity
-from functions.routing.conversations import ConversationStore
+from switchboard_core.routing.assignment import GeoPoint, Responder
+from switchboard_core.routing.config_store import RoutingConfigStore
+from switchboard_core.routing.contacts import ContactStore, Identity
+from switchboard_core.routing.conversations import ConversationStore
 from functions.routing.logic import RoutingDeps, route
-from functions.routing.rules import RuleSet
-from functions.routing.sensing import Entity, Taxonomy, Topic
+from switchboard_core.routing.rules import RuleSet
+from switchboard_core.routing.sensing import Entity, Taxonomy, Topic
 from infra import topology
 from infra.local.emulator import create_table
 from switchboard_core import aws

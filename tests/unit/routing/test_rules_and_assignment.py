@@ -6,15 +6,15 @@ from datetime import UTC, datetime
 
 import pytest
 
-from functions.routing.assignment import (
+from switchboard_core.routing.assignment import (
     GeoPoint,
     Responder,
     choose_in_queue,
     choose_nearest,
     great_circle_km,
 )
-from functions.routing.rules import AssignNearest, AssignToQueue, RuleSet, decide, validation_problems
-from functions.routing.sensing import Location, Sensed
+from switchboard_core.routing.rules import AssignNearest, AssignToQueue, RuleSet, decide, validation_problems
+from switchboard_core.routing.sensing import Location, Sensed
 from switchboard_core.events import CanonicalEvent, Channel, EventDraft
 
 MONDAY_NOON_UTC = datetime(2026, 11, 23, 12, tzinfo=UTC)  # a Monday
@@ -131,7 +131,7 @@ def test_great_circle_distance_matches_known_values():
 def test_skill_levels_outside_1_to_5_are_refused_naming_the_skill(model, body):
     from pydantic import ValidationError
 
-    from functions.routing.assignment import Responder
+    from switchboard_core.routing.assignment import Responder
 
     with pytest.raises(ValidationError) as refused:
         (Responder if model == "responder" else RuleSet).model_validate(body)

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from functions.routing.sensing import Entity, Sensor, Taxonomy, Topic, location_of, urgency_level
+from switchboard_core.routing.sensing import Entity, Sensor, Taxonomy, Topic, location_of, urgency_level
 from switchboard_core.events import CanonicalEvent, Channel, EventDraft
 
 TAXONOMY = Taxonomy(

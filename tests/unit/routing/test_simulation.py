@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from functions.routing.assignment import Responder
-from functions.routing.rules import RuleSet
-from functions.routing.sensing import Sensor, Taxonomy, Topic
-from functions.routing.simulation import simulate
+from switchboard_core.routing.assignment import Responder
+from switchboard_core.routing.rules import RuleSet
+from switchboard_core.routing.sensing import Sensor, Taxonomy, Topic
+from functions.admin.simulation import simulate
 from switchboard_core.events import CanonicalEvent, Channel, EventDraft
 
 NOW = datetime(2026, 11, 23, 12, tzinfo=UTC)

@@ -10,8 +10,8 @@ from urllib.parse import parse_qs
 
 import pytest
 
-from functions.routing.contacts import ContactStore, Identity
-from functions.routing.replies import ReplyDeps, ReplyOutbox, RequestInProgress, handle_reply_request
+from switchboard_core.routing.contacts import ContactStore, Identity
+from functions.replies.logic import ReplyDeps, ReplyOutbox, RequestInProgress, handle_reply_request
 from infra import topology
 from switchboard_core import aws
 from switchboard_core.connections import Connection, ConnectionStore, CredentialStore

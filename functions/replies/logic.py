@@ -32,14 +32,14 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from functions.routing.contacts import ContactStore
+from switchboard_core.routing.contacts import ContactStore
 from switchboard_core.dynamo import conditional_write
 from switchboard_core.connections import ConnectionStore, CredentialStore
 from switchboard_core.errors import NotFound
+from switchboard_core.routing import REPLIES_PROVIDER
 from switchboard_core.events import CanonicalEvent, EventDraft
 from switchboard_core.outbound import PermanentFailure, ReplyAddress, TransientFailure, Transport, send
 
-REPLIES_PROVIDER = "replies"  # outcomes are published as switchboard.replies
 OUTCOME_TTL = timedelta(days=30)
 # Longer than the function's timeout (20 s) and shorter than the queue's visibility
 # timeout (120 s): an attempt that old is over, so its request may take the claim back.

@@ -6,10 +6,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from functions.routing.assignment import Responder, choose_in_queue, choose_nearest
-from functions.routing.logic import ROUTING_PROVIDER, is_conversational
-from functions.routing.rules import AssignNearest, RuleSet, decide
-from functions.routing.sensing import Sensor
+from switchboard_core.routing.assignment import Responder, choose_in_queue, choose_nearest
+from switchboard_core.routing import ROUTING_PROVIDER, is_conversational
+from switchboard_core.routing.rules import AssignNearest, RuleSet, decide
+from switchboard_core.routing.sensing import Sensor
 from switchboard_core.events import CanonicalEvent
 
 

@@ -15,7 +15,7 @@ from switchboard_core.connections import Connection, ConnectionStore, Credential
 from switchboard_core.outbound import API_OVERRIDE_ENV
 from tests.conftest import capture_function_log
 from tests.unit.event_log.test_event_log_consumer import envelope, sqs_event
-from tests.unit.routing.test_replies import OUTBOUND, PHONE, request_event
+from tests.unit.replies.test_replies import OUTBOUND, PHONE, request_event
 
 NOW = datetime(2026, 11, 23, 12, tzinfo=UTC)
 

@@ -33,9 +33,9 @@ from switchboard_core.dynamo import conditional_write
 from switchboard_core.events import CanonicalEvent
 
 if TYPE_CHECKING:
-    from functions.routing.logic import Assignment
-    from functions.routing.rules import Decision
-    from functions.routing.sensing import Sensed
+    from switchboard_core.routing.assignment import Assignment
+    from switchboard_core.routing.rules import Decision
+    from switchboard_core.routing.sensing import Sensed
 
 
 class Status(StrEnum):

@@ -8,14 +8,26 @@ holds under concurrency).
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from functions.routing.rules import AssignNearest, AssignToQueue, BusinessHours, SkillLevels
-from functions.routing.sensing import Location
+from switchboard_core.routing.rules import AssignNearest, AssignToQueue, BusinessHours, SkillLevels
+from switchboard_core.routing.sensing import Location
 
 EARTH_RADIUS_KM = 6371.0088
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """Where routing put a conversation: a team (queue), and a responder when one was free."""
+
+    team: str
+    priority: int
+    responder_id: str | None
+    strategy: str | None
+    distance_km: float | None = None
 
 
 class GeoPoint(BaseModel):

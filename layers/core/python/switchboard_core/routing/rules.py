@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from functions.routing.sensing import Sensed, Urgency
+from switchboard_core.routing.sensing import Sensed, Urgency
 from switchboard_core.errors import field_problems
 from switchboard_core.events import CanonicalEvent
 

@@ -15,8 +15,8 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.parser import parse
 from pydantic import BaseModel, ConfigDict, Field
 
-from functions.routing.contacts import ContactStore
-from functions.routing.replies import ReplyDeps, ReplyOutbox, handle_reply_request
+from switchboard_core.routing.contacts import ContactStore
+from functions.replies.logic import ReplyDeps, ReplyOutbox, handle_reply_request
 from switchboard_core import aws
 from switchboard_core.bus import EventPublisher
 from switchboard_core.connections import ConnectionStore, CredentialStore

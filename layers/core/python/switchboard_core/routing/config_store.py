@@ -16,9 +16,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from functions.routing.assignment import Responder, Team
-from functions.routing.rules import RuleSet
-from functions.routing.sensing import Taxonomy
+from switchboard_core.routing.assignment import Responder, Team
+from switchboard_core.routing.rules import RuleSet
+from switchboard_core.routing.sensing import Taxonomy
 from switchboard_core.dynamo import conditional_write
 
 

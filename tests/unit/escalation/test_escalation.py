@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from functions.routing.conversations import ConversationStore, Status
-from functions.routing.escalation import escalate_due
-from functions.routing.sensing import Sensed
+from switchboard_core.routing.conversations import ConversationStore, Status
+from functions.escalation.logic import escalate_due
+from switchboard_core.routing.sensing import Sensed
 from infra import topology
 from infra.local.emulator import create_table
 from switchboard_core import aws

@@ -1,0 +1,23 @@
+"""The routing domain, shared by the functions that route, reply, escalate and administer it.
+
+Contacts (identities, merges, consent), conversations (threading, status, SLA), the
+routing configuration (rule sets, taxonomy, teams, responders) with its stores, and
+the pure pieces the routing function and the admin API's simulation both use (rules,
+sensing, assignment). Each function imports only the modules it needs.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from switchboard_core.events import CanonicalEvent
+
+ROUTING_PROVIDER = "routing"  # routing's derived events are published as switchboard.routing
+REPLIES_PROVIDER = "replies"  # auto-reply outcomes are published as switchboard.replies
+CONVERSATIONAL_PREFIXES = ("message.received", "mention.", "comment.", "call.", "ticket.", "interaction.")
+
+
+def is_conversational(event: CanonicalEvent) -> bool:
+    """Events that thread into a conversation and get routed (not routing's own output)."""
+    return event.provider != ROUTING_PROVIDER and event.type.startswith(CONVERSATIONAL_PREFIXES)
