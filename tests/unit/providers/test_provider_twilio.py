@@ -491,10 +491,28 @@ def test_sip_and_client_addresses(adapter, address, platform, ident):
     assert [(h.platform, h.id) for h in event.contact.handles] == [(platform, ident)]
 
 
-def test_phone_numbers_go_through_to_e164(adapter):
+def test_phone_numbers_go_through_delivered_e164(adapter):
     body = urlencode({"MessageSid": "SM1", "From": "+1 (415) 555-0123", "To": "+14155550100", "Body": "x"}).encode()
     [event] = adapter.normalise(make_request(HUB_URL, body, {"Content-Type": FORM}))
     assert event.contact.phone == "+14155550123"
+
+
+@pytest.mark.parametrize(("sender", "phone"), [
+    ("+447700900123", "+447700900123"),  # Ofcom's drama range: invalid to the metadata, but it texted us
+    ("+15555550123", "+15555550123"),  # 555-01xx under area code 555
+    ("whatsapp:+447700900123", "+447700900123"),
+    ("+4412345", None),  # a possible number only locally (no area code): not a full number
+    ("+12345", None),  # a short code
+])
+def test_every_possible_number_twilio_delivers_is_kept(adapter, sender, phone):
+    body = urlencode({"MessageSid": "SM1", "SmsStatus": "received", "From": sender, "To": "+14155550100",
+                      "Body": "hi", "AccountSid": "AC1"}).encode()
+    [event] = adapter.normalise(make_request(HUB_URL, body, {"Content-Type": FORM}))
+    assert event.contact.phone == phone
+    call = urlencode({"CallSid": "CA1", "CallStatus": "ringing", "Direction": "inbound", "From": sender,
+                      "To": "+14155550100"}).encode()
+    [ringing] = adapter.normalise(make_request(HUB_URL, call, {"Content-Type": FORM}))
+    assert ringing.contact.phone == phone  # the caller id
 
 
 def test_recording_completed(adapter):

@@ -44,7 +44,7 @@ Normalisation:
   ``twilio:conversation:{ConversationSid}``); ``onDeliveryUpdated`` is
   ``message.status_updated``; other EventTypes are ``provider.notification``. Id
   ``{ConversationSid}:{EventType}:{MessageSid or Sid}`` (+ ``:{Status}`` for delivery).
-* Phone numbers go through ``phones.to_e164``; ``client:`` and ``sip:`` identities are
+* Phone numbers go through ``phones.delivered_e164``; ``client:`` and ``sip:`` identities are
   not phone numbers: they become a contact handle (platform ``twilio_client`` / ``sip``)
   and the raw address stays in attributes.
 * Anything else (or a JSON body that does not match those fields, even
@@ -73,7 +73,7 @@ from switchboard_core.events import (
     EventDraft,
     SocialHandle,
 )
-from switchboard_core.phones import to_e164
+from switchboard_core.phones import delivered_e164
 from switchboard_core.providers._common import (
     body_digest_id,
     clean_str,
@@ -202,12 +202,12 @@ def _address_contact(address: str | None, *, name: str | None = None, wa_id: str
         handles = []
         if platform in ("whatsapp", "messenger", "rcs"):
             handles.append(SocialHandle(platform=platform, id=wa_id or rest or None, handle=name))
-            return Contact(phone=to_e164(rest), name=name, handles=handles)
+            return Contact(phone=delivered_e164(rest), name=name, handles=handles)
         if platform in _IDENTITY_PLATFORMS and rest:
             # Twilio Client / SIP identities are not phone numbers.
             handles.append(SocialHandle(platform=_IDENTITY_PLATFORMS[platform], id=rest))
         return Contact(name=name, handles=handles)
-    return Contact(phone=to_e164(address), name=name)
+    return Contact(phone=delivered_e164(address), name=name)
 
 
 def _author_contact(author: str | None) -> Contact:
