@@ -351,9 +351,16 @@ def test_unrecognised_form_callback_keeps_everything(adapter):
 
 # --- delivery ids and the response --------------------------------------------------------
 
-def test_delivery_id_prefers_the_idempotency_token(adapter):
-    request = signed_form(recorded("sms-inbound.txt"), **{"I-Twilio-Idempotency-Token": "tok-123"})
-    assert adapter.delivery_id(request) == "tok-123"
+def test_the_unsigned_idempotency_token_never_makes_a_replay_a_new_delivery(adapter):
+    # I-Twilio-Idempotency-Token is not covered by X-Twilio-Signature: a replay may carry any value.
+    body = recorded("sms-inbound.txt")
+    first = signed_form(body, **{"I-Twilio-Idempotency-Token": "tok-123"})
+    replay = signed_form(body, **{"I-Twilio-Idempotency-Token": "tok-456"})
+    bare = signed_form(body)
+    for request in (first, replay, bare):
+        adapter.verify(request, {"auth_token": TOKEN}, datetime.now(UTC))
+    assert adapter.delivery_id(first) == adapter.delivery_id(replay) == adapter.delivery_id(bare) \
+        == "SM5c1f6a9d3b2e4f7a8c0d1e2f3a4b5c6d:received"
 
 
 def test_derived_delivery_ids_are_stable_across_retries(adapter):

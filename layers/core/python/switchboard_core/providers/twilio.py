@@ -11,7 +11,8 @@ Contract (docs/providers.md has the sources):
   cover it).
 * Like the SDK, the URL is tried as received and with the scheme's default port added
   or removed (Twilio is inconsistent about ``:443``). Other ports must match exactly.
-* No timestamp: replays are bounded only by deduplication (``delivery_id``).
+* No timestamp: replays are bounded only by deduplication (``delivery_id``), whose key is
+  derived from the signed parameters only (``I-Twilio-Idempotency-Token`` is unsigned).
 * Answer 200 with empty TwiML, which tells Twilio to do nothing for an inbound message
   or call and is accepted for status callbacks (they ignore the body).
 
@@ -100,7 +101,6 @@ from switchboard_core.providers.base import (
 )
 
 SIGNATURE_HEADER = "X-Twilio-Signature"
-IDEMPOTENCY_HEADER = "I-Twilio-Idempotency-Token"
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 
 _DEFAULT_PORTS = {"https": 443, "http": 80}
@@ -302,9 +302,9 @@ class TwilioAdapter(ProviderAdapter):
 
     # ------------------------------------------------------------- delivery id
     def delivery_id(self, request: WebhookRequest) -> str:
-        token = header(request, IDEMPOTENCY_HEADER)
-        if token is not None and len(token) <= 256:
-            return clean_str(token)
+        # Only signed material: the parameters (or the JSON body bound by bodySHA256).
+        # I-Twilio-Idempotency-Token is not covered by X-Twilio-Signature, so a replay could
+        # carry a fresh token each time; it stays in the raw request as a hint only.
         try:
             params = self._params_for_id(request)
         except MalformedPayload:
