@@ -92,6 +92,13 @@ class FreshdeskAdapter(ProviderAdapter):
         description["credential_shapes"] = [list(HEADER_SHAPE), list(BASIC_SHAPE)]
         return description
 
+    def credential_headers(self, credentials: Credentials) -> frozenset[str]:
+        """The configured header carries the shared secret itself (Basic auth arrives in
+        Authorization, which every provider redacts)."""
+        header_name = credentials.get("header_name") if isinstance(credentials, Mapping) else None
+        extra = {header_name.lower()} if isinstance(header_name, str) and header_name else set()
+        return super().credential_headers(credentials) | extra
+
     # ------------------------------------------------------------------ verify
     def verify(self, request: WebhookRequest, credentials: Credentials, now: datetime) -> None:
         header_name = credentials.get("header_name") if isinstance(credentials, Mapping) else None

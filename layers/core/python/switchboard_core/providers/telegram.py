@@ -81,6 +81,8 @@ class TelegramAdapter(ProviderAdapter):
     channel: ClassVar[Channel] = Channel.SOCIAL
     title: ClassVar[str] = "Telegram Bot API"
     credential_fields: ClassVar[tuple[str, ...]] = ("secret_token",)
+    # The secret token itself travels in this header on every update.
+    secret_headers: ClassVar[tuple[str, ...]] = (SECRET_HEADER,)
 
     # ------------------------------------------------------------------ verify
     def verify(self, request: WebhookRequest, credentials: Credentials, now: datetime) -> None:
