@@ -96,7 +96,7 @@ def handle_webhook(request: WebhookRequest, provider: str, connection_id: str, d
         return IngestOutcome(response=adapter.success_response(request), kind="handshake")
     delivery_id = adapter.delivery_id(request)
     # Every valid set's headers: during a rotation a sender may still send the old one too.
-    credential_headers = frozenset().union(*(adapter.credential_headers(c) for c in credential_sets))
+    credential_headers = frozenset[str]().union(*(adapter.credential_headers(c) for c in credential_sets))
 
     events: list[CanonicalEvent] = []
 
