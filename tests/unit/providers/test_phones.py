@@ -38,6 +38,9 @@ def test_a_delivered_possible_number_is_kept_a_typed_one_is_not(number):
     ("12345", None),
     ("+7123", None),
     ("+999123456789", None),  # no such country code
+    ("+10000000000", None),  # all zeros: a withheld caller id's placeholder, not one person
+    ("+266696687", None),  # Twilio's "Anonymous" caller id (too short for Lesotho)
+    ("+7378742833", None),  # Twilio's "Restricted"
     ("client:alice", None),
     ("sip:alice@example.com", None),
     ("", None),

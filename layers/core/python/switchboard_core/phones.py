@@ -51,7 +51,7 @@ def _parse(raw: str, default_region: str | None) -> list[Any]:
 def delivered_e164(raw: object) -> str | None:
     """E.164 form of a number a carrier or platform delivered, or None when it cannot be
     a phone number at all (wrong length for its country code, a short code, a SIP URI, a
-    client identity, not a string). Validity metadata is deliberately not consulted
+    client identity, an all-zero placeholder, not a string). Validity metadata is deliberately not consulted
     (module docstring)."""
     return _delivered(raw) if isinstance(raw, str) else None
 
@@ -68,6 +68,8 @@ def _delivered(raw: str) -> str | None:
     import phonenumbers
 
     for number in _parse(raw, None):
+        if number.national_number == 0:
+            continue  # all zeros: what some carriers send for a withheld caller id, shared by every such caller
         # IS_POSSIBLE only: IS_POSSIBLE_LOCAL_ONLY is a number missing its area code.
         if phonenumbers.is_possible_number_with_reason(number) == phonenumbers.ValidationResult.IS_POSSIBLE:
             return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
