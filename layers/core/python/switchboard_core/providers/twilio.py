@@ -323,8 +323,13 @@ class TwilioAdapter(ProviderAdapter):
         return body_digest_id(request.body)
 
     def _params_for_id(self, request: WebhookRequest) -> dict[str, list[str]]:
-        if request.content_type == "application/json":
-            payload = load_json(request)
+        # Chosen by how the body was signed, not by the unsigned Content-Type: a body bound
+        # through bodySHA256 is read as JSON (when it is), form parameters are signed as such.
+        if _body_hash_param(request_url(request)) is not None:
+            try:
+                payload = load_json(request)
+            except MalformedPayload:
+                return request.form()
             if isinstance(payload, dict):
                 params, _ = self._json_params(payload)
                 return params
