@@ -8,7 +8,8 @@ Order matters, and is what makes a 2xx mean "durable":
    call back, e.g. SNS confirming its subscription), and normalise (400) -- nothing
    is stored for a request refused here;
 3. once per delivery id (Powertools Idempotency, kept for 8 days): store the raw
-   request, then publish the events, raising on any failed entry;
+   request (credential-bearing headers redacted), then publish the events, raising on
+   any failed entry;
 4. acknowledge with the provider's own success response.
 A verified POST that normalises to no events is a handshake (Slack's url_verification,
 Discord's PING): it is answered with the adapter's success response and stores nothing.
@@ -94,12 +95,15 @@ def handle_webhook(request: WebhookRequest, provider: str, connection_id: str, d
         # A signed POST handshake (Slack url_verification, Discord PING...): answered, not data.
         return IngestOutcome(response=adapter.success_response(request), kind="handshake")
     delivery_id = adapter.delivery_id(request)
+    # Every valid set's headers: during a rotation a sender may still send the old one too.
+    credential_headers = frozenset[str]().union(*(adapter.credential_headers(c) for c in credential_sets))
 
     events: list[CanonicalEvent] = []
 
     def store_and_publish() -> dict[str, Any]:
         raw_ref = deps.raw_store.put(request, provider=provider, tenant=connection.tenant,
-                                     connection=connection.id, delivery_id=delivery_id, received_at=now)
+                                     connection=connection.id, delivery_id=delivery_id, received_at=now,
+                                     credential_headers=credential_headers)
         events.extend(
             CanonicalEvent.from_draft(draft, provider=provider, connection=connection.id,
                                       tenant=connection.tenant, channel=adapter.channel,

@@ -1,6 +1,11 @@
 """The local HTTP API: each request becomes the API Gateway (HTTP API, payload 2.0)
 event AWS would send, routed by topology.ROUTES, with the Lambda authorizer in
-front of authorized routes exactly as the deployed API has it."""
+front of authorized routes exactly as the deployed API has it.
+
+Bodies are bounded before they are buffered: a Content-Length above the limit is
+refused at once, and a body without one (chunked) is read only up to limit + 1 bytes.
+Request logs name the path, never the query string (Meta's `hub.verify_token` and
+other handshake secrets travel there)."""
 
 from __future__ import annotations
 
@@ -13,9 +18,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from werkzeug.exceptions import ClientDisconnected
 from werkzeug.wrappers import Request, Response
+from werkzeug.wsgi import get_input_stream
 
 from infra import topology
+from switchboard_core.errors import PayloadTooLarge
 
 TEXT_TYPES = ("text/", "application/json", "application/x-www-form-urlencoded", "application/xml",
               "application/atom+xml", "application/soap+xml")
@@ -52,8 +60,33 @@ def is_text(content_type: str) -> bool:
     return any(content_type.startswith(t) for t in TEXT_TYPES)
 
 
-def api_event(request: Request, compiled: CompiledRoute, path_parameters: dict[str, str]) -> dict[str, Any]:
-    body = request.get_data(cache=True)
+def read_body(request: Request, limit: int) -> bytes:
+    """The request body, or PayloadTooLarge without reading more than limit + 1 bytes.
+
+    A declared Content-Length above `limit` is refused before reading anything. Otherwise
+    werkzeug's input stream ends at the Content-Length, or at the end of a chunked body;
+    reading stops one byte past the limit, which is enough to know the body is too large.
+    (werkzeug's own `max_content_length` would stop a chunked body silently at the limit.)
+    """
+    declared = request.content_length
+    if declared is not None and declared > limit:
+        raise PayloadTooLarge(f"body is {declared} bytes (Content-Length); the limit is {limit}")
+    stream = get_input_stream(request.environ, max_content_length=None)
+    parts: list[bytes] = []
+    size = 0
+    while size <= limit:
+        data = stream.read(min(64 * 1024, limit + 1 - size))
+        if not data:
+            break
+        parts.append(data)
+        size += len(data)
+    if size > limit:
+        raise PayloadTooLarge(f"body is more than {limit} bytes; the limit is {limit}")
+    return b"".join(parts)
+
+
+def api_event(request: Request, compiled: CompiledRoute, path_parameters: dict[str, str],
+              body: bytes) -> dict[str, Any]:
     headers: dict[str, str] = {}
     for name, value in request.headers.items():
         key = name.lower()
@@ -128,6 +161,13 @@ def json_response(status: int, message: str) -> Response:
     return Response(json.dumps({"message": message}), status=status, content_type="application/json")
 
 
+def too_large_response(error: PayloadTooLarge) -> Response:
+    """413 in the shape the ingest function answers it (`{"error": {"code", "message"}}`)."""
+    import json
+
+    return Response(json.dumps(error.body()), status=error.status, content_type="application/json")
+
+
 def to_response(result: Any) -> Response:
     """Lambda proxy result -> HTTP response (payload 2.0 rules)."""
     import json
@@ -152,17 +192,20 @@ class Gateway:
     """A WSGI application standing in for the HTTP API."""
 
     def __init__(self, invoke: Invoke, routes: tuple[topology.Route, ...] = topology.ROUTES,
-                 log: Callable[[str], None] | None = None) -> None:
+                 log: Callable[[str], None] | None = None,
+                 max_body_bytes: int = topology.MAX_BODY_BYTES) -> None:
         self._invoke = invoke
         self._routes = [compile_route(r) for r in routes]
         self._log = log
+        self._max_body_bytes = max_body_bytes
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         request = Request(environ)
         started = time.monotonic()
         response = self.handle(request)
         if self._log:
-            self._log(f"{request.method} {request.full_path.rstrip('?')} -> {response.status_code} "
+            # The path only: query strings carry handshake secrets (hub.verify_token).
+            self._log(f"{request.method} {request.path} -> {response.status_code} "
                       f"({(time.monotonic() - started) * 1000:.0f} ms)")
         return response(environ, start_response)
 
@@ -171,7 +214,13 @@ class Gateway:
         if found is None:
             return json_response(404, "Not Found")
         compiled, path_parameters = found
-        event = api_event(request, compiled, path_parameters)
+        try:
+            body = read_body(request, self._max_body_bytes)
+        except PayloadTooLarge as error:
+            return too_large_response(error)
+        except ClientDisconnected:
+            return json_response(400, "Bad Request: the body ended before its Content-Length")
+        event = api_event(request, compiled, path_parameters, body)
         if compiled.route.authorized:
             if not event["headers"].get("authorization"):
                 return json_response(401, "Unauthorized")

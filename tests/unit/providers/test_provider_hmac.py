@@ -119,7 +119,10 @@ def test_shopify_setup_matches_base64_hmac_of_the_body(adapter):
     value = base64.b64encode(hmac.new(SHOPIFY["secret"].encode(), body, hashlib.sha256).digest()).decode()
     request = make_request(body, {"X-Shopify-Hmac-Sha256": value, "X-Shopify-Webhook-Id": "b54557e4-bdd9-4b37"})
     request = adapter.verified(request, SHOPIFY, NOW)
-    assert adapter.delivery_id(request) == "b54557e4-bdd9-4b37"
+    # Shopify signs the body only: its webhook id header is a hint, the body digest is the key.
+    assert adapter.delivery_id(request) == "sha256:" + hashlib.sha256(body).hexdigest()
+    [event] = adapter.normalise(request)
+    assert event.attributes["sender_delivery_id"] == "b54557e4-bdd9-4b37"
 
 
 def test_stripe_like_combined_header_matches_hand_computation(adapter):
@@ -278,12 +281,16 @@ def test_invalid_credentials_are_400_with_the_problem_named(adapter, credentials
 # --- normalisation -------------------------------------------------------------------------------------------
 
 def test_json_body_is_a_webhook_received_with_the_delivery_id(adapter):
-    request = signed(GITHUB, recorded("github-issue-comment.json"), delivery="72d3162e-cc78-11e3-81ab-4c9367dc0958")
+    body = recorded("github-issue-comment.json")
+    request = signed(GITHUB, body, delivery="72d3162e-cc78-11e3-81ab-4c9367dc0958")
     request = adapter.verified(request, GITHUB, NOW)
     [event] = adapter.normalise(request)
     assert_publishable([event])
     assert event.type == "webhook.received"
-    assert event.provider_event_id == adapter.delivery_id(request) == "72d3162e-cc78-11e3-81ab-4c9367dc0958"
+    # GitHub signs the body only, so X-GitHub-Delivery is a hint and the body digest is the key.
+    digest = "sha256:" + hashlib.sha256(body).hexdigest()
+    assert event.provider_event_id == adapter.delivery_id(request) == event.attributes["delivery_id"] == digest
+    assert event.attributes["sender_delivery_id"] == "72d3162e-cc78-11e3-81ab-4c9367dc0958"
     assert event.attributes["type"] == "created"
     assert event.attributes["payload"]["repository"]["full_name"] == "octocat/Hello-World"
 
@@ -294,6 +301,33 @@ def test_without_id_header_the_delivery_id_is_a_body_digest(adapter):
     request = signed(config, body)
     request = adapter.verified(request, config, NOW)
     assert adapter.delivery_id(request) == "sha256:" + hashlib.sha256(body).hexdigest()
+
+
+@pytest.mark.parametrize("config", [GITHUB, SHOPIFY, TIMESTAMPED])
+def test_an_unsigned_id_header_never_makes_a_replay_a_new_delivery(adapter, config):
+    body = recorded("github-issue-comment.json")
+    original = adapter.verified(signed(config, body, delivery="dlv_original"), config, NOW)
+    replayed = adapter.verified(signed(config, body, delivery="dlv_replayed"), config, NOW)  # same signature
+    assert replayed.headers[config["header"].lower()] == original.headers[config["header"].lower()]
+    digest = "sha256:" + hashlib.sha256(body).hexdigest()
+    assert adapter.delivery_id(replayed) == adapter.delivery_id(original) == digest
+    assert [e.provider_event_id for e in adapter.normalise(replayed)] == \
+        [e.provider_event_id for e in adapter.normalise(original)]
+
+
+@pytest.mark.parametrize("template", ["{id}.{timestamp}.{body}", "{timestamp}{id}{body}"])
+def test_a_signed_id_header_is_the_delivery_id(adapter, template):
+    config = {**TIMESTAMPED, "template": template}
+    body = recorded("github-issue-comment.json")
+    first = adapter.verified(signed(config, body, delivery="dlv_1"), config, NOW)
+    retry = adapter.verified(signed(config, body, delivery="dlv_1"), config, NOW)
+    other = adapter.verified(signed(config, body, delivery="dlv_2"), config, NOW)  # signed anew by the sender
+    assert adapter.delivery_id(first) == adapter.delivery_id(retry) == "dlv_1"
+    assert adapter.delivery_id(other) == "dlv_2"
+    # The same signature with another id does not verify at all.
+    tampered = webhook_request(HUB_URL, body, {**first.headers, "x-delivery-id": "dlv_3"}, received_at=NOW)
+    with pytest.raises(SignatureError):
+        adapter.verify(tampered, config, NOW)
 
 
 def test_unverified_request_never_uses_a_header_as_delivery_id(adapter):
@@ -360,7 +394,8 @@ def test_property_any_request_raises_only_hub_errors(headers, body, config):
 
 
 @FUZZ
-@given(payload=JSON_VALUES, config=st.sampled_from([GITHUB, SHOPIFY, SLACK_LIKE, STRIPE_LIKE, TIMESTAMPED]),
+@given(payload=JSON_VALUES, config=st.sampled_from([GITHUB, SHOPIFY, SLACK_LIKE, STRIPE_LIKE, TIMESTAMPED,
+                                                    {**TIMESTAMPED, "template": "{id}.{timestamp}.{body}"}]),
        delivery=st.text(alphabet=st.characters(min_codepoint=33, max_codepoint=126), min_size=1, max_size=30))
 def test_property_signed_json_verifies_and_normalises_or_is_malformed(payload, config, delivery):
     adapter = get_adapter("hmac")
@@ -370,8 +405,10 @@ def test_property_signed_json_verifies_and_normalises_or_is_malformed(payload, c
         assert_publishable(adapter.normalise(request))
     except MalformedPayload:
         pass
-    if config.get("id_header"):
+    if "{id}" in config.get("template", ""):
         assert adapter.delivery_id(request) == delivery
+    else:
+        assert adapter.delivery_id(request) == "sha256:" + hashlib.sha256(request.body).hexdigest()
 
 
 @FUZZ

@@ -374,8 +374,10 @@ HEADERS = st.dictionaries(
 @pytest.mark.parametrize(("value", "expected"), [
     ("+1 (415) 555-0123", "+14155550123"), ("0044 20 7946 0000", "+442079460000"), ("+44 20 7946 0000", "+442079460000"),
     ("415 555 0123", None), ("+1 555", None), ("call me maybe", None),
+    # Typed into a CRM: possible numbers the metadata calls invalid are typos as far as we can tell.
+    ("+44 7700 900123", None), ("+1 555 555 0123", None),
 ])
-def test_phone_properties_go_through_to_e164(adapter, value, expected):
+def test_phone_properties_must_be_valid_numbers(adapter, value, expected):
     body = json.dumps([{"eventId": 1, "portalId": 1, "objectId": 2, "subscriptionType": "contact.propertyChange",
                         "propertyName": "mobilephone", "propertyValue": value}]).encode()
     [event] = adapter.normalise(sdk_signed(body))

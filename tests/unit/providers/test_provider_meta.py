@@ -381,13 +381,20 @@ def test_feed_edits_and_removals_stay_notifications(adapter):
         assert event.type == "provider.notification"
 
 
-def test_whatsapp_numbers_go_through_phonenumbers(adapter):
+@pytest.mark.parametrize(("wa_id", "phone"), [
+    # Meta's own test numbers (+1 555 ...): possible, though libphonenumber calls area code 555 invalid.
+    ("15550783881", "+15550783881"),
+    ("447700900123", "+447700900123"),  # Ofcom's drama range: delivered, so kept
+    ("4930123456", "+4930123456"),
+    ("1555078", None),  # too short for NANP: cannot be a number at all
+])
+def test_whatsapp_ids_keep_every_possible_number(adapter, wa_id, phone):
     payload = json.loads(recorded("whatsapp-text.json"))
     value = payload["entry"][0]["changes"][0]["value"]
-    value["messages"][0]["from"] = value["contacts"][0]["wa_id"] = "15550783881"  # not a valid number
+    value["messages"][0]["from"] = value["contacts"][0]["wa_id"] = wa_id
     [event] = adapter.normalise(signed(json.dumps(payload).encode()))
-    assert event.contact.phone is None
-    assert event.contact.handles[0].id == "15550783881"
+    assert event.contact.phone == phone
+    assert event.contact.handles[0].id == wa_id
 
 
 def test_unknown_messaging_kind_and_object_are_kept(adapter):

@@ -351,9 +351,16 @@ def test_unrecognised_form_callback_keeps_everything(adapter):
 
 # --- delivery ids and the response --------------------------------------------------------
 
-def test_delivery_id_prefers_the_idempotency_token(adapter):
-    request = signed_form(recorded("sms-inbound.txt"), **{"I-Twilio-Idempotency-Token": "tok-123"})
-    assert adapter.delivery_id(request) == "tok-123"
+def test_the_unsigned_idempotency_token_never_makes_a_replay_a_new_delivery(adapter):
+    # I-Twilio-Idempotency-Token is not covered by X-Twilio-Signature: a replay may carry any value.
+    body = recorded("sms-inbound.txt")
+    first = signed_form(body, **{"I-Twilio-Idempotency-Token": "tok-123"})
+    replay = signed_form(body, **{"I-Twilio-Idempotency-Token": "tok-456"})
+    bare = signed_form(body)
+    for request in (first, replay, bare):
+        adapter.verify(request, {"auth_token": TOKEN}, datetime.now(UTC))
+    assert adapter.delivery_id(first) == adapter.delivery_id(replay) == adapter.delivery_id(bare) \
+        == "SM5c1f6a9d3b2e4f7a8c0d1e2f3a4b5c6d:received"
 
 
 def test_derived_delivery_ids_are_stable_across_retries(adapter):
@@ -491,10 +498,28 @@ def test_sip_and_client_addresses(adapter, address, platform, ident):
     assert [(h.platform, h.id) for h in event.contact.handles] == [(platform, ident)]
 
 
-def test_phone_numbers_go_through_to_e164(adapter):
+def test_phone_numbers_go_through_delivered_e164(adapter):
     body = urlencode({"MessageSid": "SM1", "From": "+1 (415) 555-0123", "To": "+14155550100", "Body": "x"}).encode()
     [event] = adapter.normalise(make_request(HUB_URL, body, {"Content-Type": FORM}))
     assert event.contact.phone == "+14155550123"
+
+
+@pytest.mark.parametrize(("sender", "phone"), [
+    ("+447700900123", "+447700900123"),  # Ofcom's drama range: invalid to the metadata, but it texted us
+    ("+15555550123", "+15555550123"),  # 555-01xx under area code 555
+    ("whatsapp:+447700900123", "+447700900123"),
+    ("+4412345", None),  # a possible number only locally (no area code): not a full number
+    ("+12345", None),  # a short code
+])
+def test_every_possible_number_twilio_delivers_is_kept(adapter, sender, phone):
+    body = urlencode({"MessageSid": "SM1", "SmsStatus": "received", "From": sender, "To": "+14155550100",
+                      "Body": "hi", "AccountSid": "AC1"}).encode()
+    [event] = adapter.normalise(make_request(HUB_URL, body, {"Content-Type": FORM}))
+    assert event.contact.phone == phone
+    call = urlencode({"CallSid": "CA1", "CallStatus": "ringing", "Direction": "inbound", "From": sender,
+                      "To": "+14155550100"}).encode()
+    [ringing] = adapter.normalise(make_request(HUB_URL, call, {"Content-Type": FORM}))
+    assert ringing.contact.phone == phone  # the caller id
 
 
 def test_recording_completed(adapter):

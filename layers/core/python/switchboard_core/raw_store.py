@@ -1,7 +1,13 @@
-"""The raw-request store: every accepted webhook exactly as received, for replay.
+"""The raw-request store: every accepted webhook as received, for replay.
 
 The key is derived from the delivery id, so a provider's retry of a delivery that
 failed half-way overwrites the same object instead of adding a second one.
+
+The body, URL and method are kept exactly; headers too, except those carrying a
+credential (the adapter names them: Authorization, Telegram's secret token, a Freshdesk
+connection's header...), whose values are replaced by REDACTED before anything is
+written: the bucket keeps objects for 90 days, and a credential there could forge
+webhooks. docs/security.md lists what is redacted per provider.
 """
 
 from __future__ import annotations
@@ -9,11 +15,28 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+from collections.abc import Collection, Mapping
 from datetime import datetime
 from typing import Any
 
 from switchboard_core.events import RawRef
 from switchboard_core.providers.base import WebhookRequest
+
+
+REDACTED = "[redacted]"
+
+
+def redact_headers(headers: Mapping[str, str], credential_headers: Collection[str]) -> dict[str, str]:
+    """`headers` with the value of every header named in `credential_headers` (any case)
+    replaced by REDACTED."""
+    names = {name.lower() for name in credential_headers}
+    return {name: REDACTED if name.lower() in names else value for name, value in headers.items()}
+
+
+def redacted_names(headers: Mapping[str, str], credential_headers: Collection[str]) -> list[str]:
+    """The names in `headers` that `redact_headers` redacts, sorted."""
+    names = {name.lower() for name in credential_headers}
+    return sorted(name for name in headers if name.lower() in names)
 
 
 def raw_key(tenant: str, connection: str, delivery_id: str, received_at: datetime) -> str:
@@ -27,8 +50,11 @@ class RawStore:
         self._bucket = bucket
 
     def put(self, request: WebhookRequest, *, provider: str, tenant: str, connection: str,
-            delivery_id: str, received_at: datetime) -> RawRef:
+            delivery_id: str, received_at: datetime, credential_headers: Collection[str]) -> RawRef:
+        """Store `request` with the values of `credential_headers` redacted (required, so
+        no caller can forget it: pass the adapter's `credential_headers`)."""
         key = raw_key(tenant, connection, delivery_id, received_at)
+        headers = redact_headers(request.headers, credential_headers)
         document = {
             "provider": provider,
             "connection": connection,
@@ -36,7 +62,8 @@ class RawStore:
             "received_at": received_at.isoformat(),
             "method": request.method,
             "url": request.url,
-            "headers": dict(request.headers),
+            "headers": headers,
+            "redacted_headers": redacted_names(request.headers, credential_headers),
             "body_base64": base64.b64encode(request.body).decode(),
         }
         self._s3.put_object(

@@ -22,7 +22,7 @@ from pydantic import ValidationError
 
 from switchboard_core.errors import HubError
 from switchboard_core.events import EVENT_TYPES, EventDraft
-from switchboard_core.phones import to_e164
+from switchboard_core.phones import typed_e164
 from switchboard_core.providers.base import (
     MalformedPayload,
     SignatureError,
@@ -296,14 +296,16 @@ def email_or_none(value: Any) -> str | None:
     return None
 
 
-def phone_or_none(value: Any) -> str | None:
-    """A typed phone number ('+1 415 555 0100', '0049 40 ...') as E.164 via phonenumbers, or None."""
+def typed_phone(value: Any) -> str | None:
+    """A phone number a person typed into a CRM ('+1 415 555 0100', '0049 40 ...') as E.164,
+    or None unless libphonenumber calls it valid (`phones.typed_e164`). Numbers a carrier
+    or platform delivered use `phones.delivered_e164` instead, which keeps every possible one."""
     if not isinstance(value, str):
         return None
     text = value.strip()
     if text.startswith("00"):
         text = "+" + text[2:]
-    return to_e164(text)
+    return typed_e164(text)
 
 
 def bounded_id(value: str) -> str:

@@ -13,7 +13,7 @@ Contract (docs/providers/bandwidth.md has the sources):
 Normalisation (each item ``{"type", "time", "description", "to", "message": {...}}``):
 
 * ``message-received`` -> ``message.received`` (contact = ``message.from`` through
-  phones.to_e164, text, ``message.media`` URLs as attachments);
+  phones.delivered_e164, text, ``message.media`` URLs as attachments);
   ``message-delivered`` / ``message-failed`` / ``message-sending`` / ``message-read`` ->
   ``message.status_updated`` (contact = the first recipient; ``errorCode`` and
   ``description`` in attributes). Other types -> ``provider.notification``.
@@ -31,7 +31,7 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 from switchboard_core.events import Attachment, Channel, Contact, EventDraft
-from switchboard_core.phones import to_e164
+from switchboard_core.phones import delivered_e164
 from switchboard_core.providers._common import (
     body_digest_id,
     check_basic_auth,
@@ -127,7 +127,7 @@ class BandwidthAdapter(ProviderAdapter):
             type=event_type,
             provider_event_id=_item_id(item),
             occurred_at=from_iso(item.get("time")) or from_iso(message.get("time")),
-            contact=Contact(phone=to_e164(remote)),
+            contact=Contact(phone=delivered_e164(remote)),
             conversation_key=key,
             text=text_or_none(message.get("text")) if event_type == "message.received" else None,
             attachments=attachments,

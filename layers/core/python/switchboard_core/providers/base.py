@@ -117,6 +117,11 @@ class HttpResponse:
 
 Credentials = Mapping[str, str]
 
+# Headers that carry credentials whatever the provider: Basic or Bearer credentials can sit
+# on any webhook URL (`https://user:pass@host/...` reaches the hub as Authorization), and a
+# cookie is a session. Adapters add their own (`ProviderAdapter.credential_headers`).
+GENERIC_CREDENTIAL_HEADERS: frozenset[str] = frozenset({"authorization", "proxy-authorization", "cookie"})
+
 
 class ProviderAdapter(ABC):
     """Base class of every provider. Subclasses set the class attributes and implement
@@ -132,6 +137,9 @@ class ProviderAdapter(ABC):
     supports_handshake: ClassVar[bool] = False
     # How far a signed timestamp may be from now, where the provider signs one.
     replay_window: ClassVar[timedelta | None] = None
+    # Headers in which this provider sends a credential itself (a shared secret, not a
+    # signature): redacted before the raw request is stored (docs/security.md).
+    secret_headers: ClassVar[tuple[str, ...]] = ()
 
     def validate_credentials(self, credentials: Mapping[str, Any]) -> dict[str, str]:
         """Check a credentials object for this provider (used when connections are created)."""
@@ -174,6 +182,14 @@ class ProviderAdapter(ABC):
         """`verify`, then the request marked with the credential set that verified it."""
         self.verify(request, credentials, now)
         return replace(request, verified_with=credentials)
+
+    def credential_headers(self, credentials: Credentials) -> frozenset[str]:
+        """Lower-cased names of the headers that carry a credential of a connection with
+        `credentials`: the generic ones, the provider's `secret_headers`, and any a
+        connection configures (override). Ingest replaces their values before storing the
+        raw request. A signature is not a credential (it covers one request, and the
+        stored body shows what it signed), so signature headers are kept."""
+        return GENERIC_CREDENTIAL_HEADERS | {name.lower() for name in self.secret_headers}
 
     def after_verified(self, request: WebhookRequest) -> None:
         """Called by ingest right after `request` verified and before `normalise`, for a

@@ -38,11 +38,11 @@ from switchboard_core.providers._common import (
     header,
     invalid_credentials,
     load_json,
-    phone_or_none,
     refuse_invalid_models,
     scalar_str,
     secret_bytes,
     text_or_none,
+    typed_phone,
 )
 from switchboard_core.providers.base import (
     Credentials,
@@ -91,6 +91,13 @@ class FreshdeskAdapter(ProviderAdapter):
         description = super().describe()
         description["credential_shapes"] = [list(HEADER_SHAPE), list(BASIC_SHAPE)]
         return description
+
+    def credential_headers(self, credentials: Credentials) -> frozenset[str]:
+        """The configured header carries the shared secret itself (Basic auth arrives in
+        Authorization, which every provider redacts)."""
+        header_name = credentials.get("header_name") if isinstance(credentials, Mapping) else None
+        extra = {header_name.lower()} if isinstance(header_name, str) and header_name else set()
+        return super().credential_headers(credentials) | extra
 
     # ------------------------------------------------------------------ verify
     def verify(self, request: WebhookRequest, credentials: Credentials, now: datetime) -> None:
@@ -159,8 +166,8 @@ class FreshdeskAdapter(ProviderAdapter):
             return None
 
         email = email_or_none(pick("requester_email", "ticket_requester_email")) or email_or_none(requester.get("email"))
-        phone = phone_or_none(pick("requester_phone", "ticket_requester_phone")) or phone_or_none(requester.get("phone")) \
-            or phone_or_none(requester.get("mobile"))
+        phone = typed_phone(pick("requester_phone", "ticket_requester_phone")) or typed_phone(requester.get("phone")) \
+            or typed_phone(requester.get("mobile"))
         name = text_or_none(pick("requester_name", "ticket_requester_name")) or text_or_none(requester.get("name"))
         requester_id = scalar_str(pick("requester_id", "ticket_requester_id")) or scalar_str(requester.get("id"))
         text = text_or_none(pick("latest_public_comment", "ticket_latest_public_comment", "comment"))

@@ -13,7 +13,9 @@ Credentials (validated with clear 400s when the connection is created):
   against ``tolerance_seconds`` (default 300) both ways. When it names the signature
   header itself, that header is read Stripe-style: comma-separated ``k=v`` items, the
   timestamp in ``t=`` and the signatures in the items that start with ``prefix``;
-* ``id_header`` (optional): the sender's delivery id, else ``sha256:`` + body digest;
+* ``id_header`` (optional): the sender's delivery id. It is the dedupe key only when the
+  template signs it (``{id}``); otherwise the key is ``sha256:`` + the signed body's digest
+  and the header value is kept as ``attributes.sender_delivery_id`` (an unsigned hint);
 * ``tolerance_seconds`` (optional, 1..86400).
 
 The signature header may carry several space-separated signatures (key rotation); any
@@ -25,7 +27,9 @@ Form bodies: ``payload`` is the form (single values as strings).
 
 The id header is part of the connection's configuration: `delivery_id` reads it through
 `request.verified_with`, the credential set that verified the request (set by
-`ProviderAdapter.verified`). A request not marked as verified falls back to the body digest.
+`ProviderAdapter.verified`). A request not marked as verified falls back to the body digest,
+and so does an id header the signature does not cover: a dedupe key must come from signed
+material, or a replay with a fresh id header would be a new delivery each time.
 """
 
 from __future__ import annotations
@@ -53,6 +57,7 @@ from switchboard_core.events import Channel, EventDraft
 from switchboard_core.providers._common import (
     aware,
     body_digest_id,
+    bounded_id,
     clean_str,
     draft,
     header,
@@ -298,12 +303,21 @@ class HmacAdapter(ProviderAdapter):
             return None
 
     def delivery_id(self, request: WebhookRequest) -> str:
+        """The id header's value when the signed string covers it (`{id}` in the template);
+        otherwise the digest of the signed body. An id header outside the signed string is
+        only a hint (kept in attributes): anyone replaying a captured request could set it
+        to a fresh value each time, and every value would be a new delivery."""
         config = self._config_for(request)
-        if config is not None and config.id_header:
+        if config is not None and config.id_header and "{id}" in config.template:
             value = header(request, config.id_header)
             if value is not None:
-                return value[:256]
+                return bounded_id(value)
         return body_digest_id(request.body)
+
+    def _sender_id(self, request: WebhookRequest) -> str | None:
+        config = self._config_for(request)
+        value = header(request, config.id_header) if config is not None and config.id_header else None
+        return value[:256] if value is not None else None
 
     # --------------------------------------------------------------- normalise
     @refuse_invalid_models
@@ -319,6 +333,9 @@ class HmacAdapter(ProviderAdapter):
                          if isinstance(payload.get(k), str)), None)
         delivery = self.delivery_id(request)
         attributes: dict[str, Any] = {"type": kind, "payload": payload, "delivery_id": delivery}
+        sender_id = self._sender_id(request)
+        if sender_id is not None:
+            attributes["sender_delivery_id"] = sender_id
         return [draft(type="webhook.received", provider_event_id=clean_str(delivery), attributes=attributes)]
 
 

@@ -48,11 +48,11 @@ from switchboard_core.providers._common import (
     from_millis,
     header,
     load_json,
-    phone_or_none,
     refuse_invalid_models,
     request_url,
     scalar_str,
     secret_bytes,
+    typed_phone,
 )
 from switchboard_core.providers.base import (
     Credentials,
@@ -235,7 +235,7 @@ class HubSpotAdapter(ProviderAdapter):
             if prop in _EMAIL_PROPERTIES and isinstance(value, str) and "@" in value:
                 email = value.strip().lower()
             elif prop in _PHONE_PROPERTIES:
-                phone = phone_or_none(value)
+                phone = typed_phone(value)
         contact = Contact(crm_ids=crm_ids, email=email, phone=phone)
 
         conversation_key = None

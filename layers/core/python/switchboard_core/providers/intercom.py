@@ -34,7 +34,6 @@ from html.parser import HTMLParser
 from typing import Any, ClassVar
 
 from switchboard_core.events import Channel, Contact, EventDraft
-from switchboard_core.phones import to_e164
 from switchboard_core.providers._common import (
     body_digest_id,
     bounded_id,
@@ -47,6 +46,7 @@ from switchboard_core.providers._common import (
     refuse_invalid_models,
     scalar_str,
     secret_bytes,
+    typed_phone,
 )
 from switchboard_core.providers.base import (
     Credentials,
@@ -118,10 +118,9 @@ def _dict(value: Any) -> dict[str, Any]:
 
 def _person(item: dict[str, Any]) -> Contact:
     person_id = scalar_str(item.get("id"))
-    phone = item.get("phone")
     return Contact(
         email=email_or_none(item.get("email")),
-        phone=to_e164(phone.strip()) if isinstance(phone, str) else None,
+        phone=typed_phone(item.get("phone")),
         name=scalar_str(item.get("name")),
         crm_ids={"intercom": person_id} if person_id else {},
     )

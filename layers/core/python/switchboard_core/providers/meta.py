@@ -34,7 +34,7 @@ Normalisation (one event per item; nothing is skipped):
   ``mentions`` -> ``mention.created`` (ids only: ``media_id``, ``comment_id``).
 * Anything else (other feed changes, other WhatsApp fields, unknown messaging kinds,
   other objects) -> ``provider.notification`` with the data in attributes.
-* Phone numbers (WhatsApp ``wa_id``, ``recipient_id``) go through phones.to_e164.
+* Phone numbers (WhatsApp ``wa_id``, ``recipient_id``) go through phones.delivered_e164.
 * A body that is not JSON, or whose envelope (object, entry[], messaging[], changes[],
   value) has the wrong shape, is MalformedPayload.
 """
@@ -55,7 +55,7 @@ from switchboard_core.events import (
     SocialHandle,
 )
 from switchboard_core.outbound.base import AUTO_REPLY_MARK
-from switchboard_core.phones import to_e164
+from switchboard_core.phones import delivered_e164
 from switchboard_core.providers._common import (
     body_digest_id,
     clean_str,
@@ -370,7 +370,7 @@ class MetaAdapter(ProviderAdapter):
             type="message.received",
             provider_event_id=message_id or f"whatsapp:message:{stable_hash(message)}",
             occurred_at=from_epoch(message.get("timestamp")),
-            contact=Contact(phone=to_e164(wa_id), name=name, handles=handles),
+            contact=Contact(phone=delivered_e164(wa_id), name=name, handles=handles),
             conversation_key=self._whatsapp_conversation(context, wa_id),
             text=text,
             attachments=attachments,
@@ -387,7 +387,7 @@ class MetaAdapter(ProviderAdapter):
             type="message.status_updated",
             provider_event_id=event_id,
             occurred_at=from_epoch(status.get("timestamp")),
-            contact=Contact(phone=to_e164(recipient), handles=handles),
+            contact=Contact(phone=delivered_e164(recipient), handles=handles),
             conversation_key=self._whatsapp_conversation(context, recipient),
             attributes={**context, **status, **extra},
         )

@@ -19,7 +19,7 @@ Bodies:
   {timestamp_micro}`` is stable across its retries (``retry`` changes, it is not used).
 
 Normalisation: person → ``contact.created|updated|deleted`` (name, primary or first of
-``emails``/``email`` and ``phones``/``phone`` arrays — E.164 through phones.to_e164 —
+``emails``/``email`` and ``phones``/``phone`` arrays — E.164 through _common.typed_phone —
 ``crm_ids["pipedrive"]``); deal → ``deal.created|updated|deleted``; everything else (and
 v1 ``merged``) → ``crm.object_changed`` with entity and action in attributes.
 conversation_key ``pipedrive:{company_id}:{entity}:{entity id}``.
@@ -41,12 +41,12 @@ from switchboard_core.providers._common import (
     from_iso,
     from_seconds,
     load_json,
-    phone_or_none,
     refuse_invalid_models,
     scalar_str,
     secret_bytes,
     stable_hash,
     text_or_none,
+    typed_phone,
 )
 from switchboard_core.providers.base import (
     Credentials,
@@ -152,7 +152,7 @@ class PipedriveAdapter(ProviderAdapter):
             contact = Contact(
                 name=text_or_none(record.get("name")),
                 email=email_or_none(_first_value(record.get("emails", record.get("email")))),
-                phone=phone_or_none(_first_value(record.get("phones", record.get("phone")))),
+                phone=typed_phone(_first_value(record.get("phones", record.get("phone")))),
                 crm_ids={"pipedrive": entity_id} if entity_id else {},
             )
         elif entity_id:

@@ -26,7 +26,7 @@ Contract (docs/providers/plivo.md has the sources):
 Normalisation:
 
 * Messages (``MessageUUID``): with ``Text`` and no ``Status``, ``message.received``
-  (contact = ``From`` through phones.to_e164; id ``MessageUUID``); with ``Status``,
+  (contact = ``From`` through phones.delivered_e164; id ``MessageUUID``); with ``Status``,
   ``message.status_updated`` (contact = ``To``; id ``{MessageUUID}:{Status}``);
   conversation_key ``plivo:{A}|{B}`` of the two numbers sorted.
 * Voice (``CallUUID``): ``call.<CallStatus>`` (in-progress -> in_progress, no-answer and
@@ -46,7 +46,7 @@ from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlsplit
 
 from switchboard_core.events import EVENT_TYPES, Channel, Contact, EventDraft
-from switchboard_core.phones import to_e164
+from switchboard_core.phones import delivered_e164
 from switchboard_core.providers._common import (
     body_digest_id,
     clean_str,
@@ -194,7 +194,7 @@ class PlivoAdapter(ProviderAdapter):
             type="message.received" if inbound else "message.status_updated",
             provider_event_id=event_id,
             occurred_at=from_iso(first_value(params, "MessageTime")),
-            contact=Contact(phone=to_e164(sender if inbound else recipient)),
+            contact=Contact(phone=delivered_e164(sender if inbound else recipient)),
             conversation_key=key,
             text=text,
             attributes=attributes,
@@ -213,7 +213,7 @@ class PlivoAdapter(ProviderAdapter):
             type=event_type,
             provider_event_id=event_id,
             occurred_at=from_iso(first_value(params, "EndTime", "AnswerTime", "StartTime")),
-            contact=Contact(phone=to_e164(remote), name=first_value(params, "CallerName")),
+            contact=Contact(phone=delivered_e164(remote), name=first_value(params, "CallerName")),
             conversation_key=f"plivo:call:{call}",
             attributes=attributes,
         )

@@ -21,7 +21,7 @@ Contract (docs/providers/salesforce.md has the sources):
 
 Normalisation: one event per ``Notification``, provider_event_id = ``Notification/Id``
 (Salesforce redelivers and says to dedupe on it). Contact/Lead → ``contact.updated``
-(Email, Phone/MobilePhone through phones.to_e164, Name or FirstName + LastName,
+(Email, Phone/MobilePhone through _common.typed_phone, Name or FirstName + LastName,
 ``crm_ids["salesforce"]``); Case → ``ticket.updated`` (SuppliedEmail/ContactEmail,
 SuppliedPhone/ContactPhone, SuppliedName, ``crm_ids["salesforce"]`` = ContactId, Description
 as text); any other sObject → ``crm.object_changed``. The sObject type and every field go
@@ -47,8 +47,8 @@ from switchboard_core.providers._common import (
     draft,
     email_or_none,
     from_iso,
-    phone_or_none,
     refuse_invalid_models,
+    typed_phone,
     xml_local_name,
 )
 from switchboard_core.providers.base import (
@@ -222,14 +222,15 @@ class SalesforceAdapter(ProviderAdapter):
         if sobject_type in _CONTACT_TYPES:
             event_type = "contact.updated"
             name = field("Name") or " ".join(part for part in (field("FirstName"), field("LastName")) if part) or None
-            contact = Contact(email=email_or_none(field("Email")), phone=phone_or_none(field("Phone")) or phone_or_none(field("MobilePhone")),
-                              name=name, crm_ids={"salesforce": record_id} if record_id else {})
+            contact = Contact(email=email_or_none(field("Email")),
+                              phone=typed_phone(field("Phone")) or typed_phone(field("MobilePhone")), name=name,
+                              crm_ids={"salesforce": record_id} if record_id else {})
             text = None
         elif sobject_type == "Case":
             event_type = "ticket.updated"
             contact_id = field("ContactId")
             contact = Contact(email=email_or_none(field("SuppliedEmail", "ContactEmail")),
-                              phone=phone_or_none(field("SuppliedPhone", "ContactPhone", "ContactMobile")),
+                              phone=typed_phone(field("SuppliedPhone", "ContactPhone", "ContactMobile")),
                               name=field("SuppliedName"),
                               crm_ids={"salesforce": contact_id} if contact_id else {})
             text = field("Description")

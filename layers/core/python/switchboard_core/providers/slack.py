@@ -116,15 +116,14 @@ class SlackAdapter(ProviderAdapter):
             raise SignatureError(f"{SIGNATURE_HEADER} does not match the body")
 
     def delivery_id(self, request: WebhookRequest) -> str:
-        if request.content_type == "application/json":
-            try:
-                payload = json.loads(request.body)
-            except (ValueError, RecursionError):
-                payload = None
-            event_id = scalar_str(payload.get("event_id")) if isinstance(payload, dict) else None
-            if event_id:
-                return event_id
-        return body_digest_id(request.body)
+        # Read from the signed body whatever the (unsigned) Content-Type says: a form body is
+        # never a JSON object, and a JSON event re-sent as form must stay the same delivery.
+        try:
+            payload = json.loads(request.body)
+        except (ValueError, RecursionError):
+            payload = None
+        event_id = scalar_str(payload.get("event_id")) if isinstance(payload, dict) else None
+        return event_id if event_id else body_digest_id(request.body)
 
     # --------------------------------------------------------------- normalise
     @refuse_invalid_models

@@ -30,7 +30,7 @@ refused like any other foreign host.
 
 Normalisation of a Notification's ``Message`` (JSON when it parses):
 * two-way SMS (``originationNumber``, ``destinationNumber``, ``messageBody``) ->
-  ``message.received``; phones through ``phones.to_e164``;
+  ``message.received``; phones through ``phones.delivered_e164``;
 * an EventBridge event with ``detail-type`` "Amazon Connect Contact Event" -> VOICE
   ``INITIATED``/``QUEUED``/``CONNECTED_TO_AGENT``/``DISCONNECTED`` -> ``call.initiated``/
   ``call.queued``/``call.in_progress``/``call.completed``; any other Connect contact event
@@ -60,7 +60,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from switchboard_core.errors import HubError
 from switchboard_core.events import Channel, Contact, EventDraft
-from switchboard_core.phones import to_e164
+from switchboard_core.phones import delivered_e164
 from switchboard_core.providers._common import (
     aware,
     body_digest_id,
@@ -375,9 +375,9 @@ class SnsAdapter(ProviderAdapter):
     def _sms(inner: dict[str, Any], msg_id: str, occurred: datetime | None, envelope: dict[str, Any]) -> EventDraft:
         sender = inner.get("originationNumber")
         business = inner.get("destinationNumber")
-        phone = to_e164(sender) if isinstance(sender, str) else None
+        phone = delivered_e164(sender)
         attributes = {**envelope, "origination_number": sender, "destination_number": business,
-                      "destination_e164": to_e164(business) if isinstance(business, str) else None,
+                      "destination_e164": delivered_e164(business),
                       "keyword": inner.get("messageKeyword"), "inbound_message_id": inner.get("inboundMessageId"),
                       "previous_published_message_id": inner.get("previousPublishedMessageId")}
         attributes.update((k, v) for k, v in inner.items()
@@ -398,7 +398,8 @@ class SnsAdapter(ProviderAdapter):
         contact_id = scalar_str(detail.get("contactId"))
         endpoint = detail.get("customerEndpoint")
         address = endpoint.get("address") if isinstance(endpoint, dict) else None
-        phone = to_e164(address) if isinstance(address, str) and endpoint.get("type") == "TELEPHONE_NUMBER" else None
+        is_phone = isinstance(endpoint, dict) and endpoint.get("type") == "TELEPHONE_NUMBER"
+        phone = delivered_e164(address) if is_phone else None
         attributes = {**envelope, "connect_event_type": event_type, "connect_channel": channel,
                       "contact_id": contact_id, "event_id": inner.get("id"), "detail": detail,
                       "region": inner.get("region"), "account": inner.get("account")}

@@ -13,7 +13,7 @@ Normalisation (one event per update):
   ``edited_message`` / ``edited_channel_post`` / ``edited_business_message`` ->
   ``message.updated``. Contact: ``from`` as ``SocialHandle(platform="telegram", id,
   handle=username)`` and the name; a shared ``contact`` with the sender's own phone number
-  becomes ``contact.phone`` (through phones.to_e164); conversation_key ``telegram:{chat_id}``;
+  becomes ``contact.phone`` (through phones.delivered_e164); conversation_key ``telegram:{chat_id}``;
   text from ``text`` or ``caption``; photos/documents/voice/... become attachments by
   ``file_id``; location, venue and the shared contact are kept in attributes (its phone
   normalised as ``contact_phone_e164``).
@@ -35,7 +35,7 @@ from switchboard_core.events import (
     EventDraft,
     SocialHandle,
 )
-from switchboard_core.phones import to_e164
+from switchboard_core.phones import delivered_e164
 from switchboard_core.providers._common import (
     ascii_int,
     dig,
@@ -81,6 +81,8 @@ class TelegramAdapter(ProviderAdapter):
     channel: ClassVar[Channel] = Channel.SOCIAL
     title: ClassVar[str] = "Telegram Bot API"
     credential_fields: ClassVar[tuple[str, ...]] = ("secret_token",)
+    # The secret token itself travels in this header on every update.
+    secret_headers: ClassVar[tuple[str, ...]] = (SECRET_HEADER,)
 
     # ------------------------------------------------------------------ verify
     def verify(self, request: WebhookRequest, credentials: Credentials, now: datetime) -> None:
@@ -154,7 +156,7 @@ class TelegramAdapter(ProviderAdapter):
         phone = None
         if shared is not None:
             raw_phone = shared.get("phone_number")
-            shared_phone = to_e164(raw_phone) if isinstance(raw_phone, str) else None
+            shared_phone = delivered_e164(raw_phone) if isinstance(raw_phone, str) else None
             attributes["contact_phone_e164"] = shared_phone
             # A contact the sender shares about themselves identifies the sender.
             if shared_phone and scalar_str(shared.get("user_id")) and \

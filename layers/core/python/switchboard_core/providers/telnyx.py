@@ -22,7 +22,7 @@ Normalisation (envelope ``data.event_type``, ``data.id``, ``data.occurred_at``,
 ``data.payload``; the dedupe id is ``data.id``):
 
 * ``message.received`` -> ``message.received`` (contact ``payload.from.phone_number``
-  through phones.to_e164, text, media as attachments); ``message.sent`` /
+  through phones.delivered_e164, text, media as attachments); ``message.sent`` /
   ``message.finalized`` -> ``message.status_updated`` (contact = first ``to``).
   conversation_key ``telnyx:{A}|{B}`` of the two numbers sorted.
 * ``call.initiated`` -> ``call.initiated``; ``call.answered`` -> ``call.in_progress``;
@@ -49,7 +49,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from switchboard_core.events import Attachment, Channel, Contact, EventDraft
-from switchboard_core.phones import to_e164
+from switchboard_core.phones import delivered_e164
 from switchboard_core.providers._common import (
     aware,
     body_digest_id,
@@ -208,7 +208,7 @@ class TelnyxAdapter(ProviderAdapter):
             type=kind,
             provider_event_id=event_id,
             occurred_at=occurred,
-            contact=Contact(phone=to_e164(remote)),
+            contact=Contact(phone=delivered_e164(remote)),
             conversation_key=key,
             text=text_or_none(body.get("text")) if kind == "message.received" else None,
             attachments=attachments,
@@ -225,7 +225,7 @@ class TelnyxAdapter(ProviderAdapter):
             type=kind,
             provider_event_id=event_id,
             occurred_at=occurred,
-            contact=Contact(phone=to_e164(scalar_str(remote)), name=scalar_str(body.get("caller_id_name"))),
+            contact=Contact(phone=delivered_e164(scalar_str(remote)), name=scalar_str(body.get("caller_id_name"))),
             conversation_key=f"telnyx:call:{session}",
             attributes=attributes,
         )

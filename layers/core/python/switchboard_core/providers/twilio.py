@@ -11,7 +11,8 @@ Contract (docs/providers.md has the sources):
   cover it).
 * Like the SDK, the URL is tried as received and with the scheme's default port added
   or removed (Twilio is inconsistent about ``:443``). Other ports must match exactly.
-* No timestamp: replays are bounded only by deduplication (``delivery_id``).
+* No timestamp: replays are bounded only by deduplication (``delivery_id``), whose key is
+  derived from the signed parameters only (``I-Twilio-Idempotency-Token`` is unsigned).
 * Answer 200 with empty TwiML, which tells Twilio to do nothing for an inbound message
   or call and is accepted for status callbacks (they ignore the body).
 
@@ -44,7 +45,7 @@ Normalisation:
   ``twilio:conversation:{ConversationSid}``); ``onDeliveryUpdated`` is
   ``message.status_updated``; other EventTypes are ``provider.notification``. Id
   ``{ConversationSid}:{EventType}:{MessageSid or Sid}`` (+ ``:{Status}`` for delivery).
-* Phone numbers go through ``phones.to_e164``; ``client:`` and ``sip:`` identities are
+* Phone numbers go through ``phones.delivered_e164``; ``client:`` and ``sip:`` identities are
   not phone numbers: they become a contact handle (platform ``twilio_client`` / ``sip``)
   and the raw address stays in attributes.
 * Anything else (or a JSON body that does not match those fields, even
@@ -73,7 +74,7 @@ from switchboard_core.events import (
     EventDraft,
     SocialHandle,
 )
-from switchboard_core.phones import to_e164
+from switchboard_core.phones import delivered_e164
 from switchboard_core.providers._common import (
     body_digest_id,
     clean_str,
@@ -100,7 +101,6 @@ from switchboard_core.providers.base import (
 )
 
 SIGNATURE_HEADER = "X-Twilio-Signature"
-IDEMPOTENCY_HEADER = "I-Twilio-Idempotency-Token"
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 
 _DEFAULT_PORTS = {"https": 443, "http": 80}
@@ -202,12 +202,12 @@ def _address_contact(address: str | None, *, name: str | None = None, wa_id: str
         handles = []
         if platform in ("whatsapp", "messenger", "rcs"):
             handles.append(SocialHandle(platform=platform, id=wa_id or rest or None, handle=name))
-            return Contact(phone=to_e164(rest), name=name, handles=handles)
+            return Contact(phone=delivered_e164(rest), name=name, handles=handles)
         if platform in _IDENTITY_PLATFORMS and rest:
             # Twilio Client / SIP identities are not phone numbers.
             handles.append(SocialHandle(platform=_IDENTITY_PLATFORMS[platform], id=rest))
         return Contact(name=name, handles=handles)
-    return Contact(phone=to_e164(address), name=name)
+    return Contact(phone=delivered_e164(address), name=name)
 
 
 def _author_contact(author: str | None) -> Contact:
@@ -302,9 +302,9 @@ class TwilioAdapter(ProviderAdapter):
 
     # ------------------------------------------------------------- delivery id
     def delivery_id(self, request: WebhookRequest) -> str:
-        token = header(request, IDEMPOTENCY_HEADER)
-        if token is not None and len(token) <= 256:
-            return clean_str(token)
+        # Only signed material: the parameters (or the JSON body bound by bodySHA256).
+        # I-Twilio-Idempotency-Token is not covered by X-Twilio-Signature, so a replay could
+        # carry a fresh token each time; it stays in the raw request as a hint only.
         try:
             params = self._params_for_id(request)
         except MalformedPayload:
@@ -323,8 +323,13 @@ class TwilioAdapter(ProviderAdapter):
         return body_digest_id(request.body)
 
     def _params_for_id(self, request: WebhookRequest) -> dict[str, list[str]]:
-        if request.content_type == "application/json":
-            payload = load_json(request)
+        # Chosen by how the body was signed, not by the unsigned Content-Type: a body bound
+        # through bodySHA256 is read as JSON (when it is), form parameters are signed as such.
+        if _body_hash_param(request_url(request)) is not None:
+            try:
+                payload = load_json(request)
+            except MalformedPayload:
+                return request.form()
             if isinstance(payload, dict):
                 params, _ = self._json_params(payload)
                 return params

@@ -23,14 +23,14 @@ Contract (docs/providers/vonage.md has the sources):
 Normalisation:
 
 * SMS inbound (``msisdn``, ``to``, ``messageId``, ``text``): ``message.received``;
-  contact = ``msisdn`` through phones.to_e164; id ``messageId`` (each part of a
+  contact = ``msisdn`` through phones.delivered_e164; id ``messageId`` (each part of a
   concatenated SMS has its own messageId; ``concat-ref``/``concat-part``/``concat-total``
   stay in attributes). SMS delivery receipts (``messageId`` + ``status``):
   ``message.status_updated``, id ``{messageId}:{status}``. ``sig`` is never kept.
 * Messages API (``message_uuid``): inbound (no ``status``) ``message.received`` with
   ``text``; status ``message.status_updated`` (contact = ``to``, the recipient);
   id ``message_uuid`` or ``{message_uuid}:{status}``; sms/mms/whatsapp/viber numbers
-  through to_e164, and a handle for every non-SMS channel (messenger ids are not numbers).
+  through delivered_e164, and a handle for every non-SMS channel (messenger ids are not numbers).
 * Voice events (``uuid`` + ``conversation_uuid`` + ``status``): ``call.<status>``
   (started -> initiated, answered -> in_progress, cancelled -> canceled, rejected -> failed,
   timeout/unanswered -> no_answer); id ``{uuid}:{status}``; conversation_key
@@ -53,7 +53,7 @@ import jwt
 
 from switchboard_core.errors import HubError
 from switchboard_core.events import Channel, Contact, EventDraft, SocialHandle
-from switchboard_core.phones import to_e164
+from switchboard_core.phones import delivered_e164
 from switchboard_core.providers._common import (
     aware,
     body_digest_id,
@@ -284,7 +284,7 @@ class VonageAdapter(ProviderAdapter):
             type="message.received" if inbound else "message.status_updated",
             provider_event_id=event_id,
             occurred_at=occurred,
-            contact=Contact(phone=to_e164(msisdn)),
+            contact=Contact(phone=delivered_e164(msisdn)),
             conversation_key=self._pair_key("sms", msisdn, to, event_id),
             text=text_or_none(payload.get("text")) if inbound else None,
             attributes=attributes,
@@ -299,7 +299,7 @@ class VonageAdapter(ProviderAdapter):
         handles = []
         if remote and channel not in ("sms", "mms"):
             handles.append(SocialHandle(platform=channel, id=remote))
-        phone = to_e164(remote) if remote and channel in _PHONE_CHANNELS else None
+        phone = delivered_e164(remote) if remote and channel in _PHONE_CHANNELS else None
         name = None
         profile = payload.get("profile")
         if isinstance(profile, dict):
@@ -327,7 +327,7 @@ class VonageAdapter(ProviderAdapter):
             type=event_type,
             provider_event_id=event_id,
             occurred_at=from_iso(payload.get("timestamp")),
-            contact=Contact(phone=to_e164(remote)),
+            contact=Contact(phone=delivered_e164(remote)),
             conversation_key=f"vonage:call:{scalar_str(payload.get('conversation_uuid'))}",
             attributes=attributes,
         )

@@ -51,12 +51,12 @@ from switchboard_core.providers._common import (
     from_iso,
     header,
     load_json,
-    phone_or_none,
     refuse_invalid_models,
     scalar_str,
     secret_bytes,
     stable_hash,
     text_or_none,
+    typed_phone,
 )
 from switchboard_core.providers.base import (
     Credentials,
@@ -189,7 +189,7 @@ class ZendeskAdapter(ProviderAdapter):
         elif domain == "user":
             event_type = {"created": "contact.created", "deleted": "contact.deleted"}.get(action, "contact.updated")
             user_id = scalar_str(detail.get("id"))
-            contact = Contact(email=email_or_none(detail.get("email")), phone=phone_or_none(detail.get("phone")),
+            contact = Contact(email=email_or_none(detail.get("email")), phone=typed_phone(detail.get("phone")),
                               name=text_or_none(detail.get("name")),
                               crm_ids={"zendesk": user_id} if user_id else {})
         else:
@@ -224,7 +224,7 @@ class ZendeskAdapter(ProviderAdapter):
             return None
 
         email = email_or_none(pick("requester_email")) or email_or_none(requester.get("email"))
-        phone = phone_or_none(pick("requester_phone")) or phone_or_none(requester.get("phone"))
+        phone = typed_phone(pick("requester_phone")) or typed_phone(requester.get("phone"))
         name = text_or_none(pick("requester_name")) or text_or_none(requester.get("name"))
         requester_id = scalar_str(pick("requester_id")) or scalar_str(requester.get("id"))
         updated_at = scalar_str(pick("updated_at", "updated_at_with_timestamp"))
