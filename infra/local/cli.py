@@ -191,7 +191,8 @@ def build_parser() -> argparse.ArgumentParser:
     keys = commands.add_parser("keys", help="create, list and revoke admin API keys")
     keys.add_argument("--stage", help="a deployed stage (reads the stack's outputs); default: the local hub")
     keys.add_argument("--table", help="the API keys table name, instead of --stage")
-    keys.add_argument("--region", help="AWS region of the deployed stage (default: AWS_DEFAULT_REGION or your AWS config)")
+    keys.add_argument("--region",
+                      help="AWS region of the deployed stage (default: AWS_DEFAULT_REGION or your AWS config)")
     key_commands = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION",
                                        help="create, list or revoke")
     create = key_commands.add_parser("create", help="create a key (it is shown once)")
@@ -459,6 +460,11 @@ def run_events(args: argparse.Namespace) -> int:
         print(no_events_line(args, filters))
         return 0
     ids = contact_ids(events)
+    if any(e["id"] not in ids for e in events) and args.provider != "routing":
+        # Filtered past routing's events (which carry the contact id): read its latest ones too.
+        derived = admin_call(args, "GET", "/admin/events", {"provider": "routing", "tenant": args.tenant,
+                                                              "limit": 100})["events"]
+        ids = contact_ids(derived + events)
     rows = [(e["received_at"][:19], e["provider"], e["type"], ids.get(e["id"], "-"), describe_contact(e["contact"]),
              (e.get("text") or "").replace("\n", " ")[:60]) for e in events]
     print(table(("RECEIVED", "PROVIDER", "TYPE", "CONTACT ID", "FROM", "TEXT"), rows))

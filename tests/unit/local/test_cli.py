@@ -49,7 +49,8 @@ class StubHub:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = json.loads(self.rfile.read(length)) if length else None
                 hub.received.append((self.command, self.path, body))
-                status, payload = hub.answers.get(f"{self.command} {self.path.split('?')[0]}", (404, {"message": "Not Found"}))
+                exact, path = f"{self.command} {self.path}", f"{self.command} {self.path.split('?')[0]}"
+                status, payload = hub.answers.get(exact) or hub.answers.get(path) or (404, {"message": "Not Found"})
                 raw = json.dumps(payload).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
@@ -211,6 +212,11 @@ def test_events_and_conversations_show_contact_ids_under_headers(stub, tmp_path,
     header, *rows = out.splitlines()
     assert header.split() == ["RECEIVED", "PROVIDER", "TYPE", "CONTACT", "ID", "FROM", "TEXT"]
     assert all("ct_0123456789abcdef" in row for row in rows)  # the customer's own event too, via routing's
+    stub.answers["GET /admin/events?provider=twilio&limit=20"] = (200, {"events": [EVENT], "next_cursor": None})
+    stub.answers["GET /admin/events?provider=routing&limit=100"] = (200, {"events": [DERIVED], "next_cursor": None})
+    code, out, _ = cli(stub, tmp_path, capsys, "events", "--provider", "twilio")  # routing's events filtered out
+    (row,) = out.splitlines()[1:]
+    assert row.split()[1:4] == ["twilio", "message.received", "ct_0123456789abcdef"]
     stub.answers["GET /admin/conversations"] = (200, {"conversations": [{
         "id": "cv_1", "contact_id": "ct_0123456789abcdef", "status": "assigned", "assignee": "omar", "queue": "orders",
         "channels": ["telephony"], "topics": ["orders"], "tags": [], "last_activity_at": "2026-11-23T12:00:00+00:00"}]})

@@ -108,7 +108,8 @@ class Conditions(BaseModel):
         if self.urgency_at_least is not None:
             checks["urgency_at_least"] = URGENCY_ORDER[sensed.urgency_level] >= URGENCY_ORDER[self.urgency_at_least]
         if self.has_location is not None:
-            checks["has_location"] = (sensed.location is not None and sensed.location.has_coordinates) == self.has_location
+            located = sensed.location is not None and sensed.location.has_coordinates
+            checks["has_location"] = located == self.has_location
         if self.contact_attributes is not None:
             checks["contact_attributes"] = all(contact_attributes.get(k) == v for k, v in self.contact_attributes.items())
         if self.business_hours is not None:
