@@ -89,6 +89,9 @@ class LocalRuntime:
     admin_key: str = ""
     base_url: str = ""
     demo: dict[str, Any] = field(default_factory=dict)
+    # The demo tenant's sample routing set-up (docs/examples/); benchmarks that measure
+    # routing without rules, or with their own, turn it off.
+    demo_routing: bool = True
 
     def start(self) -> "LocalRuntime":
         from werkzeug.serving import make_server
@@ -112,7 +115,8 @@ class LocalRuntime:
                                         extra_env={API_OVERRIDE_ENV: self.provider_apis_url})
         self.admin_key = self.seed_admin_key()
         self.demo = self.seed_demo_connections()
-        self.seed_demo_routing()
+        if self.demo_routing:
+            self.seed_demo_routing()
 
         self.server = make_server(self.host, self.port, Gateway(self.functions.invoke, log=self.log), threaded=True)
         self.port = self.server.server_port
