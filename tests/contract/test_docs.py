@@ -83,3 +83,24 @@ def test_no_heading_names_an_internal_work_item():
     headings = [f"{path.relative_to(REPOSITORY)}: {line}" for path in documents
                 for line in path.read_text().splitlines() if line.startswith("#") and WORK_ITEM.search(line)]
     assert not headings, headings
+
+
+def readme_commands(prefix: str) -> list[str]:
+    lines = (REPOSITORY / "README.md").read_text().splitlines()
+    return [line.split("  #")[0].split(" > ")[0].strip() for line in lines if line.strip().startswith(prefix)]
+
+
+def test_the_readmes_curl_reaches_the_port_the_hub_runs_on():
+    local = [line for line in readme_commands("curl") if "127.0.0.1" in line or "localhost" in line]
+    assert local, "the README shows how to call the local hub with curl"
+    for line in local:
+        assert "${SWITCHBOARD_PORT:-8080}" in line, line  # make dev listens on $SWITCHBOARD_PORT when set
+
+
+def test_every_switchboard_command_in_the_readme_parses():
+    from infra.local.cli import build_parser
+
+    commands = readme_commands(".venv/bin/switchboard")
+    assert len(commands) >= 10
+    for command in commands:
+        build_parser().parse_args(command.split()[1:])  # argparse exits (SystemExit) on an unknown command
