@@ -456,6 +456,7 @@ def run_events(args: argparse.Namespace) -> int:
         print(json.dumps(payload, indent=2))
         return 0
     events = payload["events"]
+    refuse_other_tenants(args, events)
     if not events:
         print(no_events_line(args, filters))
         return 0
@@ -469,6 +470,15 @@ def run_events(args: argparse.Namespace) -> int:
              (e.get("text") or "").replace("\n", " ")[:60]) for e in events]
     print(table(("RECEIVED", "PROVIDER", "TYPE", "CONTACT ID", "FROM", "TEXT"), rows))
     return 0
+
+
+def refuse_other_tenants(args: argparse.Namespace, listed: list[dict[str, Any]]) -> None:
+    """Never show one tenant's data under another's name: a hub that ignored --tenant (one
+    from before it refused tenants a key may not read) is caught here."""
+    others = sorted({str(item.get("tenant")) for item in listed} - {args.tenant}) if args.tenant else []
+    if others:
+        raise CliError(f"asked for tenant {args.tenant!r} but the hub listed tenant {others[0]!r}: this key may not "
+                       f"read tenant {args.tenant!r}; use a key of that tenant, or an operator key (tenant '*')")
 
 
 def no_events_line(args: argparse.Namespace, filters: dict[str, str | None]) -> str:
@@ -487,6 +497,7 @@ def run_conversations(args: argparse.Namespace) -> int:
     filters = {name: getattr(args, name) for name in ("status", "assignee", "topic")}
     payload = admin_call(args, "GET", "/admin/conversations", {**filters, "tenant": args.tenant, "limit": args.limit})
     found = payload["conversations"]
+    refuse_other_tenants(args, found)
     if not found:
         what = filtered(filters)
         print(f"no conversations {what + ' ' if what else 'yet '}for tenant {whose(args)}"

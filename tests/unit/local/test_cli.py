@@ -178,6 +178,15 @@ def test_a_tenant_the_key_may_not_read_is_one_line(stub, tmp_path, capsys):
     assert "tenant=other" in stub.received[-1][1]
 
 
+def test_a_listing_of_another_tenant_than_asked_for_is_refused(stub, tmp_path, capsys):
+    stub.answers["GET /admin/events"] = (200, {"events": [{**EVENT, "tenant": "demo"}], "next_cursor": None})
+    code, out, err = cli(stub, tmp_path, capsys, "events", "--tenant", "other")
+    assert code == 2 and not out and "may not read tenant 'other'" in one_line_error(err)
+    stub.answers["GET /admin/conversations"] = (200, {"conversations": [{"tenant": "demo", "id": "cv_1"}]})
+    code, out, err = cli(stub, tmp_path, capsys, "conversations", "--tenant", "other")
+    assert code == 2 and not out and "may not read tenant 'other'" in one_line_error(err)
+
+
 def test_a_failing_hub_points_at_its_log(stub, tmp_path, capsys):
     stub.answers["GET /admin/conversations"] = (500, {"message": "Internal Server Error"})
     code, _, err = cli(stub, tmp_path, capsys, "conversations")
