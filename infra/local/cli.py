@@ -31,7 +31,14 @@ from pathlib import Path
 from typing import Any, NoReturn
 from urllib.parse import urlencode
 
-from infra.local.runtime import AdminKeyRefused, LocalRuntime, StateDir, admin_key_problem, default_state_dir
+from infra.local.runtime import (
+    AdminKeyRefused,
+    InvalidExample,
+    LocalRuntime,
+    StateDir,
+    admin_key_problem,
+    default_state_dir,
+)
 
 SCHEMA_PATH = Path("docs/schema/canonical-event.schema.json")
 DEFAULT_PORT = 8080
@@ -229,13 +236,16 @@ def state_of(args: argparse.Namespace) -> StateDir:
 def run_dev(args: argparse.Namespace) -> int:
     chosen = os.environ.get("SWITCHBOARD_ADMIN_KEY", "").strip()
     if chosen and (problem := admin_key_problem(chosen)):
-        raise CliError(f"SWITCHBOARD_ADMIN_KEY {problem}")
+        raise CliError(f"SWITCHBOARD_ADMIN_KEY {problem}; unset it to have one generated")
     log = None if args.quiet else (lambda line: print(f"[switchboard] {line}", flush=True))
     runtime = LocalRuntime(state_dir=args.state_dir or default_state_dir(), port=args.port, log=log)
     try:
         runtime.start()
     except AdminKeyRefused as exc:
         raise CliError(str(exc)) from None
+    except InvalidExample as exc:
+        raise CliError(f"the demo's routing set-up is invalid: {exc} (docs/examples/README.md has the format)"
+                       ) from None
     except OSError as exc:
         raise CliError(f"cannot listen on 127.0.0.1:{args.port} ({exc}); set SWITCHBOARD_PORT") from None
     print(welcome(runtime), flush=True)

@@ -16,11 +16,16 @@ import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from infra.local.emulator import Emulator, LocalNames, create_resources
 from infra.local.lambdas import LocalFunctions
 from switchboard_core.principals import KEY_PREFIX
+
+if TYPE_CHECKING:
+    from switchboard_core.routing.assignment import Responder, Team
+    from switchboard_core.routing.rules import RuleSet
+    from switchboard_core.routing.sensing import Taxonomy
 
 MAX_KEY_CHARS = 200  # ApiKeyStore.authenticate refuses longer keys without a lookup
 
@@ -59,6 +64,10 @@ class AdminKeyRefused(ValueError):
     """The admin key chosen for the local hub is one the authorizer would refuse."""
 
 
+class InvalidExample(ValueError):
+    """A file of the demo's sample routing set-up (docs/examples/) does not validate."""
+
+
 # What the authorizer accepts (ApiKeyStore.authenticate), plus what an HTTP header can carry.
 KEY_SHAPE = (f"must start with '{KEY_PREFIX}' and hold only letters, digits, '_' and '-', "
              f"at most {MAX_KEY_CHARS} characters (e.g. {KEY_PREFIX}local_dev_key_1)")
@@ -68,7 +77,7 @@ def admin_key_problem(key: str) -> str | None:
     """Why the authorizer would refuse `key` as an admin key, or None. Refused at start,
     so a chosen key never becomes a bare 403 on every call."""
     if not re.fullmatch(rf"{re.escape(KEY_PREFIX)}[A-Za-z0-9_-]+", key) or len(key) > MAX_KEY_CHARS:
-        return f"is not a Switchboard API key: a key {KEY_SHAPE}. Unset it to have one generated"
+        return f"is not a Switchboard API key: a key {KEY_SHAPE}"
     return None
 
 
@@ -152,8 +161,9 @@ class LocalRuntime:
         if not key and self.state.admin_key_file.exists():
             key = self.state.admin_key_file.read_text().strip()
         if key and (problem := admin_key_problem(key)):
-            source = "SWITCHBOARD_ADMIN_KEY" if chosen else str(self.state.admin_key_file)
-            raise AdminKeyRefused(f"{source} {problem}")
+            if chosen:
+                raise AdminKeyRefused(f"SWITCHBOARD_ADMIN_KEY {problem}; unset it to have one generated")
+            raise AdminKeyRefused(f"{self.state.admin_key_file} {problem}; delete the file to have one generated")
         store = ApiKeyStore(aws.resource("dynamodb").Table(self.names.table("api_keys")))
         key, _ = store.create(tenant=DEMO_TENANT, name="local-admin", role=Role.ADMIN,
                               now=datetime.now(UTC), key=key or None)
@@ -222,15 +232,15 @@ class LocalRuntime:
 @dataclass
 class RoutingExample:
     tenant: str
-    rule_set: Any
-    taxonomy: Any
-    teams: list[Any]
-    responders: list[Any]
+    rule_set: RuleSet
+    taxonomy: Taxonomy
+    teams: list[Team]
+    responders: list[Responder]
 
 
 def load_routing_example(directory: Path, tenant: str) -> RoutingExample:
     """rules.json, taxonomy.json, teams.json and responders.json from `directory`, each
-    validated by the model the admin API validates it with (a ValueError names the file
+    validated by the model the admin API validates it with (InvalidExample names the file
     and the fields)."""
     from pydantic import TypeAdapter, ValidationError
 
@@ -249,7 +259,7 @@ def load_routing_example(directory: Path, tenant: str) -> RoutingExample:
         except (OSError, ValueError) as exc:
             problems = (", ".join(f"{p['field']}: {p['problem']}" for p in field_problems(exc))
                         if isinstance(exc, ValidationError) else str(exc))
-            raise ValueError(f"{path}: {problems}") from None
+            raise InvalidExample(f"{path}: {problems}") from None
 
     return RoutingExample(tenant=tenant, rule_set=read("rules.json", RuleSet), taxonomy=read("taxonomy.json", Taxonomy),
                           teams=read("teams.json", list[Team]),

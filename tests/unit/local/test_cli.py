@@ -313,3 +313,16 @@ def test_simulation_text_says_what_was_compared():
     assert "was:   not compared: routing's outcome" in text
     assert text.splitlines()[-1] == ("2 customer events: 1 compared with what happened, 1 would change, 1 not "
                                      "compared (outcome unknown, see above); 1 had no rule set in force")
+
+
+def test_an_invalid_example_stops_dev_in_one_line(tmp_path, monkeypatch, capsys):
+    from infra.local.runtime import InvalidExample
+
+    def start(self):
+        raise InvalidExample("docs/examples/rules.json: rules.0.then: Input tag 'shout' does not match")
+
+    monkeypatch.delenv("SWITCHBOARD_ADMIN_KEY", raising=False)
+    monkeypatch.setattr("infra.local.runtime.LocalRuntime.start", start)
+    assert main(["--state-dir", str(tmp_path), "dev", "--port", "0"]) == 2
+    err = one_line_error(capsys.readouterr().err)
+    assert "rules.json: rules.0.then" in err and "docs/examples/README.md" in err

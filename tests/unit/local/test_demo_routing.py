@@ -21,7 +21,7 @@ from switchboard_core.routing.rules import AssignNearest, decide
 from switchboard_core.routing.sensing import Sensor
 
 from functions.routing.logic import CUSTOMER_INITIATED
-from infra.local.runtime import EXAMPLES_DIR, load_routing_example
+from infra.local.runtime import EXAMPLES_DIR, InvalidExample, load_routing_example
 from infra.local.samples import SAMPLES, build_sample, demo_credentials
 
 # A weekday afternoon in California, when every demo responder is on shift.
@@ -71,10 +71,10 @@ def test_a_broken_example_names_the_file_and_the_field(tmp_path):
     rules = json.loads((tmp_path / "rules.json").read_text())
     rules["rules"][0]["then"]["kind"] = "shout"
     (tmp_path / "rules.json").write_text(json.dumps(rules))
-    with pytest.raises(ValueError, match=r"rules\.json: rules\.0\.then"):
+    with pytest.raises(InvalidExample, match=r"rules\.json: rules\.0\.then"):
         load_routing_example(tmp_path, "demo")
     (tmp_path / "rules.json").write_text("{")
-    with pytest.raises(ValueError, match=r"rules\.json"):
+    with pytest.raises(InvalidExample, match=r"rules\.json"):
         load_routing_example(tmp_path, "demo")
 
 
