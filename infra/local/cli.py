@@ -1,10 +1,19 @@
 """`switchboard`: run the hub locally and talk to it.
 
-    switchboard dev                      start the hub on the embedded emulator
-    switchboard send twilio [sms]        sign and post a realistic sample webhook
-    switchboard events                   list what arrived (GET /admin/events)
-    switchboard keys create|list|revoke  manage admin API keys
-    switchboard schema [--check]         write (or check) the canonical event JSON Schema
+    switchboard dev                         start the hub on the embedded emulator
+    switchboard send twilio [sms]           sign and post a realistic sample webhook
+    switchboard events                      list what arrived (GET /admin/events)
+    switchboard conversations               conversations routing has threaded
+    switchboard timeline ct_...             one contact's events across channels
+    switchboard sent                        auto-replies the local provider sandbox received
+    switchboard routing rules get|put FILE  the rule set in force
+    switchboard routing taxonomy get|put FILE
+    switchboard routing simulate FILE       a proposed rule set against recent events
+    switchboard keys create|list|revoke     manage admin API keys
+    switchboard schema [--check]            write (or check) the canonical event JSON Schema
+
+Every error is one line on stderr saying what went wrong and what to do (exit status 2);
+a refused rule set or taxonomy also lists each problem the hub named.
 """
 
 from __future__ import annotations
@@ -16,96 +25,206 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
+from urllib.parse import urlencode
 
-from infra.local.runtime import LocalRuntime, StateDir, default_state_dir
+from infra.local.runtime import (
+    AdminKeyRefused,
+    InvalidExample,
+    LocalRuntime,
+    StateDir,
+    admin_key_problem,
+    default_state_dir,
+)
 
 SCHEMA_PATH = Path("docs/schema/canonical-event.schema.json")
+DEFAULT_PORT = 8080
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return args.run(args)
+        return int(args.run(args))
     except CliError as error:
-        print(f"switchboard: {error}", file=sys.stderr)
-        return 2
+        return fail(str(error))
+    except Exception as error:
+        message = explain(error)
+        if message is None:  # not an environment problem: a bug, which deserves its traceback
+            raise
+        return fail(message)
+
+
+def fail(message: str) -> int:
+    print(f"switchboard: {message}", file=sys.stderr)
+    return 2
 
 
 class CliError(Exception):
     pass
 
 
+class Refused(CliError):
+    """The hub answered a 4xx or 5xx."""
+
+    def __init__(self, line: str, status: int, code: str | None, problems: list[dict[str, str]]) -> None:
+        super().__init__(line)
+        self.status, self.code, self.problems = status, code, problems
+
+
+def explain(error: Exception) -> str | None:
+    """One line for the errors the environment causes (AWS configuration, files), or None."""
+    try:
+        from botocore import exceptions as aws
+    except ImportError:  # pragma: no cover - botocore comes with the CLI's dependencies
+        aws = None
+    if aws is not None:
+        if isinstance(error, aws.NoRegionError):
+            return "no AWS region is configured: pass --region (e.g. --region eu-west-1) or set AWS_DEFAULT_REGION"
+        if isinstance(error, (aws.NoCredentialsError, aws.PartialCredentialsError)):
+            return ("no AWS credentials found: set AWS_PROFILE (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY), "
+                    "or run `aws configure` / `aws sso login`")
+        if isinstance(error, aws.ProfileNotFound):
+            return f"{error}: check AWS_PROFILE against `aws configure list-profiles`"
+        if isinstance(error, aws.ClientError):
+            return explain_aws_refusal(error)
+        if isinstance(error, aws.EndpointConnectionError) and "127.0.0.1" in str(error):
+            return f"{error}: the local hub's AWS emulator is gone; start the hub again with `switchboard dev`"
+        if isinstance(error, aws.BotoCoreError):
+            return f"AWS call failed: {error}; check the network, --region and the credentials"
+    if isinstance(error, OSError):
+        where = f": {error.filename}" if error.filename else ""
+        return f"{error.strerror or error}{where}"
+    return None
+
+
+def explain_aws_refusal(error: Any) -> str:
+    details = error.response.get("Error", {})
+    code, message = details.get("Code", "Error"), details.get("Message", str(error))
+    operation = getattr(error, "operation_name", "a call")
+    if code == "ValidationError" and "does not exist" in message:
+        return f"{message}: check --stage and --region (the stack is Switchboard-<stage>, made by `npx cdk deploy`)"
+    if code == "ResourceNotFoundException":
+        return f"{message}: check --table, or --stage and --region"
+    if code in ("ExpiredToken", "ExpiredTokenException", "UnrecognizedClientException", "InvalidClientTokenId"):
+        return f"AWS refused the credentials ({code}: {message}): refresh them, e.g. `aws sso login`"
+    if code.startswith("AccessDenied"):
+        return f"AWS denied {operation} ({message}): use credentials allowed to call it"
+    return f"AWS answered {code} to {operation}: {message}"
+
+
+# --- the command tree (every option and subcommand has help: tests/unit/local/test_cli_help.py) -------------
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="switchboard", description="Switchboard webhook hub")
-    parser.add_argument("--state-dir", type=Path, default=None, help="local state (default .switchboard/)")
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser = argparse.ArgumentParser(prog="switchboard", description="Switchboard webhook hub: run it locally and "
+                                     "talk to it (a running hub, or a deployed stage for `keys`).")
+    parser.add_argument("--state-dir", type=Path, default=None,
+                        help="local state: admin key, demo connections, where the hub runs (default .switchboard/)")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                     help="what to do (`switchboard COMMAND --help` for its options)")
 
     dev = commands.add_parser("dev", help="start the hub locally on the embedded AWS emulator")
-    dev.add_argument("--port", type=int, default=int(os.environ.get("SWITCHBOARD_PORT", "8080")))
+    dev.add_argument("--port", type=int, default=int(os.environ.get("SWITCHBOARD_PORT", str(DEFAULT_PORT))),
+                     help=f"port on 127.0.0.1 (default $SWITCHBOARD_PORT or {DEFAULT_PORT}; 0 picks a free one)")
     dev.add_argument("--quiet", action="store_true", help="do not log each request")
     dev.set_defaults(run=run_dev)
 
     send = commands.add_parser("send", help="post a signed sample webhook to the local hub")
-    send.add_argument("provider", nargs="?")
-    send.add_argument("sample", nargs="?")
+    send.add_argument("provider", nargs="?", help="provider name, e.g. twilio (`--list` shows them)")
+    send.add_argument("sample", nargs="?", help="sample name, e.g. sms (default: the provider's first)")
     send.add_argument("--list", action="store_true", help="list providers and their samples")
-    send.add_argument("--url", help="hub base URL (default: the running local hub)")
+    add_url(send)
     send.set_defaults(run=run_send)
 
-    events = commands.add_parser("events", help="list recent canonical events")
-    events.add_argument("--limit", type=int, default=20)
-    for name in ("type", "provider", "connection", "since", "tenant"):
-        events.add_argument(f"--{name}")
-    events.add_argument("--url", help="hub base URL (default: the running local hub)")
-    events.add_argument("--json", action="store_true", help="print the raw JSON")
+    events = commands.add_parser("events", help="list recent canonical events, newest first")
+    events.add_argument("--limit", type=int, default=20, help="how many events (1-100, default 20)")
+    events.add_argument("--type", help="only this event type, e.g. message.received (docs/events.md)")
+    events.add_argument("--provider", help="only this provider's events, e.g. twilio")
+    events.add_argument("--connection", help="only this connection's events (its id)")
+    events.add_argument("--since", help="only events received at or after this ISO 8601 time")
+    add_tenant(events)
+    add_url(events)
+    events.add_argument("--json", action="store_true", help="print the hub's JSON answer as it is")
     events.set_defaults(run=run_events)
 
-    conversations = commands.add_parser("conversations", help="list conversations (routing)")
-    for name in ("status", "assignee", "topic", "tenant"):
-        conversations.add_argument(f"--{name}")
-    conversations.add_argument("--limit", type=int, default=20)
-    conversations.add_argument("--url", help="hub base URL (default: the running local hub)")
+    conversations = commands.add_parser("conversations", help="list conversations, most recently active first")
+    conversations.add_argument("--status", help="only this status: open, assigned, waiting or resolved")
+    conversations.add_argument("--assignee", help="only conversations assigned to this responder id")
+    conversations.add_argument("--topic", help="only conversations about this topic")
+    conversations.add_argument("--limit", type=int, default=20, help="how many conversations (1-100, default 20)")
+    add_tenant(conversations)
+    add_url(conversations)
     conversations.set_defaults(run=run_conversations)
 
     timeline = commands.add_parser("timeline", help="one contact's events across channels, newest first")
-    timeline.add_argument("contact", help="a contact id (ct_...), as routing events show it")
-    timeline.add_argument("--limit", type=int, default=20)
-    timeline.add_argument("--url", help="hub base URL (default: the running local hub)")
+    timeline.add_argument("contact", help="a contact id (ct_...), as `events` and `conversations` show it")
+    timeline.add_argument("--limit", type=int, default=20, help="how many events (1-100, default 20)")
+    add_url(timeline)
     timeline.set_defaults(run=run_timeline)
 
     sent = commands.add_parser("sent", help="auto-replies the local provider sandbox received (what customers got)")
     sent.set_defaults(run=run_sent)
 
-    routing = commands.add_parser("routing", help="routing rule sets")
-    routing_commands = routing.add_subparsers(dest="routing_command", required=True)
-    simulate = routing_commands.add_parser("simulate", help="a proposed rule set against recent events")
-    simulate.add_argument("rules_file", type=Path, help="JSON file with the proposed rule set")
-    simulate.add_argument("--limit", type=int, default=100)
-    simulate.add_argument("--url", help="hub base URL (default: the running local hub)")
+    routing = commands.add_parser("routing", help="the rule set, the taxonomy, and simulating a rule set")
+    routing_commands = routing.add_subparsers(dest="routing_command", required=True, metavar="WHAT",
+                                              help="rules, taxonomy or simulate")
+    for name, noun, hint in (("rules", "rule set", "docs/examples/rules.json"),
+                             ("taxonomy", "taxonomy", "docs/examples/taxonomy.json")):
+        item = routing_commands.add_parser(name, help=f"get or replace the {noun} in force ({hint} is a sample)")
+        actions = item.add_subparsers(dest="action", required=True, metavar="ACTION", help="get or put")
+        get = actions.add_parser("get", help=f"print the {noun} in force as JSON (a file `put` takes)")
+        add_tenant(get)
+        add_url(get)
+        get.set_defaults(run=run_rules_get if name == "rules" else run_taxonomy_get)
+        put = actions.add_parser("put", help=f"replace the {noun} with the one in FILE (validated by the hub)")
+        put.add_argument("file", type=Path, metavar="FILE", help=f"JSON file with the {noun}, e.g. {hint}")
+        if name == "rules":
+            put.add_argument("--expected-version", type=int, default=None,
+                             help="the version you edited (default: the version in force, read first)")
+        add_tenant(put)
+        add_url(put)
+        put.set_defaults(run=run_rules_put if name == "rules" else run_taxonomy_put)
+    simulate = routing_commands.add_parser("simulate", help="what a proposed rule set would have done with "
+                                           "recent events, next to what happened (changes nothing)")
+    simulate.add_argument("rules_file", type=Path, metavar="FILE", help="JSON file with the proposed rule set")
+    simulate.add_argument("--limit", type=int, default=100, help="how many recent events to replay (1-100)")
+    add_tenant(simulate)
+    add_url(simulate)
     simulate.set_defaults(run=run_routing_simulate)
 
     keys = commands.add_parser("keys", help="create, list and revoke admin API keys")
     keys.add_argument("--stage", help="a deployed stage (reads the stack's outputs); default: the local hub")
     keys.add_argument("--table", help="the API keys table name, instead of --stage")
-    key_commands = keys.add_subparsers(dest="keys_command", required=True)
-    create = key_commands.add_parser("create")
+    keys.add_argument("--region",
+                      help="AWS region of the deployed stage (default: AWS_DEFAULT_REGION or your AWS config)")
+    key_commands = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION",
+                                       help="create, list or revoke")
+    create = key_commands.add_parser("create", help="create a key (it is shown once)")
     create.add_argument("--tenant", required=True, help="tenant the key belongs to ('*' for an operator)")
-    create.add_argument("--name", required=True)
-    create.add_argument("--role", required=True, choices=["admin", "staff", "partner"])
+    create.add_argument("--name", required=True, help="who or what uses the key, e.g. ops or crm-sync")
+    create.add_argument("--role", required=True, choices=["admin", "staff", "partner"],
+                        help="admin: manage the tenant; staff: read it; partner: the provider catalogue")
     create.set_defaults(run=run_keys_create)
-    key_commands.add_parser("list").set_defaults(run=run_keys_list)
-    revoke = key_commands.add_parser("revoke")
-    revoke.add_argument("key_id")
+    key_commands.add_parser("list", help="list keys (never the keys themselves)").set_defaults(run=run_keys_list)
+    revoke = key_commands.add_parser("revoke", help="revoke a key at once")
+    revoke.add_argument("key_id", help="the key's id, as `keys list` shows it")
     revoke.set_defaults(run=run_keys_revoke)
 
     schema = commands.add_parser("schema", help="write the canonical event JSON Schema under docs/")
     schema.add_argument("--check", action="store_true", help="fail if the committed schema differs")
     schema.set_defaults(run=run_schema)
     return parser
+
+
+def add_url(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--url", help="hub base URL (default: $SWITCHBOARD_URL, else the running local hub)")
+
+
+def add_tenant(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--tenant", help="the tenant to act on (default: the key's own; operator keys must pass it)")
 
 
 def state_of(args: argparse.Namespace) -> StateDir:
@@ -115,10 +234,18 @@ def state_of(args: argparse.Namespace) -> StateDir:
 # --- dev -------------------------------------------------------------------------------
 
 def run_dev(args: argparse.Namespace) -> int:
+    chosen = os.environ.get("SWITCHBOARD_ADMIN_KEY", "").strip()
+    if chosen and (problem := admin_key_problem(chosen)):
+        raise CliError(f"SWITCHBOARD_ADMIN_KEY {problem}; unset it to have one generated")
     log = None if args.quiet else (lambda line: print(f"[switchboard] {line}", flush=True))
     runtime = LocalRuntime(state_dir=args.state_dir or default_state_dir(), port=args.port, log=log)
     try:
         runtime.start()
+    except AdminKeyRefused as exc:
+        raise CliError(str(exc)) from None
+    except InvalidExample as exc:
+        raise CliError(f"the demo's routing set-up is invalid: {exc} (docs/examples/README.md has the format)"
+                       ) from None
     except OSError as exc:
         raise CliError(f"cannot listen on 127.0.0.1:{args.port} ({exc}); set SWITCHBOARD_PORT") from None
     print(welcome(runtime), flush=True)
@@ -143,11 +270,13 @@ def welcome(runtime: LocalRuntime) -> str:
     for provider, entry in sorted(runtime.demo["connections"].items()):
         lines.append(f"  {provider:18} {runtime.base_url}/webhooks/{provider}/{entry['id']}")
     lines += [
+        "and the sample routing set-up of docs/examples/ (rules, taxonomy, teams, responders).",
         "",
         "Try, in another terminal:",
         "  .venv/bin/switchboard send twilio sms        # a signed Twilio SMS webhook",
         "  .venv/bin/switchboard send meta whatsapp     # a signed WhatsApp message",
         "  .venv/bin/switchboard events                 # what arrived, from the event log",
+        "  .venv/bin/switchboard conversations          # where routing put it, and who has it",
         "  .venv/bin/switchboard sent                   # auto-replies sent (to this machine's provider sandbox)",
         f"  curl -H 'Authorization: Bearer {runtime.admin_key}' {runtime.base_url}/admin/providers",
         "Press Ctrl-C to stop.",
@@ -163,8 +292,8 @@ def running_hub(state: StateDir, url: str | None) -> str:
         return url.rstrip("/")
     runtime = state.read_json(state.runtime_file)
     if not runtime:
-        raise CliError("no local hub is running (start one with `switchboard dev`), or pass --url")
-    return runtime["base_url"]
+        raise CliError("no local hub is running: start one with `switchboard dev` (or `make dev`), or pass --url")
+    return str(runtime["base_url"])
 
 
 def admin_key(state: StateDir) -> str:
@@ -172,11 +301,12 @@ def admin_key(state: StateDir) -> str:
     if not key and state.admin_key_file.exists():
         key = state.admin_key_file.read_text().strip()
     if not key:
-        raise CliError("no admin key: set SWITCHBOARD_ADMIN_KEY or start the local hub once")
+        raise CliError("no admin key: set SWITCHBOARD_ADMIN_KEY, or start the local hub once (`switchboard dev`)")
     return key
 
 
-def http(method: str, url: str, body: bytes | None = None, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+def http(method: str, url: str, body: bytes | None = None,
+         headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
     request = urllib.request.Request(url, data=body, method=method, headers=headers or {})
     try:
         with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - the hub's own URL
@@ -184,7 +314,107 @@ def http(method: str, url: str, body: bytes | None = None, headers: dict[str, st
     except urllib.error.HTTPError as error:
         return error.code, dict(error.headers), error.read()
     except urllib.error.URLError as error:
-        raise CliError(f"cannot reach {url}: {error.reason}") from None
+        raise CliError(f"cannot reach {url} ({error.reason}): is the hub running? Start it with "
+                       "`switchboard dev`, or pass --url") from None
+    except OSError as error:  # reset or timed out after connecting
+        raise CliError(f"{method} {url} failed ({error}): is the hub running? Check the `switchboard dev` "
+                       "terminal") from None
+
+
+def admin_call(args: argparse.Namespace, method: str, path: str, params: dict[str, Any] | None = None,
+               body: Any = None) -> Any:
+    """One admin API call; the JSON answer, or a Refused saying what the hub said and what to do."""
+    state = state_of(args)
+    base = running_hub(state, getattr(args, "url", None))
+    key = admin_key(state)
+    query = urlencode({k: str(v) for k, v in (params or {}).items() if v not in (None, "")})
+    headers = {"Authorization": f"Bearer {key}"}
+    data = None
+    if body is not None:
+        data = json.dumps(body).encode()
+        headers["Content-Type"] = "application/json"
+    status, _, raw = http(method, f"{base}{path}" + (f"?{query}" if query else ""), data, headers)
+    if not 200 <= status < 300:
+        raise refusal(method, path, status, raw, key, state)
+    try:
+        return json.loads(raw) if raw else None
+    except ValueError:
+        raise CliError(f"{method} {path} answered {status} with something that is not JSON: "
+                       f"{raw[:120].decode(errors='replace')!r}; is --url a Switchboard hub?") from None
+
+
+def refusal(method: str, path: str, status: int, raw: bytes, key: str, state: StateDir) -> Refused:
+    try:
+        answer = json.loads(raw) if raw else {}
+    except ValueError:
+        answer = {}
+    error = answer.get("error") if isinstance(answer, dict) else None
+    where = f"{method} {path} -> {status}"
+    if not isinstance(error, dict):  # the API gateway's own answer: the authorizer, or no such route
+        if status in (401, 403):
+            shape = "" if key.startswith("sbk_") else " (a Switchboard key starts with sbk_)"
+            return Refused(f"{where}: the hub refused the admin key{shape}: use the key `switchboard dev` printed "
+                           f"(saved in {state.admin_key_file}), or set SWITCHBOARD_ADMIN_KEY to a valid one",
+                           status, None, [])
+        text = (answer.get("message") if isinstance(answer, dict) else None) or raw[:200].decode(errors="replace")
+        return Refused(f"{where}: {text}" + server_hint(status), status, None, [])
+    code, message = error.get("code"), error.get("message", "")
+    details = error.get("details") if isinstance(error.get("details"), dict) else {}
+    problems = [p for p in details.get("problems", []) if isinstance(p, dict)]
+    hint = {"version_conflict": ": run `switchboard routing rules get` to see the version in force, or pass "
+                                "--expected-version",
+            "no_rule_set": ": start from docs/examples/rules.json with `switchboard routing rules put FILE`",
+            "forbidden": ": use a key of that tenant with the role named, or an operator key (tenant '*')",
+            }.get(code or "", server_hint(status))
+    return Refused(f"{where} {code}: {message}{hint}", status, code, problems)
+
+
+def server_hint(status: int) -> str:
+    if status >= 500:
+        return " (the hub failed: its log is in the `switchboard dev` terminal)"
+    return ""
+
+
+def problem_lines(problems: Sequence[dict[str, str]], strip: str = "") -> list[str]:
+    lines = []
+    for problem in problems:
+        field = str(problem.get("field", "(body)"))
+        lines.append(f"  {field.removeprefix(strip) or '(the file)'}: {problem.get('problem', 'invalid')}")
+    return lines
+
+
+def read_json_file(path: Path) -> Any:
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise CliError(f"cannot read {path}: {exc.strerror or exc}") from None
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise CliError(f"{path} is not valid JSON: {exc}") from None
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """Columns as wide as their widest cell; the last one is not padded."""
+    widths = [max(len(str(row[i])) for row in [headers, *rows]) for i in range(len(headers) - 1)]
+    return "\n".join("  ".join([*(str(cell).ljust(w) for cell, w in zip(row, widths)), str(row[-1])]).rstrip()
+                     for row in [headers, *rows])
+
+
+def whose(args: argparse.Namespace) -> str:
+    """The tenant a listing was for: the one asked for, else the key's own."""
+    if getattr(args, "tenant", None):
+        return str(args.tenant)
+    try:
+        return str(admin_call(args, "GET", "/admin/whoami")["tenant"])
+    except CliError:
+        return "this key's tenant"
+
+
+def filtered(filters: dict[str, str | None]) -> str:
+    words = {"type": "of type", "provider": "from provider", "connection": "on connection", "since": "since",
+             "status": "with status", "assignee": "assigned to", "topic": "about topic"}
+    return " ".join(f"{words[name]} {value!r}" for name, value in filters.items() if value)
 
 
 def run_send(args: argparse.Namespace) -> int:
@@ -211,53 +441,83 @@ def run_send(args: argparse.Namespace) -> int:
     return 0 if 200 <= status < 300 else 1
 
 
-def run_events(args: argparse.Namespace) -> int:
-    from urllib.parse import urlencode
+def contact_ids(events: list[dict[str, Any]]) -> dict[str, str]:
+    """event id -> contact id, from routing's derived events (they carry the contact routing
+    resolved, and name the event they came from); replies name their source event too."""
+    found: dict[str, str] = {}
+    for event in events:
+        attributes = event.get("attributes") or {}
+        contact = attributes.get("contact")
+        if isinstance(contact, dict) and contact.get("id"):
+            found[event["id"]] = contact["id"]
+            if attributes.get("source_event"):
+                found.setdefault(str(attributes["source_event"]), contact["id"])
+    for event in events:
+        source = (event.get("attributes") or {}).get("source_event")
+        if event["id"] not in found and source in found:
+            found[event["id"]] = found[source]
+    return found
 
-    state = state_of(args)
-    base = running_hub(state, args.url)
-    params = {k: v for k in ("type", "provider", "connection", "since", "tenant")
-              if (v := getattr(args, k))}
-    params["limit"] = str(args.limit)
-    status, _, body = http("GET", f"{base}/admin/events?{urlencode(params)}",
-                           headers={"Authorization": f"Bearer {admin_key(state)}"})
-    if status != 200:
-        raise CliError(f"GET /admin/events -> {status}: {body.decode(errors='replace')}")
-    payload = json.loads(body)
+
+def run_events(args: argparse.Namespace) -> int:
+    filters = {name: getattr(args, name) for name in ("type", "provider", "connection", "since")}
+    payload = admin_call(args, "GET", "/admin/events", {**filters, "tenant": args.tenant, "limit": args.limit})
     if args.json:
         print(json.dumps(payload, indent=2))
         return 0
     events = payload["events"]
+    refuse_other_tenants(args, events)
     if not events:
-        print("no events yet: try `switchboard send twilio`")
-    for event in events:
-        who = describe_contact(event["contact"])
-        text = (event.get("text") or "").replace("\n", " ")[:60]
-        print(f"{event['received_at'][:19]}  {event['provider']:17} {event['type']:24} {who:22} {text}")
+        print(no_events_line(args, filters))
+        return 0
+    ids = contact_ids(events)
+    if any(e["id"] not in ids for e in events) and args.provider != "routing":
+        # Filtered past routing's events (which carry the contact id): read its latest ones too.
+        derived = admin_call(args, "GET", "/admin/events", {"provider": "routing", "tenant": args.tenant,
+                                                              "limit": 100})["events"]
+        ids = contact_ids(derived + events)
+    rows = [(e["received_at"][:19], e["provider"], e["type"], ids.get(e["id"], "-"), describe_contact(e["contact"]),
+             (e.get("text") or "").replace("\n", " ")[:60]) for e in events]
+    print(table(("RECEIVED", "PROVIDER", "TYPE", "CONTACT ID", "FROM", "TEXT"), rows))
     return 0
 
 
-def admin_get(args: argparse.Namespace, path: str, params: dict[str, str]) -> dict[str, Any]:
-    from urllib.parse import urlencode
+def refuse_other_tenants(args: argparse.Namespace, listed: list[dict[str, Any]]) -> None:
+    """Never show one tenant's data under another's name: a hub that ignored --tenant (one
+    from before it refused tenants a key may not read) is caught here."""
+    others = sorted({str(item.get("tenant")) for item in listed} - {args.tenant}) if args.tenant else []
+    if others:
+        raise CliError(f"asked for tenant {args.tenant!r} but the hub listed tenant {others[0]!r}: this key may not "
+                       f"read tenant {args.tenant!r}; use a key of that tenant, or an operator key (tenant '*')")
 
-    state = state_of(args)
-    base = running_hub(state, args.url)
-    query = urlencode({k: v for k, v in params.items() if v})
-    status, _, body = http("GET", f"{base}{path}" + (f"?{query}" if query else ""),
-                           headers={"Authorization": f"Bearer {admin_key(state)}"})
-    if status != 200:
-        raise CliError(f"GET {path} -> {status}: {body.decode(errors='replace')}")
-    return json.loads(body)
+
+def no_events_line(args: argparse.Namespace, filters: dict[str, str | None]) -> str:
+    from switchboard_core.events import EVENT_TYPES
+
+    tenant = whose(args)
+    if not any(filters.values()):
+        return f"no events yet for tenant {tenant}: try `switchboard send twilio`"
+    line = f"no events {filtered(filters)} for tenant {tenant}"
+    if filters["type"] and filters["type"] not in EVENT_TYPES:
+        line += f" ({filters['type']!r} is not an event type; they are listed in docs/events.md)"
+    return line
 
 
 def run_conversations(args: argparse.Namespace) -> int:
-    params = {k: getattr(args, k) for k in ("status", "assignee", "topic", "tenant")}
-    payload = admin_get(args, "/admin/conversations", {**params, "limit": str(args.limit)})
-    if not payload["conversations"]:
-        print("no conversations yet: routing threads messages as they arrive")
-    for c in payload["conversations"]:
-        print(f"{c['id']}  {c['status']:8} {c.get('assignee') or '-':12} {c.get('queue') or '-':12} "
-              f"{','.join(c['channels']):20} {','.join(c.get('topics', [])) or '-':16} {c['last_activity_at'][:19]}")
+    filters = {name: getattr(args, name) for name in ("status", "assignee", "topic")}
+    payload = admin_call(args, "GET", "/admin/conversations", {**filters, "tenant": args.tenant, "limit": args.limit})
+    found = payload["conversations"]
+    refuse_other_tenants(args, found)
+    if not found:
+        what = filtered(filters)
+        print(f"no conversations {what + ' ' if what else 'yet '}for tenant {whose(args)}"
+              + ("" if what else ": routing threads messages as they arrive (try `switchboard send twilio`)"))
+        return 0
+    rows = [(c["id"], c.get("contact_id") or "-", c["status"], c.get("assignee") or "-", c.get("queue") or "-",
+             ",".join(c["channels"]) or "-", ",".join(c.get("topics", [])) or "-", ",".join(c.get("tags", [])) or "-",
+             c["last_activity_at"][:19]) for c in found]
+    print(table(("CONVERSATION", "CONTACT ID", "STATUS", "ASSIGNEE", "QUEUE", "CHANNELS", "TOPICS", "TAGS",
+                 "LAST ACTIVITY"), rows))
     return 0
 
 
@@ -265,47 +525,136 @@ def run_sent(args: argparse.Namespace) -> int:
     state = state_of(args)
     sandbox = state.read_json(state.runtime_file).get("provider_apis")
     if not sandbox:
-        raise CliError("no local hub is running (start one with `switchboard dev`)")
+        raise CliError("no local hub is running: start one with `switchboard dev` (auto-replies are kept in "
+                       "its provider sandbox)")
     status, _, body = http("GET", f"{sandbox}/_sandbox/messages")
     if status != 200:
-        raise CliError(f"the provider sandbox answered {status}")
+        raise CliError(f"the provider sandbox answered {status}; restart `switchboard dev`")
     messages = json.loads(body)["messages"]
     if not messages:
-        print("no replies sent yet: add a rule with an auto_reply action (docs/operations.md)")
-    for message in messages:
-        print(f"{message['provider']:10} to {message['to']:24} {message['message_id'][:24]:24} {message['text'][:70]}")
+        print("no replies sent yet: a rule with an auto_reply action answers customers (docs/examples/README.md)")
+        return 0
+    rows = [(m["provider"], m["to"], m["message_id"][:24], m["text"][:90]) for m in messages]
+    print(table(("PROVIDER", "TO", "MESSAGE ID", "TEXT"), rows))
     return 0
 
 
 def run_timeline(args: argparse.Namespace) -> int:
-    payload = admin_get(args, f"/admin/contacts/{args.contact}/timeline", {"limit": str(args.limit)})
-    for entry in payload["events"]:
-        text = (entry.get("text") or "").replace("\n", " ")[:60]
-        print(f"{entry['occurred_at'][:19]}  {entry['channel']:9} {entry['provider']:17} {entry['type']:24} {text}")
+    payload = admin_call(args, "GET", f"/admin/contacts/{args.contact}/timeline", {"limit": args.limit})
+    if not payload["events"]:
+        print(f"nothing on {args.contact}'s timeline yet")
+        return 0
+    rows = [(e["occurred_at"][:19], e["channel"], e["provider"], e["type"], e.get("conversation") or "-",
+             (e.get("text") or "").replace("\n", " ")[:60]) for e in payload["events"]]
+    print(table(("OCCURRED", "CHANNEL", "PROVIDER", "TYPE", "CONVERSATION", "TEXT"), rows))
     return 0
+
+
+# --- routing: rule set, taxonomy, simulation -------------------------------------------
+
+def run_rules_get(args: argparse.Namespace) -> int:
+    payload = admin_call(args, "GET", "/admin/routing/rules", {"tenant": args.tenant})
+    print(json.dumps(payload["rule_set"], indent=2))
+    print(f"(version {payload['version']}; `switchboard routing rules put FILE` replaces it)", file=sys.stderr)
+    return 0
+
+
+def run_rules_put(args: argparse.Namespace) -> int:
+    rule_set = read_json_file(args.file)
+    if isinstance(rule_set, dict) and "rule_set" in rule_set:  # a saved GET answer works too
+        rule_set = rule_set["rule_set"]
+    expected = args.expected_version
+    if expected is None:
+        try:
+            expected = admin_call(args, "GET", "/admin/routing/rules", {"tenant": args.tenant})["version"]
+        except Refused as refused:
+            if refused.code != "no_rule_set":
+                raise
+            expected = None  # the tenant's first rule set
+    try:
+        saved = admin_call(args, "PUT", "/admin/routing/rules", {"tenant": args.tenant},
+                           {"rule_set": rule_set, "expected_version": expected})
+    except Refused as refused:
+        raise_file_problems(refused, args.file, "rule_set.")
+    print(f"saved {args.file} as rule set version {saved['version']} ({saved['rules']} rules)")
+    return 0
+
+
+def run_taxonomy_get(args: argparse.Namespace) -> int:
+    payload = admin_call(args, "GET", "/admin/routing/taxonomy", {"tenant": args.tenant})
+    print(json.dumps(payload["taxonomy"], indent=2))
+    print(f"(version {payload['version']}; `switchboard routing taxonomy put FILE` replaces it)", file=sys.stderr)
+    return 0
+
+
+def run_taxonomy_put(args: argparse.Namespace) -> int:
+    taxonomy = read_json_file(args.file)
+    if isinstance(taxonomy, dict) and "taxonomy" in taxonomy:  # a saved GET answer works too
+        taxonomy = taxonomy["taxonomy"]
+    try:
+        saved = admin_call(args, "PUT", "/admin/routing/taxonomy", {"tenant": args.tenant}, taxonomy)
+    except Refused as refused:
+        raise_file_problems(refused, args.file, "")
+    print(f"saved {args.file} as taxonomy version {saved['version']} ({saved['phrases']} phrases)")
+    return 0
+
+
+def raise_file_problems(refused: Refused, path: Path, strip: str) -> NoReturn:
+    """A 400 naming fields: one line saying the file was refused, then each problem with
+    the field as the file names it."""
+    if refused.status != 400 or not refused.problems:
+        raise refused
+    count = len(refused.problems)
+    raise CliError("\n".join([f"the hub refused {path} ({count} problem{'s' if count != 1 else ''}; nothing "
+                              "changed):", *problem_lines(refused.problems, strip)])) from None
 
 
 def run_routing_simulate(args: argparse.Namespace) -> int:
+    rule_set = read_json_file(args.rules_file)
+    if isinstance(rule_set, dict) and "rule_set" in rule_set:
+        rule_set = rule_set["rule_set"]
     try:
-        rule_set = json.loads(args.rules_file.read_text())
-    except (OSError, ValueError) as exc:
-        raise CliError(f"cannot read a rule set from {args.rules_file}: {exc}") from None
-    state = state_of(args)
-    base = running_hub(state, args.url)
-    body = json.dumps({"rule_set": rule_set, "limit": args.limit}).encode()
-    status, _, answer = http("POST", f"{base}/admin/routing/simulate", body,
-                             {"Authorization": f"Bearer {admin_key(state)}", "Content-Type": "application/json"})
-    if status != 200:
-        raise CliError(f"POST /admin/routing/simulate -> {status}: {answer.decode(errors='replace')}")
-    report = json.loads(answer)
-    for row in report["events"]:
-        proposed, actual = row["proposed"], row["actual"] or {}
-        mark = "*" if row["changed"] else " "
-        print(f"{mark} {row['provider']:17} {row['type']:22} would: {proposed['queue'] or '-'}/"
-              f"{proposed['assignee'] or '-'} ({proposed['reason']})  was: {actual.get('queue') or '-'}/"
-              f"{actual.get('assignee') or '-'}")
-    print(f"{report['compared']} compared with what happened, {report['changed']} would change")
+        report = admin_call(args, "POST", "/admin/routing/simulate", {"tenant": args.tenant},
+                            {"rule_set": rule_set, "limit": args.limit})
+    except Refused as refused:
+        raise_file_problems(refused, args.rules_file, "rule_set.")
+    print(simulation_text(report))
     return 0
+
+
+def simulation_text(report: dict[str, Any]) -> str:
+    """Per event: '*' where the proposal changes something, what it would do, what happened."""
+    lines = []
+    for row in report["events"]:
+        proposed, actual = row["proposed"], row.get("actual")
+        mark = "*" if row["changed"] else " "
+        lines.append(f"{mark} {row.get('occurred_at', '')[:19]}  {row['provider']} {row['type']}"
+                     + (f"  topics: {','.join(row['topics'])}" if row.get("topics") else ""))
+        lines.append(f"    would: {outcome_text(proposed)}  ({proposed['reason']})")
+        if actual is None:
+            lines.append(f"    was:   not compared: {row.get('not_compared') or 'no outcome recorded'}")
+        else:
+            changes = row.get("changes") or []
+            lines.append(f"    was:   {outcome_text(actual)}  ({actual.get('reason') or actual.get('action')})"
+                         + (f"  changes: {', '.join(changes)}" if changes else ""))
+    total = len(report["events"])
+    summary = (f"{total} customer event{'s' if total != 1 else ''}: {report['compared']} compared with what "
+               f"happened, {report['changed']} would change")
+    if report.get("not_compared"):
+        summary += f", {report['not_compared']} not compared (outcome unknown, see above)"
+    if report.get("not_routed"):
+        summary += f"; {report['not_routed']} had no rule set in force"
+    lines.append(summary)
+    return "\n".join(lines)
+
+
+def outcome_text(outcome: dict[str, Any]) -> str:
+    text = f"{outcome.get('queue') or '-'}/{outcome.get('assignee') or '-'}"
+    if "tags" in outcome:
+        text += f"  tags: {','.join(outcome['tags']) or '-'}"
+    if "auto_reply_rule" in outcome:
+        text += f"  reply: {outcome['auto_reply_rule'] or '-'}"
+    return text
 
 
 def describe_contact(contact: dict[str, Any]) -> str:
@@ -320,20 +669,24 @@ def key_store(args: argparse.Namespace) -> Any:
     from switchboard_core import aws
     from switchboard_core.principals import ApiKeyStore
 
-    table = args.table
-    if not table and args.stage:
-        table = stack_output(f"Switchboard-{args.stage}", "apikeys")
-    if not table:
+    if args.region:
+        os.environ["AWS_REGION"] = os.environ["AWS_DEFAULT_REGION"] = args.region
+        aws.reset_clients()
+    table_name = args.table
+    if not table_name and args.stage:
+        table_name = stack_output(f"Switchboard-{args.stage}", "apikeys")
+    if not table_name:
         state = state_of(args)
         runtime = state.read_json(state.runtime_file)
         if not runtime:
-            raise CliError("no local hub is running; pass --stage or --table for a deployed hub")
+            raise CliError("no local hub is running: start one with `switchboard dev`, or pass --stage (and "
+                           "--region) for a deployed hub")
         from infra.local.emulator import aws_environment
 
         os.environ.update(aws_environment(runtime["aws_endpoint"]))
         aws.reset_clients()
-        table = runtime["tables"]["table:api_keys"]
-    return ApiKeyStore(aws.resource("dynamodb").Table(table))
+        table_name = runtime["tables"]["table:api_keys"]
+    return ApiKeyStore(aws.resource("dynamodb").Table(table_name))
 
 
 def stack_output(stack: str, contains: str) -> str:
@@ -342,8 +695,8 @@ def stack_output(stack: str, contains: str) -> str:
     outputs = aws.client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0].get("Outputs", [])
     for output in outputs:
         if contains in output["OutputKey"].lower():
-            return output["OutputValue"]
-    raise CliError(f"stack {stack} has no output whose name contains {contains!r}")
+            return str(output["OutputValue"])
+    raise CliError(f"stack {stack} has no output whose name contains {contains!r}: redeploy it, or pass --table")
 
 
 def run_keys_create(args: argparse.Namespace) -> int:
@@ -358,9 +711,13 @@ def run_keys_create(args: argparse.Namespace) -> int:
 
 
 def run_keys_list(args: argparse.Namespace) -> int:
-    for record in key_store(args).list():
-        state = f"revoked {record.revoked_at:%Y-%m-%d}" if record.revoked_at else "active"
-        print(f"{record.key_id}  {record.role.value:8} {record.tenant:12} {record.name:24} {state}")
+    records = key_store(args).list()
+    if not records:
+        print("no keys yet: `switchboard keys create --tenant T --name N --role admin` makes one")
+        return 0
+    rows = [(r.key_id, r.role.value, r.tenant, r.name, f"revoked {r.revoked_at:%Y-%m-%d}" if r.revoked_at else "active")
+            for r in records]
+    print(table(("KEY ID", "ROLE", "TENANT", "NAME", "STATE"), rows))
     return 0
 
 
@@ -370,7 +727,7 @@ def run_keys_revoke(args: argparse.Namespace) -> int:
     try:
         record = key_store(args).revoke(args.key_id, datetime.now(UTC))
     except HubError as error:
-        raise CliError(error.message) from None
+        raise CliError(f"{error.message}: `switchboard keys list` shows the key ids") from None
     print(f"revoked {record.key_id} ({record.name})")
     return 0
 
@@ -395,4 +752,3 @@ def run_schema(args: argparse.Namespace) -> int:
     SCHEMA_PATH.write_text(text)
     print(f"wrote {SCHEMA_PATH}")
     return 0
-

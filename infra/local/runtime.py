@@ -10,18 +10,29 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from infra.local.emulator import Emulator, LocalNames, create_resources
 from infra.local.lambdas import LocalFunctions
+from switchboard_core.principals import KEY_PREFIX
+
+if TYPE_CHECKING:
+    from switchboard_core.routing.assignment import Responder, Team
+    from switchboard_core.routing.rules import RuleSet
+    from switchboard_core.routing.sensing import Taxonomy
+
+MAX_KEY_CHARS = 200  # ApiKeyStore.authenticate refuses longer keys without a lookup
 
 DEMO_TENANT = "demo"
 LOCAL_STAGE = "local"
+# The sample routing set-up the demo tenant starts with (docs/examples/README.md explains it).
+EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "docs" / "examples"
 
 
 @dataclass
@@ -49,6 +60,27 @@ class StateDir:
         return json.loads(file.read_text()) if file.exists() else {}
 
 
+class AdminKeyRefused(ValueError):
+    """The admin key chosen for the local hub is one the authorizer would refuse."""
+
+
+class InvalidExample(ValueError):
+    """A file of the demo's sample routing set-up (docs/examples/) does not validate."""
+
+
+# What the authorizer accepts (ApiKeyStore.authenticate), plus what an HTTP header can carry.
+KEY_SHAPE = (f"must start with '{KEY_PREFIX}' and hold only letters, digits, '_' and '-', "
+             f"at most {MAX_KEY_CHARS} characters (e.g. {KEY_PREFIX}local_dev_key_1)")
+
+
+def admin_key_problem(key: str) -> str | None:
+    """Why the authorizer would refuse `key` as an admin key, or None. Refused at start,
+    so a chosen key never becomes a bare 403 on every call."""
+    if not re.fullmatch(rf"{re.escape(KEY_PREFIX)}[A-Za-z0-9_-]+", key) or len(key) > MAX_KEY_CHARS:
+        return f"is not a Switchboard API key: a key {KEY_SHAPE}"
+    return None
+
+
 def report_error(line: str) -> None:
     print(f"[switchboard] {line}", file=sys.stderr, flush=True)
 
@@ -66,6 +98,9 @@ class LocalRuntime:
     admin_key: str = ""
     base_url: str = ""
     demo: dict[str, Any] = field(default_factory=dict)
+    # The demo tenant's sample routing set-up (docs/examples/); benchmarks that measure
+    # routing without rules, or with their own, turn it off.
+    demo_routing: bool = True
 
     def start(self) -> "LocalRuntime":
         from werkzeug.serving import make_server
@@ -89,6 +124,8 @@ class LocalRuntime:
                                         extra_env={API_OVERRIDE_ENV: self.provider_apis_url})
         self.admin_key = self.seed_admin_key()
         self.demo = self.seed_demo_connections()
+        if self.demo_routing:
+            self.seed_demo_routing()
 
         self.server = make_server(self.host, self.port, Gateway(self.functions.invoke, log=self.log), threaded=True)
         self.port = self.server.server_port
@@ -120,11 +157,18 @@ class LocalRuntime:
         from switchboard_core.principals import ApiKeyStore, Role
 
         key = os.environ.get("SWITCHBOARD_ADMIN_KEY", "").strip()
+        chosen = bool(key)
         if not key and self.state.admin_key_file.exists():
             key = self.state.admin_key_file.read_text().strip()
+        if key and (problem := admin_key_problem(key)):
+            if chosen:
+                raise AdminKeyRefused(f"SWITCHBOARD_ADMIN_KEY {problem}; unset it to have one generated")
+            raise AdminKeyRefused(f"{self.state.admin_key_file} {problem}; delete the file to have one generated")
         store = ApiKeyStore(aws.resource("dynamodb").Table(self.names.table("api_keys")))
         key, _ = store.create(tenant=DEMO_TENANT, name="local-admin", role=Role.ADMIN,
                               now=datetime.now(UTC), key=key or None)
+        if store.authenticate(key) is None:  # whatever the authorizer checks, checked here at start
+            raise AdminKeyRefused(f"the admin key {KEY_SHAPE}; the authorizer refuses this one")
         if not os.environ.get("SWITCHBOARD_ADMIN_KEY"):
             self.state.write_private(self.state.admin_key_file, key + "\n")
         return key
@@ -161,3 +205,62 @@ class LocalRuntime:
                                        outbound_configured_at=now if provider in SENDERS else None))
         self.state.write_private(self.state.demo_file, json.dumps(demo, indent=2))
         return demo
+
+    def seed_demo_routing(self) -> None:
+        """The demo tenant's rule set, taxonomy, teams and responders from docs/examples/,
+        so the first `switchboard send` is routed, assigned and answered. Only what the
+        tenant does not have yet is written: a rule set saved meanwhile is never replaced."""
+        from switchboard_core import aws
+        from switchboard_core.routing.config_store import RoutingConfigStore
+
+        example = load_routing_example(EXAMPLES_DIR, self.demo["tenant"])
+        store = RoutingConfigStore(aws.resource("dynamodb").Table(self.names.table("routing")))
+        now = datetime.now(UTC)
+        if store.rules(example.tenant) is None:
+            store.put_rules(example.tenant, example.rule_set, None, now)
+        if store.taxonomy(example.tenant)[1] == 0:
+            store.put_taxonomy(example.tenant, example.taxonomy, now)
+        known_teams = {team.name for team in store.teams(example.tenant)}
+        for team in example.teams:
+            if team.name not in known_teams:
+                store.put_team(example.tenant, team)
+        for responder in example.responders:
+            if store.responder(example.tenant, responder.id) is None:
+                store.put_responder(responder)
+
+
+@dataclass
+class RoutingExample:
+    tenant: str
+    rule_set: RuleSet
+    taxonomy: Taxonomy
+    teams: list[Team]
+    responders: list[Responder]
+
+
+def load_routing_example(directory: Path, tenant: str) -> RoutingExample:
+    """rules.json, taxonomy.json, teams.json and responders.json from `directory`, each
+    validated by the model the admin API validates it with (InvalidExample names the file
+    and the fields)."""
+    from pydantic import TypeAdapter, ValidationError
+
+    from switchboard_core.errors import field_problems
+    from switchboard_core.routing.assignment import Responder, Team
+    from switchboard_core.routing.rules import RuleSet
+    from switchboard_core.routing.sensing import Taxonomy
+
+    def read(name: str, model: Any, extra: dict[str, Any] | None = None) -> Any:
+        path = directory / name
+        try:
+            raw = json.loads(path.read_text())
+            if extra is not None:
+                raw = [{**item, **extra} for item in raw]
+            return TypeAdapter(model).validate_python(raw)
+        except (OSError, ValueError) as exc:
+            problems = (", ".join(f"{p['field']}: {p['problem']}" for p in field_problems(exc))
+                        if isinstance(exc, ValidationError) else str(exc))
+            raise InvalidExample(f"{path}: {problems}") from None
+
+    return RoutingExample(tenant=tenant, rule_set=read("rules.json", RuleSet), taxonomy=read("taxonomy.json", Taxonomy),
+                          teams=read("teams.json", list[Team]),
+                          responders=read("responders.json", list[Responder], {"tenant": tenant}))

@@ -78,7 +78,7 @@ def end_to_end(requests: int) -> dict[str, float]:
     from infra.local.samples import build_sample
 
     os.environ.update({"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1"})
-    runtime = LocalRuntime(state_dir=Path(tempfile.mkdtemp()), port=0).start()
+    runtime = LocalRuntime(state_dir=Path(tempfile.mkdtemp()), port=0, demo_routing=False).start()
     try:
         entry = runtime.demo["connections"]["twilio"]
         url = f"{runtime.base_url}/webhooks/twilio/{entry['id']}"
@@ -117,7 +117,7 @@ def auto_reply_latency(requests: int) -> dict[str, float]:
     from switchboard_core import aws
 
     os.environ.update({"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1"})
-    runtime = LocalRuntime(state_dir=Path(tempfile.mkdtemp()), port=0).start()
+    runtime = LocalRuntime(state_dir=Path(tempfile.mkdtemp()), port=0, demo_routing=False).start()
     try:
         store = RoutingConfigStore(aws.resource("dynamodb").Table(runtime.names.table("routing")))
         store.put_rules("demo", RuleSet.model_validate(AUTO_REPLY_RULES), None, datetime.now(UTC))

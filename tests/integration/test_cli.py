@@ -11,9 +11,12 @@ pytestmark = pytest.mark.integration
 
 
 def run(hub, capsys, *args: str) -> tuple[int, str]:
+    capsys.readouterr()  # what the in-process functions printed before
     code = main(["--state-dir", str(hub.runtime.state.path), *args])
     captured = capsys.readouterr()
-    return code, captured.out + captured.err
+    # The functions run in this process and print their JSON logs and metrics (EMF lines).
+    return code, "".join(line for line in (captured.out + captured.err).splitlines(keepends=True)
+                         if not line.startswith('{"'))
 
 
 def test_send_every_default_sample_then_list_events(hub, capsys):
@@ -78,17 +81,24 @@ def test_schema_check_passes(capsys, monkeypatch):
     assert main(["schema", "--check"]) == 0
 
 
-def test_conversations_and_timeline_commands(hub, capsys):
+def test_a_contact_id_printed_by_conversations_and_events_can_be_followed_to_its_timeline(hub, capsys):
     from tests.integration.test_routing_stories import post_twilio_sms
 
     post_twilio_sms(hub, "+14155550161", "Hello from the CLI test")
     found = wait_for(lambda: [e for e in hub.bus.events() if e["detail-type"] == "conversation.opened"
                               and e["detail"]["contact"].get("phone") == "+14155550161"])
-    contact_id = found[0]["detail"]["attributes"]["contact"]["id"]
+    conversation = found[0]["detail"]["conversation_key"]
     code, out = run(hub, capsys, "conversations", "--limit", "50")
-    assert code == 0 and found[0]["detail"]["conversation_key"] in out
+    header, *lines = out.splitlines()
+    assert code == 0 and header.split()[:3] == ["CONVERSATION", "CONTACT", "ID"]
+    (line,) = [line for line in lines if line.startswith(conversation)]
+    contact_id = line.split()[1]  # what a newcomer copies from the listing
+    assert contact_id == found[0]["detail"]["attributes"]["contact"]["id"]
+    code, out = run(hub, capsys, "events", "--provider", "twilio", "--limit", "50")
+    assert code == 0 and "CONTACT ID" in out.splitlines()[0]
+    assert any("+14155550161" in line and contact_id in line for line in out.splitlines())
     code, out = run(hub, capsys, "timeline", contact_id)
-    assert code == 0 and "Hello from the CLI test" in out
+    assert code == 0 and "Hello from the CLI test" in out and out.startswith("OCCURRED")
     assert run(hub, capsys, "timeline", "ct_nobody")[0] == 2
 
 
@@ -99,7 +109,25 @@ def test_routing_simulate_command(hub, capsys, tmp_path):
     assert code == 0 and "compared with what happened" in out
     rules.write_text('{"rules": "nope"}')
     code, out = run(hub, capsys, "routing", "simulate", str(rules))
-    assert code == 2 and "validation_error" in out
+    assert code == 2 and f"the hub refused {rules}" in out
+    assert "  rules: " in out and "  default_team: " in out  # each problem, named as the file names it
+
+
+def test_rules_and_taxonomy_get_then_put_round_trip(hub, capsys, tmp_path):
+    code, out = run(hub, capsys, "routing", "rules", "get")
+    assert code == 0
+    saved = tmp_path / "rules.json"
+    saved.write_text(out[: out.rindex("}") + 1])  # stdout is the rule set; the version went to stderr
+    version = hub.admin("GET", "/admin/routing/rules")[1]["version"]
+    code, out = run(hub, capsys, "routing", "rules", "put", str(saved))
+    assert code == 0 and f"version {version + 1}" in out
+    code, out = run(hub, capsys, "routing", "rules", "put", str(saved), "--expected-version", str(version))
+    assert code == 2 and "version_conflict" in out and "--expected-version" in out
+    code, out = run(hub, capsys, "routing", "taxonomy", "get")
+    taxonomy = tmp_path / "taxonomy.json"
+    taxonomy.write_text(out[: out.rindex("}") + 1])
+    code, out = run(hub, capsys, "routing", "taxonomy", "put", str(taxonomy))
+    assert code == 0 and "saved" in out
 
 
 def test_sent_lists_what_the_provider_sandbox_received(hub, capsys):
@@ -109,3 +137,15 @@ def test_sent_lists_what_the_provider_sandbox_received(hub, capsys):
                                                  message_id="4711"))
     code, out = run(hub, capsys, "sent")
     assert code == 0 and "telegram" in out and "8620544687" in out and "Danke, we are on it" in out
+
+
+def test_a_tenant_the_key_may_not_read_is_refused_in_one_line(hub, capsys):
+    from tests.integration.test_routing_stories import post_twilio_sms
+
+    post_twilio_sms(hub, "+14155550162", "Make sure the demo tenant has events")
+    wait_for(lambda: hub.logged_events(limit="5"))
+    for command in ("events", "conversations"):
+        code, out = run(hub, capsys, command, "--tenant", "other")
+        # (the hub's functions log into the same streams: only the CLI's own line is looked at)
+        errors = [line for line in out.splitlines() if line.startswith("switchboard: ")]
+        assert code == 2 and len(errors) == 1 and "may not read tenant 'other'" in errors[0], out

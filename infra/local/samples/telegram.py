@@ -11,7 +11,7 @@ from typing import Any
 from infra.local.samples.base import SignedRequest, digits, phone
 
 PROVIDER = "telegram"
-SAMPLES: tuple[str, ...] = ("message", "contact", "callback-query")
+SAMPLES: tuple[str, ...] = ("message", "contact", "callback-query", "location")
 _SECRET_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-"
 
 
@@ -39,6 +39,15 @@ def _update(sample: str, now: datetime) -> dict[str, Any]:
                                                                          "username": "switchboard_demo_bot"},
                                  "chat": chat, "date": date - 30, "text": "Please share your phone number."},
             "contact": {"phone_number": phone()[1:], "first_name": "Lena", "last_name": "Kraus", "user_id": user_id}}}
+    if sample == "location":
+        # A shared location (Message.location), answering the bot: the demo rules send it to the nearest field tech.
+        return {"update_id": update_id, "message": {
+            "message_id": message_id, "from": user, "chat": chat, "date": date,
+            "reply_to_message": {"message_id": message_id - 1, "from": {"id": int(digits(10)), "is_bot": True,
+                                                                         "first_name": "Switchboard",
+                                                                         "username": "switchboard_demo_bot"},
+                                 "chat": chat, "date": date - 30, "text": "Where should our technician come?"},
+            "location": {"latitude": 37.8044, "longitude": -122.2712, "horizontal_accuracy": 25}}}
     return {"update_id": update_id, "callback_query": {
         "id": digits(19), "from": user, "chat_instance": "-" + digits(19), "data": "order:4471:track",
         "message": {"message_id": message_id, "from": {"id": int(digits(10)), "is_bot": True, "first_name": "Switchboard",

@@ -61,6 +61,20 @@ def test_nothing_matching_goes_to_the_default_queue():
     assert decision.reason == "no rule matched: default queue"
 
 
+def test_has_location_holds_only_for_coordinates():
+    rules = RuleSet.model_validate({"default_team": "front-desk", "rules": [
+        {"name": "on-site", "when": {"has_location": True}, "then": {"kind": "nearest", "skill": "field_service"}},
+        {"name": "no-place", "when": {"has_location": False}, "then": {"kind": "tag", "tags": ["no-place"]}}]})
+    shared = Sensed(location=Location(latitude=37.8, longitude=-122.27))
+    city_only = Sensed(location=Location(city="OAKLAND", region="CA"))  # a caller's city: nothing to measure from
+    decision = decide(rules, event(), shared, {}, has_assignee=False, at=MONDAY_NOON_UTC)
+    assert (decision.action, decision.rule, decision.matched, decision.tags) == ("nearest", "on-site",
+                                                                                ["has_location"], [])
+    for sensed in (city_only, Sensed()):
+        decision = decide(rules, event(), sensed, {}, has_assignee=False, at=MONDAY_NOON_UTC)
+        assert (decision.action, decision.tags) == ("unassigned", ["no-place"])
+
+
 def test_business_hours_in_a_time_zone():
     sensed = Sensed()
     # 12:00 UTC is 13:00 in Berlin: inside hours, so the after-hours rule does not hold.

@@ -75,6 +75,8 @@ class Conditions(BaseModel):
     sentiment_min: float | None = Field(default=None, ge=-1, le=1)
     sentiment_max: float | None = Field(default=None, ge=-1, le=1)
     urgency_at_least: Urgency | None = None
+    has_location: bool | None = Field(default=None, description="true: the event carries coordinates (a shared "
+                                      "location, a caller's position); false: it does not")
     contact_attributes: dict[str, str] | None = None
     business_hours: BusinessHours | None = None
 
@@ -105,6 +107,9 @@ class Conditions(BaseModel):
             checks["sentiment_max"] = sensed.sentiment <= self.sentiment_max
         if self.urgency_at_least is not None:
             checks["urgency_at_least"] = URGENCY_ORDER[sensed.urgency_level] >= URGENCY_ORDER[self.urgency_at_least]
+        if self.has_location is not None:
+            located = sensed.location is not None and sensed.location.has_coordinates
+            checks["has_location"] = located == self.has_location
         if self.contact_attributes is not None:
             checks["contact_attributes"] = all(contact_attributes.get(k) == v for k, v in self.contact_attributes.items())
         if self.business_hours is not None:

@@ -1,0 +1,106 @@
+"""The docs a newcomer reads stay true: docs/operations.md's "What gets created" names every
+function, table (with its TTLs and indexes), queue, bucket, schedule and stack-created
+secret in infra/topology.py, and nothing the topology no longer has; no heading in the
+docs names an internal work item."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from infra import topology
+
+REPOSITORY = Path(__file__).resolve().parents[2]
+OPERATIONS = REPOSITORY / "docs" / "operations.md"
+
+
+def created_rows() -> dict[str, str]:
+    """The 'What gets created' table: first cell -> the whole row."""
+    text = OPERATIONS.read_text()
+    section = text[text.index("## What gets created"):]
+    section = section[: section.index("\n## ", 3)] if "\n## " in section[3:] else section
+    rows = [line for line in section.splitlines() if line.startswith("| ") and not line.startswith("| resource")]
+    return {row.split(" | ")[0].removeprefix("| "): row for row in rows}
+
+
+def row(starting: str) -> tuple[str, str]:
+    found = [(cell, text) for cell, text in created_rows().items() if cell.startswith(starting)]
+    assert len(found) == 1, f"docs/operations.md 'What gets created' needs one row starting {starting!r}"
+    return found[0]
+
+
+def quoted(text: str) -> set[str]:
+    return set(re.findall(r"`([^`]+)`", text))
+
+
+def test_every_table_with_its_ttls_and_indexes_and_no_other():
+    cell, text = row("DynamoDB tables")
+    assert quoted(cell) == set(topology.TABLES)
+    expected = {f"{t.name}.{t.ttl_attribute}" for t in topology.TABLES.values() if t.ttl_attribute}
+    expected |= {f"{t.name}.{index.name}" for t in topology.TABLES.values() for index in t.indexes}
+    named = {q for q in quoted(text) if q.split(".")[0] in topology.TABLES and "." in q}
+    assert named == expected
+
+
+def test_every_bucket_and_no_other():
+    cell, _ = row("S3 bucket ")
+    assert quoted(cell) == set(topology.BUCKETS)
+
+
+def test_every_function_and_no_other_and_which_get_the_deps_layer():
+    cell, text = row("Lambda functions")
+    (names,) = re.findall(r"\{([^}]*)\}", cell)
+    assert set(names.split(",")) == {name.replace("_", "-") for name in topology.FUNCTIONS}
+    (with_deps,) = re.findall(r"sets `deps_layer` \(([^)]*)\)", text)
+    assert {n.strip() for n in with_deps.split(",")} == {f.name for f in topology.FUNCTIONS.values() if f.deps_layer}
+
+
+def test_every_consumer_queue_and_no_other():
+    cell, _ = row("SQS queue")
+    assert quoted(cell) == {f.consumer.queue for f in topology.consumers() if f.consumer}
+
+
+def test_every_schedule_and_no_other():
+    cell, _ = row("EventBridge Scheduler schedule")
+    assert quoted(cell) == {f.name for f in topology.scheduled()}
+
+
+def test_every_stack_created_secret():
+    secrets = getattr(topology, "SECRETS", {})
+    if not secrets:
+        pytest.skip("the topology declares no stack-created secrets")
+    cell, _ = row("Secrets Manager secret")
+    assert quoted(cell) == set(secrets)
+
+
+WORK_ITEM = re.compile(r"\b(issue|ticket|work item|story|epic|jira)\s*#?\d+", re.IGNORECASE)
+
+
+def test_no_heading_names_an_internal_work_item():
+    documents = [REPOSITORY / "README.md", *sorted((REPOSITORY / "docs").rglob("*.md"))]
+    headings = [f"{path.relative_to(REPOSITORY)}: {line}" for path in documents
+                for line in path.read_text().splitlines() if line.startswith("#") and WORK_ITEM.search(line)]
+    assert not headings, headings
+
+
+def readme_commands(prefix: str) -> list[str]:
+    lines = (REPOSITORY / "README.md").read_text().splitlines()
+    return [line.split("  #")[0].split(" > ")[0].strip() for line in lines if line.strip().startswith(prefix)]
+
+
+def test_the_readmes_curl_reaches_the_port_the_hub_runs_on():
+    local = [line for line in readme_commands("curl") if "127.0.0.1" in line or "localhost" in line]
+    assert local, "the README shows how to call the local hub with curl"
+    for line in local:
+        assert "${SWITCHBOARD_PORT:-8080}" in line, line  # make dev listens on $SWITCHBOARD_PORT when set
+
+
+def test_every_switchboard_command_in_the_readme_parses():
+    from infra.local.cli import build_parser
+
+    commands = readme_commands(".venv/bin/switchboard")
+    assert len(commands) >= 10
+    for command in commands:
+        build_parser().parse_args(command.split()[1:])  # argparse exits (SystemExit) on an unknown command
