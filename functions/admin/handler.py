@@ -84,7 +84,8 @@ def refuse_unknown_query_parameters(app: APIGatewayHttpResolver, next_middleware
     unknown = sorted(set(app.current_event.query_string_parameters or {}) - known)
     if unknown:
         problem = f"not a parameter of this route (it takes: {', '.join(sorted(known)) or 'none'})"
-        raise invalid_request([{"field": name, "in": "query", "problem": problem} for name in unknown])
+        raise invalid_request([{"field": name or "(empty name)", "in": "query", "problem": problem}
+                               for name in unknown])
     return next_middleware(app)
 
 
