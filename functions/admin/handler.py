@@ -144,10 +144,9 @@ def hub_error(error: HubError) -> Response:
 
 @app.exception_handler(RequestValidationError)
 def request_invalid(error: RequestValidationError) -> Response:
-    problems = located_problems(error.errors())
-    if any(p["in"] == "body" and p["field"] == "(body)" and p["problem"] == "Field required" for p in problems):
+    if any(e.get("type") == "missing" and tuple(e.get("loc", ())) == ("body",) for e in error.errors()):
         return error_response(HubError("a JSON body is required", status=400, code="malformed_request"))
-    return error_response(invalid_request(problems))
+    return error_response(invalid_request(located_problems(error.errors())))
 
 
 @app.exception_handler(RequestUnsupportedContentType)

@@ -157,6 +157,7 @@ def _profile(model: type[BaseModel], name: str, decided_elsewhere: set[str], doc
     return create_model(name, __config__=ConfigDict(extra="forbid"), __doc__=doc, **fields)
 
 
+# Built from the domain models (mypy sees variables, hence the ignores where routes annotate with them).
 TeamProfile = _profile(Team, "TeamProfile", {"name"}, "A team; its name comes from the path.")
 ResponderProfile = _profile(Responder, "ResponderProfile", {"id", "tenant", "load"},
                             "A responder; its id comes from the path, its tenant from the key, its load is the hub's.")

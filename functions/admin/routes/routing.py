@@ -77,7 +77,8 @@ def list_teams(tenant: TenantQuery = None) -> TeamList:
 
 
 @router.put("/admin/teams/<name>", tags=TAGS, responses=answers(413, 415), summary="Create or replace a team")
-def put_team(name: TeamName, profile: Annotated[TeamProfile, Body()], tenant: TenantQuery = None) -> Team:
+def put_team(name: TeamName, profile: Annotated[TeamProfile, Body()],  # type: ignore[valid-type]
+             tenant: TenantQuery = None) -> Team:
     caller, chosen = caller_and_tenant(tenant)
     return routing_config.put_team(caller, chosen, name, profile, routing_store())
 
@@ -97,7 +98,7 @@ def list_responders(tenant: TenantQuery = None) -> ResponderList:
 
 @router.put("/admin/responders/<responder_id>", tags=TAGS, responses=answers(413, 415),
             summary="Create or replace a responder (its load is kept)")
-def put_responder(responder_id: ResponderId, profile: Annotated[ResponderProfile, Body()],
+def put_responder(responder_id: ResponderId, profile: Annotated[ResponderProfile, Body()],  # type: ignore[valid-type]
                   tenant: TenantQuery = None) -> Responder:
     caller, chosen = caller_and_tenant(tenant)
     return routing_config.put_responder(caller, chosen, responder_id, profile, routing_store())
