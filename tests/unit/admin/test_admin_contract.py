@@ -277,3 +277,13 @@ def test_other_tenants_still_see_nothing(admin):
     created = call(admin, "POST", "/admin/connections", body={"provider": "twilio", "credentials":
                                                                {"auth_token": "a" * 32}})[2]
     assert call(admin, "GET", f"/admin/connections/{created['id']}", principal=OTHER)[0] == 404
+
+
+def test_a_connection_of_another_tenant_than_the_one_named_is_refused(admin):
+    created = call(admin, "POST", "/admin/connections", body={"provider": "twilio", "credentials":
+                                                               {"auth_token": "a" * 32}})[2]
+    error = assert_refusal(call(admin, "GET", "/admin/events", query={"tenant": "globex", "connection": created["id"]},
+                                principal=OPERATOR), 400, "validation_error", fields=["connection"])
+    assert error["details"]["problems"][0]["problem"] == f"connection {created['id']!r} is not in tenant 'globex'"
+    status, _, body = call(admin, "GET", "/admin/events", query={"connection": created["id"]}, principal=OPERATOR)
+    assert status == 200 and body["filters"]["tenant"] == "acme" and body["filters"]["connection"] == created["id"]
