@@ -112,8 +112,9 @@ def openapi_document() -> dict[str, Any]:
 
 
 def with_hub_errors(document: dict[str, Any]) -> dict[str, Any]:
-    """Powertools documents its own 422 body for request validation; this API answers those
-    as 400 with ErrorBody (each route lists it), so the 422s and their schemas are dropped."""
+    """Powertools documents its own 422 body for request validation, and a 500 for responses
+    that fail their model; this API answers the first as 400 with ErrorBody (each route lists
+    it), and the second is a bug it logs, not an answer to document. Both are dropped."""
     for operations in document.get("paths", {}).values():
         for operation in operations.values():
             operation.get("responses", {}).pop("422", None)
