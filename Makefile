@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: install layer dev test test-fast fuzz synth bench schema clean
+.PHONY: install layer dev test test-fast fuzz synth bench schema openapi clean
 
 install: $(VENV)/.installed node_modules/.installed layer
 
@@ -51,6 +51,10 @@ bench: $(VENV)/.installed
 
 schema: $(VENV)/.installed
 	$(BIN)/switchboard schema
+
+# Regenerate docs/openapi.json (the admin API's OpenAPI document) after changing admin routes or models.
+openapi: $(VENV)/.installed
+	$(BIN)/python -m infra.local.openapi
 
 clean:
 	rm -rf $(VENV) node_modules cdk.out .pytest_cache

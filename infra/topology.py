@@ -43,6 +43,14 @@ class Bucket:
 
 
 @dataclass(frozen=True)
+class Secret:
+    """A secret the stack creates with a generated value (not a connection's credentials)."""
+
+    name: str
+    purpose: str = ""
+
+
+@dataclass(frozen=True)
 class Consumer:
     """A function fed from the bus: rule (pattern) -> SQS queue (+ DLQ) -> function."""
 
@@ -71,6 +79,8 @@ class Function:
     # The slim deps layer (layers/deps/requirements.txt): for functions that import provider
     # adapters or routing's sensing libraries; the others start faster without it.
     deps_layer: bool = False
+    # Stack-created secrets (SECRETS) it reads; read access to exactly those, their names in SECRET_<NAME>.
+    reads_secrets: tuple[str, ...] = ()
     # Run on a schedule (EventBridge Scheduler expression, e.g. "rate(1 minute)"): EventBridge
     # Scheduler on AWS, the local runtime's scheduler on one machine.
     schedule: str | None = None
@@ -133,6 +143,10 @@ BUCKETS: dict[str, Bucket] = {
     "raw": Bucket("raw", expire_after_days=90, purpose="Raw webhook requests (headers and body) for replay."),
 }
 
+SECRETS: dict[str, Secret] = {
+    "cursor_key": Secret("cursor_key", purpose="Seals the admin API's pagination cursors (generated at creation)."),
+}
+
 EVENT_BUS = "events"
 EVENT_SOURCE_PREFIX = "switchboard."
 ROUTING_SOURCE = "switchboard.routing"
@@ -162,6 +176,7 @@ FUNCTIONS: dict[str, Function] = {
                     "contacts": "read", "conversations": "read"},
             secrets="readwrite",
             outbound_secrets="readwrite",
+            reads_secrets=("cursor_key",),
             deps_layer=True,
         ),
         Function(
@@ -226,7 +241,7 @@ ROUTES: tuple[Route, ...] = (
 AUTHORIZER_FUNCTION = "authorizer"
 
 
-def env_var(kind: Literal["table", "bucket"], name: str) -> str:
+def env_var(kind: Literal["table", "bucket", "secret"], name: str) -> str:
     """The environment variable a function reads a resource's physical name from."""
     return f"{kind.upper()}_{name.upper()}"
 
@@ -249,7 +264,7 @@ def outbound_secrets_prefix(stage: str) -> str:
 
 
 def function_environment(function: Function, names: dict[str, str], stage: str) -> dict[str, str]:
-    """Environment for one function. `names` maps 'table:x' / 'bucket:x' / 'bus' to physical names."""
+    """Environment for one function. `names` maps 'table:x' / 'bucket:x' / 'secret:x' / 'bus' to physical names."""
     env = {
         STAGE_ENV: stage,
         "POWERTOOLS_SERVICE_NAME": f"{SERVICE}-{function.name.replace('_', '-')}",
@@ -260,6 +275,8 @@ def function_environment(function: Function, names: dict[str, str], stage: str) 
         env[env_var("table", table)] = names[f"table:{table}"]
     for bucket in function.buckets:
         env[env_var("bucket", bucket)] = names[f"bucket:{bucket}"]
+    for secret in function.reads_secrets:
+        env[env_var("secret", secret)] = names[f"secret:{secret}"]
     if function.publishes:
         env[EVENT_BUS_ENV] = names["bus"]
     if function.secrets:

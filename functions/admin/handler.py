@@ -1,284 +1,221 @@
-"""Admin API handler (Powertools Event Handler): routes, principal, JSON errors."""
+"""Admin API handler: Powertools' event handler with request validation, one Router per
+area (functions/admin/routes), and one error shape for everything it refuses.
+
+Every 4xx answers `{"error": {"code", "message", "details"?}}` (switchboard_core.errors);
+a request that does not validate lists each problem with its field and where it was
+(`details.problems: [{"field", "in", "problem"}]`). The OpenAPI document generated from
+these routes is served at GET /admin/openapi.json and committed as docs/openapi.json.
+"""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
-from datetime import UTC, datetime, timedelta
+import re
 from functools import cache
+from http import HTTPStatus
 from typing import Any
 
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+    ResponseValidationError,
+)
+from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 
-from functions.admin import logic, routing_config
-from switchboard_core.routing.config_store import RoutingConfigStore
-from switchboard_core.routing.contacts import ContactStore
-from switchboard_core.routing.conversations import ConversationStore
-from switchboard_core import aws
-from switchboard_core.connections import ConnectionStore, CredentialStore
-from switchboard_core.errors import HubError
-from switchboard_core.event_log import EventLogStore
-from switchboard_core.http import public_base_url
-from switchboard_core.principals import Principal
-from switchboard_core.settings import load_settings
+from functions.admin.dependencies import cold_start, principal
+from functions.admin.routes import connections, contacts, conversations, events, keys, routing
+from functions.admin.routes.params import answers
+from switchboard_core.errors import HubError, invalid_request, located_problems
+
+API_TITLE = "Switchboard admin API"
+API_VERSION = "1.0.0"
+MAX_JSON_DEPTH = 32  # DynamoDB nests no deeper, and no admin document needs more
 
 logger = Logger()
 tracer = Tracer()
-app = APIGatewayHttpResolver()
+cold_start()
 
 
-class AdminSettings(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    connections_table: str = Field(alias="TABLE_CONNECTIONS")
-    event_log_table: str = Field(alias="TABLE_EVENT_LOG")
-    routing_table: str = Field(alias="TABLE_ROUTING")
-    contacts_table: str = Field(alias="TABLE_CONTACTS")
-    conversations_table: str = Field(alias="TABLE_CONVERSATIONS")
-    secrets_prefix: str = Field(alias="SECRETS_PREFIX")
-    outbound_secrets_prefix: str = Field(alias="OUTBOUND_SECRETS_PREFIX")
-    public_base_url: str | None = Field(default=None, alias="PUBLIC_BASE_URL")
-
-
-@cache
-def settings() -> AdminSettings:
-    return load_settings(AdminSettings)
-
-
-@cache
-def routing_store() -> RoutingConfigStore:
-    return RoutingConfigStore(aws.resource("dynamodb").Table(settings().routing_table))
-
-
-@cache
-def contact_store() -> ContactStore:
-    return ContactStore(aws.resource("dynamodb").Table(settings().contacts_table))
-
-
-@cache
-def conversation_store() -> ConversationStore:
-    # The inactivity window only matters when threading, which the admin API never does.
-    return ConversationStore(aws.resource("dynamodb").Table(settings().conversations_table), timedelta(hours=4))
-
-
-@cache
-def dependencies() -> logic.AdminDeps:
-    config = settings()
-    dynamodb = aws.resource("dynamodb")
-    return logic.AdminDeps(
-        connections=ConnectionStore(dynamodb.Table(config.connections_table)),
-        credentials=CredentialStore(aws.client("secretsmanager"), config.secrets_prefix),
-        event_log=EventLogStore(dynamodb.Table(config.event_log_table), ttl=timedelta(days=30)),
-        outbound_credentials=CredentialStore(aws.client("secretsmanager"), config.outbound_secrets_prefix),
-    )
-
-
-def principal() -> Principal:
-    """The caller, as the Lambda authorizer described it."""
-    context = app.current_event.request_context.authorizer.get_lambda or {}
+def parse_json_body(text: str) -> Any:
+    """The request body as JSON: an object, nested at most MAX_JSON_DEPTH deep (a hostile body
+    nested thousands deep would otherwise exhaust the parser's recursion: a 500)."""
     try:
-        return Principal.model_validate(context)
-    except ValidationError:
-        raise HubError("request was not authorized", status=401, code="unauthorized") from None
-
-
-def base_url() -> str:
-    return public_base_url(app.current_event.raw_event, settings().public_base_url)
-
-
-def body() -> Any:
-    raw = app.current_event.decoded_body
-    if not raw:
-        return None
-    try:
-        return json.loads(raw)
+        document = json.loads(text)
+    except RecursionError:
+        raise HubError(f"body nests deeper than {MAX_JSON_DEPTH} levels", status=400,
+                       code="malformed_request") from None
     except ValueError as exc:
         raise HubError(f"body is not valid JSON: {exc}", status=400, code="malformed_request") from None
+    if not isinstance(document, dict):
+        raise HubError("a JSON object body is required", status=400, code="malformed_request")
+    if json_depth(document) > MAX_JSON_DEPTH:
+        raise HubError(f"body nests deeper than {MAX_JSON_DEPTH} levels", status=400, code="malformed_request")
+    return document
 
 
-def now() -> datetime:
-    return datetime.now(UTC)
+def json_depth(document: Any) -> int:
+    """How deep objects and arrays nest (iteratively: the depth is what is being checked)."""
+    deepest, pending = 0, [(document, 1)]
+    while pending:
+        value, depth = pending.pop()
+        if isinstance(value, dict | list):
+            deepest = max(deepest, depth)
+            children = value.values() if isinstance(value, dict) else value
+            pending.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return deepest
 
 
-@app.get("/admin/whoami")
-def whoami() -> dict[str, Any]:
-    return principal().as_context()
+app = APIGatewayHttpResolver(enable_validation=True, json_body_deserializer=parse_json_body,
+                             # A response that does not match its model is our bug: a 500, never a 400.
+                             response_validation_error_http_code=HTTPStatus.INTERNAL_SERVER_ERROR)
+for area in (connections, keys, events, routing, contacts, conversations):
+    app.include_router(area.router)
 
 
-@app.get("/admin/providers")
-def providers() -> dict[str, Any]:
-    principal()
-    return {"providers": logic.list_providers()}
+def refuse_unknown_query_parameters(app: APIGatewayHttpResolver, next_middleware: Any) -> Response:
+    """A query parameter the route does not take is refused, not silently ignored (a typo
+    would otherwise widen a listing). Runs after validation, on the route's declared ones."""
+    known = {field.alias for field in app.context["_route"].dependant.query_params}
+    unknown = sorted(set(app.current_event.query_string_parameters or {}) - known)
+    if unknown:
+        problem = f"not a parameter of this route (it takes: {', '.join(sorted(known)) or 'none'})"
+        raise invalid_request([{"field": name or "(empty name)", "in": "query", "problem": problem}
+                               for name in unknown])
+    return next_middleware(app)
 
 
-@app.get("/admin/connections")
-def list_connections() -> dict[str, Any]:
-    tenant = app.current_event.get_query_string_value("tenant")
-    return {"connections": logic.list_connections(principal(), dependencies(), base_url(), tenant)}
+app.use([refuse_unknown_query_parameters])
 
 
-@app.post("/admin/connections")
-def create_connection() -> Response:
-    request = logic.parse_body(logic.CreateConnection, body())
-    created = logic.create_connection(principal(), request, dependencies(), now(), base_url())
-    logger.info("connection created", extra={"connection": created["id"], "provider": created["provider"]})
-    return Response(status_code=201, content_type="application/json", body=created)
+@app.get("/admin/openapi.json", tags=["api"], responses=answers(), summary="This API's OpenAPI document")
+def openapi_json() -> dict[str, Any]:
+    principal(app.current_event)
+    return openapi_document()
 
 
-@app.get("/admin/connections/<connection_id>")
-def get_connection(connection_id: str) -> dict[str, Any]:
-    return logic.visible_connection(principal(), connection_id, dependencies()).public(base_url())
+@cache
+def openapi_document() -> dict[str, Any]:
+    """The OpenAPI document, generated from the routes and their models."""
+    generated = json.loads(app.get_openapi_json_schema(
+        title=API_TITLE, version=API_VERSION,
+        description="Connections, events and routing of a Switchboard hub. Every refusal answers "
+                    "{\"error\": {\"code\", \"message\", \"details\"?}}; see ErrorBody.",
+        security_schemes={"apiKey": HTTPBearer(description="an API key (sbk_...) from `switchboard keys create`")},
+        security=[{"apiKey": []}],
+    ))
+    return with_hub_errors(generated)
 
 
-@app.delete("/admin/connections/<connection_id>")
-def delete_connection(connection_id: str) -> Response:
-    logic.delete_connection(principal(), connection_id, dependencies())
-    logger.info("connection deleted", extra={"connection": connection_id})
-    return Response(status_code=204, content_type="application/json", body="")
+def with_hub_errors(document: dict[str, Any]) -> dict[str, Any]:
+    """Powertools documents its own 422 body for request validation, and a 500 for responses
+    that fail their model; this API answers the first as 400 with ErrorBody (each route lists
+    it), and the second is a bug it logs, not an answer to document. Both are dropped."""
+    for operations in document.get("paths", {}).values():
+        for operation in operations.values():
+            operation.get("responses", {}).pop("422", None)
+            operation.get("responses", {}).pop("500", None)
+    schemas = document.get("components", {}).get("schemas", {})
+    text = json.dumps(document["paths"])
+    for name in ("HTTPValidationError", "ValidationError", "ResponseValidationError"):
+        if f"#/components/schemas/{name}" not in text:
+            schemas.pop(name, None)
+    return document
 
 
-@app.post("/admin/connections/<connection_id>/rotate")
-def rotate(connection_id: str) -> dict[str, Any]:
-    request = logic.parse_body(logic.RotateCredentials, body())
-    rotated = logic.rotate_credentials(principal(), connection_id, request, dependencies(), now(), base_url())
-    logger.info("credentials rotated", extra={"connection": connection_id})
-    return rotated
+def render_openapi() -> str:
+    """docs/openapi.json exactly as committed (`make openapi` writes it)."""
+    return json.dumps(openapi_document(), indent=2, ensure_ascii=False) + "\n"
 
 
-@app.put("/admin/connections/<connection_id>/outbound")
-def put_outbound(connection_id: str) -> dict[str, Any]:
-    request = logic.parse_body(logic.OutboundCredentials, body())
-    updated = logic.put_outbound_credentials(principal(), connection_id, request, dependencies(), now(), base_url())
-    logger.info("outbound credentials stored", extra={"connection": connection_id})
-    return updated
-
-
-@app.delete("/admin/connections/<connection_id>/outbound")
-def delete_outbound(connection_id: str) -> Response:
-    logic.delete_outbound_credentials(principal(), connection_id, dependencies())
-    logger.info("outbound credentials removed", extra={"connection": connection_id})
-    return Response(status_code=204, content_type="application/json", body="")
-
-
-@app.get("/admin/events")
-def events() -> dict[str, Any]:
-    params = app.current_event.query_string_parameters or {}
-    return logic.list_events(principal(), dict(params), dependencies())
-
-
-def routing_tenant() -> str:
-    return routing_config.tenant_for(principal(), app.current_event.get_query_string_value("tenant"))
-
-
-@app.get("/admin/routing/rules")
-def get_rules() -> dict[str, Any]:
-    return routing_config.get_rules(principal(), routing_tenant(), routing_store())
-
-
-@app.put("/admin/routing/rules")
-def put_rules() -> dict[str, Any]:
-    saved = routing_config.put_rules(principal(), routing_tenant(), body(), routing_store(), now())
-    logger.info("rule set saved", extra={"version": saved["version"]})
-    return saved
-
-
-@app.post("/admin/routing/simulate")
-def simulate() -> dict[str, Any]:
-    return routing_config.simulate_rules(principal(), routing_tenant(), body(), routing_store(), dependencies())
-
-
-@app.get("/admin/routing/taxonomy")
-def get_taxonomy() -> dict[str, Any]:
-    return routing_config.get_taxonomy(principal(), routing_tenant(), routing_store())
-
-
-@app.put("/admin/routing/taxonomy")
-def put_taxonomy() -> dict[str, Any]:
-    return routing_config.put_taxonomy(principal(), routing_tenant(), body(), routing_store(), now())
-
-
-@app.get("/admin/teams")
-def list_teams() -> dict[str, Any]:
-    return routing_config.list_teams(principal(), routing_tenant(), routing_store())
-
-
-@app.put("/admin/teams/<name>")
-def put_team(name: str) -> dict[str, Any]:
-    return routing_config.put_team(principal(), routing_tenant(), name, body(), routing_store())
-
-
-@app.delete("/admin/teams/<name>")
-def delete_team(name: str) -> Response:
-    routing_config.delete_team(principal(), routing_tenant(), name, routing_store())
-    return Response(status_code=204, content_type="application/json", body="")
-
-
-@app.get("/admin/responders")
-def list_responders() -> dict[str, Any]:
-    return routing_config.list_responders(principal(), routing_tenant(), routing_store())
-
-
-@app.put("/admin/responders/<responder_id>")
-def put_responder(responder_id: str) -> dict[str, Any]:
-    return routing_config.put_responder(principal(), routing_tenant(), responder_id, body(), routing_store())
-
-
-@app.delete("/admin/responders/<responder_id>")
-def delete_responder(responder_id: str) -> Response:
-    routing_config.delete_responder(principal(), routing_tenant(), responder_id, routing_store())
-    return Response(status_code=204, content_type="application/json", body="")
-
-
-@app.get("/admin/contacts/<contact_id>")
-def get_contact(contact_id: str) -> dict[str, Any]:
-    return routing_config.contact_view(routing_config.get_contact(principal(), contact_id, contact_store()))
-
-
-@app.get("/admin/contacts/<contact_id>/timeline")
-def contact_timeline(contact_id: str) -> dict[str, Any]:
-    params = dict(app.current_event.query_string_parameters or {})
-    return routing_config.timeline(principal(), contact_id, params, contact_store())
-
-
-@app.get("/admin/conversations")
-def list_conversations() -> dict[str, Any]:
-    params = dict(app.current_event.query_string_parameters or {})
-    return routing_config.list_conversations(principal(), routing_tenant(), params, conversation_store())
-
-
-@app.post("/admin/conversations/<conversation_id>/status")
-def set_conversation_status(conversation_id: str) -> dict[str, Any]:
-    return routing_config.set_conversation_status(principal(), conversation_id, body(), conversation_store())
-
-
-@app.post("/admin/contacts/merges/<merge_id>/undo")
-def undo_merge(merge_id: str) -> dict[str, Any]:
-    return routing_config.undo_merge(principal(), merge_id, contact_store(), now())
-
-
-@app.get("/admin/conversations/<conversation_id>")
-def get_conversation(conversation_id: str) -> dict[str, Any]:
-    return routing_config.get_conversation(principal(), conversation_id, conversation_store())
+def error_response(error: HubError, headers: dict[str, str] | None = None) -> Response:
+    return Response(status_code=error.status, content_type="application/json", body=error.body(), headers=headers)
 
 
 @app.exception_handler(HubError)
 def hub_error(error: HubError) -> Response:
     if error.status >= 500:
         logger.error("admin request failed", extra={"reason": error.code, "detail": error.message})
-    return Response(status_code=error.status, content_type="application/json", body=error.body())
+    return error_response(error)
+
+
+@app.exception_handler(RequestValidationError)
+def request_invalid(error: RequestValidationError) -> Response:
+    if any(e.get("type") == "missing" and tuple(e.get("loc", ())) == ("body",) for e in error.errors()):
+        return error_response(HubError("a JSON body is required", status=400, code="malformed_request"))
+    return error_response(invalid_request(located_problems(error.errors())))
+
+
+@app.exception_handler(RequestUnsupportedContentType)
+def unsupported_content_type(error: RequestUnsupportedContentType) -> Response:
+    content_type = app.current_event.headers.get("content-type", "")
+    return error_response(HubError(f"the body must be application/json, not {content_type!r}", status=415,
+                                   code="unsupported_media_type",
+                                   details={"problems": located_problems(error.errors())}))
+
+
+@app.exception_handler(ResponseValidationError)
+def response_invalid(error: ResponseValidationError) -> Response:
+    logger.error("admin response does not match its model", extra={"problems": located_problems(error.errors())})
+    return error_response(HubError("the hub built an invalid answer", status=500, code="internal_error"))
+
+
+@app.exception_handler(Exception)
+def unexpected(error: Exception) -> Response:
+    logger.exception("admin request failed")
+    return error_response(HubError("the hub failed to answer; try again", status=500, code="internal_error"))
 
 
 @app.not_found
 def not_found(_: NotFoundError) -> Response:
-    path = app.current_event.path
-    return Response(status_code=404, content_type="application/json",
-                    body=HubError(f"no admin route {app.current_event.http_method} {path}", status=404,
-                                  code="not_found").body())
+    method, path = app.current_event.http_method, app.current_event.path
+    allowed = allowed_methods(path)
+    if allowed:
+        return error_response(HubError(f"{path} answers {', '.join(allowed)}, not {method}", status=405,
+                                       code="method_not_allowed", details={"allowed": allowed}),
+                              headers={"Allow": ", ".join(allowed)})
+    return error_response(HubError(f"no admin route {method} {path}", status=404, code="not_found"))
+
+
+def allowed_methods(path: str) -> list[str]:
+    """The methods the document lists for a path (for a 405's Allow header)."""
+    return sorted(method.upper() for pattern, methods in _path_patterns() if pattern.fullmatch(path)
+                  for method in methods)
+
+
+@cache
+def _path_patterns() -> list[tuple[re.Pattern[str], list[str]]]:
+    return [(re.compile(re.sub(r"\\\{\w+\\\}", "[^/]+", re.escape(path))), list(operations))
+            for path, operations in openapi_document()["paths"].items()]
+
+
+def readable(event: dict[str, Any]) -> HubError | None:
+    """Make the body text before Powertools sees it: a base64 body is decoded here, and a body
+    that is not UTF-8 (or not base64 as flagged) is refused (Powertools would fail with a 500)."""
+    body = event.get("body")
+    if not body or not event.get("isBase64Encoded"):
+        return None
+    try:
+        event["body"] = base64.b64decode(body, validate=True).decode("utf-8")
+    except (binascii.Error, ValueError):
+        return HubError("request body is not UTF-8 text (JSON must be UTF-8)", status=400, code="malformed_request")
+    event["isBase64Encoded"] = False
+    return None
 
 
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    refused = readable(event)
+    if refused is not None:
+        return {"statusCode": refused.status, "headers": {"Content-Type": "application/json"},
+                "body": json.dumps(refused.body()), "isBase64Encoded": False}
+    # An empty value (`?type=`) means no filter, as it always has.
+    query = event.get("queryStringParameters")
+    if query:
+        event["queryStringParameters"] = {k: v for k, v in query.items() if v != ""} or None
     return app.resolve(event, context)

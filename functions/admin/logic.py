@@ -10,7 +10,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+import json
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from switchboard_core.connections import (
     Connection,
@@ -18,12 +21,25 @@ from switchboard_core.connections import (
     CredentialStore,
     new_connection_id,
 )
-from switchboard_core.errors import HubError, NotFound, validated
-from switchboard_core.event_log import EventLogStore, EventQuery
+from switchboard_core.cursors import CursorCodec
+from switchboard_core.errors import HubError, NotFound, invalid_request
+from switchboard_core.event_log import EventLogStore, EventQuery, position_model
 from switchboard_core.principals import ALL_TENANTS, Principal
 from switchboard_core.providers import PROVIDER_NAMES, all_adapters, get_adapter
 
 MAX_GRACE = timedelta(days=30)
+# A secret holds at most 64 KiB and a rotation keeps two sets: credentials beyond this cannot be stored.
+MAX_CREDENTIALS_BYTES = 16 * 1024
+
+
+def _storable(credentials: dict[str, Any]) -> dict[str, Any]:
+    size = len(json.dumps(credentials).encode())
+    if size > MAX_CREDENTIALS_BYTES:
+        raise ValueError(f"credentials are {size:,} bytes as JSON; at most {MAX_CREDENTIALS_BYTES:,} can be stored")
+    return credentials
+
+
+Credentials = Annotated[dict[str, Any], AfterValidator(_storable)]
 
 
 class CreateConnection(BaseModel):
@@ -32,27 +48,20 @@ class CreateConnection(BaseModel):
     provider: str = Field(min_length=1)
     tenant: str | None = Field(default=None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
     name: str | None = Field(default=None, max_length=200)
-    credentials: dict[str, Any]
+    credentials: Credentials
 
 
 class OutboundCredentials(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    credentials: dict[str, Any]
+    credentials: Credentials
 
 
 class RotateCredentials(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    credentials: dict[str, Any]
+    credentials: Credentials
     grace_seconds: int = Field(default=24 * 3600, ge=0, le=int(MAX_GRACE.total_seconds()))
-
-
-def parse_body(model: type[BaseModel], body: Any) -> Any:
-    """Validate a JSON body; a 400 that names each bad field."""
-    if body is None:
-        raise HubError("a JSON body is required", status=400, code="malformed_request")
-    return validated(model, body, "request body")
 
 
 @dataclass
@@ -102,7 +111,9 @@ def visible_connection(principal: Principal, connection_id: str, deps: AdminDeps
 
 
 def list_connections(principal: Principal, deps: AdminDeps, base_url: str, tenant: str | None) -> list[dict[str, Any]]:
-    if principal.tenant != ALL_TENANTS:
+    """A tenant's connections (an operator key without tenant=: every tenant's). Asking for a
+    tenant the key may not read is refused, not answered with the key's own."""
+    if tenant is None and principal.tenant != ALL_TENANTS:
         tenant = principal.tenant
     principal.require_read(tenant or principal.tenant)
     return [c.public(base_url) for c in deps.connections.list(tenant)]
@@ -153,18 +164,25 @@ def rotate_credentials(principal: Principal, connection_id: str, request: Rotate
     return body
 
 
-def list_events(principal: Principal, params: dict[str, str], deps: AdminDeps) -> dict[str, Any]:
-    query = validated(EventQuery, {k: v for k, v in params.items() if v != ""}, "query")
+def list_events(principal: Principal, query: EventQuery, cursor: str | None, deps: AdminDeps,
+                codec: CursorCodec) -> dict[str, Any]:
+    """Recent events of one tenant or connection, newest first. The tenant is the key's own
+    unless it names another (refused unless the key may read it); a cursor continues only
+    the listing, with the same filters, it was issued for."""
     if query.connection:
         connection = visible_connection(principal, query.connection, deps)
+        if query.tenant and query.tenant != connection.tenant:
+            raise invalid_request([{"field": "connection", "in": "query",
+                                    "problem": f"connection {connection.id!r} is not in tenant {query.tenant!r}"}])
         query = query.model_copy(update={"tenant": connection.tenant})
-    elif principal.tenant != ALL_TENANTS:
-        query = query.model_copy(update={"tenant": principal.tenant})
     elif not query.tenant:
-        raise HubError("an operator key must pass tenant= or connection=", status=400, code="validation_error")
+        if principal.tenant == ALL_TENANTS:
+            raise invalid_request([{"field": "tenant", "in": "query",
+                                    "problem": "an operator key must pass tenant= or connection="}])
+        query = query.model_copy(update={"tenant": principal.tenant})
     principal.require_read(query.tenant or "")
-    try:
-        events, cursor = deps.event_log.query(query)
-    except ValueError as exc:
-        raise HubError(str(exc), status=400, code="validation_error") from None
-    return {"events": [e.model_dump(mode="json") for e in events], "next_cursor": cursor}
+    scope = {"listing": "events", **query.filters()}
+    after = codec.open(cursor, scope, position_model(query)) if cursor else None
+    events, last = deps.event_log.query(query, after)
+    return {"events": events, "next_cursor": codec.seal(scope, last) if last else None,
+            "filters": query.filters()}

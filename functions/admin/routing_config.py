@@ -12,17 +12,22 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from functions.admin.logic import AdminDeps, parse_body
-from switchboard_core.routing.assignment import Responder, Team
-from switchboard_core.routing.config_store import RoutingConfigStore
-from switchboard_core.routing.contacts import ContactRecord, ContactStore
-from switchboard_core.routing.conversations import ConversationStore, Status
-from switchboard_core.routing.rules import RuleSet
-from switchboard_core.routing.sensing import Sensor, Taxonomy
+from functions.admin.logic import AdminDeps
 from functions.admin.simulation import simulate
+from switchboard_core.cursors import CursorCodec
 from switchboard_core.errors import HubError, NotFound, validated
 from switchboard_core.event_log import EventQuery
 from switchboard_core.principals import ALL_TENANTS, Principal
+from switchboard_core.routing.assignment import Responder, Team
+from switchboard_core.routing.config_store import RoutingConfigStore
+from switchboard_core.routing.contacts import ContactRecord, ContactStore, TimelinePosition
+from switchboard_core.routing.conversations import Conversation, ConversationStore, ListPosition, Status
+from switchboard_core.routing.rules import RuleSet
+from switchboard_core.routing.sensing import Sensor, Taxonomy
+
+# DynamoDB stores at most 400 KB per item; the rest of the item (keys, version, time) and the
+# attribute names need a little of that, so a stored document may take this much.
+MAX_STORED_BYTES = 380_000
 
 
 class PutRules(BaseModel):
@@ -41,24 +46,24 @@ class Simulate(BaseModel):
 
 
 def tenant_for(principal: Principal, requested: str | None) -> str:
-    """The tenant a request acts on: the key's own, or (operator keys) the one asked for."""
-    if principal.tenant != ALL_TENANTS:
-        return principal.tenant
-    if not requested:
-        raise HubError("an operator key must pass tenant=", status=400, code="validation_error")
-    return requested
+    """The tenant a request acts on: the one asked for, else the key's own. The route then
+    checks the key may read or change it, so naming another tenant is refused (403), never
+    quietly answered with the key's own."""
+    if requested:
+        return requested
+    if principal.tenant == ALL_TENANTS:
+        raise HubError("an operator key must pass tenant=", status=400, code="validation_error",
+                       details={"problems": [{"field": "tenant", "in": "query", "problem": "required for a '*' key"}]})
+    return principal.tenant
 
 
-def path_owned(body: Any, owned: dict[str, str], server_side: tuple[str, ...] = ()) -> dict[str, Any]:
-    """A JSON object body completed with the fields the path and the key decide; the
-    body may not set those itself (nor fields the server keeps, like a responder's load)."""
-    if not isinstance(body, dict):
-        raise HubError("a JSON object body is required", status=400, code="malformed_request")
-    refused = sorted(set(body) & (set(owned) | set(server_side)))
-    if refused:
-        raise HubError(f"these fields are not set through the body: {', '.join(refused)}", status=400,
-                       code="validation_error")
-    return {**body, **owned}
+def fits_one_item(field: str, stored: str) -> None:
+    """Refuse (413, naming the field) a document larger than one DynamoDB item can hold."""
+    size = len(stored.encode())
+    if size > MAX_STORED_BYTES:
+        problem = f"is {size:,} bytes as stored; at most {MAX_STORED_BYTES:,} fit in one item"
+        raise HubError(f"{field} {problem}", status=413, code="payload_too_large",
+                       details={"problems": [{"field": field, "in": "body", "problem": problem}]})
 
 
 def get_rules(principal: Principal, tenant: str, store: RoutingConfigStore) -> dict[str, Any]:
@@ -67,12 +72,13 @@ def get_rules(principal: Principal, tenant: str, store: RoutingConfigStore) -> d
     if found is None:
         raise NotFound(f"tenant {tenant!r} has no rule set yet", code="no_rule_set")
     rule_set, version = found
-    return {"rule_set": rule_set.model_dump(mode="json"), "version": version}
+    return {"rule_set": rule_set, "version": version}
 
 
-def put_rules(principal: Principal, tenant: str, body: Any, store: RoutingConfigStore, now: datetime) -> dict[str, Any]:
+def put_rules(principal: Principal, tenant: str, request: PutRules, store: RoutingConfigStore,
+              now: datetime) -> dict[str, Any]:
     principal.require_manage(tenant)
-    request: PutRules = parse_body(PutRules, body)
+    fits_one_item("rule_set", request.rule_set.model_dump_json())
     current = store.rules(tenant)
     current_version = current[1] if current else None
     if request.expected_version != current_version:
@@ -89,30 +95,32 @@ def put_rules(principal: Principal, tenant: str, body: Any, store: RoutingConfig
 def get_taxonomy(principal: Principal, tenant: str, store: RoutingConfigStore) -> dict[str, Any]:
     principal.require_read(tenant)
     taxonomy, version = store.taxonomy(tenant)
-    return {"taxonomy": taxonomy.model_dump(mode="json"), "version": version}
+    return {"taxonomy": taxonomy, "version": version}
 
 
-def put_taxonomy(principal: Principal, tenant: str, body: Any, store: RoutingConfigStore, now: datetime) -> dict[str, Any]:
+def put_taxonomy(principal: Principal, tenant: str, taxonomy: Taxonomy, store: RoutingConfigStore,
+                 now: datetime) -> dict[str, Any]:
     principal.require_manage(tenant)
-    taxonomy: Taxonomy = parse_body(Taxonomy, body)
+    fits_one_item("(body)", taxonomy.model_dump_json())
     return {"version": store.put_taxonomy(tenant, taxonomy, now),
             "phrases": sum(1 for _ in taxonomy.phrases())}
 
 
 def list_responders(principal: Principal, tenant: str, store: RoutingConfigStore) -> dict[str, Any]:
     principal.require_read(tenant)
-    return {"responders": [r.model_dump(mode="json") for r in sorted(store.responders(tenant), key=lambda r: r.id)]}
+    return {"responders": sorted(store.responders(tenant), key=lambda r: r.id)}
 
 
-def put_responder(principal: Principal, tenant: str, responder_id: str, body: Any,
-                  store: RoutingConfigStore) -> dict[str, Any]:
+def put_responder(principal: Principal, tenant: str, responder_id: str, profile: BaseModel,
+                  store: RoutingConfigStore) -> Responder:
+    """Create or replace a responder from its profile; the id is the path's, the tenant the key's."""
     principal.require_manage(tenant)
-    responder = validated(Responder, path_owned(body, {"id": responder_id, "tenant": tenant}, ("load",)),
-                          "responder")
+    responder = validated(Responder, profile.model_dump() | {"id": responder_id, "tenant": tenant}, "responder")
+    fits_one_item("(body)", responder.model_dump_json())
     store.put_responder(responder)
     saved = store.responder(tenant, responder_id)
     assert saved is not None
-    return saved.model_dump(mode="json")
+    return saved
 
 
 def delete_responder(principal: Principal, tenant: str, responder_id: str, store: RoutingConfigStore) -> None:
@@ -122,11 +130,10 @@ def delete_responder(principal: Principal, tenant: str, responder_id: str, store
     store.delete_responder(tenant, responder_id)
 
 
-def simulate_rules(principal: Principal, tenant: str, body: Any, store: RoutingConfigStore,
+def simulate_rules(principal: Principal, tenant: str, request: Simulate, store: RoutingConfigStore,
                    deps: AdminDeps) -> dict[str, Any]:
     """The proposal against the tenant's most recent events; nothing is written."""
     principal.require_read(tenant)
-    request: Simulate = parse_body(Simulate, body)
     events, _ = deps.event_log.query(EventQuery(tenant=tenant, limit=request.limit))
     taxonomy, _ = store.taxonomy(tenant)
     return simulate(request.rule_set, reversed(events), Sensor(taxonomy), store.responders(tenant))
@@ -141,60 +148,33 @@ def get_contact(principal: Principal, contact_id: str, contacts: ContactStore) -
     return contact
 
 
-def contact_view(contact: ContactRecord) -> dict[str, Any]:
-    return contact.model_dump(mode="json")
-
-
-def timeline(principal: Principal, contact_id: str, params: dict[str, str], contacts: ContactStore) -> dict[str, Any]:
+def timeline(principal: Principal, contact_id: str, limit: int, cursor: str | None, contacts: ContactStore,
+             codec: CursorCodec) -> dict[str, Any]:
+    """The contact's events newest first; a cursor continues only this contact's timeline."""
     contact = get_contact(principal, contact_id, contacts)
-    limit = _limit(params)
-    cursor = {"at": decode_cursor(params["cursor"])["at"]} if params.get("cursor") else None
-    entries, next_cursor = contacts.timeline(contact, limit, cursor)
-    return {"contact": contact.id, "events": entries,
-            "next_cursor": encode_cursor(next_cursor) if next_cursor else None}
+    scope = {"listing": "timeline", "contact": contact.id}
+    after = codec.open(cursor, scope, TimelinePosition) if cursor else None
+    entries, last = contacts.timeline(contact, limit, after)
+    return {"contact": contact.id, "events": entries, "next_cursor": codec.seal(scope, last) if last else None}
 
 
-def list_conversations(principal: Principal, tenant: str, params: dict[str, str],
-                       conversations: ConversationStore) -> dict[str, Any]:
+def list_conversations(principal: Principal, tenant: str, filters: dict[str, str | None], limit: int,
+                       cursor: str | None, conversations: ConversationStore, codec: CursorCodec) -> dict[str, Any]:
+    """A tenant's conversations, filtered by status, assignee and topic; a cursor continues
+    only the listing (tenant and filters) it was issued for."""
     principal.require_read(tenant)
-    status = params.get("status")
-    if status and status not in {s.value for s in Status}:
-        raise HubError(f"status must be one of {', '.join(s.value for s in Status)}", status=400,
-                       code="validation_error")
-    cursor = decode_cursor(params["cursor"]) if params.get("cursor") else None
-    found, next_cursor = conversations.for_tenant(tenant, status=status, assignee=params.get("assignee"),
-                                                  topic=params.get("topic"), limit=_limit(params), cursor=cursor)
-    return {"conversations": [c.model_dump(mode="json") for c in found],
-            "next_cursor": encode_cursor(next_cursor) if next_cursor else None}
+    scope = {"listing": "conversations", "tenant": tenant, **filters}
+    after = codec.open(cursor, scope, ListPosition) if cursor else None
+    found, last = conversations.for_tenant(tenant, status=filters.get("status"), assignee=filters.get("assignee"),
+                                           topic=filters.get("topic"), limit=limit, cursor=after)
+    return {"conversations": found, "next_cursor": codec.seal(scope, last) if last else None}
 
 
-def get_conversation(principal: Principal, conversation_id: str, conversations: ConversationStore) -> dict[str, Any]:
+def get_conversation(principal: Principal, conversation_id: str, conversations: ConversationStore) -> Conversation:
     conversation = conversations.get(conversation_id)
     if conversation is None or not principal.can_read_tenant(conversation.tenant):
         raise NotFound(f"unknown conversation {conversation_id!r}", code="unknown_conversation")
-    return conversation.model_dump(mode="json")
-
-
-def _limit(params: dict[str, str]) -> int:
-    raw = params.get("limit", "25")
-    if not raw.isdigit() or not 1 <= int(raw) <= 100:
-        raise HubError("limit must be a whole number from 1 to 100", status=400, code="validation_error")
-    return int(raw)
-
-
-def decode_cursor(cursor: str) -> dict[str, str]:
-    from switchboard_core.event_log import decode_cursor as decode
-
-    try:
-        return decode(cursor)
-    except ValueError as exc:
-        raise HubError(str(exc), status=400, code="validation_error") from None
-
-
-def encode_cursor(key: dict[str, str]) -> str:
-    from switchboard_core.event_log import encode_cursor as encode
-
-    return encode(key)
+    return conversation
 
 
 class SetStatus(BaseModel):
@@ -204,20 +184,19 @@ class SetStatus(BaseModel):
     assignee: str | None = Field(default=None, max_length=64)
 
 
-def set_conversation_status(principal: Principal, conversation_id: str, body: Any,
-                            conversations: ConversationStore) -> dict[str, Any]:
+def set_conversation_status(principal: Principal, conversation_id: str, request: SetStatus,
+                            conversations: ConversationStore) -> Conversation:
     """Staff move a conversation along (waiting, resolved...); admins and staff of its tenant may."""
     conversation = conversations.get(conversation_id)
     if conversation is None or not principal.can_read_tenant(conversation.tenant):
         raise NotFound(f"unknown conversation {conversation_id!r}", code="unknown_conversation")
-    request: SetStatus = parse_body(SetStatus, body)
     conversations.set_status(conversation_id, request.status, request.assignee)
     updated = conversations.get(conversation_id)
     assert updated is not None
-    return updated.model_dump(mode="json")
+    return updated
 
 
-def undo_merge(principal: Principal, merge_id: str, contacts: ContactStore, now: datetime) -> dict[str, Any]:
+def undo_merge(principal: Principal, merge_id: str, contacts: ContactStore, now: datetime) -> ContactRecord:
     """Split a merged contact out again (identity resolution was wrong)."""
     record = contacts.merge_record(merge_id)
     if record is None or not principal.can_read_tenant(record.tenant):
@@ -227,7 +206,7 @@ def undo_merge(principal: Principal, merge_id: str, contacts: ContactStore, now:
         restored = contacts.unmerge(merge_id, now)
     except ValueError as exc:
         raise HubError(str(exc), status=409, code="already_undone") from None
-    return restored.model_dump(mode="json")
+    return restored
 
 
 def list_teams(principal: Principal, tenant: str, store: RoutingConfigStore) -> dict[str, Any]:
@@ -240,11 +219,13 @@ def list_teams(principal: Principal, tenant: str, store: RoutingConfigStore) -> 
     return {"teams": [t.model_dump(mode="json") | {"members": sorted(members.get(t.name, []))} for t in teams]}
 
 
-def put_team(principal: Principal, tenant: str, name: str, body: Any, store: RoutingConfigStore) -> dict[str, Any]:
+def put_team(principal: Principal, tenant: str, name: str, profile: BaseModel, store: RoutingConfigStore) -> Team:
+    """Create or replace a team from its profile; the name is the path's."""
     principal.require_manage(tenant)
-    team = validated(Team, path_owned(body, {"name": name}), "team")
+    team = validated(Team, profile.model_dump() | {"name": name}, "team")
+    fits_one_item("(body)", team.model_dump_json())
     store.put_team(tenant, team)
-    return team.model_dump(mode="json")
+    return team
 
 
 def delete_team(principal: Principal, tenant: str, name: str, store: RoutingConfigStore) -> None:

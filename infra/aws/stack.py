@@ -12,6 +12,7 @@ from infra.aws.components.bus import Bus
 from infra.aws.components.consumers import Consumers
 from infra.aws.components.functions import Functions
 from infra.aws.components.schedules import Schedules
+from infra.aws.components.secrets import AppSecrets
 from infra.aws.components.storage import Storage
 from infra.aws.config import StageConfig
 
@@ -30,7 +31,10 @@ class SwitchboardStack(Stack):
 
         self.storage = Storage(self, "Storage", config=config)
         self.bus = Bus(self, "Bus", config=config)
-        self.functions = Functions(self, "Functions", config=config, storage=self.storage, bus=self.bus)
+        self.secrets = AppSecrets(self, "Secrets", config=config)
+        self.functions = Functions(
+            self, "Functions", config=config, storage=self.storage, bus=self.bus, secrets=self.secrets
+        )
         self.api = HttpApi(self, "Api", config=config, functions=self.functions)
         self.consumers = Consumers(self, "Consumers", config=config, bus=self.bus, functions=self.functions)
         self.schedules = Schedules(self, "Schedules", config=config, functions=self.functions)

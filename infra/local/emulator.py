@@ -13,6 +13,7 @@ import os
 import urllib.request
 from dataclasses import dataclass
 from functools import lru_cache
+from secrets import token_urlsafe
 from typing import Any
 
 from infra import topology
@@ -99,6 +100,9 @@ class LocalNames:
     def bus(self) -> str:
         return f"switchboard-{self.stage}"
 
+    def secret(self, name: str) -> str:
+        return f"switchboard/{self.stage}/{name.replace('_', '-')}"
+
     def queue(self, name: str) -> str:
         return f"switchboard-{self.stage}-{name}"
 
@@ -112,6 +116,7 @@ class LocalNames:
         """The `names` argument topology.function_environment expects."""
         names = {f"table:{t}": self.table(t) for t in topology.TABLES}
         names.update({f"bucket:{b}": self.bucket(b) for b in topology.BUCKETS})
+        names.update({f"secret:{s}": self.secret(s) for s in topology.SECRETS})
         names["bus"] = self.bus
         return names
 
@@ -166,6 +171,8 @@ def create_resources(names: LocalNames) -> list[ConsumerQueue]:
     for bucket in topology.BUCKETS.values():
         s3.create_bucket(Bucket=names.bucket(bucket.name))
     events.create_event_bus(Name=names.bus)
+    for secret in topology.SECRETS:  # a fresh random value, as the CDK app generates one
+        aws.client("secretsmanager").create_secret(Name=names.secret(secret), SecretString=token_urlsafe(48))
 
     queues: list[ConsumerQueue] = []
     for function in topology.consumers():

@@ -77,7 +77,8 @@ def allowed_modules(function: topology.Function) -> frozenset[str]:
 
 def import_like_lambda(function: topology.Function, asset: Path) -> dict:
     names = {f"table:{t}": f"test-{t}" for t in topology.TABLES} | {
-        f"bucket:{b}": f"test-{b}" for b in topology.BUCKETS} | {"bus": "test-events"}
+        f"bucket:{b}": f"test-{b}" for b in topology.BUCKETS} | {
+        f"secret:{s}": f"test-{s}" for s in topology.SECRETS} | {"bus": "test-events"}
     environment = topology.function_environment(function, names, "test") | {
         "AWS_REGION": "eu-west-1", "AWS_DEFAULT_REGION": "eu-west-1", "POWERTOOLS_TRACE_DISABLED": "true"}
     config = {

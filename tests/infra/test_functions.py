@@ -52,8 +52,13 @@ def test_environment_comes_from_topology(synth: Synthesised, name: str) -> None:
     spec = topology.FUNCTIONS[name]
     variables = _function(synth, name)["Properties"]["Environment"]["Variables"]
     names = {f"table:{t}": "x" for t in topology.TABLES} | {f"bucket:{b}": "x" for b in topology.BUCKETS}
+    names |= {f"secret:{s}": "x" for s in topology.SECRETS}
     expected = topology.function_environment(spec, {**names, "bus": "x"}, "dev")
     assert set(variables) == set(expected)
+    for secret in spec.reads_secrets:  # the stack's own secret, by ARN (a Ref of a secret is its ARN)
+        assert variables[topology.env_var("secret", secret)] == {
+            "Ref": synth.logical_id(synth.stack.secrets.secrets[secret])
+        }
     for table in spec.tables:
         assert variables[topology.env_var("table", table)] == {
             "Ref": synth.logical_id(synth.stack.storage.tables[table])

@@ -95,7 +95,9 @@ def test_secrets_access_is_scoped_to_the_stage_prefixes(synth: Synthesised, name
     """Webhook credentials (connections/) and send-API credentials (outbound/) are granted
     separately: ingest verifies webhooks but can never read a token that sends messages."""
     spec = topology.FUNCTIONS[name]
-    statements = [s for s in _statements(synth, name) if any(a.startswith("secretsmanager:") for a in _actions(s))]
+    own_secrets = [{"Ref": synth.logical_id(synth.stack.secrets.secrets[s])} for s in spec.reads_secrets]
+    statements = [s for s in _statements(synth, name) if any(a.startswith("secretsmanager:") for a in _actions(s))
+                  and s["Resource"] not in own_secrets]  # the stack's own secrets: see the test below
     by_prefix = {prefix: [s for s in statements if f":secret:switchboard/dev/{prefix}/*" in json.dumps(s["Resource"])]
                  for prefix in ("connections", "outbound")}
     for statement in statements:  # nothing outside the two prefixes (CDK may merge both into one statement)
@@ -110,6 +112,20 @@ def test_secrets_access_is_scoped_to_the_stage_prefixes(synth: Synthesised, name
         expected = set(SECRETS_READ_ACTIONS) | (set(SECRETS_WRITE_ACTIONS) if access == "readwrite" else set())
         assert _actions(statement) == expected
         assert ":secretsmanager:" in json.dumps(statement["Resource"])
+
+
+@pytest.mark.parametrize("name", sorted(topology.FUNCTIONS))
+def test_stack_secrets_are_read_only_by_the_functions_that_list_them(synth: Synthesised, name: str) -> None:
+    """The cursor key: GetSecretValue/DescribeSecret on that one secret, for admin alone."""
+    for secret_name, secret in synth.stack.secrets.secrets.items():
+        reference = {"Ref": synth.logical_id(secret)}
+        granted = [s for s in _statements(synth, name) if s["Resource"] == reference]
+        if secret_name in topology.FUNCTIONS[name].reads_secrets:
+            (statement,) = granted
+            assert _actions(statement) == set(SECRETS_READ_ACTIONS)
+        else:
+            assert not granted, (name, secret_name)
+    assert [f for f in topology.FUNCTIONS.values() if f.reads_secrets] == [topology.FUNCTIONS["admin"]]
 
 
 def test_only_admin_and_replies_touch_outbound_credentials() -> None:

@@ -13,6 +13,7 @@ from constructs import Construct
 from infra import topology
 from infra.aws.components.bus import Bus
 from infra.aws.components.packaging import core_layer_code, deps_layer_code, function_code
+from infra.aws.components.secrets import AppSecrets
 from infra.aws.components.storage import Storage
 from infra.aws.config import StageConfig
 
@@ -59,6 +60,7 @@ class Functions(Construct):
         config: StageConfig,
         storage: Storage,
         bus: Bus,
+        secrets: AppSecrets,
     ) -> None:
         super().__init__(scope, construct_id_)
         self.functions: dict[str, lambda_.Function] = {}
@@ -90,7 +92,7 @@ class Functions(Construct):
             ssm.StringParameter.value_for_string_parameter(self, self.powertools_parameter),
         )
 
-        names = {**storage.physical_names(), "bus": bus.name}
+        names = {**storage.physical_names(), **secrets.physical_names(), "bus": bus.name}
         secrets_arn = Stack.of(self).format_arn(
             service="secretsmanager",
             resource="secret",
@@ -143,6 +145,8 @@ class Functions(Construct):
                 log_group=log_group,
             )
             self._grant(function, spec, storage, bus, secrets_arn, outbound_secrets_arn)
+            for secret_name in spec.reads_secrets:  # GetSecretValue/DescribeSecret on that one secret
+                secrets.secrets[secret_name].grant_read(function)
             self._suppress(role, spec, storage, config.stage)
 
             self.functions[spec.name] = function

@@ -15,7 +15,10 @@ OUTBOUND = {"account_sid": "AC" + "0123456789abcdef" * 2, "auth_token": "s" * 32
 
 
 def secret_names() -> list[str]:
-    return sorted(s["Name"] for s in aws.client("secretsmanager").list_secrets()["SecretList"])
+    """Connections' secrets (not the stack's own, like the cursor key)."""
+    prefixes = (topology.secrets_prefix("test"), topology.outbound_secrets_prefix("test"))
+    return sorted(s["Name"] for s in aws.client("secretsmanager").list_secrets()["SecretList"]
+                  if s["Name"].startswith(prefixes))
 
 
 def test_store_show_and_remove_outbound_credentials(call):  # noqa: F811

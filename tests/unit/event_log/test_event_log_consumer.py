@@ -58,7 +58,7 @@ def test_query_filters_pages_and_isolates_tenants(aws_world):
         log.put(canonical(n, connection="con_a" if n % 2 else "con_b"))
     log.put(canonical(99, tenant="globex"))
     first, cursor = log.query(EventQuery(tenant="acme", limit=5))
-    second, _ = log.query(EventQuery(tenant="acme", limit=5, cursor=cursor))
+    second, _ = log.query(EventQuery(tenant="acme", limit=5), after=cursor)
     ids = [e.provider_event_id for e in first + second]
     assert ids == [f"SM{n}" for n in range(11, 1, -1)]
     by_connection, _ = log.query(EventQuery(connection="con_a", limit=100))

@@ -10,7 +10,8 @@ from infra import topology
 from infra.local.lambdas import LocalFunctions
 
 NAMES = {f"table:{t}": f"local-{t}" for t in topology.TABLES} | {
-    f"bucket:{b}": f"local-{b}" for b in topology.BUCKETS} | {"bus": "local-events"}
+    f"bucket:{b}": f"local-{b}" for b in topology.BUCKETS} | {
+    f"secret:{s}": f"local-{s}" for s in topology.SECRETS} | {"bus": "local-events"}
 
 
 @pytest.fixture

@@ -1,7 +1,9 @@
 """Errors that carry the HTTP answer they deserve.
 
 Everything the hub refuses is a HubError: its status and a JSON body naming the
-problem (`{"error": {"code": ..., "message": ...}}`).
+problem (`{"error": {"code": ..., "message": ..., "details"?: {...}}}`). A request that
+fails validation lists each problem in `details.problems` as `{"field", "problem"}`,
+plus `"in"` (body, query, path) when the admin API knows where the field was.
 """
 
 from __future__ import annotations
@@ -54,6 +56,24 @@ def field_problems(exc: Any) -> list[dict[str, str]]:
     return [{"field": ".".join(map(str, e["loc"])) or "(body)", "problem": e["msg"]} for e in exc.errors()]
 
 
+def located_problems(errors: Any) -> list[dict[str, str]]:
+    """Errors whose `loc` starts with where the field was (`("body", "rule_set", "rules", 0)`,
+    `("query", "limit")`, as Powertools' request validation reports them) as
+    [{"field": "rule_set.rules.0", "in": "body", "problem": "..."}]."""
+    problems = []
+    for error in errors:
+        where, *path = [str(part) for part in error.get("loc") or ("body",)]
+        problems.append({"field": ".".join(path) or f"({where})", "in": where, "problem": error.get("msg", "invalid")})
+    return problems
+
+
+def invalid_request(problems: list[dict[str, str]], what: str = "request") -> HubError:
+    """The one 400 for a request that does not validate: every problem names its field."""
+    fields = ", ".join(dict.fromkeys(p["field"] for p in problems))
+    return HubError(f"invalid {what}: {fields}", status=400, code="validation_error",
+                    details={"problems": problems})
+
+
 def validated(model: type[ModelT], data: Any, what: str) -> ModelT:
     """`model` built from `data`, or a 400 `validation_error` naming every bad field."""
     from pydantic import ValidationError
@@ -61,6 +81,4 @@ def validated(model: type[ModelT], data: Any, what: str) -> ModelT:
     try:
         return model.model_validate(data)  # type: ignore[attr-defined,no-any-return]
     except ValidationError as exc:
-        problems = field_problems(exc)
-        raise HubError(f"invalid {what}: {', '.join(p['field'] for p in problems)}", status=400,
-                       code="validation_error", details={"problems": problems}) from None
+        raise invalid_request(field_problems(exc), what) from None

@@ -7,8 +7,6 @@ time followed by the id, which keeps it unique and ordered.
 
 from __future__ import annotations
 
-import base64
-import json
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -29,7 +27,35 @@ class EventQuery(BaseModel):
     type: str | None = None
     since: datetime | None = None
     limit: int = Field(default=25, ge=1, le=MAX_PAGE)
-    cursor: str | None = None
+
+    def filters(self) -> dict[str, str | None]:
+        """What the query selects on (not how much): a cursor is bound to exactly these."""
+        return {"tenant": self.tenant, "connection": self.connection, "provider": self.provider,
+                "type": self.type, "since": self.since.isoformat() if self.since else None}
+
+
+class TenantPosition(BaseModel):
+    """Where a listing of the `by_tenant` index stopped (its LastEvaluatedKey)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    sort_key: str
+    tenant: str
+
+
+class ConnectionPosition(BaseModel):
+    """Where a listing of the `by_connection` index stopped."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    sort_key: str
+    connection: str
+
+
+def position_model(query: EventQuery) -> type[BaseModel]:
+    return ConnectionPosition if query.connection else TenantPosition
 
 
 class EventLogStore:
@@ -52,8 +78,11 @@ class EventLogStore:
         }
         return conditional_write(self._table.put_item, Item=item, ConditionExpression="attribute_not_exists(id)")
 
-    def query(self, query: EventQuery) -> tuple[list[CanonicalEvent], str | None]:
-        """Newest first. Requires a tenant or a connection (each has an index)."""
+    def query(self, query: EventQuery, after: dict[str, str] | None = None
+              ) -> tuple[list[CanonicalEvent], dict[str, str] | None]:
+        """Newest first, continuing `after` (a position this method returned for the same
+        query); the position to continue from, or None on the last page. Requires a tenant
+        or a connection (each has an index)."""
         from boto3.dynamodb.conditions import Attr, Key
 
         if query.connection:
@@ -77,8 +106,8 @@ class EventLogStore:
             for extra in filters[1:]:
                 combined = combined & extra
             kwargs["FilterExpression"] = combined
-        if query.cursor:
-            kwargs["ExclusiveStartKey"] = decode_cursor(query.cursor)
+        if after:
+            kwargs["ExclusiveStartKey"] = after
 
         events: list[CanonicalEvent] = []
         while True:
@@ -87,7 +116,7 @@ class EventLogStore:
             for item in page.get("Items", []):
                 events.append(CanonicalEvent.model_validate_json(item["event"]))
                 if len(events) == query.limit:
-                    return events, encode_cursor(_key_of(item, index))
+                    return events, _key_of(item, index)
             last = page.get("LastEvaluatedKey")
             if not last:
                 return events, None
@@ -97,17 +126,3 @@ class EventLogStore:
 def _key_of(item: dict[str, Any], index: str) -> dict[str, Any]:
     partition = "connection" if index == "by_connection" else "tenant"
     return {"id": item["id"], "sort_key": item["sort_key"], partition: item[partition]}
-
-
-def encode_cursor(key: dict[str, Any]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(key, sort_keys=True).encode()).decode()
-
-
-def decode_cursor(cursor: str) -> dict[str, Any]:
-    try:
-        key = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-    except (ValueError, UnicodeDecodeError):
-        raise ValueError("cursor is not one this API issued") from None
-    if not isinstance(key, dict) or not all(isinstance(v, str) for v in key.values()):
-        raise ValueError("cursor is not one this API issued")
-    return key

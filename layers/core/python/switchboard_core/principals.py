@@ -44,11 +44,24 @@ class Principal(BaseModel):
 
     def require_read(self, tenant: str) -> None:
         if not self.can_read_tenant(tenant):
-            raise HubError(f"this key may not read tenant {tenant!r}", status=403, code="forbidden")
+            raise self._refused("read", tenant, (Role.ADMIN, Role.STAFF))
 
     def require_manage(self, tenant: str) -> None:
         if not self.can_manage_tenant(tenant):
-            raise HubError(f"this key may not change tenant {tenant!r}", status=403, code="forbidden")
+            raise self._refused("change", tenant, (Role.ADMIN,))
+
+    def _refused(self, verb: str, tenant: str, roles: tuple[Role, ...]) -> HubError:
+        """A 403 that says what would be allowed: the roles, of that tenant (or an operator key)."""
+        needed = " or ".join(role.value for role in roles)
+        if self.tenant in (ALL_TENANTS, tenant):  # the right tenant, a role that may not
+            message = (f"this {self.role.value} key may not {verb} tenant {tenant!r}: "
+                       f"that needs a key with role {needed}")
+        else:
+            message = (f"this key belongs to tenant {self.tenant!r} and may not {verb} tenant {tenant!r}: "
+                       f"that needs a key of tenant {tenant!r} (or an operator key, tenant '*') "
+                       f"with role {needed}")
+        return HubError(message, status=403, code="forbidden",
+                        details={"tenant": tenant, "roles": [role.value for role in roles]})
 
     def as_context(self) -> dict[str, str]:
         return {"key_id": self.key_id, "tenant": self.tenant, "name": self.name, "role": self.role.value}

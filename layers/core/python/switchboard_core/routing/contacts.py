@@ -81,6 +81,14 @@ class MergeRecord(BaseModel):
     undone_at: AwareDatetime | None = None
 
 
+class TimelinePosition(BaseModel):
+    """Where a page of a contact's timeline stopped: the `at` of its last entry."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    at: str
+
+
 def identities_of(contact: EventContact) -> list[Identity]:
     """The identities an event's contact carries, in a stable order."""
     found: list[Identity] = []

@@ -78,6 +78,16 @@ class Conversation(BaseModel):
     last_event_id: str | None = None
 
 
+class ListPosition(BaseModel):
+    """Where a listing of a tenant's conversations (the `by_tenant` index) stopped."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    pk: str
+    tenant: str
+    last_activity_at: str
+
+
 @dataclass(frozen=True)
 class SavedOutcome:
     conversation_id: str

@@ -1,0 +1,115 @@
+"""What every admin route needs, made once per execution environment on first use:
+settings, stores, the cursor codec, and the caller (from the authorizer's context)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from functools import cache, lru_cache
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from functions.admin import logic
+from switchboard_core import aws
+from switchboard_core.connections import ConnectionStore, CredentialStore
+from switchboard_core.cursors import CursorCodec
+from switchboard_core.errors import HubError
+from switchboard_core.event_log import EventLogStore
+from switchboard_core.http import public_base_url
+from switchboard_core.principals import Principal
+from switchboard_core.routing.config_store import RoutingConfigStore
+from switchboard_core.routing.contacts import ContactStore
+from switchboard_core.routing.conversations import ConversationStore
+from switchboard_core.settings import load_settings
+
+CURSOR_KEY_MAX_AGE_SECONDS = 300  # a rotated cursor key is in use everywhere within 5 minutes
+
+
+class AdminSettings(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    connections_table: str = Field(alias="TABLE_CONNECTIONS")
+    event_log_table: str = Field(alias="TABLE_EVENT_LOG")
+    routing_table: str = Field(alias="TABLE_ROUTING")
+    contacts_table: str = Field(alias="TABLE_CONTACTS")
+    conversations_table: str = Field(alias="TABLE_CONVERSATIONS")
+    secrets_prefix: str = Field(alias="SECRETS_PREFIX")
+    outbound_secrets_prefix: str = Field(alias="OUTBOUND_SECRETS_PREFIX")
+    cursor_key_secret: str = Field(alias="SECRET_CURSOR_KEY")
+    public_base_url: str | None = Field(default=None, alias="PUBLIC_BASE_URL")
+
+
+@cache
+def settings() -> AdminSettings:
+    return load_settings(AdminSettings)
+
+
+@cache
+def routing_store() -> RoutingConfigStore:
+    return RoutingConfigStore(aws.resource("dynamodb").Table(settings().routing_table))
+
+
+@cache
+def contact_store() -> ContactStore:
+    return ContactStore(aws.resource("dynamodb").Table(settings().contacts_table))
+
+
+@cache
+def conversation_store() -> ConversationStore:
+    # The inactivity window only matters when threading, which the admin API never does.
+    return ConversationStore(aws.resource("dynamodb").Table(settings().conversations_table), timedelta(hours=4))
+
+
+@cache
+def dependencies() -> logic.AdminDeps:
+    config = settings()
+    dynamodb = aws.resource("dynamodb")
+    return logic.AdminDeps(
+        connections=ConnectionStore(dynamodb.Table(config.connections_table)),
+        credentials=CredentialStore(aws.client("secretsmanager"), config.secrets_prefix),
+        event_log=EventLogStore(dynamodb.Table(config.event_log_table), ttl=timedelta(days=30)),
+        outbound_credentials=CredentialStore(aws.client("secretsmanager"), config.outbound_secrets_prefix),
+    )
+
+
+@cache
+def _secrets() -> Any:
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider
+
+    return SecretsProvider(boto3_client=aws.client("secretsmanager"))
+
+
+def cursors() -> CursorCodec:
+    """The codec under the current cursor key (Powertools caches the secret for 5 minutes)."""
+    secret = _secrets().get(settings().cursor_key_secret, max_age=CURSOR_KEY_MAX_AGE_SECONDS)
+    return _codec(secret)
+
+
+@lru_cache(maxsize=2)  # the current key, and the previous one while a rotation spreads
+def _codec(secret: str) -> CursorCodec:
+    return CursorCodec(secret)
+
+
+def cold_start() -> None:
+    """Forget every client and store made so far, as a new execution environment would: the
+    handler calls this when it is imported, and the local runtime re-imports the handler for
+    each runtime it starts (another emulator, other tables), while this module stays loaded."""
+    for cached in (settings, routing_store, contact_store, conversation_store, dependencies, _secrets, _codec):
+        cached.cache_clear()
+
+
+def principal(event: Any) -> Principal:
+    """The caller, as the Lambda authorizer described it."""
+    context = event.request_context.authorizer.get_lambda or {}
+    try:
+        return Principal.model_validate(context)
+    except ValidationError:
+        raise HubError("request was not authorized", status=401, code="unauthorized") from None
+
+
+def base_url(event: Any) -> str:
+    return public_base_url(event.raw_event, settings().public_base_url)
+
+
+def now() -> datetime:
+    return datetime.now(UTC)

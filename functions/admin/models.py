@@ -1,0 +1,229 @@
+"""The admin API's response models: what each route answers, for validation and the
+OpenAPI document (docs/openapi.json). Request models live next to the logic that uses them
+(logic.py, routing_config.py); the domain's own models (rule sets, taxonomies, teams,
+responders, contacts, conversations, canonical events) are answered as they are.
+
+Models whose rows another part of the hub produces (provider descriptions, simulation rows,
+timeline entries) allow extra fields, so a field added there reaches clients unchanged.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, create_model
+
+from switchboard_core.events import CanonicalEvent
+from switchboard_core.routing.assignment import Responder, Team
+from switchboard_core.routing.conversations import Conversation
+from switchboard_core.routing.rules import RuleSet
+from switchboard_core.routing.sensing import Taxonomy
+
+
+def _omitted_when_none(value: Any) -> bool:
+    return value is None
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="machine-readable reason, e.g. validation_error, forbidden, not_found")
+    message: str = Field(description="what was wrong, naming the fields")
+    details: dict[str, Any] | None = Field(
+        default=None, description="e.g. problems: [{field, in, problem}] for a request that does not validate")
+
+
+class ErrorBody(BaseModel):
+    """Every refusal (4xx) has this shape."""
+
+    error: ErrorDetail
+
+
+# --- providers, whoami ----------------------------------------------------------------------
+
+class OutboundDescription(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    provider: str
+    credential_fields: list[str]
+    required: list[str]
+
+
+class ProviderDescription(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    name: str
+    title: str
+    channel: str
+    credential_fields: list[str]
+    handshake: bool
+    content_types: list[str]
+    replay_window_seconds: int | None
+    replies: OutboundDescription | None = Field(
+        description="outbound credential fields, where auto-replies can be sent")
+
+
+class ProviderList(BaseModel):
+    providers: list[ProviderDescription]
+
+
+class Whoami(BaseModel):
+    key_id: str
+    tenant: str = Field(description="the key's tenant; '*' for an operator key")
+    name: str
+    role: str = Field(description="admin, staff or partner")
+
+
+# --- connections ----------------------------------------------------------------------------
+
+class ConnectionView(BaseModel):
+    """A connection as the API shows it: never its credentials. Unset optional fields are left out."""
+
+    id: str
+    provider: str
+    tenant: str
+    name: str | None = Field(default=None, exclude_if=_omitted_when_none)
+    created_at: AwareDatetime
+    rotated_at: AwareDatetime | None = Field(default=None, exclude_if=_omitted_when_none)
+    outbound_configured_at: AwareDatetime | None = Field(
+        default=None, exclude_if=_omitted_when_none, description="set while outbound (send API) credentials are stored")
+    webhook_url: str = Field(description="where the provider must send its webhooks")
+
+
+class RotatedConnection(ConnectionView):
+    previous_credentials_valid_until: str | None = Field(
+        description="until when the previous credentials still verify (ISO 8601)")
+
+
+class ConnectionList(BaseModel):
+    connections: list[ConnectionView]
+
+
+# --- events ---------------------------------------------------------------------------------
+
+class EventFilters(BaseModel):
+    """The filters the listing applied (the tenant is the one the key or the connection decided)."""
+
+    tenant: str | None
+    connection: str | None
+    provider: str | None
+    type: str | None
+    since: str | None
+
+
+class EventsPage(BaseModel):
+    events: list[CanonicalEvent]
+    next_cursor: str | None = Field(description="pass as cursor= for the next page; null on the last one")
+    filters: EventFilters
+
+
+# --- routing configuration ------------------------------------------------------------------
+
+class RulesView(BaseModel):
+    rule_set: RuleSet
+    version: int
+
+
+class SavedRules(BaseModel):
+    version: int
+    rules: int = Field(description="how many rules the saved rule set has")
+
+
+class TaxonomyView(BaseModel):
+    taxonomy: Taxonomy
+    version: int
+
+
+class SavedTaxonomy(BaseModel):
+    version: int
+    phrases: int = Field(description="how many phrases sensing now matches")
+
+
+class TeamWithMembers(Team):
+    members: list[str] = Field(description="ids of the responders in this team")
+
+
+class TeamList(BaseModel):
+    teams: list[TeamWithMembers]
+
+
+class ResponderList(BaseModel):
+    responders: list[Responder]
+
+
+def _profile(model: type[BaseModel], name: str, decided_elsewhere: set[str], doc: str) -> type[BaseModel]:
+    """`model` without the fields the path, the key or the server decide: a body that sets
+    one of them is refused (extra fields are forbidden), and the two never drift apart."""
+    fields: dict[str, Any] = {field: (info.annotation, info) for field, info in model.model_fields.items()
+                              if field not in decided_elsewhere}
+    return create_model(name, __config__=ConfigDict(extra="forbid"), __doc__=doc, **fields)
+
+
+# Built from the domain models (mypy sees variables, hence the ignores where routes annotate with them).
+TeamProfile = _profile(Team, "TeamProfile", {"name"}, "A team; its name comes from the path.")
+ResponderProfile = _profile(Responder, "ResponderProfile", {"id", "tenant", "load"},
+                            "A responder; its id comes from the path, its tenant from the key, its load is the hub's.")
+
+
+# --- simulation -----------------------------------------------------------------------------
+
+class ProposedDecision(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    action: str
+    rule: str | None
+    reason: str
+    queue: str | None
+    assignee: str | None
+
+
+class TakenDecision(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    action: str
+    rule: str | None
+    queue: str | None
+    assignee: str | None
+
+
+class SimulatedEvent(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    event_id: str
+    type: str
+    provider: str
+    topics: list[str]
+    proposed: ProposedDecision
+    actual: TakenDecision | None = Field(description="what routing did with it, when it was routed")
+    changed: bool
+
+
+class SimulationReport(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    events: list[SimulatedEvent]
+    compared: int = Field(description="events the proposal could be compared on (they were routed)")
+    changed: int = Field(description="compared events whose queue or assignee would change")
+
+
+# --- contacts and conversations -------------------------------------------------------------
+
+class TimelineEntry(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    event_id: str
+    type: str
+    provider: str
+    channel: str
+    occurred_at: str
+    conversation: str | None = None
+    text: str | None = None
+
+
+class Timeline(BaseModel):
+    contact: str
+    events: list[TimelineEntry]
+    next_cursor: str | None
+
+
+class ConversationsPage(BaseModel):
+    conversations: list[Conversation]
+    next_cursor: str | None

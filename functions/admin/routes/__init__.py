@@ -1,0 +1,1 @@
+"""The admin API's routes, one Router per area; handler.py includes them all."""
