@@ -173,15 +173,22 @@ class ProposedDecision(BaseModel):
     reason: str
     queue: str | None
     assignee: str | None
+    tags: list[str] = Field(default_factory=list)
+    auto_reply_rule: str | None = None
 
 
 class TakenDecision(BaseModel):
+    """What routing recorded; only the fields it is known for (a kept conversation has no tags)."""
+
     model_config = ConfigDict(extra="allow")
 
-    action: str
+    action: str = Field(description="assign, unassigned, none (no rule set was in force) or kept")
     rule: str | None
     queue: str | None
     assignee: str | None
+    reason: str | None = None
+    tags: list[str] | None = None
+    auto_reply_rule: str | None = None
 
 
 class SimulatedEvent(BaseModel):
@@ -190,9 +197,13 @@ class SimulatedEvent(BaseModel):
     event_id: str
     type: str
     provider: str
+    occurred_at: str
     topics: list[str]
+    conversation: str | None
     proposed: ProposedDecision
-    actual: TakenDecision | None = Field(description="what routing did with it, when it was routed")
+    actual: TakenDecision | None = Field(description="what routing did with it, when that is known")
+    not_compared: str | None = Field(description="why the event could not be compared, when it could not")
+    changes: list[str] = Field(description="the fields that would change: queue, assignee, tags, auto_reply_rule")
     changed: bool
 
 
@@ -200,8 +211,10 @@ class SimulationReport(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     events: list[SimulatedEvent]
-    compared: int = Field(description="events the proposal could be compared on (they were routed)")
-    changed: int = Field(description="compared events whose queue or assignee would change")
+    compared: int = Field(description="events whose outcome routing recorded, so the proposal is compared on them")
+    changed: int = Field(description="compared events on which the proposal would change at least one field")
+    not_compared: int = Field(description="events whose outcome is not in the window (listed with the reason)")
+    not_routed: int = Field(description="compared events that were not routed (no rule set was in force)")
 
 
 # --- contacts and conversations -------------------------------------------------------------
