@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: install layer dev test test-fast fuzz synth bench schema openapi clean
+.PHONY: install layer dev lint test test-fast fuzz synth bench schema openapi clean
 
 install: $(VENV)/.installed node_modules/.installed layer
 
@@ -31,16 +31,27 @@ node_modules/.installed: package.json
 dev: install
 	$(BIN)/switchboard dev
 
-test: install
-	$(BIN)/pytest
+# Lint, then every test with a coverage report (config for all three tools in pyproject.toml).
+test: install lint
+	$(BIN)/pytest --cov --cov-report=term:skip-covered
 
-# Unit and contract tests only (no emulator, no CDK synth).
+# ruff's lint rules, its formatter (check only) and mypy over functions/, the core layer and
+# infra/; all three run, so one pass shows every problem. `ruff format` and `ruff check --fix`
+# repair the mechanical ones.
+lint: $(VENV)/.installed
+	@status=0; \
+	$(BIN)/ruff check . || status=1; \
+	$(BIN)/ruff format --check --output-format concise . || status=1; \
+	$(BIN)/mypy || status=1; \
+	exit $$status
+
+# Unit and contract tests only (no local runtime, no CDK synth, no lint or coverage).
 test-fast: $(VENV)/.installed
 	$(BIN)/pytest tests/unit tests/contract
 
-# The long property-based run: 10,000 generated inputs per adapter.
+# The long property-based runs: 10,000 generated inputs per adapter and per admin-API mode.
 fuzz: $(VENV)/.installed
-	SWITCHBOARD_FUZZ_EXAMPLES=10000 $(BIN)/pytest tests/unit/providers -k property -q
+	SWITCHBOARD_FUZZ_EXAMPLES=10000 $(BIN)/pytest tests/unit/providers tests/unit/admin -k property -q
 
 synth: install
 	npx cdk synth -q
@@ -57,4 +68,4 @@ openapi: $(VENV)/.installed
 	$(BIN)/python -m infra.local.openapi
 
 clean:
-	rm -rf $(VENV) node_modules cdk.out .pytest_cache
+	rm -rf $(VENV) node_modules cdk.out .pytest_cache .mypy_cache .ruff_cache .coverage

@@ -76,12 +76,16 @@ def aws_world(monkeypatch: pytest.MonkeyPatch) -> Iterator[AwsWorld]:
     for key, value in AWS_TEST_ENV.items():
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    # mock_aws starts from an empty account each time (moto resets every backend on start),
+    # so no test sees another's data. Creating the resources takes ~0.1 s; what used to make
+    # this fixture cost seconds was a new boto3 session (botocore's data loaded again) per
+    # client, so the clients are renewed from the process's one session (docs/decisions.md).
     with mock_aws():
-        aws.reset_clients()
+        aws.reset_clients(keep_session=True)
         names = LocalNames("test")
         queues = create_resources(names)
         yield AwsWorld(names=names, queues=queues, bus=attach_bus_capture(names.bus))
-    aws.reset_clients()
+    aws.reset_clients(keep_session=True)
 
 
 class AtomicTable:

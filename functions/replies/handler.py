@@ -11,8 +11,8 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from aws_lambda_powertools.utilities.parser import parse
 from pydantic import BaseModel, ConfigDict, Field
 
 from switchboard_core.routing.contacts import ContactStore
@@ -69,7 +69,7 @@ def dependencies() -> tuple[ReplyDeps, EventPublisher]:
 
 
 def record_handler(record: SQSRecord) -> None:
-    event = parse(event=record.body, model=CanonicalEventBridgeEvent).detail
+    event = CanonicalEventBridgeEvent.model_validate_json(record.body).detail
     logger.set_correlation_id(event.id)
     deps, publisher = dependencies()
     last_attempt = int(record.attributes.approximate_receive_count) >= settings().max_receive_count
@@ -88,5 +88,5 @@ def record_handler(record: SQSRecord) -> None:
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 @tracer.capture_lambda_handler
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+def handler(event: dict[str, Any], context: Any) -> PartialItemFailureResponse:
     return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

@@ -11,8 +11,8 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from aws_lambda_powertools.utilities.parser import parse
 from pydantic import BaseModel, ConfigDict, Field
 
 from switchboard_core.routing.config_store import RoutingConfigStore
@@ -55,7 +55,7 @@ def dependencies() -> tuple[RoutingDeps, EventPublisher]:
 
 
 def record_handler(record: SQSRecord) -> None:
-    event = parse(event=record.body, model=CanonicalEventBridgeEvent).detail
+    event = CanonicalEventBridgeEvent.model_validate_json(record.body).detail
     logger.set_correlation_id(event.id)
     deps, publisher = dependencies()
     derived = route(event, deps, datetime.now(UTC), publisher.publish)
@@ -68,5 +68,5 @@ def record_handler(record: SQSRecord) -> None:
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 @tracer.capture_lambda_handler
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+def handler(event: dict[str, Any], context: Any) -> PartialItemFailureResponse:
     return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

@@ -44,7 +44,8 @@ class StageConfig:
             raise ValueError(f"removal must be 'retain' or 'destroy', not {self.removal!r}")
         if self.throttle_rate <= 0 or self.throttle_burst <= 0:
             raise ValueError("throttle_rate and throttle_burst must be positive")
-        self.log_retention  # raises on a value CloudWatch does not offer
+        if self.log_retention_days not in _RETENTION_NAMES:
+            raise ValueError(f"log_retention_days={self.log_retention_days} is not one of {sorted(_RETENTION_NAMES)}")
 
     @classmethod
     def from_context(cls, node: Node) -> StageConfig:
@@ -85,12 +86,9 @@ class StageConfig:
 
     @property
     def log_retention(self) -> logs.RetentionDays:
-        try:
-            return getattr(logs.RetentionDays, _RETENTION_NAMES[self.log_retention_days])
-        except KeyError:
-            raise ValueError(
-                f"log_retention_days={self.log_retention_days} is not one of {sorted(_RETENTION_NAMES)}"
-            ) from None
+        # The day count was checked against CloudWatch's periods in __post_init__ (frozen since).
+        retention: logs.RetentionDays = getattr(logs.RetentionDays, _RETENTION_NAMES[self.log_retention_days])
+        return retention
 
 
 # CloudWatch Logs only accepts these periods (jsii enums carry names, not day counts).

@@ -72,8 +72,8 @@ class Emulator:
         host, port = self._server.get_host_and_port()
         self.endpoint = f"http://{host}:{port}"
         # moto keeps its state per process: start from empty, as a new account would.
-        urllib.request.urlopen(urllib.request.Request(f"{self.endpoint}/moto-api/reset", method="POST"),  # noqa: S310
-                               timeout=10).close()
+        reset = urllib.request.Request(f"{self.endpoint}/moto-api/reset", method="POST")  # noqa: S310 - loopback
+        urllib.request.urlopen(reset, timeout=10).close()  # noqa: S310 - loopback
         os.environ.update(aws_environment(self.endpoint))
         from switchboard_core import aws
 

@@ -238,8 +238,10 @@ class Functions(Construct):
                     reason="Connection credentials are created at runtime, one secret per connection, under the "
                     "stage's prefix (switchboard/<stage>/connections/); the wildcard is that prefix only.",
                     applies_to=[
-                        "Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:"
-                        f"secret:{topology.secrets_prefix(stage)}*"
+                        (
+                            "Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:"
+                            f"secret:{topology.secrets_prefix(stage)}*"
+                        )
                     ],
                 )
             )
@@ -251,8 +253,10 @@ class Functions(Construct):
                     "the stage's own outbound prefix (switchboard/<stage>/outbound/); the wildcard is that prefix "
                     "only, and ingest has no access to it.",
                     applies_to=[
-                        "Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:"
-                        f"secret:{topology.outbound_secrets_prefix(stage)}*"
+                        (
+                            "Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:"
+                            f"secret:{topology.outbound_secrets_prefix(stage)}*"
+                        )
                     ],
                 )
             )

@@ -53,7 +53,10 @@ def build_function_asset(function: topology.Function, outdir: Path, source_root:
 def stage_function_code(scope: Construct, function: topology.Function) -> Path:
     """The function's asset directory, built under the stage's output directory
     (cdk.out under the CLI, a temp dir in tests)."""
-    return build_function_asset(function, Path(Stage.of(scope).outdir))
+    stage = Stage.of(scope)
+    if stage is None:
+        raise ValueError(f"{scope.node.path} is not inside a CDK App or Stage; its assets have nowhere to go")
+    return build_function_asset(function, Path(stage.outdir))
 
 
 def function_code(scope: Construct, function: topology.Function) -> lambda_.Code:

@@ -73,10 +73,10 @@ class Storage(Construct):
             ],
         )
 
-        for spec in topology.BUCKETS.values():
-            self.buckets[spec.name] = s3.Bucket(
+        for bucket_spec in topology.BUCKETS.values():
+            self.buckets[bucket_spec.name] = s3.Bucket(
                 self,
-                _construct_id(spec.name, "Bucket"),
+                _construct_id(bucket_spec.name, "Bucket"),
                 encryption=s3.BucketEncryption.S3_MANAGED,
                 block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
                 object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
@@ -88,13 +88,13 @@ class Storage(Construct):
                 versioned=False,
                 lifecycle_rules=[
                     s3.LifecycleRule(
-                        id=f"expire-after-{spec.expire_after_days}-days",
-                        expiration=Duration.days(spec.expire_after_days),
+                        id=f"expire-after-{bucket_spec.expire_after_days}-days",
+                        expiration=Duration.days(bucket_spec.expire_after_days),
                         abort_incomplete_multipart_upload_after=Duration.days(1),
                     )
                 ],
                 server_access_logs_bucket=self.access_logs,
-                server_access_logs_prefix=f"{spec.name}/",
+                server_access_logs_prefix=f"{bucket_spec.name}/",
                 removal_policy=config.removal_policy,
                 auto_delete_objects=not config.retain,
             )

@@ -13,11 +13,11 @@ import re
 import uuid
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION: Final = "1.0"
 
 # Stable namespace for deterministic event ids: a provider's redelivery of the
 # same item yields the same id, so consumers can deduplicate on `id`.

@@ -24,7 +24,7 @@ def load_settings(model: type[SettingsT], environ: dict[str, str] | None = None)
     """
     source = os.environ if environ is None else environ
     try:
-        return model.model_validate({key: value for key, value in source.items()})
+        return model.model_validate(dict(source))
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         raise HubError(f"function misconfigured: {problems}", status=500, code="misconfigured") from None

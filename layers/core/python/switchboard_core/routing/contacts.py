@@ -45,7 +45,7 @@ class Identity(BaseModel):
     @classmethod
     def parse(cls, token: str) -> "Identity":
         kind, _, value = token.partition("#")
-        return cls(kind=kind, value=value)  # type: ignore[arg-type]
+        return cls(kind=kind, value=value)
 
 
 class Consent(BaseModel):
@@ -135,10 +135,7 @@ class ContactStore:
             return None
         owners = {ident: self._live_owner(tenant, ident) for ident in wanted}
         known = sorted({c for c in owners.values() if c}, key=lambda cid: self._created(cid))
-        if known:
-            survivor = known[0]
-        else:
-            survivor = self._claim_new(tenant, wanted[0], now)
+        survivor = known[0] if known else self._claim_new(tenant, wanted[0], now)
         for other in known[1:]:
             self.merge(tenant, survivor=survivor, merged=other, reason=reason, now=now)
         for ident in wanted:
