@@ -127,15 +127,30 @@ TABLES: dict[str, Table] = {
             ),
             purpose="Recent canonical events, for GET /admin/events.",
         ),
-        Table("contacts", partition_key="pk", indexes=(Index("by_contact", "contact_id", "at"),),
-              purpose="Routing: contacts, identity claims, merges and each contact's timeline."),
-        Table("conversations", partition_key="pk",
-              indexes=(Index("by_tenant", "tenant", "last_activity_at"), Index("by_sla", "sla_open", "sla_due_at")),
-              purpose="Routing: conversations and their thread pointers."),
-        Table("routing", partition_key="pk", sort_key="sk",
-              purpose="Routing configuration per tenant: rule set, taxonomy, responders."),
-        Table("replies", partition_key="pk", ttl_attribute="expires_at",
-              purpose="Auto-replies: each request's outcome, and the one-per-conversation claims."),
+        Table(
+            "contacts",
+            partition_key="pk",
+            indexes=(Index("by_contact", "contact_id", "at"),),
+            purpose="Routing: contacts, identity claims, merges and each contact's timeline.",
+        ),
+        Table(
+            "conversations",
+            partition_key="pk",
+            indexes=(Index("by_tenant", "tenant", "last_activity_at"), Index("by_sla", "sla_open", "sla_due_at")),
+            purpose="Routing: conversations and their thread pointers.",
+        ),
+        Table(
+            "routing",
+            partition_key="pk",
+            sort_key="sk",
+            purpose="Routing configuration per tenant: rule set, taxonomy, responders.",
+        ),
+        Table(
+            "replies",
+            partition_key="pk",
+            ttl_attribute="expires_at",
+            purpose="Auto-replies: each request's outcome, and the one-per-conversation claims.",
+        ),
     )
 }
 
@@ -172,8 +187,13 @@ FUNCTIONS: dict[str, Function] = {
             handler="functions.admin.handler.handler",
             description="Admin API: providers, connections, events, routing rules, taxonomy, responders.",
             timeout_seconds=15,
-            tables={"connections": "readwrite", "event_log": "read", "routing": "readwrite",
-                    "contacts": "read", "conversations": "read"},
+            tables={
+                "connections": "readwrite",
+                "event_log": "read",
+                "routing": "readwrite",
+                "contacts": "read",
+                "conversations": "read",
+            },
             secrets="readwrite",
             outbound_secrets="readwrite",
             reads_secrets=("cursor_key",),
@@ -204,8 +224,11 @@ FUNCTIONS: dict[str, Function] = {
             publishes=True,
             deps_layer=True,
             # Everything on the bus except routing's own events, which would loop back.
-            consumer=Consumer(queue="routing", event_pattern={"source": [{"anything-but": [ROUTING_SOURCE]}]},
-                              visibility_timeout_seconds=180),
+            consumer=Consumer(
+                queue="routing",
+                event_pattern={"source": [{"anything-but": [ROUTING_SOURCE]}]},
+                visibility_timeout_seconds=180,
+            ),
         ),
         Function(
             "escalation",
@@ -226,9 +249,12 @@ FUNCTIONS: dict[str, Function] = {
             tables={"replies": "readwrite", "contacts": "read", "connections": "read"},
             publishes=True,
             outbound_secrets="read",
-            consumer=Consumer(queue="replies",
-                              event_pattern={"source": [ROUTING_SOURCE], "detail-type": [REPLY_REQUESTED]},
-                              batch_size=1, visibility_timeout_seconds=120),
+            consumer=Consumer(
+                queue="replies",
+                event_pattern={"source": [ROUTING_SOURCE], "detail-type": [REPLY_REQUESTED]},
+                batch_size=1,
+                visibility_timeout_seconds=120,
+            ),
         ),
     )
 }

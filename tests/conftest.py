@@ -38,8 +38,9 @@ class BusCapture:
     def events(self) -> list[dict[str, Any]]:
         found: list[dict[str, Any]] = []
         while True:
-            messages = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10,
-                                                WaitTimeSeconds=0).get("Messages", [])
+            messages = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get(
+                "Messages", []
+            )
             if not messages:
                 return found
             for message in messages:

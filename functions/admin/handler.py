@@ -47,8 +47,9 @@ def parse_json_body(text: str) -> Any:
     try:
         document = json.loads(text)
     except RecursionError:
-        raise HubError(f"body nests deeper than {MAX_JSON_DEPTH} levels", status=400,
-                       code="malformed_request") from None
+        raise HubError(
+            f"body nests deeper than {MAX_JSON_DEPTH} levels", status=400, code="malformed_request"
+        ) from None
     except ValueError as exc:
         raise HubError(f"body is not valid JSON: {exc}", status=400, code="malformed_request") from None
     if not isinstance(document, dict):
@@ -70,9 +71,12 @@ def json_depth(document: Any) -> int:
     return deepest
 
 
-app = APIGatewayHttpResolver(enable_validation=True, json_body_deserializer=parse_json_body,
-                             # A response that does not match its model is our bug: a 500, never a 400.
-                             response_validation_error_http_code=HTTPStatus.INTERNAL_SERVER_ERROR)
+app = APIGatewayHttpResolver(
+    enable_validation=True,
+    json_body_deserializer=parse_json_body,
+    # A response that does not match its model is our bug: a 500, never a 400.
+    response_validation_error_http_code=HTTPStatus.INTERNAL_SERVER_ERROR,
+)
 for area in (connections, keys, events, routing, contacts, conversations):
     app.include_router(area.router)
 
@@ -84,8 +88,9 @@ def refuse_unknown_query_parameters(app: APIGatewayHttpResolver, next_middleware
     unknown = sorted(set(app.current_event.query_string_parameters or {}) - known)
     if unknown:
         problem = f"not a parameter of this route (it takes: {', '.join(sorted(known)) or 'none'})"
-        raise invalid_request([{"field": name or "(empty name)", "in": "query", "problem": problem}
-                               for name in unknown])
+        raise invalid_request(
+            [{"field": name or "(empty name)", "in": "query", "problem": problem} for name in unknown]
+        )
     return next_middleware(app)
 
 
@@ -101,13 +106,16 @@ def openapi_json() -> dict[str, Any]:
 @cache
 def openapi_document() -> dict[str, Any]:
     """The OpenAPI document, generated from the routes and their models."""
-    generated = json.loads(app.get_openapi_json_schema(
-        title=API_TITLE, version=API_VERSION,
-        description="Connections, events and routing of a Switchboard hub. Every refusal answers "
-                    "{\"error\": {\"code\", \"message\", \"details\"?}}; see ErrorBody.",
-        security_schemes={"apiKey": HTTPBearer(description="an API key (sbk_...) from `switchboard keys create`")},
-        security=[{"apiKey": []}],
-    ))
+    generated = json.loads(
+        app.get_openapi_json_schema(
+            title=API_TITLE,
+            version=API_VERSION,
+            description="Connections, events and routing of a Switchboard hub. Every refusal answers "
+            '{"error": {"code", "message", "details"?}}; see ErrorBody.',
+            security_schemes={"apiKey": HTTPBearer(description="an API key (sbk_...) from `switchboard keys create`")},
+            security=[{"apiKey": []}],
+        )
+    )
     return with_hub_errors(generated)
 
 
@@ -153,9 +161,14 @@ def request_invalid(error: RequestValidationError) -> Response:
 @app.exception_handler(RequestUnsupportedContentType)
 def unsupported_content_type(error: RequestUnsupportedContentType) -> Response:
     content_type = app.current_event.headers.get("content-type", "")
-    return error_response(HubError(f"the body must be application/json, not {content_type!r}", status=415,
-                                   code="unsupported_media_type",
-                                   details={"problems": located_problems(error.errors())}))
+    return error_response(
+        HubError(
+            f"the body must be application/json, not {content_type!r}",
+            status=415,
+            code="unsupported_media_type",
+            details={"problems": located_problems(error.errors())},
+        )
+    )
 
 
 @app.exception_handler(ResponseValidationError)
@@ -175,22 +188,31 @@ def not_found(_: NotFoundError) -> Response:
     method, path = app.current_event.http_method, app.current_event.path
     allowed = allowed_methods(path)
     if allowed:
-        return error_response(HubError(f"{path} answers {', '.join(allowed)}, not {method}", status=405,
-                                       code="method_not_allowed", details={"allowed": allowed}),
-                              headers={"Allow": ", ".join(allowed)})
+        return error_response(
+            HubError(
+                f"{path} answers {', '.join(allowed)}, not {method}",
+                status=405,
+                code="method_not_allowed",
+                details={"allowed": allowed},
+            ),
+            headers={"Allow": ", ".join(allowed)},
+        )
     return error_response(HubError(f"no admin route {method} {path}", status=404, code="not_found"))
 
 
 def allowed_methods(path: str) -> list[str]:
     """The methods the document lists for a path (for a 405's Allow header)."""
-    return sorted(method.upper() for pattern, methods in _path_patterns() if pattern.fullmatch(path)
-                  for method in methods)
+    return sorted(
+        method.upper() for pattern, methods in _path_patterns() if pattern.fullmatch(path) for method in methods
+    )
 
 
 @cache
 def _path_patterns() -> list[tuple[re.Pattern[str], list[str]]]:
-    return [(re.compile(re.sub(r"\\\{\w+\\\}", "[^/]+", re.escape(path))), list(operations))
-            for path, operations in openapi_document()["paths"].items()]
+    return [
+        (re.compile(re.sub(r"\\\{\w+\\\}", "[^/]+", re.escape(path))), list(operations))
+        for path, operations in openapi_document()["paths"].items()
+    ]
 
 
 def readable(event: dict[str, Any]) -> HubError | None:
@@ -212,8 +234,12 @@ def readable(event: dict[str, Any]) -> HubError | None:
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     refused = readable(event)
     if refused is not None:
-        return {"statusCode": refused.status, "headers": {"Content-Type": "application/json"},
-                "body": json.dumps(refused.body()), "isBase64Encoded": False}
+        return {
+            "statusCode": refused.status,
+            "headers": {"Content-Type": "application/json"},
+            "body": json.dumps(refused.body()),
+            "isBase64Encoded": False,
+        }
     # An empty value (`?type=`) means no filter, as it always has.
     query = event.get("queryStringParameters")
     if query:

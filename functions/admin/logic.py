@@ -6,12 +6,10 @@ stores are passed in, so tests run this against moto or fakes alike.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
-
-import json
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
@@ -83,19 +81,28 @@ def list_providers() -> list[dict[str, Any]]:
     return described
 
 
-def create_connection(principal: Principal, request: CreateConnection, deps: AdminDeps, now: datetime,
-                      base_url: str) -> dict[str, Any]:
+def create_connection(
+    principal: Principal, request: CreateConnection, deps: AdminDeps, now: datetime, base_url: str
+) -> dict[str, Any]:
     tenant = request.tenant or principal.tenant
     if tenant == ALL_TENANTS:
-        raise HubError("an operator key must name the connection's tenant", status=400, code="validation_error",
-                       details={"problems": [{"field": "tenant", "problem": "required for a '*' key"}]})
+        raise HubError(
+            "an operator key must name the connection's tenant",
+            status=400,
+            code="validation_error",
+            details={"problems": [{"field": "tenant", "problem": "required for a '*' key"}]},
+        )
     principal.require_manage(tenant)
     if request.provider not in PROVIDER_NAMES:
-        raise HubError(f"unknown provider {request.provider!r}; known: {', '.join(PROVIDER_NAMES)}",
-                       status=400, code="unknown_provider")
+        raise HubError(
+            f"unknown provider {request.provider!r}; known: {', '.join(PROVIDER_NAMES)}",
+            status=400,
+            code="unknown_provider",
+        )
     credentials = get_adapter(request.provider).validate_credentials(request.credentials)
-    connection = Connection(id=new_connection_id(), provider=request.provider, tenant=tenant,
-                            name=request.name, created_at=now)
+    connection = Connection(
+        id=new_connection_id(), provider=request.provider, tenant=tenant, name=request.name, created_at=now
+    )
     # Secret first: a connection record never points at missing credentials.
     deps.credentials.create(connection.id, credentials, tenant)
     deps.connections.put(connection)
@@ -127,8 +134,14 @@ def delete_connection(principal: Principal, connection_id: str, deps: AdminDeps)
     deps.outbound_credentials.delete(connection.id, missing_ok=True)
 
 
-def put_outbound_credentials(principal: Principal, connection_id: str, request: OutboundCredentials,
-                             deps: AdminDeps, now: datetime, base_url: str) -> dict[str, Any]:
+def put_outbound_credentials(
+    principal: Principal,
+    connection_id: str,
+    request: OutboundCredentials,
+    deps: AdminDeps,
+    now: datetime,
+    base_url: str,
+) -> dict[str, Any]:
     """Store the send-API credentials auto-replies on this connection go out with."""
     from switchboard_core.outbound import validate_credentials
 
@@ -149,8 +162,9 @@ def delete_outbound_credentials(principal: Principal, connection_id: str, deps: 
     deps.outbound_credentials.delete(connection.id, missing_ok=True)
 
 
-def rotate_credentials(principal: Principal, connection_id: str, request: RotateCredentials, deps: AdminDeps,
-                       now: datetime, base_url: str) -> dict[str, Any]:
+def rotate_credentials(
+    principal: Principal, connection_id: str, request: RotateCredentials, deps: AdminDeps, now: datetime, base_url: str
+) -> dict[str, Any]:
     connection = visible_connection(principal, connection_id, deps)
     principal.require_manage(connection.tenant)
     credentials = get_adapter(connection.provider).validate_credentials(request.credentials)
@@ -164,25 +178,33 @@ def rotate_credentials(principal: Principal, connection_id: str, request: Rotate
     return body
 
 
-def list_events(principal: Principal, query: EventQuery, cursor: str | None, deps: AdminDeps,
-                codec: CursorCodec) -> dict[str, Any]:
+def list_events(
+    principal: Principal, query: EventQuery, cursor: str | None, deps: AdminDeps, codec: CursorCodec
+) -> dict[str, Any]:
     """Recent events of one tenant or connection, newest first. The tenant is the key's own
     unless it names another (refused unless the key may read it); a cursor continues only
     the listing, with the same filters, it was issued for."""
     if query.connection:
         connection = visible_connection(principal, query.connection, deps)
         if query.tenant and query.tenant != connection.tenant:
-            raise invalid_request([{"field": "connection", "in": "query",
-                                    "problem": f"connection {connection.id!r} is not in tenant {query.tenant!r}"}])
+            raise invalid_request(
+                [
+                    {
+                        "field": "connection",
+                        "in": "query",
+                        "problem": f"connection {connection.id!r} is not in tenant {query.tenant!r}",
+                    }
+                ]
+            )
         query = query.model_copy(update={"tenant": connection.tenant})
     elif not query.tenant:
         if principal.tenant == ALL_TENANTS:
-            raise invalid_request([{"field": "tenant", "in": "query",
-                                    "problem": "an operator key must pass tenant= or connection="}])
+            raise invalid_request(
+                [{"field": "tenant", "in": "query", "problem": "an operator key must pass tenant= or connection="}]
+            )
         query = query.model_copy(update={"tenant": principal.tenant})
     principal.require_read(query.tenant or "")
     scope = {"listing": "events", **query.filters()}
     after = codec.open(cursor, scope, position_model(query)) if cursor else None
     events, last = deps.event_log.query(query, after)
-    return {"events": events, "next_cursor": codec.seal(scope, last) if last else None,
-            "filters": query.filters()}
+    return {"events": events, "next_cursor": codec.seal(scope, last) if last else None, "filters": query.filters()}

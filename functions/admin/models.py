@@ -28,7 +28,8 @@ class ErrorDetail(BaseModel):
     code: str = Field(description="machine-readable reason, e.g. validation_error, forbidden, not_found")
     message: str = Field(description="what was wrong, naming the fields")
     details: dict[str, Any] | None = Field(
-        default=None, description="e.g. problems: [{field, in, problem}] for a request that does not validate")
+        default=None, description="e.g. problems: [{field, in, problem}] for a request that does not validate"
+    )
 
 
 class ErrorBody(BaseModel):
@@ -38,6 +39,7 @@ class ErrorBody(BaseModel):
 
 
 # --- providers, whoami ----------------------------------------------------------------------
+
 
 class OutboundDescription(BaseModel):
     model_config = ConfigDict(extra="allow")
@@ -58,7 +60,8 @@ class ProviderDescription(BaseModel):
     content_types: list[str]
     replay_window_seconds: int | None
     replies: OutboundDescription | None = Field(
-        description="outbound credential fields, where auto-replies can be sent")
+        description="outbound credential fields, where auto-replies can be sent"
+    )
 
 
 class ProviderList(BaseModel):
@@ -74,6 +77,7 @@ class Whoami(BaseModel):
 
 # --- connections ----------------------------------------------------------------------------
 
+
 class ConnectionView(BaseModel):
     """A connection as the API shows it: never its credentials. Unset optional fields are left out."""
 
@@ -84,13 +88,15 @@ class ConnectionView(BaseModel):
     created_at: AwareDatetime
     rotated_at: AwareDatetime | None = Field(default=None, exclude_if=_omitted_when_none)
     outbound_configured_at: AwareDatetime | None = Field(
-        default=None, exclude_if=_omitted_when_none, description="set while outbound (send API) credentials are stored")
+        default=None, exclude_if=_omitted_when_none, description="set while outbound (send API) credentials are stored"
+    )
     webhook_url: str = Field(description="where the provider must send its webhooks")
 
 
 class RotatedConnection(ConnectionView):
     previous_credentials_valid_until: str | None = Field(
-        description="until when the previous credentials still verify (ISO 8601)")
+        description="until when the previous credentials still verify (ISO 8601)"
+    )
 
 
 class ConnectionList(BaseModel):
@@ -98,6 +104,7 @@ class ConnectionList(BaseModel):
 
 
 # --- events ---------------------------------------------------------------------------------
+
 
 class EventFilters(BaseModel):
     """The filters the listing applied (the tenant is the one the key or the connection decided)."""
@@ -116,6 +123,7 @@ class EventsPage(BaseModel):
 
 
 # --- routing configuration ------------------------------------------------------------------
+
 
 class RulesView(BaseModel):
     rule_set: RuleSet
@@ -152,18 +160,24 @@ class ResponderList(BaseModel):
 def _profile(model: type[BaseModel], name: str, decided_elsewhere: set[str], doc: str) -> type[BaseModel]:
     """`model` without the fields the path, the key or the server decide: a body that sets
     one of them is refused (extra fields are forbidden), and the two never drift apart."""
-    fields: dict[str, Any] = {field: (info.annotation, info) for field, info in model.model_fields.items()
-                              if field not in decided_elsewhere}
+    fields: dict[str, Any] = {
+        field: (info.annotation, info) for field, info in model.model_fields.items() if field not in decided_elsewhere
+    }
     return create_model(name, __config__=ConfigDict(extra="forbid"), __doc__=doc, **fields)
 
 
 # Built from the domain models (mypy sees variables, hence the ignores where routes annotate with them).
 TeamProfile = _profile(Team, "TeamProfile", {"name"}, "A team; its name comes from the path.")
-ResponderProfile = _profile(Responder, "ResponderProfile", {"id", "tenant", "load"},
-                            "A responder; its id comes from the path, its tenant from the key, its load is the hub's.")
+ResponderProfile = _profile(
+    Responder,
+    "ResponderProfile",
+    {"id", "tenant", "load"},
+    "A responder; its id comes from the path, its tenant from the key, its load is the hub's.",
+)
 
 
 # --- simulation -----------------------------------------------------------------------------
+
 
 class ProposedDecision(BaseModel):
     model_config = ConfigDict(extra="allow")
@@ -218,6 +232,7 @@ class SimulationReport(BaseModel):
 
 
 # --- contacts and conversations -------------------------------------------------------------
+
 
 class TimelineEntry(BaseModel):
     model_config = ConfigDict(extra="allow")

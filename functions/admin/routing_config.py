@@ -34,8 +34,9 @@ class PutRules(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     rule_set: RuleSet
-    expected_version: int | None = Field(default=None, ge=1,
-                                         description="the version being replaced; omit for a tenant's first rule set")
+    expected_version: int | None = Field(
+        default=None, ge=1, description="the version being replaced; omit for a tenant's first rule set"
+    )
 
 
 class Simulate(BaseModel):
@@ -52,8 +53,12 @@ def tenant_for(principal: Principal, requested: str | None) -> str:
     if requested:
         return requested
     if principal.tenant == ALL_TENANTS:
-        raise HubError("an operator key must pass tenant=", status=400, code="validation_error",
-                       details={"problems": [{"field": "tenant", "in": "query", "problem": "required for a '*' key"}]})
+        raise HubError(
+            "an operator key must pass tenant=",
+            status=400,
+            code="validation_error",
+            details={"problems": [{"field": "tenant", "in": "query", "problem": "required for a '*' key"}]},
+        )
     return principal.tenant
 
 
@@ -62,8 +67,12 @@ def fits_one_item(field: str, stored: str) -> None:
     size = len(stored.encode())
     if size > MAX_STORED_BYTES:
         problem = f"is {size:,} bytes as stored; at most {MAX_STORED_BYTES:,} fit in one item"
-        raise HubError(f"{field} {problem}", status=413, code="payload_too_large",
-                       details={"problems": [{"field": field, "in": "body", "problem": problem}]})
+        raise HubError(
+            f"{field} {problem}",
+            status=413,
+            code="payload_too_large",
+            details={"problems": [{"field": field, "in": "body", "problem": problem}]},
+        )
 
 
 def get_rules(principal: Principal, tenant: str, store: RoutingConfigStore) -> dict[str, Any]:
@@ -75,20 +84,25 @@ def get_rules(principal: Principal, tenant: str, store: RoutingConfigStore) -> d
     return {"rule_set": rule_set, "version": version}
 
 
-def put_rules(principal: Principal, tenant: str, request: PutRules, store: RoutingConfigStore,
-              now: datetime) -> dict[str, Any]:
+def put_rules(
+    principal: Principal, tenant: str, request: PutRules, store: RoutingConfigStore, now: datetime
+) -> dict[str, Any]:
     principal.require_manage(tenant)
     fits_one_item("rule_set", request.rule_set.model_dump_json())
     current = store.rules(tenant)
     current_version = current[1] if current else None
     if request.expected_version != current_version:
-        raise HubError(f"the rule set in force is version {current_version}; you edited version "
-                       f"{request.expected_version}", status=409, code="version_conflict",
-                       details={"current_version": current_version})
+        raise HubError(
+            f"the rule set in force is version {current_version}; you edited version {request.expected_version}",
+            status=409,
+            code="version_conflict",
+            details={"current_version": current_version},
+        )
     version = store.put_rules(tenant, request.rule_set, request.expected_version, now)
     if version is None:
-        raise HubError("the rule set changed while you saved it; reload and try again", status=409,
-                       code="version_conflict")
+        raise HubError(
+            "the rule set changed while you saved it; reload and try again", status=409, code="version_conflict"
+        )
     return {"version": version, "rules": len(request.rule_set.rules)}
 
 
@@ -98,12 +112,12 @@ def get_taxonomy(principal: Principal, tenant: str, store: RoutingConfigStore) -
     return {"taxonomy": taxonomy, "version": version}
 
 
-def put_taxonomy(principal: Principal, tenant: str, taxonomy: Taxonomy, store: RoutingConfigStore,
-                 now: datetime) -> dict[str, Any]:
+def put_taxonomy(
+    principal: Principal, tenant: str, taxonomy: Taxonomy, store: RoutingConfigStore, now: datetime
+) -> dict[str, Any]:
     principal.require_manage(tenant)
     fits_one_item("(body)", taxonomy.model_dump_json())
-    return {"version": store.put_taxonomy(tenant, taxonomy, now),
-            "phrases": sum(1 for _ in taxonomy.phrases())}
+    return {"version": store.put_taxonomy(tenant, taxonomy, now), "phrases": sum(1 for _ in taxonomy.phrases())}
 
 
 def list_responders(principal: Principal, tenant: str, store: RoutingConfigStore) -> dict[str, Any]:
@@ -111,8 +125,9 @@ def list_responders(principal: Principal, tenant: str, store: RoutingConfigStore
     return {"responders": sorted(store.responders(tenant), key=lambda r: r.id)}
 
 
-def put_responder(principal: Principal, tenant: str, responder_id: str, profile: BaseModel,
-                  store: RoutingConfigStore) -> Responder:
+def put_responder(
+    principal: Principal, tenant: str, responder_id: str, profile: BaseModel, store: RoutingConfigStore
+) -> Responder:
     """Create or replace a responder from its profile; the id is the path's, the tenant the key's."""
     principal.require_manage(tenant)
     responder = validated(Responder, profile.model_dump() | {"id": responder_id, "tenant": tenant}, "responder")
@@ -130,8 +145,9 @@ def delete_responder(principal: Principal, tenant: str, responder_id: str, store
     store.delete_responder(tenant, responder_id)
 
 
-def simulate_rules(principal: Principal, tenant: str, request: Simulate, store: RoutingConfigStore,
-                   deps: AdminDeps) -> dict[str, Any]:
+def simulate_rules(
+    principal: Principal, tenant: str, request: Simulate, store: RoutingConfigStore, deps: AdminDeps
+) -> dict[str, Any]:
     """The proposal against the tenant's most recent events; nothing is written."""
     principal.require_read(tenant)
     events, _ = deps.event_log.query(EventQuery(tenant=tenant, limit=request.limit))
@@ -141,6 +157,7 @@ def simulate_rules(principal: Principal, tenant: str, request: Simulate, store: 
 
 # --- read API: contacts, timelines, conversations ------------------------------------------
 
+
 def get_contact(principal: Principal, contact_id: str, contacts: ContactStore) -> ContactRecord:
     contact = contacts.get(contact_id)
     if contact is None or not principal.can_read_tenant(contact.tenant):
@@ -148,8 +165,9 @@ def get_contact(principal: Principal, contact_id: str, contacts: ContactStore) -
     return contact
 
 
-def timeline(principal: Principal, contact_id: str, limit: int, cursor: str | None, contacts: ContactStore,
-             codec: CursorCodec) -> dict[str, Any]:
+def timeline(
+    principal: Principal, contact_id: str, limit: int, cursor: str | None, contacts: ContactStore, codec: CursorCodec
+) -> dict[str, Any]:
     """The contact's events newest first; a cursor continues only this contact's timeline."""
     contact = get_contact(principal, contact_id, contacts)
     scope = {"listing": "timeline", "contact": contact.id}
@@ -158,15 +176,28 @@ def timeline(principal: Principal, contact_id: str, limit: int, cursor: str | No
     return {"contact": contact.id, "events": entries, "next_cursor": codec.seal(scope, last) if last else None}
 
 
-def list_conversations(principal: Principal, tenant: str, filters: dict[str, str | None], limit: int,
-                       cursor: str | None, conversations: ConversationStore, codec: CursorCodec) -> dict[str, Any]:
+def list_conversations(
+    principal: Principal,
+    tenant: str,
+    filters: dict[str, str | None],
+    limit: int,
+    cursor: str | None,
+    conversations: ConversationStore,
+    codec: CursorCodec,
+) -> dict[str, Any]:
     """A tenant's conversations, filtered by status, assignee and topic; a cursor continues
     only the listing (tenant and filters) it was issued for."""
     principal.require_read(tenant)
     scope = {"listing": "conversations", "tenant": tenant, **filters}
     after = codec.open(cursor, scope, ListPosition) if cursor else None
-    found, last = conversations.for_tenant(tenant, status=filters.get("status"), assignee=filters.get("assignee"),
-                                           topic=filters.get("topic"), limit=limit, cursor=after)
+    found, last = conversations.for_tenant(
+        tenant,
+        status=filters.get("status"),
+        assignee=filters.get("assignee"),
+        topic=filters.get("topic"),
+        limit=limit,
+        cursor=after,
+    )
     return {"conversations": found, "next_cursor": codec.seal(scope, last) if last else None}
 
 
@@ -184,8 +215,9 @@ class SetStatus(BaseModel):
     assignee: str | None = Field(default=None, max_length=64)
 
 
-def set_conversation_status(principal: Principal, conversation_id: str, request: SetStatus,
-                            conversations: ConversationStore) -> Conversation:
+def set_conversation_status(
+    principal: Principal, conversation_id: str, request: SetStatus, conversations: ConversationStore
+) -> Conversation:
     """Staff move a conversation along (waiting, resolved...); admins and staff of its tenant may."""
     conversation = conversations.get(conversation_id)
     if conversation is None or not principal.can_read_tenant(conversation.tenant):

@@ -22,23 +22,42 @@ def escalation_event(conversation: Conversation, now: datetime) -> CanonicalEven
     due = conversation.sla_due_at or now
     channel = Channel(conversation.channels[0]) if conversation.channels else Channel.GENERIC
     attributes: dict[str, Any] = {
-        "conversation": conversation.id, "sla_due_at": due.isoformat(),
-        "overdue_seconds": int((now - due).total_seconds()), "queue": conversation.queue,
-        "assignee": conversation.assignee, "priority": conversation.priority, "status": conversation.status.value,
-        "contact": {"id": conversation.contact_id}, "reason": "SLA due time passed without an answer",
+        "conversation": conversation.id,
+        "sla_due_at": due.isoformat(),
+        "overdue_seconds": int((now - due).total_seconds()),
+        "queue": conversation.queue,
+        "assignee": conversation.assignee,
+        "priority": conversation.priority,
+        "status": conversation.status.value,
+        "contact": {"id": conversation.contact_id},
+        "reason": "SLA due time passed without an answer",
     }
     return CanonicalEvent.from_draft(
-        EventDraft(type="routing.escalated", provider_event_id=f"{conversation.id}:escalated",
-                   occurred_at=now, conversation_key=conversation.id, attributes=attributes),
-        provider=ROUTING_PROVIDER, connection=conversation.connection or ROUTING_PROVIDER,
-        tenant=conversation.tenant, channel=channel, received_at=now, raw_ref=None)
+        EventDraft(
+            type="routing.escalated",
+            provider_event_id=f"{conversation.id}:escalated",
+            occurred_at=now,
+            conversation_key=conversation.id,
+            attributes=attributes,
+        ),
+        provider=ROUTING_PROVIDER,
+        connection=conversation.connection or ROUTING_PROVIDER,
+        tenant=conversation.tenant,
+        channel=channel,
+        received_at=now,
+        raw_ref=None,
+    )
 
 
-def escalate_due(conversations: ConversationStore, publish: Callable[[list[CanonicalEvent]], None],
-                 now: datetime) -> list[CanonicalEvent]:
+def escalate_due(
+    conversations: ConversationStore, publish: Callable[[list[CanonicalEvent]], None], now: datetime
+) -> list[CanonicalEvent]:
     """Escalate every conversation past its SLA; returns the events published."""
-    escalated = [escalation_event(c, now) for c in conversations.due_for_escalation(now)
-                 if conversations.mark_escalated(c.id, now)]
+    escalated = [
+        escalation_event(c, now)
+        for c in conversations.due_for_escalation(now)
+        if conversations.mark_escalated(c.id, now)
+    ]
     if escalated:
         publish(escalated)
     return escalated

@@ -19,8 +19,8 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from pydantic import BaseModel, ConfigDict, Field
 
 from switchboard_core import aws
-from switchboard_core.event_log import EventLogStore
 from switchboard_core.envelopes import CanonicalEventBridgeEvent
+from switchboard_core.event_log import EventLogStore
 from switchboard_core.settings import load_settings
 
 logger = Logger()

@@ -59,12 +59,14 @@ def dependencies() -> IngestDeps:
     config = settings()
     return IngestDeps(
         connections=ConnectionStore(aws.resource("dynamodb").Table(config.connections_table)),
-        credentials=CredentialStore(aws.client("secretsmanager"), config.secrets_prefix,
-                                    max_age_seconds=config.credentials_cache_seconds),
+        credentials=CredentialStore(
+            aws.client("secretsmanager"), config.secrets_prefix, max_age_seconds=config.credentials_cache_seconds
+        ),
         raw_store=RawStore(aws.client("s3"), config.raw_bucket),
         publisher=EventPublisher(aws.client("events"), config.event_bus),
-        run_once=IdempotentRunner(config.idempotency_table, config.dedupe_ttl_seconds,
-                                  boto3_client=aws.client("dynamodb")),
+        run_once=IdempotentRunner(
+            config.idempotency_table, config.dedupe_ttl_seconds, boto3_client=aws.client("dynamodb")
+        ),
         max_body_bytes=config.max_body_bytes,
     )
 
@@ -91,8 +93,12 @@ def webhook(provider: str, connection: str) -> Response:
         return error_response(error)
     record_outcome(outcome)
     answer = outcome.response
-    return Response(status_code=answer.status, content_type=answer.content_type, body=answer.body,
-                    headers=dict(answer.headers) or None)
+    return Response(
+        status_code=answer.status,
+        content_type=answer.content_type,
+        body=answer.body,
+        headers=dict(answer.headers) or None,
+    )
 
 
 def metric_provider(provider: str) -> str:
@@ -126,8 +132,14 @@ def record_outcome(outcome: IngestOutcome) -> None:
         return
     metrics.add_metric(name="WebhooksAccepted", unit=MetricUnit.Count, value=1)
     metrics.add_metric(name="EventsPublished", unit=MetricUnit.Count, value=len(outcome.event_ids))
-    logger.info("webhook accepted", extra={"delivery_id": outcome.delivery_id, "event_ids": outcome.event_ids,
-                                           "types": sorted({e.type for e in outcome.events})})
+    logger.info(
+        "webhook accepted",
+        extra={
+            "delivery_id": outcome.delivery_id,
+            "event_ids": outcome.event_ids,
+            "types": sorted({e.type for e in outcome.events}),
+        },
+    )
 
 
 @app.exception_handler(HubError)

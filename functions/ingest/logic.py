@@ -66,16 +66,20 @@ class IngestOutcome:
     event_ids: list[str] = field(default_factory=list)
 
 
-def handle_webhook(request: WebhookRequest, provider: str, connection_id: str, deps: IngestDeps,
-                   now: datetime) -> IngestOutcome:
+def handle_webhook(
+    request: WebhookRequest, provider: str, connection_id: str, deps: IngestDeps, now: datetime
+) -> IngestOutcome:
     adapter = get_adapter(provider)
     connection = deps.connections.get(connection_id)
     if connection.provider != provider:
         raise NotFound(f"connection {connection_id!r} is not a {provider} connection", code="unknown_connection")
 
     if request.method not in ALLOWED_METHODS:
-        raise HubError(f"method {request.method} is not allowed; use POST (or GET for handshakes)",
-                       status=405, code="method_not_allowed")
+        raise HubError(
+            f"method {request.method} is not allowed; use POST (or GET for handshakes)",
+            status=405,
+            code="method_not_allowed",
+        )
     if request.method == "GET":
         credential_sets = deps.credentials.get(connection_id).valid_sets(now)
         return IngestOutcome(response=adapter.handshake(request, credential_sets), kind="handshake")
@@ -101,13 +105,25 @@ def handle_webhook(request: WebhookRequest, provider: str, connection_id: str, d
     events: list[CanonicalEvent] = []
 
     def store_and_publish() -> dict[str, Any]:
-        raw_ref = deps.raw_store.put(request, provider=provider, tenant=connection.tenant,
-                                     connection=connection.id, delivery_id=delivery_id, received_at=now,
-                                     credential_headers=credential_headers)
+        raw_ref = deps.raw_store.put(
+            request,
+            provider=provider,
+            tenant=connection.tenant,
+            connection=connection.id,
+            delivery_id=delivery_id,
+            received_at=now,
+            credential_headers=credential_headers,
+        )
         events.extend(
-            CanonicalEvent.from_draft(draft, provider=provider, connection=connection.id,
-                                      tenant=connection.tenant, channel=adapter.channel,
-                                      received_at=now, raw_ref=raw_ref)
+            CanonicalEvent.from_draft(
+                draft,
+                provider=provider,
+                connection=connection.id,
+                tenant=connection.tenant,
+                channel=adapter.channel,
+                received_at=now,
+                raw_ref=raw_ref,
+            )
             for draft in drafts
         )
         deps.publisher.publish(events)
@@ -125,8 +141,9 @@ def handle_webhook(request: WebhookRequest, provider: str, connection_id: str, d
     )
 
 
-def verify_with_any(adapter: ProviderAdapter, request: WebhookRequest,
-                    credential_sets: list[dict[str, str]], now: datetime) -> WebhookRequest:
+def verify_with_any(
+    adapter: ProviderAdapter, request: WebhookRequest, credential_sets: list[dict[str, str]], now: datetime
+) -> WebhookRequest:
     """The request, marked with the first valid credential set (current, or previous
     during a rotation's grace period) that verifies it; otherwise the current set's error."""
     first_error: SignatureError | None = None

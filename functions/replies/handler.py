@@ -15,7 +15,6 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from pydantic import BaseModel, ConfigDict, Field
 
-from switchboard_core.routing.contacts import ContactStore
 from functions.replies.logic import ReplyDeps, ReplyOutbox, handle_reply_request
 from switchboard_core import aws
 from switchboard_core.bus import EventPublisher
@@ -23,6 +22,7 @@ from switchboard_core.connections import ConnectionStore, CredentialStore
 from switchboard_core.envelopes import CanonicalEventBridgeEvent
 from switchboard_core.outbound import TransientFailure
 from switchboard_core.outbound.transport import http_transport
+from switchboard_core.routing.contacts import ContactStore
 from switchboard_core.settings import load_settings
 
 logger = Logger()
@@ -61,8 +61,11 @@ def dependencies() -> tuple[ReplyDeps, EventPublisher]:
         outbox=ReplyOutbox(dynamodb.Table(config.replies_table)),
         contacts=ContactStore(dynamodb.Table(config.contacts_table)),
         connections=ConnectionStore(dynamodb.Table(config.connections_table)),
-        credentials=CredentialStore(aws.client("secretsmanager"), config.outbound_secrets_prefix,
-                                    max_age_seconds=config.credentials_cache_seconds),
+        credentials=CredentialStore(
+            aws.client("secretsmanager"),
+            config.outbound_secrets_prefix,
+            max_age_seconds=config.credentials_cache_seconds,
+        ),
         transport=http_transport,
     )
     return deps, EventPublisher(aws.client("events"), config.event_bus)
@@ -81,8 +84,15 @@ def record_handler(record: SQSRecord) -> None:
         raise
     publisher.publish([outcome])
     metrics.add_metric(name=outcome.type.replace(".", "_"), unit=MetricUnit.Count, value=1)
-    logger.info("reply handled", extra={"outcome": outcome.type, "reason": outcome.attributes.get("reason"),
-                                        "code": outcome.attributes.get("code"), "via": outcome.attributes.get("via")})
+    logger.info(
+        "reply handled",
+        extra={
+            "outcome": outcome.type,
+            "reason": outcome.attributes.get("reason"),
+            "code": outcome.attributes.get("code"),
+            "via": outcome.attributes.get("via"),
+        },
+    )
 
 
 @logger.inject_lambda_context(clear_state=True)

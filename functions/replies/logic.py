@@ -32,13 +32,13 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from switchboard_core.routing.contacts import ContactStore
-from switchboard_core.dynamo import conditional_write
 from switchboard_core.connections import ConnectionStore, CredentialStore
+from switchboard_core.dynamo import conditional_write
 from switchboard_core.errors import NotFound
-from switchboard_core.routing import REPLIES_PROVIDER
 from switchboard_core.events import CanonicalEvent, EventDraft
 from switchboard_core.outbound import PermanentFailure, ReplyAddress, TransientFailure, Transport, send
+from switchboard_core.routing import REPLIES_PROVIDER
+from switchboard_core.routing.contacts import ContactStore
 
 OUTCOME_TTL = timedelta(days=30)
 # Longer than the function's timeout (20 s) and shorter than the queue's visibility
@@ -79,8 +79,13 @@ class ReplyOutbox:
         return CanonicalEvent.model_validate_json(item["outcome"]) if item else None
 
     def save_outcome(self, request_id: str, outcome: CanonicalEvent, now: datetime) -> None:
-        self._table.put_item(Item={"pk": f"REQUEST#{request_id}", "outcome": outcome.model_dump_json(),
-                                   "expires_at": int((now + OUTCOME_TTL).timestamp())})
+        self._table.put_item(
+            Item={
+                "pk": f"REQUEST#{request_id}",
+                "outcome": outcome.model_dump_json(),
+                "expires_at": int((now + OUTCOME_TTL).timestamp()),
+            }
+        )
 
     def claim(self, conversation: str, template: str, request_id: str, now: datetime) -> bool:
         """True when `request_id` now holds this conversation's reply; False when another
@@ -102,9 +107,13 @@ class ReplyOutbox:
         return False
 
     def release(self, conversation: str, template: str, request_id: str) -> None:
-        conditional_write(self._table.delete_item, Key={"pk": once_key(conversation, template)},
-                          ConditionExpression="#request = :request", ExpressionAttributeNames={"#request": "request"},
-                          ExpressionAttributeValues={":request": request_id})
+        conditional_write(
+            self._table.delete_item,
+            Key={"pk": once_key(conversation, template)},
+            ConditionExpression="#request = :request",
+            ExpressionAttributeNames={"#request": "request"},
+            ExpressionAttributeValues={":request": request_id},
+        )
 
 
 def once_key(conversation: str, template: str) -> str:
@@ -120,8 +129,9 @@ class ReplyDeps:
     transport: Transport
 
 
-def handle_reply_request(event: CanonicalEvent, deps: ReplyDeps, now: datetime,
-                         last_attempt: bool = False) -> CanonicalEvent:
+def handle_reply_request(
+    event: CanonicalEvent, deps: ReplyDeps, now: datetime, last_attempt: bool = False
+) -> CanonicalEvent:
     """The outcome event of one `reply.requested`. A transient failure raises, so the
     queue retries it; on the `last_attempt` before the dead-letter queue it becomes
     `reply.failed` instead, so the conversation is released and the outcome published."""
@@ -135,19 +145,24 @@ def handle_reply_request(event: CanonicalEvent, deps: ReplyDeps, now: datetime,
     return outcome
 
 
-def deliver(event: CanonicalEvent, request: ReplyRequest, deps: ReplyDeps, now: datetime,
-            last_attempt: bool) -> tuple[dict[str, Any], str]:
+def deliver(
+    event: CanonicalEvent, request: ReplyRequest, deps: ReplyDeps, now: datetime, last_attempt: bool
+) -> tuple[dict[str, Any], str]:
     address = request.reply_to
     if not (event.text or "").strip():
         return {"reason": "empty_text", "detail": f"the template of rule {request.rule!r} rendered empty"}, "skipped"
     if address is None:
-        return {"reason": "no_reply_channel",
-                "detail": f"{event.attributes.get('source_provider') or 'this channel'} cannot be answered"}, "skipped"
+        return {
+            "reason": "no_reply_channel",
+            "detail": f"{event.attributes.get('source_provider') or 'this channel'} cannot be answered",
+        }, "skipped"
     contact_id = (request.contact or {}).get("id")
     contact = deps.contacts.get(contact_id) if isinstance(contact_id, str) else None
     if contact is not None and contact.consent.opted_out:
-        return {"reason": "opted_out", "detail": f"opted out on {contact.consent.channel} at {contact.consent.at}"}, \
-            "skipped"
+        return {
+            "reason": "opted_out",
+            "detail": f"opted out on {contact.consent.channel} at {contact.consent.at}",
+        }, "skipped"
     if not deps.outbox.claim(request.conversation, request.template, event.id, now):
         return {"reason": "already_sent", "detail": "this conversation already had this auto-reply"}, "skipped"
     try:
@@ -159,9 +174,11 @@ def deliver(event: CanonicalEvent, request: ReplyRequest, deps: ReplyDeps, now: 
         return {"reason": "connection_gone", "detail": f"connection {address.connection} no longer exists"}, "skipped"
     if connection.outbound_configured_at is None:
         deps.outbox.release(request.conversation, request.template, event.id)
-        return {"reason": "not_configured",
-                "detail": f"connection {connection.id} has no outbound credentials "
-                          "(PUT /admin/connections/{id}/outbound)"}, "skipped"
+        return {
+            "reason": "not_configured",
+            "detail": f"connection {connection.id} has no outbound credentials "
+            "(PUT /admin/connections/{id}/outbound)",
+        }, "skipped"
     credentials = deps.credentials.get(connection.id).current  # a read failure raises: retried
     try:
         message_id = send(address, event.text or "", credentials, deps.transport)
@@ -176,14 +193,33 @@ def deliver(event: CanonicalEvent, request: ReplyRequest, deps: ReplyDeps, now: 
     return {"provider_message_id": message_id}, "sent"
 
 
-def outcome_event(event: CanonicalEvent, request: ReplyRequest, kind: str, attributes: dict[str, Any],
-                  now: datetime) -> CanonicalEvent:
+def outcome_event(
+    event: CanonicalEvent, request: ReplyRequest, kind: str, attributes: dict[str, Any], now: datetime
+) -> CanonicalEvent:
     address = request.reply_to
-    details = {"request": event.id, "conversation": request.conversation, "source_event": request.source_event,
-               "rule": request.rule, "via": address.provider if address else None,
-               "to": address.fields if address else None, **attributes}
+    details = {
+        "request": event.id,
+        "conversation": request.conversation,
+        "source_event": request.source_event,
+        "rule": request.rule,
+        "via": address.provider if address else None,
+        "to": address.fields if address else None,
+        **attributes,
+    }
     return CanonicalEvent.from_draft(
-        EventDraft(type=f"reply.{kind}", provider_event_id=f"{event.id}:reply", occurred_at=now,
-                   contact=event.contact, conversation_key=request.conversation, text=event.text, attributes=details),
-        provider=REPLIES_PROVIDER, connection=event.connection, tenant=event.tenant, channel=event.channel,
-        received_at=now, raw_ref=None)
+        EventDraft(
+            type=f"reply.{kind}",
+            provider_event_id=f"{event.id}:reply",
+            occurred_at=now,
+            contact=event.contact,
+            conversation_key=request.conversation,
+            text=event.text,
+            attributes=details,
+        ),
+        provider=REPLIES_PROVIDER,
+        connection=event.connection,
+        tenant=event.tenant,
+        channel=event.channel,
+        received_at=now,
+        raw_ref=None,
+    )

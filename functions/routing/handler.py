@@ -15,13 +15,13 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from pydantic import BaseModel, ConfigDict, Field
 
-from switchboard_core.routing.config_store import RoutingConfigStore
-from switchboard_core.routing.contacts import ContactStore
-from switchboard_core.routing.conversations import ConversationStore
 from functions.routing.logic import RoutingDeps, route
 from switchboard_core import aws
 from switchboard_core.bus import EventPublisher
 from switchboard_core.envelopes import CanonicalEventBridgeEvent
+from switchboard_core.routing.config_store import RoutingConfigStore
+from switchboard_core.routing.contacts import ContactStore
+from switchboard_core.routing.conversations import ConversationStore
 from switchboard_core.settings import load_settings
 
 logger = Logger()
@@ -46,8 +46,9 @@ def dependencies() -> tuple[RoutingDeps, EventPublisher]:
     dynamodb = aws.resource("dynamodb")
     deps = RoutingDeps(
         contacts=ContactStore(dynamodb.Table(config.contacts_table)),
-        conversations=ConversationStore(dynamodb.Table(config.conversations_table),
-                                        timedelta(hours=config.inactivity_hours)),
+        conversations=ConversationStore(
+            dynamodb.Table(config.conversations_table), timedelta(hours=config.inactivity_hours)
+        ),
         config=RoutingConfigStore(dynamodb.Table(config.routing_table)),
         sensors={},
     )

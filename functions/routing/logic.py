@@ -20,30 +20,59 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from switchboard_core.events import CanonicalEvent, EventDraft
+from switchboard_core.outbound import reply_address
+from switchboard_core.routing import REPLIES_PROVIDER, ROUTING_PROVIDER, is_conversational
 from switchboard_core.routing.assignment import Assignment, Choice, choose_in_queue, choose_nearest
 from switchboard_core.routing.config_store import RoutingConfigStore
 from switchboard_core.routing.contacts import ContactRecord, ContactStore, identities_of
 from switchboard_core.routing.conversations import ConversationStore, Threaded
 from switchboard_core.routing.rules import AssignNearest, AssignToQueue, Decision, decide
 from switchboard_core.routing.sensing import Sensed, Sensor
-from switchboard_core.events import CanonicalEvent, EventDraft
-from switchboard_core.routing import REPLIES_PROVIDER, ROUTING_PROVIDER, is_conversational
-from switchboard_core.outbound import reply_address
 
 OPT_OUT_WORDS = {"stop", "stopall", "unsubscribe", "cancel", "end", "quit"}
 OPT_IN_WORDS = {"start", "unstop", "subscribe"}
 # Field names (lower-cased, Salesforce's __c suffix dropped) that carry consent or attributes.
-CRM_OPT_OUT_PROPERTIES = ("hs_email_optout", "opted_out", "unsubscribed", "do_not_contact", "hasoptedoutofemail",
-                          "unsubscribed_from_emails")
-SYNCED_ATTRIBUTES = {"tier": "tier", "customer_tier": "tier", "hubspot_owner_id": "owner", "owner": "owner",
-                     "ownerid": "owner", "owner_id": "owner", "hs_language": "language", "language": "language",
-                     "locale": "locale", "hs_timezone": "timezone"}
+CRM_OPT_OUT_PROPERTIES = (
+    "hs_email_optout",
+    "opted_out",
+    "unsubscribed",
+    "do_not_contact",
+    "hasoptedoutofemail",
+    "unsubscribed_from_emails",
+)
+SYNCED_ATTRIBUTES = {
+    "tier": "tier",
+    "customer_tier": "tier",
+    "hubspot_owner_id": "owner",
+    "owner": "owner",
+    "ownerid": "owner",
+    "owner_id": "owner",
+    "hs_language": "language",
+    "language": "language",
+    "locale": "locale",
+    "hs_timezone": "timezone",
+}
 # What a customer starts (as opposed to call progress, status or edits): only these get an
 # auto-reply, so a call's ringing/in-progress/completed callbacks do not ask three times.
-CUSTOMER_INITIATED = frozenset({"message.received", "mention.created", "comment.created", "interaction.created",
-                                "ticket.created", "ticket.comment_added", "call.ringing"})
-SLA_BY_PRIORITY = {1: timedelta(minutes=15), 2: timedelta(hours=1), 3: timedelta(hours=4),
-                   4: timedelta(hours=8), 5: timedelta(hours=24)}
+CUSTOMER_INITIATED = frozenset(
+    {
+        "message.received",
+        "mention.created",
+        "comment.created",
+        "interaction.created",
+        "ticket.created",
+        "ticket.comment_added",
+        "call.ringing",
+    }
+)
+SLA_BY_PRIORITY = {
+    1: timedelta(minutes=15),
+    2: timedelta(hours=1),
+    3: timedelta(hours=4),
+    4: timedelta(hours=8),
+    5: timedelta(hours=24),
+}
 
 
 @dataclass
@@ -62,8 +91,9 @@ class RoutingDeps:
         return self.sensors[key]
 
 
-def route(event: CanonicalEvent, deps: RoutingDeps, now: datetime,
-          publish: Callable[[list[CanonicalEvent]], None]) -> list[CanonicalEvent]:
+def route(
+    event: CanonicalEvent, deps: RoutingDeps, now: datetime, publish: Callable[[list[CanonicalEvent]], None]
+) -> list[CanonicalEvent]:
     """Route `event`; `publish` puts the derived events on the bus. The outcome is saved
     before publishing and the event marked routed after, so a publish failure is
     retried with the same events, never recomputed (which would, say, see its own
@@ -85,23 +115,40 @@ def route(event: CanonicalEvent, deps: RoutingDeps, now: datetime,
         elif event.provider == REPLIES_PROVIDER:  # an auto-reply's outcome: on the timeline, not an answer
             conversation_id = event.attributes.get("conversation")
         if contact is not None and not is_repeat_reply(event):
-            deps.contacts.add_to_timeline(contact.id, timeline_entry(event, conversation_id), event.id,
-                                          event.occurred_at)
+            deps.contacts.add_to_timeline(
+                contact.id, timeline_entry(event, conversation_id), event.id, event.occurred_at
+            )
         return []
     threaded = deps.conversations.thread(event, contact.id if contact else None, now)
     if threaded.duplicate:
         return []
     if contact is not None:
-        deps.contacts.add_to_timeline(contact.id, timeline_entry(event, threaded.conversation.id), event.id,
-                                      event.occurred_at)
+        deps.contacts.add_to_timeline(
+            contact.id, timeline_entry(event, threaded.conversation.id), event.id, event.occurred_at
+        )
     sensed = deps.sensor(event.tenant).sense(event)
     conversation = threaded.conversation
     rules = deps.config.rules(event.tenant)
-    decision = decide(rules[0], event, sensed, contact.attributes if contact else {},
-                      has_assignee=conversation.assignee is not None, at=event.occurred_at) if rules else None
+    decision = (
+        decide(
+            rules[0],
+            event,
+            sensed,
+            contact.attributes if contact else {},
+            has_assignee=conversation.assignee is not None,
+            at=event.occurred_at,
+        )
+        if rules
+        else None
+    )
     assignment = assign(event, decision, sensed, deps.config, now) if decision else None
-    deps.conversations.record_routing(conversation.id, sensed=sensed, decision=decision, assignment=assignment,
-                                      sla_due_at=sla_due(decision, event.occurred_at))
+    deps.conversations.record_routing(
+        conversation.id,
+        sensed=sensed,
+        decision=decision,
+        assignment=assignment,
+        sla_due_at=sla_due(decision, event.occurred_at),
+    )
     reply = requested_reply(event, conversation.id, decision, assignment, deps.config) if decision else None
     derived = derived_events(event, threaded, contact, sensed, decision, assignment, reply)
     deps.conversations.save_outcome(event.id, conversation.id, derived)
@@ -113,14 +160,22 @@ def route(event: CanonicalEvent, deps: RoutingDeps, now: datetime,
 def is_repeat_reply(event: CanonicalEvent) -> bool:
     """A later message's auto-reply skipped because the conversation already had it: noise
     on a person's timeline (the event log keeps it)."""
-    return (event.provider == REPLIES_PROVIDER and event.type == "reply.skipped"
-            and event.attributes.get("reason") == "already_sent")
+    return (
+        event.provider == REPLIES_PROVIDER
+        and event.type == "reply.skipped"
+        and event.attributes.get("reason") == "already_sent"
+    )
 
 
 def timeline_entry(event: CanonicalEvent, conversation_id: str | None) -> dict[str, Any]:
-    return {"type": event.type, "provider": event.provider, "channel": event.channel.value,
-            "occurred_at": event.occurred_at.isoformat(), "conversation": conversation_id,
-            "text": (event.text or "")[:500] or None}
+    return {
+        "type": event.type,
+        "provider": event.provider,
+        "channel": event.channel.value,
+        "occurred_at": event.occurred_at.isoformat(),
+        "conversation": conversation_id,
+        "text": (event.text or "")[:500] or None,
+    }
 
 
 def crm_fields(attributes: dict[str, Any]) -> dict[str, Any]:
@@ -153,22 +208,36 @@ def sync_contact(event: CanonicalEvent, contact: ContactRecord, contacts: Contac
     """CRM attributes onto the contact; opt-outs and opt-ins from any channel."""
     if event.type.startswith("contact."):
         fields = {_field_key(k): v for k, v in crm_fields(event.attributes).items() if isinstance(k, str)}
-        synced = {target: str(fields[key]) for key, target in SYNCED_ATTRIBUTES.items()
-                  if isinstance(fields.get(key), (str, int)) and not isinstance(fields.get(key), bool)}
+        synced = {
+            target: str(fields[key])
+            for key, target in SYNCED_ATTRIBUTES.items()
+            if isinstance(fields.get(key), (str, int)) and not isinstance(fields.get(key), bool)
+        }
         contacts.update_attributes(contact.id, synced, event.occurred_at)
         flags = [fields[key] for key in CRM_OPT_OUT_PROPERTIES if key in fields and fields[key] is not None]
         if flags:
-            contacts.record_consent(contact.id, opted_out=any(_truthy(f) for f in flags),
-                                    channel=event.channel.value, source=event.id, at=event.occurred_at)
+            contacts.record_consent(
+                contact.id,
+                opted_out=any(_truthy(f) for f in flags),
+                channel=event.channel.value,
+                source=event.id,
+                at=event.occurred_at,
+            )
     if event.type == "message.received" and event.text:
         word = event.text.strip().lower().rstrip(".!")
         if word in OPT_OUT_WORDS or word in OPT_IN_WORDS:
-            contacts.record_consent(contact.id, opted_out=word in OPT_OUT_WORDS, channel=event.channel.value,
-                                    source=event.id, at=event.occurred_at)
+            contacts.record_consent(
+                contact.id,
+                opted_out=word in OPT_OUT_WORDS,
+                channel=event.channel.value,
+                source=event.id,
+                at=event.occurred_at,
+            )
 
 
-def assign(event: CanonicalEvent, decision: Decision, sensed: Sensed, config: RoutingConfigStore,
-           now: datetime) -> Assignment | None:
+def assign(
+    event: CanonicalEvent, decision: Decision, sensed: Sensed, config: RoutingConfigStore, now: datetime
+) -> Assignment | None:
     """Turn a decision into an assignment, taking responder capacity with a conditional
     write (candidates that filled up meanwhile are skipped)."""
     target = decision.target
@@ -188,8 +257,13 @@ def assign(event: CanonicalEvent, decision: Decision, sensed: Sensed, config: Ro
             if isinstance(target, AssignToQueue) and target.strategy == "round_robin":
                 config.set_last_assigned(event.tenant, target.team, choice.responder.id)
             team = target.team if isinstance(target, AssignToQueue) else (target.team or _first(choice.responder.teams))
-            return Assignment(team=team, priority=target.priority, responder_id=choice.responder.id,
-                              strategy=choice.strategy, distance_km=choice.distance_km)
+            return Assignment(
+                team=team,
+                priority=target.priority,
+                responder_id=choice.responder.id,
+                strategy=choice.strategy,
+                distance_km=choice.distance_km,
+            )
         responders = [r for r in responders if r.id != choice.responder.id]
 
 
@@ -211,56 +285,110 @@ def humanize(delta: timedelta) -> str:
     return f"{hours} hour{'s' if hours != 1 else ''}"
 
 
-def requested_reply(event: CanonicalEvent, conversation_id: str, decision: Decision, assignment: Assignment | None,
-                    config: RoutingConfigStore) -> dict[str, Any] | None:
+def requested_reply(
+    event: CanonicalEvent,
+    conversation_id: str,
+    decision: Decision,
+    assignment: Assignment | None,
+    config: RoutingConfigStore,
+) -> dict[str, Any] | None:
     """The auto-reply a rule asked for: rendered, and addressed to the channel the
     customer wrote from (None where that channel cannot be answered: the replies
     function reports it as skipped, so the request is never silently lost)."""
     if decision.auto_reply is None or event.type not in CUSTOMER_INITIATED:
         return None
-    responder = (config.responder(event.tenant, assignment.responder_id)
-                 if assignment is not None and assignment.responder_id else None)
+    responder = (
+        config.responder(event.tenant, assignment.responder_id)
+        if assignment is not None and assignment.responder_id
+        else None
+    )
     team = assignment.team if assignment is not None else (decision.target.team if decision.target else None)
     priority = decision.target.priority if decision.target else None
-    variables = {"name": event.contact.name or "", "team": team or "", "assignee": responder.name if responder else "",
-                 "reply_within": humanize(SLA_BY_PRIORITY[priority]) if priority else "",
-                 "conversation": conversation_id, "channel": event.channel.value}
+    variables = {
+        "name": event.contact.name or "",
+        "team": team or "",
+        "assignee": responder.name if responder else "",
+        "reply_within": humanize(SLA_BY_PRIORITY[priority]) if priority else "",
+        "conversation": conversation_id,
+        "channel": event.channel.value,
+    }
     address = reply_address(event)
-    return {"rule": decision.auto_reply_rule, "template": decision.auto_reply.template,
-            "source_provider": event.provider,
-            "text": decision.auto_reply.render(variables),  # the event's text; not repeated in attributes
-            "reply_to": address.model_dump(mode="json") if address else None}
+    return {
+        "rule": decision.auto_reply_rule,
+        "template": decision.auto_reply.template,
+        "source_provider": event.provider,
+        "text": decision.auto_reply.render(variables),  # the event's text; not repeated in attributes
+        "reply_to": address.model_dump(mode="json") if address else None,
+    }
 
 
-def derived_events(event: CanonicalEvent, threaded: Threaded, contact: ContactRecord | None, sensed: Sensed,
-                   decision: Decision | None, assignment: Assignment | None,
-                   reply: dict[str, Any] | None = None) -> list[CanonicalEvent]:
+def derived_events(
+    event: CanonicalEvent,
+    threaded: Threaded,
+    contact: ContactRecord | None,
+    sensed: Sensed,
+    decision: Decision | None,
+    assignment: Assignment | None,
+    reply: dict[str, Any] | None = None,
+) -> list[CanonicalEvent]:
     conversation = threaded.conversation
     summary = contact_summary(contact)
-    base: dict[str, Any] = {"conversation": conversation.id, "source_event": event.id, "source_type": event.type,
-                            "topics": sensed.topics, "entities": sensed.entities, "sentiment": sensed.sentiment,
-                            "urgency": sensed.urgency_level, "contact": summary}
+    base: dict[str, Any] = {
+        "conversation": conversation.id,
+        "source_event": event.id,
+        "source_type": event.type,
+        "topics": sensed.topics,
+        "entities": sensed.entities,
+        "sentiment": sensed.sentiment,
+        "urgency": sensed.urgency_level,
+        "contact": summary,
+    }
     drafts = [("conversation.opened" if threaded.opened else "conversation.updated", base)]
     if decision is not None and decision.action != "sticky":
-        routed = {**base, "rule": decision.rule, "reason": decision.reason, "matched": decision.matched,
-                  "tags": decision.tags, "auto_reply_rule": decision.auto_reply_rule}
+        routed = {
+            **base,
+            "rule": decision.rule,
+            "reason": decision.reason,
+            "matched": decision.matched,
+            "tags": decision.tags,
+            "auto_reply_rule": decision.auto_reply_rule,
+        }
         if assignment is not None:
-            routed |= {"queue": assignment.team, "assignee": assignment.responder_id, "priority": assignment.priority,
-                       "strategy": assignment.strategy, "distance_km": assignment.distance_km}
+            routed |= {
+                "queue": assignment.team,
+                "assignee": assignment.responder_id,
+                "priority": assignment.priority,
+                "strategy": assignment.strategy,
+                "distance_km": assignment.distance_km,
+            }
         kind = "routing.unassigned" if decision.action == "unassigned" else "routing.assigned"
         drafts.append((kind, routed))
     if reply is not None:
         requested = {k: v for k, v in reply.items() if k != "text"}
-        drafts.append(("reply.requested", {**requested, "conversation": conversation.id, "source_event": event.id,
-                                           "contact": summary}))
+        drafts.append(
+            (
+                "reply.requested",
+                {**requested, "conversation": conversation.id, "source_event": event.id, "contact": summary},
+            )
+        )
     return [
         CanonicalEvent.from_draft(
-            EventDraft(type=kind, provider_event_id=f"{event.id}:{kind}", occurred_at=event.occurred_at,
-                       contact=event.contact, conversation_key=conversation.id,
-                       text=reply["text"] if kind == "reply.requested" and reply else event.text,
-                       attributes=attributes),
-            provider=ROUTING_PROVIDER, connection=event.connection, tenant=event.tenant, channel=event.channel,
-            received_at=event.received_at, raw_ref=None)
+            EventDraft(
+                type=kind,
+                provider_event_id=f"{event.id}:{kind}",
+                occurred_at=event.occurred_at,
+                contact=event.contact,
+                conversation_key=conversation.id,
+                text=reply["text"] if kind == "reply.requested" and reply else event.text,
+                attributes=attributes,
+            ),
+            provider=ROUTING_PROVIDER,
+            connection=event.connection,
+            tenant=event.tenant,
+            channel=event.channel,
+            received_at=event.received_at,
+            raw_ref=None,
+        )
         for kind, attributes in drafts
     ]
 
@@ -268,6 +396,9 @@ def derived_events(event: CanonicalEvent, threaded: Threaded, contact: ContactRe
 def contact_summary(contact: ContactRecord | None) -> dict[str, Any] | None:
     if contact is None:
         return None
-    return {"id": contact.id, "identities": contact.identities, "attributes": contact.attributes,
-            "opted_out": contact.consent.opted_out}
-
+    return {
+        "id": contact.id,
+        "identities": contact.identities,
+        "attributes": contact.attributes,
+        "opted_out": contact.consent.opted_out,
+    }

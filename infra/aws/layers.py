@@ -39,9 +39,25 @@ def requirements_digest(requirements: Path = DEPS_REQUIREMENTS) -> str:
 
 def pip_command(target: Path, requirements: Path = DEPS_REQUIREMENTS) -> list[str]:
     platforms = [arg for platform in PLATFORMS for arg in ("--platform", platform)]
-    return [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-compile",
-            *platforms, "--only-binary=:all:", "--python-version", PYTHON_VERSION, "--implementation", "cp",
-            "--target", str(target), "-r", str(requirements)]
+    return [
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        "--no-compile",
+        *platforms,
+        "--only-binary=:all:",
+        "--python-version",
+        PYTHON_VERSION,
+        "--implementation",
+        "cp",
+        "--target",
+        str(target),
+        "-r",
+        str(requirements),
+    ]
 
 
 def is_aarch64_elf(path: Path) -> bool:
@@ -50,8 +66,7 @@ def is_aarch64_elf(path: Path) -> bool:
     return header[:4] == b"\x7fELF" and int.from_bytes(header[18:20], "little") == ELF_MACHINE_AARCH64
 
 
-def problems(layer_dir: Path | None = None, stamp: Path | None = None,
-             requirements: Path | None = None) -> list[str]:
+def problems(layer_dir: Path | None = None, stamp: Path | None = None, requirements: Path | None = None) -> list[str]:
     """What is wrong with the built layer ([] when it is ready to ship)."""
     layer_dir, stamp = layer_dir or DEPS_LAYER_DIR, stamp or DEPS_STAMP
     requirements = requirements or DEPS_REQUIREMENTS

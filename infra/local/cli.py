@@ -85,8 +85,10 @@ def explain(error: Exception) -> str | None:
         if isinstance(error, aws.NoRegionError):
             return "no AWS region is configured: pass --region (e.g. --region eu-west-1) or set AWS_DEFAULT_REGION"
         if isinstance(error, (aws.NoCredentialsError, aws.PartialCredentialsError)):
-            return ("no AWS credentials found: set AWS_PROFILE (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY), "
-                    "or run `aws configure` / `aws sso login`")
+            return (
+                "no AWS credentials found: set AWS_PROFILE (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY), "
+                "or run `aws configure` / `aws sso login`"
+            )
         if isinstance(error, aws.ProfileNotFound):
             return f"{error}: check AWS_PROFILE against `aws configure list-profiles`"
         if isinstance(error, aws.ClientError):
@@ -118,17 +120,33 @@ def explain_aws_refusal(error: Any) -> str:
 
 # --- the command tree (every option and subcommand has help: tests/unit/local/test_cli_help.py) -------------
 
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="switchboard", description="Switchboard webhook hub: run it locally and "
-                                     "talk to it (a running hub, or a deployed stage for `keys`).")
-    parser.add_argument("--state-dir", type=Path, default=None,
-                        help="local state: admin key, demo connections, where the hub runs (default .switchboard/)")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
-                                     help="what to do (`switchboard COMMAND --help` for its options)")
+    parser = argparse.ArgumentParser(
+        prog="switchboard",
+        description="Switchboard webhook hub: run it locally and "
+        "talk to it (a running hub, or a deployed stage for `keys`).",
+    )
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        default=None,
+        help="local state: admin key, demo connections, where the hub runs (default .switchboard/)",
+    )
+    commands = parser.add_subparsers(
+        dest="command",
+        required=True,
+        metavar="COMMAND",
+        help="what to do (`switchboard COMMAND --help` for its options)",
+    )
 
     dev = commands.add_parser("dev", help="start the hub locally on the embedded AWS emulator")
-    dev.add_argument("--port", type=int, default=int(os.environ.get("SWITCHBOARD_PORT", str(DEFAULT_PORT))),
-                     help=f"port on 127.0.0.1 (default $SWITCHBOARD_PORT or {DEFAULT_PORT}; 0 picks a free one)")
+    dev.add_argument(
+        "--port",
+        type=int,
+        default=int(os.environ.get("SWITCHBOARD_PORT", str(DEFAULT_PORT))),
+        help=f"port on 127.0.0.1 (default $SWITCHBOARD_PORT or {DEFAULT_PORT}; 0 picks a free one)",
+    )
     dev.add_argument("--quiet", action="store_true", help="do not log each request")
     dev.set_defaults(run=run_dev)
 
@@ -169,10 +187,13 @@ def build_parser() -> argparse.ArgumentParser:
     sent.set_defaults(run=run_sent)
 
     routing = commands.add_parser("routing", help="the rule set, the taxonomy, and simulating a rule set")
-    routing_commands = routing.add_subparsers(dest="routing_command", required=True, metavar="WHAT",
-                                              help="rules, taxonomy or simulate")
-    for name, noun, hint in (("rules", "rule set", "docs/examples/rules.json"),
-                             ("taxonomy", "taxonomy", "docs/examples/taxonomy.json")):
+    routing_commands = routing.add_subparsers(
+        dest="routing_command", required=True, metavar="WHAT", help="rules, taxonomy or simulate"
+    )
+    for name, noun, hint in (
+        ("rules", "rule set", "docs/examples/rules.json"),
+        ("taxonomy", "taxonomy", "docs/examples/taxonomy.json"),
+    ):
         item = routing_commands.add_parser(name, help=f"get or replace the {noun} in force ({hint} is a sample)")
         actions = item.add_subparsers(dest="action", required=True, metavar="ACTION", help="get or put")
         get = actions.add_parser("get", help=f"print the {noun} in force as JSON (a file `put` takes)")
@@ -182,13 +203,19 @@ def build_parser() -> argparse.ArgumentParser:
         put = actions.add_parser("put", help=f"replace the {noun} with the one in FILE (validated by the hub)")
         put.add_argument("file", type=Path, metavar="FILE", help=f"JSON file with the {noun}, e.g. {hint}")
         if name == "rules":
-            put.add_argument("--expected-version", type=int, default=None,
-                             help="the version you edited (default: the version in force, read first)")
+            put.add_argument(
+                "--expected-version",
+                type=int,
+                default=None,
+                help="the version you edited (default: the version in force, read first)",
+            )
         add_tenant(put)
         add_url(put)
         put.set_defaults(run=run_rules_put if name == "rules" else run_taxonomy_put)
-    simulate = routing_commands.add_parser("simulate", help="what a proposed rule set would have done with "
-                                           "recent events, next to what happened (changes nothing)")
+    simulate = routing_commands.add_parser(
+        "simulate",
+        help="what a proposed rule set would have done with recent events, next to what happened (changes nothing)",
+    )
     simulate.add_argument("rules_file", type=Path, metavar="FILE", help="JSON file with the proposed rule set")
     simulate.add_argument("--limit", type=int, default=100, help="how many recent events to replay (1-100)")
     add_tenant(simulate)
@@ -198,15 +225,21 @@ def build_parser() -> argparse.ArgumentParser:
     keys = commands.add_parser("keys", help="create, list and revoke admin API keys")
     keys.add_argument("--stage", help="a deployed stage (reads the stack's outputs); default: the local hub")
     keys.add_argument("--table", help="the API keys table name, instead of --stage")
-    keys.add_argument("--region",
-                      help="AWS region of the deployed stage (default: AWS_DEFAULT_REGION or your AWS config)")
-    key_commands = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION",
-                                       help="create, list or revoke")
+    keys.add_argument(
+        "--region", help="AWS region of the deployed stage (default: AWS_DEFAULT_REGION or your AWS config)"
+    )
+    key_commands = keys.add_subparsers(
+        dest="keys_command", required=True, metavar="ACTION", help="create, list or revoke"
+    )
     create = key_commands.add_parser("create", help="create a key (it is shown once)")
     create.add_argument("--tenant", required=True, help="tenant the key belongs to ('*' for an operator)")
     create.add_argument("--name", required=True, help="who or what uses the key, e.g. ops or crm-sync")
-    create.add_argument("--role", required=True, choices=["admin", "staff", "partner"],
-                        help="admin: manage the tenant; staff: read it; partner: the provider catalogue")
+    create.add_argument(
+        "--role",
+        required=True,
+        choices=["admin", "staff", "partner"],
+        help="admin: manage the tenant; staff: read it; partner: the provider catalogue",
+    )
     create.set_defaults(run=run_keys_create)
     key_commands.add_parser("list", help="list keys (never the keys themselves)").set_defaults(run=run_keys_list)
     revoke = key_commands.add_parser("revoke", help="revoke a key at once")
@@ -233,6 +266,7 @@ def state_of(args: argparse.Namespace) -> StateDir:
 
 # --- dev -------------------------------------------------------------------------------
 
+
 def run_dev(args: argparse.Namespace) -> int:
     chosen = os.environ.get("SWITCHBOARD_ADMIN_KEY", "").strip()
     if chosen and (problem := admin_key_problem(chosen)):
@@ -244,8 +278,9 @@ def run_dev(args: argparse.Namespace) -> int:
     except AdminKeyRefused as exc:
         raise CliError(str(exc)) from None
     except InvalidExample as exc:
-        raise CliError(f"the demo's routing set-up is invalid: {exc} (docs/examples/README.md has the format)"
-                       ) from None
+        raise CliError(
+            f"the demo's routing set-up is invalid: {exc} (docs/examples/README.md has the format)"
+        ) from None
     except OSError as exc:
         raise CliError(f"cannot listen on 127.0.0.1:{args.port} ({exc}); set SWITCHBOARD_PORT") from None
     print(welcome(runtime), flush=True)
@@ -263,7 +298,8 @@ def welcome(runtime: LocalRuntime) -> str:
     lines = [
         f"Switchboard is running at {runtime.base_url}  (AWS emulator: {runtime.emulator.endpoint})",
         f"Admin API key: {runtime.admin_key}",
-        "  (from SWITCHBOARD_ADMIN_KEY)" if os.environ.get("SWITCHBOARD_ADMIN_KEY")
+        "  (from SWITCHBOARD_ADMIN_KEY)"
+        if os.environ.get("SWITCHBOARD_ADMIN_KEY")
         else f"  (saved in {runtime.state.admin_key_file})",
         f"Demo tenant '{runtime.demo['tenant']}' has one connection per provider:",
     ]
@@ -286,6 +322,7 @@ def welcome(runtime: LocalRuntime) -> str:
 
 # --- talking to a running hub ----------------------------------------------------------
 
+
 def running_hub(state: StateDir, url: str | None) -> str:
     url = url or os.environ.get("SWITCHBOARD_URL")
     if url:
@@ -305,8 +342,9 @@ def admin_key(state: StateDir) -> str:
     return key
 
 
-def http(method: str, url: str, body: bytes | None = None,
-         headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+def http(
+    method: str, url: str, body: bytes | None = None, headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, str], bytes]:
     request = urllib.request.Request(url, data=body, method=method, headers=headers or {})
     try:
         with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - the hub's own URL
@@ -314,15 +352,18 @@ def http(method: str, url: str, body: bytes | None = None,
     except urllib.error.HTTPError as error:
         return error.code, dict(error.headers), error.read()
     except urllib.error.URLError as error:
-        raise CliError(f"cannot reach {url} ({error.reason}): is the hub running? Start it with "
-                       "`switchboard dev`, or pass --url") from None
+        raise CliError(
+            f"cannot reach {url} ({error.reason}): is the hub running? Start it with `switchboard dev`, or pass --url"
+        ) from None
     except OSError as error:  # reset or timed out after connecting
-        raise CliError(f"{method} {url} failed ({error}): is the hub running? Check the `switchboard dev` "
-                       "terminal") from None
+        raise CliError(
+            f"{method} {url} failed ({error}): is the hub running? Check the `switchboard dev` terminal"
+        ) from None
 
 
-def admin_call(args: argparse.Namespace, method: str, path: str, params: dict[str, Any] | None = None,
-               body: Any = None) -> Any:
+def admin_call(
+    args: argparse.Namespace, method: str, path: str, params: dict[str, Any] | None = None, body: Any = None
+) -> Any:
     """One admin API call; the JSON answer, or a Refused saying what the hub said and what to do."""
     state = state_of(args)
     base = running_hub(state, getattr(args, "url", None))
@@ -339,8 +380,10 @@ def admin_call(args: argparse.Namespace, method: str, path: str, params: dict[st
     try:
         return json.loads(raw) if raw else None
     except ValueError:
-        raise CliError(f"{method} {path} answered {status} with something that is not JSON: "
-                       f"{raw[:120].decode(errors='replace')!r}; is --url a Switchboard hub?") from None
+        raise CliError(
+            f"{method} {path} answered {status} with something that is not JSON: "
+            f"{raw[:120].decode(errors='replace')!r}; is --url a Switchboard hub?"
+        ) from None
 
 
 def refusal(method: str, path: str, status: int, raw: bytes, key: str, state: StateDir) -> Refused:
@@ -353,19 +396,24 @@ def refusal(method: str, path: str, status: int, raw: bytes, key: str, state: St
     if not isinstance(error, dict):  # the API gateway's own answer: the authorizer, or no such route
         if status in (401, 403):
             shape = "" if key.startswith("sbk_") else " (a Switchboard key starts with sbk_)"
-            return Refused(f"{where}: the hub refused the admin key{shape}: use the key `switchboard dev` printed "
-                           f"(saved in {state.admin_key_file}), or set SWITCHBOARD_ADMIN_KEY to a valid one",
-                           status, None, [])
+            return Refused(
+                f"{where}: the hub refused the admin key{shape}: use the key `switchboard dev` printed "
+                f"(saved in {state.admin_key_file}), or set SWITCHBOARD_ADMIN_KEY to a valid one",
+                status,
+                None,
+                [],
+            )
         text = (answer.get("message") if isinstance(answer, dict) else None) or raw[:200].decode(errors="replace")
         return Refused(f"{where}: {text}" + server_hint(status), status, None, [])
     code, message = error.get("code"), error.get("message", "")
     details = error.get("details") if isinstance(error.get("details"), dict) else {}
     problems = [p for p in details.get("problems", []) if isinstance(p, dict)]
-    hint = {"version_conflict": ": run `switchboard routing rules get` to see the version in force, or pass "
-                                "--expected-version",
-            "no_rule_set": ": start from docs/examples/rules.json with `switchboard routing rules put FILE`",
-            "forbidden": ": use a key of that tenant with the role named, or an operator key (tenant '*')",
-            }.get(code or "", server_hint(status))
+    hint = {
+        "version_conflict": ": run `switchboard routing rules get` to see the version in force, or pass "
+        "--expected-version",
+        "no_rule_set": ": start from docs/examples/rules.json with `switchboard routing rules put FILE`",
+        "forbidden": ": use a key of that tenant with the role named, or an operator key (tenant '*')",
+    }.get(code or "", server_hint(status))
     return Refused(f"{where} {code}: {message}{hint}", status, code, problems)
 
 
@@ -397,8 +445,10 @@ def read_json_file(path: Path) -> Any:
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     """Columns as wide as their widest cell; the last one is not padded."""
     widths = [max(len(str(row[i])) for row in [headers, *rows]) for i in range(len(headers) - 1)]
-    return "\n".join("  ".join([*(str(cell).ljust(w) for cell, w in zip(row, widths)), str(row[-1])]).rstrip()
-                     for row in [headers, *rows])
+    return "\n".join(
+        "  ".join([*(str(cell).ljust(w) for cell, w in zip(row, widths)), str(row[-1])]).rstrip()
+        for row in [headers, *rows]
+    )
 
 
 def whose(args: argparse.Namespace) -> str:
@@ -412,8 +462,15 @@ def whose(args: argparse.Namespace) -> str:
 
 
 def filtered(filters: dict[str, str | None]) -> str:
-    words = {"type": "of type", "provider": "from provider", "connection": "on connection", "since": "since",
-             "status": "with status", "assignee": "assigned to", "topic": "about topic"}
+    words = {
+        "type": "of type",
+        "provider": "from provider",
+        "connection": "on connection",
+        "since": "since",
+        "status": "with status",
+        "assignee": "assigned to",
+        "topic": "about topic",
+    }
     return " ".join(f"{words[name]} {value!r}" for name, value in filters.items() if value)
 
 
@@ -473,11 +530,21 @@ def run_events(args: argparse.Namespace) -> int:
     ids = contact_ids(events)
     if any(e["id"] not in ids for e in events) and args.provider != "routing":
         # Filtered past routing's events (which carry the contact id): read its latest ones too.
-        derived = admin_call(args, "GET", "/admin/events", {"provider": "routing", "tenant": args.tenant,
-                                                              "limit": 100})["events"]
+        derived = admin_call(
+            args, "GET", "/admin/events", {"provider": "routing", "tenant": args.tenant, "limit": 100}
+        )["events"]
         ids = contact_ids(derived + events)
-    rows = [(e["received_at"][:19], e["provider"], e["type"], ids.get(e["id"], "-"), describe_contact(e["contact"]),
-             (e.get("text") or "").replace("\n", " ")[:60]) for e in events]
+    rows = [
+        (
+            e["received_at"][:19],
+            e["provider"],
+            e["type"],
+            ids.get(e["id"], "-"),
+            describe_contact(e["contact"]),
+            (e.get("text") or "").replace("\n", " ")[:60],
+        )
+        for e in events
+    ]
     print(table(("RECEIVED", "PROVIDER", "TYPE", "CONTACT ID", "FROM", "TEXT"), rows))
     return 0
 
@@ -487,8 +554,10 @@ def refuse_other_tenants(args: argparse.Namespace, listed: list[dict[str, Any]])
     from before it refused tenants a key may not read) is caught here."""
     others = sorted({str(item.get("tenant")) for item in listed} - {args.tenant}) if args.tenant else []
     if others:
-        raise CliError(f"asked for tenant {args.tenant!r} but the hub listed tenant {others[0]!r}: this key may not "
-                       f"read tenant {args.tenant!r}; use a key of that tenant, or an operator key (tenant '*')")
+        raise CliError(
+            f"asked for tenant {args.tenant!r} but the hub listed tenant {others[0]!r}: this key may not "
+            f"read tenant {args.tenant!r}; use a key of that tenant, or an operator key (tenant '*')"
+        )
 
 
 def no_events_line(args: argparse.Namespace, filters: dict[str, str | None]) -> str:
@@ -510,14 +579,41 @@ def run_conversations(args: argparse.Namespace) -> int:
     refuse_other_tenants(args, found)
     if not found:
         what = filtered(filters)
-        print(f"no conversations {what + ' ' if what else 'yet '}for tenant {whose(args)}"
-              + ("" if what else ": routing threads messages as they arrive (try `switchboard send twilio`)"))
+        print(
+            f"no conversations {what + ' ' if what else 'yet '}for tenant {whose(args)}"
+            + ("" if what else ": routing threads messages as they arrive (try `switchboard send twilio`)")
+        )
         return 0
-    rows = [(c["id"], c.get("contact_id") or "-", c["status"], c.get("assignee") or "-", c.get("queue") or "-",
-             ",".join(c["channels"]) or "-", ",".join(c.get("topics", [])) or "-", ",".join(c.get("tags", [])) or "-",
-             c["last_activity_at"][:19]) for c in found]
-    print(table(("CONVERSATION", "CONTACT ID", "STATUS", "ASSIGNEE", "QUEUE", "CHANNELS", "TOPICS", "TAGS",
-                 "LAST ACTIVITY"), rows))
+    rows = [
+        (
+            c["id"],
+            c.get("contact_id") or "-",
+            c["status"],
+            c.get("assignee") or "-",
+            c.get("queue") or "-",
+            ",".join(c["channels"]) or "-",
+            ",".join(c.get("topics", [])) or "-",
+            ",".join(c.get("tags", [])) or "-",
+            c["last_activity_at"][:19],
+        )
+        for c in found
+    ]
+    print(
+        table(
+            (
+                "CONVERSATION",
+                "CONTACT ID",
+                "STATUS",
+                "ASSIGNEE",
+                "QUEUE",
+                "CHANNELS",
+                "TOPICS",
+                "TAGS",
+                "LAST ACTIVITY",
+            ),
+            rows,
+        )
+    )
     return 0
 
 
@@ -525,8 +621,9 @@ def run_sent(args: argparse.Namespace) -> int:
     state = state_of(args)
     sandbox = state.read_json(state.runtime_file).get("provider_apis")
     if not sandbox:
-        raise CliError("no local hub is running: start one with `switchboard dev` (auto-replies are kept in "
-                       "its provider sandbox)")
+        raise CliError(
+            "no local hub is running: start one with `switchboard dev` (auto-replies are kept in its provider sandbox)"
+        )
     status, _, body = http("GET", f"{sandbox}/_sandbox/messages")
     if status != 200:
         raise CliError(f"the provider sandbox answered {status}; restart `switchboard dev`")
@@ -544,13 +641,23 @@ def run_timeline(args: argparse.Namespace) -> int:
     if not payload["events"]:
         print(f"nothing on {args.contact}'s timeline yet")
         return 0
-    rows = [(e["occurred_at"][:19], e["channel"], e["provider"], e["type"], e.get("conversation") or "-",
-             (e.get("text") or "").replace("\n", " ")[:60]) for e in payload["events"]]
+    rows = [
+        (
+            e["occurred_at"][:19],
+            e["channel"],
+            e["provider"],
+            e["type"],
+            e.get("conversation") or "-",
+            (e.get("text") or "").replace("\n", " ")[:60],
+        )
+        for e in payload["events"]
+    ]
     print(table(("OCCURRED", "CHANNEL", "PROVIDER", "TYPE", "CONVERSATION", "TEXT"), rows))
     return 0
 
 
 # --- routing: rule set, taxonomy, simulation -------------------------------------------
+
 
 def run_rules_get(args: argparse.Namespace) -> int:
     payload = admin_call(args, "GET", "/admin/routing/rules", {"tenant": args.tenant})
@@ -572,8 +679,13 @@ def run_rules_put(args: argparse.Namespace) -> int:
                 raise
             expected = None  # the tenant's first rule set
     try:
-        saved = admin_call(args, "PUT", "/admin/routing/rules", {"tenant": args.tenant},
-                           {"rule_set": rule_set, "expected_version": expected})
+        saved = admin_call(
+            args,
+            "PUT",
+            "/admin/routing/rules",
+            {"tenant": args.tenant},
+            {"rule_set": rule_set, "expected_version": expected},
+        )
     except Refused as refused:
         raise_file_problems(refused, args.file, "rule_set.")
     print(f"saved {args.file} as rule set version {saved['version']} ({saved['rules']} rules)")
@@ -605,8 +717,14 @@ def raise_file_problems(refused: Refused, path: Path, strip: str) -> NoReturn:
     if refused.status != 400 or not refused.problems:
         raise refused
     count = len(refused.problems)
-    raise CliError("\n".join([f"the hub refused {path} ({count} problem{'s' if count != 1 else ''}; nothing "
-                              "changed):", *problem_lines(refused.problems, strip)])) from None
+    raise CliError(
+        "\n".join(
+            [
+                f"the hub refused {path} ({count} problem{'s' if count != 1 else ''}; nothing changed):",
+                *problem_lines(refused.problems, strip),
+            ]
+        )
+    ) from None
 
 
 def run_routing_simulate(args: argparse.Namespace) -> int:
@@ -614,8 +732,13 @@ def run_routing_simulate(args: argparse.Namespace) -> int:
     if isinstance(rule_set, dict) and "rule_set" in rule_set:
         rule_set = rule_set["rule_set"]
     try:
-        report = admin_call(args, "POST", "/admin/routing/simulate", {"tenant": args.tenant},
-                            {"rule_set": rule_set, "limit": args.limit})
+        report = admin_call(
+            args,
+            "POST",
+            "/admin/routing/simulate",
+            {"tenant": args.tenant},
+            {"rule_set": rule_set, "limit": args.limit},
+        )
     except Refused as refused:
         raise_file_problems(refused, args.rules_file, "rule_set.")
     print(simulation_text(report))
@@ -628,18 +751,24 @@ def simulation_text(report: dict[str, Any]) -> str:
     for row in report["events"]:
         proposed, actual = row["proposed"], row.get("actual")
         mark = "*" if row["changed"] else " "
-        lines.append(f"{mark} {row.get('occurred_at', '')[:19]}  {row['provider']} {row['type']}"
-                     + (f"  topics: {','.join(row['topics'])}" if row.get("topics") else ""))
+        lines.append(
+            f"{mark} {row.get('occurred_at', '')[:19]}  {row['provider']} {row['type']}"
+            + (f"  topics: {','.join(row['topics'])}" if row.get("topics") else "")
+        )
         lines.append(f"    would: {outcome_text(proposed)}  ({proposed['reason']})")
         if actual is None:
             lines.append(f"    was:   not compared: {row.get('not_compared') or 'no outcome recorded'}")
         else:
             changes = row.get("changes") or []
-            lines.append(f"    was:   {outcome_text(actual)}  ({actual.get('reason') or actual.get('action')})"
-                         + (f"  changes: {', '.join(changes)}" if changes else ""))
+            lines.append(
+                f"    was:   {outcome_text(actual)}  ({actual.get('reason') or actual.get('action')})"
+                + (f"  changes: {', '.join(changes)}" if changes else "")
+            )
     total = len(report["events"])
-    summary = (f"{total} customer event{'s' if total != 1 else ''}: {report['compared']} compared with what "
-               f"happened, {report['changed']} would change")
+    summary = (
+        f"{total} customer event{'s' if total != 1 else ''}: {report['compared']} compared with what "
+        f"happened, {report['changed']} would change"
+    )
     if report.get("not_compared"):
         summary += f", {report['not_compared']} not compared (outcome unknown, see above)"
     if report.get("not_routed"):
@@ -665,6 +794,7 @@ def describe_contact(contact: dict[str, Any]) -> str:
 
 # --- keys ------------------------------------------------------------------------------
 
+
 def key_store(args: argparse.Namespace) -> Any:
     from switchboard_core import aws
     from switchboard_core.principals import ApiKeyStore
@@ -679,8 +809,10 @@ def key_store(args: argparse.Namespace) -> Any:
         state = state_of(args)
         runtime = state.read_json(state.runtime_file)
         if not runtime:
-            raise CliError("no local hub is running: start one with `switchboard dev`, or pass --stage (and "
-                           "--region) for a deployed hub")
+            raise CliError(
+                "no local hub is running: start one with `switchboard dev`, or pass --stage (and "
+                "--region) for a deployed hub"
+            )
         from infra.local.emulator import aws_environment
 
         os.environ.update(aws_environment(runtime["aws_endpoint"]))
@@ -702,8 +834,9 @@ def stack_output(stack: str, contains: str) -> str:
 def run_keys_create(args: argparse.Namespace) -> int:
     from switchboard_core.principals import Role
 
-    key, record = key_store(args).create(tenant=args.tenant, name=args.name, role=Role(args.role),
-                                         now=datetime.now(UTC))
+    key, record = key_store(args).create(
+        tenant=args.tenant, name=args.name, role=Role(args.role), now=datetime.now(UTC)
+    )
     print(f"created key {record.key_id} for {record.name} ({record.role.value}, tenant {record.tenant}):")
     print(key)
     print("It is shown only now; store it somewhere safe.")
@@ -715,8 +848,10 @@ def run_keys_list(args: argparse.Namespace) -> int:
     if not records:
         print("no keys yet: `switchboard keys create --tenant T --name N --role admin` makes one")
         return 0
-    rows = [(r.key_id, r.role.value, r.tenant, r.name, f"revoked {r.revoked_at:%Y-%m-%d}" if r.revoked_at else "active")
-            for r in records]
+    rows = [
+        (r.key_id, r.role.value, r.tenant, r.name, f"revoked {r.revoked_at:%Y-%m-%d}" if r.revoked_at else "active")
+        for r in records
+    ]
     print(table(("KEY ID", "ROLE", "TENANT", "NAME", "STATE"), rows))
     return 0
 
@@ -733,6 +868,7 @@ def run_keys_revoke(args: argparse.Namespace) -> int:
 
 
 # --- schema ----------------------------------------------------------------------------
+
 
 def schema_text() -> str:
     from switchboard_core.events import json_schema

@@ -23,7 +23,7 @@ def sqs_record(message: dict[str, Any], queue_arn: str) -> dict[str, Any]:
         "body": body,
         "attributes": message.get("Attributes", {}),
         "messageAttributes": message.get("MessageAttributes", {}),
-        "md5OfBody": message.get("MD5OfBody") or hashlib.md5(body.encode()).hexdigest(),  # noqa: S324 - SQS's own checksum
+        "md5OfBody": message.get("MD5OfBody") or hashlib.md5(body.encode()).hexdigest(),
         "eventSource": "aws:sqs",
         "eventSourceARN": queue_arn,
         "awsRegion": REGION,
@@ -31,8 +31,14 @@ def sqs_record(message: dict[str, Any], queue_arn: str) -> dict[str, Any]:
 
 
 class Dispatcher:
-    def __init__(self, sqs: Any, queues: list[ConsumerQueue], invoke: Invoke,
-                 log: Callable[[str], None] | None = None, wait_seconds: int = 1) -> None:
+    def __init__(
+        self,
+        sqs: Any,
+        queues: list[ConsumerQueue],
+        invoke: Invoke,
+        log: Callable[[str], None] | None = None,
+        wait_seconds: int = 1,
+    ) -> None:
         self._sqs = sqs
         self._queues = queues
         self._invoke = invoke
@@ -64,8 +70,11 @@ class Dispatcher:
 
     def poll_once(self, queue: ConsumerQueue) -> int:
         messages = self._sqs.receive_message(
-            QueueUrl=queue.queue_url, MaxNumberOfMessages=queue.batch_size, WaitTimeSeconds=self._wait,
-            AttributeNames=["All"], MessageAttributeNames=["All"],
+            QueueUrl=queue.queue_url,
+            MaxNumberOfMessages=queue.batch_size,
+            WaitTimeSeconds=self._wait,
+            AttributeNames=["All"],
+            MessageAttributeNames=["All"],
         ).get("Messages", [])
         if not messages:
             return 0

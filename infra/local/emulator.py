@@ -39,7 +39,8 @@ def patch_moto_event_delivery() -> None:
     template = EventTemplateParser.DEFAULT_EVENT_INPUT_TEMPLATE
     if '"account"' not in template:
         EventTemplateParser.DEFAULT_EVENT_INPUT_TEMPLATE = template.replace(
-            '"version": "0",', '"version": "0", "account": "<account>",')
+            '"version": "0",', '"version": "0", "account": "<account>",'
+        )
 
 
 def aws_environment(endpoint: str) -> dict[str, str]:
@@ -133,8 +134,11 @@ def create_table(dynamodb: Any, physical_name: str, table: topology.Table) -> No
     }
     if table.indexes:
         kwargs["GlobalSecondaryIndexes"] = [
-            {"IndexName": i.name, "KeySchema": key_schema(i.partition_key, i.sort_key),
-             "Projection": {"ProjectionType": "ALL"}}
+            {
+                "IndexName": i.name,
+                "KeySchema": key_schema(i.partition_key, i.sort_key),
+                "Projection": {"ProjectionType": "ALL"},
+            }
             for i in table.indexes
         ]
     dynamodb.create_table(**kwargs)
@@ -184,8 +188,9 @@ def create_resources(names: LocalNames) -> list[ConsumerQueue]:
             QueueName=names.queue(consumer.queue),
             Attributes={
                 "VisibilityTimeout": str(consumer.visibility_timeout_seconds),
-                "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn,
-                                             "maxReceiveCount": str(consumer.max_receive_count)}),
+                "RedrivePolicy": json.dumps(
+                    {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(consumer.max_receive_count)}
+                ),
             },
         )["QueueUrl"]
         arn = queue_arn(sqs, queue_url)

@@ -25,8 +25,14 @@ from werkzeug.wsgi import get_input_stream
 from infra import topology
 from switchboard_core.errors import PayloadTooLarge
 
-TEXT_TYPES = ("text/", "application/json", "application/x-www-form-urlencoded", "application/xml",
-              "application/atom+xml", "application/soap+xml")
+TEXT_TYPES = (
+    "text/",
+    "application/json",
+    "application/x-www-form-urlencoded",
+    "application/xml",
+    "application/atom+xml",
+    "application/soap+xml",
+)
 
 Invoke = Callable[[str, dict[str, Any]], Any]
 
@@ -85,8 +91,9 @@ def read_body(request: Request, limit: int) -> bytes:
     return b"".join(parts)
 
 
-def api_event(request: Request, compiled: CompiledRoute, path_parameters: dict[str, str],
-              body: bytes) -> dict[str, Any]:
+def api_event(
+    request: Request, compiled: CompiledRoute, path_parameters: dict[str, str], body: bytes
+) -> dict[str, Any]:
     headers: dict[str, str] = {}
     for name, value in request.headers.items():
         key = name.lower()
@@ -191,9 +198,13 @@ def to_response(result: Any) -> Response:
 class Gateway:
     """A WSGI application standing in for the HTTP API."""
 
-    def __init__(self, invoke: Invoke, routes: tuple[topology.Route, ...] = topology.ROUTES,
-                 log: Callable[[str], None] | None = None,
-                 max_body_bytes: int = topology.MAX_BODY_BYTES) -> None:
+    def __init__(
+        self,
+        invoke: Invoke,
+        routes: tuple[topology.Route, ...] = topology.ROUTES,
+        log: Callable[[str], None] | None = None,
+        max_body_bytes: int = topology.MAX_BODY_BYTES,
+    ) -> None:
         self._invoke = invoke
         self._routes = [compile_route(r) for r in routes]
         self._log = log
@@ -205,8 +216,10 @@ class Gateway:
         response = self.handle(request)
         if self._log:
             # The path only: query strings carry handshake secrets (hub.verify_token).
-            self._log(f"{request.method} {request.path} -> {response.status_code} "
-                      f"({(time.monotonic() - started) * 1000:.0f} ms)")
+            self._log(
+                f"{request.method} {request.path} -> {response.status_code} "
+                f"({(time.monotonic() - started) * 1000:.0f} ms)"
+            )
         return response(environ, start_response)
 
     def handle(self, request: Request) -> Response:

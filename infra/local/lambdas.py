@@ -101,7 +101,9 @@ class LocalFunctions:
         function = topology.FUNCTIONS[name]
         with self._environment_of(name):
             handler = self._handler(name)
-            context = LambdaContext(function_name=f"switchboard-{self._stage}-{name}",
-                                    memory_limit_in_mb=function.memory_mb,
-                                    timeout_seconds=function.timeout_seconds)
+            context = LambdaContext(
+                function_name=f"switchboard-{self._stage}-{name}",
+                memory_limit_in_mb=function.memory_mb,
+                timeout_seconds=function.timeout_seconds,
+            )
             return handler(event, context)

@@ -50,9 +50,13 @@ class ProviderApis:
         self._accepted: dict[str, list[dict[str, str]]] = {}
         self._failures: dict[str, list[int]] = {}
         self.messages: list[SentMessage] = []
-        self._routes = Map([Rule(path, endpoint=handler, methods=["POST"]) for path, handler in ROUTES.items()]
-                           + [Rule("/_sandbox/messages", endpoint="messages", methods=["GET"]),
-                              Rule("/_sandbox/fail", endpoint="fail", methods=["POST"])])
+        self._routes = Map(
+            [Rule(path, endpoint=handler, methods=["POST"]) for path, handler in ROUTES.items()]
+            + [
+                Rule("/_sandbox/messages", endpoint="messages", methods=["GET"]),
+                Rule("/_sandbox/fail", endpoint="fail", methods=["POST"]),
+            ]
+        )
 
     def accept(self, provider: str, credentials: dict[str, str]) -> None:
         """Credentials the sandbox treats as valid for `provider`."""
@@ -111,23 +115,54 @@ def _bearer(request: Request) -> str | None:
 
 def twilio_messages(apis: ProviderApis, request: Request, values: dict[str, str]) -> Response:
     auth = request.authorization  # HTTP Basic: account SID and auth token
-    if auth is None or auth.type != "basic" or not any(
+    if (
+        auth is None
+        or auth.type != "basic"
+        or not any(
             c["account_sid"] == auth.username == values["account_sid"] and c["auth_token"] == auth.password
-            for c in apis.accepted("twilio")):
-        return json_response({"code": 20003, "message": "Authenticate", "more_info": "https://www.twilio.com/docs/errors/20003",
-                              "status": 401}, status=401)
+            for c in apis.accepted("twilio")
+        )
+    ):
+        return json_response(
+            {
+                "code": 20003,
+                "message": "Authenticate",
+                "more_info": "https://www.twilio.com/docs/errors/20003",
+                "status": 401,
+            },
+            status=401,
+        )
     form = {k: v[0] for k, v in parse_qs(request.get_data(as_text=True)).items()}
     to, body = form.get("To", ""), form.get("Body", "")
     if not to or not (form.get("From") or form.get("MessagingServiceSid")):
-        return json_response({"code": 21604, "message": "A 'To' and a 'From' (or 'MessagingServiceSid') are required",
-                              "status": 400}, status=400)
+        return json_response(
+            {"code": 21604, "message": "A 'To' and a 'From' (or 'MessagingServiceSid') are required", "status": 400},
+            status=400,
+        )
     if not body:
         return json_response({"code": 21602, "message": "Message body is required.", "status": 400}, status=400)
     sid = "SM" + secrets.token_hex(16)
-    apis.record(SentMessage("twilio", to=to, text=body, message_id=sid,
-                            details={"from": form.get("From") or form.get("MessagingServiceSid")}))
-    return json_response({"sid": sid, "account_sid": values["account_sid"], "to": to, "from": form.get("From"),
-                          "body": body, "status": "queued", "direction": "outbound-api"}, status=201)
+    apis.record(
+        SentMessage(
+            "twilio",
+            to=to,
+            text=body,
+            message_id=sid,
+            details={"from": form.get("From") or form.get("MessagingServiceSid")},
+        )
+    )
+    return json_response(
+        {
+            "sid": sid,
+            "account_sid": values["account_sid"],
+            "to": to,
+            "from": form.get("From"),
+            "body": body,
+            "status": "queued",
+            "direction": "outbound-api",
+        },
+        status=201,
+    )
 
 
 # ------------------------------------------------------------------------- telegram
@@ -175,15 +210,37 @@ def telegram_send_message(apis: ProviderApis, request: Request, values: dict[str
         return _telegram_error(400, "Bad Request: invalid reply parameters specified")
     message_id = 1 + secrets.randbelow(2**31 - 1)
     bot_id = int(token.split(":", 1)[0])
-    apis.record(SentMessage("telegram", to=str(chat_id), text=text, message_id=str(message_id), details={
-        "reply_to_message_id": reply.get("message_id") if isinstance(reply, dict) else None,
-        "message_thread_id": params.get("message_thread_id"),
-        "business_connection_id": params.get("business_connection_id")}))
+    apis.record(
+        SentMessage(
+            "telegram",
+            to=str(chat_id),
+            text=text,
+            message_id=str(message_id),
+            details={
+                "reply_to_message_id": reply.get("message_id") if isinstance(reply, dict) else None,
+                "message_thread_id": params.get("message_thread_id"),
+                "business_connection_id": params.get("business_connection_id"),
+            },
+        )
+    )
     chat_type = "private" if not str(chat_id).startswith("-") else "supergroup"
-    return json_response({"ok": True, "result": {
-        "message_id": message_id, "from": {"id": bot_id, "is_bot": True, "first_name": "Switchboard",
-                                           "username": "switchboard_sandbox_bot"},
-        "chat": {"id": chat_id, "type": chat_type}, "date": int(time.time()), "text": text}})
+    return json_response(
+        {
+            "ok": True,
+            "result": {
+                "message_id": message_id,
+                "from": {
+                    "id": bot_id,
+                    "is_bot": True,
+                    "first_name": "Switchboard",
+                    "username": "switchboard_sandbox_bot",
+                },
+                "chat": {"id": chat_id, "type": chat_type},
+                "date": int(time.time()),
+                "text": text,
+            },
+        }
+    )
 
 
 # ---------------------------------------------------------------------------- slack
@@ -213,8 +270,13 @@ def slack_post_message(apis: ProviderApis, request: Request, values: dict[str, s
         return _slack({"ok": False, "error": "invalid_thread_ts"})
     ts = f"{time.time():.6f}"
     apis.record(SentMessage("slack", to=channel, text=text, message_id=ts, details={"thread_ts": thread_ts}))
-    message: dict[str, Any] = {"type": "message", "subtype": "bot_message", "text": text, "ts": ts,
-                               "bot_id": "B" + secrets.token_hex(5).upper()}
+    message: dict[str, Any] = {
+        "type": "message",
+        "subtype": "bot_message",
+        "text": text,
+        "ts": ts,
+        "bot_id": "B" + secrets.token_hex(5).upper(),
+    }
     if thread_ts:
         message["thread_ts"] = thread_ts
     return _slack({"ok": True, "channel": channel, "ts": ts, "message": message})
@@ -222,8 +284,10 @@ def slack_post_message(apis: ProviderApis, request: Request, values: dict[str, s
 
 # ----------------------------------------------------------------------------- meta
 def _graph_error(status: int, code: int, message: str, type_: str = "OAuthException", **extra: Any) -> Response:
-    return json_response({"error": {"message": message, "type": type_, "code": code, **extra,
-                                    "fbtrace_id": secrets.token_urlsafe(9)}}, status=status)
+    return json_response(
+        {"error": {"message": message, "type": type_, "code": code, **extra, "fbtrace_id": secrets.token_urlsafe(9)}},
+        status=status,
+    )
 
 
 def meta_messages(apis: ProviderApis, request: Request, values: dict[str, str]) -> Response:
@@ -249,8 +313,9 @@ def meta_messages(apis: ProviderApis, request: Request, values: dict[str, str]) 
 
 def _whatsapp_message(apis: ProviderApis, phone_number_id: str, body: dict[str, Any]) -> Response:
     def invalid(details: str) -> Response:
-        return _graph_error(400, 100, "(#100) Invalid parameter",
-                            error_data={"messaging_product": "whatsapp", "details": details})
+        return _graph_error(
+            400, 100, "(#100) Invalid parameter", error_data={"messaging_product": "whatsapp", "details": details}
+        )
 
     if body.get("messaging_product") != "whatsapp":
         return invalid("The parameter messaging_product must be 'whatsapp'")
@@ -265,10 +330,18 @@ def _whatsapp_message(apis: ProviderApis, phone_number_id: str, body: dict[str, 
     if len(text) > 4096:
         return invalid("Param text['body'] must be at most 4096 characters long")
     wamid = "wamid." + base64.b64encode(secrets.token_bytes(30)).decode()
-    apis.record(SentMessage("meta", to=to, text=text, message_id=wamid,
-                            details={"product": "whatsapp", "from": phone_number_id}))
-    return json_response({"messaging_product": "whatsapp", "contacts": [{"input": to, "wa_id": to.lstrip("+")}],
-                          "messages": [{"id": wamid}]})
+    apis.record(
+        SentMessage(
+            "meta", to=to, text=text, message_id=wamid, details={"product": "whatsapp", "from": phone_number_id}
+        )
+    )
+    return json_response(
+        {
+            "messaging_product": "whatsapp",
+            "contacts": [{"input": to, "wa_id": to.lstrip("+")}],
+            "messages": [{"id": wamid}],
+        }
+    )
 
 
 def _messenger_message(apis: ProviderApis, page_id: str, body: dict[str, Any]) -> Response:
@@ -285,8 +358,9 @@ def _messenger_message(apis: ProviderApis, page_id: str, body: dict[str, Any]) -
     if len(text) > 2000:
         return _graph_error(400, 100, "(#100) Length of param message[text] must be less than or equal to 2000")
     mid = "m_" + secrets.token_urlsafe(48)
-    apis.record(SentMessage("meta", to=psid, text=text, message_id=mid,
-                            details={"product": "messenger", "from": page_id}))
+    apis.record(
+        SentMessage("meta", to=psid, text=text, message_id=mid, details={"product": "messenger", "from": page_id})
+    )
     return json_response({"recipient_id": psid, "message_id": mid})
 
 
@@ -323,4 +397,6 @@ def demo_outbound_credentials(provider: str) -> dict[str, str]:
         return {"bot_token": f"xoxb-{pick('0123456789', 13)}-{pick('0123456789', 13)}-{pick(alnum, 24)}"}
     if provider == "meta":  # long-lived Graph access tokens start with "EAA"
         return {"access_token": "EAA" + pick(alnum, 180)}
-    raise ValueError(f"no outbound credentials for {provider!r}; providers that can send: twilio, telegram, slack, meta")
+    raise ValueError(
+        f"no outbound credentials for {provider!r}; providers that can send: twilio, telegram, slack, meta"
+    )

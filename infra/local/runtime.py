@@ -69,8 +69,10 @@ class InvalidExample(ValueError):
 
 
 # What the authorizer accepts (ApiKeyStore.authenticate), plus what an HTTP header can carry.
-KEY_SHAPE = (f"must start with '{KEY_PREFIX}' and hold only letters, digits, '_' and '-', "
-             f"at most {MAX_KEY_CHARS} characters (e.g. {KEY_PREFIX}local_dev_key_1)")
+KEY_SHAPE = (
+    f"must start with '{KEY_PREFIX}' and hold only letters, digits, '_' and '-', "
+    f"at most {MAX_KEY_CHARS} characters (e.g. {KEY_PREFIX}local_dev_key_1)"
+)
 
 
 def admin_key_problem(key: str) -> str | None:
@@ -102,7 +104,7 @@ class LocalRuntime:
     # routing without rules, or with their own, turn it off.
     demo_routing: bool = True
 
-    def start(self) -> "LocalRuntime":
+    def start(self) -> LocalRuntime:
         from werkzeug.serving import make_server
 
         from infra.local.dispatcher import Dispatcher
@@ -120,8 +122,9 @@ class LocalRuntime:
         # The providers' send APIs on loopback: auto-replies land there, never on the internet.
         self.provider_apis = ProviderApis()
         self._provider_apis_server, self.provider_apis_url = serve(self.provider_apis, self.host)
-        self.functions = LocalFunctions(self.names.mapping(), LOCAL_STAGE,
-                                        extra_env={API_OVERRIDE_ENV: self.provider_apis_url})
+        self.functions = LocalFunctions(
+            self.names.mapping(), LOCAL_STAGE, extra_env={API_OVERRIDE_ENV: self.provider_apis_url}
+        )
         self.admin_key = self.seed_admin_key()
         self.demo = self.seed_demo_connections()
         if self.demo_routing:
@@ -137,11 +140,20 @@ class LocalRuntime:
         self.dispatcher.start()
         self.scheduler = Scheduler(self.functions.invoke, log=self.log or report_error)
         self.scheduler.start()
-        self.state.write_private(self.state.runtime_file, json.dumps(
-            {"base_url": self.base_url, "aws_endpoint": endpoint, "stage": LOCAL_STAGE,
-             "provider_apis": self.provider_apis_url,
-             "tables": {k: v for k, v in self.names.mapping().items() if k.startswith("table:")},
-             "pid": os.getpid()}, indent=2))
+        self.state.write_private(
+            self.state.runtime_file,
+            json.dumps(
+                {
+                    "base_url": self.base_url,
+                    "aws_endpoint": endpoint,
+                    "stage": LOCAL_STAGE,
+                    "provider_apis": self.provider_apis_url,
+                    "tables": {k: v for k, v in self.names.mapping().items() if k.startswith("table:")},
+                    "pid": os.getpid(),
+                },
+                indent=2,
+            ),
+        )
         return self
 
     def stop(self) -> None:
@@ -165,8 +177,9 @@ class LocalRuntime:
                 raise AdminKeyRefused(f"SWITCHBOARD_ADMIN_KEY {problem}; unset it to have one generated")
             raise AdminKeyRefused(f"{self.state.admin_key_file} {problem}; delete the file to have one generated")
         store = ApiKeyStore(aws.resource("dynamodb").Table(self.names.table("api_keys")))
-        key, _ = store.create(tenant=DEMO_TENANT, name="local-admin", role=Role.ADMIN,
-                              now=datetime.now(UTC), key=key or None)
+        key, _ = store.create(
+            tenant=DEMO_TENANT, name="local-admin", role=Role.ADMIN, now=datetime.now(UTC), key=key or None
+        )
         if store.authenticate(key) is None:  # whatever the authorizer checks, checked here at start
             raise AdminKeyRefused(f"the admin key {KEY_SHAPE}; the authorizer refuses this one")
         if not os.environ.get("SWITCHBOARD_ADMIN_KEY"):
@@ -193,16 +206,25 @@ class LocalRuntime:
         now = datetime.now(UTC)
         for provider in PROVIDER_NAMES:
             entry = demo["connections"].get(provider) or {
-                "id": new_connection_id(), "credentials": demo_credentials(provider)}
+                "id": new_connection_id(),
+                "credentials": demo_credentials(provider),
+            }
             demo["connections"][provider] = entry
             credentials.create(entry["id"], entry["credentials"], demo["tenant"])
             if provider in SENDERS:
                 entry["outbound"] = entry.get("outbound") or demo_outbound_credentials(provider)
                 outbound.replace(entry["id"], entry["outbound"], demo["tenant"])
                 self.provider_apis.accept(provider, entry["outbound"])
-            connections.put(Connection(id=entry["id"], provider=provider, tenant=demo["tenant"],
-                                       name=f"demo {provider}", created_at=now,
-                                       outbound_configured_at=now if provider in SENDERS else None))
+            connections.put(
+                Connection(
+                    id=entry["id"],
+                    provider=provider,
+                    tenant=demo["tenant"],
+                    name=f"demo {provider}",
+                    created_at=now,
+                    outbound_configured_at=now if provider in SENDERS else None,
+                )
+            )
         self.state.write_private(self.state.demo_file, json.dumps(demo, indent=2))
         return demo
 
@@ -257,10 +279,17 @@ def load_routing_example(directory: Path, tenant: str) -> RoutingExample:
                 raw = [{**item, **extra} for item in raw]
             return TypeAdapter(model).validate_python(raw)
         except (OSError, ValueError) as exc:
-            problems = (", ".join(f"{p['field']}: {p['problem']}" for p in field_problems(exc))
-                        if isinstance(exc, ValidationError) else str(exc))
+            problems = (
+                ", ".join(f"{p['field']}: {p['problem']}" for p in field_problems(exc))
+                if isinstance(exc, ValidationError)
+                else str(exc)
+            )
             raise InvalidExample(f"{path}: {problems}") from None
 
-    return RoutingExample(tenant=tenant, rule_set=read("rules.json", RuleSet), taxonomy=read("taxonomy.json", Taxonomy),
-                          teams=read("teams.json", list[Team]),
-                          responders=read("responders.json", list[Responder], {"tenant": tenant}))
+    return RoutingExample(
+        tenant=tenant,
+        rule_set=read("rules.json", RuleSet),
+        taxonomy=read("taxonomy.json", Taxonomy),
+        teams=read("teams.json", list[Team]),
+        responders=read("responders.json", list[Responder], {"tenant": tenant}),
+    )

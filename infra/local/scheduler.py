@@ -19,8 +19,9 @@ def schedule_input(function: topology.Function) -> dict[str, str]:
 
 
 class Scheduler:
-    def __init__(self, invoke: Invoke, log: Callable[[str], None] | None = None,
-                 interval_override: float | None = None) -> None:
+    def __init__(
+        self, invoke: Invoke, log: Callable[[str], None] | None = None, interval_override: float | None = None
+    ) -> None:
         self._invoke = invoke
         self._log = log
         override = os.environ.get("SWITCHBOARD_SCHEDULE_SECONDS")
@@ -32,8 +33,9 @@ class Scheduler:
         for function in topology.scheduled():
             assert function.schedule is not None
             interval = self._override or topology.schedule_seconds(function.schedule)
-            thread = threading.Thread(target=self._run, args=(function, interval), daemon=True,
-                                      name=f"schedule-{function.name}")
+            thread = threading.Thread(
+                target=self._run, args=(function, interval), daemon=True, name=f"schedule-{function.name}"
+            )
             thread.start()
             self._threads.append(thread)
 

@@ -18,12 +18,32 @@ import sys
 import time
 from datetime import UTC, datetime
 
+from switchboard_core.events import CanonicalEvent, Channel, EventDraft
 from switchboard_core.routing.rules import RuleSet, decide
 from switchboard_core.routing.sensing import Sensor, Taxonomy, Topic
-from switchboard_core.events import CanonicalEvent, Channel, EventDraft
 
-WORDS = ("brake", "pad", "wiper", "engine", "battery", "tyre", "mirror", "clutch", "filter", "hose", "pump",
-         "sensor", "lamp", "belt", "gasket", "valve", "radiator", "piston", "axle", "bearing")
+WORDS = (
+    "brake",
+    "pad",
+    "wiper",
+    "engine",
+    "battery",
+    "tyre",
+    "mirror",
+    "clutch",
+    "filter",
+    "hose",
+    "pump",
+    "sensor",
+    "lamp",
+    "belt",
+    "gasket",
+    "valve",
+    "radiator",
+    "piston",
+    "axle",
+    "bearing",
+)
 MESSAGES = (
     "My car broke down on the motorway and I am stranded, please send help asap",
     "The brake pad you sold me squeals terribly, worst purchase ever, I want a refund",
@@ -46,18 +66,32 @@ def taxonomy(phrases: int, rng: random.Random) -> Taxonomy:
 
 def rule_set(rules: int) -> RuleSet:
     """`rules` rules; all but the last few test topics no message has, so all are evaluated."""
-    body = [{"name": f"rule{n}", "when": {"topics_any": [f"topic{n % 100}-x"], "sentiment_max": 0.5},
-             "then": {"kind": "assign", "team": f"team{n % 20}"}} for n in range(rules - 1)]
+    body = [
+        {
+            "name": f"rule{n}",
+            "when": {"topics_any": [f"topic{n % 100}-x"], "sentiment_max": 0.5},
+            "then": {"kind": "assign", "team": f"team{n % 20}"},
+        }
+        for n in range(rules - 1)
+    ]
     body.append({"name": "catch-all", "then": {"kind": "assign", "team": "front-desk"}})
     return RuleSet.model_validate({"default_team": "front-desk", "rules": body})
 
 
 def events() -> list[CanonicalEvent]:
     received = datetime(2026, 11, 23, tzinfo=UTC)
-    return [CanonicalEvent.from_draft(EventDraft(type="message.received", provider_event_id=str(n), text=text),
-                                      provider="twilio", connection="c", tenant="t", channel=Channel.TELEPHONY,
-                                      received_at=received, raw_ref=None)
-            for n, text in enumerate(MESSAGES)]
+    return [
+        CanonicalEvent.from_draft(
+            EventDraft(type="message.received", provider_event_id=str(n), text=text),
+            provider="twilio",
+            connection="c",
+            tenant="t",
+            channel=Channel.TELEPHONY,
+            received_at=received,
+            raw_ref=None,
+        )
+        for n, text in enumerate(MESSAGES)
+    ]
 
 
 def cpu_per_event_us(sensor: Sensor, rules: RuleSet, iterations: int) -> float:
@@ -99,8 +133,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     print(f"routing CPU per event (sense + decide), 1,000 rules, {iterations} x {len(MESSAGES)} events:")
     for phrases, cpu in growth.items():
-        print(f"  {phrases:>6} phrases: {cpu:8.1f} us/event  ({cpu / growth[10]:.2f}x 10 phrases; "
-              f"automaton built in {build_ms[phrases]:.1f} ms)")
+        print(
+            f"  {phrases:>6} phrases: {cpu:8.1f} us/event  ({cpu / growth[10]:.2f}x 10 phrases; "
+            f"automaton built in {build_ms[phrases]:.1f} ms)"
+        )
     return 0
 
 

@@ -11,7 +11,7 @@ from tests.bench.ingest import main
 def test_quick_benchmark_reports_every_figure(capsys):
     assert main(["--quick", "--json"]) == 0
     out = capsys.readouterr().out
-    report = json.loads(out[out.index('{\n  "quick"'):])
+    report = json.loads(out[out.index('{\n  "quick"') :])
     assert report["quick"] is True
     assert set(report["verify_and_normalise"]) >= {"twilio", "meta", "hubspot", "standard-webhooks"}
     assert report["cold_import_ms"]["ratio_ingest_to_boto3"] > 0

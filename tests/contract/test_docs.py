@@ -19,7 +19,7 @@ OPERATIONS = REPOSITORY / "docs" / "operations.md"
 def created_rows() -> dict[str, str]:
     """The 'What gets created' table: first cell -> the whole row."""
     text = OPERATIONS.read_text()
-    section = text[text.index("## What gets created"):]
+    section = text[text.index("## What gets created") :]
     section = section[: section.index("\n## ", 3)] if "\n## " in section[3:] else section
     rows = [line for line in section.splitlines() if line.startswith("| ") and not line.startswith("| resource")]
     return {row.split(" | ")[0].removeprefix("| "): row for row in rows}
@@ -80,8 +80,12 @@ WORK_ITEM = re.compile(r"\b(issue|ticket|work item|story|epic|jira)\s*#?\d+", re
 
 def test_no_heading_names_an_internal_work_item():
     documents = [REPOSITORY / "README.md", *sorted((REPOSITORY / "docs").rglob("*.md"))]
-    headings = [f"{path.relative_to(REPOSITORY)}: {line}" for path in documents
-                for line in path.read_text().splitlines() if line.startswith("#") and WORK_ITEM.search(line)]
+    headings = [
+        f"{path.relative_to(REPOSITORY)}: {line}"
+        for path in documents
+        for line in path.read_text().splitlines()
+        if line.startswith("#") and WORK_ITEM.search(line)
+    ]
     assert not headings, headings
 
 

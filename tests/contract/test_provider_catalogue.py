@@ -55,7 +55,7 @@ def test_readme_tables_match_the_code():
     providers = re.findall(r"^\| `([a-z0-9-]+)`(?: \([^)]*\))? \|", readme, re.M)
     assert sorted(providers) == sorted(PROVIDER_NAMES)
     assert f"\n{len(PROVIDER_NAMES)} providers, each verified" in readme, "README's provider count is stale"
-    events_section = readme[readme.index("## Events"):readme.index("## Sending a first webhook")]
+    events_section = readme[readme.index("## Events") : readme.index("## Sending a first webhook")]
     listed = set(re.findall(r"`([a-z_]+\.[a-z_*]+)`", events_section))
     for event_type in EVENT_TYPES:
         family = event_type.split(".")[0] + ".*"

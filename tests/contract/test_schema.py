@@ -19,8 +19,22 @@ def test_committed_schema_matches_the_models():
 
 def test_schema_names_every_required_field():
     schema = json.loads(schema_text())
-    for name in ("id", "schema_version", "type", "provider", "connection", "tenant", "channel", "occurred_at",
-                 "received_at", "provider_event_id", "contact", "conversation_key", "text", "raw_ref"):
+    for name in (
+        "id",
+        "schema_version",
+        "type",
+        "provider",
+        "connection",
+        "tenant",
+        "channel",
+        "occurred_at",
+        "received_at",
+        "provider_event_id",
+        "contact",
+        "conversation_key",
+        "text",
+        "raw_ref",
+    ):
         assert name in schema["properties"], name
     assert schema["properties"]["schema_version"]["const"] == SCHEMA_VERSION
 

@@ -15,11 +15,11 @@ import pytest
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
 
-from aws_cdk import App  # noqa: E402
-from aws_cdk.assertions import Template  # noqa: E402
+from aws_cdk import App
+from aws_cdk.assertions import Template
 
-from infra.aws.app import build  # noqa: E402
-from infra.aws.stack import SwitchboardStack  # noqa: E402
+from infra.aws.app import build
+from infra.aws.stack import SwitchboardStack
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

@@ -31,8 +31,9 @@ class LambdaLibrariesOnly:
             return None
         if importlib.machinery.PathFinder.find_spec(name, self.own_paths) is not None:
             return None
-        raise ModuleNotFoundError(f"No module named {name!r} in this function's asset, its layers or the "
-                                  f"Lambda runtime", name=name)
+        raise ModuleNotFoundError(
+            f"No module named {name!r} in this function's asset, its layers or the Lambda runtime", name=name
+        )
 
 
 def main() -> None:
@@ -50,8 +51,7 @@ def main() -> None:
         if not callable(handler):
             raise TypeError(f"{config['handler']} is not callable")
     except Exception as exc:  # noqa: BLE001 - every failure is the answer
-        print(json.dumps({"ok": False, "error": f"{type(exc).__name__}: {exc}",
-                          "traceback": traceback.format_exc()}))
+        print(json.dumps({"ok": False, "error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()}))
         return
     print(json.dumps({"ok": True}))
 

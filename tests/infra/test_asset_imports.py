@@ -76,11 +76,17 @@ def allowed_modules(function: topology.Function) -> frozenset[str]:
 
 
 def import_like_lambda(function: topology.Function, asset: Path) -> dict:
-    names = {f"table:{t}": f"test-{t}" for t in topology.TABLES} | {
-        f"bucket:{b}": f"test-{b}" for b in topology.BUCKETS} | {
-        f"secret:{s}": f"test-{s}" for s in topology.SECRETS} | {"bus": "test-events"}
+    names = (
+        {f"table:{t}": f"test-{t}" for t in topology.TABLES}
+        | {f"bucket:{b}": f"test-{b}" for b in topology.BUCKETS}
+        | {f"secret:{s}": f"test-{s}" for s in topology.SECRETS}
+        | {"bus": "test-events"}
+    )
     environment = topology.function_environment(function, names, "test") | {
-        "AWS_REGION": "eu-west-1", "AWS_DEFAULT_REGION": "eu-west-1", "POWERTOOLS_TRACE_DISABLED": "true"}
+        "AWS_REGION": "eu-west-1",
+        "AWS_DEFAULT_REGION": "eu-west-1",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+    }
     config = {
         "handler": function.handler,
         "code_paths": [str(asset), str(LAYER_CORE_DIR / "python")],
@@ -88,8 +94,13 @@ def import_like_lambda(function: topology.Function, asset: Path) -> dict:
         "allowed_modules": sorted(allowed_modules(function)),
         "environment": environment,
     }
-    done = subprocess.run([sys.executable, "-I", "-S", str(PROBE), json.dumps(config)], capture_output=True,
-                          text=True, timeout=120, env={"PATH": "/usr/bin:/bin"})
+    done = subprocess.run(
+        [sys.executable, "-I", "-S", str(PROBE), json.dumps(config)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PATH": "/usr/bin:/bin"},
+    )
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -113,8 +124,9 @@ def _fake_repo(root: Path, handler_source: str) -> topology.Function:
 
 
 def test_a_handler_importing_another_functions_folder_fails(tmp_path: Path) -> None:
-    function = _fake_repo(tmp_path / "repo", "from functions.other.logic import VALUE\n\n"
-                                             "def handler(event, context):\n    return VALUE\n")
+    function = _fake_repo(
+        tmp_path / "repo", "from functions.other.logic import VALUE\n\ndef handler(event, context):\n    return VALUE\n"
+    )
     result = import_like_lambda(function, build_function_asset(function, tmp_path / "out", tmp_path / "repo"))
     assert not result["ok"]
     assert "functions.other" in result["error"]
@@ -124,8 +136,9 @@ def test_a_handler_importing_a_library_no_layer_carries_fails(tmp_path: Path) ->
     # phonenumbers is in the deps layer, which this function does not get; moto is nowhere on Lambda.
     for library in ("phonenumbers", "moto"):
         function = _fake_repo(tmp_path / library, f"import {library}\n\ndef handler(event, context):\n    pass\n")
-        result = import_like_lambda(function, build_function_asset(function, tmp_path / f"{library}-out",
-                                                                   tmp_path / library))
+        result = import_like_lambda(
+            function, build_function_asset(function, tmp_path / f"{library}-out", tmp_path / library)
+        )
         assert not result["ok"] and library in result["error"], result
 
 

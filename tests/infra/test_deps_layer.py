@@ -63,7 +63,9 @@ def test_pip_command_never_builds_from_source() -> None:
     assert "--only-binary=:all:" in command and "--no-compile" in command
     assert command[command.index("--python-version") + 1] == "3.14"
     assert {command[i + 1] for i, arg in enumerate(command) if arg == "--platform"} == {
-        "manylinux_2_28_aarch64", "manylinux2014_aarch64"}
+        "manylinux_2_28_aarch64",
+        "manylinux2014_aarch64",
+    }
 
 
 def test_requirements_match_pyproject_pins() -> None:
@@ -105,9 +107,18 @@ def test_functions_without_the_deps_layer_import_none_of_its_libraries(name: str
         sys.meta_path.insert(0, Block())
         import {spec.handler.rsplit(".", 1)[0]}
     """)
-    result = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True,
-                            env={"PATH": "", "POWERTOOLS_TRACE_DISABLED": "true", "AWS_DEFAULT_REGION": "us-east-1",
-                                 "PYTHONPATH": f"{REPO_ROOT}:{REPO_ROOT / 'layers/core/python'}"})
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        env={
+            "PATH": "",
+            "POWERTOOLS_TRACE_DISABLED": "true",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "PYTHONPATH": f"{REPO_ROOT}:{REPO_ROOT / 'layers/core/python'}",
+        },
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     source = "\n".join(p.read_text() for p in (REPO_ROOT / spec.directory).rglob("*.py"))
     for marker in ("get_adapter", "all_adapters", "switchboard_core.phones", "switchboard_core.providers."):

@@ -96,14 +96,22 @@ def test_secrets_access_is_scoped_to_the_stage_prefixes(synth: Synthesised, name
     separately: ingest verifies webhooks but can never read a token that sends messages."""
     spec = topology.FUNCTIONS[name]
     own_secrets = [{"Ref": synth.logical_id(synth.stack.secrets.secrets[s])} for s in spec.reads_secrets]
-    statements = [s for s in _statements(synth, name) if any(a.startswith("secretsmanager:") for a in _actions(s))
-                  and s["Resource"] not in own_secrets]  # the stack's own secrets: see the test below
-    by_prefix = {prefix: [s for s in statements if f":secret:switchboard/dev/{prefix}/*" in json.dumps(s["Resource"])]
-                 for prefix in ("connections", "outbound")}
+    statements = [
+        s
+        for s in _statements(synth, name)
+        if any(a.startswith("secretsmanager:") for a in _actions(s)) and s["Resource"] not in own_secrets
+    ]  # the stack's own secrets: see the test below
+    by_prefix = {
+        prefix: [s for s in statements if f":secret:switchboard/dev/{prefix}/*" in json.dumps(s["Resource"])]
+        for prefix in ("connections", "outbound")
+    }
     for statement in statements:  # nothing outside the two prefixes (CDK may merge both into one statement)
         resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
-        assert all(":secret:switchboard/dev/connections/*" in json.dumps(r)
-                   or ":secret:switchboard/dev/outbound/*" in json.dumps(r) for r in resources), statement
+        assert all(
+            ":secret:switchboard/dev/connections/*" in json.dumps(r)
+            or ":secret:switchboard/dev/outbound/*" in json.dumps(r)
+            for r in resources
+        ), statement
     for prefix, access in (("connections", spec.secrets), ("outbound", spec.outbound_secrets)):
         if access is None:
             assert not by_prefix[prefix], (name, prefix)
@@ -130,7 +138,9 @@ def test_stack_secrets_are_read_only_by_the_functions_that_list_them(synth: Synt
 
 def test_only_admin_and_replies_touch_outbound_credentials() -> None:
     assert {n: f.outbound_secrets for n, f in topology.FUNCTIONS.items() if f.outbound_secrets} == {
-        "admin": "readwrite", "replies": "read"}
+        "admin": "readwrite",
+        "replies": "read",
+    }
     assert topology.FUNCTIONS["ingest"].outbound_secrets is None
 
 

@@ -24,8 +24,11 @@ def test_every_scheduled_function_has_its_schedule(synth: Synthesised) -> None:
 
 
 def test_the_scheduler_role_may_invoke_only_its_function(synth: Synthesised) -> None:
-    policies = [p for p in synth.resources("AWS::IAM::Policy").values()
-                if any("lambda:InvokeFunction" in str(s.get("Action")) for s in p["Properties"]["PolicyDocument"]["Statement"])]
+    policies = [
+        p
+        for p in synth.resources("AWS::IAM::Policy").values()
+        if any("lambda:InvokeFunction" in str(s.get("Action")) for s in p["Properties"]["PolicyDocument"]["Statement"])
+    ]
     assert policies
     for policy in policies:
         for statement in policy["Properties"]["PolicyDocument"]["Statement"]:

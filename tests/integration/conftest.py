@@ -32,8 +32,14 @@ class Hub:
     def webhook_url(self, provider: str) -> str:
         return f"{self.url}/webhooks/{provider}/{self.connection(provider)['id']}"
 
-    def request(self, method: str, path_or_url: str, body: bytes | dict | None = None,
-                headers: dict[str, str] | None = None, key: str | None = None) -> tuple[int, dict[str, str], Any]:
+    def request(
+        self,
+        method: str,
+        path_or_url: str,
+        body: bytes | dict | None = None,
+        headers: dict[str, str] | None = None,
+        key: str | None = None,
+    ) -> tuple[int, dict[str, str], Any]:
         url = path_or_url if path_or_url.startswith("http") else self.url + path_or_url
         headers = dict(headers or {})
         if isinstance(body, dict):

@@ -15,9 +15,14 @@ from tests.integration.conftest import wait_for
 from tests.integration.test_routing_stories import post_twilio_sms, post_whatsapp
 
 pytestmark = pytest.mark.integration
-ACK = {"name": "acknowledge", "when": {"channels": ["telephony", "social"]},
-       "then": {"kind": "auto_reply",
-                "template": "Thanks! The ${team} team has your message; ${assignee} replies within ${reply_within}."}}
+ACK = {
+    "name": "acknowledge",
+    "when": {"channels": ["telephony", "social"]},
+    "then": {
+        "kind": "auto_reply",
+        "template": "Thanks! The ${team} team has your message; ${assignee} replies within ${reply_within}.",
+    },
+}
 
 
 # Its own team and responder, so these conversations take no capacity the routing stories count on.
@@ -37,8 +42,11 @@ def replying(hub):
 
 def outcomes(hub, seen: list, phone: str) -> list[dict]:
     seen.extend(hub.bus.events())
-    return [e["detail"] for e in seen if e["source"] == "switchboard.replies"
-            and e["detail"]["contact"].get("phone") == phone]
+    return [
+        e["detail"]
+        for e in seen
+        if e["source"] == "switchboard.replies" and e["detail"]["contact"].get("phone") == phone
+    ]
 
 
 def sandbox_messages(hub, to: str) -> list:
@@ -52,7 +60,9 @@ def test_an_sms_gets_the_rendered_auto_reply_once_per_conversation(replying):
     assert [o["type"] for o in sent] == ["reply.sent"], sent
     (message,) = sandbox_messages(hub, phone)
     assert message.text == "Thanks! The care team has your message; Rea replies within 4 hours."
-    assert message.details["from"] == "+14155550100" and sent[0]["attributes"]["provider_message_id"] == message.message_id
+    assert (
+        message.details["from"] == "+14155550100" and sent[0]["attributes"]["provider_message_id"] == message.message_id
+    )
 
     post_twilio_sms(hub, phone, "Hello? Anyone?")
     both = wait_for(lambda: len(outcomes(hub, seen, phone)) >= 2 and outcomes(hub, seen, phone), timeout=20)
@@ -68,8 +78,11 @@ def test_the_auto_reply_is_on_the_contacts_timeline(replying):
 
     def contact_id() -> str | None:
         seen.extend(hub.bus.events())
-        found = [e["detail"]["attributes"]["contact"]["id"] for e in seen
-                 if e["detail-type"] == "reply.requested" and e["detail"]["contact"].get("phone") == phone]
+        found = [
+            e["detail"]["attributes"]["contact"]["id"]
+            for e in seen
+            if e["detail-type"] == "reply.requested" and e["detail"]["contact"].get("phone") == phone
+        ]
         return found[0] if found else None
 
     contact = wait_for(contact_id)

@@ -15,8 +15,9 @@ def run(hub, capsys, *args: str) -> tuple[int, str]:
     code = main(["--state-dir", str(hub.runtime.state.path), *args])
     captured = capsys.readouterr()
     # The functions run in this process and print their JSON logs and metrics (EMF lines).
-    return code, "".join(line for line in (captured.out + captured.err).splitlines(keepends=True)
-                         if not line.startswith('{"'))
+    return code, "".join(
+        line for line in (captured.out + captured.err).splitlines(keepends=True) if not line.startswith('{"')
+    )
 
 
 def test_send_every_default_sample_then_list_events(hub, capsys):
@@ -45,8 +46,12 @@ def test_keys_create_authorize_and_revoke(hub, capsys):
     key = next(line for line in out.splitlines() if line.startswith("sbk_"))
     status, _, who = hub.request("GET", "/admin/whoami", key=key)
     assert status == 200 and who["role"] == "staff"
-    assert hub.request("POST", "/admin/connections", {"provider": "twilio", "credentials": {"auth_token": "x"}},
-                       key=key)[0] == 403
+    assert (
+        hub.request("POST", "/admin/connections", {"provider": "twilio", "credentials": {"auth_token": "x"}}, key=key)[
+            0
+        ]
+        == 403
+    )
     code, out = run(hub, capsys, "keys", "list")
     assert who["key_id"] in out
     assert run(hub, capsys, "keys", "revoke", who["key_id"])[0] == 0
@@ -62,15 +67,20 @@ def test_admin_requires_a_key(hub):
 def test_connection_lifecycle_over_http(hub):
     from infra.local.samples import build_sample
 
-    status, created = hub.admin("POST", "/admin/connections",
-                                {"provider": "standard-webhooks", "credentials": {"secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}})
+    status, created = hub.admin(
+        "POST",
+        "/admin/connections",
+        {"provider": "standard-webhooks", "credentials": {"secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}},
+    )
     assert status == 201 and created["webhook_url"].startswith(hub.url)
-    signed = build_sample("standard-webhooks", None, {"secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"},
-                          created["webhook_url"])
+    signed = build_sample(
+        "standard-webhooks", None, {"secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}, created["webhook_url"]
+    )
     assert hub.request("POST", signed.url, signed.body, signed.headers)[0] == 200
     assert hub.admin("DELETE", f"/admin/connections/{created['id']}")[0] == 204
-    signed = build_sample("standard-webhooks", None, {"secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"},
-                          created["webhook_url"])
+    signed = build_sample(
+        "standard-webhooks", None, {"secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}, created["webhook_url"]
+    )
     assert hub.request("POST", signed.url, signed.body, signed.headers)[0] == 404
 
 
@@ -85,8 +95,13 @@ def test_a_contact_id_printed_by_conversations_and_events_can_be_followed_to_its
     from tests.integration.test_routing_stories import post_twilio_sms
 
     post_twilio_sms(hub, "+14155550161", "Hello from the CLI test")
-    found = wait_for(lambda: [e for e in hub.bus.events() if e["detail-type"] == "conversation.opened"
-                              and e["detail"]["contact"].get("phone") == "+14155550161"])
+    found = wait_for(
+        lambda: [
+            e
+            for e in hub.bus.events()
+            if e["detail-type"] == "conversation.opened" and e["detail"]["contact"].get("phone") == "+14155550161"
+        ]
+    )
     conversation = found[0]["detail"]["conversation_key"]
     code, out = run(hub, capsys, "conversations", "--limit", "50")
     header, *lines = out.splitlines()
@@ -104,7 +119,9 @@ def test_a_contact_id_printed_by_conversations_and_events_can_be_followed_to_its
 
 def test_routing_simulate_command(hub, capsys, tmp_path):
     rules = tmp_path / "rules.json"
-    rules.write_text('{"default_team": "front-desk", "rules": [{"name": "all", "then": {"kind": "assign", "team": "x"}}]}')
+    rules.write_text(
+        '{"default_team": "front-desk", "rules": [{"name": "all", "then": {"kind": "assign", "team": "x"}}]}'
+    )
     code, out = run(hub, capsys, "routing", "simulate", str(rules), "--limit", "20")
     assert code == 0 and "compared with what happened" in out
     rules.write_text('{"rules": "nope"}')
@@ -133,8 +150,9 @@ def test_rules_and_taxonomy_get_then_put_round_trip(hub, capsys, tmp_path):
 def test_sent_lists_what_the_provider_sandbox_received(hub, capsys):
     from infra.local.provider_apis import SentMessage
 
-    hub.runtime.provider_apis.record(SentMessage("telegram", to="8620544687", text="Danke, we are on it",
-                                                 message_id="4711"))
+    hub.runtime.provider_apis.record(
+        SentMessage("telegram", to="8620544687", text="Danke, we are on it", message_id="4711")
+    )
     code, out = run(hub, capsys, "sent")
     assert code == 0 and "telegram" in out and "8620544687" in out and "Danke, we are on it" in out
 

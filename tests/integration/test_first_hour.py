@@ -30,9 +30,14 @@ def fresh_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     state = tmp_path_factory.mktemp("fresh-clone-state")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SWITCHBOARD_", "AWS_"))}
     command = Path(sys.executable).parent / "switchboard"  # what `make dev` runs, after installing
-    process = subprocess.Popen([str(command), "--state-dir", str(state), "dev", "--port", "0", "--quiet"],
-                               cwd=REPOSITORY, env=env, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True)
+    process = subprocess.Popen(
+        [str(command), "--state-dir", str(state), "dev", "--port", "0", "--quiet"],
+        cwd=REPOSITORY,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
     def serving() -> bool:
         runtime = state / "runtime.json"
@@ -100,8 +105,10 @@ def test_send_twilio_sms_is_routed_assigned_and_answered_with_no_other_step(fres
     assert reply["PROVIDER"] == "twilio"
     assert reply["TEXT"] == "Thanks for your message! Our orders team has it and will reply within 4 hours."
 
-    timeline = wait_for(lambda: [e for e in rows(switchboard(state, capsys, "timeline", contact))
-                                 if e["TYPE"] == "reply.sent"], timeout=30)
+    timeline = wait_for(
+        lambda: [e for e in rows(switchboard(state, capsys, "timeline", contact)) if e["TYPE"] == "reply.sent"],
+        timeout=30,
+    )
     assert timeline, "the auto-reply is not on the contact's timeline"
     entries = rows(switchboard(state, capsys, "timeline", contact))
     assert [e["TYPE"] for e in entries][-1] == "message.received"

@@ -27,8 +27,11 @@ RULES = {
     "rules": [
         {"name": "keep-agent", "then": {"kind": "sticky"}},
         {"name": "roadside", "when": {"topics_any": ["breakdown"]}, "then": {"kind": "nearest", "skill": "towing"}},
-        {"name": "parts", "when": {"topics_any": ["parts"]},
-         "then": {"kind": "assign", "team": "parts", "skills": {"parts": 2}}},
+        {
+            "name": "parts",
+            "when": {"topics_any": ["parts"]},
+            "then": {"kind": "assign", "team": "parts", "skills": {"parts": 2}},
+        },
     ],
 }
 
@@ -41,16 +44,33 @@ def configured(hub):
     now = datetime.now(UTC)
     current = store.rules("demo")  # other tests may have saved one already
     store.put_rules("demo", RuleSet.model_validate(RULES), current[1] if current else None, now)
-    store.put_taxonomy("demo", Taxonomy(
-        topics=[Topic(name="parts", phrases=["brake pad", "spare part"]),
-                Topic(name="breakdown", phrases=["broke down", "stranded"])],
-        entities={"parts": [Entity(name="BP-200", aliases=["bp200"])]}), now)
+    store.put_taxonomy(
+        "demo",
+        Taxonomy(
+            topics=[
+                Topic(name="parts", phrases=["brake pad", "spare part"]),
+                Topic(name="breakdown", phrases=["broke down", "stranded"]),
+            ],
+            entities={"parts": [Entity(name="BP-200", aliases=["bp200"])]},
+        ),
+        now,
+    )
     for responder in (
         Responder(id="pia", tenant="demo", name="Pia", teams=["parts"], skills={"parts": 3}),
-        Responder(id="kiel-tow", tenant="demo", name="Kiel towing", skills={"towing": 3},
-                  location=GeoPoint(latitude=54.3233, longitude=10.1228)),
-        Responder(id="bremen-tow", tenant="demo", name="Bremen towing", skills={"towing": 3},
-                  location=GeoPoint(latitude=53.0793, longitude=8.8017)),
+        Responder(
+            id="kiel-tow",
+            tenant="demo",
+            name="Kiel towing",
+            skills={"towing": 3},
+            location=GeoPoint(latitude=54.3233, longitude=10.1228),
+        ),
+        Responder(
+            id="bremen-tow",
+            tenant="demo",
+            name="Bremen towing",
+            skills={"towing": 3},
+            location=GeoPoint(latitude=53.0793, longitude=8.8017),
+        ),
     ):
         store.put_responder(responder)
     return hub
@@ -58,31 +78,73 @@ def configured(hub):
 
 def routed(hub, seen: list, source_event_ids: set[str], kind: str) -> list[dict]:
     seen.extend(hub.bus.events())
-    return [e for e in seen if e["source"] == "switchboard.routing" and e["detail-type"] == kind
-            and e["detail"]["attributes"].get("source_event") in source_event_ids]
+    return [
+        e
+        for e in seen
+        if e["source"] == "switchboard.routing"
+        and e["detail-type"] == kind
+        and e["detail"]["attributes"].get("source_event") in source_event_ids
+    ]
 
 
 def post_twilio_sms(hub, sender: str, body: str, **extra: str) -> None:
     url = hub.webhook_url("twilio")
     sid = "SM" + secrets.token_hex(16)
-    params = {"MessageSid": sid, "SmsSid": sid, "AccountSid": "AC" + "2" * 32, "From": sender,
-              "To": "+14155550100", "Body": body, "NumMedia": "0", **extra}
+    params = {
+        "MessageSid": sid,
+        "SmsSid": sid,
+        "AccountSid": "AC" + "2" * 32,
+        "From": sender,
+        "To": "+14155550100",
+        "Body": body,
+        "NumMedia": "0",
+        **extra,
+    }
     signature = RequestValidator(hub.connection("twilio")["credentials"]["auth_token"]).compute_signature(url, params)
-    status, _, _ = hub.request("POST", url, urlencode(params).encode(), {
-        "Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": signature})
+    status, _, _ = hub.request(
+        "POST",
+        url,
+        urlencode(params).encode(),
+        {"Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": signature},
+    )
     assert status == 200
 
 
 def post_whatsapp(hub, wa_id: str, text: str) -> None:
-    body = json.dumps({"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{"field": "messages", "value": {
-        "messaging_product": "whatsapp", "metadata": {"display_phone_number": "15550100100", "phone_number_id": "3749"},
-        "contacts": [{"profile": {"name": "Ana"}, "wa_id": wa_id}],
-        "messages": [{"from": wa_id, "id": "wamid." + secrets.token_hex(12), "timestamp": str(int(time.time())),
-                      "type": "text", "text": {"body": text}}]}}]}]}).encode()
+    body = json.dumps(
+        {
+            "object": "whatsapp_business_account",
+            "entry": [
+                {
+                    "id": "1",
+                    "changes": [
+                        {
+                            "field": "messages",
+                            "value": {
+                                "messaging_product": "whatsapp",
+                                "metadata": {"display_phone_number": "15550100100", "phone_number_id": "3749"},
+                                "contacts": [{"profile": {"name": "Ana"}, "wa_id": wa_id}],
+                                "messages": [
+                                    {
+                                        "from": wa_id,
+                                        "id": "wamid." + secrets.token_hex(12),
+                                        "timestamp": str(int(time.time())),
+                                        "type": "text",
+                                        "text": {"body": text},
+                                    }
+                                ],
+                            },
+                        }
+                    ],
+                }
+            ],
+        }
+    ).encode()
     secret = hub.connection("meta")["credentials"]["app_secret"].encode()
     signature = "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
-    status, _, _ = hub.request("POST", hub.webhook_url("meta"), body,
-                               {"Content-Type": "application/json", "X-Hub-Signature-256": signature})
+    status, _, _ = hub.request(
+        "POST", hub.webhook_url("meta"), body, {"Content-Type": "application/json", "X-Hub-Signature-256": signature}
+    )
     assert status == 200
 
 
@@ -109,8 +171,13 @@ def test_negative_post_about_a_part_and_an_sms_from_that_phone_end_in_one_conver
 
 def test_a_stranded_driver_sms_with_a_location_goes_to_the_nearest_towing_responder(configured):
     hub, seen = configured, []
-    post_twilio_sms(hub, "+14155550143", "I'm stranded on the A7 near Neumuenster, the car broke down",
-                    Latitude="54.0730", Longitude="9.9840")
+    post_twilio_sms(
+        hub,
+        "+14155550143",
+        "I'm stranded on the A7 near Neumuenster, the car broke down",
+        Latitude="54.0730",
+        Longitude="9.9840",
+    )
     sms = wait_for(lambda: source_ids(hub, seen, "twilio", lambda d: d["contact"].get("phone") == "+14155550143"))
     assigned = wait_for(lambda: routed(hub, seen, sms, "routing.assigned"), timeout=20)
     assert assigned, "the stranded driver was never assigned"
@@ -149,10 +216,10 @@ def test_the_read_api_shows_the_conversation_and_the_cross_channel_timeline(conf
 def test_an_unanswered_conversation_is_escalated_by_the_scheduled_function(configured):
     from datetime import timedelta
 
-    from switchboard_core.routing.conversations import ConversationStore
     from infra import topology
     from infra.local.scheduler import schedule_input
     from switchboard_core import aws
+    from switchboard_core.routing.conversations import ConversationStore
 
     hub, seen = configured, []
     post_twilio_sms(hub, "+14155550145", "Is anyone there? My brake pad order is late")
@@ -160,19 +227,28 @@ def test_an_unanswered_conversation_is_escalated_by_the_scheduled_function(confi
     assigned = wait_for(lambda: routed(hub, seen, sms, "routing.assigned"), timeout=20)
     conversation_id = assigned[0]["detail"]["attributes"]["conversation"]
     # Nobody answers; move the clock: make the SLA due time lie in the past.
-    store = ConversationStore(aws.resource("dynamodb").Table(hub.runtime.names.table("conversations")),
-                              timedelta(hours=4))
+    store = ConversationStore(
+        aws.resource("dynamodb").Table(hub.runtime.names.table("conversations")), timedelta(hours=4)
+    )
     past = (datetime.now(UTC) - timedelta(minutes=1)).isoformat()
-    store._table.update_item(Key={"pk": f"CONV#{conversation_id}"}, UpdateExpression="SET sla_due_at = :past",
-                             ExpressionAttributeValues={":past": past})
+    store._table.update_item(
+        Key={"pk": f"CONV#{conversation_id}"},
+        UpdateExpression="SET sla_due_at = :past",
+        ExpressionAttributeValues={":past": past},
+    )
     result = hub.runtime.functions.invoke("escalation", schedule_input(topology.FUNCTIONS["escalation"]))
     assert result["escalated"] >= 1
+
     def escalations() -> list[dict]:
         seen.extend(hub.bus.events())
-        return [e for e in seen if e["detail-type"] == "routing.escalated"
-                and e["detail"]["conversation_key"] == conversation_id]
+        return [
+            e
+            for e in seen
+            if e["detail-type"] == "routing.escalated" and e["detail"]["conversation_key"] == conversation_id
+        ]
 
     escalated = wait_for(escalations)
     assert escalated and escalated[0]["detail"]["attributes"]["assignee"] == "pia"
-    assert hub.runtime.functions.invoke("escalation", schedule_input(topology.FUNCTIONS["escalation"]))[
-        "escalated"] == 0
+    assert (
+        hub.runtime.functions.invoke("escalation", schedule_input(topology.FUNCTIONS["escalation"]))["escalated"] == 0
+    )

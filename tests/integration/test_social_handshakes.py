@@ -29,13 +29,21 @@ def test_linkedin_challenge(hub):
     code = "890e4665-4dfe-4ab1-b689-ed553bceeed0"
     status, _, body = hub.request("GET", f"{hub.webhook_url('linkedin')}?challengeCode={code}")
     assert status == 200
-    assert body == {"challengeCode": code,
-                    "challengeResponse": hmac.new(secret.encode(), code.encode(), hashlib.sha256).hexdigest()}
+    assert body == {
+        "challengeCode": code,
+        "challengeResponse": hmac.new(secret.encode(), code.encode(), hashlib.sha256).hexdigest(),
+    }
 
 
 def test_websub_intent_verification(hub):
-    query = urlencode({"hub.mode": "subscribe", "hub.topic": "https://www.youtube.com/xml/feeds/videos.xml?channel_id=UC1",
-                       "hub.challenge": "1430842751851497637", "hub.lease_seconds": "432000"})
+    query = urlencode(
+        {
+            "hub.mode": "subscribe",
+            "hub.topic": "https://www.youtube.com/xml/feeds/videos.xml?channel_id=UC1",
+            "hub.challenge": "1430842751851497637",
+            "hub.lease_seconds": "432000",
+        }
+    )
     status, headers, body = hub.request("GET", f"{hub.webhook_url('websub')}?{query}")
     assert (status, str(body)) == (200, "1430842751851497637")
     assert headers["Content-Type"].startswith("text/plain")
@@ -46,11 +54,19 @@ def test_slack_url_verification_needs_a_signature(hub):
     body = json.dumps({"token": "t", "challenge": "ch4llenge", "type": "url_verification"}).encode()
     ts = str(int(time.time()))
     signature = "v0=" + hmac.new(secret.encode(), f"v0:{ts}:".encode() + body, hashlib.sha256).hexdigest()
-    status, _, answer = hub.request("POST", hub.webhook_url("slack"), body, {
-        "Content-Type": "application/json", "X-Slack-Request-Timestamp": ts, "X-Slack-Signature": signature})
+    status, _, answer = hub.request(
+        "POST",
+        hub.webhook_url("slack"),
+        body,
+        {"Content-Type": "application/json", "X-Slack-Request-Timestamp": ts, "X-Slack-Signature": signature},
+    )
     assert (status, str(answer)) == (200, "ch4llenge")
-    status, _, answer = hub.request("POST", hub.webhook_url("slack"), body, {
-        "Content-Type": "application/json", "X-Slack-Request-Timestamp": ts, "X-Slack-Signature": "v0=" + "0" * 64})
+    status, _, answer = hub.request(
+        "POST",
+        hub.webhook_url("slack"),
+        body,
+        {"Content-Type": "application/json", "X-Slack-Request-Timestamp": ts, "X-Slack-Signature": "v0=" + "0" * 64},
+    )
     assert status == 401 and "ch4llenge" not in json.dumps(answer)
 
 
@@ -59,10 +75,15 @@ def test_discord_ping_is_answered_with_pong(hub):
 
     credentials = hub.connection("discord")["credentials"]
     key = Ed25519PrivateKey.from_private_bytes(bytes.fromhex(credentials["demo_private_key"]))
-    body = json.dumps({"id": "1189001122334455667", "application_id": "1", "type": 1, "token": "t", "version": 1}).encode()
+    body = json.dumps(
+        {"id": "1189001122334455667", "application_id": "1", "type": 1, "token": "t", "version": 1}
+    ).encode()
     ts = str(int(time.time()))
-    headers = {"Content-Type": "application/json", "X-Signature-Timestamp": ts,
-               "X-Signature-Ed25519": key.sign(ts.encode() + body).hex()}
+    headers = {
+        "Content-Type": "application/json",
+        "X-Signature-Timestamp": ts,
+        "X-Signature-Ed25519": key.sign(ts.encode() + body).hex(),
+    }
     status, _, answer = hub.request("POST", hub.webhook_url("discord"), body, headers)
     assert (status, answer) == (200, {"type": 1})
     bad = {**headers, "X-Signature-Ed25519": "00" * 64}

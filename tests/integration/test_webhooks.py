@@ -21,9 +21,19 @@ pytestmark = pytest.mark.integration
 def twilio_sms_params(body: str = "My car broke down on the A9") -> dict[str, str]:
     sid = "SM" + secrets.token_hex(16)
     return {
-        "MessageSid": sid, "SmsSid": sid, "AccountSid": "AC" + "1" * 32, "MessagingServiceSid": "",
-        "From": "+14155550100", "To": "+14155550199", "Body": body, "NumMedia": "0", "NumSegments": "1",
-        "SmsStatus": "received", "ApiVersion": "2010-04-01", "FromCity": "SAN FRANCISCO", "FromCountry": "US",
+        "MessageSid": sid,
+        "SmsSid": sid,
+        "AccountSid": "AC" + "1" * 32,
+        "MessagingServiceSid": "",
+        "From": "+14155550100",
+        "To": "+14155550199",
+        "Body": body,
+        "NumMedia": "0",
+        "NumSegments": "1",
+        "SmsStatus": "received",
+        "ApiVersion": "2010-04-01",
+        "FromCity": "SAN FRANCISCO",
+        "FromCountry": "US",
     }
 
 
@@ -31,8 +41,12 @@ def post_twilio(hub, params: dict[str, str], token: str | None = None, url: str 
     url = url or hub.webhook_url("twilio")
     token = token or hub.connection("twilio")["credentials"]["auth_token"]
     signature = RequestValidator(token).compute_signature(url, params)
-    return hub.request("POST", url, urlencode(params).encode(), {
-        "Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": signature})
+    return hub.request(
+        "POST",
+        url,
+        urlencode(params).encode(),
+        {"Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": signature},
+    )
 
 
 def raw_objects(hub) -> list[str]:
@@ -46,7 +60,9 @@ def test_twilio_sms_signed_by_the_official_sdk_reaches_bus_and_event_log(hub):
     params = twilio_sms_params()
     status, headers, _ = post_twilio(hub, params)
     assert status == 200
-    published = wait_for(lambda: [e for e in hub.bus.events() if e["detail"]["provider_event_id"] == params["MessageSid"]])
+    published = wait_for(
+        lambda: [e for e in hub.bus.events() if e["detail"]["provider_event_id"] == params["MessageSid"]]
+    )
     assert published, "the event never reached the bus"
     event = published[0]
     assert event["source"] == "switchboard.twilio" and event["detail-type"] == "message.received"
@@ -73,8 +89,12 @@ def test_signature_over_another_url_is_refused(hub):
     params = twilio_sms_params()
     other = hub.webhook_url("twilio").replace("127.0.0.1", "localhost")
     signature = RequestValidator(hub.connection("twilio")["credentials"]["auth_token"]).compute_signature(other, params)
-    status, _, _ = hub.request("POST", hub.webhook_url("twilio"), urlencode(params).encode(), {
-        "Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": signature})
+    status, _, _ = hub.request(
+        "POST",
+        hub.webhook_url("twilio"),
+        urlencode(params).encode(),
+        {"Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": signature},
+    )
     assert status == 401
 
 
@@ -82,12 +102,16 @@ def test_the_same_delivery_twice_yields_one_event(hub):
     params = twilio_sms_params("sent twice")
     assert post_twilio(hub, params)[0] == 200
     assert post_twilio(hub, params)[0] == 200
-    wait_for(lambda: [e for e in hub.logged_events(provider="twilio") if e["provider_event_id"] == params["MessageSid"]])
-    on_bus = wait_for(lambda: [e for e in hub.bus.events() if e["detail"]["provider_event_id"] == params["MessageSid"]],
-                      timeout=3)
+    wait_for(
+        lambda: [e for e in hub.logged_events(provider="twilio") if e["provider_event_id"] == params["MessageSid"]]
+    )
+    on_bus = wait_for(
+        lambda: [e for e in hub.bus.events() if e["detail"]["provider_event_id"] == params["MessageSid"]], timeout=3
+    )
     assert len(on_bus) == 1
-    logged = [e for e in hub.logged_events(provider="twilio", limit="100")
-              if e["provider_event_id"] == params["MessageSid"]]
+    logged = [
+        e for e in hub.logged_events(provider="twilio", limit="100") if e["provider_event_id"] == params["MessageSid"]
+    ]
     assert len(logged) == 1
 
 
@@ -106,20 +130,31 @@ def signed_standard_webhook_headers(hub, body: bytes) -> dict[str, str]:
     """Correctly signed, so that only the payload itself is at fault."""
     msg_id, now = "msg_" + secrets.token_hex(8), datetime.now(UTC)
     secret = hub.connection("standard-webhooks")["credentials"]["secret"]
-    return {"Content-Type": "application/json", "webhook-id": msg_id,
-            "webhook-timestamp": str(int(now.timestamp())),
-            "webhook-signature": Webhook(secret).sign(msg_id, now, body.decode())}
+    return {
+        "Content-Type": "application/json",
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(int(now.timestamp())),
+        "webhook-signature": Webhook(secret).sign(msg_id, now, body.decode()),
+    }
 
 
-@pytest.mark.parametrize("case", ["unknown_provider", "unknown_connection", "method", "too_large",
-                                  "media_type", "malformed", "no_signature"])
+@pytest.mark.parametrize(
+    "case", ["unknown_provider", "unknown_connection", "method", "too_large", "media_type", "malformed", "no_signature"]
+)
 def test_every_error_status_is_a_json_body_naming_the_problem(hub, case):
     url = hub.webhook_url("standard-webhooks")
     headers = {"Content-Type": "application/json"}
     body: bytes | None = b"{}"
     method = "POST"
-    expected = {"unknown_provider": 404, "unknown_connection": 404, "method": 405, "too_large": 413,
-                "media_type": 415, "malformed": 400, "no_signature": 401}[case]
+    expected = {
+        "unknown_provider": 404,
+        "unknown_connection": 404,
+        "method": 405,
+        "too_large": 413,
+        "media_type": 415,
+        "malformed": 400,
+        "no_signature": 401,
+    }[case]
     if case == "unknown_provider":
         url = f"{hub.url}/webhooks/nope/{hub.connection('twilio')['id']}"
     elif case == "unknown_connection":

@@ -8,9 +8,15 @@ from switchboard_core.events import CanonicalEvent, Channel, EventDraft
 
 def make_event(n: int, text: str = "hello") -> CanonicalEvent:
     draft = EventDraft(type="message.received", provider_event_id=f"SM{n}", text=text)
-    return CanonicalEvent.from_draft(draft, provider="twilio", connection="con_1", tenant="t",
-                                     channel=Channel.TELEPHONY, received_at=datetime(2026, 1, 1, tzinfo=UTC),
-                                     raw_ref=None)
+    return CanonicalEvent.from_draft(
+        draft,
+        provider="twilio",
+        connection="con_1",
+        tenant="t",
+        channel=Channel.TELEPHONY,
+        received_at=datetime(2026, 1, 1, tzinfo=UTC),
+        raw_ref=None,
+    )
 
 
 class FakeEvents:
@@ -21,14 +27,16 @@ class FakeEvents:
         self._failures = failures_per_call or []
         self._raise_times = raise_times
 
-    def put_events(self, Entries):  # noqa: N803 - boto3's argument name
+    def put_events(self, Entries):
         self.calls.append(Entries)
         if self._raise_times:
             self._raise_times -= 1
             raise ConnectionError("endpoint unreachable")
         failing = self._failures.pop(0) if self._failures else set()
-        results = [{"ErrorCode": "InternalFailure", "ErrorMessage": "try again"} if i in failing
-                   else {"EventId": f"e{i}"} for i in range(len(Entries))]
+        results = [
+            {"ErrorCode": "InternalFailure", "ErrorMessage": "try again"} if i in failing else {"EventId": f"e{i}"}
+            for i in range(len(Entries))
+        ]
         return {"FailedEntryCount": len(failing), "Entries": results}
 
 

@@ -28,8 +28,16 @@ def test_a_cursor_opens_to_its_position_for_its_listing_only():
             codec.open(cursor, other, Position)
 
 
-@pytest.mark.parametrize("mangle", [lambda c: c[:-2] + ("AA" if c[-2:] != "AA" else "BB"), lambda c: c[:40],
-                                    lambda c: "x" + c, lambda c: c + "=" * 3000, lambda c: "not a cursor"])
+@pytest.mark.parametrize(
+    "mangle",
+    [
+        lambda c: c[:-2] + ("AA" if c[-2:] != "AA" else "BB"),
+        lambda c: c[:40],
+        lambda c: "x" + c,
+        lambda c: c + "=" * 3000,
+        lambda c: "not a cursor",
+    ],
+)
 def test_a_tampered_cursor_is_refused(mangle):
     codec = CursorCodec(SECRET)
     with pytest.raises(InvalidCursor) as refused:

@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 import pytest
 from botocore.exceptions import ClientError
 
-from switchboard_core.routing.config_store import RoutingConfigStore
-from switchboard_core.routing.rules import RuleSet
 from switchboard_core import aws
 from switchboard_core.dynamo import conditional_write
+from switchboard_core.routing.config_store import RoutingConfigStore
+from switchboard_core.routing.rules import RuleSet
 
 
 def test_applied_refused_and_other_errors(aws_world):

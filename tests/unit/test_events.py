@@ -31,9 +31,15 @@ def test_event_ids_are_deterministic_per_provider_connection_and_item():
 
 def test_from_draft_fills_identity_and_defaults_occurred_at():
     received = datetime(2026, 5, 1, 12, tzinfo=UTC)
-    event = CanonicalEvent.from_draft(EventDraft(type="message.received", provider_event_id="SM1"),
-                                      provider="twilio", connection="con_1", tenant="acme",
-                                      channel=Channel.TELEPHONY, received_at=received, raw_ref=None)
+    event = CanonicalEvent.from_draft(
+        EventDraft(type="message.received", provider_event_id="SM1"),
+        provider="twilio",
+        connection="con_1",
+        tenant="acme",
+        channel=Channel.TELEPHONY,
+        received_at=received,
+        raw_ref=None,
+    )
     assert event.occurred_at == received
     assert event.schema_version == "1.0"
     assert event.source == "switchboard.twilio"

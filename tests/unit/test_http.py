@@ -11,8 +11,12 @@ def api_event(**overrides):
     event = {
         "rawPath": "/webhooks/twilio/con_1",
         "rawQueryString": "a=1&b=2",
-        "headers": {"host": "abc.execute-api.eu-west-1.amazonaws.com", "x-forwarded-proto": "https",
-                    "x-forwarded-port": "443", "Content-Type": "application/json"},
+        "headers": {
+            "host": "abc.execute-api.eu-west-1.amazonaws.com",
+            "x-forwarded-proto": "https",
+            "x-forwarded-port": "443",
+            "Content-Type": "application/json",
+        },
         "requestContext": {"http": {"method": "POST"}, "domainName": "abc.execute-api.eu-west-1.amazonaws.com"},
         "body": '{"a": 1}',
         "isBase64Encoded": False,
@@ -37,7 +41,10 @@ def test_public_url_is_what_the_provider_called():
     assert public_url(api_event()) == "https://abc.execute-api.eu-west-1.amazonaws.com/webhooks/twilio/con_1?a=1&b=2"
     local = api_event(headers={"host": "127.0.0.1:8080", "x-forwarded-proto": "http"}, rawQueryString="")
     assert public_url(local) == "http://127.0.0.1:8080/webhooks/twilio/con_1"
-    assert public_url(api_event(), "https://hooks.example.com/") == "https://hooks.example.com/webhooks/twilio/con_1?a=1&b=2"
+    assert (
+        public_url(api_event(), "https://hooks.example.com/")
+        == "https://hooks.example.com/webhooks/twilio/con_1?a=1&b=2"
+    )
 
 
 def test_webhook_request_lower_cases_headers_and_parses_query():

@@ -20,8 +20,12 @@ TAGS = ["connections"]
 ConnectionId = Annotated[str, path_id("a connection id (con_...)")]
 
 
-@router.get("/admin/providers", tags=TAGS, responses=answers(), summary="Every provider, its credential fields and "
-            "handshake support")
+@router.get(
+    "/admin/providers",
+    tags=TAGS,
+    responses=answers(),
+    summary="Every provider, its credential fields and handshake support",
+)
 def providers() -> ProviderList:
     principal(router.current_event)
     return ProviderList.model_validate({"providers": logic.list_providers()})
@@ -31,12 +35,17 @@ def providers() -> ProviderList:
 def list_connections(tenant: TenantQuery = None) -> ConnectionList:
     event = router.current_event
     return ConnectionList.model_validate(
-        {"connections": logic.list_connections(principal(event), dependencies(), base_url(event), tenant)})
+        {"connections": logic.list_connections(principal(event), dependencies(), base_url(event), tenant)}
+    )
 
 
-@router.post("/admin/connections", status_code=201, tags=TAGS,
-             responses=answers(415, ok=201, description="created"),
-             summary="Create a connection; answers its id and webhook_url")
+@router.post(
+    "/admin/connections",
+    status_code=201,
+    tags=TAGS,
+    responses=answers(415, ok=201, description="created"),
+    summary="Create a connection; answers its id and webhook_url",
+)
 def create_connection(request: Annotated[logic.CreateConnection, Body()]) -> ConnectionView:
     event = router.current_event
     created = logic.create_connection(principal(event), request, dependencies(), now(), base_url(event))
@@ -51,17 +60,25 @@ def get_connection(connection_id: ConnectionId) -> ConnectionView:
     return ConnectionView.model_validate(connection.public(base_url(event)))
 
 
-@router.delete("/admin/connections/<connection_id>", status_code=204, tags=TAGS,
-               responses=answers(404, ok=204, description="removed"),
-               summary="Remove a connection and its secrets")
+@router.delete(
+    "/admin/connections/<connection_id>",
+    status_code=204,
+    tags=TAGS,
+    responses=answers(404, ok=204, description="removed"),
+    summary="Remove a connection and its secrets",
+)
 def delete_connection(connection_id: ConnectionId) -> Response[None]:
     logic.delete_connection(principal(router.current_event), connection_id, dependencies())
     logger.info("connection deleted", extra={"connection": connection_id})
     return Response(status_code=204, body=None)
 
 
-@router.post("/admin/connections/<connection_id>/rotate", tags=TAGS, responses=answers(404, 415),
-             summary="Rotate credentials; the old ones verify for grace_seconds")
+@router.post(
+    "/admin/connections/<connection_id>/rotate",
+    tags=TAGS,
+    responses=answers(404, 415),
+    summary="Rotate credentials; the old ones verify for grace_seconds",
+)
 def rotate(connection_id: ConnectionId, request: Annotated[logic.RotateCredentials, Body()]) -> RotatedConnection:
     event = router.current_event
     rotated = logic.rotate_credentials(principal(event), connection_id, request, dependencies(), now(), base_url(event))
@@ -69,20 +86,28 @@ def rotate(connection_id: ConnectionId, request: Annotated[logic.RotateCredentia
     return RotatedConnection.model_validate(rotated)
 
 
-@router.put("/admin/connections/<connection_id>/outbound", tags=TAGS, responses=answers(404, 415),
-            summary="Store the send-API credentials auto-replies go out with")
-def put_outbound(connection_id: ConnectionId,
-                 request: Annotated[logic.OutboundCredentials, Body()]) -> ConnectionView:
+@router.put(
+    "/admin/connections/<connection_id>/outbound",
+    tags=TAGS,
+    responses=answers(404, 415),
+    summary="Store the send-API credentials auto-replies go out with",
+)
+def put_outbound(connection_id: ConnectionId, request: Annotated[logic.OutboundCredentials, Body()]) -> ConnectionView:
     event = router.current_event
-    updated = logic.put_outbound_credentials(principal(event), connection_id, request, dependencies(), now(),
-                                             base_url(event))
+    updated = logic.put_outbound_credentials(
+        principal(event), connection_id, request, dependencies(), now(), base_url(event)
+    )
     logger.info("outbound credentials stored", extra={"connection": connection_id})
     return ConnectionView.model_validate(updated)
 
 
-@router.delete("/admin/connections/<connection_id>/outbound", status_code=204, tags=TAGS,
-               responses=answers(404, ok=204, description="removed"),
-               summary="Remove the outbound credentials (auto-replies stop)")
+@router.delete(
+    "/admin/connections/<connection_id>/outbound",
+    status_code=204,
+    tags=TAGS,
+    responses=answers(404, ok=204, description="removed"),
+    summary="Remove the outbound credentials (auto-replies stop)",
+)
 def delete_outbound(connection_id: ConnectionId) -> Response[None]:
     logic.delete_outbound_credentials(principal(router.current_event), connection_id, dependencies())
     logger.info("outbound credentials removed", extra={"connection": connection_id})

@@ -16,23 +16,37 @@ router = Router()
 TAGS = ["contacts"]
 
 
-@router.get("/admin/contacts/<contact_id>", tags=TAGS, responses=answers(404),
-            summary="A contact: identities, attributes, consent, merges")
+@router.get(
+    "/admin/contacts/<contact_id>",
+    tags=TAGS,
+    responses=answers(404),
+    summary="A contact: identities, attributes, consent, merges",
+)
 def get_contact(contact_id: Annotated[str, path_id("a contact id (ct_...)")]) -> ContactRecord:
     return routing_config.get_contact(principal(router.current_event), contact_id, contact_store())
 
 
-@router.get("/admin/contacts/<contact_id>/timeline", tags=TAGS, responses=answers(404),
-            summary="Every event of this person across channels, newest first")
-def contact_timeline(contact_id: Annotated[str, path_id("a contact id (ct_...)")], limit: Limit = 25,
-                     cursor: Cursor = None) -> Timeline:
+@router.get(
+    "/admin/contacts/<contact_id>/timeline",
+    tags=TAGS,
+    responses=answers(404),
+    summary="Every event of this person across channels, newest first",
+)
+def contact_timeline(
+    contact_id: Annotated[str, path_id("a contact id (ct_...)")], limit: Limit = 25, cursor: Cursor = None
+) -> Timeline:
     return Timeline.model_validate(
-        routing_config.timeline(principal(router.current_event), contact_id, limit, cursor, contact_store(),
-                                cursors()))
+        routing_config.timeline(principal(router.current_event), contact_id, limit, cursor, contact_store(), cursors())
+    )
 
 
-@router.post("/admin/contacts/merges/<merge_id>/undo", tags=TAGS, responses=answers(404, 409),
-             summary="Split a wrongly merged contact out again; answers the restored contact")
-def undo_merge(merge_id: Annotated[str, path_id("a merge id (mg_...), listed on the surviving contact")]
-               ) -> ContactRecord:
+@router.post(
+    "/admin/contacts/merges/<merge_id>/undo",
+    tags=TAGS,
+    responses=answers(404, 409),
+    summary="Split a wrongly merged contact out again; answers the restored contact",
+)
+def undo_merge(
+    merge_id: Annotated[str, path_id("a merge id (mg_...), listed on the surviving contact")],
+) -> ContactRecord:
     return routing_config.undo_merge(principal(router.current_event), merge_id, contact_store(), now())

@@ -18,14 +18,24 @@ router = Router()
 Filter = Annotated[str | None, Query(min_length=1, max_length=100)]
 
 
-@router.get("/admin/events", tags=["events"], responses=answers(404), summary="Recent events, newest first; the "
-            "answer's filters say what was applied")
-def events(tenant: TenantQuery = None,
-           connection: Annotated[str | None, Query(description="a connection id: only its events",
-                                                   min_length=1, max_length=64)] = None,
-           provider: Filter = None, type: Filter = None,  # noqa: A002 - the query parameter is called type
-           since: Annotated[datetime | None, Query(description="only events received at or after (ISO 8601)")] = None,
-           limit: Limit = 25, cursor: Cursor = None) -> EventsPage:
+@router.get(
+    "/admin/events",
+    tags=["events"],
+    responses=answers(404),
+    summary="Recent events, newest first; the answer's filters say what was applied",
+)
+def events(
+    tenant: TenantQuery = None,
+    connection: Annotated[
+        str | None, Query(description="a connection id: only its events", min_length=1, max_length=64)
+    ] = None,
+    provider: Filter = None,
+    type: Filter = None,
+    since: Annotated[datetime | None, Query(description="only events received at or after (ISO 8601)")] = None,
+    limit: Limit = 25,
+    cursor: Cursor = None,
+) -> EventsPage:
     query = EventQuery(tenant=tenant, connection=connection, provider=provider, type=type, since=since, limit=limit)
     return EventsPage.model_validate(
-        logic.list_events(principal(router.current_event), query, cursor, dependencies(), cursors()))
+        logic.list_events(principal(router.current_event), query, cursor, dependencies(), cursors())
+    )

@@ -11,12 +11,24 @@ from switchboard_core.cursors import MAX_CURSOR_CHARS
 
 NAME_PATTERN = r"^[A-Za-z0-9_.-]+$"  # tenants, teams, responders: as CreateConnection and the models have it
 
-TenantQuery = Annotated[str | None, Query(
-    description="the tenant to act on; a key of one tenant may name only its own, an operator key ('*') must name one",
-    min_length=1, max_length=64, pattern=NAME_PATTERN)]
+TenantQuery = Annotated[
+    str | None,
+    Query(
+        description="the tenant to act on; a key of one tenant may name only its own, an operator key ('*') must name one",
+        min_length=1,
+        max_length=64,
+        pattern=NAME_PATTERN,
+    ),
+]
 Limit = Annotated[int, Query(description="page size", ge=1, le=100)]
-Cursor = Annotated[str | None, Query(description="next_cursor of the previous page (opaque, bound to this listing)",
-                                     min_length=1, max_length=MAX_CURSOR_CHARS)]
+Cursor = Annotated[
+    str | None,
+    Query(
+        description="next_cursor of the previous page (opaque, bound to this listing)",
+        min_length=1,
+        max_length=MAX_CURSOR_CHARS,
+    ),
+]
 
 
 def path_id(what: str) -> Any:
@@ -39,6 +51,5 @@ def answers(*refusals: int, ok: int = 200, description: str = "done") -> dict[in
     }
     documented: dict[int, Any] = {ok: {"description": description} | ({"content": {}} if ok == 204 else {})}
     for status in sorted({400, 401, 403, *refusals}):
-        documented[status] = {"description": described[status],
-                              "content": {"application/json": {"model": ErrorBody}}}
+        documented[status] = {"description": described[status], "content": {"application/json": {"model": ErrorBody}}}
     return documented

@@ -31,8 +31,7 @@ router = Router()
 logger = Logger(child=True)
 TAGS = ["routing"]
 TeamName = Annotated[str, Path(description="the team's name", min_length=1, max_length=64, pattern=NAME_PATTERN)]
-ResponderId = Annotated[str, Path(description="the responder's id", min_length=1, max_length=64,
-                                  pattern=NAME_PATTERN)]
+ResponderId = Annotated[str, Path(description="the responder's id", min_length=1, max_length=64, pattern=NAME_PATTERN)]
 
 
 def caller_and_tenant(tenant: str | None) -> tuple[Principal, str]:
@@ -45,19 +44,28 @@ def get_rules(tenant: TenantQuery = None) -> RulesView:
     return RulesView.model_validate(routing_config.get_rules(*caller_and_tenant(tenant), routing_store()))
 
 
-@router.put("/admin/routing/rules", tags=TAGS, responses=answers(409, 413, 415),
-            summary="Replace the rule set (validated; refused if expected_version is not the one in force)")
+@router.put(
+    "/admin/routing/rules",
+    tags=TAGS,
+    responses=answers(409, 413, 415),
+    summary="Replace the rule set (validated; refused if expected_version is not the one in force)",
+)
 def put_rules(request: Annotated[routing_config.PutRules, Body()], tenant: TenantQuery = None) -> SavedRules:
     saved = routing_config.put_rules(*caller_and_tenant(tenant), request, routing_store(), now())
     logger.info("rule set saved", extra={"version": saved["version"]})
     return SavedRules.model_validate(saved)
 
 
-@router.post("/admin/routing/simulate", tags=TAGS, responses=answers(415),
-             summary="What a proposed rule set would have done with recent events; changes nothing")
+@router.post(
+    "/admin/routing/simulate",
+    tags=TAGS,
+    responses=answers(415),
+    summary="What a proposed rule set would have done with recent events; changes nothing",
+)
 def simulate(request: Annotated[routing_config.Simulate, Body()], tenant: TenantQuery = None) -> SimulationReport:
     return SimulationReport.model_validate(
-        routing_config.simulate_rules(*caller_and_tenant(tenant), request, routing_store(), dependencies()))
+        routing_config.simulate_rules(*caller_and_tenant(tenant), request, routing_store(), dependencies())
+    )
 
 
 @router.get("/admin/routing/taxonomy", tags=TAGS, responses=answers(), summary="Topics and entity dictionaries")
@@ -68,7 +76,8 @@ def get_taxonomy(tenant: TenantQuery = None) -> TaxonomyView:
 @router.put("/admin/routing/taxonomy", tags=TAGS, responses=answers(413, 415), summary="Replace the taxonomy")
 def put_taxonomy(taxonomy: Annotated[Taxonomy, Body()], tenant: TenantQuery = None) -> SavedTaxonomy:
     return SavedTaxonomy.model_validate(
-        routing_config.put_taxonomy(*caller_and_tenant(tenant), taxonomy, routing_store(), now()))
+        routing_config.put_taxonomy(*caller_and_tenant(tenant), taxonomy, routing_store(), now())
+    )
 
 
 @router.get("/admin/teams", tags=TAGS, responses=answers(), summary="Teams (queues) with their members")
@@ -77,14 +86,22 @@ def list_teams(tenant: TenantQuery = None) -> TeamList:
 
 
 @router.put("/admin/teams/<name>", tags=TAGS, responses=answers(413, 415), summary="Create or replace a team")
-def put_team(name: TeamName, profile: Annotated[TeamProfile, Body()],  # type: ignore[valid-type]
-             tenant: TenantQuery = None) -> Team:
+def put_team(
+    name: TeamName,
+    profile: Annotated[TeamProfile, Body()],  # type: ignore[valid-type]
+    tenant: TenantQuery = None,
+) -> Team:
     caller, chosen = caller_and_tenant(tenant)
     return routing_config.put_team(caller, chosen, name, profile, routing_store())
 
 
-@router.delete("/admin/teams/<name>", status_code=204, tags=TAGS,
-               responses=answers(404, ok=204, description="removed"), summary="Remove a team")
+@router.delete(
+    "/admin/teams/<name>",
+    status_code=204,
+    tags=TAGS,
+    responses=answers(404, ok=204, description="removed"),
+    summary="Remove a team",
+)
 def delete_team(name: TeamName, tenant: TenantQuery = None) -> Response[None]:
     caller, chosen = caller_and_tenant(tenant)
     routing_config.delete_team(caller, chosen, name, routing_store())
@@ -96,17 +113,28 @@ def list_responders(tenant: TenantQuery = None) -> ResponderList:
     return ResponderList.model_validate(routing_config.list_responders(*caller_and_tenant(tenant), routing_store()))
 
 
-@router.put("/admin/responders/<responder_id>", tags=TAGS, responses=answers(413, 415),
-            summary="Create or replace a responder (its load is kept)")
-def put_responder(responder_id: ResponderId, profile: Annotated[ResponderProfile, Body()],  # type: ignore[valid-type]
-                  tenant: TenantQuery = None) -> Responder:
+@router.put(
+    "/admin/responders/<responder_id>",
+    tags=TAGS,
+    responses=answers(413, 415),
+    summary="Create or replace a responder (its load is kept)",
+)
+def put_responder(
+    responder_id: ResponderId,
+    profile: Annotated[ResponderProfile, Body()],  # type: ignore[valid-type]
+    tenant: TenantQuery = None,
+) -> Responder:
     caller, chosen = caller_and_tenant(tenant)
     return routing_config.put_responder(caller, chosen, responder_id, profile, routing_store())
 
 
-@router.delete("/admin/responders/<responder_id>", status_code=204, tags=TAGS,
-               responses=answers(404, ok=204, description="removed"),
-               summary="Remove a responder")
+@router.delete(
+    "/admin/responders/<responder_id>",
+    status_code=204,
+    tags=TAGS,
+    responses=answers(404, ok=204, description="removed"),
+    summary="Remove a responder",
+)
 def delete_responder(responder_id: ResponderId, tenant: TenantQuery = None) -> Response[None]:
     caller, chosen = caller_and_tenant(tenant)
     routing_config.delete_responder(caller, chosen, responder_id, routing_store())

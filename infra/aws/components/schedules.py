@@ -27,14 +27,17 @@ class Schedules(Construct):
             assert spec.schedule is not None
             function = functions.functions[spec.name]
             role = iam.Role(
-                self, f"{construct_id(spec.name)}SchedulerRole",
+                self,
+                f"{construct_id(spec.name)}SchedulerRole",
                 assumed_by=iam.ServicePrincipal("scheduler.amazonaws.com"),
                 description=f"EventBridge Scheduler invoking {spec.name} ({config.stage})",
             )
-            role.add_to_policy(iam.PolicyStatement(actions=["lambda:InvokeFunction"],
-                                                   resources=[function.function_arn]))
+            role.add_to_policy(
+                iam.PolicyStatement(actions=["lambda:InvokeFunction"], resources=[function.function_arn])
+            )
             self.schedules[spec.name] = scheduler.CfnSchedule(
-                self, f"{construct_id(spec.name)}Schedule",
+                self,
+                f"{construct_id(spec.name)}Schedule",
                 name=f"switchboard-{config.stage}-{spec.name.replace('_', '-')}",
                 description=spec.description,
                 schedule_expression=spec.schedule,

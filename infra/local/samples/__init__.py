@@ -37,8 +37,9 @@ def demo_credentials(provider: str) -> dict[str, str]:
     return _MODULES[provider].demo_credentials()
 
 
-def build_sample(provider: str, sample: str | None, credentials: dict[str, str], url: str,
-                 now: datetime | None = None) -> SignedRequest:
+def build_sample(
+    provider: str, sample: str | None, credentials: dict[str, str], url: str, now: datetime | None = None
+) -> SignedRequest:
     """A signed request for `provider`'s `sample` (None: the provider's default) to `url`."""
     if provider not in _MODULES:
         raise ValueError(f"unknown provider {provider!r}; known: {', '.join(SAMPLES)}")

@@ -28,18 +28,44 @@ def build(sample: str, credentials: dict[str, str], url: str, now: datetime) -> 
     message_id = f"{int(now.timestamp() * 1000)}{random_hex(7)}"
     application = str(uuid.uuid4())
     if sample == "message-received":
-        item = {"type": "message-received", "time": _iso(now), "description": "Incoming message received",
-                "to": business, "message": {
-                    "id": message_id, "time": _iso(now), "to": [business], "from": customer,
-                    "text": "Hi, is my order #4417 on its way?", "applicationId": application, "media": [],
-                    "owner": business, "direction": "in", "segmentCount": 1}}
+        item = {
+            "type": "message-received",
+            "time": _iso(now),
+            "description": "Incoming message received",
+            "to": business,
+            "message": {
+                "id": message_id,
+                "time": _iso(now),
+                "to": [business],
+                "from": customer,
+                "text": "Hi, is my order #4417 on its way?",
+                "applicationId": application,
+                "media": [],
+                "owner": business,
+                "direction": "in",
+                "segmentCount": 1,
+            },
+        }
     else:
         failed = sample == "message-failed"
-        item = {"type": sample, "time": _iso(now), "description": "forbidden to country" if failed else "ok",
-                "to": customer, "message": {
-                    "id": message_id, "owner": business, "applicationId": application, "time": _iso(now),
-                    "segmentCount": 1, "direction": "out", "to": [customer], "from": business, "text": "",
-                    "tag": "order-4417"}}
+        item = {
+            "type": sample,
+            "time": _iso(now),
+            "description": "forbidden to country" if failed else "ok",
+            "to": customer,
+            "message": {
+                "id": message_id,
+                "owner": business,
+                "applicationId": application,
+                "time": _iso(now),
+                "segmentCount": 1,
+                "direction": "out",
+                "to": [customer],
+                "from": business,
+                "text": "",
+                "tag": "order-4417",
+            },
+        }
         if failed:
             item["errorCode"] = 4432
     body = json.dumps([item], separators=(",", ":")).encode("utf-8")

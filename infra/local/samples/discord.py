@@ -39,33 +39,82 @@ def _snowflake() -> str:
 
 def _payload(sample: str) -> dict[str, Any]:
     guild, channel, user_id, app = _snowflake(), _snowflake(), _snowflake(), _snowflake()
-    user = {"id": user_id, "username": "mina.k", "global_name": "Mina K", "avatar": secrets.token_hex(16),
-            "discriminator": "0", "public_flags": 0}
+    user = {
+        "id": user_id,
+        "username": "mina.k",
+        "global_name": "Mina K",
+        "avatar": secrets.token_hex(16),
+        "discriminator": "0",
+        "public_flags": 0,
+    }
     common = {
-        "app_permissions": "2248473465835073", "application_id": app, "authorizing_integration_owners": {"0": guild},
+        "app_permissions": "2248473465835073",
+        "application_id": app,
+        "authorizing_integration_owners": {"0": guild},
         "channel": {"id": channel, "name": "support", "type": 0, "guild_id": guild},
-        "channel_id": channel, "context": 0, "entitlements": [], "guild_id": guild,
-        "guild": {"id": guild, "locale": "en-US", "features": []}, "guild_locale": "en-US",
-        "id": _snowflake(), "locale": "en-US",
-        "member": {"user": user, "roles": [], "joined_at": "2023-03-01T09:00:00.000000+00:00", "nick": None,
-                   "permissions": "2248473465835073", "flags": 0, "mute": False, "deaf": False},
-        "token": "aW50ZXJhY3Rpb246" + secrets.token_urlsafe(120), "version": 1,
+        "channel_id": channel,
+        "context": 0,
+        "entitlements": [],
+        "guild_id": guild,
+        "guild": {"id": guild, "locale": "en-US", "features": []},
+        "guild_locale": "en-US",
+        "id": _snowflake(),
+        "locale": "en-US",
+        "member": {
+            "user": user,
+            "roles": [],
+            "joined_at": "2023-03-01T09:00:00.000000+00:00",
+            "nick": None,
+            "permissions": "2248473465835073",
+            "flags": 0,
+            "mute": False,
+            "deaf": False,
+        },
+        "token": "aW50ZXJhY3Rpb246" + secrets.token_urlsafe(120),
+        "version": 1,
     }
     if sample == "slash-command":
-        return {**common, "type": 2, "data": {
-            "id": _snowflake(), "name": "ticket", "type": 1, "guild_id": guild,
-            "options": [{"name": "open", "type": 1, "options": [
-                {"name": "subject", "type": 3, "value": "Cannot log in"},
-                {"name": "priority", "type": 4, "value": 2}]}]}}
-    return {**common, "type": 3, "message": {"id": _snowflake(), "channel_id": channel, "content": "Was this helpful?",
-                                            "type": 0, "author": {"id": app, "username": "Switchboard", "bot": True}},
-            "data": {"custom_id": "feedback:yes", "component_type": 2}}
+        return {
+            **common,
+            "type": 2,
+            "data": {
+                "id": _snowflake(),
+                "name": "ticket",
+                "type": 1,
+                "guild_id": guild,
+                "options": [
+                    {
+                        "name": "open",
+                        "type": 1,
+                        "options": [
+                            {"name": "subject", "type": 3, "value": "Cannot log in"},
+                            {"name": "priority", "type": 4, "value": 2},
+                        ],
+                    }
+                ],
+            },
+        }
+    return {
+        **common,
+        "type": 3,
+        "message": {
+            "id": _snowflake(),
+            "channel_id": channel,
+            "content": "Was this helpful?",
+            "type": 0,
+            "author": {"id": app, "username": "Switchboard", "bot": True},
+        },
+        "data": {"custom_id": "feedback:yes", "component_type": 2},
+    }
 
 
 def build(sample: str, credentials: dict[str, str], url: str, now: datetime) -> SignedRequest:
     body = json.dumps(_payload(sample), separators=(",", ":")).encode("utf-8")
     timestamp = str(int(now.timestamp()))
-    headers = {"Content-Type": "application/json", "X-Signature-Timestamp": timestamp,
-               "X-Signature-Ed25519": discord_signature(credentials["demo_private_key"], timestamp, body),
-               "User-Agent": "Discord-Interactions/1.0 (+https://discord.com)"}
+    headers = {
+        "Content-Type": "application/json",
+        "X-Signature-Timestamp": timestamp,
+        "X-Signature-Ed25519": discord_signature(credentials["demo_private_key"], timestamp, body),
+        "User-Agent": "Discord-Interactions/1.0 (+https://discord.com)",
+    }
     return SignedRequest("POST", url, headers, body)

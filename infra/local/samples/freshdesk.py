@@ -30,22 +30,39 @@ def build(sample: str, credentials: dict[str, str], url: str, now: datetime) -> 
     updated_at = (now - timedelta(seconds=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
     email = f"ada.{random_hex(3)}@example.com"
     if sample == "ticket-updated":
-        payload = {"domain": "acme.freshdesk.com", "ticket_id": ticket_id, "subject": "Order never arrived",
-                   "status": "Open", "priority": "High", "source": "Email", "ticket_type": "Incident",
-                   "updated_at": updated_at, "requester_id": digits(11), "requester_name": "Ada Lovelace",
-                   "requester_email": email, "requester_phone": phone(),
-                   "latest_public_comment": "Any news about my parcel?",
-                   "url": f"https://acme.freshdesk.com/helpdesk/tickets/{ticket_id}"}
+        payload = {
+            "domain": "acme.freshdesk.com",
+            "ticket_id": ticket_id,
+            "subject": "Order never arrived",
+            "status": "Open",
+            "priority": "High",
+            "source": "Email",
+            "ticket_type": "Incident",
+            "updated_at": updated_at,
+            "requester_id": digits(11),
+            "requester_name": "Ada Lovelace",
+            "requester_email": email,
+            "requester_phone": phone(),
+            "latest_public_comment": "Any news about my parcel?",
+            "url": f"https://acme.freshdesk.com/helpdesk/tickets/{ticket_id}",
+        }
     else:  # ticket-updated-simple: Freshdesk's "Simple" content mode
-        payload = {"freshdesk_webhook": {
-            "ticket_id": int(ticket_id), "ticket_subject": "Printer on fire", "ticket_status": "Pending",
-            "ticket_requester_name": "Ada Lovelace", "ticket_requester_email": email,
-            "ticket_requester_phone": phone(), "ticket_latest_public_comment": "The fire is out.",
-            "ticket_updated_at": updated_at}}
+        payload = {
+            "freshdesk_webhook": {
+                "ticket_id": int(ticket_id),
+                "ticket_subject": "Printer on fire",
+                "ticket_status": "Pending",
+                "ticket_requester_name": "Ada Lovelace",
+                "ticket_requester_email": email,
+                "ticket_requester_phone": phone(),
+                "ticket_latest_public_comment": "The fire is out.",
+                "ticket_updated_at": updated_at,
+            }
+        }
     headers = {"Content-Type": "application/json"}
     if "header_name" in credentials:
         headers[credentials["header_name"]] = credentials["header_value"]
     else:
-        pair = f"{credentials['username']}:{credentials['password']}".encode("utf-8")
+        pair = f"{credentials['username']}:{credentials['password']}".encode()
         headers["Authorization"] = "Basic " + base64.b64encode(pair).decode("ascii")
     return SignedRequest("POST", url, headers, compact_json(payload))

@@ -44,12 +44,16 @@ def signature(credentials: dict[str, str], body: bytes, timestamp: str, delivery
     """The signature value (prefix included) a sender with this configuration sends."""
     values = {"body": body, "timestamp": timestamp.encode(), "id": delivery.encode()}
     template = credentials.get("template") or "{body}"
-    content = b"".join(values[part] if i % 2 else part.encode("utf-8")
-                       for i, part in enumerate(_PLACEHOLDER.split(template)))
+    content = b"".join(
+        values[part] if i % 2 else part.encode("utf-8") for i, part in enumerate(_PLACEHOLDER.split(template))
+    )
     algorithm = _ALGORITHMS[(credentials.get("algorithm") or "sha256").lower()]
     digest = hmac.new(credentials["secret"].encode("utf-8"), content, algorithm).digest()
-    encoded = base64.b64encode(digest).decode() if (credentials.get("encoding") or "hex").lower() == "base64" \
+    encoded = (
+        base64.b64encode(digest).decode()
+        if (credentials.get("encoding") or "hex").lower() == "base64"
         else digest.hex()
+    )
     return (credentials.get("prefix") or "") + encoded
 
 
@@ -60,9 +64,14 @@ def build(sample: str, credentials: dict[str, str], url: str, now: datetime) -> 
         body = urlencode({"event": "ticket.closed", "ticket_id": order, "agent": "sam@example.com"}).encode()
         content_type = "application/x-www-form-urlencoded"
     else:
-        body = json.dumps({"type": "order.created", "id": order,
-                           "data": {"total": 4200, "currency": "EUR", "email": f"buyer.{random_hex(3)}@example.com"}},
-                          separators=(",", ":")).encode()
+        body = json.dumps(
+            {
+                "type": "order.created",
+                "id": order,
+                "data": {"total": 4200, "currency": "EUR", "email": f"buyer.{random_hex(3)}@example.com"},
+            },
+            separators=(",", ":"),
+        ).encode()
         content_type = "application/json"
     timestamp = str(int(now.timestamp()))
     signed = signature(credentials, body, timestamp, delivery)

@@ -18,8 +18,20 @@ def demo_credentials() -> dict[str, str]:
     return {"client_secret": str(uuid.uuid4())}
 
 
-_HUBSPOT_DECODE = {"%3A": ":", "%2F": "/", "%3F": "?", "%40": "@", "%21": "!", "%24": "$",
-                   "%27": "'", "%28": "(", "%29": ")", "%2A": "*", "%2C": ",", "%3B": ";"}
+_HUBSPOT_DECODE = {
+    "%3A": ":",
+    "%2F": "/",
+    "%3F": "?",
+    "%40": "@",
+    "%21": "!",
+    "%24": "$",
+    "%27": "'",
+    "%28": "(",
+    "%29": ")",
+    "%2A": "*",
+    "%2C": ",",
+    "%3B": ";",
+}
 
 
 def hubspot_signature_v3(client_secret: str, method: str, url: str, body: bytes, timestamp_ms: str) -> str:
@@ -33,21 +45,44 @@ def hubspot_signature_v3(client_secret: str, method: str, url: str, body: bytes,
 
 def _build_hubspot(sample: str, credentials: dict[str, str], url: str, now: datetime) -> SignedRequest:
     millis = epoch_millis(now)
-    common = {"subscriptionId": int(digits(7)), "portalId": int(digits(8)), "appId": int(digits(7)),
-              "attemptNumber": 0}
+    common = {"subscriptionId": int(digits(7)), "portalId": int(digits(8)), "appId": int(digits(7)), "attemptNumber": 0}
     object_id = int(digits(11))
     if sample == "contact-created":
-        events = [{"eventId": int(digits(10)), **common, "occurredAt": millis - 1500,
-                   "subscriptionType": "contact.creation", "objectId": object_id,
-                   "changeFlag": "CREATED", "changeSource": "CRM"}]
+        events = [
+            {
+                "eventId": int(digits(10)),
+                **common,
+                "occurredAt": millis - 1500,
+                "subscriptionType": "contact.creation",
+                "objectId": object_id,
+                "changeFlag": "CREATED",
+                "changeSource": "CRM",
+            }
+        ]
     else:  # property-change: a batch of two property changes on one contact
         events = [
-            {"eventId": int(digits(10)), **common, "occurredAt": millis - 2100,
-             "subscriptionType": "contact.propertyChange", "objectId": object_id, "propertyName": "email",
-             "propertyValue": f"ada.{random_hex(4)}@example.com", "changeSource": "CRM", "sourceId": "userId:" + digits(8)},
-            {"eventId": int(digits(10)), **common, "occurredAt": millis - 2000,
-             "subscriptionType": "contact.propertyChange", "objectId": object_id, "propertyName": "phone",
-             "propertyValue": phone(), "changeSource": "CRM", "sourceId": "userId:" + digits(8)},
+            {
+                "eventId": int(digits(10)),
+                **common,
+                "occurredAt": millis - 2100,
+                "subscriptionType": "contact.propertyChange",
+                "objectId": object_id,
+                "propertyName": "email",
+                "propertyValue": f"ada.{random_hex(4)}@example.com",
+                "changeSource": "CRM",
+                "sourceId": "userId:" + digits(8),
+            },
+            {
+                "eventId": int(digits(10)),
+                **common,
+                "occurredAt": millis - 2000,
+                "subscriptionType": "contact.propertyChange",
+                "objectId": object_id,
+                "propertyName": "phone",
+                "propertyValue": phone(),
+                "changeSource": "CRM",
+                "sourceId": "userId:" + digits(8),
+            },
         ]
     body = compact_json(events)
     timestamp = str(millis)

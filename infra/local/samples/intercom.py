@@ -37,31 +37,69 @@ def build(sample: str, credentials: dict[str, str], url: str, now: datetime) -> 
     email = f"{name.split()[0].lower()}.{random_hex(3)}@example.com"
     author = {"type": "user", "id": user_id, "name": name, "email": email}
     conversation = {
-        "type": "conversation", "id": digits(6), "created_at": created - 60, "updated_at": created,
-        "source": {"type": "conversation", "id": digits(9), "delivered_as": "customer_initiated", "subject": "",
-                   "body": "<p>Hi, my order <b>#1042</b> never arrived.</p>", "author": author, "attachments": []},
+        "type": "conversation",
+        "id": digits(6),
+        "created_at": created - 60,
+        "updated_at": created,
+        "source": {
+            "type": "conversation",
+            "id": digits(9),
+            "delivered_as": "customer_initiated",
+            "subject": "",
+            "body": "<p>Hi, my order <b>#1042</b> never arrived.</p>",
+            "author": author,
+            "attachments": [],
+        },
         "contacts": {"type": "contact.list", "contacts": [{"type": "contact", "id": user_id}]},
-        "open": True, "state": "open", "read": False,
+        "open": True,
+        "state": "open",
+        "read": False,
         "conversation_parts": {"type": "conversation_part.list", "conversation_parts": [], "total_count": 0},
     }
     if sample == "conversation":
         topic, item = "conversation.user.created", conversation
     elif sample == "admin-reply":
         topic = "conversation.admin.replied"
-        part = {"type": "conversation_part", "id": digits(8), "part_type": "comment",
-                "body": "<p>Sorry about that! A replacement ships today.</p>", "created_at": created,
-                "author": {"type": "admin", "id": digits(6), "name": "Support", "email": "support@example.com"}}
-        item = {**conversation, "conversation_parts": {"type": "conversation_part.list",
-                                                        "conversation_parts": [part], "total_count": 1}}
+        part = {
+            "type": "conversation_part",
+            "id": digits(8),
+            "part_type": "comment",
+            "body": "<p>Sorry about that! A replacement ships today.</p>",
+            "created_at": created,
+            "author": {"type": "admin", "id": digits(6), "name": "Support", "email": "support@example.com"},
+        }
+        item = {
+            **conversation,
+            "conversation_parts": {"type": "conversation_part.list", "conversation_parts": [part], "total_count": 1},
+        }
     else:  # contact-created
         topic = "contact.user.created"
-        item = {"type": "contact", "id": user_id, "workspace_id": app_id, "role": "user", "email": email,
-                "phone": phone(), "name": name, "created_at": created, "updated_at": created,
-                "custom_attributes": {}}
-    payload = {"type": "notification_event", "app_id": app_id,
-               "data": {"type": "notification_event_data", "item": item}, "links": {},
-               "id": f"notif_{uuid.uuid4()}", "topic": topic, "delivery_status": "pending", "delivery_attempts": 1,
-               "delivered_at": 0, "first_sent_at": created, "created_at": created, "self": None}
+        item = {
+            "type": "contact",
+            "id": user_id,
+            "workspace_id": app_id,
+            "role": "user",
+            "email": email,
+            "phone": phone(),
+            "name": name,
+            "created_at": created,
+            "updated_at": created,
+            "custom_attributes": {},
+        }
+    payload = {
+        "type": "notification_event",
+        "app_id": app_id,
+        "data": {"type": "notification_event_data", "item": item},
+        "links": {},
+        "id": f"notif_{uuid.uuid4()}",
+        "topic": topic,
+        "delivery_status": "pending",
+        "delivery_attempts": 1,
+        "delivered_at": 0,
+        "first_sent_at": created,
+        "created_at": created,
+        "self": None,
+    }
     body = compact_json(payload)
     headers = {
         "Content-Type": "application/json",

@@ -28,7 +28,8 @@ def _meta_request(credentials: dict[str, str], url: str, payload: Any) -> Signed
     headers = {
         "Content-Type": "application/json",
         "X-Hub-Signature-256": meta_signature(credentials["app_secret"], body),
-        "X-Hub-Signature": "sha1=" + hmac.new(credentials["app_secret"].encode("utf-8"), body, hashlib.sha1).hexdigest(),
+        "X-Hub-Signature": "sha1="
+        + hmac.new(credentials["app_secret"].encode("utf-8"), body, hashlib.sha1).hexdigest(),
         "User-Agent": "facebookexternalua",
     }
     return SignedRequest("POST", url, headers, body)
@@ -48,33 +49,75 @@ def _build_meta(sample: str, credentials: dict[str, str], url: str, now: datetim
                 "messaging_product": "whatsapp",
                 "metadata": metadata,
                 "contacts": [{"profile": {"name": "Sheena Nelson"}, "wa_id": wa_id}],
-                "messages": [{"from": wa_id, "id": _wamid(), "timestamp": seconds, "type": "text",
-                              "text": {"body": "Does it come in another color?"}}],
+                "messages": [
+                    {
+                        "from": wa_id,
+                        "id": _wamid(),
+                        "timestamp": seconds,
+                        "type": "text",
+                        "text": {"body": "Does it come in another color?"},
+                    }
+                ],
             }
         else:
             value = {
                 "messaging_product": "whatsapp",
                 "metadata": metadata,
-                "statuses": [{
-                    "id": _wamid(), "status": "delivered", "timestamp": seconds, "recipient_id": wa_id,
-                    "conversation": {"id": random_hex(16), "origin": {"type": "service"}},
-                    "pricing": {"billable": True, "pricing_model": "CBP", "category": "service"},
-                }],
+                "statuses": [
+                    {
+                        "id": _wamid(),
+                        "status": "delivered",
+                        "timestamp": seconds,
+                        "recipient_id": wa_id,
+                        "conversation": {"id": random_hex(16), "origin": {"type": "service"}},
+                        "pricing": {"billable": True, "pricing_model": "CBP", "category": "service"},
+                    }
+                ],
             }
-        payload = {"object": "whatsapp_business_account",
-                   "entry": [{"id": digits(15), "changes": [{"value": value, "field": "messages"}]}]}
+        payload = {
+            "object": "whatsapp_business_account",
+            "entry": [{"id": digits(15), "changes": [{"value": value, "field": "messages"}]}],
+        }
         return _meta_request(credentials, url, payload)
     account_id, user_id = digits(15), digits(16)
     if sample == "messenger":
         mid = "m_" + base64.urlsafe_b64encode(secrets.token_bytes(48)).decode("ascii").rstrip("=")
-        payload = {"object": "page", "entry": [{"id": account_id, "time": millis, "messaging": [{
-            "sender": {"id": user_id}, "recipient": {"id": account_id}, "timestamp": millis,
-            "message": {"mid": mid, "text": "Hello, I need help with my booking"}}]}]}
+        payload = {
+            "object": "page",
+            "entry": [
+                {
+                    "id": account_id,
+                    "time": millis,
+                    "messaging": [
+                        {
+                            "sender": {"id": user_id},
+                            "recipient": {"id": account_id},
+                            "timestamp": millis,
+                            "message": {"mid": mid, "text": "Hello, I need help with my booking"},
+                        }
+                    ],
+                }
+            ],
+        }
     else:  # instagram
         mid = "aWdfZAG1faXRlbToxOklHTWVzc2FnZAUlEOj" + random_hex(20)
-        payload = {"object": "instagram", "entry": [{"id": account_id, "time": millis, "messaging": [{
-            "sender": {"id": user_id}, "recipient": {"id": account_id}, "timestamp": millis,
-            "message": {"mid": mid, "text": "Do you ship to Canada?"}}]}]}
+        payload = {
+            "object": "instagram",
+            "entry": [
+                {
+                    "id": account_id,
+                    "time": millis,
+                    "messaging": [
+                        {
+                            "sender": {"id": user_id},
+                            "recipient": {"id": account_id},
+                            "timestamp": millis,
+                            "message": {"mid": mid, "text": "Do you ship to Canada?"},
+                        }
+                    ],
+                }
+            ],
+        }
     return _meta_request(credentials, url, payload)
 
 

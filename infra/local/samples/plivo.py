@@ -39,8 +39,12 @@ def plivo_v3_signature(auth_token: str, url: str, params: dict[str, str], nonce:
 def _post(credentials: dict[str, str], url: str, params: dict[str, str]) -> SignedRequest:
     nonce = str(secrets.randbelow(10**20))
     signature = plivo_v3_signature(credentials["auth_token"], url, params, nonce)
-    headers = {"Content-Type": "application/x-www-form-urlencoded", "X-Plivo-Signature-V3": signature,
-               "X-Plivo-Signature-V3-Nonce": nonce, "User-Agent": "PlivoHTTP/1.0"}
+    headers = {
+        "Content-Type": "application/x-www-form-urlencoded",
+        "X-Plivo-Signature-V3": signature,
+        "X-Plivo-Signature-V3-Nonce": nonce,
+        "User-Agent": "PlivoHTTP/1.0",
+    }
     return SignedRequest("POST", url, headers, urlencode(params).encode("utf-8"))
 
 
@@ -49,20 +53,52 @@ def build(sample: str, credentials: dict[str, str], url: str, now: datetime) -> 
     stamp = now.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
     if sample == "sms":
         # message_url parameters of an incoming SMS.
-        params = {"From": customer, "To": business, "Type": "sms", "Text": "Hi, is my order #4417 on its way?",
-                  "MessageUUID": str(uuid.uuid4()), "TotalRate": "0", "TotalAmount": "0", "Units": "1",
-                  "MessageTime": stamp}
+        params = {
+            "From": customer,
+            "To": business,
+            "Type": "sms",
+            "Text": "Hi, is my order #4417 on its way?",
+            "MessageUUID": str(uuid.uuid4()),
+            "TotalRate": "0",
+            "TotalAmount": "0",
+            "Units": "1",
+            "MessageTime": stamp,
+        }
     elif sample == "message-status":
         message = str(uuid.uuid4())
-        params = {"MessageUUID": message, "ParentMessageUUID": message, "PartInfo": "1 of 1", "Sequence": "1",
-                  "Status": "delivered", "From": business, "To": customer, "TotalRate": "0.0050",
-                  "TotalAmount": "0.0050", "Units": "1", "MCC": "310", "MNC": "090", "ErrorCode": "",
-                  "MessageTime": stamp}
+        params = {
+            "MessageUUID": message,
+            "ParentMessageUUID": message,
+            "PartInfo": "1 of 1",
+            "Sequence": "1",
+            "Status": "delivered",
+            "From": business,
+            "To": customer,
+            "TotalRate": "0.0050",
+            "TotalAmount": "0.0050",
+            "Units": "1",
+            "MCC": "310",
+            "MNC": "090",
+            "ErrorCode": "",
+            "MessageTime": stamp,
+        }
     else:
         # hangup_url parameters of a completed inbound call.
         call = str(uuid.uuid4())
-        params = {"Direction": "inbound", "From": customer, "To": business, "CallUUID": call,
-                  "CallStatus": "completed", "Event": "Hangup", "Duration": "74", "BillDuration": "120",
-                  "HangupCause": "NORMAL_CLEARING", "HangupSource": "Caller", "StartTime": stamp,
-                  "EndTime": stamp, "ALegUUID": call, "ALegRequestUUID": str(uuid.uuid4())}
+        params = {
+            "Direction": "inbound",
+            "From": customer,
+            "To": business,
+            "CallUUID": call,
+            "CallStatus": "completed",
+            "Event": "Hangup",
+            "Duration": "74",
+            "BillDuration": "120",
+            "HangupCause": "NORMAL_CLEARING",
+            "HangupSource": "Caller",
+            "StartTime": stamp,
+            "EndTime": stamp,
+            "ALegUUID": call,
+            "ALegRequestUUID": str(uuid.uuid4()),
+        }
     return _post(credentials, url, params)

@@ -20,8 +20,9 @@ _CHECKSUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
 def salesforce_id(prefix: str) -> str:
     """A well-formed 18-character Salesforce id: 15 characters + the case-safe checksum."""
     base = prefix + "5g" + "".join(secrets.choice(_ALNUM) for _ in range(15 - len(prefix) - 2))
-    suffix = "".join(_CHECKSUM[sum(1 << j for j, c in enumerate(base[k * 5:k * 5 + 5]) if "A" <= c <= "Z")]
-                     for k in range(3))
+    suffix = "".join(
+        _CHECKSUM[sum(1 << j for j, c in enumerate(base[k * 5 : k * 5 + 5]) if "A" <= c <= "Z")] for k in range(3)
+    )
     return base + suffix
 
 
@@ -37,8 +38,9 @@ def _sobject(kind: str, fields: dict[str, str | None]) -> str:
         else:
             lines.append(f"     <sf:{name}>{escape(value)}</sf:{name}>")
     inner = "\n".join(lines)
-    return (f'    <sObject xsi:type="sf:{kind}" xmlns:sf="urn:sobject.enterprise.soap.sforce.com">\n'
-            f"{inner}\n    </sObject>")
+    return (
+        f'    <sObject xsi:type="sf:{kind}" xmlns:sf="urn:sobject.enterprise.soap.sforce.com">\n{inner}\n    </sObject>'
+    )
 
 
 def build(sample: str, credentials: dict[str, str], url: str, now: datetime) -> SignedRequest:
@@ -47,13 +49,34 @@ def build(sample: str, credentials: dict[str, str], url: str, now: datetime) -> 
     email = f"ada.{random_hex(3)}@example.com"
     contact_id = salesforce_id("003")
     if sample == "contact-updated":
-        sobject = _sobject("Contact", {"Id": contact_id, "Email": email, "FirstName": "Ada", "LastName": "Lovelace",
-                                       "LastModifiedDate": modified, "MobilePhone": phone(), "Phone": None})
+        sobject = _sobject(
+            "Contact",
+            {
+                "Id": contact_id,
+                "Email": email,
+                "FirstName": "Ada",
+                "LastName": "Lovelace",
+                "LastModifiedDate": modified,
+                "MobilePhone": phone(),
+                "Phone": None,
+            },
+        )
     else:  # case-updated
-        sobject = _sobject("Case", {"Id": salesforce_id("500"), "CaseNumber": f"{secrets.randbelow(10**8):08d}",
-                                    "ContactId": contact_id, "Description": "My order never arrived.",
-                                    "LastModifiedDate": modified, "Status": "New", "Subject": "Order never arrived",
-                                    "SuppliedEmail": email, "SuppliedName": "Ada Lovelace", "SuppliedPhone": phone()})
+        sobject = _sobject(
+            "Case",
+            {
+                "Id": salesforce_id("500"),
+                "CaseNumber": f"{secrets.randbelow(10**8):08d}",
+                "ContactId": contact_id,
+                "Description": "My order never arrived.",
+                "LastModifiedDate": modified,
+                "Status": "New",
+                "Subject": "Order never arrived",
+                "SuppliedEmail": email,
+                "SuppliedName": "Ada Lovelace",
+                "SuppliedPhone": phone(),
+            },
+        )
     org15 = org[:15]
     body = f"""<?xml version="1.0" encoding="UTF-8"?>
 <soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:xsd="http://www.w3.org/2001/XMLSchema" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">
@@ -71,6 +94,6 @@ def build(sample: str, credentials: dict[str, str], url: str, now: datetime) -> 
   </notifications>
  </soapenv:Body>
 </soapenv:Envelope>
-""".encode("utf-8")
+""".encode()
     headers = {"Content-Type": "text/xml; charset=utf-8", "SOAPAction": '""', "User-Agent": "Salesforce"}
     return SignedRequest("POST", url, headers, body)

@@ -37,11 +37,24 @@ def _ts(now: datetime) -> str:
 
 def _callback(event: dict[str, Any], team: str, now: datetime) -> dict[str, Any]:
     return {
-        "token": "XXYYZZ", "team_id": team, "api_app_id": _slack_id("A"), "event": event,
-        "type": "event_callback", "event_id": _slack_id("Ev"), "event_time": int(now.timestamp()),
-        "authorizations": [{"enterprise_id": None, "team_id": team, "user_id": _slack_id("U"), "is_bot": True,
-                            "is_enterprise_install": False}],
-        "is_ext_shared_channel": False, "event_context": "4-" + secrets.token_urlsafe(24),
+        "token": "XXYYZZ",
+        "team_id": team,
+        "api_app_id": _slack_id("A"),
+        "event": event,
+        "type": "event_callback",
+        "event_id": _slack_id("Ev"),
+        "event_time": int(now.timestamp()),
+        "authorizations": [
+            {
+                "enterprise_id": None,
+                "team_id": team,
+                "user_id": _slack_id("U"),
+                "is_bot": True,
+                "is_enterprise_install": False,
+            }
+        ],
+        "is_ext_shared_channel": False,
+        "event_context": "4-" + secrets.token_urlsafe(24),
     }
 
 
@@ -49,26 +62,55 @@ def build(sample: str, credentials: dict[str, str], url: str, now: datetime) -> 
     team, channel, user = _slack_id("T"), _slack_id("C"), _slack_id("U")
     timestamp = str(int(now.timestamp()))
     if sample == "slash-command":
-        body = urlencode({
-            "token": "gIkuvaNzQIHg97ATvDxqgjtO", "team_id": team, "team_domain": "example",
-            "enterprise_id": "", "enterprise_name": "", "channel_id": channel, "channel_name": "support",
-            "user_id": user, "user_name": "ana", "command": "/ticket", "text": "status 4471",
-            "api_app_id": _slack_id("A"), "is_enterprise_install": "false",
-            "response_url": f"https://hooks.slack.com/commands/{team}/{secrets.randbelow(10**12)}/{secrets.token_hex(12)}",
-            "trigger_id": f"{secrets.randbelow(10**13)}.{secrets.randbelow(10**13)}.{secrets.token_hex(16)}",
-        }).encode("ascii")
+        body = urlencode(
+            {
+                "token": "gIkuvaNzQIHg97ATvDxqgjtO",
+                "team_id": team,
+                "team_domain": "example",
+                "enterprise_id": "",
+                "enterprise_name": "",
+                "channel_id": channel,
+                "channel_name": "support",
+                "user_id": user,
+                "user_name": "ana",
+                "command": "/ticket",
+                "text": "status 4471",
+                "api_app_id": _slack_id("A"),
+                "is_enterprise_install": "false",
+                "response_url": f"https://hooks.slack.com/commands/{team}/{secrets.randbelow(10**12)}/{secrets.token_hex(12)}",
+                "trigger_id": f"{secrets.randbelow(10**13)}.{secrets.randbelow(10**13)}.{secrets.token_hex(16)}",
+            }
+        ).encode("ascii")
         content_type = "application/x-www-form-urlencoded"
     else:
         ts = _ts(now)
         if sample == "message":
-            event = {"type": "message", "channel": channel, "user": user, "text": "Is the API down for anyone else?",
-                     "ts": ts, "event_ts": ts, "channel_type": "channel", "client_msg_id": secrets.token_hex(16)}
+            event = {
+                "type": "message",
+                "channel": channel,
+                "user": user,
+                "text": "Is the API down for anyone else?",
+                "ts": ts,
+                "event_ts": ts,
+                "channel_type": "channel",
+                "client_msg_id": secrets.token_hex(16),
+            }
         else:  # app-mention
-            event = {"type": "app_mention", "user": user, "text": "<@U0LAN0Z89> can you open a ticket for this?",
-                     "ts": ts, "channel": channel, "event_ts": ts, "thread_ts": _ts(now)}
+            event = {
+                "type": "app_mention",
+                "user": user,
+                "text": "<@U0LAN0Z89> can you open a ticket for this?",
+                "ts": ts,
+                "channel": channel,
+                "event_ts": ts,
+                "thread_ts": _ts(now),
+            }
         body = json.dumps(_callback(event, team, now)).encode("utf-8")
         content_type = "application/json"
-    headers = {"Content-Type": content_type, "X-Slack-Request-Timestamp": timestamp,
-               "X-Slack-Signature": slack_signature(credentials["signing_secret"], timestamp, body),
-               "User-Agent": "Slackbot 1.0 (+https://api.slack.com/robots)"}
+    headers = {
+        "Content-Type": content_type,
+        "X-Slack-Request-Timestamp": timestamp,
+        "X-Slack-Signature": slack_signature(credentials["signing_secret"], timestamp, body),
+        "User-Agent": "Slackbot 1.0 (+https://api.slack.com/robots)",
+    }
     return SignedRequest("POST", url, headers, body)

@@ -51,10 +51,14 @@ def _generate(directory: Path) -> None:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Switchboard SNS dev demo (not AWS)")])
     certificate = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         # Wide validity: the tests sign with fixed dates in the past.
-        .not_valid_before(datetime(2015, 1, 1, tzinfo=UTC)).not_valid_after(datetime(2099, 1, 1, tzinfo=UTC))
+        .not_valid_before(datetime(2015, 1, 1, tzinfo=UTC))
+        .not_valid_after(datetime(2099, 1, 1, tzinfo=UTC))
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .sign(key, hashes.SHA256())
     )
@@ -62,8 +66,9 @@ def _generate(directory: Path) -> None:
     (staging / KEY_PATH.parent).mkdir(parents=True, mode=0o700)
     key_file = staging / KEY_PATH
     key_file.touch(mode=0o600)
-    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    key_file.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     (staging / CERT_NAME).write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
     try:
         staging.rename(directory)  # atomic: a concurrent generator's pair wins whole, never mixed
@@ -113,23 +118,41 @@ def _timestamp(now: datetime) -> str:
 def _inner_message(sample: str, now: datetime) -> tuple[str, str | None]:
     if sample == "sms":
         # AWS End User Messaging SMS (Pinpoint) two-way SMS payload, as documented.
-        return json.dumps({
-            "originationNumber": phone(), "destinationNumber": BUSINESS_NUMBER, "messageKeyword": "JOIN",
-            "messageBody": "Hi, is my order on its way?", "inboundMessageId": str(uuid.uuid4()),
-            "previousPublishedMessageId": random_hex(16),
-        }), None
+        return json.dumps(
+            {
+                "originationNumber": phone(),
+                "destinationNumber": BUSINESS_NUMBER,
+                "messageKeyword": "JOIN",
+                "messageBody": "Hi, is my order on its way?",
+                "inboundMessageId": str(uuid.uuid4()),
+                "previousPublishedMessageId": random_hex(16),
+            }
+        ), None
     if sample == "connect-call":
         # An EventBridge "Amazon Connect Contact Event" forwarded to the topic by a rule.
         contact = str(uuid.uuid4())
         instance = "arn:aws:connect:us-east-1:123456789012:instance/" + str(uuid.uuid4())
-        return json.dumps({
-            "version": "0", "id": str(uuid.uuid4()), "detail-type": "Amazon Connect Contact Event",
-            "source": "aws.connect", "account": "123456789012", "time": _timestamp(now).replace(".000", ""),
-            "region": "us-east-1", "resources": [instance, f"{instance}/contact/{contact}"],
-            "detail": {"eventType": "INITIATED", "contactId": contact, "initialContactId": contact,
-                       "channel": "VOICE", "instanceArn": instance, "initiationMethod": "INBOUND",
-                       "initiationTimestamp": _timestamp(now)},
-        }), None
+        return json.dumps(
+            {
+                "version": "0",
+                "id": str(uuid.uuid4()),
+                "detail-type": "Amazon Connect Contact Event",
+                "source": "aws.connect",
+                "account": "123456789012",
+                "time": _timestamp(now).replace(".000", ""),
+                "region": "us-east-1",
+                "resources": [instance, f"{instance}/contact/{contact}"],
+                "detail": {
+                    "eventType": "INITIATED",
+                    "contactId": contact,
+                    "initialContactId": contact,
+                    "channel": "VOICE",
+                    "instanceArn": instance,
+                    "initiationMethod": "INBOUND",
+                    "initiationTimestamp": _timestamp(now),
+                },
+            }
+        ), None
     return "Order 4711 shipped", "Shipping update"
 
 
@@ -138,14 +161,20 @@ def build(sample: str, credentials: dict[str, str], url: str, now: datetime) -> 
     inner, subject = _inner_message(sample, now)
     message_id = str(uuid.uuid4())
     region = topic.split(":")[3]
-    message = {"Type": "Notification", "MessageId": message_id, "TopicArn": topic, "Message": inner,
-               "Timestamp": _timestamp(now)}
+    message = {
+        "Type": "Notification",
+        "MessageId": message_id,
+        "TopicArn": topic,
+        "Message": inner,
+        "Timestamp": _timestamp(now),
+    }
     if subject is not None:
         message["Subject"] = subject
     signed = sign_message(message, signing_key())
     signed["SigningCertURL"] = dev_certificate_url()
-    signed["UnsubscribeURL"] = (f"https://sns.{region}.amazonaws.com/?Action=Unsubscribe"
-                                f"&SubscriptionArn={topic}:{uuid.uuid4()}")
+    signed["UnsubscribeURL"] = (
+        f"https://sns.{region}.amazonaws.com/?Action=Unsubscribe&SubscriptionArn={topic}:{uuid.uuid4()}"
+    )
     return _request(url, signed)
 
 
@@ -153,11 +182,16 @@ def build_subscription_confirmation(credentials: dict[str, str], url: str, now: 
     """A SubscriptionConfirmation whose SubscribeURL is on the dev host (a no-op locally)."""
     topic = credentials["topic_arn"]
     token = random_hex(64)
-    message = {"Type": "SubscriptionConfirmation", "MessageId": str(uuid.uuid4()), "Token": token,
-               "TopicArn": topic, "Timestamp": _timestamp(now),
-               "Message": f"You have chosen to subscribe to the topic {topic}.\n"
-                          "To confirm the subscription, visit the SubscribeURL included in this message.",
-               "SubscribeURL": f"https://{DEV_HOST}/?Action=ConfirmSubscription&TopicArn={topic}&Token={token}"}
+    message = {
+        "Type": "SubscriptionConfirmation",
+        "MessageId": str(uuid.uuid4()),
+        "Token": token,
+        "TopicArn": topic,
+        "Timestamp": _timestamp(now),
+        "Message": f"You have chosen to subscribe to the topic {topic}.\n"
+        "To confirm the subscription, visit the SubscribeURL included in this message.",
+        "SubscribeURL": f"https://{DEV_HOST}/?Action=ConfirmSubscription&TopicArn={topic}&Token={token}",
+    }
     signed = sign_message(message, signing_key())
     signed["SigningCertURL"] = dev_certificate_url()
     return _request(url, signed)
@@ -176,5 +210,12 @@ def _request(url: str, message: dict[str, str]) -> SignedRequest:
     return SignedRequest("POST", url, headers, json.dumps(message, indent=2).encode("utf-8"))
 
 
-__all__ = ["DEV_CERT_DIR_ENV", "PROVIDER", "SAMPLES", "build", "build_subscription_confirmation",
-           "demo_credentials", "dev_certificate_dir"]
+__all__ = [
+    "DEV_CERT_DIR_ENV",
+    "PROVIDER",
+    "SAMPLES",
+    "build",
+    "build_subscription_confirmation",
+    "demo_credentials",
+    "dev_certificate_dir",
+]

@@ -23,7 +23,7 @@ def standard_webhooks_signature(secret: str, msg_id: str, timestamp: str, body: 
     """`v1,<base64 HMAC-SHA256(key, "{id}.{timestamp}.{body}")>`, key = base64 after whsec_."""
     encoded = secret.removeprefix("whsec_")
     key = base64.b64decode(encoded + "=" * (-len(encoded) % 4))
-    content = f"{msg_id}.{timestamp}.".encode("utf-8") + body
+    content = f"{msg_id}.{timestamp}.".encode() + body
     return "v1," + base64.b64encode(hmac.new(key, content, hashlib.sha256).digest()).decode("ascii")
 
 
@@ -33,8 +33,12 @@ def _build_standard_webhooks(sample: str, credentials: dict[str, str], url: str,
     payload = {
         "type": "invoice.paid",
         "timestamp": now.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z"),
-        "data": {"id": "inv_" + random_hex(8), "customer_email": f"billing.{random_hex(3)}@example.com",
-                 "amount": 4200, "currency": "EUR"},
+        "data": {
+            "id": "inv_" + random_hex(8),
+            "customer_email": f"billing.{random_hex(3)}@example.com",
+            "amount": 4200,
+            "currency": "EUR",
+        },
     }
     body = json.dumps(payload).encode("utf-8")
     headers = {

@@ -22,38 +22,103 @@ def demo_credentials() -> dict[str, str]:
 
 def _update(sample: str, now: datetime) -> dict[str, Any]:
     user_id = int(digits(10))
-    user = {"id": user_id, "is_bot": False, "first_name": "Lena", "last_name": "Kraus", "username": "lena_k" + digits(3),
-            "language_code": "de"}
+    user = {
+        "id": user_id,
+        "is_bot": False,
+        "first_name": "Lena",
+        "last_name": "Kraus",
+        "username": "lena_k" + digits(3),
+        "language_code": "de",
+    }
     chat = {"id": user_id, "first_name": "Lena", "last_name": "Kraus", "username": user["username"], "type": "private"}
     date = int(now.timestamp())
     update_id = int(digits(9))
     message_id = int(digits(5))
     if sample == "message":
-        return {"update_id": update_id, "message": {"message_id": message_id, "from": user, "chat": chat, "date": date,
-                                                    "text": "Hallo! Where is my parcel?"}}
+        return {
+            "update_id": update_id,
+            "message": {
+                "message_id": message_id,
+                "from": user,
+                "chat": chat,
+                "date": date,
+                "text": "Hallo! Where is my parcel?",
+            },
+        }
     if sample == "contact":
-        return {"update_id": update_id, "message": {
-            "message_id": message_id, "from": user, "chat": chat, "date": date,
-            "reply_to_message": {"message_id": message_id - 1, "from": {"id": int(digits(10)), "is_bot": True,
-                                                                         "first_name": "Switchboard",
-                                                                         "username": "switchboard_demo_bot"},
-                                 "chat": chat, "date": date - 30, "text": "Please share your phone number."},
-            "contact": {"phone_number": phone()[1:], "first_name": "Lena", "last_name": "Kraus", "user_id": user_id}}}
+        return {
+            "update_id": update_id,
+            "message": {
+                "message_id": message_id,
+                "from": user,
+                "chat": chat,
+                "date": date,
+                "reply_to_message": {
+                    "message_id": message_id - 1,
+                    "from": {
+                        "id": int(digits(10)),
+                        "is_bot": True,
+                        "first_name": "Switchboard",
+                        "username": "switchboard_demo_bot",
+                    },
+                    "chat": chat,
+                    "date": date - 30,
+                    "text": "Please share your phone number.",
+                },
+                "contact": {
+                    "phone_number": phone()[1:],
+                    "first_name": "Lena",
+                    "last_name": "Kraus",
+                    "user_id": user_id,
+                },
+            },
+        }
     if sample == "location":
         # A shared location (Message.location), answering the bot: the demo rules send it to the nearest field tech.
-        return {"update_id": update_id, "message": {
-            "message_id": message_id, "from": user, "chat": chat, "date": date,
-            "reply_to_message": {"message_id": message_id - 1, "from": {"id": int(digits(10)), "is_bot": True,
-                                                                         "first_name": "Switchboard",
-                                                                         "username": "switchboard_demo_bot"},
-                                 "chat": chat, "date": date - 30, "text": "Where should our technician come?"},
-            "location": {"latitude": 37.8044, "longitude": -122.2712, "horizontal_accuracy": 25}}}
-    return {"update_id": update_id, "callback_query": {
-        "id": digits(19), "from": user, "chat_instance": "-" + digits(19), "data": "order:4471:track",
-        "message": {"message_id": message_id, "from": {"id": int(digits(10)), "is_bot": True, "first_name": "Switchboard",
-                                                       "username": "switchboard_demo_bot"},
-                    "chat": chat, "date": date - 60, "text": "What would you like to do?",
-                    "reply_markup": {"inline_keyboard": [[{"text": "Track order", "callback_data": "order:4471:track"}]]}}}}
+        return {
+            "update_id": update_id,
+            "message": {
+                "message_id": message_id,
+                "from": user,
+                "chat": chat,
+                "date": date,
+                "reply_to_message": {
+                    "message_id": message_id - 1,
+                    "from": {
+                        "id": int(digits(10)),
+                        "is_bot": True,
+                        "first_name": "Switchboard",
+                        "username": "switchboard_demo_bot",
+                    },
+                    "chat": chat,
+                    "date": date - 30,
+                    "text": "Where should our technician come?",
+                },
+                "location": {"latitude": 37.8044, "longitude": -122.2712, "horizontal_accuracy": 25},
+            },
+        }
+    return {
+        "update_id": update_id,
+        "callback_query": {
+            "id": digits(19),
+            "from": user,
+            "chat_instance": "-" + digits(19),
+            "data": "order:4471:track",
+            "message": {
+                "message_id": message_id,
+                "from": {
+                    "id": int(digits(10)),
+                    "is_bot": True,
+                    "first_name": "Switchboard",
+                    "username": "switchboard_demo_bot",
+                },
+                "chat": chat,
+                "date": date - 60,
+                "text": "What would you like to do?",
+                "reply_markup": {"inline_keyboard": [[{"text": "Track order", "callback_data": "order:4471:track"}]]},
+            },
+        },
+    }
 
 
 def build(sample: str, credentials: dict[str, str], url: str, now: datetime) -> SignedRequest:

@@ -28,7 +28,10 @@ def demo_credentials() -> dict[str, str]:
     key = Ed25519PrivateKey.generate()
     seed = key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
     public = key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
-    return {"public_key": base64.b64encode(public).decode("ascii"), "signing_key": base64.b64encode(seed).decode("ascii")}
+    return {
+        "public_key": base64.b64encode(public).decode("ascii"),
+        "signing_key": base64.b64encode(seed).decode("ascii"),
+    }
 
 
 def sign(signing_key: str, timestamp: str, body: bytes) -> str:
@@ -47,29 +50,65 @@ def build(sample: str, credentials: dict[str, str], url: str, now: datetime) -> 
         inbound = sample == "sms"
         sender, recipient = (customer, business) if inbound else (business, customer)
         payload = {
-            "direction": "inbound" if inbound else "outbound", "encoding": "GSM-7", "errors": [],
+            "direction": "inbound" if inbound else "outbound",
+            "encoding": "GSM-7",
+            "errors": [],
             "from": {"carrier": "T-Mobile USA", "line_type": "long_code", "phone_number": sender},
-            "id": str(uuid.uuid4()), "media": [], "messaging_profile_id": str(uuid.uuid4()), "parts": 1,
-            "record_type": "message", "text": "Hi, is my order #4417 on its way?" if inbound else "It ships today.",
-            "to": [{"carrier": "Telnyx", "line_type": "Wireless", "phone_number": recipient,
-                    "status": "webhook_delivered" if inbound else "delivered"}],
-            "type": "SMS", "received_at" if inbound else "completed_at": _iso(now),
+            "id": str(uuid.uuid4()),
+            "media": [],
+            "messaging_profile_id": str(uuid.uuid4()),
+            "parts": 1,
+            "record_type": "message",
+            "text": "Hi, is my order #4417 on its way?" if inbound else "It ships today.",
+            "to": [
+                {
+                    "carrier": "Telnyx",
+                    "line_type": "Wireless",
+                    "phone_number": recipient,
+                    "status": "webhook_delivered" if inbound else "delivered",
+                }
+            ],
+            "type": "SMS",
+            "received_at" if inbound else "completed_at": _iso(now),
         }
-        data = {"event_type": "message.received" if inbound else "message.finalized", "id": str(uuid.uuid4()),
-                "occurred_at": _iso(now), "payload": payload, "record_type": "event"}
+        data = {
+            "event_type": "message.received" if inbound else "message.finalized",
+            "id": str(uuid.uuid4()),
+            "occurred_at": _iso(now),
+            "payload": payload,
+            "record_type": "event",
+        }
     else:
-        payload = {"call_control_id": "v3:" + uuid.uuid4().hex, "call_leg_id": str(uuid.uuid4()),
-                   "call_session_id": str(uuid.uuid4()), "client_state": None, "connection_id": "1494404757140276705",
-                   "from": customer, "to": business, "direction": "incoming", "start_time": _iso(now)}
+        payload = {
+            "call_control_id": "v3:" + uuid.uuid4().hex,
+            "call_leg_id": str(uuid.uuid4()),
+            "call_session_id": str(uuid.uuid4()),
+            "client_state": None,
+            "connection_id": "1494404757140276705",
+            "from": customer,
+            "to": business,
+            "direction": "incoming",
+            "start_time": _iso(now),
+        }
         if sample == "call-initiated":
             payload.update(state="parked", caller_id_name="SAM RIVERA")
         else:
             payload.update(state="hangup", hangup_cause="normal_clearing", hangup_source="caller", end_time=_iso(now))
-        data = {"event_type": "call.initiated" if sample == "call-initiated" else "call.hangup",
-                "id": str(uuid.uuid4()), "occurred_at": _iso(now), "payload": payload, "record_type": "event"}
-    body = json.dumps({"data": data, "meta": {"attempt": 1, "delivered_to": url}}, separators=(",", ":")).encode("utf-8")
+        data = {
+            "event_type": "call.initiated" if sample == "call-initiated" else "call.hangup",
+            "id": str(uuid.uuid4()),
+            "occurred_at": _iso(now),
+            "payload": payload,
+            "record_type": "event",
+        }
+    body = json.dumps({"data": data, "meta": {"attempt": 1, "delivered_to": url}}, separators=(",", ":")).encode(
+        "utf-8"
+    )
     timestamp = str(int(now.timestamp()))
-    headers = {"Content-Type": "application/json", "telnyx-timestamp": timestamp,
-               "telnyx-signature-ed25519": sign(credentials["signing_key"], timestamp, body),
-               "User-Agent": "telnyx-webhooks"}
+    headers = {
+        "Content-Type": "application/json",
+        "telnyx-timestamp": timestamp,
+        "telnyx-signature-ed25519": sign(credentials["signing_key"], timestamp, body),
+        "User-Agent": "telnyx-webhooks",
+    }
     return SignedRequest("POST", url, headers, body)

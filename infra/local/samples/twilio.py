@@ -15,8 +15,16 @@ from urllib.parse import urlencode, urlsplit
 from infra.local.samples.base import SignedRequest, compact_json, phone, random_hex
 
 PROVIDER = "twilio"
-SAMPLES: tuple[str, ...] = ("sms", "mms", "voice-status", "event-streams", "voice-inbound", "recording",
-                            "transcription", "conversations")
+SAMPLES: tuple[str, ...] = (
+    "sms",
+    "mms",
+    "voice-status",
+    "event-streams",
+    "voice-inbound",
+    "recording",
+    "transcription",
+    "conversations",
+)
 
 
 def demo_credentials() -> dict[str, str]:
@@ -46,8 +54,9 @@ def _twilio_headers(signature: str, content_type: str) -> dict[str, str]:
 
 def _twilio_form(credentials: dict[str, str], url: str, params: dict[str, str]) -> SignedRequest:
     signature = twilio_signature(credentials["auth_token"], url, params)
-    return SignedRequest("POST", url, _twilio_headers(signature, "application/x-www-form-urlencoded"),
-                         urlencode(params).encode("ascii"))
+    return SignedRequest(
+        "POST", url, _twilio_headers(signature, "application/x-www-form-urlencoded"), urlencode(params).encode("ascii")
+    )
 
 
 def _twilio_json(credentials: dict[str, str], url: str, payload: Any) -> SignedRequest:
@@ -58,15 +67,31 @@ def _twilio_json(credentials: dict[str, str], url: str, payload: Any) -> SignedR
     return SignedRequest("POST", signed_url, _twilio_headers(signature, "application/json"), body)
 
 
-def _twilio_message_params(account: str, message_sid: str, sender: str, recipient: str, body: str,
-                           num_media: int) -> dict[str, str]:
+def _twilio_message_params(
+    account: str, message_sid: str, sender: str, recipient: str, body: str, num_media: int
+) -> dict[str, str]:
     # Parameters of an inbound message webhook (Twilio Messaging docs).
     return {
-        "ToCountry": "US", "ToState": "CA", "SmsMessageSid": message_sid, "NumMedia": str(num_media),
-        "ToCity": "SAN FRANCISCO", "FromZip": "94105", "SmsSid": message_sid, "FromState": "CA",
-        "SmsStatus": "received", "FromCity": "SAN FRANCISCO", "Body": body, "FromCountry": "US",
-        "To": recipient, "MessagingServiceSid": "MG" + random_hex(16), "ToZip": "94105", "NumSegments": "1",
-        "MessageSid": message_sid, "AccountSid": account, "From": sender, "ApiVersion": "2010-04-01",
+        "ToCountry": "US",
+        "ToState": "CA",
+        "SmsMessageSid": message_sid,
+        "NumMedia": str(num_media),
+        "ToCity": "SAN FRANCISCO",
+        "FromZip": "94105",
+        "SmsSid": message_sid,
+        "FromState": "CA",
+        "SmsStatus": "received",
+        "FromCity": "SAN FRANCISCO",
+        "Body": body,
+        "FromCountry": "US",
+        "To": recipient,
+        "MessagingServiceSid": "MG" + random_hex(16),
+        "ToZip": "94105",
+        "NumSegments": "1",
+        "MessageSid": message_sid,
+        "AccountSid": account,
+        "From": sender,
+        "ApiVersion": "2010-04-01",
     }
 
 
@@ -74,29 +99,52 @@ def _build_twilio(sample: str, credentials: dict[str, str], url: str, now: datet
     account = "AC" + random_hex(16)
     customer, business = phone(), "+14155550100"
     if sample == "sms":
-        params = _twilio_message_params(account, "SM" + random_hex(16), customer, business,
-                                        "Hi, is my order #4417 on its way?", 0)
+        params = _twilio_message_params(
+            account, "SM" + random_hex(16), customer, business, "Hi, is my order #4417 on its way?", 0
+        )
         return _twilio_form(credentials, url, params)
     if sample == "mms":
         sid = "MM" + random_hex(16)
         params = _twilio_message_params(account, sid, customer, business, "Here is the damaged box", 2)
         for index, content_type in enumerate(("image/jpeg", "image/png")):
             params[f"MediaContentType{index}"] = content_type
-            params[f"MediaUrl{index}"] = (f"https://api.twilio.com/2010-04-01/Accounts/{account}"
-                                          f"/Messages/{sid}/Media/ME{random_hex(16)}")
+            params[f"MediaUrl{index}"] = (
+                f"https://api.twilio.com/2010-04-01/Accounts/{account}/Messages/{sid}/Media/ME{random_hex(16)}"
+            )
         return _twilio_form(credentials, url, params)
     if sample == "voice-status":
         call_sid = "CA" + random_hex(16)
         params = {
-            "Called": business, "ToState": "CA", "CallerCountry": "US", "Direction": "inbound",
+            "Called": business,
+            "ToState": "CA",
+            "CallerCountry": "US",
+            "Direction": "inbound",
             "Timestamp": format_datetime(now.astimezone(UTC)),
-            "CallbackSource": "call-progress-events", "CallerState": "CA", "ToZip": "94105",
-            "SequenceNumber": "0", "CallSid": call_sid, "To": business, "CallerZip": "94105",
-            "ToCountry": "US", "CalledZip": "94105", "ApiVersion": "2010-04-01", "CalledCity": "SAN FRANCISCO",
-            "CallStatus": "completed", "Duration": "1", "From": customer, "CallDuration": "42",
-            "AccountSid": account, "CalledCountry": "US", "CallerCity": "SAN FRANCISCO", "ToCity": "SAN FRANCISCO",
-            "FromCountry": "US", "Caller": customer, "FromCity": "SAN FRANCISCO", "CalledState": "CA",
-            "FromZip": "94105", "FromState": "CA",
+            "CallbackSource": "call-progress-events",
+            "CallerState": "CA",
+            "ToZip": "94105",
+            "SequenceNumber": "0",
+            "CallSid": call_sid,
+            "To": business,
+            "CallerZip": "94105",
+            "ToCountry": "US",
+            "CalledZip": "94105",
+            "ApiVersion": "2010-04-01",
+            "CalledCity": "SAN FRANCISCO",
+            "CallStatus": "completed",
+            "Duration": "1",
+            "From": customer,
+            "CallDuration": "42",
+            "AccountSid": account,
+            "CalledCountry": "US",
+            "CallerCity": "SAN FRANCISCO",
+            "ToCity": "SAN FRANCISCO",
+            "FromCountry": "US",
+            "Caller": customer,
+            "FromCity": "SAN FRANCISCO",
+            "CalledState": "CA",
+            "FromZip": "94105",
+            "FromState": "CA",
         }
         return _twilio_form(credentials, url, params)
     if sample in ("voice-inbound", "recording", "transcription"):
@@ -106,41 +154,87 @@ def _build_twilio(sample: str, credentials: dict[str, str], url: str, now: datet
         if sample == "voice-inbound":
             # The number's "A call comes in" webhook (Twilio Voice webhook request parameters).
             params = {
-                "Called": business, "ToState": "CA", "CallerCountry": "US", "Direction": "inbound",
-                "CallerState": "CA", "ToZip": "94105", "CallSid": call_sid, "To": business, "CallerZip": "94107",
-                "ToCountry": "US", "CalledZip": "94105", "ApiVersion": "2010-04-01", "CalledCity": "SAN FRANCISCO",
-                "CallStatus": "ringing", "From": customer, "AccountSid": account, "CalledCountry": "US",
-                "CallerCity": "OAKLAND", "ToCity": "SAN FRANCISCO", "FromCountry": "US", "Caller": customer,
-                "FromCity": "OAKLAND", "CalledState": "CA", "FromZip": "94107", "FromState": "CA",
+                "Called": business,
+                "ToState": "CA",
+                "CallerCountry": "US",
+                "Direction": "inbound",
+                "CallerState": "CA",
+                "ToZip": "94105",
+                "CallSid": call_sid,
+                "To": business,
+                "CallerZip": "94107",
+                "ToCountry": "US",
+                "CalledZip": "94105",
+                "ApiVersion": "2010-04-01",
+                "CalledCity": "SAN FRANCISCO",
+                "CallStatus": "ringing",
+                "From": customer,
+                "AccountSid": account,
+                "CalledCountry": "US",
+                "CallerCity": "OAKLAND",
+                "ToCity": "SAN FRANCISCO",
+                "FromCountry": "US",
+                "Caller": customer,
+                "FromCity": "OAKLAND",
+                "CalledState": "CA",
+                "FromZip": "94107",
+                "FromState": "CA",
             }
         elif sample == "recording":
             # recordingStatusCallback parameters.
             params = {
-                "AccountSid": account, "CallSid": call_sid, "RecordingSid": recording_sid,
-                "RecordingUrl": recording_url, "RecordingStatus": "completed", "RecordingDuration": "68",
-                "RecordingChannels": "1", "RecordingStartTime": format_datetime(now.astimezone(UTC)),
-                "RecordingSource": "RecordVerb", "RecordingTrack": "both", "ErrorCode": "0",
+                "AccountSid": account,
+                "CallSid": call_sid,
+                "RecordingSid": recording_sid,
+                "RecordingUrl": recording_url,
+                "RecordingStatus": "completed",
+                "RecordingDuration": "68",
+                "RecordingChannels": "1",
+                "RecordingStartTime": format_datetime(now.astimezone(UTC)),
+                "RecordingSource": "RecordVerb",
+                "RecordingTrack": "both",
+                "ErrorCode": "0",
             }
         else:
             # <Record transcribeCallback> parameters.
             params = {
-                "ApiVersion": "2010-04-01", "TranscriptionType": "fast", "TranscriptionSid": "TR" + random_hex(16),
-                "TranscriptionUrl": f"{recording_url}/Transcriptions/TR{random_hex(16)}", "Called": business,
-                "RecordingSid": recording_sid, "CallStatus": "completed", "RecordingUrl": recording_url,
-                "From": customer, "Direction": "inbound", "AccountSid": account, "Caller": customer,
+                "ApiVersion": "2010-04-01",
+                "TranscriptionType": "fast",
+                "TranscriptionSid": "TR" + random_hex(16),
+                "TranscriptionUrl": f"{recording_url}/Transcriptions/TR{random_hex(16)}",
+                "Called": business,
+                "RecordingSid": recording_sid,
+                "CallStatus": "completed",
+                "RecordingUrl": recording_url,
+                "From": customer,
+                "Direction": "inbound",
+                "AccountSid": account,
+                "Caller": customer,
                 "TranscriptionText": "Hi, this is Sam about order 4417, please call me back.",
-                "TranscriptionStatus": "completed", "CallSid": call_sid, "To": business,
+                "TranscriptionStatus": "completed",
+                "CallSid": call_sid,
+                "To": business,
             }
         return _twilio_form(credentials, url, params)
     if sample == "conversations":
         # Conversations post-event webhook, onMessageAdded from an SMS participant.
         params = {
-            "MessagingServiceSid": "MG" + random_hex(16), "EventType": "onMessageAdded", "Attributes": "{}",
+            "MessagingServiceSid": "MG" + random_hex(16),
+            "EventType": "onMessageAdded",
+            "Attributes": "{}",
             "DateCreated": now.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-            "Index": "0", "ChatServiceSid": "IS" + random_hex(16), "MessageSid": "IM" + random_hex(16),
-            "AccountSid": account, "Source": "SMS", "RetryCount": "0", "Author": customer,
-            "ParticipantSid": "MB" + random_hex(16), "Body": "Can someone call me back about the refund?",
-            "ConversationSid": "CH" + random_hex(16), "WebhookSid": "WH" + random_hex(16), "WebhookType": "webhook",
+            "Index": "0",
+            "ChatServiceSid": "IS" + random_hex(16),
+            "MessageSid": "IM" + random_hex(16),
+            "AccountSid": account,
+            "Source": "SMS",
+            "RetryCount": "0",
+            "Author": customer,
+            "ParticipantSid": "MB" + random_hex(16),
+            "Body": "Can someone call me back about the refund?",
+            "ConversationSid": "CH" + random_hex(16),
+            "WebhookSid": "WH" + random_hex(16),
+            "WebhookType": "webhook",
         }
         return _twilio_form(credentials, url, params)
     # event-streams: an Event Streams webhook sink delivery (an array of CloudEvents, JSON).
@@ -154,10 +248,17 @@ def _build_twilio(sample: str, credentials: dict[str, str], url: str, now: datet
         "datacontenttype": "application/json",
         "time": now.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
         "data": {
-            "numMedia": 0, "timestamp": now.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-            "recipients": [business], "accountSid": account, "messagingServiceSid": "MG" + random_hex(16),
-            "to": business, "numSegments": 1, "messageSid": message_sid, "eventName": "com.twilio.messaging.inbound-message.received",
-            "body": "Can I change my delivery address?", "from": customer,
+            "numMedia": 0,
+            "timestamp": now.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "recipients": [business],
+            "accountSid": account,
+            "messagingServiceSid": "MG" + random_hex(16),
+            "to": business,
+            "numSegments": 1,
+            "messageSid": message_sid,
+            "eventName": "com.twilio.messaging.inbound-message.received",
+            "body": "Can I change my delivery address?",
+            "from": customer,
         },
     }
     return _twilio_json(credentials, url, [event])

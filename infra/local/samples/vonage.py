@@ -42,17 +42,28 @@ def _sms(credentials: dict[str, str], url: str, params: dict[str, str], now: dat
     params = {**params, "timestamp": str(int(now.timestamp())), "nonce": str(uuid.uuid4())}
     params["sig"] = sms_sig(params, credentials["signature_secret"], credentials["signature_method"])
     if as_json:
-        return SignedRequest("POST", url, {"Content-Type": "application/json", "User-Agent": "Nexmo/MessagingHUB/v1.0"},
-                             json.dumps(params).encode("utf-8"))
-    return SignedRequest("POST", url, {"Content-Type": "application/x-www-form-urlencoded",
-                                       "User-Agent": "Nexmo/MessagingHUB/v1.0"}, urlencode(params).encode("ascii"))
+        return SignedRequest(
+            "POST",
+            url,
+            {"Content-Type": "application/json", "User-Agent": "Nexmo/MessagingHUB/v1.0"},
+            json.dumps(params).encode("utf-8"),
+        )
+    return SignedRequest(
+        "POST",
+        url,
+        {"Content-Type": "application/x-www-form-urlencoded", "User-Agent": "Nexmo/MessagingHUB/v1.0"},
+        urlencode(params).encode("ascii"),
+    )
 
 
 def _jwt(credentials: dict[str, str], url: str, payload: dict[str, Any], now: datetime) -> SignedRequest:
     body = json.dumps(payload, separators=(",", ":")).encode("utf-8")
     claims = {
-        "iat": int(now.timestamp()), "jti": str(uuid.uuid4()), "iss": "Vonage",
-        "payload_hash": hashlib.sha256(body).hexdigest(), "api_key": "abcd1234",
+        "iat": int(now.timestamp()),
+        "jti": str(uuid.uuid4()),
+        "iss": "Vonage",
+        "payload_hash": hashlib.sha256(body).hexdigest(),
+        "api_key": "abcd1234",
         "application_id": "aaaaaaaa-bbbb-cccc-dddd-0123456789ab",
     }
     token = jwt.encode(claims, credentials["signature_secret"], algorithm="HS256")
@@ -68,28 +79,63 @@ def build(sample: str, credentials: dict[str, str], url: str, now: datetime) -> 
     stamp = now.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
     if sample in ("sms", "sms-json"):
         # Inbound SMS webhook parameters (SMS API "Inbound SMS" guide).
-        params = {"msisdn": customer, "to": business, "messageId": random_hex(8).upper(),
-                  "text": "Hi, is my order #4417 on its way?", "type": "text", "keyword": "HI,",
-                  "api-key": "abcd1234", "message-timestamp": stamp}
+        params = {
+            "msisdn": customer,
+            "to": business,
+            "messageId": random_hex(8).upper(),
+            "text": "Hi, is my order #4417 on its way?",
+            "type": "text",
+            "keyword": "HI,",
+            "api-key": "abcd1234",
+            "message-timestamp": stamp,
+        }
         return _sms(credentials, url, params, now, as_json=sample == "sms-json")
     if sample == "sms-receipt":
-        params = {"msisdn": customer, "to": business, "network-code": "310090", "messageId": random_hex(8).upper(),
-                  "price": "0.00680000", "status": "delivered", "scts": now.strftime("%y%m%d%H%M"), "err-code": "0",
-                  "api-key": "abcd1234", "message-timestamp": stamp}
+        params = {
+            "msisdn": customer,
+            "to": business,
+            "network-code": "310090",
+            "messageId": random_hex(8).upper(),
+            "price": "0.00680000",
+            "status": "delivered",
+            "scts": now.strftime("%y%m%d%H%M"),
+            "err-code": "0",
+            "api-key": "abcd1234",
+            "message-timestamp": stamp,
+        }
         return _sms(credentials, url, params, now, as_json=False)
     if sample == "whatsapp":
         payload: dict[str, Any] = {
-            "to": business, "from": customer, "channel": "whatsapp", "message_uuid": str(uuid.uuid4()),
-            "timestamp": _iso(now), "message_type": "text", "text": "Can I change my delivery address?",
-            "profile": {"name": "Sam Rivera"}, "context_status": "none",
+            "to": business,
+            "from": customer,
+            "channel": "whatsapp",
+            "message_uuid": str(uuid.uuid4()),
+            "timestamp": _iso(now),
+            "message_type": "text",
+            "text": "Can I change my delivery address?",
+            "profile": {"name": "Sam Rivera"},
+            "context_status": "none",
         }
         return _jwt(credentials, url, payload, now)
     if sample == "message-status":
-        payload = {"message_uuid": str(uuid.uuid4()), "to": customer, "from": business, "timestamp": _iso(now),
-                   "status": "delivered", "channel": "sms", "usage": {"currency": "EUR", "price": "0.0333"}}
+        payload = {
+            "message_uuid": str(uuid.uuid4()),
+            "to": customer,
+            "from": business,
+            "timestamp": _iso(now),
+            "status": "delivered",
+            "channel": "sms",
+            "usage": {"currency": "EUR", "price": "0.0333"},
+        }
         return _jwt(credentials, url, payload, now)
     # voice-event: the event_url callback of an answered inbound call.
-    payload = {"from": customer, "to": business, "uuid": str(uuid.uuid4()),
-               "conversation_uuid": f"CON-{uuid.uuid4()}", "status": "answered", "direction": "inbound",
-               "timestamp": _iso(now)}
+    payload = {
+        "from": customer,
+        "to": business,
+        "uuid": str(uuid.uuid4()),
+        "conversation_uuid": f"CON-{uuid.uuid4()}",
+        "status": "answered",
+        "direction": "inbound",
+        "timestamp": _iso(now),
+    }
     return _jwt(credentials, url, payload, now)

@@ -50,13 +50,16 @@ def _feed(now: datetime) -> bytes:
     <updated>{updated}</updated>
   </entry>
 </feed>
-""".encode("utf-8")
+""".encode()
 
 
 def build(sample: str, credentials: dict[str, str], url: str, now: datetime) -> SignedRequest:
     body = _feed(now)
     method = "sha256" if sample == "youtube-video-sha256" else "sha1"
-    headers = {"Content-Type": "application/atom+xml", "User-Agent": "FeedFetcher-Google; (+http://www.google.com/feedfetcher.html)"}
+    headers = {
+        "Content-Type": "application/atom+xml",
+        "User-Agent": "FeedFetcher-Google; (+http://www.google.com/feedfetcher.html)",
+    }
     if credentials.get("secret"):
         headers["X-Hub-Signature"] = hub_signature(credentials["secret"], body, method)
     return SignedRequest("POST", url, headers, body)

@@ -34,41 +34,97 @@ def _tweet_time(now: datetime) -> str:
 
 def _payload(sample: str, now: datetime) -> dict[str, Any]:
     user_id = digits(18)
-    user = {"id": int(user_id), "id_str": user_id, "name": "Jordan Rivera", "screen_name": "jrivera_" + digits(4),
-            "location": "Portland, OR", "protected": False, "verified": False, "followers_count": 312,
-            "friends_count": 198, "created_at": "Thu Mar 05 17:12:44 +0000 2015"}
+    user = {
+        "id": int(user_id),
+        "id_str": user_id,
+        "name": "Jordan Rivera",
+        "screen_name": "jrivera_" + digits(4),
+        "location": "Portland, OR",
+        "protected": False,
+        "verified": False,
+        "followers_count": 312,
+        "friends_count": 198,
+        "created_at": "Thu Mar 05 17:12:44 +0000 2015",
+    }
     if sample == "mention":
         tweet_id = digits(19)
-        return {"for_user_id": ACCOUNT["id_str"], "user_has_blocked": False, "tweet_create_events": [{
-            "created_at": _tweet_time(now), "id": int(tweet_id), "id_str": tweet_id,
-            "text": "@switchboard_demo my order #4471 still hasn't shipped, can you help?",
-            "source": '<a href="https://mobile.twitter.com" rel="nofollow">Twitter Web App</a>',
-            "truncated": False, "in_reply_to_status_id": None, "in_reply_to_status_id_str": None,
-            "in_reply_to_user_id": ACCOUNT["id"], "in_reply_to_user_id_str": ACCOUNT["id_str"],
-            "in_reply_to_screen_name": ACCOUNT["screen_name"], "user": user, "is_quote_status": False,
-            "entities": {"hashtags": [], "urls": [], "symbols": [],
-                         "user_mentions": [{**{k: ACCOUNT[k] for k in ("screen_name", "name", "id", "id_str")},
-                                            "indices": [0, 17]}]},
-            "favorited": False, "retweeted": False, "filter_level": "low", "lang": "en",
-            "timestamp_ms": str(epoch_millis(now)),
-        }]}
+        return {
+            "for_user_id": ACCOUNT["id_str"],
+            "user_has_blocked": False,
+            "tweet_create_events": [
+                {
+                    "created_at": _tweet_time(now),
+                    "id": int(tweet_id),
+                    "id_str": tweet_id,
+                    "text": "@switchboard_demo my order #4471 still hasn't shipped, can you help?",
+                    "source": '<a href="https://mobile.twitter.com" rel="nofollow">Twitter Web App</a>',
+                    "truncated": False,
+                    "in_reply_to_status_id": None,
+                    "in_reply_to_status_id_str": None,
+                    "in_reply_to_user_id": ACCOUNT["id"],
+                    "in_reply_to_user_id_str": ACCOUNT["id_str"],
+                    "in_reply_to_screen_name": ACCOUNT["screen_name"],
+                    "user": user,
+                    "is_quote_status": False,
+                    "entities": {
+                        "hashtags": [],
+                        "urls": [],
+                        "symbols": [],
+                        "user_mentions": [
+                            {**{k: ACCOUNT[k] for k in ("screen_name", "name", "id", "id_str")}, "indices": [0, 17]}
+                        ],
+                    },
+                    "favorited": False,
+                    "retweeted": False,
+                    "filter_level": "low",
+                    "lang": "en",
+                    "timestamp_ms": str(epoch_millis(now)),
+                }
+            ],
+        }
     message_id = digits(19)
-    return {"for_user_id": ACCOUNT["id_str"], "direct_message_events": [{
-        "type": "message_create", "id": message_id, "created_timestamp": str(epoch_millis(now)),
-        "message_create": {"target": {"recipient_id": ACCOUNT["id_str"]}, "sender_id": user_id,
-                           "message_data": {"text": "Hi! Can I change the delivery address?",
-                                            "entities": {"hashtags": [], "symbols": [], "user_mentions": [],
-                                                         "urls": []}}},
-    }], "users": {
-        ACCOUNT["id_str"]: {"id": ACCOUNT["id_str"], "created_timestamp": "1422556069340", "name": ACCOUNT["name"],
-                            "screen_name": ACCOUNT["screen_name"], "protected": False, "verified": False},
-        user_id: {"id": user_id, "created_timestamp": "1425575564000", "name": user["name"],
-                  "screen_name": user["screen_name"], "protected": False, "verified": False},
-    }}
+    return {
+        "for_user_id": ACCOUNT["id_str"],
+        "direct_message_events": [
+            {
+                "type": "message_create",
+                "id": message_id,
+                "created_timestamp": str(epoch_millis(now)),
+                "message_create": {
+                    "target": {"recipient_id": ACCOUNT["id_str"]},
+                    "sender_id": user_id,
+                    "message_data": {
+                        "text": "Hi! Can I change the delivery address?",
+                        "entities": {"hashtags": [], "symbols": [], "user_mentions": [], "urls": []},
+                    },
+                },
+            }
+        ],
+        "users": {
+            ACCOUNT["id_str"]: {
+                "id": ACCOUNT["id_str"],
+                "created_timestamp": "1422556069340",
+                "name": ACCOUNT["name"],
+                "screen_name": ACCOUNT["screen_name"],
+                "protected": False,
+                "verified": False,
+            },
+            user_id: {
+                "id": user_id,
+                "created_timestamp": "1425575564000",
+                "name": user["name"],
+                "screen_name": user["screen_name"],
+                "protected": False,
+                "verified": False,
+            },
+        },
+    }
 
 
 def build(sample: str, credentials: dict[str, str], url: str, now: datetime) -> SignedRequest:
     body = compact_json(_payload(sample, now))
-    headers = {"Content-Type": "application/json; charset=utf-8",
-               "X-Twitter-Webhooks-Signature": x_signature(credentials["consumer_secret"], body)}
+    headers = {
+        "Content-Type": "application/json; charset=utf-8",
+        "X-Twitter-Webhooks-Signature": x_signature(credentials["consumer_secret"], body),
+    }
     return SignedRequest("POST", url, headers, body)

@@ -44,33 +44,73 @@ def build(sample: str, credentials: dict[str, str], url: str, now: datetime) -> 
     requester = digits(11)
     happened = _rfc3339(now - timedelta(seconds=1))
     detail = {
-        "actor_id": requester, "assignee_id": None, "brand_id": digits(3), "created_at": happened,
-        "description": "My printer is on fire!", "external_id": "", "form_id": digits(7), "group_id": digits(5),
-        "id": ticket_id, "is_public": True, "organization_id": digits(5), "priority": "HIGH",
-        "requester_id": requester, "status": "NEW", "subject": "Help, my printer is on fire!",
-        "submitter_id": requester, "tags": ["printer"], "type": "INCIDENT", "updated_at": happened,
+        "actor_id": requester,
+        "assignee_id": None,
+        "brand_id": digits(3),
+        "created_at": happened,
+        "description": "My printer is on fire!",
+        "external_id": "",
+        "form_id": digits(7),
+        "group_id": digits(5),
+        "id": ticket_id,
+        "is_public": True,
+        "organization_id": digits(5),
+        "priority": "HIGH",
+        "requester_id": requester,
+        "status": "NEW",
+        "subject": "Help, my printer is on fire!",
+        "submitter_id": requester,
+        "tags": ["printer"],
+        "type": "INCIDENT",
+        "updated_at": happened,
         "via": {"channel": "web_form"},
     }
     sequence = {"sequence": {"id": random_hex(16).upper(), "position": 1, "total": 1}}
     if sample == "ticket-created":
-        payload = {"type": "zen:event-type:ticket.created", "account_id": account, "id": _ulid(), "time": happened,
-                   "zendesk_event_version": "2022-11-06", "subject": f"zen:ticket:{ticket_id}", "detail": detail,
-                   "event": {"meta": sequence}}
+        payload = {
+            "type": "zen:event-type:ticket.created",
+            "account_id": account,
+            "id": _ulid(),
+            "time": happened,
+            "zendesk_event_version": "2022-11-06",
+            "subject": f"zen:ticket:{ticket_id}",
+            "detail": detail,
+            "event": {"meta": sequence},
+        }
     elif sample == "ticket-comment":
-        payload = {"type": "zen:event-type:ticket.comment_added", "account_id": account, "id": _ulid(),
-                   "time": happened, "zendesk_event_version": "2022-11-06", "subject": f"zen:ticket:{ticket_id}",
-                   "detail": {**detail, "status": "OPEN"},
-                   "event": {"comment": {"id": digits(11), "body": "The fire is out, but the tray melted.",
-                                         "is_public": True,
-                                         "author": {"id": requester, "is_staff": False, "name": "Ada Lovelace"}},
-                             "meta": sequence}}
+        payload = {
+            "type": "zen:event-type:ticket.comment_added",
+            "account_id": account,
+            "id": _ulid(),
+            "time": happened,
+            "zendesk_event_version": "2022-11-06",
+            "subject": f"zen:ticket:{ticket_id}",
+            "detail": {**detail, "status": "OPEN"},
+            "event": {
+                "comment": {
+                    "id": digits(11),
+                    "body": "The fire is out, but the tray melted.",
+                    "is_public": True,
+                    "author": {"id": requester, "is_staff": False, "name": "Ada Lovelace"},
+                },
+                "meta": sequence,
+            },
+        }
     else:  # trigger: a user-defined body (the recommended template), ticket.updated
         name = "".join(secrets.choice(string.ascii_lowercase) for _ in range(6))
-        payload = {"ticket_id": ticket_id, "status": "Pending", "priority": "High",
-                   "subject": "Help, my printer is on fire!", "updated_at": happened, "requester_id": requester,
-                   "requester_email": f"{name}@example.com", "requester_phone": phone(),
-                   "requester_name": name.title(), "latest_public_comment": "We have sent a technician.",
-                   "url": f"example.zendesk.com/agent/tickets/{ticket_id}"}
+        payload = {
+            "ticket_id": ticket_id,
+            "status": "Pending",
+            "priority": "High",
+            "subject": "Help, my printer is on fire!",
+            "updated_at": happened,
+            "requester_id": requester,
+            "requester_email": f"{name}@example.com",
+            "requester_phone": phone(),
+            "requester_name": name.title(),
+            "latest_public_comment": "We have sent a technician.",
+            "url": f"example.zendesk.com/agent/tickets/{ticket_id}",
+        }
     body = json.dumps(payload, separators=(",", ":")).encode("utf-8")
     timestamp = _rfc3339(now)
     headers = {

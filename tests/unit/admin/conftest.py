@@ -15,17 +15,31 @@ from infra.local.lambdas import LocalFunctions
 OPERATOR = {"key_id": "k0", "tenant": "*", "name": "operator", "role": "admin"}
 
 
-def admin_event(method: str, path: str, *, body: str | bytes | None = None, query: dict[str, str] | None = None,
-                principal: dict[str, Any] | None = None, content_type: str = "application/json") -> dict[str, Any]:
+def admin_event(
+    method: str,
+    path: str,
+    *,
+    body: str | bytes | None = None,
+    query: dict[str, str] | None = None,
+    principal: dict[str, Any] | None = None,
+    content_type: str = "application/json",
+) -> dict[str, Any]:
     """`body` as text is sent as text; as bytes it is sent base64-encoded, as API Gateway
     does with a body it cannot pass as UTF-8 text."""
     event: dict[str, Any] = {
-        "version": "2.0", "routeKey": "ANY /admin/{proxy+}", "rawPath": path,
+        "version": "2.0",
+        "routeKey": "ANY /admin/{proxy+}",
+        "rawPath": path,
         "rawQueryString": urlencode(query or {}),
         "headers": {"host": "api.example.com", "x-forwarded-proto": "https", "content-type": content_type},
-        "requestContext": {"http": {"method": method, "path": path, "sourceIp": "1.2.3.4"},
-                           "domainName": "api.example.com", "requestId": "r", "routeKey": "ANY /admin/{proxy+}",
-                           "stage": "$default", "authorizer": {"lambda": principal or {}}},
+        "requestContext": {
+            "http": {"method": method, "path": path, "sourceIp": "1.2.3.4"},
+            "domainName": "api.example.com",
+            "requestId": "r",
+            "routeKey": "ANY /admin/{proxy+}",
+            "stage": "$default",
+            "authorizer": {"lambda": principal or {}},
+        },
         "isBase64Encoded": isinstance(body, bytes),
     }
     if query:

@@ -18,17 +18,26 @@ pytestmark = pytest.mark.usefixtures("aws_world")
 def call(aws_world):
     functions = LocalFunctions(aws_world.names.mapping(), "test")
 
-    def invoke(method: str, path: str, body: dict | None = None, principal: dict | None = None,
-               query: str = "") -> tuple[int, dict]:
+    def invoke(
+        method: str, path: str, body: dict | None = None, principal: dict | None = None, query: str = ""
+    ) -> tuple[int, dict]:
         event = {
-            "version": "2.0", "routeKey": "ANY /admin/{proxy+}", "rawPath": path, "rawQueryString": query,
+            "version": "2.0",
+            "routeKey": "ANY /admin/{proxy+}",
+            "rawPath": path,
+            "rawQueryString": query,
             "headers": {"host": "api.example.com", "x-forwarded-proto": "https", "content-type": "application/json"},
             "queryStringParameters": dict(p.split("=", 1) for p in query.split("&")) if query else None,
-            "requestContext": {"http": {"method": method, "path": path, "sourceIp": "1.2.3.4"},
-                               "domainName": "api.example.com", "requestId": "r", "routeKey": "ANY /admin/{proxy+}",
-                               "stage": "$default",
-                               "authorizer": {"lambda": principal if principal is not None else ADMIN}},
-            "body": json.dumps(body) if body is not None else None, "isBase64Encoded": False,
+            "requestContext": {
+                "http": {"method": method, "path": path, "sourceIp": "1.2.3.4"},
+                "domainName": "api.example.com",
+                "requestId": "r",
+                "routeKey": "ANY /admin/{proxy+}",
+                "stage": "$default",
+                "authorizer": {"lambda": principal if principal is not None else ADMIN},
+            },
+            "body": json.dumps(body) if body is not None else None,
+            "isBase64Encoded": False,
         }
         result = functions.invoke("admin", event)
         return result["statusCode"], json.loads(result["body"]) if result.get("body") else None
@@ -62,14 +71,17 @@ def test_create_get_list_delete_connection(call):
     assert call("GET", f"/admin/connections/{created['id']}")[0] == 404
 
 
-@pytest.mark.parametrize(("body", "field"), [
-    ({"provider": "twilio", "credentials": {}}, "invalid_credentials"),
-    ({"provider": "twilio", "credentials": {"auth_token": "x", "extra": "y"}}, "invalid_credentials"),
-    ({"provider": "nope", "credentials": {"auth_token": "x"}}, "unknown_provider"),
-    ({"credentials": {"auth_token": "x"}}, "validation_error"),
-    ({"provider": "twilio", "credentials": {"auth_token": "x"}, "surprise": 1}, "validation_error"),
-    ({"provider": "twilio", "tenant": "a b", "credentials": {"auth_token": "x"}}, "validation_error"),
-])
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"provider": "twilio", "credentials": {}}, "invalid_credentials"),
+        ({"provider": "twilio", "credentials": {"auth_token": "x", "extra": "y"}}, "invalid_credentials"),
+        ({"provider": "nope", "credentials": {"auth_token": "x"}}, "unknown_provider"),
+        ({"credentials": {"auth_token": "x"}}, "validation_error"),
+        ({"provider": "twilio", "credentials": {"auth_token": "x"}, "surprise": 1}, "validation_error"),
+        ({"provider": "twilio", "tenant": "a b", "credentials": {"auth_token": "x"}}, "validation_error"),
+    ],
+)
 def test_bad_connection_requests_are_400_naming_the_problem(call, body, field):
     status, answer = call("POST", "/admin/connections", body)
     assert status == 400 and answer["error"]["code"] == field, answer
@@ -87,13 +99,22 @@ def test_staff_reads_but_cannot_change_and_other_tenants_see_nothing(call):
 
 def test_rotation_reports_the_grace_period(call):
     created = call("POST", "/admin/connections", TWILIO)[1]
-    status, rotated = call("POST", f"/admin/connections/{created['id']}/rotate",
-                           {"credentials": {"auth_token": "b" * 32}, "grace_seconds": 3600})
+    status, rotated = call(
+        "POST",
+        f"/admin/connections/{created['id']}/rotate",
+        {"credentials": {"auth_token": "b" * 32}, "grace_seconds": 3600},
+    )
     assert status == 200
     until = datetime.fromisoformat(rotated["previous_credentials_valid_until"])
     assert 3500 < (until - datetime.now(UTC)).total_seconds() <= 3600
-    assert call("POST", f"/admin/connections/{created['id']}/rotate",
-                {"credentials": {"auth_token": "c"}, "grace_seconds": -1})[0] == 400
+    assert (
+        call(
+            "POST",
+            f"/admin/connections/{created['id']}/rotate",
+            {"credentials": {"auth_token": "c"}, "grace_seconds": -1},
+        )[0]
+        == 400
+    )
 
 
 def test_events_query_is_validated_and_scoped(call):
@@ -103,7 +124,9 @@ def test_events_query_is_validated_and_scoped(call):
     status, body = call("GET", "/admin/events", query="limit=5")
     assert status == 200 and body["events"] == [] and body["next_cursor"] is None
     assert body["filters"] == {"tenant": "acme", "connection": None, "provider": None, "type": None, "since": None}
-    assert call("GET", "/admin/events", principal={"key_id": "k", "tenant": "*", "name": "op", "role": "admin"})[0] == 400
+    assert (
+        call("GET", "/admin/events", principal={"key_id": "k", "tenant": "*", "name": "op", "role": "admin"})[0] == 400
+    )
 
 
 def test_missing_principal_and_unknown_routes(call):

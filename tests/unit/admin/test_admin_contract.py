@@ -42,9 +42,14 @@ def assert_refusal(answer, status, code, fields=()):
 
 # Cases of one kind share a test (and one moto world): each world costs a second or two.
 
+
 def test_a_body_that_is_not_utf8_is_a_400(admin):
-    for method, path in [("POST", "/admin/connections"), ("PUT", "/admin/routing/rules"),
-                         ("PUT", "/admin/responders/r-1"), ("PUT", "/admin/routing/taxonomy")]:
+    for method, path in [
+        ("POST", "/admin/connections"),
+        ("PUT", "/admin/routing/rules"),
+        ("PUT", "/admin/responders/r-1"),
+        ("PUT", "/admin/routing/taxonomy"),
+    ]:
         error = assert_refusal(call(admin, method, path, body=b'{"name": "\xff\xfe"}'), 400, "malformed_request")
         assert "UTF-8" in error["message"], path
 
@@ -72,29 +77,37 @@ def test_a_missing_body_is_a_400(admin):
 
 
 def test_a_body_that_is_not_json_by_content_type_is_a_415(admin):
-    assert_refusal(call(admin, "POST", "/admin/connections", body="provider=twilio", content_type="text/plain"),
-                   415, "unsupported_media_type")
+    assert_refusal(
+        call(admin, "POST", "/admin/connections", body="provider=twilio", content_type="text/plain"),
+        415,
+        "unsupported_media_type",
+    )
 
 
 # --- one error shape, naming each field and where it was -------------------------------------
 
+
 def test_validation_problems_name_each_field_and_where_it_was(admin):
-    error = assert_refusal(call(admin, "PUT", "/admin/routing/rules", body={"rule_set": {"rules": [{"name": ""}]},
-                                                                             "expected_version": 0}),
-                           400, "validation_error")
+    error = assert_refusal(
+        call(admin, "PUT", "/admin/routing/rules", body={"rule_set": {"rules": [{"name": ""}]}, "expected_version": 0}),
+        400,
+        "validation_error",
+    )
     problems = {(p["in"], p["field"]) for p in error["details"]["problems"]}
     assert ("body", "rule_set.rules.0.name") in problems and ("body", "rule_set.default_team") in problems
     assert ("body", "expected_version") in problems
-    error = assert_refusal(call(admin, "GET", "/admin/events", query={"limit": "0", "since": "yesterday"}),
-                           400, "validation_error")
+    error = assert_refusal(
+        call(admin, "GET", "/admin/events", query={"limit": "0", "since": "yesterday"}), 400, "validation_error"
+    )
     assert {(p["in"], p["field"]) for p in error["details"]["problems"]} == {("query", "limit"), ("query", "since")}
     error = assert_refusal(call(admin, "PUT", "/admin/teams/bad name", body={}), 400, "validation_error")
     assert error["details"]["problems"][0]["in"] == "path" and error["details"]["problems"][0]["field"] == "name"
 
 
 def test_unknown_query_parameters_are_refused_by_name(admin):
-    error = assert_refusal(call(admin, "GET", "/admin/events", query={"typ": "message.received"}), 400,
-                           "validation_error", fields=["typ"])
+    error = assert_refusal(
+        call(admin, "GET", "/admin/events", query={"typ": "message.received"}), 400, "validation_error", fields=["typ"]
+    )
     assert "type" in error["details"]["problems"][0]["problem"]
 
 
@@ -108,9 +121,9 @@ def test_unknown_routes_are_404_and_wrong_methods_405_in_the_same_shape(admin):
 
 # --- tenants are refused, not swapped; refusals say what is needed --------------------------
 
+
 def test_naming_a_tenant_the_key_may_not_read_is_refused(admin):
-    for path in ("/admin/events", "/admin/connections", "/admin/routing/rules", "/admin/conversations",
-                 "/admin/teams"):
+    for path in ("/admin/events", "/admin/connections", "/admin/routing/rules", "/admin/conversations", "/admin/teams"):
         error = assert_refusal(call(admin, "GET", path, query={"tenant": "globex"}), 403, "forbidden")
         assert "'globex'" in error["message"] and "admin or staff" in error["message"], path
         assert error["details"] == {"tenant": "globex", "roles": ["admin", "staff"]}
@@ -120,20 +133,27 @@ def test_naming_a_tenant_the_key_may_not_read_is_refused(admin):
 def test_a_partner_key_is_told_which_role_reading_needs(admin):
     error = assert_refusal(call(admin, "GET", "/admin/events", principal=PARTNER), 403, "forbidden")
     assert error["message"] == "this partner key may not read tenant 'acme': that needs a key with role admin or staff"
-    error = assert_refusal(call(admin, "PUT", "/admin/routing/rules", body={"rule_set": GOOD_RULES}, principal=STAFF),
-                           403, "forbidden")
+    error = assert_refusal(
+        call(admin, "PUT", "/admin/routing/rules", body={"rule_set": GOOD_RULES}, principal=STAFF), 403, "forbidden"
+    )
     assert "role admin" in error["message"] and error["details"]["roles"] == ["admin"]
 
 
 def test_the_events_answer_says_what_was_filtered(admin):
     status, _, body = call(admin, "GET", "/admin/events", query={"type": "nope", "provider": "twilio"})
     assert status == 200 and body["events"] == []
-    assert body["filters"] == {"tenant": "acme", "connection": None, "provider": "twilio", "type": "nope",
-                               "since": None}
+    assert body["filters"] == {
+        "tenant": "acme",
+        "connection": None,
+        "provider": "twilio",
+        "type": "nope",
+        "since": None,
+    }
     assert call(admin, "GET", "/admin/events", query={"type": ""})[2]["filters"]["type"] is None
 
 
 # --- cursors --------------------------------------------------------------------------------
+
 
 def cursor_codec(aws_world) -> CursorCodec:
     secret = aws.client("secretsmanager").get_secret_value(SecretId=aws_world.names.secret("cursor_key"))
@@ -156,10 +176,17 @@ def test_event_cursors_page_and_are_bound_to_their_listing(admin, aws_world):
     second = call(admin, "GET", "/admin/events", query={"limit": "3", "cursor": cursor})[2]
     assert not {e["id"] for e in first["events"]} & {e["id"] for e in second["events"]}
     # the same cursor for other filters, another tenant, or tampered with
-    assert_refusal(call(admin, "GET", "/admin/events", query={"cursor": cursor, "type": "message.received"}),
-                   400, "invalid_cursor", fields=["cursor"])
-    assert_refusal(call(admin, "GET", "/admin/events", query={"cursor": cursor, "tenant": "globex"},
-                        principal=OPERATOR), 400, "invalid_cursor")
+    assert_refusal(
+        call(admin, "GET", "/admin/events", query={"cursor": cursor, "type": "message.received"}),
+        400,
+        "invalid_cursor",
+        fields=["cursor"],
+    )
+    assert_refusal(
+        call(admin, "GET", "/admin/events", query={"cursor": cursor, "tenant": "globex"}, principal=OPERATOR),
+        400,
+        "invalid_cursor",
+    )
     tampered = cursor[:-6] + ("A" if cursor[-6] != "A" else "B") + cursor[-5:]
     assert_refusal(call(admin, "GET", "/admin/events", query={"cursor": tampered}), 400, "invalid_cursor")
 
@@ -167,9 +194,11 @@ def test_event_cursors_page_and_are_bound_to_their_listing(admin, aws_world):
 @pytest.mark.usefixtures("logged_events")
 def test_signed_cursors_without_a_usable_position_are_400(admin, aws_world):
     scope = {"listing": "events", "tenant": "acme", "connection": None, "provider": None, "type": None, "since": None}
-    for position in ({"id": "x"},                                                       # lacks its keys
-                     {"id": "x", "sort_key": "2026", "tenant": "globex", "extra": "1"},  # more than a position
-                     {"id": "x", "sort_key": "2026", "connection": "con_1"}):            # another index's
+    for position in (
+        {"id": "x"},  # lacks its keys
+        {"id": "x", "sort_key": "2026", "tenant": "globex", "extra": "1"},  # more than a position
+        {"id": "x", "sort_key": "2026", "connection": "con_1"},
+    ):  # another index's
         forged = cursor_codec(aws_world).seal(scope, position)
         assert_refusal(call(admin, "GET", "/admin/events", query={"cursor": forged}), 400, "invalid_cursor")
 
@@ -177,14 +206,17 @@ def test_signed_cursors_without_a_usable_position_are_400(admin, aws_world):
 def test_unsigned_or_foreign_cursors_are_400_on_every_listing(admin, aws_world):
     contacts = ContactStore(aws.resource("dynamodb").Table(aws_world.names.table("contacts")))
     now = datetime.now(UTC)
-    contacts._table.put_item(Item=ContactRecord(id="ct_1", tenant="acme", created_at=now, updated_at=now)
-                             .model_dump(mode="json") | {"pk": "CONTACT#ct_1"})
+    contacts._table.put_item(
+        Item=ContactRecord(id="ct_1", tenant="acme", created_at=now, updated_at=now).model_dump(mode="json")
+        | {"pk": "CONTACT#ct_1"}
+    )
     cursors = [
         # what this API used to issue: base64 of a DynamoDB key, well-formed but lacking keys or naming globex
         base64.urlsafe_b64encode(json.dumps({"id": "x"}).encode()).decode(),
         base64.urlsafe_b64encode(json.dumps({"id": "x", "sort_key": "z", "tenant": "globex"}).encode()).decode(),
         base64.urlsafe_b64encode(json.dumps({"at": "2026"}).encode()).decode(),
-        "%%%", "x" * 5000,
+        "%%%",
+        "x" * 5000,
     ]
     for path in ("/admin/events", "/admin/conversations", "/admin/contacts/ct_1/timeline"):
         for cursor in cursors:
@@ -198,54 +230,94 @@ def test_conversation_and_timeline_cursors_continue_only_their_own_listing(admin
     start = datetime(2026, 3, 1, tzinfo=UTC)
     for n in range(5):
         at = (start + timedelta(minutes=n)).isoformat()
-        conversations.put_item(Item={"pk": f"CONV#cv_{n}", "id": f"cv_{n}", "tenant": "acme", "status": "open",
-                                     "opened_at": at, "last_activity_at": at})
+        conversations.put_item(
+            Item={
+                "pk": f"CONV#cv_{n}",
+                "id": f"cv_{n}",
+                "tenant": "acme",
+                "status": "open",
+                "opened_at": at,
+                "last_activity_at": at,
+            }
+        )
     for contact in ("ct_1", "ct_2"):
-        contacts._table.put_item(Item=ContactRecord(id=contact, tenant="acme", created_at=start, updated_at=start)
-                                 .model_dump(mode="json") | {"pk": f"CONTACT#{contact}"})
+        contacts._table.put_item(
+            Item=ContactRecord(id=contact, tenant="acme", created_at=start, updated_at=start).model_dump(mode="json")
+            | {"pk": f"CONTACT#{contact}"}
+        )
         for n in range(4):
-            contacts.add_to_timeline(contact, {"type": "message.received", "provider": "twilio", "channel":
-                                               "telephony", "occurred_at": start.isoformat(), "conversation": None,
-                                               "text": f"m{n}"}, f"{contact}-ev{n}", start + timedelta(minutes=n))
+            contacts.add_to_timeline(
+                contact,
+                {
+                    "type": "message.received",
+                    "provider": "twilio",
+                    "channel": "telephony",
+                    "occurred_at": start.isoformat(),
+                    "conversation": None,
+                    "text": f"m{n}",
+                },
+                f"{contact}-ev{n}",
+                start + timedelta(minutes=n),
+            )
     page = call(admin, "GET", "/admin/conversations", query={"limit": "2"})[2]
     after = call(admin, "GET", "/admin/conversations", query={"limit": "2", "cursor": page["next_cursor"]})[2]
     assert [c["id"] for c in page["conversations"] + after["conversations"]] == ["cv_4", "cv_3", "cv_2", "cv_1"]
-    assert_refusal(call(admin, "GET", "/admin/conversations", query={"cursor": page["next_cursor"],
-                                                                       "status": "open"}), 400, "invalid_cursor")
+    assert_refusal(
+        call(admin, "GET", "/admin/conversations", query={"cursor": page["next_cursor"], "status": "open"}),
+        400,
+        "invalid_cursor",
+    )
     timeline = call(admin, "GET", "/admin/contacts/ct_1/timeline", query={"limit": "2"})[2]
     more = call(admin, "GET", "/admin/contacts/ct_1/timeline", query={"limit": "2", "cursor": timeline["next_cursor"]})
     assert more[0] == 200 and [e["text"] for e in more[2]["events"]] == ["m1", "m0"]
-    assert_refusal(call(admin, "GET", "/admin/contacts/ct_2/timeline", query={"cursor": timeline["next_cursor"]}),
-                   400, "invalid_cursor")
-    assert_refusal(call(admin, "GET", "/admin/conversations", query={"cursor": timeline["next_cursor"]}),
-                   400, "invalid_cursor")
+    assert_refusal(
+        call(admin, "GET", "/admin/contacts/ct_2/timeline", query={"cursor": timeline["next_cursor"]}),
+        400,
+        "invalid_cursor",
+    )
+    assert_refusal(
+        call(admin, "GET", "/admin/conversations", query={"cursor": timeline["next_cursor"]}), 400, "invalid_cursor"
+    )
 
 
 # --- sizes are bounded by what one DynamoDB item holds --------------------------------------
 
+
 def test_a_rule_set_larger_than_an_item_is_refused_naming_it(admin):
-    rules = [{"name": f"rule-{n}", "when": {"types": ["message.received"] * 20, "providers": ["twilio"] * 20},
-              "then": {"kind": "assign", "team": "support"}} for n in range(1000)]
-    error = assert_refusal(call(admin, "PUT", "/admin/routing/rules",
-                                body={"rule_set": {"rules": rules, "default_team": "support"}}),
-                           413, "payload_too_large", fields=["rule_set"])
+    rules = [
+        {
+            "name": f"rule-{n}",
+            "when": {"types": ["message.received"] * 20, "providers": ["twilio"] * 20},
+            "then": {"kind": "assign", "team": "support"},
+        }
+        for n in range(1000)
+    ]
+    error = assert_refusal(
+        call(admin, "PUT", "/admin/routing/rules", body={"rule_set": {"rules": rules, "default_team": "support"}}),
+        413,
+        "payload_too_large",
+        fields=["rule_set"],
+    )
     assert "one item" in error["message"]
     assert call(admin, "GET", "/admin/routing/rules")[0] == 404  # nothing was stored
 
 
 def test_a_taxonomy_larger_than_an_item_is_refused(admin):
-    topics = [{"name": f"topic-{n}", "phrases": [f"phrase {n} {m} " + "x" * 40 for m in range(100)]}
-              for n in range(100)]
+    topics = [
+        {"name": f"topic-{n}", "phrases": [f"phrase {n} {m} " + "x" * 40 for m in range(100)]} for n in range(100)
+    ]
     assert_refusal(call(admin, "PUT", "/admin/routing/taxonomy", body={"topics": topics}), 413, "payload_too_large")
 
 
 def test_credentials_larger_than_a_secret_holds_are_refused(admin):
     body = {"provider": "twilio", "credentials": {"auth_token": "a" * 32, "padding": "p" * 70_000}}
-    assert_refusal(call(admin, "POST", "/admin/connections", body=body), 400, "validation_error",
-                   fields=["credentials"])
+    assert_refusal(
+        call(admin, "POST", "/admin/connections", body=body), 400, "validation_error", fields=["credentials"]
+    )
 
 
 # --- the OpenAPI document -------------------------------------------------------------------
+
 
 def test_the_committed_openapi_document_is_current():
     from functions.admin.handler import render_openapi
@@ -270,22 +342,31 @@ def test_openapi_json_is_served_and_lists_every_route_with_its_models(admin):
                 assert operation["responses"][success[0]]["content"]["application/json"]["schema"], (method, path)
             assert "422" not in operation["responses"]
             assert operation["responses"]["400"]["content"]["application/json"]["schema"] == {
-                "$ref": "#/components/schemas/ErrorBody"}
+                "$ref": "#/components/schemas/ErrorBody"
+            }
             if method in ("put", "post") and not path.endswith("/undo"):
                 assert operation["requestBody"]["content"]["application/json"]["schema"], (method, path)
 
 
 def test_other_tenants_still_see_nothing(admin):
-    created = call(admin, "POST", "/admin/connections", body={"provider": "twilio", "credentials":
-                                                               {"auth_token": "a" * 32}})[2]
+    created = call(
+        admin, "POST", "/admin/connections", body={"provider": "twilio", "credentials": {"auth_token": "a" * 32}}
+    )[2]
     assert call(admin, "GET", f"/admin/connections/{created['id']}", principal=OTHER)[0] == 404
 
 
 def test_a_connection_of_another_tenant_than_the_one_named_is_refused(admin):
-    created = call(admin, "POST", "/admin/connections", body={"provider": "twilio", "credentials":
-                                                               {"auth_token": "a" * 32}})[2]
-    error = assert_refusal(call(admin, "GET", "/admin/events", query={"tenant": "globex", "connection": created["id"]},
-                                principal=OPERATOR), 400, "validation_error", fields=["connection"])
+    created = call(
+        admin, "POST", "/admin/connections", body={"provider": "twilio", "credentials": {"auth_token": "a" * 32}}
+    )[2]
+    error = assert_refusal(
+        call(
+            admin, "GET", "/admin/events", query={"tenant": "globex", "connection": created["id"]}, principal=OPERATOR
+        ),
+        400,
+        "validation_error",
+        fields=["connection"],
+    )
     assert error["details"]["problems"][0]["problem"] == f"connection {created['id']!r} is not in tenant 'globex'"
     status, _, body = call(admin, "GET", "/admin/events", query={"connection": created["id"]}, principal=OPERATOR)
     assert status == 200 and body["filters"]["tenant"] == "acme" and body["filters"]["connection"] == created["id"]

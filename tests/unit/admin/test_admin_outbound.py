@@ -17,8 +17,9 @@ OUTBOUND = {"account_sid": "AC" + "0123456789abcdef" * 2, "auth_token": "s" * 32
 def secret_names() -> list[str]:
     """Connections' secrets (not the stack's own, like the cursor key)."""
     prefixes = (topology.secrets_prefix("test"), topology.outbound_secrets_prefix("test"))
-    return sorted(s["Name"] for s in aws.client("secretsmanager").list_secrets()["SecretList"]
-                  if s["Name"].startswith(prefixes))
+    return sorted(
+        s["Name"] for s in aws.client("secretsmanager").list_secrets()["SecretList"] if s["Name"].startswith(prefixes)
+    )
 
 
 def test_store_show_and_remove_outbound_credentials(call):  # noqa: F811
@@ -47,13 +48,16 @@ def test_deleting_a_connection_deletes_its_outbound_secret(call):  # noqa: F811
     assert secret_names() == []
 
 
-@pytest.mark.parametrize(("body", "code", "field"), [
-    ({"credentials": {**OUTBOUND, "account_sid": "nope"}}, "validation_error", "account_sid"),
-    ({"credentials": {"auth_token": "s" * 32}}, "validation_error", "account_sid"),
-    ({"credentials": {**OUTBOUND, "extra": "x"}}, "validation_error", "extra"),
-    ({"credentials": OUTBOUND, "surprise": 1}, "validation_error", "surprise"),
-    ({}, "validation_error", "credentials"),
-])
+@pytest.mark.parametrize(
+    ("body", "code", "field"),
+    [
+        ({"credentials": {**OUTBOUND, "account_sid": "nope"}}, "validation_error", "account_sid"),
+        ({"credentials": {"auth_token": "s" * 32}}, "validation_error", "account_sid"),
+        ({"credentials": {**OUTBOUND, "extra": "x"}}, "validation_error", "extra"),
+        ({"credentials": OUTBOUND, "surprise": 1}, "validation_error", "surprise"),
+        ({}, "validation_error", "credentials"),
+    ],
+)
 def test_bad_outbound_credentials_are_400_naming_the_field(call, body, code, field):  # noqa: F811
     created = call("POST", "/admin/connections", TWILIO)[1]
     status, answer = call("PUT", f"/admin/connections/{created['id']}/outbound", body)
@@ -63,8 +67,11 @@ def test_bad_outbound_credentials_are_400_naming_the_field(call, body, code, fie
 
 
 def test_a_provider_that_cannot_send_is_refused(call):  # noqa: F811
-    created = call("POST", "/admin/connections", {"provider": "pipedrive", "tenant": "acme",
-                                                  "credentials": {"username": "u", "password": "p"}})[1]
+    created = call(
+        "POST",
+        "/admin/connections",
+        {"provider": "pipedrive", "tenant": "acme", "credentials": {"username": "u", "password": "p"}},
+    )[1]
     status, answer = call("PUT", f"/admin/connections/{created['id']}/outbound", {"credentials": {"token": "x"}})
     assert status == 400 and answer["error"]["code"] == "outbound_unsupported"
     assert "twilio" in answer["error"]["message"]

@@ -32,14 +32,13 @@ EXAMPLES = int(FUZZ_EXAMPLES or 150)
 
 DOCUMENT = openapi_document()
 SCHEMA = schemathesis.openapi.from_dict(DOCUMENT)
-OPERATIONS = sorted((path, method.upper()) for path, operations in DOCUMENT["paths"].items()
-                    for method in operations)
+OPERATIONS = sorted((path, method.upper()) for path, operations in DOCUMENT["paths"].items() for method in operations)
 PRINCIPALS = st.sampled_from([ADMIN, STAFF, PARTNER, OTHER, OPERATOR, {}])
 HOSTILE_BODIES = st.one_of(
-    st.binary(max_size=64),                                  # bytes, mostly not UTF-8
+    st.binary(max_size=64),  # bytes, mostly not UTF-8
     st.integers(33, 20_000).map(lambda n: "[" * n + "]" * n),  # nested past what can be stored
     st.integers(33, 3_000).map(lambda n: '{"a":' * n + "1" + "}" * n),
-    st.text(max_size=64),                                    # text that is seldom JSON
+    st.text(max_size=64),  # text that is seldom JSON
 )
 
 
@@ -49,10 +48,12 @@ def as_text(value: Any) -> str:
 
 def request_of(case: Any, principal: dict[str, Any], hostile_body: Any) -> dict[str, Any]:
     """The HTTP API event for a generated case (path parameters percent-encoded, as in a URL)."""
-    path = re.sub(r"\{(\w+)\}", lambda m: quote(as_text(case.path_parameters.get(m.group(1), "")), safe=""),
-                  case.path)
-    query = {name: ",".join(map(as_text, value)) if isinstance(value, list) else as_text(value)
-             for name, value in (case.query or {}).items() if value is not None}
+    path = re.sub(r"\{(\w+)\}", lambda m: quote(as_text(case.path_parameters.get(m.group(1), "")), safe=""), case.path)
+    query = {
+        name: ",".join(map(as_text, value)) if isinstance(value, list) else as_text(value)
+        for name, value in (case.query or {}).items()
+        if value is not None
+    }
     body: str | bytes | None = None
     if hostile_body is not None:
         body = hostile_body
@@ -61,25 +62,37 @@ def request_of(case: Any, principal: dict[str, Any], hostile_body: Any) -> dict[
             body = json.dumps(case.body)
         except (TypeError, ValueError):
             body = None
-    if body is None and case.method in ("POST", "PUT") and DOCUMENT["paths"][case.path][case.method.lower()].get(
-            "requestBody"):
+    if (
+        body is None
+        and case.method in ("POST", "PUT")
+        and DOCUMENT["paths"][case.path][case.method.lower()].get("requestBody")
+    ):
         body = "{}"
     return admin_event(case.method, path, body=body, query=query, principal=principal)
 
 
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE], ids=lambda m: m.value)
 def test_property_no_admin_route_answers_5xx(admin, mode):
-    strategies = {operation: SCHEMA[operation[0]][operation[1]].as_strategy(generation_mode=mode)
-                  for operation in OPERATIONS}
+    strategies = {
+        operation: SCHEMA[operation[0]][operation[1]].as_strategy(generation_mode=mode) for operation in OPERATIONS
+    }
 
-    @settings(max_examples=EXAMPLES, deadline=None, derandomize=FUZZ_EXAMPLES is None, database=None,
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=EXAMPLES,
+        deadline=None,
+        derandomize=FUZZ_EXAMPLES is None,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
     @given(data=st.data())
     def one_request(data: st.DataObject) -> None:
         operation = data.draw(st.sampled_from(OPERATIONS), label="operation")
         case = data.draw(strategies[operation], label="case")
-        hostile = data.draw(st.none() | HOSTILE_BODIES, label="hostile body") if data.draw(
-            st.integers(0, 4), label="hostile?") == 0 else None
+        hostile = (
+            data.draw(st.none() | HOSTILE_BODIES, label="hostile body")
+            if data.draw(st.integers(0, 4), label="hostile?") == 0
+            else None
+        )
         event = request_of(case, data.draw(PRINCIPALS, label="principal"), hostile)
         status, _, body = admin(event)
         assert status < 500, (event["requestContext"]["http"], event.get("body", "")[:200], body)

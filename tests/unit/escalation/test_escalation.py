@@ -6,13 +6,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from switchboard_core.routing.conversations import ConversationStore, Status
 from functions.escalation.logic import escalate_due
-from switchboard_core.routing.sensing import Sensed
 from infra import topology
 from infra.local.emulator import create_table
 from switchboard_core import aws
 from switchboard_core.events import CanonicalEvent, Channel, EventDraft
+from switchboard_core.routing.conversations import ConversationStore, Status
+from switchboard_core.routing.sensing import Sensed
 
 NOW = datetime(2026, 11, 23, 12, tzinfo=UTC)
 
@@ -24,9 +24,15 @@ def store(aws_world):
 
 
 def opened(store: ConversationStore, n: int, due: datetime) -> str:
-    event = CanonicalEvent.from_draft(EventDraft(type="message.received", provider_event_id=f"e{n}"),
-                                      provider="twilio", connection="con_1", tenant="acme",
-                                      channel=Channel.TELEPHONY, received_at=NOW, raw_ref=None)
+    event = CanonicalEvent.from_draft(
+        EventDraft(type="message.received", provider_event_id=f"e{n}"),
+        provider="twilio",
+        connection="con_1",
+        tenant="acme",
+        channel=Channel.TELEPHONY,
+        received_at=NOW,
+        raw_ref=None,
+    )
     conversation = store.thread(event, f"ct_{n}", NOW).conversation
     store.record_routing(conversation.id, sensed=Sensed(), decision=None, assignment=None, sla_due_at=due)
     return conversation.id
@@ -56,6 +62,7 @@ def test_an_answer_or_a_resolution_stops_the_clock(store):
 
 def test_the_sla_is_set_by_the_first_routing_only(store):
     conversation = opened(store, 5, NOW + timedelta(hours=1))
-    store.record_routing(conversation, sensed=Sensed(), decision=None, assignment=None,
-                         sla_due_at=NOW - timedelta(hours=1))
+    store.record_routing(
+        conversation, sensed=Sensed(), decision=None, assignment=None, sla_due_at=NOW - timedelta(hours=1)
+    )
     assert store.get(conversation).sla_due_at == NOW + timedelta(hours=1)

@@ -11,24 +11,54 @@ from switchboard_core.event_log import EventLogStore, EventQuery
 from switchboard_core.events import CanonicalEvent, Channel, EventDraft
 
 
-def canonical(n: int, tenant: str = "acme", connection: str = "con_1", received: datetime | None = None) -> CanonicalEvent:
+def canonical(
+    n: int, tenant: str = "acme", connection: str = "con_1", received: datetime | None = None
+) -> CanonicalEvent:
     received = received or datetime(2026, 3, 1, 12, tzinfo=UTC) + timedelta(seconds=n)
-    return CanonicalEvent.from_draft(EventDraft(type="message.received", provider_event_id=f"SM{n}", text=f"m{n}"),
-                                     provider="twilio", connection=connection, tenant=tenant,
-                                     channel=Channel.TELEPHONY, received_at=received, raw_ref=None)
+    return CanonicalEvent.from_draft(
+        EventDraft(type="message.received", provider_event_id=f"SM{n}", text=f"m{n}"),
+        provider="twilio",
+        connection=connection,
+        tenant=tenant,
+        channel=Channel.TELEPHONY,
+        received_at=received,
+        raw_ref=None,
+    )
 
 
 def sqs_event(bodies: list[str]) -> dict:
-    return {"Records": [{"messageId": f"m{i}", "receiptHandle": f"r{i}", "body": body, "attributes": {"ApproximateReceiveCount": "1"},
-                         "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
-                         "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:q", "awsRegion": "us-east-1"}
-                        for i, body in enumerate(bodies)]}
+    return {
+        "Records": [
+            {
+                "messageId": f"m{i}",
+                "receiptHandle": f"r{i}",
+                "body": body,
+                "attributes": {"ApproximateReceiveCount": "1"},
+                "messageAttributes": {},
+                "md5OfBody": "",
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:q",
+                "awsRegion": "us-east-1",
+            }
+            for i, body in enumerate(bodies)
+        ]
+    }
 
 
 def envelope(event: CanonicalEvent) -> str:
-    return json.dumps({"version": "0", "id": "x", "detail-type": event.type, "source": event.source,
-                       "account": "123456789012", "time": event.received_at.isoformat(), "region": "us-east-1",
-                       "resources": [], "detail": event.model_dump(mode="json")})
+    return json.dumps(
+        {
+            "version": "0",
+            "id": "x",
+            "detail-type": event.type,
+            "source": event.source,
+            "account": "123456789012",
+            "time": event.received_at.isoformat(),
+            "region": "us-east-1",
+            "resources": [],
+            "detail": event.model_dump(mode="json"),
+        }
+    )
 
 
 def store(aws_world) -> EventLogStore:

@@ -48,10 +48,12 @@ def world(aws_world, monkeypatch):
 
 def sns_request(name: str, **changes) -> WebhookRequest:
     message = sign({**json.loads((EVENTS / name).read_text()), **changes})
-    return WebhookRequest(method="POST", url=f"https://hub.example.com/webhooks/sns/{SNS_CONNECTION}",
-                          headers={"content-type": "text/plain; charset=UTF-8",
-                                   "x-amz-sns-message-type": message["Type"]},
-                          body=json.dumps(message).encode())
+    return WebhookRequest(
+        method="POST",
+        url=f"https://hub.example.com/webhooks/sns/{SNS_CONNECTION}",
+        headers={"content-type": "text/plain; charset=UTF-8", "x-amz-sns-message-type": message["Type"]},
+        body=json.dumps(message).encode(),
+    )
 
 
 def test_default_hook_is_a_no_op():
@@ -74,8 +76,13 @@ def test_hook_is_not_called_for_a_refused_request(world, monkeypatch):
     called = []
     monkeypatch.setattr(adapter, "after_verified", lambda request: called.append(request))
     with pytest.raises(HubError) as caught:
-        handle_webhook(signed({"a": 1}, secret="whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD", when=NOW),
-                       "standard-webhooks", SW_CONNECTION, world.deps, NOW)
+        handle_webhook(
+            signed({"a": 1}, secret="whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD", when=NOW),
+            "standard-webhooks",
+            SW_CONNECTION,
+            world.deps,
+            NOW,
+        )
     assert caught.value.status == 401 and called == []
 
 

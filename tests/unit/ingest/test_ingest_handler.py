@@ -11,10 +11,10 @@ import pytest
 
 from infra import topology
 from infra.local.lambdas import LocalFunctions
-from tests.conftest import capture_function_log
 from infra.local.samples import build_sample
 from switchboard_core import aws
 from switchboard_core.connections import Connection, ConnectionStore, CredentialStore
+from tests.conftest import capture_function_log
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 CONNECTION = "con_00000000000000aa"
@@ -24,21 +24,33 @@ CONNECTION = "con_00000000000000aa"
 def invoke(aws_world):
     names = aws_world.names
     ConnectionStore(aws.resource("dynamodb").Table(names.table("connections"))).put(
-        Connection(id=CONNECTION, provider="standard-webhooks", tenant="acme", created_at=datetime.now(UTC)))
+        Connection(id=CONNECTION, provider="standard-webhooks", tenant="acme", created_at=datetime.now(UTC))
+    )
     CredentialStore(aws.client("secretsmanager"), topology.secrets_prefix("test")).create(
-        CONNECTION, {"secret": SECRET}, "acme")
+        CONNECTION, {"secret": SECRET}, "acme"
+    )
     functions = LocalFunctions(names.mapping(), "test")
 
     def call(provider: str, body: bytes, headers: dict[str, str], method: str = "POST", base64_body: bool = False):
         path = f"/webhooks/{provider}/{CONNECTION}"
         event = {
-            "version": "2.0", "routeKey": "ANY /webhooks/{provider}/{connection}", "rawPath": path,
-            "rawQueryString": "", "headers": {"host": "hooks.example.com", "x-forwarded-proto": "https",
-                                              **{k.lower(): v for k, v in headers.items()}},
+            "version": "2.0",
+            "routeKey": "ANY /webhooks/{provider}/{connection}",
+            "rawPath": path,
+            "rawQueryString": "",
+            "headers": {
+                "host": "hooks.example.com",
+                "x-forwarded-proto": "https",
+                **{k.lower(): v for k, v in headers.items()},
+            },
             "pathParameters": {"provider": provider, "connection": CONNECTION},
-            "requestContext": {"http": {"method": method, "path": path, "sourceIp": "1.2.3.4"},
-                               "domainName": "hooks.example.com", "requestId": "r1", "stage": "$default",
-                               "routeKey": "ANY /webhooks/{provider}/{connection}"},
+            "requestContext": {
+                "http": {"method": method, "path": path, "sourceIp": "1.2.3.4"},
+                "domainName": "hooks.example.com",
+                "requestId": "r1",
+                "stage": "$default",
+                "routeKey": "ANY /webhooks/{provider}/{connection}",
+            },
             "body": base64.b64encode(body).decode() if base64_body else body.decode(),
             "isBase64Encoded": base64_body,
         }
@@ -115,6 +127,7 @@ def test_missing_environment_is_a_500_naming_the_variable():
     from switchboard_core.settings import load_settings
 
     with pytest.raises(HubError) as caught:
-        load_settings(IngestSettings, {"TABLE_IDEMPOTENCY": "t", "BUCKET_RAW": "b", "EVENT_BUS_NAME": "e",
-                                       "SECRETS_PREFIX": "p/"})
+        load_settings(
+            IngestSettings, {"TABLE_IDEMPOTENCY": "t", "BUCKET_RAW": "b", "EVENT_BUS_NAME": "e", "SECRETS_PREFIX": "p/"}
+        )
     assert caught.value.status == 500 and "TABLE_CONNECTIONS" in caught.value.message

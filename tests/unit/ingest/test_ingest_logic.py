@@ -25,7 +25,7 @@ URL = "https://hooks.example.com/webhooks/standard-webhooks/con_0123456789abcdef
 
 
 class FailingEvents:
-    def put_events(self, Entries):  # noqa: N803
+    def put_events(self, Entries):
         return {"FailedEntryCount": len(Entries), "Entries": [{"ErrorCode": "InternalFailure"}] * len(Entries)}
 
 
@@ -48,19 +48,34 @@ def make_deps(names, credentials, events_client) -> IngestDeps:
         credentials=credentials,
         raw_store=RawStore(aws.client("s3"), names.bucket("raw")),
         publisher=EventPublisher(events_client, names.bus, backoff_seconds=0),
-        run_once=IdempotentRunner(names.table("idempotency"), topology.DEDUPE_TTL_SECONDS,
-                                  boto3_client=aws.client("dynamodb")),
+        run_once=IdempotentRunner(
+            names.table("idempotency"), topology.DEDUPE_TTL_SECONDS, boto3_client=aws.client("dynamodb")
+        ),
         max_body_bytes=10_000,
     )
 
 
-def signed(body: dict | bytes, msg_id: str = "msg_1", secret: str = SECRET, when: datetime = NOW,
-           content_type: str = "application/json", method: str = "POST") -> WebhookRequest:
+def signed(
+    body: dict | bytes,
+    msg_id: str = "msg_1",
+    secret: str = SECRET,
+    when: datetime = NOW,
+    content_type: str = "application/json",
+    method: str = "POST",
+) -> WebhookRequest:
     data = body if isinstance(body, bytes) else json.dumps(body).encode()
     signature = Webhook(secret).sign(msg_id, when, data.decode(errors="replace"))
-    return WebhookRequest(method=method, url=URL, body=data, headers={
-        "content-type": content_type, "webhook-id": msg_id,
-        "webhook-timestamp": str(int(when.timestamp())), "webhook-signature": signature})
+    return WebhookRequest(
+        method=method,
+        url=URL,
+        body=data,
+        headers={
+            "content-type": content_type,
+            "webhook-id": msg_id,
+            "webhook-timestamp": str(int(when.timestamp())),
+            "webhook-signature": signature,
+        },
+    )
 
 
 def stored_objects(world) -> list[str]:
@@ -85,8 +100,9 @@ def test_accepted_delivery_is_stored_then_published(world):
     assert published[0]["source"] == "switchboard.standard-webhooks"
     assert detail["tenant"] == "acme" and detail["connection"] == "con_0123456789abcdef"
     assert detail["raw_ref"]["key"] in stored_objects(world)
-    raw = json.loads(aws.client("s3").get_object(Bucket=world.names.bucket("raw"),
-                                                 Key=detail["raw_ref"]["key"])["Body"].read())
+    raw = json.loads(
+        aws.client("s3").get_object(Bucket=world.names.bucket("raw"), Key=detail["raw_ref"]["key"])["Body"].read()
+    )
     assert raw["headers"]["webhook-id"] == "msg_1"
 
 
@@ -109,20 +125,24 @@ def test_bad_signatures_get_401_and_store_nothing(world, tamper):
     elif tamper == "stale":
         request = signed({"type": "a.b"}, when=NOW - timedelta(minutes=6))
     elif tamper == "missing":
-        request = WebhookRequest(method="POST", url=URL, body=request.body,
-                                 headers={"content-type": "application/json"})
+        request = WebhookRequest(
+            method="POST", url=URL, body=request.body, headers={"content-type": "application/json"}
+        )
     with pytest.raises(HubError) as caught:
         ingest(world, request)
     assert caught.value.status == 401
     assert stored_objects(world) == [] and idempotency_items(world) == 0 and world.bus.events() == []
 
 
-@pytest.mark.parametrize(("provider", "connection", "code"), [
-    ("nope", "con_0123456789abcdef", "unknown_provider"),
-    ("standard-webhooks", "con_ffffffffffffffff", "unknown_connection"),
-    ("standard-webhooks", "../../etc", "unknown_connection"),
-    ("twilio", "con_0123456789abcdef", "unknown_connection"),  # exists, but for another provider
-])
+@pytest.mark.parametrize(
+    ("provider", "connection", "code"),
+    [
+        ("nope", "con_0123456789abcdef", "unknown_provider"),
+        ("standard-webhooks", "con_ffffffffffffffff", "unknown_connection"),
+        ("standard-webhooks", "../../etc", "unknown_connection"),
+        ("twilio", "con_0123456789abcdef", "unknown_connection"),  # exists, but for another provider
+    ],
+)
 def test_unknown_provider_or_connection_is_404(world, provider, connection, code):
     with pytest.raises(HubError) as caught:
         ingest(world, signed({"type": "a.b"}), provider=provider, connection=connection)
@@ -169,6 +189,11 @@ def test_rotation_accepts_old_and_new_secrets_during_grace(world):
     assert ingest(world, signed({"type": "a.b"}, msg_id="new", secret=NEW_SECRET)).kind == "accepted"
     later = NOW + timedelta(hours=2)
     with pytest.raises(HubError) as caught:
-        handle_webhook(signed({"type": "a.b"}, msg_id="late", secret=SECRET, when=later), "standard-webhooks",
-                       "con_0123456789abcdef", world.deps, later)
+        handle_webhook(
+            signed({"type": "a.b"}, msg_id="late", secret=SECRET, when=later),
+            "standard-webhooks",
+            "con_0123456789abcdef",
+            world.deps,
+            later,
+        )
     assert caught.value.status == 401

@@ -31,12 +31,27 @@ NOW = datetime.now(UTC).replace(microsecond=0)
 # organization id, an identifier that Salesforce itself writes into every SOAP body (the body is
 # kept exactly; docs/security.md).
 SECRET_FIELDS: dict[str, tuple[str, ...]] = {
-    "bandwidth": ("username", "password"), "discord": (), "freshdesk": ("header_value",),
-    "hmac": ("secret",), "hubspot": ("client_secret",), "intercom": ("client_secret",),
-    "linkedin": ("client_secret",), "meta": ("app_secret", "verify_token"), "pipedrive": ("username", "password"),
-    "plivo": ("auth_token",), "salesforce": (), "slack": ("signing_secret",), "sns": (),
-    "standard-webhooks": ("secret",), "telegram": ("secret_token",), "telnyx": (), "twilio": ("auth_token",),
-    "vonage": ("signature_secret",), "websub": ("secret",), "x": ("consumer_secret",), "zendesk": ("signing_secret",),
+    "bandwidth": ("username", "password"),
+    "discord": (),
+    "freshdesk": ("header_value",),
+    "hmac": ("secret",),
+    "hubspot": ("client_secret",),
+    "intercom": ("client_secret",),
+    "linkedin": ("client_secret",),
+    "meta": ("app_secret", "verify_token"),
+    "pipedrive": ("username", "password"),
+    "plivo": ("auth_token",),
+    "salesforce": (),
+    "slack": ("signing_secret",),
+    "sns": (),
+    "standard-webhooks": ("secret",),
+    "telegram": ("secret_token",),
+    "telnyx": (),
+    "twilio": ("auth_token",),
+    "vonage": ("signature_secret",),
+    "websub": ("secret",),
+    "x": ("consumer_secret",),
+    "zendesk": ("signing_secret",),
 }
 FRESHDESK_BASIC = ("username", "password")
 
@@ -83,13 +98,15 @@ def test_no_credential_value_reaches_the_raw_store(world, case, provider, sample
     if shape == FRESHDESK_BASIC:
         credentials = {"username": "agent-webhooks", "password": "Fr3shdesk-basic-secret-value"}
     ConnectionStore(aws.resource("dynamodb").Table(world.table("connections"))).put(
-        Connection(id=connection, provider=provider, tenant="acme", created_at=NOW))
+        Connection(id=connection, provider=provider, tenant="acme", created_at=NOW)
+    )
     store = CredentialStore(aws.client("secretsmanager"), topology.secrets_prefix("test"), max_age_seconds=0)
     store.create(connection, credentials, "acme")
     deps = make_deps(world, store, aws.client("events"))
     deps.max_body_bytes = topology.MAX_BODY_BYTES
-    signed = build_sample(provider, sample, credentials, f"https://hub.example.com/webhooks/{provider}/{connection}",
-                          now=NOW)
+    signed = build_sample(
+        provider, sample, credentials, f"https://hub.example.com/webhooks/{provider}/{connection}", now=NOW
+    )
     request = webhook_request(signed.url, signed.body, signed.headers, method=signed.method, received_at=NOW)
 
     outcome = handle_webhook(request, provider, connection, deps, NOW)
@@ -107,12 +124,14 @@ def test_no_credential_value_reaches_the_raw_store(world, case, provider, sample
     # What is redacted is named, and nothing else changed: body, URL and other headers stay exact.
     redacted = {name for name, value in stored["headers"].items() if value == REDACTED}
     assert redacted == set(stored["redacted_headers"])
-    assert redacted == {name for name in request.headers
-                        if name in get_adapter(provider).credential_headers(credentials)}
+    assert redacted == {
+        name for name in request.headers if name in get_adapter(provider).credential_headers(credentials)
+    }
     assert base64.b64decode(stored["body_base64"]) == request.body
     assert stored["url"] == request.url
-    assert {k: v for k, v in stored["headers"].items() if k not in redacted} == \
-        {k: v for k, v in request.headers.items() if k not in redacted}
+    assert {k: v for k, v in stored["headers"].items() if k not in redacted} == {
+        k: v for k, v in request.headers.items() if k not in redacted
+    }
     if secrets and provider in ("telegram", "freshdesk", "pipedrive", "bandwidth"):
         assert redacted  # these providers send the credential itself, in a header
 
@@ -126,7 +145,8 @@ def test_during_a_rotation_the_headers_of_both_credential_sets_are_redacted(worl
     old = {"header_name": "X-Old-Secret", "header_value": "old-secret-value-0123456789"}
     new = {"header_name": "X-New-Secret", "header_value": "new-secret-value-0123456789"}
     ConnectionStore(aws.resource("dynamodb").Table(world.table("connections"))).put(
-        Connection(id=connection, provider="freshdesk", tenant="acme", created_at=NOW))
+        Connection(id=connection, provider="freshdesk", tenant="acme", created_at=NOW)
+    )
     store = CredentialStore(aws.client("secretsmanager"), topology.secrets_prefix("test"), max_age_seconds=0)
     store.create(connection, old, "acme")
     store.rotate(connection, new, timedelta(hours=1), NOW)
@@ -134,8 +154,10 @@ def test_during_a_rotation_the_headers_of_both_credential_sets_are_redacted(worl
     headers = {**signed.headers, old["header_name"]: old["header_value"]}
     request = webhook_request(signed.url, signed.body, headers, received_at=NOW)
 
-    assert handle_webhook(request, "freshdesk", connection, make_deps(world, store, aws.client("events")),
-                          NOW).kind == "accepted"
+    assert (
+        handle_webhook(request, "freshdesk", connection, make_deps(world, store, aws.client("events")), NOW).kind
+        == "accepted"
+    )
     bucket = world.bucket("raw")
     [listed] = aws.client("s3").list_objects_v2(Bucket=bucket, Prefix=f"raw/acme/{connection}/")["Contents"]
     stored = aws.client("s3").get_object(Bucket=bucket, Key=listed["Key"])["Body"].read().decode()

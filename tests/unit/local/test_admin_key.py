@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from switchboard_core.principals import ApiKeyStore, Role
 
 from infra.local.runtime import AdminKeyRefused, LocalRuntime, StateDir, admin_key_problem
+from switchboard_core.principals import ApiKeyStore, Role
 
 
 class Table:
@@ -19,10 +19,10 @@ class Table:
     def __init__(self) -> None:
         self.items: dict[str, dict[str, Any]] = {}
 
-    def put_item(self, Item: dict[str, Any]) -> None:  # noqa: N803 - boto3's name
+    def put_item(self, Item: dict[str, Any]) -> None:
         self.items[Item["key_hash"]] = Item
 
-    def get_item(self, Key: dict[str, str]) -> dict[str, Any]:  # noqa: N803
+    def get_item(self, Key: dict[str, str]) -> dict[str, Any]:
         found = self.items.get(Key["key_hash"])
         return {"Item": found} if found else {}
 

@@ -30,8 +30,11 @@ def walk(parser: argparse.ArgumentParser, path: str = "switchboard") -> Iterator
 
 
 def test_every_option_and_subcommand_has_help():
-    missing = [f"{path}: {action.dest}" for path, action in walk(build_parser())
-               if not action.help or action.help == argparse.SUPPRESS]
+    missing = [
+        f"{path}: {action.dest}"
+        for path, action in walk(build_parser())
+        if not action.help or action.help == argparse.SUPPRESS
+    ]
     assert not missing, missing
     assert sum(1 for _ in walk(build_parser())) > 60  # the walk reaches every level
 
@@ -97,8 +100,22 @@ def test_keys_for_a_stage_without_a_region_is_one_line_not_a_traceback(tmp_path,
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
     aws.reset_clients()
     try:
-        code = main(["--state-dir", str(tmp_path), "keys", "--stage", "prod", "create", "--tenant", "acme",
-                     "--name", "ops", "--role", "admin"])
+        code = main(
+            [
+                "--state-dir",
+                str(tmp_path),
+                "keys",
+                "--stage",
+                "prod",
+                "create",
+                "--tenant",
+                "acme",
+                "--name",
+                "ops",
+                "--role",
+                "admin",
+            ]
+        )
     finally:
         aws.reset_clients()
     err = one_line_error(capsys.readouterr().err)
@@ -108,9 +125,15 @@ def test_keys_for_a_stage_without_a_region_is_one_line_not_a_traceback(tmp_path,
 def test_keys_without_credentials_says_how_to_get_them(tmp_path, monkeypatch, capsys):
     from switchboard_core import aws
 
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
-                 "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
-                 "AWS_WEB_IDENTITY_TOKEN_FILE"):
+    for name in (
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_PROFILE",
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
@@ -124,13 +147,16 @@ def test_keys_without_credentials_says_how_to_get_them(tmp_path, monkeypatch, ca
     assert code == 2 and "no AWS credentials" in err and "aws configure" in err
 
 
-@pytest.mark.parametrize(("code", "message", "expected"), [
-    ("ValidationError", "Stack with id Switchboard-prod does not exist", "check --stage and --region"),
-    ("ResourceNotFoundException", "Requested resource not found", "check --table"),
-    ("ExpiredTokenException", "The security token included in the request is expired", "aws sso login"),
-    ("AccessDeniedException", "not authorized to perform: dynamodb:PutItem", "credentials allowed"),
-    ("ThrottlingException", "Rate exceeded", "AWS answered ThrottlingException to DescribeStacks"),
-])
+@pytest.mark.parametrize(
+    ("code", "message", "expected"),
+    [
+        ("ValidationError", "Stack with id Switchboard-prod does not exist", "check --stage and --region"),
+        ("ResourceNotFoundException", "Requested resource not found", "check --table"),
+        ("ExpiredTokenException", "The security token included in the request is expired", "aws sso login"),
+        ("AccessDeniedException", "not authorized to perform: dynamodb:PutItem", "credentials allowed"),
+        ("ThrottlingException", "Rate exceeded", "AWS answered ThrottlingException to DescribeStacks"),
+    ],
+)
 def test_aws_refusals_are_one_line_with_what_to_do(tmp_path, monkeypatch, capsys, code, message, expected):
     from botocore.exceptions import ClientError
 
@@ -170,8 +196,10 @@ def test_the_authorizers_bare_403_becomes_a_line_about_the_key(stub, tmp_path, c
 
 
 def test_a_tenant_the_key_may_not_read_is_one_line(stub, tmp_path, capsys):
-    stub.answers["GET /admin/events"] = (403, {"error": {"code": "forbidden",
-                                                         "message": "this key may not read tenant 'other'"}})
+    stub.answers["GET /admin/events"] = (
+        403,
+        {"error": {"code": "forbidden", "message": "this key may not read tenant 'other'"}},
+    )
     code, out, err = cli(stub, tmp_path, capsys, "events", "--tenant", "other")
     assert code == 2 and not out
     assert "GET /admin/events -> 403 forbidden: this key may not read tenant 'other'" in one_line_error(err)
@@ -208,11 +236,24 @@ def test_empty_listings_say_what_was_filtered(stub, tmp_path, capsys):
     assert out.strip() == "no conversations with status 'waiting' for tenant acme"
 
 
-EVENT = {"id": "ev_1", "received_at": "2026-11-23T12:00:00+00:00", "provider": "twilio", "type": "message.received",
-         "contact": {"phone": "+14155550101"}, "text": "Hi", "attributes": {}}
-DERIVED = {"id": "ev_2", "received_at": "2026-11-23T12:00:00+00:00", "provider": "routing",
-           "type": "conversation.opened", "contact": {"phone": "+14155550101"}, "text": "Hi",
-           "attributes": {"source_event": "ev_1", "contact": {"id": "ct_0123456789abcdef"}}}
+EVENT = {
+    "id": "ev_1",
+    "received_at": "2026-11-23T12:00:00+00:00",
+    "provider": "twilio",
+    "type": "message.received",
+    "contact": {"phone": "+14155550101"},
+    "text": "Hi",
+    "attributes": {},
+}
+DERIVED = {
+    "id": "ev_2",
+    "received_at": "2026-11-23T12:00:00+00:00",
+    "provider": "routing",
+    "type": "conversation.opened",
+    "contact": {"phone": "+14155550101"},
+    "text": "Hi",
+    "attributes": {"source_event": "ev_1", "contact": {"id": "ct_0123456789abcdef"}},
+}
 
 
 def test_events_and_conversations_show_contact_ids_under_headers(stub, tmp_path, capsys):
@@ -226,9 +267,24 @@ def test_events_and_conversations_show_contact_ids_under_headers(stub, tmp_path,
     code, out, _ = cli(stub, tmp_path, capsys, "events", "--provider", "twilio")  # routing's events filtered out
     (row,) = out.splitlines()[1:]
     assert row.split()[1:4] == ["twilio", "message.received", "ct_0123456789abcdef"]
-    stub.answers["GET /admin/conversations"] = (200, {"conversations": [{
-        "id": "cv_1", "contact_id": "ct_0123456789abcdef", "status": "assigned", "assignee": "omar", "queue": "orders",
-        "channels": ["telephony"], "topics": ["orders"], "tags": [], "last_activity_at": "2026-11-23T12:00:00+00:00"}]})
+    stub.answers["GET /admin/conversations"] = (
+        200,
+        {
+            "conversations": [
+                {
+                    "id": "cv_1",
+                    "contact_id": "ct_0123456789abcdef",
+                    "status": "assigned",
+                    "assignee": "omar",
+                    "queue": "orders",
+                    "channels": ["telephony"],
+                    "topics": ["orders"],
+                    "tags": [],
+                    "last_activity_at": "2026-11-23T12:00:00+00:00",
+                }
+            ]
+        },
+    )
     code, out, _ = cli(stub, tmp_path, capsys, "conversations")
     header, row = out.splitlines()
     assert header.startswith("CONVERSATION") and "CONTACT ID" in header and "ASSIGNEE" in header
@@ -250,20 +306,38 @@ def test_rules_put_reads_the_version_in_force_then_prints_each_problem(stub, tmp
     cli(stub, tmp_path, capsys, "routing", "rules", "put", str(rules))
     assert stub.received[-1][2]["expected_version"] is None  # the tenant's first rule set
 
-    stub.answers["PUT /admin/routing/rules"] = (400, {"error": {
-        "code": "validation_error", "message": "invalid request: rule_set.default_team, rule_set.rules.0.then",
-        "details": {"problems": [
-            {"field": "rule_set.default_team", "in": "body", "problem": "String should have at least 1 character"},
-            {"field": "rule_set.rules.0.then", "in": "body", "problem": "Input tag 'shout' does not match"}]}}})
+    stub.answers["PUT /admin/routing/rules"] = (
+        400,
+        {
+            "error": {
+                "code": "validation_error",
+                "message": "invalid request: rule_set.default_team, rule_set.rules.0.then",
+                "details": {
+                    "problems": [
+                        {
+                            "field": "rule_set.default_team",
+                            "in": "body",
+                            "problem": "String should have at least 1 character",
+                        },
+                        {"field": "rule_set.rules.0.then", "in": "body", "problem": "Input tag 'shout' does not match"},
+                    ]
+                },
+            }
+        },
+    )
     code, out, err = cli(stub, tmp_path, capsys, "routing", "rules", "put", str(rules))
     assert code == 2 and not out
-    assert err.splitlines() == [f"switchboard: the hub refused {rules} (2 problems; nothing changed):",
-                                "  default_team: String should have at least 1 character",
-                                "  rules.0.then: Input tag 'shout' does not match"]
+    assert err.splitlines() == [
+        f"switchboard: the hub refused {rules} (2 problems; nothing changed):",
+        "  default_team: String should have at least 1 character",
+        "  rules.0.then: Input tag 'shout' does not match",
+    ]
 
     stub.answers["GET /admin/routing/rules"] = (200, {"rule_set": {}, "version": 3})
-    stub.answers["PUT /admin/routing/rules"] = (409, {"error": {"code": "version_conflict",
-                                                                "message": "the rule set in force is version 4"}})
+    stub.answers["PUT /admin/routing/rules"] = (
+        409,
+        {"error": {"code": "version_conflict", "message": "the rule set in force is version 4"}},
+    )
     code, _, err = cli(stub, tmp_path, capsys, "routing", "rules", "put", str(rules))
     assert code == 2 and "version 4" in one_line_error(err) and "--expected-version" in err
 
@@ -281,8 +355,9 @@ def test_rules_and_taxonomy_get_print_a_file_put_takes(stub, tmp_path, capsys):
     assert code == 0 and stub.received[-1][2] == {"topics": [], "entities": {}} and "version 1" in out
 
 
-@pytest.mark.parametrize("command", [("routing", "rules", "put"), ("routing", "taxonomy", "put"),
-                                     ("routing", "simulate")])
+@pytest.mark.parametrize(
+    "command", [("routing", "rules", "put"), ("routing", "taxonomy", "put"), ("routing", "simulate")]
+)
 def test_missing_and_broken_files_are_one_line(stub, tmp_path, capsys, command):
     code, _, err = cli(stub, tmp_path, capsys, *command, str(tmp_path / "nope.json"))
     assert code == 2 and "cannot read" in one_line_error(err) and "No such file" in err
@@ -296,23 +371,62 @@ def test_missing_and_broken_files_are_one_line(stub, tmp_path, capsys, command):
 def test_simulation_text_says_what_was_compared():
     from infra.local.cli import simulation_text
 
-    not_routed = {"action": "none", "rule": None, "reason": "not routed: no rule set was in force", "queue": None,
-                  "assignee": None, "tags": [], "auto_reply_rule": None}
-    proposed = {"action": "assign", "rule": "orders", "reason": "rule 'orders' (topics_any)", "queue": "orders",
-                "assignee": "omar", "tags": ["urgent"], "auto_reply_rule": "acknowledge"}
-    report = {"compared": 1, "changed": 1, "not_compared": 1, "not_routed": 1, "events": [
-        {"provider": "twilio", "type": "message.received", "occurred_at": "2026-11-23T12:00:00+00:00",
-         "topics": ["orders"], "proposed": proposed, "actual": not_routed, "changed": True,
-         "changes": ["queue", "assignee", "tags", "auto_reply_rule"], "not_compared": None},
-        {"provider": "meta", "type": "message.received", "occurred_at": "2026-11-23T12:01:00+00:00", "topics": [],
-         "proposed": proposed, "actual": None, "changed": False, "changes": [],
-         "not_compared": "routing's outcome for this event is not among the events simulated"}]}
+    not_routed = {
+        "action": "none",
+        "rule": None,
+        "reason": "not routed: no rule set was in force",
+        "queue": None,
+        "assignee": None,
+        "tags": [],
+        "auto_reply_rule": None,
+    }
+    proposed = {
+        "action": "assign",
+        "rule": "orders",
+        "reason": "rule 'orders' (topics_any)",
+        "queue": "orders",
+        "assignee": "omar",
+        "tags": ["urgent"],
+        "auto_reply_rule": "acknowledge",
+    }
+    report = {
+        "compared": 1,
+        "changed": 1,
+        "not_compared": 1,
+        "not_routed": 1,
+        "events": [
+            {
+                "provider": "twilio",
+                "type": "message.received",
+                "occurred_at": "2026-11-23T12:00:00+00:00",
+                "topics": ["orders"],
+                "proposed": proposed,
+                "actual": not_routed,
+                "changed": True,
+                "changes": ["queue", "assignee", "tags", "auto_reply_rule"],
+                "not_compared": None,
+            },
+            {
+                "provider": "meta",
+                "type": "message.received",
+                "occurred_at": "2026-11-23T12:01:00+00:00",
+                "topics": [],
+                "proposed": proposed,
+                "actual": None,
+                "changed": False,
+                "changes": [],
+                "not_compared": "routing's outcome for this event is not among the events simulated",
+            },
+        ],
+    }
     text = simulation_text(report)
     assert "would: orders/omar  tags: urgent  reply: acknowledge" in text
     assert "was:   -/-  tags: -  reply: -  (not routed: no rule set was in force)  changes: queue" in text
     assert "was:   not compared: routing's outcome" in text
-    assert text.splitlines()[-1] == ("2 customer events: 1 compared with what happened, 1 would change, 1 not "
-                                     "compared (outcome unknown, see above); 1 had no rule set in force")
+    assert text.splitlines()[-1] == (
+        "2 customer events: 1 compared with what happened, 1 would change, 1 not "
+        "compared (outcome unknown, see above); 1 had no rule set in force"
+    )
 
 
 def test_an_invalid_example_stops_dev_in_one_line(tmp_path, monkeypatch, capsys):

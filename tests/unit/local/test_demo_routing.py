@@ -11,6 +11,10 @@ from datetime import UTC, datetime
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+
+from functions.routing.logic import CUSTOMER_INITIATED
+from infra.local.runtime import EXAMPLES_DIR, InvalidExample, load_routing_example
+from infra.local.samples import SAMPLES, build_sample, demo_credentials
 from switchboard_core.events import CanonicalEvent
 from switchboard_core.outbound import SENDERS, reply_address
 from switchboard_core.providers import get_adapter
@@ -19,10 +23,6 @@ from switchboard_core.routing import is_conversational
 from switchboard_core.routing.assignment import choose_in_queue, choose_nearest
 from switchboard_core.routing.rules import AssignNearest, decide
 from switchboard_core.routing.sensing import Sensor
-
-from functions.routing.logic import CUSTOMER_INITIATED
-from infra.local.runtime import EXAMPLES_DIR, InvalidExample, load_routing_example
-from infra.local.samples import SAMPLES, build_sample, demo_credentials
 
 # A weekday afternoon in California, when every demo responder is on shift.
 NOW = datetime(2026, 11, 24, 20, tzinfo=UTC)
@@ -34,13 +34,27 @@ ALL_SAMPLES = [(provider, sample) for provider, names in SAMPLES.items() for sam
 def sample_events(provider: str, sample: str) -> list[CanonicalEvent]:
     credentials = demo_credentials(provider)
     signed = build_sample(provider, sample, credentials, f"https://hub.example.com/webhooks/{provider}/c1", now=NOW)
-    request = WebhookRequest(method=signed.method, url=signed.url,
-                             headers={k.lower(): v for k, v in signed.headers.items()}, body=signed.body,
-                             query=parse_qs(urlsplit(signed.url).query, keep_blank_values=True), received_at=NOW)
+    request = WebhookRequest(
+        method=signed.method,
+        url=signed.url,
+        headers={k.lower(): v for k, v in signed.headers.items()},
+        body=signed.body,
+        query=parse_qs(urlsplit(signed.url).query, keep_blank_values=True),
+        received_at=NOW,
+    )
     adapter = get_adapter(provider)
-    return [CanonicalEvent.from_draft(draft, provider=provider, connection="c1", tenant="demo",
-                                      channel=adapter.channel, received_at=NOW, raw_ref=None)
-            for draft in adapter.normalise(request)]
+    return [
+        CanonicalEvent.from_draft(
+            draft,
+            provider=provider,
+            connection="c1",
+            tenant="demo",
+            channel=adapter.channel,
+            received_at=NOW,
+            raw_ref=None,
+        )
+        for draft in adapter.normalise(request)
+    ]
 
 
 def route(event: CanonicalEvent) -> tuple[object, str | None, str | None]:

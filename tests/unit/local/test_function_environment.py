@@ -9,16 +9,21 @@ import pytest
 from infra import topology
 from infra.local.lambdas import LocalFunctions
 
-NAMES = {f"table:{t}": f"local-{t}" for t in topology.TABLES} | {
-    f"bucket:{b}": f"local-{b}" for b in topology.BUCKETS} | {
-    f"secret:{s}": f"local-{s}" for s in topology.SECRETS} | {"bus": "local-events"}
+NAMES = (
+    {f"table:{t}": f"local-{t}" for t in topology.TABLES}
+    | {f"bucket:{b}": f"local-{b}" for b in topology.BUCKETS}
+    | {f"secret:{s}": f"local-{s}" for s in topology.SECRETS}
+    | {"bus": "local-events"}
+)
 
 
 @pytest.fixture
 def probed(monkeypatch: pytest.MonkeyPatch) -> LocalFunctions:
     """Every topology function, its handler replaced by one that returns os.environ."""
-    probes = {name: topology.Function(**{**spec.__dict__, "handler": "tests.unit.local.env_probe.handler"})
-              for name, spec in topology.FUNCTIONS.items()}
+    probes = {
+        name: topology.Function(**{**spec.__dict__, "handler": "tests.unit.local.env_probe.handler"})
+        for name, spec in topology.FUNCTIONS.items()
+    }
     monkeypatch.setattr(topology, "FUNCTIONS", probes)
     return LocalFunctions(NAMES, "test")
 

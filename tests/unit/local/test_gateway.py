@@ -95,6 +95,7 @@ def chunks(total: int, size: int = 8 * 1024) -> Iterator[bytes]:
 
 # --- request size -------------------------------------------------------------------------------------
 
+
 def test_a_declared_content_length_above_the_limit_is_413_before_reading(gateway):
     connection = gateway.connection()
     connection.putrequest("POST", "/webhooks/twilio/con_1")
@@ -112,9 +113,13 @@ def test_a_declared_content_length_above_the_limit_is_413_before_reading(gateway
 
 def test_a_chunked_body_above_the_limit_is_read_only_to_limit_plus_one(gateway):
     connection = gateway.connection()
-    connection.request("POST", "/webhooks/twilio/con_1", body=chunks(4 * LIMIT),
-                       headers={"Content-Type": "application/json", "Transfer-Encoding": "chunked"},
-                       encode_chunked=True)
+    connection.request(
+        "POST",
+        "/webhooks/twilio/con_1",
+        body=chunks(4 * LIMIT),
+        headers={"Content-Type": "application/json", "Transfer-Encoding": "chunked"},
+        encode_chunked=True,
+    )
     status, body = answer(connection)
     assert status == 413
     assert body["error"]["code"] == "payload_too_large"
@@ -127,8 +132,13 @@ def test_a_body_of_exactly_the_limit_reaches_the_function_whole(gateway, chunked
     connection = gateway.connection()
     headers = {"Content-Type": "application/octet-stream"}
     if chunked:
-        connection.request("POST", "/webhooks/twilio/con_1", body=chunks(LIMIT), encode_chunked=True,
-                           headers={**headers, "Transfer-Encoding": "chunked"})
+        connection.request(
+            "POST",
+            "/webhooks/twilio/con_1",
+            body=chunks(LIMIT),
+            encode_chunked=True,
+            headers={**headers, "Transfer-Encoding": "chunked"},
+        )
     else:
         connection.request("POST", "/webhooks/twilio/con_1", body=b"x" * LIMIT, headers=headers)
     status, body = answer(connection)
@@ -140,8 +150,9 @@ def test_a_body_of_exactly_the_limit_reaches_the_function_whole(gateway, chunked
 
 def test_one_byte_over_with_a_content_length_is_413(gateway):
     connection = gateway.connection()
-    connection.request("POST", "/webhooks/twilio/con_1", body=b"x" * (LIMIT + 1),
-                       headers={"Content-Type": "application/octet-stream"})
+    connection.request(
+        "POST", "/webhooks/twilio/con_1", body=b"x" * (LIMIT + 1), headers={"Content-Type": "application/octet-stream"}
+    )
     status, body = answer(connection)
     assert status == 413 and body["error"]["code"] == "payload_too_large"
     assert gateway.inputs[0].bytes_read == 0
@@ -155,10 +166,12 @@ def test_the_default_limit_is_the_ingest_limit():
 
 # --- logs -------------------------------------------------------------------------------------------------
 
+
 def test_logs_show_the_path_without_the_query_string(gateway):
     connection = gateway.connection()
-    connection.request("GET", "/webhooks/meta/con_1?hub.mode=subscribe&hub.verify_token=vt-s3cret-0123"
-                              "&hub.challenge=1158201444")
+    connection.request(
+        "GET", "/webhooks/meta/con_1?hub.mode=subscribe&hub.verify_token=vt-s3cret-0123&hub.challenge=1158201444"
+    )
     status, _ = answer(connection)
     assert status == 200
     [(_, event)] = gateway.calls

@@ -11,8 +11,12 @@ from switchboard_core.outbound.transport import http_transport
 from tests.unit.outbound import test_meta_sender, test_slack_sender, test_telegram_sender, test_twilio_sender
 
 CASES = {
-    "twilio": (test_twilio_sender.credentials, lambda: test_twilio_sender.reply_address(
-        test_twilio_sender.inbound({"From": "+14155550178", "To": "+14155550100"}))),
+    "twilio": (
+        test_twilio_sender.credentials,
+        lambda: test_twilio_sender.reply_address(
+            test_twilio_sender.inbound({"From": "+14155550178", "To": "+14155550100"})
+        ),
+    ),
     "telegram": (test_telegram_sender.credentials, test_telegram_sender.customer_address),
     "slack": (test_slack_sender.credentials, test_slack_sender.customer_address),
     "meta": (test_meta_sender.credentials, lambda: test_meta_sender.address_of("whatsapp-text.json")),

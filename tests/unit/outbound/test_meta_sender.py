@@ -10,6 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from infra.local.provider_apis import demo_outbound_credentials
+from infra.local.samples import build_sample, demo_credentials
 from switchboard_core.events import CanonicalEvent, Channel
 from switchboard_core.outbound import (
     SENDERS,
@@ -26,9 +29,6 @@ from switchboard_core.outbound.transport import http_transport
 from switchboard_core.providers import get_adapter
 from switchboard_core.providers.base import WebhookRequest
 
-from infra.local.provider_apis import demo_outbound_credentials
-from infra.local.samples import build_sample, demo_credentials
-
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 EVENTS = Path(__file__).resolve().parents[2] / "events" / "meta"
 HUB_URL = "https://hub.example/webhooks/meta/con_1"
@@ -41,9 +41,18 @@ def credentials() -> dict[str, str]:
 def events_from(body: bytes | dict[str, Any]) -> list[CanonicalEvent]:
     raw = body if isinstance(body, bytes) else json.dumps(body).encode()
     request = WebhookRequest(method="POST", url=HUB_URL, headers={"content-type": "application/json"}, body=raw)
-    return [CanonicalEvent.from_draft(draft, provider="meta", connection="con_1", tenant="t", channel=Channel.SOCIAL,
-                                      received_at=NOW, raw_ref=None)
-            for draft in get_adapter("meta").normalise(request)]
+    return [
+        CanonicalEvent.from_draft(
+            draft,
+            provider="meta",
+            connection="con_1",
+            tenant="t",
+            channel=Channel.SOCIAL,
+            received_at=NOW,
+            raw_ref=None,
+        )
+        for draft in get_adapter("meta").normalise(request)
+    ]
 
 
 def recorded(name: str) -> list[CanonicalEvent]:
@@ -57,20 +66,38 @@ def fields_of(event: CanonicalEvent) -> dict[str, str] | None:
 
 def whatsapp_with(message: dict[str, Any]) -> CanonicalEvent:
     body = json.loads((EVENTS / "whatsapp-text.json").read_text())
-    body["entry"][0]["changes"][0]["value"]["messages"] = [{"from": "16505551234", "id": "wamid.X",
-                                                            "timestamp": "1749416383", **message}]
+    body["entry"][0]["changes"][0]["value"]["messages"] = [
+        {"from": "16505551234", "id": "wamid.X", "timestamp": "1749416383", **message}
+    ]
     [event] = events_from(body)
     return event
 
 
 def messenger_with(item: dict[str, Any], key: str = "messaging") -> CanonicalEvent:
-    [event] = events_from({"object": "page", "entry": [{"id": "112233445566778", "time": 1718201285123, key: [
-        {"sender": {"id": "6789012345678901"}, "recipient": {"id": "112233445566778"}, "timestamp": 1718201284981,
-         **item}]}]})
+    [event] = events_from(
+        {
+            "object": "page",
+            "entry": [
+                {
+                    "id": "112233445566778",
+                    "time": 1718201285123,
+                    key: [
+                        {
+                            "sender": {"id": "6789012345678901"},
+                            "recipient": {"id": "112233445566778"},
+                            "timestamp": 1718201284981,
+                            **item,
+                        }
+                    ],
+                }
+            ],
+        }
+    )
     return event
 
 
 # --- address -------------------------------------------------------------------------------------
+
 
 def test_whatsapp_message_is_answered_from_the_number_it_was_sent_to() -> None:
     [event] = recorded("whatsapp-text.json")
@@ -105,8 +132,11 @@ def test_local_samples_give_the_ids_they_carry(sample: str, product: str) -> Non
     fields = fields_of(event)
     if product == "whatsapp":
         value = body["entry"][0]["changes"][0]["value"]
-        assert fields == {"product": "whatsapp", "phone_number_id": value["metadata"]["phone_number_id"],
-                          "to": value["messages"][0]["from"]}
+        assert fields == {
+            "product": "whatsapp",
+            "phone_number_id": value["metadata"]["phone_number_id"],
+            "to": value["messages"][0]["from"],
+        }
     else:
         item = body["entry"][0]["messaging"][0]
         assert fields == {"product": "messenger", "page_id": item["recipient"]["id"], "to": item["sender"]["id"]}
@@ -118,20 +148,33 @@ def test_local_instagram_and_status_samples_have_no_address(sample: str) -> None
     assert all(reply_address(event) is None for event in events_from(signed.body))
 
 
-@pytest.mark.parametrize("name", [
-    "instagram-text.json",  # Instagram replies are not supported yet
-    "instagram-comment.json", "instagram-mention.json", "page-feed.json", "page-feed-mixed.json",
-    "page-mention.json", "messenger-echo.json", "messenger-delivery.json", "messenger-read.json",
-    "whatsapp-status.json", "whatsapp-template-status.json",
-])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "instagram-text.json",  # Instagram replies are not supported yet
+        "instagram-comment.json",
+        "instagram-mention.json",
+        "page-feed.json",
+        "page-feed-mixed.json",
+        "page-mention.json",
+        "messenger-echo.json",
+        "messenger-delivery.json",
+        "messenger-read.json",
+        "whatsapp-status.json",
+        "whatsapp-template-status.json",
+    ],
+)
 def test_no_address_for_instagram_comments_receipts_echoes_and_notifications(name: str) -> None:
     assert all(reply_address(event) is None for event in recorded(name))
 
 
-@pytest.mark.parametrize("message", [
-    {"type": "reaction", "reaction": {"message_id": "wamid.Y", "emoji": "\U0001f44d"}},
-    {"type": "system", "system": {"body": "User changed number", "type": "user_changed_number"}},
-])
+@pytest.mark.parametrize(
+    "message",
+    [
+        {"type": "reaction", "reaction": {"message_id": "wamid.Y", "emoji": "\U0001f44d"}},
+        {"type": "system", "system": {"body": "User changed number", "type": "user_changed_number"}},
+    ],
+)
 def test_no_address_for_whatsapp_reactions_and_system_messages(message: dict[str, Any]) -> None:
     assert reply_address(whatsapp_with(message)) is None
 
@@ -144,26 +187,42 @@ def test_no_address_for_messenger_reactions_and_standby_messages() -> None:
 
 # --- request -------------------------------------------------------------------------------------
 
+
 def test_whatsapp_request_is_the_documented_cloud_api_call() -> None:
     creds = MetaCredentials.model_validate(credentials())
-    request = MetaSender().request("https://graph.facebook.com", {"product": "whatsapp",
-                                                                  "phone_number_id": "106540352242922",
-                                                                  "to": "16505551234"}, "Thanks, we're on it", creds)
+    request = MetaSender().request(
+        "https://graph.facebook.com",
+        {"product": "whatsapp", "phone_number_id": "106540352242922", "to": "16505551234"},
+        "Thanks, we're on it",
+        creds,
+    )
     assert request.method == "POST"
     assert request.url == f"https://graph.facebook.com/{GRAPH_API_VERSION}/106540352242922/messages"
     assert request.headers["Authorization"] == f"Bearer {creds.access_token}"
-    assert json.loads(request.body) == {"messaging_product": "whatsapp", "recipient_type": "individual",
-                                        "to": "16505551234", "type": "text", "text": {"body": "Thanks, we're on it"}}
+    assert json.loads(request.body) == {
+        "messaging_product": "whatsapp",
+        "recipient_type": "individual",
+        "to": "16505551234",
+        "type": "text",
+        "text": {"body": "Thanks, we're on it"},
+    }
 
 
 def test_messenger_request_is_the_documented_send_api_call() -> None:
     creds = MetaCredentials.model_validate(credentials())
-    request = MetaSender().request("https://graph.facebook.com", {"product": "messenger", "page_id": "112233445566778",
-                                                                  "to": "6789012345678901"}, "Thanks", creds)
+    request = MetaSender().request(
+        "https://graph.facebook.com",
+        {"product": "messenger", "page_id": "112233445566778", "to": "6789012345678901"},
+        "Thanks",
+        creds,
+    )
     assert request.url == f"https://graph.facebook.com/{GRAPH_API_VERSION}/112233445566778/messages"
     assert request.headers["Authorization"] == f"Bearer {creds.access_token}"
-    assert json.loads(request.body) == {"recipient": {"id": "6789012345678901"}, "messaging_type": "RESPONSE",
-                                        "message": {"text": "Thanks", "metadata": "switchboard:auto-reply"}}
+    assert json.loads(request.body) == {
+        "recipient": {"id": "6789012345678901"},
+        "messaging_type": "RESPONSE",
+        "message": {"text": "Thanks", "metadata": "switchboard:auto-reply"},
+    }
 
 
 def test_pinned_graph_version_is_a_real_version_string() -> None:
@@ -184,6 +243,7 @@ def test_unknown_product_is_refused() -> None:
 
 # --- sandbox round trips -------------------------------------------------------------------------
 
+
 def address_of(name: str) -> ReplyAddress:
     [event] = recorded(name)
     address = reply_address(event)
@@ -191,8 +251,10 @@ def address_of(name: str) -> ReplyAddress:
     return address
 
 
-@pytest.mark.parametrize("name,product,to", [("whatsapp-text.json", "whatsapp", "16505551234"),
-                                             ("messenger-text.json", "messenger", "6789012345678901")])
+@pytest.mark.parametrize(
+    "name,product,to",
+    [("whatsapp-text.json", "whatsapp", "16505551234"), ("messenger-text.json", "messenger", "6789012345678901")],
+)
 def test_sends_through_the_sandbox_over_http(sandbox, name: str, product: str, to: str) -> None:
     apis, url = sandbox
     creds = credentials()
@@ -216,8 +278,9 @@ def test_sandbox_refuses_a_whatsapp_message_without_body_in_graph_shape(sandbox)
     apis, url = sandbox
     creds = credentials()
     apis.accept("meta", creds)
-    request = MetaSender().request(f"{url}/meta", {"product": "whatsapp", "phone_number_id": "1", "to": "2"}, "",
-                                   MetaCredentials(**creds))
+    request = MetaSender().request(
+        f"{url}/meta", {"product": "whatsapp", "phone_number_id": "1", "to": "2"}, "", MetaCredentials(**creds)
+    )
     response = http_transport(request)
     assert response.status == 400 and response.json()["error"]["code"] == 100
     with pytest.raises(PermanentFailure) as failure:
@@ -227,15 +290,30 @@ def test_sandbox_refuses_a_whatsapp_message_without_body_in_graph_shape(sandbox)
 
 # --- documented answers --------------------------------------------------------------------------
 
+
 def graph_error(code: int, status: int = 400, **extra: Any) -> ProviderResponse:
-    return ProviderResponse(status=status, body=json.dumps({"error": {
-        "message": f"(#{code}) something", "type": "OAuthException", "code": code, "fbtrace_id": "AbC123", **extra}})
-        .encode())
+    return ProviderResponse(
+        status=status,
+        body=json.dumps(
+            {
+                "error": {
+                    "message": f"(#{code}) something",
+                    "type": "OAuthException",
+                    "code": code,
+                    "fbtrace_id": "AbC123",
+                    **extra,
+                }
+            }
+        ).encode(),
+    )
 
 
 def test_documented_whatsapp_success_gives_the_wamid() -> None:
-    body = {"messaging_product": "whatsapp", "contacts": [{"input": "16505551234", "wa_id": "16505551234"}],
-            "messages": [{"id": "wamid.HBgLMTY1MDM4Nzk0MzkVAgARGBI"}]}
+    body = {
+        "messaging_product": "whatsapp",
+        "contacts": [{"input": "16505551234", "wa_id": "16505551234"}],
+        "messages": [{"id": "wamid.HBgLMTY1MDM4Nzk0MzkVAgARGBI"}],
+    }
     assert MetaSender().outcome(ProviderResponse(200, json.dumps(body).encode())) == "wamid.HBgLMTY1MDM4Nzk0MzkVAgARGBI"
 
 
@@ -264,9 +342,14 @@ def test_other_graph_errors_are_permanent(code: int, status: int) -> None:
 
 
 def test_whatsapp_error_details_and_subcode_are_kept() -> None:
-    response = graph_error(131047, error_subcode=2494010, error_data={
-        "messaging_product": "whatsapp",
-        "details": "More than 24 hours have passed since the recipient last replied to the sender number"})
+    response = graph_error(
+        131047,
+        error_subcode=2494010,
+        error_data={
+            "messaging_product": "whatsapp",
+            "details": "More than 24 hours have passed since the recipient last replied to the sender number",
+        },
+    )
     with pytest.raises(PermanentFailure) as failure:
         MetaSender().outcome(response)
     assert "24 hours" in failure.value.detail and "2494010" in failure.value.detail
@@ -285,12 +368,18 @@ def test_success_without_message_id_is_not_taken_for_sent(body: dict[str, Any]) 
 
 def test_invalid_stored_credentials_fail_permanently() -> None:
     with pytest.raises(PermanentFailure) as failure:
-        send(address_of("whatsapp-text.json"), "hi", {"access_token": "short"}, http_transport,
-             base_url="http://127.0.0.1:9/meta")
+        send(
+            address_of("whatsapp-text.json"),
+            "hi",
+            {"access_token": "short"},
+            http_transport,
+            base_url="http://127.0.0.1:9/meta",
+        )
     assert failure.value.code == "invalid_credentials"
 
 
 # --- demo credentials (infra/local/provider_apis.py) ----------------------------------------------
+
 
 @pytest.mark.parametrize("provider", sorted(SENDERS))
 def test_demo_outbound_credentials_validate_for_every_sender_and_are_fresh(provider: str) -> None:

@@ -11,6 +11,9 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import pytest
+
+from infra.local.provider_apis import demo_outbound_credentials
+from infra.local.samples import build_sample, demo_credentials
 from switchboard_core.events import CanonicalEvent, Channel
 from switchboard_core.outbound import PermanentFailure, ReplyAddress, TransientFailure, reply_address, send
 from switchboard_core.outbound.base import ProviderResponse
@@ -18,9 +21,6 @@ from switchboard_core.outbound.slack import SlackCredentials, SlackSender
 from switchboard_core.outbound.transport import http_transport
 from switchboard_core.providers import get_adapter
 from switchboard_core.providers.base import WebhookRequest
-
-from infra.local.provider_apis import demo_outbound_credentials
-from infra.local.samples import build_sample, demo_credentials
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 EVENTS = Path(__file__).resolve().parents[2] / "events" / "slack"
@@ -36,8 +36,9 @@ def event_from(body: bytes | dict[str, Any], content_type: str = "application/js
     raw = body if isinstance(body, bytes) else json.dumps(body).encode()
     request = WebhookRequest(method="POST", url=HUB_URL, headers={"content-type": content_type}, body=raw)
     [draft] = get_adapter("slack").normalise(request)
-    return CanonicalEvent.from_draft(draft, provider="slack", connection="con_1", tenant="t", channel=Channel.SOCIAL,
-                                     received_at=NOW, raw_ref=None)
+    return CanonicalEvent.from_draft(
+        draft, provider="slack", connection="con_1", tenant="t", channel=Channel.SOCIAL, received_at=NOW, raw_ref=None
+    )
 
 
 def recorded(name: str) -> CanonicalEvent:
@@ -47,14 +48,29 @@ def recorded(name: str) -> CanonicalEvent:
 
 def callback(**event: Any) -> dict[str, Any]:
     """An event_callback envelope installed with a bot token (the bot user is U0BOT0001)."""
-    return {"token": "x", "team_id": "T123ABC456", "api_app_id": "A123", "type": "event_callback",
-            "event_id": "Ev1", "event_time": 1795444809,
-            "authorizations": [{"team_id": "T123ABC456", "user_id": "U0BOT0001", "is_bot": True}],
-            "event": {"type": "message", "channel": "C123ABC456", "user": "U222BBB222", "text": "help please",
-                      "ts": "1795444809.000100", "event_ts": "1795444809.000100", "channel_type": "channel", **event}}
+    return {
+        "token": "x",
+        "team_id": "T123ABC456",
+        "api_app_id": "A123",
+        "type": "event_callback",
+        "event_id": "Ev1",
+        "event_time": 1795444809,
+        "authorizations": [{"team_id": "T123ABC456", "user_id": "U0BOT0001", "is_bot": True}],
+        "event": {
+            "type": "message",
+            "channel": "C123ABC456",
+            "user": "U222BBB222",
+            "text": "help please",
+            "ts": "1795444809.000100",
+            "event_ts": "1795444809.000100",
+            "channel_type": "channel",
+            **event,
+        },
+    }
 
 
 # --- address -------------------------------------------------------------------------------------
+
 
 def test_message_is_answered_in_a_thread_under_it() -> None:
     address = reply_address(recorded("message.json"))
@@ -91,15 +107,18 @@ def test_local_samples_give_the_channel_and_thread_they_carry(sample: str) -> No
         assert address.fields == {"channel": event["channel"], "thread_ts": event.get("thread_ts") or event["ts"]}
 
 
-@pytest.mark.parametrize("event", [
-    {"bot_id": "B0OTHER1", "subtype": "bot_message", "username": "deploybot"},
-    {"bot_id": "B0OURS01"},  # our own chat.postMessage reply comes back as a message event
-    {"user": "U0BOT0001"},  # the installing bot user itself
-    {"subtype": "channel_join"},
-    {"subtype": "channel_topic"},
-    {"channel": None},
-    {"ts": "not-a-ts"},
-])
+@pytest.mark.parametrize(
+    "event",
+    [
+        {"bot_id": "B0OTHER1", "subtype": "bot_message", "username": "deploybot"},
+        {"bot_id": "B0OURS01"},  # our own chat.postMessage reply comes back as a message event
+        {"user": "U0BOT0001"},  # the installing bot user itself
+        {"subtype": "channel_join"},
+        {"subtype": "channel_topic"},
+        {"channel": None},
+        {"ts": "not-a-ts"},
+    ],
+)
 def test_no_address_for_bots_system_messages_or_incomplete_events(event: dict[str, Any]) -> None:
     body = callback(**event)
     body["event"] = {k: v for k, v in body["event"].items() if v is not None}
@@ -112,30 +131,43 @@ def test_no_address_for_recorded_edits_reactions_and_notifications(name: str) ->
 
 
 def test_no_address_for_block_actions() -> None:
-    payload = {"type": "block_actions", "team": {"id": "T1"}, "user": {"id": "U1"}, "channel": {"id": "C1"},
-               "trigger_id": "1.2.3", "actions": [{"action_id": "a", "value": "v", "action_ts": "1795444809.1"}],
-               "message": {"ts": "1795444800.000100"}}
+    payload = {
+        "type": "block_actions",
+        "team": {"id": "T1"},
+        "user": {"id": "U1"},
+        "channel": {"id": "C1"},
+        "trigger_id": "1.2.3",
+        "actions": [{"action_id": "a", "value": "v", "action_ts": "1795444809.1"}],
+        "message": {"ts": "1795444800.000100"},
+    }
     form = "payload=" + json.dumps(payload)
     assert reply_address(event_from(form.encode(), FORM)) is None
 
 
 # --- request -------------------------------------------------------------------------------------
 
+
 def test_request_is_the_documented_post_message_call() -> None:
     creds = SlackCredentials.model_validate(credentials())
-    request = SlackSender().request("https://slack.com", {"channel": "C123ABC456", "thread_ts": "1355517523.000005"},
-                                    "Thanks, we're on it", creds)
+    request = SlackSender().request(
+        "https://slack.com", {"channel": "C123ABC456", "thread_ts": "1355517523.000005"}, "Thanks, we're on it", creds
+    )
     assert request.method == "POST" and request.url == "https://slack.com/api/chat.postMessage"
     assert request.headers["Authorization"] == f"Bearer {creds.bot_token}"
     assert request.headers["Content-Type"] == "application/json; charset=utf-8"
-    assert json.loads(request.body) == {"channel": "C123ABC456", "text": "Thanks, we're on it",
-                                        "thread_ts": "1355517523.000005"}
+    assert json.loads(request.body) == {
+        "channel": "C123ABC456",
+        "text": "Thanks, we're on it",
+        "thread_ts": "1355517523.000005",
+    }
 
 
 def test_slash_command_reply_has_no_thread_ts() -> None:
     creds = SlackCredentials.model_validate(credentials())
     assert json.loads(SlackSender().request("https://x", {"channel": "C1"}, "hi", creds).body) == {
-        "channel": "C1", "text": "hi"}
+        "channel": "C1",
+        "text": "hi",
+    }
 
 
 def test_control_characters_are_escaped_so_text_cannot_ping_the_channel() -> None:
@@ -146,8 +178,9 @@ def test_control_characters_are_escaped_so_text_cannot_ping_the_channel() -> Non
 
 def test_long_text_is_clipped() -> None:
     creds = SlackCredentials.model_validate(credentials())
-    assert len(json.loads(SlackSender().request("https://x", {"channel": "C1"}, "x" * 5000, creds).body)["text"]) \
-        == 1600
+    assert (
+        len(json.loads(SlackSender().request("https://x", {"channel": "C1"}, "x" * 5000, creds).body)["text"]) == 1600
+    )
 
 
 @pytest.mark.parametrize("token", ["xoxp-1234567890-1234567890-abcdef", "xoxb-", "Bearer xoxb-123-456-abcdefghijkl"])
@@ -157,6 +190,7 @@ def test_only_bot_tokens_are_accepted(token: str) -> None:
 
 
 # --- sandbox round trips -------------------------------------------------------------------------
+
 
 def customer_address() -> ReplyAddress:
     address = reply_address(event_from(callback()))
@@ -196,17 +230,30 @@ def test_sandbox_refuses_a_message_without_text(sandbox) -> None:
 
 # --- documented answers --------------------------------------------------------------------------
 
+
 def answer(payload: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None) -> ProviderResponse:
     return ProviderResponse(status=status, body=json.dumps(payload).encode(), headers=headers or {})
 
 
 def test_documented_success_gives_the_message_ts() -> None:
-    assert SlackSender().outcome(answer({"ok": True, "channel": "C123ABC456", "ts": "1503435956.000247",
-                                         "message": {"text": "hi", "ts": "1503435956.000247"}})) == "1503435956.000247"
+    assert (
+        SlackSender().outcome(
+            answer(
+                {
+                    "ok": True,
+                    "channel": "C123ABC456",
+                    "ts": "1503435956.000247",
+                    "message": {"text": "hi", "ts": "1503435956.000247"},
+                }
+            )
+        )
+        == "1503435956.000247"
+    )
 
 
-@pytest.mark.parametrize("error", ["channel_not_found", "not_in_channel", "is_archived", "missing_scope",
-                                   "token_revoked", "msg_too_long"])
+@pytest.mark.parametrize(
+    "error", ["channel_not_found", "not_in_channel", "is_archived", "missing_scope", "token_revoked", "msg_too_long"]
+)
 def test_http_200_ok_false_is_a_permanent_refusal(error: str) -> None:
     with pytest.raises(PermanentFailure) as failure:
         SlackSender().outcome(answer({"ok": False, "error": error}))
@@ -215,8 +262,9 @@ def test_http_200_ok_false_is_a_permanent_refusal(error: str) -> None:
 
 def test_missing_scope_names_the_scope_needed() -> None:
     with pytest.raises(PermanentFailure) as failure:
-        SlackSender().outcome(answer({"ok": False, "error": "missing_scope", "needed": "chat:write",
-                                      "provided": "commands"}))
+        SlackSender().outcome(
+            answer({"ok": False, "error": "missing_scope", "needed": "chat:write", "provided": "commands"})
+        )
     assert "chat:write" in failure.value.detail
 
 
@@ -240,6 +288,11 @@ def test_success_without_ts_is_not_taken_for_sent(payload: dict[str, Any]) -> No
 
 def test_invalid_stored_credentials_fail_permanently() -> None:
     with pytest.raises(PermanentFailure) as failure:
-        send(customer_address(), "hi", {"bot_token": "xoxp-user-token"}, http_transport,
-             base_url="http://127.0.0.1:9/slack")
+        send(
+            customer_address(),
+            "hi",
+            {"bot_token": "xoxp-user-token"},
+            http_transport,
+            base_url="http://127.0.0.1:9/slack",
+        )
     assert failure.value.code == "invalid_credentials"

@@ -10,6 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from infra.local.provider_apis import demo_outbound_credentials
+from infra.local.samples import build_sample, demo_credentials
 from switchboard_core.events import CanonicalEvent, Channel
 from switchboard_core.outbound import PermanentFailure, ReplyAddress, TransientFailure, reply_address, send
 from switchboard_core.outbound.base import ProviderResponse
@@ -17,9 +20,6 @@ from switchboard_core.outbound.telegram import TelegramCredentials, TelegramSend
 from switchboard_core.outbound.transport import http_transport
 from switchboard_core.providers import get_adapter
 from switchboard_core.providers.base import WebhookRequest
-
-from infra.local.provider_apis import demo_outbound_credentials
-from infra.local.samples import build_sample, demo_credentials
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 EVENTS = Path(__file__).resolve().parents[2] / "events" / "telegram"
@@ -33,9 +33,18 @@ def credentials() -> dict[str, str]:
 def events_from(update: dict[str, Any] | bytes) -> list[CanonicalEvent]:
     body = update if isinstance(update, bytes) else json.dumps(update).encode()
     request = WebhookRequest(method="POST", url=HUB_URL, headers={"content-type": "application/json"}, body=body)
-    return [CanonicalEvent.from_draft(draft, provider="telegram", connection="con_1", tenant="t",
-                                      channel=Channel.SOCIAL, received_at=NOW, raw_ref=None)
-            for draft in get_adapter("telegram").normalise(request)]
+    return [
+        CanonicalEvent.from_draft(
+            draft,
+            provider="telegram",
+            connection="con_1",
+            tenant="t",
+            channel=Channel.SOCIAL,
+            received_at=NOW,
+            raw_ref=None,
+        )
+        for draft in get_adapter("telegram").normalise(request)
+    ]
 
 
 def event_from(update: dict[str, Any] | bytes) -> CanonicalEvent:
@@ -52,8 +61,14 @@ PRIVATE = {"id": 8620544687, "first_name": "Lena", "type": "private"}
 
 
 def message(**fields: Any) -> dict[str, Any]:
-    return {"message_id": 65647, "from": USER, "chat": PRIVATE, "date": 1795444809, "text": "Where is my parcel?",
-            **fields}
+    return {
+        "message_id": 65647,
+        "from": USER,
+        "chat": PRIVATE,
+        "date": 1795444809,
+        "text": "Where is my parcel?",
+        **fields,
+    }
 
 
 def address_of(update: dict[str, Any]) -> dict[str, str] | None:
@@ -62,6 +77,7 @@ def address_of(update: dict[str, Any]) -> dict[str, str] | None:
 
 
 # --- address -------------------------------------------------------------------------------------
+
 
 def test_message_is_answered_as_a_reply_in_its_chat() -> None:
     address = reply_address(event_from({"update_id": 1, "message": message()}))
@@ -76,8 +92,10 @@ def test_local_samples_give_the_chat_and_message_they_carry(sample: str) -> None
     update = json.loads(signed.body)
     address = reply_address(event_from(signed.body))
     assert address is not None
-    assert address.fields == {"chat_id": str(update["message"]["chat"]["id"]),
-                              "reply_to_message_id": str(update["message"]["message_id"])}
+    assert address.fields == {
+        "chat_id": str(update["message"]["chat"]["id"]),
+        "reply_to_message_id": str(update["message"]["message_id"]),
+    }
 
 
 def test_local_callback_query_sample_answers_in_the_chat_without_quoting_the_bots_message() -> None:
@@ -95,9 +113,16 @@ def test_recorded_group_message_is_answered_in_the_supergroup() -> None:
 
 
 def test_forum_topic_message_stays_in_its_topic() -> None:
-    fields = address_of({"update_id": 2, "message": message(
-        chat={"id": -1001234567890, "title": "Support", "type": "supergroup", "is_forum": True},
-        message_thread_id=42, is_topic_message=True)})
+    fields = address_of(
+        {
+            "update_id": 2,
+            "message": message(
+                chat={"id": -1001234567890, "title": "Support", "type": "supergroup", "is_forum": True},
+                message_thread_id=42,
+                is_topic_message=True,
+            ),
+        }
+    )
     assert fields == {"chat_id": "-1001234567890", "reply_to_message_id": "65647", "message_thread_id": "42"}
 
 
@@ -106,18 +131,37 @@ def test_business_message_from_the_customer_goes_through_the_business_connection
     assert fields == {"chat_id": "8620544687", "reply_to_message_id": "65647", "business_connection_id": "BCx1"}
 
 
-@pytest.mark.parametrize("update", [
-    # the business account owner's own message in the customer's chat
-    {"update_id": 4, "business_message": message(business_connection_id="BCx1",
-                                                 **{"from": {"id": 1, "is_bot": False, "first_name": "Shop"}})},
-    # a message a connected bot sent on the business account's behalf
-    {"update_id": 5, "business_message": message(business_connection_id="BCx1",
-                                                 sender_business_bot={"id": 7, "is_bot": True, "first_name": "B"})},
-    {"update_id": 6, "business_message": message()},  # no business connection to send through
-    {"update_id": 7, "message": message(**{"from": {"id": 99, "is_bot": True, "first_name": "OtherBot"}})},
-    {"update_id": 8, "callback_query": {"id": "1", "from": USER, "chat_instance": "-1", "data": "x",
-                                        "inline_message_id": "AAAA"}},  # inline mode: no chat
-])
+@pytest.mark.parametrize(
+    "update",
+    [
+        # the business account owner's own message in the customer's chat
+        {
+            "update_id": 4,
+            "business_message": message(
+                business_connection_id="BCx1", **{"from": {"id": 1, "is_bot": False, "first_name": "Shop"}}
+            ),
+        },
+        # a message a connected bot sent on the business account's behalf
+        {
+            "update_id": 5,
+            "business_message": message(
+                business_connection_id="BCx1", sender_business_bot={"id": 7, "is_bot": True, "first_name": "B"}
+            ),
+        },
+        {"update_id": 6, "business_message": message()},  # no business connection to send through
+        {"update_id": 7, "message": message(**{"from": {"id": 99, "is_bot": True, "first_name": "OtherBot"}})},
+        {
+            "update_id": 8,
+            "callback_query": {
+                "id": "1",
+                "from": USER,
+                "chat_instance": "-1",
+                "data": "x",
+                "inline_message_id": "AAAA",
+            },
+        },  # inline mode: no chat
+    ],
+)
 def test_no_address_for_updates_that_are_not_a_customer_writing(update: dict[str, Any]) -> None:
     assert address_of(update) is None
 
@@ -129,23 +173,36 @@ def test_no_address_for_recorded_channel_posts_edits_and_notifications(name: str
 
 # --- request -------------------------------------------------------------------------------------
 
+
 def test_request_is_the_documented_send_message_call() -> None:
     creds = TelegramCredentials.model_validate(credentials())
-    request = TelegramSender().request("https://api.telegram.org",
-                                       {"chat_id": "8620544687", "reply_to_message_id": "65647"},
-                                       "Danke, we're on it", creds)
+    request = TelegramSender().request(
+        "https://api.telegram.org",
+        {"chat_id": "8620544687", "reply_to_message_id": "65647"},
+        "Danke, we're on it",
+        creds,
+    )
     assert request.method == "POST"
     assert request.url == f"https://api.telegram.org/bot{creds.bot_token}/sendMessage"
     assert request.headers["Content-Type"] == "application/json"
-    assert json.loads(request.body) == {"chat_id": 8620544687, "text": "Danke, we're on it",
-                                        "reply_parameters": {"message_id": 65647, "allow_sending_without_reply": True}}
+    assert json.loads(request.body) == {
+        "chat_id": 8620544687,
+        "text": "Danke, we're on it",
+        "reply_parameters": {"message_id": 65647, "allow_sending_without_reply": True},
+    }
 
 
 def test_request_carries_topic_and_business_connection_and_leaves_out_what_is_absent() -> None:
     creds = TelegramCredentials.model_validate(credentials())
     sender = TelegramSender()
-    body = json.loads(sender.request("https://x", {"chat_id": "-100123", "message_thread_id": "42",
-                                                   "business_connection_id": "BCx1"}, "hi", creds).body)
+    body = json.loads(
+        sender.request(
+            "https://x",
+            {"chat_id": "-100123", "message_thread_id": "42", "business_connection_id": "BCx1"},
+            "hi",
+            creds,
+        ).body
+    )
     assert body == {"chat_id": -100123, "text": "hi", "message_thread_id": 42, "business_connection_id": "BCx1"}
 
 
@@ -162,6 +219,7 @@ def test_malformed_bot_tokens_are_refused(token: str) -> None:
 
 
 # --- sandbox round trips -------------------------------------------------------------------------
+
 
 def customer_address() -> ReplyAddress:
     address = reply_address(event_from({"update_id": 10, "message": message()}))
@@ -199,19 +257,33 @@ def test_sandbox_refuses_a_request_without_text_in_telegrams_shape(sandbox) -> N
 
 # --- documented answers --------------------------------------------------------------------------
 
+
 def answer(status: int, payload: dict[str, Any]) -> ProviderResponse:
     return ProviderResponse(status=status, body=json.dumps(payload).encode())
 
 
 def test_documented_success_gives_the_message_id() -> None:
-    assert TelegramSender().outcome(answer(200, {"ok": True, "result": {
-        "message_id": 4711, "chat": {"id": 1, "type": "private"}, "date": 1, "text": "hi"}})) == "4711"
+    assert (
+        TelegramSender().outcome(
+            answer(
+                200,
+                {
+                    "ok": True,
+                    "result": {"message_id": 4711, "chat": {"id": 1, "type": "private"}, "date": 1, "text": "hi"},
+                },
+            )
+        )
+        == "4711"
+    )
 
 
-@pytest.mark.parametrize("payload,code", [
-    ({"ok": False, "error_code": 403, "description": "Forbidden: bot was blocked by the user"}, "telegram_403"),
-    ({"ok": False, "error_code": 400, "description": "Bad Request: chat not found"}, "telegram_400"),
-])
+@pytest.mark.parametrize(
+    "payload,code",
+    [
+        ({"ok": False, "error_code": 403, "description": "Forbidden: bot was blocked by the user"}, "telegram_403"),
+        ({"ok": False, "error_code": 400, "description": "Bad Request: chat not found"}, "telegram_400"),
+    ],
+)
 def test_documented_refusals_are_permanent(payload: dict[str, Any], code: str) -> None:
     with pytest.raises(PermanentFailure) as failure:
         TelegramSender().outcome(answer(payload["error_code"], payload))
@@ -219,8 +291,12 @@ def test_documented_refusals_are_permanent(payload: dict[str, Any], code: str) -
 
 
 def test_flood_control_body_is_transient_and_says_when_to_retry() -> None:
-    payload = {"ok": False, "error_code": 429, "description": "Too Many Requests: retry after 17",
-               "parameters": {"retry_after": 17}}
+    payload = {
+        "ok": False,
+        "error_code": 429,
+        "description": "Too Many Requests: retry after 17",
+        "parameters": {"retry_after": 17},
+    }
     with pytest.raises(TransientFailure) as failure:
         TelegramSender().outcome(answer(429, payload))
     assert failure.value.code == "telegram_429" and "17s" in failure.value.detail

@@ -25,9 +25,20 @@ def credentials() -> dict[str, str]:
 
 def inbound(attributes: dict[str, str], type_: str = "message.received") -> CanonicalEvent:
     return CanonicalEvent.from_draft(
-        EventDraft(type=type_, provider_event_id="SM1", contact=Contact(phone="+14155550178"), text="help",
-                   attributes=attributes),
-        provider="twilio", connection="con_1", tenant="t", channel=Channel.TELEPHONY, received_at=NOW, raw_ref=None)
+        EventDraft(
+            type=type_,
+            provider_event_id="SM1",
+            contact=Contact(phone="+14155550178"),
+            text="help",
+            attributes=attributes,
+        ),
+        provider="twilio",
+        connection="con_1",
+        tenant="t",
+        channel=Channel.TELEPHONY,
+        received_at=NOW,
+        raw_ref=None,
+    )
 
 
 def test_address_answers_from_the_number_the_customer_wrote_to() -> None:
@@ -42,25 +53,34 @@ def test_whatsapp_prefix_is_kept_so_the_reply_goes_back_on_whatsapp() -> None:
     assert address is not None and address.fields["to"] == "whatsapp:+14155550178"
 
 
-@pytest.mark.parametrize("attributes,type_", [
-    ({"From": "+1415", "To": "+1416", "EventType": "onMessageAdded"}, "message.received"),  # Conversations
-    ({"From": "+14155550178", "To": "+14155550100", "CallSid": "CA1"}, "call.ringing"),
-    ({"To": "+14155550100"}, "message.received"),
-    ({"From": "", "To": "+14155550100"}, "message.received"),
-])
+@pytest.mark.parametrize(
+    "attributes,type_",
+    [
+        ({"From": "+1415", "To": "+1416", "EventType": "onMessageAdded"}, "message.received"),  # Conversations
+        ({"From": "+14155550178", "To": "+14155550100", "CallSid": "CA1"}, "call.ringing"),
+        ({"To": "+14155550100"}, "message.received"),
+        ({"From": "", "To": "+14155550100"}, "message.received"),
+    ],
+)
 def test_no_address_where_the_messages_api_cannot_answer(attributes: dict[str, str], type_: str) -> None:
     assert reply_address(inbound(attributes, type_)) is None
 
 
 def test_request_is_the_documented_messages_call() -> None:
     creds = TwilioCredentials.model_validate(credentials())
-    request = TwilioSender().request("https://api.twilio.com", {"to": "+14155550178", "from": "+14155550100"},
-                                     "Thanks, we're on it", creds)
+    request = TwilioSender().request(
+        "https://api.twilio.com", {"to": "+14155550178", "from": "+14155550100"}, "Thanks, we're on it", creds
+    )
     assert request.url == f"https://api.twilio.com/2010-04-01/Accounts/{creds.account_sid}/Messages.json"
-    assert request.headers["Authorization"] == "Basic " + base64.b64encode(
-        f"{creds.account_sid}:{creds.auth_token}".encode()).decode()
-    assert parse_qs(request.body.decode()) == {"To": ["+14155550178"], "From": ["+14155550100"],
-                                               "Body": ["Thanks, we're on it"]}
+    assert (
+        request.headers["Authorization"]
+        == "Basic " + base64.b64encode(f"{creds.account_sid}:{creds.auth_token}".encode()).decode()
+    )
+    assert parse_qs(request.body.decode()) == {
+        "To": ["+14155550178"],
+        "From": ["+14155550100"],
+        "Body": ["Thanks, we're on it"],
+    }
 
 
 def test_messaging_service_replaces_from() -> None:
@@ -104,7 +124,9 @@ def test_unreachable_api_is_transient() -> None:
 
 
 def test_documented_error_body_names_twilio_code() -> None:
-    response = ProviderResponse(status=400, body=b'{"code": 21211, "message": "The \'To\' number is not valid", "status": 400}')
+    response = ProviderResponse(
+        status=400, body=b'{"code": 21211, "message": "The \'To\' number is not valid", "status": 400}'
+    )
     with pytest.raises(PermanentFailure) as failure:
         TwilioSender().outcome(response)
     assert failure.value.code == "twilio_21211" and "not valid" in failure.value.detail

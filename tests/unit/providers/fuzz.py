@@ -13,6 +13,10 @@ from hypothesis import HealthCheck, settings
 FUZZ = settings(
     max_examples=int(os.environ.get("SWITCHBOARD_FUZZ_EXAMPLES", "300")),
     deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much,
-                           HealthCheck.function_scoped_fixture],
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+        HealthCheck.filter_too_much,
+        HealthCheck.function_scoped_fixture,
+    ],
 )

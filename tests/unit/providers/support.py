@@ -16,8 +16,14 @@ RECORDED_EVENTS = Path(__file__).resolve().parents[2] / "events"
 """`tests/events`: recorded (or documented) deliveries, one folder per provider."""
 
 
-def webhook_request(url: str, body: bytes = b"", headers: Mapping[str, str] | None = None, *, method: str = "POST",
-                    received_at: datetime | None = None) -> WebhookRequest:
+def webhook_request(
+    url: str,
+    body: bytes = b"",
+    headers: Mapping[str, str] | None = None,
+    *,
+    method: str = "POST",
+    received_at: datetime | None = None,
+) -> WebhookRequest:
     """A `WebhookRequest` as the ingest function would build it from one HTTP request.
 
     Header names are lower-cased (a later name wins over an earlier one that differs
@@ -29,8 +35,14 @@ def webhook_request(url: str, body: bytes = b"", headers: Mapping[str, str] | No
         query = parse_qs(urlsplit(url).query, keep_blank_values=True)
     except ValueError:
         query = {}
-    return WebhookRequest(method=method, url=url, headers={k.lower(): v for k, v in (headers or {}).items()},
-                          body=body, query=query, received_at=received_at)
+    return WebhookRequest(
+        method=method,
+        url=url,
+        headers={k.lower(): v for k, v in (headers or {}).items()},
+        body=body,
+        query=query,
+        received_at=received_at,
+    )
 
 
 def recorded_event(provider: str, name: str) -> bytes:
@@ -38,8 +50,9 @@ def recorded_event(provider: str, name: str) -> bytes:
     return (RECORDED_EVENTS / provider / name).read_bytes()
 
 
-def assert_drafts_publishable(drafts: Iterable[EventDraft], provider: str, channel: Channel,
-                              received_at: datetime) -> None:
+def assert_drafts_publishable(
+    drafts: Iterable[EventDraft], provider: str, channel: Channel, received_at: datetime
+) -> None:
     """Every draft has a known event type and becomes a `CanonicalEvent` whose JSON reads back.
 
     Each draft is built into an event for `provider` on `channel` (placeholder connection and
@@ -47,15 +60,22 @@ def assert_drafts_publishable(drafts: Iterable[EventDraft], provider: str, chann
     """
     for draft in drafts:
         assert draft.type in EVENT_TYPES
-        event = CanonicalEvent.from_draft(draft, provider=provider, connection="c", tenant="t", channel=channel,
-                                          received_at=received_at, raw_ref=None)
+        event = CanonicalEvent.from_draft(
+            draft, provider=provider, connection="c", tenant="t", channel=channel, received_at=received_at, raw_ref=None
+        )
         json.loads(event.model_dump_json())
 
 
-def assert_raises_only_hub_errors(adapter: ProviderAdapter, request: WebhookRequest, credentials: Credentials,
-                                  now: datetime, check_drafts: Callable[[list[EventDraft]], object], *,
-                                  handshake_credentials: Sequence[Credentials] | None = None,
-                                  also: Iterable[Callable[[], object]] = ()) -> None:
+def assert_raises_only_hub_errors(
+    adapter: ProviderAdapter,
+    request: WebhookRequest,
+    credentials: Credentials,
+    now: datetime,
+    check_drafts: Callable[[list[EventDraft]], object],
+    *,
+    handshake_credentials: Sequence[Credentials] | None = None,
+    also: Iterable[Callable[[], object]] = (),
+) -> None:
     """Whatever `request` holds, the adapter's entry points refuse it only with a `HubError`.
 
     Calls, in turn: `verify(request, credentials, now)`; `normalise(request)`, its drafts passed

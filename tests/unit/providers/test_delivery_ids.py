@@ -16,20 +16,29 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
+
+from infra.local.samples import SAMPLES, build_sample, demo_credentials
 from switchboard_core.providers import get_adapter
 from switchboard_core.providers.base import MalformedPayload, SignatureError, WebhookRequest
 from switchboard_core.providers.twilio import compute_signature
-
-from infra.local.samples import SAMPLES, build_sample, demo_credentials
 from tests.unit.providers.support import webhook_request
 
 NOW = datetime(2024, 6, 12, 14, 8, 5, tzinfo=UTC)
 ALL_SAMPLES = [(provider, sample) for provider, names in SAMPLES.items() for sample in names]
 
 # Headers that name a delivery somewhere (each provider's own, and the usual generic ones).
-ID_LIKE_HEADERS = ("i-twilio-idempotency-token", "x-delivery-id", "x-request-id", "x-github-delivery",
-                   "x-shopify-webhook-id", "x-zendesk-webhook-invocation-id", "x-slack-retry-num",
-                   "x-amz-sns-message-id", "idempotency-key", "webhook-id")
+ID_LIKE_HEADERS = (
+    "i-twilio-idempotency-token",
+    "x-delivery-id",
+    "x-request-id",
+    "x-github-delivery",
+    "x-shopify-webhook-id",
+    "x-zendesk-webhook-invocation-id",
+    "x-slack-retry-num",
+    "x-amz-sns-message-id",
+    "idempotency-key",
+    "webhook-id",
+)
 # Content-Type is tried separately: only the media types the ingest function accepts for the
 # provider get as far as the adapter.
 NOT_REPLAYABLE = {"content-type"}
@@ -60,8 +69,11 @@ def test_changing_an_unsigned_header_never_makes_a_new_delivery(provider, sample
     unsigned = []
     for name in sorted(names):
         value = original.headers.get(name, "")
-        replayed = still_verifies(provider, replace(original, headers={**original.headers, name: value + "replayed-1"},
-                                                    verified_with=None), credentials)
+        replayed = still_verifies(
+            provider,
+            replace(original, headers={**original.headers, name: value + "replayed-1"}, verified_with=None),
+            credentials,
+        )
         if replayed is None:
             continue  # the signature covers it (or it is the credential): a replay cannot change it
         unsigned.append(name)
@@ -84,19 +96,30 @@ def test_changing_an_unsigned_header_never_makes_a_new_delivery(provider, sample
 
 # --- Content-Type is not signed either ------------------------------------------------------------
 
+
 def test_a_slack_event_re_sent_as_a_form_keeps_its_delivery_id():
     adapter = get_adapter("slack")
     credentials = {"signing_secret": "8f742231b10e8888abcd99yyyzzz85a5"}
-    body = json.dumps({"type": "event_callback", "event_id": "Ev08MFMKH6", "team_id": "T1",
-                       "event": {"type": "message", "text": "price=42", "user": "U1", "channel": "C1",
-                                 "ts": "1718201285.000100"}}).encode()
+    body = json.dumps(
+        {
+            "type": "event_callback",
+            "event_id": "Ev08MFMKH6",
+            "team_id": "T1",
+            "event": {"type": "message", "text": "price=42", "user": "U1", "channel": "C1", "ts": "1718201285.000100"},
+        }
+    ).encode()
     stamp = str(int(NOW.timestamp()))
-    signature = "v0=" + hmac.new(credentials["signing_secret"].encode(), f"v0:{stamp}:".encode() + body,
-                                 hashlib.sha256).hexdigest()
+    signature = (
+        "v0="
+        + hmac.new(credentials["signing_secret"].encode(), f"v0:{stamp}:".encode() + body, hashlib.sha256).hexdigest()
+    )
     ids = set()
     for media_type in ("application/json", "application/x-www-form-urlencoded"):
-        request = webhook_request("https://hub.example.com/webhooks/slack/c", body, {
-            "Content-Type": media_type, "X-Slack-Request-Timestamp": stamp, "X-Slack-Signature": signature})
+        request = webhook_request(
+            "https://hub.example.com/webhooks/slack/c",
+            body,
+            {"Content-Type": media_type, "X-Slack-Request-Timestamp": stamp, "X-Slack-Signature": signature},
+        )
         adapter.verify(request, credentials, NOW)  # the signature does not cover the media type
         ids.add(adapter.delivery_id(request))
     assert ids == {"Ev08MFMKH6"}
@@ -105,8 +128,15 @@ def test_a_slack_event_re_sent_as_a_form_keeps_its_delivery_id():
 def test_a_twilio_json_body_re_sent_as_a_form_keeps_its_delivery_id():
     adapter = get_adapter("twilio")
     token = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
-    body = json.dumps({"MessageSid": "SM5c1f6a9d3b2e4f7a8c0d1e2f3a4b5c6d", "MessageStatus": "delivered",
-                       "To": "+14155550123", "From": "+14155550100", "Body": "x=y"}).encode()
+    body = json.dumps(
+        {
+            "MessageSid": "SM5c1f6a9d3b2e4f7a8c0d1e2f3a4b5c6d",
+            "MessageStatus": "delivered",
+            "To": "+14155550123",
+            "From": "+14155550100",
+            "Body": "x=y",
+        }
+    ).encode()
     url = "https://hub.example.com/webhooks/twilio/c?bodySHA256=" + hashlib.sha256(body).hexdigest()
     signature = compute_signature(token, url)
     ids = set()

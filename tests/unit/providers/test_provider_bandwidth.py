@@ -12,6 +12,8 @@ from datetime import UTC, datetime
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
+from infra.local.samples import build_sample, demo_credentials
 from switchboard_core.errors import HubError
 from switchboard_core.events import Channel
 from switchboard_core.providers import get_adapter
@@ -21,8 +23,6 @@ from switchboard_core.providers.base import (
     SignatureError,
     WebhookRequest,
 )
-
-from infra.local.samples import build_sample, demo_credentials
 from tests.unit.providers.fuzz import FUZZ
 from tests.unit.providers.support import (
     assert_drafts_publishable,
@@ -63,6 +63,7 @@ def adapter() -> BandwidthAdapter:
 
 # --- authentication --------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("name", ["message-received.json", "status-batch.json", "group-message-received.json"])
 def test_right_credentials_are_accepted(adapter, name):
     adapter.verify(authed(recorded(name)), CREDS, NOW)
@@ -74,17 +75,30 @@ def test_scheme_is_case_insensitive(adapter):
     adapter.verify(make_request(request.body, headers), CREDS, NOW)
 
 
-@pytest.mark.parametrize(("username", "password"), [("switchboard-cb", "wrong"), ("other", CREDS["password"]),
-                                                    ("", ""), ("switchboard-cb", CREDS["password"] + "x")])
+@pytest.mark.parametrize(
+    ("username", "password"),
+    [("switchboard-cb", "wrong"), ("other", CREDS["password"]), ("", ""), ("switchboard-cb", CREDS["password"] + "x")],
+)
 def test_wrong_credentials_are_refused(adapter, username, password):
     with pytest.raises(SignatureError, match="do not match"):
         adapter.verify(authed(recorded("message-received.json"), username, password), CREDS, NOW)
 
 
-@pytest.mark.parametrize("value", ["Bearer abc", "Basic", "Basic !!!", "Basic " + base64.b64encode(b"nocolon").decode(),
-                                   "Basic \u00e9\u00e9", "Digest username=x"])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "Bearer abc",
+        "Basic",
+        "Basic !!!",
+        "Basic " + base64.b64encode(b"nocolon").decode(),
+        "Basic \u00e9\u00e9",
+        "Digest username=x",
+    ],
+)
 def test_malformed_authorization_is_refused(adapter, value):
-    request = make_request(recorded("message-received.json"), {"Content-Type": "application/json", "Authorization": value})
+    request = make_request(
+        recorded("message-received.json"), {"Content-Type": "application/json", "Authorization": value}
+    )
     with pytest.raises(SignatureError):
         adapter.verify(request, CREDS, NOW)
 
@@ -125,6 +139,7 @@ def test_malformed_bodies(adapter, body):
 
 
 # --- normalisation ----------------------------------------------------------------------------------
+
 
 def normalise(adapter, name: str):
     drafts = adapter.normalise(make_request(recorded(name), {"Content-Type": "application/json"}))
@@ -182,20 +197,36 @@ def test_success_response_is_2xx(adapter):
 # --- property tests --------------------------------------------------------------------------------
 
 NAMES = st.sampled_from(["type", "time", "to", "from", "message", "id", "text", "media", "errorCode", "description"])
-SCALARS = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False, allow_infinity=False),
-                    st.text(max_size=20), st.sampled_from(["message-received", "message-delivered", "message-failed",
-                                                           "+14155550123", "2024-06-12T14:08:05Z", "\ud800"]))
-JSON = st.recursive(SCALARS, lambda c: st.one_of(st.lists(c, max_size=3),
-                                                 st.dictionaries(st.one_of(NAMES, st.text(max_size=6)), c, max_size=5)),
-                    max_leaves=25)
-ITEMS = st.lists(st.fixed_dictionaries({"type": SCALARS, "time": SCALARS},
-                                       optional={"message": st.dictionaries(NAMES, JSON, max_size=6), "to": SCALARS}),
-                 max_size=4)
-BODIES = st.one_of(st.binary(max_size=200), JSON.map(lambda v: json.dumps(v).encode()),
-                   ITEMS.map(lambda v: json.dumps(v).encode()))
-HEADERS = st.dictionaries(st.sampled_from(["content-type", "authorization"]),
-                          st.one_of(st.text(max_size=40), st.just(basic(CREDS["username"], CREDS["password"]))),
-                          max_size=2)
+SCALARS = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=20),
+    st.sampled_from(
+        ["message-received", "message-delivered", "message-failed", "+14155550123", "2024-06-12T14:08:05Z", "\ud800"]
+    ),
+)
+JSON = st.recursive(
+    SCALARS,
+    lambda c: st.one_of(st.lists(c, max_size=3), st.dictionaries(st.one_of(NAMES, st.text(max_size=6)), c, max_size=5)),
+    max_leaves=25,
+)
+ITEMS = st.lists(
+    st.fixed_dictionaries(
+        {"type": SCALARS, "time": SCALARS},
+        optional={"message": st.dictionaries(NAMES, JSON, max_size=6), "to": SCALARS},
+    ),
+    max_size=4,
+)
+BODIES = st.one_of(
+    st.binary(max_size=200), JSON.map(lambda v: json.dumps(v).encode()), ITEMS.map(lambda v: json.dumps(v).encode())
+)
+HEADERS = st.dictionaries(
+    st.sampled_from(["content-type", "authorization"]),
+    st.one_of(st.text(max_size=40), st.just(basic(CREDS["username"], CREDS["password"]))),
+    max_size=2,
+)
 
 
 @FUZZ

@@ -11,6 +11,8 @@ from discord_interactions import verify_key
 from hypothesis import given
 from hypothesis import strategies as st
 from nacl.signing import SigningKey
+
+from infra.local.samples import build_sample, demo_credentials
 from switchboard_core.errors import HubError
 from switchboard_core.events import Channel
 from switchboard_core.providers import get_adapter
@@ -19,8 +21,6 @@ from switchboard_core.providers.base import (
     SignatureError,
     WebhookRequest,
 )
-
-from infra.local.samples import build_sample, demo_credentials
 from tests.unit.providers.fuzz import FUZZ
 from tests.unit.providers.support import (
     assert_drafts_publishable,
@@ -43,8 +43,9 @@ def make_request(body: bytes, headers: dict[str, str]) -> WebhookRequest:
 def signed(body: bytes, *, key: SigningKey = SIGNING_KEY, at: datetime = NOW) -> WebhookRequest:
     timestamp = str(int(at.timestamp()))
     signature = key.sign(timestamp.encode() + body).signature.hex()
-    return make_request(body, {"Content-Type": "application/json", "X-Signature-Ed25519": signature,
-                               "X-Signature-Timestamp": timestamp})
+    return make_request(
+        body, {"Content-Type": "application/json", "X-Signature-Ed25519": signature, "X-Signature-Timestamp": timestamp}
+    )
 
 
 def recorded(name: str) -> bytes:
@@ -62,6 +63,7 @@ def adapter():
 
 # --- signature -----------------------------------------------------------------------------------
 
+
 def test_rfc8032_test_1_public_key():
     # RFC 8032 §7.1 TEST 1: the secret key above has this public key; an empty message signs to this value.
     assert PUBLIC_KEY == "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"
@@ -71,25 +73,35 @@ def test_rfc8032_test_1_public_key():
 def test_pynacl_signed_request_is_accepted_and_official_verifier_agrees(adapter):
     request = signed(recorded("slash-command.json"))
     adapter.verify(request, CREDENTIALS, NOW)
-    assert verify_key(request.body, request.header("x-signature-ed25519"), request.header("x-signature-timestamp"),
-                      PUBLIC_KEY)
+    assert verify_key(
+        request.body, request.header("x-signature-ed25519"), request.header("x-signature-timestamp"), PUBLIC_KEY
+    )
 
 
 @pytest.mark.parametrize("sample", ["slash-command", "button"])
 def test_samples_pass_discord_interactions_verify_key(adapter, sample):
     credentials = demo_credentials("discord")
     request = build_sample("discord", sample, credentials, HUB_URL, now=NOW)
-    assert verify_key(request.body, request.headers["X-Signature-Ed25519"], request.headers["X-Signature-Timestamp"],
-                      credentials["public_key"])
-    assert not verify_key(request.body + b" ", request.headers["X-Signature-Ed25519"],
-                          request.headers["X-Signature-Timestamp"], credentials["public_key"])
+    assert verify_key(
+        request.body,
+        request.headers["X-Signature-Ed25519"],
+        request.headers["X-Signature-Timestamp"],
+        credentials["public_key"],
+    )
+    assert not verify_key(
+        request.body + b" ",
+        request.headers["X-Signature-Ed25519"],
+        request.headers["X-Signature-Timestamp"],
+        credentials["public_key"],
+    )
 
 
 def test_tampered_body_wrong_key_and_other_timestamp_are_refused(adapter):
     request = signed(recorded("slash-command.json"))
     with pytest.raises(SignatureError):
-        adapter.verify(make_request(request.body.replace(b"animal_dog", b"animal_cat"), dict(request.headers)),
-                       CREDENTIALS, NOW)
+        adapter.verify(
+            make_request(request.body.replace(b"animal_dog", b"animal_cat"), dict(request.headers)), CREDENTIALS, NOW
+        )
     with pytest.raises(SignatureError):
         adapter.verify(signed(recorded("slash-command.json"), key=SigningKey.generate()), CREDENTIALS, NOW)
     moved = {**request.headers, "x-signature-timestamp": str(int(NOW.timestamp()) + 1)}
@@ -107,16 +119,18 @@ def test_stale_and_future_timestamps_are_refused(adapter, offset):
 def test_missing_headers_are_refused(adapter, drop):
     request = signed(recorded("ping.json"))
     with pytest.raises(SignatureError):
-        adapter.verify(make_request(request.body, {k: v for k, v in request.headers.items() if k != drop}),
-                       CREDENTIALS, NOW)
+        adapter.verify(
+            make_request(request.body, {k: v for k, v in request.headers.items() if k != drop}), CREDENTIALS, NOW
+        )
 
 
 @pytest.mark.parametrize("signature", ["", "zz" * 64, "00" * 63, "00" * 64, "AB" * 65])
 def test_badly_formed_signature_is_refused(adapter, signature):
     request = signed(recorded("ping.json"))
     with pytest.raises(SignatureError):
-        adapter.verify(make_request(request.body, {**request.headers, "x-signature-ed25519": signature}),
-                       CREDENTIALS, NOW)
+        adapter.verify(
+            make_request(request.body, {**request.headers, "x-signature-ed25519": signature}), CREDENTIALS, NOW
+        )
 
 
 @pytest.mark.parametrize("key", ["", "xyz", "00" * 31, "g" * 64])
@@ -126,6 +140,7 @@ def test_unusable_public_key_is_refused(adapter, key):
 
 
 # --- credentials ---------------------------------------------------------------------------------------
+
 
 def test_credentials_need_a_hex_ed25519_public_key(adapter):
     assert adapter.validate_credentials({"public_key": PUBLIC_KEY}) == {"public_key": PUBLIC_KEY}
@@ -145,6 +160,7 @@ def test_demo_private_key_is_accepted_only_as_the_private_half(adapter):
 
 
 # --- handshake and responses -------------------------------------------------------------------------
+
 
 def test_ping_is_a_handshake_answered_with_pong(adapter):
     request = signed(recorded("ping.json"))
@@ -168,6 +184,7 @@ def test_no_get_handshake(adapter):
 
 
 # --- normalisation -----------------------------------------------------------------------------------
+
 
 def test_slash_command(adapter):
     request = signed(recorded("slash-command.json"))
@@ -198,8 +215,19 @@ def test_subcommands_become_part_of_the_command_line(adapter):
     assert event.text == "/ticket open subject=Cannot log in priority=2"
 
 
-@pytest.mark.parametrize("body", [b"nope", b"[]", b"{}", b'{"type": "2", "id": "1"}', b'{"type": true, "id": "1"}',
-                                  b'{"type": 2}', b'{"type": 2, "id": "1", "x": NaN}', b"[" * 5000 + b"]" * 5000])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"nope",
+        b"[]",
+        b"{}",
+        b'{"type": "2", "id": "1"}',
+        b'{"type": true, "id": "1"}',
+        b'{"type": 2}',
+        b'{"type": 2, "id": "1", "x": NaN}',
+        b"[" * 5000 + b"]" * 5000,
+    ],
+)
 def test_malformed_bodies(adapter, body):
     with pytest.raises(MalformedPayload):
         adapter.normalise(signed(body))
@@ -207,30 +235,68 @@ def test_malformed_bodies(adapter, body):
 
 # --- property tests ------------------------------------------------------------------------------------
 
-SCALARS = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False, allow_infinity=False),
-                    st.text(max_size=20), st.sampled_from(["53908232506183680", "\ud800", "ticket"]))
-KEYS = ["id", "type", "data", "name", "options", "value", "custom_id", "member", "user", "username", "guild_id",
-        "channel_id", "channel", "token", "global_name"]
-JSON_VALUES = st.recursive(SCALARS, lambda c: st.one_of(
-    st.lists(c, max_size=4), st.dictionaries(st.one_of(st.sampled_from(KEYS), st.text(max_size=6)), c, max_size=6)),
-    max_leaves=30)
-INTERACTIONS = st.fixed_dictionaries({"id": SCALARS, "type": st.one_of(st.integers(0, 6), SCALARS)},
-                                     optional={k: JSON_VALUES for k in ("data", "member", "user", "guild_id",
-                                                                        "channel_id", "channel")})
+SCALARS = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=20),
+    st.sampled_from(["53908232506183680", "\ud800", "ticket"]),
+)
+KEYS = [
+    "id",
+    "type",
+    "data",
+    "name",
+    "options",
+    "value",
+    "custom_id",
+    "member",
+    "user",
+    "username",
+    "guild_id",
+    "channel_id",
+    "channel",
+    "token",
+    "global_name",
+]
+JSON_VALUES = st.recursive(
+    SCALARS,
+    lambda c: st.one_of(
+        st.lists(c, max_size=4), st.dictionaries(st.one_of(st.sampled_from(KEYS), st.text(max_size=6)), c, max_size=6)
+    ),
+    max_leaves=30,
+)
+INTERACTIONS = st.fixed_dictionaries(
+    {"id": SCALARS, "type": st.one_of(st.integers(0, 6), SCALARS)},
+    optional=dict.fromkeys(("data", "member", "user", "guild_id", "channel_id", "channel"), JSON_VALUES),
+)
 
 
 @FUZZ
-@given(headers=st.dictionaries(st.sampled_from(["x-signature-ed25519", "x-signature-timestamp", "content-type"]),
-                               st.one_of(st.text(max_size=130), st.sampled_from([str(int(NOW.timestamp())), "00" * 64])),
-                               max_size=3),
-       body=st.one_of(st.binary(max_size=300), JSON_VALUES.map(lambda v: json.dumps(v).encode())),
-       key=st.one_of(st.text(max_size=70), st.just(PUBLIC_KEY)))
+@given(
+    headers=st.dictionaries(
+        st.sampled_from(["x-signature-ed25519", "x-signature-timestamp", "content-type"]),
+        st.one_of(st.text(max_size=130), st.sampled_from([str(int(NOW.timestamp())), "00" * 64])),
+        max_size=3,
+    ),
+    body=st.one_of(st.binary(max_size=300), JSON_VALUES.map(lambda v: json.dumps(v).encode())),
+    key=st.one_of(st.text(max_size=70), st.just(PUBLIC_KEY)),
+)
 def test_property_any_request_raises_only_hub_errors(headers, body, key):
     adapter = get_adapter("discord")
     request = WebhookRequest(method="POST", url=HUB_URL, headers=headers, body=body)
-    assert_raises_only_hub_errors(adapter, request, {"public_key": key}, NOW, assert_publishable,
-                                  also=[lambda: adapter.success_response(request).body.encode("utf-8"),
-                                        lambda: adapter.validate_credentials({"public_key": key})])
+    assert_raises_only_hub_errors(
+        adapter,
+        request,
+        {"public_key": key},
+        NOW,
+        assert_publishable,
+        also=[
+            lambda: adapter.success_response(request).body.encode("utf-8"),
+            lambda: adapter.validate_credentials({"public_key": key}),
+        ],
+    )
 
 
 @FUZZ

@@ -10,6 +10,8 @@ from datetime import UTC, datetime
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
+from infra.local.samples import build_sample
 from switchboard_core.errors import HubError
 from switchboard_core.events import Channel
 from switchboard_core.providers import get_adapter
@@ -19,8 +21,6 @@ from switchboard_core.providers.base import (
     WebhookRequest,
 )
 from switchboard_core.providers.freshdesk import FreshdeskAdapter
-
-from infra.local.samples import build_sample
 from tests.unit.providers.fuzz import FUZZ
 from tests.unit.providers.support import (
     assert_drafts_publishable,
@@ -63,18 +63,28 @@ def adapter() -> FreshdeskAdapter:
 
 # --- credentials ---------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("credentials", [HEADER_CREDENTIALS, BASIC_CREDENTIALS])
 def test_either_shape_is_valid(adapter, credentials):
     assert adapter.validate_credentials(credentials) == credentials
 
 
-@pytest.mark.parametrize("credentials", [
-    {}, {"header_name": "X-A"}, {"username": "u"}, {**HEADER_CREDENTIALS, **BASIC_CREDENTIALS},
-    {**HEADER_CREDENTIALS, "extra": "x"}, {"header_name": "X-A", "password": "p"},
-    {"header_name": "", "header_value": "x" * 20}, {"username": "u", "password": 5},
-    {"header_name": "Bad Header", "header_value": "x" * 20}, {"header_name": "Content-Type", "header_value": "x" * 20},
-    {"header_name": "X-Secret", "header_value": "short"},
-])
+@pytest.mark.parametrize(
+    "credentials",
+    [
+        {},
+        {"header_name": "X-A"},
+        {"username": "u"},
+        {**HEADER_CREDENTIALS, **BASIC_CREDENTIALS},
+        {**HEADER_CREDENTIALS, "extra": "x"},
+        {"header_name": "X-A", "password": "p"},
+        {"header_name": "", "header_value": "x" * 20},
+        {"username": "u", "password": 5},
+        {"header_name": "Bad Header", "header_value": "x" * 20},
+        {"header_name": "Content-Type", "header_value": "x" * 20},
+        {"header_name": "X-Secret", "header_value": "short"},
+    ],
+)
 def test_anything_else_is_a_clear_400(adapter, credentials):
     with pytest.raises(HubError) as caught:
         adapter.validate_credentials(credentials)
@@ -90,6 +100,7 @@ def test_describe_lists_both_shapes(adapter):
 
 # --- authentication ------------------------------------------------------------------------------
 
+
 def test_header_secret_is_accepted(adapter):
     adapter.verify(with_header(recorded("recommended-template.json")), HEADER_CREDENTIALS, NOW)
 
@@ -98,8 +109,9 @@ def test_basic_auth_is_accepted(adapter):
     adapter.verify(with_basic(recorded("recommended-template.json")), BASIC_CREDENTIALS, NOW)
 
 
-@pytest.mark.parametrize("value", ["", "wrong", HEADER_CREDENTIALS["header_value"][:-1],
-                                   HEADER_CREDENTIALS["header_value"] + "x"])
+@pytest.mark.parametrize(
+    "value", ["", "wrong", HEADER_CREDENTIALS["header_value"][:-1], HEADER_CREDENTIALS["header_value"] + "x"]
+)
 def test_wrong_or_missing_header_secret_is_401(adapter, value):
     with pytest.raises(SignatureError, match="X-Switchboard-Secret"):
         adapter.verify(with_header(recorded("recommended-template.json"), value), HEADER_CREDENTIALS, NOW)
@@ -126,6 +138,7 @@ def test_empty_credentials_refuse_everything(adapter):
 
 
 # --- normalisation, delivery id ------------------------------------------------------------------
+
 
 def test_recommended_template(adapter):
     request = with_header(recorded("recommended-template.json"))
@@ -162,8 +175,19 @@ def test_body_without_updated_at_dedupes_on_its_digest(adapter):
     assert event.contact.phone == "+442079460000" and event.conversation_key == "freshdesk:-:5"
 
 
-@pytest.mark.parametrize("body", [b"not json", b"[]", b"{}", b'{"status": "Open"}', b'{"ticket_id": null}',
-                                  b'{"freshdesk_webhook": {}}', b"\xff", b'{"ticket_id": [1]}'])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"not json",
+        b"[]",
+        b"{}",
+        b'{"status": "Open"}',
+        b'{"ticket_id": null}',
+        b'{"freshdesk_webhook": {}}',
+        b"\xff",
+        b'{"ticket_id": [1]}',
+    ],
+)
 def test_malformed_bodies(adapter, body):
     with pytest.raises(MalformedPayload):
         adapter.normalise(with_header(body))
@@ -180,34 +204,72 @@ def test_samples_work_with_both_credential_shapes(adapter):
 
 # --- property tests --------------------------------------------------------------------------------
 
-SCALARS = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False, allow_infinity=False),
-                    st.text(max_size=20), st.sampled_from(["a@b.c", "+1 415 555 0100", "\ud800", "#12",
-                                                           "2025-04-15T15:41:43Z"]))
-KEYS = st.one_of(st.sampled_from(["ticket_id", "ticket", "id", "updated_at", "requester", "requester_email",
-                                  "requester_phone", "email", "phone", "mobile", "freshdesk_webhook", "domain",
-                                  "latest_public_comment", "ticket_updated_at"]), st.text(max_size=8))
-JSON_VALUES = st.recursive(SCALARS, lambda children: st.one_of(st.lists(children, max_size=4),
-                                                                st.dictionaries(KEYS, children, max_size=8)),
-                           max_leaves=30)
+SCALARS = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=20),
+    st.sampled_from(["a@b.c", "+1 415 555 0100", "\ud800", "#12", "2025-04-15T15:41:43Z"]),
+)
+KEYS = st.one_of(
+    st.sampled_from(
+        [
+            "ticket_id",
+            "ticket",
+            "id",
+            "updated_at",
+            "requester",
+            "requester_email",
+            "requester_phone",
+            "email",
+            "phone",
+            "mobile",
+            "freshdesk_webhook",
+            "domain",
+            "latest_public_comment",
+            "ticket_updated_at",
+        ]
+    ),
+    st.text(max_size=8),
+)
+JSON_VALUES = st.recursive(
+    SCALARS,
+    lambda children: st.one_of(st.lists(children, max_size=4), st.dictionaries(KEYS, children, max_size=8)),
+    max_leaves=30,
+)
 CREDENTIAL_SETS = st.one_of(
-    st.fixed_dictionaries({"header_name": st.one_of(st.just("X-Switchboard-Secret"), st.text(max_size=8)),
-                           "header_value": st.text(max_size=12)}),
+    st.fixed_dictionaries(
+        {
+            "header_name": st.one_of(st.just("X-Switchboard-Secret"), st.text(max_size=8)),
+            "header_value": st.text(max_size=12),
+        }
+    ),
     st.fixed_dictionaries({"username": st.text(max_size=8), "password": st.text(max_size=8)}),
-    st.dictionaries(st.text(max_size=12), st.text(max_size=8), max_size=3))
+    st.dictionaries(st.text(max_size=12), st.text(max_size=8), max_size=3),
+)
 
 
 @FUZZ
-@given(headers=st.dictionaries(st.one_of(st.sampled_from(["authorization", "x-switchboard-secret"]), st.text(max_size=8)),
-                               st.one_of(st.text(max_size=40), st.just("Basic \udcff"),
-                                         st.binary(max_size=30).map(lambda b: "Basic " + base64.b64encode(b).decode())),
-                               max_size=3),
-       body=st.one_of(st.binary(max_size=300), JSON_VALUES.map(lambda v: json.dumps(v).encode())),
-       credentials=CREDENTIAL_SETS)
+@given(
+    headers=st.dictionaries(
+        st.one_of(st.sampled_from(["authorization", "x-switchboard-secret"]), st.text(max_size=8)),
+        st.one_of(
+            st.text(max_size=40),
+            st.just("Basic \udcff"),
+            st.binary(max_size=30).map(lambda b: "Basic " + base64.b64encode(b).decode()),
+        ),
+        max_size=3,
+    ),
+    body=st.one_of(st.binary(max_size=300), JSON_VALUES.map(lambda v: json.dumps(v).encode())),
+    credentials=CREDENTIAL_SETS,
+)
 def test_property_any_request_raises_only_hub_errors(headers, body, credentials):
     adapter = get_adapter("freshdesk")
     request = WebhookRequest(method="POST", url=URL, headers=headers, body=body)
-    assert_raises_only_hub_errors(adapter, request, credentials, NOW, assert_publishable,
-                                  also=[lambda: adapter.validate_credentials(credentials)])
+    assert_raises_only_hub_errors(
+        adapter, request, credentials, NOW, assert_publishable, also=[lambda: adapter.validate_credentials(credentials)]
+    )
 
 
 @FUZZ

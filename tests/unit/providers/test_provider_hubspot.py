@@ -13,6 +13,7 @@ import pytest
 from hubspot.utils.signature import Signature
 from hypothesis import given
 from hypothesis import strategies as st
+
 from switchboard_core.events import Channel
 from switchboard_core.providers import get_adapter
 from switchboard_core.providers.base import (
@@ -21,7 +22,6 @@ from switchboard_core.providers.base import (
     WebhookRequest,
 )
 from switchboard_core.providers.hubspot import HubSpotAdapter, decode_uri
-
 from tests.unit.providers.fuzz import FUZZ
 from tests.unit.providers.support import (
     assert_drafts_publishable,
@@ -51,12 +51,22 @@ def make_request(url: str, body: bytes, headers: dict[str, str], method: str = "
     return webhook_request(url, body, headers, method=method, received_at=NOW)
 
 
-def sdk_signed(body: bytes, url: str = HUB_URL, timestamp: str = NOW_MS, secret: str = SECRET,
-               method: str = "POST") -> WebhookRequest:
-    signature = Signature.get_signature(secret, body.decode(), "v3", http_uri=url, http_method=method,
-                                        timestamp=timestamp)
-    return make_request(url, body, {"Content-Type": "application/json", "X-HubSpot-Signature-v3": signature,
-                                    "X-HubSpot-Request-Timestamp": timestamp}, method=method)
+def sdk_signed(
+    body: bytes, url: str = HUB_URL, timestamp: str = NOW_MS, secret: str = SECRET, method: str = "POST"
+) -> WebhookRequest:
+    signature = Signature.get_signature(
+        secret, body.decode(), "v3", http_uri=url, http_method=method, timestamp=timestamp
+    )
+    return make_request(
+        url,
+        body,
+        {
+            "Content-Type": "application/json",
+            "X-HubSpot-Signature-v3": signature,
+            "X-HubSpot-Request-Timestamp": timestamp,
+        },
+        method=method,
+    )
 
 
 def recorded(name: str) -> bytes:
@@ -74,9 +84,13 @@ def adapter() -> HubSpotAdapter:
 
 # --- signature ---------------------------------------------------------------------------------
 
+
 def test_vector_v3(adapter):
-    request = make_request(VECTOR_URI, VECTOR_BODY, {"X-HubSpot-Signature-v3": VECTOR_SIGNATURE,
-                                                     "X-HubSpot-Request-Timestamp": VECTOR_TIMESTAMP})
+    request = make_request(
+        VECTOR_URI,
+        VECTOR_BODY,
+        {"X-HubSpot-Signature-v3": VECTOR_SIGNATURE, "X-HubSpot-Request-Timestamp": VECTOR_TIMESTAMP},
+    )
     adapter.verify(request, {"client_secret": VECTOR_SECRET}, datetime.fromtimestamp(1693657560 + 30, UTC))
 
 
@@ -85,8 +99,9 @@ def test_sdk_signature_is_accepted(adapter):
 
 
 def test_sdk_signature_with_query_string_is_accepted(adapter):
-    adapter.verify(sdk_signed(recorded("contact-creation.json"), url=HUB_URL + "?portal=33&v=2"),
-                   {"client_secret": SECRET}, NOW)
+    adapter.verify(
+        sdk_signed(recorded("contact-creation.json"), url=HUB_URL + "?portal=33&v=2"), {"client_secret": SECRET}, NOW
+    )
 
 
 def test_percent_encoded_uri_is_decoded_per_hubspot_table(adapter):
@@ -125,8 +140,9 @@ def test_tampered_timestamp_is_refused(adapter):
 def test_other_method_or_url_is_refused(adapter):
     request = sdk_signed(recorded("batch-mixed.json"))
     with pytest.raises(SignatureError):
-        adapter.verify(make_request(HUB_URL, request.body, dict(request.headers), method="PUT"),
-                       {"client_secret": SECRET}, NOW)
+        adapter.verify(
+            make_request(HUB_URL, request.body, dict(request.headers), method="PUT"), {"client_secret": SECRET}, NOW
+        )
     with pytest.raises(SignatureError):
         adapter.verify(make_request(HUB_URL + "x", request.body, dict(request.headers)), {"client_secret": SECRET}, NOW)
 
@@ -144,22 +160,37 @@ def test_missing_header_is_refused_by_name(adapter, missing):
         adapter.verify(make_request(HUB_URL, request.body, headers), {"client_secret": SECRET}, NOW)
 
 
-def legacy_signed(body: bytes, version: str, url: str = HUB_URL, secret: str = SECRET,
-                  method: str = "POST") -> WebhookRequest:
+def legacy_signed(
+    body: bytes, version: str, url: str = HUB_URL, secret: str = SECRET, method: str = "POST"
+) -> WebhookRequest:
     signature = Signature.get_signature(secret, body.decode(), version, http_uri=url, http_method=method)
-    return make_request(url, body, {"Content-Type": "application/json", "X-HubSpot-Signature": signature,
-                                    "X-HubSpot-Signature-Version": version}, method=method)
+    return make_request(
+        url,
+        body,
+        {"Content-Type": "application/json", "X-HubSpot-Signature": signature, "X-HubSpot-Signature-Version": version},
+        method=method,
+    )
 
 
-@pytest.mark.parametrize(("version", "expected", "method", "body"), [
-    ("v1", VECTOR_V1, "POST", VECTOR_BODY), ("v2", VECTOR_V2, "POST", VECTOR_BODY), ("v2", VECTOR_V2_GET, "GET", b""),
-])
+@pytest.mark.parametrize(
+    ("version", "expected", "method", "body"),
+    [
+        ("v1", VECTOR_V1, "POST", VECTOR_BODY),
+        ("v2", VECTOR_V2, "POST", VECTOR_BODY),
+        ("v2", VECTOR_V2_GET, "GET", b""),
+    ],
+)
 def test_vectors_v1_v2(adapter, version, expected, method, body):
-    request = make_request(VECTOR_URI, body, {"X-HubSpot-Signature": expected, "X-HubSpot-Signature-Version": version},
-                           method=method)
+    request = make_request(
+        VECTOR_URI, body, {"X-HubSpot-Signature": expected, "X-HubSpot-Signature-Version": version}, method=method
+    )
     adapter.verify(request, {"client_secret": VECTOR_SECRET}, NOW)  # no timestamp: any clock
-    upper = make_request(VECTOR_URI, body, {"X-HubSpot-Signature": expected.upper(),
-                                            "X-HubSpot-Signature-Version": version.upper()}, method=method)
+    upper = make_request(
+        VECTOR_URI,
+        body,
+        {"X-HubSpot-Signature": expected.upper(), "X-HubSpot-Signature-Version": version.upper()},
+        method=method,
+    )
     adapter.verify(upper, {"client_secret": VECTOR_SECRET}, NOW)
     with pytest.raises(SignatureError):
         adapter.verify(request, {"client_secret": SECRET}, NOW)
@@ -168,8 +199,11 @@ def test_vectors_v1_v2(adapter, version, expected, method, body):
 @pytest.mark.parametrize("version", ["v1", "v2"])
 def test_sdk_legacy_signatures_are_accepted(adapter, version):
     adapter.verify(legacy_signed(recorded("batch-mixed.json"), version), {"client_secret": SECRET}, NOW)
-    adapter.verify(legacy_signed(recorded("contact-creation.json"), version, url=HUB_URL + "?a=1"),
-                   {"client_secret": SECRET}, NOW + timedelta(days=30))
+    adapter.verify(
+        legacy_signed(recorded("contact-creation.json"), version, url=HUB_URL + "?a=1"),
+        {"client_secret": SECRET},
+        NOW + timedelta(days=30),
+    )
 
 
 def test_documented_legacy_algorithms_match_the_sdk():
@@ -198,8 +232,9 @@ def test_v2_binds_method_and_url(adapter):
     with pytest.raises(SignatureError):
         adapter.verify(make_request(HUB_URL + "x", request.body, dict(request.headers)), {"client_secret": SECRET}, NOW)
     with pytest.raises(SignatureError):
-        adapter.verify(make_request(HUB_URL, request.body, dict(request.headers), method="PUT"),
-                       {"client_secret": SECRET}, NOW)
+        adapter.verify(
+            make_request(HUB_URL, request.body, dict(request.headers), method="PUT"), {"client_secret": SECRET}, NOW
+        )
 
 
 @pytest.mark.parametrize("version", [None, "", "v3", "v0", "sha256"])
@@ -223,8 +258,14 @@ def test_a_bad_v3_signature_does_not_fall_back_to_a_valid_v1(adapter):
 
 @pytest.mark.parametrize(
     ("offset", "accepted"),
-    [(timedelta(0), True), (timedelta(minutes=4, seconds=59), True), (timedelta(minutes=-4, seconds=-59), True),
-     (timedelta(minutes=5, seconds=1), False), (timedelta(minutes=-5, seconds=-1), False), (timedelta(days=3), False)],
+    [
+        (timedelta(0), True),
+        (timedelta(minutes=4, seconds=59), True),
+        (timedelta(minutes=-4, seconds=-59), True),
+        (timedelta(minutes=5, seconds=1), False),
+        (timedelta(minutes=-5, seconds=-1), False),
+        (timedelta(days=3), False),
+    ],
 )
 def test_replay_window(adapter, offset, accepted):
     """`offset` is how far the verifier's clock is ahead of the signed timestamp."""
@@ -266,11 +307,21 @@ def test_delivery_id_of_a_large_batch_is_a_digest_and_unreadable_bodies_fall_bac
 
 # --- malformed bodies ------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     "body",
-    [b"not json", b'{"eventId": 1}', b"[]", b"[1]", b'[{"subscriptionType": "contact.creation"}]',
-     b'[{"eventId": null}]', b'[{"eventId": true}]', b'[{"eventId": ""}]', b'[{"eventId": {"a": 1}}]',
-     b"\xef\xbb\xbf[]"],
+    [
+        b"not json",
+        b'{"eventId": 1}',
+        b"[]",
+        b"[1]",
+        b'[{"subscriptionType": "contact.creation"}]',
+        b'[{"eventId": null}]',
+        b'[{"eventId": true}]',
+        b'[{"eventId": ""}]',
+        b'[{"eventId": {"a": 1}}]',
+        b"\xef\xbb\xbf[]",
+    ],
 )
 def test_malformed_bodies(adapter, body):
     with pytest.raises(MalformedPayload):
@@ -278,6 +329,7 @@ def test_malformed_bodies(adapter, body):
 
 
 # --- normalisation --------------------------------------------------------------------------------
+
 
 def normalise(adapter, name: str):
     drafts = adapter.normalise(sdk_signed(recorded(name)))
@@ -300,8 +352,15 @@ def test_documented_contact_creation(adapter):
 def test_batch_yields_one_event_per_item(adapter):
     events = normalise(adapter, "batch-mixed.json")
     assert [e.type for e in events] == [
-        "contact.updated", "contact.updated", "contact.deleted", "deal.created", "ticket.updated",
-        "crm.object_changed", "crm.object_changed", "deal.created", "crm.object_changed",
+        "contact.updated",
+        "contact.updated",
+        "contact.deleted",
+        "deal.created",
+        "ticket.updated",
+        "crm.object_changed",
+        "crm.object_changed",
+        "deal.created",
+        "crm.object_changed",
     ]
     assert [e.provider_event_id for e in events] == [str(3816279340 + i) for i in range(9)]
     email, phone, deleted, deal, ticket, merge, association, generic, conversation = events
@@ -322,12 +381,28 @@ def test_batch_yields_one_event_per_item(adapter):
 
 
 def test_property_change_with_unusable_values_leaves_contact_fields_empty(adapter):
-    body = json.dumps([
-        {"eventId": 1, "portalId": 1, "objectId": 2, "subscriptionType": "contact.propertyChange",
-         "propertyName": "phone", "propertyValue": "call me maybe", "occurredAt": 1718201285000},
-        {"eventId": 2, "portalId": 1, "objectId": 2, "subscriptionType": "contact.propertyChange",
-         "propertyName": "email", "propertyValue": "not-an-address", "occurredAt": "garbage"},
-    ]).encode()
+    body = json.dumps(
+        [
+            {
+                "eventId": 1,
+                "portalId": 1,
+                "objectId": 2,
+                "subscriptionType": "contact.propertyChange",
+                "propertyName": "phone",
+                "propertyValue": "call me maybe",
+                "occurredAt": 1718201285000,
+            },
+            {
+                "eventId": 2,
+                "portalId": 1,
+                "objectId": 2,
+                "subscriptionType": "contact.propertyChange",
+                "propertyName": "email",
+                "propertyValue": "not-an-address",
+                "occurredAt": "garbage",
+            },
+        ]
+    ).encode()
     first, second = adapter.normalise(sdk_signed(body))
     assert first.contact.phone is None and second.contact.email is None
     assert second.occurred_at is None
@@ -337,60 +412,145 @@ def test_property_change_with_unusable_values_leaves_contact_fields_empty(adapte
 # --- property tests --------------------------------------------------------------------------------
 
 SCALARS = st.one_of(
-    st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=20),
-    st.sampled_from(["contact.creation", "contact.propertyChange", "deal.deletion", "object.creation", "0-1", "0-3",
-                     "email", "phone", "+1 415 555 0100", "a@b.c", "\ud800", "1718201285000", "\u00b2",
-                     "9" * 40]),
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=20),
+    st.sampled_from(
+        [
+            "contact.creation",
+            "contact.propertyChange",
+            "deal.deletion",
+            "object.creation",
+            "0-1",
+            "0-3",
+            "email",
+            "phone",
+            "+1 415 555 0100",
+            "a@b.c",
+            "\ud800",
+            "1718201285000",
+            "\u00b2",
+            "9" * 40,
+        ]
+    ),
 )
-KEYS = st.one_of(st.sampled_from(["eventId", "subscriptionType", "objectId", "portalId", "occurredAt", "propertyName",
-                                  "propertyValue", "objectTypeId", "attemptNumber"]), st.text(max_size=8))
+KEYS = st.one_of(
+    st.sampled_from(
+        [
+            "eventId",
+            "subscriptionType",
+            "objectId",
+            "portalId",
+            "occurredAt",
+            "propertyName",
+            "propertyValue",
+            "objectTypeId",
+            "attemptNumber",
+        ]
+    ),
+    st.text(max_size=8),
+)
 JSON_VALUES = st.recursive(
     SCALARS,
     lambda children: st.one_of(st.lists(children, max_size=4), st.dictionaries(KEYS, children, max_size=8)),
     max_leaves=30,
 )
-SUBSCRIPTIONS = st.sampled_from([
-    f"{subject}.{action}" for subject in ("contact", "company", "deal", "ticket", "object", "product", "conversation")
-    for action in ("creation", "propertyChange", "deletion", "privacyDeletion", "merge", "restore", "associationChange")
-])
+SUBSCRIPTIONS = st.sampled_from(
+    [
+        f"{subject}.{action}"
+        for subject in ("contact", "company", "deal", "ticket", "object", "product", "conversation")
+        for action in (
+            "creation",
+            "propertyChange",
+            "deletion",
+            "privacyDeletion",
+            "merge",
+            "restore",
+            "associationChange",
+        )
+    ]
+)
 EVENT = st.fixed_dictionaries(
     {"eventId": st.one_of(st.integers(min_value=0), st.integers(min_value=0).map(str), SCALARS)},
     optional={
-        "subscriptionType": st.one_of(SUBSCRIPTIONS, SCALARS), "objectId": st.one_of(st.integers(), SCALARS),
-        "portalId": st.one_of(st.integers(), SCALARS), "occurredAt": st.one_of(st.integers(0, 2**45), SCALARS),
+        "subscriptionType": st.one_of(SUBSCRIPTIONS, SCALARS),
+        "objectId": st.one_of(st.integers(), SCALARS),
+        "portalId": st.one_of(st.integers(), SCALARS),
+        "occurredAt": st.one_of(st.integers(0, 2**45), SCALARS),
         "objectTypeId": st.one_of(st.sampled_from(["0-1", "0-2", "0-3", "0-5", "2-123"]), SCALARS),
         "propertyName": st.one_of(st.sampled_from(["email", "phone", "mobilephone", "firstname"]), SCALARS),
         "propertyValue": st.one_of(st.emails(), st.sampled_from(["+1 (415) 555-0100", "0044 20 7946 0000"]), SCALARS),
-        "attemptNumber": SCALARS, "changeSource": SCALARS, "mergedObjectIds": JSON_VALUES,
+        "attemptNumber": SCALARS,
+        "changeSource": SCALARS,
+        "mergedObjectIds": JSON_VALUES,
     },
 )
 HEADERS = st.dictionaries(
-    st.one_of(st.sampled_from(["x-hubspot-signature-v3", "x-hubspot-request-timestamp", "x-hubspot-signature",
-                               "x-hubspot-signature-version"]), st.text(max_size=10)),
-    st.one_of(st.text(max_size=50), st.just(NOW_MS), st.integers().map(str), st.just("\udcff"),
-              st.sampled_from(["v1", "v2", "V2", "v3"])), max_size=4)
+    st.one_of(
+        st.sampled_from(
+            [
+                "x-hubspot-signature-v3",
+                "x-hubspot-request-timestamp",
+                "x-hubspot-signature",
+                "x-hubspot-signature-version",
+            ]
+        ),
+        st.text(max_size=10),
+    ),
+    st.one_of(
+        st.text(max_size=50),
+        st.just(NOW_MS),
+        st.integers().map(str),
+        st.just("\udcff"),
+        st.sampled_from(["v1", "v2", "V2", "v3"]),
+    ),
+    max_size=4,
+)
 
 
-@pytest.mark.parametrize(("value", "expected"), [
-    ("+1 (415) 555-0123", "+14155550123"), ("0044 20 7946 0000", "+442079460000"), ("+44 20 7946 0000", "+442079460000"),
-    ("415 555 0123", None), ("+1 555", None), ("call me maybe", None),
-    # Typed into a CRM: possible numbers the metadata calls invalid are typos as far as we can tell.
-    ("+44 7700 900123", None), ("+1 555 555 0123", None),
-])
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("+1 (415) 555-0123", "+14155550123"),
+        ("0044 20 7946 0000", "+442079460000"),
+        ("+44 20 7946 0000", "+442079460000"),
+        ("415 555 0123", None),
+        ("+1 555", None),
+        ("call me maybe", None),
+        # Typed into a CRM: possible numbers the metadata calls invalid are typos as far as we can tell.
+        ("+44 7700 900123", None),
+        ("+1 555 555 0123", None),
+    ],
+)
 def test_phone_properties_must_be_valid_numbers(adapter, value, expected):
-    body = json.dumps([{"eventId": 1, "portalId": 1, "objectId": 2, "subscriptionType": "contact.propertyChange",
-                        "propertyName": "mobilephone", "propertyValue": value}]).encode()
+    body = json.dumps(
+        [
+            {
+                "eventId": 1,
+                "portalId": 1,
+                "objectId": 2,
+                "subscriptionType": "contact.propertyChange",
+                "propertyName": "mobilephone",
+                "propertyValue": value,
+            }
+        ]
+    ).encode()
     [event] = adapter.normalise(sdk_signed(body))
     assert event.contact.phone == expected
     assert event.attributes["propertyValue"] == value
 
 
 @FUZZ
-@given(url=st.one_of(st.text(max_size=40), st.just(HUB_URL + "?x=\udcff")), method=st.text(max_size=6),
-       headers=HEADERS,
-       body=st.one_of(st.binary(max_size=300), JSON_VALUES.map(lambda v: json.dumps(v).encode())),
-       secret=st.text(max_size=12),
-       now=st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30), timezones=st.just(UTC)))
+@given(
+    url=st.one_of(st.text(max_size=40), st.just(HUB_URL + "?x=\udcff")),
+    method=st.text(max_size=6),
+    headers=HEADERS,
+    body=st.one_of(st.binary(max_size=300), JSON_VALUES.map(lambda v: json.dumps(v).encode())),
+    secret=st.text(max_size=12),
+    now=st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30), timezones=st.just(UTC)),
+)
 def test_property_any_request_raises_only_hub_errors(url, method, headers, body, secret, now):
     adapter = get_adapter("hubspot")
     request = WebhookRequest(method=method, url=url, headers=headers, body=body)
@@ -398,8 +558,14 @@ def test_property_any_request_raises_only_hub_errors(url, method, headers, body,
 
 
 @FUZZ
-@given(payload=st.one_of(st.lists(EVENT, min_size=1, max_size=4), st.lists(st.dictionaries(KEYS, JSON_VALUES, max_size=8), max_size=4), JSON_VALUES),
-       version=st.sampled_from(["v3", "v2", "v1"]))
+@given(
+    payload=st.one_of(
+        st.lists(EVENT, min_size=1, max_size=4),
+        st.lists(st.dictionaries(KEYS, JSON_VALUES, max_size=8), max_size=4),
+        JSON_VALUES,
+    ),
+    version=st.sampled_from(["v3", "v2", "v1"]),
+)
 def test_property_signed_json_verifies_and_normalises_or_is_malformed(payload, version):
     adapter = get_adapter("hubspot")
     body = json.dumps(payload).encode()

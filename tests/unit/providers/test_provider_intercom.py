@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from switchboard_core.events import Channel
 from switchboard_core.providers import get_adapter
 from switchboard_core.providers.base import (
@@ -18,7 +19,6 @@ from switchboard_core.providers.base import (
     WebhookRequest,
 )
 from switchboard_core.providers.intercom import IntercomAdapter, html_to_text
-
 from tests.unit.providers.fuzz import FUZZ
 from tests.unit.providers.support import (
     assert_drafts_publishable,
@@ -56,6 +56,7 @@ def adapter() -> IntercomAdapter:
 
 # --- signature ---------------------------------------------------------------------------------
 
+
 def test_github_style_vector_construction_with_sha1(adapter):
     """No published Intercom vector: the GitHub example (providers.md §4 #1) with SHA-1 instead of SHA-256."""
     body = b"Hello, World!"
@@ -66,8 +67,10 @@ def test_github_style_vector_construction_with_sha1(adapter):
     adapter.verify(upper, {"client_secret": "It's a Secret to Everybody"}, NOW)
 
 
-@pytest.mark.parametrize("name", ["conversation-user-created.json", "conversation-admin-replied.json",
-                                  "contact-user-created.json", "ping.json"])
+@pytest.mark.parametrize(
+    "name",
+    ["conversation-user-created.json", "conversation-admin-replied.json", "contact-user-created.json", "ping.json"],
+)
 def test_recorded_payloads_verify(adapter, name):
     adapter.verify(signed(recorded(name)), {"client_secret": SECRET}, NOW)
 
@@ -75,8 +78,9 @@ def test_recorded_payloads_verify(adapter, name):
 def test_tampered_body_is_refused(adapter):
     request = signed(recorded("conversation-user-created.json"))
     with pytest.raises(SignatureError):
-        adapter.verify(make_request(request.body.replace(b"1042", b"1043"), dict(request.headers)),
-                       {"client_secret": SECRET}, NOW)
+        adapter.verify(
+            make_request(request.body.replace(b"1042", b"1043"), dict(request.headers)), {"client_secret": SECRET}, NOW
+        )
 
 
 def test_wrong_key_is_refused(adapter):
@@ -101,18 +105,22 @@ def test_sha256_signature_of_the_same_body_is_not_accepted(adapter):
 
 # --- handshake, delivery id ------------------------------------------------------------------------
 
+
 def test_ping_is_a_handshake_with_no_events(adapter):
     assert adapter.normalise(signed(recorded("ping.json"))) == []
     assert adapter.success_response(signed(recorded("ping.json"))).status == 200
 
 
 def test_delivery_id_is_the_notification_id(adapter):
-    assert adapter.delivery_id(signed(recorded("conversation-user-created.json"))) == \
-        "notif_4e3504a3-ba3f-46dc-ab48-8e4d5bdfdf4e"
+    assert (
+        adapter.delivery_id(signed(recorded("conversation-user-created.json")))
+        == "notif_4e3504a3-ba3f-46dc-ab48-8e4d5bdfdf4e"
+    )
     assert adapter.delivery_id(signed(b"nope")).startswith("sha256:")
 
 
 # --- normalisation --------------------------------------------------------------------------------
+
 
 def normalise(adapter, name: str):
     drafts = adapter.normalise(signed(recorded(name)))
@@ -152,33 +160,69 @@ def test_contact_created(adapter):
     assert event.attributes["item"]["custom_attributes"] == {"plan": "pro"}
 
 
-@pytest.mark.parametrize(("topic", "expected"), [
-    ("conversation.user.replied", "message.received"), ("conversation.admin.single.created", "message.sent"),
-    ("conversation.admin.noted", "message.sent"), ("conversation.admin.closed", "provider.notification"),
-    ("contact.lead.created", "contact.created"), ("user.created", "contact.created"),
-    ("contact.user.deleted", "contact.deleted"), ("contact.email.updated", "contact.updated"),
-    ("contact.tag.created", "contact.updated"), ("user.tag.deleted", "contact.updated"),
-    ("company.created", "provider.notification"), ("ticket.created", "provider.notification"),
-])
+@pytest.mark.parametrize(
+    ("topic", "expected"),
+    [
+        ("conversation.user.replied", "message.received"),
+        ("conversation.admin.single.created", "message.sent"),
+        ("conversation.admin.noted", "message.sent"),
+        ("conversation.admin.closed", "provider.notification"),
+        ("contact.lead.created", "contact.created"),
+        ("user.created", "contact.created"),
+        ("contact.user.deleted", "contact.deleted"),
+        ("contact.email.updated", "contact.updated"),
+        ("contact.tag.created", "contact.updated"),
+        ("user.tag.deleted", "contact.updated"),
+        ("company.created", "provider.notification"),
+        ("ticket.created", "provider.notification"),
+    ],
+)
 def test_topic_mapping(adapter, topic, expected):
-    body = json.dumps({"type": "notification_event", "id": "notif_1", "topic": topic, "app_id": "a",
-                       "data": {"item": {"id": "1", "email": "x@example.com"}}}).encode()
+    body = json.dumps(
+        {
+            "type": "notification_event",
+            "id": "notif_1",
+            "topic": topic,
+            "app_id": "a",
+            "data": {"item": {"id": "1", "email": "x@example.com"}},
+        }
+    ).encode()
     [event] = adapter.normalise(signed(body))
     assert event.type == expected
 
 
-@pytest.mark.parametrize(("html", "text"), [
-    ("<p>a</p><p>b</p>", "a\nb"), ("plain", "plain"), ("a<br>b", "a\nb"), ("<script>x</script>y", "y"),
-    ("&lt;tag&gt; &amp;", "<tag> &"), ("<p></p>", None), ("<p>   </p>", None), (None, None), (3, None),
-    ("<b>un<i>closed", "unclosed"),
-])
+@pytest.mark.parametrize(
+    ("html", "text"),
+    [
+        ("<p>a</p><p>b</p>", "a\nb"),
+        ("plain", "plain"),
+        ("a<br>b", "a\nb"),
+        ("<script>x</script>y", "y"),
+        ("&lt;tag&gt; &amp;", "<tag> &"),
+        ("<p></p>", None),
+        ("<p>   </p>", None),
+        (None, None),
+        (3, None),
+        ("<b>un<i>closed", "unclosed"),
+    ],
+)
 def test_html_to_text(html, text):
     assert html_to_text(html) == text
 
 
-@pytest.mark.parametrize("body", [b"not json", b"[]", b"{}", b'{"topic": "conversation.user.created"}',
-                                  b'{"topic": "x", "id": "n", "data": {}}', b'{"topic": "x", "id": "n", "data": []}',
-                                  b'{"topic": 1, "id": "n", "data": {"item": {}}}', b"\xff"])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"not json",
+        b"[]",
+        b"{}",
+        b'{"topic": "conversation.user.created"}',
+        b'{"topic": "x", "id": "n", "data": {}}',
+        b'{"topic": "x", "id": "n", "data": []}',
+        b'{"topic": 1, "id": "n", "data": {"item": {}}}',
+        b"\xff",
+    ],
+)
 def test_malformed_bodies(adapter, body):
     with pytest.raises(MalformedPayload):
         adapter.normalise(signed(body))
@@ -186,28 +230,73 @@ def test_malformed_bodies(adapter, body):
 
 # --- property tests --------------------------------------------------------------------------------
 
-SCALARS = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False, allow_infinity=False),
-                    st.text(max_size=20), st.sampled_from(["user", "admin", "a@b.c", "+1 415 555 0100", "\ud800",
-                                                           "<p>x</p>", "<", "&#xd800;", "&#99999999;"]))
-KEYS = st.one_of(st.sampled_from(["type", "id", "topic", "app_id", "data", "item", "source", "author", "body",
-                                  "conversation_parts", "contacts", "email", "phone", "name", "user", "created_at"]),
-                 st.text(max_size=8))
-JSON_VALUES = st.recursive(SCALARS, lambda children: st.one_of(st.lists(children, max_size=4),
-                                                                st.dictionaries(KEYS, children, max_size=8)),
-                           max_leaves=30)
+SCALARS = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=20),
+    st.sampled_from(
+        ["user", "admin", "a@b.c", "+1 415 555 0100", "\ud800", "<p>x</p>", "<", "&#xd800;", "&#99999999;"]
+    ),
+)
+KEYS = st.one_of(
+    st.sampled_from(
+        [
+            "type",
+            "id",
+            "topic",
+            "app_id",
+            "data",
+            "item",
+            "source",
+            "author",
+            "body",
+            "conversation_parts",
+            "contacts",
+            "email",
+            "phone",
+            "name",
+            "user",
+            "created_at",
+        ]
+    ),
+    st.text(max_size=8),
+)
+JSON_VALUES = st.recursive(
+    SCALARS,
+    lambda children: st.one_of(st.lists(children, max_size=4), st.dictionaries(KEYS, children, max_size=8)),
+    max_leaves=30,
+)
 NOTIFICATIONS = st.fixed_dictionaries(
-    {"topic": st.sampled_from(["ping", "conversation.user.created", "conversation.admin.replied", "contact.user.created",
-                               "user.deleted", "company.created"]),
-     "id": st.one_of(st.just("notif_1"), SCALARS), "data": st.one_of(st.fixed_dictionaries({"item": JSON_VALUES}),
-                                                                     JSON_VALUES)},
-    optional={"app_id": SCALARS, "created_at": SCALARS})
+    {
+        "topic": st.sampled_from(
+            [
+                "ping",
+                "conversation.user.created",
+                "conversation.admin.replied",
+                "contact.user.created",
+                "user.deleted",
+                "company.created",
+            ]
+        ),
+        "id": st.one_of(st.just("notif_1"), SCALARS),
+        "data": st.one_of(st.fixed_dictionaries({"item": JSON_VALUES}), JSON_VALUES),
+    },
+    optional={"app_id": SCALARS, "created_at": SCALARS},
+)
 
 
 @FUZZ
-@given(headers=st.dictionaries(st.one_of(st.just("x-hub-signature"), st.text(max_size=8)),
-                               st.one_of(st.text(max_size=50), st.just("sha1=\udcff")), max_size=3),
-       body=st.one_of(st.binary(max_size=300), JSON_VALUES.map(lambda v: json.dumps(v).encode())),
-       secret=st.text(max_size=12))
+@given(
+    headers=st.dictionaries(
+        st.one_of(st.just("x-hub-signature"), st.text(max_size=8)),
+        st.one_of(st.text(max_size=50), st.just("sha1=\udcff")),
+        max_size=3,
+    ),
+    body=st.one_of(st.binary(max_size=300), JSON_VALUES.map(lambda v: json.dumps(v).encode())),
+    secret=st.text(max_size=12),
+)
 def test_property_any_request_raises_only_hub_errors(headers, body, secret):
     adapter = get_adapter("intercom")
     request = WebhookRequest(method="POST", url=URL, headers=headers, body=body)

@@ -11,6 +11,8 @@ from urllib.parse import urlencode
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
+from infra.local.samples import build_sample, demo_credentials
 from switchboard_core.events import Channel
 from switchboard_core.providers import get_adapter
 from switchboard_core.providers.base import (
@@ -19,8 +21,6 @@ from switchboard_core.providers.base import (
     SignatureError,
     WebhookRequest,
 )
-
-from infra.local.samples import build_sample, demo_credentials
 from tests.unit.providers.fuzz import FUZZ
 from tests.unit.providers.support import (
     assert_drafts_publishable,
@@ -43,7 +43,9 @@ def li_signature(body: bytes, secret: str = CREDENTIALS["client_secret"]) -> str
 
 
 def signed(body: bytes, secret: str = CREDENTIALS["client_secret"]) -> WebhookRequest:
-    return make_request(HUB_URL, body, {"Content-Type": "application/json", "X-LI-Signature": li_signature(body, secret)})
+    return make_request(
+        HUB_URL, body, {"Content-Type": "application/json", "X-LI-Signature": li_signature(body, secret)}
+    )
 
 
 def recorded(name: str) -> bytes:
@@ -60,6 +62,7 @@ def adapter():
 
 
 # --- validation handshake --------------------------------------------------------------------------
+
 
 def test_challenge_is_answered_with_hex_hmac_of_the_code(adapter):
     code = "890e4665-4dfe-4ab1-b689-ed553bceeed0"  # the documented example challengeCode
@@ -79,6 +82,7 @@ def test_challenge_needs_a_code_and_a_secret(adapter):
 
 # --- signature -------------------------------------------------------------------------------------
 
+
 def test_signed_notification_is_accepted(adapter):
     adapter.verify(signed(recorded("social-actions.json")), CREDENTIALS, NOW)
 
@@ -89,15 +93,17 @@ def test_signature_without_the_literal_prefix_is_refused(adapter):
     with pytest.raises(SignatureError):
         adapter.verify(make_request(HUB_URL, body, {"X-LI-Signature": plain}), CREDENTIALS, NOW)
     with pytest.raises(SignatureError):  # the literal belongs to the signed string, not to the header
-        adapter.verify(make_request(HUB_URL, body, {"X-LI-Signature": "hmacsha256=" + li_signature(body)}),
-                       CREDENTIALS, NOW)
+        adapter.verify(
+            make_request(HUB_URL, body, {"X-LI-Signature": "hmacsha256=" + li_signature(body)}), CREDENTIALS, NOW
+        )
 
 
 def test_tampered_body_wrong_key_and_missing_header_are_refused(adapter):
     request = signed(recorded("social-actions.json"))
     with pytest.raises(SignatureError):
-        adapter.verify(make_request(HUB_URL, request.body.replace(b"team!", b"team?"), dict(request.headers)),
-                       CREDENTIALS, NOW)
+        adapter.verify(
+            make_request(HUB_URL, request.body.replace(b"team!", b"team?"), dict(request.headers)), CREDENTIALS, NOW
+        )
     with pytest.raises(SignatureError):
         adapter.verify(signed(recorded("social-actions.json"), "other"), CREDENTIALS, NOW)
     with pytest.raises(SignatureError, match="X-LI-Signature") as caught:
@@ -118,6 +124,7 @@ def test_delivery_id_is_a_body_digest(adapter):
 
 
 # --- normalisation -----------------------------------------------------------------------------------
+
 
 def test_batch_gives_one_event_per_notification(adapter):
     drafts = adapter.normalise(signed(recorded("social-actions.json")))
@@ -147,13 +154,25 @@ def test_lead_action(adapter):
     [event] = adapter.normalise(signed(recorded("lead-action.json")))
     assert_publishable([event])
     assert (event.type, event.attributes["kind"]) == ("provider.notification", "linkedin.lead_action")
-    assert event.provider_event_id.startswith("lead:urn:li:leadGenFormResponse:") and event.provider_event_id.endswith(":CREATED")
+    assert event.provider_event_id.startswith("lead:urn:li:leadGenFormResponse:") and event.provider_event_id.endswith(
+        ":CREATED"
+    )
     assert event.occurred_at == datetime.fromtimestamp(1700000000, UTC)
 
 
-@pytest.mark.parametrize("body", [b"x", b"[]", b"{}", b'{"notifications": []}', b'{"notifications": {}}',
-                                  b'{"notifications": [1]}', b'{"notifications": [{}], "n": NaN}',
-                                  b"[" * 5000 + b"]" * 5000])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"x",
+        b"[]",
+        b"{}",
+        b'{"notifications": []}',
+        b'{"notifications": {}}',
+        b'{"notifications": [1]}',
+        b'{"notifications": [{}], "n": NaN}',
+        b"[" * 5000 + b"]" * 5000,
+    ],
+)
 def test_malformed_bodies(adapter, body):
     with pytest.raises(MalformedPayload):
         adapter.normalise(signed(body))
@@ -161,28 +180,68 @@ def test_malformed_bodies(adapter, body):
 
 # --- property tests -------------------------------------------------------------------------------------
 
-SCALARS = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False, allow_infinity=False),
-                    st.text(max_size=20), st.sampled_from(["COMMENT", "LIKE", "SHARE_MENTION", "LEAD_ACTION", "\ud800",
-                                                           "1635374488596"]))
-KEYS = ["notificationId", "action", "sourcePost", "decoratedGeneratedActivity", "comment", "share", "owner", "message",
-        "text", "lastModifiedAt", "createdAt", "actor", "type", "leadGenFormResponse", "leadAction", "occurredAt"]
-JSON_VALUES = st.recursive(SCALARS, lambda c: st.one_of(
-    st.lists(c, max_size=4), st.dictionaries(st.one_of(st.sampled_from(KEYS), st.text(max_size=6)), c, max_size=6)),
-    max_leaves=30)
-PAYLOADS = st.fixed_dictionaries({}, optional={"type": SCALARS, "notifications": st.lists(JSON_VALUES, max_size=3),
-                                               "leadGenFormResponse": SCALARS, "occurredAt": SCALARS})
+SCALARS = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=20),
+    st.sampled_from(["COMMENT", "LIKE", "SHARE_MENTION", "LEAD_ACTION", "\ud800", "1635374488596"]),
+)
+KEYS = [
+    "notificationId",
+    "action",
+    "sourcePost",
+    "decoratedGeneratedActivity",
+    "comment",
+    "share",
+    "owner",
+    "message",
+    "text",
+    "lastModifiedAt",
+    "createdAt",
+    "actor",
+    "type",
+    "leadGenFormResponse",
+    "leadAction",
+    "occurredAt",
+]
+JSON_VALUES = st.recursive(
+    SCALARS,
+    lambda c: st.one_of(
+        st.lists(c, max_size=4), st.dictionaries(st.one_of(st.sampled_from(KEYS), st.text(max_size=6)), c, max_size=6)
+    ),
+    max_leaves=30,
+)
+PAYLOADS = st.fixed_dictionaries(
+    {},
+    optional={
+        "type": SCALARS,
+        "notifications": st.lists(JSON_VALUES, max_size=3),
+        "leadGenFormResponse": SCALARS,
+        "occurredAt": SCALARS,
+    },
+)
 
 
 @FUZZ
-@given(url=st.one_of(st.just(HUB_URL + "?challengeCode=x"), st.text(max_size=40)),
-       headers=st.dictionaries(st.sampled_from(["x-li-signature", "content-type"]), st.text(max_size=70), max_size=2),
-       body=st.one_of(st.binary(max_size=300), JSON_VALUES.map(lambda v: json.dumps(v).encode())),
-       credentials=st.lists(st.dictionaries(st.just("client_secret"), st.text(max_size=12)), max_size=2))
+@given(
+    url=st.one_of(st.just(HUB_URL + "?challengeCode=x"), st.text(max_size=40)),
+    headers=st.dictionaries(st.sampled_from(["x-li-signature", "content-type"]), st.text(max_size=70), max_size=2),
+    body=st.one_of(st.binary(max_size=300), JSON_VALUES.map(lambda v: json.dumps(v).encode())),
+    credentials=st.lists(st.dictionaries(st.just("client_secret"), st.text(max_size=12)), max_size=2),
+)
 def test_property_any_request_raises_only_hub_errors(url, headers, body, credentials):
     adapter = get_adapter("linkedin")
     request = WebhookRequest(method="POST", url=url, headers=headers, body=body)
-    assert_raises_only_hub_errors(adapter, request, credentials[0] if credentials else {}, NOW, assert_publishable,
-                                  handshake_credentials=credentials)
+    assert_raises_only_hub_errors(
+        adapter,
+        request,
+        credentials[0] if credentials else {},
+        NOW,
+        assert_publishable,
+        handshake_credentials=credentials,
+    )
 
 
 @FUZZ

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from switchboard_core.events import Channel
 from switchboard_core.providers import get_adapter
 from switchboard_core.providers.base import (
@@ -17,7 +18,6 @@ from switchboard_core.providers.base import (
     WebhookRequest,
 )
 from switchboard_core.providers.pipedrive import PipedriveAdapter
-
 from tests.unit.providers.fuzz import FUZZ
 from tests.unit.providers.support import (
     assert_drafts_publishable,
@@ -58,17 +58,34 @@ def adapter() -> PipedriveAdapter:
 
 # --- authentication ------------------------------------------------------------------------------
 
+
 def test_correct_basic_auth_is_accepted(adapter):
     adapter.verify(authed(recorded("v2-person-change.json")), CREDENTIALS, NOW)
-    lower = make_request(b"{}", {"Authorization": "basic " + basic(CREDENTIALS["username"], CREDENTIALS["password"]).split()[1]})
+    lower = make_request(
+        b"{}", {"Authorization": "basic " + basic(CREDENTIALS["username"], CREDENTIALS["password"]).split()[1]}
+    )
     adapter.verify(lower, CREDENTIALS, NOW)
 
 
-@pytest.mark.parametrize("authorization", [
-    None, "", "Basic", "Basic ", "Bearer abc", "Basic !!!notbase64", "Basic " + base64.b64encode(b"nocolon").decode(),
-    basic("hub-user", "wrong"), basic("other", "s3cr3t:with:colons"), basic("hub-user", "s3cr3t:with"),
-    basic("hub-user", ""), basic("", ""), basic("hub-user", "s3cr3t:with:colons ") , basic("Hub-User", "s3cr3t:with:colons"),
-])
+@pytest.mark.parametrize(
+    "authorization",
+    [
+        None,
+        "",
+        "Basic",
+        "Basic ",
+        "Bearer abc",
+        "Basic !!!notbase64",
+        "Basic " + base64.b64encode(b"nocolon").decode(),
+        basic("hub-user", "wrong"),
+        basic("other", "s3cr3t:with:colons"),
+        basic("hub-user", "s3cr3t:with"),
+        basic("hub-user", ""),
+        basic("", ""),
+        basic("hub-user", "s3cr3t:with:colons "),
+        basic("Hub-User", "s3cr3t:with:colons"),
+    ],
+)
 def test_missing_or_wrong_credentials_are_401(adapter, authorization):
     headers = {} if authorization is None else {"Authorization": authorization}
     with pytest.raises(SignatureError):
@@ -88,6 +105,7 @@ def test_credentials_are_never_echoed_in_errors(adapter):
 
 # --- delivery id ----------------------------------------------------------------------------------
 
+
 def test_delivery_id_v2_is_meta_id_and_v1_is_stable_across_retries(adapter):
     assert adapter.delivery_id(authed(recorded("v2-person-change.json"))) == "5a3c2e1f-8d9b-4c7a-a6e5-f4d3c2b1a098"
     v1 = json.loads(recorded("v1-updated-person.json"))
@@ -98,6 +116,7 @@ def test_delivery_id_v2_is_meta_id_and_v1_is_stable_across_retries(adapter):
 
 
 # --- normalisation --------------------------------------------------------------------------------
+
 
 def normalise(adapter, name: str):
     drafts = adapter.normalise(authed(recorded(name)))
@@ -147,22 +166,37 @@ def test_v1_updated_person(adapter):
     assert event.attributes["previous"]["name"] == "Ada Byron"
 
 
-@pytest.mark.parametrize(("meta", "expected"), [
-    ({"action": "create", "entity": "person"}, "contact.created"), ({"action": "delete", "entity": "deal"}, "deal.deleted"),
-    ({"action": "change", "entity": "organization"}, "crm.object_changed"),
-    ({"action": "change", "entity": "lead"}, "crm.object_changed"),
-    ({"action": "merged", "object": "person"}, "crm.object_changed"),
-    ({"action": "added", "object": "deal"}, "deal.created"),
-])
+@pytest.mark.parametrize(
+    ("meta", "expected"),
+    [
+        ({"action": "create", "entity": "person"}, "contact.created"),
+        ({"action": "delete", "entity": "deal"}, "deal.deleted"),
+        ({"action": "change", "entity": "organization"}, "crm.object_changed"),
+        ({"action": "change", "entity": "lead"}, "crm.object_changed"),
+        ({"action": "merged", "object": "person"}, "crm.object_changed"),
+        ({"action": "added", "object": "deal"}, "deal.created"),
+    ],
+)
 def test_entity_and_action_mapping(adapter, meta, expected):
     body = json.dumps({"meta": {**meta, "id": "x1", "entity_id": "5"}, "data": {"id": 5}, "previous": None}).encode()
     [event] = adapter.normalise(authed(body))
     assert event.type == expected
 
 
-@pytest.mark.parametrize("body", [b"not json", b"[]", b"{}", b'{"meta": []}', b'{"meta": {}}',
-                                  b'{"meta": {"entity": "person"}}', b'{"meta": {"action": "change", "entity": null}}',
-                                  b"\xff", b'{"event": "nodot", "meta": {}, "current": {}}'])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"not json",
+        b"[]",
+        b"{}",
+        b'{"meta": []}',
+        b'{"meta": {}}',
+        b'{"meta": {"entity": "person"}}',
+        b'{"meta": {"action": "change", "entity": null}}',
+        b"\xff",
+        b'{"event": "nodot", "meta": {}, "current": {}}',
+    ],
+)
 def test_malformed_bodies(adapter, body):
     with pytest.raises(MalformedPayload):
         adapter.normalise(authed(body))
@@ -170,28 +204,82 @@ def test_malformed_bodies(adapter, body):
 
 # --- property tests --------------------------------------------------------------------------------
 
-SCALARS = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False, allow_infinity=False),
-                    st.text(max_size=20), st.sampled_from(["person", "deal", "change", "create", "delete", "updated",
-                                                           "a@b.c", "+1 415 555 0100", "\ud800", "2.0",
-                                                           "2025-04-15T15:41:43.621Z"]))
-KEYS = st.one_of(st.sampled_from(["meta", "data", "previous", "current", "event", "action", "entity", "object", "id",
-                                  "entity_id", "emails", "phones", "email", "phone", "value", "primary", "name",
-                                  "timestamp", "timestamp_micro", "version", "company_id"]), st.text(max_size=8))
-JSON_VALUES = st.recursive(SCALARS, lambda children: st.one_of(st.lists(children, max_size=4),
-                                                                st.dictionaries(KEYS, children, max_size=8)),
-                           max_leaves=30)
-BODIES = st.fixed_dictionaries({"meta": st.dictionaries(KEYS, JSON_VALUES, max_size=8)},
-                               optional={"data": JSON_VALUES, "previous": JSON_VALUES, "current": JSON_VALUES,
-                                         "event": SCALARS})
+SCALARS = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=20),
+    st.sampled_from(
+        [
+            "person",
+            "deal",
+            "change",
+            "create",
+            "delete",
+            "updated",
+            "a@b.c",
+            "+1 415 555 0100",
+            "\ud800",
+            "2.0",
+            "2025-04-15T15:41:43.621Z",
+        ]
+    ),
+)
+KEYS = st.one_of(
+    st.sampled_from(
+        [
+            "meta",
+            "data",
+            "previous",
+            "current",
+            "event",
+            "action",
+            "entity",
+            "object",
+            "id",
+            "entity_id",
+            "emails",
+            "phones",
+            "email",
+            "phone",
+            "value",
+            "primary",
+            "name",
+            "timestamp",
+            "timestamp_micro",
+            "version",
+            "company_id",
+        ]
+    ),
+    st.text(max_size=8),
+)
+JSON_VALUES = st.recursive(
+    SCALARS,
+    lambda children: st.one_of(st.lists(children, max_size=4), st.dictionaries(KEYS, children, max_size=8)),
+    max_leaves=30,
+)
+BODIES = st.fixed_dictionaries(
+    {"meta": st.dictionaries(KEYS, JSON_VALUES, max_size=8)},
+    optional={"data": JSON_VALUES, "previous": JSON_VALUES, "current": JSON_VALUES, "event": SCALARS},
+)
 
 
 @FUZZ
-@given(headers=st.dictionaries(st.one_of(st.just("authorization"), st.text(max_size=8)),
-                               st.one_of(st.text(max_size=50), st.just("Basic \udcff"),
-                                         st.binary(max_size=30).map(lambda b: "Basic " + base64.b64encode(b).decode())),
-                               max_size=3),
-       body=st.one_of(st.binary(max_size=300), JSON_VALUES.map(lambda v: json.dumps(v).encode())),
-       username=st.text(max_size=8), password=st.text(max_size=8))
+@given(
+    headers=st.dictionaries(
+        st.one_of(st.just("authorization"), st.text(max_size=8)),
+        st.one_of(
+            st.text(max_size=50),
+            st.just("Basic \udcff"),
+            st.binary(max_size=30).map(lambda b: "Basic " + base64.b64encode(b).decode()),
+        ),
+        max_size=3,
+    ),
+    body=st.one_of(st.binary(max_size=300), JSON_VALUES.map(lambda v: json.dumps(v).encode())),
+    username=st.text(max_size=8),
+    password=st.text(max_size=8),
+)
 def test_property_any_request_raises_only_hub_errors(headers, body, username, password):
     adapter = get_adapter("pipedrive")
     request = WebhookRequest(method="POST", url=URL, headers=headers, body=body)

@@ -10,6 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from plivo.utils import validate_signature, validate_v3_signature
 from plivo.utils.signature_v3 import construct_post_url, get_signature_v3
+
+from infra.local.samples import build_sample, demo_credentials
 from switchboard_core.errors import HubError
 from switchboard_core.events import Channel
 from switchboard_core.providers import get_adapter
@@ -24,8 +26,6 @@ from switchboard_core.providers.plivo import (
     v2_signature,
     v3_string,
 )
-
-from infra.local.samples import build_sample, demo_credentials
 from tests.unit.providers.fuzz import FUZZ
 from tests.unit.providers.support import (
     assert_drafts_publishable,
@@ -53,8 +53,12 @@ def sdk_signature(body: bytes, url: str = HUB_URL, token: str = TOKEN, nonce: st
 
 
 def signed(body: bytes, url: str = HUB_URL, token: str = TOKEN, nonce: str = NONCE, **extra: str) -> WebhookRequest:
-    headers = {"Content-Type": FORM, "X-Plivo-Signature-V3": sdk_signature(body, url, token, nonce),
-               "X-Plivo-Signature-V3-Nonce": nonce, **extra}
+    headers = {
+        "Content-Type": FORM,
+        "X-Plivo-Signature-V3": sdk_signature(body, url, token, nonce),
+        "X-Plivo-Signature-V3-Nonce": nonce,
+        **extra,
+    }
     return make_request(url, body, headers)
 
 
@@ -73,6 +77,7 @@ def adapter() -> PlivoAdapter:
 
 # --- published vector and the construction ------------------------------------------------------
 
+
 def test_v2_vector():
     # providers.md §4 #11 (plivo-python tests/resources/test_signature.py)
     expected = "ehV3IKhLysWBxC1sy8INm0qGoQYdYsHwuoKjsX7FsXc="
@@ -82,19 +87,32 @@ def test_v2_vector():
 
 def test_v2_only_request_is_refused(adapter):
     body = recorded("sms-inbound.txt")
-    request = make_request(HUB_URL, body, {"Content-Type": FORM, "X-Plivo-Signature-V2": v2_signature(TOKEN, HUB_URL, NONCE),
-                                           "X-Plivo-Signature-V2-Nonce": NONCE})
+    request = make_request(
+        HUB_URL,
+        body,
+        {
+            "Content-Type": FORM,
+            "X-Plivo-Signature-V2": v2_signature(TOKEN, HUB_URL, NONCE),
+            "X-Plivo-Signature-V2-Nonce": NONCE,
+        },
+    )
     with pytest.raises(SignatureError, match="V2"):
         adapter.verify(request, {"auth_token": TOKEN}, NOW)
 
 
-@pytest.mark.parametrize(("url", "params", "expected"), [
-    ("https://example.com/answer?x=1", {"CallUUID": ["abc"], "From": ["14155550100"]},
-     "https://example.com/answer?x=1.CallUUIDabcFrom14155550100.nonce123"),  # the SDK example in providers.md
-    ("https://example.com/answer", {"A": ["1"]}, "https://example.com/answer?A1.nonce123"),
-    ("https://example.com/answer?b=2&a=1", {}, "https://example.com/answer?a=1&b=2.nonce123"),
-    ("https://example.com/answer", {}, "https://example.com/answer.nonce123"),
-])
+@pytest.mark.parametrize(
+    ("url", "params", "expected"),
+    [
+        (
+            "https://example.com/answer?x=1",
+            {"CallUUID": ["abc"], "From": ["14155550100"]},
+            "https://example.com/answer?x=1.CallUUIDabcFrom14155550100.nonce123",
+        ),  # the SDK example in providers.md
+        ("https://example.com/answer", {"A": ["1"]}, "https://example.com/answer?A1.nonce123"),
+        ("https://example.com/answer?b=2&a=1", {}, "https://example.com/answer?a=1&b=2.nonce123"),
+        ("https://example.com/answer", {}, "https://example.com/answer.nonce123"),
+    ],
+)
 def test_v3_string_matches_the_sdk(url, params, expected):
     assert v3_string(url, params, "nonce123") == expected
     flat = {k: v[0] for k, v in params.items()}
@@ -103,8 +121,11 @@ def test_v3_string_matches_the_sdk(url, params, expected):
 
 # --- SDK interop ---------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("name", ["sms-inbound.txt", "message-status-delivered.txt", "voice-inbound-ringing.txt",
-                                  "voice-hangup-completed.txt"])
+
+@pytest.mark.parametrize(
+    "name",
+    ["sms-inbound.txt", "message-status-delivered.txt", "voice-inbound-ringing.txt", "voice-hangup-completed.txt"],
+)
 @pytest.mark.parametrize("url", [HUB_URL, HUB_URL + "?tenant=acme&b=%2Fx&a=", "https://hub.example.com:8443/p?x=1"])
 def test_sdk_signed_requests_are_accepted(adapter, name, url):
     request = signed(recorded(name), url=url)
@@ -124,8 +145,9 @@ def test_multi_valued_parameters_are_signed_sorted(adapter):
     body = b"MessageUUID=m1&Tag=b&Tag=a&Text=hi"
     params = {"MessageUUID": "m1", "Tag": ["b", "a"], "Text": "hi"}
     signature = get_signature_v3(TOKEN, construct_post_url(HUB_URL, params).decode(), NONCE).decode()
-    request = make_request(HUB_URL, body, {"Content-Type": FORM, "X-Plivo-Signature-V3": signature,
-                                           "X-Plivo-Signature-V3-Nonce": NONCE})
+    request = make_request(
+        HUB_URL, body, {"Content-Type": FORM, "X-Plivo-Signature-V3": signature, "X-Plivo-Signature-V3-Nonce": NONCE}
+    )
     adapter.verify(request, {"auth_token": TOKEN}, NOW)
 
 
@@ -134,11 +156,18 @@ def test_samples_pass_the_sdk_validator():
     for sample in ("sms", "message-status", "voice-hangup"):
         request = build_sample("plivo", sample, credentials, HUB_URL + "?region=eu", now=NOW)
         params = {k: v[0] for k, v in parse_qs(request.body.decode(), keep_blank_values=True).items()}
-        assert validate_v3_signature("POST", request.url, request.headers["X-Plivo-Signature-V3-Nonce"],
-                                     credentials["auth_token"], request.headers["X-Plivo-Signature-V3"], params)
+        assert validate_v3_signature(
+            "POST",
+            request.url,
+            request.headers["X-Plivo-Signature-V3-Nonce"],
+            credentials["auth_token"],
+            request.headers["X-Plivo-Signature-V3"],
+            params,
+        )
 
 
 # --- refusals ----------------------------------------------------------------------------------------
+
 
 def test_tampered_body_is_refused(adapter):
     request = signed(recorded("sms-inbound.txt"))
@@ -178,8 +207,13 @@ def test_malformed_bodies(adapter, body):
     with pytest.raises(MalformedPayload):
         adapter.normalise(make_request(HUB_URL, body, {"Content-Type": FORM}))
     with pytest.raises(SignatureError):
-        adapter.verify(make_request(HUB_URL, body, {"Content-Type": FORM, "X-Plivo-Signature-V3": "AAAA",
-                                                    "X-Plivo-Signature-V3-Nonce": "1"}), {"auth_token": TOKEN}, NOW)
+        adapter.verify(
+            make_request(
+                HUB_URL, body, {"Content-Type": FORM, "X-Plivo-Signature-V3": "AAAA", "X-Plivo-Signature-V3-Nonce": "1"}
+            ),
+            {"auth_token": TOKEN},
+            NOW,
+        )
 
 
 def test_no_handshake(adapter):
@@ -189,6 +223,7 @@ def test_no_handshake(adapter):
 
 
 # --- normalisation ------------------------------------------------------------------------------------
+
 
 def normalise(adapter, name: str):
     drafts = adapter.normalise(make_request(HUB_URL, recorded(name), {"Content-Type": FORM}))
@@ -227,14 +262,25 @@ def test_voice_ringing_and_hangup(adapter):
     assert hangup.occurred_at == datetime(2024, 6, 12, 14, 9, 23, tzinfo=UTC)
 
 
-@pytest.mark.parametrize(("status", "expected"), [
-    ("ringing", "call.ringing"), ("in-progress", "call.in_progress"), ("completed", "call.completed"),
-    ("busy", "call.busy"), ("failed", "call.failed"), ("timeout", "call.no_answer"), ("no-answer", "call.no_answer"),
-    ("cancel", "call.canceled"), ("weird", "provider.notification"), ("", "provider.notification"),
-])
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [
+        ("ringing", "call.ringing"),
+        ("in-progress", "call.in_progress"),
+        ("completed", "call.completed"),
+        ("busy", "call.busy"),
+        ("failed", "call.failed"),
+        ("timeout", "call.no_answer"),
+        ("no-answer", "call.no_answer"),
+        ("cancel", "call.canceled"),
+        ("weird", "provider.notification"),
+        ("", "provider.notification"),
+    ],
+)
 def test_call_status_mapping(adapter, status, expected):
-    body = urlencode({"CallUUID": "c1", "CallStatus": status, "Direction": "outbound", "From": "14155550100",
-                      "To": "14155550123"}).encode()
+    body = urlencode(
+        {"CallUUID": "c1", "CallStatus": status, "Direction": "outbound", "From": "14155550100", "To": "14155550123"}
+    ).encode()
     [event] = adapter.normalise(make_request(HUB_URL, body, {"Content-Type": FORM}))
     assert event.type == expected
     assert event.contact.phone == "+14155550123"
@@ -258,19 +304,53 @@ def test_success_response_is_empty_plivo_xml(adapter):
 
 # --- property tests --------------------------------------------------------------------------------
 
-NAMES = st.sampled_from(["MessageUUID", "From", "To", "Text", "Status", "CallUUID", "CallStatus", "Direction", "Event",
-                         "MessageTime", "EndTime", "CallerName"])
-VALUES = st.one_of(st.text(st.characters(blacklist_categories=("Cs",)), max_size=30),
-                   st.sampled_from(["14155550123", "+14155550100", "sip:a@b", "ringing", "in-progress", "outbound",
-                                    "2024-06-12 14:08:05", "delivered", "", "9" * 40]))
-PARAMS = st.dictionaries(st.one_of(NAMES, st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=8)),
-                         st.lists(VALUES, min_size=1, max_size=2), max_size=10)
+NAMES = st.sampled_from(
+    [
+        "MessageUUID",
+        "From",
+        "To",
+        "Text",
+        "Status",
+        "CallUUID",
+        "CallStatus",
+        "Direction",
+        "Event",
+        "MessageTime",
+        "EndTime",
+        "CallerName",
+    ]
+)
+VALUES = st.one_of(
+    st.text(st.characters(blacklist_categories=("Cs",)), max_size=30),
+    st.sampled_from(
+        [
+            "14155550123",
+            "+14155550100",
+            "sip:a@b",
+            "ringing",
+            "in-progress",
+            "outbound",
+            "2024-06-12 14:08:05",
+            "delivered",
+            "",
+            "9" * 40,
+        ]
+    ),
+)
+PARAMS = st.dictionaries(
+    st.one_of(NAMES, st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=8)),
+    st.lists(VALUES, min_size=1, max_size=2),
+    max_size=10,
+)
 BODIES = st.one_of(st.binary(max_size=200), PARAMS.map(lambda p: urlencode(p, doseq=True).encode()))
-HEADERS = st.dictionaries(st.sampled_from(["content-type", "x-plivo-signature-v3", "x-plivo-signature-v3-nonce",
-                                           "x-plivo-signature-v2"]),
-                          st.one_of(st.text(max_size=40), st.just("\ud800")), max_size=4)
-URLS = st.one_of(st.sampled_from([HUB_URL, "http://[::1/x", "https://h:99999/", "", "https://h/p?\udcff=1"]),
-                 st.text(max_size=30))
+HEADERS = st.dictionaries(
+    st.sampled_from(["content-type", "x-plivo-signature-v3", "x-plivo-signature-v3-nonce", "x-plivo-signature-v2"]),
+    st.one_of(st.text(max_size=40), st.just("\ud800")),
+    max_size=4,
+)
+URLS = st.one_of(
+    st.sampled_from([HUB_URL, "http://[::1/x", "https://h:99999/", "", "https://h/p?\udcff=1"]), st.text(max_size=30)
+)
 
 
 @FUZZ

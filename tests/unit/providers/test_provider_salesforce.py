@@ -10,6 +10,7 @@ import defusedxml.ElementTree as DET
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from switchboard_core.errors import HubError
 from switchboard_core.events import Channel
 from switchboard_core.providers import get_adapter
@@ -19,7 +20,6 @@ from switchboard_core.providers.base import (
     WebhookRequest,
 )
 from switchboard_core.providers.salesforce import SalesforceAdapter, org_key
-
 from tests.unit.providers.fuzz import FUZZ
 from tests.unit.providers.support import (
     assert_drafts_publishable,
@@ -36,8 +36,9 @@ SOAP_NS = 'xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"'
 
 
 def request(body: bytes) -> WebhookRequest:
-    return WebhookRequest(method="POST", url=URL, headers={"content-type": "text/xml; charset=utf-8"}, body=body,
-                          received_at=NOW)
+    return WebhookRequest(
+        method="POST", url=URL, headers={"content-type": "text/xml; charset=utf-8"}, body=body, received_at=NOW
+    )
 
 
 def recorded(name: str) -> bytes:
@@ -45,14 +46,18 @@ def recorded(name: str) -> bytes:
 
 
 def envelope(inner: str, org: str = ORG18) -> bytes:
-    return (f'<soapenv:Envelope {SOAP_NS} xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><soapenv:Body>'
-            f'<notifications xmlns="http://soap.sforce.com/2005/09/outbound"><OrganizationId>{org}</OrganizationId>'
-            f"{inner}</notifications></soapenv:Body></soapenv:Envelope>").encode()
+    return (
+        f'<soapenv:Envelope {SOAP_NS} xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><soapenv:Body>'
+        f'<notifications xmlns="http://soap.sforce.com/2005/09/outbound"><OrganizationId>{org}</OrganizationId>'
+        f"{inner}</notifications></soapenv:Body></soapenv:Envelope>"
+    ).encode()
 
 
 def notification(nid: str, kind: str = "Contact", fields: str = "<sf:Id>0035g00000ZzY1xAAF</sf:Id>") -> str:
-    return (f'<Notification><Id>{nid}</Id><sObject xsi:type="sf:{kind}" '
-            f'xmlns:sf="urn:sobject.enterprise.soap.sforce.com">{fields}</sObject></Notification>')
+    return (
+        f'<Notification><Id>{nid}</Id><sObject xsi:type="sf:{kind}" '
+        f'xmlns:sf="urn:sobject.enterprise.soap.sforce.com">{fields}</sObject></Notification>'
+    )
 
 
 def assert_publishable(drafts) -> None:
@@ -66,14 +71,16 @@ def adapter() -> SalesforceAdapter:
 
 # --- the organization check ----------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("configured", [ORG18, ORG15, f"  {ORG18} "])
 def test_matching_organization_is_accepted_in_15_or_18_character_form(adapter, configured):
     for name in ("contact-and-lead.xml", "case.xml"):
         adapter.verify(request(recorded(name)), {"organization_id": configured}, NOW)
 
 
-@pytest.mark.parametrize("configured", ["00D5g000004bQwF", "00D5g000004bqwE", "00D5g000004bQwEEAV"[:-3] + "X",
-                                        "00Dxx0000001gER", "other"])
+@pytest.mark.parametrize(
+    "configured", ["00D5g000004bQwF", "00D5g000004bqwE", "00D5g000004bQwEEAV"[:-3] + "X", "00Dxx0000001gER", "other"]
+)
 def test_another_organization_is_401(adapter, configured):
     with pytest.raises(SignatureError, match="OrganizationId"):
         adapter.verify(request(recorded("contact-and-lead.xml")), {"organization_id": configured}, NOW)
@@ -107,12 +114,24 @@ BILLION_LAUGHS = b"""<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!E
 XXE = b"""<?xml version="1.0"?><!DOCTYPE x [<!ENTITY xxe SYSTEM "file:///etc/passwd">]><x>&xxe;</x>"""
 
 
-@pytest.mark.parametrize("body", [
-    BILLION_LAUGHS, XXE, b"", b"not xml", b"<a>", b"\xff\xfe<a/>", b'<?xml version="1.0" encoding="klingon"?><a/>',
-    b"<a/>", b'<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"/>',
-    f"<soapenv:Envelope {SOAP_NS}><soapenv:Body><other/></soapenv:Body></soapenv:Envelope>".encode(),
-    b'<Envelope xmlns="urn:other"><Body/></Envelope>', b"{\"json\": true}", b"<a>\x00</a>",
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        BILLION_LAUGHS,
+        XXE,
+        b"",
+        b"not xml",
+        b"<a>",
+        b"\xff\xfe<a/>",
+        b'<?xml version="1.0" encoding="klingon"?><a/>',
+        b"<a/>",
+        b'<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"/>',
+        f"<soapenv:Envelope {SOAP_NS}><soapenv:Body><other/></soapenv:Body></soapenv:Envelope>".encode(),
+        b'<Envelope xmlns="urn:other"><Body/></Envelope>',
+        b'{"json": true}',
+        b"<a>\x00</a>",
+    ],
+)
 def test_unreadable_bodies_are_400_everywhere(adapter, body):
     with pytest.raises(MalformedPayload):
         adapter.verify(request(body), CREDENTIALS, NOW)
@@ -121,10 +140,15 @@ def test_unreadable_bodies_are_400_everywhere(adapter, body):
     assert adapter.delivery_id(request(body)).startswith("sha256:")
 
 
-@pytest.mark.parametrize("inner", [
-    "", notification("") , '<Notification><Id>04l</Id></Notification>',
-    "".join(notification(f"04l{i:015d}") for i in range(101)),
-])
+@pytest.mark.parametrize(
+    "inner",
+    [
+        "",
+        notification(""),
+        "<Notification><Id>04l</Id></Notification>",
+        "".join(notification(f"04l{i:015d}") for i in range(101)),
+    ],
+)
 def test_wrong_shapes_are_400(adapter, inner):
     with pytest.raises(MalformedPayload):
         adapter.normalise(request(envelope(inner)))
@@ -139,6 +163,7 @@ def test_one_hundred_notifications_are_accepted(adapter):
 
 
 # --- normalisation -------------------------------------------------------------------------------
+
 
 def test_contact_and_lead(adapter):
     drafts = adapter.normalise(request(recorded("contact-and-lead.xml")))
@@ -184,8 +209,10 @@ def test_case_and_other_sobjects(adapter):
 
 
 def test_delivery_id_is_the_sorted_notification_ids(adapter):
-    assert adapter.delivery_id(request(recorded("contact-and-lead.xml"))) == \
-        "notifications:04l5g00000Fh2QaAAJ,04l5g00000Fh2QbAAJ"
+    assert (
+        adapter.delivery_id(request(recorded("contact-and-lead.xml")))
+        == "notifications:04l5g00000Fh2QaAAJ,04l5g00000Fh2QbAAJ"
+    )
     swapped = envelope(notification("B") + notification("A"))
     assert adapter.delivery_id(request(swapped)) == "notifications:A,B"
 
@@ -194,21 +221,41 @@ def test_success_response_is_the_wsdl_acknowledgement(adapter):
     response = adapter.success_response(request(recorded("case.xml")))
     assert response.status == 200 and response.content_type.startswith("text/xml")
     root = DET.fromstring(response.body)
-    ack = root.find("{http://schemas.xmlsoap.org/soap/envelope/}Body/"
-                    "{http://soap.sforce.com/2005/09/outbound}notificationsResponse/"
-                    "{http://soap.sforce.com/2005/09/outbound}Ack")
+    ack = root.find(
+        "{http://schemas.xmlsoap.org/soap/envelope/}Body/"
+        "{http://soap.sforce.com/2005/09/outbound}notificationsResponse/"
+        "{http://soap.sforce.com/2005/09/outbound}Ack"
+    )
     assert ack is not None and ack.text == "true"
 
 
 # --- property tests --------------------------------------------------------------------------------
 
 XML_TEXT = st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc")), max_size=12).map(
-    lambda s: s.replace("&", "&amp;").replace("<", "&lt;"))
-FIELD = st.tuples(st.sampled_from(["Id", "Email", "Phone", "MobilePhone", "Name", "FirstName", "LastName",
-                                   "LastModifiedDate", "SuppliedEmail", "SuppliedPhone", "ContactId", "Description",
-                                   "Custom__c"]),
-                  st.one_of(XML_TEXT, st.sampled_from(["a@b.c", "+1 415 555 0100", "2024-06-12T14:08:05.000Z",
-                                                       "not a date", "00 44"])))
+    lambda s: s.replace("&", "&amp;").replace("<", "&lt;")
+)
+FIELD = st.tuples(
+    st.sampled_from(
+        [
+            "Id",
+            "Email",
+            "Phone",
+            "MobilePhone",
+            "Name",
+            "FirstName",
+            "LastName",
+            "LastModifiedDate",
+            "SuppliedEmail",
+            "SuppliedPhone",
+            "ContactId",
+            "Description",
+            "Custom__c",
+        ]
+    ),
+    st.one_of(
+        XML_TEXT, st.sampled_from(["a@b.c", "+1 415 555 0100", "2024-06-12T14:08:05.000Z", "not a date", "00 44"])
+    ),
+)
 
 
 @st.composite
@@ -222,9 +269,14 @@ def messages(draw):
 
 
 @FUZZ
-@given(body=st.one_of(st.binary(max_size=300), messages().map(lambda b: b[: len(b)]),
-                      st.tuples(messages(), st.integers(0, 400)).map(lambda t: t[0][: t[1]])),
-       organization=st.one_of(st.text(max_size=20), st.just(ORG18)))
+@given(
+    body=st.one_of(
+        st.binary(max_size=300),
+        messages().map(lambda b: b[: len(b)]),
+        st.tuples(messages(), st.integers(0, 400)).map(lambda t: t[0][: t[1]]),
+    ),
+    organization=st.one_of(st.text(max_size=20), st.just(ORG18)),
+)
 def test_property_any_request_raises_only_hub_errors(body, organization):
     adapter = get_adapter("salesforce")
     req = request(body)

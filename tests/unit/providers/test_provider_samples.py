@@ -10,11 +10,11 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from hubspot.utils.signature import Signature
 from standardwebhooks import Webhook
-from switchboard_core.providers import PROVIDER_NAMES, get_adapter
-from switchboard_core.providers.base import SignatureError, WebhookRequest
 from twilio.request_validator import RequestValidator
 
 from infra.local.samples import SAMPLES, SignedRequest, build_sample, demo_credentials
+from switchboard_core.providers import PROVIDER_NAMES, get_adapter
+from switchboard_core.providers.base import SignatureError, WebhookRequest
 from tests.unit.providers.support import assert_drafts_publishable
 
 NOW = datetime(2024, 6, 12, 14, 8, 5, tzinfo=UTC)
@@ -31,9 +31,14 @@ def hub_url(provider: str) -> str:
 
 
 def as_request(signed: SignedRequest) -> WebhookRequest:
-    return WebhookRequest(method=signed.method, url=signed.url,
-                          headers={k.lower(): v for k, v in signed.headers.items()}, body=signed.body,
-                          query=parse_qs(urlsplit(signed.url).query, keep_blank_values=True), received_at=NOW)
+    return WebhookRequest(
+        method=signed.method,
+        url=signed.url,
+        headers={k.lower(): v for k, v in signed.headers.items()},
+        body=signed.body,
+        query=parse_qs(urlsplit(signed.url).query, keep_blank_values=True),
+        received_at=NOW,
+    )
 
 
 def test_every_provider_has_samples_with_the_documented_defaults():
@@ -85,7 +90,8 @@ def test_two_calls_are_two_deliveries(provider, sample):
     second = as_request(build_sample(provider, sample, credentials, hub_url(provider), now=NOW))
     assert adapter.delivery_id(first) != adapter.delivery_id(second)
     assert {d.provider_event_id for d in adapter.normalise(first)}.isdisjoint(
-        d.provider_event_id for d in adapter.normalise(second))
+        d.provider_event_id for d in adapter.normalise(second)
+    )
 
 
 def test_default_sample_is_the_first():
@@ -95,6 +101,7 @@ def test_default_sample_is_the_first():
 
 
 # --- the providers' own SDK validators accept the samples ----------------------------------------------
+
 
 @pytest.mark.parametrize("sample", SAMPLES["twilio"])
 def test_twilio_samples_pass_the_sdk_validator(sample):
@@ -117,12 +124,20 @@ def test_hubspot_samples_pass_the_sdk_validator(sample):
     now = datetime.now(UTC)  # the SDK checks freshness against the real clock
     signed = build_sample("hubspot", sample, credentials, hub_url("hubspot"), now=now)
     assert Signature.is_valid(
-        signature=signed.headers["X-HubSpot-Signature-v3"], client_secret=credentials["client_secret"],
-        request_body=signed.body.decode(), http_uri=signed.url, http_method="POST", signature_version="v3",
+        signature=signed.headers["X-HubSpot-Signature-v3"],
+        client_secret=credentials["client_secret"],
+        request_body=signed.body.decode(),
+        http_uri=signed.url,
+        http_method="POST",
+        signature_version="v3",
         timestamp=signed.headers["X-HubSpot-Request-Timestamp"],
     )
-    assert Signature.is_valid(signed.headers["X-HubSpot-Signature"], credentials["client_secret"],
-                              signed.body.decode(), signature_version="v1")
+    assert Signature.is_valid(
+        signed.headers["X-HubSpot-Signature"],
+        credentials["client_secret"],
+        signed.body.decode(),
+        signature_version="v1",
+    )
 
 
 def test_hubspot_sample_signs_the_decoded_uri():
@@ -130,8 +145,13 @@ def test_hubspot_sample_signs_the_decoded_uri():
     url = hub_url("hubspot") + "?cb=https%3A%2F%2Fexample.com%2Fx"
     signed = build_sample("hubspot", None, credentials, url, now=NOW)
     decoded = hub_url("hubspot") + "?cb=https://example.com/x"
-    expected = Signature.get_signature(credentials["client_secret"], signed.body.decode(), "v3", http_uri=decoded,
-                                       timestamp=signed.headers["X-HubSpot-Request-Timestamp"])
+    expected = Signature.get_signature(
+        credentials["client_secret"],
+        signed.body.decode(),
+        "v3",
+        http_uri=decoded,
+        timestamp=signed.headers["X-HubSpot-Request-Timestamp"],
+    )
     assert signed.headers["X-HubSpot-Signature-v3"] == expected
     get_adapter("hubspot").verify(as_request(signed), credentials, NOW)
 

@@ -12,6 +12,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from slack_sdk.signature import SignatureVerifier
+
+from infra.local.samples import build_sample, demo_credentials
 from switchboard_core.events import Channel
 from switchboard_core.providers import get_adapter
 from switchboard_core.providers.base import (
@@ -19,8 +21,6 @@ from switchboard_core.providers.base import (
     SignatureError,
     WebhookRequest,
 )
-
-from infra.local.samples import build_sample, demo_credentials
 from tests.unit.providers.fuzz import FUZZ
 from tests.unit.providers.support import (
     assert_drafts_publishable,
@@ -57,16 +57,30 @@ def make_request(body: bytes, headers: dict[str, str]) -> WebhookRequest:
     return webhook_request(HUB_URL, body, headers, received_at=NOW)
 
 
-def signed(body: bytes, *, secret: str = CREDENTIALS["signing_secret"], at: datetime = NOW,
-           content_type: str = JSON_TYPE, extra: dict[str, str] | None = None) -> WebhookRequest:
+def signed(
+    body: bytes,
+    *,
+    secret: str = CREDENTIALS["signing_secret"],
+    at: datetime = NOW,
+    content_type: str = JSON_TYPE,
+    extra: dict[str, str] | None = None,
+) -> WebhookRequest:
     timestamp = str(int(at.timestamp()))
     try:
         signature = sdk(secret).generate_signature(timestamp=timestamp, body=body)
     except UnicodeDecodeError:  # the SDK decodes the body as UTF-8; sign non-UTF-8 bytes by hand
-        signature = "v0=" + hmac.new(secret.encode(), b"v0:" + timestamp.encode() + b":" + body,
-                                     hashlib.sha256).hexdigest()
-    return make_request(body, {"Content-Type": content_type, "X-Slack-Request-Timestamp": timestamp,
-                               "X-Slack-Signature": signature, **(extra or {})})
+        signature = (
+            "v0=" + hmac.new(secret.encode(), b"v0:" + timestamp.encode() + b":" + body, hashlib.sha256).hexdigest()
+        )
+    return make_request(
+        body,
+        {
+            "Content-Type": content_type,
+            "X-Slack-Request-Timestamp": timestamp,
+            "X-Slack-Signature": signature,
+            **(extra or {}),
+        },
+    )
 
 
 def recorded(name: str) -> bytes:
@@ -84,10 +98,12 @@ def adapter():
 
 # --- signature -----------------------------------------------------------------------------------
 
+
 def test_published_vector(adapter):
     body = recorded("slash-command.form")
-    request = make_request(body, {"Content-Type": FORM_TYPE, "X-Slack-Request-Timestamp": VECTOR_TS,
-                                  "X-Slack-Signature": VECTOR_SIGNATURE})
+    request = make_request(
+        body, {"Content-Type": FORM_TYPE, "X-Slack-Request-Timestamp": VECTOR_TS, "X-Slack-Signature": VECTOR_SIGNATURE}
+    )
     adapter.verify(request, {"signing_secret": VECTOR_SECRET}, datetime.fromtimestamp(int(VECTOR_TS), UTC))
     assert sdk(VECTOR_SECRET, datetime.fromtimestamp(int(VECTOR_TS), UTC)).is_valid(body, VECTOR_TS, VECTOR_SIGNATURE)
 
@@ -136,8 +152,12 @@ def test_timestamp_is_part_of_the_signed_string(adapter):
 def test_missing_headers_are_refused_by_name(adapter, drop):
     request = signed(recorded("message.json"))
     headers = {k: v for k, v in request.headers.items() if k != drop}
-    with pytest.raises(SignatureError, match=drop.replace("x-slack-", "X-Slack-").replace("-signature", "-Signature")
-                       .replace("-request-timestamp", "-Request-Timestamp")):
+    with pytest.raises(
+        SignatureError,
+        match=drop.replace("x-slack-", "X-Slack-")
+        .replace("-signature", "-Signature")
+        .replace("-request-timestamp", "-Request-Timestamp"),
+    ):
         adapter.verify(make_request(request.body, headers), CREDENTIALS, NOW)
 
 
@@ -145,12 +165,14 @@ def test_missing_headers_are_refused_by_name(adapter, drop):
 def test_unreadable_timestamp_is_refused(adapter, stamp):
     request = signed(recorded("message.json"))
     with pytest.raises(SignatureError) as caught:
-        adapter.verify(make_request(request.body, {**request.headers, "x-slack-request-timestamp": stamp}),
-                       CREDENTIALS, NOW)
+        adapter.verify(
+            make_request(request.body, {**request.headers, "x-slack-request-timestamp": stamp}), CREDENTIALS, NOW
+        )
     assert CREDENTIALS["signing_secret"] not in str(caught.value)
 
 
 # --- url_verification and retries ------------------------------------------------------------------
+
 
 def test_url_verification_is_answered_with_the_challenge_after_verification(adapter):
     request = signed(recorded("url-verification.json"))
@@ -170,8 +192,11 @@ def test_url_verification_without_challenge_is_malformed(adapter):
 
 def test_retries_share_the_event_id_and_keep_the_retry_headers(adapter):
     first = signed(recorded("message.json"))
-    retry = signed(recorded("message.json"), at=NOW + timedelta(seconds=60),
-                   extra={"X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_timeout"})
+    retry = signed(
+        recorded("message.json"),
+        at=NOW + timedelta(seconds=60),
+        extra={"X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_timeout"},
+    )
     assert adapter.delivery_id(first) == adapter.delivery_id(retry) == "Ev123ABC456"
     [event] = adapter.normalise(retry)
     assert (event.attributes["retry_num"], event.attributes["retry_reason"]) == (1, "http_timeout")
@@ -185,6 +210,7 @@ def test_delivery_id_without_event_id_is_a_digest(adapter):
 
 
 # --- normalisation -----------------------------------------------------------------------------------------
+
 
 def normalise(adapter, name, content_type=JSON_TYPE):
     drafts = adapter.normalise(signed(recorded(name), content_type=content_type))
@@ -252,22 +278,40 @@ def test_slash_command(adapter):
 
 
 def test_interactivity_payload(adapter):
-    payload = {"type": "block_actions", "team": {"id": "T9TK3CUKW"}, "user": {"id": "UA8RXUSPL", "username": "jtorrance"},
-               "channel": {"id": "CBR2V3XEX"}, "trigger_id": "12466734323.1395872398",
-               "message": {"ts": "1548261231.000200"},
-               "actions": [{"action_id": "WaXA", "value": "approve", "action_ts": "1548426417.840180"}]}
+    payload = {
+        "type": "block_actions",
+        "team": {"id": "T9TK3CUKW"},
+        "user": {"id": "UA8RXUSPL", "username": "jtorrance"},
+        "channel": {"id": "CBR2V3XEX"},
+        "trigger_id": "12466734323.1395872398",
+        "message": {"ts": "1548261231.000200"},
+        "actions": [{"action_id": "WaXA", "value": "approve", "action_ts": "1548426417.840180"}],
+    }
     from urllib.parse import urlencode
+
     [event] = adapter.normalise(signed(urlencode({"payload": json.dumps(payload)}).encode(), content_type=FORM_TYPE))
     assert (event.type, event.text) == ("interaction.created", "approve")
     assert event.conversation_key == "slack:T9TK3CUKW:CBR2V3XEX:1548261231.000200"
 
 
-@pytest.mark.parametrize(("body", "content_type"), [
-    (b"not json", JSON_TYPE), (b"[]", JSON_TYPE), (b'{"type": 5}', JSON_TYPE), (b"{}", JSON_TYPE),
-    (b'{"type": "event_callback"}', JSON_TYPE), (b'{"type": "event_callback", "event": []}', JSON_TYPE),
-    (b'{"type": "event_callback", "event": {}, "n": Infinity}', JSON_TYPE), (b"[" * 5000 + b"]" * 5000, JSON_TYPE),
-    (b"a=1&b", FORM_TYPE), (b"text=hello", FORM_TYPE), (b"payload=not-json", FORM_TYPE), (b"payload=%5B%5D", FORM_TYPE),
-    (b"\xff\xfe", FORM_TYPE)])
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        (b"not json", JSON_TYPE),
+        (b"[]", JSON_TYPE),
+        (b'{"type": 5}', JSON_TYPE),
+        (b"{}", JSON_TYPE),
+        (b'{"type": "event_callback"}', JSON_TYPE),
+        (b'{"type": "event_callback", "event": []}', JSON_TYPE),
+        (b'{"type": "event_callback", "event": {}, "n": Infinity}', JSON_TYPE),
+        (b"[" * 5000 + b"]" * 5000, JSON_TYPE),
+        (b"a=1&b", FORM_TYPE),
+        (b"text=hello", FORM_TYPE),
+        (b"payload=not-json", FORM_TYPE),
+        (b"payload=%5B%5D", FORM_TYPE),
+        (b"\xff\xfe", FORM_TYPE),
+    ],
+)
 def test_malformed_bodies(adapter, body, content_type):
     with pytest.raises(MalformedPayload):
         adapter.normalise(signed(body, content_type=content_type))
@@ -275,39 +319,106 @@ def test_malformed_bodies(adapter, body, content_type):
 
 # --- property tests --------------------------------------------------------------------------------------
 
-SCALARS = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False, allow_infinity=False),
-                    st.text(max_size=20), st.sampled_from(["message", "app_mention", "reaction_added", "message_changed",
-                                                           "event_callback", "url_verification", "\ud800",
-                                                           "1355517523.000005"]))
-KEYS = ["type", "event", "event_id", "team_id", "channel", "user", "text", "ts", "thread_ts", "subtype", "message",
-        "files", "item", "challenge", "event_time", "event_ts", "url_private", "mimetype", "id"]
-JSON_VALUES = st.recursive(SCALARS, lambda c: st.one_of(
-    st.lists(c, max_size=4), st.dictionaries(st.one_of(st.sampled_from(KEYS), st.text(max_size=6)), c, max_size=6)),
-    max_leaves=30)
-CALLBACKS = st.fixed_dictionaries({"type": st.sampled_from(["event_callback", "url_verification", "app_rate_limited"])},
-                                  optional={"event": JSON_VALUES, "event_id": SCALARS, "team_id": SCALARS,
-                                            "challenge": SCALARS, "event_time": SCALARS})
+SCALARS = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=20),
+    st.sampled_from(
+        [
+            "message",
+            "app_mention",
+            "reaction_added",
+            "message_changed",
+            "event_callback",
+            "url_verification",
+            "\ud800",
+            "1355517523.000005",
+        ]
+    ),
+)
+KEYS = [
+    "type",
+    "event",
+    "event_id",
+    "team_id",
+    "channel",
+    "user",
+    "text",
+    "ts",
+    "thread_ts",
+    "subtype",
+    "message",
+    "files",
+    "item",
+    "challenge",
+    "event_time",
+    "event_ts",
+    "url_private",
+    "mimetype",
+    "id",
+]
+JSON_VALUES = st.recursive(
+    SCALARS,
+    lambda c: st.one_of(
+        st.lists(c, max_size=4), st.dictionaries(st.one_of(st.sampled_from(KEYS), st.text(max_size=6)), c, max_size=6)
+    ),
+    max_leaves=30,
+)
+CALLBACKS = st.fixed_dictionaries(
+    {"type": st.sampled_from(["event_callback", "url_verification", "app_rate_limited"])},
+    optional={
+        "event": JSON_VALUES,
+        "event_id": SCALARS,
+        "team_id": SCALARS,
+        "challenge": SCALARS,
+        "event_time": SCALARS,
+    },
+)
 
 
 @FUZZ
-@given(headers=st.dictionaries(st.sampled_from(["x-slack-signature", "x-slack-request-timestamp", "content-type",
-                                                "x-slack-retry-num", "x-slack-retry-reason"]),
-                               st.one_of(st.text(max_size=70), st.sampled_from([str(int(NOW.timestamp())), JSON_TYPE,
-                                                                                FORM_TYPE])), max_size=5),
-       body=st.one_of(st.binary(max_size=300), JSON_VALUES.map(lambda v: json.dumps(v).encode())),
-       secret=st.text(max_size=12))
+@given(
+    headers=st.dictionaries(
+        st.sampled_from(
+            [
+                "x-slack-signature",
+                "x-slack-request-timestamp",
+                "content-type",
+                "x-slack-retry-num",
+                "x-slack-retry-reason",
+            ]
+        ),
+        st.one_of(st.text(max_size=70), st.sampled_from([str(int(NOW.timestamp())), JSON_TYPE, FORM_TYPE])),
+        max_size=5,
+    ),
+    body=st.one_of(st.binary(max_size=300), JSON_VALUES.map(lambda v: json.dumps(v).encode())),
+    secret=st.text(max_size=12),
+)
 def test_property_any_request_raises_only_hub_errors(headers, body, secret):
     adapter = get_adapter("slack")
     request = WebhookRequest(method="POST", url=HUB_URL, headers=headers, body=body)
-    assert_raises_only_hub_errors(adapter, request, {"signing_secret": secret}, NOW, assert_publishable,
-                                  also=[lambda: adapter.success_response(request).body.encode("utf-8")])
+    assert_raises_only_hub_errors(
+        adapter,
+        request,
+        {"signing_secret": secret},
+        NOW,
+        assert_publishable,
+        also=[lambda: adapter.success_response(request).body.encode("utf-8")],
+    )
 
 
 @FUZZ
-@given(payload=st.one_of(CALLBACKS, JSON_VALUES),
-       form=st.dictionaries(st.sampled_from(["command", "text", "user_id", "team_id", "channel_id", "trigger_id",
-                                             "payload"]), st.text(max_size=30), max_size=5),
-       as_form=st.booleans())
+@given(
+    payload=st.one_of(CALLBACKS, JSON_VALUES),
+    form=st.dictionaries(
+        st.sampled_from(["command", "text", "user_id", "team_id", "channel_id", "trigger_id", "payload"]),
+        st.text(max_size=30),
+        max_size=5,
+    ),
+    as_form=st.booleans(),
+)
 def test_property_signed_bodies_normalise_or_are_malformed(payload, form, as_form):
     from urllib.parse import urlencode
 

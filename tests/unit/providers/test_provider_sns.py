@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import NameOID
 from hypothesis import given
 from hypothesis import strategies as st
+
 from switchboard_core.errors import HubError
 from switchboard_core.events import Channel
 from switchboard_core.providers import get_adapter
@@ -33,7 +34,6 @@ from switchboard_core.providers.sns import (
     check_sns_url,
     default_fetch,
 )
-
 from tests.unit.providers.fuzz import FUZZ
 from tests.unit.providers.support import (
     assert_drafts_publishable,
@@ -51,17 +51,25 @@ CREDENTIALS = {"topic_arn": TOPIC}
 
 # --- a test CA and SNS-like signing certificate ------------------------------------------------------
 
+
 def _name(common_name: str) -> x509.Name:
     return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
 
 
-def _issue(subject_key, issuer_key, subject: str, issuer: str, *, ca: bool, not_before: datetime,
-           not_after: datetime) -> x509.Certificate:
-    return (x509.CertificateBuilder().subject_name(_name(subject)).issuer_name(_name(issuer))
-            .public_key(subject_key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(not_before).not_valid_after(not_after)
-            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-            .sign(issuer_key, hashes.SHA256()))
+def _issue(
+    subject_key, issuer_key, subject: str, issuer: str, *, ca: bool, not_before: datetime, not_after: datetime
+) -> x509.Certificate:
+    return (
+        x509.CertificateBuilder()
+        .subject_name(_name(subject))
+        .issuer_name(_name(issuer))
+        .public_key(subject_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        .sign(issuer_key, hashes.SHA256())
+    )
 
 
 CA_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -69,8 +77,9 @@ SIGNING_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 OTHER_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 VALID_FROM, VALID_TO = datetime(2024, 1, 1, tzinfo=UTC), datetime(2025, 1, 1, tzinfo=UTC)
 CA_CERT = _issue(CA_KEY, CA_KEY, "Test Root CA", "Test Root CA", ca=True, not_before=VALID_FROM, not_after=VALID_TO)
-SIGNING_CERT = _issue(SIGNING_KEY, CA_KEY, "sns.amazonaws.com", "Test Root CA", ca=False,
-                      not_before=VALID_FROM, not_after=VALID_TO)
+SIGNING_CERT = _issue(
+    SIGNING_KEY, CA_KEY, "sns.amazonaws.com", "Test Root CA", ca=False, not_before=VALID_FROM, not_after=VALID_TO
+)
 
 
 def pem(certificate: x509.Certificate) -> bytes:
@@ -139,20 +148,35 @@ def production(monkeypatch):
 
 # --- canonical string (AWS docs: Name\nValue\n pairs in the documented order) --------------------------
 
+
 def test_canonical_string_of_a_notification():
-    message = {"Type": "Notification", "MessageId": "m1", "TopicArn": TOPIC, "Subject": "Hi", "Message": "a\nb",
-               "Timestamp": "2024-06-12T14:08:00.000Z", "UnsubscribeURL": "ignored", "SignatureVersion": "2"}
-    assert canonical_string(message) == (
-        f"Message\na\nb\nMessageId\nm1\nSubject\nHi\nTimestamp\n2024-06-12T14:08:00.000Z\nTopicArn\n{TOPIC}\n"
-        "Type\nNotification\n").encode()
+    message = {
+        "Type": "Notification",
+        "MessageId": "m1",
+        "TopicArn": TOPIC,
+        "Subject": "Hi",
+        "Message": "a\nb",
+        "Timestamp": "2024-06-12T14:08:00.000Z",
+        "UnsubscribeURL": "ignored",
+        "SignatureVersion": "2",
+    }
+    assert (
+        canonical_string(message)
+        == (
+            f"Message\na\nb\nMessageId\nm1\nSubject\nHi\nTimestamp\n2024-06-12T14:08:00.000Z\nTopicArn\n{TOPIC}\n"
+            "Type\nNotification\n"
+        ).encode()
+    )
     del message["Subject"]
     assert b"Subject" not in canonical_string(message)
 
 
 def test_canonical_string_of_a_confirmation():
     message = recorded("subscription-confirmation.json")
-    expected = "".join(f"{k}\n{message[k]}\n" for k in
-                       ("Message", "MessageId", "SubscribeURL", "Timestamp", "Token", "TopicArn", "Type"))
+    expected = "".join(
+        f"{k}\n{message[k]}\n"
+        for k in ("Message", "MessageId", "SubscribeURL", "Timestamp", "Token", "TopicArn", "Type")
+    )
     assert canonical_string(message) == expected.encode()
 
 
@@ -165,10 +189,18 @@ def test_canonical_string_needs_every_confirmation_field():
 
 # --- signatures ------------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("version", ["1", "2"])
-@pytest.mark.parametrize("name", ["notification-plain.json", "notification-two-way-sms.json",
-                                  "notification-connect-contact-event.json", "subscription-confirmation.json",
-                                  "unsubscribe-confirmation.json"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "notification-plain.json",
+        "notification-two-way-sms.json",
+        "notification-connect-contact-event.json",
+        "subscription-confirmation.json",
+        "unsubscribe-confirmation.json",
+    ],
+)
 def test_signed_messages_verify(adapter, name, version):
     adapter.verify(make_request(sign(recorded(name), version=version)), CREDENTIALS, NOW)
 
@@ -180,10 +212,16 @@ def test_signature_version_1_is_sha1_and_2_is_sha256(adapter):
         adapter.verify(make_request(swapped), CREDENTIALS, NOW)
 
 
-@pytest.mark.parametrize(("field", "value"), [
-    ("Message", "Hello world?"), ("Subject", "Other"), ("MessageId", "22b80b92-0000-4c2c-8f9d-bdfb0c7bf324"),
-    ("Timestamp", "2024-06-12T14:08:00.656Z"), ("Type", "UnsubscribeConfirmation"),
-])
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("Message", "Hello world?"),
+        ("Subject", "Other"),
+        ("MessageId", "22b80b92-0000-4c2c-8f9d-bdfb0c7bf324"),
+        ("Timestamp", "2024-06-12T14:08:00.656Z"),
+        ("Type", "UnsubscribeConfirmation"),
+    ],
+)
 def test_tampered_signed_fields_are_refused(adapter, field, value):
     message = sign(recorded("notification-plain.json"))
     message[field] = value
@@ -235,14 +273,18 @@ def test_message_for_another_topic_is_refused_with_401(adapter):
 
 def test_topic_check_comes_before_any_fetch(adapter, fetch):
     with pytest.raises(SignatureError):
-        adapter.verify(make_request(sign(recorded("notification-plain.json"))),
-                       {"topic_arn": "arn:aws:sns:us-east-2:123456789012:OtherTopic"}, NOW)
+        adapter.verify(
+            make_request(sign(recorded("notification-plain.json"))),
+            {"topic_arn": "arn:aws:sns:us-east-2:123456789012:OtherTopic"},
+            NOW,
+        )
     assert fetch.calls == []
 
 
 def test_type_header_must_match_the_body(adapter):
-    request = make_request(sign(recorded("notification-plain.json")),
-                           {"x-amz-sns-message-type": "SubscriptionConfirmation"})
+    request = make_request(
+        sign(recorded("notification-plain.json")), {"x-amz-sns-message-type": "SubscriptionConfirmation"}
+    )
     with pytest.raises(SignatureError, match="x-amz-sns-message-type"):
         adapter.verify(request, CREDENTIALS, NOW)
 
@@ -255,10 +297,17 @@ def test_bodies_that_are_not_sns_messages_are_refused(adapter, body):
 
 # --- timestamp window --------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("offset", "accepted"), [
-    (timedelta(0), True), (timedelta(hours=1), True), (timedelta(minutes=-5), True),
-    (timedelta(hours=1, seconds=1), False), (timedelta(minutes=-5, seconds=-1), False),
-])
+
+@pytest.mark.parametrize(
+    ("offset", "accepted"),
+    [
+        (timedelta(0), True),
+        (timedelta(hours=1), True),
+        (timedelta(minutes=-5), True),
+        (timedelta(hours=1, seconds=1), False),
+        (timedelta(minutes=-5, seconds=-1), False),
+    ],
+)
 def test_timestamp_window(adapter, offset, accepted):
     """`offset` is how far the verifier's clock is ahead of the message Timestamp."""
     stamp = datetime(2024, 6, 12, 14, 8, 0, tzinfo=UTC)
@@ -280,37 +329,49 @@ def test_unreadable_timestamps_are_refused(adapter, stamp):
 
 # --- certificate URL and fetching ------------------------------------------------------------------------
 
-@pytest.mark.parametrize("url", [
-    "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-abc.pem",
-    "https://sns.eu-central-1.amazonaws.com/SimpleNotificationService-abc.pem",
-    "https://sns.us-gov-west-1.amazonaws.com/SimpleNotificationService-abc.pem",
-    "https://sns.cn-north-1.amazonaws.com.cn/SimpleNotificationService-abc.pem",
-    "https://sns.ap-southeast-5.amazonaws.com/SimpleNotificationService-abc.pem",
-])
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-abc.pem",
+        "https://sns.eu-central-1.amazonaws.com/SimpleNotificationService-abc.pem",
+        "https://sns.us-gov-west-1.amazonaws.com/SimpleNotificationService-abc.pem",
+        "https://sns.cn-north-1.amazonaws.com.cn/SimpleNotificationService-abc.pem",
+        "https://sns.ap-southeast-5.amazonaws.com/SimpleNotificationService-abc.pem",
+    ],
+)
 def test_sns_certificate_hosts_are_accepted(url, production):
     assert check_sns_url(url, "SigningCertURL", certificate=True) == url
 
 
-@pytest.mark.parametrize("url", [
-    "http://sns.us-east-1.amazonaws.com/SimpleNotificationService-abc.pem",
-    "https://user@sns.us-east-1.amazonaws.com/SimpleNotificationService-abc.pem",
-    "https://user:pw@sns.us-east-1.amazonaws.com/SimpleNotificationService-abc.pem",
-    "https://sns.us-east-1.amazonaws.com:443/SimpleNotificationService-abc.pem",
-    "https://sns.us-east-1.amazonaws.com:8443/SimpleNotificationService-abc.pem",
-    "https://sns.us-east-1.amazonaws.com.evil.example/SimpleNotificationService-abc.pem",
-    "https://evil-sns.us-east-1.amazonaws.com/SimpleNotificationService-abc.pem",
-    "https://sns.us-east-1.amazonaws.co/SimpleNotificationService-abc.pem",
-    "https://sns.amazonaws.com/SimpleNotificationService-abc.pem",
-    "https://s3.us-east-1.amazonaws.com/SimpleNotificationService-abc.pem",
-    "https://sns.us-east-1.amazonaws.com.cn.evil/SimpleNotificationService-abc.pem",
-    "https://SNS.US-EAST-1.AMAZONAWS.COM/SimpleNotificationService-abc.pem",
-    "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-abc.txt",
-    "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-abc.pem?x=1",
-    "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-abc.pem#frag",
-    "https://sns.us-east-1.amazonaws.com\\@evil.example/x.pem",
-    "https://sns.switchboard-dev.invalid/SimpleNotificationService-switchboard-dev.pem",
-    "https://[::1]/x.pem", "file:///etc/passwd", "", None, 7, "https://snß.us-east-1.amazonaws.com/x.pem",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://sns.us-east-1.amazonaws.com/SimpleNotificationService-abc.pem",
+        "https://user@sns.us-east-1.amazonaws.com/SimpleNotificationService-abc.pem",
+        "https://user:pw@sns.us-east-1.amazonaws.com/SimpleNotificationService-abc.pem",
+        "https://sns.us-east-1.amazonaws.com:443/SimpleNotificationService-abc.pem",
+        "https://sns.us-east-1.amazonaws.com:8443/SimpleNotificationService-abc.pem",
+        "https://sns.us-east-1.amazonaws.com.evil.example/SimpleNotificationService-abc.pem",
+        "https://evil-sns.us-east-1.amazonaws.com/SimpleNotificationService-abc.pem",
+        "https://sns.us-east-1.amazonaws.co/SimpleNotificationService-abc.pem",
+        "https://sns.amazonaws.com/SimpleNotificationService-abc.pem",
+        "https://s3.us-east-1.amazonaws.com/SimpleNotificationService-abc.pem",
+        "https://sns.us-east-1.amazonaws.com.cn.evil/SimpleNotificationService-abc.pem",
+        "https://SNS.US-EAST-1.AMAZONAWS.COM/SimpleNotificationService-abc.pem",
+        "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-abc.txt",
+        "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-abc.pem?x=1",
+        "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-abc.pem#frag",
+        "https://sns.us-east-1.amazonaws.com\\@evil.example/x.pem",
+        "https://sns.switchboard-dev.invalid/SimpleNotificationService-switchboard-dev.pem",
+        "https://[::1]/x.pem",
+        "file:///etc/passwd",
+        "",
+        None,
+        7,
+        "https://snß.us-east-1.amazonaws.com/x.pem",
+    ],
+)
 def test_other_certificate_urls_are_refused(adapter, fetch, url, production):
     with pytest.raises(SignatureError):
         check_sns_url(url, "SigningCertURL", certificate=True)
@@ -320,12 +381,15 @@ def test_other_certificate_urls_are_refused(adapter, fetch, url, production):
     assert fetch.calls == []
 
 
-@pytest.mark.parametrize("url", [
-    "https://sns.us-east-2.amazonaws.com/?Action=Unsubscribe&SubscriptionArn=x",
-    "https://sns.us-east-2.amazonaws.com.evil.example/?Action=ConfirmSubscription&Token=x",
-    "http://sns.us-east-2.amazonaws.com/?Action=ConfirmSubscription&Token=x",
-    "https://evil.example/?Action=ConfirmSubscription",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://sns.us-east-2.amazonaws.com/?Action=Unsubscribe&SubscriptionArn=x",
+        "https://sns.us-east-2.amazonaws.com.evil.example/?Action=ConfirmSubscription&Token=x",
+        "http://sns.us-east-2.amazonaws.com/?Action=ConfirmSubscription&Token=x",
+        "https://evil.example/?Action=ConfirmSubscription",
+    ],
+)
 def test_bad_subscribe_urls_are_refused_before_anything_is_fetched(adapter, fetch, url, production):
     message = sign({**recorded("subscription-confirmation.json"), "SubscribeURL": url})
     with pytest.raises(SignatureError, match="SubscribeURL"):
@@ -350,8 +414,10 @@ def test_unreachable_certificate_is_503_so_sns_retries(fetch):
     assert caught.value.status == 503
 
 
-@pytest.mark.parametrize("served", [b"", b"<html>404</html>", b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
-                                    b"x" * (70 * 1024)])
+@pytest.mark.parametrize(
+    "served",
+    [b"", b"<html>404</html>", b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n", b"x" * (70 * 1024)],
+)
 def test_certificate_urls_serving_garbage_are_refused(served):
     adapter = SnsAdapter(fetch=FakeFetch(served={CERT_URL: served}))
     with pytest.raises(SignatureError):
@@ -359,10 +425,13 @@ def test_certificate_urls_serving_garbage_are_refused(served):
 
 
 def test_expired_or_future_certificates_are_refused():
-    for not_before, not_after in ((datetime(2020, 1, 1, tzinfo=UTC), datetime(2024, 6, 1, tzinfo=UTC)),
-                                  (datetime(2024, 7, 1, tzinfo=UTC), datetime(2025, 1, 1, tzinfo=UTC))):
-        certificate = _issue(SIGNING_KEY, CA_KEY, "sns", "Test Root CA", ca=False, not_before=not_before,
-                             not_after=not_after)
+    for not_before, not_after in (
+        (datetime(2020, 1, 1, tzinfo=UTC), datetime(2024, 6, 1, tzinfo=UTC)),
+        (datetime(2024, 7, 1, tzinfo=UTC), datetime(2025, 1, 1, tzinfo=UTC)),
+    ):
+        certificate = _issue(
+            SIGNING_KEY, CA_KEY, "sns", "Test Root CA", ca=False, not_before=not_before, not_after=not_after
+        )
         adapter = SnsAdapter(fetch=FakeFetch(served={CERT_URL: pem(certificate)}))
         with pytest.raises(SignatureError, match="not valid now"):
             adapter.verify(make_request(sign(recorded("notification-plain.json"))), CREDENTIALS, NOW)
@@ -398,13 +467,17 @@ def test_dev_host_is_trusted_only_while_the_dev_directory_is_set(tmp_path, monke
         SnsAdapter().verify(request, CREDENTIALS, NOW)
     monkeypatch.setenv(DEV_CERT_DIR_ENV, str(tmp_path))
     SnsAdapter().verify(request, CREDENTIALS, NOW)
-    for bad in ("https://sns.switchboard-dev.invalid/../secret.pem", "https://sns.switchboard-dev.invalid/a/b.pem",
-                "https://sns.switchboard-dev.invalid/.hidden.pem"):
+    for bad in (
+        "https://sns.switchboard-dev.invalid/../secret.pem",
+        "https://sns.switchboard-dev.invalid/a/b.pem",
+        "https://sns.switchboard-dev.invalid/.hidden.pem",
+    ):
         with pytest.raises(SignatureError):
             check_sns_url(bad, "SigningCertURL", certificate=True)
 
 
 # --- subscription confirmation (after_verified) -----------------------------------------------------------
+
 
 def test_subscription_confirmation_visits_subscribe_url_and_yields_no_events(adapter, fetch):
     message = sign(recorded("subscription-confirmation.json"))
@@ -437,14 +510,31 @@ def test_after_verified_fetches_nothing_for_other_types(adapter, fetch, name):
 
 # --- credentials ----------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("arn", [TOPIC, "arn:aws:sns:eu-west-1:000000000000:orders.fifo",
-                                 "arn:aws-cn:sns:cn-north-1:123456789012:t", "arn:aws-us-gov:sns:us-gov-west-1:123456789012:t"])
+
+@pytest.mark.parametrize(
+    "arn",
+    [
+        TOPIC,
+        "arn:aws:sns:eu-west-1:000000000000:orders.fifo",
+        "arn:aws-cn:sns:cn-north-1:123456789012:t",
+        "arn:aws-us-gov:sns:us-gov-west-1:123456789012:t",
+    ],
+)
 def test_valid_topic_arns(arn):
     assert SnsAdapter().validate_credentials({"topic_arn": arn}) == {"topic_arn": arn}
 
 
-@pytest.mark.parametrize("arn", ["", "MyTopic", "arn:aws:sqs:us-east-1:123456789012:q", "arn:aws:sns:us-east-1:1234:t",
-                                 "arn:aws:sns:us-east-1:123456789012:", "arn:aws:sns:us-east-1:123456789012:a b"])
+@pytest.mark.parametrize(
+    "arn",
+    [
+        "",
+        "MyTopic",
+        "arn:aws:sqs:us-east-1:123456789012:q",
+        "arn:aws:sns:us-east-1:1234:t",
+        "arn:aws:sns:us-east-1:123456789012:",
+        "arn:aws:sns:us-east-1:123456789012:a b",
+    ],
+)
 def test_invalid_topic_arns(arn):
     with pytest.raises(HubError) as caught:
         SnsAdapter().validate_credentials({"topic_arn": arn})
@@ -452,6 +542,7 @@ def test_invalid_topic_arns(arn):
 
 
 # --- normalisation --------------------------------------------------------------------------------------------
+
 
 def test_two_way_sms_is_a_received_message(adapter):
     request = signed_recorded("notification-two-way-sms.json")
@@ -469,12 +560,19 @@ def test_two_way_sms_is_a_received_message(adapter):
     assert adapter.delivery_id(request) == "8e2c3f1a-5b7d-5e0f-9a1b-2c3d4e5f6a7b"
 
 
-@pytest.mark.parametrize(("channel", "event_type", "expected"), [
-    ("VOICE", "CONNECTED_TO_AGENT", "call.in_progress"), ("VOICE", "INITIATED", "call.initiated"),
-    ("VOICE", "QUEUED", "call.queued"), ("VOICE", "DISCONNECTED", "call.completed"),
-    ("VOICE", "COMPLETED", "contact_center.event"), ("VOICE", "CONTACT_DATA_UPDATED", "contact_center.event"),
-    ("CHAT", "INITIATED", "contact_center.event"), ("TASK", "DISCONNECTED", "contact_center.event"),
-])
+@pytest.mark.parametrize(
+    ("channel", "event_type", "expected"),
+    [
+        ("VOICE", "CONNECTED_TO_AGENT", "call.in_progress"),
+        ("VOICE", "INITIATED", "call.initiated"),
+        ("VOICE", "QUEUED", "call.queued"),
+        ("VOICE", "DISCONNECTED", "call.completed"),
+        ("VOICE", "COMPLETED", "contact_center.event"),
+        ("VOICE", "CONTACT_DATA_UPDATED", "contact_center.event"),
+        ("CHAT", "INITIATED", "contact_center.event"),
+        ("TASK", "DISCONNECTED", "contact_center.event"),
+    ],
+)
 def test_connect_contact_events(adapter, channel, event_type, expected):
     message = recorded("notification-connect-contact-event.json")
     inner = json.loads(message["Message"])
@@ -517,9 +615,19 @@ def test_unsubscribe_confirmation_is_an_event_and_is_not_acted_on(adapter, fetch
     assert fetch.calls == [CERT_URL]  # the certificate only: its SubscribeURL would re-subscribe
 
 
-@pytest.mark.parametrize("body", [b"not json", b"{", b"\xff", b'{"a": NaN}', b"[]",
-                                  b'{"Type": "Notification", "MessageId": "m", "Message": 5}',
-                                  b'{"Type": "Notification", "Message": "x"}', b'{"Type": "Weird", "MessageId": "m"}'])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"not json",
+        b"{",
+        b"\xff",
+        b'{"a": NaN}',
+        b"[]",
+        b'{"Type": "Notification", "MessageId": "m", "Message": 5}',
+        b'{"Type": "Notification", "Message": "x"}',
+        b'{"Type": "Weird", "MessageId": "m"}',
+    ],
+)
 def test_malformed_bodies(adapter, body):
     with pytest.raises(MalformedPayload):
         adapter.normalise(make_request(body))
@@ -532,42 +640,117 @@ def test_delivery_id_falls_back_to_a_body_digest(adapter):
 # --- property tests -----------------------------------------------------------------------------------------
 
 JSON_VALUES = st.recursive(
-    st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False, allow_infinity=False),
-              st.text(max_size=20), st.sampled_from(["+14255550182", "VOICE", "INITIATED", "\ud800", "2024-06-12T14:08:00Z",
-                                                     "Amazon Connect Contact Event"])),
-    lambda children: st.one_of(st.lists(children, max_size=4), st.dictionaries(
-        st.one_of(st.sampled_from(["originationNumber", "destinationNumber", "messageBody", "inboundMessageId",
-                                   "detail-type", "detail", "eventType", "channel", "contactId", "customerEndpoint",
-                                   "address", "type", "time"]), st.text(max_size=8)), children, max_size=6)),
+    st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(),
+        st.floats(allow_nan=False, allow_infinity=False),
+        st.text(max_size=20),
+        st.sampled_from(
+            ["+14255550182", "VOICE", "INITIATED", "\ud800", "2024-06-12T14:08:00Z", "Amazon Connect Contact Event"]
+        ),
+    ),
+    lambda children: st.one_of(
+        st.lists(children, max_size=4),
+        st.dictionaries(
+            st.one_of(
+                st.sampled_from(
+                    [
+                        "originationNumber",
+                        "destinationNumber",
+                        "messageBody",
+                        "inboundMessageId",
+                        "detail-type",
+                        "detail",
+                        "eventType",
+                        "channel",
+                        "contactId",
+                        "customerEndpoint",
+                        "address",
+                        "type",
+                        "time",
+                    ]
+                ),
+                st.text(max_size=8),
+            ),
+            children,
+            max_size=6,
+        ),
+    ),
     max_leaves=30,
 )
-ENVELOPE_KEYS = st.sampled_from(["Type", "MessageId", "TopicArn", "Message", "Timestamp", "Subject", "SignatureVersion",
-                                 "Signature", "SigningCertURL", "SubscribeURL", "Token"])
-ENVELOPES = st.dictionaries(ENVELOPE_KEYS, st.one_of(JSON_VALUES, st.sampled_from(
-    ["Notification", "SubscriptionConfirmation", "UnsubscribeConfirmation", TOPIC, CERT_URL, "1", "2",
-     "2024-06-12T14:08:00Z"])), max_size=11)
+ENVELOPE_KEYS = st.sampled_from(
+    [
+        "Type",
+        "MessageId",
+        "TopicArn",
+        "Message",
+        "Timestamp",
+        "Subject",
+        "SignatureVersion",
+        "Signature",
+        "SigningCertURL",
+        "SubscribeURL",
+        "Token",
+    ]
+)
+ENVELOPES = st.dictionaries(
+    ENVELOPE_KEYS,
+    st.one_of(
+        JSON_VALUES,
+        st.sampled_from(
+            [
+                "Notification",
+                "SubscriptionConfirmation",
+                "UnsubscribeConfirmation",
+                TOPIC,
+                CERT_URL,
+                "1",
+                "2",
+                "2024-06-12T14:08:00Z",
+            ]
+        ),
+    ),
+    max_size=11,
+)
 
 
 @FUZZ
-@given(body=st.one_of(st.binary(max_size=300), ENVELOPES.map(lambda v: json.dumps(v).encode())),
-       headers=st.dictionaries(st.sampled_from(["x-amz-sns-message-type", "content-type"]), st.text(max_size=30)),
-       topic=st.one_of(st.just(TOPIC), st.text(max_size=20)))
+@given(
+    body=st.one_of(st.binary(max_size=300), ENVELOPES.map(lambda v: json.dumps(v).encode())),
+    headers=st.dictionaries(st.sampled_from(["x-amz-sns-message-type", "content-type"]), st.text(max_size=30)),
+    topic=st.one_of(st.just(TOPIC), st.text(max_size=20)),
+)
 def test_property_any_request_raises_only_hub_errors(body, headers, topic):
     adapter = SnsAdapter(fetch=FakeFetch())
     request = WebhookRequest(method="POST", url=HUB_URL, headers=headers, body=body)
-    assert_raises_only_hub_errors(adapter, request, {"topic_arn": topic}, NOW, assert_publishable,
-                                  also=[lambda: adapter.after_verified(request),
-                                        lambda: adapter.validate_credentials({"topic_arn": topic})])
+    assert_raises_only_hub_errors(
+        adapter,
+        request,
+        {"topic_arn": topic},
+        NOW,
+        assert_publishable,
+        also=[lambda: adapter.after_verified(request), lambda: adapter.validate_credentials({"topic_arn": topic})],
+    )
 
 
 @FUZZ
-@given(inner=JSON_VALUES, subject=st.one_of(st.none(), st.text(max_size=20)), version=st.sampled_from(["1", "2"]),
-       raw_text=st.booleans())
+@given(
+    inner=JSON_VALUES,
+    subject=st.one_of(st.none(), st.text(max_size=20)),
+    version=st.sampled_from(["1", "2"]),
+    raw_text=st.booleans(),
+)
 def test_property_signed_notifications_verify_and_normalise_or_are_malformed(inner, subject, version, raw_text):
     adapter = SnsAdapter(fetch=FakeFetch())
     text = json.dumps(inner)
-    message = {"Type": "Notification", "MessageId": "3d1f5e0a-0000-4000-8000-000000000001", "TopicArn": TOPIC,
-               "Message": text if not raw_text else str(inner), "Timestamp": "2024-06-12T14:08:00.000Z"}
+    message = {
+        "Type": "Notification",
+        "MessageId": "3d1f5e0a-0000-4000-8000-000000000001",
+        "TopicArn": TOPIC,
+        "Message": text if not raw_text else str(inner),
+        "Timestamp": "2024-06-12T14:08:00.000Z",
+    }
     if subject is not None:
         message["Subject"] = subject
     try:
@@ -585,10 +768,13 @@ def test_property_signed_notifications_verify_and_normalise_or_are_malformed(inn
 
 def test_regression_non_string_signature_version_is_a_401():
     """Found by the 10,000-example run: a list SignatureVersion once raised TypeError."""
-    body = (b'{"Type":"Notification","TopicArn":"arn:aws:sns:us-east-2:123456789012:MyTopic",'
-            b'"SignatureVersion":[]}')
+    body = b'{"Type":"Notification","TopicArn":"arn:aws:sns:us-east-2:123456789012:MyTopic","SignatureVersion":[]}'
     adapter = get_adapter("sns")
-    request = WebhookRequest(method="POST", url="https://hooks.example.com/webhooks/sns/con_1",
-                             headers={"content-type": "text/plain"}, body=body)
+    request = WebhookRequest(
+        method="POST",
+        url="https://hooks.example.com/webhooks/sns/con_1",
+        headers={"content-type": "text/plain"},
+        body=body,
+    )
     with pytest.raises(SignatureError):
         adapter.verify(request, {"topic_arn": "arn:aws:sns:us-east-2:123456789012:MyTopic"}, datetime.now(UTC))

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from standardwebhooks import Webhook
+
 from switchboard_core.errors import HubError
 from switchboard_core.events import Channel
 from switchboard_core.providers import get_adapter
@@ -19,7 +20,6 @@ from switchboard_core.providers.base import (
     WebhookRequest,
 )
 from switchboard_core.providers.standard_webhooks import StandardWebhooksAdapter
-
 from tests.unit.providers.fuzz import FUZZ
 from tests.unit.providers.support import (
     assert_drafts_publishable,
@@ -34,10 +34,20 @@ NOW = datetime(2024, 6, 12, 14, 8, 5, tzinfo=UTC)
 
 # providers.md §4 #6 and #7 (standard-webhooks reference library tests)
 VECTORS = [
-    ("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "msg_p5jXN8AQM9LWM0D4loKWxJek", "1614265330",
-     b'{"test": 2432232314}', "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="),
-    ("whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD", "msg_27UH4WbU6Z5A5EzD8u03UvzRbpk", "1649367553",
-     b'{"email":"test@example.com","username":"test_user"}', "v1,tZ1I4/hDygAJgO5TYxiSd6Sd0kDW6hPenDe+bTa3Kkw="),
+    (
+        "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        "msg_p5jXN8AQM9LWM0D4loKWxJek",
+        "1614265330",
+        b'{"test": 2432232314}',
+        "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=",
+    ),
+    (
+        "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD",
+        "msg_27UH4WbU6Z5A5EzD8u03UvzRbpk",
+        "1649367553",
+        b'{"email":"test@example.com","username":"test_user"}',
+        "v1,tZ1I4/hDygAJgO5TYxiSd6Sd0kDW6hPenDe+bTa3Kkw=",
+    ),
 ]
 
 
@@ -45,11 +55,19 @@ def make_request(body: bytes, headers: dict[str, str]) -> WebhookRequest:
     return webhook_request(HUB_URL, body, headers, received_at=NOW)
 
 
-def sdk_signed(body: bytes, msg_id: str = "msg_2KWPBgLlAfxdpx2AI54pPJ85f4W", when: datetime = NOW,
-               secret: str = SECRET) -> WebhookRequest:
+def sdk_signed(
+    body: bytes, msg_id: str = "msg_2KWPBgLlAfxdpx2AI54pPJ85f4W", when: datetime = NOW, secret: str = SECRET
+) -> WebhookRequest:
     signature = Webhook(secret).sign(msg_id, when, body.decode())
-    return make_request(body, {"Content-Type": "application/json", "webhook-id": msg_id,
-                               "webhook-timestamp": str(int(when.timestamp())), "webhook-signature": signature})
+    return make_request(
+        body,
+        {
+            "Content-Type": "application/json",
+            "webhook-id": msg_id,
+            "webhook-timestamp": str(int(when.timestamp())),
+            "webhook-signature": signature,
+        },
+    )
 
 
 def recorded(name: str) -> bytes:
@@ -67,6 +85,7 @@ def adapter() -> StandardWebhooksAdapter:
 
 # --- vectors and SDK interop -----------------------------------------------------------------------
 
+
 @pytest.mark.parametrize(("secret", "msg_id", "timestamp", "body", "signature"), VECTORS)
 def test_published_vectors(adapter, secret, msg_id, timestamp, body, signature):
     request = make_request(body, {"webhook-id": msg_id, "webhook-timestamp": timestamp, "webhook-signature": signature})
@@ -80,7 +99,10 @@ def test_sdk_signature_is_accepted(adapter):
 def test_any_matching_v1_entry_is_enough(adapter):
     request = sdk_signed(recorded("contact-created.json"))
     good = request.header("webhook-signature")
-    rotated = {**request.headers, "webhook-signature": f"v1a,AAAA v1,{base64.b64encode(b'x' * 32).decode()} {good} v2,zz"}
+    rotated = {
+        **request.headers,
+        "webhook-signature": f"v1a,AAAA v1,{base64.b64encode(b'x' * 32).decode()} {good} v2,zz",
+    }
     adapter.verify(make_request(request.body, rotated), {"secret": SECRET}, NOW)
 
 
@@ -92,10 +114,13 @@ def test_unpadded_signature_is_accepted(adapter):
 
 # --- refusals -----------------------------------------------------------------------------------------
 
+
 def test_tampered_body_is_refused(adapter):
     request = sdk_signed(recorded("contact-created.json"))
     with pytest.raises(SignatureError):
-        adapter.verify(make_request(request.body.replace(b"john", b"jane"), dict(request.headers)), {"secret": SECRET}, NOW)
+        adapter.verify(
+            make_request(request.body.replace(b"john", b"jane"), dict(request.headers)), {"secret": SECRET}, NOW
+        )
 
 
 def test_tampered_id_is_refused(adapter):
@@ -128,8 +153,13 @@ def test_missing_header_is_refused_by_name(adapter, missing):
 
 @pytest.mark.parametrize(
     ("offset", "accepted"),
-    [(timedelta(0), True), (timedelta(minutes=5), True), (timedelta(minutes=-5), True),
-     (timedelta(minutes=5, seconds=1), False), (timedelta(minutes=-5, seconds=-1), False)],
+    [
+        (timedelta(0), True),
+        (timedelta(minutes=5), True),
+        (timedelta(minutes=-5), True),
+        (timedelta(minutes=5, seconds=1), False),
+        (timedelta(minutes=-5, seconds=-1), False),
+    ],
 )
 def test_tolerance(adapter, offset, accepted):
     """`offset` is how far the verifier's clock is ahead of webhook-timestamp."""
@@ -159,14 +189,32 @@ def test_error_message_does_not_echo_secret_or_signature(adapter):
 
 # --- credentials ---------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("secret", [SECRET, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD",
-                                    "whsec_" + base64.b64encode(b"k" * 24).decode().rstrip("=")])
+
+@pytest.mark.parametrize(
+    "secret",
+    [
+        SECRET,
+        "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD",
+        "whsec_" + base64.b64encode(b"k" * 24).decode().rstrip("="),
+    ],
+)
 def test_valid_secrets(adapter, secret):
     assert adapter.validate_credentials({"secret": secret}) == {"secret": secret}
 
 
-@pytest.mark.parametrize("secret", ["MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "whsec_", "whsec_not base64!", "whsec_abc$def",
-                                    "whsk_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "whsec_ümlaut", "whsec_A"])
+@pytest.mark.parametrize(
+    "secret",
+    [
+        "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        "whsec_",
+        "whsec_not base64!",
+        "whsec_abc$def",
+        "whsk_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        "whsec_ümlaut",
+        "whsec_A",
+    ],
+)
 def test_invalid_secrets(adapter, secret):
     with pytest.raises(HubError) as caught:
         adapter.validate_credentials({"secret": secret})
@@ -182,6 +230,7 @@ def test_missing_or_extra_credentials(adapter):
 
 
 # --- normalisation --------------------------------------------------------------------------------------
+
 
 def test_recommended_payload(adapter):
     request = sdk_signed(recorded("contact-created.json"))
@@ -201,8 +250,9 @@ def test_payload_that_is_not_an_object_is_kept_whole(adapter):
     assert event.occurred_at is None
 
 
-@pytest.mark.parametrize("stamp", ["yesterday", 1e30, -5, "2022-13-45T00:00:00Z", {"a": 1},
-                                   "\u00b2", "\u0663", "1" * 5000, 10**400])  # found by the 10,000-example run
+@pytest.mark.parametrize(
+    "stamp", ["yesterday", 1e30, -5, "2022-13-45T00:00:00Z", {"a": 1}, "\u00b2", "\u0663", "1" * 5000, 10**400]
+)  # found by the 10,000-example run
 def test_unparseable_payload_timestamp_is_ignored(adapter, stamp):
     [event] = adapter.normalise(sdk_signed(json.dumps({"type": "x.y", "timestamp": stamp}).encode()))
     assert event.occurred_at is None
@@ -219,30 +269,54 @@ def test_malformed_bodies(adapter, body):
 # --- property tests -------------------------------------------------------------------------------------
 
 JSON_VALUES = st.recursive(
-    st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False, allow_infinity=False),
-              st.text(max_size=20), st.sampled_from(["2022-11-03T20:26:10Z", "\ud800", "1614265330", "\u00b2", "9" * 40])),
-    lambda children: st.one_of(st.lists(children, max_size=4),
-                               st.dictionaries(st.one_of(st.sampled_from(["type", "data", "timestamp"]),
-                                                         st.text(max_size=8)), children, max_size=5)),
+    st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(),
+        st.floats(allow_nan=False, allow_infinity=False),
+        st.text(max_size=20),
+        st.sampled_from(["2022-11-03T20:26:10Z", "\ud800", "1614265330", "\u00b2", "9" * 40]),
+    ),
+    lambda children: st.one_of(
+        st.lists(children, max_size=4),
+        st.dictionaries(
+            st.one_of(st.sampled_from(["type", "data", "timestamp"]), st.text(max_size=8)), children, max_size=5
+        ),
+    ),
     max_leaves=30,
 )
 HEADERS = st.dictionaries(
     st.one_of(st.sampled_from(["webhook-id", "webhook-timestamp", "webhook-signature"]), st.text(max_size=10)),
-    st.one_of(st.text(max_size=80), st.just(str(int(NOW.timestamp()))), st.just("v1,AAAA v1a,BBBB , v1,"),
-              st.just("msg_\udcff")),
-    max_size=4)
-SECRETS = st.one_of(st.text(max_size=20), st.just(SECRET), st.binary(max_size=20).map(
-    lambda b: "whsec_" + base64.b64encode(b).decode()))
+    st.one_of(
+        st.text(max_size=80),
+        st.just(str(int(NOW.timestamp()))),
+        st.just("v1,AAAA v1a,BBBB , v1,"),
+        st.just("msg_\udcff"),
+    ),
+    max_size=4,
+)
+SECRETS = st.one_of(
+    st.text(max_size=20), st.just(SECRET), st.binary(max_size=20).map(lambda b: "whsec_" + base64.b64encode(b).decode())
+)
 
 
 @FUZZ
-@given(headers=HEADERS, body=st.one_of(st.binary(max_size=300), JSON_VALUES.map(lambda v: json.dumps(v).encode())),
-       secret=SECRETS)
+@given(
+    headers=HEADERS,
+    body=st.one_of(st.binary(max_size=300), JSON_VALUES.map(lambda v: json.dumps(v).encode())),
+    secret=SECRETS,
+)
 def test_property_any_request_raises_only_hub_errors(headers, body, secret):
     adapter = get_adapter("standard-webhooks")
     request = WebhookRequest(method="POST", url=HUB_URL, headers=headers, body=body)
-    assert_raises_only_hub_errors(adapter, request, {"secret": secret}, NOW, assert_publishable,
-                                  also=[lambda: adapter.validate_credentials({"secret": secret})])
+    assert_raises_only_hub_errors(
+        adapter,
+        request,
+        {"secret": secret},
+        NOW,
+        assert_publishable,
+        also=[lambda: adapter.validate_credentials({"secret": secret})],
+    )
 
 
 @FUZZ

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from switchboard_core.errors import HubError
 from switchboard_core.events import Channel
 from switchboard_core.providers import get_adapter
@@ -16,7 +17,6 @@ from switchboard_core.providers.base import (
     SignatureError,
     WebhookRequest,
 )
-
 from tests.unit.providers.fuzz import FUZZ
 from tests.unit.providers.support import (
     assert_drafts_publishable,
@@ -59,12 +59,21 @@ def adapter():
 
 # --- secret token ----------------------------------------------------------------------------------
 
+
 def test_matching_secret_token_is_accepted(adapter):
     adapter.verify(signed(recorded("message.json")), CREDENTIALS, NOW)
 
 
-@pytest.mark.parametrize("given_token", ["wrong", CREDENTIALS["secret_token"][:-1], CREDENTIALS["secret_token"] + "x",
-                                         CREDENTIALS["secret_token"].upper(), "\ud800"])
+@pytest.mark.parametrize(
+    "given_token",
+    [
+        "wrong",
+        CREDENTIALS["secret_token"][:-1],
+        CREDENTIALS["secret_token"] + "x",
+        CREDENTIALS["secret_token"].upper(),
+        "\ud800",
+    ],
+)
 def test_other_tokens_are_refused(adapter, given_token):
     with pytest.raises(SignatureError) as caught:
         adapter.verify(signed(recorded("message.json"), given_token), CREDENTIALS, NOW)
@@ -87,6 +96,7 @@ def test_delivery_id_is_the_update_id(adapter):
 
 
 # --- normalisation ---------------------------------------------------------------------------------
+
 
 def test_message(adapter):
     [event] = normalise(adapter, "message.json")
@@ -152,10 +162,21 @@ def test_other_updates_are_notifications(adapter):
     assert event.attributes["data"]["new_chat_member"]["status"] == "kicked"
 
 
-@pytest.mark.parametrize("body", [b"no", b"[]", b"{}", b'{"update_id": 1}', b'{"update_id": -1, "message": {}}',
-                                  b'{"update_id": "x", "message": {}}', b'{"update_id": 1, "message": []}',
-                                  b'{"update_id": 1, "callback_query": 5}', b'{"update_id": 1, "message": {}, "n": NaN}',
-                                  b"[" * 5000 + b"]" * 5000])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"no",
+        b"[]",
+        b"{}",
+        b'{"update_id": 1}',
+        b'{"update_id": -1, "message": {}}',
+        b'{"update_id": "x", "message": {}}',
+        b'{"update_id": 1, "message": []}',
+        b'{"update_id": 1, "callback_query": 5}',
+        b'{"update_id": 1, "message": {}, "n": NaN}',
+        b"[" * 5000 + b"]" * 5000,
+    ],
+)
 def test_malformed_bodies(adapter, body):
     with pytest.raises(MalformedPayload):
         adapter.normalise(signed(body))
@@ -169,23 +190,63 @@ def test_no_get_handshake(adapter):
 
 # --- property tests ---------------------------------------------------------------------------------
 
-SCALARS = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False, allow_infinity=False),
-                    st.text(max_size=20), st.sampled_from(["14155550142", "+1 415 555 0142", "\ud800", "private"]))
-KEYS = ["message_id", "from", "chat", "id", "date", "text", "caption", "contact", "phone_number", "user_id", "photo",
-        "file_id", "document", "mime_type", "username", "first_name", "data", "message", "edit_date", "sender_chat"]
-JSON_VALUES = st.recursive(SCALARS, lambda c: st.one_of(
-    st.lists(c, max_size=4), st.dictionaries(st.one_of(st.sampled_from(KEYS), st.text(max_size=6)), c, max_size=6)),
-    max_leaves=30)
-UPDATES = st.fixed_dictionaries({"update_id": st.one_of(st.integers(0, 2**40), SCALARS)}, optional={
-    "message": JSON_VALUES, "edited_message": JSON_VALUES, "callback_query": JSON_VALUES, "channel_post": JSON_VALUES,
-    "poll": JSON_VALUES})
+SCALARS = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=20),
+    st.sampled_from(["14155550142", "+1 415 555 0142", "\ud800", "private"]),
+)
+KEYS = [
+    "message_id",
+    "from",
+    "chat",
+    "id",
+    "date",
+    "text",
+    "caption",
+    "contact",
+    "phone_number",
+    "user_id",
+    "photo",
+    "file_id",
+    "document",
+    "mime_type",
+    "username",
+    "first_name",
+    "data",
+    "message",
+    "edit_date",
+    "sender_chat",
+]
+JSON_VALUES = st.recursive(
+    SCALARS,
+    lambda c: st.one_of(
+        st.lists(c, max_size=4), st.dictionaries(st.one_of(st.sampled_from(KEYS), st.text(max_size=6)), c, max_size=6)
+    ),
+    max_leaves=30,
+)
+UPDATES = st.fixed_dictionaries(
+    {"update_id": st.one_of(st.integers(0, 2**40), SCALARS)},
+    optional={
+        "message": JSON_VALUES,
+        "edited_message": JSON_VALUES,
+        "callback_query": JSON_VALUES,
+        "channel_post": JSON_VALUES,
+        "poll": JSON_VALUES,
+    },
+)
 
 
 @FUZZ
-@given(headers=st.dictionaries(st.sampled_from(["x-telegram-bot-api-secret-token", "content-type"]),
-                               st.text(max_size=40), max_size=2),
-       body=st.one_of(st.binary(max_size=300), JSON_VALUES.map(lambda v: json.dumps(v).encode())),
-       secret=st.text(max_size=12))
+@given(
+    headers=st.dictionaries(
+        st.sampled_from(["x-telegram-bot-api-secret-token", "content-type"]), st.text(max_size=40), max_size=2
+    ),
+    body=st.one_of(st.binary(max_size=300), JSON_VALUES.map(lambda v: json.dumps(v).encode())),
+    secret=st.text(max_size=12),
+)
 def test_property_any_request_raises_only_hub_errors(headers, body, secret):
     adapter = get_adapter("telegram")
     request = WebhookRequest(method="POST", url=HUB_URL, headers=headers, body=body)

@@ -9,6 +9,8 @@ from urllib.parse import parse_qs, urlencode
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from twilio.request_validator import RequestValidator
+
 from switchboard_core.errors import HubError
 from switchboard_core.events import Channel
 from switchboard_core.providers import get_adapter
@@ -18,8 +20,6 @@ from switchboard_core.providers.base import (
     WebhookRequest,
 )
 from switchboard_core.providers.twilio import EMPTY_TWIML, TwilioAdapter
-from twilio.request_validator import RequestValidator
-
 from tests.unit.providers.fuzz import FUZZ
 from tests.unit.providers.support import (
     assert_drafts_publishable,
@@ -87,9 +87,13 @@ def adapter() -> TwilioAdapter:
 
 # --- published vectors ---------------------------------------------------------------
 
+
 def test_vector_form_signature(adapter):
-    request = make_request(VECTOR_URL, urlencode(VECTOR_PARAMS).encode(),
-                           {"Content-Type": FORM, "X-Twilio-Signature": "RSOYDt4T1cUTdK1PDd93/VVr8B8="})
+    request = make_request(
+        VECTOR_URL,
+        urlencode(VECTOR_PARAMS).encode(),
+        {"Content-Type": FORM, "X-Twilio-Signature": "RSOYDt4T1cUTdK1PDd93/VVr8B8="},
+    )
     adapter.verify(request, {"auth_token": VECTOR_TOKEN}, NOW)
 
 
@@ -102,7 +106,9 @@ def test_vector_form_signature(adapter):
     ],
 )
 def test_vector_default_port_variants(adapter, url, signature):
-    request = make_request(url, urlencode(VECTOR_PARAMS).encode(), {"Content-Type": FORM, "X-Twilio-Signature": signature})
+    request = make_request(
+        url, urlencode(VECTOR_PARAMS).encode(), {"Content-Type": FORM, "X-Twilio-Signature": signature}
+    )
     adapter.verify(request, {"auth_token": VECTOR_TOKEN}, NOW)
 
 
@@ -110,21 +116,35 @@ def test_vector_json_body(adapter):
     import hashlib
 
     assert hashlib.sha256(VECTOR_JSON_BODY).hexdigest() == VECTOR_BODY_HASH
-    request = make_request(f"{VECTOR_URL}&bodySHA256={VECTOR_BODY_HASH}", VECTOR_JSON_BODY,
-                           {"Content-Type": "application/json", "X-Twilio-Signature": "a9nBmqA0ju/hNViExpshrM61xv4="})
+    request = make_request(
+        f"{VECTOR_URL}&bodySHA256={VECTOR_BODY_HASH}",
+        VECTOR_JSON_BODY,
+        {"Content-Type": "application/json", "X-Twilio-Signature": "a9nBmqA0ju/hNViExpshrM61xv4="},
+    )
     adapter.verify(request, {"auth_token": VECTOR_TOKEN}, NOW)
 
 
 def test_vector_multi_valued_parameter(adapter):
     body = b"Sid=CA123&SidAccount=AC123&Digits=5678&Digits=1234&Digits=1234"
-    request = make_request(VECTOR_URL, body, {"Content-Type": FORM, "X-Twilio-Signature": "IK+Dwps556ElfBT0I3Rgjkr1wJU="})
+    request = make_request(
+        VECTOR_URL, body, {"Content-Type": FORM, "X-Twilio-Signature": "IK+Dwps556ElfBT0I3Rgjkr1wJU="}
+    )
     adapter.verify(request, {"auth_token": VECTOR_TOKEN}, NOW)
 
 
 # --- official SDK interop ----------------------------------------------------------------
 
-@pytest.mark.parametrize("name", ["sms-inbound.txt", "mms-inbound.txt", "whatsapp-inbound.txt",
-                                  "message-status-delivered.txt", "voice-status-completed.txt"])
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "sms-inbound.txt",
+        "mms-inbound.txt",
+        "whatsapp-inbound.txt",
+        "message-status-delivered.txt",
+        "voice-status-completed.txt",
+    ],
+)
 def test_sdk_signed_form_is_accepted(adapter, name):
     adapter.verify(signed_form(recorded(name)), {"auth_token": TOKEN}, NOW)
 
@@ -144,6 +164,7 @@ def test_sdk_validator_agrees_with_the_adapter_on_a_json_request(adapter):
 
 
 # --- refusals ------------------------------------------------------------------------------
+
 
 def test_tampered_form_body_is_refused(adapter):
     request = signed_form(recorded("sms-inbound.txt"))
@@ -239,6 +260,7 @@ def test_malformed_bodies(adapter, body, content_type):
 
 # --- normalisation ------------------------------------------------------------------------
 
+
 def normalise(adapter, name: str):
     content_type = "application/json" if name.endswith(".json") else FORM
     drafts = adapter.normalise(make_request(HUB_URL, recorded(name), {"Content-Type": content_type}))
@@ -274,7 +296,9 @@ def test_inbound_whatsapp_via_twilio(adapter):
     [event] = normalise(adapter, "whatsapp-inbound.txt")
     assert event.contact.phone == "+14155550142"
     assert event.contact.name == "Sheena Nelson"
-    assert [(h.platform, h.id, h.handle) for h in event.contact.handles] == [("whatsapp", "14155550142", "Sheena Nelson")]
+    assert [(h.platform, h.id, h.handle) for h in event.contact.handles] == [
+        ("whatsapp", "14155550142", "Sheena Nelson")
+    ]
     assert event.text == "Hola, ¿tenéis la talla M?"
     assert event.conversation_key.endswith(":whatsapp:+14155550100|whatsapp:+14155550142")
 
@@ -307,14 +331,23 @@ def test_outbound_call_contact_is_the_callee(adapter):
 
 @pytest.mark.parametrize(
     ("status", "expected"),
-    [("queued", "call.queued"), ("initiated", "call.initiated"), ("ringing", "call.ringing"),
-     ("in-progress", "call.in_progress"), ("completed", "call.completed"), ("busy", "call.busy"),
-     ("no-answer", "call.no_answer"), ("canceled", "call.canceled"), ("failed", "call.failed"),
-     ("something-new", "provider.notification")],
+    [
+        ("queued", "call.queued"),
+        ("initiated", "call.initiated"),
+        ("ringing", "call.ringing"),
+        ("in-progress", "call.in_progress"),
+        ("completed", "call.completed"),
+        ("busy", "call.busy"),
+        ("no-answer", "call.no_answer"),
+        ("canceled", "call.canceled"),
+        ("failed", "call.failed"),
+        ("something-new", "provider.notification"),
+    ],
 )
 def test_call_status_mapping(adapter, status, expected):
-    body = urlencode({"CallSid": "CA1", "CallStatus": status, "From": "+14155550123", "To": "+14155550100",
-                      "Direction": "inbound"}).encode()
+    body = urlencode(
+        {"CallSid": "CA1", "CallStatus": status, "From": "+14155550123", "To": "+14155550100", "Direction": "inbound"}
+    ).encode()
     [event] = adapter.normalise(make_request(HUB_URL, body, {"Content-Type": FORM}))
     assert event.type == expected
     assert event.provider_event_id == f"CA1:{status}"
@@ -351,6 +384,7 @@ def test_unrecognised_form_callback_keeps_everything(adapter):
 
 # --- delivery ids and the response --------------------------------------------------------
 
+
 def test_the_unsigned_idempotency_token_never_makes_a_replay_a_new_delivery(adapter):
     # I-Twilio-Idempotency-Token is not covered by X-Twilio-Signature: a replay may carry any value.
     body = recorded("sms-inbound.txt")
@@ -359,14 +393,20 @@ def test_the_unsigned_idempotency_token_never_makes_a_replay_a_new_delivery(adap
     bare = signed_form(body)
     for request in (first, replay, bare):
         adapter.verify(request, {"auth_token": TOKEN}, datetime.now(UTC))
-    assert adapter.delivery_id(first) == adapter.delivery_id(replay) == adapter.delivery_id(bare) \
+    assert (
+        adapter.delivery_id(first)
+        == adapter.delivery_id(replay)
+        == adapter.delivery_id(bare)
         == "SM5c1f6a9d3b2e4f7a8c0d1e2f3a4b5c6d:received"
+    )
 
 
 def test_derived_delivery_ids_are_stable_across_retries(adapter):
-    for name, expected in [("sms-inbound.txt", "SM5c1f6a9d3b2e4f7a8c0d1e2f3a4b5c6d:received"),
-                           ("message-status-delivered.txt", "SM8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d:delivered"),
-                           ("voice-status-completed.txt", "CA1d2c3b4a5f6e7d8c9b0a1f2e3d4c5b6a:completed:3")]:
+    for name, expected in [
+        ("sms-inbound.txt", "SM5c1f6a9d3b2e4f7a8c0d1e2f3a4b5c6d:received"),
+        ("message-status-delivered.txt", "SM8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d:delivered"),
+        ("voice-status-completed.txt", "CA1d2c3b4a5f6e7d8c9b0a1f2e3d4c5b6a:completed:3"),
+    ]:
         first, retry = signed_form(recorded(name)), signed_form(recorded(name))
         assert adapter.delivery_id(first) == adapter.delivery_id(retry) == expected
 
@@ -385,50 +425,149 @@ def test_no_handshake(adapter):
 
 # --- property tests --------------------------------------------------------------------------
 
-PARAM_NAMES = st.sampled_from([
-    "MessageSid", "SmsSid", "SmsMessageSid", "AccountSid", "From", "To", "Body", "NumMedia", "MediaUrl0",
-    "MediaContentType0", "MediaUrl12", "MessageStatus", "SmsStatus", "CallSid", "CallStatus", "Direction",
-    "SequenceNumber", "Timestamp", "ProfileName", "WaId", "CallerName", "Sid", "RecordingSid", "RecordingStatus",
-    "RecordingStartTime", "TranscriptionSid", "TranscriptionStatus", "TranscriptionText", "EventType",
-    "ConversationSid", "Author", "DateCreated", "ParticipantSid", "DeliveryReceiptSid", "Status",
-])
+PARAM_NAMES = st.sampled_from(
+    [
+        "MessageSid",
+        "SmsSid",
+        "SmsMessageSid",
+        "AccountSid",
+        "From",
+        "To",
+        "Body",
+        "NumMedia",
+        "MediaUrl0",
+        "MediaContentType0",
+        "MediaUrl12",
+        "MessageStatus",
+        "SmsStatus",
+        "CallSid",
+        "CallStatus",
+        "Direction",
+        "SequenceNumber",
+        "Timestamp",
+        "ProfileName",
+        "WaId",
+        "CallerName",
+        "Sid",
+        "RecordingSid",
+        "RecordingStatus",
+        "RecordingStartTime",
+        "TranscriptionSid",
+        "TranscriptionStatus",
+        "TranscriptionText",
+        "EventType",
+        "ConversationSid",
+        "Author",
+        "DateCreated",
+        "ParticipantSid",
+        "DeliveryReceiptSid",
+        "Status",
+    ]
+)
 PARAM_VALUES = st.one_of(
     st.text(max_size=40),
-    st.sampled_from(["+14155550100", "whatsapp:+14155550123", "client:alice", "sip:a@b", "sip:", "client:",
-                     "completed", "failed", "absent", "onMessageAdded", "onDeliveryUpdated", "2024-06-12T14:08:05Z",
-                     "received", "delivered",
-                     "in-progress", "outbound-api", "Wed, 12 Jun 2024 14:08:05 +0000", "Mon, 99 Foo", "0", "",
-                     "\u00b2", "9" * 40]),
+    st.sampled_from(
+        [
+            "+14155550100",
+            "whatsapp:+14155550123",
+            "client:alice",
+            "sip:a@b",
+            "sip:",
+            "client:",
+            "completed",
+            "failed",
+            "absent",
+            "onMessageAdded",
+            "onDeliveryUpdated",
+            "2024-06-12T14:08:05Z",
+            "received",
+            "delivered",
+            "in-progress",
+            "outbound-api",
+            "Wed, 12 Jun 2024 14:08:05 +0000",
+            "Mon, 99 Foo",
+            "0",
+            "",
+            "\u00b2",
+            "9" * 40,
+        ]
+    ),
 )
-FORM_PARAMS = st.dictionaries(st.one_of(PARAM_NAMES, st.text(max_size=12)), st.lists(PARAM_VALUES, min_size=1, max_size=3),
-                              max_size=12)
-JSON_SCALARS = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False, allow_infinity=False),
-                         PARAM_VALUES, st.sampled_from(["\ud800", "a\udfffb"]))
+FORM_PARAMS = st.dictionaries(
+    st.one_of(PARAM_NAMES, st.text(max_size=12)), st.lists(PARAM_VALUES, min_size=1, max_size=3), max_size=12
+)
+JSON_SCALARS = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(allow_nan=False, allow_infinity=False),
+    PARAM_VALUES,
+    st.sampled_from(["\ud800", "a\udfffb"]),
+)
 JSON_VALUES = st.recursive(
     JSON_SCALARS,
-    lambda children: st.one_of(st.lists(children, max_size=4),
-                               st.dictionaries(st.one_of(PARAM_NAMES, st.text(max_size=10)), children, max_size=6)),
+    lambda children: st.one_of(
+        st.lists(children, max_size=4),
+        st.dictionaries(st.one_of(PARAM_NAMES, st.text(max_size=10)), children, max_size=6),
+    ),
     max_leaves=25,
 )
-CAMEL_NAMES = st.sampled_from(["messageSid", "callSid", "callStatus", "messageStatus", "from", "to", "body",
-                               "accountSid", "direction", "mediaUrl0", "mediaContentType0", "sequenceNumber"])
+CAMEL_NAMES = st.sampled_from(
+    [
+        "messageSid",
+        "callSid",
+        "callStatus",
+        "messageStatus",
+        "from",
+        "to",
+        "body",
+        "accountSid",
+        "direction",
+        "mediaUrl0",
+        "mediaContentType0",
+        "sequenceNumber",
+    ]
+)
 TWILIO_OBJECTS = st.one_of(
     st.dictionaries(st.one_of(PARAM_NAMES, CAMEL_NAMES), JSON_SCALARS, max_size=10),
-    st.fixed_dictionaries({"specversion": st.just("1.0"), "data": st.dictionaries(CAMEL_NAMES, JSON_SCALARS, max_size=10)},
-                          optional={"id": JSON_SCALARS, "type": JSON_SCALARS, "time": st.one_of(
-                              JSON_SCALARS, st.just("2024-06-12T14:08:05.000Z"))}),
+    st.fixed_dictionaries(
+        {"specversion": st.just("1.0"), "data": st.dictionaries(CAMEL_NAMES, JSON_SCALARS, max_size=10)},
+        optional={
+            "id": JSON_SCALARS,
+            "type": JSON_SCALARS,
+            "time": st.one_of(JSON_SCALARS, st.just("2024-06-12T14:08:05.000Z")),
+        },
+    ),
 )
 TWILIO_JSON = st.one_of(TWILIO_OBJECTS, st.lists(TWILIO_OBJECTS, max_size=3), JSON_VALUES)
 HEADER_NAMES = st.sampled_from(["content-type", "x-twilio-signature", "i-twilio-idempotency-token"])
-HEADERS = st.dictionaries(st.one_of(HEADER_NAMES, st.text(max_size=10)),
-                          st.one_of(st.text(max_size=60), st.sampled_from([FORM, "application/json", "text/plain",
-                                                                           "sig\udcff", "\ud800"])),
-                          max_size=4)
-URLS = st.one_of(st.sampled_from([HUB_URL, HUB_URL + "?bodySHA256=abc", "https://h:443/p", "http://[::1]/x",
-                                  "https://h:99999/", "http://h:/", "https://user:pw@h/p", "", HUB_URL + "?q=\udcff",
-                                  "HTTPS://H:443/p"]), st.text(max_size=40))
-BODIES = st.one_of(st.binary(max_size=300), FORM_PARAMS.map(lambda p: urlencode(p, doseq=True).encode()),
-                   JSON_VALUES.map(lambda v: json.dumps(v).encode()))
+HEADERS = st.dictionaries(
+    st.one_of(HEADER_NAMES, st.text(max_size=10)),
+    st.one_of(st.text(max_size=60), st.sampled_from([FORM, "application/json", "text/plain", "sig\udcff", "\ud800"])),
+    max_size=4,
+)
+URLS = st.one_of(
+    st.sampled_from(
+        [
+            HUB_URL,
+            HUB_URL + "?bodySHA256=abc",
+            "https://h:443/p",
+            "http://[::1]/x",
+            "https://h:99999/",
+            "http://h:/",
+            "https://user:pw@h/p",
+            "",
+            HUB_URL + "?q=\udcff",
+            "HTTPS://H:443/p",
+        ]
+    ),
+    st.text(max_size=40),
+)
+BODIES = st.one_of(
+    st.binary(max_size=300),
+    FORM_PARAMS.map(lambda p: urlencode(p, doseq=True).encode()),
+    JSON_VALUES.map(lambda v: json.dumps(v).encode()),
+)
 
 
 @FUZZ
@@ -469,6 +608,7 @@ def test_property_signed_json_verifies_and_normalises_or_is_malformed(payload):
 
 # --- voice inbound, recordings, transcriptions, Conversations ------------------------------
 
+
 def test_inbound_voice_call_is_ringing_with_caller_location(adapter):
     [event] = normalise(adapter, "voice-inbound-ringing.txt")
     assert event.type == "call.ringing"
@@ -476,7 +616,11 @@ def test_inbound_voice_call_is_ringing_with_caller_location(adapter):
     assert event.contact.phone == "+14155550123"
     assert event.conversation_key == "twilio:call:CA7e6d5c4b3a29180f7e6d5c4b3a291801"
     assert {k: event.attributes[k] for k in ("FromCity", "FromState", "FromZip", "FromCountry")} == {
-        "FromCity": "OAKLAND", "FromState": "CA", "FromZip": "94107", "FromCountry": "US"}
+        "FromCity": "OAKLAND",
+        "FromState": "CA",
+        "FromZip": "94107",
+        "FromCountry": "US",
+    }
     assert event.attributes["StirVerstat"] == "TN-Validation-Passed-A"
 
 
@@ -488,11 +632,14 @@ def test_client_identity_is_a_handle_not_a_phone(adapter):
     assert event.attributes["From"] == "client:alice"
 
 
-@pytest.mark.parametrize(("address", "platform", "ident"), [("sip:alice@example.com", "sip", "alice@example.com"),
-                                                            ("client:bob", "twilio_client", "bob")])
+@pytest.mark.parametrize(
+    ("address", "platform", "ident"),
+    [("sip:alice@example.com", "sip", "alice@example.com"), ("client:bob", "twilio_client", "bob")],
+)
 def test_sip_and_client_addresses(adapter, address, platform, ident):
-    body = urlencode({"CallSid": "CA9", "CallStatus": "ringing", "From": address, "To": "+14155550100",
-                      "Direction": "inbound"}).encode()
+    body = urlencode(
+        {"CallSid": "CA9", "CallStatus": "ringing", "From": address, "To": "+14155550100", "Direction": "inbound"}
+    ).encode()
     [event] = adapter.normalise(make_request(HUB_URL, body, {"Content-Type": FORM}))
     assert event.contact.phone is None
     assert [(h.platform, h.id) for h in event.contact.handles] == [(platform, ident)]
@@ -504,20 +651,32 @@ def test_phone_numbers_go_through_delivered_e164(adapter):
     assert event.contact.phone == "+14155550123"
 
 
-@pytest.mark.parametrize(("sender", "phone"), [
-    ("+447700900123", "+447700900123"),  # Ofcom's drama range: invalid to the metadata, but it texted us
-    ("+15555550123", "+15555550123"),  # 555-01xx under area code 555
-    ("whatsapp:+447700900123", "+447700900123"),
-    ("+4412345", None),  # a possible number only locally (no area code): not a full number
-    ("+12345", None),  # a short code
-])
+@pytest.mark.parametrize(
+    ("sender", "phone"),
+    [
+        ("+447700900123", "+447700900123"),  # Ofcom's drama range: invalid to the metadata, but it texted us
+        ("+15555550123", "+15555550123"),  # 555-01xx under area code 555
+        ("whatsapp:+447700900123", "+447700900123"),
+        ("+4412345", None),  # a possible number only locally (no area code): not a full number
+        ("+12345", None),  # a short code
+    ],
+)
 def test_every_possible_number_twilio_delivers_is_kept(adapter, sender, phone):
-    body = urlencode({"MessageSid": "SM1", "SmsStatus": "received", "From": sender, "To": "+14155550100",
-                      "Body": "hi", "AccountSid": "AC1"}).encode()
+    body = urlencode(
+        {
+            "MessageSid": "SM1",
+            "SmsStatus": "received",
+            "From": sender,
+            "To": "+14155550100",
+            "Body": "hi",
+            "AccountSid": "AC1",
+        }
+    ).encode()
     [event] = adapter.normalise(make_request(HUB_URL, body, {"Content-Type": FORM}))
     assert event.contact.phone == phone
-    call = urlencode({"CallSid": "CA1", "CallStatus": "ringing", "Direction": "inbound", "From": sender,
-                      "To": "+14155550100"}).encode()
+    call = urlencode(
+        {"CallSid": "CA1", "CallStatus": "ringing", "Direction": "inbound", "From": sender, "To": "+14155550100"}
+    ).encode()
     [ringing] = adapter.normalise(make_request(HUB_URL, call, {"Content-Type": FORM}))
     assert ringing.contact.phone == phone  # the caller id
 
@@ -532,10 +691,15 @@ def test_recording_completed(adapter):
     assert event.occurred_at == datetime(2024, 6, 12, 14, 6, 57, tzinfo=UTC)
 
 
-@pytest.mark.parametrize(("status", "expected"), [("completed", "call.recording_completed"),
-                                                  ("failed", "call.recording_failed"),
-                                                  ("absent", "call.recording_failed"),
-                                                  ("in-progress", "provider.notification")])
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [
+        ("completed", "call.recording_completed"),
+        ("failed", "call.recording_failed"),
+        ("absent", "call.recording_failed"),
+        ("in-progress", "provider.notification"),
+    ],
+)
 def test_recording_status_mapping(adapter, status, expected):
     body = urlencode({"CallSid": "CA1", "RecordingSid": "RE1", "RecordingStatus": status}).encode()
     [event] = adapter.normalise(make_request(HUB_URL, body, {"Content-Type": FORM}))
@@ -555,8 +719,9 @@ def test_transcription_completed(adapter):
 
 
 def test_failed_transcription_is_a_notification(adapter):
-    body = urlencode({"CallSid": "CA1", "RecordingSid": "RE1", "TranscriptionSid": "TR1",
-                      "TranscriptionStatus": "failed"}).encode()
+    body = urlencode(
+        {"CallSid": "CA1", "RecordingSid": "RE1", "TranscriptionSid": "TR1", "TranscriptionStatus": "failed"}
+    ).encode()
     [event] = adapter.normalise(make_request(HUB_URL, body, {"Content-Type": FORM}))
     assert event.type == "provider.notification" and event.text is None
     assert event.attributes["kind"] == "twilio.transcription"
@@ -568,14 +733,25 @@ def test_conversations_message_added(adapter):
     assert event.text == "Can someone call me back about the refund?"
     assert event.contact.phone == "+14155550123"
     assert event.conversation_key == "twilio:conversation:CH0123456789abcdef0123456789abcdef"
-    assert event.provider_event_id == "CH0123456789abcdef0123456789abcdef:onMessageAdded:IM0f1e2d3c4b5a69788796a5b4c3d2e1f0"
+    assert (
+        event.provider_event_id
+        == "CH0123456789abcdef0123456789abcdef:onMessageAdded:IM0f1e2d3c4b5a69788796a5b4c3d2e1f0"
+    )
     assert event.attributes["Index"] == "3" and event.attributes["Source"] == "SMS"
     assert event.occurred_at == datetime(2024, 6, 12, 14, 8, 5, tzinfo=UTC)
 
 
 def test_conversations_chat_author_is_a_handle(adapter):
-    body = urlencode({"EventType": "onMessageAdded", "ConversationSid": "CH1", "MessageSid": "IM1",
-                      "Author": "alice@example.com", "Body": "hi", "Source": "SDK"}).encode()
+    body = urlencode(
+        {
+            "EventType": "onMessageAdded",
+            "ConversationSid": "CH1",
+            "MessageSid": "IM1",
+            "Author": "alice@example.com",
+            "Body": "hi",
+            "Source": "SDK",
+        }
+    ).encode()
     [event] = adapter.normalise(make_request(HUB_URL, body, {"Content-Type": FORM}))
     assert event.contact.phone is None
     assert [(h.platform, h.id) for h in event.contact.handles] == [("twilio_conversations", "alice@example.com")]
@@ -587,15 +763,30 @@ def test_other_conversations_events(adapter):
     assert event.type == "provider.notification"
     assert event.attributes["kind"] == "twilio.conversations.onParticipantAdded"
     assert event.provider_event_id == "CH1:onParticipantAdded:MB1"
-    body = urlencode({"EventType": "onDeliveryUpdated", "ConversationSid": "CH1", "MessageSid": "IM1",
-                      "DeliveryReceiptSid": "DY1", "Status": "delivered"}).encode()
+    body = urlencode(
+        {
+            "EventType": "onDeliveryUpdated",
+            "ConversationSid": "CH1",
+            "MessageSid": "IM1",
+            "DeliveryReceiptSid": "DY1",
+            "Status": "delivered",
+        }
+    ).encode()
     [event] = adapter.normalise(make_request(HUB_URL, body, {"Content-Type": FORM}))
     assert event.type == "message.status_updated"
     assert event.provider_event_id == "CH1:onDeliveryUpdated:IM1:DY1:delivered"
 
 
-@pytest.mark.parametrize("name", ["voice-inbound-ringing.txt", "voice-inbound-client.txt", "recording-completed.txt",
-                                  "transcription-completed.txt", "conversations-message-added.txt"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "voice-inbound-ringing.txt",
+        "voice-inbound-client.txt",
+        "recording-completed.txt",
+        "transcription-completed.txt",
+        "conversations-message-added.txt",
+    ],
+)
 def test_sdk_signed_new_callbacks_verify_and_have_stable_ids(adapter, name):
     first, retry = signed_form(recorded(name)), signed_form(recorded(name))
     adapter.verify(first, {"auth_token": TOKEN}, NOW)
@@ -610,6 +801,9 @@ def test_event_streams_conversations_message_added(adapter):
     assert event.contact.phone == "+14155550142"
     assert event.conversation_key == "twilio:conversation:CH0123456789abcdef0123456789abcdef"
     # the same id as the Conversations webhook for the same message: one event either way
-    assert event.provider_event_id == "CH0123456789abcdef0123456789abcdef:onMessageAdded:IM1f1e2d3c4b5a69788796a5b4c3d2e1f0"
+    assert (
+        event.provider_event_id
+        == "CH0123456789abcdef0123456789abcdef:onMessageAdded:IM1f1e2d3c4b5a69788796a5b4c3d2e1f0"
+    )
     assert event.attributes["Media"][0]["ContentType"] == "image/png"
     assert event.attributes["cloudevent"]["type"] == "com.twilio.conversations.message.added"

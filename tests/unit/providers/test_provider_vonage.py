@@ -13,6 +13,9 @@ import jwt
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from vonage_http_client.auth import Auth
+from vonage_jwt.verify_jwt import verify_signature
+
 from switchboard_core.errors import HubError
 from switchboard_core.events import Channel
 from switchboard_core.providers import get_adapter
@@ -22,9 +25,6 @@ from switchboard_core.providers.base import (
     WebhookRequest,
 )
 from switchboard_core.providers.vonage import VonageAdapter, sms_signature
-from vonage_http_client.auth import Auth
-from vonage_jwt.verify_jwt import verify_signature
-
 from tests.unit.providers.fuzz import FUZZ
 from tests.unit.providers.support import (
     assert_drafts_publishable,
@@ -43,8 +43,10 @@ METHODS = ["md5hash", "md5", "sha1", "sha256", "sha512"]
 VECTOR_SECRET = "signature_secret"
 VECTOR_PARAMS = {"param1": "value1", "param2": "value2", "timestamp": "1234567890"}
 VECTOR_JWT_SECRET = "qwertyuiopasdfghjklzxcvbnm123456"
-VECTOR_JWT = ("eyJ0eXAiOiJKV1QiLCJhbGciOiJIUzI1NiJ9.eyJpc3MiOiJPbmxpbmUgSldUIEJ1aWxkZXIiLCJpYXQiOjE2OTc2MzQ2ODAsImV4cCI6"
-              "MzMyNTQ1NDA4MjgsImF1ZCI6IiIsInN1YiI6IiJ9.88vJc3I2HhuqEDixHXVhc9R30tA6U_HQHZTC29y6CGM")
+VECTOR_JWT = (
+    "eyJ0eXAiOiJKV1QiLCJhbGciOiJIUzI1NiJ9.eyJpc3MiOiJPbmxpbmUgSldUIEJ1aWxkZXIiLCJpYXQiOjE2OTc2MzQ2ODAsImV4cCI6"
+    "MzMyNTQ1NDA4MjgsImF1ZCI6IiIsInN1YiI6IiJ9.88vJc3I2HhuqEDixHXVhc9R30tA6U_HQHZTC29y6CGM"
+)
 
 
 def creds(method: str = "sha256", secret: str = SECRET) -> dict[str, str]:
@@ -63,8 +65,13 @@ def sdk_sign(params: dict[str, str], method: str = "sha256", secret: str = SECRE
     return Auth(api_key="abcd1234", signature_secret=secret, signature_method=method).sign_params(dict(params))
 
 
-def signed_sms(params: dict[str, str], method: str = "sha256", secret: str = SECRET, as_json: bool = False,
-               timestamp: datetime = NOW) -> WebhookRequest:
+def signed_sms(
+    params: dict[str, str],
+    method: str = "sha256",
+    secret: str = SECRET,
+    as_json: bool = False,
+    timestamp: datetime = NOW,
+) -> WebhookRequest:
     params = {**params, "timestamp": str(int(timestamp.timestamp())), "nonce": str(uuid.uuid4())}
     params["sig"] = sdk_sign(params, method, secret)
     if as_json:
@@ -73,9 +80,15 @@ def signed_sms(params: dict[str, str], method: str = "sha256", secret: str = SEC
 
 
 def signed_jwt(body: bytes, secret: str = SECRET, iat: datetime = NOW, **claims) -> WebhookRequest:
-    payload = {"iat": int(iat.timestamp()), "jti": str(uuid.uuid4()), "iss": "Vonage",
-               "payload_hash": hashlib.sha256(body).hexdigest(), "api_key": "abcd1234",
-               "application_id": "aaaaaaaa-bbbb-cccc-dddd-0123456789ab", **claims}
+    payload = {
+        "iat": int(iat.timestamp()),
+        "jti": str(uuid.uuid4()),
+        "iss": "Vonage",
+        "payload_hash": hashlib.sha256(body).hexdigest(),
+        "api_key": "abcd1234",
+        "application_id": "aaaaaaaa-bbbb-cccc-dddd-0123456789ab",
+        **claims,
+    }
     payload = {k: v for k, v in payload.items() if v is not None}
     token = jwt.encode(payload, secret, algorithm="HS256")
     return make_request(body, {"Content-Type": "application/json", "Authorization": f"Bearer {token}"})
@@ -101,12 +114,20 @@ def adapter() -> VonageAdapter:
 
 # --- published vectors ---------------------------------------------------------------------
 
-@pytest.mark.parametrize(("params", "method", "expected"), [
-    (VECTOR_PARAMS, "sha256", "280c4320703dbc98bfa22db676655ed2acfbfe8792b062ff7622e67f1183c287"),  # #12
-    (VECTOR_PARAMS, "md5", "724c2bf6ca423c36e20631b11d1c5753"),  # #13
-    ({"param1": "value&1", "param2": "value=2", "timestamp": "1234567890"}, "md5", "2bbf0abafb2c55e5af6231513896a2ac"),
-    ({"param": "value", "timestamp": "1234567890"}, "md5", "655a4d0b7f064dff438defc52b012cf5"),  # #15
-])
+
+@pytest.mark.parametrize(
+    ("params", "method", "expected"),
+    [
+        (VECTOR_PARAMS, "sha256", "280c4320703dbc98bfa22db676655ed2acfbfe8792b062ff7622e67f1183c287"),  # #12
+        (VECTOR_PARAMS, "md5", "724c2bf6ca423c36e20631b11d1c5753"),  # #13
+        (
+            {"param1": "value&1", "param2": "value=2", "timestamp": "1234567890"},
+            "md5",
+            "2bbf0abafb2c55e5af6231513896a2ac",
+        ),
+        ({"param": "value", "timestamp": "1234567890"}, "md5", "655a4d0b7f064dff438defc52b012cf5"),  # #15
+    ],
+)
 def test_sms_signature_vectors(params, method, expected):
     assert sms_signature(params, VECTOR_SECRET, method) == expected
 
@@ -131,6 +152,7 @@ def test_jwt_vector_signature_is_accepted_then_needs_payload_hash(adapter):
 
 # --- SDK interop ---------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("name", ["sms-inbound.txt", "sms-delivery-receipt.txt", "sms-inbound-concat.json"])
 def test_sdk_signed_sms_is_accepted(adapter, method, name):
@@ -146,8 +168,9 @@ def test_sdk_check_signature_agrees(adapter):
     assert Auth(api_key="k", signature_secret=SECRET, signature_method="sha512").check_signature(params)
 
 
-@pytest.mark.parametrize("name", ["messages-inbound-whatsapp.json", "messages-status-delivered.json",
-                                  "voice-event-answered.json"])
+@pytest.mark.parametrize(
+    "name", ["messages-inbound-whatsapp.json", "messages-status-delivered.json", "voice-event-answered.json"]
+)
 def test_pyjwt_signed_json_is_accepted_and_the_sdk_agrees(adapter, name):
     request = signed_jwt(recorded(name))
     adapter.verify(request, creds(), NOW + timedelta(seconds=2))
@@ -156,6 +179,7 @@ def test_pyjwt_signed_json_is_accepted_and_the_sdk_agrees(adapter, name):
 
 
 # --- refusals --------------------------------------------------------------------------------
+
 
 def test_tampered_sms_is_refused(adapter):
     request = signed_sms({"msisdn": "14155550123", "to": "14155550100", "messageId": "A1", "text": "Hi"})
@@ -217,13 +241,15 @@ def test_jwt_with_wrong_secret_or_algorithm_is_refused(adapter):
     body = recorded("voice-event-answered.json")
     with pytest.raises(SignatureError):
         adapter.verify(signed_jwt(body, secret="another-secret-another-secret-xx"), creds(), NOW)
-    unsigned = jwt.encode({"iat": int(NOW.timestamp()), "payload_hash": hashlib.sha256(body).hexdigest()}, None,
-                          algorithm="none")
+    unsigned = jwt.encode(
+        {"iat": int(NOW.timestamp()), "payload_hash": hashlib.sha256(body).hexdigest()}, None, algorithm="none"
+    )
     request = make_request(body, {"Content-Type": "application/json", "Authorization": f"Bearer {unsigned}"})
     with pytest.raises(SignatureError):
         adapter.verify(request, creds(), NOW)
-    hs512 = jwt.encode({"iat": int(NOW.timestamp()), "payload_hash": hashlib.sha256(body).hexdigest()}, SECRET,
-                       algorithm="HS512")
+    hs512 = jwt.encode(
+        {"iat": int(NOW.timestamp()), "payload_hash": hashlib.sha256(body).hexdigest()}, SECRET, algorithm="HS512"
+    )
     request = make_request(body, {"Content-Type": "application/json", "Authorization": f"Bearer {hs512}"})
     with pytest.raises(SignatureError):
         adapter.verify(request, creds(), NOW)
@@ -261,10 +287,18 @@ def test_error_messages_never_echo_the_signature_or_secret(adapter):
     assert sig not in str(caught.value) and SECRET not in str(caught.value)
 
 
-@pytest.mark.parametrize(("body", "content_type"), [
-    (b"{not json", "application/json"), (b"[1, 2]", "application/json"), (b"{}", "application/json"),
-    (b'"x"', "application/json"), (b"", FORM), (b"a=1&&b", FORM), (b"\xff\xfe", FORM),
-])
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        (b"{not json", "application/json"),
+        (b"[1, 2]", "application/json"),
+        (b"{}", "application/json"),
+        (b'"x"', "application/json"),
+        (b"", FORM),
+        (b"a=1&&b", FORM),
+        (b"\xff\xfe", FORM),
+    ],
+)
 def test_malformed_bodies(adapter, body, content_type):
     with pytest.raises(MalformedPayload):
         adapter.normalise(make_request(body, {"Content-Type": content_type}))
@@ -272,8 +306,11 @@ def test_malformed_bodies(adapter, body, content_type):
 
 def test_credentials_are_validated(adapter):
     assert adapter.validate_credentials(creds("md5hash")) == creds("md5hash")
-    for bad in ({"signature_secret": "s", "signature_method": "sha384"}, {"signature_secret": "s"},
-                {"signature_secret": "s", "signature_method": "SHA256"}):
+    for bad in (
+        {"signature_secret": "s", "signature_method": "sha384"},
+        {"signature_secret": "s"},
+        {"signature_secret": "s", "signature_method": "SHA256"},
+    ):
         with pytest.raises(HubError) as caught:
             adapter.validate_credentials(bad)
         assert caught.value.status == 400
@@ -287,6 +324,7 @@ def test_no_handshake_get_is_405(adapter):
 
 
 # --- normalisation -----------------------------------------------------------------------------
+
 
 def normalise(adapter, name: str):
     content_type = "application/json" if name.endswith(".json") else FORM
@@ -311,7 +349,10 @@ def test_concatenated_part_keeps_concat_fields(adapter):
     assert event.provider_event_id == "1600000012AB34CE"
     assert event.text.startswith("...second half")
     assert (event.attributes["concat-ref"], event.attributes["concat-part"], event.attributes["concat-total"]) == (
-        "201", "2", "2")
+        "201",
+        "2",
+        "2",
+    )
 
 
 def test_signature_is_not_kept_in_attributes(adapter):
@@ -359,20 +400,42 @@ def test_voice_events(adapter):
     [completed] = normalise(adapter, "voice-event-completed.json")
     assert (answered.type, completed.type) == ("call.in_progress", "call.completed")
     assert answered.provider_event_id == "63f61863-4a51-4f6b-86e1-46edebcf9356:answered"
-    assert answered.conversation_key == completed.conversation_key == "vonage:call:CON-f972836a-550f-45fa-956c-12a2ab5b7d22"
+    assert (
+        answered.conversation_key
+        == completed.conversation_key
+        == "vonage:call:CON-f972836a-550f-45fa-956c-12a2ab5b7d22"
+    )
     assert completed.contact.phone == "+14155550123"
     assert completed.attributes["duration"] == "74"
 
 
-@pytest.mark.parametrize(("status", "expected"), [
-    ("started", "call.initiated"), ("ringing", "call.ringing"), ("answered", "call.in_progress"),
-    ("completed", "call.completed"), ("busy", "call.busy"), ("cancelled", "call.canceled"), ("failed", "call.failed"),
-    ("rejected", "call.failed"), ("timeout", "call.no_answer"), ("unanswered", "call.no_answer"),
-    ("machine", "provider.notification"),
-])
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [
+        ("started", "call.initiated"),
+        ("ringing", "call.ringing"),
+        ("answered", "call.in_progress"),
+        ("completed", "call.completed"),
+        ("busy", "call.busy"),
+        ("cancelled", "call.canceled"),
+        ("failed", "call.failed"),
+        ("rejected", "call.failed"),
+        ("timeout", "call.no_answer"),
+        ("unanswered", "call.no_answer"),
+        ("machine", "provider.notification"),
+    ],
+)
 def test_voice_status_mapping(adapter, status, expected):
-    body = json.dumps({"uuid": "u1", "conversation_uuid": "CON-1", "status": status, "direction": "outbound",
-                       "from": "14155550100", "to": {"type": "phone", "number": "14155550123"}}).encode()
+    body = json.dumps(
+        {
+            "uuid": "u1",
+            "conversation_uuid": "CON-1",
+            "status": status,
+            "direction": "outbound",
+            "from": "14155550100",
+            "to": {"type": "phone", "number": "14155550123"},
+        }
+    ).encode()
     [event] = adapter.normalise(make_request(body, {"Content-Type": "application/json"}))
     assert event.type == expected
     assert event.contact.phone == "+14155550123"  # outbound: the callee
@@ -384,9 +447,11 @@ def test_unknown_payload_is_a_notification(adapter):
 
 
 def test_delivery_ids_are_stable(adapter):
-    for name, expected in [("sms-inbound.txt", "1600000012AB34CD"),
-                           ("messages-status-delivered.json", "cccccccc-dddd-4eee-8fff-0123456789ab:delivered"),
-                           ("voice-event-completed.json", "63f61863-4a51-4f6b-86e1-46edebcf9356:completed")]:
+    for name, expected in [
+        ("sms-inbound.txt", "1600000012AB34CD"),
+        ("messages-status-delivered.json", "cccccccc-dddd-4eee-8fff-0123456789ab:delivered"),
+        ("voice-event-completed.json", "63f61863-4a51-4f6b-86e1-46edebcf9356:completed"),
+    ]:
         content_type = "application/json" if name.endswith(".json") else FORM
         request = make_request(recorded(name), {"Content-Type": content_type})
         assert adapter.delivery_id(request) == expected == adapter.normalise(request)[0].provider_event_id
@@ -398,28 +463,75 @@ def test_success_response_is_200(adapter):
 
 # --- property tests ----------------------------------------------------------------------------
 
-NAMES = st.sampled_from(["msisdn", "to", "from", "messageId", "text", "status", "message_uuid", "uuid",
-                         "conversation_uuid", "channel", "direction", "timestamp", "nonce", "sig", "concat-ref",
-                         "message-timestamp", "profile", "type"])
-VALUES = st.one_of(st.text(max_size=30), st.sampled_from(["14155550123", "+1 415 555 0100", "whatsapp", "messenger",
-                                                          "answered", "delivered", "outbound", "2024-06-12 14:08:05",
-                                                          "2024-06-12T14:08:05Z", "1718201285", "\ud800", ""]))
+NAMES = st.sampled_from(
+    [
+        "msisdn",
+        "to",
+        "from",
+        "messageId",
+        "text",
+        "status",
+        "message_uuid",
+        "uuid",
+        "conversation_uuid",
+        "channel",
+        "direction",
+        "timestamp",
+        "nonce",
+        "sig",
+        "concat-ref",
+        "message-timestamp",
+        "profile",
+        "type",
+    ]
+)
+VALUES = st.one_of(
+    st.text(max_size=30),
+    st.sampled_from(
+        [
+            "14155550123",
+            "+1 415 555 0100",
+            "whatsapp",
+            "messenger",
+            "answered",
+            "delivered",
+            "outbound",
+            "2024-06-12 14:08:05",
+            "2024-06-12T14:08:05Z",
+            "1718201285",
+            "\ud800",
+            "",
+        ]
+    ),
+)
 SCALARS = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False, allow_infinity=False), VALUES)
-JSON_VALUES = st.recursive(SCALARS, lambda c: st.one_of(st.lists(c, max_size=3),
-                                                        st.dictionaries(st.one_of(NAMES, st.text(max_size=8)), c,
-                                                                        max_size=5)), max_leaves=20)
+JSON_VALUES = st.recursive(
+    SCALARS,
+    lambda c: st.one_of(st.lists(c, max_size=3), st.dictionaries(st.one_of(NAMES, st.text(max_size=8)), c, max_size=5)),
+    max_leaves=20,
+)
 OBJECTS = st.dictionaries(st.one_of(NAMES, st.text(max_size=8)), JSON_VALUES, max_size=10)
 NO_SURROGATES = st.characters(blacklist_categories=("Cs",))
 FORM_VALUES = VALUES.filter(lambda v: not any(0xD800 <= ord(c) <= 0xDFFF for c in v))
-FORM_PARAMS = st.dictionaries(st.one_of(NAMES, st.text(NO_SURROGATES, max_size=8)),
-                              st.lists(FORM_VALUES, min_size=1, max_size=2), max_size=10)
-BODIES = st.one_of(st.binary(max_size=200), OBJECTS.map(lambda o: json.dumps(o).encode()),
-                   FORM_PARAMS.map(lambda p: urlencode(p, doseq=True).encode()))
-HEADERS = st.dictionaries(st.sampled_from(["content-type", "authorization", "x"]),
-                          st.one_of(st.text(max_size=60), st.sampled_from([FORM, "application/json", "Bearer a.b.c",
-                                                                           "Bearer \ud800"])), max_size=3)
-CREDS = st.fixed_dictionaries({"signature_secret": st.text(max_size=10),
-                               "signature_method": st.one_of(st.sampled_from(METHODS), st.text(max_size=5))})
+FORM_PARAMS = st.dictionaries(
+    st.one_of(NAMES, st.text(NO_SURROGATES, max_size=8)), st.lists(FORM_VALUES, min_size=1, max_size=2), max_size=10
+)
+BODIES = st.one_of(
+    st.binary(max_size=200),
+    OBJECTS.map(lambda o: json.dumps(o).encode()),
+    FORM_PARAMS.map(lambda p: urlencode(p, doseq=True).encode()),
+)
+HEADERS = st.dictionaries(
+    st.sampled_from(["content-type", "authorization", "x"]),
+    st.one_of(st.text(max_size=60), st.sampled_from([FORM, "application/json", "Bearer a.b.c", "Bearer \ud800"])),
+    max_size=3,
+)
+CREDS = st.fixed_dictionaries(
+    {
+        "signature_secret": st.text(max_size=10),
+        "signature_method": st.one_of(st.sampled_from(METHODS), st.text(max_size=5)),
+    }
+)
 
 
 @FUZZ
@@ -444,13 +556,22 @@ def test_property_jwt_signed_json_verifies_and_normalises_or_is_malformed(payloa
 
 
 @FUZZ
-@given(params=st.dictionaries(st.one_of(NAMES, st.text(min_size=1, max_size=8)).filter(
-    lambda k: k not in ("sig", "timestamp", "nonce")), st.text(max_size=20), max_size=8),
-       method=st.sampled_from(METHODS), as_json=st.booleans())
+@given(
+    params=st.dictionaries(
+        st.one_of(NAMES, st.text(min_size=1, max_size=8)).filter(lambda k: k not in ("sig", "timestamp", "nonce")),
+        st.text(max_size=20),
+        max_size=8,
+    ),
+    method=st.sampled_from(METHODS),
+    as_json=st.booleans(),
+)
 def test_property_sms_signed_params_verify_and_normalise_or_are_malformed(params, method, as_json):
     adapter = get_adapter("vonage")
-    params = {k: v.encode("utf-8", "replace").decode() for k, v in params.items()
-              if not any(0xD800 <= ord(c) <= 0xDFFF for c in k + v)}
+    params = {
+        k: v.encode("utf-8", "replace").decode()
+        for k, v in params.items()
+        if not any(0xD800 <= ord(c) <= 0xDFFF for c in k + v)
+    }
     request = signed_sms(params, method, as_json=as_json)
     adapter.verify(request, creds(method), NOW)
     assert isinstance(adapter.delivery_id(request), str)
@@ -480,8 +601,11 @@ def test_samples_pass_the_sdk_validators():
             assert claims["payload_hash"] == hashlib.sha256(request.body).hexdigest()
         else:
             params = json.loads(request.body) if sample == "sms-json" else dict(parse_qsl(request.body.decode()))
-            auth = Auth(api_key="k", signature_secret=credentials["signature_secret"],
-                        signature_method=credentials["signature_method"])
+            auth = Auth(
+                api_key="k",
+                signature_secret=credentials["signature_secret"],
+                signature_method=credentials["signature_method"],
+            )
             assert auth.check_signature(params)
 
 
@@ -494,9 +618,13 @@ def test_voice_recording_callback(adapter):
 
 
 @FUZZ
-@given(credentials=st.dictionaries(st.sampled_from(["signature_secret", "signature_method", "x"]),
-                                   st.one_of(st.text(max_size=8), st.sampled_from(METHODS), st.integers(), st.none()),
-                                   max_size=3))
+@given(
+    credentials=st.dictionaries(
+        st.sampled_from(["signature_secret", "signature_method", "x"]),
+        st.one_of(st.text(max_size=8), st.sampled_from(METHODS), st.integers(), st.none()),
+        max_size=3,
+    )
+)
 def test_property_credential_validation_raises_only_hub_errors(credentials):
     try:
         get_adapter("vonage").validate_credentials(credentials)

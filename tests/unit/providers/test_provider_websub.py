@@ -11,6 +11,7 @@ from urllib.parse import urlencode
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from switchboard_core.events import Channel
 from switchboard_core.providers import get_adapter
 from switchboard_core.providers.base import (
@@ -19,7 +20,6 @@ from switchboard_core.providers.base import (
     SignatureError,
     WebhookRequest,
 )
-
 from tests.unit.providers.fuzz import FUZZ
 from tests.unit.providers.support import (
     assert_drafts_publishable,
@@ -43,8 +43,9 @@ def hub_signature(body: bytes, method: str = "sha1", secret: str = CREDENTIALS["
 
 
 def signed(body: bytes, method: str = "sha1", secret: str = CREDENTIALS["secret"]) -> WebhookRequest:
-    return make_request(HUB_URL, body, {"Content-Type": "application/atom+xml",
-                                        "X-Hub-Signature": hub_signature(body, method, secret)})
+    return make_request(
+        HUB_URL, body, {"Content-Type": "application/atom+xml", "X-Hub-Signature": hub_signature(body, method, secret)}
+    )
 
 
 def recorded(name: str) -> bytes:
@@ -62,9 +63,15 @@ def adapter():
 
 # --- intent verification ---------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("mode", ["subscribe", "unsubscribe"])
 def test_intent_verification_echoes_the_challenge(adapter, mode):
-    params = {"hub.mode": mode, "hub.topic": TOPIC, "hub.challenge": "1430842751851497637", "hub.lease_seconds": "432000"}
+    params = {
+        "hub.mode": mode,
+        "hub.topic": TOPIC,
+        "hub.challenge": "1430842751851497637",
+        "hub.lease_seconds": "432000",
+    }
     response = adapter.handshake(make_request(f"{HUB_URL}?{urlencode(params)}", method="GET"), [CREDENTIALS])
     assert (response.status, response.body) == (200, "1430842751851497637")
     assert response.content_type.startswith("text/plain")
@@ -87,6 +94,7 @@ def test_intent_verification_problems(adapter):
 
 # --- signature -------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("method", ["sha1", "sha256", "sha384", "sha512"])
 def test_every_spec_algorithm_is_accepted(adapter, method):
     adapter.verify(signed(recorded("youtube-video.xml"), method), CREDENTIALS, NOW)
@@ -101,8 +109,9 @@ def test_uppercase_method_and_hex_are_accepted(adapter):
 @pytest.mark.parametrize("header", ["", "sha1", "sha1=", "md5=" + "0" * 32, "sha256=" + "0" * 64, "deadbeef"])
 def test_bad_signatures_are_refused(adapter, header):
     with pytest.raises(SignatureError) as caught:
-        adapter.verify(make_request(HUB_URL, recorded("youtube-video.xml"), {"X-Hub-Signature": header}),
-                       CREDENTIALS, NOW)
+        adapter.verify(
+            make_request(HUB_URL, recorded("youtube-video.xml"), {"X-Hub-Signature": header}), CREDENTIALS, NOW
+        )
     assert CREDENTIALS["secret"] not in str(caught.value)
 
 
@@ -114,8 +123,11 @@ def test_signature_required_when_the_connection_has_a_secret(adapter):
 def test_tampered_body_and_wrong_secret_are_refused(adapter):
     request = signed(recorded("youtube-video.xml"))
     with pytest.raises(SignatureError):
-        adapter.verify(make_request(HUB_URL, request.body.replace(b"Video title", b"Video titlf"),
-                                    dict(request.headers)), CREDENTIALS, NOW)
+        adapter.verify(
+            make_request(HUB_URL, request.body.replace(b"Video title", b"Video titlf"), dict(request.headers)),
+            CREDENTIALS,
+            NOW,
+        )
     with pytest.raises(SignatureError):
         adapter.verify(signed(recorded("youtube-video.xml"), secret="other"), CREDENTIALS, NOW)
 
@@ -129,6 +141,7 @@ def test_empty_secret_accepts_unsigned_notifications(adapter):
 
 # --- parsing and normalisation -----------------------------------------------------------------------
 
+
 def test_youtube_video(adapter):
     [event] = adapter.normalise(signed(recorded("youtube-video.xml")))
     assert_publishable([event])
@@ -136,7 +149,8 @@ def test_youtube_video(adapter):
     assert event.provider_event_id == "yt:video:dQw4w9WgXcQ@2015-03-09T19:05:24.552394234+00:00"
     assert event.text == "Video title"
     assert [(h.platform, h.id, h.handle) for h in event.contact.handles] == [
-        ("youtube", "UC_x5XG1OV2P6uZZ5FSM9Ttw", "Channel title")]
+        ("youtube", "UC_x5XG1OV2P6uZZ5FSM9Ttw", "Channel title")
+    ]
     assert event.conversation_key == "websub:UC_x5XG1OV2P6uZZ5FSM9Ttw"
     assert (event.attributes["video_id"], event.attributes["channel_id"]) == ("dQw4w9WgXcQ", "UC_x5XG1OV2P6uZZ5FSM9Ttw")
     assert event.attributes["topic"] == TOPIC and event.attributes["hub"] == "https://pubsubhubbub.appspot.com"
@@ -176,9 +190,22 @@ BILLION_LAUGHS = b"""<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!E
 <feed xmlns="http://www.w3.org/2005/Atom"><title>&lol2;</title></feed>"""
 
 
-@pytest.mark.parametrize("body", [b"", b"   ", b"not xml", b"<feed>", b'{"json": true}', XXE, BILLION_LAUGHS,
-                                  b"<rss><channel/></rss>", b'<?xml version="1.0" encoding="klingon"?><feed/>',
-                                  b"\xff\xfe<\x00f\x00", b"<a>" * 3000 + b"</a>" * 3000])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"",
+        b"   ",
+        b"not xml",
+        b"<feed>",
+        b'{"json": true}',
+        XXE,
+        BILLION_LAUGHS,
+        b"<rss><channel/></rss>",
+        b'<?xml version="1.0" encoding="klingon"?><feed/>',
+        b"\xff\xfe<\x00f\x00",
+        b"<a>" * 3000 + b"</a>" * 3000,
+    ],
+)
 def test_malformed_or_dangerous_xml_is_refused(adapter, body):
     with pytest.raises(MalformedPayload):
         adapter.normalise(signed(body))
@@ -188,23 +215,35 @@ def test_malformed_or_dangerous_xml_is_refused(adapter, body):
 
 ATOM_TEXT = st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc")), max_size=20)
 ENTRY = st.builds(
-    lambda id_, updated, title, video: (f"<entry><id>{id_}</id><updated>{updated}</updated><title>{title}</title>"
-                                        f"<yt:videoId>{video}</yt:videoId></entry>"),
+    lambda id_, updated, title, video: (
+        f"<entry><id>{id_}</id><updated>{updated}</updated><title>{title}</title>"
+        f"<yt:videoId>{video}</yt:videoId></entry>"
+    ),
     ATOM_TEXT.map(lambda s: s.replace("<", "").replace("&", "")),
     st.one_of(st.just("2015-03-09T19:05:24+00:00"), ATOM_TEXT.map(lambda s: s.replace("<", "").replace("&", ""))),
     ATOM_TEXT.map(lambda s: s.replace("<", "").replace("&", "")),
-    ATOM_TEXT.map(lambda s: s.replace("<", "").replace("&", "")))
+    ATOM_TEXT.map(lambda s: s.replace("<", "").replace("&", "")),
+)
 FEEDS = st.lists(ENTRY, max_size=3).map(
-    lambda entries: ('<feed xmlns="http://www.w3.org/2005/Atom" xmlns:yt="http://www.youtube.com/xml/schemas/2015">'
-                     + "".join(entries) + "</feed>").encode("utf-8"))
+    lambda entries: (
+        '<feed xmlns="http://www.w3.org/2005/Atom" xmlns:yt="http://www.youtube.com/xml/schemas/2015">'
+        + "".join(entries)
+        + "</feed>"
+    ).encode("utf-8")
+)
 
 
 @FUZZ
-@given(url=st.one_of(st.just(HUB_URL + "?hub.mode=subscribe&hub.topic=t&hub.challenge=c"), st.text(max_size=40)),
-       headers=st.dictionaries(st.sampled_from(["x-hub-signature", "content-type"]),
-                               st.one_of(st.text(max_size=70), st.sampled_from(["sha1=", "sha256=\ud800"])), max_size=2),
-       body=st.one_of(st.binary(max_size=300), FEEDS, st.text(max_size=200).map(lambda s: s.encode("utf-8", "replace"))),
-       secret=st.one_of(st.just(""), st.text(max_size=12)))
+@given(
+    url=st.one_of(st.just(HUB_URL + "?hub.mode=subscribe&hub.topic=t&hub.challenge=c"), st.text(max_size=40)),
+    headers=st.dictionaries(
+        st.sampled_from(["x-hub-signature", "content-type"]),
+        st.one_of(st.text(max_size=70), st.sampled_from(["sha1=", "sha256=\ud800"])),
+        max_size=2,
+    ),
+    body=st.one_of(st.binary(max_size=300), FEEDS, st.text(max_size=200).map(lambda s: s.encode("utf-8", "replace"))),
+    secret=st.one_of(st.just(""), st.text(max_size=12)),
+)
 def test_property_any_request_raises_only_hub_errors(url, headers, body, secret):
     adapter = get_adapter("websub")
     request = WebhookRequest(method="POST", url=url, headers=headers, body=body)

@@ -12,6 +12,8 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
+from infra.local.samples import build_sample, demo_credentials
 from switchboard_core.events import Channel
 from switchboard_core.providers import get_adapter
 from switchboard_core.providers.base import (
@@ -20,8 +22,6 @@ from switchboard_core.providers.base import (
     SignatureError,
     WebhookRequest,
 )
-
-from infra.local.samples import build_sample, demo_credentials
 from tests.unit.providers.fuzz import FUZZ
 from tests.unit.providers.support import (
     assert_drafts_publishable,
@@ -44,7 +44,9 @@ def sign(body: bytes, secret: str = CREDENTIALS["consumer_secret"]) -> str:
 
 
 def signed(body: bytes, secret: str = CREDENTIALS["consumer_secret"]) -> WebhookRequest:
-    return make_request(HUB_URL, body, {"Content-Type": "application/json", "X-Twitter-Webhooks-Signature": sign(body, secret)})
+    return make_request(
+        HUB_URL, body, {"Content-Type": "application/json", "X-Twitter-Webhooks-Signature": sign(body, secret)}
+    )
 
 
 def recorded(name: str) -> bytes:
@@ -62,20 +64,24 @@ def adapter():
 
 # --- CRC handshake -------------------------------------------------------------------------------
 
+
 def test_crc_response_token_is_base64_hmac_of_the_token(adapter):
     request = make_request(f"{HUB_URL}?{urlencode({'crc_token': 'challenge_string'})}", method="GET")
     response = adapter.handshake(request, [CREDENTIALS])
     assert response.status == 200 and response.content_type == "application/json"
-    expected = base64.b64encode(hmac.new(CREDENTIALS["consumer_secret"].encode(), b"challenge_string",
-                                         hashlib.sha256).digest()).decode()
+    expected = base64.b64encode(
+        hmac.new(CREDENTIALS["consumer_secret"].encode(), b"challenge_string", hashlib.sha256).digest()
+    ).decode()
     assert json.loads(response.body) == {"response_token": "sha256=" + expected}
 
 
 def test_crc_uses_the_current_credential_set(adapter):
     request = make_request(f"{HUB_URL}?crc_token=abc", method="GET")
     body = json.loads(adapter.handshake(request, [{"consumer_secret": "new"}, CREDENTIALS]).body)
-    assert body["response_token"] == "sha256=" + base64.b64encode(
-        hmac.new(b"new", b"abc", hashlib.sha256).digest()).decode()
+    assert (
+        body["response_token"]
+        == "sha256=" + base64.b64encode(hmac.new(b"new", b"abc", hashlib.sha256).digest()).decode()
+    )
 
 
 def test_crc_reads_the_url_when_query_is_not_parsed(adapter):
@@ -91,6 +97,7 @@ def test_crc_without_token_is_malformed_and_without_credentials_refused(adapter)
 
 
 # --- signature -----------------------------------------------------------------------------------
+
 
 def test_recorded_payload_signed_is_accepted(adapter):
     adapter.verify(signed(recorded("tweet-mention.json")), CREDENTIALS, NOW)
@@ -151,16 +158,28 @@ def test_sample_signature_matches_the_documented_construction():
 
 # --- malformed ---------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("body", [b"not json", b"\xff", b"[]", b"{}", b'{"for_user_id": "1"}',
-                                  b'{"tweet_create_events": {}}', b'{"tweet_create_events": [1]}',
-                                  b'{"direct_message_events": [{"type": "message_create"}], "x": NaN}',
-                                  b"[" * 5000 + b"]" * 5000])
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"not json",
+        b"\xff",
+        b"[]",
+        b"{}",
+        b'{"for_user_id": "1"}',
+        b'{"tweet_create_events": {}}',
+        b'{"tweet_create_events": [1]}',
+        b'{"direct_message_events": [{"type": "message_create"}], "x": NaN}',
+        b"[" * 5000 + b"]" * 5000,
+    ],
+)
 def test_malformed_bodies(adapter, body):
     with pytest.raises(MalformedPayload):
         adapter.normalise(signed(body))
 
 
 # --- normalisation -------------------------------------------------------------------------------------
+
 
 def normalise(adapter, name):
     drafts = adapter.normalise(signed(recorded(name)))
@@ -226,33 +245,83 @@ def test_favorite_and_other_events(adapter):
 
 # --- property tests ------------------------------------------------------------------------------------
 
-SCALARS = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False, allow_infinity=False),
-                    st.text(max_size=20), st.sampled_from(["message_create", "2244994945", "\ud800", "1539202764000",
-                                                           "Wed Oct 10 20:19:24 +0000 2018"]))
-JSON_VALUES = st.recursive(SCALARS, lambda c: st.one_of(
-    st.lists(c, max_size=4),
-    st.dictionaries(st.one_of(st.sampled_from(["id", "id_str", "user", "text", "screen_name", "type", "message_create",
-                                               "sender_id", "target", "recipient_id", "message_data", "timestamp_ms",
-                                               "created_at", "extended_tweet", "full_text", "favorited_status"]),
-                              st.text(max_size=6)), c, max_size=6)), max_leaves=30)
-PAYLOADS = st.fixed_dictionaries({}, optional={
-    "for_user_id": SCALARS, "users": JSON_VALUES,
-    "tweet_create_events": st.lists(JSON_VALUES, max_size=2), "direct_message_events": st.lists(JSON_VALUES, max_size=2),
-    "favorite_events": st.lists(JSON_VALUES, max_size=2), "follow_events": st.lists(JSON_VALUES, max_size=2)})
+SCALARS = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=20),
+    st.sampled_from(["message_create", "2244994945", "\ud800", "1539202764000", "Wed Oct 10 20:19:24 +0000 2018"]),
+)
+JSON_VALUES = st.recursive(
+    SCALARS,
+    lambda c: st.one_of(
+        st.lists(c, max_size=4),
+        st.dictionaries(
+            st.one_of(
+                st.sampled_from(
+                    [
+                        "id",
+                        "id_str",
+                        "user",
+                        "text",
+                        "screen_name",
+                        "type",
+                        "message_create",
+                        "sender_id",
+                        "target",
+                        "recipient_id",
+                        "message_data",
+                        "timestamp_ms",
+                        "created_at",
+                        "extended_tweet",
+                        "full_text",
+                        "favorited_status",
+                    ]
+                ),
+                st.text(max_size=6),
+            ),
+            c,
+            max_size=6,
+        ),
+    ),
+    max_leaves=30,
+)
+PAYLOADS = st.fixed_dictionaries(
+    {},
+    optional={
+        "for_user_id": SCALARS,
+        "users": JSON_VALUES,
+        "tweet_create_events": st.lists(JSON_VALUES, max_size=2),
+        "direct_message_events": st.lists(JSON_VALUES, max_size=2),
+        "favorite_events": st.lists(JSON_VALUES, max_size=2),
+        "follow_events": st.lists(JSON_VALUES, max_size=2),
+    },
+)
 
 
 @FUZZ
-@given(url=st.one_of(st.just(HUB_URL + "?crc_token=a"), st.text(max_size=40)),
-       headers=st.dictionaries(st.sampled_from(["x-twitter-webhooks-signature", "content-type", "x"]),
-                               st.text(max_size=60), max_size=3),
-       body=st.one_of(st.binary(max_size=300), JSON_VALUES.map(lambda v: json.dumps(v).encode())),
-       credentials=st.lists(st.dictionaries(st.just("consumer_secret"), st.text(max_size=12)), max_size=2))
+@given(
+    url=st.one_of(st.just(HUB_URL + "?crc_token=a"), st.text(max_size=40)),
+    headers=st.dictionaries(
+        st.sampled_from(["x-twitter-webhooks-signature", "content-type", "x"]), st.text(max_size=60), max_size=3
+    ),
+    body=st.one_of(st.binary(max_size=300), JSON_VALUES.map(lambda v: json.dumps(v).encode())),
+    credentials=st.lists(st.dictionaries(st.just("consumer_secret"), st.text(max_size=12)), max_size=2),
+)
 def test_property_any_request_raises_only_hub_errors(url, headers, body, credentials):
     adapter = get_adapter("x")
-    request = WebhookRequest(method="POST", url=url, headers=headers, body=body,
-                             query=parse_qs(urlsplit(url).query) if "?" in url else {})
-    assert_raises_only_hub_errors(adapter, request, credentials[0] if credentials else {}, NOW, assert_publishable,
-                                  handshake_credentials=credentials)
+    request = WebhookRequest(
+        method="POST", url=url, headers=headers, body=body, query=parse_qs(urlsplit(url).query) if "?" in url else {}
+    )
+    assert_raises_only_hub_errors(
+        adapter,
+        request,
+        credentials[0] if credentials else {},
+        NOW,
+        assert_publishable,
+        handshake_credentials=credentials,
+    )
 
 
 @FUZZ

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from switchboard_core.events import Channel
 from switchboard_core.providers import get_adapter
 from switchboard_core.providers.base import (
@@ -24,7 +25,6 @@ from switchboard_core.providers.zendesk import (
     ZendeskAdapter,
     compute_signature,
 )
-
 from tests.unit.providers.fuzz import FUZZ
 from tests.unit.providers.support import (
     assert_drafts_publishable,
@@ -45,13 +45,23 @@ def make_request(body: bytes, headers: dict[str, str]) -> WebhookRequest:
 
 def documented_signature(secret: str, timestamp: str, body: bytes) -> str:
     """Zendesk's algorithm written out with hmac alone: base64(HMACSHA256(TIMESTAMP + BODY))."""
-    return base64.b64encode(hmac.new(secret.encode("utf-8"), timestamp.encode() + body, hashlib.sha256).digest()).decode()
+    return base64.b64encode(
+        hmac.new(secret.encode("utf-8"), timestamp.encode() + body, hashlib.sha256).digest()
+    ).decode()
 
 
-def signed(body: bytes, timestamp: str = NOW_TS, secret: str = SECRET, extra: dict[str, str] | None = None) -> WebhookRequest:
-    return make_request(body, {"Content-Type": "application/json", "X-Zendesk-Webhook-Signature-Timestamp": timestamp,
-                               "X-Zendesk-Webhook-Signature": documented_signature(secret, timestamp, body),
-                               **(extra or {})})
+def signed(
+    body: bytes, timestamp: str = NOW_TS, secret: str = SECRET, extra: dict[str, str] | None = None
+) -> WebhookRequest:
+    return make_request(
+        body,
+        {
+            "Content-Type": "application/json",
+            "X-Zendesk-Webhook-Signature-Timestamp": timestamp,
+            "X-Zendesk-Webhook-Signature": documented_signature(secret, timestamp, body),
+            **(extra or {}),
+        },
+    )
 
 
 def recorded(name: str) -> bytes:
@@ -69,6 +79,7 @@ def adapter() -> ZendeskAdapter:
 
 # --- signature ---------------------------------------------------------------------------------
 
+
 def test_documented_algorithm_matches_the_adapter():
     body = recorded("ticket-created.json")
     assert compute_signature(SECRET, NOW_TS, body) == documented_signature(SECRET, NOW_TS, body)
@@ -83,12 +94,17 @@ def test_zendesk_test_secret_is_used_verbatim_not_base64_decoded(adapter):
     assert decoded_key == b"this_secret_is_for_testing_only"
     wrong = base64.b64encode(hmac.new(decoded_key, NOW_TS.encode() + body, hashlib.sha256).digest()).decode()
     with pytest.raises(SignatureError):
-        adapter.verify(make_request(body, {**request.headers, "x-zendesk-webhook-signature": wrong}),
-                       {"signing_secret": TEST_SIGNING_SECRET}, NOW)
+        adapter.verify(
+            make_request(body, {**request.headers, "x-zendesk-webhook-signature": wrong}),
+            {"signing_secret": TEST_SIGNING_SECRET},
+            NOW,
+        )
 
 
-@pytest.mark.parametrize("name", ["ticket-created.json", "ticket-comment-added.json", "user-active-changed.json",
-                                  "trigger-ticket-updated.json"])
+@pytest.mark.parametrize(
+    "name",
+    ["ticket-created.json", "ticket-comment-added.json", "user-active-changed.json", "trigger-ticket-updated.json"],
+)
 def test_recorded_payloads_verify(adapter, name):
     adapter.verify(signed(recorded(name)), {"signing_secret": SECRET}, NOW + timedelta(seconds=3))
 
@@ -100,8 +116,11 @@ def test_empty_body_is_signed_too(adapter):
 def test_tampered_body_or_timestamp_is_refused(adapter):
     request = signed(recorded("ticket-created.json"))
     with pytest.raises(SignatureError):
-        adapter.verify(make_request(request.body.replace(b"35436", b"35437"), dict(request.headers)),
-                       {"signing_secret": SECRET}, NOW)
+        adapter.verify(
+            make_request(request.body.replace(b"35436", b"35437"), dict(request.headers)),
+            {"signing_secret": SECRET},
+            NOW,
+        )
     headers = {**request.headers, "x-zendesk-webhook-signature-timestamp": "2024-04-17T17:18:11Z"}
     with pytest.raises(SignatureError):
         adapter.verify(make_request(request.body, headers), {"signing_secret": SECRET}, NOW)
@@ -124,8 +143,14 @@ def test_missing_header_is_refused_by_name(adapter, missing):
 
 @pytest.mark.parametrize(
     ("offset", "accepted"),
-    [(timedelta(0), True), (timedelta(minutes=4, seconds=59), True), (timedelta(minutes=-4, seconds=-59), True),
-     (timedelta(minutes=5, seconds=1), False), (timedelta(minutes=-5, seconds=-1), False), (timedelta(days=2), False)],
+    [
+        (timedelta(0), True),
+        (timedelta(minutes=4, seconds=59), True),
+        (timedelta(minutes=-4, seconds=-59), True),
+        (timedelta(minutes=5, seconds=1), False),
+        (timedelta(minutes=-5, seconds=-1), False),
+        (timedelta(days=2), False),
+    ],
 )
 def test_replay_window(adapter, offset, accepted):
     """`offset` is how far the verifier's clock is ahead of the signed timestamp."""
@@ -144,21 +169,26 @@ def test_unreadable_timestamp_is_refused(adapter, timestamp):
 
 
 def test_offset_timestamps_are_understood(adapter):
-    adapter.verify(signed(recorded("ticket-created.json"), timestamp="2024-04-17T19:18:10+02:00"),
-                   {"signing_secret": SECRET}, NOW)
+    adapter.verify(
+        signed(recorded("ticket-created.json"), timestamp="2024-04-17T19:18:10+02:00"), {"signing_secret": SECRET}, NOW
+    )
 
 
 # --- delivery id ---------------------------------------------------------------------------------
 
+
 def test_delivery_id_is_the_event_id_or_the_body_digest(adapter):
     assert adapter.delivery_id(signed(recorded("ticket-created.json"))) == "event:01HVKZ3J9Q7W8XG4M2T5N6P1RA"
     body = recorded("trigger-ticket-updated.json")
-    assert adapter.delivery_id(signed(body, extra={"X-Zendesk-Webhook-Invocation-Id": "8350205582"})) == \
-        "sha256:" + hashlib.sha256(body).hexdigest()
+    assert (
+        adapter.delivery_id(signed(body, extra={"X-Zendesk-Webhook-Invocation-Id": "8350205582"}))
+        == "sha256:" + hashlib.sha256(body).hexdigest()
+    )
     assert adapter.delivery_id(signed(b"garbage")) == "sha256:" + hashlib.sha256(b"garbage").hexdigest()
 
 
 # --- normalisation --------------------------------------------------------------------------------
+
 
 def normalise(adapter, name: str, **extra):
     drafts = adapter.normalise(signed(recorded(name), extra=extra or None))
@@ -208,15 +238,28 @@ def test_trigger_body_is_a_generic_ticket_update(adapter):
     assert event.attributes["kind"] == "zendesk.trigger"
 
 
-@pytest.mark.parametrize(("zendesk_type", "expected"), [
-    ("ticket.status_changed", "ticket.updated"), ("ticket.soft_deleted", "ticket.deleted"),
-    ("ticket.permanently_deleted", "ticket.deleted"), ("user.created", "contact.created"),
-    ("user.deleted", "contact.deleted"), ("messaging_ticket.message_added", "ticket.comment_added"),
-    ("organization.created", "provider.notification"), ("article.published", "provider.notification"),
-])
+@pytest.mark.parametrize(
+    ("zendesk_type", "expected"),
+    [
+        ("ticket.status_changed", "ticket.updated"),
+        ("ticket.soft_deleted", "ticket.deleted"),
+        ("ticket.permanently_deleted", "ticket.deleted"),
+        ("user.created", "contact.created"),
+        ("user.deleted", "contact.deleted"),
+        ("messaging_ticket.message_added", "ticket.comment_added"),
+        ("organization.created", "provider.notification"),
+        ("article.published", "provider.notification"),
+    ],
+)
 def test_event_type_mapping(adapter, zendesk_type, expected):
-    payload = {"type": "zen:event-type:" + zendesk_type, "id": "e1", "account_id": 1, "subject": "zen:ticket:9",
-               "detail": {"id": "9"}, "event": {"message": {"body": "hi"}}}
+    payload = {
+        "type": "zen:event-type:" + zendesk_type,
+        "id": "e1",
+        "account_id": 1,
+        "subject": "zen:ticket:9",
+        "detail": {"id": "9"},
+        "event": {"message": {"body": "hi"}},
+    }
     [event] = adapter.normalise(signed(json.dumps(payload).encode()))
     assert event.type == expected
     if expected == "provider.notification":
@@ -224,8 +267,15 @@ def test_event_type_mapping(adapter, zendesk_type, expected):
 
 
 def test_nested_trigger_body_and_fallback_ids(adapter):
-    body = json.dumps({"ticket": {"id": 77, "requester": {"email": "X@Y.example", "phone": "0044 20 7946 0000",
-                                                          "name": "X"}, "latest_comment": {"body": "words"}}}).encode()
+    body = json.dumps(
+        {
+            "ticket": {
+                "id": 77,
+                "requester": {"email": "X@Y.example", "phone": "0044 20 7946 0000", "name": "X"},
+                "latest_comment": {"body": "words"},
+            }
+        }
+    ).encode()
     [event] = adapter.normalise(signed(body, extra={"X-Zendesk-Webhook-Invocation-Id": "42"}))
     assert event.provider_event_id == "ticket:77:invocation:42"
     assert (event.contact.email, event.contact.phone, event.text) == ("x@y.example", "+442079460000", "words")
@@ -233,9 +283,22 @@ def test_nested_trigger_body_and_fallback_ids(adapter):
     assert again.provider_event_id.startswith("ticket:77:") and again.conversation_key == "zendesk:-:77"
 
 
-@pytest.mark.parametrize("body", [b"not json", b"[]", b"1", b'"x"', b"{}", b'{"status": "open"}',
-                                  b'{"type": "zen:event-type:ticket.created"}', b'{"ticket_id": null}',
-                                  b'{"ticket_id": true}', b"\xff\xfe", b'{"a": NaN}'])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"not json",
+        b"[]",
+        b"1",
+        b'"x"',
+        b"{}",
+        b'{"status": "open"}',
+        b'{"type": "zen:event-type:ticket.created"}',
+        b'{"ticket_id": null}',
+        b'{"ticket_id": true}',
+        b"\xff\xfe",
+        b'{"a": NaN}',
+    ],
+)
 def test_malformed_bodies(adapter, body):
     with pytest.raises(MalformedPayload):
         adapter.normalise(signed(body))
@@ -243,31 +306,100 @@ def test_malformed_bodies(adapter, body):
 
 # --- property tests --------------------------------------------------------------------------------
 
-SCALARS = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False, allow_infinity=False),
-                    st.text(max_size=20), st.sampled_from(["zen:event-type:ticket.created", "zen:ticket:1", "a@b.c",
-                                                           "+1 415 555 0100", "\ud800", "2024-04-17T17:18:10Z"]))
-KEYS = st.one_of(st.sampled_from(["type", "id", "account_id", "time", "subject", "detail", "event", "ticket_id",
-                                  "ticket", "requester", "requester_email", "requester_phone", "updated_at",
-                                  "email", "comment", "body", "message"]), st.text(max_size=8))
-JSON_VALUES = st.recursive(SCALARS, lambda children: st.one_of(st.lists(children, max_size=4),
-                                                                st.dictionaries(KEYS, children, max_size=8)),
-                           max_leaves=30)
+SCALARS = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=20),
+    st.sampled_from(
+        ["zen:event-type:ticket.created", "zen:ticket:1", "a@b.c", "+1 415 555 0100", "\ud800", "2024-04-17T17:18:10Z"]
+    ),
+)
+KEYS = st.one_of(
+    st.sampled_from(
+        [
+            "type",
+            "id",
+            "account_id",
+            "time",
+            "subject",
+            "detail",
+            "event",
+            "ticket_id",
+            "ticket",
+            "requester",
+            "requester_email",
+            "requester_phone",
+            "updated_at",
+            "email",
+            "comment",
+            "body",
+            "message",
+        ]
+    ),
+    st.text(max_size=8),
+)
+JSON_VALUES = st.recursive(
+    SCALARS,
+    lambda children: st.one_of(st.lists(children, max_size=4), st.dictionaries(KEYS, children, max_size=8)),
+    max_leaves=30,
+)
 EVENTS_ST = st.fixed_dictionaries(
-    {"type": st.sampled_from([f"zen:event-type:{t}" for t in ("ticket.created", "ticket.comment_added", "user.created",
-                                                               "messaging_ticket.message_added", "x.y", "")])},
-    optional={"id": SCALARS, "account_id": SCALARS, "time": SCALARS, "subject": SCALARS, "detail": JSON_VALUES,
-              "event": JSON_VALUES})
+    {
+        "type": st.sampled_from(
+            [
+                f"zen:event-type:{t}"
+                for t in (
+                    "ticket.created",
+                    "ticket.comment_added",
+                    "user.created",
+                    "messaging_ticket.message_added",
+                    "x.y",
+                    "",
+                )
+            ]
+        )
+    },
+    optional={
+        "id": SCALARS,
+        "account_id": SCALARS,
+        "time": SCALARS,
+        "subject": SCALARS,
+        "detail": JSON_VALUES,
+        "event": JSON_VALUES,
+    },
+)
 HEADERS = st.dictionaries(
-    st.one_of(st.sampled_from(["x-zendesk-webhook-signature", "x-zendesk-webhook-signature-timestamp",
-                               "x-zendesk-webhook-invocation-id", "x-zendesk-account-id"]), st.text(max_size=10)),
-    st.one_of(st.text(max_size=40), st.just(NOW_TS), st.just("9999-12-31T23:59:59+00:00"),
-              st.just("0001-01-01T00:00:00-23:59"), st.just("\udcff")), max_size=4)
+    st.one_of(
+        st.sampled_from(
+            [
+                "x-zendesk-webhook-signature",
+                "x-zendesk-webhook-signature-timestamp",
+                "x-zendesk-webhook-invocation-id",
+                "x-zendesk-account-id",
+            ]
+        ),
+        st.text(max_size=10),
+    ),
+    st.one_of(
+        st.text(max_size=40),
+        st.just(NOW_TS),
+        st.just("9999-12-31T23:59:59+00:00"),
+        st.just("0001-01-01T00:00:00-23:59"),
+        st.just("\udcff"),
+    ),
+    max_size=4,
+)
 
 
 @FUZZ
-@given(headers=HEADERS, body=st.one_of(st.binary(max_size=300), JSON_VALUES.map(lambda v: json.dumps(v).encode())),
-       secret=st.text(max_size=12),
-       now=st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30), timezones=st.just(UTC)))
+@given(
+    headers=HEADERS,
+    body=st.one_of(st.binary(max_size=300), JSON_VALUES.map(lambda v: json.dumps(v).encode())),
+    secret=st.text(max_size=12),
+    now=st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30), timezones=st.just(UTC)),
+)
 def test_property_any_request_raises_only_hub_errors(headers, body, secret, now):
     adapter = get_adapter("zendesk")
     request = WebhookRequest(method="POST", url=URL, headers=headers, body=body)
@@ -275,12 +407,16 @@ def test_property_any_request_raises_only_hub_errors(headers, body, secret, now)
 
 
 @FUZZ
-@given(payload=st.one_of(EVENTS_ST, st.dictionaries(KEYS, JSON_VALUES, max_size=8), JSON_VALUES),
-       invocation=st.one_of(st.none(), st.text(max_size=12)))
+@given(
+    payload=st.one_of(EVENTS_ST, st.dictionaries(KEYS, JSON_VALUES, max_size=8), JSON_VALUES),
+    invocation=st.one_of(st.none(), st.text(max_size=12)),
+)
 def test_property_signed_json_verifies_and_normalises_or_is_malformed(payload, invocation):
     adapter = get_adapter("zendesk")
-    request = signed(json.dumps(payload).encode(),
-                     extra={"X-Zendesk-Webhook-Invocation-Id": invocation} if invocation is not None else None)
+    request = signed(
+        json.dumps(payload).encode(),
+        extra={"X-Zendesk-Webhook-Invocation-Id": invocation} if invocation is not None else None,
+    )
     adapter.verify(request, {"signing_secret": SECRET}, NOW)
     assert adapter.delivery_id(request)
     try:

@@ -10,7 +10,6 @@ from urllib.parse import parse_qs
 
 import pytest
 
-from switchboard_core.routing.contacts import ContactStore, Identity
 from functions.replies.logic import ReplyDeps, ReplyOutbox, RequestInProgress, handle_reply_request
 from infra import topology
 from infra.local.emulator import LocalNames
@@ -19,6 +18,7 @@ from switchboard_core.connections import Connection, ConnectionStore, Credential
 from switchboard_core.events import CanonicalEvent, Channel, Contact, EventDraft
 from switchboard_core.outbound import TransientFailure
 from switchboard_core.outbound.base import OutboundRequest, ProviderResponse
+from switchboard_core.routing.contacts import ContactStore, Identity
 
 NOW = datetime(2026, 11, 23, 12, tzinfo=UTC)
 PHONE = "+14155550178"
@@ -34,8 +34,11 @@ class FakeTwilio:
 
     def __call__(self, request: OutboundRequest) -> ProviderResponse:
         self.requests.append(request)
-        answer = self.answers.pop(0) if self.answers else ProviderResponse(
-            status=201, body=json.dumps({"sid": "SM" + secrets.token_hex(16)}).encode())
+        answer = (
+            self.answers.pop(0)
+            if self.answers
+            else ProviderResponse(status=201, body=json.dumps({"sid": "SM" + secrets.token_hex(16)}).encode())
+        )
         if isinstance(answer, Exception):
             raise answer
         return answer
@@ -49,30 +52,61 @@ def world(aws_world):
     resource = aws.resource("dynamodb")
     names = aws_world.names
     connections = ConnectionStore(resource.Table(names.table("connections")))
-    outbound = CredentialStore(aws.client("secretsmanager"), topology.outbound_secrets_prefix("test"),
-                               max_age_seconds=0)
-    connections.put(Connection(id="con_twilio", provider="twilio", tenant="acme", created_at=NOW,
-                               outbound_configured_at=NOW))
+    outbound = CredentialStore(
+        aws.client("secretsmanager"), topology.outbound_secrets_prefix("test"), max_age_seconds=0
+    )
+    connections.put(
+        Connection(id="con_twilio", provider="twilio", tenant="acme", created_at=NOW, outbound_configured_at=NOW)
+    )
     outbound.replace("con_twilio", OUTBOUND, "acme")
     contacts = ContactStore(resource.Table(names.table("contacts")))
     contact = contacts.resolve("acme", [Identity(kind="phone", value=PHONE)], reason="e0", now=NOW)
     transport = FakeTwilio()
-    deps = ReplyDeps(outbox=ReplyOutbox(resource.Table(names.table("replies"))), contacts=contacts,
-                     connections=connections, credentials=outbound, transport=transport)
+    deps = ReplyDeps(
+        outbox=ReplyOutbox(resource.Table(names.table("replies"))),
+        contacts=contacts,
+        connections=connections,
+        credentials=outbound,
+        transport=transport,
+    )
     return deps, transport, contact
 
 
-def request_event(n: int, contact_id: str, *, conversation: str = "cv_1", text: str = "Thanks, we're on it",
-                  template: str = "Thanks, we're on it", reply_to: dict | None | str = "twilio") -> CanonicalEvent:
+def request_event(
+    n: int,
+    contact_id: str,
+    *,
+    conversation: str = "cv_1",
+    text: str = "Thanks, we're on it",
+    template: str = "Thanks, we're on it",
+    reply_to: dict | str | None = "twilio",
+) -> CanonicalEvent:
     address = {"provider": "twilio", "connection": "con_twilio", "fields": {"to": PHONE, "from": "+14155550100"}}
-    attributes = {"conversation": conversation, "source_event": f"src{n}", "rule": "ack", "template": template,
-                  "source_provider": "twilio", "reply_to": address if reply_to == "twilio" else reply_to,
-                  "contact": {"id": contact_id, "opted_out": False}}
+    attributes = {
+        "conversation": conversation,
+        "source_event": f"src{n}",
+        "rule": "ack",
+        "template": template,
+        "source_provider": "twilio",
+        "reply_to": address if reply_to == "twilio" else reply_to,
+        "contact": {"id": contact_id, "opted_out": False},
+    }
     return CanonicalEvent.from_draft(
-        EventDraft(type="reply.requested", provider_event_id=f"src{n}:reply.requested", text=text,
-                   contact=Contact(phone=PHONE), conversation_key=conversation, attributes=attributes),
-        provider="routing", connection="con_twilio", tenant="acme", channel=Channel.TELEPHONY, received_at=NOW,
-        raw_ref=None)
+        EventDraft(
+            type="reply.requested",
+            provider_event_id=f"src{n}:reply.requested",
+            text=text,
+            contact=Contact(phone=PHONE),
+            conversation_key=conversation,
+            attributes=attributes,
+        ),
+        provider="routing",
+        connection="con_twilio",
+        tenant="acme",
+        channel=Channel.TELEPHONY,
+        received_at=NOW,
+        raw_ref=None,
+    )
 
 
 def test_sends_through_the_provider_and_reports_the_message_id(world):
@@ -98,8 +132,9 @@ def test_one_auto_reply_per_conversation_and_template(world):
     handle_reply_request(request_event(1, contact.id), deps, NOW)
     second = handle_reply_request(request_event(2, contact.id), deps, NOW)
     assert second.type == "reply.skipped" and second.attributes["reason"] == "already_sent"
-    other_template = handle_reply_request(request_event(3, contact.id, template="Out of hours: ${reply_within}",
-                                                        text="Out of hours: 1 hour"), deps, NOW)
+    other_template = handle_reply_request(
+        request_event(3, contact.id, template="Out of hours: ${reply_within}", text="Out of hours: 1 hour"), deps, NOW
+    )
     other_conversation = handle_reply_request(request_event(4, contact.id, conversation="cv_2"), deps, NOW)
     assert (other_template.type, other_conversation.type) == ("reply.sent", "reply.sent")
     assert len(transport.requests) == 3
@@ -140,19 +175,28 @@ def test_a_deleted_connection_is_skipped(world):
 
 def test_a_provider_refusal_fails_for_good_and_releases_the_conversation(world):
     deps, transport, contact = world
-    transport.answers.append(ProviderResponse(status=400, body=json.dumps(
-        {"code": 21610, "message": "Attempt to send to unsubscribed recipient", "status": 400}).encode()))
+    transport.answers.append(
+        ProviderResponse(
+            status=400,
+            body=json.dumps(
+                {"code": 21610, "message": "Attempt to send to unsubscribed recipient", "status": 400}
+            ).encode(),
+        )
+    )
     failed = handle_reply_request(request_event(1, contact.id), deps, NOW)
     assert failed.type == "reply.failed"
     assert failed.attributes["code"] == "twilio_21610" and "unsubscribed" in failed.attributes["detail"]
     assert handle_reply_request(request_event(2, contact.id), deps, NOW).type == "reply.sent"
 
 
-@pytest.mark.parametrize("answer", [
-    ProviderResponse(status=503, body=b'{"code": 20500, "message": "Internal Server Error", "status": 503}'),
-    ProviderResponse(status=429, body=b'{"code": 20429, "message": "Too Many Requests", "status": 429}'),
-    TransientFailure("network_error", "timed out"),
-])
+@pytest.mark.parametrize(
+    "answer",
+    [
+        ProviderResponse(status=503, body=b'{"code": 20500, "message": "Internal Server Error", "status": 503}'),
+        ProviderResponse(status=429, body=b'{"code": 20429, "message": "Too Many Requests", "status": 429}'),
+        TransientFailure("network_error", "timed out"),
+    ],
+)
 def test_transient_failures_raise_for_the_queue_to_retry_and_the_retry_sends_once(world, answer):
     deps, transport, contact = world
     transport.answers.append(answer)
@@ -193,8 +237,9 @@ def test_a_template_that_rendered_empty_is_skipped_before_anything_is_claimed(wo
 def test_credentials_come_from_the_outbound_prefix_only(world):
     deps, transport, contact = world
     stack_secrets = {LocalNames("test").secret(name) for name in topology.SECRETS}  # the hub's own (cursor key)
-    secret_names = [s["Name"] for s in aws.client("secretsmanager").list_secrets()["SecretList"]
-                    if s["Name"] not in stack_secrets]
+    secret_names = [
+        s["Name"] for s in aws.client("secretsmanager").list_secrets()["SecretList"] if s["Name"] not in stack_secrets
+    ]
     assert secret_names == [f"{topology.outbound_secrets_prefix('test')}con_twilio"]
     handle_reply_request(request_event(1, contact.id), deps, NOW)
     assert transport.requests[0].headers["Authorization"].startswith("Basic ")

@@ -26,8 +26,11 @@ def age_claims(world, by: timedelta) -> None:
     for item in table.scan()["Items"]:
         if item["pk"].startswith("ONCE#"):
             claimed = datetime.fromisoformat(item["claimed_at"]) - by
-            table.update_item(Key={"pk": item["pk"]}, UpdateExpression="SET claimed_at = :at",
-                              ExpressionAttributeValues={":at": claimed.isoformat()})
+            table.update_item(
+                Key={"pk": item["pk"]},
+                UpdateExpression="SET claimed_at = :at",
+                ExpressionAttributeValues={":at": claimed.isoformat()},
+            )
 
 
 @pytest.fixture
@@ -43,10 +46,12 @@ def sandbox():
 def replies(aws_world, sandbox):
     apis, url = sandbox
     connections = ConnectionStore(aws.resource("dynamodb").Table(aws_world.names.table("connections")))
-    connections.put(Connection(id="con_twilio", provider="twilio", tenant="acme", created_at=NOW,
-                               outbound_configured_at=NOW))
+    connections.put(
+        Connection(id="con_twilio", provider="twilio", tenant="acme", created_at=NOW, outbound_configured_at=NOW)
+    )
     CredentialStore(aws.client("secretsmanager"), topology.outbound_secrets_prefix("test")).replace(
-        "con_twilio", OUTBOUND, "acme")
+        "con_twilio", OUTBOUND, "acme"
+    )
     functions = LocalFunctions(aws_world.names.mapping(), "test", extra_env={API_OVERRIDE_ENV: url})
     return functions, apis, aws_world
 
@@ -72,8 +77,9 @@ def test_a_request_is_sent_and_its_outcome_published_without_logging_a_secret(re
 def test_a_provider_outage_fails_only_that_record_and_the_retry_sends_once(replies):
     functions, apis, world = replies
     apis.fail_next("twilio", 503)
-    batch = sqs_event([envelope(request_event(1, "ct_unknown")),
-                       envelope(request_event(2, "ct_unknown", conversation="cv_2"))])
+    batch = sqs_event(
+        [envelope(request_event(1, "ct_unknown")), envelope(request_event(2, "ct_unknown", conversation="cv_2"))]
+    )
     assert functions.invoke("replies", batch) == {"batchItemFailures": [{"itemIdentifier": "m0"}]}
     assert [m.text for m in apis.messages] == ["Thanks, we're on it"]  # the second record went out
     retry = sqs_event([envelope(request_event(1, "ct_unknown"))])
@@ -97,9 +103,10 @@ def test_the_queues_last_attempt_publishes_reply_failed_instead_of_dead_letterin
     functions, apis, world = replies
     apis.fail_next("twilio", 503)
     batch = sqs_event([envelope(request_event(1, "ct_unknown"))])
-    batch["Records"][0]["attributes"]["ApproximateReceiveCount"] = str(topology.FUNCTIONS["replies"].consumer.max_receive_count)
+    batch["Records"][0]["attributes"]["ApproximateReceiveCount"] = str(
+        topology.FUNCTIONS["replies"].consumer.max_receive_count
+    )
     assert functions.invoke("replies", batch) == {"batchItemFailures": []}
     (failed,) = [e for e in world.bus.events() if e["source"] == "switchboard.replies"]
     assert failed["detail-type"] == "reply.failed" and "last attempt" in failed["detail"]["attributes"]["detail"]
     assert apis.messages == []
-

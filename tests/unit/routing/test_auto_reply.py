@@ -8,12 +8,18 @@ from datetime import timedelta
 import pytest
 
 from functions.routing.logic import route
-from switchboard_core.routing.rules import RuleSet, validation_problems
 from switchboard_core.events import CanonicalEvent, Channel, Contact, EventDraft
+from switchboard_core.routing.rules import RuleSet, validation_problems
 from tests.unit.routing.test_route import NOW, RULES, by_type, canonical, deps  # noqa: F401 - the deps fixture
 
-ACK = {"name": "ack", "when": {"channels": ["telephony", "social"]},
-       "then": {"kind": "auto_reply", "template": "Hi ${name}, ${team} has it. ${assignee} replies within ${reply_within}."}}
+ACK = {
+    "name": "ack",
+    "when": {"channels": ["telephony", "social"]},
+    "then": {
+        "kind": "auto_reply",
+        "template": "Hi ${name}, ${team} has it. ${assignee} replies within ${reply_within}.",
+    },
+}
 TWILIO_FIELDS = {"From": "+14155550123", "To": "+14155550100", "MessageSid": "SM1", "AccountSid": "AC1"}
 
 
@@ -25,15 +31,25 @@ def with_auto_reply(deps):  # noqa: F811 - pytest fixture injection
 
 
 def sms(n: int, text: str, **overrides) -> CanonicalEvent:
-    return canonical(n, text, provider="twilio", channel=Channel.TELEPHONY, contact=Contact(phone="+14155550123"),
-                     key="twilio:AC1:+14155550100|+14155550123", **(TWILIO_FIELDS | overrides))
+    return canonical(
+        n,
+        text,
+        provider="twilio",
+        channel=Channel.TELEPHONY,
+        contact=Contact(phone="+14155550123"),
+        key="twilio:AC1:+14155550100|+14155550123",
+        **(TWILIO_FIELDS | overrides),
+    )
 
 
-@pytest.mark.parametrize(("template", "problem"), [
-    ("Hello ${customer}", "unknown placeholder(s) customer"),
-    ("Costs $5", "invalid placeholder"),
-    ("", "at least 1 character"),
-])
+@pytest.mark.parametrize(
+    ("template", "problem"),
+    [
+        ("Hello ${customer}", "unknown placeholder(s) customer"),
+        ("Costs $5", "invalid placeholder"),
+        ("", "at least 1 character"),
+    ],
+)
 def test_bad_templates_are_refused_naming_the_field(template, problem):
     rule_set = {**RULES, "rules": [{"name": "ack", "then": {"kind": "auto_reply", "template": template}}]}
     problems = validation_problems(rule_set)
@@ -43,7 +59,9 @@ def test_bad_templates_are_refused_naming_the_field(template, problem):
 
 def test_dollars_and_every_known_placeholder_are_accepted():
     template = "Costs $$5. ${name} ${team} ${assignee} ${reply_within} ${conversation} ${channel}"
-    rule_set = RuleSet.model_validate({**RULES, "rules": [{"name": "a", "then": {"kind": "auto_reply", "template": template}}]})
+    rule_set = RuleSet.model_validate(
+        {**RULES, "rules": [{"name": "a", "then": {"kind": "auto_reply", "template": template}}]}
+    )
     assert rule_set.rules[0].then.render({"team": "parts"}).startswith("Costs $5.  parts")
 
 
@@ -54,8 +72,11 @@ def test_reply_requested_is_rendered_with_the_assignment_and_addressed_to_the_se
     assert requested.text == "Hi , parts has it. Pia replies within 1 hour."
     attributes = requested.attributes
     assert attributes["rule"] == "ack" and attributes["template"] == ACK["then"]["template"]
-    assert attributes["reply_to"] == {"provider": "twilio", "connection": "con_1",
-                                      "fields": {"to": "+14155550123", "from": "+14155550100"}}
+    assert attributes["reply_to"] == {
+        "provider": "twilio",
+        "connection": "con_1",
+        "fields": {"to": "+14155550123", "from": "+14155550100"},
+    }
     assert attributes["conversation"] == events["routing.assigned"].attributes["conversation"]
     assert attributes["contact"]["id"] and attributes["source_provider"] == "twilio"
     assert events["routing.assigned"].attributes["auto_reply_rule"] == "ack"
@@ -68,8 +89,14 @@ def test_sticky_messages_still_request_the_reply_and_the_replies_function_sends_
 
 
 def test_a_channel_without_a_sender_requests_with_no_address(with_auto_reply):
-    event = canonical(3, "The brake pad I bought is broken", provider="x", channel=Channel.SOCIAL,
-                      contact=Contact(phone="+14155550199"), key="x:dm:1")
+    event = canonical(
+        3,
+        "The brake pad I bought is broken",
+        provider="x",
+        channel=Channel.SOCIAL,
+        contact=Contact(phone="+14155550199"),
+        key="x:dm:1",
+    )
     requested = by_type(route(event, with_auto_reply, NOW, lambda _: None))["reply.requested"]
     assert requested.attributes["reply_to"] is None and requested.attributes["source_provider"] == "x"
 
@@ -89,11 +116,21 @@ def test_a_sent_reply_goes_on_the_timeline_but_does_not_meet_the_sla(with_auto_r
     conversation_id = events["reply.requested"].attributes["conversation"]
     contact_id = events["reply.requested"].attributes["contact"]["id"]
     sent = CanonicalEvent.from_draft(
-        EventDraft(type="reply.sent", provider_event_id="r1:reply", text="Hi , parts has it.",
-                   contact=Contact(phone="+14155550123"), conversation_key=conversation_id,
-                   attributes={"conversation": conversation_id, "provider_message_id": "SM9"}),
-        provider="replies", connection="con_1", tenant="acme", channel=Channel.TELEPHONY,
-        received_at=NOW + timedelta(seconds=2), raw_ref=None)
+        EventDraft(
+            type="reply.sent",
+            provider_event_id="r1:reply",
+            text="Hi , parts has it.",
+            contact=Contact(phone="+14155550123"),
+            conversation_key=conversation_id,
+            attributes={"conversation": conversation_id, "provider_message_id": "SM9"},
+        ),
+        provider="replies",
+        connection="con_1",
+        tenant="acme",
+        channel=Channel.TELEPHONY,
+        received_at=NOW + timedelta(seconds=2),
+        raw_ref=None,
+    )
     assert route(sent, with_auto_reply, NOW, lambda _: None) == []
     from switchboard_core import aws
 
@@ -107,9 +144,21 @@ def test_a_sent_reply_goes_on_the_timeline_but_does_not_meet_the_sla(with_auto_r
 @pytest.mark.parametrize("kind", ["call.completed", "call.in_progress", "message.updated", "ticket.updated"])
 def test_progress_and_edits_ask_for_no_reply(with_auto_reply, kind):
     event = CanonicalEvent.from_draft(
-        EventDraft(type=kind, provider_event_id=f"{kind}-1", text="brake pad", contact=Contact(phone="+14155550123"),
-                   conversation_key="twilio:call:CA1", attributes=TWILIO_FIELDS),
-        provider="twilio", connection="con_1", tenant="acme", channel=Channel.TELEPHONY, received_at=NOW, raw_ref=None)
+        EventDraft(
+            type=kind,
+            provider_event_id=f"{kind}-1",
+            text="brake pad",
+            contact=Contact(phone="+14155550123"),
+            conversation_key="twilio:call:CA1",
+            attributes=TWILIO_FIELDS,
+        ),
+        provider="twilio",
+        connection="con_1",
+        tenant="acme",
+        channel=Channel.TELEPHONY,
+        received_at=NOW,
+        raw_ref=None,
+    )
     assert "reply.requested" not in by_type(route(event, with_auto_reply, NOW, lambda _: None))
 
 
@@ -118,11 +167,21 @@ def test_only_a_persons_message_sent_meets_the_sla(with_auto_reply, automated, a
     events = by_type(route(sms(1, "brake pad"), with_auto_reply, NOW, lambda _: None))
     conversation_id = events["reply.requested"].attributes["conversation"]
     echo = CanonicalEvent.from_draft(
-        EventDraft(type="message.sent", provider_event_id="out1", text="Hi , parts has it.",
-                   contact=Contact(phone="+14155550123"), conversation_key="twilio:AC1:+14155550100|+14155550123",
-                   attributes={"automated": True} if automated else {}),
-        provider="twilio", connection="con_1", tenant="acme", channel=Channel.TELEPHONY,
-        received_at=NOW + timedelta(seconds=3), raw_ref=None)
+        EventDraft(
+            type="message.sent",
+            provider_event_id="out1",
+            text="Hi , parts has it.",
+            contact=Contact(phone="+14155550123"),
+            conversation_key="twilio:AC1:+14155550100|+14155550123",
+            attributes={"automated": True} if automated else {},
+        ),
+        provider="twilio",
+        connection="con_1",
+        tenant="acme",
+        channel=Channel.TELEPHONY,
+        received_at=NOW + timedelta(seconds=3),
+        raw_ref=None,
+    )
     route(echo, with_auto_reply, NOW, lambda _: None)
     assert (with_auto_reply.conversations.get(conversation_id).first_response_at is not None) is answered
 
@@ -130,16 +189,19 @@ def test_only_a_persons_message_sent_meets_the_sla(with_auto_reply, automated, a
 def test_a_rule_set_saved_before_placeholders_were_checked_still_routes(deps):  # noqa: F811
     import json
 
-    legacy = {**RULES, "rules": [{"name": "fee", "then": {"kind": "auto_reply", "template": "Fee is $5 ${oops}"}},
-                                 *RULES["rules"]]}
+    legacy = {
+        **RULES,
+        "rules": [{"name": "fee", "then": {"kind": "auto_reply", "template": "Fee is $5 ${oops}"}}, *RULES["rules"]],
+    }
     assert validation_problems(legacy)  # refused if saved today...
     stored = RuleSet.stored(json.dumps(legacy))  # ...but read back as it was stored
     assert stored.rules[0].then.render({}) == "Fee is $5 ${oops}"
 
 
 def test_rendered_text_is_capped_whatever_the_names():
-    rule_set = RuleSet.model_validate({**RULES, "rules": [
-        {"name": "a", "then": {"kind": "auto_reply", "template": "${name}" * 200}}]})
+    rule_set = RuleSet.model_validate(
+        {**RULES, "rules": [{"name": "a", "then": {"kind": "auto_reply", "template": "${name}" * 200}}]}
+    )
     text = rule_set.rules[0].then.render({"name": "N" * 5000})
     assert len(text) == 1600 and text.endswith("…")
 
@@ -152,10 +214,20 @@ def test_a_repeat_reply_skip_stays_off_the_timeline(with_auto_reply):
     outcomes = {}
     for reason in ("already_sent", "opted_out"):
         outcome = CanonicalEvent.from_draft(
-            EventDraft(type="reply.skipped", provider_event_id=f"{reason}:reply", contact=Contact(phone="+14155550123"),
-                       conversation_key=conversation_id, attributes={"conversation": conversation_id, "reason": reason}),
-            provider="replies", connection="con_1", tenant="acme", channel=Channel.TELEPHONY, received_at=NOW,
-            raw_ref=None)
+            EventDraft(
+                type="reply.skipped",
+                provider_event_id=f"{reason}:reply",
+                contact=Contact(phone="+14155550123"),
+                conversation_key=conversation_id,
+                attributes={"conversation": conversation_id, "reason": reason},
+            ),
+            provider="replies",
+            connection="con_1",
+            tenant="acme",
+            channel=Channel.TELEPHONY,
+            received_at=NOW,
+            raw_ref=None,
+        )
         route(outcome, with_auto_reply, NOW, lambda _: None)
         outcomes[reason] = outcome
     table = aws.resource("dynamodb").Table("contacts-t")

@@ -7,11 +7,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from switchboard_core.routing.contacts import ContactStore, Identity, identities_of
 from infra import topology
 from infra.local.emulator import create_table
 from switchboard_core import aws
 from switchboard_core.events import Contact, SocialHandle
+from switchboard_core.routing.contacts import ContactStore, Identity, identities_of
 from tests.conftest import AtomicTable
 
 NOW = datetime(2026, 11, 23, 12, tzinfo=UTC)
@@ -27,10 +27,18 @@ def store(aws_world):
 
 
 def test_identities_of_an_event_contact():
-    contact = Contact(phone="+14155550100", email="Ana@Example.com",
-                      handles=[SocialHandle(platform="x", id="1234", handle="@ana")], crm_ids={"hubspot": "51"})
+    contact = Contact(
+        phone="+14155550100",
+        email="Ana@Example.com",
+        handles=[SocialHandle(platform="x", id="1234", handle="@ana")],
+        crm_ids={"hubspot": "51"},
+    )
     assert [i.token for i in identities_of(contact)] == [
-        "phone#+14155550100", "email#ana@example.com", "handle#x:1234", "crm#hubspot:51"]
+        "phone#+14155550100",
+        "email#ana@example.com",
+        "handle#x:1234",
+        "crm#hubspot:51",
+    ]
     assert identities_of(Contact()) == []
 
 
@@ -99,7 +107,10 @@ def test_an_opt_out_is_recorded_on_contacts_merged_before_any_consent(store, nul
     young = store.resolve("acme", [EMAIL], reason="ticket", now=NOW + timedelta(minutes=1))
     store.merge("acme", survivor=old.id, merged=young.id, reason="crm", now=NOW + timedelta(minutes=2))
     if null_at_stored:  # as merges wrote it before: a consent whose `at` is null
-        store._table.update_item(Key={"pk": f"CONTACT#{old.id}"}, UpdateExpression="SET consent = :c",
-                                 ExpressionAttributeValues={":c": {"opted_out": False, "at": None}})
+        store._table.update_item(
+            Key={"pk": f"CONTACT#{old.id}"},
+            UpdateExpression="SET consent = :c",
+            ExpressionAttributeValues={":c": {"opted_out": False, "at": None}},
+        )
     store.record_consent(old.id, opted_out=True, channel="crm", source="unsubscribed", at=NOW + timedelta(minutes=3))
     assert store.get(old.id).consent.opted_out is True

@@ -7,11 +7,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from switchboard_core.routing.conversations import ConversationStore, Status
 from infra import topology
 from infra.local.emulator import create_table
 from switchboard_core import aws
 from switchboard_core.events import CanonicalEvent, Channel, EventDraft
+from switchboard_core.routing.conversations import ConversationStore, Status
 from tests.conftest import AtomicTable
 
 NOW = datetime(2026, 11, 23, 12, tzinfo=UTC)
@@ -24,18 +24,34 @@ def store(aws_world):
     return ConversationStore(table, inactivity_window=timedelta(hours=4))
 
 
-def event(n: int, *, provider: str = "twilio", channel: Channel = Channel.TELEPHONY, key: str | None = None,
-          at: datetime = NOW, tenant: str = "acme") -> CanonicalEvent:
+def event(
+    n: int,
+    *,
+    provider: str = "twilio",
+    channel: Channel = Channel.TELEPHONY,
+    key: str | None = None,
+    at: datetime = NOW,
+    tenant: str = "acme",
+) -> CanonicalEvent:
     return CanonicalEvent.from_draft(
         EventDraft(type="message.received", provider_event_id=f"id{n}", conversation_key=key, occurred_at=at),
-        provider=provider, connection="con_1", tenant=tenant, channel=channel, received_at=at, raw_ref=None)
+        provider=provider,
+        connection="con_1",
+        tenant=tenant,
+        channel=channel,
+        received_at=at,
+        raw_ref=None,
+    )
 
 
 def test_a_dm_a_call_and_a_ticket_from_one_contact_are_one_conversation(store):
     dm = store.thread(event(1, provider="meta", channel=Channel.SOCIAL, key="meta:dm:1"), "ct_1", NOW)
     call = store.thread(event(2, key="twilio:call:CA1", at=NOW + timedelta(minutes=20)), "ct_1", NOW)
-    ticket = store.thread(event(3, provider="hubspot", channel=Channel.CRM, key="hubspot:ticket:9",
-                                at=NOW + timedelta(hours=1)), "ct_1", NOW)
+    ticket = store.thread(
+        event(3, provider="hubspot", channel=Channel.CRM, key="hubspot:ticket:9", at=NOW + timedelta(hours=1)),
+        "ct_1",
+        NOW,
+    )
     assert dm.opened and not call.opened and not ticket.opened
     assert dm.conversation.id == call.conversation.id == ticket.conversation.id
     conversation = ticket.conversation

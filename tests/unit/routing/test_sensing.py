@@ -9,23 +9,32 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from switchboard_core.routing.sensing import Entity, Sensor, Taxonomy, Topic, location_of, urgency_level
 from switchboard_core.events import CanonicalEvent, Channel, EventDraft
+from switchboard_core.routing.sensing import Entity, Sensor, Taxonomy, Topic, location_of, urgency_level
 
 TAXONOMY = Taxonomy(
-    topics=[Topic(name="parts", phrases=["brake pad", "spare part", "windscreen wiper"]),
-            Topic(name="breakdown", phrases=["broke down", "won't start", "flat tyre"]),
-            Topic(name="billing", phrases=["invoice", "refund"])],
-    entities={"parts": [Entity(name="Brake pad BP-200", aliases=["BP-200", "bp200"])],
-              "dealers": [Entity(name="Nordauto Hamburg", aliases=["nordauto"])]},
+    topics=[
+        Topic(name="parts", phrases=["brake pad", "spare part", "windscreen wiper"]),
+        Topic(name="breakdown", phrases=["broke down", "won't start", "flat tyre"]),
+        Topic(name="billing", phrases=["invoice", "refund"]),
+    ],
+    entities={
+        "parts": [Entity(name="Brake pad BP-200", aliases=["BP-200", "bp200"])],
+        "dealers": [Entity(name="Nordauto Hamburg", aliases=["nordauto"])],
+    },
 )
 
 
 def event(text: str, channel: Channel = Channel.SOCIAL, **attributes) -> CanonicalEvent:
     return CanonicalEvent.from_draft(
         EventDraft(type="message.received", provider_event_id="1", text=text, attributes=attributes),
-        provider="meta", connection="con_1", tenant="acme", channel=channel,
-        received_at=datetime(2026, 11, 23, tzinfo=UTC), raw_ref=None)
+        provider="meta",
+        connection="con_1",
+        tenant="acme",
+        channel=channel,
+        received_at=datetime(2026, 11, 23, tzinfo=UTC),
+        raw_ref=None,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -44,8 +53,9 @@ def test_topics_and_entities_on_word_boundaries(sensor):
 def test_negative_post_is_negative_and_urgent_sms_is_critical(sensor):
     complaint = sensor.sense(event("Worst brake pads ever, totally useless and dangerous!"))
     assert complaint.sentiment < -0.5 and complaint.urgency_level in {"high", "critical"}
-    stranded = sensor.sense(event("Help! My car broke down on the A9, I'm stranded, please come asap",
-                                  channel=Channel.TELEPHONY))
+    stranded = sensor.sense(
+        event("Help! My car broke down on the A9, I'm stranded, please come asap", channel=Channel.TELEPHONY)
+    )
     assert "breakdown" in stranded.topics and stranded.urgency_level == "critical"
     calm = sensor.sense(event("Thanks, the new wipers are great"))
     assert calm.sentiment > 0.3 and calm.urgency_level in {"low", "normal"}
@@ -79,8 +89,9 @@ def test_property_any_text_is_sensed_without_error(sensor, text):
     assert -1.0 <= sensed.sentiment <= 1.0 and 0.0 <= sensed.urgency <= 1.0
 
 
-@pytest.mark.parametrize(("provider", "payload"), [("meta", "whatsapp-location.json"),
-                                                   ("telegram", "location-photo-group.json")])
+@pytest.mark.parametrize(
+    ("provider", "payload"), [("meta", "whatsapp-location.json"), ("telegram", "location-photo-group.json")]
+)
 def test_locations_from_recorded_provider_payloads(provider, payload):
     from pathlib import Path
 
@@ -88,7 +99,11 @@ def test_locations_from_recorded_provider_payloads(provider, payload):
     from switchboard_core.providers.base import WebhookRequest
 
     body = (Path(__file__).resolve().parents[2] / "events" / provider / payload).read_bytes()
-    request = WebhookRequest(method="POST", url=f"https://hooks.example.com/webhooks/{provider}/con_1",
-                             headers={"content-type": "application/json"}, body=body)
+    request = WebhookRequest(
+        method="POST",
+        url=f"https://hooks.example.com/webhooks/{provider}/con_1",
+        headers={"content-type": "application/json"},
+        body=body,
+    )
     located = [location_of(d.attributes) for d in get_adapter(provider).normalise(request)]
     assert any(place is not None and place.has_coordinates for place in located)

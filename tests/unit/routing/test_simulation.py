@@ -4,41 +4,74 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from functions.admin.simulation import simulate
+from switchboard_core.events import CanonicalEvent, Channel, EventDraft
 from switchboard_core.routing.assignment import Responder
 from switchboard_core.routing.rules import RuleSet
 from switchboard_core.routing.sensing import Sensor, Taxonomy, Topic
-from functions.admin.simulation import simulate
-from switchboard_core.events import CanonicalEvent, Channel, EventDraft
 
 NOW = datetime(2026, 11, 23, 12, tzinfo=UTC)
 
 
-def canonical(pid: str, text: str, provider: str = "twilio", kind: str = "message.received",
-              **attributes) -> CanonicalEvent:
-    return CanonicalEvent.from_draft(EventDraft(type=kind, provider_event_id=pid, text=text, attributes=attributes),
-                                     provider=provider, connection="c", tenant="acme", channel=Channel.TELEPHONY,
-                                     received_at=NOW, raw_ref=None)
+def canonical(
+    pid: str, text: str, provider: str = "twilio", kind: str = "message.received", **attributes
+) -> CanonicalEvent:
+    return CanonicalEvent.from_draft(
+        EventDraft(type=kind, provider_event_id=pid, text=text, attributes=attributes),
+        provider=provider,
+        connection="c",
+        tenant="acme",
+        channel=Channel.TELEPHONY,
+        received_at=NOW,
+        raw_ref=None,
+    )
 
 
 def test_simulation_compares_proposed_with_actual_and_changes_nothing():
     sms = canonical("1", "my brake pad squeals")
     other = canonical("2", "where is my invoice")
-    history = [sms, other,
-               canonical("3", "", provider="routing", kind="routing.unassigned", source_event=sms.id,
-                         queue="front-desk", assignee=None, rule=None),
-               canonical("4", "", provider="hubspot", kind="contact.updated")]
-    proposal = RuleSet.model_validate({"default_team": "front-desk", "rules": [
-        {"name": "ack-parts", "when": {"topics_any": ["parts"]},
-         "then": {"kind": "auto_reply", "template": "${team} has it"}},
-        {"name": "parts", "when": {"topics_any": ["parts"]}, "then": {"kind": "assign", "team": "parts"}}]})
+    history = [
+        sms,
+        other,
+        canonical(
+            "3",
+            "",
+            provider="routing",
+            kind="routing.unassigned",
+            source_event=sms.id,
+            queue="front-desk",
+            assignee=None,
+            rule=None,
+        ),
+        canonical("4", "", provider="hubspot", kind="contact.updated"),
+    ]
+    proposal = RuleSet.model_validate(
+        {
+            "default_team": "front-desk",
+            "rules": [
+                {
+                    "name": "ack-parts",
+                    "when": {"topics_any": ["parts"]},
+                    "then": {"kind": "auto_reply", "template": "${team} has it"},
+                },
+                {"name": "parts", "when": {"topics_any": ["parts"]}, "then": {"kind": "assign", "team": "parts"}},
+            ],
+        }
+    )
     sensor = Sensor(Taxonomy(topics=[Topic(name="parts", phrases=["brake pad"])]))
     responders = [Responder(id="pia", tenant="acme", name="Pia", teams=["parts"])]
     report = simulate(proposal, history, sensor, responders)
     rows = {r["event_id"]: r for r in report["events"]}
     assert set(rows) == {sms.id, other.id}  # derived and CRM events are not routed
-    assert rows[sms.id]["proposed"] == {"action": "assign", "rule": "parts", "reason": "rule 'parts' (topics_any)",
-                                        "queue": "parts", "assignee": "pia", "tags": [],
-                                        "auto_reply_rule": "ack-parts"}
+    assert rows[sms.id]["proposed"] == {
+        "action": "assign",
+        "rule": "parts",
+        "reason": "rule 'parts' (topics_any)",
+        "queue": "parts",
+        "assignee": "pia",
+        "tags": [],
+        "auto_reply_rule": "ack-parts",
+    }
     assert rows[sms.id]["actual"]["queue"] == "front-desk" and rows[sms.id]["changed"]
     assert rows[sms.id]["actual"]["auto_reply_rule"] is None
     assert rows[sms.id]["changes"] == ["queue", "assignee", "auto_reply_rule"]
@@ -49,15 +82,28 @@ def test_simulation_compares_proposed_with_actual_and_changes_nothing():
 
 
 def derived(source: CanonicalEvent, kind: str, conversation: str, **attributes) -> CanonicalEvent:
-    return canonical(f"{source.id}:{kind}", "", provider="routing", kind=kind, source_event=source.id,
-                     conversation=conversation, **attributes)
+    return canonical(
+        f"{source.id}:{kind}",
+        "",
+        provider="routing",
+        kind=kind,
+        source_event=source.id,
+        conversation=conversation,
+        **attributes,
+    )
 
 
-PROPOSAL = RuleSet.model_validate({"default_team": "front-desk", "rules": [
-    {"name": "tag-parts", "when": {"topics_any": ["parts"]}, "then": {"kind": "tag", "tags": ["parts"]}},
-    {"name": "ack", "then": {"kind": "auto_reply", "template": "Thanks! ${team} has it"}},
-    {"name": "keep-agent", "then": {"kind": "sticky"}},
-    {"name": "parts", "when": {"topics_any": ["parts"]}, "then": {"kind": "assign", "team": "parts"}}]})
+PROPOSAL = RuleSet.model_validate(
+    {
+        "default_team": "front-desk",
+        "rules": [
+            {"name": "tag-parts", "when": {"topics_any": ["parts"]}, "then": {"kind": "tag", "tags": ["parts"]}},
+            {"name": "ack", "then": {"kind": "auto_reply", "template": "Thanks! ${team} has it"}},
+            {"name": "keep-agent", "then": {"kind": "sticky"}},
+            {"name": "parts", "when": {"topics_any": ["parts"]}, "then": {"kind": "assign", "team": "parts"}},
+        ],
+    }
+)
 SENSOR = Sensor(Taxonomy(topics=[Topic(name="parts", phrases=["brake pad"])]))
 PIA = Responder(id="pia", tenant="acme", name="Pia", teams=["parts"])
 
@@ -77,19 +123,35 @@ def test_events_routed_without_a_rule_set_are_compared_as_not_routed():
 
 def test_a_sticky_proposal_follows_the_conversation_and_matches_what_was_kept():
     first, second = canonical("1", "my brake pad squeals"), canonical("2", "hello? the brake pad again")
-    history = [first, derived(first, "conversation.opened", "cv_1"),
-               derived(first, "routing.assigned", "cv_1", rule="parts", queue="parts", assignee="pia",
-                       tags=["parts"], auto_reply_rule="ack"),
-               derived(first, "reply.requested", "cv_1", rule="ack"),
-               second, derived(second, "conversation.updated", "cv_1")]  # sticky: no routing event
+    history = [
+        first,
+        derived(first, "conversation.opened", "cv_1"),
+        derived(
+            first,
+            "routing.assigned",
+            "cv_1",
+            rule="parts",
+            queue="parts",
+            assignee="pia",
+            tags=["parts"],
+            auto_reply_rule="ack",
+        ),
+        derived(first, "reply.requested", "cv_1", rule="ack"),
+        second,
+        derived(second, "conversation.updated", "cv_1"),
+    ]  # sticky: no routing event
     report = simulate(PROPOSAL, history, SENSOR, [PIA])
     rows = {r["event_id"]: r for r in report["events"]}
     assert rows[first.id]["changes"] == [] and rows[first.id]["actual"]["action"] == "assign"
     kept = rows[second.id]
-    assert kept["proposed"]["action"] == "sticky" and (kept["proposed"]["queue"], kept["proposed"]["assignee"]) \
-        == ("parts", "pia")
-    assert kept["actual"]["action"] == "kept" and (kept["actual"]["queue"], kept["actual"]["assignee"]) \
-        == ("parts", "pia")
+    assert kept["proposed"]["action"] == "sticky" and (kept["proposed"]["queue"], kept["proposed"]["assignee"]) == (
+        "parts",
+        "pia",
+    )
+    assert kept["actual"]["action"] == "kept" and (kept["actual"]["queue"], kept["actual"]["assignee"]) == (
+        "parts",
+        "pia",
+    )
     assert "tags" not in kept["actual"] and kept["changes"] == []  # a sticky decision's tags are not recorded
     assert (report["compared"], report["changed"]) == (2, 0)
 
@@ -104,8 +166,18 @@ def test_a_conversation_that_began_before_the_window_is_listed_but_not_compared(
 
 def test_contact_attributes_recorded_by_routing_feed_the_proposal():
     sms = canonical("1", "hello")
-    gold = RuleSet.model_validate({"default_team": "front-desk", "rules": [
-        {"name": "gold", "when": {"contact_attributes": {"tier": "gold"}}, "then": {"kind": "assign", "team": "vip"}}]})
+    gold = RuleSet.model_validate(
+        {
+            "default_team": "front-desk",
+            "rules": [
+                {
+                    "name": "gold",
+                    "when": {"contact_attributes": {"tier": "gold"}},
+                    "then": {"kind": "assign", "team": "vip"},
+                }
+            ],
+        }
+    )
     history = [sms, derived(sms, "conversation.opened", "cv_1", contact={"id": "ct_1", "attributes": {"tier": "gold"}})]
     (row,) = simulate(gold, history, SENSOR, [])["events"]
     assert row["proposed"]["rule"] == "gold" and row["proposed"]["queue"] == "vip"
@@ -116,9 +188,20 @@ def test_a_queue_pick_that_depends_on_load_is_not_reported_as_a_change():
     the same queue and Pia is still eligible there: no change (who is least loaded at a
     given moment is not the rule set's doing). A responder the proposal excludes is one."""
     sms = canonical("1", "my brake pad squeals")
-    history = [sms, derived(sms, "conversation.opened", "cv_1"),
-               derived(sms, "routing.assigned", "cv_1", rule="parts", queue="parts", assignee="pia", tags=["parts"],
-                       auto_reply_rule="ack")]
+    history = [
+        sms,
+        derived(sms, "conversation.opened", "cv_1"),
+        derived(
+            sms,
+            "routing.assigned",
+            "cv_1",
+            rule="parts",
+            queue="parts",
+            assignee="pia",
+            tags=["parts"],
+            auto_reply_rule="ack",
+        ),
+    ]
     busy_pia = PIA.model_copy(update={"load": 4})
     piet = Responder(id="piet", tenant="acme", name="Piet", teams=["parts"], skills={"brakes": 3})
     (row,) = simulate(PROPOSAL, history, SENSOR, [busy_pia, piet])["events"]

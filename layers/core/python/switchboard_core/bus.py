@@ -44,11 +44,13 @@ def to_entry(event: CanonicalEvent, bus_name: str) -> dict[str, Any]:
     }
     if entry_size(entry) > MAX_BYTES_PER_CALL:
         # The raw request keeps everything; the bus copy keeps the identity and a prefix of the text.
-        slim = event.model_copy(update={
-            "text": (event.text or "")[:TEXT_LIMIT_WHEN_OVERSIZED] or None,
-            "attributes": {"truncated": True},
-            "attachments": [],
-        })
+        slim = event.model_copy(
+            update={
+                "text": (event.text or "")[:TEXT_LIMIT_WHEN_OVERSIZED] or None,
+                "attributes": {"truncated": True},
+                "attachments": [],
+            }
+        )
         entry["Detail"] = slim.model_dump_json()
     return entry
 
@@ -68,8 +70,15 @@ def batches(entries: Sequence[dict[str, Any]]) -> Iterable[list[dict[str, Any]]]
 
 
 class EventPublisher:
-    def __init__(self, events_client: Any, bus_name: str, *, attempts: int = 3,
-                 backoff_seconds: float = 0.1, sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        events_client: Any,
+        bus_name: str,
+        *,
+        attempts: int = 3,
+        backoff_seconds: float = 0.1,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self._client = events_client
         self._bus = bus_name
         self._attempts = attempts
@@ -94,8 +103,11 @@ class EventPublisher:
                 continue
             if not response.get("FailedEntryCount"):
                 return
-            failed = [(entry, result) for entry, result in zip(pending, response["Entries"], strict=True)
-                      if result.get("ErrorCode")]
+            failed = [
+                (entry, result)
+                for entry, result in zip(pending, response["Entries"], strict=True)
+                if result.get("ErrorCode")
+            ]
             errors = [f"{r.get('ErrorCode')}: {r.get('ErrorMessage')}" for _, r in failed]
             pending = [entry for entry, _ in failed]
         raise PublishError(

@@ -78,8 +78,9 @@ class ConnectionStore:
             from boto3.dynamodb.conditions import Attr
 
             kwargs["FilterExpression"] = Attr("tenant").eq(tenant)
-        return sorted((Connection.model_validate(i) for i in scan_all(self._table, **kwargs)),
-                      key=lambda c: c.created_at)
+        return sorted(
+            (Connection.model_validate(i) for i in scan_all(self._table, **kwargs)), key=lambda c: c.created_at
+        )
 
 
 class StoredCredentials(BaseModel):
@@ -122,8 +123,7 @@ class CredentialStore:
         try:
             raw = self._reader().get(self.secret_name(connection_id), max_age=self._max_age)
         except GetParameterError as exc:
-            raise HubError("connection credentials unavailable", status=503,
-                           code="credentials_unavailable") from exc
+            raise HubError("connection credentials unavailable", status=503, code="credentials_unavailable") from exc
         return StoredCredentials.model_validate_json(raw)
 
     def create(self, connection_id: str, credentials: Mapping[str, str], tenant: str) -> None:
@@ -134,13 +134,13 @@ class CredentialStore:
             Tags=[{"Key": "switchboard:tenant", "Value": tenant}],
         )
 
-    def rotate(self, connection_id: str, credentials: Mapping[str, str], grace: timedelta,
-               now: datetime) -> StoredCredentials:
+    def rotate(
+        self, connection_id: str, credentials: Mapping[str, str], grace: timedelta, now: datetime
+    ) -> StoredCredentials:
         """Make `credentials` current; the old set stays valid for `grace`."""
         name = self.secret_name(connection_id)
         old = StoredCredentials.model_validate_json(self._client.get_secret_value(SecretId=name)["SecretString"])
-        rotated = StoredCredentials(current=dict(credentials), previous=old.current,
-                                    previous_valid_until=now + grace)
+        rotated = StoredCredentials(current=dict(credentials), previous=old.current, previous_valid_until=now + grace)
         self._client.put_secret_value(SecretId=name, SecretString=rotated.model_dump_json())
         return rotated
 

@@ -30,8 +30,10 @@ class InvalidCursor(HubError):
     code = "invalid_cursor"
 
     def __init__(self, problem: str) -> None:
-        super().__init__(f"cursor {problem}; start again from the first page (no cursor)",
-                         details={"problems": [{"field": "cursor", "in": "query", "problem": problem}]})
+        super().__init__(
+            f"cursor {problem}; start again from the first page (no cursor)",
+            details={"problems": [{"field": "cursor", "in": "query", "problem": problem}]},
+        )
 
 
 def scope_digest(scope: dict[str, Any]) -> str:

@@ -44,8 +44,9 @@ class IdempotentRunner:
             ran = True
             return work()
 
-        once = idempotent_function(data_keyword_argument="delivery", persistence_store=self._store,
-                                   config=self.config)(process)
+        once = idempotent_function(data_keyword_argument="delivery", persistence_store=self._store, config=self.config)(
+            process
+        )
         try:
             result = once(delivery=key)
         except IdempotencyAlreadyInProgressError:

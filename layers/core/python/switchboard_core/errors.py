@@ -17,8 +17,9 @@ class HubError(Exception):
     status: int = 400
     code: str = "bad_request"
 
-    def __init__(self, message: str, *, status: int | None = None, code: str | None = None,
-                 details: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, message: str, *, status: int | None = None, code: str | None = None, details: dict[str, Any] | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         if status is not None:
@@ -70,8 +71,7 @@ def located_problems(errors: Any) -> list[dict[str, str]]:
 def invalid_request(problems: list[dict[str, str]], what: str = "request") -> HubError:
     """The one 400 for a request that does not validate: every problem names its field."""
     fields = ", ".join(dict.fromkeys(p["field"] for p in problems))
-    return HubError(f"invalid {what}: {fields}", status=400, code="validation_error",
-                    details={"problems": problems})
+    return HubError(f"invalid {what}: {fields}", status=400, code="validation_error", details={"problems": problems})
 
 
 def validated(model: type[ModelT], data: Any, what: str) -> ModelT:

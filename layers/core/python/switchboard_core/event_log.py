@@ -30,8 +30,13 @@ class EventQuery(BaseModel):
 
     def filters(self) -> dict[str, str | None]:
         """What the query selects on (not how much): a cursor is bound to exactly these."""
-        return {"tenant": self.tenant, "connection": self.connection, "provider": self.provider,
-                "type": self.type, "since": self.since.isoformat() if self.since else None}
+        return {
+            "tenant": self.tenant,
+            "connection": self.connection,
+            "provider": self.provider,
+            "type": self.type,
+            "since": self.since.isoformat() if self.since else None,
+        }
 
 
 class TenantPosition(BaseModel):
@@ -78,8 +83,9 @@ class EventLogStore:
         }
         return conditional_write(self._table.put_item, Item=item, ConditionExpression="attribute_not_exists(id)")
 
-    def query(self, query: EventQuery, after: dict[str, str] | None = None
-              ) -> tuple[list[CanonicalEvent], dict[str, str] | None]:
+    def query(
+        self, query: EventQuery, after: dict[str, str] | None = None
+    ) -> tuple[list[CanonicalEvent], dict[str, str] | None]:
         """Newest first, continuing `after` (a position this method returned for the same
         query); the position to continue from, or None on the last page. Requires a tenant
         or a connection (each has an index)."""

@@ -150,7 +150,7 @@ class CanonicalEvent(EventDraft):
         channel: Channel,
         received_at: datetime,
         raw_ref: RawRef | None,
-    ) -> "CanonicalEvent":
+    ) -> CanonicalEvent:
         return cls(
             **draft.model_dump(exclude={"occurred_at"}),
             id=event_id(provider, connection, draft.provider_event_id),

@@ -47,7 +47,9 @@ def public_url(event: dict[str, Any], override: str | None = None) -> str:
     return public_base_url(event, override) + (event.get("rawPath") or "/") + (f"?{query}" if query else "")
 
 
-def webhook_request(event: dict[str, Any], received_at: datetime, base_url_override: str | None = None) -> WebhookRequest:
+def webhook_request(
+    event: dict[str, Any], received_at: datetime, base_url_override: str | None = None
+) -> WebhookRequest:
     headers = {str(k).lower(): str(v) for k, v in (event.get("headers") or {}).items()}
     method = ((event.get("requestContext") or {}).get("http") or {}).get("method", "GET").upper()
     return WebhookRequest(

@@ -23,8 +23,8 @@ ALL_TENANTS = "*"
 
 
 class Role(StrEnum):
-    ADMIN = "admin"      # manages connections and keys of its tenant
-    STAFF = "staff"      # reads connections and events of its tenant
+    ADMIN = "admin"  # manages connections and keys of its tenant
+    STAFF = "staff"  # reads connections and events of its tenant
     PARTNER = "partner"  # reads the provider catalogue; event subscriptions come later
 
 
@@ -54,14 +54,18 @@ class Principal(BaseModel):
         """A 403 that says what would be allowed: the roles, of that tenant (or an operator key)."""
         needed = " or ".join(role.value for role in roles)
         if self.tenant in (ALL_TENANTS, tenant):  # the right tenant, a role that may not
-            message = (f"this {self.role.value} key may not {verb} tenant {tenant!r}: "
-                       f"that needs a key with role {needed}")
+            message = (
+                f"this {self.role.value} key may not {verb} tenant {tenant!r}: that needs a key with role {needed}"
+            )
         else:
-            message = (f"this key belongs to tenant {self.tenant!r} and may not {verb} tenant {tenant!r}: "
-                       f"that needs a key of tenant {tenant!r} (or an operator key, tenant '*') "
-                       f"with role {needed}")
-        return HubError(message, status=403, code="forbidden",
-                        details={"tenant": tenant, "roles": [role.value for role in roles]})
+            message = (
+                f"this key belongs to tenant {self.tenant!r} and may not {verb} tenant {tenant!r}: "
+                f"that needs a key of tenant {tenant!r} (or an operator key, tenant '*') "
+                f"with role {needed}"
+            )
+        return HubError(
+            message, status=403, code="forbidden", details={"tenant": tenant, "roles": [role.value for role in roles]}
+        )
 
     def as_context(self) -> dict[str, str]:
         return {"key_id": self.key_id, "tenant": self.tenant, "name": self.name, "role": self.role.value}
@@ -96,13 +100,16 @@ class ApiKeyStore:
     def __init__(self, table: Any) -> None:
         self._table = table
 
-    def create(self, *, tenant: str, name: str, role: Role, now: datetime, key: str | None = None) -> tuple[str, ApiKeyRecord]:
+    def create(
+        self, *, tenant: str, name: str, role: Role, now: datetime, key: str | None = None
+    ) -> tuple[str, ApiKeyRecord]:
         if key is None:
             key, key_id = generate_key()
         else:
             key_id = key_id_of(key)
-        record = ApiKeyRecord(key_hash=hash_key(key), key_id=key_id, tenant=tenant, name=name,
-                              role=role, created_at=now)
+        record = ApiKeyRecord(
+            key_hash=hash_key(key), key_id=key_id, tenant=tenant, name=name, role=role, created_at=now
+        )
         self._table.put_item(Item=record.model_dump(mode="json", exclude_none=True))
         return key, record
 

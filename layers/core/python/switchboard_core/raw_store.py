@@ -22,7 +22,6 @@ from typing import Any
 from switchboard_core.events import RawRef
 from switchboard_core.providers.base import WebhookRequest
 
-
 REDACTED = "[redacted]"
 
 
@@ -49,8 +48,17 @@ class RawStore:
         self._s3 = s3_client
         self._bucket = bucket
 
-    def put(self, request: WebhookRequest, *, provider: str, tenant: str, connection: str,
-            delivery_id: str, received_at: datetime, credential_headers: Collection[str]) -> RawRef:
+    def put(
+        self,
+        request: WebhookRequest,
+        *,
+        provider: str,
+        tenant: str,
+        connection: str,
+        delivery_id: str,
+        received_at: datetime,
+        credential_headers: Collection[str],
+    ) -> RawRef:
         """Store `request` with the values of `credential_headers` redacted (required, so
         no caller can forget it: pass the adapter's `credential_headers`)."""
         key = raw_key(tenant, connection, delivery_id, received_at)

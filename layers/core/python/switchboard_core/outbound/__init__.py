@@ -65,14 +65,18 @@ def validate_credentials(provider: str, credentials: Mapping[str, Any]) -> dict[
 
     sender = get_sender(provider)
     if sender is None:
-        raise HubError(f"{provider} has no outbound sender; providers that can send: {', '.join(SENDERS)}",
-                       status=400, code="outbound_unsupported")
+        raise HubError(
+            f"{provider} has no outbound sender; providers that can send: {', '.join(SENDERS)}",
+            status=400,
+            code="outbound_unsupported",
+        )
     model = validated(sender.credentials_model, credentials, "credentials")
     return model.model_dump(mode="json", exclude_none=True)
 
 
-def send(address: ReplyAddress, text: str, credentials: Mapping[str, str], transport: Transport,
-         base_url: str | None = None) -> str:
+def send(
+    address: ReplyAddress, text: str, credentials: Mapping[str, str], transport: Transport, base_url: str | None = None
+) -> str:
     """Send `text` to `address`; the provider's message id, or a SendFailure."""
     sender = get_sender(address.provider)
     if sender is None:
@@ -103,5 +107,14 @@ def _override(provider: str) -> str | None:
     return f"{override}/{provider}"
 
 
-__all__ = ["SENDERS", "PermanentFailure", "ReplyAddress", "SendFailure", "TransientFailure", "get_sender",
-           "reply_address", "send", "validate_credentials"]
+__all__ = [
+    "SENDERS",
+    "PermanentFailure",
+    "ReplyAddress",
+    "SendFailure",
+    "TransientFailure",
+    "get_sender",
+    "reply_address",
+    "send",
+    "validate_credentials",
+]

@@ -101,9 +101,11 @@ class Sender(ABC):
         """The provider's id of the sent message; raise a SendFailure otherwise."""
 
     def describe(self) -> dict[str, Any]:
-        return {"provider": self.provider,
-                "credential_fields": list(self.credentials_model.model_json_schema()["properties"]),
-                "required": self.credentials_model.model_json_schema().get("required", [])}
+        return {
+            "provider": self.provider,
+            "credential_fields": list(self.credentials_model.model_json_schema()["properties"]),
+            "required": self.credentials_model.model_json_schema().get("required", []),
+        }
 
 
 def failure_for_status(response: ProviderResponse, code: str, detail: str) -> SendFailure:

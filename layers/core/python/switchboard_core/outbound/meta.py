@@ -136,20 +136,31 @@ class MetaSender(Sender):
         body: dict[str, Any]
         if address["product"] == "whatsapp":
             node = address["phone_number_id"]
-            body = {"messaging_product": "whatsapp", "recipient_type": "individual", "to": address["to"],
-                    "type": "text", "text": {"body": clip(text)}}
+            body = {
+                "messaging_product": "whatsapp",
+                "recipient_type": "individual",
+                "to": address["to"],
+                "type": "text",
+                "text": {"body": clip(text)},
+            }
         elif address["product"] == "messenger":
             node = address["page_id"]
             # metadata comes back in the message echo: the adapter marks that echo automated.
-            body = {"recipient": {"id": address["to"]}, "messaging_type": "RESPONSE",
-                    "message": {"text": clip(text), "metadata": AUTO_REPLY_MARK}}
+            body = {
+                "recipient": {"id": address["to"]},
+                "messaging_type": "RESPONSE",
+                "message": {"text": clip(text), "metadata": AUTO_REPLY_MARK},
+            }
         else:
             raise PermanentFailure("outbound_unsupported", f"meta cannot send to {address['product']!r}")
         return OutboundRequest(
             method="POST",
             url=f"{base_url}/{GRAPH_API_VERSION}/{quote(node, safe='')}/messages",
-            headers={"Authorization": f"Bearer {credentials.access_token}", "Content-Type": "application/json",
-                     "Accept": "application/json"},
+            headers={
+                "Authorization": f"Bearer {credentials.access_token}",
+                "Content-Type": "application/json",
+                "Accept": "application/json",
+            },
             body=json.dumps(body, ensure_ascii=False).encode("utf-8"),
         )
 
@@ -157,8 +168,13 @@ class MetaSender(Sender):
         payload = response.json()
         if response.status == 200 and isinstance(payload, dict):
             messages = payload.get("messages")
-            if isinstance(messages, list) and messages and isinstance(messages[0], dict) \
-                    and isinstance(messages[0].get("id"), str) and messages[0]["id"]:
+            if (
+                isinstance(messages, list)
+                and messages
+                and isinstance(messages[0], dict)
+                and isinstance(messages[0].get("id"), str)
+                and messages[0]["id"]
+            ):
                 return str(messages[0]["id"])  # WhatsApp
             if isinstance(payload.get("message_id"), str) and payload["message_id"]:
                 return str(payload["message_id"])  # Messenger
@@ -166,10 +182,16 @@ class MetaSender(Sender):
         if isinstance(error, dict):
             code = _error_code(error.get("code"))
             details = error.get("error_data", {}).get("details") if isinstance(error.get("error_data"), dict) else None
-            detail = " ".join(str(part) for part in (
-                error.get("message", ""), details or "",
-                f"(subcode {error['error_subcode']})" if error.get("error_subcode") is not None else "",
-                f"[fbtrace_id {error['fbtrace_id']}]" if error.get("fbtrace_id") else "") if part)
+            detail = " ".join(
+                str(part)
+                for part in (
+                    error.get("message", ""),
+                    details or "",
+                    f"(subcode {error['error_subcode']})" if error.get("error_subcode") is not None else "",
+                    f"[fbtrace_id {error['fbtrace_id']}]" if error.get("fbtrace_id") else "",
+                )
+                if part
+            )
             name = f"meta_{code}" if code is not None else f"http_{response.status}"
             if error.get("is_transient") is True or code in TRANSIENT_CODES:
                 raise TransientFailure(name, detail)

@@ -66,8 +66,15 @@ def _ts(value: Any) -> str | None:
 
 def _bot_users(attributes: Mapping[str, Any]) -> set[str]:
     authorizations = attributes.get("authorizations")
-    return {a["user_id"] for a in authorizations if isinstance(a, dict) and a.get("is_bot") is True
-            and isinstance(a.get("user_id"), str)} if isinstance(authorizations, list) else set()
+    return (
+        {
+            a["user_id"]
+            for a in authorizations
+            if isinstance(a, dict) and a.get("is_bot") is True and isinstance(a.get("user_id"), str)
+        }
+        if isinstance(authorizations, list)
+        else set()
+    )
 
 
 def escape(text: str) -> str:
@@ -108,8 +115,11 @@ class SlackSender(Sender):
         return OutboundRequest(
             method="POST",
             url=f"{base_url}/api/chat.postMessage",
-            headers={"Authorization": f"Bearer {credentials.bot_token}",
-                     "Content-Type": "application/json; charset=utf-8", "Accept": "application/json"},
+            headers={
+                "Authorization": f"Bearer {credentials.bot_token}",
+                "Content-Type": "application/json; charset=utf-8",
+                "Accept": "application/json",
+            },
             body=json.dumps(body, ensure_ascii=False).encode("utf-8"),
         )
 

@@ -102,8 +102,7 @@ class TelegramSender(Sender):
             connection = attributes.get("business_connection_id")
             # In a business chat the customer's own messages come from the chat's user;
             # the account owner's replies arrive as business messages too and need no answer.
-            if not isinstance(connection, str) or not connection or \
-                    _scalar(_dig(attributes, "from", "id")) != chat_id:
+            if not isinstance(connection, str) or not connection or _scalar(_dig(attributes, "from", "id")) != chat_id:
                 return None
             address["business_connection_id"] = connection
         return address
@@ -113,8 +112,10 @@ class TelegramSender(Sender):
         chat_id = address["chat_id"]
         body: dict[str, Any] = {"chat_id": int(chat_id) if _INTEGER.match(chat_id) else chat_id, "text": clip(text)}
         if address.get("reply_to_message_id"):
-            body["reply_parameters"] = {"message_id": int(address["reply_to_message_id"]),
-                                        "allow_sending_without_reply": True}
+            body["reply_parameters"] = {
+                "message_id": int(address["reply_to_message_id"]),
+                "allow_sending_without_reply": True,
+            }
         if address.get("message_thread_id"):
             body["message_thread_id"] = int(address["message_thread_id"])
         if address.get("business_connection_id"):

@@ -30,10 +30,16 @@ def http_transport(request: OutboundRequest) -> ProviderResponse:
     )
     try:
         with opener.open(prepared, timeout=TIMEOUT_SECONDS) as response:
-            return ProviderResponse(status=response.status, body=response.read(MAX_RESPONSE_BYTES),
-                                    headers={k.lower(): v for k, v in response.headers.items()})
+            return ProviderResponse(
+                status=response.status,
+                body=response.read(MAX_RESPONSE_BYTES),
+                headers={k.lower(): v for k, v in response.headers.items()},
+            )
     except urllib.error.HTTPError as error:  # 4xx/5xx still carry the provider's JSON error
-        return ProviderResponse(status=error.code, body=error.read(MAX_RESPONSE_BYTES),
-                                headers={k.lower(): v for k, v in (error.headers or {}).items()})
+        return ProviderResponse(
+            status=error.code,
+            body=error.read(MAX_RESPONSE_BYTES),
+            headers={k.lower(): v for k, v in (error.headers or {}).items()},
+        )
     except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as error:
         raise TransientFailure("network_error", f"{type(error).__name__}: {getattr(error, 'reason', error)}") from None

@@ -64,8 +64,11 @@ class TwilioSender(Sender):
         return OutboundRequest(
             method="POST",
             url=f"{base_url}/2010-04-01/Accounts/{quote(credentials.account_sid)}/Messages.json",
-            headers={"Authorization": f"Basic {basic}", "Content-Type": "application/x-www-form-urlencoded",
-                     "Accept": "application/json"},
+            headers={
+                "Authorization": f"Basic {basic}",
+                "Content-Type": "application/x-www-form-urlencoded",
+                "Accept": "application/json",
+            },
             body=urlencode(form).encode(),
         )
 

@@ -33,12 +33,18 @@ PROVIDER_NAMES: tuple[str, ...] = tuple(sorted(_MODULES))
 def get_adapter(name: str) -> ProviderAdapter:
     module_name = _MODULES.get(name)
     if module_name is None:
-        raise NotFound(f"unknown provider {name!r}; known providers: {', '.join(PROVIDER_NAMES)}",
-                       code="unknown_provider")
+        raise NotFound(
+            f"unknown provider {name!r}; known providers: {', '.join(PROVIDER_NAMES)}", code="unknown_provider"
+        )
     module = importlib.import_module(f"{__name__}.{module_name}")
-    adapters = [cls for _, cls in inspect.getmembers(module, inspect.isclass)
-                if issubclass(cls, ProviderAdapter) and not inspect.isabstract(cls)
-                and cls.__module__ == module.__name__ and getattr(cls, "name", None) == name]
+    adapters = [
+        cls
+        for _, cls in inspect.getmembers(module, inspect.isclass)
+        if issubclass(cls, ProviderAdapter)
+        and not inspect.isabstract(cls)
+        and cls.__module__ == module.__name__
+        and getattr(cls, "name", None) == name
+    ]
     if len(adapters) != 1:
         raise RuntimeError(f"providers/{module_name}.py must define exactly one adapter named {name!r}")
     return adapters[0]()

@@ -14,7 +14,7 @@ import hashlib
 import json
 import re
 from collections.abc import Callable, Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
@@ -140,12 +140,6 @@ def text_or_none(value: Any) -> str | None:
     return None
 
 
-
-
-
-
-
-
 def ascii_int(value: Any, max_digits: int = 18) -> int | None:
     """A non-negative integer from an int or a string of ASCII digits ('²' and '٣' are
     digits to str.isdigit, not here), or None."""
@@ -166,7 +160,7 @@ def _from_epoch(value: Any, divisor: int) -> datetime | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
         return None
     try:
-        return datetime.fromtimestamp(value / divisor, tz=timezone.utc)
+        return datetime.fromtimestamp(value / divisor, tz=UTC)
     except (OverflowError, OSError, ValueError):
         return None
 
@@ -198,12 +192,12 @@ def from_iso(value: Any) -> datetime | None:
     except ValueError:
         return None
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
+        parsed = parsed.replace(tzinfo=UTC)
     return parsed
 
 
 def aware(now: datetime) -> datetime:
-    return now if now.tzinfo is not None else now.replace(tzinfo=timezone.utc)
+    return now if now.tzinfo is not None else now.replace(tzinfo=UTC)
 
 
 def sha256_hex(data: bytes) -> str:

@@ -101,12 +101,16 @@ class BandwidthAdapter(ProviderAdapter):
         kind = scalar_str(item.get("type")) or ""
         message = item.get("message") if isinstance(item.get("message"), dict) else {}
         attributes = {key: value for key, value in item.items() if key != "message"}
-        attributes["message"] = {key: value for key, value in message.items() if key != "text"} \
-            if kind == "message-received" else message
+        attributes["message"] = (
+            {key: value for key, value in message.items() if key != "text"} if kind == "message-received" else message
+        )
         sender = scalar_str(message.get("from"))
         recipients_raw = message.get("to")
-        recipients = [r for r in (scalar_str(v) for v in recipients_raw)] if isinstance(recipients_raw, list) \
+        recipients = (
+            [r for r in (scalar_str(v) for v in recipients_raw)]
+            if isinstance(recipients_raw, list)
             else [scalar_str(recipients_raw)]
+        )
         recipients = [r for r in recipients if r]
         if not recipients and scalar_str(item.get("to")):
             recipients = [scalar_str(item.get("to"))]  # type: ignore[list-item]

@@ -107,11 +107,11 @@ class HttpResponse:
     headers: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
-    def json(cls, payload: Any, status: int = 200) -> "HttpResponse":
+    def json(cls, payload: Any, status: int = 200) -> HttpResponse:
         return cls(status=status, body=json.dumps(payload), content_type="application/json")
 
     @classmethod
-    def text(cls, body: str, status: int = 200) -> "HttpResponse":
+    def text(cls, body: str, status: int = 200) -> HttpResponse:
         return cls(status=status, body=body, content_type="text/plain; charset=utf-8")
 
 

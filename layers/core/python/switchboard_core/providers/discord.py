@@ -66,8 +66,12 @@ SIGNATURE_HEADER = "X-Signature-Ed25519"
 TIMESTAMP_HEADER = "X-Signature-Timestamp"
 DEMO_KEY_FIELD = "demo_private_key"
 PING, APPLICATION_COMMAND, MESSAGE_COMPONENT, AUTOCOMPLETE, MODAL_SUBMIT = 1, 2, 3, 4, 5
-_KINDS = {APPLICATION_COMMAND: "application_command", MESSAGE_COMPONENT: "message_component",
-          AUTOCOMPLETE: "application_command_autocomplete", MODAL_SUBMIT: "modal_submit"}
+_KINDS = {
+    APPLICATION_COMMAND: "application_command",
+    MESSAGE_COMPONENT: "message_component",
+    AUTOCOMPLETE: "application_command_autocomplete",
+    MODAL_SUBMIT: "modal_submit",
+}
 _HEX = frozenset("0123456789abcdefABCDEF")
 
 
@@ -124,8 +128,11 @@ class DiscordAdapter(ProviderAdapter):
             credentials = {k: v for k, v in credentials.items() if k != DEMO_KEY_FIELD}
         checked = super().validate_credentials(credentials)
         if _hex_bytes(checked["public_key"], 32) is None:
-            raise HubError("public_key must be the application's Ed25519 public key: 64 hex digits",
-                           status=400, code="invalid_credentials")
+            raise HubError(
+                "public_key must be the application's Ed25519 public key: 64 hex digits",
+                status=400,
+                code="invalid_credentials",
+            )
         try:
             Ed25519PublicKey.from_public_bytes(bytes.fromhex(checked["public_key"]))
         except ValueError:
@@ -137,8 +144,11 @@ class DiscordAdapter(ProviderAdapter):
             except ValueError:
                 derived = None
             if derived is None or derived != checked["public_key"].lower():
-                raise HubError(f"{DEMO_KEY_FIELD} is only accepted as the private half of public_key",
-                               status=400, code="invalid_credentials")
+                raise HubError(
+                    f"{DEMO_KEY_FIELD} is only accepted as the private half of public_key",
+                    status=400,
+                    code="invalid_credentials",
+                )
             checked[DEMO_KEY_FIELD] = seed
         return checked
 
@@ -187,8 +197,9 @@ class DiscordAdapter(ProviderAdapter):
         interaction_id = scalar_str(payload.get("id"))
         if interaction_id is None:
             raise MalformedPayload("an interaction needs an id")
-        user = dig(payload, "member", "user") if isinstance(dig(payload, "member", "user"), dict) \
-            else payload.get("user")
+        user = (
+            dig(payload, "member", "user") if isinstance(dig(payload, "member", "user"), dict) else payload.get("user")
+        )
         user_id = scalar_str(dig(user, "id"))
         username = text_or_none(dig(user, "username"))
         guild = scalar_str(payload.get("guild_id"))
@@ -198,19 +209,26 @@ class DiscordAdapter(ProviderAdapter):
             text = _command_line(data)
         else:
             text = text_or_none(dig(data, "custom_id"))
-        attributes = {"interaction_type": _KINDS.get(kind, f"type_{kind}"),
-                      **{k: v for k, v in payload.items() if k not in ("id",)}}
-        return [draft(
-            type="interaction.created",
-            provider_event_id=interaction_id,
-            occurred_at=None,
-            contact=Contact(name=text_or_none(dig(user, "global_name")),
-                            handles=[SocialHandle(platform="discord", id=user_id, handle=username)]
-                            if user_id or username else []),
-            conversation_key=f"discord:{guild or 'dm'}:{channel}" if channel else None,
-            text=text,
-            attributes=attributes,
-        )]
+        attributes = {
+            "interaction_type": _KINDS.get(kind, f"type_{kind}"),
+            **{k: v for k, v in payload.items() if k not in ("id",)},
+        }
+        return [
+            draft(
+                type="interaction.created",
+                provider_event_id=interaction_id,
+                occurred_at=None,
+                contact=Contact(
+                    name=text_or_none(dig(user, "global_name")),
+                    handles=[SocialHandle(platform="discord", id=user_id, handle=username)]
+                    if user_id or username
+                    else [],
+                ),
+                conversation_key=f"discord:{guild or 'dm'}:{channel}" if channel else None,
+                text=text,
+                attributes=attributes,
+            )
+        ]
 
     # ---------------------------------------------------------------- response
     def success_response(self, request: WebhookRequest) -> HttpResponse:
@@ -226,4 +244,3 @@ class DiscordAdapter(ProviderAdapter):
         if kind == MESSAGE_COMPONENT:
             return HttpResponse.json({"type": 6})  # DEFERRED_UPDATE_MESSAGE
         return HttpResponse.json({"type": 5})  # DEFERRED_CHANNEL_MESSAGE_WITH_SOURCE
-

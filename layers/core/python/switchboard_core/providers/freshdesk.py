@@ -71,18 +71,22 @@ class FreshdeskAdapter(ProviderAdapter):
         given = set(credentials) if isinstance(credentials, Mapping) else set()
         shape = next((fields for fields in (HEADER_SHAPE, BASIC_SHAPE) if given == set(fields)), None)
         if shape is None:
-            raise invalid_credentials("credentials for freshdesk need exactly one of two shapes: "
-                           '{"header_name", "header_value"} (a custom header with a shared secret) or '
-                           '{"username", "password"} (Basic auth); got fields '
-                           f"{sorted(str(name) for name in given)}")
+            raise invalid_credentials(
+                "credentials for freshdesk need exactly one of two shapes: "
+                '{"header_name", "header_value"} (a custom header with a shared secret) or '
+                '{"username", "password"} (Basic auth); got fields '
+                f"{sorted(str(name) for name in given)}"
+            )
         values = {name: credentials[name] for name in shape}
         if not all(isinstance(value, str) and value for value in values.values()):
             raise invalid_credentials(f"credential values {list(shape)} must be non-empty strings")
         if shape == HEADER_SHAPE:
             name = values["header_name"]
             if not _TOKEN.match(name) or name.lower() in _RESERVED_HEADERS:
-                raise invalid_credentials("header_name must be a plain HTTP header name (letters, digits, '-'), "
-                               "not one Freshdesk or the network sets itself")
+                raise invalid_credentials(
+                    "header_name must be a plain HTTP header name (letters, digits, '-'), "
+                    "not one Freshdesk or the network sets itself"
+                )
             if len(values["header_value"]) < 16:
                 raise invalid_credentials("header_value must be a random secret of at least 16 characters")
         return values
@@ -145,8 +149,11 @@ class FreshdeskAdapter(ProviderAdapter):
         ticket_id = scalar_str(payload.get("ticket_id")) or scalar_str(ticket.get("id"))
         if ticket_id is None:
             raise MalformedPayload("the body must name the ticket: ticket_id, ticket.id or id")
-        updated_at = scalar_str(payload.get("updated_at")) or scalar_str(ticket.get("updated_at")) \
+        updated_at = (
+            scalar_str(payload.get("updated_at"))
+            or scalar_str(ticket.get("updated_at"))
             or scalar_str(payload.get("ticket_updated_at"))
+        )
         return ticket_id.lstrip("#"), updated_at
 
     # --------------------------------------------------------------- normalise
@@ -165,21 +172,29 @@ class FreshdeskAdapter(ProviderAdapter):
                         return source.get(name)
             return None
 
-        email = email_or_none(pick("requester_email", "ticket_requester_email")) or email_or_none(requester.get("email"))
-        phone = typed_phone(pick("requester_phone", "ticket_requester_phone")) or typed_phone(requester.get("phone")) \
+        email = email_or_none(pick("requester_email", "ticket_requester_email")) or email_or_none(
+            requester.get("email")
+        )
+        phone = (
+            typed_phone(pick("requester_phone", "ticket_requester_phone"))
+            or typed_phone(requester.get("phone"))
             or typed_phone(requester.get("mobile"))
+        )
         name = text_or_none(pick("requester_name", "ticket_requester_name")) or text_or_none(requester.get("name"))
         requester_id = scalar_str(pick("requester_id", "ticket_requester_id")) or scalar_str(requester.get("id"))
         text = text_or_none(pick("latest_public_comment", "ticket_latest_public_comment", "comment"))
         domain = scalar_str(pick("domain")) or "-"
         event_id = f"ticket:{ticket_id}:{updated_at}" if updated_at else body_digest_id(request.body)
-        return [draft(
-            type="ticket.updated",
-            provider_event_id=event_id,
-            occurred_at=from_iso(updated_at),
-            contact=Contact(email=email, phone=phone, name=name,
-                            crm_ids={"freshdesk": requester_id} if requester_id else {}),
-            conversation_key=f"freshdesk:{domain}:{ticket_id}",
-            text=text or None,
-            attributes={"kind": "freshdesk.automation", **outer},
-        )]
+        return [
+            draft(
+                type="ticket.updated",
+                provider_event_id=event_id,
+                occurred_at=from_iso(updated_at),
+                contact=Contact(
+                    email=email, phone=phone, name=name, crm_ids={"freshdesk": requester_id} if requester_id else {}
+                ),
+                conversation_key=f"freshdesk:{domain}:{ticket_id}",
+                text=text or None,
+                attributes={"kind": "freshdesk.automation", **outer},
+            )
+        ]

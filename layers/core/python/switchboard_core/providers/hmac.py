@@ -135,8 +135,10 @@ class HmacConfig(BaseModel):
         names = PLACEHOLDER.findall(value)
         unknown = sorted(set(names) - set(PLACEHOLDERS))
         if unknown:
-            raise ValueError(f"unknown placeholder(s) {', '.join('{' + n + '}' for n in unknown)}; "
-                             "use {body}, {timestamp}, {id}")
+            raise ValueError(
+                f"unknown placeholder(s) {', '.join('{' + n + '}' for n in unknown)}; "
+                "use {body}, {timestamp}, {id}"
+            )
         if names.count("body") != 1:
             raise ValueError("must contain {body} exactly once")
         if "{" in PLACEHOLDER.sub("", value) or "}" in PLACEHOLDER.sub("", value):
@@ -144,7 +146,7 @@ class HmacConfig(BaseModel):
         return value
 
     @model_validator(mode="after")
-    def _consistent(self) -> "HmacConfig":
+    def _consistent(self) -> HmacConfig:
         if "{timestamp}" in self.template and not self.timestamp_header:
             raise ValueError("template uses {timestamp}: set timestamp_header")
         if "{id}" in self.template and not self.id_header:
@@ -152,8 +154,9 @@ class HmacConfig(BaseModel):
         if self.tolerance_seconds is not None and not self.timestamp_header:
             raise ValueError("tolerance_seconds needs timestamp_header")
         if self.combined and not self.prefix:
-            raise ValueError("timestamp_header = header (Stripe-style) needs a prefix naming the signature item, "
-                             "e.g. 'v1='")
+            raise ValueError(
+                "timestamp_header = header (Stripe-style) needs a prefix naming the signature item, e.g. 'v1='"
+            )
         return self
 
     @property
@@ -193,7 +196,7 @@ def signed_content(config: HmacConfig, body: bytes, timestamp: str | None, deliv
     out = bytearray()
     position = 0
     for match in PLACEHOLDER.finditer(config.template):
-        out += config.template[position:match.start()].encode("utf-8")
+        out += config.template[position : match.start()].encode("utf-8")
         name = match.group(1)
         out += body if name == "body" else values[name].encode("utf-8")
         position = match.end()
@@ -227,8 +230,16 @@ class HmacAdapter(ProviderAdapter):
     channel: ClassVar[Channel] = Channel.GENERIC
     title: ClassVar[str] = "Generic HMAC webhooks (configurable header, algorithm, encoding, signed string)"
     credential_fields: ClassVar[tuple[str, ...]] = (
-        "secret", "header", "algorithm", "encoding", "prefix", "template", "timestamp_header", "id_header",
-        "tolerance_seconds")
+        "secret",
+        "header",
+        "algorithm",
+        "encoding",
+        "prefix",
+        "template",
+        "timestamp_header",
+        "id_header",
+        "tolerance_seconds",
+    )
     content_types: ClassVar[tuple[str, ...]] = ("application/json", FORM)
     replay_window: ClassVar[timedelta | None] = timedelta(seconds=DEFAULT_TOLERANCE)
 
@@ -254,18 +265,21 @@ class HmacAdapter(ProviderAdapter):
         if config.combined:
             items = [item.strip() for item in raw.split(",")]
             timestamp = next((item[2:] for item in items if item.startswith("t=")), None)
-            candidates = [item[len(config.prefix):] for item in items if item.startswith(config.prefix)]
+            candidates = [item[len(config.prefix) :] for item in items if item.startswith(config.prefix)]
             if timestamp is None:
                 raise SignatureError(f"{config.header} has no t= timestamp")
         else:
-            candidates = [entry[len(config.prefix):] for entry in raw.split() if entry.startswith(config.prefix)]
+            candidates = [entry[len(config.prefix) :] for entry in raw.split() if entry.startswith(config.prefix)]
             if config.timestamp_header:
                 timestamp = header(request, config.timestamp_header)
                 if timestamp is None:
                     raise SignatureError(f"missing {config.timestamp_header} header")
         if not candidates:
-            raise SignatureError(f"{config.header} has no signature starting with {config.prefix!r}"
-                                 if config.prefix else f"{config.header} is empty")
+            raise SignatureError(
+                f"{config.header} has no signature starting with {config.prefix!r}"
+                if config.prefix
+                else f"{config.header} is empty"
+            )
         if timestamp is not None:
             self._check_timestamp(config, timestamp, now)
         delivery = header(request, config.id_header) if config.id_header else None
@@ -329,8 +343,9 @@ class HmacAdapter(ProviderAdapter):
             payload = load_json(request)
         kind = None
         if isinstance(payload, dict):
-            kind = next((payload[k] for k in ("type", "event", "topic", "action")
-                         if isinstance(payload.get(k), str)), None)
+            kind = next(
+                (payload[k] for k in ("type", "event", "topic", "action") if isinstance(payload.get(k), str)), None
+            )
         delivery = self.delivery_id(request)
         attributes: dict[str, Any] = {"type": kind, "payload": payload, "delivery_id": delivery}
         sender_id = self._sender_id(request)

@@ -70,8 +70,18 @@ VERSION_HEADER = "X-HubSpot-Signature-Version"
 
 # HubSpot's decode table for the v3 source string.
 _DECODE = {
-    "%3A": ":", "%2F": "/", "%3F": "?", "%40": "@", "%21": "!", "%24": "$",
-    "%27": "'", "%28": "(", "%29": ")", "%2A": "*", "%2C": ",", "%3B": ";",
+    "%3A": ":",
+    "%2F": "/",
+    "%3F": "?",
+    "%40": "@",
+    "%21": "!",
+    "%24": "$",
+    "%27": "'",
+    "%28": "(",
+    "%29": ")",
+    "%2A": "*",
+    "%2C": ",",
+    "%3B": ";",
 }
 _ESCAPE = re.compile("|".join(_DECODE), re.IGNORECASE)
 
@@ -99,8 +109,9 @@ def compute_signature(client_secret: str | bytes, method: str, uri: str, body: b
     return base64.b64encode(hmac.new(key, message, sha256).digest()).decode("ascii")
 
 
-def compute_legacy_signature(client_secret: str | bytes, version: str, body: bytes, method: str = "POST",
-                             uri: str = "") -> str:
+def compute_legacy_signature(
+    client_secret: str | bytes, version: str, body: bytes, method: str = "POST", uri: str = ""
+) -> str:
     """v1: hex(SHA-256(secret + body)); v2: hex(SHA-256(secret + method + uri + body))."""
     key = client_secret.encode("utf-8") if isinstance(client_secret, str) else client_secret
     if version == "v1":
@@ -126,8 +137,9 @@ class HubSpotAdapter(ProviderAdapter):
             if header(request, LEGACY_SIGNATURE_HEADER) is not None:
                 self._verify_legacy(request, credentials)
                 return
-            raise SignatureError(f"missing {SIGNATURE_HEADER} header (or {LEGACY_SIGNATURE_HEADER} with "
-                                 f"{VERSION_HEADER} v1/v2)")
+            raise SignatureError(
+                f"missing {SIGNATURE_HEADER} header (or {LEGACY_SIGNATURE_HEADER} with {VERSION_HEADER} v1/v2)"
+            )
         timestamp = header(request, TIMESTAMP_HEADER)
         if timestamp is None:
             raise SignatureError(f"missing {TIMESTAMP_HEADER} header")

@@ -143,7 +143,7 @@ class IntercomAdapter(ProviderAdapter):
         scheme, _, digest = signature.partition("=")
         if scheme.lower() != "sha1" or not digest:
             raise SignatureError(f"{SIGNATURE_HEADER} must be sha1=<hex digest>")
-        expected = compute_signature(secret, request.body)[len("sha1="):]
+        expected = compute_signature(secret, request.body)[len("sha1=") :]
         if not constant_time_equal(expected, digest.lower()):
             raise SignatureError(f"{SIGNATURE_HEADER} does not match the request")
 
@@ -182,14 +182,16 @@ class IntercomAdapter(ProviderAdapter):
 
         if topic in _RECEIVED_TOPICS or topic in _SENT_TOPICS:
             conversation_id = scalar_str(item.get("id"))
-            return [draft(
-                type="message.received" if topic in _RECEIVED_TOPICS else "message.sent",
-                contact=self._conversation_contact(item),
-                conversation_key=f"intercom:{app_id}:{conversation_id}" if conversation_id else None,
-                text=self._conversation_text(item),
-                attributes=attributes,
-                **common,
-            )]
+            return [
+                draft(
+                    type="message.received" if topic in _RECEIVED_TOPICS else "message.sent",
+                    contact=self._conversation_contact(item),
+                    conversation_key=f"intercom:{app_id}:{conversation_id}" if conversation_id else None,
+                    text=self._conversation_text(item),
+                    attributes=attributes,
+                    **common,
+                )
+            ]
         if topic.startswith(_PERSON_PREFIXES):
             if topic.endswith(".created") and topic.count(".") <= 2 and ".tag." not in topic:
                 event_type = "contact.created"

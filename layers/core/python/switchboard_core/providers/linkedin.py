@@ -95,8 +95,9 @@ class LinkedInAdapter(ProviderAdapter):
         for credential_set in credentials or ():
             secret = credential_set.get("client_secret") if isinstance(credential_set, Mapping) else None
             if isinstance(secret, str) and secret:
-                return HttpResponse.json({"challengeCode": code,
-                                          "challengeResponse": challenge_response(clean_str(secret), code)})
+                return HttpResponse.json(
+                    {"challengeCode": code, "challengeResponse": challenge_response(clean_str(secret), code)}
+                )
         raise HandshakeRefused("the connection has no client_secret to answer the challenge with")
 
     # ------------------------------------------------------------------ verify
@@ -143,17 +144,25 @@ class LinkedInAdapter(ProviderAdapter):
         if isinstance(activity, dict):
             nested = [value for value in activity.values() if isinstance(value, dict)]
             detail = nested[0] if nested else activity
-        actor = (scalar_str(detail.get("owner")) or scalar_str(detail.get("author"))
-                 or scalar_str(detail.get("actor")) or scalar_str(item.get("actor")))
-        text = (text_or_none(dig(detail, "message", "text")) or text_or_none(detail.get("text"))
-                or text_or_none(detail.get("commentary")))
+        actor = (
+            scalar_str(detail.get("owner"))
+            or scalar_str(detail.get("author"))
+            or scalar_str(detail.get("actor"))
+            or scalar_str(item.get("actor"))
+        )
+        text = (
+            text_or_none(dig(detail, "message", "text"))
+            or text_or_none(detail.get("text"))
+            or text_or_none(detail.get("commentary"))
+        )
         post = scalar_str(item.get("sourcePost")) or scalar_str(dig(item, "decoratedSourcePost", "entity"))
         attributes = {**envelope, **item}
         if event_type == "provider.notification":
             attributes = {"kind": f"linkedin.{action.lower()}", **attributes}
         return draft(
             type=event_type,
-            provider_event_id=f"notification:{notification_id}" if notification_id
+            provider_event_id=f"notification:{notification_id}"
+            if notification_id
             else f"linkedin:{action}:{stable_hash(item)}",
             occurred_at=from_epoch(item.get("lastModifiedAt")) or from_epoch(detail.get("createdAt")),
             contact=Contact(handles=[SocialHandle(platform="linkedin", id=actor)] if actor else []),

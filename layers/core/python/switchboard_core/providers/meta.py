@@ -179,8 +179,10 @@ class MetaAdapter(ProviderAdapter):
             for item in _list_of_dicts(entry, "standby", "entry")
         ]
         for change in _list_of_dicts(entry, "changes", "entry"):
-            events.append(self._social_change(platform, account_id, entry_time, change)
-                          or self._change_notification(platform, account_id, entry_time, change))
+            events.append(
+                self._social_change(platform, account_id, entry_time, change)
+                or self._change_notification(platform, account_id, entry_time, change)
+            )
         if not events:
             events.append(self._entry_notification(platform, entry))
         return events
@@ -211,8 +213,12 @@ class MetaAdapter(ProviderAdapter):
                 conversation_key=self._conversation(platform, account_id, recipient if not is_echo else sender, user),
                 text=text_or_none(message.get("text")),
                 attachments=self._messenger_attachments(message.get("attachments")),
-                attributes={**base, **{k: v for k, v in message.items() if k not in ("mid", "text")}, **rest,
-                            **automated},
+                attributes={
+                    **base,
+                    **{k: v for k, v in message.items() if k not in ("mid", "text")},
+                    **rest,
+                    **automated,
+                },
             )
         postback = item.get("postback")
         if isinstance(postback, dict):
@@ -274,7 +280,9 @@ class MetaAdapter(ProviderAdapter):
         return Contact(handles=[SocialHandle(platform=platform, id=user_id)])
 
     @staticmethod
-    def _conversation(platform: str, account_id: str | None, business_id: str | None, user_id: str | None) -> str | None:
+    def _conversation(
+        platform: str, account_id: str | None, business_id: str | None, user_id: str | None
+    ) -> str | None:
         account = account_id or business_id
         if account is None or user_id is None:
             return None
@@ -287,7 +295,9 @@ class MetaAdapter(ProviderAdapter):
             url = dig(item, "payload", "url")
             if isinstance(url, str) and url:
                 kind = item.get("type") if isinstance(item, dict) else None
-                attachments.append(Attachment(url=url, content_type=_ATTACHMENT_TYPES.get(kind) if isinstance(kind, str) else None))
+                attachments.append(
+                    Attachment(url=url, content_type=_ATTACHMENT_TYPES.get(kind) if isinstance(kind, str) else None)
+                )
         return attachments
 
     # WhatsApp -----------------------------------------------------------------
@@ -329,7 +339,11 @@ class MetaAdapter(ProviderAdapter):
         return names
 
     def _whatsapp_message(
-        self, message: dict[str, Any], names: dict[str | None, str | None], context: dict[str, Any], extra: dict[str, Any]
+        self,
+        message: dict[str, Any],
+        names: dict[str | None, str | None],
+        context: dict[str, Any],
+        extra: dict[str, Any],
     ) -> EventDraft:
         wa_id = scalar_str(message.get("from"))
         name = names.get(wa_id, names.get(None))
@@ -422,8 +436,13 @@ class MetaAdapter(ProviderAdapter):
             sender_name = text_or_none(sender.get("name")) or text_or_none(value.get("sender_name"))
             if field == "feed" and item == "comment" and comment_id:
                 event_type, event_id = "comment.created", f"facebook:comment:{comment_id}"
-            elif field == "feed" and item in ("post", "status", "photo", "video", "share") and post_id \
-                    and sender_id is not None and sender_id != account_id:
+            elif (
+                field == "feed"
+                and item in ("post", "status", "photo", "video", "share")
+                and post_id
+                and sender_id is not None
+                and sender_id != account_id
+            ):
                 # A visitor's post on the Page's feed: it addresses the business.
                 event_type, event_id = "mention.created", f"facebook:post:{post_id}"
             elif field == "mention" and (post_id or comment_id):
@@ -441,8 +460,11 @@ class MetaAdapter(ProviderAdapter):
                 contact=Contact(name=sender_name, handles=handles),
                 conversation_key=f"meta:facebook:{post_id}" if post_id else None,
                 text=text_or_none(value.get("message")),
-                attributes={"account_id": account_id, "field": field,
-                            **{k: v for k, v in value.items() if k != "message"}},
+                attributes={
+                    "account_id": account_id,
+                    "field": field,
+                    **{k: v for k, v in value.items() if k != "message"},
+                },
             )
         if platform == "instagram":
             if field in ("comments", "live_comments"):
@@ -456,12 +478,18 @@ class MetaAdapter(ProviderAdapter):
                     type="comment.created",
                     provider_event_id=f"instagram:comment:{comment_id}",
                     occurred_at=occurred,
-                    contact=Contact(handles=[SocialHandle(platform="instagram", id=user_id, handle=username)]
-                                    if user_id or username else []),
+                    contact=Contact(
+                        handles=[SocialHandle(platform="instagram", id=user_id, handle=username)]
+                        if user_id or username
+                        else []
+                    ),
                     conversation_key=f"meta:instagram:{media_id}" if media_id else None,
                     text=text_or_none(value.get("text")),
-                    attributes={"account_id": account_id, "field": field,
-                                **{k: v for k, v in value.items() if k != "text"}},
+                    attributes={
+                        "account_id": account_id,
+                        "field": field,
+                        **{k: v for k, v in value.items() if k != "text"},
+                    },
                 )
             if field == "mentions":
                 media_id = scalar_str(value.get("media_id"))
@@ -484,7 +512,9 @@ class MetaAdapter(ProviderAdapter):
     ) -> EventDraft:
         field = scalar_str(change.get("field")) or "change"
         value = change.get("value")
-        occurred = from_epoch(dig(value, "timestamp")) or from_epoch(dig(value, "created_time")) or from_epoch(entry_time)
+        occurred = (
+            from_epoch(dig(value, "timestamp")) or from_epoch(dig(value, "created_time")) or from_epoch(entry_time)
+        )
         return draft(
             type="provider.notification",
             provider_event_id=f"{platform}:{account_id}:{field}:{stable_hash(change)}",

@@ -56,9 +56,12 @@ from switchboard_core.providers.base import (
 )
 
 _ACTIONS = {
-    "create": "created", "added": "created",
-    "change": "updated", "updated": "updated",
-    "delete": "deleted", "deleted": "deleted",
+    "create": "created",
+    "added": "created",
+    "change": "updated",
+    "updated": "updated",
+    "delete": "deleted",
+    "deleted": "deleted",
 }
 _TYPED_ENTITIES = {"person": "contact", "deal": "deal"}
 
@@ -69,8 +72,11 @@ def _first_value(values: Any) -> Any:
         return values
     if not isinstance(values, list):
         return None
-    entries = [entry for entry in values if isinstance(entry, dict) and isinstance(entry.get("value"), str)
-               and entry["value"].strip()]
+    entries = [
+        entry
+        for entry in values
+        if isinstance(entry, dict) and isinstance(entry.get("value"), str) and entry["value"].strip()
+    ]
     for entry in entries:
         if entry.get("primary") is True:
             return entry["value"]
@@ -158,13 +164,19 @@ class PipedriveAdapter(ProviderAdapter):
         elif entity_id:
             contact = Contact(crm_ids={f"pipedrive_{clean_str(entity.lower())}": entity_id})
         company = scalar_str(meta.get("company_id")) or "-"
-        attributes = {"webhooks_version": 1 if v1 else 2, "entity": entity, "action": action,
-                      **{key: value for key, value in payload.items()}}
-        return [draft(
-            type=event_type,
-            provider_event_id=event_id,
-            occurred_at=occurred_at,
-            contact=contact,
-            conversation_key=f"pipedrive:{company}:{entity.lower()}:{entity_id}" if entity_id else None,
-            attributes=attributes,
-        )]
+        attributes = {
+            "webhooks_version": 1 if v1 else 2,
+            "entity": entity,
+            "action": action,
+            **{key: value for key, value in payload.items()},
+        }
+        return [
+            draft(
+                type=event_type,
+                provider_event_id=event_id,
+                occurred_at=occurred_at,
+                contact=contact,
+                conversation_key=f"pipedrive:{company}:{entity.lower()}:{entity_id}" if entity_id else None,
+                attributes=attributes,
+            )
+        ]

@@ -73,8 +73,13 @@ NONCE_HEADER = "X-Plivo-Signature-V3-Nonce"
 EMPTY_XML = '<?xml version="1.0" encoding="utf-8"?><Response></Response>'
 FORM = "application/x-www-form-urlencoded"
 
-_CALL_STATUS = {"in-progress": "call.in_progress", "no-answer": "call.no_answer", "timeout": "call.no_answer",
-                "cancel": "call.canceled", "cancelled": "call.canceled"}
+_CALL_STATUS = {
+    "in-progress": "call.in_progress",
+    "no-answer": "call.no_answer",
+    "timeout": "call.no_answer",
+    "cancel": "call.canceled",
+    "cancelled": "call.canceled",
+}
 
 
 def _sorted_query(query: Mapping[str, list[str]]) -> str:
@@ -125,8 +130,9 @@ class PlivoAdapter(ProviderAdapter):
         if signatures is None or nonce is None:
             missing = SIGNATURE_HEADER if signatures is None else NONCE_HEADER
             if header(request, "X-Plivo-Signature-V2") is not None and signatures is None:
-                raise SignatureError(f"missing {SIGNATURE_HEADER} header (V2 signatures do not cover the body "
-                                     "and are not accepted)")
+                raise SignatureError(
+                    f"missing {SIGNATURE_HEADER} header (V2 signatures do not cover the body and are not accepted)"
+                )
             raise SignatureError(f"missing {missing} header")
         token = secret_bytes(credentials, "auth_token")
         if token is None:
@@ -169,14 +175,21 @@ class PlivoAdapter(ProviderAdapter):
         if not form:
             raise MalformedPayload("the form body has no parameters")
         params = {clean_str(name): [clean_str(value) for value in values] for name, values in form.items()}
-        attributes: dict[str, Any] = {name: values[0] if len(values) == 1 else values for name, values in params.items()}
+        attributes: dict[str, Any] = {
+            name: values[0] if len(values) == 1 else values for name, values in params.items()
+        }
         event_id = self._event_id(params)
         if first_value(params, "MessageUUID"):
             return [self._message(params, attributes, event_id or "")]
         if first_value(params, "CallUUID"):
             return [self._call(params, attributes, event_id or "")]
-        return [draft(type="provider.notification", provider_event_id=body_digest_id(request.body),
-                      attributes={"kind": "plivo.callback", **attributes})]
+        return [
+            draft(
+                type="provider.notification",
+                provider_event_id=body_digest_id(request.body),
+                attributes={"kind": "plivo.callback", **attributes},
+            )
+        ]
 
     def _message(self, params: dict[str, list[str]], attributes: dict[str, Any], event_id: str) -> EventDraft:
         status = first_value(params, "Status")

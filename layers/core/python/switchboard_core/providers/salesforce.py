@@ -159,8 +159,11 @@ class SalesforceAdapter(ProviderAdapter):
         values = super().validate_credentials(credentials)
         org = values["organization_id"].strip()
         if not (len(org) in (15, 18) and org.isascii() and org.isalnum() and org.startswith("00D")):
-            raise HubError("organization_id must be a Salesforce org id (15 or 18 characters starting with 00D)",
-                           status=400, code="invalid_credentials")
+            raise HubError(
+                "organization_id must be a Salesforce org id (15 or 18 characters starting with 00D)",
+                status=400,
+                code="invalid_credentials",
+            )
         return {"organization_id": org}
 
     # ------------------------------------------------------------------ verify
@@ -196,9 +199,13 @@ class SalesforceAdapter(ProviderAdapter):
         if len(message.notifications) > MAX_NOTIFICATIONS:
             raise MalformedPayload(f"the message has more than {MAX_NOTIFICATIONS} notifications")
         org = org_key(message.organization_id or "-")
-        envelope = {"organization_id": message.organization_id, "action_id": message.action_id,
-                    "enterprise_url": message.enterprise_url, "partner_url": message.partner_url,
-                    "session_id_sent": message.has_session}
+        envelope = {
+            "organization_id": message.organization_id,
+            "action_id": message.action_id,
+            "enterprise_url": message.enterprise_url,
+            "partner_url": message.partner_url,
+            "session_id_sent": message.has_session,
+        }
         return [self._event(item, index, org, envelope) for index, item in enumerate(message.notifications)]
 
     def _event(self, item: Element, index: int, org: str, envelope: dict[str, Any]) -> EventDraft:
@@ -222,17 +229,22 @@ class SalesforceAdapter(ProviderAdapter):
         if sobject_type in _CONTACT_TYPES:
             event_type = "contact.updated"
             name = field("Name") or " ".join(part for part in (field("FirstName"), field("LastName")) if part) or None
-            contact = Contact(email=email_or_none(field("Email")),
-                              phone=typed_phone(field("Phone")) or typed_phone(field("MobilePhone")), name=name,
-                              crm_ids={"salesforce": record_id} if record_id else {})
+            contact = Contact(
+                email=email_or_none(field("Email")),
+                phone=typed_phone(field("Phone")) or typed_phone(field("MobilePhone")),
+                name=name,
+                crm_ids={"salesforce": record_id} if record_id else {},
+            )
             text = None
         elif sobject_type == "Case":
             event_type = "ticket.updated"
             contact_id = field("ContactId")
-            contact = Contact(email=email_or_none(field("SuppliedEmail", "ContactEmail")),
-                              phone=typed_phone(field("SuppliedPhone", "ContactPhone", "ContactMobile")),
-                              name=field("SuppliedName"),
-                              crm_ids={"salesforce": contact_id} if contact_id else {})
+            contact = Contact(
+                email=email_or_none(field("SuppliedEmail", "ContactEmail")),
+                phone=typed_phone(field("SuppliedPhone", "ContactPhone", "ContactMobile")),
+                name=field("SuppliedName"),
+                crm_ids={"salesforce": contact_id} if contact_id else {},
+            )
             text = field("Description")
         else:
             event_type = "crm.object_changed"

@@ -149,11 +149,13 @@ class SlackAdapter(ProviderAdapter):
         if not isinstance(kind, str) or not kind:
             raise MalformedPayload("'type' must be a non-empty string")
         # app_rate_limited and other envelope types
-        return [draft(
-            type="provider.notification",
-            provider_event_id=f"slack:{kind}:{stable_hash(payload)}",
-            attributes={"kind": f"slack.{kind}", **retry, "data": payload},
-        )]
+        return [
+            draft(
+                type="provider.notification",
+                provider_event_id=f"slack:{kind}:{stable_hash(payload)}",
+                attributes={"kind": f"slack.{kind}", **retry, "data": payload},
+            )
+        ]
 
     @staticmethod
     def _retry_attributes(request: WebhookRequest) -> dict[str, Any]:
@@ -173,8 +175,11 @@ class SlackAdapter(ProviderAdapter):
             envelope["authorizations"] = payload["authorizations"]
         event_type = scalar_str(event.get("type")) or "event"
         subtype = scalar_str(event.get("subtype"))
-        channel = scalar_str(event.get("channel")) if not isinstance(event.get("channel"), dict) else \
-            scalar_str(dig(event, "channel", "id"))
+        channel = (
+            scalar_str(event.get("channel"))
+            if not isinstance(event.get("channel"), dict)
+            else scalar_str(dig(event, "channel", "id"))
+        )
         occurred = from_seconds(payload.get("event_time")) or _slack_ts(event.get("event_ts"))
         fallback_id = f"slack:{team}:{event_type}:{stable_hash(event)}"
 
@@ -189,8 +194,12 @@ class SlackAdapter(ProviderAdapter):
             thread = scalar_str(message.get("thread_ts")) or ts
             user = scalar_str(message.get("user")) or scalar_str(message.get("bot_id"))
             handle_name = text_or_none(message.get("username"))
-            attributes = {**envelope, **retry, "event_type": event_type,
-                          **{k: v for k, v in event.items() if k not in ("text", "files")}}
+            attributes = {
+                **envelope,
+                **retry,
+                "event_type": event_type,
+                **{k: v for k, v in event.items() if k not in ("text", "files")},
+            }
             if canonical == "message.received" and (message.get("bot_id") or subtype == "bot_message"):
                 # A bot wrote it (the hub's own auto-reply comes back this way): the business's
                 # side of the thread, not a customer; no contact, it threads by its key.
@@ -220,8 +229,11 @@ class SlackAdapter(ProviderAdapter):
                 conversation_key=f"slack:{team}:{item_channel}:{item_ts}" if item_channel and item_ts else None,
                 attributes={**envelope, **retry, "event_type": event_type, **event},
             )
-        user = scalar_str(event.get("user")) if not isinstance(event.get("user"), dict) else \
-            scalar_str(dig(event, "user", "id"))
+        user = (
+            scalar_str(event.get("user"))
+            if not isinstance(event.get("user"), dict)
+            else scalar_str(dig(event, "user", "id"))
+        )
         return draft(
             type="provider.notification",
             provider_event_id=event_id or fallback_id,
@@ -238,25 +250,31 @@ class SlackAdapter(ProviderAdapter):
             if not isinstance(item, dict):
                 continue
             url = item.get("url_private")
-            attachments.append(Attachment(
-                url=url if isinstance(url, str) and url else None,
-                content_type=text_or_none(item.get("mimetype")),
-                provider_id=scalar_str(item.get("id")),
-            ))
+            attachments.append(
+                Attachment(
+                    url=url if isinstance(url, str) and url else None,
+                    content_type=text_or_none(item.get("mimetype")),
+                    provider_id=scalar_str(item.get("id")),
+                )
+            )
         return attachments
 
     def _form(self, request: WebhookRequest, retry: dict[str, Any]) -> EventDraft:
         fields = _form_fields(request)
         if "payload" in fields:  # interactivity: block actions, shortcuts, view submissions
-            payload = load_json(WebhookRequest(method="POST", url="", headers={},
-                                               body=fields["payload"].encode("utf-8")))
+            payload = load_json(
+                WebhookRequest(method="POST", url="", headers={}, body=fields["payload"].encode("utf-8"))
+            )
             if not isinstance(payload, dict):
                 raise MalformedPayload("interactivity payload must be a JSON object")
             team = scalar_str(dig(payload, "team", "id")) or "-"
             user = scalar_str(dig(payload, "user", "id"))
             channel = scalar_str(dig(payload, "channel", "id"))
-            thread = scalar_str(dig(payload, "message", "thread_ts")) or scalar_str(dig(payload, "message", "ts")) \
+            thread = (
+                scalar_str(dig(payload, "message", "thread_ts"))
+                or scalar_str(dig(payload, "message", "ts"))
                 or scalar_str(dig(payload, "container", "message_ts"))
+            )
             trigger = scalar_str(payload.get("trigger_id"))
             actions = payload.get("actions")
             first_action = actions[0] if isinstance(actions, list) and actions and isinstance(actions[0], dict) else {}
@@ -264,13 +282,22 @@ class SlackAdapter(ProviderAdapter):
                 type="interaction.created",
                 provider_event_id=f"interaction:{trigger}" if trigger else f"slack:interaction:{stable_hash(payload)}",
                 occurred_at=_slack_ts(first_action.get("action_ts")),
-                contact=Contact(handles=[SocialHandle(platform="slack", id=user, handle=text_or_none(
-                    dig(payload, "user", "username")))] if user else []),
+                contact=Contact(
+                    handles=[
+                        SocialHandle(platform="slack", id=user, handle=text_or_none(dig(payload, "user", "username")))
+                    ]
+                    if user
+                    else []
+                ),
                 conversation_key=(f"slack:{team}:{channel}:{thread}" if thread else f"slack:{team}:{channel}")
-                if channel else None,
+                if channel
+                else None,
                 text=text_or_none(first_action.get("value")),
-                attributes={"interaction_type": payload.get("type"), **retry,
-                            **{k: v for k, v in payload.items() if k not in ("token",)}},
+                attributes={
+                    "interaction_type": payload.get("type"),
+                    **retry,
+                    **{k: v for k, v in payload.items() if k not in ("token",)},
+                },
             )
         command = fields.get("command")
         if not command:
@@ -282,12 +309,16 @@ class SlackAdapter(ProviderAdapter):
         return draft(
             type="interaction.created",
             provider_event_id=f"command:{trigger}" if trigger else f"slack:command:{stable_hash(fields)}",
-            contact=Contact(handles=[SocialHandle(platform="slack", id=user, handle=fields.get("user_name"))]
-                            if user else []),
+            contact=Contact(
+                handles=[SocialHandle(platform="slack", id=user, handle=fields.get("user_name"))] if user else []
+            ),
             conversation_key=f"slack:{team}:{channel}" if channel else None,
             text=fields.get("text"),
-            attributes={"interaction_type": "slash_command", **retry,
-                        **{k: v for k, v in fields.items() if k not in ("token", "text")}},
+            attributes={
+                "interaction_type": "slash_command",
+                **retry,
+                **{k: v for k, v in fields.items() if k not in ("token", "text")},
+            },
         )
 
     # ---------------------------------------------------------------- response
@@ -297,11 +328,13 @@ class SlackAdapter(ProviderAdapter):
                 payload = json.loads(request.body)
             except (ValueError, RecursionError):
                 payload = None
-            if isinstance(payload, dict) and payload.get("type") == "url_verification" \
-                    and isinstance(payload.get("challenge"), str):
+            if (
+                isinstance(payload, dict)
+                and payload.get("type") == "url_verification"
+                and isinstance(payload.get("challenge"), str)
+            ):
                 return HttpResponse.text(clean_str(payload["challenge"]))
         if request.content_type == FORM:
             # Slash commands: an empty 200 acknowledges without posting anything in the channel.
             return HttpResponse(status=200, body="", content_type="text/plain; charset=utf-8")
         return HttpResponse.json({"ok": True})
-

@@ -174,7 +174,7 @@ def default_fetch(url: str) -> bytes:
         match = _DEV_CERT_NAME.match(parts.path)
         if not match:
             raise OSError("bad dev certificate name")
-        return (directory / match.group(1)).read_bytes()[:MAX_CERT_BYTES + 1]
+        return (directory / match.group(1)).read_bytes()[: MAX_CERT_BYTES + 1]
 
     class _NoRedirect(urllib.request.HTTPRedirectHandler):
         def redirect_request(self, *args: Any, **kwargs: Any) -> None:
@@ -295,7 +295,9 @@ class SnsAdapter(ProviderAdapter):
             except HubError:
                 raise
             except Exception as exc:  # network, HTTP, file: all "try again later"
-                raise CertificateUnavailable(f"could not fetch the SNS signing certificate: {type(exc).__name__}") from None
+                raise CertificateUnavailable(
+                    f"could not fetch the SNS signing certificate: {type(exc).__name__}"
+                ) from None
             if len(pem) > MAX_CERT_BYTES:
                 raise SignatureError("the signing certificate is too large")
             try:
@@ -354,8 +356,15 @@ class SnsAdapter(ProviderAdapter):
         if message.get("Subject") is not None:
             envelope["subject"] = message.get("Subject")
         if kind == UNSUBSCRIBE_CONFIRMATION:
-            return [draft(type="subscription.ended", provider_event_id=msg_id, occurred_at=occurred,
-                          text=text_or_none(message.get("Message")), attributes=envelope)]
+            return [
+                draft(
+                    type="subscription.ended",
+                    provider_event_id=msg_id,
+                    occurred_at=occurred,
+                    text=text_or_none(message.get("Message")),
+                    attributes=envelope,
+                )
+            ]
         if kind != NOTIFICATION:
             raise MalformedPayload("Type must be Notification, SubscriptionConfirmation or UnsubscribeConfirmation")
         raw = message.get("Message")
@@ -364,33 +373,63 @@ class SnsAdapter(ProviderAdapter):
         inner = _parse_inner(raw)
         if isinstance(inner, dict) and _is_two_way_sms(inner):
             return [self._sms(inner, msg_id, occurred, envelope)]
-        if isinstance(inner, dict) and inner.get("detail-type") == CONNECT_DETAIL_TYPE \
-                and isinstance(inner.get("detail"), dict):
+        if (
+            isinstance(inner, dict)
+            and inner.get("detail-type") == CONNECT_DETAIL_TYPE
+            and isinstance(inner.get("detail"), dict)
+        ):
             return [self._connect(inner, msg_id, occurred, envelope)]
         attributes = {**envelope, "message": inner if inner is not None else raw}
-        return [draft(type="notification.received", provider_event_id=msg_id, occurred_at=occurred,
-                      text=clean_str(raw) if inner is None else None, attributes=attributes)]
+        return [
+            draft(
+                type="notification.received",
+                provider_event_id=msg_id,
+                occurred_at=occurred,
+                text=clean_str(raw) if inner is None else None,
+                attributes=attributes,
+            )
+        ]
 
     @staticmethod
     def _sms(inner: dict[str, Any], msg_id: str, occurred: datetime | None, envelope: dict[str, Any]) -> EventDraft:
         sender = inner.get("originationNumber")
         business = inner.get("destinationNumber")
         phone = delivered_e164(sender)
-        attributes = {**envelope, "origination_number": sender, "destination_number": business,
-                      "destination_e164": delivered_e164(business),
-                      "keyword": inner.get("messageKeyword"), "inbound_message_id": inner.get("inboundMessageId"),
-                      "previous_published_message_id": inner.get("previousPublishedMessageId")}
-        attributes.update((k, v) for k, v in inner.items()
-                          if k not in ("originationNumber", "destinationNumber", "messageKeyword", "messageBody",
-                                       "inboundMessageId", "previousPublishedMessageId"))
+        attributes = {
+            **envelope,
+            "origination_number": sender,
+            "destination_number": business,
+            "destination_e164": delivered_e164(business),
+            "keyword": inner.get("messageKeyword"),
+            "inbound_message_id": inner.get("inboundMessageId"),
+            "previous_published_message_id": inner.get("previousPublishedMessageId"),
+        }
+        attributes.update(
+            (k, v)
+            for k, v in inner.items()
+            if k
+            not in (
+                "originationNumber",
+                "destinationNumber",
+                "messageKeyword",
+                "messageBody",
+                "inboundMessageId",
+                "previousPublishedMessageId",
+            )
+        )
         conversation = f"{phone}:{attributes['destination_e164']}" if phone and attributes["destination_e164"] else None
-        return draft(type="message.received", provider_event_id=scalar_str(inner.get("inboundMessageId")) or msg_id,
-                     occurred_at=occurred, contact=Contact(phone=phone), conversation_key=conversation,
-                     text=text_or_none(inner.get("messageBody")), attributes=attributes)
+        return draft(
+            type="message.received",
+            provider_event_id=scalar_str(inner.get("inboundMessageId")) or msg_id,
+            occurred_at=occurred,
+            contact=Contact(phone=phone),
+            conversation_key=conversation,
+            text=text_or_none(inner.get("messageBody")),
+            attributes=attributes,
+        )
 
     @staticmethod
-    def _connect(inner: dict[str, Any], msg_id: str, occurred: datetime | None,
-                 envelope: dict[str, Any]) -> EventDraft:
+    def _connect(inner: dict[str, Any], msg_id: str, occurred: datetime | None, envelope: dict[str, Any]) -> EventDraft:
         detail = inner["detail"]
         event_type = scalar_str(detail.get("eventType"))
         channel = scalar_str(detail.get("channel"))
@@ -400,13 +439,24 @@ class SnsAdapter(ProviderAdapter):
         address = endpoint.get("address") if isinstance(endpoint, dict) else None
         is_phone = isinstance(endpoint, dict) and endpoint.get("type") == "TELEPHONE_NUMBER"
         phone = delivered_e164(address) if is_phone else None
-        attributes = {**envelope, "connect_event_type": event_type, "connect_channel": channel,
-                      "contact_id": contact_id, "event_id": inner.get("id"), "detail": detail,
-                      "region": inner.get("region"), "account": inner.get("account")}
-        return draft(type=kind or "contact_center.event", provider_event_id=msg_id,
-                     occurred_at=from_iso(inner.get("time")) or occurred, contact=Contact(phone=phone),
-                     conversation_key=scalar_str(detail.get("initialContactId")) or contact_id,
-                     attributes=attributes)
+        attributes = {
+            **envelope,
+            "connect_event_type": event_type,
+            "connect_channel": channel,
+            "contact_id": contact_id,
+            "event_id": inner.get("id"),
+            "detail": detail,
+            "region": inner.get("region"),
+            "account": inner.get("account"),
+        }
+        return draft(
+            type=kind or "contact_center.event",
+            provider_event_id=msg_id,
+            occurred_at=from_iso(inner.get("time")) or occurred,
+            contact=Contact(phone=phone),
+            conversation_key=scalar_str(detail.get("initialContactId")) or contact_id,
+            attributes=attributes,
+        )
 
 
 def _parse_inner(raw: str) -> Any:
@@ -421,8 +471,10 @@ def _parse_inner(raw: str) -> Any:
 
 
 def _is_two_way_sms(inner: dict[str, Any]) -> bool:
-    return all(isinstance(inner.get(k), str) for k in ("originationNumber", "destinationNumber")) \
+    return (
+        all(isinstance(inner.get(k), str) for k in ("originationNumber", "destinationNumber"))
         and "messageBody" in inner
+    )
 
 
 __all__ = ["SnsAdapter", "canonical_string", "check_sns_url", "default_fetch"]

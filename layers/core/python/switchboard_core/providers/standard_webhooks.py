@@ -58,7 +58,7 @@ def decode_secret(secret: str) -> bytes:
     """The HMAC key of a `whsec_<base64>` secret; ValueError when it is not one."""
     if not isinstance(secret, str) or not secret.startswith(SECRET_PREFIX):
         raise ValueError(f"the secret must start with {SECRET_PREFIX}")
-    encoded = secret[len(SECRET_PREFIX):]
+    encoded = secret[len(SECRET_PREFIX) :]
     if not encoded or not encoded.isascii():
         raise ValueError("the secret has no base64 key after the prefix")
     try:
@@ -72,7 +72,7 @@ def decode_secret(secret: str) -> bytes:
 
 def sign(key: bytes, msg_id: str, timestamp: str, body: bytes) -> str:
     """The `v1,<base64>` signature of one message."""
-    content = f"{msg_id}.{timestamp}.".encode("utf-8") + body
+    content = f"{msg_id}.{timestamp}.".encode() + body
     return "v1," + base64.b64encode(hmac.new(key, content, sha256).digest()).decode("ascii")
 
 

@@ -66,8 +66,16 @@ _MESSAGES = {
     "edited_channel_post": "message.updated",
     "edited_business_message": "message.updated",
 }
-_MEDIA = {"photo": "image/*", "document": None, "video": "video/*", "audio": "audio/*", "voice": "audio/ogg",
-          "video_note": "video/mp4", "animation": "video/mp4", "sticker": None}
+_MEDIA = {
+    "photo": "image/*",
+    "document": None,
+    "video": "video/*",
+    "audio": "audio/*",
+    "voice": "audio/ogg",
+    "video_note": "video/mp4",
+    "animation": "video/mp4",
+    "sticker": None,
+}
 
 
 def _name(user: Any) -> str | None:
@@ -125,14 +133,16 @@ class TelegramAdapter(ProviderAdapter):
                 raise MalformedPayload("callback_query must be an object")
             return [self._callback(update_id, item)]
         user = dig(item, "from") or dig(item, "user")
-        return [draft(
-            type="provider.notification",
-            provider_event_id=f"update:{update_id}",
-            occurred_at=from_seconds(dig(item, "date")),
-            contact=self._contact(user),
-            conversation_key=self._chat_key(dig(item, "chat")),
-            attributes={"kind": f"telegram.{kind}", "update_id": update_id, "data": item},
-        )]
+        return [
+            draft(
+                type="provider.notification",
+                provider_event_id=f"update:{update_id}",
+                occurred_at=from_seconds(dig(item, "date")),
+                contact=self._contact(user),
+                conversation_key=self._chat_key(dig(item, "chat")),
+                attributes={"kind": f"telegram.{kind}", "update_id": update_id, "data": item},
+            )
+        ]
 
     @staticmethod
     def _chat_key(chat: Any) -> str | None:
@@ -151,16 +161,22 @@ class TelegramAdapter(ProviderAdapter):
         if not isinstance(sender, dict):
             sender = message.get("sender_chat")  # channel posts are sent on behalf of the chat
         shared = message.get("contact") if isinstance(message.get("contact"), dict) else None
-        attributes: dict[str, Any] = {"update_kind": kind, "update_id": update_id,
-                                      **{k: v for k, v in message.items() if k not in ("text", "caption")}}
+        attributes: dict[str, Any] = {
+            "update_kind": kind,
+            "update_id": update_id,
+            **{k: v for k, v in message.items() if k not in ("text", "caption")},
+        }
         phone = None
         if shared is not None:
             raw_phone = shared.get("phone_number")
             shared_phone = delivered_e164(raw_phone) if isinstance(raw_phone, str) else None
             attributes["contact_phone_e164"] = shared_phone
             # A contact the sender shares about themselves identifies the sender.
-            if shared_phone and scalar_str(shared.get("user_id")) and \
-                    scalar_str(shared.get("user_id")) == scalar_str(dig(sender, "id")):
+            if (
+                shared_phone
+                and scalar_str(shared.get("user_id"))
+                and scalar_str(shared.get("user_id")) == scalar_str(dig(sender, "id"))
+            ):
                 phone = shared_phone
         message_id = scalar_str(message.get("message_id"))
         chat_id = scalar_str(dig(message, "chat", "id"))
@@ -173,7 +189,8 @@ class TelegramAdapter(ProviderAdapter):
         return draft(
             type=_MESSAGES[kind],
             provider_event_id=event_id,
-            occurred_at=from_seconds(message.get("edit_date")) if kind.startswith("edited_")
+            occurred_at=from_seconds(message.get("edit_date"))
+            if kind.startswith("edited_")
             else from_seconds(message.get("date")),
             contact=self._contact(sender, phone),
             conversation_key=self._chat_key(message.get("chat")),
@@ -193,10 +210,12 @@ class TelegramAdapter(ProviderAdapter):
             if isinstance(media, dict):
                 file_id = scalar_str(media.get("file_id"))
                 if file_id:
-                    attachments.append(Attachment(
-                        provider_id=file_id,
-                        content_type=text_or_none(media.get("mime_type")) or content_type,
-                    ))
+                    attachments.append(
+                        Attachment(
+                            provider_id=file_id,
+                            content_type=text_or_none(media.get("mime_type")) or content_type,
+                        )
+                    )
         return attachments
 
     def _callback(self, update_id: int, query: dict[str, Any]) -> EventDraft:
@@ -209,7 +228,10 @@ class TelegramAdapter(ProviderAdapter):
             contact=self._contact(query.get("from")),
             conversation_key=self._chat_key(dig(message, "chat")),
             text=text_or_none(query.get("data")),
-            attributes={"update_kind": "callback_query", "update_id": update_id,
-                        **{k: v for k, v in query.items() if k not in ("data",)}, "data": query.get("data")},
+            attributes={
+                "update_kind": "callback_query",
+                "update_id": update_id,
+                **{k: v for k, v in query.items() if k not in ("data",)},
+                "data": query.get("data"),
+            },
         )
-

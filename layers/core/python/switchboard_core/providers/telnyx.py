@@ -74,13 +74,25 @@ from switchboard_core.providers.base import (
 SIGNATURE_HEADER = "telnyx-signature-ed25519"
 TIMESTAMP_HEADER = "telnyx-timestamp"
 
-_MESSAGE_TYPES = {"message.received": "message.received", "message.sent": "message.status_updated",
-                  "message.finalized": "message.status_updated"}
-_CALL_TYPES = {"call.initiated": "call.initiated", "call.answered": "call.in_progress",
-               "call.recording.saved": "call.recording_completed"}
-_HANGUP_TYPES = {"busy": "call.busy", "timeout": "call.no_answer", "no_answer": "call.no_answer",
-                 "originator_cancel": "call.canceled", "call_rejected": "call.failed",
-                 "unallocated_number": "call.failed", "normal_temporary_failure": "call.failed"}
+_MESSAGE_TYPES = {
+    "message.received": "message.received",
+    "message.sent": "message.status_updated",
+    "message.finalized": "message.status_updated",
+}
+_CALL_TYPES = {
+    "call.initiated": "call.initiated",
+    "call.answered": "call.in_progress",
+    "call.recording.saved": "call.recording_completed",
+}
+_HANGUP_TYPES = {
+    "busy": "call.busy",
+    "timeout": "call.no_answer",
+    "no_answer": "call.no_answer",
+    "originator_cancel": "call.canceled",
+    "call_rejected": "call.failed",
+    "unallocated_number": "call.failed",
+    "normal_temporary_failure": "call.failed",
+}
 
 
 def _b64(value: Any, size: int) -> bytes | None:
@@ -104,8 +116,10 @@ class TelnyxAdapter(ProviderAdapter):
     def validate_credentials(self, credentials: Mapping[str, Any]) -> dict[str, str]:
         unknown = sorted(set(credentials) - {"public_key", "signing_key"})
         if unknown:
-            raise invalid_credentials(f"credentials for telnyx take public_key (and optionally signing_key): unknown "
-                           f"{', '.join(map(str, unknown))}")
+            raise invalid_credentials(
+                f"credentials for telnyx take public_key (and optionally signing_key): unknown "
+                f"{', '.join(map(str, unknown))}"
+            )
         public = _b64(credentials.get("public_key"), 32)
         if public is None:
             raise invalid_credentials("public_key must be the base64 32-byte Ed25519 public key from Mission Control")
@@ -114,8 +128,9 @@ class TelnyxAdapter(ProviderAdapter):
             seed = _b64(credentials.get("signing_key"), 32)
             if seed is None:
                 raise invalid_credentials("signing_key must be a base64 32-byte Ed25519 seed")
-            derived = Ed25519PrivateKey.from_private_bytes(seed).public_key().public_bytes(Encoding.Raw,
-                                                                                            PublicFormat.Raw)
+            derived = (
+                Ed25519PrivateKey.from_private_bytes(seed).public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+            )
             if derived != public:
                 raise invalid_credentials("signing_key does not belong to public_key")
             checked["signing_key"] = credentials["signing_key"]
@@ -138,7 +153,9 @@ class TelnyxAdapter(ProviderAdapter):
         if sent is None:
             raise SignatureError(f"{TIMESTAMP_HEADER} is not a unix timestamp")
         try:
-            Ed25519PublicKey.from_public_bytes(public).verify(signature, timestamp.encode("ascii") + b"|" + request.body)
+            Ed25519PublicKey.from_public_bytes(public).verify(
+                signature, timestamp.encode("ascii") + b"|" + request.body
+            )
         except (InvalidSignature, ValueError):
             raise SignatureError(f"{SIGNATURE_HEADER} does not match the request") from None
         if abs(aware(now) - sent) > (self.replay_window or timedelta(seconds=300)):
@@ -177,8 +194,14 @@ class TelnyxAdapter(ProviderAdapter):
                 kind = _HANGUP_TYPES.get(cause, "call.completed")
             if kind:
                 return [self._call(kind, event_id, occurred, body, attributes)]
-        return [draft(type="provider.notification", provider_event_id=event_id, occurred_at=occurred,
-                      attributes={"kind": f"telnyx.{event_type or 'event'}", **attributes})]
+        return [
+            draft(
+                type="provider.notification",
+                provider_event_id=event_id,
+                occurred_at=occurred,
+                attributes={"kind": f"telnyx.{event_type or 'event'}", **attributes},
+            )
+        ]
 
     @staticmethod
     def _number(party: Any) -> str | None:
@@ -188,8 +211,9 @@ class TelnyxAdapter(ProviderAdapter):
             party = party.get("phone_number")
         return scalar_str(party)
 
-    def _message(self, kind: str, event_id: str, occurred: datetime | None, body: dict[str, Any],
-                 attributes: dict[str, Any]) -> EventDraft:
+    def _message(
+        self, kind: str, event_id: str, occurred: datetime | None, body: dict[str, Any], attributes: dict[str, Any]
+    ) -> EventDraft:
         sender, recipient = self._number(body.get("from")), self._number(body.get("to"))
         remote = sender if kind == "message.received" else recipient
         attachments = []
@@ -197,8 +221,9 @@ class TelnyxAdapter(ProviderAdapter):
         if kind == "message.received" and isinstance(media, list):
             for item in media:
                 if isinstance(item, dict) and scalar_str(item.get("url")):
-                    attachments.append(Attachment(url=scalar_str(item.get("url")),
-                                                  content_type=scalar_str(item.get("content_type"))))
+                    attachments.append(
+                        Attachment(url=scalar_str(item.get("url")), content_type=scalar_str(item.get("content_type")))
+                    )
         if sender and recipient:
             low, high = sorted((sender, recipient))
             key = f"telnyx:{low}|{high}"
@@ -215,12 +240,17 @@ class TelnyxAdapter(ProviderAdapter):
             attributes=attributes,
         )
 
-    def _call(self, kind: str, event_id: str, occurred: datetime | None, body: dict[str, Any],
-              attributes: dict[str, Any]) -> EventDraft:
+    def _call(
+        self, kind: str, event_id: str, occurred: datetime | None, body: dict[str, Any], attributes: dict[str, Any]
+    ) -> EventDraft:
         direction = (scalar_str(body.get("direction")) or "incoming").lower()
         remote = body.get("to") if direction.startswith("outgoing") else body.get("from")
-        session = (scalar_str(body.get("call_session_id")) or scalar_str(body.get("call_leg_id"))
-                   or scalar_str(body.get("call_control_id")) or event_id)
+        session = (
+            scalar_str(body.get("call_session_id"))
+            or scalar_str(body.get("call_leg_id"))
+            or scalar_str(body.get("call_control_id"))
+            or event_id
+        )
         return draft(
             type=kind,
             provider_event_id=event_id,

@@ -60,7 +60,7 @@ import base64
 import hmac
 import re
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from hashlib import sha1
 from typing import Any, ClassVar
@@ -110,26 +110,63 @@ _INBOUND_MESSAGE_STATES = {"received", "receiving"}
 _CHANNEL_PREFIX = re.compile(r"^([a-z][a-z0-9-]{0,15}):(.*)$")
 _CONVERSATIONS_PREFIX = "com.twilio.conversations."
 _CONVERSATIONS_EVENTS = {
-    "message.added": "onMessageAdded", "message.updated": "onMessageUpdated", "message.removed": "onMessageRemoved",
-    "conversation.added": "onConversationAdded", "conversation.updated": "onConversationUpdated",
-    "conversation.removed": "onConversationRemoved", "participant.added": "onParticipantAdded",
-    "participant.updated": "onParticipantUpdated", "participant.removed": "onParticipantRemoved",
+    "message.added": "onMessageAdded",
+    "message.updated": "onMessageUpdated",
+    "message.removed": "onMessageRemoved",
+    "conversation.added": "onConversationAdded",
+    "conversation.updated": "onConversationUpdated",
+    "conversation.removed": "onConversationRemoved",
+    "participant.added": "onParticipantAdded",
+    "participant.updated": "onParticipantUpdated",
+    "participant.removed": "onParticipantRemoved",
 }
 _IDENTITY_PLATFORMS = {"client": "twilio_client", "sip": "sip", "sips": "sip"}
-_RECORDING_TYPES = {"completed": "call.recording_completed", "failed": "call.recording_failed",
-                    "absent": "call.recording_failed"}
+_RECORDING_TYPES = {
+    "completed": "call.recording_completed",
+    "failed": "call.recording_failed",
+    "absent": "call.recording_failed",
+}
 
 # Case-insensitive names under which JSON payloads (e.g. Event Streams CloudEvent
 # data, which is camelCase) carry the same fields as the form webhooks.
 _CANONICAL = {
     name.lower(): name
     for name in (
-        "MessageSid", "SmsSid", "SmsMessageSid", "MessageStatus", "SmsStatus", "AccountSid",
-        "From", "To", "Body", "NumMedia", "ProfileName", "WaId", "CallSid", "CallStatus",
-        "SequenceNumber", "Direction", "CallerName", "Timestamp", "ErrorCode", "ErrorMessage",
-        "MessagingServiceSid", "CallDuration", "ApiVersion", "RecordingSid", "RecordingStatus",
-        "RecordingUrl", "RecordingDuration", "TranscriptionSid", "TranscriptionStatus", "TranscriptionText",
-        "EventType", "ConversationSid", "Author", "Index", "Source",
+        "MessageSid",
+        "SmsSid",
+        "SmsMessageSid",
+        "MessageStatus",
+        "SmsStatus",
+        "AccountSid",
+        "From",
+        "To",
+        "Body",
+        "NumMedia",
+        "ProfileName",
+        "WaId",
+        "CallSid",
+        "CallStatus",
+        "SequenceNumber",
+        "Direction",
+        "CallerName",
+        "Timestamp",
+        "ErrorCode",
+        "ErrorMessage",
+        "MessagingServiceSid",
+        "CallDuration",
+        "ApiVersion",
+        "RecordingSid",
+        "RecordingStatus",
+        "RecordingUrl",
+        "RecordingDuration",
+        "TranscriptionSid",
+        "TranscriptionStatus",
+        "TranscriptionText",
+        "EventType",
+        "ConversationSid",
+        "Author",
+        "Index",
+        "Source",
     )
 }
 
@@ -147,7 +184,7 @@ def _url_variants(url: str) -> list[str]:
     prefix = f"{parts.scheme}://{parts.netloc}"
     if default is None or not parts.netloc or not url.startswith(prefix):
         return variants
-    rest = url[len(prefix):]
+    rest = url[len(prefix) :]
     userinfo, at, hostport = parts.netloc.rpartition("@")
     if port is None:
         if hostport.endswith(":"):
@@ -189,7 +226,7 @@ def _parse_timestamp(value: str | None) -> datetime | None:
         return from_iso(value)
     if parsed is None:
         return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _address_contact(address: str | None, *, name: str | None = None, wa_id: str | None = None) -> Contact:
@@ -366,7 +403,8 @@ class TwilioAdapter(ProviderAdapter):
             name = _CANONICAL.get(lowered)
             if name is None:
                 media = re.fullmatch(r"mediaurl([0-9]{1,3})", lowered) or re.fullmatch(
-                    r"mediacontenttype([0-9]{1,3})", lowered)
+                    r"mediacontenttype([0-9]{1,3})", lowered
+                )
                 if media:
                     name = ("MediaUrl" if lowered.startswith("mediaurl") else "MediaContentType") + media.group(1)
                 else:
@@ -390,11 +428,12 @@ class TwilioAdapter(ProviderAdapter):
             ce_type = scalar_str(envelope.get("type")) or ""
             if ce_type.startswith(_CONVERSATIONS_PREFIX) and "EventType" not in params:
                 # Event Streams Conversations events carry the webhook fields, not EventType.
-                params["EventType"] = [_CONVERSATIONS_EVENTS.get(ce_type[len(_CONVERSATIONS_PREFIX):], ce_type)]
+                params["EventType"] = [_CONVERSATIONS_EVENTS.get(ce_type[len(_CONVERSATIONS_PREFIX) :], ce_type)]
                 if "MessageBody" in params and "Body" not in params:
                     params["Body"] = params.pop("MessageBody")
-        if first_value(params, "MessageSid", "SmsMessageSid", "SmsSid", "CallSid", "RecordingSid", "TranscriptionSid") or (
-                first_value(params, "EventType") and first_value(params, "ConversationSid")):
+        if first_value(
+            params, "MessageSid", "SmsMessageSid", "SmsSid", "CallSid", "RecordingSid", "TranscriptionSid"
+        ) or (first_value(params, "EventType") and first_value(params, "ConversationSid")):
             event = self._from_params(params, extra, fallback_id=f"{body_digest_id(body)}:{index}")
             if event.occurred_at is None and envelope:
                 occurred = from_iso(envelope.get("time"))
@@ -437,7 +476,9 @@ class TwilioAdapter(ProviderAdapter):
         if is_status:
             contact = _address_contact(recipient)
         else:
-            contact = _address_contact(sender, name=first_value(params, "ProfileName"), wa_id=first_value(params, "WaId"))
+            contact = _address_contact(
+                sender, name=first_value(params, "ProfileName"), wa_id=first_value(params, "WaId")
+            )
         if sender and recipient:
             low, high = sorted((sender, recipient))
             conversation_key = f"twilio:{account}:{low}|{high}"
@@ -494,7 +535,8 @@ class TwilioAdapter(ProviderAdapter):
         return draft(
             type=kind,
             provider_event_id=_special_id(params) or conversation,
-            occurred_at=from_iso(first_value(params, "DateCreated")) or _parse_timestamp(first_value(params, "DateCreated")),
+            occurred_at=from_iso(first_value(params, "DateCreated"))
+            or _parse_timestamp(first_value(params, "DateCreated")),
             contact=_author_contact(first_value(params, "Author")),
             conversation_key=f"twilio:conversation:{conversation}",
             text=params["Body"][0] if kind == "message.received" and params.get("Body") else None,
@@ -539,7 +581,9 @@ class TwilioAdapter(ProviderAdapter):
             provider_event_id=_special_id(params) or sid,
             contact=self._call_contact(params),
             conversation_key=self._call_key(params, first_value(params, "RecordingSid") or sid),
-            text=params["TranscriptionText"][0] if kind == "call.transcribed" and params.get("TranscriptionText") else None,
+            text=params["TranscriptionText"][0]
+            if kind == "call.transcribed" and params.get("TranscriptionText")
+            else None,
             attributes={**attributes, **extra},
         )
 

@@ -84,9 +84,16 @@ _HMAC_DIGESTS = {"md5": hashlib.md5, "sha1": hashlib.sha1, "sha256": hashlib.sha
 FORM = "application/x-www-form-urlencoded"
 
 _CALL_TYPES = {
-    "started": "call.initiated", "ringing": "call.ringing", "answered": "call.in_progress",
-    "completed": "call.completed", "busy": "call.busy", "cancelled": "call.canceled", "failed": "call.failed",
-    "rejected": "call.failed", "timeout": "call.no_answer", "unanswered": "call.no_answer",
+    "started": "call.initiated",
+    "ringing": "call.ringing",
+    "answered": "call.in_progress",
+    "completed": "call.completed",
+    "busy": "call.busy",
+    "cancelled": "call.canceled",
+    "failed": "call.failed",
+    "rejected": "call.failed",
+    "timeout": "call.no_answer",
+    "unanswered": "call.no_answer",
 }
 _PHONE_CHANNELS = {"sms", "mms", "whatsapp", "viber_service", "viber", "rcs"}
 
@@ -124,8 +131,11 @@ class VonageAdapter(ProviderAdapter):
     def validate_credentials(self, credentials: Mapping[str, Any]) -> dict[str, str]:
         checked = super().validate_credentials(credentials)
         if checked["signature_method"] not in SIGNATURE_METHODS:
-            raise HubError(f"signature_method must be one of {', '.join(SIGNATURE_METHODS)}",
-                           status=400, code="invalid_credentials")
+            raise HubError(
+                f"signature_method must be one of {', '.join(SIGNATURE_METHODS)}",
+                status=400,
+                code="invalid_credentials",
+            )
         return checked
 
     # ------------------------------------------------------------------ verify
@@ -147,9 +157,16 @@ class VonageAdapter(ProviderAdapter):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 claims = jwt.decode(
-                    token.strip(), secret, algorithms=["HS256"],
-                    options={"verify_exp": False, "verify_nbf": False, "verify_iat": False, "verify_aud": False,
-                             "verify_iss": False},
+                    token.strip(),
+                    secret,
+                    algorithms=["HS256"],
+                    options={
+                        "verify_exp": False,
+                        "verify_nbf": False,
+                        "verify_iat": False,
+                        "verify_aud": False,
+                        "verify_iss": False,
+                    },
                 )
         except (jwt.PyJWTError, ValueError, TypeError, UnicodeError):
             raise SignatureError("the Authorization JWT is not signed with the signature secret") from None
@@ -257,19 +274,28 @@ class VonageAdapter(ProviderAdapter):
         attributes = {key: value for key, value in payload.items() if key != "sig"}
         identity = self._identity(payload)
         if identity is None:
-            return [draft(type="provider.notification",
-                          provider_event_id=f"json:{stable_hash(attributes)}",
-                          attributes={"kind": "vonage.callback", **attributes})]
+            return [
+                draft(
+                    type="provider.notification",
+                    provider_event_id=f"json:{stable_hash(attributes)}",
+                    attributes={"kind": "vonage.callback", **attributes},
+                )
+            ]
         kind, event_id = identity
         if kind.startswith("sms"):
             return [self._sms(payload, attributes, kind, event_id)]
         if kind.startswith("messages"):
             return [self._messages(payload, attributes, kind, event_id)]
         if kind == "voice-recording":
-            return [draft(type="call.recording_completed", provider_event_id=event_id,
-                          occurred_at=from_iso(payload.get("end_time")) or from_iso(payload.get("timestamp")),
-                          conversation_key=f"vonage:call:{scalar_str(payload.get('conversation_uuid'))}",
-                          attributes=attributes)]
+            return [
+                draft(
+                    type="call.recording_completed",
+                    provider_event_id=event_id,
+                    occurred_at=from_iso(payload.get("end_time")) or from_iso(payload.get("timestamp")),
+                    conversation_key=f"vonage:call:{scalar_str(payload.get('conversation_uuid'))}",
+                    attributes=attributes,
+                )
+            ]
         return [self._voice(payload, attributes, event_id)]
 
     def _sms(self, payload: Mapping[str, Any], attributes: dict[str, Any], kind: str, event_id: str) -> EventDraft:
@@ -290,8 +316,7 @@ class VonageAdapter(ProviderAdapter):
             attributes=attributes,
         )
 
-    def _messages(self, payload: Mapping[str, Any], attributes: dict[str, Any], kind: str,
-                  event_id: str) -> EventDraft:
+    def _messages(self, payload: Mapping[str, Any], attributes: dict[str, Any], kind: str, event_id: str) -> EventDraft:
         channel = (scalar_str(payload.get("channel")) or "sms").lower()
         sender, recipient = self._address(payload.get("from")), self._address(payload.get("to"))
         inbound = kind == "messages-inbound"

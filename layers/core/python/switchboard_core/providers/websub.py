@@ -166,13 +166,18 @@ class WebSubAdapter(ProviderAdapter):
         if events:
             return events
         deleted = root.findall(TOMBSTONE)
-        return [draft(
-            type="provider.notification",
-            provider_event_id=f"websub:{'deleted' if deleted else 'feed'}:{stable_hash(_plain(root))}",
-            attributes={"kind": "websub.deleted_entry" if deleted else "websub.feed", **feed,
-                        "deleted_refs": [clean_str(item.get("ref") or "")[:_MAX_TEXT] for item in deleted],
-                        "feed": _plain(root)},
-        )]
+        return [
+            draft(
+                type="provider.notification",
+                provider_event_id=f"websub:{'deleted' if deleted else 'feed'}:{stable_hash(_plain(root))}",
+                attributes={
+                    "kind": "websub.deleted_entry" if deleted else "websub.feed",
+                    **feed,
+                    "deleted_refs": [clean_str(item.get("ref") or "")[:_MAX_TEXT] for item in deleted],
+                    "feed": _plain(root),
+                },
+            )
+        ]
 
     @staticmethod
     def _parse(body: bytes) -> Element:
@@ -211,12 +216,23 @@ class WebSubAdapter(ProviderAdapter):
             type="content.published",
             provider_event_id=event_id,
             occurred_at=from_iso(updated) or from_iso(published),
-            contact=Contact(name=author_name,
-                            handles=[SocialHandle(platform=platform, id=handle_id, handle=author_name)]
-                            if handle_id or author_name else []),
+            contact=Contact(
+                name=author_name,
+                handles=[SocialHandle(platform=platform, id=handle_id, handle=author_name)]
+                if handle_id or author_name
+                else [],
+            ),
             conversation_key=f"websub:{source}" if source else None,
             text=_text(entry, f"{ATOM}title"),
-            attributes={**feed, "entry_id": entry_id, "video_id": video_id, "channel_id": channel_id,
-                        "link": link, "published": published, "updated": updated, "author_uri": author_uri,
-                        "entry": _plain(entry)},
+            attributes={
+                **feed,
+                "entry_id": entry_id,
+                "video_id": video_id,
+                "channel_id": channel_id,
+                "link": link,
+                "published": published,
+                "updated": updated,
+                "author_uri": author_uri,
+                "entry": _plain(entry),
+            },
         )

@@ -144,8 +144,13 @@ class XAdapter(ProviderAdapter):
                     events.append(self._notification(account, kind, item, envelope))
         if not events:
             # Only empty arrays: still a delivery, kept as one notification.
-            events.append(draft(type="provider.notification", provider_event_id=f"x:empty:{stable_hash(payload)}",
-                                attributes={"kind": "x.empty", **envelope}))
+            events.append(
+                draft(
+                    type="provider.notification",
+                    provider_event_id=f"x:empty:{stable_hash(payload)}",
+                    attributes={"kind": "x.empty", **envelope},
+                )
+            )
         return events
 
     @staticmethod
@@ -173,8 +178,9 @@ class XAdapter(ProviderAdapter):
             attributes={**envelope, **{k: v for k, v in tweet.items() if k not in ("text",)}},
         )
 
-    def _direct_message(self, account: str | None, item: dict[str, Any], users: dict[str, Any],
-                        envelope: dict[str, Any]) -> EventDraft:
+    def _direct_message(
+        self, account: str | None, item: dict[str, Any], users: dict[str, Any], envelope: dict[str, Any]
+    ) -> EventDraft:
         create = item.get("message_create") if isinstance(item.get("message_create"), dict) else {}
         sender = scalar_str(create.get("sender_id"))
         recipient = scalar_str(dig(create, "target", "recipient_id"))
@@ -190,17 +196,24 @@ class XAdapter(ProviderAdapter):
             contact=Contact(name=text_or_none(dig(user, "name")), handles=[handle] if handle else []),
             conversation_key=f"x:dm:{account or '-'}:{other}" if other else None,
             text=text_or_none(dig(create, "message_data", "text")),
-            attributes={**envelope, **{k: v for k, v in item.items() if k != "message_create"},
-                        "sender_id": sender, "recipient_id": recipient,
-                        "message_data": {k: v for k, v in (dig(create, "message_data") or {}).items() if k != "text"}
-                        if isinstance(dig(create, "message_data"), dict) else None,
-                        **{k: v for k, v in create.items() if k not in ("sender_id", "target", "message_data")}},
+            attributes={
+                **envelope,
+                **{k: v for k, v in item.items() if k != "message_create"},
+                "sender_id": sender,
+                "recipient_id": recipient,
+                "message_data": {k: v for k, v in (dig(create, "message_data") or {}).items() if k != "text"}
+                if isinstance(dig(create, "message_data"), dict)
+                else None,
+                **{k: v for k, v in create.items() if k not in ("sender_id", "target", "message_data")},
+            },
         )
 
     def _favorite(self, account: str | None, item: dict[str, Any], envelope: dict[str, Any]) -> EventDraft:
         favorite_id = scalar_str(item.get("id"))
         handle = self._user_handle(item.get("user"))
-        tweet_id = scalar_str(dig(item, "favorited_status", "id_str")) or scalar_str(dig(item, "favorited_status", "id"))
+        tweet_id = scalar_str(dig(item, "favorited_status", "id_str")) or scalar_str(
+            dig(item, "favorited_status", "id")
+        )
         return draft(
             type="reaction.created",
             provider_event_id=f"favorite:{favorite_id}" if favorite_id else f"x:favorite:{stable_hash(item)}",
@@ -210,12 +223,15 @@ class XAdapter(ProviderAdapter):
             attributes={**envelope, "reaction": "like", **item},
         )
 
-    def _notification(self, account: str | None, kind: str, item: dict[str, Any],
-                      envelope: dict[str, Any]) -> EventDraft:
+    def _notification(
+        self, account: str | None, kind: str, item: dict[str, Any], envelope: dict[str, Any]
+    ) -> EventDraft:
         item_id = scalar_str(item.get("id")) or scalar_str(item.get("id_str"))
         return draft(
             type="provider.notification",
-            provider_event_id=f"{kind}:{item_id}:{stable_hash(item)[:16]}" if item_id else f"{kind}:{stable_hash(item)}",
+            provider_event_id=f"{kind}:{item_id}:{stable_hash(item)[:16]}"
+            if item_id
+            else f"{kind}:{stable_hash(item)}",
             occurred_at=from_millis(item.get("created_timestamp")) or from_millis(item.get("timestamp_ms")),
             attributes={"kind": f"x.{kind}", **envelope, "data": item},
         )

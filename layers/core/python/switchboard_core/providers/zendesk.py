@@ -85,8 +85,9 @@ def compute_signature(signing_secret: str | bytes, timestamp: str, body: bytes) 
 
 
 def _is_event_payload(payload: Any) -> bool:
-    return (isinstance(payload, dict) and isinstance(payload.get("type"), str)
-            and payload["type"].startswith(EVENT_PREFIX))
+    return (
+        isinstance(payload, dict) and isinstance(payload.get("type"), str) and payload["type"].startswith(EVENT_PREFIX)
+    )
 
 
 class ZendeskAdapter(ProviderAdapter):
@@ -155,7 +156,7 @@ class ZendeskAdapter(ProviderAdapter):
         event_id = scalar_str(payload.get("id"))
         if event_id is None:
             raise MalformedPayload("the Zendesk event has no id")
-        kind = payload["type"][len(EVENT_PREFIX):]
+        kind = payload["type"][len(EVENT_PREFIX) :]
         domain, _, action = kind.partition(".")
         detail = payload.get("detail") if isinstance(payload.get("detail"), dict) else {}
         event = payload.get("event") if isinstance(payload.get("event"), dict) else {}
@@ -166,8 +167,9 @@ class ZendeskAdapter(ProviderAdapter):
         conversation_key = None
 
         if domain in ("ticket", "messaging_ticket"):
-            ticket_id = scalar_str(detail.get("id")) or (subject.rsplit(":", 1)[-1] if subject.startswith("zen:ticket:")
-                                                        else None)
+            ticket_id = scalar_str(detail.get("id")) or (
+                subject.rsplit(":", 1)[-1] if subject.startswith("zen:ticket:") else None
+            )
             if domain == "messaging_ticket":
                 event_type = "ticket.comment_added" if action == "message_added" else "ticket.updated"
                 message = event.get("message") if isinstance(event.get("message"), dict) else {}
@@ -189,9 +191,12 @@ class ZendeskAdapter(ProviderAdapter):
         elif domain == "user":
             event_type = {"created": "contact.created", "deleted": "contact.deleted"}.get(action, "contact.updated")
             user_id = scalar_str(detail.get("id"))
-            contact = Contact(email=email_or_none(detail.get("email")), phone=typed_phone(detail.get("phone")),
-                              name=text_or_none(detail.get("name")),
-                              crm_ids={"zendesk": user_id} if user_id else {})
+            contact = Contact(
+                email=email_or_none(detail.get("email")),
+                phone=typed_phone(detail.get("phone")),
+                name=text_or_none(detail.get("name")),
+                crm_ids={"zendesk": user_id} if user_id else {},
+            )
         else:
             event_type = "provider.notification"
 
@@ -248,8 +253,9 @@ class ZendeskAdapter(ProviderAdapter):
             type="ticket.updated",
             provider_event_id=event_id,
             occurred_at=from_iso(updated_at),
-            contact=Contact(email=email, phone=phone, name=name,
-                            crm_ids={"zendesk": requester_id} if requester_id else {}),
+            contact=Contact(
+                email=email, phone=phone, name=name, crm_ids={"zendesk": requester_id} if requester_id else {}
+            ),
             conversation_key=f"zendesk:{account}:{ticket_id}",
             text=text,
             attributes=attributes,

@@ -83,10 +83,12 @@ def great_circle_km(a: GeoPoint | Location, b: GeoPoint | Location) -> float:
     return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(h)))
 
 
-def choose_in_queue(target: AssignToQueue, responders: list[Responder], at: datetime,
-                    last_assigned: str | None = None) -> Choice | None:
-    candidates = [r for r in responders
-                  if target.team in r.teams and r.has_skills(target.skills) and r.can_take_work(at)]
+def choose_in_queue(
+    target: AssignToQueue, responders: list[Responder], at: datetime, last_assigned: str | None = None
+) -> Choice | None:
+    candidates = [
+        r for r in responders if target.team in r.teams and r.has_skills(target.skills) and r.can_take_work(at)
+    ]
     if not candidates:
         return None
     if target.strategy == "round_robin":
@@ -94,13 +96,13 @@ def choose_in_queue(target: AssignToQueue, responders: list[Responder], at: date
         after = [r for r in ordered if last_assigned is not None and r.id > last_assigned]
         return Choice(responder=(after or ordered)[0], strategy="round_robin")
     # Least loaded relative to capacity; then the stronger in the required skills; then id, for determinism.
-    best = min(candidates, key=lambda r: (r.load / r.capacity,
-                                          -sum(r.skills.get(s, 0) for s in target.skills), r.id))
+    best = min(candidates, key=lambda r: (r.load / r.capacity, -sum(r.skills.get(s, 0) for s in target.skills), r.id))
     return Choice(responder=best, strategy="skills_least_loaded")
 
 
-def choose_nearest(target: AssignNearest, responders: list[Responder], where: Location | None,
-                   at: datetime) -> Choice | None:
+def choose_nearest(
+    target: AssignNearest, responders: list[Responder], where: Location | None, at: datetime
+) -> Choice | None:
     if where is None or not where.has_coordinates:
         return None
     scored = []

@@ -16,10 +16,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from switchboard_core.dynamo import conditional_write
 from switchboard_core.routing.assignment import Responder, Team
 from switchboard_core.routing.rules import RuleSet
 from switchboard_core.routing.sensing import Taxonomy
-from switchboard_core.dynamo import conditional_write
 
 
 class RoutingConfigStore:
@@ -49,9 +49,16 @@ class RoutingConfigStore:
         kwargs: dict[str, Any] = {"ConditionExpression": condition}
         if values:
             kwargs["ExpressionAttributeValues"] = values
-        saved = conditional_write(self._table.put_item, Item={**self._key(tenant, "RULES"),
-                                  "body": rule_set.model_dump_json(), "version": version,
-                                  "updated_at": now.isoformat()}, **kwargs)
+        saved = conditional_write(
+            self._table.put_item,
+            Item={
+                **self._key(tenant, "RULES"),
+                "body": rule_set.model_dump_json(),
+                "version": version,
+                "updated_at": now.isoformat(),
+            },
+            **kwargs,
+        )
         return version if saved else None
 
     def taxonomy(self, tenant: str) -> tuple[Taxonomy, int]:
@@ -60,8 +67,14 @@ class RoutingConfigStore:
 
     def put_taxonomy(self, tenant: str, taxonomy: Taxonomy, now: datetime) -> int:
         version = self.taxonomy(tenant)[1] + 1
-        self._table.put_item(Item={**self._key(tenant, "TAXONOMY"), "body": taxonomy.model_dump_json(),
-                                   "version": version, "updated_at": now.isoformat()})
+        self._table.put_item(
+            Item={
+                **self._key(tenant, "TAXONOMY"),
+                "body": taxonomy.model_dump_json(),
+                "version": version,
+                "updated_at": now.isoformat(),
+            }
+        )
         return version
 
     # --- responders ----------------------------------------------------------------------
@@ -69,13 +82,17 @@ class RoutingConfigStore:
     def responders(self, tenant: str) -> list[Responder]:
         from boto3.dynamodb.conditions import Key
 
-        kwargs: dict[str, Any] = {"KeyConditionExpression": Key("pk").eq(f"TENANT#{tenant}")
-                                  & Key("sk").begins_with("RESPONDER#"), "ConsistentRead": True}
+        kwargs: dict[str, Any] = {
+            "KeyConditionExpression": Key("pk").eq(f"TENANT#{tenant}") & Key("sk").begins_with("RESPONDER#"),
+            "ConsistentRead": True,
+        }
         found: list[Responder] = []
         while True:
             page = self._table.query(**kwargs)
-            found.extend(Responder.model_validate_json(item["body"]).model_copy(update={"load": int(item["load"])})
-                         for item in page.get("Items", []))
+            found.extend(
+                Responder.model_validate_json(item["body"]).model_copy(update={"load": int(item["load"])})
+                for item in page.get("Items", [])
+            )
             if "LastEvaluatedKey" not in page:
                 return found
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
@@ -112,8 +129,10 @@ class RoutingConfigStore:
     def release_capacity(self, tenant: str, responder_id: str) -> None:
         conditional_write(
             self._table.update_item,
-            Key=self._key(tenant, f"RESPONDER#{responder_id}"), UpdateExpression="ADD #load :minus",
-            ConditionExpression="#load > :zero", ExpressionAttributeNames={"#load": "load"},
+            Key=self._key(tenant, f"RESPONDER#{responder_id}"),
+            UpdateExpression="ADD #load :minus",
+            ConditionExpression="#load > :zero",
+            ExpressionAttributeNames={"#load": "load"},
             ExpressionAttributeValues={":minus": -1, ":zero": 0},
         )
 
@@ -122,8 +141,10 @@ class RoutingConfigStore:
     def teams(self, tenant: str) -> list[Team]:
         from boto3.dynamodb.conditions import Key
 
-        page = self._table.query(KeyConditionExpression=Key("pk").eq(f"TENANT#{tenant}")
-                                 & Key("sk").begins_with("TEAM#"), ConsistentRead=True)
+        page = self._table.query(
+            KeyConditionExpression=Key("pk").eq(f"TENANT#{tenant}") & Key("sk").begins_with("TEAM#"),
+            ConsistentRead=True,
+        )
         return [Team.model_validate_json(item["body"]) for item in page.get("Items", [])]
 
     def put_team(self, tenant: str, team: Team) -> None:

@@ -43,7 +43,7 @@ class Identity(BaseModel):
         return f"{self.kind}#{self.value}"
 
     @classmethod
-    def parse(cls, token: str) -> "Identity":
+    def parse(cls, token: str) -> Identity:
         kind, _, value = token.partition("#")
         return cls(kind=kind, value=value)
 
@@ -127,7 +127,9 @@ class ContactStore:
 
     # --- resolution --------------------------------------------------------------------
 
-    def resolve(self, tenant: str, identities: Iterable[Identity], *, reason: str, now: datetime) -> ContactRecord | None:
+    def resolve(
+        self, tenant: str, identities: Iterable[Identity], *, reason: str, now: datetime
+    ) -> ContactRecord | None:
         """The one contact these identities belong to, creating or merging as needed.
         None when the event carries no identity at all."""
         wanted = list(identities)
@@ -168,9 +170,16 @@ class ContactStore:
         so a claim never points at a missing contact; if another request claimed the
         identity first, the unreferenced new contact is deleted and theirs is used."""
         contact_id = "ct_" + secrets.token_hex(8)
-        self._table.put_item(Item=ContactRecord(
-            id=contact_id, tenant=tenant, identities=[first.token], created_at=now, updated_at=now,
-        ).model_dump(mode="json", exclude_none=True) | {"pk": f"CONTACT#{contact_id}"})
+        self._table.put_item(
+            Item=ContactRecord(
+                id=contact_id,
+                tenant=tenant,
+                identities=[first.token],
+                created_at=now,
+                updated_at=now,
+            ).model_dump(mode="json", exclude_none=True)
+            | {"pk": f"CONTACT#{contact_id}"}
+        )
         winner = self._claim(tenant, first, contact_id, now)
         if winner != contact_id:
             self._table.delete_item(Key={"pk": f"CONTACT#{contact_id}"})
@@ -206,22 +215,37 @@ class ContactStore:
         source = self.get(merged, follow_merges=False)
         target = self.get(survivor, follow_merges=False)
         assert source is not None and target is not None
-        record = MergeRecord(id="mg_" + secrets.token_hex(8), tenant=tenant, survivor=survivor, merged=merged,
-                             identities=source.identities, reason=reason, at=now)
+        record = MergeRecord(
+            id="mg_" + secrets.token_hex(8),
+            tenant=tenant,
+            survivor=survivor,
+            merged=merged,
+            identities=source.identities,
+            reason=reason,
+            at=now,
+        )
         for token in source.identities:
-            self._table.put_item(Item={"pk": f"IDENTITY#{tenant}#{token}", "contact_id": survivor,
-                                       "claimed_at": now.isoformat()})
+            self._table.put_item(
+                Item={"pk": f"IDENTITY#{tenant}#{token}", "contact_id": survivor, "claimed_at": now.isoformat()}
+            )
         attributes = {**source.attributes, **target.attributes}  # the survivor's values win
-        consent = target.consent if target.consent.at and (not source.consent.at or target.consent.at >= source.consent.at) else source.consent
+        consent = (
+            target.consent
+            if target.consent.at and (not source.consent.at or target.consent.at >= source.consent.at)
+            else source.consent
+        )
         self._table.update_item(
             Key={"pk": f"CONTACT#{survivor}"},
             UpdateExpression="SET identities = :ids, attributes = :attrs, consent = :consent, "
-                             "merged_from = :from, merges = :merges, updated_at = :now",
-            ExpressionAttributeValues={":ids": list(dict.fromkeys(target.identities + source.identities)),
-                                       ":attrs": attributes, ":consent": consent.model_dump(mode="json", exclude_none=True),
-                                       ":from": list(dict.fromkeys([*target.merged_from, merged, *source.merged_from])),
-                                       ":merges": list(dict.fromkeys([*target.merges, record.id, *source.merges])),
-                                       ":now": now.isoformat()},
+            "merged_from = :from, merges = :merges, updated_at = :now",
+            ExpressionAttributeValues={
+                ":ids": list(dict.fromkeys(target.identities + source.identities)),
+                ":attrs": attributes,
+                ":consent": consent.model_dump(mode="json", exclude_none=True),
+                ":from": list(dict.fromkeys([*target.merged_from, merged, *source.merged_from])),
+                ":merges": list(dict.fromkeys([*target.merges, record.id, *source.merges])),
+                ":now": now.isoformat(),
+            },
         )
         self._table.update_item(
             Key={"pk": f"CONTACT#{merged}"},
@@ -244,17 +268,24 @@ class ContactStore:
         if record.undone_at:
             raise ValueError(f"merge {merge_id} was already undone")
         for token in record.identities:
-            self._table.put_item(Item={"pk": f"IDENTITY#{record.tenant}#{token}", "contact_id": record.merged,
-                                       "claimed_at": now.isoformat()})
+            self._table.put_item(
+                Item={
+                    "pk": f"IDENTITY#{record.tenant}#{token}",
+                    "contact_id": record.merged,
+                    "claimed_at": now.isoformat(),
+                }
+            )
         survivor = self.get(record.survivor, follow_merges=False)
         assert survivor is not None
         self._table.update_item(
             Key={"pk": f"CONTACT#{record.survivor}"},
             UpdateExpression="SET identities = :ids, merged_from = :from, merges = :merges, updated_at = :now",
-            ExpressionAttributeValues={":ids": [t for t in survivor.identities if t not in record.identities],
-                                       ":from": [c for c in survivor.merged_from if c != record.merged],
-                                       ":merges": [m for m in survivor.merges if m != record.id],
-                                       ":now": now.isoformat()},
+            ExpressionAttributeValues={
+                ":ids": [t for t in survivor.identities if t not in record.identities],
+                ":from": [c for c in survivor.merged_from if c != record.merged],
+                ":merges": [m for m in survivor.merges if m != record.id],
+                ":now": now.isoformat(),
+            },
         )
         self._table.update_item(
             Key={"pk": f"CONTACT#{record.merged}"},
@@ -262,7 +293,8 @@ class ContactStore:
             ExpressionAttributeValues={":now": now.isoformat()},
         )
         self._table.update_item(
-            Key={"pk": f"MERGE#{merge_id}"}, UpdateExpression="SET undone_at = :now",
+            Key={"pk": f"MERGE#{merge_id}"},
+            UpdateExpression="SET undone_at = :now",
             ExpressionAttributeValues={":now": now.isoformat()},
         )
         restored = self.get(record.merged, follow_merges=False)
@@ -273,18 +305,28 @@ class ContactStore:
 
     def add_to_timeline(self, contact_id: str, entry: dict[str, Any], event_id: str, at: datetime) -> None:
         """Record one event on the contact's timeline (a redelivery rewrites the same item)."""
-        self._table.put_item(Item={"pk": f"TIMELINE#{event_id}", "contact_id": contact_id,
-                                   "at": f"{at.isoformat()}#{event_id}", "entry": entry})
+        self._table.put_item(
+            Item={
+                "pk": f"TIMELINE#{event_id}",
+                "contact_id": contact_id,
+                "at": f"{at.isoformat()}#{event_id}",
+                "entry": entry,
+            }
+        )
 
-    def timeline(self, contact: ContactRecord, limit: int, cursor: dict[str, str] | None = None
-                 ) -> tuple[list[dict[str, Any]], dict[str, str] | None]:
+    def timeline(
+        self, contact: ContactRecord, limit: int, cursor: dict[str, str] | None = None
+    ) -> tuple[list[dict[str, Any]], dict[str, str] | None]:
         """Newest first across the contact and every contact merged into it."""
         from boto3.dynamodb.conditions import Key
 
         entries: list[dict[str, Any]] = []
         for contact_id in [contact.id, *contact.merged_from]:
-            kwargs: dict[str, Any] = {"IndexName": "by_contact", "ScanIndexForward": False,
-                                      "KeyConditionExpression": Key("contact_id").eq(contact_id)}
+            kwargs: dict[str, Any] = {
+                "IndexName": "by_contact",
+                "ScanIndexForward": False,
+                "KeyConditionExpression": Key("contact_id").eq(contact_id),
+            }
             if cursor:
                 kwargs["KeyConditionExpression"] &= Key("at").lt(cursor["at"])
             while True:
@@ -322,10 +364,14 @@ class ContactStore:
             UpdateExpression="SET consent = :consent, updated_at = :now",
             # No decision yet: no `at`, or a null one (contacts merged before either had one).
             ConditionExpression="attribute_not_exists(consent.#at) OR attribute_type(consent.#at, :null) "
-                                "OR consent.#at <= :at",
+            "OR consent.#at <= :at",
             ExpressionAttributeNames={"#at": "at"},
-            ExpressionAttributeValues={":consent": consent.model_dump(mode="json"), ":at": at.isoformat(), ":null": "NULL",
-                                       ":now": at.isoformat()},
+            ExpressionAttributeValues={
+                ":consent": consent.model_dump(mode="json"),
+                ":at": at.isoformat(),
+                ":null": "NULL",
+                ":now": at.isoformat(),
+            },
         )
 
 

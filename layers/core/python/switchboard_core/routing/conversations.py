@@ -23,8 +23,8 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from enum import StrEnum
 from decimal import Decimal
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
@@ -73,6 +73,7 @@ class Conversation(BaseModel):
     @classmethod
     def _sorted(cls, value: Any) -> Any:
         return sorted(value) if isinstance(value, (set, frozenset)) else value
+
     opened_at: AwareDatetime
     last_activity_at: AwareDatetime
     last_event_id: str | None = None
@@ -97,8 +98,8 @@ class SavedOutcome:
 @dataclass(frozen=True)
 class Threaded:
     conversation: Conversation
-    opened: bool      # this event opened the conversation
-    duplicate: bool   # this event had been threaded before (a redelivery)
+    opened: bool  # this event opened the conversation
+    duplicate: bool  # this event had been threaded before (a redelivery)
 
 
 class ConversationStore:
@@ -133,10 +134,15 @@ class ConversationStore:
         return Threaded(conversation, opened=opened, duplicate=False)
 
     def save_outcome(self, event_id: str, conversation_id: str, events: list[CanonicalEvent]) -> None:
-        self._table.put_item(Item={"pk": f"OUTCOME#{event_id}", "conversation_id": conversation_id,
-                                   "events": "[" + ",".join(e.model_dump_json() for e in events) + "]"})
+        self._table.put_item(
+            Item={
+                "pk": f"OUTCOME#{event_id}",
+                "conversation_id": conversation_id,
+                "events": "[" + ",".join(e.model_dump_json() for e in events) + "]",
+            }
+        )
 
-    def saved_outcome(self, event_id: str) -> "SavedOutcome | None":
+    def saved_outcome(self, event_id: str) -> SavedOutcome | None:
         """The derived events of an event whose routing stopped before it was marked routed."""
         item = self._get(f"OUTCOME#{event_id}")
         if item is None or self._get(f"EVENT#{event_id}"):
@@ -148,16 +154,29 @@ class ConversationStore:
 
     def mark_routed(self, event_id: str, conversation_id: str, now: datetime) -> None:
         """The last step of routing an event: from now on its redelivery is a no-op."""
-        self._table.put_item(Item={"pk": f"EVENT#{event_id}", "conversation_id": conversation_id,
-                                   "routed_at": now.isoformat()})
+        self._table.put_item(
+            Item={"pk": f"EVENT#{event_id}", "conversation_id": conversation_id, "routed_at": now.isoformat()}
+        )
 
-    def record_routing(self, conversation_id: str, *, sensed: Sensed, decision: Decision | None,
-                       assignment: Assignment | None, sla_due_at: datetime | None) -> None:
+    def record_routing(
+        self,
+        conversation_id: str,
+        *,
+        sensed: Sensed,
+        decision: Decision | None,
+        assignment: Assignment | None,
+        sla_due_at: datetime | None,
+    ) -> None:
         """Write what sensing and routing found onto the conversation."""
-        sets = ["sentiment_trend = list_append(if_not_exists(sentiment_trend, :empty), :sentiment)",
-                "urgency = :urgency"]
-        values: dict[str, Any] = {":empty": [], ":sentiment": [Decimal(str(sensed.sentiment))],
-                                  ":urgency": sensed.urgency_level}
+        sets = [
+            "sentiment_trend = list_append(if_not_exists(sentiment_trend, :empty), :sentiment)",
+            "urgency = :urgency",
+        ]
+        values: dict[str, Any] = {
+            ":empty": [],
+            ":sentiment": [Decimal(str(sensed.sentiment))],
+            ":urgency": sensed.urgency_level,
+        }
         names: dict[str, str] = {}
         adds = []
         if sensed.topics:
@@ -189,34 +208,48 @@ class ConversationStore:
     def _start_sla(self, conversation_id: str, due: datetime) -> None:
         """The first routed event sets the SLA; `sla_open` puts the conversation in the
         `by_sla` index (sparse) until someone answers, it is resolved or escalated."""
-        self._conditional(conversation_id, "SET sla_due_at = :due, sla_open = :open",
-                          "attribute_not_exists(sla_due_at) AND attribute_not_exists(first_response_at)",
-                          {":due": due.isoformat(), ":open": "open"})
+        self._conditional(
+            conversation_id,
+            "SET sla_due_at = :due, sla_open = :open",
+            "attribute_not_exists(sla_due_at) AND attribute_not_exists(first_response_at)",
+            {":due": due.isoformat(), ":open": "open"},
+        )
 
     def record_response(self, conversation_id: str, at: datetime) -> None:
         """The business answered: the SLA is met and leaves the index."""
-        self._table.update_item(Key={"pk": f"CONV#{conversation_id}"},
-                                UpdateExpression="SET first_response_at = if_not_exists(first_response_at, :at) "
-                                                 "REMOVE sla_open",
-                                ExpressionAttributeValues={":at": at.isoformat()})
+        self._table.update_item(
+            Key={"pk": f"CONV#{conversation_id}"},
+            UpdateExpression="SET first_response_at = if_not_exists(first_response_at, :at) REMOVE sla_open",
+            ExpressionAttributeValues={":at": at.isoformat()},
+        )
 
     def due_for_escalation(self, now: datetime, limit: int = 100) -> list[Conversation]:
         from boto3.dynamodb.conditions import Key
 
-        page = self._table.query(IndexName="by_sla", Limit=limit,
-                                 KeyConditionExpression=Key("sla_open").eq("open")
-                                 & Key("sla_due_at").lte(now.isoformat()))
+        page = self._table.query(
+            IndexName="by_sla",
+            Limit=limit,
+            KeyConditionExpression=Key("sla_open").eq("open") & Key("sla_due_at").lte(now.isoformat()),
+        )
         return [Conversation.model_validate(item) for item in page.get("Items", [])]
 
     def mark_escalated(self, conversation_id: str, now: datetime) -> bool:
         """Once per conversation: False if it was answered, resolved or escalated meanwhile."""
-        return self._conditional(conversation_id, "SET escalated_at = :now REMOVE sla_open",
-                                 "attribute_exists(sla_open)", {":now": now.isoformat()})
+        return self._conditional(
+            conversation_id,
+            "SET escalated_at = :now REMOVE sla_open",
+            "attribute_exists(sla_open)",
+            {":now": now.isoformat()},
+        )
 
     def _conditional(self, conversation_id: str, expression: str, condition: str, values: dict[str, Any]) -> bool:
-        return conditional_write(self._table.update_item, Key={"pk": f"CONV#{conversation_id}"},
-                                 UpdateExpression=expression, ConditionExpression=condition,
-                                 ExpressionAttributeValues=values)
+        return conditional_write(
+            self._table.update_item,
+            Key={"pk": f"CONV#{conversation_id}"},
+            UpdateExpression=expression,
+            ConditionExpression=condition,
+            ExpressionAttributeValues=values,
+        )
 
     def find(self, event: CanonicalEvent, contact_id: str | None) -> str | None:
         """The conversation an event belongs to, without opening one (for the business's replies)."""
@@ -224,14 +257,24 @@ class ConversationStore:
         active_pk = f"ACTIVE#{event.tenant}#{contact_id}" if contact_id else None
         return self._by_thread(thread_pk) or self._active(active_pk, event.occurred_at)
 
-    def for_tenant(self, tenant: str, *, status: str | None = None, assignee: str | None = None,
-             topic: str | None = None, limit: int = 25, cursor: dict[str, str] | None = None
-             ) -> tuple[list[Conversation], dict[str, str] | None]:
+    def for_tenant(
+        self,
+        tenant: str,
+        *,
+        status: str | None = None,
+        assignee: str | None = None,
+        topic: str | None = None,
+        limit: int = 25,
+        cursor: dict[str, str] | None = None,
+    ) -> tuple[list[Conversation], dict[str, str] | None]:
         """A tenant's conversations, most recently active first, filtered."""
         from boto3.dynamodb.conditions import Attr, Key
 
-        kwargs: dict[str, Any] = {"IndexName": "by_tenant", "ScanIndexForward": False,
-                                  "KeyConditionExpression": Key("tenant").eq(tenant)}
+        kwargs: dict[str, Any] = {
+            "IndexName": "by_tenant",
+            "ScanIndexForward": False,
+            "KeyConditionExpression": Key("tenant").eq(tenant),
+        }
         filters = []
         if status:
             filters.append(Attr("status").eq(status))
@@ -252,8 +295,11 @@ class ConversationStore:
             for item in page.get("Items", []):
                 found.append(Conversation.model_validate(item))
                 if len(found) == limit:
-                    return found, {"pk": item["pk"], "tenant": item["tenant"],
-                                   "last_activity_at": item["last_activity_at"]}
+                    return found, {
+                        "pk": item["pk"],
+                        "tenant": item["tenant"],
+                        "last_activity_at": item["last_activity_at"],
+                    }
             if "LastEvaluatedKey" not in page:
                 return found, None
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
@@ -266,8 +312,12 @@ class ConversationStore:
             values[":assignee"] = assignee
         if status is Status.RESOLVED:
             expression += " REMOVE sla_open"  # a resolved conversation cannot breach its SLA
-        self._table.update_item(Key={"pk": f"CONV#{conversation_id}"}, UpdateExpression=expression,
-                                ExpressionAttributeNames={"#status": "status"}, ExpressionAttributeValues=values)
+        self._table.update_item(
+            Key={"pk": f"CONV#{conversation_id}"},
+            UpdateExpression=expression,
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues=values,
+        )
 
     # --- internals ---------------------------------------------------------------------
 
@@ -285,16 +335,26 @@ class ConversationStore:
         conversation = self.get(item["conversation_id"])
         return conversation.id if conversation and conversation.status is not Status.RESOLVED else None
 
-    def _open(self, event: CanonicalEvent, contact_id: str | None, thread_pk: str | None,
-              active_pk: str | None, at: datetime) -> tuple[str, bool]:
+    def _open(
+        self, event: CanonicalEvent, contact_id: str | None, thread_pk: str | None, active_pk: str | None, at: datetime
+    ) -> tuple[str, bool]:
         """Write a new conversation, then claim the pointers that lead to it. Losing a
         claim to a concurrent event means that event's conversation is ours too: the
         draft is deleted and the winner is used."""
-        draft = Conversation(id="cv_" + secrets.token_hex(8), tenant=event.tenant, contact_id=contact_id,
-                             opened_at=at, last_activity_at=at, connection=event.connection)
+        draft = Conversation(
+            id="cv_" + secrets.token_hex(8),
+            tenant=event.tenant,
+            contact_id=contact_id,
+            opened_at=at,
+            last_activity_at=at,
+            connection=event.connection,
+        )
         # The set attributes are left out: DynamoDB has no empty sets, ADD creates them.
-        item = draft.model_dump(mode="json", exclude_none=True,
-                                exclude={"channels", "providers", "thread_keys", "topics", "tags", "sentiment_trend"})
+        item = draft.model_dump(
+            mode="json",
+            exclude_none=True,
+            exclude={"channels", "providers", "thread_keys", "topics", "tags", "sentiment_trend"},
+        )
         self._table.put_item(Item=item | {"pk": f"CONV#{draft.id}"})
         winner = draft.id
         if thread_pk:
@@ -308,8 +368,11 @@ class ConversationStore:
 
     def _claim(self, pk: str, conversation_id: str) -> str:
         """Point `pk` at the conversation unless it already points somewhere; return the target."""
-        if conditional_write(self._table.put_item, Item={"pk": pk, "conversation_id": conversation_id},
-                             ConditionExpression="attribute_not_exists(pk)"):
+        if conditional_write(
+            self._table.put_item,
+            Item={"pk": pk, "conversation_id": conversation_id},
+            ConditionExpression="attribute_not_exists(pk)",
+        ):
             return conversation_id
         item = self._get(pk)
         assert item is not None
@@ -326,8 +389,9 @@ class ConversationStore:
             return conversation_id
         live = self._active(active_pk, at)
         if live is None:  # the live pointer leads to a resolved conversation: replace it
-            self._table.put_item(Item={"pk": active_pk, "conversation_id": conversation_id,
-                                       "last_activity_at": at.isoformat()})
+            self._table.put_item(
+                Item={"pk": active_pk, "conversation_id": conversation_id, "last_activity_at": at.isoformat()}
+            )
             return conversation_id
         return live
 
@@ -341,14 +405,17 @@ class ConversationStore:
             additions[":key"] = {event.conversation_key}
             expression += ", thread_keys :key"
         self._table.update_item(
-            Key={"pk": f"CONV#{conversation_id}"}, UpdateExpression=expression + " SET last_event_id = :event",
+            Key={"pk": f"CONV#{conversation_id}"},
+            UpdateExpression=expression + " SET last_event_id = :event",
             ExpressionAttributeValues={":one": 1, ":event": event.id, **additions},
         )
         # Events arrive out of order: only a later one moves last activity forward.
         conditional_write(
             self._table.update_item,
-            Key={"pk": f"CONV#{conversation_id}"}, UpdateExpression="SET last_activity_at = :at",
-            ConditionExpression="last_activity_at < :at", ExpressionAttributeValues={":at": at.isoformat()},
+            Key={"pk": f"CONV#{conversation_id}"},
+            UpdateExpression="SET last_activity_at = :at",
+            ConditionExpression="last_activity_at < :at",
+            ExpressionAttributeValues={":at": at.isoformat()},
         )
         conversation = self.get(conversation_id)
         assert conversation is not None
@@ -357,7 +424,8 @@ class ConversationStore:
     def _touch_active(self, active_pk: str, conversation_id: str, last_activity: datetime) -> None:
         conditional_write(
             self._table.update_item,
-            Key={"pk": active_pk}, UpdateExpression="SET last_activity_at = :last",
+            Key={"pk": active_pk},
+            UpdateExpression="SET last_activity_at = :last",
             ConditionExpression="conversation_id = :conversation AND last_activity_at < :last",
             ExpressionAttributeValues={":last": last_activity.isoformat(), ":conversation": conversation_id},
         )

@@ -15,9 +15,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from switchboard_core.routing.sensing import Sensed, Urgency
 from switchboard_core.errors import field_problems
 from switchboard_core.events import CanonicalEvent
+from switchboard_core.routing.sensing import Sensed, Urgency
 
 URGENCY_ORDER: dict[str, int] = {"low": 0, "normal": 1, "high": 2, "critical": 3}
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -53,7 +53,7 @@ class BusinessHours(BaseModel):
         return value
 
     @model_validator(mode="after")
-    def _ordered(self) -> "BusinessHours":
+    def _ordered(self) -> BusinessHours:
         if self.end <= self.start:
             raise ValueError("end must be after start")
         return self
@@ -75,19 +75,26 @@ class Conditions(BaseModel):
     sentiment_min: float | None = Field(default=None, ge=-1, le=1)
     sentiment_max: float | None = Field(default=None, ge=-1, le=1)
     urgency_at_least: Urgency | None = None
-    has_location: bool | None = Field(default=None, description="true: the event carries coordinates (a shared "
-                                      "location, a caller's position); false: it does not")
+    has_location: bool | None = Field(
+        default=None,
+        description="true: the event carries coordinates (a shared location, a caller's position); false: it does not",
+    )
     contact_attributes: dict[str, str] | None = None
     business_hours: BusinessHours | None = None
 
     @model_validator(mode="after")
-    def _range(self) -> "Conditions":
-        if self.sentiment_min is not None and self.sentiment_max is not None and self.sentiment_min > self.sentiment_max:
+    def _range(self) -> Conditions:
+        if (
+            self.sentiment_min is not None
+            and self.sentiment_max is not None
+            and self.sentiment_min > self.sentiment_max
+        ):
             raise ValueError("sentiment_min must not exceed sentiment_max")
         return self
 
-    def matched(self, event: CanonicalEvent, sensed: Sensed, contact_attributes: dict[str, str],
-                at: datetime) -> list[str] | None:
+    def matched(
+        self, event: CanonicalEvent, sensed: Sensed, contact_attributes: dict[str, str], at: datetime
+    ) -> list[str] | None:
         """The names of the conditions that held, or None if one did not."""
         checks: dict[str, bool] = {}
         if self.channels is not None:
@@ -99,8 +106,9 @@ class Conditions(BaseModel):
         if self.topics_any is not None:
             checks["topics_any"] = bool(set(self.topics_any) & set(sensed.topics))
         if self.entities_any is not None:
-            checks["entities_any"] = any(set(names) & set(sensed.entities.get(dictionary, []))
-                                         for dictionary, names in self.entities_any.items())
+            checks["entities_any"] = any(
+                set(names) & set(sensed.entities.get(dictionary, [])) for dictionary, names in self.entities_any.items()
+            )
         if self.sentiment_min is not None:
             checks["sentiment_min"] = sensed.sentiment >= self.sentiment_min
         if self.sentiment_max is not None:
@@ -111,7 +119,9 @@ class Conditions(BaseModel):
             located = sensed.location is not None and sensed.location.has_coordinates
             checks["has_location"] = located == self.has_location
         if self.contact_attributes is not None:
-            checks["contact_attributes"] = all(contact_attributes.get(k) == v for k, v in self.contact_attributes.items())
+            checks["contact_attributes"] = all(
+                contact_attributes.get(k) == v for k, v in self.contact_attributes.items()
+            )
         if self.business_hours is not None:
             checks["business_hours"] = self.business_hours.holds(at)
         return list(checks) if all(checks.values()) else None
@@ -171,8 +181,9 @@ class AutoReply(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     kind: Literal["auto_reply"] = "auto_reply"
-    template: str = Field(min_length=1, max_length=1600,
-                          description="text with ${placeholders}: " + ", ".join(sorted(TEMPLATE_VARIABLES)))
+    template: str = Field(
+        min_length=1, max_length=1600, description="text with ${placeholders}: " + ", ".join(sorted(TEMPLATE_VARIABLES))
+    )
 
     @field_validator("template")
     @classmethod
@@ -184,8 +195,9 @@ class AutoReply(BaseModel):
             raise ValueError("invalid placeholder: write ${name} for a variable and $$ for a dollar sign")
         unknown = sorted(set(template.get_identifiers()) - set(TEMPLATE_VARIABLES))
         if unknown:
-            raise ValueError(f"unknown placeholder(s) {', '.join(unknown)}; "
-                             f"known: {', '.join(sorted(TEMPLATE_VARIABLES))}")
+            raise ValueError(
+                f"unknown placeholder(s) {', '.join(unknown)}; known: {', '.join(sorted(TEMPLATE_VARIABLES))}"
+            )
         return value
 
     def render(self, variables: dict[str, str]) -> str:
@@ -216,13 +228,13 @@ class RuleSet(BaseModel):
     default_team: str = Field(min_length=1, description="where events no rule assigns go (routing.unassigned)")
 
     @classmethod
-    def stored(cls, body: str) -> "RuleSet":
+    def stored(cls, body: str) -> RuleSet:
         """A rule set read back from the table: it was validated when saved, and a check
         added since (auto-reply placeholders) must not stop a tenant's routing."""
         return cls.model_validate_json(body, context={STORED: True})
 
     @model_validator(mode="after")
-    def _unique_names(self) -> "RuleSet":
+    def _unique_names(self) -> RuleSet:
         seen: set[str] = set()
         for rule in self.rules:
             if rule.name in seen:
@@ -251,8 +263,14 @@ class Decision(BaseModel):
         return f"rule {self.rule!r} ({held})"
 
 
-def decide(rule_set: RuleSet, event: CanonicalEvent, sensed: Sensed, contact_attributes: dict[str, str],
-           has_assignee: bool, at: datetime) -> Decision:
+def decide(
+    rule_set: RuleSet,
+    event: CanonicalEvent,
+    sensed: Sensed,
+    contact_attributes: dict[str, str],
+    has_assignee: bool,
+    at: datetime,
+) -> Decision:
     tags: list[str] = []
     tagged_by: list[str] = []
     auto_reply: AutoReply | None = None
@@ -274,13 +292,35 @@ def decide(rule_set: RuleSet, event: CanonicalEvent, sensed: Sensed, contact_att
             continue
         if isinstance(action, KeepAssignee):
             if has_assignee:
-                return Decision(action="sticky", rule=rule.name, matched=matched, tags=tags,
-                                auto_reply=auto_reply, auto_reply_rule=auto_reply_rule, tagged_by=tagged_by)
+                return Decision(
+                    action="sticky",
+                    rule=rule.name,
+                    matched=matched,
+                    tags=tags,
+                    auto_reply=auto_reply,
+                    auto_reply_rule=auto_reply_rule,
+                    tagged_by=tagged_by,
+                )
             continue
-        return Decision(action=action.kind, rule=rule.name, matched=matched, target=action, tags=tags,
-                        auto_reply=auto_reply, auto_reply_rule=auto_reply_rule, tagged_by=tagged_by)
-    return Decision(action="unassigned", rule=None, target=AssignToQueue(team=rule_set.default_team),
-                    tags=tags, auto_reply=auto_reply, auto_reply_rule=auto_reply_rule, tagged_by=tagged_by)
+        return Decision(
+            action=action.kind,
+            rule=rule.name,
+            matched=matched,
+            target=action,
+            tags=tags,
+            auto_reply=auto_reply,
+            auto_reply_rule=auto_reply_rule,
+            tagged_by=tagged_by,
+        )
+    return Decision(
+        action="unassigned",
+        rule=None,
+        target=AssignToQueue(team=rule_set.default_team),
+        tags=tags,
+        auto_reply=auto_reply,
+        auto_reply_rule=auto_reply_rule,
+        tagged_by=tagged_by,
+    )
 
 
 def validation_problems(raw: Any) -> list[dict[str, str]]:

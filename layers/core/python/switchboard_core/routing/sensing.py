@@ -24,8 +24,25 @@ Urgency = Literal["low", "normal", "high", "critical"]
 _WORD = re.compile(r"\w", re.UNICODE)
 
 URGENT_WORDS = (
-    "urgent", "urgently", "asap", "emergency", "immediately", "right now", "stranded", "stuck", "broke down",
-    "broken down", "accident", "danger", "dangerous", "unsafe", "help", "fire", "smoke", "leak", "injured",
+    "urgent",
+    "urgently",
+    "asap",
+    "emergency",
+    "immediately",
+    "right now",
+    "stranded",
+    "stuck",
+    "broke down",
+    "broken down",
+    "accident",
+    "danger",
+    "dangerous",
+    "unsafe",
+    "help",
+    "fire",
+    "smoke",
+    "leak",
+    "injured",
 )
 
 
@@ -182,8 +199,11 @@ def urgency_level(score: float) -> Urgency:
 
 def location_of(attributes: dict[str, Any]) -> Location | None:
     """Coordinates or a caller's place, wherever the provider put them in attributes."""
-    candidates = [attributes, attributes.get("location"), (attributes.get("message") or {}).get("location")
-                  if isinstance(attributes.get("message"), dict) else None]
+    candidates = [
+        attributes,
+        attributes.get("location"),
+        (attributes.get("message") or {}).get("location") if isinstance(attributes.get("message"), dict) else None,
+    ]
     for source in candidates:
         if not isinstance(source, dict):
             continue
@@ -195,8 +215,7 @@ def location_of(attributes: dict[str, Any]) -> Location | None:
     city, region = attributes.get("FromCity"), attributes.get("FromState")
     postal, country = attributes.get("FromZip"), attributes.get("FromCountry")
     if any(isinstance(v, str) and v for v in (city, region, postal)):
-        return Location(city=city or None, region=region or None, postal_code=postal or None,
-                        country=country or None)
+        return Location(city=city or None, region=region or None, postal_code=postal or None, country=country or None)
     return None
 
 
