@@ -179,7 +179,7 @@ def response_invalid(error: ResponseValidationError) -> Response:
 
 @app.exception_handler(Exception)
 def unexpected(error: Exception) -> Response:
-    logger.exception("admin request failed")
+    logger.error("admin request failed", exc_info=error)
     return error_response(HubError("the hub failed to answer; try again", status=500, code="internal_error"))
 
 

@@ -345,9 +345,10 @@ def admin_key(state: StateDir) -> str:
 def http(
     method: str, url: str, body: bytes | None = None, headers: dict[str, str] | None = None
 ) -> tuple[int, dict[str, str], bytes]:
-    request = urllib.request.Request(url, data=body, method=method, headers=headers or {})
+    # The URL is the hub's own (SWITCHBOARD_URL or the local runtime's), http or https.
+    request = urllib.request.Request(url, data=body, method=method, headers=headers or {})  # noqa: S310
     try:
-        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - the hub's own URL
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
             return response.status, dict(response.headers), response.read()
     except urllib.error.HTTPError as error:
         return error.code, dict(error.headers), error.read()
@@ -406,7 +407,8 @@ def refusal(method: str, path: str, status: int, raw: bytes, key: str, state: St
         text = (answer.get("message") if isinstance(answer, dict) else None) or raw[:200].decode(errors="replace")
         return Refused(f"{where}: {text}" + server_hint(status), status, None, [])
     code, message = error.get("code"), error.get("message", "")
-    details = error.get("details") if isinstance(error.get("details"), dict) else {}
+    found_details = error.get("details")
+    details = found_details if isinstance(found_details, dict) else {}
     problems = [p for p in details.get("problems", []) if isinstance(p, dict)]
     hint = {
         "version_conflict": ": run `switchboard routing rules get` to see the version in force, or pass "
@@ -446,7 +448,7 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     """Columns as wide as their widest cell; the last one is not padded."""
     widths = [max(len(str(row[i])) for row in [headers, *rows]) for i in range(len(headers) - 1)]
     return "\n".join(
-        "  ".join([*(str(cell).ljust(w) for cell, w in zip(row, widths)), str(row[-1])]).rstrip()
+        "  ".join([*(str(cell).ljust(w) for cell, w in zip(row[:-1], widths, strict=True)), str(row[-1])]).rstrip()
         for row in [headers, *rows]
     )
 

@@ -78,8 +78,8 @@ def rows(table: str) -> list[dict[str, str]]:
     header, *lines = table.splitlines()
     names = header.split("  ")
     starts = [header.index(name) for name in (n.strip() for n in names if n.strip())]
-    keys = [header[s:e].strip() for s, e in zip(starts, [*starts[1:], None])]
-    return [{k: line[s:e].strip() for k, s, e in zip(keys, starts, [*starts[1:], None])} for line in lines]
+    keys = [header[s:e].strip() for s, e in zip(starts, [*starts[1:], None], strict=True)]
+    return [{k: line[s:e].strip() for k, s, e in zip(keys, starts, [*starts[1:], None], strict=True)} for line in lines]
 
 
 def test_send_twilio_sms_is_routed_assigned_and_answered_with_no_other_step(fresh_hub, capsys):

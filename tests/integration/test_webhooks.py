@@ -58,7 +58,7 @@ def raw_objects(hub) -> list[str]:
 
 def test_twilio_sms_signed_by_the_official_sdk_reaches_bus_and_event_log(hub):
     params = twilio_sms_params()
-    status, headers, _ = post_twilio(hub, params)
+    status, _, _ = post_twilio(hub, params)
     assert status == 200
     published = wait_for(
         lambda: [e for e in hub.bus.events() if e["detail"]["provider_event_id"] == params["MessageSid"]]

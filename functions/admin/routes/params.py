@@ -14,7 +14,9 @@ NAME_PATTERN = r"^[A-Za-z0-9_.-]+$"  # tenants, teams, responders: as CreateConn
 TenantQuery = Annotated[
     str | None,
     Query(
-        description="the tenant to act on; a key of one tenant may name only its own, an operator key ('*') must name one",
+        description=(
+            "the tenant to act on; a key of one tenant may name only its own, an operator key ('*') must name one"
+        ),
         min_length=1,
         max_length=64,
         pattern=NAME_PATTERN,

@@ -49,9 +49,9 @@ def test_seeding_refuses_a_bad_chosen_key_before_touching_aws(tmp_path, monkeypa
     runtime = LocalRuntime(state_dir=tmp_path)
     runtime.state = StateDir(tmp_path)  # no emulator: the check comes first
     monkeypatch.setenv("SWITCHBOARD_ADMIN_KEY", "letmein")
-    with pytest.raises(AdminKeyRefused, match="^SWITCHBOARD_ADMIN_KEY is not a Switchboard API key.*unset it"):
+    with pytest.raises(AdminKeyRefused, match=r"^SWITCHBOARD_ADMIN_KEY is not a Switchboard API key.*unset it"):
         runtime.seed_admin_key()
     monkeypatch.delenv("SWITCHBOARD_ADMIN_KEY")
     (tmp_path / "admin-key").write_text("hunter2\n")  # edited by hand
-    with pytest.raises(AdminKeyRefused, match="admin-key is not a Switchboard API key.*delete the file"):
+    with pytest.raises(AdminKeyRefused, match=r"admin-key is not a Switchboard API key.*delete the file"):
         runtime.seed_admin_key()

@@ -259,12 +259,14 @@ DERIVED = {
 def test_events_and_conversations_show_contact_ids_under_headers(stub, tmp_path, capsys):
     stub.answers["GET /admin/events"] = (200, {"events": [DERIVED, EVENT], "next_cursor": None})
     code, out, _ = cli(stub, tmp_path, capsys, "events")
+    assert code == 0
     header, *rows = out.splitlines()
     assert header.split() == ["RECEIVED", "PROVIDER", "TYPE", "CONTACT", "ID", "FROM", "TEXT"]
     assert all("ct_0123456789abcdef" in row for row in rows)  # the customer's own event too, via routing's
     stub.answers["GET /admin/events?provider=twilio&limit=20"] = (200, {"events": [EVENT], "next_cursor": None})
     stub.answers["GET /admin/events?provider=routing&limit=100"] = (200, {"events": [DERIVED], "next_cursor": None})
-    code, out, _ = cli(stub, tmp_path, capsys, "events", "--provider", "twilio")  # routing's events filtered out
+    code, out, _ = cli(stub, tmp_path, capsys, "events", "--provider", "twilio")
+    assert code == 0  # routing's events filtered out
     (row,) = out.splitlines()[1:]
     assert row.split()[1:4] == ["twilio", "message.received", "ct_0123456789abcdef"]
     stub.answers["GET /admin/conversations"] = (
@@ -286,6 +288,7 @@ def test_events_and_conversations_show_contact_ids_under_headers(stub, tmp_path,
         },
     )
     code, out, _ = cli(stub, tmp_path, capsys, "conversations")
+    assert code == 0
     header, row = out.splitlines()
     assert header.startswith("CONVERSATION") and "CONTACT ID" in header and "ASSIGNEE" in header
     assert row.split()[:5] == ["cv_1", "ct_0123456789abcdef", "assigned", "omar", "orders"]

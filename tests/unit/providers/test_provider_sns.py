@@ -315,7 +315,7 @@ def test_timestamp_window(adapter, offset, accepted):
     if accepted:
         adapter.verify(make_request(message), CREDENTIALS, stamp + offset)
     else:
-        with pytest.raises(SignatureError, match="older|future"):
+        with pytest.raises(SignatureError, match=r"older|future"):
             adapter.verify(make_request(message), CREDENTIALS, stamp + offset)
 
 

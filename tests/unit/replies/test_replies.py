@@ -156,7 +156,7 @@ def test_a_channel_that_cannot_be_answered_is_skipped_not_lost(world):
 
 
 def test_a_connection_without_outbound_credentials_is_skipped_and_does_not_hold_the_conversation(world):
-    deps, transport, contact = world
+    deps, _, contact = world
     connection = deps.connections.get("con_twilio")
     deps.connections.put(connection.model_copy(update={"outbound_configured_at": None}))
     skipped = handle_reply_request(request_event(1, contact.id), deps, NOW)
@@ -167,7 +167,7 @@ def test_a_connection_without_outbound_credentials_is_skipped_and_does_not_hold_
 
 
 def test_a_deleted_connection_is_skipped(world):
-    deps, transport, contact = world
+    deps, _, contact = world
     deps.connections.delete("con_twilio")
     outcome = handle_reply_request(request_event(1, contact.id), deps, NOW)
     assert outcome.type == "reply.skipped" and outcome.attributes["reason"] == "connection_gone"
@@ -228,7 +228,7 @@ def test_the_last_attempt_fails_for_good_and_releases_the_conversation(world):
 
 
 def test_a_template_that_rendered_empty_is_skipped_before_anything_is_claimed(world):
-    deps, transport, contact = world
+    deps, _, contact = world
     skipped = handle_reply_request(request_event(1, contact.id, text=" "), deps, NOW)
     assert skipped.type == "reply.skipped" and skipped.attributes["reason"] == "empty_text"
     assert handle_reply_request(request_event(2, contact.id), deps, NOW).type == "reply.sent"

@@ -88,7 +88,9 @@ def test_two_webhooks_of_one_stranger_at_once_make_one_contact(store):
         barrier = threading.Barrier(4)
         found: list[str] = []
 
-        def resolve() -> None:
+        def resolve(
+            identity: Identity = identity, barrier: threading.Barrier = barrier, found: list[str] = found
+        ) -> None:
             barrier.wait()
             found.append(store.resolve("acme", [identity], reason="race", now=NOW).id)
 

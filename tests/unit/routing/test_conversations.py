@@ -96,7 +96,9 @@ def test_two_events_of_one_contact_in_the_same_second_open_one_conversation(stor
         barrier = threading.Barrier(4)
         found: list[tuple[str, bool]] = []
 
-        def thread_one(n: int) -> None:
+        def thread_one(
+            n: int, attempt: int = attempt, barrier: threading.Barrier = barrier, found: list = found
+        ) -> None:
             barrier.wait()
             threaded = store.thread(event(attempt * 10 + n), f"ct_race{attempt}", NOW)
             found.append((threaded.conversation.id, threaded.opened))
