@@ -8,6 +8,7 @@ import json
 import secrets
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 from infra.local.samples.base import SignedRequest, phone, random_hex
 
@@ -28,7 +29,7 @@ def build(sample: str, credentials: dict[str, str], url: str, now: datetime) -> 
     message_id = f"{int(now.timestamp() * 1000)}{random_hex(7)}"
     application = str(uuid.uuid4())
     if sample == "message-received":
-        item = {
+        item: dict[str, Any] = {
             "type": "message-received",
             "time": _iso(now),
             "description": "Incoming message received",

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import secrets
 from datetime import datetime, timedelta
+from typing import Any
 
 from infra.local.samples.base import (
     SignedRequest,
@@ -30,7 +31,7 @@ def build(sample: str, credentials: dict[str, str], url: str, now: datetime) -> 
     updated_at = (now - timedelta(seconds=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
     email = f"ada.{random_hex(3)}@example.com"
     if sample == "ticket-updated":
-        payload = {
+        payload: dict[str, Any] = {
             "domain": "acme.freshdesk.com",
             "ticket_id": ticket_id,
             "subject": "Order never arrived",

@@ -1,4 +1,5 @@
-"""Sample webhooks for `hubspot`: payloads modelled on the provider's documented examples, signed with its documented algorithm."""
+"""Sample webhooks for `hubspot`: payloads modelled on the provider's documented examples,
+signed with its documented algorithm."""
 
 from __future__ import annotations
 

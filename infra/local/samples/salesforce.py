@@ -16,6 +16,13 @@ SAMPLES: tuple[str, ...] = ("contact-updated", "case-updated")
 _ALNUM = string.ascii_letters + string.digits
 _CHECKSUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
 
+# The SOAP envelope's opening tag, split only to keep source lines short.
+_ENVELOPE_OPEN = (
+    '<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"'
+    ' xmlns:xsd="http://www.w3.org/2001/XMLSchema"'
+    ' xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">'
+)
+
 
 def salesforce_id(prefix: str) -> str:
     """A well-formed 18-character Salesforce id: 15 characters + the case-safe checksum."""
@@ -79,7 +86,7 @@ def build(sample: str, credentials: dict[str, str], url: str, now: datetime) -> 
         )
     org15 = org[:15]
     body = f"""<?xml version="1.0" encoding="UTF-8"?>
-<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:xsd="http://www.w3.org/2001/XMLSchema" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">
+{_ENVELOPE_OPEN}
  <soapenv:Body>
   <notifications xmlns="http://soap.sforce.com/2005/09/outbound">
    <OrganizationId>{org}</OrganizationId>

@@ -1,4 +1,5 @@
-"""Sample webhooks for `standard-webhooks`: payloads modelled on the provider's documented examples, signed with its documented algorithm."""
+"""Sample webhooks for `standard-webhooks`: payloads modelled on the provider's documented examples,
+signed with its documented algorithm."""
 
 from __future__ import annotations
 

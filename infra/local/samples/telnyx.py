@@ -49,7 +49,7 @@ def build(sample: str, credentials: dict[str, str], url: str, now: datetime) -> 
     if sample in ("sms", "message-finalized"):
         inbound = sample == "sms"
         sender, recipient = (customer, business) if inbound else (business, customer)
-        payload = {
+        payload: dict[str, Any] = {
             "direction": "inbound" if inbound else "outbound",
             "encoding": "GSM-7",
             "errors": [],

@@ -79,6 +79,6 @@ def validated(model: type[ModelT], data: Any, what: str) -> ModelT:
     from pydantic import ValidationError
 
     try:
-        return model.model_validate(data)  # type: ignore[attr-defined,no-any-return]
+        return model.model_validate(data)  # type: ignore[attr-defined]
     except ValidationError as exc:
         raise invalid_request(field_problems(exc), what) from None

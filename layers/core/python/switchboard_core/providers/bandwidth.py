@@ -55,7 +55,8 @@ _STATUS_TYPES = {"message-delivered", "message-failed", "message-sending", "mess
 
 
 def _item_id(item: Mapping[str, Any]) -> str:
-    message = item.get("message") if isinstance(item.get("message"), dict) else {}
+    message = item.get("message")
+    message = message if isinstance(message, dict) else {}
     parts = [scalar_str(message.get("id")), scalar_str(item.get("type")), scalar_str(item.get("time"))]
     if all(parts):
         return ":".join(parts)  # type: ignore[arg-type]
@@ -99,7 +100,8 @@ class BandwidthAdapter(ProviderAdapter):
 
     def _item(self, item: dict[str, Any]) -> EventDraft:
         kind = scalar_str(item.get("type")) or ""
-        message = item.get("message") if isinstance(item.get("message"), dict) else {}
+        message = item.get("message")
+        message = message if isinstance(message, dict) else {}
         attributes = {key: value for key, value in item.items() if key != "message"}
         attributes["message"] = (
             {key: value for key, value in message.items() if key != "text"} if kind == "message-received" else message
@@ -107,13 +109,13 @@ class BandwidthAdapter(ProviderAdapter):
         sender = scalar_str(message.get("from"))
         recipients_raw = message.get("to")
         recipients = (
-            [r for r in (scalar_str(v) for v in recipients_raw)]
+            [scalar_str(v) for v in recipients_raw]
             if isinstance(recipients_raw, list)
             else [scalar_str(recipients_raw)]
         )
         recipients = [r for r in recipients if r]
         if not recipients and scalar_str(item.get("to")):
-            recipients = [scalar_str(item.get("to"))]  # type: ignore[list-item]
+            recipients = [scalar_str(item.get("to"))]
         participants = sorted({p for p in [sender, *recipients] if p})
         key = "bandwidth:" + "|".join(participants) if participants else f"bandwidth:{_item_id(item)}"
         if kind == "message-received":

@@ -191,7 +191,7 @@ class ProviderAdapter(ABC):
         stored body shows what it signed), so signature headers are kept."""
         return GENERIC_CREDENTIAL_HEADERS | {name.lower() for name in self.secret_headers}
 
-    def after_verified(self, request: WebhookRequest) -> None:
+    def after_verified(self, request: WebhookRequest) -> None:  # noqa: B027 - optional hook, a no-op by default
         """Called by ingest right after `request` verified and before `normalise`, for a
         protocol step that needs I/O (SNS: visit SubscribeURL to confirm a subscription).
         Raise a HubError to refuse (a 5xx makes the provider retry). Default: nothing."""

@@ -163,7 +163,8 @@ class FreshdeskAdapter(ProviderAdapter):
         payload = self._unwrap(outer)
         ticket_id, updated_at = self._ids(payload)
         ticket = self._ticket(payload)
-        requester = ticket.get("requester") if isinstance(ticket.get("requester"), dict) else {}
+        requester = ticket.get("requester")
+        requester = requester if isinstance(requester, dict) else {}
 
         def pick(*names: str) -> Any:
             for name in names:

@@ -162,7 +162,8 @@ class HmacConfig(BaseModel):
     @property
     def combined(self) -> bool:
         """Stripe-style: timestamp and signatures share one header (`t=...,v1=...`)."""
-        return bool(self.timestamp_header) and self.timestamp_header.lower() == self.header.lower()
+        timestamp_header = self.timestamp_header
+        return bool(timestamp_header and timestamp_header.lower() == self.header.lower())
 
     @property
     def tolerance(self) -> int:

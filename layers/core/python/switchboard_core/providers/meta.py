@@ -193,7 +193,7 @@ class MetaAdapter(ProviderAdapter):
         sender = scalar_str(dig(item, "sender", "id"))
         recipient = scalar_str(dig(item, "recipient", "id"))
         occurred = from_epoch(item.get("timestamp")) or from_epoch(entry_time)
-        base = {"sender_id": sender, "recipient_id": recipient}
+        base: dict[str, Any] = {"sender_id": sender, "recipient_id": recipient}
         if standby:
             base["standby"] = True
         rest = {k: v for k, v in item.items() if k not in ("sender", "recipient", *_MESSAGING_KNOWN)}
@@ -316,7 +316,8 @@ class MetaAdapter(ProviderAdapter):
             if not messages and not statuses:
                 events.append(self._change_notification("whatsapp", waba_id, None, change))
                 continue
-            metadata = value.get("metadata") if isinstance(value.get("metadata"), dict) else {}
+            metadata = value.get("metadata")
+            metadata = metadata if isinstance(metadata, dict) else {}
             context = {
                 "waba_id": waba_id,
                 "phone_number_id": scalar_str(metadata.get("phone_number_id")),
@@ -431,7 +432,8 @@ class MetaAdapter(ProviderAdapter):
                 return None
             post_id = scalar_str(value.get("post_id"))
             comment_id = scalar_str(value.get("comment_id"))
-            sender = value.get("from") if isinstance(value.get("from"), dict) else {}
+            sender = value.get("from")
+            sender = sender if isinstance(sender, dict) else {}
             sender_id = scalar_str(sender.get("id")) or scalar_str(value.get("sender_id"))
             sender_name = text_or_none(sender.get("name")) or text_or_none(value.get("sender_name"))
             if field == "feed" and item == "comment" and comment_id:

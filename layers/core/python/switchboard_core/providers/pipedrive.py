@@ -168,7 +168,7 @@ class PipedriveAdapter(ProviderAdapter):
             "webhooks_version": 1 if v1 else 2,
             "entity": entity,
             "action": action,
-            **{key: value for key, value in payload.items()},
+            **payload,
         }
         return [
             draft(

@@ -219,7 +219,8 @@ class SlackAdapter(ProviderAdapter):
             )
         if event_type == "reaction_added":
             user = scalar_str(event.get("user"))
-            item = event.get("item") if isinstance(event.get("item"), dict) else {}
+            item = event.get("item")
+            item = item if isinstance(item, dict) else {}
             item_channel, item_ts = scalar_str(item.get("channel")), scalar_str(item.get("ts"))
             return draft(
                 type="reaction.created",

@@ -198,9 +198,10 @@ def _url_variants(url: str) -> list[str]:
 
 def compute_signature(auth_token: str | bytes, url: str, params: Mapping[str, list[str]] | None = None) -> str:
     """Twilio's signature of `url` and POST `params` (each name sorted; each distinct value sorted)."""
+    given = params or {}
     pieces = [url]
-    for name in sorted(set(params or {})):
-        for value in sorted(set(params[name])):
+    for name in sorted(set(given)):
+        for value in sorted(set(given[name])):
             pieces.append(name + value)
     key = auth_token.encode("utf-8") if isinstance(auth_token, str) else auth_token
     mac = hmac.new(key, clean_str("".join(pieces)).encode("utf-8"), sha1)

@@ -123,7 +123,8 @@ class XAdapter(ProviderAdapter):
         if not isinstance(payload, dict):
             raise MalformedPayload("expected a JSON object with for_user_id and *_events")
         account = scalar_str(payload.get("for_user_id"))
-        users = payload.get("users") if isinstance(payload.get("users"), dict) else {}
+        users = payload.get("users")
+        users = users if isinstance(users, dict) else {}
         envelope = {k: v for k, v in payload.items() if not k.endswith("_events") and k not in ("users", "apps")}
         events: list[EventDraft] = []
         kinds = [key for key in payload if isinstance(key, str) and key.endswith("_events")]
@@ -181,7 +182,8 @@ class XAdapter(ProviderAdapter):
     def _direct_message(
         self, account: str | None, item: dict[str, Any], users: dict[str, Any], envelope: dict[str, Any]
     ) -> EventDraft:
-        create = item.get("message_create") if isinstance(item.get("message_create"), dict) else {}
+        create = item.get("message_create")
+        create = create if isinstance(create, dict) else {}
         sender = scalar_str(create.get("sender_id"))
         recipient = scalar_str(dig(create, "target", "recipient_id"))
         outbound = account is not None and sender == account

@@ -142,12 +142,12 @@ class ZendeskAdapter(ProviderAdapter):
         payload = load_json(request)
         if not isinstance(payload, dict):
             raise MalformedPayload("a Zendesk webhook body must be a JSON object")
-        headers = {
+        raw_headers = {
             "zendesk_account_id": header(request, ACCOUNT_HEADER),
             "zendesk_webhook_id": header(request, WEBHOOK_HEADER),
             "zendesk_invocation_id": header(request, INVOCATION_HEADER),
         }
-        headers = {key: value for key, value in headers.items() if value is not None}
+        headers = {key: value for key, value in raw_headers.items() if value is not None}
         if _is_event_payload(payload):
             return [self._event(payload, headers)]
         return [self._trigger(payload, headers, request.body)]
@@ -158,8 +158,10 @@ class ZendeskAdapter(ProviderAdapter):
             raise MalformedPayload("the Zendesk event has no id")
         kind = payload["type"][len(EVENT_PREFIX) :]
         domain, _, action = kind.partition(".")
-        detail = payload.get("detail") if isinstance(payload.get("detail"), dict) else {}
-        event = payload.get("event") if isinstance(payload.get("event"), dict) else {}
+        detail = payload.get("detail")
+        detail = detail if isinstance(detail, dict) else {}
+        event = payload.get("event")
+        event = event if isinstance(event, dict) else {}
         account = scalar_str(payload.get("account_id")) or headers.get("zendesk_account_id") or "-"
         subject = scalar_str(payload.get("subject")) or ""
         text = None
@@ -172,13 +174,15 @@ class ZendeskAdapter(ProviderAdapter):
             )
             if domain == "messaging_ticket":
                 event_type = "ticket.comment_added" if action == "message_added" else "ticket.updated"
-                message = event.get("message") if isinstance(event.get("message"), dict) else {}
+                message = event.get("message")
+                message = message if isinstance(message, dict) else {}
                 text = text_or_none(message.get("body"))
             elif action == "created":
                 event_type = "ticket.created"
             elif action == "comment_added":
                 event_type = "ticket.comment_added"
-                comment = event.get("comment") if isinstance(event.get("comment"), dict) else {}
+                comment = event.get("comment")
+                comment = comment if isinstance(comment, dict) else {}
                 text = text_or_none(comment.get("body"))
             elif action in _DELETED_TICKET_ACTIONS:
                 event_type = "ticket.deleted"
@@ -215,11 +219,13 @@ class ZendeskAdapter(ProviderAdapter):
         )
 
     def _trigger(self, payload: dict[str, Any], headers: dict[str, str], body: bytes) -> EventDraft:
-        ticket = payload.get("ticket") if isinstance(payload.get("ticket"), dict) else payload
+        ticket = payload.get("ticket")
+        ticket = ticket if isinstance(ticket, dict) else payload
         ticket_id = scalar_str(payload.get("ticket_id")) or scalar_str(ticket.get("id"))
         if ticket_id is None:
             raise MalformedPayload("a trigger webhook body must name the ticket (ticket_id, ticket.id or id)")
-        requester = ticket.get("requester") if isinstance(ticket.get("requester"), dict) else {}
+        requester = ticket.get("requester")
+        requester = requester if isinstance(requester, dict) else {}
 
         def pick(*names: str, source: dict[str, Any] = ticket) -> Any:
             for name in names:
