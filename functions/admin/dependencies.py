@@ -56,8 +56,7 @@ def contact_store() -> ContactStore:
 
 @cache
 def conversation_store() -> ConversationStore:
-    # The inactivity window only matters when threading, which the admin API never does.
-    return ConversationStore(aws.resource("dynamodb").Table(settings().conversations_table), timedelta(hours=4))
+    return ConversationStore(aws.resource("dynamodb").Table(settings().conversations_table))
 
 
 @cache
@@ -85,7 +84,7 @@ def cursors() -> CursorCodec:
     return _codec(secret)
 
 
-@lru_cache(maxsize=2)  # the current key, and the previous one while a rotation spreads
+@lru_cache(maxsize=2)  # one codec per secret value: a rotated value gets a new codec, not a stale one
 def _codec(secret: str) -> CursorCodec:
     return CursorCodec(secret)
 

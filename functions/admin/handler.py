@@ -56,6 +56,15 @@ def parse_json_body(text: str) -> Any:
         raise HubError("a JSON object body is required", status=400, code="malformed_request")
     if json_depth(document) > MAX_JSON_DEPTH:
         raise HubError(f"body nests deeper than {MAX_JSON_DEPTH} levels", status=400, code="malformed_request")
+    try:
+        # JSON may escape a lone UTF-16 surrogate ("\ud800"), which no store can encode.
+        json.dumps(document, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        raise HubError(
+            "body holds a lone surrogate escape (\\ud800-\\udfff), which is not text",
+            status=400,
+            code="malformed_request",
+        ) from None
     return document
 
 

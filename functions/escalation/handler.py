@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
@@ -31,8 +31,7 @@ class EscalationSettings(BaseModel):
 @cache
 def dependencies() -> tuple[ConversationStore, EventPublisher]:
     config = load_settings(EscalationSettings)
-    # The inactivity window only matters when threading, which escalation never does.
-    store = ConversationStore(aws.resource("dynamodb").Table(config.conversations_table), timedelta(hours=4))
+    store = ConversationStore(aws.resource("dynamodb").Table(config.conversations_table))
     return store, EventPublisher(aws.client("events"), config.event_bus)
 
 

@@ -196,7 +196,11 @@ def build_parser() -> argparse.ArgumentParser:
     ):
         item = routing_commands.add_parser(name, help=f"get or replace the {noun} in force ({hint} is a sample)")
         actions = item.add_subparsers(dest="action", required=True, metavar="ACTION", help="get or put")
-        get = actions.add_parser("get", help=f"print the {noun} in force as JSON (a file `put` takes)")
+        get = actions.add_parser(
+            "get",
+            help=f"print the {noun} in force as JSON (a file `put` takes"
+            + ("; it carries the version, so a put refuses to overwrite a newer one)" if name == "rules" else ")"),
+        )
         add_tenant(get)
         add_url(get)
         get.set_defaults(run=run_rules_get if name == "rules" else run_taxonomy_get)
@@ -207,7 +211,8 @@ def build_parser() -> argparse.ArgumentParser:
                 "--expected-version",
                 type=int,
                 default=None,
-                help="the version you edited (default: the version in force, read first)",
+                help="the version you edited (default: the `version` a file from `rules get` carries; a bare "
+                "rule set replaces one in force only with this flag)",
             )
         add_tenant(put)
         add_url(put)
@@ -411,8 +416,8 @@ def refusal(method: str, path: str, status: int, raw: bytes, key: str, state: St
     details = found_details if isinstance(found_details, dict) else {}
     problems = [p for p in details.get("problems", []) if isinstance(p, dict)]
     hint = {
-        "version_conflict": ": run `switchboard routing rules get` to see the version in force, or pass "
-        "--expected-version",
+        "version_conflict": ": someone saved a newer rule set; `switchboard routing rules get > FILE` and "
+        "edit that, or pass --expected-version to replace it",
         "no_rule_set": ": start from docs/examples/rules.json with `switchboard routing rules put FILE`",
         "forbidden": ": use a key of that tenant with the role named, or an operator key (tenant '*')",
     }.get(code or "", server_hint(status))
@@ -662,24 +667,28 @@ def run_timeline(args: argparse.Namespace) -> int:
 
 
 def run_rules_get(args: argparse.Namespace) -> int:
+    # The whole answer, version included: `rules put` sends that version back, so a rule set
+    # someone saved in between is refused (409) instead of silently overwritten.
     payload = admin_call(args, "GET", "/admin/routing/rules", {"tenant": args.tenant})
-    print(json.dumps(payload["rule_set"], indent=2))
-    print(f"(version {payload['version']}; `switchboard routing rules put FILE` replaces it)", file=sys.stderr)
+    print(json.dumps({"rule_set": payload["rule_set"], "version": payload["version"]}, indent=2))
     return 0
 
 
 def run_rules_put(args: argparse.Namespace) -> int:
-    rule_set = read_json_file(args.file)
-    if isinstance(rule_set, dict) and "rule_set" in rule_set:  # a saved GET answer works too
-        rule_set = rule_set["rule_set"]
+    document = read_json_file(args.file)
+    saved_answer = isinstance(document, dict) and "rule_set" in document  # from `rules get`
+    rule_set = document["rule_set"] if saved_answer else document
     expected = args.expected_version
-    if expected is None:
-        try:
-            expected = admin_call(args, "GET", "/admin/routing/rules", {"tenant": args.tenant})["version"]
-        except Refused as refused:
-            if refused.code != "no_rule_set":
-                raise
-            expected = None  # the tenant's first rule set
+    if expected is None and saved_answer:
+        expected = document.get("version")
+    elif expected is None:
+        in_force = version_in_force(args)
+        if in_force is not None:
+            raise CliError(
+                f"{args.file} is a bare rule set and version {in_force} is in force: edit the output of "
+                f"`switchboard routing rules get` (it carries the version), or pass --expected-version {in_force} "
+                "to replace it"
+            )
     try:
         saved = admin_call(
             args,
@@ -692,6 +701,16 @@ def run_rules_put(args: argparse.Namespace) -> int:
         raise_file_problems(refused, args.file, "rule_set.")
     print(f"saved {args.file} as rule set version {saved['version']} ({saved['rules']} rules)")
     return 0
+
+
+def version_in_force(args: argparse.Namespace) -> int | None:
+    """The tenant's rule set version, or None before its first rule set."""
+    try:
+        return int(admin_call(args, "GET", "/admin/routing/rules", {"tenant": args.tenant})["version"])
+    except Refused as refused:
+        if refused.code != "no_rule_set":
+            raise
+        return None
 
 
 def run_taxonomy_get(args: argparse.Namespace) -> int:

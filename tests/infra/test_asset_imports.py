@@ -9,6 +9,7 @@ of its carries, fails here as it would fail on AWS.
 
 from __future__ import annotations
 
+import ast
 import importlib.metadata
 import json
 import re
@@ -147,3 +148,35 @@ def test_the_repository_is_not_importable_in_the_probe(tmp_path: Path) -> None:
     result = import_like_lambda(function, build_function_asset(function, tmp_path / "out", tmp_path / "repo"))
     assert not result["ok"] and "infra" in result["error"]
     assert (REPO_ROOT / "infra" / "__init__.py").is_file()  # it exists; the probe just cannot see it
+
+
+def _imported_modules(directory: Path) -> dict[str, set[str]]:
+    """Every module each file under `directory` imports, at module level or inside a function
+    (an import in a function body runs only when called, so the probe above cannot see it)."""
+    found: dict[str, set[str]] = {}
+    for path in sorted(directory.rglob("*.py")):
+        names: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            if isinstance(node, ast.Import):
+                names.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names.add(node.module)
+        found[path.relative_to(REPO_ROOT).as_posix()] = names
+    return found
+
+
+@pytest.mark.parametrize("name", sorted(topology.FUNCTIONS))
+def test_no_import_anywhere_in_a_function_reaches_another_functions_folder(name: str) -> None:
+    function = topology.FUNCTIONS[name]
+    own = function.directory.replace("/", ".")
+    for path, modules in _imported_modules(REPO_ROOT / function.directory).items():
+        foreign = {m for m in modules if m.startswith("functions.") and m != own and not m.startswith(own + ".")}
+        assert not foreign, f"{path} imports {sorted(foreign)}: only {own} and the layers are in its asset"
+
+
+@pytest.mark.parametrize("name", sorted(n for n, f in topology.FUNCTIONS.items() if not f.deps_layer))
+def test_functions_without_the_deps_layer_import_none_of_its_libraries_anywhere(name: str) -> None:
+    deps_modules = allowed_modules(topology.FUNCTIONS["ingest"]) - allowed_modules(topology.FUNCTIONS[name])
+    for path, modules in _imported_modules(REPO_ROOT / topology.FUNCTIONS[name].directory).items():
+        used = {m for m in modules if m.split(".")[0] in deps_modules}
+        assert not used, f"{path} imports {sorted(used)}, which only the deps layer carries"

@@ -134,12 +134,13 @@ def test_rules_and_taxonomy_get_then_put_round_trip(hub, capsys, tmp_path):
     code, out = run(hub, capsys, "routing", "rules", "get")
     assert code == 0
     saved = tmp_path / "rules.json"
-    saved.write_text(out[: out.rindex("}") + 1])  # stdout is the rule set; the version went to stderr
+    saved.write_text(out[: out.rindex("}") + 1])  # the rule set and the version it was read at
     version = hub.admin("GET", "/admin/routing/rules")[1]["version"]
     code, out = run(hub, capsys, "routing", "rules", "put", str(saved))
     assert code == 0 and f"version {version + 1}" in out
-    code, out = run(hub, capsys, "routing", "rules", "put", str(saved), "--expected-version", str(version))
-    assert code == 2 and "version_conflict" in out and "--expected-version" in out
+    # The same file again is stale now: refused, not a silent overwrite of what was saved since.
+    code, out = run(hub, capsys, "routing", "rules", "put", str(saved))
+    assert code == 2 and "version_conflict" in out and "rules get" in out
     code, out = run(hub, capsys, "routing", "taxonomy", "get")
     taxonomy = tmp_path / "taxonomy.json"
     taxonomy.write_text(out[: out.rindex("}") + 1])

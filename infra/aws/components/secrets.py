@@ -34,8 +34,7 @@ class AppSecrets(Construct):
                 [
                     NagPackSuppression(
                         id="AwsSolutions-SMG4",
-                        reason="The cursor key only seals short-lived pagination cursors; rotating it (putting a new "
-                        "value) merely makes outstanding cursors answer 400, so no rotation Lambda is warranted.",
+                        reason=spec.without_rotation_because,
                     )
                 ],
             )

@@ -72,6 +72,19 @@ def test_a_body_that_is_not_a_json_object_is_a_400(admin):
         assert_refusal(call(admin, "PUT", "/admin/responders/r-1", body=body), 400, "malformed_request")
 
 
+def test_lone_surrogate_escapes_and_overlong_numbers_are_a_400(admin):
+    # JSON can escape half a UTF-16 pair, which no store can encode (it was a 500 from the secret
+    # write); Python refuses integers of more than 4,300 digits.
+    bodies = {
+        ("POST", "/admin/connections"): '{"provider": "telegram", "tenant": "t", "credentials": '
+        '{"secret_token": "\\ud800"}}',
+        ("PUT", "/admin/teams/support"): '{"description": "\\udfff"}',
+        ("PUT", "/admin/routing/rules"): '{"expected_version": ' + "9" * 5000 + "}",
+    }
+    for (method, path), body in bodies.items():
+        assert_refusal(call(admin, method, path, body=body), 400, "malformed_request")
+
+
 def test_a_missing_body_is_a_400(admin):
     assert_refusal(call(admin, "POST", "/admin/connections"), 400, "malformed_request")
 

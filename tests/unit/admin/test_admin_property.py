@@ -39,6 +39,9 @@ HOSTILE_BODIES = st.one_of(
     st.integers(33, 20_000).map(lambda n: "[" * n + "]" * n),  # nested past what can be stored
     st.integers(33, 3_000).map(lambda n: '{"a":' * n + "1" + "}" * n),
     st.text(max_size=64),  # text that is seldom JSON
+    # half a UTF-16 pair, escaped: valid JSON, not storable text
+    st.integers(0xD800, 0xDFFF).map(lambda c: '{"credentials": {"secret_token": "\\u' + f"{c:04x}" + '"}}'),
+    st.integers(4_301, 6_000).map(lambda n: '{"limit": ' + "9" * n + "}"),  # past Python's int digits
 )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 from infra.local.lambdas import LocalFunctions
 from switchboard_core import aws
@@ -95,4 +95,9 @@ def test_query_filters_pages_and_isolates_tenants(aws_world):
     assert {e.connection for e in by_connection} == {"con_a"} and len(by_connection) == 6
     since, _ = log.query(EventQuery(tenant="acme", since=datetime(2026, 3, 1, 12, 0, 10, tzinfo=UTC)))
     assert [e.provider_event_id for e in since] == ["SM11", "SM10"]
+    # The same instant written with an offset, or without a zone (taken as UTC), selects the same.
+    plus_five = timezone(timedelta(hours=5))
+    for same in (datetime(2026, 3, 1, 17, 0, 10, tzinfo=plus_five), datetime(2026, 3, 1, 12, 0, 10)):
+        found, _ = log.query(EventQuery(tenant="acme", since=same))
+        assert [e.provider_event_id for e in found] == ["SM11", "SM10"], same
     assert all(e.tenant == "acme" for e in log.query(EventQuery(tenant="acme", limit=100))[0])

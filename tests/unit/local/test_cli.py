@@ -294,10 +294,9 @@ def test_events_and_conversations_show_contact_ids_under_headers(stub, tmp_path,
     assert row.split()[:5] == ["cv_1", "ct_0123456789abcdef", "assigned", "omar", "orders"]
 
 
-def test_rules_put_reads_the_version_in_force_then_prints_each_problem(stub, tmp_path, capsys):
+def test_rules_put_sends_the_version_it_was_read_at_and_never_overwrites_blindly(stub, tmp_path, capsys):
     rules = tmp_path / "rules.json"
-    rules.write_text(json.dumps({"default_team": "front-desk", "rules": []}))
-    stub.answers["GET /admin/routing/rules"] = (200, {"rule_set": {}, "version": 3})
+    rules.write_text(json.dumps({"rule_set": {"default_team": "front-desk", "rules": []}, "version": 3}))
     stub.answers["PUT /admin/routing/rules"] = (200, {"version": 4, "rules": 0})
     code, out, _ = cli(stub, tmp_path, capsys, "routing", "rules", "put", str(rules))
     assert code == 0 and "version 4" in out
@@ -305,9 +304,20 @@ def test_rules_put_reads_the_version_in_force_then_prints_each_problem(stub, tmp
     cli(stub, tmp_path, capsys, "routing", "rules", "put", str(rules), "--expected-version", "7")
     assert stub.received[-1][2]["expected_version"] == 7 and stub.received[-2][0] == "PUT"  # no GET first
 
+    # A bare rule set (say, a copy of docs/examples/rules.json) replaces one in force only when asked.
+    bare = tmp_path / "bare.json"
+    bare.write_text(json.dumps({"default_team": "front-desk", "rules": []}))
+    stub.answers["GET /admin/routing/rules"] = (200, {"rule_set": {}, "version": 3})
+    sent = len(stub.received)
+    code, _, err = cli(stub, tmp_path, capsys, "routing", "rules", "put", str(bare))
+    assert code == 2 and "version 3 is in force" in one_line_error(err) and "--expected-version 3" in err
+    assert [r[0] for r in stub.received[sent:]] == ["GET"]  # nothing was put
+    cli(stub, tmp_path, capsys, "routing", "rules", "put", str(bare), "--expected-version", "3")
+    assert stub.received[-1][0] == "PUT" and stub.received[-1][2]["expected_version"] == 3
+
     stub.answers["GET /admin/routing/rules"] = (404, {"error": {"code": "no_rule_set", "message": "none yet"}})
-    cli(stub, tmp_path, capsys, "routing", "rules", "put", str(rules))
-    assert stub.received[-1][2]["expected_version"] is None  # the tenant's first rule set
+    cli(stub, tmp_path, capsys, "routing", "rules", "put", str(bare))
+    assert stub.received[-1][0] == "PUT" and stub.received[-1][2]["expected_version"] is None  # the first rule set
 
     stub.answers["PUT /admin/routing/rules"] = (
         400,
@@ -336,7 +346,6 @@ def test_rules_put_reads_the_version_in_force_then_prints_each_problem(stub, tmp
         "  rules.0.then: Input tag 'shout' does not match",
     ]
 
-    stub.answers["GET /admin/routing/rules"] = (200, {"rule_set": {}, "version": 3})
     stub.answers["PUT /admin/routing/rules"] = (
         409,
         {"error": {"code": "version_conflict", "message": "the rule set in force is version 4"}},
@@ -347,8 +356,8 @@ def test_rules_put_reads_the_version_in_force_then_prints_each_problem(stub, tmp
 
 def test_rules_and_taxonomy_get_print_a_file_put_takes(stub, tmp_path, capsys):
     stub.answers["GET /admin/routing/rules"] = (200, {"rule_set": {"default_team": "x", "rules": []}, "version": 2})
-    code, out, err = cli(stub, tmp_path, capsys, "routing", "rules", "get")
-    assert code == 0 and json.loads(out) == {"default_team": "x", "rules": []} and "version 2" in err
+    code, out, _ = cli(stub, tmp_path, capsys, "routing", "rules", "get")
+    assert code == 0 and json.loads(out) == {"rule_set": {"default_team": "x", "rules": []}, "version": 2}
     stub.answers["GET /admin/routing/taxonomy"] = (200, {"taxonomy": {"topics": [], "entities": {}}, "version": 0})
     code, out, _ = cli(stub, tmp_path, capsys, "routing", "taxonomy", "get")
     taxonomy = tmp_path / "taxonomy.json"

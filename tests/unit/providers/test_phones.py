@@ -33,8 +33,9 @@ def test_a_delivered_possible_number_is_kept_a_typed_one_is_not(number):
     [
         ("+14155550123", "+14155550123"),
         ("+1 (415) 555-0123", "+14155550123"),
-        ("447700900123", "+447700900123"),  # Vonage msisdn / WhatsApp wa_id: digits with country code, no '+'
-        ("4915112345678", "+4915112345678"),
+        ("4915112345678", "+4915112345678"),  # bare digits: kept when valid as international digits
+        ("447700900123", None),  # bare digits in a test range: maybe a national number, so they must be valid
+        ("6505550100", None),  # a US number without its country code, not Singapore's +65 0555 0100
         ("+4412345", None),  # possible only locally (no area code)
         ("+12345", None),  # short code
         ("12345", None),
@@ -53,6 +54,20 @@ def test_a_delivered_possible_number_is_kept_a_typed_one_is_not(number):
 )
 def test_delivered_numbers(raw, expected):
     assert delivered_e164(raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("447700900123", "+447700900123"),  # Vonage msisdn / WhatsApp wa_id: international digits, no '+'
+        ("15555550123", "+15555550123"),
+        ("4915112345678", "+4915112345678"),
+        ("12345", None),
+        ("10000000000", None),
+    ],
+)
+def test_digits_a_provider_documents_as_international_are_kept_when_possible(raw, expected):
+    assert delivered_e164(raw, international_digits=True) == expected
 
 
 @pytest.mark.parametrize(

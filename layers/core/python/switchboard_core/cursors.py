@@ -22,6 +22,9 @@ from pydantic import BaseModel, ValidationError
 from switchboard_core.errors import HubError
 
 MAX_CURSOR_CHARS = 2048  # sealed keys are a few hundred characters; anything longer is not ours
+# A cursor continues a listing someone is paging through now; an old one is refused rather than
+# kept valid forever (a leaked cursor then expires too).
+CURSOR_LIFETIME_SECONDS = 24 * 3600
 _KEY_INFO = b"switchboard admin api pagination cursors v1"
 
 
@@ -64,9 +67,11 @@ class CursorCodec:
         if len(cursor) > MAX_CURSOR_CHARS:
             raise InvalidCursor("is longer than any cursor this API issues")
         try:
-            payload = json.loads(self._fernet.decrypt(cursor.encode()))
+            payload = json.loads(self._fernet.decrypt(cursor.encode(), ttl=CURSOR_LIFETIME_SECONDS))
         except (InvalidToken, ValueError, TypeError):
-            raise InvalidCursor("is not one this API issued (or the cursor key was rotated)") from None
+            raise InvalidCursor(
+                "is not one this API issued, is older than a day, or the cursor key was rotated"
+            ) from None
         if not isinstance(payload, dict) or payload.get("q") != scope_digest(scope):
             raise InvalidCursor("was issued for another listing or other filters")
         try:

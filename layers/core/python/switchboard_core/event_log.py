@@ -7,10 +7,10 @@ time followed by the id, which keeps it unique and ordered.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from switchboard_core.dynamo import conditional_write
 from switchboard_core.events import CanonicalEvent
@@ -27,6 +27,15 @@ class EventQuery(BaseModel):
     type: str | None = None
     since: datetime | None = None
     limit: int = Field(default=25, ge=1, le=MAX_PAGE)
+
+    @field_validator("since")
+    @classmethod
+    def _in_utc(cls, since: datetime | None) -> datetime | None:
+        """Sort keys are UTC ISO strings, compared as strings: an offset must be applied, not kept
+        (a naive time is taken as UTC)."""
+        if since is None:
+            return None
+        return since.replace(tzinfo=UTC) if since.tzinfo is None else since.astimezone(UTC)
 
     def filters(self) -> dict[str, str | None]:
         """What the query selects on (not how much): a cursor is bound to exactly these."""

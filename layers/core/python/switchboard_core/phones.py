@@ -12,7 +12,11 @@ Two kinds of number, two checks:
   validity metadata lags ranges opened after its release and calls documented test
   ranges invalid (Ofcom's drama numbers 07700 900xxx, 555-01xx under an unassigned NANP
   area code such as 555); refusing those would drop the contact, thread and routing
-  of a message that really arrived.
+  of a message that really arrived. Only a number that is international by form gets this
+  benefit of the doubt: one with '+', or digits from a field the provider documents as
+  international without '+' (`international_digits=True`: WhatsApp's `wa_id`, Vonage's
+  `msisdn`, Plivo's `From`). Bare digits elsewhere may be a national number ("6505550100"
+  would otherwise become a possible Singapore number, +65 0555 0100), so they must be valid.
 * `typed_e164`: a number a person typed into a CRM (HubSpot, Salesforce, Pipedrive,
   Intercom, Zendesk, Freshdesk contact fields). Typos are common there, so it must be
   a *valid* number by the metadata.
@@ -48,12 +52,17 @@ def _parse(raw: str, default_region: str | None) -> list[Any]:
     return numbers
 
 
-def delivered_e164(raw: object) -> str | None:
+def delivered_e164(raw: object, *, international_digits: bool = False) -> str | None:
     """E.164 form of a number a carrier or platform delivered, or None when it cannot be
     a phone number at all (wrong length for its country code, a short code, a SIP URI, a
-    client identity, an all-zero placeholder, not a string). Validity metadata is deliberately not consulted
-    (module docstring)."""
-    return _delivered(raw) if isinstance(raw, str) else None
+    client identity, an all-zero placeholder, not a string). For a number with '+', or digits
+    the provider documents as international (`international_digits`), validity metadata is
+    deliberately not consulted; other bare digits must be valid (module docstring)."""
+    if not isinstance(raw, str):
+        return None
+    if raw.strip().startswith("+") or international_digits:
+        return _delivered(raw)
+    return _typed(raw, None)
 
 
 def typed_e164(raw: object, default_region: str | None = None) -> str | None:

@@ -385,7 +385,7 @@ class MetaAdapter(ProviderAdapter):
             type="message.received",
             provider_event_id=message_id or f"whatsapp:message:{stable_hash(message)}",
             occurred_at=from_epoch(message.get("timestamp")),
-            contact=Contact(phone=delivered_e164(wa_id), name=name, handles=handles),
+            contact=Contact(phone=delivered_e164(wa_id, international_digits=True), name=name, handles=handles),
             conversation_key=self._whatsapp_conversation(context, wa_id),
             text=text,
             attachments=attachments,
@@ -402,7 +402,7 @@ class MetaAdapter(ProviderAdapter):
             type="message.status_updated",
             provider_event_id=event_id,
             occurred_at=from_epoch(status.get("timestamp")),
-            contact=Contact(phone=delivered_e164(recipient), handles=handles),
+            contact=Contact(phone=delivered_e164(recipient, international_digits=True), handles=handles),
             conversation_key=self._whatsapp_conversation(context, recipient),
             attributes={**context, **status, **extra},
         )

@@ -207,7 +207,7 @@ class PlivoAdapter(ProviderAdapter):
             type="message.received" if inbound else "message.status_updated",
             provider_event_id=event_id,
             occurred_at=from_iso(first_value(params, "MessageTime")),
-            contact=Contact(phone=delivered_e164(sender if inbound else recipient)),
+            contact=Contact(phone=delivered_e164(sender if inbound else recipient, international_digits=True)),
             conversation_key=key,
             text=text,
             attributes=attributes,
@@ -226,7 +226,9 @@ class PlivoAdapter(ProviderAdapter):
             type=event_type,
             provider_event_id=event_id,
             occurred_at=from_iso(first_value(params, "EndTime", "AnswerTime", "StartTime")),
-            contact=Contact(phone=delivered_e164(remote), name=first_value(params, "CallerName")),
+            contact=Contact(
+                phone=delivered_e164(remote, international_digits=True), name=first_value(params, "CallerName")
+            ),
             conversation_key=f"plivo:call:{call}",
             attributes=attributes,
         )

@@ -310,7 +310,7 @@ class VonageAdapter(ProviderAdapter):
             type="message.received" if inbound else "message.status_updated",
             provider_event_id=event_id,
             occurred_at=occurred,
-            contact=Contact(phone=delivered_e164(msisdn)),
+            contact=Contact(phone=delivered_e164(msisdn, international_digits=True)),
             conversation_key=self._pair_key("sms", msisdn, to, event_id),
             text=text_or_none(payload.get("text")) if inbound else None,
             attributes=attributes,
@@ -324,7 +324,7 @@ class VonageAdapter(ProviderAdapter):
         handles = []
         if remote and channel not in ("sms", "mms"):
             handles.append(SocialHandle(platform=channel, id=remote))
-        phone = delivered_e164(remote) if remote and channel in _PHONE_CHANNELS else None
+        phone = delivered_e164(remote, international_digits=True) if remote and channel in _PHONE_CHANNELS else None
         name = None
         profile = payload.get("profile")
         if isinstance(profile, dict):
@@ -352,7 +352,7 @@ class VonageAdapter(ProviderAdapter):
             type=event_type,
             provider_event_id=event_id,
             occurred_at=from_iso(payload.get("timestamp")),
-            contact=Contact(phone=delivered_e164(remote)),
+            contact=Contact(phone=delivered_e164(remote, international_digits=True)),
             conversation_key=f"vonage:call:{scalar_str(payload.get('conversation_uuid'))}",
             attributes=attributes,
         )

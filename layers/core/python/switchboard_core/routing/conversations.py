@@ -38,6 +38,9 @@ if TYPE_CHECKING:
     from switchboard_core.routing.sensing import Sensed
 
 
+DEFAULT_INACTIVITY_WINDOW = timedelta(hours=4)  # a new message after this long starts a new conversation
+
+
 class Status(StrEnum):
     OPEN = "open"
     ASSIGNED = "assigned"
@@ -103,7 +106,9 @@ class Threaded:
 
 
 class ConversationStore:
-    def __init__(self, table: Any, inactivity_window: timedelta) -> None:
+    def __init__(self, table: Any, inactivity_window: timedelta = DEFAULT_INACTIVITY_WINDOW) -> None:
+        """`inactivity_window` matters only when threading (the routing function); readers of
+        conversations (admin, escalation) keep the default."""
         self._table = table
         self._window = inactivity_window
 
