@@ -31,6 +31,7 @@ def _update(sample: str, now: datetime) -> dict[str, Any]:
         "language_code": "de",
     }
     chat = {"id": user_id, "first_name": "Lena", "last_name": "Kraus", "username": user["username"], "type": "private"}
+    bot = {"id": int(digits(10)), "is_bot": True, "first_name": "Switchboard", "username": "switchboard_demo_bot"}
     date = int(now.timestamp())
     update_id = int(digits(9))
     message_id = int(digits(5))
@@ -45,7 +46,21 @@ def _update(sample: str, now: datetime) -> dict[str, Any]:
                 "text": "Hallo! Where is my parcel?",
             },
         }
-    if sample == "contact":
+    # The customer answers the bot's question: their own contact, or a shared location (the demo
+    # rules send the latter to the nearest field technician).
+    answers: dict[str, tuple[str, dict[str, Any]]] = {
+        "contact": (
+            "Please share your phone number.",
+            {"contact": {"phone_number": phone()[1:], "first_name": "Lena", "last_name": "Kraus", "user_id": user_id}},
+        ),
+        "location": (
+            "Where should our technician come?",
+            {"location": {"latitude": 37.8044, "longitude": -122.2712, "horizontal_accuracy": 25}},
+        ),
+    }
+    if sample in answers:
+        question, answer = answers[sample]
+        asked: dict[str, Any] = {"message_id": message_id - 1, "from": bot, "chat": chat, "date": date - 30}
         return {
             "update_id": update_id,
             "message": {
@@ -53,48 +68,8 @@ def _update(sample: str, now: datetime) -> dict[str, Any]:
                 "from": user,
                 "chat": chat,
                 "date": date,
-                "reply_to_message": {
-                    "message_id": message_id - 1,
-                    "from": {
-                        "id": int(digits(10)),
-                        "is_bot": True,
-                        "first_name": "Switchboard",
-                        "username": "switchboard_demo_bot",
-                    },
-                    "chat": chat,
-                    "date": date - 30,
-                    "text": "Please share your phone number.",
-                },
-                "contact": {
-                    "phone_number": phone()[1:],
-                    "first_name": "Lena",
-                    "last_name": "Kraus",
-                    "user_id": user_id,
-                },
-            },
-        }
-    if sample == "location":
-        # A shared location (Message.location), answering the bot: the demo rules send it to the nearest field tech.
-        return {
-            "update_id": update_id,
-            "message": {
-                "message_id": message_id,
-                "from": user,
-                "chat": chat,
-                "date": date,
-                "reply_to_message": {
-                    "message_id": message_id - 1,
-                    "from": {
-                        "id": int(digits(10)),
-                        "is_bot": True,
-                        "first_name": "Switchboard",
-                        "username": "switchboard_demo_bot",
-                    },
-                    "chat": chat,
-                    "date": date - 30,
-                    "text": "Where should our technician come?",
-                },
-                "location": {"latitude": 37.8044, "longitude": -122.2712, "horizontal_accuracy": 25},
+                "reply_to_message": {**asked, "text": question},
+                **answer,
             },
         }
     return {
@@ -106,12 +81,7 @@ def _update(sample: str, now: datetime) -> dict[str, Any]:
             "data": "order:4471:track",
             "message": {
                 "message_id": message_id,
-                "from": {
-                    "id": int(digits(10)),
-                    "is_bot": True,
-                    "first_name": "Switchboard",
-                    "username": "switchboard_demo_bot",
-                },
+                "from": bot,
                 "chat": chat,
                 "date": date - 60,
                 "text": "What would you like to do?",

@@ -131,6 +131,18 @@ def test_someone_elses_contact_stays_in_attributes(adapter):
     assert event.attributes["contact_phone_e164"] == "+442079460958"
 
 
+def test_own_contact_digits_are_international_others_must_be_valid(adapter):
+    update = json.loads(recorded("contact.json"))
+    # Telegram verified the sender's own number: kept although the metadata calls the range invalid.
+    update["message"]["contact"]["phone_number"] = "447700900123"
+    [event] = adapter.normalise(signed(json.dumps(update).encode()))
+    assert event.contact.phone == "+447700900123"
+    # An address-book entry of someone else, typed as a national number: not read as Singapore's +65.
+    update["message"]["contact"].update(user_id=999, phone_number="6505550100")
+    [event] = adapter.normalise(signed(json.dumps(update).encode()))
+    assert event.contact.phone is None and event.attributes["contact_phone_e164"] is None
+
+
 def test_photo_caption_location_in_a_group(adapter):
     [event] = normalise(adapter, "location-photo-group.json")
     assert event.text == "Broken seal on delivery"

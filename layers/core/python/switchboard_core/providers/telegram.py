@@ -169,14 +169,15 @@ class TelegramAdapter(ProviderAdapter):
         phone = None
         if shared is not None:
             raw_phone = shared.get("phone_number")
-            shared_phone = delivered_e164(raw_phone) if isinstance(raw_phone, str) else None
+            # A contact the sender shares about themselves (a bot's "share my number" button) carries
+            # the number Telegram verified, in international digits; any other is an address-book
+            # entry as someone typed it, so its bare digits must be a valid number.
+            own = bool(scalar_str(shared.get("user_id"))) and scalar_str(shared.get("user_id")) == scalar_str(
+                dig(sender, "id")
+            )
+            shared_phone = delivered_e164(raw_phone, international_digits=own) if isinstance(raw_phone, str) else None
             attributes["contact_phone_e164"] = shared_phone
-            # A contact the sender shares about themselves identifies the sender.
-            if (
-                shared_phone
-                and scalar_str(shared.get("user_id"))
-                and scalar_str(shared.get("user_id")) == scalar_str(dig(sender, "id"))
-            ):
+            if own and shared_phone:  # it identifies the sender
                 phone = shared_phone
         message_id = scalar_str(message.get("message_id"))
         chat_id = scalar_str(dig(message, "chat", "id"))
