@@ -467,20 +467,7 @@ JSON_VALUES = st.recursive(
     max_leaves=30,
 )
 CONFIG_VALUES = st.dictionaries(
-    st.sampled_from(
-        [
-            "secret",
-            "header",
-            "algorithm",
-            "encoding",
-            "prefix",
-            "template",
-            "timestamp_header",
-            "id_header",
-            "tolerance_seconds",
-            "other",
-        ]
-    ),
+    st.sampled_from([*HmacAdapter.credential_fields, "other"]),  # every configurable field, and one it refuses
     st.one_of(
         st.text(max_size=20),
         st.sampled_from(["X-Sig", "sha1", "sha512", "base64", "{body}", "{timestamp}.{body}", "300", "X-Ts"]),

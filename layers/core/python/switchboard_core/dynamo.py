@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import operator
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -29,3 +31,8 @@ def conditional_write(write: Callable[..., Any], **request: Any) -> bool:
             return False
         raise
     return True
+
+
+def all_of(conditions: list[Any]) -> Any:
+    """boto3 condition objects (`Attr(...).eq(...)`) joined with AND: one FilterExpression."""
+    return functools.reduce(operator.and_, conditions)

@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from switchboard_core.dynamo import conditional_write
+from switchboard_core.dynamo import all_of, conditional_write
 from switchboard_core.events import CanonicalEvent
 
 MAX_PAGE = 100
@@ -117,10 +117,7 @@ class EventLogStore:
             filters.append(Attr("type").eq(query.type))
         kwargs: dict[str, Any] = {"IndexName": index, "KeyConditionExpression": key, "ScanIndexForward": False}
         if filters:
-            combined = filters[0]
-            for extra in filters[1:]:
-                combined = combined & extra
-            kwargs["FilterExpression"] = combined
+            kwargs["FilterExpression"] = all_of(filters)
         if after:
             kwargs["ExclusiveStartKey"] = after
 

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
-from switchboard_core.dynamo import conditional_write
+from switchboard_core.dynamo import all_of, conditional_write
 from switchboard_core.events import CanonicalEvent
 
 if TYPE_CHECKING:
@@ -288,10 +288,7 @@ class ConversationStore:
         if topic:
             filters.append(Attr("topics").contains(topic))
         if filters:
-            combined = filters[0]
-            for extra in filters[1:]:
-                combined = combined & extra
-            kwargs["FilterExpression"] = combined
+            kwargs["FilterExpression"] = all_of(filters)
         if cursor:
             kwargs["ExclusiveStartKey"] = cursor
         found: list[Conversation] = []
