@@ -12,6 +12,7 @@ derived here (`env_var`), so a handler never knows which backend it runs on.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -55,10 +56,13 @@ class Secret:
 
 @dataclass(frozen=True)
 class Consumer:
-    """A function fed from the bus: rule (pattern) -> SQS queue (+ DLQ) -> function."""
+    """A function fed from the bus: rule (pattern) -> SQS queue (+ DLQ) -> function.
+
+    With `event_pattern` None the queue has no rule of its own: rules created at run time
+    (partner subscriptions, under SUBSCRIPTION_RULE_PREFIX) target it instead."""
 
     queue: str
-    event_pattern: dict
+    event_pattern: dict | None
     batch_size: int = 10
     max_receive_count: int = 5
     visibility_timeout_seconds: int = 60
@@ -87,6 +91,14 @@ class Function:
     # Run on a schedule (EventBridge Scheduler expression, e.g. "rate(1 minute)"): EventBridge
     # Scheduler on AWS, the local runtime's scheduler on one machine.
     schedule: str | None = None
+    # Partner subscriptions' signing secrets in Secrets Manager (their own prefix).
+    subscription_secrets: Access | None = None
+    # Creates and removes the subscriptions' bus rules (names under SUBSCRIPTION_RULE_PREFIX,
+    # targeting the delivery queue), checks patterns (TestEventPattern) and starts replays.
+    manages_subscription_rules: bool = False
+    # Sends to the delivery queue (manual retries and local replays) and changes the
+    # visibility of its messages (the retry schedule).
+    uses_delivery_queue: bool = False
 
     @property
     def directory(self) -> str:
@@ -149,6 +161,14 @@ TABLES: dict[str, Table] = {
             purpose="Routing configuration per tenant: rule set, taxonomy, responders.",
         ),
         Table(
+            "subscriptions",
+            partition_key="pk",
+            sort_key="sk",
+            ttl_attribute="expires_at",
+            indexes=(Index("by_tenant", "tenant", "created_at"),),
+            purpose="Partner subscriptions, each event's delivery state and attempts, endpoint health.",
+        ),
+        Table(
             "replies",
             partition_key="pk",
             ttl_attribute="expires_at",
@@ -170,6 +190,47 @@ SECRETS: dict[str, Secret] = {
         "Lambda is warranted.",
     ),
 }
+
+# --- partner subscriptions ---
+DELIVERY_QUEUE = "deliveries"
+# Each subscription's bus rule is named <stage prefix>-sub-<subscription id>; the admin
+# function's permissions reach only rules with this prefix.
+SUBSCRIPTION_RULE_INFIX = "sub-"
+# Delays before each delivery attempt, in seconds: immediately, 5 s, 5 min, 30 min, 2 h,
+# 5 h, 10 h, 10 h (about 28 hours in all), each with up to 20% jitter, or the endpoint's
+# Retry-After when longer (capped at SQS's 12 h visibility limit).
+DELIVERY_RETRY_SCHEDULE_SECONDS: tuple[int, ...] = (0, 5, 300, 1800, 7200, 18000, 36000, 36000)
+DELIVERY_RETRY_JITTER = 0.2
+DELIVERY_TIMEOUT_SECONDS = 15
+# An endpoint failing this long gets subscription.failing; this long, subscription.disabled.
+SUBSCRIPTION_FAILING_AFTER_SECONDS = 24 * 3600
+SUBSCRIPTION_DISABLED_AFTER_SECONDS = 5 * 24 * 3600
+# The per-endpoint circuit breaker: after this many failures in a row it opens, and sends
+# wait (without spending an attempt) for a cool-down that doubles up to the maximum.
+BREAKER_FAILURE_THRESHOLD = 5
+BREAKER_COOLDOWN_SECONDS = 30
+BREAKER_MAX_COOLDOWN_SECONDS = 3600
+# After rotation, the old secret keeps signing alongside the new one for this long.
+SECRET_ROTATION_GRACE_SECONDS = 24 * 3600
+DELIVERY_ATTEMPTS_TTL_SECONDS = 30 * 24 * 3600
+
+
+def delivery_policy() -> dict[str, object]:
+    """The numbers above as the DELIVERY_POLICY variable the admin and delivery functions read
+    (switchboard_core.subscriptions.policy.DeliveryPolicy); the local runtime may pass a faster one."""
+    return {
+        "retry_schedule_seconds": list(DELIVERY_RETRY_SCHEDULE_SECONDS),
+        "retry_jitter": DELIVERY_RETRY_JITTER,
+        "timeout_seconds": DELIVERY_TIMEOUT_SECONDS,
+        "failing_after_seconds": SUBSCRIPTION_FAILING_AFTER_SECONDS,
+        "disabled_after_seconds": SUBSCRIPTION_DISABLED_AFTER_SECONDS,
+        "breaker_failure_threshold": BREAKER_FAILURE_THRESHOLD,
+        "breaker_cooldown_seconds": BREAKER_COOLDOWN_SECONDS,
+        "breaker_max_cooldown_seconds": BREAKER_MAX_COOLDOWN_SECONDS,
+        "rotation_grace_seconds": SECRET_ROTATION_GRACE_SECONDS,
+        "attempts_ttl_seconds": DELIVERY_ATTEMPTS_TTL_SECONDS,
+    }
+
 
 EVENT_BUS = "events"
 EVENT_SOURCE_PREFIX = "switchboard."
@@ -202,11 +263,15 @@ FUNCTIONS: dict[str, Function] = {
                 "routing": "readwrite",
                 "contacts": "read",
                 "conversations": "read",
+                "subscriptions": "readwrite",
             },
             secrets="readwrite",
             outbound_secrets="readwrite",
             reads_secrets=("cursor_key",),
             deps_layer=True,
+            subscription_secrets="readwrite",
+            manages_subscription_rules=True,
+            uses_delivery_queue=True,
         ),
         Function(
             "authorizer",
@@ -265,6 +330,26 @@ FUNCTIONS: dict[str, Function] = {
                 visibility_timeout_seconds=120,
             ),
         ),
+        Function(
+            "delivery",
+            handler="functions.delivery.handler.handler",
+            description="Delivers events to partner subscriptions' endpoints: signed, retried, logged.",
+            # One message per invocation: a send may wait DELIVERY_TIMEOUT_SECONDS for an endpoint.
+            timeout_seconds=30,
+            tables={"subscriptions": "readwrite"},
+            publishes=True,
+            subscription_secrets="read",
+            uses_delivery_queue=True,
+            consumer=Consumer(
+                queue=DELIVERY_QUEUE,
+                event_pattern=None,  # fed by the subscriptions' own rules
+                batch_size=1,
+                # The function counts attempts itself and drops nothing; the DLQ is for
+                # messages that keep crashing it (breaker waits and ordered holds also receive).
+                max_receive_count=50,
+                visibility_timeout_seconds=180,
+            ),
+        ),
     )
 }
 
@@ -282,6 +367,12 @@ def env_var(kind: Literal["table", "bucket", "secret"], name: str) -> str:
 
 
 EVENT_BUS_ENV = "EVENT_BUS_NAME"
+SUBSCRIPTION_SECRETS_PREFIX_ENV = "SUBSCRIPTION_SECRETS_PREFIX"
+SUBSCRIPTION_RULE_PREFIX_ENV = "SUBSCRIPTION_RULE_PREFIX"
+DELIVERY_QUEUE_URL_ENV = "DELIVERY_QUEUE_URL"
+DELIVERY_QUEUE_ARN_ENV = "DELIVERY_QUEUE_ARN"
+EVENT_ARCHIVE_ARN_ENV = "EVENT_ARCHIVE_ARN"
+DELIVERY_POLICY_ENV = "DELIVERY_POLICY"
 SECRETS_PREFIX_ENV = "SECRETS_PREFIX"
 OUTBOUND_SECRETS_PREFIX_ENV = "OUTBOUND_SECRETS_PREFIX"
 MAX_RECEIVE_COUNT_ENV = "QUEUE_MAX_RECEIVE_COUNT"
@@ -298,8 +389,15 @@ def outbound_secrets_prefix(stage: str) -> str:
     return f"{SERVICE}/{stage}/outbound/"
 
 
+def subscription_secrets_prefix(stage: str) -> str:
+    """Secrets Manager names of partner subscriptions' signing secrets start with this."""
+    return f"{SERVICE}/{stage}/subscriptions/"
+
+
 def function_environment(function: Function, names: dict[str, str], stage: str) -> dict[str, str]:
-    """Environment for one function. `names` maps 'table:x' / 'bucket:x' / 'secret:x' / 'bus' to physical names."""
+    """Environment for one function. `names` maps 'table:x' / 'bucket:x' / 'secret:x' / 'bus' to physical
+    names, and for the subscription machinery 'rule_prefix', 'queue_url:deliveries', 'queue_arn:deliveries'
+    and (on AWS only) 'archive'."""
     env = {
         STAGE_ENV: stage,
         "POWERTOOLS_SERVICE_NAME": f"{SERVICE}-{function.name.replace('_', '-')}",
@@ -320,6 +418,17 @@ def function_environment(function: Function, names: dict[str, str], stage: str) 
         env[OUTBOUND_SECRETS_PREFIX_ENV] = outbound_secrets_prefix(stage)
     if function.consumer:  # so a consumer can tell a record's last attempt before the DLQ
         env[MAX_RECEIVE_COUNT_ENV] = str(function.consumer.max_receive_count)
+    if function.subscription_secrets:
+        env[SUBSCRIPTION_SECRETS_PREFIX_ENV] = subscription_secrets_prefix(stage)
+    if function.uses_delivery_queue:
+        env[DELIVERY_QUEUE_URL_ENV] = names[f"queue_url:{DELIVERY_QUEUE}"]
+        env[DELIVERY_POLICY_ENV] = json.dumps(delivery_policy(), separators=(",", ":"))
+    if function.manages_subscription_rules:
+        env[EVENT_BUS_ENV] = names["bus"]
+        env[SUBSCRIPTION_RULE_PREFIX_ENV] = names["rule_prefix"]
+        env[DELIVERY_QUEUE_ARN_ENV] = names[f"queue_arn:{DELIVERY_QUEUE}"]
+        if "archive" in names:  # AWS replays from the bus archive; the local runtime from the event log
+            env[EVENT_ARCHIVE_ARN_ENV] = names["archive"]
     return env
 
 

@@ -119,6 +119,10 @@ class LocalNames:
         names.update({f"bucket:{b}": self.bucket(b) for b in topology.BUCKETS})
         names.update({f"secret:{s}": self.secret(s) for s in topology.SECRETS})
         names["bus"] = self.bus
+        names["rule_prefix"] = self.rule(topology.SUBSCRIPTION_RULE_INFIX)
+        delivery_queue = self.queue(topology.DELIVERY_QUEUE)
+        names[f"queue_url:{topology.DELIVERY_QUEUE}"] = f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/{delivery_queue}"
+        names[f"queue_arn:{topology.DELIVERY_QUEUE}"] = f"arn:aws:sqs:{REGION}:{ACCOUNT}:{delivery_queue}"
         return names
 
 
@@ -194,9 +198,10 @@ def create_resources(names: LocalNames) -> list[ConsumerQueue]:
             },
         )["QueueUrl"]
         arn = queue_arn(sqs, queue_url)
-        rule = names.rule(consumer.queue)
-        events.put_rule(Name=rule, EventBusName=names.bus, EventPattern=json.dumps(consumer.event_pattern))
-        events.put_targets(Rule=rule, EventBusName=names.bus, Targets=[{"Id": "queue", "Arn": arn}])
+        if consumer.event_pattern is not None:  # else rules made at run time target the queue
+            rule = names.rule(consumer.queue)
+            events.put_rule(Name=rule, EventBusName=names.bus, EventPattern=json.dumps(consumer.event_pattern))
+            events.put_targets(Rule=rule, EventBusName=names.bus, Targets=[{"Id": "queue", "Arn": arn}])
         queues.append(ConsumerQueue(function.name, queue_url, arn, dlq_url, consumer.batch_size))
     return queues
 
