@@ -35,6 +35,9 @@ LOCAL_ENVIRONMENT = {
     # Dev only: lets the SNS adapter trust the demo certificate the `sns` samples sign with
     # (infra/local/samples/sns.py). Never set by the CDK app.
     "SWITCHBOARD_SNS_DEV_CERT_DIR": str(dev_certificate_dir()),
+    # Partner endpoints on this machine only (switchboard_core.endpoints: loopback, plain http
+    # allowed); on AWS the variable is absent and only public https endpoints are accepted.
+    "SWITCHBOARD_ENDPOINTS": "loopback",
 }
 
 
