@@ -45,7 +45,8 @@ class DeliveryState(StrEnum):
     PENDING = "pending"  # received, not yet sent (or waiting behind an earlier event when ordered)
     RETRYING = "retrying"  # an attempt failed; the next one is scheduled (next_attempt_at)
     DELIVERED = "delivered"
-    FAILED = "failed"  # every scheduled attempt failed, or the subscription was disabled: kept for retry/replay
+    FAILED = "failed"  # every scheduled attempt failed: kept for retry/replay
+    HELD = "held"  # not sent because the subscription was paused or disabled; resume sends it
 
 
 class Delivery(BaseModel):
@@ -63,6 +64,9 @@ class Delivery(BaseModel):
     next_attempt_at: AwareDatetime | None = None
     last_status_code: int | None = None
     last_error: str | None = None
+    delivered_triggers: list[str] = Field(
+        default_factory=list, description="Triggers already delivered (bus, retry:<id>, replay:<name>, resume:<id>)."
+    )
     updated_at: AwareDatetime
 
 
