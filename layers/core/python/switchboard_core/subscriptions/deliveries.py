@@ -54,8 +54,9 @@ class DeliveryLog:
         """A page of attempts, newest first (only `event_id`'s when given), and the key to continue from."""
         from boto3.dynamodb.conditions import Attr, Key
 
+        partition = Key("pk").eq(subscription_pk(subscription_id))
         request: dict[str, Any] = {
-            "KeyConditionExpression": Key("pk").eq(subscription_pk(subscription_id)) & Key("sk").begins_with("ATTEMPT#"),
+            "KeyConditionExpression": partition & Key("sk").begins_with("ATTEMPT#"),
             "ScanIndexForward": False,
         }
         if event_id is not None:
