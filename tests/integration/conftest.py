@@ -71,6 +71,22 @@ class Hub:
         return payload["events"]
 
 
+# The delivery machinery on a fast clock: the real schedule's shape in seconds (eight
+# attempts over ~15 s), a 1 s time-out, a breaker that cools down in a second or two.
+FAST_DELIVERY_POLICY = {
+    "retry_schedule_seconds": [0, 1, 1, 2, 2, 3, 3, 3],
+    "retry_jitter": 0.2,
+    "timeout_seconds": 1,
+    "failing_after_seconds": 120,
+    "disabled_after_seconds": 600,
+    "breaker_failure_threshold": 5,
+    "breaker_cooldown_seconds": 1,
+    "breaker_max_cooldown_seconds": 2,
+    "rotation_grace_seconds": 3600,
+    "attempts_ttl_seconds": 86400,
+}
+
+
 def wait_for(check: Callable[[], Any], timeout: float = 15.0, interval: float = 0.2) -> Any:
     deadline = time.monotonic() + timeout
     while True:
@@ -87,6 +103,7 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
     saved = dict(os.environ)
     os.environ.update(AWS_TEST_ENV)
     os.environ.pop("SWITCHBOARD_ADMIN_KEY", None)
+    os.environ["SWITCHBOARD_DELIVERY_POLICY"] = json.dumps(FAST_DELIVERY_POLICY)
     runtime = LocalRuntime(state_dir=tmp_path_factory.mktemp("state"), port=0).start()
     try:
         yield Hub(runtime=runtime, bus=attach_bus_capture(runtime.names.bus, "integration-capture"))
