@@ -15,9 +15,9 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from functions.delivery.logic import DeliveryDeps, SigningKeys, Verdict, deliver
+from functions.delivery.logic import DeliveryDeps, MalformedMessage, SigningKeys, Verdict, deliver
 from functions.delivery.sender import post
 from switchboard_core import aws
 from switchboard_core.bus import EventPublisher
@@ -120,11 +120,17 @@ def wait(record: SQSRecord, seconds: float) -> None:
 
 
 def record_handler(record: SQSRecord) -> None:
-    message = DeliveryMessage.model_validate_json(record.body)
-    event_id = message.detail.get("id")
-    logger.append_keys(subscription=message.subscription, event_id=event_id, trigger=message.effective_trigger)
-    logger.set_correlation_id(event_id if isinstance(event_id, str) else None)
-    verdict: Verdict = deliver(message, dependencies(), receipt=record.receipt_handle)
+    try:
+        message = DeliveryMessage.model_validate_json(record.body)
+        event_id = message.detail.get("id")
+        logger.append_keys(subscription=message.subscription, event_id=event_id, trigger=message.effective_trigger)
+        logger.set_correlation_id(event_id if isinstance(event_id, str) else None)
+        verdict: Verdict = deliver(message, dependencies(), receipt=record.receipt_handle)
+    except (ValidationError, MalformedMessage) as exc:
+        # Reported, not dropped: it comes back, then rests in the dead-letter queue for a look.
+        metrics.add_metric(name="delivery_malformed", unit=MetricUnit.Count, value=1)
+        logger.error("malformed delivery message", extra={"message_id": record.message_id, "error": str(exc)[:500]})
+        raise
     metrics.add_metric(name=f"delivery_{verdict.outcome}", unit=MetricUnit.Count, value=1)
     log = logger.info if verdict.outcome in FINISHED_QUIETLY or verdict.wait_seconds is not None else logger.warning
     log(
