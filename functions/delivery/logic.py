@@ -47,7 +47,7 @@ from urllib.parse import urlsplit
 from functions.delivery.sender import USER_AGENT, Sender, SendResult
 from switchboard_core.endpoints import EndpointRefused, Resolver, check_endpoint, resolve_host
 from switchboard_core.events import CanonicalEvent, Channel, EventDraft
-from switchboard_core.subscriptions.deliveries import DeliveryWriter, LinePlace
+from switchboard_core.subscriptions.deliveries import DeliveryWriter, EndpointHealth, LinePlace
 from switchboard_core.subscriptions.models import (
     Attempt,
     Delivery,
@@ -209,22 +209,25 @@ def take_turn(turn: Turn, delivery: Delivery, deps: DeliveryDeps, now: datetime)
         deps.log.mark_held(delivery.model_copy(update={"updated_at": now}))
         leave_line(turn, deps)
         return Verdict("held", detail=f"the subscription is {subscription.status.value}")
+    endpoint = endpoint_key(subscription.url)
+    health = deps.log.health(endpoint)
     if turn.order_key is not None:
-        waiting = wait_in_line(turn, deps, now)
+        waiting = wait_in_line(turn, health, deps, now)
         if waiting is not None:
             return waiting
-    endpoint = endpoint_key(subscription.url)
-    closed = breaker_gate(endpoint, deps, now)
+    closed = breaker_gate(health, deps, now)
     if closed is not None:
         return closed
-    return attempt(turn, delivery, endpoint, deps)
+    return attempt(turn, delivery, health, deps)
 
 
 # --- ordered subscriptions ---
 
 
-def wait_in_line(turn: Turn, deps: DeliveryDeps, now: datetime) -> Verdict | None:
-    """None when this event is at the head of its line (send it); else a wait behind the head."""
+def wait_in_line(turn: Turn, health: EndpointHealth, deps: DeliveryDeps, now: datetime) -> Verdict | None:
+    """None when this event is at the head of its line (send it); else a wait behind the head:
+    until the head's next attempt or the breaker's end, whichever is later (the head wakes it
+    sooner when it leaves the line)."""
     assert turn.order_key is not None
     subscription_id = turn.subscription.id
     deps.log.join_line(
@@ -243,8 +246,11 @@ def wait_in_line(turn: Turn, deps: DeliveryDeps, now: datetime) -> Verdict | Non
         if turn.receipt is not None:
             place = LinePlace(turn.event_id, turn.event_time, turn.order_key, now, None)
             deps.log.wait_in_line(subscription_id, place, turn.receipt)
-        due = head_delivery.next_attempt_at
-        wait = (due - now).total_seconds() if due is not None and due > now else deps.policy.timeout_seconds
+        due = max(
+            [moment for moment in (head_delivery.next_attempt_at, health.open_until) if moment is not None],
+            default=now,
+        )
+        wait = (due - now).total_seconds() if due > now else deps.policy.timeout_seconds
         return Verdict("waiting", wait_seconds=jittered(wait, deps), detail=f"behind event {head.event_id}")
     return Verdict("waiting", wait_seconds=jittered(MIN_WAIT_SECONDS, deps), detail="its line keeps changing")
 
@@ -278,9 +284,9 @@ def endpoint_key(url: str) -> str:
     return f"{parts.scheme}://{(parts.hostname or '').lower()}:{port}"
 
 
-def breaker_gate(endpoint: str, deps: DeliveryDeps, now: datetime) -> Verdict | None:
+def breaker_gate(health: EndpointHealth, deps: DeliveryDeps, now: datetime) -> Verdict | None:
     """None when the breaker lets a send through (closed, or this turn is the probe)."""
-    health = deps.log.health(endpoint)
+    endpoint = health.endpoint
     if health.open_until is None:
         return None
     if health.open_until > now:
@@ -299,8 +305,8 @@ def breaker_gate(endpoint: str, deps: DeliveryDeps, now: datetime) -> Verdict | 
 # --- the send ---
 
 
-def attempt(turn: Turn, delivery: Delivery, endpoint: str, deps: DeliveryDeps) -> Verdict:
-    subscription, policy = turn.subscription, deps.policy
+def attempt(turn: Turn, delivery: Delivery, health: EndpointHealth, deps: DeliveryDeps) -> Verdict:
+    subscription, policy, endpoint = turn.subscription, deps.policy, health.endpoint
     body = json.dumps(delivery_body(turn.message.detail), separators=(",", ":")).encode()
     sent_at = deps.clock()
     headers = {
@@ -346,7 +352,8 @@ def attempt(turn: Turn, delivery: Delivery, endpoint: str, deps: DeliveryDeps) -
         assert result.status_code is not None
         log_attempt("delivered")
         deps.log.mark_delivered(spent, turn.trigger, result.status_code)
-        deps.log.count_success(endpoint, sent_at)
+        if health.consecutive_failures or health.open_until is not None:  # a healthy endpoint is not written
+            deps.log.count_success(endpoint, sent_at)
         leave_line(turn, deps)
         if subscription.failing_since is not None or subscription.status == SubscriptionStatus.FAILING:
             update_subscription(subscription.id, recovered, deps, sent_at)
