@@ -14,6 +14,7 @@ from infra import topology
 from infra.local.dispatcher import sqs_record
 from infra.local.lambdas import LocalFunctions
 from switchboard_core import aws
+from switchboard_core.bus import EventPublisher
 from tests.conftest import capture_function_log
 from tests.unit.delivery.support import FAST_POLICY, Answer, canonical, message
 
@@ -97,3 +98,37 @@ def test_a_malformed_message_is_reported_and_nothing_is_sent(world, receiver, qu
         result = functions.invoke("delivery", {"Records": [record]})
         assert result == {"batchItemFailures": [{"itemIdentifier": record["messageId"]}]}
     assert receiver.requests == []
+
+
+def test_an_event_routed_by_a_subscriptions_rule_is_delivered(world, receiver, queue):
+    """The message as a subscription's rule puts it (the InputTransformer of the shared plan)
+    reaches the receiver, verified with the public library."""
+    functions, sqs, url, arn = queue
+    secret = world.subscribe(receiver.url)
+    events = aws.client("events")
+    bus = world.aws_world.names.bus
+    events.put_rule(
+        Name="test-sub-sub_1",
+        EventBusName=bus,
+        EventPattern=json.dumps({"source": [{"prefix": "switchboard."}], "detail": {"tenant": ["acme"]}}),
+    )
+    events.put_targets(
+        Rule="test-sub-sub_1",
+        EventBusName=bus,
+        Targets=[
+            {
+                "Id": "delivery",
+                "Arn": arn,
+                "InputTransformer": {
+                    "InputPathsMap": {},
+                    "InputTemplate": '{"subscription": "sub_1", "event": <aws.events.event.json>}',
+                },
+            }
+        ],
+    )
+    event = canonical(1)
+    EventPublisher(events, bus).publish([event, canonical(2, tenant="globex")])
+    (received,) = receive(sqs, url)  # the other tenant's event did not match
+    assert functions.invoke("delivery", {"Records": [sqs_record(received, arn)]}) == {"batchItemFailures": []}
+    (request,) = receiver.requests
+    assert Webhook(secret).verify(request.body, request.headers)["data"]["id"] == event.id
