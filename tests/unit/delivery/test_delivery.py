@@ -416,3 +416,36 @@ def test_a_message_without_an_event_id_is_an_error(world, receiver):
     with pytest.raises(MalformedMessage, match=r"detail\.id"):
         deliver(DeliveryMessage(subscription="sub_1", event={"detail": {"tenant": "acme"}}), world.deps)
     assert receiver.requests == []
+
+
+def test_a_waiting_line_holds_only_its_own_key(world):
+    at = datetime(2026, 12, 1, 12, tzinfo=UTC)
+    world.log.join_line("sub_1", "thread:con_1:a#b", at, "e1", world.clock(), 3600)
+    world.log.join_line("sub_1", "thread:con_1:a", at + timedelta(seconds=1), "e2", world.clock(), 3600)
+    assert [p.event_id for p in world.log.line("sub_1", "thread:con_1:a")] == ["e2"]
+    assert [p.event_id for p in world.log.line("sub_1", "thread:con_1:a#b")] == ["e1"]
+
+
+def test_an_ordered_event_waits_behind_its_head_until_the_breaker_closes(world, receiver):
+    world.subscribe(receiver.url, ordered=True)
+    base = datetime(2026, 12, 1, 12, tzinfo=UTC)
+    first = canonical(1, conversation="cv_1", at=base)
+    second = canonical(2, conversation="cv_1", at=base + timedelta(seconds=1))
+    endpoint = f"http://127.0.0.1:{receiver.server.server_address[1]}"
+    world.log.open_breaker(endpoint, world.clock() + timedelta(seconds=600))
+    assert deliver(message(first), world.deps).outcome == "breaker_open"
+    waiting = deliver(message(second), world.deps)
+    assert (waiting.outcome, waiting.wait_seconds) == ("waiting", 600)
+    assert receiver.requests == []
+
+
+def test_a_head_that_has_not_moved_for_longer_than_any_wait_leaves_the_line(world, receiver):
+    world.subscribe(receiver.url, ordered=True)
+    base = datetime(2026, 12, 1, 12, tzinfo=UTC)
+    first = canonical(1, conversation="cv_1", at=base)
+    second = canonical(2, conversation="cv_1", at=base + timedelta(seconds=1))
+    receiver.answer(Answer(503))
+    assert deliver(message(first), world.deps).outcome == "retry"  # then its message is lost (dead-lettered)
+    world.clock.advance(14 * 3600)
+    assert deliver(message(second), world.deps).outcome == "delivered"
+    assert [p.event_id for p in world.log.line("sub_1", "conversation:cv_1")] == []

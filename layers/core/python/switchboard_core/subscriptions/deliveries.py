@@ -435,8 +435,8 @@ class DeliveryWriter(DeliveryLog):
     def open_breaker(self, endpoint: str, until: datetime) -> None:
         self._table.update_item(
             Key=self._health_key(endpoint),
-            UpdateExpression="SET open_until = :until",
-            ExpressionAttributeValues={":until": until.isoformat()},
+            UpdateExpression="SET open_until = :until, endpoint = :endpoint",
+            ExpressionAttributeValues={":until": until.isoformat(), ":endpoint": endpoint},
         )
 
     def count_success(self, endpoint: str, now: datetime) -> None:
