@@ -67,6 +67,11 @@ class Delivery(BaseModel):
     delivered_triggers: list[str] = Field(
         default_factory=list, description="Triggers already delivered (bus, retry:<id>, replay:<name>, resume:<id>)."
     )
+    trigger: str | None = Field(default=None, description="The trigger now being sent (its schedule is running).")
+    trigger_attempts: int = Field(default=0, description="Attempts spent by the current trigger (its schedule).")
+    triggers: list[str] = Field(
+        default_factory=list, description="Every trigger that ever started sending it (a superseded one stops)."
+    )
     updated_at: AwareDatetime
 
 
