@@ -7,6 +7,7 @@ time followed by the id, which keeps it unique and ordered.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -133,6 +134,30 @@ class EventLogStore:
             if not last:
                 return events, None
             kwargs["ExclusiveStartKey"] = last
+
+    def get(self, event_id: str) -> CanonicalEvent | None:
+        """One event by id (None once its TTL removed it, or if it never arrived)."""
+        item = self._table.get_item(Key={"id": event_id}).get("Item")
+        return CanonicalEvent.model_validate_json(item["event"]) if item else None
+
+    def between(self, tenant: str, since: datetime, until: datetime) -> Iterator[CanonicalEvent]:
+        """A tenant's events received at or after `since` and before `until`, oldest first
+        (what a subscription's replay re-sends, read in pages)."""
+        from boto3.dynamodb.conditions import Key
+
+        low, high = since.astimezone(UTC).isoformat(), until.astimezone(UTC).isoformat()
+        # Sort keys are "<received_at>#<id>": every key of a moment before `until` sorts below it.
+        request: dict[str, Any] = {
+            "IndexName": "by_tenant",
+            "KeyConditionExpression": Key("tenant").eq(tenant) & Key("sort_key").between(low, high),
+        }
+        while True:
+            page = self._table.query(**request)
+            for item in page.get("Items", []):
+                yield CanonicalEvent.model_validate_json(item["event"])
+            if "LastEvaluatedKey" not in page:
+                return
+            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
 def _key_of(item: dict[str, Any], index: str) -> dict[str, Any]:
