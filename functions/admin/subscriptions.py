@@ -21,9 +21,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from aws_lambda_powertools import Logger
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from functions.admin.routing_config import tenant_for
+from switchboard_core.bus import to_entry
 from switchboard_core.cursors import CursorCodec
 from switchboard_core.endpoints import Resolver, check_endpoint
 from switchboard_core.errors import HubError, NotFound, invalid_request
@@ -51,7 +53,10 @@ MAX_DESCRIPTION_CHARS = 500
 MAX_REPLAY = timedelta(days=30)
 CLOCK_SKEW = timedelta(minutes=1)
 SQS_BATCH = 10
+SQS_BATCH_BYTES = 256 * 1024
 NAME_PATTERN = r"^[A-Za-z0-9_.-]+$"
+
+logger = Logger(child=True)
 
 
 # --- requests ---------------------------------------------------------------------------------
@@ -227,16 +232,29 @@ def input_template(subscription_id: str) -> str:
 def put_rule(subscription: Subscription, scoped: dict[str, Any], deps: SubscriptionDeps) -> None:
     """Create or update the rule and its one target. The state follows the subscription:
     PutRule without a State would enable a paused subscription's rule."""
+    from botocore.exceptions import ClientError
+
     settings = deps.settings
     name = settings.rule_name(subscription.id)
     enabled = subscription.status in (SubscriptionStatus.ACTIVE, SubscriptionStatus.FAILING)
-    deps.events.put_rule(
-        Name=name,
-        EventBusName=settings.bus_name,
-        EventPattern=json.dumps(scoped),
-        State="ENABLED" if enabled else "DISABLED",
-        Description=f"Switchboard subscription {subscription.id} (tenant {subscription.tenant})",
-    )
+    try:
+        deps.events.put_rule(
+            Name=name,
+            EventBusName=settings.bus_name,
+            EventPattern=json.dumps(scoped),
+            State="ENABLED" if enabled else "DISABLED",
+            Description=f"Switchboard subscription {subscription.id} (tenant {subscription.tenant})",
+        )
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "LimitExceededException":
+            raise
+        # Every subscription is one rule; EventBridge allows 300 per bus unless the quota is raised.
+        raise HubError(
+            "the event bus has reached its quota of rules, one per subscription: delete unused subscriptions, "
+            "or ask the operator to raise the EventBridge 'Rules per event bus' quota",
+            status=503,
+            code="rules_quota_reached",
+        ) from None
     answer = deps.events.put_targets(
         Rule=name,
         EventBusName=settings.bus_name,
@@ -305,7 +323,12 @@ def create(principal: Principal, request: CreateSubscription, deps: Subscription
         put_rule(subscription, scoped, deps)
     except Exception:
         for step in reversed(undo):  # nothing is left half-made: no rule without a record, no orphan secret
-            step()
+            try:
+                step()
+            except Exception:  # keep undoing the rest; the original failure is what the caller gets
+                logger.exception(
+                    "undoing a failed subscription creation failed", extra={"subscription": subscription.id}
+                )
         raise
     return view(subscription) | {"secret": secret}
 
@@ -492,14 +515,25 @@ def replay(
         "until": request.until.isoformat(),
     }
     if settings.archive_arn:
-        deps.events.start_replay(
-            ReplayName=name,
-            Description=f"subscription {subscription.id}",
-            EventSourceArn=settings.archive_arn,
-            EventStartTime=request.since,
-            EventEndTime=request.until,
-            Destination={"Arn": settings.bus_arn, "FilterArns": [settings.rule_arn(subscription.id)]},
-        )
+        from botocore.exceptions import ClientError
+
+        try:
+            deps.events.start_replay(
+                ReplayName=name,
+                Description=f"subscription {subscription.id}",
+                EventSourceArn=settings.archive_arn,
+                EventStartTime=request.since,
+                EventEndTime=request.until,
+                Destination={"Arn": settings.bus_arn, "FilterArns": [settings.rule_arn(subscription.id)]},
+            )
+        except ClientError as exc:
+            error = exc.response["Error"]
+            if error["Code"] not in ("ValidationException", "InvalidEventPatternException"):
+                raise
+            # e.g. a range before the archive existed, or past what it keeps
+            raise invalid_request(
+                [{"field": "since", "in": "body", "problem": f"EventBridge refused the replay: {error.get('Message')}"}]
+            ) from None
         return answer | {"source": "archive", "queued": None}
     scoped = patterns.scoped_to_tenant(subscription.event_pattern, subscription.tenant)
     matching = [
@@ -516,39 +550,33 @@ def send_events(
 ) -> tuple[int, list[str]]:
     """Queue the events named (read from the event log); how many were queued, and the ids
     the log no longer has."""
-    found, missing = [], []
-    for event_id in event_ids:
-        event = deps.event_log.get(event_id)
-        if event is None or event.tenant != subscription.tenant:
-            missing.append(event_id)
-        else:
-            found.append(event)
+    wanted = list(event_ids)
+    logged = deps.event_log.get_many(wanted)
+    found = [logged[i] for i in wanted if i in logged and logged[i].tenant == subscription.tenant]
     _enqueue(subscription, found, trigger, deps)
-    return len(found), missing
+    return len(found), [i for i in wanted if i not in logged or logged[i].tenant != subscription.tenant]
 
 
-def envelope(event: CanonicalEvent) -> dict[str, Any]:
-    """The event as the bus carried it, as much as the delivery function reads of it."""
+def envelope(event: CanonicalEvent, bus_name: str) -> dict[str, Any]:
+    """The event as the bus carried it (an oversized one slimmed as the bus copy was), as much
+    as the delivery function reads of it."""
     return {
         "source": event.source,
         "detail-type": event.type,
         "time": event.received_at.isoformat(),
-        "detail": json.loads(event.model_dump_json()),
+        "detail": json.loads(to_entry(event, bus_name)["Detail"]),
     }
 
 
 def _enqueue(subscription: Subscription, events: list[CanonicalEvent], trigger: str, deps: SubscriptionDeps) -> None:
-    for start in range(0, len(events), SQS_BATCH):
-        batch = events[start : start + SQS_BATCH]
-        entries = [
-            {
-                "Id": str(index),
-                "MessageBody": DeliveryMessage(
-                    subscription=subscription.id, event=envelope(event), trigger=trigger
-                ).model_dump_json(),
-            }
-            for index, event in enumerate(batch)
-        ]
+    bodies = [
+        DeliveryMessage(
+            subscription=subscription.id, event=envelope(event, deps.settings.bus_name), trigger=trigger
+        ).model_dump_json()
+        for event in events
+    ]
+    for batch in _batches(bodies):
+        entries = [{"Id": str(index), "MessageBody": body} for index, body in enumerate(batch)]
         answer = deps.sqs.send_message_batch(QueueUrl=deps.settings.queue_url, Entries=entries)
         if answer.get("Failed"):
             raise HubError(
@@ -556,3 +584,18 @@ def _enqueue(subscription: Subscription, events: list[CanonicalEvent], trigger: 
                 status=503,
                 code="temporarily_unavailable",
             )
+
+
+def _batches(bodies: list[str]) -> Iterable[list[str]]:
+    """SendMessageBatch takes 10 messages and 256 KiB in all."""
+    batch: list[str] = []
+    size = 0
+    for body in bodies:
+        length = len(body.encode())
+        if batch and (len(batch) == SQS_BATCH or size + length > SQS_BATCH_BYTES):
+            yield batch
+            batch, size = [], 0
+        batch.append(body)
+        size += length
+    if batch:
+        yield batch

@@ -763,3 +763,54 @@ def test_replay_on_aws_replays_the_archive_through_this_subscriptions_rule_only(
         f"rule/{mapping['bus']}/{mapping['rule_prefix']}{created['id']}"
     )
     assert queued(aws_world) == []
+
+
+def test_a_full_rules_quota_is_a_503_naming_it_and_leaves_nothing(admin, aws_world, monkeypatch):
+    events = aws.client("events")
+
+    def full(**_: Any) -> Any:
+        raise ClientError({"Error": {"Code": "LimitExceededException", "Message": "rules limit"}}, "PutRule")
+
+    monkeypatch.setattr(events, "put_rule", full)
+    error = refused(
+        call(admin, "POST", "/admin/subscriptions", {"url": HOOK, "event_pattern": RECEIVED}),
+        503,
+        "rules_quota_reached",
+    )
+    assert "Rules per event bus" in error["message"]
+    assert subscriptions_table(aws_world).scan()["Items"] == []
+    assert [
+        s for s in aws.client("secretsmanager").list_secrets()["SecretList"] if "/subscriptions/" in s["Name"]
+    ] == []
+
+
+def test_an_archive_refusing_the_range_is_a_400_naming_why(admin_with):
+    on_aws = admin_with(EVENT_ARCHIVE_ARN="arn:aws:events:us-east-1:123456789012:archive/switchboard-test-events")
+    created = create(on_aws)
+    with Stubber(aws.client("events")) as stub:
+        stub.add_client_error(
+            "start_replay",
+            service_error_code="ValidationException",
+            service_message="Parameter EventStartTime is not valid. Reason: before the archive was created",
+        )
+        body = {"since": "2026-11-30T00:00:00Z", "until": "2026-12-01T00:00:00Z"}
+        error = refused(
+            call(on_aws, "POST", f"/admin/subscriptions/{created['id']}/replay", body), 400, "validation_error"
+        )
+    assert "before the archive was created" in problems(error)["since"]
+
+
+def test_resume_resends_every_held_delivery_in_batches(admin, aws_world):
+    created = create(admin)
+    path = f"/admin/subscriptions/{created['id']}"
+    call(admin, "POST", f"{path}/pause")
+    log = event_log(aws_world)
+    held = [canonical(n) for n in range(130)]
+    for event in held:
+        log.put(event)
+        put_delivery(aws_world, created["id"], event, "held")
+    _, _, resumed = call(admin, "POST", f"{path}/resume")
+    assert resumed["resent"] == 130 and resumed["missing_events"] == []
+    messages = queued(aws_world)
+    assert sorted(m["event"]["detail"]["id"] for m in messages) == sorted(e.id for e in held)
+    assert len({m["trigger"] for m in messages}) == 1
