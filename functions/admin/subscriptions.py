@@ -123,9 +123,10 @@ class RuleSettings:
 
     def _arn(self, resource: str) -> str:
         # Built from the archive's ARN (same partition, region and account as the bus): no
-        # DescribeEventBus/DescribeRule permission needed just to name them.
-        prefix = ":".join((self.archive_arn or self.queue_arn).split(":")[:5])
-        return f"{prefix}:{resource}".replace(":sqs:", ":events:", 1)
+        # DescribeEventBus/DescribeRule permission needed just to name them for StartReplay.
+        if not self.archive_arn:
+            raise ValueError("the bus and rule ARNs are named from the archive's, and there is none")
+        return ":".join(self.archive_arn.split(":")[:5]) + f":{resource}"
 
     @property
     def bus_arn(self) -> str:
@@ -178,13 +179,12 @@ def manageable(principal: Principal, subscription_id: str, deps: SubscriptionDep
 # --- checks when saving -----------------------------------------------------------------------
 
 
-def check_url(url: str, deps: SubscriptionDeps) -> None:
-    check_endpoint(url, local=deps.local, resolve=deps.resolve)
-
-
-def check_pattern(pattern: dict[str, Any], tenant: str, deps: SubscriptionDeps) -> dict[str, Any]:
-    """The scoped pattern, once the hub's own checks and EventBridge's TestEventPattern passed."""
+def checked(url: str, pattern: dict[str, Any], tenant: str, deps: SubscriptionDeps) -> dict[str, Any]:
+    """The pattern scoped to the tenant, once the URL and the pattern passed every check: the
+    hub's own pattern check first (local, names every problem), then the endpoint (resolves its
+    host), then EventBridge's TestEventPattern on a sample event of the tenant."""
     patterns.check_pattern(pattern, tenant)
+    check_endpoint(url, local=deps.local, resolve=deps.resolve)
     scoped = patterns.scoped_to_tenant(pattern, tenant)
     pattern_matches(scoped, sample_event(tenant, deps.settings), deps)
     return scoped
@@ -300,7 +300,7 @@ def create(principal: Principal, request: CreateSubscription, deps: Subscription
     if tenant == ALL_TENANTS:
         raise invalid_request([{"field": "tenant", "in": "body", "problem": "required for an operator key ('*')"}])
     principal.require_subscribe(tenant)
-    scoped = _checked(request.url, request.event_pattern, tenant, deps)
+    scoped = checked(request.url, request.event_pattern, tenant, deps)
     subscription = Subscription(
         id=deps.new_id(),
         tenant=tenant,
@@ -331,13 +331,6 @@ def create(principal: Principal, request: CreateSubscription, deps: Subscription
                 )
         raise
     return view(subscription) | {"secret": secret}
-
-
-def _checked(url: str, pattern: dict[str, Any], tenant: str, deps: SubscriptionDeps) -> dict[str, Any]:
-    # The pattern first: its checks are local and cheap; the URL's resolves a host name.
-    patterns.check_pattern(pattern, tenant)
-    check_url(url, deps)
-    return check_pattern(pattern, tenant, deps)
 
 
 def list_subscriptions(
@@ -384,7 +377,7 @@ def update(
         return view(current)
     url = changes.get("url", current.url)
     pattern = changes.get("event_pattern", current.event_pattern)
-    scoped = _checked(url, pattern, current.tenant, deps)
+    scoped = checked(url, pattern, current.tenant, deps)
     updated = current.model_copy(update=changes | {"updated_at": now, "version": current.version + 1})
     save(updated, current.version, deps)
     if "event_pattern" in changes:
