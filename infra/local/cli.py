@@ -275,7 +275,11 @@ def add_subscription_commands(commands: Any) -> None:
     )
     create = actions.add_parser("create", help="subscribe an endpoint (prints the signing secret, shown only once)")
     create.add_argument(
-        "--url", dest="endpoint", required=True, help="where deliveries go (locally: http://127.0.0.1:...)"
+        "--url",
+        dest="endpoint",
+        metavar="URL",
+        required=True,
+        help="where deliveries go (locally: http://127.0.0.1:...)",
     )
     create.add_argument(
         "--pattern",
@@ -912,8 +916,9 @@ def read_pattern(value: str) -> Any:
 
 
 def raise_pattern_problems(refused: Refused) -> NoReturn:
-    """A refused subscription, with each problem the hub named (field: problem) on its own line."""
-    if refused.problems:
+    """A refused subscription, with each problem the hub named (field: problem) on its own line
+    when there are several (the message itself names the first)."""
+    if len(refused.problems) > 1:
         raise CliError("\n".join([str(refused), *problem_lines(refused.problems)])) from None
     raise refused
 
