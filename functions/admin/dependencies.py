@@ -9,8 +9,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from functions.admin import logic
-from switchboard_core import aws
+from functions.admin import logic, subscriptions
+from switchboard_core import aws, endpoints
 from switchboard_core.connections import ConnectionStore, CredentialStore
 from switchboard_core.cursors import CursorCodec
 from switchboard_core.errors import HubError
@@ -21,6 +21,10 @@ from switchboard_core.routing.config_store import RoutingConfigStore
 from switchboard_core.routing.contacts import ContactStore
 from switchboard_core.routing.conversations import ConversationStore
 from switchboard_core.settings import load_settings
+from switchboard_core.subscriptions.deliveries import DeliveryLog
+from switchboard_core.subscriptions.policy import load_policy
+from switchboard_core.subscriptions.secrets import SigningSecretStore
+from switchboard_core.subscriptions.store import SubscriptionStore
 
 CURSOR_KEY_MAX_AGE_SECONDS = 300  # a rotated cursor key is in use everywhere within 5 minutes
 
@@ -71,6 +75,47 @@ def dependencies() -> logic.AdminDeps:
     )
 
 
+class SubscriptionSettings(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    subscriptions_table: str = Field(alias="TABLE_SUBSCRIPTIONS")
+    event_log_table: str = Field(alias="TABLE_EVENT_LOG")
+    secrets_prefix: str = Field(alias="SUBSCRIPTION_SECRETS_PREFIX")
+    bus_name: str = Field(alias="EVENT_BUS_NAME")
+    rule_prefix: str = Field(alias="SUBSCRIPTION_RULE_PREFIX")
+    queue_url: str = Field(alias="DELIVERY_QUEUE_URL")
+    queue_arn: str = Field(alias="DELIVERY_QUEUE_ARN")
+    archive_arn: str | None = Field(default=None, alias="EVENT_ARCHIVE_ARN")
+    # Only the local runtime sets it ("loopback"): partner endpoints on this machine only.
+    endpoints: str | None = Field(default=None, alias="SWITCHBOARD_ENDPOINTS")
+
+
+@cache
+def subscription_deps() -> subscriptions.SubscriptionDeps:
+    config = load_settings(SubscriptionSettings)
+    dynamodb = aws.resource("dynamodb")
+    table = dynamodb.Table(config.subscriptions_table)
+    return subscriptions.SubscriptionDeps(
+        store=SubscriptionStore(table),
+        deliveries=DeliveryLog(table),
+        secrets=SigningSecretStore(aws.client("secretsmanager"), config.secrets_prefix),
+        event_log=EventLogStore(dynamodb.Table(config.event_log_table), ttl=timedelta(days=30)),
+        events=aws.client("events"),
+        sqs=aws.client("sqs"),
+        settings=subscriptions.RuleSettings(
+            bus_name=config.bus_name,
+            rule_prefix=config.rule_prefix,
+            queue_url=config.queue_url,
+            queue_arn=config.queue_arn,
+            archive_arn=config.archive_arn or None,
+        ),
+        policy=load_policy(),
+        local=config.endpoints == "loopback",
+        # Looked up at each call, so tests can stand in a resolver for the system's.
+        resolve=lambda host, port: endpoints.resolve_host(host, port),
+    )
+
+
 @cache
 def _secrets() -> Any:
     from aws_lambda_powertools.utilities.parameters import SecretsProvider
@@ -93,7 +138,16 @@ def cold_start() -> None:
     """Forget every client and store made so far, as a new execution environment would: the
     handler calls this when it is imported, and the local runtime re-imports the handler for
     each runtime it starts (another emulator, other tables), while this module stays loaded."""
-    for cached in (settings, routing_store, contact_store, conversation_store, dependencies, _secrets, _codec):
+    for cached in (
+        settings,
+        routing_store,
+        contact_store,
+        conversation_store,
+        dependencies,
+        subscription_deps,
+        _secrets,
+        _codec,
+    ):
         cached.cache_clear()
 
 

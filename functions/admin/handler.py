@@ -28,7 +28,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 
 from functions.admin.dependencies import cold_start, principal
-from functions.admin.routes import connections, contacts, conversations, events, keys, routing
+from functions.admin.routes import connections, contacts, conversations, events, keys, routing, subscriptions
 from functions.admin.routes.params import answers
 from switchboard_core.errors import HubError, invalid_request, located_problems
 
@@ -86,7 +86,7 @@ app = APIGatewayHttpResolver(
     # A response that does not match its model is our bug: a 500, never a 400.
     response_validation_error_http_code=HTTPStatus.INTERNAL_SERVER_ERROR,
 )
-for area in (connections, keys, events, routing, contacts, conversations):
+for area in (connections, keys, events, routing, contacts, conversations, subscriptions):
     app.include_router(area.router)
 
 
@@ -119,7 +119,8 @@ def openapi_document() -> dict[str, Any]:
         app.get_openapi_json_schema(
             title=API_TITLE,
             version=API_VERSION,
-            description="Connections, events and routing of a Switchboard hub. Every refusal answers "
+            description="Connections, events, routing and partner subscriptions of a Switchboard hub. "
+            "Every refusal answers "
             '{"error": {"code", "message", "details"?}}; see ErrorBody.',
             security_schemes={"apiKey": HTTPBearer(description="an API key (sbk_...) from `switchboard keys create`")},
             security=[{"apiKey": []}],

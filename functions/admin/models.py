@@ -255,3 +255,79 @@ class Timeline(BaseModel):
 class ConversationsPage(BaseModel):
     conversations: list[Conversation]
     next_cursor: str | None
+
+
+# --- partner subscriptions ------------------------------------------------------------------
+
+
+class SubscriptionView(BaseModel):
+    """A subscription as the API shows it: never its signing secret (only creation and rotation answer that)."""
+
+    id: str
+    tenant: str
+    owner: str = Field(description="key_id of the key that created it")
+    url: str
+    event_pattern: dict[str, Any] = Field(description="as written; the bus rule also matches the tenant")
+    description: str
+    ordered: bool
+    status: str = Field(description="active, paused (by its owner), failing (still sending) or disabled (by the hub)")
+    status_reason: str | None = Field(default=None, exclude_if=_omitted_when_none)
+    created_at: AwareDatetime
+    updated_at: AwareDatetime
+    secret_version: int = Field(description="bumped by each rotation")
+    failing_since: AwareDatetime | None = Field(default=None, exclude_if=_omitted_when_none)
+    failing_notified_at: AwareDatetime | None = Field(default=None, exclude_if=_omitted_when_none)
+
+
+class CreatedSubscription(SubscriptionView):
+    secret: str = Field(description="the Standard Webhooks signing secret (whsec_...): shown only now")
+
+
+class RotatedSubscription(SubscriptionView):
+    secret: str = Field(description="the new signing secret (whsec_...): shown only now")
+    previous_secret_valid_until: AwareDatetime = Field(
+        description="until when deliveries are signed with the previous secret too (both in one header)"
+    )
+
+
+class ResumedSubscription(SubscriptionView):
+    resent: int = Field(description="held deliveries (not sent while paused or disabled) queued again")
+    missing_events: list[str] = Field(description="held events the event log no longer has (older than 30 days)")
+
+
+class SubscriptionsPage(BaseModel):
+    subscriptions: list[SubscriptionView]
+    next_cursor: str | None = Field(description="pass as cursor= for the next page; null on the last one")
+
+
+class AttemptView(BaseModel):
+    event_id: str
+    attempt: int = Field(description="1 for the first send; retries and replays continue the count")
+    at: AwareDatetime
+    status_code: int | None = Field(description="the endpoint's HTTP status; null when no answer came")
+    error: str | None = Field(description="why no answer came (timeout, refused, TLS, refused address...)")
+    latency_ms: int
+    response_excerpt: str
+    outcome: str = Field(description="delivered, retry, failed (no more attempts) or disabled (410 Gone)")
+    next_attempt_at: AwareDatetime | None
+    trigger: str = Field(description="bus, retry:<id>, replay:<name> or resume:<id>")
+
+
+class AttemptsPage(BaseModel):
+    attempts: list[AttemptView] = Field(description="delivery attempts, newest first")
+    next_cursor: str | None
+
+
+class RetryQueued(BaseModel):
+    subscription: str
+    event_id: str
+    trigger: str = Field(description="retry:<id>: the attempts it makes carry it")
+
+
+class ReplayStarted(BaseModel):
+    subscription: str
+    replay: str = Field(description="the replay's name; its attempts carry the trigger replay:<name>")
+    since: AwareDatetime
+    until: AwareDatetime
+    source: str = Field(description="archive (EventBridge replays the bus archive) or event_log (the local runtime)")
+    queued: int | None = Field(description="events queued for delivery (event_log); null while the archive replays")

@@ -10,6 +10,10 @@
     switchboard routing taxonomy get|put FILE
     switchboard routing simulate FILE       a proposed rule set against recent events
     switchboard keys create|list|revoke     manage admin API keys
+    switchboard subscriptions create|list|show|pause|resume|rotate|delete
+                                            partner subscriptions (signed webhooks to an endpoint)
+    switchboard deliveries SUB_ID           a subscription's delivery attempts, newest first
+    switchboard listen [--pattern FILE]     a local receiver, subscribed: prints each verified delivery
     switchboard schema [--check]            write (or check) the canonical event JSON Schema
 
 Every error is one line on stderr saying what went wrong and what to do (exit status 2);
@@ -243,7 +247,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--role",
         required=True,
         choices=["admin", "staff", "partner"],
-        help="admin: manage the tenant; staff: read it; partner: the provider catalogue",
+        help="admin: manage the tenant; staff: read it; partner: the provider catalogue and its own subscriptions",
     )
     create.set_defaults(run=run_keys_create)
     key_commands.add_parser("list", help="list keys (never the keys themselves)").set_defaults(run=run_keys_list)
@@ -251,10 +255,92 @@ def build_parser() -> argparse.ArgumentParser:
     revoke.add_argument("key_id", help="the key's id, as `keys list` shows it")
     revoke.set_defaults(run=run_keys_revoke)
 
+    add_subscription_commands(commands)
+
     schema = commands.add_parser("schema", help="write the canonical event JSON Schema under docs/")
     schema.add_argument("--check", action="store_true", help="fail if the committed schema differs")
     schema.set_defaults(run=run_schema)
     return parser
+
+
+def add_subscription_commands(commands: Any) -> None:
+    subscriptions = commands.add_parser(
+        "subscriptions", help="partner subscriptions: signed webhooks of the events a pattern matches"
+    )
+    actions = subscriptions.add_subparsers(
+        dest="subscriptions_command",
+        required=True,
+        metavar="ACTION",
+        help="create, list, show, pause, resume, rotate or delete",
+    )
+    create = actions.add_parser("create", help="subscribe an endpoint (prints the signing secret, shown only once)")
+    create.add_argument(
+        "--url",
+        dest="endpoint",
+        metavar="URL",
+        required=True,
+        help="where deliveries go (locally: http://127.0.0.1:...)",
+    )
+    create.add_argument(
+        "--pattern",
+        required=True,
+        help="an EventBridge event pattern: a JSON file, or the JSON itself, "
+        'e.g. \'{"detail-type": ["message.received"]}\'',
+    )
+    create.add_argument("--description", default="", help="what the subscription is for")
+    create.add_argument(
+        "--ordered", action="store_true", help="deliver each conversation's events one at a time, in order"
+    )
+    add_tenant(create)
+    create.set_defaults(run=run_subscriptions_create)
+    listing = actions.add_parser("list", help="list subscriptions (a partner key: its own)")
+    add_tenant(listing)
+    listing.set_defaults(run=run_subscriptions_list)
+    for name, text, run in (
+        ("show", "print one subscription as JSON", run_subscriptions_show),
+        ("pause", "stop deliveries; events meanwhile are held until resumed", run_subscriptions_pause),
+        ("resume", "deliver again (also after the hub disabled it); held events are sent", run_subscriptions_resume),
+        ("rotate", "a new signing secret; the old one keeps signing for a grace period", run_subscriptions_rotate),
+        ("delete", "remove the subscription, its rule and its secret", run_subscriptions_delete),
+    ):
+        action = actions.add_parser(name, help=text)
+        action.add_argument("subscription", metavar="ID", help="a subscription id (sub_...), as `list` shows it")
+        action.set_defaults(run=run)
+    for name, parser in actions.choices.items():
+        add_key(parser)
+        if name == "create":  # --url is the endpoint there
+            parser.add_argument(
+                "--hub-url", dest="url", help="hub base URL (default: $SWITCHBOARD_URL, else the local hub)"
+            )
+        else:
+            add_url(parser)
+
+    deliveries = commands.add_parser("deliveries", help="a subscription's delivery attempts, newest first")
+    deliveries.add_argument("subscription", metavar="SUB_ID", help="a subscription id (sub_...)")
+    deliveries.add_argument("--event", help="only this event's attempts (its id)")
+    deliveries.add_argument("--limit", type=int, default=20, help="how many attempts (1-100, default 20)")
+    add_key(deliveries)
+    add_url(deliveries)
+    deliveries.set_defaults(run=run_deliveries)
+
+    listen = commands.add_parser(
+        "listen",
+        help="start a receiver on 127.0.0.1, subscribe it, verify and print each delivery (Ctrl-C deletes it)",
+    )
+    listen.add_argument(
+        "--pattern", help="an event pattern (JSON file or JSON; default: every event of the key's tenant)"
+    )
+    listen.add_argument("--port", type=int, default=0, help="the receiver's port on 127.0.0.1 (default: a free one)")
+    add_key(listen)
+    add_tenant(listen)
+    add_url(listen)
+    listen.set_defaults(run=run_listen)
+
+
+def add_key(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--key", help="the API key to use, e.g. a partner's (default: $SWITCHBOARD_ADMIN_KEY, else the local admin key)"
+    )
 
 
 def add_url(parser: argparse.ArgumentParser) -> None:
@@ -373,7 +459,7 @@ def admin_call(
     """One admin API call; the JSON answer, or a Refused saying what the hub said and what to do."""
     state = state_of(args)
     base = running_hub(state, getattr(args, "url", None))
-    key = admin_key(state)
+    key = getattr(args, "key", None) or admin_key(state)
     query = urlencode({k: str(v) for k, v in (params or {}).items() if v not in (None, "")})
     headers = {"Authorization": f"Bearer {key}"}
     data = None
@@ -811,6 +897,262 @@ def describe_contact(contact: dict[str, Any]) -> str:
     handles = [h.get("handle") or h.get("id") for h in contact.get("handles", [])]
     crm = [f"{provider}:{ident}" for provider, ident in contact.get("crm_ids", {}).items()]
     return contact.get("phone") or contact.get("email") or next(iter(handles + crm), None) or "-"
+
+
+# --- partner subscriptions -------------------------------------------------------------
+
+# What `listen` subscribes to without --pattern: every event of the key's tenant.
+EVERY_EVENT = {"source": [{"prefix": "switchboard."}]}
+
+
+def read_pattern(value: str) -> Any:
+    """An event pattern given as JSON on the command line, or as a file holding it."""
+    if value.lstrip().startswith("{"):
+        try:
+            return json.loads(value)
+        except ValueError as exc:
+            raise CliError(f"--pattern is not valid JSON: {exc}") from None
+    return read_json_file(Path(value))
+
+
+def raise_pattern_problems(refused: Refused) -> NoReturn:
+    """A refused subscription, with each problem the hub named (field: problem) on its own line
+    when there are several (the message itself names the first)."""
+    if len(refused.problems) > 1:
+        raise CliError("\n".join([str(refused), *problem_lines(refused.problems)])) from None
+    raise refused
+
+
+def subscription_line(subscription: dict[str, Any]) -> str:
+    return f"{subscription['id']} ({subscription['status']}, tenant {subscription['tenant']}) -> {subscription['url']}"
+
+
+def run_subscriptions_create(args: argparse.Namespace) -> int:
+    body = {
+        "url": args.endpoint,
+        "event_pattern": read_pattern(args.pattern),
+        "description": args.description,
+        "ordered": args.ordered,
+    }
+    if args.tenant:
+        body["tenant"] = args.tenant
+    try:
+        created = admin_call(args, "POST", "/admin/subscriptions", body=body)
+    except Refused as refused:
+        raise_pattern_problems(refused)
+    print(f"created subscription {subscription_line(created)}")
+    print(f"signing secret (shown only now): {created['secret']}")
+    print("verify deliveries with the standardwebhooks library and this secret (docs/partners.md)")
+    return 0
+
+
+def run_subscriptions_list(args: argparse.Namespace) -> int:
+    found: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        page = admin_call(args, "GET", "/admin/subscriptions", {"tenant": args.tenant, "limit": 100, "cursor": cursor})
+        found += page["subscriptions"]
+        cursor = page.get("next_cursor")
+        if not cursor:
+            break
+    refuse_other_tenants(args, found)
+    if not found:
+        print(f"no subscriptions for tenant {whose(args)}: `switchboard subscriptions create` or `switchboard listen`")
+        return 0
+    rows = [
+        (
+            s["id"],
+            s["status"],
+            s["url"],
+            json.dumps(s["event_pattern"], separators=(",", ":"))[:60],
+            "yes" if s["ordered"] else "no",
+            s.get("description") or "-",
+        )
+        for s in found
+    ]
+    print(table(("ID", "STATUS", "URL", "PATTERN", "ORDERED", "DESCRIPTION"), rows))
+    return 0
+
+
+def run_subscriptions_show(args: argparse.Namespace) -> int:
+    print(json.dumps(admin_call(args, "GET", f"/admin/subscriptions/{args.subscription}"), indent=2))
+    return 0
+
+
+def run_subscriptions_pause(args: argparse.Namespace) -> int:
+    paused = admin_call(args, "POST", f"/admin/subscriptions/{args.subscription}/pause")
+    print(f"paused {subscription_line(paused)}: events are held until `switchboard subscriptions resume`")
+    return 0
+
+
+def run_subscriptions_resume(args: argparse.Namespace) -> int:
+    resumed = admin_call(args, "POST", f"/admin/subscriptions/{args.subscription}/resume")
+    line = f"resumed {subscription_line(resumed)}: {resumed['resent']} held event(s) sent again"
+    if resumed["missing_events"]:
+        line += f"; {len(resumed['missing_events'])} held event(s) are no longer in the event log"
+    print(line)
+    return 0
+
+
+def run_subscriptions_rotate(args: argparse.Namespace) -> int:
+    rotated = admin_call(args, "POST", f"/admin/subscriptions/{args.subscription}/rotate")
+    print(f"new signing secret for {rotated['id']} (shown only now): {rotated['secret']}")
+    print(f"the previous secret keeps signing too until {rotated['previous_secret_valid_until']}")
+    return 0
+
+
+def run_subscriptions_delete(args: argparse.Namespace) -> int:
+    admin_call(args, "DELETE", f"/admin/subscriptions/{args.subscription}")
+    print(f"deleted {args.subscription}")
+    return 0
+
+
+def run_deliveries(args: argparse.Namespace) -> int:
+    page = admin_call(
+        args,
+        "GET",
+        f"/admin/subscriptions/{args.subscription}/deliveries",
+        {"event_id": args.event, "limit": args.limit},
+    )
+    attempts = page["attempts"]
+    if not attempts:
+        print(f"no delivery attempts yet for {args.subscription}" + (f" and event {args.event}" if args.event else ""))
+        return 0
+    rows = [
+        (
+            a["at"][:19],
+            a["event_id"],
+            str(a["attempt"]),
+            a["outcome"],
+            str(a["status_code"]) if a.get("status_code") is not None else (a.get("error") or "-"),
+            f"{a['latency_ms']} ms",
+            (a.get("next_attempt_at") or "-")[:19],
+            a["trigger"],
+            (a.get("response_excerpt") or "").replace("\n", " ")[:40],
+        )
+        for a in attempts
+    ]
+    print(table(("AT", "EVENT", "#", "OUTCOME", "RESULT", "LATENCY", "NEXT ATTEMPT", "TRIGGER", "RESPONSE"), rows))
+    return 0
+
+
+class Receiver:
+    """A webhook receiver on 127.0.0.1 that verifies each delivery with the public
+    `standardwebhooks` library (as a partner would), prints it and answers 200; a
+    delivery whose signature does not verify is refused with 401 (the hub retries it)."""
+
+    MAX_BODY = 1024 * 1024
+
+    def __init__(self, port: int, out: Any = None) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self._secret_known = threading.Event()
+        self._webhook: Any = None
+        self._out = out or sys.stdout
+        self.received: list[dict[str, Any]] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # the name http.server calls
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(min(length, Receiver.MAX_BODY))
+                status = receiver.receive(body, {k.lower(): v for k, v in self.headers.items()})
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *_: Any) -> None:  # each delivery is printed by receive()
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}/webhook"
+
+    def use_secret(self, secret: str) -> None:
+        from standardwebhooks.webhooks import Webhook
+
+        self._webhook = Webhook(secret)
+        self._secret_known.set()
+
+    def receive(self, body: bytes, headers: dict[str, str]) -> int:
+        from standardwebhooks.webhooks import WebhookVerificationError
+
+        # A delivery may come before the subscription's answer (and its secret) did.
+        if not self._secret_known.wait(timeout=10):
+            return 503
+        try:
+            self._webhook.verify(body, headers, json_parse=False)
+        except (WebhookVerificationError, ValueError) as exc:  # ValueError: a malformed header or body
+            print(f"refused a delivery (401): the signature does not verify ({exc})", file=self._out, flush=True)
+            return 401
+        try:
+            payload = json.loads(body)
+        except ValueError:
+            print("refused a delivery (400): signed, but its body is not JSON", file=self._out, flush=True)
+            return 400
+        self.received.append(payload)
+        print(delivery_line(payload, headers), file=self._out, flush=True)
+        return 200
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def delivery_line(payload: Any, headers: dict[str, str]) -> str:
+    data = payload.get("data") if isinstance(payload, dict) else None
+    data = data if isinstance(data, dict) else {}
+    contact = data.get("contact") if isinstance(data.get("contact"), dict) else {}
+    summary = " ".join(
+        part
+        for part in (
+            data.get("provider"),
+            describe_contact(contact) if contact else None,
+            repr((data.get("text") or "").replace("\n", " ")[:60]) if data.get("text") else None,
+        )
+        if part
+    )
+    stamp = str(payload.get("timestamp") or "")[:19] if isinstance(payload, dict) else ""
+    event_type = payload.get("type") if isinstance(payload, dict) else None
+    return f"{stamp}  {event_type}  {data.get('id') or headers.get('webhook-id')}  {summary}"
+
+
+def wait_for_interrupt() -> None:
+    while True:
+        time.sleep(3600)
+
+
+def run_listen(args: argparse.Namespace) -> int:
+    pattern = read_pattern(args.pattern) if args.pattern else EVERY_EVENT
+    try:
+        receiver = Receiver(args.port)
+    except OSError as exc:
+        raise CliError(f"cannot listen on 127.0.0.1:{args.port} ({exc}); pass another --port") from None
+    try:
+        body: dict[str, Any] = {"url": receiver.url, "event_pattern": pattern, "description": "switchboard listen"}
+        if args.tenant:
+            body["tenant"] = args.tenant
+        try:
+            created = admin_call(args, "POST", "/admin/subscriptions", body=body)
+        except Refused as refused:
+            raise_pattern_problems(refused)
+        receiver.use_secret(created["secret"])
+        print(f"listening on {receiver.url} as subscription {created['id']} (tenant {created['tenant']})", flush=True)
+        print("each delivery is verified with standardwebhooks and printed; Ctrl-C stops and unsubscribes", flush=True)
+        try:
+            wait_for_interrupt()
+        except KeyboardInterrupt:
+            pass
+        admin_call(args, "DELETE", f"/admin/subscriptions/{created['id']}")
+        print(f"\nunsubscribed ({created['id']} deleted); {len(receiver.received)} delivery(ies) received", flush=True)
+    finally:
+        receiver.stop()
+    return 0
 
 
 # --- keys ------------------------------------------------------------------------------

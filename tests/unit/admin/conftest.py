@@ -51,8 +51,26 @@ def admin_event(
     return event
 
 
+def moto_test_event_pattern(self: Any) -> Any:
+    """EventBridge's TestEventPattern on moto's own pattern parser and matcher (moto leaves it
+    unimplemented): an invalid pattern is InvalidEventPatternException naming the reason."""
+    from moto.events.models import EventPattern, EventPatternParser
+
+    raw = self._get_param("EventPattern")
+    parsed = EventPatternParser(raw).parse()
+    event = json.loads(self._get_param("Event"))
+    return json.dumps({"Result": EventPattern(raw, parsed).matches_event(event)}), self.response_headers
+
+
 @pytest.fixture
-def admin(aws_world):
+def event_pattern_tests(monkeypatch: pytest.MonkeyPatch) -> None:
+    from moto.events.responses import EventsHandler
+
+    monkeypatch.setattr(EventsHandler, "test_event_pattern", moto_test_event_pattern)
+
+
+@pytest.fixture
+def admin(aws_world, event_pattern_tests):
     """invoke(event) -> (status, headers, JSON body or None) through the admin handler."""
     functions = LocalFunctions(aws_world.names.mapping(), "test")
 

@@ -7,6 +7,7 @@ time followed by the id, which keeps it unique and ordered.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -16,6 +17,7 @@ from switchboard_core.dynamo import all_of, conditional_write
 from switchboard_core.events import CanonicalEvent
 
 MAX_PAGE = 100
+BATCH_GET_KEYS = 100  # DynamoDB's limit per BatchGetItem
 
 
 class EventQuery(BaseModel):
@@ -133,6 +135,46 @@ class EventLogStore:
             if not last:
                 return events, None
             kwargs["ExclusiveStartKey"] = last
+
+    def get(self, event_id: str) -> CanonicalEvent | None:
+        """One event by id (None once its TTL removed it, or if it never arrived)."""
+        item = self._table.get_item(Key={"id": event_id}).get("Item")
+        return CanonicalEvent.model_validate_json(item["event"]) if item else None
+
+    def get_many(self, event_ids: list[str]) -> dict[str, CanonicalEvent]:
+        """The events of `event_ids` the log still has, by id (BatchGetItem, 100 keys a call)."""
+        found: dict[str, CanonicalEvent] = {}
+        unique = list(dict.fromkeys(event_ids))
+        for start in range(0, len(unique), BATCH_GET_KEYS):
+            pending: dict[str, Any] = {
+                self._table.name: {"Keys": [{"id": event_id} for event_id in unique[start : start + BATCH_GET_KEYS]]}
+            }
+            while pending:  # DynamoDB may leave some keys for the next call (throughput, 16 MB)
+                answer = self._table.meta.client.batch_get_item(RequestItems=pending)
+                for item in answer.get("Responses", {}).get(self._table.name, []):
+                    event = CanonicalEvent.model_validate_json(item["event"])
+                    found[event.id] = event
+                pending = answer.get("UnprocessedKeys") or {}
+        return found
+
+    def between(self, tenant: str, since: datetime, until: datetime) -> Iterator[CanonicalEvent]:
+        """A tenant's events received at or after `since` and before `until`, oldest first
+        (what a subscription's replay re-sends, read in pages)."""
+        from boto3.dynamodb.conditions import Key
+
+        low, high = since.astimezone(UTC).isoformat(), until.astimezone(UTC).isoformat()
+        # Sort keys are "<received_at>#<id>": every key of a moment before `until` sorts below it.
+        request: dict[str, Any] = {
+            "IndexName": "by_tenant",
+            "KeyConditionExpression": Key("tenant").eq(tenant) & Key("sort_key").between(low, high),
+        }
+        while True:
+            page = self._table.query(**request)
+            for item in page.get("Items", []):
+                yield CanonicalEvent.model_validate_json(item["event"])
+            if "LastEvaluatedKey" not in page:
+                return
+            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
 def _key_of(item: dict[str, Any], index: str) -> dict[str, Any]:

@@ -25,7 +25,9 @@ ALL_TENANTS = "*"
 class Role(StrEnum):
     ADMIN = "admin"  # manages connections and keys of its tenant
     STAFF = "staff"  # reads connections and events of its tenant
-    PARTNER = "partner"  # reads the provider catalogue; event subscriptions come later
+    # Reads the provider catalogue, and creates and manages its own event subscriptions in its
+    # own tenant (never connections, keys, routing or another key's subscriptions).
+    PARTNER = "partner"
 
 
 class Principal(BaseModel):
@@ -49,6 +51,46 @@ class Principal(BaseModel):
     def require_manage(self, tenant: str) -> None:
         if not self.can_manage_tenant(tenant):
             raise self._refused("change", tenant, (Role.ADMIN,))
+
+    # --- partner subscriptions: admins manage their tenants', staff read them, partners own theirs ---
+
+    def can_read_subscription(self, tenant: str, owner: str) -> bool:
+        """Whether the subscription is visible at all (when not, the API answers 404, so a
+        partner cannot learn another partner's subscription ids)."""
+        if self.role is Role.PARTNER:
+            return self.tenant == tenant and self.key_id == owner
+        return self.can_read_tenant(tenant)
+
+    def can_manage_subscription(self, tenant: str, owner: str) -> bool:
+        if self.role is Role.PARTNER:
+            return self.tenant == tenant and self.key_id == owner
+        return self.can_manage_tenant(tenant)
+
+    def require_subscription_listing(self, tenant: str) -> None:
+        """May list subscriptions of `tenant` (a partner: its own ones, in its own tenant)."""
+        if self.role is Role.PARTNER:
+            if self.tenant != tenant:
+                raise self._refused("read", tenant, (Role.ADMIN, Role.STAFF, Role.PARTNER))
+            return
+        self.require_read(tenant)
+
+    def require_subscribe(self, tenant: str) -> None:
+        """May create a subscription in `tenant`: its admins, or a partner key of that tenant."""
+        if self.role is Role.PARTNER:
+            if self.tenant != tenant:
+                raise self._refused("subscribe to", tenant, (Role.ADMIN, Role.PARTNER))
+            return
+        if not self.can_manage_tenant(tenant):
+            raise self._refused("subscribe to", tenant, (Role.ADMIN, Role.PARTNER))
+
+    def require_manage_subscription(self, tenant: str, owner: str) -> None:
+        """May change a subscription it can see (staff see their tenant's but change none)."""
+        if not self.can_manage_subscription(tenant, owner):
+            raise self._refused("change subscriptions of", tenant, (Role.ADMIN, Role.PARTNER))
+
+    def owner_filter(self) -> str | None:
+        """Whose subscriptions a listing shows: a partner's own only, everyone's for the others."""
+        return self.key_id if self.role is Role.PARTNER else None
 
     def _refused(self, verb: str, tenant: str, roles: tuple[Role, ...]) -> HubError:
         """A 403 that says what would be allowed: the roles, of that tenant (or an operator key)."""
