@@ -1,12 +1,12 @@
 """Alarms notify an encrypted, SSL-only topic about errors, throttles, dead letters,
-EventBridge delivery failures, failed publishes and API 5xx."""
+EventBridge delivery failures, failed publishes, a stalled delivery queue and API 5xx."""
 
 from __future__ import annotations
 
 import pytest
 
 from infra import topology
-from infra.aws.components.alarms import PUBLISH_FAILURES_METRIC
+from infra.aws.components.alarms import DELIVERY_QUEUE_MAX_AGE, PUBLISH_FAILURES_METRIC
 from tests.infra.conftest import Synthesised
 
 pytestmark = pytest.mark.infra
@@ -31,7 +31,10 @@ def _find(synth: Synthesised, namespace: str, metric: str, dimensions: list[dict
 def test_every_alarm_fires_on_the_first_bad_datapoint_and_notifies_the_topic(synth: Synthesised) -> None:
     topic = {"Ref": synth.logical_id(synth.stack.alarms.topic)}
     for alarm in _alarms(synth):
-        assert alarm["Threshold"] == 0
+        # The one exception: deliveries legitimately wait (see the delivery queue test below).
+        assert alarm["Threshold"] == (
+            DELIVERY_QUEUE_MAX_AGE.to_seconds() if alarm["MetricName"] == "ApproximateAgeOfOldestMessage" else 0
+        )
         assert alarm["ComparisonOperator"] == "GreaterThanThreshold"
         assert alarm["TreatMissingData"] == "notBreaching"
         assert alarm["AlarmActions"] == [topic]
@@ -46,7 +49,9 @@ def test_function_errors_and_throttles(synth: Synthesised, name: str) -> None:
         assert _find(synth, "AWS/Lambda", metric, dimensions)["Statistic"] == "Sum"
 
 
-@pytest.mark.parametrize("name", sorted(f.name for f in topology.consumers()))
+@pytest.mark.parametrize(
+    "name", sorted(f.name for f in topology.consumers() if f.consumer and f.consumer.event_pattern is not None)
+)
 def test_dead_letter_queue_and_rule_delivery_alarms(synth: Synthesised, name: str) -> None:
     wiring = synth.stack.consumers.consumers[name]
     dlq = synth.logical_id(wiring.dlq)
@@ -64,6 +69,33 @@ def test_dead_letter_queue_and_rule_delivery_alarms(synth: Synthesised, name: st
     ]
     _find(synth, "AWS/Events", "FailedInvocations", rule_dimensions)
     _find(synth, "AWS/Events", "InvocationsFailedToBeSentToDlq", rule_dimensions)
+
+
+def test_delivery_queue_dead_letters_and_stalled_queue(synth: Synthesised) -> None:
+    subscriptions = synth.stack.subscriptions
+    dlq = _find(
+        synth,
+        "AWS/SQS",
+        "ApproximateNumberOfMessagesVisible",
+        [{"Name": "QueueName", "Value": {"Fn::GetAtt": [synth.logical_id(subscriptions.dlq), "QueueName"]}}],
+    )
+    assert dlq["Statistic"] == "Maximum" and dlq["Threshold"] == 0
+    age = _find(
+        synth,
+        "AWS/SQS",
+        "ApproximateAgeOfOldestMessage",
+        [{"Name": "QueueName", "Value": {"Fn::GetAtt": [synth.logical_id(subscriptions.queue), "QueueName"]}}],
+    )
+    assert age["Statistic"] == "Maximum"
+    # Above every wait a message received fewer than three times can have (SQS leaves the others
+    # out of this metric): two breaker cool-downs, or the first retries.
+    assert age["Threshold"] == 3 * 3600
+    first_retries = sum(topology.DELIVERY_RETRY_SCHEDULE_SECONDS[:3])
+    assert age["Threshold"] > 2 * topology.BREAKER_MAX_COOLDOWN_SECONDS + first_retries
+    assert age["AlarmName"] == "switchboard-dev-delivery-queue-oldest-message"
+    # The delivery function's own errors are among every function's alarms.
+    function = synth.logical_id(synth.stack.functions.functions["delivery"])
+    _find(synth, "AWS/Lambda", "Errors", [{"Name": "FunctionName", "Value": {"Ref": function}}])
 
 
 def test_publish_failures_alarm_matches_powertools_emf(synth: Synthesised) -> None:

@@ -1,8 +1,9 @@
 """CloudWatch alarms and the SNS topic they notify.
 
-Every alarm fires on the first bad datapoint (threshold: more than zero in a period):
-in a webhook hub an error, a throttle or a dead-lettered event each means a
-provider's event is not where it should be.
+Every alarm but one fires on the first bad datapoint (threshold: more than zero in a
+period): in a webhook hub an error, a throttle or a dead-lettered event each means a
+provider's event is not where it should be. The exception is the age of the delivery
+queue's oldest message, whose messages legitimately wait (see DELIVERY_QUEUE_MAX_AGE).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from aws_cdk import aws_cloudwatch_actions as actions
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
-from aws_cdk import aws_sns_subscriptions as subscriptions
+from aws_cdk import aws_sns_subscriptions as sns_subscriptions
 from constructs import Construct
 
 from infra import topology
@@ -21,6 +22,7 @@ from infra.aws.components.api import HttpApi
 from infra.aws.components.bus import Bus
 from infra.aws.components.consumers import Consumers
 from infra.aws.components.functions import Functions, construct_id
+from infra.aws.components.subscriptions import Subscriptions
 from infra.aws.config import StageConfig
 
 PERIOD = Duration.minutes(5)
@@ -28,6 +30,11 @@ PERIOD = Duration.minutes(5)
 # for any entry. Powertools adds its service name as the `service` dimension to every
 # metric, so the alarm selects exactly {service: switchboard-<function>}.
 PUBLISH_FAILURES_METRIC = "PublishFailures"
+# SQS's ApproximateAgeOfOldestMessage leaves out messages received three times or more, so a
+# delivery waiting for a later retry (third attempt onwards) does not count. What remains waits
+# at most two breaker cool-downs (topology.BREAKER_MAX_COOLDOWN_SECONDS each) or the 5 s and
+# 5 min retries; older than this, the delivery function is not consuming the queue.
+DELIVERY_QUEUE_MAX_AGE = Duration.hours(3)
 
 
 class Alarms(Construct):
@@ -39,6 +46,7 @@ class Alarms(Construct):
         config: StageConfig,
         functions: Functions,
         consumers: Consumers,
+        subscriptions: Subscriptions,
         bus: Bus,
         api: HttpApi,
     ) -> None:
@@ -71,7 +79,7 @@ class Alarms(Construct):
             enforce_ssl=True,
         )
         if config.alarm_email:
-            self.topic.add_subscription(subscriptions.EmailSubscription(config.alarm_email))
+            self.topic.add_subscription(sns_subscriptions.EmailSubscription(config.alarm_email))
         self._action = actions.SnsAction(self.topic)
 
         for name, function in functions.functions.items():
@@ -118,6 +126,24 @@ class Alarms(Construct):
                 f"{name} rule: undeliverable events could not even be dead-lettered - they are lost.",
             )
 
+        # The delivery queue: its DLQ like every consumer's, and a queue that is not being consumed.
+        # (The delivery function's errors and throttles are among the functions' alarms above;
+        # its rules are created at run time, one per subscription, so they have no rule alarms.)
+        delivery = construct_id(subscriptions.function.name)
+        self._alarm(
+            f"{delivery}DeadLetters",
+            subscriptions.dlq.metric_approximate_number_of_messages_visible(period=PERIOD, statistic="Maximum"),
+            "delivery: messages reached the deliveries DLQ (the function crashed on them 50 times); fix the cause, "
+            "then redrive them to the deliveries queue.",
+        )
+        self._alarm(
+            f"{delivery}QueueOldestMessage",
+            subscriptions.queue.metric_approximate_age_of_oldest_message(period=PERIOD, statistic="Maximum"),
+            "delivery: a message has waited in the deliveries queue longer than any retry or breaker wait explains; "
+            "the delivery function is not consuming it (event source mapping disabled, throttled or failing).",
+            threshold=DELIVERY_QUEUE_MAX_AGE.to_seconds(),
+        )
+
         for spec in topology.FUNCTIONS.values():
             if spec.publishes:
                 self._alarm(
@@ -138,14 +164,16 @@ class Alarms(Construct):
             "HTTP API answered 5xx (integration errors or timeouts; see the API access logs).",
         )
 
-    def _alarm(self, construct_id_: str, metric: cloudwatch.IMetric, description: str) -> cloudwatch.Alarm:
+    def _alarm(
+        self, construct_id_: str, metric: cloudwatch.IMetric, description: str, threshold: float = 0
+    ) -> cloudwatch.Alarm:
         alarm = cloudwatch.Alarm(
             self,
             construct_id_,
             alarm_name=f"{self._prefix}-{_kebab(construct_id_)}",
             alarm_description=description,
             metric=metric,
-            threshold=0,
+            threshold=threshold,
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
             evaluation_periods=1,
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
