@@ -88,7 +88,7 @@ def test_every_alarm_the_subscriptions_add_is_explained():
 
     alarms = OPERATIONS.read_text().split("## Alarms")[1].split("\n## ")[0]
     delivery = construct_id("delivery")
-    for alarm in (f"{delivery}DeadLetters", f"{delivery}QueueOldestMessage", f"{delivery}Errors"):
+    for alarm in (f"{delivery}DeadLetters", f"{delivery}QueueBacklog", f"{delivery}Errors"):
         assert f"| `{_kebab(alarm)}`" in alarms, alarm
 
 

@@ -2,8 +2,8 @@
 
 Every alarm but one fires on the first bad datapoint (threshold: more than zero in a
 period): in a webhook hub an error, a throttle or a dead-lettered event each means a
-provider's event is not where it should be. The exception is the age of the delivery
-queue's oldest message, whose messages legitimately wait (see DELIVERY_QUEUE_MAX_AGE).
+provider's event is not where it should be. The exception is the deliveries queue's
+backlog, which a burst may build for a few minutes (see DELIVERY_BACKLOG_PERIODS).
 """
 
 from __future__ import annotations
@@ -30,11 +30,12 @@ PERIOD = Duration.minutes(5)
 # for any entry. Powertools adds its service name as the `service` dimension to every
 # metric, so the alarm selects exactly {service: switchboard-<function>}.
 PUBLISH_FAILURES_METRIC = "PublishFailures"
-# SQS's ApproximateAgeOfOldestMessage leaves out messages received three times or more, so a
-# delivery waiting for a later retry (third attempt onwards) does not count. What remains waits
-# at most two breaker cool-downs (topology.BREAKER_MAX_COOLDOWN_SECONDS each) or the 5 s and
-# 5 min retries; older than this, the delivery function is not consuming the queue.
-DELIVERY_QUEUE_MAX_AGE = Duration.hours(3)
+# Whether the delivery function is consuming its queue. Not the age of the oldest message:
+# deliveries legitimately wait in that queue for hours (a retry up to 10 h away, an ordered
+# subscription's events behind a retrying head for up to 12 h), invisible meanwhile. Visible
+# messages are the ones due now, which a consuming function takes within seconds; some visible
+# in every minute of this many 5-minute periods means it is not consuming (or far behind).
+DELIVERY_BACKLOG_PERIODS = 3
 
 
 class Alarms(Construct):
@@ -137,11 +138,11 @@ class Alarms(Construct):
             "then redrive them to the deliveries queue.",
         )
         self._alarm(
-            f"{delivery}QueueOldestMessage",
-            subscriptions.queue.metric_approximate_age_of_oldest_message(period=PERIOD, statistic="Maximum"),
-            "delivery: a message has waited in the deliveries queue longer than any retry or breaker wait explains; "
-            "the delivery function is not consuming it (event source mapping disabled, throttled or failing).",
-            threshold=DELIVERY_QUEUE_MAX_AGE.to_seconds(),
+            f"{delivery}QueueBacklog",
+            subscriptions.queue.metric_approximate_number_of_messages_visible(period=PERIOD, statistic="Minimum"),
+            "delivery: deliveries that are due have waited in the deliveries queue for 15 minutes; the delivery "
+            "function is not consuming it (event source mapping disabled, throttled or failing) or is far behind.",
+            evaluation_periods=DELIVERY_BACKLOG_PERIODS,
         )
 
         for spec in topology.FUNCTIONS.values():
@@ -165,7 +166,7 @@ class Alarms(Construct):
         )
 
     def _alarm(
-        self, construct_id_: str, metric: cloudwatch.IMetric, description: str, threshold: float = 0
+        self, construct_id_: str, metric: cloudwatch.IMetric, description: str, evaluation_periods: int = 1
     ) -> cloudwatch.Alarm:
         alarm = cloudwatch.Alarm(
             self,
@@ -173,9 +174,9 @@ class Alarms(Construct):
             alarm_name=f"{self._prefix}-{_kebab(construct_id_)}",
             alarm_description=description,
             metric=metric,
-            threshold=threshold,
+            threshold=0,
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-            evaluation_periods=1,
+            evaluation_periods=evaluation_periods,
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
         alarm.add_alarm_action(self._action)
