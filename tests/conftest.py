@@ -71,9 +71,10 @@ def aws_world(monkeypatch: pytest.MonkeyPatch) -> Iterator[AwsWorld]:
     """The topology's tables, bucket, bus and queues inside moto's mock_aws."""
     from moto import mock_aws
 
-    from infra.local.emulator import LocalNames, create_resources
+    from infra.local.emulator import LocalNames, create_resources, patch_moto
     from switchboard_core import aws
 
+    patch_moto()  # the embedded emulator's fixes to moto (TestEventPattern among them), here too
     for key, value in AWS_TEST_ENV.items():
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)

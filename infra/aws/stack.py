@@ -14,6 +14,7 @@ from infra.aws.components.functions import Functions
 from infra.aws.components.schedules import Schedules
 from infra.aws.components.secrets import AppSecrets
 from infra.aws.components.storage import Storage
+from infra.aws.components.subscriptions import Subscriptions
 from infra.aws.config import StageConfig
 
 
@@ -32,11 +33,20 @@ class SwitchboardStack(Stack):
         self.storage = Storage(self, "Storage", config=config)
         self.bus = Bus(self, "Bus", config=config)
         self.secrets = AppSecrets(self, "Secrets", config=config)
+        self.subscriptions = Subscriptions(self, "Subscriptions", config=config, bus=self.bus)
         self.functions = Functions(
-            self, "Functions", config=config, storage=self.storage, bus=self.bus, secrets=self.secrets
+            self,
+            "Functions",
+            config=config,
+            storage=self.storage,
+            bus=self.bus,
+            secrets=self.secrets,
+            subscriptions=self.subscriptions,
         )
         self.api = HttpApi(self, "Api", config=config, functions=self.functions)
-        self.consumers = Consumers(self, "Consumers", config=config, bus=self.bus, functions=self.functions)
+        self.consumers = Consumers(
+            self, "Consumers", config=config, bus=self.bus, functions=self.functions, subscriptions=self.subscriptions
+        )
         self.schedules = Schedules(self, "Schedules", config=config, functions=self.functions)
         self.alarms = Alarms(
             self,
@@ -44,6 +54,7 @@ class SwitchboardStack(Stack):
             config=config,
             functions=self.functions,
             consumers=self.consumers,
+            subscriptions=self.subscriptions,
             bus=self.bus,
             api=self.api,
         )
@@ -62,6 +73,20 @@ class SwitchboardStack(Stack):
             CfnOutput(
                 self, f"{_pascal(name)}DeadLetterQueueArn", value=consumer.dlq.queue_arn, description=f"{name} DLQ"
             )
+        delivery = _pascal(self.subscriptions.function.name)
+        CfnOutput(self, f"{delivery}QueueArn", value=self.subscriptions.queue.queue_arn, description="deliveries queue")
+        CfnOutput(
+            self,
+            f"{delivery}DeadLetterQueueArn",
+            value=self.subscriptions.dlq.queue_arn,
+            description="deliveries DLQ",
+        )
+        CfnOutput(
+            self,
+            "SubscriptionRulePrefix",
+            value=self.subscriptions.rule_prefix,
+            description="Names of partner subscriptions' bus rules start with this",
+        )
 
 
 def _pascal(name: str) -> str:

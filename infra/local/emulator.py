@@ -7,29 +7,50 @@ queues a deployment has.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import os
+import re
 import urllib.request
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import lru_cache
 from secrets import token_urlsafe
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from infra import topology
+
+if TYPE_CHECKING:
+    from moto.events.utils import EventMessageType
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"  # moto's default account
 
 
+def patch_moto() -> None:
+    """Every fix this project makes to moto 5.2.5, applied once (calling again changes nothing):
+    by the embedded emulator and by the unit tests' in-process mock_aws (tests/conftest.py)."""
+    patch_moto_event_delivery()
+    patch_moto_test_event_pattern()
+
+
 def patch_moto_event_delivery() -> None:
-    """Two fixes to moto 5.2.5's EventBridge -> target delivery (both worth offering upstream):
+    """Three fixes to moto 5.2.5's EventBridge -> target delivery (all worth offering upstream):
 
     - it re-parses eight jsonpath expressions for every event it delivers (~9 ms
       each time, measured in design.md); parsed expressions are immutable, so the
       parser is cached;
     - its default target template drops the envelope's `account` field, which AWS
-      delivers and consumers' envelope models (Powertools' EventBridgeModel) require.
+      delivers and consumers' envelope models (Powertools' EventBridgeModel) require;
+    - an input transformer's `<aws.events.event.json>` is moto's internal event (its `time`
+      a float, plus an `ingestion-time` AWS never shows), and an empty InputPathsMap falls back
+      to moto's default paths, whose placeholders (`<detail>`, `<id>`...) are then replaced a
+      second time inside the text already substituted, so a message body containing "<id>"
+      came out altered. Templates are filled as AWS fills them: in one pass, from the paths
+      the target names and the predefined `aws.events.*` variables, with the envelope AWS
+      delivers (subscriptions' rules use exactly this: `{"subscription": ..., "event":
+      <aws.events.event.json>}`).
     """
     import jsonpath_ng.ext
     from moto.events.utils import EventTemplateParser
@@ -41,6 +62,234 @@ def patch_moto_event_delivery() -> None:
         EventTemplateParser.DEFAULT_EVENT_INPUT_TEMPLATE = template.replace(
             '"version": "0",', '"version": "0", "account": "<account>",'
         )
+    if not getattr(EventTemplateParser.parse, "switchboard_patched", False):
+        moto_parse = EventTemplateParser.parse
+
+        def parse(input_template: str | None, input_paths_map: dict[str, Any], event: Any) -> Any:
+            if not input_template:  # no transformer: moto's default template (patched above)
+                return moto_parse("", input_paths_map, event)
+            return json.loads(fill_input_template(input_template, input_paths_map or {}, event))
+
+        parse.switchboard_patched = True  # type: ignore[attr-defined]
+        EventTemplateParser.parse = staticmethod(parse)  # type: ignore[method-assign]
+
+
+PLACEHOLDER = re.compile(r"<([A-Za-z0-9_.\-]+)>")
+
+
+def delivered_envelope(event: dict[str, Any]) -> dict[str, Any]:
+    """An event as EventBridge hands it to a target: `time` in ISO 8601 (moto keeps a float),
+    no `ingestion-time` (moto's own bookkeeping)."""
+    envelope = {key: value for key, value in event.items() if key != "ingestion-time"}
+    if isinstance(envelope.get("time"), int | float):
+        envelope["time"] = datetime.fromtimestamp(envelope["time"], UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return envelope
+
+
+def fill_input_template(template: str, paths: dict[str, str], event: dict[str, Any]) -> str:
+    """An InputTransformer's InputTemplate with each `<name>` replaced in a single pass: a
+    name of InputPathsMap by the value its JSON path finds in the event, `aws.events.event.json`
+    by the delivered envelope, `aws.events.event.ingestion-time` by moto's ingestion time; other
+    text is left as it is (as AWS leaves it). Objects, arrays and numbers go in as JSON,
+    strings as they are (the template quotes them), as moto does."""
+    from jsonpath_ng.ext import parse
+
+    values: dict[str, Any] = {
+        "aws.events.event.json": delivered_envelope(event),
+        "aws.events.event.ingestion-time": event.get("ingestion-time"),
+    }
+    for name, path in paths.items():
+        matches = parse(path).find(event)
+        values[name] = matches[0].value if matches else None
+
+    def value_of(found: re.Match[str]) -> str:
+        name = found.group(1)
+        if name not in values:
+            return found.group(0)
+        value = values[name]
+        if isinstance(value, str):
+            return value
+        return json.dumps(value)
+
+    return PLACEHOLDER.sub(value_of, template)
+
+
+# --- TestEventPattern ------------------------------------------------------------------------
+
+# The fields TestEventPattern requires of the event it tests (EventBridge's API reference).
+TEST_EVENT_REQUIRED_FIELDS = ("id", "account", "source", "time", "region", "resources", "detail-type")
+NUMERIC_COMPARISONS = ("<", "<=", "=", ">=", ">")
+
+
+def patch_moto_test_event_pattern() -> None:
+    """moto 5.2.5 does not implement TestEventPattern (the backend raises NotImplementedError,
+    the response handler returns nothing). Implement it with moto's own rule matcher (the
+    EventPattern a rule uses to pick events), so a pattern tests locally exactly as a local rule
+    matches. moto's parser checks little (JSON, arrays not empty), and its matcher accepts any
+    operator name, matching everything with one it does not know; `pattern_problem` refuses
+    those first, as EventBridge does, with its error: InvalidEventPatternException, "Event pattern
+    is not valid. Reason: ...". docs/partners.md lists which operators each supports."""
+    from moto.events.models import EventsBackend
+    from moto.events.responses import EventsHandler
+
+    if getattr(EventsBackend.test_event_pattern, "switchboard_patched", False):
+        return
+
+    def backend_test_event_pattern(self: Any, event_pattern: str | None, event: str | None) -> bool:
+        return test_event_pattern(event_pattern, event)
+
+    def handler_test_event_pattern(self: Any) -> str:
+        result = self.events_backend.test_event_pattern(self._get_param("EventPattern"), self._get_param("Event"))
+        return json.dumps({"Result": result})
+
+    backend_test_event_pattern.switchboard_patched = True  # type: ignore[attr-defined]
+    EventsBackend.test_event_pattern = backend_test_event_pattern  # type: ignore[assignment, method-assign]
+    EventsHandler.test_event_pattern = handler_test_event_pattern  # type: ignore[assignment, method-assign]
+
+
+def test_event_pattern(event_pattern: str | None, event: str | None) -> bool:
+    """Whether `event` (JSON) matches `event_pattern` (JSON) by moto's rule matcher; moto's
+    InvalidEventPatternException for a pattern EventBridge would refuse, ValidationException
+    for an event that is not one."""
+    from moto.events.exceptions import InvalidEventPatternException, ValidationException
+    from moto.events.models import EventPattern
+
+    try:
+        raw = json.loads(event_pattern or "")
+    except ValueError:
+        raise InvalidEventPatternException(reason="Invalid JSON") from None
+    if not isinstance(raw, dict) or not raw:
+        raise InvalidEventPatternException(reason="the pattern must be a non-empty JSON object")
+    problem = pattern_problem(raw)
+    if problem:
+        raise InvalidEventPatternException(reason=problem)
+    pattern = EventPattern.load(event_pattern)  # moto's own checks (arrays not empty, leaves are arrays)
+    try:
+        parsed: Any = json.loads(event or "")
+    except ValueError:
+        raise ValidationException("Parameter Event is not valid. Reason: Invalid JSON") from None
+    if not isinstance(parsed, dict):
+        raise ValidationException("Parameter Event is not valid. Reason: the event must be a JSON object")
+    missing = [name for name in TEST_EVENT_REQUIRED_FIELDS if name not in parsed]
+    if missing:
+        raise ValidationException(f"Parameter Event is not valid. Reason: missing field(s) {', '.join(missing)}")
+    return bool(pattern.matches_event(cast("EventMessageType", parsed)))
+
+
+def pattern_problem(node: dict[str, Any], path: str = "") -> str | None:
+    """The first reason EventBridge would refuse this pattern (object level), or None."""
+    for key, value in node.items():
+        where = f"{path}.{key}" if path else key
+        if key == "$or":
+            if not isinstance(value, list) or len(value) < 2 or not all(isinstance(b, dict) and b for b in value):
+                return f"{where} must be an array of at least two non-empty objects"
+            for index, branch in enumerate(value):
+                if problem := pattern_problem(branch, f"{where}[{index}]"):
+                    return problem
+        elif isinstance(value, dict):
+            if not value:
+                return f"{where} is an empty object"
+            if problem := pattern_problem(value, where):
+                return problem
+        elif isinstance(value, list):
+            if not value:
+                return f"{where}: Empty arrays are not allowed"
+            for index, matcher in enumerate(value):
+                if problem := _matcher_problem(matcher, f"{where}[{index}]"):
+                    return problem
+        else:
+            return f"{where} must be an object or an array"
+    return None
+
+
+def _matcher_problem(matcher: Any, where: str) -> str | None:
+    if matcher is None or isinstance(matcher, str | bool | int | float):
+        return None  # an exact value
+    if not isinstance(matcher, dict) or len(matcher) != 1:
+        return f"{where} must be a value or an object with exactly one match type"
+    ((operator, operand),) = matcher.items()
+    check = _OPERAND_CHECKS.get(operator)
+    if check is None:
+        return f"{where}: Unrecognized match type {operator}"
+    problem = check(operand)
+    return f"{where}: {operator} {problem}" if problem else None
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _string_or_ignore_case(operand: Any) -> str | None:
+    if isinstance(operand, str):
+        return None
+    if (
+        isinstance(operand, dict)
+        and list(operand) == ["equals-ignore-case"]
+        and isinstance(operand["equals-ignore-case"], str)
+    ):
+        return None
+    return 'match pattern must be a string or {"equals-ignore-case": string}'
+
+
+def _string(operand: Any) -> str | None:
+    return None if isinstance(operand, str) else "match pattern must be a string"
+
+
+def _strings(operand: Any) -> str | None:
+    if isinstance(operand, str) or (isinstance(operand, list) and operand and all(isinstance(o, str) for o in operand)):
+        return None
+    return "match pattern must be a string or a non-empty array of strings"
+
+
+def _anything_but(operand: Any) -> str | None:
+    if isinstance(operand, str) or _is_number(operand):
+        return None
+    if isinstance(operand, list):
+        if operand and (all(isinstance(o, str) for o in operand) or all(_is_number(o) for o in operand)):
+            return None
+        return "array must hold only strings or only numbers, and at least one"
+    if isinstance(operand, dict) and len(operand) == 1:
+        ((inner, value),) = operand.items()
+        if inner in ("prefix", "suffix"):
+            return _string(value)
+        if inner in ("equals-ignore-case", "wildcard"):
+            return _strings(value)
+    return "must be a value, an array of values, or one of prefix, suffix, equals-ignore-case, wildcard"
+
+
+def _numeric(operand: Any) -> str | None:
+    if not isinstance(operand, list) or len(operand) not in (2, 4):
+        return 'must be an array of one or two comparisons, e.g. [">", 0, "<=", 5]'
+    for operator, value in zip(operand[::2], operand[1::2], strict=True):
+        if operator not in NUMERIC_COMPARISONS:
+            return f"comparison {operator!r} is not one of {', '.join(NUMERIC_COMPARISONS)}"
+        if not _is_number(value):
+            return f"value {value!r} is not a number"
+    return None
+
+
+def _exists(operand: Any) -> str | None:
+    return None if isinstance(operand, bool) else "match pattern must be true or false"
+
+
+def _cidr(operand: Any) -> str | None:
+    try:
+        ipaddress.ip_network(operand, strict=False)
+    except (TypeError, ValueError):
+        return f"{operand!r} is not an IP prefix (CIDR)"
+    return None
+
+
+_OPERAND_CHECKS = {
+    "prefix": _string_or_ignore_case,
+    "suffix": _string_or_ignore_case,
+    "equals-ignore-case": _string,
+    "wildcard": _string,
+    "anything-but": _anything_but,
+    "numeric": _numeric,
+    "exists": _exists,
+    "cidr": _cidr,
+}
 
 
 def aws_environment(endpoint: str) -> dict[str, str]:
@@ -61,7 +310,7 @@ class Emulator:
     def __init__(self, port: int = 0) -> None:
         from moto.server import ThreadedMotoServer
 
-        patch_moto_event_delivery()
+        patch_moto()
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
         self.endpoint = ""
 

@@ -12,6 +12,7 @@ process-wide too (two functions at once would flush each other's metrics).
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import sys
 import threading
@@ -41,6 +42,48 @@ LOCAL_ENVIRONMENT = {
 }
 
 
+# A faster delivery policy for demos and tests (JSON, keys of topology.delivery_policy(); the
+# keys given replace topology's), e.g. {"retry_schedule_seconds": [0, 1, 2]}. Unset: the real schedule.
+DELIVERY_POLICY_OVERRIDE_ENV = "SWITCHBOARD_DELIVERY_POLICY"
+
+
+class InvalidDeliveryPolicy(ValueError):
+    """A delivery policy for the local runtime that the functions would refuse."""
+
+
+def delivery_policy_value(overrides: dict[str, Any]) -> str:
+    """The DELIVERY_POLICY value: topology's policy with `overrides` in place of its keys,
+    checked here with the model the functions load it with, so a bad one fails at start."""
+    from pydantic import ValidationError
+
+    from switchboard_core.errors import field_problems
+    from switchboard_core.subscriptions.policy import DeliveryPolicy
+
+    if not isinstance(overrides, dict):
+        raise InvalidDeliveryPolicy(f"a delivery policy is a JSON object, not {type(overrides).__name__}")
+    policy = {**topology.delivery_policy(), **overrides}
+    try:
+        DeliveryPolicy.model_validate(policy)
+    except ValidationError as exc:
+        problems = "; ".join(f"{p['field']}: {p['problem']}" for p in field_problems(exc))
+        raise InvalidDeliveryPolicy(f"delivery policy: {problems}") from None
+    return json.dumps(policy, separators=(",", ":"))
+
+
+def delivery_policy_from_environment(environ: dict[str, str] | None = None) -> dict[str, Any] | None:
+    """SWITCHBOARD_DELIVERY_POLICY as a dict, None when unset or blank."""
+    raw = (os.environ if environ is None else environ).get(DELIVERY_POLICY_OVERRIDE_ENV, "").strip()
+    if not raw:
+        return None
+    try:
+        value = json.loads(raw)
+    except ValueError as exc:
+        raise InvalidDeliveryPolicy(f"{DELIVERY_POLICY_OVERRIDE_ENV} is not JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise InvalidDeliveryPolicy(f"{DELIVERY_POLICY_OVERRIDE_ENV} must be a JSON object")
+    return value
+
+
 @dataclass
 class LambdaContext:
     function_name: str
@@ -61,10 +104,18 @@ class LambdaContext:
 
 
 class LocalFunctions:
-    def __init__(self, names: dict[str, str], stage: str, extra_env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        names: dict[str, str],
+        stage: str,
+        extra_env: dict[str, str] | None = None,
+        delivery_policy: dict[str, Any] | None = None,
+    ) -> None:
         self._names = names
         self._stage = stage
         self._extra = {**LOCAL_ENVIRONMENT, **(extra_env or {})}
+        # Only the functions that read DELIVERY_POLICY (admin, delivery) get the faster one.
+        self._delivery_policy = None if delivery_policy is None else delivery_policy_value(delivery_policy)
         self._handlers: dict[str, Callable[[dict[str, Any], Any], Any]] = {}
         self._lock = threading.RLock()
         self._preloaded = {m for m in sys.modules if m.startswith("functions.")}
@@ -73,7 +124,10 @@ class LocalFunctions:
 
     def environment(self, name: str) -> dict[str, str]:
         function = topology.FUNCTIONS[name]
-        return {**topology.function_environment(function, self._names, self._stage), **self._extra}
+        environment = {**topology.function_environment(function, self._names, self._stage), **self._extra}
+        if self._delivery_policy is not None and topology.DELIVERY_POLICY_ENV in environment:
+            environment[topology.DELIVERY_POLICY_ENV] = self._delivery_policy
+        return environment
 
     @contextmanager
     def _environment_of(self, name: str) -> Iterator[None]:

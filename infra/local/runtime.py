@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from infra.local.emulator import Emulator, LocalNames, create_resources
-from infra.local.lambdas import LocalFunctions
+from infra.local.lambdas import LocalFunctions, delivery_policy_from_environment, delivery_policy_value
 from switchboard_core.principals import KEY_PREFIX
 
 if TYPE_CHECKING:
@@ -103,6 +103,9 @@ class LocalRuntime:
     # The demo tenant's sample routing set-up (docs/examples/); benchmarks that measure
     # routing without rules, or with their own, turn it off.
     demo_routing: bool = True
+    # Keys of topology.delivery_policy() to replace (a faster retry schedule for demos and
+    # tests); None: SWITCHBOARD_DELIVERY_POLICY if set, else the real schedule.
+    delivery_policy: dict[str, Any] | None = None
 
     def start(self) -> LocalRuntime:
         from werkzeug.serving import make_server
@@ -115,6 +118,12 @@ class LocalRuntime:
         from switchboard_core.outbound import API_OVERRIDE_ENV
 
         self.state = StateDir(self.state_dir)
+        # Checked before anything starts: a bad policy stops the hub with its reason (InvalidDeliveryPolicy).
+        delivery_policy = (
+            self.delivery_policy if self.delivery_policy is not None else delivery_policy_from_environment()
+        )
+        if delivery_policy is not None:
+            delivery_policy_value(delivery_policy)
         self.emulator = Emulator()
         endpoint = self.emulator.start()
         self.names = LocalNames(LOCAL_STAGE)
@@ -123,7 +132,10 @@ class LocalRuntime:
         self.provider_apis = ProviderApis()
         self._provider_apis_server, self.provider_apis_url = serve(self.provider_apis, self.host)
         self.functions = LocalFunctions(
-            self.names.mapping(), LOCAL_STAGE, extra_env={API_OVERRIDE_ENV: self.provider_apis_url}
+            self.names.mapping(),
+            LOCAL_STAGE,
+            extra_env={API_OVERRIDE_ENV: self.provider_apis_url},
+            delivery_policy=delivery_policy,
         )
         self.admin_key = self.seed_admin_key()
         self.demo = self.seed_demo_connections()

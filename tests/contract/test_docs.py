@@ -70,6 +70,28 @@ def test_every_stack_created_secret():
     assert quoted(cell) == set(topology.SECRETS)
 
 
+def test_what_the_functions_create_at_run_time_is_named():
+    """Secrets and rules the functions create at run time are not stack resources; the table
+    still names their prefixes, so an operator knows what a stage leaves behind."""
+    created = OPERATIONS.read_text().split("## What gets created")[1].split("\n## ")[0]
+    stage = "<stage>"
+    for prefix in (
+        topology.subscription_secrets_prefix(stage),
+        f"switchboard-{stage}-{topology.SUBSCRIPTION_RULE_INFIX}",
+    ):
+        assert prefix in created, prefix
+
+
+def test_every_alarm_the_subscriptions_add_is_explained():
+    from infra.aws.components.alarms import _kebab
+    from infra.aws.components.functions import construct_id
+
+    alarms = OPERATIONS.read_text().split("## Alarms")[1].split("\n## ")[0]
+    delivery = construct_id("delivery")
+    for alarm in (f"{delivery}DeadLetters", f"{delivery}QueueBacklog", f"{delivery}Errors"):
+        assert f"| `{_kebab(alarm)}`" in alarms, alarm
+
+
 WORK_ITEM = re.compile(r"\b(issue|ticket|work item|story|epic|jira)\s*#?\d+", re.IGNORECASE)
 
 

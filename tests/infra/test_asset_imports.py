@@ -10,6 +10,7 @@ of its carries, fails here as it would fail on AWS.
 from __future__ import annotations
 
 import ast
+import dataclasses
 import importlib.metadata
 import json
 import re
@@ -82,6 +83,12 @@ def import_like_lambda(function: topology.Function, asset: Path) -> dict:
         | {f"bucket:{b}": f"test-{b}" for b in topology.BUCKETS}
         | {f"secret:{s}": f"test-{s}" for s in topology.SECRETS}
         | {"bus": "test-events"}
+        | {
+            "rule_prefix": "test-sub-",
+            f"queue_url:{topology.DELIVERY_QUEUE}": "https://sqs.eu-west-1.amazonaws.com/123456789012/test-deliveries",
+            f"queue_arn:{topology.DELIVERY_QUEUE}": "arn:aws:sqs:eu-west-1:123456789012:test-deliveries",
+            "archive": "arn:aws:events:eu-west-1:123456789012:archive/test-events",
+        }
     )
     environment = topology.function_environment(function, names, "test") | {
         "AWS_REGION": "eu-west-1",
@@ -122,6 +129,33 @@ def _fake_repo(root: Path, handler_source: str) -> topology.Function:
     (root / "functions" / "other" / "logic.py").write_text("VALUE = 1\n")
     (root / "functions" / "probe" / "handler.py").write_text(handler_source)
     return topology.Function("probe", handler="functions.probe.handler.handler", description="probe")
+
+
+def test_a_subscription_function_gets_its_environment_in_the_probe(tmp_path: Path) -> None:
+    """The probe gives a function with the subscription flags (as delivery and admin have them)
+    the variables the CDK app sets, so a handler reading them at import loads as on AWS."""
+    reads = (
+        "import os\n"
+        "NEEDED = ('DELIVERY_QUEUE_URL', 'DELIVERY_POLICY', 'SUBSCRIPTION_SECRETS_PREFIX',\n"
+        "          'SUBSCRIPTION_RULE_PREFIX', 'DELIVERY_QUEUE_ARN', 'EVENT_ARCHIVE_ARN', 'EVENT_BUS_NAME',\n"
+        "          'QUEUE_MAX_RECEIVE_COUNT')\n"
+        "MISSING = [name for name in NEEDED if not os.environ.get(name)]\n"
+        "assert not MISSING, MISSING\n\n"
+        "def handler(event, context):\n    pass\n"
+    )
+    probe = _fake_repo(tmp_path / "repo", reads)
+    like_delivery_and_admin = dataclasses.replace(
+        probe,
+        publishes=True,
+        subscription_secrets="readwrite",
+        manages_subscription_rules=True,
+        uses_delivery_queue=True,
+        consumer=topology.FUNCTIONS["delivery"].consumer,
+    )
+    asset = build_function_asset(like_delivery_and_admin, tmp_path / "out", tmp_path / "repo")
+    assert import_like_lambda(like_delivery_and_admin, asset)["ok"]
+    without_flags = import_like_lambda(probe, asset)
+    assert not without_flags["ok"] and "DELIVERY_QUEUE_URL" in without_flags["error"]
 
 
 def test_a_handler_importing_another_functions_folder_fails(tmp_path: Path) -> None:

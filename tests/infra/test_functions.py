@@ -53,6 +53,9 @@ def test_environment_comes_from_topology(synth: Synthesised, name: str) -> None:
     variables = _function(synth, name)["Properties"]["Environment"]["Variables"]
     names = {f"table:{t}": "x" for t in topology.TABLES} | {f"bucket:{b}": "x" for b in topology.BUCKETS}
     names |= {f"secret:{s}": "x" for s in topology.SECRETS}
+    names |= {"rule_prefix": "x", "archive": "x"} | {
+        f"queue_{k}:{topology.DELIVERY_QUEUE}": "x" for k in ("url", "arn")
+    }
     expected = topology.function_environment(spec, {**names, "bus": "x"}, "dev")
     assert set(variables) == set(expected)
     for secret in spec.reads_secrets:  # the stack's own secret, by ARN (a Ref of a secret is its ARN)

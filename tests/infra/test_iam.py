@@ -90,10 +90,14 @@ def test_only_publishers_put_events(synth: Synthesised, name: str) -> None:
         assert not puts
 
 
+SECRET_PREFIXES = ("connections", "outbound", "subscriptions")
+
+
 @pytest.mark.parametrize("name", sorted(topology.FUNCTIONS))
 def test_secrets_access_is_scoped_to_the_stage_prefixes(synth: Synthesised, name: str) -> None:
-    """Webhook credentials (connections/) and send-API credentials (outbound/) are granted
-    separately: ingest verifies webhooks but can never read a token that sends messages."""
+    """Webhook credentials (connections/), send-API credentials (outbound/) and partner
+    subscriptions' signing secrets (subscriptions/) are granted separately: ingest verifies
+    webhooks but can never read a token that sends messages, nor a partner's signing key."""
     spec = topology.FUNCTIONS[name]
     own_secrets = [{"Ref": synth.logical_id(synth.stack.secrets.secrets[s])} for s in spec.reads_secrets]
     statements = [
@@ -103,16 +107,15 @@ def test_secrets_access_is_scoped_to_the_stage_prefixes(synth: Synthesised, name
     ]  # the stack's own secrets: see the test below
     by_prefix = {
         prefix: [s for s in statements if f":secret:switchboard/dev/{prefix}/*" in json.dumps(s["Resource"])]
-        for prefix in ("connections", "outbound")
+        for prefix in SECRET_PREFIXES
     }
-    for statement in statements:  # nothing outside the two prefixes (CDK may merge both into one statement)
+    for statement in statements:  # nothing outside the prefixes (CDK may merge several into one statement)
         resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
         assert all(
-            ":secret:switchboard/dev/connections/*" in json.dumps(r)
-            or ":secret:switchboard/dev/outbound/*" in json.dumps(r)
-            for r in resources
+            any(f":secret:switchboard/dev/{prefix}/*" in json.dumps(r) for prefix in SECRET_PREFIXES) for r in resources
         ), statement
-    for prefix, access in (("connections", spec.secrets), ("outbound", spec.outbound_secrets)):
+    accesses = zip(SECRET_PREFIXES, (spec.secrets, spec.outbound_secrets, spec.subscription_secrets), strict=True)
+    for prefix, access in accesses:
         if access is None:
             assert not by_prefix[prefix], (name, prefix)
             continue
@@ -144,11 +147,15 @@ def test_only_admin_and_replies_touch_outbound_credentials() -> None:
     assert topology.FUNCTIONS["ingest"].outbound_secrets is None
 
 
-def test_wildcard_resources_are_xray_only(synth: Synthesised) -> None:
-    for name in topology.FUNCTIONS:
-        for statement in _statements(synth, name):
-            if statement["Resource"] == "*":
-                assert _actions(statement) == {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+def test_wildcard_resources_are_xray_and_test_event_pattern_only(synth: Synthesised) -> None:
+    """Besides X-Ray, only events:TestEventPattern (which has no resource to name) is on "*",
+    and only for the function that checks subscriptions' patterns."""
+    for name, spec in topology.FUNCTIONS.items():
+        wildcard = set().union(*(_actions(s) for s in _statements(synth, name) if s["Resource"] == "*"))
+        expected = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+        if spec.manages_subscription_rules:
+            expected.add("events:TestEventPattern")
+        assert wildcard == expected, name
 
 
 def test_logs_go_only_to_the_function_log_group(synth: Synthesised) -> None:

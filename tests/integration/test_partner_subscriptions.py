@@ -181,7 +181,7 @@ def orders_pattern(tag: str) -> dict[str, Any]:
 def attempts(hub, key: str, subscription: str) -> list[dict[str, Any]]:
     status, _, page = hub.request("GET", f"/admin/subscriptions/{subscription}/deliveries", key=key)
     assert status == 200, page
-    return page["deliveries"]
+    return page["attempts"]
 
 
 def settle(seconds: float = 3.0) -> None:

@@ -1,8 +1,9 @@
 """CloudWatch alarms and the SNS topic they notify.
 
-Every alarm fires on the first bad datapoint (threshold: more than zero in a period):
-in a webhook hub an error, a throttle or a dead-lettered event each means a
-provider's event is not where it should be.
+Every alarm but one fires on the first bad datapoint (threshold: more than zero in a
+period): in a webhook hub an error, a throttle or a dead-lettered event each means a
+provider's event is not where it should be. The exception is the deliveries queue's
+backlog, which a burst may build for a few minutes (see DELIVERY_BACKLOG_PERIODS).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from aws_cdk import aws_cloudwatch_actions as actions
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
-from aws_cdk import aws_sns_subscriptions as subscriptions
+from aws_cdk import aws_sns_subscriptions as sns_subscriptions
 from constructs import Construct
 
 from infra import topology
@@ -21,6 +22,7 @@ from infra.aws.components.api import HttpApi
 from infra.aws.components.bus import Bus
 from infra.aws.components.consumers import Consumers
 from infra.aws.components.functions import Functions, construct_id
+from infra.aws.components.subscriptions import Subscriptions
 from infra.aws.config import StageConfig
 
 PERIOD = Duration.minutes(5)
@@ -28,6 +30,12 @@ PERIOD = Duration.minutes(5)
 # for any entry. Powertools adds its service name as the `service` dimension to every
 # metric, so the alarm selects exactly {service: switchboard-<function>}.
 PUBLISH_FAILURES_METRIC = "PublishFailures"
+# Whether the delivery function is consuming its queue. Not the age of the oldest message:
+# deliveries legitimately wait in that queue for hours (a retry up to 10 h away, an ordered
+# subscription's events behind a retrying head for up to 12 h), invisible meanwhile. Visible
+# messages are the ones due now, which a consuming function takes within seconds; some visible
+# in every minute of this many 5-minute periods means it is not consuming (or far behind).
+DELIVERY_BACKLOG_PERIODS = 3
 
 
 class Alarms(Construct):
@@ -39,6 +47,7 @@ class Alarms(Construct):
         config: StageConfig,
         functions: Functions,
         consumers: Consumers,
+        subscriptions: Subscriptions,
         bus: Bus,
         api: HttpApi,
     ) -> None:
@@ -71,7 +80,7 @@ class Alarms(Construct):
             enforce_ssl=True,
         )
         if config.alarm_email:
-            self.topic.add_subscription(subscriptions.EmailSubscription(config.alarm_email))
+            self.topic.add_subscription(sns_subscriptions.EmailSubscription(config.alarm_email))
         self._action = actions.SnsAction(self.topic)
 
         for name, function in functions.functions.items():
@@ -118,6 +127,24 @@ class Alarms(Construct):
                 f"{name} rule: undeliverable events could not even be dead-lettered - they are lost.",
             )
 
+        # The delivery queue: its DLQ like every consumer's, and a queue that is not being consumed.
+        # (The delivery function's errors and throttles are among the functions' alarms above;
+        # its rules are created at run time, one per subscription, so they have no rule alarms.)
+        delivery = construct_id(subscriptions.function.name)
+        self._alarm(
+            f"{delivery}DeadLetters",
+            subscriptions.dlq.metric_approximate_number_of_messages_visible(period=PERIOD, statistic="Maximum"),
+            "delivery: messages reached the deliveries DLQ (the function crashed on them 50 times); fix the cause, "
+            "then redrive them to the deliveries queue.",
+        )
+        self._alarm(
+            f"{delivery}QueueBacklog",
+            subscriptions.queue.metric_approximate_number_of_messages_visible(period=PERIOD, statistic="Minimum"),
+            "delivery: deliveries that are due have waited in the deliveries queue for 15 minutes; the delivery "
+            "function is not consuming it (event source mapping disabled, throttled or failing) or is far behind.",
+            evaluation_periods=DELIVERY_BACKLOG_PERIODS,
+        )
+
         for spec in topology.FUNCTIONS.values():
             if spec.publishes:
                 self._alarm(
@@ -138,7 +165,9 @@ class Alarms(Construct):
             "HTTP API answered 5xx (integration errors or timeouts; see the API access logs).",
         )
 
-    def _alarm(self, construct_id_: str, metric: cloudwatch.IMetric, description: str) -> cloudwatch.Alarm:
+    def _alarm(
+        self, construct_id_: str, metric: cloudwatch.IMetric, description: str, evaluation_periods: int = 1
+    ) -> cloudwatch.Alarm:
         alarm = cloudwatch.Alarm(
             self,
             construct_id_,
@@ -147,7 +176,7 @@ class Alarms(Construct):
             metric=metric,
             threshold=0,
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-            evaluation_periods=1,
+            evaluation_periods=evaluation_periods,
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
         alarm.add_alarm_action(self._action)

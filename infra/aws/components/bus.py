@@ -13,7 +13,10 @@ from infra.aws.config import StageConfig
 class Bus(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, config: StageConfig) -> None:
         super().__init__(scope, construct_id)
-        self.bus = events.EventBus(self, "EventBus", event_bus_name=config.prefix)
+        # The bus's name, known at synth (IAM resource patterns such as the subscriptions' rule
+        # ARNs are built from it); `name` is the same value as a reference.
+        self.physical_name = config.prefix
+        self.bus = events.EventBus(self, "EventBus", event_bus_name=self.physical_name)
         # Every canonical event (source switchboard.*) is archived, so a consumer that was
         # down or buggy can be fed again with `aws events start-replay`.
         self.archive = self.bus.archive(

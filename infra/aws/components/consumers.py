@@ -1,4 +1,8 @@
-"""Bus consumers from topology.consumers(): rule (pattern) -> SQS queue (+ DLQ) -> function."""
+"""Bus consumers from topology.consumers(): rule (pattern) -> SQS queue (+ DLQ) -> function.
+
+A consumer without an event pattern (the delivery function) has no rule here: its queue is
+the subscriptions construct's, fed by rules the admin function creates at run time; it gets
+its event source mapping here like every other consumer."""
 
 from __future__ import annotations
 
@@ -14,12 +18,10 @@ from constructs import Construct
 from infra import topology
 from infra.aws.components.bus import Bus
 from infra.aws.components.functions import Functions, construct_id
+from infra.aws.components.queues import consumer_queues
+from infra.aws.components.subscriptions import Subscriptions
 from infra.aws.config import StageConfig
 
-# Lambda's guidance for SQS event sources: visibility timeout at least six times the
-# function timeout, so a batch retried after throttling is not redelivered mid-flight.
-VISIBILITY_TIMEOUT_FACTOR = 6
-DLQ_RETENTION = Duration.days(14)  # the SQS maximum: time to notice, fix and redrive
 # EventBridge keeps retrying delivery to the queue for up to this long before dead-lettering.
 RULE_MAX_EVENT_AGE = Duration.hours(24)
 RULE_RETRY_ATTEMPTS = 185
@@ -33,14 +35,16 @@ class ConsumerResources:
     rule: events.Rule
 
 
-def visibility_timeout_seconds(function: topology.Function) -> int:
-    assert function.consumer is not None
-    return max(VISIBILITY_TIMEOUT_FACTOR * function.timeout_seconds, function.consumer.visibility_timeout_seconds)
-
-
 class Consumers(Construct):
     def __init__(
-        self, scope: Construct, construct_id_: str, *, config: StageConfig, bus: Bus, functions: Functions
+        self,
+        scope: Construct,
+        construct_id_: str,
+        *,
+        config: StageConfig,
+        bus: Bus,
+        functions: Functions,
+        subscriptions: Subscriptions,
     ) -> None:
         super().__init__(scope, construct_id_)
         self.consumers: dict[str, ConsumerResources] = {}
@@ -48,22 +52,12 @@ class Consumers(Construct):
         for spec in topology.consumers():
             consumer = spec.consumer
             assert consumer is not None
+            if consumer.event_pattern is None:  # fed by run-time rules: the subscriptions' queue
+                assert spec.name == subscriptions.function.name, f"{spec.name}: no pattern and no run-time rules"
+                _add_event_source(functions, spec, subscriptions.queue)
+                continue
             cid = construct_id(spec.name)
-            dlq = sqs.Queue(
-                self,
-                f"{cid}DeadLetterQueue",
-                encryption=sqs.QueueEncryption.SQS_MANAGED,
-                enforce_ssl=True,
-                retention_period=DLQ_RETENTION,
-            )
-            queue = sqs.Queue(
-                self,
-                f"{cid}Queue",
-                encryption=sqs.QueueEncryption.SQS_MANAGED,
-                enforce_ssl=True,
-                visibility_timeout=Duration.seconds(visibility_timeout_seconds(spec)),
-                dead_letter_queue=sqs.DeadLetterQueue(queue=dlq, max_receive_count=consumer.max_receive_count),
-            )
+            queue, dlq = consumer_queues(self, cid, spec)
             rule = events.Rule(
                 self,
                 f"{cid}Rule",
@@ -81,14 +75,15 @@ class Consumers(Construct):
                     max_event_age=RULE_MAX_EVENT_AGE,
                 )
             )
-            functions.functions[spec.name].add_event_source(
-                sources.SqsEventSource(
-                    queue,
-                    batch_size=consumer.batch_size,
-                    report_batch_item_failures=True,
-                )
-            )
+            _add_event_source(functions, spec, queue)
             self.consumers[spec.name] = ConsumerResources(spec.name, queue, dlq, rule)
+
+
+def _add_event_source(functions: Functions, spec: topology.Function, queue: sqs.IQueue) -> None:
+    assert spec.consumer is not None
+    functions.functions[spec.name].add_event_source(
+        sources.SqsEventSource(queue, batch_size=spec.consumer.batch_size, report_batch_item_failures=True)
+    )
 
 
 def _event_pattern(pattern: dict) -> events.EventPattern:

@@ -15,6 +15,7 @@ from infra.aws.components.bus import Bus
 from infra.aws.components.packaging import core_layer_code, deps_layer_code, function_code
 from infra.aws.components.secrets import AppSecrets
 from infra.aws.components.storage import Storage
+from infra.aws.components.subscriptions import Subscriptions
 from infra.aws.config import StageConfig
 
 # The newest Python Lambda runs and the CDK offers; Powertools publishes its layer for it
@@ -45,6 +46,17 @@ SECRETS_WRITE_ACTIONS = (
     "secretsmanager:DeleteSecret",
     "secretsmanager:TagResource",
 )
+# Managing the subscriptions' own rules (names under the stage's rule prefix, on its bus).
+# PutTargets is granted apart, limited to the delivery queue as the target.
+SUBSCRIPTION_RULE_ACTIONS = (
+    "events:PutRule",
+    "events:DeleteRule",
+    "events:EnableRule",
+    "events:DisableRule",
+    "events:DescribeRule",
+    "events:ListTargetsByRule",
+    "events:RemoveTargets",
+)
 
 
 def construct_id(name: str) -> str:
@@ -61,6 +73,7 @@ class Functions(Construct):
         storage: Storage,
         bus: Bus,
         secrets: AppSecrets,
+        subscriptions: Subscriptions,
     ) -> None:
         super().__init__(scope, construct_id_)
         self.functions: dict[str, lambda_.Function] = {}
@@ -92,7 +105,12 @@ class Functions(Construct):
             ssm.StringParameter.value_for_string_parameter(self, self.powertools_parameter),
         )
 
-        names = {**storage.physical_names(), **secrets.physical_names(), "bus": bus.name}
+        names = {
+            **storage.physical_names(),
+            **secrets.physical_names(),
+            **subscriptions.physical_names(),
+            "bus": bus.name,
+        }
         secrets_arn = Stack.of(self).format_arn(
             service="secretsmanager",
             resource="secret",
@@ -103,6 +121,12 @@ class Functions(Construct):
             service="secretsmanager",
             resource="secret",
             resource_name=f"{topology.outbound_secrets_prefix(config.stage)}*",
+            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+        )
+        subscription_secrets_arn = Stack.of(self).format_arn(
+            service="secretsmanager",
+            resource="secret",
+            resource_name=f"{topology.subscription_secrets_prefix(config.stage)}*",
             arn_format=ArnFormat.COLON_RESOURCE_NAME,
         )
 
@@ -145,9 +169,11 @@ class Functions(Construct):
                 log_group=log_group,
             )
             self._grant(function, spec, storage, bus, secrets_arn, outbound_secrets_arn)
+            self._grant_subscriptions(function, spec, subscriptions, subscription_secrets_arn)
             for secret_name in spec.reads_secrets:  # GetSecretValue/DescribeSecret on that one secret
                 secrets.secrets[secret_name].grant_read(function)
             self._suppress(role, spec, storage, config.stage)
+            self._suppress_subscriptions(role, spec, subscriptions, config.stage)
 
             self.functions[spec.name] = function
             self.log_groups[spec.name] = log_group
@@ -188,6 +214,92 @@ class Functions(Construct):
         if spec.outbound_secrets:
             actions = SECRETS_READ_ACTIONS + (SECRETS_WRITE_ACTIONS if spec.outbound_secrets == "readwrite" else ())
             function.add_to_role_policy(iam.PolicyStatement(actions=list(actions), resources=[outbound_secrets_arn]))
+
+    @staticmethod
+    def _grant_subscriptions(
+        function: lambda_.Function, spec: topology.Function, subscriptions: Subscriptions, secrets_arn: str
+    ) -> None:
+        if spec.subscription_secrets:
+            actions = SECRETS_READ_ACTIONS + (SECRETS_WRITE_ACTIONS if spec.subscription_secrets == "readwrite" else ())
+            function.add_to_role_policy(iam.PolicyStatement(actions=list(actions), resources=[secrets_arn]))
+        if spec.uses_delivery_queue:  # manual retries, local replays, resumed held deliveries
+            function.add_to_role_policy(
+                iam.PolicyStatement(actions=["sqs:SendMessage"], resources=[subscriptions.queue.queue_arn])
+            )
+        if spec.name == subscriptions.function.name:
+            # The retry schedule: a failed delivery's message stays invisible until its next attempt.
+            function.add_to_role_policy(
+                iam.PolicyStatement(actions=["sqs:ChangeMessageVisibility"], resources=[subscriptions.queue.queue_arn])
+            )
+        if spec.manages_subscription_rules:
+            function.add_to_role_policy(
+                iam.PolicyStatement(actions=list(SUBSCRIPTION_RULE_ACTIONS), resources=[subscriptions.rule_arns])
+            )
+            # A subscription's rule may target the delivery queue and nothing else.
+            function.add_to_role_policy(
+                iam.PolicyStatement(
+                    actions=["events:PutTargets"],
+                    resources=[subscriptions.rule_arns],
+                    conditions={"ArnEquals": {"events:TargetArn": subscriptions.queue.queue_arn}},
+                )
+            )
+            # TestEventPattern touches no resource, so IAM accepts it only on "*".
+            function.add_to_role_policy(iam.PolicyStatement(actions=["events:TestEventPattern"], resources=["*"]))
+            function.add_to_role_policy(
+                iam.PolicyStatement(
+                    actions=["events:StartReplay"], resources=[subscriptions.archive_arn, subscriptions.replay_arns]
+                )
+            )
+            function.add_to_role_policy(
+                iam.PolicyStatement(actions=["events:DescribeReplay"], resources=[subscriptions.replay_arns])
+            )
+
+    @staticmethod
+    def _suppress_subscriptions(
+        role: iam.Role, spec: topology.Function, subscriptions: Subscriptions, stage: str
+    ) -> None:
+        """IAM5 suppressions for the subscription machinery's prefixes, each finding named exactly."""
+        account = "arn:<AWS::Partition>:{service}:<AWS::Region>:<AWS::AccountId>:"
+        suppressions = []
+        if spec.subscription_secrets:
+            suppressions.append(
+                NagPackSuppression(
+                    id="AwsSolutions-IAM5",
+                    reason="Partner subscriptions' signing secrets are created at runtime, one per subscription, "
+                    "under the stage's own prefix (switchboard/<stage>/subscriptions/); the wildcard is that "
+                    "prefix only.",
+                    applies_to=[
+                        "Resource::"
+                        + account.format(service="secretsmanager")
+                        + f"secret:{topology.subscription_secrets_prefix(stage)}*"
+                    ],
+                )
+            )
+        if spec.manages_subscription_rules:
+            suppressions.append(
+                NagPackSuppression(
+                    id="AwsSolutions-IAM5",
+                    reason="Subscriptions' rules are created at runtime, one per subscription, named "
+                    f"<stage prefix>-{topology.SUBSCRIPTION_RULE_INFIX}<id> on the stage's bus; the wildcard is that "
+                    "name prefix on that bus only. Replays are named after the subscription (sub_<id>-<random>) "
+                    "and can only replay this stage's archive.",
+                    applies_to=[
+                        "Resource::" + account.format(service="events") + f"rule/{subscriptions.rule_arns_suffix}",
+                        "Resource::" + account.format(service="events") + f"replay/{subscriptions.replay_arns_suffix}",
+                    ],
+                )
+            )
+            suppressions.append(
+                NagPackSuppression(
+                    id="AwsSolutions-IAM5",
+                    reason="events:TestEventPattern (checking a partner's pattern against a sample event) reads "
+                    "no resource and supports no resource-level permission, so IAM requires its resource to be '*'; "
+                    "the statement grants that one action alone.",
+                    applies_to=["Resource::*"],
+                )
+            )
+        if suppressions:
+            NagSuppressions.add_resource_suppressions(role, suppressions, apply_to_children=True)
 
     @staticmethod
     def _suppress(role: iam.Role, spec: topology.Function, storage: Storage, stage: str) -> None:

@@ -2,29 +2,35 @@
 
 from __future__ import annotations
 
+import json
 import os
 
 import pytest
 
 from infra import topology
-from infra.local.lambdas import LocalFunctions
-
-NAMES = (
-    {f"table:{t}": f"local-{t}" for t in topology.TABLES}
-    | {f"bucket:{b}": f"local-{b}" for b in topology.BUCKETS}
-    | {f"secret:{s}": f"local-{s}" for s in topology.SECRETS}
-    | {"bus": "local-events"}
+from infra.local.emulator import LocalNames
+from infra.local.lambdas import (
+    DELIVERY_POLICY_OVERRIDE_ENV,
+    InvalidDeliveryPolicy,
+    LocalFunctions,
+    delivery_policy_from_environment,
 )
+
+NAMES = LocalNames("test").mapping()
 
 
 @pytest.fixture
-def probed(monkeypatch: pytest.MonkeyPatch) -> LocalFunctions:
-    """Every topology function, its handler replaced by one that returns os.environ."""
-    probes = {
+def probes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every topology function's handler replaced by one that returns os.environ."""
+    replaced = {
         name: topology.Function(**{**spec.__dict__, "handler": "tests.unit.local.env_probe.handler"})
         for name, spec in topology.FUNCTIONS.items()
     }
-    monkeypatch.setattr(topology, "FUNCTIONS", probes)
+    monkeypatch.setattr(topology, "FUNCTIONS", replaced)
+
+
+@pytest.fixture
+def probed(probes: None) -> LocalFunctions:
     return LocalFunctions(NAMES, "test")
 
 
@@ -47,3 +53,51 @@ def test_the_process_environment_is_restored_after_an_invocation(probed: LocalFu
     before = dict(os.environ)
     probed.invoke("ingest", {})
     assert dict(os.environ) == before
+
+
+def test_the_subscription_functions_get_the_local_queue_and_rule_prefix_and_no_archive(probed: LocalFunctions) -> None:
+    admin = probed.invoke("admin", {})
+    assert admin["SUBSCRIPTION_RULE_PREFIX"] == "switchboard-test-sub-"
+    assert admin["DELIVERY_QUEUE_ARN"] == "arn:aws:sqs:us-east-1:123456789012:switchboard-test-deliveries"
+    assert "EVENT_ARCHIVE_ARN" not in admin  # replays come from the event log locally
+    delivery = probed.invoke("delivery", {})
+    assert delivery["DELIVERY_QUEUE_URL"].endswith("/123456789012/switchboard-test-deliveries")
+
+
+def test_by_default_the_real_delivery_schedule(probed: LocalFunctions) -> None:
+    for name in ("admin", "delivery"):
+        assert json.loads(probed.invoke(name, {})["DELIVERY_POLICY"]) == topology.delivery_policy()
+
+
+def test_a_faster_delivery_policy_reaches_admin_and_delivery_only(probes: None) -> None:
+    functions = LocalFunctions(NAMES, "test", delivery_policy={"retry_schedule_seconds": [0, 1, 2]})
+    for name in ("admin", "delivery"):
+        policy = json.loads(functions.invoke(name, {})["DELIVERY_POLICY"])
+        assert policy == {**topology.delivery_policy(), "retry_schedule_seconds": [0, 1, 2]}
+    for name in set(topology.FUNCTIONS) - {"admin", "delivery"}:
+        assert "DELIVERY_POLICY" not in functions.invoke(name, {}), name
+
+
+@pytest.mark.parametrize(
+    ("policy", "problem"),
+    [
+        ({"retry_schedule_seconds": []}, "retry_schedule_seconds"),
+        ({"retry_jitter": 3}, "retry_jitter"),
+        ({"retry_schedule": [1]}, "retry_schedule"),  # a misspelt key is refused, not ignored
+        (["not", "an", "object"], "JSON object"),
+    ],
+)
+def test_a_delivery_policy_the_functions_would_refuse_fails_at_once(probes: None, policy: object, problem: str) -> None:
+    with pytest.raises(InvalidDeliveryPolicy, match=problem):
+        LocalFunctions(NAMES, "test", delivery_policy=policy)  # type: ignore[arg-type]
+
+
+def test_the_delivery_policy_variable() -> None:
+    assert delivery_policy_from_environment({}) is None
+    assert delivery_policy_from_environment({DELIVERY_POLICY_OVERRIDE_ENV: "  "}) is None
+    assert delivery_policy_from_environment({DELIVERY_POLICY_OVERRIDE_ENV: '{"retry_jitter": 0}'}) == {
+        "retry_jitter": 0
+    }
+    for raw, problem in (("{nope", "is not JSON"), ("[1]", "must be a JSON object")):
+        with pytest.raises(InvalidDeliveryPolicy, match=problem):
+            delivery_policy_from_environment({DELIVERY_POLICY_OVERRIDE_ENV: raw})

@@ -1,0 +1,114 @@
+"""The local runtime's delivery queue on the embedded emulator (moto's server, as `switchboard
+dev` runs it): the dispatcher feeds the delivery function from it like every consumer, the
+queue URL the functions are given reaches it, and a failed record whose visibility the
+function changed (the retry schedule) comes back after that time, not before and not after
+the queue's own visibility timeout."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from infra import topology
+from infra.local.dispatcher import Dispatcher
+from infra.local.emulator import ConsumerQueue, Emulator, LocalNames, aws_environment, create_resources
+from infra.local.lambdas import InvalidDeliveryPolicy
+from infra.local.runtime import LocalRuntime
+
+
+@pytest.fixture(scope="module")
+def emulator() -> Iterator[tuple[Any, list[ConsumerQueue], LocalNames]]:
+    import os
+
+    from switchboard_core import aws
+
+    saved = {key: os.environ.get(key) for key in aws_environment("")}
+    server = Emulator()
+    server.start()
+    try:
+        names = LocalNames("dq")
+        queues = create_resources(names)
+        yield aws.client("sqs"), queues, names
+    finally:
+        server.stop()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        aws.reset_clients()
+
+
+def delivery_queue(queues: list[ConsumerQueue]) -> ConsumerQueue:
+    (queue,) = [q for q in queues if q.function == "delivery"]
+    return queue
+
+
+def test_the_dispatcher_feeds_the_delivery_function_one_message_at_a_time(emulator: Any) -> None:
+    sqs, queues, names = emulator
+    queue = delivery_queue(queues)
+    assert queue.batch_size == topology.FUNCTIONS["delivery"].consumer.batch_size == 1
+    assert queue.queue_url.endswith(f"/{names.queue(topology.DELIVERY_QUEUE)}")
+    redrive = sqs.get_queue_attributes(QueueUrl=queue.queue_url, AttributeNames=["RedrivePolicy", "VisibilityTimeout"])
+    attributes = redrive["Attributes"]
+    assert json.loads(attributes["RedrivePolicy"])["maxReceiveCount"] in (50, "50")
+    assert attributes["VisibilityTimeout"] == "180"
+
+    # The URL the functions get (DELIVERY_QUEUE_URL, from LocalNames.mapping) names the same queue.
+    given_url = names.mapping()[f"queue_url:{topology.DELIVERY_QUEUE}"]
+    for body in ('{"subscription": "sub_1"}', '{"subscription": "sub_2"}'):
+        sqs.send_message(QueueUrl=given_url, MessageBody=body)
+    seen: list[list[str]] = []
+
+    def invoke(function: str, event: dict[str, Any]) -> dict[str, Any]:
+        assert function == "delivery"
+        seen.append([record["body"] for record in event["Records"]])
+        return {"batchItemFailures": []}
+
+    dispatcher = Dispatcher(sqs, queues, invoke, wait_seconds=1)
+    assert dispatcher.poll_once(queue) + dispatcher.poll_once(queue) == 2
+    assert sorted(seen) == [['{"subscription": "sub_1"}'], ['{"subscription": "sub_2"}']]
+    assert dispatcher.poll_once(queue) == 0  # both deleted
+
+
+def test_a_record_whose_visibility_the_function_changed_comes_back_after_that_time(emulator: Any) -> None:
+    sqs, queues, _ = emulator
+    queue = delivery_queue(queues)
+    sqs.send_message(QueueUrl=queue.queue_url, MessageBody='{"subscription": "sub_retry"}')
+    calls: list[tuple[float, str]] = []
+
+    def invoke(function: str, event: dict[str, Any]) -> dict[str, Any]:
+        (record,) = event["Records"]
+        calls.append((time.monotonic(), record["attributes"]["ApproximateReceiveCount"]))
+        if len(calls) == 1:  # attempt 1 failed: retry in 3 s, as the delivery function does
+            sqs.change_message_visibility(
+                QueueUrl=queue.queue_url, ReceiptHandle=record["receiptHandle"], VisibilityTimeout=3
+            )
+            return {"batchItemFailures": [{"itemIdentifier": record["messageId"]}]}
+        return {"batchItemFailures": []}
+
+    dispatcher = Dispatcher(sqs, queues, invoke, wait_seconds=1)
+    assert dispatcher.poll_once(queue) == 0  # failed, left in the queue
+    assert dispatcher.poll_once(queue) == 0 and len(calls) == 1  # invisible for now
+    deadline = time.monotonic() + 15  # far below the queue's 180 s visibility timeout
+    while len(calls) < 2 and time.monotonic() < deadline:
+        dispatcher.poll_once(queue)
+    assert [count for _, count in calls] == ["1", "2"]
+    waited = calls[1][0] - calls[0][0]
+    assert 2.5 <= waited < 10, waited
+    assert dispatcher.poll_once(queue) == 0  # delivered the second time, deleted
+
+
+def test_a_bad_delivery_policy_stops_the_runtime_before_it_starts(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with pytest.raises(InvalidDeliveryPolicy, match="retry_jitter"):
+        LocalRuntime(state_dir=tmp_path, port=0, delivery_policy={"retry_jitter": 5}).start()
+    monkeypatch.setenv("SWITCHBOARD_DELIVERY_POLICY", '{"timeout_seconds": 0}')
+    with pytest.raises(InvalidDeliveryPolicy, match="timeout_seconds"):
+        LocalRuntime(state_dir=tmp_path, port=0).start()
+    assert not (tmp_path / "runtime.json").exists()
