@@ -371,6 +371,7 @@ SUBSCRIPTION_SECRETS_PREFIX_ENV = "SUBSCRIPTION_SECRETS_PREFIX"
 SUBSCRIPTION_RULE_PREFIX_ENV = "SUBSCRIPTION_RULE_PREFIX"
 DELIVERY_QUEUE_URL_ENV = "DELIVERY_QUEUE_URL"
 DELIVERY_QUEUE_ARN_ENV = "DELIVERY_QUEUE_ARN"
+DELIVERY_DLQ_ARN_ENV = "DELIVERY_DLQ_ARN"
 EVENT_ARCHIVE_ARN_ENV = "EVENT_ARCHIVE_ARN"
 DELIVERY_POLICY_ENV = "DELIVERY_POLICY"
 SECRETS_PREFIX_ENV = "SECRETS_PREFIX"
@@ -396,7 +397,8 @@ def subscription_secrets_prefix(stage: str) -> str:
 
 def function_environment(function: Function, names: dict[str, str], stage: str) -> dict[str, str]:
     """Environment for one function. `names` maps 'table:x' / 'bucket:x' / 'secret:x' / 'bus' to physical
-    names, and for the subscription machinery 'rule_prefix', 'queue_url:deliveries', 'queue_arn:deliveries'
+    names, and for the subscription machinery 'rule_prefix', 'queue_url:deliveries', 'queue_arn:deliveries',
+    'dlq_arn:deliveries'
     and (on AWS only) 'archive'."""
     env = {
         STAGE_ENV: stage,
@@ -427,6 +429,8 @@ def function_environment(function: Function, names: dict[str, str], stage: str) 
         env[EVENT_BUS_ENV] = names["bus"]
         env[SUBSCRIPTION_RULE_PREFIX_ENV] = names["rule_prefix"]
         env[DELIVERY_QUEUE_ARN_ENV] = names[f"queue_arn:{DELIVERY_QUEUE}"]
+        # What EventBridge cannot put on the delivery queue goes to its DLQ, not nowhere.
+        env[DELIVERY_DLQ_ARN_ENV] = names[f"dlq_arn:{DELIVERY_QUEUE}"]
         if "archive" in names:  # AWS replays from the bus archive; the local runtime from the event log
             env[EVENT_ARCHIVE_ARN_ENV] = names["archive"]
     return env

@@ -85,6 +85,7 @@ class SubscriptionSettings(BaseModel):
     rule_prefix: str = Field(alias="SUBSCRIPTION_RULE_PREFIX")
     queue_url: str = Field(alias="DELIVERY_QUEUE_URL")
     queue_arn: str = Field(alias="DELIVERY_QUEUE_ARN")
+    dead_letter_queue_arn: str = Field(alias="DELIVERY_DLQ_ARN")
     archive_arn: str | None = Field(default=None, alias="EVENT_ARCHIVE_ARN")
     # Only the local runtime sets it ("loopback"): partner endpoints on this machine only.
     endpoints: str | None = Field(default=None, alias="SWITCHBOARD_ENDPOINTS")
@@ -107,6 +108,7 @@ def subscription_deps() -> subscriptions.SubscriptionDeps:
             rule_prefix=config.rule_prefix,
             queue_url=config.queue_url,
             queue_arn=config.queue_arn,
+            dead_letter_queue_arn=config.dead_letter_queue_arn,
             archive_arn=config.archive_arn or None,
         ),
         policy=load_policy(),

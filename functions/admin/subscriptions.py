@@ -46,6 +46,7 @@ from switchboard_core.subscriptions.secrets import SigningSecretStore
 from switchboard_core.subscriptions.store import SubscriptionStore
 
 TARGET_ID = "delivery"
+TARGET_RETRY_ATTEMPTS = 185  # EventBridge's maximum, as the static consumers' rules have
 MAX_URL_CHARS = 2048
 MAX_DESCRIPTION_CHARS = 500
 # The event log keeps 30 days: a longer replay could not be served locally, and on AWS it
@@ -111,6 +112,7 @@ class RuleSettings:
     rule_prefix: str
     queue_url: str
     queue_arn: str
+    dead_letter_queue_arn: str
     archive_arn: str | None  # AWS only: replays come from the bus archive; locally from the event log
 
     def rule_name(self, subscription_id: str) -> str:
@@ -263,6 +265,10 @@ def put_rule(subscription: Subscription, scoped: dict[str, Any], deps: Subscript
                 "Id": TARGET_ID,
                 "Arn": settings.queue_arn,
                 "InputTransformer": {"InputPathsMap": {}, "InputTemplate": input_template(subscription.id)},
+                # EventBridge retries a queue it cannot reach for a day, then keeps the event on
+                # the delivery DLQ (alarmed) instead of dropping it.
+                "RetryPolicy": {"MaximumRetryAttempts": TARGET_RETRY_ATTEMPTS, "MaximumEventAgeInSeconds": 86400},
+                "DeadLetterConfig": {"Arn": settings.dead_letter_queue_arn},
             }
         ],
     )

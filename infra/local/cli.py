@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 from urllib.parse import urlencode
 
+from infra.local.lambdas import InvalidDeliveryPolicy
 from infra.local.runtime import (
     AdminKeyRefused,
     InvalidExample,
@@ -366,7 +367,7 @@ def run_dev(args: argparse.Namespace) -> int:
     runtime = LocalRuntime(state_dir=args.state_dir or default_state_dir(), port=args.port, log=log)
     try:
         runtime.start()
-    except AdminKeyRefused as exc:
+    except (AdminKeyRefused, InvalidDeliveryPolicy) as exc:
         raise CliError(str(exc)) from None
     except InvalidExample as exc:
         raise CliError(

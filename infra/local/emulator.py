@@ -372,6 +372,8 @@ class LocalNames:
         delivery_queue = self.queue(topology.DELIVERY_QUEUE)
         names[f"queue_url:{topology.DELIVERY_QUEUE}"] = f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/{delivery_queue}"
         names[f"queue_arn:{topology.DELIVERY_QUEUE}"] = f"arn:aws:sqs:{REGION}:{ACCOUNT}:{delivery_queue}"
+        delivery_dlq = self.dead_letter_queue(topology.DELIVERY_QUEUE)
+        names[f"dlq_arn:{topology.DELIVERY_QUEUE}"] = f"arn:aws:sqs:{REGION}:{ACCOUNT}:{delivery_dlq}"
         return names
 
 

@@ -87,6 +87,7 @@ def import_like_lambda(function: topology.Function, asset: Path) -> dict:
             "rule_prefix": "test-sub-",
             f"queue_url:{topology.DELIVERY_QUEUE}": "https://sqs.eu-west-1.amazonaws.com/123456789012/test-deliveries",
             f"queue_arn:{topology.DELIVERY_QUEUE}": "arn:aws:sqs:eu-west-1:123456789012:test-deliveries",
+            f"dlq_arn:{topology.DELIVERY_QUEUE}": "arn:aws:sqs:eu-west-1:123456789012:test-deliveries-dlq",
             "archive": "arn:aws:events:eu-west-1:123456789012:archive/test-events",
         }
     )

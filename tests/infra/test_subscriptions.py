@@ -48,6 +48,8 @@ def test_delivery_queue_and_dlq(synth: Synthesised) -> None:
     }
     assert queue["VisibilityTimeout"] == visibility_timeout_seconds(DELIVERY)
     assert queue["VisibilityTimeout"] >= 6 * DELIVERY.timeout_seconds
+    # Waits (retries up to 10 h apart, ordered lines, an open breaker) must not outlive the message.
+    assert queue["MessageRetentionPeriod"] == 14 * 24 * 3600
     assert dlq["MessageRetentionPeriod"] == 14 * 24 * 3600
     for props in (queue, dlq):
         assert props["SqsManagedSseEnabled"] is True
@@ -61,8 +63,10 @@ def test_delivery_queue_and_dlq(synth: Synthesised) -> None:
         assert any(s["Effect"] == "Deny" and s["Condition"] == ssl_only for s in policy)
 
 
-def test_only_the_stages_subscription_rules_may_send_to_the_delivery_queue(synth: Synthesised) -> None:
-    queue_id = synth.logical_id(synth.stack.subscriptions.queue)
+@pytest.mark.parametrize("which", ["queue", "dlq"])
+def test_only_the_stages_subscription_rules_may_send_to_the_delivery_queue(synth: Synthesised, which: str) -> None:
+    # The DLQ too: the rules' targets put there what EventBridge could not deliver to the queue.
+    queue_id = synth.logical_id(getattr(synth.stack.subscriptions, which))
     (policy,) = [
         p["Properties"]["PolicyDocument"]["Statement"]
         for p in synth.resources("AWS::SQS::QueuePolicy").values()

@@ -39,6 +39,9 @@ def consumer_queues(scope: Construct, construct_id: str, function: topology.Func
         encryption=sqs.QueueEncryption.SQS_MANAGED,
         enforce_ssl=True,
         visibility_timeout=Duration.seconds(visibility_timeout_seconds(function)),
+        # SQS's maximum: a message that waits (a retry hours away, a breaker, an ordered line)
+        # or a consumer that is down for days must not lose it to the 4-day default.
+        retention_period=DLQ_RETENTION,
         dead_letter_queue=sqs.DeadLetterQueue(queue=dlq, max_receive_count=consumer.max_receive_count),
     )
     return queue, dlq

@@ -55,18 +55,21 @@ class Subscriptions(Construct):
         self.archive_arn = bus.archive.archive_arn
         # EventBridge may put messages on the queue only for this stage's subscription rules;
         # a rule anyone else creates (another stage's, or outside the prefix) is refused.
-        self.queue.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="SubscriptionRulesOnly",
-                principals=[iam.ServicePrincipal("events.amazonaws.com")],
-                actions=["sqs:SendMessage"],
-                resources=[self.queue.queue_arn],
-                conditions={
-                    "ArnLike": {"aws:SourceArn": self.rule_arns},
-                    "StringEquals": {"aws:SourceAccount": stack.account},
-                },
+        # The same rules may also put what they cannot deliver to the queue on its DLQ (their
+        # targets' DeadLetterConfig), so an event EventBridge gave up on is kept, not dropped.
+        for queue in (self.queue, self.dlq):
+            queue.add_to_resource_policy(
+                iam.PolicyStatement(
+                    sid="SubscriptionRulesOnly",
+                    principals=[iam.ServicePrincipal("events.amazonaws.com")],
+                    actions=["sqs:SendMessage"],
+                    resources=[queue.queue_arn],
+                    conditions={
+                        "ArnLike": {"aws:SourceArn": self.rule_arns},
+                        "StringEquals": {"aws:SourceAccount": stack.account},
+                    },
+                )
             )
-        )
 
     def physical_names(self) -> dict[str, str]:
         """The `names` entries topology.function_environment needs for the subscription machinery."""
@@ -74,5 +77,6 @@ class Subscriptions(Construct):
             "rule_prefix": self.rule_prefix,
             f"queue_url:{topology.DELIVERY_QUEUE}": self.queue.queue_url,
             f"queue_arn:{topology.DELIVERY_QUEUE}": self.queue.queue_arn,
+            f"dlq_arn:{topology.DELIVERY_QUEUE}": self.dlq.queue_arn,
             "archive": self.archive_arn,
         }

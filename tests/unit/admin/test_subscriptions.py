@@ -183,6 +183,9 @@ def test_create_makes_record_secret_and_a_rule_scoped_to_the_tenant(admin, aws_w
     mapping = names(aws_world)
     (target,) = aws.client("events").list_targets_by_rule(Rule=rule["Name"], EventBusName=mapping["bus"])["Targets"]
     assert target["Id"] == "delivery" and target["Arn"] == mapping["queue_arn:deliveries"]
+    # What EventBridge cannot put on the queue (after a day of retries) is kept on the DLQ.
+    assert target["DeadLetterConfig"] == {"Arn": mapping["dlq_arn:deliveries"]}
+    assert target["RetryPolicy"] == {"MaximumRetryAttempts": 185, "MaximumEventAgeInSeconds": 86400}
     template = target["InputTransformer"]["InputTemplate"]
     assert template == '{"subscription": "' + created["id"] + '", "event": <aws.events.event.json>}'
 

@@ -449,3 +449,16 @@ def test_a_head_that_has_not_moved_for_longer_than_any_wait_leaves_the_line(worl
     world.clock.advance(14 * 3600)
     assert deliver(message(second), world.deps).outcome == "delivered"
     assert [p.event_id for p in world.log.line("sub_1", "conversation:cv_1")] == []
+
+
+def test_a_delivery_record_expires_with_the_event_log_entry_it_needs(world, receiver):
+    from switchboard_core import aws
+    from switchboard_core.subscriptions.deliveries import DELIVERY_RECORD_TTL_SECONDS, event_sk
+    from switchboard_core.subscriptions.store import subscription_pk
+
+    world.subscribe(receiver.url)
+    event = canonical(1)
+    table = aws.resource("dynamodb").Table(world.aws_world.names.table("subscriptions"))
+    assert deliver(message(event), world.deps).outcome == "delivered"
+    item = table.get_item(Key={"pk": subscription_pk("sub_1"), "sk": event_sk(event.id)})["Item"]
+    assert int(item["expires_at"]) == int(world.deps.clock().timestamp()) + DELIVERY_RECORD_TTL_SECONDS

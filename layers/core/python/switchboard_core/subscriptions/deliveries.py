@@ -17,6 +17,9 @@ from switchboard_core.subscriptions.store import subscription_pk
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 KEY_FIELDS = ("pk", "sk", "expires_at")
+# A delivery's record lives as long as the event log keeps its event (30 days after its last
+# change): a retry, replay or resume needs the event, so a record outliving it could not be used.
+DELIVERY_RECORD_TTL_SECONDS = 30 * 24 * 3600
 
 
 def event_sk(event_id: str) -> str:
@@ -232,6 +235,7 @@ class DeliveryWriter(DeliveryLog):
             "event_type": event_type,
             "event_time": event_time.isoformat(),
             "updated_at": now.isoformat(),
+            "expires_at": int(now.timestamp()) + DELIVERY_RECORD_TTL_SECONDS,
         }
         if order_key is not None:
             first_sight["order_key"] = order_key
@@ -285,6 +289,7 @@ class DeliveryWriter(DeliveryLog):
             "attempts": delivery.attempts,
             "trigger_attempts": delivery.trigger_attempts,
             "updated_at": delivery.updated_at.isoformat(),
+            "expires_at": int(delivery.updated_at.timestamp()) + DELIVERY_RECORD_TTL_SECONDS,
             **sets,
         }
         for name in ("last_status_code", "last_error"):
