@@ -1124,8 +1124,19 @@ def delivery_line(payload: Any, headers: dict[str, str]) -> str:
 
 
 def wait_for_interrupt() -> None:
-    while True:
-        time.sleep(3600)
+    """Until Ctrl-C, or SIGTERM (`kill`, a closed terminal's process manager): either way the
+    caller unsubscribes, so a stopped `listen` leaves no subscription behind."""
+    import signal
+
+    def stop(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        while True:
+            time.sleep(3600)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def run_listen(args: argparse.Namespace) -> int:

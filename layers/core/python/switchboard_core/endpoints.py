@@ -112,9 +112,11 @@ def check_endpoint(url: str, *, local: bool, resolve: Resolver = resolve_host) -
     if parts.fragment:
         raise EndpointRefused(url, "has a fragment, which is never sent")
     port = port or (443 if parts.scheme == "https" else 80)
+    literal = True
     try:
         addresses = [str(ipaddress.ip_address(host))]  # a literal address: nothing to resolve
     except ValueError:
+        literal = False
         try:
             addresses = resolve(host, port)
         except (OSError, UnicodeError) as exc:
@@ -124,5 +126,6 @@ def check_endpoint(url: str, *, local: bool, resolve: Resolver = resolve_host) -
     for raw in addresses:
         problem = address_problem(ipaddress.ip_address(raw.split("%", 1)[0]), local=local)
         if problem:
-            raise EndpointRefused(url, f"its host {host!r} resolves to {problem}")
+            where = "" if literal else f"its host {host!r} resolves to an address the hub may not call: "
+            raise EndpointRefused(url, where + problem)
     return CheckedEndpoint(url=url, scheme=parts.scheme, host=host, port=port, addresses=tuple(addresses))
