@@ -35,6 +35,7 @@ from switchboard_core.principals import ALL_TENANTS, Principal
 from switchboard_core.subscriptions import patterns, signing
 from switchboard_core.subscriptions.deliveries import DeliveryLog
 from switchboard_core.subscriptions.models import (
+    RESUME_TRIGGER_PREFIX,
     SUBSCRIPTION_ID_PREFIX,
     DeliveryMessage,
     DeliveryState,
@@ -311,6 +312,7 @@ def create(principal: Principal, request: CreateSubscription, deps: Subscription
         id=deps.new_id(),
         tenant=tenant,
         owner=principal.key_id,
+        owner_role=principal.role.value,
         url=request.url,
         event_pattern=request.event_pattern,
         description=request.description,
@@ -428,7 +430,7 @@ def set_paused(
     answer = view(updated)
     if not paused:
         held = [delivery.event_id for delivery in deps.deliveries.in_state(current.id, DeliveryState.HELD)]
-        queued, missing = send_events(updated, held, f"resume:{uuid.uuid4()}", deps)
+        queued, missing = send_events(updated, held, f"{RESUME_TRIGGER_PREFIX}{uuid.uuid4()}", deps)
         answer |= {"resent": queued, "missing_events": missing}
     return answer
 
@@ -439,11 +441,18 @@ def rotate(principal: Principal, subscription_id: str, deps: SubscriptionDeps, n
     current = manageable(principal, subscription_id, deps)
     secret = signing.new_secret()
     grace_ends = now + timedelta(seconds=deps.policy.rotation_grace_seconds)
-    deps.secrets.put(current.id, deps.secrets.get(current.id).rotated(secret, grace_ends))
+    before = deps.secrets.get(current.id)
+    deps.secrets.put(current.id, before.rotated(secret, grace_ends))
     updated = current.model_copy(
         update={"secret_version": current.secret_version + 1, "updated_at": now, "version": current.version + 1}
     )
-    save(updated, current.version, deps)
+    try:
+        save(updated, current.version, deps)
+    except HubError:
+        # Not saved (409): the secret nobody was shown must not sign, or a second rotation would
+        # make it the "previous" one and stop the partner's current secret at once.
+        deps.secrets.put(current.id, before)
+        raise
     return view(updated) | {"secret": secret, "previous_secret_valid_until": grace_ends.isoformat()}
 
 
@@ -527,6 +536,12 @@ def replay(
             )
         except ClientError as exc:
             error = exc.response["Error"]
+            if error["Code"] == "LimitExceededException":  # EventBridge runs 10 replays at once per account
+                raise HubError(
+                    "EventBridge is running as many replays as it allows at once; try again in a few minutes",
+                    status=503,
+                    code="replays_busy",
+                ) from None
             if error["Code"] not in ("ValidationException", "InvalidEventPatternException"):
                 raise
             # e.g. a range before the archive existed, or past what it keeps

@@ -6,6 +6,7 @@ queue gives it back then; nothing else holds it."""
 
 from __future__ import annotations
 
+import json
 import math
 from functools import cache
 from typing import Any
@@ -23,7 +24,7 @@ from switchboard_core import aws
 from switchboard_core.bus import EventPublisher
 from switchboard_core.settings import load_settings
 from switchboard_core.subscriptions.deliveries import DeliveryWriter
-from switchboard_core.subscriptions.models import DeliveryMessage
+from switchboard_core.subscriptions.models import SUBSCRIPTION_ID_PREFIX, DeliveryMessage
 from switchboard_core.subscriptions.policy import SQS_MAX_VISIBILITY_SECONDS, DeliveryPolicy, load_policy
 from switchboard_core.subscriptions.secrets import SigningSecretStore
 from switchboard_core.subscriptions.store import SubscriptionStore
@@ -96,7 +97,7 @@ def dependencies() -> DeliveryDeps:
     )
 
 
-def wait(record: SQSRecord, seconds: float) -> None:
+def wait(record: SQSRecord, message: DeliveryMessage, seconds: float) -> None:
     """Hold `record` back for `seconds`. Near the queue's maxReceiveCount a wait would send it to
     the dead-letter queue, so the message is sent again instead (a fresh receive count) and
     this copy finishes: breaker and ordering waits spend receives, not attempts."""
@@ -106,7 +107,7 @@ def wait(record: SQSRecord, seconds: float) -> None:
     if receives >= config.max_receive_count - 1:
         sqs.send_message(
             QueueUrl=config.queue_url,
-            MessageBody=record.body,
+            MessageBody=message.model_dump_json(),  # as read: a redriven event keeps its subscription
             DelaySeconds=min(MAX_DELAY_SECONDS, math.ceil(seconds)),
         )
         logger.info("message sent again to keep waiting", extra={"receives": receives})
@@ -119,14 +120,29 @@ def wait(record: SQSRecord, seconds: float) -> None:
     raise Waiting(f"waiting {seconds:.0f} s")
 
 
+def message_of(record: SQSRecord) -> DeliveryMessage:
+    """The record as a DeliveryMessage. What a subscription rule's target could not put on the
+    queue, EventBridge dead-letters as the event itself with the rule's ARN in the RULE_ARN
+    message attribute; redriven from the DLQ into this queue, it is read as that subscription's."""
+    document = json.loads(record.body)
+    if isinstance(document, dict) and "subscription" not in document and "detail" in document:
+        attributes: dict[str, Any] = record["messageAttributes"] or {}
+        rule_arn = str((attributes.get("RULE_ARN") or {}).get("stringValue") or "")
+        rule_name = rule_arn.rsplit("/", 1)[-1]
+        if SUBSCRIPTION_ID_PREFIX in rule_name:
+            subscription = SUBSCRIPTION_ID_PREFIX + rule_name.split(SUBSCRIPTION_ID_PREFIX, 1)[1]
+            document = {"subscription": subscription, "event": document}
+    return DeliveryMessage.model_validate(document)
+
+
 def record_handler(record: SQSRecord) -> None:
     try:
-        message = DeliveryMessage.model_validate_json(record.body)
+        message = message_of(record)
         event_id = message.detail.get("id")
         logger.append_keys(subscription=message.subscription, event_id=event_id, trigger=message.effective_trigger)
         logger.set_correlation_id(event_id if isinstance(event_id, str) else None)
         verdict: Verdict = deliver(message, dependencies(), receipt=record.receipt_handle)
-    except (ValidationError, MalformedMessage) as exc:
+    except (ValidationError, ValueError, MalformedMessage) as exc:
         # Reported, not dropped: it comes back, then rests in the dead-letter queue for a look.
         metrics.add_metric(name="delivery_malformed", unit=MetricUnit.Count, value=1)
         logger.error("malformed delivery message", extra={"message_id": record.message_id, "error": str(exc)[:500]})
@@ -143,7 +159,7 @@ def record_handler(record: SQSRecord) -> None:
         },
     )
     if verdict.wait_seconds is not None:
-        wait(record, verdict.wait_seconds)
+        wait(record, message, verdict.wait_seconds)
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -49,13 +49,16 @@ from switchboard_core.endpoints import EndpointRefused, Resolver, check_endpoint
 from switchboard_core.events import CanonicalEvent, Channel, EventDraft
 from switchboard_core.subscriptions.deliveries import DeliveryWriter, EndpointHealth, LinePlace
 from switchboard_core.subscriptions.models import (
+    DELIVERY_PROVIDER,
     Attempt,
     Delivery,
     DeliveryMessage,
     DeliveryState,
     Subscription,
     SubscriptionStatus,
+    about_another_partners_subscription,
     delivery_body,
+    is_resume,
     order_key,
 )
 from switchboard_core.subscriptions.policy import SQS_MAX_VISIBILITY_SECONDS, DeliveryPolicy
@@ -63,7 +66,6 @@ from switchboard_core.subscriptions.secrets import SigningSecretStore
 from switchboard_core.subscriptions.signing import SigningSecrets, webhook_headers
 from switchboard_core.subscriptions.store import SubscriptionStore
 
-DELIVERY_PROVIDER = "delivery"  # subscription.* events are published as switchboard.delivery
 # Longer than the function's timeout (30 s): a holder past it is surely gone.
 LEASE_SECONDS = 90
 # A line's head whose delivery has not moved for longer than any wait of its message can
@@ -164,6 +166,8 @@ def deliver(message: DeliveryMessage, deps: DeliveryDeps, receipt: str | None = 
         return Verdict("dropped", detail=f"subscription {message.subscription} no longer exists")
     if detail.get("tenant") != subscription.tenant:
         return Verdict("refused", detail="the event's tenant is not the subscription's: not sent")
+    if about_another_partners_subscription(subscription, detail):
+        return Verdict("refused", detail="news of another partner's subscription: not sent")
     turn = Turn(
         subscription=subscription,
         message=message,
@@ -197,6 +201,10 @@ def take_turn(turn: Turn, delivery: Delivery, deps: DeliveryDeps, now: datetime)
     subscription = turn.subscription
     if turn.trigger in delivery.delivered_triggers:
         return Verdict("duplicate", detail=f"already delivered for {turn.trigger}")
+    if is_resume(turn.trigger) and delivery.trigger != turn.trigger and delivery.state != DeliveryState.HELD:
+        # A resume re-sends what was held; a second resume (a double click, a retried request)
+        # or a resume racing the event's own message finds it no longer held: nothing to send.
+        return Verdict("duplicate", detail=f"no longer held ({delivery.state.value} for {delivery.trigger})")
     if delivery.trigger != turn.trigger:
         if turn.trigger in delivery.triggers:
             return Verdict("superseded", detail=f"{delivery.trigger} took this delivery over")
@@ -206,10 +214,17 @@ def take_turn(turn: Turn, delivery: Delivery, deps: DeliveryDeps, now: datetime)
     elif delivery.next_attempt_at is not None and delivery.next_attempt_at > now + DUE_TOLERANCE:
         return Verdict("not_due", wait_seconds=(delivery.next_attempt_at - now).total_seconds())
     if subscription.status in (SubscriptionStatus.PAUSED, SubscriptionStatus.DISABLED):
-        deps.log.mark_held(delivery.model_copy(update={"updated_at": now}))
+        held = delivery.model_copy(update={"updated_at": now})
+        deps.log.mark_held(held)
         leave_line(turn, deps)
+        current = deps.subscriptions.get(subscription.id)
+        if current is not None and current.status not in (SubscriptionStatus.PAUSED, SubscriptionStatus.DISABLED):
+            # Resumed since this turn read it: resume's sweep of held deliveries may have run
+            # before this one was marked, so it is not left held; its message sends it shortly.
+            deps.log.mark_pending(held)
+            return Verdict("resumed", wait_seconds=jittered(MIN_WAIT_SECONDS, deps), detail="resumed meanwhile")
         return Verdict("held", detail=f"the subscription is {subscription.status.value}")
-    endpoint = endpoint_key(subscription.url)
+    endpoint = endpoint_key(subscription.tenant, subscription.url)
     health = deps.log.health(endpoint)
     if turn.order_key is not None:
         waiting = wait_in_line(turn, health, deps, now)
@@ -274,14 +289,23 @@ def leave_line(turn: Turn, deps: DeliveryDeps) -> None:
 # --- the circuit breaker ---
 
 
-def endpoint_key(url: str) -> str:
-    """scheme://host:port: what the circuit breaker counts failures of."""
+def endpoint_key(tenant: str, url: str) -> str:
+    """<tenant> scheme://host:port: what the circuit breaker counts failures of. Per tenant, so
+    one tenant's failing subscription (a wrong path on a shared receiver) cannot slow another
+    tenant's deliveries to the same host."""
     try:
         parts = urlsplit(url)
         port = parts.port or (443 if parts.scheme == "https" else 80)
     except ValueError:
-        return url[:200]
-    return f"{parts.scheme}://{(parts.hostname or '').lower()}:{port}"
+        return f"{tenant} {url[:200]}"
+    return f"{tenant} {parts.scheme}://{(parts.hostname or '').lower()}:{port}"
+
+
+def is_endpoint_failure(result: SendResult) -> bool:
+    """What says the endpoint itself is in trouble (the breaker counts these): no answer, 429 or
+    5xx. A 4xx other than 429 is about this request (a wrong path, a rejected signature): it is
+    retried but does not slow down other subscriptions' deliveries to the endpoint."""
+    return result.status_code is None or result.status_code == 429 or result.status_code >= 500
 
 
 def breaker_gate(health: EndpointHealth, deps: DeliveryDeps, now: datetime) -> Verdict | None:
@@ -369,10 +393,11 @@ def attempt(turn: Turn, delivery: Delivery, health: EndpointHealth, deps: Delive
         return Verdict("disabled", status_code=410, detail=reason)
 
     problem = result.error or f"HTTP {result.status_code}"
-    health = deps.log.count_failure(endpoint, sent_at, problem)
-    if health.consecutive_failures >= policy.breaker_failure_threshold:
-        cooldown = policy.breaker_cooldown(health.consecutive_failures)
-        deps.log.open_breaker(endpoint, sent_at + timedelta(seconds=cooldown))
+    if is_endpoint_failure(result):
+        health = deps.log.count_failure(endpoint, sent_at, problem)
+        if health.consecutive_failures >= policy.breaker_failure_threshold:
+            cooldown = policy.breaker_cooldown(health.consecutive_failures)
+            deps.log.open_breaker(endpoint, sent_at + timedelta(seconds=cooldown))
     retry_after = retry_after_seconds(result.headers.get("retry-after"), sent_at)
     delay = policy.delay_before(spent.trigger_attempts + 1, retry_after, deps.rand)
     if delay is None:
@@ -481,17 +506,18 @@ def subscription_event(
     kind: str, subscription: Subscription, now: datetime, reason: str, decision: str
 ) -> CanonicalEvent:
     """subscription.failing / subscription.disabled, for the subscription's tenant."""
+    # Its id and owner, not its URL or description: another subscription of the tenant may
+    # receive this event, and a URL can carry a partner's token (the owner reads the rest).
     attributes: dict[str, Any] = {
         "subscription": subscription.id,
-        "url": subscription.url,
-        "description": subscription.description,
+        "owner": subscription.owner,
         "status": subscription.status.value,
         "failing_since": subscription.failing_since.isoformat() if subscription.failing_since else None,
         "reason": reason,
     }
     text = {
-        "failing": f"Deliveries to {subscription.url} are failing; the subscription will be disabled if they go on.",
-        "disabled": f"The subscription to {subscription.url} was disabled; its undelivered events are kept.",
+        "failing": f"Deliveries of subscription {subscription.id} are failing; it will be disabled if they go on.",
+        "disabled": f"Subscription {subscription.id} was disabled; its undelivered events are kept.",
     }[kind]
     return CanonicalEvent.from_draft(
         EventDraft(

@@ -5,6 +5,7 @@ visibility timeout (and reach the dead-letter queue after maxReceiveCount)."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import threading
 from collections.abc import Callable
@@ -22,12 +23,29 @@ def sqs_record(message: dict[str, Any], queue_arn: str) -> dict[str, Any]:
         "receiptHandle": message["ReceiptHandle"],
         "body": body,
         "attributes": message.get("Attributes", {}),
-        "messageAttributes": message.get("MessageAttributes", {}),
+        "messageAttributes": {
+            name: lambda_message_attribute(value) for name, value in message.get("MessageAttributes", {}).items()
+        },
         "md5OfBody": message.get("MD5OfBody") or hashlib.md5(body.encode()).hexdigest(),
         "eventSource": "aws:sqs",
         "eventSourceARN": queue_arn,
         "awsRegion": REGION,
     }
+
+
+def lambda_message_attribute(value: dict[str, Any]) -> dict[str, Any]:
+    """A message attribute as Lambda's SQS event has it (camelCase), not as ReceiveMessage
+    answers it (`{"StringValue", "DataType"}`)."""
+    attribute: dict[str, Any] = {
+        "stringListValues": value.get("StringListValues", []),
+        "binaryListValues": value.get("BinaryListValues", []),
+        "dataType": value.get("DataType", "String"),
+    }
+    if "StringValue" in value:
+        attribute["stringValue"] = value["StringValue"]
+    if "BinaryValue" in value:
+        attribute["binaryValue"] = base64.b64encode(value["BinaryValue"]).decode()
+    return attribute
 
 
 class Dispatcher:

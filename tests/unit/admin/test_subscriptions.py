@@ -803,6 +803,26 @@ def test_an_archive_refusing_the_range_is_a_400_naming_why(admin_with):
     assert "before the archive was created" in problems(error)["since"]
 
 
+def test_replays_beyond_eventbridges_concurrency_are_a_503_to_retry(admin_with):
+    on_aws = admin_with(EVENT_ARCHIVE_ARN="arn:aws:events:us-east-1:123456789012:archive/switchboard-test-events")
+    created = create(on_aws)
+    with Stubber(aws.client("events")) as stub:
+        stub.add_client_error("start_replay", service_error_code="LimitExceededException", service_message="10 replays")
+        body = {"since": "2026-11-30T00:00:00Z", "until": "2026-12-01T00:00:00Z"}
+        error = refused(call(on_aws, "POST", f"/admin/subscriptions/{created['id']}/replay", body), 503, "replays_busy")
+    assert "try again" in error["message"]
+
+
+def test_a_rotation_that_loses_a_race_leaves_the_secret_as_it_was(admin, aws_world, monkeypatch):
+    from switchboard_core.subscriptions.store import SubscriptionStore
+
+    created = create(admin)
+    monkeypatch.setattr(SubscriptionStore, "save", lambda self, subscription, expected_version: False)
+    refused(call(admin, "POST", f"/admin/subscriptions/{created['id']}/rotate"), 409, "version_conflict")
+    stored = secret_of(aws_world, created["id"])
+    assert stored.current == created["secret"] and stored.previous is None  # no unseen secret signs
+
+
 def test_resume_resends_every_held_delivery_in_batches(admin, aws_world):
     created = create(admin)
     path = f"/admin/subscriptions/{created['id']}"

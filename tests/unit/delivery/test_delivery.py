@@ -213,7 +213,8 @@ def test_410_disables_the_subscription_holds_the_event_and_tells_the_tenant(worl
     assert published["detail-type"] == "subscription.disabled"
     detail = published["detail"]
     assert detail["tenant"] == "acme" and detail["provider"] == "delivery"
-    assert detail["attributes"]["subscription"] == "sub_1" and detail["attributes"]["url"] == receiver.url
+    assert detail["attributes"]["subscription"] == "sub_1" and detail["attributes"]["owner"] == "key_partner"
+    assert receiver.url not in json.dumps(detail)  # a URL may carry a token: never in the news
     assert "410" in detail["attributes"]["reason"]
     later = canonical(2)
     assert deliver(message(later), world.deps).outcome == "held"
@@ -238,7 +239,7 @@ def test_five_failures_open_the_breaker_and_waiting_spends_no_attempt(world, rec
     receiver.answer(*[Answer(503)] * 6)
     for n in range(5):
         assert deliver(message(canonical(n)), world.deps).outcome == "retry"
-    health = world.log.health(f"http://127.0.0.1:{receiver.server.server_address[1]}")
+    health = world.log.health(f"acme http://127.0.0.1:{receiver.server.server_address[1]}")
     assert health.consecutive_failures == 5 and health.open_until == world.clock() + timedelta(seconds=30)
     blocked = canonical(10)
     verdict = deliver(message(blocked), world.deps)
@@ -257,7 +258,7 @@ def test_five_failures_open_the_breaker_and_waiting_spends_no_attempt(world, rec
 
 def test_only_one_message_probes_a_half_open_breaker(world, receiver):
     world.subscribe(receiver.url)
-    endpoint = f"http://127.0.0.1:{receiver.server.server_address[1]}"
+    endpoint = f"acme http://127.0.0.1:{receiver.server.server_address[1]}"
     for _ in range(5):
         world.log.count_failure(endpoint, world.clock(), "HTTP 503")
     world.log.open_breaker(endpoint, world.clock())
@@ -431,7 +432,7 @@ def test_an_ordered_event_waits_behind_its_head_until_the_breaker_closes(world, 
     base = datetime(2026, 12, 1, 12, tzinfo=UTC)
     first = canonical(1, conversation="cv_1", at=base)
     second = canonical(2, conversation="cv_1", at=base + timedelta(seconds=1))
-    endpoint = f"http://127.0.0.1:{receiver.server.server_address[1]}"
+    endpoint = f"acme http://127.0.0.1:{receiver.server.server_address[1]}"
     world.log.open_breaker(endpoint, world.clock() + timedelta(seconds=600))
     assert deliver(message(first), world.deps).outcome == "breaker_open"
     waiting = deliver(message(second), world.deps)
@@ -462,3 +463,73 @@ def test_a_delivery_record_expires_with_the_event_log_entry_it_needs(world, rece
     assert deliver(message(event), world.deps).outcome == "delivered"
     item = table.get_item(Key={"pk": subscription_pk("sub_1"), "sk": event_sk(event.id)})["Item"]
     assert int(item["expires_at"]) == int(world.deps.clock().timestamp()) + DELIVERY_RECORD_TTL_SECONDS
+
+
+def test_a_second_resume_of_the_same_held_event_sends_nothing(world, receiver):
+    world.subscribe(receiver.url)
+    world.change(status=SubscriptionStatus.PAUSED)
+    event = canonical(1)
+    assert deliver(message(event), world.deps).outcome == "held"
+    world.change(status=SubscriptionStatus.ACTIVE)
+    # Two resumes (a double click) queued the held event twice, under two triggers.
+    assert deliver(message(event, trigger="resume:first"), world.deps).outcome == "delivered"
+    again = deliver(message(event, trigger="resume:second"), world.deps)
+    assert again.outcome == "duplicate" and again.wait_seconds is None
+    assert len(receiver.requests) == 1
+
+
+def test_an_event_held_while_a_resume_ran_is_not_left_held(world, receiver, monkeypatch):
+    world.subscribe(receiver.url)
+    world.change(status=SubscriptionStatus.PAUSED)
+    event = canonical(1)
+    paused_read = world.deps.subscriptions.get
+    reads = []
+
+    def resumed_after_first_read(subscription_id):
+        found = paused_read(subscription_id)
+        reads.append(found.status)
+        if len(reads) == 1:  # the turn read it paused; the owner resumes before it marks the event held
+            world.change(status=SubscriptionStatus.ACTIVE)
+        return found
+
+    monkeypatch.setattr(world.deps.subscriptions, "get", resumed_after_first_read)
+    verdict = deliver(message(event), world.deps)
+    assert verdict.outcome == "resumed" and verdict.wait_seconds is not None
+    assert world.log.get("sub_1", event.id).state == DeliveryState.PENDING
+    monkeypatch.undo()
+    assert deliver(message(event), world.deps).outcome == "delivered"  # its own message sends it
+    assert len(receiver.requests) == 1
+
+
+def test_one_tenants_failures_do_not_open_the_breaker_for_another_tenant(world, receiver):
+    world.subscribe(receiver.url, tenant="evil", sub_id="sub_evil")
+    world.subscribe(receiver.url, tenant="acme", sub_id="sub_1")
+    receiver.answer(*[Answer(503)] * 5)
+    for n in range(5):
+        assert deliver(message(canonical(n, tenant="evil"), sub_id="sub_evil"), world.deps).outcome == "retry"
+    blocked = deliver(message(canonical(9, tenant="evil"), sub_id="sub_evil"), world.deps)
+    assert blocked.outcome == "breaker_open"
+    assert deliver(message(canonical(10)), world.deps).outcome == "delivered"  # acme's breaker is its own
+
+
+def test_a_4xx_is_retried_but_does_not_count_towards_the_breaker(world, receiver):
+    world.subscribe(receiver.url)
+    receiver.answer(*[Answer(404)] * 6)
+    for n in range(6):
+        assert deliver(message(canonical(n)), world.deps).outcome == "retry"
+    health = world.log.health(f"acme http://127.0.0.1:{receiver.server.server_address[1]}")
+    assert health.consecutive_failures == 0 and health.open_until is None
+
+
+def test_a_partners_subscription_gets_news_only_of_its_own_subscriptions(world, receiver):
+    from functions.delivery.logic import subscription_event
+
+    world.subscribe(receiver.url)
+    world.change(owner_role="partner")
+    mine, other = world.subscription(), world.subscription().model_copy(update={"id": "sub_2", "owner": "key_b"})
+    now = world.clock()
+    about_other = subscription_event("failing", other, now, "failing since yesterday", "failing:x")
+    refused = deliver(message(about_other), world.deps)
+    assert refused.outcome == "refused" and receiver.requests == []
+    about_mine = subscription_event("failing", mine, now, "failing since yesterday", "failing:y")
+    assert deliver(message(about_mine), world.deps).outcome == "delivered"

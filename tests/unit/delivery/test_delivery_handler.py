@@ -132,3 +132,20 @@ def test_an_event_routed_by_a_subscriptions_rule_is_delivered(world, receiver, q
     assert functions.invoke("delivery", {"Records": [sqs_record(received, arn)]}) == {"batchItemFailures": []}
     (request,) = receiver.requests
     assert Webhook(secret).verify(request.body, request.headers)["data"]["id"] == event.id
+
+
+def test_an_event_eventbridge_dead_lettered_and_redriven_is_delivered_to_its_rules_subscription(world, receiver, queue):
+    functions, sqs, url, arn = queue
+    secret = world.subscribe(receiver.url)
+    event = canonical(1)
+    envelope = json.loads(message(event).model_dump_json())["event"]  # the event itself, untransformed
+    rule_arn = "arn:aws:events:us-east-1:123456789012:rule/switchboard-test/switchboard-test-sub-sub_1"
+    sqs.send_message(
+        QueueUrl=url,
+        MessageBody=json.dumps(envelope),
+        MessageAttributes={"RULE_ARN": {"DataType": "String", "StringValue": rule_arn}},
+    )
+    (received,) = sqs.receive_message(QueueUrl=url, MessageAttributeNames=["All"], AttributeNames=["All"])["Messages"]
+    assert functions.invoke("delivery", {"Records": [sqs_record(received, arn)]}) == {"batchItemFailures": []}
+    (request,) = receiver.requests
+    assert Webhook(secret).verify(request.body, request.headers)["data"]["id"] == event.id

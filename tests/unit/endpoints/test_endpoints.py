@@ -35,6 +35,9 @@ INTERNAL = [
     "64:ff9b::7f00:1",  # NAT64 of 127.0.0.1
     "2002:a9fe:a9fe::1",  # 6to4 of 169.254.169.254
     "2002:c0a8:101::1",  # 6to4 of 192.168.1.1
+    "192.0.0.192",  # IETF protocol assignments, "global" to Python 3.11 but not to 3.14
+    "192.88.99.1",  # the deprecated 6to4 relay anycast
+    "3fff::1",  # IPv6 documentation (RFC 9637)
 ]
 
 

@@ -31,6 +31,13 @@ IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[[str, int], list[str]]
 
 NAT64 = ipaddress.ip_network("64:ff9b::/96")
+# IANA special-purpose ranges that Python 3.11's `is_global` still calls global (newer
+# Pythons, Lambda's 3.14 among them, do not): refused here so every runtime judges alike.
+SPECIAL_PURPOSE = (
+    ipaddress.ip_network("192.0.0.0/24"),  # IETF protocol assignments
+    ipaddress.ip_network("192.88.99.0/24"),  # the deprecated 6to4 relay anycast
+    ipaddress.ip_network("3fff::/20"),  # IPv6 documentation (RFC 9637)
+)
 MAX_URL_CHARS = 2048
 
 
@@ -87,8 +94,10 @@ def address_problem(address: IpAddress, *, local: bool) -> str | None:
         return f"{address} is link-local (the instance metadata service lives there)"
     if judged.is_multicast or judged.is_unspecified or judged.is_reserved:
         return f"{address} is not a unicast address"
-    if not judged.is_global:
-        return f"{address} is not a public address (private, carrier-grade NAT or documentation range)"
+    if not judged.is_global or any(
+        judged in network for network in SPECIAL_PURPOSE if network.version == judged.version
+    ):
+        return f"{address} is not a public address (private, carrier-grade NAT, documentation or special-purpose)"
     return None
 
 

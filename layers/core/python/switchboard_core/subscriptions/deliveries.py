@@ -138,7 +138,7 @@ class LinePlace:
 
 
 class EndpointHealth(BaseModel):
-    """An endpoint's circuit breaker (item ENDPOINT#<scheme://host:port> / HEALTH)."""
+    """An endpoint's circuit breaker (item ENDPOINT#<tenant> <scheme://host:port> / HEALTH)."""
 
     model_config = ConfigDict(extra="ignore")
 
@@ -329,6 +329,10 @@ class DeliveryWriter(DeliveryLog):
             {"state": DeliveryState.FAILED.value, "last_status_code": status_code, "last_error": error},
             removes=("next_attempt_at",),
         )
+
+    def mark_pending(self, delivery: Delivery) -> None:
+        """Back to pending (a held delivery whose subscription was resumed during its turn)."""
+        self._settle(delivery, {"state": DeliveryState.PENDING.value}, removes=("next_attempt_at",))
 
     def mark_held(self, delivery: Delivery) -> None:
         """Not sent: the subscription is paused or disabled. Resuming it sends held deliveries."""

@@ -9,6 +9,13 @@ from typing import Any
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 SUBSCRIPTION_ID_PREFIX = "sub_"
+RESUME_TRIGGER_PREFIX = "resume:"
+# subscription.failing / subscription.disabled come from the delivery function as this provider.
+DELIVERY_PROVIDER = "delivery"
+
+
+def is_resume(trigger: str) -> bool:
+    return trigger.startswith(RESUME_TRIGGER_PREFIX)
 
 
 class SubscriptionStatus(StrEnum):
@@ -27,6 +34,9 @@ class Subscription(BaseModel):
     id: str
     tenant: str
     owner: str = Field(description="key_id of the API key that created it (partners see only their own).")
+    owner_role: str | None = Field(
+        default=None, description="The creating key's role: a partner's subscription gets no news of another's."
+    )
     url: str
     event_pattern: dict[str, Any] = Field(description="As the partner wrote it; the rule also matches the tenant.")
     description: str = ""
@@ -118,6 +128,15 @@ class DeliveryMessage(BaseModel):
     @property
     def effective_trigger(self) -> str:
         return f"replay:{self.replay_name}" if self.replay_name else self.trigger
+
+
+def about_another_partners_subscription(subscription: Subscription, detail: dict[str, Any]) -> bool:
+    """A subscription.* event (the delivery function's) about a subscription that a partner's
+    subscription does not own: partners see only their own subscriptions, news included."""
+    if subscription.owner_role != "partner" or detail.get("provider") != DELIVERY_PROVIDER:
+        return False
+    attributes = detail.get("attributes")
+    return not isinstance(attributes, dict) or attributes.get("owner") != subscription.owner
 
 
 def delivery_body(detail: dict[str, Any]) -> dict[str, Any]:

@@ -3,8 +3,8 @@
 One table holds a subscription (pk SUB#<id>, sk META), each event's delivery state
 (sk EVENT#<event id>), each attempt (sk ATTEMPT#<time>#<event id>#<n>, with a TTL), the
 ordered subscriptions' waiting lines (sk ORDER#<order key>#<event time>#<event id>) and
-each endpoint's health (pk ENDPOINT#<scheme://host:port>, sk HEALTH). Only the META
-item has `tenant`, so the by_tenant index lists subscriptions and nothing else.
+each tenant's endpoints' health (pk ENDPOINT#<tenant> <scheme://host:port>, sk HEALTH). Only
+the META item has `tenant`, so the by_tenant index lists subscriptions and nothing else.
 
 The pattern is stored as JSON text: DynamoDB would turn its numbers into Decimals and
 cannot hold an empty string key.
