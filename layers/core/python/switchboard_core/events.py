@@ -224,7 +224,7 @@ EVENT_TYPES: dict[str, str] = {
     "reply.sent": "The replies function sent an auto-reply through the provider's API; the provider's message id is in attributes.",
     "reply.skipped": "An auto-reply was not sent, by design: the contact opted out, one was already sent in the conversation, the channel cannot be answered, the connection is gone or has no outbound credentials, or the text rendered empty (reason in attributes).",
     "reply.failed": "The provider refused an auto-reply (bad recipient, revoked token...), or kept failing until the queue's last attempt; its error code and message are in attributes.",
-    "subscription.failing": "Deliveries to a partner subscription's endpoint have failed for a day; the subscription, URL, failing_since and reason are in attributes. It is disabled if they keep failing.",
+    "subscription.failing": "Deliveries to a partner subscription's endpoint have failed for a day; the subscription, its owner, failing_since and reason are in attributes. It is disabled if they keep failing.",
     "subscription.disabled": "A partner subscription was disabled: its endpoint answered 410 Gone, or kept failing for days after subscription.failing; its undelivered events are kept for replay.",
     "provider.notification": "A provider notification with no specific type (e.g. Meta page feed change, WhatsApp account update, unrecognised Twilio callback); its kind and data are in attributes.",
 }
