@@ -16,13 +16,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import urlencode
 
 import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
-from twilio.request_validator import RequestValidator
 
 from tests.integration.conftest import wait_for
+from tests.integration.test_routing_stories import post_twilio_sms
 
 pytestmark = pytest.mark.integration
 
@@ -142,26 +141,8 @@ def world(hub):
     return world
 
 
-def send_sms(hub, connection: tuple[str, str], text: str, sender: str = "+14155550177") -> None:
-    url, token = connection
-    sid = "SM" + secrets.token_hex(16)
-    params = {
-        "MessageSid": sid,
-        "SmsSid": sid,
-        "AccountSid": "AC" + "2" * 32,
-        "From": sender,
-        "To": "+14155550100",
-        "Body": text,
-        "NumMedia": "0",
-    }
-    signature = RequestValidator(token).compute_signature(url, params)
-    status, _, body = hub.request(
-        "POST",
-        url,
-        urlencode(params).encode(),
-        {"Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": signature},
-    )
-    assert status == 200, body
+def send_sms(hub, connection: tuple[str, str], text: str) -> None:
+    post_twilio_sms(hub, "+14155550177", text, connection=connection)
 
 
 def subscribe(hub, key: str, receiver: Receiver, pattern: dict[str, Any], **extra: Any) -> dict[str, Any]:

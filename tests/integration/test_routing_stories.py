@@ -87,8 +87,9 @@ def routed(hub, seen: list, source_event_ids: set[str], kind: str) -> list[dict]
     ]
 
 
-def post_twilio_sms(hub, sender: str, body: str, **extra: str) -> None:
-    url = hub.webhook_url("twilio")
+def post_twilio_sms(hub, sender: str, body: str, connection: tuple[str, str] | None = None, **extra: str) -> None:
+    """A signed Twilio SMS to the demo connection, or to `connection` (its webhook URL and auth token)."""
+    url, token = connection or (hub.webhook_url("twilio"), hub.connection("twilio")["credentials"]["auth_token"])
     sid = "SM" + secrets.token_hex(16)
     params = {
         "MessageSid": sid,
@@ -100,7 +101,7 @@ def post_twilio_sms(hub, sender: str, body: str, **extra: str) -> None:
         "NumMedia": "0",
         **extra,
     }
-    signature = RequestValidator(hub.connection("twilio")["credentials"]["auth_token"]).compute_signature(url, params)
+    signature = RequestValidator(token).compute_signature(url, params)
     status, _, _ = hub.request(
         "POST",
         url,
