@@ -7,18 +7,37 @@ DNS-rebinding host could answer differently the second time) and still verifies 
 partner's certificate for its own name. No redirects (a 3xx is an answer like any other
 non-2xx), no urllib3 retries (the delivery schedule retries), a deadline for the whole
 exchange, and at most 64 KiB of the answer read.
+
+The deadline is wall-clock time, not urllib3's timeouts alone: those bound each socket
+operation, so an endpoint that drips its answer a byte at a time would keep the attempt (and
+the delivery Lambda) going long past it. A timer shuts the connection's socket down when the
+time is up, which makes whatever recv or send is blocked on it return at once, in any phase
+(sending, status line and headers, body) and for plain or TLS sockets alike; the status is
+kept if it came in time. Before the socket exists the phases are single waits that urllib3's
+timeouts already bound: the connect, then the TLS handshake, which gets only the time left
+(CPython bounds a whole handshake by the socket's timeout). Chosen over setting the socket
+timeout before each read (http.client reads through a buffered file it makes itself, so every
+read would need a wrapper around the socket) and over running the send in a worker thread
+(the abandoned thread would still hold the socket, which has to be shut down anyway).
 """
 
 from __future__ import annotations
 
+import socket
+import threading
 import time
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 from urllib.parse import urlsplit
+
+import urllib3
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.exceptions import ConnectTimeoutError, HTTPError, NewConnectionError, ReadTimeoutError, SSLError
 
 from switchboard_core.endpoints import CheckedEndpoint
 
 MAX_RESPONSE_BYTES = 64 * 1024
+READ_CHUNK_BYTES = 1024  # small reads, so a slow answer's body is kept up to where the deadline cut it
 EXCERPT_CHARS = 512
 USER_AGENT = "Switchboard-Webhooks/1.0"
 CONNECT_FAILED = "could not connect"  # refused, unreachable: the next checked address may answer
@@ -76,6 +95,70 @@ def _elapsed_ms(started: float) -> int:
     return int((time.monotonic() - started) * 1000)
 
 
+class Deadline:
+    """The wall-clock end of one exchange: when it comes, the watched socket is shut down."""
+
+    def __init__(self, at: float) -> None:
+        self.at = at
+        self.fired = False
+        self._sock: socket.socket | None = None
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(max(0.0, at - time.monotonic()), self._fire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def remaining(self) -> float:
+        return max(0.001, self.at - time.monotonic())
+
+    def watch(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._sock = sock
+            if self.fired:
+                _shut_down(sock)
+
+    def disarm(self) -> None:
+        """Before the socket is closed: a timer firing later must not touch it."""
+        self._timer.cancel()
+        with self._lock:
+            self._sock = None
+
+    def _fire(self) -> None:
+        with self._lock:
+            self.fired = True
+            if self._sock is not None:
+                _shut_down(self._sock)
+
+
+def _shut_down(sock: socket.socket) -> None:
+    try:
+        # The plain socket's shutdown even for TLS: SSLSocket.shutdown would drop its SSL object
+        # under the thread reading from it. The fd-level shutdown wakes that thread with an EOF.
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+    except OSError:
+        pass  # already closed
+
+
+class _DeadlineConnection(HTTPConnection):
+    """urllib3's connection, its socket shut down by `deadline` (passed through the pool)."""
+
+    def __init__(self, *args: Any, deadline: Deadline, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.deadline = deadline
+
+    def _new_conn(self) -> socket.socket:
+        sock = super()._new_conn()
+        sock.settimeout(self.deadline.remaining())  # a TLS handshake next gets only what is left
+        return sock
+
+    def connect(self) -> None:
+        super().connect()
+        self.deadline.watch(self.sock)
+
+
+class _DeadlineHTTPSConnection(_DeadlineConnection, HTTPSConnection):
+    pass
+
+
 def _post_to(
     address: str,
     endpoint: CheckedEndpoint,
@@ -85,19 +168,8 @@ def _post_to(
     timeout: float,
     ca_certs: str | None,
 ) -> SendResult:
-    import urllib3
-    from urllib3.exceptions import (
-        ConnectTimeoutError,
-        HTTPError,
-        NewConnectionError,
-        ProtocolError,
-        ReadTimeoutError,
-        SSLError,
-    )
-
-    deadline = started + timeout
-    remaining = max(0.001, deadline - time.monotonic())
-    limits = urllib3.Timeout(connect=remaining, read=remaining)
+    deadline = Deadline(started + timeout)
+    limits = urllib3.Timeout(connect=deadline.remaining(), read=deadline.remaining())
     pool: urllib3.HTTPConnectionPool
     if endpoint.scheme == "https":
         pool = urllib3.HTTPSConnectionPool(
@@ -110,11 +182,14 @@ def _post_to(
             ca_certs=ca_certs,
             server_hostname=endpoint.host,
             assert_hostname=endpoint.host,
+            deadline=deadline,
         )
+        pool.ConnectionCls = _DeadlineHTTPSConnection
     else:  # plain http: the local runtime's loopback endpoints only (check_endpoint refuses it elsewhere)
         pool = urllib3.HTTPConnectionPool(
-            address.split("%", 1)[0], endpoint.port, timeout=limits, retries=False, maxsize=1
+            address.split("%", 1)[0], endpoint.port, timeout=limits, retries=False, maxsize=1, deadline=deadline
         )
+        pool.ConnectionCls = _DeadlineConnection
     try:
         response = pool.urlopen(
             "POST",
@@ -127,14 +202,18 @@ def _post_to(
             preload_content=False,
             timeout=limits,
         )
+        # A head the deadline cut short has its status but may have its last header cut too
+        # (a Retry-After of 120 read as 12): keep none of them then.
+        head_complete = not deadline.fired
         received = bytearray()
         try:
-            for chunk in response.stream(8192, decode_content=False):
+            while len(received) < MAX_RESPONSE_BYTES and not deadline.fired:
+                chunk = response.read(READ_CHUNK_BYTES, decode_content=False)
+                if not chunk:
+                    break
                 received.extend(chunk)
-                if len(received) >= MAX_RESPONSE_BYTES or time.monotonic() >= deadline:
-                    break  # the status is in: the rest of a long or slow answer does not matter
-        except (ReadTimeoutError, ProtocolError):
-            pass  # the answer's body broke off after its status came: keep the status
+        except (HTTPError, OSError):
+            pass  # the body broke off (or the deadline cut it) after the status came: keep the status
         finally:
             response.release_conn()
         excerpt = bytes(received[:MAX_RESPONSE_BYTES]).decode("utf-8", "replace")[:EXCERPT_CHARS]
@@ -142,17 +221,21 @@ def _post_to(
             status_code=response.status,
             latency_ms=_elapsed_ms(started),
             excerpt=excerpt,
-            headers={k.lower(): v for k, v in response.headers.items()},
+            headers={k.lower(): v for k, v in response.headers.items()} if head_complete else {},
         )
     except NewConnectionError as exc:  # before ConnectTimeoutError: urllib3 makes it a subclass
         return SendResult(None, _elapsed_ms(started), error=f"{CONNECT_FAILED}: {_reason(exc)}")
-    except (ConnectTimeoutError, ReadTimeoutError):
-        return SendResult(None, _elapsed_ms(started), error=f"timeout: no answer within {timeout:g} s")
-    except SSLError as exc:
-        return SendResult(None, _elapsed_ms(started), error=f"TLS error: {_reason(exc)}")
-    except (ProtocolError, HTTPError, OSError) as exc:
-        return SendResult(None, _elapsed_ms(started), error=f"connection error: {_reason(exc)}")
+    except (HTTPError, OSError) as exc:
+        # Once the deadline has shut the socket down, whatever broke is the deadline's doing.
+        if deadline.fired or isinstance(exc, (ConnectTimeoutError, ReadTimeoutError)):
+            error = f"timeout: no answer within {timeout:g} s"
+        elif isinstance(exc, SSLError):
+            error = f"TLS error: {_reason(exc)}"
+        else:
+            error = f"connection error: {_reason(exc)}"
+        return SendResult(None, _elapsed_ms(started), error=error)
     finally:
+        deadline.disarm()
         pool.close()
 
 
