@@ -13,6 +13,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from switchboard_core.routing.contact_points import MAX_CONTACT_POINTS, ContactPoint, NotificationPreferences
 from switchboard_core.routing.rules import AssignNearest, AssignToQueue, BusinessHours, SkillLevels
 from switchboard_core.routing.sensing import Location
 
@@ -50,6 +51,10 @@ class Responder(BaseModel):
     available: bool = True
     location: GeoPoint | None = None
     working_hours: BusinessHours | None = None
+    contact_points: list[ContactPoint] = Field(
+        default_factory=list, max_length=MAX_CONTACT_POINTS, description="where notifications reach them"
+    )
+    notification_preferences: NotificationPreferences | None = None
 
     def can_take_work(self, at: datetime) -> bool:
         on_shift = self.working_hours is None or self.working_hours.holds(at)
@@ -68,6 +73,11 @@ class Team(BaseModel):
     description: str | None = Field(default=None, max_length=500)
     default_priority: int = Field(default=3, ge=1, le=5)
     working_hours: BusinessHours | None = None
+    contact_points: list[ContactPoint] = Field(
+        default_factory=list,
+        max_length=MAX_CONTACT_POINTS,
+        description="the team's on-call contact: escalations and unassigned conversations reach it",
+    )
 
 
 class Choice(BaseModel):
