@@ -3,6 +3,7 @@ settings, stores, the cursor codec, and the caller (from the authorizer's contex
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime, timedelta
 from functools import cache, lru_cache
 from typing import Any
@@ -46,6 +47,11 @@ class AdminSettings(BaseModel):
 @cache
 def settings() -> AdminSettings:
     return load_settings(AdminSettings)
+
+
+def local_endpoints() -> bool:
+    """The local runtime (SWITCHBOARD_ENDPOINTS=loopback): endpoints on this machine only."""
+    return os.environ.get("SWITCHBOARD_ENDPOINTS") == "loopback"
 
 
 @cache

@@ -14,12 +14,15 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from functions.admin.logic import AdminDeps
 from functions.admin.simulation import simulate
+from switchboard_core.connections import ConnectionStore
 from switchboard_core.cursors import CursorCodec
-from switchboard_core.errors import HubError, NotFound, validated
+from switchboard_core.endpoints import EndpointRefused, Resolver, check_endpoint
+from switchboard_core.errors import HubError, NotFound, invalid_request, validated
 from switchboard_core.event_log import EventQuery
 from switchboard_core.principals import ALL_TENANTS, Principal
 from switchboard_core.routing.assignment import Responder, Team
 from switchboard_core.routing.config_store import RoutingConfigStore
+from switchboard_core.routing.contact_points import ContactPoint
 from switchboard_core.routing.contacts import ContactRecord, ContactStore, TimelinePosition
 from switchboard_core.routing.conversations import Conversation, ConversationStore, ListPosition, Status
 from switchboard_core.routing.rules import RuleSet
@@ -125,12 +128,68 @@ def list_responders(principal: Principal, tenant: str, store: RoutingConfigStore
     return {"responders": sorted(store.responders(tenant), key=lambda r: r.id)}
 
 
+# Providers whose connections can send a notification on each channel (their outbound senders).
+NOTIFYING_PROVIDERS: dict[str, tuple[str, ...]] = {"sms": ("twilio",), "slack": ("slack",)}
+
+
+def check_contact_points(
+    tenant: str,
+    points: list[ContactPoint],
+    connections: ConnectionStore,
+    *,
+    local: bool,
+    resolve: Resolver | None = None,
+) -> None:
+    """What the model cannot check alone: a named connection exists in this tenant and can send
+    on the point's channel; a webhook's host resolves only to addresses the hub may call (the
+    partner subscriptions' SSRF rules). One 400 naming every bad field."""
+    problems: list[dict[str, str]] = []
+    for index, point in enumerate(points):
+        where = f"contact_points.{index}"
+        if point.connection is not None:
+            problem = connection_problem(tenant, point, connections)
+            if problem:
+                problems.append({"field": f"{where}.connection", "in": "body", "problem": problem})
+        if point.channel == "webhook":
+            try:
+                check_endpoint(point.to, local=local, **({"resolve": resolve} if resolve else {}))
+            except EndpointRefused as refused:
+                problem = refused.details["problems"][0]["problem"]
+                problems.append({"field": f"{where}.to", "in": "body", "problem": problem})
+    if problems:
+        raise invalid_request(problems)
+
+
+def connection_problem(tenant: str, point: ContactPoint, connections: ConnectionStore) -> str | None:
+    assert point.connection is not None
+    try:
+        connection = connections.get(point.connection)
+    except NotFound:
+        return f"unknown connection {point.connection!r}"
+    if connection.tenant != tenant:  # another tenant's: as unknown, so ids do not leak
+        return f"unknown connection {point.connection!r}"
+    providers = NOTIFYING_PROVIDERS[point.channel]
+    if connection.provider not in providers:
+        return (
+            f"connection {point.connection!r} is a {connection.provider} connection; {point.channel} needs one of "
+            f"{', '.join(providers)}"
+        )
+    return None
+
+
 def put_responder(
-    principal: Principal, tenant: str, responder_id: str, profile: BaseModel, store: RoutingConfigStore
+    principal: Principal,
+    tenant: str,
+    responder_id: str,
+    profile: BaseModel,
+    store: RoutingConfigStore,
+    connections: ConnectionStore,
+    local: bool,
 ) -> Responder:
     """Create or replace a responder from its profile; the id is the path's, the tenant the key's."""
     principal.require_manage(tenant)
     responder = validated(Responder, profile.model_dump() | {"id": responder_id, "tenant": tenant}, "responder")
+    check_contact_points(tenant, responder.contact_points, connections, local=local)
     fits_one_item("(body)", responder.model_dump_json())
     store.put_responder(responder)
     saved = store.responder(tenant, responder_id)
@@ -251,10 +310,19 @@ def list_teams(principal: Principal, tenant: str, store: RoutingConfigStore) -> 
     return {"teams": [t.model_dump(mode="json") | {"members": sorted(members.get(t.name, []))} for t in teams]}
 
 
-def put_team(principal: Principal, tenant: str, name: str, profile: BaseModel, store: RoutingConfigStore) -> Team:
+def put_team(
+    principal: Principal,
+    tenant: str,
+    name: str,
+    profile: BaseModel,
+    store: RoutingConfigStore,
+    connections: ConnectionStore,
+    local: bool,
+) -> Team:
     """Create or replace a team from its profile; the name is the path's."""
     principal.require_manage(tenant)
     team = validated(Team, profile.model_dump() | {"name": name}, "team")
+    check_contact_points(tenant, team.contact_points, connections, local=local)
     fits_one_item("(body)", team.model_dump_json())
     store.put_team(tenant, team)
     return team

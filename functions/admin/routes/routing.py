@@ -10,7 +10,7 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 
 from functions.admin import routing_config
-from functions.admin.dependencies import dependencies, now, principal, routing_store
+from functions.admin.dependencies import dependencies, local_endpoints, now, principal, routing_store
 from functions.admin.models import (
     ResponderList,
     ResponderProfile,
@@ -92,7 +92,9 @@ def put_team(
     tenant: TenantQuery = None,
 ) -> Team:
     caller, chosen = caller_and_tenant(tenant)
-    return routing_config.put_team(caller, chosen, name, profile, routing_store())
+    return routing_config.put_team(
+        caller, chosen, name, profile, routing_store(), dependencies().connections, local_endpoints()
+    )
 
 
 @router.delete(
@@ -125,7 +127,9 @@ def put_responder(
     tenant: TenantQuery = None,
 ) -> Responder:
     caller, chosen = caller_and_tenant(tenant)
-    return routing_config.put_responder(caller, chosen, responder_id, profile, routing_store())
+    return routing_config.put_responder(
+        caller, chosen, responder_id, profile, routing_store(), dependencies().connections, local_endpoints()
+    )
 
 
 @router.delete(

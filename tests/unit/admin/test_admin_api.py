@@ -16,7 +16,11 @@ pytestmark = pytest.mark.usefixtures("aws_world")
 
 @pytest.fixture
 def call(aws_world):
-    functions = LocalFunctions(aws_world.names.mapping(), "test")
+    return admin_caller(LocalFunctions(aws_world.names.mapping(), "test"))
+
+
+def admin_caller(functions: LocalFunctions):
+    """Calls the admin function as API Gateway would, with a principal from the authorizer."""
 
     def invoke(
         method: str, path: str, body: dict | None = None, principal: dict | None = None, query: str = ""
