@@ -44,6 +44,10 @@ class SwitchboardStack(Stack):
             subscriptions=self.subscriptions,
         )
         self.api = HttpApi(self, "Api", config=config, functions=self.functions)
+        for spec in topology.FUNCTIONS.values():
+            if spec.public_url:  # the URLs it gives providers to call back (Twilio's <Dial action>)
+                self.functions.functions[spec.name].add_environment(topology.PUBLIC_BASE_URL_ENV, self.api.url)
+                self.functions.environments[spec.name][topology.PUBLIC_BASE_URL_ENV] = self.api.url
         self.consumers = Consumers(
             self, "Consumers", config=config, bus=self.bus, functions=self.functions, subscriptions=self.subscriptions
         )
