@@ -82,7 +82,7 @@ def world(aws_world):
     outbound.replace("con_twilio", OUTBOUND, "acme")
     config = RoutingConfigStore(resource.Table(names.table("routing")))
     for r in (
-        responder("kiel", 54.3233, 10.1228, "+494310001"),  # 31 km from the caller
+        responder("kiel", 54.3233, 10.1228, "+494310001"),  # 29 km from the caller
         responder("hamburg", 53.5511, 9.9937, "+494010002"),  # 58 km
         responder("bremen", 53.0793, 8.8017, "+494210003"),  # 137 km
         responder("lubeck-off", 53.8655, 10.6866, "+494510004", available=False),
