@@ -19,7 +19,9 @@ Two events drive a call, each read with the call's record in the calls table
    callback once.
 
 A 429/5xx from Twilio raises (the queue retries); a refusal becomes `call.patch_failed`
-(`call_ended` when the caller already hung up: Twilio's 21220).
+(`call_ended` when the caller already hung up: Twilio's 21220). The outcome events are stored
+with the write that records them: a redelivered trigger (say, after a failed publish) gets
+the same events again, never a second redirect.
 """
 
 from __future__ import annotations
@@ -79,6 +81,9 @@ class CallRecord(BaseModel):
     handled: list[str] = Field(default_factory=list)  # call.dial_ended events acted on
     answered_by: str | None = None
     contact: dict[str, Any] | None = None  # routing's contact summary, carried onto call.* events
+    # trigger event id -> the call.* events it led to, stored with the write that records them,
+    # so a redelivery after a failed publish publishes them again (same ids) instead of nothing
+    outcomes: dict[str, list[str]] = Field(default_factory=dict)
 
 
 class CallStore:
@@ -165,7 +170,8 @@ def handle_assigned(event: CanonicalEvent, deps: CallDeps, now: datetime) -> lis
         contact=event.attributes.get("contact") if isinstance(event.attributes.get("contact"), dict) else None,
     )
     if not deps.calls.claim(record, now):
-        return []  # already put through (a redelivery, or routing assigning the same call again)
+        # Already put through: a redelivery gets its outcome again; routing assigning the call again, nothing.
+        return stored_outcomes(deps.calls.get(event.tenant, call.sid), event.id)
     assignee = event.attributes.get("assignee")
     responder = deps.config.responder(event.tenant, assignee) if isinstance(assignee, str) else None
     if responder is None or phone_of(responder) is None:
@@ -185,8 +191,10 @@ def handle_dial_ended(event: CanonicalEvent, deps: CallDeps, now: datetime) -> l
     sid = event.attributes.get("CallSid")
     status = str(event.attributes.get("DialCallStatus") or "").lower()
     record = deps.calls.get(event.tenant, sid) if isinstance(sid, str) else None
-    if record is None or event.id in record.handled or record.status != "dialling":
-        return []  # not a dial the hub made, or already acted on
+    if record is not None and event.id in record.handled:
+        return stored_outcomes(record, event.id)  # a redelivery
+    if record is None or record.status != "dialling":
+        return []  # not a dial the hub made, or the call is over
     handled = [*record.handled, event.id]
     if status not in UNANSWERED:  # completed: the responder took the call, and it has ended
         answered = record.model_copy(
@@ -200,6 +208,16 @@ def handle_dial_ended(event: CanonicalEvent, deps: CallDeps, now: datetime) -> l
         return to_voicemail(event, record, deps, now, "nobody_answered")
     responder, distance = nearest
     return put_through(event, record, responder, distance, deps, now)
+
+
+def stored_outcomes(record: CallRecord | None, trigger: str) -> list[CanonicalEvent]:
+    if record is None:
+        return []
+    return [CanonicalEvent.model_validate_json(raw) for raw in record.outcomes.get(trigger, [])]
+
+
+def with_outcome(record: CallRecord, trigger: str, outcome: CanonicalEvent) -> CallRecord:
+    return record.model_copy(update={"outcomes": {**record.outcomes, trigger: [outcome.model_dump_json()]}})
 
 
 def phone_of(responder: Responder) -> str | None:
@@ -262,13 +280,15 @@ def put_through(
     failure = update_call(record, document, deps)
     if failure is not None:
         failed = record.model_copy(update={"status": "failed", "tried": tried})
-        deps.calls.save(failed, record.attempt, now)
-        return [call_event(event, failed, "call.patch_failed", {"responder": responder.id, **failure})]
+        outcome = call_event(event, failed, "call.patch_failed", {"responder": responder.id, **failure})
+        deps.calls.save(with_outcome(failed, event.id, outcome), record.attempt, now)
+        return [outcome]
     dialling = record.model_copy(update={"status": "dialling", "tried": tried, "attempt": record.attempt + 1})
-    if not deps.calls.save(dialling, record.attempt, now):
-        return []  # a concurrent delivery recorded this attempt first (and publishes it)
     details = {"responder": responder.id, "responder_name": responder.name, "distance_km": distance}
-    return [call_event(event, dialling, "call.patched", details)]
+    outcome = call_event(event, dialling, "call.patched", details)
+    if not deps.calls.save(with_outcome(dialling, event.id, outcome), record.attempt, now):
+        return []  # a concurrent delivery recorded this attempt first (and publishes it)
+    return [outcome]
 
 
 def to_voicemail(
@@ -277,11 +297,12 @@ def to_voicemail(
     document = twiml.voicemail(action_url(deps.public_base_url, record.connection))
     failure = update_call(record, document, deps)
     done = record.model_copy(update={"status": "failed" if failure else "voicemail"})
-    deps.calls.save(done, record.attempt, now)
     details: dict[str, Any] = {"reason": reason, "fallback": None if failure else "voicemail"}
     if failure is not None:
         details["fallback_failure"] = failure
-    return [call_event(event, done, "call.patch_failed", details)]
+    outcome = call_event(event, done, "call.patch_failed", details)
+    deps.calls.save(with_outcome(done, event.id, outcome), record.attempt, now)
+    return [outcome]
 
 
 def update_call(record: CallRecord, document: str, deps: CallDeps) -> dict[str, Any] | None:

@@ -30,3 +30,24 @@ def test_the_calls_function_reads_outbound_secrets_only(synth: Synthesised) -> N
     text = json.dumps(policies)
     assert "/outbound/" in text and "/connections/" not in text
     assert "secretsmanager:PutSecretValue" not in text
+
+
+def test_a_stage_may_choose_the_hold_music(synth: Synthesised, synth_qa_destroy: Synthesised) -> None:
+    from switchboard_core.calls import twiml
+
+    assert topology.HOLD_MUSIC_ENV == twiml.HOLD_MUSIC_ENV
+
+    def ingest_env(s: Synthesised) -> dict:
+        return s.json["Resources"][s.logical_id(s.stack.functions.functions["ingest"])]["Properties"]["Environment"][
+            "Variables"
+        ]
+
+    assert topology.HOLD_MUSIC_ENV not in ingest_env(synth)  # Twilio's own hold music
+    assert ingest_env(synth_qa_destroy)[topology.HOLD_MUSIC_ENV] == "https://cdn.example.com/hold.mp3"
+
+
+def test_hold_music_must_be_a_url() -> None:
+    from infra.aws.config import StageConfig
+
+    with pytest.raises(ValueError, match="hold_music_url"):
+        StageConfig(hold_music_url="BusyStrings.mp3")
