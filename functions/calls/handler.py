@@ -71,6 +71,7 @@ def record_handler(record: SQSRecord) -> None:
     event = CanonicalEventBridgeEvent.model_validate_json(record.body).detail
     logger.set_correlation_id(event.id)
     deps, publisher = dependencies()
+    metrics.add_metric(name="EventsSeen", unit=MetricUnit.Count, value=1)
     outcomes = handle_event(event, deps, datetime.now(UTC))
     if not outcomes:
         return
