@@ -8,8 +8,9 @@ Two events drive a call, each read with the call's record in the calls table
    claims the call for that event, so a redelivery (or routing assigning the same call
    again on a later status callback) never redirects it twice. The call is updated
    through Twilio's Calls API with a `<Dial>` to the assignee's phone (their `sms`
-   contact point), caller id the number the customer called, and an `action` URL on the
-   hub's Twilio webhook; `call.patched` follows. No assignee (nobody free): voicemail and
+   contact point), caller id the number the customer called, an `action` URL on the
+   hub's Twilio webhook, and a whisper (team, topics, distance: `<Number url>` on the same
+   webhook, answered by ingest with `<Say>`); `call.patched` follows. No assignee (nobody free): voicemail and
    `call.patch_failed` (`no_responder`).
 2. `call.dial_ended` (that `action` callback, through ingest). `completed`: someone took
    the call; the record says who. `no-answer`, `busy`, `failed`: the next nearest
@@ -29,6 +30,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -81,6 +83,7 @@ class CallRecord(BaseModel):
     handled: list[str] = Field(default_factory=list)  # call.dial_ended events acted on
     answered_by: str | None = None
     contact: dict[str, Any] | None = None  # routing's contact summary, carried onto call.* events
+    topics: list[str] = Field(default_factory=list)  # for the whisper
     # trigger event id -> the call.* events it led to, stored with the write that records them,
     # so a redelivery after a failed publish publishes them again (same ids) instead of nothing
     outcomes: dict[str, list[str]] = Field(default_factory=dict)
@@ -168,6 +171,7 @@ def handle_assigned(event: CanonicalEvent, deps: CallDeps, now: datetime) -> lis
         called=call.called,
         location=call.location,
         contact=event.attributes.get("contact") if isinstance(event.attributes.get("contact"), dict) else None,
+        topics=[t for t in event.attributes.get("topics") or [] if isinstance(t, str)][:3],
     )
     if not deps.calls.claim(record, now):
         # Already put through: a redelivery gets its outcome again; routing assigning the call again, nothing.
@@ -264,6 +268,17 @@ def action_url(base_url: str, connection: str) -> str:
     return f"{base_url.rstrip('/')}/webhooks/twilio/{connection}"
 
 
+def whisper_text(record: CallRecord, distance: float | None) -> str:
+    """What the responder hears on picking up: whose call it is and how far, never the caller's number
+    (the text travels in the whisper URL)."""
+    parts = [f"A Switchboard call for the {record.team} team" if record.team else "A Switchboard call"]
+    if record.topics:
+        parts.append(f", about {', '.join(record.topics)}")
+    if distance is not None:
+        parts.append(f". The caller is {round(distance)} kilometres from you")
+    return "".join(parts) + ". Connecting you now."
+
+
 def put_through(
     event: CanonicalEvent,
     record: CallRecord,
@@ -275,7 +290,8 @@ def put_through(
     phone = phone_of(responder)
     assert phone is not None  # the candidates were chosen for having one
     callback = action_url(deps.public_base_url, record.connection)
-    document = twiml.dial(phone, action_url=callback, caller_id=record.called)
+    whisper_url = f"{callback}?{urlencode({twiml.WHISPER_PARAM: whisper_text(record, distance)})}"
+    document = twiml.dial(phone, action_url=callback, caller_id=record.called, whisper_url=whisper_url)
     tried = [*record.tried, responder.id]
     failure = update_call(record, document, deps)
     if failure is not None:

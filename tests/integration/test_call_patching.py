@@ -62,8 +62,8 @@ def tow_calls(hub):
     return hub
 
 
-def post_voice(hub, params: dict[str, str]) -> str:
-    url, token = hub.webhook_url("twilio"), hub.connection("twilio")["credentials"]["auth_token"]
+def post_voice(hub, params: dict[str, str], url: str | None = None) -> str:
+    url, token = url or hub.webhook_url("twilio"), hub.connection("twilio")["credentials"]["auth_token"]
     signature = RequestValidator(token).compute_signature(url, params)
     status, headers, body = hub.request(
         "POST",
@@ -103,6 +103,11 @@ def test_a_stranded_driver_call_is_held_then_put_through_to_the_nearest_then_the
     dial = parse(update.twiml).find("Dial")
     assert dial is not None and dial.get("callerId") == BUSINESS
     assert dial.get("action") == hub.webhook_url("twilio")  # the callback comes back through ingest, signed
+    # Tow-kiel's phone fetches the whisper (the <Number url>) when answering: a <Say>, signed like any webhook.
+    whisper_url = dial.find("Number").get("url")  # type: ignore[union-attr]
+    leg = {"CallSid": "CA" + secrets.token_hex(16), "ParentCallSid": call_sid, "CallStatus": "in-progress"}
+    whisper = parse(post_voice(hub, {**leg, "Direction": "outbound-dial", "To": "+494310000001"}, whisper_url))
+    assert "tow-calls team" in (whisper.findtext("Say") or "") and "29 kilometres" in (whisper.findtext("Say") or "")
 
     # A redelivery of the same webhook changes nothing.
     post_voice(hub, ringing)

@@ -129,6 +129,7 @@ def assigned(assignee: str | None = "kiel", n: int = 1, call: dict | str | None 
         "strategy": "nearest",
         "distance_km": 30.79 if assignee == "kiel" else None,
         "contact": {"id": "ct_1", "identities": [], "attributes": {}, "opted_out": False},
+        "topics": ["breakdown"],
     }
     if call == "live":
         attributes["call"] = {
@@ -159,6 +160,14 @@ def test_the_live_call_is_put_through_to_the_assignee(world):
     dial = document.find("Dial")
     assert dial is not None and dial.findtext("Number") == "+494310001"
     assert dial.get("action") == f"{HUB}/webhooks/twilio/con_twilio" and dial.get("callerId") == BUSINESS
+    whisper_url = dial.find("Number").get("url")  # type: ignore[union-attr]
+    assert whisper_url is not None and whisper_url.startswith(f"{HUB}/webhooks/twilio/con_twilio?whisper=")
+    whisper = parse_qs(whisper_url.split("?", 1)[1])["whisper"][0]
+    assert whisper == (
+        "A Switchboard call for the towing team, about breakdown. The caller is 31 kilometres from you. "
+        "Connecting you now."
+    )
+    assert CALLER not in whisper_url
     assert patched.type == "call.patched" and patched.source == "switchboard.calls"
     assert patched.attributes["responder"] == "kiel" and patched.attributes["call_sid"] == CALL
     assert patched.attributes["distance_km"] == 30.79 and patched.attributes["attempt"] == 1

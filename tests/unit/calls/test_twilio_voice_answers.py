@@ -11,7 +11,7 @@ import pytest
 from switchboard_core.providers import get_adapter
 from switchboard_core.providers.twilio import EMPTY_TWIML
 from tests.unit.calls.test_twiml import parse
-from tests.unit.providers.test_provider_twilio import signed_form
+from tests.unit.providers.test_provider_twilio import NOW, TOKEN, signed_form
 
 CALL = "CA" + "a" * 32
 RINGING = {
@@ -69,3 +69,27 @@ def test_a_dial_action_callback_is_call_dial_ended_with_one_id_per_dial():
     assert events[0].conversation_key == f"twilio:call:{CALL}" and events[0].contact.phone == "+14155550143"
     ids = [adapter.delivery_id(signed_form(urlencode(p).encode())) for p in (first, second)]
     assert ids == [e.provider_event_id for e in events]
+
+
+def test_a_whisper_request_says_its_signed_text_and_is_not_a_call_to_route():
+    from switchboard_core.calls import twiml
+
+    adapter = get_adapter("twilio")
+    url = "https://hub.example.com/webhooks/twilio/conn_01HZX?" + urlencode(
+        {twiml.WHISPER_PARAM: "A call about towing"}
+    )
+    child = {
+        "CallSid": "CA" + "e" * 32,
+        "ParentCallSid": CALL,
+        "CallStatus": "in-progress",
+        "Direction": "outbound-dial",
+        "From": "+14155550100",
+        "To": "+494310001",
+    }
+    request = signed_form(urlencode(child).encode(), url=url)
+    root = parse(adapter.success_response(request).body)
+    assert [e.tag for e in root] == ["Say"] and root.findtext("Say") == "A call about towing"
+    [event] = adapter.normalise(adapter.verified(request, {"auth_token": TOKEN}, NOW))
+    assert event.type == "provider.notification" and event.attributes["kind"] == "twilio.whisper"
+    assert event.conversation_key == f"twilio:call:{CALL}"
+    assert adapter.delivery_id(request) == event.provider_event_id == f"{'CA' + 'e' * 32}:whisper"

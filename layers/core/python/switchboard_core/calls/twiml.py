@@ -5,7 +5,7 @@ break out of its element (the twilio SDK's VoiceResponse does the same, but woul
 SDK to the ingest path for three small documents).
 Only verbs and attributes Twilio documents are used:
 https://www.twilio.com/docs/voice/twiml (Say, Play loop, Pause length, Dial action/
-timeout/callerId, Number, Record action/maxLength/playBeep).
+timeout/callerId, Number url/method, Record action/maxLength/playBeep).
 """
 
 from __future__ import annotations
@@ -41,15 +41,28 @@ def holding(message: str = HOLDING_MESSAGE, music_url: str | None = None) -> str
     return _document(response)
 
 
-def dial(phone: str, *, action_url: str, caller_id: str | None) -> str:
+WHISPER_PARAM = "whisper"  # the query parameter of a <Number url> that carries the whisper's text
+MAX_WHISPER_CHARS = 300
+
+
+def whisper(text: str) -> str:
+    """What the responder hears when they pick up, before the caller is connected."""
+    response = ET.Element("Response")
+    ET.SubElement(response, "Say").text = text[:MAX_WHISPER_CHARS]
+    return _document(response)
+
+
+def dial(phone: str, *, action_url: str, caller_id: str | None, whisper_url: str | None = None) -> str:
     """Puts the call through to `phone`; Twilio posts `action_url` when the dial ends
-    (DialCallStatus says whether they answered)."""
+    (DialCallStatus says whether they answered) and, when the responder picks up, fetches
+    `whisper_url` for what they hear first."""
     response = ET.Element("Response")
     attributes = {"action": action_url, "method": "POST", "timeout": str(DIAL_TIMEOUT_SECONDS)}
     if caller_id:
         attributes["callerId"] = caller_id
     element = ET.SubElement(response, "Dial", attributes)
-    ET.SubElement(element, "Number").text = phone
+    number = ET.SubElement(element, "Number", {"url": whisper_url, "method": "POST"} if whisper_url else {})
+    number.text = phone
     return _document(response)
 
 

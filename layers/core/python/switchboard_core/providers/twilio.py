@@ -35,6 +35,10 @@ Normalisation:
 * Voice (``CallSid``): ``call.<CallStatus>`` (in-progress -> in_progress, no-answer ->
   no_answer); contact = ``From`` for inbound calls, ``To`` for outbound-api/-dial;
   conversation_key ``twilio:call:{CallSid}``.
+* Whisper requests (a ``<Number url>`` the hub's ``<Dial>`` gave, ``?whisper=<text>`` in the
+  signed URL, fetched when the responder picks up): ``provider.notification`` kind
+  ``twilio.whisper`` (the responder's leg is not a customer's call to route), answered with
+  ``<Say>`` of the text, then the caller is connected.
 * Dial action callbacks (``DialCallStatus``, posted to the ``action`` URL of the hub's
   ``<Dial>``): ``call.dial_ended``, id ``{CallSid}:dial:{DialCallSid or DialCallStatus}``
   (the parent call stays in-progress across several dials, so its status cannot tell
@@ -365,6 +369,8 @@ class TwilioAdapter(ProviderAdapter):
             status = first_value(params, "MessageStatus", "SmsStatus")
             return f"{message_sid}:{status}" if status else message_sid
         call_sid = first_value(params, "CallSid")
+        if call_sid and _whisper_text(request) is not None:
+            return f"{call_sid}:whisper"
         if call_sid and first_value(params, "DialCallStatus"):
             return _dial_id(params, call_sid)
         if call_sid:
@@ -401,6 +407,17 @@ class TwilioAdapter(ProviderAdapter):
         if not form:
             raise MalformedPayload("the form body has no parameters")
         params = {clean_str(name): [clean_str(value) for value in values] for name, values in form.items()}
+        whisper = _whisper_text(request)
+        call_sid = first_value(params, "CallSid")
+        if whisper is not None and call_sid:
+            return [
+                draft(
+                    type="provider.notification",
+                    provider_event_id=f"{call_sid}:whisper",
+                    conversation_key=f"twilio:call:{first_value(params, 'ParentCallSid') or call_sid}",
+                    attributes={"kind": "twilio.whisper", "whisper": whisper, **_attributes(params, set())},
+                )
+            ]
         return [self._from_params(params, {}, fallback_id=body_digest_id(request.body))]
 
     def _json_params(self, item: dict[str, Any]) -> tuple[dict[str, list[str]], dict[str, Any]]:
@@ -613,6 +630,9 @@ class TwilioAdapter(ProviderAdapter):
                 params = request.form()
             except MalformedPayload:
                 params = {}
+            whisper = _whisper_text(request)
+            if whisper is not None and first_value(params, "CallSid"):
+                return HttpResponse(status=200, body=twiml.whisper(whisper), content_type="text/xml")
             if _holds_the_caller(params):
                 message = twiml.STILL_HOLDING_MESSAGE if "DialCallStatus" in params else twiml.HOLDING_MESSAGE
                 return HttpResponse(status=200, body=twiml.holding(message), content_type="text/xml")
@@ -620,6 +640,16 @@ class TwilioAdapter(ProviderAdapter):
 
 
 _UNANSWERED_DIAL = {"no-answer", "busy", "failed"}
+
+
+def _whisper_text(request: WebhookRequest) -> str | None:
+    """The whisper a signed ``<Number url>`` carries (``?whisper=``), else None."""
+    try:
+        query = urlsplit(request_url(request)).query
+    except ValueError:
+        return None
+    values = parse_qs(query).get("whisper")
+    return values[0].strip() or None if values else None
 
 
 def _holds_the_caller(params: Mapping[str, list[str]]) -> bool:
