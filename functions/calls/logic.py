@@ -13,7 +13,8 @@ Two events drive a call, each read with the call's record in the calls table
    webhook, answered by ingest with `<Say>`); `call.patched` follows. No assignee (nobody free): voicemail and
    `call.patch_failed` (`no_responder`).
 2. `call.dial_ended` (that `action` callback, through ingest). `completed`: someone took
-   the call; the record says who. `no-answer`, `busy`, `failed`: the next nearest
+   the call; the record says who. `canceled`: the caller hung up (`call.patch_failed`
+   `call_ended`). `no-answer`, `busy`, `failed`: the next nearest
    available responder of the team who has not been tried is dialled (`call.patched`,
    attempt 2, 3...); nobody left: voicemail and `call.patch_failed` (`nobody_answered`).
    Each dial is recorded with a conditional write on the attempt number, and each
@@ -50,7 +51,8 @@ from switchboard_core.routing.assignment import GeoPoint, Responder, great_circl
 from switchboard_core.routing.config_store import RoutingConfigStore
 
 RECORD_TTL = timedelta(days=7)
-UNANSWERED = frozenset({"no-answer", "busy", "failed", "canceled"})
+UNANSWERED = frozenset({"no-answer", "busy", "failed"})
+CALLER_GONE = "canceled"  # the caller hung up while the responder's phone rang
 
 
 class LiveCall(BaseModel):
@@ -200,6 +202,13 @@ def handle_dial_ended(event: CanonicalEvent, deps: CallDeps, now: datetime) -> l
     if record is None or record.status != "dialling":
         return []  # not a dial the hub made, or the call is over
     handled = [*record.handled, event.id]
+    if status == CALLER_GONE:
+        ended = record.model_copy(update={"status": "failed", "handled": handled})
+        outcome = call_event(
+            event, ended, "call.patch_failed", {"reason": "call_ended", "detail": "the caller hung up"}
+        )
+        deps.calls.save(with_outcome(ended, event.id, outcome), record.attempt, now)
+        return [outcome]
     if status not in UNANSWERED:  # completed: the responder took the call, and it has ended
         answered = record.model_copy(
             update={"status": "answered", "answered_by": record.tried[-1] if record.tried else None, "handled": handled}

@@ -272,3 +272,11 @@ def test_a_connection_without_outbound_credentials_fails_plainly(world):
     [failed] = handle_event(assigned(), deps, NOW)
     assert failed.type == "call.patch_failed" and failed.attributes["reason"] == "not_configured"
     assert twilio.requests == []
+
+
+def test_a_caller_who_hangs_up_while_it_rings_ends_the_fallbacks(world):
+    deps, twilio = world
+    handle_event(assigned(), deps, NOW)
+    [failed] = handle_event(dial_ended("canceled", "CA" + "1" * 32), deps, NOW)
+    assert failed.type == "call.patch_failed" and failed.attributes["reason"] == "call_ended"
+    assert handle_event(dial_ended("no-answer", "CA" + "2" * 32), deps, NOW) == [] and len(twilio.requests) == 1
