@@ -146,3 +146,17 @@ def test_a_stranded_driver_call_is_held_then_put_through_to_the_nearest_then_the
     # The contact's timeline shows who the call was put through to.
     assert wait_for(lambda: timeline_types().count("call.patched") >= 2, timeout=20), timeline_types()
     assert "call.ringing" in timeline_types()
+
+
+def test_switchboard_calls_lists_the_call_updates(tow_calls, capsys):
+    from infra.local.cli import main
+    from infra.local.provider_apis import CallUpdate
+    from switchboard_core.calls import twiml
+
+    hub, call_sid = tow_calls, "CA" + secrets.token_hex(16)
+    document = twiml.dial("+494310000009", action_url="https://hub.example/x", caller_id=None)
+    hub.runtime.provider_apis.record_call_update(CallUpdate("twilio", call_sid, document, None, None))
+    capsys.readouterr()
+    assert main(["--state-dir", str(hub.runtime.state.path), "calls"]) == 0
+    out = "".join(line for line in capsys.readouterr().out.splitlines(keepends=True) if not line.startswith('{"'))
+    assert call_sid in out and "dial +494310000009" in out
