@@ -31,9 +31,10 @@ def answer(params: dict[str, str]) -> str:
     return response.body
 
 
-def test_a_ringing_inbound_call_is_held():
+def test_a_ringing_inbound_call_is_held_then_offered_voicemail_on_the_same_webhook():
     root = parse(answer(RINGING))
-    assert [e.tag for e in root] == ["Say", "Play"] and root.find("Play").get("loop") == "0"  # type: ignore[union-attr]
+    assert [e.tag for e in root] == ["Say", "Play", "Say", "Record"]
+    assert root.find("Record").get("action") == "https://hub.example.com/webhooks/twilio/conn_01HZX"  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize("status", ["no-answer", "busy", "failed"])

@@ -45,17 +45,25 @@ def parse(document: str) -> ET.Element:
     return root
 
 
-def test_holding_says_a_message_then_loops_the_hold_music(monkeypatch):
+HOOK = "https://hub.example/webhooks/twilio/con_1"
+
+
+def test_holding_says_a_message_plays_the_hold_music_then_offers_voicemail(monkeypatch):
     monkeypatch.delenv(twiml.HOLD_MUSIC_ENV, raising=False)
-    root = parse(twiml.holding())
-    say, play = list(root)
+    root = parse(twiml.holding(voicemail_action=HOOK))
+    say, play, sorry, record = list(root)
     assert say.tag == "Say" and "one moment" in (say.text or "")
-    assert play.tag == "Play" and play.get("loop") == "0" and play.text == twiml.DEFAULT_HOLD_MUSIC_URL
+    assert (
+        play.tag == "Play" and play.get("loop") == str(twiml.HOLD_PLAYS) and play.text == twiml.DEFAULT_HOLD_MUSIC_URL
+    )
+    assert int(play.get("loop") or 0) > 0  # bounded: a call nobody routes does not hold forever
+    assert sorry.tag == "Say" and record.tag == "Record" and record.get("action") == HOOK
 
 
 def test_the_hold_music_is_configurable(monkeypatch):
     monkeypatch.setenv(twiml.HOLD_MUSIC_ENV, "https://cdn.example.com/hold.mp3")
-    assert parse(twiml.holding()).find("Play").text == "https://cdn.example.com/hold.mp3"  # type: ignore[union-attr]
+    root = parse(twiml.holding(voicemail_action=HOOK))
+    assert root.find("Play").text == "https://cdn.example.com/hold.mp3"  # type: ignore[union-attr]
 
 
 def test_dial_puts_the_call_through_with_a_callback_and_caller_id():
@@ -81,5 +89,5 @@ def test_voicemail_records_after_a_message():
 
 @pytest.mark.parametrize("hostile", ["</Say><Hangup/>", "<![CDATA[x]]>", "a & b < c"])
 def test_text_cannot_break_out_of_its_element(hostile):
-    root = parse(twiml.holding(message=hostile))
+    root = parse(twiml.holding(message=hostile, voicemail_action=HOOK))
     assert root.find("Say").text == hostile and root.find("Hangup") is None  # type: ignore[union-attr]

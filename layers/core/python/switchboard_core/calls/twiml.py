@@ -4,7 +4,7 @@ Built with ElementTree rather than string formatting, so a caller-supplied value
 break out of its element (the twilio SDK's VoiceResponse does the same, but would add the
 SDK to the ingest path for three small documents).
 Only verbs and attributes Twilio documents are used:
-https://www.twilio.com/docs/voice/twiml (Say, Play loop, Pause length, Dial action/
+https://www.twilio.com/docs/voice/twiml (Say, Play loop, Dial action/
 timeout/callerId, Number url/method, Record action/maxLength/playBeep).
 """
 
@@ -21,6 +21,10 @@ STILL_HOLDING_MESSAGE = "Please keep holding, we are trying someone else."
 VOICEMAIL_MESSAGE = (
     "Sorry, nobody could take your call right now. Please leave a message after the tone, and we will call you back."
 )
+# How many times the hold music plays before a caller nobody was found for is offered voicemail
+# (the redirect interrupts it as soon as routing finds someone): a bound, so a call routing never
+# assigns (no rule, a sticky conversation) cannot hold forever.
+HOLD_PLAYS = 3
 DIAL_TIMEOUT_SECONDS = 20  # Twilio's <Dial timeout>: how long a responder's phone rings
 VOICEMAIL_MAX_SECONDS = 120
 
@@ -33,11 +37,13 @@ def _document(response: ET.Element) -> str:
     return '<?xml version="1.0" encoding="UTF-8"?>' + ET.tostring(response, encoding="unicode")
 
 
-def holding(message: str = HOLDING_MESSAGE, music_url: str | None = None) -> str:
-    """Says `message`, then plays hold music until the call is redirected (loop 0: forever)."""
+def holding(message: str = HOLDING_MESSAGE, music_url: str | None = None, *, voicemail_action: str) -> str:
+    """Says `message`, then plays hold music until the call is redirected; after HOLD_PLAYS
+    plays with nobody found, the caller may leave a voicemail (posted to `voicemail_action`)."""
     response = ET.Element("Response")
     ET.SubElement(response, "Say").text = message
-    ET.SubElement(response, "Play", loop="0").text = music_url or hold_music_url()
+    ET.SubElement(response, "Play", loop=str(HOLD_PLAYS)).text = music_url or hold_music_url()
+    _append_voicemail(response, voicemail_action, VOICEMAIL_MESSAGE)
     return _document(response)
 
 
@@ -69,10 +75,14 @@ def dial(phone: str, *, action_url: str, caller_id: str | None, whisper_url: str
 def voicemail(action_url: str, message: str = VOICEMAIL_MESSAGE) -> str:
     """Nobody answered: the caller leaves a message; Twilio posts the recording to `action_url`."""
     response = ET.Element("Response")
+    _append_voicemail(response, action_url, message)
+    return _document(response)
+
+
+def _append_voicemail(response: ET.Element, action_url: str, message: str) -> None:
     ET.SubElement(response, "Say").text = message
     ET.SubElement(
         response,
         "Record",
         {"action": action_url, "method": "POST", "maxLength": str(VOICEMAIL_MAX_SECONDS), "playBeep": "true"},
     )
-    return _document(response)

@@ -16,7 +16,8 @@ Contract (docs/providers.md has the sources):
 * Answer 200 with empty TwiML, which tells Twilio to do nothing for an inbound message
   and is accepted for status callbacks (they ignore the body). Two answers hold a live
   call instead (``switchboard_core.calls.twiml.holding``: a short message, then hold
-  music, ``TWILIO_HOLD_MUSIC_URL`` or Twilio's own): an inbound call
+  music, ``TWILIO_HOLD_MUSIC_URL`` or Twilio's own, played a few times before a voicemail
+  ``<Record>`` back to this webhook, so a call nobody routes cannot hold forever): an inbound call
   (``CallStatus=ringing``, ``Direction=inbound``), since routing runs after the
   acknowledgement and the calls function then redirects the call; and a Dial action
   callback saying the responder did not answer (``DialCallStatus`` no-answer, busy,
@@ -635,7 +636,10 @@ class TwilioAdapter(ProviderAdapter):
                 return HttpResponse(status=200, body=twiml.whisper(whisper), content_type="text/xml")
             if _holds_the_caller(params):
                 message = twiml.STILL_HOLDING_MESSAGE if "DialCallStatus" in params else twiml.HOLDING_MESSAGE
-                return HttpResponse(status=200, body=twiml.holding(message), content_type="text/xml")
+                # The voicemail comes back to this same webhook (its URL as Twilio called it, without a query).
+                webhook = request_url(request).split("?", 1)[0]
+                body = twiml.holding(message, voicemail_action=webhook)
+                return HttpResponse(status=200, body=body, content_type="text/xml")
         return HttpResponse(status=200, body=EMPTY_TWIML, content_type="text/xml")
 
 
