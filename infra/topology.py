@@ -99,6 +99,8 @@ class Function:
     # Sends to the delivery queue (manual retries and local replays) and changes the
     # visibility of its messages (the retry schedule).
     uses_delivery_queue: bool = False
+    # Gives a provider the hub's own URLs to call back (Twilio's <Dial action>): PUBLIC_BASE_URL.
+    public_url: bool = False
 
     @property
     def directory(self) -> str:
@@ -173,6 +175,12 @@ TABLES: dict[str, Table] = {
             partition_key="pk",
             ttl_attribute="expires_at",
             purpose="Auto-replies: each request's outcome, and the one-per-conversation claims.",
+        ),
+        Table(
+            "calls",
+            partition_key="pk",
+            ttl_attribute="expires_at",
+            purpose="Live call patching: each call put through, the responders tried and the outcome.",
         ),
     )
 }
@@ -331,6 +339,28 @@ FUNCTIONS: dict[str, Function] = {
             ),
         ),
         Function(
+            "calls",
+            handler="functions.calls.handler.handler",
+            description="Puts live calls through to the assigned responder, then the next nearest; emits call.*.",
+            # One record per invocation: a call update may wait 10 s for Twilio.
+            timeout_seconds=20,
+            tables={"calls": "readwrite", "routing": "read", "connections": "read"},
+            publishes=True,
+            outbound_secrets="read",
+            public_url=True,
+            consumer=Consumer(
+                queue="calls",
+                event_pattern={
+                    "source": [ROUTING_SOURCE, f"{EVENT_SOURCE_PREFIX}twilio"],
+                    "detail-type": ["routing.assigned", "call.dial_ended"],
+                },
+                batch_size=1,
+                # A caller is on hold: a few quick retries, then the DLQ (and its alarm).
+                max_receive_count=3,
+                visibility_timeout_seconds=120,
+            ),
+        ),
+        Function(
             "delivery",
             handler="functions.delivery.handler.handler",
             description="Delivers events to partner subscriptions' endpoints: signed, retried, logged.",
@@ -374,6 +404,8 @@ DELIVERY_QUEUE_ARN_ENV = "DELIVERY_QUEUE_ARN"
 DELIVERY_DLQ_ARN_ENV = "DELIVERY_DLQ_ARN"
 EVENT_ARCHIVE_ARN_ENV = "EVENT_ARCHIVE_ARN"
 DELIVERY_POLICY_ENV = "DELIVERY_POLICY"
+PUBLIC_BASE_URL_ENV = "PUBLIC_BASE_URL"
+HOLD_MUSIC_ENV = "TWILIO_HOLD_MUSIC_URL"  # switchboard_core.calls.twiml reads it (ingest); the stage may set it
 SECRETS_PREFIX_ENV = "SECRETS_PREFIX"
 OUTBOUND_SECRETS_PREFIX_ENV = "OUTBOUND_SECRETS_PREFIX"
 MAX_RECEIVE_COUNT_ENV = "QUEUE_MAX_RECEIVE_COUNT"
@@ -418,6 +450,8 @@ def function_environment(function: Function, names: dict[str, str], stage: str) 
         env[SECRETS_PREFIX_ENV] = secrets_prefix(stage)
     if function.outbound_secrets:
         env[OUTBOUND_SECRETS_PREFIX_ENV] = outbound_secrets_prefix(stage)
+    if function.public_url and "public_url" in names:  # on AWS, the API's URL is added once the API exists
+        env[PUBLIC_BASE_URL_ENV] = names["public_url"]
     if function.consumer:  # so a consumer can tell a record's last attempt before the DLQ
         env[MAX_RECEIVE_COUNT_ENV] = str(function.consumer.max_receive_count)
     if function.subscription_secrets:

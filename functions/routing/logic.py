@@ -22,7 +22,7 @@ from typing import Any
 
 from switchboard_core.events import CanonicalEvent, EventDraft
 from switchboard_core.outbound import reply_address
-from switchboard_core.routing import REPLIES_PROVIDER, ROUTING_PROVIDER, is_conversational
+from switchboard_core.routing import CALLS_PROVIDER, REPLIES_PROVIDER, ROUTING_PROVIDER, is_conversational
 from switchboard_core.routing.assignment import Assignment, Choice, choose_in_queue, choose_nearest
 from switchboard_core.routing.config_store import RoutingConfigStore
 from switchboard_core.routing.contacts import ContactRecord, ContactStore, identities_of
@@ -112,8 +112,8 @@ def route(
             conversation_id = deps.conversations.find(event, contact.id if contact else None)
             if conversation_id and event.attributes.get("automated") is not True:  # ...unless a bot did
                 deps.conversations.record_response(conversation_id, event.occurred_at)
-        elif event.provider == REPLIES_PROVIDER:  # an auto-reply's outcome: on the timeline, not an answer
-            conversation_id = event.attributes.get("conversation")
+        elif event.provider in (REPLIES_PROVIDER, CALLS_PROVIDER):  # an auto-reply's or a call's outcome:
+            conversation_id = event.attributes.get("conversation")  # on the timeline, not an answer
         if contact is not None and not is_repeat_reply(event):
             deps.contacts.add_to_timeline(
                 contact.id, timeline_entry(event, conversation_id), event.id, event.occurred_at
@@ -343,6 +343,9 @@ def derived_events(
         "urgency": sensed.urgency_level,
         "contact": summary,
     }
+    call = live_call(event, sensed)
+    if call is not None:
+        base["call"] = call
     drafts = [("conversation.opened" if threaded.opened else "conversation.updated", base)]
     if decision is not None and decision.action != "sticky":
         routed = {
@@ -391,6 +394,26 @@ def derived_events(
         )
         for kind, attributes in drafts
     ]
+
+
+def live_call(event: CanonicalEvent, sensed: Sensed) -> dict[str, Any] | None:
+    """What the calls function needs to put a ringing Twilio call through: the call's sid,
+    the caller and the number they called, and where they are (for the next nearest
+    responder when the first does not answer). None for anything but an inbound call."""
+    attributes = event.attributes
+    sid = attributes.get("CallSid")
+    if event.provider != "twilio" or event.type != "call.ringing" or not isinstance(sid, str):
+        return None
+    where = sensed.location
+    return {
+        "provider": event.provider,
+        "sid": sid,
+        "from": attributes.get("From"),
+        "to": attributes.get("To"),
+        "location": {"latitude": where.latitude, "longitude": where.longitude}
+        if where is not None and where.has_coordinates
+        else None,
+    }
 
 
 def contact_summary(contact: ContactRecord | None) -> dict[str, Any] | None:

@@ -34,6 +34,8 @@ class StageConfig:
     archive_days: int = 30
     powertools_version: str = DEFAULT_POWERTOOLS_VERSION
     alarm_email: str | None = None
+    # The audio a live caller hears while the hub finds a responder (ingest's Twilio Voice answer).
+    hold_music_url: str | None = None
 
     def __post_init__(self) -> None:
         if not STAGE_PATTERN.match(self.stage):
@@ -44,6 +46,8 @@ class StageConfig:
             raise ValueError(f"removal must be 'retain' or 'destroy', not {self.removal!r}")
         if self.throttle_rate <= 0 or self.throttle_burst <= 0:
             raise ValueError("throttle_rate and throttle_burst must be positive")
+        if self.hold_music_url is not None and not self.hold_music_url.startswith(("https://", "http://")):
+            raise ValueError(f"hold_music_url must be an http(s) URL Twilio can fetch, not {self.hold_music_url!r}")
         if self.log_retention_days not in _RETENTION_NAMES:
             raise ValueError(f"log_retention_days={self.log_retention_days} is not one of {sorted(_RETENTION_NAMES)}")
 
@@ -65,6 +69,7 @@ class StageConfig:
             archive_days=value("archive_days", defaults.archive_days),
             powertools_version=value("powertools_version", defaults.powertools_version),
             alarm_email=value("alarm_email", defaults.alarm_email),
+            hold_music_url=value("hold_music_url", defaults.hold_music_url),
         )
 
     @property

@@ -44,6 +44,13 @@ class SwitchboardStack(Stack):
             subscriptions=self.subscriptions,
         )
         self.api = HttpApi(self, "Api", config=config, functions=self.functions)
+        if config.hold_music_url:  # what a live caller hears while held (ingest's Twilio Voice answer)
+            self.functions.functions["ingest"].add_environment(topology.HOLD_MUSIC_ENV, config.hold_music_url)
+            self.functions.environments["ingest"][topology.HOLD_MUSIC_ENV] = config.hold_music_url
+        for spec in topology.FUNCTIONS.values():
+            if spec.public_url:  # the URLs it gives providers to call back (Twilio's <Dial action>)
+                self.functions.functions[spec.name].add_environment(topology.PUBLIC_BASE_URL_ENV, self.api.url)
+                self.functions.environments[spec.name][topology.PUBLIC_BASE_URL_ENV] = self.api.url
         self.consumers = Consumers(
             self, "Consumers", config=config, bus=self.bus, functions=self.functions, subscriptions=self.subscriptions
         )

@@ -6,6 +6,7 @@
     switchboard conversations               conversations routing has threaded
     switchboard timeline ct_...             one contact's events across channels
     switchboard sent                        auto-replies the local provider sandbox received
+    switchboard calls                       live calls put through (call updates the sandbox received)
     switchboard routing rules get|put FILE  the rule set in force
     switchboard routing taxonomy get|put FILE
     switchboard routing simulate FILE       a proposed rule set against recent events
@@ -190,6 +191,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     sent = commands.add_parser("sent", help="auto-replies the local provider sandbox received (what customers got)")
     sent.set_defaults(run=run_sent)
+
+    calls = commands.add_parser("calls", help="live calls put through: the call updates the provider sandbox received")
+    calls.set_defaults(run=run_calls)
 
     routing = commands.add_parser("routing", help="the rule set, the taxonomy, and simulating a rule set")
     routing_commands = routing.add_subparsers(
@@ -727,6 +731,36 @@ def run_sent(args: argparse.Namespace) -> int:
         return 0
     rows = [(m["provider"], m["to"], m["message_id"][:24], m["text"][:90]) for m in messages]
     print(table(("PROVIDER", "TO", "MESSAGE ID", "TEXT"), rows))
+    return 0
+
+
+def run_calls(args: argparse.Namespace) -> int:
+    from xml.etree import ElementTree as ET
+
+    state = state_of(args)
+    sandbox = state.read_json(state.runtime_file).get("provider_apis")
+    if not sandbox:
+        raise CliError(
+            "no local hub is running: start one with `switchboard dev` (call updates are kept in its sandbox)"
+        )
+    status, _, body = http("GET", f"{sandbox}/_sandbox/calls")
+    if status != 200:
+        raise CliError(f"the provider sandbox answered {status}; restart `switchboard dev`")
+    updates = json.loads(body)["calls"]
+    if not updates:
+        print("no live call put through yet: a rule that assigns calls, and responders with an sms contact point")
+        return 0
+    rows = []
+    for update in updates:
+        document = ET.fromstring(update["twiml"]) if update.get("twiml") else None  # noqa: S314 - the hub's own TwiML
+        if document is not None and document.find("Dial/Number") is not None:
+            action = f"dial {document.findtext('Dial/Number')}"
+        elif document is not None and document.find("Record") is not None:
+            action = "voicemail"
+        else:
+            action = update.get("status") or update.get("url") or "other"
+        rows.append((update["provider"], update["call_sid"], action))
+    print(table(("PROVIDER", "CALL", "ACTION"), rows))
     return 0
 
 

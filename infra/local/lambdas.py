@@ -111,7 +111,7 @@ class LocalFunctions:
         extra_env: dict[str, str] | None = None,
         delivery_policy: dict[str, Any] | None = None,
     ) -> None:
-        self._names = names
+        self._names = dict(names)
         self._stage = stage
         self._extra = {**LOCAL_ENVIRONMENT, **(extra_env or {})}
         # Only the functions that read DELIVERY_POLICY (admin, delivery) get the faster one.
@@ -121,6 +121,12 @@ class LocalFunctions:
         self._preloaded = {m for m in sys.modules if m.startswith("functions.")}
         # Every variable some function gets: none of them is set outside that function's turn.
         self._managed = {key for name in topology.FUNCTIONS for key in self.environment(name)}
+
+    def set_public_base_url(self, url: str) -> None:
+        """The gateway's URL, for functions that give providers the hub's URLs (known once it listens)."""
+        with self._lock:
+            self._names["public_url"] = url
+            self._managed = {key for name in topology.FUNCTIONS for key in self.environment(name)}
 
     def environment(self, name: str) -> dict[str, str]:
         function = topology.FUNCTIONS[name]

@@ -7,6 +7,7 @@ provider's documented success and error shapes, and records what was sent, so a 
 a test can see the reply that would have reached the customer:
 
     GET /_sandbox/messages              every accepted message, oldest first
+    GET /_sandbox/calls                 every accepted call update (Twilio Calls API), oldest first
     POST /_sandbox/fail {"provider", "status", "times"}   make the next sends fail (tests)
 
 Senders reach it through SWITCHBOARD_PROVIDER_API_URL (base URL + "/<provider>").
@@ -44,16 +45,29 @@ class SentMessage:
     details: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass
+class CallUpdate:
+    provider: str
+    call_sid: str
+    twiml: str | None
+    url: str | None
+    status: str | None
+
+
 class ProviderApis:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._accepted: dict[str, list[dict[str, str]]] = {}
         self._failures: dict[str, list[int]] = {}
         self.messages: list[SentMessage] = []
+        self.call_updates: list[CallUpdate] = []
+        # Call sids the sandbox answers 400/21220 for ("Call is not in-progress"): a caller who hung up.
+        self.ended_calls: set[str] = set()
         self._routes = Map(
             [Rule(path, endpoint=handler, methods=["POST"]) for path, handler in ROUTES.items()]
             + [
                 Rule("/_sandbox/messages", endpoint="messages", methods=["GET"]),
+                Rule("/_sandbox/calls", endpoint="calls", methods=["GET"]),
                 Rule("/_sandbox/fail", endpoint="fail", methods=["POST"]),
             ]
         )
@@ -75,6 +89,10 @@ class ProviderApis:
         with self._lock:
             self.messages.append(message)
 
+    def record_call_update(self, update: CallUpdate) -> None:
+        with self._lock:
+            self.call_updates.append(update)
+
     def _injected_failure(self, provider: str) -> int | None:
         with self._lock:
             queue = self._failures.get(provider)
@@ -92,6 +110,10 @@ class ProviderApis:
             with self._lock:
                 listed = [vars(m) for m in self.messages]
             response = json_response({"messages": listed})
+        elif endpoint == "calls":
+            with self._lock:
+                updates = [vars(u) for u in self.call_updates]
+            response = json_response({"calls": updates})
         elif endpoint == "fail":
             order = json.loads(request.get_data() or b"{}")
             self.fail_next(order["provider"], int(order["status"]), int(order.get("times", 1)))
@@ -113,25 +135,33 @@ def _bearer(request: Request) -> str | None:
     return auth.token if auth is not None and auth.type == "bearer" else None
 
 
-def twilio_messages(apis: ProviderApis, request: Request, values: dict[str, str]) -> Response:
+def _twilio_authenticated(apis: ProviderApis, request: Request, values: dict[str, str]) -> bool:
     auth = request.authorization  # HTTP Basic: account SID and auth token
-    if (
-        auth is None
-        or auth.type != "basic"
-        or not any(
+    return (
+        auth is not None
+        and auth.type == "basic"
+        and any(
             c["account_sid"] == auth.username == values["account_sid"] and c["auth_token"] == auth.password
             for c in apis.accepted("twilio")
         )
-    ):
-        return json_response(
-            {
-                "code": 20003,
-                "message": "Authenticate",
-                "more_info": "https://www.twilio.com/docs/errors/20003",
-                "status": 401,
-            },
-            status=401,
-        )
+    )
+
+
+def _twilio_unauthenticated() -> Response:
+    return json_response(
+        {
+            "code": 20003,
+            "message": "Authenticate",
+            "more_info": "https://www.twilio.com/docs/errors/20003",
+            "status": 401,
+        },
+        status=401,
+    )
+
+
+def twilio_messages(apis: ProviderApis, request: Request, values: dict[str, str]) -> Response:
+    if not _twilio_authenticated(apis, request, values):
+        return _twilio_unauthenticated()
     form = {k: v[0] for k, v in parse_qs(request.get_data(as_text=True)).items()}
     to, body = form.get("To", ""), form.get("Body", "")
     if not to or not (form.get("From") or form.get("MessagingServiceSid")):
@@ -162,6 +192,40 @@ def twilio_messages(apis: ProviderApis, request: Request, values: dict[str, str]
             "direction": "outbound-api",
         },
         status=201,
+    )
+
+
+def twilio_update_call(apis: ProviderApis, request: Request, values: dict[str, str]) -> Response:
+    """Twilio's Calls update: a live call gets new TwiML (``Twiml``) or a URL to fetch it from
+    (``Url``), or is ended (``Status=completed|canceled``). Recorded when Twilio would take it."""
+    if not _twilio_authenticated(apis, request, values):
+        return _twilio_unauthenticated()
+    form = {k: v[0] for k, v in parse_qs(request.get_data(as_text=True)).items()}
+    twiml, url, status = form.get("Twiml"), form.get("Url"), form.get("Status")
+    if not (twiml or url or status):
+        return json_response(
+            {"code": 21218, "message": "Either 'Url', 'Twiml' or 'Status' is required", "status": 400}, status=400
+        )
+    if status is not None and status not in ("completed", "canceled"):
+        return json_response({"code": 21218, "message": f"Invalid Status: {status}", "status": 400}, status=400)
+    call_sid = values["call_sid"]
+    if not re.fullmatch(r"CA[0-9a-fA-F]{32}", call_sid):
+        return json_response(
+            {"code": 20404, "message": f"The requested resource {request.path} was not found", "status": 404},
+            status=404,
+        )
+    if call_sid in apis.ended_calls:
+        ended = {"code": 21220, "message": "Call is not in-progress. Cannot redirect.", "status": 400}
+        return json_response(ended, status=400)
+    apis.record_call_update(CallUpdate("twilio", call_sid=call_sid, twiml=twiml, url=url, status=status))
+    return json_response(
+        {
+            "sid": call_sid,
+            "account_sid": values["account_sid"],
+            "status": status or "in-progress",
+            "direction": "inbound",
+        },
+        status=200,
     )
 
 
@@ -366,6 +430,7 @@ def _messenger_message(apis: ProviderApis, page_id: str, body: dict[str, Any]) -
 
 ROUTES: dict[str, Handler] = {
     "/twilio/2010-04-01/Accounts/<account_sid>/Messages.json": twilio_messages,
+    "/twilio/2010-04-01/Accounts/<account_sid>/Calls/<call_sid>.json": twilio_update_call,
     "/telegram/bot<token>/sendMessage": telegram_send_message,
     "/slack/api/chat.postMessage": slack_post_message,
     "/meta/<version>/<node_id>/messages": meta_messages,

@@ -145,6 +145,7 @@ class LocalRuntime:
         self.server = make_server(self.host, self.port, Gateway(self.functions.invoke, log=self.log), threaded=True)
         self.port = self.server.server_port
         self.base_url = f"http://{self.host}:{self.port}"
+        self.functions.set_public_base_url(self.base_url)
         self._serve = threading.Thread(target=self.server.serve_forever, name="gateway", daemon=True)
         self._serve.start()
         # Consumer failures are always reported, even when request logging is off.

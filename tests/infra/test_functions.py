@@ -53,7 +53,7 @@ def test_environment_comes_from_topology(synth: Synthesised, name: str) -> None:
     variables = _function(synth, name)["Properties"]["Environment"]["Variables"]
     names = {f"table:{t}": "x" for t in topology.TABLES} | {f"bucket:{b}": "x" for b in topology.BUCKETS}
     names |= {f"secret:{s}": "x" for s in topology.SECRETS}
-    names |= {"rule_prefix": "x", "archive": "x"} | {
+    names |= {"rule_prefix": "x", "archive": "x", "public_url": "x"} | {
         f"{k}:{topology.DELIVERY_QUEUE}": "x" for k in ("queue_url", "queue_arn", "dlq_arn")
     }
     expected = topology.function_environment(spec, {**names, "bus": "x"}, "dev")

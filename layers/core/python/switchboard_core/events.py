@@ -209,6 +209,7 @@ EVENT_TYPES: dict[str, str] = {
     "call.recording_completed": "A call recording is complete and available (Twilio RecordingStatus completed, Telnyx call.recording.saved, Vonage recording callback); its URL and duration are in attributes.",
     "call.recording_failed": "A call recording failed or is absent (Twilio RecordingStatus failed/absent).",
     "call.transcribed": "A call recording was transcribed; the transcript is in text (Twilio TranscriptionStatus completed).",
+    "call.dial_ended": "A <Dial> the hub put a live call through ended (Twilio's Dial action callback): DialCallStatus (completed, no-answer, busy, failed, canceled) and DialCallSid are in attributes.",
     # --- telephony providers (add types above this line, keep docs/events.md in step) ---
     "contact_center.event": "An Amazon Connect contact event with no call.* equivalent (chat/task/email contacts, COMPLETED, CONTACT_DATA_UPDATED...); the Connect event is in attributes (sns).",
     "notification.received": "An SNS notification whose Message is neither a two-way SMS nor a Connect contact event; the message (parsed when JSON) is in attributes (sns).",
@@ -224,6 +225,8 @@ EVENT_TYPES: dict[str, str] = {
     "reply.sent": "The replies function sent an auto-reply through the provider's API; the provider's message id is in attributes.",
     "reply.skipped": "An auto-reply was not sent, by design: the contact opted out, one was already sent in the conversation, the channel cannot be answered, the connection is gone or has no outbound credentials, or the text rendered empty (reason in attributes).",
     "reply.failed": "The provider refused an auto-reply (bad recipient, revoked token...), or kept failing until the queue's last attempt; its error code and message are in attributes.",
+    "call.patched": "The calls function put a live call through to a responder (Twilio: the call was updated with a <Dial> to their phone): responder, call_sid, distance_km, attempt, conversation and source_event in attributes.",
+    "call.patch_failed": "A live call could not be put through: nobody answered or nobody was available (the caller was sent to voicemail), the call had ended, or the provider refused the update; reason and tried responders in attributes.",
     "subscription.failing": "Deliveries to a partner subscription's endpoint have failed for a day; the subscription, its owner, failing_since and reason are in attributes. It is disabled if they keep failing.",
     "subscription.disabled": "A partner subscription was disabled: its endpoint answered 410 Gone, or kept failing for days after subscription.failing; its undelivered events are kept for replay.",
     "provider.notification": "A provider notification with no specific type (e.g. Meta page feed change, WhatsApp account update, unrecognised Twilio callback); its kind and data are in attributes.",

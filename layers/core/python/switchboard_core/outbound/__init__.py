@@ -91,6 +91,14 @@ def send(
     return sender.outcome(transport(sender.request(root, address.fields, text, model)))
 
 
+def api_base_url(provider: str) -> str:
+    """Where `provider`'s API is: the sandbox on loopback when the override is set, else the provider's."""
+    sender = get_sender(provider)
+    if sender is None:
+        raise PermanentFailure("outbound_unsupported", f"{provider} has no outbound API")
+    return _override(provider) or sender.base_url
+
+
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
@@ -113,6 +121,7 @@ __all__ = [
     "ReplyAddress",
     "SendFailure",
     "TransientFailure",
+    "api_base_url",
     "get_sender",
     "reply_address",
     "send",

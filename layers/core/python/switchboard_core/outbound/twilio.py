@@ -81,3 +81,38 @@ class TwilioSender(Sender):
         if 200 <= response.status < 300:
             raise PermanentFailure("unexpected_response", "Twilio answered without a message sid")
         raise failure_for_status(response, f"http_{response.status}", response.body[:200].decode("utf-8", "replace"))
+
+
+# ------------------------------------------------------------------ live calls
+# Twilio's error when the call to update is over (or not yet answered): the caller hung up.
+CALL_NOT_IN_PROGRESS = 21220
+
+
+def update_call_request(
+    base_url: str, credentials: TwilioCredentials, call_sid: str, twiml_document: str
+) -> OutboundRequest:
+    """``POST /2010-04-01/Accounts/{AccountSid}/Calls/{CallSid}.json`` with ``Twiml``: the live
+    call leaves whatever it is doing (the hold music) and runs this TwiML."""
+    basic = base64.b64encode(f"{credentials.account_sid}:{credentials.auth_token}".encode()).decode()
+    return OutboundRequest(
+        method="POST",
+        url=f"{base_url}/2010-04-01/Accounts/{quote(credentials.account_sid)}/Calls/{quote(call_sid)}.json",
+        headers={
+            "Authorization": f"Basic {basic}",
+            "Content-Type": "application/x-www-form-urlencoded",
+            "Accept": "application/json",
+        },
+        body=urlencode({"Twiml": twiml_document}).encode(),
+    )
+
+
+def update_call_outcome(response: ProviderResponse) -> str:
+    """The call's status after the update, or a SendFailure (`twilio_21220`: the call is over)."""
+    payload = response.json()
+    if response.status == 200 and isinstance(payload, dict) and isinstance(payload.get("sid"), str):
+        return str(payload.get("status") or "in-progress")
+    if isinstance(payload, dict) and "code" in payload:
+        raise failure_for_status(response, f"twilio_{payload.get('code')}", str(payload.get("message", "")))
+    if 200 <= response.status < 300:
+        raise PermanentFailure("unexpected_response", "Twilio answered without a call sid")
+    raise failure_for_status(response, f"http_{response.status}", response.body[:200].decode("utf-8", "replace"))

@@ -14,7 +14,14 @@ Contract (docs/providers.md has the sources):
 * No timestamp: replays are bounded only by deduplication (``delivery_id``), whose key is
   derived from the signed parameters only (``I-Twilio-Idempotency-Token`` is unsigned).
 * Answer 200 with empty TwiML, which tells Twilio to do nothing for an inbound message
-  or call and is accepted for status callbacks (they ignore the body).
+  and is accepted for status callbacks (they ignore the body). Two answers hold a live
+  call instead (``switchboard_core.calls.twiml.holding``: a short message, then hold
+  music, ``TWILIO_HOLD_MUSIC_URL`` or Twilio's own, played a few times before a voicemail
+  ``<Record>`` back to this webhook, so a call nobody routes cannot hold forever): an inbound call
+  (``CallStatus=ringing``, ``Direction=inbound``), since routing runs after the
+  acknowledgement and the calls function then redirects the call; and a Dial action
+  callback saying the responder did not answer (``DialCallStatus`` no-answer, busy,
+  failed), while the next one is dialled. Empty TwiML there would hang up on the caller.
 
 Normalisation:
 
@@ -29,6 +36,14 @@ Normalisation:
 * Voice (``CallSid``): ``call.<CallStatus>`` (in-progress -> in_progress, no-answer ->
   no_answer); contact = ``From`` for inbound calls, ``To`` for outbound-api/-dial;
   conversation_key ``twilio:call:{CallSid}``.
+* Whisper requests (a ``<Number url>`` the hub's ``<Dial>`` gave, ``?whisper=<text>`` in the
+  signed URL, fetched when the responder picks up): ``provider.notification`` kind
+  ``twilio.whisper`` (the responder's leg is not a customer's call to route), answered with
+  ``<Say>`` of the text, then the caller is connected.
+* Dial action callbacks (``DialCallStatus``, posted to the ``action`` URL of the hub's
+  ``<Dial>``): ``call.dial_ended``, id ``{CallSid}:dial:{DialCallSid or DialCallStatus}``
+  (the parent call stays in-progress across several dials, so its status cannot tell
+  them apart).
 * Voice inbound call webhooks (the number's "A call comes in" URL) arrive with
   ``CallStatus=ringing`` and ``Direction=inbound``: they are ``call.ringing`` (no separate
   "call.received" type: the ringing state is what the webhook reports). Caller location
@@ -355,6 +370,10 @@ class TwilioAdapter(ProviderAdapter):
             status = first_value(params, "MessageStatus", "SmsStatus")
             return f"{message_sid}:{status}" if status else message_sid
         call_sid = first_value(params, "CallSid")
+        if call_sid and _whisper_text(request) is not None:
+            return f"{call_sid}:whisper"
+        if call_sid and first_value(params, "DialCallStatus"):
+            return _dial_id(params, call_sid)
         if call_sid:
             parts = [call_sid, first_value(params, "CallStatus") or "", first_value(params, "SequenceNumber") or ""]
             return ":".join(part for part in parts if part)
@@ -389,6 +408,17 @@ class TwilioAdapter(ProviderAdapter):
         if not form:
             raise MalformedPayload("the form body has no parameters")
         params = {clean_str(name): [clean_str(value) for value in values] for name, values in form.items()}
+        whisper = _whisper_text(request)
+        call_sid = first_value(params, "CallSid")
+        if whisper is not None and call_sid:
+            return [
+                draft(
+                    type="provider.notification",
+                    provider_event_id=f"{call_sid}:whisper",
+                    conversation_key=f"twilio:call:{first_value(params, 'ParentCallSid') or call_sid}",
+                    attributes={"kind": "twilio.whisper", "whisper": whisper, **_attributes(params, set())},
+                )
+            ]
         return [self._from_params(params, {}, fallback_id=body_digest_id(request.body))]
 
     def _json_params(self, item: dict[str, Any]) -> tuple[dict[str, list[str]], dict[str, Any]]:
@@ -503,12 +533,16 @@ class TwilioAdapter(ProviderAdapter):
         event_type = f"call.{status.lower().replace('-', '_')}" if status else ""
         if event_type not in EVENT_TYPES:
             event_type = "provider.notification"
+        if first_value(params, "DialCallStatus"):
+            event_type = "call.dial_ended"
         direction = (first_value(params, "Direction") or "inbound").lower()
         if direction.startswith("outbound"):
             contact = _address_contact(first_value(params, "To"))
         else:
             contact = _address_contact(first_value(params, "From"), name=first_value(params, "CallerName"))
         event_id = ":".join(part for part in (sid, status, first_value(params, "SequenceNumber")) if part)
+        if event_type == "call.dial_ended":
+            event_id = _dial_id(params, sid)
         attributes = _attributes(params, set())
         if event_type == "provider.notification":
             attributes = {"kind": "twilio.call", **attributes}
@@ -590,4 +624,49 @@ class TwilioAdapter(ProviderAdapter):
 
     # ---------------------------------------------------------------- response
     def success_response(self, request: WebhookRequest) -> HttpResponse:
+        from switchboard_core.calls import twiml
+
+        if request.content_type != "application/json":
+            try:
+                params = request.form()
+            except MalformedPayload:
+                params = {}
+            whisper = _whisper_text(request)
+            if whisper is not None and first_value(params, "CallSid"):
+                return HttpResponse(status=200, body=twiml.whisper(whisper), content_type="text/xml")
+            if _holds_the_caller(params):
+                message = twiml.STILL_HOLDING_MESSAGE if "DialCallStatus" in params else twiml.HOLDING_MESSAGE
+                # The voicemail comes back to this same webhook (its URL as Twilio called it, without a query).
+                webhook = request_url(request).split("?", 1)[0]
+                body = twiml.holding(message, voicemail_action=webhook)
+                return HttpResponse(status=200, body=body, content_type="text/xml")
         return HttpResponse(status=200, body=EMPTY_TWIML, content_type="text/xml")
+
+
+_UNANSWERED_DIAL = {"no-answer", "busy", "failed"}
+
+
+def _whisper_text(request: WebhookRequest) -> str | None:
+    """The whisper a signed ``<Number url>`` carries (``?whisper=``), else None."""
+    try:
+        query = urlsplit(request_url(request)).query
+    except ValueError:
+        return None
+    values = parse_qs(query).get("whisper")
+    return values[0].strip() or None if values else None
+
+
+def _holds_the_caller(params: Mapping[str, list[str]]) -> bool:
+    """An inbound call ringing in, or a responder who did not pick up: the caller waits."""
+    if not first_value(params, "CallSid") or first_value(params, "RecordingSid", "TranscriptionSid"):
+        return False
+    dial_status = first_value(params, "DialCallStatus")
+    if dial_status is not None:
+        return dial_status.lower() in _UNANSWERED_DIAL
+    status = (first_value(params, "CallStatus") or "").lower()
+    direction = (first_value(params, "Direction") or "").lower()
+    return status == "ringing" and direction == "inbound"
+
+
+def _dial_id(params: Mapping[str, list[str]], call_sid: str) -> str:
+    return f"{call_sid}:dial:{first_value(params, 'DialCallSid') or first_value(params, 'DialCallStatus') or ''}"

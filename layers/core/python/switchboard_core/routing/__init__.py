@@ -15,9 +15,17 @@ if TYPE_CHECKING:
 
 ROUTING_PROVIDER = "routing"  # routing's derived events are published as switchboard.routing
 REPLIES_PROVIDER = "replies"  # auto-reply outcomes are published as switchboard.replies
+CALLS_PROVIDER = "calls"  # live call patching's outcomes are published as switchboard.calls
 CONVERSATIONAL_PREFIXES = ("message.received", "mention.", "comment.", "call.", "ticket.", "interaction.")
+# The end of a <Dial> the hub made: call control's business (the calls function), not a new
+# turn of the conversation to route again; it goes on the contact's timeline.
+CALL_CONTROL_TYPES = frozenset({"call.dial_ended"})
 
 
 def is_conversational(event: CanonicalEvent) -> bool:
-    """Events that thread into a conversation and get routed (not routing's own output)."""
-    return event.provider != ROUTING_PROVIDER and event.type.startswith(CONVERSATIONAL_PREFIXES)
+    """Events that thread into a conversation and get routed (not routing's or the calls function's own output)."""
+    return (
+        event.provider not in (ROUTING_PROVIDER, CALLS_PROVIDER)
+        and event.type.startswith(CONVERSATIONAL_PREFIXES)
+        and event.type not in CALL_CONTROL_TYPES
+    )
