@@ -353,6 +353,8 @@ def derived_events(
             "tags": decision.tags,
             "auto_reply_rule": decision.auto_reply_rule,
         }
+        if sensed.location is not None and sensed.location.has_coordinates:  # notifications' map link
+            routed["location"] = {"latitude": sensed.location.latitude, "longitude": sensed.location.longitude}
         if assignment is not None:
             routed |= {
                 "queue": assignment.team,

@@ -226,6 +226,8 @@ EVENT_TYPES: dict[str, str] = {
     "reply.failed": "The provider refused an auto-reply (bad recipient, revoked token...), or kept failing until the queue's last attempt; its error code and message are in attributes.",
     "subscription.failing": "Deliveries to a partner subscription's endpoint have failed for a day; the subscription, its owner, failing_since and reason are in attributes. It is disabled if they keep failing.",
     "subscription.disabled": "A partner subscription was disabled: its endpoint answered 410 Gone, or kept failing for days after subscription.failing; its undelivered events are kept for replay.",
+    "notification.sent": "The notifications function told a responder or a team's on-call contact about a routing event (or sent a digest of several): recipient (responder or team), channel, trigger_event and, for a located request, distance_km in attributes.",
+    "notification.failed": "A notification was not delivered: the channel refused it, it kept failing until the queue's last attempt, or the recipient's preferences held it back (quiet hours, urgent only); recipient, channel, trigger_event and reason in attributes.",
     "provider.notification": "A provider notification with no specific type (e.g. Meta page feed change, WhatsApp account update, unrecognised Twilio callback); its kind and data are in attributes.",
 }
 
