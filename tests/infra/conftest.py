@@ -77,7 +77,8 @@ def synth(tmp_path_factory: pytest.TempPathFactory) -> Synthesised:
 
 @pytest.fixture(scope="session")
 def synth_qa_destroy(tmp_path_factory: pytest.TempPathFactory) -> Synthesised:
-    """Another stage: removal=destroy, an alarm e-mail, and numbers given as strings, as `-c` passes them."""
+    """Another stage: removal=destroy, an alarm e-mail, notification senders, and numbers given as
+    strings, as `-c` passes them."""
     return synthesise(
         tmp_path_factory.mktemp("cdk-qa"),
         stage="qa",
@@ -85,6 +86,8 @@ def synth_qa_destroy(tmp_path_factory: pytest.TempPathFactory) -> Synthesised:
         throttle_rate="50",
         throttle_burst="75",
         alarm_email="ops@example.com",
+        notification_email_from="dispatch@alerts.example.com",
+        notification_sms_from="+14155550100",
     )
 
 
