@@ -15,7 +15,7 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, Json
 
 from functions.notifications.channels import ChannelDeps
 from functions.notifications.ledger import NotificationLedger
@@ -47,7 +47,7 @@ class NotificationSettings(BaseModel):
     outbound_secrets_prefix: str = Field(alias="OUTBOUND_SECRETS_PREFIX")
     signing_secrets_prefix: str = Field(alias="NOTIFICATION_SECRETS_PREFIX")
     event_bus: str = Field(alias="EVENT_BUS_NAME")
-    policy: NotificationPolicy = Field(alias="NOTIFICATION_POLICY")
+    policy: Json[NotificationPolicy] = Field(alias="NOTIFICATION_POLICY")
     email_from: str | None = Field(default=None, alias="NOTIFICATION_EMAIL_FROM")
     sms_from: str | None = Field(default=None, alias="NOTIFICATION_SMS_FROM")
     credentials_cache_seconds: int = Field(default=60, ge=0, alias="CREDENTIALS_CACHE_SECONDS")
@@ -90,6 +90,7 @@ def dependencies() -> tuple[NotificationDeps, EventPublisher]:
 
 
 def record_handler(record: SQSRecord) -> None:
+    metrics.add_metric(name="notification_triggers", unit=MetricUnit.Count, value=1)
     event = CanonicalEventBridgeEvent.model_validate_json(record.body).detail
     logger.set_correlation_id(event.id)
     deps, publisher = dependencies()

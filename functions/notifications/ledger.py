@@ -62,13 +62,27 @@ class NotificationLedger:
             ExpressionAttributeValues={":sending": "sending", ":stale": (now - CLAIM_STALE_AFTER).isoformat()},
         )
 
-    def settle(self, trigger: str, recipient: str, channel: str, outcome: str, now: datetime) -> None:
+    def settle(
+        self, trigger: str, recipient: str, channel: str, outcome: str, now: datetime, event: str | None = None
+    ) -> None:
+        """Record how it ended, with the outcome event (JSON) when there is one: a redelivery
+        that finds it publishes that event again instead of sending again (a crash between
+        the send and the publish loses no notification.* event)."""
+        values: dict[str, Any] = {":outcome": outcome, ":now": now.isoformat()}
+        update = "SET #state = :outcome, settled_at = :now"
+        if event is not None:
+            update += ", outcome_event = :event"
+            values[":event"] = event
         self._table.update_item(
             Key={"pk": f"SENT#{trigger}#{recipient}#{channel}"},
-            UpdateExpression="SET #state = :outcome, settled_at = :now",
+            UpdateExpression=update,
             ExpressionAttributeNames={"#state": "state"},
-            ExpressionAttributeValues={":outcome": outcome, ":now": now.isoformat()},
+            ExpressionAttributeValues=values,
         )
+
+    def settled_event(self, trigger: str, recipient: str, channel: str) -> str | None:
+        item = self._table.get_item(Key={"pk": f"SENT#{trigger}#{recipient}#{channel}"}, ConsistentRead=True)
+        return (item.get("Item") or {}).get("outcome_event")
 
     def is_digested(self, trigger: str, recipient: str) -> bool:
         """Whether `trigger` already went into a digest for `recipient` (a redelivery in a later window)."""

@@ -233,9 +233,10 @@ def notify(
     reason = held_back(recipient, urgent, now)
     if reason is not None:
         if not ledger.claim(event.id, recipient.key, "held", now):
-            return []
-        ledger.settle(event.id, recipient.key, "held", "held", now)
-        return [outcome(event, recipient, None, "failed", {"reason": reason, "urgent": urgent}, now)]
+            return settled(ledger, event, recipient, "held")
+        held = outcome(event, recipient, None, "failed", {"reason": reason, "urgent": urgent}, now)
+        ledger.settle(event.id, recipient.key, "held", "held", now, held.model_dump_json())
+        return [held]
     if ledger.is_digested(event.id, recipient.key) or not ledger.admit(
         event.tenant, recipient.key, event.id, policy.rate_limit, policy.window_seconds, now
     ):
@@ -248,7 +249,9 @@ def notify(
     view = view_of(event, recipient, urgent)
     for point in points:
         if not ledger.claim(event.id, recipient.key, point.channel, now):
-            continue  # sent (or being sent) by an earlier delivery of the same event
+            # Sent (or being sent) by an earlier delivery of the same event: its outcome again, if stored.
+            results.extend(settled(ledger, event, recipient, point.channel))
+            continue
         subject, text = render(point.channel, view)
         outgoing = Outgoing(
             tenant=event.tenant,
@@ -261,21 +264,26 @@ def notify(
         try:
             message_id = deliver(outgoing, deps.channels)
         except PermanentFailure as failure:
-            ledger.settle(event.id, recipient.key, point.channel, "failed", now)
-            details = {"reason": failure.code, "detail": failure.detail}
-            results.append(outcome(event, recipient, point, "failed", details, now))
-            continue
+            result = outcome(event, recipient, point, "failed", {"reason": failure.code, "detail": failure.detail}, now)
         except TransientFailure as failure:
             if not last_attempt:
                 ledger.release(event.id, recipient.key, point.channel)
                 raise
-            ledger.settle(event.id, recipient.key, point.channel, "failed", now)
             detail = f"gave up after the queue's last attempt: {failure.detail}"
-            results.append(outcome(event, recipient, point, "failed", {"reason": failure.code, "detail": detail}, now))
-            continue
-        ledger.settle(event.id, recipient.key, point.channel, "sent", now)
-        results.append(outcome(event, recipient, point, "sent", {"provider_message_id": message_id}, now))
+            result = outcome(event, recipient, point, "failed", {"reason": failure.code, "detail": detail}, now)
+        else:
+            result = outcome(event, recipient, point, "sent", {"provider_message_id": message_id}, now)
+        ledger.settle(event.id, recipient.key, point.channel, result.type.split(".")[1], now, result.model_dump_json())
+        results.append(result)
     return results
+
+
+def settled(
+    ledger: NotificationLedger, event: CanonicalEvent, recipient: Recipient, channel: str
+) -> list[CanonicalEvent]:
+    """The stored outcome of an earlier delivery (published again: same id), or nothing while it is in progress."""
+    stored = ledger.settled_event(event.id, recipient.key, channel)
+    return [CanonicalEvent.model_validate_json(stored)] if stored else []
 
 
 def webhook_payload(event: CanonicalEvent, recipient: Recipient, view: NotificationView, text: str) -> dict[str, Any]:
