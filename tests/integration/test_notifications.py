@@ -141,3 +141,59 @@ def test_an_escalation_reaches_the_teams_on_call_contact_and_the_assignee(field)
     assert len(on_call) == 1 and on_call[0].text.startswith("ESCALATED (URGENT)")
     # Ray has quiet hours at night, but an escalation is urgent: it reaches him whatever the time.
     assert any("SLA passed 15 min ago" in m.text for m in sms_to(hub, RAY_PHONE))
+
+
+def published_routing_event(hub, kind: str, attributes: dict) -> CanonicalEvent:
+    now = datetime.now(UTC)
+    event = CanonicalEvent.from_draft(
+        EventDraft(
+            type=kind,
+            provider_event_id=f"cv_{secrets.token_hex(4)}:{kind}",
+            occurred_at=now,
+            contact=Contact(phone="+14155550163"),
+            conversation_key=attributes["conversation"],
+            text="The van's engine light is blinking",
+            attributes=attributes,
+        ),
+        provider="routing",
+        connection="routing",
+        tenant=hub.runtime.demo["tenant"],
+        channel=Channel.TELEPHONY,
+        received_at=now,
+        raw_ref=None,
+    )
+    EventPublisher(aws.client("events"), hub.runtime.names.bus).publish([event])
+    return event
+
+
+def test_email_goes_through_the_emulators_ses_and_the_cli_lists_every_channel(field, capsys) -> None:
+    from infra.local.cli import main
+    from switchboard_core.routing.assignment import Responder
+    from switchboard_core.routing.contact_points import ContactPoint
+
+    hub = field
+    store = RoutingConfigStore(aws.resource("dynamodb").Table(hub.runtime.names.table("routing")))
+    store.put_responder(
+        Responder(
+            id="mia-mail",
+            tenant=hub.runtime.demo["tenant"],
+            name="Mia",
+            teams=["support"],
+            contact_points=[ContactPoint(channel="email", to="mia@example.com")],
+        )
+    )
+    event = published_routing_event(
+        hub, "routing.assigned", {"conversation": "cv_mail", "queue": "support", "assignee": "mia-mail"}
+    )
+    sent = wait_for(lambda: notifications(hub, {event.id}), timeout=20)
+    assert sent and sent[0]["attributes"]["channel"] == "email"
+
+    capsys.readouterr()
+    code = main(["--state-dir", str(hub.runtime.state.path), "notifications"])
+    out = "".join(line for line in capsys.readouterr().out.splitlines(keepends=True) if not line.startswith('{"'))
+    assert code == 0
+    email_rows = [line for line in out.splitlines() if "mia-mail" in line]
+    assert email_rows and "email" in email_rows[0] and "mia@example.com" in email_rows[0]
+    assert "engine light" in email_rows[0]
+    sms_rows = [line for line in out.splitlines() if "jo-berkeley" in line]
+    assert sms_rows and JO_PHONE in sms_rows[0] and "broke down" in sms_rows[0]
