@@ -35,11 +35,11 @@ from functions.notifications.ledger import Digest, NotificationLedger
 from functions.notifications.templates import NotificationView, render, render_digest
 from switchboard_core.events import CanonicalEvent, EventDraft
 from switchboard_core.outbound import PermanentFailure, TransientFailure
+from switchboard_core.routing import NOTIFICATIONS_PROVIDER
 from switchboard_core.routing.assignment import Responder, Team
 from switchboard_core.routing.config_store import RoutingConfigStore
 from switchboard_core.routing.contact_points import ContactPoint, NotificationPreferences
 
-NOTIFICATIONS_PROVIDER = "notifications"  # published as switchboard.notifications
 TRIGGERS = ("routing.assigned", "routing.unassigned", "routing.escalated")
 URGENT_LEVELS = ("high", "critical")
 URGENT_PRIORITIES = (1, 2)
@@ -229,6 +229,10 @@ def notify(
     ledger, policy = deps.ledger, deps.policy
     points = chosen_points(recipient)
     if not points:
+        # Nobody to tell is news only for an escalation (it must reach someone); a responder or
+        # team without contact points is simply not notified of assignments.
+        if event.type != "routing.escalated":
+            return []
         return [outcome(event, recipient, None, "failed", {"reason": "no_contact_point"}, now)]
     reason = held_back(recipient, urgent, now)
     if reason is not None:

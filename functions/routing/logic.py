@@ -22,7 +22,7 @@ from typing import Any
 
 from switchboard_core.events import CanonicalEvent, EventDraft
 from switchboard_core.outbound import reply_address
-from switchboard_core.routing import REPLIES_PROVIDER, ROUTING_PROVIDER, is_conversational
+from switchboard_core.routing import NOTIFICATIONS_PROVIDER, REPLIES_PROVIDER, ROUTING_PROVIDER, is_conversational
 from switchboard_core.routing.assignment import Assignment, Choice, choose_in_queue, choose_nearest
 from switchboard_core.routing.config_store import RoutingConfigStore
 from switchboard_core.routing.contacts import ContactRecord, ContactStore, identities_of
@@ -112,7 +112,7 @@ def route(
             conversation_id = deps.conversations.find(event, contact.id if contact else None)
             if conversation_id and event.attributes.get("automated") is not True:  # ...unless a bot did
                 deps.conversations.record_response(conversation_id, event.occurred_at)
-        elif event.provider == REPLIES_PROVIDER:  # an auto-reply's outcome: on the timeline, not an answer
+        elif event.provider in (REPLIES_PROVIDER, NOTIFICATIONS_PROVIDER):  # on the timeline, not an answer
             conversation_id = event.attributes.get("conversation")
         if contact is not None and not is_repeat_reply(event):
             deps.contacts.add_to_timeline(

@@ -217,10 +217,18 @@ def test_escalation_reaches_the_team_and_the_assignee_as_urgent(world) -> None:
     assert all(b.startswith("ESCALATED (URGENT)") and "SLA passed 10 min ago" in b for b in bodies)
 
 
-def test_a_team_without_contact_points_is_reported(world) -> None:
+def test_an_escalation_to_a_team_without_contact_points_is_reported(world) -> None:
     deps, transport, _, _ = world
-    [failed] = handle(routing_event(5, "routing.unassigned", assignee=None, queue="quiet"), deps, NOW)
+    [failed] = handle(routing_event(5, "routing.escalated", assignee=None, queue="quiet"), deps, NOW)
     assert failed.type == "notification.failed" and failed.attributes["reason"] == "no_contact_point"
+    assert failed.attributes["team"] == "quiet" and transport.requests == []
+
+
+def test_an_assignment_to_someone_without_contact_points_is_not_news(world) -> None:
+    deps, transport, _, config = world
+    config.put_responder(Responder(id="driver-1", tenant="acme", name="Dana"))
+    assert handle(routing_event(5), deps, NOW) == []
+    assert handle(routing_event(6, "routing.unassigned", assignee=None, queue="quiet"), deps, NOW) == []
     assert transport.requests == []
 
 

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
 ROUTING_PROVIDER = "routing"  # routing's derived events are published as switchboard.routing
 REPLIES_PROVIDER = "replies"  # auto-reply outcomes are published as switchboard.replies
+NOTIFICATIONS_PROVIDER = "notifications"  # notification outcomes are published as switchboard.notifications
 CONVERSATIONAL_PREFIXES = ("message.received", "mention.", "comment.", "call.", "ticket.", "interaction.")
 
 
