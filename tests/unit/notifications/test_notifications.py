@@ -485,3 +485,48 @@ def test_sms_stays_short_and_slack_carries_everything() -> None:
     assert len(sms) <= SMS_MAX_CHARS and "12.0 km away" in sms and map_url(1.0, 2.0) in sms
     _, slack = render("slack", view)
     assert "Topics: towing, breakdown" in slack and "Urgency: high" in slack and "sentiment -0.50" in slack
+
+
+def test_a_webhook_goes_out_through_the_real_sender_and_verifies_with_the_public_library(world) -> None:
+    """The partner-delivery sender (wall-clock deadline, checked address) to a loopback receiver;
+    the receiver verifies the Standard Webhooks signature with the `standardwebhooks` package."""
+    import http.server
+    import threading
+
+    from standardwebhooks import Webhook
+
+    from switchboard_core.subscriptions.sender import post
+
+    received: list[tuple[bytes, dict[str, str]]] = []
+
+    class Receiver(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # the name http.server calls
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append((body, {k.lower(): v for k, v in self.headers.items()}))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *_: object) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        deps, _, _, config = world
+        deps.channels.post = post
+        deps.channels.local_endpoints = True
+        url = f"http://127.0.0.1:{server.server_port}/dispatch"
+        config.put_responder(
+            Responder(
+                id="driver-1", tenant="acme", name="Dana", contact_points=[ContactPoint(channel="webhook", to=url)]
+            )
+        )
+        [sent] = handle(routing_event(800), deps, NOW)
+    finally:
+        server.shutdown()
+    assert sent.type == "notification.sent"
+    [(body, headers)] = received
+    stored = aws.client("secretsmanager").get_secret_value(SecretId="switchboard/test/notifications/acme")
+    secret = SigningSecrets.model_validate_json(stored["SecretString"]).current
+    payload = Webhook(secret).verify(body, headers)
+    assert payload["recipient"] == {"responder": "driver-1"} and "3.2 km" in payload["text"]
