@@ -197,3 +197,63 @@ def test_email_goes_through_the_emulators_ses_and_the_cli_lists_every_channel(fi
     assert "engine light" in email_rows[0]
     sms_rows = [line for line in out.splitlines() if "jo-berkeley" in line]
     assert sms_rows and JO_PHONE in sms_rows[0] and "broke down" in sms_rows[0]
+
+
+def test_two_hundred_assignments_to_one_responder_become_a_handful_of_messages(field) -> None:
+    """Through the bus, the queue and the function on the local runtime; the digest's window
+    end is brought forward instead of waiting five minutes."""
+    from switchboard_core.routing.assignment import Responder
+    from switchboard_core.routing.contact_points import ContactPoint
+
+    hub = field
+    phone, tenant = "+14155550177", hub.runtime.demo["tenant"]
+    store = RoutingConfigStore(aws.resource("dynamodb").Table(hub.runtime.names.table("routing")))
+    store.put_responder(
+        Responder(id="tow-burst", tenant=tenant, name="Burst", contact_points=[ContactPoint(channel="sms", to=phone)])
+    )
+    publisher = EventPublisher(aws.client("events"), hub.runtime.names.bus)
+    now = datetime.now(UTC)
+    events = [
+        CanonicalEvent.from_draft(
+            EventDraft(
+                type="routing.assigned",
+                provider_event_id=f"burst-{secrets.token_hex(4)}-{n}:routing.assigned",
+                occurred_at=now,
+                contact=Contact(phone=f"+1415556{n:04d}"),
+                conversation_key=f"cv_burst_{n}",
+                text=f"Pile-up on the bridge, car {n} needs a tow",
+                attributes={"conversation": f"cv_burst_{n}", "queue": "field", "assignee": "tow-burst"},
+            ),
+            provider="routing",
+            connection="routing",
+            tenant=tenant,
+            channel=Channel.TELEPHONY,
+            received_at=now,
+            raw_ref=None,
+        )
+        for n in range(200)
+    ]
+    publisher.publish(events)
+    table = aws.resource("dynamodb").Table(hub.runtime.names.table("notifications"))
+
+    def handled() -> int:
+        claims = [
+            i for i in table.scan()["Items"] if i["pk"].startswith("SENT#") and "#responder:tow-burst#" in i["pk"]
+        ]
+        return len(claims)
+
+    assert wait_for(lambda: handled() == 200, timeout=90), f"only {handled()} of 200 handled"
+    direct = len(sms_to(hub, phone))
+    assert 3 <= direct <= 6  # 3 per 5-minute window (two windows if the burst straddled a boundary)
+    digests = [i for i in table.scan()["Items"] if i["pk"].startswith(f"DIGEST#{tenant}#responder:tow-burst#")]
+    assert digests and sum(len(d["triggers"]) for d in digests) == 200 - direct
+    for digest in digests:  # the windows end now
+        table.update_item(
+            Key={"pk": digest["pk"]},
+            UpdateExpression="SET due_at = :past",
+            ExpressionAttributeValues={":past": now.isoformat()},
+        )
+    hub.runtime.functions.invoke("notifications", {"source": "aws.scheduler"})
+    messages = wait_for(lambda: len(sms_to(hub, phone)) == direct + len(digests) and sms_to(hub, phone))
+    assert messages and len(messages) <= 8, "200 assignments must become a handful of messages"
+    assert any(m.text.startswith(f"{200 - direct} more notifications") for m in messages) or len(digests) > 1
