@@ -96,6 +96,9 @@ class Function:
     # Creates and removes the subscriptions' bus rules (names under SUBSCRIPTION_RULE_PREFIX,
     # targeting the delivery queue), checks patterns (TestEventPattern) and starts replays.
     manages_subscription_rules: bool = False
+    # Sends notifications (SES e-mail from the stage's identity, signed webhooks with the
+    # tenants' notification secrets under their own prefix); gets NOTIFICATION_* variables.
+    sends_notifications: bool = False
     # Sends to the delivery queue (manual retries and local replays) and changes the
     # visibility of its messages (the retry schedule).
     uses_delivery_queue: bool = False
@@ -171,6 +174,14 @@ TABLES: dict[str, Table] = {
             purpose="Partner subscriptions, each event's delivery state and attempts, endpoint health.",
         ),
         Table(
+            "notifications",
+            partition_key="pk",
+            ttl_attribute="expires_at",
+            # Sparse: only digests waiting to be sent carry `pending`.
+            indexes=(Index("by_due", "pending", "due_at"),),
+            purpose="Notifications: each send's once-only claim, per-recipient rate windows and pending digests.",
+        ),
+        Table(
             "replies",
             partition_key="pk",
             ttl_attribute="expires_at",
@@ -237,6 +248,24 @@ def delivery_policy() -> dict[str, object]:
         "breaker_max_cooldown_seconds": BREAKER_MAX_COOLDOWN_SECONDS,
         "rotation_grace_seconds": SECRET_ROTATION_GRACE_SECONDS,
         "attempts_ttl_seconds": DELIVERY_ATTEMPTS_TTL_SECONDS,
+    }
+
+
+# --- notifications ---
+# Per recipient: at most this many notifications per window; the rest become one digest,
+# sent by the function's scheduled run once the window has ended.
+NOTIFICATION_RATE_LIMIT = 3
+NOTIFICATION_WINDOW_SECONDS = 300
+NOTIFICATION_DIGEST_ATTEMPTS = 5
+NOTIFICATION_TRIGGERS = ("routing.assigned", "routing.unassigned", "routing.escalated")
+
+
+def notification_policy() -> dict[str, int]:
+    """The NOTIFICATION_POLICY variable (functions/notifications/logic.py NotificationPolicy)."""
+    return {
+        "rate_limit": NOTIFICATION_RATE_LIMIT,
+        "window_seconds": NOTIFICATION_WINDOW_SECONDS,
+        "digest_attempts": NOTIFICATION_DIGEST_ATTEMPTS,
     }
 
 
@@ -380,6 +409,26 @@ FUNCTIONS: dict[str, Function] = {
                 visibility_timeout_seconds=180,
             ),
         ),
+        Function(
+            "notifications",
+            handler="functions.notifications.handler.handler",
+            description="Tells responders and teams' on-call contacts about routing events (SMS, Slack, e-mail, "
+            "webhook); rate-limited with digests; emits notification.*.",
+            timeout_seconds=60,
+            tables={"notifications": "readwrite", "routing": "read", "connections": "read"},
+            publishes=True,
+            outbound_secrets="read",
+            deps_layer=True,  # jinja2, and phonenumbers for contact points
+            sends_notifications=True,
+            # The digests whose rate window ended are sent by this run.
+            schedule="rate(1 minute)",
+            consumer=Consumer(
+                queue="notifications",
+                event_pattern={"source": [ROUTING_SOURCE], "detail-type": list(NOTIFICATION_TRIGGERS)},
+                batch_size=1,
+                visibility_timeout_seconds=360,
+            ),
+        ),
     )
 }
 
@@ -410,6 +459,10 @@ SECRETS_PREFIX_ENV = "SECRETS_PREFIX"
 OUTBOUND_SECRETS_PREFIX_ENV = "OUTBOUND_SECRETS_PREFIX"
 MAX_RECEIVE_COUNT_ENV = "QUEUE_MAX_RECEIVE_COUNT"
 STAGE_ENV = "STAGE"
+NOTIFICATION_POLICY_ENV = "NOTIFICATION_POLICY"
+NOTIFICATION_SECRETS_PREFIX_ENV = "NOTIFICATION_SECRETS_PREFIX"
+NOTIFICATION_EMAIL_FROM_ENV = "NOTIFICATION_EMAIL_FROM"
+NOTIFICATION_SMS_FROM_ENV = "NOTIFICATION_SMS_FROM"
 
 
 def secrets_prefix(stage: str) -> str:
@@ -427,11 +480,16 @@ def subscription_secrets_prefix(stage: str) -> str:
     return f"{SERVICE}/{stage}/subscriptions/"
 
 
+def notification_secrets_prefix(stage: str) -> str:
+    """Secrets Manager names of the tenants' notification-webhook signing secrets start with this."""
+    return f"{SERVICE}/{stage}/notifications/"
+
+
 def function_environment(function: Function, names: dict[str, str], stage: str) -> dict[str, str]:
     """Environment for one function. `names` maps 'table:x' / 'bucket:x' / 'secret:x' / 'bus' to physical
     names, and for the subscription machinery 'rule_prefix', 'queue_url:deliveries', 'queue_arn:deliveries',
     'dlq_arn:deliveries'
-    and (on AWS only) 'archive'."""
+    and (on AWS only) 'archive'; for notifications, 'notification_email_from' and 'notification_sms_from' when set."""
     env = {
         STAGE_ENV: stage,
         "POWERTOOLS_SERVICE_NAME": f"{SERVICE}-{function.name.replace('_', '-')}",
@@ -459,6 +517,14 @@ def function_environment(function: Function, names: dict[str, str], stage: str) 
     if function.uses_delivery_queue:
         env[DELIVERY_QUEUE_URL_ENV] = names[f"queue_url:{DELIVERY_QUEUE}"]
         env[DELIVERY_POLICY_ENV] = json.dumps(delivery_policy(), separators=(",", ":"))
+    if function.sends_notifications:
+        env[NOTIFICATION_POLICY_ENV] = json.dumps(notification_policy(), separators=(",", ":"))
+        env[NOTIFICATION_SECRETS_PREFIX_ENV] = notification_secrets_prefix(stage)
+        # The stage's sender identities (StageConfig on AWS, the local runtime's own): absent, that channel fails.
+        if names.get("notification_email_from"):
+            env[NOTIFICATION_EMAIL_FROM_ENV] = names["notification_email_from"]
+        if names.get("notification_sms_from"):
+            env[NOTIFICATION_SMS_FROM_ENV] = names["notification_sms_from"]
     if function.manages_subscription_rules:
         env[EVENT_BUS_ENV] = names["bus"]
         env[SUBSCRIPTION_RULE_PREFIX_ENV] = names["rule_prefix"]

@@ -19,7 +19,6 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from functions.delivery.logic import DeliveryDeps, MalformedMessage, SigningKeys, Verdict, deliver
-from functions.delivery.sender import post
 from switchboard_core import aws
 from switchboard_core.bus import EventPublisher
 from switchboard_core.settings import load_settings
@@ -27,6 +26,7 @@ from switchboard_core.subscriptions.deliveries import DeliveryWriter
 from switchboard_core.subscriptions.models import SUBSCRIPTION_ID_PREFIX, DeliveryMessage
 from switchboard_core.subscriptions.policy import SQS_MAX_VISIBILITY_SECONDS, DeliveryPolicy, load_policy
 from switchboard_core.subscriptions.secrets import SigningSecretStore
+from switchboard_core.subscriptions.sender import post
 from switchboard_core.subscriptions.store import SubscriptionStore
 
 logger = Logger()

@@ -44,7 +44,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from functions.delivery.sender import USER_AGENT, Sender, SendResult
 from switchboard_core.endpoints import EndpointRefused, Resolver, check_endpoint, resolve_host
 from switchboard_core.events import CanonicalEvent, Channel, EventDraft
 from switchboard_core.subscriptions.deliveries import DeliveryWriter, EndpointHealth, LinePlace
@@ -63,6 +62,7 @@ from switchboard_core.subscriptions.models import (
 )
 from switchboard_core.subscriptions.policy import SQS_MAX_VISIBILITY_SECONDS, DeliveryPolicy
 from switchboard_core.subscriptions.secrets import SigningSecretStore
+from switchboard_core.subscriptions.sender import USER_AGENT, Sender, SendResult
 from switchboard_core.subscriptions.signing import SigningSecrets, webhook_headers
 from switchboard_core.subscriptions.store import SubscriptionStore
 

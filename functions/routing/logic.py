@@ -22,7 +22,13 @@ from typing import Any
 
 from switchboard_core.events import CanonicalEvent, EventDraft
 from switchboard_core.outbound import reply_address
-from switchboard_core.routing import CALLS_PROVIDER, REPLIES_PROVIDER, ROUTING_PROVIDER, is_conversational
+from switchboard_core.routing import (
+    CALLS_PROVIDER,
+    NOTIFICATIONS_PROVIDER,
+    REPLIES_PROVIDER,
+    ROUTING_PROVIDER,
+    is_conversational,
+)
 from switchboard_core.routing.assignment import Assignment, Choice, choose_in_queue, choose_nearest
 from switchboard_core.routing.config_store import RoutingConfigStore
 from switchboard_core.routing.contacts import ContactRecord, ContactStore, identities_of
@@ -112,8 +118,8 @@ def route(
             conversation_id = deps.conversations.find(event, contact.id if contact else None)
             if conversation_id and event.attributes.get("automated") is not True:  # ...unless a bot did
                 deps.conversations.record_response(conversation_id, event.occurred_at)
-        elif event.provider in (REPLIES_PROVIDER, CALLS_PROVIDER):  # an auto-reply's or a call's outcome:
-            conversation_id = event.attributes.get("conversation")  # on the timeline, not an answer
+        elif event.provider in (REPLIES_PROVIDER, CALLS_PROVIDER, NOTIFICATIONS_PROVIDER):  # an outcome of the
+            conversation_id = event.attributes.get("conversation")  # hub's own: on the timeline, not an answer
         if contact is not None and not is_repeat_reply(event):
             deps.contacts.add_to_timeline(
                 contact.id, timeline_entry(event, conversation_id), event.id, event.occurred_at
@@ -356,6 +362,8 @@ def derived_events(
             "tags": decision.tags,
             "auto_reply_rule": decision.auto_reply_rule,
         }
+        if sensed.location is not None and sensed.location.has_coordinates:  # notifications' map link
+            routed["location"] = {"latitude": sensed.location.latitude, "longitude": sensed.location.longitude}
         if assignment is not None:
             routed |= {
                 "queue": assignment.team,

@@ -17,6 +17,8 @@ from aws_cdk import aws_logs as logs
 from constructs import Node
 
 STAGE_PATTERN = re.compile(r"^[a-z][a-z0-9-]{0,19}$")
+EMAIL_ADDRESS = re.compile(r"^[^@\s]{1,64}@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$")
+E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
 
 # Matches the aws-lambda-powertools pin in pyproject.toml, so the layer the
 # functions get on AWS is the library the tests and the local runtime run
@@ -36,6 +38,11 @@ class StageConfig:
     alarm_email: str | None = None
     # The audio a live caller hears while the hub finds a responder (ingest's Twilio Voice answer).
     hold_music_url: str | None = None
+    # The SES identity notifications are e-mailed from (an address; its domain may be the
+    # verified identity). The notifications function may send only as it.
+    notification_email_from: str | None = None
+    # The sender number of SMS notifications when the connection has no Messaging Service.
+    notification_sms_from: str | None = None
 
     def __post_init__(self) -> None:
         if not STAGE_PATTERN.match(self.stage):
@@ -48,6 +55,10 @@ class StageConfig:
             raise ValueError("throttle_rate and throttle_burst must be positive")
         if self.hold_music_url is not None and not self.hold_music_url.startswith(("https://", "http://")):
             raise ValueError(f"hold_music_url must be an http(s) URL Twilio can fetch, not {self.hold_music_url!r}")
+        if self.notification_email_from is not None and not EMAIL_ADDRESS.match(self.notification_email_from):
+            raise ValueError(f"notification_email_from {self.notification_email_from!r} is not an e-mail address")
+        if self.notification_sms_from is not None and not E164.match(self.notification_sms_from):
+            raise ValueError(f"notification_sms_from {self.notification_sms_from!r} is not an E.164 number (+ digits)")
         if self.log_retention_days not in _RETENTION_NAMES:
             raise ValueError(f"log_retention_days={self.log_retention_days} is not one of {sorted(_RETENTION_NAMES)}")
 
@@ -70,6 +81,8 @@ class StageConfig:
             powertools_version=value("powertools_version", defaults.powertools_version),
             alarm_email=value("alarm_email", defaults.alarm_email),
             hold_music_url=value("hold_music_url", defaults.hold_music_url),
+            notification_email_from=value("notification_email_from", defaults.notification_email_from),
+            notification_sms_from=value("notification_sms_from", defaults.notification_sms_from),
         )
 
     @property
@@ -80,6 +93,10 @@ class StageConfig:
     def prefix(self) -> str:
         """Physical-name prefix for resources that need a name (bus, functions, API, log groups)."""
         return f"switchboard-{self.stage}"
+
+    @property
+    def notification_email_domain(self) -> str | None:
+        return self.notification_email_from.rsplit("@", 1)[1] if self.notification_email_from else None
 
     @property
     def retain(self) -> bool:

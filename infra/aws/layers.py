@@ -25,7 +25,7 @@ DEPS_STAMP = REPO_ROOT / "build" / "layers" / "deps.requirements.sha256"
 PYTHON_VERSION = "3.14"
 PLATFORMS = ("manylinux_2_28_aarch64", "manylinux2014_aarch64")
 # Import names the core layer needs from the deps layer (checked at synth time).
-REQUIRED_PACKAGES = ("phonenumbers", "defusedxml", "cryptography", "jwt", "vaderSentiment")
+REQUIRED_PACKAGES = ("phonenumbers", "defusedxml", "cryptography", "jwt", "vaderSentiment", "jinja2")
 ELF_MACHINE_AARCH64 = 183
 
 

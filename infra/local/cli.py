@@ -194,6 +194,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     calls = commands.add_parser("calls", help="live calls put through: the call updates the provider sandbox received")
     calls.set_defaults(run=run_calls)
+    notifications = commands.add_parser(
+        "notifications", help="notifications sent locally (SMS, Slack, e-mail, webhooks), newest first"
+    )
+    notifications.add_argument("--limit", type=int, default=50, help="how many notifications (1-100, default 50)")
+    add_url(notifications)
+    add_tenant(notifications)
+    notifications.set_defaults(run=run_notifications)
 
     routing = commands.add_parser("routing", help="the rule set, the taxonomy, and simulating a rule set")
     routing_commands = routing.add_subparsers(
@@ -762,6 +769,73 @@ def run_calls(args: argparse.Namespace) -> int:
         rows.append((update["provider"], update["call_sid"], action))
     print(table(("PROVIDER", "CALL", "ACTION"), rows))
     return 0
+
+
+def run_notifications(args: argparse.Namespace) -> int:
+    """notification.* from the event log, each with the text the channel got: SMS and Slack
+    from the provider sandbox, e-mail from the emulator's SES (moto keeps what it sends),
+    webhooks from the event itself (their body is the event's details)."""
+    state = state_of(args)
+    running = state.read_json(state.runtime_file)
+    if not running.get("provider_apis"):
+        raise CliError("no local hub is running: start one with `switchboard dev` (notifications are sent from it)")
+    events = [
+        e
+        for kind in ("notification.sent", "notification.failed")
+        for e in admin_call(args, "GET", "/admin/events", {"type": kind, "tenant": args.tenant, "limit": args.limit})[
+            "events"
+        ]
+    ]
+    refuse_other_tenants(args, events)
+    if not events:
+        print(
+            "no notifications yet: routing.assigned, .unassigned and .escalated reach responders and teams with "
+            "contact points (try `switchboard send telegram location`: the nearest field technician gets an SMS)"
+        )
+        return 0
+    texts = sandbox_texts(running["provider_apis"]) | ses_texts(running.get("aws_endpoint"))
+    rows = []
+    for event in sorted(events, key=lambda e: e["received_at"], reverse=True)[: args.limit]:
+        attributes = event["attributes"]
+        outcome = "sent" if event["type"] == "notification.sent" else f"failed: {attributes.get('reason')}"
+        recipient = attributes.get("responder") or f"team {attributes.get('team')}"
+        to, text = texts.get(str(attributes.get("provider_message_id")), ("-", ""))
+        if attributes.get("digest"):
+            text = text or f"digest of {attributes.get('count')}"
+        rows.append(
+            (
+                event["received_at"][:19],
+                recipient,
+                attributes.get("channel") or "-",
+                to,
+                outcome,
+                text.replace("\n", " ")[:80],
+            )
+        )
+    print(table(("SENT", "RECIPIENT", "CHANNEL", "TO", "OUTCOME", "TEXT"), rows))
+    return 0
+
+
+def sandbox_texts(sandbox: str) -> dict[str, tuple[str, str]]:
+    status, _, body = http("GET", f"{sandbox}/_sandbox/messages")
+    if status != 200:
+        raise CliError(f"the provider sandbox answered {status}; restart `switchboard dev`")
+    return {m["message_id"]: (m["to"], m["text"]) for m in json.loads(body)["messages"]}
+
+
+def ses_texts(endpoint: str | None) -> dict[str, tuple[str, str]]:
+    """What the emulator's SES sent, by message id (moto's model data: its Message instances)."""
+    if not endpoint:
+        return {}
+    status, _, body = http("GET", f"{endpoint}/moto-api/data.json")
+    if status != 200:
+        return {}
+    messages = json.loads(body).get("ses", {}).get("Message", [])
+    return {
+        str(m.get("id")): (",".join((m.get("destinations") or {}).get("ToAddresses", [])), str(m.get("body", "")))
+        for m in messages
+        if isinstance(m, dict)
+    }
 
 
 def run_timeline(args: argparse.Namespace) -> int:

@@ -374,6 +374,8 @@ class LocalNames:
         names[f"queue_arn:{topology.DELIVERY_QUEUE}"] = f"arn:aws:sqs:{REGION}:{ACCOUNT}:{delivery_queue}"
         delivery_dlq = self.dead_letter_queue(topology.DELIVERY_QUEUE)
         names[f"dlq_arn:{topology.DELIVERY_QUEUE}"] = f"arn:aws:sqs:{REGION}:{ACCOUNT}:{delivery_dlq}"
+        names["notification_email_from"] = LOCAL_NOTIFICATION_EMAIL_FROM
+        names["notification_sms_from"] = LOCAL_NOTIFICATION_SMS_FROM
         return names
 
 
@@ -420,6 +422,12 @@ class ConsumerQueue:
     batch_size: int
 
 
+# Notifications' senders on one machine: SES's (moto keeps what it "sends") and the SMS
+# sender number the provider sandbox records.
+LOCAL_NOTIFICATION_EMAIL_FROM = "notifications@switchboard.local"
+LOCAL_NOTIFICATION_SMS_FROM = "+15005550006"
+
+
 def create_resources(names: LocalNames) -> list[ConsumerQueue]:
     """Create every resource of the topology in the emulator; return the consumer queues."""
     from switchboard_core import aws
@@ -430,6 +438,8 @@ def create_resources(names: LocalNames) -> list[ConsumerQueue]:
     for bucket in topology.BUCKETS.values():
         s3.create_bucket(Bucket=names.bucket(bucket.name))
     events.create_event_bus(Name=names.bus)
+    # Notifications' e-mail sender: verified in the emulator's SES, as the stage's identity is on AWS.
+    aws.client("ses").verify_email_identity(EmailAddress=LOCAL_NOTIFICATION_EMAIL_FROM)
     for secret in topology.SECRETS:  # a fresh random value, as the CDK app generates one
         aws.client("secretsmanager").create_secret(Name=names.secret(secret), SecretString=token_urlsafe(48))
 

@@ -77,7 +77,8 @@ def synth(tmp_path_factory: pytest.TempPathFactory) -> Synthesised:
 
 @pytest.fixture(scope="session")
 def synth_qa_destroy(tmp_path_factory: pytest.TempPathFactory) -> Synthesised:
-    """Another stage: removal=destroy, an alarm e-mail, hold music, numbers given as strings (as `-c` passes them)."""
+    """Another stage: removal=destroy, an alarm e-mail, hold music, notification senders, and numbers
+    given as strings, as `-c` passes them."""
     return synthesise(
         tmp_path_factory.mktemp("cdk-qa"),
         stage="qa",
@@ -86,6 +87,8 @@ def synth_qa_destroy(tmp_path_factory: pytest.TempPathFactory) -> Synthesised:
         throttle_burst="75",
         alarm_email="ops@example.com",
         hold_music_url="https://cdn.example.com/hold.mp3",
+        notification_email_from="dispatch@alerts.example.com",
+        notification_sms_from="+14155550100",
     )
 
 

@@ -53,6 +53,9 @@ def test_context_defaults() -> None:
         {"removal": "snapshot"},
         {"log_retention_days": "10"},
         {"throttle_rate": "0"},
+        {"notification_email_from": "not-an-address"},
+        {"notification_email_from": "ops@localhost"},
+        {"notification_sms_from": "4155550100"},
     ],
 )
 def test_invalid_context_is_refused(context: dict) -> None:

@@ -90,7 +90,7 @@ def test_only_publishers_put_events(synth: Synthesised, name: str) -> None:
         assert not puts
 
 
-SECRET_PREFIXES = ("connections", "outbound", "subscriptions")
+SECRET_PREFIXES = ("connections", "outbound", "subscriptions", "notifications")
 
 
 @pytest.mark.parametrize("name", sorted(topology.FUNCTIONS))
@@ -114,13 +114,20 @@ def test_secrets_access_is_scoped_to_the_stage_prefixes(synth: Synthesised, name
         assert all(
             any(f":secret:switchboard/dev/{prefix}/*" in json.dumps(r) for prefix in SECRET_PREFIXES) for r in resources
         ), statement
-    accesses = zip(SECRET_PREFIXES, (spec.secrets, spec.outbound_secrets, spec.subscription_secrets), strict=True)
+    notification_secrets = "create" if spec.sends_notifications else None
+    accesses = zip(
+        SECRET_PREFIXES,
+        (spec.secrets, spec.outbound_secrets, spec.subscription_secrets, notification_secrets),
+        strict=True,
+    )
     for prefix, access in accesses:
         if access is None:
             assert not by_prefix[prefix], (name, prefix)
             continue
         (statement,) = by_prefix[prefix]
         expected = set(SECRETS_READ_ACTIONS) | (set(SECRETS_WRITE_ACTIONS) if access == "readwrite" else set())
+        if access == "create":  # the tenants' notification signing secrets: read, and create on first use only
+            expected = set(SECRETS_READ_ACTIONS) | {"secretsmanager:CreateSecret"}
         assert _actions(statement) == expected
         assert ":secretsmanager:" in json.dumps(statement["Resource"])
 
@@ -139,11 +146,12 @@ def test_stack_secrets_are_read_only_by_the_functions_that_list_them(synth: Synt
     assert [f for f in topology.FUNCTIONS.values() if f.reads_secrets] == [topology.FUNCTIONS["admin"]]
 
 
-def test_only_admin_replies_and_calls_touch_outbound_credentials() -> None:
+def test_only_admin_replies_calls_and_notifications_touch_outbound_credentials() -> None:
     assert {n: f.outbound_secrets for n, f in topology.FUNCTIONS.items() if f.outbound_secrets} == {
         "admin": "readwrite",
         "replies": "read",
         "calls": "read",  # the same Twilio credentials update a live call
+        "notifications": "read",
     }
     assert topology.FUNCTIONS["ingest"].outbound_secrets is None
 
@@ -173,3 +181,24 @@ def test_other_stage_gets_its_own_secrets_prefix(synth_qa_destroy: Synthesised) 
     resources = json.dumps([s["Resource"] for s in statements])
     assert ":secret:switchboard/qa/connections/*" in resources
     assert "switchboard/dev/" not in resources
+
+
+@pytest.mark.parametrize("stage_fixture", ["synth", "synth_qa_destroy"])
+def test_ses_is_granted_to_the_notifications_function_on_the_configured_identity_only(
+    stage_fixture: str, request: pytest.FixtureRequest
+) -> None:
+    synth: Synthesised = request.getfixturevalue(stage_fixture)
+    config = synth.stack.config
+    for name in topology.FUNCTIONS:
+        ses = [s for s in _statements(synth, name) if any(a.startswith("ses:") for a in _actions(s))]
+        if name != "notifications" or not config.notification_email_from:
+            assert not ses, name  # dev configures no sender: no function may send e-mail
+            continue
+        (statement,) = ses
+        assert _actions(statement) == {"ses:SendEmail", "ses:SendRawEmail"}
+        resources = json.dumps(statement["Resource"])
+        assert ":identity/dispatch@alerts.example.com" in resources and ":identity/alerts.example.com" in resources
+        assert "*" not in resources
+    environment = synth.stack.functions.environments["notifications"]
+    assert environment.get("NOTIFICATION_EMAIL_FROM") == config.notification_email_from
+    assert environment.get("NOTIFICATION_SMS_FROM") == config.notification_sms_from

@@ -46,6 +46,8 @@ SECRETS_WRITE_ACTIONS = (
     "secretsmanager:DeleteSecret",
     "secretsmanager:TagResource",
 )
+# Notifications' e-mail: on the configured identity (the address and its domain) only.
+SES_SEND_ACTIONS = ("ses:SendEmail", "ses:SendRawEmail")
 # Managing the subscriptions' own rules (names under the stage's rule prefix, on its bus).
 # PutTargets is granted apart, limited to the delivery queue as the target.
 SUBSCRIPTION_RULE_ACTIONS = (
@@ -111,6 +113,16 @@ class Functions(Construct):
             **subscriptions.physical_names(),
             "bus": bus.name,
         }
+        if config.notification_email_from:
+            names["notification_email_from"] = config.notification_email_from
+        if config.notification_sms_from:
+            names["notification_sms_from"] = config.notification_sms_from
+        notification_secrets_arn = Stack.of(self).format_arn(
+            service="secretsmanager",
+            resource="secret",
+            resource_name=f"{topology.notification_secrets_prefix(config.stage)}*",
+            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+        )
         secrets_arn = Stack.of(self).format_arn(
             service="secretsmanager",
             resource="secret",
@@ -174,6 +186,8 @@ class Functions(Construct):
                 secrets.secrets[secret_name].grant_read(function)
             self._suppress(role, spec, storage, config.stage)
             self._suppress_subscriptions(role, spec, subscriptions, config.stage)
+            if spec.sends_notifications:
+                self._grant_notifications(function, role, config, notification_secrets_arn)
 
             self.functions[spec.name] = function
             self.log_groups[spec.name] = log_group
@@ -214,6 +228,39 @@ class Functions(Construct):
         if spec.outbound_secrets:
             actions = SECRETS_READ_ACTIONS + (SECRETS_WRITE_ACTIONS if spec.outbound_secrets == "readwrite" else ())
             function.add_to_role_policy(iam.PolicyStatement(actions=list(actions), resources=[outbound_secrets_arn]))
+
+    @staticmethod
+    def _grant_notifications(function: lambda_.Function, role: iam.Role, config: StageConfig, secrets_arn: str) -> None:
+        """SES as the configured identity only; the tenants' notification signing secrets (read,
+        and create on a tenant's first webhook notification) under their own prefix."""
+        function.add_to_role_policy(
+            iam.PolicyStatement(actions=[*SECRETS_READ_ACTIONS, "secretsmanager:CreateSecret"], resources=[secrets_arn])
+        )
+        if config.notification_email_from:
+            stack = Stack.of(function)
+            identities = [
+                stack.format_arn(service="ses", resource="identity", resource_name=name)
+                for name in (config.notification_email_from, config.notification_email_domain)
+            ]
+            function.add_to_role_policy(iam.PolicyStatement(actions=list(SES_SEND_ACTIONS), resources=identities))
+        NagSuppressions.add_resource_suppressions(
+            role,
+            [
+                NagPackSuppression(
+                    id="AwsSolutions-IAM5",
+                    reason="The tenants' notification-webhook signing secrets are created at run time, one per "
+                    "tenant, under the stage's own prefix (switchboard/<stage>/notifications/); the wildcard is "
+                    "that prefix only.",
+                    applies_to=[
+                        (
+                            "Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:"
+                            f"secret:{topology.notification_secrets_prefix(config.stage)}*"
+                        )
+                    ],
+                )
+            ],
+            apply_to_children=True,
+        )
 
     @staticmethod
     def _grant_subscriptions(

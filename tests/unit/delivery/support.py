@@ -17,7 +17,6 @@ from typing import Any
 import pytest
 
 from functions.delivery.logic import DeliveryDeps, SigningKeys
-from functions.delivery.sender import post
 from infra import topology
 from switchboard_core import aws
 from switchboard_core.bus import EventPublisher
@@ -26,6 +25,7 @@ from switchboard_core.subscriptions.deliveries import DeliveryWriter
 from switchboard_core.subscriptions.models import DeliveryMessage, Subscription
 from switchboard_core.subscriptions.policy import DeliveryPolicy
 from switchboard_core.subscriptions.secrets import SigningSecretStore
+from switchboard_core.subscriptions.sender import post
 from switchboard_core.subscriptions.signing import SigningSecrets, new_secret
 from switchboard_core.subscriptions.store import SubscriptionStore
 

@@ -18,8 +18,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from functions.delivery.sender import EXCERPT_CHARS, post
 from switchboard_core.endpoints import CheckedEndpoint
+from switchboard_core.subscriptions.sender import EXCERPT_CHARS, post
 from tests.unit.delivery.support import Answer, Receiver
 
 

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 ROUTING_PROVIDER = "routing"  # routing's derived events are published as switchboard.routing
 REPLIES_PROVIDER = "replies"  # auto-reply outcomes are published as switchboard.replies
 CALLS_PROVIDER = "calls"  # live call patching's outcomes are published as switchboard.calls
+NOTIFICATIONS_PROVIDER = "notifications"  # notification outcomes are published as switchboard.notifications
 CONVERSATIONAL_PREFIXES = ("message.received", "mention.", "comment.", "call.", "ticket.", "interaction.")
 # The end of a <Dial> the hub made: call control's business (the calls function), not a new
 # turn of the conversation to route again; it goes on the contact's timeline.
