@@ -996,7 +996,7 @@ def simulation_text(report: dict[str, Any]) -> str:
 def outcome_text(outcome: dict[str, Any]) -> str:
     text = f"{outcome.get('queue') or '-'}/{outcome.get('assignee') or '-'}"
     if "tags" in outcome:
-        text += f"  tags: {','.join(outcome['tags']) or '-'}"
+        text += f"  tags: {','.join(map(str, outcome['tags'] or [])) or '-'}"
     if "auto_reply_rule" in outcome:
         text += f"  reply: {outcome['auto_reply_rule'] or '-'}"
     return text
