@@ -380,8 +380,19 @@ FUNCTIONS: dict[str, Function] = {
             consumer=Consumer(
                 queue="calls",
                 event_pattern={
-                    "source": [ROUTING_SOURCE, f"{EVENT_SOURCE_PREFIX}twilio"],
-                    "detail-type": ["routing.assigned", "call.dial_ended"],
+                    "source": [ROUTING_SOURCE, f"{EVENT_SOURCE_PREFIX}twilio", f"{EVENT_SOURCE_PREFIX}telnyx"],
+                    # Telnyx: the caller's leg to answer and hold, and the transfer's leg answered or hung up
+                    "detail-type": [
+                        "routing.assigned",
+                        "call.dial_ended",
+                        "call.initiated",
+                        "call.in_progress",
+                        "call.completed",
+                        "call.canceled",
+                        "call.no_answer",
+                        "call.busy",
+                        "call.failed",
+                    ],
                 },
                 batch_size=1,
                 # A caller is on hold: a few quick retries, then the DLQ (and its alarm).

@@ -1,6 +1,6 @@
-"""Calls consumer: SQS batches of `routing.assigned` and `call.dial_ended` -> the live call
-redirected through the provider's API -> call.patched / call.patch_failed on the bus.
-One record per batch: a Twilio outage retries that record alone."""
+"""Calls consumer: SQS batches of `routing.assigned`, Twilio's `call.dial_ended` and Telnyx's
+call legs -> the live call held or redirected through the provider's API -> call.patched /
+call.patch_failed on the bus. One record per batch: a provider outage retries that record alone."""
 
 from __future__ import annotations
 

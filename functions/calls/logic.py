@@ -20,7 +20,22 @@ Two events drive a call, each read with the call's record in the calls table
    Each dial is recorded with a conditional write on the attempt number, and each
    callback once.
 
-A 429/5xx from Twilio raises (the queue retries); a refusal becomes `call.patch_failed`
+Telnyx Call Control (API driven: its webhook reply cannot hold a call) follows the same
+steps with commands (`switchboard_core.outbound.telnyx`), the call's `call_control_id` as its sid:
+
+* `call.initiated` for the caller's own leg (incoming, no client_state): `answer`, then
+  `playback_start` of the hold music, looped. Each command carries a `command_id` made of the
+  event id, so a redelivery is ignored by Telnyx; no record is written.
+* `routing.assigned`: the same claim, then `transfer` to the responder's phone, `from` the
+  number called, `timeout_secs` DIAL_TIMEOUT_SECONDS, and a `client_state` naming the caller's
+  leg, which Telnyx puts on every webhook of the new leg.
+* The new leg's `call.answered` (`call.in_progress`): answered by that responder. Its
+  `call.hangup` before that (`call.no_answer`, `call.busy`, `call.failed`): the next nearest,
+  as for Twilio; nobody left: `speak` a callback promise and `call.patch_failed`
+  (`nobody_answered`, fallback `callback_promise`). The caller's leg hanging up while a
+  transfer rings: `call.patch_failed` (`call_ended`).
+
+A 429/5xx from Twilio or Telnyx raises (the queue retries); a refusal becomes `call.patch_failed`
 (`call_ended` when the caller already hung up: Twilio's 21220). The outcome events are stored
 with the write that records them: a redelivered trigger (say, after a failed publish) gets
 the same events again, never a second redirect.
@@ -28,9 +43,11 @@ the same events again, never a second redirect.
 
 from __future__ import annotations
 
+import base64
+import binascii
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -41,6 +58,12 @@ from switchboard_core.dynamo import conditional_write
 from switchboard_core.errors import NotFound
 from switchboard_core.events import CanonicalEvent, EventDraft
 from switchboard_core.outbound import PermanentFailure, Transport, api_base_url
+from switchboard_core.outbound.telnyx import (
+    CALL_ENDED_CODE,
+    TelnyxCredentials,
+    call_action_outcome,
+    call_action_request,
+)
 from switchboard_core.outbound.twilio import (
     CALL_NOT_IN_PROGRESS,
     TwilioCredentials,
@@ -52,6 +75,11 @@ from switchboard_core.routing.config_store import RoutingConfigStore
 
 RECORD_TTL = timedelta(days=7)
 UNANSWERED = frozenset({"no-answer", "busy", "failed"})
+TELNYX_UNANSWERED = frozenset({"call.no_answer", "call.busy", "call.failed"})
+TELNYX_LEG_EVENTS = frozenset({"call.in_progress", "call.completed", "call.canceled", *TELNYX_UNANSWERED})
+CALLBACK_PROMISE = "Sorry, nobody can take your call right now. We have your number and will call you back shortly."
+CredentialsModel = TypeVar("CredentialsModel", bound=BaseModel)
+CLIENT_STATE_PREFIX = "switchboard:"  # client_state (base64) of a leg the hub opened: prefix + the caller's leg id
 CALLER_GONE = "canceled"  # the caller hung up while the responder's phone rang
 
 
@@ -61,7 +89,7 @@ class LiveCall(BaseModel):
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
     provider: str
-    sid: str = Field(min_length=1, max_length=64)
+    sid: str = Field(min_length=1, max_length=200)
     caller: str | None = Field(default=None, alias="from")
     called: str | None = Field(default=None, alias="to")
     location: GeoPoint | None = None
@@ -72,6 +100,7 @@ class CallRecord(BaseModel):
 
     tenant: str
     sid: str
+    provider: str = "twilio"
     connection: str
     conversation: str
     source_event: str
@@ -152,6 +181,11 @@ def handle_event(event: CanonicalEvent, deps: CallDeps, now: datetime) -> list[C
         return handle_assigned(event, deps, now)
     if event.type == "call.dial_ended" and event.provider == "twilio":
         return handle_dial_ended(event, deps, now)
+    if event.provider == "telnyx" and event.type == "call.initiated":
+        hold_telnyx_call(event, deps)
+        return []
+    if event.provider == "telnyx" and event.type in TELNYX_LEG_EVENTS:
+        return handle_telnyx_leg(event, deps, now)
     return []
 
 
@@ -160,11 +194,12 @@ def handle_assigned(event: CanonicalEvent, deps: CallDeps, now: datetime) -> lis
     if not isinstance(raw_call, dict):
         return []  # not a live call's conversation
     call = LiveCall.model_validate(raw_call)
-    if call.provider != "twilio":
+    if call.provider not in ("twilio", "telnyx"):
         return []
     record = CallRecord(
         tenant=event.tenant,
         sid=call.sid,
+        provider=call.provider,
         connection=event.connection,
         conversation=str(event.attributes.get("conversation") or event.conversation_key or ""),
         source_event=str(event.attributes.get("source_event") or ""),
@@ -221,6 +256,84 @@ def handle_dial_ended(event: CanonicalEvent, deps: CallDeps, now: datetime) -> l
         return to_voicemail(event, record, deps, now, "nobody_answered")
     responder, distance = nearest
     return put_through(event, record, responder, distance, deps, now)
+
+
+def hold_telnyx_call(event: CanonicalEvent, deps: CallDeps) -> None:
+    """Answer the caller's leg and play hold music until routing's transfer (Telnyx cannot be
+    answered in the webhook's reply). A repeat of the event repeats the command ids: ignored."""
+    payload = event.attributes.get("payload")
+    if not isinstance(payload, dict) or payload.get("direction") != "incoming" or payload.get("client_state"):
+        return  # a leg the hub opened, or not a call
+    leg = payload.get("call_control_id")
+    credentials = outbound_credentials(event.tenant, event.connection, TelnyxCredentials, deps)
+    if not isinstance(leg, str) or not isinstance(credentials, TelnyxCredentials):
+        return  # nothing to hold with; routing's transfer reports the connection (call.patch_failed)
+    hold_music = {"audio_url": twiml.hold_music_url(), "loop": "infinity"}
+    for action, body in (("answer", {}), ("playback_start", hold_music)):
+        if send_telnyx_command(credentials, leg, action, body, f"{event.id}:{action}", deps) is not None:
+            return  # refused (the caller hung up): no hold music for a call that is over
+
+
+def handle_telnyx_leg(event: CanonicalEvent, deps: CallDeps, now: datetime) -> list[CanonicalEvent]:
+    """A leg of a Telnyx call answered or hung up: the transfer's leg (its client_state names
+    the caller's leg) or the caller's own."""
+    payload = event.attributes.get("payload")
+    payload = payload if isinstance(payload, dict) else {}
+    leg = payload.get("call_control_id")
+    caller_leg = decode_client_state(payload.get("client_state"))
+    if caller_leg is None or caller_leg == leg:
+        return handle_caller_hangup(event, leg, deps, now)
+    record = deps.calls.get(event.tenant, caller_leg)
+    if record is not None and event.id in record.handled:
+        return stored_outcomes(record, event.id)  # a redelivery
+    if record is None or record.status != "dialling" or record.provider != "telnyx":
+        return []
+    handled = [*record.handled, event.id]
+    if event.type == "call.in_progress":  # the responder picked up: Telnyx bridges the caller
+        answered_by = record.tried[-1] if record.tried else None
+        deps.calls.save(
+            record.model_copy(update={"status": "answered", "answered_by": answered_by, "handled": handled}),
+            record.attempt,
+            now,
+        )
+        return []
+    if event.type not in TELNYX_UNANSWERED:
+        return []  # the transfer's leg ending after the caller's: the caller's hangup says so
+    record = record.model_copy(update={"handled": handled})
+    nearest = next_responder(record, deps.config.responders(event.tenant), record.tried, now)
+    if nearest is None:
+        return to_voicemail(event, record, deps, now, "nobody_answered")
+    responder, distance = nearest
+    return put_through(event, record, responder, distance, deps, now)
+
+
+def handle_caller_hangup(event: CanonicalEvent, leg: Any, deps: CallDeps, now: datetime) -> list[CanonicalEvent]:
+    if event.type == "call.in_progress" or not isinstance(leg, str):
+        return []
+    record = deps.calls.get(event.tenant, leg)
+    if record is not None and event.id in record.handled:
+        return stored_outcomes(record, event.id)
+    if record is None or record.status != "dialling" or record.provider != "telnyx":
+        return []  # not put through by the hub, or already answered or over
+    ended = record.model_copy(update={"status": "failed", "handled": [*record.handled, event.id]})
+    outcome = call_event(event, ended, "call.patch_failed", {"reason": "call_ended", "detail": "the caller hung up"})
+    deps.calls.save(with_outcome(ended, event.id, outcome), record.attempt, now)
+    return [outcome]
+
+
+def client_state(caller_leg: str) -> str:
+    return base64.b64encode(f"{CLIENT_STATE_PREFIX}{caller_leg}".encode()).decode()
+
+
+def decode_client_state(value: Any) -> str | None:
+    """The caller's leg a transfer's leg belongs to, or None for a client_state that is not the hub's."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        text = base64.b64decode(value, validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    return text.removeprefix(CLIENT_STATE_PREFIX) if text.startswith(CLIENT_STATE_PREFIX) else None
 
 
 def stored_outcomes(record: CallRecord | None, trigger: str) -> list[CanonicalEvent]:
@@ -298,11 +411,21 @@ def put_through(
 ) -> list[CanonicalEvent]:
     phone = phone_of(responder)
     assert phone is not None  # the candidates were chosen for having one
-    callback = action_url(deps.public_base_url, record.connection)
-    whisper_url = f"{callback}?{urlencode({twiml.WHISPER_PARAM: whisper_text(record, distance)})}"
-    document = twiml.dial(phone, action_url=callback, caller_id=record.called, whisper_url=whisper_url)
     tried = [*record.tried, responder.id]
-    failure = update_call(record, document, deps)
+    if record.provider == "telnyx":
+        transfer: dict[str, Any] = {
+            "to": phone,
+            "timeout_secs": twiml.DIAL_TIMEOUT_SECONDS,
+            "client_state": client_state(record.sid),
+        }
+        if record.called:
+            transfer["from"] = record.called
+        failure = telnyx_call_command(record, "transfer", transfer, f"{event.id}:transfer:{record.attempt + 1}", deps)
+    else:
+        callback = action_url(deps.public_base_url, record.connection)
+        whisper_url = f"{callback}?{urlencode({twiml.WHISPER_PARAM: whisper_text(record, distance)})}"
+        document = twiml.dial(phone, action_url=callback, caller_id=record.called, whisper_url=whisper_url)
+        failure = update_call(record, document, deps)
     if failure is not None:
         failed = record.model_copy(update={"status": "failed", "tried": tried})
         outcome = call_event(event, failed, "call.patch_failed", {"responder": responder.id, **failure})
@@ -319,10 +442,15 @@ def put_through(
 def to_voicemail(
     event: CanonicalEvent, record: CallRecord, deps: CallDeps, now: datetime, reason: str
 ) -> list[CanonicalEvent]:
-    document = twiml.voicemail(action_url(deps.public_base_url, record.connection))
-    failure = update_call(record, document, deps)
+    if record.provider == "telnyx":  # a callback promise: the caller's number is on the call.* event
+        fallback = "callback_promise"
+        speak = {"payload": CALLBACK_PROMISE, "voice": "female", "language": "en-US"}
+        failure = telnyx_call_command(record, "speak", speak, f"{event.id}:speak", deps)
+    else:
+        fallback = "voicemail"
+        failure = update_call(record, twiml.voicemail(action_url(deps.public_base_url, record.connection)), deps)
     done = record.model_copy(update={"status": "failed" if failure else "voicemail"})
-    details: dict[str, Any] = {"reason": reason, "fallback": None if failure else "voicemail"}
+    details: dict[str, Any] = {"reason": reason, "fallback": None if failure else fallback}
     if failure is not None:
         details["fallback_failure"] = failure
     outcome = call_event(event, done, "call.patch_failed", details)
@@ -330,19 +458,50 @@ def to_voicemail(
     return [outcome]
 
 
+def outbound_credentials(
+    tenant: str, connection_id: str, model: type[CredentialsModel], deps: CallDeps
+) -> CredentialsModel | dict[str, Any]:
+    """The connection's outbound credentials as `model`, else why there are none."""
+    try:
+        connection = deps.connections.get(connection_id)
+    except NotFound:
+        connection = None
+    if connection is None or connection.tenant != tenant or connection.outbound_configured_at is None:
+        return {"reason": "not_configured", "detail": f"connection {connection_id} has no outbound credentials"}
+    try:
+        return model.model_validate(dict(deps.credentials.get(connection.id).current))
+    except ValueError:
+        return {"reason": "not_configured", "detail": f"the stored outbound credentials are not {model.__name__}"}
+
+
+def telnyx_call_command(
+    record: CallRecord, action: str, body: dict[str, Any], command_id: str, deps: CallDeps
+) -> dict[str, Any] | None:
+    credentials = outbound_credentials(record.tenant, record.connection, TelnyxCredentials, deps)
+    if not isinstance(credentials, TelnyxCredentials):
+        return credentials
+    return send_telnyx_command(credentials, record.sid, action, body, command_id, deps)
+
+
+def send_telnyx_command(
+    credentials: TelnyxCredentials, leg: str, action: str, body: dict[str, Any], command_id: str, deps: CallDeps
+) -> dict[str, Any] | None:
+    """None when Telnyx took the command, else why not (a 429/5xx raises: the queue retries)."""
+    try:
+        request = call_action_request(api_base_url("telnyx"), credentials, leg, action, body, command_id)
+        call_action_outcome(deps.transport(request))
+    except PermanentFailure as failure:
+        ended = failure.code == f"telnyx_{CALL_ENDED_CODE}"
+        return {"reason": "call_ended" if ended else "provider_refused", "code": failure.code, "detail": failure.detail}
+    return None
+
+
 def update_call(record: CallRecord, document: str, deps: CallDeps) -> dict[str, Any] | None:
     """Redirect the live call to `document`; None when Twilio took it, else why not (a
     429/5xx raises: the queue retries)."""
-    try:
-        connection = deps.connections.get(record.connection)
-    except NotFound:
-        connection = None
-    if connection is None or connection.tenant != record.tenant or connection.outbound_configured_at is None:
-        return {"reason": "not_configured", "detail": f"connection {record.connection} has no outbound credentials"}
-    try:
-        credentials = TwilioCredentials.model_validate(dict(deps.credentials.get(connection.id).current))
-    except ValueError:
-        return {"reason": "not_configured", "detail": "the stored outbound credentials are not Twilio's"}
+    credentials = outbound_credentials(record.tenant, record.connection, TwilioCredentials, deps)
+    if not isinstance(credentials, TwilioCredentials):
+        return credentials
     try:
         request = update_call_request(api_base_url("twilio"), credentials, record.sid, document)
         update_call_outcome(deps.transport(request))

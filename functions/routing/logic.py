@@ -405,23 +405,39 @@ def derived_events(
 
 
 def live_call(event: CanonicalEvent, sensed: Sensed) -> dict[str, Any] | None:
-    """What the calls function needs to put a ringing Twilio call through: the call's sid,
-    the caller and the number they called, and where they are (for the next nearest
-    responder when the first does not answer). None for anything but an inbound call."""
-    attributes = event.attributes
-    sid = attributes.get("CallSid")
-    if event.provider != "twilio" or event.type != "call.ringing" or not isinstance(sid, str):
-        return None
+    """What the calls function needs to put a ringing call through: the call's id (Twilio's
+    CallSid, Telnyx's call_control_id), the caller and the number they called, and where they
+    are (for the next nearest responder when the first does not answer). None for anything
+    but an inbound call."""
     where = sensed.location
-    return {
-        "provider": event.provider,
-        "sid": sid,
-        "from": attributes.get("From"),
-        "to": attributes.get("To"),
-        "location": {"latitude": where.latitude, "longitude": where.longitude}
+    location = (
+        {"latitude": where.latitude, "longitude": where.longitude}
         if where is not None and where.has_coordinates
-        else None,
-    }
+        else None
+    )
+    attributes = event.attributes
+    if event.provider == "twilio" and event.type == "call.ringing" and isinstance(attributes.get("CallSid"), str):
+        return {
+            "provider": event.provider,
+            "sid": attributes["CallSid"],
+            "from": attributes.get("From"),
+            "to": attributes.get("To"),
+            "location": location,
+        }
+    payload = attributes.get("payload")
+    if event.provider == "telnyx" and event.type == "call.initiated" and isinstance(payload, dict):
+        # Only the caller's own leg: a leg the hub opened (a transfer) carries its client_state.
+        sid = payload.get("call_control_id")
+        if payload.get("direction") != "incoming" or payload.get("client_state") or not isinstance(sid, str):
+            return None
+        return {
+            "provider": event.provider,
+            "sid": sid,
+            "from": payload.get("from"),
+            "to": payload.get("to"),
+            "location": location,
+        }
+    return None
 
 
 def contact_summary(contact: ContactRecord | None) -> dict[str, Any] | None:

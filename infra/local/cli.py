@@ -764,6 +764,9 @@ def run_calls(args: argparse.Namespace) -> int:
             action = f"dial {document.findtext('Dial/Number')}"
         elif document is not None and document.find("Record") is not None:
             action = "voicemail"
+        elif update.get("action"):  # a Telnyx Call Control command
+            target = (update.get("body") or {}).get("to")
+            action = f"{update['action']} {target}" if target else update["action"]
         else:
             action = update.get("status") or update.get("url") or "other"
         rows.append((update["provider"], update["call_sid"], action))

@@ -7,7 +7,8 @@ provider's documented success and error shapes, and records what was sent, so a 
 a test can see the reply that would have reached the customer:
 
     GET /_sandbox/messages              every accepted message, oldest first
-    GET /_sandbox/calls                 every accepted call update (Twilio Calls API), oldest first
+    GET /_sandbox/calls                 every accepted call update (Twilio Calls API) or Call Control
+                                        command (Telnyx), oldest first
     POST /_sandbox/fail {"provider", "status", "times"}   make the next sends fail (tests)
 
 Senders reach it through SWITCHBOARD_PROVIDER_API_URL (base URL + "/<provider>").
@@ -21,6 +22,7 @@ import re
 import secrets
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -52,6 +54,8 @@ class CallUpdate:
     twiml: str | None
     url: str | None
     status: str | None
+    action: str | None = None  # Telnyx: the Call Control command (answer, playback_start, speak, transfer)
+    body: dict[str, Any] | None = None  # Telnyx: the command's JSON body
 
 
 class ProviderApis:
@@ -63,6 +67,7 @@ class ProviderApis:
         self.call_updates: list[CallUpdate] = []
         # Call sids the sandbox answers 400/21220 for ("Call is not in-progress"): a caller who hung up.
         self.ended_calls: set[str] = set()
+        self._command_ids: set[tuple[str, str]] = set()  # Telnyx (call_control_id, command_id) already taken
         self._routes = Map(
             [Rule(path, endpoint=handler, methods=["POST"]) for path, handler in ROUTES.items()]
             + [
@@ -92,6 +97,15 @@ class ProviderApis:
     def record_call_update(self, update: CallUpdate) -> None:
         with self._lock:
             self.call_updates.append(update)
+
+    def first_command(self, call_control_id: str, command_id: str) -> bool:
+        """False when Telnyx has already seen this command id on this call (it ignores the repeat)."""
+        with self._lock:
+            key = (call_control_id, command_id)
+            if key in self._command_ids:
+                return False
+            self._command_ids.add(key)
+            return True
 
     def _injected_failure(self, provider: str) -> int | None:
         with self._lock:
@@ -227,6 +241,58 @@ def twilio_update_call(apis: ProviderApis, request: Request, values: dict[str, s
         },
         status=200,
     )
+
+
+# --------------------------------------------------------------------------- telnyx
+_TELNYX_ACTIONS = ("answer", "playback_start", "speak", "transfer")
+
+
+def _telnyx_error(status: int, code: str, title: str, detail: str = "") -> Response:
+    return json_response({"errors": [{"code": code, "title": title, "detail": detail or title}]}, status=status)
+
+
+def _telnyx_authenticated(apis: ProviderApis, request: Request) -> bool:
+    return any(_bearer(request) == c.get("api_key") for c in apis.accepted("telnyx"))
+
+
+def telnyx_messages(apis: ProviderApis, request: Request, values: dict[str, str]) -> Response:
+    """``POST /v2/messages`` (``from``, ``to``, ``text``)."""
+    if not _telnyx_authenticated(apis, request):
+        return _telnyx_error(401, "10009", "Authentication failed")
+    body = _json_or_form(request) or {}
+    sender, to, text = body.get("from"), body.get("to"), body.get("text")
+    if not all(isinstance(v, str) and v for v in (sender, to, text)):
+        return _telnyx_error(422, "10015", "Invalid parameter", "from, to and text are required")
+    message_id = str(uuid.uuid4())
+    apis.record(SentMessage("telnyx", to=str(to), text=str(text), message_id=message_id, details={"from": sender}))
+    return json_response({"data": {"id": message_id, "record_type": "message"}})
+
+
+def telnyx_call_action(apis: ProviderApis, request: Request, values: dict[str, str]) -> Response:
+    """``POST /v2/calls/{call_control_id}/actions/{action}``: answer, playback_start, speak,
+    transfer (``to`` required). A repeated ``command_id`` on the same call is ignored, as Telnyx does."""
+    if not _telnyx_authenticated(apis, request):
+        return _telnyx_error(401, "10009", "Authentication failed")
+    action, call_control_id = values["action"], values["call_control_id"]
+    if action not in _TELNYX_ACTIONS:
+        return _telnyx_error(404, "10005", "Resource not found", f"no call command {action!r} in the sandbox")
+    body = _json_or_form(request)
+    if body is None:
+        return _telnyx_error(422, "10015", "Invalid parameter", "the body must be a JSON object")
+    if action == "transfer" and not (isinstance(body.get("to"), str) and body["to"]):
+        return _telnyx_error(422, "10015", "Invalid parameter", "to is required")
+    if action == "playback_start" and not (body.get("audio_url") or body.get("media_name")):
+        return _telnyx_error(422, "10015", "Invalid parameter", "audio_url or media_name is required")
+    if action == "speak" and not (isinstance(body.get("payload"), str) and body.get("voice")):
+        return _telnyx_error(422, "10015", "Invalid parameter", "payload and voice are required")
+    if call_control_id in apis.ended_calls:
+        return _telnyx_error(422, "90018", "Call has already ended")
+    command_id = body.get("command_id")
+    if not isinstance(command_id, str) or apis.first_command(call_control_id, command_id):
+        apis.record_call_update(
+            CallUpdate("telnyx", call_sid=call_control_id, twiml=None, url=None, status=None, action=action, body=body)
+        )
+    return json_response({"data": {"result": "ok"}})
 
 
 # ------------------------------------------------------------------------- telegram
@@ -431,6 +497,8 @@ def _messenger_message(apis: ProviderApis, page_id: str, body: dict[str, Any]) -
 ROUTES: dict[str, Handler] = {
     "/twilio/2010-04-01/Accounts/<account_sid>/Messages.json": twilio_messages,
     "/twilio/2010-04-01/Accounts/<account_sid>/Calls/<call_sid>.json": twilio_update_call,
+    "/telnyx/v2/messages": telnyx_messages,
+    "/telnyx/v2/calls/<call_control_id>/actions/<action>": telnyx_call_action,
     "/telegram/bot<token>/sendMessage": telegram_send_message,
     "/slack/api/chat.postMessage": slack_post_message,
     "/meta/<version>/<node_id>/messages": meta_messages,
@@ -462,6 +530,8 @@ def demo_outbound_credentials(provider: str) -> dict[str, str]:
         return {"bot_token": f"xoxb-{pick('0123456789', 13)}-{pick('0123456789', 13)}-{pick(alnum, 24)}"}
     if provider == "meta":  # long-lived Graph access tokens start with "EAA"
         return {"access_token": "EAA" + pick(alnum, 180)}
+    if provider == "telnyx":  # API v2 keys: "KEY" + hex, "_" + secret
+        return {"api_key": f"KEY{secrets.token_hex(16).upper()}_{pick(alnum, 22)}"}
     raise ValueError(
-        f"no outbound credentials for {provider!r}; providers that can send: twilio, telegram, slack, meta"
+        f"no outbound credentials for {provider!r}; providers that can send: twilio, telegram, slack, meta, telnyx"
     )

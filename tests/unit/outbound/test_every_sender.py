@@ -8,7 +8,13 @@ import pytest
 
 from switchboard_core.outbound import SENDERS, TransientFailure, get_sender, send
 from switchboard_core.outbound.transport import http_transport
-from tests.unit.outbound import test_meta_sender, test_slack_sender, test_telegram_sender, test_twilio_sender
+from tests.unit.outbound import (
+    test_meta_sender,
+    test_slack_sender,
+    test_telegram_sender,
+    test_telnyx_sender,
+    test_twilio_sender,
+)
 
 CASES = {
     "twilio": (
@@ -20,6 +26,7 @@ CASES = {
     "telegram": (test_telegram_sender.credentials, test_telegram_sender.customer_address),
     "slack": (test_slack_sender.credentials, test_slack_sender.customer_address),
     "meta": (test_meta_sender.credentials, lambda: test_meta_sender.address_of("whatsapp-text.json")),
+    "telnyx": (test_telnyx_sender.credentials, test_telnyx_sender.customer_address),
 }
 
 

@@ -30,6 +30,7 @@ SENDERS: dict[str, str] = {
     "telegram": "switchboard_core.outbound.telegram:TelegramSender",
     "slack": "switchboard_core.outbound.slack:SlackSender",
     "meta": "switchboard_core.outbound.meta:MetaSender",
+    "telnyx": "switchboard_core.outbound.telnyx:TelnyxSender",
 }
 # Dev and tests only: send to this loopback base URL (+ "/<provider>") instead of the
 # provider's API. The local runtime points it at its provider sandbox; the CDK app never sets it.

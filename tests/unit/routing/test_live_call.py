@@ -1,0 +1,51 @@
+"""What routing hands the calls function about a live call: Twilio's ringing call and Telnyx's
+inbound call.initiated (the recorded sample, through the adapter), never a leg the hub opened."""
+
+from __future__ import annotations
+
+import copy
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+from functions.routing.logic import live_call
+from switchboard_core.events import CanonicalEvent, Channel
+from switchboard_core.providers import get_adapter
+from switchboard_core.providers.base import WebhookRequest
+from switchboard_core.routing.sensing import Location, Sensed
+
+NOW = datetime(2026, 12, 2, 3, tzinfo=UTC)
+SAMPLE = Path(__file__).resolve().parents[2] / "events" / "telnyx" / "call-initiated.json"
+
+
+def telnyx_event(**payload_changes) -> CanonicalEvent:
+    body = json.loads(SAMPLE.read_bytes())
+    body = copy.deepcopy(body)
+    body["data"]["payload"].update(payload_changes)
+    request = WebhookRequest(
+        method="POST", url="https://hub/webhooks/telnyx/c", headers={}, body=json.dumps(body).encode()
+    )
+    [draft] = get_adapter("telnyx").normalise(request)
+    return CanonicalEvent.from_draft(
+        draft, provider="telnyx", connection="c", tenant="t", channel=Channel.TELEPHONY, received_at=NOW, raw_ref=None
+    )
+
+
+def test_an_inbound_telnyx_call_is_a_live_call_keyed_by_its_call_control_id():
+    event = telnyx_event()
+    assert event.type == "call.initiated"
+    where = Sensed(location=Location(latitude=54.07, longitude=9.98))
+    call = live_call(event, where)
+    assert call == {
+        "provider": "telnyx",
+        "sid": event.attributes["payload"]["call_control_id"],
+        "from": "+14155550123",
+        "to": "+14155550100",
+        "location": {"latitude": 54.07, "longitude": 9.98},
+    }
+
+
+def test_outgoing_legs_and_the_hubs_own_transfer_legs_are_not_live_calls():
+    assert live_call(telnyx_event(direction="outgoing"), Sensed()) is None
+    assert live_call(telnyx_event(client_state="c3dpdGNoYm9hcmQ6eA=="), Sensed()) is None
+    assert live_call(telnyx_event(call_control_id=None), Sensed()) is None
