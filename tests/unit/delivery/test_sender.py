@@ -227,8 +227,9 @@ def test_a_status_line_dripped_a_byte_at_a_time_is_a_timeout_at_the_deadline(hos
     target, ca, server = hostile(drip(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"))
     result, took = timed_post(target, b"{}", 1.0, ca)
     assert (result.status_code, result.error) == (None, "timeout: no answer within 1 s")
-    assert 1.0 <= took < 1.5 and 1000 <= result.latency_ms < 1500
-    assert server.hung_up.wait(2)  # the sender let go of the connection: nothing keeps it open
+    # Generous upper bounds (a loaded machine wakes the timer late): undripped, these answers take 12 s to minutes.
+    assert 1.0 <= took < 3.0 and 1000 <= result.latency_ms < 3000
+    assert server.hung_up.wait(5)  # the sender let go of the connection: nothing keeps it open
 
 
 @SCHEMES
@@ -238,8 +239,8 @@ def test_a_body_dripped_after_a_prompt_status_keeps_the_status_and_what_came(hos
     result, took = timed_post(target, b"{}", 1.0, ca)
     assert (result.status_code, result.error, result.headers["retry-after"]) == (503, None, "120")
     assert result.excerpt.startswith("b") and result.excerpt == "b" * len(result.excerpt)  # as far as it came
-    assert 1.0 <= took < 1.5
-    assert server.hung_up.wait(2)
+    assert 1.0 <= took < 3.0
+    assert server.hung_up.wait(5)
 
 
 @SCHEMES
@@ -249,7 +250,7 @@ def test_headers_dripped_after_the_status_line_keep_the_status_but_no_header(hos
     result, took = timed_post(target, b"{}", 1.0, ca)
     # The status came in time; the deadline cut "Retry-After: 120" short, so no header is trusted.
     assert (result.status_code, result.error, result.headers) == (503, None, {})
-    assert 1.0 <= took < 1.5
+    assert 1.0 <= took < 3.0
 
 
 @SCHEMES
@@ -257,7 +258,7 @@ def test_an_endpoint_reading_the_request_slowly_is_a_timeout_at_the_deadline(hos
     target, ca, _ = hostile(read_slowly)
     result, took = timed_post(target, b"x" * (16 * 1024 * 1024), 1.0, ca)
     assert (result.status_code, result.error) == (None, "timeout: no answer within 1 s")
-    assert 1.0 <= took < 1.5
+    assert 1.0 <= took < 3.0
 
 
 @SCHEMES
@@ -265,4 +266,4 @@ def test_a_prompt_answer_is_not_held_to_the_deadline(hostile):
     target, ca, _ = hostile(drip(b"HTTP/1.1 204 No Content\r\nX-Seen: 1\r\n\r\n", fast=1000))
     result, took = timed_post(target, b"{}", 5.0, ca)
     assert (result.status_code, result.error, result.headers["x-seen"]) == (204, None, "1")
-    assert took < 1
+    assert took < 4  # not held to the 5 s deadline
