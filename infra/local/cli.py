@@ -722,17 +722,25 @@ def run_conversations(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_sent(args: argparse.Namespace) -> int:
+def sandbox_url(args: argparse.Namespace, kept: str) -> str:
+    """The running local hub's provider sandbox; a clear error when no hub runs (`kept`: what it keeps)."""
     state = state_of(args)
     sandbox = state.read_json(state.runtime_file).get("provider_apis")
     if not sandbox:
-        raise CliError(
-            "no local hub is running: start one with `switchboard dev` (auto-replies are kept in its provider sandbox)"
-        )
-    status, _, body = http("GET", f"{sandbox}/_sandbox/messages")
+        raise CliError(f"no local hub is running: start one with `switchboard dev` ({kept} are kept in its sandbox)")
+    return str(sandbox)
+
+
+def sandbox_records(sandbox: str, kind: str) -> list[dict[str, Any]]:
+    """What the provider sandbox recorded: `messages` (SMS, Slack...) or `calls` (call updates)."""
+    status, _, body = http("GET", f"{sandbox}/_sandbox/{kind}")
     if status != 200:
         raise CliError(f"the provider sandbox answered {status}; restart `switchboard dev`")
-    messages = json.loads(body)["messages"]
+    return list(json.loads(body)[kind])
+
+
+def run_sent(args: argparse.Namespace) -> int:
+    messages = sandbox_records(sandbox_url(args, "auto-replies"), "messages")
     if not messages:
         print("no replies sent yet: a rule with an auto_reply action answers customers (docs/examples/README.md)")
         return 0
@@ -744,16 +752,7 @@ def run_sent(args: argparse.Namespace) -> int:
 def run_calls(args: argparse.Namespace) -> int:
     from xml.etree import ElementTree as ET
 
-    state = state_of(args)
-    sandbox = state.read_json(state.runtime_file).get("provider_apis")
-    if not sandbox:
-        raise CliError(
-            "no local hub is running: start one with `switchboard dev` (call updates are kept in its sandbox)"
-        )
-    status, _, body = http("GET", f"{sandbox}/_sandbox/calls")
-    if status != 200:
-        raise CliError(f"the provider sandbox answered {status}; restart `switchboard dev`")
-    updates = json.loads(body)["calls"]
+    updates = sandbox_records(sandbox_url(args, "call updates"), "calls")
     if not updates:
         print("no live call put through yet: a rule that assigns calls, and responders with an sms contact point")
         return 0
@@ -820,10 +819,7 @@ def run_notifications(args: argparse.Namespace) -> int:
 
 
 def sandbox_texts(sandbox: str) -> dict[str, tuple[str, str]]:
-    status, _, body = http("GET", f"{sandbox}/_sandbox/messages")
-    if status != 200:
-        raise CliError(f"the provider sandbox answered {status}; restart `switchboard dev`")
-    return {m["message_id"]: (m["to"], m["text"]) for m in json.loads(body)["messages"]}
+    return {m["message_id"]: (m["to"], m["text"]) for m in sandbox_records(sandbox, "messages")}
 
 
 def ses_texts(endpoint: str | None) -> dict[str, tuple[str, str]]:
