@@ -267,3 +267,14 @@ def test_a_prompt_answer_is_not_held_to_the_deadline(hostile):
     result, took = timed_post(target, b"{}", 5.0, ca)
     assert (result.status_code, result.error, result.headers["x-seen"]) == (204, None, "1")
     assert took < 4  # not held to the 5 s deadline
+
+
+def test_a_send_timed_out_inside_http_client_is_reported_as_the_timeout():
+    """urllib3 wraps a socket timeout while the body is written as ProtocolError('Connection
+    aborted.', TimeoutError); that can land a moment before the deadline's timer fires."""
+    from urllib3.exceptions import ProtocolError
+
+    from switchboard_core.subscriptions.sender import _timed_out
+
+    assert _timed_out(ProtocolError("Connection aborted.", TimeoutError("timed out")))
+    assert not _timed_out(ProtocolError("Connection aborted.", ConnectionResetError(104, "reset")))

@@ -227,7 +227,7 @@ def _post_to(
         return SendResult(None, _elapsed_ms(started), error=f"{CONNECT_FAILED}: {_reason(exc)}")
     except (HTTPError, OSError) as exc:
         # Once the deadline has shut the socket down, whatever broke is the deadline's doing.
-        if deadline.fired or isinstance(exc, (ConnectTimeoutError, ReadTimeoutError)):
+        if deadline.fired or _timed_out(exc):
             error = f"timeout: no answer within {timeout:g} s"
         elif isinstance(exc, SSLError):
             error = f"TLS error: {_reason(exc)}"
@@ -237,6 +237,24 @@ def _post_to(
     finally:
         deadline.disarm()
         pool.close()
+
+
+def _timed_out(exc: BaseException) -> bool:
+    """Whether a socket timeout is behind `exc`. A body the endpoint reads too slowly times the
+    send out inside http.client, which urllib3 reports as ProtocolError("Connection aborted.",
+    TimeoutError) -- sometimes just before the deadline's own timer fires."""
+    seen: set[int] = set()
+    pending: list[BaseException] = [exc]
+    while pending:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, (TimeoutError, ConnectTimeoutError, ReadTimeoutError)):
+            return True
+        pending.extend(a for a in current.args if isinstance(a, BaseException))
+        pending.extend(c for c in (current.__cause__, current.__context__) if c is not None)
+    return False
 
 
 def _reason(exc: BaseException) -> str:
