@@ -23,7 +23,7 @@ from switchboard_core.outbound import (
     reply_address,
     send,
 )
-from switchboard_core.outbound.base import ProviderResponse
+from switchboard_core.outbound.base import OutboundMessage, ProviderResponse
 from switchboard_core.outbound.meta import GRAPH_API_VERSION, MetaCredentials, MetaSender
 from switchboard_core.outbound.transport import http_transport
 from switchboard_core.providers import get_adapter
@@ -193,7 +193,7 @@ def test_whatsapp_request_is_the_documented_cloud_api_call() -> None:
     request = MetaSender().request(
         "https://graph.facebook.com",
         {"product": "whatsapp", "phone_number_id": "106540352242922", "to": "16505551234"},
-        "Thanks, we're on it",
+        OutboundMessage("Thanks, we're on it"),
         creds,
     )
     assert request.method == "POST"
@@ -213,7 +213,7 @@ def test_messenger_request_is_the_documented_send_api_call() -> None:
     request = MetaSender().request(
         "https://graph.facebook.com",
         {"product": "messenger", "page_id": "112233445566778", "to": "6789012345678901"},
-        "Thanks",
+        OutboundMessage("Thanks"),
         creds,
     )
     assert request.url == f"https://graph.facebook.com/{GRAPH_API_VERSION}/112233445566778/messages"
@@ -231,14 +231,16 @@ def test_pinned_graph_version_is_a_real_version_string() -> None:
 
 def test_long_text_is_clipped() -> None:
     creds = MetaCredentials.model_validate(credentials())
-    request = MetaSender().request("https://x", {"product": "messenger", "page_id": "1", "to": "2"}, "x" * 5000, creds)
+    request = MetaSender().request(
+        "https://x", {"product": "messenger", "page_id": "1", "to": "2"}, OutboundMessage("x" * 5000), creds
+    )
     assert len(json.loads(request.body)["message"]["text"]) == 1600
 
 
 def test_unknown_product_is_refused() -> None:
     creds = MetaCredentials.model_validate(credentials())
     with pytest.raises(PermanentFailure):
-        MetaSender().request("https://x", {"product": "instagram", "to": "1"}, "hi", creds)
+        MetaSender().request("https://x", {"product": "instagram", "to": "1"}, OutboundMessage("hi"), creds)
 
 
 # --- sandbox round trips -------------------------------------------------------------------------
@@ -279,7 +281,10 @@ def test_sandbox_refuses_a_whatsapp_message_without_body_in_graph_shape(sandbox)
     creds = credentials()
     apis.accept("meta", creds)
     request = MetaSender().request(
-        f"{url}/meta", {"product": "whatsapp", "phone_number_id": "1", "to": "2"}, "", MetaCredentials(**creds)
+        f"{url}/meta",
+        {"product": "whatsapp", "phone_number_id": "1", "to": "2"},
+        OutboundMessage(""),
+        MetaCredentials(**creds),
     )
     response = http_transport(request)
     assert response.status == 400 and response.json()["error"]["code"] == 100

@@ -16,7 +16,7 @@ from infra.local.provider_apis import demo_outbound_credentials
 from infra.local.samples import build_sample, demo_credentials
 from switchboard_core.events import CanonicalEvent, Channel
 from switchboard_core.outbound import PermanentFailure, ReplyAddress, TransientFailure, reply_address, send
-from switchboard_core.outbound.base import ProviderResponse
+from switchboard_core.outbound.base import OutboundMessage, ProviderResponse
 from switchboard_core.outbound.slack import SlackCredentials, SlackSender
 from switchboard_core.outbound.transport import http_transport
 from switchboard_core.providers import get_adapter
@@ -150,7 +150,10 @@ def test_no_address_for_block_actions() -> None:
 def test_request_is_the_documented_post_message_call() -> None:
     creds = SlackCredentials.model_validate(credentials())
     request = SlackSender().request(
-        "https://slack.com", {"channel": "C123ABC456", "thread_ts": "1355517523.000005"}, "Thanks, we're on it", creds
+        "https://slack.com",
+        {"channel": "C123ABC456", "thread_ts": "1355517523.000005"},
+        OutboundMessage("Thanks, we're on it"),
+        creds,
     )
     assert request.method == "POST" and request.url == "https://slack.com/api/chat.postMessage"
     assert request.headers["Authorization"] == f"Bearer {creds.bot_token}"
@@ -164,7 +167,7 @@ def test_request_is_the_documented_post_message_call() -> None:
 
 def test_slash_command_reply_has_no_thread_ts() -> None:
     creds = SlackCredentials.model_validate(credentials())
-    assert json.loads(SlackSender().request("https://x", {"channel": "C1"}, "hi", creds).body) == {
+    assert json.loads(SlackSender().request("https://x", {"channel": "C1"}, OutboundMessage("hi"), creds).body) == {
         "channel": "C1",
         "text": "hi",
     }
@@ -172,14 +175,23 @@ def test_slash_command_reply_has_no_thread_ts() -> None:
 
 def test_control_characters_are_escaped_so_text_cannot_ping_the_channel() -> None:
     creds = SlackCredentials.model_validate(credentials())
-    body = json.loads(SlackSender().request("https://x", {"channel": "C1"}, "<!channel> R&D <http://x|y>", creds).body)
+    body = json.loads(
+        SlackSender()
+        .request("https://x", {"channel": "C1"}, OutboundMessage("<!channel> R&D <http://x|y>"), creds)
+        .body
+    )
     assert body["text"] == "&lt;!channel&gt; R&amp;D &lt;http://x|y&gt;"
 
 
 def test_long_text_is_clipped() -> None:
     creds = SlackCredentials.model_validate(credentials())
     assert (
-        len(json.loads(SlackSender().request("https://x", {"channel": "C1"}, "x" * 5000, creds).body)["text"]) == 1600
+        len(
+            json.loads(SlackSender().request("https://x", {"channel": "C1"}, OutboundMessage("x" * 5000), creds).body)[
+                "text"
+            ]
+        )
+        == 1600
     )
 
 
@@ -210,7 +222,9 @@ def test_sends_through_the_sandbox_over_http(sandbox) -> None:
 
 def test_wrong_token_is_slacks_http_200_invalid_auth_and_permanent(sandbox) -> None:
     _, url = sandbox
-    request = SlackSender().request(f"{url}/slack", {"channel": "C1"}, "hi", SlackCredentials(**credentials()))
+    request = SlackSender().request(
+        f"{url}/slack", {"channel": "C1"}, OutboundMessage("hi"), SlackCredentials(**credentials())
+    )
     response = http_transport(request)
     assert response.status == 200 and response.json() == {"ok": False, "error": "invalid_auth"}
     with pytest.raises(PermanentFailure) as failure:
@@ -222,7 +236,7 @@ def test_sandbox_refuses_a_message_without_text(sandbox) -> None:
     apis, url = sandbox
     creds = credentials()
     apis.accept("slack", creds)
-    request = SlackSender().request(f"{url}/slack", {"channel": "C1"}, "", SlackCredentials(**creds))
+    request = SlackSender().request(f"{url}/slack", {"channel": "C1"}, OutboundMessage(""), SlackCredentials(**creds))
     with pytest.raises(PermanentFailure) as failure:
         SlackSender().outcome(http_transport(request))
     assert failure.value.code == "slack_no_text"

@@ -15,7 +15,7 @@ from infra.local.provider_apis import demo_outbound_credentials
 from infra.local.samples import build_sample, demo_credentials
 from switchboard_core.events import CanonicalEvent, Channel
 from switchboard_core.outbound import PermanentFailure, ReplyAddress, TransientFailure, reply_address, send
-from switchboard_core.outbound.base import ProviderResponse
+from switchboard_core.outbound.base import OutboundMessage, ProviderResponse
 from switchboard_core.outbound.telegram import TelegramCredentials, TelegramSender
 from switchboard_core.outbound.transport import http_transport
 from switchboard_core.providers import get_adapter
@@ -179,7 +179,7 @@ def test_request_is_the_documented_send_message_call() -> None:
     request = TelegramSender().request(
         "https://api.telegram.org",
         {"chat_id": "8620544687", "reply_to_message_id": "65647"},
-        "Danke, we're on it",
+        OutboundMessage("Danke, we're on it"),
         creds,
     )
     assert request.method == "POST"
@@ -199,7 +199,7 @@ def test_request_carries_topic_and_business_connection_and_leaves_out_what_is_ab
         sender.request(
             "https://x",
             {"chat_id": "-100123", "message_thread_id": "42", "business_connection_id": "BCx1"},
-            "hi",
+            OutboundMessage("hi"),
             creds,
         ).body
     )
@@ -208,7 +208,7 @@ def test_request_carries_topic_and_business_connection_and_leaves_out_what_is_ab
 
 def test_long_text_is_clipped() -> None:
     creds = TelegramCredentials.model_validate(credentials())
-    body = json.loads(TelegramSender().request("https://x", {"chat_id": "1"}, "x" * 5000, creds).body)
+    body = json.loads(TelegramSender().request("https://x", {"chat_id": "1"}, OutboundMessage("x" * 5000), creds).body)
     assert len(body["text"]) == 1600
 
 
@@ -249,7 +249,9 @@ def test_sandbox_refuses_a_request_without_text_in_telegrams_shape(sandbox) -> N
     apis, url = sandbox
     creds = credentials()
     apis.accept("telegram", creds)
-    request = TelegramSender().request(f"{url}/telegram", {"chat_id": "1"}, "", TelegramCredentials(**creds))
+    request = TelegramSender().request(
+        f"{url}/telegram", {"chat_id": "1"}, OutboundMessage(""), TelegramCredentials(**creds)
+    )
     with pytest.raises(PermanentFailure) as failure:
         TelegramSender().outcome(http_transport(request))
     assert failure.value.code == "telegram_400" and "text is empty" in failure.value.detail

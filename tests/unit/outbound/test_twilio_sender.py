@@ -12,7 +12,7 @@ import pytest
 
 from switchboard_core.events import CanonicalEvent, Channel, Contact, EventDraft
 from switchboard_core.outbound import PermanentFailure, TransientFailure, reply_address, send
-from switchboard_core.outbound.base import ProviderResponse
+from switchboard_core.outbound.base import OutboundMessage, ProviderResponse
 from switchboard_core.outbound.transport import http_transport
 from switchboard_core.outbound.twilio import TwilioCredentials, TwilioSender
 
@@ -69,7 +69,10 @@ def test_no_address_where_the_messages_api_cannot_answer(attributes: dict[str, s
 def test_request_is_the_documented_messages_call() -> None:
     creds = TwilioCredentials.model_validate(credentials())
     request = TwilioSender().request(
-        "https://api.twilio.com", {"to": "+14155550178", "from": "+14155550100"}, "Thanks, we're on it", creds
+        "https://api.twilio.com",
+        {"to": "+14155550178", "from": "+14155550100"},
+        OutboundMessage("Thanks, we're on it"),
+        creds,
     )
     assert request.url == f"https://api.twilio.com/2010-04-01/Accounts/{creds.account_sid}/Messages.json"
     assert (
@@ -85,14 +88,14 @@ def test_request_is_the_documented_messages_call() -> None:
 
 def test_messaging_service_replaces_from() -> None:
     creds = TwilioCredentials.model_validate(credentials() | {"messaging_service_sid": "MG" + "a" * 32})
-    request = TwilioSender().request("https://x", {"to": "+1", "from": "+2"}, "hi", creds)
+    request = TwilioSender().request("https://x", {"to": "+1", "from": "+2"}, OutboundMessage("hi"), creds)
     form = parse_qs(request.body.decode())
     assert form["MessagingServiceSid"] == ["MG" + "a" * 32] and "From" not in form
 
 
 def test_long_text_is_clipped_to_one_message() -> None:
     creds = TwilioCredentials.model_validate(credentials())
-    request = TwilioSender().request("https://x", {"to": "+1", "from": "+2"}, "x" * 5000, creds)
+    request = TwilioSender().request("https://x", {"to": "+1", "from": "+2"}, OutboundMessage("x" * 5000), creds)
     assert len(parse_qs(request.body.decode())["Body"][0]) == 1600
 
 

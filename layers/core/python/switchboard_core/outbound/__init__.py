@@ -15,13 +15,18 @@ from typing import Any
 
 from switchboard_core.events import CanonicalEvent
 from switchboard_core.outbound.base import (
+    Attachment,
+    DeliveryStatus,
+    OutboundMessage,
     OutboundRequest,
     PermanentFailure,
     ProviderResponse,
+    Refused,
     ReplyAddress,
     Sender,
     SendFailure,
     TransientFailure,
+    Visibility,
 )
 
 # provider -> "module:Class", imported on first use so routing loads only what it answers.
@@ -50,11 +55,11 @@ def get_sender(provider: str) -> Sender | None:
     return getattr(importlib.import_module(module), name)()
 
 
-def reply_address(event: CanonicalEvent) -> ReplyAddress | None:
+def reply_address(event: CanonicalEvent, visibility: Visibility | None = None) -> ReplyAddress | None:
     sender = get_sender(event.provider)
     if sender is None:
         return None
-    fields = sender.address(event)
+    fields = sender.address(event, visibility)
     if fields is None:
         return None
     return ReplyAddress(provider=event.provider, connection=event.connection, fields=fields)
@@ -76,9 +81,13 @@ def validate_credentials(provider: str, credentials: Mapping[str, Any]) -> dict[
 
 
 def send(
-    address: ReplyAddress, text: str, credentials: Mapping[str, str], transport: Transport, base_url: str | None = None
+    address: ReplyAddress,
+    message: str | OutboundMessage,
+    credentials: Mapping[str, str],
+    transport: Transport,
+    base_url: str | None = None,
 ) -> str:
-    """Send `text` to `address`; the provider's message id, or a SendFailure."""
+    """Send `message` (or a plain text) to `address`; the provider's message id, or a SendFailure."""
     sender = get_sender(address.provider)
     if sender is None:
         raise PermanentFailure("outbound_unsupported", f"{address.provider} has no outbound sender")
@@ -89,7 +98,14 @@ def send(
     except ValidationError:
         raise PermanentFailure("invalid_credentials", "the stored outbound credentials are not valid") from None
     root = base_url or _override(address.provider) or sender.base_url
-    return sender.outcome(transport(sender.request(root, address.fields, text, model)))
+    outgoing = message if isinstance(message, OutboundMessage) else OutboundMessage(text=message)
+    return sender.outcome(transport(sender.request(root, address.fields, outgoing, model)))
+
+
+def delivery_status(event: CanonicalEvent) -> DeliveryStatus | None:
+    """A provider's `message.status_updated` event read as a delivery report, when its sender reads them."""
+    sender = get_sender(event.provider)
+    return sender.status(event) if sender is not None else None
 
 
 def api_base_url(provider: str) -> str:
@@ -118,11 +134,17 @@ def _override(provider: str) -> str | None:
 
 __all__ = [
     "SENDERS",
+    "Attachment",
+    "DeliveryStatus",
+    "OutboundMessage",
     "PermanentFailure",
+    "Refused",
     "ReplyAddress",
     "SendFailure",
     "TransientFailure",
+    "Visibility",
     "api_base_url",
+    "delivery_status",
     "get_sender",
     "reply_address",
     "send",

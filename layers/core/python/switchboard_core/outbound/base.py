@@ -1,11 +1,23 @@
 """The outbound sender interface: replying to a customer on the channel they wrote from.
 
-A sender knows one provider's send API: where a reply goes (`address`, read from the
-canonical event the customer sent, pure), which credentials it needs (a pydantic model),
-the HTTP request that sends a text (`request`, pure) and what the provider's answer means
-(`outcome`, pure: the provider's message id, or a failure that says whether a retry can
-help). Senders do no I/O: `switchboard_core.outbound.send` passes the request to a
-transport (urllib in Lambda, a fake or the local provider sandbox in tests).
+A sender knows one provider's send API, all of it pure (no I/O):
+
+* `address(event, visibility)`: where a reply to the customer's event goes (a public reply
+  or a private message where the platform has both; None: the default for the channel);
+* `prepare(address, message, inbound_at, now)`: the platform's rules for this send (a
+  messaging window, a tag it needs) -- the address to send to, or `Refused` (the API
+  answers 409 naming the rule);
+* `request(base_url, address, message, credentials)`: the HTTP request that sends it;
+* `outcome(response)`: the provider's message id, or a SendFailure saying whether a retry
+  can help (and after how long, from the provider's rate-limit headers);
+* `status(event)`: a provider's webhook about something the hub sent, read as (provider
+  message id, state, reason): a delivery-status webhook (`message.status_updated`), or
+  the platform's echo of the published item (the business's own tweet, a ticket comment
+  by the API user) read as `delivered`.
+
+`switchboard_core.outbound.send` passes the request to a transport (urllib in Lambda, a
+fake or the local provider sandbox in tests). Auto-replies, notifications and staff
+answers all send through these same senders.
 """
 
 from __future__ import annotations
@@ -14,7 +26,9 @@ import json
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -38,6 +52,51 @@ class ReplyAddress(BaseModel):
     provider: str
     connection: str
     fields: dict[str, str] = Field(description="provider-specific: e.g. twilio {to, from}, slack {channel, thread_ts}")
+
+
+Visibility = Literal["public", "private"]
+# Delivery states a staff answer moves through (`message.status_updated`), in order; `failed` ends it.
+DeliveryState = Literal["queued", "sent", "delivered", "read", "failed"]
+
+
+@dataclass(frozen=True)
+class Attachment:
+    url: str
+    content_type: str | None = None
+
+
+@dataclass(frozen=True)
+class OutboundMessage:
+    """What to send. `message_id` is the hub's id for it: senders pass it where the API
+    takes a client reference or idempotency key (so a status webhook or a retried request
+    can be matched to it). `template` is a WhatsApp-style approved template
+    (`{"name", "language", "parameters"?}`) for sends outside a messaging window."""
+
+    text: str
+    message_id: str | None = None
+    attachments: tuple[Attachment, ...] = ()
+    template: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class DeliveryStatus:
+    """A provider's delivery report, read from its status webhook."""
+
+    provider_message_id: str
+    state: DeliveryState
+    reason: str | None = None  # the provider's error code and words, for `failed`
+
+
+class Refused(Exception):
+    """The platform's rules forbid this send now (outside a messaging window, a channel
+    that cannot be answered publicly...): the API answers 409 with `code`, `detail` and
+    `hints` (what would be allowed: the template to use, when the window closed)."""
+
+    def __init__(self, code: str, detail: str, **hints: Any) -> None:
+        super().__init__(f"{code}: {detail}")
+        self.code = code
+        self.detail = detail
+        self.hints = hints
 
 
 @dataclass(frozen=True)
@@ -66,10 +125,12 @@ class SendFailure(Exception):
 
     transient: ClassVar[bool] = False
 
-    def __init__(self, code: str, detail: str) -> None:
+    def __init__(self, code: str, detail: str, retry_after: float | None = None) -> None:
         super().__init__(f"{code}: {detail}")
         self.code = code
         self.detail = detail[:500]
+        # Seconds the provider asked us to wait (Retry-After, a rate-limit reset header).
+        self.retry_after = retry_after
 
 
 class PermanentFailure(SendFailure):
@@ -88,17 +149,33 @@ class Sender(ABC):
     credentials_model: ClassVar[type[BaseModel]]
 
     @abstractmethod
-    def address(self, event: CanonicalEvent) -> dict[str, str] | None:
-        """The reply's addressing for a message the customer sent, or None when this
-        event cannot be answered through the provider's send API."""
+    def address(self, event: CanonicalEvent, visibility: Visibility | None = None) -> dict[str, str] | None:
+        """The reply's addressing for something the customer sent, or None when this event
+        cannot be answered through the provider's send API, or not with that visibility
+        (`public`: a comment or post reply; `private`: a direct message; None: the
+        channel's own kind of reply)."""
+
+    def prepare(
+        self, address: Mapping[str, str], message: OutboundMessage, inbound_at: datetime, now: datetime
+    ) -> dict[str, str]:
+        """The address to send `message` to now, given when the customer last wrote on this
+        channel (`inbound_at`); raise Refused when the platform's rules forbid it."""
+        return dict(address)
 
     @abstractmethod
-    def request(self, base_url: str, address: Mapping[str, str], text: str, credentials: BaseModel) -> OutboundRequest:
-        """The HTTP request that sends `text` to `address`."""
+    def request(
+        self, base_url: str, address: Mapping[str, str], message: OutboundMessage, credentials: BaseModel
+    ) -> OutboundRequest:
+        """The HTTP request that sends `message` to `address`."""
 
     @abstractmethod
     def outcome(self, response: ProviderResponse) -> str:
         """The provider's id of the sent message; raise a SendFailure otherwise."""
+
+    def status(self, event: CanonicalEvent) -> DeliveryStatus | None:
+        """This provider's event read as a delivery report on something the hub sent (None:
+        not one, or the provider sends none)."""
+        return None
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -109,10 +186,44 @@ class Sender(ABC):
 
 
 def failure_for_status(response: ProviderResponse, code: str, detail: str) -> SendFailure:
-    """429 and 5xx are worth retrying; any other refusal is final."""
+    """429 and 5xx are worth retrying (after the provider's Retry-After, when it sent one);
+    any other refusal is final."""
     if response.status == 429 or response.status >= 500:
-        return TransientFailure(code, detail)
+        return TransientFailure(code, detail, retry_after=retry_after(response.headers))
     return PermanentFailure(code, detail)
+
+
+MAX_RETRY_AFTER_SECONDS = 15 * 60  # longer waits than this are capped: the queue retries sooner
+
+
+def retry_after(headers: Mapping[str, str], now: datetime | None = None) -> float | None:
+    """Seconds to wait from RFC 9110 `Retry-After` (seconds or an HTTP date), else from a
+    reset header in epoch seconds (`x-rate-limit-reset` on X, `x-ratelimit-reset`
+    elsewhere); None when there is none. Header names are expected lower-cased."""
+    now = now or datetime.now(UTC)
+    value = headers.get("retry-after")
+    seconds: float | None = None
+    if value:
+        value = value.strip()
+        try:
+            seconds = float(value)
+        except ValueError:
+            try:
+                when = parsedate_to_datetime(value)
+                seconds = (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp() - now.timestamp()
+            except (TypeError, ValueError, IndexError):
+                seconds = None
+    if seconds is None:
+        for name in ("x-rate-limit-reset", "x-ratelimit-reset"):
+            reset = headers.get(name)
+            if reset and reset.strip().isdigit():
+                epoch = int(reset.strip())
+                # Epoch seconds when large; some APIs send seconds-until-reset in the same header.
+                seconds = epoch - now.timestamp() if epoch > 10**9 else float(epoch)
+                break
+    if seconds is None or seconds != seconds:  # NaN
+        return None
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER_SECONDS)
 
 
 def clip(text: str, limit: int = MAX_REPLY_CHARS) -> str:

@@ -47,11 +47,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from switchboard_core.events import CanonicalEvent
 from switchboard_core.outbound.base import (
     AUTO_REPLY_MARK,
+    OutboundMessage,
     OutboundRequest,
     PermanentFailure,
     ProviderResponse,
     Sender,
     TransientFailure,
+    Visibility,
     clip,
     failure_for_status,
 )
@@ -108,7 +110,9 @@ class MetaSender(Sender):
     base_url: ClassVar[str] = "https://graph.facebook.com"
     credentials_model: ClassVar[type[BaseModel]] = MetaCredentials
 
-    def address(self, event: CanonicalEvent) -> dict[str, str] | None:
+    def address(self, event: CanonicalEvent, visibility: Visibility | None = None) -> dict[str, str] | None:
+        if visibility == "public":  # private messages only on this channel
+            return None
         if event.type != "message.received":
             return None
         attributes = event.attributes
@@ -131,7 +135,10 @@ class MetaSender(Sender):
             return {"product": "messenger", "page_id": page_id, "to": psid}
         return None  # Instagram (not supported yet) and anything else
 
-    def request(self, base_url: str, address: Mapping[str, str], text: str, credentials: BaseModel) -> OutboundRequest:
+    def request(
+        self, base_url: str, address: Mapping[str, str], message: OutboundMessage, credentials: BaseModel
+    ) -> OutboundRequest:
+        text = message.text
         assert isinstance(credentials, MetaCredentials)
         body: dict[str, Any]
         if address["product"] == "whatsapp":

@@ -32,11 +32,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from switchboard_core.events import CanonicalEvent
 from switchboard_core.outbound.base import (
+    OutboundMessage,
     OutboundRequest,
     PermanentFailure,
     ProviderResponse,
     Sender,
     TransientFailure,
+    Visibility,
     clip,
     failure_for_status,
 )
@@ -87,7 +89,9 @@ class SlackSender(Sender):
     base_url: ClassVar[str] = "https://slack.com"
     credentials_model: ClassVar[type[BaseModel]] = SlackCredentials
 
-    def address(self, event: CanonicalEvent) -> dict[str, str] | None:
+    def address(self, event: CanonicalEvent, visibility: Visibility | None = None) -> dict[str, str] | None:
+        if visibility == "public":  # private messages only on this channel
+            return None
         attributes = event.attributes
         if event.type == "interaction.created":
             if attributes.get("interaction_type") != "slash_command":
@@ -107,7 +111,10 @@ class SlackSender(Sender):
             return None
         return {"channel": channel, "thread_ts": thread}
 
-    def request(self, base_url: str, address: Mapping[str, str], text: str, credentials: BaseModel) -> OutboundRequest:
+    def request(
+        self, base_url: str, address: Mapping[str, str], message: OutboundMessage, credentials: BaseModel
+    ) -> OutboundRequest:
+        text = message.text
         assert isinstance(credentials, SlackCredentials)
         body = {"channel": address["channel"], "text": escape(clip(text))}
         if address.get("thread_ts"):

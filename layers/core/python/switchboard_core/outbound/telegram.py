@@ -31,12 +31,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from switchboard_core.events import CanonicalEvent
 from switchboard_core.outbound.base import (
+    OutboundMessage,
     OutboundRequest,
     PermanentFailure,
     ProviderResponse,
     Sender,
     SendFailure,
     TransientFailure,
+    Visibility,
     clip,
     failure_for_status,
 )
@@ -77,7 +79,9 @@ class TelegramSender(Sender):
     base_url: ClassVar[str] = "https://api.telegram.org"
     credentials_model: ClassVar[type[BaseModel]] = TelegramCredentials
 
-    def address(self, event: CanonicalEvent) -> dict[str, str] | None:
+    def address(self, event: CanonicalEvent, visibility: Visibility | None = None) -> dict[str, str] | None:
+        if visibility == "public":  # private messages only on this channel
+            return None
         attributes = event.attributes
         kind = attributes.get("update_kind")
         if event.type == "interaction.created" and kind == "callback_query":
@@ -107,7 +111,10 @@ class TelegramSender(Sender):
             address["business_connection_id"] = connection
         return address
 
-    def request(self, base_url: str, address: Mapping[str, str], text: str, credentials: BaseModel) -> OutboundRequest:
+    def request(
+        self, base_url: str, address: Mapping[str, str], message: OutboundMessage, credentials: BaseModel
+    ) -> OutboundRequest:
+        text = message.text
         assert isinstance(credentials, TelegramCredentials)
         chat_id = address["chat_id"]
         body: dict[str, Any] = {"chat_id": int(chat_id) if _INTEGER.match(chat_id) else chat_id, "text": clip(text)}

@@ -21,10 +21,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from switchboard_core.events import CanonicalEvent
 from switchboard_core.outbound.base import (
+    OutboundMessage,
     OutboundRequest,
     PermanentFailure,
     ProviderResponse,
     Sender,
+    Visibility,
     clip,
     failure_for_status,
 )
@@ -73,7 +75,9 @@ class TelnyxSender(Sender):
     base_url: ClassVar[str] = "https://api.telnyx.com"
     credentials_model: ClassVar[type[BaseModel]] = TelnyxCredentials
 
-    def address(self, event: CanonicalEvent) -> dict[str, str] | None:
+    def address(self, event: CanonicalEvent, visibility: Visibility | None = None) -> dict[str, str] | None:
+        if visibility == "public":  # private messages only on this channel
+            return None
         if event.type != "message.received":
             return None
         payload = event.attributes.get("payload")
@@ -84,7 +88,10 @@ class TelnyxSender(Sender):
             return None
         return {"to": customer, "from": business}
 
-    def request(self, base_url: str, address: Mapping[str, str], text: str, credentials: BaseModel) -> OutboundRequest:
+    def request(
+        self, base_url: str, address: Mapping[str, str], message: OutboundMessage, credentials: BaseModel
+    ) -> OutboundRequest:
+        text = message.text
         assert isinstance(credentials, TelnyxCredentials)
         body = {"from": address["from"], "to": address["to"], "text": clip(text)}
         return OutboundRequest("POST", f"{base_url}/v2/messages", _headers(credentials), json.dumps(body).encode())

@@ -22,10 +22,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from switchboard_core.events import CanonicalEvent
 from switchboard_core.outbound.base import (
+    OutboundMessage,
     OutboundRequest,
     PermanentFailure,
     ProviderResponse,
     Sender,
+    Visibility,
     clip,
     failure_for_status,
 )
@@ -44,7 +46,9 @@ class TwilioSender(Sender):
     base_url: ClassVar[str] = "https://api.twilio.com"
     credentials_model: ClassVar[type[BaseModel]] = TwilioCredentials
 
-    def address(self, event: CanonicalEvent) -> dict[str, str] | None:
+    def address(self, event: CanonicalEvent, visibility: Visibility | None = None) -> dict[str, str] | None:
+        if visibility == "public":  # private messages only on this channel
+            return None
         attributes = event.attributes
         if event.type != "message.received" or "EventType" in attributes:  # Conversations has its own API
             return None
@@ -53,7 +57,10 @@ class TwilioSender(Sender):
             return None
         return {"to": customer, "from": business}
 
-    def request(self, base_url: str, address: Mapping[str, str], text: str, credentials: BaseModel) -> OutboundRequest:
+    def request(
+        self, base_url: str, address: Mapping[str, str], message: OutboundMessage, credentials: BaseModel
+    ) -> OutboundRequest:
+        text = message.text
         assert isinstance(credentials, TwilioCredentials)
         form = {"To": address["to"], "Body": clip(text)}
         if credentials.messaging_service_sid:
