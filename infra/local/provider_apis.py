@@ -10,6 +10,8 @@ a test can see the reply that would have reached the customer:
     GET /_sandbox/calls                 every accepted call update (Twilio Calls API) or Call Control
                                         command (Telnyx), oldest first
     POST /_sandbox/fail {"provider", "status", "times"}   make the next sends fail (tests)
+    POST /_sandbox/status {"message_id", "state", "reason"?}  call the hub back with the provider's
+                                        status webhook for an accepted message (its provider id)
 
 Senders reach it through SWITCHBOARD_PROVIDER_API_URL (base URL + "/<provider>").
 """
@@ -68,12 +70,16 @@ class ProviderApis:
         # Call sids the sandbox answers 400/21220 for ("Call is not in-progress"): a caller who hung up.
         self.ended_calls: set[str] = set()
         self._command_ids: set[tuple[str, str]] = set()  # Telnyx (call_control_id, command_id) already taken
+        # Set by the local runtime: posts the provider's signed status webhook for a sent message to the hub
+        # (SentMessage, state, reason) -> the hub's HTTP status.
+        self.status_webhook: Callable[[SentMessage, str, str | None], int] | None = None
         self._routes = Map(
             [Rule(path, endpoint=handler, methods=["POST"]) for path, handler in ROUTES.items()]
             + [
                 Rule("/_sandbox/messages", endpoint="messages", methods=["GET"]),
                 Rule("/_sandbox/calls", endpoint="calls", methods=["GET"]),
                 Rule("/_sandbox/fail", endpoint="fail", methods=["POST"]),
+                Rule("/_sandbox/status", endpoint="status", methods=["POST"]),
             ]
         )
 
@@ -107,6 +113,29 @@ class ProviderApis:
             self._command_ids.add(key)
             return True
 
+    def sent(self, provider_message_id: str) -> SentMessage | None:
+        with self._lock:
+            return next((m for m in reversed(self.messages) if m.message_id == provider_message_id), None)
+
+    def _emit_status(self, request: Request) -> Response:
+        try:
+            order = json.loads(request.get_data() or b"{}")
+            message_id, state, reason = order["message_id"], order["state"], order.get("reason")
+        except (ValueError, KeyError, TypeError):
+            return json_response({"error": 'expected {"message_id", "state", "reason"?}'}, status=400)
+        if state not in ("sent", "delivered", "read", "failed"):
+            return json_response({"error": "state must be sent, delivered, read or failed"}, status=400)
+        sent = self.sent(str(message_id))
+        if sent is None:
+            return json_response({"error": f"no message {message_id!r} was sent through the sandbox"}, status=404)
+        if self.status_webhook is None:
+            return json_response({"error": "no hub to call back (the sandbox runs alone)"}, status=409)
+        try:
+            hub_status = self.status_webhook(sent, state, reason)
+        except ValueError as error:  # the provider sends no status webhooks
+            return json_response({"error": str(error)}, status=409)
+        return json_response({"provider": sent.provider, "message_id": sent.message_id, "hub_status": hub_status})
+
     def _injected_failure(self, provider: str) -> int | None:
         with self._lock:
             queue = self._failures.get(provider)
@@ -128,6 +157,8 @@ class ProviderApis:
             with self._lock:
                 updates = [vars(u) for u in self.call_updates]
             response = json_response({"calls": updates})
+        elif endpoint == "status":
+            response = self._emit_status(request)
         elif endpoint == "fail":
             order = json.loads(request.get_data() or b"{}")
             self.fail_next(order["provider"], int(order["status"]), int(order.get("times", 1)))

@@ -148,6 +148,7 @@ class LocalRuntime:
         self.functions.set_public_base_url(self.base_url)
         self._serve = threading.Thread(target=self.server.serve_forever, name="gateway", daemon=True)
         self._serve.start()
+        self.provider_apis.status_webhook = self.post_status_webhook
         # Consumer failures are always reported, even when request logging is off.
         self.dispatcher = Dispatcher(aws.client("sqs"), queues, self.functions.invoke, log=self.log or report_error)
         self.dispatcher.start()
@@ -198,6 +199,27 @@ class LocalRuntime:
         if not os.environ.get("SWITCHBOARD_ADMIN_KEY"):
             self.state.write_private(self.state.admin_key_file, key + "\n")
         return key
+
+    def post_status_webhook(self, sent: Any, state: str, reason: str | None) -> int:
+        """The provider's signed status webhook for a message its sandbox accepted, posted to
+        the demo connection of that provider, as the provider would call the hub back; the
+        hub's HTTP status. ValueError when the provider sends no status webhooks."""
+        import urllib.error
+        import urllib.request
+
+        from infra.local.samples import build_status
+
+        entry = self.demo["connections"][sent.provider]
+        url = f"{self.base_url}/webhooks/{sent.provider}/{entry['id']}"
+        signed = build_status(sent.provider, entry["credentials"], url, vars(sent), state, reason)
+        request = urllib.request.Request(  # noqa: S310 - loopback: the hub's own gateway
+            signed.url, data=signed.body or None, headers=signed.headers, method=signed.method
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=30) as answer:  # noqa: S310
+                return int(answer.status)
+        except urllib.error.HTTPError as error:
+            return int(error.code)
 
     def seed_demo_connections(self) -> dict[str, Any]:
         """One connection per provider for the demo tenant, with the same ids and

@@ -12,6 +12,7 @@ import importlib
 import pkgutil
 from datetime import UTC, datetime
 from types import ModuleType
+from typing import Any
 
 from infra.local.samples.base import SignedRequest
 
@@ -52,4 +53,27 @@ def build_sample(
     return _MODULES[provider].build(name, credentials, url, now)
 
 
-__all__ = ["SAMPLES", "SignedRequest", "build_sample", "demo_credentials"]
+def sends_statuses(provider: str) -> bool:
+    """Whether the provider's sample module can build its status webhook (or echo)."""
+    return provider in _MODULES and hasattr(_MODULES[provider], "build_status")
+
+
+def build_status(
+    provider: str,
+    credentials: dict[str, str],
+    url: str,
+    sent: dict[str, Any],
+    state: str,
+    reason: str | None = None,
+    now: datetime | None = None,
+) -> SignedRequest:
+    """The provider's signed webhook reporting `state` (sent, delivered, read, failed) for a
+    message its send API accepted: `sent` is the provider sandbox's record of it
+    (`provider`, `to`, `text`, `message_id` (the provider's id), `details`)."""
+    if not sends_statuses(provider):
+        raise ValueError(f"{provider} has no status webhook sample")
+    now = now or datetime.now(UTC)
+    return _MODULES[provider].build_status(credentials, url, now, sent, state, reason)
+
+
+__all__ = ["SAMPLES", "SignedRequest", "build_sample", "build_status", "demo_credentials", "sends_statuses"]

@@ -3,6 +3,9 @@
 A provider's sample module (infra/local/samples/<provider>.py) defines `PROVIDER`,
 `SAMPLES` (names, the default first), `demo_credentials()` and
 `build(sample, credentials, url, now) -> SignedRequest`; the package finds it by itself.
+A provider that reports on what the hub sent (delivery statuses, or the platform's echo of
+a published reply) also defines `build_status(credentials, url, now, sent, state, reason)`
+-> SignedRequest, which the provider sandbox uses to call the hub back.
 Samples sign with hmac/hashlib (or the libraries the hub itself ships): they run in the
 installed CLI, where the providers' SDKs are not available.
 

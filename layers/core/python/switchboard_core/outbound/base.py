@@ -76,6 +76,9 @@ class OutboundMessage:
     message_id: str | None = None
     attachments: tuple[Attachment, ...] = ()
     template: Mapping[str, Any] | None = None
+    # The connection's webhook URL on the hub, for APIs that take a per-message status
+    # callback (Twilio StatusCallback, Telnyx webhook_url, Plivo url): statuses come back through ingest.
+    status_callback: str | None = None
 
 
 @dataclass(frozen=True)
