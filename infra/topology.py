@@ -188,6 +188,13 @@ TABLES: dict[str, Table] = {
             purpose="Auto-replies: each request's outcome, and the one-per-conversation claims.",
         ),
         Table(
+            "messages",
+            partition_key="pk",
+            indexes=(Index("by_conversation", "conversation", "sort_key"),),
+            purpose="Staff answers: each message, its delivery state and history, and the provider ids "
+            "that thread status webhooks onto it.",
+        ),
+        Table(
             "calls",
             partition_key="pk",
             ttl_attribute="expires_at",
@@ -273,6 +280,18 @@ EVENT_BUS = "events"
 EVENT_SOURCE_PREFIX = "switchboard."
 ROUTING_SOURCE = "switchboard.routing"
 REPLY_REQUESTED = "reply.requested"
+# What the answers function reads: the admin API's answers to send, and the providers' events
+# that report on something the hub sent (status webhooks, and the platforms' echoes of a
+# published reply: a message echo, the business's own tweet, a ticket comment).
+ANSWER_EVENT_TYPES = (
+    "message.sent",
+    "message.retry_requested",
+    "message.status_updated",
+    "content.published",
+    "ticket.comment_added",
+    "comment.created",
+    "provider.notification",
+)
 
 FUNCTIONS: dict[str, Function] = {
     f.name: f
@@ -301,7 +320,10 @@ FUNCTIONS: dict[str, Function] = {
                 "contacts": "read",
                 "conversations": "read",
                 "subscriptions": "readwrite",
+                "messages": "readwrite",
             },
+            # Staff answers: message.sent / message.retry_requested, which the answers function sends.
+            publishes=True,
             secrets="readwrite",
             outbound_secrets="readwrite",
             reads_secrets=("cursor_key",),
@@ -364,6 +386,29 @@ FUNCTIONS: dict[str, Function] = {
                 queue="replies",
                 event_pattern={"source": [ROUTING_SOURCE], "detail-type": [REPLY_REQUESTED]},
                 batch_size=1,
+                visibility_timeout_seconds=120,
+            ),
+        ),
+        Function(
+            "answers",
+            handler="functions.answers.handler.handler",
+            description="Sends staff answers on the customer's own channel and threads the providers' delivery "
+            "reports onto them; emits message.status_updated.",
+            # One record per invocation: a send may wait 10 s for a provider.
+            timeout_seconds=20,
+            tables={"messages": "readwrite", "contacts": "read", "connections": "read"},
+            publishes=True,
+            outbound_secrets="read",
+            public_url=True,  # per-message status callbacks (Twilio StatusCallback...) point at ingest
+            consumer=Consumer(
+                queue="answers",
+                # Its own status events come back from the bus too: the function ignores them.
+                event_pattern={
+                    "source": [{"anything-but": [ROUTING_SOURCE]}],
+                    "detail-type": list(ANSWER_EVENT_TYPES),
+                },
+                batch_size=1,
+                max_receive_count=8,
                 visibility_timeout_seconds=120,
             ),
         ),

@@ -10,8 +10,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from functions.admin import logic, subscriptions
+from functions.admin import answers, logic, subscriptions
 from switchboard_core import aws, endpoints
+from switchboard_core.answers.store import MessageStore
+from switchboard_core.bus import EventPublisher
 from switchboard_core.connections import ConnectionStore, CredentialStore
 from switchboard_core.cursors import CursorCodec
 from switchboard_core.errors import HubError
@@ -42,6 +44,8 @@ class AdminSettings(BaseModel):
     outbound_secrets_prefix: str = Field(alias="OUTBOUND_SECRETS_PREFIX")
     cursor_key_secret: str = Field(alias="SECRET_CURSOR_KEY")
     public_base_url: str | None = Field(default=None, alias="PUBLIC_BASE_URL")
+    messages_table: str = Field(alias="TABLE_MESSAGES")
+    event_bus: str = Field(alias="EVENT_BUS_NAME")
 
 
 @cache
@@ -78,6 +82,20 @@ def dependencies() -> logic.AdminDeps:
         credentials=CredentialStore(aws.client("secretsmanager"), config.secrets_prefix),
         event_log=EventLogStore(dynamodb.Table(config.event_log_table), ttl=timedelta(days=30)),
         outbound_credentials=CredentialStore(aws.client("secretsmanager"), config.outbound_secrets_prefix),
+    )
+
+
+@cache
+def answer_deps() -> answers.AnswerDeps:
+    config = settings()
+    dynamodb = aws.resource("dynamodb")
+    return answers.AnswerDeps(
+        messages=MessageStore(dynamodb.Table(config.messages_table)),
+        conversations=conversation_store(),
+        contacts=contact_store(),
+        event_log=EventLogStore(dynamodb.Table(config.event_log_table), ttl=timedelta(days=30)),
+        connections=ConnectionStore(dynamodb.Table(config.connections_table)),
+        publish=EventPublisher(aws.client("events"), config.event_bus).publish,
     )
 
 
@@ -152,6 +170,7 @@ def cold_start() -> None:
         contact_store,
         conversation_store,
         dependencies,
+        answer_deps,
         subscription_deps,
         _secrets,
         _codec,

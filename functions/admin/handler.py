@@ -28,7 +28,16 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 
 from functions.admin.dependencies import cold_start, principal
-from functions.admin.routes import connections, contacts, conversations, events, keys, routing, subscriptions
+from functions.admin.routes import (
+    connections,
+    contacts,
+    conversations,
+    events,
+    keys,
+    messages,
+    routing,
+    subscriptions,
+)
 from functions.admin.routes.params import answers
 from switchboard_core.errors import HubError, invalid_request, located_problems
 
@@ -86,7 +95,7 @@ app = APIGatewayHttpResolver(
     # A response that does not match its model is our bug: a 500, never a 400.
     response_validation_error_http_code=HTTPStatus.INTERNAL_SERVER_ERROR,
 )
-for area in (connections, keys, events, routing, contacts, conversations, subscriptions):
+for area in (connections, keys, events, routing, contacts, conversations, messages, subscriptions):
     app.include_router(area.router)
 
 

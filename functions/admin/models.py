@@ -9,7 +9,7 @@ timeline entries) allow extra fields, so a field added there reaches clients unc
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, create_model
 
@@ -331,3 +331,29 @@ class ReplayStarted(BaseModel):
     until: AwareDatetime
     source: str = Field(description="archive (EventBridge replays the bus archive) or event_log (the local runtime)")
     queued: int | None = Field(description="events queued for delivery (event_log); null while the archive replays")
+
+
+# --- answers ---------------------------------------------------------------------------------
+
+
+class AnswerQueued(BaseModel):
+    message_id: str
+    status: Literal["queued"]
+    channel: str = Field(description="the channel it goes out on (sms, whatsapp, x, zendesk...)")
+    to: str = Field(description="the recipient: a number, chat, comment, tweet or ticket")
+
+
+class ConversationMessage(BaseModel):
+    """One message of either side; answers carry their state, author and history."""
+
+    model_config = ConfigDict(extra="allow")
+
+    direction: Literal["inbound", "outbound"]
+    event_id: str
+    at: str
+    text: str | None = None
+
+
+class ConversationMessages(BaseModel):
+    conversation: str
+    messages: list[ConversationMessage] = Field(description="oldest first")

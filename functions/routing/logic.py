@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from switchboard_core.answers import ANSWERS_PROVIDER
 from switchboard_core.events import CanonicalEvent, EventDraft
 from switchboard_core.outbound import reply_address
 from switchboard_core.routing import (
@@ -114,7 +115,11 @@ def route(
         sync_contact(event, contact, deps.contacts)
     if not is_conversational(event):
         conversation_id = None
-        if event.type == "message.sent":  # the business answered: the conversation's SLA is met...
+        if event.provider == ANSWERS_PROVIDER:  # a staff answer from the hub, and how its delivery went
+            conversation_id = event.attributes.get("conversation")
+            if event.type == "message.sent" and isinstance(conversation_id, str):  # a person answered: SLA met
+                deps.conversations.record_response(conversation_id, event.occurred_at)
+        elif event.type == "message.sent":  # the business answered: the conversation's SLA is met...
             conversation_id = deps.conversations.find(event, contact.id if contact else None)
             if conversation_id and event.attributes.get("automated") is not True:  # ...unless a bot did
                 deps.conversations.record_response(conversation_id, event.occurred_at)

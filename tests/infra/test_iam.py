@@ -146,10 +146,11 @@ def test_stack_secrets_are_read_only_by_the_functions_that_list_them(synth: Synt
     assert [f for f in topology.FUNCTIONS.values() if f.reads_secrets] == [topology.FUNCTIONS["admin"]]
 
 
-def test_only_admin_replies_calls_and_notifications_touch_outbound_credentials() -> None:
+def test_only_admin_and_the_sending_functions_touch_outbound_credentials() -> None:
     assert {n: f.outbound_secrets for n, f in topology.FUNCTIONS.items() if f.outbound_secrets} == {
         "admin": "readwrite",
         "replies": "read",
+        "answers": "read",  # staff answers go through the same senders
         "calls": "read",  # the same Twilio credentials update a live call
         "notifications": "read",
     }

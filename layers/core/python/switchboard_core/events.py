@@ -172,8 +172,9 @@ def event_id(provider: str, connection: str, provider_event_id: str) -> str:
 # documents each; a contract test keeps the two in step.
 EVENT_TYPES: dict[str, str] = {
     "message.received": "An inbound message (SMS, MMS, Messenger, Instagram or WhatsApp text or media).",
-    "message.status_updated": "Delivery state of a message changed (sent, delivered, read, failed).",
-    "message.sent": "An outbound message the business sent, echoed back by the platform (Meta message echoes, a Slack bot's message); attributes.automated is true for bots and the hub's own auto-replies.",
+    "message.status_updated": "Delivery state of a message changed (sent, delivered, read, failed); from the answers function, a staff answer's state threaded onto it.",
+    "message.sent": "An outbound message the business sent: echoed back by the platform (Meta message echoes, a Slack bot's message; attributes.automated is true for bots and the hub's own auto-replies), or a staff answer written in the hub (provider answers, automated false, with its author).",
+    "message.retry_requested": "Staff asked the hub to send a failed answer again (its next attempt).",
     "call.queued": "A call was queued by the telephony provider.",
     "call.initiated": "A call was created.",
     "call.ringing": "A call is ringing.",

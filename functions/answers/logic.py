@@ -1,0 +1,221 @@
+"""Sending staff answers, and threading the providers' delivery reports onto them.
+
+Two kinds of event reach this function:
+
+1. `message.sent` / `message.retry_requested` from the admin API (provider `answers`): send
+   the answer. The record is claimed for this attempt (queued -> sending, a conditional
+   write), so a redelivered event never sends twice. Checked again at send time: the
+   contact's opt-out, the connection and its outbound credentials. The provider's answer
+   -> `sent` with its message id (and the pointer that threads its statuses); a refusal ->
+   `failed` with the provider's reason; a 429/5xx/network failure releases the claim and
+   raises, so the queue retries it (after the provider's Retry-After when it gave one),
+   and on the queue's last attempt becomes `failed`. An attempt that died between claiming
+   and recording (a crash, a timeout) is not sent again blindly: the provider may have
+   taken it, so it becomes `failed` (`outcome_unknown`) and staff decide whether to retry.
+2. A provider's own event about something it sent (a status webhook, the platform's echo):
+   its sender reads it as (provider message id, state); the answer moves forward to that
+   state. A report that arrives before the send is recorded is retried for a minute; one
+   for a message the hub did not send is ignored.
+
+Every move publishes `message.status_updated` (provider `answers`); the event is stored with
+the move, so a redelivery after a failed publish republishes the same event.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from switchboard_core.answers import ANSWERS_PROVIDER, RETRY_REQUESTED, SENT, STATUS_UPDATED, answer_event
+from switchboard_core.answers.store import MessageRecord, MessageStore
+from switchboard_core.connections import ConnectionStore, CredentialStore
+from switchboard_core.errors import NotFound
+from switchboard_core.events import CanonicalEvent
+from switchboard_core.outbound import (
+    Attachment,
+    OutboundMessage,
+    PermanentFailure,
+    ReplyAddress,
+    TransientFailure,
+    Transport,
+    delivery_status,
+    send,
+)
+from switchboard_core.routing.contacts import ContactStore
+
+# Longer than the function's timeout and shorter than the queue's visibility timeout: a
+# claim this old belongs to an attempt that is over.
+ATTEMPT_OVER_AFTER = timedelta(seconds=60)
+# A delivery report for an id not yet recorded is retried while it is this young.
+REPORT_WAITS_FOR_SEND = timedelta(seconds=60)
+
+
+class NotYetRecorded(TransientFailure):
+    """A status report for a provider id the hub has not recorded yet (the provider called back
+    before the send's answer was stored): retried shortly."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__("not_yet_recorded", detail, retry_after=5)
+
+
+@dataclass
+class AnswerDeps:
+    messages: MessageStore
+    contacts: ContactStore
+    connections: ConnectionStore
+    credentials: CredentialStore  # under the outbound prefix
+    transport: Transport
+    webhook_url: Any  # (provider, connection id) -> the hub's webhook URL for it, or None
+
+
+def handle(event: CanonicalEvent, deps: AnswerDeps, now: datetime, last_attempt: bool = False) -> list[CanonicalEvent]:
+    """The message.status_updated events one bus event leads to (none when it is not ours)."""
+    if event.provider == ANSWERS_PROVIDER:
+        if event.type in (SENT, RETRY_REQUESTED):
+            message_id = event.attributes.get("message_id")
+            attempt = event.attributes.get("attempt", 1)
+            if isinstance(message_id, str) and isinstance(attempt, int):
+                return send_answer(message_id, attempt, deps, now, last_attempt)
+        return []
+    return thread_report(event, deps, now)
+
+
+def send_answer(
+    message_id: str, attempt: int, deps: AnswerDeps, now: datetime, last_attempt: bool
+) -> list[CanonicalEvent]:
+    record = deps.messages.get(message_id)
+    if record is None or record.attempt != attempt:
+        return []  # unknown, or a later attempt has started: this request is over
+    if record.state not in ("queued", "sending"):
+        return republished(record)
+    if not deps.messages.claim(message_id, attempt, now):
+        if record.state == "sending" and record.claimed_at and now - record.claimed_at >= ATTEMPT_OVER_AFTER:
+            return fail(
+                record,
+                "outcome_unknown",
+                f"an earlier attempt stopped after handing it to {record.provider}: it may have been sent. "
+                "Retry only if the customer did not get it",
+                deps,
+                now,
+                from_states=("sending",),
+            )
+        # Another delivery holds it right now: its outcome is published by it.
+        raise TransientFailure("in_progress", f"message {message_id} is being sent by another attempt", retry_after=30)
+    record = record.model_copy(update={"state": "sending"})
+    problem = precheck(record, deps)
+    if problem is not None:
+        return fail(record, *problem, deps, now, from_states=("sending",))
+    credentials = deps.credentials.get(record.connection).current  # a read failure raises: retried
+    outgoing = OutboundMessage(
+        text=record.text,
+        message_id=record.message_id,
+        attachments=tuple(Attachment(a.url, a.content_type) for a in record.attachments),
+        template=record.template,
+        status_callback=deps.webhook_url(record.provider, record.connection),
+    )
+    address = ReplyAddress(provider=record.provider, connection=record.connection, fields=record.address)
+    try:
+        provider_message_id = send(address, outgoing, credentials, deps.transport)
+    except PermanentFailure as failure:
+        return fail(record, failure.code, failure.detail, deps, now, from_states=("sending",))
+    except TransientFailure as failure:
+        if not last_attempt:
+            deps.messages.release(record.message_id, record.attempt, now)
+            raise
+        detail = f"gave up after the queue's last attempt: {failure.detail}"
+        return fail(record, failure.code, detail, deps, now, from_states=("sending",))
+    sent = record.model_copy(update={"provider_message_id": provider_message_id})
+    outcome = answer_event(sent, STATUS_UPDATED, now, state="sent")
+    if deps.messages.record_sent(sent, provider_message_id, now, outcome.model_dump_json()):
+        return [outcome]
+    return republished(deps.messages.get(message_id))
+
+
+def precheck(record: MessageRecord, deps: AnswerDeps) -> tuple[str, str] | None:
+    """What forbids the send now (the contact opted out since, the connection went), as (code, detail)."""
+    if record.contact_id:
+        contact = deps.contacts.get(record.contact_id)
+        if contact is not None and contact.consent.opted_out:
+            return "opted_out", f"the contact opted out ({contact.consent.channel}, {contact.consent.at})"
+    try:
+        connection = deps.connections.get(record.connection)
+    except NotFound:
+        connection = None
+    if connection is None or connection.tenant != record.tenant or connection.provider != record.provider:
+        return "connection_gone", f"connection {record.connection} no longer exists"
+    if connection.outbound_configured_at is None:
+        return "not_configured", f"connection {connection.id} has no outbound credentials"
+    return None
+
+
+def fail(
+    record: MessageRecord, code: str, detail: str, deps: AnswerDeps, now: datetime, *, from_states: tuple[str, ...]
+) -> list[CanonicalEvent]:
+    reason = f"{code}: {detail}"[:600]
+    outcome = answer_event(
+        record.model_copy(update={"reason": reason}), STATUS_UPDATED, now, state="failed", reason=reason
+    )
+    if deps.messages.record_failed(
+        record.message_id, record.attempt, reason, now, outcome.model_dump_json(), from_states=from_states
+    ):
+        return [outcome]
+    return republished(deps.messages.get(record.message_id))
+
+
+def republished(record: MessageRecord | None) -> list[CanonicalEvent]:
+    """The last status event of a settled answer, published again (same id: subscribers see it once)."""
+    if record is None or not record.last_event:
+        return []
+    return [CanonicalEvent.model_validate_json(record.last_event)]
+
+
+def thread_report(event: CanonicalEvent, deps: AnswerDeps, now: datetime) -> list[CanonicalEvent]:
+    report = delivery_status(event)
+    if report is None:
+        return []
+    message_id = deps.messages.by_provider_id(event.provider, report.provider_message_id)
+    if message_id is None:
+        if now - event.received_at < REPORT_WAITS_FOR_SEND:
+            raise NotYetRecorded(f"{event.provider} message {report.provider_message_id} is not recorded (yet)")
+        return []  # not one of the hub's answers (an auto-reply, a message sent elsewhere)
+    record = deps.messages.get(message_id)
+    if record is None or record.tenant != event.tenant:
+        return []
+    reason = report.reason if report.state == "failed" else None
+    outcome = answer_event(
+        record.model_copy(update={"reason": reason}),
+        STATUS_UPDATED,
+        event.occurred_at,
+        state=report.state,
+        reason=reason,
+    )
+    if report.state == "failed":
+        moved = deps.messages.record_failed(
+            message_id,
+            record.attempt,
+            reason or "failed",
+            now,
+            outcome.model_dump_json(),
+            from_states=("sent",),
+        )
+    else:
+        moved = deps.messages.advance(message_id, report.state, now, outcome.model_dump_json(), record.attempt)
+    return [outcome] if moved else []
+
+
+def webhook_urls(base_url: str | None) -> Any:
+    """(provider, connection) -> the hub's webhook URL, for APIs that take a per-message status callback."""
+
+    def url(provider: str, connection: str) -> str | None:
+        return f"{base_url.rstrip('/')}/webhooks/{provider}/{connection}" if base_url else None
+
+    return url
+
+
+def queue_delay(failure: TransientFailure, receive_count: int) -> int:
+    """Seconds before the queue retries: the provider's Retry-After when it gave one, else a
+    growing backoff (10 s, 20 s, 40 s... at most 5 minutes)."""
+    if failure.retry_after is not None:
+        return max(1, min(int(failure.retry_after + 0.999), 12 * 3600))
+    return min(10 * 2 ** max(receive_count - 1, 0), 300)

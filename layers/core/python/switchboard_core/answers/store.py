@@ -1,0 +1,298 @@
+"""The messages table: each staff answer, its state, and the provider ids that thread statuses onto it.
+
+    pk MSG#<message id>                       the answer (`MessageRecord`); `conversation` and
+                                              `sort_key` (created_at#id) feed the by_conversation index
+    pk PROVIDER#<provider>#<provider msg id>  which answer a provider's message id belongs to
+
+States move forward only: queued -> sending (one attempt holds the send) -> sent ->
+delivered -> read; `failed` from any state before `delivered` (a carrier's "undelivered"
+after "sent" is a failure). A failed answer may be queued again (`requeue`), which starts a
+new attempt. Every change is a conditional write, so two deliveries of one queue message, or
+two status webhooks racing, move an answer once.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from switchboard_core.dynamo import conditional_write
+
+State = Literal["queued", "sending", "sent", "delivered", "read", "failed"]
+RANK: dict[str, int] = {"queued": 0, "sending": 1, "sent": 2, "delivered": 3, "read": 4}
+# A failure report is taken until the message is known to have arrived.
+FAILABLE = ("queued", "sending", "sent")
+
+
+class Author(BaseModel):
+    """The calling principal who wrote the answer."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    key_id: str
+    name: str
+    role: str
+
+
+class StoredAttachment(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: str
+    content_type: str | None = None
+
+
+class Transition(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    state: State
+    at: AwareDatetime
+    reason: str | None = None
+    attempt: int = 1
+
+
+class MessageRecord(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    message_id: str
+    tenant: str
+    conversation: str
+    contact_id: str | None = None
+    contact: dict[str, Any] = Field(default_factory=dict, description="the canonical contact of the answered event")
+    author: Author
+    channel: str
+    provider: str
+    connection: str
+    event_channel: str = Field(description="the canonical Channel of the answered event (social, telephony...)")
+    address: dict[str, str]
+    to: str
+    visibility: Literal["public", "private"] | None = None
+    text: str
+    attachments: list[StoredAttachment] = Field(default_factory=list)
+    template: dict[str, Any] | None = None
+    in_reply_to: str = Field(description="the customer's event this answers")
+    state: State = "queued"
+    attempt: int = 1
+    provider_message_id: str | None = None
+    reason: str | None = None
+    claimed_at: AwareDatetime | None = None
+    created_at: AwareDatetime
+    updated_at: AwareDatetime
+    history: list[Transition] = Field(default_factory=list)
+    # The last message.status_updated published for it (JSON): a redelivery republishes it.
+    last_event: str | None = None
+
+    def view(self) -> dict[str, Any]:
+        """What the API shows of it."""
+        return self.model_dump(mode="json", exclude={"claimed_at", "last_event", "address", "contact"})
+
+
+class MessageStore:
+    def __init__(self, table: Any) -> None:
+        self._table = table
+
+    def create(self, record: MessageRecord) -> None:
+        item = self._item(record)
+        self._table.put_item(Item=item, ConditionExpression="attribute_not_exists(pk)")
+
+    def get(self, message_id: str) -> MessageRecord | None:
+        item = self._table.get_item(Key={"pk": f"MSG#{message_id}"}, ConsistentRead=True).get("Item")
+        return MessageRecord.model_validate(_plain(item)) if item else None
+
+    def for_conversation(self, conversation: str, limit: int = 200) -> list[MessageRecord]:
+        """Oldest first."""
+        from boto3.dynamodb.conditions import Key
+
+        records: list[MessageRecord] = []
+        kwargs: dict[str, Any] = {
+            "IndexName": "by_conversation",
+            "KeyConditionExpression": Key("conversation").eq(conversation),
+        }
+        while len(records) < limit:
+            page = self._table.query(**kwargs)
+            for item in page.get("Items", []):
+                full = self.get(item["pk"].removeprefix("MSG#"))  # the index may project keys only
+                if full is not None:
+                    records.append(full)
+            if "LastEvaluatedKey" not in page:
+                break
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return records[:limit]
+
+    def by_provider_id(self, provider: str, provider_message_id: str) -> str | None:
+        item = self._table.get_item(Key={"pk": f"PROVIDER#{provider}#{provider_message_id}"}, ConsistentRead=True).get(
+            "Item"
+        )
+        return item["message_id"] if item else None
+
+    # --- transitions --------------------------------------------------------------------
+
+    def claim(self, message_id: str, attempt: int, now: datetime) -> bool:
+        """queued -> sending for this attempt: True when this delivery may send it."""
+        return conditional_write(
+            self._table.update_item,
+            Key={"pk": f"MSG#{message_id}"},
+            UpdateExpression="SET #state = :sending, claimed_at = :now, updated_at = :now",
+            ConditionExpression="#state = :queued AND attempt = :attempt",
+            ExpressionAttributeNames={"#state": "state"},
+            ExpressionAttributeValues={
+                ":sending": "sending",
+                ":queued": "queued",
+                ":attempt": attempt,
+                ":now": now.isoformat(),
+            },
+        )
+
+    def release(self, message_id: str, attempt: int, now: datetime) -> None:
+        """sending -> queued: a transient failure; the queue's retry claims it again."""
+        conditional_write(
+            self._table.update_item,
+            Key={"pk": f"MSG#{message_id}"},
+            UpdateExpression="SET #state = :queued, updated_at = :now REMOVE claimed_at",
+            ConditionExpression="#state = :sending AND attempt = :attempt",
+            ExpressionAttributeNames={"#state": "state"},
+            ExpressionAttributeValues={
+                ":sending": "sending",
+                ":queued": "queued",
+                ":attempt": attempt,
+                ":now": now.isoformat(),
+            },
+        )
+
+    def record_sent(self, record: MessageRecord, provider_message_id: str, now: datetime, event_json: str) -> bool:
+        """sending -> sent with the provider's id, and the pointer that threads its statuses."""
+        self._table.put_item(
+            Item={
+                "pk": f"PROVIDER#{record.provider}#{provider_message_id}",
+                "message_id": record.message_id,
+                "tenant": record.tenant,
+            }
+        )
+        return self._move(
+            record.message_id,
+            "sent",
+            now,
+            event_json,
+            condition="#state = :sending AND attempt = :attempt",
+            values={":sending": "sending", ":attempt": record.attempt},
+            extra_set={"provider_message_id": provider_message_id},
+            attempt=record.attempt,
+        )
+
+    def record_failed(
+        self,
+        message_id: str,
+        attempt: int,
+        reason: str,
+        now: datetime,
+        event_json: str,
+        *,
+        from_states: tuple[str, ...],
+    ) -> bool:
+        names = {f":from{i}": state for i, state in enumerate(from_states)}
+        return self._move(
+            message_id,
+            "failed",
+            now,
+            event_json,
+            condition=f"#state IN ({', '.join(names)}) AND attempt = :attempt",
+            values={**names, ":attempt": attempt},
+            extra_set={"reason": reason},
+            attempt=attempt,
+            reason=reason,
+        )
+
+    def advance(self, message_id: str, state: str, now: datetime, event_json: str, attempt: int) -> bool:
+        """A delivery report: to `state` only if that is forward (a late `delivered` after `read` is not)."""
+        lower = [s for s, rank in RANK.items() if rank < RANK[state] and s != "queued"]
+        names = {f":from{i}": s for i, s in enumerate(lower)}
+        if not names:  # a provider's own "queued": nothing the answer has not passed already
+            return False
+        return self._move(
+            message_id,
+            state,
+            now,
+            event_json,
+            condition=f"#state IN ({', '.join(names)}) AND attempt = :attempt",
+            values={**names, ":attempt": attempt},
+            attempt=attempt,
+        )
+
+    def requeue(self, message_id: str, attempt: int, now: datetime) -> bool:
+        """failed -> queued as attempt + 1 (staff asked to retry); False unless it is failed at `attempt`."""
+        transition = Transition(state="queued", at=now, attempt=attempt + 1).model_dump(mode="json")
+        return conditional_write(
+            self._table.update_item,
+            Key={"pk": f"MSG#{message_id}"},
+            UpdateExpression="SET #state = :queued, attempt = :next, updated_at = :now, "
+            "history = list_append(history, :transition) REMOVE reason, claimed_at, last_event",
+            ConditionExpression="#state = :failed AND attempt = :attempt",
+            ExpressionAttributeNames={"#state": "state"},
+            ExpressionAttributeValues={
+                ":queued": "queued",
+                ":failed": "failed",
+                ":attempt": attempt,
+                ":next": attempt + 1,
+                ":now": now.isoformat(),
+                ":transition": [transition],
+            },
+        )
+
+    def _move(
+        self,
+        message_id: str,
+        state: str,
+        now: datetime,
+        event_json: str,
+        *,
+        condition: str,
+        values: dict[str, Any],
+        attempt: int,
+        extra_set: dict[str, str] | None = None,
+        reason: str | None = None,
+    ) -> bool:
+        transition = Transition(state=state, at=now, reason=reason, attempt=attempt).model_dump(mode="json")
+        sets = ["#state = :state", "updated_at = :now", "last_event = :event", "history = list_append(history, :t)"]
+        extra_values: dict[str, Any] = {}
+        for i, (name, value) in enumerate((extra_set or {}).items()):
+            sets.append(f"{name} = :x{i}")
+            extra_values[f":x{i}"] = value
+        return conditional_write(
+            self._table.update_item,
+            Key={"pk": f"MSG#{message_id}"},
+            UpdateExpression="SET " + ", ".join(sets),
+            ConditionExpression=condition,
+            ExpressionAttributeNames={"#state": "state"},
+            ExpressionAttributeValues={
+                ":state": state,
+                ":now": now.isoformat(),
+                ":event": event_json,
+                ":t": [transition],
+                **values,
+                **extra_values,
+            },
+        )
+
+    @staticmethod
+    def _item(record: MessageRecord) -> dict[str, Any]:
+        item = record.model_dump(mode="json", exclude_none=True)
+        item["pk"] = f"MSG#{record.message_id}"
+        item["sort_key"] = f"{record.created_at.isoformat()}#{record.message_id}"
+        return item
+
+
+def _plain(item: dict[str, Any]) -> dict[str, Any]:
+    """DynamoDB numbers come back as Decimal; the model wants ints."""
+    from decimal import Decimal
+
+    def convert(value: Any) -> Any:
+        if isinstance(value, Decimal):
+            return int(value) if value == value.to_integral_value() else float(value)
+        if isinstance(value, dict):
+            return {k: convert(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [convert(v) for v in value]
+        return value
+
+    return convert(item)

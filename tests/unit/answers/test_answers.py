@@ -1,0 +1,435 @@
+"""Staff answers end to end against moto: the admin API's logic queues an answer, the answers
+function sends it through the provider's sender (the transport faked), and the provider's
+delivery reports move it on. Good and bad cases alike, and that nothing is sent twice."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import parse_qs
+
+import pytest
+
+from functions.admin import answers as admin
+from functions.answers import logic
+from infra import topology
+from switchboard_core import aws
+from switchboard_core.answers import RETRY_REQUESTED, SENT
+from switchboard_core.answers.store import MessageStore
+from switchboard_core.connections import Connection, ConnectionStore, CredentialStore
+from switchboard_core.errors import HubError, NotFound
+from switchboard_core.event_log import EventLogStore
+from switchboard_core.events import CanonicalEvent, Channel, Contact, EventDraft
+from switchboard_core.outbound import DeliveryStatus, Refused, TransientFailure
+from switchboard_core.outbound.base import DeliveryState, OutboundRequest, ProviderResponse
+from switchboard_core.principals import Principal, Role
+from switchboard_core.routing.contacts import ContactStore, Identity
+from switchboard_core.routing.conversations import ConversationStore
+
+NOW = datetime(2026, 12, 2, 9, tzinfo=UTC)
+PHONE = "+14155550178"
+BUSINESS = "+14155550100"
+OUTBOUND = {"account_sid": "AC" + "1" * 32, "auth_token": "t" * 32}
+STAFF = Principal(key_id="key_staff", tenant="acme", name="Dana (support)", role=Role.STAFF)
+PARTNER = Principal(key_id="key_partner", tenant="acme", name="partner", role=Role.PARTNER)
+OTHER_STAFF = Principal(key_id="key_other", tenant="globex", name="other", role=Role.STAFF)
+
+
+class FakeProvider:
+    """The transport: records each request and answers what the test queued (default: Twilio's 201)."""
+
+    def __init__(self) -> None:
+        self.requests: list[OutboundRequest] = []
+        self.answers: list[ProviderResponse | Exception] = []
+
+    def __call__(self, request: OutboundRequest) -> ProviderResponse:
+        self.requests.append(request)
+        answer = (
+            self.answers.pop(0)
+            if self.answers
+            else ProviderResponse(status=201, body=json.dumps({"sid": "SM" + secrets.token_hex(16)}).encode())
+        )
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    def forms(self) -> list[dict[str, list[str]]]:
+        return [parse_qs(r.body.decode()) for r in self.requests]
+
+
+class World:
+    def __init__(self, names: Any) -> None:
+        resource = aws.resource("dynamodb")
+        self.published: list[CanonicalEvent] = []
+        self.connections = ConnectionStore(resource.Table(names.table("connections")))
+        self.outbound = CredentialStore(
+            aws.client("secretsmanager"), topology.outbound_secrets_prefix("test"), max_age_seconds=0
+        )
+        self.contacts = ContactStore(resource.Table(names.table("contacts")))
+        self.conversations = ConversationStore(resource.Table(names.table("conversations")))
+        self.event_log = EventLogStore(resource.Table(names.table("event_log")), ttl=timedelta(days=30))
+        self.messages = MessageStore(resource.Table(names.table("messages")))
+        self.transport = FakeProvider()
+        self.admin = admin.AnswerDeps(
+            messages=self.messages,
+            conversations=self.conversations,
+            contacts=self.contacts,
+            event_log=self.event_log,
+            connections=self.connections,
+            publish=self.published.extend,
+        )
+        self.function = logic.AnswerDeps(
+            messages=self.messages,
+            contacts=self.contacts,
+            connections=self.connections,
+            credentials=self.outbound,
+            transport=self.transport,
+            webhook_url=logic.webhook_urls("https://hub.example.com"),
+        )
+        self.connections.put(
+            Connection(id="con_twilio", provider="twilio", tenant="acme", created_at=NOW, outbound_configured_at=NOW)
+        )
+        self.outbound.replace("con_twilio", OUTBOUND, "acme")
+
+    def customer_sms(self, text: str, at: datetime = NOW, sender: str = PHONE) -> tuple[CanonicalEvent, str]:
+        """An inbound Twilio SMS, routed as routing would: contact, conversation, timeline, event log."""
+        sid = "SM" + secrets.token_hex(16)
+        event = CanonicalEvent.from_draft(
+            EventDraft(
+                type="message.received",
+                provider_event_id=sid,
+                occurred_at=at,
+                contact=Contact(phone=sender),
+                conversation_key=None,
+                text=text,
+                attributes={"From": sender, "To": BUSINESS, "MessageSid": sid, "Body": text},
+            ),
+            provider="twilio",
+            connection="con_twilio",
+            tenant="acme",
+            channel=Channel.TELEPHONY,
+            received_at=at,
+            raw_ref=None,
+        )
+        contact = self.contacts.resolve("acme", [Identity(kind="phone", value=sender)], reason=event.id, now=at)
+        assert contact is not None
+        threaded = self.conversations.thread(event, contact.id, at)
+        entry = {
+            "type": event.type,
+            "provider": event.provider,
+            "channel": event.channel.value,
+            "occurred_at": at.isoformat(),
+            "conversation": threaded.conversation.id,
+            "text": text,
+        }
+        self.contacts.add_to_timeline(contact.id, entry, event.id, at)
+        self.event_log.put(event)
+        return event, threaded.conversation.id
+
+    def run(self, event: CanonicalEvent, now: datetime = NOW, last_attempt: bool = False) -> list[CanonicalEvent]:
+        outcomes = logic.handle(event, self.function, now, last_attempt=last_attempt)
+        self.published.extend(outcomes)
+        return outcomes
+
+    def last(self, kind: str) -> CanonicalEvent:
+        return [e for e in self.published if e.type == kind][-1]
+
+
+@pytest.fixture
+def world(aws_world) -> World:
+    return World(aws_world.names)
+
+
+def post(world: World, conversation: str, principal: Principal = STAFF, **body: Any) -> dict[str, Any]:
+    request = admin.PostMessage.model_validate({"text": "A tow truck is on its way", **body})
+    return admin.post_message(principal, conversation, request, world.admin, NOW)
+
+
+def refused(world: World, conversation: str, principal: Principal = STAFF, **body: Any) -> HubError:
+    with pytest.raises(HubError) as caught:
+        post(world, conversation, principal, **body)
+    return caught.value
+
+
+def twilio_report(message_sid: str, status: str, at: datetime = NOW, **extra: str) -> CanonicalEvent:
+    return CanonicalEvent.from_draft(
+        EventDraft(
+            type="message.status_updated",
+            provider_event_id=f"{message_sid}:{status}",
+            occurred_at=at,
+            contact=Contact(phone=PHONE),
+            attributes={"MessageSid": message_sid, "MessageStatus": status, **extra},
+        ),
+        provider="twilio",
+        connection="con_twilio",
+        tenant="acme",
+        channel=Channel.TELEPHONY,
+        received_at=at,
+        raw_ref=None,
+    )
+
+
+@pytest.fixture
+def twilio_reports(monkeypatch):
+    """Twilio's status callbacks read as its sender reads them (MessageSid, MessageStatus, ErrorCode)."""
+    states: dict[str, DeliveryState] = {
+        "sent": "sent",
+        "delivered": "delivered",
+        "read": "read",
+        "undelivered": "failed",
+        "failed": "failed",
+    }
+
+    def read(event: CanonicalEvent) -> DeliveryStatus | None:
+        if event.provider != "twilio" or event.type != "message.status_updated":
+            return None
+        status = states.get(event.attributes["MessageStatus"])
+        if status is None:
+            return None
+        code = event.attributes.get("ErrorCode")
+        return DeliveryStatus(event.attributes["MessageSid"], status, f"twilio_{code}" if code else None)
+
+    monkeypatch.setattr(logic, "delivery_status", read)
+
+
+# --- queueing -------------------------------------------------------------------------------
+
+
+def test_an_answer_is_queued_and_on_the_timeline_at_once_with_its_author(world) -> None:
+    event, conversation = world.customer_sms("My car broke down on the A7")
+    answer = post(world, conversation)
+    assert answer["status"] == "queued" and answer["channel"] == "sms" and answer["to"] == PHONE
+    sent = world.last(SENT)
+    assert sent.provider == "answers" and sent.text == "A tow truck is on its way"
+    assert sent.attributes["automated"] is False
+    assert sent.attributes["author"] == {"key_id": "key_staff", "name": "Dana (support)", "role": "staff"}
+    assert sent.attributes["in_reply_to"] == event.id and sent.attributes["conversation"] == conversation
+    assert world.messages.get(answer["message_id"]).state == "queued"
+    assert world.transport.requests == []  # the function sends it, not the API
+
+
+def test_the_function_sends_it_once_on_the_customers_channel_and_records_the_provider_id(world) -> None:
+    _, conversation = world.customer_sms("My car broke down")
+    answer = post(world, conversation)
+    sent_event = world.last(SENT)
+    (status,) = world.run(sent_event)
+    (form,) = world.transport.forms()
+    assert form["To"] == [PHONE] and form["From"] == [BUSINESS] and form["Body"] == ["A tow truck is on its way"]
+    assert status.type == "message.status_updated" and status.attributes["state"] == "sent"
+    record = world.messages.get(answer["message_id"])
+    assert record is not None and record.state == "sent"
+    assert record.provider_message_id and record.provider_message_id.startswith("SM")
+    assert world.messages.by_provider_id("twilio", record.provider_message_id) == answer["message_id"]
+    # A redelivery of the same event sends nothing and publishes the same outcome again.
+    again = world.run(sent_event)
+    assert len(world.transport.requests) == 1 and [e.id for e in again] == [status.id]
+
+
+def test_status_webhooks_move_it_forward_only(world, twilio_reports) -> None:
+    _, conversation = world.customer_sms("hello")
+    answer = post(world, conversation)
+    world.run(world.last(SENT))
+    sid = world.messages.get(answer["message_id"]).provider_message_id
+    (delivered,) = world.run(twilio_report(sid, "delivered"))
+    assert delivered.attributes["state"] == "delivered" and delivered.attributes["message_id"] == answer["message_id"]
+    assert world.run(twilio_report(sid, "sent")) == []  # late and behind: ignored
+    assert world.run(twilio_report(sid, "delivered")) == []  # a repeat
+    (read,) = world.run(twilio_report(sid, "read"))
+    assert read.attributes["state"] == "read"
+    record = world.messages.get(answer["message_id"])
+    assert record is not None and [t.state for t in record.history] == ["queued", "sent", "delivered", "read"]
+
+
+def test_a_report_for_a_message_the_hub_did_not_send_is_ignored_once_old_and_waited_for_while_young(
+    world, twilio_reports
+) -> None:
+    with pytest.raises(TransientFailure) as waiting:
+        world.run(twilio_report("SM" + "0" * 32, "delivered"), now=NOW + timedelta(seconds=5))
+    assert waiting.value.code == "not_yet_recorded"
+    assert world.run(twilio_report("SM" + "0" * 32, "delivered"), now=NOW + timedelta(minutes=5)) == []
+
+
+def test_an_undelivered_report_fails_it_with_the_providers_reason_and_it_can_be_retried(world, twilio_reports) -> None:
+    _, conversation = world.customer_sms("hello")
+    answer = post(world, conversation)
+    world.run(world.last(SENT))
+    sid = world.messages.get(answer["message_id"]).provider_message_id
+    (failed,) = world.run(twilio_report(sid, "undelivered", ErrorCode="30003"))
+    assert failed.attributes["state"] == "failed" and failed.attributes["reason"] == "twilio_30003"
+    retried = admin.retry_message(STAFF, conversation, answer["message_id"], world.admin, NOW)
+    assert retried["status"] == "queued"
+    retry = world.last(RETRY_REQUESTED)
+    assert retry.attributes["attempt"] == 2
+    (sent,) = world.run(retry)
+    assert sent.attributes["state"] == "sent" and sent.attributes["attempt"] == 2
+    assert len(world.transport.requests) == 2
+    with pytest.raises(HubError) as twice:
+        admin.retry_message(STAFF, conversation, answer["message_id"], world.admin, NOW)
+    assert (twice.value.status, twice.value.code) == (409, "not_failed")
+
+
+def test_a_provider_refusal_is_failed_with_its_reason(world) -> None:
+    _, conversation = world.customer_sms("hello")
+    answer = post(world, conversation)
+    world.transport.answers.append(
+        ProviderResponse(
+            status=400,
+            body=json.dumps({"code": 21610, "message": "Attempt to send to unsubscribed recipient"}).encode(),
+        )
+    )
+    (failed,) = world.run(world.last(SENT))
+    assert failed.attributes["state"] == "failed"
+    assert failed.attributes["reason"].startswith("twilio_21610: Attempt to send to unsubscribed recipient")
+    assert world.messages.get(answer["message_id"]).state == "failed"
+
+
+def test_a_rate_limit_is_retried_after_the_providers_retry_after_then_failed_on_the_last_attempt(world) -> None:
+    _, conversation = world.customer_sms("hello")
+    answer = post(world, conversation)
+    limited = ProviderResponse(
+        status=429,
+        body=json.dumps({"code": 20429, "message": "Too Many Requests"}).encode(),
+        headers={"retry-after": "7"},
+    )
+    world.transport.answers.append(limited)
+    with pytest.raises(TransientFailure) as caught:
+        world.run(world.last(SENT))
+    assert caught.value.retry_after == 7 and logic.queue_delay(caught.value, 1) == 7
+    assert world.messages.get(answer["message_id"]).state == "queued"
+    world.transport.answers.append(limited)
+    (failed,) = world.run(world.last(SENT), last_attempt=True)
+    assert (
+        failed.attributes["state"] == "failed"
+        and "gave up after the queue's last attempt" in failed.attributes["reason"]
+    )
+    assert len(world.transport.requests) == 2
+
+
+def test_an_attempt_that_died_mid_send_is_not_sent_again_blindly(world) -> None:
+    _, conversation = world.customer_sms("hello")
+    answer = post(world, conversation)
+    assert world.messages.claim(answer["message_id"], 1, NOW)  # an attempt took it, then died
+    with pytest.raises(TransientFailure):  # while it may still be running: wait
+        world.run(world.last(SENT), now=NOW + timedelta(seconds=10))
+    (failed,) = world.run(world.last(SENT), now=NOW + timedelta(minutes=2))
+    assert failed.attributes["state"] == "failed" and failed.attributes["reason"].startswith("outcome_unknown")
+    assert world.transport.requests == []
+
+
+def test_an_opt_out_after_queueing_stops_the_send(world) -> None:
+    _, conversation = world.customer_sms("hello")
+    answer = post(world, conversation)
+    record = world.messages.get(answer["message_id"])
+    assert record is not None and record.contact_id
+    world.contacts.record_consent(record.contact_id, opted_out=True, channel="telephony", source="ev_stop", at=NOW)
+    (failed,) = world.run(world.last(SENT))
+    assert failed.attributes["reason"].startswith("opted_out") and world.transport.requests == []
+
+
+def test_the_status_callback_points_at_the_connections_webhook(world, monkeypatch) -> None:
+    _, conversation = world.customer_sms("hello")
+    post(world, conversation)
+    seen: list[Any] = []
+    original = logic.send
+
+    def spy(address, message, credentials, transport, base_url=None):
+        seen.append(message)
+        return original(address, message, credentials, transport, base_url)
+
+    monkeypatch.setattr(logic, "send", spy)
+    world.run(world.last(SENT))
+    assert seen[0].status_callback == "https://hub.example.com/webhooks/twilio/con_twilio"
+    assert seen[0].message_id.startswith("msg_")
+
+
+# --- refusals -------------------------------------------------------------------------------
+
+
+def test_an_opted_out_contact_gets_409_naming_the_opt_out(world) -> None:
+    event, conversation = world.customer_sms("STOP")
+    contact = world.conversations.get(conversation).contact_id
+    world.contacts.record_consent(contact, opted_out=True, channel="telephony", source=event.id, at=NOW)
+    error = refused(world, conversation)
+    assert (error.status, error.code) == (409, "opted_out") and "opted out" in error.message
+    assert error.details["source_event"] == event.id
+    assert world.published == []
+
+
+def test_a_platform_rule_is_a_409_with_its_hints(world, monkeypatch) -> None:
+    from switchboard_core.outbound.twilio import TwilioSender
+
+    def closed(self, address, message, inbound_at, now):
+        raise Refused("whatsapp_window_closed", "the 24-hour window closed", window_closed_at="2026-12-01T09:00:00Z")
+
+    monkeypatch.setattr(TwilioSender, "prepare", closed)
+    _, conversation = world.customer_sms("hello")
+    error = refused(world, conversation)
+    assert (error.status, error.code) == (409, "whatsapp_window_closed")
+    assert error.details["window_closed_at"] == "2026-12-01T09:00:00Z" and error.details["channel"] == "sms"
+
+
+def test_partners_may_not_answer_and_other_tenants_do_not_see_it(world) -> None:
+    _, conversation = world.customer_sms("hello")
+    error = refused(world, conversation, PARTNER)
+    assert error.status in (403, 404)
+    with pytest.raises(NotFound):
+        post(world, conversation, OTHER_STAFF)
+    assert world.published == []
+
+
+def test_an_unanswerable_visibility_or_channel_is_a_409_naming_it(world) -> None:
+    _, conversation = world.customer_sms("hello")
+    error = refused(world, conversation, visibility="public")
+    assert (error.status, error.code) == (409, "channel_unanswerable") and "publicly" in error.message
+    error = refused(world, conversation, channel="whatsapp")
+    assert (error.status, error.code) == (409, "no_message_on_channel") and error.details["channels"] == ["sms"]
+
+
+def test_in_reply_to_must_be_a_customer_event_of_this_conversation(world) -> None:
+    first, conversation = world.customer_sms("hello")
+    with pytest.raises(NotFound):
+        post(world, conversation, in_reply_to="not-an-event")
+    answer = post(world, conversation, in_reply_to=first.id)
+    assert world.messages.get(answer["message_id"]).in_reply_to == first.id
+
+
+def test_a_connection_without_outbound_credentials_is_a_409(world) -> None:
+    _, conversation = world.customer_sms("hello")
+    world.connections.put(Connection(id="con_twilio", provider="twilio", tenant="acme", created_at=NOW))
+    error = refused(world, conversation)
+    assert (error.status, error.code) == (409, "not_configured")
+
+
+def test_bad_bodies_are_refused_by_the_model() -> None:
+    from pydantic import ValidationError
+
+    for body in (
+        {},
+        {"text": ""},
+        {"text": "x" * 1601},
+        {"text": "hi", "visibility": "secret"},
+        {"text": "hi", "channel": "SMS!"},
+        {"text": "hi", "attachments": [{"url": "not a url"}]},
+        {"text": "hi", "template": {"name": "Bad Name", "language": "en"}},
+        {"text": "hi", "extra": 1},
+    ):
+        with pytest.raises(ValidationError):
+            admin.PostMessage.model_validate(body)
+
+
+def test_the_listing_has_both_sides_in_order_with_each_answers_state(world) -> None:
+    first, conversation = world.customer_sms("My car broke down", at=NOW - timedelta(minutes=2))
+    answer = post(world, conversation)
+    world.run(world.last(SENT))
+    second, _ = world.customer_sms("Thanks! How long?", at=NOW + timedelta(minutes=1))
+    listed = admin.list_messages(STAFF, conversation, world.admin)["messages"]
+    assert [(m["direction"], m.get("text")) for m in listed] == [
+        ("inbound", "My car broke down"),
+        ("outbound", "A tow truck is on its way"),
+        ("inbound", "Thanks! How long?"),
+    ]
+    assert listed[1]["message_id"] == answer["message_id"] and listed[1]["state"] == "sent"
+    assert listed[1]["author"]["name"] == "Dana (support)"
+    assert listed[0]["event_id"] == first.id and listed[2]["event_id"] == second.id
