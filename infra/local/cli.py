@@ -189,6 +189,16 @@ def build_parser() -> argparse.ArgumentParser:
     add_url(timeline)
     timeline.set_defaults(run=run_timeline)
 
+    reply = commands.add_parser("reply", help="answer a customer on their own channel, in the conversation")
+    reply.add_argument("conversation", help="a conversation id (cv_...), as `conversations` shows it")
+    reply.add_argument("text", help="what to say")
+    reply.add_argument("--channel", help="sms, whatsapp, messenger, instagram, x, telegram, slack, zendesk...")
+    reply.add_argument("--visibility", choices=("public", "private"), help="a public reply or a private message")
+    reply.add_argument("--in-reply-to", help="the customer's event id to answer (default: their latest message)")
+    reply.add_argument("--wait", type=float, default=10.0, help="seconds to wait for the send's outcome (0: don't)")
+    add_url(reply)
+    reply.set_defaults(run=run_reply)
+
     sent = commands.add_parser("sent", help="auto-replies the local provider sandbox received (what customers got)")
     sent.set_defaults(run=run_sent)
 
@@ -675,6 +685,27 @@ def no_events_line(args: argparse.Namespace, filters: dict[str, str | None]) -> 
     if filters["type"] and filters["type"] not in EVENT_TYPES:
         line += f" ({filters['type']!r} is not an event type; they are listed in docs/events.md)"
     return line
+
+
+def run_reply(args: argparse.Namespace) -> int:
+    body = {"text": args.text, "channel": args.channel, "visibility": args.visibility, "in_reply_to": args.in_reply_to}
+    path = f"/admin/conversations/{args.conversation}/messages"
+    queued = admin_call(args, "POST", path, body={k: v for k, v in body.items() if v})
+    print(f"queued {queued['message_id']} on {queued['channel']} to {queued['to']}")
+    deadline = time.monotonic() + max(args.wait, 0)
+    state = "queued"
+    while time.monotonic() < deadline:
+        listed = admin_call(args, "GET", path)
+        mine = next((m for m in listed["messages"] if m.get("message_id") == queued["message_id"]), None)
+        state = (mine or {}).get("state", state)
+        if state not in ("queued", "sending"):
+            reason = (mine or {}).get("reason")
+            print(f"{state}" + (f": {reason}" if reason else ""))
+            return 1 if state == "failed" else 0
+        time.sleep(0.3)
+    if args.wait:
+        print(f"still {state} after {args.wait:g} s: `switchboard events --type message.status_updated` shows it later")
+    return 0
 
 
 def run_conversations(args: argparse.Namespace) -> int:
