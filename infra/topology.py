@@ -280,12 +280,11 @@ EVENT_BUS = "events"
 EVENT_SOURCE_PREFIX = "switchboard."
 ROUTING_SOURCE = "switchboard.routing"
 REPLY_REQUESTED = "reply.requested"
-# What the answers function reads: the admin API's answers to send, and the providers' events
-# that report on something the hub sent (status webhooks, and the platforms' echoes of a
-# published reply: a message echo, the business's own tweet, a ticket comment).
-ANSWER_EVENT_TYPES = (
+ANSWERS_SOURCE = "switchboard.answers"
+# The providers' events that may report on something the hub sent: status webhooks, and the
+# platforms' echoes of a published reply (a message echo, the business's own tweet, a ticket comment).
+ANSWER_REPORT_TYPES = (
     "message.sent",
-    "message.retry_requested",
     "message.status_updated",
     "content.published",
     "ticket.comment_added",
@@ -402,10 +401,15 @@ FUNCTIONS: dict[str, Function] = {
             public_url=True,  # per-message status callbacks (Twilio StatusCallback...) point at ingest
             consumer=Consumer(
                 queue="answers",
-                # Its own status events come back from the bus too: the function ignores them.
+                # The admin API's answers to send, and the providers' reports; never its own status events.
                 event_pattern={
-                    "source": [{"anything-but": [ROUTING_SOURCE]}],
-                    "detail-type": list(ANSWER_EVENT_TYPES),
+                    "$or": [
+                        {"source": [ANSWERS_SOURCE], "detail-type": ["message.sent", "message.retry_requested"]},
+                        {
+                            "source": [{"anything-but": [ROUTING_SOURCE, ANSWERS_SOURCE]}],
+                            "detail-type": list(ANSWER_REPORT_TYPES),
+                        },
+                    ]
                 },
                 batch_size=1,
                 max_receive_count=8,

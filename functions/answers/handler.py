@@ -86,7 +86,13 @@ def record_handler(record: SQSRecord) -> None:
     deps, publisher = dependencies()
     receive_count = int(record.attributes.approximate_receive_count)
     try:
-        outcomes = handle(event, deps, datetime.now(UTC), last_attempt=receive_count >= settings().max_receive_count)
+        outcomes = handle(
+            event,
+            deps,
+            datetime.now(UTC),
+            last_attempt=receive_count >= settings().max_receive_count,
+            receive_count=receive_count,
+        )
     except TransientFailure as failure:
         delay = queue_delay(failure, receive_count)
         aws.client("sqs").change_message_visibility(

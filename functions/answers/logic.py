@@ -47,8 +47,11 @@ from switchboard_core.routing.contacts import ContactStore
 # Longer than the function's timeout and shorter than the queue's visibility timeout: a
 # claim this old belongs to an attempt that is over.
 ATTEMPT_OVER_AFTER = timedelta(seconds=60)
-# A delivery report for an id not yet recorded is retried while it is this young.
+# A delivery report for an id not yet recorded is retried while it is this young, and at most
+# this many times: most such reports are about messages the hub did not send as an answer
+# (auto-replies, notifications), which must not fill the queue or reach the DLQ.
 REPORT_WAITS_FOR_SEND = timedelta(seconds=60)
+REPORT_RECEIVES = 3
 
 
 class NotYetRecorded(TransientFailure):
@@ -69,7 +72,9 @@ class AnswerDeps:
     webhook_url: Any  # (provider, connection id) -> the hub's webhook URL for it, or None
 
 
-def handle(event: CanonicalEvent, deps: AnswerDeps, now: datetime, last_attempt: bool = False) -> list[CanonicalEvent]:
+def handle(
+    event: CanonicalEvent, deps: AnswerDeps, now: datetime, last_attempt: bool = False, receive_count: int = 1
+) -> list[CanonicalEvent]:
     """The message.status_updated events one bus event leads to (none when it is not ours)."""
     if event.provider == ANSWERS_PROVIDER:
         if event.type in (SENT, RETRY_REQUESTED):
@@ -78,7 +83,7 @@ def handle(event: CanonicalEvent, deps: AnswerDeps, now: datetime, last_attempt:
             if isinstance(message_id, str) and isinstance(attempt, int):
                 return send_answer(message_id, attempt, deps, now, last_attempt)
         return []
-    return thread_report(event, deps, now)
+    return thread_report(event, deps, now, waiting=receive_count < REPORT_RECEIVES and not last_attempt)
 
 
 def send_answer(
@@ -170,13 +175,13 @@ def republished(record: MessageRecord | None) -> list[CanonicalEvent]:
     return [CanonicalEvent.model_validate_json(record.last_event)]
 
 
-def thread_report(event: CanonicalEvent, deps: AnswerDeps, now: datetime) -> list[CanonicalEvent]:
+def thread_report(event: CanonicalEvent, deps: AnswerDeps, now: datetime, waiting: bool = True) -> list[CanonicalEvent]:
     report = delivery_status(event)
     if report is None:
         return []
     message_id = deps.messages.by_provider_id(event.provider, report.provider_message_id)
     if message_id is None:
-        if now - event.received_at < REPORT_WAITS_FOR_SEND:
+        if waiting and now - event.received_at < REPORT_WAITS_FOR_SEND:
             raise NotYetRecorded(f"{event.provider} message {report.provider_message_id} is not recorded (yet)")
         return []  # not one of the hub's answers (an auto-reply, a message sent elsewhere)
     record = deps.messages.get(message_id)

@@ -25,6 +25,7 @@ from infra.aws.config import StageConfig
 # EventBridge keeps retrying delivery to the queue for up to this long before dead-lettering.
 RULE_MAX_EVENT_AGE = Duration.hours(24)
 RULE_RETRY_ATTEMPTS = 185
+EVENT_SOURCE_PLACEHOLDER = "switchboard.placeholder"
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,12 @@ class Consumers(Construct):
                 description=f"{consumer.queue}: events for the {spec.name} function",
                 event_pattern=_event_pattern(consumer.event_pattern),
             )
+            if "$or" in consumer.event_pattern:
+                # EventPattern has no $or: the rule gets the topology's JSON as it is.
+                cfn_rule = rule.node.default_child
+                assert isinstance(cfn_rule, events.CfnRule)
+                cfn_rule.add_property_override("EventPattern", consumer.event_pattern)
+                cfn_rule.add_property_deletion_override("EventPattern.source")  # the placeholder
             # Events EventBridge cannot put on the queue land in the same DLQ as events the
             # function gave up on: one place to look, one redrive, nothing silently dropped.
             rule.add_target(
@@ -93,6 +100,8 @@ def _event_pattern(pattern: dict) -> events.EventPattern:
     filters such as {"prefix": "switchboard."} are passed through as tokens that resolve
     to the same JSON, so any pattern EventBridge accepts can be declared in topology.py.
     """
+    if "$or" in pattern:  # replaced by the raw pattern after the rule exists (EventPattern has no $or)
+        return events.EventPattern(source=[EVENT_SOURCE_PLACEHOLDER])
     known = {"source", "detail-type", "detail", "account", "region", "resources", "time", "version", "id"}
     unknown = set(pattern) - known
     if unknown:

@@ -249,6 +249,10 @@ def test_a_report_for_a_message_the_hub_did_not_send_is_ignored_once_old_and_wai
         world.run(twilio_report("SM" + "0" * 32, "delivered"), now=NOW + timedelta(seconds=5))
     assert waiting.value.code == "not_yet_recorded"
     assert world.run(twilio_report("SM" + "0" * 32, "delivered"), now=NOW + timedelta(minutes=5)) == []
+    # Most such reports are about auto-replies: a few receives, then let go (never the DLQ).
+    young = twilio_report("SM" + "1" * 32, "delivered")
+    assert logic.handle(young, world.function, NOW, receive_count=logic.REPORT_RECEIVES) == []
+    assert logic.handle(young, world.function, NOW, last_attempt=True) == []
 
 
 def test_an_undelivered_report_fails_it_with_the_providers_reason_and_it_can_be_retried(world, twilio_reports) -> None:
