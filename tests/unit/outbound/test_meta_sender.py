@@ -142,21 +142,26 @@ def test_local_samples_give_the_ids_they_carry(sample: str, product: str) -> Non
         assert fields == {"product": "messenger", "page_id": item["recipient"]["id"], "to": item["sender"]["id"]}
 
 
-@pytest.mark.parametrize("sample", ["instagram", "whatsapp-status"])
-def test_local_instagram_and_status_samples_have_no_address(sample: str) -> None:
-    signed = build_sample("meta", sample, demo_credentials("meta"), HUB_URL)
+def test_local_instagram_sample_is_answered_from_the_account_it_was_sent_to() -> None:
+    signed = build_sample("meta", "instagram", demo_credentials("meta"), HUB_URL)
+    item = json.loads(signed.body)["entry"][0]["messaging"][0]
+    [event] = events_from(signed.body)
+    assert fields_of(event) == {
+        "product": "instagram",
+        "account_id": item["recipient"]["id"],
+        "to": item["sender"]["id"],
+    }
+
+
+def test_local_status_sample_has_no_address() -> None:
+    signed = build_sample("meta", "whatsapp-status", demo_credentials("meta"), HUB_URL)
     assert all(reply_address(event) is None for event in events_from(signed.body))
 
 
 @pytest.mark.parametrize(
     "name",
     [
-        "instagram-text.json",  # Instagram replies are not supported yet
-        "instagram-comment.json",
-        "instagram-mention.json",
-        "page-feed.json",
-        "page-feed-mixed.json",
-        "page-mention.json",
+        "instagram-mention.json",  # answered only through the Facebook-Login mentions API
         "messenger-echo.json",
         "messenger-delivery.json",
         "messenger-read.json",
@@ -164,7 +169,7 @@ def test_local_instagram_and_status_samples_have_no_address(sample: str) -> None
         "whatsapp-template-status.json",
     ],
 )
-def test_no_address_for_instagram_comments_receipts_echoes_and_notifications(name: str) -> None:
+def test_no_address_for_instagram_mentions_receipts_echoes_and_notifications(name: str) -> None:
     assert all(reply_address(event) is None for event in recorded(name))
 
 
@@ -240,7 +245,14 @@ def test_long_text_is_clipped() -> None:
 def test_unknown_product_is_refused() -> None:
     creds = MetaCredentials.model_validate(credentials())
     with pytest.raises(PermanentFailure):
+        MetaSender().request("https://x", {"product": "telegram", "to": "1"}, OutboundMessage("hi"), creds)
+
+
+def test_an_address_missing_its_node_is_a_permanent_failure_not_a_crash() -> None:
+    creds = MetaCredentials.model_validate(credentials())
+    with pytest.raises(PermanentFailure) as failure:
         MetaSender().request("https://x", {"product": "instagram", "to": "1"}, OutboundMessage("hi"), creds)
+    assert failure.value.code == "bad_address" and "account_id" in failure.value.detail
 
 
 # --- sandbox round trips -------------------------------------------------------------------------
