@@ -183,10 +183,35 @@ def test_whatsapp_template_may_be_sent_any_time() -> None:
     assert SENDER.prepare(WHATSAPP, OutboundMessage("", template=TEMPLATE), old, NOW) == WHATSAPP
 
 
-def test_whatsapp_bad_template_is_a_permanent_failure_naming_the_shape() -> None:
+def test_whatsapp_bad_template_is_refused_before_sending_and_fails_permanently_at_send() -> None:
+    bad = OutboundMessage("", template={"name": "Bad Name!"})
+    with pytest.raises(Refused) as refused:
+        SENDER.prepare(WHATSAPP, bad, NOW, NOW)
+    assert refused.value.code == "invalid_template" and "language" in refused.value.detail
+    assert '"template"' in refused.value.hints["template"]
     with pytest.raises(PermanentFailure) as failure:
-        SENDER.prepare(WHATSAPP, OutboundMessage("", template={"name": "Bad Name!"}), NOW, NOW)
-    assert failure.value.code == "invalid_template" and "language" in failure.value.detail
+        SENDER.request(GRAPH_ROOT, WHATSAPP, bad, creds())
+    assert failure.value.code == "invalid_template"
+
+
+@pytest.mark.parametrize(
+    "address,attachments",
+    [
+        (WHATSAPP, ("https://x.example/1.png", "https://x.example/2.png")),
+        ({"product": "instagram_comment", "comment_id": IG_COMMENT}, ("https://x.example/1.png",)),
+    ],
+)
+def test_what_the_call_cannot_carry_is_refused_before_it_is_queued(address, attachments) -> None:
+    message = OutboundMessage("see", attachments=tuple(Attachment(url, "image/png") for url in attachments))
+    with pytest.raises(Refused) as refused:
+        SENDER.prepare(address, message, NOW, NOW)
+    assert refused.value.code == "attachments_unsupported"
+
+
+def test_an_address_without_its_ids_is_refused() -> None:
+    with pytest.raises(Refused) as refused:
+        SENDER.prepare({"product": "messenger", "to": "1"}, OutboundMessage("hi"), NOW, NOW)
+    assert refused.value.code == "bad_address" and "page_id" in refused.value.detail
 
 
 @pytest.mark.parametrize("address", [MESSENGER, INSTAGRAM_DM])
@@ -594,7 +619,26 @@ def test_only_the_echo_of_an_auto_reply_is_marked_automated() -> None:
     event = echo(AUTO_REPLY_MARK)
     assert event.attributes["automated"] is True
     assert SENDER.status(event) == _status("m_echo_1", "delivered")
-    assert SENDER.status(echo(None)) is None
+    assert SENDER.status(echo(None)) is None  # a Page inbox message: Messenger echoes carry the hub's metadata
+
+
+def test_an_instagram_echo_without_metadata_is_read_as_delivered_but_not_another_apps() -> None:
+    def instagram_echo(metadata: str | None) -> CanonicalEvent:
+        message: dict[str, Any] = {"is_echo": True, "mid": "aWdfZAG1_echo", "text": "hi"}
+        if metadata is not None:
+            message["metadata"] = metadata
+        item = {
+            "sender": {"id": IG_ACCOUNT},
+            "recipient": {"id": "1234567890123456"},
+            "timestamp": 1,
+            "message": message,
+        }
+        [event] = events_from({"object": "instagram", "entry": [{"id": IG_ACCOUNT, "time": 1, "messaging": [item]}]})
+        return event
+
+    assert SENDER.status(instagram_echo(None)) == _status("aWdfZAG1_echo", "delivered")
+    assert SENDER.status(instagram_echo("switchboard:message:m")) == _status("aWdfZAG1_echo", "delivered")
+    assert SENDER.status(instagram_echo("agent:42")) is None
 
 
 # --- round trips: sandbox -> build_status -> adapter -> status ------------------------------------

@@ -320,6 +320,21 @@ class MetaSender(Sender):
     def prepare(
         self, address: Mapping[str, str], message: OutboundMessage, inbound_at: datetime, now: datetime
     ) -> dict[str, str]:
+        """The platform's window for this answer, then the message checked against what the
+        call can carry (a bad template or attachment is refused now, before it is queued)."""
+        try:
+            prepared = self._windows(address, message, inbound_at, now)
+            self._call(prepared, message)
+        except PermanentFailure as failure:
+            hints = {"template": TEMPLATE_HINT} if failure.code == "invalid_template" else {}
+            raise Refused(failure.code, failure.detail, **hints) from None
+        except KeyError as missing:
+            raise Refused("bad_address", f"a meta {address.get('product')} address needs {missing}") from None
+        return prepared
+
+    def _windows(
+        self, address: Mapping[str, str], message: OutboundMessage, inbound_at: datetime, now: datetime
+    ) -> dict[str, str]:
         product = address.get("product")
         prepared = {k: v for k, v in address.items() if k != "tag"}
         elapsed = now - inbound_at
@@ -566,9 +581,13 @@ class MetaSender(Sender):
             return None
         if event.type == "message.sent" and platform in ("messenger", "instagram"):
             # The echo of a message the hub sent (its metadata came back): it reached the thread.
+            # Meta documents `metadata` on Messenger echoes only: an Instagram echo without any is
+            # read too (keyed by its mid, an id the hub never sent matches nothing); another
+            # app's metadata never is.
             metadata = attributes.get("metadata")
             ours = isinstance(metadata, str) and (metadata == AUTO_REPLY_MARK or metadata.startswith(STAFF_MARK_PREFIX))
-            if attributes.get("is_echo") is True and ours:
+            unmarked_instagram = platform == "instagram" and metadata is None
+            if attributes.get("is_echo") is True and (ours or unmarked_instagram):
                 return DeliveryStatus(event.provider_event_id, "delivered")
             return None
         if event.type == "provider.notification":
