@@ -671,8 +671,10 @@ def _page_message(apis: ProviderApis, platform: str, account_id: str, body: dict
     else:
         if not isinstance(text, str) or not text.strip():
             return _graph_invalid("Must send either message or sender_action")
-        limit = 2000 if platform == "messenger" else 1000
-        if len(text) > limit:
+        # Messenger counts characters; Instagram 1000 bytes of UTF-8.
+        too_long = len(text) > 2000 if platform == "messenger" else len(text.encode("utf-8")) > 1000
+        if too_long:
+            limit = "2000" if platform == "messenger" else "1000 bytes"
             return _graph_invalid(f"Length of param message[text] must be less than or equal to {limit}")
         shown = text
     metadata = message.get("metadata")

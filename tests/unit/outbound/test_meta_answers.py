@@ -208,6 +208,29 @@ def test_what_the_call_cannot_carry_is_refused_before_it_is_queued(address, atta
     assert refused.value.code == "attachments_unsupported"
 
 
+@pytest.mark.parametrize(
+    "address,text,limit",
+    [
+        (MESSENGER, "x" * 2001, 2000),
+        (WHATSAPP, "x" * 4097, 4096),
+        (INSTAGRAM_DM, "\U0001f44b" * 251, 1000),  # 1004 bytes: Instagram counts UTF-8 bytes
+        ({"product": "instagram_comment", "comment_id": IG_COMMENT}, "x" * 2201, 2200),
+    ],
+)
+def test_a_staff_answer_longer_than_the_platform_takes_is_refused_not_cut(address, text: str, limit: int) -> None:
+    with pytest.raises(Refused) as refused:
+        SENDER.prepare(address, OutboundMessage(text), NOW, NOW)
+    assert refused.value.code == "text_too_long" and refused.value.hints["limit"] == limit
+    shorter = text[: len(text) - 1]
+    assert SENDER.prepare(address, OutboundMessage(shorter), NOW, NOW) is not None
+
+
+def test_an_auto_reply_to_instagram_is_cut_to_1000_bytes() -> None:
+    body = body_of(SENDER.request(GRAPH_ROOT, INSTAGRAM_DM, OutboundMessage("\U0001f44b" * 300), creds()))
+    text = body["message"]["text"]
+    assert len(text.encode("utf-8")) <= 1000 and text.endswith("…")
+
+
 def test_an_address_without_its_ids_is_refused() -> None:
     with pytest.raises(Refused) as refused:
         SENDER.prepare({"product": "messenger", "to": "1"}, OutboundMessage("hi"), NOW, NOW)

@@ -239,7 +239,7 @@ def test_long_text_is_clipped() -> None:
     request = MetaSender().request(
         "https://x", {"product": "messenger", "page_id": "1", "to": "2"}, OutboundMessage("x" * 5000), creds
     )
-    assert len(json.loads(request.body)["message"]["text"]) == 1600
+    assert len(json.loads(request.body)["message"]["text"]) == 2000  # Messenger's limit
 
 
 def test_unknown_product_is_refused() -> None:

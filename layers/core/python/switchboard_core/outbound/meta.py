@@ -325,6 +325,9 @@ class MetaSender(Sender):
         try:
             prepared = self._windows(address, message, inbound_at, now)
             self._call(prepared, message)
+            too_long = _too_long(prepared, message)
+            if too_long is not None:
+                raise Refused("text_too_long", too_long[1], limit=too_long[0])
         except PermanentFailure as failure:
             hints = {"template": TEMPLATE_HINT} if failure.code == "invalid_template" else {}
             raise Refused(failure.code, failure.detail, **hints) from None
@@ -437,10 +440,10 @@ class MetaSender(Sender):
             return (
                 node,
                 "messages",
-                {"recipient": recipient, "message": {"text": clip(text), "metadata": _mark(message)}},
+                {"recipient": recipient, "message": {"text": fit(product, text), "metadata": _mark(message)}},
             )
         if product == "facebook_comment":
-            comment: dict[str, Any] = {"message": clip(text, 8000)}
+            comment: dict[str, Any] = {"message": fit(product, text)}
             if message.attachments:
                 # A comment takes one image (or GIF) by URL: attachment_url.
                 if len(message.attachments) > 1 or not _is_image(message.attachments[0]):
@@ -449,7 +452,7 @@ class MetaSender(Sender):
             return address["object_id"], "comments", comment
         if product == "instagram_comment":
             self._no_attachments(message, "an Instagram comment reply")
-            return address["comment_id"], "replies", {"message": clip(text, 2200)}
+            return address["comment_id"], "replies", {"message": fit(product, text)}
         raise PermanentFailure("outbound_unsupported", f"meta cannot send to {product!r}")
 
     @staticmethod
@@ -485,14 +488,14 @@ class MetaSender(Sender):
                     raise PermanentFailure(
                         "attachments_unsupported", "a WhatsApp audio message has no caption: send the text separately"
                     )
-                media["caption"] = clip(message.text, 1024)
+                media["caption"] = fit("whatsapp_caption", message.text)
             if kind == "document":
                 name = urlsplit(attachment.url).path.rsplit("/", 1)[-1]
                 if name:
                     media["filename"] = name[:240]
             body.update(type=kind, **{kind: media})
         else:
-            body.update(type="text", text={"body": clip(message.text)})
+            body.update(type="text", text={"body": fit("whatsapp", message.text)})
         if message.message_id:
             # Cloud API returns it in every status webhook for this message.
             body["biz_opaque_callback_data"] = message.message_id[:512]
@@ -502,7 +505,7 @@ class MetaSender(Sender):
     def _dm_content(product: str, message: OutboundMessage) -> dict[str, Any]:
         """``{"text"}`` or one ``{"attachment"}``: the Send API takes one or the other per message."""
         if not message.attachments:
-            return {"text": clip(message.text)}
+            return {"text": fit(product, message.text)}
         if len(message.attachments) > 1 or message.text.strip():
             raise PermanentFailure(
                 "attachments_unsupported",
@@ -593,6 +596,46 @@ class MetaSender(Sender):
         if event.type == "provider.notification":
             return _own_comment(attributes)
         return None
+
+
+# The longest text each kind of answer takes (Meta's documented limits); Instagram counts UTF-8 bytes.
+TEXT_LIMITS: dict[str, tuple[int, bool]] = {
+    "whatsapp": (4096, False),
+    "whatsapp_caption": (1024, False),
+    "messenger": (2000, False),
+    "messenger_private_reply": (2000, False),
+    "instagram": (1000, True),
+    "instagram_private_reply": (1000, True),
+    "facebook_comment": (8000, False),
+    "instagram_comment": (2200, False),
+}
+
+
+def fit(kind: str, text: str) -> str:
+    """`text` cut (with an ellipsis) to what `kind` takes: auto-replies are clipped, while a
+    staff answer that does not fit is refused in `prepare` first."""
+    limit, in_bytes = TEXT_LIMITS.get(kind, (4096, False))
+    if not in_bytes:
+        return clip(text, limit)
+    encoded = text.encode("utf-8")
+    if len(encoded) <= limit:
+        return text
+    return encoded[: limit - 3].decode("utf-8", "ignore") + "…"
+
+
+def _too_long(address: Mapping[str, str], message: OutboundMessage) -> tuple[int, str] | None:
+    """(limit, detail) when the message's text is longer than its kind of answer takes."""
+    product = str(address.get("product"))
+    if product == "whatsapp":
+        if message.template is not None:
+            return None
+        product = "whatsapp_caption" if message.attachments else "whatsapp"
+    limit, in_bytes = TEXT_LIMITS.get(product, (4096, False))
+    size = len(message.text.encode("utf-8")) if in_bytes else len(message.text)
+    if size <= limit:
+        return None
+    unit = "bytes of UTF-8" if in_bytes else "characters"
+    return limit, f"a {product} answer takes at most {limit} {unit}; this one has {size}"
 
 
 def _mark(message: OutboundMessage) -> str:
