@@ -72,6 +72,7 @@ from switchboard_core.events import CanonicalEvent
 from switchboard_core.outbound.base import (
     AUTO_REPLY_MARK,
     Attachment,
+    DeliveryState,
     DeliveryStatus,
     OutboundMessage,
     OutboundRequest,
@@ -105,9 +106,13 @@ TEMPLATE_HINT = 'send with "template": {"name", "language", "parameters"?} (an a
 _GRAPH_ID = re.compile(r"^\d{1,32}$")
 _COMMENT_ID = re.compile(r"^\d{1,32}(_\d{1,32})?$")  # Facebook comment and post ids are "<id>_<id>"
 _WHATSAPP_SKIPPED = ("reaction", "system")
-# Private messages (DMs and private replies) whose echo may come back with our metadata.
-_MESSAGE_PRODUCTS = ("messenger", "instagram", "messenger_private_reply", "instagram_private_reply")
-_WHATSAPP_STATES = {"sent": "sent", "delivered": "delivered", "read": "read", "failed": "failed"}
+# WhatsApp status values that are delivery steps (not "deleted", "warning" or anything newer).
+_WHATSAPP_STATES: dict[str, DeliveryState] = {
+    "sent": "sent",
+    "delivered": "delivered",
+    "read": "read",
+    "failed": "failed",
+}
 
 
 class MetaCredentials(BaseModel):
@@ -668,7 +673,7 @@ def _whatsapp_status(attributes: Mapping[str, Any]) -> DeliveryStatus | None:
         reason = (f"meta_{code}: " if code is not None else "") + (
             ": ".join(words) or "WhatsApp reported the message failed without a reason"
         )
-    return DeliveryStatus(wamid, _WHATSAPP_STATES[state], reason)  # type: ignore[arg-type]
+    return DeliveryStatus(wamid, _WHATSAPP_STATES[state], reason)
 
 
 def _own_comment(attributes: Mapping[str, Any]) -> DeliveryStatus | None:
