@@ -818,3 +818,49 @@ def test_sandbox_refuses_an_empty_comment_reply(sandbox) -> None:
         with pytest.raises(PermanentFailure) as failure:
             SENDER.outcome(http_transport(request))
         assert failure.value.code == "meta_100"
+
+
+def test_sandbox_status_endpoint_calls_the_hub_back_with_metas_signed_webhook() -> None:
+    """POST /_sandbox/status over HTTP, with a stand-in hub that verifies and reads what it gets."""
+    import urllib.request
+
+    from infra.local.provider_apis import ProviderApis, serve
+
+    webhook = demo_credentials("meta")
+    seen: list[Any] = []
+
+    def hub(sent: SentMessage, state: str, reason: str | None) -> int:
+        seen.append(
+            SENDER.status(hub_event(build_status("meta", webhook, HUB_URL, vars(sent), state, reason), webhook))
+        )
+        return 200
+
+    apis = ProviderApis()
+    apis.status_webhook = hub
+    server, url = serve(apis)
+    try:
+        outbound = demo_outbound_credentials("meta")
+        apis.accept("meta", outbound)
+        address = ReplyAddress(provider="meta", connection="con_1", fields=WHATSAPP)
+        wamid = send(address, "hi", outbound, http_transport, base_url=f"{url}/meta")
+        messenger = ReplyAddress(provider="meta", connection="con_1", fields=MESSENGER)
+        mid = send(messenger, OutboundMessage("hi", message_id="h"), outbound, http_transport, base_url=f"{url}/meta")
+
+        def order(payload: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+            request = urllib.request.Request(f"{url}/_sandbox/status", data=json.dumps(payload).encode(), method="POST")
+            try:
+                with urllib.request.urlopen(request, timeout=10) as answer:
+                    return answer.status, json.loads(answer.read())
+            except urllib.error.HTTPError as error:
+                return error.code, json.loads(error.read())
+
+        assert order({"message_id": wamid, "state": "read"}) == (
+            200,
+            {"provider": "meta", "message_id": wamid, "hub_status": 200},
+        )
+        assert order({"message_id": mid, "state": "delivered"})[0] == 200
+        status, answer = order({"message_id": mid, "state": "failed", "reason": "x"})
+        assert status == 409 and "echo" in answer["error"]
+        assert seen == [_status(wamid, "read"), _status(mid, "delivered")]
+    finally:
+        server.shutdown()
