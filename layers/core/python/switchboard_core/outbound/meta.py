@@ -44,6 +44,13 @@ Graph release cannot change the calls under us (https://developers.facebook.com/
   ``POST /<page-id>/messages {"recipient": {"comment_id" | "post_id"}, "message": {"text"}}``;
   Instagram ``POST graph.instagram.com/<ig-id>/messages {"recipient": {"comment_id"}, ...}``.
 
+Meta takes no per-message status callback (``message.status_callback`` is unused): statuses
+come through the app's webhook subscriptions and ``status`` reads them (WhatsApp ``statuses[]``,
+https://developers.facebook.com/docs/whatsapp/cloud-api/webhooks/components; the
+``message_echoes`` echo,
+https://developers.facebook.com/docs/messenger-platform/reference/webhook-events/message-echoes/;
+the Page's or account's own new comment).
+
 Errors (https://developers.facebook.com/docs/graph-api/guides/error-handling,
 https://developers.facebook.com/docs/messenger-platform/error-codes,
 https://developers.facebook.com/docs/whatsapp/cloud-api/support/error-codes) are
