@@ -444,9 +444,9 @@ class MetaSender(Sender):
             self._no_attachments(message, "a private reply")
             if product == "messenger_private_reply":
                 node = address["page_id"]
-                recipient = {"post_id": address["post_id"]} if "post_id" in address else {}
-                if not recipient:
-                    recipient = {"comment_id": address["comment_id"]}
+                # A visitor's post is answered by its post_id, a comment by its comment_id.
+                key = "post_id" if "post_id" in address else "comment_id"
+                recipient = {key: address[key]}
             else:
                 node, recipient = address["account_id"], {"comment_id": address["comment_id"]}
             return (
