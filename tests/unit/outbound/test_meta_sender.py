@@ -400,7 +400,9 @@ def test_invalid_stored_credentials_fail_permanently() -> None:
 
 @pytest.mark.parametrize("provider", sorted(SENDERS))
 def test_demo_outbound_credentials_validate_for_every_sender_and_are_fresh(provider: str) -> None:
-    model = get_sender(provider).credentials_model
+    sender = get_sender(provider)
+    assert sender is not None
+    model = sender.credentials_model
     first, second = demo_outbound_credentials(provider), demo_outbound_credentials(provider)
     model.model_validate(first)
     assert first != second
