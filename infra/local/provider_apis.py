@@ -444,6 +444,16 @@ def slack_post_message(apis: ProviderApis, request: Request, values: dict[str, s
 
 
 # ----------------------------------------------------------------------------- meta
+# Graph API (graph.facebook.com, under /meta) and the Instagram API with Instagram Login
+# (graph.instagram.com, under /meta/instagram): WhatsApp Cloud API, Messenger Send API and
+# Private Replies, Page comment replies, Instagram messages, private and comment replies.
+_GRAPH_VERSION = re.compile(r"^v\d+\.\d+$")
+_GRAPH_NODE = re.compile(r"^\d{1,32}$")
+_GRAPH_OBJECT = re.compile(r"^\d{1,32}(_\d{1,32})?$")
+_WHATSAPP_MEDIA = ("image", "document", "audio", "video")
+_MESSENGER_TAGS = ("HUMAN_AGENT", "ACCOUNT_UPDATE", "CONFIRMED_EVENT_UPDATE", "POST_PURCHASE_UPDATE")
+
+
 def _graph_error(status: int, code: int, message: str, type_: str = "OAuthException", **extra: Any) -> Response:
     return json_response(
         {"error": {"message": message, "type": type_, "code": code, **extra, "fbtrace_id": secrets.token_urlsafe(9)}},
@@ -451,25 +461,114 @@ def _graph_error(status: int, code: int, message: str, type_: str = "OAuthExcept
     )
 
 
-def meta_messages(apis: ProviderApis, request: Request, values: dict[str, str]) -> Response:
-    """WhatsApp Cloud API and Messenger Send API: both POST /<version>/<node id>/messages."""
-    if not re.match(r"^v\d+\.\d+$", values["version"]) or not values["node_id"].isdigit():
-        return _graph_error(400, 2500, f"Unknown path components: /{values['version']}/{values['node_id']}/messages")
-    try:
-        body = json.loads(request.get_data() or b"{}")
-    except ValueError:
-        body = None
-    whatsapp = isinstance(body, dict) and "messaging_product" in body
+def _graph_invalid(message: str) -> Response:
+    return _graph_error(400, 100, f"(#100) {message}", "GraphMethodException")
+
+
+def _meta_token_ok(apis: ProviderApis, request: Request, field: str) -> bool:
     token = _bearer(request) or request.args.get("access_token", "")
-    if not any(c.get("access_token") == token for c in apis.accepted("meta")):
+    return bool(token) and any(c.get(field) == token for c in apis.accepted("meta"))
+
+
+def _meta_path_ok(values: dict[str, str], node: str, pattern: re.Pattern[str]) -> bool:
+    return bool(_GRAPH_VERSION.match(values["version"]) and pattern.match(values[node]))
+
+
+def _meta_unknown_path(request: Request) -> Response:
+    return _graph_error(400, 2500, f"Unknown path components: {request.path}")
+
+
+def _meta_mid() -> str:
+    return "m_" + secrets.token_urlsafe(48)
+
+
+def _graph_digits(n: int) -> str:
+    return str(1 + secrets.randbelow(9)) + "".join(str(secrets.randbelow(10)) for _ in range(n - 1))
+
+
+def meta_messages(apis: ProviderApis, request: Request, values: dict[str, str]) -> Response:
+    """graph.facebook.com ``POST /<version>/<node id>/messages``: the WhatsApp Cloud API (node =
+    phone number id), the Messenger Send API and Private Replies (node = Page id)."""
+    if not _meta_path_ok(values, "node_id", _GRAPH_NODE):
+        return _meta_unknown_path(request)
+    body = _json_or_form(request)
+    whatsapp = isinstance(body, dict) and "messaging_product" in body
+    if not _meta_token_ok(apis, request, "access_token"):
         # Cloud API documents 190 as HTTP 401; the Graph API at large answers OAuthException with 400.
         return _graph_error(401 if whatsapp else 400, 190, "Invalid OAuth access token - Cannot parse access token")
-    if not isinstance(body, dict):
-        return _graph_error(400, 100, "(#100) The request body must be a JSON object", "GraphMethodException")
-    node = values["node_id"]
+    if body is None:
+        return _graph_invalid("The request body must be a JSON object")
     if whatsapp:
-        return _whatsapp_message(apis, node, body)
-    return _messenger_message(apis, node, body)
+        return _whatsapp_message(apis, values["node_id"], body)
+    return _page_message(apis, "messenger", values["node_id"], body)
+
+
+def instagram_messages(apis: ProviderApis, request: Request, values: dict[str, str]) -> Response:
+    """graph.instagram.com ``POST /<version>/<IG id>/messages``: Instagram messages and private
+    replies to a comment, with an Instagram User access token."""
+    if not _meta_path_ok(values, "node_id", _GRAPH_NODE):
+        return _meta_unknown_path(request)
+    if not _meta_token_ok(apis, request, "instagram_access_token"):
+        return _graph_error(400, 190, "Invalid OAuth access token - Cannot parse access token")
+    body = _json_or_form(request)
+    if body is None:
+        return _graph_invalid("The request body must be a JSON object")
+    return _page_message(apis, "instagram", values["node_id"], body)
+
+
+def meta_comment_reply(apis: ProviderApis, request: Request, values: dict[str, str]) -> Response:
+    """graph.facebook.com ``POST /<version>/<comment or post id>/comments`` (``message``,
+    ``attachment_url``): the Page's public reply; 200 ``{"id"}``."""
+    if not _meta_path_ok(values, "object_id", _GRAPH_OBJECT):
+        return _meta_unknown_path(request)
+    if not _meta_token_ok(apis, request, "access_token"):
+        return _graph_error(400, 190, "Invalid OAuth access token - Cannot parse access token")
+    params = _json_or_form(request)
+    if params is None:
+        return _graph_invalid("The request body must be a JSON object")
+    message, attachment = params.get("message"), params.get("attachment_url")
+    if not (isinstance(message, str) and message.strip()) and not attachment:
+        return _graph_invalid("Comment must have a message or an attachment")
+    if attachment is not None and not (isinstance(attachment, str) and attachment.startswith(("http://", "https://"))):
+        return _graph_invalid("Param attachment_url must be a valid URL")
+    object_id = values["object_id"]
+    comment_id = f"{object_id.rsplit('_', 1)[-1]}_{_graph_digits(15)}"
+    apis.record(
+        SentMessage(
+            "meta",
+            to=object_id,
+            text=message if isinstance(message, str) else "",
+            message_id=comment_id,
+            details={"product": "facebook_comment", "object_id": object_id, "attachment_url": attachment},
+        )
+    )
+    return json_response({"id": comment_id})
+
+
+def instagram_comment_reply(apis: ProviderApis, request: Request, values: dict[str, str]) -> Response:
+    """graph.instagram.com ``POST /<version>/<ig comment id>/replies`` (``message``): a public
+    reply under the comment; 200 ``{"id"}``."""
+    if not _meta_path_ok(values, "comment_id", _GRAPH_NODE):
+        return _meta_unknown_path(request)
+    if not _meta_token_ok(apis, request, "instagram_access_token"):
+        return _graph_error(400, 190, "Invalid OAuth access token - Cannot parse access token")
+    params = _json_or_form(request)
+    message = params.get("message") if params is not None else None
+    if not isinstance(message, str) or not message.strip():
+        return _graph_invalid("The parameter message is required")
+    if len(message) > 2200:
+        return _graph_invalid("Param message must be at most 2200 characters long")
+    reply_id = _graph_digits(17)
+    apis.record(
+        SentMessage(
+            "meta",
+            to=values["comment_id"],
+            text=message,
+            message_id=reply_id,
+            details={"product": "instagram_comment", "comment_id": values["comment_id"]},
+        )
+    )
+    return json_response({"id": reply_id})
 
 
 def _whatsapp_message(apis: ProviderApis, phone_number_id: str, body: dict[str, Any]) -> Response:
@@ -483,19 +582,44 @@ def _whatsapp_message(apis: ProviderApis, phone_number_id: str, body: dict[str, 
     to = body.get("to")
     if not isinstance(to, str) or not to.lstrip("+").isdigit():
         return invalid("The parameter to is required")
-    if body.get("type", "text") != "text":
-        return invalid("The sandbox accepts text messages only")
-    text = body.get("text", {}).get("body") if isinstance(body.get("text"), dict) else None
-    if not isinstance(text, str) or not text.strip():
-        return invalid("The parameter text['body'] is required")
-    if len(text) > 4096:
-        return invalid("Param text['body'] must be at most 4096 characters long")
+    kind = body.get("type", "text")
+    callback = body.get("biz_opaque_callback_data")
+    if callback is not None and not (isinstance(callback, str) and len(callback.encode()) <= 512):
+        return invalid("Param biz_opaque_callback_data must be a string of at most 512 bytes")
+    content = body.get(kind) if isinstance(kind, str) else None
+    if not isinstance(content, dict):
+        return invalid(f"The parameter {kind} is required")
+    # Only what a status webhook needs beyond a text message's {"product", "from"} (kept that small).
+    details: dict[str, Any] = {"product": "whatsapp", "from": phone_number_id}
+    if kind != "text":
+        details["type"] = kind
+    if kind == "text":
+        text = content.get("body")
+        if not isinstance(text, str) or not text.strip():
+            return invalid("The parameter text['body'] is required")
+        if len(text) > 4096:
+            return invalid("Param text['body'] must be at most 4096 characters long")
+    elif kind == "template":
+        name, language = content.get("name"), (content.get("language") or {})
+        if not isinstance(name, str) or not name or not isinstance(language, dict) or not language.get("code"):
+            return invalid("The parameters template['name'] and template['language']['code'] are required")
+        text = f"[template {name} {language['code']}]"
+        details["template"] = content
+    elif kind in _WHATSAPP_MEDIA:
+        link = content.get("link")
+        if not isinstance(link, str) or not link.startswith(("http://", "https://")):
+            return invalid(f"Param {kind}['link'] must be a valid URL")
+        if kind == "audio" and "caption" in content:
+            return invalid("Param audio['caption'] is not supported for audio messages")
+        caption = content.get("caption")
+        text = caption if isinstance(caption, str) else ""
+        details["media"] = content
+    else:
+        return invalid(f"The sandbox does not accept messages of type {kind!r}")
     wamid = "wamid." + base64.b64encode(secrets.token_bytes(30)).decode()
-    apis.record(
-        SentMessage(
-            "meta", to=to, text=text, message_id=wamid, details={"product": "whatsapp", "from": phone_number_id}
-        )
-    )
+    if callback is not None:
+        details["biz_opaque_callback_data"] = callback
+    apis.record(SentMessage("meta", to=to, text=text, message_id=wamid, details=details))
     return json_response(
         {
             "messaging_product": "whatsapp",
@@ -505,24 +629,73 @@ def _whatsapp_message(apis: ProviderApis, phone_number_id: str, body: dict[str, 
     )
 
 
-def _messenger_message(apis: ProviderApis, page_id: str, body: dict[str, Any]) -> Response:
+def _page_message(apis: ProviderApis, platform: str, account_id: str, body: dict[str, Any]) -> Response:
+    """A Send API body for Messenger (``platform`` messenger) or Instagram: to a user id, or a
+    private reply to a comment (or, on Messenger, a visitor's post)."""
     recipient = body.get("recipient")
-    psid = recipient.get("id") if isinstance(recipient, dict) else None
-    if not isinstance(psid, str) or not psid.isdigit():
-        return _graph_error(400, 100, "(#100) The parameter recipient is required")
-    if body.get("messaging_type") not in ("RESPONSE", "UPDATE", "MESSAGE_TAG"):
-        return _graph_error(400, 100, "(#100) Param messaging_type must be one of {RESPONSE, UPDATE, MESSAGE_TAG}")
+    if isinstance(recipient, str):  # form-encoded bodies carry JSON-encoded objects
+        try:
+            recipient = json.loads(recipient)
+        except ValueError:
+            recipient = None
+    recipient = recipient if isinstance(recipient, dict) else {}
+    user_id, comment_id, post_id = recipient.get("id"), recipient.get("comment_id"), recipient.get("post_id")
+    private_reply = comment_id is not None or (platform == "messenger" and post_id is not None)
+    if private_reply:
+        target = comment_id if comment_id is not None else post_id
+        if not isinstance(target, str) or not _GRAPH_OBJECT.match(target):
+            return _graph_invalid("The parameter recipient['comment_id'] is invalid")
+    elif not isinstance(user_id, str) or not user_id.isdigit():
+        return _graph_invalid("The parameter recipient is required")
+    messaging_type = body.get("messaging_type")
+    if not private_reply:
+        if messaging_type not in ("RESPONSE", "UPDATE", "MESSAGE_TAG"):
+            return _graph_invalid("Param messaging_type must be one of {RESPONSE, UPDATE, MESSAGE_TAG}")
+        if messaging_type == "MESSAGE_TAG" and body.get("tag") not in _MESSENGER_TAGS:
+            return _graph_invalid("Param tag must be a valid message tag when messaging_type is MESSAGE_TAG")
     message = body.get("message")
-    text = message.get("text") if isinstance(message, dict) else None
-    if not isinstance(text, str) or not text.strip():
-        return _graph_error(400, 100, "(#100) Must send either message or sender_action")
-    if len(text) > 2000:
-        return _graph_error(400, 100, "(#100) Length of param message[text] must be less than or equal to 2000")
-    mid = "m_" + secrets.token_urlsafe(48)
-    apis.record(
-        SentMessage("meta", to=psid, text=text, message_id=mid, details={"product": "messenger", "from": page_id})
-    )
-    return json_response({"recipient_id": psid, "message_id": mid})
+    message = message if isinstance(message, dict) else {}
+    text, attachment = message.get("text"), message.get("attachment")
+    if text is not None and attachment is not None:
+        return _graph_invalid("Only one of text or attachment can be specified in param message")
+    if attachment is not None:
+        if private_reply:
+            return _graph_invalid("A private reply can only contain text")
+        url = attachment.get("payload", {}).get("url") if isinstance(attachment, dict) else None
+        kinds = ("image", "video", "audio", "file") if platform == "messenger" else ("image", "video", "audio")
+        if not (isinstance(attachment, dict) and attachment.get("type") in kinds) or not (
+            isinstance(url, str) and url.startswith(("http://", "https://"))
+        ):
+            return _graph_invalid("Param message[attachment] must have a valid type and payload[url]")
+        shown = ""
+    else:
+        if not isinstance(text, str) or not text.strip():
+            return _graph_invalid("Must send either message or sender_action")
+        # Messenger counts characters; Instagram 1000 bytes of UTF-8.
+        too_long = len(text) > 2000 if platform == "messenger" else len(text.encode("utf-8")) > 1000
+        if too_long:
+            limit = "2000" if platform == "messenger" else "1000 bytes"
+            return _graph_invalid(f"Length of param message[text] must be less than or equal to {limit}")
+        shown = text
+    metadata = message.get("metadata")
+    if metadata is not None and not (isinstance(metadata, str) and len(metadata) <= 1000):
+        return _graph_invalid("Param message[metadata] must be a string of at most 1000 characters")
+    mid = _meta_mid() if platform == "messenger" else "aWdfZAG1faXRlbToxOklHTWVzc2FnZA" + secrets.token_urlsafe(40)
+    # A private reply goes to the commenter, whose page-scoped id Meta resolves and returns.
+    to = _graph_digits(16) if private_reply else str(user_id)
+    product = f"{platform}_private_reply" if private_reply else platform
+    details = {
+        "product": product,
+        "from": account_id,
+        "metadata": metadata,
+        "messaging_type": messaging_type,
+        "tag": body.get("tag"),
+        "comment_id": comment_id,
+        "post_id": post_id,
+        "attachment": attachment,
+    }
+    apis.record(SentMessage("meta", to=to, text=shown, message_id=mid, details=details))
+    return json_response({"recipient_id": to, "message_id": mid})
 
 
 ROUTES: dict[str, Handler] = {
@@ -533,6 +706,9 @@ ROUTES: dict[str, Handler] = {
     "/telegram/bot<token>/sendMessage": telegram_send_message,
     "/slack/api/chat.postMessage": slack_post_message,
     "/meta/<version>/<node_id>/messages": meta_messages,
+    "/meta/<version>/<object_id>/comments": meta_comment_reply,
+    "/meta/instagram/<version>/<node_id>/messages": instagram_messages,
+    "/meta/instagram/<version>/<comment_id>/replies": instagram_comment_reply,
 }
 
 
@@ -559,8 +735,8 @@ def demo_outbound_credentials(provider: str) -> dict[str, str]:
         return {"bot_token": f"{pick('123456789', 1)}{pick('0123456789', 9)}:AA{pick(alnum + '_-', 33)}"}
     if provider == "slack":  # xoxb-<team number>-<bot number>-<24 alphanumerics>
         return {"bot_token": f"xoxb-{pick('0123456789', 13)}-{pick('0123456789', 13)}-{pick(alnum, 24)}"}
-    if provider == "meta":  # long-lived Graph access tokens start with "EAA"
-        return {"access_token": "EAA" + pick(alnum, 180)}
+    if provider == "meta":  # long-lived Graph access tokens start with "EAA", Instagram User tokens with "IG"
+        return {"access_token": "EAA" + pick(alnum, 180), "instagram_access_token": "IGAA" + pick(alnum, 180)}
     if provider == "telnyx":  # API v2 keys: "KEY" + hex, "_" + secret
         return {"api_key": f"KEY{secrets.token_hex(16).upper()}_{pick(alnum, 22)}"}
     raise ValueError(

@@ -142,21 +142,26 @@ def test_local_samples_give_the_ids_they_carry(sample: str, product: str) -> Non
         assert fields == {"product": "messenger", "page_id": item["recipient"]["id"], "to": item["sender"]["id"]}
 
 
-@pytest.mark.parametrize("sample", ["instagram", "whatsapp-status"])
-def test_local_instagram_and_status_samples_have_no_address(sample: str) -> None:
-    signed = build_sample("meta", sample, demo_credentials("meta"), HUB_URL)
+def test_local_instagram_sample_is_answered_from_the_account_it_was_sent_to() -> None:
+    signed = build_sample("meta", "instagram", demo_credentials("meta"), HUB_URL)
+    item = json.loads(signed.body)["entry"][0]["messaging"][0]
+    [event] = events_from(signed.body)
+    assert fields_of(event) == {
+        "product": "instagram",
+        "account_id": item["recipient"]["id"],
+        "to": item["sender"]["id"],
+    }
+
+
+def test_local_status_sample_has_no_address() -> None:
+    signed = build_sample("meta", "whatsapp-status", demo_credentials("meta"), HUB_URL)
     assert all(reply_address(event) is None for event in events_from(signed.body))
 
 
 @pytest.mark.parametrize(
     "name",
     [
-        "instagram-text.json",  # Instagram replies are not supported yet
-        "instagram-comment.json",
-        "instagram-mention.json",
-        "page-feed.json",
-        "page-feed-mixed.json",
-        "page-mention.json",
+        "instagram-mention.json",  # answered only through the Facebook-Login mentions API
         "messenger-echo.json",
         "messenger-delivery.json",
         "messenger-read.json",
@@ -164,7 +169,7 @@ def test_local_instagram_and_status_samples_have_no_address(sample: str) -> None
         "whatsapp-template-status.json",
     ],
 )
-def test_no_address_for_instagram_comments_receipts_echoes_and_notifications(name: str) -> None:
+def test_no_address_for_instagram_mentions_receipts_echoes_and_notifications(name: str) -> None:
     assert all(reply_address(event) is None for event in recorded(name))
 
 
@@ -234,13 +239,20 @@ def test_long_text_is_clipped() -> None:
     request = MetaSender().request(
         "https://x", {"product": "messenger", "page_id": "1", "to": "2"}, OutboundMessage("x" * 5000), creds
     )
-    assert len(json.loads(request.body)["message"]["text"]) == 1600
+    assert len(json.loads(request.body)["message"]["text"]) == 2000  # Messenger's limit
 
 
 def test_unknown_product_is_refused() -> None:
     creds = MetaCredentials.model_validate(credentials())
     with pytest.raises(PermanentFailure):
+        MetaSender().request("https://x", {"product": "telegram", "to": "1"}, OutboundMessage("hi"), creds)
+
+
+def test_an_address_missing_its_node_is_a_permanent_failure_not_a_crash() -> None:
+    creds = MetaCredentials.model_validate(credentials())
+    with pytest.raises(PermanentFailure) as failure:
         MetaSender().request("https://x", {"product": "instagram", "to": "1"}, OutboundMessage("hi"), creds)
+    assert failure.value.code == "bad_address" and "account_id" in failure.value.detail
 
 
 # --- sandbox round trips -------------------------------------------------------------------------
@@ -388,7 +400,9 @@ def test_invalid_stored_credentials_fail_permanently() -> None:
 
 @pytest.mark.parametrize("provider", sorted(SENDERS))
 def test_demo_outbound_credentials_validate_for_every_sender_and_are_fresh(provider: str) -> None:
-    model = get_sender(provider).credentials_model
+    sender = get_sender(provider)
+    assert sender is not None
+    model = sender.credentials_model
     first, second = demo_outbound_credentials(provider), demo_outbound_credentials(provider)
     model.model_validate(first)
     assert first != second
