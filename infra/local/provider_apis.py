@@ -19,6 +19,7 @@ Senders reach it through SWITCHBOARD_PROVIDER_API_URL (base URL + "/<provider>")
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import re
 import secrets
@@ -525,6 +526,197 @@ def _messenger_message(apis: ProviderApis, page_id: str, body: dict[str, Any]) -
     return json_response({"recipient_id": psid, "message_id": mid})
 
 
+# ------------------------------------------------------------ social answers: x, discord
+def _x_problem(status: int, title: str, detail: str, kind: str = "about:blank", **extra: Any) -> Response:
+    """X API v2 errors: RFC 7807 problem details."""
+    return Response(
+        json.dumps({"title": title, "type": kind, "status": status, "detail": detail, **extra}),
+        status=status,
+        content_type="application/problem+json",
+    )
+
+
+def _x_invalid(message: str, parameter: str, value: Any) -> Response:
+    return _x_problem(
+        400,
+        "Invalid Request",
+        "One or more parameters to your request was invalid.",
+        "https://api.x.com/2/problems/invalid-request",
+        errors=[{"parameters": {parameter: [str(value)]}, "message": message}],
+    )
+
+
+def _x_body(apis: ProviderApis, request: Request) -> dict[str, Any] | Response:
+    """The JSON body of an X call made with an accepted user-context token, or X's refusal."""
+    token = _bearer(request)
+    if token is None or not any(c.get("access_token") == token for c in apis.accepted("x")):
+        return _x_problem(401, "Unauthorized", "Unauthorized")
+    try:
+        body = json.loads(request.get_data() or b"")
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        return _x_invalid("The request body must be a JSON object", "body", request.get_data(as_text=True)[:40])
+    text = body.get("text")
+    if not isinstance(text, str) or not text.strip():
+        return _x_invalid("text must be a non-empty string", "text", text)
+    return body
+
+
+def _x_snowflake() -> str:
+    # X ids are snowflakes: milliseconds since X's epoch (2010-11-04) in the high bits.
+    return str(((int(time.time() * 1000) - 1288834974657) << 22) | secrets.randbits(22))
+
+
+def x_create_post(apis: ProviderApis, request: Request, values: dict[str, str]) -> Response:
+    """``POST /2/tweets`` with ``text`` and ``reply.in_reply_to_tweet_id``: 201 ``{"data": {"id", "text"}}``."""
+    from switchboard_core.outbound.x import MAX_TWEET_WEIGHT, tweet_weight
+
+    body = _x_body(apis, request)
+    if isinstance(body, Response):
+        return body
+    text = body["text"]
+    reply = body.get("reply")
+    in_reply_to = reply.get("in_reply_to_tweet_id") if isinstance(reply, dict) else None
+    if reply is not None and not (isinstance(in_reply_to, str) and re.fullmatch(r"\d{1,19}", in_reply_to)):
+        return _x_invalid("reply.in_reply_to_tweet_id must be a post id", "reply.in_reply_to_tweet_id", in_reply_to)
+    if tweet_weight(text) > MAX_TWEET_WEIGHT:
+        return _x_problem(
+            403,
+            "Forbidden",
+            "Your Tweet text is too long. For more information on how X determines text length, "
+            "see https://github.com/twitter/twitter-text.",
+        )
+    with apis._lock:
+        earlier = list(apis.messages)
+    if any(
+        m.provider == "x" and m.text == text and m.details.get("in_reply_to_tweet_id") == in_reply_to for m in earlier
+    ):
+        return _x_problem(403, "Forbidden", "You are not allowed to create a Tweet with duplicate content.")
+    post_id = _x_snowflake()
+    apis.record(
+        SentMessage(
+            "x",
+            to=in_reply_to or "",
+            text=text,
+            message_id=post_id,
+            details={"kind": "reply" if in_reply_to else "post", "in_reply_to_tweet_id": in_reply_to},
+        )
+    )
+    return json_response({"data": {"id": post_id, "text": text, "edit_history_tweet_ids": [post_id]}}, status=201)
+
+
+def x_send_dm(apis: ProviderApis, request: Request, values: dict[str, str]) -> Response:
+    """``POST /2/dm_conversations/with/{participant_id}/messages`` with ``text``: 201
+    ``{"data": {"dm_conversation_id", "dm_event_id"}}``."""
+    from infra.local.samples.x import ACCOUNT
+
+    body = _x_body(apis, request)
+    if isinstance(body, Response):
+        return body
+    participant = values["participant_id"]
+    if not re.fullmatch(r"\d{1,19}", participant):
+        return _x_invalid("participant_id must be a user id", "participant_id", participant)
+    if len(body["text"]) > 10_000:
+        return _x_invalid("text must be at most 10000 characters", "text", body["text"][:20])
+    event_id = _x_snowflake()
+    conversation = "-".join(sorted((str(ACCOUNT["id_str"]), participant), key=int))
+    apis.record(
+        SentMessage(
+            "x",
+            to=participant,
+            text=body["text"],
+            message_id=event_id,
+            details={"kind": "dm", "dm_conversation_id": conversation},
+        )
+    )
+    return json_response({"data": {"dm_conversation_id": conversation, "dm_event_id": event_id}}, status=201)
+
+
+def _discord_snowflake() -> str:
+    # Discord ids are snowflakes: milliseconds since Discord's epoch (2015-01-01) in the high bits.
+    return str(((int(time.time() * 1000) - 1420070400000) << 22) | secrets.randbits(22))
+
+
+def _discord_error(status: int, code: int, message: str, **extra: Any) -> Response:
+    return json_response({"message": message, "code": code, **extra}, status=status)
+
+
+def discord_followup(apis: ProviderApis, request: Request, values: dict[str, str]) -> Response:
+    """``POST /api/v10/webhooks/{application_id}/{interaction_token}[?wait=true]``: an
+    interaction follow-up. 200 with the message object when ``wait=true``, else 204. A repeated
+    ``nonce`` with ``enforce_nonce`` gives back the message already created (nothing is sent)."""
+    application_id, token = values["application_id"], values["token"]
+    if not any(c.get("application_id") == application_id for c in apis.accepted("discord")):
+        return _discord_error(404, 10015, "Unknown Webhook")
+    if not token.startswith("aW50ZXJhY3Rpb246"):  # base64 "interaction:": Discord's interaction tokens
+        return _discord_error(401, 50027, "Invalid Webhook Token")
+    try:
+        body = json.loads(request.get_data() or b"")
+    except ValueError:
+        return _discord_error(400, 50109, "The request body contains invalid JSON.")
+    if not isinstance(body, dict):
+        return _discord_error(400, 50109, "The request body contains invalid JSON.")
+    content = body.get("content")
+    if content in (None, "") and not body.get("embeds"):
+        return _discord_error(400, 50006, "Cannot send an empty message")
+    if not isinstance(content, str) or len(content) > 2000:
+        problem = {"_errors": [{"code": "BASE_TYPE_MAX_LENGTH", "message": "Must be 2000 or fewer in length."}]}
+        return _discord_error(400, 50035, "Invalid Form Body", errors={"content": problem})
+    nonce = body.get("nonce")
+    if nonce is not None and not (isinstance(nonce, str) and len(nonce) <= 25):
+        problem = {"_errors": [{"code": "BASE_TYPE_BAD_LENGTH", "message": "Must be between 1 and 25 in length."}]}
+        return _discord_error(400, 50035, "Invalid Form Body", errors={"nonce": problem})
+    with apis._lock:
+        earlier = list(apis.messages)
+    repeat = (
+        next(
+            (
+                m
+                for m in earlier
+                if m.provider == "discord"
+                and m.details.get("application_id") == application_id
+                and m.details.get("nonce") == nonce
+            ),
+            None,
+        )
+        if nonce is not None and body.get("enforce_nonce") is True
+        else None
+    )
+    if repeat is None:
+        message_id = _discord_snowflake()
+        apis.record(
+            SentMessage(
+                "discord",
+                to="interaction:" + hashlib.sha256(token.encode()).hexdigest()[:16],
+                text=content,
+                message_id=message_id,
+                details={"application_id": application_id, "nonce": nonce, "flags": body.get("flags")},
+            )
+        )
+    else:
+        message_id, content = repeat.message_id, repeat.text
+    if request.args.get("wait") != "true":
+        return Response(status=204)
+    return json_response(
+        {
+            "id": message_id,
+            "type": 0,
+            "content": content,
+            "channel_id": _discord_snowflake(),
+            "author": {"id": application_id, "username": "Switchboard", "bot": True, "discriminator": "0000"},
+            "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S.000000+00:00", time.gmtime()),
+            "webhook_id": application_id,
+            "application_id": application_id,
+            "nonce": nonce,
+            "flags": body.get("flags") or 0,
+            "mentions": [],
+            "attachments": [],
+            "embeds": [],
+        }
+    )
+
+
 ROUTES: dict[str, Handler] = {
     "/twilio/2010-04-01/Accounts/<account_sid>/Messages.json": twilio_messages,
     "/twilio/2010-04-01/Accounts/<account_sid>/Calls/<call_sid>.json": twilio_update_call,
@@ -533,6 +725,9 @@ ROUTES: dict[str, Handler] = {
     "/telegram/bot<token>/sendMessage": telegram_send_message,
     "/slack/api/chat.postMessage": slack_post_message,
     "/meta/<version>/<node_id>/messages": meta_messages,
+    "/x/2/tweets": x_create_post,
+    "/x/2/dm_conversations/with/<participant_id>/messages": x_send_dm,
+    "/discord/api/v10/webhooks/<application_id>/<token>": discord_followup,
 }
 
 
@@ -563,6 +758,11 @@ def demo_outbound_credentials(provider: str) -> dict[str, str]:
         return {"access_token": "EAA" + pick(alnum, 180)}
     if provider == "telnyx":  # API v2 keys: "KEY" + hex, "_" + secret
         return {"api_key": f"KEY{secrets.token_hex(16).upper()}_{pick(alnum, 22)}"}
+    if provider == "x":  # OAuth 2.0 user-context access tokens: ~90 URL-safe characters
+        return {"access_token": pick(alnum, 64) + "OjE3" + pick(alnum, 24) + "MToxOmF0OjE"}
+    if provider == "discord":  # the application id, a snowflake (follow-ups need no bot token)
+        return {"application_id": _discord_snowflake()}
     raise ValueError(
-        f"no outbound credentials for {provider!r}; providers that can send: twilio, telegram, slack, meta, telnyx"
+        f"no outbound credentials for {provider!r}; providers that can send: "
+        "twilio, telegram, slack, meta, telnyx, x, discord"
     )
