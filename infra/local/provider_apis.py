@@ -717,6 +717,116 @@ def discord_followup(apis: ProviderApis, request: Request, values: dict[str, str
     )
 
 
+# ------------------------------------------------------------ telegram files (social answers)
+def _telegram_call(apis: ProviderApis, request: Request, values: dict[str, str]) -> dict[str, Any] | Response:
+    """The parameters of a Bot API call made with an accepted token, or Telegram's refusal."""
+    token = values["token"]
+    if not _TELEGRAM_TOKEN.match(token):
+        return _telegram_error(404, "Not Found")
+    if not any(c.get("bot_token") == token for c in apis.accepted("telegram")):
+        return _telegram_error(401, "Unauthorized")
+    params = _json_or_form(request)
+    if params is None:
+        return _telegram_error(400, "Bad Request: can't parse JSON")
+    if params.get("chat_id") in (None, ""):
+        return _telegram_error(400, "Bad Request: chat_id is empty")
+    caption = params.get("caption")
+    if caption is not None and (not isinstance(caption, str) or len(caption) > 1024):
+        return _telegram_error(400, "Bad Request: message caption is too long")
+    return params
+
+
+def _telegram_file_url(value: Any) -> bool:
+    return isinstance(value, str) and value.startswith(("http://", "https://"))
+
+
+def _telegram_sent_files(
+    apis: ProviderApis, token: str, params: dict[str, Any], method: str, files: list[str], caption: str
+) -> list[dict[str, Any]]:
+    """Telegram's Message objects for the files sent (one each), recorded as one answer."""
+    reply = params.get("reply_parameters")
+    first_id = 1 + secrets.randbelow(2**31 - 11)
+    bot = {"id": int(token.split(":", 1)[0]), "is_bot": True, "first_name": "Switchboard"}
+    chat_id = params["chat_id"]
+    apis.record(
+        SentMessage(
+            "telegram",
+            to=str(chat_id),
+            text=caption,
+            message_id=str(first_id),
+            details={
+                "method": method,
+                "files": files,
+                "reply_to_message_id": reply.get("message_id") if isinstance(reply, dict) else None,
+                "message_thread_id": params.get("message_thread_id"),
+                "business_connection_id": params.get("business_connection_id"),
+            },
+        )
+    )
+    group = secrets.token_hex(8) if len(files) > 1 else None
+    messages = []
+    for index, _ in enumerate(files):
+        message: dict[str, Any] = {
+            "message_id": first_id + index,
+            "from": bot,
+            "chat": {"id": chat_id, "type": "private" if not str(chat_id).startswith("-") else "supergroup"},
+            "date": int(time.time()),
+        }
+        if group:
+            message["media_group_id"] = group
+        if caption and index == 0:
+            message["caption"] = caption
+        messages.append(message)
+    return messages
+
+
+def telegram_send_file(apis: ProviderApis, request: Request, values: dict[str, str]) -> Response:
+    """``sendPhoto`` / ``sendDocument`` with the file as an HTTP URL (Telegram downloads it)."""
+    params = _telegram_call(apis, request, values)
+    if isinstance(params, Response):
+        return params
+    method = request.path.rsplit("/", 1)[-1]
+    field_name = "photo" if method == "sendPhoto" else "document"
+    if not _telegram_file_url(params.get(field_name)):
+        return _telegram_error(400, f"Bad Request: there is no {field_name} in the request")
+    [message] = _telegram_sent_files(
+        apis, values["token"], params, method, [params[field_name]], params.get("caption") or ""
+    )
+    message[field_name] = (
+        [{"file_id": "AgAC" + secrets.token_urlsafe(40), "width": 800, "height": 600}]
+        if field_name == "photo"
+        else {"file_id": "BQAC" + secrets.token_urlsafe(40), "file_name": params[field_name].rsplit("/", 1)[-1]}
+    )
+    return json_response({"ok": True, "result": message})
+
+
+def telegram_send_media_group(apis: ProviderApis, request: Request, values: dict[str, str]) -> Response:
+    """``sendMediaGroup``: 2-10 InputMedia items, photos and documents not mixed."""
+    params = _telegram_call(apis, request, values)
+    if isinstance(params, Response):
+        return params
+    media = params.get("media")
+    if isinstance(media, str):
+        try:
+            media = json.loads(media)
+        except ValueError:
+            return _telegram_error(400, "Bad Request: can't parse media JSON object")
+    if not isinstance(media, list) or not 2 <= len(media) <= 10:
+        return _telegram_error(400, "Bad Request: wrong number of media specified")
+    kinds = {item.get("type") for item in media if isinstance(item, dict)}
+    if not all(isinstance(item, dict) and _telegram_file_url(item.get("media")) for item in media):
+        return _telegram_error(400, "Bad Request: wrong HTTP URL specified")
+    if "document" in kinds and kinds != {"document"}:
+        return _telegram_error(400, "Bad Request: document can't be mixed with other media types")
+    caption = media[0].get("caption") or ""
+    if not isinstance(caption, str) or len(caption) > 1024:
+        return _telegram_error(400, "Bad Request: message caption is too long")
+    messages = _telegram_sent_files(
+        apis, values["token"], params, "sendMediaGroup", [item["media"] for item in media], caption
+    )
+    return json_response({"ok": True, "result": messages})
+
+
 ROUTES: dict[str, Handler] = {
     "/twilio/2010-04-01/Accounts/<account_sid>/Messages.json": twilio_messages,
     "/twilio/2010-04-01/Accounts/<account_sid>/Calls/<call_sid>.json": twilio_update_call,
@@ -728,6 +838,9 @@ ROUTES: dict[str, Handler] = {
     "/x/2/tweets": x_create_post,
     "/x/2/dm_conversations/with/<participant_id>/messages": x_send_dm,
     "/discord/api/v10/webhooks/<application_id>/<token>": discord_followup,
+    "/telegram/bot<token>/sendPhoto": telegram_send_file,
+    "/telegram/bot<token>/sendDocument": telegram_send_file,
+    "/telegram/bot<token>/sendMediaGroup": telegram_send_media_group,
 }
 
 
