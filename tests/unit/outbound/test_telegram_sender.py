@@ -432,3 +432,15 @@ def test_sandbox_refuses_a_photo_that_is_not_a_url_in_telegrams_words(sandbox) -
     with pytest.raises(PermanentFailure) as failure:
         send(customer_address(), message_, creds, http_transport, base_url=f"{url}/telegram")
     assert failure.value.code == "telegram_400" and "no photo" in failure.value.detail
+
+
+def test_flood_control_waits_the_bodys_retry_after_even_in_an_http_200() -> None:
+    payload = {"ok": False, "error_code": 429, "description": "Too Many Requests", "parameters": {"retry_after": 17}}
+    for status in (429, 200):
+        with pytest.raises(TransientFailure) as failure:
+            TelegramSender().outcome(answer(status, payload))
+        assert failure.value.retry_after == 17
+    refused = {"ok": False, "error_code": 400, "description": "Bad Request", "parameters": {"retry_after": 5}}
+    with pytest.raises(PermanentFailure) as permanent:
+        TelegramSender().outcome(answer(400, refused))
+    assert permanent.value.retry_after is None

@@ -42,6 +42,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from switchboard_core.events import CanonicalEvent
 from switchboard_core.outbound.base import (
     MAX_REPLY_CHARS,
+    MAX_RETRY_AFTER_SECONDS,
     Attachment,
     OutboundMessage,
     OutboundRequest,
@@ -207,7 +208,10 @@ class TelegramSender(Sender):
             retry_after = _dig(payload, "parameters", "retry_after")
             if isinstance(retry_after, int):
                 detail += f" (retry after {retry_after}s)"
-            raise _failure(response, error_code, code, detail)
+            failure = _failure(response, error_code, code, detail)
+            if isinstance(retry_after, int) and not isinstance(retry_after, bool) and failure.transient:
+                failure.retry_after = float(min(max(retry_after, 0), MAX_RETRY_AFTER_SECONDS))
+            raise failure
         if 200 <= response.status < 300:
             raise PermanentFailure("unexpected_response", "Telegram answered without an ok field")
         raise failure_for_status(response, f"http_{response.status}", response.body[:200].decode("utf-8", "replace"))
