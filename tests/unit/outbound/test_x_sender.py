@@ -451,3 +451,37 @@ def test_sandbox_refuses_a_bad_participant_with_an_invalid_request_problem(sandb
     with pytest.raises(PermanentFailure) as failure:
         send(address_of({"kind": "dm", "participant_id": "jordan"}), "hi", creds, http_transport, base_url=f"{url}/x")
     assert failure.value.code == "x_invalid_request" and "participant_id" in failure.value.detail
+
+
+def test_sandbox_status_route_calls_the_hub_back_with_the_echo_and_refuses_what_x_never_sends(sandbox) -> None:
+    import urllib.error
+    import urllib.request
+
+    apis, url = sandbox
+    creds = credentials()
+    apis.accept("x", creds)
+    post_id = send(customer_address(), "Checking now", creds, http_transport, base_url=f"{url}/x")
+    heard: list[DeliveryStatus | None] = []
+
+    def hub(sent: Any, state: str, reason: str | None) -> int:
+        heard.append(status_round_trip(sent, state))
+        return 200
+
+    apis.status_webhook = hub
+    try:
+
+        def order(state: str) -> tuple[int, dict[str, Any]]:
+            body = json.dumps({"message_id": post_id, "state": state}).encode()
+            request = urllib.request.Request(f"{url}/_sandbox/status", data=body, method="POST")
+            try:
+                with urllib.request.urlopen(request, timeout=10) as answer_:
+                    return answer_.status, json.loads(answer_.read())
+            except urllib.error.HTTPError as error:
+                return error.code, json.loads(error.read())
+
+        assert order("delivered") == (200, {"provider": "x", "message_id": post_id, "hub_status": 200})
+        assert heard == [DeliveryStatus(post_id, "delivered")]
+        status, body = order("failed")
+        assert status == 409 and "X reports no 'failed'" in body["error"]
+    finally:
+        apis.status_webhook = None
