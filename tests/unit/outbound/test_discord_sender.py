@@ -330,3 +330,7 @@ def test_a_token_discord_never_issued_is_invalid_webhook_token(sandbox) -> None:
     with pytest.raises(PermanentFailure) as failure:
         send(address, "hi", creds, http_transport, base_url=f"{url}/discord")
     assert failure.value.code == "discord_50027"
+
+
+def test_a_token_with_a_trailing_newline_has_no_address() -> None:
+    assert reply_address(recorded("slash-command.json", token="A_UNIQUE_TOKEN\n")) is None

@@ -485,3 +485,8 @@ def test_sandbox_status_route_calls_the_hub_back_with_the_echo_and_refuses_what_
         assert status == 409 and "X reports no 'failed'" in body["error"]
     finally:
         apis.status_webhook = None
+
+
+def test_an_id_with_a_trailing_newline_has_no_address() -> None:
+    body = {"for_user_id": "1", "tweet_create_events": [{"id_str": "123\n", "user": {"id_str": "9"}}]}
+    assert reply_address(event_from(body)) is None

@@ -79,7 +79,7 @@ def _snowflake(value: Any) -> str | None:
         return None
     if isinstance(value, int):
         value = str(value)
-    return value if isinstance(value, str) and _SNOWFLAKE.match(value) else None
+    return value if isinstance(value, str) and _SNOWFLAKE.fullmatch(value) else None
 
 
 def snowflake_time(snowflake: str) -> datetime:
@@ -104,7 +104,7 @@ class DiscordSender(Sender):
         if event.type != "interaction.created" or attributes.get("interaction_type") not in _FOLLOWABLE:
             return None
         token = attributes.get("token")
-        if not (isinstance(token, str) and _TOKEN.match(token)):
+        if not (isinstance(token, str) and _TOKEN.fullmatch(token)):
             return None
         in_server = _snowflake(attributes.get("guild_id")) is not None
         if visibility == ("private" if in_server else "public"):
@@ -120,7 +120,7 @@ class DiscordSender(Sender):
     ) -> dict[str, str]:
         issued = inbound_at
         interaction = address.get("interaction_id")
-        if interaction and _SNOWFLAKE.match(interaction):
+        if interaction and _SNOWFLAKE.fullmatch(interaction):
             issued = min(issued, snowflake_time(interaction))  # Discord's own clock, when earlier
         expired_at = issued + TOKEN_LIFETIME
         if now >= expired_at:

@@ -72,7 +72,7 @@ def _text(value: Any) -> str | None:
 
 
 def _ts(value: Any) -> str | None:
-    return value if isinstance(value, str) and _TS.match(value) else None
+    return value if isinstance(value, str) and _TS.fullmatch(value) else None
 
 
 def _bot_users(attributes: Mapping[str, Any]) -> set[str]:
@@ -147,7 +147,7 @@ class SlackSender(Sender):
         payload = response.json()
         if response.status == 429 or response.status >= 500:
             error = payload.get("error") if isinstance(payload, dict) else None
-            code = f"slack_{error}" if isinstance(error, str) and _ERROR.match(error) else f"http_{response.status}"
+            code = f"slack_{error}" if isinstance(error, str) and _ERROR.fullmatch(error) else f"http_{response.status}"
             retry = response.headers.get("retry-after")
             raise TransientFailure(
                 code,
@@ -161,7 +161,7 @@ class SlackSender(Sender):
             return ts
         if isinstance(payload, dict) and payload.get("ok") is False:
             error = payload.get("error")
-            error = error if isinstance(error, str) and _ERROR.match(error) else "unknown_error"
+            error = error if isinstance(error, str) and _ERROR.fullmatch(error) else "unknown_error"
             detail = error
             if isinstance(payload.get("needed"), str):
                 detail += f" (needed scope: {payload['needed']})"

@@ -77,7 +77,7 @@ def _scalar(value: Any) -> str | None:
         return None
     if isinstance(value, int):
         return str(value)
-    if isinstance(value, str) and _INTEGER.match(value):
+    if isinstance(value, str) and _INTEGER.fullmatch(value):
         return value
     return None
 
@@ -157,7 +157,7 @@ class TelegramSender(Sender):
         text = message.text
         assert isinstance(credentials, TelegramCredentials)
         chat_id = address["chat_id"]
-        body: dict[str, Any] = {"chat_id": int(chat_id) if _INTEGER.match(chat_id) else chat_id}
+        body: dict[str, Any] = {"chat_id": int(chat_id) if _INTEGER.fullmatch(chat_id) else chat_id}
         method = "sendMessage"
         if not message.attachments:
             body["text"] = clip(text)

@@ -83,7 +83,7 @@ def _id(value: Any) -> str | None:
         return None
     if isinstance(value, int):
         return str(value)
-    return value if isinstance(value, str) and _ID.match(value) else None
+    return value if isinstance(value, str) and _ID.fullmatch(value) else None
 
 
 def tweet_weight(text: str) -> int:
