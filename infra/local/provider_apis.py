@@ -19,6 +19,7 @@ Senders reach it through SWITCHBOARD_PROVIDER_API_URL (base URL + "/<provider>")
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import re
 import secrets
@@ -698,6 +699,307 @@ def _page_message(apis: ProviderApis, platform: str, account_id: str, body: dict
     return json_response({"recipient_id": to, "message_id": mid})
 
 
+# ------------------------------------------------------------ social answers: x, discord
+def _x_problem(status: int, title: str, detail: str, kind: str = "about:blank", **extra: Any) -> Response:
+    """X API v2 errors: RFC 7807 problem details."""
+    return Response(
+        json.dumps({"title": title, "type": kind, "status": status, "detail": detail, **extra}),
+        status=status,
+        content_type="application/problem+json",
+    )
+
+
+def _x_invalid(message: str, parameter: str, value: Any) -> Response:
+    return _x_problem(
+        400,
+        "Invalid Request",
+        "One or more parameters to your request was invalid.",
+        "https://api.x.com/2/problems/invalid-request",
+        errors=[{"parameters": {parameter: [str(value)]}, "message": message}],
+    )
+
+
+def _x_body(apis: ProviderApis, request: Request) -> dict[str, Any] | Response:
+    """The JSON body of an X call made with an accepted user-context token, or X's refusal."""
+    token = _bearer(request)
+    if token is None or not any(c.get("access_token") == token for c in apis.accepted("x")):
+        return _x_problem(401, "Unauthorized", "Unauthorized")
+    try:
+        body = json.loads(request.get_data() or b"")
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        return _x_invalid("The request body must be a JSON object", "body", request.get_data(as_text=True)[:40])
+    text = body.get("text")
+    if not isinstance(text, str) or not text.strip():
+        return _x_invalid("text must be a non-empty string", "text", text)
+    return body
+
+
+def _x_snowflake() -> str:
+    # X ids are snowflakes: milliseconds since X's epoch (2010-11-04) in the high bits.
+    return str(((int(time.time() * 1000) - 1288834974657) << 22) | secrets.randbits(22))
+
+
+def x_create_post(apis: ProviderApis, request: Request, values: dict[str, str]) -> Response:
+    """``POST /2/tweets`` with ``text`` and ``reply.in_reply_to_tweet_id``: 201 ``{"data": {"id", "text"}}``."""
+    from switchboard_core.outbound.x import MAX_TWEET_WEIGHT, tweet_weight
+
+    body = _x_body(apis, request)
+    if isinstance(body, Response):
+        return body
+    text = body["text"]
+    reply = body.get("reply")
+    in_reply_to = reply.get("in_reply_to_tweet_id") if isinstance(reply, dict) else None
+    if reply is not None and not (isinstance(in_reply_to, str) and re.fullmatch(r"\d{1,19}", in_reply_to)):
+        return _x_invalid("reply.in_reply_to_tweet_id must be a post id", "reply.in_reply_to_tweet_id", in_reply_to)
+    if tweet_weight(text) > MAX_TWEET_WEIGHT:
+        return _x_problem(
+            403,
+            "Forbidden",
+            "Your Tweet text is too long. For more information on how X determines text length, "
+            "see https://github.com/twitter/twitter-text.",
+        )
+    with apis._lock:
+        earlier = list(apis.messages)
+    if any(
+        m.provider == "x" and m.text == text and m.details.get("in_reply_to_tweet_id") == in_reply_to for m in earlier
+    ):
+        return _x_problem(403, "Forbidden", "You are not allowed to create a Tweet with duplicate content.")
+    post_id = _x_snowflake()
+    apis.record(
+        SentMessage(
+            "x",
+            to=in_reply_to or "",
+            text=text,
+            message_id=post_id,
+            details={"kind": "reply" if in_reply_to else "post", "in_reply_to_tweet_id": in_reply_to},
+        )
+    )
+    return json_response({"data": {"id": post_id, "text": text, "edit_history_tweet_ids": [post_id]}}, status=201)
+
+
+def x_send_dm(apis: ProviderApis, request: Request, values: dict[str, str]) -> Response:
+    """``POST /2/dm_conversations/with/{participant_id}/messages`` with ``text``: 201
+    ``{"data": {"dm_conversation_id", "dm_event_id"}}``."""
+    from infra.local.samples.x import ACCOUNT
+
+    body = _x_body(apis, request)
+    if isinstance(body, Response):
+        return body
+    participant = values["participant_id"]
+    if not re.fullmatch(r"\d{1,19}", participant):
+        return _x_invalid("participant_id must be a user id", "participant_id", participant)
+    if len(body["text"]) > 10_000:
+        return _x_invalid("text must be at most 10000 characters", "text", body["text"][:20])
+    event_id = _x_snowflake()
+    conversation = "-".join(sorted((str(ACCOUNT["id_str"]), participant), key=int))
+    apis.record(
+        SentMessage(
+            "x",
+            to=participant,
+            text=body["text"],
+            message_id=event_id,
+            details={"kind": "dm", "dm_conversation_id": conversation},
+        )
+    )
+    return json_response({"data": {"dm_conversation_id": conversation, "dm_event_id": event_id}}, status=201)
+
+
+def _discord_snowflake() -> str:
+    # Discord ids are snowflakes: milliseconds since Discord's epoch (2015-01-01) in the high bits.
+    return str(((int(time.time() * 1000) - 1420070400000) << 22) | secrets.randbits(22))
+
+
+def _discord_error(status: int, code: int, message: str, **extra: Any) -> Response:
+    return json_response({"message": message, "code": code, **extra}, status=status)
+
+
+def discord_followup(apis: ProviderApis, request: Request, values: dict[str, str]) -> Response:
+    """``POST /api/v10/webhooks/{application_id}/{interaction_token}[?wait=true]``: an
+    interaction follow-up. 200 with the message object when ``wait=true``, else 204. A repeated
+    ``nonce`` with ``enforce_nonce`` gives back the message already created (nothing is sent)."""
+    application_id, token = values["application_id"], values["token"]
+    if not any(c.get("application_id") == application_id for c in apis.accepted("discord")):
+        return _discord_error(404, 10015, "Unknown Webhook")
+    if not token.startswith("aW50ZXJhY3Rpb246"):  # base64 "interaction:": Discord's interaction tokens
+        return _discord_error(401, 50027, "Invalid Webhook Token")
+    try:
+        body = json.loads(request.get_data() or b"")
+    except ValueError:
+        return _discord_error(400, 50109, "The request body contains invalid JSON.")
+    if not isinstance(body, dict):
+        return _discord_error(400, 50109, "The request body contains invalid JSON.")
+    content = body.get("content")
+    if content in (None, "") and not body.get("embeds"):
+        return _discord_error(400, 50006, "Cannot send an empty message")
+    if not isinstance(content, str) or len(content) > 2000:
+        problem = {"_errors": [{"code": "BASE_TYPE_MAX_LENGTH", "message": "Must be 2000 or fewer in length."}]}
+        return _discord_error(400, 50035, "Invalid Form Body", errors={"content": problem})
+    nonce = body.get("nonce")
+    if nonce is not None and not (isinstance(nonce, str) and len(nonce) <= 25):
+        problem = {"_errors": [{"code": "BASE_TYPE_BAD_LENGTH", "message": "Must be between 1 and 25 in length."}]}
+        return _discord_error(400, 50035, "Invalid Form Body", errors={"nonce": problem})
+    with apis._lock:
+        earlier = list(apis.messages)
+    repeat = (
+        next(
+            (
+                m
+                for m in earlier
+                if m.provider == "discord"
+                and m.details.get("application_id") == application_id
+                and m.details.get("nonce") == nonce
+            ),
+            None,
+        )
+        if nonce is not None and body.get("enforce_nonce") is True
+        else None
+    )
+    if repeat is None:
+        message_id = _discord_snowflake()
+        apis.record(
+            SentMessage(
+                "discord",
+                to="interaction:" + hashlib.sha256(token.encode()).hexdigest()[:16],
+                text=content,
+                message_id=message_id,
+                details={"application_id": application_id, "nonce": nonce, "flags": body.get("flags")},
+            )
+        )
+    else:
+        message_id, content = repeat.message_id, repeat.text
+    if request.args.get("wait") != "true":
+        return Response(status=204)
+    return json_response(
+        {
+            "id": message_id,
+            "type": 0,
+            "content": content,
+            "channel_id": _discord_snowflake(),
+            "author": {"id": application_id, "username": "Switchboard", "bot": True, "discriminator": "0000"},
+            "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S.000000+00:00", time.gmtime()),
+            "webhook_id": application_id,
+            "application_id": application_id,
+            "nonce": nonce,
+            "flags": body.get("flags") or 0,
+            "mentions": [],
+            "attachments": [],
+            "embeds": [],
+        }
+    )
+
+
+# ------------------------------------------------------------ telegram files (social answers)
+def _telegram_call(apis: ProviderApis, request: Request, values: dict[str, str]) -> dict[str, Any] | Response:
+    """The parameters of a Bot API call made with an accepted token, or Telegram's refusal."""
+    token = values["token"]
+    if not _TELEGRAM_TOKEN.match(token):
+        return _telegram_error(404, "Not Found")
+    if not any(c.get("bot_token") == token for c in apis.accepted("telegram")):
+        return _telegram_error(401, "Unauthorized")
+    params = _json_or_form(request)
+    if params is None:
+        return _telegram_error(400, "Bad Request: can't parse JSON")
+    if params.get("chat_id") in (None, ""):
+        return _telegram_error(400, "Bad Request: chat_id is empty")
+    caption = params.get("caption")
+    if caption is not None and (not isinstance(caption, str) or len(caption) > 1024):
+        return _telegram_error(400, "Bad Request: message caption is too long")
+    return params
+
+
+def _telegram_file_url(value: Any) -> bool:
+    return isinstance(value, str) and value.startswith(("http://", "https://"))
+
+
+def _telegram_sent_files(
+    apis: ProviderApis, token: str, params: dict[str, Any], method: str, files: list[str], caption: str
+) -> list[dict[str, Any]]:
+    """Telegram's Message objects for the files sent (one each), recorded as one answer."""
+    reply = params.get("reply_parameters")
+    first_id = 1 + secrets.randbelow(2**31 - 11)
+    bot = {"id": int(token.split(":", 1)[0]), "is_bot": True, "first_name": "Switchboard"}
+    chat_id = params["chat_id"]
+    apis.record(
+        SentMessage(
+            "telegram",
+            to=str(chat_id),
+            text=caption,
+            message_id=str(first_id),
+            details={
+                "method": method,
+                "files": files,
+                "reply_to_message_id": reply.get("message_id") if isinstance(reply, dict) else None,
+                "message_thread_id": params.get("message_thread_id"),
+                "business_connection_id": params.get("business_connection_id"),
+            },
+        )
+    )
+    group = secrets.token_hex(8) if len(files) > 1 else None
+    messages = []
+    for index, _ in enumerate(files):
+        message: dict[str, Any] = {
+            "message_id": first_id + index,
+            "from": bot,
+            "chat": {"id": chat_id, "type": "private" if not str(chat_id).startswith("-") else "supergroup"},
+            "date": int(time.time()),
+        }
+        if group:
+            message["media_group_id"] = group
+        if caption and index == 0:
+            message["caption"] = caption
+        messages.append(message)
+    return messages
+
+
+def telegram_send_file(apis: ProviderApis, request: Request, values: dict[str, str]) -> Response:
+    """``sendPhoto`` / ``sendDocument`` with the file as an HTTP URL (Telegram downloads it)."""
+    params = _telegram_call(apis, request, values)
+    if isinstance(params, Response):
+        return params
+    method = request.path.rsplit("/", 1)[-1]
+    field_name = "photo" if method == "sendPhoto" else "document"
+    if not _telegram_file_url(params.get(field_name)):
+        return _telegram_error(400, f"Bad Request: there is no {field_name} in the request")
+    [message] = _telegram_sent_files(
+        apis, values["token"], params, method, [params[field_name]], params.get("caption") or ""
+    )
+    message[field_name] = (
+        [{"file_id": "AgAC" + secrets.token_urlsafe(40), "width": 800, "height": 600}]
+        if field_name == "photo"
+        else {"file_id": "BQAC" + secrets.token_urlsafe(40), "file_name": params[field_name].rsplit("/", 1)[-1]}
+    )
+    return json_response({"ok": True, "result": message})
+
+
+def telegram_send_media_group(apis: ProviderApis, request: Request, values: dict[str, str]) -> Response:
+    """``sendMediaGroup``: 2-10 InputMedia items, photos and documents not mixed."""
+    params = _telegram_call(apis, request, values)
+    if isinstance(params, Response):
+        return params
+    media = params.get("media")
+    if isinstance(media, str):
+        try:
+            media = json.loads(media)
+        except ValueError:
+            return _telegram_error(400, "Bad Request: can't parse media JSON object")
+    if not isinstance(media, list) or not 2 <= len(media) <= 10:
+        return _telegram_error(400, "Bad Request: wrong number of media specified")
+    kinds = {item.get("type") for item in media if isinstance(item, dict)}
+    if not all(isinstance(item, dict) and _telegram_file_url(item.get("media")) for item in media):
+        return _telegram_error(400, "Bad Request: wrong HTTP URL specified")
+    if "document" in kinds and kinds != {"document"}:
+        return _telegram_error(400, "Bad Request: document can't be mixed with other media types")
+    caption = media[0].get("caption") or ""
+    if not isinstance(caption, str) or len(caption) > 1024:
+        return _telegram_error(400, "Bad Request: message caption is too long")
+    messages = _telegram_sent_files(
+        apis, values["token"], params, "sendMediaGroup", [item["media"] for item in media], caption
+    )
+    return json_response({"ok": True, "result": messages})
+
+
 ROUTES: dict[str, Handler] = {
     "/twilio/2010-04-01/Accounts/<account_sid>/Messages.json": twilio_messages,
     "/twilio/2010-04-01/Accounts/<account_sid>/Calls/<call_sid>.json": twilio_update_call,
@@ -709,6 +1011,12 @@ ROUTES: dict[str, Handler] = {
     "/meta/<version>/<object_id>/comments": meta_comment_reply,
     "/meta/instagram/<version>/<node_id>/messages": instagram_messages,
     "/meta/instagram/<version>/<comment_id>/replies": instagram_comment_reply,
+    "/x/2/tweets": x_create_post,
+    "/x/2/dm_conversations/with/<participant_id>/messages": x_send_dm,
+    "/discord/api/v10/webhooks/<application_id>/<token>": discord_followup,
+    "/telegram/bot<token>/sendPhoto": telegram_send_file,
+    "/telegram/bot<token>/sendDocument": telegram_send_file,
+    "/telegram/bot<token>/sendMediaGroup": telegram_send_media_group,
 }
 
 
@@ -739,6 +1047,11 @@ def demo_outbound_credentials(provider: str) -> dict[str, str]:
         return {"access_token": "EAA" + pick(alnum, 180), "instagram_access_token": "IGAA" + pick(alnum, 180)}
     if provider == "telnyx":  # API v2 keys: "KEY" + hex, "_" + secret
         return {"api_key": f"KEY{secrets.token_hex(16).upper()}_{pick(alnum, 22)}"}
+    if provider == "x":  # OAuth 2.0 user-context access tokens: ~90 URL-safe characters
+        return {"access_token": pick(alnum, 64) + "OjE3" + pick(alnum, 24) + "MToxOmF0OjE"}
+    if provider == "discord":  # the application id, a snowflake (follow-ups need no bot token)
+        return {"application_id": _discord_snowflake()}
     raise ValueError(
-        f"no outbound credentials for {provider!r}; providers that can send: twilio, telegram, slack, meta, telnyx"
+        f"no outbound credentials for {provider!r}; providers that can send: "
+        "twilio, telegram, slack, meta, telnyx, x, discord"
     )

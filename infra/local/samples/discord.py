@@ -37,7 +37,12 @@ def _snowflake() -> str:
     return digits(19)
 
 
-def _payload(sample: str) -> dict[str, Any]:
+def _interaction_id(now: datetime) -> str:
+    # A real snowflake for `now`: the sender reads the interaction's time (its token lives 15 minutes) from it.
+    return str(((int(now.timestamp() * 1000) - 1420070400000) << 22) | secrets.randbits(22))
+
+
+def _payload(sample: str, now: datetime) -> dict[str, Any]:
     guild, channel, user_id, app = _snowflake(), _snowflake(), _snowflake(), _snowflake()
     user = {
         "id": user_id,
@@ -58,7 +63,7 @@ def _payload(sample: str) -> dict[str, Any]:
         "guild_id": guild,
         "guild": {"id": guild, "locale": "en-US", "features": []},
         "guild_locale": "en-US",
-        "id": _snowflake(),
+        "id": _interaction_id(now),
         "locale": "en-US",
         "member": {
             "user": user,
@@ -109,7 +114,7 @@ def _payload(sample: str) -> dict[str, Any]:
 
 
 def build(sample: str, credentials: dict[str, str], url: str, now: datetime) -> SignedRequest:
-    body = json.dumps(_payload(sample), separators=(",", ":")).encode("utf-8")
+    body = json.dumps(_payload(sample, now), separators=(",", ":")).encode("utf-8")
     timestamp = str(int(now.timestamp()))
     headers = {
         "Content-Type": "application/json",

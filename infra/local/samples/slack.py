@@ -114,3 +114,39 @@ def build(sample: str, credentials: dict[str, str], url: str, now: datetime) -> 
         "User-Agent": "Slackbot 1.0 (+https://api.slack.com/robots)",
     }
     return SignedRequest("POST", url, headers, body)
+
+
+def build_status(
+    credentials: dict[str, str], url: str, now: datetime, sent: dict[str, Any], state: str, reason: str | None
+) -> SignedRequest:
+    """Slack sends no delivery reports; the Events API gives the bot its own message back (a
+    `message` event with `bot_id`, posted by the installing bot user): that echo is
+    `delivered`. Nothing reports `sent`, `read` or `failed` (Slack answered the send itself)."""
+    if state != "delivered":
+        raise ValueError(f"Slack reports no {state!r}: only the bot's own message coming back (delivered)")
+    team, bot_user = _slack_id("T"), _slack_id("U")
+    details = sent.get("details") or {}
+    event: dict[str, Any] = {
+        "type": "message",
+        "text": sent["text"],
+        "ts": sent["message_id"],
+        "user": bot_user,
+        "bot_id": _slack_id("B"),
+        "app_id": _slack_id("A"),
+        "channel": sent["to"],
+        "event_ts": sent["message_id"],
+        "channel_type": "channel",
+    }
+    if details.get("thread_ts"):
+        event["thread_ts"] = details["thread_ts"]
+    callback = _callback(event, team, now)
+    callback["authorizations"][0]["user_id"] = bot_user
+    body = json.dumps(callback).encode("utf-8")
+    timestamp = str(int(now.timestamp()))
+    headers = {
+        "Content-Type": "application/json",
+        "X-Slack-Request-Timestamp": timestamp,
+        "X-Slack-Signature": slack_signature(credentials["signing_secret"], timestamp, body),
+        "User-Agent": "Slackbot 1.0 (+https://api.slack.com/robots)",
+    }
+    return SignedRequest("POST", url, headers, body)

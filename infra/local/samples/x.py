@@ -128,3 +128,92 @@ def build(sample: str, credentials: dict[str, str], url: str, now: datetime) -> 
         "X-Twitter-Webhooks-Signature": x_signature(credentials["consumer_secret"], body),
     }
     return SignedRequest("POST", url, headers, body)
+
+
+def build_status(
+    credentials: dict[str, str], url: str, now: datetime, sent: dict[str, Any], state: str, reason: str | None
+) -> SignedRequest:
+    """X sends no delivery reports; Account Activity echoes what the account published. A
+    reply (or post) the sandbox accepted comes back as the account's own `tweet_create_events`
+    item and a DM as its own `direct_message_events` item (both: `delivered`); a DM's `read`
+    is the customer's `direct_message_mark_read_events` item naming it. Nothing reports
+    `sent` or `failed` (X answered the send itself)."""
+    details = sent.get("details") or {}
+    dm = details.get("kind") == "dm"
+    if not (state == "delivered" or (state == "read" and dm)):
+        raise ValueError(f"X reports no {state!r} for a {'DM' if dm else 'post'}: only its echo (delivered)")
+    if state == "read":
+        payload: dict[str, Any] = {
+            "for_user_id": ACCOUNT["id_str"],
+            "direct_message_mark_read_events": [
+                {
+                    "created_timestamp": str(epoch_millis(now)),
+                    "sender_id": sent["to"],
+                    "target": {"recipient_id": ACCOUNT["id_str"]},
+                    "last_read_event_id": sent["message_id"],
+                }
+            ],
+        }
+    elif dm:
+        payload = {
+            "for_user_id": ACCOUNT["id_str"],
+            "direct_message_events": [
+                {
+                    "type": "message_create",
+                    "id": sent["message_id"],
+                    "created_timestamp": str(epoch_millis(now)),
+                    "message_create": {
+                        "target": {"recipient_id": sent["to"]},
+                        "sender_id": ACCOUNT["id_str"],
+                        "message_data": {
+                            "text": sent["text"],
+                            "entities": {"hashtags": [], "symbols": [], "user_mentions": [], "urls": []},
+                        },
+                    },
+                }
+            ],
+            "users": {
+                ACCOUNT["id_str"]: {
+                    "id": ACCOUNT["id_str"],
+                    "name": ACCOUNT["name"],
+                    "screen_name": ACCOUNT["screen_name"],
+                    "protected": False,
+                    "verified": False,
+                }
+            },
+        }
+    else:
+        in_reply_to = details.get("in_reply_to_tweet_id")
+        payload = {
+            "for_user_id": ACCOUNT["id_str"],
+            "tweet_create_events": [
+                {
+                    "created_at": _tweet_time(now),
+                    "id": int(sent["message_id"]),
+                    "id_str": sent["message_id"],
+                    "text": sent["text"],
+                    "source": '<a href="https://developer.x.com" rel="nofollow">Switchboard</a>',
+                    "truncated": False,
+                    "in_reply_to_status_id": int(in_reply_to) if in_reply_to else None,
+                    "in_reply_to_status_id_str": in_reply_to,
+                    "user": {
+                        **ACCOUNT,
+                        "protected": False,
+                        "verified": False,
+                        "created_at": "Thu Jan 29 18:54:29 +0000 2015",
+                    },
+                    "is_quote_status": False,
+                    "entities": {"hashtags": [], "urls": [], "symbols": [], "user_mentions": []},
+                    "favorited": False,
+                    "retweeted": False,
+                    "lang": "en",
+                    "timestamp_ms": str(epoch_millis(now)),
+                }
+            ],
+        }
+    body = compact_json(payload)
+    headers = {
+        "Content-Type": "application/json; charset=utf-8",
+        "X-Twitter-Webhooks-Signature": x_signature(credentials["consumer_secret"], body),
+    }
+    return SignedRequest("POST", url, headers, body)

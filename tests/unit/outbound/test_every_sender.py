@@ -9,11 +9,13 @@ import pytest
 from switchboard_core.outbound import SENDERS, TransientFailure, get_sender, send
 from switchboard_core.outbound.transport import http_transport
 from tests.unit.outbound import (
+    test_discord_sender,
     test_meta_sender,
     test_slack_sender,
     test_telegram_sender,
     test_telnyx_sender,
     test_twilio_sender,
+    test_x_sender,
 )
 
 CASES = {
@@ -27,6 +29,8 @@ CASES = {
     "slack": (test_slack_sender.credentials, test_slack_sender.customer_address),
     "meta": (test_meta_sender.credentials, lambda: test_meta_sender.address_of("whatsapp-text.json")),
     "telnyx": (test_telnyx_sender.credentials, test_telnyx_sender.customer_address),
+    "x": (test_x_sender.credentials, test_x_sender.customer_address),
+    "discord": (test_discord_sender.credentials, test_discord_sender.customer_address),
 }
 
 

@@ -310,3 +310,66 @@ def test_invalid_stored_credentials_fail_permanently() -> None:
             base_url="http://127.0.0.1:9/slack",
         )
     assert failure.value.code == "invalid_credentials"
+
+
+# --- staff answers: attachments, rate limits, the bot's own message as delivered -----------------
+
+
+def test_attachments_are_refused_before_any_call() -> None:
+    from switchboard_core.outbound.base import Attachment
+
+    creds = SlackCredentials.model_validate(credentials())
+    message = OutboundMessage("see", attachments=(Attachment("https://e/a.pdf", "application/pdf"),))
+    with pytest.raises(PermanentFailure) as failure:
+        SlackSender().request("https://slack.com", {"channel": "C1"}, message, creds)
+    assert failure.value.code == "attachments_unsupported"
+
+
+def test_ratelimited_waits_the_retry_after_header() -> None:
+    with pytest.raises(TransientFailure) as failure:
+        SlackSender().outcome(answer({"ok": False, "error": "ratelimited"}, status=429, headers={"retry-after": "30"}))
+    assert failure.value.retry_after == 30
+
+
+def echo_event(signed_body: bytes) -> CanonicalEvent:
+    return event_from(signed_body)
+
+
+def test_answer_round_trips_through_the_sandbox_and_comes_back_as_the_bots_own_message(sandbox) -> None:
+    from infra.local.samples import build_status
+    from switchboard_core.outbound import DeliveryStatus, delivery_status
+
+    apis, url = sandbox
+    creds = credentials()
+    apis.accept("slack", creds)
+    ts = send(
+        customer_address(), OutboundMessage("Looking into it", message_id="m1"), creds, http_transport, f"{url}/slack"
+    )
+    [sent] = [m for m in apis.messages if m.provider == "slack" and m.message_id == ts]
+    inbound = demo_credentials("slack")
+    signed = build_status("slack", inbound, HUB_URL, vars(sent), "delivered")
+    request = WebhookRequest(
+        method="POST", url=HUB_URL, headers={k.lower(): v for k, v in signed.headers.items()}, body=signed.body
+    )
+    get_adapter("slack").verify(request, inbound, datetime.now(UTC))
+    event = echo_event(signed.body)
+    assert event.type == "message.sent" and event.attributes["thread_ts"] == "1795444809.000100"
+    assert delivery_status(event) == DeliveryStatus(ts, "delivered")
+    for state in ("sent", "read", "failed"):
+        with pytest.raises(ValueError):
+            build_status("slack", inbound, HUB_URL, vars(sent), state)
+
+
+def test_another_apps_bot_message_and_customers_messages_are_no_status() -> None:
+    from switchboard_core.outbound import delivery_status
+
+    other_bot = callback(user="U0OTHERBOT", bot_id="B0OTHER1")  # the installing bot is U0BOT0001
+    assert event_from(other_bot).type == "message.sent"
+    assert delivery_status(event_from(other_bot)) is None
+    ours = callback(user="U0BOT0001", bot_id="B0OURS01", ts="1795444810.000200")
+    assert delivery_status(event_from(ours)).provider_message_id == "1795444810.000200"  # type: ignore[union-attr]
+    legacy = callback(subtype="bot_message", bot_id="B0HOOK01", user=None, ts="1795444811.000300")
+    legacy["event"] = {k: v for k, v in legacy["event"].items() if v is not None}
+    assert delivery_status(event_from(legacy)).state == "delivered"  # type: ignore[union-attr]
+    assert delivery_status(event_from(callback())) is None
+    assert delivery_status(recorded("message.json")) is None

@@ -5,7 +5,7 @@ over real HTTP."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +14,16 @@ import pytest
 from infra.local.provider_apis import demo_outbound_credentials
 from infra.local.samples import build_sample, demo_credentials
 from switchboard_core.events import CanonicalEvent, Channel
-from switchboard_core.outbound import PermanentFailure, ReplyAddress, TransientFailure, reply_address, send
-from switchboard_core.outbound.base import OutboundMessage, ProviderResponse
+from switchboard_core.outbound import (
+    PermanentFailure,
+    Refused,
+    ReplyAddress,
+    TransientFailure,
+    delivery_status,
+    reply_address,
+    send,
+)
+from switchboard_core.outbound.base import Attachment, OutboundMessage, ProviderResponse
 from switchboard_core.outbound.telegram import TelegramCredentials, TelegramSender
 from switchboard_core.outbound.transport import http_transport
 from switchboard_core.providers import get_adapter
@@ -320,3 +328,119 @@ def test_invalid_stored_credentials_fail_permanently() -> None:
     with pytest.raises(PermanentFailure) as failure:
         send(customer_address(), "hi", {"bot_token": "nope"}, http_transport, base_url="http://127.0.0.1:9/telegram")
     assert failure.value.code == "invalid_credentials"
+
+
+# --- staff answers: visibility, files, what would be cut ----------------------------------------
+
+PHOTO = Attachment("https://files.example.com/receipt.jpg", "image/jpeg")
+PDF = Attachment("https://files.example.com/invoice-4471.pdf", "application/pdf")
+ADDRESS = {"chat_id": "8620544687", "reply_to_message_id": "65647"}
+
+
+def test_every_answer_is_private_public_has_no_address() -> None:
+    event = event_from({"update_id": 10, "message": message()})
+    assert reply_address(event, "private") == reply_address(event)
+    assert reply_address(event, "public") is None
+
+
+def body_of(message_: OutboundMessage) -> tuple[str, dict[str, Any]]:
+    creds = TelegramCredentials.model_validate(credentials())
+    request = TelegramSender().request("https://api.telegram.org", ADDRESS, message_, creds)
+    return request.url.rsplit("/", 1)[-1], json.loads(request.body)
+
+
+def test_one_image_is_a_photo_with_the_text_as_caption_replying_to_the_customer() -> None:
+    method, body = body_of(OutboundMessage("Your receipt", attachments=(PHOTO,)))
+    assert method == "sendPhoto"
+    assert body == {
+        "chat_id": 8620544687,
+        "photo": PHOTO.url,
+        "caption": "Your receipt",
+        "reply_parameters": {"message_id": 65647, "allow_sending_without_reply": True},
+    }
+
+
+@pytest.mark.parametrize("content_type", ["application/pdf", "image/gif", "image/svg+xml", None])
+def test_any_other_file_is_a_document(content_type: str | None) -> None:
+    method, body = body_of(OutboundMessage("", attachments=(Attachment(PDF.url, content_type),)))
+    assert method == "sendDocument" and body["document"] == PDF.url and "caption" not in body
+
+
+def test_several_images_are_a_photo_group_with_the_caption_on_the_first() -> None:
+    second = Attachment("https://files.example.com/b.png", "image/png")
+    method, body = body_of(OutboundMessage("Both sides", attachments=(PHOTO, second)))
+    assert method == "sendMediaGroup"
+    assert body["media"] == [
+        {"type": "photo", "media": PHOTO.url, "caption": "Both sides"},
+        {"type": "photo", "media": second.url},
+    ]
+    assert body["reply_parameters"]["message_id"] == 65647
+
+
+def test_files_of_mixed_kinds_are_all_sent_as_documents() -> None:
+    _, body = body_of(OutboundMessage("", attachments=(PHOTO, PDF)))
+    assert [item["type"] for item in body["media"]] == ["document", "document"]
+
+
+def test_prepare_refuses_what_telegram_would_refuse_or_the_hub_would_cut() -> None:
+    sender = TelegramSender()
+    long_ago = NOW - timedelta(days=60)  # Telegram has no messaging window
+    assert sender.prepare(ADDRESS, OutboundMessage("a" * 1600), long_ago, NOW) == ADDRESS
+    assert sender.prepare(ADDRESS, OutboundMessage("a" * 1024, attachments=(PHOTO,)), long_ago, NOW) == ADDRESS
+    cases = [
+        (OutboundMessage("a" * 1601), "message_too_long"),
+        (OutboundMessage("a" * 1025, attachments=(PHOTO,)), "telegram_caption_too_long"),
+        (OutboundMessage("hi", attachments=(PHOTO,) * 11), "telegram_too_many_attachments"),
+    ]
+    for message_, code in cases:
+        with pytest.raises(Refused) as refused:
+            sender.prepare(ADDRESS, message_, long_ago, NOW)
+        assert refused.value.code == code and refused.value.hints["limit"] in (1600, 1024, 10)
+
+
+def test_a_media_group_answer_is_the_first_messages_id() -> None:
+    payload = {"ok": True, "result": [{"message_id": 90, "chat": {"id": 1}}, {"message_id": 91, "chat": {"id": 1}}]}
+    assert TelegramSender().outcome(ProviderResponse(200, json.dumps(payload).encode())) == "90"
+    with pytest.raises(PermanentFailure):
+        TelegramSender().outcome(ProviderResponse(200, json.dumps({"ok": True, "result": []}).encode()))
+
+
+def test_telegram_reports_no_statuses() -> None:
+    assert delivery_status(event_from({"update_id": 10, "message": message()})) is None
+
+
+@pytest.mark.parametrize(
+    ("attachments", "method"),
+    [((PHOTO,), "sendPhoto"), ((PDF,), "sendDocument"), ((PHOTO, PDF), "sendMediaGroup")],
+)
+def test_files_go_through_the_sandbox_over_http(sandbox, attachments: tuple[Attachment, ...], method: str) -> None:
+    apis, url = sandbox
+    creds = credentials()
+    apis.accept("telegram", creds)
+    message_ = OutboundMessage("Here it is", attachments=attachments)
+    message_id = send(customer_address(), message_, creds, http_transport, base_url=f"{url}/telegram")
+    [sent] = [m for m in apis.messages if m.provider == "telegram" and m.message_id == message_id]
+    assert sent.details["method"] == method and sent.details["files"] == [a.url for a in attachments]
+    assert sent.text == "Here it is" and sent.details["reply_to_message_id"] == 65647
+
+
+def test_sandbox_refuses_a_photo_that_is_not_a_url_in_telegrams_words(sandbox) -> None:
+    apis, url = sandbox
+    creds = credentials()
+    apis.accept("telegram", creds)
+    message_ = OutboundMessage("x", attachments=(Attachment("file:///etc/passwd", "image/png"),))
+    with pytest.raises(PermanentFailure) as failure:
+        send(customer_address(), message_, creds, http_transport, base_url=f"{url}/telegram")
+    assert failure.value.code == "telegram_400" and "no photo" in failure.value.detail
+
+
+def test_flood_control_waits_the_bodys_retry_after_even_in_an_http_200() -> None:
+    payload = {"ok": False, "error_code": 429, "description": "Too Many Requests", "parameters": {"retry_after": 17}}
+    for status in (429, 200):
+        with pytest.raises(TransientFailure) as failure:
+            TelegramSender().outcome(answer(status, payload))
+        assert failure.value.retry_after == 17
+    refused = {"ok": False, "error_code": 400, "description": "Bad Request", "parameters": {"retry_after": 5}}
+    with pytest.raises(PermanentFailure) as permanent:
+        TelegramSender().outcome(answer(400, refused))
+    assert permanent.value.retry_after is None

@@ -18,7 +18,14 @@ subtype (joins, topic changes, deletions...), for edits and for other interactio
 
 Text is sent as plain text: ``&``, ``<`` and ``>`` are escaped as Slack's formatting
 reference requires (https://api.slack.com/reference/surfaces/formatting#escaping), so a
-reply cannot carry ``<!channel>`` or a disguised link.
+reply cannot carry ``<!channel>`` or a disguised link. Attachments would need Slack's file
+upload flow (three calls): refused as ``attachments_unsupported``. chat.postMessage takes no
+idempotency key: one send per hub message is the answering pipeline's to keep.
+
+Status (https://docs.slack.dev/reference/events/message/bot_message): Slack sends no
+delivery reports, but a bot subscribed to message events receives its own messages back: a
+``message.sent`` event with ``bot_id`` (posted by the installing bot user, when the event
+names one) is read as ``delivered`` for its ``ts``, the id ``outcome`` returned.
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from switchboard_core.events import CanonicalEvent
 from switchboard_core.outbound.base import (
+    DeliveryStatus,
     OutboundMessage,
     OutboundRequest,
     PermanentFailure,
@@ -41,6 +49,7 @@ from switchboard_core.outbound.base import (
     Visibility,
     clip,
     failure_for_status,
+    retry_after,
 )
 
 # Message subtypes a person writes; every other subtype is a system or bot message.
@@ -63,7 +72,7 @@ def _text(value: Any) -> str | None:
 
 
 def _ts(value: Any) -> str | None:
-    return value if isinstance(value, str) and _TS.match(value) else None
+    return value if isinstance(value, str) and _TS.fullmatch(value) else None
 
 
 def _bot_users(attributes: Mapping[str, Any]) -> set[str]:
@@ -116,6 +125,10 @@ class SlackSender(Sender):
     ) -> OutboundRequest:
         text = message.text
         assert isinstance(credentials, SlackCredentials)
+        if message.attachments:
+            raise PermanentFailure(
+                "attachments_unsupported", "Slack replies carry text only here (files need an upload)"
+            )
         body = {"channel": address["channel"], "text": escape(clip(text))}
         if address.get("thread_ts"):
             body["thread_ts"] = address["thread_ts"]
@@ -134,9 +147,13 @@ class SlackSender(Sender):
         payload = response.json()
         if response.status == 429 or response.status >= 500:
             error = payload.get("error") if isinstance(payload, dict) else None
-            code = f"slack_{error}" if isinstance(error, str) and _ERROR.match(error) else f"http_{response.status}"
+            code = f"slack_{error}" if isinstance(error, str) and _ERROR.fullmatch(error) else f"http_{response.status}"
             retry = response.headers.get("retry-after")
-            raise TransientFailure(code, f"retry after {retry}s" if retry else f"HTTP {response.status}")
+            raise TransientFailure(
+                code,
+                f"retry after {retry}s" if retry else f"HTTP {response.status}",
+                retry_after=retry_after(response.headers),
+            )
         if isinstance(payload, dict) and payload.get("ok") is True:
             ts = _ts(payload.get("ts"))
             if ts is None:
@@ -144,7 +161,7 @@ class SlackSender(Sender):
             return ts
         if isinstance(payload, dict) and payload.get("ok") is False:
             error = payload.get("error")
-            error = error if isinstance(error, str) and _ERROR.match(error) else "unknown_error"
+            error = error if isinstance(error, str) and _ERROR.fullmatch(error) else "unknown_error"
             detail = error
             if isinstance(payload.get("needed"), str):
                 detail += f" (needed scope: {payload['needed']})"
@@ -154,3 +171,16 @@ class SlackSender(Sender):
         if 200 <= response.status < 300:
             raise PermanentFailure("unexpected_response", "Slack answered without an ok field")
         raise failure_for_status(response, f"http_{response.status}", response.body[:200].decode("utf-8", "replace"))
+
+    def status(self, event: CanonicalEvent) -> DeliveryStatus | None:
+        """The bot's own message coming back through the Events API: delivered."""
+        attributes = event.attributes
+        if event.type != "message.sent" or not attributes.get("bot_id"):
+            return None
+        if attributes.get("subtype") not in (None, "bot_message", "thread_broadcast"):
+            return None
+        user, bots = _text(attributes.get("user")), _bot_users(attributes)
+        if user is not None and bots and user not in bots:
+            return None  # another app's bot in the same channel
+        ts = _ts(attributes.get("ts"))
+        return DeliveryStatus(ts, "delivered") if ts else None

@@ -18,6 +18,15 @@ business message is answered through its business connection. A callback query
 (that message is the bot's own, so the reply quotes nothing). No address for channel posts
 (posting would broadcast to every subscriber), messages from bots, the business account's
 own outgoing messages, edits, inline-mode callbacks (no chat) and every other update kind.
+Every answer is a private message to that chat: ``visibility="public"`` has no address.
+
+Attachments (https://core.telegram.org/bots/api#sendphoto, #senddocument, #sendmediagroup,
+#sending-files): one image goes by ``sendPhoto`` (``photo`` = its URL, Telegram fetches it),
+any other file by ``sendDocument`` (``document`` = its URL), the text as ``caption`` (at most
+1,024 characters); 2-10 files by ``sendMediaGroup`` (``media`` = InputMediaPhoto items when
+all are images, else InputMediaDocument items: Telegram does not mix documents with photos),
+the caption on the first, whose ``message_id`` is the answer's id. The Bot API takes no
+idempotency key and sends bots no delivery reports nor their own messages: no status.
 """
 
 from __future__ import annotations
@@ -25,16 +34,21 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from switchboard_core.events import CanonicalEvent
 from switchboard_core.outbound.base import (
+    MAX_REPLY_CHARS,
+    MAX_RETRY_AFTER_SECONDS,
+    Attachment,
     OutboundMessage,
     OutboundRequest,
     PermanentFailure,
     ProviderResponse,
+    Refused,
     Sender,
     SendFailure,
     TransientFailure,
@@ -46,6 +60,8 @@ from switchboard_core.outbound.base import (
 # The update kinds whose message a customer wrote to the bot (or to the business account).
 _ANSWERABLE_KINDS = ("message", "business_message")
 _INTEGER = re.compile(r"^-?\d{1,20}$")
+MAX_CAPTION_CHARS = 1024
+MAX_GROUP_FILES = 10
 
 
 class TelegramCredentials(BaseModel):
@@ -61,7 +77,7 @@ def _scalar(value: Any) -> str | None:
         return None
     if isinstance(value, int):
         return str(value)
-    if isinstance(value, str) and _INTEGER.match(value):
+    if isinstance(value, str) and _INTEGER.fullmatch(value):
         return value
     return None
 
@@ -111,13 +127,54 @@ class TelegramSender(Sender):
             address["business_connection_id"] = connection
         return address
 
+    def prepare(
+        self, address: Mapping[str, str], message: OutboundMessage, inbound_at: datetime, now: datetime
+    ) -> dict[str, str]:
+        # No messaging window on Telegram; what would be cut is refused instead.
+        if message.attachments:
+            if len(message.attachments) > MAX_GROUP_FILES:
+                raise Refused(
+                    "telegram_too_many_attachments",
+                    f"Telegram sends at most {MAX_GROUP_FILES} files in one message group",
+                    limit=MAX_GROUP_FILES,
+                )
+            if len(message.text) > MAX_CAPTION_CHARS:
+                raise Refused(
+                    "telegram_caption_too_long",
+                    f"the text of a Telegram message with files is a caption of at most {MAX_CAPTION_CHARS} characters",
+                    limit=MAX_CAPTION_CHARS,
+                    hint="send the text and the files as two answers",
+                )
+        elif len(message.text) > MAX_REPLY_CHARS:
+            raise Refused(
+                "message_too_long", f"an answer is at most {MAX_REPLY_CHARS} characters", limit=MAX_REPLY_CHARS
+            )
+        return dict(address)
+
     def request(
         self, base_url: str, address: Mapping[str, str], message: OutboundMessage, credentials: BaseModel
     ) -> OutboundRequest:
         text = message.text
         assert isinstance(credentials, TelegramCredentials)
         chat_id = address["chat_id"]
-        body: dict[str, Any] = {"chat_id": int(chat_id) if _INTEGER.match(chat_id) else chat_id, "text": clip(text)}
+        body: dict[str, Any] = {"chat_id": int(chat_id) if _INTEGER.fullmatch(chat_id) else chat_id}
+        method = "sendMessage"
+        if not message.attachments:
+            body["text"] = clip(text)
+        elif len(message.attachments) == 1:
+            attachment = message.attachments[0]
+            method, field = ("sendPhoto", "photo") if _is_photo(attachment) else ("sendDocument", "document")
+            body[field] = attachment.url
+            if text:
+                body["caption"] = clip(text, MAX_CAPTION_CHARS)
+        elif len(message.attachments) <= MAX_GROUP_FILES:
+            method = "sendMediaGroup"
+            kind = "photo" if all(_is_photo(a) for a in message.attachments) else "document"
+            body["media"] = [{"type": kind, "media": a.url} for a in message.attachments]
+            if text:
+                body["media"][0]["caption"] = clip(text, MAX_CAPTION_CHARS)
+        else:
+            raise PermanentFailure("attachments_unsupported", f"Telegram groups at most {MAX_GROUP_FILES} files")
         if address.get("reply_to_message_id"):
             body["reply_parameters"] = {
                 "message_id": int(address["reply_to_message_id"]),
@@ -129,7 +186,7 @@ class TelegramSender(Sender):
             body["business_connection_id"] = address["business_connection_id"]
         return OutboundRequest(
             method="POST",
-            url=f"{base_url}/bot{credentials.bot_token}/sendMessage",
+            url=f"{base_url}/bot{credentials.bot_token}/{method}",
             headers={"Content-Type": "application/json", "Accept": "application/json"},
             body=json.dumps(body, ensure_ascii=False).encode("utf-8"),
         )
@@ -137,7 +194,10 @@ class TelegramSender(Sender):
     def outcome(self, response: ProviderResponse) -> str:
         payload = response.json()
         if isinstance(payload, dict) and payload.get("ok") is True:
-            message_id = _scalar(_dig(payload, "result", "message_id"))
+            result = payload.get("result")
+            if isinstance(result, list):  # sendMediaGroup: the messages sent, the first carries the caption
+                result = result[0] if result else None
+            message_id = _scalar(_dig(result, "message_id"))
             if response.status == 200 and message_id:
                 return message_id
             raise PermanentFailure("unexpected_response", "Telegram answered ok without a message_id")
@@ -148,10 +208,19 @@ class TelegramSender(Sender):
             retry_after = _dig(payload, "parameters", "retry_after")
             if isinstance(retry_after, int):
                 detail += f" (retry after {retry_after}s)"
-            raise _failure(response, error_code, code, detail)
+            failure = _failure(response, error_code, code, detail)
+            if isinstance(retry_after, int) and not isinstance(retry_after, bool) and failure.transient:
+                failure.retry_after = float(min(max(retry_after, 0), MAX_RETRY_AFTER_SECONDS))
+            raise failure
         if 200 <= response.status < 300:
             raise PermanentFailure("unexpected_response", "Telegram answered without an ok field")
         raise failure_for_status(response, f"http_{response.status}", response.body[:200].decode("utf-8", "replace"))
+
+
+def _is_photo(attachment: Attachment) -> bool:
+    """Images Telegram shows as a photo (a GIF is an animation and an SVG is not a photo: sent as files)."""
+    content_type = (attachment.content_type or "").lower()
+    return content_type in ("image/jpeg", "image/png", "image/webp")
 
 
 def _failure(response: ProviderResponse, error_code: Any, code: str, detail: str) -> SendFailure:
