@@ -6,6 +6,7 @@ docs names an internal work item."""
 from __future__ import annotations
 
 import re
+import shlex
 from pathlib import Path
 
 from infra import topology
@@ -124,4 +125,4 @@ def test_every_switchboard_command_in_the_readme_parses():
     commands = readme_commands(".venv/bin/switchboard")
     assert len(commands) >= 10
     for command in commands:
-        build_parser().parse_args(command.split()[1:])  # argparse exits (SystemExit) on an unknown command
+        build_parser().parse_args(shlex.split(command)[1:])  # argparse exits (SystemExit) on an unknown command
