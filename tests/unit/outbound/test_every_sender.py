@@ -9,7 +9,9 @@ import pytest
 from switchboard_core.outbound import SENDERS, TransientFailure, get_sender, send
 from switchboard_core.outbound.transport import http_transport
 from tests.unit.outbound import (
+    test_bandwidth_sender,
     test_meta_sender,
+    test_plivo_sender,
     test_slack_sender,
     test_telegram_sender,
     test_telnyx_sender,
@@ -27,6 +29,8 @@ CASES = {
     "slack": (test_slack_sender.credentials, test_slack_sender.customer_address),
     "meta": (test_meta_sender.credentials, lambda: test_meta_sender.address_of("whatsapp-text.json")),
     "telnyx": (test_telnyx_sender.credentials, test_telnyx_sender.customer_address),
+    "plivo": (test_plivo_sender.credentials, test_plivo_sender.customer_address),
+    "bandwidth": (test_bandwidth_sender.credentials, test_bandwidth_sender.customer_address),
 }
 
 
