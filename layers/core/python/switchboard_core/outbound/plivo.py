@@ -78,6 +78,7 @@ ERROR_WORDS = {
     "200": "Source number blocked by STOP from destination number",
     "300": "Failed to dispatch message",
     "420": "Message expired",
+    "450": "Destination country barred (Geo Permissions)",
     "900": "Insufficient credit",
     "910": "Account disabled",
     "1000": "Unknown error",
