@@ -206,25 +206,41 @@ def _twilio_unauthenticated() -> Response:
 
 
 def twilio_messages(apis: ProviderApis, request: Request, values: dict[str, str]) -> Response:
+    """Messages create: ``To``, ``From`` or ``MessagingServiceSid``, ``Body`` and/or ``MediaUrl``
+    (repeated, up to 10) or ``ContentSid``, optional ``StatusCallback``."""
     if not _twilio_authenticated(apis, request, values):
         return _twilio_unauthenticated()
-    form = {k: v[0] for k, v in parse_qs(request.get_data(as_text=True)).items()}
+    params = parse_qs(request.get_data(as_text=True))
+    form = {k: v[0] for k, v in params.items()}
+    media = params.get("MediaUrl", [])
     to, body = form.get("To", ""), form.get("Body", "")
     if not to or not (form.get("From") or form.get("MessagingServiceSid")):
         return json_response(
             {"code": 21604, "message": "A 'To' and a 'From' (or 'MessagingServiceSid') are required", "status": 400},
             status=400,
         )
-    if not body:
+    if not body and not media and not form.get("ContentSid"):
         return json_response({"code": 21602, "message": "Message body is required.", "status": 400}, status=400)
-    sid = "SM" + secrets.token_hex(16)
+    if len(media) > 10:
+        return json_response(
+            {"code": 21623, "message": "Too many media files: at most 10 MediaUrl", "status": 400}, status=400
+        )
+    if any(not re.match(r"^https?://[^/\s]+", url) for url in media):
+        return json_response({"code": 21620, "message": "Invalid media URL(s)", "status": 400}, status=400)
+    sid = ("MM" if media else "SM") + secrets.token_hex(16)
     apis.record(
         SentMessage(
             "twilio",
             to=to,
             text=body,
             message_id=sid,
-            details={"from": form.get("From") or form.get("MessagingServiceSid")},
+            details={
+                "from": form.get("From") or form.get("MessagingServiceSid"),
+                "account_sid": values["account_sid"],
+                "media": media,
+                "content_sid": form.get("ContentSid"),
+                "status_callback": form.get("StatusCallback"),
+            },
         )
     )
     return json_response(
@@ -234,6 +250,7 @@ def twilio_messages(apis: ProviderApis, request: Request, values: dict[str, str]
             "to": to,
             "from": form.get("From"),
             "body": body,
+            "num_media": str(len(media)),
             "status": "queued",
             "direction": "outbound-api",
         },
@@ -288,16 +305,33 @@ def _telnyx_authenticated(apis: ProviderApis, request: Request) -> bool:
 
 
 def telnyx_messages(apis: ProviderApis, request: Request, values: dict[str, str]) -> Response:
-    """``POST /v2/messages`` (``from``, ``to``, ``text``)."""
+    """``POST /v2/messages`` (``from``, ``to``, ``text`` and/or ``media_urls``, optional ``webhook_url``)."""
     if not _telnyx_authenticated(apis, request):
         return _telnyx_error(401, "10009", "Authentication failed")
     body = _json_or_form(request) or {}
-    sender, to, text = body.get("from"), body.get("to"), body.get("text")
-    if not all(isinstance(v, str) and v for v in (sender, to, text)):
-        return _telnyx_error(422, "10015", "Invalid parameter", "from, to and text are required")
+    sender, to, text, media = body.get("from"), body.get("to"), body.get("text"), body.get("media_urls", [])
+    if not all(isinstance(v, str) and v for v in (sender, to)):
+        return _telnyx_error(422, "10015", "Invalid parameter", "from and to are required")
+    if not isinstance(media, list) or len(media) > 10 or not all(isinstance(url, str) for url in media):
+        return _telnyx_error(422, "10015", "Invalid parameter", "media_urls must be a list of at most 10 URLs")
+    if not (isinstance(text, str) and text) and not media:
+        return _telnyx_error(422, "10015", "Invalid parameter", "text or media_urls is required")
     message_id = str(uuid.uuid4())
-    apis.record(SentMessage("telnyx", to=str(to), text=str(text), message_id=message_id, details={"from": sender}))
-    return json_response({"data": {"id": message_id, "record_type": "message"}})
+    details = {"from": sender, "media": media, "webhook_url": body.get("webhook_url")}
+    apis.record(SentMessage("telnyx", to=str(to), text=str(text or ""), message_id=message_id, details=details))
+    return json_response(
+        {
+            "data": {
+                "id": message_id,
+                "record_type": "message",
+                "direction": "outbound",
+                "type": "MMS" if media else "SMS",
+                "from": {"phone_number": sender},
+                "to": [{"phone_number": to, "status": "queued"}],
+                "text": text,
+            }
+        }
+    )
 
 
 def telnyx_call_action(apis: ProviderApis, request: Request, values: dict[str, str]) -> Response:
@@ -1000,6 +1034,145 @@ def telegram_send_media_group(apis: ProviderApis, request: Request, values: dict
     return json_response({"ok": True, "result": messages})
 
 
+# ----------------------------------------------------------------- plivo, bandwidth
+# The SMS/MMS send APIs of Plivo and Bandwidth (switchboard_core.outbound.plivo / .bandwidth).
+_E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
+
+
+def _basic(request: Request) -> tuple[str, str] | None:
+    auth = request.authorization
+    if auth is None or auth.type != "basic" or auth.username is None or auth.password is None:
+        return None
+    return auth.username, auth.password
+
+
+def _plivo_error(status: int, error: str) -> Response:
+    return json_response({"api_id": str(uuid.uuid4()), "error": error}, status=status)
+
+
+def plivo_messages(apis: ProviderApis, request: Request, values: dict[str, str]) -> Response:
+    """``POST /v1/Account/{auth_id}/Message/`` (JSON ``src``, ``dst``, ``text``, ``type`` sms|mms,
+    ``media_urls``, ``url`` + ``method`` for status callbacks): 202 ``{"api_id", "message",
+    "message_uuid": [...]}``; errors ``{"api_id", "error"}``."""
+    credentials = _basic(request)
+    if credentials is None or not any(
+        c["auth_id"] == credentials[0] == values["auth_id"] and c["auth_token"] == credentials[1]
+        for c in apis.accepted("plivo")
+    ):
+        return _plivo_error(401, "authentication failed")
+    body = _json_or_form(request)
+    if body is None:
+        return _plivo_error(400, "invalid JSON body")
+    src, dst, text, kind = body.get("src"), body.get("dst"), body.get("text"), body.get("type", "sms")
+    media = body.get("media_urls", [])
+    if not isinstance(src, str) or not src:
+        return _plivo_error(400, "src parameter is required")
+    if not isinstance(dst, str) or not re.fullmatch(r"\+?[0-9]{6,15}", dst):
+        return _plivo_error(400, "dst parameter is required and must be a phone number")
+    if kind not in ("sms", "mms"):
+        return _plivo_error(400, "type must be sms or mms")
+    if not isinstance(media, list) or len(media) > 10 or not all(isinstance(url, str) for url in media):
+        return _plivo_error(400, "media_urls must be a list of at most 10 URLs")
+    if media and kind != "mms":
+        return _plivo_error(400, "media_urls are allowed only when type is mms")
+    if not (isinstance(text, str) and text) and not media:
+        return _plivo_error(400, "text parameter is required")
+    callback = body.get("url")
+    if callback is not None and body.get("method", "POST") not in ("GET", "POST"):
+        return _plivo_error(400, "method must be GET or POST")
+    message_uuid = str(uuid.uuid4())
+    apis.record(
+        SentMessage(
+            "plivo",
+            to=dst,
+            text=str(text or ""),
+            message_id=message_uuid,
+            details={"from": src, "type": kind, "media": media, "url": callback, "auth_id": values["auth_id"]},
+        )
+    )
+    return json_response(
+        {"api_id": str(uuid.uuid4()), "message": "message(s) queued", "message_uuid": [message_uuid]}, status=202
+    )
+
+
+def _bandwidth_error(status: int, type_: str, description: str, **extra: Any) -> Response:
+    return json_response({"type": type_, "description": description, **extra}, status=status)
+
+
+def bandwidth_messages(apis: ProviderApis, request: Request, values: dict[str, str]) -> Response:
+    """``POST /api/v2/users/{accountId}/messages`` (JSON ``applicationId``, ``to`` [...], ``from``,
+    ``text``, ``media``, ``tag``): 202 with the message; errors ``{"type", "description",
+    "fieldErrors"?}`` as Bandwidth documents them."""
+    credentials = _basic(request)
+    accepted = [
+        c
+        for c in apis.accepted("bandwidth")
+        if credentials is not None and (c["username"], c["password"]) == credentials
+    ]
+    if not accepted:
+        return _bandwidth_error(401, "unauthorized", "Authentication Failed")
+    account = next((c for c in accepted if c["account_id"] == values["account_id"]), None)
+    if account is None:
+        return _bandwidth_error(403, "forbidden", "Access Denied")
+    if request.mimetype != "application/json":
+        return _bandwidth_error(
+            415,
+            "unsupported-content-type",
+            f"Content type '{request.content_type}' not supported. Please use 'application/json'",
+        )
+    body = _json_or_form(request)
+    if body is None:
+        return _bandwidth_error(400, "request-validation", "Your request could not be accepted")
+    problems: list[dict[str, str]] = []
+    to, sender = body.get("to"), body.get("from")
+    text, media, tag = body.get("text"), body.get("media", []), body.get("tag")
+    if not isinstance(to, list) or not to or not all(isinstance(n, str) and _E164.match(n) for n in to):
+        problems.append({"fieldName": "to", "description": "must be a list of E164 formatted telephone numbers"})
+    elif len(to) > 9:
+        problems.append({"fieldName": "to", "description": "a group message has at most 10 participants"})
+    if not isinstance(sender, str) or not _E164.match(sender):
+        problems.append({"fieldName": "from", "description": f"'{sender}' must be a valid E164 telephone number"})
+    if body.get("applicationId") != account["application_id"]:
+        problems.append({"fieldName": "applicationId", "description": "is not an application of this account"})
+    if not isinstance(media, list) or not all(isinstance(url, str) for url in media):
+        problems.append({"fieldName": "media", "description": "must be a list of URLs"})
+    if not (isinstance(text, str) and text) and not media:
+        problems.append({"fieldName": "text", "description": "text or media is required"})
+    if tag is not None and (not isinstance(tag, str) or len(tag) > 1024):
+        problems.append({"fieldName": "tag", "description": "must be a string of at most 1024 characters"})
+    if problems:
+        return _bandwidth_error(400, "request-validation", "Your request could not be accepted", fieldErrors=problems)
+    assert isinstance(to, list) and isinstance(sender, str)
+    message_id = f"{int(time.time() * 1000)}{secrets.token_hex(8)[:15]}"
+    apis.record(
+        SentMessage(
+            "bandwidth",
+            to=",".join(to),
+            text=str(text or ""),
+            message_id=message_id,
+            details={"from": sender, "to": to, "media": media, "tag": tag, "application_id": account["application_id"]},
+        )
+    )
+    now = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
+    return json_response(
+        {
+            "id": message_id,
+            "owner": sender,
+            "applicationId": account["application_id"],
+            "time": now,
+            "segmentCount": 1,
+            "direction": "out",
+            "to": to,
+            "from": sender,
+            "text": text or "",
+            "media": media,
+            "tag": tag,
+            "priority": "default",
+        },
+        status=202,
+    )
+
+
 ROUTES: dict[str, Handler] = {
     "/twilio/2010-04-01/Accounts/<account_sid>/Messages.json": twilio_messages,
     "/twilio/2010-04-01/Accounts/<account_sid>/Calls/<call_sid>.json": twilio_update_call,
@@ -1017,6 +1190,8 @@ ROUTES: dict[str, Handler] = {
     "/telegram/bot<token>/sendPhoto": telegram_send_file,
     "/telegram/bot<token>/sendDocument": telegram_send_file,
     "/telegram/bot<token>/sendMediaGroup": telegram_send_media_group,
+    "/plivo/v1/Account/<auth_id>/Message/": plivo_messages,
+    "/bandwidth/api/v2/users/<account_id>/messages": bandwidth_messages,
 }
 
 
@@ -1051,7 +1226,15 @@ def demo_outbound_credentials(provider: str) -> dict[str, str]:
         return {"access_token": pick(alnum, 64) + "OjE3" + pick(alnum, 24) + "MToxOmF0OjE"}
     if provider == "discord":  # the application id, a snowflake (follow-ups need no bot token)
         return {"application_id": _discord_snowflake()}
-    raise ValueError(
-        f"no outbound credentials for {provider!r}; providers that can send: "
-        "twilio, telegram, slack, meta, telnyx, x, discord"
-    )
+    if provider == "plivo":  # Auth ID "MA" + 18 upper-case alphanumerics, a 40-character Auth Token
+        return {"auth_id": "MA" + pick(alnum[:26] + "0123456789", 18), "auth_token": pick(alnum, 40)}
+    if provider == "bandwidth":  # account id, an API user and its password, the messaging application
+        return {
+            "account_id": pick("0123456789", 7),
+            "username": "switchboard-api-" + secrets.token_hex(4),
+            "password": secrets.token_urlsafe(24),
+            "application_id": str(uuid.uuid4()),
+        }
+    from switchboard_core.outbound import SENDERS
+
+    raise ValueError(f"no outbound credentials for {provider!r}; providers that can send: {', '.join(SENDERS)}")

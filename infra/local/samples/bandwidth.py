@@ -10,7 +10,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from infra.local.samples.base import SignedRequest, phone, random_hex
+from infra.local.samples.base import SignedRequest, failure_code, phone, random_hex
 
 PROVIDER = "bandwidth"
 SAMPLES: tuple[str, ...] = ("message-received", "message-delivered", "message-failed")
@@ -69,7 +69,60 @@ def build(sample: str, credentials: dict[str, str], url: str, now: datetime) -> 
         }
         if failed:
             item["errorCode"] = 4432
-    body = json.dumps([item], separators=(",", ":")).encode("utf-8")
+    return _signed(credentials, url, [item])
+
+
+def _signed(credentials: dict[str, str], url: str, items: list[dict[str, Any]]) -> SignedRequest:
+    body = json.dumps(items, separators=(",", ":")).encode("utf-8")
     token = base64.b64encode(f"{credentials['username']}:{credentials['password']}".encode()).decode("ascii")
     headers = {"Content-Type": "application/json", "Authorization": f"Basic {token}", "User-Agent": "BandwidthAPI/v2"}
     return SignedRequest("POST", url, headers, body)
+
+
+# Callback type for each sandbox state (https://dev.bandwidth.com/docs/messaging/webhooks/).
+_CALLBACKS = {
+    "sent": "message-sending",
+    "delivered": "message-delivered",
+    "read": "message-read",
+    "failed": "message-failed",
+}
+
+
+def build_status(
+    credentials: dict[str, str], url: str, now: datetime, sent: dict[str, Any], state: str, reason: str | None
+) -> SignedRequest:
+    """The messaging application's callback for a message the API accepted, with the
+    application's callback credentials. A failure `reason` of digits ("4720") is the
+    errorCode; else 4720 (carrier rejected the destination address)."""
+    if state not in _CALLBACKS:
+        raise ValueError(f"Bandwidth reports no {state!r} status")
+    details = sent.get("details") or {}
+    recipients = list(details.get("to") or str(sent["to"]).split(","))
+    business = str(details.get("from") or "+14155550100")
+    message: dict[str, Any] = {
+        "id": str(sent["message_id"]),
+        "owner": business,
+        "applicationId": str(details.get("application_id") or uuid.uuid4()),
+        "time": _iso(now),
+        "segmentCount": 1,
+        "direction": "out",
+        "to": recipients,
+        "from": business,
+        "text": "",
+    }
+    if details.get("media"):
+        message["media"] = list(details["media"])
+    if details.get("tag") is not None:
+        message["tag"] = details["tag"]
+    item: dict[str, Any] = {
+        "type": _CALLBACKS[state],
+        "time": _iso(now),
+        "description": "ok",
+        "to": recipients[0],
+        "message": message,
+    }
+    if state == "failed":
+        code, words = failure_code(reason, "4720", "invalid-destination-address")
+        item["errorCode"] = int(code)
+        item["description"] = words
+    return _signed(credentials, url, [item])

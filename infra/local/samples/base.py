@@ -54,3 +54,13 @@ def compact_json(payload: Any) -> bytes:
 
 def epoch_millis(now: datetime) -> int:
     return int(now.timestamp() * 1000)
+
+
+def failure_code(reason: str | None, default_code: str, default_words: str) -> tuple[str, str]:
+    """A sandbox failure `reason` as the provider's (error code, words): "30003" or
+    "30003: Unreachable handset" give the code (and words); free words keep `default_code`."""
+    text = (reason or "").strip()
+    code, _, words = text.partition(":") if ":" in text else (text, "", "")
+    if code.strip().isdigit():
+        return code.strip(), words.strip() or default_words
+    return default_code, text or default_words

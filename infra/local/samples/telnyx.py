@@ -18,7 +18,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
 
-from infra.local.samples.base import SignedRequest, phone
+from infra.local.samples.base import SignedRequest, failure_code, phone
 
 PROVIDER = "telnyx"
 SAMPLES: tuple[str, ...] = ("sms", "message-finalized", "call-initiated", "call-hangup")
@@ -101,9 +101,11 @@ def build(sample: str, credentials: dict[str, str], url: str, now: datetime) -> 
             "payload": payload,
             "record_type": "event",
         }
-    body = json.dumps({"data": data, "meta": {"attempt": 1, "delivered_to": url}}, separators=(",", ":")).encode(
-        "utf-8"
-    )
+    return _signed(credentials, url, now, {"data": data, "meta": {"attempt": 1, "delivered_to": url}})
+
+
+def _signed(credentials: dict[str, str], url: str, now: datetime, envelope: dict[str, Any]) -> SignedRequest:
+    body = json.dumps(envelope, separators=(",", ":")).encode("utf-8")
     timestamp = str(int(now.timestamp()))
     headers = {
         "Content-Type": "application/json",
@@ -112,3 +114,56 @@ def build(sample: str, credentials: dict[str, str], url: str, now: datetime) -> 
         "User-Agent": "telnyx-webhooks",
     }
     return SignedRequest("POST", url, headers, body)
+
+
+def build_status(
+    credentials: dict[str, str], url: str, now: datetime, sent: dict[str, Any], state: str, reason: str | None
+) -> SignedRequest:
+    """``message.sent`` (state sent) or ``message.finalized`` (delivered, failed) for a message
+    the Messages API accepted, as https://developers.telnyx.com/docs/messaging/messages/receiving-webhooks
+    shows them, signed like every Telnyx webhook. Telnyx sends no read receipts for SMS/MMS. A
+    failure `reason` of digits ("40300") is the error code; else 40008 Undeliverable."""
+    statuses = {"sent": "sent", "delivered": "delivered", "failed": "delivery_failed"}
+    if state not in statuses:
+        raise ValueError(f"Telnyx reports no {state!r} status for SMS/MMS")
+    details = sent.get("details") or {}
+    media = details.get("media") or []
+    errors: list[dict[str, str]] = []
+    if state == "failed":
+        code, words = failure_code(reason, "40008", "The message could not be delivered to the handset")
+        errors.append(
+            {"code": code, "title": "Undeliverable" if code == "40008" else "Delivery failed", "detail": words}
+        )
+    payload: dict[str, Any] = {
+        "direction": "outbound",
+        "encoding": "GSM-7",
+        "errors": errors,
+        "from": {"carrier": "Telnyx", "line_type": "Wireless", "phone_number": str(details.get("from") or "")},
+        "id": str(sent["message_id"]),
+        "media": [{"url": u, "content_type": None, "sha256": None, "size": None} for u in media],
+        "messaging_profile_id": str(uuid.uuid4()),
+        "parts": 1,
+        "record_type": "message",
+        "text": str(sent.get("text") or ""),
+        "to": [
+            {
+                "carrier": "T-Mobile USA",
+                "line_type": "Wireless",
+                "phone_number": str(sent["to"]),
+                "status": statuses[state],
+            }
+        ],
+        "type": "MMS" if media else "SMS",
+        "webhook_url": details.get("webhook_url") or url,
+        "sent_at": _iso(now),
+    }
+    if state != "sent":
+        payload["completed_at"] = _iso(now)
+    data = {
+        "event_type": "message.sent" if state == "sent" else "message.finalized",
+        "id": str(uuid.uuid4()),
+        "occurred_at": _iso(now),
+        "payload": payload,
+        "record_type": "event",
+    }
+    return _signed(credentials, url, now, {"data": data, "meta": {"attempt": 1, "delivered_to": url}})

@@ -13,7 +13,7 @@ from email.utils import format_datetime
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-from infra.local.samples.base import SignedRequest, compact_json, phone, random_hex
+from infra.local.samples.base import SignedRequest, compact_json, failure_code, phone, random_hex
 
 PROVIDER = "twilio"
 SAMPLES: tuple[str, ...] = (
@@ -267,3 +267,38 @@ def _build_twilio(sample: str, credentials: dict[str, str], url: str, now: datet
 
 def build(sample: str, credentials: dict[str, str], url: str, now: datetime) -> SignedRequest:
     return _build_twilio(sample, credentials, url, now)
+
+
+# Twilio's MessageStatus for each sandbox state; a failed delivery is reported "undelivered"
+# (the carrier refused it) with an ErrorCode.
+_STATUS = {"sent": "sent", "delivered": "delivered", "read": "read", "failed": "undelivered"}
+
+
+def build_status(
+    credentials: dict[str, str], url: str, now: datetime, sent: dict[str, Any], state: str, reason: str | None
+) -> SignedRequest:
+    """The StatusCallback Twilio posts for a message its Messages API accepted (form parameters of
+    https://www.twilio.com/docs/messaging/guides/track-outbound-message-status), signed like every
+    Twilio webhook. A failure `reason` of digits ("30003") is the ErrorCode; else 30003."""
+    if state not in _STATUS:
+        raise ValueError(f"Twilio reports no {state!r} status")
+    details = sent.get("details") or {}
+    sid = str(sent["message_id"])
+    status = _STATUS[state]
+    params = {
+        "SmsSid": sid,
+        "SmsStatus": status,
+        "MessageStatus": status,
+        "To": str(sent["to"]),
+        "MessageSid": sid,
+        "AccountSid": str(details.get("account_sid") or "AC" + random_hex(16)),
+        "From": str(details.get("from") or "+14155550100"),
+        "ApiVersion": "2010-04-01",
+    }
+    if params["From"].startswith("MG"):  # sent through a Messaging Service: it picked the number
+        params["MessagingServiceSid"], params["From"] = params["From"], "+14155550100"
+    if state == "delivered":
+        params["RawDlrDoneDate"] = now.astimezone(UTC).strftime("%y%m%d%H%M")
+    if state == "failed":
+        params["ErrorCode"] = failure_code(reason, "30003", "")[0]
+    return _twilio_form(credentials, url, params)

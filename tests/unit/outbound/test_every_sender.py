@@ -9,8 +9,10 @@ import pytest
 from switchboard_core.outbound import SENDERS, TransientFailure, get_sender, send
 from switchboard_core.outbound.transport import http_transport
 from tests.unit.outbound import (
+    test_bandwidth_sender,
     test_discord_sender,
     test_meta_sender,
+    test_plivo_sender,
     test_slack_sender,
     test_telegram_sender,
     test_telnyx_sender,
@@ -31,6 +33,8 @@ CASES = {
     "telnyx": (test_telnyx_sender.credentials, test_telnyx_sender.customer_address),
     "x": (test_x_sender.credentials, test_x_sender.customer_address),
     "discord": (test_discord_sender.credentials, test_discord_sender.customer_address),
+    "plivo": (test_plivo_sender.credentials, test_plivo_sender.customer_address),
+    "bandwidth": (test_bandwidth_sender.credentials, test_bandwidth_sender.customer_address),
 }
 
 

@@ -38,6 +38,8 @@ SENDERS: dict[str, str] = {
     "telnyx": "switchboard_core.outbound.telnyx:TelnyxSender",
     "x": "switchboard_core.outbound.x:XSender",
     "discord": "switchboard_core.outbound.discord:DiscordSender",
+    "plivo": "switchboard_core.outbound.plivo:PlivoSender",
+    "bandwidth": "switchboard_core.outbound.bandwidth:BandwidthSender",
 }
 # Dev and tests only: send to this loopback base URL (+ "/<provider>") instead of the
 # provider's API. The local runtime points it at its provider sandbox; the CDK app never sets it.

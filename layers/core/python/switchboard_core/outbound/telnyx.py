@@ -3,8 +3,19 @@
 API v2, ``Authorization: Bearer <API key>``, JSON bodies; errors are ``{"errors": [{"code",
 "title", "detail"}]}``.
 
-* Messages: ``POST /v2/messages`` (``from``, ``to``, ``text``) -> ``data.id``. The customer
-  is the inbound ``payload.from.phone_number``; the reply goes from the number they wrote to.
+* Messages (https://developers.telnyx.com/api/messaging/send-message): ``POST /v2/messages``
+  (``from``, ``to``, ``text``, ``media_urls`` for an MMS, up to 10; ``webhook_url`` = the
+  connection's webhook on the hub, so this message's delivery statuses come back through
+  ingest whatever the messaging profile says) -> ``data.id``. The customer is the inbound
+  ``payload.from.phone_number``; the answer goes from the number they wrote to. Private
+  messages only (a "public" answer has no address); no messaging window. Errors map to
+  ``telnyx_<code>`` (e.g. ``telnyx_40300``: the recipient replied STOP; ``telnyx_10009``:
+  the API key is not valid); 429 and 5xx are transient.
+* Statuses (https://developers.telnyx.com/docs/messaging/messages/receiving-webhooks):
+  ``message.sent`` and ``message.finalized`` carry the message ``id`` and each recipient's
+  ``to[].status``: queued, sending -> queued; sent, delivery_unconfirmed (no receipt from
+  the carrier) -> sent; delivered; sending_failed, delivery_failed -> failed with the first
+  of ``errors`` (``code``, ``title``, ``detail``).
 * Call Control: ``POST /v2/calls/{call_control_id}/actions/{answer|playback_start|speak|
   transfer}``. Every command carries a ``command_id``: Telnyx ignores a command whose id it
   has already seen on the call, so a redelivered trigger never answers or transfers twice.
@@ -14,6 +25,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any, ClassVar
 from urllib.parse import quote
 
@@ -21,6 +33,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from switchboard_core.events import CanonicalEvent
 from switchboard_core.outbound.base import (
+    DeliveryState,
+    DeliveryStatus,
     OutboundMessage,
     OutboundRequest,
     PermanentFailure,
@@ -30,10 +44,20 @@ from switchboard_core.outbound.base import (
     clip,
     failure_for_status,
 )
+from switchboard_core.outbound.sms import error_reason, media_urls, refuse_unsendable_media
 
 CALL_ACTIONS = frozenset({"answer", "playback_start", "speak", "transfer"})
 # Telnyx's error when the call a command names has ended (the caller hung up).
 CALL_ENDED_CODE = "90018"
+_STATES: dict[str, DeliveryState] = {
+    "queued": "queued",
+    "sending": "queued",
+    "sent": "sent",
+    "delivery_unconfirmed": "sent",
+    "delivered": "delivered",
+    "sending_failed": "failed",
+    "delivery_failed": "failed",
+}
 
 
 class TelnyxCredentials(BaseModel):
@@ -88,12 +112,24 @@ class TelnyxSender(Sender):
             return None
         return {"to": customer, "from": business}
 
+    def prepare(
+        self, address: Mapping[str, str], message: OutboundMessage, inbound_at: datetime, now: datetime
+    ) -> dict[str, str]:
+        refuse_unsendable_media(message)
+        return dict(address)
+
     def request(
         self, base_url: str, address: Mapping[str, str], message: OutboundMessage, credentials: BaseModel
     ) -> OutboundRequest:
-        text = message.text
         assert isinstance(credentials, TelnyxCredentials)
-        body = {"from": address["from"], "to": address["to"], "text": clip(text)}
+        body: dict[str, Any] = {"from": address["from"], "to": address["to"]}
+        if message.text:
+            body["text"] = clip(message.text)
+        media = media_urls(message)
+        if media:
+            body["media_urls"] = media
+        if message.status_callback:
+            body["webhook_url"] = message.status_callback
         return OutboundRequest("POST", f"{base_url}/v2/messages", _headers(credentials), json.dumps(body).encode())
 
     def outcome(self, response: ProviderResponse) -> str:
@@ -102,6 +138,34 @@ class TelnyxSender(Sender):
         if response.status in (200, 201, 202) and isinstance(data, dict) and isinstance(data.get("id"), str):
             return data["id"]
         raise _failure(response, "a message id")
+
+    def status(self, event: CanonicalEvent) -> DeliveryStatus | None:
+        """``message.sent`` / ``message.finalized`` of a message the hub sent: the first recipient's status."""
+        attributes = event.attributes
+        if event.type != "message.status_updated" or attributes.get("event_type") not in (
+            "message.sent",
+            "message.finalized",
+        ):
+            return None
+        payload = attributes.get("payload")
+        if not isinstance(payload, dict) or not isinstance(payload.get("id"), str) or not payload["id"]:
+            return None
+        recipients = payload.get("to")
+        first = recipients[0] if isinstance(recipients, list) and recipients else None
+        status = first.get("status") if isinstance(first, dict) else None
+        state = _STATES.get(status) if isinstance(status, str) else None
+        if state is None:
+            return None
+        reason = None
+        if state == "failed":
+            errors = payload.get("errors")
+            error = errors[0] if isinstance(errors, list) and errors and isinstance(errors[0], dict) else {}
+            words = error.get("detail") or error.get("title")
+            reason = error_reason(
+                "telnyx", str(error["code"]) if error.get("code") else None, str(words) if words else None, {}
+            )
+            reason = reason or str(status)
+        return DeliveryStatus(provider_message_id=payload["id"], state=state, reason=reason)
 
 
 def call_action_request(
