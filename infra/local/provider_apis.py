@@ -74,7 +74,10 @@ class ProviderApis:
         # (SentMessage, state, reason) -> the hub's HTTP status.
         self.status_webhook: Callable[[SentMessage, str, str | None], int] | None = None
         self._routes = Map(
-            [Rule(path, endpoint=handler, methods=["POST"]) for path, handler in ROUTES.items()]
+            [
+                Rule(path, endpoint=handler, methods=list(getattr(handler, "methods", ("POST",))))
+                for path, handler in ROUTES.items()
+            ]
             + [
                 Rule("/_sandbox/messages", endpoint="messages", methods=["GET"]),
                 Rule("/_sandbox/calls", endpoint="calls", methods=["GET"]),
@@ -525,6 +528,93 @@ def _messenger_message(apis: ProviderApis, page_id: str, body: dict[str, Any]) -
     return json_response({"recipient_id": psid, "message_id": mid})
 
 
+# ---------------------------------------------------------------- support tools
+# Zendesk and Freshdesk live on the account's own host ({subdomain}.zendesk.com,
+# {domain}.freshdesk.com): in the sandbox the subdomain is the first path segment after the
+# provider (the senders put it there whenever the base URL is not the provider's own).
+def _zendesk_error(status: int, error: str, description: str | None = None, **extra: Any) -> Response:
+    body: dict[str, Any] = {"error": error}
+    if description is not None:
+        body["description"] = description
+    return json_response({**body, **extra}, status=status)
+
+
+def zendesk_update_ticket(apis: ProviderApis, request: Request, values: dict[str, str]) -> Response:
+    """``PUT /api/v2/tickets/{id}.json`` with ``{"ticket": {"comment": {"body", "public", "author_id"?}}}``:
+    200 ``{"ticket", "audit": {"events": [{"type": "Comment", "id"}]}}``; Basic ``{email}/token:{api_token}``."""
+    auth = request.authorization
+    subdomain = values["subdomain"]
+    if not (
+        auth is not None
+        and auth.type == "basic"
+        and (auth.username or "").endswith("/token")
+        and any(
+            c.get("subdomain") == subdomain
+            and f"{c.get('email')}/token" == auth.username
+            and c.get("api_token") == auth.password
+            for c in apis.accepted("zendesk")
+        )
+    ):
+        return _zendesk_error(401, "Couldn't authenticate you")
+    ticket_id = values["ticket_id"]
+    if not re.fullmatch(r"[1-9][0-9]{0,19}", ticket_id):
+        return _zendesk_error(404, "RecordNotFound", "Not found")
+    payload = _json_or_form(request)
+    ticket = payload.get("ticket") if isinstance(payload, dict) else None
+    comment = ticket.get("comment") if isinstance(ticket, dict) else None
+    body = comment.get("body") if isinstance(comment, dict) else None
+    if not isinstance(comment, dict) or not isinstance(body, str) or not body.strip():
+        return _zendesk_error(
+            422,
+            "RecordInvalid",
+            "Record validation errors",
+            details={"base": [{"description": "Comment: cannot be blank", "error": "BlankValue"}]},
+        )
+    public = comment.get("public", True)
+    if not isinstance(public, bool):
+        return _zendesk_error(400, "InvalidValue", "public must be true or false")
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    author = comment.get("author_id") or 1 + secrets.randbelow(10**11)
+    comment_id = 10**10 + secrets.randbelow(9 * 10**10)
+    audit_id = comment_id - 1
+    metadata = ticket.get("metadata") if isinstance(ticket, dict) else None
+    apis.record(
+        SentMessage(
+            "zendesk",
+            to=ticket_id,
+            text=body,
+            message_id=str(comment_id),
+            details={"subdomain": subdomain, "ticket_id": ticket_id, "public": public, "author_id": str(author)},
+        )
+    )
+    return json_response(
+        {
+            "ticket": {"id": int(ticket_id), "status": "open", "updated_at": now, "url": request.url},
+            "audit": {
+                "id": audit_id,
+                "ticket_id": int(ticket_id),
+                "created_at": now,
+                "author_id": author,
+                "metadata": {"custom": metadata if isinstance(metadata, dict) else {}, "system": {}},
+                "events": [
+                    {
+                        "id": comment_id,
+                        "type": "Comment",
+                        "author_id": author,
+                        "body": body,
+                        "public": public,
+                        "attachments": [],
+                        "audit_id": audit_id,
+                    }
+                ],
+            },
+        }
+    )
+
+
+zendesk_update_ticket.methods = ("PUT",)  # type: ignore[attr-defined]
+
+
 ROUTES: dict[str, Handler] = {
     "/twilio/2010-04-01/Accounts/<account_sid>/Messages.json": twilio_messages,
     "/twilio/2010-04-01/Accounts/<account_sid>/Calls/<call_sid>.json": twilio_update_call,
@@ -533,6 +623,8 @@ ROUTES: dict[str, Handler] = {
     "/telegram/bot<token>/sendMessage": telegram_send_message,
     "/slack/api/chat.postMessage": slack_post_message,
     "/meta/<version>/<node_id>/messages": meta_messages,
+    # support tools
+    "/zendesk/<subdomain>/api/v2/tickets/<ticket_id>.json": zendesk_update_ticket,
 }
 
 
@@ -563,6 +655,12 @@ def demo_outbound_credentials(provider: str) -> dict[str, str]:
         return {"access_token": "EAA" + pick(alnum, 180)}
     if provider == "telnyx":  # API v2 keys: "KEY" + hex, "_" + secret
         return {"api_key": f"KEY{secrets.token_hex(16).upper()}_{pick(alnum, 22)}"}
+    if provider == "zendesk":  # an agent's API token: 40 alphanumerics
+        return {
+            "subdomain": "acme" + pick("abcdefghijklmnopqrstuvwxyz0123456789", 6),
+            "email": "agent@example.com",
+            "api_token": pick(alnum, 40),
+        }
     raise ValueError(
         f"no outbound credentials for {provider!r}; providers that can send: twilio, telegram, slack, meta, telnyx"
     )

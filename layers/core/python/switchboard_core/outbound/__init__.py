@@ -36,6 +36,7 @@ SENDERS: dict[str, str] = {
     "slack": "switchboard_core.outbound.slack:SlackSender",
     "meta": "switchboard_core.outbound.meta:MetaSender",
     "telnyx": "switchboard_core.outbound.telnyx:TelnyxSender",
+    "zendesk": "switchboard_core.outbound.zendesk:ZendeskSender",
 }
 # Dev and tests only: send to this loopback base URL (+ "/<provider>") instead of the
 # provider's API. The local runtime points it at its provider sandbox; the CDK app never sets it.
