@@ -615,6 +615,76 @@ def zendesk_update_ticket(apis: ProviderApis, request: Request, values: dict[str
 zendesk_update_ticket.methods = ("PUT",)  # type: ignore[attr-defined]
 
 
+def _intercom_error(status: int, code: str, message: str) -> Response:
+    return json_response(
+        {"type": "error.list", "request_id": secrets.token_hex(10), "errors": [{"code": code, "message": message}]},
+        status=status,
+    )
+
+
+def intercom_reply(apis: ProviderApis, request: Request, values: dict[str, str]) -> Response:
+    """``POST /conversations/{id}/reply`` ``{"message_type": "comment"|"note", "type": "admin",
+    "admin_id", "body"}`` with a Bearer access token: 200 the Conversation with the new part."""
+    token = _bearer(request)
+    if token is None:
+        return _intercom_error(401, "token_not_found", "Access Token Not Found")
+    accepted = [c for c in apis.accepted("intercom") if c.get("access_token") == token]
+    if not accepted:
+        return _intercom_error(401, "unauthorized", "Access Token Invalid")
+    conversation_id = values["conversation_id"]
+    if not conversation_id.isdigit():
+        return _intercom_error(404, "not_found", "Resource Not Found")
+    body = _json_or_form(request)
+    if body is None:
+        return _intercom_error(400, "parameter_invalid", "Request body is not valid JSON")
+    message_type, text, admin_id = body.get("message_type"), body.get("body"), body.get("admin_id")
+    if body.get("type") != "admin" or message_type not in ("comment", "note"):
+        return _intercom_error(400, "parameter_invalid", "type must be admin and message_type comment or note")
+    if not isinstance(text, str) or not text.strip():
+        return _intercom_error(400, "parameter_not_found", "Body is required")
+    if not any(str(admin_id) == c.get("admin_id") for c in accepted):
+        return _intercom_error(404, "not_found", "Admin Not Found")
+    urls = body.get("attachment_urls") or []
+    if not isinstance(urls, list) or len(urls) > 10:
+        return _intercom_error(400, "parameter_invalid", "attachment_urls must be a list of at most 10 URLs")
+    now = int(time.time())
+    part_id = str(10**9 + secrets.randbelow(9 * 10**9))
+    apis.record(
+        SentMessage(
+            "intercom",
+            to=conversation_id,
+            text=text,
+            message_id=part_id,
+            details={"conversation_id": conversation_id, "message_type": message_type, "admin_id": str(admin_id)},
+        )
+    )
+    part = {
+        "type": "conversation_part",
+        "id": part_id,
+        "part_type": message_type,
+        "body": text,
+        "created_at": now,
+        "updated_at": now,
+        "notified_at": now,
+        "assigned_to": None,
+        "author": {"type": "admin", "id": str(admin_id), "name": "Support", "email": "support@example.com"},
+        "attachments": [{"type": "upload", "url": url} for url in urls],
+        "external_id": None,
+        "redacted": False,
+    }
+    return json_response(
+        {
+            "type": "conversation",
+            "id": conversation_id,
+            "created_at": now - 60,
+            "updated_at": now,
+            "open": True,
+            "state": "open",
+            "conversation_parts": {"type": "conversation_part.list", "conversation_parts": [part], "total_count": 1},
+        }
+    )
+
+
 ROUTES: dict[str, Handler] = {
     "/twilio/2010-04-01/Accounts/<account_sid>/Messages.json": twilio_messages,
     "/twilio/2010-04-01/Accounts/<account_sid>/Calls/<call_sid>.json": twilio_update_call,
@@ -625,6 +695,7 @@ ROUTES: dict[str, Handler] = {
     "/meta/<version>/<node_id>/messages": meta_messages,
     # support tools
     "/zendesk/<subdomain>/api/v2/tickets/<ticket_id>.json": zendesk_update_ticket,
+    "/intercom/conversations/<conversation_id>/reply": intercom_reply,
 }
 
 
@@ -660,6 +731,11 @@ def demo_outbound_credentials(provider: str) -> dict[str, str]:
             "subdomain": "acme" + pick("abcdefghijklmnopqrstuvwxyz0123456789", 6),
             "email": "agent@example.com",
             "api_token": pick(alnum, 40),
+        }
+    if provider == "intercom":  # access tokens are base64 text; admin ids are numbers
+        return {
+            "access_token": base64.b64encode(secrets.token_bytes(45)).decode("ascii"),
+            "admin_id": pick("0123456789", 7),
         }
     raise ValueError(
         f"no outbound credentials for {provider!r}; providers that can send: twilio, telegram, slack, meta, telnyx"
