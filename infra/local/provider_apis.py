@@ -643,7 +643,7 @@ def intercom_reply(apis: ProviderApis, request: Request, values: dict[str, str])
     if not isinstance(text, str) or not text.strip():
         return _intercom_error(400, "parameter_not_found", "Body is required")
     if not any(str(admin_id) == c.get("admin_id") for c in accepted):
-        return _intercom_error(404, "not_found", "Admin Not Found")
+        return _intercom_error(404, "admin_not_found", "Admin Not Found")
     urls = body.get("attachment_urls") or []
     if not isinstance(urls, list) or len(urls) > 10:
         return _intercom_error(400, "parameter_invalid", "attachment_urls must be a list of at most 10 URLs")
@@ -685,6 +685,83 @@ def intercom_reply(apis: ProviderApis, request: Request, values: dict[str, str])
     )
 
 
+def _freshdesk_conversation(apis: ProviderApis, request: Request, values: dict[str, str], note: bool) -> Response:
+    auth = request.authorization  # Basic: the API key as user name, any password
+    domain = values["domain"]
+    if not (
+        auth is not None
+        and auth.type == "basic"
+        and any(c.get("domain") == domain and c.get("api_key") == auth.username for c in apis.accepted("freshdesk"))
+    ):
+        return json_response(
+            {"code": "invalid_credentials", "message": "You have to be logged in to perform this action."}, 401
+        )
+    ticket_id = values["ticket_id"]
+    if not re.fullmatch(r"[1-9][0-9]{0,19}", ticket_id):
+        return Response(b"", status=404)
+    payload = _json_or_form(request) or {}
+    body = payload.get("body")
+    if not isinstance(body, str) or not body.strip():
+        return json_response(
+            {
+                "description": "Validation failed",
+                "errors": [{"field": "body", "message": "Mandatory attribute missing", "code": "missing_field"}],
+            },
+            400,
+        )
+    if note and not isinstance(payload.get("private", True), bool):
+        return json_response(
+            {
+                "description": "Validation failed",
+                "errors": [
+                    {
+                        "field": "private",
+                        "message": "Value set is of type String.It should be a/an Boolean",
+                        "code": "datatype_mismatch",
+                    }
+                ],
+            },
+            400,
+        )
+    conversation_id = 10**10 + secrets.randbelow(9 * 10**10)
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    private = bool(note and payload.get("private", True))
+    apis.record(
+        SentMessage(
+            "freshdesk",
+            to=ticket_id,
+            text=body,
+            message_id=str(conversation_id),
+            details={"domain": domain, "ticket_id": ticket_id, "kind": "note" if note else "reply", "private": private},
+        )
+    )
+    conversation: dict[str, Any] = {
+        "id": conversation_id,
+        "body": body,
+        "body_text": re.sub(r"<[^>]+>", " ", body).strip(),
+        "ticket_id": int(ticket_id),
+        "user_id": payload.get("user_id") or 1 + secrets.randbelow(10**10),
+        "attachments": [],
+        "created_at": now,
+        "updated_at": now,
+    }
+    if note:
+        conversation.update({"incoming": False, "private": private, "notified_to": []})
+    else:
+        conversation.update({"from_email": f"support@{domain}.freshdesk.com", "cc_emails": [], "bcc_emails": []})
+    return json_response(conversation, status=201)
+
+
+def freshdesk_reply(apis: ProviderApis, request: Request, values: dict[str, str]) -> Response:
+    """``POST /api/v2/tickets/{id}/reply`` ``{"body", "user_id"?}``: 201 the reply."""
+    return _freshdesk_conversation(apis, request, values, note=False)
+
+
+def freshdesk_note(apis: ProviderApis, request: Request, values: dict[str, str]) -> Response:
+    """``POST /api/v2/tickets/{id}/notes`` ``{"body", "private"?, "user_id"?}``: 201 the note."""
+    return _freshdesk_conversation(apis, request, values, note=True)
+
+
 ROUTES: dict[str, Handler] = {
     "/twilio/2010-04-01/Accounts/<account_sid>/Messages.json": twilio_messages,
     "/twilio/2010-04-01/Accounts/<account_sid>/Calls/<call_sid>.json": twilio_update_call,
@@ -696,6 +773,8 @@ ROUTES: dict[str, Handler] = {
     # support tools
     "/zendesk/<subdomain>/api/v2/tickets/<ticket_id>.json": zendesk_update_ticket,
     "/intercom/conversations/<conversation_id>/reply": intercom_reply,
+    "/freshdesk/<domain>/api/v2/tickets/<ticket_id>/reply": freshdesk_reply,
+    "/freshdesk/<domain>/api/v2/tickets/<ticket_id>/notes": freshdesk_note,
 }
 
 
@@ -737,6 +816,8 @@ def demo_outbound_credentials(provider: str) -> dict[str, str]:
             "access_token": base64.b64encode(secrets.token_bytes(45)).decode("ascii"),
             "admin_id": pick("0123456789", 7),
         }
+    if provider == "freshdesk":  # an agent's API key: 20 alphanumerics; the helpdesk the samples come from
+        return {"domain": "acme", "api_key": pick(alnum, 20)}
     raise ValueError(
         f"no outbound credentials for {provider!r}; providers that can send: twilio, telegram, slack, meta, telnyx"
     )

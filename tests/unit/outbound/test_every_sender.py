@@ -9,6 +9,7 @@ import pytest
 from switchboard_core.outbound import SENDERS, TransientFailure, get_sender, send
 from switchboard_core.outbound.transport import http_transport
 from tests.unit.outbound import (
+    test_freshdesk_sender,
     test_intercom_sender,
     test_meta_sender,
     test_slack_sender,
@@ -31,6 +32,7 @@ CASES = {
     "telnyx": (test_telnyx_sender.credentials, test_telnyx_sender.customer_address),
     "zendesk": (test_zendesk_sender.credentials, test_zendesk_sender.customer_address),
     "intercom": (test_intercom_sender.credentials, test_intercom_sender.customer_address),
+    "freshdesk": (test_freshdesk_sender.credentials, test_freshdesk_sender.customer_address),
 }
 
 

@@ -255,7 +255,7 @@ def test_the_sandbox_refuses_an_unknown_token_and_another_admin(sandbox):
     other_admin = {**creds, "admin_id": "1" + creds["admin_id"]}
     with pytest.raises(PermanentFailure) as admin:
         send(customer_address(), "hi", other_admin, http_transport, base_url=f"{url}/intercom")
-    assert admin.value.code == "intercom_not_found" and apis.messages == []
+    assert admin.value.code == "intercom_admin_not_found" and apis.messages == []
 
 
 def test_a_customers_message_is_no_delivery_report():
