@@ -762,6 +762,72 @@ def freshdesk_note(apis: ProviderApis, request: Request, values: dict[str, str])
     return _freshdesk_conversation(apis, request, values, note=True)
 
 
+def _hubspot_error(status: int, category: str, message: str) -> Response:
+    return json_response(
+        {"status": "error", "message": message, "correlationId": str(uuid.uuid4()), "category": category}, status
+    )
+
+
+def hubspot_thread_message(apis: ProviderApis, request: Request, values: dict[str, str]) -> Response:
+    """``POST /conversations/v3/conversations/threads/{threadId}/messages``: ``MESSAGE`` (text,
+    senderActorId, channelId, channelAccountId) or ``COMMENT`` (text); Bearer private app token."""
+    token = _bearer(request)
+    accepted = [c for c in apis.accepted("hubspot") if token is not None and c.get("access_token") == token]
+    if not accepted:
+        return _hubspot_error(
+            401, "INVALID_AUTHENTICATION", "Authentication credentials not found or invalid for this request."
+        )
+    thread_id = values["thread_id"]
+    if not thread_id.isdigit():
+        return _hubspot_error(404, "OBJECT_NOT_FOUND", f"Thread {thread_id} not found")
+    body = _json_or_form(request) or {}
+    kind, text = body.get("type"), body.get("text")
+    if kind not in ("MESSAGE", "COMMENT"):
+        return _hubspot_error(400, "VALIDATION_ERROR", "type must be MESSAGE or COMMENT")
+    if not isinstance(text, str) or not text.strip():
+        return _hubspot_error(400, "VALIDATION_ERROR", "text is required")
+    sender, channel, account = body.get("senderActorId"), body.get("channelId"), body.get("channelAccountId")
+    if kind == "MESSAGE":
+        if not (isinstance(channel, str) and channel and isinstance(account, str) and account):
+            return _hubspot_error(400, "VALIDATION_ERROR", "channelId and channelAccountId are required for a MESSAGE")
+        if not any(c.get("sender_actor_id") == sender for c in accepted):
+            return _hubspot_error(400, "VALIDATION_ERROR", f"senderActorId {sender} is not an agent of this account")
+    message_id = secrets.token_hex(16)
+    now = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
+    apis.record(
+        SentMessage(
+            "hubspot",
+            to=thread_id,
+            text=text,
+            message_id=message_id,
+            details={"thread_id": thread_id, "type": kind, "channel_id": channel, "channel_account_id": account},
+        )
+    )
+    return json_response(
+        {
+            "type": kind,
+            "id": message_id,
+            "conversationsThreadId": thread_id,
+            "createdAt": now,
+            "updatedAt": now,
+            "createdBy": sender or "A-1",
+            "client": {"clientType": "INTEGRATION", "integrationAppId": 1},
+            "senders": [{"actorId": sender or "A-1"}],
+            "recipients": [],
+            "archived": False,
+            "text": text,
+            "richText": body.get("richText") or text,
+            "attachments": [],
+            "truncationStatus": "NOT_TRUNCATED",
+            "direction": "OUTGOING",
+            "channelId": channel,
+            "channelAccountId": account,
+            "status": {"statusType": "SENT"},
+        },
+        status=201,
+    )
+
+
 ROUTES: dict[str, Handler] = {
     "/twilio/2010-04-01/Accounts/<account_sid>/Messages.json": twilio_messages,
     "/twilio/2010-04-01/Accounts/<account_sid>/Calls/<call_sid>.json": twilio_update_call,
@@ -775,6 +841,7 @@ ROUTES: dict[str, Handler] = {
     "/intercom/conversations/<conversation_id>/reply": intercom_reply,
     "/freshdesk/<domain>/api/v2/tickets/<ticket_id>/reply": freshdesk_reply,
     "/freshdesk/<domain>/api/v2/tickets/<ticket_id>/notes": freshdesk_note,
+    "/hubspot/conversations/v3/conversations/threads/<thread_id>/messages": hubspot_thread_message,
 }
 
 
@@ -818,6 +885,13 @@ def demo_outbound_credentials(provider: str) -> dict[str, str]:
         }
     if provider == "freshdesk":  # an agent's API key: 20 alphanumerics; the helpdesk the samples come from
         return {"domain": "acme", "api_key": pick(alnum, 20)}
+    if provider == "hubspot":  # a private app token (pat-<region>-<uuid>), an agent actor, a chat channel account
+        return {
+            "access_token": f"pat-na1-{uuid.uuid4()}",
+            "sender_actor_id": "A-" + pick("123456789", 1) + pick("0123456789", 7),
+            "channel_id": "1000",
+            "channel_account_id": pick("123456789", 1) + pick("0123456789", 8),
+        }
     raise ValueError(
         f"no outbound credentials for {provider!r}; providers that can send: twilio, telegram, slack, meta, telnyx"
     )
