@@ -892,6 +892,4 @@ def demo_outbound_credentials(provider: str) -> dict[str, str]:
             "channel_id": "1000",
             "channel_account_id": pick("123456789", 1) + pick("0123456789", 8),
         }
-    raise ValueError(
-        f"no outbound credentials for {provider!r}; providers that can send: twilio, telegram, slack, meta, telnyx"
-    )
+    raise ValueError(f"no outbound credentials for {provider!r}: the provider sandbox has no send API for it")

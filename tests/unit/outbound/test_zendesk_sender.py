@@ -295,3 +295,41 @@ def test_the_sandbox_refuses_other_credentials_and_another_subdomain(sandbox):
 def test_a_customers_comment_is_no_delivery_report():
     assert SENDER.status(recorded("ticket-comment-added.json")) is None
     assert SENDER.status(recorded("ticket-created.json")) is None
+
+
+def test_the_sandbox_calls_the_hub_back_with_the_signed_comment_webhook(sandbox):
+    import urllib.error
+    import urllib.request
+
+    apis, url = sandbox
+    creds = credentials()
+    apis.accept("zendesk", creds)
+    comment_id = send(customer_address(), "Fixed.", creds, http_transport, base_url=f"{url}/zendesk")
+    hub = demo_credentials("zendesk")
+    seen: list[str] = []
+
+    def hub_receives(sent, state, reason) -> int:  # what the local runtime's post_status_webhook does, minus HTTP
+        signed = build_status(sent.provider, hub, HUB_URL, vars(sent), state, reason)
+        request = WebhookRequest(
+            method="POST", url=HUB_URL, headers={k.lower(): v for k, v in signed.headers.items()}, body=signed.body
+        )
+        get_adapter("zendesk").verify(request, hub, datetime.now(UTC))
+        status = delivery_status(event_of(request))
+        seen.append(f"{status.provider_message_id}:{status.state}")
+        return 200
+
+    def order(state: str) -> int:
+        body = json.dumps({"message_id": comment_id, "state": state}).encode()
+        request = urllib.request.Request(f"{url}/_sandbox/status", data=body, method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=10) as answer:
+                return int(answer.status)
+        except urllib.error.HTTPError as error:
+            return int(error.code)
+
+    apis.status_webhook = hub_receives
+    try:
+        assert order("delivered") == 200 and seen == [f"{comment_id}:delivered"]
+        assert order("failed") == 409  # Zendesk has no failure report to send
+    finally:
+        apis.status_webhook = None
