@@ -210,7 +210,7 @@ def test_the_comment_id_of_the_audit_is_the_provider_message_id():
 @pytest.mark.parametrize(
     ("status", "payload", "code", "words"),
     [
-        (401, {"error": "Couldn't authenticate you"}, "zendesk_Couldn't_authenticate_you", "authenticate"),
+        (401, {"error": "Couldn't authenticate you"}, "zendesk_Couldn_t_authenticate_you", "authenticate"),
         (404, {"error": "RecordNotFound", "description": "Not found"}, "zendesk_RecordNotFound", "Not found"),
         (
             422,
@@ -284,7 +284,7 @@ def test_the_sandbox_refuses_other_credentials_and_another_subdomain(sandbox):
     creds = credentials()
     with pytest.raises(PermanentFailure) as unknown:
         send(customer_address(), "hi", creds, http_transport, base_url=f"{url}/zendesk")
-    assert unknown.value.code == "zendesk_Couldn't_authenticate_you"
+    assert unknown.value.code == "zendesk_Couldn_t_authenticate_you"
     apis.accept("zendesk", creds)
     other = {**creds, "subdomain": "someone-else"}
     with pytest.raises(PermanentFailure):

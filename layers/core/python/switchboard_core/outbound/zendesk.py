@@ -173,7 +173,11 @@ class ZendeskSender(Sender):
         error = payload.get("error") if isinstance(payload, dict) else None
         if isinstance(error, dict):  # some endpoints nest it: {"error": {"title", "message"}}
             error = error.get("title")
-        code = f"zendesk_{error.replace(' ', '_')}" if isinstance(error, str) and _ERROR.match(error) else None
+        # Zendesk's label as an identifier: "RecordNotFound"; "Couldn't authenticate you" -> Couldn_t_authenticate_you.
+        label = (
+            re.sub(r"[^A-Za-z0-9]+", "_", error).strip("_") if isinstance(error, str) and _ERROR.match(error) else ""
+        )
+        code = f"zendesk_{label}" if label else None
         detail = _detail(payload) or response.body[:200].decode("utf-8", "replace")
         code = code or f"http_{response.status}"
         if response.status in TRANSIENT_STATUSES:
