@@ -45,9 +45,20 @@ def hubspot_signature_v3(client_secret: str, method: str, url: str, body: bytes,
     return base64.b64encode(hmac.new(client_secret.encode("utf-8"), message, hashlib.sha256).digest()).decode("ascii")
 
 
+def portal_id(credentials: dict[str, str]) -> int:
+    """The demo portal's id, stable per connection (derived from its client secret), so a
+    thread message's echo (build_status) names the same portal as the samples."""
+    return 10_000_000 + int(hashlib.sha256(credentials["client_secret"].encode()).hexdigest(), 16) % 90_000_000
+
+
 def _build_hubspot(sample: str, credentials: dict[str, str], url: str, now: datetime) -> SignedRequest:
     millis = epoch_millis(now)
-    common = {"subscriptionId": int(digits(7)), "portalId": int(digits(8)), "appId": int(digits(7)), "attemptNumber": 0}
+    common = {
+        "subscriptionId": int(digits(7)),
+        "portalId": portal_id(credentials),
+        "appId": int(digits(7)),
+        "attemptNumber": 0,
+    }
     object_id = int(digits(11))
     if sample == "contact-created":
         events = [
@@ -117,7 +128,7 @@ def build_status(
         {
             "eventId": int(digits(10)),
             "subscriptionId": int(digits(7)),
-            "portalId": int(digits(8)),  # the sandbox does not know the real portal
+            "portalId": portal_id(credentials),
             "appId": int(digits(7)),
             "occurredAt": epoch_millis(now),
             "subscriptionType": "conversation.newMessage",

@@ -30,9 +30,15 @@ def intercom_signature(client_secret: str, body: bytes) -> str:
     return "sha1=" + hmac.new(client_secret.encode("utf-8"), body, hashlib.sha1).hexdigest()
 
 
+def app_id_of(credentials: dict[str, str]) -> str:
+    """The demo workspace's app id, stable per connection (derived from its client secret), so an
+    answer's admin-replied webhook (build_status) lands in the same conversation."""
+    return hashlib.sha256(credentials["client_secret"].encode()).hexdigest()[:8]
+
+
 def build(sample: str, credentials: dict[str, str], url: str, now: datetime) -> SignedRequest:
     created = int(now.timestamp())
-    app_id = random_hex(4)
+    app_id = app_id_of(credentials)
     user_id = random_hex(12)
     name = secrets.choice(["Ada Lovelace", "Charles Babbage", "Grace Hopper"])
     email = f"{name.split()[0].lower()}.{random_hex(3)}@example.com"
@@ -143,7 +149,7 @@ def build_status(
     }
     payload = {
         "type": "notification_event",
-        "app_id": random_hex(4),  # the sandbox does not know the workspace's app id
+        "app_id": app_id_of(credentials),
         "data": {"type": "notification_event_data", "item": item},
         "links": {},
         "id": f"notif_{uuid.uuid4()}",

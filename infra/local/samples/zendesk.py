@@ -39,8 +39,14 @@ def _rfc3339(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def account_id(credentials: dict[str, str]) -> int:
+    """The demo account's id, stable per connection (derived from its signing secret), so an
+    answer's comment webhook (build_status) lands in the same conversation as the ticket."""
+    return 10_000_000 + int(hashlib.sha256(credentials["signing_secret"].encode()).hexdigest(), 16) % 90_000_000
+
+
 def build(sample: str, credentials: dict[str, str], url: str, now: datetime) -> SignedRequest:
-    account = int(digits(8))
+    account = account_id(credentials)
     ticket_id = digits(5)
     requester = digits(11)
     happened = _rfc3339(now - timedelta(seconds=1))
@@ -135,8 +141,7 @@ def build_status(
         raise ValueError(f"Zendesk reports only that a comment was added (delivered), never {state!r}")
     details = sent.get("details") or {}
     ticket_id = str(details.get("ticket_id") or sent["to"])
-    # The sandbox knows the subdomain, not the account id: a stable number derived from it.
-    account = 10_000_000 + int(hashlib.sha256(str(details.get("subdomain", "")).encode()).hexdigest(), 16) % 90_000_000
+    account = account_id(credentials)
     happened = _rfc3339(now)
     payload = {
         "type": "zen:event-type:ticket.comment_added",

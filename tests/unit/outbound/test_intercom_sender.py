@@ -261,3 +261,14 @@ def test_the_sandbox_refuses_an_unknown_token_and_another_admin(sandbox):
 def test_a_customers_message_is_no_delivery_report():
     assert SENDER.status(recorded("conversation-user-created.json")) is None
     assert SENDER.status(recorded("contact-user-created.json")) is None
+
+
+def test_the_admin_replied_webhook_joins_the_customers_conversation(sandbox):
+    apis, url = sandbox
+    creds, hub = credentials(), demo_credentials("intercom")
+    apis.accept("intercom", creds)
+    conversation = event_of(build_sample("intercom", "conversation", hub, HUB_URL, NOW).body)
+    send(reply_address(conversation), "On it.", creds, http_transport, base_url=f"{url}/intercom")
+    [sent] = apis.messages
+    echo = build_status("intercom", hub, HUB_URL, vars(sent), "delivered", now=NOW)
+    assert event_of(echo.body).conversation_key == conversation.conversation_key

@@ -333,3 +333,15 @@ def test_the_sandbox_calls_the_hub_back_with_the_signed_comment_webhook(sandbox)
         assert order("failed") == 409  # Zendesk has no failure report to send
     finally:
         apis.status_webhook = None
+
+
+def test_the_comment_webhook_joins_the_tickets_conversation(sandbox):
+    apis, url = sandbox
+    creds, hub = credentials(), demo_credentials("zendesk")
+    apis.accept("zendesk", creds)
+    signed = build_sample("zendesk", "ticket-created", hub, HUB_URL, NOW)
+    ticket = event_of(WebhookRequest(method="POST", url=HUB_URL, headers={}, body=signed.body))
+    send(reply_address(ticket), "On it.", creds, http_transport, base_url=f"{url}/zendesk")
+    [sent] = apis.messages
+    echo = build_status("zendesk", hub, HUB_URL, vars(sent), "delivered", now=NOW)
+    assert event_from(echo.body).conversation_key == ticket.conversation_key
