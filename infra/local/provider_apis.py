@@ -75,7 +75,10 @@ class ProviderApis:
         # (SentMessage, state, reason) -> the hub's HTTP status.
         self.status_webhook: Callable[[SentMessage, str, str | None], int] | None = None
         self._routes = Map(
-            [Rule(path, endpoint=handler, methods=["POST"]) for path, handler in ROUTES.items()]
+            [
+                Rule(path, endpoint=handler, methods=list(getattr(handler, "methods", ("POST",))))
+                for path, handler in ROUTES.items()
+            ]
             + [
                 Rule("/_sandbox/messages", endpoint="messages", methods=["GET"]),
                 Rule("/_sandbox/calls", endpoint="calls", methods=["GET"]),
@@ -1173,6 +1176,306 @@ def bandwidth_messages(apis: ProviderApis, request: Request, values: dict[str, s
     )
 
 
+# ---------------------------------------------------------------- support tools
+# Zendesk and Freshdesk live on the account's own host ({subdomain}.zendesk.com,
+# {domain}.freshdesk.com): in the sandbox the subdomain is the first path segment after the
+# provider (the senders put it there whenever the base URL is not the provider's own).
+def _zendesk_error(status: int, error: str, description: str | None = None, **extra: Any) -> Response:
+    body: dict[str, Any] = {"error": error}
+    if description is not None:
+        body["description"] = description
+    return json_response({**body, **extra}, status=status)
+
+
+def zendesk_update_ticket(apis: ProviderApis, request: Request, values: dict[str, str]) -> Response:
+    """``PUT /api/v2/tickets/{id}.json`` with ``{"ticket": {"comment": {"body", "public", "author_id"?}}}``:
+    200 ``{"ticket", "audit": {"events": [{"type": "Comment", "id"}]}}``; Basic ``{email}/token:{api_token}``."""
+    auth = request.authorization
+    subdomain = values["subdomain"]
+    if not (
+        auth is not None
+        and auth.type == "basic"
+        and (auth.username or "").endswith("/token")
+        and any(
+            c.get("subdomain") == subdomain
+            and f"{c.get('email')}/token" == auth.username
+            and c.get("api_token") == auth.password
+            for c in apis.accepted("zendesk")
+        )
+    ):
+        return _zendesk_error(401, "Couldn't authenticate you")
+    ticket_id = values["ticket_id"]
+    if not re.fullmatch(r"[1-9][0-9]{0,19}", ticket_id):
+        return _zendesk_error(404, "RecordNotFound", "Not found")
+    payload = _json_or_form(request)
+    ticket = payload.get("ticket") if isinstance(payload, dict) else None
+    comment = ticket.get("comment") if isinstance(ticket, dict) else None
+    body = comment.get("body") if isinstance(comment, dict) else None
+    if not isinstance(comment, dict) or not isinstance(body, str) or not body.strip():
+        return _zendesk_error(
+            422,
+            "RecordInvalid",
+            "Record validation errors",
+            details={"base": [{"description": "Comment: cannot be blank", "error": "BlankValue"}]},
+        )
+    public = comment.get("public", True)
+    if not isinstance(public, bool):
+        return _zendesk_error(400, "InvalidValue", "public must be true or false")
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    author = comment.get("author_id") or 1 + secrets.randbelow(10**11)
+    comment_id = 10**10 + secrets.randbelow(9 * 10**10)
+    audit_id = comment_id - 1
+    metadata = ticket.get("metadata") if isinstance(ticket, dict) else None
+    apis.record(
+        SentMessage(
+            "zendesk",
+            to=ticket_id,
+            text=body,
+            message_id=str(comment_id),
+            details={"subdomain": subdomain, "ticket_id": ticket_id, "public": public, "author_id": str(author)},
+        )
+    )
+    return json_response(
+        {
+            "ticket": {"id": int(ticket_id), "status": "open", "updated_at": now, "url": request.url},
+            "audit": {
+                "id": audit_id,
+                "ticket_id": int(ticket_id),
+                "created_at": now,
+                "author_id": author,
+                "metadata": {"custom": metadata if isinstance(metadata, dict) else {}, "system": {}},
+                "events": [
+                    {
+                        "id": comment_id,
+                        "type": "Comment",
+                        "author_id": author,
+                        "body": body,
+                        "public": public,
+                        "attachments": [],
+                        "audit_id": audit_id,
+                    }
+                ],
+            },
+        }
+    )
+
+
+zendesk_update_ticket.methods = ("PUT",)  # type: ignore[attr-defined]
+
+
+def _intercom_error(status: int, code: str, message: str) -> Response:
+    return json_response(
+        {"type": "error.list", "request_id": secrets.token_hex(10), "errors": [{"code": code, "message": message}]},
+        status=status,
+    )
+
+
+def intercom_reply(apis: ProviderApis, request: Request, values: dict[str, str]) -> Response:
+    """``POST /conversations/{id}/reply`` ``{"message_type": "comment"|"note", "type": "admin",
+    "admin_id", "body"}`` with a Bearer access token: 200 the Conversation with the new part."""
+    token = _bearer(request)
+    if token is None:
+        return _intercom_error(401, "token_not_found", "Access Token Not Found")
+    accepted = [c for c in apis.accepted("intercom") if c.get("access_token") == token]
+    if not accepted:
+        return _intercom_error(401, "unauthorized", "Access Token Invalid")
+    conversation_id = values["conversation_id"]
+    if not conversation_id.isdigit():
+        return _intercom_error(404, "not_found", "Resource Not Found")
+    body = _json_or_form(request)
+    if body is None:
+        return _intercom_error(400, "parameter_invalid", "Request body is not valid JSON")
+    message_type, text, admin_id = body.get("message_type"), body.get("body"), body.get("admin_id")
+    if body.get("type") != "admin" or message_type not in ("comment", "note"):
+        return _intercom_error(400, "parameter_invalid", "type must be admin and message_type comment or note")
+    if not isinstance(text, str) or not text.strip():
+        return _intercom_error(400, "parameter_not_found", "Body is required")
+    if not any(str(admin_id) == c.get("admin_id") for c in accepted):
+        return _intercom_error(404, "admin_not_found", "Admin Not Found")
+    urls = body.get("attachment_urls") or []
+    if not isinstance(urls, list) or len(urls) > 10:
+        return _intercom_error(400, "parameter_invalid", "attachment_urls must be a list of at most 10 URLs")
+    now = int(time.time())
+    part_id = str(10**9 + secrets.randbelow(9 * 10**9))
+    apis.record(
+        SentMessage(
+            "intercom",
+            to=conversation_id,
+            text=text,
+            message_id=part_id,
+            details={"conversation_id": conversation_id, "message_type": message_type, "admin_id": str(admin_id)},
+        )
+    )
+    part = {
+        "type": "conversation_part",
+        "id": part_id,
+        "part_type": message_type,
+        "body": text,
+        "created_at": now,
+        "updated_at": now,
+        "notified_at": now,
+        "assigned_to": None,
+        "author": {"type": "admin", "id": str(admin_id), "name": "Support", "email": "support@example.com"},
+        "attachments": [{"type": "upload", "url": url} for url in urls],
+        "external_id": None,
+        "redacted": False,
+    }
+    return json_response(
+        {
+            "type": "conversation",
+            "id": conversation_id,
+            "created_at": now - 60,
+            "updated_at": now,
+            "open": True,
+            "state": "open",
+            "conversation_parts": {"type": "conversation_part.list", "conversation_parts": [part], "total_count": 1},
+        }
+    )
+
+
+def _freshdesk_conversation(apis: ProviderApis, request: Request, values: dict[str, str], note: bool) -> Response:
+    auth = request.authorization  # Basic: the API key as user name, any password
+    domain = values["domain"]
+    if not (
+        auth is not None
+        and auth.type == "basic"
+        and any(c.get("domain") == domain and c.get("api_key") == auth.username for c in apis.accepted("freshdesk"))
+    ):
+        return json_response(
+            {"code": "invalid_credentials", "message": "You have to be logged in to perform this action."}, 401
+        )
+    ticket_id = values["ticket_id"]
+    if not re.fullmatch(r"[1-9][0-9]{0,19}", ticket_id):
+        return Response(b"", status=404)
+    payload = _json_or_form(request) or {}
+    body = payload.get("body")
+    if not isinstance(body, str) or not body.strip():
+        return json_response(
+            {
+                "description": "Validation failed",
+                "errors": [{"field": "body", "message": "Mandatory attribute missing", "code": "missing_field"}],
+            },
+            400,
+        )
+    if note and not isinstance(payload.get("private", True), bool):
+        return json_response(
+            {
+                "description": "Validation failed",
+                "errors": [
+                    {
+                        "field": "private",
+                        "message": "Value set is of type String.It should be a/an Boolean",
+                        "code": "datatype_mismatch",
+                    }
+                ],
+            },
+            400,
+        )
+    conversation_id = 10**10 + secrets.randbelow(9 * 10**10)
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    private = bool(note and payload.get("private", True))
+    apis.record(
+        SentMessage(
+            "freshdesk",
+            to=ticket_id,
+            text=body,
+            message_id=str(conversation_id),
+            details={"domain": domain, "ticket_id": ticket_id, "kind": "note" if note else "reply", "private": private},
+        )
+    )
+    conversation: dict[str, Any] = {
+        "id": conversation_id,
+        "body": body,
+        "body_text": re.sub(r"<[^>]+>", " ", body).strip(),
+        "ticket_id": int(ticket_id),
+        "user_id": payload.get("user_id") or 1 + secrets.randbelow(10**10),
+        "attachments": [],
+        "created_at": now,
+        "updated_at": now,
+    }
+    if note:
+        conversation.update({"incoming": False, "private": private, "notified_to": []})
+    else:
+        conversation.update({"from_email": f"support@{domain}.freshdesk.com", "cc_emails": [], "bcc_emails": []})
+    return json_response(conversation, status=201)
+
+
+def freshdesk_reply(apis: ProviderApis, request: Request, values: dict[str, str]) -> Response:
+    """``POST /api/v2/tickets/{id}/reply`` ``{"body", "user_id"?}``: 201 the reply."""
+    return _freshdesk_conversation(apis, request, values, note=False)
+
+
+def freshdesk_note(apis: ProviderApis, request: Request, values: dict[str, str]) -> Response:
+    """``POST /api/v2/tickets/{id}/notes`` ``{"body", "private"?, "user_id"?}``: 201 the note."""
+    return _freshdesk_conversation(apis, request, values, note=True)
+
+
+def _hubspot_error(status: int, category: str, message: str) -> Response:
+    return json_response(
+        {"status": "error", "message": message, "correlationId": str(uuid.uuid4()), "category": category}, status
+    )
+
+
+def hubspot_thread_message(apis: ProviderApis, request: Request, values: dict[str, str]) -> Response:
+    """``POST /conversations/v3/conversations/threads/{threadId}/messages``: ``MESSAGE`` (text,
+    senderActorId, channelId, channelAccountId) or ``COMMENT`` (text); Bearer private app token."""
+    token = _bearer(request)
+    accepted = [c for c in apis.accepted("hubspot") if token is not None and c.get("access_token") == token]
+    if not accepted:
+        return _hubspot_error(
+            401, "INVALID_AUTHENTICATION", "Authentication credentials not found or invalid for this request."
+        )
+    thread_id = values["thread_id"]
+    if not thread_id.isdigit():
+        return _hubspot_error(404, "OBJECT_NOT_FOUND", f"Thread {thread_id} not found")
+    body = _json_or_form(request) or {}
+    kind, text = body.get("type"), body.get("text")
+    if kind not in ("MESSAGE", "COMMENT"):
+        return _hubspot_error(400, "VALIDATION_ERROR", "type must be MESSAGE or COMMENT")
+    if not isinstance(text, str) or not text.strip():
+        return _hubspot_error(400, "VALIDATION_ERROR", "text is required")
+    sender, channel, account = body.get("senderActorId"), body.get("channelId"), body.get("channelAccountId")
+    if kind == "MESSAGE":
+        if not (isinstance(channel, str) and channel and isinstance(account, str) and account):
+            return _hubspot_error(400, "VALIDATION_ERROR", "channelId and channelAccountId are required for a MESSAGE")
+        if not any(c.get("sender_actor_id") == sender for c in accepted):
+            return _hubspot_error(400, "VALIDATION_ERROR", f"senderActorId {sender} is not an agent of this account")
+    message_id = secrets.token_hex(16)
+    now = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
+    apis.record(
+        SentMessage(
+            "hubspot",
+            to=thread_id,
+            text=text,
+            message_id=message_id,
+            details={"thread_id": thread_id, "type": kind, "channel_id": channel, "channel_account_id": account},
+        )
+    )
+    return json_response(
+        {
+            "type": kind,
+            "id": message_id,
+            "conversationsThreadId": thread_id,
+            "createdAt": now,
+            "updatedAt": now,
+            "createdBy": sender or "A-1",
+            "client": {"clientType": "INTEGRATION", "integrationAppId": 1},
+            "senders": [{"actorId": sender or "A-1"}],
+            "recipients": [],
+            "archived": False,
+            "text": text,
+            "richText": body.get("richText") or text,
+            "attachments": [],
+            "truncationStatus": "NOT_TRUNCATED",
+            "direction": "OUTGOING",
+            "channelId": channel,
+            "channelAccountId": account,
+            "status": {"statusType": "SENT"},
+        },
+        status=201,
+    )
+
+
 ROUTES: dict[str, Handler] = {
     "/twilio/2010-04-01/Accounts/<account_sid>/Messages.json": twilio_messages,
     "/twilio/2010-04-01/Accounts/<account_sid>/Calls/<call_sid>.json": twilio_update_call,
@@ -1192,6 +1495,12 @@ ROUTES: dict[str, Handler] = {
     "/telegram/bot<token>/sendMediaGroup": telegram_send_media_group,
     "/plivo/v1/Account/<auth_id>/Message/": plivo_messages,
     "/bandwidth/api/v2/users/<account_id>/messages": bandwidth_messages,
+    # support tools
+    "/zendesk/<subdomain>/api/v2/tickets/<ticket_id>.json": zendesk_update_ticket,
+    "/intercom/conversations/<conversation_id>/reply": intercom_reply,
+    "/freshdesk/<domain>/api/v2/tickets/<ticket_id>/reply": freshdesk_reply,
+    "/freshdesk/<domain>/api/v2/tickets/<ticket_id>/notes": freshdesk_note,
+    "/hubspot/conversations/v3/conversations/threads/<thread_id>/messages": hubspot_thread_message,
 }
 
 
@@ -1234,6 +1543,26 @@ def demo_outbound_credentials(provider: str) -> dict[str, str]:
             "username": "switchboard-api-" + secrets.token_hex(4),
             "password": secrets.token_urlsafe(24),
             "application_id": str(uuid.uuid4()),
+        }
+    if provider == "zendesk":  # an agent's API token: 40 alphanumerics
+        return {
+            "subdomain": "acme" + pick("abcdefghijklmnopqrstuvwxyz0123456789", 6),
+            "email": "agent@example.com",
+            "api_token": pick(alnum, 40),
+        }
+    if provider == "intercom":  # access tokens are base64 text; admin ids are numbers
+        return {
+            "access_token": base64.b64encode(secrets.token_bytes(45)).decode("ascii"),
+            "admin_id": pick("0123456789", 7),
+        }
+    if provider == "freshdesk":  # an agent's API key: 20 alphanumerics; the helpdesk the samples come from
+        return {"domain": "acme", "api_key": pick(alnum, 20)}
+    if provider == "hubspot":  # a private app token (pat-<region>-<uuid>), an agent actor, a chat channel account
+        return {
+            "access_token": f"pat-na1-{uuid.uuid4()}",
+            "sender_actor_id": "A-" + pick("123456789", 1) + pick("0123456789", 7),
+            "channel_id": "1000",
+            "channel_account_id": pick("123456789", 1) + pick("0123456789", 8),
         }
     from switchboard_core.outbound import SENDERS
 

@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import uuid
 from datetime import datetime
+from typing import Any
 
 from infra.local.samples.base import SignedRequest, compact_json, digits, epoch_millis, phone, random_hex
 
@@ -44,9 +45,20 @@ def hubspot_signature_v3(client_secret: str, method: str, url: str, body: bytes,
     return base64.b64encode(hmac.new(client_secret.encode("utf-8"), message, hashlib.sha256).digest()).decode("ascii")
 
 
+def portal_id(credentials: dict[str, str]) -> int:
+    """The demo portal's id, stable per connection (derived from its client secret), so a
+    thread message's echo (build_status) names the same portal as the samples."""
+    return 10_000_000 + int(hashlib.sha256(credentials["client_secret"].encode()).hexdigest(), 16) % 90_000_000
+
+
 def _build_hubspot(sample: str, credentials: dict[str, str], url: str, now: datetime) -> SignedRequest:
     millis = epoch_millis(now)
-    common = {"subscriptionId": int(digits(7)), "portalId": int(digits(8)), "appId": int(digits(7)), "attemptNumber": 0}
+    common = {
+        "subscriptionId": int(digits(7)),
+        "portalId": portal_id(credentials),
+        "appId": int(digits(7)),
+        "attemptNumber": 0,
+    }
     object_id = int(digits(11))
     if sample == "contact-created":
         events = [
@@ -102,3 +114,40 @@ def _build_hubspot(sample: str, credentials: dict[str, str], url: str, now: date
 
 def build(sample: str, credentials: dict[str, str], url: str, now: datetime) -> SignedRequest:
     return _build_hubspot(sample, credentials, url, now)
+
+
+def build_status(
+    credentials: dict[str, str], url: str, now: datetime, sent: dict[str, Any], state: str, reason: str | None
+) -> SignedRequest:
+    """HubSpot's ``conversation.newMessage`` webhook for the message an answer posted on a thread
+    (the provider sandbox's record of it): HubSpot's only word on it, read as `delivered`."""
+    if state != "delivered":
+        raise ValueError(f"HubSpot reports only that a thread message was posted (delivered), never {state!r}")
+    details = sent.get("details") or {}
+    events = [
+        {
+            "eventId": int(digits(10)),
+            "subscriptionId": int(digits(7)),
+            "portalId": portal_id(credentials),
+            "appId": int(digits(7)),
+            "occurredAt": epoch_millis(now),
+            "subscriptionType": "conversation.newMessage",
+            "attemptNumber": 0,
+            "objectId": int(str(details.get("thread_id") or sent["to"])),
+            "messageId": str(sent["message_id"]),
+            "messageType": str(details.get("type") or "MESSAGE"),
+            "changeFlag": "NEW_MESSAGE",
+        }
+    ]
+    body = compact_json(events)
+    timestamp = str(epoch_millis(now))
+    secret = credentials["client_secret"]
+    headers = {
+        "Content-Type": "application/json",
+        "X-HubSpot-Signature-v3": hubspot_signature_v3(secret, "POST", url, body, timestamp),
+        "X-HubSpot-Request-Timestamp": timestamp,
+        "X-HubSpot-Signature-Version": "v1",
+        "X-HubSpot-Signature": hashlib.sha256(secret.encode("utf-8") + body).hexdigest(),
+        "User-Agent": "HubSpot Connect 2.0 (http://dev.hubspot.com/)",
+    }
+    return SignedRequest("POST", url, headers, body)

@@ -11,6 +11,7 @@ import json
 import secrets
 import string
 from datetime import datetime, timedelta
+from typing import Any
 
 from infra.local.samples.base import SignedRequest, digits, phone, random_hex
 
@@ -38,8 +39,14 @@ def _rfc3339(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def account_id(credentials: dict[str, str]) -> int:
+    """The demo account's id, stable per connection (derived from its signing secret), so an
+    answer's comment webhook (build_status) lands in the same conversation as the ticket."""
+    return 10_000_000 + int(hashlib.sha256(credentials["signing_secret"].encode()).hexdigest(), 16) % 90_000_000
+
+
 def build(sample: str, credentials: dict[str, str], url: str, now: datetime) -> SignedRequest:
-    account = int(digits(8))
+    account = account_id(credentials)
     ticket_id = digits(5)
     requester = digits(11)
     happened = _rfc3339(now - timedelta(seconds=1))
@@ -111,6 +118,49 @@ def build(sample: str, credentials: dict[str, str], url: str, now: datetime) -> 
             "latest_public_comment": "We have sent a technician.",
             "url": f"example.zendesk.com/agent/tickets/{ticket_id}",
         }
+    body = json.dumps(payload, separators=(",", ":")).encode("utf-8")
+    timestamp = _rfc3339(now)
+    headers = {
+        "Content-Type": "application/json; charset=utf-8",
+        "User-Agent": "Zendesk Webhook",
+        "X-Zendesk-Account-Id": str(account),
+        "X-Zendesk-Webhook-Id": _ulid(),
+        "X-Zendesk-Webhook-Invocation-Id": digits(10),
+        "X-Zendesk-Webhook-Signature-Timestamp": timestamp,
+        "X-Zendesk-Webhook-Signature": zendesk_signature(credentials["signing_secret"], timestamp, body),
+    }
+    return SignedRequest("POST", url, headers, body)
+
+
+def build_status(
+    credentials: dict[str, str], url: str, now: datetime, sent: dict[str, Any], state: str, reason: str | None
+) -> SignedRequest:
+    """Zendesk's ``ticket.comment_added`` event for the comment an answer added (the provider
+    sandbox's record of it): the only word Zendesk has on a comment, read as `delivered`."""
+    if state != "delivered":
+        raise ValueError(f"Zendesk reports only that a comment was added (delivered), never {state!r}")
+    details = sent.get("details") or {}
+    ticket_id = str(details.get("ticket_id") or sent["to"])
+    account = account_id(credentials)
+    happened = _rfc3339(now)
+    payload = {
+        "type": "zen:event-type:ticket.comment_added",
+        "account_id": account,
+        "id": _ulid(),
+        "time": happened,
+        "zendesk_event_version": "2022-11-06",
+        "subject": f"zen:ticket:{ticket_id}",
+        "detail": {"id": ticket_id, "status": "OPEN", "updated_at": happened, "via": {"channel": "api"}},
+        "event": {
+            "comment": {
+                "id": str(sent["message_id"]),
+                "body": sent["text"],
+                "is_public": bool(details.get("public", True)),
+                "author": {"id": str(details.get("author_id") or digits(11)), "is_staff": True, "name": "Agent"},
+            },
+            "meta": {"sequence": {"id": random_hex(16).upper(), "position": 1, "total": 1}},
+        },
+    }
     body = json.dumps(payload, separators=(",", ":")).encode("utf-8")
     timestamp = _rfc3339(now)
     headers = {

@@ -11,6 +11,8 @@ from switchboard_core.outbound.transport import http_transport
 from tests.unit.outbound import (
     test_bandwidth_sender,
     test_discord_sender,
+    test_freshdesk_sender,
+    test_intercom_sender,
     test_meta_sender,
     test_plivo_sender,
     test_slack_sender,
@@ -18,6 +20,7 @@ from tests.unit.outbound import (
     test_telnyx_sender,
     test_twilio_sender,
     test_x_sender,
+    test_zendesk_sender,
 )
 
 CASES = {
@@ -35,6 +38,9 @@ CASES = {
     "discord": (test_discord_sender.credentials, test_discord_sender.customer_address),
     "plivo": (test_plivo_sender.credentials, test_plivo_sender.customer_address),
     "bandwidth": (test_bandwidth_sender.credentials, test_bandwidth_sender.customer_address),
+    "zendesk": (test_zendesk_sender.credentials, test_zendesk_sender.customer_address),
+    "intercom": (test_intercom_sender.credentials, test_intercom_sender.customer_address),
+    "freshdesk": (test_freshdesk_sender.credentials, test_freshdesk_sender.customer_address),
 }
 
 

@@ -410,4 +410,4 @@ def test_demo_outbound_credentials_validate_for_every_sender_and_are_fresh(provi
 
 def test_demo_outbound_credentials_refuse_providers_that_cannot_send() -> None:
     with pytest.raises(ValueError):
-        demo_outbound_credentials("zendesk")
+        demo_outbound_credentials("websub")

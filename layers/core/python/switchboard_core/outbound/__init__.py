@@ -40,6 +40,9 @@ SENDERS: dict[str, str] = {
     "discord": "switchboard_core.outbound.discord:DiscordSender",
     "plivo": "switchboard_core.outbound.plivo:PlivoSender",
     "bandwidth": "switchboard_core.outbound.bandwidth:BandwidthSender",
+    "zendesk": "switchboard_core.outbound.zendesk:ZendeskSender",
+    "intercom": "switchboard_core.outbound.intercom:IntercomSender",
+    "freshdesk": "switchboard_core.outbound.freshdesk:FreshdeskSender",
 }
 # Dev and tests only: send to this loopback base URL (+ "/<provider>") instead of the
 # provider's API. The local runtime points it at its provider sandbox; the CDK app never sets it.
