@@ -406,7 +406,7 @@ def derived_events(
 
 def live_call(event: CanonicalEvent, sensed: Sensed) -> dict[str, Any] | None:
     """What the calls function needs to put a ringing call through: the call's id (Twilio's
-    CallSid, Telnyx's call_control_id), the caller and the number they called, and where they
+    CallSid, Telnyx's call_control_id, Vonage's uuid), the caller and the number they called, and where they
     are (for the next nearest responder when the first does not answer). None for anything
     but an inbound call."""
     where = sensed.location
@@ -435,6 +435,18 @@ def live_call(event: CanonicalEvent, sensed: Sensed) -> dict[str, Any] | None:
             "sid": sid,
             "from": payload.get("from"),
             "to": payload.get("to"),
+            "location": location,
+        }
+    if event.provider == "vonage" and event.type == "call.ringing" and "status" not in attributes:
+        # Vonage's answer webhook (a status event always has `status`): the caller's own call.
+        sid = attributes.get("uuid")
+        if not isinstance(sid, str) or not sid:
+            return None
+        return {
+            "provider": event.provider,
+            "sid": sid,
+            "from": attributes.get("from") if isinstance(attributes.get("from"), str) else None,
+            "to": attributes.get("to") if isinstance(attributes.get("to"), str) else None,
             "location": location,
         }
     return None

@@ -17,7 +17,15 @@ import jwt
 from infra.local.samples.base import SignedRequest, phone, random_hex
 
 PROVIDER = "vonage"
-SAMPLES: tuple[str, ...] = ("sms", "sms-json", "sms-receipt", "whatsapp", "message-status", "voice-event")
+SAMPLES: tuple[str, ...] = (
+    "sms",
+    "sms-json",
+    "sms-receipt",
+    "whatsapp",
+    "message-status",
+    "voice-event",
+    "voice-answer",
+)
 
 _DIGESTS = {"md5": hashlib.md5, "sha1": hashlib.sha1, "sha256": hashlib.sha256, "sha512": hashlib.sha512}
 
@@ -126,6 +134,16 @@ def build(sample: str, credentials: dict[str, str], url: str, now: datetime) -> 
             "status": "delivered",
             "channel": "sms",
             "usage": {"currency": "EUR", "price": "0.0333"},
+        }
+        return _jwt(credentials, url, payload, now)
+    if sample == "voice-answer":
+        # The answer webhook of an inbound call (answer URL method POST): held with an NCCO, then routed.
+        payload = {
+            "to": business,
+            "from": customer,
+            "uuid": str(uuid.uuid4()),
+            "conversation_uuid": f"CON-{uuid.uuid4()}",
+            "region_url": "https://api-eu-3.vonage.com",
         }
         return _jwt(credentials, url, payload, now)
     # voice-event: the event_url callback of an answered inbound call.

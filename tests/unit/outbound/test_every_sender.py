@@ -14,6 +14,7 @@ from tests.unit.outbound import (
     test_telegram_sender,
     test_telnyx_sender,
     test_twilio_sender,
+    test_vonage_sender,
 )
 
 CASES = {
@@ -27,6 +28,7 @@ CASES = {
     "slack": (test_slack_sender.credentials, test_slack_sender.customer_address),
     "meta": (test_meta_sender.credentials, lambda: test_meta_sender.address_of("whatsapp-text.json")),
     "telnyx": (test_telnyx_sender.credentials, test_telnyx_sender.customer_address),
+    "vonage": (test_vonage_sender.credentials, test_vonage_sender.customer_address),
 }
 
 

@@ -31,6 +31,7 @@ SENDERS: dict[str, str] = {
     "slack": "switchboard_core.outbound.slack:SlackSender",
     "meta": "switchboard_core.outbound.meta:MetaSender",
     "telnyx": "switchboard_core.outbound.telnyx:TelnyxSender",
+    "vonage": "switchboard_core.outbound.vonage:VonageSender",
 }
 # Dev and tests only: send to this loopback base URL (+ "/<provider>") instead of the
 # provider's API. The local runtime points it at its provider sandbox; the CDK app never sets it.

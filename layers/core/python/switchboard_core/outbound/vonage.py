@@ -1,0 +1,161 @@
+"""Vonage: replies to an inbound SMS (Messages API), and the Voice API call transfer of live
+call patching.
+
+Authentication: a Vonage application's JWT, ``Authorization: Bearer <JWT>``, signed RS256
+with the application's private key, claims ``application_id``, ``iat``, ``jti`` (unique per
+request) and a short ``exp``; made per request with PyJWT (docs/providers/vonage.md has the
+sources). Errors are ``{"type", "title", "detail", "instance"}`` (RFC 7807 style).
+
+* Messages: ``POST /v1/messages`` ``{"message_type": "text", "channel": "sms", "to", "from",
+  "text"}`` -> 202 ``{"message_uuid"}``. The customer is the inbound SMS's ``msisdn`` (SMS API)
+  or ``from`` (Messages API, channel sms); the reply goes from the number they wrote to.
+  Numbers are written as Vonage writes them: digits, no '+'.
+* Voice: ``PUT /v1/calls/{uuid}`` ``{"action": "transfer", "destination": {"type": "ncco",
+  "ncco": [...]}}`` -> 204. 404: no such call in progress for the application (the caller hung up).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Mapping
+from typing import Any, ClassVar
+from urllib.parse import quote
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from switchboard_core.events import CanonicalEvent
+from switchboard_core.outbound.base import (
+    OutboundRequest,
+    PermanentFailure,
+    ProviderResponse,
+    Sender,
+    SendFailure,
+    clip,
+    failure_for_status,
+)
+
+TOKEN_LIFETIME_SECONDS = 60  # a token per request: it only has to outlive the request
+CALL_GONE_STATUS = 404  # PUT /v1/calls/{uuid} for a call that has ended (or is not this application's)
+MIN_KEY_BITS = 2048  # Vonage generates 2048-bit application keys
+UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+
+
+class VonageCredentials(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    application_id: str = Field(pattern=UUID_PATTERN, description="the Vonage application's id (a UUID)")
+    private_key: str = Field(
+        min_length=100, max_length=10_000, description="the application's RSA private key, PEM (unencrypted)"
+    )
+
+    @field_validator("private_key")
+    @classmethod
+    def _an_rsa_private_key(cls, value: str) -> str:
+        # The message never echoes the key.
+        try:
+            key = serialization.load_pem_private_key(value.strip().encode("utf-8"), password=None)
+        except (ValueError, TypeError, UnicodeError):
+            raise ValueError("not an unencrypted PEM private key") from None
+        if not isinstance(key, rsa.RSAPrivateKey):
+            raise ValueError("not an RSA private key (Vonage signs application JWTs with RS256)")
+        if key.key_size < MIN_KEY_BITS:
+            raise ValueError(f"an RSA key of at least {MIN_KEY_BITS} bits is needed")
+        return value.strip() + "\n"
+
+
+def application_jwt(credentials: VonageCredentials, now: float | None = None) -> str:
+    """A fresh application JWT: RS256, its own jti, valid for TOKEN_LIFETIME_SECONDS."""
+    issued = int(now if now is not None else time.time())
+    claims = {
+        "application_id": credentials.application_id,
+        "iat": issued,
+        "jti": str(uuid.uuid4()),
+        "exp": issued + TOKEN_LIFETIME_SECONDS,
+    }
+    return jwt.encode(claims, credentials.private_key, algorithm="RS256")
+
+
+def _headers(credentials: VonageCredentials) -> dict[str, str]:
+    return {
+        "Authorization": f"Bearer {application_jwt(credentials)}",
+        "Content-Type": "application/json",
+        "Accept": "application/json",
+    }
+
+
+def _number(value: Any) -> str | None:
+    return value.strip().removeprefix("+") if isinstance(value, str) and value.strip() else None
+
+
+def _failure(response: ProviderResponse, what: str) -> SendFailure:
+    payload = response.json()
+    if 200 <= response.status < 300:
+        return PermanentFailure("unexpected_response", f"Vonage answered without {what}")
+    if isinstance(payload, dict) and (payload.get("title") or payload.get("detail")):
+        detail = ": ".join(str(payload[k]) for k in ("title", "detail") if payload.get(k))
+    else:
+        detail = response.body[:200].decode("utf-8", "replace")
+    return failure_for_status(response, f"vonage_{response.status}", detail)
+
+
+class VonageSender(Sender):
+    provider: ClassVar[str] = "vonage"
+    base_url: ClassVar[str] = "https://api.nexmo.com"
+    credentials_model: ClassVar[type[BaseModel]] = VonageCredentials
+
+    def address(self, event: CanonicalEvent) -> dict[str, str] | None:
+        if event.type != "message.received":
+            return None
+        attributes = event.attributes
+        if "message_uuid" in attributes:  # Messages API: answered on SMS only
+            if str(attributes.get("channel") or "sms").lower() != "sms":
+                return None
+            customer, business = _number(attributes.get("from")), _number(attributes.get("to"))
+        else:  # SMS API
+            customer, business = _number(attributes.get("msisdn")), _number(attributes.get("to"))
+        if customer is None or business is None:
+            return None
+        return {"to": customer, "from": business}
+
+    def request(self, base_url: str, address: Mapping[str, str], text: str, credentials: BaseModel) -> OutboundRequest:
+        assert isinstance(credentials, VonageCredentials)
+        body = {
+            "message_type": "text",
+            "channel": "sms",
+            "to": address["to"],
+            "from": address["from"],
+            "text": clip(text),
+        }
+        return OutboundRequest("POST", f"{base_url}/v1/messages", _headers(credentials), json.dumps(body).encode())
+
+    def outcome(self, response: ProviderResponse) -> str:
+        payload = response.json()
+        message_uuid = payload.get("message_uuid") if isinstance(payload, dict) else None
+        if response.status in (200, 202) and isinstance(message_uuid, str) and message_uuid:
+            return message_uuid
+        raise _failure(response, "a message_uuid")
+
+
+def transfer_request(
+    base_url: str, credentials: VonageCredentials, call_uuid: str, ncco: list[dict[str, Any]]
+) -> OutboundRequest:
+    """Hand the live call `call_uuid` to a new NCCO."""
+    body = {"action": "transfer", "destination": {"type": "ncco", "ncco": ncco}}
+    return OutboundRequest(
+        method="PUT",
+        url=f"{base_url}/v1/calls/{quote(call_uuid, safe='')}",
+        headers=_headers(credentials),
+        body=json.dumps(body).encode(),
+    )
+
+
+def transfer_outcome(response: ProviderResponse) -> None:
+    """None when Vonage took the transfer (204), else a SendFailure (`vonage_404`: the call has ended)."""
+    if response.status in (200, 204):
+        return
+    raise _failure(response, "a transfer")
