@@ -26,11 +26,12 @@ from switchboard_core.outbound import (
     send,
     validate_credentials,
 )
-from switchboard_core.outbound.base import OutboundRequest
+from switchboard_core.outbound.base import OutboundRequest, ProviderResponse
 from switchboard_core.outbound.transport import http_transport
 from switchboard_core.outbound.vonage import (
     TOKEN_LIFETIME_SECONDS,
     VonageCredentials,
+    VonageSender,
     application_jwt,
     transfer_outcome,
     transfer_request,
@@ -227,3 +228,17 @@ def test_a_rate_limited_or_failing_transfer_is_transient(sandbox, status):
     apis.fail_next("vonage", status)
     with pytest.raises(TransientFailure):
         transfer_outcome(http_transport(transfer_request(f"{url}/vonage", model(), CALL, CONNECT)))
+
+
+def test_an_empty_text_is_refused_422_and_a_2xx_without_a_message_uuid_is_unexpected(sandbox):
+    apis, url = sandbox
+    apis.accept("vonage", credentials())
+    with pytest.raises(PermanentFailure) as refused:
+        send(customer_address(), "", credentials(), http_transport, base_url=f"{url}/vonage")
+    assert refused.value.code == "vonage_422" and "Invalid params" in refused.value.detail and apis.messages == []
+    with pytest.raises(PermanentFailure) as unexpected:
+        VonageSender().outcome(ProviderResponse(status=202, body=b"{}"))
+    assert unexpected.value.code == "unexpected_response"
+    with pytest.raises(PermanentFailure) as gone:
+        transfer_outcome(ProviderResponse(status=404, body=b"not json"))
+    assert gone.value.code == "vonage_404" and gone.value.detail == "not json"
