@@ -136,6 +136,8 @@ def test_a_vonage_call_is_held_transferred_and_on_a_timed_out_leg_connected_to_t
         "to": number,
         "timestamp": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
     }
+    status, nothing = post_vonage(hub, {**leg, "status": "ringing"}, event_url)
+    assert status == 204 and nothing is None  # no NCCO: the ringing leg is left alone
     status, still = post_vonage(hub, leg, event_url)
     assert status == 200 and check(still)[:2] == ["talk", "stream"] and "someone else" in still[0]["text"]
 
