@@ -17,6 +17,7 @@ Senders reach it through SWITCHBOARD_PROVIDER_API_URL (base URL + "/<provider>")
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import re
 import secrets
@@ -583,17 +584,15 @@ def _vonage_application(apis: ProviderApis, request: Request) -> str | None:
     """The application id whose key signed the request's JWT (RS256, with iat, jti and an exp
     still ahead), else None."""
     import jwt
-    from cryptography.hazmat.primitives import serialization
 
     token = _bearer(request)
     if not token:
         return None
     for credentials in apis.accepted("vonage"):
-        private = serialization.load_pem_private_key(credentials["private_key"].encode(), password=None)
         try:
             claims = jwt.decode(
                 token,
-                private.public_key(),  # type: ignore[arg-type]
+                _vonage_public_key(credentials["private_key"]),
                 algorithms=["RS256"],
                 options={"require": ["iat", "exp", "jti", "application_id"]},
             )
@@ -602,6 +601,14 @@ def _vonage_application(apis: ProviderApis, request: Request) -> str | None:
         if claims.get("application_id") == credentials["application_id"]:
             return str(credentials["application_id"])
     return None
+
+
+@functools.lru_cache(maxsize=32)
+def _vonage_public_key(private_pem: str) -> Any:
+    """The public half Vonage keeps for an application (parsing a PEM takes tens of ms: once each)."""
+    from cryptography.hazmat.primitives import serialization
+
+    return serialization.load_pem_private_key(private_pem.encode(), password=None).public_key()
 
 
 def _ncco_problem(ncco: Any) -> str | None:

@@ -20,12 +20,14 @@ import json
 import time
 import uuid
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any, ClassVar
 from urllib.parse import quote
 
 import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from switchboard_core.events import CanonicalEvent
@@ -57,15 +59,23 @@ class VonageCredentials(BaseModel):
     @classmethod
     def _an_rsa_private_key(cls, value: str) -> str:
         # The message never echoes the key.
+        pem = value.strip() + "\n"
         try:
-            key = serialization.load_pem_private_key(value.strip().encode("utf-8"), password=None)
+            key = _load_private_key(pem)
         except (ValueError, TypeError, UnicodeError):
             raise ValueError("not an unencrypted PEM private key") from None
         if not isinstance(key, rsa.RSAPrivateKey):
             raise ValueError("not an RSA private key (Vonage signs application JWTs with RS256)")
         if key.key_size < MIN_KEY_BITS:
             raise ValueError(f"an RSA key of at least {MIN_KEY_BITS} bits is needed")
-        return value.strip() + "\n"
+        return pem
+
+
+@lru_cache(maxsize=16)
+def _load_private_key(pem: str) -> PrivateKeyTypes:
+    """The parsed key, once per warm container: loading a PEM checks the RSA key (tens of ms),
+    signing with the loaded key takes well under a millisecond."""
+    return serialization.load_pem_private_key(pem.encode("utf-8"), password=None)
 
 
 def application_jwt(credentials: VonageCredentials, now: float | None = None) -> str:
@@ -77,7 +87,9 @@ def application_jwt(credentials: VonageCredentials, now: float | None = None) ->
         "jti": str(uuid.uuid4()),
         "exp": issued + TOKEN_LIFETIME_SECONDS,
     }
-    return jwt.encode(claims, credentials.private_key, algorithm="RS256")
+    key = _load_private_key(credentials.private_key)
+    assert isinstance(key, rsa.RSAPrivateKey)  # the credentials model admits RSA keys only
+    return jwt.encode(claims, key, algorithm="RS256")
 
 
 def _headers(credentials: VonageCredentials) -> dict[str, str]:
