@@ -539,7 +539,8 @@ def demo_outbound_credentials(provider: str) -> dict[str, str]:
     if provider == "vonage":  # an application id and its RSA private key
         return demo_vonage_credentials()
     raise ValueError(
-        f"no outbound credentials for {provider!r}; providers that can send: twilio, telegram, slack, meta, telnyx"
+        f"no outbound credentials for {provider!r}; "
+        "providers that can send: twilio, telegram, slack, meta, telnyx, vonage"
     )
 
 
