@@ -42,7 +42,8 @@ same steps with transfers (``PUT /v1/calls/{uuid}``, `switchboard_core.outbound.
 * `routing.assigned`: the same claim, then a transfer to an NCCO that `connect`s the responder's
   phone, `from` the number called, `timeout` DIAL_TIMEOUT_SECONDS, an `eventUrl` on the hub's
   Vonage webhook with `?leg_of=<the caller's uuid>`, so the connect leg's status events come back
-  through ingest naming the caller's call (synchronous: ingest answers an unanswered leg with
+  through ingest naming the caller's call (acted on only when their signed `conversation_uuid`,
+  shared by the legs of a call, is the caller's; synchronous: ingest answers an unanswered leg with
   "please keep holding", and the call ends when the bridged call does).
 * The leg's `answered` (`call.in_progress`): answered by that responder. Its `timeout`,
   `unanswered`, `busy`, `failed`, `rejected` (`call.no_answer`, `call.busy`, `call.failed`): the
@@ -117,6 +118,7 @@ class LiveCall(BaseModel):
     sid: str = Field(min_length=1, max_length=200)
     caller: str | None = Field(default=None, alias="from")
     called: str | None = Field(default=None, alias="to")
+    conversation_uuid: str | None = Field(default=None, max_length=200)  # Vonage: the call's conversation
     location: GeoPoint | None = None
 
 
@@ -132,6 +134,7 @@ class CallRecord(BaseModel):
     assigned_event: str
     team: str = ""
     called: str | None = None
+    provider_conversation: str | None = None  # Vonage: the conversation_uuid its connect legs share
     location: GeoPoint | None = None
     status: str = "claimed"  # claimed -> dialling -> answered | voicemail | failed
     attempt: int = 0
@@ -233,6 +236,7 @@ def handle_assigned(event: CanonicalEvent, deps: CallDeps, now: datetime) -> lis
         assigned_event=event.id,
         team=str(event.attributes.get("queue") or ""),
         called=call.called,
+        provider_conversation=call.conversation_uuid,
         location=call.location,
         contact=event.attributes.get("contact") if isinstance(event.attributes.get("contact"), dict) else None,
         topics=[t for t in event.attributes.get("topics") or [] if isinstance(t, str)][:3],
@@ -319,6 +323,10 @@ def handle_vonage_leg(event: CanonicalEvent, deps: CallDeps, now: datetime) -> l
     leg, caller_leg = event.attributes.get("uuid"), event.attributes.get(ncco.LEG_OF_PARAM)
     if not isinstance(caller_leg, str) or caller_leg == leg:
         return handle_caller_hangup(event, leg, "vonage", deps, now)
+    record = deps.calls.get(event.tenant, caller_leg)
+    conversation = record.provider_conversation if record is not None else None
+    if conversation and event.attributes.get("conversation_uuid") != conversation:
+        return []  # the (unsigned) leg_of names a call this signed event is not part of
     if event.type == "call.canceled":  # the caller hung up while the leg rang: Vonage cancels it
         return handle_caller_hangup(event, caller_leg, "vonage", deps, now)
     return handle_transfer_leg(event, caller_leg, "vonage", deps, now)

@@ -445,11 +445,17 @@ def live_call(event: CanonicalEvent, sensed: Sensed) -> dict[str, Any] | None:
         return {
             "provider": event.provider,
             "sid": sid,
-            "from": attributes.get("from") if isinstance(attributes.get("from"), str) else None,
-            "to": attributes.get("to") if isinstance(attributes.get("to"), str) else None,
+            "from": str_or_none(attributes.get("from")),
+            "to": str_or_none(attributes.get("to")),
+            # its connect legs join the same conversation: the calls function checks their events by it
+            "conversation_uuid": str_or_none(attributes.get("conversation_uuid")),
             "location": location,
         }
     return None
+
+
+def str_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def contact_summary(contact: ContactRecord | None) -> dict[str, Any] | None:

@@ -125,7 +125,14 @@ def assigned(assignee: str = "kiel", n: int = 1, connection: str = "con_vonage")
         "queue": "towing",
         "assignee": assignee,
         "distance_km": 30.79,
-        "call": {"provider": "vonage", "sid": CALL, "from": "14155550143", "to": BUSINESS, "location": NEUMUENSTER},
+        "call": {
+            "provider": "vonage",
+            "sid": CALL,
+            "from": "14155550143",
+            "to": BUSINESS,
+            "conversation_uuid": "CON-1",
+            "location": NEUMUENSTER,
+        },
     }
     return CanonicalEvent.from_draft(
         EventDraft(type="routing.assigned", provider_event_id=f"src{n}:assigned", attributes=attributes),
@@ -138,10 +145,13 @@ def assigned(assignee: str = "kiel", n: int = 1, connection: str = "con_vonage")
     )
 
 
-def connect_leg(kind: str, n: int, status: str, leg_of: str | None = CALL) -> CanonicalEvent:
-    """An event of the n-th connect leg, back through ingest on the connect's eventUrl."""
+def connect_leg(
+    kind: str, n: int, status: str, leg_of: str | None = CALL, conversation: str = "CON-1"
+) -> CanonicalEvent:
+    """An event of the n-th connect leg, back through ingest on the connect's eventUrl (the leg
+    joins the caller's conversation)."""
     leg_uuid = f"bbbbbbbb-0000-4000-8000-00000000000{n}"
-    attributes = {"uuid": leg_uuid, "conversation_uuid": "CON-1", "status": status, "direction": "outbound"}
+    attributes = {"uuid": leg_uuid, "conversation_uuid": conversation, "status": status, "direction": "outbound"}
     if leg_of is not None:
         attributes[ncco.LEG_OF_PARAM] = leg_of
     return vonage_event(kind, f"{leg_uuid}:{status}", attributes)
@@ -232,6 +242,10 @@ def test_leg_events_without_a_known_caller_are_ignored(world):
     assert handle_event(connect_leg("call.no_answer", 7, "timeout", leg_of=None), deps, NOW) == []
     other = "cccccccc-bbbb-4ccc-8ddd-0123456789ab"
     assert handle_event(connect_leg("call.no_answer", 8, "timeout", leg_of=other), deps, NOW) == []
+    # a signed event of another conversation whose (unsigned) leg_of names this call
+    for kind, status in (("call.no_answer", "timeout"), ("call.canceled", "cancelled")):
+        assert handle_event(connect_leg(kind, 9, status, conversation="CON-other"), deps, NOW) == []
+    assert deps.calls.get("acme", CALL).status == "dialling"
     assert len(vonage.requests) == 1
 
 

@@ -77,6 +77,7 @@ def test_a_vonage_answer_webhook_is_a_live_call_keyed_by_its_uuid():
         "sid": answer["uuid"],
         "from": "14155550123",
         "to": "14155550100",
+        "conversation_uuid": answer["conversation_uuid"],
         "location": {"latitude": 54.07, "longitude": 9.98},
     }
 
