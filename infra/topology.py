@@ -429,8 +429,14 @@ FUNCTIONS: dict[str, Function] = {
             consumer=Consumer(
                 queue="calls",
                 event_pattern={
-                    "source": [ROUTING_SOURCE, f"{EVENT_SOURCE_PREFIX}twilio", f"{EVENT_SOURCE_PREFIX}telnyx"],
-                    # Telnyx: the caller's leg to answer and hold, and the transfer's leg answered or hung up
+                    "source": [
+                        ROUTING_SOURCE,
+                        f"{EVENT_SOURCE_PREFIX}twilio",
+                        f"{EVENT_SOURCE_PREFIX}telnyx",
+                        f"{EVENT_SOURCE_PREFIX}vonage",
+                    ],
+                    # Telnyx: the caller's leg to answer and hold, and the transfer's leg answered or hung up;
+                    # Vonage: the connect leg answered or not, and the caller's call ending
                     "detail-type": [
                         "routing.assigned",
                         "call.dial_ended",

@@ -35,7 +35,24 @@ steps with commands (`switchboard_core.outbound.telnyx`), the call's `call_contr
   (`nobody_answered`, fallback `callback_promise`). The caller's leg hanging up while a
   transfer rings: `call.patch_failed` (`call_ended`).
 
-A 429/5xx from Twilio or Telnyx raises (the queue retries); a refusal becomes `call.patch_failed`
+Vonage Voice (NCCOs, `switchboard_core.calls.ncco`; the call's `uuid` as its sid) is held by
+ingest's answer to the answer webhook (talk, looped hold music, then a voicemail), and follows the
+same steps with transfers (``PUT /v1/calls/{uuid}``, `switchboard_core.outbound.vonage`):
+
+* `routing.assigned`: the same claim, then a transfer to an NCCO that `connect`s the responder's
+  phone, `from` the number called, `timeout` DIAL_TIMEOUT_SECONDS, an `eventUrl` on the hub's
+  Vonage webhook with `?leg_of=<the caller's uuid>`, so the connect leg's status events come back
+  through ingest naming the caller's call (acted on only when their signed `conversation_uuid`,
+  shared by the legs of a call, is the caller's; synchronous: ingest answers an unanswered leg with
+  "please keep holding", and the call ends when the bridged call does).
+* The leg's `answered` (`call.in_progress`): answered by that responder. Its `timeout`,
+  `unanswered`, `busy`, `failed`, `rejected` (`call.no_answer`, `call.busy`, `call.failed`): the
+  next nearest; nobody left: a transfer to a voicemail (`talk`, then `record` posted back to the
+  webhook) and `call.patch_failed` (`nobody_answered`, fallback `voicemail`). Its `cancelled`, or
+  the caller's own leg `completed` while a leg rings: `call.patch_failed` (`call_ended`). A 404
+  to the transfer (the call has ended) is `call_ended` too.
+
+A 429/5xx from Twilio, Telnyx or Vonage raises (the queue retries); a refusal becomes `call.patch_failed`
 (`call_ended` when the caller already hung up: Twilio's 21220). The outcome events are stored
 with the write that records them: a redelivered trigger (say, after a failed publish) gets
 the same events again, never a second redirect.
@@ -52,7 +69,7 @@ from urllib.parse import urlencode
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from switchboard_core.calls import CALLS_PROVIDER, twiml
+from switchboard_core.calls import CALLS_PROVIDER, ncco, twiml
 from switchboard_core.connections import ConnectionStore, CredentialStore
 from switchboard_core.dynamo import conditional_write
 from switchboard_core.errors import NotFound
@@ -70,6 +87,12 @@ from switchboard_core.outbound.twilio import (
     update_call_outcome,
     update_call_request,
 )
+from switchboard_core.outbound.vonage import (
+    CALL_GONE_STATUS,
+    VonageCredentials,
+    transfer_outcome,
+    transfer_request,
+)
 from switchboard_core.routing.assignment import GeoPoint, Responder, great_circle_km
 from switchboard_core.routing.config_store import RoutingConfigStore
 
@@ -77,6 +100,9 @@ RECORD_TTL = timedelta(days=7)
 UNANSWERED = frozenset({"no-answer", "busy", "failed"})
 TELNYX_UNANSWERED = frozenset({"call.no_answer", "call.busy", "call.failed"})
 TELNYX_LEG_EVENTS = frozenset({"call.in_progress", "call.completed", "call.canceled", *TELNYX_UNANSWERED})
+# Vonage's connect-leg statuses timeout/unanswered -> call.no_answer, busy, failed/rejected -> call.failed
+VONAGE_UNANSWERED = TELNYX_UNANSWERED
+VONAGE_LEG_EVENTS = TELNYX_LEG_EVENTS
 CALLBACK_PROMISE = "Sorry, nobody can take your call right now. We have your number and will call you back shortly."
 CredentialsModel = TypeVar("CredentialsModel", bound=BaseModel)
 CLIENT_STATE_PREFIX = "switchboard:"  # client_state (base64) of a leg the hub opened: prefix + the caller's leg id
@@ -92,6 +118,7 @@ class LiveCall(BaseModel):
     sid: str = Field(min_length=1, max_length=200)
     caller: str | None = Field(default=None, alias="from")
     called: str | None = Field(default=None, alias="to")
+    conversation_uuid: str | None = Field(default=None, max_length=200)  # Vonage: the call's conversation
     location: GeoPoint | None = None
 
 
@@ -107,6 +134,7 @@ class CallRecord(BaseModel):
     assigned_event: str
     team: str = ""
     called: str | None = None
+    provider_conversation: str | None = None  # Vonage: the conversation_uuid its connect legs share
     location: GeoPoint | None = None
     status: str = "claimed"  # claimed -> dialling -> answered | voicemail | failed
     attempt: int = 0
@@ -186,6 +214,8 @@ def handle_event(event: CanonicalEvent, deps: CallDeps, now: datetime) -> list[C
         return []
     if event.provider == "telnyx" and event.type in TELNYX_LEG_EVENTS:
         return handle_telnyx_leg(event, deps, now)
+    if event.provider == "vonage" and event.type in VONAGE_LEG_EVENTS:
+        return handle_vonage_leg(event, deps, now)
     return []
 
 
@@ -194,7 +224,7 @@ def handle_assigned(event: CanonicalEvent, deps: CallDeps, now: datetime) -> lis
     if not isinstance(raw_call, dict):
         return []  # not a live call's conversation
     call = LiveCall.model_validate(raw_call)
-    if call.provider not in ("twilio", "telnyx"):
+    if call.provider not in ("twilio", "telnyx", "vonage"):
         return []
     record = CallRecord(
         tenant=event.tenant,
@@ -206,6 +236,7 @@ def handle_assigned(event: CanonicalEvent, deps: CallDeps, now: datetime) -> lis
         assigned_event=event.id,
         team=str(event.attributes.get("queue") or ""),
         called=call.called,
+        provider_conversation=call.conversation_uuid,
         location=call.location,
         contact=event.attributes.get("contact") if isinstance(event.attributes.get("contact"), dict) else None,
         topics=[t for t in event.attributes.get("topics") or [] if isinstance(t, str)][:3],
@@ -282,14 +313,36 @@ def handle_telnyx_leg(event: CanonicalEvent, deps: CallDeps, now: datetime) -> l
     leg = payload.get("call_control_id")
     caller_leg = decode_client_state(payload.get("client_state"))
     if caller_leg is None or caller_leg == leg:
-        return handle_caller_hangup(event, leg, deps, now)
+        return handle_caller_hangup(event, leg, "telnyx", deps, now)
+    return handle_transfer_leg(event, caller_leg, "telnyx", deps, now)
+
+
+def handle_vonage_leg(event: CanonicalEvent, deps: CallDeps, now: datetime) -> list[CanonicalEvent]:
+    """A status event of a Vonage call: a connect leg the hub opened (ingest put the caller's
+    uuid from its eventUrl's `?leg_of=` in `leg_of`) or the caller's own call."""
+    leg, caller_leg = event.attributes.get("uuid"), event.attributes.get(ncco.LEG_OF_PARAM)
+    if not isinstance(caller_leg, str) or caller_leg == leg:
+        return handle_caller_hangup(event, leg, "vonage", deps, now)
+    record = deps.calls.get(event.tenant, caller_leg)
+    conversation = record.provider_conversation if record is not None else None
+    if conversation and event.attributes.get("conversation_uuid") != conversation:
+        return []  # the (unsigned) leg_of names a call this signed event is not part of
+    if event.type == "call.canceled":  # the caller hung up while the leg rang: Vonage cancels it
+        return handle_caller_hangup(event, caller_leg, "vonage", deps, now)
+    return handle_transfer_leg(event, caller_leg, "vonage", deps, now)
+
+
+def handle_transfer_leg(
+    event: CanonicalEvent, caller_leg: str, provider: str, deps: CallDeps, now: datetime
+) -> list[CanonicalEvent]:
+    """The leg the hub opened to a responder answered, or ended before anyone answered."""
     record = deps.calls.get(event.tenant, caller_leg)
     if record is not None and event.id in record.handled:
         return stored_outcomes(record, event.id)  # a redelivery
-    if record is None or record.status != "dialling" or record.provider != "telnyx":
+    if record is None or record.status != "dialling" or record.provider != provider:
         return []
     handled = [*record.handled, event.id]
-    if event.type == "call.in_progress":  # the responder picked up: Telnyx bridges the caller
+    if event.type == "call.in_progress":  # the responder picked up: the provider bridges the caller
         answered_by = record.tried[-1] if record.tried else None
         deps.calls.save(
             record.model_copy(update={"status": "answered", "answered_by": answered_by, "handled": handled}),
@@ -297,8 +350,8 @@ def handle_telnyx_leg(event: CanonicalEvent, deps: CallDeps, now: datetime) -> l
             now,
         )
         return []
-    if event.type not in TELNYX_UNANSWERED:
-        return []  # the transfer's leg ending after the caller's: the caller's hangup says so
+    if event.type not in (TELNYX_UNANSWERED if provider == "telnyx" else VONAGE_UNANSWERED):
+        return []  # the leg ending after the caller's: the caller's hangup says so
     record = record.model_copy(update={"handled": handled})
     nearest = next_responder(record, deps.config.responders(event.tenant), record.tried, now)
     if nearest is None:
@@ -307,13 +360,15 @@ def handle_telnyx_leg(event: CanonicalEvent, deps: CallDeps, now: datetime) -> l
     return put_through(event, record, responder, distance, deps, now)
 
 
-def handle_caller_hangup(event: CanonicalEvent, leg: Any, deps: CallDeps, now: datetime) -> list[CanonicalEvent]:
+def handle_caller_hangup(
+    event: CanonicalEvent, leg: Any, provider: str, deps: CallDeps, now: datetime
+) -> list[CanonicalEvent]:
     if event.type == "call.in_progress" or not isinstance(leg, str):
         return []
     record = deps.calls.get(event.tenant, leg)
     if record is not None and event.id in record.handled:
         return stored_outcomes(record, event.id)
-    if record is None or record.status != "dialling" or record.provider != "telnyx":
+    if record is None or record.status != "dialling" or record.provider != provider:
         return []  # not put through by the hub, or already answered or over
     ended = record.model_copy(update={"status": "failed", "handled": [*record.handled, event.id]})
     outcome = call_event(event, ended, "call.patch_failed", {"reason": "call_ended", "detail": "the caller hung up"})
@@ -385,9 +440,10 @@ def _distance(record: CallRecord, responder: Responder, given: Any) -> float | N
     return round(great_circle_km(record.location, responder.location), 2)
 
 
-def action_url(base_url: str, connection: str) -> str:
-    """The hub's Twilio webhook of the call's connection: Dial and Record callbacks come back through ingest."""
-    return f"{base_url.rstrip('/')}/webhooks/twilio/{connection}"
+def action_url(base_url: str, connection: str, provider: str = "twilio") -> str:
+    """The hub's webhook of the call's connection (Twilio's Dial and Record callbacks, Vonage's
+    connect-leg events and recordings): they come back through ingest, signed."""
+    return f"{base_url.rstrip('/')}/webhooks/{provider}/{connection}"
 
 
 def whisper_text(record: CallRecord, distance: float | None) -> str:
@@ -421,6 +477,10 @@ def put_through(
         if record.called:
             transfer["from"] = record.called
         failure = telnyx_call_command(record, "transfer", transfer, f"{event.id}:transfer:{record.attempt + 1}", deps)
+    elif record.provider == "vonage":
+        webhook = action_url(deps.public_base_url, record.connection, "vonage")
+        connect = ncco.connect(phone, webhook_url=webhook, caller_uuid=record.sid, caller_id=record.called)
+        failure = vonage_transfer(record, connect, deps)
     else:
         callback = action_url(deps.public_base_url, record.connection)
         whisper_url = f"{callback}?{urlencode({twiml.WHISPER_PARAM: whisper_text(record, distance)})}"
@@ -446,6 +506,11 @@ def to_voicemail(
         fallback = "callback_promise"
         speak = {"payload": CALLBACK_PROMISE, "voice": "female", "language": "en-US"}
         failure = telnyx_call_command(record, "speak", speak, f"{event.id}:speak", deps)
+    elif record.provider == "vonage":
+        fallback = "voicemail"
+        failure = vonage_transfer(
+            record, ncco.voicemail(action_url(deps.public_base_url, record.connection, "vonage")), deps
+        )
     else:
         fallback = "voicemail"
         failure = update_call(record, twiml.voicemail(action_url(deps.public_base_url, record.connection)), deps)
@@ -492,6 +557,21 @@ def send_telnyx_command(
         call_action_outcome(deps.transport(request))
     except PermanentFailure as failure:
         ended = failure.code == f"telnyx_{CALL_ENDED_CODE}"
+        return {"reason": "call_ended" if ended else "provider_refused", "code": failure.code, "detail": failure.detail}
+    return None
+
+
+def vonage_transfer(record: CallRecord, document: ncco.Ncco, deps: CallDeps) -> dict[str, Any] | None:
+    """Hand the live call to `document`; None when Vonage took it, else why not (a 429/5xx
+    raises: the queue retries)."""
+    credentials = outbound_credentials(record.tenant, record.connection, VonageCredentials, deps)
+    if not isinstance(credentials, VonageCredentials):
+        return credentials
+    try:
+        request = transfer_request(api_base_url("vonage"), credentials, record.sid, document)
+        transfer_outcome(deps.transport(request))
+    except PermanentFailure as failure:
+        ended = failure.code == f"vonage_{CALL_GONE_STATUS}"
         return {"reason": "call_ended" if ended else "provider_refused", "code": failure.code, "detail": failure.detail}
     return None
 

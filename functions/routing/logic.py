@@ -411,7 +411,7 @@ def derived_events(
 
 def live_call(event: CanonicalEvent, sensed: Sensed) -> dict[str, Any] | None:
     """What the calls function needs to put a ringing call through: the call's id (Twilio's
-    CallSid, Telnyx's call_control_id), the caller and the number they called, and where they
+    CallSid, Telnyx's call_control_id, Vonage's uuid), the caller and the number they called, and where they
     are (for the next nearest responder when the first does not answer). None for anything
     but an inbound call."""
     where = sensed.location
@@ -442,7 +442,25 @@ def live_call(event: CanonicalEvent, sensed: Sensed) -> dict[str, Any] | None:
             "to": payload.get("to"),
             "location": location,
         }
+    if event.provider == "vonage" and event.type == "call.ringing" and "status" not in attributes:
+        # Vonage's answer webhook (a status event always has `status`): the caller's own call.
+        sid = attributes.get("uuid")
+        if not isinstance(sid, str) or not sid:
+            return None
+        return {
+            "provider": event.provider,
+            "sid": sid,
+            "from": str_or_none(attributes.get("from")),
+            "to": str_or_none(attributes.get("to")),
+            # its connect legs join the same conversation: the calls function checks their events by it
+            "conversation_uuid": str_or_none(attributes.get("conversation_uuid")),
+            "location": location,
+        }
     return None
+
+
+def str_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def contact_summary(contact: ContactRecord | None) -> dict[str, Any] | None:

@@ -794,6 +794,8 @@ def run_calls(args: argparse.Namespace) -> int:
             action = f"dial {document.findtext('Dial/Number')}"
         elif document is not None and document.find("Record") is not None:
             action = "voicemail"
+        elif update.get("provider") == "vonage":  # a Voice API call update: transfer to an NCCO
+            action = vonage_call_action(update.get("body") or {})
         elif update.get("action"):  # a Telnyx Call Control command
             target = (update.get("body") or {}).get("to")
             action = f"{update['action']} {target}" if target else update["action"]
@@ -802,6 +804,21 @@ def run_calls(args: argparse.Namespace) -> int:
         rows.append((update["provider"], update["call_sid"], action))
     print(table(("PROVIDER", "CALL", "ACTION"), rows))
     return 0
+
+
+def vonage_call_action(body: dict[str, Any]) -> str:
+    """A Vonage call update in a few words: `connect <number>`, `voicemail`, `talk`..."""
+    destination = body.get("destination")
+    ncco = destination.get("ncco") if isinstance(destination, dict) else None
+    actions = [a for a in ncco if isinstance(a, dict)] if isinstance(ncco, list) else []
+    for action in actions:
+        if action.get("action") == "connect":
+            numbers = [e.get("number") for e in action.get("endpoint") or [] if isinstance(e, dict)]
+            return f"connect {' '.join(str(n) for n in numbers if n)}".strip()
+    if any(a.get("action") == "record" for a in actions):
+        return "voicemail"
+    names = [str(a.get("action")) for a in actions]
+    return f"{body.get('action', 'update')} {' '.join(names)}".strip()
 
 
 def run_notifications(args: argparse.Namespace) -> int:

@@ -19,6 +19,7 @@ Senders reach it through SWITCHBOARD_PROVIDER_API_URL (base URL + "/<provider>")
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
 import re
@@ -76,7 +77,11 @@ class ProviderApis:
         self.status_webhook: Callable[[SentMessage, str, str | None], int] | None = None
         self._routes = Map(
             [
-                Rule(path, endpoint=handler, methods=list(getattr(handler, "methods", ("POST",))))
+                Rule(
+                    path,
+                    endpoint=handler,
+                    methods=ROUTE_METHODS.get(path) or list(getattr(handler, "methods", ("POST",))),
+                )
                 for path, handler in ROUTES.items()
             ]
             + [
@@ -1564,6 +1569,172 @@ def demo_outbound_credentials(provider: str) -> dict[str, str]:
             "channel_id": "1000",
             "channel_account_id": pick("123456789", 1) + pick("0123456789", 8),
         }
+    if provider == "vonage":  # an application id and its RSA private key
+        return demo_vonage_credentials()
     from switchboard_core.outbound import SENDERS
 
     raise ValueError(f"no outbound credentials for {provider!r}; providers that can send: {', '.join(SENDERS)}")
+
+
+# --------------------------------------------------------------------------- vonage
+# Voice API call control and the Messages API, authenticated like Vonage: an application JWT
+# (RS256) checked against the public key of an application registered with `accept`
+# ({"application_id", "private_key"}: the sandbox derives the public key, as Vonage holds it).
+_VONAGE_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+_VONAGE_CALL_ACTIONS = ("transfer", "hangup", "mute", "unmute", "earmuff", "unearmuff")
+_NCCO_ACTIONS = ("talk", "stream", "connect", "record", "input", "notify", "wait", "conversation", "transfer")
+
+
+def demo_vonage_credentials() -> dict[str, str]:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    return {"application_id": str(uuid.uuid4()), "private_key": pem}
+
+
+def _vonage_error(status: int, kind: str, title: str, detail: str, **extra: Any) -> Response:
+    return json_response(
+        {
+            "type": f"https://developer.nexmo.com/api-errors#{kind}",
+            "title": title,
+            "detail": detail,
+            "instance": str(uuid.uuid4()),
+            **extra,
+        },
+        status=status,
+    )
+
+
+def _vonage_unauthorized() -> Response:
+    return _vonage_error(401, "unauthorized", "Unauthorized", "You did not provide correct credentials.")
+
+
+def _vonage_application(apis: ProviderApis, request: Request) -> str | None:
+    """The application id whose key signed the request's JWT (RS256, with iat, jti and an exp
+    still ahead), else None."""
+    import jwt
+
+    token = _bearer(request)
+    if not token:
+        return None
+    for credentials in apis.accepted("vonage"):
+        try:
+            claims = jwt.decode(
+                token,
+                _vonage_public_key(credentials["private_key"]),
+                algorithms=["RS256"],
+                options={"require": ["iat", "exp", "jti", "application_id"]},
+            )
+        except jwt.PyJWTError:
+            continue
+        if claims.get("application_id") == credentials["application_id"]:
+            return str(credentials["application_id"])
+    return None
+
+
+@functools.lru_cache(maxsize=32)
+def _vonage_public_key(private_pem: str) -> Any:
+    """The public half Vonage keeps for an application (parsing a PEM takes tens of ms: once each)."""
+    from cryptography.hazmat.primitives import serialization
+
+    return serialization.load_pem_private_key(private_pem.encode(), password=None).public_key()
+
+
+def _ncco_problem(ncco: Any) -> str | None:
+    """What makes `ncco` one Vonage would refuse, else None."""
+    if not isinstance(ncco, list) or not ncco:
+        return "ncco must be a non-empty array of actions"
+    for index, action in enumerate(ncco):
+        name = action.get("action") if isinstance(action, dict) else None
+        if name not in _NCCO_ACTIONS:
+            return f"ncco[{index}].action must be one of {', '.join(_NCCO_ACTIONS)}"
+        assert isinstance(action, dict)
+        if "eventUrl" in action and not (
+            isinstance(action["eventUrl"], list) and all(isinstance(u, str) for u in action["eventUrl"])
+        ):
+            return f"ncco[{index}].eventUrl must be an array of URLs"
+        if name == "talk" and not (isinstance(action.get("text"), str) and action["text"]):
+            return f"ncco[{index}].text is required"
+        if name == "stream" and not (isinstance(action.get("streamUrl"), list) and action["streamUrl"]):
+            return f"ncco[{index}].streamUrl must be an array"
+        if name == "connect":
+            endpoints = action.get("endpoint")
+            if not (isinstance(endpoints, list) and endpoints and all(isinstance(e, dict) for e in endpoints)):
+                return f"ncco[{index}].endpoint must be an array of endpoints"
+            phones = [e for e in endpoints if e.get("type") == "phone"]
+            if any(not (isinstance(e.get("number"), str) and e["number"].isdigit()) for e in phones):
+                return f"ncco[{index}].endpoint number must be E.164 digits"
+    return None
+
+
+def vonage_update_call(apis: ProviderApis, request: Request, values: dict[str, str]) -> Response:
+    """``PUT /v1/calls/{uuid}``: ``transfer`` to an NCCO (inline ``ncco`` or ``url``), ``hangup``,
+    ``mute``... 204 when taken; 404 for a call that does not exist or has ended."""
+    if _vonage_application(apis, request) is None:
+        return _vonage_unauthorized()
+    call_uuid = values["call_uuid"]
+    if not _VONAGE_UUID.match(call_uuid) or call_uuid in apis.ended_calls:
+        return _vonage_error(404, "not-found", "Not Found", f"Call {call_uuid} doesn't exist or has ended.")
+    body = _json_or_form(request) if request.mimetype == "application/json" else None
+    if body is None:
+        return _vonage_error(400, "bad-request", "Bad Request", "The request body did not contain valid JSON")
+    action = body.get("action")
+    if action not in _VONAGE_CALL_ACTIONS:
+        return _vonage_error(
+            400, "bad-request", "Bad Request", f"action must be one of {', '.join(_VONAGE_CALL_ACTIONS)}"
+        )
+    if action == "transfer":
+        destination = body.get("destination")
+        if not isinstance(destination, dict) or destination.get("type") != "ncco":
+            return _vonage_error(400, "bad-request", "Bad Request", "destination.type must be ncco")
+        url = destination.get("url")
+        if url is None:
+            problem = _ncco_problem(destination.get("ncco"))
+        else:
+            problem = None if isinstance(url, list) and url else "destination.url must be an array"
+        if problem is not None:
+            return _vonage_error(400, "bad-request", "Bad Request", problem)
+    apis.record_call_update(
+        CallUpdate("vonage", call_sid=call_uuid, twiml=None, url=None, status=None, action=action, body=body)
+    )
+    return Response(status=204)
+
+
+def vonage_messages(apis: ProviderApis, request: Request, values: dict[str, str]) -> Response:
+    """Messages API ``POST /v1/messages``, SMS text: 202 ``{"message_uuid"}``."""
+    if _vonage_application(apis, request) is None:
+        return _vonage_unauthorized()
+    body = _json_or_form(request) if request.mimetype == "application/json" else None
+    if body is None:
+        return _vonage_error(400, "bad-request", "Bad Request", "The request body did not contain valid JSON")
+    invalid = [
+        {"name": name, "reason": "is required"}
+        for name in ("message_type", "channel", "to", "from", "text")
+        if not (isinstance(body.get(name), str) and body[name])
+    ]
+    if not invalid and (body["message_type"], body["channel"]) != ("text", "sms"):
+        invalid.append({"name": "channel", "reason": "the sandbox takes SMS text messages only"})
+    if not invalid and not body["to"].isdigit():
+        invalid.append({"name": "to", "reason": "must be E.164 digits"})
+    if invalid:
+        return _vonage_error(
+            422, "invalid-params", "Invalid params", "Your request contained invalid params", invalid_parameters=invalid
+        )
+    message_uuid = str(uuid.uuid4())
+    apis.record(
+        SentMessage("vonage", to=body["to"], text=body["text"], message_id=message_uuid, details={"from": body["from"]})
+    )
+    return json_response({"message_uuid": message_uuid}, status=202)
+
+
+ROUTES.update(
+    {
+        "/vonage/v1/calls/<call_uuid>": vonage_update_call,
+        "/vonage/v1/messages": vonage_messages,
+    }
+)
+ROUTE_METHODS: dict[str, list[str]] = {"/vonage/v1/calls/<call_uuid>": ["PUT"]}

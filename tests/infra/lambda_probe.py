@@ -50,6 +50,8 @@ def main() -> None:
         handler = getattr(importlib.import_module(module_name), attribute)
         if not callable(handler):
             raise TypeError(f"{config['handler']} is not callable")
+        for lazy in config.get("also_import", []):  # what the handler imports on first use (the senders)
+            importlib.import_module(lazy)
     except Exception as exc:  # noqa: BLE001 - every failure is the answer
         print(json.dumps({"ok": False, "error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()}))
         return

@@ -77,6 +77,16 @@ def allowed_modules(function: topology.Function) -> frozenset[str]:
     return _modules_of(frozenset(_closure(requirements)))
 
 
+def lazily_imported(function: topology.Function) -> list[str]:
+    """Modules a function imports only on first use: a function that sends (outbound
+    credentials) or finds reply addresses (routing) may load any provider's sender."""
+    from switchboard_core.outbound import SENDERS
+
+    if function.outbound_secrets or function.name == "routing":
+        return sorted({target.split(":")[0] for target in SENDERS.values()})
+    return []
+
+
 def import_like_lambda(function: topology.Function, asset: Path) -> dict:
     names = (
         {f"table:{t}": f"test-{t}" for t in topology.TABLES}
@@ -102,6 +112,7 @@ def import_like_lambda(function: topology.Function, asset: Path) -> dict:
         "site_packages": [sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]],
         "allowed_modules": sorted(allowed_modules(function)),
         "environment": environment,
+        "also_import": lazily_imported(function),
     }
     done = subprocess.run(
         [sys.executable, "-I", "-S", str(PROBE), json.dumps(config)],

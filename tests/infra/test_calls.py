@@ -51,3 +51,13 @@ def test_hold_music_must_be_a_url() -> None:
 
     with pytest.raises(ValueError, match="hold_music_url"):
         StageConfig(hold_music_url="BusyStrings.mp3")
+
+
+def test_the_calls_queue_takes_the_vonage_call_events_it_acts_on() -> None:
+    from functions.calls.logic import VONAGE_LEG_EVENTS
+
+    consumer = topology.FUNCTIONS["calls"].consumer
+    assert consumer is not None and consumer.event_pattern is not None
+    pattern = consumer.event_pattern
+    assert f"{topology.EVENT_SOURCE_PREFIX}vonage" in pattern["source"]
+    assert set(pattern["detail-type"]) >= VONAGE_LEG_EVENTS

@@ -17,7 +17,15 @@ import jwt
 from infra.local.samples.base import SignedRequest, phone, random_hex
 
 PROVIDER = "vonage"
-SAMPLES: tuple[str, ...] = ("sms", "sms-json", "sms-receipt", "whatsapp", "message-status", "voice-event")
+SAMPLES: tuple[str, ...] = (
+    "sms",
+    "sms-json",
+    "sms-receipt",
+    "whatsapp",
+    "message-status",
+    "voice-event",
+    "voice-answer",
+)
 
 _DIGESTS = {"md5": hashlib.md5, "sha1": hashlib.sha1, "sha256": hashlib.sha256, "sha512": hashlib.sha512}
 
@@ -128,6 +136,16 @@ def build(sample: str, credentials: dict[str, str], url: str, now: datetime) -> 
             "usage": {"currency": "EUR", "price": "0.0333"},
         }
         return _jwt(credentials, url, payload, now)
+    if sample == "voice-answer":
+        # The answer webhook of an inbound call (answer URL method POST): held with an NCCO, then routed.
+        payload = {
+            "to": business,
+            "from": customer,
+            "uuid": str(uuid.uuid4()),
+            "conversation_uuid": f"CON-{uuid.uuid4()}",
+            "region_url": "https://api-eu-3.vonage.com",
+        }
+        return _jwt(credentials, url, payload, now)
     # voice-event: the event_url callback of an answered inbound call.
     payload = {
         "from": customer,
@@ -138,4 +156,31 @@ def build(sample: str, credentials: dict[str, str], url: str, now: datetime) -> 
         "direction": "inbound",
         "timestamp": _iso(now),
     }
+    return _jwt(credentials, url, payload, now)
+
+
+# The Messages API status a state of ours is reported as (https://developer.vonage.com/en/api/messages#message-status).
+_STATUS_OF_STATE = {"sent": "submitted", "delivered": "delivered", "read": "read", "failed": "rejected"}
+
+
+def build_status(
+    credentials: dict[str, str], url: str, now: datetime, sent: dict[str, Any], state: str, reason: str | None
+) -> SignedRequest:
+    """The Messages API status webhook for an SMS the sandbox accepted, signed like Vonage's
+    (a JWT over the body's hash with the connection's signature secret)."""
+    payload: dict[str, Any] = {
+        "message_uuid": sent["message_id"],
+        "to": sent["to"],
+        "from": (sent.get("details") or {}).get("from", "14155550100"),
+        "timestamp": _iso(now),
+        "status": _STATUS_OF_STATE[state],
+        "channel": "sms",
+    }
+    if state == "failed":
+        code = reason if reason and reason.isdigit() else "1320"
+        payload["error"] = {
+            "type": f"https://developer.vonage.com/api-errors/messages#{code}",
+            "title": code,
+            "detail": reason or "Message failed",
+        }
     return _jwt(credentials, url, payload, now)

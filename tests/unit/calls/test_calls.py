@@ -183,7 +183,7 @@ def test_a_redelivered_or_repeated_assignment_does_not_redirect_twice(world):
     assert len(twilio.requests) == 1
 
 
-@pytest.mark.parametrize("call", [None, {"provider": "vonage", "sid": "x"}])
+@pytest.mark.parametrize("call", [None, {"provider": "discord", "sid": "x"}])
 def test_assignments_that_are_not_a_live_twilio_call_are_left_alone(world, call):
     deps, twilio = world
     assert handle_event(assigned(call=call), deps, NOW) == [] and twilio.requests == []

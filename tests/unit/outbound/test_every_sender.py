@@ -19,6 +19,7 @@ from tests.unit.outbound import (
     test_telegram_sender,
     test_telnyx_sender,
     test_twilio_sender,
+    test_vonage_sender,
     test_x_sender,
     test_zendesk_sender,
 )
@@ -41,6 +42,7 @@ CASES = {
     "zendesk": (test_zendesk_sender.credentials, test_zendesk_sender.customer_address),
     "intercom": (test_intercom_sender.credentials, test_intercom_sender.customer_address),
     "freshdesk": (test_freshdesk_sender.credentials, test_freshdesk_sender.customer_address),
+    "vonage": (test_vonage_sender.credentials, test_vonage_sender.customer_address),
 }
 
 

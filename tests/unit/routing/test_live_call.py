@@ -1,5 +1,6 @@
-"""What routing hands the calls function about a live call: Twilio's ringing call and Telnyx's
-inbound call.initiated (the recorded sample, through the adapter), never a leg the hub opened."""
+"""What routing hands the calls function about a live call: Twilio's ringing call, Telnyx's
+inbound call.initiated and Vonage's answer webhook (recorded samples, through the adapters),
+never a leg the hub opened."""
 
 from __future__ import annotations
 
@@ -49,3 +50,41 @@ def test_outgoing_legs_and_the_hubs_own_transfer_legs_are_not_live_calls():
     assert live_call(telnyx_event(direction="outgoing"), Sensed()) is None
     assert live_call(telnyx_event(client_state="c3dpdGNoYm9hcmQ6eA=="), Sensed()) is None
     assert live_call(telnyx_event(call_control_id=None), Sensed()) is None
+
+
+VONAGE = Path(__file__).resolve().parents[2] / "events" / "vonage"
+
+
+def vonage_event(payload: dict, url: str = "https://hub/webhooks/vonage/c") -> CanonicalEvent:
+    request = WebhookRequest(
+        method="POST",
+        url=url,
+        headers={"content-type": "application/json"},
+        body=json.dumps(payload).encode(),
+        query={"leg_of": [url.split("leg_of=", 1)[1]]} if "leg_of=" in url else {},
+    )
+    [draft] = get_adapter("vonage").normalise(request)
+    return CanonicalEvent.from_draft(
+        draft, provider="vonage", connection="c", tenant="t", channel=Channel.TELEPHONY, received_at=NOW, raw_ref=None
+    )
+
+
+def test_a_vonage_answer_webhook_is_a_live_call_keyed_by_its_uuid():
+    answer = json.loads((VONAGE / "voice-answer.json").read_bytes())
+    where = Sensed(location=Location(latitude=54.07, longitude=9.98))
+    assert live_call(vonage_event(answer), where) == {
+        "provider": "vonage",
+        "sid": answer["uuid"],
+        "from": "14155550123",
+        "to": "14155550100",
+        "conversation_uuid": answer["conversation_uuid"],
+        "location": {"latitude": 54.07, "longitude": 9.98},
+    }
+
+
+def test_vonage_status_events_and_connect_legs_are_not_live_calls():
+    for name in ("voice-event-answered.json", "voice-event-completed.json"):
+        assert live_call(vonage_event(json.loads((VONAGE / name).read_bytes())), Sensed()) is None
+    ringing = {**json.loads((VONAGE / "voice-event-answered.json").read_bytes()), "status": "ringing"}
+    event = vonage_event(ringing, "https://hub/webhooks/vonage/c?leg_of=aaaaaaaa-bbbb-4ccc-8ddd-0123456789ab")
+    assert event.type == "call.ringing" and live_call(event, Sensed()) is None

@@ -43,6 +43,7 @@ SENDERS: dict[str, str] = {
     "zendesk": "switchboard_core.outbound.zendesk:ZendeskSender",
     "intercom": "switchboard_core.outbound.intercom:IntercomSender",
     "freshdesk": "switchboard_core.outbound.freshdesk:FreshdeskSender",
+    "vonage": "switchboard_core.outbound.vonage:VonageSender",
 }
 # Dev and tests only: send to this loopback base URL (+ "/<provider>") instead of the
 # provider's API. The local runtime points it at its provider sandbox; the CDK app never sets it.

@@ -18,7 +18,11 @@ Contract (docs/providers/vonage.md has the sources):
 * SMS arrives as POST form or POST JSON (the dashboard's "HTTP Method" setting). GET
   webhooks are not accepted: the hub's GET route is for handshakes, which publish nothing,
   so Vonage must be configured to POST.
-* Success: 200 (Vonage accepts 200 or 204 and retries otherwise).
+* Success: 200 (Vonage accepts 200 or 204 and retries otherwise), ``{"ok": true}``; a live
+  call's answers are NCCOs (`switchboard_core.calls.ncco`): the Voice answer webhook is held
+  (talk, hold music, voicemail), and a connect leg the hub opened (its eventUrl carries
+  ``?leg_of=<caller's uuid>``) that was not answered keeps the caller holding; that leg's other
+  events get an empty 204. A GET (Vonage's default answer method) is 405: configure POST.
 
 Normalisation:
 
@@ -35,6 +39,9 @@ Normalisation:
   (started -> initiated, answered -> in_progress, cancelled -> canceled, rejected -> failed,
   timeout/unanswered -> no_answer); id ``{uuid}:{status}``; conversation_key
   ``vonage:call:{conversation_uuid}``.
+* Voice answer webhook (``uuid`` + ``conversation_uuid`` + ``to``, no ``status``, no
+  ``dtmf``/``speech``/``payload``): ``call.ringing``, id ``{uuid}:answer`` (routing adds ``call``).
+  A connect leg's events keep the eventUrl's ``leg_of`` (uuid-like values only) in attributes.
 * Voice recording callbacks (``recording_uuid`` + ``recording_url`` +
   ``conversation_uuid``): ``call.recording_completed``, id ``recording:{recording_uuid}``.
 * Anything else is ``provider.notification`` with the payload in attributes.
@@ -44,13 +51,16 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
 import jwt
 
+from switchboard_core.calls import ncco
+from switchboard_core.calls.ncco import LEG_OF_PARAM, UNANSWERED_LEG_STATUSES
 from switchboard_core.errors import HubError
 from switchboard_core.events import Channel, Contact, EventDraft, SocialHandle
 from switchboard_core.phones import delivered_e164
@@ -64,6 +74,7 @@ from switchboard_core.providers._common import (
     header,
     load_json,
     refuse_invalid_models,
+    request_url,
     scalar_str,
     secret_bytes,
     sha256_hex,
@@ -72,6 +83,7 @@ from switchboard_core.providers._common import (
 )
 from switchboard_core.providers.base import (
     Credentials,
+    HttpResponse,
     MalformedPayload,
     ProviderAdapter,
     SignatureError,
@@ -96,6 +108,7 @@ _CALL_TYPES = {
     "unanswered": "call.no_answer",
 }
 _PHONE_CHANNELS = {"sms", "mms", "whatsapp", "viber_service", "viber", "rcs"}
+_CALL_UUID = re.compile(r"[0-9A-Za-z-]{1,100}")
 
 
 def sms_signature(params: Mapping[str, str], secret: str | bytes, method: str) -> str:
@@ -256,6 +269,8 @@ class VonageAdapter(ProviderAdapter):
         recording = scalar_str(payload.get("recording_uuid"))
         if recording and conversation and scalar_str(payload.get("recording_url")):
             return "voice-recording", f"recording:{recording}"
+        if call_uuid and conversation and not status and _is_answer_webhook(payload):
+            return "voice-answer", f"{call_uuid}:answer"
         if call_uuid and conversation and status:
             return "voice", f"{call_uuid}:{status}"
         message_id = scalar_str(payload.get("messageId"))
@@ -296,6 +311,11 @@ class VonageAdapter(ProviderAdapter):
                     attributes=attributes,
                 )
             ]
+        if kind == "voice-answer":
+            return [self._answer(payload, attributes, event_id)]
+        leg_of = _leg_of(request)
+        if leg_of is not None:  # a leg the hub's connect opened: its events name the caller's call
+            attributes[LEG_OF_PARAM] = leg_of
         return [self._voice(payload, attributes, event_id)]
 
     def _sms(self, payload: Mapping[str, Any], attributes: dict[str, Any], kind: str, event_id: str) -> EventDraft:
@@ -357,6 +377,17 @@ class VonageAdapter(ProviderAdapter):
             attributes=attributes,
         )
 
+    def _answer(self, payload: Mapping[str, Any], attributes: dict[str, Any], event_id: str) -> EventDraft:
+        """The answer webhook of an inbound call: the call ringing in (as Twilio's), to be routed."""
+        return draft(
+            type="call.ringing",
+            provider_event_id=event_id,
+            occurred_at=from_iso(payload.get("timestamp")),
+            contact=Contact(phone=delivered_e164(self._address(payload.get("from")), international_digits=True)),
+            conversation_key=f"vonage:call:{scalar_str(payload.get('conversation_uuid'))}",
+            attributes=attributes,
+        )
+
     @staticmethod
     def _address(value: Any) -> str | None:
         """A Messages/Voice address: a string, or an object with number/id (Voice `to`)."""
@@ -370,3 +401,48 @@ class VonageAdapter(ProviderAdapter):
             low, high = sorted((a, b))
             return f"vonage:{channel}:{low}|{high}"
         return f"vonage:{channel}:{a or b or fallback}"
+
+    # ---------------------------------------------------------------- answers
+    def handshake(self, request: WebhookRequest, credentials: Sequence[Credentials]) -> HttpResponse:
+        raise HubError(
+            "vonage has no GET handshake, and a GET webhook cannot be stored: configure Vonage to POST "
+            "(SMS settings: POST or POST-JSON; voice application: answer and event URL method POST)",
+            status=405,
+            code="method_not_allowed",
+        )
+
+    def success_response(self, request: WebhookRequest) -> HttpResponse:
+        """200 ``{"ok": true}``, but a live call's answers are NCCOs: the answer webhook of an
+        inbound call is held (`ncco.holding`, its voicemail posted back to this webhook), a connect
+        leg the hub opened that was not answered keeps the caller holding (`ncco.still_holding`,
+        run by Vonage since the connect is synchronous), and its other events get an empty 204
+        (no NCCO, so the bridged call is left alone)."""
+        try:
+            payload = self._sms_params(request) if request.content_type == "application/json" else {}
+        except MalformedPayload:
+            payload = {}
+        webhook = request_url(request).split("?", 1)[0]
+        identity = self._identity(payload) if payload else None
+        if identity is not None and identity[0] == "voice-answer":
+            return HttpResponse.json(ncco.holding(webhook))
+        if identity is not None and identity[0] == "voice" and _leg_of(request) is not None:
+            if _voice_status(payload) in UNANSWERED_LEG_STATUSES:
+                return HttpResponse.json(ncco.still_holding(webhook))
+            return HttpResponse(status=204, body="", content_type="application/json")
+        return HttpResponse.json({"ok": True})
+
+
+def _is_answer_webhook(payload: Mapping[str, Any]) -> bool:
+    """Vonage's answer webhook (``to``, ``from``, ``uuid``, ``conversation_uuid``; no ``status``),
+    not an ``input`` callback (``dtmf``/``speech``) or a ``notify`` callback (``payload``)."""
+    return "to" in payload and not any(key in payload for key in ("dtmf", "speech", "payload"))
+
+
+def _leg_of(request: WebhookRequest) -> str | None:
+    """The caller's call uuid on a connect leg's eventUrl (``?leg_of=``), else None."""
+    value = request.query_value(LEG_OF_PARAM)
+    return value if value is not None and _CALL_UUID.fullmatch(value) else None
+
+
+def _voice_status(payload: Mapping[str, Any]) -> str:
+    return (scalar_str(payload.get("status")) or "").lower()
