@@ -323,7 +323,7 @@ def requested_reply(
         "conversation": conversation_id,
         "channel": event.channel.value,
     }
-    address = reply_address(event)
+    address = None if posts_in_public(event) else reply_address(event)
     return {
         "rule": decision.auto_reply_rule,
         "template": decision.auto_reply.template,
@@ -331,6 +331,18 @@ def requested_reply(
         "text": decision.auto_reply.render(variables),  # the event's text; not repeated in attributes
         "reply_to": address.model_dump(mode="json") if address else None,
     }
+
+
+# Where an answer to a comment or mention would be a public post (or use up Meta's one private
+# reply per comment), an automatic "thanks, we're on it" is left to a person: staff answer it
+# from the hub (POST /admin/conversations/{id}/messages). The request is still published, as
+# `no_reply_channel`, so nothing is silently dropped.
+PUBLIC_SOCIAL_PROVIDERS = frozenset({"meta", "x", "linkedin"})
+PUBLIC_TYPES = frozenset({"comment.created", "mention.created"})
+
+
+def posts_in_public(event: CanonicalEvent) -> bool:
+    return event.provider in PUBLIC_SOCIAL_PROVIDERS and event.type in PUBLIC_TYPES
 
 
 def derived_events(

@@ -254,3 +254,22 @@ def test_a_crm_opt_out_flag_is_recorded(deps):
     route(event, deps, NOW, PUBLISHED.extend)
     owner = deps.contacts.owner("acme", Identity(kind="email", value="out@example.com"))
     assert deps.contacts.get(owner).consent.opted_out
+
+
+def test_no_auto_reply_is_addressed_to_a_public_comment_or_mention() -> None:
+    from functions.routing.logic import posts_in_public
+
+    def event(provider: str, kind: str) -> CanonicalEvent:
+        return CanonicalEvent.from_draft(
+            EventDraft(type=kind, provider_event_id=f"{provider}-{kind}"),
+            provider=provider,
+            connection="con_1",
+            tenant="acme",
+            channel=Channel.SOCIAL,
+            received_at=datetime(2026, 12, 2, tzinfo=UTC),
+            raw_ref=None,
+        )
+
+    assert posts_in_public(event("meta", "comment.created")) and posts_in_public(event("x", "mention.created"))
+    assert not posts_in_public(event("meta", "message.received"))
+    assert not posts_in_public(event("slack", "mention.created"))  # a thread reply in the team's own workspace
