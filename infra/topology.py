@@ -200,6 +200,13 @@ TABLES: dict[str, Table] = {
             ttl_attribute="expires_at",
             purpose="Live call patching: each call put through, the responders tried and the outcome.",
         ),
+        Table(
+            "campaigns",
+            partition_key="pk",
+            sort_key="sk",
+            indexes=(Index("by_tenant", "tenant", "created_at"),),
+            purpose="Campaigns: each one's head (owner, shares, latest and live version) and its immutable versions.",
+        ),
     )
 }
 
@@ -320,6 +327,7 @@ FUNCTIONS: dict[str, Function] = {
                 "conversations": "read",
                 "subscriptions": "readwrite",
                 "messages": "readwrite",
+                "campaigns": "readwrite",
             },
             # Staff answers: message.sent / message.retry_requested, which the answers function sends.
             publishes=True,
