@@ -10,10 +10,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from functions.admin import answers, logic, subscriptions
+from functions.admin import answers, campaigns, logic, subscriptions
 from switchboard_core import aws, endpoints
 from switchboard_core.answers.store import MessageStore
 from switchboard_core.bus import EventPublisher
+from switchboard_core.campaigns.store import CampaignStore
 from switchboard_core.connections import ConnectionStore, CredentialStore
 from switchboard_core.cursors import CursorCodec
 from switchboard_core.errors import HubError
@@ -46,6 +47,7 @@ class AdminSettings(BaseModel):
     public_base_url: str | None = Field(default=None, alias="PUBLIC_BASE_URL")
     messages_table: str = Field(alias="TABLE_MESSAGES")
     event_bus: str = Field(alias="EVENT_BUS_NAME")
+    campaigns_table: str = Field(alias="TABLE_CAMPAIGNS")
 
 
 @cache
@@ -96,6 +98,17 @@ def answer_deps() -> answers.AnswerDeps:
         event_log=EventLogStore(dynamodb.Table(config.event_log_table), ttl=timedelta(days=30)),
         connections=ConnectionStore(dynamodb.Table(config.connections_table)),
         publish=EventPublisher(aws.client("events"), config.event_bus).publish,
+    )
+
+
+@cache
+def campaign_deps() -> campaigns.CampaignDeps:
+    return campaigns.CampaignDeps(
+        store=CampaignStore(aws.resource("dynamodb").Table(settings().campaigns_table)),
+        routing=routing_store(),
+        local=local_endpoints(),
+        # Looked up at each call, so tests can stand in a resolver for the system's.
+        resolve=lambda host, port: endpoints.resolve_host(host, port),
     )
 
 
@@ -172,6 +185,7 @@ def cold_start() -> None:
         dependencies,
         answer_deps,
         subscription_deps,
+        campaign_deps,
         _secrets,
         _codec,
     ):

@@ -29,6 +29,7 @@ from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 
 from functions.admin.dependencies import cold_start, principal
 from functions.admin.routes import (
+    campaigns,
     connections,
     contacts,
     conversations,
@@ -95,7 +96,7 @@ app = APIGatewayHttpResolver(
     # A response that does not match its model is our bug: a 500, never a 400.
     response_validation_error_http_code=HTTPStatus.INTERNAL_SERVER_ERROR,
 )
-for area in (connections, keys, events, routing, contacts, conversations, messages, subscriptions):
+for area in (connections, keys, events, routing, contacts, conversations, messages, subscriptions, campaigns):
     app.include_router(area.router)
 
 

@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, create_model
 
+from switchboard_core.campaigns.flow import Flow, Trigger
 from switchboard_core.events import CanonicalEvent
 from switchboard_core.routing.assignment import Responder, Team
 from switchboard_core.routing.conversations import Conversation
@@ -357,3 +358,119 @@ class ConversationMessage(BaseModel):
 class ConversationMessages(BaseModel):
     conversation: str
     messages: list[ConversationMessage] = Field(description="oldest first")
+
+
+# --- campaigns -------------------------------------------------------------------------------
+
+
+class CampaignAuthor(BaseModel):
+    key_id: str
+    name: str
+
+
+class CampaignShare(BaseModel):
+    principal: str | None = Field(default=None, description="the key id given access", exclude_if=_omitted_when_none)
+    team: str | None = Field(default=None, description="the team given access", exclude_if=_omitted_when_none)
+    access: Literal["viewer", "editor"]
+    shared_by: CampaignAuthor
+    shared_at: AwareDatetime
+
+
+class CampaignOrigin(BaseModel):
+    campaign: str
+    version: int
+
+
+class CampaignView(BaseModel):
+    """A campaign's head: what all its versions share."""
+
+    id: str
+    tenant: str
+    name: str
+    owner: CampaignAuthor = Field(description="the key that created it")
+    created_at: AwareDatetime
+    updated_at: AwareDatetime
+    latest_version: int
+    published_version: int | None = Field(description="the live version; null while only drafts exist")
+    published_at: AwareDatetime | None
+    published_by: CampaignAuthor | None
+    forked_from: CampaignOrigin | None
+    shares: list[CampaignShare]
+    access: Literal["viewer", "editor", "manager"] = Field(description="what the calling key may do with it")
+
+
+class CampaignDetail(CampaignView):
+    """A campaign with one of its versions (the latest unless ?version= names another)."""
+
+    version: int
+    flow: Flow
+    trigger: Trigger | None
+    saved_at: AwareDatetime
+    saved_by: CampaignAuthor
+    live: bool = Field(description="this version is the published one")
+
+
+class CampaignsPage(BaseModel):
+    campaigns: list[CampaignView] = Field(description="oldest first; only those the key may see")
+    next_cursor: str | None = Field(description="pass as cursor= for the next page; null on the last one")
+
+
+class CampaignVersionRow(BaseModel):
+    version: int
+    saved_at: AwareDatetime
+    saved_by: CampaignAuthor
+    published_at: AwareDatetime | None = Field(description="when it was first published; null for a draft")
+    live: bool
+    steps: int
+    trigger: bool
+
+
+class CampaignVersions(BaseModel):
+    campaign: str
+    latest_version: int
+    published_version: int | None
+    versions: list[CampaignVersionRow] = Field(description="oldest first")
+
+
+class ChangedField(BaseModel):
+    field: str = Field(description="a dotted path inside the step or trigger, e.g. cases.0.next")
+    from_: Any = Field(alias="from", serialization_alias="from")
+    to: Any
+
+
+class ChangedStep(BaseModel):
+    step: str
+    fields: list[ChangedField]
+
+
+class StepChanges(BaseModel):
+    added: list[str]
+    removed: list[str]
+    changed: list[ChangedStep]
+
+
+class StartChange(BaseModel):
+    from_: str = Field(alias="from", serialization_alias="from")
+    to: str
+
+
+class TriggerChange(BaseModel):
+    from_: dict[str, Any] | None = Field(alias="from", serialization_alias="from")
+    to: dict[str, Any] | None
+    fields: list[ChangedField]
+
+
+class CampaignDiff(BaseModel):
+    campaign: str
+    from_: int = Field(alias="from", serialization_alias="from")
+    to: int
+    start: StartChange | None = Field(description="null when both versions start at the same step")
+    steps: StepChanges
+    trigger: TriggerChange | None = Field(description="null when the trigger did not change")
+
+
+class CampaignCheck(BaseModel):
+    valid: Literal[True]
+    tenant: str
+    steps: int
+    trigger: bool

@@ -168,7 +168,7 @@ class Case(_Strict):
     next: StepId
 
 
-class Responder(_Strict):
+class CallTarget(_Strict):
     """Who a call is bridged to: the contact's assignee, the nearest available of a team, or a number."""
 
     assignee: Literal[True] | None = None
@@ -176,12 +176,12 @@ class Responder(_Strict):
     number: E164 | None = None
 
     @model_validator(mode="after")
-    def _one(self) -> Responder:
+    def _one(self) -> CallTarget:
         _exactly_one(self, ("assignee", "team", "number"))
         return self
 
 
-class Recipient(_Strict):
+class NotifyTarget(_Strict):
     """Who a notification goes to (through the notification function's contact points)."""
 
     assignee: Literal[True] | None = None
@@ -189,7 +189,7 @@ class Recipient(_Strict):
     responder: Name | None = None
 
     @model_validator(mode="after")
-    def _one(self) -> Recipient:
+    def _one(self) -> NotifyTarget:
         _exactly_one(self, ("assignee", "team", "responder"))
         return self
 
@@ -233,7 +233,7 @@ class PlaceCall(_Strict):
 
 class ConnectCall(_Strict):
     type: Literal["connect_call"]
-    responder: Responder
+    responder: CallTarget
     connection: Name | None = None
     next: StepId
 
@@ -289,7 +289,7 @@ class Branch(_Strict):
 
 class Notify(_Strict):
     type: Literal["notify"]
-    to: Recipient
+    to: NotifyTarget
     text: str = Field(min_length=1, max_length=1000, description="a template: ${placeholders}")
     urgent: bool = False
     next: StepId
