@@ -15,6 +15,8 @@
                                             partner subscriptions (signed webhooks to an endpoint)
     switchboard deliveries SUB_ID           a subscription's delivery attempts, newest first
     switchboard listen [--pattern FILE]     a local receiver, subscribed: prints each verified delivery
+    switchboard campaigns list|show|validate|save|publish|fork|share|diff
+                                            campaign definitions (flows from JSON or YAML files)
     switchboard schema [--check]            write (or check) the canonical event JSON Schema
 
 Every error is one line on stderr saying what went wrong and what to do (exit status 2);
@@ -278,6 +280,9 @@ def build_parser() -> argparse.ArgumentParser:
     revoke.set_defaults(run=run_keys_revoke)
 
     add_subscription_commands(commands)
+    from infra.local.campaigns_cli import add_campaign_commands  # it imports this module's helpers
+
+    add_campaign_commands(commands)
 
     schema = commands.add_parser("schema", help="write the canonical event JSON Schema under docs/")
     schema.add_argument("--check", action="store_true", help="fail if the committed schema differs")
