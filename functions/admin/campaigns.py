@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import IntEnum
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -139,8 +139,11 @@ def author(principal: Principal) -> Author:
     return Author(key_id=principal.key_id, name=principal.name)
 
 
-def level_of(principal: Principal, campaign: Campaign, deps: CampaignDeps) -> Level | None:
-    """The caller's access to `campaign` (None: it may not know the campaign exists)."""
+def level_of(
+    principal: Principal, campaign: Campaign, deps: CampaignDeps, teams: dict[str, set[str]] | None = None
+) -> Level | None:
+    """The caller's access to `campaign` (None: it may not know the campaign exists). `teams`
+    remembers the caller's teams per tenant across the campaigns of one listing."""
     if principal.role is Role.PARTNER:
         return None
     if principal.can_manage_tenant(campaign.tenant) or principal.key_id == campaign.owner.key_id:
@@ -148,8 +151,10 @@ def level_of(principal: Principal, campaign: Campaign, deps: CampaignDeps) -> Le
     levels = [SHARED[share.access] for share in campaign.shares if share.principal == principal.key_id]
     team_shares = [share for share in campaign.shares if share.team is not None]
     if team_shares and principal.tenant == campaign.tenant:
-        teams = teams_of(principal, campaign.tenant, deps)
-        levels.extend(SHARED[share.access] for share in team_shares if share.team in teams)
+        known = teams if teams is not None else {}
+        if campaign.tenant not in known:
+            known[campaign.tenant] = teams_of(principal, campaign.tenant, deps)
+        levels.extend(SHARED[share.access] for share in team_shares if share.team in known[campaign.tenant])
     return max(levels, default=None)
 
 
@@ -468,9 +473,10 @@ def list_campaigns(
     scope = {"listing": "campaigns", "tenant": chosen, "key": principal.key_id}
     after = codec.open(cursor, scope, CampaignPosition) if cursor else None
     levels: dict[str, Level | None] = {}
+    teams: dict[str, set[str]] = {}
 
     def keep(campaign: Campaign) -> bool:
-        levels[campaign.id] = level_of(principal, campaign, deps)
+        levels[campaign.id] = level_of(principal, campaign, deps, teams)
         return levels[campaign.id] is not None
 
     found, last = deps.store.list_for_tenant(chosen, keep, limit=limit, start_key=after)
@@ -478,6 +484,3 @@ def list_campaigns(
         "campaigns": [head_view(c, levels[c.id] or Level.VIEWER) for c in found],
         "next_cursor": codec.seal(scope, last) if last else None,
     }
-
-
-AccessName = Literal["viewer", "editor", "manager"]

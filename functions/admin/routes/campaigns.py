@@ -24,7 +24,7 @@ router = Router()
 logger = Logger(child=True)
 TAGS = ["campaigns"]
 CampaignId = Annotated[str, path_id("a campaign id (cmp_...)")]
-Version = Annotated[int, Query(description="a version number of the campaign", ge=1, le=1_000_000)]
+Version = Annotated[int | None, Query(description="this version instead of the latest", ge=1)]
 
 
 @router.post(
@@ -65,7 +65,7 @@ def list_campaigns(tenant: TenantQuery = None, limit: Limit = 50, cursor: Cursor
     responses=answers(404),
     summary="One campaign with its latest version (or ?version=)",
 )
-def get_campaign(campaign_id: CampaignId, version: Annotated[int | None, Query(ge=1)] = None) -> CampaignDetail:
+def get_campaign(campaign_id: CampaignId, version: Version = None) -> CampaignDetail:
     return CampaignDetail.model_validate(
         campaigns.get(principal(router.current_event), campaign_id, version, campaign_deps())
     )

@@ -68,7 +68,9 @@ def test_the_example_campaign_is_accepted(call):
 def test_an_invalid_flow_is_400_naming_each_step(call, table):
     flow = copy.deepcopy(EXAMPLE["flow"])
     flow["steps"]["thank"]["type"] = "send_fax"
-    flow["steps"]["read_answer"]["cases"].append({"when": {"digits": "9"}, "next": "nowhere"})
+    flow["steps"]["read_answer"]["cases"].append(
+        {"when": {"attribute": {"name": "vip", "exists": True}}, "next": "nowhere"}
+    )
     flow["steps"]["orphan"] = {"type": "end"}
     flow["steps"]["tell_team"]["next"] = "read_answer"  # branch -> notify -> branch, never waiting
     status, body = call("POST", "/admin/campaigns", {"name": "x", "flow": flow})

@@ -128,7 +128,11 @@ def test_a_bad_field_is_refused_naming_the_step_and_field(step, field):
 def test_dangling_next_names_the_step_and_the_missing_target():
     checked, problems = check_flow(
         flow(
-            a={"type": "branch", "cases": [{"when": {"topic": "billing"}, "next": "ghost"}], "default": "b"},
+            a={
+                "type": "branch",
+                "cases": [{"when": {"attribute": {"name": "vip", "exists": True}}, "next": "ghost"}],
+                "default": "b",
+            },
             b={"type": "wait_for_reply", "timeout": "PT1H", "next": "c", "on_timeout": "nowhere"},
             c={"type": "end"},
         )
@@ -160,7 +164,8 @@ def test_cycles_without_a_wait_name_their_first_step_each():
     )
     assert checked is None
     by_field = {p["field"]: p["problem"] for p in problems}
-    assert set(by_field) == {"flow.steps.a", "flow.steps.c"}
+    assert set(by_field) == {"flow.steps.a", "flow.steps.c", "flow.steps.b.cases.0.when"}
+    assert "without a wait_for_reply" in by_field["flow.steps.b.cases.0.when"]
     assert "(a -> b -> a)" in by_field["flow.steps.a"] and "(c -> c)" in by_field["flow.steps.c"]
 
 
@@ -195,3 +200,30 @@ def test_trigger_patterns_are_checked_with_the_subscription_checker_naming_the_f
     assert check_trigger({"pattern": {}}, "acme")[1][0]["field"] in ("trigger.pattern", "trigger.event_pattern")
     trigger, problems = check_trigger({"event_pattern": {"detail-type": ["mention.created"]}}, "acme")
     assert problems == [] and trigger is not None
+
+
+def test_a_branch_on_the_reply_or_digits_needs_them_on_every_path():
+    asks = {"type": "wait_for_reply", "timeout": "PT1H", "next": "read", "on_timeout": "done"}
+    calls = {"type": "place_call", "say": "Press 1", "gather": {}, "next": "read"}
+    read = {
+        "type": "branch",
+        "cases": [{"when": {"sentiment": {"below": 0}}, "next": "done"}, {"when": {"digits": "1"}, "next": "done"}],
+        "default": "done",
+    }
+    # Only the reply was waited for: the digits case is named, and vice versa.
+    checked, problems = check_flow(flow(ask=asks, read=read, done={"type": "end"}))
+    assert [p["field"] for p in problems] == ["flow.steps.read.cases.1.when"]
+    assert "place_call with gather" in problems[0]["problem"]
+    checked, problems = check_flow(flow(call=calls, read=read, done={"type": "end"}))
+    assert [p["field"] for p in problems] == ["flow.steps.read.cases.0.when"]
+    # A second way in that skips the wait is named too.
+    skip = {
+        "type": "branch",
+        "cases": [{"when": {"attribute": {"name": "vip", "exists": True}}, "next": "read"}],
+        "default": "ask",
+    }
+    ask_then_call = asks | {"next": "call"}
+    checked, problems = check_flow(flow(start=skip, ask=ask_then_call, call=calls, read=read, done={"type": "end"}))
+    assert [p["field"] for p in problems] == ["flow.steps.read.cases.0.when", "flow.steps.read.cases.1.when"]
+    checked, problems = check_flow(flow(ask=ask_then_call, call=calls, read=read, done={"type": "end"}))
+    assert problems == [] and checked is not None

@@ -14,7 +14,7 @@ from __future__ import annotations
 import graphlib
 import re
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from string import Template
 from typing import Annotated, Any, Literal
@@ -392,17 +392,52 @@ def graph_problems(flow: Flow) -> Problems:
                     _problem(f"flow.steps.{step_id}", f"is not reachable from the start step {flow.start!r}")
                 )
     problems.extend(cycles_without_wait(flow, order))
+    problems.extend(unheard_problems(flow))
     return problems
 
 
-def reachable(flow: Flow) -> dict[str, int]:
-    """Steps reachable from start, with the order a breadth-first walk meets them."""
+REPLY_CONDITIONS = ("reply_words", "topic", "sentiment")
+
+
+def unheard_problems(flow: Flow) -> Problems:
+    """A branch case that tests the reply must come after a `wait_for_reply` on every path from
+    start, and one that tests keypad digits after a `place_call` with `gather`: otherwise there is
+    nothing to test on some path, and the case could only ever fall through by accident."""
+    before_reply = reachable(flow, stop=lambda step: isinstance(step, WaitForReply))
+    before_digits = reachable(flow, stop=lambda step: isinstance(step, PlaceCall) and step.gather is not None)
+    problems: Problems = []
+    for step_id, step in flow.steps.items():
+        if not isinstance(step, Branch):
+            continue
+        for index, case in enumerate(step.cases):
+            field = f"flow.steps.{step_id}.cases.{index}.when"
+            if step_id in before_reply and any(getattr(case.when, name) is not None for name in REPLY_CONDITIONS):
+                problems.append(
+                    _problem(
+                        field, "tests the customer's reply, but a path from start reaches it without a wait_for_reply"
+                    )
+                )
+            if step_id in before_digits and case.when.digits is not None:
+                problems.append(
+                    _problem(
+                        field, "tests keypad digits, but a path from start reaches it without a place_call with gather"
+                    )
+                )
+    return problems
+
+
+def reachable(flow: Flow, stop: Callable[[Any], bool] = lambda step: False) -> dict[str, int]:
+    """Steps reachable from start, with the order a breadth-first walk meets them (a step that
+    `stop` accepts is reached, but the walk goes no further through it)."""
     if flow.start not in flow.steps:
         return {}
     order = {flow.start: 0}
     pending = deque([flow.start])
     while pending:
-        for _, target in edges(flow.steps[pending.popleft()]):
+        step = flow.steps[pending.popleft()]
+        if stop(step):
+            continue
+        for _, target in edges(step):
             if target in flow.steps and target not in order:
                 order[target] = len(order)
                 pending.append(target)
