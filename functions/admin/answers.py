@@ -210,7 +210,7 @@ def list_messages(principal: Principal, conversation_id: str, deps: AnswerDeps) 
         }
         for record in answers
     ]
-    ours = {item["event_id"] for item in listed}
+    ours = {item["event_id"] for item in listed} | {echo for record in answers for echo in record.echo_events}
     for entry in timeline_of(conversation, deps.contacts):
         if entry["event_id"] in ours or entry.get("provider") == ANSWERS_PROVIDER:
             continue

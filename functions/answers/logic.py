@@ -187,6 +187,8 @@ def thread_report(event: CanonicalEvent, deps: AnswerDeps, now: datetime, waitin
     record = deps.messages.get(message_id)
     if record is None or record.tenant != event.tenant:
         return []
+    if event.type != STATUS_UPDATED:  # the platform's echo of the published answer
+        deps.messages.add_echo(message_id, event.id)
     reason = report.reason if report.state == "failed" else None
     outcome = answer_event(
         record.model_copy(update={"reason": reason}),

@@ -437,3 +437,49 @@ def test_the_listing_has_both_sides_in_order_with_each_answers_state(world) -> N
     assert listed[1]["message_id"] == answer["message_id"] and listed[1]["state"] == "sent"
     assert listed[1]["author"]["name"] == "Dana (support)"
     assert listed[0]["event_id"] == first.id and listed[2]["event_id"] == second.id
+
+
+def test_the_platforms_echo_of_an_answer_delivers_it_and_is_not_listed_twice(world, monkeypatch) -> None:
+    _, conversation = world.customer_sms("hello", at=NOW - timedelta(minutes=1))
+    answer = post(world, conversation)
+    world.run(world.last(SENT))
+    record = world.messages.get(answer["message_id"])
+    assert record is not None and record.provider_message_id
+    echo = CanonicalEvent.from_draft(
+        EventDraft(
+            type="message.sent",
+            provider_event_id=f"echo-{record.provider_message_id}",
+            occurred_at=NOW,
+            contact=Contact(phone=PHONE),
+            text=record.text,
+            attributes={"echo_of": record.provider_message_id},
+        ),
+        provider="twilio",
+        connection="con_twilio",
+        tenant="acme",
+        channel=Channel.TELEPHONY,
+        received_at=NOW,
+        raw_ref=None,
+    )
+    monkeypatch.setattr(
+        logic,
+        "delivery_status",
+        lambda event: (
+            DeliveryStatus(event.attributes["echo_of"], "delivered") if event.type == "message.sent" else None
+        ),
+    )
+    entry = {
+        "type": "message.sent",
+        "provider": "twilio",
+        "channel": "telephony",
+        "occurred_at": NOW.isoformat(),
+        "conversation": conversation,
+        "text": record.text,
+    }
+    world.contacts.add_to_timeline(record.contact_id, entry, echo.id, NOW)
+    (delivered,) = world.run(echo)
+    assert delivered.attributes["state"] == "delivered"
+    assert world.run(echo) == []  # redelivered: nothing moves, the echo is remembered once
+    assert world.messages.get(answer["message_id"]).echo_events == [echo.id]
+    listed = admin.list_messages(STAFF, conversation, world.admin)["messages"]
+    assert [m["direction"] for m in listed] == ["inbound", "outbound"]
