@@ -232,24 +232,30 @@ class MessageStore:
             ExpressionAttributeValues={":empty": [], ":echo": [event_id], ":id": event_id},
         )
 
-    def requeue(self, message_id: str, attempt: int, now: datetime) -> bool:
-        """failed -> queued as attempt + 1 (staff asked to retry); False unless it is failed at `attempt`."""
+    def requeue(self, message_id: str, attempt: int, now: datetime, stale_before: datetime | None = None) -> bool:
+        """failed -> queued as attempt + 1 (staff asked to retry), or a `sending` claimed before
+        `stale_before` (an attempt that died: its outcome is unknown); False otherwise."""
         transition = Transition(state="queued", at=now, attempt=attempt + 1).model_dump(mode="json")
+        condition = "(#state = :failed"
+        values: dict[str, Any] = {
+            ":queued": "queued",
+            ":failed": "failed",
+            ":attempt": attempt,
+            ":next": attempt + 1,
+            ":now": now.isoformat(),
+            ":transition": [transition],
+        }
+        if stale_before is not None:
+            condition += " OR (#state = :sending AND claimed_at <= :stale)"
+            values |= {":sending": "sending", ":stale": stale_before.isoformat()}
         return conditional_write(
             self._table.update_item,
             Key={"pk": f"MSG#{message_id}"},
             UpdateExpression="SET #state = :queued, attempt = :next, updated_at = :now, "
             "history = list_append(history, :transition) REMOVE reason, claimed_at, last_event",
-            ConditionExpression="#state = :failed AND attempt = :attempt",
+            ConditionExpression=condition + ") AND attempt = :attempt",
             ExpressionAttributeNames={"#state": "state"},
-            ExpressionAttributeValues={
-                ":queued": "queued",
-                ":failed": "failed",
-                ":attempt": attempt,
-                ":next": attempt + 1,
-                ":now": now.isoformat(),
-                ":transition": [transition],
-            },
+            ExpressionAttributeValues=values,
         )
 
     def _move(
