@@ -16,7 +16,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl
@@ -26,8 +26,10 @@ from switchboard_core.answers import (
     ANSWERS_PROVIDER,
     RETRY_REQUESTED,
     SENT,
+    STATUS_UPDATED,
     answer_channel,
     answer_event,
+    opted_out_of,
     sent_event_id,
 )
 from switchboard_core.answers.store import Author, MessageRecord, MessageStore, StoredAttachment, Transition
@@ -43,6 +45,9 @@ from switchboard_core.routing.conversations import Conversation, ConversationSto
 
 # How far back through the contact's timeline an answer looks for the customer's latest message.
 TIMELINE_LOOKBACK = 200
+# A `sending` claim this old belongs to an attempt that is over (the answers function's timeout
+# is 20 s): staff may retry it (its outcome is unknown).
+STALE_CLAIM = timedelta(seconds=60)
 MAX_ATTACHMENTS = 10
 
 
@@ -66,7 +71,7 @@ class TemplateIn(BaseModel):
 class PostMessage(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    text: str = Field(min_length=1, max_length=MAX_REPLY_CHARS, description="what to say")
+    text: str = Field(min_length=1, max_length=MAX_REPLY_CHARS, pattern=r"\S", description="what to say")
     channel: str | None = Field(
         default=None,
         min_length=1,
@@ -102,11 +107,13 @@ def visible_conversation(principal: Principal, conversation_id: str, conversatio
     return conversation
 
 
-def require_answerer(principal: Principal, tenant: str) -> None:
+def require_answerer(principal: Principal, tenant: str | None = None) -> None:
     """Admins and staff of the conversation's tenant answer customers; partners never do."""
-    if principal.role is Role.PARTNER or not principal.can_read_tenant(tenant):
+    if principal.role is Role.PARTNER or (tenant is not None and not principal.can_read_tenant(tenant)):
         raise HubError(
-            f"this {principal.role.value} key may not answer customers of tenant {tenant!r}: "
+            f"this {principal.role.value} key may not answer customers"
+            + (f" of tenant {tenant!r}" if tenant else "")
+            + ": "
             "that needs a key with role admin or staff",
             status=403,
             code="forbidden",
@@ -116,9 +123,10 @@ def require_answerer(principal: Principal, tenant: str) -> None:
 def post_message(
     principal: Principal, conversation_id: str, request: PostMessage, deps: AnswerDeps, now: datetime
 ) -> dict[str, Any]:
+    require_answerer(principal)
     conversation = visible_conversation(principal, conversation_id, deps.conversations)
     require_answerer(principal, conversation.tenant)
-    source = answered_event(conversation, request, deps)
+    source, inbound_at = answered_event(conversation, request, deps)
     sender = get_sender(source.provider)
     channel = answer_channel(source)
     address = sender.address(source, request.visibility) if sender is not None else None
@@ -132,7 +140,7 @@ def post_message(
         )
     if conversation.contact_id:
         contact = deps.contacts.get(conversation.contact_id)
-        if contact is not None and contact.consent.opted_out:
+        if contact is not None and opted_out_of(contact.consent, source.channel.value):
             raise refusal(
                 "opted_out",
                 f"the contact opted out ({contact.consent.channel or 'a channel'}, {contact.consent.at}): "
@@ -146,7 +154,7 @@ def post_message(
         template=request.template.model_dump() if request.template else None,
     )
     try:
-        address = sender.prepare(address, message, source.occurred_at, now)
+        address = sender.prepare(address, message, inbound_at, now)
     except Refused as refused:
         raise refusal(refused.code, refused.detail, channel=channel, **refused.hints) from None
     connection = connection_for(source, deps.connections)
@@ -173,26 +181,42 @@ def post_message(
         history=[Transition(state="queued", at=now)],
     )
     deps.messages.create(record)
-    deps.publish([answer_event(record, SENT, now)])
+    publish_or_fail(record, answer_event(record, SENT, now), deps, now)
     return {"message_id": record.message_id, "status": "queued", "channel": channel, "to": record.to}
+
+
+def publish_or_fail(record: MessageRecord, event: CanonicalEvent, deps: AnswerDeps, now: datetime) -> None:
+    """Publish what starts the send; if the bus refuses, the answer is `failed` (`not_queued`), so
+    it can be retried, rather than `queued` with nothing to send it, and the caller gets the error."""
+    try:
+        deps.publish([event])
+    except Exception:
+        reason = "not_queued: the event bus did not take it; retry it"
+        failed = answer_event(record, STATUS_UPDATED, now, state="failed", reason=reason)
+        deps.messages.record_failed(
+            record.message_id, record.attempt, reason, now, failed.model_dump_json(), from_states=("queued",)
+        )
+        raise
 
 
 def retry_message(
     principal: Principal, conversation_id: str, message_id: str, deps: AnswerDeps, now: datetime
 ) -> dict[str, Any]:
     """A failed answer, queued again as its next attempt (a second retry of the same failure is a 409)."""
+    require_answerer(principal)
     conversation = visible_conversation(principal, conversation_id, deps.conversations)
     require_answerer(principal, conversation.tenant)
     record = deps.messages.get(message_id)
     if record is None or record.conversation != conversation.id:
         raise NotFound(f"unknown message {message_id!r} in conversation {conversation_id!r}", code="unknown_message")
-    if record.state != "failed":
+    stale = record.state == "sending" and record.claimed_at is not None and now - record.claimed_at >= STALE_CLAIM
+    if record.state != "failed" and not stale:
         raise refusal("not_failed", f"message {message_id} is {record.state}: only a failed answer is retried")
-    if not deps.messages.requeue(message_id, record.attempt, now):
+    if not deps.messages.requeue(message_id, record.attempt, now, stale_before=now - STALE_CLAIM):
         raise refusal("not_failed", f"message {message_id} was retried meanwhile")
     requeued = deps.messages.get(message_id)
     assert requeued is not None
-    deps.publish([answer_event(requeued, RETRY_REQUESTED, now)])
+    publish_or_fail(requeued, answer_event(requeued, RETRY_REQUESTED, now), deps, now)
     return {"message_id": message_id, "status": "queued", "channel": record.channel, "to": record.to}
 
 
@@ -210,7 +234,7 @@ def list_messages(principal: Principal, conversation_id: str, deps: AnswerDeps) 
         }
         for record in answers
     ]
-    ours = {item["event_id"] for item in listed}
+    ours = {item["event_id"] for item in listed} | {echo for record in answers for echo in record.echo_events}
     for entry in timeline_of(conversation, deps.contacts):
         if entry["event_id"] in ours or entry.get("provider") == ANSWERS_PROVIDER:
             continue
@@ -230,53 +254,72 @@ def list_messages(principal: Principal, conversation_id: str, deps: AnswerDeps) 
                 "text": entry.get("text"),
             }
         )
-    listed.sort(key=lambda item: (item["at"], item["event_id"]))
+    listed.sort(key=lambda item: (datetime.fromisoformat(item["at"]), item["event_id"]))
     return {"conversation": conversation.id, "messages": listed}
 
 
 # --- helpers ------------------------------------------------------------------------------
 
 
-def answered_event(conversation: Conversation, request: PostMessage, deps: AnswerDeps) -> CanonicalEvent:
-    """The customer's event this answer replies to (404/409 naming why there is none)."""
+def answered_event(
+    conversation: Conversation, request: PostMessage, deps: AnswerDeps
+) -> tuple[CanonicalEvent, datetime]:
+    """The customer's event this answer replies to (404/409 naming why there is none), and when
+    the customer last wrote on that channel (the platforms' messaging windows run from it)."""
+    entries = timeline_of(conversation, deps.contacts)
+    echoes = {echo for record in deps.messages.for_conversation(conversation.id) for echo in record.echo_events}
+    candidates = [e["event_id"] for e in entries if e["type"] in ANSWERABLE_TYPES and e["event_id"] not in echoes]
+    candidates.reverse()  # newest first
+    found: dict[str, CanonicalEvent] = {}
+    for start in range(0, len(candidates), 25):
+        found |= deps.event_log.get_many(candidates[start : start + 25])
+    written = [found[i] for i in candidates if i in found and answerable(found[i], None)]
+    customer = [e for e in written if answerable(e, request.visibility)]
     if request.in_reply_to:
-        entries = {e["event_id"]: e for e in timeline_of(conversation, deps.contacts)}
-        entry = entries.get(request.in_reply_to)
+        entry = next((e for e in entries if e["event_id"] == request.in_reply_to), None)
         if entry is None:
             raise NotFound(
                 f"event {request.in_reply_to!r} is not in conversation {conversation.id!r}", code="unknown_event"
             )
         if entry["type"] not in ANSWERABLE_TYPES:
             raise refusal("not_answerable", f"a {entry['type']} is not something the customer sent")
-        event = deps.event_log.get(request.in_reply_to)
+        event = found.get(request.in_reply_to) or deps.event_log.get(request.in_reply_to)
         if event is None:
             raise refusal("event_expired", f"event {request.in_reply_to} is no longer in the event log")
         if request.channel and answer_channel(event) != request.channel:
             raise refusal(
                 "channel_mismatch", f"event {event.id} came on {answer_channel(event)}, not {request.channel}"
             )
-        return event
-    candidates = [e["event_id"] for e in timeline_of(conversation, deps.contacts) if e["type"] in ANSWERABLE_TYPES]
-    candidates.reverse()  # newest first
-    seen: list[str] = []
-    for chunk_start in range(0, len(candidates), 25):
-        chunk = candidates[chunk_start : chunk_start + 25]
-        found = deps.event_log.get_many(chunk)
-        for event_id in chunk:
-            event = found.get(event_id)
-            if event is None:
-                continue
-            channel = answer_channel(event)
-            seen.append(channel)
-            if request.channel is None or channel == request.channel:
-                return event
-    if request.channel:
-        raise refusal(
-            "no_message_on_channel",
-            f"the customer has not written on {request.channel} in this conversation",
-            channels=sorted(set(seen)),
-        )
-    raise refusal("no_customer_message", f"conversation {conversation.id} has no message from the customer to answer")
+    else:
+        event = next((e for e in customer if request.channel in (None, answer_channel(e))), None)
+        on_channel = [e for e in written if request.channel in (None, answer_channel(e))]
+        if event is None and on_channel and request.visibility:
+            raise refusal(
+                "channel_unanswerable",
+                f"{answer_channel(on_channel[0])} cannot be answered {request.visibility}ly through the hub",
+                channel=answer_channel(on_channel[0]),
+                in_reply_to=on_channel[0].id,
+            )
+        if event is None and request.channel:
+            raise refusal(
+                "no_message_on_channel",
+                f"the customer has not written on {request.channel} in this conversation",
+                channels=sorted({answer_channel(e) for e in written}),
+            )
+        if event is None:
+            raise refusal(
+                "no_customer_message", f"conversation {conversation.id} has no message from the customer to answer"
+            )
+    channel = answer_channel(event)
+    same_channel = [e.occurred_at for e in customer if e.provider == event.provider and answer_channel(e) == channel]
+    return event, max([event.occurred_at, *same_channel])
+
+
+def answerable(event: CanonicalEvent, visibility: str | None) -> bool:
+    """Something the customer sent that the provider's sender can answer (not, say, an agent's
+    comment on a ticket, which arrives as the same event type)."""
+    sender = get_sender(event.provider)
+    return sender is not None and sender.address(event, visibility) is not None  # type: ignore[arg-type]
 
 
 def timeline_of(conversation: Conversation, contacts: ContactStore) -> list[dict[str, Any]]:

@@ -27,7 +27,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from switchboard_core.answers import ANSWERS_PROVIDER, RETRY_REQUESTED, SENT, STATUS_UPDATED, answer_event
+from switchboard_core.answers import (
+    ANSWERS_PROVIDER,
+    RETRY_REQUESTED,
+    SENT,
+    STATUS_UPDATED,
+    answer_event,
+    opted_out_of,
+)
 from switchboard_core.answers.store import MessageRecord, MessageStore
 from switchboard_core.connections import ConnectionStore, CredentialStore
 from switchboard_core.errors import NotFound
@@ -35,6 +42,7 @@ from switchboard_core.events import CanonicalEvent
 from switchboard_core.outbound import (
     Attachment,
     OutboundMessage,
+    OutcomeUnknown,
     PermanentFailure,
     ReplyAddress,
     TransientFailure,
@@ -94,6 +102,14 @@ def send_answer(
         return []  # unknown, or a later attempt has started: this request is over
     if record.state not in ("queued", "sending"):
         return republished(record)
+    if record.state == "queued":
+        # Checked before the claim, so a failure here never leaves a claim behind: what forbids the
+        # send now (an opt-out since, the connection gone), then the credentials (a read failure
+        # raises and is retried with nothing claimed).
+        problem = precheck(record, deps)
+        if problem is not None:
+            return fail(record, *problem, deps, now, from_states=("queued",))
+        credentials = deps.credentials.get(record.connection).current
     if not deps.messages.claim(message_id, attempt, now):
         if record.state == "sending" and record.claimed_at and now - record.claimed_at >= ATTEMPT_OVER_AFTER:
             return fail(
@@ -108,10 +124,6 @@ def send_answer(
         # Another delivery holds it right now: its outcome is published by it.
         raise TransientFailure("in_progress", f"message {message_id} is being sent by another attempt", retry_after=30)
     record = record.model_copy(update={"state": "sending"})
-    problem = precheck(record, deps)
-    if problem is not None:
-        return fail(record, *problem, deps, now, from_states=("sending",))
-    credentials = deps.credentials.get(record.connection).current  # a read failure raises: retried
     outgoing = OutboundMessage(
         text=record.text,
         message_id=record.message_id,
@@ -124,6 +136,9 @@ def send_answer(
         provider_message_id = send(address, outgoing, credentials, deps.transport)
     except PermanentFailure as failure:
         return fail(record, failure.code, failure.detail, deps, now, from_states=("sending",))
+    except OutcomeUnknown as unknown:  # it may have reached the customer: never sent again blindly
+        detail = f"{unknown.detail}: {record.provider} may have sent it. Retry only if the customer did not get it"
+        return fail(record, unknown.code, detail, deps, now, from_states=("sending",))
     except TransientFailure as failure:
         if not last_attempt:
             deps.messages.release(record.message_id, record.attempt, now)
@@ -141,7 +156,7 @@ def precheck(record: MessageRecord, deps: AnswerDeps) -> tuple[str, str] | None:
     """What forbids the send now (the contact opted out since, the connection went), as (code, detail)."""
     if record.contact_id:
         contact = deps.contacts.get(record.contact_id)
-        if contact is not None and contact.consent.opted_out:
+        if contact is not None and opted_out_of(contact.consent, record.event_channel):
             return "opted_out", f"the contact opted out ({contact.consent.channel}, {contact.consent.at})"
     try:
         connection = deps.connections.get(record.connection)
@@ -187,6 +202,14 @@ def thread_report(event: CanonicalEvent, deps: AnswerDeps, now: datetime, waitin
     record = deps.messages.get(message_id)
     if record is None or record.tenant != event.tenant:
         return []
+    if record.state in ("queued", "sending"):  # the pointer is written just before the move to sent
+        if waiting:
+            raise NotYetRecorded(f"{record.message_id} is not recorded as sent yet")
+        return []
+    if record.provider_message_id != report.provider_message_id:
+        return []  # about an earlier attempt's message: this attempt has its own
+    if event.type != STATUS_UPDATED:  # the platform's echo of the published answer
+        deps.messages.add_echo(message_id, event.id)
     reason = report.reason if report.state == "failed" else None
     outcome = answer_event(
         record.model_copy(update={"reason": reason}),
@@ -206,7 +229,11 @@ def thread_report(event: CanonicalEvent, deps: AnswerDeps, now: datetime, waitin
         )
     else:
         moved = deps.messages.advance(message_id, report.state, now, outcome.model_dump_json(), record.attempt)
-    return [outcome] if moved else []
+    if moved or record.state == report.state:
+        # Moved now, or by an earlier delivery of this report whose publish failed: (re)published,
+        # with the same id, so subscribers see it once.
+        return [outcome]
+    return []
 
 
 def webhook_urls(base_url: str | None) -> Any:

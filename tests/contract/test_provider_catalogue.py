@@ -50,10 +50,14 @@ def test_every_provider_has_recorded_payloads():
 
 def test_readme_tables_match_the_code():
     from switchboard_core.events import EVENT_TYPES
+    from switchboard_core.outbound import SENDERS
 
     readme = (ROOT / "README.md").read_text()
-    providers = re.findall(r"^\| `([a-z0-9-]+)`(?: \([^)]*\))? \|", readme, re.M)
+    row = re.compile(r"^\| `([a-z0-9-]+)`(?: \([^)]*\))? \|", re.M)
+    providers = row.findall(readme[readme.index("## Providers") : readme.index("## Events")])
     assert sorted(providers) == sorted(PROVIDER_NAMES)
+    answering = row.findall(readme[readme.index("## Answering customers") : readme.index("## Sending a first webhook")])
+    assert sorted(answering) == sorted(SENDERS), "README's answering table differs from the registered senders"
     assert f"\n{len(PROVIDER_NAMES)} providers, each verified" in readme, "README's provider count is stale"
     events_section = readme[readme.index("## Events") : readme.index("## Sending a first webhook")]
     listed = set(re.findall(r"`([a-z_]+\.[a-z_*]+)`", events_section))

@@ -121,3 +121,14 @@ def test_functions_without_the_deps_layer_import_none_of_its_libraries(name: str
     source = "\n".join(p.read_text() for p in (REPO_ROOT / spec.directory).rglob("*.py"))
     for marker in ("get_adapter", "all_adapters", "switchboard_core.phones", "switchboard_core.providers."):
         assert marker not in source, f"{name} uses {marker}: set deps_layer in infra/topology.py"
+
+
+def test_every_function_that_sends_carries_the_deps_layer() -> None:
+    """A function with outbound credentials may load any provider's sender on first use, and
+    some need the deps layer's libraries (Vonage's application JWT: PyJWT and cryptography)."""
+    senders_need_it = {
+        name
+        for name, spec in topology.FUNCTIONS.items()
+        if spec.outbound_secrets or name == "routing"  # routing asks senders for reply addresses
+    }
+    assert senders_need_it <= DEPS_LAYER_FUNCTIONS, sorted(senders_need_it - DEPS_LAYER_FUNCTIONS)

@@ -235,7 +235,8 @@ def test_status_webhooks_move_it_forward_only(world, twilio_reports) -> None:
     (delivered,) = world.run(twilio_report(sid, "delivered"))
     assert delivered.attributes["state"] == "delivered" and delivered.attributes["message_id"] == answer["message_id"]
     assert world.run(twilio_report(sid, "sent")) == []  # late and behind: ignored
-    assert world.run(twilio_report(sid, "delivered")) == []  # a repeat
+    (again,) = world.run(twilio_report(sid, "delivered"))  # a repeat: the same event again, nothing moves
+    assert again.id == delivered.id
     (read,) = world.run(twilio_report(sid, "read"))
     assert read.attributes["state"] == "read"
     record = world.messages.get(answer["message_id"])
@@ -377,7 +378,7 @@ def test_a_platform_rule_is_a_409_with_its_hints(world, monkeypatch) -> None:
 def test_partners_may_not_answer_and_other_tenants_do_not_see_it(world) -> None:
     _, conversation = world.customer_sms("hello")
     error = refused(world, conversation, PARTNER)
-    assert error.status in (403, 404)
+    assert (error.status, error.code) == (403, "forbidden")
     with pytest.raises(NotFound):
         post(world, conversation, OTHER_STAFF)
     assert world.published == []
@@ -437,3 +438,154 @@ def test_the_listing_has_both_sides_in_order_with_each_answers_state(world) -> N
     assert listed[1]["message_id"] == answer["message_id"] and listed[1]["state"] == "sent"
     assert listed[1]["author"]["name"] == "Dana (support)"
     assert listed[0]["event_id"] == first.id and listed[2]["event_id"] == second.id
+
+
+def test_the_platforms_echo_of_an_answer_delivers_it_and_is_not_listed_twice(world, monkeypatch) -> None:
+    _, conversation = world.customer_sms("hello", at=NOW - timedelta(minutes=1))
+    answer = post(world, conversation)
+    world.run(world.last(SENT))
+    record = world.messages.get(answer["message_id"])
+    assert record is not None and record.provider_message_id
+    echo = CanonicalEvent.from_draft(
+        EventDraft(
+            type="message.sent",
+            provider_event_id=f"echo-{record.provider_message_id}",
+            occurred_at=NOW,
+            contact=Contact(phone=PHONE),
+            text=record.text,
+            attributes={"echo_of": record.provider_message_id},
+        ),
+        provider="twilio",
+        connection="con_twilio",
+        tenant="acme",
+        channel=Channel.TELEPHONY,
+        received_at=NOW,
+        raw_ref=None,
+    )
+    monkeypatch.setattr(
+        logic,
+        "delivery_status",
+        lambda event: (
+            DeliveryStatus(event.attributes["echo_of"], "delivered") if event.type == "message.sent" else None
+        ),
+    )
+    entry = {
+        "type": "message.sent",
+        "provider": "twilio",
+        "channel": "telephony",
+        "occurred_at": NOW.isoformat(),
+        "conversation": conversation,
+        "text": record.text,
+    }
+    world.contacts.add_to_timeline(record.contact_id, entry, echo.id, NOW)
+    (delivered,) = world.run(echo)
+    assert delivered.attributes["state"] == "delivered"
+    assert [e.id for e in world.run(echo)] == [delivered.id]  # redelivered: republished, remembered once
+    assert world.messages.get(answer["message_id"]).echo_events == [echo.id]
+    listed = admin.list_messages(STAFF, conversation, world.admin)["messages"]
+    assert [m["direction"] for m in listed] == ["inbound", "outbound"]
+
+
+def test_a_late_report_about_an_earlier_attempt_leaves_the_retry_alone(world, twilio_reports) -> None:
+    _, conversation = world.customer_sms("hello")
+    answer = post(world, conversation)
+    world.run(world.last(SENT))
+    first_sid = world.messages.get(answer["message_id"]).provider_message_id
+    world.run(twilio_report(first_sid, "failed", ErrorCode="30003"))
+    admin.retry_message(STAFF, conversation, answer["message_id"], world.admin, NOW)
+    world.run(world.last(RETRY_REQUESTED))
+    record = world.messages.get(answer["message_id"])
+    assert record.state == "sent" and record.attempt == 2 and record.provider_message_id != first_sid
+    assert world.run(twilio_report(first_sid, "undelivered", ErrorCode="30005")) == []
+    assert world.messages.get(answer["message_id"]).state == "sent"
+
+
+def test_a_report_while_the_send_is_being_recorded_waits(world, twilio_reports) -> None:
+    _, conversation = world.customer_sms("hello")
+    answer = post(world, conversation)
+    world.messages._table.put_item(
+        Item={"pk": "PROVIDER#twilio#SM" + "9" * 32, "message_id": answer["message_id"], "tenant": "acme"}
+    )
+    assert world.messages.claim(answer["message_id"], 1, NOW)  # sending: the pointer is written, not the state
+    with pytest.raises(TransientFailure) as waiting:
+        world.run(twilio_report("SM" + "9" * 32, "delivered"))
+    assert waiting.value.code == "not_yet_recorded"
+
+
+def test_a_credentials_read_failure_claims_nothing(world, monkeypatch) -> None:
+    _, conversation = world.customer_sms("hello")
+    answer = post(world, conversation)
+
+    def unreadable(connection_id):
+        raise RuntimeError("Secrets Manager is down")
+
+    monkeypatch.setattr(world.function.credentials, "get", unreadable)
+    with pytest.raises(RuntimeError):
+        world.run(world.last(SENT))
+    assert world.messages.get(answer["message_id"]).state == "queued"  # the retry may send it
+
+
+def test_an_answer_the_bus_did_not_take_is_failed_and_can_be_retried(world) -> None:
+    _, conversation = world.customer_sms("hello")
+
+    def refuse(events):
+        raise RuntimeError("PutEvents failed")
+
+    world.admin.publish = refuse
+    with pytest.raises(RuntimeError):
+        post(world, conversation)
+    (record,) = world.messages.for_conversation(conversation)
+    assert record.state == "failed" and record.reason.startswith("not_queued")
+    world.admin.publish = world.published.extend
+    assert admin.retry_message(STAFF, conversation, record.message_id, world.admin, NOW)["status"] == "queued"
+
+
+def test_an_attempt_that_died_can_be_retried_by_staff_once_its_claim_is_stale(world) -> None:
+    _, conversation = world.customer_sms("hello")
+    answer = post(world, conversation)
+    assert world.messages.claim(answer["message_id"], 1, NOW - timedelta(minutes=5))
+    error = None
+    try:
+        admin.retry_message(STAFF, conversation, answer["message_id"], world.admin, NOW - timedelta(minutes=5))
+    except HubError as refused_now:
+        error = refused_now
+    assert error is not None and error.code == "not_failed"  # still fresh then
+    assert admin.retry_message(STAFF, conversation, answer["message_id"], world.admin, NOW)["status"] == "queued"
+
+
+def test_an_opt_out_covers_its_own_kind_of_channel_and_a_crm_flag_covers_all(world) -> None:
+    _, conversation = world.customer_sms("hello")
+    contact = world.conversations.get(conversation).contact_id
+    world.contacts.record_consent(contact, opted_out=True, channel="social", source="ev_wa_stop", at=NOW)
+    assert post(world, conversation)["status"] == "queued"  # a STOP on WhatsApp does not stop SMS answers
+    world.contacts.record_consent(
+        contact, opted_out=True, channel="crm", source="ev_crm", at=NOW + timedelta(seconds=1)
+    )
+    assert refused(world, conversation).code == "opted_out"
+
+
+def test_an_event_the_sender_cannot_answer_is_passed_over_for_the_customers_own(world) -> None:
+    first, conversation = world.customer_sms("hello", at=NOW - timedelta(minutes=5))
+    record = world.conversations.get(conversation)
+    # A newer event of the same type the sender cannot answer (say, an agent's own comment on a ticket).
+    odd = CanonicalEvent.from_draft(
+        EventDraft(type="message.received", provider_event_id="odd", occurred_at=NOW, text="from the agent"),
+        provider="twilio",
+        connection="con_twilio",
+        tenant="acme",
+        channel=Channel.TELEPHONY,
+        received_at=NOW,
+        raw_ref=None,
+    )
+    world.event_log.put(odd)
+    entry = {
+        "type": "message.received",
+        "provider": "twilio",
+        "channel": "telephony",
+        "occurred_at": NOW.isoformat(),
+        "conversation": conversation,
+        "text": "from the agent",
+    }
+    world.contacts.add_to_timeline(record.contact_id, entry, odd.id, NOW)
+    answer = post(world, conversation)
+    assert world.messages.get(answer["message_id"]).in_reply_to == first.id

@@ -340,3 +340,32 @@ def test_the_sandbox_refuses_an_empty_message_and_bad_media(sandbox) -> None:
     with pytest.raises(PermanentFailure) as media:
         TwilioSender().outcome(answer)
     assert media.value.code == "twilio_21620"
+
+
+def test_a_request_whose_answer_never_comes_is_an_unknown_outcome(monkeypatch) -> None:
+    """The request went out (the server read it) and no answer came back in time."""
+    import socket
+    import threading
+
+    from switchboard_core.outbound import OutcomeUnknown
+    from switchboard_core.outbound import transport as transport_module
+
+    monkeypatch.setattr(transport_module, "TIMEOUT_SECONDS", 0.5)
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    port = server.getsockname()[1]
+    taken: list[bytes] = []
+
+    def read_and_stay_silent() -> None:
+        connection, _ = server.accept()
+        taken.append(connection.recv(65536))
+        threading.Event().wait(2)
+        connection.close()
+
+    threading.Thread(target=read_and_stay_silent, daemon=True).start()
+    address = reply_address(inbound({"From": "+14155550178", "To": "+14155550100"}))
+    with pytest.raises(OutcomeUnknown) as failure:
+        send(address, "hi", credentials(), http_transport, base_url=f"http://127.0.0.1:{port}/twilio")
+    assert failure.value.code == "outcome_unknown" and taken and taken[0].startswith(b"POST ")
+    server.close()

@@ -35,7 +35,18 @@ ANSWERABLE_TYPES = frozenset(
         "ticket.updated",
     }
 )
+# An opt-out recorded from these (a CRM's do-not-contact flag) holds on every channel.
+EVERY_CHANNEL_CONSENT = frozenset({"crm", "generic"})
 SMS_PROVIDERS = frozenset({"twilio", "vonage", "plivo", "telnyx", "bandwidth", "sns"})
+
+
+def opted_out_of(consent: Any, event_channel: str) -> bool:
+    """Whether the contact's opt-out covers an answer on `event_channel` (the answered event's
+    canonical channel): a STOP by text covers telephony (SMS, calls, Twilio WhatsApp), a STOP on
+    a social channel covers social ones, a CRM's do-not-contact flag covers everything."""
+    if not consent.opted_out:
+        return False
+    return consent.channel is None or consent.channel in EVERY_CHANNEL_CONSENT or consent.channel == event_channel
 
 
 def answer_channel(event: CanonicalEvent) -> str:

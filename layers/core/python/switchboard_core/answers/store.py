@@ -82,10 +82,13 @@ class MessageRecord(BaseModel):
     history: list[Transition] = Field(default_factory=list)
     # The last message.status_updated published for it (JSON): a redelivery republishes it.
     last_event: str | None = None
+    # The platform's echoes of it (the business's own tweet, a message echo, the ticket comment):
+    # event ids the conversation listing leaves out, so the answer is not shown twice.
+    echo_events: list[str] = Field(default_factory=list)
 
     def view(self) -> dict[str, Any]:
         """What the API shows of it."""
-        return self.model_dump(mode="json", exclude={"claimed_at", "last_event", "address", "contact"})
+        return self.model_dump(mode="json", exclude={"claimed_at", "last_event", "address", "contact", "echo_events"})
 
 
 class MessageStore:
@@ -219,24 +222,40 @@ class MessageStore:
             attempt=attempt,
         )
 
-    def requeue(self, message_id: str, attempt: int, now: datetime) -> bool:
-        """failed -> queued as attempt + 1 (staff asked to retry); False unless it is failed at `attempt`."""
+    def add_echo(self, message_id: str, event_id: str) -> None:
+        """Remember a platform event that echoes this answer (once, however often it is redelivered)."""
+        conditional_write(
+            self._table.update_item,
+            Key={"pk": f"MSG#{message_id}"},
+            UpdateExpression="SET echo_events = list_append(if_not_exists(echo_events, :empty), :echo)",
+            ConditionExpression="attribute_exists(pk) AND NOT contains(echo_events, :id)",
+            ExpressionAttributeValues={":empty": [], ":echo": [event_id], ":id": event_id},
+        )
+
+    def requeue(self, message_id: str, attempt: int, now: datetime, stale_before: datetime | None = None) -> bool:
+        """failed -> queued as attempt + 1 (staff asked to retry), or a `sending` claimed before
+        `stale_before` (an attempt that died: its outcome is unknown); False otherwise."""
         transition = Transition(state="queued", at=now, attempt=attempt + 1).model_dump(mode="json")
+        condition = "(#state = :failed"
+        values: dict[str, Any] = {
+            ":queued": "queued",
+            ":failed": "failed",
+            ":attempt": attempt,
+            ":next": attempt + 1,
+            ":now": now.isoformat(),
+            ":transition": [transition],
+        }
+        if stale_before is not None:
+            condition += " OR (#state = :sending AND claimed_at <= :stale)"
+            values |= {":sending": "sending", ":stale": stale_before.isoformat()}
         return conditional_write(
             self._table.update_item,
             Key={"pk": f"MSG#{message_id}"},
             UpdateExpression="SET #state = :queued, attempt = :next, updated_at = :now, "
             "history = list_append(history, :transition) REMOVE reason, claimed_at, last_event",
-            ConditionExpression="#state = :failed AND attempt = :attempt",
+            ConditionExpression=condition + ") AND attempt = :attempt",
             ExpressionAttributeNames={"#state": "state"},
-            ExpressionAttributeValues={
-                ":queued": "queued",
-                ":failed": "failed",
-                ":attempt": attempt,
-                ":next": attempt + 1,
-                ":now": now.isoformat(),
-                ":transition": [transition],
-            },
+            ExpressionAttributeValues=values,
         )
 
     def _move(

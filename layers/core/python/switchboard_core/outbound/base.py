@@ -146,6 +146,15 @@ class TransientFailure(SendFailure):
     transient = True
 
 
+class OutcomeUnknown(TransientFailure):
+    """The request reached the provider but its answer did not come back (a read timeout, a
+    reset): the message may have been sent. Auto-replies and notifications retry it
+    (at-least-once); a staff answer is never sent again blindly."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__("outcome_unknown", detail)
+
+
 class Sender(ABC):
     provider: ClassVar[str]
     base_url: ClassVar[str]

@@ -8,11 +8,12 @@ another host), the timeout is short, and the answer is capped in size.
 
 from __future__ import annotations
 
+import http.client
 import urllib.error
 import urllib.request
 from typing import Any
 
-from switchboard_core.outbound.base import OutboundRequest, ProviderResponse, TransientFailure
+from switchboard_core.outbound.base import OutboundRequest, OutcomeUnknown, ProviderResponse, TransientFailure
 
 TIMEOUT_SECONDS = 10
 MAX_RESPONSE_BYTES = 256 * 1024
@@ -41,5 +42,11 @@ def http_transport(request: OutboundRequest) -> ProviderResponse:
             body=error.read(MAX_RESPONSE_BYTES),
             headers={k.lower(): v for k, v in (error.headers or {}).items()},
         )
-    except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as error:
-        raise TransientFailure("network_error", f"{type(error).__name__}: {getattr(error, 'reason', error)}") from None
+    except urllib.error.URLError as error:
+        # urllib wraps what fails while connecting and writing the request: the provider never
+        # had a whole request, so sending again is safe.
+        raise TransientFailure("network_error", f"{type(error).__name__}: {error.reason}") from None
+    except (TimeoutError, OSError, http.client.HTTPException) as error:
+        # The request went out and the answer did not come back (a read timeout, a reset, a
+        # garbled status line): the provider may have sent the message.
+        raise OutcomeUnknown(f"{type(error).__name__}: {error}") from None
