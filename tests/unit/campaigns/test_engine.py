@@ -460,3 +460,22 @@ def test_a_loop_without_a_wait_is_stopped_even_if_validation_missed_it():
         result = step(run, flow, TimerFired(sequence=run.sequence))
         run = result.run
     assert run.status is RunStatus.STOPPED and "loop" in (run.end_reason or "")
+
+
+def test_a_call_outcome_after_its_timeout_is_recorded_without_moving_the_run_twice():
+    flow = build(
+        {
+            "call": {"type": "place_call", "say": "Press 1", "gather": {"num_digits": 1}, "next": "keys"},
+            "keys": {"type": "branch", "cases": [{"when": {"digits": "1"}, "next": "yes"}], "default": "pause"},
+            "pause": {"type": "wait", "duration": "P1D", "next": "yes"},
+            "yes": {"type": "end"},
+        }
+    )
+    started = begin(flow)
+    key = only(started, PlaceCallAction).idempotency_key
+    silent = step(started.run, flow, TimerFired(sequence=1), NOW + CALL_OUTCOME_TIMEOUT)
+    assert silent.run.current_step == "pause" and silent.run.steps_done[0].outcome == "no_outcome"
+    late = step(silent.run, flow, Outcome(idempotency_key=key, result="not_answered"), NOW + timedelta(hours=1))
+    assert late.actions == [] and late.run.current_step == "pause" and late.run.waiting == silent.run.waiting
+    assert late.run.steps_done[0].outcome == "not_answered"
+    assert [(c.step, c.counter) for c in late.counters] == [("call", "failed")]

@@ -3,5 +3,7 @@
 `flow` checks a flow document (the step types, their fields, and the graph: no dangling
 `next`, no unreachable step, no cycle without a wait); `models` holds a campaign's head and
 its immutable versions; `store` keeps them in the `campaigns` table; `diff` compares two
-versions. Running a published version is not part of this package yet (docs/campaigns.md).
+versions. `engine` runs a version's flow as pure logic (`runs` holds a run's state, inputs
+and actions; `guards` the opt-out, quiet-hours and frequency-cap checks); the function that
+executes its actions is not built yet (docs/campaigns.md).
 """
