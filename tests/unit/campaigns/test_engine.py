@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import yaml
+from pydantic import ValidationError
 
 from switchboard_core.campaigns.engine import (
     CALL_OUTCOME_TIMEOUT,
@@ -22,6 +23,8 @@ from switchboard_core.campaigns.flow import Flow, check_flow
 from switchboard_core.campaigns.guards import SendGuards
 from switchboard_core.campaigns.models import Author, Campaign
 from switchboard_core.campaigns.runs import (
+    ACTIONS,
+    RUN_INPUT,
     Advanced,
     ConnectCallAction,
     EndAction,
@@ -479,3 +482,34 @@ def test_a_call_outcome_after_its_timeout_is_recorded_without_moving_the_run_twi
     assert late.actions == [] and late.run.current_step == "pause" and late.run.waiting == silent.run.waiting
     assert late.run.steps_done[0].outcome == "not_answered"
     assert [(c.step, c.counter) for c in late.counters] == [("call", "failed")]
+
+
+def test_a_run_its_inputs_and_its_actions_survive_a_json_round_trip():
+    flow = example_flow()
+    waiting = begin(flow)
+    answered = step(waiting.run, flow, Reply(event_id="r1", text="no", topics=["outage"], sentiment=-0.5))
+    for result in (waiting, answered):
+        assert Run.model_validate_json(result.run.model_dump_json()) == result.run
+        dumped = ACTIONS.dump_json(result.actions)
+        assert ACTIONS.validate_json(dumped) == result.actions
+    assert RUN_INPUT.validate_json('{"kind": "timer", "sequence": 3}') == TimerFired(sequence=3)
+    parsed = RUN_INPUT.validate_python({"kind": "outcome", "idempotency_key": "k", "result": "sent"})
+    assert isinstance(parsed, Outcome)
+    with pytest.raises(ValidationError):
+        RUN_INPUT.validate_python({"kind": "teleport"})
+    with pytest.raises(ValidationError):
+        RUN_INPUT.validate_python({"kind": "reply", "event_id": "r", "sentiment": 3})
+
+
+def test_a_failed_state_write_then_a_redelivery_gives_the_same_actions_and_keys():
+    # The caller applies a reply, fails to write the new state, and the queue redelivers the
+    # reply later: advancing the state it still has gives the very same sends (same keys), so the
+    # senders recognise any that went out before the crash.
+    flow = example_flow()
+    stored = begin(flow).run
+    reply = Reply(event_id="evt_reply_1", text="no")
+    first = step(stored, flow, reply, NOW + timedelta(minutes=5))
+    retried = step(stored, flow, reply, NOW + timedelta(minutes=9))
+    keys = [(a.kind, getattr(a, "idempotency_key", None)) for a in first.actions]
+    assert keys == [(a.kind, getattr(a, "idempotency_key", None)) for a in retried.actions]
+    assert first.run.sequence == retried.run.sequence == stored.sequence + 1

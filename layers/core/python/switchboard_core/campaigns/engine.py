@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from string import Template
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
@@ -162,7 +162,7 @@ def wait_until(step: Wait, zone: ZoneInfo, now: datetime) -> datetime:
     assert step.until is not None  # Wait requires exactly one
     if re.fullmatch(r"\d\d:\d\d", step.until):
         hours, minutes = (int(part) for part in step.until.split(":"))
-        return next_local_time(now, datetime.min.time().replace(hour=hours, minute=minutes), zone)
+        return next_local_time(now, time(hours, minutes), zone)
     return datetime.fromisoformat(step.until)
 
 

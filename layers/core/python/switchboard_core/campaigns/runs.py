@@ -8,8 +8,9 @@ from __future__ import annotations
 import hashlib
 from enum import StrEnum
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, field_validator
 
 from switchboard_core.campaigns.flow import Gather
 
@@ -65,8 +66,6 @@ class RunContact(_Frozen):
     @field_validator("time_zone")
     @classmethod
     def _zone(cls, value: str) -> str:
-        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
@@ -120,6 +119,9 @@ class Stop(_Frozen):
 
 
 RunInput = Annotated[TimerFired | Reply | Outcome | Stop, Field(discriminator="kind")]
+# Inputs arrive as JSON on a queue or from a schedule: `RUN_INPUT.validate_json(body)` picks
+# the model by `kind`.
+RUN_INPUT: TypeAdapter[TimerFired | Reply | Outcome | Stop] = TypeAdapter(RunInput)
 
 
 # --- the run ------------------------------------------------------------------------------------
@@ -268,6 +270,7 @@ Action = Annotated[
     | EndAction,
     Field(discriminator="kind"),
 ]
+ACTIONS: TypeAdapter[list[Any]] = TypeAdapter(list[Action])  # actions kept with the state, read back
 OUTBOUND_KINDS = ("send_message", "place_call", "connect_call", "notify", "webhook", "update_contact")
 
 
