@@ -65,6 +65,27 @@ def test_an_opt_out_on_the_steps_channel_stops_the_run_with_a_reason():
     assert stopped.run.steps_done[-1].outcome == "stopped"
 
 
+def test_a_stop_reply_ends_the_run_at_once_instead_of_branching():
+    flow = example_flow()
+    waiting = start(flow, campaign(), 1, CONTACT, TRIGGER, NOW, NO_QUIET)
+    opted_out = NO_QUIET.model_copy(update={"opted_out": frozenset({"sms"})})
+    stopped = advance(waiting.run, flow, Reply(event_id="r1", text="STOP"), NOW, opted_out)
+    assert [a.kind for a in stopped.actions] == ["end"]  # no notify, no call
+    assert stopped.run.status is RunStatus.STOPPED and stopped.run.end_reason == "the contact opted out of sms"
+    assert stopped.run.steps_done[-1].step == "await_answer" and stopped.run.steps_done[-1].outcome == "stopped"
+    again = advance(stopped.run, flow, Reply(event_id="r1", text="STOP"), NOW, opted_out)
+    assert again.run == stopped.run and again.ignored is not None  # the redelivered STOP
+    elsewhere = NO_QUIET.model_copy(update={"opted_out": frozenset({"telegram"})})
+    goes_on = advance(waiting.run, flow, Reply(event_id="r1", text="no"), NOW, elsewhere)
+    assert [a.kind for a in goes_on.actions] == ["connect_call", "notify", "end"]
+
+
+def test_an_opt_out_at_the_first_send_stops_the_run_before_it():
+    result = begin(NOW, NO_QUIET.model_copy(update={"opted_out": frozenset({"sms"})}))
+    assert [a.kind for a in result.actions] == ["end"] and result.run.end_reason == "the contact opted out of sms"
+    assert [(r.step, r.outcome) for r in result.run.steps_done] == [("text", "stopped")]
+
+
 def test_an_opt_out_of_another_channel_does_not_stop_the_send():
     result = begin(NOW, NO_QUIET.model_copy(update={"opted_out": frozenset({"telegram"})}))
     assert [a.kind for a in result.actions] == ["send_message", "schedule"]

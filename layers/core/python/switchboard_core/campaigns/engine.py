@@ -37,7 +37,7 @@ from switchboard_core.campaigns.flow import (
     When,
     parse_duration,
 )
-from switchboard_core.campaigns.guards import CALL_CHANNEL, SendGuards, check_send, next_local_time
+from switchboard_core.campaigns.guards import CALL_CHANNEL, EVERY_CHANNEL, SendGuards, check_send, next_local_time
 from switchboard_core.campaigns.models import Campaign
 from switchboard_core.campaigns.runs import (
     MAX_HISTORY,
@@ -527,6 +527,21 @@ def advance(run: Run, flow: Flow, event: RunInput, now: datetime, guards: SendGu
     return _reply(work, flow, event)
 
 
+def _opted_out_of_flow(work: _Work, flow: Flow) -> bool:
+    """Stop the run when the contact opted out of a channel its flow uses (a STOP reply ends
+    the contact's runs on that channel at once, not at their next send); True when stopped."""
+    used = channels_of(flow)
+    refused = sorted(used if EVERY_CHANNEL in work.guards.opted_out else used & work.guards.opted_out)
+    if not refused:
+        return False
+    reason = f"the contact opted out of {', '.join(refused)}"
+    current = work.run.current_step
+    if current is not None and current in flow.steps:
+        work.record(current, flow.steps[current].type, work.run.visits.get(current, 1), "stopped", reason=reason)
+    work.finish(RunStatus.STOPPED, reason)
+    return True
+
+
 def _unchanged(run: Run, reason: str, actions: list[Action] | None = None) -> Advanced:
     return Advanced(run=run, actions=actions or [], ignored=reason)
 
@@ -542,6 +557,8 @@ def _timer(work: _Work, flow: Flow, timer: TimerFired) -> Advanced:
         return _unchanged(run, "early timer: the wait lasts until " + waiting.until.isoformat(), [again])
     step = _step(flow, waiting.step, run.version)
     visit = run.visits.get(waiting.step, 1)
+    if _opted_out_of_flow(work, flow):
+        return work.result()
     if waiting.kind == "postponed":
         _run_from(work, flow, waiting.step, same_visit=True)
     elif waiting.kind == "continue":
@@ -569,6 +586,8 @@ def _reply(work: _Work, flow: Flow, reply: Reply) -> Advanced:
         return _unchanged(run, "the run is not waiting for a reply")
     step = _step(flow, waiting.step, run.version)
     work.seen.append(reply.event_id)
+    if _opted_out_of_flow(work, flow):  # the reply was the STOP itself, or came after one
+        return work.result()
     work.last_reply = LastReply(text=reply.text, topics=list(reply.topics), sentiment=reply.sentiment)
     if reply.digits is not None:
         work.last_digits = reply.digits
