@@ -427,6 +427,29 @@ FUNCTIONS: dict[str, Function] = {
             ),
         ),
         Function(
+            "hubspot_threads",
+            handler="functions.hubspot_threads.handler.handler",
+            description="Fetches the HubSpot inbox messages conversation.newMessage webhooks name (with the "
+            "connection's outbound token); emits message.received / message.sent.",
+            # One record per invocation: a fetch may wait 10 s for HubSpot.
+            timeout_seconds=20,
+            tables={"connections": "read"},
+            publishes=True,
+            outbound_secrets="read",
+            deps_layer=True,  # switchboard_core.phones (phonenumbers) for a sender's number
+            consumer=Consumer(
+                queue="hubspot-threads",
+                # Ingest's HubSpot thread webhooks only; this function's own message.* never match.
+                event_pattern={
+                    "source": [f"{EVENT_SOURCE_PREFIX}hubspot"],
+                    "detail-type": ["crm.object_changed"],
+                    "detail": {"attributes": {"subscriptionType": ["conversation.newMessage"]}},
+                },
+                batch_size=1,
+                visibility_timeout_seconds=120,
+            ),
+        ),
+        Function(
             "calls",
             handler="functions.calls.handler.handler",
             description="Puts live calls through to the assigned responder, then the next nearest; emits call.*.",

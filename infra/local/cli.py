@@ -613,6 +613,15 @@ def run_send(args: argparse.Namespace) -> int:
         raise CliError(f"no demo {args.provider} connection in {state.demo_file}; start `switchboard dev` first")
     url = f"{base}/webhooks/{args.provider}/{entry['id']}"
     signed = build_sample(args.provider, args.sample, entry["credentials"], url)
+    if args.provider == "hubspot" and args.sample == "thread-message":
+        # The webhook names only the thread and message: the customer's message goes into the provider
+        # sandbox first, which the hub then fetches like HubSpot's Conversations API.
+        from infra.local.samples.hubspot import thread_message
+
+        message = json.dumps(thread_message(signed)).encode()
+        posted, _, answer = http("POST", f"{sandbox_url(args, 'thread messages')}/_sandbox/hubspot/messages", message)
+        if posted != 201:
+            raise CliError(f"the provider sandbox refused the thread message: {posted} {answer.decode()[:200]}")
     status, _, body = http(signed.method, signed.url, signed.body, signed.headers)
     print(f"{signed.method} {signed.url}\n-> {status} {body.decode(errors='replace')[:500]}")
     return 0 if 200 <= status < 300 else 1

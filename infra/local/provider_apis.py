@@ -12,6 +12,8 @@ a test can see the reply that would have reached the customer:
     POST /_sandbox/fail {"provider", "status", "times"}   make the next sends fail (tests)
     POST /_sandbox/status {"message_id", "state", "reason"?}  call the hub back with the provider's
                                         status webhook for an accepted message (its provider id)
+    POST /_sandbox/hubspot/messages {Message}   a customer's message in a HubSpot inbox thread, which
+                                        the Conversations API's GET then answers (`add_hubspot_message`)
 
 Senders reach it through SWITCHBOARD_PROVIDER_API_URL (base URL + "/<provider>").
 """
@@ -21,6 +23,7 @@ from __future__ import annotations
 import base64
 import functools
 import hashlib
+import html
 import json
 import re
 import secrets
@@ -72,6 +75,9 @@ class ProviderApis:
         # Call sids the sandbox answers 400/21220 for ("Call is not in-progress"): a caller who hung up.
         self.ended_calls: set[str] = set()
         self._command_ids: set[tuple[str, str]] = set()  # Telnyx (call_control_id, command_id) already taken
+        # HubSpot inbox messages customers wrote, (thread id, message id) -> the Message JSON the
+        # Conversations API answers (`add_hubspot_message`); the hub's own are in `messages`.
+        self.hubspot_threads: dict[tuple[str, str], dict[str, Any]] = {}
         # Set by the local runtime: posts the provider's signed status webhook for a sent message to the hub
         # (SentMessage, state, reason) -> the hub's HTTP status.
         self.status_webhook: Callable[[SentMessage, str, str | None], int] | None = None
@@ -89,6 +95,7 @@ class ProviderApis:
                 Rule("/_sandbox/calls", endpoint="calls", methods=["GET"]),
                 Rule("/_sandbox/fail", endpoint="fail", methods=["POST"]),
                 Rule("/_sandbox/status", endpoint="status", methods=["POST"]),
+                Rule("/_sandbox/hubspot/messages", endpoint="hubspot_messages", methods=["POST"]),
             ]
         )
 
@@ -108,6 +115,19 @@ class ProviderApis:
     def record(self, message: SentMessage) -> None:
         with self._lock:
             self.messages.append(message)
+
+    def add_hubspot_message(self, message: dict[str, Any]) -> None:
+        """A message a customer wrote in a HubSpot inbox thread (a Message as the Conversations API
+        returns it, e.g. `hubspot_inbound_message(...)`), so `GET .../threads/{id}/messages/{id}` answers it."""
+        thread_id, message_id = str(message["conversationsThreadId"]), str(message["id"])
+        if not thread_id.isdigit() or not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", message_id):
+            raise ValueError("a HubSpot message needs a numeric conversationsThreadId and an opaque id")
+        with self._lock:
+            self.hubspot_threads[(thread_id, message_id)] = dict(message)
+
+    def hubspot_message(self, thread_id: str, message_id: str) -> dict[str, Any] | None:
+        with self._lock:
+            return self.hubspot_threads.get((thread_id, message_id))
 
     def record_call_update(self, update: CallUpdate) -> None:
         with self._lock:
@@ -168,6 +188,12 @@ class ProviderApis:
             response = json_response({"calls": updates})
         elif endpoint == "status":
             response = self._emit_status(request)
+        elif endpoint == "hubspot_messages":  # the local demo's customer writing in a HubSpot thread
+            try:
+                self.add_hubspot_message(json.loads(request.get_data() or b"{}"))
+                response = json_response({"ok": True}, status=201)
+            except (ValueError, KeyError, TypeError) as error:
+                response = json_response({"error": f"expected a HubSpot Message: {error}"}, status=400)
         elif endpoint == "fail":
             order = json.loads(request.get_data() or b"{}")
             self.fail_next(order["provider"], int(order["status"]), int(order.get("times", 1)))
@@ -1447,38 +1473,110 @@ def hubspot_thread_message(apis: ProviderApis, request: Request, values: dict[st
             return _hubspot_error(400, "VALIDATION_ERROR", f"senderActorId {sender} is not an agent of this account")
     message_id = secrets.token_hex(16)
     now = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
-    apis.record(
-        SentMessage(
-            "hubspot",
-            to=thread_id,
-            text=text,
-            message_id=message_id,
-            details={"thread_id": thread_id, "type": kind, "channel_id": channel, "channel_account_id": account},
-        )
-    )
-    return json_response(
-        {
+    sent = SentMessage(
+        "hubspot",
+        to=thread_id,
+        text=text,
+        message_id=message_id,
+        details={
+            "thread_id": thread_id,
             "type": kind,
-            "id": message_id,
-            "conversationsThreadId": thread_id,
-            "createdAt": now,
-            "updatedAt": now,
-            "createdBy": sender or "A-1",
-            "client": {"clientType": "INTEGRATION", "integrationAppId": 1},
-            "senders": [{"actorId": sender or "A-1"}],
-            "recipients": [],
-            "archived": False,
-            "text": text,
-            "richText": body.get("richText") or text,
-            "attachments": [],
-            "truncationStatus": "NOT_TRUNCATED",
-            "direction": "OUTGOING",
-            "channelId": channel,
-            "channelAccountId": account,
-            "status": {"statusType": "SENT"},
+            "channel_id": channel,
+            "channel_account_id": account,
+            "sender_actor_id": sender or "A-1",
+            "rich_text": body.get("richText") or text,
+            "created_at": now,
         },
-        status=201,
     )
+    apis.record(sent)
+    return json_response(_hubspot_sent_message(sent), status=201)
+
+
+def _hubspot_sent_message(sent: SentMessage) -> dict[str, Any]:
+    """The Message HubSpot returns for one the hub posted (when posting it, and when fetched later)."""
+    details = sent.details
+    return {
+        "type": details["type"],
+        "id": sent.message_id,
+        "conversationsThreadId": details["thread_id"],
+        "createdAt": details["created_at"],
+        "updatedAt": details["created_at"],
+        "createdBy": details["sender_actor_id"],
+        "client": {"clientType": "INTEGRATION", "integrationAppId": 1},
+        "senders": [{"actorId": details["sender_actor_id"]}],
+        "recipients": [],
+        "archived": False,
+        "text": sent.text,
+        "richText": details["rich_text"],
+        "attachments": [],
+        "truncationStatus": "NOT_TRUNCATED",
+        "direction": "OUTGOING",
+        "channelId": details["channel_id"],
+        "channelAccountId": details["channel_account_id"],
+        "status": {"statusType": "SENT"},
+    }
+
+
+def hubspot_get_thread_message(apis: ProviderApis, request: Request, values: dict[str, str]) -> Response:
+    """``GET /conversations/v3/conversations/threads/{threadId}/messages/{messageId}``: the Message
+    (a customer's registered with `add_hubspot_message`, or one the hub posted); Bearer token."""
+    token = _bearer(request)
+    if token is None or not any(c.get("access_token") == token for c in apis.accepted("hubspot")):
+        return _hubspot_error(
+            401, "INVALID_AUTHENTICATION", "Authentication credentials not found or invalid for this request."
+        )
+    thread_id, message_id = values["thread_id"], values["message_id"]
+    known = apis.hubspot_message(thread_id, message_id)
+    if known is not None:
+        return json_response(known)
+    sent = apis.sent(message_id)
+    if sent is not None and sent.provider == "hubspot" and sent.details.get("thread_id") == thread_id:
+        return json_response(_hubspot_sent_message(sent))
+    return _hubspot_error(404, "OBJECT_NOT_FOUND", f"Message {message_id} not found in thread {thread_id}")
+
+
+hubspot_get_thread_message.methods = ("GET",)  # type: ignore[attr-defined]
+
+
+def hubspot_inbound_message(
+    thread_id: str,
+    text: str,
+    *,
+    message_id: str | None = None,
+    contact_id: str | None = None,
+    email: str | None = None,
+    name: str | None = None,
+    channel_id: str = "1000",
+    channel_account_id: str = "100000001",
+) -> dict[str, Any]:
+    """A customer's live-chat message in a thread, shaped like the Conversations API's Message
+    (``direction: INCOMING``, the visitor ``V-<contact id>`` as sender), for `add_hubspot_message`."""
+    now = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
+    sender: dict[str, Any] = {"actorId": f"V-{contact_id or 1 + secrets.randbelow(10**9)}"}
+    if name:
+        sender["name"] = name
+    if email:
+        sender["deliveryIdentifier"] = {"type": "HS_EMAIL_ADDRESS", "value": email}
+    return {
+        "type": "MESSAGE",
+        "id": message_id or secrets.token_hex(16),
+        "conversationsThreadId": thread_id,
+        "createdAt": now,
+        "updatedAt": now,
+        "createdBy": sender["actorId"],
+        "client": {"clientType": "HUBSPOT"},
+        "senders": [sender],
+        "recipients": [],
+        "archived": False,
+        "text": text,
+        "richText": f"<p>{html.escape(text)}</p>",
+        "attachments": [],
+        "truncationStatus": "NOT_TRUNCATED",
+        "direction": "INCOMING",
+        "channelId": channel_id,
+        "channelAccountId": channel_account_id,
+        "status": {"statusType": "RECEIVED"},
+    }
 
 
 ROUTES: dict[str, Handler] = {
@@ -1506,6 +1604,7 @@ ROUTES: dict[str, Handler] = {
     "/freshdesk/<domain>/api/v2/tickets/<ticket_id>/reply": freshdesk_reply,
     "/freshdesk/<domain>/api/v2/tickets/<ticket_id>/notes": freshdesk_note,
     "/hubspot/conversations/v3/conversations/threads/<thread_id>/messages": hubspot_thread_message,
+    "/hubspot/conversations/v3/conversations/threads/<thread_id>/messages/<message_id>": hubspot_get_thread_message,
 }
 
 

@@ -153,6 +153,7 @@ def test_only_admin_and_the_sending_functions_touch_outbound_credentials() -> No
         "answers": "read",  # staff answers go through the same senders
         "calls": "read",  # the same Twilio credentials update a live call
         "notifications": "read",
+        "hubspot_threads": "read",  # the same HubSpot token reads the thread messages its webhooks name
     }
     assert topology.FUNCTIONS["ingest"].outbound_secrets is None
 

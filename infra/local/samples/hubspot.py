@@ -13,7 +13,9 @@ from typing import Any
 from infra.local.samples.base import SignedRequest, compact_json, digits, epoch_millis, phone, random_hex
 
 PROVIDER = "hubspot"
-SAMPLES: tuple[str, ...] = ("contact-created", "property-change")
+SAMPLES: tuple[str, ...] = ("contact-created", "property-change", "thread-message")
+# What the demo customer writes in the thread-message sample's thread (the sandbox answers it).
+THREAD_MESSAGE_TEXT = "Hi, my order #4417 arrived damaged. Can you send a replacement?"
 
 
 def demo_credentials() -> dict[str, str]:
@@ -72,6 +74,19 @@ def _build_hubspot(sample: str, credentials: dict[str, str], url: str, now: date
                 "changeSource": "CRM",
             }
         ]
+    elif sample == "thread-message":  # a customer wrote in an inbox thread: the webhook names only ids
+        events = [
+            {
+                "eventId": int(digits(10)),
+                **common,
+                "occurredAt": millis - 800,
+                "subscriptionType": "conversation.newMessage",
+                "objectId": object_id,
+                "messageId": random_hex(16),
+                "messageType": "MESSAGE",
+                "changeFlag": "NEW_MESSAGE",
+            }
+        ]
     else:  # property-change: a batch of two property changes on one contact
         events = [
             {
@@ -110,6 +125,17 @@ def _build_hubspot(sample: str, credentials: dict[str, str], url: str, now: date
         "User-Agent": "HubSpot Connect 2.0 (http://dev.hubspot.com/)",
     }
     return SignedRequest("POST", url, headers, body)
+
+
+def thread_message(signed: SignedRequest, text: str = THREAD_MESSAGE_TEXT, **customer: str) -> dict[str, Any]:
+    """The customer's message a thread-message sample announces, as the Conversations API returns it
+    (for the provider sandbox's `add_hubspot_message`, so the hub can fetch it)."""
+    import json
+
+    from infra.local.provider_apis import hubspot_inbound_message
+
+    (event,) = json.loads(signed.body)
+    return hubspot_inbound_message(str(event["objectId"]), text, message_id=str(event["messageId"]), **customer)
 
 
 def build(sample: str, credentials: dict[str, str], url: str, now: datetime) -> SignedRequest:

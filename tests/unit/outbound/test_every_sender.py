@@ -12,6 +12,7 @@ from tests.unit.outbound import (
     test_bandwidth_sender,
     test_discord_sender,
     test_freshdesk_sender,
+    test_hubspot_sender,
     test_intercom_sender,
     test_meta_sender,
     test_plivo_sender,
@@ -43,6 +44,7 @@ CASES = {
     "intercom": (test_intercom_sender.credentials, test_intercom_sender.customer_address),
     "freshdesk": (test_freshdesk_sender.credentials, test_freshdesk_sender.customer_address),
     "vonage": (test_vonage_sender.credentials, test_vonage_sender.customer_address),
+    "hubspot": (test_hubspot_sender.credentials, test_hubspot_sender.customer_address),
 }
 
 

@@ -1,10 +1,8 @@
 """HubSpot answers: a message (or internal comment) on the inbox thread, addressed from the
-adapter's `conversation.newMessage` events, the documented Conversations API request (channel and
-channel account from the credentials, since the webhook carries neither), HubSpot's answers
-mapped, a round trip over loopback, and the new-message webhook read back as `delivered`.
-
-The sender is not in SENDERS yet: the adapter keeps thread messages as `crm.object_changed`, which
-never joins a conversation (docs/providers/hubspot.md "Answering"); it is called directly here."""
+customer's `message.received` (the thread message the hubspot_threads function fetched for a
+`conversation.newMessage` webhook), the documented Conversations API request (channel and channel
+account from the event, else the credentials), HubSpot's answers mapped, a round trip over
+loopback, and the answer's own `message.sent` (its webhook, fetched) read back as `delivered`."""
 
 from __future__ import annotations
 
@@ -14,12 +12,13 @@ from typing import Any
 
 import pytest
 
-from infra.local.provider_apis import demo_outbound_credentials
+from functions.hubspot_threads.logic import ThreadMessage, thread_event
+from infra.local.provider_apis import demo_outbound_credentials, hubspot_inbound_message
 from infra.local.samples import build_status, demo_credentials
 from switchboard_core.events import CanonicalEvent, Channel
-from switchboard_core.outbound import PermanentFailure, TransientFailure
+from switchboard_core.outbound import PermanentFailure, ReplyAddress, TransientFailure, reply_address
 from switchboard_core.outbound.base import Attachment, OutboundMessage, ProviderResponse
-from switchboard_core.outbound.hubspot import HubSpotCredentials, HubSpotSender
+from switchboard_core.outbound.hubspot import HubSpotCredentials, HubSpotSender, message_request
 from switchboard_core.outbound.transport import http_transport
 from switchboard_core.providers import get_adapter
 from switchboard_core.providers.base import WebhookRequest
@@ -50,10 +49,24 @@ def batch() -> list[dict[str, Any]]:
     return json.loads(recorded_event("hubspot", "batch-mixed.json"))
 
 
-def thread_message(**changes: Any) -> CanonicalEvent:
+def webhook_event(**changes: Any) -> CanonicalEvent:
+    """What ingest publishes for HubSpot's conversation.newMessage webhook: ids only."""
     [item] = [i for i in batch() if i["subscriptionType"] == "conversation.newMessage"]
     [event] = events_of([{**item, **changes}])
     return event
+
+
+def thread_message(**changes: Any) -> CanonicalEvent:
+    """The customer's message that webhook names, as hubspot_threads publishes it once fetched."""
+    message = hubspot_inbound_message("4455667788", "Where is my parcel?", message_id="a1b2c3d4e5", contact_id="77")
+    message.pop("channelId"), message.pop("channelAccountId")
+    return thread_event(webhook_event(), "4455667788", ThreadMessage.model_validate({**message, **changes}))
+
+
+def customer_address() -> ReplyAddress:
+    address = reply_address(thread_message())
+    assert address is not None
+    return address
 
 
 @pytest.fixture
@@ -71,7 +84,7 @@ def test_a_thread_message_is_answered_in_its_thread_with_a_message_or_a_comment(
 
 
 def test_a_channel_named_by_the_event_is_kept():
-    event = thread_message(channelId="1000", channelAccountId="12345678")
+    event = thread_message(channelId="1000", channelAccountId="12345678")  # the thread's own channel
     assert SENDER.address(event) == {
         "thread_id": "4455667788",
         "type": "MESSAGE",
@@ -80,9 +93,12 @@ def test_a_channel_named_by_the_event_is_kept():
     }
 
 
-def test_comments_crm_objects_and_odd_thread_ids_have_no_address():
-    assert SENDER.address(thread_message(messageType="COMMENT")) is None  # agents' internal comments
-    assert SENDER.address(thread_message(objectId="../../crm")) is None
+def test_the_business_messages_webhooks_crm_objects_and_odd_thread_ids_have_no_address():
+    assert SENDER.address(thread_message(direction="OUTGOING")) is None  # the business's own: message.sent
+    odd = thread_message()
+    assert SENDER.address(odd.model_copy(update={"attributes": {**odd.attributes, "threadId": "../crm"}})) is None
+    assert SENDER.address(odd.model_copy(update={"attributes": {**odd.attributes, "messageType": "COMMENT"}})) is None
+    assert SENDER.address(webhook_event()) is None  # the bare webhook: who wrote it is unknown
     others = [e for e in events_of(batch()) if e.attributes.get("subscriptionType") != "conversation.newMessage"]
     assert others and all(SENDER.address(e) is None for e in others)
 
@@ -212,8 +228,13 @@ def test_a_message_reaches_the_sandbox_once_and_its_new_message_webhook_reads_ba
     webhook = WebhookRequest(method=signed.method, url=signed.url, headers=headers, body=signed.body)
     get_adapter("hubspot").verify(webhook, hub, NOW)
     [event] = events_of(signed.body)
-    status = SENDER.status(event)
-    assert status is not None and status.provider_message_id == message_id and status.state == "delivered"
+    assert SENDER.status(event) is None  # the webhook alone says nothing about who wrote it
+    assert (event.attributes["objectId"], event.attributes["messageId"]) == (4455667788, message_id)
+    fetch = http_transport(message_request(f"{url}/hubspot", "4455667788", message_id, model))
+    echo = thread_event(event, "4455667788", ThreadMessage.model_validate(fetch.json()))
+    status = SENDER.status(echo)
+    assert echo.type == "message.sent" and status is not None
+    assert status.provider_message_id == message_id and status.state == "delivered"
     with pytest.raises(ValueError):
         build_status("hubspot", hub, HUB_URL, vars(sent), "failed", now=NOW)
 
@@ -233,6 +254,7 @@ def test_the_sandbox_refuses_an_unknown_token_and_another_agent(sandbox):
     assert agent.value.code == "hubspot_VALIDATION_ERROR" and apis.messages == []
 
 
-def test_crm_events_are_no_delivery_report():
+def test_crm_events_and_the_customers_messages_are_no_delivery_report():
     others = [e for e in events_of(batch()) if e.attributes.get("subscriptionType") != "conversation.newMessage"]
     assert all(SENDER.status(e) is None for e in others)
+    assert SENDER.status(thread_message()) is None

@@ -44,6 +44,7 @@ SENDERS: dict[str, str] = {
     "zendesk": "switchboard_core.outbound.zendesk:ZendeskSender",
     "intercom": "switchboard_core.outbound.intercom:IntercomSender",
     "freshdesk": "switchboard_core.outbound.freshdesk:FreshdeskSender",
+    "hubspot": "switchboard_core.outbound.hubspot:HubSpotSender",
     "vonage": "switchboard_core.outbound.vonage:VonageSender",
 }
 # Dev and tests only: send to this loopback base URL (+ "/<provider>") instead of the

@@ -15,15 +15,17 @@ The answer is the Message (``{"type", "id", "conversationsThreadId", "status": {
 HubSpot could not send at once comes back ``statusType: FAILED`` with its reason.
 
 What a reply needs that the webhook does not carry: HubSpot's ``conversation.newMessage``
-webhook (read by the adapter as ``crm.object_changed``, attributes ``objectId`` = thread id,
-``messageId``, ``messageType``) names neither the thread's channel nor its channel account,
-and the sender is pure (it cannot look the thread up). So ``channel_id`` and
-``channel_account_id`` come from the connection's outbound credentials (the one inbox channel
-account the connection answers through), unless the event itself carries ``channelId`` /
-``channelAccountId``. ``senderActorId`` is the credentials' ``sender_actor_id`` (``A-<user id>``).
+webhook names only the thread, the message and its type, so the ``hubspot_threads`` function
+fetches each new message (``message_request``: ``GET .../threads/{threadId}/messages/{messageId}``,
+scope ``conversations.read``) and publishes the customer's as ``message.received`` (attributes
+``threadId``, ``messageId``, ``messageType``, ``direction``, ``channelId``, ``channelAccountId``,
+``senderActorId``). That event is what ``address`` answers: in its thread, on its channel and
+channel account (the credentials' ``channel_id`` / ``channel_account_id`` when it names none).
+``senderActorId`` is the credentials' ``sender_actor_id`` (``A-<user id>``).
 
-Status: HubSpot's ``conversation.newMessage`` webhook for our own message (the same
-``messageId``) is the only echo, read as ``delivered``.
+Status: the business's own messages come back the same way, as ``message.sent`` (direction
+``OUTGOING``): for the hub's answer its ``messageId`` is the id ``outcome`` returned, read as
+``delivered`` (HubSpot's only word on it).
 
 Errors: ``{"status": "error", "message", "correlationId", "category", "errors"?: [{"message",
 "code"?}]}``: ``hubspot_<category>`` (``INVALID_AUTHENTICATION`` 401, ``MISSING_SCOPES`` 403,
@@ -57,6 +59,8 @@ from switchboard_core.outbound.base import (
 )
 
 NEW_MESSAGE = "conversation.newMessage"
+# The attributes the hubspot_threads function gives a fetched thread message (HubSpot's own names).
+THREAD_ID, MESSAGE_ID, MESSAGE_TYPE, DIRECTION = "threadId", "messageId", "messageType", "direction"
 MAX_TEXT_CHARS = 60_000
 _ID = re.compile(r"^[0-9]{1,24}$")
 _MESSAGE_ID = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")  # message ids are opaque strings ("a1b2c3d4e5")
@@ -96,10 +100,15 @@ def as_rich_text(text: str) -> str:
     return "".join("<p>" + html.escape(p.strip("\n")).replace("\n", "<br>") + "</p>" for p in paragraphs)
 
 
-def _is_thread_message(event: CanonicalEvent) -> bool:
-    return event.attributes.get("subscriptionType") == NEW_MESSAGE and event.type in (
-        "crm.object_changed",
-        "message.received",
+def message_request(base_url: str, thread_id: str, message_id: str, credentials: HubSpotCredentials) -> OutboundRequest:
+    """``GET /conversations/v3/conversations/threads/{threadId}/messages/{messageId}`` (scope
+    ``conversations.read``): the Message, with its ``direction``, ``senders``, ``text`` and channel."""
+    thread, message = quote(thread_id, safe=""), quote(message_id, safe="")
+    return OutboundRequest(
+        method="GET",
+        url=f"{base_url}/conversations/v3/conversations/threads/{thread}/messages/{message}",
+        headers={"Authorization": f"Bearer {credentials.access_token}", "Accept": "application/json"},
+        body=b"",
     )
 
 
@@ -109,15 +118,19 @@ class HubSpotSender(Sender):
     credentials_model: ClassVar[type[BaseModel]] = HubSpotCredentials
 
     def address(self, event: CanonicalEvent, visibility: Visibility | None = None) -> dict[str, str] | None:
-        # A thread's message (not an agent's internal comment) is answered in that thread.
-        if not _is_thread_message(event) or event.attributes.get("messageType") != "MESSAGE":
+        # A customer's message in a thread (fetched by hubspot_threads; never an agent's comment
+        # nor the business's own message) is answered in that thread.
+        attributes = event.attributes
+        if event.type != "message.received" or attributes.get(MESSAGE_TYPE) != "MESSAGE":
             return None
-        thread_id = _id(event.attributes.get("objectId"))
+        if attributes.get(DIRECTION) != "INCOMING":
+            return None
+        thread_id = _id(attributes.get(THREAD_ID))
         if thread_id is None:
             return None
         address = {"thread_id": thread_id, "type": "COMMENT" if visibility == "private" else "MESSAGE"}
         for field, key in (("channel_id", "channelId"), ("channel_account_id", "channelAccountId")):
-            value = _id(event.attributes.get(key))
+            value = _id(attributes.get(key))
             if value:
                 address[field] = value
         return address
@@ -178,9 +191,9 @@ class HubSpotSender(Sender):
         raise failure
 
     def status(self, event: CanonicalEvent) -> DeliveryStatus | None:
-        # The new-message webhook is HubSpot's only word on a message the hub sent; the hub
-        # matches the id to what it sent (a customer's message id matches nothing).
-        if not _is_thread_message(event):
+        # The business's own thread message, fetched after its new-message webhook, is HubSpot's
+        # only word on a message the hub sent; the hub matches the id to what it sent.
+        if event.type != "message.sent" or event.attributes.get(DIRECTION) != "OUTGOING":
             return None
-        message_id = _message_id(event.attributes.get("messageId"))
+        message_id = _message_id(event.attributes.get(MESSAGE_ID))
         return DeliveryStatus(message_id, "delivered") if message_id else None
