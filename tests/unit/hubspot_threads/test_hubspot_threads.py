@@ -62,8 +62,8 @@ def connection(configured: bool = True) -> Connection:
 
 def deps(transport: Callable[[OutboundRequest], ProviderResponse], **changes: Any) -> ThreadDeps:
     return ThreadDeps(
-        connections=changes.get("connections", Connections(connection())),  # type: ignore[arg-type]
-        credentials=changes.get("credentials", Credentials(OUTBOUND)),  # type: ignore[arg-type]
+        connections=changes.get("connections", Connections(connection())),
+        credentials=changes.get("credentials", Credentials(OUTBOUND)),
         transport=transport,
     )
 

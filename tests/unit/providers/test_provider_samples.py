@@ -45,7 +45,7 @@ def test_every_provider_has_samples_with_the_documented_defaults():
     assert set(SAMPLES) == set(PROVIDER_NAMES)
     assert SAMPLES["twilio"][:3] == ("sms", "mms", "voice-status")
     assert SAMPLES["meta"] == ("whatsapp", "messenger", "instagram", "whatsapp-status")
-    assert SAMPLES["hubspot"] == ("contact-created", "property-change")
+    assert SAMPLES["hubspot"] == ("contact-created", "property-change", "thread-message")
     assert SAMPLES["standard-webhooks"] == ("default",)
 
 
