@@ -73,6 +73,7 @@ class ThreadMessage(BaseModel):
     channel_id: str | None = Field(default=None, alias="channelId")
     channel_account_id: str | None = Field(default=None, alias="channelAccountId")
     truncation_status: str | None = Field(default=None, alias="truncationStatus")
+    client: dict[str, Any] = Field(default_factory=dict)  # {"clientType": HUBSPOT | INTEGRATION..., ...}
 
 
 @dataclass
@@ -196,8 +197,14 @@ def thread_event(webhook: CanonicalEvent, thread_id: str, message: ThreadMessage
     }
     if message.truncation_status and message.truncation_status != "NOT_TRUNCATED":
         attributes["truncationStatus"] = message.truncation_status
-    if not incoming and sender is not None and (sender.actor_id or "")[:2] in ("B-", "S-"):
-        attributes["automated"] = True  # a HubSpot bot or the system, not a person
+    if not incoming and (
+        (sender is not None and (sender.actor_id or "")[:2] in ("B-", "S-"))
+        or message.client.get("clientType") == "INTEGRATION"
+    ):
+        # A HubSpot bot, the system, or software through the API (the hub's own auto-replies among them):
+        # not an agent's answer, so routing does not count it for the SLA. A staff answer sent from the hub
+        # has already counted through its own message.sent (provider answers).
+        attributes["automated"] = True
     draft = EventDraft(
         type="message.received" if incoming else "message.sent",
         provider_event_id=f"message:{message.id}",

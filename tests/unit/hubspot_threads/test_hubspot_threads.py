@@ -198,7 +198,7 @@ def test_the_business_message_is_message_sent_and_reads_back_as_the_answers_deli
     assert (
         event.attributes["direction"] == "OUTGOING" and event.attributes["senderActorId"] == OUTBOUND["sender_actor_id"]
     )
-    assert "automated" not in event.attributes
+    assert event.attributes["automated"] is True  # posted through the API: software, not an agent in HubSpot
     assert reply_address(event) is None  # the business's own message is never answered
     status = sender.status(event)
     assert status is not None and (status.provider_message_id, status.state) == (provider_id, "delivered")
@@ -215,6 +215,14 @@ def test_a_bots_message_is_automated_and_the_customer_it_went_to_is_the_contact(
     (event,) = handle(webhook(), deps(answered(bot)), NOW).events
     assert event.type == "message.sent" and event.attributes["automated"] is True
     assert event.contact.crm_ids == {"hubspot": "1246965"} and event.contact.email == "a@b.example"
+
+
+def test_an_agents_message_typed_in_hubspot_is_not_automated():
+    agent = customer_message(
+        direction="OUTGOING", senders=[{"actorId": "A-1234567"}], client={"clientType": "HUBSPOT"}, recipients=[]
+    )
+    (event,) = handle(webhook(), deps(answered(agent)), NOW).events
+    assert event.type == "message.sent" and "automated" not in event.attributes and event.contact.crm_ids == {}
 
 
 def test_the_customers_message_is_not_a_delivery_report():
