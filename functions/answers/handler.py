@@ -16,17 +16,17 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from functions.answers.logic import AnswerDeps, handle, queue_delay, webhook_urls
-from switchboard_core import aws
+from switchboard_core import aws, sending
 from switchboard_core.answers.store import MessageStore
 from switchboard_core.bus import EventPublisher
-from switchboard_core.connections import ConnectionStore, CredentialStore
 from switchboard_core.envelopes import CanonicalEventBridgeEvent
 from switchboard_core.outbound import TransientFailure
 from switchboard_core.outbound.transport import http_transport
 from switchboard_core.routing.contacts import ContactStore
+from switchboard_core.sending import SendingSettings
 from switchboard_core.settings import load_settings
 
 logger = Logger()
@@ -36,16 +36,10 @@ tracer = Tracer(patch_modules=["botocore"])
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
-class AnswersSettings(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
+class AnswersSettings(SendingSettings):
     messages_table: str = Field(alias="TABLE_MESSAGES")
     contacts_table: str = Field(alias="TABLE_CONTACTS")
-    connections_table: str = Field(alias="TABLE_CONNECTIONS")
-    outbound_secrets_prefix: str = Field(alias="OUTBOUND_SECRETS_PREFIX")
-    event_bus: str = Field(alias="EVENT_BUS_NAME")
     public_base_url: str | None = Field(default=None, alias="PUBLIC_BASE_URL")
-    credentials_cache_seconds: int = Field(default=60, ge=0, alias="CREDENTIALS_CACHE_SECONDS")
     max_receive_count: int = Field(ge=1, alias="QUEUE_MAX_RECEIVE_COUNT")
 
 
@@ -57,20 +51,15 @@ def settings() -> AnswersSettings:
 @cache
 def dependencies() -> tuple[AnswerDeps, EventPublisher]:
     config = settings()
-    dynamodb = aws.resource("dynamodb")
     deps = AnswerDeps(
-        messages=MessageStore(dynamodb.Table(config.messages_table)),
-        contacts=ContactStore(dynamodb.Table(config.contacts_table)),
-        connections=ConnectionStore(dynamodb.Table(config.connections_table)),
-        credentials=CredentialStore(
-            aws.client("secretsmanager"),
-            config.outbound_secrets_prefix,
-            max_age_seconds=config.credentials_cache_seconds,
-        ),
+        messages=MessageStore(sending.table(config.messages_table)),
+        contacts=ContactStore(sending.table(config.contacts_table)),
+        connections=sending.connections(config),
+        credentials=sending.outbound_credentials(config),
         transport=http_transport,
         webhook_url=webhook_urls(config.public_base_url),
     )
-    return deps, EventPublisher(aws.client("events"), config.event_bus)
+    return deps, sending.publisher(config)
 
 
 def queue_url(arn: str) -> str:

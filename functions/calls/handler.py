@@ -13,15 +13,15 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from functions.calls.logic import CallDeps, CallStore, handle_event
-from switchboard_core import aws
+from switchboard_core import aws, sending
 from switchboard_core.bus import EventPublisher
-from switchboard_core.connections import ConnectionStore, CredentialStore
 from switchboard_core.envelopes import CanonicalEventBridgeEvent
 from switchboard_core.outbound.transport import http_transport
 from switchboard_core.routing.config_store import RoutingConfigStore
+from switchboard_core.sending import SendingSettings
 from switchboard_core.settings import load_settings
 
 logger = Logger()
@@ -31,16 +31,10 @@ tracer = Tracer(patch_modules=["botocore"])
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
-class CallsSettings(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
+class CallsSettings(SendingSettings):
     calls_table: str = Field(alias="TABLE_CALLS")
     routing_table: str = Field(alias="TABLE_ROUTING")
-    connections_table: str = Field(alias="TABLE_CONNECTIONS")
-    outbound_secrets_prefix: str = Field(alias="OUTBOUND_SECRETS_PREFIX")
-    event_bus: str = Field(alias="EVENT_BUS_NAME")
     public_base_url: str = Field(alias="PUBLIC_BASE_URL", min_length=8)
-    credentials_cache_seconds: int = Field(default=60, ge=0, alias="CREDENTIALS_CACHE_SECONDS")
 
 
 @cache
@@ -55,16 +49,12 @@ def dependencies() -> tuple[CallDeps, EventPublisher]:
     deps = CallDeps(
         calls=CallStore(dynamodb.Table(config.calls_table)),
         config=RoutingConfigStore(dynamodb.Table(config.routing_table)),
-        connections=ConnectionStore(dynamodb.Table(config.connections_table)),
-        credentials=CredentialStore(
-            aws.client("secretsmanager"),
-            config.outbound_secrets_prefix,
-            max_age_seconds=config.credentials_cache_seconds,
-        ),
+        connections=sending.connections(config),
+        credentials=sending.outbound_credentials(config),
         transport=http_transport,
         public_base_url=config.public_base_url,
     )
-    return deps, EventPublisher(aws.client("events"), config.event_bus)
+    return deps, sending.publisher(config)
 
 
 def record_handler(record: SQSRecord) -> None:

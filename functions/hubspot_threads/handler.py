@@ -16,15 +16,14 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from pydantic import BaseModel, ConfigDict, Field
 
 from functions.hubspot_threads.logic import ThreadDeps, handle
-from switchboard_core import aws
+from switchboard_core import sending
 from switchboard_core.bus import EventPublisher
-from switchboard_core.connections import ConnectionStore, CredentialStore
 from switchboard_core.envelopes import CanonicalEventBridgeEvent
 from switchboard_core.outbound import TransientFailure
 from switchboard_core.outbound.transport import http_transport
+from switchboard_core.sending import SendingSettings
 from switchboard_core.settings import load_settings
 
 logger = Logger()
@@ -34,13 +33,8 @@ tracer = Tracer(patch_modules=["botocore"])
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
-class ThreadsSettings(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    connections_table: str = Field(alias="TABLE_CONNECTIONS")
-    outbound_secrets_prefix: str = Field(alias="OUTBOUND_SECRETS_PREFIX")
-    event_bus: str = Field(alias="EVENT_BUS_NAME")
-    credentials_cache_seconds: int = Field(default=60, ge=0, alias="CREDENTIALS_CACHE_SECONDS")
+class ThreadsSettings(SendingSettings):
+    """Only what every sending function reads: the connections, their outbound credentials, the bus."""
 
 
 @cache
@@ -52,15 +46,11 @@ def settings() -> ThreadsSettings:
 def dependencies() -> tuple[ThreadDeps, EventPublisher]:
     config = settings()
     deps = ThreadDeps(
-        connections=ConnectionStore(aws.resource("dynamodb").Table(config.connections_table)),
-        credentials=CredentialStore(
-            aws.client("secretsmanager"),
-            config.outbound_secrets_prefix,
-            max_age_seconds=config.credentials_cache_seconds,
-        ),
+        connections=sending.connections(config),
+        credentials=sending.outbound_credentials(config),
         transport=http_transport,
     )
-    return deps, EventPublisher(aws.client("events"), config.event_bus)
+    return deps, sending.publisher(config)
 
 
 def record_handler(record: SQSRecord) -> None:

@@ -15,19 +15,19 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from pydantic import BaseModel, ConfigDict, Field, Json
+from pydantic import Field, Json
 
 from functions.notifications.channels import ChannelDeps
 from functions.notifications.ledger import NotificationLedger
 from functions.notifications.logic import NotificationDeps, NotificationPolicy, flush_digests, handle
 from functions.notifications.signing import NotificationSigningKeys
-from switchboard_core import aws
+from switchboard_core import aws, sending
 from switchboard_core.bus import EventPublisher
-from switchboard_core.connections import ConnectionStore, CredentialStore
 from switchboard_core.envelopes import CanonicalEventBridgeEvent
 from switchboard_core.outbound import TransientFailure
 from switchboard_core.outbound.transport import http_transport
 from switchboard_core.routing.config_store import RoutingConfigStore
+from switchboard_core.sending import SendingSettings
 from switchboard_core.settings import load_settings
 from switchboard_core.subscriptions.sender import post
 
@@ -38,19 +38,13 @@ tracer = Tracer(patch_modules=["botocore"])
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
-class NotificationSettings(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
+class NotificationSettings(SendingSettings):
     notifications_table: str = Field(alias="TABLE_NOTIFICATIONS")
     routing_table: str = Field(alias="TABLE_ROUTING")
-    connections_table: str = Field(alias="TABLE_CONNECTIONS")
-    outbound_secrets_prefix: str = Field(alias="OUTBOUND_SECRETS_PREFIX")
     signing_secrets_prefix: str = Field(alias="NOTIFICATION_SECRETS_PREFIX")
-    event_bus: str = Field(alias="EVENT_BUS_NAME")
     policy: Json[NotificationPolicy] = Field(alias="NOTIFICATION_POLICY")
     email_from: str | None = Field(default=None, alias="NOTIFICATION_EMAIL_FROM")
     sms_from: str | None = Field(default=None, alias="NOTIFICATION_SMS_FROM")
-    credentials_cache_seconds: int = Field(default=60, ge=0, alias="CREDENTIALS_CACHE_SECONDS")
     max_receive_count: int = Field(ge=1, alias="QUEUE_MAX_RECEIVE_COUNT")
     endpoints: str = Field(default="", alias="SWITCHBOARD_ENDPOINTS")
 
@@ -66,12 +60,8 @@ def dependencies() -> tuple[NotificationDeps, EventPublisher]:
     dynamodb = aws.resource("dynamodb")
     keys = NotificationSigningKeys(aws.client("secretsmanager"), config.signing_secrets_prefix)
     channels = ChannelDeps(
-        connections=ConnectionStore(dynamodb.Table(config.connections_table)),
-        credentials=CredentialStore(
-            aws.client("secretsmanager"),
-            config.outbound_secrets_prefix,
-            max_age_seconds=config.credentials_cache_seconds,
-        ),
+        connections=sending.connections(config),
+        credentials=sending.outbound_credentials(config),
         transport=http_transport,
         ses=aws.client("sesv2"),
         email_from=config.email_from or None,
@@ -86,7 +76,7 @@ def dependencies() -> tuple[NotificationDeps, EventPublisher]:
         channels=channels,
         policy=config.policy,
     )
-    return deps, EventPublisher(aws.client("events"), config.event_bus)
+    return deps, sending.publisher(config)
 
 
 def record_handler(record: SQSRecord) -> None:
