@@ -524,7 +524,13 @@ FUNCTIONS: dict[str, Function] = {
             schedule="rate(1 minute)",
             consumer=Consumer(
                 queue="notifications",
-                event_pattern={"source": [ROUTING_SOURCE], "detail-type": list(NOTIFICATION_TRIGGERS)},
+                # Routing's decisions, and campaigns' notify steps (functions/notifications/logic.py TRIGGERS).
+                event_pattern={
+                    "$or": [
+                        {"source": [ROUTING_SOURCE], "detail-type": list(NOTIFICATION_TRIGGERS)},
+                        {"source": ["switchboard.campaigns"], "detail-type": ["campaign.notification_requested"]},
+                    ]
+                },
                 batch_size=1,
                 visibility_timeout_seconds=360,
             ),

@@ -1,5 +1,6 @@
-"""Notifications: SQS batches of routing.assigned / .unassigned / .escalated -> sends ->
-notification.* on the bus; and, on its schedule, the digests whose rate window ended.
+"""Notifications: SQS batches of routing.assigned / .unassigned / .escalated and campaigns'
+campaign.notification_requested -> sends -> notification.* on the bus; and, on its schedule,
+the digests whose rate window ended.
 
 One invocation serves both: an SQS batch has `Records`; the scheduled run's input does not.
 Partial batch failures: a transient channel failure retries that one event (its sent

@@ -1,14 +1,18 @@
-"""Notifications: telling responders and teams about routing events.
+"""Notifications: telling responders and teams about routing events and campaigns' notify steps.
 
-One routing event in (`routing.assigned`, `routing.unassigned`, `routing.escalated`), one
-`notification.sent` or `notification.failed` out per recipient and channel:
+One trigger in (`routing.assigned`, `routing.unassigned`, `routing.escalated`, or a campaign's
+`campaign.notification_requested`), one `notification.sent` or `notification.failed` out per
+recipient and channel:
 
 1. Recipients. `routing.assigned` -> the assignee (none yet: the team's on-call contact,
    since the conversation waits in its queue); `routing.unassigned` -> the queue's team's
    on-call contact points; `routing.escalated` -> the team's on-call contact points and, when
-   the conversation is assigned, the assignee too.
+   the conversation is assigned, the assignee too. A campaign names its recipient: `to`
+   `assignee` / `responder` -> that responder (`target`), `team` -> the team's on-call contact
+   points; none (no assignee, an unknown responder or team) -> notification.failed
+   `no_recipient`, a malformed request -> notification.failed `invalid_request`.
 2. Urgency (the documented rule): urgent when the event's `urgency` is high or critical, its
-   `priority` is 1 or 2, or it is an escalation.
+   `priority` is 1 or 2, or it is an escalation; a campaign says so itself (`urgent`).
 3. Preferences (responders; a team's on-call contact has none): the contact points of the
    preferred channels, in that order (default: every contact point). In quiet hours, or
    outside working hours when `urgent_only_outside_hours`, a non-urgent notification is not
@@ -26,9 +30,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, model_validator
 
 from functions.notifications.channels import ChannelDeps, Outgoing, deliver
 from functions.notifications.ledger import Digest, NotificationLedger
@@ -40,7 +44,12 @@ from switchboard_core.routing.assignment import Responder, Team
 from switchboard_core.routing.config_store import RoutingConfigStore
 from switchboard_core.routing.contact_points import ContactPoint, NotificationPreferences
 
-TRIGGERS = ("routing.assigned", "routing.unassigned", "routing.escalated")
+ROUTING_TRIGGERS = ("routing.assigned", "routing.unassigned", "routing.escalated")
+CAMPAIGN_TRIGGER = "campaign.notification_requested"
+CAMPAIGNS_PROVIDER = "campaigns"  # the campaign function publishes as switchboard.campaigns
+TRIGGERS = (*ROUTING_TRIGGERS, CAMPAIGN_TRIGGER)
+# Triggers that must reach someone: a recipient without contact points is reported, not skipped.
+MUST_REACH = ("routing.escalated", CAMPAIGN_TRIGGER)
 URGENT_LEVELS = ("high", "critical")
 URGENT_PRIORITIES = (1, 2)
 MAP_ZOOM = 15
@@ -54,6 +63,31 @@ class NotificationPolicy(BaseModel):
     rate_limit: int = Field(ge=1, description="notifications per recipient and window before the rest are digested")
     window_seconds: int = Field(ge=10, le=86400)
     digest_attempts: int = Field(default=5, ge=1, description="scheduled runs that try a digest before it fails")
+
+
+class CampaignNotification(BaseModel):
+    """The attributes of a campaign's `campaign.notification_requested` (a notify step)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    campaign: str = Field(min_length=1)
+    campaign_name: str = Field(min_length=1)
+    version: int = Field(ge=1, strict=True)
+    run: str = Field(min_length=1)
+    conversation: str | None = None
+    to: Literal["assignee", "team", "responder"]
+    target: str | None = Field(default=None, description="responder id or team name; None: an assignee-less run")
+    text: str = Field(description="the notify step's text, rendered by the campaign")
+    urgent: StrictBool = False
+    idempotency_key: str = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _checked(self) -> CampaignNotification:
+        if not self.text.strip():
+            raise ValueError("text is empty: nothing to tell")
+        if self.to != "assignee" and not self.target:
+            raise ValueError(f"target is required when to is {self.to}")
+        return self
 
 
 @dataclass(frozen=True)
@@ -133,8 +167,21 @@ def recipients(event: CanonicalEvent, config: RoutingConfigStore) -> list[Recipi
     return found
 
 
+def campaign_recipient(request: CampaignNotification, tenant: str, config: RoutingConfigStore) -> Recipient | None:
+    """The responder or team a campaign's notify step names (None: nobody by that name, or no assignee)."""
+    if not request.target:
+        return None
+    if request.to == "team":
+        team = next((t for t in config.teams(tenant) if t.name == request.target), None)
+        return of_team(team) if team is not None else None
+    responder = config.responder(tenant, request.target)
+    return of_responder(responder) if responder is not None else None
+
+
 def is_urgent(event: CanonicalEvent) -> bool:
     attributes = event.attributes
+    if event.type == CAMPAIGN_TRIGGER:
+        return attributes.get("urgent") is True
     priority = attributes.get("priority")
     return (
         event.type == "routing.escalated"
@@ -173,6 +220,19 @@ def map_url(latitude: float, longitude: float) -> str:
 
 def view_of(event: CanonicalEvent, recipient: Recipient, urgent: bool) -> NotificationView:
     attributes = event.attributes
+    if event.type == CAMPAIGN_TRIGGER:  # validated as a CampaignNotification already
+        return NotificationView(
+            kind="campaign",
+            recipient_name=recipient.name,
+            conversation=attributes.get("conversation"),
+            contact=contact_line(event),
+            urgent=urgent,
+            text=attributes["text"],
+            campaign=attributes["campaign"],
+            campaign_name=attributes["campaign_name"],
+            campaign_version=attributes["version"],
+            run=attributes["run"],
+        )
     raw_location = attributes.get("location")
     location: dict[str, Any] = raw_location if isinstance(raw_location, dict) else {}
     latitude, longitude = location.get("latitude"), location.get("longitude")
@@ -213,14 +273,36 @@ def contact_line(event: CanonicalEvent) -> str:
 def handle(
     event: CanonicalEvent, deps: NotificationDeps, now: datetime, last_attempt: bool = False
 ) -> list[CanonicalEvent]:
-    """The notification.* events for one routing event (already-sent ones yield nothing)."""
+    """The notification.* events for one trigger (already-sent ones yield nothing)."""
     if event.type not in TRIGGERS:
         return []
+    if event.type == CAMPAIGN_TRIGGER:
+        return handle_campaign(event, deps, now, last_attempt)
     urgent = is_urgent(event)
     outcomes: list[CanonicalEvent] = []
     for recipient in recipients(event, deps.config):
         outcomes.extend(notify(event, recipient, urgent, deps, now, last_attempt))
     return outcomes
+
+
+def handle_campaign(
+    event: CanonicalEvent, deps: NotificationDeps, now: datetime, last_attempt: bool
+) -> list[CanonicalEvent]:
+    """A campaign's notify step: its one recipient, or a failure saying why there is none."""
+    if event.provider != CAMPAIGNS_PROVIDER:
+        return []  # only the campaign function asks (the queue's rule selects its source too)
+    try:
+        request = CampaignNotification.model_validate(event.attributes)
+    except ValidationError as invalid:
+        detail = "; ".join(
+            f"{'.'.join(str(p) for p in error['loc']) or 'attributes'}: {error['msg']}" for error in invalid.errors()
+        )
+        return [outcome(event, None, None, "failed", {"reason": "invalid_request", "detail": detail}, now)]
+    recipient = campaign_recipient(request, event.tenant, deps.config)
+    if recipient is None:
+        nobody = {"reason": "no_recipient", "to": request.to, "target": request.target}
+        return [outcome(event, None, None, "failed", nobody, now)]
+    return notify(event, recipient, request.urgent, deps, now, last_attempt)
 
 
 def notify(
@@ -229,9 +311,9 @@ def notify(
     ledger, policy = deps.ledger, deps.policy
     points = chosen_points(recipient)
     if not points:
-        # Nobody to tell is news only for an escalation (it must reach someone); a responder or
-        # team without contact points is simply not notified of assignments.
-        if event.type != "routing.escalated":
+        # Nobody to tell is news only for an escalation or a campaign (they must reach someone);
+        # a responder or team without contact points is simply not notified of assignments.
+        if event.type not in MUST_REACH:
             return []
         return [outcome(event, recipient, None, "failed", {"reason": "no_contact_point"}, now)]
     reason = held_back(recipient, urgent, now)
@@ -290,6 +372,21 @@ def settled(
     return [CanonicalEvent.model_validate_json(stored)] if stored else []
 
 
+def campaign_attributes(event: CanonicalEvent) -> dict[str, Any]:
+    """What an outcome of a campaign's request says about where it came from (whatever was valid of it)."""
+    if event.type != CAMPAIGN_TRIGGER:
+        return {}
+    attributes = event.attributes
+    found: dict[str, Any] = {
+        name: attributes[name]
+        for name in ("campaign", "run", "campaign_name", "idempotency_key")
+        if isinstance(attributes.get(name), str)
+    }
+    if isinstance(attributes.get("version"), int) and not isinstance(attributes.get("version"), bool):
+        found["version"] = attributes["version"]
+    return found
+
+
 def webhook_payload(event: CanonicalEvent, recipient: Recipient, view: NotificationView, text: str) -> dict[str, Any]:
     return {
         "type": "notification",
@@ -304,19 +401,22 @@ def webhook_payload(event: CanonicalEvent, recipient: Recipient, view: Notificat
 
 def outcome(
     event: CanonicalEvent,
-    recipient: Recipient,
+    recipient: Recipient | None,
     point: ContactPoint | None,
     kind: str,
     details: dict[str, Any],
     now: datetime,
 ) -> CanonicalEvent:
+    """One notification.* event; `recipient` None: the trigger named nobody to tell."""
     channel = point.channel if point else None
+    conversation = event.attributes.get("conversation")
     attributes: dict[str, Any] = {
-        **recipient.attributes(),
+        **(recipient.attributes() if recipient else {}),
         "channel": channel,
         "trigger_event": event.id,
         "trigger_type": event.type,
-        "conversation": event.attributes.get("conversation"),
+        "conversation": conversation if isinstance(conversation, str) else None,
+        **campaign_attributes(event),
         **details,
     }
     distance = event.attributes.get("distance_km")
@@ -325,7 +425,7 @@ def outcome(
     return CanonicalEvent.from_draft(
         EventDraft(
             type=f"notification.{kind}",
-            provider_event_id=f"{event.id}:{recipient.key}:{channel or 'none'}:{kind}",
+            provider_event_id=f"{event.id}:{recipient.key if recipient else 'nobody'}:{channel or 'none'}:{kind}",
             occurred_at=now,
             contact=event.contact,
             conversation_key=event.conversation_key,

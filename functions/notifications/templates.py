@@ -5,7 +5,12 @@ not HTML (the Slack sender escapes Slack's own control characters itself).
 
 The view a template sees is `NotificationView`: a short contact summary, the customer's
 last message, topics, sentiment, urgency and, for a located request, the distance (km, one
-decimal) and an OpenStreetMap link. SMS templates stay short (one or two segments)."""
+decimal) and an OpenStreetMap link. SMS templates stay short (one or two segments).
+
+A campaign's notify step (kind `campaign`) has its own templates: the campaign already
+rendered the words staff wrote (`text`, shown whole, not excerpted like a customer's
+message), so they only add the campaign's name, the urgency, the contact and where it came
+from."""
 
 from __future__ import annotations
 
@@ -22,7 +27,7 @@ MESSAGE_EXCERPT_CHARS = 140
 class NotificationView(BaseModel):
     """What a template may show (every field rendered as plain text)."""
 
-    kind: str  # assigned | unassigned | escalated
+    kind: str  # assigned | unassigned | escalated | campaign
     recipient_name: str
     conversation: str | None = None
     team: str | None = None
@@ -37,6 +42,12 @@ class NotificationView(BaseModel):
     distance_km: float | None = None
     map_url: str | None = None
     overdue_minutes: int | None = None
+    # A campaign's notify step: the campaign's rendered text and where it came from.
+    text: str | None = None
+    campaign: str | None = None
+    campaign_name: str | None = None
+    campaign_version: int | None = None
+    run: str | None = None
 
 
 _HEADLINE = (
@@ -78,6 +89,17 @@ TEMPLATES: dict[str, str] = {
     + "{% if overdue_minutes %}SLA passed {{ overdue_minutes }} minutes ago\n{% endif %}"
     + "{% if conversation %}\nConversation: {{ conversation }}{% if team %} (team {{ team }}){% endif %}\n{% endif %}",
     "subject": _HEADLINE,
+    "campaign_sms": "[{{ campaign_name }}]{% if urgent %} URGENT{% endif %} {{ text }}",
+    "campaign_slack": "*{{ campaign_name }}*{% if urgent %} (URGENT){% endif %}\n"
+    "{{ text }}\n"
+    "Contact: {{ contact }}{% if conversation %} · conversation {{ conversation }}{% endif %}\n"
+    "Campaign {{ campaign }} v{{ campaign_version }}, run {{ run }}",
+    "campaign_email": "Hello {{ recipient_name }},\n\n"
+    "{{ text }}\n\n"
+    "Contact: {{ contact }}\n"
+    "{% if conversation %}Conversation: {{ conversation }}\n{% endif %}"
+    "\nFrom the campaign {{ campaign_name }} ({{ campaign }}, version {{ campaign_version }}), run {{ run }}.",
+    "campaign_subject": "{% if urgent %}URGENT: {% endif %}{{ campaign_name }}: {{ contact }}",
     "digest": "{{ count }} more notification{{ 's' if count != 1 else '' }} in the last {{ minutes }} min"
     "{% for line in lines %}\n- {{ line }}{% endfor %}"
     "{% if hidden %}\n... and {{ hidden }} more{% endif %}",
@@ -99,8 +121,9 @@ def render(channel: str, view: NotificationView) -> tuple[str, str]:
     """(subject, body) for `channel`; the subject is for e-mail (the others ignore it)."""
     values = view.model_dump()
     values["message"] = _excerpt(view.message)
-    body = _template(channel if channel in ("sms", "slack", "email") else "slack").render(**values).strip()
-    subject = _template("subject").render(**values).strip()
+    prefix = "campaign_" if view.kind == "campaign" else ""
+    body = _template(prefix + (channel if channel in ("sms", "slack", "email") else "slack")).render(**values).strip()
+    subject = _template(prefix + "subject").render(**values).strip()
     if channel == "sms" and len(body) > SMS_MAX_CHARS:
         body = body[: SMS_MAX_CHARS - 1] + "…"
     return subject, body

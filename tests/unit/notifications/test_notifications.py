@@ -530,3 +530,237 @@ def test_a_webhook_goes_out_through_the_real_sender_and_verifies_with_the_public
     secret = SigningSecrets.model_validate_json(stored["SecretString"]).current
     payload = Webhook(secret).verify(body, headers)
     assert payload["recipient"] == {"responder": "driver-1"} and "3.2 km" in payload["text"]
+
+
+# --- campaigns' notify steps ---------------------------------------------------------------
+
+CAMPAIGN_TEXT = "Customer said no to the offer: call patched to you now"
+
+
+def campaign_event(
+    key: str = "run_1:notify:1",
+    *,
+    to: str = "assignee",
+    target: str | None = "driver-1",
+    text: str = CAMPAIGN_TEXT,
+    urgent: bool = False,
+    provider: str = "campaigns",
+    drop: tuple[str, ...] = (),
+    **extra,
+) -> CanonicalEvent:
+    """A campaign's campaign.notification_requested, as the campaign function publishes it."""
+    attributes = {
+        "campaign": "cmp_1",
+        "campaign_name": "negative-mention",
+        "version": 2,
+        "run": "run_1",
+        "conversation": "cv_9",
+        "contact": {"id": "ct_1"},
+        "to": to,
+        "target": target,
+        "text": text,
+        "urgent": urgent,
+        "idempotency_key": key,
+        **extra,
+    }
+    for name in drop:
+        del attributes[name]
+    return CanonicalEvent.from_draft(
+        EventDraft(
+            type="campaign.notification_requested",
+            provider_event_id=key,
+            occurred_at=NOW,
+            contact=Contact(phone=CUSTOMER),
+            conversation_key="cv_9",
+            attributes=attributes,
+        ),
+        provider=provider,
+        connection="campaigns",
+        tenant="acme",
+        channel=Channel.GENERIC,
+        received_at=NOW,
+        raw_ref=None,
+    )
+
+
+def test_a_campaign_notifies_the_assignee_with_its_text_once(world) -> None:
+    deps, transport, _, _ = world
+    event = campaign_event()
+    [sent] = handle(event, deps, NOW)
+    [sms] = transport.sms()
+    assert sms["To"] == DRIVER_PHONE and sms["Body"] == f"[negative-mention] {CAMPAIGN_TEXT}"
+    assert sent.type == "notification.sent" and sent.provider == "notifications"
+    attributes = sent.attributes
+    assert attributes["responder"] == "driver-1" and attributes["channel"] == "sms"
+    assert (attributes["campaign"], attributes["run"], attributes["version"]) == ("cmp_1", "run_1", 2)
+    assert attributes["campaign_name"] == "negative-mention" and attributes["idempotency_key"] == "run_1:notify:1"
+    assert attributes["trigger_event"] == event.id and attributes["trigger_type"] == "campaign.notification_requested"
+    assert attributes["conversation"] == "cv_9" and sent.contact.phone == CUSTOMER
+    # The same request again (the campaign replayed its step: same key, same event id): nothing more is sent.
+    assert handle(campaign_event(), deps, NOW + timedelta(seconds=5)) == [sent]
+    assert len(transport.sms()) == 1
+
+
+def test_a_campaign_notifies_a_named_responder_and_a_teams_on_call_contact(world) -> None:
+    deps, transport, _, _ = world
+    [to_responder] = handle(campaign_event("run_1:notify:1", to="responder", target="driver-1"), deps, NOW)
+    [to_team] = handle(campaign_event("run_1:tell-team:1", to="team", target="field"), deps, NOW)
+    assert to_responder.attributes["responder"] == "driver-1"
+    assert to_team.attributes["team"] == "field" and "responder" not in to_team.attributes
+    assert [m["To"] for m in transport.sms()] == [DRIVER_PHONE, "+14155550999"]
+    assert to_team.attributes["run"] == "run_1" and to_team.id != to_responder.id
+
+
+@pytest.mark.parametrize(
+    ("to", "target"),
+    [
+        ("assignee", None),  # the run's conversation has no assignee
+        ("assignee", "driver-404"),
+        ("responder", "driver-404"),
+        ("team", "nobody-here"),
+    ],
+)
+def test_a_campaign_naming_nobody_is_reported_as_no_recipient(world, to, target) -> None:
+    deps, transport, _, _ = world
+    [failed] = handle(campaign_event(to=to, target=target), deps, NOW)
+    assert failed.type == "notification.failed" and failed.attributes["reason"] == "no_recipient"
+    assert (failed.attributes["to"], failed.attributes["target"]) == (to, target)
+    assert failed.attributes["campaign"] == "cmp_1" and failed.attributes["run"] == "run_1"
+    assert failed.attributes["channel"] is None and "responder" not in failed.attributes
+    assert transport.requests == []
+    assert handle(campaign_event(to=to, target=target), deps, NOW) == [failed]  # same id: said once
+
+
+def test_a_campaign_reaching_a_team_without_contact_points_is_reported(world) -> None:
+    deps, transport, _, _ = world
+    [failed] = handle(campaign_event(to="team", target="quiet"), deps, NOW)
+    assert failed.attributes["reason"] == "no_contact_point" and failed.attributes["team"] == "quiet"
+    assert failed.attributes["campaign"] == "cmp_1" and transport.requests == []
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        ({"to": "manager"}, "to"),
+        ({"text": "   "}, "text is empty"),
+        ({"urgent": "yes"}, "urgent"),
+        ({"version": "2"}, "version"),
+        ({"version": 0}, "version"),
+        ({"to": "team", "target": None}, "target is required when to is team"),
+        ({"to": "responder", "target": ""}, "target is required when to is responder"),
+        ({"drop": ("run",)}, "run"),
+        ({"drop": ("idempotency_key",)}, "idempotency_key"),
+        ({"drop": ("text",)}, "text"),
+    ],
+)
+def test_a_malformed_campaign_request_is_reported_and_sends_nothing(world, change, named) -> None:
+    deps, transport, _, _ = world
+    [failed] = handle(campaign_event(**change), deps, NOW)
+    assert failed.type == "notification.failed" and failed.attributes["reason"] == "invalid_request"
+    assert named in failed.attributes["detail"]
+    assert failed.attributes["trigger_type"] == "campaign.notification_requested"
+    assert transport.requests == []
+
+
+def test_a_malformed_campaign_request_keeps_only_its_well_typed_origin() -> None:
+    from functions.notifications.logic import campaign_attributes
+
+    event = campaign_event(campaign=7, run=["run_1"], version=True)
+    assert campaign_attributes(event) == {"campaign_name": "negative-mention", "idempotency_key": "run_1:notify:1"}
+    assert campaign_attributes(routing_event(1)) == {}
+
+
+def test_a_campaign_request_from_anyone_but_the_campaign_function_is_ignored(world) -> None:
+    deps, transport, _, _ = world
+    assert handle(campaign_event(provider="routing"), deps, NOW) == []
+    assert handle(campaign_event(provider="standard-webhooks"), deps, NOW) == []
+    assert transport.requests == []
+
+
+def test_campaign_urgency_is_what_the_step_says() -> None:
+    assert is_urgent(campaign_event(urgent=True)) is True
+    assert is_urgent(campaign_event(urgent=False)) is False
+    assert is_urgent(campaign_event(urgent=False, urgency="critical", priority=1)) is False
+
+
+def test_quiet_hours_hold_back_a_campaign_notification_unless_it_is_urgent(world) -> None:
+    deps, transport, _, config = world
+    _with_preferences(
+        config, channels=["sms"], time_zone="Europe/Paris", quiet_hours=QuietHours(start=time(12), end=time(14))
+    )
+    [held] = handle(campaign_event("run_1:notify:1"), deps, NOW)  # 13:01 in Paris
+    assert held.type == "notification.failed" and held.attributes["reason"] == "quiet_hours"
+    assert held.attributes["campaign"] == "cmp_1" and transport.requests == []
+    [sent] = handle(campaign_event("run_2:notify:1", urgent=True), deps, NOW)
+    assert sent.type == "notification.sent"
+    assert transport.sms()[0]["Body"] == f"[negative-mention] URGENT {CAMPAIGN_TEXT}"
+
+
+def test_campaign_notifications_share_the_recipients_rate_limit_and_digest(world) -> None:
+    deps, transport, _, _ = world
+    for n in range(3):
+        handle(routing_event(800 + n), deps, NOW)
+    assert handle(campaign_event("run_1:notify:1"), deps, NOW) == []  # over the limit: digested
+    assert len(transport.sms()) == 3
+    [digest] = flush_digests(deps, NOW + timedelta(minutes=5), lambda events: None)
+    assert digest.attributes["count"] == 1 and digest.attributes["triggers"] == [campaign_event().id]
+    assert f"[negative-mention] {CAMPAIGN_TEXT}" in transport.sms()[-1]["Body"]
+
+
+def test_campaign_text_on_slack_and_email_is_whole_with_where_it_came_from(world) -> None:
+    deps, transport, _, config = world
+    _with_preferences(config, channels=["slack", "email"])
+    long_text = "Call the customer back about the refund. " * 6  # longer than a customer's excerpt
+    outcomes = handle(campaign_event(text=long_text, urgent=True), deps, NOW)
+    assert [o.attributes["channel"] for o in outcomes] == ["slack", "email"]
+    [post] = transport.slack()
+    assert post["text"].startswith("*negative-mention* (URGENT)\n" + long_text.strip())
+    assert CUSTOMER in post["text"] and "conversation cv_9" in post["text"] and "run run_1" in post["text"]
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.ses.models import ses_backends
+
+    [message] = ses_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].sent_messages
+    assert message.destinations["ToAddresses"] == ["dana@example.com"]
+    assert message.subject == f"URGENT: negative-mention: {CUSTOMER}"
+    assert long_text.strip() in message.body and "From the campaign negative-mention (cmp_1, version 2)" in message.body
+
+
+def test_campaign_sms_stays_within_two_segments() -> None:
+    from functions.notifications.templates import SMS_MAX_CHARS, NotificationView
+
+    view = NotificationView(
+        kind="campaign", recipient_name="Dana", text="x" * 1000, campaign="cmp_1", campaign_name="n", run="run_1"
+    )
+    _, body = render("sms", view)
+    assert len(body) == SMS_MAX_CHARS and body.startswith("[n] xxx") and body.endswith("…")
+    subject, email = render("email", view.model_copy(update={"urgent": True, "campaign_version": 3}))
+    assert subject == "URGENT: n: a customer"
+    assert "x" * 1000 in email and "From the campaign n (cmp_1, version 3), run run_1." in email
+
+
+def test_campaign_text_is_data_not_a_template(world) -> None:
+    deps, transport, _, _ = world
+    handle(campaign_event(text="{{ ''.__class__.__mro__ }} {% for x in range(3) %}x{% endfor %}"), deps, NOW)
+    assert "{{ ''.__class__.__mro__ }} {% for x in range(3) %}x{% endfor %}" in transport.sms()[0]["Body"]
+
+
+def test_a_campaign_webhook_carries_the_text_and_the_campaign(world) -> None:
+    deps, _, webhook, config = world
+    config.put_responder(
+        Responder(
+            id="driver-1",
+            tenant="acme",
+            name="Dana",
+            contact_points=[ContactPoint(channel="webhook", to="https://hooks.example.com/dana")],
+        )
+    )
+    [sent] = handle(campaign_event(), deps, NOW)
+    assert sent.attributes["channel"] == "webhook" and sent.attributes["campaign"] == "cmp_1"
+    [(_, body, headers)] = webhook.posts
+    payload = json.loads(body)
+    assert payload["trigger_type"] == "campaign.notification_requested"
+    assert payload["trigger_event"] == sent.attributes["trigger_event"] == headers["webhook-id"].split("_")[1]
+    assert payload["text"].startswith(f"*negative-mention*\n{CAMPAIGN_TEXT}\n")
+    details = payload["details"]
+    assert details["kind"] == "campaign" and details["text"] == CAMPAIGN_TEXT
+    assert (details["campaign"], details["campaign_version"], details["run"]) == ("cmp_1", 2, "run_1")

@@ -4,6 +4,7 @@ failures, and the scheduled run that sends digests."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import pytest
@@ -14,12 +15,19 @@ from infra.local.lambdas import LocalFunctions
 from infra.local.provider_apis import ProviderApis, serve
 from switchboard_core import aws
 from switchboard_core.connections import Connection, ConnectionStore, CredentialStore
+from switchboard_core.events import CanonicalEvent, Channel, EventDraft
 from switchboard_core.outbound import API_OVERRIDE_ENV
 from switchboard_core.routing.assignment import Responder
 from switchboard_core.routing.config_store import RoutingConfigStore
 from switchboard_core.routing.contact_points import ContactPoint
 from tests.unit.event_log.test_event_log_consumer import envelope, sqs_event
-from tests.unit.notifications.test_notifications import DRIVER_PHONE, TWILIO, routing_event
+from tests.unit.notifications.test_notifications import (
+    CAMPAIGN_TEXT,
+    DRIVER_PHONE,
+    TWILIO,
+    campaign_event,
+    routing_event,
+)
 
 NOW = datetime(2026, 11, 23, 12, tzinfo=UTC)
 
@@ -105,3 +113,99 @@ def test_the_scheduled_run_sends_due_digests(notifying) -> None:
     assert functions.invoke("notifications", {"source": "aws.scheduler"}) == {"digest_notifications": 1}
     assert functions.invoke("notifications", {"source": "aws.scheduler"}) == {"digest_notifications": 0}
     assert apis.messages[-1].text.startswith("2 more notifications")
+
+
+# --- campaigns' notify steps, through the topology's rule --------------------------------------
+
+
+def _put_on_bus(world, event) -> None:
+    answer = aws.client("events").put_events(
+        Entries=[
+            {
+                "EventBusName": world.names.bus,
+                "Source": event.source,
+                "DetailType": event.type,
+                "Detail": event.model_dump_json(),
+            }
+        ]
+    )
+    assert answer["FailedEntryCount"] == 0
+
+
+def _queued(world) -> dict:
+    """What the notifications queue holds, as the Lambda event SQS would deliver (read once)."""
+    (queue,) = [q for q in world.queues if q.function == "notifications"]
+    sqs = aws.client("sqs")
+    messages = sqs.receive_message(
+        QueueUrl=queue.queue_url, MaxNumberOfMessages=10, AttributeNames=["ApproximateReceiveCount"]
+    ).get("Messages", [])
+    return {
+        "Records": [
+            {
+                "messageId": m["MessageId"],
+                "receiptHandle": m["ReceiptHandle"],
+                "body": m["Body"],
+                "attributes": {"ApproximateReceiveCount": m["Attributes"]["ApproximateReceiveCount"]},
+                "messageAttributes": {},
+                "md5OfBody": m["MD5OfBody"],
+                "eventSource": "aws:sqs",
+                "eventSourceARN": queue.queue_arn,
+                "awsRegion": "us-east-1",
+            }
+            for m in messages
+        ]
+    }
+
+
+def test_a_campaigns_request_reaches_the_queue_by_its_rule_and_is_delivered_once(notifying) -> None:
+    functions, apis, world = notifying
+    published = Published(world)
+    _put_on_bus(world, campaign_event())
+    batch = _queued(world)
+    [record] = batch["Records"]
+    assert json.loads(record["body"])["source"] == "switchboard.campaigns"
+    assert functions.invoke("notifications", batch) == {"batchItemFailures": []}
+    [message] = apis.messages
+    assert message.to == DRIVER_PHONE and message.text == f"[negative-mention] {CAMPAIGN_TEXT}"
+    [event] = published()
+    assert event["detail-type"] == "notification.sent"
+    attributes = event["detail"]["attributes"]
+    assert (attributes["campaign"], attributes["run"], attributes["responder"]) == ("cmp_1", "run_1", "driver-1")
+    # The campaign replays its step (same idempotency key, same event id): nothing more is sent.
+    _put_on_bus(world, campaign_event())
+    assert functions.invoke("notifications", _queued(world)) == {"batchItemFailures": []}
+    assert len(apis.messages) == 1 and [e["detail"]["id"] for e in published()] == [event["detail"]["id"]] * 2
+
+
+def test_a_campaigns_request_naming_nobody_is_reported_not_retried(notifying) -> None:
+    functions, apis, world = notifying
+    published = Published(world)
+    batch = sqs_event([envelope(campaign_event(target=None)), envelope(campaign_event("k2", to="owner"))])
+    assert functions.invoke("notifications", batch) == {"batchItemFailures": []}
+    assert apis.messages == []
+    assert [e["detail"]["attributes"]["reason"] for e in published()] == ["no_recipient", "invalid_request"]
+
+
+def test_the_rule_takes_the_campaigns_request_and_routings_triggers_and_nothing_else(notifying) -> None:
+    _, _, world = notifying
+    wanted = [campaign_event(), routing_event(1), routing_event(2, "routing.unassigned", assignee=None)]
+    unwanted = [
+        routing_event(3, "conversation.opened"),
+        routing_event(4, "conversation.updated"),
+        routing_event(5, "reply.requested"),
+        campaign_event("k-other-source", provider="twilio"),  # the same type from another source
+        campaign_event("k-routing-source", provider="routing"),
+        CanonicalEvent.from_draft(
+            EventDraft(type="campaign.run_started", provider_event_id="run_1:started", attributes={"run": "run_1"}),
+            provider="campaigns",
+            connection="campaigns",
+            tenant="acme",
+            channel=Channel.GENERIC,
+            received_at=NOW,
+            raw_ref=None,
+        ),
+    ]
+    for event in wanted + unwanted:
+        _put_on_bus(world, event)
+    queued = [json.loads(r["body"])["detail"]["id"] for r in _queued(world)["Records"]]
+    assert sorted(queued) == sorted(e.id for e in wanted)

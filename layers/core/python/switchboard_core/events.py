@@ -230,8 +230,9 @@ EVENT_TYPES: dict[str, str] = {
     "call.patch_failed": "A live call could not be put through: nobody answered or nobody was available (the caller was sent to voicemail), the call had ended, or the provider refused the update; reason and tried responders in attributes.",
     "subscription.failing": "Deliveries to a partner subscription's endpoint have failed for a day; the subscription, its owner, failing_since and reason are in attributes. It is disabled if they keep failing.",
     "subscription.disabled": "A partner subscription was disabled: its endpoint answered 410 Gone, or kept failing for days after subscription.failing; its undelivered events are kept for replay.",
-    "notification.sent": "The notifications function told a responder or a team's on-call contact about a routing event (or sent a digest of several): recipient (responder or team), channel, trigger_event and, for a located request, distance_km in attributes.",
-    "notification.failed": "A notification was not delivered: the channel refused it, it kept failing until the queue's last attempt, or the recipient's preferences held it back (quiet hours, urgent only); recipient, channel, trigger_event and reason in attributes.",
+    "notification.sent": "The notifications function told a responder or a team's on-call contact about a routing event or a campaign's notify step (or sent a digest of several): recipient (responder or team), channel, trigger_event and, for a located request, distance_km in attributes.",
+    "notification.failed": "A notification was not delivered: the channel refused it, it kept failing until the queue's last attempt, the recipient's preferences held it back (quiet hours, urgent only), or a campaign's request named nobody (no_recipient) or was malformed (invalid_request); recipient, channel, trigger_event and reason in attributes.",
+    "campaign.notification_requested": "A campaign's notify step asked the notifications function to tell staff: campaign, campaign_name, version, run, conversation, contact, to (assignee, team or responder), target, the rendered text, urgent and idempotency_key in attributes.",
     "provider.notification": "A provider notification with no specific type (e.g. Meta page feed change, WhatsApp account update, unrecognised Twilio callback); its kind and data are in attributes.",
 }
 
