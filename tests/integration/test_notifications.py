@@ -259,3 +259,66 @@ def test_two_hundred_assignments_to_one_responder_become_a_handful_of_messages(f
     messages = wait_for(lambda: len(sms_to(hub, phone)) == direct + len(digests) and sms_to(hub, phone))
     assert messages and len(messages) <= 8, "200 assignments must become a handful of messages"
     assert any(m.text.startswith(f"{200 - direct} more notifications") for m in messages) or len(digests) > 1
+
+
+def published_campaign_request(hub, key: str, **attributes) -> CanonicalEvent:
+    """A campaign's notify step as the campaign function publishes it (switchboard.campaigns)."""
+    now = datetime.now(UTC)
+    event = CanonicalEvent.from_draft(
+        EventDraft(
+            type="campaign.notification_requested",
+            provider_event_id=key,
+            occurred_at=now,
+            contact=Contact(phone="+14155550164"),
+            conversation_key="cv_campaign",
+            attributes={
+                "campaign": "cmp_local",
+                "campaign_name": "negative-mention",
+                "version": 1,
+                "run": key.split(":")[0],
+                "conversation": "cv_campaign",
+                "contact": {"id": "ct_local"},
+                "text": "The customer said no: their call is ringing through to you",
+                "urgent": False,
+                "idempotency_key": key,
+                **attributes,
+            },
+        ),
+        provider="campaigns",
+        connection="campaigns",
+        tenant=hub.runtime.demo["tenant"],
+        channel=Channel.GENERIC,
+        received_at=now,
+        raw_ref=None,
+    )
+    EventPublisher(aws.client("events"), hub.runtime.names.bus).publish([event])
+    return event
+
+
+def test_a_campaigns_notify_steps_reach_the_team_and_the_responder_they_name(field) -> None:
+    hub = field
+    run = f"run_{secrets.token_hex(8)}"
+    to_team = published_campaign_request(hub, f"{run}:tell-team:1", to="team", target="field")
+    # Ray has quiet hours at night; the step says urgent, so it reaches him whatever the time.
+    to_ray = published_campaign_request(hub, f"{run}:tell-ray:1", to="responder", target="ray-san-jose", urgent=True)
+    nobody = published_campaign_request(hub, f"{run}:tell-assignee:1", to="assignee", target=None)
+    ids = {to_team.id, to_ray.id}
+    sent = wait_for(lambda: len(notifications(hub, ids)) == 2 and notifications(hub, ids), timeout=20)
+    assert sent, "the campaign's notify steps reached nobody"
+    assert {(e["attributes"].get("team") or e["attributes"].get("responder")) for e in sent} == {
+        "field",
+        "ray-san-jose",
+    }
+    assert all(e["attributes"]["campaign"] == "cmp_local" and e["attributes"]["run"] == run for e in sent)
+    assert [m for m in sms_to(hub, FIELD_ON_CALL) if m.text.startswith("[negative-mention] The customer said no")]
+    assert [m for m in sms_to(hub, RAY_PHONE) if m.text.startswith("[negative-mention] URGENT The customer said no")]
+
+    def failed() -> list[dict]:
+        return [
+            e
+            for e in hub.logged_events(type="notification.failed", limit="100")
+            if e["attributes"].get("trigger_event") == nobody.id
+        ]
+
+    [no_recipient] = wait_for(failed, timeout=20)
+    assert no_recipient["attributes"]["reason"] == "no_recipient" and no_recipient["attributes"]["run"] == run
