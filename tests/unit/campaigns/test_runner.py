@@ -139,6 +139,7 @@ def test_a_start_request_by_phone_sends_once_waits_and_reports(world):
     ]
     sent = world.published[0]
     assert sent.attributes["provider_message_id"] == "SM1" and sent.attributes["via"] == "twilio"
+    assert sent.attributes["channel"] == "sms" and sent.channel == Channel.TELEPHONY
     assert sent.attributes["contact"] == {"id": run.contact.id} and sent.contact.phone == PHONE
     assert sent.provider == "campaigns" and sent.source == "switchboard.campaigns"
     counts = world.runs.counts("cmp_1")[1]

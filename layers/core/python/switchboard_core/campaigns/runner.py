@@ -64,11 +64,11 @@ from switchboard_core.endpoints import EndpointRefused, Resolver, check_endpoint
 from switchboard_core.events import E164, CanonicalEvent, Channel, EventDraft, SocialHandle
 from switchboard_core.events import Contact as EventContact
 from switchboard_core.outbound.base import OutcomeUnknown, PermanentFailure, TransientFailure
+from switchboard_core.routing import CAMPAIGNS_PROVIDER
 from switchboard_core.routing.contact_points import QuietHours
 from switchboard_core.routing.contacts import Consent, ContactRecord, ContactStore, Identity, identities_of
 from switchboard_core.routing.conversations import ConversationStore
 
-CAMPAIGNS_PROVIDER = "campaigns"  # the campaign events' provider (source switchboard.campaigns)
 # Longer than one invocation can last (the function's timeout is 30 s): a claim still pending
 # after this belongs to a delivery that crashed mid-action.
 CLAIM_LEASE = timedelta(seconds=90)
@@ -233,12 +233,13 @@ def campaign_event(
     kind: str,
     event_key: str,
     now: datetime,
-    channel: str | None = None,
+    step_channel: str | None = None,
     text: str | None = None,
     **extra: Any,
 ) -> CanonicalEvent:
-    """One `campaign.<kind>` event of `run`; its id depends only on the run and `event_key`, so
-    doing the same outbox again publishes the same ids."""
+    """One `campaign.<kind>` event of `run` (on the kind of channel its step used, else generic);
+    its id depends only on the run and `event_key`, so doing the same outbox again publishes the
+    same ids."""
     attributes = {
         "campaign": run.campaign,
         "campaign_name": run.campaign_name,
@@ -261,7 +262,7 @@ def campaign_event(
         provider=CAMPAIGNS_PROVIDER,
         connection=CAMPAIGNS_PROVIDER,
         tenant=run.tenant,
-        channel=EVENT_CHANNEL.get(channel or "", Channel.GENERIC),
+        channel=EVENT_CHANNEL.get(step_channel or "", Channel.GENERIC),
         received_at=now,
         raw_ref=None,
     )
@@ -635,10 +636,10 @@ class Runner:
                         "message_sent",
                         f"{action.idempotency_key}:message_sent",
                         self.now,
-                        channel=action.channel,
+                        step_channel=action.channel,
                         text=action.text,
                         step=action.step,
-                        channel_name=action.channel,
+                        channel=action.channel,
                         via=result.provider,
                         provider_message_id=result.provider_message_id,
                         connection=result.connection,
