@@ -408,6 +408,10 @@ def test_the_wait_times_out_through_its_timer(world):
     timer = TimerMessage(run=run.id, sequence=run.waiting.sequence)
     early = world.runner(NOW + timedelta(hours=1)).timer(timer)
     assert early.outcome == "ignored"
+    # Armed again under a new name (the early one may not be deleted yet), for the same wait.
+    rearmed = [x for x in world.schedules() if x["Name"] != f"{run.id}-{run.waiting.sequence}"]
+    assert [x["ScheduleExpression"] for x in rearmed] == ["at(2026-12-01T18:00:00)"]
+    assert json.loads(rearmed[0]["Target"]["Input"])["sequence"] == run.waiting.sequence
     done = world.runner(NOW + timedelta(hours=4, seconds=1)).timer(timer)
     assert done.outcome == "applied"
     run = world.runs.get(run.id)
@@ -451,7 +455,8 @@ def test_a_stop_ends_the_contacts_runs_on_that_channel_only(world):
     world.contacts.record_consent(
         contact_id, opted_out=True, channel="telephony", source="ev_stop", at=NOW + timedelta(minutes=5)
     )
-    stop = routing_event("conversation.updated", contact_id, text="STOP", source_event="ev_stop", opted_out=True)
+    # Routing's summary is read before it records the opt-out: the contact's consent names the STOP.
+    stop = routing_event("conversation.updated", contact_id, text="STOP", source_event="ev_stop", opted_out=False)
     handled = world.runner(NOW + timedelta(minutes=6)).bus_event(stop)
     assert handled.runs == (sms_run,)
     run = world.runs.get(sms_run)
@@ -576,3 +581,58 @@ def test_delivery_reports_of_campaign_messages_only(world):
     assert world.runner().bus_event(other).detail == "not a campaign's message"
     own = routing_event("campaign.message_sent", "ct").model_copy(update={"provider": "campaigns"})
     assert world.runner().bus_event(own).outcome == "ignored"
+
+
+GATHER_FLOW = {
+    "start": "ring",
+    "steps": {
+        "ring": {
+            "type": "place_call",
+            "say": "Press 1 to talk to us",
+            "gather": {"num_digits": 1, "timeout_seconds": 5},
+            "next": "pick",
+        },
+        "pick": {"type": "branch", "cases": [{"when": {"digits": "1"}, "next": "won"}], "default": "done"},
+        "won": {"type": "end", "converted": True},
+        "done": {"type": "end"},
+    },
+}
+
+
+def call_report(kind: str, n: int = 1) -> CanonicalEvent:
+    return CanonicalEvent.from_draft(
+        EventDraft(type=kind, provider_event_id=f"CA1:{kind}:{n}"),
+        provider="twilio",
+        connection="con_twilio",
+        tenant="acme",
+        channel=Channel.TELEPHONY,
+        received_at=NOW,
+        raw_ref=None,
+    )
+
+
+def test_a_call_with_keypad_input_waits_for_its_report_and_branches_on_the_digits(world):
+    world.campaign(GATHER_FLOW)
+    handled = start(world)
+    [call] = world.channels.sent
+    assert call.say == "Press 1 to talk to us" and call.gather.num_digits == 1
+    run = world.runs.get(handled.runs[0])
+    assert run.waiting.kind == "call" and run.steps_done[0].outcome == "requested"
+    ringing = call_report("call.in_progress")
+    assert world.runner().bus_event(ringing).outcome == "ignored"  # not an outcome
+    completed = call_report("call.completed")
+    world.channels.outcomes[completed.id] = ("twilio", "CA1", "answered", "1")
+    assert world.runner(NOW + timedelta(minutes=1)).bus_event(completed).outcome == "applied"
+    run = world.runs.get(run.id)
+    assert run.status == RunStatus.COMPLETED and run.last_digits == "1"
+    assert [(r.step, r.outcome) for r in run.steps_done] == [
+        ("ring", "answered"),
+        ("pick", "case 0"),
+        ("won", "converted"),
+    ]
+    # The report again: nothing more; another tenant's report of the same call id: not this run.
+    assert world.runner(NOW + timedelta(minutes=2)).bus_event(completed).outcome == "ignored"
+    foreign = completed.model_copy(update={"tenant": "globex", "id": "other"})
+    world.channels.outcomes["other"] = ("twilio", "CA1", "not_answered", None)
+    assert world.runner().bus_event(foreign).outcome == "dropped"
+    assert world.runs.counts("cmp_1")[1]["ring"]["sent"] == 1

@@ -485,7 +485,10 @@ class Runner:
         if advanced.run.sequence == stored.sequence:  # nothing changed (an early timer may re-arm)
             for action in advanced.actions:
                 if isinstance(action, ScheduleAction):
-                    self.deps.scheduler.schedule(run_id, action, self.now)
+                    # A new name: the schedule that fired early may not be deleted yet, and a
+                    # ConflictException would read as "armed already".
+                    again = action.model_copy(update={"name": f"{action.name}-e{int(self.now.timestamp())}"})
+                    self.deps.scheduler.schedule(run_id, again, self.now)
             return Handled("ignored", (run_id,), advanced.ignored or "")
         self._commit(stored, advanced, flow)
         return Handled("applied", (run_id,), advanced.ignored or "")
@@ -794,12 +797,16 @@ class Runner:
             return Handled("ignored", detail="no contact")
         contact_id: str = summary["id"]
         source_event = _str(attributes.get("source_event")) or event.id
-        if summary.get("opted_out") is True:
-            record = self.deps.contacts.get(contact_id)
-            # Only the event that recorded the opt-out stops runs: a later message of an
-            # opted-out contact on another channel must not stop that channel's runs.
-            if record is not None and record.consent.opted_out and record.consent.source == source_event:
-                return self._opt_out(event, record.id)
+        runs = self.deps.runs.for_contact(event.tenant, contact_id)
+        if not runs:
+            return Handled("ignored", detail="no run of the contact in flight")
+        # Routing records an opt-out on the contact (with the event's id) before it publishes,
+        # but its summary is read before that: the contact's consent says whether this very
+        # event was the STOP. Only that event stops runs, so a later message of an opted-out
+        # contact on another channel does not stop that channel's runs.
+        record = self.deps.contacts.get(contact_id)
+        if record is not None and record.consent.opted_out and record.consent.source == source_event:
+            return self._opt_out(event, runs)
         if attributes.get("source_type") not in REPLY_SOURCE_TYPES:
             return Handled("ignored", detail=f"{attributes.get('source_type')} is not a customer's reply")
         reply = Reply(
@@ -809,7 +816,7 @@ class Runner:
             sentiment=_sentiment(attributes.get("sentiment")),
         )
         applied = []
-        for run in self.deps.runs.for_contact(event.tenant, contact_id):
+        for run in runs:
             waiting = run.waiting
             if waiting is None or waiting.kind != "reply" or run.trigger.event_id in (source_event, event.id):
                 continue
@@ -820,10 +827,10 @@ class Runner:
                 applied.append(run.id)
         return Handled("applied" if applied else "ignored", tuple(applied), "reply")
 
-    def _opt_out(self, event: CanonicalEvent, contact_id: str) -> Handled:
+    def _opt_out(self, event: CanonicalEvent, runs: list[Run]) -> Handled:
         refused = event_opt_out_channels(event)
         stopped = []
-        for run in self.deps.runs.for_contact(event.tenant, contact_id):
+        for run in runs:
             used = engine.channels_of(self._flow(run))
             hit = sorted(used if EVERY_CHANNEL in refused else used & refused)
             if not hit:
