@@ -338,6 +338,9 @@ def test_a_no_reply_connects_the_assignee_and_notifies_them_once(world):
     assert responder_phone == "+15550002222"
     [notification] = [e for e in world.published if e.type == "campaign.notification_requested"]
     assert notification.attributes["target"] == "resp_1" and notification.text == "Calling Ana now"
+    assert notification.attributes["text"] == "Calling Ana now" and notification.attributes["urgent"] is False
+    assert notification.attributes["idempotency_key"] == f"{handled.runs[0]}:tell:1"
+    assert notification.attributes["version"] == 1 and notification.attributes["campaign_name"] == "negative"
     run = world.runs.get(handled.runs[0])
     assert run.status == RunStatus.COMPLETED
     assert [(r.step, r.outcome) for r in run.steps_done] == [

@@ -236,7 +236,6 @@ EVENT_TYPES: dict[str, str] = {
     "campaign.step_completed": "A campaign run recorded a step: step, type, visit, outcome, reason and next in attributes.",
     "campaign.message_sent": "A campaign's send_message step was taken by the provider: channel, via (provider), provider_message_id, to and step in attributes; text is the message.",
     "campaign.run_completed": "A campaign run ended: status (completed or stopped), end_reason and converted in attributes.",
-    "campaign.notification_requested": "A campaign's notify step asks the notifications function to tell a responder or team: to, target, urgent and idempotency_key in attributes; text is the message.",
     "provider.notification": "A provider notification with no specific type (e.g. Meta page feed change, WhatsApp account update, unrecognised Twilio callback); its kind and data are in attributes.",
 }
 

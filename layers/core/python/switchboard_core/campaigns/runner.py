@@ -713,6 +713,8 @@ class Runner:
             urgent=action.urgent,
             idempotency_key=action.idempotency_key,
         )
+        # The notifications function reads the rendered text from the attributes.
+        event = event.model_copy(update={"attributes": {**event.attributes, "text": action.text}})
         self.deps.publish([event])
         return ClaimResult(result="sent", provider=CAMPAIGNS_PROVIDER, provider_message_id=event.id)
 
