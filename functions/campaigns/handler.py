@@ -76,7 +76,8 @@ def channel_deps(config: CampaignSettings) -> Any:
 @cache
 def dependencies() -> RunnerDeps:
     config = settings()
-    keys = NotificationSigningKeys(aws.client("secretsmanager"), config.signing_secrets_prefix)
+    # Read only: the notifications function creates a tenant's secret (its grant is read).
+    keys = NotificationSigningKeys(aws.client("secretsmanager"), config.signing_secrets_prefix, create_missing=False)
     return RunnerDeps(
         runs=RunStore(sending.table(config.runs_table)),
         campaigns=CampaignStore(sending.table(config.campaigns_table)),

@@ -639,3 +639,23 @@ def test_a_call_with_keypad_input_waits_for_its_report_and_branches_on_the_digit
     world.channels.outcomes["other"] = ("twilio", "CA1", "not_answered", None)
     assert world.runner().bus_event(foreign).outcome == "dropped"
     assert world.runs.counts("cmp_1")[1]["ring"]["sent"] == 1
+
+
+def test_a_webhook_of_a_tenant_without_a_signing_secret_fails_its_step(world):
+    from switchboard_core import aws
+    from switchboard_core.notification_signing import NotificationSigningKeys
+
+    keys = NotificationSigningKeys(
+        aws.client("secretsmanager"), "switchboard/test/notifications/", create_missing=False
+    )
+    world.deps.webhook_keys = keys.keys
+    world.campaign(HOOK_FLOW)
+    handled = start(world)
+    record = world.runs.get(handled.runs[0]).steps_done[0]
+    assert record.outcome == "failed" and record.reason.startswith("not_configured: tenant acme has no notification")
+    assert world.posted.calls == []
+    # Once the notifications function created it, the same step signs with it.
+    NotificationSigningKeys(aws.client("secretsmanager"), "switchboard/test/notifications/").keys("acme")
+    world.campaign(HOOK_FLOW, campaign_id="cmp_2")
+    world.runner().start(StartRequest(tenant="acme", campaign="cmp_2", version=1, contact=PHONE, request="r"))
+    assert len(world.posted.calls) == 1

@@ -16,10 +16,18 @@ from typing import Any
 from switchboard_core.subscriptions.signing import SigningSecrets, new_secret
 
 
+class MissingSigningSecret(LookupError):
+    """The tenant has no notification signing secret, and this caller may not create one."""
+
+
 class NotificationSigningKeys:
-    def __init__(self, client: Any, prefix: str) -> None:
+    """`create_missing`: create a tenant's secret on first use (the notifications function may);
+    otherwise a tenant without one raises MissingSigningSecret (the campaigns function only reads)."""
+
+    def __init__(self, client: Any, prefix: str, *, create_missing: bool = True) -> None:
         self._client = client
         self._prefix = prefix
+        self._create_missing = create_missing
         self._cache: dict[str, SigningSecrets] = {}
 
     def name(self, tenant: str) -> str:
@@ -42,6 +50,11 @@ class NotificationSigningKeys:
         except ClientError as exc:
             if exc.response["Error"]["Code"] != "ResourceNotFoundException":
                 raise
+        if not self._create_missing:
+            raise MissingSigningSecret(
+                f"tenant {tenant} has no notification signing secret yet ({self.name(tenant)}): the notifications "
+                "function creates it with the tenant's first webhook notification, or an operator does"
+            )
         created = SigningSecrets(current=new_secret())
         try:
             self._client.create_secret(Name=self.name(tenant), SecretString=created.model_dump_json())

@@ -730,7 +730,10 @@ class Runner:
             problems = refused.details.get("problems") or [{"problem": refused.message}]
             raise PermanentFailure("endpoint_refused", str(problems[0]["problem"])) from None
         body = json.dumps(action.payload, separators=(",", ":"), default=str).encode()
-        keys = self.deps.webhook_keys(run.tenant)
+        try:
+            keys = self.deps.webhook_keys(run.tenant)
+        except LookupError as missing:  # notification_signing.MissingSigningSecret
+            raise PermanentFailure("not_configured", str(missing)) from None
         headers = {
             **webhook_headers(keys, action.idempotency_key, int(self.now.timestamp()), body),
             "content-type": "application/json",
