@@ -103,10 +103,20 @@ def test_counters_add_per_version_and_step(store):
 
 def test_set_outbox_only_on_the_same_sequence(store):
     store.create(make_run(), [{"a": 1}, {"b": 2}])
-    assert store.set_outbox("run_1", [{"b": 2}], expected_sequence=1) is True
+    assert store.set_outbox(make_run(), [{"b": 2}]) is True
     assert store.read("run_1").outbox == [{"b": 2}]
-    assert store.set_outbox("run_1", [], expected_sequence=2) is False
+    assert store.set_outbox(make_run(sequence=2), []) is False
     assert store.read("run_1").outbox == [{"b": 2}]
+
+
+def test_a_finished_run_with_work_left_stays_listed_until_it_is_settled(store):
+    ended = make_run(status=RunStatus.COMPLETED, sequence=3)
+    store.create(ended, [{"do": "publish"}])
+    assert store.in_flight_for_campaign("cmp_1") == ["run_1"]
+    assert [run.finished for run in store.for_contact("acme", "ct_1")] == [True]
+    assert store.set_outbox(ended, []) is True
+    assert store.in_flight_for_campaign("cmp_1") == []
+    assert store.for_contact("acme", "ct_1") == []
 
 
 def test_finished_runs_expire_and_leave_the_in_flight_listings(store, table):

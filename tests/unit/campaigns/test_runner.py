@@ -659,3 +659,51 @@ def test_a_webhook_of_a_tenant_without_a_signing_secret_fails_its_step(world):
     world.campaign(HOOK_FLOW, campaign_id="cmp_2")
     world.runner().start(StartRequest(tenant="acme", campaign="cmp_2", version=1, contact=PHONE, request="r"))
     assert len(world.posted.calls) == 1
+
+
+TWO_SENDS = {
+    "start": "ask",
+    "steps": {
+        "ask": {"type": "send_message", "channel": "sms", "text": "All sorted?", "next": "await"},
+        "await": {"type": "wait_for_reply", "timeout": "PT4H", "next": "thanks", "on_timeout": "done"},
+        "thanks": {"type": "send_message", "channel": "sms", "text": "Thanks!", "next": "done"},
+        "done": {"type": "end"},
+    },
+}
+
+
+@pytest.mark.parametrize("crash_on_save", [1, 2])  # the reply's state write; the write after the second send
+def test_a_crash_between_two_steps_resumes_the_reply_without_repeating_a_send(world, crash_on_save):
+    world.campaign(TWO_SENDS)
+    contact_id = world.contact()
+    store = CrashingStore(world.runs_table)
+    world.deps.runs = store
+    start(world, contact=contact_id)
+    reply = routing_event("conversation.updated", contact_id, text="yes")
+    saves = {"n": 0}
+    original = RunStore.save
+
+    def crash_on(self, *args: Any, **kwargs: Any) -> bool:
+        saves["n"] += 1
+        if saves["n"] == crash_on_save:
+            raise RuntimeError("crashed writing the state")
+        return original(self, *args, **kwargs)
+
+    store.save = crash_on.__get__(store)  # type: ignore[method-assign]
+    with pytest.raises(RuntimeError):
+        world.runner(NOW + timedelta(minutes=6)).bus_event(reply)
+    assert [a.text for a in world.channels.sent] == ["All sorted?", *(["Thanks!"] if crash_on_save == 2 else [])]
+    world.runner(NOW + timedelta(minutes=8)).bus_event(reply)  # the queue delivers the reply again
+    assert [a.text for a in world.channels.sent] == ["All sorted?", "Thanks!"]
+    [run] = world.runs.list_for_campaign("cmp_1")[0]
+    assert run.status == RunStatus.COMPLETED
+    assert [(r.step, r.outcome) for r in run.steps_done] == [
+        ("ask", "sent"),
+        ("await", "waiting"),
+        ("await", "replied"),
+        ("thanks", "sent"),
+        ("done", "ended"),
+    ]
+    counts = world.runs.counts("cmp_1")[1]
+    assert counts["thanks"] == {"entered": 1, "sent": 1, "replied": 0, "failed": 0, "converted": 0}
+    assert counts["await"]["replied"] == 1

@@ -32,6 +32,7 @@ from switchboard_core.campaigns.runs import FINISHED, CounterMove, Run
 from switchboard_core.dynamo import conditional_write
 
 STATE_SK = "state"
+SETTLING = "settling"
 ACTION_SK_PREFIX = "action#"
 POINTER_SK = "ptr"
 SENDS_SK = "sends"
@@ -50,6 +51,13 @@ STALE_REASONS = ("ConditionalCheckFailed", "TransactionConflict")
 
 def run_pk(run_id: str) -> str:
     return f"run#{run_id}"
+
+
+def indexed_status(run: Run, outbox: Sequence[dict[str, Any]]) -> str:
+    """The item's `status`, which the in-flight listings filter on: a finished run whose last
+    change still has work in its outbox (a crash came in between) stays listed as `settling`,
+    so the next input that finds it through an index finishes that work."""
+    return SETTLING if run.finished and outbox else run.status.value
 
 
 def contact_key(tenant: str, contact_id: str) -> str:
@@ -140,7 +148,7 @@ class RunStore:
             "sk": STATE_SK,
             "run": run.model_dump_json(),
             "sequence": run.sequence,
-            "status": run.status.value,
+            "status": indexed_status(run, outbox),
             "campaign": run.campaign,
             "version": run.version,
             "tenant": run.tenant,
@@ -221,17 +229,18 @@ class RunStore:
             counters,
         )
 
-    def set_outbox(self, run_id: str, outbox: Sequence[dict[str, Any]], expected_sequence: int) -> bool:
-        """Keep only what is still to do, if the run is still at `expected_sequence`."""
+    def set_outbox(self, run: Run, outbox: Sequence[dict[str, Any]]) -> bool:
+        """Keep only what is still to do of `run`'s change, if the run is still at its sequence."""
         return conditional_write(
             self._table.update_item,
-            Key={"pk": run_pk(run_id), "sk": STATE_SK},
-            UpdateExpression="SET outbox = :outbox",
+            Key={"pk": run_pk(run.id), "sk": STATE_SK},
+            UpdateExpression="SET outbox = :outbox, #status = :status",
             ConditionExpression="#sequence = :expected",
-            ExpressionAttributeNames={"#sequence": "sequence"},
+            ExpressionAttributeNames={"#sequence": "sequence", "#status": "status"},
             ExpressionAttributeValues={
                 ":outbox": json.dumps(list(outbox), separators=(",", ":")),
-                ":expected": expected_sequence,
+                ":status": indexed_status(run, outbox),
+                ":expected": run.sequence,
             },
         )
 
@@ -284,11 +293,13 @@ class RunStore:
             request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def in_flight_for_campaign(self, campaign_id: str) -> list[str]:
-        """Ids of the campaign's runs not finished (as the index saw them a moment ago)."""
+        """Ids of the campaign's runs not finished (as the index saw them a moment ago; a finished
+        run whose last change is still being settled is among them)."""
         return [item["pk"].removeprefix("run#") for item in self._in_flight("by_campaign", "campaign", campaign_id)]
 
     def for_contact(self, tenant: str, contact_id: str) -> list[Run]:
-        """The contact's runs in flight, across every campaign of the tenant, oldest first."""
+        """The contact's runs in flight, across every campaign of the tenant, oldest first (with any
+        finished one whose last change is still being settled: `finished` tells them apart)."""
         items = self._in_flight("by_contact", "contact_key", contact_key(tenant, contact_id))
         return [Run.model_validate_json(item["run"]) for item in items]
 

@@ -493,6 +493,12 @@ class Runner:
         self._commit(stored, advanced, flow)
         return Handled("applied", (run_id,), advanced.ignored or "")
 
+    def _resume(self, run_id: str) -> None:
+        """Finish what a run's last change left in its outbox."""
+        stored = self.deps.runs.read(run_id)
+        if stored is not None and stored.outbox:
+            self._settle(stored, self._flow(stored.run))
+
     def _start(self, campaign: Campaign, version: int, contact: RunContact, trigger: RunTrigger) -> Handled:
         found = self.deps.campaigns.version(campaign.id, version)
         if found is None or found.published_at is None:
@@ -543,7 +549,7 @@ class Runner:
                 counters += advanced.counters
                 run = advanced.run
             if run.sequence == expected:
-                if not self.deps.runs.set_outbox(run.id, [], expected):
+                if not self.deps.runs.set_outbox(run, []):
                     raise RetryLater(f"run {run.id} changed while its outbox was done")
             elif not self.deps.runs.save(run, outbox, expected, counters):
                 raise RetryLater(f"run {run.id} changed while its outbox was done")
@@ -551,10 +557,13 @@ class Runner:
         raise RetryLater(f"run {stored.run.id} still has work after {MAX_OUTBOX_ROUNDS} rounds")
 
     def _do(self, run: Run, outbox: list[dict[str, Any]]) -> list[Outcome]:
+        """The outbox's actions in order, then its events in one publish (the publisher batches
+        them); what came of the actions is returned to be applied."""
         outcomes = []
+        events = []
         for entry in outbox:
             if entry.get("do") == "publish":
-                self.deps.publish([CanonicalEvent.model_validate(entry["event"])])
+                events.append(CanonicalEvent.model_validate(entry["event"]))
                 continue
             action = ACTIONS.validate_python([entry["action"]])[0]
             if isinstance(action, ScheduleAction):
@@ -563,6 +572,8 @@ class Runner:
                 outcome = self._outbound(run, action)
                 if outcome is not None:
                     outcomes.append(outcome)
+        if events:
+            self.deps.publish(events)
         return outcomes
 
     # --- outbound actions -----------------------------------------------------------------------
@@ -822,6 +833,9 @@ class Runner:
         )
         applied = []
         for run in runs:
+            if run.finished:  # listed because a crash left its last change unsettled
+                self._resume(run.id)
+                continue
             waiting = run.waiting
             if waiting is None or waiting.kind != "reply" or run.trigger.event_id in (source_event, event.id):
                 continue
@@ -836,6 +850,9 @@ class Runner:
         refused = event_opt_out_channels(event)
         stopped = []
         for run in runs:
+            if run.finished:
+                self._resume(run.id)
+                continue
             used = engine.channels_of(self._flow(run))
             hit = sorted(used if EVERY_CHANNEL in refused else used & refused)
             if not hit:
