@@ -707,3 +707,38 @@ def test_a_crash_between_two_steps_resumes_the_reply_without_repeating_a_send(wo
     counts = world.runs.counts("cmp_1")[1]
     assert counts["thanks"] == {"entered": 1, "sent": 1, "replied": 0, "failed": 0, "converted": 0}
     assert counts["await"]["replied"] == 1
+
+
+WAIT_AFTER_REPLY = {
+    "start": "ask",
+    "steps": {
+        "ask": {"type": "send_message", "channel": "sms", "text": "All sorted?", "next": "await"},
+        "await": {"type": "wait_for_reply", "timeout": "PT4H", "next": "later", "on_timeout": "done"},
+        "later": {"type": "wait", "duration": "P1D", "next": "done"},
+        "done": {"type": "end"},
+    },
+}
+
+
+def test_a_reply_redelivered_after_a_crash_finishes_the_change_it_made(world):
+    world.campaign(WAIT_AFTER_REPLY)
+    contact_id = world.contact()
+    start(world, contact=contact_id)
+
+    class FailingScheduler:
+        def schedule(self, *args: Any) -> None:
+            raise RuntimeError("crashed before the timer was scheduled")
+
+    real = world.deps.scheduler
+    world.deps.scheduler = FailingScheduler()
+    reply = routing_event("conversation.updated", contact_id, text="yes")
+    with pytest.raises(RuntimeError):
+        world.runner(NOW + timedelta(minutes=6)).bus_event(reply)
+    [run] = world.runs.list_for_campaign("cmp_1")[0]
+    assert run.waiting.kind == "timer" and world.runs.read(run.id).outbox  # no longer waits for a reply
+    world.deps.scheduler = real
+    before = {s["Name"] for s in world.schedules()}
+    world.runner(NOW + timedelta(minutes=8)).bus_event(reply)  # the queue delivers the reply again
+    assert world.runs.read(run.id).outbox == []
+    [timer] = [s for s in world.schedules() if s["Name"] not in before]
+    assert timer["Name"] == f"{run.id}-{run.waiting.sequence}"

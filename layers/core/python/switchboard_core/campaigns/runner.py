@@ -833,14 +833,10 @@ class Runner:
         )
         applied = []
         for run in runs:
-            if run.finished:  # listed because a crash left its last change unsettled
+            if not _awaits(run, event, source_event):
+                # Not this reply's run now; but if this very reply moved it before a crash, what its
+                # change left undone (the outbox) is finished here, as its redelivery should.
                 self._resume(run.id)
-                continue
-            waiting = run.waiting
-            if waiting is None or waiting.kind != "reply" or run.trigger.event_id in (source_event, event.id):
-                continue
-            since = _waiting_since(run)
-            if since is not None and event.occurred_at < since:  # written before the question was asked
                 continue
             if self.apply(run.id, reply, tenant=event.tenant).outcome == "applied":
                 applied.append(run.id)
@@ -914,6 +910,18 @@ def _sentiment(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
     return max(-1.0, min(1.0, float(value)))
+
+
+def _awaits(run: Run, event: CanonicalEvent, source_event: str) -> bool:
+    """Whether `run` waits for a reply that `event` can be: not its own trigger, nor a message
+    written before the run asked."""
+    waiting = run.waiting
+    if run.finished or waiting is None or waiting.kind != "reply":
+        return False
+    if run.trigger.event_id in (source_event, event.id):
+        return False
+    since = _waiting_since(run)
+    return since is None or event.occurred_at >= since
 
 
 def _waiting_since(run: Run) -> datetime | None:
