@@ -25,6 +25,7 @@ from switchboard_core.events import CanonicalEvent, EventDraft
 from switchboard_core.outbound import reply_address
 from switchboard_core.routing import (
     CALLS_PROVIDER,
+    CAMPAIGNS_PROVIDER,
     NOTIFICATIONS_PROVIDER,
     REPLIES_PROVIDER,
     ROUTING_PROVIDER,
@@ -123,8 +124,9 @@ def route(
             conversation_id = deps.conversations.find(event, contact.id if contact else None)
             if conversation_id and event.attributes.get("automated") is not True:  # ...unless a bot did
                 deps.conversations.record_response(conversation_id, event.occurred_at)
-        elif event.provider in (REPLIES_PROVIDER, CALLS_PROVIDER, NOTIFICATIONS_PROVIDER):  # an outcome of the
-            conversation_id = event.attributes.get("conversation")  # hub's own: on the timeline, not an answer
+        elif event.provider in (REPLIES_PROVIDER, CALLS_PROVIDER, NOTIFICATIONS_PROVIDER, CAMPAIGNS_PROVIDER):
+            # an outcome of the hub's own (campaign runs among them): on the timeline, not an answer
+            conversation_id = event.attributes.get("conversation")
         if contact is not None and not is_repeat_reply(event):
             deps.contacts.add_to_timeline(
                 contact.id, timeline_entry(event, conversation_id), event.id, event.occurred_at
@@ -234,7 +236,7 @@ def sync_contact(event: CanonicalEvent, contact: ContactRecord, contacts: Contac
                 source=event.id,
                 at=event.occurred_at,
             )
-    if event.type == "message.received" and event.text:
+    if event.type == "message.received" and event.text and is_conversational(event):  # a customer's, not the hub's
         word = event.text.strip().lower().rstrip(".!")
         if word in OPT_OUT_WORDS or word in OPT_IN_WORDS:
             contacts.record_consent(

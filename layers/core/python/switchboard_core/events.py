@@ -233,6 +233,10 @@ EVENT_TYPES: dict[str, str] = {
     "notification.sent": "The notifications function told a responder or a team's on-call contact about a routing event or a campaign's notify step (or sent a digest of several): recipient (responder or team), channel, trigger_event and, for a located request, distance_km in attributes.",
     "notification.failed": "A notification was not delivered: the channel refused it, it kept failing until the queue's last attempt, the recipient's preferences held it back (quiet hours, urgent only), or a campaign's request named nobody (no_recipient) or was malformed (invalid_request); recipient, channel, trigger_event and reason in attributes.",
     "campaign.notification_requested": "A campaign's notify step asked the notifications function to tell staff: campaign, campaign_name, version, run, conversation, contact, to (assignee, team or responder), target, the rendered text, urgent and idempotency_key in attributes.",
+    "campaign.run_started": "A campaign run started for a contact (from its trigger event or a runs request): campaign, campaign_name, version, run, conversation, contact and trigger_event in attributes.",
+    "campaign.step_completed": "A campaign run recorded a step: step, type, visit, outcome, reason and next in attributes.",
+    "campaign.message_sent": "A campaign's send_message step was taken by the provider: channel, via (provider), provider_message_id, to and step in attributes; text is the message.",
+    "campaign.run_completed": "A campaign run ended: status (completed or stopped), end_reason and converted in attributes.",
     "provider.notification": "A provider notification with no specific type (e.g. Meta page feed change, WhatsApp account update, unrecognised Twilio callback); its kind and data are in attributes.",
 }
 

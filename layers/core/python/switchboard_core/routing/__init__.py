@@ -17,6 +17,7 @@ ROUTING_PROVIDER = "routing"  # routing's derived events are published as switch
 REPLIES_PROVIDER = "replies"  # auto-reply outcomes are published as switchboard.replies
 CALLS_PROVIDER = "calls"  # live call patching's outcomes are published as switchboard.calls
 NOTIFICATIONS_PROVIDER = "notifications"  # notification outcomes are published as switchboard.notifications
+CAMPAIGNS_PROVIDER = "campaigns"  # campaign runs' events are published as switchboard.campaigns
 CONVERSATIONAL_PREFIXES = ("message.received", "mention.", "comment.", "call.", "ticket.", "interaction.")
 # The end of a <Dial> the hub made: call control's business (the calls function), not a new
 # turn of the conversation to route again; it goes on the contact's timeline.
@@ -24,9 +25,10 @@ CALL_CONTROL_TYPES = frozenset({"call.dial_ended"})
 
 
 def is_conversational(event: CanonicalEvent) -> bool:
-    """Events that thread into a conversation and get routed (not routing's or the calls function's own output)."""
+    """Events that thread into a conversation and get routed (not routing's, the calls function's
+    or the campaigns' own output: a campaign's message is the business talking, never a customer)."""
     return (
-        event.provider not in (ROUTING_PROVIDER, CALLS_PROVIDER)
+        event.provider not in (ROUTING_PROVIDER, CALLS_PROVIDER, CAMPAIGNS_PROVIDER)
         and event.type.startswith(CONVERSATIONAL_PREFIXES)
         and event.type not in CALL_CONTROL_TYPES
     )

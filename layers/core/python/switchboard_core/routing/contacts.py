@@ -355,6 +355,20 @@ class ContactStore:
             ExpressionAttributeValues={**values, ":now": now.isoformat()},
         )
 
+    def remove_attributes(self, contact_id: str, names: Iterable[str], now: datetime) -> None:
+        """Drop attributes (a campaign's `update_contact` step); absent ones are no error."""
+        wanted = list(dict.fromkeys(names))
+        if not wanted:
+            return
+        self._table.update_item(
+            Key={"pk": f"CONTACT#{contact_id}"},
+            UpdateExpression="REMOVE "
+            + ", ".join(f"attributes.#r{i}" for i in range(len(wanted)))
+            + " SET updated_at = :now",
+            ExpressionAttributeNames={f"#r{i}": name for i, name in enumerate(wanted)},
+            ExpressionAttributeValues={":now": now.isoformat()},
+        )
+
     def record_consent(self, contact_id: str, *, opted_out: bool, channel: str, source: str, at: datetime) -> None:
         """Keep the newest consent decision: an older, redelivered event cannot undo a newer one."""
         consent = Consent(opted_out=opted_out, channel=channel, source=source, at=at)

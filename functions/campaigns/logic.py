@@ -1,0 +1,100 @@
+"""The campaign function's logic: read one queue message and hand it to the runner.
+
+A body with a `detail-type` is a bus event in EventBridge's envelope (routing's conversation
+events, providers' delivery and call reports); anything else is one of the campaign
+function's own messages (`CAMPAIGN_WORK`: a trigger, a start or stop request, a timer).
+The channel executors are switchboard_core.campaigns.channels bound to their dependencies.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from typing import Any
+
+from pydantic import ValidationError
+
+from switchboard_core.campaigns.runner import Handled, MalformedWork, Runner
+from switchboard_core.campaigns.runs import ConnectCallAction, PlaceCallAction, SendMessageAction
+from switchboard_core.campaigns.work import (
+    CAMPAIGN_WORK,
+    StartRequest,
+    StopRequest,
+    TimerMessage,
+    TriggerMessage,
+)
+from switchboard_core.envelopes import CanonicalEventBridgeEvent
+from switchboard_core.events import CanonicalEvent
+from switchboard_core.outbound.base import TransientFailure
+
+# Backoff of a message the runner could not apply yet (another change came first, a claim
+# held, a contact routing has not created): seconds, doubling per receive, at most 5 minutes.
+FIRST_RETRY_SECONDS = 5
+MAX_RETRY_SECONDS = 300
+
+
+class ChannelExecutor:
+    """The channels (send_message, place_call, connect_call, call_outcome) with their deps.
+    The module is imported at first use: it brings the senders (Vonage's JWT among them),
+    which a message that sends nothing does not need."""
+
+    def __init__(self, deps: Any) -> None:
+        self._deps = deps
+        self._module: Any = None
+
+    @property
+    def _channels(self) -> Any:
+        if self._module is None:
+            self._module = importlib.import_module("switchboard_core.campaigns.channels")
+        return self._module
+
+    def send_message(self, action: SendMessageAction, tenant: str) -> Any:
+        return self._channels.send_message(action, tenant, self._deps)
+
+    def place_call(self, action: PlaceCallAction, tenant: str) -> Any:
+        return self._channels.place_call(action, tenant, self._deps)
+
+    def connect_call(self, action: ConnectCallAction, responder_phone: str, tenant: str) -> Any:
+        return self._channels.connect_call(action, responder_phone, tenant, self._deps)
+
+    def call_outcome(self, event: CanonicalEvent) -> tuple[str, str, str, str | None] | None:
+        found = self._channels.call_outcome(event)
+        return None if found is None else (found[0], found[1], found[2], found[3])
+
+
+def parse(body: str) -> CanonicalEvent | TriggerMessage | StartRequest | StopRequest | TimerMessage:
+    """The message's body as what it is; MalformedWork (kept in the dead-letter queue) if none."""
+    try:
+        document = json.loads(body)
+    except ValueError as exc:
+        raise MalformedWork(f"the message is not JSON: {exc}") from None
+    if not isinstance(document, dict):
+        raise MalformedWork("the message is not a JSON object")
+    try:
+        if "detail-type" in document:
+            return CanonicalEventBridgeEvent.model_validate(document).detail
+        return CAMPAIGN_WORK.validate_python(document)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:5])
+        raise MalformedWork(f"the message is not campaign work nor a bus event: {problems}") from None
+
+
+def handle(body: str, runner: Runner) -> Handled:
+    work = parse(body)
+    if isinstance(work, CanonicalEvent):
+        return runner.bus_event(work)
+    if isinstance(work, TriggerMessage):
+        return runner.trigger(work)
+    if isinstance(work, StartRequest):
+        return runner.start(work)
+    if isinstance(work, StopRequest):
+        return runner.stop(work)
+    return runner.timer(work)
+
+
+def retry_delay(error: Exception, receive_count: int) -> int:
+    """Seconds before the queue delivers a message again: a provider's Retry-After when it gave
+    one, else a growing backoff."""
+    if isinstance(error, TransientFailure) and error.retry_after is not None:
+        return max(1, min(int(error.retry_after + 0.999), 12 * 3600))
+    return min(FIRST_RETRY_SECONDS * 2 ** max(receive_count - 1, 0), MAX_RETRY_SECONDS)

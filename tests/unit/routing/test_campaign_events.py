@@ -1,0 +1,59 @@
+"""Campaign runs' events in routing: on the contact's timeline with their run's conversation,
+never threaded, routed or answered as a customer's message, and never the business's answer."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from functions.routing.logic import route
+from switchboard_core import aws
+from switchboard_core.events import CanonicalEvent, Channel, Contact, EventDraft
+from switchboard_core.routing import CAMPAIGNS_PROVIDER, is_conversational
+from tests.unit.routing.test_auto_reply import sms
+from tests.unit.routing.test_route import NOW, by_type, deps  # noqa: F401 - the deps fixture
+
+
+def campaign_event(kind: str, conversation_id: str | None, n: int = 1) -> CanonicalEvent:
+    return CanonicalEvent.from_draft(
+        EventDraft(
+            type=kind,
+            provider_event_id=f"run_1:{n}",
+            text="Hi, all sorted?",
+            contact=Contact(phone="+14155550123"),
+            attributes={"campaign": "cmp_1", "run": "run_1", "conversation": conversation_id, "contact": {"id": "x"}},
+        ),
+        provider=CAMPAIGNS_PROVIDER,
+        connection=CAMPAIGNS_PROVIDER,
+        tenant="acme",
+        channel=Channel.TELEPHONY,
+        received_at=NOW + timedelta(seconds=5),
+        raw_ref=None,
+    )
+
+
+@pytest.mark.parametrize("kind", ["campaign.message_sent", "campaign.run_started", "campaign.run_completed"])
+def test_a_campaign_event_goes_on_the_timeline_with_its_conversation(deps, kind):  # noqa: F811
+    events = by_type(route(sms(1, "brake pad"), deps, NOW, lambda _: None))
+    conversation_id = events["conversation.opened"].attributes["conversation"]
+    contact_id = events["conversation.opened"].attributes["contact"]["id"]
+    before = deps.conversations.get(conversation_id)
+    event = campaign_event(kind, conversation_id)
+    assert route(event, deps, NOW, lambda _: None) == []
+    item = aws.resource("dynamodb").Table("contacts-t").get_item(Key={"pk": f"TIMELINE#{event.id}"})["Item"]
+    assert item["contact_id"] == contact_id
+    assert (item["entry"]["type"], item["entry"]["conversation"]) == (kind, conversation_id)
+    after = deps.conversations.get(conversation_id)
+    assert after.event_count == before.event_count and after.first_response_at is None
+
+
+def test_a_campaign_event_is_never_a_customers_message(deps):  # noqa: F811
+    # Even one shaped like a customer's message is the business talking: not threaded nor routed.
+    events = by_type(route(sms(1, "brake pad"), deps, NOW, lambda _: None))
+    contact_id = events["conversation.opened"].attributes["contact"]["id"]
+    lookalike = campaign_event("message.received", None, n=2).model_copy(update={"text": "STOP"})
+    assert not is_conversational(lookalike)
+    assert route(lookalike, deps, NOW, lambda _: None) == []
+    assert deps.conversations.saved_outcome(lookalike.id) is None
+    assert deps.contacts.get(contact_id).consent.opted_out is False  # its words are not the customer's STOP
