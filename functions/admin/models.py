@@ -474,3 +474,10 @@ class CampaignCheck(BaseModel):
     tenant: str
     steps: int
     trigger: bool
+
+
+class RunsAccepted(BaseModel):
+    campaign: str
+    version: int = Field(description="the live version the runs start on (and finish on)")
+    request: str = Field(description="this request's id: send it again as `request` to retry without doubling runs")
+    accepted: int = Field(description="how many runs were asked of the campaign function, one per contact")

@@ -16,8 +16,7 @@ import pytest
 import yaml
 
 from infra.local.cli import main
-from infra.local.lambdas import LocalFunctions
-from tests.unit.admin.conftest import admin_event
+from tests.unit.admin.conftest import admin_event, admin_functions
 
 EXAMPLE = Path(__file__).parents[3] / "docs" / "examples" / "campaign-negative-mention.yaml"
 KEYS = {
@@ -30,7 +29,7 @@ KEYS = {
 def hub(aws_world) -> Iterator[str]:
     """The admin function behind an HTTP server on 127.0.0.1, the key mapped to its principal
     as the authorizer would."""
-    functions = LocalFunctions(aws_world.names.mapping(), "test")
+    functions = admin_functions(aws_world)
     lock = threading.Lock()
 
     class Handler(BaseHTTPRequestHandler):
