@@ -18,16 +18,20 @@ import json
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated, Any
 
 from aws_lambda_powertools import Logger
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from functions.admin.campaigns import CampaignDeps, Level, require, visible
+from functions.admin.campaigns import CampaignDeps, Level, author, require, visible
 from switchboard_core.campaigns.flow import Trigger
 from switchboard_core.campaigns.models import Campaign
+from switchboard_core.campaigns.run_store import RunStore
+from switchboard_core.campaigns.runs import Run
 from switchboard_core.campaigns.work import StartRequest, StopRequest
-from switchboard_core.errors import HubError, invalid_request
+from switchboard_core.cursors import CursorCodec
+from switchboard_core.errors import HubError, NotFound, invalid_request
 from switchboard_core.phones import delivered_e164
 from switchboard_core.principals import Principal
 from switchboard_core.routing.contacts import ContactRecord
@@ -97,6 +101,7 @@ class RunSettings:
 class RunDeps:
     events: Any  # EventBridge client
     sqs: Any
+    runs: RunStore
     find_contacts: Callable[[list[str]], dict[str, ContactRecord]]  # contact id -> its record (merges followed)
     settings: RunSettings
     new_request_id: Callable[[], str] = lambda: "req_" + uuid.uuid4().hex[:16]
@@ -332,3 +337,71 @@ def start_runs(
         "request": request_id,
         "accepted": len(messages),
     }
+
+
+class RunPosition(BaseModel):
+    """Where a listing of the runs' by_campaign index stopped."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    pk: str
+    sk: str
+    campaign: str
+    started_at: str
+
+
+def run_view(run: Run) -> dict[str, Any]:
+    return {
+        "id": run.id,
+        "contact": {"id": run.contact.id, "name": run.contact.name, "phone": run.contact.phone},
+        "version": run.version,
+        "state": run.status.value,
+        "current_step": run.current_step,
+        "waiting_for": run.waiting.kind if run.waiting else None,
+        "wake_at": run.wake_at.isoformat() if run.wake_at else None,
+        "steps_done": [
+            {"step": record.step, "outcome": record.outcome, "at": record.at.isoformat(), "reason": record.reason}
+            for record in run.steps_done
+        ],
+        "started_at": run.started_at.isoformat(),
+        "ended_at": run.ended_at.isoformat() if run.ended_at else None,
+        "end_reason": run.end_reason,
+    }
+
+
+def list_runs(
+    principal: Principal,
+    campaign_id: str,
+    limit: int,
+    cursor: str | None,
+    deps: CampaignDeps,
+    run_deps: RunDeps,
+    codec: CursorCodec,
+) -> dict[str, Any]:
+    """The campaign's runs, newest first (every version's), for anyone who may read it."""
+    campaign, _ = visible(principal, campaign_id, deps)
+    scope = {"listing": "campaign_runs", "campaign": campaign.id}
+    after = codec.open(cursor, scope, RunPosition) if cursor else None
+    runs, last = run_deps.runs.list_for_campaign(campaign.id, limit, after)
+    return {
+        "campaign": campaign.id,
+        "runs": [run_view(run) for run in runs],
+        "next_cursor": codec.seal(scope, last) if last else None,
+    }
+
+
+def stop(
+    principal: Principal, campaign_id: str, deps: CampaignDeps, run_deps: RunDeps, now: datetime
+) -> dict[str, Any]:
+    """No new runs (the rule goes, then the live version: both before the runs are listed, so no
+    run starts after the listing but a request already on the queue), and a StopRequest for each
+    run in flight. Stopping again repeats the StopRequests, which finished runs ignore."""
+    campaign, level = visible(principal, campaign_id, deps)
+    require(level, Level.EDITOR, campaign, "stop")
+    delete_rule(campaign.id, run_deps)
+    if not deps.store.unpublish(campaign.id, now):
+        raise NotFound(f"unknown campaign {campaign_id!r}", code="unknown_campaign")  # deleted meanwhile
+    in_flight = run_deps.runs.in_flight_for_campaign(campaign.id)
+    reason = f"campaign stopped by {author(principal).name} (key {principal.key_id})"
+    send_work([StopRequest(run=run, reason=reason) for run in in_flight], run_deps)
+    return {"campaign": campaign.id, "stopping": len(in_flight)}

@@ -446,8 +446,22 @@ def share(
     return head_view(campaign.model_copy(update={"shares": shares, "updated_at": now}), level)
 
 
-def versions(principal: Principal, campaign_id: str, deps: CampaignDeps) -> dict[str, Any]:
+COUNTERS = ("entered", "sent", "replied", "failed", "converted")
+CountsOf = Callable[[str], dict[int, dict[str, dict[str, int]]]]
+
+
+def step_counts(flow: Flow, counted: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
+    """Every step of the version's flow with every counter (zero until a run moves it)."""
+    zero = dict.fromkeys(COUNTERS, 0)
+    return {step: zero | counted.get(step, {}) for step in flow.steps} | {
+        step: zero | numbers for step, numbers in counted.items() if step not in flow.steps
+    }
+
+
+def versions(principal: Principal, campaign_id: str, deps: CampaignDeps, counts_of: CountsOf) -> dict[str, Any]:
+    """Every version, with its runs' per-step counts (`counts_of`: RunStore.counts)."""
     campaign, _ = visible(principal, campaign_id, deps)
+    counts = counts_of(campaign.id)
     return {
         "campaign": campaign.id,
         "latest_version": campaign.latest_version,
@@ -461,6 +475,7 @@ def versions(principal: Principal, campaign_id: str, deps: CampaignDeps) -> dict
                 "live": v.version == campaign.published_version,
                 "steps": len(v.flow.steps),
                 "trigger": v.trigger is not None,
+                "counts": step_counts(v.flow, counts.get(v.version, {})),
             }
             for v in deps.store.versions(campaign.id)
         ],

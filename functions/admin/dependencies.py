@@ -14,6 +14,7 @@ from functions.admin import answers, campaign_runs, campaigns, logic, subscripti
 from switchboard_core import aws, endpoints
 from switchboard_core.answers.store import MessageStore
 from switchboard_core.bus import EventPublisher
+from switchboard_core.campaigns.run_store import RunStore
 from switchboard_core.campaigns.store import CampaignStore
 from switchboard_core.connections import ConnectionStore, CredentialStore
 from switchboard_core.cursors import CursorCodec
@@ -124,6 +125,7 @@ class CampaignRunSettings(BaseModel):
     queue_arn: str = Field(alias="CAMPAIGN_QUEUE_ARN")
     dead_letter_queue_arn: str = Field(alias="CAMPAIGN_DLQ_ARN")
     contacts_table: str = Field(alias="TABLE_CONTACTS")
+    runs_table: str = Field(alias="TABLE_CAMPAIGN_RUNS")
 
 
 @cache
@@ -132,6 +134,7 @@ def run_deps() -> campaign_runs.RunDeps:
     return campaign_runs.RunDeps(
         events=aws.client("events"),
         sqs=aws.client("sqs"),
+        runs=RunStore(aws.resource("dynamodb").Table(config.runs_table)),
         find_contacts=campaign_runs.contacts_finder(
             aws.resource("dynamodb"), config.contacts_table, contact_store().get
         ),

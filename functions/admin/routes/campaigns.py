@@ -14,10 +14,12 @@ from functions.admin.models import (
     CampaignCheck,
     CampaignDetail,
     CampaignDiff,
+    CampaignRunsPage,
     CampaignsPage,
     CampaignVersions,
     CampaignView,
     RunsAccepted,
+    StopAccepted,
 )
 from functions.admin.routes.params import Cursor, Limit, TenantQuery, answers, path_id
 
@@ -88,11 +90,11 @@ def save_campaign(campaign_id: CampaignId, request: Annotated[campaigns.SaveCamp
     "/admin/campaigns/<campaign_id>/versions",
     tags=TAGS,
     responses=answers(404),
-    summary="Every version, oldest first, with who saved it and which is live",
+    summary="Every version, oldest first, with who saved it, which is live, and its runs' per-step counts",
 )
 def list_versions(campaign_id: CampaignId) -> CampaignVersions:
     return CampaignVersions.model_validate(
-        campaigns.versions(principal(router.current_event), campaign_id, campaign_deps())
+        campaigns.versions(principal(router.current_event), campaign_id, campaign_deps(), run_deps().runs.counts)
     )
 
 
@@ -173,3 +175,30 @@ def start_runs(campaign_id: CampaignId, request: Annotated[campaign_runs.StartRu
         extra={"campaign": campaign_id, "request": accepted["request"], "accepted": accepted["accepted"]},
     )
     return RunsAccepted.model_validate(accepted)
+
+
+@router.get(
+    "/admin/campaigns/<campaign_id>/runs",
+    tags=TAGS,
+    responses=answers(404),
+    summary="The campaign's runs, newest first: contact, version, state, current step, steps done",
+)
+def list_runs(campaign_id: CampaignId, limit: Limit = 50, cursor: Cursor = None) -> CampaignRunsPage:
+    return CampaignRunsPage.model_validate(
+        campaign_runs.list_runs(
+            principal(router.current_event), campaign_id, limit, cursor, campaign_deps(), run_deps(), cursors()
+        )
+    )
+
+
+@router.post(
+    "/admin/campaigns/<campaign_id>/stop",
+    status_code=202,
+    tags=TAGS,
+    responses=answers(404, ok=202, description="unpublished (no new runs), and each run in flight asked to stop"),
+    summary="Stop a campaign: its rule removed, no version live, every run in flight stopped",
+)
+def stop_campaign(campaign_id: CampaignId) -> StopAccepted:
+    stopped = campaign_runs.stop(principal(router.current_event), campaign_id, campaign_deps(), run_deps(), now())
+    logger.info("campaign stopped", extra={"campaign": campaign_id, "stopping": stopped["stopping"]})
+    return StopAccepted.model_validate(stopped)

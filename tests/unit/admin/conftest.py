@@ -71,8 +71,9 @@ def event_pattern_tests(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def campaign_environment(names: Any) -> dict[str, str]:
     """The variables the admin function's campaign routes read (CAMPAIGN_QUEUE_URL, _ARN,
-    CAMPAIGN_DLQ_ARN, CAMPAIGN_RULE_PREFIX), named as the topology names them, with the campaigns
-    queue and its DLQ made in moto when the topology's resources do not include them yet."""
+    CAMPAIGN_DLQ_ARN, CAMPAIGN_RULE_PREFIX, TABLE_CAMPAIGN_RUNS), named as the topology names them,
+    with the campaigns queue, its DLQ and the runs table made in moto when the topology's resources
+    do not include them yet."""
     from botocore.exceptions import ClientError
 
     from switchboard_core import aws
@@ -88,8 +89,14 @@ def campaign_environment(names: Any) -> dict[str, str]:
             url,
             sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"],
         )
+    runs_table = names.table("campaign_runs")
+    if runs_table not in aws.client("dynamodb").list_tables()["TableNames"]:
+        from tests.unit.campaigns.runs_table import create_runs_table
+
+        create_runs_table(runs_table)
     url, arn = arns[names.queue("campaigns")]
     return {
+        "TABLE_CAMPAIGN_RUNS": runs_table,
         "CAMPAIGN_QUEUE_URL": url,
         "CAMPAIGN_QUEUE_ARN": arn,
         "CAMPAIGN_DLQ_ARN": arns[names.dead_letter_queue("campaigns")][1],

@@ -1,7 +1,9 @@
 """Running campaigns through the admin handler against moto: publishing puts (or removes) the
 trigger rule on the bus, and the rule delivers the tenant's matching events to the campaigns
 queue as TriggerMessages; POST /runs sends a StartRequest per contact (in batches of ten),
-refusing drafts, unknown or repeated contacts, malformed phones, viewers, strangers and partners."""
+refusing drafts, unknown or repeated contacts, malformed phones, viewers, strangers and partners;
+GET /runs pages through the runs; versions carry per-step counts; stop unpublishes, removes the
+rule and sends a StopRequest per run in flight."""
 
 from __future__ import annotations
 
@@ -14,7 +16,9 @@ import pytest
 from functions.admin import campaign_runs
 from switchboard_core import aws
 from switchboard_core.campaigns.flow import Trigger
-from switchboard_core.campaigns.work import CAMPAIGN_WORK, StartRequest, TriggerMessage
+from switchboard_core.campaigns.run_store import RunStore
+from switchboard_core.campaigns.runs import CounterMove, Run, RunContact, RunStatus, RunTrigger, StepRecord
+from switchboard_core.campaigns.work import CAMPAIGN_WORK, StartRequest, StopRequest, TriggerMessage
 from switchboard_core.errors import HubError
 from switchboard_core.routing.contacts import ContactRecord
 from tests.unit.admin.conftest import admin_functions, campaign_environment
@@ -304,7 +308,9 @@ class RecordingSqs:
 
 def deps_with(sqs: RecordingSqs) -> campaign_runs.RunDeps:
     settings = campaign_runs.RunSettings("bus", "p-cmp-", "https://queue", "arn:aws:sqs:r:1:q", "arn:aws:sqs:r:1:dlq")
-    return campaign_runs.RunDeps(events=None, sqs=sqs, find_contacts=lambda ids: {}, settings=settings)
+    return campaign_runs.RunDeps(
+        events=None, sqs=sqs, runs=RunStore(None), find_contacts=lambda ids: {}, settings=settings
+    )
 
 
 def start(contact: str) -> StartRequest:
@@ -345,3 +351,137 @@ def test_a_refused_entry_through_the_route_names_the_request_to_retry(call, env,
         and body["error"]["details"] == {"request": "r1"}
         and '"request": "r1"' in body["error"]["message"]
     )
+
+
+# --- listing runs, counts, stopping -----------------------------------------------------------
+
+
+def runs_store(env) -> RunStore:
+    return RunStore(aws.resource("dynamodb").Table(env["TABLE_CAMPAIGN_RUNS"]))
+
+
+def a_run(campaign: str, number: int, status: RunStatus = RunStatus.WAITING, version: int = 1) -> Run:
+    started = datetime(2026, 12, 1, 9, number, tzinfo=UTC)
+    finished = status in (RunStatus.COMPLETED, RunStatus.STOPPED)
+    return Run(
+        id=f"run_{number:032x}",
+        tenant="acme",
+        campaign=campaign,
+        campaign_name="welcome",
+        version=version,
+        contact=RunContact(id=f"ct_{number:016x}", name="Ada", phone="+14155550100"),
+        trigger=RunTrigger(event_id="req_1"),
+        status=status,
+        current_step=None if finished else "done",
+        sequence=2,
+        steps_done=[
+            StepRecord(step="hello", type="send_message", visit=1, at=started, outcome="sent", next="done"),
+        ],
+        started_at=started,
+        updated_at=started,
+        ended_at=started if finished else None,
+        end_reason="completed" if finished else None,
+    )
+
+
+def test_runs_are_listed_newest_first_page_by_page(call, env):
+    campaign = published(call)
+    other = published(call)
+    store = runs_store(env)
+    for number in (1, 2, 3):
+        store.create(a_run(campaign, number, RunStatus.COMPLETED if number == 1 else RunStatus.WAITING))
+    store.create(a_run(other, 4))
+    path = f"/admin/campaigns/{campaign}/runs"
+    status, page = call("GET", path, query="limit=2")
+    assert status == 200, page
+    assert [run["contact"]["id"] for run in page["runs"]] == ["ct_0000000000000003", "ct_0000000000000002"]
+    newest = page["runs"][0]
+    assert newest == {
+        "id": f"run_{3:032x}",
+        "contact": {"id": "ct_0000000000000003", "name": "Ada", "phone": "+14155550100"},
+        "version": 1,
+        "state": "waiting",
+        "current_step": "done",
+        "waiting_for": None,
+        "wake_at": None,
+        "steps_done": [{"step": "hello", "outcome": "sent", "at": "2026-12-01T09:03:00Z", "reason": None}],
+        "started_at": "2026-12-01T09:03:00Z",
+        "ended_at": None,
+        "end_reason": None,
+    }
+    status, rest = call("GET", path, query=f"limit=2&cursor={page['next_cursor']}")
+    assert status == 200 and [run["state"] for run in rest["runs"]] == ["completed"]
+    assert rest["runs"][0]["end_reason"] == "completed" and rest["next_cursor"] is None
+    # A cursor is bound to its campaign's listing.
+    status, body = call("GET", f"/admin/campaigns/{other}/runs", query=f"cursor={page['next_cursor']}")
+    assert status == 400 and list(problems_of(body)) == ["cursor"]
+    status, body = call("GET", path, query="limit=0")
+    assert status == 400 and list(problems_of(body)) == ["limit"]
+
+
+def test_who_may_read_runs(call, env):
+    campaign = published(call)
+    runs_store(env).create(a_run(campaign, 1))
+    path = f"/admin/campaigns/{campaign}/runs"
+    for stranger in (OTHER, PARTNER, VIEWER, STAFF):
+        assert call("GET", path, principal=stranger)[0] == 404
+    call("POST", f"/admin/campaigns/{campaign}/shares", {"principal": "k6", "access": "viewer"})
+    status, page = call("GET", path, principal=VIEWER)
+    assert status == 200 and len(page["runs"]) == 1
+
+
+def test_versions_count_each_step_per_version(call, env):
+    campaign = published(call)
+    path = f"/admin/campaigns/{campaign}"
+    call("PUT", path, {"flow": FLOW, "expected_version": 1})
+    store = runs_store(env)
+    moves = [CounterMove(step="hello", counter="entered"), CounterMove(step="hello", counter="sent")]
+    store.create(a_run(campaign, 1), counters=moves)
+    store.create(a_run(campaign, 2), counters=[*moves, CounterMove(step="done", counter="converted")])
+    store.create(a_run(campaign, 3, version=2), counters=[CounterMove(step="hello", counter="failed")])
+    status, listed = call("GET", f"{path}/versions")
+    assert status == 200, listed
+    zero = {"entered": 0, "sent": 0, "replied": 0, "failed": 0, "converted": 0}
+    first, second = listed["versions"]
+    assert first["counts"] == {"hello": zero | {"entered": 2, "sent": 2}, "done": zero | {"converted": 1}}
+    assert second["counts"] == {"hello": zero | {"failed": 1}, "done": zero}
+
+
+def test_stop_unpublishes_removes_the_rule_and_stops_each_run_in_flight(call, aws_world, env):
+    campaign = published(call)
+    store = runs_store(env)
+    store.create(a_run(campaign, 1))
+    store.create(a_run(campaign, 2, RunStatus.ACTIVE))
+    store.create(a_run(campaign, 3, RunStatus.COMPLETED))
+    path = f"/admin/campaigns/{campaign}"
+    status, body = call("POST", f"{path}/stop")
+    assert status == 202 and body == {"campaign": campaign, "stopping": 2}
+    assert rule_of(aws_world, env, campaign) is None
+    shown = call("GET", path)[1]
+    assert shown["published_version"] is None and shown["published_at"] is None and shown["live"] is False
+    stops = [CAMPAIGN_WORK.validate_python(message) for message in drain(env["CAMPAIGN_QUEUE_URL"])]
+    assert all(isinstance(stop, StopRequest) for stop in stops)
+    assert sorted(stop.run for stop in stops) == [f"run_{1:032x}", f"run_{2:032x}"]
+    assert "stopped by ops" in stops[0].reason
+    # No new runs until a version is published again.
+    status, body = call("POST", f"{path}/runs", {"contacts": ["+14155550100"]})
+    assert status == 409 and body["error"]["code"] == "not_published"
+    put_event(aws_world, "mention.created")
+    assert drain(env["CAMPAIGN_QUEUE_URL"]) == []
+    # Stopping again asks again (finished runs ignore a stop); publishing brings the rule back.
+    assert call("POST", f"{path}/stop")[1]["stopping"] == 2
+    assert call("POST", f"{path}/publish", {"version": 1})[0] == 200
+    assert rule_of(aws_world, env, campaign) is not None
+
+
+def test_who_may_stop(call, aws_world, env):
+    campaign = published(call)
+    path = f"/admin/campaigns/{campaign}/stop"
+    for stranger in (OTHER, PARTNER, VIEWER):
+        assert call("POST", path, principal=stranger)[0] == 404
+    call("POST", f"/admin/campaigns/{campaign}/shares", {"principal": "k6", "access": "viewer"})
+    status, body = call("POST", path, principal=VIEWER)
+    assert status == 403 and body["error"]["code"] == "forbidden"
+    assert rule_of(aws_world, env, campaign) is not None and call("GET", f"/admin/campaigns/{campaign}")[1]["live"]
+    call("POST", f"/admin/campaigns/{campaign}/shares", {"principal": "k6", "access": "editor"})
+    assert call("POST", path, principal=VIEWER)[0] == 202
