@@ -389,9 +389,9 @@ def publish(
     going_live = version_of(campaign, request.version, deps)
     live = version_of(campaign, campaign.published_version, deps) if campaign.published_version else None
     # The rule first: a campaign is never live on a version whose trigger is not on the bus. If
-    # the store refuses afterwards, the rule goes back to what the live version wants.
-    set_rule(campaign, going_live.trigger)
+    # the rule is half made or the store refuses, the rule goes back to what the live version wants.
     try:
+        set_rule(campaign, going_live.trigger)
         published_now = deps.store.publish(campaign.id, request.version, author(principal), now)
     except Exception:
         restore_rule(campaign, live, set_rule)

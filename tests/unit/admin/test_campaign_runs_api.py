@@ -485,3 +485,25 @@ def test_who_may_stop(call, aws_world, env):
     assert rule_of(aws_world, env, campaign) is not None and call("GET", f"/admin/campaigns/{campaign}")[1]["live"]
     call("POST", f"/admin/campaigns/{campaign}/shares", {"principal": "k6", "access": "editor"})
     assert call("POST", path, principal=VIEWER)[0] == 202
+
+
+def test_a_target_eventbridge_refuses_puts_the_live_versions_rule_back(call, aws_world, env, monkeypatch):
+    campaign = published(call)
+    path = f"/admin/campaigns/{campaign}"
+    changed = {"event_pattern": {"detail-type": ["message.received"]}}
+    assert call("PUT", path, {"flow": FLOW, "trigger": changed, "expected_version": 1})[0] == 200
+    from botocore.client import BaseClient
+
+    original = BaseClient._make_api_call
+    refusals = iter([True])
+
+    def refusing(self, operation, params):
+        if operation == "PutTargets" and next(refusals, False):
+            return {"FailedEntryCount": 1, "FailedEntries": [{"TargetId": "campaign", "ErrorCode": "Throttled"}]}
+        return original(self, operation, params)
+
+    monkeypatch.setattr(BaseClient, "_make_api_call", refusing)
+    status, body = call("POST", f"{path}/publish", {"version": 2})
+    assert status == 502 and body["error"]["code"] == "rule_failed"
+    assert json.loads(rule_of(aws_world, env, campaign)["EventPattern"])["detail-type"] == ["mention.created"]
+    assert call("GET", path)[1]["published_version"] == 1
