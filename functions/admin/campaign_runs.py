@@ -35,7 +35,7 @@ from switchboard_core.errors import HubError, NotFound, invalid_request
 from switchboard_core.phones import delivered_e164
 from switchboard_core.principals import Principal
 from switchboard_core.routing.contacts import ContactRecord
-from switchboard_core.subscriptions.patterns import InvalidPattern, scoped_to_tenant
+from switchboard_core.subscriptions.patterns import InvalidPattern, check_pattern, scoped_to_tenant
 
 CAMPAIGNS_SOURCE = "switchboard.campaigns"  # the source of the campaign function's own events
 TARGET_ID = "campaign"
@@ -121,10 +121,17 @@ def names_a_source(pattern: dict[str, Any]) -> bool:
 def rule_pattern(trigger: Trigger, tenant: str) -> dict[str, Any]:
     """The pattern the rule matches: the trigger's, with the tenant ANDed in and, unless the
     trigger names its sources, the campaigns' own events left out (a campaign's message_sent
-    must not start another campaign just because its pattern asks for message events)."""
+    must not start another campaign just because its pattern asks for message events). Checked
+    again as a whole by the subscriptions' pattern checker (the version was checked when saved;
+    the additions count toward EventBridge's size limit)."""
     scoped = scoped_to_tenant(trigger.event_pattern, tenant)
     if not names_a_source(trigger.event_pattern):
         scoped["source"] = [{"anything-but": CAMPAIGNS_SOURCE}]
+    try:
+        check_pattern(scoped, tenant)
+    except InvalidPattern as invalid:
+        problems = invalid.details["problems"]
+        raise InvalidPattern([problem | {"field": f"trigger.{problem['field']}"} for problem in problems]) from None
     return scoped
 
 

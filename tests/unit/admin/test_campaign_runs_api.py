@@ -507,3 +507,15 @@ def test_a_target_eventbridge_refuses_puts_the_live_versions_rule_back(call, aws
     assert status == 502 and body["error"]["code"] == "rule_failed"
     assert json.loads(rule_of(aws_world, env, campaign)["EventPattern"])["detail-type"] == ["mention.created"]
     assert call("GET", path)[1]["published_version"] == 1
+
+
+def test_the_rules_pattern_is_checked_whole_before_it_goes_on_the_bus():
+    # Saved versions passed the checker; the tenant and the source exclusion still count toward
+    # EventBridge's 4096 characters.
+    near_the_limit = {"event_pattern": {"detail-type": ["x" * 4000]}}
+    trigger = Trigger.model_validate(near_the_limit)
+    with pytest.raises(HubError) as refused:
+        campaign_runs.rule_pattern(trigger, "acme")
+    assert refused.value.status == 400
+    assert [p["field"] for p in refused.value.details["problems"]] == ["trigger.event_pattern"]
+    assert "4096" in refused.value.details["problems"][0]["problem"]
