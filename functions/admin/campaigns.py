@@ -8,7 +8,8 @@ that team) `editor` (save, publish) or `viewer` (read, diff, fork) access. Anyon
 keys always, gets 404 exactly as for a missing id, so ids do not leak; a viewer who tries to save
 gets 403 naming the access needed.
 
-Every save writes a new immutable version; running campaigns comes later (docs/campaigns.md).
+Every save writes a new immutable version; publishing one makes it live (and its trigger a rule
+on the bus: campaign_runs.py, which also starts, lists and stops runs).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from datetime import datetime
 from enum import IntEnum
 from typing import Any
 
+from aws_lambda_powertools import Logger
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from functions.admin.routing_config import fits_one_item, tenant_for
@@ -44,6 +46,8 @@ from switchboard_core.routing.config_store import RoutingConfigStore
 
 NAME_PATTERN = r"^[A-Za-z0-9_.-]+$"
 KEY_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+
+logger = Logger(child=True)
 
 
 # --- requests ---------------------------------------------------------------------------------
@@ -350,9 +354,26 @@ def stale(campaign: Campaign, expected: int, latest: int | None) -> HubError:
     )
 
 
+RuleSetter = Callable[[Campaign, Trigger | None], None]
+
+
+def restore_rule(campaign: Campaign, live: CampaignVersion | None, set_rule: RuleSetter) -> None:
+    try:
+        set_rule(campaign, live.trigger if live else None)
+    except Exception:  # the original failure is what the caller gets; a retried publish repairs the rule
+        logger.exception("restoring a campaign's trigger rule failed", extra={"campaign": campaign.id})
+
+
 def publish(
-    principal: Principal, campaign_id: str, request: PublishCampaign, deps: CampaignDeps, now: datetime
+    principal: Principal,
+    campaign_id: str,
+    request: PublishCampaign,
+    deps: CampaignDeps,
+    now: datetime,
+    set_rule: RuleSetter,
 ) -> dict[str, Any]:
+    """Make a version live, and its trigger (or none) the campaign's rule on the bus
+    (`set_rule`: campaign_runs.set_rule)."""
     campaign, level = visible(principal, campaign_id, deps)
     require(level, Level.EDITOR, campaign, "publish")
     if request.version > campaign.latest_version:
@@ -365,7 +386,18 @@ def publish(
                 }
             ]
         )
-    if not deps.store.publish(campaign.id, request.version, author(principal), now):
+    going_live = version_of(campaign, request.version, deps)
+    live = version_of(campaign, campaign.published_version, deps) if campaign.published_version else None
+    # The rule first: a campaign is never live on a version whose trigger is not on the bus. If
+    # the rule is half made or the store refuses, the rule goes back to what the live version wants.
+    try:
+        set_rule(campaign, going_live.trigger)
+        published_now = deps.store.publish(campaign.id, request.version, author(principal), now)
+    except Exception:
+        restore_rule(campaign, live, set_rule)
+        raise
+    if not published_now:
+        restore_rule(campaign, live, set_rule)
         raise NotFound(f"unknown campaign {campaign_id!r}", code="unknown_campaign")  # deleted meanwhile
     published = campaign.model_copy(
         update={"published_version": request.version, "published_at": now, "published_by": author(principal)}
@@ -414,8 +446,22 @@ def share(
     return head_view(campaign.model_copy(update={"shares": shares, "updated_at": now}), level)
 
 
-def versions(principal: Principal, campaign_id: str, deps: CampaignDeps) -> dict[str, Any]:
+COUNTERS = ("entered", "sent", "replied", "failed", "converted")
+CountsOf = Callable[[str], dict[int, dict[str, dict[str, int]]]]
+
+
+def step_counts(flow: Flow, counted: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
+    """Every step of the version's flow with every counter (zero until a run moves it)."""
+    zero = dict.fromkeys(COUNTERS, 0)
+    return {step: zero | counted.get(step, {}) for step in flow.steps} | {
+        step: zero | numbers for step, numbers in counted.items() if step not in flow.steps
+    }
+
+
+def versions(principal: Principal, campaign_id: str, deps: CampaignDeps, counts_of: CountsOf) -> dict[str, Any]:
+    """Every version, with its runs' per-step counts (`counts_of`: RunStore.counts)."""
     campaign, _ = visible(principal, campaign_id, deps)
+    counts = counts_of(campaign.id)
     return {
         "campaign": campaign.id,
         "latest_version": campaign.latest_version,
@@ -429,6 +475,7 @@ def versions(principal: Principal, campaign_id: str, deps: CampaignDeps) -> dict
                 "live": v.version == campaign.published_version,
                 "steps": len(v.flow.steps),
                 "trigger": v.trigger is not None,
+                "counts": step_counts(v.flow, counts.get(v.version, {})),
             }
             for v in deps.store.versions(campaign.id)
         ],

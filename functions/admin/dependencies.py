@@ -10,10 +10,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from functions.admin import answers, campaigns, logic, subscriptions
+from functions.admin import answers, campaign_runs, campaigns, logic, subscriptions
 from switchboard_core import aws, endpoints
 from switchboard_core.answers.store import MessageStore
 from switchboard_core.bus import EventPublisher
+from switchboard_core.campaigns.run_store import RunStore
 from switchboard_core.campaigns.store import CampaignStore
 from switchboard_core.connections import ConnectionStore, CredentialStore
 from switchboard_core.cursors import CursorCodec
@@ -112,6 +113,41 @@ def campaign_deps() -> campaigns.CampaignDeps:
     )
 
 
+class CampaignRunSettings(BaseModel):
+    """What starting, listing and stopping runs and keeping trigger rules need (only those routes
+    and publish read it)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    bus_name: str = Field(alias="EVENT_BUS_NAME")
+    rule_prefix: str = Field(alias="CAMPAIGN_RULE_PREFIX")
+    queue_url: str = Field(alias="CAMPAIGN_QUEUE_URL")
+    queue_arn: str = Field(alias="CAMPAIGN_QUEUE_ARN")
+    dead_letter_queue_arn: str = Field(alias="CAMPAIGN_DLQ_ARN")
+    contacts_table: str = Field(alias="TABLE_CONTACTS")
+    runs_table: str = Field(alias="TABLE_CAMPAIGN_RUNS")
+
+
+@cache
+def run_deps() -> campaign_runs.RunDeps:
+    config = load_settings(CampaignRunSettings)
+    return campaign_runs.RunDeps(
+        events=aws.client("events"),
+        sqs=aws.client("sqs"),
+        runs=RunStore(aws.resource("dynamodb").Table(config.runs_table)),
+        find_contacts=campaign_runs.contacts_finder(
+            aws.resource("dynamodb"), config.contacts_table, contact_store().get
+        ),
+        settings=campaign_runs.RunSettings(
+            bus_name=config.bus_name,
+            rule_prefix=config.rule_prefix,
+            queue_url=config.queue_url,
+            queue_arn=config.queue_arn,
+            dead_letter_queue_arn=config.dead_letter_queue_arn,
+        ),
+    )
+
+
 class SubscriptionSettings(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
@@ -186,6 +222,7 @@ def cold_start() -> None:
         answer_deps,
         subscription_deps,
         campaign_deps,
+        run_deps,
         _secrets,
         _codec,
     ):

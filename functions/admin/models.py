@@ -415,6 +415,14 @@ class CampaignsPage(BaseModel):
     next_cursor: str | None = Field(description="pass as cursor= for the next page; null on the last one")
 
 
+class StepCounts(BaseModel):
+    entered: int
+    sent: int
+    replied: int
+    failed: int
+    converted: int
+
+
 class CampaignVersionRow(BaseModel):
     version: int
     saved_at: AwareDatetime
@@ -423,6 +431,9 @@ class CampaignVersionRow(BaseModel):
     live: bool
     steps: int
     trigger: bool
+    counts: dict[str, StepCounts] = Field(
+        description="per step of this version: how many runs entered it, sent, got a reply, failed, converted"
+    )
 
 
 class CampaignVersions(BaseModel):
@@ -474,3 +485,48 @@ class CampaignCheck(BaseModel):
     tenant: str
     steps: int
     trigger: bool
+
+
+class RunsAccepted(BaseModel):
+    campaign: str
+    version: int = Field(description="the live version the runs start on (and finish on)")
+    request: str = Field(description="this request's id: send it again as `request` to retry without doubling runs")
+    accepted: int = Field(description="how many runs were asked of the campaign function, one per contact")
+
+
+class RunContactView(BaseModel):
+    id: str = Field(description="the contact's id (ct_...)")
+    name: str | None
+    phone: str | None
+
+
+class RunStepView(BaseModel):
+    step: str
+    outcome: str = Field(description="requested, sent, failed, answered, not_answered, replied, timed_out, ...")
+    at: AwareDatetime
+    reason: str | None
+
+
+class CampaignRunView(BaseModel):
+    id: str
+    contact: RunContactView
+    version: int = Field(description="the version the run started on, and finishes on")
+    state: Literal["active", "waiting", "completed", "stopped"]
+    current_step: str | None = Field(description="null once the run finished")
+    waiting_for: str | None = Field(description="timer, reply, call, postponed or continue; null when not waiting")
+    wake_at: AwareDatetime | None = Field(description="when the wait ends at the latest")
+    steps_done: list[RunStepView] = Field(description="each step entered, oldest first (the latest 200)")
+    started_at: AwareDatetime
+    ended_at: AwareDatetime | None
+    end_reason: str | None
+
+
+class CampaignRunsPage(BaseModel):
+    campaign: str
+    runs: list[CampaignRunView] = Field(description="newest first, every version's")
+    next_cursor: str | None = Field(description="pass as cursor= for the next page; null on the last one")
+
+
+class StopAccepted(BaseModel):
+    campaign: str
+    stopping: int = Field(description="runs in flight asked to stop (the campaign function stops each)")

@@ -1,5 +1,5 @@
-"""`switchboard campaigns list|show|validate|save|publish|fork|share|diff`: campaign definitions
-through the admin API (docs/campaigns.md). Flows are read from JSON or YAML files (by their
+"""`switchboard campaigns list|show|validate|save|publish|fork|share|diff|start|runs|stop`: campaign
+definitions, and their runs, through the admin API (docs/campaigns.md). Flows are read from JSON or YAML files (by their
 suffix: .yaml/.yml is YAML, anything else JSON) holding `{"flow", "trigger"?, "name"?}`, a bare
 flow `{"start", "steps"}`, or what `campaigns show` printed (it carries the campaign's id and
 version, so `save` sends that version back and a save someone made meanwhile is refused)."""
@@ -28,13 +28,13 @@ BASE = "/admin/campaigns"
 
 def add_campaign_commands(commands: Any) -> None:
     campaigns = commands.add_parser(
-        "campaigns", help="campaign definitions: validate, save, publish, fork, share, diff"
+        "campaigns", help="campaigns: validate, save, publish, fork, share, diff; start, list and stop runs"
     )
     actions = campaigns.add_subparsers(
         dest="campaigns_command",
         required=True,
         metavar="ACTION",
-        help="list, show, validate, save, publish, fork, share or diff",
+        help="list, show, validate, save, publish, fork, share, diff, start, runs or stop",
     )
     listing = actions.add_parser("list", help="the campaigns this key may see in a tenant")
     add_tenant(listing)
@@ -91,6 +91,31 @@ def add_campaign_commands(commands: Any) -> None:
     diff.add_argument("new", type=int, metavar="TO", help="the later version")
     diff.add_argument("--json", action="store_true", help="print the hub's JSON answer as it is")
     diff.set_defaults(run=run_diff)
+
+    start = actions.add_parser("start", help="run the live version for contacts (one run each)")
+    start.add_argument("campaign", metavar="ID", help="a published campaign's id (cmp_...)")
+    start.add_argument(
+        "contacts",
+        nargs="+",
+        metavar="CONTACT",
+        help="contact ids (ct_..., as `switchboard events` shows them) or E.164 phones (+14155550100); up to 1000",
+    )
+    start.add_argument(
+        "--request",
+        help="an id of your own for this request: repeating the command with it starts no run twice (default: new)",
+    )
+    start.set_defaults(run=run_start)
+
+    runs = actions.add_parser("runs", help="a campaign's runs, newest first: contact, version, state, step")
+    runs.add_argument("campaign", metavar="ID", help="a campaign id (cmp_...)")
+    runs.add_argument("--limit", type=int, default=50, help="at most this many runs (default 50)")
+    runs.add_argument("--steps", action="store_true", help="also print each run's steps and their outcomes")
+    runs.add_argument("--json", action="store_true", help="print the runs as the hub answered them")
+    runs.set_defaults(run=run_runs)
+
+    stop = actions.add_parser("stop", help="unpublish a campaign and stop every run in flight")
+    stop.add_argument("campaign", metavar="ID", help="a campaign id (cmp_...)")
+    stop.set_defaults(run=run_stop)
 
     for parser in actions.choices.values():
         add_key(parser)
@@ -285,3 +310,93 @@ def diff_lines(diff: dict[str, Any]) -> list[str]:
     if len(lines) == 1:
         lines.append("  no changes")
     return lines
+
+
+def run_start(args: argparse.Namespace) -> int:
+    body: dict[str, Any] = {"contacts": args.contacts}
+    if args.request:
+        body["request"] = args.request
+    try:
+        accepted = admin_call(args, "POST", f"{BASE}/{args.campaign}/runs", body=body)
+    except Refused as refused:
+        if refused.code == "not_published":
+            raise CliError(f"{refused} (`switchboard campaigns publish {args.campaign} VERSION`)") from None
+        if refused.status != 400 or not refused.problems:
+            raise
+        lines = ["the hub refused the contacts (nothing started):"]
+        for problem in refused.problems:
+            field = str(problem.get("field", ""))
+            index = field.removeprefix("contacts.")
+            given = f" ({args.contacts[int(index)]})" if index.isdigit() and int(index) < len(args.contacts) else ""
+            lines.append(f"  {field}{given}: {problem.get('problem', 'invalid')}")
+        raise CliError("\n".join(lines)) from None
+    count = accepted["accepted"]
+    print(
+        f"campaign {accepted['campaign']} version {accepted['version']}: {count} run{'s' if count != 1 else ''} "
+        f"requested (request {accepted['request']}); `switchboard campaigns runs {accepted['campaign']}` follows them"
+    )
+    return 0
+
+
+def run_runs(args: argparse.Namespace) -> int:
+    if args.limit < 1:
+        raise CliError("--limit must be at least 1")
+    found: list[dict[str, Any]] = []
+    cursor = None
+    while len(found) < args.limit:
+        page = admin_call(
+            args, "GET", f"{BASE}/{args.campaign}/runs", {"limit": min(100, args.limit - len(found)), "cursor": cursor}
+        )
+        found += page["runs"]
+        cursor = page.get("next_cursor")
+        if not cursor:
+            break
+    if args.json:
+        print(json.dumps(found, indent=2))
+        return 0
+    if not found:
+        print(f"campaign {args.campaign} has no runs yet: `switchboard campaigns start {args.campaign} CONTACT...`")
+        return 0
+    rows = [
+        (
+            run["id"],
+            run["contact"]["id"] + (f" ({run['contact']['phone']})" if run["contact"].get("phone") else ""),
+            str(run["version"]),
+            run["state"] + (f" ({run['waiting_for']})" if run.get("waiting_for") else ""),
+            run["current_step"] or "-",
+            last_outcome(run),
+            run["started_at"],
+        )
+        for run in found
+    ]
+    lines = table(("RUN", "CONTACT", "VERSION", "STATE", "STEP", "LAST", "STARTED"), rows).splitlines()
+    if not args.steps:
+        print("\n".join(lines))
+        return 0
+    print(lines[0])
+    for line, run in zip(lines[1:], found, strict=True):
+        print(line)
+        for step in run["steps_done"]:
+            reason = f" ({step['reason']})" if step.get("reason") else ""
+            print(f"    {step['at']}  {step['step']}: {step['outcome']}{reason}")
+        if run.get("end_reason"):
+            print(f"    ended: {run['end_reason']}")
+    return 0
+
+
+def last_outcome(run: dict[str, Any]) -> str:
+    if not run["steps_done"]:
+        return "-"
+    last = run["steps_done"][-1]
+    return f"{last['step']}: {last['outcome']}"
+
+
+def run_stop(args: argparse.Namespace) -> int:
+    stopped = admin_call(args, "POST", f"{BASE}/{args.campaign}/stop")
+    count = stopped["stopping"]
+    print(
+        f"campaign {stopped['campaign']} stopped: no version is live and its trigger is off the bus; "
+        f"{count} run{'s' if count != 1 else ''} in flight asked to stop "
+        f"(`switchboard campaigns publish {stopped['campaign']} VERSION` starts it again)"
+    )
+    return 0

@@ -1,4 +1,4 @@
-"""Campaign definitions: /admin/campaigns[/validate|/{id}[/versions|/diff|/publish|/fork|/shares]]."""
+"""Campaigns: /admin/campaigns[/validate|/{id}[/versions|/diff|/publish|/fork|/shares|/runs|/stop]]."""
 
 from __future__ import annotations
 
@@ -8,15 +8,18 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 
-from functions.admin import campaigns
-from functions.admin.dependencies import campaign_deps, cursors, now, principal
+from functions.admin import campaign_runs, campaigns
+from functions.admin.dependencies import campaign_deps, cursors, now, principal, run_deps
 from functions.admin.models import (
     CampaignCheck,
     CampaignDetail,
     CampaignDiff,
+    CampaignRunsPage,
     CampaignsPage,
     CampaignVersions,
     CampaignView,
+    RunsAccepted,
+    StopAccepted,
 )
 from functions.admin.routes.params import Cursor, Limit, TenantQuery, answers, path_id
 
@@ -87,11 +90,11 @@ def save_campaign(campaign_id: CampaignId, request: Annotated[campaigns.SaveCamp
     "/admin/campaigns/<campaign_id>/versions",
     tags=TAGS,
     responses=answers(404),
-    summary="Every version, oldest first, with who saved it and which is live",
+    summary="Every version, oldest first, with who saved it, which is live, and its runs' per-step counts",
 )
 def list_versions(campaign_id: CampaignId) -> CampaignVersions:
     return CampaignVersions.model_validate(
-        campaigns.versions(principal(router.current_event), campaign_id, campaign_deps())
+        campaigns.versions(principal(router.current_event), campaign_id, campaign_deps(), run_deps().runs.counts)
     )
 
 
@@ -115,10 +118,18 @@ def diff_versions(
     "/admin/campaigns/<campaign_id>/publish",
     tags=TAGS,
     responses=answers(404, 415),
-    summary="Make a version live (drafts never run)",
+    summary="Make a version live (drafts never run); its trigger becomes the campaign's rule on the bus",
 )
 def publish_campaign(campaign_id: CampaignId, request: Annotated[campaigns.PublishCampaign, Body()]) -> CampaignView:
-    published = campaigns.publish(principal(router.current_event), campaign_id, request, campaign_deps(), now())
+    rules = run_deps()
+    published = campaigns.publish(
+        principal(router.current_event),
+        campaign_id,
+        request,
+        campaign_deps(),
+        now(),
+        lambda campaign, trigger: campaign_runs.set_rule(campaign, trigger, rules),
+    )
     logger.info("campaign published", extra={"campaign": campaign_id, "version": request.version})
     return CampaignView.model_validate(published)
 
@@ -146,3 +157,48 @@ def share_campaign(campaign_id: CampaignId, request: Annotated[campaigns.ShareCa
     shared = campaigns.share(principal(router.current_event), campaign_id, request, campaign_deps(), now())
     logger.info("campaign shared", extra={"campaign": campaign_id, "access": request.access.value})
     return CampaignView.model_validate(shared)
+
+
+@router.post(
+    "/admin/campaigns/<campaign_id>/runs",
+    status_code=202,
+    tags=TAGS,
+    responses=answers(404, 409, 415, ok=202, description="one run per contact asked of the campaign function"),
+    summary="Start the live version for contacts (ids or E.164 phones; 409 not_published when none is live)",
+)
+def start_runs(campaign_id: CampaignId, request: Annotated[campaign_runs.StartRuns, Body()]) -> RunsAccepted:
+    accepted = campaign_runs.start_runs(
+        principal(router.current_event), campaign_id, request, campaign_deps(), run_deps()
+    )
+    logger.info(
+        "campaign runs requested",
+        extra={"campaign": campaign_id, "request": accepted["request"], "accepted": accepted["accepted"]},
+    )
+    return RunsAccepted.model_validate(accepted)
+
+
+@router.get(
+    "/admin/campaigns/<campaign_id>/runs",
+    tags=TAGS,
+    responses=answers(404),
+    summary="The campaign's runs, newest first: contact, version, state, current step, steps done",
+)
+def list_runs(campaign_id: CampaignId, limit: Limit = 50, cursor: Cursor = None) -> CampaignRunsPage:
+    return CampaignRunsPage.model_validate(
+        campaign_runs.list_runs(
+            principal(router.current_event), campaign_id, limit, cursor, campaign_deps(), run_deps(), cursors()
+        )
+    )
+
+
+@router.post(
+    "/admin/campaigns/<campaign_id>/stop",
+    status_code=202,
+    tags=TAGS,
+    responses=answers(404, ok=202, description="unpublished (no new runs), and each run in flight asked to stop"),
+    summary="Stop a campaign: its rule removed, no version live, every run in flight stopped",
+)
+def stop_campaign(campaign_id: CampaignId) -> StopAccepted:
+    stopped = campaign_runs.stop(principal(router.current_event), campaign_id, campaign_deps(), run_deps(), now())
+    logger.info("campaign stopped", extra={"campaign": campaign_id, "stopping": stopped["stopping"]})
+    return StopAccepted.model_validate(stopped)

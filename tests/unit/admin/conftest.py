@@ -69,10 +69,50 @@ def event_pattern_tests(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(EventsHandler, "test_event_pattern", moto_test_event_pattern)
 
 
+def campaign_environment(names: Any) -> dict[str, str]:
+    """The variables the admin function's campaign routes read (CAMPAIGN_QUEUE_URL, _ARN,
+    CAMPAIGN_DLQ_ARN, CAMPAIGN_RULE_PREFIX, TABLE_CAMPAIGN_RUNS), named as the topology names them,
+    with the campaigns queue, its DLQ and the runs table made in moto when the topology's resources
+    do not include them yet."""
+    from botocore.exceptions import ClientError
+
+    from switchboard_core import aws
+
+    sqs = aws.client("sqs")
+    arns = {}
+    for queue in (names.queue("campaigns"), names.dead_letter_queue("campaigns")):
+        try:
+            url = sqs.get_queue_url(QueueName=queue)["QueueUrl"]
+        except ClientError:
+            url = sqs.create_queue(QueueName=queue)["QueueUrl"]
+        arns[queue] = (
+            url,
+            sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"],
+        )
+    runs_table = names.table("campaign_runs")
+    if runs_table not in aws.client("dynamodb").list_tables()["TableNames"]:
+        from tests.unit.campaigns.runs_table import create_runs_table
+
+        create_runs_table(runs_table)
+    url, arn = arns[names.queue("campaigns")]
+    return {
+        "TABLE_CAMPAIGN_RUNS": runs_table,
+        "CAMPAIGN_QUEUE_URL": url,
+        "CAMPAIGN_QUEUE_ARN": arn,
+        "CAMPAIGN_DLQ_ARN": arns[names.dead_letter_queue("campaigns")][1],
+        "CAMPAIGN_RULE_PREFIX": names.rule("cmp-"),
+    }
+
+
+def admin_functions(aws_world: Any) -> LocalFunctions:
+    """The admin function as the topology configures it, its campaign variables included."""
+    return LocalFunctions(aws_world.names.mapping(), "test", extra_env=campaign_environment(aws_world.names))
+
+
 @pytest.fixture
 def admin(aws_world, event_pattern_tests):
     """invoke(event) -> (status, headers, JSON body or None) through the admin handler."""
-    functions = LocalFunctions(aws_world.names.mapping(), "test")
+    functions = admin_functions(aws_world)
 
     def invoke(event: dict[str, Any]) -> tuple[int, dict[str, str], Any]:
         result = functions.invoke("admin", event)

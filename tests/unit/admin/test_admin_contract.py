@@ -346,7 +346,7 @@ def test_openapi_json_is_served_and_lists_every_route_with_its_models(admin):
     assert served["components"]["securitySchemes"]["apiKey"]["scheme"] == "bearer"
     routes = {(route.method.lower(), route.rule.pattern) for route in app._static_routes + app._dynamic_routes}
     documented = [(method, path) for path, operations in served["paths"].items() for method in operations]
-    assert len(documented) == len(routes) == 52
+    assert len(documented) == len(routes) == 55
     for path, operations in served["paths"].items():
         for method, operation in operations.items():
             success = [code for code in operation["responses"] if code.startswith("2")]
@@ -357,8 +357,10 @@ def test_openapi_json_is_served_and_lists_every_route_with_its_models(admin):
             assert operation["responses"]["400"]["content"]["application/json"]["schema"] == {
                 "$ref": "#/components/schemas/ErrorBody"
             }
-            # Actions on a resource (undo, pause, resume, rotate, retry) take no body.
-            if method in ("put", "post") and not path.endswith(("/undo", "/pause", "/resume", "/rotate", "/retry")):
+            # Actions on a resource (undo, pause, resume, rotate, retry, stop) take no body.
+            if method in ("put", "post") and not path.endswith(
+                ("/undo", "/pause", "/resume", "/rotate", "/retry", "/stop")
+            ):
                 assert operation["requestBody"]["content"]["application/json"]["schema"], (method, path)
 
 

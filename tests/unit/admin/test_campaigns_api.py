@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from infra.local.lambdas import LocalFunctions
 from switchboard_core import aws
+from tests.unit.admin.conftest import admin_functions
 from tests.unit.admin.test_admin_api import ADMIN, OTHER, PARTNER, STAFF, admin_caller
 
 pytestmark = pytest.mark.usefixtures("aws_world")
@@ -30,7 +30,7 @@ FLOW = {
 
 @pytest.fixture
 def call(aws_world):
-    return admin_caller(LocalFunctions(aws_world.names.mapping(), "test"))
+    return admin_caller(admin_functions(aws_world))
 
 
 @pytest.fixture

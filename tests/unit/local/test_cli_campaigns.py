@@ -16,8 +16,7 @@ import pytest
 import yaml
 
 from infra.local.cli import main
-from infra.local.lambdas import LocalFunctions
-from tests.unit.admin.conftest import admin_event
+from tests.unit.admin.conftest import admin_event, admin_functions
 
 EXAMPLE = Path(__file__).parents[3] / "docs" / "examples" / "campaign-negative-mention.yaml"
 KEYS = {
@@ -30,7 +29,7 @@ KEYS = {
 def hub(aws_world) -> Iterator[str]:
     """The admin function behind an HTTP server on 127.0.0.1, the key mapped to its principal
     as the authorizer would."""
-    functions = LocalFunctions(aws_world.names.mapping(), "test")
+    functions = admin_functions(aws_world)
     lock = threading.Lock()
 
     class Handler(BaseHTTPRequestHandler):
@@ -176,3 +175,69 @@ def test_saving_onto_a_campaign_needs_the_version_edited(hub, tmp_path, capsys):
     assert code == 2 and "--expected-version" in err
     code, _, err = run(hub, tmp_path, capsys, "save", str(EXAMPLE))
     assert code == 2 and "needs a name" in err
+
+
+def test_start_runs_and_stop_a_campaign(hub, aws_world, tmp_path, capsys):
+    from datetime import UTC, datetime
+
+    from switchboard_core import aws
+    from switchboard_core.campaigns.run_store import RunStore
+    from switchboard_core.campaigns.runs import Run, RunContact, RunStatus, RunTrigger, StepRecord
+    from tests.unit.admin.conftest import campaign_environment
+
+    env = campaign_environment(aws_world.names)
+    code, out, _ = run(hub, tmp_path, capsys, "save", str(EXAMPLE), "--name", "negative-mention")
+    cid = campaign_id(out)
+    code, _, err = run(hub, tmp_path, capsys, "start", cid, "+14155550100")
+    assert code == 2 and "not_published" in err and f"campaigns publish {cid} VERSION" in err
+    run(hub, tmp_path, capsys, "publish", cid, "1")
+    code, _, err = run(hub, tmp_path, capsys, "start", cid, "+14155550100", "+1 415")
+    assert code == 2 and "nothing started" in err
+    assert "contacts.1 (+1 415): Value error, '+1 415' is not an E.164 phone number" in err
+    code, _, err = run(hub, tmp_path, capsys, "start", cid, "+14155550100", "ct_00000000000000ff")
+    assert code == 2 and "contacts.1 (ct_00000000000000ff): tenant 'acme' has no contact" in err
+    code, out, err = run(hub, tmp_path, capsys, "start", cid, "+14155550100", "+14155550101", "--request", "crm-7")
+    assert code == 0, err
+    assert f"campaign {cid} version 1: 2 runs requested (request crm-7)" in out
+    sqs = aws.client("sqs")
+    sent = sqs.receive_message(QueueUrl=env["CAMPAIGN_QUEUE_URL"], MaxNumberOfMessages=10)["Messages"]
+    assert sorted(json.loads(m["Body"])["contact"] for m in sent) == ["+14155550100", "+14155550101"]
+
+    code, out, _ = run(hub, tmp_path, capsys, "runs", cid)
+    assert code == 0 and "no runs yet" in out
+    at = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+    RunStore(aws.resource("dynamodb").Table(env["TABLE_CAMPAIGN_RUNS"])).create(
+        Run(
+            id="run_" + "a" * 32,
+            tenant="acme",
+            campaign=cid,
+            campaign_name="negative-mention",
+            version=1,
+            contact=RunContact(id="ct_0000000000000001", phone="+14155550100"),
+            trigger=RunTrigger(event_id="crm-7"),
+            status=RunStatus.WAITING,
+            current_step="await_answer",
+            sequence=2,
+            steps_done=[
+                StepRecord(step="text_customer", type="send_message", visit=1, at=at, outcome="sent"),
+                StepRecord(step="await_answer", type="wait_for_reply", visit=1, at=at, outcome="waiting"),
+            ],
+            started_at=at,
+            updated_at=at,
+        )
+    )
+    code, out, _ = run(hub, tmp_path, capsys, "runs", cid)
+    header, row = out.strip().splitlines()
+    assert header.split() == ["RUN", "CONTACT", "VERSION", "STATE", "STEP", "LAST", "STARTED"]
+    assert "ct_0000000000000001 (+14155550100)" in row and "await_answer: waiting" in row and " waiting " in row
+    code, out, _ = run(hub, tmp_path, capsys, "runs", cid, "--steps")
+    assert "text_customer: sent" in out and "await_answer: waiting" in out
+    code, out, _ = run(hub, tmp_path, capsys, "runs", cid, "--json")
+    assert json.loads(out)[0]["contact"]["id"] == "ct_0000000000000001"
+
+    code, out, err = run(hub, tmp_path, capsys, "stop", cid)
+    assert code == 0, err
+    assert f"campaign {cid} stopped" in out and "1 run in flight asked to stop" in out
+    assert json.loads(run(hub, tmp_path, capsys, "show", cid)[1])["published_version"] is None
+    code, _, err = run(hub, tmp_path, capsys, "stop", cid, key="sbk_lee")
+    assert code == 2 and "404" in err

@@ -152,6 +152,19 @@ class CampaignStore:
             ]
         )
 
+    def unpublish(self, campaign_id: str, now: datetime) -> bool:
+        """No version live any more (a stopped campaign); False when the campaign does not exist.
+        The versions keep their first publication time."""
+        from switchboard_core.dynamo import conditional_write
+
+        return conditional_write(
+            self._table.update_item,
+            Key={"pk": campaign_pk(campaign_id), "sk": HEAD},
+            UpdateExpression="REMOVE published_version, published_at, published_by SET updated_at = :now",
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeValues={":now": now.isoformat()},
+        )
+
     def share(self, campaign_id: str, share: Share) -> bool:
         """Grant (or change) one grantee's access; False when the campaign does not exist."""
         from switchboard_core.dynamo import conditional_write
