@@ -158,7 +158,7 @@ def test_one_kept_after_completion_fires_once_and_stays(world: dict[str, Any]) -
 
 
 def test_a_failed_send_is_tried_again_at_the_next_poll(world: dict[str, Any]) -> None:
-    sqs, log = world["sqs"], []
+    sqs, log = world["sqs"], list[str]()
     sqs.delete_queue(QueueUrl=world["queue_url"])
     create_timer(world, "retry", T0, {"kind": "timer", "run": "run_f", "sequence": 1})
     runner = timers(world, Clock(T0), log)
