@@ -241,3 +241,51 @@ def test_queue_of() -> None:
     )
     assert queue_of("arn:aws:lambda:us-east-1:123456789012:function:x") is None
     assert queue_of("nonsense") is None
+
+
+def test_on_the_embedded_emulator_a_due_wait_reaches_the_campaigns_queue_on_the_real_clock() -> None:
+    """As `switchboard dev` runs it: moto's server over HTTP, the group and queue create_resources
+    makes, the campaigns function's environment naming them, and the poller on its own thread."""
+    import os
+
+    from infra.local.emulator import Emulator, LocalNames, aws_environment, create_resources
+    from switchboard_core import aws
+
+    saved = {key: os.environ.get(key) for key in aws_environment("")}
+    server = Emulator()
+    server.start()
+    runner: OneTimeSchedules | None = None
+    try:
+        names = LocalNames("timers")
+        create_resources(names)
+        env = topology.function_environment(topology.FUNCTIONS["campaigns"], names.mapping(), "timers")
+        world = {
+            "scheduler": aws.client("scheduler"),
+            "sqs": aws.client("sqs"),
+            "group": env["CAMPAIGN_SCHEDULE_GROUP"],
+            "queue_url": aws.client("sqs").get_queue_url(QueueName=names.queue(topology.CAMPAIGN_QUEUE))["QueueUrl"],
+            "queue_arn": env["CAMPAIGN_QUEUE_ARN"],
+            "role_arn": env["CAMPAIGN_SCHEDULER_ROLE_ARN"],
+        }
+        body = {"kind": "timer", "run": "run_" + "e" * 32, "sequence": 1}
+        create_timer(world, "run_" + "e" * 32 + "-1", datetime.now(UTC) - timedelta(seconds=1), body)
+        create_timer(world, "later", datetime.now(UTC) + timedelta(hours=1), {**body, "sequence": 2})
+        runner = OneTimeSchedules(world["scheduler"], world["sqs"], world["group"], interval=0.05)
+        runner.start()
+        messages: list[dict[str, Any]] = []
+        deadline = time.monotonic() + 10
+        while not messages and time.monotonic() < deadline:
+            messages = received(world)
+            time.sleep(0.05)
+        assert messages == [body]
+        assert schedule_names(world) == {"later"}
+    finally:
+        if runner is not None:
+            runner.stop()
+        server.stop()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        aws.reset_clients()
