@@ -69,13 +69,10 @@ class Campaigns(Construct):
 
         # The runs' waits: one-time schedules in a group of their own, so the campaigns function's
         # permissions (and a stage's removal) reach them and nothing else.
-        self.schedule_group = scheduler.ScheduleGroup(
-            self,
-            "ScheduleGroup",
-            schedule_group_name=topology.campaign_schedule_group(config.stage),  # the name the docs give
-            removal_policy=config.removal_policy,
-        )
         self.schedule_group_name = topology.campaign_schedule_group(config.stage)
+        self.schedule_group = scheduler.ScheduleGroup(
+            self, "ScheduleGroup", schedule_group_name=self.schedule_group_name, removal_policy=config.removal_policy
+        )
         self.schedule_arns_suffix = f"{self.schedule_group_name}/*"
         self.schedule_arns = stack.format_arn(
             service="scheduler",
@@ -108,6 +105,6 @@ class Campaigns(Construct):
             f"queue_arn:{topology.CAMPAIGN_QUEUE}": self.queue.queue_arn,
             f"dlq_arn:{topology.CAMPAIGN_QUEUE}": self.dlq.queue_arn,
             "campaign_rule_prefix": self.rule_prefix,
-            "campaign_schedule_group": self.schedule_group.schedule_group_name,
+            "campaign_schedule_group": self.schedule_group_name,  # text: the campaigns function depends on the group
             "campaign_scheduler_role_arn": self.scheduler_role.role_arn,
         }

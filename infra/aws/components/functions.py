@@ -313,7 +313,7 @@ class Functions(Construct):
         """The campaigns queue, the runs' schedules and the trigger rules, each as narrow as IAM allows."""
         account = "arn:<AWS::Partition>:{service}:<AWS::Region>:<AWS::AccountId>:"
         suppressions = []
-        if spec.uses_campaign_queue:  # start and stop requests (admin); the function's own follow-up work
+        if spec.uses_campaign_queue:  # start and stop requests (admin); work the campaigns function puts back
             function.add_to_role_policy(
                 iam.PolicyStatement(actions=["sqs:SendMessage"], resources=[campaigns.queue.queue_arn])
             )
