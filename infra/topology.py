@@ -104,6 +104,18 @@ class Function:
     uses_delivery_queue: bool = False
     # Gives a provider the hub's own URLs to call back (Twilio's <Dial action>): PUBLIC_BASE_URL.
     public_url: bool = False
+    # The tenants' notification-webhook signing secrets without sending notifications itself
+    # (campaigns' webhook steps are signed with them): NOTIFICATION_SECRETS_PREFIX.
+    notification_secrets: Access | None = None
+    # Sends work to the campaigns queue (start and stop requests, timers' target):
+    # CAMPAIGN_QUEUE_URL and CAMPAIGN_QUEUE_ARN.
+    uses_campaign_queue: bool = False
+    # Creates and deletes the campaign runs' one-time EventBridge Scheduler schedules (waits), in the
+    # stage's campaign group only, passing the scheduler role that may only send to the campaigns queue.
+    schedules_campaign_timers: bool = False
+    # Puts and removes published campaigns' trigger rules (names under CAMPAIGN_RULE_PREFIX, targeting
+    # the campaigns queue, dead letters to its DLQ).
+    manages_campaign_rules: bool = False
 
     @property
     def directory(self) -> str:
@@ -207,6 +219,15 @@ TABLES: dict[str, Table] = {
             indexes=(Index("by_tenant", "tenant", "created_at"),),
             purpose="Campaigns: each one's head (owner, shares, latest and live version) and its immutable versions.",
         ),
+        Table(
+            "campaign_runs",
+            partition_key="pk",
+            sort_key="sk",
+            ttl_attribute="expires_at",
+            indexes=(Index("by_campaign", "campaign", "started_at"), Index("by_contact", "contact_key", "started_at")),
+            purpose="Campaign runs: each run's state and outbox, its sends' once-only claims, provider message "
+            "pointers, per-step counts and each contact's recent sends (frequency caps).",
+        ),
     )
 }
 
@@ -283,6 +304,23 @@ def notification_policy() -> dict[str, int]:
     }
 
 
+# --- campaigns ---
+CAMPAIGNS_SOURCE = "switchboard.campaigns"  # the campaign function's events (provider `campaigns`)
+CAMPAIGN_QUEUE = "campaigns"
+# Each published campaign's trigger rule is named <stage prefix>-cmp-<campaign id>, next to the
+# subscriptions' sub- rules; the admin function's permissions reach only rules with this prefix.
+CAMPAIGN_RULE_INFIX = "cmp-"
+# The providers' reports a run waits on: a message's delivery status, and a call's outcome.
+CAMPAIGN_REPORT_TYPES = (
+    "message.status_updated",
+    "call.in_progress",
+    "call.completed",
+    "call.no_answer",
+    "call.busy",
+    "call.failed",
+    "call.canceled",
+)
+
 EVENT_BUS = "events"
 EVENT_SOURCE_PREFIX = "switchboard."
 ROUTING_SOURCE = "switchboard.routing"
@@ -328,6 +366,7 @@ FUNCTIONS: dict[str, Function] = {
                 "subscriptions": "readwrite",
                 "messages": "readwrite",
                 "campaigns": "readwrite",
+                "campaign_runs": "read",
             },
             # Staff answers: message.sent / message.retry_requested, which the answers function sends.
             publishes=True,
@@ -338,6 +377,9 @@ FUNCTIONS: dict[str, Function] = {
             subscription_secrets="readwrite",
             manages_subscription_rules=True,
             uses_delivery_queue=True,
+            # Campaigns: runs requested and stopped (messages to the campaigns queue), published triggers' rules.
+            uses_campaign_queue=True,
+            manages_campaign_rules=True,
         ),
         Function(
             "authorizer",
@@ -535,6 +577,47 @@ FUNCTIONS: dict[str, Function] = {
                 visibility_timeout_seconds=360,
             ),
         ),
+        Function(
+            "campaigns",
+            handler="functions.campaigns.handler.handler",
+            description="Runs published campaigns for each contact: messages, calls, waits, branches on replies; "
+            "emits campaign.*.",
+            # One record per invocation: a step may wait 10 s for a provider's send or call API.
+            timeout_seconds=30,
+            tables={
+                "campaign_runs": "readwrite",
+                "campaigns": "read",
+                "contacts": "readwrite",
+                "conversations": "read",
+                "routing": "read",
+                "connections": "read",
+            },
+            publishes=True,
+            outbound_secrets="read",
+            deps_layer=True,  # the channel senders (Vonage signs with PyJWT + cryptography), phonenumbers
+            public_url=True,  # status callbacks of its sends and calls point at ingest
+            notification_secrets="read",  # webhook steps are signed with the tenant's notification secret
+            uses_campaign_queue=True,
+            schedules_campaign_timers=True,
+            consumer=Consumer(
+                queue=CAMPAIGN_QUEUE,
+                # Replies and opt-outs (routing's conversation events), and the providers' reports on what a
+                # run sent or called; never routing's, answers' or its own reports. Trigger rules, the admin
+                # function and the scheduler's timers put their messages (campaigns/work.py) on the queue directly.
+                event_pattern={
+                    "$or": [
+                        {"source": [ROUTING_SOURCE], "detail-type": ["conversation.opened", "conversation.updated"]},
+                        {
+                            "source": [{"anything-but": [ROUTING_SOURCE, ANSWERS_SOURCE, CAMPAIGNS_SOURCE]}],
+                            "detail-type": list(CAMPAIGN_REPORT_TYPES),
+                        },
+                    ]
+                },
+                batch_size=1,
+                max_receive_count=8,
+                visibility_timeout_seconds=120,
+            ),
+        ),
     )
 }
 
@@ -569,6 +652,12 @@ NOTIFICATION_POLICY_ENV = "NOTIFICATION_POLICY"
 NOTIFICATION_SECRETS_PREFIX_ENV = "NOTIFICATION_SECRETS_PREFIX"
 NOTIFICATION_EMAIL_FROM_ENV = "NOTIFICATION_EMAIL_FROM"
 NOTIFICATION_SMS_FROM_ENV = "NOTIFICATION_SMS_FROM"
+CAMPAIGN_QUEUE_URL_ENV = "CAMPAIGN_QUEUE_URL"
+CAMPAIGN_QUEUE_ARN_ENV = "CAMPAIGN_QUEUE_ARN"
+CAMPAIGN_DLQ_ARN_ENV = "CAMPAIGN_DLQ_ARN"
+CAMPAIGN_RULE_PREFIX_ENV = "CAMPAIGN_RULE_PREFIX"
+CAMPAIGN_SCHEDULE_GROUP_ENV = "CAMPAIGN_SCHEDULE_GROUP"
+CAMPAIGN_SCHEDULER_ROLE_ARN_ENV = "CAMPAIGN_SCHEDULER_ROLE_ARN"
 
 
 def secrets_prefix(stage: str) -> str:
@@ -591,11 +680,18 @@ def notification_secrets_prefix(stage: str) -> str:
     return f"{SERVICE}/{stage}/notifications/"
 
 
+def campaign_schedule_group(stage: str) -> str:
+    """The EventBridge Scheduler group of the campaign runs' one-time schedules (their waits)."""
+    return f"{SERVICE}-{stage}-campaigns"
+
+
 def function_environment(function: Function, names: dict[str, str], stage: str) -> dict[str, str]:
     """Environment for one function. `names` maps 'table:x' / 'bucket:x' / 'secret:x' / 'bus' to physical
     names, and for the subscription machinery 'rule_prefix', 'queue_url:deliveries', 'queue_arn:deliveries',
     'dlq_arn:deliveries'
-    and (on AWS only) 'archive'; for notifications, 'notification_email_from' and 'notification_sms_from' when set."""
+    and (on AWS only) 'archive'; for notifications, 'notification_email_from' and 'notification_sms_from' when set;
+    for campaigns 'queue_url:campaigns', 'queue_arn:campaigns', 'dlq_arn:campaigns', 'campaign_rule_prefix',
+    'campaign_schedule_group' and 'campaign_scheduler_role_arn'."""
     env = {
         STAGE_ENV: stage,
         "POWERTOOLS_SERVICE_NAME": f"{SERVICE}-{function.name.replace('_', '-')}",
@@ -631,6 +727,21 @@ def function_environment(function: Function, names: dict[str, str], stage: str) 
             env[NOTIFICATION_EMAIL_FROM_ENV] = names["notification_email_from"]
         if names.get("notification_sms_from"):
             env[NOTIFICATION_SMS_FROM_ENV] = names["notification_sms_from"]
+    if function.notification_secrets:
+        env[NOTIFICATION_SECRETS_PREFIX_ENV] = notification_secrets_prefix(stage)
+    if function.uses_campaign_queue:
+        env[CAMPAIGN_QUEUE_URL_ENV] = names[f"queue_url:{CAMPAIGN_QUEUE}"]
+        env[CAMPAIGN_QUEUE_ARN_ENV] = names[f"queue_arn:{CAMPAIGN_QUEUE}"]
+    if function.schedules_campaign_timers:
+        env[CAMPAIGN_QUEUE_ARN_ENV] = names[f"queue_arn:{CAMPAIGN_QUEUE}"]  # the schedules' target
+        env[CAMPAIGN_SCHEDULE_GROUP_ENV] = names["campaign_schedule_group"]
+        env[CAMPAIGN_SCHEDULER_ROLE_ARN_ENV] = names["campaign_scheduler_role_arn"]
+    if function.manages_campaign_rules:
+        env[EVENT_BUS_ENV] = names["bus"]
+        env[CAMPAIGN_RULE_PREFIX_ENV] = names["campaign_rule_prefix"]
+        env[CAMPAIGN_QUEUE_ARN_ENV] = names[f"queue_arn:{CAMPAIGN_QUEUE}"]  # the rules' one target
+        # What EventBridge cannot put on the campaigns queue goes to its DLQ (the rules' DeadLetterConfig).
+        env[CAMPAIGN_DLQ_ARN_ENV] = names[f"dlq_arn:{CAMPAIGN_QUEUE}"]
     if function.manages_subscription_rules:
         env[EVENT_BUS_ENV] = names["bus"]
         env[SUBSCRIPTION_RULE_PREFIX_ENV] = names["rule_prefix"]

@@ -9,6 +9,7 @@ from infra import topology
 from infra.aws.components.alarms import Alarms
 from infra.aws.components.api import HttpApi
 from infra.aws.components.bus import Bus
+from infra.aws.components.campaigns import Campaigns
 from infra.aws.components.consumers import Consumers
 from infra.aws.components.functions import Functions
 from infra.aws.components.schedules import Schedules
@@ -34,6 +35,7 @@ class SwitchboardStack(Stack):
         self.bus = Bus(self, "Bus", config=config)
         self.secrets = AppSecrets(self, "Secrets", config=config)
         self.subscriptions = Subscriptions(self, "Subscriptions", config=config, bus=self.bus)
+        self.campaigns = Campaigns(self, "Campaigns", config=config, bus=self.bus)
         self.functions = Functions(
             self,
             "Functions",
@@ -42,6 +44,7 @@ class SwitchboardStack(Stack):
             bus=self.bus,
             secrets=self.secrets,
             subscriptions=self.subscriptions,
+            campaigns=self.campaigns,
         )
         self.api = HttpApi(self, "Api", config=config, functions=self.functions)
         if config.hold_music_url:  # what a live caller hears while held (ingest's Twilio Voice answer)
@@ -52,7 +55,13 @@ class SwitchboardStack(Stack):
                 self.functions.functions[spec.name].add_environment(topology.PUBLIC_BASE_URL_ENV, self.api.url)
                 self.functions.environments[spec.name][topology.PUBLIC_BASE_URL_ENV] = self.api.url
         self.consumers = Consumers(
-            self, "Consumers", config=config, bus=self.bus, functions=self.functions, subscriptions=self.subscriptions
+            self,
+            "Consumers",
+            config=config,
+            bus=self.bus,
+            functions=self.functions,
+            subscriptions=self.subscriptions,
+            campaigns=self.campaigns,
         )
         self.schedules = Schedules(self, "Schedules", config=config, functions=self.functions)
         self.alarms = Alarms(
@@ -62,6 +71,7 @@ class SwitchboardStack(Stack):
             functions=self.functions,
             consumers=self.consumers,
             subscriptions=self.subscriptions,
+            campaigns=self.campaigns,
             bus=self.bus,
             api=self.api,
         )
@@ -87,6 +97,18 @@ class SwitchboardStack(Stack):
             f"{delivery}DeadLetterQueueArn",
             value=self.subscriptions.dlq.queue_arn,
             description="deliveries DLQ",
+        )
+        CfnOutput(
+            self,
+            "CampaignRulePrefix",
+            value=self.campaigns.rule_prefix,
+            description="Names of published campaigns' trigger rules start with this",
+        )
+        CfnOutput(
+            self,
+            "CampaignScheduleGroup",
+            value=self.campaigns.schedule_group.schedule_group_name,
+            description="EventBridge Scheduler group of campaign runs' waits",
         )
         CfnOutput(
             self,

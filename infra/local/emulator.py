@@ -376,7 +376,27 @@ class LocalNames:
         names[f"dlq_arn:{topology.DELIVERY_QUEUE}"] = f"arn:aws:sqs:{REGION}:{ACCOUNT}:{delivery_dlq}"
         names["notification_email_from"] = LOCAL_NOTIFICATION_EMAIL_FROM
         names["notification_sms_from"] = LOCAL_NOTIFICATION_SMS_FROM
+        campaign_queue, campaign_dlq = (
+            self.queue(topology.CAMPAIGN_QUEUE),
+            self.dead_letter_queue(topology.CAMPAIGN_QUEUE),
+        )
+        names[f"queue_url:{topology.CAMPAIGN_QUEUE}"] = f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/{campaign_queue}"
+        names[f"queue_arn:{topology.CAMPAIGN_QUEUE}"] = f"arn:aws:sqs:{REGION}:{ACCOUNT}:{campaign_queue}"
+        names[f"dlq_arn:{topology.CAMPAIGN_QUEUE}"] = f"arn:aws:sqs:{REGION}:{ACCOUNT}:{campaign_dlq}"
+        names["campaign_rule_prefix"] = self.rule(topology.CAMPAIGN_RULE_INFIX)
+        names["campaign_schedule_group"] = self.campaign_schedule_group
+        names["campaign_scheduler_role_arn"] = f"arn:aws:iam::{ACCOUNT}:role/{self.campaign_scheduler_role}"
         return names
+
+    @property
+    def campaign_schedule_group(self) -> str:
+        return topology.campaign_schedule_group(self.stage)
+
+    @property
+    def campaign_scheduler_role(self) -> str:
+        """The role the campaign runs' schedules name: on AWS it may only send to the campaigns queue;
+        the local scheduler sends with the emulator's credentials and never assumes it."""
+        return f"switchboard-{self.stage}-campaign-scheduler"
 
 
 def create_table(dynamodb: Any, physical_name: str, table: topology.Table) -> None:
@@ -442,6 +462,9 @@ def create_resources(names: LocalNames) -> list[ConsumerQueue]:
     aws.client("ses").verify_email_identity(EmailAddress=LOCAL_NOTIFICATION_EMAIL_FROM)
     for secret in topology.SECRETS:  # a fresh random value, as the CDK app generates one
         aws.client("secretsmanager").create_secret(Name=names.secret(secret), SecretString=token_urlsafe(48))
+    # Campaign runs' waits: one-time schedules in this group, fired by the local scheduler
+    # (infra/local/scheduler.py, which needs no role: the schedules name one only as AWS wants).
+    aws.client("scheduler").create_schedule_group(Name=names.campaign_schedule_group)
 
     queues: list[ConsumerQueue] = []
     for function in topology.consumers():

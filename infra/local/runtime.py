@@ -113,7 +113,7 @@ class LocalRuntime:
         from infra.local.dispatcher import Dispatcher
         from infra.local.gateway import Gateway
         from infra.local.provider_apis import ProviderApis, serve
-        from infra.local.scheduler import Scheduler
+        from infra.local.scheduler import OneTimeSchedules, Scheduler
         from switchboard_core import aws
         from switchboard_core.outbound import API_OVERRIDE_ENV
 
@@ -154,6 +154,11 @@ class LocalRuntime:
         self.dispatcher.start()
         self.scheduler = Scheduler(self.functions.invoke, log=self.log or report_error)
         self.scheduler.start()
+        # The campaign runs' waits: their one-time schedules, sent to the campaigns queue when due.
+        self.timers = OneTimeSchedules(
+            aws.client("scheduler"), aws.client("sqs"), self.names.campaign_schedule_group, log=self.log or report_error
+        )
+        self.timers.start()
         self.state.write_private(
             self.state.runtime_file,
             json.dumps(
@@ -171,6 +176,7 @@ class LocalRuntime:
         return self
 
     def stop(self) -> None:
+        self.timers.stop()
         self.scheduler.stop()
         self.dispatcher.stop()
         self.server.shutdown()

@@ -79,6 +79,8 @@ def test_what_the_functions_create_at_run_time_is_named():
     for prefix in (
         topology.subscription_secrets_prefix(stage),
         f"switchboard-{stage}-{topology.SUBSCRIPTION_RULE_INFIX}",
+        f"switchboard-{stage}-{topology.CAMPAIGN_RULE_INFIX}",
+        topology.campaign_schedule_group(stage),  # its schedules are made at run time, the group by the stack
     ):
         assert prefix in created, prefix
 
@@ -90,6 +92,21 @@ def test_every_alarm_the_subscriptions_add_is_explained():
     alarms = OPERATIONS.read_text().split("## Alarms")[1].split("\n## ")[0]
     delivery = construct_id("delivery")
     for alarm in (f"{delivery}DeadLetters", f"{delivery}QueueBacklog", f"{delivery}Errors"):
+        assert f"| `{_kebab(alarm)}`" in alarms, alarm
+
+
+def test_every_alarm_the_campaigns_add_is_explained():
+    from infra.aws.components.alarms import _kebab
+    from infra.aws.components.functions import construct_id
+
+    alarms = OPERATIONS.read_text().split("## Alarms")[1].split("\n## ")[0]
+    campaigns = construct_id("campaigns")
+    for alarm in (
+        f"{campaigns}DeadLetters",
+        f"{campaigns}QueueBacklog",
+        f"{campaigns}TimersDropped",
+        f"{campaigns}Errors",
+    ):
         assert f"| `{_kebab(alarm)}`" in alarms, alarm
 
 

@@ -12,6 +12,9 @@ from tests.infra.conftest import Synthesised
 pytestmark = pytest.mark.infra
 
 
+BACKLOG_ALARMS = ("switchboard-dev-delivery-queue-backlog", "switchboard-dev-campaigns-queue-backlog")
+
+
 def _alarms(synth: Synthesised) -> list[dict]:
     return [a["Properties"] for a in synth.resources("AWS::CloudWatch::Alarm").values()]
 
@@ -32,8 +35,8 @@ def test_every_alarm_fires_on_the_first_bad_datapoint_and_notifies_the_topic(syn
     topic = {"Ref": synth.logical_id(synth.stack.alarms.topic)}
     for alarm in _alarms(synth):
         assert alarm["Threshold"] == 0
-        # The one exception: a burst may build the deliveries queue's backlog for a few minutes.
-        backlog = alarm["AlarmName"] == "switchboard-dev-delivery-queue-backlog"
+        # The exceptions: a burst may build the deliveries' or the campaigns' queue backlog for a few minutes.
+        backlog = alarm["AlarmName"] in BACKLOG_ALARMS
         assert alarm["EvaluationPeriods"] == (DELIVERY_BACKLOG_PERIODS if backlog else 1)
         assert alarm["ComparisonOperator"] == "GreaterThanThreshold"
         assert alarm["TreatMissingData"] == "notBreaching"
@@ -94,6 +97,40 @@ def test_delivery_queue_dead_letters_and_stalled_queue(synth: Synthesised) -> No
     # The delivery function's own errors are among every function's alarms.
     function = synth.logical_id(synth.stack.functions.functions["delivery"])
     _find(synth, "AWS/Lambda", "Errors", [{"Name": "FunctionName", "Value": {"Ref": function}}])
+
+
+def test_campaigns_dead_letters_stalled_queue_dropped_timers_and_errors(synth: Synthesised) -> None:
+    campaigns = synth.stack.campaigns
+    dlq = _find(
+        synth,
+        "AWS/SQS",
+        "ApproximateNumberOfMessagesVisible",
+        [{"Name": "QueueName", "Value": {"Fn::GetAtt": [synth.logical_id(campaigns.dlq), "QueueName"]}}],
+    )
+    assert dlq["Statistic"] == "Maximum" and dlq["AlarmName"] == "switchboard-dev-campaigns-dead-letters"
+    backlog = _find(
+        synth,
+        "AWS/SQS",
+        "ApproximateNumberOfMessagesVisible",
+        [{"Name": "QueueName", "Value": {"Fn::GetAtt": [synth.logical_id(campaigns.queue), "QueueName"]}}],
+    )
+    assert backlog["Statistic"] == "Minimum" and backlog["Period"] == 300
+    assert backlog["EvaluationPeriods"] == 3 and backlog["AlarmName"] == "switchboard-dev-campaigns-queue-backlog"
+    # A wait's schedule that EventBridge Scheduler gave up sending: the run would wait forever.
+    dropped = _find(
+        synth,
+        "AWS/Scheduler",
+        "InvocationDroppedCount",
+        [{"Name": "ScheduleGroup", "Value": "switchboard-dev-campaigns"}],
+    )
+    assert dropped["Statistic"] == "Sum" and dropped["AlarmName"] == "switchboard-dev-campaigns-timers-dropped"
+    function = synth.logical_id(synth.stack.functions.functions["campaigns"])
+    _find(synth, "AWS/Lambda", "Errors", [{"Name": "FunctionName", "Value": {"Ref": function}}])
+    rule_dimensions = [
+        {"Name": "EventBusName", "Value": {"Ref": synth.logical_id(synth.stack.bus.bus)}},
+        {"Name": "RuleName", "Value": {"Ref": synth.logical_id(synth.stack.consumers.consumers["campaigns"].rule)}},
+    ]
+    _find(synth, "AWS/Events", "FailedInvocations", rule_dimensions)
 
 
 def test_publish_failures_alarm_matches_powertools_emf(synth: Synthesised) -> None:

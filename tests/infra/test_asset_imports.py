@@ -99,6 +99,12 @@ def import_like_lambda(function: topology.Function, asset: Path) -> dict:
             f"queue_arn:{topology.DELIVERY_QUEUE}": "arn:aws:sqs:eu-west-1:123456789012:test-deliveries",
             f"dlq_arn:{topology.DELIVERY_QUEUE}": "arn:aws:sqs:eu-west-1:123456789012:test-deliveries-dlq",
             "archive": "arn:aws:events:eu-west-1:123456789012:archive/test-events",
+            f"queue_url:{topology.CAMPAIGN_QUEUE}": "https://sqs.eu-west-1.amazonaws.com/123456789012/test-campaigns",
+            f"queue_arn:{topology.CAMPAIGN_QUEUE}": "arn:aws:sqs:eu-west-1:123456789012:test-campaigns",
+            f"dlq_arn:{topology.CAMPAIGN_QUEUE}": "arn:aws:sqs:eu-west-1:123456789012:test-campaigns-dlq",
+            "campaign_rule_prefix": "test-cmp-",
+            "campaign_schedule_group": "test-campaigns",
+            "campaign_scheduler_role_arn": "arn:aws:iam::123456789012:role/test-campaign-scheduler",
         }
     )
     environment = topology.function_environment(function, names, "test") | {

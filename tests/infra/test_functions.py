@@ -54,8 +54,11 @@ def test_environment_comes_from_topology(synth: Synthesised, name: str) -> None:
     names = {f"table:{t}": "x" for t in topology.TABLES} | {f"bucket:{b}": "x" for b in topology.BUCKETS}
     names |= {f"secret:{s}": "x" for s in topology.SECRETS}
     names |= {"rule_prefix": "x", "archive": "x", "public_url": "x"} | {
-        f"{k}:{topology.DELIVERY_QUEUE}": "x" for k in ("queue_url", "queue_arn", "dlq_arn")
+        f"{k}:{queue}": "x"
+        for k in ("queue_url", "queue_arn", "dlq_arn")
+        for queue in (topology.DELIVERY_QUEUE, topology.CAMPAIGN_QUEUE)
     }
+    names |= {"campaign_rule_prefix": "x", "campaign_schedule_group": "x", "campaign_scheduler_role_arn": "x"}
     expected = topology.function_environment(spec, {**names, "bus": "x"}, "dev")
     assert set(variables) == set(expected)
     for secret in spec.reads_secrets:  # the stack's own secret, by ARN (a Ref of a secret is its ARN)

@@ -114,7 +114,7 @@ def test_secrets_access_is_scoped_to_the_stage_prefixes(synth: Synthesised, name
         assert all(
             any(f":secret:switchboard/dev/{prefix}/*" in json.dumps(r) for prefix in SECRET_PREFIXES) for r in resources
         ), statement
-    notification_secrets = "create" if spec.sends_notifications else None
+    notification_secrets = "create" if spec.sends_notifications else spec.notification_secrets
     accesses = zip(
         SECRET_PREFIXES,
         (spec.secrets, spec.outbound_secrets, spec.subscription_secrets, notification_secrets),
@@ -154,6 +154,7 @@ def test_only_admin_and_the_sending_functions_touch_outbound_credentials() -> No
         "calls": "read",  # the same Twilio credentials update a live call
         "notifications": "read",
         "hubspot_threads": "read",  # the same HubSpot token reads the thread messages its webhooks name
+        "campaigns": "read",  # a campaign's messages and calls go through the same senders
     }
     assert topology.FUNCTIONS["ingest"].outbound_secrets is None
 

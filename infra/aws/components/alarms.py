@@ -1,9 +1,9 @@
 """CloudWatch alarms and the SNS topic they notify.
 
-Every alarm but one fires on the first bad datapoint (threshold: more than zero in a
+Every alarm but two fires on the first bad datapoint (threshold: more than zero in a
 period): in a webhook hub an error, a throttle or a dead-lettered event each means a
-provider's event is not where it should be. The exception is the deliveries queue's
-backlog, which a burst may build for a few minutes (see DELIVERY_BACKLOG_PERIODS).
+provider's event is not where it should be. The exceptions are the deliveries and campaigns
+queues' backlogs, which a burst may build for a few minutes (see DELIVERY_BACKLOG_PERIODS).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from constructs import Construct
 from infra import topology
 from infra.aws.components.api import HttpApi
 from infra.aws.components.bus import Bus
+from infra.aws.components.campaigns import Campaigns
 from infra.aws.components.consumers import Consumers
 from infra.aws.components.functions import Functions, construct_id
 from infra.aws.components.subscriptions import Subscriptions
@@ -36,6 +37,9 @@ PUBLISH_FAILURES_METRIC = "PublishFailures"
 # messages are the ones due now, which a consuming function takes within seconds; some visible
 # in every minute of this many 5-minute periods means it is not consuming (or far behind).
 DELIVERY_BACKLOG_PERIODS = 3
+# The campaigns queue's backlog, the same way: a runs request of 1000 contacts is 1000 messages at
+# once, and a step's provider may make a message wait out a retry (invisible, so never counted).
+BACKLOG_PERIODS = DELIVERY_BACKLOG_PERIODS
 
 
 class Alarms(Construct):
@@ -48,6 +52,7 @@ class Alarms(Construct):
         functions: Functions,
         consumers: Consumers,
         subscriptions: Subscriptions,
+        campaigns: Campaigns,
         bus: Bus,
         api: HttpApi,
     ) -> None:
@@ -143,6 +148,25 @@ class Alarms(Construct):
             "delivery: deliveries that are due have waited in the deliveries queue for 15 minutes; the delivery "
             "function is not consuming it (event source mapping disabled, throttled or failing) or is far behind.",
             evaluation_periods=DELIVERY_BACKLOG_PERIODS,
+        )
+
+        # The campaigns queue: its DLQ, rule and function errors are among the consumers' and functions'
+        # alarms above; here, a queue that is not being consumed (runs stall between steps), and waits
+        # EventBridge Scheduler gave up sending (a run then waits forever).
+        campaign = construct_id(campaigns.function.name)
+        self._alarm(
+            f"{campaign}QueueBacklog",
+            campaigns.queue.metric_approximate_number_of_messages_visible(period=PERIOD, statistic="Minimum"),
+            "campaigns: work that is due (triggers, start and stop requests, replies, timers) has waited in the "
+            "campaigns queue for 15 minutes; the campaigns function is not consuming it (event source mapping "
+            "disabled, throttled or failing) or is far behind a large runs request.",
+            evaluation_periods=BACKLOG_PERIODS,
+        )
+        self._alarm(
+            f"{campaign}TimersDropped",
+            campaigns.schedule_group.metric_dropped(period=PERIOD, statistic="Sum"),
+            "campaigns: EventBridge Scheduler gave up sending a run's timer to the campaigns queue (24 h of "
+            "retries: queue policy, scheduler role or queue broken); that run waits until it is stopped.",
         )
 
         for spec in topology.FUNCTIONS.values():

@@ -2,7 +2,8 @@
 
 A consumer without an event pattern (the delivery function) has no rule here: its queue is
 the subscriptions construct's, fed by rules the admin function creates at run time; it gets
-its event source mapping here like every other consumer."""
+its event source mapping here like every other consumer. The campaigns consumer's queue is the
+campaigns construct's too (the functions' environment names it), with its rule added here."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from constructs import Construct
 
 from infra import topology
 from infra.aws.components.bus import Bus
+from infra.aws.components.campaigns import Campaigns
 from infra.aws.components.functions import Functions, construct_id
 from infra.aws.components.queues import consumer_queues
 from infra.aws.components.subscriptions import Subscriptions
@@ -46,6 +48,7 @@ class Consumers(Construct):
         bus: Bus,
         functions: Functions,
         subscriptions: Subscriptions,
+        campaigns: Campaigns,
     ) -> None:
         super().__init__(scope, construct_id_)
         self.consumers: dict[str, ConsumerResources] = {}
@@ -58,7 +61,10 @@ class Consumers(Construct):
                 _add_event_source(functions, spec, subscriptions.queue)
                 continue
             cid = construct_id(spec.name)
-            queue, dlq = consumer_queues(self, cid, spec)
+            if spec.name == campaigns.function.name:  # its queue exists already: the functions' variables name it
+                queue, dlq = campaigns.queue, campaigns.dlq
+            else:
+                queue, dlq = consumer_queues(self, cid, spec)
             rule = events.Rule(
                 self,
                 f"{cid}Rule",

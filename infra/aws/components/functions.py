@@ -12,6 +12,7 @@ from constructs import Construct
 
 from infra import topology
 from infra.aws.components.bus import Bus
+from infra.aws.components.campaigns import Campaigns
 from infra.aws.components.packaging import core_layer_code, deps_layer_code, function_code
 from infra.aws.components.secrets import AppSecrets
 from infra.aws.components.storage import Storage
@@ -59,6 +60,16 @@ SUBSCRIPTION_RULE_ACTIONS = (
     "events:ListTargetsByRule",
     "events:RemoveTargets",
 )
+# Published campaigns' trigger rules: put, read and removed; PutTargets apart, to the campaigns queue only.
+CAMPAIGN_RULE_ACTIONS = (
+    "events:PutRule",
+    "events:DeleteRule",
+    "events:DescribeRule",
+    "events:ListTargetsByRule",
+    "events:RemoveTargets",
+)
+# The runs' waits: one-time schedules created, read and deleted in the campaign group only.
+CAMPAIGN_SCHEDULE_ACTIONS = ("scheduler:CreateSchedule", "scheduler:DeleteSchedule", "scheduler:GetSchedule")
 
 
 def construct_id(name: str) -> str:
@@ -76,6 +87,7 @@ class Functions(Construct):
         bus: Bus,
         secrets: AppSecrets,
         subscriptions: Subscriptions,
+        campaigns: Campaigns,
     ) -> None:
         super().__init__(scope, construct_id_)
         self.functions: dict[str, lambda_.Function] = {}
@@ -111,6 +123,7 @@ class Functions(Construct):
             **storage.physical_names(),
             **secrets.physical_names(),
             **subscriptions.physical_names(),
+            **campaigns.physical_names(),
             "bus": bus.name,
         }
         if config.notification_email_from:
@@ -188,6 +201,9 @@ class Functions(Construct):
             self._suppress_subscriptions(role, spec, subscriptions, config.stage)
             if spec.sends_notifications:
                 self._grant_notifications(function, role, config, notification_secrets_arn)
+            elif spec.notification_secrets:
+                self._grant_notification_secrets(function, role, spec, config.stage, notification_secrets_arn)
+            self._grant_campaigns(function, role, spec, campaigns, config.stage)
 
             self.functions[spec.name] = function
             self.log_groups[spec.name] = log_group
@@ -261,6 +277,96 @@ class Functions(Construct):
             ],
             apply_to_children=True,
         )
+
+    @staticmethod
+    def _grant_notification_secrets(
+        function: lambda_.Function, role: iam.Role, spec: topology.Function, stage: str, secrets_arn: str
+    ) -> None:
+        """The tenants' notification signing secrets for a function that signs with them but sends no
+        notification (campaigns' webhook steps): read, or read and write, under their prefix only."""
+        access = spec.notification_secrets
+        actions = SECRETS_READ_ACTIONS + (SECRETS_WRITE_ACTIONS if access == "readwrite" else ())
+        function.add_to_role_policy(iam.PolicyStatement(actions=list(actions), resources=[secrets_arn]))
+        NagSuppressions.add_resource_suppressions(
+            role,
+            [
+                NagPackSuppression(
+                    id="AwsSolutions-IAM5",
+                    reason="The tenants' notification-webhook signing secrets are one per tenant, created at run "
+                    "time under the stage's own prefix (switchboard/<stage>/notifications/); this function signs "
+                    "webhook steps with them, and the wildcard is that prefix only.",
+                    applies_to=[
+                        (
+                            "Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:"
+                            f"secret:{topology.notification_secrets_prefix(stage)}*"
+                        )
+                    ],
+                )
+            ],
+            apply_to_children=True,
+        )
+
+    @staticmethod
+    def _grant_campaigns(
+        function: lambda_.Function, role: iam.Role, spec: topology.Function, campaigns: Campaigns, stage: str
+    ) -> None:
+        """The campaigns queue, the runs' schedules and the trigger rules, each as narrow as IAM allows."""
+        account = "arn:<AWS::Partition>:{service}:<AWS::Region>:<AWS::AccountId>:"
+        suppressions = []
+        if spec.uses_campaign_queue:  # start and stop requests (admin); work the campaigns function puts back
+            function.add_to_role_policy(
+                iam.PolicyStatement(actions=["sqs:SendMessage"], resources=[campaigns.queue.queue_arn])
+            )
+        if spec.schedules_campaign_timers:
+            # Its variable holds the group's name as text: the group must exist before the function runs.
+            function.node.add_dependency(campaigns.schedule_group)
+            function.add_to_role_policy(
+                iam.PolicyStatement(actions=list(CAMPAIGN_SCHEDULE_ACTIONS), resources=[campaigns.schedule_arns])
+            )
+            # CreateSchedule names the role the schedule sends with: that one role, for the scheduler only.
+            function.add_to_role_policy(
+                iam.PolicyStatement(
+                    actions=["iam:PassRole"],
+                    resources=[campaigns.scheduler_role.role_arn],
+                    conditions={"StringEquals": {"iam:PassedToService": "scheduler.amazonaws.com"}},
+                )
+            )
+            suppressions.append(
+                NagPackSuppression(
+                    id="AwsSolutions-IAM5",
+                    reason="Campaign runs' waits are one-time schedules created at run time, one per wait, named "
+                    "<run id>-<sequence>; the wildcard is the stage's own campaign schedule group "
+                    f"({topology.campaign_schedule_group(stage)}) only.",
+                    applies_to=[
+                        "Resource::"
+                        + account.format(service="scheduler")
+                        + f"schedule/{campaigns.schedule_arns_suffix}"
+                    ],
+                )
+            )
+        if spec.manages_campaign_rules:
+            function.add_to_role_policy(
+                iam.PolicyStatement(actions=list(CAMPAIGN_RULE_ACTIONS), resources=[campaigns.rule_arns])
+            )
+            # A trigger rule may target the campaigns queue and nothing else.
+            function.add_to_role_policy(
+                iam.PolicyStatement(
+                    actions=["events:PutTargets"],
+                    resources=[campaigns.rule_arns],
+                    conditions={"ArnEquals": {"events:TargetArn": campaigns.queue.queue_arn}},
+                )
+            )
+            suppressions.append(
+                NagPackSuppression(
+                    id="AwsSolutions-IAM5",
+                    reason="Published campaigns' trigger rules are created at run time, one per campaign, named "
+                    f"<stage prefix>-{topology.CAMPAIGN_RULE_INFIX}<campaign id> on the stage's bus; the wildcard is "
+                    "that name prefix on that bus only, and their one target is the campaigns queue.",
+                    applies_to=["Resource::" + account.format(service="events") + f"rule/{campaigns.rule_arns_suffix}"],
+                )
+            )
+        if suppressions:
+            NagSuppressions.add_resource_suppressions(role, suppressions, apply_to_children=True)
 
     @staticmethod
     def _grant_subscriptions(

@@ -101,3 +101,54 @@ def test_the_delivery_policy_variable() -> None:
     for raw, problem in (("{nope", "is not JSON"), ("[1]", "must be a JSON object")):
         with pytest.raises(InvalidDeliveryPolicy, match=problem):
             delivery_policy_from_environment({DELIVERY_POLICY_OVERRIDE_ENV: raw})
+
+
+CAMPAIGN_VARIABLES = {
+    "CAMPAIGN_QUEUE_URL",
+    "CAMPAIGN_QUEUE_ARN",
+    "CAMPAIGN_DLQ_ARN",
+    "CAMPAIGN_RULE_PREFIX",
+    "CAMPAIGN_SCHEDULE_GROUP",
+    "CAMPAIGN_SCHEDULER_ROLE_ARN",
+}
+
+
+def test_the_campaigns_function_gets_its_queue_schedule_group_role_and_the_notification_secrets(
+    probed: LocalFunctions,
+) -> None:
+    seen = probed.invoke("campaigns", {})
+    assert {key for key in seen if key.startswith("CAMPAIGN_")} == CAMPAIGN_VARIABLES - {
+        "CAMPAIGN_DLQ_ARN",
+        "CAMPAIGN_RULE_PREFIX",
+    }
+    assert seen["CAMPAIGN_QUEUE_URL"] == "https://sqs.us-east-1.amazonaws.com/123456789012/switchboard-test-campaigns"
+    assert seen["CAMPAIGN_QUEUE_ARN"] == "arn:aws:sqs:us-east-1:123456789012:switchboard-test-campaigns"
+    assert seen["CAMPAIGN_SCHEDULE_GROUP"] == "switchboard-test-campaigns"
+    assert seen["CAMPAIGN_SCHEDULER_ROLE_ARN"] == "arn:aws:iam::123456789012:role/switchboard-test-campaign-scheduler"
+    # Webhook steps are signed with the tenants' notification secrets (the notifications function's prefix).
+    assert seen["NOTIFICATION_SECRETS_PREFIX"] == "switchboard/test/notifications/"
+    assert "NOTIFICATION_POLICY" not in seen  # it sends no notification itself
+    assert seen["OUTBOUND_SECRETS_PREFIX"] == "switchboard/test/outbound/"
+    assert seen["QUEUE_MAX_RECEIVE_COUNT"] == "8"
+    for table in ("CAMPAIGN_RUNS", "CAMPAIGNS", "CONTACTS", "CONVERSATIONS", "ROUTING", "CONNECTIONS"):
+        assert f"TABLE_{table}" in seen, table
+    assert seen["TABLE_CAMPAIGN_RUNS"] == "switchboard-test-campaign-runs"
+
+
+def test_the_admin_function_gets_the_campaign_queue_and_the_trigger_rules_prefix_and_dlq(
+    probed: LocalFunctions,
+) -> None:
+    seen = probed.invoke("admin", {})
+    assert {key for key in seen if key.startswith("CAMPAIGN_")} == CAMPAIGN_VARIABLES - {
+        "CAMPAIGN_SCHEDULE_GROUP",
+        "CAMPAIGN_SCHEDULER_ROLE_ARN",
+    }
+    assert seen["CAMPAIGN_RULE_PREFIX"] == "switchboard-test-cmp-"
+    assert seen["CAMPAIGN_DLQ_ARN"] == "arn:aws:sqs:us-east-1:123456789012:switchboard-test-campaigns-dlq"
+    assert seen["CAMPAIGN_QUEUE_ARN"] == "arn:aws:sqs:us-east-1:123456789012:switchboard-test-campaigns"
+    assert "TABLE_CAMPAIGN_RUNS" in seen
+
+
+@pytest.mark.parametrize("name", sorted(set(topology.FUNCTIONS) - {"admin", "campaigns"}))
+def test_no_other_function_gets_campaign_variables(probed: LocalFunctions, name: str) -> None:
+    assert not {key for key in probed.invoke(name, {}) if key.startswith("CAMPAIGN_")}, name
