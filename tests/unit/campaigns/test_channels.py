@@ -608,6 +608,8 @@ def test_twilio_status_callbacks_are_distinct_deliveries_from_the_gather_result(
     completed, (completed_id, answer) = twilio_event(outbound_call(CallStatus="completed", SequenceNumber="2"))
     assert len({gather_id, answered_id, completed_id}) == 3
     assert len({gather.id, answered.id, completed.id}) == 3
+    ringing, (_, ringing_answer) = twilio_event(outbound_call(CallStatus="ringing", SequenceNumber="0"))
+    assert call_outcome(ringing) is None and "<Play" not in ringing_answer.body  # the callee's phone rings: no hold
     assert call_outcome(answered) is None  # answered, but what they pressed is still to come
     assert call_outcome(completed) == CallOutcome("twilio", CALL_SID, "answered", None)
     assert "<Play" not in answer.body
