@@ -359,6 +359,21 @@ def test_no_address_for_the_channel_is_permanent_and_not_echoed(world) -> None:
     assert transport.requests == []
 
 
+@pytest.mark.parametrize("provider", ["twilio", "telnyx", "vonage"])
+def test_an_sms_to_something_that_is_not_a_phone_number_is_no_address(world, provider) -> None:
+    deps, transport, connect = world
+    credentials = {"twilio": TWILIO, "vonage": VONAGE}.get(provider) or {
+        "api_key": "KEY" + "A" * 20,
+        "from_number": "+15005550007",
+    }
+    connect(f"con_{provider}", provider, credentials)
+    for to in ("4155550178", "U0123ABCD", "+1 415 555"):
+        with pytest.raises(PermanentFailure) as error:
+            send_message(message(to=to), "acme", deps)
+        assert refusal(error)[0] == "no_address"
+    assert transport.requests == []
+
+
 def test_rate_limits_and_server_errors_are_transient_with_the_providers_wait(world) -> None:
     deps, transport, connect = world
     connect("con_twilio", "twilio", TWILIO)

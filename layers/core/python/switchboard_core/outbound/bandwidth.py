@@ -51,6 +51,7 @@ from switchboard_core.outbound.base import (
     Visibility,
     clip,
     failure_for_status,
+    is_e164,
 )
 from switchboard_core.outbound.sms import error_reason, media_urls, refuse_unsendable_media
 
@@ -106,7 +107,7 @@ class BandwidthSender(Sender):
     def contact_address(self, channel: str, to: str, credentials: BaseModel) -> dict[str, str] | None:
         """SMS from the connection's `from_number`."""
         assert isinstance(credentials, BandwidthCredentials)
-        if channel != "sms" or not credentials.from_number:
+        if channel != "sms" or not credentials.from_number or not is_e164(to):
             return None
         return {"to": to, "from": credentials.from_number}
 

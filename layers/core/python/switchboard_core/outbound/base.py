@@ -25,6 +25,7 @@ answers all send through these same senders.
 from __future__ import annotations
 
 import json
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -41,6 +42,12 @@ from switchboard_core.events import CanonicalEvent
 MAX_REPLY_CHARS = 1600
 # A phone number as the outbound credentials name a connection's own sender: E.164.
 E164_PATTERN = r"^\+[1-9][0-9]{6,14}$"
+
+
+def is_e164(value: str) -> bool:
+    return re.fullmatch(E164_PATTERN, value) is not None
+
+
 # Attached to a reply where the provider echoes it back (Messenger's `metadata`), so the
 # adapter can mark the echo `automated` and routing does not take it for an agent's answer.
 AUTO_REPLY_MARK = "switchboard:auto-reply"

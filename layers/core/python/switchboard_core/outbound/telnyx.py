@@ -44,6 +44,7 @@ from switchboard_core.outbound.base import (
     Visibility,
     clip,
     failure_for_status,
+    is_e164,
 )
 from switchboard_core.outbound.sms import error_reason, media_urls, refuse_unsendable_media
 
@@ -118,7 +119,7 @@ class TelnyxSender(Sender):
     def contact_address(self, channel: str, to: str, credentials: BaseModel) -> dict[str, str] | None:
         """SMS from the connection's `from_number`."""
         assert isinstance(credentials, TelnyxCredentials)
-        if channel != "sms" or not credentials.from_number:
+        if channel != "sms" or not credentials.from_number or not is_e164(to):
             return None
         return {"to": to, "from": credentials.from_number}
 

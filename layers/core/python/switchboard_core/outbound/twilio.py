@@ -54,6 +54,7 @@ from switchboard_core.outbound.base import (
     Visibility,
     clip,
     failure_for_status,
+    is_e164,
 )
 from switchboard_core.outbound.sms import error_reason, media_urls, refuse_unsendable_media
 
@@ -138,6 +139,8 @@ class TwilioSender(Sender):
         """SMS (or WhatsApp through Twilio) from the connection's `from_number`, or its Messaging
         Service (which picks the number; SMS only)."""
         assert isinstance(credentials, TwilioCredentials)
+        if not is_e164(to):
+            return None
         if channel == "sms":
             if credentials.from_number:
                 return {"to": to, "from": credentials.from_number}

@@ -46,6 +46,7 @@ from switchboard_core.outbound.base import (
     Visibility,
     clip,
     failure_for_status,
+    is_e164,
 )
 
 TOKEN_LIFETIME_SECONDS = 60  # a token per request: it only has to outlive the request
@@ -158,7 +159,7 @@ class VonageSender(Sender):
         """SMS from the connection's `from_number`, numbers as Vonage writes them (digits)."""
         assert isinstance(credentials, VonageCredentials)
         sender, recipient = _number(credentials.from_number), _number(to)
-        if channel != "sms" or sender is None or recipient is None:
+        if channel != "sms" or sender is None or recipient is None or not is_e164(to):
             return None
         return {"to": recipient, "from": sender}
 
