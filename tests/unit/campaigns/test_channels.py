@@ -532,6 +532,21 @@ def test_calls_need_a_voice_connection(world) -> None:
     assert refusal(error)[0] == "no_responder"
 
 
+def test_a_call_needs_the_contacts_phone_number(world) -> None:
+    deps, transport, connect = world
+    connect("con_twilio", "twilio", TWILIO)
+    with pytest.raises(PermanentFailure) as error:
+        place_call(call().model_copy(update={"to": "U0123ABCD"}), "acme", deps)
+    assert refusal(error) == ("no_address", "the contact has no phone number (E.164) to call")
+    with pytest.raises(PermanentFailure) as error:
+        connect_call(bridge().model_copy(update={"to": ""}), RESPONDER, "acme", deps)
+    assert refusal(error)[0] == "no_address"
+    with pytest.raises(PermanentFailure) as error:
+        connect_call(bridge(), "dana", "acme", deps)
+    assert refusal(error)[0] == "no_responder"
+    assert transport.requests == []
+
+
 def test_call_failures_are_transient_or_permanent_as_the_provider_says(world) -> None:
     deps, transport, connect = world
     connect("con_twilio", "twilio", TWILIO)

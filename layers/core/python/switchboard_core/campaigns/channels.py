@@ -36,6 +36,7 @@ from switchboard_core.outbound import (
     get_sender,
     send,
 )
+from switchboard_core.outbound.base import is_e164
 
 # Channel -> the providers that can start a conversation on it, in the order a connection is
 # looked for when the step names none.
@@ -179,6 +180,7 @@ def _no_address(connection: Connection, channel: str, credentials: BaseModel) ->
 def place_call(action: PlaceCallAction, tenant: str, deps: ChannelDeps) -> Delivered:
     """Call the contact and say (text to speech) or play (a recording) the step's message; with
     `gather`, read keypad digits, which come back as the call's outcome (`call_outcome`)."""
+    _callable(action.to)
     connection, credentials, webhook = _call_connection(action.connection, tenant, deps)
     gather = action.gather
     if connection.provider == "twilio":
@@ -215,8 +217,9 @@ def place_call(action: PlaceCallAction, tenant: str, deps: ChannelDeps) -> Deliv
 def connect_call(action: ConnectCallAction, responder_phone: str, tenant: str, deps: ChannelDeps) -> Delivered:
     """Call the contact and, once they answer, bridge them to `responder_phone` (the caller id
     is the connection's own number)."""
-    if not responder_phone:
-        raise PermanentFailure("no_responder", "the responder has no phone number to connect")
+    _callable(action.to)
+    if not is_e164(responder_phone):
+        raise PermanentFailure("no_responder", "the responder has no phone number (E.164) to connect")
     connection, credentials, webhook = _call_connection(action.connection, tenant, deps)
     if connection.provider == "twilio":
         from switchboard_core.calls import twiml
@@ -237,6 +240,11 @@ def connect_call(action: ConnectCallAction, responder_phone: str, tenant: str, d
         request = vonage.create_call_request(api_base_url("vonage"), credentials, action.to, actions, webhook)
         call_id = vonage.create_call_outcome(deps.transport(request))
     return Delivered(provider=connection.provider, provider_message_id=call_id, connection=connection.id)
+
+
+def _callable(to: str) -> None:
+    if not is_e164(to):  # the contact's number is never echoed
+        raise PermanentFailure("no_address", "the contact has no phone number (E.164) to call")
 
 
 def _call_connection(named: str | None, tenant: str, deps: ChannelDeps) -> tuple[Connection, BaseModel, str]:
