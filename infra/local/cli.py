@@ -17,6 +17,9 @@
     switchboard listen [--pattern FILE]     a local receiver, subscribed: prints each verified delivery
     switchboard campaigns list|show|validate|save|publish|fork|share|diff
                                             campaign definitions (flows from JSON or YAML files)
+    switchboard sandbox reply --provider twilio --from +E164 --text "no"
+                                            a customer's SMS to the hub, as the provider posts it
+    switchboard sandbox calls|call-outcome  calls the hub placed, and what became of one
     switchboard schema [--check]            write (or check) the canonical event JSON Schema
 
 Every error is one line on stderr saying what went wrong and what to do (exit status 2);
@@ -283,6 +286,9 @@ def build_parser() -> argparse.ArgumentParser:
     from infra.local.campaigns_cli import add_campaign_commands  # it imports this module's helpers
 
     add_campaign_commands(commands)
+    from infra.local.sandbox_cli import add_sandbox_commands  # it imports this module's helpers
+
+    add_sandbox_commands(commands)
 
     schema = commands.add_parser("schema", help="write the canonical event JSON Schema under docs/")
     schema.add_argument("--check", action="store_true", help="fail if the committed schema differs")

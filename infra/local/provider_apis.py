@@ -9,6 +9,11 @@ a test can see the reply that would have reached the customer:
     GET /_sandbox/messages              every accepted message, oldest first
     GET /_sandbox/calls                 every accepted call update (Twilio Calls API) or Call Control
                                         command (Telnyx), oldest first
+    GET /_sandbox/placed_calls          every call the hub placed (Twilio Calls create, Vonage create call:
+                                        a campaign's place_call / connect_call), oldest first
+    POST /_sandbox/call_outcome {"call_id", "outcome", "digits"?}   what became of a placed call, posted
+                                        to the hub as the provider would (outcome answered, no-answer, busy,
+                                        failed; digits: the keypad input its Gather / input reads), signed
     POST /_sandbox/fail {"provider", "status", "times"}   make the next sends fail (tests)
     POST /_sandbox/status {"message_id", "state", "reason"?}  call the hub back with the provider's
                                         status webhook for an accepted message (its provider id)
@@ -65,6 +70,25 @@ class CallUpdate:
     body: dict[str, Any] | None = None  # Telnyx: the command's JSON body
 
 
+@dataclass
+class PlacedCall:
+    """A call the hub placed: the provider's id for it, who it rings, from which number, what it
+    runs (Twilio's TwiML, Vonage's NCCO) and where its callbacks go (Twilio StatusCallback,
+    Vonage event_url)."""
+
+    provider: str
+    call_id: str
+    to: str
+    from_: str | None
+    twiml: str | None = None
+    ncco: list[dict[str, Any]] | None = None
+    callback_url: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+CALL_OUTCOMES = ("answered", "no-answer", "busy", "failed")
+
+
 class ProviderApis:
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -72,6 +96,10 @@ class ProviderApis:
         self._failures: dict[str, list[int]] = {}
         self.messages: list[SentMessage] = []
         self.call_updates: list[CallUpdate] = []
+        self.placed_calls: list[PlacedCall] = []
+        # Set by the local runtime: posts the provider's signed callbacks of a placed call to the hub
+        # (PlacedCall, outcome, digits) -> the hub's HTTP status of each callback, in order.
+        self.call_webhook: Callable[[PlacedCall, str, str | None], list[int]] | None = None
         # Call sids the sandbox answers 400/21220 for ("Call is not in-progress"): a caller who hung up.
         self.ended_calls: set[str] = set()
         self._command_ids: set[tuple[str, str]] = set()  # Telnyx (call_control_id, command_id) already taken
@@ -93,6 +121,8 @@ class ProviderApis:
             + [
                 Rule("/_sandbox/messages", endpoint="messages", methods=["GET"]),
                 Rule("/_sandbox/calls", endpoint="calls", methods=["GET"]),
+                Rule("/_sandbox/placed_calls", endpoint="placed_calls", methods=["GET"]),
+                Rule("/_sandbox/call_outcome", endpoint="call_outcome", methods=["POST"]),
                 Rule("/_sandbox/fail", endpoint="fail", methods=["POST"]),
                 Rule("/_sandbox/status", endpoint="status", methods=["POST"]),
                 Rule("/_sandbox/hubspot/messages", endpoint="hubspot_messages", methods=["POST"]),
@@ -132,6 +162,35 @@ class ProviderApis:
     def record_call_update(self, update: CallUpdate) -> None:
         with self._lock:
             self.call_updates.append(update)
+
+    def record_placed_call(self, placed: PlacedCall) -> None:
+        with self._lock:
+            self.placed_calls.append(placed)
+
+    def placed_call(self, call_id: str) -> PlacedCall | None:
+        with self._lock:
+            return next((c for c in self.placed_calls if c.call_id == call_id), None)
+
+    def _emit_call_outcome(self, request: Request) -> Response:
+        try:
+            order = json.loads(request.get_data() or b"{}")
+            call_id, outcome, digits = str(order["call_id"]), order["outcome"], order.get("digits")
+        except (ValueError, KeyError, TypeError):
+            return json_response({"error": 'expected {"call_id", "outcome", "digits"?}'}, status=400)
+        if outcome not in CALL_OUTCOMES:
+            return json_response({"error": f"outcome must be one of {', '.join(CALL_OUTCOMES)}"}, status=400)
+        if digits is not None and not (isinstance(digits, str) and re.fullmatch(r"[0-9*#]{0,16}", digits)):
+            return json_response({"error": "digits must be up to 16 of 0-9, * and #"}, status=400)
+        placed = self.placed_call(call_id)
+        if placed is None:
+            return json_response({"error": f"no call {call_id!r} was placed through the sandbox"}, status=404)
+        if self.call_webhook is None:
+            return json_response({"error": "no hub to call back (the sandbox runs alone)"}, status=409)
+        try:
+            statuses = self.call_webhook(placed, outcome, digits)
+        except ValueError as error:  # no callback URL, or credentials the sandbox cannot sign with
+            return json_response({"error": str(error)}, status=409)
+        return json_response({"provider": placed.provider, "call_id": placed.call_id, "hub_statuses": statuses})
 
     def first_command(self, call_control_id: str, command_id: str) -> bool:
         """False when Telnyx has already seen this command id on this call (it ignores the repeat)."""
@@ -186,6 +245,12 @@ class ProviderApis:
             with self._lock:
                 updates = [vars(u) for u in self.call_updates]
             response = json_response({"calls": updates})
+        elif endpoint == "placed_calls":
+            with self._lock:
+                placed = [vars(c) for c in self.placed_calls]
+            response = json_response({"placed_calls": placed})
+        elif endpoint == "call_outcome":
+            response = self._emit_call_outcome(request)
         elif endpoint == "status":
             response = self._emit_status(request)
         elif endpoint == "hubspot_messages":  # the local demo's customer writing in a HubSpot thread
@@ -323,6 +388,60 @@ def twilio_update_call(apis: ProviderApis, request: Request, values: dict[str, s
             "direction": "inbound",
         },
         status=200,
+    )
+
+
+_E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
+
+
+def twilio_create_call(apis: ProviderApis, request: Request, values: dict[str, str]) -> Response:
+    """Twilio's Calls create: ``To``, ``From`` (E.164), ``Twiml`` or ``Url``, optional
+    ``StatusCallback``; 201 with the call resource (``sid`` CA..., status queued). Recorded."""
+    if not _twilio_authenticated(apis, request, values):
+        return _twilio_unauthenticated()
+    form = {k: v[0] for k, v in parse_qs(request.get_data(as_text=True)).items()}
+    to, sender = form.get("To", ""), form.get("From", "")
+    if not _E164.match(to):
+        return json_response({"code": 21201, "message": "No 'To' number is specified", "status": 400}, status=400)
+    if not _E164.match(sender):
+        return json_response({"code": 21213, "message": "No 'From' number is specified", "status": 400}, status=400)
+    twiml = form.get("Twiml")
+    if not twiml and not form.get("Url"):
+        return json_response(
+            {"code": 21205, "message": "Url or Twiml parameter is required", "status": 400}, status=400
+        )
+    if twiml:
+        from xml.etree import ElementTree as ET
+
+        try:
+            document = ET.fromstring(twiml)  # noqa: S314 - the hub's own TwiML, on loopback
+        except ET.ParseError:
+            return json_response({"code": 12100, "message": "Document parse failure", "status": 400}, status=400)
+        if document.tag != "Response":
+            return json_response({"code": 12102, "message": "Invalid root element", "status": 400}, status=400)
+    sid = "CA" + secrets.token_hex(16)
+    apis.record_placed_call(
+        PlacedCall(
+            "twilio",
+            call_id=sid,
+            to=to,
+            from_=sender,
+            twiml=twiml,
+            callback_url=form.get("StatusCallback"),
+            details={"account_sid": values["account_sid"], "url": form.get("Url"), "timeout": form.get("Timeout")},
+        )
+    )
+    return json_response(
+        {
+            "sid": sid,
+            "account_sid": values["account_sid"],
+            "to": to,
+            "from": sender,
+            "status": "queued",
+            "direction": "outbound-api",
+            "api_version": "2010-04-01",
+        },
+        status=201,
     )
 
 
@@ -1582,6 +1701,7 @@ def hubspot_inbound_message(
 ROUTES: dict[str, Handler] = {
     "/twilio/2010-04-01/Accounts/<account_sid>/Messages.json": twilio_messages,
     "/twilio/2010-04-01/Accounts/<account_sid>/Calls/<call_sid>.json": twilio_update_call,
+    "/twilio/2010-04-01/Accounts/<account_sid>/Calls.json": twilio_create_call,
     "/telnyx/v2/messages": telnyx_messages,
     "/telnyx/v2/calls/<call_control_id>/actions/<action>": telnyx_call_action,
     "/telegram/bot<token>/sendMessage": telegram_send_message,
@@ -1617,6 +1737,11 @@ def serve(apis: ProviderApis, host: str = "127.0.0.1", port: int = 0) -> tuple[A
     return server, f"http://{host}:{server.server_port}"
 
 
+DEMO_SENDER = {"from_number": "+15005550006"}
+DEMO_WHATSAPP_NUMBER_ID = "106540352242922"
+DEMO_PAGE_ID = "1122334455667788"
+
+
 def demo_outbound_credentials(provider: str) -> dict[str, str]:
     """Fresh random outbound credentials shaped like the provider's real ones (for the
     sandbox's `accept` and a connection's outbound credentials in demos and tests)."""
@@ -1625,29 +1750,36 @@ def demo_outbound_credentials(provider: str) -> dict[str, str]:
     def pick(alphabet: str, n: int) -> str:
         return "".join(secrets.choice(alphabet) for _ in range(n))
 
+    # The SMS and voice providers' own number (Twilio's test "from" number, valid for any account),
+    # Meta's WhatsApp number id and Page: the senders of a campaign's first messages and calls.
     if provider == "twilio":
-        return {"account_sid": "AC" + secrets.token_hex(16), "auth_token": secrets.token_hex(16)}
+        return {"account_sid": "AC" + secrets.token_hex(16), "auth_token": secrets.token_hex(16)} | DEMO_SENDER
     if provider == "telegram":  # "<bot id>:<35-character secret>" as @BotFather issues them
         return {"bot_token": f"{pick('123456789', 1)}{pick('0123456789', 9)}:AA{pick(alnum + '_-', 33)}"}
     if provider == "slack":  # xoxb-<team number>-<bot number>-<24 alphanumerics>
         return {"bot_token": f"xoxb-{pick('0123456789', 13)}-{pick('0123456789', 13)}-{pick(alnum, 24)}"}
     if provider == "meta":  # long-lived Graph access tokens start with "EAA", Instagram User tokens with "IG"
-        return {"access_token": "EAA" + pick(alnum, 180), "instagram_access_token": "IGAA" + pick(alnum, 180)}
+        return {
+            "access_token": "EAA" + pick(alnum, 180),
+            "instagram_access_token": "IGAA" + pick(alnum, 180),
+            "whatsapp_phone_number_id": DEMO_WHATSAPP_NUMBER_ID,
+            "page_id": DEMO_PAGE_ID,
+        }
     if provider == "telnyx":  # API v2 keys: "KEY" + hex, "_" + secret
-        return {"api_key": f"KEY{secrets.token_hex(16).upper()}_{pick(alnum, 22)}"}
+        return {"api_key": f"KEY{secrets.token_hex(16).upper()}_{pick(alnum, 22)}"} | DEMO_SENDER
     if provider == "x":  # OAuth 2.0 user-context access tokens: ~90 URL-safe characters
         return {"access_token": pick(alnum, 64) + "OjE3" + pick(alnum, 24) + "MToxOmF0OjE"}
     if provider == "discord":  # the application id, a snowflake (follow-ups need no bot token)
         return {"application_id": _discord_snowflake()}
     if provider == "plivo":  # Auth ID "MA" + 18 upper-case alphanumerics, a 40-character Auth Token
-        return {"auth_id": "MA" + pick(alnum[:26] + "0123456789", 18), "auth_token": pick(alnum, 40)}
+        return {"auth_id": "MA" + pick(alnum[:26] + "0123456789", 18), "auth_token": pick(alnum, 40)} | DEMO_SENDER
     if provider == "bandwidth":  # account id, an API user and its password, the messaging application
         return {
             "account_id": pick("0123456789", 7),
             "username": "switchboard-api-" + secrets.token_hex(4),
             "password": secrets.token_urlsafe(24),
             "application_id": str(uuid.uuid4()),
-        }
+        } | DEMO_SENDER
     if provider == "zendesk":  # an agent's API token: 40 alphanumerics
         return {
             "subdomain": "acme" + pick("abcdefghijklmnopqrstuvwxyz0123456789", 6),
@@ -1669,7 +1801,7 @@ def demo_outbound_credentials(provider: str) -> dict[str, str]:
             "channel_account_id": pick("123456789", 1) + pick("0123456789", 8),
         }
     if provider == "vonage":  # an application id and its RSA private key
-        return demo_vonage_credentials()
+        return demo_vonage_credentials() | DEMO_SENDER
     from switchboard_core.outbound import SENDERS
 
     raise ValueError(f"no outbound credentials for {provider!r}; providers that can send: {', '.join(SENDERS)}")
@@ -1830,8 +1962,58 @@ def vonage_messages(apis: ProviderApis, request: Request, values: dict[str, str]
     return json_response({"message_uuid": message_uuid}, status=202)
 
 
+def vonage_create_call(apis: ProviderApis, request: Request, values: dict[str, str]) -> Response:
+    """Voice API ``POST /v1/calls``: ``to`` (one phone endpoint), ``from`` or ``random_from_number``,
+    an inline ``ncco`` (or ``answer_url``), ``event_url``; 201 ``{"uuid", "status": "started",
+    "direction": "outbound", "conversation_uuid"}``. Recorded."""
+    if _vonage_application(apis, request) is None:
+        return _vonage_unauthorized()
+    body = _json_or_form(request) if request.mimetype == "application/json" else None
+    if body is None:
+        return _vonage_error(400, "bad-request", "Bad Request", "The request body did not contain valid JSON")
+    invalid: list[dict[str, str]] = []
+    to = body.get("to")
+    phones = [e for e in to if isinstance(e, dict) and e.get("type") == "phone"] if isinstance(to, list) else []
+    if len(phones) != 1 or not str(phones[0].get("number", "")).isdigit():
+        invalid.append({"name": "to", "reason": "must be one phone endpoint with E.164 digits"})
+    sender = body.get("from")
+    if body.get("random_from_number") is not True and not (
+        isinstance(sender, dict) and str(sender.get("number", "")).isdigit()
+    ):
+        invalid.append({"name": "from", "reason": "a phone endpoint is required unless random_from_number is true"})
+    ncco = body.get("ncco")
+    if ncco is None and not body.get("answer_url"):
+        invalid.append({"name": "ncco", "reason": "ncco or answer_url is required"})
+    elif ncco is not None and (problem := _ncco_problem(ncco)) is not None:
+        invalid.append({"name": "ncco", "reason": problem})
+    event_url = body.get("event_url")
+    if event_url is not None and not (isinstance(event_url, list) and all(isinstance(u, str) for u in event_url)):
+        invalid.append({"name": "event_url", "reason": "must be an array of URLs"})
+    if invalid:
+        return _vonage_error(
+            422, "invalid-params", "Invalid params", "Your request contained invalid params", invalid_parameters=invalid
+        )
+    call_uuid, conversation = str(uuid.uuid4()), "CON-" + str(uuid.uuid4())
+    apis.record_placed_call(
+        PlacedCall(
+            "vonage",
+            call_id=call_uuid,
+            to=str(phones[0]["number"]),
+            from_=str(sender["number"]) if isinstance(sender, dict) else None,
+            ncco=ncco,
+            callback_url=event_url[0] if event_url else None,
+            details={"conversation_uuid": conversation, "ringing_timer": body.get("ringing_timer")},
+        )
+    )
+    return json_response(
+        {"uuid": call_uuid, "status": "started", "direction": "outbound", "conversation_uuid": conversation},
+        status=201,
+    )
+
+
 ROUTES.update(
     {
+        "/vonage/v1/calls": vonage_create_call,
         "/vonage/v1/calls/<call_uuid>": vonage_update_call,
         "/vonage/v1/messages": vonage_messages,
     }

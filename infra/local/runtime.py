@@ -149,6 +149,7 @@ class LocalRuntime:
         self._serve = threading.Thread(target=self.server.serve_forever, name="gateway", daemon=True)
         self._serve.start()
         self.provider_apis.status_webhook = self.post_status_webhook
+        self.provider_apis.call_webhook = self.post_call_callbacks
         # Consumer failures are always reported, even when request logging is off.
         self.dispatcher = Dispatcher(aws.client("sqs"), queues, self.functions.invoke, log=self.log or report_error)
         self.dispatcher.start()
@@ -227,6 +228,43 @@ class LocalRuntime:
         except urllib.error.HTTPError as error:
             return int(error.code)
 
+    def post_call_callbacks(self, placed: Any, outcome: str, digits: str | None) -> list[int]:
+        """The provider's signed callbacks for a call its sandbox placed (a Gather / input result,
+        then the final status), posted to the hub in order, signed with the inbound credentials of
+        the connection the call's callback URL names; the hub's HTTP status of each. ValueError
+        when the call has no callback on this hub."""
+        from urllib.parse import urlsplit
+
+        from infra import topology
+        from infra.local.samples import build_call_callbacks
+        from switchboard_core import aws
+        from switchboard_core.connections import CredentialStore
+
+        url = placed.callback_url or ""
+        parts = urlsplit(url).path.strip("/").split("/")
+        if not url.startswith(self.base_url) or len(parts) != 3 or parts[:2] != ["webhooks", placed.provider]:
+            raise ValueError(f"call {placed.call_id} has no callback URL on this hub ({self.base_url})")
+        store = CredentialStore(aws.client("secretsmanager"), topology.secrets_prefix(LOCAL_STAGE), max_age_seconds=0)
+        credentials = store.get(parts[2]).current
+        return [
+            self._post(signed)
+            for signed in build_call_callbacks(placed.provider, credentials, vars(placed), outcome, digits)
+        ]
+
+    @staticmethod
+    def _post(signed: Any) -> int:
+        import urllib.error
+        import urllib.request
+
+        request = urllib.request.Request(  # noqa: S310 - loopback: the hub's own gateway
+            signed.url, data=signed.body or None, headers=signed.headers, method=signed.method
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=30) as answer:  # noqa: S310
+                return int(answer.status)
+        except urllib.error.HTTPError as error:
+            return int(error.code)
+
     def seed_demo_connections(self) -> dict[str, Any]:
         """One connection per provider for the demo tenant, with the same ids and
         credentials on every start (kept in demo.json), so `switchboard send` works at once.
@@ -253,7 +291,8 @@ class LocalRuntime:
             demo["connections"][provider] = entry
             credentials.create(entry["id"], entry["credentials"], demo["tenant"])
             if provider in SENDERS:
-                entry["outbound"] = entry.get("outbound") or demo_outbound_credentials(provider)
+                # Settings added since the state was written (a sender number) join the kept credentials.
+                entry["outbound"] = demo_outbound_credentials(provider) | (entry.get("outbound") or {})
                 outbound.replace(entry["id"], entry["outbound"], demo["tenant"])
                 self.provider_apis.accept(provider, entry["outbound"])
             connections.put(

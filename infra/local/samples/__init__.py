@@ -76,4 +76,57 @@ def build_status(
     return _MODULES[provider].build_status(credentials, url, now, sent, state, reason)
 
 
-__all__ = ["SAMPLES", "SignedRequest", "build_sample", "build_status", "demo_credentials", "sends_statuses"]
+def reply_providers() -> tuple[str, ...]:
+    """Providers whose sample module builds a customer's SMS with given words (`build_reply`)."""
+    return tuple(provider for provider, module in _MODULES.items() if hasattr(module, "build_reply"))
+
+
+def build_reply(
+    provider: str,
+    credentials: dict[str, str],
+    url: str,
+    sender: str,
+    text: str,
+    to: str,
+    now: datetime | None = None,
+) -> SignedRequest:
+    """The provider's inbound SMS webhook (its `build` sample's shape) from the customer `sender`
+    to the business number `to`, saying `text`, signed with the connection's `credentials`."""
+    if provider not in reply_providers():
+        known = ", ".join(reply_providers())
+        raise ValueError(f"{provider} has no customer reply sample; providers that have: {known}")
+    return _MODULES[provider].build_reply(credentials, url, now or datetime.now(UTC), sender, text, to)
+
+
+def places_calls(provider: str) -> bool:
+    """Whether the provider's sample module builds the callbacks of a call its API placed."""
+    return provider in _MODULES and hasattr(_MODULES[provider], "build_call_callbacks")
+
+
+def build_call_callbacks(
+    provider: str,
+    credentials: dict[str, str],
+    placed: dict[str, Any],
+    outcome: str,
+    digits: str | None = None,
+    now: datetime | None = None,
+) -> list[SignedRequest]:
+    """The provider's signed callbacks, in order, for a call the sandbox recorded (`placed`: its
+    record) that was `outcome` (answered, no-answer, busy, failed), with the keypad `digits`."""
+    if not places_calls(provider):
+        raise ValueError(f"{provider} places no calls in the sandbox")
+    return _MODULES[provider].build_call_callbacks(credentials, placed, outcome, digits, now or datetime.now(UTC))
+
+
+__all__ = [
+    "SAMPLES",
+    "SignedRequest",
+    "build_call_callbacks",
+    "build_reply",
+    "build_sample",
+    "build_status",
+    "demo_credentials",
+    "places_calls",
+    "reply_providers",
+    "sends_statuses",
+]

@@ -24,8 +24,22 @@ def _iso(now: datetime) -> str:
     return now.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def build(sample: str, credentials: dict[str, str], url: str, now: datetime) -> SignedRequest:
-    customer, business = phone(), "+14155550100"
+def build_reply(credentials: dict[str, str], url: str, now: datetime, sender: str, text: str, to: str) -> SignedRequest:
+    """A customer's SMS (the ``message-received`` callback of `build`) from `sender` to `to`."""
+    return build("message-received", credentials, url, now, customer=sender, business=to, text=text)
+
+
+def build(
+    sample: str,
+    credentials: dict[str, str],
+    url: str,
+    now: datetime,
+    *,
+    customer: str | None = None,
+    business: str | None = None,
+    text: str | None = None,
+) -> SignedRequest:
+    customer, business = customer or phone(), business or "+14155550100"
     message_id = f"{int(now.timestamp() * 1000)}{random_hex(7)}"
     application = str(uuid.uuid4())
     if sample == "message-received":
@@ -39,7 +53,7 @@ def build(sample: str, credentials: dict[str, str], url: str, now: datetime) -> 
                 "time": _iso(now),
                 "to": [business],
                 "from": customer,
-                "text": "Hi, is my order #4417 on its way?",
+                "text": text or "Hi, is my order #4417 on its way?",
                 "applicationId": application,
                 "media": [],
                 "owner": business,

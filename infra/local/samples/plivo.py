@@ -49,8 +49,23 @@ def _post(credentials: dict[str, str], url: str, params: dict[str, str]) -> Sign
     return SignedRequest("POST", url, headers, urlencode(params).encode("utf-8"))
 
 
-def build(sample: str, credentials: dict[str, str], url: str, now: datetime) -> SignedRequest:
-    customer, business = phone().lstrip("+"), "14155550100"  # Plivo sends numbers without '+'
+def build_reply(credentials: dict[str, str], url: str, now: datetime, sender: str, text: str, to: str) -> SignedRequest:
+    """A customer's SMS (the message_url request of `build("sms")`) from `sender` to `to`."""
+    return build("sms", credentials, url, now, customer=sender, business=to, text=text)
+
+
+def build(
+    sample: str,
+    credentials: dict[str, str],
+    url: str,
+    now: datetime,
+    *,
+    customer: str | None = None,
+    business: str | None = None,
+    text: str | None = None,
+) -> SignedRequest:
+    # Plivo sends numbers without '+'.
+    customer, business = (customer or phone()).lstrip("+"), (business or "14155550100").lstrip("+")
     stamp = now.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
     if sample == "sms":
         # message_url parameters of an incoming SMS.
@@ -58,7 +73,7 @@ def build(sample: str, credentials: dict[str, str], url: str, now: datetime) -> 
             "From": customer,
             "To": business,
             "Type": "sms",
-            "Text": "Hi, is my order #4417 on its way?",
+            "Text": text or "Hi, is my order #4417 on its way?",
             "MessageUUID": str(uuid.uuid4()),
             "TotalRate": "0",
             "TotalAmount": "0",

@@ -43,8 +43,22 @@ def _iso(now: datetime) -> str:
     return now.astimezone(UTC).isoformat(timespec="milliseconds")
 
 
-def build(sample: str, credentials: dict[str, str], url: str, now: datetime) -> SignedRequest:
-    customer, business = phone(), "+14155550100"
+def build_reply(credentials: dict[str, str], url: str, now: datetime, sender: str, text: str, to: str) -> SignedRequest:
+    """A customer's SMS (the ``message.received`` webhook of `build("sms")`) from `sender` to `to`."""
+    return build("sms", credentials, url, now, customer=sender, business=to, text=text)
+
+
+def build(
+    sample: str,
+    credentials: dict[str, str],
+    url: str,
+    now: datetime,
+    *,
+    customer: str | None = None,
+    business: str | None = None,
+    text: str | None = None,
+) -> SignedRequest:
+    customer, business = customer or phone(), business or "+14155550100"
     data: dict[str, Any]
     if sample in ("sms", "message-finalized"):
         inbound = sample == "sms"
@@ -59,7 +73,7 @@ def build(sample: str, credentials: dict[str, str], url: str, now: datetime) -> 
             "messaging_profile_id": str(uuid.uuid4()),
             "parts": 1,
             "record_type": "message",
-            "text": "Hi, is my order #4417 on its way?" if inbound else "It ships today.",
+            "text": (text or "Hi, is my order #4417 on its way?") if inbound else "It ships today.",
             "to": [
                 {
                     "carrier": "Telnyx",

@@ -302,3 +302,55 @@ def build_status(
     if state == "failed":
         params["ErrorCode"] = failure_code(reason, "30003", "")[0]
     return _twilio_form(credentials, url, params)
+
+
+def build_reply(credentials: dict[str, str], url: str, now: datetime, sender: str, text: str, to: str) -> SignedRequest:
+    """A customer's SMS to the business number `to`, from `sender` (E.164): the inbound message
+    webhook, as `build("sms")` makes it, with the customer's own words."""
+    params = _twilio_message_params("AC" + random_hex(16), "SM" + random_hex(16), sender, to, text, 0)
+    return _twilio_form(credentials, url, params)
+
+
+# What Twilio's final status callback says for each sandbox outcome.
+_CALL_STATUS = {"answered": "completed", "no-answer": "no-answer", "busy": "busy", "failed": "failed"}
+
+
+def build_call_callbacks(
+    credentials: dict[str, str], placed: dict[str, Any], outcome: str, digits: str | None, now: datetime
+) -> list[SignedRequest]:
+    """What Twilio posts back for a call its Calls API placed, in order: when answered, the
+    result of the TwiML's <Gather> (``Digits``) to its action URL; then the StatusCallback with the
+    final ``CallStatus`` (https://www.twilio.com/docs/voice/api/call-resource#statuscallback)."""
+    from xml.etree import ElementTree as ET
+
+    details = placed.get("details") or {}
+    call = {
+        "CallSid": str(placed["call_id"]),
+        "AccountSid": str(details.get("account_sid") or "AC" + random_hex(16)),
+        "From": str(placed.get("from_") or "+14155550100"),
+        "To": str(placed["to"]),
+        "Called": str(placed["to"]),
+        "Caller": str(placed.get("from_") or "+14155550100"),
+        "Direction": "outbound-api",
+        "ApiVersion": "2010-04-01",
+    }
+    requests: list[SignedRequest] = []
+    twiml = placed.get("twiml")
+    if outcome == "answered" and twiml:
+        gather = ET.fromstring(twiml).find("Gather")  # noqa: S314 - the hub's own TwiML
+        if gather is not None and gather.get("action"):
+            params = {**call, "CallStatus": "in-progress", "Digits": digits or "", "msg": "Gather End"}
+            if digits:
+                params["FinishedOnKey"] = ""
+            requests.append(_twilio_form(credentials, str(gather.get("action")), params))
+    if placed.get("callback_url"):
+        status = {
+            **call,
+            "CallStatus": _CALL_STATUS[outcome],
+            "CallDuration": "14" if outcome == "answered" else "0",
+            "Timestamp": format_datetime(now.astimezone(UTC)),
+            "CallbackSource": "call-progress-events",
+            "SequenceNumber": "0",
+        }
+        requests.append(_twilio_form(credentials, str(placed["callback_url"]), status))
+    return requests

@@ -184,3 +184,58 @@ def build_status(
             "detail": reason or "Message failed",
         }
     return _jwt(credentials, url, payload, now)
+
+
+def build_reply(credentials: dict[str, str], url: str, now: datetime, sender: str, text: str, to: str) -> SignedRequest:
+    """A customer's SMS (SMS API inbound webhook, as `build("sms")`) from `sender` to the number `to`."""
+    params = {
+        "msisdn": _digits(sender),
+        "to": _digits(to),
+        "messageId": random_hex(8).upper(),
+        "text": text,
+        "type": "text",
+        "api-key": "abcd1234",
+        "message-timestamp": now.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"),
+    }
+    return _sms(credentials, url, params, now, as_json=False)
+
+
+# The Voice API's final status for each sandbox outcome (an unanswered call times out).
+_CALL_STATUS = {"answered": "completed", "no-answer": "timeout", "busy": "busy", "failed": "failed"}
+
+
+def build_call_callbacks(
+    credentials: dict[str, str], placed: dict[str, Any], outcome: str, digits: str | None, now: datetime
+) -> list[SignedRequest]:
+    """What Vonage posts back for a call it placed, in order, signed: to the event_url ``answered``,
+    the NCCO's ``input`` result (``dtmf``) to the input's eventUrl, then ``completed``; or only the
+    final status of a call nobody took
+    (https://developer.vonage.com/en/voice/voice-api/webhook-reference#event-webhook)."""
+    details = placed.get("details") or {}
+    call = {
+        "uuid": str(placed["call_id"]),
+        "conversation_uuid": str(details.get("conversation_uuid") or "CON-" + str(uuid.uuid4())),
+        "from": str(placed.get("from_") or "14155550100"),
+        "to": str(placed["to"]),
+        "direction": "outbound",
+        "timestamp": _iso(now),
+    }
+    event_url = placed.get("callback_url")
+    requests: list[SignedRequest] = []
+    if outcome == "answered":
+        if event_url:
+            requests.append(_jwt(credentials, str(event_url), {**call, "status": "answered"}, now))
+        for action in placed.get("ncco") or []:
+            if action.get("action") == "input" and action.get("eventUrl"):
+                result = {
+                    **{k: v for k, v in call.items() if k != "direction"},
+                    "dtmf": {"digits": digits or "", "timed_out": not digits},
+                    "speech": {"results": []},
+                }
+                requests.append(_jwt(credentials, str(action["eventUrl"][0]), result, now))
+    if event_url:
+        final = {**call, "status": _CALL_STATUS[outcome]}
+        if outcome == "answered":
+            final["duration"] = "14"
+        requests.append(_jwt(credentials, str(event_url), final, now))
+    return requests

@@ -88,6 +88,11 @@ def test_staff_cannot_and_other_tenants_do_not_see(call):  # noqa: F811
 
 def test_providers_say_which_can_send_replies(call):  # noqa: F811
     providers = {p["name"]: p for p in call("GET", "/admin/providers")[1]["providers"]}
-    assert providers["twilio"]["replies"]["credential_fields"] == ["account_sid", "auth_token", "messaging_service_sid"]
+    assert providers["twilio"]["replies"]["credential_fields"] == [
+        "account_sid",
+        "auth_token",
+        "messaging_service_sid",
+        "from_number",
+    ]
     assert providers["twilio"]["replies"]["required"] == ["account_sid", "auth_token"]
     assert providers["pipedrive"]["replies"] is None

@@ -146,7 +146,6 @@ def test_a_leg_of_that_is_not_a_call_uuid_is_ignored(adapter, bad):
 @pytest.mark.parametrize(
     "payload",
     [
-        {**ANSWER, "dtmf": {"digits": "1"}},  # an input callback
         {**ANSWER, "payload": {"x": 1}},  # a notify callback
         {key: value for key, value in ANSWER.items() if key != "to"},
     ],
@@ -156,6 +155,15 @@ def test_callbacks_that_are_not_the_answer_webhook_are_not_held(adapter, payload
     assert json.loads(adapter.success_response(request).body) == {"ok": True}
     [event] = adapter.normalise(request)
     assert event.type == "provider.notification"
+
+
+def test_an_input_callback_is_not_held_but_thanked(adapter):
+    """The input result of a campaign's call (tests/unit/campaigns/test_channels.py): never the hold music."""
+    request = signed({**ANSWER, "dtmf": {"digits": "1", "timed_out": False}})
+    answer = json.loads(adapter.success_response(request).body)
+    assert [action["action"] for action in answer] == ["talk"]
+    [event] = adapter.normalise(request)
+    assert event.type == "call.in_progress" and event.attributes["dtmf"] == {"digits": "1", "timed_out": False}
 
 
 def test_a_malformed_body_gets_the_plain_answer(adapter):

@@ -104,3 +104,55 @@ def connect(phone: str, *, webhook_url: str, caller_uuid: str, caller_id: str | 
 def voicemail(event_url: str, message: str = VOICEMAIL_MESSAGE) -> Ncco:
     """Nobody answered: the caller leaves a message; Vonage posts the recording to `event_url`."""
     return [talk(message), record(event_url)]
+
+
+# ------------------------------------------------------------------ outbound (campaign) calls
+MAX_INPUT_TIMEOUT_SECONDS = 10  # the input action's dtmf.timeOut is 0-10 s
+
+
+def input_dtmf(max_digits: int, timeout_seconds: int, event_url: str) -> dict[str, Any]:
+    """Keypad input: up to `max_digits` (submitted early on '#'); the result (``dtmf.digits``,
+    ``dtmf.timed_out``) is posted to `event_url`, whose answer is the NCCO that follows."""
+    return {
+        "action": "input",
+        "type": ["dtmf"],
+        "dtmf": {
+            "maxDigits": max_digits,
+            "timeOut": max(1, min(timeout_seconds, MAX_INPUT_TIMEOUT_SECONDS)),
+            "submitOnHash": True,
+        },
+        "eventUrl": [event_url],
+        "eventMethod": "POST",
+    }
+
+
+def outbound_message(
+    *, say: str | None, stream_url: str | None, gather_digits: int | None, gather_timeout: int, input_url: str
+) -> Ncco:
+    """What a contact hears on a campaign's call (`say` as speech, else the recording at
+    `stream_url`), then, with `gather_digits`, keypad input posted to `input_url`."""
+    first: dict[str, Any] = stream(stream_url, 1) if stream_url else talk(say or "")
+    if gather_digits is not None:
+        first["bargeIn"] = True  # a key pressed during the message counts
+        return [first, input_dtmf(gather_digits, gather_timeout, input_url)]
+    return [first]
+
+
+def outbound_connect(responder_phone: str, *, caller_id: str | None, message: str) -> Ncco:
+    """Bridges the contact and a responder (ringing DIAL_TIMEOUT_SECONDS); the leg's events go to
+    the call's own event_url, and the call ends when the bridged call does."""
+    action: dict[str, Any] = {
+        "action": "connect",
+        "endpoint": [{"type": "phone", "number": vonage_number(responder_phone)}],
+        "timeout": DIAL_TIMEOUT_SECONDS,
+    }
+    if caller_id:
+        action["from"] = vonage_number(caller_id)
+    else:
+        action["randomFromNumber"] = True
+    return [talk(message), action]
+
+
+def goodbye(message: str) -> Ncco:
+    """The answer to a campaign call's input result: thank the contact; the call then ends."""
+    return [talk(message)]

@@ -86,3 +86,67 @@ def _append_voicemail(response: ET.Element, action_url: str, message: str) -> No
         "Record",
         {"action": action_url, "method": "POST", "maxLength": str(VOICEMAIL_MAX_SECONDS), "playBeep": "true"},
     )
+
+
+# ------------------------------------------------------------------ outbound (campaign) calls
+# The query parameter marking the hub's own outbound calls' callbacks on the Twilio webhook: a
+# <Gather> action posts `?outbound=gather`, answered with GOODBYE (never the inbound holding TwiML)
+# and deduplicated as `{CallSid}:gather`, apart from the call's status callbacks.
+OUTBOUND_PARAM = "outbound"
+OUTBOUND_GATHER = "gather"
+CONNECTING_MESSAGE = "Hello, please hold: we are connecting you with someone from our team."
+GOODBYE_MESSAGE = "Thank you. Goodbye."
+
+
+def outbound_action_url(webhook_url: str, kind: str) -> str:
+    return f"{webhook_url}?{OUTBOUND_PARAM}={kind}"
+
+
+def outbound_message(
+    *, say: str | None, play_url: str | None, gather_digits: int | None, gather_timeout: int, gather_action: str
+) -> str:
+    """What a contact hears on a campaign's call: `say` (text to speech) or `play_url` (a
+    recording). With `gather_digits`, it is read inside a <Gather> of that many keypad digits
+    whose result (``Digits``, empty when none came in `gather_timeout` seconds:
+    actionOnEmptyResult) is posted to `gather_action`."""
+    response = ET.Element("Response")
+    parent = response
+    if gather_digits is not None:
+        parent = ET.SubElement(
+            response,
+            "Gather",
+            {
+                "input": "dtmf",
+                "numDigits": str(gather_digits),
+                "timeout": str(gather_timeout),
+                "action": gather_action,
+                "method": "POST",
+                "actionOnEmptyResult": "true",
+            },
+        )
+    if play_url:
+        ET.SubElement(parent, "Play").text = play_url
+    else:
+        ET.SubElement(parent, "Say").text = say or ""
+    return _document(response)
+
+
+def outbound_connect(responder_phone: str, *, caller_id: str | None, message: str = CONNECTING_MESSAGE) -> str:
+    """Bridges the contact (the call's callee) and a responder: a short message, then a <Dial>
+    of DIAL_TIMEOUT_SECONDS without an action, so the call simply ends when either hangs up or
+    the responder does not answer (the contact's call status reports the outcome)."""
+    response = ET.Element("Response")
+    ET.SubElement(response, "Say").text = message
+    attributes = {"timeout": str(DIAL_TIMEOUT_SECONDS)}
+    if caller_id:
+        attributes["callerId"] = caller_id
+    ET.SubElement(ET.SubElement(response, "Dial", attributes), "Number").text = responder_phone
+    return _document(response)
+
+
+def goodbye(message: str = GOODBYE_MESSAGE) -> str:
+    """The answer to a campaign call's <Gather> result: thank the contact and hang up."""
+    response = ET.Element("Response")
+    ET.SubElement(response, "Say").text = message
+    ET.SubElement(response, "Hangup")
+    return _document(response)

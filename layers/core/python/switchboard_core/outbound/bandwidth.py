@@ -39,6 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from switchboard_core.events import CanonicalEvent
 from switchboard_core.outbound.base import (
+    E164_PATTERN,
     DeliveryState,
     DeliveryStatus,
     OutboundMessage,
@@ -50,6 +51,7 @@ from switchboard_core.outbound.base import (
     Visibility,
     clip,
     failure_for_status,
+    is_e164,
 )
 from switchboard_core.outbound.sms import error_reason, media_urls, refuse_unsendable_media
 
@@ -73,6 +75,8 @@ class BandwidthCredentials(BaseModel):
         pattern=r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
         description="the messaging application of the business numbers",
     )
+    # The connection's own number: the sender of a campaign's first message to a contact.
+    from_number: str | None = Field(default=None, pattern=E164_PATTERN, description="E.164")
 
 
 def _number(value: Any) -> str | None:
@@ -99,6 +103,13 @@ class BandwidthSender(Sender):
             return None
         others = [number for number in map(_number, recipients) if number and number not in (business, customer)]
         return {"to": ",".join(dict.fromkeys([customer, *others])), "from": business}
+
+    def contact_address(self, channel: str, to: str, credentials: BaseModel) -> dict[str, str] | None:
+        """SMS from the connection's `from_number`."""
+        assert isinstance(credentials, BandwidthCredentials)
+        if channel != "sms" or not credentials.from_number or not is_e164(to):
+            return None
+        return {"to": to, "from": credentials.from_number}
 
     def prepare(
         self, address: Mapping[str, str], message: OutboundMessage, inbound_at: datetime, now: datetime

@@ -4,6 +4,8 @@ A sender knows one provider's send API, all of it pure (no I/O):
 
 * `address(event, visibility)`: where a reply to the customer's event goes (a public reply
   or a private message where the platform has both; None: the default for the channel);
+* `contact_address(channel, to, credentials)`: where a first message to a contact goes (a
+  campaign's cold send), from the connection's own sender (its outbound credentials' number);
 * `prepare(address, message, inbound_at, now)`: the platform's rules for this send (a
   messaging window, a tag it needs) -- the address to send to, or `Refused` (the API
   answers 409 naming the rule);
@@ -23,6 +25,7 @@ answers all send through these same senders.
 from __future__ import annotations
 
 import json
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -37,6 +40,14 @@ from switchboard_core.events import CanonicalEvent
 # Text longer than this is cut (with an ellipsis) before sending: the shortest limit of
 # the supported channels is Twilio's 1,600 characters for one message.
 MAX_REPLY_CHARS = 1600
+# A phone number as the outbound credentials name a connection's own sender: E.164.
+E164_PATTERN = r"^\+[1-9][0-9]{6,14}$"
+
+
+def is_e164(value: str) -> bool:
+    return re.fullmatch(E164_PATTERN, value) is not None
+
+
 # Attached to a reply where the provider echoes it back (Messenger's `metadata`), so the
 # adapter can mark the echo `automated` and routing does not take it for an agent's answer.
 AUTO_REPLY_MARK = "switchboard:auto-reply"
@@ -173,6 +184,13 @@ class Sender(ABC):
         """The address to send `message` to now, given when the customer last wrote on this
         channel (`inbound_at`); raise Refused when the platform's rules forbid it."""
         return dict(address)
+
+    def contact_address(self, channel: str, to: str, credentials: BaseModel) -> dict[str, str] | None:
+        """Where a first message on `channel` to `to` goes (a campaign reaching out, not a reply):
+        `to` is an E.164 phone or the platform's chat / user id, and the sender is the connection's
+        own, named by its outbound credentials (a number, a Messaging Service, a Page, a bot). None:
+        this provider cannot start a conversation on that channel, or the credentials name no sender."""
+        return None
 
     @abstractmethod
     def request(

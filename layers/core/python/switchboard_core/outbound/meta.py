@@ -132,6 +132,10 @@ class MetaCredentials(BaseModel):
 
     access_token: str | None = Field(default=None, min_length=20, max_length=1024, pattern=r"^\S+$")
     instagram_access_token: str | None = Field(default=None, min_length=20, max_length=1024, pattern=r"^IG\S+$")
+    # The business's own senders, for a campaign's first message to a contact (a reply takes
+    # them from the customer's message instead): the WhatsApp phone number id and the Page id.
+    whatsapp_phone_number_id: str | None = Field(default=None, pattern=r"^[0-9]{1,32}$")
+    page_id: str | None = Field(default=None, pattern=r"^[0-9]{1,32}$")
 
     @model_validator(mode="after")
     def _one_token(self) -> MetaCredentials:
@@ -329,6 +333,20 @@ class MetaSender(Sender):
         return None
 
     # ------------------------------------------------------------------ prepare
+    def contact_address(self, channel: str, to: str, credentials: BaseModel) -> dict[str, str] | None:
+        """WhatsApp from the credentials' `whatsapp_phone_number_id` to a phone (wa_id: its digits);
+        Messenger from their `page_id` to a page-scoped user id, as an ``UPDATE`` (a message the
+        business starts: Meta accepts it inside the 24-hour window, refuses it after)."""
+        assert isinstance(credentials, MetaCredentials)
+        if channel == "whatsapp" and credentials.whatsapp_phone_number_id:
+            wa_id = to.strip().removeprefix("+")
+            if not wa_id.isdigit():
+                return None
+            return {"product": "whatsapp", "phone_number_id": credentials.whatsapp_phone_number_id, "to": wa_id}
+        if channel == "messenger" and credentials.page_id and _graph_id(to):
+            return {"product": "messenger", "page_id": credentials.page_id, "to": to, "messaging_type": "UPDATE"}
+        return None
+
     def prepare(
         self, address: Mapping[str, str], message: OutboundMessage, inbound_at: datetime, now: datetime
     ) -> dict[str, str]:
@@ -436,6 +454,8 @@ class MetaSender(Sender):
             body: dict[str, Any] = {"recipient": {"id": address["to"]}}
             if address.get("tag") == "HUMAN_AGENT":
                 body.update(messaging_type="MESSAGE_TAG", tag="HUMAN_AGENT")
+            elif address.get("messaging_type") == "UPDATE":  # the business starts the exchange
+                body["messaging_type"] = "UPDATE"
             else:
                 body["messaging_type"] = "RESPONSE"
             body["message"] = {**self._dm_content(product, message), "metadata": _mark(message)}

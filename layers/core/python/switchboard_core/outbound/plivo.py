@@ -39,6 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from switchboard_core.events import CanonicalEvent
 from switchboard_core.outbound.base import (
+    E164_PATTERN,
     DeliveryState,
     DeliveryStatus,
     OutboundMessage,
@@ -49,6 +50,7 @@ from switchboard_core.outbound.base import (
     Visibility,
     clip,
     failure_for_status,
+    is_e164,
 )
 from switchboard_core.outbound.sms import error_reason, media_urls, refuse_unsendable_media
 
@@ -91,6 +93,8 @@ class PlivoCredentials(BaseModel):
 
     auth_id: str = Field(pattern=r"^[MS]A[A-Z0-9]{18}$", description="the account's (MA...) or subaccount's (SA...)")
     auth_token: str = Field(pattern=r"^[A-Za-z0-9]{32,64}$")
+    # The connection's own number: the sender of a campaign's first message to a contact.
+    from_number: str | None = Field(default=None, pattern=E164_PATTERN, description="E.164")
 
 
 def _value(attributes: Mapping[str, Any], name: str) -> str | None:
@@ -115,6 +119,13 @@ class PlivoSender(Sender):
         if customer is None or business is None or not _NUMBER.match(customer) or not _NUMBER.match(business):
             return None  # an alphanumeric or short-code sender cannot be answered
         return {"to": customer, "from": business}
+
+    def contact_address(self, channel: str, to: str, credentials: BaseModel) -> dict[str, str] | None:
+        """SMS from the connection's `from_number`."""
+        assert isinstance(credentials, PlivoCredentials)
+        if channel != "sms" or not credentials.from_number or not is_e164(to):
+            return None
+        return {"to": to, "from": credentials.from_number}
 
     def prepare(
         self, address: Mapping[str, str], message: OutboundMessage, inbound_at: datetime, now: datetime

@@ -93,6 +93,9 @@ def escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+_SLACK_ID = re.compile(r"^[UWCGD][A-Z0-9]{2,20}$")
+
+
 class SlackSender(Sender):
     provider: ClassVar[str] = "slack"
     base_url: ClassVar[str] = "https://slack.com"
@@ -119,6 +122,12 @@ class SlackSender(Sender):
         if channel is None or thread is None:
             return None
         return {"channel": channel, "thread_ts": thread}
+
+    def contact_address(self, channel: str, to: str, credentials: BaseModel) -> dict[str, str] | None:
+        """A user id (``U...``/``W...``: chat.postMessage opens the app's direct message with them) or
+        a channel id (``C...``/``G...``/``D...``)."""
+        target = to.strip()
+        return {"channel": target} if channel == "slack" and _SLACK_ID.fullmatch(target) else None
 
     def request(
         self, base_url: str, address: Mapping[str, str], message: OutboundMessage, credentials: BaseModel

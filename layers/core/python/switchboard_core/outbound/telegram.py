@@ -127,6 +127,13 @@ class TelegramSender(Sender):
             address["business_connection_id"] = connection
         return address
 
+    def contact_address(self, channel: str, to: str, credentials: BaseModel) -> dict[str, str] | None:
+        """A chat id (a user who started the bot, a group): the bot writes first there."""
+        chat = to.strip()
+        if channel != "telegram" or not (_INTEGER.fullmatch(chat) or chat.startswith("@")):
+            return None
+        return {"chat_id": chat}
+
     def prepare(
         self, address: Mapping[str, str], message: OutboundMessage, inbound_at: datetime, now: datetime
     ) -> dict[str, str]:

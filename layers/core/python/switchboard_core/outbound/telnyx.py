@@ -33,6 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from switchboard_core.events import CanonicalEvent
 from switchboard_core.outbound.base import (
+    E164_PATTERN,
     DeliveryState,
     DeliveryStatus,
     OutboundMessage,
@@ -43,6 +44,7 @@ from switchboard_core.outbound.base import (
     Visibility,
     clip,
     failure_for_status,
+    is_e164,
 )
 from switchboard_core.outbound.sms import error_reason, media_urls, refuse_unsendable_media
 
@@ -64,6 +66,8 @@ class TelnyxCredentials(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     api_key: str = Field(pattern=r"^KEY[0-9A-Za-z_\-]{16,120}$", description="a Telnyx API v2 key (KEY...)")
+    # The connection's own number: the sender of a campaign's first message to a contact.
+    from_number: str | None = Field(default=None, pattern=E164_PATTERN, description="E.164")
 
 
 def _headers(credentials: TelnyxCredentials) -> dict[str, str]:
@@ -111,6 +115,13 @@ class TelnyxSender(Sender):
         if customer is None or business is None:
             return None
         return {"to": customer, "from": business}
+
+    def contact_address(self, channel: str, to: str, credentials: BaseModel) -> dict[str, str] | None:
+        """SMS from the connection's `from_number`."""
+        assert isinstance(credentials, TelnyxCredentials)
+        if channel != "sms" or not credentials.from_number or not is_e164(to):
+            return None
+        return {"to": to, "from": credentials.from_number}
 
     def prepare(
         self, address: Mapping[str, str], message: OutboundMessage, inbound_at: datetime, now: datetime

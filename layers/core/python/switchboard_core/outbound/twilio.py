@@ -42,6 +42,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from switchboard_core.events import CanonicalEvent
 from switchboard_core.outbound.base import (
+    E164_PATTERN,
     DeliveryState,
     DeliveryStatus,
     OutboundMessage,
@@ -53,6 +54,7 @@ from switchboard_core.outbound.base import (
     Visibility,
     clip,
     failure_for_status,
+    is_e164,
 )
 from switchboard_core.outbound.sms import error_reason, media_urls, refuse_unsendable_media
 
@@ -98,6 +100,9 @@ class TwilioCredentials(BaseModel):
     account_sid: str = Field(pattern=r"^AC[0-9a-fA-F]{32}$")
     auth_token: str = Field(min_length=16, max_length=128)
     messaging_service_sid: str | None = Field(default=None, pattern=r"^MG[0-9a-fA-F]{32}$")
+    # The connection's own number: the sender of a campaign's first message (when there is no
+    # Messaging Service) and the caller id of its calls.
+    from_number: str | None = Field(default=None, pattern=E164_PATTERN, description="E.164")
 
 
 def _value(attributes: Mapping[str, Any], *names: str) -> str | None:
@@ -129,6 +134,20 @@ class TwilioSender(Sender):
         if not isinstance(customer, str) or not isinstance(business, str) or not customer or not business:
             return None
         return {"to": customer, "from": business}
+
+    def contact_address(self, channel: str, to: str, credentials: BaseModel) -> dict[str, str] | None:
+        """SMS (or WhatsApp through Twilio) from the connection's `from_number`, or its Messaging
+        Service (which picks the number; SMS only)."""
+        assert isinstance(credentials, TwilioCredentials)
+        if not is_e164(to):
+            return None
+        if channel == "sms":
+            if credentials.from_number:
+                return {"to": to, "from": credentials.from_number}
+            return {"to": to} if credentials.messaging_service_sid else None
+        if channel == "whatsapp" and credentials.from_number:
+            return {"to": f"whatsapp:{to}", "from": f"whatsapp:{credentials.from_number}"}
+        return None
 
     def prepare(
         self, address: Mapping[str, str], message: OutboundMessage, inbound_at: datetime, now: datetime
@@ -242,6 +261,57 @@ def update_call_outcome(response: ProviderResponse) -> str:
     payload = response.json()
     if response.status == 200 and isinstance(payload, dict) and isinstance(payload.get("sid"), str):
         return str(payload.get("status") or "in-progress")
+    if isinstance(payload, dict) and "code" in payload:
+        raise failure_for_status(response, f"twilio_{payload.get('code')}", str(payload.get("message", "")))
+    if 200 <= response.status < 300:
+        raise PermanentFailure("unexpected_response", "Twilio answered without a call sid")
+    raise failure_for_status(response, f"http_{response.status}", response.body[:200].decode("utf-8", "replace"))
+
+
+# ------------------------------------------------------------------ outbound calls
+# Twilio's final call statuses, which the default StatusCallbackEvent ("completed") reports
+# (https://www.twilio.com/docs/voice/api/call-resource#statuscallback): completed means it was answered.
+CALL_ANSWERED_STATUSES = frozenset({"completed"})
+CALL_UNANSWERED_STATUSES = frozenset({"busy", "no-answer", "failed", "canceled"})
+RING_TIMEOUT_SECONDS = 30  # how long the contact's phone rings before Twilio reports no-answer
+
+
+def create_call_request(
+    base_url: str, credentials: TwilioCredentials, to: str, twiml_document: str, status_callback: str | None
+) -> OutboundRequest:
+    """``POST /2010-04-01/Accounts/{AccountSid}/Calls.json``
+    (https://www.twilio.com/docs/voice/api/call-resource#create-a-call-resource): ``To``, ``From``
+    (the connection's ``from_number``), inline ``Twiml``, ``Timeout``, and a ``StatusCallback``
+    on the hub's webhook: the call's final status comes back through ingest.
+    The API takes no idempotency key: the caller claims the action before sending."""
+    if not credentials.from_number:
+        raise PermanentFailure("not_configured", "the Twilio connection has no from_number to call from")
+    form: list[tuple[str, str]] = [
+        ("To", to),
+        ("From", credentials.from_number),
+        ("Twiml", twiml_document),
+        ("Timeout", str(RING_TIMEOUT_SECONDS)),
+    ]
+    if status_callback:
+        form += [("StatusCallback", status_callback), ("StatusCallbackMethod", "POST")]
+    basic = base64.b64encode(f"{credentials.account_sid}:{credentials.auth_token}".encode()).decode()
+    return OutboundRequest(
+        method="POST",
+        url=f"{base_url}/2010-04-01/Accounts/{quote(credentials.account_sid)}/Calls.json",
+        headers={
+            "Authorization": f"Basic {basic}",
+            "Content-Type": "application/x-www-form-urlencoded",
+            "Accept": "application/json",
+        },
+        body=urlencode(form).encode(),
+    )
+
+
+def create_call_outcome(response: ProviderResponse) -> str:
+    """The new call's sid (``CA...``), or a SendFailure (``twilio_<code>``; 429/5xx transient)."""
+    payload = response.json()
+    if response.status in (200, 201) and isinstance(payload, dict) and isinstance(payload.get("sid"), str):
+        return payload["sid"]
     if isinstance(payload, dict) and "code" in payload:
         raise failure_for_status(response, f"twilio_{payload.get('code')}", str(payload.get("message", "")))
     if 200 <= response.status < 300:

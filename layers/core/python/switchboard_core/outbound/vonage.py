@@ -33,6 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from switchboard_core.events import CanonicalEvent
 from switchboard_core.outbound.base import (
+    E164_PATTERN,
     DeliveryState,
     DeliveryStatus,
     OutboundMessage,
@@ -45,6 +46,7 @@ from switchboard_core.outbound.base import (
     Visibility,
     clip,
     failure_for_status,
+    is_e164,
 )
 
 TOKEN_LIFETIME_SECONDS = 60  # a token per request: it only has to outlive the request
@@ -60,6 +62,8 @@ class VonageCredentials(BaseModel):
     private_key: str = Field(
         min_length=100, max_length=10_000, description="the application's RSA private key, PEM (unencrypted)"
     )
+    # The connection's own number (one of the application's): a campaign's SMS sender and call caller id.
+    from_number: str | None = Field(default=None, pattern=E164_PATTERN, description="E.164")
 
     @field_validator("private_key")
     @classmethod
@@ -151,6 +155,14 @@ class VonageSender(Sender):
             return None
         return {"to": customer, "from": business}
 
+    def contact_address(self, channel: str, to: str, credentials: BaseModel) -> dict[str, str] | None:
+        """SMS from the connection's `from_number`, numbers as Vonage writes them (digits)."""
+        assert isinstance(credentials, VonageCredentials)
+        sender, recipient = _number(credentials.from_number), _number(to)
+        if channel != "sms" or sender is None or recipient is None or not is_e164(to):
+            return None
+        return {"to": recipient, "from": sender}
+
     def prepare(
         self, address: Mapping[str, str], message: OutboundMessage, inbound_at: datetime, now: datetime
     ) -> dict[str, str]:
@@ -223,3 +235,42 @@ def transfer_outcome(response: ProviderResponse) -> None:
     if response.status in (200, 204):
         return
     raise _failure(response, "a transfer")
+
+
+# Voice API call statuses (https://developer.vonage.com/en/voice/voice-api/guides/call-flow#event-objects):
+# completed after answered; the others end a call nobody took.
+CALL_ANSWERED_STATUSES = frozenset({"completed"})
+CALL_UNANSWERED_STATUSES = frozenset({"busy", "cancelled", "failed", "rejected", "timeout", "unanswered"})
+RINGING_TIMER_SECONDS = 30
+
+
+def create_call_request(
+    base_url: str, credentials: VonageCredentials, to: str, ncco: list[dict[str, Any]], event_url: str | None
+) -> OutboundRequest:
+    """``POST /v1/calls`` (https://developer.vonage.com/en/api/voice#createCall): ``to`` a phone,
+    ``from`` the connection's ``from_number`` (else ``random_from_number``: one of the application's
+    numbers), an inline ``ncco``, and ``event_url`` on the hub's webhook so the call's status events
+    come back through ingest. The API takes no idempotency key: the caller claims the action first."""
+    body: dict[str, Any] = {
+        "to": [{"type": "phone", "number": _number(to) or to}],
+        "ncco": ncco,
+        "ringing_timer": RINGING_TIMER_SECONDS,
+    }
+    sender = _number(credentials.from_number)
+    if sender:
+        body["from"] = {"type": "phone", "number": sender}
+    else:
+        body["random_from_number"] = True
+    if event_url:
+        body["event_url"] = [event_url]
+        body["event_method"] = "POST"
+    return OutboundRequest("POST", f"{base_url}/v1/calls", _headers(credentials), json.dumps(body).encode())
+
+
+def create_call_outcome(response: ProviderResponse) -> str:
+    """The new call's ``uuid`` (201), or a SendFailure (``vonage_<status>``; 429/5xx transient)."""
+    payload = response.json()
+    call_uuid = payload.get("uuid") if isinstance(payload, dict) else None
+    if response.status in (200, 201) and isinstance(call_uuid, str) and call_uuid:
+        return call_uuid
+    raise _failure(response, "a call uuid")

@@ -40,6 +40,10 @@ Normalisation:
   signed URL, fetched when the responder picks up): ``provider.notification`` kind
   ``twilio.whisper`` (the responder's leg is not a customer's call to route), answered with
   ``<Say>`` of the text, then the caller is connected.
+* Gather results of the calls the hub places for campaigns (the ``<Gather action>`` URL carries
+  ``?outbound=gather``): ``call.in_progress`` with ``Digits`` (empty: none pressed) and
+  ``outbound: gather``, id ``{CallSid}:gather`` (no SequenceNumber: apart from the status
+  callbacks), answered with a short goodbye and ``<Hangup>``, never the holding TwiML.
 * Dial action callbacks (``DialCallStatus``, posted to the ``action`` URL of the hub's
   ``<Dial>``): ``call.dial_ended``, id ``{CallSid}:dial:{DialCallSid or DialCallStatus}``
   (the parent call stays in-progress across several dials, so its status cannot tell
@@ -372,6 +376,8 @@ class TwilioAdapter(ProviderAdapter):
         call_sid = first_value(params, "CallSid")
         if call_sid and _whisper_text(request) is not None:
             return f"{call_sid}:whisper"
+        if call_sid and _gather_result(request, params):
+            return f"{call_sid}:gather"
         if call_sid and first_value(params, "DialCallStatus"):
             return _dial_id(params, call_sid)
         if call_sid:
@@ -419,7 +425,16 @@ class TwilioAdapter(ProviderAdapter):
                     attributes={"kind": "twilio.whisper", "whisper": whisper, **_attributes(params, set())},
                 )
             ]
-        return [self._from_params(params, {}, fallback_id=body_digest_id(request.body))]
+        event = self._from_params(params, {}, fallback_id=body_digest_id(request.body))
+        if call_sid and _gather_result(request, params):
+            # A campaign call's <Gather> result: one per call, apart from its status callbacks.
+            event = event.model_copy(
+                update={
+                    "provider_event_id": f"{call_sid}:gather",
+                    "attributes": {**event.attributes, "outbound": "gather"},
+                }
+            )
+        return [event]
 
     def _json_params(self, item: dict[str, Any]) -> tuple[dict[str, list[str]], dict[str, Any]]:
         """Split a JSON object into Twilio-named scalar parameters and everything else."""
@@ -634,6 +649,8 @@ class TwilioAdapter(ProviderAdapter):
             whisper = _whisper_text(request)
             if whisper is not None and first_value(params, "CallSid"):
                 return HttpResponse(status=200, body=twiml.whisper(whisper), content_type="text/xml")
+            if _gather_result(request, params):  # a campaign call's keypad input: thanks, then hang up
+                return HttpResponse(status=200, body=twiml.goodbye(), content_type="text/xml")
             if _holds_the_caller(params):
                 message = twiml.STILL_HOLDING_MESSAGE if "DialCallStatus" in params else twiml.HOLDING_MESSAGE
                 # The voicemail comes back to this same webhook (its URL as Twilio called it, without a query).
@@ -654,6 +671,13 @@ def _whisper_text(request: WebhookRequest) -> str | None:
         return None
     values = parse_qs(query).get("whisper")
     return values[0].strip() or None if values else None
+
+
+def _gather_result(request: WebhookRequest, params: Mapping[str, list[str]]) -> bool:
+    """The <Gather> action of a call the hub placed (its signed URL carries ``?outbound=gather``)."""
+    from switchboard_core.calls.twiml import OUTBOUND_GATHER, OUTBOUND_PARAM
+
+    return request.query_value(OUTBOUND_PARAM) == OUTBOUND_GATHER and bool(first_value(params, "CallSid"))
 
 
 def _holds_the_caller(params: Mapping[str, list[str]]) -> bool:

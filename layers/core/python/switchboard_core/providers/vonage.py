@@ -42,6 +42,9 @@ Normalisation:
 * Voice answer webhook (``uuid`` + ``conversation_uuid`` + ``to``, no ``status``, no
   ``dtmf``/``speech``/``payload``): ``call.ringing``, id ``{uuid}:answer`` (routing adds ``call``).
   A connect leg's events keep the eventUrl's ``leg_of`` (uuid-like values only) in attributes.
+* Voice input results (``uuid`` + ``conversation_uuid`` + ``dtmf``, no ``status``: the ``input``
+  action of a call the hub placed for a campaign): ``call.in_progress`` (the callee answered),
+  ``dtmf.digits`` in attributes, id ``{uuid}:input``; answered with an NCCO saying goodbye.
 * Voice recording callbacks (``recording_uuid`` + ``recording_url`` +
   ``conversation_uuid``): ``call.recording_completed``, id ``recording:{recording_uuid}``.
 * Anything else is ``provider.notification`` with the payload in attributes.
@@ -269,6 +272,8 @@ class VonageAdapter(ProviderAdapter):
         recording = scalar_str(payload.get("recording_uuid"))
         if recording and conversation and scalar_str(payload.get("recording_url")):
             return "voice-recording", f"recording:{recording}"
+        if call_uuid and conversation and not status and isinstance(payload.get("dtmf"), dict):
+            return "voice-input", f"{call_uuid}:input"
         if call_uuid and conversation and not status and _is_answer_webhook(payload):
             return "voice-answer", f"{call_uuid}:answer"
         if call_uuid and conversation and status:
@@ -313,6 +318,8 @@ class VonageAdapter(ProviderAdapter):
             ]
         if kind == "voice-answer":
             return [self._answer(payload, attributes, event_id)]
+        if kind == "voice-input":  # a campaign call's keypad input: the call is answered, with its digits
+            return [self._voice({**payload, "status": "answered", "direction": "outbound"}, attributes, event_id)]
         leg_of = _leg_of(request)
         if leg_of is not None:  # a leg the hub's connect opened: its events name the caller's call
             attributes[LEG_OF_PARAM] = leg_of
@@ -425,6 +432,10 @@ class VonageAdapter(ProviderAdapter):
         identity = self._identity(payload) if payload else None
         if identity is not None and identity[0] == "voice-answer":
             return HttpResponse.json(ncco.holding(webhook))
+        if identity is not None and identity[0] == "voice-input":  # what follows the input: goodbye
+            from switchboard_core.calls.twiml import GOODBYE_MESSAGE
+
+            return HttpResponse.json(ncco.goodbye(GOODBYE_MESSAGE))
         if identity is not None and identity[0] == "voice" and _leg_of(request) is not None:
             if _voice_status(payload) in UNANSWERED_LEG_STATUSES:
                 return HttpResponse.json(ncco.still_holding(webhook))
