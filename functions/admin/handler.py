@@ -17,7 +17,7 @@ from functools import cache
 from http import HTTPStatus
 from typing import Any
 
-from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import (
@@ -41,13 +41,14 @@ from functions.admin.routes import (
 )
 from functions.admin.routes.params import answers
 from switchboard_core.errors import HubError, invalid_request, located_problems
+from switchboard_core.tracing import LazyTracer
 
 API_TITLE = "Switchboard admin API"
 API_VERSION = "1.0.0"
 MAX_JSON_DEPTH = 32  # DynamoDB nests no deeper, and no admin document needs more
 
 logger = Logger()
-tracer = Tracer()
+tracer = LazyTracer()
 cold_start()
 
 
