@@ -57,6 +57,7 @@ synth: install
 	npx cdk synth -q
 
 bench: $(VENV)/.installed
+	$(BIN)/python -m tests.bench.coldstart
 	$(BIN)/python -m tests.bench.ingest
 	$(BIN)/python -m tests.bench.routing
 
