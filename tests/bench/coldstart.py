@@ -221,7 +221,7 @@ def heaviest_imports(function: str, count: int = 15) -> list[tuple[str, float]]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="a short run (CI): two rounds, no verdict")
-    parser.add_argument("--rounds", type=int, help="fresh interpreters per module (default 9, quick 2)")
+    parser.add_argument("--rounds", type=int, help="fresh interpreters per module (default 11, quick 2)")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--function", action="append", choices=sorted(FUNCTIONS), help="only these (repeatable)")
     parser.add_argument("--importtime", metavar="FUNCTION", choices=sorted(FUNCTIONS), help="list what it imports")
@@ -231,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{ms:8.1f} ms  {name}")
         return 0
 
-    report = run(args.rounds or (2 if args.quick else 9), args.function)
+    report = run(args.rounds or (2 if args.quick else 11), args.function)
     report["quick"] = args.quick
     failed = missed(report)
     report["missed"] = failed
