@@ -17,7 +17,7 @@ from functools import cache
 from http import HTTPStatus
 from typing import Any
 
-from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import (
@@ -25,7 +25,6 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestValidationError,
     ResponseValidationError,
 )
-from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 
 from functions.admin.dependencies import cold_start, principal
 from functions.admin.routes import (
@@ -41,13 +40,14 @@ from functions.admin.routes import (
 )
 from functions.admin.routes.params import answers
 from switchboard_core.errors import HubError, invalid_request, located_problems
+from switchboard_core.tracing import LazyTracer
 
 API_TITLE = "Switchboard admin API"
 API_VERSION = "1.0.0"
 MAX_JSON_DEPTH = 32  # DynamoDB nests no deeper, and no admin document needs more
 
 logger = Logger()
-tracer = Tracer()
+tracer = LazyTracer()
 cold_start()
 
 
@@ -125,6 +125,9 @@ def openapi_json() -> dict[str, Any]:
 @cache
 def openapi_document() -> dict[str, Any]:
     """The OpenAPI document, generated from the routes and their models."""
+    # Powertools' OpenAPI document models (~100 ms to build) serve only this path.
+    from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
+
     generated = json.loads(
         app.get_openapi_json_schema(
             title=API_TITLE,

@@ -11,7 +11,7 @@ import math
 from functools import cache
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
@@ -28,11 +28,12 @@ from switchboard_core.subscriptions.policy import SQS_MAX_VISIBILITY_SECONDS, De
 from switchboard_core.subscriptions.secrets import SigningSecretStore
 from switchboard_core.subscriptions.sender import post
 from switchboard_core.subscriptions.store import SubscriptionStore
+from switchboard_core.tracing import LazyTracer
 
 logger = Logger()
 metrics = Metrics()
 # AWS calls only: partners' URLs (which may carry tokens in their query) stay out of traces.
-tracer = Tracer(patch_modules=["botocore"])
+tracer = LazyTracer(patch_modules=["botocore"])
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 # A visibility change counts from now, at most 12 h after the receive: keep clear of the edge.
 MAX_WAIT_SECONDS = SQS_MAX_VISIBILITY_SECONDS - 300

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -15,10 +15,11 @@ from switchboard_core import aws
 from switchboard_core.bus import EventPublisher
 from switchboard_core.routing.conversations import ConversationStore
 from switchboard_core.settings import load_settings
+from switchboard_core.tracing import LazyTracer
 
 logger = Logger()
 metrics = Metrics()
-tracer = Tracer()
+tracer = LazyTracer()
 
 
 class EscalationSettings(BaseModel):

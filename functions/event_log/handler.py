@@ -11,7 +11,7 @@ from datetime import timedelta
 from functools import cache
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
@@ -22,10 +22,11 @@ from switchboard_core import aws
 from switchboard_core.envelopes import CanonicalEventBridgeEvent
 from switchboard_core.event_log import EventLogStore
 from switchboard_core.settings import load_settings
+from switchboard_core.tracing import LazyTracer
 
 logger = Logger()
 metrics = Metrics()
-tracer = Tracer()
+tracer = LazyTracer()
 processor = BatchProcessor(event_type=EventType.SQS)
 
 

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
@@ -25,11 +25,12 @@ from switchboard_core.outbound import TransientFailure
 from switchboard_core.outbound.transport import http_transport
 from switchboard_core.sending import SendingSettings
 from switchboard_core.settings import load_settings
+from switchboard_core.tracing import LazyTracer
 
 logger = Logger()
 metrics = Metrics()
 # AWS calls only: X-Ray's httplib patch would trace each HubSpot call.
-tracer = Tracer(patch_modules=["botocore"])
+tracer = LazyTracer(patch_modules=["botocore"])
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 

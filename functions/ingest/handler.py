@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from pydantic import BaseModel, ConfigDict, Field
@@ -25,10 +25,11 @@ from switchboard_core.http import webhook_request
 from switchboard_core.providers import PROVIDER_NAMES
 from switchboard_core.raw_store import RawStore
 from switchboard_core.settings import load_settings
+from switchboard_core.tracing import LazyTracer
 
 logger = Logger()
 metrics = Metrics()
-tracer = Tracer()
+tracer = LazyTracer()
 app = APIGatewayHttpResolver()
 
 WEBHOOK_PATH = "/webhooks/<provider>/<connection>"

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
@@ -31,11 +31,12 @@ from switchboard_core.routing.config_store import RoutingConfigStore
 from switchboard_core.sending import SendingSettings
 from switchboard_core.settings import load_settings
 from switchboard_core.subscriptions.sender import post
+from switchboard_core.tracing import LazyTracer
 
 logger = Logger()
 metrics = Metrics()
 # AWS calls only: webhook URLs and Telegram-style tokens stay out of traces.
-tracer = Tracer(patch_modules=["botocore"])
+tracer = LazyTracer(patch_modules=["botocore"])
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
@@ -24,12 +24,13 @@ from switchboard_core.outbound.transport import http_transport
 from switchboard_core.routing.contacts import ContactStore
 from switchboard_core.sending import SendingSettings
 from switchboard_core.settings import load_settings
+from switchboard_core.tracing import LazyTracer
 
 logger = Logger()
 metrics = Metrics()
 # AWS calls only: X-Ray's httplib patch would record each send's URL in the trace, and
 # Telegram's carries the bot token (/bot<token>/sendMessage).
-tracer = Tracer(patch_modules=["botocore"])
+tracer = LazyTracer(patch_modules=["botocore"])
 # One record per batch: a provider outage reports that record for retry (then reply.failed
 # on the last attempt) rather than failing the invocation, so Lambda's error count stays
 # for faults in the function itself.

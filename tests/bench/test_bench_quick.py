@@ -27,3 +27,42 @@ def test_quick_routing_benchmark_reports_growth(capsys):
     report = json.loads(capsys.readouterr().out)
     assert set(report["cpu_us_per_event"]) == {"10", "100", "1000", "10000"}
     assert report["rules"] == 1000 and report["ratio_to_10_phrases"]["10"] == 1.0
+
+
+def test_quick_coldstart_benchmark_covers_every_function(capsys):
+    from infra.topology import FUNCTIONS
+    from tests.bench import coldstart
+
+    assert coldstart.main(["--quick", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["quick"] is True and report["rounds"] == 2
+    assert report["boto3"]["cpu_ms"] > 0 and report["boto3"]["modules"] > 100
+    assert set(report["functions"]) == set(FUNCTIONS)  # a new function is measured without being named
+    for name, figures in report["functions"].items():
+        assert figures["ratio"] > 0 and figures["modules"] > 0
+        assert figures["target"] == (1.5 if name == "ingest" else 1.8)
+    assert report["missed"] == coldstart.missed(report)
+    print(json.dumps(report))
+
+
+def test_coldstart_benchmark_fails_a_full_run_that_misses_a_target(monkeypatch, capsys):
+    """The verdict, on figures made up for it: a full run exits 1 naming what missed; the quick
+    form reports the same but exits 0 (two rounds on a loaded machine are no verdict)."""
+    from tests.bench import coldstart
+
+    figures = {"boto3": 100.0, "ingest": 151.0, "admin": 179.0}
+    monkeypatch.setattr(coldstart, "handler_modules", lambda: {"ingest": "ingest", "admin": "admin"})
+    monkeypatch.setattr(
+        coldstart,
+        "measure",
+        lambda sandbox, module, function: coldstart.Sample(cpu_ms=figures[module], wall_ms=figures[module], modules=1),
+    )
+    assert coldstart.main(["--rounds", "1"]) == 1
+    captured = capsys.readouterr()
+    assert "cold-start target missed: ingest" in captured.err
+    assert "1.51x boto3" in captured.out and "MISSED" in captured.out
+    assert "1.79x boto3" in captured.out
+    assert coldstart.main(["--quick", "--rounds", "1"]) == 0
+
+    figures["ingest"] = 150.0
+    assert coldstart.main(["--rounds", "1"]) == 0
