@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
@@ -34,11 +34,12 @@ from switchboard_core.routing.conversations import ConversationStore
 from switchboard_core.sending import SendingSettings
 from switchboard_core.settings import load_settings
 from switchboard_core.subscriptions.sender import post
+from switchboard_core.tracing import LazyTracer
 
 logger = Logger()
 metrics = Metrics()
 # AWS calls only: X-Ray's httplib patch would put each send's URL (some carry a token) in the trace.
-tracer = Tracer(patch_modules=["botocore"])
+tracer = LazyTracer(patch_modules=["botocore"])
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
