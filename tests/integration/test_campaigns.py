@@ -1,0 +1,303 @@
+"""Campaigns end to end on the local runtime: a negative X mention, routed and assigned, starts a
+published campaign for a contact a CRM sync knows by both their X handle and their phone; the
+SMS goes out through the provider sandbox, the customer's "no" branches to a call patched to
+the assignee, who is notified. A colleague's fork changes one step while the original's run in
+flight keeps its own version. Redeliveries and a crash between two steps send nothing twice; a
+STOP ends the contact's runs, quiet hours postpone a send, and refused saves change nothing."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+import yaml
+
+from infra.local.runtime import EXAMPLES_DIR
+from infra.local.samples import build_reply
+from infra.local.samples.x import ACCOUNT, x_signature
+from switchboard_core import aws
+from switchboard_core.routing.assignment import Responder, Team
+from switchboard_core.routing.config_store import RoutingConfigStore
+from switchboard_core.routing.contact_points import ContactPoint
+from switchboard_core.routing.contacts import ContactStore, Identity
+from switchboard_core.routing.rules import RuleSet
+from tests.integration.conftest import wait_for
+
+pytestmark = pytest.mark.integration
+
+TENANT = "demo"
+BUSINESS_SMS = "+15005550006"  # the demo Twilio connection's sender number
+RITA = "+14155550181"  # the social-care responder routing assigns mentions to
+ON_CALL = "+14155550182"  # the number the colleague's fork calls instead
+RULES = {
+    "default_team": "front-desk",
+    "rules": [
+        {"name": "mentions", "when": {"types": ["mention.created"]}, "then": {"kind": "assign", "team": "social-care"}}
+    ],
+}
+# Routing's decision on a negative mention: the run knows the assignee from it.
+NEGATIVE_MENTION = {
+    "source": ["switchboard.routing"],
+    "detail-type": ["routing.assigned"],
+    "detail": {"attributes": {"source_type": ["mention.created"], "sentiment": [{"numeric": ["<", -0.3]}]}},
+}
+ANGRY = "@switchboard_demo this is terrible, the worst service ever. I am furious and disappointed."
+FIRST_TEXT = "Hi {name}, we saw your post and we're sorry. Did we sort it out? Reply YES or NO."
+
+
+@dataclass(frozen=True)
+class Customer:
+    id: str
+    name: str
+    phone: str
+    x_id: str
+
+
+# --- the world ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def social_care(hub):
+    """Mentions are assigned to the social-care team, whose one member has a phone."""
+    store = RoutingConfigStore(aws.resource("dynamodb").Table(hub.runtime.names.table("routing")))
+    now = datetime.now(UTC)
+    current = store.rules(TENANT)
+    store.put_rules(TENANT, RuleSet.model_validate(RULES), current[1] if current else None, now)
+    store.put_team(TENANT, Team(name="social-care"))
+    store.put_responder(
+        Responder(
+            id="rita",
+            tenant=TENANT,
+            name="Rita Social",
+            teams=["social-care"],
+            capacity=1000,
+            contact_points=[ContactPoint(channel="sms", to=RITA)],
+        )
+    )
+    return hub
+
+
+def example() -> dict[str, Any]:
+    return yaml.safe_load((EXAMPLES_DIR / "campaign-negative-mention.yaml").read_text())
+
+
+@pytest.fixture(scope="module")
+def campaign(social_care) -> Iterator[str]:
+    """The example campaign, triggered by routing's decision on a negative mention, published."""
+    hub = social_care
+    status, created = hub.admin(
+        "POST",
+        "/admin/campaigns",
+        {"name": "negative-mention", "flow": example()["flow"], "trigger": {"event_pattern": NEGATIVE_MENTION}},
+    )
+    assert status == 201, created
+    status, published = hub.admin("POST", f"/admin/campaigns/{created['id']}/publish", {"version": 1})
+    assert status == 200, published
+    yield created["id"]
+    hub.admin("POST", f"/admin/campaigns/{created['id']}/stop")
+
+
+def zone_where(hours: range | list[int], now: datetime | None = None) -> str:
+    """A fixed-offset IANA zone whose local hour is in `hours` now and for the next ten minutes
+    (quiet hours are 21:00-08:00 in the contact's zone, whatever the hour the tests run at)."""
+    now = now or datetime.now(UTC)
+    for offset in range(-12, 15):
+        zone = "Etc/GMT" + (f"-{offset}" if offset > 0 else f"+{-offset}")  # Etc/GMT-3 is UTC+3
+        local = [(now + timedelta(minutes=m)).astimezone(ZoneInfo(zone)).hour for m in (0, 10)]
+        if all(hour in hours for hour in local):
+            return zone
+    raise AssertionError(f"no zone has hours {hours} now")
+
+
+DAYTIME = range(9, 20)
+NIGHT = [*range(21, 24), *range(7)]
+
+
+def crm_customer(hub, name: str, **attributes: str) -> Customer:
+    """A contact as a CRM sync leaves it: known by phone and X account, with a name and a time
+    zone (by default one where it is daytime now: quiet hours hold no send back)."""
+    attributes.setdefault("timezone", zone_where(DAYTIME))
+    store = ContactStore(aws.resource("dynamodb").Table(hub.runtime.names.table("contacts")))
+    phone, x_id = f"+1415556{secrets.randbelow(10**4):04d}", str(10**17 + secrets.randbelow(10**17))
+    now = datetime.now(UTC)
+    record = store.resolve(
+        TENANT,
+        [Identity(kind="phone", value=phone), Identity(kind="handle", value=f"x:{x_id}")],
+        reason="crm:sync",
+        now=now,
+    )
+    assert record is not None
+    store.update_attributes(record.id, {"name": name, **attributes}, now)
+    return Customer(record.id, name, phone, x_id)
+
+
+def post_mention(hub, customer: Customer, text: str) -> None:
+    """X's Account Activity webhook for a tweet mentioning the business, signed as X signs it."""
+    tweet = str(10**18 + secrets.randbelow(10**18))
+    now = datetime.now(UTC)
+    payload = {
+        "for_user_id": ACCOUNT["id_str"],
+        "tweet_create_events": [
+            {
+                "created_at": now.strftime("%a %b %d %H:%M:%S +0000 %Y"),
+                "id": int(tweet),
+                "id_str": tweet,
+                "text": text,
+                "in_reply_to_status_id_str": None,
+                "user": {"id": int(customer.x_id), "id_str": customer.x_id, "name": customer.name},
+                "timestamp_ms": str(int(now.timestamp() * 1000)),
+            }
+        ],
+    }
+    body = json.dumps(payload, separators=(",", ":")).encode()
+    secret = hub.connection("x")["credentials"]["consumer_secret"]
+    headers = {"Content-Type": "application/json", "X-Twitter-Webhooks-Signature": x_signature(secret, body)}
+    status, _, answer = hub.request("POST", hub.webhook_url("x"), body, headers)
+    assert status == 200, answer
+
+
+def reply_request(hub, customer: Customer, text: str) -> tuple[str, bytes, dict[str, str]]:
+    """What `switchboard sandbox reply --provider twilio` posts: the customer's SMS to the sender number."""
+    signed = build_reply(
+        "twilio", hub.connection("twilio")["credentials"], hub.webhook_url("twilio"), customer.phone, text, BUSINESS_SMS
+    )
+    return signed.url, signed.body, signed.headers
+
+
+def reply(hub, customer: Customer, text: str) -> tuple[str, bytes, dict[str, str]]:
+    url, body, headers = reply_request(hub, customer, text)
+    status, _, answer = hub.request("POST", url, body, headers)
+    assert status == 200, answer
+    return url, body, headers
+
+
+def sms_to(hub, phone: str) -> list[Any]:
+    return [m for m in hub.runtime.provider_apis.messages if m.provider == "twilio" and m.to == phone]
+
+
+def calls_to(hub, phone: str) -> list[Any]:
+    return [c for c in hub.runtime.provider_apis.placed_calls if c.to == phone]
+
+
+def runs_of(hub, campaign_id: str, contact_id: str, key: str | None = None) -> list[dict[str, Any]]:
+    status, _, listing = hub.request(
+        "GET", f"/admin/campaigns/{campaign_id}/runs?limit=100", key=key or hub.runtime.admin_key
+    )
+    assert status == 200, listing
+    return [run for run in listing["runs"] if run["contact"]["id"] == contact_id]
+
+
+def the_run(hub, campaign_id: str, contact_id: str, **expected: Any) -> dict[str, Any] | None:
+    """The contact's one run of the campaign once it has the expected fields (state, current_step...)."""
+    runs = runs_of(hub, campaign_id, contact_id)
+    if len(runs) != 1:
+        return None
+    run = runs[0]
+    return run if all(run.get(name) == value for name, value in expected.items()) else None
+
+
+def steps(run: dict[str, Any]) -> list[tuple[str, str]]:
+    return [(step["step"], step["outcome"]) for step in run["steps_done"]]
+
+
+def campaign_notifications(hub, run_id: str) -> list[dict[str, Any]]:
+    return [e for e in hub.logged_events(type="notification.sent", limit="100") if e["attributes"].get("run") == run_id]
+
+
+def sandbox_call_outcome(hub, call_id: str, outcome: str) -> None:
+    """`switchboard sandbox call-outcome`: the provider's signed callbacks of the call, to the hub."""
+    statuses = hub.runtime.post_call_callbacks(
+        next(c for c in hub.runtime.provider_apis.placed_calls if c.call_id == call_id), outcome, None
+    )
+    assert all(status == 200 for status in statuses), statuses
+
+
+def timeline_types(hub, contact_id: str) -> list[str]:
+    status, timeline = hub.admin("GET", f"/admin/contacts/{contact_id}/timeline?limit=100")
+    assert status == 200, timeline
+    return [entry["type"] for entry in timeline["events"]]
+
+
+def counts(hub, campaign_id: str, key: str | None = None) -> dict[int, dict[str, dict[str, int]]]:
+    status, _, answer = hub.request("GET", f"/admin/campaigns/{campaign_id}/versions", key=key or hub.runtime.admin_key)
+    assert status == 200, answer
+    return {version["version"]: version["counts"] for version in answer["versions"]}
+
+
+# --- stories -----------------------------------------------------------------------------------
+
+
+def test_a_negative_mention_texts_the_customer_and_a_no_connects_them_to_the_assignee(campaign, social_care):
+    hub = social_care
+    customer = crm_customer(hub, "Jordan")
+    rita_before = len(sms_to(hub, RITA))
+    counted_before = counts(hub, campaign).get(1, {})
+    post_mention(hub, customer, ANGRY)
+
+    [sms] = wait_for(lambda: sms_to(hub, customer.phone), timeout=30)
+    assert sms.text == FIRST_TEXT.format(name="Jordan")
+    run = wait_for(lambda: the_run(hub, campaign, customer.id, state="waiting", current_step="await_answer"))
+    assert run, runs_of(hub, campaign, customer.id)
+    assert run["version"] == 1 and run["waiting_for"] == "reply"
+    assert steps(run) == [("text_customer", "sent"), ("await_answer", "waiting")]
+
+    reply(hub, customer, "no")
+    [call] = wait_for(lambda: calls_to(hub, customer.phone), timeout=30)
+    assert call.provider == "twilio" and call.from_ == BUSINESS_SMS
+    assert f"<Number>{RITA}</Number>" in (call.twiml or ""), call.twiml  # patched to the assignee
+    done = wait_for(lambda: the_run(hub, campaign, customer.id, state="completed"), timeout=30)
+    assert done, runs_of(hub, campaign, customer.id)
+    assert steps(done) == [
+        ("text_customer", "sent"),
+        ("await_answer", "waiting"),
+        ("await_answer", "replied"),
+        ("read_answer", "case 0"),
+        ("call_customer", "requested"),
+        ("notify_assignee", "sent"),
+        ("done", "ended"),
+    ]
+    [notified] = wait_for(lambda: campaign_notifications(hub, done["id"]), timeout=30)
+    assert notified["attributes"]["responder"] == "rita" and notified["attributes"]["channel"] == "sms"
+    told = [m.text for m in sms_to(hub, RITA)[rita_before:] if m.text.startswith("[negative-mention]")]
+    urgent = '[negative-mention] URGENT Campaign negative-mention: Jordan said the problem is not solved ("no"); '
+    assert told == [urgent + "you are being connected."]
+    # The contact answers the call: its report comes back through ingest and settles the step.
+    sandbox_call_outcome(hub, call.call_id, "answered")
+    answered = wait_for(
+        lambda: (run := the_run(hub, campaign, customer.id)) and ("call_customer", "answered") in steps(run) and run,
+        timeout=30,
+    )
+    assert answered, runs_of(hub, campaign, customer.id)
+    assert sms_to(hub, customer.phone) == [sms] and calls_to(hub, customer.phone) == [call]
+
+    # Each step's counts moved on version 1.
+    def moved() -> dict[str, dict[str, int]]:
+        now = counts(hub, campaign)[1]
+        return {
+            step: {k: v - counted_before.get(step, {}).get(k, 0) for k, v in counters.items() if v}
+            for step, counters in now.items()
+        }
+
+    expected = {
+        "text_customer": {"entered": 1, "sent": 1},
+        "await_answer": {"entered": 1, "replied": 1},
+        "read_answer": {"entered": 1},
+        "call_customer": {"entered": 1, "sent": 1},
+        "notify_assignee": {"entered": 1, "sent": 1},
+        "done": {"entered": 1},
+    }
+    assert wait_for(lambda: {s: c for s, c in moved().items() if any(c.values())} == expected, timeout=10), moved()
+    # The contact's timeline shows the campaign beside the mention and the reply.
+    wanted = {"campaign.run_started", "campaign.message_sent", "campaign.step_completed", "campaign.run_completed"}
+    assert wait_for(lambda: wanted <= set(timeline_types(hub, customer.id)), timeout=20), timeline_types(
+        hub, customer.id
+    )
+    types = timeline_types(hub, customer.id)
+    assert "mention.created" in types and "message.received" in types
+    assert types.count("campaign.message_sent") == 1 and types.count("campaign.run_started") == 1
