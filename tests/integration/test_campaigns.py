@@ -301,3 +301,77 @@ def test_a_negative_mention_texts_the_customer_and_a_no_connects_them_to_the_ass
     types = timeline_types(hub, customer.id)
     assert "mention.created" in types and "message.received" in types
     assert types.count("campaign.message_sent") == 1 and types.count("campaign.run_started") == 1
+
+
+def staff_key(hub, name: str) -> tuple[str, str]:
+    """A second user of the tenant (a staff key, as `switchboard keys create` makes one): key, key id."""
+    from switchboard_core.principals import ApiKeyStore, Role
+
+    store = ApiKeyStore(aws.resource("dynamodb").Table(hub.runtime.names.table("api_keys")))
+    key, record = store.create(tenant=TENANT, name=name, role=Role.STAFF, now=datetime.now(UTC))
+    return key, record.key_id
+
+
+def as_key(hub, key: str, method: str, path: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:
+    status, _, payload = hub.request(method, path, body, key=key)
+    return status, payload
+
+
+def test_a_colleagues_fork_changes_one_step_and_the_originals_run_keeps_its_version(campaign, social_care):
+    hub = social_care
+    customer = crm_customer(hub, "Casey")
+    post_mention(hub, customer, ANGRY)
+    original = wait_for(lambda: the_run(hub, campaign, customer.id, state="waiting", current_step="await_answer"))
+    assert original, runs_of(hub, campaign, customer.id)
+
+    # A colleague, given viewer access, forks it, calls the on-call number instead of the assignee, publishes.
+    key, key_id = staff_key(hub, "casey-colleague")
+    status, shared = hub.admin("POST", f"/admin/campaigns/{campaign}/shares", {"principal": key_id, "access": "viewer"})
+    assert status in (200, 201), shared
+    status, fork = as_key(hub, key, "POST", f"/admin/campaigns/{campaign}/fork", {"name": "negative-mention-on-call"})
+    assert status == 201, fork
+    assert fork["forked_from"] == {"campaign": campaign, "version": 1} and fork["version"] == 1
+    status, shown = as_key(hub, key, "GET", f"/admin/campaigns/{fork['id']}")
+    assert status == 200, shown
+    flow = shown["flow"]
+    flow["steps"]["call_customer"]["responder"] = {"number": ON_CALL}
+    status, saved = as_key(hub, key, "PUT", f"/admin/campaigns/{fork['id']}", {"flow": flow, "expected_version": 1})
+    assert status == 200 and saved["version"] == 2, saved
+    status, diff = as_key(hub, key, "GET", f"/admin/campaigns/{fork['id']}/diff?from=1&to=2")
+    assert status == 200 and diff["steps"]["added"] == [] and diff["steps"]["removed"] == [], diff
+    assert [change["step"] for change in diff["steps"]["changed"]] == ["call_customer"], diff
+    status, published = as_key(hub, key, "POST", f"/admin/campaigns/{fork['id']}/publish", {"version": 2})
+    assert status == 200, published
+    try:
+        # The fork's run, for another customer (one contact gets at most 3 sends and calls a day).
+        other = crm_customer(hub, "Dana")
+        status, started = as_key(hub, key, "POST", f"/admin/campaigns/{fork['id']}/runs", {"contacts": [other.id]})
+        assert status == 202 and started["version"] == 2, started
+        forked = wait_for(lambda: the_run(hub, fork["id"], other.id, state="waiting", current_step="await_answer"))
+        assert forked, runs_of(hub, fork["id"], other.id)
+        assert forked["version"] == 2
+        assert [m.text for m in sms_to(hub, other.phone)] == [FIRST_TEXT.format(name="Dana")]
+
+        # Both say "no": each run goes on with its own version's flow.
+        reply(hub, customer, "no")
+        reply(hub, other, "no")
+        [mine_call] = wait_for(lambda: calls_to(hub, customer.phone), timeout=30)
+        [their_call] = wait_for(lambda: calls_to(hub, other.phone), timeout=30)
+        assert f"<Number>{RITA}</Number>" in (mine_call.twiml or ""), mine_call.twiml
+        assert f"<Number>{ON_CALL}</Number>" in (their_call.twiml or ""), their_call.twiml
+        mine = wait_for(lambda: the_run(hub, campaign, customer.id, state="completed"), timeout=30)
+        theirs = wait_for(lambda: the_run(hub, fork["id"], other.id, state="completed"), timeout=30)
+        assert mine and theirs, (runs_of(hub, campaign, customer.id), runs_of(hub, fork["id"], other.id))
+        assert mine["id"] == original["id"] and mine["version"] == 1
+        assert ("notify_assignee", "sent") in steps(mine)
+        # The fork's run was started by hand: no conversation, no assignee to tell.
+        assert ("notify_assignee", "failed") in steps(theirs), theirs
+        assert runs_of(hub, fork["id"], customer.id) == [] and runs_of(hub, campaign, other.id) == []
+        # The original is as it was: one version, live.
+        status, head = hub.admin("GET", f"/admin/campaigns/{campaign}")
+        assert status == 200 and head["version"] == 1 and head["live"] is True, head
+        assert head["flow"]["steps"]["call_customer"]["responder"]["assignee"] is True
+        assert counts(hub, fork["id"], key)[2]["call_customer"]["entered"] == 1
+        assert not any(n for step in counts(hub, fork["id"], key)[1].values() for n in step.values())  # v1 never ran
+    finally:
+        as_key(hub, key, "POST", f"/admin/campaigns/{fork['id']}/stop")
