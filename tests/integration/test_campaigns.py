@@ -375,3 +375,97 @@ def test_a_colleagues_fork_changes_one_step_and_the_originals_run_keeps_its_vers
         assert not any(n for step in counts(hub, fork["id"], key)[1].values() for n in step.values())  # v1 never ran
     finally:
         as_key(hub, key, "POST", f"/admin/campaigns/{fork['id']}/stop")
+
+
+def republish(hub, event: dict[str, Any]) -> None:
+    """The bus delivering an event again: the same event (same id) put on it once more."""
+    from switchboard_core.bus import EventPublisher
+    from switchboard_core.events import CanonicalEvent
+
+    EventPublisher(aws.client("events"), hub.runtime.names.bus).publish([CanonicalEvent.model_validate(event)])
+
+
+def logged_for(hub, kind: str, contact_id: str) -> list[dict[str, Any]]:
+    return [
+        e
+        for e in hub.logged_events(type=kind, limit="100")
+        if (e["attributes"].get("contact") or {}).get("id") == contact_id
+    ]
+
+
+def settles(check: Any, seconds: float = 4.0) -> None:
+    """Give the hub `seconds` to do something it must not (a second send): wait_for returns early if it does."""
+    wait_for(check, timeout=seconds)
+
+
+def test_a_redelivered_trigger_or_reply_starts_nothing_and_sends_nothing_twice(campaign, social_care):
+    hub = social_care
+    customer = crm_customer(hub, "Robin")
+    post_mention(hub, customer, ANGRY)
+    run = wait_for(lambda: the_run(hub, campaign, customer.id, state="waiting", current_step="await_answer"))
+    assert run, runs_of(hub, campaign, customer.id)
+
+    # The bus delivers routing's decision (the trigger) again.
+    [assigned] = wait_for(lambda: logged_for(hub, "routing.assigned", customer.id))
+    republish(hub, assigned)
+    settles(lambda: len(sms_to(hub, customer.phone)) > 1 or len(runs_of(hub, campaign, customer.id)) > 1)
+    assert len(sms_to(hub, customer.phone)) == 1
+    assert [r["id"] for r in runs_of(hub, campaign, customer.id)] == [run["id"]]
+
+    # Twilio posts the customer's "no" twice; then the bus delivers routing's conversation event again.
+    url, body, headers = reply(hub, customer, "no")
+    status, _, _ = hub.request("POST", url, body, headers)
+    assert status == 200
+    [call] = wait_for(lambda: calls_to(hub, customer.phone), timeout=30)
+    done = wait_for(lambda: the_run(hub, campaign, customer.id, state="completed"), timeout=30)
+    assert done, runs_of(hub, campaign, customer.id)
+    updates = [e for e in logged_for(hub, "conversation.updated", customer.id) if e["text"] == "no"]
+    assert len(updates) == 1, updates  # ingest took the webhook once
+    republish(hub, updates[0])
+    settles(lambda: len(calls_to(hub, customer.phone)) > 1 or len(campaign_notifications(hub, done["id"])) > 1)
+    assert calls_to(hub, customer.phone) == [call] and len(sms_to(hub, customer.phone)) == 1
+    assert len(campaign_notifications(hub, done["id"])) == 1
+    assert the_run(hub, campaign, customer.id) == done
+
+
+@pytest.fixture
+def quick_redelivery(hub) -> Iterator[None]:
+    """A message whose invocation crashed comes back after 2 s instead of the queue's 120 s."""
+    from infra import topology
+
+    sqs = aws.client("sqs")
+    url = sqs.get_queue_url(QueueName=hub.runtime.names.queue(topology.CAMPAIGN_QUEUE))["QueueUrl"]
+    before = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["VisibilityTimeout"])["Attributes"]
+    sqs.set_queue_attributes(QueueUrl=url, Attributes={"VisibilityTimeout": "2"})
+    yield
+    sqs.set_queue_attributes(QueueUrl=url, Attributes=before)
+
+
+def test_a_crash_between_two_steps_resumes_without_sending_again(campaign, social_care, quick_redelivery, monkeypatch):
+    """The state write after the SMS went out (the step's outcome, the move to the wait) fails once,
+    as if the function died there: the redelivered trigger finishes the outbox, and the claim on the
+    send's key keeps it from going twice."""
+    from switchboard_core.campaigns.run_store import RunStore
+
+    hub = social_care
+    customer = crm_customer(hub, "Alex")
+    crashed: list[str] = []
+    save = RunStore.save
+
+    def save_or_crash(self, run, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if run.contact.id == customer.id and not crashed:
+            crashed.append(run.id)
+            raise RuntimeError("the campaigns function died between two steps")
+        return save(self, run, *args, **kwargs)
+
+    monkeypatch.setattr(RunStore, "save", save_or_crash)
+    post_mention(hub, customer, ANGRY)
+    expected = [("text_customer", "sent"), ("await_answer", "waiting")]
+    run = wait_for(lambda: (run := the_run(hub, campaign, customer.id)) and steps(run) == expected and run, timeout=30)
+    assert crashed, "the state write never failed: the test proved nothing"
+    assert run, runs_of(hub, campaign, customer.id)
+    assert run["id"] == crashed[0] and run["state"] == "waiting" and run["current_step"] == "await_answer"
+    settles(lambda: len(sms_to(hub, customer.phone)) > 1, 3)
+    assert [m.text for m in sms_to(hub, customer.phone)] == [FIRST_TEXT.format(name="Alex")]
+    # campaign.message_sent published again by the resumed outbox carries the same id.
+    assert len({e["id"] for e in logged_for(hub, "campaign.message_sent", customer.id)}) == 1
