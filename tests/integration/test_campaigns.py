@@ -63,12 +63,12 @@ class Customer:
 
 
 @pytest.fixture(scope="module")
-def social_care(hub):
-    """Mentions are assigned to the social-care team, whose one member has a phone."""
+def social_care(hub) -> Iterator[Any]:
+    """Mentions are assigned to the social-care team, whose one member has a phone (the rules in
+    force before are put back afterwards)."""
     store = RoutingConfigStore(aws.resource("dynamodb").Table(hub.runtime.names.table("routing")))
-    now = datetime.now(UTC)
     current = store.rules(TENANT)
-    store.put_rules(TENANT, RuleSet.model_validate(RULES), current[1] if current else None, now)
+    version = store.put_rules(TENANT, RuleSet.model_validate(RULES), current[1] if current else None, datetime.now(UTC))
     store.put_team(TENANT, Team(name="social-care"))
     store.put_responder(
         Responder(
@@ -80,7 +80,9 @@ def social_care(hub):
             contact_points=[ContactPoint(channel="sms", to=RITA)],
         )
     )
-    return hub
+    yield hub
+    if current is not None:
+        store.put_rules(TENANT, current[0], version, datetime.now(UTC))
 
 
 def example() -> dict[str, Any]:
@@ -629,3 +631,49 @@ def test_refused_saves_change_nothing(social_care):
     assert status == 200 and saved["version"] == 2, saved
     status, refused = hub.admin("PUT", path, {"flow": CHECK_IN, "expected_version": 1})
     assert status == 409 and refused["error"]["code"] == "version_conflict", refused
+
+
+REMINDER = {
+    "start": "ask",
+    "steps": {
+        "ask": {
+            "type": "send_message",
+            "channel": "sms",
+            "text": "Hi ${name}, is the new router working?",
+            "next": "await",
+        },
+        "await": {"type": "wait_for_reply", "timeout": "PT2S", "next": "done", "on_timeout": "nudge"},
+        "nudge": {"type": "send_message", "channel": "sms", "text": "Just checking in, ${name}.", "next": "done"},
+        "done": {"type": "end"},
+    },
+}
+
+
+def test_a_wait_ends_when_its_timer_fires_and_the_run_goes_on_once(social_care):
+    """The wait for a reply times out: its one-time schedule, fired by the local scheduler, is the
+    run's timer message; the nudge goes out once."""
+    hub = social_care
+    status, created = hub.admin("POST", "/admin/campaigns", {"name": "reminder", "flow": REMINDER})
+    assert status == 201, created
+    path = f"/admin/campaigns/{created['id']}"
+    assert hub.admin("POST", f"{path}/publish", {"version": 1})[0] == 200
+    try:
+        customer = crm_customer(hub, "Kim")
+        status, started = hub.admin("POST", f"{path}/runs", {"contacts": [customer.id]})
+        assert status == 202, started
+        done = wait_for(lambda: the_run(hub, created["id"], customer.id, state="completed"), timeout=30)
+        assert done, runs_of(hub, created["id"], customer.id)
+        assert steps(done) == [
+            ("ask", "sent"),
+            ("await", "waiting"),
+            ("await", "timed_out"),
+            ("nudge", "sent"),
+            ("done", "ended"),
+        ]
+        settles(lambda: len(sms_to(hub, customer.phone)) > 2, 2)
+        assert [m.text for m in sms_to(hub, customer.phone)] == [
+            "Hi Kim, is the new router working?",
+            "Just checking in, Kim.",
+        ]
+    finally:
+        hub.admin("POST", f"{path}/stop")
