@@ -38,7 +38,9 @@ ON_CALL = "+14155550182"  # the number the colleague's fork calls instead
 RULES = {
     "default_team": "front-desk",
     "rules": [
-        {"name": "mentions", "when": {"types": ["mention.created"]}, "then": {"kind": "assign", "team": "social-care"}}
+        # As the sample rules do: a conversation stays with its agent (the customer's SMS reply too).
+        {"name": "keep-agent", "then": {"kind": "sticky"}},
+        {"name": "mentions", "when": {"types": ["mention.created"]}, "then": {"kind": "assign", "team": "social-care"}},
     ],
 }
 # Routing's decision on a negative mention: the run knows the assignee from it.
@@ -566,6 +568,13 @@ def test_quiet_hours_postpone_a_send_to_the_contacts_next_morning(check_in, soci
     assert run["steps_done"][0]["reason"] == "quiet_hours"
     assert datetime.fromisoformat(run["wake_at"]) == next_local_eight(zone, datetime.now(UTC))
     assert sms_to(hub, customer.phone) == []
+    # The same request again (a retry after a timeout): no second run.
+    status, again = hub.admin(
+        "POST", f"/admin/campaigns/{check_in}/runs", {"contacts": [customer.id], "request": started["request"]}
+    )
+    assert status == 202 and again["request"] == started["request"], again
+    settles(lambda: len(runs_of(hub, check_in, customer.id)) > 1, 3)
+    assert [r["id"] for r in runs_of(hub, check_in, customer.id)] == [run["id"]]
 
     # `switchboard campaigns stop`: unpublished, and the run that waits for the morning is stopped.
     assert "1 run in flight asked to stop" in cli(hub, "campaigns", "stop", check_in)
@@ -677,3 +686,33 @@ def test_a_wait_ends_when_its_timer_fires_and_the_run_goes_on_once(social_care):
         ]
     finally:
         hub.admin("POST", f"{path}/stop")
+
+
+def test_the_example_as_written_starts_on_any_mention_and_calls_whoever_routing_assigned(social_care):
+    """docs/examples/campaign-negative-mention.yaml with its own trigger (any mention.created, the
+    provider's event, before routing has decided): the run finds the assignee on the conversation
+    when it connects the call. A friendly mention does not start the negative-mention campaign."""
+    hub = social_care
+    status, created = hub.admin("POST", "/admin/campaigns", {"name": "example", **example()})
+    assert status == 201, created
+    path = f"/admin/campaigns/{created['id']}"
+    assert hub.admin("POST", f"{path}/publish", {"version": 1})[0] == 200
+    try:
+        customer = crm_customer(hub, "Lou")
+        post_mention(hub, customer, "@switchboard_demo love the new app, great work!")
+        run = wait_for(lambda: the_run(hub, created["id"], customer.id, state="waiting", current_step="await_answer"))
+        assert run, runs_of(hub, created["id"], customer.id)
+        assert [m.text for m in sms_to(hub, customer.phone)] == [FIRST_TEXT.format(name="Lou")]
+        reply(hub, customer, "not really")
+        calls = wait_for(lambda: calls_to(hub, customer.phone), timeout=30)
+        assert len(calls) == 1, runs_of(hub, created["id"], customer.id)
+        [call] = calls
+        assert f"<Number>{RITA}</Number>" in (call.twiml or ""), call.twiml
+        done = wait_for(lambda: the_run(hub, created["id"], customer.id, state="completed"), timeout=30)
+        assert done and ("notify_assignee", "sent") in steps(done), runs_of(hub, created["id"], customer.id)
+    finally:
+        hub.admin("POST", f"{path}/stop")
+    status, listing = hub.admin("GET", "/admin/campaigns?limit=100")
+    assert status == 200
+    negative = next(c for c in listing["campaigns"] if c["name"] == "negative-mention")
+    assert runs_of(hub, negative["id"], customer.id) == []  # routing's decision was not negative
