@@ -400,7 +400,7 @@ def logged_for(hub, kind: str, contact_id: str) -> list[dict[str, Any]]:
     ]
 
 
-def settles(check: Any, seconds: float = 4.0) -> None:
+def settles(check: Any, seconds: float = 3.0) -> None:
     """Give the hub `seconds` to do something it must not (a second send): wait_for returns early if it does."""
     wait_for(check, timeout=seconds)
 
@@ -462,7 +462,7 @@ def test_a_crash_between_two_steps_resumes_without_sending_again(campaign, socia
     crashed: list[str] = []
     save = RunStore.save
 
-    def save_or_crash(self, run, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def save_or_crash(self: Any, run: Any, *args: Any, **kwargs: Any) -> Any:
         if run.contact.id == customer.id and not crashed:
             crashed.append(run.id)
             raise RuntimeError("the campaigns function died between two steps")
