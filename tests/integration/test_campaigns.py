@@ -3,7 +3,8 @@ published campaign for a contact a CRM sync knows by both their X handle and the
 SMS goes out through the provider sandbox, the customer's "no" branches to a call patched to
 the assignee, who is notified. A colleague's fork changes one step while the original's run in
 flight keeps its own version. Redeliveries and a crash between two steps send nothing twice; a
-STOP ends the contact's runs, quiet hours postpone a send, and refused saves change nothing."""
+STOP ends the contact's runs, quiet hours postpone a send, and refused saves change nothing; a wait
+ends through its one-time schedule; `switchboard campaigns start|runs|stop` drive the running hub."""
 
 from __future__ import annotations
 
@@ -453,8 +454,8 @@ def quick_redelivery(hub) -> Iterator[None]:
 
 def test_a_crash_between_two_steps_resumes_without_sending_again(campaign, social_care, quick_redelivery, monkeypatch):
     """The state write after the SMS went out (the step's outcome, the move to the wait) fails once,
-    as if the function died there: the redelivered trigger finishes the outbox, and the claim on the
-    send's key keeps it from going twice."""
+    as if the function died there: the next delivery for the run (the trigger again, or routing's event
+    for the mention) finishes the outbox, and the claim on the send's key keeps it from going twice."""
     from switchboard_core.campaigns.run_store import RunStore
 
     hub = social_care

@@ -287,13 +287,14 @@ def test_a_crash_writing_the_state_after_a_send_resumes_without_sending_again(wo
         start(world)
     assert len(world.channels.sent) == 1
     stored = store.read(run_id("cmp_1", world.contact(), "req_1"))
-    assert stored.outbox  # the state with its outbox was written before the send
+    assert stored is not None and stored.outbox  # the state with its outbox was written before the send
     handled = start(world, now=NOW + timedelta(minutes=2))  # the queue delivers the request again
     assert handled.outcome == "duplicate"
     assert len(world.channels.sent) == 1
     run = store.get(handled.runs[0])
-    assert run.steps_done[0].outcome == "sent"
-    assert store.read(run.id).outbox == []
+    assert run is not None and run.steps_done[0].outcome == "sent"
+    settled = store.read(run.id)
+    assert settled is not None and settled.outbox == []
     assert store.counts("cmp_1")[1]["text"]["sent"] == 1
     assert world.types().count("campaign.message_sent") == 2  # published again, the same event
     assert len({e.id for e in world.published if e.type == "campaign.message_sent"}) == 1
