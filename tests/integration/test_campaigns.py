@@ -630,9 +630,11 @@ def test_refused_saves_change_nothing(social_care):
     unknown["steps"]["thanks"]["type"] = "send_fax"
     status, refused = hub.admin("PUT", path, {"flow": unknown, "expected_version": 1})
     assert status == 400 and [p["field"] for p in refused["error"]["details"]["problems"]] == ["flow.steps.thanks"]
-    # A stale save: someone saved since.
+    # No version 0 to have started from; and a version ahead of the latest is as stale as one behind.
     status, refused = hub.admin("PUT", path, {"flow": edited, "expected_version": 0})
-    assert status in (400, 409), refused
+    assert status == 400 and [p["field"] for p in refused["error"]["details"]["problems"]] == ["expected_version"]
+    status, refused = hub.admin("PUT", path, {"flow": edited, "expected_version": 2})
+    assert status == 409 and refused["error"]["code"] == "version_conflict", refused
 
     assert campaign_items(hub) == before  # nothing half-saved
     status, versions = hub.admin("GET", f"{path}/versions")
