@@ -120,6 +120,12 @@ def record_handler(record: SQSRecord) -> None:
         metrics.add_metric(name="campaign_retried", unit=MetricUnit.Count, value=1)
         logger.warning("campaign message will be retried", extra={"reason": str(later)[:300], "delay_seconds": delay})
         raise
+    except Exception:
+        # Anything else (a DynamoDB error mid-change): the queue delivers it again after the visibility
+        # timeout and the runner resumes from the outbox; counted, so a failing run is seen.
+        metrics.add_metric(name="campaign_failed", unit=MetricUnit.Count, value=1)
+        logger.exception("campaign message failed; the queue delivers it again")
+        raise
     metrics.add_metric(name=f"campaign_{handled.outcome}", unit=MetricUnit.Count, value=1)
     logger.info(
         "campaign message handled",

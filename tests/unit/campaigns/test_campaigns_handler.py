@@ -168,3 +168,29 @@ def test_what_cannot_be_applied_yet_is_retried_after_a_backoff(consumer, monkeyp
     assert world.channels.sent == []
     assert invoke(handler, queue_url, start_body()) == {"batchItemFailures": []}
     assert len(world.channels.sent) == 1
+
+
+def test_an_unexpected_failure_is_counted_and_left_to_the_queue(consumer, monkeypatch, capsys):
+    """A crash mid-change (here the state write after the send) fails the record, not the batch:
+    the queue delivers it again and the next delivery finishes the outbox without sending again."""
+    world, handler, queue_url, _ = consumer
+    world.campaign()
+    from switchboard_core.campaigns.run_store import RunStore
+
+    save = RunStore.save
+    crashed: list[bool] = []
+
+    def crash_once(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if not crashed:
+            crashed.append(True)
+            raise RuntimeError("the function died between two steps")
+        return save(self, *args, **kwargs)
+
+    monkeypatch.setattr(RunStore, "save", crash_once)
+    capsys.readouterr()
+    result = invoke(handler, queue_url, start_body())
+    assert len(result["batchItemFailures"]) == 1 and crashed
+    assert '"campaign_failed":[1.0]' in capsys.readouterr().out.replace(" ", "")
+    assert len(world.channels.sent) == 1
+    assert invoke(handler, queue_url, start_body()) == {"batchItemFailures": []}
+    assert len(world.channels.sent) == 1

@@ -212,6 +212,46 @@ def test_a_trigger_on_a_providers_event_finds_the_contact_read_only(world):
     assert world.runner().trigger(message).outcome == "started"
 
 
+def test_a_run_started_before_routing_threaded_its_trigger_finds_the_assignee_later(world):
+    """A provider's event starts the run while routing is still threading it (both consume it at
+    once): the run has no conversation yet, and finds it by the event's thread key when it calls."""
+    from switchboard_core.routing.conversations import Status
+
+    world.campaign()
+    contact_id = world.contact()
+    assignee(world)
+    mention = CanonicalEvent.from_draft(
+        EventDraft(
+            type="mention.created",
+            provider_event_id="tweet_1",
+            occurred_at=NOW,
+            contact=Contact(phone=PHONE),
+            conversation_key="x:tweet:1",
+            text="this product is terrible",
+        ),
+        provider="x",
+        connection="con_x",
+        tenant="acme",
+        channel=Channel.SOCIAL,
+        received_at=NOW,
+        raw_ref=None,
+    )
+    message = TriggerMessage(
+        campaign="cmp_1", event={"detail-type": mention.type, "detail": mention.model_dump(mode="json")}
+    )
+    handled = world.runner().trigger(message)
+    run = world.runs.get(handled.runs[0])
+    assert run.trigger.conversation is None and run.trigger.conversation_key == "x:tweet:1"
+    # Routing threads the mention and assigns it.
+    threaded = world.conversations.thread(mention, contact_id, NOW)
+    world.conversations.set_status(threaded.conversation.id, Status.ASSIGNED, "resp_1")
+    world.runner(NOW + timedelta(minutes=6)).bus_event(routing_event("conversation.updated", contact_id))
+    _sms, (call, responder_phone) = world.channels.sent
+    assert call.responder == "assignee" and responder_phone == "+15550002222"
+    [notification] = [e for e in world.published if e.type == "campaign.notification_requested"]
+    assert notification.attributes["target"] == "resp_1"
+
+
 def test_a_trigger_of_another_tenant_or_a_bad_event_is_refused(world):
     world.campaign()
     contact_id = world.contact()
@@ -247,13 +287,14 @@ def test_a_crash_writing_the_state_after_a_send_resumes_without_sending_again(wo
         start(world)
     assert len(world.channels.sent) == 1
     stored = store.read(run_id("cmp_1", world.contact(), "req_1"))
-    assert stored.outbox  # the state with its outbox was written before the send
+    assert stored is not None and stored.outbox  # the state with its outbox was written before the send
     handled = start(world, now=NOW + timedelta(minutes=2))  # the queue delivers the request again
     assert handled.outcome == "duplicate"
     assert len(world.channels.sent) == 1
     run = store.get(handled.runs[0])
-    assert run.steps_done[0].outcome == "sent"
-    assert store.read(run.id).outbox == []
+    assert run is not None and run.steps_done[0].outcome == "sent"
+    settled = store.read(run.id)
+    assert settled is not None and settled.outbox == []
     assert store.counts("cmp_1")[1]["text"]["sent"] == 1
     assert world.types().count("campaign.message_sent") == 2  # published again, the same event
     assert len({e.id for e in world.published if e.type == "campaign.message_sent"}) == 1

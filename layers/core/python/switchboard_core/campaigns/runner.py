@@ -424,6 +424,7 @@ class Runner:
             event_id=event.id,
             event_type=event.type,
             conversation=conversation,
+            conversation_key=event.conversation_key,
             assignee=_str(attributes.get("assignee")),
             team=_str(attributes.get("queue")),
         )
@@ -674,8 +675,13 @@ class Runner:
     def _assignee(self, run: Run, target: str | None) -> str | None:
         if target is not None:
             return target
-        if run.trigger.conversation:  # assigned after the run started
-            conversation = self.deps.conversations.get(run.trigger.conversation)
+        # Assigned after the run started. A provider's event may start a run before routing has
+        # threaded it (both consume it at once): its conversation is then found by its thread key.
+        conversation_id = run.trigger.conversation
+        if conversation_id is None and run.trigger.conversation_key:
+            conversation_id = self.deps.conversations.threaded_into(run.tenant, run.trigger.conversation_key)
+        if conversation_id:
+            conversation = self.deps.conversations.get(conversation_id)
             return conversation.assignee if conversation else None
         return None
 

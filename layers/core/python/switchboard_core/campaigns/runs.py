@@ -84,6 +84,11 @@ class RunTrigger(_Frozen):
     event_id: str = Field(min_length=1)
     event_type: str | None = None
     conversation: str | None = Field(default=None, description="the conversation replies are correlated through")
+    conversation_key: str | None = Field(
+        default=None,
+        description="the trigger event's thread key: its conversation, found later when routing had not "
+        "threaded the event yet when the run started",
+    )
     assignee: str | None = Field(default=None, description="the conversation's assigned responder")
     team: str | None = None
 

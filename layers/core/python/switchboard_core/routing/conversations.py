@@ -262,6 +262,10 @@ class ConversationStore:
         active_pk = f"ACTIVE#{event.tenant}#{contact_id}" if contact_id else None
         return self._by_thread(thread_pk) or self._active(active_pk, event.occurred_at)
 
+    def threaded_into(self, tenant: str, conversation_key: str) -> str | None:
+        """The conversation a thread key (an event's `conversation_key`) was threaded into, if any yet."""
+        return self._by_thread(f"THREAD#{tenant}#{conversation_key}")
+
     def for_tenant(
         self,
         tenant: str,
