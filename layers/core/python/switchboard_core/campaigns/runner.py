@@ -34,7 +34,15 @@ from pydantic import ValidationError
 
 from switchboard_core.campaigns import engine
 from switchboard_core.campaigns.flow import Flow
-from switchboard_core.campaigns.guards import DEFAULT_QUIET_HOURS, EVERY_CHANNEL, FrequencyCap, SendGuards
+from switchboard_core.campaigns.guards import (
+    CALL_CHANNEL,
+    DEFAULT_QUIET_HOURS,
+    EVERY_CHANNEL,
+    FrequencyCap,
+    SendGuards,
+    opted_out,
+    quiet_until,
+)
 from switchboard_core.campaigns.models import Campaign
 from switchboard_core.campaigns.run_store import ClaimResult, RunStore, StoredRun
 from switchboard_core.campaigns.runs import (
@@ -600,7 +608,7 @@ class Runner:
 
     def _perform(self, run: Run, action: Any) -> ClaimResult:
         try:
-            return self._execute(run, action)
+            return self._held_back(run, action) or self._execute(run, action)
         except OutcomeUnknown as exc:  # may have gone out: never sent again blindly
             return ClaimResult(result="failed", reason=f"outcome_unknown: {exc}")
         except TransientFailure as exc:
@@ -610,6 +618,32 @@ class Runner:
             raise
         except PermanentFailure as exc:
             return ClaimResult(result="failed", reason=f"{exc.code}: {exc.detail}")
+
+    def _held_back(self, run: Run, action: Any) -> ClaimResult | None:
+        """The guards again, just before a send or call goes out: one left in the outbox (a 429
+        retried, a crash, a STOP handled meanwhile) may meet a contact who has opted out since
+        (failed, `opted_out`, never sent) or quiet hours begun since (retried from the queue
+        when they end)."""
+        if not isinstance(action, SendMessageAction | PlaceCallAction | ConnectCallAction):
+            return None
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        channel = action.channel if isinstance(action, SendMessageAction) else CALL_CHANNEL
+        try:
+            record = self.deps.contacts.get(run.contact.id)
+        except (BotoCoreError, ClientError) as exc:
+            raise TransientFailure("contacts_unavailable", str(exc)) from exc
+        guards = SendGuards(
+            opted_out=opted_out_channels(record.consent) if record else frozenset(),
+            quiet_hours=self.deps.quiet_hours,
+        )
+        if opted_out(guards, channel):
+            return ClaimResult(result="failed", reason=f"opted_out: the contact opted out of {channel} before it went")
+        quiet_end = quiet_until(guards, ZoneInfo(run.contact.time_zone), self.now)
+        if quiet_end is not None:
+            wait = (quiet_end - self.now).total_seconds()
+            raise TransientFailure("quiet_hours", f"held back until {quiet_end.isoformat()}", retry_after=wait)
+        return None
 
     def _execute(self, run: Run, action: Any) -> ClaimResult:
         executor = self.deps.executor
