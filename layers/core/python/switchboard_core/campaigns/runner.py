@@ -32,6 +32,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import ValidationError
 
+from switchboard_core.bus import PublishError
 from switchboard_core.campaigns import engine
 from switchboard_core.campaigns.flow import Flow
 from switchboard_core.campaigns.guards import (
@@ -120,6 +121,9 @@ EVENT_CHANNEL = {
     "call": Channel.TELEPHONY,
 }
 HANDLE_CHANNELS = ("messenger", "telegram", "slack")  # addressed by a handle; sms, whatsapp, calls by phone
+# Actions done again with the same key take effect once (the notifications function and a
+# webhook's receiver drop a repeated key; setting attributes twice changes nothing more).
+REPEATABLE_ACTIONS = (NotifyAction, UpdateContactAction, WebhookAction)
 
 
 class RetryLater(Exception):
@@ -618,6 +622,13 @@ class Runner:
             raise
         except PermanentFailure as exc:
             return ClaimResult(result="failed", reason=f"{exc.code}: {exc.detail}")
+        except Exception:
+            # An unexpected error (DynamoDB, Secrets Manager...): an action its key makes safe to
+            # do again is let go, so the queue's redelivery does it rather than finding its claim
+            # pending and giving it up as `outcome_unknown`. A send or call may have gone out.
+            if isinstance(action, REPEATABLE_ACTIONS):
+                self.deps.runs.release_claim(run.id, action.idempotency_key)
+            raise
 
     def _held_back(self, run: Run, action: Any) -> ClaimResult | None:
         """The guards again, just before a send or call goes out: one left in the outbox (a 429
@@ -626,12 +637,10 @@ class Runner:
         when they end)."""
         if not isinstance(action, SendMessageAction | PlaceCallAction | ConnectCallAction):
             return None
-        from botocore.exceptions import BotoCoreError, ClientError
-
         channel = action.channel if isinstance(action, SendMessageAction) else CALL_CHANNEL
         try:
             record = self.deps.contacts.get(run.contact.id)
-        except (BotoCoreError, ClientError) as exc:
+        except _aws_errors() as exc:
             raise TransientFailure("contacts_unavailable", str(exc)) from exc
         guards = SendGuards(
             opted_out=opted_out_channels(record.consent) if record else frozenset(),
@@ -652,7 +661,11 @@ class Runner:
         if isinstance(action, PlaceCallAction):
             return _accepted(executor.place_call(action, run.tenant))
         if isinstance(action, ConnectCallAction):
-            return _accepted(executor.connect_call(action, self._responder_phone(run, action), run.tenant))
+            try:
+                phone = self._responder_phone(run, action)
+            except _aws_errors() as exc:  # before the call: retried, never left pending
+                raise TransientFailure("responders_unavailable", str(exc)) from exc
+            return _accepted(executor.connect_call(action, phone, run.tenant))
         if isinstance(action, NotifyAction):
             return self._notify(run, action)
         if isinstance(action, WebhookAction):
@@ -760,7 +773,10 @@ class Runner:
         )
         # The notifications function reads the rendered text from the attributes.
         event = event.model_copy(update={"attributes": {**event.attributes, "text": action.text}})
-        self.deps.publish([event])
+        try:
+            self.deps.publish([event])
+        except PublishError as error:  # not on the bus: the notification is retried, never lost
+            raise TransientFailure("publish_failed", str(error)) from error
         return ClaimResult(result="sent", provider=CAMPAIGNS_PROVIDER, provider_message_id=event.id)
 
     def _webhook(self, run: Run, action: WebhookAction) -> ClaimResult:
@@ -930,6 +946,14 @@ def _accepted(delivered: Delivered) -> ClaimResult:
         provider_message_id=delivered.provider_message_id,
         connection=delivered.connection,
     )
+
+
+def _aws_errors() -> tuple[type[Exception], ...]:
+    """What AWS raises when a read fails (a throttle, a network error); imported only when one
+    happens (an `except` clause is evaluated then)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    return (BotoCoreError, ClientError)
 
 
 def _phone_of(responder: Any) -> str | None:
