@@ -12,6 +12,8 @@ Items (pk, sk):
   call is, for its later status and call reports.
 * `count#<campaign id>`, `<version 6 digits>#<step id>`: the per-step counters (ADD), moved in the
   same transaction as the state change that counts them, so a retry never counts twice.
+* `reply#<tenant>#<contact id>#<event id>`, `run`: which run a customer's reply was given to, so a
+  redelivery of the reply answers the same run and no other.
 * `sends#<tenant>#<contact id>`, `sends`: the contact's recent sends across every campaign, a map
   idempotency key -> time (the frequency cap; the same send recorded twice counts once).
 
@@ -36,6 +38,7 @@ SETTLING = "settling"
 ACTION_SK_PREFIX = "action#"
 POINTER_SK = "ptr"
 SENDS_SK = "sends"
+REPLY_SK = "run"
 COUNTERS = ("entered", "sent", "replied", "failed", "converted")
 # A finished run, its claims and pointers are kept this long, then DynamoDB's TTL removes them.
 FINISHED_RETENTION = timedelta(days=180)
@@ -74,6 +77,10 @@ def counts_sk(version: int, step: str) -> str:
 
 def pointer_pk(provider: str, provider_message_id: str) -> str:
     return f"msg#{provider}#{provider_message_id}"
+
+
+def reply_pk(tenant: str, contact_id: str, event_id: str) -> str:
+    return f"reply#{tenant}#{contact_id}#{event_id}"
 
 
 def sends_pk(tenant: str, contact_id: str) -> str:
@@ -389,6 +396,22 @@ class RunStore:
         """(run id, idempotency key) of a message or call a campaign sent; None for any other."""
         item = self._table.get_item(Key={"pk": pointer_pk(provider, provider_message_id), "sk": POINTER_SK}).get("Item")
         return (item["run"], item["key"]) if item else None
+
+    # --- replies --------------------------------------------------------------------------------
+
+    def assign_reply(self, tenant: str, contact_id: str, event_id: str, run_id: str, now: datetime) -> str:
+        """Give the contact's reply `event_id` to `run_id` unless an earlier delivery of it gave it
+        to a run already: the run that has it either way (a redelivery answers no second run)."""
+        key = {"pk": reply_pk(tenant, contact_id, event_id), "sk": REPLY_SK}
+        given = conditional_write(
+            self._table.put_item,
+            Item={**key, "run": run_id, "expires_at": _ttl(now + CLAIM_RETENTION)},
+            ConditionExpression="attribute_not_exists(pk)",
+        )
+        if given:
+            return run_id
+        item = self._table.get_item(Key=key, ConsistentRead=True).get("Item")
+        return str(item["run"]) if item else run_id
 
     # --- recent sends (frequency cap) -------------------------------------------------------------
 

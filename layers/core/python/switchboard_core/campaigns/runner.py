@@ -121,6 +121,15 @@ EVENT_CHANNEL = {
     "call": Channel.TELEPHONY,
 }
 HANDLE_CHANNELS = ("messenger", "telegram", "slack")  # addressed by a handle; sms, whatsapp, calls by phone
+# A customer's message's handle platform -> the campaign channel it answers on (Meta's Messenger
+# messages name the sender as a `facebook` handle).
+REPLY_HANDLE_CHANNELS = {
+    "whatsapp": "whatsapp",
+    "messenger": "messenger",
+    "facebook": "messenger",
+    "telegram": "telegram",
+    "slack": "slack",
+}
 # Actions done again with the same key take effect once (the notifications function and a
 # webhook's receiver drop a repeated key; setting attributes twice changes nothing more).
 REPEATABLE_ACTIONS = (NotifyAction, UpdateContactAction, WebhookAction)
@@ -882,14 +891,19 @@ class Runner:
             sentiment=_sentiment(attributes.get("sentiment")),
         )
         applied = []
+        # One reply answers one question: the run it answers best (its conversation, else its
+        # channel), recorded so a redelivery gives it to that run again and to no other.
+        chosen = answered_run([run for run in runs if _awaits(run, event, source_event)], event)
+        owner = None
+        if chosen is not None:
+            owner = self.deps.runs.assign_reply(event.tenant, contact_id, source_event, chosen.id, self.now)
         for run in runs:
-            if not _awaits(run, event, source_event):
-                # Not this reply's run now; but if this very reply moved it before a crash, what its
+            if run.id != owner:
+                # Not this reply's run; but if this very reply moved it before a crash, what its
                 # change left undone (the outbox) is finished here, as its redelivery should.
                 self._resume(run.id)
-                continue
-            if self.apply(run.id, reply, tenant=event.tenant).outcome == "applied":
-                applied.append(run.id)
+        if owner is not None and self.apply(owner, reply, tenant=event.tenant).outcome == "applied":
+            applied.append(owner)
         return Handled("applied" if applied else "ignored", tuple(applied), "reply")
 
     def _opt_out(self, event: CanonicalEvent, runs: list[Run]) -> Handled:
@@ -980,6 +994,47 @@ def _awaits(run: Run, event: CanonicalEvent, source_event: str) -> bool:
         return False
     since = _waiting_since(run)
     return since is None or event.occurred_at >= since
+
+
+def reply_channels(event: CanonicalEvent) -> frozenset[str]:
+    """The campaign channels a customer's message came on: its messaging app (by the contact's
+    handle), else its phone's (texts and calls); none that a campaign sends on: empty."""
+    apps = {REPLY_HANDLE_CHANNELS[h.platform] for h in event.contact.handles if h.platform in REPLY_HANDLE_CHANNELS}
+    if apps:
+        return frozenset(apps)
+    return frozenset({"sms", CALL_CHANNEL}) if event.contact.phone else frozenset()
+
+
+def answered_run(runs: list[Run], event: CanonicalEvent) -> Run | None:
+    """Which of the contact's runs waiting for a reply `event` answers: one whose trigger's
+    conversation it is in; else one whose question went out on its channel (to its phone, through
+    the connection the step named, when they are known); else one whose question's channel is not
+    known (it asked on none). Among several equally good, the one that started waiting last."""
+    conversation = _str(event.attributes.get("conversation"))
+    channels = reply_channels(event)
+    phone = event.contact.phone
+
+    def rank_of(run: Run) -> int | None:
+        waiting = run.waiting
+        assert waiting is not None
+        if conversation and conversation == (waiting.conversation or run.trigger.conversation):
+            return 0
+        if waiting.asked_on is None:
+            return 2
+        if waiting.asked_on not in channels or (waiting.asked_via and waiting.asked_via != event.connection):
+            return None
+        if waiting.asked_on in ("sms", "whatsapp", CALL_CHANNEL) and waiting.asked_to and phone:
+            return 1 if waiting.asked_to == phone else None
+        return 1
+
+    ranked = [(rank, run) for run in runs if (rank := rank_of(run)) is not None]
+    if not ranked:
+        return None
+    best = min(rank for rank, _ in ranked)
+    return max(
+        (run for rank, run in ranked if rank == best),
+        key=lambda run: (_waiting_since(run) or run.updated_at, run.started_at, run.id),
+    )
 
 
 def _waiting_since(run: Run) -> datetime | None:
