@@ -48,6 +48,8 @@ CLAIM_RETENTION = timedelta(days=400)
 SENDS_RETENTION = timedelta(days=30)
 # DynamoDB refuses more than 100 items in one transaction: the state and 99 counter items.
 MAX_COUNTER_ITEMS = 99
+# Pages of a campaign's index (1 MB each) a stop reads in one admin request at most.
+MAX_IN_FLIGHT_PAGES = 5
 # Why a transaction was cancelled when the caller's view is stale.
 STALE_REASONS = ("ConditionalCheckFailed", "TransactionConflict")
 
@@ -303,6 +305,33 @@ class RunStore:
         """Ids of the campaign's runs not finished (as the index saw them a moment ago; a finished
         run whose last change is still being settled is among them)."""
         return [item["pk"].removeprefix("run#") for item in self._in_flight("by_campaign", "campaign", campaign_id)]
+
+    def first_in_flight_for_campaign(
+        self, campaign_id: str, limit: int, max_pages: int = MAX_IN_FLIGHT_PAGES
+    ) -> tuple[list[str], bool]:
+        """Ids of at most `limit` of the campaign's runs in flight, oldest first, reading at most
+        `max_pages` pages of its index; and whether there may be more (a bounded stop)."""
+        request: dict[str, Any] = {
+            "IndexName": "by_campaign",
+            "KeyConditionExpression": "campaign = :value",
+            "FilterExpression": "NOT #status IN (:done, :stopped)",
+            "ExpressionAttributeNames": {"#status": "status"},
+            "ExpressionAttributeValues": {
+                ":value": campaign_id,
+                ":done": FINISHED[0].value,
+                ":stopped": FINISHED[1].value,
+            },
+        }
+        found: list[str] = []
+        for _ in range(max_pages):
+            page = self._table.query(**request)
+            found += [item["pk"].removeprefix("run#") for item in page.get("Items", [])]
+            if len(found) > limit:
+                return found[:limit], True
+            if "LastEvaluatedKey" not in page:
+                return found, False
+            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return found[:limit], True
 
     def for_contact(self, tenant: str, contact_id: str) -> list[Run]:
         """The contact's runs in flight, across every campaign of the tenant, oldest first (with any

@@ -419,6 +419,7 @@ class Runner:
         # rather than retried: the run goes on instead of stalling with the message dead-lettered.
         self.last_attempt = last_attempt
         self._flows: dict[tuple[str, int], Flow] = {}
+        self._heads: dict[str, Campaign | None] = {}  # each campaign's head, read once per message
 
     # --- entry points ---------------------------------------------------------------------------
 
@@ -499,6 +500,14 @@ class Runner:
             return Handled("dropped", detail=f"no run {run_id}")
         flow = self._flow(stored.run)
         stored = self._settle(stored, flow)
+        stopped = self._campaign_stopped(stored.run)
+        if stopped is not None and not stored.run.finished and not isinstance(event, Stop):
+            # The campaign was stopped after this run started: the run stops on this input.
+            advanced = engine.advance(stored.run, flow, Stop(reason=stopped), self.now, self._guards(stored.run))
+            self._commit(stored, advanced, flow)
+            if not isinstance(event, Outcome):  # a report of an earlier send is still recorded
+                return Handled("applied", (run_id,), stopped)
+            stored = StoredRun(run=advanced.run)
         try:
             advanced = engine.advance(stored.run, flow, event, self.now, self._guards(stored.run))
         except engine.RunError as exc:
@@ -643,7 +652,13 @@ class Runner:
         """The guards again, just before a send or call goes out: one left in the outbox (a 429
         retried, a crash, a STOP handled meanwhile) may meet a contact who has opted out since
         (failed, `opted_out`, never sent) or quiet hours begun since (retried from the queue
-        when they end)."""
+        when they end). No action of a run whose campaign was stopped after it started goes."""
+        try:
+            stopped = self._campaign_stopped(run)
+        except _aws_errors() as exc:
+            raise TransientFailure("campaigns_unavailable", str(exc)) from exc
+        if stopped is not None:
+            return ClaimResult(result="failed", reason=f"campaign_stopped: {stopped}")
         if not isinstance(action, SendMessageAction | PlaceCallAction | ConnectCallAction):
             return None
         channel = action.channel if isinstance(action, SendMessageAction) else CALL_CHANNEL
@@ -828,6 +843,17 @@ class Runner:
                 raise MalformedWork(f"version {run.version} of campaign {run.campaign} is gone")
             self._flows[key] = version.flow
         return self._flows[key]
+
+    def _campaign_stopped(self, run: Run) -> str | None:
+        """Why `run` must stop when its campaign was stopped after the run started (the stop
+        asks only so many runs itself); None otherwise."""
+        if run.campaign not in self._heads:
+            self._heads[run.campaign] = self.deps.campaigns.get(run.campaign)
+        campaign = self._heads[run.campaign]
+        if campaign is None or campaign.stopped_at is None or run.started_at >= campaign.stopped_at:
+            return None
+        by = campaign.stopped_by
+        return f"campaign stopped by {by.name} (key {by.key_id})" if by else "campaign stopped"
 
     def _guards(self, run: Run) -> SendGuards:
         return self._guards_for(run.contact, run.tenant)
