@@ -144,7 +144,7 @@ def test_a_start_request_by_phone_sends_once_waits_and_reports(world):
     assert sent.provider == "campaigns" and sent.source == "switchboard.campaigns"
     counts = world.runs.counts("cmp_1")[1]
     assert counts["text"]["entered"] == 1 and counts["text"]["sent"] == 1 and counts["await"]["entered"] == 1
-    assert world.runs.pointer("twilio", "SM1") == (run.id, f"{run.id}:text:1")
+    assert world.runs.pointer("twilio", "con_twilio", "SM1") == (run.id, f"{run.id}:text:1")
     assert world.runs.recent_sends("acme", run.contact.id, timedelta(days=1), NOW).count == 1
 
 

@@ -12,11 +12,18 @@ import pytest
 from botocore.exceptions import ClientError
 
 from switchboard_core.bus import PublishError
-from switchboard_core.campaigns.runner import CLAIM_LEASE
+from switchboard_core.campaigns.runner import CLAIM_LEASE, RetryLater
 from switchboard_core.campaigns.runs import RunStatus, run_id
 from switchboard_core.outbound.base import TransientFailure
 from tests.unit.campaigns.runner_world import NOW, World, failure
-from tests.unit.campaigns.test_runner import assignee, routing_event, start, trigger_message
+from tests.unit.campaigns.test_runner import (
+    GATHER_FLOW,
+    assignee,
+    call_report,
+    routing_event,
+    start,
+    trigger_message,
+)
 
 
 @pytest.fixture
@@ -160,3 +167,31 @@ def test_a_responder_lookup_failing_before_the_call_is_retried_not_given_up(worl
     world.runner(NOW + timedelta(minutes=6) + CLAIM_LEASE).bus_event(reply)  # the reply again
     [_sms, (_call, responder_phone)] = world.channels.sent
     assert responder_phone == "+15550002222"
+
+
+def test_a_call_report_that_comes_before_the_claim_is_finished_finds_its_run(world):
+    world.campaign(GATHER_FLOW)
+    completed = call_report("call.completed")
+    world.channels.outcomes[completed.id] = ("twilio", "CA1", "answered", "1")
+    real_finish = world.runs.finish_claim
+    early: dict[str, Any] = {}
+
+    def finish_after_the_report(*args: Any, **kwargs: Any) -> None:
+        if not early:  # the provider's callback beats the claim's write
+            try:
+                early["handled"] = world.runner(NOW).bus_event(completed)
+            except RetryLater as later:
+                early["retry"] = later
+        real_finish(*args, **kwargs)
+
+    world.runs.finish_claim = finish_after_the_report  # type: ignore[method-assign]
+    run = start(world).runs[0]
+    assert "retry" in early  # its run is known; the report waits for the claim, not dropped
+    handled = world.runner(NOW + timedelta(seconds=30)).bus_event(completed)  # the queue's redelivery
+    assert handled.outcome == "applied"
+    stored = world.runs.get(run)
+    assert stored.status == RunStatus.COMPLETED and stored.steps_done[0].outcome == "answered"
+    # Another connection's call with the same id is not this run's.
+    foreign = completed.model_copy(update={"connection": "con_other", "id": "ev_other"})
+    world.channels.outcomes["ev_other"] = ("twilio", "CA1", "not_answered", None)
+    assert world.runner().bus_event(foreign).detail == "not a campaign's call"

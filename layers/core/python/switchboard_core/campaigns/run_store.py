@@ -8,8 +8,9 @@ Items (pk, sk):
   leaves it to the next delivery. Every write of a run is conditional on the `sequence` read.
 * `run#<run id>`, `action#<idempotency key>`: an outbound action's claim (`pending` while it
   is sent, `done` with its result afterwards), so a redelivery never sends twice.
-* `msg#<provider>#<provider message id>`, `ptr`: which run and action a provider's message or
-  call is, for its later status and call reports.
+* `msg#<provider>#<connection>#<provider message id>`, `ptr`: which run and action a provider's
+  message or call is, for its later status and call reports (the connection in the key: some
+  providers' ids are unique only within an account, a bot, a chat).
 * `count#<campaign id>`, `<version 6 digits>#<step id>`: the per-step counters (ADD), moved in the
   same transaction as the state change that counts them, so a retry never counts twice.
 * `reply#<tenant>#<contact id>#<event id>`, `run`: which run a customer's reply was given to, so a
@@ -77,8 +78,8 @@ def counts_sk(version: int, step: str) -> str:
     return f"{version:06d}#{step}"
 
 
-def pointer_pk(provider: str, provider_message_id: str) -> str:
-    return f"msg#{provider}#{provider_message_id}"
+def pointer_pk(provider: str, connection: str, provider_message_id: str) -> str:
+    return f"msg#{provider}#{connection}#{provider_message_id}"
 
 
 def reply_pk(tenant: str, contact_id: str, event_id: str) -> str:
@@ -410,10 +411,12 @@ class RunStore:
 
     # --- provider message pointers ----------------------------------------------------------------
 
-    def put_pointer(self, provider: str, provider_message_id: str, run_id: str, key: str, now: datetime) -> None:
+    def put_pointer(
+        self, provider: str, connection: str, provider_message_id: str, run_id: str, key: str, now: datetime
+    ) -> None:
         self._table.put_item(
             Item={
-                "pk": pointer_pk(provider, provider_message_id),
+                "pk": pointer_pk(provider, connection, provider_message_id),
                 "sk": POINTER_SK,
                 "run": run_id,
                 "key": key,
@@ -421,9 +424,11 @@ class RunStore:
             }
         )
 
-    def pointer(self, provider: str, provider_message_id: str) -> tuple[str, str] | None:
-        """(run id, idempotency key) of a message or call a campaign sent; None for any other."""
-        item = self._table.get_item(Key={"pk": pointer_pk(provider, provider_message_id), "sk": POINTER_SK}).get("Item")
+    def pointer(self, provider: str, connection: str, provider_message_id: str) -> tuple[str, str] | None:
+        """(run id, idempotency key) of a message or call a campaign sent through `connection`;
+        None for any other."""
+        key = {"pk": pointer_pk(provider, connection, provider_message_id), "sk": POINTER_SK}
+        item = self._table.get_item(Key=key).get("Item")
         return (item["run"], item["key"]) if item else None
 
     # --- replies --------------------------------------------------------------------------------

@@ -624,6 +624,9 @@ class Runner:
             result = claim.result
         else:
             result = self._perform(run, action)
+            # The pointer first: a report that comes before the claim is finished finds its run
+            # (and waits for the claim) instead of passing for another system's message.
+            self._point(run, action, result)
             self.deps.runs.finish_claim(run.id, key, result, self.now)
         self._after(run, action, result)
         return self._outcome(action, result)
@@ -702,16 +705,26 @@ class Runner:
             return ClaimResult(result="sent")
         raise MalformedWork(f"unknown action {action!r}")
 
-    def _after(self, run: Run, action: Any, result: ClaimResult) -> None:
-        """What a send that went out leaves behind (each idempotent, so a redelivery redoes it):
-        the pointer its provider's reports come back by, the contact's recent sends, and
-        `campaign.message_sent`."""
+    def _point(self, run: Run, action: Any, result: ClaimResult) -> None:
+        """The pointer a sent message's or call's provider reports come back by."""
         if result.result != "sent" or not isinstance(action, SendMessageAction | PlaceCallAction | ConnectCallAction):
             return
-        if result.provider and result.provider_message_id:
+        if result.provider and result.connection and result.provider_message_id:
             self.deps.runs.put_pointer(
-                result.provider, result.provider_message_id, run.id, action.idempotency_key, self.now
+                result.provider,
+                result.connection,
+                result.provider_message_id,
+                run.id,
+                action.idempotency_key,
+                self.now,
             )
+
+    def _after(self, run: Run, action: Any, result: ClaimResult) -> None:
+        """What a send that went out leaves behind (each idempotent, so a redelivery redoes it):
+        the contact's recent sends and `campaign.message_sent` (its pointer came before its
+        claim was finished)."""
+        if result.result != "sent" or not isinstance(action, SendMessageAction | PlaceCallAction | ConnectCallAction):
+            return
         self.deps.runs.record_send(run.tenant, run.contact.id, action.idempotency_key, self.now, self.deps.cap.window)
         if isinstance(action, SendMessageAction):
             self.deps.publish(
@@ -954,7 +967,7 @@ class Runner:
         report = delivery_status(event)
         if report is None or report.state == "queued":
             return Handled("ignored", detail="not a delivery report")
-        pointer = self.deps.runs.pointer(event.provider, report.provider_message_id)
+        pointer = self.deps.runs.pointer(event.provider, event.connection, report.provider_message_id)
         if pointer is None:
             return Handled("ignored", detail="not a campaign's message")
         run_id, key = pointer
@@ -966,7 +979,7 @@ class Runner:
         if found is None:
             return Handled("ignored", detail="not a call outcome")
         provider, call_id, result, digits = found
-        pointer = self.deps.runs.pointer(provider, call_id)
+        pointer = self.deps.runs.pointer(provider, event.connection, call_id)
         if pointer is None:
             return Handled("ignored", detail="not a campaign's call")
         run_id, key = pointer
