@@ -104,7 +104,6 @@ CONVERSATION_TYPES = ("conversation.opened", "conversation.updated")
 CALL_REPORT_TYPES = frozenset(
     {"call.in_progress", "call.completed", "call.no_answer", "call.busy", "call.failed", "call.canceled"}
 )
-SEND_CHANNELS = frozenset({"sms", "whatsapp", "messenger", "telegram", "slack"})
 # The hub's consent keeps one decision per contact with the kind of channel it came on: a
 # telephony opt-out (SMS STOP) covers the texts sent to the phone number, a social one the
 # messaging apps; one from a CRM flag or anything else covers every channel.
@@ -357,20 +356,11 @@ def outbox_of(advanced: Advanced, before: Run | None, now: datetime) -> list[dic
 
 
 def opted_out_channels(consent: Consent) -> frozenset[str]:
+    """The campaign channels the contact's consent refuses: one mapping for the guards before a
+    send and for the runs a STOP ends at once, so the two never disagree."""
     if not consent.opted_out:
         return frozenset()
     return CONSENT_CHANNELS.get(consent.channel or "", frozenset({EVERY_CHANNEL}))
-
-
-def event_opt_out_channels(event: CanonicalEvent) -> frozenset[str]:
-    """The campaign channels a STOP in `event` opts out of: its messaging app (by the contact's
-    handle), else its phone's texts (telephony), else every channel."""
-    apps = {handle.platform for handle in event.contact.handles} & SEND_CHANNELS
-    if apps:
-        return frozenset(apps)
-    if event.channel == Channel.TELEPHONY or event.contact.phone:
-        return frozenset({"sms"})
-    return frozenset({EVERY_CHANNEL})
 
 
 def _time_zone(value: str | None) -> str:
@@ -920,7 +910,7 @@ class Runner:
         # contact on another channel does not stop that channel's runs.
         record = self.deps.contacts.get(contact_id)
         if record is not None and record.consent.opted_out and record.consent.source == source_event:
-            return self._opt_out(event, runs)
+            return self._opt_out(event, runs, opted_out_channels(record.consent))
         if attributes.get("source_type") not in REPLY_SOURCE_TYPES:
             return Handled("ignored", detail=f"{attributes.get('source_type')} is not a customer's reply")
         reply = Reply(
@@ -945,8 +935,7 @@ class Runner:
             applied.append(owner)
         return Handled("applied" if applied else "ignored", tuple(applied), "reply")
 
-    def _opt_out(self, event: CanonicalEvent, runs: list[Run]) -> Handled:
-        refused = event_opt_out_channels(event)
+    def _opt_out(self, event: CanonicalEvent, runs: list[Run], refused: frozenset[str]) -> Handled:
         stopped = []
         for run in runs:
             if run.finished:
