@@ -114,10 +114,11 @@ class RunDeps:
 
 
 def names_a_source(pattern: dict[str, Any]) -> bool:
-    """Whether the pattern says which sources it wants (at its top or in a top-level `$or`)."""
+    """Whether the pattern says which sources it wants: at its top, or in every branch of a
+    top-level `$or` (a branch naming none would match the campaigns' own events)."""
     branches = pattern.get("$or")
     return "source" in pattern or (
-        isinstance(branches, list) and any(isinstance(b, dict) and "source" in b for b in branches)
+        isinstance(branches, list) and bool(branches) and all(isinstance(b, dict) and "source" in b for b in branches)
     )
 
 

@@ -144,9 +144,15 @@ def test_a_trigger_naming_its_source_keeps_it(call, aws_world, env):
     campaign = published(call, trigger)
     pattern = json.loads(rule_of(aws_world, env, campaign)["EventPattern"])
     assert pattern["source"] == ["switchboard.campaigns"]
+    both = {"event_pattern": {"$or": [{"source": ["switchboard.campaigns"]}, {"source": ["switchboard.routing"]}]}}
+    assert campaign_runs.rule_pattern(Trigger.model_validate(both), "acme") == both["event_pattern"] | {
+        "detail": {"tenant": ["acme"]}
+    }
+    # One branch naming no source would match the campaigns' own events: they are left out.
     either = {"event_pattern": {"$or": [{"source": ["switchboard.campaigns"]}, {"detail-type": ["x.y"]}]}}
     assert campaign_runs.rule_pattern(Trigger.model_validate(either), "acme") == either["event_pattern"] | {
-        "detail": {"tenant": ["acme"]}
+        "detail": {"tenant": ["acme"]},
+        "source": [{"anything-but": "switchboard.campaigns"}],
     }
 
 
