@@ -45,6 +45,9 @@ SQS_BATCH = 10  # SendMessageBatch's limit; a StartRequest is far below its 256 
 CONTACT_ID_PREFIX = "ct_"
 REQUEST_ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,64}$"
 DYNAMODB_BATCH_GET = 100
+# StopRequests one stop sends within the admin request's time; the rest of the runs in flight
+# stop on their next input (the campaign's `stopped_at`).
+MAX_STOP_REQUESTS = 500
 
 logger = Logger(child=True)
 
@@ -111,10 +114,11 @@ class RunDeps:
 
 
 def names_a_source(pattern: dict[str, Any]) -> bool:
-    """Whether the pattern says which sources it wants (at its top or in a top-level `$or`)."""
+    """Whether the pattern says which sources it wants: at its top, or in every branch of a
+    top-level `$or` (a branch naming none would match the campaigns' own events)."""
     branches = pattern.get("$or")
     return "source" in pattern or (
-        isinstance(branches, list) and any(isinstance(b, dict) and "source" in b for b in branches)
+        isinstance(branches, list) and bool(branches) and all(isinstance(b, dict) and "source" in b for b in branches)
     )
 
 
@@ -401,14 +405,17 @@ def stop(
     principal: Principal, campaign_id: str, deps: CampaignDeps, run_deps: RunDeps, now: datetime
 ) -> dict[str, Any]:
     """No new runs (the rule goes, then the live version: both before the runs are listed, so no
-    run starts after the listing but a request already on the queue), and a StopRequest for each
-    run in flight. Stopping again repeats the StopRequests, which finished runs ignore."""
+    run starts after the listing but a request already on the queue), the stop's time kept on the
+    campaign, and a StopRequest for each of the first MAX_STOP_REQUESTS runs in flight: the
+    campaign function stops any other run started before the stop on its next input, before it
+    sends anything (`more_in_flight`). Stopping again repeats the StopRequests, which finished
+    runs ignore."""
     campaign, level = visible(principal, campaign_id, deps)
     require(level, Level.EDITOR, campaign, "stop")
     delete_rule(campaign.id, run_deps)
-    if not deps.store.unpublish(campaign.id, now):
+    if not deps.store.unpublish(campaign.id, now, stopped_by=author(principal)):
         raise NotFound(f"unknown campaign {campaign_id!r}", code="unknown_campaign")  # deleted meanwhile
-    in_flight = run_deps.runs.in_flight_for_campaign(campaign.id)
+    in_flight, more = run_deps.runs.first_in_flight_for_campaign(campaign.id, MAX_STOP_REQUESTS)
     reason = f"campaign stopped by {author(principal).name} (key {principal.key_id})"
     send_work([StopRequest(run=run, reason=reason) for run in in_flight], run_deps)
-    return {"campaign": campaign.id, "stopping": len(in_flight)}
+    return {"campaign": campaign.id, "stopping": len(in_flight), "more_in_flight": more}

@@ -530,3 +530,8 @@ class CampaignRunsPage(BaseModel):
 class StopAccepted(BaseModel):
     campaign: str
     stopping: int = Field(description="runs in flight asked to stop (the campaign function stops each)")
+    more_in_flight: bool = Field(
+        default=False,
+        description="more runs were in flight than one request asks to stop: each of them stops on its next "
+        "input (a timer, a reply, a report), before it sends anything",
+    )

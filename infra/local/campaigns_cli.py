@@ -399,4 +399,6 @@ def run_stop(args: argparse.Namespace) -> int:
         f"{count} run{'s' if count != 1 else ''} in flight asked to stop "
         f"(`switchboard campaigns publish {stopped['campaign']} VERSION` starts it again)"
     )
+    if stopped.get("more_in_flight"):
+        print("more runs are in flight: each stops on its next timer, reply or report, before it sends anything")
     return 0

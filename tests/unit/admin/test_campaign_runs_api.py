@@ -144,9 +144,15 @@ def test_a_trigger_naming_its_source_keeps_it(call, aws_world, env):
     campaign = published(call, trigger)
     pattern = json.loads(rule_of(aws_world, env, campaign)["EventPattern"])
     assert pattern["source"] == ["switchboard.campaigns"]
+    both = {"event_pattern": {"$or": [{"source": ["switchboard.campaigns"]}, {"source": ["switchboard.routing"]}]}}
+    assert campaign_runs.rule_pattern(Trigger.model_validate(both), "acme") == both["event_pattern"] | {
+        "detail": {"tenant": ["acme"]}
+    }
+    # One branch naming no source would match the campaigns' own events: they are left out.
     either = {"event_pattern": {"$or": [{"source": ["switchboard.campaigns"]}, {"detail-type": ["x.y"]}]}}
     assert campaign_runs.rule_pattern(Trigger.model_validate(either), "acme") == either["event_pattern"] | {
-        "detail": {"tenant": ["acme"]}
+        "detail": {"tenant": ["acme"]},
+        "source": [{"anything-but": "switchboard.campaigns"}],
     }
 
 
@@ -455,7 +461,7 @@ def test_stop_unpublishes_removes_the_rule_and_stops_each_run_in_flight(call, aw
     store.create(a_run(campaign, 3, RunStatus.COMPLETED))
     path = f"/admin/campaigns/{campaign}"
     status, body = call("POST", f"{path}/stop")
-    assert status == 202 and body == {"campaign": campaign, "stopping": 2}
+    assert status == 202 and body == {"campaign": campaign, "stopping": 2, "more_in_flight": False}
     assert rule_of(aws_world, env, campaign) is None
     shown = call("GET", path)[1]
     assert shown["published_version"] is None and shown["published_at"] is None and shown["live"] is False
@@ -472,6 +478,24 @@ def test_stop_unpublishes_removes_the_rule_and_stops_each_run_in_flight(call, aw
     assert call("POST", f"{path}/stop")[1]["stopping"] == 2
     assert call("POST", f"{path}/publish", {"version": 1})[0] == 200
     assert rule_of(aws_world, env, campaign) is not None
+
+
+def test_a_stop_asks_a_bounded_number_of_runs_and_records_when_it_stopped(call, aws_world, env, monkeypatch):
+    from switchboard_core.campaigns.store import CampaignStore
+
+    monkeypatch.setattr(campaign_runs, "MAX_STOP_REQUESTS", 2)
+    campaign = published(call)
+    store = runs_store(env)
+    for number in (1, 2, 3):
+        store.create(a_run(campaign, number))
+    before = datetime.now(UTC)
+    status, body = call("POST", f"/admin/campaigns/{campaign}/stop")
+    assert status == 202 and body == {"campaign": campaign, "stopping": 2, "more_in_flight": True}
+    stops = [CAMPAIGN_WORK.validate_python(message) for message in drain(env["CAMPAIGN_QUEUE_URL"])]
+    assert sorted(stop.run for stop in stops) == [f"run_{1:032x}", f"run_{2:032x}"]  # the oldest first
+    # The third stops on its next input: the campaign function compares its start with the stop.
+    head = CampaignStore(aws.resource("dynamodb").Table(aws_world.names.table("campaigns"))).get(campaign)
+    assert head.stopped_at is not None and head.stopped_at >= before and head.stopped_by.name == "ops"
 
 
 def test_who_may_stop(call, aws_world, env):

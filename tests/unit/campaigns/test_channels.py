@@ -389,6 +389,32 @@ def test_rate_limits_and_server_errors_are_transient_with_the_providers_wait(wor
     assert failed.value.code == "twilio_20500"
 
 
+@pytest.mark.parametrize(
+    ("lookup", "code"),
+    [
+        ("list", "connections_unavailable"),
+        ("get", "connections_unavailable"),
+        ("credentials", "credentials_unavailable"),
+    ],
+)
+def test_aws_failing_a_lookup_before_the_request_is_transient(world, monkeypatch, lookup, code) -> None:
+    from botocore.exceptions import ClientError, EndpointConnectionError
+
+    deps, transport, connect = world
+    connect("con_twilio", "twilio", TWILIO)
+    throttled = ClientError({"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}, "Query")
+
+    def fail(*args: Any, **kwargs: Any) -> Any:
+        raise throttled if lookup != "get" else EndpointConnectionError(endpoint_url="https://dynamodb")
+
+    target = deps.credentials if lookup == "credentials" else deps.connections
+    monkeypatch.setattr(target, "get" if lookup != "list" else "list", fail)
+    with pytest.raises(TransientFailure) as error:
+        send_message(message(connection="con_twilio" if lookup == "get" else None), "acme", deps)
+    assert error.value.code == code
+    assert transport.requests == []
+
+
 def test_a_refusal_is_permanent(world) -> None:
     deps, transport, connect = world
     connect("con_twilio", "twilio", TWILIO)

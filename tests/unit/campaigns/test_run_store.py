@@ -182,10 +182,14 @@ def test_a_done_claim_cannot_be_released(store):
 
 
 def test_pointers_map_a_provider_message_back_to_its_action(store):
-    store.put_pointer("twilio", "CA123", "run_1", "run_1:call:1", NOW)
-    assert store.pointer("twilio", "CA123") == ("run_1", "run_1:call:1")
-    assert store.pointer("twilio", "CA999") is None
-    assert store.pointer("vonage", "CA123") is None
+    store.put_pointer("twilio", "con_1", "CA123", "run_1", "run_1:call:1", NOW)
+    assert store.pointer("twilio", "con_1", "CA123") == ("run_1", "run_1:call:1")
+    assert store.pointer("twilio", "con_1", "CA999") is None
+    assert store.pointer("vonage", "con_1", "CA123") is None
+    # Ids some providers make unique only per account or bot: the connection tells them apart.
+    assert store.pointer("twilio", "con_2", "CA123") is None
+    store.put_pointer("twilio", "con_2", "CA123", "run_2", "run_2:call:1", NOW)
+    assert store.pointer("twilio", "con_1", "CA123") == ("run_1", "run_1:call:1")
 
 
 def test_recent_sends_count_each_send_once_within_the_window(store):

@@ -14,7 +14,7 @@ from switchboard_core.campaigns.run_store import RunStore
 from switchboard_core.campaigns.runner import CLAIM_LEASE, MalformedWork, RetryLater
 from switchboard_core.campaigns.runs import RunStatus, run_id
 from switchboard_core.campaigns.work import StartRequest, StopRequest, TimerMessage, TriggerMessage
-from switchboard_core.events import CanonicalEvent, Channel, Contact, EventDraft, SocialHandle
+from switchboard_core.events import CanonicalEvent, Channel, Contact, EventDraft
 from switchboard_core.outbound.base import OutcomeUnknown, PermanentFailure, TransientFailure
 from switchboard_core.routing.assignment import Responder
 from switchboard_core.routing.contact_points import ContactPoint
@@ -144,7 +144,7 @@ def test_a_start_request_by_phone_sends_once_waits_and_reports(world):
     assert sent.provider == "campaigns" and sent.source == "switchboard.campaigns"
     counts = world.runs.counts("cmp_1")[1]
     assert counts["text"]["entered"] == 1 and counts["text"]["sent"] == 1 and counts["await"]["entered"] == 1
-    assert world.runs.pointer("twilio", "SM1") == (run.id, f"{run.id}:text:1")
+    assert world.runs.pointer("twilio", "con_twilio", "SM1") == (run.id, f"{run.id}:text:1")
     assert world.runs.recent_sends("acme", run.contact.id, timedelta(days=1), NOW).count == 1
 
 
@@ -519,15 +519,48 @@ def test_a_stop_ends_the_contacts_runs_on_that_channel_only(world):
     assert len(world.channels.sent) == 1
 
 
-def test_a_stop_on_a_messaging_app_names_that_app():
-    from switchboard_core.campaigns.runner import event_opt_out_channels
+@pytest.mark.parametrize(
+    ("consent_channel", "stopped_at_once"),
+    [
+        ("telephony", {"sms", "whatsapp"}),
+        ("social", {"whatsapp", "telegram"}),
+        ("crm", {"sms", "whatsapp", "telegram"}),
+    ],
+)
+def test_a_stop_ends_at_once_exactly_the_runs_the_guards_would_stop(world, consent_channel, stopped_at_once):
+    from switchboard_core.campaigns.runner import opted_out_channels
 
-    event = routing_event(
-        "conversation.updated", "ct", contact=Contact(handles=[SocialHandle(platform="telegram", id="42")])
+    def later_on(channel: str) -> dict[str, Any]:
+        return {
+            "start": "pause",
+            "steps": {
+                "pause": {"type": "wait", "duration": "PT1H", "next": "say"},
+                "say": {"type": "send_message", "channel": channel, "text": "hello", "next": "done"},
+                "done": {"type": "end"},
+            },
+        }
+
+    record = world.contacts.resolve(
+        "acme",
+        [Identity(kind="phone", value=PHONE), Identity(kind="handle", value="telegram:42")],
+        reason="test",
+        now=NOW,
     )
-    assert event_opt_out_channels(event) == frozenset({"telegram"})
-    bare = event.model_copy(update={"contact": Contact(), "channel": Channel.CRM})
-    assert event_opt_out_channels(bare) == frozenset({"*"})
+    runs = {}
+    for channel in ("sms", "whatsapp", "telegram"):
+        world.campaign(later_on(channel), campaign_id=f"cmp_{channel}")
+        request = StartRequest(tenant="acme", campaign=f"cmp_{channel}", version=1, contact=record.id, request="r")
+        runs[channel] = world.runner().start(request).runs[0]
+    world.contacts.record_consent(
+        record.id, opted_out=True, channel=consent_channel, source="ev_stop", at=NOW + timedelta(minutes=5)
+    )
+    stop = routing_event("conversation.updated", record.id, text="STOP", source_event="ev_stop")
+    world.runner(NOW + timedelta(minutes=6)).bus_event(stop)
+    stopped = {channel for channel, run in runs.items() if world.runs.get(run).status == RunStatus.STOPPED}
+    assert stopped == stopped_at_once
+    # The guards refuse the same channels: a run left waiting is one they would let send.
+    refused = opted_out_channels(world.contacts.get(record.id).consent)
+    assert {c for c in runs if c in refused or "*" in refused} == stopped_at_once
 
 
 def test_quiet_hours_postpone_the_send_to_their_end(world):

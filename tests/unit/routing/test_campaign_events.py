@@ -57,3 +57,26 @@ def test_a_campaign_event_is_never_a_customers_message(deps):  # noqa: F811
     assert route(lookalike, deps, NOW, lambda _: None) == []
     assert deps.conversations.saved_outcome(lookalike.id) is None
     assert deps.contacts.get(contact_id).consent.opted_out is False  # its words are not the customer's STOP
+
+
+def test_the_callbacks_of_a_call_the_hub_placed_go_on_the_timeline_without_a_conversation(deps):  # noqa: F811
+    from tests.unit.campaigns.test_channels import outbound_call, twilio_event, vonage_event, vonage_status
+
+    url = "https://hub.example.com/webhooks/twilio/con_twilio?outbound=gather"
+    placed = [
+        twilio_event(outbound_call(CallStatus="ringing", SequenceNumber="0"))[0],  # not a caller to put through
+        twilio_event(outbound_call(CallStatus="completed", SequenceNumber="1"))[0],
+        twilio_event(outbound_call(CallStatus="in-progress", Digits="1"), url)[0],  # the keypad result
+        vonage_event(vonage_status("completed"))[0],
+    ]
+    for event in placed:
+        assert not is_conversational(event), event.type
+        assert route(event, deps, NOW, lambda _: None) == []
+        assert deps.conversations.saved_outcome(event.id) is None  # nothing opened, routed or assigned
+        item = aws.resource("dynamodb").Table("contacts-t").get_item(Key={"pk": f"TIMELINE#{event.id}"})["Item"]
+        assert (item["entry"]["type"], item["entry"]["conversation"]) == (event.type, None)
+    # A customer's own call is still a turn of a conversation.
+    inbound = twilio_event(outbound_call(CallStatus="ringing", Direction="inbound", SequenceNumber="0"))[0]
+    assert is_conversational(inbound)
+    assert by_type(route(inbound, deps, NOW, lambda _: None))["conversation.opened"]
+    assert is_conversational(vonage_event(vonage_status("completed") | {"direction": "inbound"})[0])

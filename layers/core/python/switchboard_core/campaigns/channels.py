@@ -31,6 +31,7 @@ from switchboard_core.outbound import (
     OutboundMessage,
     PermanentFailure,
     ReplyAddress,
+    TransientFailure,
     Transport,
     api_base_url,
     get_sender,
@@ -332,11 +333,27 @@ def call_outcome(event: CanonicalEvent) -> CallOutcome | None:
 # -------------------------------------------------------------------------------- helpers
 
 
+def _aws_errors() -> tuple[type[Exception], ...]:
+    """What AWS raises when a lookup fails (a throttle, a network error): imported when one
+    happens (an `except` clause is evaluated only then)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    return (BotoCoreError, ClientError)
+
+
+def _unavailable(what: str, error: Exception) -> TransientFailure:
+    """A connection or credentials lookup failed before any request went to the provider: the
+    send certainly did not happen, so it is retried (never left pending)."""
+    return TransientFailure(f"{what}_unavailable", f"{type(error).__name__}: {error}")
+
+
 def _named_connection(connection_id: str, tenant: str, deps: ChannelDeps) -> Connection:
     try:
         connection: Connection | None = deps.connections.get(connection_id)
     except NotFound:
         connection = None
+    except _aws_errors() as error:
+        raise _unavailable("connections", error) from error
     if connection is None or connection.tenant != tenant:
         raise PermanentFailure("connection_gone", f"connection {connection_id} does not exist in tenant {tenant}")
     if connection.outbound_configured_at is None:
@@ -347,9 +364,11 @@ def _named_connection(connection_id: str, tenant: str, deps: ChannelDeps) -> Con
 def _candidates(providers: tuple[str, ...], tenant: str, deps: ChannelDeps) -> list[Connection]:
     """The tenant's connections of these providers with outbound credentials: by provider
     preference, then oldest first (as notifications choose)."""
-    found = [
-        c for c in deps.connections.list(tenant) if c.provider in providers and c.outbound_configured_at is not None
-    ]
+    try:
+        listed = deps.connections.list(tenant)
+    except _aws_errors() as error:
+        raise _unavailable("connections", error) from error
+    found = [c for c in listed if c.provider in providers and c.outbound_configured_at is not None]
     return sorted(found, key=lambda c: (providers.index(c.provider), c.created_at, c.id))
 
 
@@ -357,9 +376,9 @@ def _credentials(connection: Connection, deps: ChannelDeps) -> dict[str, str]:
     try:
         credentials = deps.credentials.get(connection.id).current
     except HubError as error:  # Secrets Manager unreachable (503): worth retrying
-        from switchboard_core.outbound import TransientFailure
-
         raise TransientFailure("credentials_unavailable", error.message) from None
+    except _aws_errors() as error:
+        raise _unavailable("credentials", error) from error
     return credentials
 
 

@@ -404,6 +404,8 @@ def _execute(work: _Work, flow: Flow, step_id: str, step: Any) -> str | None:
         work.last_reply = None  # a branch after a timeout must not test an older reply
         work.record(step_id, step.type, visit, "waiting")
         work.wait("reply", step_id, work.now + parse_duration(step.timeout))
+        assert work.waiting is not None
+        work.waiting = work.waiting.model_copy(update=_question(work, flow))
         return None
     if isinstance(step, Branch):
         for index, case in enumerate(step.cases):
@@ -540,6 +542,20 @@ def _opted_out_of_flow(work: _Work, flow: Flow) -> bool:
         work.record(current, flow.steps[current].type, work.run.visits.get(current, 1), "stopped", reason=reason)
     work.finish(RunStatus.STOPPED, reason)
     return True
+
+
+def _question(work: _Work, flow: Flow) -> dict[str, str | None]:
+    """Where the question a wait_for_reply waits on went: the run's last message or call (its
+    channel, the contact's address there, the connection its step named) and the trigger's
+    conversation; the caller gives a reply to the run it answers."""
+    asked: dict[str, str | None] = {"conversation": work.trigger.conversation}
+    for record in reversed(work.steps_done):
+        step = flow.steps.get(record.step)
+        if record.idempotency_key and isinstance(step, SendMessage | PlaceCall | ConnectCall):
+            channel = step.channel if isinstance(step, SendMessage) else CALL_CHANNEL
+            asked |= {"asked_on": channel, "asked_to": work.contact.address(channel), "asked_via": step.connection}
+            break
+    return asked
 
 
 def _unchanged(run: Run, reason: str, actions: list[Action] | None = None) -> Advanced:

@@ -71,6 +71,9 @@ class Campaign(BaseModel):
     published_by: Author | None = None
     forked_from: ForkedFrom | None = None
     shares: list[Share] = Field(default_factory=list)
+    # The last stop: runs started before it are stopped by the campaign function on their next input.
+    stopped_at: AwareDatetime | None = None
+    stopped_by: Author | None = None
 
 
 class CampaignVersion(BaseModel):

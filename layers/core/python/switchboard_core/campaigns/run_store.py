@@ -8,10 +8,13 @@ Items (pk, sk):
   leaves it to the next delivery. Every write of a run is conditional on the `sequence` read.
 * `run#<run id>`, `action#<idempotency key>`: an outbound action's claim (`pending` while it
   is sent, `done` with its result afterwards), so a redelivery never sends twice.
-* `msg#<provider>#<provider message id>`, `ptr`: which run and action a provider's message or
-  call is, for its later status and call reports.
+* `msg#<provider>#<connection>#<provider message id>`, `ptr`: which run and action a provider's
+  message or call is, for its later status and call reports (the connection in the key: some
+  providers' ids are unique only within an account, a bot, a chat).
 * `count#<campaign id>`, `<version 6 digits>#<step id>`: the per-step counters (ADD), moved in the
   same transaction as the state change that counts them, so a retry never counts twice.
+* `reply#<tenant>#<contact id>#<event id>`, `run`: which run a customer's reply was given to, so a
+  redelivery of the reply answers the same run and no other.
 * `sends#<tenant>#<contact id>`, `sends`: the contact's recent sends across every campaign, a map
   idempotency key -> time (the frequency cap; the same send recorded twice counts once).
 
@@ -36,6 +39,7 @@ SETTLING = "settling"
 ACTION_SK_PREFIX = "action#"
 POINTER_SK = "ptr"
 SENDS_SK = "sends"
+REPLY_SK = "run"
 COUNTERS = ("entered", "sent", "replied", "failed", "converted")
 # A finished run, its claims and pointers are kept this long, then DynamoDB's TTL removes them.
 FINISHED_RETENTION = timedelta(days=180)
@@ -45,6 +49,8 @@ CLAIM_RETENTION = timedelta(days=400)
 SENDS_RETENTION = timedelta(days=30)
 # DynamoDB refuses more than 100 items in one transaction: the state and 99 counter items.
 MAX_COUNTER_ITEMS = 99
+# Pages of a campaign's index (1 MB each) a stop reads in one admin request at most.
+MAX_IN_FLIGHT_PAGES = 5
 # Why a transaction was cancelled when the caller's view is stale.
 STALE_REASONS = ("ConditionalCheckFailed", "TransactionConflict")
 
@@ -72,8 +78,12 @@ def counts_sk(version: int, step: str) -> str:
     return f"{version:06d}#{step}"
 
 
-def pointer_pk(provider: str, provider_message_id: str) -> str:
-    return f"msg#{provider}#{provider_message_id}"
+def pointer_pk(provider: str, connection: str, provider_message_id: str) -> str:
+    return f"msg#{provider}#{connection}#{provider_message_id}"
+
+
+def reply_pk(tenant: str, contact_id: str, event_id: str) -> str:
+    return f"reply#{tenant}#{contact_id}#{event_id}"
 
 
 def sends_pk(tenant: str, contact_id: str) -> str:
@@ -297,6 +307,33 @@ class RunStore:
         run whose last change is still being settled is among them)."""
         return [item["pk"].removeprefix("run#") for item in self._in_flight("by_campaign", "campaign", campaign_id)]
 
+    def first_in_flight_for_campaign(
+        self, campaign_id: str, limit: int, max_pages: int = MAX_IN_FLIGHT_PAGES
+    ) -> tuple[list[str], bool]:
+        """Ids of at most `limit` of the campaign's runs in flight, oldest first, reading at most
+        `max_pages` pages of its index; and whether there may be more (a bounded stop)."""
+        request: dict[str, Any] = {
+            "IndexName": "by_campaign",
+            "KeyConditionExpression": "campaign = :value",
+            "FilterExpression": "NOT #status IN (:done, :stopped)",
+            "ExpressionAttributeNames": {"#status": "status"},
+            "ExpressionAttributeValues": {
+                ":value": campaign_id,
+                ":done": FINISHED[0].value,
+                ":stopped": FINISHED[1].value,
+            },
+        }
+        found: list[str] = []
+        for _ in range(max_pages):
+            page = self._table.query(**request)
+            found += [item["pk"].removeprefix("run#") for item in page.get("Items", [])]
+            if len(found) > limit:
+                return found[:limit], True
+            if "LastEvaluatedKey" not in page:
+                return found, False
+            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return found[:limit], True
+
     def for_contact(self, tenant: str, contact_id: str) -> list[Run]:
         """The contact's runs in flight, across every campaign of the tenant, oldest first (with any
         finished one whose last change is still being settled: `finished` tells them apart)."""
@@ -374,10 +411,12 @@ class RunStore:
 
     # --- provider message pointers ----------------------------------------------------------------
 
-    def put_pointer(self, provider: str, provider_message_id: str, run_id: str, key: str, now: datetime) -> None:
+    def put_pointer(
+        self, provider: str, connection: str, provider_message_id: str, run_id: str, key: str, now: datetime
+    ) -> None:
         self._table.put_item(
             Item={
-                "pk": pointer_pk(provider, provider_message_id),
+                "pk": pointer_pk(provider, connection, provider_message_id),
                 "sk": POINTER_SK,
                 "run": run_id,
                 "key": key,
@@ -385,10 +424,28 @@ class RunStore:
             }
         )
 
-    def pointer(self, provider: str, provider_message_id: str) -> tuple[str, str] | None:
-        """(run id, idempotency key) of a message or call a campaign sent; None for any other."""
-        item = self._table.get_item(Key={"pk": pointer_pk(provider, provider_message_id), "sk": POINTER_SK}).get("Item")
+    def pointer(self, provider: str, connection: str, provider_message_id: str) -> tuple[str, str] | None:
+        """(run id, idempotency key) of a message or call a campaign sent through `connection`;
+        None for any other."""
+        key = {"pk": pointer_pk(provider, connection, provider_message_id), "sk": POINTER_SK}
+        item = self._table.get_item(Key=key).get("Item")
         return (item["run"], item["key"]) if item else None
+
+    # --- replies --------------------------------------------------------------------------------
+
+    def assign_reply(self, tenant: str, contact_id: str, event_id: str, run_id: str, now: datetime) -> str:
+        """Give the contact's reply `event_id` to `run_id` unless an earlier delivery of it gave it
+        to a run already: the run that has it either way (a redelivery answers no second run)."""
+        key = {"pk": reply_pk(tenant, contact_id, event_id), "sk": REPLY_SK}
+        given = conditional_write(
+            self._table.put_item,
+            Item={**key, "run": run_id, "expires_at": _ttl(now + CLAIM_RETENTION)},
+            ConditionExpression="attribute_not_exists(pk)",
+        )
+        if given:
+            return run_id
+        item = self._table.get_item(Key=key, ConsistentRead=True).get("Item")
+        return str(item["run"]) if item else run_id
 
     # --- recent sends (frequency cap) -------------------------------------------------------------
 

@@ -32,9 +32,18 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import ValidationError
 
+from switchboard_core.bus import PublishError
 from switchboard_core.campaigns import engine
 from switchboard_core.campaigns.flow import Flow
-from switchboard_core.campaigns.guards import DEFAULT_QUIET_HOURS, EVERY_CHANNEL, FrequencyCap, SendGuards
+from switchboard_core.campaigns.guards import (
+    CALL_CHANNEL,
+    DEFAULT_QUIET_HOURS,
+    EVERY_CHANNEL,
+    FrequencyCap,
+    SendGuards,
+    opted_out,
+    quiet_until,
+)
 from switchboard_core.campaigns.models import Campaign
 from switchboard_core.campaigns.run_store import ClaimResult, RunStore, StoredRun
 from switchboard_core.campaigns.runs import (
@@ -95,7 +104,6 @@ CONVERSATION_TYPES = ("conversation.opened", "conversation.updated")
 CALL_REPORT_TYPES = frozenset(
     {"call.in_progress", "call.completed", "call.no_answer", "call.busy", "call.failed", "call.canceled"}
 )
-SEND_CHANNELS = frozenset({"sms", "whatsapp", "messenger", "telegram", "slack"})
 # The hub's consent keeps one decision per contact with the kind of channel it came on: a
 # telephony opt-out (SMS STOP) covers the texts sent to the phone number, a social one the
 # messaging apps; one from a CRM flag or anything else covers every channel.
@@ -112,6 +120,18 @@ EVENT_CHANNEL = {
     "call": Channel.TELEPHONY,
 }
 HANDLE_CHANNELS = ("messenger", "telegram", "slack")  # addressed by a handle; sms, whatsapp, calls by phone
+# A customer's message's handle platform -> the campaign channel it answers on (Meta's Messenger
+# messages name the sender as a `facebook` handle).
+REPLY_HANDLE_CHANNELS = {
+    "whatsapp": "whatsapp",
+    "messenger": "messenger",
+    "facebook": "messenger",
+    "telegram": "telegram",
+    "slack": "slack",
+}
+# Actions done again with the same key take effect once (the notifications function and a
+# webhook's receiver drop a repeated key; setting attributes twice changes nothing more).
+REPEATABLE_ACTIONS = (NotifyAction, UpdateContactAction, WebhookAction)
 
 
 class RetryLater(Exception):
@@ -336,20 +356,11 @@ def outbox_of(advanced: Advanced, before: Run | None, now: datetime) -> list[dic
 
 
 def opted_out_channels(consent: Consent) -> frozenset[str]:
+    """The campaign channels the contact's consent refuses: one mapping for the guards before a
+    send and for the runs a STOP ends at once, so the two never disagree."""
     if not consent.opted_out:
         return frozenset()
     return CONSENT_CHANNELS.get(consent.channel or "", frozenset({EVERY_CHANNEL}))
-
-
-def event_opt_out_channels(event: CanonicalEvent) -> frozenset[str]:
-    """The campaign channels a STOP in `event` opts out of: its messaging app (by the contact's
-    handle), else its phone's texts (telephony), else every channel."""
-    apps = {handle.platform for handle in event.contact.handles} & SEND_CHANNELS
-    if apps:
-        return frozenset(apps)
-    if event.channel == Channel.TELEPHONY or event.contact.phone:
-        return frozenset({"sms"})
-    return frozenset({EVERY_CHANNEL})
 
 
 def _time_zone(value: str | None) -> str:
@@ -398,6 +409,7 @@ class Runner:
         # rather than retried: the run goes on instead of stalling with the message dead-lettered.
         self.last_attempt = last_attempt
         self._flows: dict[tuple[str, int], Flow] = {}
+        self._heads: dict[str, Campaign | None] = {}  # each campaign's head, read once per message
 
     # --- entry points ---------------------------------------------------------------------------
 
@@ -479,6 +491,14 @@ class Runner:
             return Handled("dropped", detail=f"no run {run_id}")
         flow = self._flow(stored.run)
         stored = self._settle(stored, flow)
+        stopped = self._campaign_stopped(stored.run)
+        if stopped is not None and not stored.run.finished and not isinstance(event, Stop):
+            # The campaign was stopped after this run started: the run stops on this input.
+            advanced = engine.advance(stored.run, flow, Stop(reason=stopped), self.now, self._guards(stored.run))
+            self._commit(stored, advanced, flow)
+            if not isinstance(event, Outcome):  # a report of an earlier send is still recorded
+                return Handled("applied", (run_id,), stopped)
+            stored = StoredRun(run=advanced.run)
         try:
             advanced = engine.advance(stored.run, flow, event, self.now, self._guards(stored.run))
         except engine.RunError as exc:
@@ -595,13 +615,16 @@ class Runner:
             result = claim.result
         else:
             result = self._perform(run, action)
+            # The pointer first: a report that comes before the claim is finished finds its run
+            # (and waits for the claim) instead of passing for another system's message.
+            self._point(run, action, result)
             self.deps.runs.finish_claim(run.id, key, result, self.now)
         self._after(run, action, result)
         return self._outcome(action, result)
 
     def _perform(self, run: Run, action: Any) -> ClaimResult:
         try:
-            return self._execute(run, action)
+            return self._held_back(run, action) or self._execute(run, action)
         except OutcomeUnknown as exc:  # may have gone out: never sent again blindly
             return ClaimResult(result="failed", reason=f"outcome_unknown: {exc}")
         except TransientFailure as exc:
@@ -611,6 +634,43 @@ class Runner:
             raise
         except PermanentFailure as exc:
             return ClaimResult(result="failed", reason=f"{exc.code}: {exc.detail}")
+        except Exception:
+            # An unexpected error (DynamoDB, Secrets Manager...): an action its key makes safe to
+            # do again is let go, so the queue's redelivery does it rather than finding its claim
+            # pending and giving it up as `outcome_unknown`. A send or call may have gone out.
+            if isinstance(action, REPEATABLE_ACTIONS):
+                self.deps.runs.release_claim(run.id, action.idempotency_key)
+            raise
+
+    def _held_back(self, run: Run, action: Any) -> ClaimResult | None:
+        """The guards again, just before a send or call goes out: one left in the outbox (a 429
+        retried, a crash, a STOP handled meanwhile) may meet a contact who has opted out since
+        (failed, `opted_out`, never sent) or quiet hours begun since (retried from the queue
+        when they end). No action of a run whose campaign was stopped after it started goes."""
+        try:
+            stopped = self._campaign_stopped(run)
+        except _aws_errors() as exc:
+            raise TransientFailure("campaigns_unavailable", str(exc)) from exc
+        if stopped is not None:
+            return ClaimResult(result="failed", reason=f"campaign_stopped: {stopped}")
+        if not isinstance(action, SendMessageAction | PlaceCallAction | ConnectCallAction):
+            return None
+        channel = action.channel if isinstance(action, SendMessageAction) else CALL_CHANNEL
+        try:
+            record = self.deps.contacts.get(run.contact.id)
+        except _aws_errors() as exc:
+            raise TransientFailure("contacts_unavailable", str(exc)) from exc
+        guards = SendGuards(
+            opted_out=opted_out_channels(record.consent) if record else frozenset(),
+            quiet_hours=self.deps.quiet_hours,
+        )
+        if opted_out(guards, channel):
+            return ClaimResult(result="failed", reason=f"opted_out: the contact opted out of {channel} before it went")
+        quiet_end = quiet_until(guards, ZoneInfo(run.contact.time_zone), self.now)
+        if quiet_end is not None:
+            wait = (quiet_end - self.now).total_seconds()
+            raise TransientFailure("quiet_hours", f"held back until {quiet_end.isoformat()}", retry_after=wait)
+        return None
 
     def _execute(self, run: Run, action: Any) -> ClaimResult:
         executor = self.deps.executor
@@ -619,7 +679,11 @@ class Runner:
         if isinstance(action, PlaceCallAction):
             return _accepted(executor.place_call(action, run.tenant))
         if isinstance(action, ConnectCallAction):
-            return _accepted(executor.connect_call(action, self._responder_phone(run, action), run.tenant))
+            try:
+                phone = self._responder_phone(run, action)
+            except _aws_errors() as exc:  # before the call: retried, never left pending
+                raise TransientFailure("responders_unavailable", str(exc)) from exc
+            return _accepted(executor.connect_call(action, phone, run.tenant))
         if isinstance(action, NotifyAction):
             return self._notify(run, action)
         if isinstance(action, WebhookAction):
@@ -632,16 +696,26 @@ class Runner:
             return ClaimResult(result="sent")
         raise MalformedWork(f"unknown action {action!r}")
 
-    def _after(self, run: Run, action: Any, result: ClaimResult) -> None:
-        """What a send that went out leaves behind (each idempotent, so a redelivery redoes it):
-        the pointer its provider's reports come back by, the contact's recent sends, and
-        `campaign.message_sent`."""
+    def _point(self, run: Run, action: Any, result: ClaimResult) -> None:
+        """The pointer a sent message's or call's provider reports come back by."""
         if result.result != "sent" or not isinstance(action, SendMessageAction | PlaceCallAction | ConnectCallAction):
             return
-        if result.provider and result.provider_message_id:
+        if result.provider and result.connection and result.provider_message_id:
             self.deps.runs.put_pointer(
-                result.provider, result.provider_message_id, run.id, action.idempotency_key, self.now
+                result.provider,
+                result.connection,
+                result.provider_message_id,
+                run.id,
+                action.idempotency_key,
+                self.now,
             )
+
+    def _after(self, run: Run, action: Any, result: ClaimResult) -> None:
+        """What a send that went out leaves behind (each idempotent, so a redelivery redoes it):
+        the contact's recent sends and `campaign.message_sent` (its pointer came before its
+        claim was finished)."""
+        if result.result != "sent" or not isinstance(action, SendMessageAction | PlaceCallAction | ConnectCallAction):
+            return
         self.deps.runs.record_send(run.tenant, run.contact.id, action.idempotency_key, self.now, self.deps.cap.window)
         if isinstance(action, SendMessageAction):
             self.deps.publish(
@@ -732,7 +806,10 @@ class Runner:
         )
         # The notifications function reads the rendered text from the attributes.
         event = event.model_copy(update={"attributes": {**event.attributes, "text": action.text}})
-        self.deps.publish([event])
+        try:
+            self.deps.publish([event])
+        except PublishError as error:  # not on the bus: the notification is retried, never lost
+            raise TransientFailure("publish_failed", str(error)) from error
         return ClaimResult(result="sent", provider=CAMPAIGNS_PROVIDER, provider_message_id=event.id)
 
     def _webhook(self, run: Run, action: WebhookAction) -> ClaimResult:
@@ -775,6 +852,17 @@ class Runner:
                 raise MalformedWork(f"version {run.version} of campaign {run.campaign} is gone")
             self._flows[key] = version.flow
         return self._flows[key]
+
+    def _campaign_stopped(self, run: Run) -> str | None:
+        """Why `run` must stop when its campaign was stopped after the run started (the stop
+        asks only so many runs itself); None otherwise."""
+        if run.campaign not in self._heads:
+            self._heads[run.campaign] = self.deps.campaigns.get(run.campaign)
+        campaign = self._heads[run.campaign]
+        if campaign is None or campaign.stopped_at is None or run.started_at >= campaign.stopped_at:
+            return None
+        by = campaign.stopped_by
+        return f"campaign stopped by {by.name} (key {by.key_id})" if by else "campaign stopped"
 
     def _guards(self, run: Run) -> SendGuards:
         return self._guards_for(run.contact, run.tenant)
@@ -828,7 +916,7 @@ class Runner:
         # contact on another channel does not stop that channel's runs.
         record = self.deps.contacts.get(contact_id)
         if record is not None and record.consent.opted_out and record.consent.source == source_event:
-            return self._opt_out(event, runs)
+            return self._opt_out(event, runs, opted_out_channels(record.consent))
         if attributes.get("source_type") not in REPLY_SOURCE_TYPES:
             return Handled("ignored", detail=f"{attributes.get('source_type')} is not a customer's reply")
         reply = Reply(
@@ -838,18 +926,22 @@ class Runner:
             sentiment=_sentiment(attributes.get("sentiment")),
         )
         applied = []
+        # One reply answers one question: the run it answers best (its conversation, else its
+        # channel), recorded so a redelivery gives it to that run again and to no other.
+        chosen = answered_run([run for run in runs if _awaits(run, event, source_event)], event)
+        owner = None
+        if chosen is not None:
+            owner = self.deps.runs.assign_reply(event.tenant, contact_id, source_event, chosen.id, self.now)
         for run in runs:
-            if not _awaits(run, event, source_event):
-                # Not this reply's run now; but if this very reply moved it before a crash, what its
+            if run.id != owner:
+                # Not this reply's run; but if this very reply moved it before a crash, what its
                 # change left undone (the outbox) is finished here, as its redelivery should.
                 self._resume(run.id)
-                continue
-            if self.apply(run.id, reply, tenant=event.tenant).outcome == "applied":
-                applied.append(run.id)
+        if owner is not None and self.apply(owner, reply, tenant=event.tenant).outcome == "applied":
+            applied.append(owner)
         return Handled("applied" if applied else "ignored", tuple(applied), "reply")
 
-    def _opt_out(self, event: CanonicalEvent, runs: list[Run]) -> Handled:
-        refused = event_opt_out_channels(event)
+    def _opt_out(self, event: CanonicalEvent, runs: list[Run], refused: frozenset[str]) -> Handled:
         stopped = []
         for run in runs:
             if run.finished:
@@ -870,7 +962,7 @@ class Runner:
         report = delivery_status(event)
         if report is None or report.state == "queued":
             return Handled("ignored", detail="not a delivery report")
-        pointer = self.deps.runs.pointer(event.provider, report.provider_message_id)
+        pointer = self.deps.runs.pointer(event.provider, event.connection, report.provider_message_id)
         if pointer is None:
             return Handled("ignored", detail="not a campaign's message")
         run_id, key = pointer
@@ -882,7 +974,7 @@ class Runner:
         if found is None:
             return Handled("ignored", detail="not a call outcome")
         provider, call_id, result, digits = found
-        pointer = self.deps.runs.pointer(provider, call_id)
+        pointer = self.deps.runs.pointer(provider, event.connection, call_id)
         if pointer is None:
             return Handled("ignored", detail="not a campaign's call")
         run_id, key = pointer
@@ -902,6 +994,14 @@ def _accepted(delivered: Delivered) -> ClaimResult:
         provider_message_id=delivered.provider_message_id,
         connection=delivered.connection,
     )
+
+
+def _aws_errors() -> tuple[type[Exception], ...]:
+    """What AWS raises when a read fails (a throttle, a network error); imported only when one
+    happens (an `except` clause is evaluated then)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    return (BotoCoreError, ClientError)
 
 
 def _phone_of(responder: Any) -> str | None:
@@ -928,6 +1028,47 @@ def _awaits(run: Run, event: CanonicalEvent, source_event: str) -> bool:
         return False
     since = _waiting_since(run)
     return since is None or event.occurred_at >= since
+
+
+def reply_channels(event: CanonicalEvent) -> frozenset[str]:
+    """The campaign channels a customer's message came on: its messaging app (by the contact's
+    handle), else its phone's (texts and calls); none that a campaign sends on: empty."""
+    apps = {REPLY_HANDLE_CHANNELS[h.platform] for h in event.contact.handles if h.platform in REPLY_HANDLE_CHANNELS}
+    if apps:
+        return frozenset(apps)
+    return frozenset({"sms", CALL_CHANNEL}) if event.contact.phone else frozenset()
+
+
+def answered_run(runs: list[Run], event: CanonicalEvent) -> Run | None:
+    """Which of the contact's runs waiting for a reply `event` answers: one whose trigger's
+    conversation it is in; else one whose question went out on its channel (to its phone, through
+    the connection the step named, when they are known); else one whose question's channel is not
+    known (it asked on none). Among several equally good, the one that started waiting last."""
+    conversation = _str(event.attributes.get("conversation"))
+    channels = reply_channels(event)
+    phone = event.contact.phone
+
+    def rank_of(run: Run) -> int | None:
+        waiting = run.waiting
+        assert waiting is not None
+        if conversation and conversation == (waiting.conversation or run.trigger.conversation):
+            return 0
+        if waiting.asked_on is None:
+            return 2
+        if waiting.asked_on not in channels or (waiting.asked_via and waiting.asked_via != event.connection):
+            return None
+        if waiting.asked_on in ("sms", "whatsapp", CALL_CHANNEL) and waiting.asked_to and phone:
+            return 1 if waiting.asked_to == phone else None
+        return 1
+
+    ranked = [(rank, run) for run in runs if (rank := rank_of(run)) is not None]
+    if not ranked:
+        return None
+    best = min(rank for rank, _ in ranked)
+    return max(
+        (run for rank, run in ranked if rank == best),
+        key=lambda run: (_waiting_since(run) or run.updated_at, run.started_at, run.id),
+    )
 
 
 def _waiting_since(run: Run) -> datetime | None:

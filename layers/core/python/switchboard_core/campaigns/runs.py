@@ -141,6 +141,11 @@ class Waiting(_Frozen):
     sequence: int
     reason: str | None = Field(default=None, description="for a postponed step: quiet_hours or frequency_cap")
     cap_postponements: int = Field(default=0, description="times the frequency cap held this step back in a row")
+    # Where the question a `reply` wait waits on was asked, to tell which waiting run a reply answers.
+    asked_on: str | None = Field(default=None, description="the channel of the run's last message or call")
+    asked_to: str | None = Field(default=None, description="the contact's address on it")
+    asked_via: str | None = Field(default=None, description="the connection its step named, if any")
+    conversation: str | None = Field(default=None, description="the trigger's conversation")
 
 
 class StepRecord(_Frozen):

@@ -152,17 +152,23 @@ class CampaignStore:
             ]
         )
 
-    def unpublish(self, campaign_id: str, now: datetime) -> bool:
+    def unpublish(self, campaign_id: str, now: datetime, stopped_by: Author | None = None) -> bool:
         """No version live any more (a stopped campaign); False when the campaign does not exist.
-        The versions keep their first publication time."""
+        The versions keep their first publication time. With `stopped_by` it is a stop: its time
+        is kept (`stopped_at`), and every run started before it is stopped."""
         from switchboard_core.dynamo import conditional_write
 
+        values: dict[str, Any] = {":now": now.isoformat()}
+        update = "REMOVE published_version, published_at, published_by SET updated_at = :now"
+        if stopped_by is not None:
+            update += ", stopped_at = :now, stopped_by = :by"
+            values[":by"] = stopped_by.model_dump(mode="json")
         return conditional_write(
             self._table.update_item,
             Key={"pk": campaign_pk(campaign_id), "sk": HEAD},
-            UpdateExpression="REMOVE published_version, published_at, published_by SET updated_at = :now",
+            UpdateExpression=update,
             ConditionExpression="attribute_exists(pk)",
-            ExpressionAttributeValues={":now": now.isoformat()},
+            ExpressionAttributeValues=values,
         )
 
     def share(self, campaign_id: str, share: Share) -> bool:

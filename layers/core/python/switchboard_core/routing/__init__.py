@@ -26,9 +26,33 @@ CALL_CONTROL_TYPES = frozenset({"call.dial_ended"})
 
 def is_conversational(event: CanonicalEvent) -> bool:
     """Events that thread into a conversation and get routed (not routing's, the calls function's
-    or the campaigns' own output: a campaign's message is the business talking, never a customer)."""
+    or the campaigns' own output: a campaign's message is the business talking, never a customer;
+    nor the callbacks of a call the hub placed)."""
     return (
         event.provider not in (ROUTING_PROVIDER, CALLS_PROVIDER, CAMPAIGNS_PROVIDER)
         and event.type.startswith(CONVERSATIONAL_PREFIXES)
         and event.type not in CALL_CONTROL_TYPES
+        and not placed_by_the_hub(event)
     )
+
+
+def placed_by_the_hub(event: CanonicalEvent) -> bool:
+    """A callback of a call the hub placed through a provider's API (a campaign's call, its
+    keypad result, a leg it connected): the business calling out, never a customer's turn to
+    open, route or assign a conversation with. Twilio says `Direction=outbound-api`; Vonage
+    `direction: outbound`, and its input results (`dtmf`, no `status`) come only from such calls."""
+    if not event.type.startswith("call."):
+        return False
+    attributes = event.attributes
+    if event.provider == "twilio":
+        return (_scalar(attributes.get("Direction")) or "").lower() == "outbound-api"
+    if event.provider == "vonage":
+        direction = (_scalar(attributes.get("direction")) or "").lower()
+        return direction == "outbound" or (isinstance(attributes.get("dtmf"), dict) and "status" not in attributes)
+    return False
+
+
+def _scalar(value: object) -> str | None:
+    if isinstance(value, list):
+        value = value[0] if value else None
+    return value if isinstance(value, str) else None
