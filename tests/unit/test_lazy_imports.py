@@ -58,6 +58,9 @@ def test_a_cold_import_leaves_out_what_only_some_records_need(module):
 
 @pytest.fixture
 def function_env(aws_world, monkeypatch):
+    """The function's environment, set before its handler is imported: Powertools' Logger and
+    Metrics read theirs when the module is first imported, and later tests share the module."""
+
     def using(name: str) -> None:
         for key, value in LocalFunctions(aws_world.names.mapping(), "test").environment(name).items():
             monkeypatch.setenv(key, value)
@@ -67,9 +70,9 @@ def function_env(aws_world, monkeypatch):
 
 @pytest.fixture
 def campaigns(function_env):
+    function_env("campaigns")
     from functions.campaigns import handler
 
-    function_env("campaigns")
     handler.settings.cache_clear()
     handler.dependencies.cache_clear()
     yield handler
@@ -107,6 +110,7 @@ def test_campaigns_reads_responders_through_the_routing_store_made_on_first_use(
 def test_the_webhook_sender_is_the_subscriptions_sender(function, function_env, monkeypatch):
     from switchboard_core.subscriptions import sender
 
+    function_env(function)
     handler: Any = __import__(f"functions.{function}.handler", fromlist=["handler"])
     sent: list[tuple[Any, ...]] = []
 
