@@ -6,30 +6,24 @@ from __future__ import annotations
 import os
 from datetime import UTC, datetime, timedelta
 from functools import cache, lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from functions.admin import answers, campaign_runs, campaigns, logic, subscriptions
 from switchboard_core import aws, endpoints
-from switchboard_core.answers.store import MessageStore
-from switchboard_core.bus import EventPublisher
-from switchboard_core.campaigns.run_store import RunStore
-from switchboard_core.campaigns.store import CampaignStore
-from switchboard_core.connections import ConnectionStore, CredentialStore
-from switchboard_core.cursors import CursorCodec
 from switchboard_core.errors import HubError
-from switchboard_core.event_log import EventLogStore
-from switchboard_core.http import public_base_url
 from switchboard_core.principals import Principal
-from switchboard_core.routing.config_store import RoutingConfigStore
-from switchboard_core.routing.contacts import ContactStore
-from switchboard_core.routing.conversations import ConversationStore
 from switchboard_core.settings import load_settings
-from switchboard_core.subscriptions.deliveries import DeliveryLog
-from switchboard_core.subscriptions.policy import load_policy
-from switchboard_core.subscriptions.secrets import SigningSecretStore
-from switchboard_core.subscriptions.store import SubscriptionStore
+
+if TYPE_CHECKING:
+    from functions.admin import answers, campaign_runs, campaigns, logic, subscriptions
+    from switchboard_core.cursors import CursorCodec
+    from switchboard_core.routing.config_store import RoutingConfigStore
+    from switchboard_core.routing.contacts import ContactStore
+    from switchboard_core.routing.conversations import ConversationStore
+
+# Each area's logic and stores are imported by the factory that makes them, so a cold request
+# pays for its own area only (functions/admin/handler.py loads the areas' routes the same way).
 
 CURSOR_KEY_MAX_AGE_SECONDS = 300  # a rotated cursor key is in use everywhere within 5 minutes
 
@@ -63,21 +57,31 @@ def local_endpoints() -> bool:
 
 @cache
 def routing_store() -> RoutingConfigStore:
+    from switchboard_core.routing.config_store import RoutingConfigStore
+
     return RoutingConfigStore(aws.resource("dynamodb").Table(settings().routing_table))
 
 
 @cache
 def contact_store() -> ContactStore:
+    from switchboard_core.routing.contacts import ContactStore
+
     return ContactStore(aws.resource("dynamodb").Table(settings().contacts_table))
 
 
 @cache
 def conversation_store() -> ConversationStore:
+    from switchboard_core.routing.conversations import ConversationStore
+
     return ConversationStore(aws.resource("dynamodb").Table(settings().conversations_table))
 
 
 @cache
 def dependencies() -> logic.AdminDeps:
+    from functions.admin import logic
+    from switchboard_core.connections import ConnectionStore, CredentialStore
+    from switchboard_core.event_log import EventLogStore
+
     config = settings()
     dynamodb = aws.resource("dynamodb")
     return logic.AdminDeps(
@@ -90,6 +94,12 @@ def dependencies() -> logic.AdminDeps:
 
 @cache
 def answer_deps() -> answers.AnswerDeps:
+    from functions.admin import answers
+    from switchboard_core.answers.store import MessageStore
+    from switchboard_core.bus import EventPublisher
+    from switchboard_core.connections import ConnectionStore
+    from switchboard_core.event_log import EventLogStore
+
     config = settings()
     dynamodb = aws.resource("dynamodb")
     return answers.AnswerDeps(
@@ -104,6 +114,9 @@ def answer_deps() -> answers.AnswerDeps:
 
 @cache
 def campaign_deps() -> campaigns.CampaignDeps:
+    from functions.admin import campaigns
+    from switchboard_core.campaigns.store import CampaignStore
+
     return campaigns.CampaignDeps(
         store=CampaignStore(aws.resource("dynamodb").Table(settings().campaigns_table)),
         routing=routing_store(),
@@ -130,6 +143,9 @@ class CampaignRunSettings(BaseModel):
 
 @cache
 def run_deps() -> campaign_runs.RunDeps:
+    from functions.admin import campaign_runs
+    from switchboard_core.campaigns.run_store import RunStore
+
     config = load_settings(CampaignRunSettings)
     return campaign_runs.RunDeps(
         events=aws.client("events"),
@@ -166,6 +182,13 @@ class SubscriptionSettings(BaseModel):
 
 @cache
 def subscription_deps() -> subscriptions.SubscriptionDeps:
+    from functions.admin import subscriptions
+    from switchboard_core.event_log import EventLogStore
+    from switchboard_core.subscriptions.deliveries import DeliveryLog
+    from switchboard_core.subscriptions.policy import load_policy
+    from switchboard_core.subscriptions.secrets import SigningSecretStore
+    from switchboard_core.subscriptions.store import SubscriptionStore
+
     config = load_settings(SubscriptionSettings)
     dynamodb = aws.resource("dynamodb")
     table = dynamodb.Table(config.subscriptions_table)
@@ -206,6 +229,8 @@ def cursors() -> CursorCodec:
 
 @lru_cache(maxsize=2)  # one codec per secret value: a rotated value gets a new codec, not a stale one
 def _codec(secret: str) -> CursorCodec:
+    from switchboard_core.cursors import CursorCodec
+
     return CursorCodec(secret)
 
 
@@ -239,6 +264,8 @@ def principal(event: Any) -> Principal:
 
 
 def base_url(event: Any) -> str:
+    from switchboard_core.http import public_base_url  # with the providers' adapters: connections' routes only
+
     return public_base_url(event.raw_event, settings().public_base_url)
 
 

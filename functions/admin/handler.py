@@ -1,5 +1,6 @@
 """Admin API handler: Powertools' event handler with request validation, one Router per
-area (functions/admin/routes), and one error shape for everything it refuses.
+area (functions/admin/routes, each loaded when a request first reaches it), and one error
+shape for everything it refuses.
 
 Every 4xx answers `{"error": {"code", "message", "details"?}}` (switchboard_core.errors);
 a request that does not validate lists each problem with its field and where it was
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import importlib
 import json
 import re
 from functools import cache
@@ -25,19 +27,9 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestValidationError,
     ResponseValidationError,
 )
+from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 
 from functions.admin.dependencies import cold_start, principal
-from functions.admin.routes import (
-    campaigns,
-    connections,
-    contacts,
-    conversations,
-    events,
-    keys,
-    messages,
-    routing,
-    subscriptions,
-)
 from functions.admin.routes.params import answers
 from switchboard_core.errors import HubError, invalid_request, located_problems
 from switchboard_core.tracing import LazyTracer
@@ -96,8 +88,41 @@ app = APIGatewayHttpResolver(
     # A response that does not match its model is our bug: a 500, never a 400.
     response_validation_error_http_code=HTTPStatus.INTERNAL_SERVER_ERROR,
 )
-for area in (connections, keys, events, routing, contacts, conversations, messages, subscriptions, campaigns):
-    app.include_router(area.router)
+
+# Each area's routes (functions/admin/routes/<module>.py), with its logic and models, are loaded
+# when a request first reaches a path under /admin/<segment>, so a cold start pays for one area,
+# not all nine. Areas are listed in the order their routers were always included; the OpenAPI
+# document and the 405 check load them all.
+AREAS: dict[str, tuple[str, ...]] = {
+    "connections": ("connections",),
+    "providers": ("connections",),
+    "whoami": ("keys",),
+    "events": ("events",),
+    "routing": ("routing",),
+    "teams": ("routing",),
+    "responders": ("routing",),
+    "contacts": ("contacts",),
+    "conversations": ("conversations", "messages"),
+    "subscriptions": ("subscriptions",),
+    "campaigns": ("campaigns",),
+}
+AREA_MODULES = tuple(dict.fromkeys(module for modules in AREAS.values() for module in modules))
+_included: set[str] = set()  # this app's; a reloaded handler (the local runtime) starts with none
+
+
+def include_areas(modules: tuple[str, ...]) -> None:
+    """Include these route modules' routers in the app, each once."""
+    for module in modules:
+        if module not in _included:
+            app.include_router(importlib.import_module(f"functions.admin.routes.{module}").router)
+            _included.add(module)
+
+
+def include_area_of(path: str) -> None:
+    """Load the routes of the area `path` is in (none for a path outside every area: a 404)."""
+    segments = path.split("/")
+    if len(segments) > 2 and segments[1] == "admin":
+        include_areas(AREAS.get(segments[2], ()))
 
 
 def refuse_unknown_query_parameters(app: APIGatewayHttpResolver, next_middleware: Any) -> Response:
@@ -128,6 +153,7 @@ def openapi_document() -> dict[str, Any]:
     # Powertools' OpenAPI document models (~100 ms to build) serve only this path.
     from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 
+    include_areas(AREA_MODULES)
     generated = json.loads(
         app.get_openapi_json_schema(
             title=API_TITLE,
@@ -139,7 +165,22 @@ def openapi_document() -> dict[str, Any]:
             security=[{"apiKey": []}],
         )
     )
-    return with_hub_errors(generated)
+    return in_area_order(with_hub_errors(generated))
+
+
+def in_area_order(document: dict[str, Any]) -> dict[str, Any]:
+    """The paths in one order whichever areas earlier requests loaded first: Powertools lists
+    them in the order their routes were included, which here follows the requests."""
+    document["paths"] = dict(sorted(document["paths"].items(), key=lambda item: _path_order(item[0])))
+    return document
+
+
+def _path_order(path: str) -> tuple[int, int, str]:
+    """Dynamic paths before static ones, as Powertools lists them; then by area, then by path."""
+    segments = path.split("/")
+    area = AREAS.get(segments[2], ()) if len(segments) > 2 else ()
+    position = AREA_MODULES.index(area[0]) if area else len(AREA_MODULES)
+    return (0 if "{" in path else 1, position, path)
 
 
 def with_hub_errors(document: dict[str, Any]) -> dict[str, Any]:
@@ -267,4 +308,5 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     query = event.get("queryStringParameters")
     if query:
         event["queryStringParameters"] = {k: v for k, v in query.items() if v != ""} or None
+    include_area_of(APIGatewayProxyEventV2(event).path)
     return app.resolve(event, context)

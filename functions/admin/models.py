@@ -1,6 +1,7 @@
 """The admin API's response models: what each route answers, for validation and the
-OpenAPI document (docs/openapi.json). Request models live next to the logic that uses them
-(logic.py, routing_config.py); the domain's own models (rule sets, taxonomies, teams,
+OpenAPI document (docs/openapi.json); the error shape every route documents is in
+routes/params.py, which the handler loads without this module. Request models live next to the
+logic that uses them (logic.py, routing_config.py); the domain's own models (rule sets, taxonomies, teams,
 responders, contacts, conversations, canonical events) are answered as they are.
 
 Models whose rows another part of the hub produces (provider descriptions, simulation rows,
@@ -23,20 +24,6 @@ from switchboard_core.routing.sensing import Taxonomy
 
 def _omitted_when_none(value: Any) -> bool:
     return value is None
-
-
-class ErrorDetail(BaseModel):
-    code: str = Field(description="machine-readable reason, e.g. validation_error, forbidden, not_found")
-    message: str = Field(description="what was wrong, naming the fields")
-    details: dict[str, Any] | None = Field(
-        default=None, description="e.g. problems: [{field, in, problem}] for a request that does not validate"
-    )
-
-
-class ErrorBody(BaseModel):
-    """Every refusal (4xx) has this shape."""
-
-    error: ErrorDetail
 
 
 # --- providers, whoami ----------------------------------------------------------------------

@@ -10,8 +10,8 @@ malformed message fails every time and ends in the dead-letter queue, where it i
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from functools import cache
-from typing import Any
+from functools import cache, cached_property
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
@@ -25,16 +25,19 @@ from switchboard_core import aws, sending
 from switchboard_core.campaigns.run_store import RunStore
 from switchboard_core.campaigns.runner import CampaignScheduler, MalformedWork, RetryLater, Runner, RunnerDeps
 from switchboard_core.campaigns.store import CampaignStore
-from switchboard_core.notification_signing import NotificationSigningKeys
 from switchboard_core.outbound import TransientFailure
 from switchboard_core.outbound.transport import http_transport
-from switchboard_core.routing.config_store import RoutingConfigStore
 from switchboard_core.routing.contacts import ContactStore
 from switchboard_core.routing.conversations import ConversationStore
 from switchboard_core.sending import SendingSettings
 from switchboard_core.settings import load_settings
-from switchboard_core.subscriptions.sender import post
 from switchboard_core.tracing import LazyTracer
+
+if TYPE_CHECKING:
+    from switchboard_core.endpoints import CheckedEndpoint
+    from switchboard_core.notification_signing import NotificationSigningKeys
+    from switchboard_core.routing.config_store import RoutingConfigStore
+    from switchboard_core.subscriptions.sender import SendResult
 
 logger = Logger()
 metrics = Metrics()
@@ -74,24 +77,58 @@ def channel_deps(config: CampaignSettings) -> Any:
     )
 
 
+class RoutingConfig:
+    """The routing configuration store, made when a step first asks it for a responder or a team
+    (only connect_call does): its module brings the routing rules', taxonomy's and teams' models,
+    which no other message needs."""
+
+    def __init__(self, table: Any) -> None:
+        self._table = table
+
+    @cached_property
+    def store(self) -> RoutingConfigStore:
+        from switchboard_core.routing.config_store import RoutingConfigStore
+
+        return RoutingConfigStore(self._table)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store, name)
+
+
+def post_webhook(endpoint: CheckedEndpoint, body: bytes, headers: dict[str, str], timeout: float) -> SendResult:
+    """The webhook step's sender, imported by the first webhook step (no other step uses it)."""
+    from switchboard_core.subscriptions.sender import post
+
+    return post(endpoint, body, headers, timeout)
+
+
 @cache
 def dependencies() -> RunnerDeps:
     config = settings()
-    # Read only: the notifications function creates a tenant's secret (its grant is read).
-    keys = NotificationSigningKeys(aws.client("secretsmanager"), config.signing_secrets_prefix, create_missing=False)
+
+    @cache
+    def signing_keys() -> NotificationSigningKeys:
+        # Only webhook steps sign: the secret store and Standard Webhooks come with the first one.
+        from switchboard_core.notification_signing import NotificationSigningKeys
+
+        # Read only: the notifications function creates a tenant's secret (its grant is read).
+        return NotificationSigningKeys(
+            aws.client("secretsmanager"), config.signing_secrets_prefix, create_missing=False
+        )
+
     return RunnerDeps(
         runs=RunStore(sending.table(config.runs_table)),
         campaigns=CampaignStore(sending.table(config.campaigns_table)),
         contacts=ContactStore(sending.table(config.contacts_table)),
         conversations=ConversationStore(sending.table(config.conversations_table)),
-        config=RoutingConfigStore(sending.table(config.routing_table)),
+        config=RoutingConfig(sending.table(config.routing_table)),
         executor=ChannelExecutor(channel_deps(config)),
         scheduler=CampaignScheduler(
             aws.client("scheduler"), config.schedule_group, config.queue_arn, config.scheduler_role_arn
         ),
         publish=sending.publisher(config).publish,
-        webhook_keys=keys.keys,
-        post=post,
+        webhook_keys=lambda tenant: signing_keys().keys(tenant),
+        post=post_webhook,
         local_endpoints=config.endpoints == "loopback",
     )
 

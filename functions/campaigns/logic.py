@@ -23,7 +23,6 @@ from switchboard_core.campaigns.work import (
     TimerMessage,
     TriggerMessage,
 )
-from switchboard_core.envelopes import CanonicalEventBridgeEvent
 from switchboard_core.events import CanonicalEvent
 from switchboard_core.outbound.base import TransientFailure
 
@@ -72,6 +71,9 @@ def parse(body: str) -> CanonicalEvent | TriggerMessage | StartRequest | StopReq
         raise MalformedWork("the message is not a JSON object")
     try:
         if "detail-type" in document:
+            # Powertools' EventBridge model serves bus events only, not the function's own work.
+            from switchboard_core.envelopes import CanonicalEventBridgeEvent
+
             return CanonicalEventBridgeEvent.model_validate(document).detail
         return CAMPAIGN_WORK.validate_python(document)
     except ValidationError as exc:

@@ -19,15 +19,16 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from switchboard_core.connections import Connection, ConnectionStore, CredentialStore
 from switchboard_core.endpoints import EndpointRefused, Resolver, check_endpoint, resolve_host
 from switchboard_core.errors import NotFound
 from switchboard_core.outbound import PermanentFailure, ReplyAddress, TransientFailure, Transport, send
 from switchboard_core.routing.contact_points import ContactPoint
-from switchboard_core.subscriptions.sender import USER_AGENT, Sender
-from switchboard_core.subscriptions.signing import webhook_headers
+
+if TYPE_CHECKING:
+    from switchboard_core.subscriptions.sender import Sender
 
 SMS_PROVIDERS = ("twilio",)
 WEBHOOK_TIMEOUT_SECONDS = 10
@@ -146,6 +147,10 @@ def _email(outgoing: Outgoing, deps: ChannelDeps) -> str:
 
 
 def _webhook(outgoing: Outgoing, deps: ChannelDeps) -> str:
+    # Standard Webhooks signing and the sender's connection classes serve this channel only.
+    from switchboard_core.subscriptions.sender import USER_AGENT
+    from switchboard_core.subscriptions.signing import webhook_headers
+
     url = outgoing.contact_point.to
     try:
         checked = check_endpoint(url, local=deps.local_endpoints, resolve=deps.resolve)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
@@ -30,8 +30,11 @@ from switchboard_core.outbound.transport import http_transport
 from switchboard_core.routing.config_store import RoutingConfigStore
 from switchboard_core.sending import SendingSettings
 from switchboard_core.settings import load_settings
-from switchboard_core.subscriptions.sender import post
 from switchboard_core.tracing import LazyTracer
+
+if TYPE_CHECKING:
+    from switchboard_core.endpoints import CheckedEndpoint
+    from switchboard_core.subscriptions.sender import SendResult
 
 logger = Logger()
 metrics = Metrics()
@@ -56,6 +59,13 @@ def settings() -> NotificationSettings:
     return load_settings(NotificationSettings)
 
 
+def post_webhook(endpoint: CheckedEndpoint, body: bytes, headers: dict[str, str], timeout: float) -> SendResult:
+    """The webhook channel's sender, imported by the first notification webhook (no other channel uses it)."""
+    from switchboard_core.subscriptions.sender import post
+
+    return post(endpoint, body, headers, timeout)
+
+
 @cache
 def dependencies() -> tuple[NotificationDeps, EventPublisher]:
     config = settings()
@@ -69,7 +79,7 @@ def dependencies() -> tuple[NotificationDeps, EventPublisher]:
         email_from=config.email_from or None,
         sms_from=config.sms_from or None,
         webhook_keys=keys.keys,
-        post=post,
+        post=post_webhook,
         local_endpoints=config.endpoints == "loopback",
     )
     deps = NotificationDeps(

@@ -8,9 +8,10 @@ use; an operator reads it from Secrets Manager to configure the receivers."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from switchboard_core.subscriptions.signing import SigningSecrets, new_secret
+if TYPE_CHECKING:
+    from switchboard_core.subscriptions.signing import SigningSecrets
 
 
 class NotificationSigningKeys:
@@ -31,7 +32,10 @@ class NotificationSigningKeys:
         return self.secrets(tenant).signing_keys(datetime.now(UTC))
 
     def _read_or_create(self, tenant: str) -> SigningSecrets:
+        # Only the webhook channel signs: the signing module is imported by the first webhook.
         from botocore.exceptions import ClientError
+
+        from switchboard_core.subscriptions.signing import SigningSecrets, new_secret
 
         try:
             value = self._client.get_secret_value(SecretId=self.name(tenant))["SecretString"]

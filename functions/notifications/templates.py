@@ -15,10 +15,13 @@ from."""
 from __future__ import annotations
 
 from functools import cache
+from typing import TYPE_CHECKING
 
-from jinja2 import StrictUndefined, Template
-from jinja2.sandbox import SandboxedEnvironment
 from pydantic import BaseModel
+
+if TYPE_CHECKING:
+    from jinja2 import Template
+    from jinja2.sandbox import SandboxedEnvironment
 
 SMS_MAX_CHARS = 320  # two SMS segments at most
 MESSAGE_EXCERPT_CHARS = 140
@@ -108,6 +111,11 @@ TEMPLATES: dict[str, str] = {
 
 @cache
 def environment() -> SandboxedEnvironment:
+    # Jinja2 is imported by the first notification rendered, not at a cold start: a batch of
+    # triggers that notify nobody (no contact point, quiet hours, already sent) never needs it.
+    from jinja2 import StrictUndefined
+    from jinja2.sandbox import SandboxedEnvironment
+
     # StrictUndefined: a template naming a field the view lacks fails loudly in tests, not silently blank.
     return SandboxedEnvironment(autoescape=False, undefined=StrictUndefined, keep_trailing_newline=False)
 

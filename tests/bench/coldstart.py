@@ -15,7 +15,9 @@ tracing (LAMBDA_TASK_ROOT, the region, the X-Ray daemon address; POWERTOOLS_TRAC
 unset), so what tracing costs at import is counted. The verdict compares CPU time (time.process_time
 in the child), which other processes on a shared machine do not inflate; wall time is printed
 beside it. `--importtime FUNCTION` lists the heaviest imports of one handler that boto3 does
-not already bring (`python -X importtime`), to find what to make lazy.
+not already bring (`python -X importtime`), to find what to make lazy. `--against PATH`
+measures another checkout's handlers (the code before a change) in the same rounds,
+interleaved with this tree's, so a before/after comparison is made in one run.
 
 Exit status 1 when a target is missed in a full run; the quick form (CI) only proves the
 benchmark runs and prints its figures, since two rounds on a loaded machine are no verdict.
@@ -33,6 +35,7 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from infra.topology import FUNCTIONS, function_environment
 
@@ -108,11 +111,11 @@ class Sandbox:
     layer: Path
 
     @classmethod
-    def stage(cls, directory: Path) -> Sandbox:
+    def stage(cls, directory: Path, repository: Path = REPOSITORY) -> Sandbox:
         ignored = shutil.ignore_patterns("__pycache__", "*.pyc")
         task_root, layer = directory / "task", directory / "opt" / "python"
-        shutil.copytree(REPOSITORY / "functions", task_root / "functions", ignore=ignored)
-        core = REPOSITORY / "layers" / "core" / "python" / "switchboard_core"
+        shutil.copytree(repository / "functions", task_root / "functions", ignore=ignored)
+        core = repository / "layers" / "core" / "python" / "switchboard_core"
         shutil.copytree(core, layer / "switchboard_core", ignore=ignored)
         return cls(task_root, layer)
 
@@ -153,26 +156,22 @@ def measure(sandbox: Sandbox, module: str, function: str | None) -> Sample:
     )
 
 
-def run(rounds: int, only: list[str] | None = None) -> dict[str, object]:
+def run(rounds: int, only: list[str] | None = None, against: Path | None = None) -> dict[str, object]:
     handlers = {name: module for name, module in handler_modules().items() if not only or name in only}
     modules = {BASELINE: BASELINE, **handlers}
     samples: dict[str, list[Sample]] = {name: [] for name in modules}
+    before: dict[str, list[Sample]] = {name: [] for name in handlers}
     with tempfile.TemporaryDirectory(prefix="switchboard-coldstart-") as directory:
         sandbox = Sandbox.stage(Path(directory))
+        other = Sandbox.stage(Path(directory) / "against", against) if against else None
         for _ in range(rounds):
             for name, module in modules.items():
                 samples[name].append(measure(sandbox, module, None if name == BASELINE else name))
-    medians = {
-        name: {
-            "cpu_ms": round(statistics.median(s.cpu_ms for s in taken), 1),
-            "wall_ms": round(statistics.median(s.wall_ms for s in taken), 1),
-            "compile_ms": round(statistics.median(s.compile_ms for s in taken), 1),
-            "modules": max(s.modules for s in taken),
-        }
-        for name, taken in samples.items()
-    }
+                if other is not None and name != BASELINE:
+                    before[name].append(measure(other, module, name))
+    medians = {name: _medians(taken) for name, taken in samples.items()}
     baseline = medians.pop(BASELINE)
-    functions = {
+    functions: dict[str, dict[str, Any]] = {
         name: {
             **figures,
             "ratio": round(figures["cpu_ms"] / baseline["cpu_ms"], 2),
@@ -181,7 +180,20 @@ def run(rounds: int, only: list[str] | None = None) -> dict[str, object]:
         }
         for name, figures in medians.items()
     }
-    return {"rounds": rounds, "boto3": baseline, "functions": functions}
+    if other is not None:
+        for name, taken in before.items():
+            figures = _medians(taken)
+            functions[name]["against"] = {**figures, "ratio": round(figures["cpu_ms"] / baseline["cpu_ms"], 2)}
+    return {"rounds": rounds, "boto3": baseline, "functions": functions, "against": str(against) if against else None}
+
+
+def _medians(taken: list[Sample]) -> dict[str, float]:
+    return {
+        "cpu_ms": round(statistics.median(s.cpu_ms for s in taken), 1),
+        "wall_ms": round(statistics.median(s.wall_ms for s in taken), 1),
+        "compile_ms": round(statistics.median(s.compile_ms for s in taken), 1),
+        "modules": max(s.modules for s in taken),
+    }
 
 
 def missed(report: dict[str, object]) -> list[str]:
@@ -225,13 +237,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--function", action="append", choices=sorted(FUNCTIONS), help="only these (repeatable)")
     parser.add_argument("--importtime", metavar="FUNCTION", choices=sorted(FUNCTIONS), help="list what it imports")
+    parser.add_argument(
+        "--against", metavar="PATH", type=Path, help="another checkout (the code before), measured in the same rounds"
+    )
     args = parser.parse_args(argv)
     if args.importtime:
         for name, ms in heaviest_imports(args.importtime):
             print(f"{ms:8.1f} ms  {name}")
         return 0
 
-    report = run(args.rounds or (2 if args.quick else 11), args.function)
+    report = run(args.rounds or (2 if args.quick else 11), args.function, args.against)
     report["quick"] = args.quick
     failed = missed(report)
     report["missed"] = failed
@@ -253,6 +268,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"  {name:16} {cpu:7.1f} ({wall:7.1f}) ms, compiling {compiling:5.1f}  {figures['modules']:4} modules  "
                 f"{figures['ratio']:5.2f}x boto3 (wall {figures['wall_ratio']:.2f}x)  "
                 f"target <= {figures['target']}x  {verdict}"
+                + (f"  (against: {figures['against']['ratio']:.2f}x)" if "against" in figures else "")
             )
     if failed and not args.quick:
         print(f"cold-start target missed: {', '.join(failed)}", file=sys.stderr)

@@ -66,3 +66,27 @@ def test_coldstart_benchmark_fails_a_full_run_that_misses_a_target(monkeypatch, 
 
     figures["ingest"] = 150.0
     assert coldstart.main(["--rounds", "1"]) == 0
+
+
+def test_coldstart_benchmark_measures_another_checkout_in_the_same_rounds(monkeypatch, capsys, tmp_path):
+    """--against: the other tree's handlers are staged apart and measured beside this tree's,
+    each against the same boto3 figure; the verdict stays this tree's."""
+    from tests.bench import coldstart
+
+    other = tmp_path / "before"
+    (other / "functions").mkdir(parents=True)
+    (other / "functions" / "marker_of_the_other_tree.py").write_text("")
+    (other / "layers" / "core" / "python" / "switchboard_core").mkdir(parents=True)
+
+    def measure(sandbox, module, function):
+        before = (sandbox.task_root / "functions" / "marker_of_the_other_tree.py").exists()
+        cpu = {"boto3": 100.0, "admin": 280.0 if before else 150.0}[module]
+        return coldstart.Sample(cpu_ms=cpu, wall_ms=cpu, modules=1)
+
+    monkeypatch.setattr(coldstart, "handler_modules", lambda: {"admin": "admin"})
+    monkeypatch.setattr(coldstart, "measure", measure)
+    assert coldstart.main(["--rounds", "1", "--json", "--against", str(other)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["functions"]["admin"]["ratio"] == 1.5
+    assert report["functions"]["admin"]["against"]["ratio"] == 2.8
+    assert report["against"] == str(other)

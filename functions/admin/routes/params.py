@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
+from pydantic import BaseModel, Field
 
-from functions.admin.models import ErrorBody
 from switchboard_core.cursors import MAX_CURSOR_CHARS
 
 NAME_PATTERN = r"^[A-Za-z0-9_.-]+$"  # tenants, teams, responders: as CreateConnection and the models have it
@@ -31,6 +31,22 @@ Cursor = Annotated[
         max_length=MAX_CURSOR_CHARS,
     ),
 ]
+
+
+# The error shape lives here, not in models.py, so the handler documents it without loading
+# every area's response models.
+class ErrorDetail(BaseModel):
+    code: str = Field(description="machine-readable reason, e.g. validation_error, forbidden, not_found")
+    message: str = Field(description="what was wrong, naming the fields")
+    details: dict[str, Any] | None = Field(
+        default=None, description="e.g. problems: [{field, in, problem}] for a request that does not validate"
+    )
+
+
+class ErrorBody(BaseModel):
+    """Every refusal (4xx) has this shape."""
+
+    error: ErrorDetail
 
 
 def path_id(what: str) -> Any:
