@@ -24,7 +24,7 @@ from switchboard_core.routing.assignment import Responder, Team
 from switchboard_core.routing.config_store import RoutingConfigStore
 from switchboard_core.routing.contact_points import ContactPoint
 from switchboard_core.routing.contacts import ContactRecord, ContactStore, TimelinePosition
-from switchboard_core.routing.conversations import Conversation, ConversationStore, ListPosition, Status
+from switchboard_core.routing.conversations import Conversation, ConversationStore, Status, list_position
 from switchboard_core.routing.rules import RuleSet
 from switchboard_core.routing.sensing import Sensor, Taxonomy
 
@@ -248,7 +248,7 @@ def list_conversations(
     only the listing (tenant and filters) it was issued for."""
     principal.require_read(tenant)
     scope = {"listing": "conversations", "tenant": tenant, **filters}
-    after = codec.open(cursor, scope, ListPosition) if cursor else None
+    after = codec.open(cursor, scope, list_position(filters.get("status"), filters.get("assignee"))) if cursor else None
     found, last = conversations.for_tenant(
         tenant,
         status=filters.get("status"),
@@ -281,7 +281,7 @@ def set_conversation_status(
     conversation = conversations.get(conversation_id)
     if conversation is None or not principal.can_read_tenant(conversation.tenant):
         raise NotFound(f"unknown conversation {conversation_id!r}", code="unknown_conversation")
-    conversations.set_status(conversation_id, request.status, request.assignee)
+    conversations.set_status(conversation, request.status, request.assignee)
     updated = conversations.get(conversation_id)
     assert updated is not None
     return updated

@@ -157,6 +157,7 @@ def route(
     assignment = assign(event, decision, sensed, deps.config, now) if decision else None
     deps.conversations.record_routing(
         conversation.id,
+        tenant=event.tenant,
         sensed=sensed,
         decision=decision,
         assignment=assignment,

@@ -66,3 +66,21 @@ def test_coldstart_benchmark_fails_a_full_run_that_misses_a_target(monkeypatch, 
 
     figures["ingest"] = 150.0
     assert coldstart.main(["--rounds", "1"]) == 0
+
+
+def test_quick_scale_benchmark_counts_every_listing(capsys):
+    """Counts, not times, so the quick form can hold the verdict: every listing reads what it
+    returns (one item more for a timeline's look-ahead) at 400 and at 4,000 stored events."""
+    from tests.bench import scale
+
+    assert scale.main(["--quick", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["quick"] is True and report["events"] == [400, 4000]
+    labels = set(report["listings"])
+    assert {"contact timeline (first page)", "conversations status=waiting", "conversations assignee=agent-7"} <= labels
+    assert sum(label.startswith("events ") for label in labels) == 17  # 2 bases x 4 filters x with/without since, +1
+    for label, sizes in report["listings"].items():
+        for figures in sizes.values():
+            assert figures["round_trips_per_page"] <= 1 + ("timeline" in label)
+            assert figures["items_read"] <= figures["items_returned"] + 1, label
+    assert report["worst_ratio"] == 1.0
