@@ -45,6 +45,7 @@ class Calls:
 
     round_trips: dict[str, int] = field(default_factory=dict)
     items_read: int = 0
+    response_bytes: int = 0
 
     @property
     def total_round_trips(self) -> int:
@@ -61,6 +62,7 @@ class DynamoCounter:
 
     def _count(self, http_response: Any, parsed: dict[str, Any], model: Any, **_: Any) -> None:
         self.calls.round_trips[model.name] = self.calls.round_trips.get(model.name, 0) + 1
+        self.calls.response_bytes += len(http_response.content or b"")
         if "ScannedCount" in parsed:
             self.calls.items_read += parsed["ScannedCount"]
         elif model.name == "GetItem":

@@ -3,23 +3,36 @@ and round-robin cursors, in one table (`pk` = tenant, `sk` = item).
 
     pk TENANT#<tenant>  sk RULES             the rule set in force (validated before it is written)
     pk TENANT#<tenant>  sk TAXONOMY          topics and entity dictionaries
+    pk TENANT#<tenant>  sk VERSIONS          the versions of both (0: none yet), a few bytes: what
+                                             routing reads per event to know its parsed copies are current
     pk TENANT#<tenant>  sk RESPONDER#<id>    a responder, with its current load
     pk TENANT#<tenant>  sk TEAM#<name>        a team: what it handles, its hours
     pk TENANT#<tenant>  sk ROBIN#<team>      the last responder a round-robin queue assigned
 
 Rule sets are validated by pydantic before they are stored and re-validated when read,
 so the rule set in force is never invalid: a refused proposal leaves it untouched.
+
+A save writes the document first and then raises its version in VERSIONS (never lowers it:
+the write is conditional), so a reader that sees version n in VERSIONS finds a document of
+version n or newer.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from switchboard_core.dynamo import conditional_write
 from switchboard_core.routing.assignment import Responder, Team
 from switchboard_core.routing.rules import RuleSet
 from switchboard_core.routing.sensing import Taxonomy
+
+
+class Versions(NamedTuple):
+    """The versions of a tenant's rule set and taxonomy in force (0: it has none)."""
+
+    rules: int
+    taxonomy: int
 
 
 class RoutingConfigStore:
@@ -59,7 +72,38 @@ class RoutingConfigStore:
             },
             **kwargs,
         )
+        if saved:
+            self._raise_version(tenant, "rules", version)
         return version if saved else None
+
+    def versions(self, tenant: str) -> Versions | None:
+        """The versions in force, from one small consistent read; None when the tenant's
+        configuration predates the VERSIONS item (read the documents, then `record_versions`)."""
+        item = self._get(tenant, "VERSIONS")
+        if item is None:
+            return None
+        return Versions(rules=int(item.get("rules", 0)), taxonomy=int(item.get("taxonomy", 0)))
+
+    def record_versions(self, tenant: str, versions: Versions) -> None:
+        """Write the versions of documents read without a VERSIONS item: each only where no save
+        recorded one meanwhile (a save's version is newer and wins)."""
+        self._table.update_item(
+            Key=self._key(tenant, "VERSIONS"),
+            UpdateExpression="SET #rules = if_not_exists(#rules, :rules), "
+            "#taxonomy = if_not_exists(#taxonomy, :taxonomy)",
+            ExpressionAttributeNames={"#rules": "rules", "#taxonomy": "taxonomy"},  # `rules` is a reserved word
+            ExpressionAttributeValues={":rules": versions.rules, ":taxonomy": versions.taxonomy},
+        )
+
+    def _raise_version(self, tenant: str, document: str, version: int) -> None:
+        conditional_write(
+            self._table.update_item,
+            Key=self._key(tenant, "VERSIONS"),
+            UpdateExpression="SET #document = :version",
+            ConditionExpression="attribute_not_exists(#document) OR #document < :version",
+            ExpressionAttributeNames={"#document": document},
+            ExpressionAttributeValues={":version": version},
+        )
 
     def taxonomy(self, tenant: str) -> tuple[Taxonomy, int]:
         item = self._get(tenant, "TAXONOMY")
@@ -75,6 +119,7 @@ class RoutingConfigStore:
                 "updated_at": now.isoformat(),
             }
         )
+        self._raise_version(tenant, "taxonomy", version)
         return version
 
     # --- responders ----------------------------------------------------------------------
