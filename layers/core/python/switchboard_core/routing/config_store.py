@@ -12,6 +12,11 @@ and round-robin cursors, in one table (`pk` = tenant, `sk` = item).
 Rule sets are validated by pydantic before they are stored and re-validated when read,
 so the rule set in force is never invalid: a refused proposal leaves it untouched.
 
+A rule set larger than COMPRESS_ABOVE is stored zlib-compressed (`body_zlib`, binary): the
+5,000 rules validation allows are about 1.8 MB of JSON, far over DynamoDB's 400 KB item,
+and rule sets compress well (names and conditions repeat), so they fit; `stored_rules`
+is what is written, so the admin API can refuse (413) one that even compressed does not.
+
 A save writes the document first and then raises its version in VERSIONS (never lowers it:
 the write is conditional), so a reader that sees version n in VERSIONS finds a document of
 version n or newer.
@@ -19,6 +24,7 @@ version n or newer.
 
 from __future__ import annotations
 
+import zlib
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -26,6 +32,23 @@ from switchboard_core.dynamo import conditional_write
 from switchboard_core.routing.assignment import Responder, Team
 from switchboard_core.routing.rules import RuleSet
 from switchboard_core.routing.sensing import Taxonomy
+
+COMPRESS_ABOVE = 64 * 1024  # smaller rule sets stay readable JSON in the console
+
+
+def stored_rules(rule_set: RuleSet) -> dict[str, str | bytes]:
+    """The rule set as its item stores it: JSON `body`, or `body_zlib` when large."""
+    body = rule_set.model_dump_json()
+    if len(body) <= COMPRESS_ABOVE:
+        return {"body": body}
+    return {"body_zlib": zlib.compress(body.encode(), 9)}
+
+
+def _rules_body(item: dict[str, Any]) -> str:
+    if "body_zlib" in item:
+        compressed = item["body_zlib"]
+        return zlib.decompress(getattr(compressed, "value", compressed)).decode()
+    return str(item["body"])
 
 
 class Versions(NamedTuple):
@@ -50,7 +73,7 @@ class RoutingConfigStore:
 
     def rules(self, tenant: str) -> tuple[RuleSet, int] | None:
         item = self._get(tenant, "RULES")
-        return (RuleSet.stored(item["body"]), int(item["version"])) if item else None
+        return (RuleSet.stored(_rules_body(item)), int(item["version"])) if item else None
 
     def put_rules(self, tenant: str, rule_set: RuleSet, expected_version: int | None, now: datetime) -> int | None:
         """Store a validated rule set as the next version; None when `expected_version` is
@@ -66,7 +89,7 @@ class RoutingConfigStore:
             self._table.put_item,
             Item={
                 **self._key(tenant, "RULES"),
-                "body": rule_set.model_dump_json(),
+                **stored_rules(rule_set),
                 "version": version,
                 "updated_at": now.isoformat(),
             },
