@@ -185,6 +185,7 @@ TABLES: dict[str, Table] = {
                 # The conversation list filtered by status or by assignee reads only what it returns.
                 Index("by_tenant_status", "tenant_status", "last_activity_at"),
                 Index("by_tenant_assignee", "tenant_assignee", "last_activity_at"),
+                Index("by_tenant_assignee_status", "tenant_assignee_status", "last_activity_at"),
                 Index("by_sla", "sla_open", "sla_due_at"),
             ),
             purpose="Routing: conversations and their thread pointers.",

@@ -178,7 +178,7 @@ def seed(count: int) -> World:
     listings["events tenant provider=<none of its events>"] = events(tenant=TENANT, provider="vonage")
     listings["contact timeline (first page)"] = lambda: (len(contacts.timeline(contact, PAGE)[0]), 1)
     listings["conversations (first page)"] = lambda: (len(conversations.for_tenant(TENANT, limit=PAGE)[0]), 1)
-    for filters in ({"status": "waiting"}, {"assignee": "agent-7"}, {"status": "assigned", "assignee": "agent-7"}):
+    for filters in ({"status": "waiting"}, {"assignee": "agent-7"}, {"status": "resolved", "assignee": "agent-7"}):
         label = "conversations " + " ".join(f"{k}={v}" for k, v in filters.items())
         listings[label] = lambda filters=filters: (len(conversations.for_tenant(TENANT, limit=PAGE, **filters)[0]), 1)
     return World(DynamoCounter(dynamodb.meta.client), listings)
@@ -195,7 +195,7 @@ def conversation_item(n: int, at: datetime) -> dict[str, Any]:
         "last_activity_at": at.isoformat(),
         "event_count": 10,
     }
-    if status == "assigned":
+    if status != "open":  # assigned, waiting and resolved conversations have an assignee
         item["assignee"] = f"agent-{(n // 40) % 10}"
     from switchboard_core.routing.conversations import index_keys
 

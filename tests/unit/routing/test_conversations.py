@@ -146,7 +146,10 @@ def test_listing_by_status_or_assignee_follows_routing_and_staff_reading_only_wh
         assert ids(assignee="agent-1") == [opened[2].id, opened[1].id, opened[0].id]
         assert ids(assignee="agent-2", status="waiting") == [opened[3].id]
         assert ids(status="resolved") == [opened[0].id]
-    assert calls.round_trips == {"Query": 5} and calls.items_read == 2 + 2 + 3 + 1 + 1
+        assert ids(assignee="agent-1", status="assigned") == [opened[2].id, opened[1].id]
+        assert ids(assignee="agent-1", status="resolved") == [opened[0].id]
+        assert ids(assignee="agent-2", status="assigned") == []
+    assert calls.round_trips == {"Query": 8} and calls.items_read == 2 + 2 + 3 + 1 + 1 + 2 + 1 + 0
     assert len(ids()) == 6
 
     first, cursor = store.for_tenant("acme", assignee="agent-1", limit=2)

@@ -84,7 +84,10 @@ class Conversation(BaseModel):
 
 def list_index(status: str | None, assignee: str | None) -> tuple[str, str | None]:
     """The index a tenant's conversation listing reads, and the composite attribute it is keyed on
-    (None: the plain `tenant`): an assignee's conversations, those of one status, or all."""
+    (None: the plain `tenant`): an assignee's conversations of one status, all an assignee's,
+    those of one status, or all."""
+    if assignee and status:
+        return "by_tenant_assignee_status", "tenant_assignee_status"
     if assignee:
         return "by_tenant_assignee", "tenant_assignee"
     if status:
@@ -101,9 +104,11 @@ def list_position(status: str | None, assignee: str | None) -> type[BaseModel]:
 def index_keys(item: dict[str, Any]) -> dict[str, str]:
     """A conversation's composite index keys, from its tenant, status and assignee: the listing
     by status or by assignee then reads only the conversations it returns."""
-    keys = {"tenant_status": f"{item['tenant']}#{item.get('status', Status.OPEN.value)}"}
+    status = item.get("status", Status.OPEN.value)
+    keys = {"tenant_status": f"{item['tenant']}#{status}"}
     if item.get("assignee"):
         keys["tenant_assignee"] = f"{item['tenant']}#{item['assignee']}"
+        keys["tenant_assignee_status"] = f"{item['tenant']}#{item['assignee']}#{status}"
     return keys
 
 
@@ -298,17 +303,13 @@ class ConversationStore:
         from boto3.dynamodb.conditions import Attr, Key
 
         index, attribute = list_index(status, assignee)
-        partition = f"{tenant}#{assignee}" if assignee else f"{tenant}#{status}" if status else tenant
+        partition = "#".join(part for part in (tenant, assignee, status) if part)
         kwargs: dict[str, Any] = {
             "IndexName": index,
             "ScanIndexForward": False,
             "KeyConditionExpression": Key(attribute or "tenant").eq(partition),
         }
-        filters = []
-        if status and assignee:
-            filters.append(Attr("status").eq(status))
-        if topic:
-            filters.append(Attr("topics").contains(topic))
+        filters = [Attr("topics").contains(topic)] if topic else []
         if filters:
             kwargs["FilterExpression"] = all_of(filters)
         if cursor:
