@@ -325,8 +325,15 @@ class ContactStore:
             # Each contact's entries come newest first, so its first limit + 1 are all the merged
             # page can take from it (the one extra says whether a next page exists): one small
             # query per contact, however long the timelines are.
-            kwargs["Limit"] = limit + 1
-            entries.extend(self._table.query(**kwargs).get("Items", []))
+            taken: list[dict[str, Any]] = []
+            while len(taken) <= limit:  # one page, unless DynamoDB's 1 MB per page cut it short
+                kwargs["Limit"] = limit + 1 - len(taken)
+                page = self._table.query(**kwargs)
+                taken.extend(page.get("Items", []))
+                if "LastEvaluatedKey" not in page:
+                    break
+                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+            entries.extend(taken)
         entries.sort(key=lambda item: item["at"], reverse=True)
         page_items = entries[:limit]
         next_cursor = {"at": page_items[-1]["at"]} if len(entries) > limit else None
