@@ -6,7 +6,9 @@ time.process_time in this one run, and how it grows with the taxonomy:
 
 1. 1,000 rules and 10,000 taxonomy phrases (the issue's reference size);
 2. 1,000 rules and 10, 100, 1,000 and 10,000 phrases, with the ratio to 10 phrases;
-3. the configuration step per event at 10 and at 1,000 rules (1,000 phrases), against moto's
+3. sense + decide at 10 and at 1,000 rules: rules gated on topics no message has (skipped by the
+   rule set's index), and rules with only a sentiment condition (each evaluated: the worst case);
+4. the configuration step per event at 10 and at 1,000 rules (1,000 phrases), against moto's
    DynamoDB: what routing does now (a consistent read of the small VERSIONS item, the parsed
    rule set and sensor kept by version) against what it did before (a consistent read and a
    parse of the whole rule set and taxonomy per event): CPU and wall time per event, DynamoDB
@@ -71,13 +73,23 @@ def taxonomy(phrases: int, rng: random.Random) -> Taxonomy:
 
 
 def rule_set(rules: int) -> RuleSet:
-    """`rules` rules; all but the last few test topics no message has, so all are evaluated."""
+    """`rules` rules; all but the catch-all test topics no message has (the index skips them)."""
     body = [
         {
             "name": f"rule{n}",
             "when": {"topics_any": [f"topic{n % 100}-x"], "sentiment_max": 0.5},
             "then": {"kind": "assign", "team": f"team{n % 20}"},
         }
+        for n in range(rules - 1)
+    ]
+    body.append({"name": "catch-all", "then": {"kind": "assign", "team": "front-desk"}})
+    return RuleSet.model_validate({"default_team": "front-desk", "rules": body})
+
+
+def ungated_rule_set(rules: int) -> RuleSet:
+    """`rules` rules no index can skip (a sentiment condition only), none matching, then a catch-all."""
+    body = [
+        {"name": f"rule{n}", "when": {"sentiment_min": 0.999}, "then": {"kind": "assign", "team": f"team{n % 20}"}}
         for n in range(rules - 1)
     ]
     body.append({"name": "catch-all", "then": {"kind": "assign", "team": "front-desk"}})
@@ -181,6 +193,14 @@ def main(argv: list[str] | None = None) -> int:
         sensor = Sensor(taxonomy(phrases, rng))
         build_ms[phrases] = (time.process_time() - started) * 1000
         growth[phrases] = cpu_per_event_us(sensor, rules, iterations)
+    # Deciding walks, in order, the rules an event can meet until one assigns: rules gated on a
+    # topic, type, provider or channel the event lacks are skipped by an index built once per rule
+    # set; rules with only other conditions (sentiment here, the worst case) are each evaluated.
+    sensor = Sensor(taxonomy(1_000, random.Random(7)))
+    decide_us = {
+        kind: {str(n): round(cpu_per_event_us(sensor, build(n), iterations), 1) for n in (10, 1_000)}
+        for kind, build in (("gated", rule_set), ("ungated", ungated_rule_set))
+    }
     config_iterations = 50 if args.quick else 500
     configuration = {str(rules): configuration_per_event(rules, config_iterations) for rules in (10, 1_000)}
     report = {
@@ -189,6 +209,7 @@ def main(argv: list[str] | None = None) -> int:
         "cpu_us_per_event": {str(k): round(v, 1) for k, v in growth.items()},
         "ratio_to_10_phrases": {str(k): round(v / growth[10], 2) for k, v in growth.items()},
         "taxonomy_build_ms": {str(k): round(v, 1) for k, v in build_ms.items()},
+        "sense_and_decide_us_1000_phrases": decide_us,
         "configuration_per_event": configuration,
         "configuration_ratio_1000_to_10_rules": {
             way: round(configuration["1000"][way]["cpu_us"] / configuration["10"][way]["cpu_us"], 2)
@@ -203,6 +224,11 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"  {phrases:>6} phrases: {cpu:8.1f} us/event  ({cpu / growth[10]:.2f}x 10 phrases; "
             f"automaton built in {build_ms[phrases]:.1f} ms)"
+        )
+    for kind, figures in decide_us.items():
+        print(
+            f"sense + decide, 1,000 phrases, rules {kind:<8}: {figures['10']:8.1f} us at 10 rules, "
+            f"{figures['1000']:8.1f} us at 1,000 ({figures['1000'] / figures['10']:.2f}x)"
         )
     print(f"routing's configuration step per event (moto's DynamoDB, 1,000 phrases, {config_iterations} events):")
     for rules, ways in configuration.items():
