@@ -37,6 +37,7 @@ CONTACTS = 10  # the timeline's contact has a tenth of all events
 STATUSES = ("open", "assigned", "waiting", "resolved")
 START = datetime(2026, 11, 1, tzinfo=UTC)
 PAGE = 25
+BEFORE = "(before)"  # the pattern the listings replaced, measured on the same store for comparison
 
 
 @dataclass
@@ -176,12 +177,45 @@ def seed(count: int) -> World:
                 label = "events " + " ".join(f"{k}={'<mid>' if k == 'since' else v}" for k, v in filters.items())
                 listings[label] = events(**filters)
     listings["events tenant provider=<none of its events>"] = events(tenant=TENANT, provider="vonage")
+    event_table = dynamodb.Table("bench-event_log")
+    listings[f"{BEFORE} events tenant=acme type=ticket.created"] = lambda: filtered_walk(
+        event_table, "by_tenant", "tenant", TENANT, "type", "ticket.created", page=100
+    )
+    listings[f"{BEFORE} conversations status=waiting"] = lambda: filtered_walk(
+        dynamodb.Table("bench-conversations"), "by_tenant", "tenant", TENANT, "status", "waiting", page=None
+    )
     listings["contact timeline (first page)"] = lambda: (len(contacts.timeline(contact, PAGE)[0]), 1)
     listings["conversations (first page)"] = lambda: (len(conversations.for_tenant(TENANT, limit=PAGE)[0]), 1)
     for filters in ({"status": "waiting"}, {"assignee": "agent-7"}, {"status": "resolved", "assignee": "agent-7"}):
         label = "conversations " + " ".join(f"{k}={v}" for k, v in filters.items())
         listings[label] = lambda filters=filters: (len(conversations.for_tenant(TENANT, limit=PAGE, **filters)[0]), 1)
     return World(DynamoCounter(dynamodb.meta.client), listings)
+
+
+def filtered_walk(
+    table: Any, index: str, key: str, value: str, attribute: str, wanted: str, page: int | None
+) -> tuple[int, int]:
+    """The first page as the code before the listing indexes read it: the tenant's index with a
+    filter expression, `page` items a round trip (the event log asked for 100; conversations for
+    DynamoDB's 1 MB pages), until a page of matches is found or the partition ends."""
+    from boto3.dynamodb.conditions import Attr, Key
+
+    request: dict[str, Any] = {
+        "IndexName": index,
+        "KeyConditionExpression": Key(key).eq(value),
+        "FilterExpression": Attr(attribute).eq(wanted),
+        "ScanIndexForward": False,
+    }
+    if page:
+        request["Limit"] = page
+    found = 0
+    while found < PAGE:
+        answer = table.query(**request)
+        found += len(answer.get("Items", []))
+        if "LastEvaluatedKey" not in answer:
+            break
+        request["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+    return min(found, PAGE), 1
 
 
 def conversation_item(n: int, at: datetime) -> dict[str, Any]:
@@ -245,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     small, large = (400, 4_000) if args.quick else (1_000, 100_000)
     at_small, at_large = measure(small), measure(large)
-    listings = [label for label in at_small if not label.startswith("(")]
+    listings = [label for label in at_small if label != "(seeding)"]
     ratios = {label: ratio(at_small[label], at_large[label]) for label in listings}
     report = {
         "quick": args.quick,
@@ -253,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
         "seeding_seconds": [at_small["(seeding)"]["seconds"], at_large["(seeding)"]["seconds"]],
         "listings": {label: {"small": at_small[label], "large": at_large[label]} for label in listings},
         "ratio": ratios,
-        "worst_ratio": max(max(r.values()) for r in ratios.values()),
+        "worst_ratio": max(max(r.values()) for label, r in ratios.items() if not label.startswith(BEFORE)),
     }
     if args.json:
         print(json.dumps(report, indent=2))
@@ -274,9 +308,10 @@ def main(argv: list[str] | None = None) -> int:
             f"{b['read_per_returned']:>6.2f} {max(ratios[label].values()):>5.2f}x "
             f"{a['moto_ms']:>7.1f} {b['moto_ms']:>7.1f}"
         )
+    print(f"seeded in {report['seeding_seconds'][0]:.1f} s and {report['seeding_seconds'][1]:.1f} s")
     print(
-        f"worst ratio large/small (round trips per page, items read per item returned): {report['worst_ratio']:.2f}x "
-        "(flat is 1.00x)"
+        "worst ratio large/small of the listings (round trips per page, items read per item returned): "
+        f"{report['worst_ratio']:.2f}x (flat is 1.00x)"
     )
     return 0
 
