@@ -60,6 +60,7 @@ synth: install
 bench: $(VENV)/.installed
 	$(BIN)/python -m tests.bench.ingest
 	$(BIN)/python -m tests.bench.routing
+	$(BIN)/python -m tests.bench.scale
 	$(BIN)/python -m tests.bench.coldstart
 
 schema: $(VENV)/.installed

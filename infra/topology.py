@@ -153,9 +153,21 @@ TABLES: dict[str, Table] = {
             "event_log",
             partition_key="id",
             ttl_attribute="expires_at",
-            indexes=(
-                Index("by_tenant", "tenant", "sort_key"),
-                Index("by_connection", "connection", "sort_key"),
+            # One index per filter GET /admin/events offers (switchboard_core.event_log.SELECTORS),
+            # so a filtered listing reads only what it returns: the tenant or the connection, alone
+            # or joined ("<tenant>#<type>") with the provider and/or the type.
+            indexes=tuple(
+                Index(f"by_{key}", key, "sort_key")
+                for key in (
+                    "tenant",
+                    "tenant_provider",
+                    "tenant_type",
+                    "tenant_provider_type",
+                    "connection",
+                    "connection_provider",
+                    "connection_type",
+                    "connection_provider_type",
+                )
             ),
             purpose="Recent canonical events, for GET /admin/events.",
         ),
@@ -168,7 +180,14 @@ TABLES: dict[str, Table] = {
         Table(
             "conversations",
             partition_key="pk",
-            indexes=(Index("by_tenant", "tenant", "last_activity_at"), Index("by_sla", "sla_open", "sla_due_at")),
+            indexes=(
+                Index("by_tenant", "tenant", "last_activity_at"),
+                # The conversation list filtered by status or by assignee reads only what it returns.
+                Index("by_tenant_status", "tenant_status", "last_activity_at"),
+                Index("by_tenant_assignee", "tenant_assignee", "last_activity_at"),
+                Index("by_tenant_assignee_status", "tenant_assignee_status", "last_activity_at"),
+                Index("by_sla", "sla_open", "sla_due_at"),
+            ),
             purpose="Routing: conversations and their thread pointers.",
         ),
         Table(

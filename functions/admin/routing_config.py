@@ -21,10 +21,10 @@ from switchboard_core.errors import HubError, NotFound, invalid_request, validat
 from switchboard_core.event_log import EventQuery
 from switchboard_core.principals import ALL_TENANTS, Principal
 from switchboard_core.routing.assignment import Responder, Team
-from switchboard_core.routing.config_store import RoutingConfigStore
+from switchboard_core.routing.config_store import RoutingConfigStore, stored_rules
 from switchboard_core.routing.contact_points import ContactPoint
 from switchboard_core.routing.contacts import ContactRecord, ContactStore, TimelinePosition
-from switchboard_core.routing.conversations import Conversation, ConversationStore, ListPosition, Status
+from switchboard_core.routing.conversations import Conversation, ConversationStore, Status, list_position
 from switchboard_core.routing.rules import RuleSet
 from switchboard_core.routing.sensing import Sensor, Taxonomy
 
@@ -65,9 +65,9 @@ def tenant_for(principal: Principal, requested: str | None) -> str:
     return principal.tenant
 
 
-def fits_one_item(field: str, stored: str) -> None:
+def fits_one_item(field: str, stored: str | bytes) -> None:
     """Refuse (413, naming the field) a document larger than one DynamoDB item can hold."""
-    size = len(stored.encode())
+    size = len(stored.encode()) if isinstance(stored, str) else len(stored)
     if size > MAX_STORED_BYTES:
         problem = f"is {size:,} bytes as stored; at most {MAX_STORED_BYTES:,} fit in one item"
         raise HubError(
@@ -91,7 +91,8 @@ def put_rules(
     principal: Principal, tenant: str, request: PutRules, store: RoutingConfigStore, now: datetime
 ) -> dict[str, Any]:
     principal.require_manage(tenant)
-    fits_one_item("rule_set", request.rule_set.model_dump_json())
+    (stored,) = stored_rules(request.rule_set).values()  # compressed when large: 5,000 plain rules fit
+    fits_one_item("rule_set", stored)
     current = store.rules(tenant)
     current_version = current[1] if current else None
     if request.expected_version != current_version:
@@ -248,7 +249,7 @@ def list_conversations(
     only the listing (tenant and filters) it was issued for."""
     principal.require_read(tenant)
     scope = {"listing": "conversations", "tenant": tenant, **filters}
-    after = codec.open(cursor, scope, ListPosition) if cursor else None
+    after = codec.open(cursor, scope, list_position(filters.get("status"), filters.get("assignee"))) if cursor else None
     found, last = conversations.for_tenant(
         tenant,
         status=filters.get("status"),
@@ -281,7 +282,7 @@ def set_conversation_status(
     conversation = conversations.get(conversation_id)
     if conversation is None or not principal.can_read_tenant(conversation.tenant):
         raise NotFound(f"unknown conversation {conversation_id!r}", code="unknown_conversation")
-    conversations.set_status(conversation_id, request.status, request.assignee)
+    conversations.set_status(conversation, request.status, request.assignee)
     updated = conversations.get(conversation_id)
     assert updated is not None
     return updated

@@ -16,7 +16,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -32,10 +32,10 @@ from switchboard_core.routing import (
     is_conversational,
 )
 from switchboard_core.routing.assignment import Assignment, Choice, choose_in_queue, choose_nearest
-from switchboard_core.routing.config_store import RoutingConfigStore
+from switchboard_core.routing.config_store import RoutingConfigStore, Versions
 from switchboard_core.routing.contacts import ContactRecord, ContactStore, identities_of
 from switchboard_core.routing.conversations import ConversationStore, Threaded
-from switchboard_core.routing.rules import AssignNearest, AssignToQueue, Decision, decide
+from switchboard_core.routing.rules import AssignNearest, AssignToQueue, Decision, RuleSet, decide
 from switchboard_core.routing.sensing import Sensed, Sensor
 
 OPT_OUT_WORDS = {"stop", "stopall", "unsubscribe", "cancel", "end", "quit"}
@@ -88,15 +88,27 @@ class RoutingDeps:
     contacts: ContactStore
     conversations: ConversationStore
     config: RoutingConfigStore
-    sensors: dict[tuple[str, int], Sensor]  # (tenant, taxonomy version) -> sensor, reused across events
+    # Per tenant, the parsed configuration with the version it was read at, reused across events
+    # for as long as a warm sandbox lives: a sensor (its taxonomy's automaton) and the rule set.
+    sensors: dict[str, tuple[int, Sensor]]
+    rule_sets: dict[str, tuple[int, RuleSet | None]] = field(default_factory=dict)
 
-    def sensor(self, tenant: str) -> Sensor:
-        taxonomy, version = self.config.taxonomy(tenant)
-        key = (tenant, version)
-        if key not in self.sensors:
-            self.sensors.clear()  # one taxonomy version per tenant is enough to keep
-            self.sensors[key] = Sensor(taxonomy)
-        return self.sensors[key]
+    def configuration(self, tenant: str) -> tuple[Sensor, RuleSet | None]:
+        """The tenant's sensor and rule set in force. One small consistent read (the versions)
+        per event; a document is read and parsed again only when its version moved, so a saved
+        rule set routes the very next event and the work per event does not grow with the rules."""
+        versions = self.config.versions(tenant)
+        sensor = self.sensors.get(tenant)
+        if versions is None or sensor is None or sensor[0] < versions.taxonomy:
+            taxonomy, taxonomy_version = self.config.taxonomy(tenant)
+            sensor = self.sensors[tenant] = (taxonomy_version, Sensor(taxonomy))
+        rule_set = self.rule_sets.get(tenant)
+        if versions is None or rule_set is None or rule_set[0] < versions.rules:
+            found = self.config.rules(tenant)
+            rule_set = self.rule_sets[tenant] = (found[1], found[0]) if found else (0, None)
+        if versions is None:  # saved before versions were kept: from now on they are
+            self.config.record_versions(tenant, Versions(rules=rule_set[0], taxonomy=sensor[0]))
+        return sensor[1], rule_set[1]
 
 
 def route(
@@ -139,24 +151,25 @@ def route(
         deps.contacts.add_to_timeline(
             contact.id, timeline_entry(event, threaded.conversation.id), event.id, event.occurred_at
         )
-    sensed = deps.sensor(event.tenant).sense(event)
+    sensor, rule_set = deps.configuration(event.tenant)
+    sensed = sensor.sense(event)
     conversation = threaded.conversation
-    rules = deps.config.rules(event.tenant)
     decision = (
         decide(
-            rules[0],
+            rule_set,
             event,
             sensed,
             contact.attributes if contact else {},
             has_assignee=conversation.assignee is not None,
             at=event.occurred_at,
         )
-        if rules
+        if rule_set is not None
         else None
     )
     assignment = assign(event, decision, sensed, deps.config, now) if decision else None
     deps.conversations.record_routing(
         conversation.id,
+        tenant=event.tenant,
         sensed=sensed,
         decision=decision,
         assignment=assignment,

@@ -5,14 +5,22 @@ taxonomy, VADER sentiment, urgency) and deciding against the rule set -- measure
 time.process_time in this one run, and how it grows with the taxonomy:
 
 1. 1,000 rules and 10,000 taxonomy phrases (the issue's reference size);
-2. 1,000 rules and 10, 100, 1,000 and 10,000 phrases, with the ratio to 10 phrases.
-The DynamoDB and EventBridge calls around it are I/O and are not counted here.
+2. 1,000 rules and 10, 100, 1,000 and 10,000 phrases, with the ratio to 10 phrases;
+3. sense + decide at 10 and at 1,000 rules: rules gated on topics no message has (skipped by the
+   rule set's index), and rules with only a sentiment condition (each evaluated: the worst case);
+4. the configuration step per event at 10 and at 1,000 rules (1,000 phrases), against moto's
+   DynamoDB: what routing does now (a consistent read of the small VERSIONS item, the parsed
+   rule set and sensor kept by version) against what it did before (a consistent read and a
+   parse of the whole rule set and taxonomy per event): CPU and wall time per event, DynamoDB
+   round trips and response bytes per event (a botocore hook), and the ratio 1,000/10 rules.
+The other DynamoDB and EventBridge calls of an event are I/O and are not counted here.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import sys
 import time
@@ -65,13 +73,23 @@ def taxonomy(phrases: int, rng: random.Random) -> Taxonomy:
 
 
 def rule_set(rules: int) -> RuleSet:
-    """`rules` rules; all but the last few test topics no message has, so all are evaluated."""
+    """`rules` rules; all but the catch-all test topics no message has (the index skips them)."""
     body = [
         {
             "name": f"rule{n}",
             "when": {"topics_any": [f"topic{n % 100}-x"], "sentiment_max": 0.5},
             "then": {"kind": "assign", "team": f"team{n % 20}"},
         }
+        for n in range(rules - 1)
+    ]
+    body.append({"name": "catch-all", "then": {"kind": "assign", "team": "front-desk"}})
+    return RuleSet.model_validate({"default_team": "front-desk", "rules": body})
+
+
+def ungated_rule_set(rules: int) -> RuleSet:
+    """`rules` rules no index can skip (a sentiment condition only), none matching, then a catch-all."""
+    body = [
+        {"name": f"rule{n}", "when": {"sentiment_min": 0.999}, "then": {"kind": "assign", "team": f"team{n % 20}"}}
         for n in range(rules - 1)
     ]
     body.append({"name": "catch-all", "then": {"kind": "assign", "team": "front-desk"}})
@@ -106,6 +124,60 @@ def cpu_per_event_us(sensor: Sensor, rules: RuleSet, iterations: int) -> float:
     return (time.process_time() - start) / (iterations * len(batch)) * 1e6
 
 
+def configuration_per_event(rules: int, iterations: int) -> dict[str, dict[str, float]]:
+    """The configuration step of one event, cached by version (now) and read per event (before)."""
+    from moto import mock_aws
+
+    from functions.routing.logic import RoutingDeps
+    from infra import topology
+    from infra.local.emulator import create_table
+    from switchboard_core import aws
+    from switchboard_core.routing.config_store import RoutingConfigStore
+    from tests.bench.scale import DynamoCounter
+
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": "bench",
+        "AWS_SECRET_ACCESS_KEY": "bench",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        os.environ.setdefault(key, value)
+    os.environ.pop("AWS_ENDPOINT_URL", None)
+    figures: dict[str, dict[str, float]] = {}
+    with mock_aws():
+        aws.reset_clients(keep_session=True)
+        dynamodb = aws.resource("dynamodb")
+        create_table(dynamodb.meta.client, "bench-routing", topology.TABLES["routing"])
+        config = RoutingConfigStore(dynamodb.Table("bench-routing"))
+        now = datetime(2026, 11, 23, tzinfo=UTC)
+        config.put_rules("t", rule_set(rules), None, now)
+        config.put_taxonomy("t", taxonomy(1_000, random.Random(7)), now)
+        deps = RoutingDeps(contacts=None, conversations=None, config=config, sensors={})  # type: ignore[arg-type]
+        counter = DynamoCounter(dynamodb.meta.client)
+
+        def now_cached() -> None:
+            deps.configuration("t")
+
+        def before() -> None:  # the sensor was kept by version, but both documents were read and parsed
+            config.taxonomy("t")
+            config.rules("t")
+
+        for name, step in (("cached_by_version", now_cached), ("read_per_event", before)):
+            step()  # warm: the cache filled, botocore's models loaded
+            with counter.measure() as calls:
+                cpu, wall = time.process_time(), time.perf_counter()
+                for _ in range(iterations):
+                    step()
+                cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+            figures[name] = {
+                "cpu_us": round(cpu / iterations * 1e6, 1),
+                "wall_us": round(wall / iterations * 1e6, 1),
+                "round_trips": round(calls.total_round_trips / iterations, 2),
+                "response_bytes": round(calls.response_bytes / iterations),
+            }
+    aws.reset_clients(keep_session=True)
+    return figures
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="a short run (CI): fewer iterations, same report")
@@ -121,12 +193,28 @@ def main(argv: list[str] | None = None) -> int:
         sensor = Sensor(taxonomy(phrases, rng))
         build_ms[phrases] = (time.process_time() - started) * 1000
         growth[phrases] = cpu_per_event_us(sensor, rules, iterations)
+    # Deciding walks, in order, the rules an event can meet until one assigns: rules gated on a
+    # topic, type, provider or channel the event lacks are skipped by an index built once per rule
+    # set; rules with only other conditions (sentiment here, the worst case) are each evaluated.
+    sensor = Sensor(taxonomy(1_000, random.Random(7)))
+    decide_us = {
+        kind: {str(n): round(cpu_per_event_us(sensor, build(n), iterations), 1) for n in (10, 1_000)}
+        for kind, build in (("gated", rule_set), ("ungated", ungated_rule_set))
+    }
+    config_iterations = 50 if args.quick else 500
+    configuration = {str(rules): configuration_per_event(rules, config_iterations) for rules in (10, 1_000)}
     report = {
         "quick": args.quick,
         "rules": 1000,
         "cpu_us_per_event": {str(k): round(v, 1) for k, v in growth.items()},
         "ratio_to_10_phrases": {str(k): round(v / growth[10], 2) for k, v in growth.items()},
         "taxonomy_build_ms": {str(k): round(v, 1) for k, v in build_ms.items()},
+        "sense_and_decide_us_1000_phrases": decide_us,
+        "configuration_per_event": configuration,
+        "configuration_ratio_1000_to_10_rules": {
+            way: round(configuration["1000"][way]["cpu_us"] / configuration["10"][way]["cpu_us"], 2)
+            for way in ("cached_by_version", "read_per_event")
+        },
     }
     if args.json:
         print(json.dumps(report, indent=2))
@@ -137,6 +225,20 @@ def main(argv: list[str] | None = None) -> int:
             f"  {phrases:>6} phrases: {cpu:8.1f} us/event  ({cpu / growth[10]:.2f}x 10 phrases; "
             f"automaton built in {build_ms[phrases]:.1f} ms)"
         )
+    for kind, figures in decide_us.items():
+        print(
+            f"sense + decide, 1,000 phrases, rules {kind:<8}: {figures['10']:8.1f} us at 10 rules, "
+            f"{figures['1000']:8.1f} us at 1,000 ({figures['1000'] / figures['10']:.2f}x)"
+        )
+    print(f"routing's configuration step per event (moto's DynamoDB, 1,000 phrases, {config_iterations} events):")
+    for rules, ways in configuration.items():
+        for way, f in ways.items():
+            print(
+                f"  {int(rules):>5} rules, {way:<17}: {f['cpu_us']:8.1f} us CPU {f['wall_us']:8.1f} us wall, "
+                f"{f['round_trips']:.0f} DynamoDB round trip(s), {f['response_bytes']:>7,} response bytes"
+            )
+    for way, ratio in report["configuration_ratio_1000_to_10_rules"].items():  # type: ignore[attr-defined]
+        print(f"  CPU at 1,000 rules / 10 rules, {way}: {ratio:.2f}x")
     return 0
 
 

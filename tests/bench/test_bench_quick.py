@@ -27,6 +27,14 @@ def test_quick_routing_benchmark_reports_growth(capsys):
     report = json.loads(capsys.readouterr().out)
     assert set(report["cpu_us_per_event"]) == {"10", "100", "1000", "10000"}
     assert report["rules"] == 1000 and report["ratio_to_10_phrases"]["10"] == 1.0
+    assert set(report["sense_and_decide_us_1000_phrases"]) == {"gated", "ungated"}
+    configuration = report["configuration_per_event"]
+    assert set(configuration) == {"10", "1000"}
+    for figures in configuration.values():  # counts hold on any machine: one small read per event now
+        assert figures["cached_by_version"]["round_trips"] == 1 and figures["read_per_event"]["round_trips"] == 2
+        assert figures["cached_by_version"]["response_bytes"] < 1_000
+    assert configuration["1000"]["read_per_event"]["response_bytes"] > 30_000  # the rule set, compressed
+    assert report["configuration_ratio_1000_to_10_rules"]["cached_by_version"] > 0
 
 
 def test_quick_coldstart_benchmark_covers_every_function(capsys):
@@ -90,3 +98,27 @@ def test_coldstart_benchmark_measures_another_checkout_in_the_same_rounds(monkey
     assert report["functions"]["admin"]["ratio"] == 1.5
     assert report["functions"]["admin"]["against"]["ratio"] == 2.8
     assert report["against"] == str(other)
+
+
+def test_quick_scale_benchmark_counts_every_listing(capsys):
+    """Counts, not times, so the quick form can hold the verdict: every listing reads what it
+    returns (one item more for a timeline's look-ahead) at 400 and at 4,000 stored events."""
+    from tests.bench import scale
+
+    assert scale.main(["--quick", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["quick"] is True and report["events"] == [400, 4000]
+    labels = set(report["listings"])
+    assert {"contact timeline (first page)", "conversations status=waiting", "conversations assignee=agent-7"} <= labels
+    assert sum(label.startswith("events ") for label in labels) == 17  # 2 bases x 4 filters x with/without since, +1
+    before = {label: sizes for label, sizes in report["listings"].items() if label.startswith("(before)")}
+    assert len(before) == 2  # the filter-expression walk the indexes replaced, measured alongside
+    for sizes in before.values():
+        assert sizes["large"]["items_read"] > 5 * sizes["small"]["items_read"]  # it grows with the store
+    for label, sizes in report["listings"].items():
+        if label in before:
+            continue
+        for figures in sizes.values():
+            assert figures["round_trips_per_page"] <= 1 + ("timeline" in label)
+            assert figures["items_read"] <= figures["items_returned"] + 1, label
+    assert report["worst_ratio"] == 1.0

@@ -296,14 +296,33 @@ def test_conversation_and_timeline_cursors_continue_only_their_own_listing(admin
 # --- sizes are bounded by what one DynamoDB item holds --------------------------------------
 
 
-def test_a_rule_set_larger_than_an_item_is_refused_naming_it(admin):
+def test_the_largest_rule_set_validation_allows_is_stored_compressed_and_routes_back_whole(admin):
+    """5,000 rules (validation's most) are ~1.8 MB of JSON: stored zlib-compressed in one item."""
+    rule = {"when": {"topics_any": ["billing"]}, "then": {"kind": "assign", "team": "support"}}
+    rules = [{"name": f"rule-{n}", **rule} for n in range(5000)]
+    status, _, saved = call(
+        admin, "PUT", "/admin/routing/rules", body={"rule_set": {"rules": rules, "default_team": "support"}}
+    )
+    assert status == 200 and saved == {"version": 1, "rules": 5000}, saved
+    status, _, read = call(admin, "GET", "/admin/routing/rules")
+    assert (
+        status == 200
+        and read["version"] == 1
+        and [r["name"] for r in read["rule_set"]["rules"]] == [r["name"] for r in rules]
+    )
+
+
+def test_a_rule_set_too_large_even_compressed_is_a_413_naming_it_not_a_500(admin):
+    """Replies of random text do not compress: 400 of 1,600 characters are ~480 KB stored."""
+    import secrets
+
     rules = [
         {
-            "name": f"rule-{n}",
-            "when": {"types": ["message.received"] * 20, "providers": ["twilio"] * 20},
-            "then": {"kind": "assign", "team": "support"},
+            "name": f"ack-{n}",
+            "when": {"types": ["message.received"]},
+            "then": {"kind": "auto_reply", "template": base64.b64encode(secrets.token_bytes(1200)).decode()},
         }
-        for n in range(1000)
+        for n in range(400)
     ]
     error = assert_refusal(
         call(admin, "PUT", "/admin/routing/rules", body={"rule_set": {"rules": rules, "default_team": "support"}}),
@@ -311,7 +330,7 @@ def test_a_rule_set_larger_than_an_item_is_refused_naming_it(admin):
         "payload_too_large",
         fields=["rule_set"],
     )
-    assert "one item" in error["message"]
+    assert "bytes as stored" in error["message"] and "one item" in error["message"]
     assert call(admin, "GET", "/admin/routing/rules")[0] == 404  # nothing was stored
 
 

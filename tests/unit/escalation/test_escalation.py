@@ -34,7 +34,9 @@ def opened(store: ConversationStore, n: int, due: datetime) -> str:
         raw_ref=None,
     )
     conversation = store.thread(event, f"ct_{n}", NOW).conversation
-    store.record_routing(conversation.id, sensed=Sensed(), decision=None, assignment=None, sla_due_at=due)
+    store.record_routing(
+        conversation.id, tenant="acme", sensed=Sensed(), decision=None, assignment=None, sla_due_at=due
+    )
     return conversation.id
 
 
@@ -55,7 +57,7 @@ def test_an_answer_or_a_resolution_stops_the_clock(store):
     answered = opened(store, 3, NOW - timedelta(minutes=1))
     resolved = opened(store, 4, NOW - timedelta(minutes=1))
     store.record_response(answered, NOW - timedelta(minutes=2))
-    store.set_status(resolved, Status.RESOLVED)
+    store.set_status(store.get(resolved), Status.RESOLVED)
     assert escalate_due(store, lambda events: None, NOW) == []
     assert store.get(answered).first_response_at == NOW - timedelta(minutes=2)
 
@@ -63,6 +65,11 @@ def test_an_answer_or_a_resolution_stops_the_clock(store):
 def test_the_sla_is_set_by_the_first_routing_only(store):
     conversation = opened(store, 5, NOW + timedelta(hours=1))
     store.record_routing(
-        conversation, sensed=Sensed(), decision=None, assignment=None, sla_due_at=NOW - timedelta(hours=1)
+        conversation,
+        tenant="acme",
+        sensed=Sensed(),
+        decision=None,
+        assignment=None,
+        sla_due_at=NOW - timedelta(hours=1),
     )
     assert store.get(conversation).sla_due_at == NOW + timedelta(hours=1)

@@ -71,7 +71,7 @@ def test_inactivity_or_resolution_opens_a_new_conversation(store):
     first = store.thread(event(1), "ct_1", NOW)
     later = store.thread(event(2, at=NOW + timedelta(hours=5)), "ct_1", NOW)
     assert later.opened and later.conversation.id != first.conversation.id
-    store.set_status(later.conversation.id, Status.RESOLVED)
+    store.set_status(later.conversation, Status.RESOLVED)
     after = store.thread(event(3, at=NOW + timedelta(hours=5, minutes=10)), "ct_1", NOW)
     assert after.opened and after.conversation.id != later.conversation.id
 
@@ -111,3 +111,48 @@ def test_two_events_of_one_contact_in_the_same_second_open_one_conversation(stor
         assert len({cid for cid, _ in found}) == 1, found
         assert sum(opened for _, opened in found) == 1
         assert store.get(found[0][0]).event_count == 4
+
+
+def test_listing_by_status_or_assignee_follows_routing_and_staff_reading_only_what_it_returns(aws_world):
+    """The conversation list's status and assignee filters are indexes kept up to date by every
+    write that moves a conversation (opened, assigned by routing, moved by staff)."""
+    from switchboard_core.routing.assignment import Assignment
+    from switchboard_core.routing.sensing import Sensed
+    from tests.bench.scale import DynamoCounter
+
+    create_table(aws.client("dynamodb"), "conversations-listed", topology.TABLES["conversations"])
+    store = ConversationStore(aws.resource("dynamodb").Table("conversations-listed"), timedelta(hours=4))
+    opened = [
+        store.thread(event(n, key=f"k{n}", at=NOW + timedelta(minutes=n)), f"ct_{n}", NOW).conversation
+        for n in range(6)
+    ]
+    store.thread(event(99, key="k99", tenant="globex"), "ct_99", NOW)
+    for conversation in opened[:3]:
+        assignment = Assignment(team="support", responder_id="agent-1", priority=3, strategy="least_busy")
+        store.record_routing(
+            conversation.id, tenant="acme", sensed=Sensed(), decision=None, assignment=assignment, sla_due_at=None
+        )
+    store.set_status(store.get(opened[0].id), Status.RESOLVED)  # keeps its assignee
+    store.set_status(store.get(opened[3].id), Status.WAITING, assignee="agent-2")
+
+    def ids(**filters):
+        found, _ = store.for_tenant("acme", limit=25, **filters)
+        return [c.id for c in found]
+
+    counter = DynamoCounter(store._table.meta.client)
+    with counter.measure() as calls:
+        assert ids(status="assigned") == [opened[2].id, opened[1].id]
+        assert ids(status="open") == [opened[5].id, opened[4].id]
+        assert ids(assignee="agent-1") == [opened[2].id, opened[1].id, opened[0].id]
+        assert ids(assignee="agent-2", status="waiting") == [opened[3].id]
+        assert ids(status="resolved") == [opened[0].id]
+        assert ids(assignee="agent-1", status="assigned") == [opened[2].id, opened[1].id]
+        assert ids(assignee="agent-1", status="resolved") == [opened[0].id]
+        assert ids(assignee="agent-2", status="assigned") == []
+    assert calls.round_trips == {"Query": 8} and calls.items_read == 2 + 2 + 3 + 1 + 1 + 2 + 1 + 0
+    assert len(ids()) == 6
+
+    first, cursor = store.for_tenant("acme", assignee="agent-1", limit=2)
+    assert cursor is not None and set(cursor) == {"pk", "tenant_assignee", "last_activity_at"}
+    rest, end = store.for_tenant("acme", assignee="agent-1", limit=2, cursor=cursor)
+    assert [c.id for c in first + rest] == ids(assignee="agent-1") and end is None

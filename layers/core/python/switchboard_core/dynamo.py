@@ -36,3 +36,13 @@ def conditional_write(write: Callable[..., Any], **request: Any) -> bool:
 def all_of(conditions: list[Any]) -> Any:
     """boto3 condition objects (`Attr(...).eq(...)`) joined with AND: one FilterExpression."""
     return functools.reduce(operator.and_, conditions)
+
+
+@functools.cache
+def position_model(*key_names: str) -> type[Any]:
+    """A pydantic model of where a listing of an index stopped (its LastEvaluatedKey: the table's
+    key and the index's), all strings, nothing else: what a sealed cursor may carry back."""
+    from pydantic import ConfigDict, create_model
+
+    fields: dict[str, Any] = dict.fromkeys(key_names, (str, ...))
+    return create_model("IndexPosition", __config__=ConfigDict(extra="forbid"), **fields)

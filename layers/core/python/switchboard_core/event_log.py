@@ -1,8 +1,12 @@
 """The event log: recent canonical events, kept for `GET /admin/events`.
 
-Items are keyed by event id, so a redelivered event is written once. Two indexes
-list a tenant's or a connection's events newest first; `sort_key` is the receive
-time followed by the id, which keeps it unique and ordered.
+Items are keyed by event id, so a redelivered event is written once. Every filter
+`GET /admin/events` offers is answered by one index, newest first, so a listing reads
+what it returns and no more, however many events are stored: the partition is the
+tenant or the connection, joined with the provider and/or the type when the query
+filters on them (attribute `tenant_type` = "<tenant>#<type>", index `by_tenant_type`,
+and so on; `SELECTORS` names them all). `sort_key` is the receive time followed by
+the id, which keeps it unique and ordered, and makes `since` a key condition.
 """
 
 from __future__ import annotations
@@ -13,11 +17,26 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from switchboard_core.dynamo import all_of, conditional_write
+from switchboard_core.dynamo import conditional_write
+from switchboard_core.dynamo import position_model as dynamo_position
 from switchboard_core.events import CanonicalEvent
 
 MAX_PAGE = 100
 BATCH_GET_KEYS = 100  # DynamoDB's limit per BatchGetItem
+SEPARATOR = "#"  # joins a composite index key; tenant, connection and provider ids never contain it
+
+# What a query can select on, as index partition keys: the tenant or the connection, alone or
+# joined with the provider and/or the type. infra/topology.py declares one index per entry.
+SELECTORS: tuple[tuple[str, ...], ...] = tuple(
+    (base, *extra)
+    for base in ("tenant", "connection")
+    for extra in ((), ("provider",), ("type",), ("provider", "type"))
+)
+
+
+def selector_attribute(fields: tuple[str, ...]) -> str:
+    """The item attribute (and, with `by_`, the index) a selector is keyed on: `tenant_type`."""
+    return "_".join(fields)
 
 
 class EventQuery(BaseModel):
@@ -50,28 +69,32 @@ class EventQuery(BaseModel):
         }
 
 
-class TenantPosition(BaseModel):
-    """Where a listing of the `by_tenant` index stopped (its LastEvaluatedKey)."""
+class Selection(BaseModel):
+    """Which index answers a query and the partition it reads."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(frozen=True)
 
-    id: str
-    sort_key: str
-    tenant: str
+    attribute: str
+    value: str
+
+    @property
+    def index(self) -> str:
+        return f"by_{self.attribute}"
 
 
-class ConnectionPosition(BaseModel):
-    """Where a listing of the `by_connection` index stopped."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    id: str
-    sort_key: str
-    connection: str
+def selection(query: EventQuery) -> Selection:
+    """The one index that holds exactly the events `query` filters on (bar `since`, its key range).
+    A connection's events are all its tenant's, so a connection with a tenant reads the connection's."""
+    base = "connection" if query.connection else "tenant"
+    fields = (base, *(name for name in ("provider", "type") if getattr(query, name)))
+    values = [getattr(query, name) for name in fields]
+    if values[0] is None:
+        raise ValueError("a tenant or a connection is required")
+    return Selection(attribute=selector_attribute(fields), value=SEPARATOR.join(values))
 
 
 def position_model(query: EventQuery) -> type[BaseModel]:
-    return ConnectionPosition if query.connection else TenantPosition
+    return dynamo_position("id", "sort_key", selection(query).attribute)
 
 
 class EventLogStore:
@@ -81,7 +104,12 @@ class EventLogStore:
 
     def put(self, event: CanonicalEvent) -> bool:
         """Write the event once; False when it was already there (a redelivery)."""
+        return conditional_write(
+            self._table.put_item, Item=self.item(event), ConditionExpression="attribute_not_exists(id)"
+        )
 
+    def item(self, event: CanonicalEvent) -> dict[str, Any]:
+        """The event as stored: its attributes, the keys of every index, its expiry."""
         item = {
             "id": event.id,
             "tenant": event.tenant,
@@ -92,7 +120,7 @@ class EventLogStore:
             "event": event.model_dump_json(),
             "expires_at": int((event.received_at + self._ttl).timestamp()),
         }
-        return conditional_write(self._table.put_item, Item=item, ConditionExpression="attribute_not_exists(id)")
+        return item | index_keys(item)
 
     def query(
         self, query: EventQuery, after: dict[str, str] | None = None
@@ -100,37 +128,29 @@ class EventLogStore:
         """Newest first, continuing `after` (a position this method returned for the same
         query); the position to continue from, or None on the last page. Requires a tenant
         or a connection (each has an index)."""
-        from boto3.dynamodb.conditions import Attr, Key
+        from boto3.dynamodb.conditions import Key
 
-        if query.connection:
-            index, key = "by_connection", Key("connection").eq(query.connection)
-        elif query.tenant:
-            index, key = "by_tenant", Key("tenant").eq(query.tenant)
-        else:
-            raise ValueError("a tenant or a connection is required")
+        chosen = selection(query)
+        key = Key(chosen.attribute).eq(chosen.value)
         if query.since:
             key = key & Key("sort_key").gte(query.since.isoformat())
-        filters = []
-        if query.tenant and query.connection:
-            filters.append(Attr("tenant").eq(query.tenant))
-        if query.provider:
-            filters.append(Attr("provider").eq(query.provider))
-        if query.type:
-            filters.append(Attr("type").eq(query.type))
-        kwargs: dict[str, Any] = {"IndexName": index, "KeyConditionExpression": key, "ScanIndexForward": False}
-        if filters:
-            kwargs["FilterExpression"] = all_of(filters)
+        kwargs: dict[str, Any] = {"IndexName": chosen.index, "KeyConditionExpression": key, "ScanIndexForward": False}
         if after:
             kwargs["ExclusiveStartKey"] = after
 
         events: list[CanonicalEvent] = []
         while True:
-            kwargs["Limit"] = max(query.limit - len(events), 1) if not filters else MAX_PAGE
+            # Every item the index holds matches, so a page asks for what is still missing.
+            kwargs["Limit"] = query.limit - len(events)
             page = self._table.query(**kwargs)
             for item in page.get("Items", []):
                 events.append(CanonicalEvent.model_validate_json(item["event"]))
                 if len(events) == query.limit:
-                    return events, _key_of(item, index)
+                    return events, {
+                        "id": item["id"],
+                        "sort_key": item["sort_key"],
+                        chosen.attribute: item[chosen.attribute],
+                    }
             last = page.get("LastEvaluatedKey")
             if not last:
                 return events, None
@@ -177,6 +197,11 @@ class EventLogStore:
             request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
-def _key_of(item: dict[str, Any], index: str) -> dict[str, Any]:
-    partition = "connection" if index == "by_connection" else "tenant"
-    return {"id": item["id"], "sort_key": item["sort_key"], partition: item[partition]}
+def index_keys(item: dict[str, Any]) -> dict[str, str]:
+    """The composite partition keys of every selector beyond the plain tenant and connection,
+    from an event-log item's own attributes."""
+    return {
+        selector_attribute(fields): SEPARATOR.join(item[name] for name in fields)
+        for fields in SELECTORS
+        if len(fields) > 1
+    }

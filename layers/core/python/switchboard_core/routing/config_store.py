@@ -3,23 +3,59 @@ and round-robin cursors, in one table (`pk` = tenant, `sk` = item).
 
     pk TENANT#<tenant>  sk RULES             the rule set in force (validated before it is written)
     pk TENANT#<tenant>  sk TAXONOMY          topics and entity dictionaries
+    pk TENANT#<tenant>  sk VERSIONS          the versions of both (0: none yet), a few bytes: what
+                                             routing reads per event to know its parsed copies are current
     pk TENANT#<tenant>  sk RESPONDER#<id>    a responder, with its current load
     pk TENANT#<tenant>  sk TEAM#<name>        a team: what it handles, its hours
     pk TENANT#<tenant>  sk ROBIN#<team>      the last responder a round-robin queue assigned
 
 Rule sets are validated by pydantic before they are stored and re-validated when read,
 so the rule set in force is never invalid: a refused proposal leaves it untouched.
+
+A rule set larger than COMPRESS_ABOVE is stored zlib-compressed (`body_zlib`, binary): the
+5,000 rules validation allows are about 1.8 MB of JSON, far over DynamoDB's 400 KB item,
+and rule sets compress well (names and conditions repeat), so they fit; `stored_rules`
+is what is written, so the admin API can refuse (413) one that even compressed does not.
+
+A save writes the document first and then raises its version in VERSIONS (never lowers it:
+the write is conditional), so a reader that sees version n in VERSIONS finds a document of
+version n or newer.
 """
 
 from __future__ import annotations
 
+import zlib
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from switchboard_core.dynamo import conditional_write
 from switchboard_core.routing.assignment import Responder, Team
 from switchboard_core.routing.rules import RuleSet
 from switchboard_core.routing.sensing import Taxonomy
+
+COMPRESS_ABOVE = 64 * 1024  # smaller rule sets stay readable JSON in the console
+
+
+def stored_rules(rule_set: RuleSet) -> dict[str, str | bytes]:
+    """The rule set as its item stores it: JSON `body`, or `body_zlib` when large."""
+    body = rule_set.model_dump_json()
+    if len(body) <= COMPRESS_ABOVE:
+        return {"body": body}
+    return {"body_zlib": zlib.compress(body.encode(), 9)}
+
+
+def _rules_body(item: dict[str, Any]) -> str:
+    if "body_zlib" in item:
+        compressed = item["body_zlib"]
+        return zlib.decompress(getattr(compressed, "value", compressed)).decode()
+    return str(item["body"])
+
+
+class Versions(NamedTuple):
+    """The versions of a tenant's rule set and taxonomy in force (0: it has none)."""
+
+    rules: int
+    taxonomy: int
 
 
 class RoutingConfigStore:
@@ -37,7 +73,7 @@ class RoutingConfigStore:
 
     def rules(self, tenant: str) -> tuple[RuleSet, int] | None:
         item = self._get(tenant, "RULES")
-        return (RuleSet.stored(item["body"]), int(item["version"])) if item else None
+        return (RuleSet.stored(_rules_body(item)), int(item["version"])) if item else None
 
     def put_rules(self, tenant: str, rule_set: RuleSet, expected_version: int | None, now: datetime) -> int | None:
         """Store a validated rule set as the next version; None when `expected_version` is
@@ -53,13 +89,44 @@ class RoutingConfigStore:
             self._table.put_item,
             Item={
                 **self._key(tenant, "RULES"),
-                "body": rule_set.model_dump_json(),
+                **stored_rules(rule_set),
                 "version": version,
                 "updated_at": now.isoformat(),
             },
             **kwargs,
         )
+        if saved:
+            self._raise_version(tenant, "rules", version)
         return version if saved else None
+
+    def versions(self, tenant: str) -> Versions | None:
+        """The versions in force, from one small consistent read; None when the tenant's
+        configuration predates the VERSIONS item (read the documents, then `record_versions`)."""
+        item = self._get(tenant, "VERSIONS")
+        if item is None:
+            return None
+        return Versions(rules=int(item.get("rules", 0)), taxonomy=int(item.get("taxonomy", 0)))
+
+    def record_versions(self, tenant: str, versions: Versions) -> None:
+        """Write the versions of documents read without a VERSIONS item: each only where no save
+        recorded one meanwhile (a save's version is newer and wins)."""
+        self._table.update_item(
+            Key=self._key(tenant, "VERSIONS"),
+            UpdateExpression="SET #rules = if_not_exists(#rules, :rules), "
+            "#taxonomy = if_not_exists(#taxonomy, :taxonomy)",
+            ExpressionAttributeNames={"#rules": "rules", "#taxonomy": "taxonomy"},  # `rules` is a reserved word
+            ExpressionAttributeValues={":rules": versions.rules, ":taxonomy": versions.taxonomy},
+        )
+
+    def _raise_version(self, tenant: str, document: str, version: int) -> None:
+        conditional_write(
+            self._table.update_item,
+            Key=self._key(tenant, "VERSIONS"),
+            UpdateExpression="SET #document = :version",
+            ConditionExpression="attribute_not_exists(#document) OR #document < :version",
+            ExpressionAttributeNames={"#document": document},
+            ExpressionAttributeValues={":version": version},
+        )
 
     def taxonomy(self, tenant: str) -> tuple[Taxonomy, int]:
         item = self._get(tenant, "TAXONOMY")
@@ -75,6 +142,7 @@ class RoutingConfigStore:
                 "updated_at": now.isoformat(),
             }
         )
+        self._raise_version(tenant, "taxonomy", version)
         return version
 
     # --- responders ----------------------------------------------------------------------

@@ -305,14 +305,7 @@ class ContactStore:
 
     def add_to_timeline(self, contact_id: str, entry: dict[str, Any], event_id: str, at: datetime) -> None:
         """Record one event on the contact's timeline (a redelivery rewrites the same item)."""
-        self._table.put_item(
-            Item={
-                "pk": f"TIMELINE#{event_id}",
-                "contact_id": contact_id,
-                "at": f"{at.isoformat()}#{event_id}",
-                "entry": entry,
-            }
-        )
+        self._table.put_item(Item=timeline_item(contact_id, entry, event_id, at))
 
     def timeline(
         self, contact: ContactRecord, limit: int, cursor: dict[str, str] | None = None
@@ -329,12 +322,18 @@ class ContactStore:
             }
             if cursor:
                 kwargs["KeyConditionExpression"] &= Key("at").lt(cursor["at"])
-            while True:
+            # Each contact's entries come newest first, so its first limit + 1 are all the merged
+            # page can take from it (the one extra says whether a next page exists): one small
+            # query per contact, however long the timelines are.
+            taken: list[dict[str, Any]] = []
+            while len(taken) <= limit:  # one page, unless DynamoDB's 1 MB per page cut it short
+                kwargs["Limit"] = limit + 1 - len(taken)
                 page = self._table.query(**kwargs)
-                entries.extend(page.get("Items", []))
-                if "LastEvaluatedKey" not in page or len(entries) > 10 * limit:
+                taken.extend(page.get("Items", []))
+                if "LastEvaluatedKey" not in page:
                     break
                 kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+            entries.extend(taken)
         entries.sort(key=lambda item: item["at"], reverse=True)
         page_items = entries[:limit]
         next_cursor = {"at": page_items[-1]["at"]} if len(entries) > limit else None
@@ -387,6 +386,16 @@ class ContactStore:
                 ":now": at.isoformat(),
             },
         )
+
+
+def timeline_item(contact_id: str, entry: dict[str, Any], event_id: str, at: datetime) -> dict[str, Any]:
+    """One event on a contact's timeline, as stored (listed by the `by_contact` index)."""
+    return {
+        "pk": f"TIMELINE#{event_id}",
+        "contact_id": contact_id,
+        "at": f"{at.isoformat()}#{event_id}",
+        "entry": entry,
+    }
 
 
 def identity_key(tenant: str, identity: Identity) -> str:

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
-from switchboard_core.dynamo import all_of, conditional_write
+from switchboard_core.dynamo import all_of, conditional_write, position_model
 from switchboard_core.events import CanonicalEvent
 
 if TYPE_CHECKING:
@@ -82,14 +82,34 @@ class Conversation(BaseModel):
     last_event_id: str | None = None
 
 
-class ListPosition(BaseModel):
-    """Where a listing of a tenant's conversations (the `by_tenant` index) stopped."""
+def list_index(status: str | None, assignee: str | None) -> tuple[str, str | None]:
+    """The index a tenant's conversation listing reads, and the composite attribute it is keyed on
+    (None: the plain `tenant`): an assignee's conversations of one status, all an assignee's,
+    those of one status, or all."""
+    if assignee and status:
+        return "by_tenant_assignee_status", "tenant_assignee_status"
+    if assignee:
+        return "by_tenant_assignee", "tenant_assignee"
+    if status:
+        return "by_tenant_status", "tenant_status"
+    return "by_tenant", None
 
-    model_config = ConfigDict(extra="forbid")
 
-    pk: str
-    tenant: str
-    last_activity_at: str
+def list_position(status: str | None, assignee: str | None) -> type[BaseModel]:
+    """Where a listing of a tenant's conversations stopped (the LastEvaluatedKey of its index)."""
+    attribute = list_index(status, assignee)[1] or "tenant"
+    return position_model("pk", attribute, "last_activity_at")
+
+
+def index_keys(item: dict[str, Any]) -> dict[str, str]:
+    """A conversation's composite index keys, from its tenant, status and assignee: the listing
+    by status or by assignee then reads only the conversations it returns."""
+    status = item.get("status", Status.OPEN.value)
+    keys = {"tenant_status": f"{item['tenant']}#{status}"}
+    if item.get("assignee"):
+        keys["tenant_assignee"] = f"{item['tenant']}#{item['assignee']}"
+        keys["tenant_assignee_status"] = f"{item['tenant']}#{item['assignee']}#{status}"
+    return keys
 
 
 @dataclass(frozen=True)
@@ -167,6 +187,7 @@ class ConversationStore:
         self,
         conversation_id: str,
         *,
+        tenant: str,
         sensed: Sensed,
         decision: Decision | None,
         assignment: Assignment | None,
@@ -197,8 +218,12 @@ class ConversationStore:
             sets += ["queue = :queue", "priority = :priority"]
             values |= {":queue": assignment.team, ":priority": assignment.priority}
             if assignment.responder_id:
-                sets += ["assignee = :assignee", "#status = :assigned"]
+                keys = index_keys(
+                    {"tenant": tenant, "status": Status.ASSIGNED.value, "assignee": assignment.responder_id}
+                )
+                sets += ["assignee = :assignee", "#status = :assigned", *(f"{name} = :{name}" for name in keys)]
                 values |= {":assignee": assignment.responder_id, ":assigned": Status.ASSIGNED.value}
+                values |= {f":{name}": value for name, value in keys.items()}
                 names["#status"] = "status"
         expression = "SET " + ", ".join(sets) + (" ADD " + ", ".join(adds) if adds else "")
         kwargs: dict[str, Any] = {"ExpressionAttributeValues": values}
@@ -276,50 +301,51 @@ class ConversationStore:
         limit: int = 25,
         cursor: dict[str, str] | None = None,
     ) -> tuple[list[Conversation], dict[str, str] | None]:
-        """A tenant's conversations, most recently active first, filtered."""
+        """A tenant's conversations, most recently active first, filtered. An assignee or a status
+        is an index of its own (`list_index`), so those listings read only what they return; a topic
+        (conversations carry a set of them, which no index can key) filters what the index reads."""
         from boto3.dynamodb.conditions import Attr, Key
 
+        index, attribute = list_index(status, assignee)
+        partition = "#".join(part for part in (tenant, assignee, status) if part)
         kwargs: dict[str, Any] = {
-            "IndexName": "by_tenant",
+            "IndexName": index,
             "ScanIndexForward": False,
-            "KeyConditionExpression": Key("tenant").eq(tenant),
+            "KeyConditionExpression": Key(attribute or "tenant").eq(partition),
         }
-        filters = []
-        if status:
-            filters.append(Attr("status").eq(status))
-        if assignee:
-            filters.append(Attr("assignee").eq(assignee))
-        if topic:
-            filters.append(Attr("topics").contains(topic))
+        filters = [Attr("topics").contains(topic)] if topic else []
         if filters:
             kwargs["FilterExpression"] = all_of(filters)
         if cursor:
             kwargs["ExclusiveStartKey"] = cursor
         found: list[Conversation] = []
         while True:
+            if not filters:  # every item matches: ask for what is still missing, not a 1 MB page
+                kwargs["Limit"] = limit - len(found)
             page = self._table.query(**kwargs)
             for item in page.get("Items", []):
                 found.append(Conversation.model_validate(item))
                 if len(found) == limit:
-                    return found, {
-                        "pk": item["pk"],
-                        "tenant": item["tenant"],
-                        "last_activity_at": item["last_activity_at"],
-                    }
+                    key = attribute or "tenant"
+                    return found, {"pk": item["pk"], key: item[key], "last_activity_at": item["last_activity_at"]}
             if "LastEvaluatedKey" not in page:
                 return found, None
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
-    def set_status(self, conversation_id: str, status: Status, assignee: str | None = None) -> None:
-        values: dict[str, Any] = {":status": status.value}
-        expression = "SET #status = :status"
+    def set_status(self, conversation: Conversation, status: Status, assignee: str | None = None) -> None:
+        """Move `conversation` to `status`, and to `assignee` when one is given (else it keeps its own)."""
+        keys = index_keys(
+            {"tenant": conversation.tenant, "status": status.value, "assignee": assignee or conversation.assignee}
+        )
+        values: dict[str, Any] = {":status": status.value} | {f":{name}": value for name, value in keys.items()}
+        expression = "SET #status = :status, " + ", ".join(f"{name} = :{name}" for name in keys)
         if assignee is not None:
             expression += ", assignee = :assignee"
             values[":assignee"] = assignee
         if status is Status.RESOLVED:
             expression += " REMOVE sla_open"  # a resolved conversation cannot breach its SLA
         self._table.update_item(
-            Key={"pk": f"CONV#{conversation_id}"},
+            Key={"pk": f"CONV#{conversation.id}"},
             UpdateExpression=expression,
             ExpressionAttributeNames={"#status": "status"},
             ExpressionAttributeValues=values,
@@ -361,7 +387,7 @@ class ConversationStore:
             exclude_none=True,
             exclude={"channels", "providers", "thread_keys", "topics", "tags", "sentiment_trend"},
         )
-        self._table.put_item(Item=item | {"pk": f"CONV#{draft.id}"})
+        self._table.put_item(Item=item | index_keys(item) | {"pk": f"CONV#{draft.id}"})
         winner = draft.id
         if thread_pk:
             winner = self._claim(thread_pk, draft.id)

@@ -13,7 +13,16 @@ from string import Template
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from switchboard_core.errors import field_problems
 from switchboard_core.events import CanonicalEvent
@@ -221,11 +230,51 @@ class Rule(BaseModel):
     enabled: bool = True
 
 
+# Conditions an event meets by having one of their values. A rule with one is indexed under those
+# values (the first of these it has; topics are the most selective), so deciding looks only at
+# the rules an event can meet, not at every rule of a large set.
+GATES = ("topics_any", "types", "providers", "channels")
+
+
+class RuleGates:
+    """Which rules an event can possibly match, by the values of one gating condition per rule."""
+
+    def __init__(self, rules: list[Rule]) -> None:
+        self.ungated: list[int] = []
+        self.by_value: dict[tuple[str, str], list[int]] = {}
+        for position, rule in enumerate(rules):
+            if not rule.enabled:
+                continue
+            gate = next((name for name in GATES if getattr(rule.when, name) is not None), None)
+            if gate is None:
+                self.ungated.append(position)
+                continue
+            for value in dict.fromkeys(getattr(rule.when, gate)):  # an empty list: never met, never listed
+                self.by_value.setdefault((gate, value), []).append(position)
+
+    def candidates(self, event: CanonicalEvent, sensed: Sensed) -> list[int]:
+        """Positions of the rules whose gate this event meets (and the ungated), in rule order."""
+        keys = [("types", event.type), ("providers", event.provider), ("channels", event.channel.value)]
+        keys += [("topics_any", topic) for topic in sensed.topics]
+        found = set(self.ungated)
+        for key in keys:
+            found.update(self.by_value.get(key, ()))
+        return sorted(found)
+
+
 class RuleSet(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     rules: list[Rule] = Field(max_length=5000)
     default_team: str = Field(min_length=1, description="where events no rule assigns go (routing.unassigned)")
+    _gates: tuple[int, RuleGates] | None = PrivateAttr(default=None)
+
+    def candidates(self, event: CanonicalEvent, sensed: Sensed) -> list[int]:
+        """The rules `event` can match, in order; the index is built on first use and kept with the
+        rule set (routing keeps a tenant's rule set by version, so once per saved version)."""
+        if self._gates is None or self._gates[0] != id(self.rules):  # rebuilt if the list was replaced
+            self._gates = (id(self.rules), RuleGates(self.rules))
+        return self._gates[1].candidates(event, sensed)
 
     @classmethod
     def stored(cls, body: str) -> RuleSet:
@@ -275,7 +324,8 @@ def decide(
     tagged_by: list[str] = []
     auto_reply: AutoReply | None = None
     auto_reply_rule: str | None = None
-    for rule in rule_set.rules:
+    for position in rule_set.candidates(event, sensed):  # in order; rules it cannot meet left out
+        rule = rule_set.rules[position]
         if not rule.enabled:
             continue
         matched = rule.when.matched(event, sensed, contact_attributes, at)
