@@ -21,10 +21,10 @@ from pydantic import Field, Json
 from functions.notifications.channels import ChannelDeps
 from functions.notifications.ledger import NotificationLedger
 from functions.notifications.logic import NotificationDeps, NotificationPolicy, flush_digests, handle
-from functions.notifications.signing import NotificationSigningKeys
 from switchboard_core import aws, sending
 from switchboard_core.bus import EventPublisher
 from switchboard_core.envelopes import CanonicalEventBridgeEvent
+from switchboard_core.notification_signing import NotificationSigningKeys
 from switchboard_core.outbound import TransientFailure
 from switchboard_core.outbound.transport import http_transport
 from switchboard_core.routing.config_store import RoutingConfigStore

@@ -244,7 +244,7 @@ def test_a_run_started_before_routing_threaded_its_trigger_finds_the_assignee_la
     assert run.trigger.conversation is None and run.trigger.conversation_key == "x:tweet:1"
     # Routing threads the mention and assigns it.
     threaded = world.conversations.thread(mention, contact_id, NOW)
-    world.conversations.set_status(threaded.conversation.id, Status.ASSIGNED, "resp_1")
+    world.conversations.set_status(threaded.conversation, Status.ASSIGNED, "resp_1")
     world.runner(NOW + timedelta(minutes=6)).bus_event(routing_event("conversation.updated", contact_id))
     _sms, (call, responder_phone) = world.channels.sent
     assert call.responder == "assignee" and responder_phone == "+15550002222"

@@ -21,13 +21,13 @@ from functions.notifications.logic import (
     is_urgent,
     map_url,
 )
-from functions.notifications.signing import NotificationSigningKeys
 from functions.notifications.templates import render
 from infra import topology
 from switchboard_core import aws
 from switchboard_core.connections import Connection, ConnectionStore, CredentialStore
 from switchboard_core.endpoints import CheckedEndpoint
 from switchboard_core.events import CanonicalEvent, Channel, Contact, EventDraft
+from switchboard_core.notification_signing import NotificationSigningKeys
 from switchboard_core.outbound import TransientFailure
 from switchboard_core.outbound.base import OutboundRequest, ProviderResponse
 from switchboard_core.providers.standard_webhooks import sign

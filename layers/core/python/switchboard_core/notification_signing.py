@@ -4,16 +4,16 @@ webhooks (the notifications function) and campaigns' webhook steps (the campaign
 A contact point or a webhook step is a URL, not a subscription, so it has no secret of its
 own; the tenant's notification secret (Standard Webhooks `whsec_...`, in Secrets Manager under
 <prefix><tenant>) signs every such call of that tenant. It is created on first use; an
-operator reads it from Secrets Manager to configure the receivers. (The same code as
-functions/notifications/signing.py, here so the campaigns function can use it without
-importing another function's folder.)"""
+operator reads it from Secrets Manager to configure the receivers. It lives in the core layer
+so both functions use it without importing each other's folder."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from switchboard_core.subscriptions.signing import SigningSecrets, new_secret
+if TYPE_CHECKING:
+    from switchboard_core.subscriptions.signing import SigningSecrets
 
 
 class MissingSigningSecret(LookupError):
@@ -42,7 +42,10 @@ class NotificationSigningKeys:
         return self.secrets(tenant).signing_keys(datetime.now(UTC))
 
     def _read_or_create(self, tenant: str) -> SigningSecrets:
+        # Only webhooks sign: the signing module is imported by the first one, not at a cold start.
         from botocore.exceptions import ClientError
+
+        from switchboard_core.subscriptions.signing import SigningSecrets, new_secret
 
         try:
             value = self._client.get_secret_value(SecretId=self.name(tenant))["SecretString"]
