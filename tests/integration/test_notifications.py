@@ -244,7 +244,8 @@ def test_two_hundred_assignments_to_one_responder_become_a_handful_of_messages(f
         ]
         return len(claims)
 
-    assert wait_for(lambda: handled() == 200, timeout=90), f"only {handled()} of 200 handled"
+    # 200 single-record invocations on a shared 2-core machine: allow for a slow run (it returns when done).
+    assert wait_for(lambda: handled() == 200, timeout=240), f"only {handled()} of 200 handled"
     direct = len(sms_to(hub, phone))
     assert 3 <= direct <= 6  # 3 per 5-minute window (two windows if the burst straddled a boundary)
     digests = [i for i in table.scan()["Items"] if i["pk"].startswith(f"DIGEST#{tenant}#responder:tow-burst#")]
