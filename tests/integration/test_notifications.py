@@ -246,8 +246,11 @@ def test_two_hundred_assignments_to_one_responder_become_a_handful_of_messages(f
 
     # 200 single-record invocations on a shared 2-core machine: allow for a slow run (it returns when done).
     assert wait_for(lambda: handled() == 200, timeout=240), f"only {handled()} of 200 handled"
+    done = datetime.now(UTC)
     direct = len(sms_to(hub, phone))
-    assert 3 <= direct <= 6  # 3 per 5-minute window (two windows if the burst straddled a boundary)
+    # 3 per 5-minute window: as many windows as the burst spanned (a slow, loaded run spans more).
+    windows = int(done.timestamp()) // 300 - int(now.timestamp()) // 300 + 1
+    assert 3 <= direct <= 3 * windows
     digests = [i for i in table.scan()["Items"] if i["pk"].startswith(f"DIGEST#{tenant}#responder:tow-burst#")]
     assert digests and sum(len(d["triggers"]) for d in digests) == 200 - direct
     for digest in digests:  # the windows end now
@@ -258,7 +261,7 @@ def test_two_hundred_assignments_to_one_responder_become_a_handful_of_messages(f
         )
     hub.runtime.functions.invoke("notifications", {"source": "aws.scheduler"})
     messages = wait_for(lambda: len(sms_to(hub, phone)) == direct + len(digests) and sms_to(hub, phone))
-    assert messages and len(messages) <= 8, "200 assignments must become a handful of messages"
+    assert messages and len(messages) <= 4 * windows, "200 assignments must become a handful of messages"
     assert any(m.text.startswith(f"{200 - direct} more notifications") for m in messages) or len(digests) > 1
 
 

@@ -25,7 +25,6 @@ from switchboard_core.outbound.transport import http_transport
 from switchboard_core.providers import get_adapter
 from tests.unit.providers.support import webhook_request
 
-NOW = datetime.now(UTC)
 HUB = "https://hub.example.com"
 CONTACT = "+14155550174"
 
@@ -181,7 +180,7 @@ def test_a_sandbox_reply_is_the_customers_message_to_the_connections_number(prov
     assert provider in reply_providers()
     secrets = demo_credentials(provider)
     url = f"{HUB}/webhooks/{provider}/con_x"
-    signed = build_reply(provider, secrets, url, "+14155550175", "no, not really", "+15005550006", NOW)
+    signed = build_reply(provider, secrets, url, "+14155550175", "no, not really", "+15005550006", datetime.now(UTC))
     [event] = events_of(provider, [signed], secrets)
     assert event.type == "message.received"
     assert event.text == "no, not really" and event.contact.phone == "+14155550175"
