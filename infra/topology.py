@@ -186,6 +186,8 @@ TABLES: dict[str, Table] = {
                 Index("by_tenant_status", "tenant_status", "last_activity_at"),
                 Index("by_tenant_assignee", "tenant_assignee", "last_activity_at"),
                 Index("by_tenant_assignee_status", "tenant_assignee_status", "last_activity_at"),
+                # Topic memberships (an item per conversation and topic): the list by topic.
+                Index("by_tenant_topic", "tenant_topic", "last_activity_at"),
                 Index("by_sla", "sla_open", "sla_due_at"),
             ),
             purpose="Routing: conversations and their thread pointers.",

@@ -249,7 +249,8 @@ def list_conversations(
     only the listing (tenant and filters) it was issued for."""
     principal.require_read(tenant)
     scope = {"listing": "conversations", "tenant": tenant, **filters}
-    after = codec.open(cursor, scope, list_position(filters.get("status"), filters.get("assignee"))) if cursor else None
+    position = list_position(filters.get("status"), filters.get("assignee"), filters.get("topic"))
+    after = codec.open(cursor, scope, position) if cursor else None
     found, last = conversations.for_tenant(
         tenant,
         status=filters.get("status"),

@@ -35,6 +35,7 @@ CONNECTIONS = (("con_sms", "twilio"), ("con_chat", "slack"), ("con_desk", "zende
 TYPES = (("message.received", 70), ("message.sent", 20), ("call.completed", 9), ("ticket.created", 1))
 CONTACTS = 10  # the timeline's contact has a tenth of all events
 STATUSES = ("open", "assigned", "waiting", "resolved")
+TOPICS = ("billing", "delivery", "refund", "outage", "account", "praise", "complaint", "upgrade")
 START = datetime(2026, 11, 1, tzinfo=UTC)
 PAGE = 25
 BEFORE = "(before)"  # the pattern the listings replaced, measured on the same store for comparison
@@ -122,7 +123,7 @@ def seed(count: int) -> World:
     from switchboard_core import aws
     from switchboard_core.event_log import EventLogStore, EventQuery
     from switchboard_core.routing.contacts import ContactRecord, ContactStore, timeline_item
-    from switchboard_core.routing.conversations import ConversationStore
+    from switchboard_core.routing.conversations import ConversationStore, topic_membership
 
     dynamodb = aws.resource("dynamodb")
     for name in ("event_log", "contacts", "conversations"):
@@ -141,8 +142,13 @@ def seed(count: int) -> World:
             contacts_out.put_item(
                 Item=timeline_item(f"ct_{n % CONTACTS}", {"type": event.type}, event.id, event.received_at)
             )
-            if n % 10 == 0:  # a conversation per ten events
-                conversations_out.put_item(Item=conversation_item(n, event.received_at))
+            if n % 10 == 0:  # a conversation per ten events, with a topic or two
+                conversation = conversation_item(n, event.received_at)
+                conversations_out.put_item(Item=conversation)
+                for topic in conversation["topics"]:
+                    conversations_out.put_item(
+                        Item=topic_membership(conversation["id"], TENANT, topic, conversation["last_activity_at"])
+                    )
     created = START.isoformat()
     contacts_out_table = dynamodb.Table("bench-contacts")
     contacts_out_table.put_item(
@@ -184,9 +190,18 @@ def seed(count: int) -> World:
     listings[f"{BEFORE} conversations status=waiting"] = lambda: filtered_walk(
         dynamodb.Table("bench-conversations"), "by_tenant", "tenant", TENANT, "status", "waiting", page=None
     )
+    listings[f"{BEFORE} conversations topic=outage"] = lambda: filtered_walk(
+        dynamodb.Table("bench-conversations"), "by_tenant", "tenant", TENANT, "topics", "outage", page=None
+    )
     listings["contact timeline (first page)"] = lambda: (len(contacts.timeline(contact, PAGE)[0]), 1)
     listings["conversations (first page)"] = lambda: (len(conversations.for_tenant(TENANT, limit=PAGE)[0]), 1)
-    for filters in ({"status": "waiting"}, {"assignee": "agent-7"}, {"status": "resolved", "assignee": "agent-7"}):
+    for filters in (
+        {"status": "waiting"},
+        {"assignee": "agent-7"},
+        {"status": "resolved", "assignee": "agent-7"},
+        {"topic": "outage"},
+        {"topic": "refund", "status": "waiting"},
+    ):
         label = "conversations " + " ".join(f"{k}={v}" for k, v in filters.items())
         listings[label] = lambda filters=filters: (len(conversations.for_tenant(TENANT, limit=PAGE, **filters)[0]), 1)
     return World(DynamoCounter(dynamodb.meta.client), listings)
@@ -203,7 +218,8 @@ def filtered_walk(
     request: dict[str, Any] = {
         "IndexName": index,
         "KeyConditionExpression": Key(key).eq(value),
-        "FilterExpression": Attr(attribute).eq(wanted),
+        # A set attribute (a conversation's topics) matches when it contains the value.
+        "FilterExpression": Attr(attribute).contains(wanted) if attribute == "topics" else Attr(attribute).eq(wanted),
         "ScanIndexForward": False,
     }
     if page:
@@ -228,6 +244,8 @@ def conversation_item(n: int, at: datetime) -> dict[str, Any]:
         "opened_at": at.isoformat(),
         "last_activity_at": at.isoformat(),
         "event_count": 10,
+        # One topic in eight conversations each (two for every third conversation).
+        "topics": {TOPICS[(n // 10) % len(TOPICS)]} | ({TOPICS[(n // 30) % len(TOPICS)]} if n % 30 == 0 else set()),
     }
     if status != "open":  # assigned, waiting and resolved conversations have an assignee
         item["assignee"] = f"agent-{(n // 40) % 10}"

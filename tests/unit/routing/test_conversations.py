@@ -156,3 +156,59 @@ def test_listing_by_status_or_assignee_follows_routing_and_staff_reading_only_wh
     assert cursor is not None and set(cursor) == {"pk", "tenant_assignee", "last_activity_at"}
     rest, end = store.for_tenant("acme", assignee="agent-1", limit=2, cursor=cursor)
     assert [c.id for c in first + rest] == ids(assignee="agent-1") and end is None
+
+
+def test_listing_by_topic_reads_the_topics_memberships_newest_activity_first(aws_world):
+    """A conversation carries a set of topics; each gets a membership item (index `by_tenant_topic`)
+    that follows the conversation's last activity, so the list by topic reads what it returns."""
+    from switchboard_core.routing.sensing import Sensed
+    from tests.bench.scale import DynamoCounter
+
+    create_table(aws.client("dynamodb"), "conversations-topics", topology.TABLES["conversations"])
+    store = ConversationStore(aws.resource("dynamodb").Table("conversations-topics"), timedelta(hours=4))
+    opened = [
+        store.thread(event(n, key=f"k{n}", at=NOW + timedelta(minutes=n)), f"ct_{n}", NOW).conversation
+        for n in range(5)
+    ]
+    other_tenant = store.thread(event(99, key="k99", tenant="globex"), "ct_99", NOW).conversation
+    sensed_topics = (["billing"], ["billing", "refund"], [], ["refund"], ["billing"])
+    for conversation, topics in zip(opened, sensed_topics, strict=True):
+        store.record_routing(
+            conversation.id,
+            tenant="acme",
+            sensed=Sensed(topics=topics),
+            decision=None,
+            assignment=None,
+            sla_due_at=None,
+        )
+    store.record_routing(
+        other_tenant.id,
+        tenant="globex",
+        sensed=Sensed(topics=["billing"]),
+        decision=None,
+        assignment=None,
+        sla_due_at=None,
+    )
+    # A later message in the first conversation moves it to the top of its topic's list.
+    store.thread(event(50, key="k0", at=NOW + timedelta(hours=1)), "ct_0", NOW)
+    store.set_status(store.get(opened[4].id), Status.WAITING, assignee="agent-2")
+
+    def ids(**filters):
+        found, _ = store.for_tenant("acme", limit=25, **filters)
+        return [c.id for c in found]
+
+    counter = DynamoCounter(store._table.meta.client)
+    with counter.measure() as calls:
+        assert ids(topic="billing") == [opened[0].id, opened[4].id, opened[1].id]
+        assert ids(topic="refund") == [opened[3].id, opened[1].id]
+        assert ids(topic="shipping") == []
+    assert calls.round_trips == {"Query": 3, "BatchGetItem": 2}  # nothing to read for "shipping"
+    assert ids(topic="billing", status="waiting") == [opened[4].id]
+    assert ids(topic="billing", assignee="agent-2") == [opened[4].id]
+    assert ids(topic="refund", status="waiting") == []
+    assert len(ids()) == 5  # memberships are not conversations: the plain list does not see them
+
+    first, cursor = store.for_tenant("acme", topic="billing", limit=2)
+    assert cursor is not None and set(cursor) == {"pk", "tenant_topic", "last_activity_at"}
+    rest, end = store.for_tenant("acme", topic="billing", limit=2, cursor=cursor)
+    assert [c.id for c in first + rest] == ids(topic="billing") and end is None

@@ -18,6 +18,19 @@ def scan_all(table: Any, **kwargs: Any) -> Iterator[dict[str, Any]]:
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
+BATCH_GET_KEYS = 100  # DynamoDB's limit per BatchGetItem
+
+
+def batch_get(table: Any, keys: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """The items of `keys` the table has (BatchGetItem, 100 keys a call), in no particular order."""
+    for start in range(0, len(keys), BATCH_GET_KEYS):
+        pending: dict[str, Any] = {table.name: {"Keys": keys[start : start + BATCH_GET_KEYS]}}
+        while pending:  # DynamoDB may leave some keys for the next call (throughput, 16 MB)
+            answer = table.meta.client.batch_get_item(RequestItems=pending)
+            yield from answer.get("Responses", {}).get(table.name, [])
+            pending = answer.get("UnprocessedKeys") or {}
+
+
 def conditional_write(write: Callable[..., Any], **request: Any) -> bool:
     """Run one conditional DynamoDB write (`table.put_item`, `update_item`, `delete_item`
     with a ConditionExpression): True when it applied, False when its condition did not

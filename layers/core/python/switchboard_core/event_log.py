@@ -17,12 +17,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from switchboard_core.dynamo import conditional_write
+from switchboard_core.dynamo import batch_get, conditional_write
 from switchboard_core.dynamo import position_model as dynamo_position
 from switchboard_core.events import CanonicalEvent
 
 MAX_PAGE = 100
-BATCH_GET_KEYS = 100  # DynamoDB's limit per BatchGetItem
 SEPARATOR = "#"  # joins a composite index key; tenant, connection and provider ids never contain it
 
 # What a query can select on, as index partition keys: the tenant or the connection, alone or
@@ -164,17 +163,10 @@ class EventLogStore:
     def get_many(self, event_ids: list[str]) -> dict[str, CanonicalEvent]:
         """The events of `event_ids` the log still has, by id (BatchGetItem, 100 keys a call)."""
         found: dict[str, CanonicalEvent] = {}
-        unique = list(dict.fromkeys(event_ids))
-        for start in range(0, len(unique), BATCH_GET_KEYS):
-            pending: dict[str, Any] = {
-                self._table.name: {"Keys": [{"id": event_id} for event_id in unique[start : start + BATCH_GET_KEYS]]}
-            }
-            while pending:  # DynamoDB may leave some keys for the next call (throughput, 16 MB)
-                answer = self._table.meta.client.batch_get_item(RequestItems=pending)
-                for item in answer.get("Responses", {}).get(self._table.name, []):
-                    event = CanonicalEvent.model_validate_json(item["event"])
-                    found[event.id] = event
-                pending = answer.get("UnprocessedKeys") or {}
+        keys = [{"id": event_id} for event_id in dict.fromkeys(event_ids)]
+        for item in batch_get(self._table, keys):
+            event = CanonicalEvent.model_validate_json(item["event"])
+            found[event.id] = event
         return found
 
     def between(self, tenant: str, since: datetime, until: datetime) -> Iterator[CanonicalEvent]:

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
-from switchboard_core.dynamo import all_of, conditional_write, position_model
+from switchboard_core.dynamo import batch_get, conditional_write, position_model
 from switchboard_core.events import CanonicalEvent
 
 if TYPE_CHECKING:
@@ -82,10 +82,13 @@ class Conversation(BaseModel):
     last_event_id: str | None = None
 
 
-def list_index(status: str | None, assignee: str | None) -> tuple[str, str | None]:
+def list_index(status: str | None, assignee: str | None, topic: str | None = None) -> tuple[str, str | None]:
     """The index a tenant's conversation listing reads, and the composite attribute it is keyed on
-    (None: the plain `tenant`): an assignee's conversations of one status, all an assignee's,
-    those of one status, or all."""
+    (None: the plain `tenant`): a topic's conversations (their topic memberships: a status or an
+    assignee then filters what that index reads), an assignee's conversations of one status, all
+    an assignee's, those of one status, or all."""
+    if topic:
+        return "by_tenant_topic", "tenant_topic"
     if assignee and status:
         return "by_tenant_assignee_status", "tenant_assignee_status"
     if assignee:
@@ -95,9 +98,9 @@ def list_index(status: str | None, assignee: str | None) -> tuple[str, str | Non
     return "by_tenant", None
 
 
-def list_position(status: str | None, assignee: str | None) -> type[BaseModel]:
+def list_position(status: str | None, assignee: str | None, topic: str | None = None) -> type[BaseModel]:
     """Where a listing of a tenant's conversations stopped (the LastEvaluatedKey of its index)."""
-    attribute = list_index(status, assignee)[1] or "tenant"
+    attribute = list_index(status, assignee, topic)[1] or "tenant"
     return position_model("pk", attribute, "last_activity_at")
 
 
@@ -110,6 +113,18 @@ def index_keys(item: dict[str, Any]) -> dict[str, str]:
         keys["tenant_assignee"] = f"{item['tenant']}#{item['assignee']}"
         keys["tenant_assignee_status"] = f"{item['tenant']}#{item['assignee']}#{status}"
     return keys
+
+
+def topic_membership(conversation_id: str, tenant: str, topic: str, last_activity_at: str) -> dict[str, str]:
+    """The item that puts a conversation in its tenant's listing by `topic`: a conversation carries
+    a set of topics, and an index keys one value per item, so each topic gets an item of its own
+    (`by_tenant_topic`), whose sort key follows the conversation's last activity."""
+    return {
+        "pk": f"TOPIC#{conversation_id}#{topic}",
+        "conversation_id": conversation_id,
+        "tenant_topic": f"{tenant}#{topic}",
+        "last_activity_at": last_activity_at,
+    }
 
 
 @dataclass(frozen=True)
@@ -226,10 +241,12 @@ class ConversationStore:
                 values |= {f":{name}": value for name, value in keys.items()}
                 names["#status"] = "status"
         expression = "SET " + ", ".join(sets) + (" ADD " + ", ".join(adds) if adds else "")
-        kwargs: dict[str, Any] = {"ExpressionAttributeValues": values}
+        kwargs: dict[str, Any] = {"ExpressionAttributeValues": values, "ReturnValues": "ALL_NEW"}
         if names:
             kwargs["ExpressionAttributeNames"] = names
-        self._table.update_item(Key={"pk": f"CONV#{conversation_id}"}, UpdateExpression=expression, **kwargs)
+        updated = self._table.update_item(Key={"pk": f"CONV#{conversation_id}"}, UpdateExpression=expression, **kwargs)
+        for topic in sensed.topics:
+            self._touch_topic(conversation_id, tenant, topic, updated["Attributes"]["last_activity_at"])
         if sla_due_at is not None:
             self._start_sla(conversation_id, sla_due_at)
 
@@ -301,27 +318,26 @@ class ConversationStore:
         limit: int = 25,
         cursor: dict[str, str] | None = None,
     ) -> tuple[list[Conversation], dict[str, str] | None]:
-        """A tenant's conversations, most recently active first, filtered. An assignee or a status
-        is an index of its own (`list_index`), so those listings read only what they return; a topic
-        (conversations carry a set of them, which no index can key) filters what the index reads."""
-        from boto3.dynamodb.conditions import Attr, Key
+        """A tenant's conversations, most recently active first, filtered. A topic, an assignee or a
+        status is an index of its own (`list_index`), so those listings read only what they return;
+        a status or an assignee asked for with a topic filters the topic's conversations."""
+        from boto3.dynamodb.conditions import Key
 
+        if topic:
+            return self._for_topic(tenant, topic, status, assignee, limit, cursor)
         index, attribute = list_index(status, assignee)
         partition = "#".join(part for part in (tenant, assignee, status) if part)
         kwargs: dict[str, Any] = {
             "IndexName": index,
             "ScanIndexForward": False,
             "KeyConditionExpression": Key(attribute or "tenant").eq(partition),
+            "Limit": limit,
         }
-        filters = [Attr("topics").contains(topic)] if topic else []
-        if filters:
-            kwargs["FilterExpression"] = all_of(filters)
         if cursor:
             kwargs["ExclusiveStartKey"] = cursor
         found: list[Conversation] = []
-        while True:
-            if not filters:  # every item matches: ask for what is still missing, not a 1 MB page
-                kwargs["Limit"] = limit - len(found)
+        while True:  # every item matches: ask for what is still missing, not a 1 MB page
+            kwargs["Limit"] = limit - len(found)
             page = self._table.query(**kwargs)
             for item in page.get("Items", []):
                 found.append(Conversation.model_validate(item))
@@ -331,6 +347,49 @@ class ConversationStore:
             if "LastEvaluatedKey" not in page:
                 return found, None
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def _for_topic(
+        self,
+        tenant: str,
+        topic: str,
+        status: str | None,
+        assignee: str | None,
+        limit: int,
+        cursor: dict[str, str] | None,
+    ) -> tuple[list[Conversation], dict[str, str] | None]:
+        """The topic's memberships newest first, each conversation read in one batch per page."""
+        from boto3.dynamodb.conditions import Key
+
+        kwargs: dict[str, Any] = {
+            "IndexName": "by_tenant_topic",
+            "ScanIndexForward": False,
+            "KeyConditionExpression": Key("tenant_topic").eq(f"{tenant}#{topic}"),
+        }
+        if cursor:
+            kwargs["ExclusiveStartKey"] = cursor
+        found: list[Conversation] = []
+        while True:
+            # Without other filters every membership is one answer: read only what is missing.
+            kwargs["Limit"] = limit - len(found) if not (status or assignee) else max(limit, 25)
+            page = self._table.query(**kwargs)
+            memberships = page.get("Items", [])
+            conversations = self._batch_get([m["conversation_id"] for m in memberships])
+            for membership in memberships:
+                conversation = conversations.get(membership["conversation_id"])
+                if conversation is None or conversation.tenant != tenant:
+                    continue
+                if (status and conversation.status.value != status) or (assignee and conversation.assignee != assignee):
+                    continue
+                found.append(conversation)
+                if len(found) == limit:
+                    return found, {key: membership[key] for key in ("pk", "tenant_topic", "last_activity_at")}
+            if "LastEvaluatedKey" not in page:
+                return found, None
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def _batch_get(self, conversation_ids: list[str]) -> dict[str, Conversation]:
+        keys = [{"pk": f"CONV#{id_}"} for id_ in dict.fromkeys(conversation_ids)]
+        return {item["id"]: Conversation.model_validate(item) for item in batch_get(self._table, keys)}
 
     def set_status(self, conversation: Conversation, status: Status, assignee: str | None = None) -> None:
         """Move `conversation` to `status`, and to `assignee` when one is given (else it keeps its own)."""
@@ -451,7 +510,20 @@ class ConversationStore:
         )
         conversation = self.get(conversation_id)
         assert conversation is not None
+        for topic in conversation.topics:  # the listing by topic follows the last activity too
+            self._touch_topic(conversation_id, conversation.tenant, topic, conversation.last_activity_at.isoformat())
         return conversation
+
+    def _touch_topic(self, conversation_id: str, tenant: str, topic: str, last_activity_at: str) -> None:
+        """Create or move forward the conversation's membership of `topic` (never back: events
+        arrive out of order)."""
+        membership = topic_membership(conversation_id, tenant, topic, last_activity_at)
+        conditional_write(
+            self._table.put_item,
+            Item=membership,
+            ConditionExpression="attribute_not_exists(pk) OR last_activity_at < :at",
+            ExpressionAttributeValues={":at": last_activity_at},
+        )
 
     def _touch_active(self, active_pk: str, conversation_id: str, last_activity: datetime) -> None:
         conditional_write(
