@@ -24,11 +24,12 @@ from tests.unit.outbound.test_every_sender import CASES
 FUZZ_EXAMPLES = os.environ.get("SWITCHBOARD_FUZZ_EXAMPLES")
 PROVIDERS = sorted(CASES)
 
-SCALARS = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20) | st.sampled_from(UNICODE_EDGES)
-KEYS = st.sampled_from(
-    ["id", "sid", "message_id", "messages", "data", "ok", "result", "error", "errors", "code", "message", "status"]
-    + ["error_code", "detail", "title", "uuid", "message_uuid", "ts", "channel", "conversation", "ticket", "results"]
-) | st.text(max_size=8)
+SCALARS = st.one_of(
+    st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=20), st.sampled_from(UNICODE_EDGES)
+)
+ANSWER_KEYS = ("id", "sid", "message_id", "messages", "data", "ok", "result", "error", "errors", "code", "message")
+MORE_KEYS = ("status", "error_code", "detail", "title", "uuid", "message_uuid", "ts", "channel", "ticket", "results")
+KEYS = st.sampled_from([*ANSWER_KEYS, *MORE_KEYS]) | st.text(max_size=8)
 JSON = st.recursive(
     SCALARS, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(KEYS, inner, max_size=5), max_leaves=25
 )
@@ -41,9 +42,8 @@ BODIES = st.one_of(
 HEADER_NAMES = st.sampled_from(
     ["retry-after", "x-rate-limit-reset", "x-business-use-case-usage", "x-app-usage", "content-type", "location"]
 )
-HEADER_VALUES = st.sampled_from(list(HOSTILE_HEADER_VALUES.values())) | st.sampled_from(
-    ["[" * 50_000, '{"1": [{"estimated_time_to_regain_access": 1e308}]}', "-1", "1e999", "Fri, 31 Dec 9999 23:59:59 GMT"]
-)
+ODD_HEADER_VALUES = ("[" * 50_000, '{"1": [{"estimated_time_to_regain_access": 1e308}]}', "-1", "1e999")
+HEADER_VALUES = st.sampled_from([*HOSTILE_HEADER_VALUES.values(), *ODD_HEADER_VALUES, "Fri, 31 Dec 9999 23:59:59 GMT"])
 
 
 @settings(
