@@ -18,10 +18,7 @@ from tests.unit.admin.test_admin_api import ADMIN
 
 DOCUMENT = openapi_document()
 TEMPLATES = sorted(
-    (path, method.upper())
-    for path, operations in DOCUMENT["paths"].items()
-    if "{" in path
-    for method in operations
+    (path, method.upper()) for path, operations in DOCUMENT["paths"].items() if "{" in path for method in operations
 )
 
 
