@@ -6,7 +6,7 @@ one way: a hostile body (re-signed where the provider signs the body alone, so i
 parser: tests/hostile.py), a hostile header value or duplicated signature header, a hostile
 query string, an odd provider or connection id in the path. Whatever the spoiling, the answer
 is never a 5xx nor an exception out of the handler; a 4xx is the hub's JSON error naming the
-problem; and a request the hub acknowledged with a 2xx has its raw request stored.
+problem; and signed payloads whose strings carry unusual text are accepted and stored.
 
 The property test draws the same kinds of spoiling at random (derandomised, a few hundred
 examples by default; `SWITCHBOARD_FUZZ_EXAMPLES` sets the count, as in `make fuzz`).
@@ -134,8 +134,7 @@ def assert_client_answer(answer: Answer, what: str) -> None:
 
 
 def spoil(hub: Hub, provider: str, send: Callable[[SignedRequest], Answer], what: str) -> Answer:
-    """Send one spoiled request; a 2xx must have stored the raw request (or been a handshake
-    or a duplicate, which store nothing new), never be an acknowledgement of nothing."""
+    """Send `provider`'s fresh signed sample through `send` (which spoils it) and check the answer."""
     answer = send(hub.sample(provider))
     assert_client_answer(answer, f"{provider}: {what}")
     return answer
