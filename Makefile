@@ -49,9 +49,13 @@ lint: $(VENV)/.installed
 test-fast: $(VENV)/.installed
 	$(BIN)/pytest tests/unit tests/contract
 
-# The long property-based runs: 10,000 generated inputs per adapter and per admin-API mode.
+# The long property-based runs: 10,000 generated inputs per adapter, per admin-API mode, for
+# ingest end to end (spoiled signed requests), the senders' reading of provider answers and
+# the delivery function's reading of a partner endpoint's Retry-After.
 fuzz: $(VENV)/.installed
-	SWITCHBOARD_FUZZ_EXAMPLES=10000 $(BIN)/pytest tests/unit/providers tests/unit/admin -k property -q
+	SWITCHBOARD_FUZZ_EXAMPLES=10000 $(BIN)/pytest tests/unit/providers tests/unit/admin \
+		tests/unit/ingest/test_ingest_hostile.py tests/unit/outbound/test_hostile_responses.py \
+		tests/unit/delivery/test_hostile_answers.py -k property -q
 
 synth: install
 	npx cdk synth -q

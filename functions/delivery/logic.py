@@ -421,7 +421,9 @@ def retry_after_seconds(value: str | None, now: datetime) -> float | None:
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    # ASCII digits only: headers arrive Latin-1 decoded, and "²" is a digit to str.isdigit
+    # that float() refuses (a ValueError out of the delivery function, for one odd header).
+    if value.isascii() and value.isdigit():
         return float(value)
     try:
         moment = email.utils.parsedate_to_datetime(value)

@@ -12,6 +12,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -20,7 +21,7 @@ from switchboard_core import aws
 from switchboard_core.bus import EventPublisher, PublishError
 from switchboard_core.connections import ConnectionStore, CredentialStore
 from switchboard_core.dedupe import IdempotentRunner
-from switchboard_core.errors import HubError
+from switchboard_core.errors import HubError, NotFound
 from switchboard_core.http import webhook_request
 from switchboard_core.providers import PROVIDER_NAMES
 from switchboard_core.raw_store import RawStore
@@ -145,6 +146,22 @@ def record_outcome(outcome: IngestOutcome) -> None:
 
 @app.exception_handler(HubError)
 def hub_error(error: HubError) -> Response:
+    return error_response(error)
+
+
+@app.not_found
+def not_found(_: NotFoundError) -> Response:
+    """A path the webhook route does not match: one with a segment holding characters outside
+    Powertools' URL-safe set (a decoded slash, a control or format character), or a missing
+    segment. The hub's own 404 shape and a rejection metric, not Powertools' bare default."""
+    path = app.current_event.path
+    metrics.add_dimension(name="provider", value="unknown")
+    metrics.add_metric(name="WebhooksReceived", unit=MetricUnit.Count, value=1)
+    error = NotFound(
+        f"no webhook route for path {path[:200]!r}; use /webhooks/<provider>/<connection id>",
+        code="unknown_route",
+    )
+    record_rejection("unknown", error)
     return error_response(error)
 
 

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from werkzeug.exceptions import ClientDisconnected
+from werkzeug.serving import WSGIRequestHandler
 from werkzeug.wrappers import Request, Response
 from werkzeug.wsgi import get_input_stream
 
@@ -35,6 +36,39 @@ TEXT_TYPES = (
 )
 
 Invoke = Callable[[str, dict[str, Any]], Any]
+
+BODY_TIMEOUT_SECONDS = 30.0
+"""How long the gateway waits on a client that stopped sending (API Gateway's own limit is 30 s)."""
+
+
+class GatewayRequestHandler(WSGIRequestHandler):
+    """werkzeug's handler with a socket timeout: a client that stops sending in the middle of
+    its headers or body (a Content-Length above what it sent, a stalled chunked body) gets a
+    408 or a closed connection after BODY_TIMEOUT_SECONDS, instead of holding a thread forever."""
+
+    timeout = BODY_TIMEOUT_SECONDS
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """http.server's refusals of what is not HTTP (a request line it cannot split, a header
+        line over 64 KB, more than 100 headers) as the hub's JSON error instead of an HTML page,
+        with an HTTP/1.1 status line even when the request line was too broken to name a version."""
+        import json
+
+        short, long = self.responses.get(code, ("Error", ""))
+        if self.request_version == "HTTP/0.9":
+            self.request_version = "HTTP/1.1"
+        self.log_error("code %d, message %s", code, message)
+        body = json.dumps(
+            {"error": {"code": short.lower().replace(" ", "_"), "message": f"{message or short}: {explain or long}"}}
+        ).encode()
+        self.send_response(code, short)  # the standard reason: `message` may echo the client's bytes
+        self.send_header("Connection", "close")
+        self.close_connection = True
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
 
 
 @dataclass(frozen=True)
@@ -175,6 +209,24 @@ def too_large_response(error: PayloadTooLarge) -> Response:
     return Response(json.dumps(error.body()), status=error.status, content_type="application/json")
 
 
+def unreadable_body_response(error: BaseException) -> Response:
+    """A body the gateway could not read: it stopped arriving (408), or it ended before its
+    Content-Length or broke the chunked encoding (400). werkzeug raises ClientDisconnected
+    from the socket's error for a Content-Length body, the socket's or the decoder's OSError
+    itself for a chunked one."""
+    import json
+
+    cause = error.__context__ if isinstance(error, ClientDisconnected) else error
+    if isinstance(cause, TimeoutError):
+        status, code, message = 408, "request_timeout", f"the body stopped arriving for {BODY_TIMEOUT_SECONDS:.0f} s"
+    elif isinstance(error, ClientDisconnected) or cause is None:
+        status, code, message = 400, "incomplete_body", "the body ended before its Content-Length"
+    else:
+        status, code, message = 400, "malformed_body", f"the body could not be read: {cause}"
+    body = {"error": {"code": code, "message": message}}
+    return Response(json.dumps(body), status=status, content_type="application/json", headers={"Connection": "close"})
+
+
 def to_response(result: Any) -> Response:
     """Lambda proxy result -> HTTP response (payload 2.0 rules)."""
     import json
@@ -231,8 +283,8 @@ class Gateway:
             body = read_body(request, self._max_body_bytes)
         except PayloadTooLarge as error:
             return too_large_response(error)
-        except ClientDisconnected:
-            return json_response(400, "Bad Request: the body ended before its Content-Length")
+        except (ClientDisconnected, OSError) as error:
+            return unreadable_body_response(error)
         event = api_event(request, compiled, path_parameters, body)
         if compiled.route.authorized:
             if not event["headers"].get("authorization"):

@@ -111,7 +111,7 @@ class LocalRuntime:
         from werkzeug.serving import make_server
 
         from infra.local.dispatcher import Dispatcher
-        from infra.local.gateway import Gateway
+        from infra.local.gateway import Gateway, GatewayRequestHandler
         from infra.local.provider_apis import ProviderApis, serve
         from infra.local.scheduler import OneTimeSchedules, Scheduler
         from switchboard_core import aws
@@ -142,7 +142,13 @@ class LocalRuntime:
         if self.demo_routing:
             self.seed_demo_routing()
 
-        self.server = make_server(self.host, self.port, Gateway(self.functions.invoke, log=self.log), threaded=True)
+        self.server = make_server(
+            self.host,
+            self.port,
+            Gateway(self.functions.invoke, log=self.log),
+            threaded=True,
+            request_handler=GatewayRequestHandler,
+        )
         self.port = self.server.server_port
         self.base_url = f"http://{self.host}:{self.port}"
         self.functions.set_public_base_url(self.base_url)

@@ -23,7 +23,15 @@ def raw_body(event: dict[str, Any]) -> bytes:
             return base64.b64decode(body, validate=True)
         except (binascii.Error, ValueError):
             raise HubError("request body is not valid base64", status=400, code="malformed_request") from None
-    return body.encode("utf-8")
+    try:
+        return body.encode("utf-8")
+    except UnicodeEncodeError:
+        # A lone UTF-16 surrogate: no byte sequence a sender could have signed or sent as text.
+        raise HubError(
+            "request body is not valid UTF-8 text (it holds a lone UTF-16 surrogate)",
+            status=400,
+            code="malformed_request",
+        ) from None
 
 
 def public_base_url(event: dict[str, Any], override: str | None = None) -> str:

@@ -130,7 +130,8 @@ class ProviderResponse:
     def json(self) -> Any:
         try:
             return json.loads(self.body)
-        except ValueError:
+        except (ValueError, RecursionError):
+            # RecursionError: nesting deeper than the parser's stack, which no send API answers.
             return None
 
 

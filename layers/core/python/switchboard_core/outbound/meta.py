@@ -223,7 +223,7 @@ def regain_access_seconds(headers: Mapping[str, str]) -> float | None:
             continue
         try:
             usage = json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):
             continue
         entries: list[Any] = []
         if isinstance(usage, dict) and "estimated_time_to_regain_access" in usage:
