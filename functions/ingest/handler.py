@@ -59,7 +59,9 @@ def settings() -> IngestSettings:
 def dependencies() -> IngestDeps:
     config = settings()
     return IngestDeps(
-        connections=ConnectionStore(aws.resource("dynamodb").Table(config.connections_table)),
+        connections=ConnectionStore(
+            aws.resource("dynamodb").Table(config.connections_table), max_age_seconds=config.credentials_cache_seconds
+        ),
         credentials=CredentialStore(
             aws.client("secretsmanager"), config.secrets_prefix, max_age_seconds=config.credentials_cache_seconds
         ),

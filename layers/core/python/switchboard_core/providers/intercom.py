@@ -65,7 +65,9 @@ _SENT_TOPICS = {"conversation.admin.replied", "conversation.admin.single.created
 _PERSON_PREFIXES = ("contact.", "user.")
 _PERSON_AUTHORS = {"user", "lead", "contact"}
 _BLOCK_TAGS = {"p", "br", "div", "li", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "pre", "tr"}
-_SPACES = re.compile(r"[ \t\r\f\v]+")
+# Runs of blanks and any tab-like blank become one space; a lone space already is one, and
+# not matching it keeps a long message linear and cheap (docs/benchmarks.md, providers).
+_SPACES = re.compile(r"[ \t\r\f\v]{2,}|[\t\r\f\v]")
 
 
 def compute_signature(client_secret: str | bytes, body: bytes) -> str:

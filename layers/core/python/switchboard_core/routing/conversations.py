@@ -49,7 +49,7 @@ class Status(StrEnum):
 
 
 class Conversation(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", defer_build=True)
 
     id: str
     tenant: str
