@@ -37,6 +37,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -141,10 +142,13 @@ def warm(rounds: int, per_round: int) -> dict[str, Any]:
         import functions.ingest.handler as ingest
         from tests.bench import twilio_sample
 
-        for handler in ingest.logger.handlers:  # Powertools' logger keeps the stdout it found at import
-            if hasattr(handler, "setStream"):
-                handler.setStream(sink)
-    handlers = {"ingest": ingest.handler, "baseline": twilio_sample.handler}
+        for log_handler in ingest.logger.handlers:  # Powertools' logger keeps the stdout it found at import
+            if hasattr(log_handler, "setStream"):
+                log_handler.setStream(sink)
+    handlers: dict[str, Callable[[dict[str, Any], Any], dict[str, Any]]] = {
+        "ingest": ingest.handler,
+        "baseline": twilio_sample.handler,
+    }
     expected = {"ingest": 200, "baseline": 202}
     events = sms_events((rounds + 1) * per_round * 2, auth_token)
     context = stub_aws.LambdaContext()
@@ -169,7 +173,7 @@ def warm(rounds: int, per_round: int) -> dict[str, Any]:
                 per_webhook[name].append(spent / per_round * 1e6)
                 calls[name].update(Counter(stub_aws.CALLS) - before)
     counted = rounds * per_round
-    figures = {
+    figures: dict[str, dict[str, Any]] = {
         name: {
             "cpu_us": round(statistics.median(samples), 1),
             "aws_calls_per_webhook": {op: round(n / counted, 3) for op, n in sorted(calls[name].items())},

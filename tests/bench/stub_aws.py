@@ -94,7 +94,7 @@ def _send(self: Any, request: Any) -> Any:
 def install() -> None:
     import botocore.endpoint
 
-    botocore.endpoint.Endpoint._send = _send  # type: ignore[method-assign]
+    botocore.endpoint.Endpoint._send = _send
 
 
 class _PatchOnImport(importlib.abc.MetaPathFinder, importlib.abc.Loader):
@@ -127,6 +127,6 @@ def install_on_import() -> None:
         return
 
     def patch(module: ModuleType) -> None:
-        module.Endpoint._send = _send  # type: ignore[attr-defined]
+        module.Endpoint._send = _send
 
     sys.meta_path.insert(0, _PatchOnImport("botocore.endpoint", patch))

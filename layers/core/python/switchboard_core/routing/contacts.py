@@ -33,7 +33,7 @@ MAX_MERGE_HOPS = 8  # merged contacts point at their survivor; chains stay short
 
 
 class Identity(BaseModel):
-    model_config = ConfigDict(frozen=True, defer_build=True)
+    model_config = ConfigDict(frozen=True)
 
     kind: IdentityKind
     value: str
@@ -56,7 +56,7 @@ class Consent(BaseModel):
 
 
 class ContactRecord(BaseModel):
-    model_config = ConfigDict(extra="ignore", defer_build=True)
+    model_config = ConfigDict(extra="ignore")
 
     id: str
     tenant: str
@@ -84,7 +84,7 @@ class MergeRecord(BaseModel):
 class TimelinePosition(BaseModel):
     """Where a page of a contact's timeline stopped: the `at` of its last entry."""
 
-    model_config = ConfigDict(extra="forbid", defer_build=True)
+    model_config = ConfigDict(extra="forbid")
 
     at: str
 

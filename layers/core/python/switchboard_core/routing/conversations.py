@@ -49,7 +49,7 @@ class Status(StrEnum):
 
 
 class Conversation(BaseModel):
-    model_config = ConfigDict(extra="ignore", defer_build=True)
+    model_config = ConfigDict(extra="ignore")
 
     id: str
     tenant: str
