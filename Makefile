@@ -63,6 +63,9 @@ synth: install
 # The cold starts last: they exit 1 when a function misses its target, after the others ran.
 bench: $(VENV)/.installed
 	$(BIN)/python -m tests.bench.ingest
+	$(BIN)/python -m tests.bench.ingest_handler
+	$(BIN)/python -m tests.bench.providers
+	$(BIN)/python -m tests.bench.cost
 	$(BIN)/python -m tests.bench.routing
 	$(BIN)/python -m tests.bench.scale
 	$(BIN)/python -m tests.bench.coldstart

@@ -718,6 +718,9 @@ def function_environment(function: Function, names: dict[str, str], stage: str) 
         "POWERTOOLS_SERVICE_NAME": f"{SERVICE}-{function.name.replace('_', '-')}",
         "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
         "POWERTOOLS_LOG_LEVEL": "INFO",
+        # We use no pydantic plugins: without this, the first model built scans every installed
+        # distribution's entry points for one (docs/benchmarks.md, cold start).
+        "PYDANTIC_DISABLE_PLUGINS": "__all__",
     }
     for table in function.tables:
         env[env_var("table", table)] = names[f"table:{table}"]

@@ -21,6 +21,7 @@ from switchboard_core import aws
 from switchboard_core.bus import EventPublisher, PublishError
 from switchboard_core.connections import ConnectionStore, CredentialStore
 from switchboard_core.dedupe import IdempotentRunner
+from switchboard_core.dynamo import KeyReads
 from switchboard_core.errors import HubError, NotFound
 from switchboard_core.http import webhook_request
 from switchboard_core.providers import PROVIDER_NAMES
@@ -60,7 +61,10 @@ def settings() -> IngestSettings:
 def dependencies() -> IngestDeps:
     config = settings()
     return IngestDeps(
-        connections=ConnectionStore(aws.resource("dynamodb").Table(config.connections_table)),
+        # Reads by key only: the low-level client (shared with dedupe) spares the Table resource's setup.
+        connections=ConnectionStore(
+            KeyReads(aws.client("dynamodb"), config.connections_table), max_age_seconds=config.credentials_cache_seconds
+        ),
         credentials=CredentialStore(
             aws.client("secretsmanager"), config.secrets_prefix, max_age_seconds=config.credentials_cache_seconds
         ),

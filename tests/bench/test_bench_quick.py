@@ -122,3 +122,43 @@ def test_quick_scale_benchmark_counts_every_listing(capsys):
             assert figures["round_trips_per_page"] <= 1 + ("timeline" in label)
             assert figures["items_read"] <= figures["items_returned"] + 1, label
     assert report["worst_ratio"] == 1.0
+
+
+def test_quick_ingest_handler_benchmark_compares_with_the_sample(capsys):
+    """Both handlers answered every webhook (the benchmark raises otherwise); the baseline made
+    its one PutEvents, ingest its calls, and the cold figures came from fresh interpreters."""
+    from tests.bench import ingest_handler
+
+    assert ingest_handler.main(["--quick", "--json"]) == 0
+    out = capsys.readouterr().out
+    report = json.loads(out[out.index('{\n  "quick"') :])
+    assert report["warm"]["baseline"]["aws_calls_per_webhook"] == {"PutEvents": 1.0}
+    assert report["warm"]["ingest"]["aws_calls_per_webhook"]["PutEvents"] == 1.0
+    assert report["warm"]["ratio"] > 0 and report["cold"]["ratio"] > 0 and report["cold"]["ratio_traced"] > 0
+
+
+def test_quick_providers_benchmark_covers_every_provider_and_size(capsys):
+    from switchboard_core.providers import PROVIDER_NAMES
+    from tests.bench import providers
+
+    assert providers.main(["--quick", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert set(report["providers"]) == set(PROVIDER_NAMES)
+    for entry in report["providers"].values():
+        sizes = entry["sizes"]
+        assert set(sizes) == {str(size) for size in providers.SIZES}
+        for size, figures in sizes.items():
+            # The sample was built at the size asked (within 10%) and both sides were timed.
+            assert 0.9 * int(size) <= figures["body_bytes"] <= 1.1 * int(size) or int(size) == 1024
+            assert figures["hub_us"] > 0 and figures["baseline_us"] > 0
+
+
+def test_quick_cost_model_prices_every_service(capsys):
+    from tests.bench import cost
+
+    assert cost.main(["--quick", "--json"]) == 0
+    out = capsys.readouterr().out
+    report = json.loads(out[out.index('{\n  "ingest_cpu') :])
+    assert report["total_per_million"] == round(sum(report["dollars_per_million"].values()), 2)
+    assert report["ingest_calls_per_webhook"]["PutEvents"] == 1.0
+    assert len(report["dollars_per_million"]) == 9

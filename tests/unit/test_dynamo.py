@@ -42,3 +42,51 @@ def test_all_of_keeps_only_items_meeting_every_condition(aws_world):
     found = table.scan(FilterExpression=all_of([Attr("colour").eq("red"), Attr("size").eq(2)]))["Items"]
     assert [item["sk"] for item in found] == ["1"]
     assert len(table.scan(FilterExpression=all_of([Attr("colour").eq("red")]))["Items"]) == 2
+
+
+def test_key_reads_answer_as_the_table_resource_does(aws_world):
+    from decimal import Decimal
+
+    from switchboard_core.dynamo import KeyReads
+
+    name = aws_world.names.table("connections")
+    table = aws.resource("dynamodb").Table(name)
+    table.put_item(Item={"id": "con_1", "tenant": "acme", "count": 3, "tags": ["a", "b"], "nested": {"x": True}})
+    reads = KeyReads(aws.client("dynamodb"), name)
+    expected = table.get_item(Key={"id": "con_1"})["Item"]
+    assert reads.get_item(Key={"id": "con_1"}, ConsistentRead=True)["Item"] == expected
+    assert reads.get_item(Key={"id": "con_1"})["Item"]["count"] == Decimal(3)
+    assert reads.get_item(Key={"id": "con_2"}) == {}
+
+
+def test_a_connection_is_kept_for_its_max_age_and_an_unknown_id_never():
+    from switchboard_core.connections import ConnectionStore
+    from switchboard_core.errors import NotFound
+
+    class Table:
+        def __init__(self) -> None:
+            self.items: dict[str, dict[str, str]] = {}
+            self.reads = 0
+
+        def get_item(self, *, Key: dict[str, str], **_: object) -> dict[str, object]:
+            self.reads += 1
+            item = self.items.get(Key["id"])
+            return {} if item is None else {"Item": item}
+
+    table = Table()
+    cached, uncached = ConnectionStore(table, max_age_seconds=60), ConnectionStore(table)
+    with pytest.raises(NotFound):
+        cached.get("con_new")
+    table.items["con_new"] = {"id": "con_new", "provider": "twilio", "tenant": "t", "created_at": "2026-01-01T00:00Z"}
+    assert cached.get("con_new").tenant == "t"  # a miss was not cached: found at once
+    reads = table.reads
+    cached.get("con_new")
+    assert table.reads == reads  # kept
+    uncached.get("con_new")
+    uncached.get("con_new")
+    assert table.reads == reads + 2  # without a max age, read every time
+    del table.items["con_new"]
+    assert cached.get("con_new").id == "con_new"  # a deleted connection lives on until the max age
+    expired = ConnectionStore(table, max_age_seconds=1e-9)
+    with pytest.raises(NotFound):
+        expired.get("con_new")

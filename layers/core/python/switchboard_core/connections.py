@@ -12,6 +12,7 @@ be switched over to the new secret without losing a delivery.
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
@@ -22,6 +23,7 @@ from switchboard_core.dynamo import scan_all
 from switchboard_core.errors import HubError, NotFound
 
 CONNECTION_ID_PREFIX = "con_"
+MAX_CACHED_CONNECTIONS = 1024
 
 
 def new_connection_id() -> str:
@@ -53,16 +55,34 @@ def webhook_url(base_url: str, provider: str, connection_id: str) -> str:
 
 
 class ConnectionStore:
-    def __init__(self, table: Any) -> None:
+    """Connections in their table. With `max_age_seconds` (ingest: CREDENTIALS_CACHE_SECONDS,
+    the same bound as the credentials it reads next), a connection read is kept that long in
+    this execution environment, so a busy connection costs one consistent read a minute
+    instead of one per webhook; a deleted connection is refused within that time, and an
+    unknown id is never cached (a new connection is found at once)."""
+
+    def __init__(self, table: Any, *, max_age_seconds: float = 0) -> None:
         self._table = table
+        self._max_age = max_age_seconds
+        self._cached: dict[str, tuple[Connection, float]] = {}
 
     def get(self, connection_id: str) -> Connection:
         if not connection_id.startswith(CONNECTION_ID_PREFIX) or len(connection_id) > 64:
             raise NotFound(f"unknown connection {connection_id!r}", code="unknown_connection")
+        if self._max_age > 0:
+            cached = self._cached.get(connection_id)
+            if cached is not None and time.monotonic() - cached[1] < self._max_age:
+                return cached[0]
         item = self._table.get_item(Key={"id": connection_id}, ConsistentRead=True).get("Item")
         if item is None:
+            self._cached.pop(connection_id, None)
             raise NotFound(f"unknown connection {connection_id!r}", code="unknown_connection")
-        return Connection.model_validate(item)
+        connection = Connection.model_validate(item)
+        if self._max_age > 0:
+            if len(self._cached) >= MAX_CACHED_CONNECTIONS:
+                self._cached.clear()  # a flood of distinct ids: start again rather than grow
+            self._cached[connection_id] = (connection, time.monotonic())
+        return connection
 
     def put(self, connection: Connection) -> None:
         self._table.put_item(Item=connection.model_dump(mode="json", exclude_none=True))

@@ -59,3 +59,24 @@ def position_model(*key_names: str) -> type[Any]:
 
     fields: dict[str, Any] = dict.fromkeys(key_names, (str, ...))
     return create_model("IndexPosition", __config__=ConfigDict(extra="forbid"), **fields)
+
+
+class KeyReads:
+    """`get_item` as a boto3 Table resource answers it (plain Python values, numbers as
+    Decimal), over a low-level client. For a function that only reads items by key (ingest's
+    connection read): building the resource loads its model and makes a client of its own,
+    about a third of ingest's first-invocation setup (docs/benchmarks.md)."""
+
+    def __init__(self, client: Any, table_name: str) -> None:
+        self._client = client
+        self._name = table_name
+
+    def get_item(self, *, Key: dict[str, Any], **options: Any) -> dict[str, Any]:
+        from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+
+        serialise, deserialise = TypeSerializer().serialize, TypeDeserializer().deserialize
+        answer = self._client.get_item(
+            TableName=self._name, Key={name: serialise(value) for name, value in Key.items()}, **options
+        )
+        item = answer.get("Item")
+        return {} if item is None else {"Item": {name: deserialise(value) for name, value in item.items()}}

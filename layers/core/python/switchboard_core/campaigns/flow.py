@@ -103,7 +103,9 @@ def _exactly_one(model: BaseModel, fields: tuple[str, ...]) -> None:
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Built when a flow is first validated, not at import: a campaigns message that concerns no
+    # run (most bus events) never validates one, and the cold start is shorter (docs/benchmarks.md).
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 # --- what a branch can test ---------------------------------------------------------------------

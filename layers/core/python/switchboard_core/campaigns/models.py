@@ -18,7 +18,7 @@ class Access(StrEnum):
 
 
 class Author(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
 
     key_id: str
     name: str
@@ -28,7 +28,7 @@ class Share(BaseModel):
     """Access for one key (`principal`, its key id) or one team of the campaign's tenant (its
     members are the keys named after a responder of that team)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     principal: str | None = None
     team: str | None = None
@@ -48,7 +48,7 @@ class Share(BaseModel):
 
 
 class ForkedFrom(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     campaign: str
     version: int = Field(ge=1)
@@ -57,7 +57,7 @@ class ForkedFrom(BaseModel):
 class Campaign(BaseModel):
     """The head: what every version of the campaign shares."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
 
     id: str
     tenant: str
@@ -79,7 +79,7 @@ class Campaign(BaseModel):
 class CampaignVersion(BaseModel):
     """One saved version: immutable once written (only `published_at` is set, once)."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
 
     campaign: str
     version: int = Field(ge=1)

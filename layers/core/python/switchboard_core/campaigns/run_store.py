@@ -94,7 +94,7 @@ class StoredRun(BaseModel):
     """A run as read for a change: its state, the `sequence` to write on, and its outbox (plain
     JSON entries; the campaign function gives them their meaning)."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     run: Run
     outbox: list[dict[str, Any]] = Field(default_factory=list)
@@ -108,7 +108,7 @@ class ClaimResult(BaseModel):
     """What came of a claimed action, kept on its claim: a redelivery reads it back instead of
     acting again."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     result: Literal["sent", "failed"]
     reason: str | None = None
@@ -122,14 +122,14 @@ class Claim(BaseModel):
     claimed it moments ago and may still be acting. `abandoned`: a delivery claimed it long ago
     and never finished: it may or may not have acted, so it is never done again blindly."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     status: Literal["claimed", "done", "busy", "abandoned"]
     result: ClaimResult | None = None
 
 
 class RecentSends(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     count: int = 0
     oldest: datetime | None = None

@@ -48,7 +48,11 @@ def idempotency_key(run: str, step: str, visit: int) -> str:
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Built when a run is first read or validated, not at import (as flow.py's models).
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+
+
+_DEFERRED = ConfigDict(defer_build=True)
 
 
 class RunContact(_Frozen):
@@ -126,7 +130,7 @@ class Stop(_Frozen):
 RunInput = Annotated[TimerFired | Reply | Outcome | Stop, Field(discriminator="kind")]
 # Inputs arrive as JSON on a queue or from a schedule: `RUN_INPUT.validate_json(body)` picks
 # the model by `kind`.
-RUN_INPUT: TypeAdapter[TimerFired | Reply | Outcome | Stop] = TypeAdapter(RunInput)
+RUN_INPUT: TypeAdapter[TimerFired | Reply | Outcome | Stop] = TypeAdapter(RunInput, config=_DEFERRED)
 
 
 # --- the run ------------------------------------------------------------------------------------
@@ -280,7 +284,7 @@ Action = Annotated[
     | EndAction,
     Field(discriminator="kind"),
 ]
-ACTIONS: TypeAdapter[list[Any]] = TypeAdapter(list[Action])  # actions kept with the state, read back
+ACTIONS: TypeAdapter[list[Any]] = TypeAdapter(list[Action], config=_DEFERRED)  # actions kept with the state, read back
 OUTBOUND_KINDS = ("send_message", "place_call", "connect_call", "notify", "webhook", "update_contact")
 
 

@@ -94,7 +94,14 @@ def _reject_constant(name: str) -> Any:
 
 
 def load_json(request: WebhookRequest) -> Any:
-    """The body as JSON (UTF-8, no NaN/Infinity, bounded depth), or MalformedPayload."""
+    """The body as JSON (UTF-8, no NaN/Infinity, bounded depth), or MalformedPayload; parsed
+    once per request (verify, the delivery id and normalise all ask). Do not change it."""
+    if "_loaded_json" not in request.__dict__:
+        object.__setattr__(request, "_loaded_json", _load_json(request))  # frozen: a cache, not a field
+    return request.__dict__["_loaded_json"]
+
+
+def _load_json(request: WebhookRequest) -> Any:
     try:
         text = request.body.decode("utf-8")
     except UnicodeDecodeError:

@@ -82,19 +82,27 @@ class WebhookRequest:
         values = self.query.get(name)
         return values[0] if values else None
 
+    # The body is parsed once per request: verify, the delivery id and normalise all read it
+    # (docs/benchmarks.md, warm CPU per webhook). Callers must not change what they get back.
     def form(self) -> dict[str, list[str]]:
         """The body parsed as application/x-www-form-urlencoded, strictly."""
-        try:
-            text = self.body.decode("utf-8")
-            return parse_qs(text, keep_blank_values=True, strict_parsing=bool(text))
-        except (UnicodeDecodeError, ValueError) as exc:
-            raise MalformedPayload(f"body is not valid form encoding: {exc}") from None
+        parsed = self.__dict__.get("_form")
+        if parsed is None:
+            try:
+                text = self.body.decode("utf-8")
+                parsed = parse_qs(text, keep_blank_values=True, strict_parsing=bool(text))
+            except (UnicodeDecodeError, ValueError) as exc:
+                raise MalformedPayload(f"body is not valid form encoding: {exc}") from None
+            object.__setattr__(self, "_form", parsed)  # frozen: a cache, not a field
+        return parsed
 
     def json(self) -> Any:
-        try:
-            return json.loads(self.body)
-        except (UnicodeDecodeError, ValueError) as exc:
-            raise MalformedPayload(f"body is not valid JSON: {exc}") from None
+        if "_json" not in self.__dict__:
+            try:
+                object.__setattr__(self, "_json", json.loads(self.body))
+            except (UnicodeDecodeError, ValueError) as exc:
+                raise MalformedPayload(f"body is not valid JSON: {exc}") from None
+        return self.__dict__["_json"]
 
 
 @dataclass(frozen=True)
@@ -181,7 +189,11 @@ class ProviderAdapter(ABC):
     def verified(self, request: WebhookRequest, credentials: Credentials, now: datetime) -> WebhookRequest:
         """`verify`, then the request marked with the credential set that verified it."""
         self.verify(request, credentials, now)
-        return replace(request, verified_with=credentials)
+        marked = replace(request, verified_with=credentials)
+        for parsed, value in request.__dict__.items():  # the body parsed while verifying
+            if parsed.startswith("_"):
+                object.__setattr__(marked, parsed, value)
+        return marked
 
     def credential_headers(self, credentials: Credentials) -> frozenset[str]:
         """Lower-cased names of the headers that carry a credential of a connection with
