@@ -141,10 +141,14 @@ def scan_file(path: Path, where: str, shown: Iterable[str] = ()) -> None:
 
 
 def find_leaks(lines: Iterable[str], secrets: dict[str, str]) -> list[tuple[str, str, str]]:
-    """(where, source, masked secret) for each secret found in `lines` (where-markers start with NUL)."""
+    """(where, source, masked secret) for each secret found in `lines` (where-markers start with NUL),
+    standing on its own (not inside a longer word)."""
     if not secrets:
         return []
-    pattern = re.compile("|".join(re.escape(s) for s in sorted(secrets, key=len, reverse=True)))
+    # A secret counts where it stands on its own: not where it is part of a longer word, as a
+    # test's token "a" * 32 is part of a test's call id "CA" + "a" * 32.
+    alternatives = "|".join(re.escape(s) for s in sorted(secrets, key=len, reverse=True))
+    pattern = re.compile(rf"(?<![A-Za-z0-9_])(?:{alternatives})(?![A-Za-z0-9_])")
     found: dict[tuple[str, str], str] = {}
     where = "(before any test)"
     for line in lines:

@@ -81,6 +81,13 @@ def test_find_leaks_names_where_and_which():
     assert leaks == [("tests/a.py::t [Captured stdout call]", "conn con_1", "abcd...(11 chars)")]
 
 
+def test_a_secret_inside_a_longer_word_is_not_a_leak():
+    token = "a" * 32  # a test's Twilio auth token; test ids repeat letters too
+    lines = ['{"call_sid": "CA' + token + '", "run": "run_' + token + '"}\n', f"Authorization: Basic {token}\n"]
+    assert log_secrets.find_leaks(lines, {token: "twilio"}) == [("(before any test)", "twilio", "aaaa...(32 chars)")]
+    assert log_secrets.find_leaks(lines[:1], {token: "twilio"}) == []
+
+
 def test_registering_takes_every_string_of_a_document_and_skips_short_ones():
     before = log_secrets.registered()
     log_secrets.register('{"auth_token": "tok_0123456789", "sid": "x", "nested": ["pw_abcdefghij"]}', "t")
