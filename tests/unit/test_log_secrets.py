@@ -48,6 +48,7 @@ def run_suite(tmp_path: Path, shown: str) -> subprocess.CompletedProcess[str]:
     (tmp_path / "test_inner.py").write_text(SUITE.format(secret=SECRET, shown=shown, shown_once=SHOWN))
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
     env["PYTHONPATH"] = os.pathsep.join([str(REPOSITORY / "layers" / "core" / "python"), str(REPOSITORY)])
+    env["TMPDIR"] = str(tmp_path)  # where a run that leaks keeps its output
     return subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "tests.log_secrets", "-p", "no:cacheprovider", str(tmp_path)],
         cwd=tmp_path,
