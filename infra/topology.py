@@ -781,6 +781,29 @@ def consumers() -> list[Function]:
     return [f for f in FUNCTIONS.values() if f.consumer is not None]
 
 
+# How many copies of each consumer may run at once on AWS (its SQS event source's maximum
+# concurrency). Ingest shares the account's concurrency with every function: these caps bound
+# what a backlog, a slow partner endpoint or a provider outage can take of it, 150 in all, so in
+# an account with AWS's default 1,000 at least 850 stay for ingest, admin and the authorizer
+# whatever the queues hold. A cap takes nothing from the account's pool (reserved concurrency
+# would), and a batch over the cap stays in its queue instead of being throttled back, which
+# would count towards its DLQ. Why each value: docs/security.md ("Throttling and concurrency").
+CONSUMER_MAX_CONCURRENCY = {
+    "event_log": 10,  # batches of 10 writes: a few thousand events/s
+    "routing": 40,  # the most work per event (sensing, contacts, conversations, rules)
+    "replies": 10,
+    "answers": 10,
+    "hubspot_threads": 5,
+    "calls": 10,
+    "delivery": 40,  # waits on partners' endpoints: the one most likely to pile up
+    "notifications": 10,
+    "campaigns": 15,
+}
+# An SQS event source's maximum concurrency is 2 to 1,000 (Lambda's limits).
+assert set(CONSUMER_MAX_CONCURRENCY) == {f.name for f in consumers()}, "every consumer needs a cap"
+assert all(2 <= cap <= 1000 for cap in CONSUMER_MAX_CONCURRENCY.values())
+
+
 def scheduled() -> list[Function]:
     return [f for f in FUNCTIONS.values() if f.schedule is not None]
 

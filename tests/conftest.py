@@ -17,6 +17,15 @@ from infra.local.sns_dev import DEV_CERT_DIR_ENV, dev_certificate_dir
 # adapter trusts only where this dev-only variable names its directory (docs/providers/sns.md).
 os.environ.setdefault(DEV_CERT_DIR_ENV, str(dev_certificate_dir()))
 
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Every run keeps its output and fails if a secret it used is in it (tests/log_secrets.py)."""
+    from tests import log_secrets
+
+    if not config.pluginmanager.is_registered(log_secrets):
+        config.pluginmanager.register(log_secrets, "switchboard-log-secrets")
+
+
 AWS_TEST_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",

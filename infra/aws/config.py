@@ -24,6 +24,8 @@ E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
 # functions get on AWS is the library the tests and the local runtime run
 # (tests/infra asserts the two agree). "latest" is accepted too.
 DEFAULT_POWERTOOLS_VERSION = "3.37.0"
+# Lambda refuses a reservation that leaves the account fewer unreserved executions than this.
+UNRESERVED_MINIMUM = 100
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,13 @@ class StageConfig:
     removal: str = "retain"
     throttle_rate: int = 100
     throttle_burst: int = 200
+    # Concurrency reserved for ingest: what it can always run, whatever the consumers use (and
+    # also its ceiling). 0 reserves none, which deploys in any account: one whose limit is still
+    # a new account's 10 cannot reserve anything. docs/security.md, "Throttling and concurrency".
+    ingest_reserved_concurrency: int = 0
+    # The account's Lambda concurrency limit in this region (Service Quotas), to check a
+    # reservation leaves AWS's unreserved minimum before deploying rather than failing there.
+    account_concurrency: int = 1000
     log_retention_days: int = 30
     archive_days: int = 30
     powertools_version: str = DEFAULT_POWERTOOLS_VERSION
@@ -53,6 +62,14 @@ class StageConfig:
             raise ValueError(f"removal must be 'retain' or 'destroy', not {self.removal!r}")
         if self.throttle_rate <= 0 or self.throttle_burst <= 0:
             raise ValueError("throttle_rate and throttle_burst must be positive")
+        if self.ingest_reserved_concurrency < 0 or self.account_concurrency <= 0:
+            raise ValueError("ingest_reserved_concurrency must be 0 or more, account_concurrency positive")
+        if 0 < self.ingest_reserved_concurrency > self.account_concurrency - UNRESERVED_MINIMUM:
+            raise ValueError(
+                f"ingest_reserved_concurrency={self.ingest_reserved_concurrency} would leave fewer than "
+                f"{UNRESERVED_MINIMUM} of the account's {self.account_concurrency} executions unreserved, "
+                "which Lambda refuses: lower it, or raise the account's limit and pass account_concurrency"
+            )
         if self.hold_music_url is not None and not self.hold_music_url.startswith(("https://", "http://")):
             raise ValueError(f"hold_music_url must be an http(s) URL Twilio can fetch, not {self.hold_music_url!r}")
         if self.notification_email_from is not None and not EMAIL_ADDRESS.match(self.notification_email_from):
@@ -76,6 +93,8 @@ class StageConfig:
             removal=value("removal", defaults.removal),
             throttle_rate=value("throttle_rate", defaults.throttle_rate),
             throttle_burst=value("throttle_burst", defaults.throttle_burst),
+            ingest_reserved_concurrency=value("ingest_reserved_concurrency", defaults.ingest_reserved_concurrency),
+            account_concurrency=value("account_concurrency", defaults.account_concurrency),
             log_retention_days=value("log_retention_days", defaults.log_retention_days),
             archive_days=value("archive_days", defaults.archive_days),
             powertools_version=value("powertools_version", defaults.powertools_version),

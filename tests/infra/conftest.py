@@ -77,14 +77,16 @@ def synth(tmp_path_factory: pytest.TempPathFactory) -> Synthesised:
 
 @pytest.fixture(scope="session")
 def synth_qa_destroy(tmp_path_factory: pytest.TempPathFactory) -> Synthesised:
-    """Another stage: removal=destroy, an alarm e-mail, hold music, notification senders, and numbers
-    given as strings, as `-c` passes them."""
+    """Another stage: removal=destroy, an alarm e-mail, hold music, notification senders, ingest's
+    reserved concurrency, and numbers given as strings, as `-c` passes them."""
     return synthesise(
         tmp_path_factory.mktemp("cdk-qa"),
         stage="qa",
         removal="destroy",
         throttle_rate="50",
         throttle_burst="75",
+        ingest_reserved_concurrency="100",
+        account_concurrency="1000",
         alarm_email="ops@example.com",
         hold_music_url="https://cdn.example.com/hold.mp3",
         notification_email_from="dispatch@alerts.example.com",

@@ -42,6 +42,12 @@ def test_context_defaults() -> None:
     config = StageConfig.from_context(App().node)
     assert config == StageConfig()
     assert (config.stage, config.removal, config.throttle_rate, config.throttle_burst) == ("dev", "retain", 100, 200)
+    assert (config.ingest_reserved_concurrency, config.account_concurrency) == (0, 1000)
+
+
+def test_a_reservation_may_leave_exactly_the_unreserved_minimum() -> None:
+    assert StageConfig(ingest_reserved_concurrency=900).ingest_reserved_concurrency == 900
+    assert StageConfig(ingest_reserved_concurrency=0, account_concurrency=10).account_concurrency == 10
 
 
 @pytest.mark.parametrize(
@@ -53,6 +59,9 @@ def test_context_defaults() -> None:
         {"removal": "snapshot"},
         {"log_retention_days": "10"},
         {"throttle_rate": "0"},
+        {"ingest_reserved_concurrency": "-1"},
+        {"ingest_reserved_concurrency": "901"},  # leaves 99 of the default 1,000 unreserved
+        {"ingest_reserved_concurrency": "1", "account_concurrency": "10"},  # a new account's limit
         {"notification_email_from": "not-an-address"},
         {"notification_email_from": "ops@localhost"},
         {"notification_sms_from": "4155550100"},

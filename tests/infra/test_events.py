@@ -38,6 +38,21 @@ def test_one_rule_queue_and_dlq_per_consumer(synth: Synthesised) -> None:
     assert set(synth.stack.consumers.consumers) == set(CONSUMERS)
 
 
+def test_every_consumer_is_capped_and_the_caps_leave_most_of_the_account_to_ingest(synth: Synthesised) -> None:
+    """Each event source mapping (the rule-less deliveries queue's too) caps its function's
+    concurrency; all caps together stay well under AWS's default account limit of 1,000."""
+    caps = {
+        name: [
+            m["Properties"].get("ScalingConfig", {}).get("MaximumConcurrency")
+            for m in synth.resources("AWS::Lambda::EventSourceMapping").values()
+            if m["Properties"]["FunctionName"] == {"Ref": synth.logical_id(synth.stack.functions.functions[name])}
+        ]
+        for name in ALL_CONSUMERS
+    }
+    assert caps == {name: [topology.CONSUMER_MAX_CONCURRENCY[name]] for name in ALL_CONSUMERS}
+    assert sum(topology.CONSUMER_MAX_CONCURRENCY.values()) <= 150
+
+
 @pytest.mark.parametrize("name", CONSUMERS)
 def test_consumer_rule_to_queue_with_dlq_to_function(synth: Synthesised, name: str) -> None:
     spec = topology.FUNCTIONS[name]
@@ -74,6 +89,7 @@ def test_consumer_rule_to_queue_with_dlq_to_function(synth: Synthesised, name: s
     assert mapping["EventSourceArn"] == {"Fn::GetAtt": [queue_id, "Arn"]}
     assert mapping["BatchSize"] == consumer.batch_size
     assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert mapping["ScalingConfig"] == {"MaximumConcurrency": topology.CONSUMER_MAX_CONCURRENCY[name]}
 
 
 @pytest.mark.parametrize("name", CONSUMERS)

@@ -34,6 +34,20 @@ def test_one_function_per_topology_function(synth: Synthesised) -> None:
     assert len(synth.resources("AWS::Lambda::Function")) == len(topology.FUNCTIONS)
 
 
+def test_no_function_reserves_concurrency_by_default(synth: Synthesised) -> None:
+    """A reservation fails the deploy in an account whose limit is a new account's 10: opt-in only."""
+    functions = synth.resources("AWS::Lambda::Function").values()
+    assert [f["Properties"].get("ReservedConcurrentExecutions") for f in functions] == [None] * len(topology.FUNCTIONS)
+
+
+def test_only_ingest_reserves_what_the_context_asks(synth_qa_destroy: Synthesised) -> None:
+    reserved = {
+        name: _function(synth_qa_destroy, name)["Properties"].get("ReservedConcurrentExecutions")
+        for name in topology.FUNCTIONS
+    }
+    assert reserved == {name: 100 if name == "ingest" else None for name in topology.FUNCTIONS}
+
+
 @pytest.mark.parametrize("name", sorted(topology.FUNCTIONS))
 def test_function_matches_topology(synth: Synthesised, name: str) -> None:
     spec = topology.FUNCTIONS[name]

@@ -40,6 +40,7 @@ def test_send_refuses_unknown_provider_and_sample(hub, capsys):
     assert code == 0 and "standard-webhooks" in out
 
 
+@pytest.mark.shows_secret_once  # `keys create` prints the new key
 def test_keys_create_authorize_and_revoke(hub, capsys):
     code, out = run(hub, capsys, "keys", "create", "--tenant", "demo", "--name", "agent", "--role", "staff")
     assert code == 0

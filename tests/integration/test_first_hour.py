@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from infra.local.cli import main
+from tests import log_secrets
 from tests.integration.conftest import wait_for
 
 pytestmark = pytest.mark.integration
@@ -64,6 +65,21 @@ def fresh_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+        keep_for_the_secrets_scan(state, process.stdout.read() if process.stdout else "")
+
+
+def keep_for_the_secrets_scan(state: Path, output: str) -> None:
+    """The process's secrets (its admin key, its demo connections' credentials) registered, and
+    its output kept for the scan at the end of the run (tests/log_secrets.py): its welcome shows
+    the admin key by design, nothing else may appear."""
+    admin_key_file, demo_file = state / "admin-key", state / "demo.json"
+    admin_key = admin_key_file.read_text().strip() if admin_key_file.exists() else ""
+    log_secrets.register(admin_key, "switchboard dev's admin key (test_first_hour)")
+    if demo_file.exists():
+        for provider, entry in json.loads(demo_file.read_text())["connections"].items():
+            secrets = [entry.get("credentials"), entry.get("outbound")]
+            log_secrets.register(secrets, f"switchboard dev's demo {provider} credentials (test_first_hour)")
+    log_secrets.record_output(output, "switchboard dev in a subprocess (test_first_hour)", shown=[admin_key])
 
 
 def switchboard(state: Path, capsys: pytest.CaptureFixture[str], *args: str) -> str:

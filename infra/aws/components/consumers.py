@@ -95,7 +95,12 @@ class Consumers(Construct):
 def _add_event_source(functions: Functions, spec: topology.Function, queue: sqs.IQueue) -> None:
     assert spec.consumer is not None
     functions.functions[spec.name].add_event_source(
-        sources.SqsEventSource(queue, batch_size=spec.consumer.batch_size, report_batch_item_failures=True)
+        sources.SqsEventSource(
+            queue,
+            batch_size=spec.consumer.batch_size,
+            report_batch_item_failures=True,
+            max_concurrency=topology.CONSUMER_MAX_CONCURRENCY[spec.name],
+        )
     )
 
 

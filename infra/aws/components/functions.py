@@ -192,6 +192,10 @@ class Functions(Construct):
                 environment=environment,
                 role=role,
                 log_group=log_group,
+                # Only ingest may reserve: webhooks must be acknowledged whatever else runs.
+                reserved_concurrent_executions=(
+                    config.ingest_reserved_concurrency or None if spec.name == "ingest" else None
+                ),
             )
             self._grant(function, spec, storage, bus, secrets_arn, outbound_secrets_arn)
             self._grant_subscriptions(function, spec, subscriptions, subscription_secrets_arn)

@@ -98,6 +98,7 @@ def run(tmp_path: Path, capsys, *args: str) -> tuple[int, str, str]:
     return code, captured.out, captured.err
 
 
+@pytest.mark.shows_secret_once
 def test_create_sends_the_pattern_from_json_or_a_file_and_prints_the_secret_once(hub, tmp_path, capsys):
     hub.answers["POST /admin/subscriptions"] = (201, SUB | {"secret": SECRET})
     code, out, _ = run(
