@@ -1,0 +1,223 @@
+"""One scenario per function of infra/topology.FUNCTIONS: what it is sent, how the platform
+retries it, and what must exist afterwards for each request it acknowledged.
+
+Each scenario takes a fresh fault world (moto, the injector) and `requests`, and returns its
+Row. The checks are the function's promise, read back with the injector off:
+ingest: every acknowledged webhook on the bus and in the raw store; event_log: every event done
+is in the log; routing: every message done is threaded and its conversation event published;
+delivery: every message done reached the partner; the senders: every request done was sent
+(or its failure published) and sent once per retry at most; the scheduled functions: every due
+item handled by a run that succeeded, or by the next run; admin: every write answered 2xx is
+stored; authorizer: no key is allowed when its check failed, and a valid key is never refused
+with a 2xx.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections import Counter
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from infra import topology
+from tests.faults.harness import (
+    FaultWorld,
+    Row,
+    bus_events,
+    call_api,
+    consumer,
+    detail_of,
+    drain,
+    fault_world,
+    send_records,
+)
+
+Scenario = Callable[[int, float, int], Row]
+SCENARIOS: dict[str, Scenario] = {}
+
+
+def scenario(name: str) -> Callable[[Scenario], Scenario]:
+    def register(function: Scenario) -> Scenario:
+        SCENARIOS[name] = function
+        return function
+
+    return register
+
+
+def _finish(row: Row, world: FaultWorld) -> Row:
+    row.faults = world.injector.stats
+    return row
+
+
+def canonical(n: int, *, tenant: str = "acme", text: str | None = None, phone: str | None = None) -> Any:
+    from switchboard_core.events import CanonicalEvent, Channel, Contact, EventDraft
+
+    return CanonicalEvent.from_draft(
+        EventDraft(
+            type="message.received",
+            provider_event_id=f"SM{n:032d}",
+            text=text or f"message {n}",
+            contact=Contact(phone=phone or f"+1415555{n % 10000:04d}"),
+        ),
+        provider="twilio",
+        connection="con_twilio",
+        tenant=tenant,
+        channel=Channel.TELEPHONY,
+        received_at=datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=n % 3600),
+        raw_ref=None,
+    )
+
+
+def envelope(event: Any) -> str:
+    return json.dumps(
+        {
+            "version": "0",
+            "id": "eb-" + event.id,
+            "detail-type": event.type,
+            "source": event.source,
+            "account": "123456789012",
+            "time": event.received_at.isoformat(),
+            "region": "us-east-1",
+            "resources": [],
+            "detail": event.model_dump(mode="json"),
+        }
+    )
+
+
+def reconcile_queue(row: Row, outcome: Any, effect: Callable[[dict[str, Any]], bool]) -> None:
+    """done -> acknowledged (and delivered if its effect is found); dead -> in_dlq; lost: the rest."""
+    row.attempts = outcome.invocations
+    row.acknowledged = len(outcome.done)
+    row.in_dlq = len(outcome.dead)
+    row.delivered = sum(1 for message in outcome.done if effect(message))
+    missing_effect = row.acknowledged - row.delivered
+    unaccounted = row.requests - row.acknowledged - row.in_dlq
+    row.lost = missing_effect + max(0, unaccounted)
+    if outcome.left:
+        row.notes.append("queue not drained")
+
+
+# --- ingest (API Gateway) ---
+
+STANDARD_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+
+def _gateway_event(provider: str, connection: str, body: bytes, headers: dict[str, str]) -> dict[str, Any]:
+    path = f"/webhooks/{provider}/{connection}"
+    return {
+        "version": "2.0",
+        "routeKey": "ANY /webhooks/{provider}/{connection}",
+        "rawPath": path,
+        "rawQueryString": "",
+        "headers": {"host": "hooks.example.com", "x-forwarded-proto": "https", **{k.lower(): v for k, v in headers.items()}},
+        "pathParameters": {"provider": provider, "connection": connection},
+        "requestContext": {
+            "http": {"method": "POST", "path": path, "sourceIp": "1.2.3.4"},
+            "domainName": "hooks.example.com",
+            "requestId": "r1",
+            "stage": "$default",
+            "routeKey": "ANY /webhooks/{provider}/{connection}",
+        },
+        "body": base64.b64encode(body).decode(),
+        "isBase64Encoded": True,
+    }
+
+
+@scenario("ingest")
+def ingest(requests: int, rate: float, seed: int) -> Row:
+    from infra.local.samples import build_sample
+    from switchboard_core import aws
+    from switchboard_core.connections import Connection, ConnectionStore, CredentialStore
+
+    row = Row("ingest", "api", requests=requests)
+    with fault_world(rate, seed, {"CREDENTIALS_CACHE_SECONDS": "60"}) as world:
+        connections = ConnectionStore(aws.resource("dynamodb").Table(world.names.table("connections")))
+        credentials = CredentialStore(aws.client("secretsmanager"), topology.secrets_prefix("test"))
+        providers = {
+            "standard-webhooks": ("con_00000000000000aa", {"secret": STANDARD_SECRET}),
+            "twilio": ("con_00000000000000bb", {"auth_token": "0123456789abcdef0123456789abcdef"}),
+        }
+        for provider, (connection, secret) in providers.items():
+            connections.put(Connection(id=connection, provider=provider, tenant="acme", created_at=datetime.now(UTC)))
+            credentials.create(connection, secret, "acme")
+        acknowledged_bodies: list[bytes] = []
+        for n in range(requests):
+            provider = ("standard-webhooks", "twilio")[n % 2]
+            connection, secret = providers[provider]
+            sample = build_sample(provider, None, secret, f"https://hooks.example.com/webhooks/{provider}/{connection}")
+            outcome = call_api(
+                world,
+                "ingest",
+                lambda p=provider, c=connection, s=sample: _gateway_event(p, c, s.body, s.headers),
+                between_attempts=lambda: _expire_in_progress(world),
+            )
+            row.attempts += outcome.attempts
+            if outcome.acknowledged:
+                row.acknowledged += 1
+                acknowledged_bodies.append(sample.body)
+            else:
+                row.unacknowledged += 1
+                row.notes.append(f"gave up after {outcome.attempts} attempts, last status {outcome.status}")
+        published = [e["detail"] for e in bus_events(world) if e["source"].startswith("switchboard.")]
+        raw = _raw_bodies(world)
+        by_raw_key = Counter((d.get("raw_ref") or {}).get("key") for d in published)
+        for body in acknowledged_bodies:
+            keys = [key for key, stored in raw.items() if stored == body]
+            if keys and any(by_raw_key[key] for key in keys):
+                row.delivered += 1
+        row.lost = row.acknowledged - row.delivered
+        copies = Counter(d["id"] for d in published)
+        row.notes.append(f"{sum(c - 1 for c in copies.values())} events on the bus twice (at-least-once)")
+    return _finish(row, world)
+
+
+def _expire_in_progress(world: FaultWorld) -> None:
+    """A provider's retry comes minutes later, after the function's timeout: an idempotency
+    record left INPROGRESS by an attempt that failed half-way has expired by then."""
+    from switchboard_core import aws
+
+    table = aws.resource("dynamodb").Table(world.names.table("idempotency"))
+    for item in table.scan()["Items"]:
+        if item.get("status") == "INPROGRESS":
+            table.update_item(
+                Key={"id": item["id"]},
+                UpdateExpression="SET in_progress_expiration = :past",
+                ExpressionAttributeValues={":past": 1},
+            )
+
+
+def _raw_bodies(world: FaultWorld) -> dict[str, bytes]:
+    """The raw store's objects: key -> the request body it kept."""
+    from switchboard_core import aws
+
+    s3 = aws.client("s3")
+    bucket = world.names.bucket("raw")
+    found: dict[str, bytes] = {}
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+        for item in page.get("Contents", []):
+            document = s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
+            found[item["Key"]] = base64.b64decode(json.loads(document)["body_base64"])
+    return found
+
+
+# --- event_log (SQS) ---
+
+
+@scenario("event_log")
+def event_log(requests: int, rate: float, seed: int) -> Row:
+    from switchboard_core import aws
+
+    row = Row("event_log", "sqs", requests=requests)
+    with fault_world(rate, seed) as world:
+        send_records(world, "event_log", [envelope(canonical(n)) for n in range(requests)])
+        outcome = drain(world, "event_log")
+        table = aws.resource("dynamodb").Table(world.names.table("event_log"))
+
+        def logged(message: dict[str, Any]) -> bool:
+            event_id = detail_of(message["Body"])["id"]
+            return "Item" in table.get_item(Key={"id": event_id})
+
+        reconcile_queue(row, outcome, logged)
+    return _finish(row, world)
