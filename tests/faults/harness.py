@@ -204,16 +204,19 @@ def _expire_visibility(queue_url: str) -> None:
         message.delayed_until = 0
 
 
-def drain(world: FaultWorld, function: str, max_rounds: int = 2000) -> QueueOutcome:
+def drain(
+    world: FaultWorld, function: str, max_rounds: int = 5000, advance: Callable[[], None] | None = None
+) -> QueueOutcome:
     """Feed the function from its queue until the queue is empty: every message ends deleted
-    as done or in the dead-letter queue."""
+    as done or in the dead-letter queue. When only invisible messages are left, time skips to
+    when they are visible again; `advance` moves the function's own timers (leases,
+    schedules) on by as much."""
     from infra.local.dispatcher import sqs_record
     from switchboard_core import aws
 
     sqs = aws.client("sqs")
     queue = world.queue(function)
     outcome = QueueOutcome()
-    empty_rounds = 0
     for _ in range(max_rounds):
         messages = sqs.receive_message(
             QueueUrl=queue.queue_url,
@@ -229,10 +232,10 @@ def drain(world: FaultWorld, function: str, max_rounds: int = 2000) -> QueueOutc
             ) + int(attributes.get("ApproximateNumberOfMessagesDelayed", 0))
             if not waiting:
                 break
-            empty_rounds += 1
             _expire_visibility(queue.queue_url)
+            if advance is not None:
+                advance()
             continue
-        empty_rounds = 0
         for message in messages:
             outcome.receives[message["MessageId"]] += 1
         outcome.invocations += 1

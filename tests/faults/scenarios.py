@@ -99,6 +99,14 @@ def reconcile_queue(row: Row, outcome: Any, effect: Callable[[dict[str, Any]], b
         row.notes.append("queue not drained")
 
 
+def record_sends(row: Row, sends: Counter[Any], outcome: Any) -> None:
+    """What reached partners or providers: a second send of one key is allowed only as an
+    at-least-once retry, so the bound is the number of redeliveries."""
+    row.partner_sends = sum(sends.values())
+    row.partner_duplicates = sum(count - 1 for count in sends.values() if count > 1)
+    row.duplicate_bound = sum(outcome.receives.values()) - len(outcome.receives)
+
+
 # --- ingest (API Gateway) ---
 
 STANDARD_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -220,4 +228,80 @@ def event_log(requests: int, rate: float, seed: int) -> Row:
             return "Item" in table.get_item(Key={"id": event_id})
 
         reconcile_queue(row, outcome, logged)
+    return _finish(row, world)
+
+
+# --- routing (SQS) ---
+
+
+@scenario("routing")
+def routing(requests: int, rate: float, seed: int) -> Row:
+    row = Row("routing", "sqs", requests=requests)
+    with fault_world(rate, seed) as world:
+        events = [canonical(n, phone=f"+1415555{n % 7:04d}") for n in range(requests)]
+        send_records(world, "routing", [envelope(e) for e in events])
+        outcome = drain(world, "routing")
+        published = [e["detail"] for e in bus_events(world) if e["source"] == topology.ROUTING_SOURCE]
+        routed = Counter(
+            d["attributes"].get("source_event") for d in published if d["type"].startswith("conversation.")
+        )
+        reconcile_queue(row, outcome, lambda m: routed[detail_of(m["Body"])["id"]] > 0)
+        copies = Counter(d["id"] for d in published)
+        row.notes.append(f"{sum(c - 1 for c in copies.values())} derived events on the bus twice (at-least-once)")
+    return _finish(row, world)
+
+
+# --- delivery (SQS, to partners) ---
+
+
+def _expire_leases(table: Any) -> None:
+    """Time passes to the messages' visibility (a lease's wait): leases left by a turn that failed
+    half-way, or by a claim AWS applied but whose answer was lost, have ended by then."""
+    for item in table.scan()["Items"]:
+        if "lease_until" in item:
+            table.update_item(
+                Key={"pk": item["pk"], "sk": item["sk"]},
+                UpdateExpression="SET lease_until = :past",
+                ExpressionAttributeValues={":past": 0},
+            )
+
+
+@scenario("delivery")
+def delivery(requests: int, rate: float, seed: int) -> Row:
+    from switchboard_core import aws
+    from switchboard_core.subscriptions.models import Subscription
+    from switchboard_core.subscriptions.secrets import SigningSecretStore
+    from switchboard_core.subscriptions.signing import SigningSecrets, new_secret
+    from switchboard_core.subscriptions.store import SubscriptionStore
+    from tests.unit.delivery.support import FAST_POLICY, Receiver, message
+
+    # The topology's policy with its waits at zero: the harness does not sleep through them.
+    policy = FAST_POLICY.model_copy(update={"retry_schedule_seconds": (0,) * 8, "timeout_seconds": 5})
+    row = Row("delivery", "sqs", requests=requests)
+    receiver = Receiver()
+    try:
+        with fault_world(rate, seed, {"DELIVERY_POLICY": policy.model_dump_json()}) as world:
+            table = aws.resource("dynamodb").Table(world.names.table("subscriptions"))
+            now = datetime.now(UTC)
+            SubscriptionStore(table).create(
+                Subscription(
+                    id="sub_1",
+                    tenant="acme",
+                    owner="key_partner",
+                    url=receiver.url,
+                    event_pattern={"source": [{"prefix": "switchboard."}]},
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+            secrets = SigningSecretStore(aws.client("secretsmanager"), topology.subscription_secrets_prefix("test"))
+            secrets.create("sub_1", SigningSecrets(current=new_secret()))
+            events = [canonical(n) for n in range(requests)]
+            send_records(world, "delivery", [message(e).model_dump_json() for e in events])
+            outcome = drain(world, "delivery", advance=lambda: _expire_leases(table))
+            sends = Counter(r.headers.get("webhook-id") for r in receiver.requests)
+            reconcile_queue(row, outcome, lambda m: sends[json.loads(m["Body"])["event"]["detail"]["id"]] > 0)
+            record_sends(row, sends, outcome)
+    finally:
+        receiver.stop()
     return _finish(row, world)
