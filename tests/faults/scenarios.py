@@ -305,3 +305,69 @@ def delivery(requests: int, rate: float, seed: int) -> Row:
     finally:
         receiver.stop()
     return _finish(row, world)
+
+
+# --- the senders: replies, answers, notifications, calls, campaigns, hubspot_threads ---
+
+
+class _Sandbox:
+    """The provider sandbox (infra/local/provider_apis) on loopback, recording every send, with
+    a Twilio connection whose outbound credentials the senders use."""
+
+    def __init__(self) -> None:
+        from infra.local.provider_apis import ProviderApis, serve
+        from tests.unit.replies.test_replies import OUTBOUND
+
+        self.apis = ProviderApis()
+        self.server, self.url = serve(self.apis)
+        self.apis.accept("twilio", OUTBOUND)
+
+    @property
+    def env(self) -> dict[str, str]:
+        from switchboard_core.outbound import API_OVERRIDE_ENV
+
+        return {API_OVERRIDE_ENV: self.url}
+
+    def connect(self, world: FaultWorld) -> None:
+        from switchboard_core import aws
+        from switchboard_core.connections import Connection, ConnectionStore, CredentialStore
+        from tests.unit.replies.test_replies import OUTBOUND
+
+        now = datetime.now(UTC)
+        ConnectionStore(aws.resource("dynamodb").Table(world.names.table("connections"))).put(
+            Connection(id="con_twilio", provider="twilio", tenant="acme", created_at=now, outbound_configured_at=now)
+        )
+        CredentialStore(aws.client("secretsmanager"), topology.outbound_secrets_prefix("test")).replace(
+            "con_twilio", OUTBOUND, "acme"
+        )
+
+    def stop(self) -> None:
+        self.server.shutdown()
+
+
+@scenario("replies")
+def replies(requests: int, rate: float, seed: int) -> Row:
+    from tests.unit.replies.test_replies import request_event
+    from tests.unit.replies.test_replies_handler import age_claims
+
+    row = Row("replies", "sqs", requests=requests)
+    sandbox = _Sandbox()
+    try:
+        with fault_world(rate, seed, sandbox.env) as world:
+            sandbox.connect(world)
+            requested = [
+                request_event(n, "ct_unknown", conversation=f"cv_{n}", text=f"reply {n}", template=f"reply {n}")
+                for n in range(requests)
+            ]
+            send_records(world, "replies", [envelope(e) for e in requested])
+            # Time skips past the once-per-conversation claims of attempts that failed half-way.
+            outcome = drain(world, "replies", advance=lambda: age_claims(world, timedelta(seconds=121)))
+            published = [e["detail"] for e in bus_events(world) if e["source"] == "switchboard.replies"]
+            outcomes = Counter(d["attributes"].get("request") for d in published)
+            reconcile_queue(row, outcome, lambda m: outcomes[detail_of(m["Body"])["id"]] > 0)
+            record_sends(row, Counter(m.text for m in sandbox.apis.messages), outcome)
+            failed = sum(1 for d in published if d["type"] == "reply.failed")
+            row.notes.append(f"{failed} reply.failed published (sent on the queue's last attempt)")
+    finally:
+        sandbox.stop()
+    return _finish(row, world)
