@@ -371,3 +371,71 @@ def replies(requests: int, rate: float, seed: int) -> Row:
     finally:
         sandbox.stop()
     return _finish(row, world)
+
+
+@scenario("answers")
+def answers(requests: int, rate: float, seed: int) -> Row:
+    from functions.admin import answers as admin
+    from tests.unit.answers.test_answers import NOW, STAFF, World
+
+    row = Row("answers", "sqs", requests=requests)
+    sandbox = _Sandbox()
+    try:
+        with fault_world(rate, seed, {**sandbox.env, "PUBLIC_BASE_URL": "https://hub.example"}) as world:
+            staff = World(world.names)
+            bodies = []
+            for n in range(requests):
+                _, conversation = staff.customer_sms(f"question {n}", sender=f"+1415556{n % 10000:04d}")
+                admin.post_message(STAFF, conversation, admin.PostMessage(text=f"answer {n}"), staff.admin, NOW)
+                bodies.append(envelope(staff.last("message.sent")))
+            send_records(world, "answers", bodies)
+            outcome = drain(world, "answers")
+            published = [e["detail"] for e in bus_events(world) if e["source"] == "switchboard.answers"]
+            reported = Counter(d["attributes"].get("message_id") for d in published)
+            reconcile_queue(
+                row, outcome, lambda m: reported[detail_of(m["Body"])["attributes"].get("message_id")] > 0
+            )
+            record_sends(row, Counter(m.text for m in sandbox.apis.messages), outcome)
+    finally:
+        sandbox.stop()
+    return _finish(row, world)
+
+
+@scenario("hubspot_threads")
+def hubspot_threads(requests: int, rate: float, seed: int) -> Row:
+    from switchboard_core import aws
+    from switchboard_core.connections import Connection, ConnectionStore, CredentialStore
+    from tests.unit.hubspot_threads.test_hubspot_threads import CONNECTION, OUTBOUND, THREAD, webhook
+
+    from infra.local.provider_apis import hubspot_inbound_message
+
+    row = Row("hubspot_threads", "sqs", requests=requests)
+    sandbox = _Sandbox()
+    sandbox.apis.accept("hubspot", OUTBOUND)
+    try:
+        with fault_world(rate, seed, sandbox.env) as world:
+            now = datetime.now(UTC)
+            ConnectionStore(aws.resource("dynamodb").Table(world.names.table("connections"))).put(
+                Connection(id=CONNECTION, provider="hubspot", tenant="acme", created_at=now, outbound_configured_at=now)
+            )
+            CredentialStore(aws.client("secretsmanager"), topology.outbound_secrets_prefix("test")).create(
+                CONNECTION, OUTBOUND, "acme"
+            )
+            for n in range(requests):
+                sandbox.apis.add_hubspot_message(
+                    hubspot_inbound_message(THREAD, f"hubspot {n}", message_id=f"msg{n:08d}", email="ada@example.com")
+                )
+            send_records(world, "hubspot_threads", [envelope(webhook(f"msg{n:08d}")) for n in range(requests)])
+            outcome = drain(world, "hubspot_threads")
+            texts = Counter(
+                e["detail"]["text"] for e in bus_events(world) if e["source"] == "switchboard.hubspot"
+            )
+
+            def published(message: dict[str, Any]) -> bool:
+                n = int(detail_of(message["Body"])["attributes"]["messageId"].removeprefix("msg"))
+                return texts[f"hubspot {n}"] > 0
+
+            reconcile_queue(row, outcome, published)
+    finally:
+        sandbox.stop()
+    return _finish(row, world)
