@@ -23,6 +23,7 @@ from typing import Any
 
 from infra import topology
 from tests.faults.harness import (
+    invoke,
     FaultWorld,
     Row,
     bus_events,
@@ -438,4 +439,146 @@ def hubspot_threads(requests: int, rate: float, seed: int) -> Row:
             reconcile_queue(row, outcome, published)
     finally:
         sandbox.stop()
+    return _finish(row, world)
+
+
+# --- escalation (schedule) ---
+
+SCHEDULED_RUNS = 6  # runs of the schedule after the conversations fell due (one a minute)
+
+
+@scenario("escalation")
+def escalation(requests: int, rate: float, seed: int) -> Row:
+    """Conversations past their SLA; the schedule runs the function once a minute (a failed run
+    is simply followed by the next): each must get its routing.escalated, once per run at most."""
+    from switchboard_core import aws
+    from switchboard_core.events import CanonicalEvent, Channel, EventDraft
+    from switchboard_core.routing.conversations import ConversationStore
+    from switchboard_core.routing.sensing import Sensed
+
+    row = Row("escalation", "schedule", requests=requests)
+    with fault_world(rate, seed) as world:
+        store = ConversationStore(aws.resource("dynamodb").Table(world.names.table("conversations")))
+        now = datetime.now(UTC)
+        due: set[str] = set()
+        for n in range(requests):
+            event = CanonicalEvent.from_draft(
+                EventDraft(type="message.received", provider_event_id=f"esc{n}"),
+                provider="twilio",
+                connection="con_1",
+                tenant="acme",
+                channel=Channel.TELEPHONY,
+                received_at=now - timedelta(hours=1),
+                raw_ref=None,
+            )
+            conversation = store.thread(event, f"ct_{n}", now - timedelta(hours=1)).conversation
+            store.record_routing(
+                conversation.id,
+                tenant="acme",
+                sensed=Sensed(),
+                decision=None,
+                assignment=None,
+                sla_due_at=now - timedelta(minutes=5),
+            )
+            due.add(conversation.id)
+        for _ in range(SCHEDULED_RUNS):
+            answer, error = invoke(world, "escalation", {"version": "0", "detail-type": "Scheduled Event"})
+            row.attempts += 1
+            row.acknowledged += error is None
+        escalated = Counter(
+            e["detail"]["attributes"]["conversation"]
+            for e in bus_events(world)
+            if e["detail-type"] == "routing.escalated"
+        )
+        row.delivered = sum(1 for conversation in due if escalated[conversation])
+        row.lost = requests - row.delivered
+        copies = sum(count - 1 for count in escalated.values() if count > 1)
+        row.notes.append(f"{row.acknowledged} of {row.attempts} runs succeeded; {copies} escalations published twice")
+    return _finish(row, world)
+
+
+# --- authorizer (API Gateway) ---
+
+
+@scenario("authorizer")
+def authorizer(requests: int, rate: float, seed: int) -> Row:
+    """Admin requests with valid, revoked and unknown keys: a fault is API Gateway's 500 (the client
+    retries); an answer must be right: a valid key never refused, a revoked or unknown one never let in."""
+    from switchboard_core import aws
+    from switchboard_core.principals import ApiKeyStore, Role
+
+    row = Row("authorizer", "api", requests=requests)
+    with fault_world(rate, seed) as world:
+        keys = ApiKeyStore(aws.resource("dynamodb").Table(world.names.table("api_keys")))
+        now = datetime.now(UTC)
+        valid, _ = keys.create(tenant="acme", name="ops", role=Role.ADMIN, now=now)
+        revoked, record = keys.create(tenant="acme", name="old", role=Role.ADMIN, now=now)
+        keys.revoke(record.key_id, now)
+        wrong = 0
+        for n in range(requests):
+            key, allowed = ((valid, True), (revoked, False), ("sbk_" + "x" * 40, False))[n % 3]
+            event = {
+                "version": "2.0",
+                "type": "REQUEST",
+                "routeArn": "arn:aws:execute-api:us-east-1:123456789012:api/$default/GET/admin/connections",
+                "identitySource": [f"Bearer {key}"],
+                "routeKey": "ANY /admin/{proxy+}",
+                "rawPath": "/admin/connections",
+                "rawQueryString": "",
+                "headers": {"authorization": f"Bearer {key}"},
+                "requestContext": {"http": {"method": "GET", "path": "/admin/connections"}},
+            }
+            outcome = call_api(world, "authorizer", lambda e=event: e)
+            row.attempts += outcome.attempts
+            if outcome.acknowledged:
+                row.acknowledged += 1
+                if outcome.answer.get("isAuthorized") is allowed:
+                    row.delivered += 1
+                else:
+                    wrong += 1
+            else:
+                row.unacknowledged += 1
+        row.lost = wrong
+        row.notes.append(f"{wrong} wrong answers (a valid key refused or a bad one allowed)")
+    return _finish(row, world)
+
+
+# --- admin (API Gateway) ---
+
+
+@scenario("admin")
+def admin(requests: int, rate: float, seed: int) -> Row:
+    """Connections created through the admin API: every 201 must have stored the connection and
+    its credentials (a client that got a 5xx retries; a retried create may make a second one)."""
+    from switchboard_core import aws
+    from switchboard_core.connections import ConnectionStore, CredentialStore
+    from tests.unit.admin.conftest import admin_event
+
+    principal = {"key_id": "k1", "tenant": "acme", "name": "ops", "role": "admin"}
+    row = Row("admin", "api", requests=requests)
+    with fault_world(rate, seed) as world:
+        created: list[str] = []
+        for n in range(requests):
+            body = json.dumps(
+                {"provider": "twilio", "tenant": "acme", "name": f"line {n}", "credentials": {"auth_token": "a" * 32}}
+            )
+            outcome = call_api(
+                world, "admin", lambda b=body: admin_event("POST", "/admin/connections", body=b, principal=principal)
+            )
+            row.attempts += outcome.attempts
+            if outcome.acknowledged:
+                row.acknowledged += 1
+                created.append(json.loads(outcome.answer["body"])["id"])
+            else:
+                row.unacknowledged += 1
+        connections = ConnectionStore(aws.resource("dynamodb").Table(world.names.table("connections")))
+        credentials = CredentialStore(aws.client("secretsmanager"), topology.secrets_prefix("test"), max_age_seconds=0)
+        for connection_id in created:
+            try:
+                connections.get(connection_id)
+                credentials.get(connection_id)
+            except Exception:  # noqa: BLE001 - missing either half is a loss
+                continue
+            row.delivered += 1
+        row.lost = row.acknowledged - row.delivered
     return _finish(row, world)
