@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -374,15 +375,15 @@ def replies(requests: int, rate: float, seed: int) -> Row:
     return _finish(row, world)
 
 
-def _age_answer_claims(world: FaultWorld) -> None:
-    """Time skips past the queue's visibility: a claim of an attempt that failed half-way is older
-    than the function's ATTEMPT_OVER_AFTER by then."""
+def _age_claims(world: FaultWorld, table_name: str, seconds: int) -> None:
+    """Time skips by the queue's visibility timeout: claims of attempts that failed half-way
+    (`claimed_at`) are that much older by then."""
     from switchboard_core import aws
 
-    table = aws.resource("dynamodb").Table(world.names.table("messages"))
+    table = aws.resource("dynamodb").Table(world.names.table(table_name))
     for item in table.scan()["Items"]:
         if "claimed_at" in item:
-            claimed = datetime.fromisoformat(item["claimed_at"]) - timedelta(seconds=121)
+            claimed = datetime.fromisoformat(item["claimed_at"]) - timedelta(seconds=seconds)
             table.update_item(
                 Key={"pk": item["pk"]},
                 UpdateExpression="SET claimed_at = :at",
@@ -406,7 +407,7 @@ def answers(requests: int, rate: float, seed: int) -> Row:
                 admin.post_message(STAFF, conversation, admin.PostMessage(text=f"answer {n}"), staff.admin, NOW)
                 bodies.append(envelope(staff.last("message.sent")))
             send_records(world, "answers", bodies)
-            outcome = drain(world, "answers", advance=lambda: _age_answer_claims(world))
+            outcome = drain(world, "answers", advance=lambda: _age_claims(world, "messages", 120))
             published = [e["detail"] for e in bus_events(world) if e["source"] == "switchboard.answers"]
             reported = Counter(d["attributes"].get("message_id") for d in published)
             sends = Counter(m.text for m in sandbox.apis.messages)
@@ -603,4 +604,51 @@ def admin(requests: int, rate: float, seed: int) -> Row:
                 continue
             row.delivered += 1
         row.lost = row.acknowledged - row.delivered
+    return _finish(row, world)
+
+
+@scenario("notifications")
+def notifications(requests: int, rate: float, seed: int) -> Row:
+    """routing.assigned events for a responder reachable by SMS; the rate limit raised so each is
+    sent on its own (digests are the scheduled run's): each done record sent once and published."""
+    from switchboard_core import aws
+    from switchboard_core.routing.assignment import Responder
+    from switchboard_core.routing.config_store import RoutingConfigStore
+    from switchboard_core.routing.contact_points import ContactPoint
+    from tests.unit.notifications.test_notifications import DRIVER_PHONE, routing_event
+
+    policy = {**topology.notification_policy(), "rate_limit": 1_000_000}
+    row = Row("notifications", "sqs", requests=requests)
+    sandbox = _Sandbox()
+    try:
+        env = {**sandbox.env, topology.NOTIFICATION_POLICY_ENV: json.dumps(policy)}
+        with fault_world(rate, seed, env) as world:
+            sandbox.connect(world)
+            RoutingConfigStore(aws.resource("dynamodb").Table(world.names.table("routing"))).put_responder(
+                Responder(
+                    id="driver-1",
+                    tenant="acme",
+                    name="Dana",
+                    contact_points=[ContactPoint(channel="sms", to=DRIVER_PHONE)],
+                )
+            )
+            events = [routing_event(n, text=f"tow request {n}") for n in range(requests)]
+            send_records(world, "notifications", [envelope(e) for e in events])
+            outcome = drain(world, "notifications", advance=lambda: _age_claims(world, "notifications", 360))
+            published = [e["detail"] for e in bus_events(world) if e["source"] == "switchboard.notifications"]
+            outcomes = {d["attributes"].get("trigger_event"): d["type"] for d in published}
+            sends = Counter(
+                found.group(1) for m in sandbox.apis.messages if (found := re.search(r"tow request (\d+)", m.text))
+            )
+
+            def notified(message: dict[str, Any]) -> bool:
+                detail = detail_of(message["Body"])
+                n = detail["conversation_key"].removeprefix("cv_")
+                kind = outcomes.get(detail["id"])
+                return kind == "notification.sent" and sends[n] > 0 or kind == "notification.failed"
+
+            reconcile_queue(row, outcome, notified)
+            record_sends(row, sends, outcome)
+    finally:
+        sandbox.stop()
     return _finish(row, world)
