@@ -652,3 +652,48 @@ def notifications(requests: int, rate: float, seed: int) -> Row:
     finally:
         sandbox.stop()
     return _finish(row, world)
+
+
+@scenario("calls")
+def calls(requests: int, rate: float, seed: int) -> Row:
+    """Live calls assigned to a responder: each done record has its call put through (a Twilio call
+    update) and call.patched published; an update sent twice is a duplicate to the provider."""
+    from switchboard_core import aws
+    from switchboard_core.routing.config_store import RoutingConfigStore
+    from tests.unit.calls.test_calls import BUSINESS, CALLER, NEUMUENSTER, assigned, responder
+
+    row = Row("calls", "sqs", requests=requests)
+    sandbox = _Sandbox()
+    try:
+        with fault_world(rate, seed, sandbox.env) as world:
+            sandbox.connect(world)
+            world.functions.set_public_base_url("https://hub.example.com")
+            RoutingConfigStore(aws.resource("dynamodb").Table(world.names.table("routing"))).put_responder(
+                responder("kiel", 54.3233, 10.1228, "+494310001")
+            )
+            sids = [f"CA{n:032x}" for n in range(requests)]
+            events = [
+                assigned(
+                    n=n,
+                    call={"provider": "twilio", "sid": sid, "from": CALLER, "to": BUSINESS, "location": NEUMUENSTER},
+                )
+                for n, sid in enumerate(sids)
+            ]
+            send_records(world, "calls", [envelope(e) for e in events])
+            outcome = drain(world, "calls")
+            published = [e["detail"] for e in bus_events(world) if e["source"] == "switchboard.calls"]
+            outcomes = Counter(d["attributes"].get("call_sid") for d in published if d["type"] == "call.patched")
+            updates = Counter(update.call_sid for update in sandbox.apis.call_updates)
+
+            def put_through(message: dict[str, Any]) -> bool:
+                sid = detail_of(message["Body"])["attributes"]["call"]["sid"]
+                return outcomes[sid] > 0 and updates[sid] > 0
+
+            reconcile_queue(row, outcome, put_through)
+            record_sends(row, updates, outcome)
+            other = Counter(d["type"] for d in published if d["type"] != "call.patched")
+            if other:
+                row.notes.append(f"also published: {dict(other)}")
+    finally:
+        sandbox.stop()
+    return _finish(row, world)
