@@ -697,3 +697,62 @@ def calls(requests: int, rate: float, seed: int) -> Row:
     finally:
         sandbox.stop()
     return _finish(row, world)
+
+
+CAMPAIGN_FLOW = {
+    "start": "text",
+    "steps": {
+        "text": {"type": "send_message", "channel": "sms", "text": "Hi, campaign message", "next": "done"},
+        "done": {"type": "end"},
+    },
+}
+
+
+@scenario("campaigns")
+def campaigns(requests: int, rate: float, seed: int) -> Row:
+    """Start requests of a published one-step campaign, one per contact: each done record has its
+    run started, stepped and completed on the bus."""
+    from switchboard_core import aws
+    from switchboard_core.campaigns.flow import Flow
+    from switchboard_core.campaigns.models import Campaign, CampaignVersion
+    from switchboard_core.campaigns.store import CampaignStore
+    from switchboard_core.campaigns.work import StartRequest
+    from switchboard_core.routing.contacts import ContactStore, Identity
+    from tests.unit.campaigns.runner_world import ANA
+
+    row = Row("campaigns", "sqs", requests=requests)
+    sandbox = _Sandbox()
+    try:
+        with fault_world(rate, seed, {**sandbox.env, "PUBLIC_BASE_URL": "https://hub.example"}) as world:
+            sandbox.connect(world)
+            now = datetime.now(UTC)
+            store = CampaignStore(aws.resource("dynamodb").Table(world.names.table("campaigns")))
+            store.create(
+                Campaign(id="cmp_1", tenant="acme", name="hello", owner=ANA, created_at=now, updated_at=now, latest_version=1),
+                CampaignVersion(campaign="cmp_1", version=1, flow=Flow.model_validate(CAMPAIGN_FLOW), saved_at=now, saved_by=ANA),
+            )
+            store.publish("cmp_1", 1, ANA, now)
+            contacts = ContactStore(aws.resource("dynamodb").Table(world.names.table("contacts")))
+            phones = [f"+1555000{n:04d}" for n in range(requests)]
+            for phone in phones:
+                contacts.resolve("acme", [Identity(kind="phone", value=phone)], reason="test", now=now)
+            bodies = [
+                StartRequest(tenant="acme", campaign="cmp_1", version=1, contact=phone, request=f"req_{n}").model_dump_json()
+                for n, phone in enumerate(phones)
+            ]
+            send_records(world, "campaigns", bodies)
+            outcome = drain(world, "campaigns")
+            published = [e["detail"] for e in bus_events(world) if e["source"] == "switchboard.campaigns"]
+            runs = Counter(
+                d["contact"]["phone"] for d in published if d["type"] == "campaign.run_completed"
+            )
+            # A run that completes has started, sent its step and ended: its end is on the bus.
+            reconcile_queue(row, outcome, lambda m: runs[json.loads(m["Body"])["contact"]] > 0)
+            copies = Counter(d["id"] for d in published)
+            row.notes.append(
+                f"{sum(c - 1 for c in copies.values())} campaign events on the bus twice (at-least-once); "
+                "the step's provider send is not exercised (requested without a conversation's channel)"
+            )
+    finally:
+        sandbox.stop()
+    return _finish(row, world)
