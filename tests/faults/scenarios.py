@@ -385,7 +385,7 @@ def _age_claims(world: FaultWorld, table_name: str, seconds: int) -> None:
         if "claimed_at" in item:
             claimed = datetime.fromisoformat(item["claimed_at"]) - timedelta(seconds=seconds)
             table.update_item(
-                Key={"pk": item["pk"]},
+                Key={name: item[name] for name in ("pk", "sk") if name in item},
                 UpdateExpression="SET claimed_at = :at",
                 ExpressionAttributeValues={":at": claimed.isoformat()},
             )
@@ -741,7 +741,7 @@ def campaigns(requests: int, rate: float, seed: int) -> Row:
                 for n, phone in enumerate(phones)
             ]
             send_records(world, "campaigns", bodies)
-            outcome = drain(world, "campaigns")
+            outcome = drain(world, "campaigns", advance=lambda: _age_claims(world, "campaign_runs", 120))
             published = [e["detail"] for e in bus_events(world) if e["source"] == "switchboard.campaigns"]
             runs = Counter(
                 d["contact"]["phone"] for d in published if d["type"] == "campaign.run_completed"
