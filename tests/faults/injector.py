@@ -62,7 +62,6 @@ class _ShortCircuit:
     """A response object for a `before-call` answer (only its status is read)."""
 
     status_code = 200
-    headers: dict[str, str] = {}
 
 
 class FaultInjector:
@@ -242,7 +241,7 @@ def no_retry_sleep() -> Iterator[None]:
             return None
 
     saved = botocore.endpoint.time
-    botocore.endpoint.time = _Clock()  # type: ignore[assignment]
+    botocore.endpoint.time = _Clock()
     try:
         yield
     finally:

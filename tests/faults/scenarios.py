@@ -15,24 +15,25 @@ with a 2xx.
 from __future__ import annotations
 
 import base64
+import copy
 import json
 import re
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 from infra import topology
 from tests.faults.harness import (
-    invoke,
     FaultWorld,
     Row,
     bus_events,
     call_api,
-    consumer,
     detail_of,
     drain,
     fault_world,
+    invoke,
     send_records,
 )
 
@@ -121,7 +122,11 @@ def _gateway_event(provider: str, connection: str, body: bytes, headers: dict[st
         "routeKey": "ANY /webhooks/{provider}/{connection}",
         "rawPath": path,
         "rawQueryString": "",
-        "headers": {"host": "hooks.example.com", "x-forwarded-proto": "https", **{k.lower(): v for k, v in headers.items()}},
+        "headers": {
+            "host": "hooks.example.com",
+            "x-forwarded-proto": "https",
+            **{k.lower(): v for k, v in headers.items()},
+        },
         "pathParameters": {"provider": provider, "connection": connection},
         "requestContext": {
             "http": {"method": "POST", "path": path, "sourceIp": "1.2.3.4"},
@@ -160,7 +165,7 @@ def ingest(requests: int, rate: float, seed: int) -> Row:
             outcome = call_api(
                 world,
                 "ingest",
-                lambda p=provider, c=connection, s=sample: _gateway_event(p, c, s.body, s.headers),
+                partial(_gateway_event, provider, connection, sample.body, sample.headers),
                 between_attempts=lambda: _expire_in_progress(world),
             )
             row.attempts += outcome.attempts
@@ -427,11 +432,10 @@ def answers(requests: int, rate: float, seed: int) -> Row:
 
 @scenario("hubspot_threads")
 def hubspot_threads(requests: int, rate: float, seed: int) -> Row:
+    from infra.local.provider_apis import hubspot_inbound_message
     from switchboard_core import aws
     from switchboard_core.connections import Connection, ConnectionStore, CredentialStore
     from tests.unit.hubspot_threads.test_hubspot_threads import CONNECTION, OUTBOUND, THREAD, webhook
-
-    from infra.local.provider_apis import hubspot_inbound_message
 
     row = Row("hubspot_threads", "sqs", requests=requests)
     sandbox = _Sandbox()
@@ -451,9 +455,7 @@ def hubspot_threads(requests: int, rate: float, seed: int) -> Row:
                 )
             send_records(world, "hubspot_threads", [envelope(webhook(f"msg{n:08d}")) for n in range(requests)])
             outcome = drain(world, "hubspot_threads")
-            texts = Counter(
-                e["detail"]["text"] for e in bus_events(world) if e["source"] == "switchboard.hubspot"
-            )
+            texts = Counter(e["detail"]["text"] for e in bus_events(world) if e["source"] == "switchboard.hubspot")
 
             def published(message: dict[str, Any]) -> bool:
                 n = int(detail_of(message["Body"])["attributes"]["messageId"].removeprefix("msg"))
@@ -505,7 +507,7 @@ def escalation(requests: int, rate: float, seed: int) -> Row:
             )
             due.add(conversation.id)
         for _ in range(SCHEDULED_RUNS):
-            answer, error = invoke(world, "escalation", {"version": "0", "detail-type": "Scheduled Event"})
+            _, error = invoke(world, "escalation", {"version": "0", "detail-type": "Scheduled Event"})
             row.attempts += 1
             row.acknowledged += error is None
         escalated = Counter(
@@ -551,7 +553,7 @@ def authorizer(requests: int, rate: float, seed: int) -> Row:
                 "headers": {"authorization": f"Bearer {key}"},
                 "requestContext": {"http": {"method": "GET", "path": "/admin/connections"}},
             }
-            outcome = call_api(world, "authorizer", lambda e=event: e)
+            outcome = call_api(world, "authorizer", partial(copy.deepcopy, event))
             row.attempts += outcome.attempts
             if outcome.acknowledged:
                 row.acknowledged += 1
@@ -586,7 +588,7 @@ def admin(requests: int, rate: float, seed: int) -> Row:
                 {"provider": "twilio", "tenant": "acme", "name": f"line {n}", "credentials": {"auth_token": "a" * 32}}
             )
             outcome = call_api(
-                world, "admin", lambda b=body: admin_event("POST", "/admin/connections", body=b, principal=principal)
+                world, "admin", partial(admin_event, "POST", "/admin/connections", body=body, principal=principal)
             )
             row.attempts += outcome.attempts
             if outcome.acknowledged:
@@ -645,7 +647,7 @@ def notifications(requests: int, rate: float, seed: int) -> Row:
                 detail = detail_of(message["Body"])
                 n = detail["conversation_key"].removeprefix("cv_")
                 kind = outcomes.get(detail["id"])
-                return kind == "notification.sent" and sends[n] > 0 or kind == "notification.failed"
+                return (kind == "notification.sent" and sends[n] > 0) or kind == "notification.failed"
 
             reconcile_queue(row, outcome, notified)
             record_sends(row, sends, outcome)
@@ -728,8 +730,12 @@ def campaigns(requests: int, rate: float, seed: int) -> Row:
             now = datetime.now(UTC)
             store = CampaignStore(aws.resource("dynamodb").Table(world.names.table("campaigns")))
             store.create(
-                Campaign(id="cmp_1", tenant="acme", name="hello", owner=ANA, created_at=now, updated_at=now, latest_version=1),
-                CampaignVersion(campaign="cmp_1", version=1, flow=Flow.model_validate(CAMPAIGN_FLOW), saved_at=now, saved_by=ANA),
+                Campaign(
+                    id="cmp_1", tenant="acme", name="hello", owner=ANA, created_at=now, updated_at=now, latest_version=1
+                ),
+                CampaignVersion(
+                    campaign="cmp_1", version=1, flow=Flow.model_validate(CAMPAIGN_FLOW), saved_at=now, saved_by=ANA
+                ),
             )
             store.publish("cmp_1", 1, ANA, now)
             contacts = ContactStore(aws.resource("dynamodb").Table(world.names.table("contacts")))
@@ -737,15 +743,15 @@ def campaigns(requests: int, rate: float, seed: int) -> Row:
             for phone in phones:
                 contacts.resolve("acme", [Identity(kind="phone", value=phone)], reason="test", now=now)
             bodies = [
-                StartRequest(tenant="acme", campaign="cmp_1", version=1, contact=phone, request=f"req_{n}").model_dump_json()
+                StartRequest(
+                    tenant="acme", campaign="cmp_1", version=1, contact=phone, request=f"req_{n}"
+                ).model_dump_json()
                 for n, phone in enumerate(phones)
             ]
             send_records(world, "campaigns", bodies)
             outcome = drain(world, "campaigns", advance=lambda: _age_claims(world, "campaign_runs", 120))
             published = [e["detail"] for e in bus_events(world) if e["source"] == "switchboard.campaigns"]
-            runs = Counter(
-                d["contact"]["phone"] for d in published if d["type"] == "campaign.run_completed"
-            )
+            runs = Counter(d["contact"]["phone"] for d in published if d["type"] == "campaign.run_completed")
             # A run that completes has started, sent its step and ended: its end is on the bus.
             reconcile_queue(row, outcome, lambda m: runs[json.loads(m["Body"])["contact"]] > 0)
             copies = Counter(d["id"] for d in published)
