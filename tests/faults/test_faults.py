@@ -23,7 +23,11 @@ def test_every_function_of_the_topology_has_a_scenario() -> None:
 
 @pytest.mark.parametrize("function", sorted(topology.FUNCTIONS))
 def test_faults_lose_nothing_and_send_nothing_twice_beyond_retries(function: str) -> None:
-    row = SCENARIOS[function](REQUESTS, RATE, SEED)
+    # A function making few AWS calls may draw no fault with one seed: the next seed, then.
+    for seed in range(SEED, SEED + 5):
+        row = SCENARIOS[function](REQUESTS, RATE, seed)
+        if row.faults.injected_total:
+            break
     assert row.check() == [], row
     assert row.lost == 0 and row.delivered == row.acknowledged, row
     assert row.acknowledged + row.in_dlq + row.unacknowledged >= row.requests or row.source == "schedule", row
