@@ -78,7 +78,8 @@ def main(argv: list[str] | None = None) -> int:
         with contextlib.redirect_stderr(io.StringIO()):
             row = SCENARIOS[name](args.requests, args.rate, args.seed)
         rows.append(row)
-        print(f"{name}: done in {time.monotonic() - started:.0f} s", file=sys.stderr)
+        # As each finishes, so a long run that is cut short still shows what it measured.
+        print(f"{name}: done in {time.monotonic() - started:.0f} s: {table([row]).splitlines()[-1]}", file=sys.stderr)
     print(
         f"Fault injection: {args.requests} requests per function, {args.rate:.0%} of AWS attempts faulted, "
         f"seed {args.seed}\n"
