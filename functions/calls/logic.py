@@ -495,7 +495,10 @@ def put_through(
     details = {"responder": responder.id, "responder_name": responder.name, "distance_km": distance}
     outcome = call_event(event, dialling, "call.patched", details)
     if not deps.calls.save(with_outcome(dialling, event.id, outcome), record.attempt, now):
-        return []  # a concurrent delivery recorded this attempt first (and publishes it)
+        # Recorded already: by a concurrent delivery, or by this very write when AWS applied it and
+        # its answer was lost (botocore's retry then fails the condition). Either way the stored
+        # outcome is published (same id): returning nothing lost call.patched in the second case.
+        return stored_outcomes(deps.calls.get(record.tenant, record.sid), event.id)
     return [outcome]
 
 

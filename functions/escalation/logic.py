@@ -3,8 +3,9 @@ business (a `message.sent` threaded into them) get one `routing.escalated` event
 
 Runs on a schedule (EventBridge Scheduler on AWS, the local runtime's scheduler on one
 machine). Due conversations come from a sparse index (`by_sla`: only conversations whose
-SLA is still open); each is marked escalated with a conditional write before its event is
-published, so two overlapping runs never escalate one conversation twice.
+SLA is still open); each is claimed with a conditional write before its event is published,
+so two overlapping runs never escalate one conversation twice, and leaves the index only once
+its event is on the bus, so a failed publish is retried by the next run.
 """
 
 from __future__ import annotations
@@ -52,12 +53,22 @@ def escalation_event(conversation: Conversation, now: datetime) -> CanonicalEven
 def escalate_due(
     conversations: ConversationStore, publish: Callable[[list[CanonicalEvent]], None], now: datetime
 ) -> list[CanonicalEvent]:
-    """Escalate every conversation past its SLA; returns the events published."""
-    escalated = [
-        escalation_event(c, now)
-        for c in conversations.due_for_escalation(now)
-        if conversations.mark_escalated(c.id, now)
-    ]
+    """Escalate every conversation past its SLA; returns the events published.
+
+    Claimed, published, then finished: a conversation claimed by a run that failed to publish
+    (or whose claim AWS applied but answered with a timeout) is still due, and the next run
+    publishes the same event (its id derives from the conversation) from the claim's time."""
+    escalated: list[tuple[str, datetime, CanonicalEvent]] = []
+    for conversation in conversations.due_for_escalation(now):
+        if conversation.escalated_at is not None:  # claimed by an earlier run that did not finish
+            escalated_at = conversation.escalated_at
+        elif conversations.claim_escalation(conversation.id, now):
+            escalated_at = now
+        else:
+            continue  # answered, resolved or claimed meanwhile (a claim that timed out: the next run)
+        escalated.append((conversation.id, escalated_at, escalation_event(conversation, escalated_at)))
     if escalated:
-        publish(escalated)
-    return escalated
+        publish([event for _, _, event in escalated])
+        for conversation_id, escalated_at, _ in escalated:
+            conversations.finish_escalation(conversation_id, escalated_at)
+    return [event for _, _, event in escalated]

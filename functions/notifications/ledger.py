@@ -48,19 +48,36 @@ class NotificationLedger:
     # --- once per (trigger, recipient, channel) ------------------------------------------
 
     def claim(self, trigger: str, recipient: str, channel: str, now: datetime) -> bool:
-        """True when this attempt may send; False when it was sent (or is being sent) already."""
-        return conditional_write(
+        """True when this attempt may send; False when it was sent (or is being sent) already.
+
+        The claim carries a token of its own: when AWS applied the write but its answer was lost
+        (a timeout), botocore's retry fails the condition on this very claim, and the token read
+        back tells it apart from another attempt's (which would leave the notification unsent)."""
+        import uuid
+
+        key = f"SENT#{trigger}#{recipient}#{channel}"
+        token = uuid.uuid4().hex
+        if conditional_write(
             self._table.put_item,
             Item={
-                "pk": f"SENT#{trigger}#{recipient}#{channel}",
+                "pk": key,
                 "state": "sending",
                 "claimed_at": now.isoformat(),
+                "claim_token": token,
                 "expires_at": self._expires(now),
             },
             ConditionExpression="attribute_not_exists(pk) OR (#state = :sending AND claimed_at <= :stale)",
             ExpressionAttributeNames={"#state": "state"},
             ExpressionAttributeValues={":sending": "sending", ":stale": (now - CLAIM_STALE_AFTER).isoformat()},
-        )
+        ):
+            return True
+        item = self._table.get_item(Key={"pk": key}, ConsistentRead=True).get("Item") or {}
+        return item.get("state") == "sending" and item.get("claim_token") == token
+
+    def in_progress(self, trigger: str, recipient: str, channel: str) -> bool:
+        """Claimed and not settled: an attempt is sending it, or died before recording how it went."""
+        item = self._table.get_item(Key={"pk": f"SENT#{trigger}#{recipient}#{channel}"}, ConsistentRead=True)
+        return (item.get("Item") or {}).get("state") == "sending"
 
     def settle(
         self, trigger: str, recipient: str, channel: str, outcome: str, now: datetime, event: str | None = None

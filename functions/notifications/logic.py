@@ -367,9 +367,15 @@ def notify(
 def settled(
     ledger: NotificationLedger, event: CanonicalEvent, recipient: Recipient, channel: str
 ) -> list[CanonicalEvent]:
-    """The stored outcome of an earlier delivery (published again: same id), or nothing while it is in progress."""
+    """The stored outcome of an earlier delivery (published again: same id). While another attempt
+    holds the claim the record is retried rather than finished: if that attempt died (its claim goes
+    stale), the retry sends it; reporting it done would lose the notification."""
     stored = ledger.settled_event(event.id, recipient.key, channel)
-    return [CanonicalEvent.model_validate_json(stored)] if stored else []
+    if stored:
+        return [CanonicalEvent.model_validate_json(stored)]
+    if ledger.in_progress(event.id, recipient.key, channel):
+        raise TransientFailure("in_progress", f"notification {channel} is being sent by another attempt")
+    return []
 
 
 def campaign_attributes(event: CanonicalEvent) -> dict[str, Any]:

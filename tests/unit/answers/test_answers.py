@@ -589,3 +589,32 @@ def test_an_event_the_sender_cannot_answer_is_passed_over_for_the_customers_own(
     world.contacts.add_to_timeline(record.contact_id, entry, odd.id, NOW)
     answer = post(world, conversation)
     assert world.messages.get(answer["message_id"]).in_reply_to == first.id
+
+
+class AppliedThenTimedOut:
+    """The messages table as a timeout after AWS applied a write looks to the caller: each
+    update is applied, then botocore's retry sends it again and gets the second answer."""
+
+    def __init__(self, table: Any) -> None:
+        self._table = table
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._table, name)
+
+    def update_item(self, **request: Any) -> Any:
+        self._table.update_item(**request)
+        return self._table.update_item(**request)
+
+
+def test_a_claim_aws_applied_but_answered_with_a_timeout_still_sends_once(world) -> None:
+    """Fault injection found it (tests/faults): the retried claim failed its condition on its own
+    claim, so the answer waited as if another delivery sent it and ended `outcome_unknown`, unsent."""
+    from switchboard_core.answers.store import MessageStore
+
+    _, conversation = world.customer_sms("My car broke down")
+    answer = post(world, conversation)
+    world.function.messages = MessageStore(AppliedThenTimedOut(world.messages._table))
+    (status,) = world.run(world.last(SENT))
+    assert status.attributes["state"] == "sent" and len(world.transport.requests) == 1
+    # Another delivery's claim is still refused: the token is this claim's own.
+    assert not world.messages.claim(answer["message_id"], 1, NOW)

@@ -280,3 +280,30 @@ def test_a_caller_who_hangs_up_while_it_rings_ends_the_fallbacks(world):
     [failed] = handle_event(dial_ended("canceled", "CA" + "1" * 32), deps, NOW)
     assert failed.type == "call.patch_failed" and failed.attributes["reason"] == "call_ended"
     assert handle_event(dial_ended("no-answer", "CA" + "2" * 32), deps, NOW) == [] and len(twilio.requests) == 1
+
+
+class PutAppliedThenTimedOut:
+    """The calls table as a timeout after AWS applied a put looks to the caller: each put is
+    applied, then botocore's retry sends it again and gets the second answer."""
+
+    def __init__(self, table) -> None:
+        self._table = table
+
+    def __getattr__(self, name: str):
+        return getattr(self._table, name)
+
+    def put_item(self, **request):
+        self._table.put_item(**request)
+        return self._table.put_item(**request)
+
+
+def test_a_dial_record_aws_applied_but_answered_with_a_timeout_still_publishes_call_patched(world):
+    """Fault injection found it (tests/faults): the retried save failed its condition on its own
+    write and the call was put through with no call.patched on the bus."""
+    deps, twilio = world
+    deps.calls = CallStore(PutAppliedThenTimedOut(deps.calls._table))
+    [patched] = handle_event(assigned(), deps, NOW)
+    assert patched.type == "call.patched" and patched.attributes["responder"] == "kiel"
+    assert len(twilio.requests) == 1
+    assert handle_event(assigned(), deps, NOW) == [patched]  # a redelivery: the same event again, no second dial
+    assert len(twilio.requests) == 1

@@ -73,3 +73,28 @@ def test_the_sla_is_set_by_the_first_routing_only(store):
         sla_due_at=NOW - timedelta(hours=1),
     )
     assert store.get(conversation).sla_due_at == NOW + timedelta(hours=1)
+
+
+def test_a_failed_publish_leaves_the_conversation_for_the_next_run(store):
+    """Fault injection found it (tests/faults): the claim was the only record, so a publish
+    that failed after it lost the escalation for good."""
+    late = opened(store, 5, NOW - timedelta(minutes=5))
+
+    def unavailable(events: list) -> None:
+        raise RuntimeError("the bus is unavailable")
+
+    with pytest.raises(RuntimeError):
+        escalate_due(store, unavailable, NOW)
+    published: list = []
+    (event,) = escalate_due(store, published.extend, NOW + timedelta(minutes=1))
+    assert event.conversation_key == late and published == [event]
+    assert event.attributes["overdue_seconds"] == 300  # as of the claim: the same event, the same id
+    assert escalate_due(store, published.extend, NOW + timedelta(minutes=2)) == []
+
+
+def test_a_claim_applied_but_answered_with_a_timeout_is_escalated_by_the_next_run(store):
+    late = opened(store, 6, NOW - timedelta(minutes=5))
+    assert store.claim_escalation(late, NOW)  # AWS applied it; the run saw a timeout and stopped
+    published: list = []
+    (event,) = escalate_due(store, published.extend, NOW + timedelta(minutes=1))
+    assert event.conversation_key == late and store.get(late).escalated_at == NOW

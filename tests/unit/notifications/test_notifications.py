@@ -764,3 +764,37 @@ def test_a_campaign_webhook_carries_the_text_and_the_campaign(world) -> None:
     details = payload["details"]
     assert details["kind"] == "campaign" and details["text"] == CAMPAIGN_TEXT
     assert (details["campaign"], details["campaign_version"], details["run"]) == ("cmp_1", 2, "run_1")
+
+
+class PutAppliedThenTimedOut:
+    """The notifications table as a timeout after AWS applied a put looks to the caller: the put is
+    applied, then botocore's retry sends it again and gets the second answer."""
+
+    def __init__(self, table) -> None:
+        self._table = table
+
+    def __getattr__(self, name: str):
+        return getattr(self._table, name)
+
+    def put_item(self, **request):
+        self._table.put_item(**request)
+        return self._table.put_item(**request)
+
+
+def test_a_claim_aws_applied_but_answered_with_a_timeout_still_sends_once(world) -> None:
+    """Fault injection found it (tests/faults): the retried claim failed its condition on its own
+    claim, the record was reported done with nothing sent, and the notification was lost."""
+    deps, transport, _, _ = world
+    deps.ledger = NotificationLedger(PutAppliedThenTimedOut(deps.ledger._table))
+    [sent] = handle(routing_event(31), deps, NOW)
+    assert sent.type == "notification.sent" and len(transport.sms()) == 1
+
+
+def test_a_claim_held_by_an_attempt_that_did_not_finish_is_retried_not_finished(world) -> None:
+    """Reporting it done while another attempt holds the claim would lose it if that attempt died."""
+    deps, transport, _, _ = world
+    assert deps.ledger.claim(routing_event(32).id, "responder:driver-1", "sms", NOW)  # an attempt that died
+    with pytest.raises(TransientFailure):
+        handle(routing_event(32), deps, NOW + timedelta(seconds=30))
+    [sent] = handle(routing_event(32), deps, NOW + timedelta(minutes=6))  # its claim went stale: sent now
+    assert sent.type == "notification.sent" and len(transport.sms()) == 1

@@ -132,11 +132,18 @@ class MessageStore:
     # --- transitions --------------------------------------------------------------------
 
     def claim(self, message_id: str, attempt: int, now: datetime) -> bool:
-        """queued -> sending for this attempt: True when this delivery may send it."""
-        return conditional_write(
+        """queued -> sending for this attempt: True when this delivery may send it.
+
+        The claim carries a token of its own: when AWS applied the write but its answer was lost
+        (a timeout), botocore's retry fails the condition on our own claim, and the token read
+        back tells it apart from another delivery's (which would leave the answer unsent)."""
+        import uuid
+
+        token = uuid.uuid4().hex
+        if conditional_write(
             self._table.update_item,
             Key={"pk": f"MSG#{message_id}"},
-            UpdateExpression="SET #state = :sending, claimed_at = :now, updated_at = :now",
+            UpdateExpression="SET #state = :sending, claimed_at = :now, updated_at = :now, claim_token = :token",
             ConditionExpression="#state = :queued AND attempt = :attempt",
             ExpressionAttributeNames={"#state": "state"},
             ExpressionAttributeValues={
@@ -144,15 +151,19 @@ class MessageStore:
                 ":queued": "queued",
                 ":attempt": attempt,
                 ":now": now.isoformat(),
+                ":token": token,
             },
-        )
+        ):
+            return True
+        item = self._table.get_item(Key={"pk": f"MSG#{message_id}"}, ConsistentRead=True).get("Item") or {}
+        return item.get("state") == "sending" and item.get("claim_token") == token
 
     def release(self, message_id: str, attempt: int, now: datetime) -> None:
         """sending -> queued: a transient failure; the queue's retry claims it again."""
         conditional_write(
             self._table.update_item,
             Key={"pk": f"MSG#{message_id}"},
-            UpdateExpression="SET #state = :queued, updated_at = :now REMOVE claimed_at",
+            UpdateExpression="SET #state = :queued, updated_at = :now REMOVE claimed_at, claim_token",
             ConditionExpression="#state = :sending AND attempt = :attempt",
             ExpressionAttributeNames={"#state": "state"},
             ExpressionAttributeValues={

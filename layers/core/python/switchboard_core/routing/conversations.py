@@ -280,13 +280,24 @@ class ConversationStore:
         )
         return [Conversation.model_validate(item) for item in page.get("Items", [])]
 
-    def mark_escalated(self, conversation_id: str, now: datetime) -> bool:
-        """Once per conversation: False if it was answered, resolved or escalated meanwhile."""
+    def claim_escalation(self, conversation_id: str, now: datetime) -> bool:
+        """Once per conversation: False if it was answered, resolved or claimed meanwhile. The
+        conversation stays due (in `by_sla`) until `finish_escalation`, so a run whose publish
+        failed leaves it for the next run instead of losing it."""
         return self._conditional(
             conversation_id,
-            "SET escalated_at = :now REMOVE sla_open",
-            "attribute_exists(sla_open)",
+            "SET escalated_at = :now",
+            "attribute_exists(sla_open) AND attribute_not_exists(escalated_at)",
             {":now": now.isoformat()},
+        )
+
+    def finish_escalation(self, conversation_id: str, escalated_at: datetime) -> bool:
+        """Its routing.escalated is on the bus: the conversation leaves the due index."""
+        return self._conditional(
+            conversation_id,
+            "REMOVE sla_open",
+            "escalated_at = :at",
+            {":at": escalated_at.isoformat()},
         )
 
     def _conditional(self, conversation_id: str, expression: str, condition: str, values: dict[str, Any]) -> bool:
