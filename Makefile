@@ -32,8 +32,13 @@ dev: install
 	$(BIN)/switchboard dev
 
 # Lint, then every test with a coverage report (config for all three tools in pyproject.toml).
+# One pytest-xdist worker per CPU; `--dist loadscope`, scoped in tests/conftest.py, keeps the
+# tests of the CDK synth fixtures on one worker (synthesised once per run) and each integration
+# module on one worker. pytest-cov combines the workers' coverage.
+PYTEST_PARALLEL := -n auto --dist loadscope
+
 test: install lint
-	$(BIN)/pytest --cov --cov-report=term:skip-covered
+	$(BIN)/pytest $(PYTEST_PARALLEL) --cov --cov-report=term:skip-covered
 
 # ruff's lint rules, its formatter (check only) and mypy over functions/, the core layer and
 # infra/; all three run, so one pass shows every problem. `ruff format` and `ruff check --fix`
@@ -47,7 +52,7 @@ lint: $(VENV)/.installed
 
 # Unit and contract tests only (no local runtime, no CDK synth, no lint or coverage).
 test-fast: $(VENV)/.installed
-	$(BIN)/pytest tests/unit tests/contract
+	$(BIN)/pytest $(PYTEST_PARALLEL) tests/unit tests/contract
 
 # The long property-based runs: 10,000 generated inputs per adapter, per admin-API mode, for
 # ingest end to end (spoiled signed requests), the senders' reading of provider answers and

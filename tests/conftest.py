@@ -7,6 +7,8 @@ import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -132,3 +134,39 @@ def capture_function_log(service: str) -> None:
     for handler in logging.getLogger(service).handlers:
         if isinstance(handler, logging.StreamHandler):
             handler.stream = sys.stdout  # setStream would flush the old, closed stream
+
+
+# `make test` runs one pytest-xdist worker per CPU with `--dist loadscope`, scoped here so
+# that the fixtures costing seconds are built once per run instead of once per worker: every
+# test of a module using the CDK synth fixtures (`synth`, `synth_qa_destroy`: ~20 s of jsii
+# per stage) runs on one worker, and an integration module runs on one worker (its module
+# fixtures; each worker starts its own local runtime, on free ports with its own state
+# directory). Every other test is its own unit, balanced freely. (xdist's `loadgroup` cannot
+# do this under pytest 9.2: it renames `item._nodeid`, which pytest no longer reads.)
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+@cache
+def _uses_a_synth(module: str) -> bool:
+    return "Synthesised" in (REPO_ROOT / module).read_text()
+
+
+def xdist_scope(nodeid: str) -> str:
+    module = nodeid.split("::", 1)[0]
+    if module.startswith("tests/infra/") and _uses_a_synth(module):
+        return "cdk-synth"
+    if module.startswith("tests/integration/"):
+        return module
+    return nodeid
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    if config.getvalue("dist") != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class SharedFixtureScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return xdist_scope(nodeid)
+
+    return SharedFixtureScheduling(config, log)

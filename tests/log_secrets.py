@@ -274,6 +274,16 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
             record_output(text, f"{report.nodeid} [{title}]")
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    """Under pytest-xdist each worker scans its own output against the secrets it registered
+    (they are made in the worker); the controller gathers what each found."""
+    output = getattr(node, "workeroutput", {}) or {}
+    _state.setdefault("worker_leaks", []).extend(tuple(leak) for leak in output.get("secret_leaks", []))
+    _state["worker_secrets"] = _state.get("worker_secrets", 0) + int(output.get("secrets_registered", 0))
+    _state["worker_scanned"] = _state.get("worker_scanned", False) or bool(output.get("secrets_scanned"))
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     log = _state["log"]
     if log is None:
@@ -281,8 +291,13 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     log.close()
     _state["log"] = None
     with open(_state["path"], encoding="utf-8", errors="replace") as lines:
-        _state["leaks"] = find_leaks(lines, registered())
+        _state["leaks"] = find_leaks(lines, registered()) + list(_state.get("worker_leaks", []))
     _state["scanned"] = True
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:  # an xdist worker: the controller reports and fails the run
+        workeroutput["secret_leaks"] = [list(leak) for leak in _state["leaks"]]
+        workeroutput["secrets_registered"] = len(_registry)
+        workeroutput["secrets_scanned"] = True
     if not _state["leaks"]:
         os.unlink(_state["path"])
     elif session.exitstatus == 0:
@@ -296,7 +311,8 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         return
     leaks = _state["leaks"]
     if not leaks:
-        terminalreporter.write_line(f"secrets in logs: none of {len(_registry)} secrets in the captured output")
+        count = len(_registry) + _state.get("worker_secrets", 0)
+        terminalreporter.write_line(f"secrets in logs: none of {count} secrets in the captured output")
         return
     terminalreporter.section("secrets in logs", red=True)
     terminalreporter.write_line(f"{len(leaks)} secret(s) found in the output kept in {_state['path']}:", red=True)

@@ -14,7 +14,6 @@ through an input transformer that wraps the event as a TriggerMessage.
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -32,6 +31,7 @@ from switchboard_core.campaigns.runs import Run
 from switchboard_core.campaigns.work import StartRequest, StopRequest
 from switchboard_core.cursors import CursorCodec
 from switchboard_core.errors import HubError, NotFound, invalid_request
+from switchboard_core.event_rules import delete_queue_rule, put_queue_rule, wrapped_event_template
 from switchboard_core.phones import delivered_e164
 from switchboard_core.principals import Principal
 from switchboard_core.routing.contacts import ContactRecord
@@ -39,7 +39,6 @@ from switchboard_core.subscriptions.patterns import InvalidPattern, check_patter
 
 CAMPAIGNS_SOURCE = "switchboard.campaigns"  # the source of the campaign function's own events
 TARGET_ID = "campaign"
-TARGET_RETRY_ATTEMPTS = 185  # EventBridge's maximum, as the subscriptions' rules have
 MAX_CONTACTS = 1000
 SQS_BATCH = 10  # SendMessageBatch's limit; a StartRequest is far below its 256 KiB
 CONTACT_ID_PREFIX = "ct_"
@@ -141,7 +140,7 @@ def rule_pattern(trigger: Trigger, tenant: str) -> dict[str, Any]:
 
 def input_template(campaign_id: str) -> str:
     """The TriggerMessage the campaigns queue gets: `{"kind": "trigger", "campaign", "event"}`."""
-    return json.dumps({"kind": "trigger", "campaign": campaign_id})[:-1] + ', "event": <aws.events.event.json>}'
+    return wrapped_event_template({"kind": "trigger", "campaign": campaign_id})
 
 
 def set_rule(campaign: Campaign, trigger: Trigger | None, deps: RunDeps) -> None:
@@ -153,66 +152,31 @@ def set_rule(campaign: Campaign, trigger: Trigger | None, deps: RunDeps) -> None
 
 
 def put_rule(campaign: Campaign, trigger: Trigger, deps: RunDeps) -> None:
-    from botocore.exceptions import ClientError
-
     settings = deps.settings
-    name = settings.rule_name(campaign.id)
-    try:
-        deps.events.put_rule(
-            Name=name,
-            EventBusName=settings.bus_name,
-            EventPattern=json.dumps(rule_pattern(trigger, campaign.tenant)),
-            State="ENABLED",
-            Description=f"Switchboard campaign {campaign.id} (tenant {campaign.tenant})",
-        )
-    except ClientError as exc:
-        code = exc.response["Error"]["Code"]
-        if code == "InvalidEventPatternException":
-            reason = exc.response["Error"].get("Message") or "invalid pattern"
-            raise InvalidPattern(
-                [{"field": "trigger.event_pattern", "in": "body", "problem": f"EventBridge: {reason}"}]
-            ) from None
-        if code != "LimitExceededException":
-            raise
-        raise HubError(
+    put_queue_rule(
+        deps.events,
+        bus_name=settings.bus_name,
+        name=settings.rule_name(campaign.id),
+        pattern=rule_pattern(trigger, campaign.tenant),
+        description=f"Switchboard campaign {campaign.id} (tenant {campaign.tenant})",
+        target_id=TARGET_ID,
+        queue_arn=settings.queue_arn,
+        input_template=input_template(campaign.id),
+        dead_letter_queue_arn=settings.dead_letter_queue_arn,  # the campaigns DLQ (alarmed)
+        quota_message=(
             "the event bus has reached its quota of rules (one per subscription and per published campaign with a "
-            "trigger): stop unused campaigns, or ask the operator to raise the EventBridge 'Rules per event bus' quota",
-            status=503,
-            code="rules_quota_reached",
-        ) from None
-    answer = deps.events.put_targets(
-        Rule=name,
-        EventBusName=settings.bus_name,
-        Targets=[
-            {
-                "Id": TARGET_ID,
-                "Arn": settings.queue_arn,
-                "InputTransformer": {"InputPathsMap": {}, "InputTemplate": input_template(campaign.id)},
-                # EventBridge retries a queue it cannot reach for a day, then keeps the event on
-                # the campaigns DLQ (alarmed) instead of dropping it.
-                "RetryPolicy": {"MaximumRetryAttempts": TARGET_RETRY_ATTEMPTS, "MaximumEventAgeInSeconds": 86400},
-                "DeadLetterConfig": {"Arn": settings.dead_letter_queue_arn},
-            }
-        ],
+            "trigger): stop unused campaigns, or ask the operator to raise the EventBridge 'Rules per event bus' quota"
+        ),
+        pattern_field="trigger.event_pattern",
     )
-    if answer.get("FailedEntryCount"):
-        raise HubError(
-            f"EventBridge refused the rule's target: {answer.get('FailedEntries')}", status=502, code="rule_failed"
-        )
 
 
 def delete_rule(campaign_id: str, deps: RunDeps) -> None:
     """Remove the rule and its target; a rule that is not there is fine (no trigger, a retried stop)."""
-    from botocore.exceptions import ClientError
-
     settings = deps.settings
-    name = settings.rule_name(campaign_id)
-    try:
-        deps.events.remove_targets(Rule=name, EventBusName=settings.bus_name, Ids=[TARGET_ID])
-        deps.events.delete_rule(Name=name, EventBusName=settings.bus_name)
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] != "ResourceNotFoundException":
-            raise
+    delete_queue_rule(
+        deps.events, bus_name=settings.bus_name, name=settings.rule_name(campaign_id), target_id=TARGET_ID
+    )
 
 
 # --- the campaigns queue ----------------------------------------------------------------------

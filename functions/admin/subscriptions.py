@@ -30,6 +30,7 @@ from switchboard_core.cursors import CursorCodec
 from switchboard_core.endpoints import Resolver, check_endpoint
 from switchboard_core.errors import HubError, NotFound, invalid_request
 from switchboard_core.event_log import EventLogStore
+from switchboard_core.event_rules import delete_queue_rule, put_queue_rule, wrapped_event_template
 from switchboard_core.events import CanonicalEvent
 from switchboard_core.principals import ALL_TENANTS, Principal
 from switchboard_core.subscriptions import patterns, signing
@@ -47,7 +48,6 @@ from switchboard_core.subscriptions.secrets import SigningSecretStore
 from switchboard_core.subscriptions.store import SubscriptionStore
 
 TARGET_ID = "delivery"
-TARGET_RETRY_ATTEMPTS = 185  # EventBridge's maximum, as the static consumers' rules have
 MAX_URL_CHARS = 2048
 MAX_DESCRIPTION_CHARS = 500
 # The event log keeps 30 days: a longer replay could not be served locally, and on AWS it
@@ -229,68 +229,38 @@ def pattern_matches(scoped: dict[str, Any], event: dict[str, Any], deps: Subscri
 
 
 def input_template(subscription_id: str) -> str:
-    return json.dumps({"subscription": subscription_id})[:-1] + ', "event": <aws.events.event.json>}'
+    return wrapped_event_template({"subscription": subscription_id})
 
 
 def put_rule(subscription: Subscription, scoped: dict[str, Any], deps: SubscriptionDeps) -> None:
-    """Create or update the rule and its one target. The state follows the subscription:
-    PutRule without a State would enable a paused subscription's rule."""
-    from botocore.exceptions import ClientError
-
+    """Create or update the rule and its one target. The state follows the subscription
+    (a paused subscription's rule stays disabled)."""
     settings = deps.settings
-    name = settings.rule_name(subscription.id)
-    enabled = subscription.status in (SubscriptionStatus.ACTIVE, SubscriptionStatus.FAILING)
-    try:
-        deps.events.put_rule(
-            Name=name,
-            EventBusName=settings.bus_name,
-            EventPattern=json.dumps(scoped),
-            State="ENABLED" if enabled else "DISABLED",
-            Description=f"Switchboard subscription {subscription.id} (tenant {subscription.tenant})",
-        )
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] != "LimitExceededException":
-            raise
+    put_queue_rule(
+        deps.events,
+        bus_name=settings.bus_name,
+        name=settings.rule_name(subscription.id),
+        pattern=scoped,
+        description=f"Switchboard subscription {subscription.id} (tenant {subscription.tenant})",
+        target_id=TARGET_ID,
+        queue_arn=settings.queue_arn,
+        input_template=input_template(subscription.id),
+        dead_letter_queue_arn=settings.dead_letter_queue_arn,  # the delivery DLQ (alarmed)
         # Every subscription is one rule; EventBridge allows 300 per bus unless the quota is raised.
-        raise HubError(
+        quota_message=(
             "the event bus has reached its quota of rules, one per subscription: delete unused subscriptions, "
-            "or ask the operator to raise the EventBridge 'Rules per event bus' quota",
-            status=503,
-            code="rules_quota_reached",
-        ) from None
-    answer = deps.events.put_targets(
-        Rule=name,
-        EventBusName=settings.bus_name,
-        Targets=[
-            {
-                "Id": TARGET_ID,
-                "Arn": settings.queue_arn,
-                "InputTransformer": {"InputPathsMap": {}, "InputTemplate": input_template(subscription.id)},
-                # EventBridge retries a queue it cannot reach for a day, then keeps the event on
-                # the delivery DLQ (alarmed) instead of dropping it.
-                "RetryPolicy": {"MaximumRetryAttempts": TARGET_RETRY_ATTEMPTS, "MaximumEventAgeInSeconds": 86400},
-                "DeadLetterConfig": {"Arn": settings.dead_letter_queue_arn},
-            }
-        ],
+            "or ask the operator to raise the EventBridge 'Rules per event bus' quota"
+        ),
+        enabled=subscription.status in (SubscriptionStatus.ACTIVE, SubscriptionStatus.FAILING),
     )
-    if answer.get("FailedEntryCount"):
-        raise HubError(
-            f"EventBridge refused the rule's target: {answer.get('FailedEntries')}", status=502, code="rule_failed"
-        )
 
 
 def delete_rule(subscription_id: str, deps: SubscriptionDeps) -> None:
     """Remove the rule and its target; a rule already gone is fine (a retried delete)."""
-    from botocore.exceptions import ClientError
-
     settings = deps.settings
-    name = settings.rule_name(subscription_id)
-    try:
-        deps.events.remove_targets(Rule=name, EventBusName=settings.bus_name, Ids=[TARGET_ID])
-        deps.events.delete_rule(Name=name, EventBusName=settings.bus_name)
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] != "ResourceNotFoundException":
-            raise
+    delete_queue_rule(
+        deps.events, bus_name=settings.bus_name, name=settings.rule_name(subscription_id), target_id=TARGET_ID
+    )
 
 
 def set_rule_state(subscription_id: str, enabled: bool, deps: SubscriptionDeps) -> None:

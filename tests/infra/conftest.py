@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -31,9 +32,19 @@ class Synthesised:
     template: Template
     outdir: Path
 
-    @property
+    @cached_property
     def json(self) -> dict[str, Any]:
+        """The template, fetched from jsii once: each to_json() sends the whole template (200 KB)
+        over jsii's pipe again, seconds on a loaded machine, and tests read it hundreds of times.
+        Shared by every test of the session: read it, never change it."""
         return self.template.to_json()
+
+    def messages(self, *kinds: str) -> list[Any]:
+        """The synthesis messages (aws:cdk:error, aws:cdk:warning...: cdk-nag's findings among
+        them) of the assembly the fixture synthesised. `Annotations.from_stack` would give the
+        same after synthesising the whole app again (it forces a synth)."""
+        artifact = self.app.synth().get_stack_artifact(self.stack.artifact_id)  # the cached assembly
+        return [message for kind in kinds for message in artifact.find_metadata_by_type(kind)]
 
     def resources(self, kind: str) -> dict[str, dict[str, Any]]:
         return {k: v for k, v in self.json["Resources"].items() if v["Type"] == kind}

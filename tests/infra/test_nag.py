@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
-from aws_cdk.assertions import Annotations, Match
 
 from tests.infra.conftest import Synthesised
 
 pytestmark = pytest.mark.infra
 
-AWS_SOLUTIONS = Match.string_like_regexp("AwsSolutions-.*")
+AWS_SOLUTIONS = re.compile("AwsSolutions-.*")
 
 
 def _findings(synth: Synthesised) -> list[str]:
-    annotations = Annotations.from_stack(synth.stack)
-    messages = annotations.find_error("*", AWS_SOLUTIONS) + annotations.find_warning("*", AWS_SOLUTIONS)
-    return [f"{m.id}: {m.entry.data}" for m in messages]
+    """cdk-nag's errors and warnings, read from the fixture's assembly (not synthesised again)."""
+    messages = synth.messages("aws:cdk:error", "aws:cdk:warning")  # what Annotations.find_error/_warning read
+    return [f"{m.path}: {m.data}" for m in messages if AWS_SOLUTIONS.search(str(m.data))]
 
 
 def test_no_unsuppressed_findings_on_a_retained_stage(synth: Synthesised) -> None:
@@ -44,3 +45,22 @@ def test_every_suppression_has_a_specific_reason(fixture: str, request: pytest.F
         assert len(rule["reason"]) >= 60, rule
         if rule["id"] in ("AwsSolutions-IAM4", "AwsSolutions-IAM5"):
             assert rule.get("applies_to"), f"{rule['id']} must be narrowed with applies_to: {rule}"
+
+
+def test_the_findings_reader_reports_a_finding(tmp_path) -> None:
+    """_findings reads the fixture's assembly instead of synthesising again: on a stack cdk-nag
+    flags (a queue without SSL enforcement or a DLQ) it reports the findings."""
+    from aws_cdk import App, Aspects, Stack
+    from aws_cdk import aws_sqs as sqs
+    from aws_cdk.assertions import Template
+    from cdk_nag import AwsSolutionsChecks
+
+    from tests.infra.conftest import REPORT_ANNOTATIONS_AS_TESTS
+
+    app = App(context=REPORT_ANNOTATIONS_AS_TESTS, outdir=str(tmp_path))
+    stack = Stack(app, "Flagged")
+    sqs.Queue(stack, "Queue")
+    Aspects.of(app).add(AwsSolutionsChecks(verbose=True))
+    findings = _findings(Synthesised(app, stack, Template.from_stack(stack), tmp_path))
+    assert any("AwsSolutions-SQS3" in finding for finding in findings), findings
+    assert any("AwsSolutions-SQS4" in finding for finding in findings), findings

@@ -8,7 +8,7 @@ consumer's, on this queue. What is created at run time is not here:
 
 * each published campaign's trigger rule, put by the admin function and named
   <stage prefix>-cmp-<campaign id> (topology.CAMPAIGN_RULE_INFIX), targeting this queue with its
-  DLQ as dead-letter queue; the queue policies below admit exactly those rules;
+  DLQ as dead-letter queue; the queue policies (queues.RuleFedQueues) admit exactly those rules;
 * each wait's one-time schedule, created by the campaigns function in the group, targeting this
   queue through the scheduler role, which may do nothing but send to it.
 """
@@ -22,50 +22,24 @@ from constructs import Construct
 
 from infra import topology
 from infra.aws.components.bus import Bus
-from infra.aws.components.queues import consumer_queues
+from infra.aws.components.queues import RuleFedQueues
 from infra.aws.config import StageConfig
 
 
-def campaign_function() -> topology.Function:
-    """The consumer of topology.CAMPAIGN_QUEUE."""
-    (function,) = [
-        f for f in topology.consumers() if f.consumer is not None and f.consumer.queue == topology.CAMPAIGN_QUEUE
-    ]
-    return function
-
-
-class Campaigns(Construct):
+class Campaigns(RuleFedQueues):
     def __init__(self, scope: Construct, construct_id: str, *, config: StageConfig, bus: Bus) -> None:
-        super().__init__(scope, construct_id)
-        stack = Stack.of(self)
-        self.function = campaign_function()
-        self.queue, self.dlq = consumer_queues(self, "Campaign", self.function)
-
-        # Trigger rules: arn:<partition>:events:<region>:<account>:rule/<bus name>/<prefix><campaign id>.
-        self.rule_prefix = f"{config.prefix}-{topology.CAMPAIGN_RULE_INFIX}"
-        self.rule_arns_suffix = f"{bus.physical_name}/{self.rule_prefix}*"
-        self.rule_arns = stack.format_arn(
-            service="events",
-            resource="rule",
-            resource_name=self.rule_arns_suffix,
-            arn_format=ArnFormat.SLASH_RESOURCE_NAME,
+        # EventBridge may send to the queue (and its DLQ) for this stage's trigger rules only; the
+        # consumer's own rule gets its statement from its target (components/consumers.py).
+        super().__init__(
+            scope,
+            construct_id,
+            queue_id="Campaign",
+            queue_name=topology.CAMPAIGN_QUEUE,
+            bus_name=bus.physical_name,
+            rule_prefix=f"{config.prefix}-{topology.CAMPAIGN_RULE_INFIX}",
+            sid="CampaignTriggerRulesOnly",
         )
-        # EventBridge may send to the queue (and, for what it cannot deliver, to the DLQ: the rules'
-        # DeadLetterConfig) for this stage's trigger rules only, in this account; the consumer's own
-        # rule gets its statement from its target (components/consumers.py).
-        for queue in (self.queue, self.dlq):
-            queue.add_to_resource_policy(
-                iam.PolicyStatement(
-                    sid="CampaignTriggerRulesOnly",
-                    principals=[iam.ServicePrincipal("events.amazonaws.com")],
-                    actions=["sqs:SendMessage"],
-                    resources=[queue.queue_arn],
-                    conditions={
-                        "ArnLike": {"aws:SourceArn": self.rule_arns},
-                        "StringEquals": {"aws:SourceAccount": stack.account},
-                    },
-                )
-            )
+        stack = Stack.of(self)
 
         # The runs' waits: one-time schedules in a group of their own, so the campaigns function's
         # permissions (and a stage's removal) reach them and nothing else.

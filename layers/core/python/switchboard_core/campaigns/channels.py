@@ -109,22 +109,14 @@ def _sender(
     """(connection, its outbound credentials, the contact's address on it)."""
     if not to:
         raise PermanentFailure("no_address", f"the contact has no {channel} address")
-    if named:
-        connection = _named_connection(named, tenant, deps)
-        if connection.provider not in providers:
-            raise PermanentFailure(
-                "wrong_connection",
-                f"connection {connection.id} is a {connection.provider} connection; "
-                f"{channel} goes through {', '.join(providers)}",
-            )
-        candidates = [connection]
-    else:
-        candidates = _candidates(providers, tenant, deps)
-        if not candidates:
-            raise PermanentFailure(
-                "not_configured",
-                f"the tenant has no {', '.join(providers)} connection with outbound credentials for {channel}",
-            )
+    candidates = _connections(
+        named,
+        providers,
+        tenant,
+        deps,
+        goes_through=f"{channel} goes through {', '.join(providers)}",
+        none_found=f"the tenant has no {', '.join(providers)} connection with outbound credentials for {channel}",
+    )
     first_problem: PermanentFailure | None = None
     for connection in candidates:
         sender = get_sender(connection.provider)
@@ -186,7 +178,6 @@ def place_call(action: PlaceCallAction, tenant: str, deps: ChannelDeps) -> Deliv
     gather = action.gather
     if connection.provider == "twilio":
         from switchboard_core.calls import twiml
-        from switchboard_core.outbound import twilio
 
         document = twiml.outbound_message(
             say=action.say,
@@ -195,12 +186,9 @@ def place_call(action: PlaceCallAction, tenant: str, deps: ChannelDeps) -> Deliv
             gather_timeout=gather.timeout_seconds if gather else 0,
             gather_action=twiml.outbound_action_url(webhook, twiml.OUTBOUND_GATHER),
         )
-        assert isinstance(credentials, twilio.TwilioCredentials)
-        request = twilio.create_call_request(api_base_url("twilio"), credentials, action.to, document, webhook)
-        call_id = twilio.create_call_outcome(deps.transport(request))
+        call_id = _create_call(connection, credentials, action.to, document, webhook, deps)
     else:
         from switchboard_core.calls import ncco
-        from switchboard_core.outbound import vonage
 
         actions = ncco.outbound_message(
             say=action.say,
@@ -209,9 +197,7 @@ def place_call(action: PlaceCallAction, tenant: str, deps: ChannelDeps) -> Deliv
             gather_timeout=gather.timeout_seconds if gather else 0,
             input_url=webhook,
         )
-        assert isinstance(credentials, vonage.VonageCredentials)
-        request = vonage.create_call_request(api_base_url("vonage"), credentials, action.to, actions, webhook)
-        call_id = vonage.create_call_outcome(deps.transport(request))
+        call_id = _create_call(connection, credentials, action.to, actions, webhook, deps)
     return Delivered(provider=connection.provider, provider_message_id=call_id, connection=connection.id)
 
 
@@ -228,8 +214,7 @@ def connect_call(action: ConnectCallAction, responder_phone: str, tenant: str, d
 
         assert isinstance(credentials, twilio.TwilioCredentials)
         document = twiml.outbound_connect(responder_phone, caller_id=credentials.from_number)
-        request = twilio.create_call_request(api_base_url("twilio"), credentials, action.to, document, webhook)
-        call_id = twilio.create_call_outcome(deps.transport(request))
+        call_id = _create_call(connection, credentials, action.to, document, webhook, deps)
     else:
         from switchboard_core.calls import ncco, twiml
         from switchboard_core.outbound import vonage
@@ -238,9 +223,26 @@ def connect_call(action: ConnectCallAction, responder_phone: str, tenant: str, d
         actions = ncco.outbound_connect(
             responder_phone, caller_id=credentials.from_number, message=twiml.CONNECTING_MESSAGE
         )
-        request = vonage.create_call_request(api_base_url("vonage"), credentials, action.to, actions, webhook)
-        call_id = vonage.create_call_outcome(deps.transport(request))
+        call_id = _create_call(connection, credentials, action.to, actions, webhook, deps)
     return Delivered(provider=connection.provider, provider_message_id=call_id, connection=connection.id)
+
+
+def _create_call(
+    connection: Connection, credentials: BaseModel, to: str, instructions: Any, webhook: str, deps: ChannelDeps
+) -> str:
+    """Place the call through the connection's provider (Twilio's Calls API with inline TwiML,
+    Vonage's Voice API with an inline NCCO); the provider's call id."""
+    if connection.provider == "twilio":
+        from switchboard_core.outbound import twilio
+
+        assert isinstance(credentials, twilio.TwilioCredentials)
+        request = twilio.create_call_request(api_base_url("twilio"), credentials, to, instructions, webhook)
+        return twilio.create_call_outcome(deps.transport(request))
+    from switchboard_core.outbound import vonage
+
+    assert isinstance(credentials, vonage.VonageCredentials)
+    request = vonage.create_call_request(api_base_url("vonage"), credentials, to, instructions, webhook)
+    return vonage.create_call_outcome(deps.transport(request))
 
 
 def _callable(to: str) -> None:
@@ -254,22 +256,14 @@ def _call_connection(named: str | None, tenant: str, deps: ChannelDeps) -> tuple
         raise PermanentFailure(
             "not_configured", "calls need the hub's public URL (PUBLIC_BASE_URL): their outcome comes back there"
         )
-    if named:
-        connection = _named_connection(named, tenant, deps)
-        if connection.provider not in CALL_PROVIDERS:
-            raise PermanentFailure(
-                "wrong_connection",
-                f"connection {connection.id} is a {connection.provider} connection; "
-                f"calls go through {', '.join(CALL_PROVIDERS)}",
-            )
-        candidates = [connection]
-    else:
-        candidates = _candidates(CALL_PROVIDERS, tenant, deps)
-        if not candidates:
-            raise PermanentFailure(
-                "not_configured",
-                f"the tenant has no {' or '.join(CALL_PROVIDERS)} connection with outbound credentials for calls",
-            )
+    candidates = _connections(
+        named,
+        CALL_PROVIDERS,
+        tenant,
+        deps,
+        goes_through=f"calls go through {', '.join(CALL_PROVIDERS)}",
+        none_found=f"the tenant has no {' or '.join(CALL_PROVIDERS)} connection with outbound credentials for calls",
+    )
     for connection in candidates:
         sender = get_sender(connection.provider)
         assert sender is not None
@@ -359,6 +353,25 @@ def _named_connection(connection_id: str, tenant: str, deps: ChannelDeps) -> Con
     if connection.outbound_configured_at is None:
         raise PermanentFailure("not_configured", f"connection {connection_id} has no outbound credentials")
     return connection
+
+
+def _connections(
+    named: str | None, providers: tuple[str, ...], tenant: str, deps: ChannelDeps, *, goes_through: str, none_found: str
+) -> list[Connection]:
+    """The connections to try, in order: the step's named one (refused unless it is one of
+    `providers`: "...; <goes_through>"), else `_candidates` (none: not_configured, `none_found`)."""
+    if named:
+        connection = _named_connection(named, tenant, deps)
+        if connection.provider not in providers:
+            raise PermanentFailure(
+                "wrong_connection",
+                f"connection {connection.id} is a {connection.provider} connection; {goes_through}",
+            )
+        return [connection]
+    candidates = _candidates(providers, tenant, deps)
+    if not candidates:
+        raise PermanentFailure("not_configured", none_found)
+    return candidates
 
 
 def _candidates(providers: tuple[str, ...], tenant: str, deps: ChannelDeps) -> list[Connection]:
