@@ -61,6 +61,7 @@ bench: $(VENV)/.installed
 	$(BIN)/python -m tests.bench.ingest
 	$(BIN)/python -m tests.bench.routing
 	$(BIN)/python -m tests.bench.scale
+	$(BIN)/python -m tests.bench.fanout
 	$(BIN)/python -m tests.bench.coldstart
 
 schema: $(VENV)/.installed
