@@ -12,6 +12,7 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from functions.delivery.logic import MalformedMessage, deliver, retry_after_seconds
 from switchboard_core.subscriptions.models import DeliveryMessage, DeliveryState, SubscriptionStatus
+from switchboard_core.subscriptions.secrets import SigningSecretStore
 from switchboard_core.subscriptions.signing import SigningSecrets, new_secret
 from tests.unit.delivery.support import Answer, canonical, closed_port_url, message
 
@@ -535,10 +536,11 @@ def test_a_partners_subscription_gets_news_only_of_its_own_subscriptions(world, 
     assert deliver(message(about_mine), world.deps).outcome == "delivered"
 
 
-class CountingSecretStore:
+class CountingSecretStore(SigningSecretStore):
     """A SigningSecretStore that counts its reads (what Secrets Manager would be asked)."""
 
     def __init__(self) -> None:
+        super().__init__(client=None, prefix="")
         self.reads = 0
 
     def get(self, subscription_id: str) -> SigningSecrets:
