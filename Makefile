@@ -73,6 +73,7 @@ bench: $(VENV)/.installed
 	$(BIN)/python -m tests.bench.cost
 	$(BIN)/python -m tests.bench.routing
 	$(BIN)/python -m tests.bench.scale
+	$(BIN)/python -m tests.bench.fanout
 	$(BIN)/python -m tests.bench.coldstart
 
 schema: $(VENV)/.installed

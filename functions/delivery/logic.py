@@ -90,6 +90,13 @@ class Verdict:
     status_code: int | None = None
 
 
+# Signing secrets one execution environment keeps. An event fans out to every subscription it
+# matches, one message each, so an environment takes subscriptions in turn: an LRU smaller than
+# their number misses on every delivery (512 did at 1,000 subscriptions: one Secrets Manager
+# read per delivery, tests/bench/fanout.py). An entry is about 1 KB: 10,000 are ~10 MB.
+SIGNING_KEYS_CACHED = 10_000
+
+
 class SigningKeys:
     """Subscriptions' signing secrets, cached per execution environment under (subscription,
     secret_version): rotation bumps secret_version on the subscription, which every turn reads,
@@ -100,7 +107,7 @@ class SigningKeys:
         store: SigningSecretStore,
         *,
         max_age_seconds: float = 300,
-        max_entries: int = 512,
+        max_entries: int = SIGNING_KEYS_CACHED,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._store = store

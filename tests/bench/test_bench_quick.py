@@ -162,3 +162,32 @@ def test_quick_cost_model_prices_every_service(capsys):
     assert report["total_per_million"] == round(sum(report["dollars_per_million"].values()), 2)
     assert report["ingest_calls_per_webhook"]["PutEvents"] == 1.0
     assert len(report["dollars_per_million"]) == 9
+
+
+def test_quick_fanout_benchmark_counts_flat_delivery_and_campaign_work(capsys):
+    """Counts, not times: a delivery and a campaign's reply or trigger do the same AWS work with
+    10 and with 200 subscriptions and campaigns stored, and a delivery reads its signing secret
+    only when its execution environment has not cached it yet."""
+    from tests.bench import fanout
+
+    assert fanout.main(["--quick", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["quick"] is True and report["sizes"] == [10, 200]
+    scenarios = report["scenarios"]
+    assert len(scenarios) == 6
+    for label, figures in scenarios.items():
+        if "(before)" in label:
+            continue
+        small, large = figures["small"], figures["large"]
+        assert small["events"] > 0 and large["events"] > 0 and large["cpu_us"] > 0
+        assert small["by_operation"] == large["by_operation"], label
+        assert small["round_trips_min_max"][0] == small["round_trips_min_max"][1], label  # every event alike
+        assert figures["ratio"]["round_trips"] == figures["ratio"]["items_read"] == 1.0, label
+    first = scenarios["delivery: first delivery (signing secret not cached)"]["large"]
+    assert first["by_operation"]["secretsmanager.GetSecretValue"] == 1
+    for label in ("one subscription, event after event", "fan-out: each of the tenant's subscriptions in turn"):
+        delivery = scenarios[f"delivery: {label}"]["large"]
+        assert delivery["secrets_manager"] == 0 and delivery["round_trips"] == 7  # 2 reads, 4 updates, 1 put
+    reply = scenarios["campaigns: reply answering one waiting run, N other runs in flight on N campaigns"]["large"]
+    assert reply["by_operation"]["dynamodb.Query"] == 1  # the contact's runs, by its index: no scan
+    assert report["worst_count_ratio"] == 1.0

@@ -12,6 +12,7 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from functions.delivery.logic import MalformedMessage, deliver, retry_after_seconds
 from switchboard_core.subscriptions.models import DeliveryMessage, DeliveryState, SubscriptionStatus
+from switchboard_core.subscriptions.secrets import SigningSecretStore
 from switchboard_core.subscriptions.signing import SigningSecrets, new_secret
 from tests.unit.delivery.support import Answer, canonical, closed_port_url, message
 
@@ -533,3 +534,46 @@ def test_a_partners_subscription_gets_news_only_of_its_own_subscriptions(world, 
     assert refused.outcome == "refused" and receiver.requests == []
     about_mine = subscription_event("failing", mine, now, "failing since yesterday", "failing:y")
     assert deliver(message(about_mine), world.deps).outcome == "delivered"
+
+
+class CountingSecretStore(SigningSecretStore):
+    """A SigningSecretStore that counts its reads (what Secrets Manager would be asked)."""
+
+    def __init__(self) -> None:
+        super().__init__(client=None, prefix="")
+        self.reads = 0
+
+    def get(self, subscription_id: str) -> SigningSecrets:
+        self.reads += 1
+        return SigningSecrets(current=new_secret())
+
+
+def test_fanning_out_to_a_thousand_subscriptions_reads_each_signing_secret_once():
+    """An event goes to every subscription it matches, so one execution environment takes them in
+    turn: its cache must hold them all, or every delivery reads Secrets Manager again (a
+    512-entry LRU did at 1,000 subscriptions; tests/bench/fanout.py measures it)."""
+    from functions.delivery.logic import SigningKeys
+    from switchboard_core.subscriptions.models import Subscription
+
+    now = datetime.now(UTC)
+    subscriptions = [
+        Subscription(
+            id=f"sub_{n:04d}",
+            tenant="acme",
+            owner="key_partner",
+            url="https://partner.example/hooks",
+            event_pattern={"source": [{"prefix": "switchboard."}]},
+            created_at=now,
+            updated_at=now,
+        )
+        for n in range(1_000)
+    ]
+    store = CountingSecretStore()
+    keys = SigningKeys(store, monotonic=lambda: 0.0)  # the delivery handler's sizes; time stands still
+    for _ in range(3):  # three events, each fanned out to every subscription
+        for subscription in subscriptions:
+            keys.keys(subscription, now)
+    assert store.reads == 1_000
+    rotated = subscriptions[7].model_copy(update={"secret_version": subscriptions[7].secret_version + 1})
+    keys.keys(rotated, now)  # a rotation is still read at once
+    assert store.reads == 1_001
