@@ -92,7 +92,12 @@ def test_a_snapshot_waits_for_requests_in_flight_and_holds_new_ones() -> None:
     worker = threading.Thread(target=request)
     worker.start()
     entered.wait(5)
-    snapshot = threading.Thread(target=lambda: lock.exclusive().__enter__() or order.append("snapshot"))
+
+    def snapshot_now() -> None:
+        with lock.exclusive():
+            order.append("snapshot")
+
+    snapshot = threading.Thread(target=snapshot_now)
     snapshot.start()
     snapshot.join(0.2)
     assert snapshot.is_alive(), "the snapshot must wait for the request in flight"
