@@ -258,6 +258,7 @@ class PersistentState:
         self._thread: threading.Thread | None = None
         self.snapshots = 0
         self.longest_pause = 0.0  # seconds AWS requests waited for one snapshot, at most
+        self.last_pause = 0.0
 
     @staticmethod
     def discard(directory: Path) -> None:
@@ -316,7 +317,8 @@ class PersistentState:
                         paused = time.monotonic()
                         changes = self.app.changes
                         data, skipped = dump_backends()
-                        self.longest_pause = max(self.longest_pause, time.monotonic() - paused)
+                        self.last_pause = time.monotonic() - paused
+                        self.longest_pause = max(self.longest_pause, self.last_pause)
                     break
                 except RuntimeError:  # a long poll changed a queue while it was pickled: again
                     if attempt == 2:
@@ -334,7 +336,10 @@ class PersistentState:
         self._thread.start()
 
     def _run(self) -> None:
-        while not self._stop.wait(self.interval):
+        # A snapshot grows with what the hub holds (~6 KB per webhook with its derived records):
+        # the wait stretches to ten times the last pause, so snapshots never hold AWS requests
+        # more than a tenth of the time; the journal covers what happens in between.
+        while not self._stop.wait(max(self.interval, 10 * self.last_pause)):
             try:
                 self.snapshot()
             except Exception as exc:  # noqa: BLE001 - keep the hub up; the journal still holds the webhooks
