@@ -84,7 +84,7 @@ def error_response(error: HubError) -> Response:
 
 @app.route(WEBHOOK_PATH, method=ALL_METHODS)
 def webhook(provider: str, connection: str) -> Response:
-    now = datetime.now(UTC)
+    now = received_time(app.current_event.raw_event)
     logger.append_keys(provider=provider[:64], connection=connection[:64])
     metrics.add_dimension(name="provider", value=metric_provider(provider))
     metrics.add_metric(name="WebhooksReceived", unit=MetricUnit.Count, value=1)
@@ -105,6 +105,16 @@ def webhook(provider: str, connection: str) -> Response:
         body=answer.body,
         headers=dict(answer.headers) or None,
     )
+
+
+def received_time(event: dict[str, Any]) -> datetime:
+    """When API Gateway received the request (its `timeEpoch`), else now. A request replayed from
+    the local hub's journal after a restart is verified and stored as of its first arrival, so a
+    signed timestamp still falls in its window and the events keep their ids and raw key."""
+    epoch = (event.get("requestContext") or {}).get("timeEpoch")
+    if isinstance(epoch, int) and not isinstance(epoch, bool) and epoch > 0:
+        return datetime.fromtimestamp(epoch / 1000, UTC)
+    return datetime.now(UTC)
 
 
 def metric_provider(provider: str) -> str:

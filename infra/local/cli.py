@@ -159,6 +159,12 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"port on 127.0.0.1 (default $SWITCHBOARD_PORT or {DEFAULT_PORT}; 0 picks a free one)",
     )
     dev.add_argument("--quiet", action="store_true", help="do not log each request")
+    dev.add_argument(
+        "--fresh",
+        action="store_true",
+        help="start empty: forget the events, keys, connections, rules... kept from earlier runs "
+        "(the admin key and the demo connections' ids stay)",
+    )
     dev.set_defaults(run=run_dev)
 
     send = commands.add_parser("send", help="post a signed sample webhook to the local hub")
@@ -396,7 +402,7 @@ def run_dev(args: argparse.Namespace) -> int:
     if chosen and (problem := admin_key_problem(chosen)):
         raise CliError(f"SWITCHBOARD_ADMIN_KEY {problem}; unset it to have one generated")
     log = None if args.quiet else (lambda line: print(f"[switchboard] {line}", flush=True))
-    runtime = LocalRuntime(state_dir=args.state_dir or default_state_dir(), port=args.port, log=log)
+    runtime = LocalRuntime(state_dir=args.state_dir or default_state_dir(), port=args.port, log=log, fresh=args.fresh)
     try:
         runtime.start()
     except (AdminKeyRefused, InvalidDeliveryPolicy) as exc:
@@ -425,6 +431,7 @@ def welcome(runtime: LocalRuntime) -> str:
         "  (from SWITCHBOARD_ADMIN_KEY)"
         if os.environ.get("SWITCHBOARD_ADMIN_KEY")
         else f"  (saved in {runtime.state.admin_key_file})",
+        f"State kept in {runtime.state.path} across restarts ({restored_line(runtime)}; `--fresh` starts empty)",
         f"Demo tenant '{runtime.demo['tenant']}' has one connection per provider:",
     ]
     for provider, entry in sorted(runtime.demo["connections"].items()):
@@ -442,6 +449,12 @@ def welcome(runtime: LocalRuntime) -> str:
         "Press Ctrl-C to stop.",
     ]
     return "\n".join(lines)
+
+
+def restored_line(runtime: LocalRuntime) -> str:
+    if not runtime.restored:
+        return "started empty"
+    return f"restored, {runtime.replayed} journalled webhook(s) replayed"
 
 
 # --- talking to a running hub ----------------------------------------------------------

@@ -13,6 +13,7 @@ import logging
 import os
 import re
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -305,13 +306,30 @@ def aws_environment(endpoint: str) -> dict[str, str]:
 
 
 class Emulator:
-    """moto's threaded server on 127.0.0.1 (port 0 picks a free one)."""
+    """moto's threaded server on 127.0.0.1 (port 0 picks a free one). `wrap`, when given, wraps
+    moto's WSGI app (the local hub's persistence puts its snapshot lock there)."""
 
-    def __init__(self, port: int = 0) -> None:
-        from moto.server import ThreadedMotoServer
+    def __init__(self, port: int = 0, wrap: Callable[[Any], Any] | None = None) -> None:
+        from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+        from moto.moto_server.werkzeug_app import (
+            DomainDispatcherApplication,
+            MotoRequestHandler,
+            create_backend_app,
+        )
+        from werkzeug.serving import make_server
 
         patch_moto()
-        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+
+        class WrappedMotoServer(ThreadedMotoServer):
+            def _server_entry(self) -> None:  # moto's own, with the app wrapped
+                app = DomainDispatcherApplication(create_backend_app)
+                self._server = make_server(
+                    self._ip_address, self._port, wrap(app) if wrap else app, True, request_handler=MotoRequestHandler
+                )
+                self._server_ready_event.set()
+                self._server.serve_forever()
+
+        self._server = WrappedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
         self.endpoint = ""
 
     def start(self) -> str:
@@ -449,22 +467,26 @@ LOCAL_NOTIFICATION_SMS_FROM = "+15005550006"
 
 
 def create_resources(names: LocalNames) -> list[ConsumerQueue]:
-    """Create every resource of the topology in the emulator; return the consumer queues."""
+    """Create every resource of the topology in the emulator; return the consumer queues.
+    What a restored snapshot already holds is kept as it is (a secret keeps its value): only
+    what is missing (the topology grew since) is created."""
     from switchboard_core import aws
 
     dynamodb, s3, events, sqs = (aws.client(s) for s in ("dynamodb", "s3", "events", "sqs"))
     for table in topology.TABLES.values():
-        create_table(dynamodb, names.table(table.name), table)
+        unless_exists(create_table, dynamodb, names.table(table.name), table)
     for bucket in topology.BUCKETS.values():
-        s3.create_bucket(Bucket=names.bucket(bucket.name))
-    events.create_event_bus(Name=names.bus)
+        unless_exists(s3.create_bucket, Bucket=names.bucket(bucket.name))
+    unless_exists(events.create_event_bus, Name=names.bus)
     # Notifications' e-mail sender: verified in the emulator's SES, as the stage's identity is on AWS.
     aws.client("ses").verify_email_identity(EmailAddress=LOCAL_NOTIFICATION_EMAIL_FROM)
     for secret in topology.SECRETS:  # a fresh random value, as the CDK app generates one
-        aws.client("secretsmanager").create_secret(Name=names.secret(secret), SecretString=token_urlsafe(48))
+        unless_exists(
+            aws.client("secretsmanager").create_secret, Name=names.secret(secret), SecretString=token_urlsafe(48)
+        )
     # Campaign runs' waits: one-time schedules in this group, fired by the local scheduler
     # (infra/local/scheduler.py, which needs no role: the schedules name one only as AWS wants).
-    aws.client("scheduler").create_schedule_group(Name=names.campaign_schedule_group)
+    unless_exists(aws.client("scheduler").create_schedule_group, Name=names.campaign_schedule_group)
 
     queues: list[ConsumerQueue] = []
     for function in topology.consumers():
@@ -488,6 +510,27 @@ def create_resources(names: LocalNames) -> list[ConsumerQueue]:
             events.put_targets(Rule=rule, EventBusName=names.bus, Targets=[{"Id": "queue", "Arn": arn}])
         queues.append(ConsumerQueue(function.name, queue_url, arn, dlq_url, consumer.batch_size))
     return queues
+
+
+# What moto answers when a resource of that name is already there (a restored snapshot's).
+ALREADY_EXISTS = (
+    "ResourceInUseException",
+    "BucketAlreadyOwnedByYou",
+    "BucketAlreadyExists",
+    "ResourceAlreadyExistsException",
+    "ResourceExistsException",
+    "ConflictException",
+)
+
+
+def unless_exists(create: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+    from botocore.exceptions import ClientError
+
+    try:
+        create(*args, **kwargs)
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") not in ALREADY_EXISTS:
+            raise
 
 
 def queue_arn(sqs: Any, queue_url: str) -> str:

@@ -36,6 +36,8 @@ TEXT_TYPES = (
 )
 
 Invoke = Callable[[str, dict[str, Any]], Any]
+INGEST_FUNCTION = "ingest"
+ADMIN_FUNCTION = "admin"
 
 BODY_TIMEOUT_SECONDS = 30.0
 """How long the gateway waits on a client that stopped sending (API Gateway's own limit is 30 s)."""
@@ -256,11 +258,17 @@ class Gateway:
         routes: tuple[topology.Route, ...] = topology.ROUTES,
         log: Callable[[str], None] | None = None,
         max_body_bytes: int = topology.MAX_BODY_BYTES,
+        journal: Callable[[dict[str, Any]], None] | None = None,
+        after_admin_change: Callable[[], object] | None = None,
     ) -> None:
         self._invoke = invoke
         self._routes = [compile_route(r) for r in routes]
         self._log = log
         self._max_body_bytes = max_body_bytes
+        # The local hub's persistence (infra/local/persistence.py): each webhook ingest accepted is
+        # journalled before its 2xx leaves; an admin change is saved before its answer leaves.
+        self._journal = journal
+        self._after_admin_change = after_admin_change
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         request = Request(environ)
@@ -299,4 +307,16 @@ class Gateway:
             if self._log:
                 self._log(f"function {compiled.route.function} raised {type(exc).__name__}: {exc}")
             return json_response(500, "Internal Server Error")
-        return to_response(result)
+        response = to_response(result)
+        if 200 <= response.status_code < 300:
+            self.keep(compiled, event)
+        return response
+
+    def keep(self, compiled: CompiledRoute, event: dict[str, Any]) -> None:
+        """What an acknowledged request needs to outlive a kill of the local hub."""
+        function = compiled.route.function
+        method = event["requestContext"]["http"]["method"]
+        if function == INGEST_FUNCTION and method == "POST" and self._journal:
+            self._journal(event)
+        elif function == ADMIN_FUNCTION and method != "GET" and self._after_admin_change:
+            self._after_admin_change()

@@ -1,9 +1,10 @@
 """The whole hub on one machine: emulator + resources + gateway + dispatcher + demo seed.
 
-State that must outlive a restart (the admin key, the demo connections' ids and
-credentials, where the running hub listens) is kept under the state directory
-(`.switchboard/` by default); everything else lives in the emulator's memory and
-is recreated on start.
+Everything the hub holds outlives a restart, a kill included, under the state directory
+(`.switchboard/` by default): the admin key, the demo connections' ids and credentials,
+where the running hub listens, and the emulator's whole state (a snapshot plus a journal
+of the webhooks acknowledged since, infra/local/persistence.py). `fresh=True`
+(`switchboard dev --fresh`) forgets the emulator's state first.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from infra.local.emulator import Emulator, LocalNames, create_resources
 from infra.local.lambdas import LocalFunctions, delivery_policy_from_environment, delivery_policy_value
+from infra.local.persistence import PersistentState
 from switchboard_core.principals import KEY_PREFIX
 
 if TYPE_CHECKING:
@@ -106,6 +108,10 @@ class LocalRuntime:
     # Keys of topology.delivery_policy() to replace (a faster retry schedule for demos and
     # tests); None: SWITCHBOARD_DELIVERY_POLICY if set, else the real schedule.
     delivery_policy: dict[str, Any] | None = None
+    # Forget the emulator's state kept from earlier runs (the admin key and demo ids stay).
+    fresh: bool = False
+    # Seconds between snapshots of the emulator's state (taken only when something changed).
+    snapshot_seconds: float = 5.0
 
     def start(self) -> LocalRuntime:
         from werkzeug.serving import make_server
@@ -124,10 +130,18 @@ class LocalRuntime:
         )
         if delivery_policy is not None:
             delivery_policy_value(delivery_policy)
-        self.emulator = Emulator()
+        if self.fresh:
+            PersistentState.discard(self.state_dir)
+        self.persistence = PersistentState(
+            self.state_dir, interval_seconds=self.snapshot_seconds, log=self.log or report_error
+        )
+        self.emulator = Emulator(wrap=self.persistence.wrap)
         endpoint = self.emulator.start()
+        self.restored = self.persistence.restore()
         self.names = LocalNames(LOCAL_STAGE)
         queues = create_resources(self.names)
+        if self.restored:
+            release_in_progress(aws.client("dynamodb"), self.names.table("idempotency"))
         # The providers' send APIs on loopback: auto-replies land there, never on the internet.
         self.provider_apis = ProviderApis()
         self._provider_apis_server, self.provider_apis_url = serve(self.provider_apis, self.host)
@@ -141,14 +155,18 @@ class LocalRuntime:
         self.demo = self.seed_demo_connections()
         if self.demo_routing:
             self.seed_demo_routing()
-
-        self.server = make_server(
-            self.host,
-            self.port,
-            Gateway(self.functions.invoke, log=self.log),
-            threaded=True,
-            request_handler=GatewayRequestHandler,
+        # Webhooks acknowledged after the last snapshot, through ingest again (duplicates: no-ops).
+        self.replayed, refused = self.persistence.replay(self.ingest_again)
+        if refused:
+            report_error(f"{refused} of {self.replayed} journalled webhook(s) were refused again; kept for next start")
+        assert self.persistence.journal is not None
+        gateway = Gateway(
+            self.functions.invoke,
+            log=self.log,
+            journal=self.persistence.journal.append,
+            after_admin_change=self.persistence.snapshot,
         )
+        self.server = make_server(self.host, self.port, gateway, threaded=True, request_handler=GatewayRequestHandler)
         self.port = self.server.server_port
         self.base_url = f"http://{self.host}:{self.port}"
         self.functions.set_public_base_url(self.base_url)
@@ -166,6 +184,7 @@ class LocalRuntime:
             aws.client("scheduler"), aws.client("sqs"), self.names.campaign_schedule_group, log=self.log or report_error
         )
         self.timers.start()
+        self.persistence.start()
         self.state.write_private(
             self.state.runtime_file,
             json.dumps(
@@ -188,6 +207,7 @@ class LocalRuntime:
         self.dispatcher.stop()
         self.server.shutdown()
         self._provider_apis_server.shutdown()
+        self.persistence.stop()
         self.emulator.stop()
         self.state.runtime_file.unlink(missing_ok=True)
 
@@ -212,6 +232,17 @@ class LocalRuntime:
         if not os.environ.get("SWITCHBOARD_ADMIN_KEY"):
             self.state.write_private(self.state.admin_key_file, key + "\n")
         return key
+
+    def ingest_again(self, event: dict[str, Any]) -> int:
+        """A journalled webhook's API event through ingest, as the gateway sent it; its status."""
+        from infra.local.gateway import INGEST_FUNCTION
+
+        try:
+            result = self.functions.invoke(INGEST_FUNCTION, event)
+        except Exception as exc:  # noqa: BLE001 - reported; the journal keeps the webhook
+            report_error(f"replaying {event.get('rawPath')}: {type(exc).__name__}: {exc}")
+            return 500
+        return int(result.get("statusCode", 500)) if isinstance(result, dict) else 200
 
     def post_status_webhook(self, sent: Any, state: str, reason: str | None) -> int:
         """The provider's signed status webhook for a message its sandbox accepted, posted to
@@ -295,7 +326,7 @@ class LocalRuntime:
                 "credentials": demo_credentials(provider),
             }
             demo["connections"][provider] = entry
-            credentials.create(entry["id"], entry["credentials"], demo["tenant"])
+            credentials.replace(entry["id"], entry["credentials"], demo["tenant"])
             if provider in SENDERS:
                 # Settings added since the state was written (a sender number) join the kept credentials.
                 entry["outbound"] = demo_outbound_credentials(provider) | (entry.get("outbound") or {})
@@ -335,6 +366,24 @@ class LocalRuntime:
         for responder in example.responders:
             if store.responder(example.tenant, responder.id) is None:
                 store.put_responder(responder)
+
+
+def release_in_progress(dynamodb: Any, table: str) -> int:
+    """Delete the idempotency records still marked in progress: no invocation outlives a restart
+    (on AWS such a record expires with its function's timeout), and a webhook whose ingest was cut
+    short must be accepted when the provider retries it or the journal replays it. The number."""
+    released = 0
+    for page in dynamodb.get_paginator("scan").paginate(
+        TableName=table,
+        FilterExpression="#s = :in_progress",
+        ExpressionAttributeNames={"#s": "status"},
+        ExpressionAttributeValues={":in_progress": {"S": "INPROGRESS"}},
+        ProjectionExpression="id",
+    ):
+        for item in page.get("Items", []):
+            dynamodb.delete_item(TableName=table, Key={"id": item["id"]})
+            released += 1
+    return released
 
 
 @dataclass
