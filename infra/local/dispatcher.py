@@ -1,7 +1,11 @@
 """Feeds each consumer function from its SQS queue, as a Lambda event source
 mapping with ReportBatchItemFailures does: receive a batch, invoke the function
 with an SQS event, delete what succeeded, leave failures to come back after the
-visibility timeout (and reach the dead-letter queue after maxReceiveCount)."""
+visibility timeout (and reach the dead-letter queue after maxReceiveCount).
+
+Like Lambda's pollers, several poll each queue at once (`pollers` per queue), so batches of
+one queue run concurrently (in as many of the function's sandboxes) and a consumer keeps up
+with what ingest publishes; the function's pool bounds how many run at the same moment."""
 
 from __future__ import annotations
 
@@ -56,21 +60,27 @@ class Dispatcher:
         invoke: Invoke,
         log: Callable[[str], None] | None = None,
         wait_seconds: int = 1,
+        pollers: int = 4,
     ) -> None:
         self._sqs = sqs
         self._queues = queues
         self._invoke = invoke
         self._log = log
         self._wait = wait_seconds
+        self._pollers = max(1, pollers)
+        self._counting = threading.Lock()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self.delivered = 0
 
     def start(self) -> None:
         for queue in self._queues:
-            thread = threading.Thread(target=self._run, args=(queue,), name=f"dispatch-{queue.function}", daemon=True)
-            thread.start()
-            self._threads.append(thread)
+            for index in range(self._pollers):
+                thread = threading.Thread(
+                    target=self._run, args=(queue,), name=f"dispatch-{queue.function}-{index}", daemon=True
+                )
+                thread.start()
+                self._threads.append(thread)
 
     def stop(self) -> None:
         self._stop.set()
@@ -112,5 +122,6 @@ class Dispatcher:
             )
         if failed and self._log:
             self._log(f"{queue.function}: {len(failed)} of {len(messages)} record(s) failed; they will be retried")
-        self.delivered += len(done)
+        with self._counting:
+            self.delivered += len(done)
         return len(done)

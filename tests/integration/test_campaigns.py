@@ -452,30 +452,26 @@ def quick_redelivery(hub) -> Iterator[None]:
     sqs.set_queue_attributes(QueueUrl=url, Attributes=before)
 
 
-def test_a_crash_between_two_steps_resumes_without_sending_again(campaign, social_care, quick_redelivery, monkeypatch):
+def test_a_crash_between_two_steps_resumes_without_sending_again(
+    campaign, social_care, quick_redelivery, tmp_path, request
+):
     """The state write after the SMS went out (the step's outcome, the move to the wait) fails once,
     as if the function died there: the next delivery for the run (the trigger again, or routing's event
     for the mention) finishes the outbox, and the claim on the send's key keeps it from going twice."""
-    from switchboard_core.campaigns.run_store import RunStore
+    from tests.integration import faults
 
     hub = social_care
     customer = crm_customer(hub, "Alex")
-    crashed: list[str] = []
-    save = RunStore.save
-
-    def save_or_crash(self: Any, run: Any, *args: Any, **kwargs: Any) -> Any:
-        if run.contact.id == customer.id and not crashed:
-            crashed.append(run.id)
-            raise RuntimeError("the campaigns function died between two steps")
-        return save(self, run, *args, **kwargs)
-
-    monkeypatch.setattr(RunStore, "save", save_or_crash)
+    marker = tmp_path / "crashed"
+    # In the campaigns function's own sandboxes (a patch here would not reach them).
+    hub.runtime.functions.inject("campaigns", faults.__file__, "crash_run_save_once", customer.id, str(marker))
+    request.addfinalizer(lambda: hub.runtime.functions.clear_injections("campaigns"))
     post_mention(hub, customer, ANGRY)
     expected = [("text_customer", "sent"), ("await_answer", "waiting")]
     run = wait_for(lambda: (run := the_run(hub, campaign, customer.id)) and steps(run) == expected and run, timeout=30)
-    assert crashed, "the state write never failed: the test proved nothing"
+    assert marker.exists(), "the state write never failed: the test proved nothing"
     assert run, runs_of(hub, campaign, customer.id)
-    assert run["id"] == crashed[0] and run["state"] == "waiting" and run["current_step"] == "await_answer"
+    assert run["id"] == marker.read_text() and run["state"] == "waiting" and run["current_step"] == "await_answer"
     settles(lambda: len(sms_to(hub, customer.phone)) > 1, 3)
     assert [m.text for m in sms_to(hub, customer.phone)] == [FIRST_TEXT.format(name="Alex")]
     # campaign.message_sent published again by the resumed outbox carries the same id.
