@@ -15,8 +15,10 @@ Telegram message; each with fresh ids, so each is new to the hub). For each leve
 Targets at 32 senders on 2 cores (issue 13): >= 50 webhooks/s accepted, p99 acknowledgement
 <= 1 s, no acknowledgement over 2 s, every webhook in the event log within 5 s after the senders
 stop. A full run exits 1 when one is missed; the quick form (CI) only proves the benchmark runs.
-`--profile FILE` writes a cProfile of the hub's process (gateway, emulator, dispatcher) for the
-32-sender level, to see where its time goes.
+`--levels 1=20,8=80,32=320` sets how many webhooks each level sends. `--profile FILE` profiles
+every request the emulator answers during the top level (cProfile per request, merged into FILE)
+and prints where its own time goes: the emulator is the hub's shared part, the functions run in
+their own processes.
 """
 
 from __future__ import annotations
@@ -233,6 +235,53 @@ def missed(figures: dict[str, Any]) -> list[str]:
     return problems
 
 
+class EmulatorProfile:
+    """cProfile of every request the emulator (moto's server, in the hub's process) answers while
+    on: a profiler per request (one thread each), merged into one pstats file."""
+
+    def __init__(self) -> None:
+        import cProfile
+
+        from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+
+        self._on = False
+        self._profiles: list[cProfile.Profile] = []
+        self._lock = threading.Lock()
+        answer = DomainDispatcherApplication.__call__
+
+        def profiled(app: Any, environ: dict[str, Any], start_response: Any) -> Any:
+            if not self._on:
+                return answer(app, environ, start_response)
+            profiler = cProfile.Profile()
+            profiler.enable()
+            try:
+                return answer(app, environ, start_response)
+            finally:
+                profiler.disable()
+                with self._lock:
+                    self._profiles.append(profiler)
+
+        DomainDispatcherApplication.__call__ = profiled  # type: ignore[method-assign, assignment]
+
+    def start(self) -> None:
+        self._on = True
+
+    def stop(self, path: str) -> None:
+        import pstats
+
+        self._on = False
+        with self._lock:
+            profiles, self._profiles = self._profiles, []
+        if not profiles:
+            return
+        stats = pstats.Stats(profiles[0])
+        for other in profiles[1:]:
+            stats.add(other)
+        stats.dump_stats(path)
+        print(f"emulator: {len(profiles)} requests profiled, written to {path}; by own time:")
+        stats.sort_stats("tottime").print_stats(15)
+
+
 def measure(levels: dict[int, int], profile: str | None = None) -> dict[str, Any]:
     from infra.local.runtime import LocalRuntime
 
@@ -247,22 +296,19 @@ def measure(levels: dict[int, int], profile: str | None = None) -> dict[str, Any
         wait_ready()
     start_s = time.monotonic() - started
     watcher = LogWatcher(runtime.names.table("event_log"))
+    emulator_profile = EmulatorProfile() if profile else None
     results = []
     try:
         warm = Level(1, prepare(runtime, len(MIX)))  # every provider's path once, not measured
         run_level(warm, watcher)
         for senders, count in levels.items():
             level = Level(senders, prepare(runtime, count))
-            profiler = None
-            if profile and senders == max(levels):
-                import cProfile
-
-                profiler = cProfile.Profile()
-                profiler.enable()
+            profiling = emulator_profile is not None and senders == max(levels)
+            if profiling and emulator_profile:
+                emulator_profile.start()
             run_level(level, watcher)
-            if profiler is not None:
-                profiler.disable()
-                profiler.dump_stats(profile)
+            if profiling and emulator_profile:
+                emulator_profile.stop(str(profile))
             results.append(level.figures)
     finally:
         watcher.stop()
@@ -274,9 +320,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="a few webhooks per level: proves the benchmark runs")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
-    parser.add_argument("--profile", help="write a cProfile of the hub's process at the top level to this file")
+    parser.add_argument("--profile", help="profile the emulator's requests at the top level into this file")
+    parser.add_argument(
+        "--levels", help="senders=webhooks pairs, e.g. 1=20,8=80,32=320 (default: 1=60,8=240,32=800)", default=""
+    )
     args = parser.parse_args(argv)
-    report = measure(QUICK_LEVELS if args.quick else FULL_LEVELS, args.profile)
+    levels = QUICK_LEVELS if args.quick else FULL_LEVELS
+    if args.levels:
+        levels = {int(s): int(n) for s, n in (pair.split("=") for pair in args.levels.split(","))}
+    report = measure(levels, args.profile)
     top = report["levels"][-1]
     report["quick"] = args.quick
     report["targets"] = TARGETS

@@ -122,3 +122,20 @@ def test_quick_scale_benchmark_counts_every_listing(capsys):
             assert figures["round_trips_per_page"] <= 1 + ("timeline" in label)
             assert figures["items_read"] <= figures["items_returned"] + 1, label
     assert report["worst_ratio"] == 1.0
+
+
+def test_quick_local_load_benchmark_reports_every_level(capsys):
+    """The local runtime under 1, 8 and 32 concurrent senders: every figure reported, every webhook
+    accepted and found in the event log (counts hold on any machine; the times are printed only)."""
+    from tests.bench import local_load
+
+    assert local_load.main(["--quick", "--json"]) == 0
+    out = capsys.readouterr().out
+    report = json.loads(out[out.index('{\n  "start_s"') :])
+    assert [level["senders"] for level in report["levels"]] == [1, 8, 32]
+    for level in report["levels"]:
+        assert level["accepted"] == level["sent"] == local_load.QUICK_LEVELS[level["senders"]]
+        assert level["logged"] == level["accepted"] and level["caught_up_s"] is not None
+        assert level["ack_ms"]["p50"] > 0 and level["to_event_log_ms"]["max"] >= level["to_event_log_ms"]["p50"] > 0
+    assert report["missed"] == local_load.missed(report["levels"][-1])
+    print(json.dumps(report))
