@@ -60,7 +60,7 @@ class Dispatcher:
         invoke: Invoke,
         log: Callable[[str], None] | None = None,
         wait_seconds: int = 1,
-        pollers: int = 4,
+        pollers: int = 2,
     ) -> None:
         self._sqs = sqs
         self._queues = queues

@@ -163,6 +163,8 @@ def sandbox(config: dict[str, Any]) -> None:
 
     os.environ.clear()
     os.environ.update(config["environment"])
+    if config.get("nice"):
+        os.nice(config["nice"])
     hub = Client(config["address"], family="AF_UNIX", authkey=bytes.fromhex(config["authkey"]))
     hub.send_bytes(json.dumps({"token": config["token"], "pid": os.getpid()}).encode())
     sys.path[:0] = config["code_paths"]

@@ -49,6 +49,11 @@ WORKERS_ENV = "SWITCHBOARD_WORKERS"
 TIMEOUT_FACTOR = 3
 TIMEOUT_GRACE_SECONDS = 10.0
 BOOT_TIMEOUT_SECONDS = 120.0
+# The consumers' and scheduled functions' sandboxes run at a lower CPU priority: on one machine
+# they share the cores with the functions that answer callers (ingest acknowledging a provider,
+# the admin API), which on AWS have compute of their own. They still get every idle cycle, so
+# they catch up as soon as callers leave them room.
+BACKGROUND_NICENESS = 10
 # What a sandbox gets of the hub's own environment besides the function's variables: the emulator's
 # endpoint and credentials (Lambda's role credentials and region), and what the OS needs.
 INHERITED = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR")
@@ -213,9 +218,9 @@ class Pool:
     def _boot(self, generation: int) -> None:
         try:
             worker: Worker | None = self.functions.spawn(self.name)
-        except FunctionError as error:
+        except Exception as exc:  # noqa: BLE001 - any failure must reach the waiters, or they wait forever
             worker = None
-            failure = error
+            failure = exc if isinstance(exc, FunctionError) else FunctionError(self.name, type(exc).__name__, str(exc))
         with self.changed:
             self.booting -= 1
             if worker is None:
@@ -294,6 +299,8 @@ class WorkerFunctions(LocalFunctions):
         self._injections: dict[str, list[dict[str, Any]]] = {name: [] for name in topology.FUNCTIONS}
         self._coverage = coverage_settings()
         self._forker: Zygote | None = None
+        # The functions a caller waits on (the API's routes and the authorizer) keep the CPU first.
+        self._answering = {route.function for route in topology.ROUTES} | {topology.AUTHORIZER_FUNCTION}
         self._starting = threading.Lock()
 
     def start(self) -> None:
@@ -374,6 +381,7 @@ class WorkerFunctions(LocalFunctions):
             },
             "injections": self._injections[name],
             "coverage": self._coverage,
+            "nice": 0 if name in self._answering else BACKGROUND_NICENESS,
         }
         pid, connection = self._zygote().fork(config, BOOT_TIMEOUT_SECONDS)
         worker = Worker(name, pid, connection)
