@@ -82,6 +82,8 @@ def patch_moto_event_delivery() -> None:
 _DYNAMODB_WRITES = threading.RLock()
 _SQS_RECEIVES: dict[str, threading.Lock] = {}
 _SQS_RECEIVES_LOCK = threading.Lock()
+_EVENTS_RULES = threading.RLock()
+EVENTS_RULE_CHANGES = ("put_rule", "delete_rule", "put_targets", "remove_targets", "put_events")
 DYNAMODB_WRITES = ("put_item", "update_item", "delete_item", "transact_write_items", "batch_write_item")
 
 
@@ -93,6 +95,7 @@ def patch_moto_atomic_operations() -> None:
     running concurrently (infra/local/workers.py) both happen, so every DynamoDB write runs
     alone, and receives take messages one at a time (their long-poll waits stay outside the lock)."""
     from moto.dynamodb.models import DynamoDBBackend
+    from moto.events.models import EventsBackend
     from moto.sqs.models import SQSBackend
 
     for name in DYNAMODB_WRITES:
@@ -106,6 +109,21 @@ def patch_moto_atomic_operations() -> None:
 
         atomic.switchboard_patched = True  # type: ignore[attr-defined]
         setattr(DynamoDBBackend, name, atomic)
+
+    # EventBridge: put_events iterates a bus's rules while the campaigns and admin functions add
+    # and remove rules ("OrderedDict mutated during iteration", a 500): rules change one at a time,
+    # never during a delivery.
+    for name in EVENTS_RULE_CHANGES:
+        method = getattr(EventsBackend, name)
+        if getattr(method, "switchboard_patched", False):
+            continue
+
+        def alone(self: Any, *args: Any, _method: Any = method, **kwargs: Any) -> Any:
+            with _EVENTS_RULES:
+                return _method(self, *args, **kwargs)
+
+        alone.switchboard_patched = True  # type: ignore[attr-defined]
+        setattr(EventsBackend, name, alone)
 
     receive = SQSBackend.receive_message
     if getattr(receive, "switchboard_patched", False):
