@@ -93,7 +93,8 @@ def patch_moto_atomic_operations() -> None:
     (DynamoDB applies each atomically: ingest's dedupe and every claim rely on it), and two
     receives of one queue can both take the same message. With the local runtime's functions
     running concurrently (infra/local/workers.py) both happen, so every DynamoDB write runs
-    alone, and receives take messages one at a time (their long-poll waits stay outside the lock)."""
+    alone, and receives take messages one at a time (their long-poll waits stay outside the lock).
+    EventBridge's rule changes and deliveries run apart too (see below)."""
     from moto.dynamodb.models import DynamoDBBackend
     from moto.events.models import EventsBackend
     from moto.sqs.models import SQSBackend

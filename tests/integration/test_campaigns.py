@@ -535,9 +535,10 @@ def test_a_stop_reply_ends_every_run_of_the_contact(check_in, social_care):
             len(found := runs_of(hub, check_in, customer.id)) == 2
             and all(r["current_step"] == "await" and settled(r) for r in found)
             and found
-        )
+        ),
+        timeout=30,
     )
-    assert runs, runs_of(hub, check_in, customer.id)
+    assert runs, [(r["state"], r["current_step"], steps(r)) for r in runs_of(hub, check_in, customer.id)]
     assert [m.text for m in sms_to(hub, customer.phone)] == ["Hi Sky, how was your visit?"] * 2
     listed = json.loads(cli(hub, "campaigns", "runs", check_in, "--json"))
     assert {r["id"] for r in runs} <= {r["id"] for r in listed}
