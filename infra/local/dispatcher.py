@@ -92,7 +92,7 @@ class Dispatcher:
             try:
                 self.poll_once(queue)
             except Exception as exc:  # noqa: BLE001 - keep polling; the failure is reported
-                if self._log:
+                if self._log and not self._stop.is_set():  # not the emulator going away at shutdown
                     self._log(f"dispatcher for {queue.function}: {type(exc).__name__}: {exc}")
                 self._stop.wait(1)
 

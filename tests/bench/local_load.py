@@ -10,7 +10,9 @@ Telegram message; each with fresh ids, so each is new to the hub). For each leve
 - p50 / p99 / max time from posting to every event of the webhook being in the event log (the
   events' ids are computed with the hub's own adapter and looked up by key in the table);
 - how long after the senders stopped the event log held every webhook (or that it did not
-  within the wait).
+  within the wait);
+- the hub process's CPU per webhook (gateway, dispatcher and the emulator, which answers every
+  function's AWS calls; the sandboxes are other processes), counted until the log caught up.
 
 Targets at 32 senders on 2 cores (issue 13): >= 50 webhooks/s accepted, p99 acknowledgement
 <= 1 s, no acknowledgement over 2 s, every webhook in the event log within 5 s after the senders
@@ -192,6 +194,7 @@ def run_level(level: Level, watcher: LogWatcher) -> None:
         if 200 <= webhook.status < 300:
             watcher.watch(webhook)
 
+    cpu = os.times()
     level.started = time.monotonic()
     with ThreadPoolExecutor(max_workers=level.senders) as senders:
         list(senders.map(send, level.webhooks))
@@ -199,6 +202,9 @@ def run_level(level: Level, watcher: LogWatcher) -> None:
     deadline = level.stopped + WAIT_FOR_LOG_SECONDS
     while watcher.pending() and time.monotonic() < deadline:
         time.sleep(POLL_SECONDS)
+    # The hub's own process (gateway, emulator, dispatcher; the functions' sandboxes are other processes).
+    after = os.times()
+    hub_cpu = after.user + after.system - cpu.user - cpu.system
     accepted = [w for w in level.webhooks if 200 <= w.status < 300]
     logged = [w for w in accepted if w.logged]
     sending = level.stopped - level.started
@@ -212,6 +218,7 @@ def run_level(level: Level, watcher: LogWatcher) -> None:
         "ack_ms": summary([(w.acked - w.sent) * 1000 for w in level.webhooks]),
         "to_event_log_ms": summary([(w.logged - w.sent) * 1000 for w in logged]),
         "logged": len(logged),
+        "hub_cpu_ms_per_webhook": round(hub_cpu * 1000 / max(1, len(level.webhooks)), 1),
         # None: not every accepted webhook reached the log within the wait.
         "caught_up_s": (
             round(max(0.0, max(w.logged for w in logged) - level.stopped), 2) if len(logged) == len(accepted) else None
@@ -343,7 +350,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"  {figures['senders']:>2} senders: {figures['accepted']}/{figures['sent']} accepted, "
                 f"{figures['accepted_per_second']}/s; ack p50 {ack['p50']} ms, p99 {ack['p99']} ms, "
                 f"max {ack['max']} ms; to event log p50 {logged['p50']} ms, p99 {logged['p99']} ms, "
-                f"max {logged['max']} ms; caught up {figures['caught_up_s']} s after the senders stopped"
+                f"max {logged['max']} ms; caught up {figures['caught_up_s']} s after the senders stopped; "
+                f"hub process CPU {figures['hub_cpu_ms_per_webhook']} ms per webhook"
             )
         verdict = "met" if not report["missed"] else "MISSED: " + "; ".join(report["missed"])
         print(f"targets at {top['senders']} senders {'(quick run: no verdict) ' if args.quick else ''}{verdict}")
