@@ -115,6 +115,8 @@ def post(webhook: Webhook) -> None:
             webhook.status = answer.status
     except urllib.error.HTTPError as error:
         webhook.status = error.code
+    except OSError:  # no answer within the client's minute (a provider would have given up long before)
+        webhook.status = 0
     webhook.acked = time.monotonic()
 
 
