@@ -1,7 +1,11 @@
 """Feeds each consumer function from its SQS queue, as a Lambda event source
 mapping with ReportBatchItemFailures does: receive a batch, invoke the function
 with an SQS event, delete what succeeded, leave failures to come back after the
-visibility timeout (and reach the dead-letter queue after maxReceiveCount)."""
+visibility timeout (and reach the dead-letter queue after maxReceiveCount).
+
+Like Lambda's pollers, several poll each queue at once (`pollers` per queue), so batches of
+one queue run concurrently (in as many of the function's sandboxes) and a consumer keeps up
+with what ingest publishes; the function's pool bounds how many run at the same moment."""
 
 from __future__ import annotations
 
@@ -56,21 +60,27 @@ class Dispatcher:
         invoke: Invoke,
         log: Callable[[str], None] | None = None,
         wait_seconds: int = 1,
+        pollers: int = 2,
     ) -> None:
         self._sqs = sqs
         self._queues = queues
         self._invoke = invoke
         self._log = log
         self._wait = wait_seconds
+        self._pollers = max(1, pollers)
+        self._counting = threading.Lock()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self.delivered = 0
 
     def start(self) -> None:
         for queue in self._queues:
-            thread = threading.Thread(target=self._run, args=(queue,), name=f"dispatch-{queue.function}", daemon=True)
-            thread.start()
-            self._threads.append(thread)
+            for index in range(self._pollers):
+                thread = threading.Thread(
+                    target=self._run, args=(queue,), name=f"dispatch-{queue.function}-{index}", daemon=True
+                )
+                thread.start()
+                self._threads.append(thread)
 
     def stop(self) -> None:
         self._stop.set()
@@ -82,7 +92,7 @@ class Dispatcher:
             try:
                 self.poll_once(queue)
             except Exception as exc:  # noqa: BLE001 - keep polling; the failure is reported
-                if self._log:
+                if self._log and not self._stop.is_set():  # not the emulator going away at shutdown
                     self._log(f"dispatcher for {queue.function}: {type(exc).__name__}: {exc}")
                 self._stop.wait(1)
 
@@ -112,5 +122,6 @@ class Dispatcher:
             )
         if failed and self._log:
             self._log(f"{queue.function}: {len(failed)} of {len(messages)} record(s) failed; they will be retried")
-        self.delivered += len(done)
+        with self._counting:
+            self.delivered += len(done)
         return len(done)

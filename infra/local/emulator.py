@@ -12,6 +12,8 @@ import json
 import logging
 import os
 import re
+import threading
+import time
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -34,6 +36,8 @@ def patch_moto() -> None:
     by the embedded emulator and by the unit tests' in-process mock_aws (tests/conftest.py)."""
     patch_moto_event_delivery()
     patch_moto_test_event_pattern()
+    patch_moto_atomic_operations()
+    patch_moto_server_dispatch()
 
 
 def patch_moto_event_delivery() -> None:
@@ -73,6 +77,114 @@ def patch_moto_event_delivery() -> None:
 
         parse.switchboard_patched = True  # type: ignore[attr-defined]
         EventTemplateParser.parse = staticmethod(parse)  # type: ignore[method-assign]
+
+
+# One lock for moto's DynamoDB writes and one per queue for its SQS receives (see below).
+_DYNAMODB_WRITES = threading.RLock()
+_SQS_RECEIVES: dict[str, threading.Lock] = {}
+_SQS_RECEIVES_LOCK = threading.Lock()
+_EVENTS_RULES = threading.RLock()
+EVENTS_RULE_CHANGES = ("put_rule", "delete_rule", "put_targets", "remove_targets", "put_events")
+DYNAMODB_WRITES = ("put_item", "update_item", "delete_item", "transact_write_items", "batch_write_item")
+
+
+def patch_moto_atomic_operations() -> None:
+    """moto 5.2.5's server answers requests on many threads, and its backends check and act in
+    two steps without a lock: two conditional writes to one item can both pass their condition
+    (DynamoDB applies each atomically: ingest's dedupe and every claim rely on it), and two
+    receives of one queue can both take the same message. With the local runtime's functions
+    running concurrently (infra/local/workers.py) both happen, so every DynamoDB write runs
+    alone, and receives take messages one at a time (their long-poll waits stay outside the lock).
+    EventBridge's rule changes and deliveries run apart too (see below)."""
+    from moto.dynamodb.models import DynamoDBBackend
+    from moto.events.models import EventsBackend
+    from moto.sqs.models import SQSBackend
+
+    for name in DYNAMODB_WRITES:
+        method = getattr(DynamoDBBackend, name)
+        if getattr(method, "switchboard_patched", False):
+            continue
+
+        def atomic(self: Any, *args: Any, _method: Any = method, **kwargs: Any) -> Any:
+            with _DYNAMODB_WRITES:
+                return _method(self, *args, **kwargs)
+
+        atomic.switchboard_patched = True  # type: ignore[attr-defined]
+        setattr(DynamoDBBackend, name, atomic)
+
+    # EventBridge: put_events iterates a bus's rules while the campaigns and admin functions add
+    # and remove rules ("OrderedDict mutated during iteration", a 500): rules change one at a time,
+    # never during a delivery.
+    for name in EVENTS_RULE_CHANGES:
+        method = getattr(EventsBackend, name)
+        if getattr(method, "switchboard_patched", False):
+            continue
+
+        def alone(self: Any, *args: Any, _method: Any = method, **kwargs: Any) -> Any:
+            with _EVENTS_RULES:
+                return _method(self, *args, **kwargs)
+
+        alone.switchboard_patched = True  # type: ignore[attr-defined]
+        setattr(EventsBackend, name, alone)
+
+    receive = SQSBackend.receive_message
+    if getattr(receive, "switchboard_patched", False):
+        return
+
+    def receive_message(
+        self: Any,
+        queue_name: str,
+        count: int,
+        wait_seconds_timeout: int,
+        visibility_timeout: int,
+        message_attribute_names: list[str] | None = None,
+    ) -> Any:
+        deadline = time.monotonic() + (wait_seconds_timeout or 0)
+        while True:
+            with _SQS_RECEIVES_LOCK:
+                lock = _SQS_RECEIVES.setdefault(queue_name, threading.Lock())
+            with lock:
+                found = receive(self, queue_name, count, 0, visibility_timeout, message_attribute_names)
+            remaining = deadline - time.monotonic()
+            if found or remaining <= 0:
+                return found
+            self.get_queue(queue_name).wait_for_messages(min(1.0, remaining))
+
+    receive_message.switchboard_patched = True  # type: ignore[attr-defined]
+    SQSBackend.receive_message = receive_message  # type: ignore[method-assign]
+
+
+def patch_moto_server_dispatch() -> None:
+    """moto 5.2.5's server finds the backend of every request under one lock, and inside it lists
+    moto's package directory (a listdir and ~150 isdir calls) and tries every service's URL
+    patterns: a few milliseconds per request, one request at a time, which queued the concurrent
+    functions' AWS calls behind each other. The answer for a host never changes: it is kept."""
+    import moto.core.responses
+    import moto.core.utils
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+
+    # Per request, moto also lists its response class's methods (inspect.getmembers) and converts
+    # the action's name with a character loop; both answers depend only on their argument.
+    for module in (moto.core.utils, moto.core.responses):
+        for name in ("method_names_from_class", "camelcase_to_underscores"):
+            original = getattr(module, name)
+            if not hasattr(original, "cache_info"):
+                setattr(module, name, lru_cache(maxsize=4096)(original))
+
+    find = DomainDispatcherApplication.get_backend_for_host
+    if getattr(find, "switchboard_patched", False):
+        return
+    found: dict[str, Any] = {}
+
+    def get_backend_for_host(self: Any, host: str | None) -> Any:
+        if host is None:
+            return None
+        if host not in found:
+            found[host] = find(self, host)
+        return found[host]
+
+    get_backend_for_host.switchboard_patched = True  # type: ignore[attr-defined]
+    DomainDispatcherApplication.get_backend_for_host = get_backend_for_host  # type: ignore[method-assign]
 
 
 PLACEHOLDER = re.compile(r"<([A-Za-z0-9_.\-]+)>")

@@ -20,8 +20,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from infra.local.emulator import Emulator, LocalNames, create_resources
-from infra.local.lambdas import LocalFunctions, delivery_policy_from_environment, delivery_policy_value
+from infra.local.lambdas import delivery_policy_from_environment, delivery_policy_value
 from infra.local.persistence import PersistentState
+from infra.local.workers import WorkerFunctions
 from switchboard_core.principals import KEY_PREFIX
 
 if TYPE_CHECKING:
@@ -145,7 +146,7 @@ class LocalRuntime:
         # The providers' send APIs on loopback: auto-replies land there, never on the internet.
         self.provider_apis = ProviderApis()
         self._provider_apis_server, self.provider_apis_url = serve(self.provider_apis, self.host)
-        self.functions = LocalFunctions(
+        self.functions = WorkerFunctions(
             self.names.mapping(),
             LOCAL_STAGE,
             extra_env={API_OVERRIDE_ENV: self.provider_apis_url},
@@ -170,6 +171,9 @@ class LocalRuntime:
         self.port = self.server.server_port
         self.base_url = f"http://{self.host}:{self.port}"
         self.functions.set_public_base_url(self.base_url)
+        # Every function's first sandbox boots now, in parallel: the first requests wait for
+        # those instead of each paying a cold start of its own.
+        self.functions.start()
         self._serve = threading.Thread(target=self.server.serve_forever, name="gateway", daemon=True)
         self._serve.start()
         self.provider_apis.status_webhook = self.post_status_webhook
@@ -206,6 +210,7 @@ class LocalRuntime:
         self.scheduler.stop()
         self.dispatcher.stop()
         self.server.shutdown()
+        self.functions.stop()
         self._provider_apis_server.shutdown()
         self.persistence.stop()
         self.emulator.stop()

@@ -191,3 +191,20 @@ def test_quick_fanout_benchmark_counts_flat_delivery_and_campaign_work(capsys):
     reply = scenarios["campaigns: reply answering one waiting run, N other runs in flight on N campaigns"]["large"]
     assert reply["by_operation"]["dynamodb.Query"] == 1  # the contact's runs, by its index: no scan
     assert report["worst_count_ratio"] == 1.0
+
+
+def test_quick_local_load_benchmark_reports_every_level(capsys):
+    """The local runtime under 1, 8 and 32 concurrent senders: every figure reported, every webhook
+    accepted and found in the event log (counts hold on any machine; the times are printed only)."""
+    from tests.bench import local_load
+
+    assert local_load.main(["--quick", "--json"]) == 0
+    out = capsys.readouterr().out
+    report = json.loads(out[out.index('{\n  "start_s"') :])
+    assert [level["senders"] for level in report["levels"]] == [1, 8, 32]
+    for level in report["levels"]:
+        assert level["accepted"] == level["sent"] == local_load.QUICK_LEVELS[level["senders"]]
+        assert level["logged"] == level["accepted"] and level["caught_up_s"] is not None
+        assert level["ack_ms"]["p50"] > 0 and level["to_event_log_ms"]["max"] >= level["to_event_log_ms"]["p50"] > 0
+    assert report["missed"] == local_load.missed(report["levels"][-1])
+    print(json.dumps(report))

@@ -1,0 +1,367 @@
+"""The local runtime under load: `make bench` (full) or `python -m tests.bench.local_load --quick`.
+
+Starts the local hub as the integration tests do (free ports, a temporary state directory, the
+demo tenant's routing set-up) and, at 1, 8 and 32 concurrent senders, posts signed webhooks from
+the samples `switchboard send` uses (a mix: Twilio SMS, WhatsApp through Meta, a Slack message, a
+Telegram message; each with fresh ids, so each is new to the hub). For each level it reports:
+
+- accepted/s: webhooks answered 2xx per second of sending;
+- p50 / p99 / max time to acknowledgement (the provider's view);
+- p50 / p99 / max time from posting to every event of the webhook being in the event log (the
+  events' ids are computed with the hub's own adapter and looked up by key in the table);
+- how long after the senders stopped the event log held every webhook (or that it did not
+  within the wait);
+- the hub process's CPU per webhook (gateway, dispatcher and the emulator, which answers every
+  function's AWS calls; the sandboxes are other processes), counted until the log caught up.
+
+Targets at 32 senders on 2 cores (issue 13): >= 50 webhooks/s accepted, p99 acknowledgement
+<= 1 s, no acknowledgement over 2 s, every webhook in the event log within 5 s after the senders
+stop. A full run exits 1 when one is missed; the quick form (CI) only proves the benchmark runs.
+`--levels 1=20,8=80,32=320` sets how many webhooks each level sends. `--profile FILE` profiles
+every request the emulator answers during the top level (cProfile per request, merged into FILE)
+and prints where its own time goes: the emulator is the hub's shared part, the functions run in
+their own processes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+MIX: tuple[tuple[str, str | None], ...] = (
+    ("twilio", "sms"),
+    ("twilio", "sms"),
+    ("meta", "whatsapp"),
+    ("slack", "message"),
+    ("telegram", "message"),
+)
+FULL_LEVELS = {1: 60, 8: 240, 32: 800}  # senders -> webhooks sent at that level
+QUICK_LEVELS = {1: 5, 8: 16, 32: 32}
+TARGETS = {"accepted_per_second": 50.0, "ack_p99_ms": 1000.0, "ack_max_ms": 2000.0, "caught_up_s": 5.0}
+WAIT_FOR_LOG_SECONDS = 120.0
+POLL_SECONDS = 0.1
+
+
+@dataclass
+class Webhook:
+    provider: str
+    request: Any  # a signed request (infra.local.samples.base.SignedRequest)
+    event_ids: set[str]
+    sent: float = 0.0
+    acked: float = 0.0
+    status: int = 0
+    logged: float = 0.0
+
+
+@dataclass
+class Level:
+    senders: int
+    webhooks: list[Webhook]
+    started: float = 0.0
+    stopped: float = 0.0
+    figures: dict[str, Any] = field(default_factory=dict)
+
+
+def event_ids(provider: str, connection: str, credentials: dict[str, str], signed: Any) -> set[str]:
+    """The ids the hub gives this webhook's events: its own adapter's normalisation."""
+    from switchboard_core.events import event_id
+    from switchboard_core.providers import get_adapter
+    from switchboard_core.providers.base import WebhookRequest
+
+    request = WebhookRequest(
+        method=signed.method,
+        url=signed.url,
+        body=signed.body,
+        headers={k.lower(): v for k, v in signed.headers.items()},
+    )
+    adapter = get_adapter(provider)
+    adapter.verify(request, credentials, datetime.now(UTC))
+    return {event_id(provider, connection, draft.provider_event_id) for draft in adapter.normalise(request)}
+
+
+def prepare(runtime: Any, count: int) -> list[Webhook]:
+    from infra.local.samples import build_sample
+
+    webhooks = []
+    for index in range(count):
+        provider, sample = MIX[index % len(MIX)]
+        entry = runtime.demo["connections"][provider]
+        url = f"{runtime.base_url}/webhooks/{provider}/{entry['id']}"
+        signed = build_sample(provider, sample, entry["credentials"], url)
+        webhooks.append(Webhook(provider, signed, event_ids(provider, entry["id"], entry["credentials"], signed)))
+    return webhooks
+
+
+def post(webhook: Webhook) -> None:
+    signed = webhook.request
+    request = urllib.request.Request(signed.url, data=signed.body or None, headers=signed.headers, method=signed.method)
+    webhook.sent = time.monotonic()
+    try:
+        with urllib.request.urlopen(request, timeout=60) as answer:
+            answer.read()
+            webhook.status = answer.status
+    except urllib.error.HTTPError as error:
+        webhook.status = error.code
+    except OSError:  # no answer within the client's minute (a provider would have given up long before)
+        webhook.status = 0
+    webhook.acked = time.monotonic()
+
+
+class LogWatcher:
+    """Looks the pending webhooks' event ids up in the event log table, by key, every POLL_SECONDS."""
+
+    def __init__(self, table_name: str) -> None:
+        from switchboard_core import aws
+
+        self._dynamodb = aws.client("dynamodb")
+        self._table = table_name
+        self._pending: dict[str, tuple[Webhook, set[str]]] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="log-watcher", daemon=True)
+        self._thread.start()
+
+    def watch(self, webhook: Webhook) -> None:
+        with self._lock:
+            self._pending[str(id(webhook))] = (webhook, set(webhook.event_ids))
+
+    def pending(self) -> int:
+        with self._lock:
+            return len(self._pending)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.wait(POLL_SECONDS):
+            with self._lock:
+                wanted = {event: key for key, (_, events) in self._pending.items() for event in events}
+            found = self._found(list(wanted))
+            now = time.monotonic()
+            with self._lock:
+                for event in found:
+                    key = wanted[event]
+                    if key not in self._pending:
+                        continue
+                    webhook, events = self._pending[key]
+                    events.discard(event)
+                    if not events:
+                        webhook.logged = now
+                        del self._pending[key]
+
+    def _found(self, ids: list[str]) -> set[str]:
+        found: set[str] = set()
+        for start in range(0, len(ids), 100):
+            keys = [{"id": {"S": event}} for event in ids[start : start + 100]]
+            request: dict[str, Any] = {self._table: {"Keys": keys, "ProjectionExpression": "id"}}
+            while request:
+                answer = self._dynamodb.batch_get_item(RequestItems=request)
+                found.update(item["id"]["S"] for item in answer["Responses"].get(self._table, []))
+                request = answer.get("UnprocessedKeys") or {}
+        return found
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(share * len(ordered)) - 1))]
+
+
+def summary(values: list[float]) -> dict[str, float]:
+    if not values:
+        return {"p50": 0.0, "p99": 0.0, "max": 0.0}
+    return {
+        "p50": round(statistics.median(values), 1),
+        "p99": round(percentile(values, 0.99), 1),
+        "max": round(max(values), 1),
+    }
+
+
+def run_level(level: Level, watcher: LogWatcher) -> None:
+    def send(webhook: Webhook) -> None:
+        post(webhook)
+        if 200 <= webhook.status < 300:
+            watcher.watch(webhook)
+
+    cpu = os.times()
+    level.started = time.monotonic()
+    with ThreadPoolExecutor(max_workers=level.senders) as senders:
+        list(senders.map(send, level.webhooks))
+    level.stopped = time.monotonic()
+    deadline = level.stopped + WAIT_FOR_LOG_SECONDS
+    while watcher.pending() and time.monotonic() < deadline:
+        time.sleep(POLL_SECONDS)
+    # The hub's own process (gateway, emulator, dispatcher; the functions' sandboxes are other processes).
+    after = os.times()
+    hub_cpu = after.user + after.system - cpu.user - cpu.system
+    accepted = [w for w in level.webhooks if 200 <= w.status < 300]
+    logged = [w for w in accepted if w.logged]
+    sending = level.stopped - level.started
+    level.figures = {
+        "senders": level.senders,
+        "sent": len(level.webhooks),
+        "accepted": len(accepted),
+        "refused": sorted({w.status for w in level.webhooks if not 200 <= w.status < 300}),
+        "sending_s": round(sending, 2),
+        "accepted_per_second": round(len(accepted) / sending, 1),
+        "ack_ms": summary([(w.acked - w.sent) * 1000 for w in level.webhooks]),
+        "to_event_log_ms": summary([(w.logged - w.sent) * 1000 for w in logged]),
+        "logged": len(logged),
+        "hub_cpu_ms_per_webhook": round(hub_cpu * 1000 / max(1, len(level.webhooks)), 1),
+        # None: not every accepted webhook reached the log within the wait.
+        "caught_up_s": (
+            round(max(0.0, max(w.logged for w in logged) - level.stopped), 2) if len(logged) == len(accepted) else None
+        ),
+    }
+
+
+def missed(figures: dict[str, Any]) -> list[str]:
+    """The targets the 32-sender level missed."""
+    problems = []
+    if figures["accepted_per_second"] < TARGETS["accepted_per_second"]:
+        problems.append(f"accepted {figures['accepted_per_second']}/s < {TARGETS['accepted_per_second']:.0f}/s")
+    if figures["ack_ms"]["p99"] > TARGETS["ack_p99_ms"]:
+        problems.append(f"p99 ack {figures['ack_ms']['p99']} ms > {TARGETS['ack_p99_ms']:.0f} ms")
+    if figures["ack_ms"]["max"] > TARGETS["ack_max_ms"]:
+        problems.append(f"max ack {figures['ack_ms']['max']} ms > {TARGETS['ack_max_ms']:.0f} ms")
+    if figures["caught_up_s"] is None or figures["caught_up_s"] > TARGETS["caught_up_s"]:
+        problems.append(f"event log caught up after {figures['caught_up_s']} s (target {TARGETS['caught_up_s']:.0f} s)")
+    if figures["accepted"] != figures["sent"]:
+        problems.append(f"{figures['sent'] - figures['accepted']} webhook(s) refused: {figures['refused']}")
+    return problems
+
+
+class EmulatorProfile:
+    """cProfile of every request the emulator (moto's server, in the hub's process) answers while
+    on: a profiler per request (one thread each), merged into one pstats file."""
+
+    def __init__(self) -> None:
+        import cProfile
+
+        from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+
+        self._on = False
+        self._profiles: list[cProfile.Profile] = []
+        self._lock = threading.Lock()
+        answer = DomainDispatcherApplication.__call__
+
+        def profiled(app: Any, environ: dict[str, Any], start_response: Any) -> Any:
+            if not self._on:
+                return answer(app, environ, start_response)
+            profiler = cProfile.Profile()
+            profiler.enable()
+            try:
+                return answer(app, environ, start_response)
+            finally:
+                profiler.disable()
+                with self._lock:
+                    self._profiles.append(profiler)
+
+        DomainDispatcherApplication.__call__ = profiled  # type: ignore[method-assign, assignment]
+
+    def start(self) -> None:
+        self._on = True
+
+    def stop(self, path: str) -> None:
+        import pstats
+
+        self._on = False
+        with self._lock:
+            profiles, self._profiles = self._profiles, []
+        if not profiles:
+            return
+        stats = pstats.Stats(profiles[0])
+        for other in profiles[1:]:
+            stats.add(other)
+        stats.dump_stats(path)
+        print(f"emulator: {len(profiles)} requests profiled, written to {path}; by own time:")
+        stats.sort_stats("tottime").print_stats(15)
+
+
+def measure(levels: dict[int, int], profile: str | None = None) -> dict[str, Any]:
+    from infra.local.runtime import LocalRuntime
+
+    os.environ.update(
+        {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1"}
+    )
+    os.environ.pop("SWITCHBOARD_ADMIN_KEY", None)
+    started = time.monotonic()
+    runtime = LocalRuntime(state_dir=Path(tempfile.mkdtemp(prefix="switchboard-load-")), port=0).start()
+    wait_ready = getattr(runtime.functions, "wait_ready", None)  # the worker runtime's sandboxes booting
+    if wait_ready is not None:
+        wait_ready()
+    start_s = time.monotonic() - started
+    watcher = LogWatcher(runtime.names.table("event_log"))
+    emulator_profile = EmulatorProfile() if profile else None
+    results = []
+    try:
+        warm = Level(1, prepare(runtime, len(MIX)))  # every provider's path once, not measured
+        run_level(warm, watcher)
+        for senders, count in levels.items():
+            level = Level(senders, prepare(runtime, count))
+            profiling = emulator_profile is not None and senders == max(levels)
+            if profiling and emulator_profile:
+                emulator_profile.start()
+            run_level(level, watcher)
+            if profiling and emulator_profile:
+                emulator_profile.stop(str(profile))
+            results.append(level.figures)
+    finally:
+        watcher.stop()
+        runtime.stop()
+    return {"start_s": round(start_s, 1), "levels": results}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="a few webhooks per level: proves the benchmark runs")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.add_argument("--profile", help="profile the emulator's requests at the top level into this file")
+    parser.add_argument(
+        "--levels", help="senders=webhooks pairs, e.g. 1=20,8=80,32=320 (default: 1=60,8=240,32=800)", default=""
+    )
+    args = parser.parse_args(argv)
+    levels = QUICK_LEVELS if args.quick else FULL_LEVELS
+    if args.levels:
+        levels = {int(s): int(n) for s, n in (pair.split("=") for pair in args.levels.split(","))}
+    report = measure(levels, args.profile)
+    top = report["levels"][-1]
+    report["quick"] = args.quick
+    report["targets"] = TARGETS
+    report["missed"] = missed(top)
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print(f"local runtime under load (hub ready in {report['start_s']} s; mix: {', '.join(p for p, _ in MIX)})")
+        for figures in report["levels"]:
+            ack, logged = figures["ack_ms"], figures["to_event_log_ms"]
+            print(
+                f"  {figures['senders']:>2} senders: {figures['accepted']}/{figures['sent']} accepted, "
+                f"{figures['accepted_per_second']}/s; ack p50 {ack['p50']} ms, p99 {ack['p99']} ms, "
+                f"max {ack['max']} ms; to event log p50 {logged['p50']} ms, p99 {logged['p99']} ms, "
+                f"max {logged['max']} ms; caught up {figures['caught_up_s']} s after the senders stopped; "
+                f"hub process CPU {figures['hub_cpu_ms_per_webhook']} ms per webhook"
+            )
+        verdict = "met" if not report["missed"] else "MISSED: " + "; ".join(report["missed"])
+        print(f"targets at {top['senders']} senders {'(quick run: no verdict) ' if args.quick else ''}{verdict}")
+    if report["missed"] and not args.quick:
+        print(f"local runtime load target missed: {'; '.join(report['missed'])}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
