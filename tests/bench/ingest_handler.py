@@ -188,7 +188,7 @@ def warm(rounds: int, per_round: int) -> dict[str, Any]:
 # botocore.endpoint is first imported, so boto3's import stays inside the timing.
 CHILD = """
 import json, sys, time
-from tests.bench import stub_aws
+import stub_aws
 stub_aws.install_on_import()
 given = json.loads(sys.stdin.read())
 stub_aws.ITEMS.update(given["items"])
@@ -220,6 +220,8 @@ def cold(rounds: int) -> dict[str, Any]:
         sandbox = Sandbox.stage(Path(directory))
         # The baseline's module sits in the task root without bytecode, as ours does.
         shutil.copy(Path(__file__).with_name("twilio_sample.py"), sandbox.task_root / "twilio_sample.py")
+        # The AWS stub too: the sandbox's path holds the task root and the layers, never this repo.
+        shutil.copy(Path(__file__).with_name("stub_aws.py"), sandbox.task_root / "stub_aws.py")
         for n in range(rounds):
             for index, (kind, (module, function, extra, status)) in enumerate(kinds.items()):
                 environment = {**sandbox.environment(function), **AWS_ENVIRONMENT, **extra}
