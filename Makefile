@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: install layer dev lint test test-fast fuzz synth bench schema openapi clean
+.PHONY: install layer dev lint test test-fast fuzz soak synth bench schema openapi clean
 
 install: $(VENV)/.installed node_modules/.installed layer
 
@@ -61,6 +61,17 @@ fuzz: $(VENV)/.installed
 	SWITCHBOARD_FUZZ_EXAMPLES=10000 $(BIN)/pytest tests/unit/providers tests/unit/admin \
 		tests/unit/ingest/test_ingest_hostile.py tests/unit/outbound/test_hostile_responses.py \
 		tests/unit/delivery/test_hostile_answers.py -k property -q
+
+# The long forms of what CI runs short (hours): the property tests at 10,000 inputs, fault injection
+# on every AWS call of every function, 20,000 webhooks through the local hub with a kill -9 halfway,
+# and the local runtime under load. Each runs whatever the others' verdicts; any failure exits 1.
+soak: $(VENV)/.installed
+	@status=0; \
+	$(MAKE) fuzz || status=1; \
+	$(BIN)/python -m tests.faults || status=1; \
+	$(BIN)/python -m tests.load.reconcile --webhooks 20000 --kill-at 10000 || status=1; \
+	$(BIN)/python -m tests.bench.local_load || status=1; \
+	exit $$status
 
 synth: install
 	npx cdk synth -q
