@@ -131,13 +131,23 @@ def test_quick_scale_benchmark_counts_every_listing(capsys):
     assert report["worst_ratio"] == 1.0
 
 
-def test_quick_ingest_handler_benchmark_compares_with_the_sample(capsys):
+def run_alone(module: str) -> str:
+    """A benchmark that stubs AWS in its own process (botocore's send patched, the environment
+    set for ingest) runs in an interpreter of its own, so no later test inherits the stub."""
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", module, "--quick", "--json"], capture_output=True, text=True, check=False, timeout=900
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
+def test_quick_ingest_handler_benchmark_compares_with_the_sample():
     """Both handlers answered every webhook (the benchmark raises otherwise); the baseline made
     its one PutEvents, ingest its calls, and the cold figures came from fresh interpreters."""
-    from tests.bench import ingest_handler
-
-    assert ingest_handler.main(["--quick", "--json"]) == 0
-    out = capsys.readouterr().out
+    out = run_alone("tests.bench.ingest_handler")
     report = json.loads(out[out.index('{\n  "quick"') :])
     assert report["warm"]["baseline"]["aws_calls_per_webhook"] == {"PutEvents": 1.0}
     assert report["warm"]["ingest"]["aws_calls_per_webhook"]["PutEvents"] == 1.0
@@ -160,11 +170,8 @@ def test_quick_providers_benchmark_covers_every_provider_and_size(capsys):
             assert figures["hub_us"] > 0 and figures["baseline_us"] > 0
 
 
-def test_quick_cost_model_prices_every_service(capsys):
-    from tests.bench import cost
-
-    assert cost.main(["--quick", "--json"]) == 0
-    out = capsys.readouterr().out
+def test_quick_cost_model_prices_every_service():
+    out = run_alone("tests.bench.cost")
     report = json.loads(out[out.index('{\n  "ingest_cpu') :])
     assert report["total_per_million"] == round(sum(report["dollars_per_million"].values()), 2)
     assert report["ingest_calls_per_webhook"]["PutEvents"] == 1.0
