@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import os
+import sys
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager, redirect_stdout
@@ -104,6 +106,7 @@ def fault_world(rate: float, seed: int, extra_env: dict[str, str] | None = None)
     from tests.conftest import attach_bus_capture
 
     patch_moto()
+    modules_before, loggers_before = set(sys.modules), logger_levels()
     saved = {key: os.environ.get(key) for key in AWS_TEST_ENV}
     os.environ.update(AWS_TEST_ENV)
     os.environ.pop("AWS_ENDPOINT_URL", None)
@@ -123,11 +126,35 @@ def fault_world(rate: float, seed: int, extra_env: dict[str, str] | None = None)
             yield FaultWorld(names, queues, functions, injector, bus)
         finally:
             aws.reset_clients()
+            forget_quiet_functions(modules_before, loggers_before)
             for key, value in saved.items():
                 if value is None:
                     os.environ.pop(key, None)
                 else:
                     os.environ[key] = value
+
+
+def logger_levels() -> dict[str, int]:
+    return {
+        name: logger.level
+        for name, logger in logging.root.manager.loggerDict.items()
+        if isinstance(logger, logging.Logger)
+    }
+
+
+def forget_quiet_functions(modules_before: set[str], loggers_before: dict[str, int]) -> None:
+    """The handlers imported here log at CRITICAL into a discarded stdout: later tests in this
+    process must import them afresh and get loggers of their own, at the levels they had."""
+    for name in set(sys.modules) - modules_before:
+        if name.startswith("functions."):
+            del sys.modules[name]
+    for name, logger in list(logging.root.manager.loggerDict.items()):
+        if not isinstance(logger, logging.Logger):
+            continue
+        if name in loggers_before:
+            logger.setLevel(loggers_before[name])
+        elif name.startswith("switchboard"):  # a Powertools Logger's: configured once per name
+            del logging.root.manager.loggerDict[name]
 
 
 def invoke(world: FaultWorld, function: str, event: dict[str, Any]) -> tuple[Any, BaseException | None]:

@@ -95,12 +95,12 @@ def test_schema_check_passes(capsys, monkeypatch):
 def test_a_contact_id_printed_by_conversations_and_events_can_be_followed_to_its_timeline(hub, capsys):
     from tests.integration.test_routing_stories import post_twilio_sms
 
-    post_twilio_sms(hub, "+14155550161", "Hello from the CLI test")
+    post_twilio_sms(hub, "+14155550179", "Hello from the CLI test")
     found = wait_for(
         lambda: [
             e
             for e in hub.bus.events()
-            if e["detail-type"] == "conversation.opened" and e["detail"]["contact"].get("phone") == "+14155550161"
+            if e["detail-type"] == "conversation.opened" and e["detail"]["contact"].get("phone") == "+14155550179"
         ]
     )
     conversation = found[0]["detail"]["conversation_key"]
@@ -112,7 +112,7 @@ def test_a_contact_id_printed_by_conversations_and_events_can_be_followed_to_its
     assert contact_id == found[0]["detail"]["attributes"]["contact"]["id"]
     code, out = run(hub, capsys, "events", "--provider", "twilio", "--limit", "50")
     assert code == 0 and "CONTACT ID" in out.splitlines()[0]
-    assert any("+14155550161" in line and contact_id in line for line in out.splitlines())
+    assert any("+14155550179" in line and contact_id in line for line in out.splitlines())
     code, out = run(hub, capsys, "timeline", contact_id)
     assert code == 0 and "Hello from the CLI test" in out and out.startswith("OCCURRED")
     assert run(hub, capsys, "timeline", "ct_nobody")[0] == 2

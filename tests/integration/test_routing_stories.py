@@ -191,6 +191,9 @@ def test_a_stranded_driver_sms_with_a_location_goes_to_the_nearest_towing_respon
 def test_the_read_api_shows_the_conversation_and_the_cross_channel_timeline(configured):
     hub, seen = configured, []
     post_whatsapp(hub, "14155550144", "Where is the spare part I ordered?")
+    posts = wait_for(lambda: source_ids(hub, seen, "meta", lambda d: d["contact"].get("phone") == "+14155550144"))
+    # Routed first, so it opens the conversation the SMS joins (routing runs concurrently, as on AWS).
+    assert wait_for(lambda: routed(hub, seen, posts, "conversation.opened"), timeout=20)
     post_twilio_sms(hub, "+14155550144", "Sorry, to add: it is the BP-200 brake pad")
     texts = wait_for(lambda: source_ids(hub, seen, "twilio", lambda d: d["contact"].get("phone") == "+14155550144"))
     updated = wait_for(lambda: routed(hub, seen, texts, "conversation.updated"), timeout=20)
