@@ -27,21 +27,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from infra import topology
+from tests.conftest import AWS_TEST_ENV as UNIT_TEST_ENV
 from tests.faults.injector import FaultInjector, FaultStats, no_retry_sleep
 
 # Providers retry a webhook that got no 2xx: Stripe for 3 days, Twilio a few times. Enough
 # attempts that a request whose faults all surface still gets through eventually.
 PROVIDER_ATTEMPTS = 8
-AWS_TEST_ENV = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_SESSION_TOKEN": "testing",
-    "AWS_DEFAULT_REGION": "us-east-1",
-    "AWS_REGION": "us-east-1",
-    "POWERTOOLS_TRACE_DISABLED": "true",
-    "POWERTOOLS_METRICS_DISABLED": "true",
-    "POWERTOOLS_LOG_LEVEL": "CRITICAL",
-}
+# The unit tests' fake AWS environment, with the functions quiet (the table is the output).
+AWS_TEST_ENV = {**UNIT_TEST_ENV, "POWERTOOLS_METRICS_DISABLED": "true", "POWERTOOLS_LOG_LEVEL": "CRITICAL"}
 
 
 class _Discard(io.TextIOBase):
