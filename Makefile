@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: install layer dev lint test test-fast fuzz soak synth bench schema openapi clean
+.PHONY: install layer browser dev lint test test-fast fuzz soak synth bench schema openapi screenshots clean
 
 install: $(VENV)/.installed node_modules/.installed layer
 
@@ -28,6 +28,14 @@ node_modules/.installed: package.json
 	npm install --no-audit --no-fund --no-package-lock --loglevel=error
 	touch $@
 
+# Debian's chromium for the console's browser tests (Playwright drives it and never downloads a
+# browser of its own). Installed with apt when missing: as root, or through sudo.
+CHROMIUM ?= /usr/bin/chromium
+browser:
+	@test -x $(CHROMIUM) || { \
+		if [ "$$(id -u)" = 0 ]; then sudo=; else sudo=sudo; fi; \
+		$$sudo apt-get update -q && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -q chromium; }
+
 dev: install
 	$(BIN)/switchboard dev
 
@@ -37,7 +45,7 @@ dev: install
 # module on one worker. pytest-cov combines the workers' coverage.
 PYTEST_PARALLEL := -n auto --dist loadscope
 
-test: install lint
+test: install browser lint
 	$(BIN)/pytest $(PYTEST_PARALLEL) --cov --cov-report=term:skip-covered
 
 # ruff's lint rules, its formatter (check only) and mypy over functions/, the core layer and

@@ -128,6 +128,8 @@ class Route:
     path: str
     function: str
     authorized: bool = False
+    # An unauthorized route says why it needs no authorizer (cdk-nag AwsSolutions-APIG4).
+    public_because: str = ""
 
 
 SERVICE = "switchboard"
@@ -403,6 +405,13 @@ FUNCTIONS: dict[str, Function] = {
             manages_campaign_rules=True,
         ),
         Function(
+            "console",
+            handler="functions.console.handler.handler",
+            description="The web console's static pages (they call the admin API from the browser).",
+            memory_mb=128,
+            timeout_seconds=5,
+        ),
+        Function(
             "authorizer",
             handler="functions.authorizer.handler.handler",
             description="Lambda authorizer for /admin: Bearer API keys checked against their hashes.",
@@ -644,8 +653,27 @@ FUNCTIONS: dict[str, Function] = {
 
 ROUTES: tuple[Route, ...] = (
     # ANY, so the ingest function itself answers 405 (with Allow) for other methods.
-    Route("ANY", "/webhooks/{provider}/{connection}", "ingest"),
+    Route(
+        "ANY",
+        "/webhooks/{provider}/{connection}",
+        "ingest",
+        public_because="it is called by third-party webhook providers that cannot hold our credentials; the "
+        "ingest function authenticates every request by the provider's signature (HMAC over the raw body, "
+        "constant-time compare, replay window) and answers 401 otherwise.",
+    ),
     Route("ANY", "/admin/{proxy+}", "admin", authorized=True),
+    # The console's static pages: they hold no data; the browser signs in with an API key and
+    # every page calls /admin with it, through the authorizer.
+    *(
+        Route(
+            "GET",
+            path,
+            "console",
+            public_because="it serves the console's static pages, which hold no data or secret; every "
+            "page reads and changes the hub only through /admin, behind the Lambda authorizer.",
+        )
+        for path in ("/console", "/console/{proxy+}")
+    ),
 )
 AUTHORIZER_FUNCTION = "authorizer"
 

@@ -118,3 +118,75 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
         from switchboard_core import aws
 
         aws.reset_clients()
+
+
+# --- the web console in a real headless browser (Debian's chromium, driven by Playwright) ---
+
+CHROMIUM = os.environ.get("SWITCHBOARD_CHROMIUM", "/usr/bin/chromium")
+# Without the background-networking flags chromium keeps trying Google's hosts, which this
+# closed network refuses; --no-sandbox because CI runs as root.
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """One chromium per test module. `make test` installs Debian's chromium (`make browser`):
+    a machine without it fails here, saying so, rather than skipping the console's tests."""
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.fail(f"no chromium at {CHROMIUM}: run `make browser` (Debian's chromium) or set SWITCHBOARD_CHROMIUM")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+@dataclass
+class Console:
+    """A browser tab on the hub's /console, with every console error and uncaught exception kept."""
+
+    page: Any
+    hub: Hub
+    errors: list[str]
+
+    def open(self, hash_path: str = "") -> Any:
+        self.page.goto(f"{self.hub.url}/console{hash_path}")
+        return self.page
+
+    def sign_in(self, key: str) -> Any:
+        self.open()
+        self.page.fill("#api-key", key)
+        self.page.click("button[type=submit]")
+        self.page.wait_for_selector("#nav a[aria-current=page]")
+        return self.page
+
+
+@pytest.fixture
+def console(browser: Any, hub: Hub) -> Iterator[Console]:
+    """A fresh tab (its own sessionStorage) that fails the test if the page logged an error."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    errors: list[str] = []
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    page.on("pageerror", lambda error: errors.append(f"uncaught: {error}"))
+    opened = Console(page=page, hub=hub, errors=errors)
+    try:
+        yield opened
+    finally:
+        context.close()
+    # A refused API call the test provoked on purpose shows in the page, and in the browser's log
+    # as a failed resource: tests that expect one clear `errors` themselves.
+    assert not errors, errors
