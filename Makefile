@@ -81,6 +81,10 @@ soak: $(VENV)/.installed
 	$(BIN)/python -m tests.bench.local_load || status=1; \
 	exit $$status
 
+# The console's screenshots in docs/console/ (a local hub with a few webhooks, headless chromium).
+screenshots: install browser
+	$(BIN)/python -m tests.console_screenshots
+
 synth: install
 	npx cdk synth -q
 

@@ -431,6 +431,7 @@ def welcome(runtime: LocalRuntime) -> str:
         "  (from SWITCHBOARD_ADMIN_KEY)"
         if os.environ.get("SWITCHBOARD_ADMIN_KEY")
         else f"  (saved in {runtime.state.admin_key_file})",
+        f"Console: {runtime.base_url}/console  (sign in with the admin API key)",
         f"State kept in {runtime.state.path} across restarts ({restored_line(runtime)}; `--fresh` starts empty)",
         f"Demo tenant '{runtime.demo['tenant']}' has one connection per provider:",
     ]

@@ -1,0 +1,123 @@
+"""Screenshots of the web console for the docs: `make screenshots` (or
+`python -m tests.console_screenshots [--out docs/console]`).
+
+Starts a local hub on free ports with its own state, sends it a few signed webhooks from
+several providers (and one with a bad signature), then signs in with headless chromium
+(Debian's, driven by Playwright) and saves one PNG per page, plus the events list at phone
+width. Exits 1 if a page logged a console error."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from tests.conftest import AWS_TEST_ENV
+
+PAGES = (
+    ("events", "#/events"),
+    ("connections", "#/connections"),
+    ("connection", "#/connections/{twilio}"),
+    ("event", "#/events/{first_event}"),
+)
+PROVIDER_SAMPLES = (("twilio", None), ("slack", None), ("meta", "whatsapp"), ("zendesk", None), ("telegram", None))
+
+
+def post(url: str, body: bytes, headers: dict[str, str], method: str = "POST") -> int:
+    request = urllib.request.Request(url, data=body, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+def admin(runtime: Any, path: str) -> Any:
+    request = urllib.request.Request(runtime.base_url + path, headers={"Authorization": f"Bearer {runtime.admin_key}"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())
+
+
+def seed(runtime: Any) -> dict[str, str]:
+    from infra.local.samples import build_reply, build_sample
+
+    connections = runtime.demo["connections"]
+    url = lambda provider: f"{runtime.base_url}/webhooks/{provider}/{connections[provider]['id']}"  # noqa: E731
+    for provider, sample in PROVIDER_SAMPLES:
+        signed = build_sample(provider, sample, connections[provider]["credentials"], url(provider))
+        post(signed.url, signed.body, signed.headers, signed.method)
+    for text in ("Hi, is my order #4417 on its way?", "It arrived broken, I want a refund"):
+        signed = build_reply("twilio", connections["twilio"]["credentials"], url("twilio"), "+14155550142", text, "+14155550100")
+        post(signed.url, signed.body, signed.headers, signed.method)
+    # One refused request, so the connection page's chart has a rejection to show.
+    signed = build_sample("twilio", None, connections["twilio"]["credentials"], url("twilio"))
+    post(signed.url, signed.body, {**signed.headers, "X-Twilio-Signature": "bm90IGEgc2lnbmF0dXJl"}, signed.method)
+    deadline = time.monotonic() + 30
+    events: list[dict[str, Any]] = []
+    while time.monotonic() < deadline:
+        events = admin(runtime, "/admin/events?limit=100")["events"]
+        if len({e["provider"] for e in events}) >= len(PROVIDER_SAMPLES):
+            break
+        time.sleep(0.5)
+    first = next(e["id"] for e in events if e["provider"] == "twilio")
+    return {"twilio": connections["twilio"]["id"], "first_event": first}
+
+
+def shoot(base_url: str, key: str, names: dict[str, str], out: Path) -> list[str]:
+    from playwright.sync_api import sync_playwright
+
+    from tests.integration.conftest import CHROMIUM, CHROMIUM_ARGS
+
+    errors: list[str] = []
+    out.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        for width, suffix, pages in ((1280, "", PAGES), (390, "-phone", PAGES[:1])):
+            context = browser.new_context(viewport={"width": width, "height": 900})
+            page = context.new_page()
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.goto(f"{base_url}/console")
+            page.fill("#api-key", key)
+            page.click("button[type=submit]")
+            page.wait_for_selector("#nav a[aria-current=page]")
+            for name, hash_path in pages:
+                page.goto(f"{base_url}/console{hash_path.format(**names)}")
+                page.wait_for_load_state("networkidle")
+                page.wait_for_timeout(800)
+                page.screenshot(path=str(out / f"{name}{suffix}.png"), full_page=True)
+                print(f"  {out / f'{name}{suffix}.png'}")
+            context.close()
+        browser.close()
+    return errors
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", default="docs/console", help="where the PNGs go (default docs/console)")
+    args = parser.parse_args(argv)
+    os.environ.update(AWS_TEST_ENV)
+    os.environ.pop("SWITCHBOARD_ADMIN_KEY", None)
+    from infra.local.runtime import LocalRuntime
+
+    with tempfile.TemporaryDirectory() as state:
+        runtime = LocalRuntime(state_dir=Path(state), port=0).start()
+        try:
+            names = seed(runtime)
+            errors = shoot(runtime.base_url, runtime.admin_key, names, Path(args.out))
+        finally:
+            runtime.stop()
+    if errors:
+        print("console errors:", *errors, sep="\n  ", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
