@@ -54,7 +54,9 @@ def seed(runtime: Any) -> dict[str, str]:
         signed = build_sample(provider, sample, connections[provider]["credentials"], url(provider))
         post(signed.url, signed.body, signed.headers, signed.method)
     for text in ("Hi, is my order #4417 on its way?", "It arrived broken, I want a refund"):
-        signed = build_reply("twilio", connections["twilio"]["credentials"], url("twilio"), "+14155550142", text, "+14155550100")
+        signed = build_reply(
+            "twilio", connections["twilio"]["credentials"], url("twilio"), "+14155550142", text, "+14155550100"
+        )
         post(signed.url, signed.body, signed.headers, signed.method)
     # One refused request, so the connection page's chart has a rejection to show.
     signed = build_sample("twilio", None, connections["twilio"]["credentials"], url("twilio"))
