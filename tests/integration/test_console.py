@@ -160,3 +160,31 @@ def test_keyboard_only_at_phone_width(browser, hub: Hub):
     finally:
         context.close()
     assert not errors, errors
+
+
+def test_an_event_opens_with_its_raw_request_and_what_consumed_it(console: Console):
+    hub = console.hub
+    words = f"detail check {secrets.token_hex(4)}"
+    send_sms(hub, words)
+    logged = wait_for(lambda: [e for e in hub.logged_events(provider="twilio", limit="50") if e.get("text") == words])
+    assert logged
+    event_id = logged[0]["id"]
+    # Routing threads it: the detail then names the conversation.
+    wait_for(
+        lambda: any(c["consumer"] == "routing" for c in hub.admin("GET", f"/admin/events/{event_id}")[1]["consumed_by"])
+    )
+
+    page = console.sign_in(hub.runtime.admin_key)
+    page.goto(f"{hub.url}/console#/events?provider=twilio&live=off")
+    row = page.locator("main table tbody tr.clickable", has_text=words).first
+    row.focus()
+    page.keyboard.press("Enter")  # rows open from the keyboard
+    page.wait_for_url(re.compile(rf"#/events/{event_id}$"))
+    page.get_by_role("heading", name="Raw request").wait_for()
+    canonical, raw = page.locator("main pre").all_inner_texts()[:2]
+    assert event_id in canonical and words in canonical
+    assert words.replace(" ", "+") in raw and "x-twilio-signature" in raw.lower()  # the form body as Twilio sent it
+    assert hub.connection("twilio")["credentials"]["auth_token"] not in page.content()
+    consumers = cell_texts(page, 1)
+    assert "event_log" in consumers and "routing" in consumers
+    page.get_by_role("link", name="conversation").first.wait_for()

@@ -4,6 +4,11 @@ import { api, withQuery } from "../api.js";
 import { errorBox, field, h, json, replace, select, table, when } from "../ui.js";
 
 const LIVE_EVERY_MS = 5000;
+const RAW_UNAVAILABLE = {
+  derived: "No raw request: a consumer made this event, no provider sent it.",
+  expired: "The raw request is no longer stored (the raw bucket keeps requests for 90 days).",
+  elsewhere: "The raw request is in a bucket this hub does not read.",
+};
 const FILTERS = ["tenant", "provider", "connection", "type", "contact", "since"];
 
 export async function render(main, context) {
@@ -181,7 +186,7 @@ async function renderEvent(main, context, id) {
       "section",
       { "aria-labelledby": "raw" },
       h("h2", { id: "raw" }, "Raw request"),
-      detail.raw ? json(detail.raw) : h("p", { class: "muted" }, detail.raw_unavailable || "No raw request: this event was derived by the hub."),
+      detail.raw ? json(detail.raw) : h("p", { class: "muted" }, RAW_UNAVAILABLE[detail.raw_unavailable] || "No raw request."),
     ),
   );
   return undefined;
@@ -195,8 +200,17 @@ function statusClass(status) {
 
 function consumerLink(consumer) {
   const ref = consumer.ref || {};
-  if (ref.conversation) return h("a", { href: `#/conversations/${encodeURIComponent(ref.conversation)}` }, "conversation");
-  if (ref.subscription) return h("a", { href: `#/partners/${encodeURIComponent(ref.subscription)}` }, "subscription");
-  if (ref.campaign) return h("a", { href: `#/campaigns/${encodeURIComponent(ref.campaign)}` }, "campaign");
-  return "";
+  const links = [];
+  if (ref.conversation_id) links.push(h("a", { href: `#/conversations/${encodeURIComponent(ref.conversation_id)}` }, "conversation"));
+  if (ref.contact_id) links.push(h("a", { href: `#/events?contact=${encodeURIComponent(ref.contact_id)}` }, "contact's events"));
+  if (ref.subscription_id) links.push(h("a", { href: `#/partners/${encodeURIComponent(ref.subscription_id)}` }, "subscription"));
+  if (ref.campaign_id) links.push(h("a", { href: `#/campaigns/${encodeURIComponent(ref.campaign_id)}` }, "campaign"));
+  for (const name of ["outcome_event_id", "request_event_id"]) {
+    if (ref[name]) links.push(h("a", { href: `#/events/${encodeURIComponent(ref[name])}` }, name.replace(/_event_id$/, "")));
+  }
+  for (const derived of (consumer.detail && consumer.detail.derived_events) || []) {
+    links.push(h("a", { href: `#/events/${encodeURIComponent(derived.id)}` }, h("code", {}, derived.type)));
+  }
+  const detail = consumer.detail ? Object.entries(consumer.detail).filter(([, v]) => v !== null && typeof v !== "object") : [];
+  return h("span", { class: "row" }, links, detail.map(([k, v]) => h("span", { class: "muted" }, `${k}: ${v}`)));
 }
