@@ -94,7 +94,7 @@ def dependencies() -> logic.AdminDeps:
 
 
 class DetailSettings(BaseModel):
-    """What GET /admin/events/{id} and a connection's stats read besides the common tables."""
+    """What GET /admin/events/{id} reads besides the common tables."""
 
     model_config = ConfigDict(extra="ignore")
 
@@ -102,6 +102,11 @@ class DetailSettings(BaseModel):
     replies_table: str = Field(alias="TABLE_REPLIES")
     subscriptions_table: str = Field(alias="TABLE_SUBSCRIPTIONS")
     runs_table: str = Field(alias="TABLE_CAMPAIGN_RUNS")
+
+
+class StatsSettings(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
     stats_table: str = Field(alias="TABLE_CONNECTION_STATS")
 
 
@@ -135,7 +140,7 @@ def detail_deps() -> event_detail.DetailDeps:
 def connection_stats_store() -> ConnectionStatsStore:
     from switchboard_core.connection_stats import ConnectionStatsStore
 
-    return ConnectionStatsStore(aws.client("dynamodb"), detail_settings().stats_table)
+    return ConnectionStatsStore(aws.client("dynamodb"), load_settings(StatsSettings).stats_table)
 
 
 @cache
