@@ -130,7 +130,8 @@ class ConsumerEntry(BaseModel):
         "subscription: the delivery state (pending, delivered, retrying, failed, held...); campaign: the run's status"
     )
     at: AwareDatetime | None = Field(
-        description="when: logged, routed, the reply's outcome, the delivery's last change, the run's start"
+        description="when: the event was received (event_log), routed, the reply's outcome, the delivery's last "
+        "change, the run's start; null while routing is in progress or a reply pending"
     )
     ref: dict[str, str | None] = Field(
         description="ids to link to: event_id, conversation_id, contact_id, request_event_id, outcome_event_id, "
