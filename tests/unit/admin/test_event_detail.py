@@ -260,9 +260,20 @@ def test_consumed_by_reads_routing_replies_deliveries_and_campaign_runs_by_key(h
         started_at=now,
         updated_at=now,
     )
-    dynamodb.Table(names.table("campaign_runs")).put_item(
-        Item={"pk": f"run#{run.id}", "sk": "state", "run": run.model_dump_json()}
+    # And a run of another of its campaigns, started earlier, that this event answered (a reply).
+    status, _, asked = hub.call("POST", "/admin/campaigns", {"name": "survey", "flow": FLOW})
+    assert status == 201, asked
+    answered = run.model_copy(
+        update={
+            "id": run_id(asked["id"], "ct_1", "earlier-event"),
+            "campaign": asked["id"],
+            "trigger": RunTrigger(event_id="earlier-event"),
+        }
     )
+    runs = dynamodb.Table(names.table("campaign_runs"))
+    for stored in (run, answered):
+        runs.put_item(Item={"pk": f"run#{stored.id}", "sk": "state", "run": stored.model_dump_json()})
+    runs.put_item(Item={"pk": f"reply#{TENANT}#ct_1#{event_id}", "sk": "run", "run": answered.id})
 
     status, _, body = hub.call("GET", f"/admin/events/{event_id}")
     assert status == 200, body
@@ -273,6 +284,7 @@ def test_consumed_by_reads_routing_replies_deliveries_and_campaign_runs_by_key(h
         "replies",
         "subscription",
         "campaign",
+        "campaign",
     ]
     assert by_consumer["routing"]["status"] == "routed"
     assert by_consumer["routing"]["ref"] == {"conversation_id": "cv_1", "contact_id": "ct_1"}
@@ -282,9 +294,14 @@ def test_consumed_by_reads_routing_replies_deliveries_and_campaign_runs_by_key(h
     assert by_consumer["subscription"]["status"] == "retrying"
     assert by_consumer["subscription"]["ref"] == {"subscription_id": delivered_to["id"]}
     assert by_consumer["subscription"]["detail"]["attempts"] == 1
-    assert by_consumer["campaign"]["status"] == "waiting"
-    assert by_consumer["campaign"]["ref"] == {"campaign_id": campaign["id"], "run_id": run.id}
-    assert by_consumer["campaign"]["detail"]["role"] == "started"
+    campaigns = sorted(
+        (e["ref"]["campaign_id"], e["ref"]["run_id"], e["status"], e["detail"]["role"])
+        for e in body["consumed_by"]
+        if e["consumer"] == "campaign"
+    )
+    assert campaigns == sorted(
+        [(campaign["id"], run.id, "waiting", "started"), (asked["id"], answered.id, "waiting", "reply")]
+    )
     # A staff key that may not see the (unshared) campaign sees no run of it.
     status, _, seen_by_staff = hub.call("GET", f"/admin/events/{event_id}", key=STAFF)
     assert status == 200
