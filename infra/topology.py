@@ -146,6 +146,14 @@ TABLES: dict[str, Table] = {
         Table("connections", partition_key="id", purpose="Webhook connections: provider, tenant, secret name."),
         Table("api_keys", partition_key="key_hash", purpose="Admin API keys, stored as SHA-256 hashes."),
         Table(
+            "connection_stats",
+            partition_key="connection",
+            sort_key="day",
+            ttl_attribute="expires_at",
+            purpose="Per connection and UTC day: accepted events, duplicate deliveries and refusals by reason "
+            "(kept 90 days), and its last receive time.",
+        ),
+        Table(
             "idempotency",
             partition_key="id",
             ttl_attribute="expiration",
@@ -369,7 +377,8 @@ FUNCTIONS: dict[str, Function] = {
             description="Verifies, stores, deduplicates, normalises and publishes provider webhooks.",
             memory_mb=512,
             timeout_seconds=15,
-            tables={"connections": "read", "idempotency": "readwrite"},
+            # connection_stats: duplicates and refusals only (accepted events are counted by event_log).
+            tables={"connections": "read", "idempotency": "readwrite", "connection_stats": "write"},
             buckets={"raw": "write"},
             publishes=True,
             secrets="read",
@@ -390,7 +399,11 @@ FUNCTIONS: dict[str, Function] = {
                 "messages": "readwrite",
                 "campaigns": "readwrite",
                 "campaign_runs": "read",
+                # GET /admin/events/{id}: what consumed it (by key) and its stats; raw: the request itself.
+                "replies": "read",
+                "connection_stats": "read",
             },
+            buckets={"raw": "read"},
             # Staff answers: message.sent / message.retry_requested, which the answers function sends.
             publishes=True,
             secrets="readwrite",
@@ -423,7 +436,7 @@ FUNCTIONS: dict[str, Function] = {
             "event_log",
             handler="functions.event_log.handler.handler",
             description="Writes every canonical event from the bus into the event log.",
-            tables={"event_log": "write"},
+            tables={"event_log": "write", "connection_stats": "write"},
             consumer=Consumer(queue="event-log", event_pattern={"source": [{"prefix": EVENT_SOURCE_PREFIX}]}),
         ),
         Function(

@@ -16,7 +16,8 @@ from switchboard_core.principals import Principal
 from switchboard_core.settings import load_settings
 
 if TYPE_CHECKING:
-    from functions.admin import answers, campaign_runs, campaigns, logic, subscriptions
+    from functions.admin import answers, campaign_runs, campaigns, event_detail, logic, subscriptions
+    from switchboard_core.connection_stats import ConnectionStatsStore
     from switchboard_core.cursors import CursorCodec
     from switchboard_core.routing.config_store import RoutingConfigStore
     from switchboard_core.routing.contacts import ContactStore
@@ -90,6 +91,56 @@ def dependencies() -> logic.AdminDeps:
         event_log=EventLogStore(dynamodb.Table(config.event_log_table), ttl=timedelta(days=30)),
         outbound_credentials=CredentialStore(aws.client("secretsmanager"), config.outbound_secrets_prefix),
     )
+
+
+class DetailSettings(BaseModel):
+    """What GET /admin/events/{id} reads besides the common tables."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    raw_bucket: str = Field(alias="BUCKET_RAW")
+    replies_table: str = Field(alias="TABLE_REPLIES")
+    subscriptions_table: str = Field(alias="TABLE_SUBSCRIPTIONS")
+    runs_table: str = Field(alias="TABLE_CAMPAIGN_RUNS")
+
+
+class StatsSettings(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    stats_table: str = Field(alias="TABLE_CONNECTION_STATS")
+
+
+@cache
+def detail_settings() -> DetailSettings:
+    return load_settings(DetailSettings)
+
+
+@cache
+def detail_deps() -> event_detail.DetailDeps:
+    from functions.admin import event_detail
+    from switchboard_core.event_log import EventLogStore
+    from switchboard_core.raw_store import RawStore
+
+    config, details = settings(), detail_settings()
+    dynamodb = aws.resource("dynamodb")
+    return event_detail.DetailDeps(
+        event_log=EventLogStore(dynamodb.Table(config.event_log_table), ttl=timedelta(days=30)),
+        raw=RawStore(aws.client("s3"), details.raw_bucket),
+        raw_bucket=details.raw_bucket,
+        conversations=dynamodb.Table(config.conversations_table),
+        contacts=dynamodb.Table(config.contacts_table),
+        replies=dynamodb.Table(details.replies_table),
+        subscriptions=dynamodb.Table(details.subscriptions_table),
+        campaign_runs=dynamodb.Table(details.runs_table),
+        campaigns=campaign_deps(),
+    )
+
+
+@cache
+def connection_stats_store() -> ConnectionStatsStore:
+    from switchboard_core.connection_stats import ConnectionStatsStore
+
+    return ConnectionStatsStore(aws.client("dynamodb"), load_settings(StatsSettings).stats_table)
 
 
 @cache
@@ -248,6 +299,9 @@ def cold_start() -> None:
         subscription_deps,
         campaign_deps,
         run_deps,
+        detail_settings,
+        detail_deps,
+        connection_stats_store,
         _secrets,
         _codec,
     ):

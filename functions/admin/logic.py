@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from switchboard_core.connection_stats import ConnectionStatsStore
 from switchboard_core.connections import (
     Connection,
     ConnectionStore,
@@ -176,6 +177,14 @@ def rotate_credentials(
         rotated.previous_valid_until.isoformat() if rotated.previous_valid_until else None
     )
     return body
+
+
+def connection_stats(
+    principal: Principal, connection_id: str, days: int, deps: AdminDeps, stats: ConnectionStatsStore, now: datetime
+) -> dict[str, Any]:
+    """A connection's counts for the `days` UTC days up to today, zero-filled, oldest first."""
+    connection = visible_connection(principal, connection_id, deps)
+    return stats.read(connection.id, now.astimezone(UTC).date(), days).model_dump(mode="json")
 
 
 def list_events(

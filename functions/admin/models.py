@@ -110,6 +110,70 @@ class EventsPage(BaseModel):
     filters: EventFilters
 
 
+class RawRequest(BaseModel):
+    """The webhook request as stored: credential-bearing headers' values are [redacted]."""
+
+    method: str | None
+    url: str | None
+    headers: dict[str, str]
+    redacted_headers: list[str] = Field(description="names of the headers whose values are [redacted]")
+    body: str | None = Field(description="the body as UTF-8 text; null when it is not text (see body_base64)")
+    body_base64: str = Field(description="the body's bytes exactly as received, base64")
+    delivery_id: str | None = Field(description="the provider's delivery id (what deduplication keys on)")
+    received_at: str | None
+
+
+class ConsumerEntry(BaseModel):
+    consumer: Literal["event_log", "routing", "replies", "subscription", "campaign"]
+    status: str = Field(
+        description="event_log: logged; routing: routed, in_progress; replies: sent, skipped, failed, pending; "
+        "subscription: the delivery state (pending, delivered, retrying, failed, held...); campaign: the run's status"
+    )
+    at: AwareDatetime | None = Field(
+        description="when: the event was received (event_log), routed, the reply's outcome, the delivery's last "
+        "change, the run's start; null while routing is in progress or a reply pending"
+    )
+    ref: dict[str, str | None] = Field(
+        description="ids to link to: event_id, conversation_id, contact_id, request_event_id, outcome_event_id, "
+        "subscription_id, campaign_id, run_id"
+    )
+    detail: dict[str, Any] | None = Field(
+        default=None,
+        description="routing: derived_events [{id, type}]; replies: reason; subscription: attempts, "
+        "last_status_code; campaign: role (started or reply), current_step, version",
+    )
+
+
+class EventDetail(BaseModel):
+    event: CanonicalEvent
+    raw: RawRequest | None = Field(description="the raw request; null for a derived event or one no longer stored")
+    raw_unavailable: Literal["derived", "expired", "elsewhere"] | None = Field(
+        description="why raw is null: derived (made by a consumer, not received), expired (the raw bucket no longer "
+        "has it), elsewhere (a reference to a bucket this hub does not read); null when raw is shown"
+    )
+    consumed_by: list[ConsumerEntry] = Field(
+        description="what consumed it, from the records consumers keep by event id (docs/architecture.md)"
+    )
+
+
+class StatsDay(BaseModel):
+    date: str = Field(description="the UTC day, YYYY-MM-DD")
+    accepted: int = Field(description="events accepted from this connection's webhooks (one webhook may carry several)")
+    duplicates: int = Field(description="redelivered webhooks acknowledged without new events")
+    rejected: dict[str, int] = Field(
+        description="refused requests by reason, the error code ingest answered with (invalid_signature, "
+        "unsupported_media_type, payload_too_large, malformed_payload, method_not_allowed...)"
+    )
+
+
+class ConnectionStatsView(BaseModel):
+    connection: str
+    last_received_at: AwareDatetime | None = Field(
+        description="when the newest accepted event arrived; null if none in the last 90 days"
+    )
+    days: list[StatsDay] = Field(description="oldest first, one per day, zero-filled")
+
+
 # --- routing configuration ------------------------------------------------------------------
 
 

@@ -3,6 +3,12 @@
 Powertools Batch reports partial failures, so one bad record is retried (and
 lands in the dead-letter queue after maxReceiveCount) without holding back the rest.
 Writes are conditional on the event id, so redeliveries are harmless.
+
+It also counts each connection's accepted events per day (switchboard_core.connection_stats):
+the events of a batch it logged for the first time, one UpdateItem per connection and day,
+after the batch. That keeps the counting off ingest's acknowledgement path; a redelivered
+event is not counted twice (it is not logged twice), and a failed count is logged and
+dropped rather than failing events that are already logged.
 """
 
 from __future__ import annotations
@@ -19,8 +25,10 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from pydantic import BaseModel, ConfigDict, Field
 
 from switchboard_core import aws
+from switchboard_core.connection_stats import ConnectionStatsStore, accepted_by_day
 from switchboard_core.envelopes import CanonicalEventBridgeEvent
 from switchboard_core.event_log import EventLogStore
+from switchboard_core.events import CanonicalEvent
 from switchboard_core.settings import load_settings
 from switchboard_core.tracing import LazyTracer
 
@@ -35,6 +43,7 @@ class EventLogSettings(BaseModel):
 
     event_log_table: str = Field(alias="TABLE_EVENT_LOG")
     ttl_days: int = Field(default=30, alias="EVENT_LOG_TTL_DAYS")
+    stats_table: str = Field(alias="TABLE_CONNECTION_STATS")
 
 
 @cache
@@ -43,14 +52,42 @@ def store() -> EventLogStore:
     return EventLogStore(aws.resource("dynamodb").Table(config.event_log_table), ttl=timedelta(days=config.ttl_days))
 
 
+@cache
+def stats() -> ConnectionStatsStore:
+    return ConnectionStatsStore(aws.client("dynamodb"), load_settings(EventLogSettings).stats_table)
+
+
+# The events this invocation logged for the first time: counted once the batch is done.
+logged: list[CanonicalEvent] = []
+
+
 def record_handler(record: SQSRecord) -> None:
     event = CanonicalEventBridgeEvent.model_validate_json(record.body).detail
     written = store().put(event)
+    if written:
+        logged.append(event)
     metrics.add_metric(name="EventsLogged" if written else "EventsAlreadyLogged", unit=MetricUnit.Count, value=1)
+
+
+def count_accepted(events: list[CanonicalEvent]) -> None:
+    """Add the batch's webhook events to their connections' daily counts (best-effort)."""
+    for (connection, day), (count, newest) in accepted_by_day(events).items():
+        try:
+            stats().count_accepted(connection, day, count, newest)
+        except Exception:  # the events are logged; a lost count must not redeliver them
+            logger.exception("connection stats not counted", extra={"connection": connection, "events": count})
+            metrics.add_metric(name="StatsNotCounted", unit=MetricUnit.Count, value=count)
 
 
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: Any) -> PartialItemFailureResponse:
-    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+    logged.clear()
+    try:
+        return process_partial_response(
+            event=event, record_handler=record_handler, processor=processor, context=context
+        )
+    finally:
+        count_accepted(logged)
+        logged.clear()

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from functions.ingest.logic import IngestDeps, IngestOutcome, handle_webhook
 from switchboard_core import aws
 from switchboard_core.bus import EventPublisher, PublishError
+from switchboard_core.connection_stats import ConnectionStatsStore
 from switchboard_core.connections import ConnectionStore, CredentialStore
 from switchboard_core.dedupe import IdempotentRunner
 from switchboard_core.dynamo import KeyReads
@@ -95,9 +96,9 @@ def webhook(provider: str, connection: str) -> Response:
         request = webhook_request(app.current_event.raw_event, now, settings().public_base_url)
         outcome = handle_webhook(request, provider, connection, deps, now)
     except HubError as error:
-        record_rejection(provider, error)
+        record_rejection(provider, error, connection, now)
         return error_response(error)
-    record_outcome(outcome)
+    record_outcome(outcome, connection, now)
     answer = outcome.response
     return Response(
         status_code=answer.status,
@@ -123,7 +124,7 @@ def metric_provider(provider: str) -> str:
     return provider if provider in PROVIDER_NAMES else "unknown"
 
 
-def record_rejection(provider: str, error: HubError) -> None:
+def record_rejection(provider: str, error: HubError, connection: str | None = None, at: datetime | None = None) -> None:
     if isinstance(error, PublishError):
         # Own metric without the provider dimension: one alarm covers every provider.
         with single_metric(name="PublishFailures", unit=MetricUnit.Count, value=1) as metric:
@@ -133,9 +134,11 @@ def record_rejection(provider: str, error: HubError) -> None:
         metric.add_dimension(name="reason", value=error.code)
     log = logger.error if error.status >= 500 else logger.warning
     log("webhook refused", extra={"status": error.status, "reason": error.code, "detail": error.message})
+    if connection is not None and at is not None and error.code not in UNCHARGEABLE:
+        count_for_connection(provider, connection, at, error.code)
 
 
-def record_outcome(outcome: IngestOutcome) -> None:
+def record_outcome(outcome: IngestOutcome, connection: str | None = None, at: datetime | None = None) -> None:
     if outcome.kind == "handshake":
         metrics.add_metric(name="HandshakesAnswered", unit=MetricUnit.Count, value=1)
         logger.info("handshake answered")
@@ -145,6 +148,8 @@ def record_outcome(outcome: IngestOutcome) -> None:
     if outcome.kind == "duplicate":
         metrics.add_metric(name="DuplicateDeliveries", unit=MetricUnit.Count, value=1)
         logger.info("duplicate delivery acknowledged", extra={"delivery_id": outcome.delivery_id})
+        if connection is not None and at is not None:
+            count_for_connection(None, connection, at, None)  # handle_webhook matched it to the provider
         return
     metrics.add_metric(name="WebhooksAccepted", unit=MetricUnit.Count, value=1)
     metrics.add_metric(name="EventsPublished", unit=MetricUnit.Count, value=len(outcome.event_ids))
@@ -156,6 +161,40 @@ def record_outcome(outcome: IngestOutcome) -> None:
             "types": sorted({e.type for e in outcome.events}),
         },
     )
+
+
+# --- the Connections page's counts (switchboard_core.connection_stats): refusals and duplicates
+# only. Accepted events are counted by the event-log consumer, off this function's answer.
+
+# Refusals no connection can be charged with: the path names none that exists.
+UNCHARGEABLE = frozenset({"unknown_provider", "unknown_connection", "unknown_route"})
+
+
+class StatsSettings(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    stats_table: str = Field(alias="TABLE_CONNECTION_STATS")
+
+
+@cache
+def connection_stats() -> ConnectionStatsStore:
+    return ConnectionStatsStore(aws.client("dynamodb"), load_settings(StatsSettings).stats_table)
+
+
+def count_for_connection(provider: str | None, connection: str, at: datetime, reason: str | None) -> None:
+    """Count a refusal (`reason`, its error code) or a duplicate (None) for `connection`, if it
+    exists and is the provider's (a caller-chosen path never makes an item). Best-effort: a
+    failed count is logged, and the answer is the same."""
+    try:
+        known = dependencies().connections.get(connection)  # cached: ingest has just read it
+        if provider is not None and known.provider != provider:
+            return
+        if reason is None:
+            connection_stats().count_duplicate(known.id, at)
+        else:
+            connection_stats().count_rejection(known.id, reason, at)
+    except Exception:  # counting must never change what the provider is answered
+        logger.warning("connection stats not counted", extra={"reason": reason or "duplicate"}, exc_info=True)
 
 
 @app.exception_handler(HubError)

@@ -1,4 +1,4 @@
-"""Providers and connections: /admin/providers, /admin/connections[/{id}[/rotate|/outbound]]."""
+"""Providers and connections: /admin/providers, /admin/connections[/{id}[/rotate|/outbound|/stats]]."""
 
 from __future__ import annotations
 
@@ -7,11 +7,17 @@ from typing import Annotated
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
-from aws_lambda_powertools.event_handler.openapi.params import Body
+from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 
 from functions.admin import logic
-from functions.admin.dependencies import base_url, dependencies, now, principal
-from functions.admin.models import ConnectionList, ConnectionView, ProviderList, RotatedConnection
+from functions.admin.dependencies import base_url, connection_stats_store, dependencies, now, principal
+from functions.admin.models import (
+    ConnectionList,
+    ConnectionStatsView,
+    ConnectionView,
+    ProviderList,
+    RotatedConnection,
+)
 from functions.admin.routes.params import TenantQuery, answers, path_id
 
 router = Router()
@@ -112,3 +118,19 @@ def delete_outbound(connection_id: ConnectionId) -> Response[None]:
     logic.delete_outbound_credentials(principal(router.current_event), connection_id, dependencies())
     logger.info("outbound credentials removed", extra={"connection": connection_id})
     return Response(status_code=204, body=None)
+
+
+@router.get(
+    "/admin/connections/<connection_id>/stats",
+    tags=TAGS,
+    responses=answers(404),
+    summary="Daily counts (UTC): accepted events, duplicates, refusals by reason; and the last receive time",
+)
+def stats(
+    connection_id: ConnectionId,
+    days: Annotated[int, Query(description="how many days up to today, today included", ge=1, le=90)] = 14,
+) -> ConnectionStatsView:
+    counted = logic.connection_stats(
+        principal(router.current_event), connection_id, days, dependencies(), connection_stats_store(), now()
+    )
+    return ConnectionStatsView.model_validate(counted)

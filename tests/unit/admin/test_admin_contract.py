@@ -365,7 +365,7 @@ def test_openapi_json_is_served_and_lists_every_route_with_its_models(admin):
     assert served["components"]["securitySchemes"]["apiKey"]["scheme"] == "bearer"
     routes = {(route.method.lower(), route.rule.pattern) for route in app._static_routes + app._dynamic_routes}
     documented = [(method, path) for path, operations in served["paths"].items() for method in operations]
-    assert len(documented) == len(routes) == 55
+    assert len(documented) == len(routes) == 57
     for path, operations in served["paths"].items():
         for method, operation in operations.items():
             success = [code for code in operation["responses"] if code.startswith("2")]

@@ -86,6 +86,7 @@ FILTER_QUERIES = {
     "version",
     "from",
     "to",
+    "days",
 }
 REQUIRED_QUERIES = {("/admin/campaigns/{campaign_id}/diff", "GET"): {"from": "1", "to": "1"}}
 # Teams and responders are named within their tenant: A's key naming B's team or responder
