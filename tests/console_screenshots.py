@@ -69,6 +69,10 @@ def seed(runtime: Any) -> dict[str, str]:
             break
         time.sleep(0.5)
     first = next(e["id"] for e in events if e["provider"] == "twilio")
+    while time.monotonic() < deadline + 30:  # the event page shows what consumed it: wait for routing
+        if any(c["consumer"] == "routing" for c in admin(runtime, f"/admin/events/{first}")["consumed_by"]):
+            break
+        time.sleep(0.5)
     return {"twilio": connections["twilio"]["id"], "first_event": first}
 
 
@@ -90,9 +94,12 @@ def shoot(base_url: str, key: str, names: dict[str, str], out: Path) -> list[str
             page.click("button[type=submit]")
             page.wait_for_selector("#nav a[aria-current=page]")
             for name, hash_path in pages:
+                # A full load each time (the key stays in the tab's sessionStorage), then the page's own
+                # "drawn" mark, so no screenshot catches a page still loading.
+                page.goto("about:blank")
                 page.goto(f"{base_url}/console{hash_path.format(**names)}")
-                page.wait_for_load_state("networkidle")
-                page.wait_for_timeout(800)
+                page.wait_for_selector("main[data-ready]")
+                page.wait_for_timeout(300)
                 page.screenshot(path=str(out / f"{name}{suffix}.png"), full_page=True)
                 print(f"  {out / f'{name}{suffix}.png'}")
             context.close()

@@ -112,6 +112,7 @@ async function render() {
     if (link.dataset.page === page) link.setAttribute("aria-current", "page");
     else link.removeAttribute("aria-current");
   }
+  delete main.dataset.ready;
   replace(main, h("p", { class: "muted" }, "Loading…"));
   try {
     const module = await PAGES[page][1]();
@@ -121,6 +122,7 @@ async function render() {
     replace(main, errorBox(error));
   }
   document.title = `${page[0].toUpperCase()}${page.slice(1)} · Switchboard console`;
+  main.dataset.ready = page; // the page has drawn what it first loads (tests and screenshots wait on it)
 }
 
 window.addEventListener("hashchange", render);

@@ -147,6 +147,7 @@ function statsView(stats) {
     {},
     h("p", {}, "Last received: ", stats.last_received_at ? when(stats.last_received_at) : "never"),
     dayChart(days),
+    h("p", { class: "row muted" }, "per day (UTC):", h("span", { class: "tag good" }, "accepted"), h("span", { class: "tag" }, "duplicates"), h("span", { class: "tag bad" }, "rejected")),
     h(
       "p",
       { class: "row" },
@@ -159,20 +160,23 @@ function statsView(stats) {
 
 // Stacked bars per day: accepted, duplicates, rejected (all reasons; the tags above split them).
 function dayChart(days) {
-  const width = 28 * Math.max(days.length, 1) + 20;
+  const step = 34;
+  const width = step * Math.max(days.length, 1) + 20;
   const height = 140;
   const top = Math.max(1, ...days.map((d) => (d.accepted || 0) + (d.duplicates || 0) + sumValues(d.rejected)));
   const scale = (n) => (n / top) * (height - 30);
   const bars = days.map((d, i) => {
-    const x = 10 + i * 28;
+    const x = 10 + i * step;
     let y = height - 18;
     const parts = [];
     for (const [kind, n] of [["accepted", d.accepted || 0], ["duplicates", d.duplicates || 0], ["rejected", sumValues(d.rejected)]]) {
       const barHeight = scale(n);
       y -= barHeight;
-      if (n) parts.push(svg("rect", { x, y, width: 20, height: barHeight, class: kind }, svg("title", {}, `${d.date}: ${n} ${kind}`)));
+      if (n) parts.push(svg("rect", { x, y, width: 24, height: barHeight, class: kind }, svg("title", {}, `${d.date}: ${n} ${kind}`)));
     }
-    parts.push(svg("text", { x: x + 10, y: height - 4, "text-anchor": "middle" }, d.date.slice(5)));
+    // The day of the month under each bar; the month where it changes (and first).
+    const label = i === 0 || d.date.slice(8) === "01" ? d.date.slice(5) : d.date.slice(8);
+    parts.push(svg("text", { x: x + 12, y: height - 4, "text-anchor": "middle" }, label));
     return parts;
   });
   return h(

@@ -186,10 +186,17 @@ async function renderEvent(main, context, id) {
       "section",
       { "aria-labelledby": "raw" },
       h("h2", { id: "raw" }, "Raw request"),
-      detail.raw ? json(detail.raw) : h("p", { class: "muted" }, RAW_UNAVAILABLE[detail.raw_unavailable] || "No raw request."),
+      detail.raw ? json(readableRaw(detail.raw)) : h("p", { class: "muted" }, RAW_UNAVAILABLE[detail.raw_unavailable] || "No raw request."),
     ),
   );
   return undefined;
+}
+
+// The body once: as text when it is UTF-8, else as base64.
+function readableRaw(raw) {
+  const shown = { ...raw };
+  if (shown.body !== null && shown.body !== undefined) delete shown.body_base64;
+  return shown;
 }
 
 function statusClass(status) {
