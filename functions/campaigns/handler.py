@@ -102,6 +102,9 @@ def post_webhook(endpoint: CheckedEndpoint, body: bytes, headers: dict[str, str]
     return post(endpoint, body, headers, timeout)
 
 
+VERSIONS_CACHED = 256
+
+
 @cache
 def dependencies() -> RunnerDeps:
     config = settings()
@@ -118,7 +121,8 @@ def dependencies() -> RunnerDeps:
 
     return RunnerDeps(
         runs=RunStore(sending.table(config.runs_table)),
-        campaigns=CampaignStore(sending.table(config.campaigns_table)),
+        # Versions are immutable: each is read and parsed once per sandbox (the head every time).
+        campaigns=CampaignStore(sending.table(config.campaigns_table), versions_cached=VERSIONS_CACHED),
         contacts=ContactStore(sending.table(config.contacts_table)),
         conversations=ConversationStore(sending.table(config.conversations_table)),
         config=RoutingConfig(sending.table(config.routing_table)),

@@ -166,3 +166,36 @@ def test_diff_names_added_removed_and_changed_steps_and_the_trigger():
         "steps": {"added": [], "removed": [], "changed": []},
         "trigger": None,
     }
+
+
+def test_versions_are_read_once_when_cached_and_the_head_every_time(table):
+    """The campaigns function's store keeps versions (immutable) but always reads the head."""
+    from unittest import mock
+
+    cached = CampaignStore(table, versions_cached=2)
+    cached.create(campaign(), version(1))
+    assert cached.save_version(version(2, edited("Hello ${name}")), expected_version=1)
+    assert cached.save_version(version(3, edited("Hey ${name}")), expected_version=2)
+    with mock.patch.object(table, "get_item", wraps=table.get_item) as reads:
+        for _ in range(3):
+            assert cached.version("cmp_1", 1) == version(1)
+            assert cached.version("cmp_1", 2) == version(2, edited("Hello ${name}"))
+        assert reads.call_count == 2  # one read per version
+        cached.version("cmp_1", 3)  # a third evicts the least recently used (1)
+        cached.version("cmp_1", 1)
+        assert reads.call_count == 4
+        assert cached.version("cmp_1", 9) is None and cached.version("cmp_1", 9) is None
+        assert reads.call_count == 6  # a missing version is never cached: it may be written next
+        cached.get("cmp_1")
+        cached.get("cmp_1")
+        assert reads.call_count == 8
+
+
+def test_the_default_store_reads_every_time(store):
+    from unittest import mock
+
+    store.create(campaign(), version(1))
+    with mock.patch.object(store._table, "get_item", wraps=store._table.get_item) as reads:
+        store.version("cmp_1", 1)
+        store.version("cmp_1", 1)
+    assert reads.call_count == 2

@@ -12,6 +12,7 @@ DynamoDB would turn their numbers into Decimals.
 from __future__ import annotations
 
 import json
+from collections import OrderedDict
 from datetime import datetime
 from typing import Any
 
@@ -69,8 +70,15 @@ def version_from_item(item: dict[str, Any]) -> CampaignVersion:
 
 
 class CampaignStore:
-    def __init__(self, table: Any) -> None:
+    """`versions_cached`: how many versions `version()` keeps in memory. A version is written once
+    and never changed, so the campaigns function, which reads the run's version for every event it
+    handles, reads and parses each one once per sandbox; the head (live version, stop, shares)
+    changes, so it is always read."""
+
+    def __init__(self, table: Any, versions_cached: int = 0) -> None:
         self._table = table
+        self._versions_cached = versions_cached
+        self._versions: OrderedDict[tuple[str, int], CampaignVersion] = OrderedDict()
 
     # --- writes: every one conditional ---------------------------------------------------------
 
@@ -194,10 +202,21 @@ class CampaignStore:
         return campaign_from_item(item["Item"]) if "Item" in item else None
 
     def version(self, campaign_id: str, version: int) -> CampaignVersion | None:
+        key = (campaign_id, version)
+        if key in self._versions:
+            self._versions.move_to_end(key)
+            return self._versions[key]
         item = self._table.get_item(
             Key={"pk": campaign_pk(campaign_id), "sk": version_sk(version)}, ConsistentRead=True
         )
-        return version_from_item(item["Item"]) if "Item" in item else None
+        if "Item" not in item:
+            return None  # not cached: a version being created may appear on the next read
+        found = version_from_item(item["Item"])
+        if self._versions_cached:
+            self._versions[key] = found
+            if len(self._versions) > self._versions_cached:
+                self._versions.popitem(last=False)
+        return found
 
     def versions(self, campaign_id: str) -> list[CampaignVersion]:
         """Every version, oldest first."""
