@@ -17,6 +17,7 @@ const who = document.getElementById("who");
 let whoami = null;
 for (const [name, [title]] of Object.entries(PAGES)) nav.append(h("a", { href: `#/${name}`, "data-page": name }, title));
 let stopPage = null;
+let renders = 0; // only the newest render may draw: an older one still loading is dropped
 
 export function route() {
   const [path, query = ""] = location.hash.replace(/^#/, "").split("?", 2);
@@ -91,6 +92,7 @@ function showPrincipal() {
 }
 
 async function render() {
+  const mine = ++renders;
   if (stopPage) {
     stopPage();
     stopPage = null;
@@ -103,6 +105,7 @@ async function render() {
       forgetKey();
       return signInPage(error);
     }
+    if (mine !== renders) return undefined;
   }
   showPrincipal();
   const current = route();
@@ -114,13 +117,21 @@ async function render() {
   }
   delete main.dataset.ready;
   replace(main, h("p", { class: "muted" }, "Loading…"));
+  // A page draws into its own container, swapped in only if no newer render started meanwhile.
+  const view = h("div", {});
   try {
     const module = await PAGES[page][1]();
-    const stop = await module.render(main, { ...current, page, whoami, go });
+    const stop = await module.render(view, { ...current, page, whoami, go });
+    if (mine !== renders) {
+      if (typeof stop === "function") stop();
+      return undefined;
+    }
     if (typeof stop === "function") stopPage = stop;
   } catch (error) {
-    replace(main, errorBox(error));
+    if (mine !== renders) return undefined;
+    replace(view, errorBox(error));
   }
+  replace(main, ...view.childNodes);
   document.title = `${page[0].toUpperCase()}${page.slice(1)} · Switchboard console`;
   main.dataset.ready = page; // the page has drawn what it first loads (tests and screenshots wait on it)
 }
