@@ -7,6 +7,7 @@ import { act, errorBox, field, h, json, notice, replace, select, svg, table, whe
 
 const STATUSES = ["active", "paused", "failing", "disabled"];
 const REFRESH_EVERY_MS = 5000;
+const SOON_MS = [700, 1500, 3000]; // after a retry or replay: its attempts are usually made by then
 const HEALTH_SAMPLE = 100; // the latest attempts the health card is computed from
 const CHART_SLOTS = 50; // the latest attempts drawn as bars
 let flash = null; // what the last action said, shown once on the page it returned to (never a secret)
@@ -201,6 +202,7 @@ async function renderSubscription(main, context, id) {
   const healthCard = h("section", { class: "card", "aria-labelledby": "health" });
   const log = h("div", { "aria-live": "polite" });
   const secretVersion = h("dd", {}, subscription.secret_version);
+  let refreshSoon = () => {}; // set once the log is shown
   replace(healthCard, h("h2", { id: "health" }, "Endpoint health"), healthView(subscription, recent.attempts));
 
   replace(
@@ -238,10 +240,10 @@ async function renderSubscription(main, context, id) {
       "section",
       { "aria-labelledby": "log" },
       h("h2", { id: "log" }, eventId ? "Every attempt for one event" : "Delivery log"),
-      eventId ? eventHeader(subscription, path, eventId, manage, here) : h("p", { class: "muted" }, "Newest first. Open a row to see every attempt for its event (and retry it)."),
+      eventId ? eventHeader(path, eventId, manage, here, () => refreshSoon()) : h("p", { class: "muted" }, "Newest first. Open a row to see every attempt for its event (and retry it)."),
       log,
     ),
-    manage ? replayForm(subscription, path) : null,
+    manage ? replayForm(path, () => refreshSoon()) : null,
     manage ? editForm(subscription, path, context) : null,
   );
 
@@ -264,8 +266,9 @@ async function renderSubscription(main, context, id) {
   );
   show();
 
-  // While open, new attempts (a retry, a replay, the bus) show up without a reload.
-  const timer = setInterval(async () => {
+  // While open, new attempts (a retry, a replay, the bus) show up without a reload; sooner
+  // right after this page queued some.
+  async function refresh() {
     if (olderLoaded) return;
     try {
       const fresh = await api("GET", withQuery(`${path}/deliveries`, { event_id: eventId, limit: eventId ? 100 : HEALTH_SAMPLE }));
@@ -278,8 +281,19 @@ async function renderSubscription(main, context, id) {
     } catch {
       // A failed refresh keeps what is shown; the next one tries again.
     }
-  }, REFRESH_EVERY_MS);
-  return () => clearInterval(timer);
+  }
+  const soon = new Set();
+  refreshSoon = () => {
+    for (const delay of SOON_MS) {
+      const timeout = setTimeout(() => soon.delete(timeout) && refresh(), delay);
+      soon.add(timeout);
+    }
+  };
+  const timer = setInterval(refresh, REFRESH_EVERY_MS);
+  return () => {
+    clearInterval(timer);
+    for (const timeout of soon) clearTimeout(timeout);
+  };
 }
 
 function attemptKey(a) {
@@ -310,12 +324,14 @@ function attemptTable(attempts, open, withExcerpt) {
   return table(columns, attempts, open || undefined);
 }
 
-function eventHeader(subscription, path, eventId, manage, here) {
+function eventHeader(path, eventId, manage, here, queued) {
   const output = h("div", { "aria-live": "polite" });
   const retry = h("button", { type: "button" }, "Retry this delivery");
   retry.addEventListener("click", async () => {
-    const queued = await act(retry, output, () => api("POST", `${path}/deliveries/${encodeURIComponent(eventId)}/retry`));
-    if (queued) replace(output, notice("Queued: the new attempt shows here when it is made."));
+    const done = await act(retry, output, () => api("POST", `${path}/deliveries/${encodeURIComponent(eventId)}/retry`));
+    if (!done) return;
+    replace(output, notice("Queued: the new attempt shows here when it is made."));
+    queued();
   });
   return h(
     "div",
@@ -433,7 +449,7 @@ function localInput(date) {
   return new Date(date.getTime() - date.getTimezoneOffset() * 60000).toISOString().slice(0, 16);
 }
 
-function replayForm(subscription, path) {
+function replayForm(path, queued) {
   const output = h("div", { "aria-live": "polite" });
   const submit = h("button", { type: "submit" }, "Replay");
   const form = h(
@@ -456,8 +472,9 @@ function replayForm(subscription, path) {
     const body = { since: new Date(chosen.get("since")).toISOString(), until: chosen.get("until") ? new Date(chosen.get("until")).toISOString() : new Date().toISOString() };
     const started = await act(submit, output, () => api("POST", `${path}/replay`, body));
     if (started) {
-      const queued = started.queued === null ? "EventBridge is replaying the archive" : `${started.queued} event${started.queued === 1 ? "" : "s"} queued`;
-      replace(output, notice(`Replay ${started.replay} started: ${queued}. The attempts show in the delivery log.`));
+      const count = started.queued === null ? "EventBridge is replaying the archive" : `${started.queued} event${started.queued === 1 ? "" : "s"} queued`;
+      replace(output, notice(`Replay ${started.replay} started: ${count}. The attempts show in the delivery log.`));
+      queued();
     }
   });
   return form;
