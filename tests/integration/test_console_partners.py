@@ -210,3 +210,23 @@ def test_at_phone_width_a_subscription_opens_by_keyboard_without_sideways_scroll
     finally:
         context.close()
     assert not errors, errors
+
+
+def test_staff_see_a_subscription_without_the_buttons_that_change_it(console: Console, partners):
+    from switchboard_core import aws
+    from switchboard_core.principals import ApiKeyStore, Role
+
+    hub = console.hub
+    keys = ApiKeyStore(aws.resource("dynamodb").Table(hub.runtime.names.table("api_keys")))
+    staff, _ = keys.create(tenant="demo", name="console-staff", role=Role.STAFF, now=datetime.now(UTC))
+    subscription = subscribe(
+        hub, partners["a"], f"http://127.0.0.1:{free_port()}/staff", orders_pattern("STAFF"), "seen by staff"
+    )
+    page = sign_in_at(console, staff, f"#/partners/{subscription['id']}")
+    page.get_by_role("heading", name="Endpoint health").wait_for()
+    assert page.locator("#endpoint-url").inner_text() == subscription["url"]
+    for label in ("Pause", "Rotate signing secret", "Delete", "Replay", "Save changes"):
+        assert page.get_by_role("button", name=label, exact=True).count() == 0, label
+    page.get_by_role("link", name="← Partners").click()
+    page.locator("main table tbody tr.clickable", has_text=subscription["id"]).wait_for()
+    assert page.get_by_role("heading", name="New subscription").count() == 0
