@@ -7,6 +7,8 @@ import { errorBox, h, replace } from "./ui.js";
 const PAGES = {
   events: ["Events", () => import("./pages/events.js")],
   connections: ["Connections", () => import("./pages/connections.js")],
+  campaigns: ["Campaigns", () => import("./pages/campaigns.js")],
+  partners: ["Partners", () => import("./pages/partners.js")],
 };
 // Partner keys see only their own subscriptions: their console opens on them.
 const HOME = { partner: "partners" };
