@@ -23,9 +23,13 @@ from tests.conftest import AWS_TEST_ENV
 
 PAGES = (
     ("events", "#/events"),
+    ("event", "#/events/{first_event}"),
     ("connections", "#/connections"),
     ("connection", "#/connections/{twilio}"),
-    ("event", "#/events/{first_event}"),
+    ("campaigns", "#/campaigns"),
+    ("campaign", "#/campaigns/{campaign}"),
+    ("partners", "#/partners"),
+    ("subscription", "#/partners/{subscription}"),
 )
 PROVIDER_SAMPLES = (("twilio", None), ("slack", None), ("meta", "whatsapp"), ("zendesk", None), ("telegram", None))
 
@@ -39,10 +43,34 @@ def post(url: str, body: bytes, headers: dict[str, str], method: str = "POST") -
         return error.code
 
 
-def admin(runtime: Any, path: str) -> Any:
-    request = urllib.request.Request(runtime.base_url + path, headers={"Authorization": f"Bearer {runtime.admin_key}"})
+def admin(runtime: Any, path: str, body: dict[str, Any] | None = None, method: str | None = None) -> Any:
+    headers = {"Authorization": f"Bearer {runtime.admin_key}", "Content-Type": "application/json"}
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(runtime.base_url + path, data=data, method=method, headers=headers)
     with urllib.request.urlopen(request, timeout=30) as response:
         return json.loads(response.read())
+
+
+def seed_configuration(runtime: Any, receiver: Any) -> dict[str, str]:
+    """A campaign with two versions, the second live with a run; a subscription to `receiver`."""
+    from tests.integration.test_console_campaigns import VERSION_1, VERSION_2
+
+    campaign = admin(runtime, "/admin/campaigns", {"name": "check-in after a visit", "flow": VERSION_1})
+    path = f"/admin/campaigns/{campaign['id']}"
+    admin(runtime, path, {"flow": VERSION_2, "expected_version": 1}, method="PUT")
+    admin(runtime, f"{path}/publish", {"version": 2})
+    admin(runtime, f"{path}/runs", {"contacts": ["+14155550199"]})
+    subscription = admin(
+        runtime,
+        "/admin/subscriptions",
+        {
+            "url": receiver.url,
+            "event_pattern": {"detail-type": ["message.received"]},
+            "description": "orders desk: every message received",
+        },
+    )
+    receiver.secret = subscription["secret"]
+    return {"campaign": campaign["id"], "subscription": subscription["id"]}
 
 
 def seed(runtime: Any) -> dict[str, str]:
@@ -116,11 +144,15 @@ def main(argv: list[str] | None = None) -> int:
     from infra.local.runtime import LocalRuntime
 
     with tempfile.TemporaryDirectory() as state:
+        from tests.integration.test_partner_subscriptions import Receiver
+
         runtime = LocalRuntime(state_dir=Path(state), port=0).start()
+        receiver = Receiver().start()
         try:
-            names = seed(runtime)
+            names = seed_configuration(runtime, receiver) | seed(runtime)
             errors = shoot(runtime.base_url, runtime.admin_key, names, Path(args.out))
         finally:
+            receiver.stop()
             runtime.stop()
     if errors:
         print("console errors:", *errors, sep="\n  ", file=sys.stderr)

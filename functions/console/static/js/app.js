@@ -10,14 +10,18 @@ const PAGES = {
   campaigns: ["Campaigns", () => import("./pages/campaigns.js")],
   partners: ["Partners", () => import("./pages/partners.js")],
 };
-// Partner keys see only their own subscriptions: their console opens on them.
+// Partner keys may use only their own subscriptions: their console has that page alone.
 const HOME = { partner: "partners" };
+const PARTNER_PAGES = ["partners"];
+
+function visiblePages(role) {
+  return Object.keys(PAGES).filter((name) => role !== "partner" || PARTNER_PAGES.includes(name));
+}
 
 const main = document.getElementById("main");
 const nav = document.getElementById("nav");
 const who = document.getElementById("who");
 let whoami = null;
-for (const [name, [title]] of Object.entries(PAGES)) nav.append(h("a", { href: `#/${name}`, "data-page": name }, title));
 let stopPage = null;
 let renders = 0; // only the newest render may draw: an older one still loading is dropped
 
@@ -85,6 +89,7 @@ function signInPage(problem) {
 }
 
 function showPrincipal() {
+  replace(nav, visiblePages(whoami.role).map((name) => h("a", { href: `#/${name}`, "data-page": name }, PAGES[name][0])));
   replace(
     who,
     h("span", {}, whoami.name, " · ", h("span", { class: "tag" }, whoami.role), " · tenant ", whoami.tenant),
@@ -112,7 +117,7 @@ async function render() {
   showPrincipal();
   const current = route();
   const home = PAGES[HOME[whoami.role]] ? HOME[whoami.role] : "events";
-  const page = PAGES[current.page] ? current.page : home;
+  const page = visiblePages(whoami.role).includes(current.page) ? current.page : home;
   for (const link of nav.querySelectorAll("a")) {
     if (link.dataset.page === page) link.setAttribute("aria-current", "page");
     else link.removeAttribute("aria-current");

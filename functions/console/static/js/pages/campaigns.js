@@ -9,10 +9,6 @@ const RUN_STATES = ["active", "waiting", "completed", "stopped"];
 const LINEAGE_LIMIT = 10; // ancestors followed: a fork of a fork of ... stops somewhere readable
 
 export async function render(main, context) {
-  if (context.whoami.role === "partner") {
-    replace(main, h("h1", {}, "Campaigns"), notice("Campaigns are built by a tenant's admins and staff: a partner key has no access to them."));
-    return undefined;
-  }
   if (context.parts[0]) return renderCampaign(main, context, context.parts[0]);
   return renderList(main, context);
 }
