@@ -112,15 +112,23 @@ async function render() {
     if (link.dataset.page === page) link.setAttribute("aria-current", "page");
     else link.removeAttribute("aria-current");
   }
-  replace(main, h("p", { class: "muted" }, "Loading…"));
+  // Each navigation renders into its own view: a slower page opened before (its API calls still
+  // in flight) then writes into a view no longer shown, never over the page now open.
+  const view = h("div", { class: "view" }, h("p", { class: "muted" }, "Loading…"));
+  replace(main, view);
+  let stop;
   try {
     const module = await PAGES[page][1]();
-    const stop = await module.render(main, { ...current, page, whoami, go });
-    if (typeof stop === "function") stopPage = stop;
+    stop = await module.render(view, { ...current, page, whoami, go });
   } catch (error) {
-    replace(main, errorBox(error));
+    replace(view, errorBox(error));
   }
-  document.title = `${page[0].toUpperCase()}${page.slice(1)} · Switchboard console`;
+  const shown = main.contains(view);
+  if (typeof stop === "function") {
+    if (shown) stopPage = stop;
+    else stop();
+  }
+  if (shown) document.title = `${page[0].toUpperCase()}${page.slice(1)} · Switchboard console`;
 }
 
 window.addEventListener("hashchange", render);
