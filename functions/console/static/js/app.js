@@ -7,6 +7,7 @@ import { errorBox, h, replace } from "./ui.js";
 const PAGES = {
   events: ["Events", () => import("./pages/events.js")],
   connections: ["Connections", () => import("./pages/connections.js")],
+  conversations: ["Conversations", () => import("./pages/conversations.js")],
 };
 // Partner keys see only their own subscriptions: their console opens on them.
 const HOME = { partner: "partners" };
