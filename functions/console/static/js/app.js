@@ -8,6 +8,7 @@ const PAGES = {
   events: ["Events", () => import("./pages/events.js")],
   connections: ["Connections", () => import("./pages/connections.js")],
   conversations: ["Conversations", () => import("./pages/conversations.js")],
+  routing: ["Routing", () => import("./pages/routing.js")],
 };
 // Partner keys see only their own subscriptions: their console opens on them.
 const HOME = { partner: "partners" };
