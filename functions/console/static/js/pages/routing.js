@@ -20,13 +20,31 @@ export async function render(main, context) {
     ),
   );
   const body = h("div");
+  // An operator key ('*') spans tenants: the API needs to be told which one.
+  const operator = context.whoami.tenant === "*";
+  const tenantForm = operator
+    ? h(
+        "form",
+        { class: "card filters", "aria-label": "Tenant" },
+        field("Tenant", h("input", { name: "tenant", value: tenant || "", required: true })),
+        h("button", { type: "submit" }, "Show"),
+      )
+    : null;
+  if (tenantForm) {
+    tenantForm.addEventListener("submit", (event) => {
+      event.preventDefault();
+      context.go(withQuery(`#/routing/${section}`, { tenant: new FormData(tenantForm).get("tenant") }));
+    });
+  }
   replace(
     main,
     h("h1", {}, "Routing"),
     tabs,
-    manage ? null : h("p", { class: "notice", role: "status" }, `This ${context.whoami.role} key may view routing and simulate rules; changing them needs an admin key.`),
+    tenantForm,
+    context.whoami.role === "staff" ? h("p", { class: "notice", role: "status" }, "This staff key may view routing and simulate rules; changing them needs an admin key.") : null,
     body,
   );
+  if (operator && !tenant) return undefined;
   const page = { rules: renderRules, taxonomy: renderTaxonomy, teams: renderTeams }[section];
   await page(body, { tenant, manage });
   return undefined;
@@ -397,15 +415,29 @@ function responderMap(responders) {
   for (let lon = Math.ceil(west / lonStep) * lonStep; lon <= east; lon += lonStep) {
     grid.push(svg("line", { x1: x(lon), x2: x(lon), y1: 0, y2: height, class: "grid" }), svg("text", { x: x(lon) + 3, y: height - 4 }, `${lon.toFixed(lonStep < 1 ? 1 : 0)}°`));
   }
-  const points = placed.map((r) =>
-    svg(
-      "g",
-      { class: r.available ? "responder" : "responder away" },
-      svg("title", {}, `${r.name} (${r.id}): ${r.location.latitude}, ${r.location.longitude}; load ${r.load}/${r.capacity}${r.available ? "" : ", not available"}`),
-      svg("circle", { cx: x(r.location.longitude), cy: y(r.location.latitude), r: 5 }),
-      svg("text", { x: x(r.location.longitude) + 8, y: y(r.location.latitude) + 4, class: "label" }, r.name),
-    ),
-  );
+  // Labels go right of their point, or left near the right edge, and move down past a label
+  // already placed where they would overlap (a thin line then ties them to their point).
+  const placedLabels = [];
+  const points = placed
+    .slice()
+    .sort((a, b) => b.location.latitude - a.location.latitude)
+    .map((r) => {
+      const cx = x(r.location.longitude);
+      const cy = y(r.location.latitude);
+      const textWidth = r.name.length * 7.5;
+      const left = cx + 8 + textWidth > width;
+      const box = { x1: left ? cx - 8 - textWidth : cx + 8, x2: left ? cx - 8 : cx + 8 + textWidth, y: cy + 4 };
+      while (placedLabels.some((o) => o.x1 < box.x2 && box.x1 < o.x2 && Math.abs(o.y - box.y) < LABEL_HEIGHT)) box.y += LABEL_HEIGHT;
+      placedLabels.push(box);
+      return svg(
+        "g",
+        { class: r.available ? "responder" : "responder away" },
+        svg("title", {}, `${r.name} (${r.id}): ${r.location.latitude}, ${r.location.longitude}; load ${r.load}/${r.capacity}${r.available ? "" : ", not available"}`),
+        box.y !== cy + 4 ? svg("line", { x1: cx, y1: cy, x2: left ? box.x2 : box.x1, y2: box.y - 4, class: "leader" }) : null,
+        svg("circle", { cx, cy, r: 5 }),
+        svg("text", { x: left ? box.x2 : box.x1, y: box.y, class: "label", "text-anchor": left ? "end" : "start" }, r.name),
+      );
+    });
   return h(
     "figure",
     { class: "map" },
@@ -419,6 +451,8 @@ function responderMap(responders) {
     h("figcaption", { class: "muted" }, `${placed.length} of ${responders.length} responders have a location (equirectangular, north up).`),
   );
 }
+
+const LABEL_HEIGHT = 15;
 
 function niceStep(raw) {
   const power = 10 ** Math.floor(Math.log10(raw));
