@@ -7,6 +7,8 @@ import { errorBox, h, replace } from "./ui.js";
 const PAGES = {
   events: ["Events", () => import("./pages/events.js")],
   connections: ["Connections", () => import("./pages/connections.js")],
+  conversations: ["Conversations", () => import("./pages/conversations.js")],
+  routing: ["Routing", () => import("./pages/routing.js")],
   campaigns: ["Campaigns", () => import("./pages/campaigns.js")],
   partners: ["Partners", () => import("./pages/partners.js")],
 };
@@ -122,23 +124,24 @@ async function render() {
     if (link.dataset.page === page) link.setAttribute("aria-current", "page");
     else link.removeAttribute("aria-current");
   }
+  // Each navigation renders into its own view: a slower page opened before (its API calls still
+  // in flight) then writes into a view no longer shown, never over the page now open.
   delete main.dataset.ready;
-  replace(main, h("p", { class: "muted" }, "Loading…"));
-  // A page draws into its own container, swapped in only if no newer render started meanwhile.
-  const view = h("div", {});
+  const view = h("div", { class: "view" }, h("p", { class: "muted" }, "Loading…"));
+  replace(main, view);
+  let stop;
   try {
     const module = await PAGES[page][1]();
-    const stop = await module.render(view, { ...current, page, whoami, go });
-    if (mine !== renders) {
-      if (typeof stop === "function") stop();
-      return undefined;
-    }
-    if (typeof stop === "function") stopPage = stop;
+    stop = await module.render(view, { ...current, page, whoami, go });
   } catch (error) {
-    if (mine !== renders) return undefined;
     replace(view, errorBox(error));
   }
-  replace(main, ...view.childNodes);
+  const shown = mine === renders && main.contains(view);
+  if (typeof stop === "function") {
+    if (shown) stopPage = stop;
+    else stop();
+  }
+  if (!shown) return undefined;
   document.title = `${page[0].toUpperCase()}${page.slice(1)} · Switchboard console`;
   main.dataset.ready = page; // the page has drawn what it first loads (tests and screenshots wait on it)
 }
