@@ -101,18 +101,33 @@ def load_json(request: WebhookRequest) -> Any:
     return request.__dict__["_loaded_json"]
 
 
+_JSON_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+# Only a \\u escape of a surrogate (\\ud800-\\udfff) can put a lone surrogate in text decoded
+# from valid UTF-8; a body without one needs no `sanitize` copy.
+_COUNT_BRACKETS_UP_TO = 4096
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89abcdefABCDEF]")
+
+
 def _load_json(request: WebhookRequest) -> Any:
+    body = request.body
     try:
-        text = request.body.decode("utf-8")
+        text = body.decode("utf-8")
     except UnicodeDecodeError:
         raise MalformedPayload("body is not UTF-8 encoded JSON") from None
     try:
-        value = json.loads(text, parse_constant=_reject_constant)
+        if text.startswith("\ufeff"):  # what json.loads refuses before decoding
+            raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
+        value = _JSON_DECODER.decode(text)
     except (ValueError, RecursionError) as exc:
         reason = str(exc) if isinstance(exc, ValueError) else "nesting too deep"
         raise MalformedPayload(f"body is not valid JSON: {reason[:200]}") from None
-    _check_depth(value)
-    return sanitize(value)
+    # Each level of nesting takes a [ or { of its own: a small body with no more of them than
+    # the limit cannot nest deeper, and counting its bytes costs less than walking its value
+    # (a large one is walked: its nodes are far fewer than its bytes).
+    if len(body) > _COUNT_BRACKETS_UP_TO or body.count(b"[") + body.count(b"{") > MAX_JSON_DEPTH:
+        _check_depth(value)
+    # A single-byte search (memchr) first: most bodies have no backslash at all.
+    return sanitize(value) if b"\\" in body and _SURROGATE_ESCAPE.search(body) else value
 
 
 def draft(**fields: Any) -> EventDraft:
