@@ -119,9 +119,16 @@ class HttpResponse:
         return cls(status=status, body=json.dumps(payload), content_type="application/json")
 
     @classmethod
+    def ok(cls) -> HttpResponse:
+        """200 `{"ok": true}`, the usual acknowledgement (its JSON written once, not per webhook)."""
+        return cls(status=200, body=_OK_JSON, content_type="application/json")
+
+    @classmethod
     def text(cls, body: str, status: int = 200) -> HttpResponse:
         return cls(status=status, body=body, content_type="text/plain; charset=utf-8")
 
+
+_OK_JSON = json.dumps({"ok": True})
 
 Credentials = Mapping[str, str]
 
@@ -209,7 +216,7 @@ class ProviderAdapter(ABC):
         Raise a HubError to refuse (a 5xx makes the provider retry). Default: nothing."""
 
     def success_response(self, request: WebhookRequest) -> HttpResponse:
-        return HttpResponse.json({"ok": True})
+        return HttpResponse.ok()
 
     def describe(self) -> dict[str, Any]:
         """What `GET /admin/providers` shows about this provider."""

@@ -49,6 +49,7 @@ from switchboard_core.providers._common import (
     draft,
     header,
     load_json,
+    parsed_body,
     refuse_invalid_models,
     scalar_str,
     text_or_none,
@@ -73,6 +74,13 @@ _KINDS = {
     MODAL_SUBMIT: "modal_submit",
 }
 _HEX = frozenset("0123456789abcdefABCDEF")
+# The answer's JSON per interaction type, written once.
+_DEFERRED = json.dumps({"type": 5})  # DEFERRED_CHANNEL_MESSAGE_WITH_SOURCE
+_RESPONSES = {
+    PING: json.dumps({"type": 1}),  # PONG
+    AUTOCOMPLETE: json.dumps({"type": 8, "data": {"choices": []}}),
+    MESSAGE_COMPONENT: json.dumps({"type": 6}),  # DEFERRED_UPDATE_MESSAGE
+}
 
 
 def _hex_bytes(value: Any, length: int) -> bytes | None:
@@ -232,15 +240,6 @@ class DiscordAdapter(ProviderAdapter):
 
     # ---------------------------------------------------------------- response
     def success_response(self, request: WebhookRequest) -> HttpResponse:
-        try:
-            payload = json.loads(request.body)
-        except (ValueError, RecursionError):
-            payload = None
-        kind = payload.get("type") if isinstance(payload, dict) else None
-        if kind == PING:
-            return HttpResponse.json({"type": 1})  # PONG
-        if kind == AUTOCOMPLETE:
-            return HttpResponse.json({"type": 8, "data": {"choices": []}})
-        if kind == MESSAGE_COMPONENT:
-            return HttpResponse.json({"type": 6})  # DEFERRED_UPDATE_MESSAGE
-        return HttpResponse.json({"type": 5})  # DEFERRED_CHANNEL_MESSAGE_WITH_SOURCE
+        kind = parsed_body(request).get("type")
+        body = _RESPONSES.get(kind, _DEFERRED) if isinstance(kind, int | float) else _DEFERRED
+        return HttpResponse(status=200, body=body, content_type="application/json")
