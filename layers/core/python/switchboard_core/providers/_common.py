@@ -59,6 +59,8 @@ def refuse_invalid_models(method: _F) -> _F:
 def clean_str(value: str) -> str:
     """`value` with lone surrogates (from `\\ud800`-style JSON escapes) replaced, so
     it can be encoded as UTF-8 later."""
+    if value.isascii():  # a flag CPython keeps: no surrogate, and no copy to find out
+        return value
     try:
         value.encode("utf-8")
         return value
@@ -280,8 +282,22 @@ def sha256_hex(data: bytes) -> str:
 
 
 def body_digest_id(body: bytes) -> str:
-    """The delivery id of providers that send none: a digest of the exact body."""
-    return "sha256:" + sha256_hex(body)
+    """The delivery id of providers that send none: a digest of the exact body.
+
+    Normalise asks again for the id it puts in the event: the last body's digest is kept
+    (with the body itself, so the identity check cannot match a new object at a reused
+    address) rather than hashing 256 KB twice."""
+    global _last_digest
+    last = _last_digest
+    if last is not None and last[0] is body:
+        return last[1]
+    digest = "sha256:" + sha256_hex(body)
+    if type(body) is bytes:  # immutable: the same object is the same content
+        _last_digest = (body, digest)
+    return digest
+
+
+_last_digest: tuple[bytes, str] | None = None
 
 
 def stable_hash(value: Any) -> str:

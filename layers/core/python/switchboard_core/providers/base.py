@@ -17,7 +17,7 @@ import hmac
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 from urllib.parse import parse_qs
@@ -196,10 +196,11 @@ class ProviderAdapter(ABC):
     def verified(self, request: WebhookRequest, credentials: Credentials, now: datetime) -> WebhookRequest:
         """`verify`, then the request marked with the credential set that verified it."""
         self.verify(request, credentials, now)
-        marked = replace(request, verified_with=credentials)
-        for parsed, value in request.__dict__.items():  # the body parsed while verifying
-            if parsed.startswith("_"):
-                object.__setattr__(marked, parsed, value)
+        # A copy of every field and of the body parsed while verifying (the `_` caches), as
+        # `dataclasses.replace` plus copying those would make, without its per-field work.
+        marked = object.__new__(type(request))
+        marked.__dict__.update(request.__dict__)
+        marked.__dict__["verified_with"] = credentials
         return marked
 
     def credential_headers(self, credentials: Credentials) -> frozenset[str]:
