@@ -18,8 +18,10 @@ def _defused(body: bytes):
 @pytest.mark.parametrize(
     "body",
     [
-        b'<?xml version="1.0" encoding="UTF-8"?>'
-        b'<a xmlns="urn:x" xmlns:y="urn:y"><y:b c="1">t &amp; \xc3\xa9</y:b>tail</a>',
+        (
+            b'<?xml version="1.0" encoding="UTF-8"?>'
+            b'<a xmlns="urn:x" xmlns:y="urn:y"><y:b c="1">t &amp; \xc3\xa9</y:b>tail</a>'
+        ),
         b"\xef\xbb\xbf<a><b>x</b><?pi data?></a>",
         b'<?xml version="1.0" encoding="ISO-8859-1"?><a>\xe9</a>',
         "<a>\u00e9\u2713</a>".encode("utf-16"),
@@ -38,8 +40,10 @@ def test_the_same_tree_as_defusedxml(body):
         # The same DTD in encodings that do not spell `<!` as those bytes.
         '<!DOCTYPE a [<!ENTITY e "x">]><a>&e;</a>'.encode("utf-16"),
         '<!DOCTYPE a [<!ENTITY e "x">]><a>&e;</a>'.encode("utf-16-le"),
-        b'<?xml version="1.0" encoding="UTF-7"?>'
-        b"+ADw-+ACE-DOCTYPE a +AFs-+ADw-+ACE-ENTITY e +ACI-x+ACI-+AD4-+AF0-+AD4-<a>&e;</a>",
+        (
+            b'<?xml version="1.0" encoding="UTF-7"?>'
+            b"+ADw-+ACE-DOCTYPE a +AFs-+ADw-+ACE-ENTITY e +ACI-x+ACI-+AD4-+AF0-+AD4-<a>&e;</a>"
+        ),
     ],
 )
 def test_what_defusedxml_forbids_stays_forbidden(body):
