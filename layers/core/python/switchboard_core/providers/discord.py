@@ -29,6 +29,7 @@ used for verifying.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping
 from datetime import datetime, timedelta
@@ -62,6 +63,9 @@ from switchboard_core.providers.base import (
     SignatureError,
     WebhookRequest,
 )
+
+# The connection's key, loaded once rather than per webhook (a bad key raises, and is not kept).
+_public_key = functools.lru_cache(maxsize=256)(Ed25519PublicKey.from_public_bytes)
 
 SIGNATURE_HEADER = "X-Signature-Ed25519"
 TIMESTAMP_HEADER = "X-Signature-Timestamp"
@@ -180,7 +184,7 @@ class DiscordAdapter(ProviderAdapter):
         if key_bytes is None:
             raise SignatureError("the connection has no usable public_key to verify with")
         try:
-            Ed25519PublicKey.from_public_bytes(key_bytes).verify(signature, stamp.encode("ascii") + request.body)
+            _public_key(key_bytes).verify(signature, stamp.encode("ascii") + request.body)
         except (InvalidSignature, ValueError):
             raise SignatureError(f"{SIGNATURE_HEADER} does not match the body") from None
 

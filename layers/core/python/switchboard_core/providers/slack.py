@@ -322,10 +322,7 @@ class SlackAdapter(ProviderAdapter):
     def success_response(self, request: WebhookRequest) -> HttpResponse:
         if request.content_type == "application/json":
             payload = parsed_body(request)
-            if (
-                payload.get("type") == "url_verification"
-                and isinstance(payload.get("challenge"), str)
-            ):
+            if payload.get("type") == "url_verification" and isinstance(payload.get("challenge"), str):
                 return HttpResponse.text(clean_str(payload["challenge"]))
         if request.content_type == FORM:
             # Slash commands: an empty 200 acknowledges without posting anything in the channel.
