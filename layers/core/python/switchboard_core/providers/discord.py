@@ -80,7 +80,7 @@ _KINDS = {
 _HEX = frozenset("0123456789abcdefABCDEF")
 # The answer's JSON per interaction type, written once.
 _DEFERRED = json.dumps({"type": 5})  # DEFERRED_CHANNEL_MESSAGE_WITH_SOURCE
-_RESPONSES = {
+_RESPONSES: dict[float, str] = {
     PING: json.dumps({"type": 1}),  # PONG
     AUTOCOMPLETE: json.dumps({"type": 8, "data": {"choices": []}}),
     MESSAGE_COMPONENT: json.dumps({"type": 6}),  # DEFERRED_UPDATE_MESSAGE
