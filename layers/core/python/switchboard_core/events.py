@@ -9,6 +9,7 @@ docs/schema/canonical-event.schema.json is generated from these models
 
 from __future__ import annotations
 
+import hashlib
 import re
 import uuid
 from datetime import datetime
@@ -22,6 +23,7 @@ SCHEMA_VERSION: Final = "1.0"
 # Stable namespace for deterministic event ids: a provider's redelivery of the
 # same item yields the same id, so consumers can deduplicate on `id`.
 _EVENT_ID_NAMESPACE = uuid.UUID("6f1c2a7e-2f55-4c7e-9b8e-5d1f0f3c7a10")
+_EVENT_ID_NAMESPACE_BYTES: Final = _EVENT_ID_NAMESPACE.bytes
 
 E164 = re.compile(r"^\+[1-9]\d{1,14}$")
 EVENT_TYPE = re.compile(r"^[a-z][a-z_]*\.[a-z][a-z_]*$")
@@ -151,6 +153,49 @@ class CanonicalEvent(EventDraft):
         received_at: datetime,
         raw_ref: RawRef | None,
     ) -> CanonicalEvent:
+        if (
+            cls is CanonicalEvent
+            and type(draft) is EventDraft
+            and isinstance(received_at, datetime)
+            and received_at.tzinfo is not None
+            and isinstance(provider, str)
+            and isinstance(connection, str)
+            and isinstance(tenant, str)
+            and (raw_ref is None or type(raw_ref) is RawRef)
+        ):
+            # The draft was validated when it was built and the rest is ours, checked above:
+            # validating it all again (a dump and a rebuild of every nested value, the whole
+            # payload in attributes) was most of an event's cost (docs/benchmarks.md). The
+            # event shares the draft's nested values; drafts are not reused once published.
+            fields = draft.__dict__
+            event = cls.__new__(cls)
+            # What `model_construct` sets, without its per-field loop (this is every webhook's path).
+            object.__setattr__(
+                event,
+                "__dict__",
+                {
+                    "type": fields["type"],
+                    "provider_event_id": fields["provider_event_id"],
+                    "occurred_at": fields["occurred_at"] or received_at,
+                    "contact": fields["contact"],
+                    "conversation_key": fields["conversation_key"],
+                    "text": fields["text"],
+                    "attachments": list(fields["attachments"]),
+                    "attributes": dict(fields["attributes"]),
+                    "id": event_id(provider, connection, fields["provider_event_id"]),
+                    "schema_version": SCHEMA_VERSION,
+                    "provider": provider,
+                    "connection": connection,
+                    "tenant": tenant,
+                    "channel": Channel(channel),
+                    "received_at": received_at,
+                    "raw_ref": raw_ref,
+                },
+            )
+            object.__setattr__(event, "__pydantic_fields_set__", set(_ALL_EVENT_FIELDS))
+            object.__setattr__(event, "__pydantic_extra__", None)
+            object.__setattr__(event, "__pydantic_private__", None)
+            return event
         return cls(
             **draft.model_dump(exclude={"occurred_at"}),
             id=event_id(provider, connection, draft.provider_event_id),
@@ -164,8 +209,19 @@ class CanonicalEvent(EventDraft):
         )
 
 
+_ALL_EVENT_FIELDS: Final = frozenset(CanonicalEvent.model_fields) - {"schema_version"}
+
+
 def event_id(provider: str, connection: str, provider_event_id: str) -> str:
-    return str(uuid.uuid5(_EVENT_ID_NAMESPACE, f"{provider}/{connection}/{provider_event_id}"))
+    """`str(uuid.uuid5(namespace, "<provider>/<connection>/<provider_event_id>"))`, without
+    building UUID objects (RFC 4122 section 4.3: SHA-1, then the version and variant bits)."""
+    digest = bytearray(
+        hashlib.sha1(_EVENT_ID_NAMESPACE_BYTES + f"{provider}/{connection}/{provider_event_id}".encode()).digest()[:16]
+    )
+    digest[6] = (digest[6] & 0x0F) | 0x50
+    digest[8] = (digest[8] & 0x3F) | 0x80
+    text = digest.hex()
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
 
 
 # Every event type the hub emits, with the provider(s) that produce it. docs/events.md

@@ -59,6 +59,8 @@ def refuse_invalid_models(method: _F) -> _F:
 def clean_str(value: str) -> str:
     """`value` with lone surrogates (from `\\ud800`-style JSON escapes) replaced, so
     it can be encoded as UTF-8 later."""
+    if value.isascii():  # a flag CPython keeps: no surrogate, and no copy to find out
+        return value
     try:
         value.encode("utf-8")
         return value
@@ -101,18 +103,86 @@ def load_json(request: WebhookRequest) -> Any:
     return request.__dict__["_loaded_json"]
 
 
+_JSON_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+# Only a \\u escape of a surrogate (\\ud800-\\udfff) can put a lone surrogate in text decoded
+# from valid UTF-8; a body without one needs no `sanitize` copy.
+_COUNT_BRACKETS_UP_TO = 4096
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89abcdefABCDEF]")
+
+
 def _load_json(request: WebhookRequest) -> Any:
+    body = request.body
     try:
-        text = request.body.decode("utf-8")
+        text = body.decode("utf-8")
     except UnicodeDecodeError:
         raise MalformedPayload("body is not UTF-8 encoded JSON") from None
     try:
-        value = json.loads(text, parse_constant=_reject_constant)
+        if text.startswith("\ufeff"):  # what json.loads refuses before decoding
+            raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
+        value = _JSON_DECODER.decode(text)
     except (ValueError, RecursionError) as exc:
         reason = str(exc) if isinstance(exc, ValueError) else "nesting too deep"
         raise MalformedPayload(f"body is not valid JSON: {reason[:200]}") from None
-    _check_depth(value)
-    return sanitize(value)
+    # Each level of nesting takes a [ or { of its own: a small body with no more of them than
+    # the limit cannot nest deeper, and counting its bytes costs less than walking its value
+    # (a large one is walked: its nodes are far fewer than its bytes).
+    if len(body) > _COUNT_BRACKETS_UP_TO or body.count(b"[") + body.count(b"{") > MAX_JSON_DEPTH:
+        _check_depth(value)
+    # A single-byte search (memchr) first: most bodies have no backslash at all.
+    return sanitize(value) if b"\\" in body and _SURROGATE_ESCAPE.search(body) else value
+
+
+def parsed_body(request: WebhookRequest) -> dict[str, Any]:
+    """The body as a JSON object for choosing a response ({} when it is none): the value
+    `load_json` parsed for normalise, or, for a body it refuses, what `json.loads` reads."""
+    try:
+        payload = load_json(request)
+    except MalformedPayload:
+        try:
+            payload = json.loads(request.body)
+        except (ValueError, RecursionError):
+            payload = None
+    return payload if isinstance(payload, dict) else {}
+
+
+_XML_ENCODING = re.compile(rb"""encoding\s*=\s*["']([^"']*)["']""")
+_UTF8_NAMES = frozenset({b"utf-8", b"utf8", b"us-ascii", b"ascii"})
+
+
+def _markup_in_plain_bytes(body: bytes) -> bool:
+    """Whether every `<!` the document could hold would be the bytes `<!`: UTF-8 or ASCII,
+    by expat's rules (no UTF-16 byte order mark or NUL byte; no declared encoding but those)."""
+    if b"\x00" in body or body.startswith((b"\xfe\xff", b"\xff\xfe")):
+        return False
+    head = body[3:] if body.startswith(b"\xef\xbb\xbf") else body
+    if head.startswith(b"<?xml"):
+        end = head.find(b"?>")
+        declared = _XML_ENCODING.search(head[: end if end >= 0 else 200])
+        if declared and declared.group(1).lower() not in _UTF8_NAMES:
+            return False
+    return True
+
+
+def safe_xml(body: bytes) -> Any:
+    """`defusedxml.ElementTree.fromstring(body, forbid_dtd=True, forbid_entities=True,
+    forbid_external=True)`: the same tree, or the same exception.
+
+    A UTF-8 document without `<!` has no DTD, so it declares no entity, internal or
+    external, and there is nothing for defusedxml to forbid: it is parsed by ElementTree's
+    C parser (defusedxml drives expat through the pure-Python XMLParser, twice the cost for
+    a 1 KB document). Any other body (another encoding could spell `<!` in other bytes), and
+    any the C parser refuses, goes to defusedxml, whose answer (tree or exception) is returned.
+    """
+    if b"<!" not in body and _markup_in_plain_bytes(body):
+        from xml.etree import ElementTree
+
+        try:
+            return ElementTree.fromstring(body)  # noqa: S314 - no DTD, so no entity (above)
+        except Exception:  # noqa: BLE001 - defusedxml below gives the answer, and its exception
+            pass
+    from defusedxml.ElementTree import fromstring
+
+    return fromstring(body, forbid_dtd=True, forbid_entities=True, forbid_external=True)
 
 
 def draft(**fields: Any) -> EventDraft:
@@ -212,8 +282,22 @@ def sha256_hex(data: bytes) -> str:
 
 
 def body_digest_id(body: bytes) -> str:
-    """The delivery id of providers that send none: a digest of the exact body."""
-    return "sha256:" + sha256_hex(body)
+    """The delivery id of providers that send none: a digest of the exact body.
+
+    Normalise asks again for the id it puts in the event: the last body's digest is kept
+    (with the body itself, so the identity check cannot match a new object at a reused
+    address) rather than hashing 256 KB twice."""
+    global _last_digest
+    last = _last_digest
+    if last is not None and last[0] is body:
+        return last[1]
+    digest = "sha256:" + sha256_hex(body)
+    if type(body) is bytes:  # immutable: the same object is the same content
+        _last_digest = (body, digest)
+    return digest
+
+
+_last_digest: tuple[bytes, str] | None = None
 
 
 def stable_hash(value: Any) -> str:

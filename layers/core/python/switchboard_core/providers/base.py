@@ -17,7 +17,7 @@ import hmac
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 from urllib.parse import parse_qs
@@ -119,9 +119,16 @@ class HttpResponse:
         return cls(status=status, body=json.dumps(payload), content_type="application/json")
 
     @classmethod
+    def ok(cls) -> HttpResponse:
+        """200 `{"ok": true}`, the usual acknowledgement (its JSON written once, not per webhook)."""
+        return cls(status=200, body=_OK_JSON, content_type="application/json")
+
+    @classmethod
     def text(cls, body: str, status: int = 200) -> HttpResponse:
         return cls(status=status, body=body, content_type="text/plain; charset=utf-8")
 
+
+_OK_JSON = json.dumps({"ok": True})
 
 Credentials = Mapping[str, str]
 
@@ -189,10 +196,11 @@ class ProviderAdapter(ABC):
     def verified(self, request: WebhookRequest, credentials: Credentials, now: datetime) -> WebhookRequest:
         """`verify`, then the request marked with the credential set that verified it."""
         self.verify(request, credentials, now)
-        marked = replace(request, verified_with=credentials)
-        for parsed, value in request.__dict__.items():  # the body parsed while verifying
-            if parsed.startswith("_"):
-                object.__setattr__(marked, parsed, value)
+        # A copy of every field and of the body parsed while verifying (the `_` caches), as
+        # `dataclasses.replace` plus copying those would make, without its per-field work.
+        marked = object.__new__(type(request))
+        marked.__dict__.update(request.__dict__)
+        marked.__dict__["verified_with"] = credentials
         return marked
 
     def credential_headers(self, credentials: Credentials) -> frozenset[str]:
@@ -209,7 +217,7 @@ class ProviderAdapter(ABC):
         Raise a HubError to refuse (a 5xx makes the provider retry). Default: nothing."""
 
     def success_response(self, request: WebhookRequest) -> HttpResponse:
-        return HttpResponse.json({"ok": True})
+        return HttpResponse.ok()
 
     def describe(self) -> dict[str, Any]:
         """What `GET /admin/providers` shows about this provider."""

@@ -29,6 +29,7 @@ used for verifying.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping
 from datetime import datetime, timedelta
@@ -49,6 +50,7 @@ from switchboard_core.providers._common import (
     draft,
     header,
     load_json,
+    parsed_body,
     refuse_invalid_models,
     scalar_str,
     text_or_none,
@@ -62,6 +64,9 @@ from switchboard_core.providers.base import (
     WebhookRequest,
 )
 
+# The connection's key, loaded once rather than per webhook (a bad key raises, and is not kept).
+_public_key = functools.lru_cache(maxsize=256)(Ed25519PublicKey.from_public_bytes)
+
 SIGNATURE_HEADER = "X-Signature-Ed25519"
 TIMESTAMP_HEADER = "X-Signature-Timestamp"
 DEMO_KEY_FIELD = "demo_private_key"
@@ -73,6 +78,13 @@ _KINDS = {
     MODAL_SUBMIT: "modal_submit",
 }
 _HEX = frozenset("0123456789abcdefABCDEF")
+# The answer's JSON per interaction type, written once.
+_DEFERRED = json.dumps({"type": 5})  # DEFERRED_CHANNEL_MESSAGE_WITH_SOURCE
+_RESPONSES: dict[float, str] = {
+    PING: json.dumps({"type": 1}),  # PONG
+    AUTOCOMPLETE: json.dumps({"type": 8, "data": {"choices": []}}),
+    MESSAGE_COMPONENT: json.dumps({"type": 6}),  # DEFERRED_UPDATE_MESSAGE
+}
 
 
 def _hex_bytes(value: Any, length: int) -> bytes | None:
@@ -172,7 +184,7 @@ class DiscordAdapter(ProviderAdapter):
         if key_bytes is None:
             raise SignatureError("the connection has no usable public_key to verify with")
         try:
-            Ed25519PublicKey.from_public_bytes(key_bytes).verify(signature, stamp.encode("ascii") + request.body)
+            _public_key(key_bytes).verify(signature, stamp.encode("ascii") + request.body)
         except (InvalidSignature, ValueError):
             raise SignatureError(f"{SIGNATURE_HEADER} does not match the body") from None
 
@@ -232,15 +244,6 @@ class DiscordAdapter(ProviderAdapter):
 
     # ---------------------------------------------------------------- response
     def success_response(self, request: WebhookRequest) -> HttpResponse:
-        try:
-            payload = json.loads(request.body)
-        except (ValueError, RecursionError):
-            payload = None
-        kind = payload.get("type") if isinstance(payload, dict) else None
-        if kind == PING:
-            return HttpResponse.json({"type": 1})  # PONG
-        if kind == AUTOCOMPLETE:
-            return HttpResponse.json({"type": 8, "data": {"choices": []}})
-        if kind == MESSAGE_COMPONENT:
-            return HttpResponse.json({"type": 6})  # DEFERRED_UPDATE_MESSAGE
-        return HttpResponse.json({"type": 5})  # DEFERRED_CHANNEL_MESSAGE_WITH_SOURCE
+        kind = parsed_body(request).get("type")
+        body = _RESPONSES.get(kind, _DEFERRED) if isinstance(kind, int | float) else _DEFERRED
+        return HttpResponse(status=200, body=body, content_type="application/json")

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import hmac as _hmac
 import re
@@ -178,6 +179,19 @@ def parse_config(credentials: Mapping[str, Any]) -> HmacConfig:
     """The configuration, or ValueError with every problem named (never the secret)."""
     if not isinstance(credentials, Mapping):
         raise ValueError("credentials must be an object")
+    if all(isinstance(value, str) for value in credentials.values()):
+        # Stored credentials (every webhook verifies with them, then reads the id header
+        # through them): validated once per distinct set, not three times per webhook.
+        return _stored_config(tuple(credentials.items()))
+    return _parse_config(credentials)
+
+
+@functools.lru_cache(maxsize=256)
+def _stored_config(items: tuple[tuple[Any, str], ...]) -> HmacConfig:
+    return _parse_config(dict(items))
+
+
+def _parse_config(credentials: Mapping[str, Any]) -> HmacConfig:
     present = {k: v for k, v in credentials.items() if v not in (None, "")}
     try:
         return HmacConfig(**present)

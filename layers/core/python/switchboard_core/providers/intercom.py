@@ -117,7 +117,10 @@ def html_to_text(value: Any) -> str | None:
     except (AssertionError, ValueError):  # pragma: no cover - HTMLParser is lenient
         return clean_str(value)
     text = "".join(parser.parts)
-    lines = (_collapse_blanks(line).strip() for line in text.split("\n"))
+    if "  " in text or any(blank in text for blank in "\t\r\f\v"):
+        lines = (_collapse_blanks(line).strip() for line in text.split("\n"))
+    else:  # no run to collapse anywhere: five searches of the text instead of a check per line
+        lines = (line.strip() for line in text.split("\n"))
     return clean_str("\n".join(line for line in lines if line)) or None
 
 

@@ -38,7 +38,6 @@ from typing import Any, ClassVar
 from xml.etree.ElementTree import Element, ParseError
 
 from defusedxml import DefusedXmlException
-from defusedxml.ElementTree import fromstring
 
 from switchboard_core.errors import HubError
 from switchboard_core.events import Channel, Contact, EventDraft
@@ -48,6 +47,7 @@ from switchboard_core.providers._common import (
     email_or_none,
     from_iso,
     refuse_invalid_models,
+    safe_xml,
     typed_phone,
     xml_local_name,
 )
@@ -131,7 +131,7 @@ class ParsedMessage:
 
     def __init__(self, body: bytes) -> None:
         try:
-            root = fromstring(body, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+            root = safe_xml(body)
         except (ParseError, DefusedXmlException, ValueError, LookupError, UnicodeError, RecursionError) as exc:
             raise MalformedPayload(f"body is not a readable XML document ({type(exc).__name__})") from None
         if root.tag != f"{{{SOAP_ENV}}}Envelope":
@@ -146,6 +146,16 @@ class ParsedMessage:
         self.enterprise_url = _text(_child(notifications, "EnterpriseUrl"))
         self.partner_url = _text(_child(notifications, "PartnerUrl"))
         self.notifications = [child for child in notifications if xml_local_name(child.tag) == "Notification"]
+
+
+def parsed_message(request: WebhookRequest) -> ParsedMessage:
+    """The request's message, parsed once per request (verify, the delivery id and normalise
+    all read it); a body that cannot be read raises MalformedPayload each time."""
+    message = request.__dict__.get("_salesforce_message")
+    if message is None:
+        message = ParsedMessage(request.body)
+        object.__setattr__(request, "_salesforce_message", message)  # frozen: a cache, not a field
+    return message
 
 
 class SalesforceAdapter(ProviderAdapter):
@@ -171,7 +181,7 @@ class SalesforceAdapter(ProviderAdapter):
         expected = credentials.get("organization_id") if isinstance(credentials, Mapping) else None
         if not isinstance(expected, str) or not expected.strip():
             raise SignatureError("the connection has no organization_id to check the message against")
-        message = ParsedMessage(request.body)
+        message = parsed_message(request)
         if message.organization_id is None:
             raise SignatureError("the message names no OrganizationId")
         if not constant_time_equal(org_key(clean_str(expected)), org_key(message.organization_id)):
@@ -180,7 +190,7 @@ class SalesforceAdapter(ProviderAdapter):
     # ------------------------------------------------------------- delivery id
     def delivery_id(self, request: WebhookRequest) -> str:
         try:
-            message = ParsedMessage(request.body)
+            message = parsed_message(request)
         except MalformedPayload:
             return "sha256:" + hashlib.sha256(request.body).hexdigest()
         ids = sorted({_text(_child(item, "Id")) or "" for item in message.notifications})
@@ -193,7 +203,7 @@ class SalesforceAdapter(ProviderAdapter):
     # --------------------------------------------------------------- normalise
     @refuse_invalid_models
     def normalise(self, request: WebhookRequest) -> list[EventDraft]:
-        message = ParsedMessage(request.body)
+        message = parsed_message(request)
         if not message.notifications:
             raise MalformedPayload("the message has no Notification")
         if len(message.notifications) > MAX_NOTIFICATIONS:

@@ -29,7 +29,6 @@ Normalisation of ``event_callback`` (one event per callback):
 from __future__ import annotations
 
 import hmac
-import json
 from datetime import datetime, timedelta
 from hashlib import sha256
 from typing import Any, ClassVar
@@ -50,6 +49,7 @@ from switchboard_core.providers._common import (
     from_seconds,
     header,
     load_json,
+    parsed_body,
     refuse_invalid_models,
     scalar_str,
     secret_bytes,
@@ -118,11 +118,7 @@ class SlackAdapter(ProviderAdapter):
     def delivery_id(self, request: WebhookRequest) -> str:
         # Read from the signed body whatever the (unsigned) Content-Type says: a form body is
         # never a JSON object, and a JSON event re-sent as form must stay the same delivery.
-        try:
-            payload = json.loads(request.body)
-        except (ValueError, RecursionError):
-            payload = None
-        event_id = scalar_str(payload.get("event_id")) if isinstance(payload, dict) else None
+        event_id = scalar_str(parsed_body(request).get("event_id"))
         return event_id if event_id else body_digest_id(request.body)
 
     # --------------------------------------------------------------- normalise
@@ -325,17 +321,10 @@ class SlackAdapter(ProviderAdapter):
     # ---------------------------------------------------------------- response
     def success_response(self, request: WebhookRequest) -> HttpResponse:
         if request.content_type == "application/json":
-            try:
-                payload = json.loads(request.body)
-            except (ValueError, RecursionError):
-                payload = None
-            if (
-                isinstance(payload, dict)
-                and payload.get("type") == "url_verification"
-                and isinstance(payload.get("challenge"), str)
-            ):
+            payload = parsed_body(request)
+            if payload.get("type") == "url_verification" and isinstance(payload.get("challenge"), str):
                 return HttpResponse.text(clean_str(payload["challenge"]))
         if request.content_type == FORM:
             # Slash commands: an empty 200 acknowledges without posting anything in the channel.
             return HttpResponse(status=200, body="", content_type="text/plain; charset=utf-8")
-        return HttpResponse.json({"ok": True})
+        return HttpResponse.ok()

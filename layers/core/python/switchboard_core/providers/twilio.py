@@ -76,6 +76,7 @@ Normalisation:
 from __future__ import annotations
 
 import base64
+import functools
 import hmac
 import re
 from collections.abc import Mapping
@@ -190,7 +191,14 @@ _CANONICAL = {
 }
 
 
-def _url_variants(url: str) -> list[str]:
+# A connection's webhook URL is the same on every request: what is read from it (the
+# variants to verify against, bodySHA256, whisper) is worked out once per distinct URL.
+@functools.lru_cache(maxsize=512)
+def _url_variants(url: str) -> tuple[str, ...]:
+    return tuple(_variants_of(url))
+
+
+def _variants_of(url: str) -> list[str]:
     """The URL as received, plus the same URL with the scheme's default port added
     (when it has none) or removed (when it has the default one)."""
     variants = [url]
@@ -219,14 +227,19 @@ def compute_signature(auth_token: str | bytes, url: str, params: Mapping[str, li
     """Twilio's signature of `url` and POST `params` (each name sorted; each distinct value sorted)."""
     given = params or {}
     pieces = [url]
-    for name in sorted(set(given)):
-        for value in sorted(set(given[name])):
+    for name in sorted(given):  # a mapping's keys are distinct already
+        values = given[name]
+        if len(values) == 1:  # nearly always: nothing to sort
+            pieces.append(name + values[0])
+            continue
+        for value in sorted(set(values)):
             pieces.append(name + value)
     key = auth_token.encode("utf-8") if isinstance(auth_token, str) else auth_token
     mac = hmac.new(key, clean_str("".join(pieces)).encode("utf-8"), sha1)
     return base64.b64encode(mac.digest()).decode("ascii")
 
 
+@functools.lru_cache(maxsize=512)
 def _body_hash_param(url: str) -> str | None:
     try:
         query = urlsplit(url).query
@@ -665,8 +678,13 @@ _UNANSWERED_DIAL = {"no-answer", "busy", "failed"}
 
 def _whisper_text(request: WebhookRequest) -> str | None:
     """The whisper a signed ``<Number url>`` carries (``?whisper=``), else None."""
+    return _whisper_of(request_url(request))
+
+
+@functools.lru_cache(maxsize=512)
+def _whisper_of(url: str) -> str | None:
     try:
-        query = urlsplit(request_url(request)).query
+        query = urlsplit(url).query
     except ValueError:
         return None
     values = parse_qs(query).get("whisper")

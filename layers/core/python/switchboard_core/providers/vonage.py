@@ -440,7 +440,7 @@ class VonageAdapter(ProviderAdapter):
             if _voice_status(payload) in UNANSWERED_LEG_STATUSES:
                 return HttpResponse.json(ncco.still_holding(webhook))
             return HttpResponse(status=204, body="", content_type="application/json")
-        return HttpResponse.json({"ok": True})
+        return HttpResponse.ok()
 
 
 def _is_answer_webhook(payload: Mapping[str, Any]) -> bool:

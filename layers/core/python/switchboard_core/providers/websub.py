@@ -43,6 +43,7 @@ from switchboard_core.providers._common import (
     header,
     query_value,
     refuse_invalid_models,
+    safe_xml,
     secret_bytes,
     stable_hash,
     xml_local_name,
@@ -184,7 +185,7 @@ class WebSubAdapter(ProviderAdapter):
         if not body.strip():
             raise MalformedPayload("empty body")
         try:
-            root = SafeET.fromstring(body, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+            root = safe_xml(body)
         except (SafeET.ParseError, DefusedXmlException, ValueError, LookupError, RecursionError, UnicodeError) as exc:
             raise MalformedPayload(f"body is not well-formed, safe XML: {type(exc).__name__}") from None
         return root
