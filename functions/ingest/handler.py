@@ -2,17 +2,25 @@
 
 Dependencies (clients, stores) are built on the first invocation and reused while
 the execution environment lives; none is created at import time.
+
+One route (`ANY /webhooks/{provider}/{connection}`), so the path is matched here rather than
+through Powertools' event handler: importing that package (its AppSync, Bedrock and asyncio
+parts come with it) cost about a fifth of this function's import, and resolving each request
+through it about 3% of a webhook's CPU (docs/decisions.md, "Ingest's hot path"). The match is
+Powertools' own: each segment one or more URL-safe characters (its `_SAFE_URI` and
+`_UNSAFE_URI` sets and word characters), the stage stripped from `rawPath` unless `$default`.
 """
 
 from __future__ import annotations
 
+import json
+import re
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
-from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -33,10 +41,13 @@ from switchboard_core.tracing import LazyTracer
 logger = Logger()
 metrics = Metrics()
 tracer = LazyTracer()
-app = APIGatewayHttpResolver()
 
-WEBHOOK_PATH = "/webhooks/<provider>/<connection>"
-ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
+# What Powertools' resolver matched for `/webhooks/<provider>/<connection>`: a segment of
+# RFC 3986's safe characters, the ones API Gateway decodes, and word characters (Unicode).
+_SEGMENT = r"[-._~()'!*:@,;=+&$%<> \[\]{}|^\w]+"
+WEBHOOK_PATH = re.compile(rf"^/webhooks/(?P<provider>{_SEGMENT})/(?P<connection>{_SEGMENT})$")
+# The methods the route took; any other (TRACE, CONNECT...) was Powertools' not-found, as here.
+ALL_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
 
 
 class IngestSettings(BaseModel):
@@ -78,34 +89,54 @@ def dependencies() -> IngestDeps:
     )
 
 
-def error_response(error: HubError) -> Response:
+def http_response(
+    status: int, content_type: str, body: str, headers: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """An HTTP API (payload 2.0) answer, shaped as Powertools' resolver shaped it (a
+    Content-Type among `headers` wins over `content_type`)."""
+    answer_headers = dict(headers or {})
+    answer_headers.setdefault("Content-Type", content_type)
+    return {"statusCode": status, "body": body, "isBase64Encoded": False, "headers": answer_headers, "cookies": []}
+
+
+def error_response(error: HubError) -> dict[str, Any]:
     headers = {"Allow": "GET, POST"} if error.status == 405 else None
-    return Response(status_code=error.status, content_type="application/json", body=error.body(), headers=headers)
+    body = json.dumps(error.body(), separators=(",", ":"), default=str)
+    return http_response(error.status, "application/json", body, headers)
 
 
-@app.route(WEBHOOK_PATH, method=ALL_METHODS)
-def webhook(provider: str, connection: str) -> Response:
-    now = received_time(app.current_event.raw_event)
+def route(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """The webhook route for `event`, or the hub's 404 for a path or method it does not take."""
+    raw_path = event.get("rawPath") or "/"
+    stage = (event.get("requestContext") or {}).get("stage")
+    path = raw_path[len("/" + stage) :] if stage and stage != "$default" else raw_path
+    method = str(((event.get("requestContext") or {}).get("http") or {}).get("method") or "").upper()
+    matched = WEBHOOK_PATH.match(path)
+    if matched is None or method not in ALL_METHODS:
+        return not_found(path)
+    try:
+        return webhook(event, context, matched["provider"], matched["connection"])
+    except HubError as error:
+        return error_response(error)
+
+
+def webhook(event: dict[str, Any], context: Any, provider: str, connection: str) -> dict[str, Any]:
+    now = received_time(event)
     logger.append_keys(provider=provider[:64], connection=connection[:64])
     metrics.add_dimension(name="provider", value=metric_provider(provider))
     metrics.add_metric(name="WebhooksReceived", unit=MetricUnit.Count, value=1)
     try:
         deps = dependencies()
         if isinstance(deps.run_once, IdempotentRunner):
-            deps.run_once.register_lambda_context(app.lambda_context)
-        request = webhook_request(app.current_event.raw_event, now, settings().public_base_url)
+            deps.run_once.register_lambda_context(context)
+        request = webhook_request(event, now, settings().public_base_url)
         outcome = handle_webhook(request, provider, connection, deps, now)
     except HubError as error:
         record_rejection(provider, error, connection, now)
         return error_response(error)
     record_outcome(outcome, connection, now)
     answer = outcome.response
-    return Response(
-        status_code=answer.status,
-        content_type=answer.content_type,
-        body=answer.body,
-        headers=dict(answer.headers) or None,
-    )
+    return http_response(answer.status, answer.content_type, answer.body, answer.headers)
 
 
 def received_time(event: dict[str, Any]) -> datetime:
@@ -197,17 +228,10 @@ def count_for_connection(provider: str | None, connection: str, at: datetime, re
         logger.warning("connection stats not counted", extra={"reason": reason or "duplicate"}, exc_info=True)
 
 
-@app.exception_handler(HubError)
-def hub_error(error: HubError) -> Response:
-    return error_response(error)
-
-
-@app.not_found
-def not_found(_: NotFoundError) -> Response:
+def not_found(path: str) -> dict[str, Any]:
     """A path the webhook route does not match: one with a segment holding characters outside
-    Powertools' URL-safe set (a decoded slash, a control or format character), or a missing
-    segment. The hub's own 404 shape and a rejection metric, not Powertools' bare default."""
-    path = app.current_event.path
+    the URL-safe set (a decoded slash, a control or format character), or a missing segment;
+    or a method no webhook uses. The hub's own 404 shape and a rejection metric."""
     metrics.add_dimension(name="provider", value="unknown")
     metrics.add_metric(name="WebhooksReceived", unit=MetricUnit.Count, value=1)
     error = NotFound(
@@ -222,4 +246,4 @@ def not_found(_: NotFoundError) -> Response:
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return app.resolve(event, context)
+    return route(event, context)

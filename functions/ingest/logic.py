@@ -7,7 +7,7 @@ Order matters, and is what makes a 2xx mean "durable":
    run the adapter's `after_verified` hook (a no-op except for protocols that must
    call back, e.g. SNS confirming its subscription), and normalise (400) -- nothing
    is stored for a request refused here;
-3. once per delivery id (Powertools Idempotency, kept for 8 days): store the raw
+3. once per delivery id (a dedupe claim, switchboard_core/dedupe.py, kept for 8 days): store the raw
    request (credential-bearing headers redacted), then publish the events, raising on
    any failed entry;
 4. acknowledge with the provider's own success response.
