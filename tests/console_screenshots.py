@@ -26,6 +26,10 @@ PAGES = (
     ("event", "#/events/{first_event}"),
     ("connections", "#/connections"),
     ("connection", "#/connections/{twilio}"),
+    ("conversations", "#/conversations"),
+    ("conversation", "#/conversations/{conversation}"),
+    ("routing", "#/routing/rules"),
+    ("responders", "#/routing/teams"),
     ("campaigns", "#/campaigns"),
     ("campaign", "#/campaigns/{campaign}"),
     ("partners", "#/partners"),
@@ -97,11 +101,14 @@ def seed(runtime: Any) -> dict[str, str]:
             break
         time.sleep(0.5)
     first = next(e["id"] for e in events if e["provider"] == "twilio")
+    conversation = ""
     while time.monotonic() < deadline + 30:  # the event page shows what consumed it: wait for routing
-        if any(c["consumer"] == "routing" for c in admin(runtime, f"/admin/events/{first}")["consumed_by"]):
+        routed = [c for c in admin(runtime, f"/admin/events/{first}")["consumed_by"] if c["consumer"] == "routing"]
+        if routed:
+            conversation = routed[0]["ref"]["conversation_id"] or ""
             break
         time.sleep(0.5)
-    return {"twilio": connections["twilio"]["id"], "first_event": first}
+    return {"twilio": connections["twilio"]["id"], "first_event": first, "conversation": conversation}
 
 
 def shoot(base_url: str, key: str, names: dict[str, str], out: Path) -> list[str]:
