@@ -57,6 +57,7 @@ BACKGROUND_NICENESS = 10
 # What a sandbox gets of the hub's own environment besides the function's variables: the emulator's
 # endpoint and credentials (Lambda's role credentials and region), and what the OS needs.
 INHERITED = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR")
+APP_ID_ENV = "AWS_SDK_UA_APP_ID"
 
 
 class FunctionError(Exception):
@@ -368,6 +369,9 @@ class WorkerFunctions(LocalFunctions):
         environment |= self.environment(name)
         environment["AWS_LAMBDA_FUNCTION_NAME"] = self.physical_name(name)
         environment["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"] = str(function.memory_mb)
+        # botocore puts it in every request's User-Agent (`app/<name>`): the emulator tells the
+        # functions that answer callers from the consumers by it (infra/local/persistence.py, Lanes).
+        environment[APP_ID_ENV] = name
         config = {
             "environment": environment,
             "handler": function.handler,

@@ -12,7 +12,10 @@ Telegram message; each with fresh ids, so each is new to the hub). For each leve
 - how long after the senders stopped the event log held every webhook (or that it did not
   within the wait);
 - the hub process's CPU per webhook (gateway, dispatcher and the emulator, which answers every
-  function's AWS calls; the sandboxes are other processes), counted until the log caught up.
+  function's AWS calls; the sandboxes are other processes), counted until the log caught up, without
+  what the load generator itself spends in that process (its HTTP clients and log lookups, counted
+  per thread), plus the snapshots' writers (forked children); each function's sandboxes' CPU per
+  webhook (read from /proc), and the load average when the level ended.
 
 Targets at 32 senders on 2 cores (issue 13): >= 50 webhooks/s accepted, p99 acknowledgement
 <= 1 s, no acknowledgement over 2 s, every webhook in the event log within 5 s after the senders
@@ -20,7 +23,8 @@ stop. A full run exits 1 when one is missed; the quick form (CI) only proves the
 `--levels 1=20,8=80,32=320` sets how many webhooks each level sends. `--profile FILE` profiles
 every request the emulator answers during the top level (cProfile per request, merged into FILE)
 and prints where its own time goes: the emulator is the hub's shared part, the functions run in
-their own processes.
+their own processes. `--count` prints the emulator's requests per webhook at the top level, by
+calling function (`hub`: the runtime's own and the load generator's), service and action.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -105,7 +110,59 @@ def prepare(runtime: Any, count: int) -> list[Webhook]:
     return webhooks
 
 
+def sandbox_cpu(zygote_pid: int | None) -> dict[int, tuple[str, float]]:
+    """CPU seconds each sandbox process has used so far, with its function's name: the children of
+    the zygote (infra/local/worker.py), read from /proc (Linux; empty elsewhere)."""
+    found: dict[int, tuple[str, float]] = {}
+    if zygote_pid is None or not os.path.isdir("/proc"):
+        return found
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+            if int(fields[1]) != zygote_pid:
+                continue
+            environ = Path(f"/proc/{entry}/environ").read_bytes().split(b"\0")
+        except (OSError, IndexError, ValueError):
+            continue  # gone meanwhile
+        name = next(
+            (v[len(b"AWS_SDK_UA_APP_ID=") :].decode() for v in environ if v.startswith(b"AWS_SDK_UA_APP_ID=")), "?"
+        )
+        found[int(entry)] = (name, (int(fields[11]) + int(fields[12])) / tick)
+    return found
+
+
+def cpu_by_function(before: dict[int, tuple[str, float]], after: dict[int, tuple[str, float]]) -> dict[str, float]:
+    """Seconds each function's sandboxes used between the two readings (one that ended meanwhile is missed)."""
+    used: dict[str, float] = {}
+    for pid, (name, seconds) in after.items():
+        used[name] = used.get(name, 0.0) + seconds - before.get(pid, (name, 0.0))[1]
+    return used
+
+
+# CPU the load generator spends in the hub's process (the senders' HTTP clients, the log watcher's
+# lookups): counted per thread and taken out of the hub's figure.
+_generator_cpu = 0.0
+_generator_lock = threading.Lock()
+
+
+def _count_generator_cpu(seconds: float) -> None:
+    global _generator_cpu
+    with _generator_lock:
+        _generator_cpu += seconds
+
+
 def post(webhook: Webhook) -> None:
+    cpu = time.thread_time()
+    try:
+        _post(webhook)
+    finally:
+        _count_generator_cpu(time.thread_time() - cpu)
+
+
+def _post(webhook: Webhook) -> None:
     signed = webhook.request
     request = urllib.request.Request(signed.url, data=signed.body or None, headers=signed.headers, method=signed.method)
     webhook.sent = time.monotonic()
@@ -150,7 +207,9 @@ class LogWatcher:
         while not self._stop.wait(POLL_SECONDS):
             with self._lock:
                 wanted = {event: key for key, (_, events) in self._pending.items() for event in events}
+            cpu = time.thread_time()
             found = self._found(list(wanted))
+            _count_generator_cpu(time.thread_time() - cpu)
             now = time.monotonic()
             with self._lock:
                 for event in found:
@@ -190,12 +249,14 @@ def summary(values: list[float]) -> dict[str, float]:
     }
 
 
-def run_level(level: Level, watcher: LogWatcher) -> None:
+def run_level(level: Level, watcher: LogWatcher, zygote_pid: int | None = None) -> None:
     def send(webhook: Webhook) -> None:
         post(webhook)
         if 200 <= webhook.status < 300:
             watcher.watch(webhook)
 
+    sandboxes = sandbox_cpu(zygote_pid)
+    generator = _generator_cpu
     cpu = os.times()
     level.started = time.monotonic()
     with ThreadPoolExecutor(max_workers=level.senders) as senders:
@@ -206,7 +267,10 @@ def run_level(level: Level, watcher: LogWatcher) -> None:
         time.sleep(POLL_SECONDS)
     # The hub's own process (gateway, emulator, dispatcher; the functions' sandboxes are other processes).
     after = os.times()
-    hub_cpu = after.user + after.system - cpu.user - cpu.system
+    hub_cpu = after.user + after.system - cpu.user - cpu.system - (_generator_cpu - generator)
+    # The snapshots' writers are the hub's children, waited for: their CPU is the hub's too.
+    snapshot_cpu = after.children_user + after.children_system - cpu.children_user - cpu.children_system
+    functions_cpu = cpu_by_function(sandboxes, sandbox_cpu(zygote_pid))
     accepted = [w for w in level.webhooks if 200 <= w.status < 300]
     logged = [w for w in accepted if w.logged]
     sending = level.stopped - level.started
@@ -221,6 +285,16 @@ def run_level(level: Level, watcher: LogWatcher) -> None:
         "to_event_log_ms": summary([(w.logged - w.sent) * 1000 for w in logged]),
         "logged": len(logged),
         "hub_cpu_ms_per_webhook": round(hub_cpu * 1000 / max(1, len(level.webhooks)), 1),
+        "snapshot_cpu_ms_per_webhook": round(snapshot_cpu * 1000 / max(1, len(level.webhooks)), 1),
+        "load_generator_cpu_ms_per_webhook": round(
+            (_generator_cpu - generator) * 1000 / max(1, len(level.webhooks)), 1
+        ),
+        "functions_cpu_ms_per_webhook": {
+            name: round(seconds * 1000 / max(1, len(level.webhooks)), 1)
+            for name, seconds in sorted(functions_cpu.items(), key=lambda item: -item[1])
+            if seconds > 0
+        },
+        "load_average": [round(value, 2) for value in os.getloadavg()],
         # None: not every accepted webhook reached the log within the wait.
         "caught_up_s": (
             round(max(0.0, max(w.logged for w in logged) - level.stopped), 2) if len(logged) == len(accepted) else None
@@ -291,7 +365,19 @@ class EmulatorProfile:
         stats.sort_stats("tottime").print_stats(15)
 
 
-def measure(levels: dict[int, int], profile: str | None = None) -> dict[str, Any]:
+def requests_per_webhook(tally: Counter[tuple[str, str, str]], webhooks: int) -> dict[str, Any]:
+    """The emulator's requests per webhook: in all, by calling function, by caller/service/action."""
+    by_caller: Counter[str] = Counter()
+    for (caller, _, _), requests in tally.items():
+        by_caller[caller] += requests
+    return {
+        "total": round(sum(tally.values()) / webhooks, 2),
+        "by_caller": {caller: round(n / webhooks, 2) for caller, n in by_caller.most_common()},
+        "by_action": {"/".join(key): round(n / webhooks, 2) for key, n in tally.most_common()},
+    }
+
+
+def measure(levels: dict[int, int], profile: str | None = None, count: bool = False) -> dict[str, Any]:
     from infra.local.runtime import LocalRuntime
 
     os.environ.update(
@@ -305,19 +391,29 @@ def measure(levels: dict[int, int], profile: str | None = None) -> dict[str, Any
         wait_ready()
     start_s = time.monotonic() - started
     watcher = LogWatcher(runtime.names.table("event_log"))
+    forker = getattr(runtime.functions, "_forker", None)
+    zygote_pid = forker._process.pid if forker is not None else None
     emulator_profile = EmulatorProfile() if profile else None
     results = []
     try:
         warm = Level(1, prepare(runtime, len(MIX)))  # every provider's path once, not measured
-        run_level(warm, watcher)
-        for senders, count in levels.items():
-            level = Level(senders, prepare(runtime, count))
-            profiling = emulator_profile is not None and senders == max(levels)
+        run_level(warm, watcher, zygote_pid)
+        guarded = runtime.persistence.app
+        assert guarded is not None
+        for senders, webhooks in levels.items():
+            level = Level(senders, prepare(runtime, webhooks))
+            top = senders == max(levels)
+            profiling = emulator_profile is not None and top
+            tally: Counter[tuple[str, str, str]] | None = Counter() if count and top else None
+            guarded.tally = tally
             if profiling and emulator_profile:
                 emulator_profile.start()
-            run_level(level, watcher)
+            run_level(level, watcher, zygote_pid)
             if profiling and emulator_profile:
                 emulator_profile.stop(str(profile))
+            guarded.tally = None
+            if tally is not None:
+                level.figures["requests_per_webhook"] = requests_per_webhook(tally, len(level.webhooks))
             results.append(level.figures)
     finally:
         watcher.stop()
@@ -331,13 +427,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument("--profile", help="profile the emulator's requests at the top level into this file")
     parser.add_argument(
+        "--count", action="store_true", help="count the emulator's requests per webhook at the top level"
+    )
+    parser.add_argument(
         "--levels", help="senders=webhooks pairs, e.g. 1=20,8=80,32=320 (default: 1=60,8=240,32=800)", default=""
     )
     args = parser.parse_args(argv)
     levels = QUICK_LEVELS if args.quick else FULL_LEVELS
     if args.levels:
         levels = {int(s): int(n) for s, n in (pair.split("=") for pair in args.levels.split(","))}
-    report = measure(levels, args.profile)
+    report = measure(levels, args.profile, args.count)
     top = report["levels"][-1]
     report["quick"] = args.quick
     report["targets"] = TARGETS
@@ -353,8 +452,17 @@ def main(argv: list[str] | None = None) -> int:
                 f"{figures['accepted_per_second']}/s; ack p50 {ack['p50']} ms, p99 {ack['p99']} ms, "
                 f"max {ack['max']} ms; to event log p50 {logged['p50']} ms, p99 {logged['p99']} ms, "
                 f"max {logged['max']} ms; caught up {figures['caught_up_s']} s after the senders stopped; "
-                f"hub process CPU {figures['hub_cpu_ms_per_webhook']} ms per webhook"
+                f"hub process CPU {figures['hub_cpu_ms_per_webhook']} ms per webhook "
+                f"(+{figures['snapshot_cpu_ms_per_webhook']} ms snapshots; load generator's "
+                f"{figures['load_generator_cpu_ms_per_webhook']} ms left out); functions' CPU per webhook: "
+                + ", ".join(f"{name} {ms}" for name, ms in figures["functions_cpu_ms_per_webhook"].items())
+                + f"; load average {figures['load_average']}"
             )
+        if "requests_per_webhook" in top:
+            requests = top["requests_per_webhook"]
+            print(f"  emulator requests per webhook at {top['senders']} senders: {requests['total']}")
+            for key, value in requests["by_action"].items():
+                print(f"    {key}: {value}")
         verdict = "met" if not report["missed"] else "MISSED: " + "; ".join(report["missed"])
         print(f"targets at {top['senders']} senders {'(quick run: no verdict) ' if args.quick else ''}{verdict}")
     if report["missed"] and not args.quick:
