@@ -110,27 +110,19 @@ def prepare(runtime: Any, count: int) -> list[Webhook]:
     return webhooks
 
 
-def sandbox_cpu(zygote_pid: int | None) -> dict[int, tuple[str, float]]:
-    """CPU seconds each sandbox process has used so far, with its function's name: the children of
-    the zygote (infra/local/worker.py), read from /proc (Linux; empty elsewhere)."""
+def sandbox_cpu(sandboxes: dict[int, str]) -> dict[int, tuple[str, float]]:
+    """CPU seconds each sandbox process (pid -> function, WorkerFunctions.sandboxes) has used so far,
+    read from /proc (Linux; empty elsewhere)."""
     found: dict[int, tuple[str, float]] = {}
-    if zygote_pid is None or not os.path.isdir("/proc"):
+    if not os.path.isdir("/proc"):
         return found
     tick = os.sysconf("SC_CLK_TCK")
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
+    for pid, name in list(sandboxes.items()):
         try:
-            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
-            if int(fields[1]) != zygote_pid:
-                continue
-            environ = Path(f"/proc/{entry}/environ").read_bytes().split(b"\0")
-        except (OSError, IndexError, ValueError):
-            continue  # gone meanwhile
-        name = next(
-            (v[len(b"AWS_SDK_UA_APP_ID=") :].decode() for v in environ if v.startswith(b"AWS_SDK_UA_APP_ID=")), "?"
-        )
-        found[int(entry)] = (name, (int(fields[11]) + int(fields[12])) / tick)
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # gone
+        found[pid] = (name, (int(fields[11]) + int(fields[12])) / tick)
     return found
 
 
@@ -249,13 +241,14 @@ def summary(values: list[float]) -> dict[str, float]:
     }
 
 
-def run_level(level: Level, watcher: LogWatcher, zygote_pid: int | None = None) -> None:
+def run_level(level: Level, watcher: LogWatcher, sandboxes: dict[int, str] | None = None) -> None:
     def send(webhook: Webhook) -> None:
         post(webhook)
         if 200 <= webhook.status < 300:
             watcher.watch(webhook)
 
-    sandboxes = sandbox_cpu(zygote_pid)
+    sandboxes = sandboxes if sandboxes is not None else {}
+    sandbox_start = sandbox_cpu(sandboxes)
     generator = _generator_cpu
     cpu = os.times()
     level.started = time.monotonic()
@@ -270,7 +263,7 @@ def run_level(level: Level, watcher: LogWatcher, zygote_pid: int | None = None) 
     hub_cpu = after.user + after.system - cpu.user - cpu.system - (_generator_cpu - generator)
     # The snapshots' writers are the hub's children, waited for: their CPU is the hub's too.
     snapshot_cpu = after.children_user + after.children_system - cpu.children_user - cpu.children_system
-    functions_cpu = cpu_by_function(sandboxes, sandbox_cpu(zygote_pid))
+    functions_cpu = cpu_by_function(sandbox_start, sandbox_cpu(sandboxes))
     accepted = [w for w in level.webhooks if 200 <= w.status < 300]
     logged = [w for w in accepted if w.logged]
     sending = level.stopped - level.started
@@ -391,13 +384,12 @@ def measure(levels: dict[int, int], profile: str | None = None, count: bool = Fa
         wait_ready()
     start_s = time.monotonic() - started
     watcher = LogWatcher(runtime.names.table("event_log"))
-    forker = getattr(runtime.functions, "_forker", None)
-    zygote_pid = forker._process.pid if forker is not None else None
+    sandboxes = getattr(runtime.functions, "sandboxes", {})
     emulator_profile = EmulatorProfile() if profile else None
     results = []
     try:
         warm = Level(1, prepare(runtime, len(MIX)))  # every provider's path once, not measured
-        run_level(warm, watcher, zygote_pid)
+        run_level(warm, watcher, sandboxes)
         guarded = runtime.persistence.app
         assert guarded is not None
         for senders, webhooks in levels.items():
@@ -408,7 +400,7 @@ def measure(levels: dict[int, int], profile: str | None = None, count: bool = Fa
             guarded.tally = tally
             if profiling and emulator_profile:
                 emulator_profile.start()
-            run_level(level, watcher, zygote_pid)
+            run_level(level, watcher, sandboxes)
             if profiling and emulator_profile:
                 emulator_profile.stop(str(profile))
             guarded.tally = None
