@@ -30,6 +30,8 @@ import json
 import os
 import pickle
 import re
+import signal
+import sys
 import threading
 import time
 from collections import Counter
@@ -311,6 +313,21 @@ class Journal:
             os.close(self._descriptor)
 
 
+def _become_snapshot_writer(parent: int, keep: int) -> None:  # pragma: no cover - runs in the child
+    """The forked snapshot writer dies with the hub (a writer left behind by a kill -9 would
+    replace the next hub's snapshot with an older one) and lets go of what it inherited but
+    does not use (the hub's listening and connected sockets: a port stays bound while any
+    process holds it)."""
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+    if os.getppid() != parent:
+        os._exit(1)  # the hub died before the line above took effect
+    os.closerange(3, keep)
+    os.closerange(keep + 1, 65536)
+
+
 class PersistentState:
     """Snapshots and journal under `directory` (the hub's state directory)."""
 
@@ -389,7 +406,7 @@ class PersistentState:
             if not force and changes == self._saved_changes:
                 return False
             sealed = self.journal.seal()
-            if hasattr(os, "fork"):
+            if sys.platform == "linux":  # fork, and a child that dies with the hub (prctl)
                 changes, skipped = self._snapshot_in_child()
             else:
                 changes, skipped = self._snapshot_in_place()
@@ -408,6 +425,7 @@ class PersistentState:
         runs only the pickling and the write (its one thread, no logging, no locks taken) and
         leaves with os._exit; its status says whether the file is on disk."""
         assert self.app is not None
+        parent = os.getpid()
         read_end, write_end = os.pipe()
         try:
             with self.lock.exclusive():
@@ -417,7 +435,7 @@ class PersistentState:
                 if child == 0:  # pragma: no cover - the child's work is seen in the file it writes
                     code = 1
                     try:
-                        os.close(read_end)
+                        _become_snapshot_writer(parent, write_end)
                         data, skipped = dump_backends()
                         write_atomically(self.snapshot_file, data)
                         os.write(write_end, json.dumps(skipped).encode())

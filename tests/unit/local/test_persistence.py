@@ -239,3 +239,27 @@ def test_the_caller_of_a_request_is_its_user_agent_app_id() -> None:
     assert caller({"HTTP_USER_AGENT": "Boto3/1.40 md/Botocore#1.40"}) is None
     scope = "AWS4-HMAC-SHA256 Credential=testing/20261202/us-east-1/dynamodb/aws4_request, SignedHeaders=host"
     assert aws_service({"HTTP_AUTHORIZATION": scope}) == "dynamodb"
+
+
+def test_a_snapshot_is_written_by_a_forked_child_and_covers_the_sealed_journal(
+    aws_world: AwsWorld, tmp_path: Path
+) -> None:
+    table = aws.resource("dynamodb").Table(aws_world.names.table("api_keys"))
+    table.put_item(Item={"key_hash": "in-the-snapshot", "tenant": "t1"})
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        start_response("200 OK", [])
+        return [b"{}"]
+
+    state = PersistentState(tmp_path)
+    state.wrap(app)
+    state.restore()
+    assert state.journal is not None
+    state.journal.append({"rawPath": "/webhooks/twilio/con_1"})
+    assert state.snapshot(force=True)
+    assert state.journal.numbers() == [2], "the sealed file the snapshot covers is gone"
+    assert 0 < state.last_pause <= state.last_write
+    table.delete_item(Key={"key_hash": "in-the-snapshot"})
+    assert load_backends(state.snapshot_file.read_bytes()) > 0
+    assert table.get_item(Key={"key_hash": "in-the-snapshot"})["Item"]["tenant"] == "t1"
+    state.journal.close()
