@@ -15,7 +15,8 @@ Telegram message; each with fresh ids, so each is new to the hub). For each leve
   function's AWS calls; the sandboxes are other processes), counted until the log caught up, without
   what the load generator itself spends in that process (its HTTP clients and log lookups, counted
   per thread), plus the snapshots' writers (forked children); each function's sandboxes' CPU per
-  webhook (read from /proc), and the load average when the level ended.
+  webhook (read from /proc), what each consumer still had queued when the event log caught up
+  (did routing, replies... keep up too), and the load average when the level ended.
 
 Targets at 32 senders on 2 cores (issue 13): >= 50 webhooks/s accepted, p99 acknowledgement
 <= 1 s, no acknowledgement over 2 s, every webhook in the event log within 5 s after the senders
@@ -241,7 +242,24 @@ def summary(values: list[float]) -> dict[str, float]:
     }
 
 
-def run_level(level: Level, watcher: LogWatcher, sandboxes: dict[int, str] | None = None) -> None:
+def consumer_backlog(queues: list[Any]) -> dict[str, int]:
+    """Messages each consumer still has queued or in hand (visible + in flight), non-zero ones."""
+    from switchboard_core import aws
+
+    sqs = aws.client("sqs")
+    names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    backlog = {}
+    for queue in queues:
+        attributes = sqs.get_queue_attributes(QueueUrl=queue.queue_url, AttributeNames=names)["Attributes"]
+        count = sum(int(attributes.get(name, 0)) for name in names)
+        if count:
+            backlog[queue.function] = count
+    return backlog
+
+
+def run_level(
+    level: Level, watcher: LogWatcher, sandboxes: dict[int, str] | None = None, queues: list[Any] | None = None
+) -> None:
     def send(webhook: Webhook) -> None:
         post(webhook)
         if 200 <= webhook.status < 300:
@@ -260,6 +278,8 @@ def run_level(level: Level, watcher: LogWatcher, sandboxes: dict[int, str] | Non
         time.sleep(POLL_SECONDS)
     # The hub's own process (gateway, emulator, dispatcher; the functions' sandboxes are other processes).
     after = os.times()
+    # Whether the other consumers kept up too: what each still had when the event log caught up.
+    backlog = consumer_backlog(queues or [])
     hub_cpu = after.user + after.system - cpu.user - cpu.system - (_generator_cpu - generator)
     # The snapshots' writers are the hub's children, waited for: their CPU is the hub's too.
     snapshot_cpu = after.children_user + after.children_system - cpu.children_user - cpu.children_system
@@ -278,7 +298,7 @@ def run_level(level: Level, watcher: LogWatcher, sandboxes: dict[int, str] | Non
         "to_event_log_ms": summary([(w.logged - w.sent) * 1000 for w in logged]),
         "logged": len(logged),
         "hub_cpu_ms_per_webhook": round(hub_cpu * 1000 / max(1, len(level.webhooks)), 1),
-        "snapshot_cpu_ms_per_webhook": round(snapshot_cpu * 1000 / max(1, len(level.webhooks)), 1),
+        "snapshot_cpu_ms_per_webhook": round(max(0.0, snapshot_cpu) * 1000 / max(1, len(level.webhooks)), 1),
         "load_generator_cpu_ms_per_webhook": round(
             (_generator_cpu - generator) * 1000 / max(1, len(level.webhooks)), 1
         ),
@@ -288,6 +308,7 @@ def run_level(level: Level, watcher: LogWatcher, sandboxes: dict[int, str] | Non
             if seconds > 0
         },
         "load_average": [round(value, 2) for value in os.getloadavg()],
+        "consumers_backlog": backlog,
         # None: not every accepted webhook reached the log within the wait.
         "caught_up_s": (
             round(max(0.0, max(w.logged for w in logged) - level.stopped), 2) if len(logged) == len(accepted) else None
@@ -385,11 +406,12 @@ def measure(levels: dict[int, int], profile: str | None = None, count: bool = Fa
     start_s = time.monotonic() - started
     watcher = LogWatcher(runtime.names.table("event_log"))
     sandboxes = getattr(runtime.functions, "sandboxes", {})
+    queues = list(getattr(runtime.dispatcher, "_queues", []))
     emulator_profile = EmulatorProfile() if profile else None
     results = []
     try:
         warm = Level(1, prepare(runtime, len(MIX)))  # every provider's path once, not measured
-        run_level(warm, watcher, sandboxes)
+        run_level(warm, watcher, sandboxes, queues)
         guarded = runtime.persistence.app
         assert guarded is not None
         for senders, webhooks in levels.items():
@@ -400,7 +422,7 @@ def measure(levels: dict[int, int], profile: str | None = None, count: bool = Fa
             guarded.tally = tally
             if profiling and emulator_profile:
                 emulator_profile.start()
-            run_level(level, watcher, sandboxes)
+            run_level(level, watcher, sandboxes, queues)
             if profiling and emulator_profile:
                 emulator_profile.stop(str(profile))
             guarded.tally = None
@@ -448,6 +470,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"(+{figures['snapshot_cpu_ms_per_webhook']} ms snapshots; load generator's "
                 f"{figures['load_generator_cpu_ms_per_webhook']} ms left out); functions' CPU per webhook: "
                 + ", ".join(f"{name} {ms}" for name, ms in figures["functions_cpu_ms_per_webhook"].items())
+                + f"; still queued for consumers then: {figures['consumers_backlog'] or 'nothing'}"
                 + f"; load average {figures['load_average']}"
             )
         if "requests_per_webhook" in top:
