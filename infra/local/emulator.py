@@ -7,6 +7,7 @@ queues a deployment has.
 
 from __future__ import annotations
 
+import io
 import ipaddress
 import json
 import logging
@@ -417,26 +418,90 @@ def aws_environment(endpoint: str) -> dict[str, str]:
     }
 
 
+def keep_alive_handler() -> type:
+    """moto's request handler (werkzeug's, with moto's header fixes) answering HTTP/1.1 with the
+    connection kept open. werkzeug's development server closes every connection after one answer,
+    so each AWS call of every function cost a TCP connection, a thread and a 10 ms linger on both
+    sides; botocore keeps its connections in a pool and reuses them when the server lets it.
+
+    The body is read whole before the app runs (by Content-Length, or de-chunked), so the next
+    request on the connection starts where this one ended; the answer goes out with its length."""
+    from moto.moto_server.werkzeug_app import MotoRequestHandler
+
+    class KeepAliveRequestHandler(MotoRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def run_wsgi(self) -> None:
+            if self.headers.get("Expect", "").lower().strip(" \t") == "100-continue":
+                self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            self.environ = environ = self.make_environ()
+            if environ.pop("wsgi.input_terminated", False):
+                body = environ["wsgi.input"].read()  # werkzeug's de-chunking reader
+            else:
+                body = self.rfile.read(int(environ.get("CONTENT_LENGTH") or 0))
+            environ["wsgi.input"] = io.BytesIO(body)
+            environ["CONTENT_LENGTH"] = str(len(body))
+            answer: list[Any] = []
+            chunks: list[bytes] = []
+
+            def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+                answer[:] = [status, headers]
+                return chunks.append
+
+            try:
+                result = self.server.app(environ, start_response)
+                try:
+                    chunks.extend(result)
+                finally:
+                    if hasattr(result, "close"):
+                        result.close()
+            except Exception:  # as werkzeug's server: a 500, and the connection closed
+                logging.getLogger(__name__).exception("emulator request failed")
+                answer[:] = ["500 Internal Server Error", [("Content-Type", "text/plain")]]
+                chunks[:] = [b"Internal Server Error"]
+                self.close_connection = True
+            status, headers = answer
+            data = b"".join(chunks)
+            code, _, reason = status.partition(" ")
+            lines = [f"HTTP/1.1 {code} {reason}"]
+            length_given = False
+            for name, value in headers:
+                lowered = name.lower()
+                if lowered in ("connection", "transfer-encoding"):
+                    continue
+                if lowered == "content-length":
+                    if self.command != "HEAD":
+                        continue  # the length of what is sent, below
+                    length_given = True
+                lines.append(f"{name}: {value}")
+            if self.command != "HEAD" or not length_given:
+                lines.append(f"Content-Length: {len(data) if self.command != 'HEAD' else 0}")
+            if self.close_connection:
+                lines.append("Connection: close")
+            head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+            self.wfile.write(head if self.command == "HEAD" else head + data)
+
+    return KeepAliveRequestHandler
+
+
 class Emulator:
-    """moto's threaded server on 127.0.0.1 (port 0 picks a free one). `wrap`, when given, wraps
-    moto's WSGI app (the local hub's persistence puts its snapshot lock there)."""
+    """moto's threaded server on 127.0.0.1 (port 0 picks a free one), its connections kept alive
+    (keep_alive_handler). `wrap`, when given, wraps moto's WSGI app (the local hub's persistence
+    puts its snapshot lock there)."""
 
     def __init__(self, port: int = 0, wrap: Callable[[Any], Any] | None = None) -> None:
         from moto.moto_server.threaded_moto_server import ThreadedMotoServer
-        from moto.moto_server.werkzeug_app import (
-            DomainDispatcherApplication,
-            MotoRequestHandler,
-            create_backend_app,
-        )
+        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
         from werkzeug.serving import make_server
 
         patch_moto()
+        handler = keep_alive_handler()
 
         class WrappedMotoServer(ThreadedMotoServer):
             def _server_entry(self) -> None:  # moto's own, with the app wrapped
                 app = DomainDispatcherApplication(create_backend_app)
                 self._server = make_server(
-                    self._ip_address, self._port, wrap(app) if wrap else app, True, request_handler=MotoRequestHandler
+                    self._ip_address, self._port, wrap(app) if wrap else app, True, request_handler=handler
                 )
                 self._server_ready_event.set()
                 self._server.serve_forever()

@@ -4,8 +4,9 @@ its state").
 Two parts, each covering what the other cannot:
 
 - a snapshot of the embedded moto's backends (every service the hub touched: DynamoDB, S3, SQS,
-  EventBridge, Scheduler, Secrets Manager, SES...), pickled while no AWS request is being served
-  (a writer-preferring lock around moto's WSGI app), written atomically (temporary file, fsync,
+  EventBridge, Scheduler, Secrets Manager, SES...), copied while no AWS request is being served
+  (a writer-preferring lock around moto's WSGI app; the copy is a fork, whose child pickles while
+  the hub goes on), written atomically (temporary file, fsync,
   rename) every few seconds when something changed, after each admin change and on a graceful
   stop; restored in place at start;
 - a journal of the webhooks the gateway acknowledged since the last snapshot: each one's API
@@ -28,10 +29,14 @@ import io
 import json
 import os
 import pickle
+import re
+import signal
+import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -93,24 +98,93 @@ def aws_action(environ: dict[str, Any]) -> str:
     return str(environ.get("REQUEST_METHOD", "POST"))
 
 
+SERVICE_SCOPE = re.compile(r"Credential=[^/]*/[^/]*/[^/]*/([^/]+)/")
+
+
+def aws_service(environ: dict[str, Any]) -> str:
+    """The AWS service a request to moto is for: its signature's credential scope."""
+    found = SERVICE_SCOPE.search(str(environ.get("HTTP_AUTHORIZATION", "")))
+    return found.group(1) if found else "?"
+
+
 def is_read(action: str) -> bool:
     return action in ("GET", "HEAD", "OPTIONS") or action.startswith(READ_ACTIONS)
 
 
-class GuardedApp:
-    """moto's WSGI app behind the snapshot lock; counts the requests that may change state.
-    The response is produced inside the lock (moto answers with a complete body)."""
+APP_ID = re.compile(r"(?:^| )app/([A-Za-z0-9_.-]+)")
 
-    def __init__(self, app: Callable[..., Any], lock: SharedExclusiveLock) -> None:
+
+def caller(environ: dict[str, Any]) -> str | None:
+    """The function that sent a request to moto: its sandbox sets AWS_SDK_UA_APP_ID to its name,
+    which botocore sends in the User-Agent as `app/<name>`; None for the hub's own requests."""
+    found = APP_ID.search(str(environ.get("HTTP_USER_AGENT", "")))
+    return found.group(1) if found else None
+
+
+class Lanes:
+    """Who goes first in the emulator. Everything the hub runs shares its one process, so a
+    consumer's DynamoDB writes compete with ingest's for the same interpreter: under load a
+    webhook's acknowledgement waited behind the event log's and routing's calls. While a request
+    of a function that answers a caller (ingest, the authorizer, the admin API) is being served,
+    the consumers' requests go through one at a time (each waits at most `max_wait` seconds for
+    its turn, so consumers never stop); when no caller is waiting they all go at once again.
+    The hub's own requests (the dispatcher's, the timers') are never held."""
+
+    def __init__(self, foreground: frozenset[str], max_wait: float = 0.25, background_slots: int = 1) -> None:
+        self.foreground = foreground
+        self.max_wait = max_wait
+        self.background_slots = background_slots
+        self._condition = threading.Condition()
+        self._foreground = 0
+        self._background = 0
+        self.held = 0  # consumer requests that waited for their turn
+
+    @contextmanager
+    def lane(self, function: str | None) -> Iterator[None]:
+        if function is None:
+            yield
+            return
+        foreground = function in self.foreground
+        with self._condition:
+            if foreground:
+                self._foreground += 1
+            elif self._foreground and self._background >= self.background_slots:
+                self.held += 1
+                self._condition.wait_for(
+                    lambda: not self._foreground or self._background < self.background_slots, self.max_wait
+                )
+            if not foreground:
+                self._background += 1
+        try:
+            yield
+        finally:
+            with self._condition:
+                if foreground:
+                    self._foreground -= 1
+                else:
+                    self._background -= 1
+                self._condition.notify_all()
+
+
+class GuardedApp:
+    """moto's WSGI app behind the snapshot lock and the lanes; counts the requests that may change
+    state. The response is produced inside the lock (moto answers with a complete body)."""
+
+    def __init__(self, app: Callable[..., Any], lock: SharedExclusiveLock, lanes: Lanes | None = None) -> None:
         self._app = app
         self._lock = lock
+        self.lanes = lanes
         self.changes = 0
+        # (caller, service, action) -> requests, while a benchmark counts them (tests/bench/local_load.py --count).
+        self.tally: Counter[tuple[str, str, str]] | None = None
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         action = aws_action(environ)
+        if self.tally is not None:
+            self.tally[(caller(environ) or "hub", aws_service(environ), action)] += 1
         if action in UNLOCKED_ACTIONS:
             return self._app(environ, start_response)
-        with self._lock.shared():
+        with self.lanes.lane(caller(environ)) if self.lanes else nullcontext(), self._lock.shared():
             if not is_read(action):
                 self.changes += 1
             return list(self._app(environ, start_response))
@@ -239,13 +313,33 @@ class Journal:
             os.close(self._descriptor)
 
 
+def _become_snapshot_writer(parent: int, keep: int) -> None:  # pragma: no cover - runs in the child
+    """The forked snapshot writer dies with the hub (a writer left behind by a kill -9 would
+    replace the next hub's snapshot with an older one) and lets go of what it inherited but
+    does not use (the hub's listening and connected sockets: a port stays bound while any
+    process holds it)."""
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+    if os.getppid() != parent:
+        os._exit(1)  # the hub died before the line above took effect
+    os.closerange(3, keep)
+    os.closerange(keep + 1, 65536)
+
+
 class PersistentState:
     """Snapshots and journal under `directory` (the hub's state directory)."""
 
     def __init__(
-        self, directory: Path, interval_seconds: float = 5.0, log: Callable[[str], None] | None = None
+        self,
+        directory: Path,
+        interval_seconds: float = 5.0,
+        log: Callable[[str], None] | None = None,
+        lanes: Lanes | None = None,
     ) -> None:
         self.directory = directory
+        self.lanes = lanes
         self.snapshot_file = directory / SNAPSHOT_FILE
         self.interval = interval_seconds
         self.lock = SharedExclusiveLock()
@@ -259,6 +353,7 @@ class PersistentState:
         self.snapshots = 0
         self.longest_pause = 0.0  # seconds AWS requests waited for one snapshot, at most
         self.last_pause = 0.0
+        self.last_write = 0.0  # seconds from the pause to the file on disk (the child's pickling)
 
     @staticmethod
     def discard(directory: Path) -> None:
@@ -270,7 +365,7 @@ class PersistentState:
                 entry.unlink()
 
     def wrap(self, app: Callable[..., Any]) -> GuardedApp:
-        self.app = GuardedApp(app, self.lock)
+        self.app = GuardedApp(app, self.lock, self.lanes)
         return self.app
 
     def restore(self) -> bool:
@@ -311,19 +406,10 @@ class PersistentState:
             if not force and changes == self._saved_changes:
                 return False
             sealed = self.journal.seal()
-            for attempt in range(3):
-                try:
-                    with self.lock.exclusive():
-                        paused = time.monotonic()
-                        changes = self.app.changes
-                        data, skipped = dump_backends()
-                        self.last_pause = time.monotonic() - paused
-                        self.longest_pause = max(self.longest_pause, self.last_pause)
-                    break
-                except RuntimeError:  # a long poll changed a queue while it was pickled: again
-                    if attempt == 2:
-                        raise
-            write_atomically(self.snapshot_file, data)
+            if sys.platform == "linux":  # fork, and a child that dies with the hub (prctl)
+                changes, skipped = self._snapshot_in_child()
+            else:
+                changes, skipped = self._snapshot_in_place()
             self.journal.drop_through(sealed)
             self._saved_changes = changes
             self.snapshots += 1
@@ -331,15 +417,77 @@ class PersistentState:
                 self._log(f"not kept across restarts (moto cannot pickle them): {', '.join(sorted(set(skipped)))}")
             return True
 
+    def _snapshot_in_child(self) -> tuple[int, list[str]]:
+        """Fork while no AWS request is being served, and let the child pickle and write its copy
+        of the backends (copy-on-write) while the hub goes on: AWS requests wait only for the
+        fork (a few ms), not for the pickling, which grows with what the hub holds (over a second
+        at a few thousand webhooks: long enough to push acknowledgements past 2 s). The child
+        runs only the pickling and the write (its one thread, no logging, no locks taken) and
+        leaves with os._exit; its status says whether the file is on disk."""
+        assert self.app is not None
+        parent = os.getpid()
+        read_end, write_end = os.pipe()
+        try:
+            with self.lock.exclusive():
+                paused = time.monotonic()
+                changes = self.app.changes
+                child = os.fork()
+                if child == 0:  # pragma: no cover - the child's work is seen in the file it writes
+                    code = 1
+                    try:
+                        _become_snapshot_writer(parent, write_end)
+                        data, skipped = dump_backends()
+                        write_atomically(self.snapshot_file, data)
+                        os.write(write_end, json.dumps(skipped).encode())
+                        code = 0
+                    finally:
+                        os._exit(code)
+                self.last_pause = time.monotonic() - paused
+                self.longest_pause = max(self.longest_pause, self.last_pause)
+            os.close(write_end)
+            write_end = -1
+            with os.fdopen(read_end, "rb") as answer:
+                read_end = -1
+                reported = answer.read()
+        finally:
+            for descriptor in (read_end, write_end):
+                if descriptor >= 0:
+                    os.close(descriptor)
+        _, status = os.waitpid(child, 0)
+        self.last_write = time.monotonic() - paused
+        if os.waitstatus_to_exitcode(status) != 0:
+            raise RuntimeError(f"the snapshot writer (pid {child}) failed with status {status}")
+        return changes, json.loads(reported)
+
+    def _snapshot_in_place(self) -> tuple[int, list[str]]:
+        """Where there is no fork: pickle while AWS requests wait, then write."""
+        assert self.app is not None
+        for attempt in range(3):
+            try:
+                with self.lock.exclusive():
+                    paused = time.monotonic()
+                    changes = self.app.changes
+                    data, skipped = dump_backends()
+                    self.last_pause = time.monotonic() - paused
+                    self.longest_pause = max(self.longest_pause, self.last_pause)
+                break
+            except RuntimeError:  # a long poll changed a queue while it was pickled: again
+                if attempt == 2:
+                    raise
+        write_atomically(self.snapshot_file, data)
+        self.last_write = time.monotonic() - paused
+        return changes, skipped
+
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="snapshots", daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
         # A snapshot grows with what the hub holds (~6 KB per webhook with its derived records):
-        # the wait stretches to ten times the last pause, so snapshots never hold AWS requests
-        # more than a tenth of the time; the journal covers what happens in between.
-        while not self._stop.wait(max(self.interval, 10 * self.last_pause)):
+        # the wait stretches to ten times the last pause and the last write, so snapshots never
+        # hold AWS requests, nor take a core, more than a tenth of the time; the journal covers
+        # what happens in between.
+        while not self._stop.wait(max(self.interval, 10 * self.last_pause, 10 * self.last_write)):
             try:
                 self.snapshot()
             except Exception as exc:  # noqa: BLE001 - keep the hub up; the journal still holds the webhooks

@@ -19,9 +19,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from infra import topology
 from infra.local.emulator import Emulator, LocalNames, create_resources
 from infra.local.lambdas import delivery_policy_from_environment, delivery_policy_value
-from infra.local.persistence import PersistentState
+from infra.local.persistence import Lanes, PersistentState
 from infra.local.workers import WorkerFunctions
 from switchboard_core.principals import KEY_PREFIX
 
@@ -133,8 +134,14 @@ class LocalRuntime:
             delivery_policy_value(delivery_policy)
         if self.fresh:
             PersistentState.discard(self.state_dir)
+        # The functions that answer a caller (a provider waiting for its 2xx, a person at the admin
+        # API) go first in the emulator; the consumers' requests wait their turn meanwhile.
+        answering = frozenset({route.function for route in topology.ROUTES} | {topology.AUTHORIZER_FUNCTION})
         self.persistence = PersistentState(
-            self.state_dir, interval_seconds=self.snapshot_seconds, log=self.log or report_error
+            self.state_dir,
+            interval_seconds=self.snapshot_seconds,
+            log=self.log or report_error,
+            lanes=Lanes(answering),
         )
         self.emulator = Emulator(wrap=self.persistence.wrap)
         endpoint = self.emulator.start()

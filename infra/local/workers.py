@@ -26,6 +26,7 @@ import sys
 import sysconfig
 import tempfile
 import threading
+from collections import deque
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, Listener
 from pathlib import Path
@@ -57,6 +58,7 @@ BACKGROUND_NICENESS = 10
 # What a sandbox gets of the hub's own environment besides the function's variables: the emulator's
 # endpoint and credentials (Lambda's role credentials and region), and what the OS needs.
 INHERITED = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR")
+APP_ID_ENV = "AWS_SDK_UA_APP_ID"
 
 
 class FunctionError(Exception):
@@ -205,6 +207,7 @@ class Pool:
     closed: bool = False
     generation: int = 0  # bumped by recycle(): a sandbox of an older one is not reused
     changed: threading.Condition = field(default_factory=threading.Condition)
+    line: deque[object] = field(default_factory=deque)  # the waiters for a sandbox, in order of arrival
 
     def booted(self) -> bool:
         return self.booting == 0
@@ -234,13 +237,18 @@ class Pool:
             self.changed.notify_all()
 
     def acquire(self) -> Worker:
+        """A free sandbox, first come first served: waiters take sandboxes in the order they came
+        (a freed sandbox woke every waiter and the quickest took it, so under load some webhooks
+        lost that race again and again: acknowledgements of 10 s beside a median of 2 s)."""
+        turn = object()
         with self.changed:
             self.waiting += 1
+            self.line.append(turn)
             try:
                 while True:
                     if self.closed:
                         raise FunctionError(self.name, "Runtime.Stopped", "the local runtime is stopping")
-                    if self.idle:
+                    if self.idle and self.line[0] is turn:
                         return self.idle.pop()
                     if self.boot_errors:
                         raise self.boot_errors.pop()
@@ -250,6 +258,9 @@ class Pool:
                     self.changed.wait()
             finally:
                 self.waiting -= 1
+                self.line.remove(turn)
+                if self.idle and self.line:
+                    self.changed.notify_all()  # the next in line may take the next free sandbox
 
     def release(self, worker: Worker, generation: int, healthy: bool) -> None:
         with self.changed:
@@ -297,6 +308,8 @@ class WorkerFunctions(LocalFunctions):
         cap = max_workers or int(os.environ.get(WORKERS_ENV) or DEFAULT_MAX_WORKERS)
         self._pools = {name: Pool(name, self, max(1, cap)) for name in topology.FUNCTIONS}
         self._injections: dict[str, list[dict[str, Any]]] = {name: [] for name in topology.FUNCTIONS}
+        # Every sandbox started, pid -> function (a benchmark reads their CPU from /proc by it).
+        self.sandboxes: dict[int, str] = {}
         self._coverage = coverage_settings()
         self._forker: Zygote | None = None
         # The functions a caller waits on (the API's routes and the authorizer) keep the CPU first.
@@ -368,6 +381,9 @@ class WorkerFunctions(LocalFunctions):
         environment |= self.environment(name)
         environment["AWS_LAMBDA_FUNCTION_NAME"] = self.physical_name(name)
         environment["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"] = str(function.memory_mb)
+        # botocore puts it in every request's User-Agent (`app/<name>`): the emulator tells the
+        # functions that answer callers from the consumers by it (infra/local/persistence.py, Lanes).
+        environment[APP_ID_ENV] = name
         config = {
             "environment": environment,
             "handler": function.handler,
@@ -385,6 +401,7 @@ class WorkerFunctions(LocalFunctions):
         }
         pid, connection = self._zygote().fork(config, BOOT_TIMEOUT_SECONDS)
         worker = Worker(name, pid, connection)
+        self.sandboxes[pid] = name
         try:
             if not connection.poll(BOOT_TIMEOUT_SECONDS):
                 worker.kill()

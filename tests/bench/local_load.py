@@ -12,7 +12,11 @@ Telegram message; each with fresh ids, so each is new to the hub). For each leve
 - how long after the senders stopped the event log held every webhook (or that it did not
   within the wait);
 - the hub process's CPU per webhook (gateway, dispatcher and the emulator, which answers every
-  function's AWS calls; the sandboxes are other processes), counted until the log caught up.
+  function's AWS calls; the sandboxes are other processes), counted until the log caught up, without
+  what the load generator itself spends in that process (its HTTP clients and log lookups, counted
+  per thread), plus the snapshots' writers (forked children); each function's sandboxes' CPU per
+  webhook (read from /proc), what each consumer still had queued when the event log caught up
+  (did routing, replies... keep up too), and the load average when the level ended.
 
 Targets at 32 senders on 2 cores (issue 13): >= 50 webhooks/s accepted, p99 acknowledgement
 <= 1 s, no acknowledgement over 2 s, every webhook in the event log within 5 s after the senders
@@ -20,7 +24,8 @@ stop. A full run exits 1 when one is missed; the quick form (CI) only proves the
 `--levels 1=20,8=80,32=320` sets how many webhooks each level sends. `--profile FILE` profiles
 every request the emulator answers during the top level (cProfile per request, merged into FILE)
 and prints where its own time goes: the emulator is the hub's shared part, the functions run in
-their own processes.
+their own processes. `--count` prints the emulator's requests per webhook at the top level, by
+calling function (`hub`: the runtime's own and the load generator's), service and action.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -105,7 +111,51 @@ def prepare(runtime: Any, count: int) -> list[Webhook]:
     return webhooks
 
 
+def sandbox_cpu(sandboxes: dict[int, str]) -> dict[int, tuple[str, float]]:
+    """CPU seconds each sandbox process (pid -> function, WorkerFunctions.sandboxes) has used so far,
+    read from /proc (Linux; empty elsewhere)."""
+    found: dict[int, tuple[str, float]] = {}
+    if not os.path.isdir("/proc"):
+        return found
+    tick = os.sysconf("SC_CLK_TCK")
+    for pid, name in list(sandboxes.items()):
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # gone
+        found[pid] = (name, (int(fields[11]) + int(fields[12])) / tick)
+    return found
+
+
+def cpu_by_function(before: dict[int, tuple[str, float]], after: dict[int, tuple[str, float]]) -> dict[str, float]:
+    """Seconds each function's sandboxes used between the two readings (one that ended meanwhile is missed)."""
+    used: dict[str, float] = {}
+    for pid, (name, seconds) in after.items():
+        used[name] = used.get(name, 0.0) + seconds - before.get(pid, (name, 0.0))[1]
+    return used
+
+
+# CPU the load generator spends in the hub's process (the senders' HTTP clients, the log watcher's
+# lookups): counted per thread and taken out of the hub's figure.
+_generator_cpu = 0.0
+_generator_lock = threading.Lock()
+
+
+def _count_generator_cpu(seconds: float) -> None:
+    global _generator_cpu
+    with _generator_lock:
+        _generator_cpu += seconds
+
+
 def post(webhook: Webhook) -> None:
+    cpu = time.thread_time()
+    try:
+        _post(webhook)
+    finally:
+        _count_generator_cpu(time.thread_time() - cpu)
+
+
+def _post(webhook: Webhook) -> None:
     signed = webhook.request
     request = urllib.request.Request(signed.url, data=signed.body or None, headers=signed.headers, method=signed.method)
     webhook.sent = time.monotonic()
@@ -150,7 +200,9 @@ class LogWatcher:
         while not self._stop.wait(POLL_SECONDS):
             with self._lock:
                 wanted = {event: key for key, (_, events) in self._pending.items() for event in events}
+            cpu = time.thread_time()
             found = self._found(list(wanted))
+            _count_generator_cpu(time.thread_time() - cpu)
             now = time.monotonic()
             with self._lock:
                 for event in found:
@@ -190,12 +242,32 @@ def summary(values: list[float]) -> dict[str, float]:
     }
 
 
-def run_level(level: Level, watcher: LogWatcher) -> None:
+def consumer_backlog(queues: list[Any]) -> dict[str, int]:
+    """Messages each consumer still has queued or in hand (visible + in flight), non-zero ones."""
+    from switchboard_core import aws
+
+    sqs = aws.client("sqs")
+    names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    backlog = {}
+    for queue in queues:
+        attributes = sqs.get_queue_attributes(QueueUrl=queue.queue_url, AttributeNames=names)["Attributes"]
+        count = sum(int(attributes.get(name, 0)) for name in names)
+        if count:
+            backlog[queue.function] = count
+    return backlog
+
+
+def run_level(
+    level: Level, watcher: LogWatcher, sandboxes: dict[int, str] | None = None, queues: list[Any] | None = None
+) -> None:
     def send(webhook: Webhook) -> None:
         post(webhook)
         if 200 <= webhook.status < 300:
             watcher.watch(webhook)
 
+    sandboxes = sandboxes if sandboxes is not None else {}
+    sandbox_start = sandbox_cpu(sandboxes)
+    generator = _generator_cpu
     cpu = os.times()
     level.started = time.monotonic()
     with ThreadPoolExecutor(max_workers=level.senders) as senders:
@@ -206,7 +278,12 @@ def run_level(level: Level, watcher: LogWatcher) -> None:
         time.sleep(POLL_SECONDS)
     # The hub's own process (gateway, emulator, dispatcher; the functions' sandboxes are other processes).
     after = os.times()
-    hub_cpu = after.user + after.system - cpu.user - cpu.system
+    # Whether the other consumers kept up too: what each still had when the event log caught up.
+    backlog = consumer_backlog(queues or [])
+    hub_cpu = after.user + after.system - cpu.user - cpu.system - (_generator_cpu - generator)
+    # The snapshots' writers are the hub's children, waited for: their CPU is the hub's too.
+    snapshot_cpu = after.children_user + after.children_system - cpu.children_user - cpu.children_system
+    functions_cpu = cpu_by_function(sandbox_start, sandbox_cpu(sandboxes))
     accepted = [w for w in level.webhooks if 200 <= w.status < 300]
     logged = [w for w in accepted if w.logged]
     sending = level.stopped - level.started
@@ -221,6 +298,17 @@ def run_level(level: Level, watcher: LogWatcher) -> None:
         "to_event_log_ms": summary([(w.logged - w.sent) * 1000 for w in logged]),
         "logged": len(logged),
         "hub_cpu_ms_per_webhook": round(hub_cpu * 1000 / max(1, len(level.webhooks)), 1),
+        "snapshot_cpu_ms_per_webhook": round(max(0.0, snapshot_cpu) * 1000 / max(1, len(level.webhooks)), 1),
+        "load_generator_cpu_ms_per_webhook": round(
+            (_generator_cpu - generator) * 1000 / max(1, len(level.webhooks)), 1
+        ),
+        "functions_cpu_ms_per_webhook": {
+            name: round(seconds * 1000 / max(1, len(level.webhooks)), 1)
+            for name, seconds in sorted(functions_cpu.items(), key=lambda item: -item[1])
+            if seconds > 0
+        },
+        "load_average": [round(value, 2) for value in os.getloadavg()],
+        "consumers_backlog": backlog,
         # None: not every accepted webhook reached the log within the wait.
         "caught_up_s": (
             round(max(0.0, max(w.logged for w in logged) - level.stopped), 2) if len(logged) == len(accepted) else None
@@ -291,7 +379,19 @@ class EmulatorProfile:
         stats.sort_stats("tottime").print_stats(15)
 
 
-def measure(levels: dict[int, int], profile: str | None = None) -> dict[str, Any]:
+def requests_per_webhook(tally: Counter[tuple[str, str, str]], webhooks: int) -> dict[str, Any]:
+    """The emulator's requests per webhook: in all, by calling function, by caller/service/action."""
+    by_caller: Counter[str] = Counter()
+    for (caller, _, _), requests in tally.items():
+        by_caller[caller] += requests
+    return {
+        "total": round(sum(tally.values()) / webhooks, 2),
+        "by_caller": {caller: round(n / webhooks, 2) for caller, n in by_caller.most_common()},
+        "by_action": {"/".join(key): round(n / webhooks, 2) for key, n in tally.most_common()},
+    }
+
+
+def measure(levels: dict[int, int], profile: str | None = None, count: bool = False) -> dict[str, Any]:
     from infra.local.runtime import LocalRuntime
 
     os.environ.update(
@@ -305,19 +405,29 @@ def measure(levels: dict[int, int], profile: str | None = None) -> dict[str, Any
         wait_ready()
     start_s = time.monotonic() - started
     watcher = LogWatcher(runtime.names.table("event_log"))
+    sandboxes = getattr(runtime.functions, "sandboxes", {})
+    queues = list(getattr(runtime.dispatcher, "_queues", []))
     emulator_profile = EmulatorProfile() if profile else None
     results = []
     try:
         warm = Level(1, prepare(runtime, len(MIX)))  # every provider's path once, not measured
-        run_level(warm, watcher)
-        for senders, count in levels.items():
-            level = Level(senders, prepare(runtime, count))
-            profiling = emulator_profile is not None and senders == max(levels)
+        run_level(warm, watcher, sandboxes, queues)
+        guarded = runtime.persistence.app
+        assert guarded is not None
+        for senders, webhooks in levels.items():
+            level = Level(senders, prepare(runtime, webhooks))
+            top = senders == max(levels)
+            profiling = emulator_profile is not None and top
+            tally: Counter[tuple[str, str, str]] | None = Counter() if count and top else None
+            guarded.tally = tally
             if profiling and emulator_profile:
                 emulator_profile.start()
-            run_level(level, watcher)
+            run_level(level, watcher, sandboxes, queues)
             if profiling and emulator_profile:
                 emulator_profile.stop(str(profile))
+            guarded.tally = None
+            if tally is not None:
+                level.figures["requests_per_webhook"] = requests_per_webhook(tally, len(level.webhooks))
             results.append(level.figures)
     finally:
         watcher.stop()
@@ -331,13 +441,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument("--profile", help="profile the emulator's requests at the top level into this file")
     parser.add_argument(
+        "--count", action="store_true", help="count the emulator's requests per webhook at the top level"
+    )
+    parser.add_argument(
         "--levels", help="senders=webhooks pairs, e.g. 1=20,8=80,32=320 (default: 1=60,8=240,32=800)", default=""
     )
     args = parser.parse_args(argv)
     levels = QUICK_LEVELS if args.quick else FULL_LEVELS
     if args.levels:
         levels = {int(s): int(n) for s, n in (pair.split("=") for pair in args.levels.split(","))}
-    report = measure(levels, args.profile)
+    report = measure(levels, args.profile, args.count)
     top = report["levels"][-1]
     report["quick"] = args.quick
     report["targets"] = TARGETS
@@ -353,8 +466,18 @@ def main(argv: list[str] | None = None) -> int:
                 f"{figures['accepted_per_second']}/s; ack p50 {ack['p50']} ms, p99 {ack['p99']} ms, "
                 f"max {ack['max']} ms; to event log p50 {logged['p50']} ms, p99 {logged['p99']} ms, "
                 f"max {logged['max']} ms; caught up {figures['caught_up_s']} s after the senders stopped; "
-                f"hub process CPU {figures['hub_cpu_ms_per_webhook']} ms per webhook"
+                f"hub process CPU {figures['hub_cpu_ms_per_webhook']} ms per webhook "
+                f"(+{figures['snapshot_cpu_ms_per_webhook']} ms snapshots; load generator's "
+                f"{figures['load_generator_cpu_ms_per_webhook']} ms left out); functions' CPU per webhook: "
+                + ", ".join(f"{name} {ms}" for name, ms in figures["functions_cpu_ms_per_webhook"].items())
+                + f"; still queued for consumers then: {figures['consumers_backlog'] or 'nothing'}"
+                + f"; load average {figures['load_average']}"
             )
+        if "requests_per_webhook" in top:
+            requests = top["requests_per_webhook"]
+            print(f"  emulator requests per webhook at {top['senders']} senders: {requests['total']}")
+            for key, value in requests["by_action"].items():
+                print(f"    {key}: {value}")
         verdict = "met" if not report["missed"] else "MISSED: " + "; ".join(report["missed"])
         print(f"targets at {top['senders']} senders {'(quick run: no verdict) ' if args.quick else ''}{verdict}")
     if report["missed"] and not args.quick:

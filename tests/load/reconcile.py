@@ -379,9 +379,11 @@ def reconcile(load: Load, settle_seconds: float) -> Reconciliation:
     connections = {c["id"] for c in load.connections.values()}
     deadline = time.monotonic() + settle_seconds
     while True:  # the consumers drain their queues after the senders stop
+        # The backlog first: what left the queue before it was read is in the log read after it
+        # (read the other way round, a batch finishing between the two reads looked lost).
+        backlog = load.hub.event_log_backlog()
         logged = load.hub.event_log(connections)
         ids = {item["id"] for item in logged}
-        backlog = load.hub.event_log_backlog()
         if expected <= ids or not backlog or time.monotonic() > deadline:
             break
         time.sleep(5)

@@ -7,6 +7,7 @@ the queue's own visibility timeout."""
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -112,3 +113,40 @@ def test_a_bad_delivery_policy_stops_the_runtime_before_it_starts(
     with pytest.raises(InvalidDeliveryPolicy, match="timeout_seconds"):
         LocalRuntime(state_dir=tmp_path, port=0).start()
     assert not (tmp_path / "runtime.json").exists()
+
+
+def test_an_idle_queue_has_one_poller_and_a_backlog_wakes_the_others(emulator: Any) -> None:
+    sqs, queues, _ = emulator
+    queue = delivery_queue(queues)
+    receives: list[str] = []
+
+    class CountingSqs:
+        def receive_message(self, **kwargs: Any) -> Any:
+            receives.append(threading.current_thread().name)
+            return sqs.receive_message(**kwargs)
+
+        def delete_message_batch(self, **kwargs: Any) -> Any:
+            return sqs.delete_message_batch(**kwargs)
+
+    handled: list[str] = []
+
+    def invoke(function: str, event: dict[str, Any]) -> dict[str, Any]:
+        handled.extend(record["body"] for record in event["Records"])
+        time.sleep(0.2)  # long enough for a second poller to take the next record meanwhile
+        return {"batchItemFailures": []}
+
+    dispatcher = Dispatcher(CountingSqs(), [queue], invoke, wait_seconds=1, pollers=2)
+    dispatcher.start()
+    try:
+        time.sleep(2.5)
+        assert {name.rsplit("-", 1)[1] for name in receives} == {"0"}, "an idle queue: only its first poller polls"
+        bodies = [json.dumps({"subscription": f"sub_backlog_{i}"}) for i in range(6)]
+        for body in bodies:
+            sqs.send_message(QueueUrl=queue.queue_url, MessageBody=body)
+        deadline = time.monotonic() + 20
+        while len(handled) < len(bodies) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        dispatcher.stop()
+    assert sorted(handled) == sorted(bodies)
+    assert {name.rsplit("-", 1)[1] for name in receives} == {"0", "1"}, "a backlog: the second poller joins"

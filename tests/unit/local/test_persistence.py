@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +17,12 @@ from infra.local.gateway import Gateway
 from infra.local.persistence import (
     GuardedApp,
     Journal,
+    Lanes,
     PersistentState,
     SharedExclusiveLock,
     aws_action,
+    aws_service,
+    caller,
     dump_backends,
     is_read,
     load_backends,
@@ -183,3 +187,79 @@ def test_ingest_verifies_a_request_as_of_its_arrival() -> None:
     before = datetime.now(UTC)
     assert received_time({"requestContext": {}}) >= before
     assert received_time({"requestContext": {"timeEpoch": "soon"}}) >= before
+
+
+def test_callers_requests_go_first_and_consumers_still_get_through() -> None:
+    lanes = Lanes(frozenset({"ingest"}), max_wait=2.0)
+    order: list[str] = []
+    ingest_in = threading.Event()
+    ingest_done = threading.Event()
+
+    def ingest() -> None:
+        with lanes.lane("ingest"):
+            ingest_in.set()
+            ingest_done.wait(5)
+            order.append("ingest")
+
+    def consumer(name: str) -> None:
+        with lanes.lane(name):
+            order.append(name)
+
+    caller = threading.Thread(target=ingest)
+    caller.start()
+    ingest_in.wait(5)
+    with lanes.lane("routing"):  # one consumer request may run beside the caller's
+        second = threading.Thread(target=consumer, args=("event_log",))
+        second.start()
+        second.join(0.3)
+        assert second.is_alive(), "a second consumer request waits while a caller's is served"
+        hub = threading.Thread(target=consumer, args=(None,))
+        hub.start()
+        hub.join(2)
+        assert not hub.is_alive(), "the hub's own requests are never held"
+    second.join(2)
+    assert not second.is_alive(), "its turn came once the first consumer request ended"
+    ingest_done.set()
+    caller.join(5)
+    assert order == [None, "event_log", "ingest"] and lanes.held == 1
+
+
+def test_a_consumer_waits_for_its_turn_no_longer_than_max_wait() -> None:
+    lanes = Lanes(frozenset({"ingest"}), max_wait=0.2)
+    with lanes.lane("ingest"), lanes.lane("routing"):
+        started = time.monotonic()
+        with lanes.lane("event_log"):
+            waited = time.monotonic() - started
+    assert 0.15 <= waited < 2
+
+
+def test_the_caller_of_a_request_is_its_user_agent_app_id() -> None:
+    agent = "Boto3/1.40 md/Botocore#1.40 ua/2.1 os/linux lang/python#3.11 app/event_log cfg/retry-mode#legacy"
+    assert caller({"HTTP_USER_AGENT": agent}) == "event_log"
+    assert caller({"HTTP_USER_AGENT": "Boto3/1.40 md/Botocore#1.40"}) is None
+    scope = "AWS4-HMAC-SHA256 Credential=testing/20261202/us-east-1/dynamodb/aws4_request, SignedHeaders=host"
+    assert aws_service({"HTTP_AUTHORIZATION": scope}) == "dynamodb"
+
+
+def test_a_snapshot_is_written_by_a_forked_child_and_covers_the_sealed_journal(
+    aws_world: AwsWorld, tmp_path: Path
+) -> None:
+    table = aws.resource("dynamodb").Table(aws_world.names.table("api_keys"))
+    table.put_item(Item={"key_hash": "in-the-snapshot", "tenant": "t1"})
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        start_response("200 OK", [])
+        return [b"{}"]
+
+    state = PersistentState(tmp_path)
+    state.wrap(app)
+    state.restore()
+    assert state.journal is not None
+    state.journal.append({"rawPath": "/webhooks/twilio/con_1"})
+    assert state.snapshot(force=True)
+    assert state.journal.numbers() == [2], "the sealed file the snapshot covers is gone"
+    assert 0 < state.last_pause <= state.last_write
+    table.delete_item(Key={"key_hash": "in-the-snapshot"})
+    assert load_backends(state.snapshot_file.read_bytes()) > 0
+    assert table.get_item(Key={"key_hash": "in-the-snapshot"})["Item"]["tenant"] == "t1"
+    state.journal.close()

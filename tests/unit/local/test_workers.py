@@ -5,6 +5,8 @@ errors come back to the caller as exceptions."""
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,7 +14,7 @@ import pytest
 
 from infra import topology
 from infra.local.emulator import LocalNames
-from infra.local.workers import REPOSITORY, FunctionError, WorkerFunctions
+from infra.local.workers import REPOSITORY, FunctionError, Pool, Worker, WorkerFunctions
 from tests.unit.local import sandbox_probe
 
 NAMES = LocalNames("test").mapping()
@@ -70,3 +72,30 @@ def test_an_init_error_is_raised_to_the_caller(functions: WorkerFunctions, tmp_p
         functions.invoke("escalation", {})
     functions.clear_injections("escalation")
     assert functions._pools["escalation"].total == 0
+
+
+def test_waiters_get_a_free_sandbox_in_the_order_they_came() -> None:
+    pool = Pool("ingest", functions=None, cap=1)  # type: ignore[arg-type]  # full: nothing boots
+    pool.total = 1
+    sandbox = Worker("ingest", pid=0, connection=None)  # type: ignore[arg-type]
+    pool.idle.append(sandbox)
+    held = pool.acquire()
+    served: list[int] = []
+
+    def wait_in_line(index: int) -> None:
+        worker = pool.acquire()
+        served.append(index)
+        time.sleep(0.01)
+        pool.release(worker, pool.generation, healthy=True)
+
+    waiters = []
+    for index in range(4):
+        waiter = threading.Thread(target=wait_in_line, args=(index,))
+        waiter.start()
+        waiters.append(waiter)
+        while pool.waiting <= index:  # in line before the next one comes
+            time.sleep(0.005)
+    pool.release(held, pool.generation, healthy=True)
+    for waiter in waiters:
+        waiter.join(5)
+    assert served == [0, 1, 2, 3]
