@@ -30,6 +30,7 @@ import json
 import os
 import pickle
 import re
+import select
 import signal
 import sys
 import threading
@@ -49,6 +50,10 @@ READ_ACTIONS = ("Get", "Describe", "List", "Query", "Scan", "BatchGet", "Head", 
 # a snapshot never waits behind it. What it changes (a message's visibility, receive count) only
 # decides when a message comes back: a snapshot that misses it redelivers the message earlier.
 UNLOCKED_ACTIONS = ("ReceiveMessage",)
+
+
+# The forked writer normally answers within seconds; one that has not in this long is stuck.
+SNAPSHOT_CHILD_TIMEOUT_SECONDS = 120.0
 
 
 class SharedExclusiveLock:
@@ -448,6 +453,12 @@ class PersistentState:
             write_end = -1
             with os.fdopen(read_end, "rb") as answer:
                 read_end = -1
+                if not select.select([answer], [], [], SNAPSHOT_CHILD_TIMEOUT_SECONDS)[0]:
+                    # A lock another thread held at the fork (the child has only ours) would stall it
+                    # forever: give up on the child and pickle here, under the lock, as without fork.
+                    os.kill(child, signal.SIGKILL)
+                    os.waitpid(child, 0)
+                    return self._snapshot_in_place()
                 reported = answer.read()
         finally:
             for descriptor in (read_end, write_end):

@@ -263,3 +263,44 @@ def test_a_snapshot_is_written_by_a_forked_child_and_covers_the_sealed_journal(
     assert load_backends(state.snapshot_file.read_bytes()) > 0
     assert table.get_item(Key={"key_hash": "in-the-snapshot"})["Item"]["tenant"] == "t1"
     state.journal.close()
+
+
+def test_a_forked_writer_that_stalls_is_killed_and_the_snapshot_taken_in_place(
+    aws_world: AwsWorld, tmp_path: Path, monkeypatch: Any
+) -> None:
+    """A lock another thread held at the fork would stall the child forever: the hub gives up on
+    it after the timeout and pickles under its own lock instead, so the journal is still dropped."""
+    import os
+
+    from infra.local import persistence
+
+    table = aws.resource("dynamodb").Table(aws_world.names.table("api_keys"))
+    table.put_item(Item={"key_hash": "kept-anyway", "tenant": "t1"})
+    hub = os.getpid()
+    real_dump = persistence.dump_backends
+
+    def stalls_in_the_child() -> Any:
+        if os.getpid() != hub:
+            time.sleep(60)
+        return real_dump()
+
+    monkeypatch.setattr(persistence, "dump_backends", stalls_in_the_child)
+    monkeypatch.setattr(persistence, "SNAPSHOT_CHILD_TIMEOUT_SECONDS", 0.5)
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        start_response("200 OK", [])
+        return [b"{}"]
+
+    state = PersistentState(tmp_path)
+    state.wrap(app)
+    state.restore()
+    assert state.journal is not None
+    state.journal.append({"rawPath": "/webhooks/twilio/con_1"})
+    started = time.monotonic()
+    assert state.snapshot(force=True)
+    assert time.monotonic() - started < 30, "waited for the stalled child"
+    assert state.journal.numbers() == [2]
+    table.delete_item(Key={"key_hash": "kept-anyway"})
+    assert load_backends(state.snapshot_file.read_bytes()) > 0
+    assert table.get_item(Key={"key_hash": "kept-anyway"})["Item"]["tenant"] == "t1"
+    state.journal.close()
