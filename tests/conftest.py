@@ -181,8 +181,11 @@ def capture_function_log(service: str) -> None:
 # test of a module using the CDK synth fixtures (`synth`, `synth_qa_destroy`: ~20 s of jsii
 # per stage) runs on one worker, and an integration module runs on one worker (its module
 # fixtures; each worker starts its own local runtime, on free ports with its own state
-# directory). Every other test is its own unit, balanced freely. (xdist's `loadgroup` cannot
-# do this under pytest 9.2: it renames `item._nodeid`, which pytest no longer reads.)
+# directory), as does any other module with a module-scoped fixture (an emulator, a pool of
+# function workers, a sandbox server: built once, not once on each worker). Every other test
+# is its own unit, balanced freely. xdist hands out the units with the most tests first, so
+# the long ones start early and the single tests fill in at the end. (xdist's `loadgroup`
+# cannot do this under pytest 9.2: it renames `item._nodeid`, which pytest no longer reads.)
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -191,11 +194,16 @@ def _uses_a_synth(module: str) -> bool:
     return "Synthesised" in (REPO_ROOT / module).read_text()
 
 
+@cache
+def _has_module_fixture(module: str) -> bool:
+    return 'scope="module"' in (REPO_ROOT / module).read_text()
+
+
 def xdist_scope(nodeid: str) -> str:
     module = nodeid.split("::", 1)[0]
     if module.startswith("tests/infra/") and _uses_a_synth(module):
         return "cdk-synth"
-    if module.startswith("tests/integration/"):
+    if module.startswith("tests/integration/") or _has_module_fixture(module):
         return module
     return nodeid
 
