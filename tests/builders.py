@@ -39,29 +39,17 @@ def canonical(
     )
 
 
-def canonical_event(
-    type: str,
-    provider_event_id: str,
-    *,
-    received_at: datetime,
-    provider: str = "twilio",
-    connection: str = "con_twilio",
-    tenant: str = "acme",
-    channel: Channel = Channel.TELEPHONY,
-    raw_ref: RawRef | None = None,
-    **draft: Any,
-) -> CanonicalEvent:
-    """An event of `type` whose draft holds `draft`'s fields (occurred_at, contact,
-    conversation_key, text, attachments, attributes)."""
-    return canonical(
-        EventDraft(type=type, provider_event_id=provider_event_id, **draft),
-        received_at=received_at,
-        provider=provider,
-        connection=connection,
-        tenant=tenant,
-        channel=channel,
-        raw_ref=raw_ref,
-    )
+# The keywords of `canonical_event` that say where an event came from (as `canonical` takes them).
+ORIGIN = ("provider", "connection", "tenant", "channel", "raw_ref")
+
+
+def canonical_event(type: str, provider_event_id: str, *, received_at: datetime, **fields: Any) -> CanonicalEvent:
+    """An event of `type`: `fields` are `canonical`'s origin keywords (ORIGIN, defaults as
+    there) and the draft's fields (occurred_at, contact, conversation_key, text, attachments,
+    attributes)."""
+    origin = {name: fields.pop(name) for name in ORIGIN if name in fields}
+    draft = EventDraft(type=type, provider_event_id=provider_event_id, **fields)
+    return canonical(draft, received_at=received_at, **origin)
 
 
 def published(
