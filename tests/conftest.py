@@ -3,8 +3,10 @@ resources, and a capture of everything published on the bus."""
 
 from __future__ import annotations
 
+import copy
 import json
 import os
+import pickle
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
@@ -77,12 +79,49 @@ class AwsWorld:
     bus: BusCapture
 
 
+# The services whose backends hold what `create_resources` and the bus capture make.
+WORLD_SERVICES = frozenset({"dynamodb", "events", "s3", "scheduler", "secretsmanager", "ses", "sqs"})
+
+
+@dataclass(frozen=True)
+class WorldSnapshot:
+    backends: bytes  # infra.local.persistence's pickled moto backends, WORLD_SERVICES' only
+    queues: list[Any]
+    capture_url: str
+
+
+# Per process (each xdist worker has its own): None until the first aws_world test made the world.
+_world_snapshot: WorldSnapshot | None = None
+
+
+def _fresh_world(names: Any) -> tuple[list[Any], BusCapture]:
+    """The topology's resources in the running mock_aws. The first call creates them (~80 AWS
+    calls, ~0.3 s of CPU) and keeps a snapshot of moto's backends; later calls restore a new
+    copy of it (~0.03 s), the same resources in the same state, over 600 tests."""
+    global _world_snapshot
+    from infra.local.emulator import create_resources
+    from infra.local.persistence import dump_backends, load_backends
+    from switchboard_core import aws
+
+    if _world_snapshot is not None:
+        load_backends(_world_snapshot.backends)
+        return copy.deepcopy(_world_snapshot.queues), BusCapture(aws.client("sqs"), _world_snapshot.capture_url)
+    queues = create_resources(names)
+    bus = attach_bus_capture(names.bus)
+    data, skipped = dump_backends()
+    if not WORLD_SERVICES & set(skipped):  # else (moto could not pickle one) create it every time
+        document = pickle.loads(data)  # noqa: S301 - made just above, in this process
+        document["backends"] = {key: b for key, b in document["backends"].items() if key[0] in WORLD_SERVICES}
+        _world_snapshot = WorldSnapshot(pickle.dumps(document), copy.deepcopy(queues), bus.queue_url)
+    return queues, bus
+
+
 @pytest.fixture
 def aws_world(monkeypatch: pytest.MonkeyPatch) -> Iterator[AwsWorld]:
     """The topology's tables, bucket, bus and queues inside moto's mock_aws."""
     from moto import mock_aws
 
-    from infra.local.emulator import LocalNames, create_resources, patch_moto
+    from infra.local.emulator import LocalNames, patch_moto
     from switchboard_core import aws
 
     patch_moto()  # the embedded emulator's fixes to moto (TestEventPattern among them), here too
@@ -90,14 +129,15 @@ def aws_world(monkeypatch: pytest.MonkeyPatch) -> Iterator[AwsWorld]:
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     # mock_aws starts from an empty account each time (moto resets every backend on start),
-    # so no test sees another's data. Creating the resources takes ~0.1 s; what used to make
-    # this fixture cost seconds was a new boto3 session (botocore's data loaded again) per
-    # client, so the clients are renewed from the process's one session (docs/decisions.md).
+    # so no test sees another's data; the world is then restored from the process's snapshot.
+    # What used to make this fixture cost seconds was a new boto3 session (botocore's data
+    # loaded again) per client, so the clients are renewed from the process's one session
+    # (docs/decisions.md).
     with mock_aws():
         aws.reset_clients(keep_session=True)
         names = LocalNames("test")
-        queues = create_resources(names)
-        yield AwsWorld(names=names, queues=queues, bus=attach_bus_capture(names.bus))
+        queues, bus = _fresh_world(names)
+        yield AwsWorld(names=names, queues=queues, bus=bus)
     aws.reset_clients(keep_session=True)
 
 
@@ -141,8 +181,11 @@ def capture_function_log(service: str) -> None:
 # test of a module using the CDK synth fixtures (`synth`, `synth_qa_destroy`: ~20 s of jsii
 # per stage) runs on one worker, and an integration module runs on one worker (its module
 # fixtures; each worker starts its own local runtime, on free ports with its own state
-# directory). Every other test is its own unit, balanced freely. (xdist's `loadgroup` cannot
-# do this under pytest 9.2: it renames `item._nodeid`, which pytest no longer reads.)
+# directory), as does any other module with a module-scoped fixture (an emulator, a pool of
+# function workers, a sandbox server: built once, not once on each worker). Every other test
+# is its own unit, balanced freely. xdist hands out the units with the most tests first, so
+# the long ones start early and the single tests fill in at the end. (xdist's `loadgroup`
+# cannot do this under pytest 9.2: it renames `item._nodeid`, which pytest no longer reads.)
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -151,11 +194,16 @@ def _uses_a_synth(module: str) -> bool:
     return "Synthesised" in (REPO_ROOT / module).read_text()
 
 
+@cache
+def _has_module_fixture(module: str) -> bool:
+    return 'scope="module"' in (REPO_ROOT / module).read_text()
+
+
 def xdist_scope(nodeid: str) -> str:
     module = nodeid.split("::", 1)[0]
     if module.startswith("tests/infra/") and _uses_a_synth(module):
         return "cdk-synth"
-    if module.startswith("tests/integration/"):
+    if module.startswith("tests/integration/") or _has_module_fixture(module):
         return module
     return nodeid
 

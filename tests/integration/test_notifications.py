@@ -15,8 +15,9 @@ from twilio.request_validator import RequestValidator
 from infra.local.runtime import EXAMPLES_DIR, load_routing_example
 from switchboard_core import aws
 from switchboard_core.bus import EventPublisher
-from switchboard_core.events import CanonicalEvent, Channel, Contact, EventDraft
+from switchboard_core.events import CanonicalEvent, Channel, Contact
 from switchboard_core.routing.config_store import RoutingConfigStore
+from tests.builders import canonical_event
 from tests.integration.conftest import wait_for
 
 pytestmark = pytest.mark.integration
@@ -107,28 +108,24 @@ def test_a_stranded_driver_sms_with_a_location_notifies_the_nearest_field_respon
 def test_an_escalation_reaches_the_teams_on_call_contact_and_the_assignee(field) -> None:
     hub = field
     now = datetime.now(UTC)
-    escalated = CanonicalEvent.from_draft(
-        EventDraft(
-            type="routing.escalated",
-            provider_event_id=f"cv_{secrets.token_hex(4)}:escalated",
-            occurred_at=now,
-            contact=Contact(phone="+14155550162"),
-            conversation_key="cv_escalated",
-            attributes={
-                "conversation": "cv_escalated",
-                "queue": "field",
-                "assignee": "ray-san-jose",
-                "priority": 2,
-                "overdue_seconds": 900,
-                "reason": "SLA due time passed without an answer",
-            },
-        ),
+    escalated = canonical_event(
+        "routing.escalated",
+        f"cv_{secrets.token_hex(4)}:escalated",
+        received_at=now,
         provider="routing",
         connection="routing",
         tenant=hub.runtime.demo["tenant"],
-        channel=Channel.TELEPHONY,
-        received_at=now,
-        raw_ref=None,
+        occurred_at=now,
+        contact=Contact(phone="+14155550162"),
+        conversation_key="cv_escalated",
+        attributes={
+            "conversation": "cv_escalated",
+            "queue": "field",
+            "assignee": "ray-san-jose",
+            "priority": 2,
+            "overdue_seconds": 900,
+            "reason": "SLA due time passed without an answer",
+        },
     )
     EventPublisher(aws.client("events"), hub.runtime.names.bus).publish([escalated])
     sent = wait_for(lambda: len(notifications(hub, {escalated.id})) == 2 and notifications(hub, {escalated.id}))
@@ -145,22 +142,18 @@ def test_an_escalation_reaches_the_teams_on_call_contact_and_the_assignee(field)
 
 def published_routing_event(hub, kind: str, attributes: dict) -> CanonicalEvent:
     now = datetime.now(UTC)
-    event = CanonicalEvent.from_draft(
-        EventDraft(
-            type=kind,
-            provider_event_id=f"cv_{secrets.token_hex(4)}:{kind}",
-            occurred_at=now,
-            contact=Contact(phone="+14155550163"),
-            conversation_key=attributes["conversation"],
-            text="The van's engine light is blinking",
-            attributes=attributes,
-        ),
+    event = canonical_event(
+        kind,
+        f"cv_{secrets.token_hex(4)}:{kind}",
+        received_at=now,
         provider="routing",
         connection="routing",
         tenant=hub.runtime.demo["tenant"],
-        channel=Channel.TELEPHONY,
-        received_at=now,
-        raw_ref=None,
+        occurred_at=now,
+        contact=Contact(phone="+14155550163"),
+        conversation_key=attributes["conversation"],
+        text="The van's engine light is blinking",
+        attributes=attributes,
     )
     EventPublisher(aws.client("events"), hub.runtime.names.bus).publish([event])
     return event
@@ -216,22 +209,18 @@ def test_two_hundred_assignments_to_one_responder_become_a_handful_of_messages(f
     publisher = EventPublisher(aws.client("events"), hub.runtime.names.bus)
     now = datetime.now(UTC)
     events = [
-        CanonicalEvent.from_draft(
-            EventDraft(
-                type="routing.assigned",
-                provider_event_id=f"burst-{secrets.token_hex(4)}-{n}:routing.assigned",
-                occurred_at=now,
-                contact=Contact(phone=f"+1415556{n:04d}"),
-                conversation_key=f"cv_burst_{n}",
-                text=f"Pile-up on the bridge, car {n} needs a tow",
-                attributes={"conversation": f"cv_burst_{n}", "queue": "field", "assignee": "tow-burst"},
-            ),
+        canonical_event(
+            "routing.assigned",
+            f"burst-{secrets.token_hex(4)}-{n}:routing.assigned",
+            received_at=now,
             provider="routing",
             connection="routing",
             tenant=tenant,
-            channel=Channel.TELEPHONY,
-            received_at=now,
-            raw_ref=None,
+            occurred_at=now,
+            contact=Contact(phone=f"+1415556{n:04d}"),
+            conversation_key=f"cv_burst_{n}",
+            text=f"Pile-up on the bridge, car {n} needs a tow",
+            attributes={"conversation": f"cv_burst_{n}", "queue": "field", "assignee": "tow-burst"},
         )
         for n in range(200)
     ]
@@ -268,32 +257,29 @@ def test_two_hundred_assignments_to_one_responder_become_a_handful_of_messages(f
 def published_campaign_request(hub, key: str, **attributes) -> CanonicalEvent:
     """A campaign's notify step as the campaign function publishes it (switchboard.campaigns)."""
     now = datetime.now(UTC)
-    event = CanonicalEvent.from_draft(
-        EventDraft(
-            type="campaign.notification_requested",
-            provider_event_id=key,
-            occurred_at=now,
-            contact=Contact(phone="+14155550164"),
-            conversation_key="cv_campaign",
-            attributes={
-                "campaign": "cmp_local",
-                "campaign_name": "negative-mention",
-                "version": 1,
-                "run": key.split(":")[0],
-                "conversation": "cv_campaign",
-                "contact": {"id": "ct_local"},
-                "text": "The customer said no: their call is ringing through to you",
-                "urgent": False,
-                "idempotency_key": key,
-                **attributes,
-            },
-        ),
+    event = canonical_event(
+        "campaign.notification_requested",
+        key,
+        received_at=now,
         provider="campaigns",
         connection="campaigns",
         tenant=hub.runtime.demo["tenant"],
         channel=Channel.GENERIC,
-        received_at=now,
-        raw_ref=None,
+        occurred_at=now,
+        contact=Contact(phone="+14155550164"),
+        conversation_key="cv_campaign",
+        attributes={
+            "campaign": "cmp_local",
+            "campaign_name": "negative-mention",
+            "version": 1,
+            "run": key.split(":")[0],
+            "conversation": "cv_campaign",
+            "contact": {"id": "ct_local"},
+            "text": "The customer said no: their call is ringing through to you",
+            "urgent": False,
+            "idempotency_key": key,
+            **attributes,
+        },
     )
     EventPublisher(aws.client("events"), hub.runtime.names.bus).publish([event])
     return event

@@ -13,12 +13,13 @@ from datetime import UTC, datetime
 import pytest
 
 from infra.local.samples import build_sample
-from switchboard_core.events import CanonicalEvent, Channel
+from switchboard_core.events import CanonicalEvent
 from switchboard_core.outbound import OutboundMessage, get_sender, reply_address, send
 from switchboard_core.outbound.base import Attachment
 from switchboard_core.outbound.transport import http_transport
 from switchboard_core.providers import get_adapter
 from switchboard_core.providers.base import WebhookRequest
+from tests.builders import canonical
 from tests.integration.conftest import wait_for
 
 pytestmark = pytest.mark.integration
@@ -32,14 +33,12 @@ def _address(hub, provider: str):
     signed = build_sample(provider, DEFAULT_SAMPLE[provider], credentials, hub.webhook_url(provider))
     request = WebhookRequest(signed.method, signed.url, {k.lower(): v for k, v in signed.headers.items()}, signed.body)
     [draft] = get_adapter(provider).normalise(request)
-    event = CanonicalEvent.from_draft(
+    event = canonical(
         draft,
+        received_at=datetime.now(UTC),
         provider=provider,
         connection=hub.connection(provider)["id"],
         tenant="demo",
-        channel=Channel.TELEPHONY,
-        received_at=datetime.now(UTC),
-        raw_ref=None,
     )
     address = reply_address(event)
     assert address is not None

@@ -3,20 +3,13 @@ from datetime import UTC, datetime
 import pytest
 
 from switchboard_core.bus import MAX_BYTES_PER_CALL, EventPublisher, PublishError, batches, entry_size, to_entry
-from switchboard_core.events import CanonicalEvent, Channel, EventDraft
+from switchboard_core.events import CanonicalEvent
+from tests.builders import canonical_event
 
 
 def make_event(n: int, text: str = "hello") -> CanonicalEvent:
-    draft = EventDraft(type="message.received", provider_event_id=f"SM{n}", text=text)
-    return CanonicalEvent.from_draft(
-        draft,
-        provider="twilio",
-        connection="con_1",
-        tenant="t",
-        channel=Channel.TELEPHONY,
-        received_at=datetime(2026, 1, 1, tzinfo=UTC),
-        raw_ref=None,
-    )
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    return canonical_event("message.received", f"SM{n}", received_at=at, connection="con_1", tenant="t", text=text)
 
 
 class FakeEvents:

@@ -15,12 +15,13 @@ from functions.calls.logic import CallDeps, CallStore, handle_event
 from infra import topology
 from switchboard_core import aws
 from switchboard_core.connections import Connection, ConnectionStore, CredentialStore
-from switchboard_core.events import CanonicalEvent, Channel, Contact, EventDraft
+from switchboard_core.events import CanonicalEvent, Contact
 from switchboard_core.outbound import TransientFailure
 from switchboard_core.outbound.base import OutboundRequest, ProviderResponse
 from switchboard_core.routing.assignment import GeoPoint, Responder
 from switchboard_core.routing.config_store import RoutingConfigStore
 from switchboard_core.routing.contact_points import ContactPoint
+from tests.builders import canonical_event
 from tests.unit.calls.test_twiml import parse
 
 NOW = datetime(2026, 12, 2, 10, tzinfo=UTC)  # a Wednesday
@@ -102,20 +103,14 @@ def world(aws_world):
 
 
 def event(kind: str, provider: str, provider_event_id: str, attributes: dict) -> CanonicalEvent:
-    return CanonicalEvent.from_draft(
-        EventDraft(
-            type=kind,
-            provider_event_id=provider_event_id,
-            contact=Contact(phone=CALLER),
-            conversation_key="cv_1" if provider == "routing" else f"twilio:call:{CALL}",
-            attributes=attributes,
-        ),
-        provider=provider,
-        connection="con_twilio",
-        tenant="acme",
-        channel=Channel.TELEPHONY,
+    return canonical_event(
+        kind,
+        provider_event_id,
         received_at=NOW,
-        raw_ref=None,
+        provider=provider,
+        contact=Contact(phone=CALLER),
+        conversation_key="cv_1" if provider == "routing" else f"twilio:call:{CALL}",
+        attributes=attributes,
     )
 
 

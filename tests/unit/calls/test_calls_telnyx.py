@@ -13,10 +13,11 @@ from functions.calls.logic import CallDeps, CallStore, decode_client_state, hand
 from infra import topology
 from switchboard_core import aws
 from switchboard_core.connections import Connection, ConnectionStore, CredentialStore
-from switchboard_core.events import CanonicalEvent, Channel, Contact, EventDraft
+from switchboard_core.events import CanonicalEvent, Contact
 from switchboard_core.outbound import TransientFailure
 from switchboard_core.outbound.base import OutboundRequest, ProviderResponse
 from switchboard_core.routing.config_store import RoutingConfigStore
+from tests.builders import canonical_event
 from tests.unit.calls.test_calls import CALLER, NEUMUENSTER, NOW, responder
 
 LEG = "v3:" + "A" * 40  # the caller's call_control_id
@@ -76,20 +77,15 @@ def world(aws_world):
 
 
 def telnyx_event(kind: str, event_id: str, payload: dict, connection: str = "con_telnyx") -> CanonicalEvent:
-    return CanonicalEvent.from_draft(
-        EventDraft(
-            type=kind,
-            provider_event_id=event_id,
-            contact=Contact(phone=CALLER),
-            conversation_key="telnyx:call:session",
-            attributes={"event_type": kind, "payload": payload},
-        ),
+    return canonical_event(
+        kind,
+        event_id,
+        received_at=NOW,
         provider="telnyx",
         connection=connection,
-        tenant="acme",
-        channel=Channel.TELEPHONY,
-        received_at=NOW,
-        raw_ref=None,
+        contact=Contact(phone=CALLER),
+        conversation_key="telnyx:call:session",
+        attributes={"event_type": kind, "payload": payload},
     )
 
 
@@ -107,14 +103,13 @@ def assigned(assignee: str = "kiel", n: int = 1, connection: str = "con_telnyx")
         "distance_km": 30.79,
         "call": {"provider": "telnyx", "sid": LEG, "from": CALLER, "to": BUSINESS, "location": NEUMUENSTER},
     }
-    return CanonicalEvent.from_draft(
-        EventDraft(type="routing.assigned", provider_event_id=f"src{n}:assigned", attributes=attributes),
+    return canonical_event(
+        "routing.assigned",
+        f"src{n}:assigned",
+        received_at=NOW,
         provider="routing",
         connection=connection,
-        tenant="acme",
-        channel=Channel.TELEPHONY,
-        received_at=NOW,
-        raw_ref=None,
+        attributes=attributes,
     )
 
 

@@ -19,10 +19,11 @@ from infra.local.provider_apis import demo_vonage_credentials
 from switchboard_core import aws
 from switchboard_core.calls import ncco, twiml
 from switchboard_core.connections import Connection, ConnectionStore, CredentialStore
-from switchboard_core.events import CanonicalEvent, Channel, Contact, EventDraft
+from switchboard_core.events import CanonicalEvent, Contact
 from switchboard_core.outbound import TransientFailure
 from switchboard_core.outbound.base import OutboundRequest, ProviderResponse
 from switchboard_core.routing.config_store import RoutingConfigStore
+from tests.builders import canonical_event
 from tests.unit.calls.test_calls import CALLER, NEUMUENSTER, NOW, responder
 from tests.unit.calls.test_ncco import check
 
@@ -101,20 +102,15 @@ def world(aws_world):
 
 
 def vonage_event(kind: str, event_id: str, attributes: dict, connection: str = "con_vonage") -> CanonicalEvent:
-    return CanonicalEvent.from_draft(
-        EventDraft(
-            type=kind,
-            provider_event_id=event_id,
-            contact=Contact(phone=CALLER),
-            conversation_key="vonage:call:CON-1",
-            attributes=attributes,
-        ),
+    return canonical_event(
+        kind,
+        event_id,
+        received_at=NOW,
         provider="vonage",
         connection=connection,
-        tenant="acme",
-        channel=Channel.TELEPHONY,
-        received_at=NOW,
-        raw_ref=None,
+        contact=Contact(phone=CALLER),
+        conversation_key="vonage:call:CON-1",
+        attributes=attributes,
     )
 
 
@@ -134,14 +130,13 @@ def assigned(assignee: str = "kiel", n: int = 1, connection: str = "con_vonage")
             "location": NEUMUENSTER,
         },
     }
-    return CanonicalEvent.from_draft(
-        EventDraft(type="routing.assigned", provider_event_id=f"src{n}:assigned", attributes=attributes),
+    return canonical_event(
+        "routing.assigned",
+        f"src{n}:assigned",
+        received_at=NOW,
         provider="routing",
         connection=connection,
-        tenant="acme",
-        channel=Channel.TELEPHONY,
-        received_at=NOW,
-        raw_ref=None,
+        attributes=attributes,
     )
 
 

@@ -10,9 +10,9 @@ from functions.escalation.logic import escalate_due
 from infra import topology
 from infra.local.emulator import create_table
 from switchboard_core import aws
-from switchboard_core.events import CanonicalEvent, Channel, EventDraft
 from switchboard_core.routing.conversations import ConversationStore, Status
 from switchboard_core.routing.sensing import Sensed
+from tests.builders import canonical_event
 
 NOW = datetime(2026, 11, 23, 12, tzinfo=UTC)
 
@@ -24,15 +24,7 @@ def store(aws_world):
 
 
 def opened(store: ConversationStore, n: int, due: datetime) -> str:
-    event = CanonicalEvent.from_draft(
-        EventDraft(type="message.received", provider_event_id=f"e{n}"),
-        provider="twilio",
-        connection="con_1",
-        tenant="acme",
-        channel=Channel.TELEPHONY,
-        received_at=NOW,
-        raw_ref=None,
-    )
+    event = canonical_event("message.received", f"e{n}", received_at=NOW, connection="con_1")
     conversation = store.thread(event, f"ct_{n}", NOW).conversation
     store.record_routing(
         conversation.id, tenant="acme", sensed=Sensed(), decision=None, assignment=None, sla_due_at=due

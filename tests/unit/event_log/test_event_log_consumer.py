@@ -8,21 +8,16 @@ from datetime import UTC, datetime, timedelta, timezone
 from infra.local.lambdas import LocalFunctions
 from switchboard_core import aws
 from switchboard_core.event_log import EventLogStore, EventQuery
-from switchboard_core.events import CanonicalEvent, Channel, EventDraft
+from switchboard_core.events import CanonicalEvent
+from tests.builders import canonical_event
 
 
 def canonical(
     n: int, tenant: str = "acme", connection: str = "con_1", received: datetime | None = None
 ) -> CanonicalEvent:
     received = received or datetime(2026, 3, 1, 12, tzinfo=UTC) + timedelta(seconds=n)
-    return CanonicalEvent.from_draft(
-        EventDraft(type="message.received", provider_event_id=f"SM{n}", text=f"m{n}"),
-        provider="twilio",
-        connection=connection,
-        tenant=tenant,
-        channel=Channel.TELEPHONY,
-        received_at=received,
-        raw_ref=None,
+    return canonical_event(
+        "message.received", f"SM{n}", received_at=received, connection=connection, tenant=tenant, text=f"m{n}"
     )
 
 

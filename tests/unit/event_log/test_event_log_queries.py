@@ -12,8 +12,9 @@ import pytest
 from infra.topology import TABLES
 from switchboard_core import aws
 from switchboard_core.event_log import SELECTORS, EventLogStore, EventQuery, position_model, selector_attribute
-from switchboard_core.events import CanonicalEvent, Channel, EventDraft
+from switchboard_core.events import CanonicalEvent
 from tests.bench.scale import DynamoCounter
+from tests.builders import canonical_event
 
 pytestmark = pytest.mark.usefixtures("aws_world")
 START = datetime(2026, 3, 1, 12, tzinfo=UTC)
@@ -29,14 +30,14 @@ def store(aws_world) -> EventLogStore:
 
 
 def event(n: int, connection: str, provider: str, type_: str, tenant: str = "acme") -> CanonicalEvent:
-    return CanonicalEvent.from_draft(
-        EventDraft(type=type_, provider_event_id=f"E{n}", text=f"m{n}"),
+    return canonical_event(
+        type_,
+        f"E{n}",
+        received_at=START + timedelta(seconds=n),
         provider=provider,
         connection=connection,
         tenant=tenant,
-        channel=Channel.TELEPHONY,
-        received_at=START + timedelta(seconds=n),
-        raw_ref=None,
+        text=f"m{n}",
     )
 
 

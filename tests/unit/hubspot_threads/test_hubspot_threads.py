@@ -22,6 +22,7 @@ from switchboard_core.outbound.hubspot import HubSpotSender
 from switchboard_core.outbound.transport import http_transport
 from switchboard_core.providers import get_adapter
 from switchboard_core.providers.base import WebhookRequest
+from tests.builders import canonical
 
 NOW = datetime(2026, 12, 2, 5, 0, tzinfo=UTC)
 CONNECTION = "con_hubspot1"
@@ -86,15 +87,7 @@ def webhook(message_id: str = "a1b2c3d4e5", **changes: Any) -> CanonicalEvent:
     }
     request = WebhookRequest(method="POST", url="https://hub.example/x", headers={}, body=json.dumps([item]).encode())
     (draft,) = get_adapter("hubspot").normalise(request)
-    return CanonicalEvent.from_draft(
-        draft,
-        provider="hubspot",
-        connection=CONNECTION,
-        tenant="acme",
-        channel=Channel.CRM,
-        received_at=NOW,
-        raw_ref=None,
-    )
+    return canonical(draft, received_at=NOW, provider="hubspot", connection=CONNECTION, channel=Channel.CRM)
 
 
 @pytest.fixture

@@ -26,7 +26,7 @@ from infra import topology
 from switchboard_core import aws
 from switchboard_core.connections import Connection, ConnectionStore, CredentialStore
 from switchboard_core.endpoints import CheckedEndpoint
-from switchboard_core.events import CanonicalEvent, Channel, Contact, EventDraft
+from switchboard_core.events import CanonicalEvent, Channel, Contact
 from switchboard_core.notification_signing import NotificationSigningKeys
 from switchboard_core.outbound import TransientFailure
 from switchboard_core.outbound.base import OutboundRequest, ProviderResponse
@@ -36,6 +36,7 @@ from switchboard_core.routing.config_store import RoutingConfigStore
 from switchboard_core.routing.contact_points import ContactPoint, NotificationPreferences, QuietHours
 from switchboard_core.subscriptions.sender import SendResult
 from switchboard_core.subscriptions.signing import SigningSecrets
+from tests.builders import canonical_event
 
 NOW = datetime(2026, 11, 23, 12, 1, tzinfo=UTC)
 TWILIO = {"account_sid": "AC" + "1" * 32, "auth_token": "t" * 32}
@@ -148,22 +149,16 @@ def routing_event(
         "location": {"latitude": 48.8566, "longitude": 2.3522},
         **extra,
     }
-    return CanonicalEvent.from_draft(
-        EventDraft(
-            type=kind,
-            provider_event_id=f"e{n}:{kind}",
-            occurred_at=NOW,
-            contact=Contact(phone=CUSTOMER),
-            conversation_key=f"cv_{n}",
-            text=text,
-            attributes=attributes,
-        ),
-        provider="routing",
-        connection="con_twilio",
-        tenant="acme",
-        channel=Channel.TELEPHONY,
+    return canonical_event(
+        kind,
+        f"e{n}:{kind}",
         received_at=NOW,
-        raw_ref=None,
+        provider="routing",
+        occurred_at=NOW,
+        contact=Contact(phone=CUSTOMER),
+        conversation_key=f"cv_{n}",
+        text=text,
+        attributes=attributes,
     )
 
 
@@ -565,21 +560,17 @@ def campaign_event(
     }
     for name in drop:
         del attributes[name]
-    return CanonicalEvent.from_draft(
-        EventDraft(
-            type="campaign.notification_requested",
-            provider_event_id=key,
-            occurred_at=NOW,
-            contact=Contact(phone=CUSTOMER),
-            conversation_key="cv_9",
-            attributes=attributes,
-        ),
+    return canonical_event(
+        "campaign.notification_requested",
+        key,
+        received_at=NOW,
         provider=provider,
         connection="campaigns",
-        tenant="acme",
         channel=Channel.GENERIC,
-        received_at=NOW,
-        raw_ref=None,
+        occurred_at=NOW,
+        contact=Contact(phone=CUSTOMER),
+        conversation_key="cv_9",
+        attributes=attributes,
     )
 
 

@@ -15,11 +15,12 @@ from infra.local.lambdas import LocalFunctions
 from infra.local.provider_apis import ProviderApis, serve
 from switchboard_core import aws
 from switchboard_core.connections import Connection, ConnectionStore, CredentialStore
-from switchboard_core.events import CanonicalEvent, Channel, EventDraft
+from switchboard_core.events import Channel
 from switchboard_core.outbound import API_OVERRIDE_ENV
 from switchboard_core.routing.assignment import Responder
 from switchboard_core.routing.config_store import RoutingConfigStore
 from switchboard_core.routing.contact_points import ContactPoint
+from tests.builders import canonical_event
 from tests.unit.event_log.test_event_log_consumer import envelope, sqs_event
 from tests.unit.notifications.test_notifications import (
     CAMPAIGN_TEXT,
@@ -195,14 +196,14 @@ def test_the_rule_takes_the_campaigns_request_and_routings_triggers_and_nothing_
         routing_event(5, "reply.requested"),
         campaign_event("k-other-source", provider="twilio"),  # the same type from another source
         campaign_event("k-routing-source", provider="routing"),
-        CanonicalEvent.from_draft(
-            EventDraft(type="campaign.run_started", provider_event_id="run_1:started", attributes={"run": "run_1"}),
+        canonical_event(
+            "campaign.run_started",
+            "run_1:started",
+            received_at=NOW,
             provider="campaigns",
             connection="campaigns",
-            tenant="acme",
             channel=Channel.GENERIC,
-            received_at=NOW,
-            raw_ref=None,
+            attributes={"run": "run_1"},
         ),
     ]
     for event in wanted + unwanted:

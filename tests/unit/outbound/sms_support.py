@@ -11,10 +11,11 @@ from urllib.parse import parse_qs, urlsplit
 
 from infra.local.provider_apis import SentMessage
 from infra.local.samples import SignedRequest, build_status, demo_credentials
-from switchboard_core.events import CanonicalEvent, Channel
+from switchboard_core.events import CanonicalEvent
 from switchboard_core.outbound import DeliveryStatus, get_sender
 from switchboard_core.providers import get_adapter
 from switchboard_core.providers.base import WebhookRequest
+from tests.builders import posted, published
 
 HUB_URL = "https://hub.example.com/webhooks/{provider}/con_1"
 
@@ -29,20 +30,8 @@ def ingest(provider: str, signed: SignedRequest, credentials: dict[str, str], no
         query=parse_qs(urlsplit(signed.url).query, keep_blank_values=True),
         received_at=now,
     )
-    adapter = get_adapter(provider)
-    adapter.verify(request, credentials, now)
-    return [
-        CanonicalEvent.from_draft(
-            draft,
-            provider=provider,
-            connection="con_1",
-            tenant="t",
-            channel=Channel.TELEPHONY,
-            received_at=now,
-            raw_ref=None,
-        )
-        for draft in adapter.normalise(request)
-    ]
+    get_adapter(provider).verify(request, credentials, now)
+    return published(provider, request, received_at=now)
 
 
 def status_round_trip(sent: SentMessage | dict[str, Any], state: str, reason: str | None = None) -> DeliveryStatus:
@@ -68,16 +57,6 @@ def recorded(provider: str, name: str, now: datetime | None = None) -> Canonical
     recordings carry no signature, which the adapters' own tests check)."""
     body = (RECORDED / provider / name).read_bytes()
     content_type = "application/json" if name.endswith(".json") else "application/x-www-form-urlencoded"
-    request = WebhookRequest(
-        method="POST", url=HUB_URL.format(provider=provider), headers={"content-type": content_type}, body=body
-    )
-    [draft] = get_adapter(provider).normalise(request)
-    return CanonicalEvent.from_draft(
-        draft,
-        provider=provider,
-        connection="con_1",
-        tenant="t",
-        channel=Channel.TELEPHONY,
-        received_at=now or datetime.now(UTC),
-        raw_ref=None,
-    )
+    url, headers = HUB_URL.format(provider=provider), {"content-type": content_type}
+    [event] = posted(provider, body, received_at=now or datetime.now(UTC), url=url, headers=headers)
+    return event

@@ -14,7 +14,7 @@ import pytest
 
 from infra.local.provider_apis import demo_outbound_credentials
 from switchboard_core.errors import HubError
-from switchboard_core.events import CanonicalEvent, Channel
+from switchboard_core.events import CanonicalEvent
 from switchboard_core.outbound import (
     PermanentFailure,
     Refused,
@@ -27,8 +27,7 @@ from switchboard_core.outbound import (
 from switchboard_core.outbound.bandwidth import BandwidthCredentials, BandwidthSender
 from switchboard_core.outbound.base import Attachment, OutboundMessage, ProviderResponse
 from switchboard_core.outbound.transport import http_transport
-from switchboard_core.providers import get_adapter
-from switchboard_core.providers.base import WebhookRequest
+from tests.builders import posted
 from tests.unit.outbound.sms_support import RECORDED, recorded, status_round_trip
 
 NOW = datetime(2026, 12, 2, 5, 0, tzinfo=UTC)
@@ -48,19 +47,7 @@ def customer_address() -> ReplyAddress:
 def statuses() -> list[CanonicalEvent]:
     """Both callbacks of the recorded status batch (one delivered, one failed)."""
     body = (RECORDED / "bandwidth" / "status-batch.json").read_bytes()
-    request = WebhookRequest("POST", "https://hub.example.com/webhooks/bandwidth/con_1", {}, body)
-    return [
-        CanonicalEvent.from_draft(
-            draft,
-            provider="bandwidth",
-            connection="con_1",
-            tenant="t",
-            channel=Channel.TELEPHONY,
-            received_at=NOW,
-            raw_ref=None,
-        )
-        for draft in get_adapter("bandwidth").normalise(request)
-    ]
+    return posted("bandwidth", body, received_at=NOW, url="https://hub.example.com/webhooks/bandwidth/con_1")
 
 
 def with_item(event: CanonicalEvent, **changes: Any) -> CanonicalEvent:

@@ -13,7 +13,7 @@ import pytest
 
 from infra.local.provider_apis import demo_outbound_credentials
 from infra.local.samples import build_sample, demo_credentials, sends_statuses
-from switchboard_core.events import CanonicalEvent, Channel
+from switchboard_core.events import CanonicalEvent
 from switchboard_core.outbound import (
     PermanentFailure,
     Refused,
@@ -28,6 +28,7 @@ from switchboard_core.outbound.discord import DiscordCredentials, DiscordSender,
 from switchboard_core.outbound.transport import http_transport
 from switchboard_core.providers import get_adapter
 from switchboard_core.providers.base import WebhookRequest
+from tests.builders import posted
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 EVENTS = Path(__file__).resolve().parents[2] / "events" / "discord"
@@ -39,17 +40,8 @@ def credentials() -> dict[str, str]:
 
 
 def event_from(body: bytes | dict[str, Any], received_at: datetime = NOW) -> CanonicalEvent:
-    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-    [draft] = get_adapter("discord").normalise(WebhookRequest(method="POST", url=HUB_URL, headers={}, body=raw))
-    return CanonicalEvent.from_draft(
-        draft,
-        provider="discord",
-        connection="con_1",
-        tenant="t",
-        channel=Channel.SOCIAL,
-        received_at=received_at,
-        raw_ref=None,
-    )
+    [event] = posted("discord", body, received_at=received_at)
+    return event
 
 
 def recorded(name: str, **changes: Any) -> CanonicalEvent:

@@ -15,13 +15,14 @@ import pytest
 from functions.hubspot_threads.logic import ThreadMessage, thread_event
 from infra.local.provider_apis import demo_outbound_credentials, hubspot_inbound_message
 from infra.local.samples import build_status, demo_credentials
-from switchboard_core.events import CanonicalEvent, Channel
+from switchboard_core.events import CanonicalEvent
 from switchboard_core.outbound import PermanentFailure, ReplyAddress, TransientFailure, reply_address
 from switchboard_core.outbound.base import Attachment, OutboundMessage, ProviderResponse
 from switchboard_core.outbound.hubspot import HubSpotCredentials, HubSpotSender, message_request
 from switchboard_core.outbound.transport import http_transport
 from switchboard_core.providers import get_adapter
 from switchboard_core.providers.base import WebhookRequest
+from tests.builders import posted
 from tests.unit.providers.support import recorded_event
 
 NOW = datetime(2026, 12, 2, 5, 0, tzinfo=UTC)
@@ -35,14 +36,7 @@ def credentials() -> dict[str, str]:
 
 
 def events_of(body: bytes | list[dict[str, Any]]) -> list[CanonicalEvent]:
-    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-    drafts = get_adapter("hubspot").normalise(WebhookRequest(method="POST", url=HUB_URL, headers={}, body=raw))
-    return [
-        CanonicalEvent.from_draft(
-            d, provider="hubspot", connection="con_1", tenant="t", channel=Channel.CRM, received_at=NOW, raw_ref=None
-        )
-        for d in drafts
-    ]
+    return posted("hubspot", body, received_at=NOW)
 
 
 def batch() -> list[dict[str, Any]]:

@@ -13,7 +13,7 @@ import pytest
 from infra.local.provider_apis import demo_outbound_credentials
 from infra.local.samples import build_sample, build_status, demo_credentials
 from switchboard_core.errors import HubError
-from switchboard_core.events import CanonicalEvent, Channel
+from switchboard_core.events import CanonicalEvent
 from switchboard_core.outbound import (
     PermanentFailure,
     ReplyAddress,
@@ -28,6 +28,7 @@ from switchboard_core.outbound.intercom import INTERCOM_VERSION, IntercomCredent
 from switchboard_core.outbound.transport import http_transport
 from switchboard_core.providers import get_adapter
 from switchboard_core.providers.base import WebhookRequest
+from tests.builders import posted
 from tests.unit.providers.support import recorded_event
 
 NOW = datetime(2026, 12, 2, 5, 0, tzinfo=UTC)
@@ -41,11 +42,8 @@ def credentials() -> dict[str, str]:
 
 
 def event_of(body: bytes | dict[str, Any]) -> CanonicalEvent:
-    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-    [draft] = get_adapter("intercom").normalise(WebhookRequest(method="POST", url=HUB_URL, headers={}, body=raw))
-    return CanonicalEvent.from_draft(
-        draft, provider="intercom", connection="con_1", tenant="t", channel=Channel.CRM, received_at=NOW, raw_ref=None
-    )
+    [event] = posted("intercom", body, received_at=NOW)
+    return event
 
 
 def recorded(name: str) -> CanonicalEvent:

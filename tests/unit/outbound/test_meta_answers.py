@@ -17,13 +17,13 @@ import pytest
 
 from infra.local.provider_apis import SentMessage, demo_outbound_credentials
 from infra.local.samples import build_status, demo_credentials
-from switchboard_core.events import CanonicalEvent, Channel
+from switchboard_core.events import CanonicalEvent
 from switchboard_core.outbound import PermanentFailure, Refused, ReplyAddress, TransientFailure, reply_address, send
 from switchboard_core.outbound.base import AUTO_REPLY_MARK, Attachment, OutboundMessage, ProviderResponse
 from switchboard_core.outbound.meta import GRAPH_API_VERSION, MetaCredentials, MetaSender
 from switchboard_core.outbound.transport import http_transport
 from switchboard_core.providers import get_adapter
-from switchboard_core.providers.base import WebhookRequest
+from tests.builders import posted
 from tests.unit.providers.support import webhook_request
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -39,20 +39,7 @@ def creds() -> MetaCredentials:
 
 
 def events_from(body: bytes | dict[str, Any]) -> list[CanonicalEvent]:
-    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-    request = WebhookRequest(method="POST", url=HUB_URL, headers={"content-type": "application/json"}, body=raw)
-    return [
-        CanonicalEvent.from_draft(
-            draft,
-            provider="meta",
-            connection="con_1",
-            tenant="t",
-            channel=Channel.SOCIAL,
-            received_at=NOW,
-            raw_ref=None,
-        )
-        for draft in get_adapter("meta").normalise(request)
-    ]
+    return posted("meta", body, received_at=NOW, headers={"content-type": "application/json"})
 
 
 def recorded(name: str) -> list[CanonicalEvent]:

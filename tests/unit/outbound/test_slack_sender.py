@@ -14,13 +14,14 @@ import pytest
 
 from infra.local.provider_apis import demo_outbound_credentials
 from infra.local.samples import build_sample, demo_credentials
-from switchboard_core.events import CanonicalEvent, Channel
+from switchboard_core.events import CanonicalEvent
 from switchboard_core.outbound import PermanentFailure, ReplyAddress, TransientFailure, reply_address, send
 from switchboard_core.outbound.base import OutboundMessage, ProviderResponse
 from switchboard_core.outbound.slack import SlackCredentials, SlackSender
 from switchboard_core.outbound.transport import http_transport
 from switchboard_core.providers import get_adapter
 from switchboard_core.providers.base import WebhookRequest
+from tests.builders import posted
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 EVENTS = Path(__file__).resolve().parents[2] / "events" / "slack"
@@ -33,12 +34,8 @@ def credentials() -> dict[str, str]:
 
 
 def event_from(body: bytes | dict[str, Any], content_type: str = "application/json") -> CanonicalEvent:
-    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-    request = WebhookRequest(method="POST", url=HUB_URL, headers={"content-type": content_type}, body=raw)
-    [draft] = get_adapter("slack").normalise(request)
-    return CanonicalEvent.from_draft(
-        draft, provider="slack", connection="con_1", tenant="t", channel=Channel.SOCIAL, received_at=NOW, raw_ref=None
-    )
+    [event] = posted("slack", body, received_at=NOW, headers={"content-type": content_type})
+    return event
 
 
 def recorded(name: str) -> CanonicalEvent:

@@ -11,7 +11,7 @@ import pytest
 
 from infra.local.provider_apis import demo_outbound_credentials
 from switchboard_core.errors import HubError
-from switchboard_core.events import CanonicalEvent, Channel
+from switchboard_core.events import CanonicalEvent
 from switchboard_core.outbound import (
     PermanentFailure,
     Refused,
@@ -29,8 +29,7 @@ from switchboard_core.outbound.telnyx import (
     call_action_request,
 )
 from switchboard_core.outbound.transport import http_transport
-from switchboard_core.providers import get_adapter
-from switchboard_core.providers.base import WebhookRequest
+from tests.builders import posted
 from tests.unit.outbound.sms_support import status_round_trip
 
 NOW = datetime(2026, 12, 2, 3, 0, tzinfo=UTC)
@@ -42,18 +41,8 @@ def credentials() -> dict[str, str]:
 
 
 def recorded(name: str) -> CanonicalEvent:
-    body = (EVENTS / name).read_bytes()
-    request = WebhookRequest(method="POST", url="https://hub.example/webhooks/telnyx/con_1", headers={}, body=body)
-    [draft] = get_adapter("telnyx").normalise(request)
-    return CanonicalEvent.from_draft(
-        draft,
-        provider="telnyx",
-        connection="con_1",
-        tenant="t",
-        channel=Channel.TELEPHONY,
-        received_at=NOW,
-        raw_ref=None,
-    )
+    [event] = posted("telnyx", (EVENTS / name).read_bytes(), received_at=NOW)
+    return event
 
 
 @pytest.fixture

@@ -11,11 +11,12 @@ from urllib.parse import parse_qs
 
 import pytest
 
-from switchboard_core.events import CanonicalEvent, Channel, Contact, EventDraft
+from switchboard_core.events import CanonicalEvent, Contact
 from switchboard_core.outbound import PermanentFailure, Refused, TransientFailure, reply_address, send
 from switchboard_core.outbound.base import Attachment, DeliveryStatus, OutboundMessage, ProviderResponse
 from switchboard_core.outbound.transport import http_transport
 from switchboard_core.outbound.twilio import TwilioCredentials, TwilioSender
+from tests.builders import canonical_event
 from tests.unit.outbound.sms_support import recorded, status_round_trip
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -26,20 +27,15 @@ def credentials() -> dict[str, str]:
 
 
 def inbound(attributes: dict[str, str], type_: str = "message.received") -> CanonicalEvent:
-    return CanonicalEvent.from_draft(
-        EventDraft(
-            type=type_,
-            provider_event_id="SM1",
-            contact=Contact(phone="+14155550178"),
-            text="help",
-            attributes=attributes,
-        ),
-        provider="twilio",
+    return canonical_event(
+        type_,
+        "SM1",
+        received_at=NOW,
         connection="con_1",
         tenant="t",
-        channel=Channel.TELEPHONY,
-        received_at=NOW,
-        raw_ref=None,
+        contact=Contact(phone="+14155550178"),
+        text="help",
+        attributes=attributes,
     )
 
 

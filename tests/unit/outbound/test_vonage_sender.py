@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from infra.local.provider_apis import demo_outbound_credentials
 from switchboard_core.calls import ncco
 from switchboard_core.errors import HubError
-from switchboard_core.events import CanonicalEvent, Channel
+from switchboard_core.events import CanonicalEvent
 from switchboard_core.outbound import (
     PermanentFailure,
     ReplyAddress,
@@ -36,8 +36,7 @@ from switchboard_core.outbound.vonage import (
     transfer_outcome,
     transfer_request,
 )
-from switchboard_core.providers import get_adapter
-from switchboard_core.providers.base import WebhookRequest
+from tests.builders import posted
 
 NOW = datetime(2026, 12, 2, 3, 0, tzinfo=UTC)
 EVENTS = Path(__file__).resolve().parents[2] / "events" / "vonage"
@@ -62,22 +61,8 @@ def model() -> VonageCredentials:
 
 
 def normalised(body: bytes, content_type: str) -> CanonicalEvent:
-    request = WebhookRequest(
-        method="POST",
-        url="https://hub.example/webhooks/vonage/con_1",
-        headers={"content-type": content_type},
-        body=body,
-    )
-    [draft] = get_adapter("vonage").normalise(request)
-    return CanonicalEvent.from_draft(
-        draft,
-        provider="vonage",
-        connection="con_1",
-        tenant="t",
-        channel=Channel.TELEPHONY,
-        received_at=NOW,
-        raw_ref=None,
-    )
+    [event] = posted("vonage", body, received_at=NOW, headers={"content-type": content_type})
+    return event
 
 
 def customer_address() -> ReplyAddress:

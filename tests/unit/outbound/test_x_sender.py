@@ -14,7 +14,7 @@ import pytest
 from infra.local.provider_apis import demo_outbound_credentials
 from infra.local.samples import build_sample, build_status, demo_credentials
 from infra.local.samples.x import ACCOUNT
-from switchboard_core.events import CanonicalEvent, Channel
+from switchboard_core.events import CanonicalEvent
 from switchboard_core.outbound import (
     DeliveryStatus,
     PermanentFailure,
@@ -30,6 +30,7 @@ from switchboard_core.outbound.transport import http_transport
 from switchboard_core.outbound.x import XCredentials, XSender, tweet_weight
 from switchboard_core.providers import get_adapter
 from switchboard_core.providers.base import WebhookRequest
+from tests.builders import published
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 EVENTS = Path(__file__).resolve().parents[2] / "events" / "x"
@@ -41,13 +42,7 @@ def credentials() -> dict[str, str]:
 
 
 def events_from(request: WebhookRequest) -> list[CanonicalEvent]:
-    drafts = get_adapter("x").normalise(request)
-    return [
-        CanonicalEvent.from_draft(
-            d, provider="x", connection="con_1", tenant="t", channel=Channel.SOCIAL, received_at=NOW, raw_ref=None
-        )
-        for d in drafts
-    ]
+    return published("x", request, received_at=NOW)
 
 
 def event_from(body: bytes | dict[str, Any]) -> CanonicalEvent:

@@ -15,7 +15,7 @@ import pytest
 from infra.local.provider_apis import demo_outbound_credentials
 from infra.local.samples import build_sample, build_status, demo_credentials
 from switchboard_core.errors import HubError
-from switchboard_core.events import CanonicalEvent, Channel
+from switchboard_core.events import CanonicalEvent
 from switchboard_core.outbound import (
     PermanentFailure,
     ReplyAddress,
@@ -30,6 +30,7 @@ from switchboard_core.outbound.transport import http_transport
 from switchboard_core.outbound.zendesk import ZendeskCredentials, ZendeskSender
 from switchboard_core.providers import get_adapter
 from switchboard_core.providers.base import WebhookRequest
+from tests.builders import published
 from tests.unit.providers.support import recorded_event
 
 NOW = datetime(2026, 12, 2, 5, 0, tzinfo=UTC)
@@ -42,10 +43,8 @@ def credentials() -> dict[str, str]:
 
 
 def event_of(request: WebhookRequest) -> CanonicalEvent:
-    [draft] = get_adapter("zendesk").normalise(request)
-    return CanonicalEvent.from_draft(
-        draft, provider="zendesk", connection="con_1", tenant="t", channel=Channel.CRM, received_at=NOW, raw_ref=None
-    )
+    [event] = published("zendesk", request, received_at=NOW)
+    return event
 
 
 def event_from(body: bytes | dict[str, Any]) -> CanonicalEvent:

@@ -15,10 +15,11 @@ from infra import topology
 from infra.local.emulator import LocalNames
 from switchboard_core import aws
 from switchboard_core.connections import Connection, ConnectionStore, CredentialStore
-from switchboard_core.events import CanonicalEvent, Channel, Contact, EventDraft
+from switchboard_core.events import CanonicalEvent, Contact
 from switchboard_core.outbound import TransientFailure
 from switchboard_core.outbound.base import OutboundRequest, ProviderResponse
 from switchboard_core.routing.contacts import ContactStore, Identity
+from tests.builders import canonical_event
 
 NOW = datetime(2026, 11, 23, 12, tzinfo=UTC)
 PHONE = "+14155550178"
@@ -91,21 +92,15 @@ def request_event(
         "reply_to": address if reply_to == "twilio" else reply_to,
         "contact": {"id": contact_id, "opted_out": False},
     }
-    return CanonicalEvent.from_draft(
-        EventDraft(
-            type="reply.requested",
-            provider_event_id=f"src{n}:reply.requested",
-            text=text,
-            contact=Contact(phone=PHONE),
-            conversation_key=conversation,
-            attributes=attributes,
-        ),
-        provider="routing",
-        connection="con_twilio",
-        tenant="acme",
-        channel=Channel.TELEPHONY,
+    return canonical_event(
+        "reply.requested",
+        f"src{n}:reply.requested",
         received_at=NOW,
-        raw_ref=None,
+        provider="routing",
+        text=text,
+        contact=Contact(phone=PHONE),
+        conversation_key=conversation,
+        attributes=attributes,
     )
 
 

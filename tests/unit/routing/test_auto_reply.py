@@ -8,8 +8,9 @@ from datetime import timedelta
 import pytest
 
 from functions.routing.logic import route
-from switchboard_core.events import CanonicalEvent, Channel, Contact, EventDraft
+from switchboard_core.events import CanonicalEvent, Channel, Contact
 from switchboard_core.routing.rules import RuleSet, validation_problems
+from tests.builders import canonical_event
 from tests.unit.routing.test_route import NOW, RULES, by_type, canonical, deps  # noqa: F401 - the deps fixture
 
 ACK = {
@@ -115,21 +116,16 @@ def test_a_sent_reply_goes_on_the_timeline_but_does_not_meet_the_sla(with_auto_r
     events = by_type(route(sms(1, "brake pad"), with_auto_reply, NOW, lambda _: None))
     conversation_id = events["reply.requested"].attributes["conversation"]
     contact_id = events["reply.requested"].attributes["contact"]["id"]
-    sent = CanonicalEvent.from_draft(
-        EventDraft(
-            type="reply.sent",
-            provider_event_id="r1:reply",
-            text="Hi , parts has it.",
-            contact=Contact(phone="+14155550123"),
-            conversation_key=conversation_id,
-            attributes={"conversation": conversation_id, "provider_message_id": "SM9"},
-        ),
+    sent = canonical_event(
+        "reply.sent",
+        "r1:reply",
+        received_at=NOW + timedelta(seconds=2),
         provider="replies",
         connection="con_1",
-        tenant="acme",
-        channel=Channel.TELEPHONY,
-        received_at=NOW + timedelta(seconds=2),
-        raw_ref=None,
+        text="Hi , parts has it.",
+        contact=Contact(phone="+14155550123"),
+        conversation_key=conversation_id,
+        attributes={"conversation": conversation_id, "provider_message_id": "SM9"},
     )
     assert route(sent, with_auto_reply, NOW, lambda _: None) == []
     from switchboard_core import aws
@@ -143,21 +139,15 @@ def test_a_sent_reply_goes_on_the_timeline_but_does_not_meet_the_sla(with_auto_r
 
 @pytest.mark.parametrize("kind", ["call.completed", "call.in_progress", "message.updated", "ticket.updated"])
 def test_progress_and_edits_ask_for_no_reply(with_auto_reply, kind):
-    event = CanonicalEvent.from_draft(
-        EventDraft(
-            type=kind,
-            provider_event_id=f"{kind}-1",
-            text="brake pad",
-            contact=Contact(phone="+14155550123"),
-            conversation_key="twilio:call:CA1",
-            attributes=TWILIO_FIELDS,
-        ),
-        provider="twilio",
-        connection="con_1",
-        tenant="acme",
-        channel=Channel.TELEPHONY,
+    event = canonical_event(
+        kind,
+        f"{kind}-1",
         received_at=NOW,
-        raw_ref=None,
+        connection="con_1",
+        text="brake pad",
+        contact=Contact(phone="+14155550123"),
+        conversation_key="twilio:call:CA1",
+        attributes=TWILIO_FIELDS,
     )
     assert "reply.requested" not in by_type(route(event, with_auto_reply, NOW, lambda _: None))
 
@@ -166,21 +156,15 @@ def test_progress_and_edits_ask_for_no_reply(with_auto_reply, kind):
 def test_only_a_persons_message_sent_meets_the_sla(with_auto_reply, automated, answered):
     events = by_type(route(sms(1, "brake pad"), with_auto_reply, NOW, lambda _: None))
     conversation_id = events["reply.requested"].attributes["conversation"]
-    echo = CanonicalEvent.from_draft(
-        EventDraft(
-            type="message.sent",
-            provider_event_id="out1",
-            text="Hi , parts has it.",
-            contact=Contact(phone="+14155550123"),
-            conversation_key="twilio:AC1:+14155550100|+14155550123",
-            attributes={"automated": True} if automated else {},
-        ),
-        provider="twilio",
-        connection="con_1",
-        tenant="acme",
-        channel=Channel.TELEPHONY,
+    echo = canonical_event(
+        "message.sent",
+        "out1",
         received_at=NOW + timedelta(seconds=3),
-        raw_ref=None,
+        connection="con_1",
+        text="Hi , parts has it.",
+        contact=Contact(phone="+14155550123"),
+        conversation_key="twilio:AC1:+14155550100|+14155550123",
+        attributes={"automated": True} if automated else {},
     )
     route(echo, with_auto_reply, NOW, lambda _: None)
     assert (with_auto_reply.conversations.get(conversation_id).first_response_at is not None) is answered
@@ -213,20 +197,15 @@ def test_a_repeat_reply_skip_stays_off_the_timeline(with_auto_reply):
     conversation_id = events["reply.requested"].attributes["conversation"]
     outcomes = {}
     for reason in ("already_sent", "opted_out"):
-        outcome = CanonicalEvent.from_draft(
-            EventDraft(
-                type="reply.skipped",
-                provider_event_id=f"{reason}:reply",
-                contact=Contact(phone="+14155550123"),
-                conversation_key=conversation_id,
-                attributes={"conversation": conversation_id, "reason": reason},
-            ),
+        outcome = canonical_event(
+            "reply.skipped",
+            f"{reason}:reply",
+            received_at=NOW,
             provider="replies",
             connection="con_1",
-            tenant="acme",
-            channel=Channel.TELEPHONY,
-            received_at=NOW,
-            raw_ref=None,
+            contact=Contact(phone="+14155550123"),
+            conversation_key=conversation_id,
+            attributes={"conversation": conversation_id, "reason": reason},
         )
         route(outcome, with_auto_reply, NOW, lambda _: None)
         outcomes[reason] = outcome

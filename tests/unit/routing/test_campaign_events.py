@@ -9,27 +9,23 @@ import pytest
 
 from functions.routing.logic import route
 from switchboard_core import aws
-from switchboard_core.events import CanonicalEvent, Channel, Contact, EventDraft
+from switchboard_core.events import CanonicalEvent, Contact
 from switchboard_core.routing import CAMPAIGNS_PROVIDER, is_conversational
+from tests.builders import canonical_event
 from tests.unit.routing.test_auto_reply import sms
 from tests.unit.routing.test_route import NOW, by_type, deps  # noqa: F401 - the deps fixture
 
 
 def campaign_event(kind: str, conversation_id: str | None, n: int = 1) -> CanonicalEvent:
-    return CanonicalEvent.from_draft(
-        EventDraft(
-            type=kind,
-            provider_event_id=f"run_1:{n}",
-            text="Hi, all sorted?",
-            contact=Contact(phone="+14155550123"),
-            attributes={"campaign": "cmp_1", "run": "run_1", "conversation": conversation_id, "contact": {"id": "x"}},
-        ),
+    return canonical_event(
+        kind,
+        f"run_1:{n}",
+        received_at=NOW + timedelta(seconds=5),
         provider=CAMPAIGNS_PROVIDER,
         connection=CAMPAIGNS_PROVIDER,
-        tenant="acme",
-        channel=Channel.TELEPHONY,
-        received_at=NOW + timedelta(seconds=5),
-        raw_ref=None,
+        text="Hi, all sorted?",
+        contact=Contact(phone="+14155550123"),
+        attributes={"campaign": "cmp_1", "run": "run_1", "conversation": conversation_id, "contact": {"id": "x"}},
     )
 
 

@@ -10,8 +10,9 @@ import pytest
 from infra import topology
 from infra.local.emulator import create_table
 from switchboard_core import aws
-from switchboard_core.events import CanonicalEvent, Channel, EventDraft
+from switchboard_core.events import CanonicalEvent, Channel
 from switchboard_core.routing.conversations import ConversationStore, Status
+from tests.builders import canonical_event
 from tests.conftest import AtomicTable
 
 NOW = datetime(2026, 11, 23, 12, tzinfo=UTC)
@@ -33,14 +34,16 @@ def event(
     at: datetime = NOW,
     tenant: str = "acme",
 ) -> CanonicalEvent:
-    return CanonicalEvent.from_draft(
-        EventDraft(type="message.received", provider_event_id=f"id{n}", conversation_key=key, occurred_at=at),
+    return canonical_event(
+        "message.received",
+        f"id{n}",
+        received_at=at,
         provider=provider,
         connection="con_1",
         tenant=tenant,
         channel=channel,
-        received_at=at,
-        raw_ref=None,
+        conversation_key=key,
+        occurred_at=at,
     )
 
 

@@ -10,10 +10,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from functions.routing.logic import live_call
-from switchboard_core.events import CanonicalEvent, Channel
-from switchboard_core.providers import get_adapter
+from switchboard_core.events import CanonicalEvent
 from switchboard_core.providers.base import WebhookRequest
 from switchboard_core.routing.sensing import Location, Sensed
+from tests.builders import published
 
 NOW = datetime(2026, 12, 2, 3, tzinfo=UTC)
 SAMPLE = Path(__file__).resolve().parents[2] / "events" / "telnyx" / "call-initiated.json"
@@ -26,10 +26,8 @@ def telnyx_event(**payload_changes) -> CanonicalEvent:
     request = WebhookRequest(
         method="POST", url="https://hub/webhooks/telnyx/c", headers={}, body=json.dumps(body).encode()
     )
-    [draft] = get_adapter("telnyx").normalise(request)
-    return CanonicalEvent.from_draft(
-        draft, provider="telnyx", connection="c", tenant="t", channel=Channel.TELEPHONY, received_at=NOW, raw_ref=None
-    )
+    [event] = published("telnyx", request, received_at=NOW, connection="c")
+    return event
 
 
 def test_an_inbound_telnyx_call_is_a_live_call_keyed_by_its_call_control_id():
@@ -63,10 +61,8 @@ def vonage_event(payload: dict, url: str = "https://hub/webhooks/vonage/c") -> C
         body=json.dumps(payload).encode(),
         query={"leg_of": [url.split("leg_of=", 1)[1]]} if "leg_of=" in url else {},
     )
-    [draft] = get_adapter("vonage").normalise(request)
-    return CanonicalEvent.from_draft(
-        draft, provider="vonage", connection="c", tenant="t", channel=Channel.TELEPHONY, received_at=NOW, raw_ref=None
-    )
+    [event] = published("vonage", request, received_at=NOW, connection="c")
+    return event
 
 
 def test_a_vonage_answer_webhook_is_a_live_call_keyed_by_its_uuid():

@@ -10,13 +10,14 @@ from functions.routing.logic import RoutingDeps, route
 from infra import topology
 from infra.local.emulator import create_table
 from switchboard_core import aws
-from switchboard_core.events import CanonicalEvent, Channel, Contact, EventDraft, SocialHandle
+from switchboard_core.events import CanonicalEvent, Channel, Contact, SocialHandle
 from switchboard_core.routing.assignment import GeoPoint, Responder
 from switchboard_core.routing.config_store import RoutingConfigStore
 from switchboard_core.routing.contacts import ContactStore, Identity
 from switchboard_core.routing.conversations import ConversationStore
 from switchboard_core.routing.rules import RuleSet
 from switchboard_core.routing.sensing import Entity, Taxonomy, Topic
+from tests.builders import canonical_event
 
 NOW = datetime(2026, 11, 23, 12, tzinfo=UTC)
 PUBLISHED: list = []
@@ -82,22 +83,18 @@ def deps(aws_world):
 def canonical(
     n: int, text: str, *, provider: str, channel: Channel, contact: Contact, key: str, at: datetime = NOW, **attributes
 ) -> CanonicalEvent:
-    return CanonicalEvent.from_draft(
-        EventDraft(
-            type="message.received",
-            provider_event_id=f"p{n}",
-            text=text,
-            contact=contact,
-            conversation_key=key,
-            occurred_at=at,
-            attributes=attributes,
-        ),
+    return canonical_event(
+        "message.received",
+        f"p{n}",
+        received_at=at,
         provider=provider,
         connection="con_1",
-        tenant="acme",
         channel=channel,
-        received_at=at,
-        raw_ref=None,
+        text=text,
+        contact=contact,
+        conversation_key=key,
+        occurred_at=at,
+        attributes=attributes,
     )
 
 
@@ -217,19 +214,15 @@ def test_a_failed_publish_leaves_the_event_to_be_routed_again(deps):
     ],
 )
 def test_crm_attributes_are_synced_from_every_provider_shape(deps, attributes, expected):
-    event = CanonicalEvent.from_draft(
-        EventDraft(
-            type="contact.updated",
-            provider_event_id=str(sorted(attributes)),
-            attributes=attributes,
-            contact=Contact(email="crm@example.com"),
-        ),
+    event = canonical_event(
+        "contact.updated",
+        str(sorted(attributes)),
+        received_at=NOW,
         provider="salesforce",
         connection="con_1",
-        tenant="acme",
         channel=Channel.CRM,
-        received_at=NOW,
-        raw_ref=None,
+        attributes=attributes,
+        contact=Contact(email="crm@example.com"),
     )
     route(event, deps, NOW, PUBLISHED.extend)
     owner = deps.contacts.owner("acme", Identity(kind="email", value="crm@example.com"))
@@ -237,19 +230,15 @@ def test_crm_attributes_are_synced_from_every_provider_shape(deps, attributes, e
 
 
 def test_a_crm_opt_out_flag_is_recorded(deps):
-    event = CanonicalEvent.from_draft(
-        EventDraft(
-            type="contact.updated",
-            provider_event_id="sf1",
-            attributes={"fields": {"HasOptedOutOfEmail": "true"}},
-            contact=Contact(email="out@example.com"),
-        ),
+    event = canonical_event(
+        "contact.updated",
+        "sf1",
+        received_at=NOW,
         provider="salesforce",
         connection="con_1",
-        tenant="acme",
         channel=Channel.CRM,
-        received_at=NOW,
-        raw_ref=None,
+        attributes={"fields": {"HasOptedOutOfEmail": "true"}},
+        contact=Contact(email="out@example.com"),
     )
     route(event, deps, NOW, PUBLISHED.extend)
     owner = deps.contacts.owner("acme", Identity(kind="email", value="out@example.com"))
@@ -260,14 +249,13 @@ def test_no_auto_reply_is_addressed_to_a_public_comment_or_mention() -> None:
     from functions.routing.logic import posts_in_public
 
     def event(provider: str, kind: str) -> CanonicalEvent:
-        return CanonicalEvent.from_draft(
-            EventDraft(type=kind, provider_event_id=f"{provider}-{kind}"),
+        return canonical_event(
+            kind,
+            f"{provider}-{kind}",
+            received_at=datetime(2026, 12, 2, tzinfo=UTC),
             provider=provider,
             connection="con_1",
-            tenant="acme",
             channel=Channel.SOCIAL,
-            received_at=datetime(2026, 12, 2, tzinfo=UTC),
-            raw_ref=None,
         )
 
     assert posts_in_public(event("meta", "comment.created")) and posts_in_public(event("x", "mention.created"))

@@ -9,9 +9,10 @@ from datetime import UTC, datetime
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from switchboard_core.events import CanonicalEvent, Channel, EventDraft
+from switchboard_core.events import CanonicalEvent, Channel
 from switchboard_core.routing.rules import RuleSet, decide
 from switchboard_core.routing.sensing import Sensed
+from tests.builders import canonical_event
 
 AT = datetime(2026, 11, 23, 12, tzinfo=UTC)
 TOPICS, TYPES, PROVIDERS = ("parts", "billing", "breakdown"), ("message.received", "message.sent"), ("twilio", "meta")
@@ -62,14 +63,8 @@ class EveryRule(RuleSet):
 
 
 def event(type_: str, provider: str, channel: str) -> CanonicalEvent:
-    return CanonicalEvent.from_draft(
-        EventDraft(type=type_, provider_event_id="e1", text="x"),
-        provider=provider,
-        connection="con_1",
-        tenant="acme",
-        channel=Channel(channel),
-        received_at=AT,
-        raw_ref=None,
+    return canonical_event(
+        type_, "e1", received_at=AT, provider=provider, connection="con_1", channel=Channel(channel), text="x"
     )
 
 

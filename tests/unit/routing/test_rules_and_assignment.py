@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from switchboard_core.events import CanonicalEvent, Channel, EventDraft
+from switchboard_core.events import CanonicalEvent, Channel
 from switchboard_core.routing.assignment import (
     GeoPoint,
     Responder,
@@ -16,6 +16,7 @@ from switchboard_core.routing.assignment import (
 )
 from switchboard_core.routing.rules import AssignNearest, AssignToQueue, RuleSet, decide, validation_problems
 from switchboard_core.routing.sensing import Location, Sensed
+from tests.builders import canonical_event
 
 MONDAY_NOON_UTC = datetime(2026, 11, 23, 12, tzinfo=UTC)  # a Monday
 
@@ -55,14 +56,8 @@ RULES = RuleSet.model_validate(
 
 
 def event(channel: Channel = Channel.SOCIAL, provider: str = "meta") -> CanonicalEvent:
-    return CanonicalEvent.from_draft(
-        EventDraft(type="message.received", provider_event_id="1"),
-        provider=provider,
-        connection="c",
-        tenant="acme",
-        channel=channel,
-        received_at=MONDAY_NOON_UTC,
-        raw_ref=None,
+    return canonical_event(
+        "message.received", "1", received_at=MONDAY_NOON_UTC, provider=provider, connection="c", channel=channel
     )
 
 

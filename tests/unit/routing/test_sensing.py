@@ -9,8 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from switchboard_core.events import CanonicalEvent, Channel, EventDraft
+from switchboard_core.events import CanonicalEvent, Channel
 from switchboard_core.routing.sensing import Entity, Sensor, Taxonomy, Topic, location_of, urgency_level
+from tests.builders import canonical_event
 
 TAXONOMY = Taxonomy(
     topics=[
@@ -26,14 +27,15 @@ TAXONOMY = Taxonomy(
 
 
 def event(text: str, channel: Channel = Channel.SOCIAL, **attributes) -> CanonicalEvent:
-    return CanonicalEvent.from_draft(
-        EventDraft(type="message.received", provider_event_id="1", text=text, attributes=attributes),
+    return canonical_event(
+        "message.received",
+        "1",
+        received_at=datetime(2026, 11, 23, tzinfo=UTC),
         provider="meta",
         connection="con_1",
-        tenant="acme",
         channel=channel,
-        received_at=datetime(2026, 11, 23, tzinfo=UTC),
-        raw_ref=None,
+        text=text,
+        attributes=attributes,
     )
 
 

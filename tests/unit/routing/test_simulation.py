@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from functions.admin.simulation import simulate
-from switchboard_core.events import CanonicalEvent, Channel, EventDraft
+from switchboard_core.events import CanonicalEvent
 from switchboard_core.routing.assignment import Responder
 from switchboard_core.routing.rules import RuleSet
 from switchboard_core.routing.sensing import Sensor, Taxonomy, Topic
+from tests.builders import canonical_event
 
 NOW = datetime(2026, 11, 23, 12, tzinfo=UTC)
 
@@ -16,14 +17,8 @@ NOW = datetime(2026, 11, 23, 12, tzinfo=UTC)
 def canonical(
     pid: str, text: str, provider: str = "twilio", kind: str = "message.received", **attributes
 ) -> CanonicalEvent:
-    return CanonicalEvent.from_draft(
-        EventDraft(type=kind, provider_event_id=pid, text=text, attributes=attributes),
-        provider=provider,
-        connection="c",
-        tenant="acme",
-        channel=Channel.TELEPHONY,
-        received_at=NOW,
-        raw_ref=None,
+    return canonical_event(
+        kind, pid, received_at=NOW, provider=provider, connection="c", text=text, attributes=attributes
     )
 
 
