@@ -9,6 +9,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -172,21 +173,41 @@ class Console:
         self.page.wait_for_selector("#nav a[aria-current=page]")
         return self.page
 
+    def sign_in_at(self, key: str, hash_path: str = "") -> Any:
+        """Sign in on the page itself, so the shell renders it once (no second navigation)."""
+        page = self.open(hash_path)
+        page.fill("#api-key", key)
+        page.click("button[type=submit]")
+        page.wait_for_selector("#nav a[aria-current=page]")
+        return page
 
-@pytest.fixture
-def console(browser: Any, hub: Hub) -> Iterator[Console]:
-    """A fresh tab (its own sessionStorage) that fails the test if the page logged an error."""
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
+
+@contextmanager
+def console_tab(browser: Any, hub: Hub, **options: Any) -> Iterator[Console]:
+    """A fresh tab (its own sessionStorage) whose console errors fail the test at its end."""
+    context = browser.new_context(**options)
     page = context.new_page()
     page.set_default_timeout(20_000)
     errors: list[str] = []
     page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
     page.on("pageerror", lambda error: errors.append(f"uncaught: {error}"))
-    opened = Console(page=page, hub=hub, errors=errors)
     try:
-        yield opened
+        yield Console(page=page, hub=hub, errors=errors)
     finally:
         context.close()
     # A refused API call the test provoked on purpose shows in the page, and in the browser's log
     # as a failed resource: tests that expect one clear `errors` themselves.
     assert not errors, errors
+
+
+@pytest.fixture
+def console(browser: Any, hub: Hub) -> Iterator[Console]:
+    with console_tab(browser, hub, viewport={"width": 1280, "height": 900}) as tab:
+        yield tab
+
+
+@pytest.fixture
+def phone(browser: Any, hub: Hub) -> Iterator[Console]:
+    """The console on a 390 px phone screen."""
+    with console_tab(browser, hub, viewport={"width": 390, "height": 844}, is_mobile=True) as tab:
+        yield tab

@@ -132,34 +132,27 @@ def test_a_connection_made_and_rotated_in_the_console_is_what_the_api_answers(co
     hub.admin("DELETE", f"/admin/connections/{connection_id}")
 
 
-def test_keyboard_only_at_phone_width(browser, hub: Hub):
+def test_keyboard_only_at_phone_width(phone: Console, hub: Hub):
     """Sign in, move between pages and open a connection with the keyboard, on a 390 px screen
     that never scrolls sideways."""
-    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    try:
-        page.goto(f"{hub.url}/console")
-        page.keyboard.type(hub.runtime.admin_key)  # the key field has the focus on arrival
-        page.keyboard.press("Enter")
-        page.wait_for_selector("#nav a[aria-current=page]")
-        assert page.evaluate("document.documentElement.scrollWidth") <= 390
-        connections = page.locator("#nav a[data-page=connections]")
-        for _ in range(10):
-            page.keyboard.press("Tab")
-            if page.evaluate("document.activeElement.dataset.page") == "connections":
-                break
-        page.keyboard.press("Enter")
-        page.wait_for_url(re.compile(r"#/connections"))
-        assert connections.get_attribute("aria-current") == "page"
-        page.locator("main table tbody tr.clickable").first.focus()
-        page.keyboard.press("Enter")
-        page.locator("#webhook-url").wait_for()
-        assert page.evaluate("document.documentElement.scrollWidth") <= 390
-    finally:
-        context.close()
-    assert not errors, errors
+    page = phone.page
+    page.goto(f"{hub.url}/console")
+    page.keyboard.type(hub.runtime.admin_key)  # the key field has the focus on arrival
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#nav a[aria-current=page]")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    connections = page.locator("#nav a[data-page=connections]")
+    for _ in range(10):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.dataset.page") == "connections":
+            break
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r"#/connections"))
+    assert connections.get_attribute("aria-current") == "page"
+    page.locator("main table tbody tr.clickable").first.focus()
+    page.keyboard.press("Enter")
+    page.locator("#webhook-url").wait_for()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
 
 
 def test_an_event_opens_with_its_raw_request_and_what_consumed_it(console: Console):

@@ -73,22 +73,13 @@ def made(hub: Hub) -> Iterator[dict[str, Any]]:
     hub.admin("POST", f"{path}/stop")
 
 
-def sign_in_at(console: Console, key: str, hash_path: str) -> Any:
-    """Sign in on the page itself, so the shell renders it once (no second navigation racing the first)."""
-    page = console.open(hash_path)
-    page.fill("#api-key", key)
-    page.click("button[type=submit]")
-    page.wait_for_selector("#nav a[aria-current=page]")
-    return page
-
-
 def names_listed(page) -> list[str]:
     return [text.strip() for text in page.locator("main table tbody tr.clickable td:nth-child(1)").all_inner_texts()]
 
 
 def test_the_list_filters_and_a_row_opens_the_flow_with_its_counts(console: Console, made):
     hub = console.hub
-    page = sign_in_at(console, hub.runtime.admin_key, "#/campaigns")
+    page = console.sign_in_at(hub.runtime.admin_key, "#/campaigns")
     page.locator("main table tbody tr.clickable").first.wait_for()
     page.fill("input[name=q]", made["tag"])
     page.get_by_role("button", name="Apply").click()
@@ -124,7 +115,7 @@ def test_the_list_filters_and_a_row_opens_the_flow_with_its_counts(console: Cons
 def test_two_versions_side_by_side_with_their_changes_marked_and_the_fork_lineage(console: Console, made):
     hub = console.hub
     original, fork = made["original"], made["fork"]
-    page = sign_in_at(console, hub.runtime.admin_key, f"#/campaigns/{original['id']}?from=1&to=2")
+    page = console.sign_in_at(hub.runtime.admin_key, f"#/campaigns/{original['id']}?from=1&to=2")
     before = page.locator("main svg.diff g[data-version='1']")
     after = page.locator("main svg.diff g[data-version='2']")
     after.wait_for()
@@ -158,7 +149,7 @@ def test_a_version_saved_in_the_console_is_the_latest_through_the_api(console: C
     hub = console.hub
     campaign = made["other"]
     path = f"/admin/campaigns/{campaign['id']}"
-    page = sign_in_at(console, hub.runtime.admin_key, f"#/campaigns/{campaign['id']}")
+    page = console.sign_in_at(hub.runtime.admin_key, f"#/campaigns/{campaign['id']}")
     editor = page.locator("textarea#definition")
     editor.wait_for()
     definition = json.loads(editor.input_value())
@@ -199,27 +190,19 @@ def test_a_version_saved_in_the_console_is_the_latest_through_the_api(console: C
     assert [(s["principal"], s["access"]) for s in shares] == [(colleague.key_id, "editor")]
 
 
-def test_at_phone_width_a_campaign_opens_by_keyboard_without_sideways_scroll(browser, hub: Hub, made):
-    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda error: errors.append(f"uncaught: {error}"))
-    try:
-        page.goto(f"{hub.url}/console#/campaigns?q={made['tag']}&status=live")
-        page.keyboard.type(hub.runtime.admin_key)
-        page.keyboard.press("Enter")
-        row = page.locator("main table tbody tr.clickable").first
-        row.wait_for()
-        assert page.evaluate("document.documentElement.scrollWidth") <= 390
-        row.focus()
-        page.keyboard.press("Enter")
-        page.locator("main svg.flow").first.wait_for()
-        page.locator("main svg.diff g[data-version='2']").wait_for()
-        assert page.evaluate("document.documentElement.scrollWidth") <= 390
-    finally:
-        context.close()
-    assert not errors, errors
+def test_at_phone_width_a_campaign_opens_by_keyboard_without_sideways_scroll(phone: Console, hub: Hub, made):
+    page = phone.page
+    page.goto(f"{hub.url}/console#/campaigns?q={made['tag']}&status=live")
+    page.keyboard.type(hub.runtime.admin_key)
+    page.keyboard.press("Enter")
+    row = page.locator("main table tbody tr.clickable").first
+    row.wait_for()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    row.focus()
+    page.keyboard.press("Enter")
+    page.locator("main svg.flow").first.wait_for()
+    page.locator("main svg.diff g[data-version='2']").wait_for()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
 
 
 def test_a_partner_key_has_no_campaigns_page(console: Console):
@@ -229,7 +212,7 @@ def test_a_partner_key_has_no_campaigns_page(console: Console):
     hub = console.hub
     keys = ApiKeyStore(aws.resource("dynamodb").Table(hub.runtime.names.table("api_keys")))
     partner, _ = keys.create(tenant="demo", name="console-partner", role=Role.PARTNER, now=datetime.now(UTC))
-    page = sign_in_at(console, partner, "#/campaigns")
+    page = console.sign_in_at(partner, "#/campaigns")
     # The shell offers a partner key its subscriptions only, whatever the address asked for.
     page.wait_for_selector("main[data-ready=partners]")
     assert page.locator("#nav a").all_inner_texts() == ["Partners"]

@@ -151,23 +151,15 @@ def test_an_answer_the_api_refuses_shows_its_reason(console: Console):
     console.errors[:] = [e for e in console.errors if "409" not in e]
 
 
-def test_queue_and_conversation_at_phone_width(browser, hub: Hub, queue: Queue):
-    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda error: errors.append(f"uncaught: {error}"))
-    try:
-        page.goto(f"{hub.url}/console")
-        page.fill("#api-key", hub.runtime.admin_key)
-        page.keyboard.press("Enter")
-        page.wait_for_selector("#nav a[aria-current=page]")
-        page.goto(f"{hub.url}/console#/conversations?assignee={queue.assignee}")
-        page.locator("main table tbody tr.clickable", has_text=queue.resolved).wait_for()
-        assert page.evaluate("document.documentElement.scrollWidth") <= 390
-        page.goto(f"{hub.url}/console#/conversations/{queue.waiting}")
-        page.locator("ol.timeline").get_by_text(queue.waiting_text).wait_for()
-        assert page.evaluate("document.documentElement.scrollWidth") <= 390
-    finally:
-        context.close()
-    assert not errors, errors
+def test_queue_and_conversation_at_phone_width(phone: Console, hub: Hub, queue: Queue):
+    page = phone.page
+    page.goto(f"{hub.url}/console")
+    page.fill("#api-key", hub.runtime.admin_key)
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#nav a[aria-current=page]")
+    page.goto(f"{hub.url}/console#/conversations?assignee={queue.assignee}")
+    page.locator("main table tbody tr.clickable", has_text=queue.resolved).wait_for()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    page.goto(f"{hub.url}/console#/conversations/{queue.waiting}")
+    page.locator("ol.timeline").get_by_text(queue.waiting_text).wait_for()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390

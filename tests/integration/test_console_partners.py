@@ -50,15 +50,6 @@ def subscribe(hub: Hub, key: str, url: str, pattern: dict[str, Any], description
     return created
 
 
-def sign_in_at(console: Console, key: str, hash_path: str = "") -> Any:
-    """Sign in on the page itself, so the shell renders it once (no second navigation racing the first)."""
-    page = console.open(hash_path)
-    page.fill("#api-key", key)
-    page.click("button[type=submit]")
-    page.wait_for_selector("#nav a[aria-current=page]")
-    return page
-
-
 def listed_ids(page) -> list[str]:
     return [text.strip() for text in page.locator("main table tbody tr.clickable td:nth-child(5)").all_inner_texts()]
 
@@ -72,7 +63,7 @@ def test_a_partner_key_opens_on_its_own_subscriptions_only(console: Console, par
     tag = secrets.token_hex(3)
     mine = subscribe(hub, partners["a"], f"http://127.0.0.1:{free_port()}/a", orders_pattern(f"A{tag}"), f"a {tag}")
     theirs = subscribe(hub, partners["b"], f"http://127.0.0.1:{free_port()}/b", orders_pattern(f"B{tag}"), f"b {tag}")
-    page = sign_in_at(console, partners["a"])
+    page = console.sign_in_at(partners["a"])
     assert page.locator("#nav a[aria-current=page]").get_attribute("data-page") == "partners"
     page.locator("main table tbody tr.clickable").first.wait_for()
     assert mine["id"] in listed_ids(page) and theirs["id"] not in listed_ids(page)
@@ -107,7 +98,7 @@ def test_pausing_in_the_console_is_what_the_api_answers_and_the_status_filter_fi
     key = hub.runtime.admin_key
     pausing = subscribe(hub, key, f"http://127.0.0.1:{free_port()}/p", orders_pattern(tag.upper()), f"{tag} one")
     staying = subscribe(hub, key, f"http://127.0.0.1:{free_port()}/s", orders_pattern(tag.upper()), f"{tag} two")
-    page = sign_in_at(console, key, f"#/partners/{pausing['id']}")
+    page = console.sign_in_at(key, f"#/partners/{pausing['id']}")
     page.get_by_role("button", name="Pause").click()
     page.get_by_role("status").get_by_text("Paused").wait_for()
     assert page.locator("#status").inner_text().startswith("paused")
@@ -137,7 +128,7 @@ def test_a_replay_and_a_retry_from_the_console_reach_the_receiver(console: Conso
     assert wait_for(lambda: len(receiver.accepted) == 1, timeout=30), receiver.requests
     event_id = receiver.accepted[0]["id"]
 
-    page = sign_in_at(console, partners["a"], f"#/partners/{subscription['id']}")
+    page = console.sign_in_at(partners["a"], f"#/partners/{subscription['id']}")
     attempt_rows(page).first.wait_for()
     page.get_by_role("button", name="Replay", exact=True).click()
     page.get_by_role("status").get_by_text("1 event queued").wait_for()
@@ -164,7 +155,7 @@ def test_a_rotated_secret_is_shown_once_and_never_again(console: Console, partne
     hub = console.hub
     tag = f"ROT{secrets.token_hex(3)}"
     subscription = subscribe(hub, partners["a"], receiver.url, orders_pattern(tag), "rotated")
-    page = sign_in_at(console, partners["a"], f"#/partners/{subscription['id']}")
+    page = console.sign_in_at(partners["a"], f"#/partners/{subscription['id']}")
     page.get_by_role("button", name="Rotate signing secret").click()
     shown = page.locator("code.secret")
     shown.wait_for()
@@ -186,30 +177,21 @@ def test_a_rotated_secret_is_shown_once_and_never_again(console: Console, partne
     assert page.locator("code.secret").count() == 0
 
 
-def test_at_phone_width_a_subscription_opens_by_keyboard_without_sideways_scroll(browser, hub: Hub, partners):
+def test_at_phone_width_a_subscription_opens_by_keyboard_without_sideways_scroll(phone: Console, hub: Hub, partners):
     subscription = subscribe(
         hub, partners["b"], f"http://127.0.0.1:{free_port()}/phone", orders_pattern("PHONE"), "on a phone"
     )
-    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda error: errors.append(f"uncaught: {error}"))
-    try:
-        page.goto(f"{hub.url}/console")
-        page.keyboard.type(partners["b"])
-        page.keyboard.press("Enter")
-        row = page.locator("main table tbody tr.clickable", has_text=subscription["id"])
-        row.wait_for()
-        assert page.evaluate("document.documentElement.scrollWidth") <= 390
-        row.focus()
-        page.keyboard.press("Enter")
-        page.wait_for_url(re.compile(subscription["id"]))
-        page.get_by_role("heading", name="Endpoint health").wait_for()
-        assert page.evaluate("document.documentElement.scrollWidth") <= 390
-    finally:
-        context.close()
-    assert not errors, errors
+    page = phone.open()
+    page.keyboard.type(partners["b"])
+    page.keyboard.press("Enter")
+    row = page.locator("main table tbody tr.clickable", has_text=subscription["id"])
+    row.wait_for()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    row.focus()
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(subscription["id"]))
+    page.get_by_role("heading", name="Endpoint health").wait_for()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
 
 
 def test_staff_see_a_subscription_without_the_buttons_that_change_it(console: Console, partners):
@@ -222,7 +204,7 @@ def test_staff_see_a_subscription_without_the_buttons_that_change_it(console: Co
     subscription = subscribe(
         hub, partners["a"], f"http://127.0.0.1:{free_port()}/staff", orders_pattern("STAFF"), "seen by staff"
     )
-    page = sign_in_at(console, staff, f"#/partners/{subscription['id']}")
+    page = console.sign_in_at(staff, f"#/partners/{subscription['id']}")
     page.get_by_role("heading", name="Endpoint health").wait_for()
     assert page.locator("#endpoint-url").inner_text() == subscription["url"]
     for label in ("Pause", "Rotate signing secret", "Delete", "Replay", "Save changes"):
