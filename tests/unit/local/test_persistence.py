@@ -241,11 +241,8 @@ def test_the_caller_of_a_request_is_its_user_agent_app_id() -> None:
     assert aws_service({"HTTP_AUTHORIZATION": scope}) == "dynamodb"
 
 
-def test_a_snapshot_is_written_by_a_forked_child_and_covers_the_sealed_journal(
-    aws_world: AwsWorld, tmp_path: Path
-) -> None:
-    table = aws.resource("dynamodb").Table(aws_world.names.table("api_keys"))
-    table.put_item(Item={"key_hash": "in-the-snapshot", "tenant": "t1"})
+def state_with_one_journalled_webhook(tmp_path: Path) -> PersistentState:
+    """A hub's state, restored (empty), around a WSGI app that answers {}, with one webhook journalled."""
 
     def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
         start_response("200 OK", [])
@@ -256,6 +253,16 @@ def test_a_snapshot_is_written_by_a_forked_child_and_covers_the_sealed_journal(
     state.restore()
     assert state.journal is not None
     state.journal.append({"rawPath": "/webhooks/twilio/con_1"})
+    return state
+
+
+def test_a_snapshot_is_written_by_a_forked_child_and_covers_the_sealed_journal(
+    aws_world: AwsWorld, tmp_path: Path
+) -> None:
+    table = aws.resource("dynamodb").Table(aws_world.names.table("api_keys"))
+    table.put_item(Item={"key_hash": "in-the-snapshot", "tenant": "t1"})
+
+    state = state_with_one_journalled_webhook(tmp_path)
     assert state.snapshot(force=True)
     assert state.journal.numbers() == [2], "the sealed file the snapshot covers is gone"
     assert 0 < state.last_pause <= state.last_write
@@ -287,15 +294,7 @@ def test_a_forked_writer_that_stalls_is_killed_and_the_snapshot_taken_in_place(
     monkeypatch.setattr(persistence, "dump_backends", stalls_in_the_child)
     monkeypatch.setattr(persistence, "SNAPSHOT_CHILD_TIMEOUT_SECONDS", 0.5)
 
-    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
-        start_response("200 OK", [])
-        return [b"{}"]
-
-    state = PersistentState(tmp_path)
-    state.wrap(app)
-    state.restore()
-    assert state.journal is not None
-    state.journal.append({"rawPath": "/webhooks/twilio/con_1"})
+    state = state_with_one_journalled_webhook(tmp_path)
     started = time.monotonic()
     assert state.snapshot(force=True)
     assert time.monotonic() - started < 30, "waited for the stalled child"

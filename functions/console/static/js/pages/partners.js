@@ -126,22 +126,25 @@ function parseObject(text, name) {
   return { problem: { message: `${name} must be a JSON object` } };
 }
 
-function createForm(context) {
+// The subscription form, for a new one (`values` empty) or a change: `onSubmit(body, submit, output,
+// form)` gets the fields and the parsed pattern, or the form shows why the pattern is not JSON.
+function subscriptionForm({ id, title, values = {}, patternLabel, submitLabel }, onSubmit) {
   const output = h("div", { "aria-live": "polite" });
-  const submit = h("button", { type: "submit" }, "Subscribe");
-  const pattern = h("textarea", { name: "event_pattern", id: "new-pattern", rows: 5, spellcheck: "false" }, JSON.stringify({ "detail-type": ["message.received"] }, null, 2));
+  const submit = h("button", { type: "submit" }, submitLabel);
+  const patternId = `${id}-pattern`;
+  const pattern = h("textarea", { name: "event_pattern", id: patternId, rows: 6, spellcheck: "false" }, JSON.stringify(values.event_pattern || { "detail-type": ["message.received"] }, null, 2));
   const form = h(
     "form",
-    { class: "card", "aria-labelledby": "new-subscription" },
-    h("h2", { id: "new-subscription" }, "New subscription"),
+    { class: "card", "aria-labelledby": id },
+    h("h2", { id }, title),
     h(
       "div",
       { class: "filters" },
-      field("Endpoint URL", h("input", { name: "url", type: "url", required: true, size: 34, placeholder: "https://partner.example/hooks" })),
-      field("Description", h("input", { name: "description", maxlength: 500 })),
-      h("label", { class: "inline" }, h("input", { type: "checkbox", name: "ordered" }), "Ordered per conversation"),
+      field("Endpoint URL", h("input", { name: "url", type: "url", required: true, size: 34, value: values.url, placeholder: "https://partner.example/hooks" })),
+      field("Description", h("input", { name: "description", maxlength: 500, value: values.description })),
+      h("label", { class: "inline" }, h("input", { type: "checkbox", name: "ordered", checked: Boolean(values.ordered) }), "Ordered per conversation"),
     ),
-    h("label", { for: "new-pattern" }, "Event pattern (EventBridge syntax; the tenant is added by the hub)"),
+    h("label", { for: patternId }, patternLabel),
     pattern,
     h("p", {}, submit),
     output,
@@ -151,19 +154,27 @@ function createForm(context) {
     const parsed = parseObject(pattern.value, "the event pattern");
     if (parsed.problem) return replace(output, errorBox(parsed.problem));
     const chosen = new FormData(form);
-    const body = { url: chosen.get("url"), event_pattern: parsed.value, description: chosen.get("description") || "", ordered: Boolean(chosen.get("ordered")) };
-    if (context.whoami.tenant === "*") body.tenant = context.params.get("tenant");
-    const created = await act(submit, output, () => api("POST", "/admin/subscriptions", body));
-    if (!created) return undefined;
-    form.reset();
-    replace(
-      output,
-      secretShownOnce(created.secret, "Subscribed."),
-      h("p", {}, h("a", { href: `#/partners/${encodeURIComponent(created.id)}` }, `Open ${created.id}`)),
-    );
-    return undefined;
+    const body = { url: chosen.get("url"), description: chosen.get("description") || "", ordered: Boolean(chosen.get("ordered")), event_pattern: parsed.value };
+    return onSubmit(body, submit, output, form);
   });
   return form;
+}
+
+function createForm(context) {
+  return subscriptionForm(
+    { id: "new-subscription", title: "New subscription", patternLabel: "Event pattern (EventBridge syntax; the tenant is added by the hub)", submitLabel: "Subscribe" },
+    async (body, submit, output, form) => {
+      if (context.whoami.tenant === "*") body.tenant = context.params.get("tenant");
+      const created = await act(submit, output, () => api("POST", "/admin/subscriptions", body));
+      if (!created) return;
+      form.reset();
+      replace(
+        output,
+        secretShownOnce(created.secret, "Subscribed."),
+        h("p", {}, h("a", { href: `#/partners/${encodeURIComponent(created.id)}` }, `Open ${created.id}`)),
+      );
+    },
+  );
 }
 
 // The signing secret, this once: the API never answers it again and the console keeps no copy.
@@ -481,37 +492,14 @@ function replayForm(path, queued) {
 }
 
 function editForm(subscription, path, context) {
-  const output = h("div", { "aria-live": "polite" });
-  const submit = h("button", { type: "submit" }, "Save changes");
-  const pattern = h("textarea", { name: "event_pattern", id: "edit-pattern", rows: 6, spellcheck: "false" }, JSON.stringify(subscription.event_pattern, null, 2));
-  const form = h(
-    "form",
-    { class: "card", "aria-labelledby": "edit" },
-    h("h2", { id: "edit" }, "Change"),
-    h(
-      "div",
-      { class: "filters" },
-      field("Endpoint URL", h("input", { name: "url", type: "url", required: true, size: 34, value: subscription.url })),
-      field("Description", h("input", { name: "description", maxlength: 500, value: subscription.description })),
-      h("label", { class: "inline" }, h("input", { type: "checkbox", name: "ordered", checked: subscription.ordered }), "Ordered per conversation"),
-    ),
-    h("label", { for: "edit-pattern" }, "Event pattern"),
-    pattern,
-    h("p", {}, submit),
-    output,
+  return subscriptionForm(
+    { id: "edit", title: "Change", values: subscription, patternLabel: "Event pattern", submitLabel: "Save changes" },
+    async (body, submit, output) => {
+      const saved = await act(submit, output, () => api("PATCH", path, body));
+      if (saved) {
+        flash = "Saved.";
+        context.go(`#/partners/${encodeURIComponent(subscription.id)}`);
+      }
+    },
   );
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    const parsed = parseObject(pattern.value, "the event pattern");
-    if (parsed.problem) return replace(output, errorBox(parsed.problem));
-    const chosen = new FormData(form);
-    const body = { url: chosen.get("url"), description: chosen.get("description"), ordered: Boolean(chosen.get("ordered")), event_pattern: parsed.value };
-    const saved = await act(submit, output, () => api("PATCH", path, body));
-    if (saved) {
-      flash = "Saved.";
-      context.go(`#/partners/${encodeURIComponent(subscription.id)}`);
-    }
-    return undefined;
-  });
-  return form;
 }
