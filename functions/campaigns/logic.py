@@ -111,8 +111,11 @@ def handle(body: str, runner: Runner) -> Handled:
 
 def retry_delay(error: Exception, receive_count: int) -> int:
     """Seconds before the queue delivers a message again: a provider's Retry-After when it gave
-    one, else a growing backoff."""
-    retry_after = error.retry_after if isinstance(error, TransientFailure | RetryLater) else None
-    if retry_after is not None:
-        return max(1, min(int(retry_after + 0.999), 12 * 3600))
-    return min(FIRST_RETRY_SECONDS * 2 ** max(receive_count - 1, 0), MAX_RETRY_SECONDS)
+    one, else a growing backoff (at most what the runner asked for: a held claim's holder is
+    done, or its lease over, soon)."""
+    if isinstance(error, TransientFailure) and error.retry_after is not None:
+        return max(1, min(int(error.retry_after + 0.999), 12 * 3600))
+    backoff = min(FIRST_RETRY_SECONDS * 2 ** max(receive_count - 1, 0), MAX_RETRY_SECONDS)
+    if isinstance(error, RetryLater) and error.retry_within is not None:
+        return max(1, min(backoff, int(error.retry_within + 0.999)))
+    return backoff

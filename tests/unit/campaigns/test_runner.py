@@ -374,7 +374,8 @@ def test_a_claim_another_delivery_holds_is_retried_soon_not_on_the_backoff(world
         start(world)
     with pytest.raises(RetryLater) as busy:
         start(world, now=NOW + timedelta(seconds=10))
-    assert retry_delay(busy.value, receive_count=6) == 10
+    assert retry_delay(busy.value, receive_count=6) == 10  # the backoff would be 160 s
+    assert retry_delay(busy.value, receive_count=1) == 5  # the first backoff is shorter still
 
 
 def test_a_failed_first_state_write_is_simply_done_again(world):

@@ -81,7 +81,7 @@ from switchboard_core.routing.conversations import ConversationStore
 # Longer than one invocation can last (the function's timeout is 30 s): a claim still pending
 # after this belongs to a delivery that crashed mid-action.
 CLAIM_LEASE = timedelta(seconds=90)
-# When a delivery finds another's claim on an action still within its lease.
+# A delivery that finds another's claim on an action still within its lease comes back within this.
 BUSY_RETRY_SECONDS = 10
 # A wake-up whose time has come already is scheduled this far ahead (a schedule must be future).
 SCHEDULE_LEAD = timedelta(seconds=5)
@@ -138,11 +138,12 @@ REPEATABLE_ACTIONS = (NotifyAction, UpdateContactAction, WebhookAction)
 
 class RetryLater(Exception):
     """The input cannot be applied now (another change came first, a claim is held, the contact
-    is not known yet): the queue delivers it again, after `retry_after` seconds when given."""
+    is not known yet): the queue delivers it again, within `retry_within` seconds when given
+    (else on the growing backoff)."""
 
-    def __init__(self, detail: str, retry_after: float | None = None) -> None:
+    def __init__(self, detail: str, retry_within: float | None = None) -> None:
         super().__init__(detail)
-        self.retry_after = retry_after
+        self.retry_within = retry_within
 
 
 class MalformedWork(ValueError):
@@ -630,9 +631,9 @@ class Runner:
         key = action.idempotency_key
         claim = self.deps.runs.claim(run.id, key, self.now, CLAIM_LEASE)
         if claim.status == "busy":
-            # Soon, not on the growing backoff: its holder finishes within an invocation, or its
-            # lease ends and the claim is taken over (or given up) by the next delivery.
-            raise RetryLater(f"action {key} is being done by another delivery", retry_after=BUSY_RETRY_SECONDS)
+            # Soon, never later than 10 s on the growing backoff: its holder finishes within an
+            # invocation, or its lease ends and the claim is taken over (or given up).
+            raise RetryLater(f"action {key} is being done by another delivery", retry_within=BUSY_RETRY_SECONDS)
         if claim.status == "abandoned":
             result = ClaimResult(
                 result="failed", reason="outcome_unknown: an earlier attempt stopped mid-way; not done again"
