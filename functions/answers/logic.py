@@ -102,16 +102,13 @@ def send_answer(
         return []  # unknown, or a later attempt has started: this request is over
     if record.state not in ("queued", "sending"):
         return republished(record)
-    if record.state == "queued":
-        # Checked before the claim, so a failure here never leaves a claim behind: what forbids the
-        # send now (an opt-out since, the connection gone), then the credentials (a read failure
-        # raises and is retried with nothing claimed).
-        problem = precheck(record, deps)
-        if problem is not None:
-            return fail(record, *problem, deps, now, from_states=("queued",))
-        credentials = deps.credentials.get(record.connection).current
-    if not deps.messages.claim(message_id, attempt, now):
-        if record.state == "sending" and record.claimed_at and now - record.claimed_at >= ATTEMPT_OVER_AFTER:
+    if record.state == "sending":
+        if record.claimed_at is None or now - record.claimed_at < ATTEMPT_OVER_AFTER:
+            # Another delivery holds it right now: its outcome is published by it.
+            raise TransientFailure(
+                "in_progress", f"message {message_id} is being sent by another attempt", retry_after=30
+            )
+        if record.handed_off is not False:  # handed to the provider (or claimed before the mark existed)
             return fail(
                 record,
                 "outcome_unknown",
@@ -121,7 +118,30 @@ def send_answer(
                 now,
                 from_states=("sending",),
             )
-        # Another delivery holds it right now: its outcome is published by it.
+    if record.state == "queued":
+        # Checked before the claim, so a failure here never leaves a claim behind: what forbids the
+        # send now (an opt-out since, the connection gone), then the credentials (a read failure
+        # raises and is retried with nothing claimed).
+        problem = precheck(record, deps)
+        if problem is not None:
+            return fail(record, *problem, deps, now, from_states=("queued",))
+        credentials = deps.credentials.get(record.connection).current
+        token = deps.messages.claim(message_id, attempt, now)
+    else:
+        # The attempt that claimed it stopped before the provider call: it never went, so this
+        # delivery takes the claim over and sends it (checked first, as a fresh claim would be).
+        token = deps.messages.take_over(message_id, attempt, record.claim_token, now)
+        if token is not None:
+            try:
+                problem = precheck(record, deps)
+                if problem is not None:
+                    return fail(record, *problem, deps, now, from_states=("sending",))
+                credentials = deps.credentials.get(record.connection).current
+            except Exception:
+                deps.messages.release(message_id, attempt, now, token)
+                raise
+    if token is None or not hand_off(record, token, deps, now):
+        # Another delivery claimed it (or took it over) between the read and the write.
         raise TransientFailure("in_progress", f"message {message_id} is being sent by another attempt", retry_after=30)
     record = record.model_copy(update={"state": "sending"})
     outgoing = OutboundMessage(
@@ -141,7 +161,7 @@ def send_answer(
         return fail(record, unknown.code, detail, deps, now, from_states=("sending",))
     except TransientFailure as failure:
         if not last_attempt:
-            deps.messages.release(record.message_id, record.attempt, now)
+            deps.messages.release(record.message_id, record.attempt, now, token)
             raise
         detail = f"gave up after the queue's last attempt: {failure.detail}"
         return fail(record, failure.code, detail, deps, now, from_states=("sending",))
@@ -150,6 +170,17 @@ def send_answer(
     if deps.messages.record_sent(sent, provider_message_id, now, outcome.model_dump_json()):
         return [outcome]
     return republished(deps.messages.get(message_id))
+
+
+def hand_off(record: MessageRecord, token: str, deps: AnswerDeps, now: datetime) -> bool:
+    """Mark "it may have gone" just before the provider call (False: the claim is no longer this
+    delivery's). When the mark cannot be written, the claim is let go and the error raised: the
+    provider was not called, so the queue's retry sends it."""
+    try:
+        return deps.messages.hand_off(record.message_id, record.attempt, token, now)
+    except Exception:
+        deps.messages.release(record.message_id, record.attempt, now, token)
+        raise
 
 
 def precheck(record: MessageRecord, deps: AnswerDeps) -> tuple[str, str] | None:

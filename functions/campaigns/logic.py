@@ -8,13 +8,15 @@ The channel executors are switchboard_core.campaigns.channels bound to their dep
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import json
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import ValidationError
 
-from switchboard_core.campaigns.runner import Handled, MalformedWork, Runner
+from switchboard_core.campaigns.runner import Handled, MalformedWork, RetryLater, Runner
 from switchboard_core.campaigns.runs import ConnectCallAction, PlaceCallAction, SendMessageAction
 from switchboard_core.campaigns.work import (
     CAMPAIGN_WORK,
@@ -47,14 +49,27 @@ class ChannelExecutor:
             self._module = importlib.import_module("switchboard_core.campaigns.channels")
         return self._module
 
-    def send_message(self, action: SendMessageAction, tenant: str) -> Any:
-        return self._channels.send_message(action, tenant, self._deps)
+    def send_message(self, action: SendMessageAction, tenant: str, hand_off: Callable[[], None]) -> Any:
+        return self._channels.send_message(action, tenant, self._marking(hand_off))
 
-    def place_call(self, action: PlaceCallAction, tenant: str) -> Any:
-        return self._channels.place_call(action, tenant, self._deps)
+    def place_call(self, action: PlaceCallAction, tenant: str, hand_off: Callable[[], None]) -> Any:
+        return self._channels.place_call(action, tenant, self._marking(hand_off))
 
-    def connect_call(self, action: ConnectCallAction, responder_phone: str, tenant: str) -> Any:
-        return self._channels.connect_call(action, responder_phone, tenant, self._deps)
+    def connect_call(
+        self, action: ConnectCallAction, responder_phone: str, tenant: str, hand_off: Callable[[], None]
+    ) -> Any:
+        return self._channels.connect_call(action, responder_phone, tenant, self._marking(hand_off))
+
+    def _marking(self, hand_off: Callable[[], None]) -> Any:
+        """The deps with a transport that marks the hand-off just before the provider's request:
+        the lookups before it (connection, credentials) leave the claim unmarked."""
+        transport = self._deps.transport
+
+        def marked(request: Any) -> Any:
+            hand_off()
+            return transport(request)
+
+        return dataclasses.replace(self._deps, transport=marked)
 
     def call_outcome(self, event: CanonicalEvent) -> tuple[str, str, str, str | None] | None:
         found = self._channels.call_outcome(event)
@@ -96,7 +111,11 @@ def handle(body: str, runner: Runner) -> Handled:
 
 def retry_delay(error: Exception, receive_count: int) -> int:
     """Seconds before the queue delivers a message again: a provider's Retry-After when it gave
-    one, else a growing backoff."""
+    one, else a growing backoff (at most what the runner asked for: a held claim's holder is
+    done, or its lease over, soon)."""
     if isinstance(error, TransientFailure) and error.retry_after is not None:
         return max(1, min(int(error.retry_after + 0.999), 12 * 3600))
-    return min(FIRST_RETRY_SECONDS * 2 ** max(receive_count - 1, 0), MAX_RETRY_SECONDS)
+    backoff = min(FIRST_RETRY_SECONDS * 2 ** max(receive_count - 1, 0), MAX_RETRY_SECONDS)
+    if isinstance(error, RetryLater) and error.retry_within is not None:
+        return max(1, min(backoff, int(error.retry_within + 0.999)))
+    return backoff

@@ -68,6 +68,11 @@ from switchboard_core.subscriptions.store import SubscriptionStore
 
 # Longer than the function's timeout (30 s): a holder past it is surely gone.
 LEASE_SECONDS = 90
+# A half-open breaker's probe holds the endpoint for its send timeout plus this (a probe whose
+# turn died frees it then); copies waiting on a probe look again after the timeout plus
+# PROBE_SETTLE_SECONDS (the probe's outcome written by then).
+PROBE_WINDOW_EXTRA_SECONDS = LEASE_SECONDS
+PROBE_SETTLE_SECONDS = 5
 # A line's head whose delivery has not moved for longer than any wait of its message can
 # last has lost its message (dead-lettered): it leaves the line so the others go on.
 ABANDONED_AFTER = timedelta(seconds=SQS_MAX_VISIBILITY_SECONDS + 3600)
@@ -320,15 +325,25 @@ def breaker_gate(health: EndpointHealth, deps: DeliveryDeps, now: datetime) -> V
     endpoint = health.endpoint
     if health.open_until is None:
         return None
+    # A probe's send is over within the send timeout: copies waiting on it look again then, so a
+    # successful probe (which closes the breaker) lets them send promptly instead of at the end
+    # of the probe's window (timeout + lease, kept for a probe whose turn died).
+    probe_wait = min(deps.policy.timeout_seconds + PROBE_SETTLE_SECONDS, PROBE_WINDOW_EXTRA_SECONDS)
     if health.open_until > now:
         wait = (health.open_until - now).total_seconds()
+        if health.probe_started_at is not None:
+            return Verdict(
+                "breaker_open",
+                wait_seconds=jittered(min(wait, probe_wait), deps),
+                detail=f"another delivery is probing {endpoint}",
+            )
         return Verdict("breaker_open", wait_seconds=jittered(wait, deps), detail=f"{endpoint} is failing")
-    probe_window = timedelta(seconds=deps.policy.timeout_seconds + LEASE_SECONDS)
+    probe_window = timedelta(seconds=deps.policy.timeout_seconds + PROBE_WINDOW_EXTRA_SECONDS)
     if deps.log.take_probe(endpoint, health.open_until, now + probe_window):
         return None  # the cool-down is over: this turn tries the endpoint again
     return Verdict(
         "breaker_open",
-        wait_seconds=jittered(probe_window.total_seconds(), deps),
+        wait_seconds=jittered(probe_wait, deps),
         detail=f"another delivery is probing {endpoint}",
     )
 

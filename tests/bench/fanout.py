@@ -394,13 +394,16 @@ class Channels:
         self.sent += 1
         return Accepted("twilio", f"SM{self.sent:032d}", "con_twilio")
 
-    def send_message(self, action: Any, tenant: str) -> Accepted:
+    def send_message(self, action: Any, tenant: str, hand_off: Any) -> Accepted:
+        hand_off()
         return self._accept()
 
-    def place_call(self, action: Any, tenant: str) -> Accepted:
+    def place_call(self, action: Any, tenant: str, hand_off: Any) -> Accepted:
+        hand_off()
         return self._accept()
 
-    def connect_call(self, action: Any, responder_phone: str, tenant: str) -> Accepted:
+    def connect_call(self, action: Any, responder_phone: str, tenant: str, hand_off: Any) -> Accepted:
+        hand_off()
         return self._accept()
 
     def call_outcome(self, event: Any) -> None:

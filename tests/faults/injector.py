@@ -13,6 +13,11 @@ some, as they would on AWS):
 - partial_put:    PutEvents answers 200 with FailedEntryCount > 0: some entries are left off the
                   call and reported failed (botocore never retries these; the caller must)
 
+botocore calls every `before-send` handler, moto's among them, and uses the first answer: behind
+an injected throttle or 5xx, moto has applied the request all the same. So every kind but
+connect_timeout is also "applied, answer lost" here: stricter than AWS for a throttle (never
+applied there), as AWS may be for a 500 (InternalServerError: the write may have happened).
+
 Each call is counted once: `calls`, `injected` (faults injected, retries included) and `surfaced`
 (calls whose final outcome was an injected fault: the exception or PutEvents failure the
 function's code saw). The harness's own calls (seeding, reading results) run with it off.

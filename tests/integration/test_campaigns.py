@@ -9,7 +9,6 @@ ends through its one-time schedule; `switchboard campaigns start|runs|stop` driv
 from __future__ import annotations
 
 import json
-import os
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -461,11 +460,6 @@ def quick_redelivery(hub) -> Iterator[None]:
     sqs.set_queue_attributes(QueueUrl=url, Attributes=before)
 
 
-@pytest.mark.skipif(
-    os.environ.get("CI") == "true",
-    reason="flaky on a loaded 2-core CI since functions run concurrently: the redelivery can come after the "
-    "send's 90 s claim aged (then outcome_unknown, by design); failed 2 of 3 fresh-clone runs, see the session note",
-)
 def test_a_crash_between_two_steps_resumes_without_sending_again(
     campaign, social_care, quick_redelivery, tmp_path, request
 ):

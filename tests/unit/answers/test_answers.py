@@ -312,15 +312,114 @@ def test_a_rate_limit_is_retried_after_the_providers_retry_after_then_failed_on_
     assert len(world.transport.requests) == 2
 
 
-def test_an_attempt_that_died_mid_send_is_not_sent_again_blindly(world) -> None:
+def test_an_attempt_that_died_after_handing_it_over_is_not_sent_again_blindly(world) -> None:
     _, conversation = world.customer_sms("hello")
     answer = post(world, conversation)
-    assert world.messages.claim(answer["message_id"], 1, NOW)  # an attempt took it, then died
+    token = world.messages.claim(answer["message_id"], 1, NOW)
+    assert token and world.messages.hand_off(answer["message_id"], 1, token, NOW)  # then it died mid-call
     with pytest.raises(TransientFailure):  # while it may still be running: wait
         world.run(world.last(SENT), now=NOW + timedelta(seconds=10))
     (failed,) = world.run(world.last(SENT), now=NOW + timedelta(minutes=2))
     assert failed.attributes["state"] == "failed" and failed.attributes["reason"].startswith("outcome_unknown")
     assert world.transport.requests == []
+
+
+def test_an_attempt_that_died_before_handing_it_over_is_sent_once_by_the_redelivery(world) -> None:
+    """The claim says "I may send", not "it went": a delivery that stopped between the claim and
+    the provider call (a crash, a timeout, an AWS error) left no hand-off mark, so once its claim
+    is older than any attempt lasts the redelivery takes it over and sends it."""
+    _, conversation = world.customer_sms("hello")
+    answer = post(world, conversation)
+    assert world.messages.claim(answer["message_id"], 1, NOW)  # an attempt took it, then died
+    with pytest.raises(TransientFailure):  # while it may still be running: wait
+        world.run(world.last(SENT), now=NOW + timedelta(seconds=10))
+    assert world.transport.requests == []
+    (sent,) = world.run(world.last(SENT), now=NOW + timedelta(minutes=2))
+    assert sent.attributes["state"] == "sent" and len(world.transport.requests) == 1
+    # Later redeliveries republish; nothing goes again.
+    assert world.run(world.last(SENT), now=NOW + timedelta(minutes=4)) == [sent]
+    assert len(world.transport.requests) == 1
+
+
+class ClaimAppliedThenFailed:
+    """The messages table when AWS applied the claim but every answer to it was lost (botocore's
+    retries ran out): the first claim-shaped update is applied, then raises."""
+
+    def __init__(self, table: Any) -> None:
+        self._table = table
+        self.failed = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._table, name)
+
+    def update_item(self, **request: Any) -> Any:
+        answer = self._table.update_item(**request)
+        if not self.failed and "claim_token = :token" in request["UpdateExpression"]:
+            from botocore.exceptions import ClientError
+
+            self.failed = True
+            raise ClientError({"Error": {"Code": "ServiceUnavailable", "Message": "lost"}}, "UpdateItem")
+        return answer
+
+
+def test_a_claim_aws_applied_whose_answer_never_came_is_sent_by_the_redelivery(world) -> None:
+    """Fault injection found it (`python -m tests.faults`, seed 13): the claim's UpdateItem was
+    applied but its answer lost; the queue's redelivery found the answer `sending` and, once the
+    claim aged, failed it `outcome_unknown` though nothing had reached the provider."""
+    from switchboard_core.answers.store import MessageStore
+
+    _, conversation = world.customer_sms("My car broke down")
+    answer = post(world, conversation)
+    world.function.messages = MessageStore(ClaimAppliedThenFailed(world.messages._table))
+    with pytest.raises(Exception, match="lost"):
+        world.run(world.last(SENT))
+    assert world.messages.get(answer["message_id"]).state == "sending" and world.transport.requests == []
+    with pytest.raises(TransientFailure):  # the claim is young: it may be another delivery's
+        world.run(world.last(SENT), now=NOW + timedelta(seconds=30))
+    (sent,) = world.run(world.last(SENT), now=NOW + timedelta(seconds=121))
+    assert sent.attributes["state"] == "sent" and len(world.transport.requests) == 1
+
+
+def test_a_hand_off_mark_that_cannot_be_written_lets_the_claim_go_and_sends_nothing(world, monkeypatch) -> None:
+    _, conversation = world.customer_sms("hello")
+    answer = post(world, conversation)
+
+    def unwritable(*args: Any, **kwargs: Any) -> bool:
+        raise RuntimeError("DynamoDB is down")
+
+    monkeypatch.setattr(world.function.messages, "hand_off", unwritable)
+    with pytest.raises(RuntimeError):
+        world.run(world.last(SENT))
+    assert world.messages.get(answer["message_id"]).state == "queued" and world.transport.requests == []
+    monkeypatch.undo()
+    (sent,) = world.run(world.last(SENT))
+    assert sent.attributes["state"] == "sent" and len(world.transport.requests) == 1
+
+
+def test_a_crash_during_the_provider_call_is_outcome_unknown_not_a_second_send(world) -> None:
+    _, conversation = world.customer_sms("hello")
+    answer = post(world, conversation)
+    world.transport.answers.append(RuntimeError("the function timed out mid-request"))
+    with pytest.raises(RuntimeError):
+        world.run(world.last(SENT))
+    (failed,) = world.run(world.last(SENT), now=NOW + timedelta(minutes=2))
+    assert failed.attributes["reason"].startswith("outcome_unknown")
+    assert len(world.transport.requests) == 1 and world.messages.get(answer["message_id"]).state == "failed"
+
+
+def test_only_one_delivery_takes_over_a_dead_claim_and_the_dead_one_cannot_hand_it_off(world) -> None:
+    _, conversation = world.customer_sms("hello")
+    answer = post(world, conversation)
+    message_id = answer["message_id"]
+    dead = world.messages.claim(message_id, 1, NOW)
+    assert dead
+    taken = world.messages.take_over(message_id, 1, dead, NOW + timedelta(minutes=2))
+    assert taken and taken != dead
+    assert world.messages.take_over(message_id, 1, dead, NOW + timedelta(minutes=2)) is None
+    assert not world.messages.hand_off(message_id, 1, dead, NOW)  # the old holder may not send
+    assert world.messages.hand_off(message_id, 1, taken, NOW + timedelta(minutes=2))
+    # Handed off: never taken over again.
+    assert world.messages.take_over(message_id, 1, taken, NOW + timedelta(minutes=5)) is None
 
 
 def test_an_opt_out_after_queueing_stops_the_send(world) -> None:

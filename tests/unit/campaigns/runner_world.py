@@ -56,22 +56,26 @@ class FakeChannels:
 
     sent: list[Any] = field(default_factory=list)
     fail_next: list[BaseException] = field(default_factory=list)
+    fail_before_request: list[BaseException] = field(default_factory=list)
     outcomes: dict[str, tuple[str, str, str, str | None]] = field(default_factory=dict)
 
-    def _go(self, action: Any, provider_id: str) -> Accepted:
+    def _go(self, action: Any, provider_id: str, hand_off: Any) -> Accepted:
+        if self.fail_before_request:  # a lookup before the provider's request failed
+            raise self.fail_before_request.pop(0)
+        hand_off()  # the provider's request goes now
         if self.fail_next:
             raise self.fail_next.pop(0)
         self.sent.append(action)
         return Accepted("twilio", f"{provider_id}{len(self.sent)}", "con_twilio")
 
-    def send_message(self, action: SendMessageAction, tenant: str) -> Accepted:
-        return self._go(action, "SM")
+    def send_message(self, action: SendMessageAction, tenant: str, hand_off: Any) -> Accepted:
+        return self._go(action, "SM", hand_off)
 
-    def place_call(self, action: PlaceCallAction, tenant: str) -> Accepted:
-        return self._go(action, "CA")
+    def place_call(self, action: PlaceCallAction, tenant: str, hand_off: Any) -> Accepted:
+        return self._go(action, "CA", hand_off)
 
-    def connect_call(self, action: ConnectCallAction, responder_phone: str, tenant: str) -> Accepted:
-        return self._go((action, responder_phone), "CA")
+    def connect_call(self, action: ConnectCallAction, responder_phone: str, tenant: str, hand_off: Any) -> Accepted:
+        return self._go((action, responder_phone), "CA", hand_off)
 
     def call_outcome(self, event: CanonicalEvent) -> tuple[str, str, str, str | None] | None:
         return self.outcomes.get(event.id)

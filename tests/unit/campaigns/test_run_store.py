@@ -159,10 +159,40 @@ def test_claims_once_then_done_with_the_result(store):
     assert store.claim("run_1", "run_1:hello:2", NOW, LEASE).status == "claimed"
 
 
-def test_a_claim_left_pending_past_the_lease_is_abandoned_never_retaken(store):
-    store.claim("run_1", "k", NOW, LEASE)
+def test_a_claim_handed_off_and_left_pending_past_the_lease_is_abandoned_never_retaken(store):
+    claim = store.claim("run_1", "k", NOW, LEASE)
+    assert claim.token and store.hand_off("run_1", "k", claim.token, NOW)
     assert store.claim("run_1", "k", NOW + LEASE, LEASE).status == "abandoned"
     assert store.claim("run_1", "k", NOW + LEASE * 2, LEASE).status == "abandoned"
+
+
+def test_a_claim_never_handed_off_is_taken_over_once_its_lease_ended_by_one_delivery(store):
+    dead = store.claim("run_1", "k", NOW, LEASE)
+    assert store.claim("run_1", "k", NOW + LEASE / 2, LEASE).status == "busy"  # its holder may be alive
+    taken = store.claim("run_1", "k", NOW + LEASE, LEASE)
+    assert taken.status == "claimed" and taken.token != dead.token
+    assert store.claim("run_1", "k", NOW + LEASE, LEASE).status == "busy"  # a second one waits
+    assert not store.hand_off("run_1", "k", dead.token, NOW + LEASE)  # the old holder may not act
+    store.release_claim("run_1", "k", dead.token)  # nor let the new holder's claim go
+    assert store.hand_off("run_1", "k", taken.token, NOW + LEASE)
+
+
+def test_a_claim_aws_applied_but_answered_with_a_timeout_is_still_ours(store):
+    class AppliedThenTimedOut:
+        def __init__(self, table):
+            self._table = table
+
+        def __getattr__(self, name):
+            return getattr(self._table, name)
+
+        def put_item(self, **request):
+            self._table.put_item(**request)
+            return self._table.put_item(**request)  # botocore's retry: its condition fails
+
+    retried = RunStore(AppliedThenTimedOut(store._table))
+    claim = retried.claim("run_1", "k", NOW, LEASE)
+    assert claim.status == "claimed" and claim.token
+    assert store.claim("run_1", "k", NOW, LEASE).status == "busy"  # another delivery's is not
 
 
 def test_a_released_claim_can_be_claimed_again(store):

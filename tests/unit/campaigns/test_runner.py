@@ -314,6 +314,70 @@ def test_a_crash_in_the_middle_of_a_send_is_never_sent_blindly_again(world):
     assert world.runs.counts("cmp_1")[1]["text"]["failed"] == 1
 
 
+def test_a_crash_before_the_provider_request_is_sent_once_its_claim_aged(world):
+    """The claim says "I may send", the hand-off mark "it may have gone": a delivery that died
+    after its claim but before the provider's request (a lookup, a timeout) left no mark, so the
+    redelivery after the lease sends it, once, instead of giving it up as outcome_unknown."""
+    world.campaign()
+    world.channels.fail_before_request = [KeyboardInterrupt()]  # the process dies before the request
+    with pytest.raises(KeyboardInterrupt):
+        start(world)
+    with pytest.raises(RetryLater):  # its claim is still within the lease: someone may be sending
+        start(world, now=NOW + timedelta(seconds=10))
+    handled = start(world, now=NOW + CLAIM_LEASE + timedelta(seconds=1))
+    assert len(world.channels.sent) == 1
+    run = world.runs.get(handled.runs[0])
+    assert run.steps_done[0].outcome == "sent"
+    start(world, now=NOW + CLAIM_LEASE * 3)  # later redeliveries send nothing more
+    assert len(world.channels.sent) == 1
+
+
+def test_an_error_before_the_provider_request_lets_the_claim_go_at_once(world):
+    """A send whose connection or credentials read failed never reached the provider: its claim is
+    released, so the next delivery sends at once instead of waiting out the lease."""
+    world.campaign()
+    world.channels.fail_before_request = [RuntimeError("Secrets Manager unavailable")]
+    with pytest.raises(RuntimeError):
+        start(world)
+    handled = start(world, now=NOW + timedelta(seconds=5))
+    assert len(world.channels.sent) == 1
+    assert world.runs.get(handled.runs[0]).steps_done[0].outcome == "sent"
+
+
+def test_a_send_whose_pointer_write_failed_is_still_recorded_sent_and_not_sent_again(world):
+    world.campaign()
+
+    class NoPointer(RunStore):
+        def put_pointer(self, *args: Any, **kwargs: Any) -> None:
+            raise RuntimeError("DynamoDB unavailable")
+
+    world.deps.runs = NoPointer(world.runs_table)
+    with pytest.raises(RuntimeError):
+        start(world)
+    world.deps.runs = world.runs
+    # Redelivered after the lease: the claim's result stands in, and the pointer is written now.
+    handled = start(world, now=NOW + CLAIM_LEASE + timedelta(seconds=1))
+    assert len(world.channels.sent) == 1
+    assert world.runs.get(handled.runs[0]).steps_done[0].outcome == "sent"
+    assert world.runs.pointer("twilio", "con_twilio", "SM1") == (
+        handled.runs[0],
+        world.channels.sent[0].idempotency_key,
+    )
+
+
+def test_a_claim_another_delivery_holds_is_retried_soon_not_on_the_backoff(world):
+    from functions.campaigns.logic import retry_delay
+
+    world.campaign()
+    world.channels.fail_next = [KeyboardInterrupt()]  # died holding the claim, after the request
+    with pytest.raises(KeyboardInterrupt):
+        start(world)
+    with pytest.raises(RetryLater) as busy:
+        start(world, now=NOW + timedelta(seconds=10))
+    assert retry_delay(busy.value, receive_count=6) == 10  # the backoff would be 160 s
+    assert retry_delay(busy.value, receive_count=1) == 5  # the first backoff is shorter still
+
+
 def test_a_failed_first_state_write_is_simply_done_again(world):
     world.campaign()
 

@@ -270,6 +270,51 @@ def test_only_one_message_probes_a_half_open_breaker(world, receiver):
     assert verdict.outcome == "breaker_open" and receiver.requests == []
 
 
+def test_copies_waiting_on_a_probe_send_promptly_once_it_succeeded(world, receiver):
+    """Copies that meet a half-open breaker look again once the probe's send is over (its
+    timeout plus a few seconds), not at the end of the probe's window (timeout + 90 s lease)."""
+    lease_seconds = 90
+    world.subscribe(receiver.url)
+    endpoint = f"acme http://127.0.0.1:{receiver.server.server_address[1]}"
+    for _ in range(5):
+        world.log.count_failure(endpoint, world.clock(), "HTTP 503")
+    world.log.open_breaker(endpoint, world.clock())
+    timeout = world.deps.policy.timeout_seconds
+    seen = world.log.health(endpoint).open_until
+    assert world.log.take_probe(endpoint, seen, world.clock() + timedelta(seconds=timeout + lease_seconds))
+    waiting = deliver(message(canonical(1)), world.deps)
+    limit = (timeout + 10) * (1 + world.deps.policy.retry_jitter)
+    assert waiting.outcome == "breaker_open" and waiting.wait_seconds <= limit < timeout + lease_seconds
+    world.clock.advance(timeout + 1)
+    assert deliver(message(canonical(2)), world.deps).outcome == "breaker_open"  # the probe is still out
+    world.log.count_success(endpoint, world.clock())  # the probe got through
+    assert deliver(message(canonical(1)), world.deps).outcome == "delivered"
+    assert len(receiver.requests) == 1
+
+
+def test_a_lease_aws_applied_but_answered_with_a_timeout_is_still_this_turns(world, receiver):
+    """botocore's retry of a lease write that AWS applied meets the turn's own lease: it sends now
+    instead of waiting out its own 90 s lease."""
+    world.subscribe(receiver.url)
+    table = world.log._table
+
+    class AppliedThenTimedOut:
+        def __getattr__(self, name):
+            return getattr(table, name)
+
+        def update_item(self, **request):
+            if ":now_epoch" in request.get("ExpressionAttributeValues", {}):  # the lease
+                table.update_item(**request)  # applied; the answer is lost and botocore sends it again
+            return table.update_item(**request)
+
+    world.log._table = AppliedThenTimedOut()
+    try:
+        verdict = deliver(message(canonical(1)), world.deps)
+    finally:
+        world.log._table = table
+    assert verdict.outcome == "delivered" and len(receiver.requests) == 1
+
+
 def test_failing_for_a_day_tells_the_tenant_and_five_days_disable(world, receiver):
     world.subscribe(receiver.url)
     receiver.answer(*[Answer(503)] * 10)

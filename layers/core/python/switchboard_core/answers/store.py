@@ -9,6 +9,12 @@ delivered -> read; `failed` from any state before `delivered` (a carrier's "unde
 after "sent" is a failure). A failed answer may be queued again (`requeue`), which starts a
 new attempt. Every change is a conditional write, so two deliveries of one queue message, or
 two status webhooks racing, move an answer once.
+
+`sending` has two durable marks: the claim (`claim_token`, `claimed_at`: "this delivery may
+send it") and, written just before the provider call, the hand-off (`handed_off`: "it may
+have gone"). A claim that aged without its hand-off belongs to a delivery that stopped before
+calling the provider: a redelivery takes it over and sends. Only a claim with its hand-off
+(the provider may have taken it) is never sent again blindly.
 """
 
 from __future__ import annotations
@@ -77,6 +83,10 @@ class MessageRecord(BaseModel):
     provider_message_id: str | None = None
     reason: str | None = None
     claimed_at: AwareDatetime | None = None
+    claim_token: str | None = None
+    # False from the claim until just before the provider call (then True): None on a claim
+    # written before the mark existed, which counts as handed off.
+    handed_off: bool | None = None
     created_at: AwareDatetime
     updated_at: AwareDatetime
     history: list[Transition] = Field(default_factory=list)
@@ -88,7 +98,18 @@ class MessageRecord(BaseModel):
 
     def view(self) -> dict[str, Any]:
         """What the API shows of it."""
-        return self.model_dump(mode="json", exclude={"claimed_at", "last_event", "address", "contact", "echo_events"})
+        return self.model_dump(
+            mode="json",
+            exclude={
+                "claimed_at",
+                "claim_token",
+                "handed_off",
+                "last_event",
+                "address",
+                "contact",
+                "echo_events",
+            },
+        )
 
 
 class MessageStore:
@@ -131,47 +152,97 @@ class MessageStore:
 
     # --- transitions --------------------------------------------------------------------
 
-    def claim(self, message_id: str, attempt: int, now: datetime) -> bool:
-        """queued -> sending for this attempt: True when this delivery may send it.
+    def claim(self, message_id: str, attempt: int, now: datetime) -> str | None:
+        """queued -> sending for this attempt: the claim's token when this delivery may send it,
+        None when another delivery holds it.
 
         The claim carries a token of its own: when AWS applied the write but its answer was lost
         (a timeout), botocore's retry fails the condition on our own claim, and the token read
         back tells it apart from another delivery's (which would leave the answer unsent)."""
+        return self._take(
+            message_id,
+            "#state = :queued AND attempt = :attempt",
+            {":queued": "queued", ":attempt": attempt},
+            now,
+        )
+
+    def take_over(self, message_id: str, attempt: int, token: str | None, now: datetime) -> str | None:
+        """A `sending` claim (`token`) whose delivery stopped before handing the answer to the
+        provider, claimed afresh by this one: its new token, or None when the old claim has
+        moved meanwhile (handed off, settled, taken over by another delivery)."""
+        if token is None:
+            return None
+        return self._take(
+            message_id,
+            "#state = :sending AND attempt = :attempt AND claim_token = :old AND handed_off = :no",
+            {":sending": "sending", ":attempt": attempt, ":old": token, ":no": False},
+            now,
+        )
+
+    def _take(self, message_id: str, condition: str, values: dict[str, Any], now: datetime) -> str | None:
         import uuid
 
         token = uuid.uuid4().hex
         if conditional_write(
             self._table.update_item,
             Key={"pk": f"MSG#{message_id}"},
-            UpdateExpression="SET #state = :sending, claimed_at = :now, updated_at = :now, claim_token = :token",
-            ConditionExpression="#state = :queued AND attempt = :attempt",
+            UpdateExpression="SET #state = :sending, claimed_at = :now, updated_at = :now, "
+            "claim_token = :token, handed_off = :no",
+            ConditionExpression=condition,
+            ExpressionAttributeNames={"#state": "state"},
+            ExpressionAttributeValues={
+                **values,
+                ":sending": "sending",
+                ":now": now.isoformat(),
+                ":token": token,
+                ":no": False,
+            },
+        ):
+            return token
+        item = self._table.get_item(Key={"pk": f"MSG#{message_id}"}, ConsistentRead=True).get("Item") or {}
+        return token if item.get("state") == "sending" and item.get("claim_token") == token else None
+
+    def hand_off(self, message_id: str, attempt: int, token: str, now: datetime) -> bool:
+        """The mark "it may have gone", written just before the provider call: False when this
+        delivery's claim is no longer its own (then it must not send). Repeating it (botocore's
+        retry of a write AWS applied) holds the same condition, so it is idempotent."""
+        return conditional_write(
+            self._table.update_item,
+            Key={"pk": f"MSG#{message_id}"},
+            UpdateExpression="SET handed_off = :yes, handed_off_at = :now, updated_at = :now",
+            ConditionExpression="#state = :sending AND attempt = :attempt AND claim_token = :token",
             ExpressionAttributeNames={"#state": "state"},
             ExpressionAttributeValues={
                 ":sending": "sending",
-                ":queued": "queued",
                 ":attempt": attempt,
-                ":now": now.isoformat(),
                 ":token": token,
+                ":yes": True,
+                ":now": now.isoformat(),
             },
-        ):
-            return True
-        item = self._table.get_item(Key={"pk": f"MSG#{message_id}"}, ConsistentRead=True).get("Item") or {}
-        return item.get("state") == "sending" and item.get("claim_token") == token
+        )
 
-    def release(self, message_id: str, attempt: int, now: datetime) -> None:
-        """sending -> queued: a transient failure; the queue's retry claims it again."""
+    def release(self, message_id: str, attempt: int, now: datetime, token: str | None = None) -> None:
+        """sending -> queued: the provider certainly did not take it (a 429, a 5xx), or the hand-off
+        mark could not be written; the queue's retry claims it again. With `token`, only this
+        delivery's own claim is let go."""
+        condition = "#state = :sending AND attempt = :attempt"
+        values: dict[str, Any] = {
+            ":sending": "sending",
+            ":queued": "queued",
+            ":attempt": attempt,
+            ":now": now.isoformat(),
+        }
+        if token is not None:
+            condition += " AND claim_token = :token"
+            values[":token"] = token
         conditional_write(
             self._table.update_item,
             Key={"pk": f"MSG#{message_id}"},
-            UpdateExpression="SET #state = :queued, updated_at = :now REMOVE claimed_at, claim_token",
-            ConditionExpression="#state = :sending AND attempt = :attempt",
+            UpdateExpression="SET #state = :queued, updated_at = :now "
+            "REMOVE claimed_at, claim_token, handed_off, handed_off_at",
+            ConditionExpression=condition,
             ExpressionAttributeNames={"#state": "state"},
-            ExpressionAttributeValues={
-                ":sending": "sending",
-                ":queued": "queued",
-                ":attempt": attempt,
-                ":now": now.isoformat(),
-            },
+            ExpressionAttributeValues=values,
         )
 
     def record_sent(self, record: MessageRecord, provider_message_id: str, now: datetime, event_json: str) -> bool:
@@ -263,7 +334,8 @@ class MessageStore:
             self._table.update_item,
             Key={"pk": f"MSG#{message_id}"},
             UpdateExpression="SET #state = :queued, attempt = :next, updated_at = :now, "
-            "history = list_append(history, :transition) REMOVE reason, claimed_at, last_event",
+            "history = list_append(history, :transition) "
+            "REMOVE reason, claimed_at, claim_token, handed_off, handed_off_at, last_event",
             ConditionExpression=condition + ") AND attempt = :attempt",
             ExpressionAttributeNames={"#state": "state"},
             ExpressionAttributeValues=values,

@@ -7,7 +7,9 @@ Items (pk, sk):
   do (actions, events, outcomes to apply), written with the state so a crash before it is done
   leaves it to the next delivery. Every write of a run is conditional on the `sequence` read.
 * `run#<run id>`, `action#<idempotency key>`: an outbound action's claim (`pending` while it
-  is sent, `done` with its result afterwards), so a redelivery never sends twice.
+  is sent, `done` with its result afterwards), so a redelivery never sends twice. A pending
+  claim carries its holder's `claim_token` and `handed_off`, set just before the provider's
+  request goes: a claim that outlived its lease without it never reached the provider.
 * `msg#<provider>#<connection>#<provider message id>`, `ptr`: which run and action a provider's
   message or call is, for its later status and call reports (the connection in the key: some
   providers' ids are unique only within an account, a bot, a chat).
@@ -118,14 +120,17 @@ class ClaimResult(BaseModel):
 
 
 class Claim(BaseModel):
-    """`claimed`: this caller acts now. `done`: it was done (`result`). `busy`: another delivery
-    claimed it moments ago and may still be acting. `abandoned`: a delivery claimed it long ago
-    and never finished: it may or may not have acted, so it is never done again blindly."""
+    """`claimed`: this caller acts now (holding `token`; a claim whose holder stopped before
+    handing the action to the provider is taken over this way once its lease ended). `done`: it
+    was done (`result`). `busy`: another delivery claimed it moments ago and may still be acting.
+    `abandoned`: a delivery claimed it long ago, handed it to the provider and never finished:
+    it may or may not have gone, so it is never done again blindly."""
 
     model_config = ConfigDict(frozen=True, defer_build=True)
 
     status: Literal["claimed", "done", "busy", "abandoned"]
     result: ClaimResult | None = None
+    token: str | None = None
 
 
 class RecentSends(BaseModel):
@@ -362,30 +367,79 @@ class RunStore:
 
     def claim(self, run_id: str, key: str, now: datetime, lease: timedelta) -> Claim:
         """Claim one outbound action before acting on it. A claim left `pending` longer than
-        `lease` (longer than one invocation can last) belongs to a delivery that crashed."""
+        `lease` (longer than one invocation can last) belongs to a delivery that crashed: taken
+        over when its holder never handed the action to the provider, else `abandoned`.
+
+        The claim carries a token: when AWS applied the write but its answer was lost, botocore's
+        retry fails the condition on our own claim, and the token read back tells it apart."""
+        import uuid
+
+        item_key = {"pk": run_pk(run_id), "sk": ACTION_SK_PREFIX + key}
+        token = uuid.uuid4().hex
         claimed = conditional_write(
             self._table.put_item,
             Item={
-                "pk": run_pk(run_id),
-                "sk": ACTION_SK_PREFIX + key,
+                **item_key,
                 "state": "pending",
                 "claimed_at": now.isoformat(),
+                "claim_token": token,
+                "handed_off": False,
                 "expires_at": _ttl(now + CLAIM_RETENTION),
             },
             ConditionExpression="attribute_not_exists(pk)",
         )
         if claimed:
-            return Claim(status="claimed")
-        item = self._table.get_item(Key={"pk": run_pk(run_id), "sk": ACTION_SK_PREFIX + key}, ConsistentRead=True).get(
-            "Item"
-        )
+            return Claim(status="claimed", token=token)
+        item = self._table.get_item(Key=item_key, ConsistentRead=True).get("Item")
         if item is None:  # released between the put and the read: try once more next delivery
             return Claim(status="busy")
         if item["state"] == "done":
             return Claim(status="done", result=ClaimResult.model_validate_json(item["result"]))
-        if datetime.fromisoformat(item["claimed_at"]) + lease <= now:
-            return Claim(status="abandoned")
-        return Claim(status="busy")
+        if item.get("claim_token") == token:
+            return Claim(status="claimed", token=token)
+        if datetime.fromisoformat(item["claimed_at"]) + lease > now:
+            return Claim(status="busy")
+        if item.get("handed_off") is not False or "claim_token" not in item:
+            return Claim(status="abandoned")  # handed off (or claimed before the mark existed)
+        return self._take_over(item_key, str(item["claim_token"]), now)
+
+    def _take_over(self, item_key: dict[str, str], old_token: str, now: datetime) -> Claim:
+        """A pending claim whose holder stopped before the provider's request, claimed afresh:
+        of two deliveries doing this, one wins; the old holder can no longer hand it off."""
+        import uuid
+
+        token = uuid.uuid4().hex
+        if conditional_write(
+            self._table.update_item,
+            Key=item_key,
+            UpdateExpression="SET claimed_at = :now, claim_token = :token",
+            ConditionExpression="#state = :pending AND claim_token = :old AND handed_off = :no",
+            ExpressionAttributeNames={"#state": "state"},
+            ExpressionAttributeValues={
+                ":now": now.isoformat(),
+                ":token": token,
+                ":pending": "pending",
+                ":old": old_token,
+                ":no": False,
+            },
+        ):
+            return Claim(status="claimed", token=token)
+        item = self._table.get_item(Key=item_key, ConsistentRead=True).get("Item") or {}
+        if item.get("state") == "pending" and item.get("claim_token") == token:
+            return Claim(status="claimed", token=token)
+        return Claim(status="busy")  # another delivery took it over, or it moved: read again later
+
+    def hand_off(self, run_id: str, key: str, token: str, now: datetime) -> bool:
+        """Mark the claim "it may have gone", just before the provider's request: False when the
+        claim is no longer this caller's (it must not act). Idempotent for its holder."""
+        return conditional_write(
+            self._table.update_item,
+            Key={"pk": run_pk(run_id), "sk": ACTION_SK_PREFIX + key},
+            UpdateExpression="SET handed_off = :yes, handed_off_at = :now",
+            ConditionExpression="#state = :pending AND claim_token = :token",
+            ExpressionAttributeNames={"#state": "state"},
+            ExpressionAttributeValues={":yes": True, ":now": now.isoformat(), ":pending": "pending", ":token": token},
+        )
 
     def finish_claim(self, run_id: str, key: str, result: ClaimResult, now: datetime) -> None:
         self._table.put_item(
@@ -399,15 +453,22 @@ class RunStore:
             }
         )
 
-    def release_claim(self, run_id: str, key: str) -> None:
-        """Give up a claim whose action certainly did not happen (the provider refused it for now),
-        so the next delivery tries again."""
-        self._table.delete_item(
-            Key={"pk": run_pk(run_id), "sk": ACTION_SK_PREFIX + key},
-            ConditionExpression="#state = :pending",
-            ExpressionAttributeNames={"#state": "state"},
-            ExpressionAttributeValues={":pending": "pending"},
-        )
+    def release_claim(self, run_id: str, key: str, token: str | None = None) -> None:
+        """Give up a claim whose action certainly did not happen (the provider refused it for now,
+        or nothing was handed to it), so the next delivery tries again. With `token`, only the
+        caller's own claim is let go (a no-op once another delivery took it over)."""
+        request: dict[str, Any] = {
+            "Key": {"pk": run_pk(run_id), "sk": ACTION_SK_PREFIX + key},
+            "ConditionExpression": "#state = :pending",
+            "ExpressionAttributeNames": {"#state": "state"},
+            "ExpressionAttributeValues": {":pending": "pending"},
+        }
+        if token is None:
+            self._table.delete_item(**request)
+            return
+        request["ConditionExpression"] += " AND claim_token = :token"
+        request["ExpressionAttributeValues"][":token"] = token
+        conditional_write(self._table.delete_item, **request)
 
     # --- provider message pointers ----------------------------------------------------------------
 

@@ -81,6 +81,8 @@ from switchboard_core.routing.conversations import ConversationStore
 # Longer than one invocation can last (the function's timeout is 30 s): a claim still pending
 # after this belongs to a delivery that crashed mid-action.
 CLAIM_LEASE = timedelta(seconds=90)
+# A delivery that finds another's claim on an action still within its lease comes back within this.
+BUSY_RETRY_SECONDS = 10
 # A wake-up whose time has come already is scheduled this far ahead (a schedule must be future).
 SCHEDULE_LEAD = timedelta(seconds=5)
 # How many rounds of "do the outbox, apply what came of it" one input may take; each round's
@@ -136,7 +138,12 @@ REPEATABLE_ACTIONS = (NotifyAction, UpdateContactAction, WebhookAction)
 
 class RetryLater(Exception):
     """The input cannot be applied now (another change came first, a claim is held, the contact
-    is not known yet): the queue delivers it again."""
+    is not known yet): the queue delivers it again, within `retry_within` seconds when given
+    (else on the growing backoff)."""
+
+    def __init__(self, detail: str, retry_within: float | None = None) -> None:
+        super().__init__(detail)
+        self.retry_within = retry_within
 
 
 class MalformedWork(ValueError):
@@ -156,14 +163,34 @@ class Delivered(Protocol):
     def connection(self) -> str: ...
 
 
+class HandOff:
+    """The durable mark "it may have gone", written on the action's claim just before the
+    provider's request (the executor calls it then): a claim that outlives its lease without it
+    never reached the provider, and is taken over instead of given up as `outcome_unknown`."""
+
+    def __init__(self, mark: Callable[[], bool]) -> None:
+        self._mark = mark
+        self.done = False
+
+    def __call__(self) -> None:
+        if self.done:
+            return
+        if not self._mark():
+            raise RetryLater("the action's claim was taken over by another delivery")
+        self.done = True
+
+
 class Executor(Protocol):
-    """The channels (switchboard_core.campaigns.channels), bound to their dependencies."""
+    """The channels (switchboard_core.campaigns.channels), bound to their dependencies; each
+    calls `hand_off` just before its provider request goes (it raises when the claim is lost)."""
 
-    def send_message(self, action: SendMessageAction, tenant: str) -> Delivered: ...
+    def send_message(self, action: SendMessageAction, tenant: str, hand_off: Callable[[], None]) -> Delivered: ...
 
-    def place_call(self, action: PlaceCallAction, tenant: str) -> Delivered: ...
+    def place_call(self, action: PlaceCallAction, tenant: str, hand_off: Callable[[], None]) -> Delivered: ...
 
-    def connect_call(self, action: ConnectCallAction, responder_phone: str, tenant: str) -> Delivered: ...
+    def connect_call(
+        self, action: ConnectCallAction, responder_phone: str, tenant: str, hand_off: Callable[[], None]
+    ) -> Delivered: ...
 
     def call_outcome(self, event: CanonicalEvent) -> tuple[str, str, str, str | None] | None: ...
 
@@ -604,7 +631,9 @@ class Runner:
         key = action.idempotency_key
         claim = self.deps.runs.claim(run.id, key, self.now, CLAIM_LEASE)
         if claim.status == "busy":
-            raise RetryLater(f"action {key} is being done by another delivery")
+            # Soon, never later than 10 s on the growing backoff: its holder finishes within an
+            # invocation, or its lease ends and the claim is taken over (or given up).
+            raise RetryLater(f"action {key} is being done by another delivery", retry_within=BUSY_RETRY_SECONDS)
         if claim.status == "abandoned":
             result = ClaimResult(
                 result="failed", reason="outcome_unknown: an earlier attempt stopped mid-way; not done again"
@@ -613,33 +642,42 @@ class Runner:
         elif claim.status == "done":
             assert claim.result is not None
             result = claim.result
+            self._point(run, action, result)  # again: its first write may have failed
         else:
-            result = self._perform(run, action)
+            assert claim.token is not None
+            result = self._perform(run, action, claim.token)
             # The pointer first: a report that comes before the claim is finished finds its run
-            # (and waits for the claim) instead of passing for another system's message.
-            self._point(run, action, result)
-            self.deps.runs.finish_claim(run.id, key, result, self.now)
+            # (and waits for the claim) instead of passing for another system's message. What
+            # came of it is recorded even when the pointer's write fails: a send that went and
+            # was never recorded would be given up as outcome_unknown by the next delivery.
+            try:
+                self._point(run, action, result)
+            finally:
+                self.deps.runs.finish_claim(run.id, key, result, self.now)
         self._after(run, action, result)
         return self._outcome(action, result)
 
-    def _perform(self, run: Run, action: Any) -> ClaimResult:
+    def _perform(self, run: Run, action: Any, token: str) -> ClaimResult:
+        key = action.idempotency_key
+        hand_off = HandOff(lambda: self.deps.runs.hand_off(run.id, key, token, self.now))
         try:
-            return self._held_back(run, action) or self._execute(run, action)
+            return self._held_back(run, action) or self._execute(run, action, hand_off)
         except OutcomeUnknown as exc:  # may have gone out: never sent again blindly
             return ClaimResult(result="failed", reason=f"outcome_unknown: {exc}")
         except TransientFailure as exc:
             if self.last_attempt:
                 return ClaimResult(result="failed", reason=f"{exc.code}: {exc.detail} (gave up)")
-            self.deps.runs.release_claim(run.id, action.idempotency_key)
+            self.deps.runs.release_claim(run.id, key, token)
             raise
         except PermanentFailure as exc:
             return ClaimResult(result="failed", reason=f"{exc.code}: {exc.detail}")
         except Exception:
-            # An unexpected error (DynamoDB, Secrets Manager...): an action its key makes safe to
-            # do again is let go, so the queue's redelivery does it rather than finding its claim
-            # pending and giving it up as `outcome_unknown`. A send or call may have gone out.
-            if isinstance(action, REPEATABLE_ACTIONS):
-                self.deps.runs.release_claim(run.id, action.idempotency_key)
+            # An unexpected error (DynamoDB, Secrets Manager...): an action nothing was handed to the
+            # provider for, or one its key makes safe to do again, is let go, so the queue's
+            # redelivery does it at once rather than finding its claim pending and waiting out the
+            # lease. A send or call whose request went may have gone out: its claim stays.
+            if not hand_off.done or isinstance(action, REPEATABLE_ACTIONS):
+                self.deps.runs.release_claim(run.id, key, token)
             raise
 
     def _held_back(self, run: Run, action: Any) -> ClaimResult | None:
@@ -672,18 +710,18 @@ class Runner:
             raise TransientFailure("quiet_hours", f"held back until {quiet_end.isoformat()}", retry_after=wait)
         return None
 
-    def _execute(self, run: Run, action: Any) -> ClaimResult:
+    def _execute(self, run: Run, action: Any, hand_off: HandOff) -> ClaimResult:
         executor = self.deps.executor
         if isinstance(action, SendMessageAction):
-            return _accepted(executor.send_message(action, run.tenant))
+            return _accepted(executor.send_message(action, run.tenant, hand_off))
         if isinstance(action, PlaceCallAction):
-            return _accepted(executor.place_call(action, run.tenant))
+            return _accepted(executor.place_call(action, run.tenant, hand_off))
         if isinstance(action, ConnectCallAction):
             try:
                 phone = self._responder_phone(run, action)
             except _aws_errors() as exc:  # before the call: retried, never left pending
                 raise TransientFailure("responders_unavailable", str(exc)) from exc
-            return _accepted(executor.connect_call(action, phone, run.tenant))
+            return _accepted(executor.connect_call(action, phone, run.tenant, hand_off))
         if isinstance(action, NotifyAction):
             return self._notify(run, action)
         if isinstance(action, WebhookAction):

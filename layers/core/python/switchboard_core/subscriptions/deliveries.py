@@ -145,6 +145,10 @@ class EndpointHealth(BaseModel):
     endpoint: str
     consecutive_failures: int = 0
     open_until: AwareDatetime | None = None
+    # Set while a half-open breaker's probe is out (open_until is then the probe's window; this
+    # is the end of the cool-down the probe took over from): waiting copies look again once the
+    # probe's send is over rather than at the window's end.
+    probe_started_at: AwareDatetime | None = None
     last_success_at: AwareDatetime | None = None
     last_failure_at: AwareDatetime | None = None
     last_error: str | None = None
@@ -225,7 +229,11 @@ class DeliveryWriter(DeliveryLog):
         event_time: datetime,
         order_key: str | None,
     ) -> Claim:
-        """Hold the event's delivery for `lease_seconds` (creating it, pending, on first sight)."""
+        """Hold the event's delivery for `lease_seconds` (creating it, pending, on first sight).
+
+        `owner` is this turn's own token: when AWS applied the write but its answer was lost,
+        botocore's retry meets our own lease, which the condition (and the read-back, when the
+        retries ran out before an answer) recognise, instead of waiting the lease out."""
         first_sight = {
             "subscription": subscription_id,
             "event_id": event_id,
@@ -246,13 +254,16 @@ class DeliveryWriter(DeliveryLog):
         item = self._update(
             self._event_key(subscription_id, event_id),
             update,
-            condition="attribute_not_exists(#lease_until) OR #lease_until < :now_epoch",
-            condition_values={":now_epoch": int(now.timestamp())},
+            condition="attribute_not_exists(#lease_until) OR #lease_until < :now_epoch OR #lease_owner = :owner",
+            condition_values={":now_epoch": int(now.timestamp()), ":owner": owner},
         )
         if item is not None:
             return Claim(from_item(Delivery, item))
         current = self._table.get_item(Key=self._event_key(subscription_id, event_id), ConsistentRead=True)
-        until = int(current.get("Item", {}).get("lease_until", now.timestamp()))
+        found = current.get("Item", {})
+        if found.get("lease_owner") == owner:  # ours: applied, its answer lost
+            return Claim(from_item(Delivery, found))
+        until = int(found.get("lease_until", now.timestamp()))
         return Claim(None, held_until=datetime.fromtimestamp(until, UTC))
 
     def release(self, subscription_id: str, event_id: str, owner: str) -> bool:
@@ -420,8 +431,8 @@ class DeliveryWriter(DeliveryLog):
         return conditional_write(
             self._table.update_item,
             Key=self._health_key(endpoint),
-            UpdateExpression="SET open_until = :probe",
-            ConditionExpression="open_until = :seen",
+            UpdateExpression="SET open_until = :probe, probe_started_at = :seen",
+            ConditionExpression="open_until = :seen OR (open_until = :probe AND probe_started_at = :seen)",
             ExpressionAttributeValues={":probe": probe_until.isoformat(), ":seen": seen_open_until.isoformat()},
         )
 
@@ -444,7 +455,7 @@ class DeliveryWriter(DeliveryLog):
     def open_breaker(self, endpoint: str, until: datetime) -> None:
         self._table.update_item(
             Key=self._health_key(endpoint),
-            UpdateExpression="SET open_until = :until, endpoint = :endpoint",
+            UpdateExpression="SET open_until = :until, endpoint = :endpoint REMOVE probe_started_at",
             ExpressionAttributeValues={":until": until.isoformat(), ":endpoint": endpoint},
         )
 
@@ -459,6 +470,6 @@ class DeliveryWriter(DeliveryLog):
                     "last_success_at": now.isoformat(),
                     "expires_at": int(now.timestamp()) + HEALTH_TTL_SECONDS,
                 },
-                removes=("open_until",),
+                removes=("open_until", "probe_started_at"),
             ),
         )
