@@ -570,6 +570,38 @@ def authorizer(requests: int, rate: float, seed: int) -> Row:
     return _finish(row, world)
 
 
+# --- console (API Gateway, static files) ---
+
+
+@scenario("console")
+def console(requests: int, rate: float, seed: int) -> Row:
+    """The console's pages: it makes no AWS call, so faults cannot reach it; every answer must be
+    the file asked for, byte for byte (the injector's count of calls shows it stayed at 0)."""
+    from functions.console import handler as console_function
+
+    row = Row("console", "api", requests=requests)
+    paths = ("/console", "/console/console.css", "/console/js/app.js", "/console/js/pages/events.js")
+    with fault_world(rate, seed) as world:
+        wrong = 0
+        for n in range(requests):
+            path = paths[n % len(paths)]
+            event = {"version": "2.0", "rawPath": path, "requestContext": {"http": {"method": "GET", "path": path}}}
+            outcome = call_api(world, "console", partial(copy.deepcopy, event))
+            row.attempts += outcome.attempts
+            if not outcome.acknowledged:
+                row.unacknowledged += 1
+                continue
+            row.acknowledged += 1
+            expected = console_function.read_asset(console_function.asset_path(path) or "")
+            if expected is not None and outcome.answer["body"].encode() == expected:
+                row.delivered += 1
+            else:
+                wrong += 1
+        row.lost = wrong
+        row.notes.append(f"{wrong} wrong answers (not the file asked for)")
+    return _finish(row, world)
+
+
 # --- admin (API Gateway) ---
 
 
