@@ -104,12 +104,6 @@ class DetailSettings(BaseModel):
     runs_table: str = Field(alias="TABLE_CAMPAIGN_RUNS")
 
 
-class StatsSettings(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    stats_table: str = Field(alias="TABLE_CONNECTION_STATS")
-
-
 @cache
 def detail_settings() -> DetailSettings:
     return load_settings(DetailSettings)
@@ -138,9 +132,9 @@ def detail_deps() -> event_detail.DetailDeps:
 
 @cache
 def connection_stats_store() -> ConnectionStatsStore:
-    from switchboard_core.connection_stats import ConnectionStatsStore
+    from switchboard_core.connection_stats import store_from_environment
 
-    return ConnectionStatsStore(aws.client("dynamodb"), load_settings(StatsSettings).stats_table)
+    return store_from_environment()
 
 
 @cache

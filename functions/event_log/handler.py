@@ -25,7 +25,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from pydantic import BaseModel, ConfigDict, Field
 
 from switchboard_core import aws
-from switchboard_core.connection_stats import ConnectionStatsStore, accepted_by_day
+from switchboard_core.connection_stats import ConnectionStatsStore, accepted_by_day, store_from_environment
 from switchboard_core.envelopes import CanonicalEventBridgeEvent
 from switchboard_core.event_log import EventLogStore
 from switchboard_core.events import CanonicalEvent
@@ -43,7 +43,6 @@ class EventLogSettings(BaseModel):
 
     event_log_table: str = Field(alias="TABLE_EVENT_LOG")
     ttl_days: int = Field(default=30, alias="EVENT_LOG_TTL_DAYS")
-    stats_table: str = Field(alias="TABLE_CONNECTION_STATS")
 
 
 @cache
@@ -54,7 +53,7 @@ def store() -> EventLogStore:
 
 @cache
 def stats() -> ConnectionStatsStore:
-    return ConnectionStatsStore(aws.client("dynamodb"), load_settings(EventLogSettings).stats_table)
+    return store_from_environment()
 
 
 # The events this invocation logged for the first time: counted once the batch is done.

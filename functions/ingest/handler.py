@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from functions.ingest.logic import IngestDeps, IngestOutcome, handle_webhook
 from switchboard_core import aws
 from switchboard_core.bus import EventPublisher, PublishError
-from switchboard_core.connection_stats import ConnectionStatsStore
+from switchboard_core.connection_stats import ConnectionStatsStore, store_from_environment
 from switchboard_core.connections import ConnectionStore, CredentialStore
 from switchboard_core.dedupe import IdempotentRunner
 from switchboard_core.dynamo import KeyReads
@@ -201,15 +201,9 @@ def record_outcome(outcome: IngestOutcome, connection: str | None = None, at: da
 UNCHARGEABLE = frozenset({"unknown_provider", "unknown_connection", "unknown_route"})
 
 
-class StatsSettings(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    stats_table: str = Field(alias="TABLE_CONNECTION_STATS")
-
-
 @cache
 def connection_stats() -> ConnectionStatsStore:
-    return ConnectionStatsStore(aws.client("dynamodb"), load_settings(StatsSettings).stats_table)
+    return store_from_environment()
 
 
 def count_for_connection(provider: str | None, connection: str, at: datetime, reason: str | None) -> None:

@@ -24,7 +24,7 @@ import re
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 RETENTION_DAYS = 90
 RETENTION = timedelta(days=RETENTION_DAYS)
@@ -54,6 +54,22 @@ def day_of(moment: datetime) -> date:
 
 def _expiry(moment: datetime) -> str:
     return str(int((moment + RETENTION).timestamp()))
+
+
+class StatsSettings(BaseModel):
+    """Where the functions that count (ingest, event_log) and read (admin) find the table."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    stats_table: str = Field(alias="TABLE_CONNECTION_STATS")
+
+
+def store_from_environment() -> ConnectionStatsStore:
+    """The store on the table the function's environment names, through the shared dynamodb client."""
+    from switchboard_core import aws
+    from switchboard_core.settings import load_settings
+
+    return ConnectionStatsStore(aws.client("dynamodb"), load_settings(StatsSettings).stats_table)
 
 
 class ConnectionStatsStore:
