@@ -15,8 +15,17 @@ from tests.integration.test_routing_stories import post_twilio_sms
 pytestmark = pytest.mark.integration
 
 
+# Numbers handed out in this process: the modules of one worker share its hub, and a number drawn
+# twice would thread into another test's conversation (one whose customer texted STOP, say).
+_HANDED_OUT: set[str] = set()
+
+
 def fresh_phone() -> str:
-    return f"+1415558{secrets.randbelow(10_000):04d}"  # no other test writes from these
+    """A number no other test on this worker's hub has used (no other test writes from +1415558...)."""
+    while (phone := f"+1415558{secrets.randbelow(10_000):04d}") in _HANDED_OUT:
+        pass
+    _HANDED_OUT.add(phone)
+    return phone
 
 
 def conversation_of(hub, phone: str) -> str | None:
