@@ -199,9 +199,11 @@ def test_a_verifying_receiver_gets_each_matching_event_once_and_nothing_else(wor
         acme_receiver.stop()
 
 
-# The three events reach the receiver this long after the outage at most (a loaded 2-core
-# machine); waiting copies used to wait out the probe window (timeout + 90 s lease): 150 s.
-RECOVERY_SECONDS = 75
+# The three events reach the receiver this long after the outage at most, on a loaded 2-core
+# machine (the test returns as soon as they are in). Waiting copies now re-check a probe after
+# timeout + 5 s, but 75 s was too short once in a fresh-clone CI (ci10, the 503 case): kept at 150 s
+# until the worst case is measured.
+RECOVERY_SECONDS = 150
 
 
 @pytest.mark.parametrize("outage", ["503", "timeout", "refused"])
