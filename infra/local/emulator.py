@@ -35,8 +35,11 @@ ACCOUNT = "123456789012"  # moto's default account
 def patch_moto() -> None:
     """Every fix this project makes to moto 5.2.5, applied once (calling again changes nothing):
     by the embedded emulator and by the unit tests' in-process mock_aws (tests/conftest.py)."""
+    from infra.local.moto_dynamodb import patch_moto_dynamodb_queries
+
     patch_moto_event_delivery()
     patch_moto_test_event_pattern()
+    patch_moto_dynamodb_queries(_DYNAMODB_WRITES)  # before the writes' lock wraps update_item
     patch_moto_atomic_operations()
     patch_moto_server_dispatch()
 

@@ -1730,9 +1730,15 @@ ROUTES: dict[str, Handler] = {
 
 def serve(apis: ProviderApis, host: str = "127.0.0.1", port: int = 0) -> tuple[Any, str]:
     """Start the sandbox on a thread; the server and its base URL."""
-    from werkzeug.serving import make_server
+    from werkzeug.serving import WSGIRequestHandler, make_server
 
-    server = make_server(host, port, apis, threaded=True)
+    class UnloggedRequests(WSGIRequestHandler):
+        # werkzeug logs each request line, and these APIs carry credentials in their paths as
+        # the real ones do (Discord's interaction token, Telegram's bot token): none in the logs.
+        def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+            return
+
+    server = make_server(host, port, apis, threaded=True, request_handler=UnloggedRequests)
     threading.Thread(target=server.serve_forever, name="provider-apis", daemon=True).start()
     return server, f"http://{host}:{server.server_port}"
 

@@ -8,7 +8,9 @@ full form; 400 and 4,000: the quick form CI runs), and the DynamoDB work it does
 by a botocore event hook: round trips, and items read (`ScannedCount` of a Query or Scan:
 what DynamoDB bills a read by, before any filter expression drops items). The figure that
 matters is the ratio large/small: flat (1.0x) when a listing reads only what it returns.
-Wall time is printed too, but moto answers a query by walking its whole table, so its
+Wall time is printed too, on the local hub's emulator: moto with the project's patches, whose
+queries read one partition as DynamoDB's do (infra/local/moto_dynamodb.py). `--plain-moto`
+measures moto as released, which sorts and walks the whole table on every query, so its
 milliseconds grow with the store even where DynamoDB's would not; the counts are the verdict.
 
 Items are written with `batch_writer`, in the shape the stores write them (EventLogStore.item,
@@ -254,11 +256,16 @@ def conversation_item(n: int, at: datetime) -> dict[str, Any]:
     return item | index_keys(item)
 
 
-def measure(count: int) -> dict[str, dict[str, float]]:
+def measure(count: int, plain_moto: bool = False) -> dict[str, dict[str, float]]:
     """Each listing's DynamoDB work (and moto's wall time) over a store of `count` events."""
     from moto import mock_aws
 
     from switchboard_core import aws
+
+    if not plain_moto:
+        from infra.local.emulator import patch_moto
+
+        patch_moto()
 
     for key, value in {
         "AWS_ACCESS_KEY_ID": "bench",
@@ -294,9 +301,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="a short run (CI): 400 and 4,000 events")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--plain-moto", action="store_true", help="moto without the local emulator's patches")
     args = parser.parse_args(argv)
     small, large = (400, 4_000) if args.quick else (1_000, 100_000)
-    at_small, at_large = measure(small), measure(large)
+    at_small, at_large = measure(small, args.plain_moto), measure(large, args.plain_moto)
     listings = [label for label in at_small if label != "(seeding)"]
     ratios = {label: ratio(at_small[label], at_large[label]) for label in listings}
     report = {
