@@ -83,6 +83,24 @@ def test_the_queue_filters_by_status_and_assignee(console: Console, queue: Queue
     assert page.locator("select[name=status]").input_value() == "resolved"
 
 
+def test_the_queue_shows_a_new_conversation_without_a_reload(console: Console):
+    page = console.sign_in(console.hub.runtime.admin_key)
+    page.goto(f"{console.hub.url}/console#/conversations")
+    page.locator("main table").wait_for()
+    page.evaluate("window.notReloaded = true")
+    _, conversation = opened(console.hub, f"Is my order {secrets.token_hex(3)} on its way?")
+    page.locator("main table tbody tr.clickable", has_text=conversation).wait_for(timeout=30_000)
+    assert page.evaluate("window.notReloaded") is True
+
+    # With live off the queue stays as it was drawn.
+    page.goto(f"{console.hub.url}/console#/conversations?live=off")
+    page.locator("main table").wait_for()
+    assert not page.locator("input[name=live]").is_checked()
+    _, unseen = opened(console.hub, f"Where is parcel {secrets.token_hex(3)}?")
+    page.wait_for_timeout(6_000)  # longer than a refresh period
+    assert page.locator("main table tbody tr.clickable", has_text=unseen).count() == 0
+
+
 def test_a_conversation_opens_with_enter_as_one_timeline(console: Console, queue: Queue):
     hub = console.hub
     page = console.sign_in(hub.runtime.admin_key)

@@ -12,6 +12,8 @@ const ANSWERERS = ["admin", "staff"];
 // Contact timeline pages read for one conversation: it lives on the contact's timeline among
 // the person's other conversations, newest first.
 const TIMELINE_PAGES = 3;
+const QUEUE_PAGE = 50;
+const LIVE_EVERY_MS = 5000;
 
 export async function render(main, context) {
   if (context.parts[0]) return renderConversation(main, context, context.parts[0]);
@@ -55,6 +57,7 @@ async function renderQueue(main, context) {
     ),
     field("Topic", select("topic", (taxonomy.taxonomy.topics || []).map((t) => t.name), params.get("topic"))),
     h("button", { type: "submit" }, "Apply"),
+    h("label", { class: "inline" }, h("input", { type: "checkbox", name: "live", checked: params.get("live") !== "off" }), "Live"),
   );
   // An assignee or topic the lists do not hold (from a shared link) is still applied and shown.
   for (const name of ["assignee", "topic"]) {
@@ -67,6 +70,7 @@ async function renderQueue(main, context) {
     const chosen = new FormData(form);
     const query = new URLSearchParams();
     for (const name of FILTERS) if (chosen.get(name)) query.set(name, chosen.get(name));
+    if (!chosen.get("live")) query.set("live", "off");
     context.go(`#/conversations?${query}`);
   });
   const output = h("div", { "aria-live": "polite" });
@@ -75,31 +79,58 @@ async function renderQueue(main, context) {
 
   let rows = [];
   let cursor = null;
+  let firstPageSize = 0;
+  let shown = "";
   const open = (row) => context.go(`#/conversations/${encodeURIComponent(row.id)}`);
+  const fetchPage = (from) =>
+    api(
+      "GET",
+      withQuery("/admin/conversations", {
+        tenant,
+        status: params.get("status"),
+        assignee: params.get("assignee"),
+        topic: params.get("topic"),
+        limit: QUEUE_PAGE,
+        cursor: from,
+      }),
+    );
+  // Redrawn only when something changed, so a row keeps its keyboard focus between refreshes.
+  const show = () => {
+    const drawn = JSON.stringify(rows);
+    if (drawn === shown) return;
+    shown = drawn;
+    replace(output, queueTable(rows, open));
+  };
   async function load() {
     try {
-      const page = await api(
-        "GET",
-        withQuery("/admin/conversations", {
-          tenant,
-          status: params.get("status"),
-          assignee: params.get("assignee"),
-          topic: params.get("topic"),
-          limit: 50,
-          cursor,
-        }),
-      );
+      const page = await fetchPage(cursor);
+      if (!cursor) firstPageSize = page.conversations.length;
       rows = rows.concat(page.conversations);
       cursor = page.next_cursor;
       more.hidden = !cursor;
-      replace(output, queueTable(rows, open));
+      show();
     } catch (error) {
+      shown = "";
       replace(output, errorBox(error));
     }
   }
   more.addEventListener("click", load);
   await load();
-  return undefined;
+  // Live: conversations open, move between statuses and change hands while the queue is open,
+  // so its first page is read again every few seconds; rows loaded with "More" stay below it.
+  if (params.get("live") === "off") return undefined;
+  const timer = setInterval(async () => {
+    try {
+      const page = await fetchPage(null);
+      const fresh = new Set(page.conversations.map((c) => c.id));
+      rows = page.conversations.concat(rows.slice(firstPageSize).filter((c) => !fresh.has(c.id)));
+      firstPageSize = page.conversations.length;
+      show();
+    } catch {
+      // A failed refresh keeps the queue shown; the next one tries again.
+    }
+  }, LIVE_EVERY_MS);
+  return () => clearInterval(timer);
 }
 
 function queueTable(rows, open) {
