@@ -31,7 +31,6 @@ from collections.abc import Callable
 from typing import Any
 
 _QUERY_CANDIDATES = threading.local()
-_INDEX_BUILD = threading.Lock()
 PATCHED = "switchboard_indexed"
 
 # A key of the table: (hash value, range value or None), as moto's DynamoType values.
@@ -91,9 +90,7 @@ def every_item(table: Any) -> list[Any]:
 def kept_indexes(table: Any) -> dict[str, SecondaryIndexKeys]:
     # In the table's __dict__, so a snapshot (pickle) or a transaction's deep copy carries it
     # along with the items it describes.
-    indexes: dict[str, SecondaryIndexKeys] | None = table.__dict__.get("switchboard_indexes")
-    if indexes is None:
-        indexes = table.__dict__.setdefault("switchboard_indexes", {})
+    indexes: dict[str, SecondaryIndexKeys] = table.__dict__.setdefault("switchboard_indexes", {})
     return indexes
 
 
@@ -104,7 +101,7 @@ def index_keys(table: Any, index_name: str, attribute: str, writes_lock: Any) ->
         return found
     # Built while no write runs (writes hold `writes_lock`), so none slips between the walk and
     # the moment later writes start keeping it.
-    with writes_lock, _INDEX_BUILD:
+    with writes_lock:
         found = indexes.get(index_name)
         if found is None:
             found = SecondaryIndexKeys(attribute)

@@ -178,6 +178,20 @@ def test_an_index_follows_updates_that_move_remove_or_add_its_key(dynamodb: Any)
     assert by_state(dynamodb, "open") == []
 
 
+def owner_of_a1_set_to(owner: str, condition: str | None = None) -> dict[str, Any]:
+    """A transaction's Update of item (a, 1)'s owner, with a condition when given."""
+    update: dict[str, Any] = {
+        "TableName": TABLE,
+        "Key": {"pk": {"S": "a"}, "sk": {"S": "1"}},
+        "UpdateExpression": "SET #o = :o",
+        "ExpressionAttributeNames": {"#o": "owner"},
+        "ExpressionAttributeValues": {":o": {"S": owner}},
+    }
+    if condition:
+        update["ConditionExpression"] = condition
+    return update
+
+
 def test_a_failed_transaction_leaves_the_index_as_the_table_was(dynamodb: Any) -> None:
     dynamodb.put_item(TableName=TABLE, Item=item("a", "1", owner="ann", at="2026-01-01"))
     assert len(by_owner(dynamodb, "ann")) == 1
@@ -185,31 +199,14 @@ def test_a_failed_transaction_leaves_the_index_as_the_table_was(dynamodb: Any) -
         dynamodb.transact_write_items(
             TransactItems=[
                 {"Put": {"TableName": TABLE, "Item": item("b", "1", owner="ann", at="2026-01-02")}},
-                {
-                    "Update": {
-                        "TableName": TABLE,
-                        "Key": {"pk": {"S": "a"}, "sk": {"S": "1"}},
-                        "UpdateExpression": "SET #o = :o",
-                        "ConditionExpression": "attribute_not_exists(pk)",  # fails: it exists
-                        "ExpressionAttributeNames": {"#o": "owner"},
-                        "ExpressionAttributeValues": {":o": {"S": "bob"}},
-                    }
-                },
+                {"Update": owner_of_a1_set_to("bob", condition="attribute_not_exists(pk)")},  # fails: it exists
             ]
         )
     assert [each["pk"]["S"] for each in by_owner(dynamodb, "ann")] == ["a"]
     dynamodb.transact_write_items(
         TransactItems=[
             {"Put": {"TableName": TABLE, "Item": item("b", "1", owner="bob", at="2026-01-02")}},
-            {
-                "Update": {
-                    "TableName": TABLE,
-                    "Key": {"pk": {"S": "a"}, "sk": {"S": "1"}},
-                    "UpdateExpression": "SET #o = :o",
-                    "ExpressionAttributeNames": {"#o": "owner"},
-                    "ExpressionAttributeValues": {":o": {"S": "bob"}},
-                }
-            },
+            {"Update": owner_of_a1_set_to("bob")},
         ]
     )
     assert by_owner(dynamodb, "ann") == []
