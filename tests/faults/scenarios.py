@@ -755,6 +755,7 @@ def campaigns(requests: int, rate: float, seed: int) -> Row:
     from switchboard_core.campaigns.work import StartRequest
     from switchboard_core.routing.contacts import ContactStore, Identity
     from tests.unit.campaigns.runner_world import ANA
+    from tests.zones import DAYTIME, zone_where
 
     row = Row("campaigns", "sqs", requests=requests)
     sandbox = _Sandbox()
@@ -774,8 +775,11 @@ def campaigns(requests: int, rate: float, seed: int) -> Row:
             store.publish("cmp_1", 1, ANA, now)
             contacts = ContactStore(aws.resource("dynamodb").Table(world.names.table("contacts")))
             phones = [f"+1555000{n:04d}" for n in range(requests)]
+            # In a zone where it is daytime now: quiet hours would postpone every send at night.
+            daytime = zone_where(DAYTIME)
             for phone in phones:
-                contacts.resolve("acme", [Identity(kind="phone", value=phone)], reason="test", now=now)
+                record = contacts.resolve("acme", [Identity(kind="phone", value=phone)], reason="test", now=now)
+                contacts.update_attributes(record.id, {"timezone": daytime}, now)
             bodies = [
                 StartRequest(
                     tenant="acme", campaign="cmp_1", version=1, contact=phone, request=f"req_{n}"

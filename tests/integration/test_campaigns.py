@@ -29,6 +29,7 @@ from switchboard_core.routing.contact_points import ContactPoint
 from switchboard_core.routing.contacts import ContactStore, Identity
 from switchboard_core.routing.rules import RuleSet
 from tests.integration.conftest import wait_for
+from tests.zones import DAYTIME, NIGHT, zone_where
 
 pytestmark = pytest.mark.integration
 
@@ -106,22 +107,6 @@ def campaign(social_care) -> Iterator[str]:
     assert status == 200, published
     yield created["id"]
     hub.admin("POST", f"/admin/campaigns/{created['id']}/stop")
-
-
-def zone_where(hours: range | list[int], now: datetime | None = None) -> str:
-    """A fixed-offset IANA zone whose local hour is in `hours` now and for the next ten minutes
-    (quiet hours are 21:00-08:00 in the contact's zone, whatever the hour the tests run at)."""
-    now = now or datetime.now(UTC)
-    for offset in range(-12, 15):
-        zone = "Etc/GMT" + (f"-{offset}" if offset > 0 else f"+{-offset}")  # Etc/GMT-3 is UTC+3
-        local = [(now + timedelta(minutes=m)).astimezone(ZoneInfo(zone)).hour for m in (0, 10)]
-        if all(hour in hours for hour in local):
-            return zone
-    raise AssertionError(f"no zone has hours {hours} now")
-
-
-DAYTIME = range(9, 20)
-NIGHT = [*range(21, 24), *range(7)]
 
 
 def crm_customer(hub, name: str, **attributes: str) -> Customer:
