@@ -21,7 +21,7 @@ from tests.integration.conftest import wait_for
 
 pytestmark = pytest.mark.integration
 
-CONTACT = "+14155550171"  # outside the samples' random range (0101..0139)
+CONTACT = "+14155550174"  # outside the samples' random range (0101..0139) and every other module's numbers
 REPLIER = "+14155550193"  # texted by no other integration test: the reply below must be the only one
 RESPONDER = "+14155550173"
 

@@ -15,8 +15,9 @@ from tests.integration.conftest import Console, Hub, wait_for
 pytestmark = pytest.mark.console
 
 
-def send_sms(hub: Hub, text: str, sender: str = "+14155550142") -> None:
-    """A customer's signed Twilio SMS to the demo connection, acknowledged."""
+def send_sms(hub: Hub, text: str, sender: str = "+14155550190") -> None:
+    """A customer's signed Twilio SMS to the demo connection, acknowledged. From a number no other
+    module writes from: on a shared hub it would thread their messages into this conversation."""
     from infra.local.samples import build_reply
 
     signed = build_reply(
@@ -136,16 +137,21 @@ def test_keyboard_only_at_phone_width(phone: Console, hub: Hub):
     """Sign in, move between pages and open a connection with the keyboard, on a 390 px screen
     that never scrolls sideways."""
     page = phone.page
-    page.goto(f"{hub.url}/console")
+    # The events page held still (live=off): a refresh redrawn mid-walk would drop the focus.
+    page.goto(f"{hub.url}/console#/events?live=off")
     page.keyboard.type(hub.runtime.admin_key)  # the key field has the focus on arrival
     page.keyboard.press("Enter")
     page.wait_for_selector("#nav a[aria-current=page]")
+    page.wait_for_selector("main[data-ready]")
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     connections = page.locator("#nav a[data-page=connections]")
-    for _ in range(10):
+    # Tab resumes where the key field was (in main), so it walks the events page, as many rows as
+    # the shared hub has logged, before it wraps round to the navigation.
+    for _ in range(400):
         page.keyboard.press("Tab")
         if page.evaluate("document.activeElement.dataset.page") == "connections":
             break
+    assert page.evaluate("document.activeElement.dataset.page") == "connections", "Tab never reached Connections"
     page.keyboard.press("Enter")
     page.wait_for_url(re.compile(r"#/connections"))
     assert connections.get_attribute("aria-current") == "page"

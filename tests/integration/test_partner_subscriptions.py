@@ -142,7 +142,7 @@ def world(hub):
 
 
 def send_sms(hub, connection: tuple[str, str], text: str) -> None:
-    post_twilio_sms(hub, "+14155550177", text, connection=connection)
+    post_twilio_sms(hub, "+14155550176", text, connection=connection)
 
 
 def subscribe(hub, key: str, receiver: Receiver, pattern: dict[str, Any], **extra: Any) -> dict[str, Any]:
