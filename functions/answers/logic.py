@@ -66,9 +66,11 @@ REPORT_RECEIVES = 3
 # A failed pointer write is retried soon: a report that comes meanwhile finds the answer by its
 # mark, but the pointer is the cheap way.
 POINTER_RETRY_SECONDS = 2
-# The `sent` write after the provider took the answer, tried this many times: without it the
-# answer would end `outcome_unknown` though the provider's id was in hand.
-SENT_WRITE_TRIES = 3
+# The writes that settle what a send came to, tried this many times (each is conditional, so a
+# try AWS applied whose answer was lost is harmless to repeat): the move to `sent` after the
+# provider took it, and the release of a claim the provider certainly did not act on. Either
+# one failing leaves a claim with its hand-off mark, which ends `outcome_unknown`.
+WRITE_TRIES = 3
 
 
 class PointerNotWritten(TransientFailure):
@@ -157,7 +159,7 @@ def send_answer(
                     return fail(record, *problem, deps, now, from_states=("sending",))
                 credentials = deps.credentials.get(record.connection).current
             except Exception:
-                deps.messages.release(message_id, attempt, now, token)
+                release(message_id, attempt, token, deps, now)
                 raise
     if token is None or not hand_off(record, token, deps, now):
         # Another delivery claimed it (or took it over) between the read and the write.
@@ -180,7 +182,7 @@ def send_answer(
         return fail(record, unknown.code, detail, deps, now, from_states=("sending",))
     except TransientFailure as failure:
         if not last_attempt:
-            deps.messages.release(record.message_id, record.attempt, now, token)
+            release(record.message_id, record.attempt, token, deps, now)
             raise
         detail = f"gave up after the queue's last attempt: {failure.detail}"
         return fail(record, failure.code, detail, deps, now, from_states=("sending",))
@@ -211,7 +213,7 @@ def record_sent(
         except aws_errors():
             # The write is conditional on `sending` and this attempt: when a try AWS applied lost
             # its answer, the next one finds `sent` and the stored event is republished.
-            if tries == SENT_WRITE_TRIES:
+            if tries == WRITE_TRIES:
                 raise
             tries += 1
     outcomes = [outcome] if moved else republished(deps.messages.get(record.message_id))
@@ -239,8 +241,22 @@ def hand_off(record: MessageRecord, token: str, deps: AnswerDeps, now: datetime)
     try:
         return deps.messages.hand_off(record.message_id, record.attempt, token, now)
     except Exception:
-        deps.messages.release(record.message_id, record.attempt, now, token)
+        release(record.message_id, record.attempt, token, deps, now)
         raise
+
+
+def release(message_id: str, attempt: int, token: str, deps: AnswerDeps, now: datetime) -> None:
+    """This delivery's claim let go (sending -> queued): the provider was not called, or said it
+    did not take the answer. Conditional on the claim's token, so repeating it is harmless."""
+    tries = 1
+    while True:
+        try:
+            deps.messages.release(message_id, attempt, now, token)
+            return
+        except aws_errors():
+            if tries == WRITE_TRIES:
+                raise
+            tries += 1
 
 
 def precheck(record: MessageRecord, deps: AnswerDeps) -> tuple[str, str] | None:
