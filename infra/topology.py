@@ -233,7 +233,11 @@ TABLES: dict[str, Table] = {
         Table(
             "messages",
             partition_key="pk",
-            indexes=(Index("by_conversation", "conversation", "sort_key"),),
+            indexes=(
+                Index("by_conversation", "conversation", "sort_key"),
+                # Sparse: answers recorded `sent` whose pointer could not be written (yet).
+                Index("by_unpointed", "unpointed"),
+            ),
             purpose="Staff answers: each message, its delivery state and history, and the provider ids "
             "that thread status webhooks onto it.",
         ),

@@ -3,7 +3,10 @@ provider's delivery report onto one -> message.status_updated on the bus.
 
 A transient failure (the provider's 429/5xx, a report ahead of its send) is reported as a
 batch item failure after moving the message's visibility to the provider's Retry-After (or
-a backoff), so the queue retries it then; the queue's last attempt records `failed` instead."""
+a backoff), so the queue retries it then; the queue's last attempt records `failed` instead.
+An answer recorded `sent` whose pointer could not be written publishes its status at once and
+is retried soon for the pointer alone (on the last attempt it is let go: reports find the
+answer by its `unpointed` mark)."""
 
 from __future__ import annotations
 
@@ -18,7 +21,7 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from pydantic import Field
 
-from functions.answers.logic import AnswerDeps, handle, queue_delay, webhook_urls
+from functions.answers.logic import AnswerDeps, PointerNotWritten, handle, queue_delay, webhook_urls
 from switchboard_core import aws, sending
 from switchboard_core.answers.store import MessageStore
 from switchboard_core.bus import EventPublisher
@@ -75,21 +78,21 @@ def record_handler(record: SQSRecord) -> None:
     logger.set_correlation_id(event.id)
     deps, publisher = dependencies()
     receive_count = int(record.attributes.approximate_receive_count)
+    last_attempt = receive_count >= settings().max_receive_count
     try:
-        outcomes = handle(
-            event,
-            deps,
-            datetime.now(UTC),
-            last_attempt=receive_count >= settings().max_receive_count,
-            receive_count=receive_count,
-        )
+        outcomes = handle(event, deps, datetime.now(UTC), last_attempt=last_attempt, receive_count=receive_count)
+    except PointerNotWritten as failure:
+        # Sent and recorded: its status goes out now; only the pointer is retried.
+        metrics.add_metric(name="answer_pointer_not_written", unit=MetricUnit.Count, value=1)
+        if not last_attempt:
+            if failure.outcomes:
+                publisher.publish(failure.outcomes)
+            retry_soon(record, failure, receive_count)
+            raise
+        logger.warning("answer's pointer left to its reports", extra={"detail": failure.detail})
+        outcomes = failure.outcomes
     except TransientFailure as failure:
-        delay = queue_delay(failure, receive_count)
-        aws.client("sqs").change_message_visibility(
-            QueueUrl=queue_url(record.event_source_arn), ReceiptHandle=record.receipt_handle, VisibilityTimeout=delay
-        )
-        metrics.add_metric(name="answer_retried", unit=MetricUnit.Count, value=1)
-        logger.warning("answer will be retried", extra={"code": failure.code, "delay_seconds": delay})
+        retry_soon(record, failure, receive_count)
         raise
     if outcomes:
         publisher.publish(outcomes)
@@ -104,6 +107,17 @@ def record_handler(record: SQSRecord) -> None:
                 "via": outcome.attributes.get("via"),
             },
         )
+
+
+def retry_soon(record: SQSRecord, failure: TransientFailure, receive_count: int) -> None:
+    """The message back on the queue after the provider's Retry-After (or a backoff), not the
+    queue's visibility timeout."""
+    delay = queue_delay(failure, receive_count)
+    aws.client("sqs").change_message_visibility(
+        QueueUrl=queue_url(record.event_source_arn), ReceiptHandle=record.receipt_handle, VisibilityTimeout=delay
+    )
+    metrics.add_metric(name="answer_retried", unit=MetricUnit.Count, value=1)
+    logger.warning("answer will be retried", extra={"code": failure.code, "delay_seconds": delay})
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -6,7 +6,9 @@ Two kinds of event reach this function:
    the answer. The record is claimed for this attempt (queued -> sending, a conditional
    write), so a redelivered event never sends twice. Checked again at send time: the
    contact's opt-out, the connection and its outbound credentials. The provider's answer
-   -> `sent` with its message id (and the pointer that threads its statuses); a refusal ->
+   -> the pointer that threads its statuses, then `sent` with its message id: recorded even
+   when the pointer's write failed (marked `unpointed`; the queue's retry writes the pointer,
+   and a report that comes first finds the answer by the mark); a refusal ->
    `failed` with the provider's reason; a 429/5xx/network failure releases the claim and
    raises, so the queue retries it (after the provider's Retry-After when it gave one),
    and on the queue's last attempt becomes `failed`. An attempt that died between claiming
@@ -15,7 +17,8 @@ Two kinds of event reach this function:
 2. A provider's own event about something it sent (a status webhook, the platform's echo):
    its sender reads it as (provider message id, state); the answer moves forward to that
    state. A report that arrives before the send is recorded is retried for a minute; one
-   for a message the hub did not send is ignored.
+   for a message the hub did not send is ignored. A report for an answer recorded `sent`
+   whose pointer is missing finds it by its `unpointed` mark, and writes the pointer.
 
 Every move publishes `message.status_updated` (provider `answers`); the event is stored with
 the move, so a redelivery after a failed publish republishes the same event.
@@ -60,6 +63,24 @@ ATTEMPT_OVER_AFTER = timedelta(seconds=60)
 # (auto-replies, notifications), which must not fill the queue or reach the DLQ.
 REPORT_WAITS_FOR_SEND = timedelta(seconds=60)
 REPORT_RECEIVES = 3
+# A failed pointer write is retried soon: a report that comes meanwhile finds the answer by its
+# mark, but the pointer is the cheap way.
+POINTER_RETRY_SECONDS = 2
+# The writes that settle what a send came to, tried this many times (each is conditional, so a
+# try AWS applied whose answer was lost is harmless to repeat): the move to `sent` after the
+# provider took it, and the release of a claim the provider certainly did not act on. Either
+# one failing leaves a claim with its hand-off mark, which ends `outcome_unknown`.
+WRITE_TRIES = 3
+
+
+class PointerNotWritten(TransientFailure):
+    """The answer is recorded `sent`, its pointer is not written yet: the queue's retry writes it.
+    `outcomes` (its status events) are published all the same; on the queue's last attempt the
+    message is let go, the mark left for the reports (never the DLQ for a settled answer)."""
+
+    def __init__(self, outcomes: list[CanonicalEvent], detail: str) -> None:
+        super().__init__("pointer_not_written", detail, retry_after=POINTER_RETRY_SECONDS)
+        self.outcomes = outcomes
 
 
 class NotYetRecorded(TransientFailure):
@@ -101,7 +122,7 @@ def send_answer(
     if record is None or record.attempt != attempt:
         return []  # unknown, or a later attempt has started: this request is over
     if record.state not in ("queued", "sending"):
-        return republished(record)
+        return settled(record, deps)
     if record.state == "sending":
         if record.claimed_at is None or now - record.claimed_at < ATTEMPT_OVER_AFTER:
             # Another delivery holds it right now: its outcome is published by it.
@@ -138,7 +159,7 @@ def send_answer(
                     return fail(record, *problem, deps, now, from_states=("sending",))
                 credentials = deps.credentials.get(record.connection).current
             except Exception:
-                deps.messages.release(message_id, attempt, now, token)
+                release(message_id, attempt, token, deps, now)
                 raise
     if token is None or not hand_off(record, token, deps, now):
         # Another delivery claimed it (or took it over) between the read and the write.
@@ -161,15 +182,56 @@ def send_answer(
         return fail(record, unknown.code, detail, deps, now, from_states=("sending",))
     except TransientFailure as failure:
         if not last_attempt:
-            deps.messages.release(record.message_id, record.attempt, now, token)
+            release(record.message_id, record.attempt, token, deps, now)
             raise
         detail = f"gave up after the queue's last attempt: {failure.detail}"
         return fail(record, failure.code, detail, deps, now, from_states=("sending",))
+    return record_sent(record, provider_message_id, deps, now)
+
+
+def record_sent(
+    record: MessageRecord, provider_message_id: str, deps: AnswerDeps, now: datetime
+) -> list[CanonicalEvent]:
+    """The provider took it: the pointer first (a report that comes before the move to `sent`
+    finds the answer and waits for it), then `sent` with the provider's id, recorded whether or
+    not the pointer's write succeeded. Without the pointer the answer carries the `unpointed`
+    mark, and the queue's retry writes it (no send: the answer is settled)."""
     sent = record.model_copy(update={"provider_message_id": provider_message_id})
     outcome = answer_event(sent, STATUS_UPDATED, now, state="sent")
-    if deps.messages.record_sent(sent, provider_message_id, now, outcome.model_dump_json()):
-        return [outcome]
-    return republished(deps.messages.get(message_id))
+    pointer_error: Exception | None = None
+    try:
+        deps.messages.point(sent, provider_message_id)
+    except aws_errors() as error:  # throttled, 5xx, timed out after botocore's retries
+        pointer_error = error
+    tries = 1
+    while True:
+        try:
+            moved = deps.messages.record_sent(
+                sent, provider_message_id, now, outcome.model_dump_json(), pointed=pointer_error is None
+            )
+            break
+        except aws_errors():
+            # The write is conditional on `sending` and this attempt: when a try AWS applied lost
+            # its answer, the next one finds `sent` and the stored event is republished.
+            if tries == WRITE_TRIES:
+                raise
+            tries += 1
+    outcomes = [outcome] if moved else republished(deps.messages.get(record.message_id))
+    if pointer_error is not None:
+        raise PointerNotWritten(outcomes, f"{record.message_id}: {pointer_error}") from pointer_error
+    return outcomes
+
+
+def settled(record: MessageRecord, deps: AnswerDeps) -> list[CanonicalEvent]:
+    """A redelivery for an answer past `sending`: its last status event again, and the pointer
+    its first delivery could not write."""
+    outcomes = republished(record)
+    if record.unpointed:
+        try:
+            deps.messages.repoint(record)
+        except aws_errors() as error:
+            raise PointerNotWritten(outcomes, f"{record.message_id}: {error}") from error
+    return outcomes
 
 
 def hand_off(record: MessageRecord, token: str, deps: AnswerDeps, now: datetime) -> bool:
@@ -179,8 +241,22 @@ def hand_off(record: MessageRecord, token: str, deps: AnswerDeps, now: datetime)
     try:
         return deps.messages.hand_off(record.message_id, record.attempt, token, now)
     except Exception:
-        deps.messages.release(record.message_id, record.attempt, now, token)
+        release(record.message_id, record.attempt, token, deps, now)
         raise
+
+
+def release(message_id: str, attempt: int, token: str, deps: AnswerDeps, now: datetime) -> None:
+    """This delivery's claim let go (sending -> queued): the provider was not called, or said it
+    did not take the answer. Conditional on the claim's token, so repeating it is harmless."""
+    tries = 1
+    while True:
+        try:
+            deps.messages.release(message_id, attempt, now, token)
+            return
+        except aws_errors():
+            if tries == WRITE_TRIES:
+                raise
+            tries += 1
 
 
 def precheck(record: MessageRecord, deps: AnswerDeps) -> tuple[str, str] | None:
@@ -226,6 +302,10 @@ def thread_report(event: CanonicalEvent, deps: AnswerDeps, now: datetime, waitin
     if report is None:
         return []
     message_id = deps.messages.by_provider_id(event.provider, report.provider_message_id)
+    unpointed = message_id is None
+    if unpointed:
+        # An answer recorded `sent` whose pointer's write failed is found by its mark.
+        message_id = deps.messages.by_unpointed(event.provider, report.provider_message_id)
     if message_id is None:
         if waiting and now - event.received_at < REPORT_WAITS_FOR_SEND:
             raise NotYetRecorded(f"{event.provider} message {report.provider_message_id} is not recorded (yet)")
@@ -260,11 +340,22 @@ def thread_report(event: CanonicalEvent, deps: AnswerDeps, now: datetime, waitin
         )
     else:
         moved = deps.messages.advance(message_id, report.state, now, outcome.model_dump_json(), record.attempt)
+    if unpointed:
+        # After the move: a failure here retries the report, which finds the move made.
+        deps.messages.repoint(record)
     if moved or record.state == report.state:
         # Moved now, or by an earlier delivery of this report whose publish failed: (re)published,
         # with the same id, so subscribers see it once.
         return [outcome]
     return []
+
+
+def aws_errors() -> tuple[type[Exception], ...]:
+    """What a failed AWS call raises (a throttle, a 5xx, a timeout); imported only when one
+    happens (an `except` clause is evaluated then)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    return (BotoCoreError, ClientError)
 
 
 def webhook_urls(base_url: str | None) -> Any:

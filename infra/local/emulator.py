@@ -624,6 +624,32 @@ def create_table(dynamodb: Any, physical_name: str, table: topology.Table) -> No
         )
 
 
+def add_missing_indexes(dynamodb: Any, physical_name: str, table: topology.Table) -> None:
+    """The indexes a table restored from an older snapshot lacks (the topology grew since), added
+    as CloudFormation adds them on AWS; DynamoDB (and moto) fill them from the items."""
+    present = {
+        index["IndexName"]
+        for index in dynamodb.describe_table(TableName=physical_name)["Table"].get("GlobalSecondaryIndexes", [])
+    }
+    for index in table.indexes:
+        if index.name in present:
+            continue
+        keys = [k for k in (index.partition_key, index.sort_key) if k]
+        dynamodb.update_table(
+            TableName=physical_name,
+            AttributeDefinitions=[{"AttributeName": k, "AttributeType": "S"} for k in keys],
+            GlobalSecondaryIndexUpdates=[
+                {
+                    "Create": {
+                        "IndexName": index.name,
+                        "KeySchema": key_schema(index.partition_key, index.sort_key),
+                        "Projection": {"ProjectionType": "ALL"},
+                    }
+                }
+            ],
+        )
+
+
 def key_schema(partition_key: str, sort_key: str | None) -> list[dict[str, str]]:
     schema = [{"AttributeName": partition_key, "KeyType": "HASH"}]
     if sort_key:
@@ -655,6 +681,7 @@ def create_resources(names: LocalNames) -> list[ConsumerQueue]:
     dynamodb, s3, events, sqs = (aws.client(s) for s in ("dynamodb", "s3", "events", "sqs"))
     for table in topology.TABLES.values():
         unless_exists(create_table, dynamodb, names.table(table.name), table)
+        add_missing_indexes(dynamodb, names.table(table.name), table)
     for bucket in topology.BUCKETS.values():
         unless_exists(s3.create_bucket, Bucket=names.bucket(bucket.name))
     unless_exists(events.create_event_bus, Name=names.bus)

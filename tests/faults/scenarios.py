@@ -417,17 +417,59 @@ def answers(requests: int, rate: float, seed: int) -> Row:
             reported = Counter(d["attributes"].get("message_id") for d in published)
             sends = Counter(m.text for m in sandbox.apis.messages)
 
+            provider_ids = {m.text: m.message_id for m in sandbox.apis.messages}
+
             def answered(message: dict[str, Any]) -> bool:
                 message_id = detail_of(message["Body"])["attributes"].get("message_id")
                 record = staff.messages.get(message_id)
-                # Sent to the customer, and its status published for the timeline.
-                return record is not None and sends[record.text] > 0 and reported[message_id] > 0
+                # Sent to the customer, its status published for the timeline, and recorded `sent`
+                # with the id the provider returned (never `outcome_unknown` for a send that went),
+                # findable by that id (its pointer, or the mark while the pointer is missing).
+                if record is None or sends[record.text] == 0 or reported[message_id] == 0:
+                    return False
+                sid = provider_ids[record.text]
+                return (
+                    record.state == "sent"
+                    and record.provider_message_id == sid
+                    and message_id
+                    in (staff.messages.by_provider_id("twilio", sid), staff.messages.by_unpointed("twilio", sid))
+                )
 
             reconcile_queue(row, outcome, answered)
             record_sends(row, sends, outcome)
+            row.duplicate_bound = 0  # a staff answer goes at most once, whatever the queue redelivers
+            _answer_reports(row, world, staff, provider_ids)
     finally:
         sandbox.stop()
     return _finish(row, world)
+
+
+def _answer_reports(row: Row, world: FaultWorld, staff: Any, provider_ids: dict[str, str]) -> None:
+    """Twilio's `delivered` status callback for each answer it took, through the same queue under
+    the same faults: each must move its answer to `delivered` (by its pointer, or by the mark of
+    one whose pointer's write failed). One acknowledged without moving it is lost."""
+    from tests.unit.answers.test_answers import twilio_report
+
+    table = staff.messages._table
+    marked = sum(1 for item in table.scan()["Items"] if "unpointed" in item)
+    reports = [twilio_report(sid, "delivered", at=datetime.now(UTC)) for sid in provider_ids.values()]
+    send_records(world, "answers", [envelope(report) for report in reports])
+    outcome = drain(world, "answers")
+    bus_events(world)  # the delivered statuses: read from the answers themselves below
+
+    def threaded(message: dict[str, Any]) -> bool:
+        sid = detail_of(message["Body"])["attributes"]["MessageSid"]
+        message_id = staff.messages.by_provider_id("twilio", sid)
+        record = staff.messages.get(message_id) if message_id else None
+        return record is not None and record.state == "delivered"
+
+    moved = sum(1 for message in outcome.done if threaded(message))
+    row.attempts += outcome.invocations
+    row.lost += len(outcome.done) - moved + max(0, len(reports) - len(outcome.done) - len(outcome.dead))
+    row.notes.append(
+        f"{len(reports)} delivery reports: {moved} threaded, {len(outcome.dead)} in DLQ; "
+        f"{marked} answers still without their pointer after the sends (found by their mark)"
+    )
 
 
 @scenario("hubspot_threads")

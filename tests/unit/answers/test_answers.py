@@ -717,3 +717,227 @@ def test_a_claim_aws_applied_but_answered_with_a_timeout_still_sends_once(world)
     assert status.attributes["state"] == "sent" and len(world.transport.requests) == 1
     # Another delivery's claim is still refused: the token is this claim's own.
     assert not world.messages.claim(answer["message_id"], 1, NOW)
+
+
+# --- the pointer's write failing after the provider took the answer ---------------------------
+
+
+class PointerWriteFaults:
+    """A botocore `before-send` hook failing exactly the pointer's PutItem (pk PROVIDER#...), every
+    HTTP attempt while armed, so botocore's retries run out and the caller sees the fault, as
+    tests/faults injects them: `connect_timeout` never reaches AWS (the pointer is not written);
+    `throttle` and `server_error` are answered for AWS after moto's own before-send handler
+    applied the write, and `read_timeout` applies it and loses the answer (the caller cannot
+    tell these from a write that never happened)."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self.armed = True
+        self.failed = 0
+
+    def install(self, events: Any) -> None:
+        events.register_first("before-send.dynamodb.PutItem", self)
+
+    def __call__(self, request: Any, event_name: str, **kwargs: Any) -> Any:
+        if not self.armed or b'"PROVIDER#' not in (request.body or b""):
+            return None
+        from botocore.awsrequest import AWSResponse
+
+        self.failed += 1
+        if self.kind == "connect_timeout":
+            from botocore.exceptions import ConnectTimeoutError
+
+            raise ConnectTimeoutError(endpoint_url=request.url)  # before moto's handler: never applied
+        if self.kind == "read_timeout":
+            from botocore.exceptions import ReadTimeoutError
+            from moto.core.models import botocore_stubber
+
+            botocore_stubber(event_name=event_name, request=request, **kwargs)  # applied, answer lost
+            raise ReadTimeoutError(endpoint_url=request.url)
+        status, code = (
+            (400, "ProvisionedThroughputExceededException") if self.kind == "throttle" else (503, "ServiceUnavailable")
+        )
+        body = json.dumps({"__type": code, "message": f"injected {self.kind}"}).encode()
+        headers = {"Content-Type": "application/x-amz-json-1.0", "x-amzn-ErrorType": code}
+        return AWSResponse(request.url, status, headers, _Body(body))
+
+
+class _Body:
+    def __init__(self, body: bytes) -> None:
+        self._body = body
+
+    def stream(self, **_: Any) -> Any:
+        yield self._body
+
+    def read(self, *_: Any) -> bytes:
+        body, self._body = self._body, b""
+        return body
+
+
+@pytest.fixture
+def pointer_faults(world, request) -> PointerWriteFaults:
+    """Faults on the pointer's write through the messages table's own client (botocore's retries
+    without their waits)."""
+    from tests.faults.injector import no_retry_sleep
+
+    faults = PointerWriteFaults(request.param)
+    faults.install(world.messages._table.meta.client.meta.events)
+    with no_retry_sleep():
+        yield faults
+    faults.armed = False
+
+
+POINTER_FAULTS = ["connect_timeout", "throttle", "server_error", "read_timeout"]
+
+
+@pytest.mark.parametrize("pointer_faults", POINTER_FAULTS, indirect=True)
+def test_a_pointer_write_failing_after_the_send_still_ends_sent_with_the_providers_id(world, pointer_faults) -> None:
+    _, conversation = world.customer_sms("My car broke down")
+    answer = post(world, conversation)
+    sent_event = world.last(SENT)
+    with pytest.raises(logic.PointerNotWritten) as caught:
+        world.run(sent_event)
+    assert pointer_faults.failed > 1  # botocore retried it, every try failed
+    (status,) = caught.value.outcomes  # published at once by the handler
+    assert status.attributes["state"] == "sent" and caught.value.retry_after == logic.POINTER_RETRY_SECONDS
+    record = world.messages.get(answer["message_id"])
+    assert record is not None and record.state == "sent"
+    assert record.provider_message_id and status.attributes["provider_message_id"] == record.provider_message_id
+    assert record.unpointed == f"twilio#{record.provider_message_id}" and "unpointed" not in record.view()
+    assert len(world.transport.requests) == 1
+    # The queue's retry writes the pointer and republishes the same status; nothing is sent again.
+    pointer_faults.armed = False
+    assert [e.id for e in world.run(sent_event, now=NOW + timedelta(seconds=2))] == [status.id]
+    assert len(world.transport.requests) == 1
+    record = world.messages.get(answer["message_id"])
+    assert record is not None and record.unpointed is None and record.state == "sent"
+    assert world.messages.by_provider_id("twilio", record.provider_message_id) == answer["message_id"]
+    # Even once its claim is old: settled, never outcome_unknown, never sent again.
+    assert [e.id for e in world.run(sent_event, now=NOW + timedelta(minutes=5))] == [status.id]
+    assert len(world.transport.requests) == 1
+
+
+@pytest.mark.parametrize("pointer_faults", ["throttle"], indirect=True)
+def test_a_pointer_still_failing_on_the_retry_is_retried_again_and_sends_nothing(world, pointer_faults) -> None:
+    _, conversation = world.customer_sms("hello")
+    answer = post(world, conversation)
+    with pytest.raises(logic.PointerNotWritten):
+        world.run(world.last(SENT))
+    with pytest.raises(logic.PointerNotWritten) as again:
+        world.run(world.last(SENT), now=NOW + timedelta(seconds=2))
+    assert [e.attributes["state"] for e in again.value.outcomes] == ["sent"]
+    assert len(world.transport.requests) == 1
+    assert world.messages.get(answer["message_id"]).unpointed
+
+
+@pytest.mark.parametrize("pointer_faults", ["connect_timeout"], indirect=True)
+def test_a_report_that_comes_before_the_late_pointer_is_threaded_and_writes_it(
+    world, twilio_reports, pointer_faults
+) -> None:
+    _, conversation = world.customer_sms("hello")
+    answer = post(world, conversation)
+    with pytest.raises(logic.PointerNotWritten):
+        world.run(world.last(SENT))
+    sid = world.messages.get(answer["message_id"]).provider_message_id
+    assert world.messages.by_provider_id("twilio", sid) is None
+    # Its pointer's write still failing: the report is threaded all the same (found by the mark),
+    # then raises for the pointer; its redelivery finds the move made and publishes the same event.
+    with pytest.raises(Exception, match="Connect timeout"):
+        world.run(twilio_report(sid, "delivered"))
+    assert world.messages.get(answer["message_id"]).state == "delivered"
+    pointer_faults.armed = False
+    (delivered,) = world.run(twilio_report(sid, "delivered"))
+    assert delivered.attributes["state"] == "delivered" and delivered.attributes["message_id"] == answer["message_id"]
+    record = world.messages.get(answer["message_id"])
+    assert record.unpointed is None and world.messages.by_provider_id("twilio", sid) == answer["message_id"]
+    # Later reports go by the pointer; the send's redelivery republishes, sends nothing.
+    (read,) = world.run(twilio_report(sid, "read"))
+    assert read.attributes["state"] == "read"
+    assert [e.attributes["state"] for e in world.run(world.last(SENT))] == ["read"]
+    assert len(world.transport.requests) == 1
+    assert [t.state for t in world.messages.get(answer["message_id"]).history] == [
+        "queued",
+        "sent",
+        "delivered",
+        "read",
+    ]
+
+
+def test_a_report_for_another_systems_message_still_waits_then_is_ignored(world, twilio_reports) -> None:
+    """The mark's index is looked up only when no pointer is found, and finds nothing for an id
+    the hub never recorded: the report waits a little, as before, then is let go."""
+    with pytest.raises(logic.NotYetRecorded):
+        world.run(twilio_report("SM" + "2" * 32, "delivered"), now=NOW + timedelta(seconds=5))
+    assert world.run(twilio_report("SM" + "2" * 32, "delivered"), now=NOW + timedelta(minutes=5)) == []
+
+
+def test_a_sent_write_that_fails_once_is_tried_again_so_the_send_is_not_outcome_unknown(world) -> None:
+    from switchboard_core.answers.store import MessageStore
+
+    _, conversation = world.customer_sms("hello")
+    answer = post(world, conversation)
+    world.function.messages = MessageStore(SentWriteAppliedThenFailed(world.messages._table))
+    (status,) = world.run(world.last(SENT))  # the second try finds it `sent`: the stored event
+    assert status.attributes["state"] == "sent" and len(world.transport.requests) == 1
+    record = world.messages.get(answer["message_id"])
+    assert record.state == "sent" and record.provider_message_id == status.attributes["provider_message_id"]
+
+
+class SentWriteAppliedThenFailed:
+    """The messages table when the move to `sent` was applied but its answer lost once."""
+
+    def __init__(self, table: Any) -> None:
+        self._table = table
+        self.failed = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._table, name)
+
+    def update_item(self, **request: Any) -> Any:
+        answer = self._table.update_item(**request)
+        if not self.failed and request["ExpressionAttributeValues"].get(":state") == "sent":
+            from botocore.exceptions import ClientError
+
+            self.failed = True
+            raise ClientError({"Error": {"Code": "ServiceUnavailable", "Message": "lost"}}, "UpdateItem")
+        return answer
+
+
+class HandOffLostThenReleaseFailsOnce:
+    """The messages table when the hand-off mark was applied but its answer lost, and the release
+    after it fails once (never applied): what fault injection found at 40% (seed 7)."""
+
+    def __init__(self, table: Any) -> None:
+        self._table = table
+        self.hand_off_failed = self.release_failed = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._table, name)
+
+    def update_item(self, **request: Any) -> Any:
+        from botocore.exceptions import ClientError
+
+        lost = ClientError({"Error": {"Code": "ServiceUnavailable", "Message": "lost"}}, "UpdateItem")
+        expression = request["UpdateExpression"]
+        if not self.release_failed and expression.startswith("SET #state = :queued"):
+            self.release_failed = True
+            raise lost
+        answer = self._table.update_item(**request)
+        if not self.hand_off_failed and "handed_off = :yes" in expression:
+            self.hand_off_failed = True
+            raise lost
+        return answer
+
+
+def test_a_release_that_fails_once_is_tried_again_so_an_unsent_answer_is_not_outcome_unknown(world) -> None:
+    from switchboard_core.answers.store import MessageStore
+
+    _, conversation = world.customer_sms("hello")
+    answer = post(world, conversation)
+    world.function.messages = MessageStore(HandOffLostThenReleaseFailsOnce(world.messages._table))
+    with pytest.raises(Exception, match="lost"):
+        world.run(world.last(SENT))
+    record = world.messages.get(answer["message_id"])
+    assert record.state == "queued" and record.handed_off is None and world.transport.requests == []
+    (sent,) = world.run(world.last(SENT), now=NOW + timedelta(seconds=2))
+    assert sent.attributes["state"] == "sent" and len(world.transport.requests) == 1

@@ -303,3 +303,38 @@ def test_a_forked_writer_that_stalls_is_killed_and_the_snapshot_taken_in_place(
     assert load_backends(state.snapshot_file.read_bytes()) > 0
     assert table.get_item(Key={"key_hash": "kept-anyway"})["Item"]["tenant"] == "t1"
     state.journal.close()
+
+
+def test_a_table_restored_from_an_older_snapshot_gets_the_indexes_the_topology_added(aws_world: AwsWorld) -> None:
+    """A hub kept across an upgrade: its snapshot's tables have the indexes of the day it was taken;
+    starting again adds the new ones (filled from the items), as CloudFormation does on AWS."""
+    from infra import topology
+    from infra.local.emulator import create_resources, key_schema
+
+    dynamodb = aws.client("dynamodb")
+    name = aws_world.names.table("messages")
+    dynamodb.delete_table(TableName=name)
+    dynamodb.create_table(  # as before `by_unpointed`
+        TableName=name,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": k, "AttributeType": "S"} for k in ("pk", "conversation", "sort_key")],
+        KeySchema=key_schema("pk", None),
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": "by_conversation",
+                "KeySchema": key_schema("conversation", "sort_key"),
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
+    )
+    dynamodb.put_item(TableName=name, Item={"pk": {"S": "MSG#kept"}, "unpointed": {"S": "twilio#SM1"}})
+    create_resources(aws_world.names)
+    indexes = dynamodb.describe_table(TableName=name)["Table"]["GlobalSecondaryIndexes"]
+    assert {i["IndexName"] for i in indexes} == {i.name for i in topology.TABLES["messages"].indexes}
+    found = dynamodb.query(
+        TableName=name,
+        IndexName="by_unpointed",
+        KeyConditionExpression="unpointed = :u",
+        ExpressionAttributeValues={":u": {"S": "twilio#SM1"}},
+    )["Items"]
+    assert [item["pk"]["S"] for item in found] == ["MSG#kept"]

@@ -2,7 +2,14 @@
 
     pk MSG#<message id>                       the answer (`MessageRecord`); `conversation` and
                                               `sort_key` (created_at#id) feed the by_conversation index
-    pk PROVIDER#<provider>#<provider msg id>  which answer a provider's message id belongs to
+    pk PROVIDER#<provider>#<provider msg id>  which answer a provider's message id belongs to (the pointer)
+
+The pointer is written after the provider took the answer and before the move to `sent`. When
+its write fails, the move to `sent` is recorded all the same (what the provider returned is
+never lost) and carries `unpointed` (<provider>#<provider msg id>), which the sparse
+by_unpointed index finds: a status report that finds no pointer looks there, and whoever finds
+the answer that way (the report, or the queue's redelivery of the send) writes the pointer and
+removes the mark.
 
 States move forward only: queued -> sending (one attempt holds the send) -> sent ->
 delivered -> read; `failed` from any state before `delivered` (a carrier's "undelivered"
@@ -92,6 +99,9 @@ class MessageRecord(BaseModel):
     history: list[Transition] = Field(default_factory=list)
     # The last message.status_updated published for it (JSON): a redelivery republishes it.
     last_event: str | None = None
+    # Set only while the pointer of `provider_message_id` is missing (its write failed after the
+    # send): "<provider>#<provider message id>", the sparse by_unpointed index's key.
+    unpointed: str | None = None
     # The platform's echoes of it (the business's own tweet, a message echo, the ticket comment):
     # event ids the conversation listing leaves out, so the answer is not shown twice.
     echo_events: list[str] = Field(default_factory=list)
@@ -105,6 +115,7 @@ class MessageRecord(BaseModel):
                 "claim_token",
                 "handed_off",
                 "last_event",
+                "unpointed",
                 "address",
                 "contact",
                 "echo_events",
@@ -145,10 +156,50 @@ class MessageStore:
         return records[:limit]
 
     def by_provider_id(self, provider: str, provider_message_id: str) -> str | None:
-        item = self._table.get_item(Key={"pk": f"PROVIDER#{provider}#{provider_message_id}"}, ConsistentRead=True).get(
+        item = self._table.get_item(Key={"pk": pointer_key(provider, provider_message_id)}, ConsistentRead=True).get(
             "Item"
         )
         return item["message_id"] if item else None
+
+    def by_unpointed(self, provider: str, provider_message_id: str) -> str | None:
+        """The answer recorded `sent` with this provider id whose pointer is still missing (the
+        index is eventually consistent: a mark written a moment ago may not show yet)."""
+        from boto3.dynamodb.conditions import Key
+
+        page = self._table.query(
+            IndexName="by_unpointed",
+            KeyConditionExpression=Key("unpointed").eq(unpointed_key(provider, provider_message_id)),
+            Limit=1,
+        )
+        items = page.get("Items", [])
+        return str(items[0]["pk"]).removeprefix("MSG#") if items else None
+
+    # --- the pointer that threads a provider's reports --------------------------------------
+
+    def point(self, record: MessageRecord, provider_message_id: str) -> None:
+        """Write the pointer from the provider's message id to the answer. The same item every
+        time, so repeating it (botocore's retry, a redelivery, a report repairing it) is harmless."""
+        self._table.put_item(
+            Item={
+                "pk": pointer_key(record.provider, provider_message_id),
+                "message_id": record.message_id,
+                "tenant": record.tenant,
+            }
+        )
+
+    def repoint(self, record: MessageRecord) -> None:
+        """The pointer of a `sent` answer recorded without one, written now; then its mark removed
+        (only that mark: a later attempt's answer carries its own)."""
+        if not record.unpointed:
+            return
+        self.point(record, record.unpointed.split("#", 1)[1])
+        conditional_write(
+            self._table.update_item,
+            Key={"pk": f"MSG#{record.message_id}"},
+            UpdateExpression="REMOVE unpointed",
+            ConditionExpression="unpointed = :mark",
+            ExpressionAttributeValues={":mark": record.unpointed},
+        )
 
     # --- transitions --------------------------------------------------------------------
 
@@ -245,15 +296,14 @@ class MessageStore:
             ExpressionAttributeValues=values,
         )
 
-    def record_sent(self, record: MessageRecord, provider_message_id: str, now: datetime, event_json: str) -> bool:
-        """sending -> sent with the provider's id, and the pointer that threads its statuses."""
-        self._table.put_item(
-            Item={
-                "pk": f"PROVIDER#{record.provider}#{provider_message_id}",
-                "message_id": record.message_id,
-                "tenant": record.tenant,
-            }
-        )
+    def record_sent(
+        self, record: MessageRecord, provider_message_id: str, now: datetime, event_json: str, *, pointed: bool
+    ) -> bool:
+        """sending -> sent with the provider's id (the pointer is written first, by `point`); when
+        it could not be (`pointed` False), with the `unpointed` mark that finds it without one."""
+        extra_set = {"provider_message_id": provider_message_id}
+        if not pointed:
+            extra_set["unpointed"] = unpointed_key(record.provider, provider_message_id)
         return self._move(
             record.message_id,
             "sent",
@@ -261,7 +311,7 @@ class MessageStore:
             event_json,
             condition="#state = :sending AND attempt = :attempt",
             values={":sending": "sending", ":attempt": record.attempt},
-            extra_set={"provider_message_id": provider_message_id},
+            extra_set=extra_set,
             attempt=record.attempt,
         )
 
@@ -382,6 +432,14 @@ class MessageStore:
         item["pk"] = f"MSG#{record.message_id}"
         item["sort_key"] = f"{record.created_at.isoformat()}#{record.message_id}"
         return item
+
+
+def pointer_key(provider: str, provider_message_id: str) -> str:
+    return f"PROVIDER#{provider}#{provider_message_id}"
+
+
+def unpointed_key(provider: str, provider_message_id: str) -> str:
+    return f"{provider}#{provider_message_id}"
 
 
 def _plain(item: dict[str, Any]) -> dict[str, Any]:
