@@ -39,6 +39,7 @@ def patch_moto() -> None:
     patch_moto_test_event_pattern()
     patch_moto_atomic_operations()
     patch_moto_server_dispatch()
+    patch_moto_sqs_scans()
 
 
 def patch_moto_event_delivery() -> None:
@@ -186,6 +187,90 @@ def patch_moto_server_dispatch() -> None:
 
     get_backend_for_host.switchboard_patched = True  # type: ignore[attr-defined]
     DomainDispatcherApplication.get_backend_for_host = get_backend_for_host  # type: ignore[method-assign]
+
+
+def patch_moto_sqs_scans() -> None:
+    """moto 5.2.5's SQS walks every message of a queue several times for each message it sends or
+    receives, reading the clock twice per message walked, so a queue's cost per message grew with
+    its backlog (routing's queue holds a few hundred messages during a load run: ReceiveMessage took
+    ~7 ms of the hub's CPU, PutEvents to the queues ~8 ms):
+
+    - `Queue.attributes` (built whole by SendMessage, for one FIFO setting, and by every attribute
+      read) counted the visible, delayed and in-flight messages in three walks, reading the clock for
+      each message in each, and converted each attribute's name with a character loop; now one walk
+      with one clock reading, the names converted once;
+    - `Queue.messages` (the visible ones, walked by every receive) read the clock twice per message;
+      now once per walk;
+    - a receive checked each message it took against the queue's retention period by asking
+      GetQueueAttributes, which built `Queue.attributes` three times: the period is read from the queue;
+    - each receipt handle drew its 185 letters one `random.choice` call at a time: one `choices` call.
+
+    The answers are the same (counts, order, attributes; a message's visibility and delay are compared
+    with the clock read once per walk instead of once per message)."""
+    import string
+
+    import moto.sqs.models
+    from moto.core.utils import camelcase_to_underscores, unix_time, unix_time_millis
+    from moto.moto_api._internal import mock_random
+    from moto.sqs.models import Queue, SQSBackend
+
+    if getattr(vars(Queue)["messages"].fget, "switchboard_patched", False):
+        return
+    # The counts `attributes` computes itself; every other attribute is the queue's field of that name.
+    counted = (
+        "ApproximateNumberOfMessages",
+        "ApproximateNumberOfMessagesDelayed",
+        "ApproximateNumberOfMessagesNotVisible",
+    )
+    field_names = {
+        name: camelcase_to_underscores(name)
+        for name in (*Queue.BASE_ATTRIBUTES, *Queue.FIFO_ATTRIBUTES, *Queue.KMS_ATTRIBUTES)
+    }
+
+    def messages(self: Any) -> list[Any]:
+        now = unix_time_millis()
+        return [message for message in self._messages if now > message.visible_at and now >= message.delayed_until]
+
+    def attributes(self: Any) -> dict[str, Any]:
+        now = unix_time_millis()
+        visible = delayed = not_visible = 0
+        for message in self._messages:
+            is_delayed = now < message.delayed_until
+            delayed += is_delayed
+            if now > message.visible_at:
+                visible += not is_delayed
+            else:
+                not_visible += 1
+        counts = dict(zip(counted, (visible, delayed, not_visible), strict=True))
+        result: dict[str, Any] = {}
+        names = list(Queue.BASE_ATTRIBUTES)
+        if self.fifo_queue:
+            names += Queue.FIFO_ATTRIBUTES
+        if self.kms_master_key_id:
+            names += Queue.KMS_ATTRIBUTES
+        for name in names:
+            result[name] = counts[name] if name in counts else getattr(self, field_names[name])
+        if self.policy:
+            result["Policy"] = self.policy
+        if self.redrive_policy:
+            result["RedrivePolicy"] = json.dumps(self.redrive_policy)
+        for key, value in result.items():
+            if isinstance(value, bool):
+                result[key] = str(value).lower()
+        return result
+
+    def is_message_valid_based_on_retention_period(self: Any, queue_name: str, message: Any) -> bool:
+        retention_period = self.get_queue(queue_name).message_retention_period
+        return bool(retention_period + message.sent_timestamp / 1000 > unix_time())
+
+    def generate_receipt_handle() -> str:
+        return "".join(mock_random.choices(string.ascii_lowercase, k=185))
+
+    messages.switchboard_patched = True  # type: ignore[attr-defined]
+    Queue.messages = property(messages)  # type: ignore[assignment, method-assign]
+    Queue.attributes = property(attributes)  # type: ignore[assignment, method-assign]
+    SQSBackend.is_message_valid_based_on_retention_period = is_message_valid_based_on_retention_period  # type: ignore[method-assign]
+    moto.sqs.models.generate_receipt_handle = generate_receipt_handle
 
 
 PLACEHOLDER = re.compile(r"<([A-Za-z0-9_.\-]+)>")
