@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import re
+import string
 import threading
 import time
 import urllib.request
@@ -40,6 +41,7 @@ def patch_moto() -> None:
     patch_moto_atomic_operations()
     patch_moto_server_dispatch()
     patch_moto_sqs_scans()
+    patch_moto_per_request_work()
 
 
 def patch_moto_event_delivery() -> None:
@@ -207,8 +209,6 @@ def patch_moto_sqs_scans() -> None:
 
     The answers are the same (counts, order, attributes; a message's visibility and delay are compared
     with the clock read once per walk instead of once per message)."""
-    import string
-
     import moto.sqs.models
     from moto.core.utils import camelcase_to_underscores, unix_time, unix_time_millis
     from moto.moto_api._internal import mock_random
@@ -271,6 +271,98 @@ def patch_moto_sqs_scans() -> None:
     Queue.attributes = property(attributes)  # type: ignore[assignment, method-assign]
     SQSBackend.is_message_valid_based_on_retention_period = is_message_valid_based_on_retention_period  # type: ignore[method-assign]
     moto.sqs.models.generate_receipt_handle = generate_receipt_handle
+
+
+def patch_moto_per_request_work() -> None:
+    """Work moto 5.2.5 repeats on every request although its answer depends only on what it is given
+    (found by profiling the hub process under load: about 1.5 ms of moto's framework per request, a
+    dozen requests per webhook):
+
+    - its response serialiser looks up each member of the output model in the result by asking six
+      alias providers, built anew for every member, which names to try (the member's name, its
+      snake_case form, the shape's name...), and tries each name in a dict by catching KeyError: the
+      names are the same for the same kind of object, member and model shape, so they are kept, and
+      a plain dict is read with `dict.get` (a DynamoDB item of ten attributes is a hundred members);
+    - DynamoDB parses each UpdateExpression twice per UpdateItem (once to validate the request, once
+      to apply it) with a character-by-character tokenizer; the parsed tree is only read afterwards
+      (validation works on a deep copy), so it is parsed once per distinct expression;
+    - its update-expression validation walks the tree ten times, and at every node of every walk
+      rebuilds the walker's table of node types to act on (a dict of bound methods, then a tuple of
+      its keys): the table is the walker's own and never changes, so each walker builds it once;
+    - each response's request id is 52 random characters drawn one `random.choice` call at a time
+      (so are the other ids moto makes with `get_random_string` / `get_random_hex`): one `choices` call.
+
+    Every answer is unchanged: the same names tried in the same order, the same values found, the same
+    tree, ids of the same length and alphabet."""
+    import moto.core.utils
+    from moto.core.serialize import DEFAULT_ALIAS_PROVIDERS, XFormedAttributePicker
+    from moto.dynamodb.parsing.ast_nodes import DepthFirstTraverser  # type: ignore[attr-defined]
+    from moto.dynamodb.parsing.expressions import UpdateExpressionParser  # type: ignore[attr-defined]
+    from moto.moto_api._internal.moto_random import MotoRandom
+
+    if getattr(XFormedAttributePicker.get_possible_keys, "switchboard_patched", False):
+        return
+
+    # (class of the result object, member name, id(shape), id(shape.parent)) -> (shape, parent, names)
+    possible_keys: dict[tuple[type, str, int, int], tuple[Any, Any, tuple[str, ...]]] = {}
+    find_keys = XFormedAttributePicker.get_possible_keys
+
+    def get_possible_keys(self: Any, context: Any) -> Any:
+        obj, shape = context.obj, context.shape
+        parent = getattr(shape, "parent", None)
+        # The names depend on the object only through its class (and its class's Meta aliases).
+        if self.alias_providers is not DEFAULT_ALIAS_PROVIDERS or getattr(obj, "Meta", None) is not getattr(
+            obj.__class__, "Meta", None
+        ):
+            return find_keys(self, context)
+        key = (obj.__class__, context.key, id(shape), id(parent))
+        found = possible_keys.get(key)
+        if found is None or found[0] is not shape or found[1] is not parent:
+            found = (shape, parent, tuple(find_keys(self, context)))
+            possible_keys[key] = found
+        return found[2]
+
+    get_value_for_key = moto.core.utils._get_value_for_key
+
+    def _get_value_for_key(obj: Any, key: int | str, default: Any) -> Any:
+        if type(obj) is dict:  # what obj[key] finds, or the default where it raises KeyError
+            return obj.get(key, default)
+        return get_value_for_key(obj, key, default)
+
+    def get_random_string(self: Any, length: int = 20, include_digits: bool = True, lower_case: bool = False) -> str:
+        pool = string.ascii_letters + (string.digits if include_digits else "")
+        random_str = "".join(self.choices(pool, k=length))
+        return random_str.lower() if lower_case else random_str
+
+    def get_random_hex(self: Any, length: int = 8) -> str:
+        return "".join(self.choices("0123456789abcdef", k=length))
+
+    def processing_map(self: Any) -> dict[type, Any]:
+        table = self.__dict__.get("_switchboard_processing_map")
+        if table is None:
+            table = self.__dict__["_switchboard_processing_map"] = self._processing_map()
+        return table
+
+    def nodes_to_be_processed(self: Any) -> tuple[type, ...]:
+        types = self.__dict__.get("_switchboard_node_types")
+        if types is None:
+            types = self.__dict__["_switchboard_node_types"] = tuple(processing_map(self))
+        return types
+
+    def process(self: Any, node: Any) -> Any:
+        for class_key, processor in processing_map(self).items():
+            if isinstance(node, class_key):
+                return processor(node)
+        return None
+
+    get_possible_keys.switchboard_patched = True  # type: ignore[attr-defined]
+    DepthFirstTraverser.nodes_to_be_processed = nodes_to_be_processed
+    DepthFirstTraverser.process = process
+    XFormedAttributePicker.get_possible_keys = get_possible_keys  # type: ignore[method-assign]
+    moto.core.utils._get_value_for_key = _get_value_for_key
+    UpdateExpressionParser.make = classmethod(cast(Any, lru_cache(maxsize=1024)(UpdateExpressionParser.make.__func__)))
+    MotoRandom.get_random_string = get_random_string  # type: ignore[method-assign]
+    MotoRandom.get_random_hex = get_random_hex  # type: ignore[method-assign]
 
 
 PLACEHOLDER = re.compile(r"<([A-Za-z0-9_.\-]+)>")
