@@ -17,6 +17,7 @@ import string
 import threading
 import time
 import urllib.request
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -286,6 +287,9 @@ def patch_moto_per_request_work() -> None:
     - DynamoDB parses each UpdateExpression twice per UpdateItem (once to validate the request, once
       to apply it) with a character-by-character tokenizer; the parsed tree is only read afterwards
       (validation works on a deep copy), so it is parsed once per distinct expression;
+    - DynamoDB lexes each ConditionExpression twice per conditional PutItem (to validate, to apply),
+      trying six regular expressions at every token: the tokens of each distinct expression are
+      kept (the parse that follows gets fresh copies, as the lexer makes them);
     - its update-expression validation walks the tree ten times, and at every node of every walk
       rebuilds the walker's table of node types to act on (a dict of bound methods, then a tuple of
       its keys): the table is the walker's own and never changes, so each walker builds it once;
@@ -296,6 +300,7 @@ def patch_moto_per_request_work() -> None:
     tree, ids of the same length and alphabet."""
     import moto.core.utils
     from moto.core.serialize import DEFAULT_ALIAS_PROVIDERS, XFormedAttributePicker
+    from moto.dynamodb.comparisons import ConditionExpressionParser
     from moto.dynamodb.parsing.ast_nodes import DepthFirstTraverser  # type: ignore[attr-defined]
     from moto.dynamodb.parsing.expressions import UpdateExpressionParser  # type: ignore[attr-defined]
     from moto.moto_api._internal.moto_random import MotoRandom
@@ -355,7 +360,22 @@ def patch_moto_per_request_work() -> None:
                 return processor(node)
         return None
 
+    lex = ConditionExpressionParser._lex_condition_expression
+    lexed: dict[str, tuple[Any, ...]] = {}
+
+    def _lex_condition_expression(self: Any) -> deque[Any]:
+        expression = self.condition_expression
+        tokens = lexed.get(expression)
+        if tokens is None:
+            tokens = tuple(lex(self))
+            if len(lexed) >= 1024:  # the functions' expressions are a few dozen; a bound all the same
+                lexed.clear()
+            lexed[expression] = tokens
+        # The lexer's nodes are named tuples with an empty list of children: each parse gets its own.
+        return deque(token._replace(children=[]) for token in tokens)
+
     get_possible_keys.switchboard_patched = True  # type: ignore[attr-defined]
+    ConditionExpressionParser._lex_condition_expression = _lex_condition_expression  # type: ignore[method-assign]
     DepthFirstTraverser.nodes_to_be_processed = nodes_to_be_processed
     DepthFirstTraverser.process = process
     XFormedAttributePicker.get_possible_keys = get_possible_keys  # type: ignore[method-assign]
