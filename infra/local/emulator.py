@@ -292,7 +292,10 @@ def patch_moto_per_request_work() -> None:
       kept (the parse that follows gets fresh copies, as the lexer makes them);
     - its update-expression validation walks the tree ten times, and at every node of every walk
       rebuilds the walker's table of node types to act on (a dict of bound methods, then a tuple of
-      its keys): the table is the walker's own and never changes, so each walker builds it once;
+      its keys): the table is the walker's own and never changes, so each walker builds it once; and
+      the walks ask `isinstance` of its node classes (abc.ABCMeta's, answered in Python) ~1,300
+      times per UpdateItem: the answer for a node's class is kept (moto registers no virtual
+      subclasses, so it never changes);
     - each response's request id is 52 random characters drawn one `random.choice` call at a time
       (so are the other ids moto makes with `get_random_string` / `get_random_hex`): one `choices` call.
 
@@ -301,7 +304,12 @@ def patch_moto_per_request_work() -> None:
     import moto.core.utils
     from moto.core.serialize import DEFAULT_ALIAS_PROVIDERS, XFormedAttributePicker
     from moto.dynamodb.comparisons import ConditionExpressionParser
-    from moto.dynamodb.parsing.ast_nodes import DepthFirstTraverser  # type: ignore[attr-defined]
+    from moto.dynamodb.parsing.ast_nodes import (  # type: ignore[attr-defined]
+        DepthFirstTraverser,
+        Expression,
+        Node,
+        UpdateExpressionFunction,
+    )
     from moto.dynamodb.parsing.expressions import UpdateExpressionParser  # type: ignore[attr-defined]
     from moto.moto_api._internal.moto_random import MotoRandom
 
@@ -354,11 +362,43 @@ def patch_moto_per_request_work() -> None:
             types = self.__dict__["_switchboard_node_types"] = tuple(processing_map(self))
         return types
 
+    kinds: dict[tuple[type, Any], bool] = {}
+
+    def is_a(obj: Any, classinfo: Any) -> bool:
+        key = (type(obj), classinfo)
+        found = kinds.get(key)
+        if found is None:
+            found = kinds[key] = isinstance(obj, classinfo)
+        return found
+
     def process(self: Any, node: Any) -> Any:
         for class_key, processor in processing_map(self).items():
-            if isinstance(node, class_key):
+            if is_a(node, class_key):
                 return processor(node)
         return None
+
+    def traverse_node_recursively(self: Any, node: Any, child_id: int = -1) -> Any:
+        if is_a(node, Node):  # moto's own walk, with is_a for isinstance
+            parent_node = node.parent
+            if node.children is not None:
+                for i, child_node in enumerate(node.children):
+                    self.pre_processing_of_child(node, i)
+                    self.traverse_node_recursively(child_node, i)
+            if is_a(node, self.nodes_to_be_processed()):
+                node = self.process(node)
+                node.parent = parent_node
+                if parent_node:
+                    parent_node.children[child_id] = node
+        return node
+
+    def find_clauses(self: Any, clause_types: Any) -> list[Any]:
+        clauses: list[Any] = []
+        for child in self.children or []:
+            if type(child) in clause_types:
+                clauses.append(child)
+            elif is_a(child, Expression) or is_a(child, UpdateExpressionFunction):
+                clauses.extend(child.find_clauses(clause_types))
+        return clauses
 
     lex = ConditionExpressionParser._lex_condition_expression
     lexed: dict[str, tuple[Any, ...]] = {}
@@ -378,6 +418,8 @@ def patch_moto_per_request_work() -> None:
     ConditionExpressionParser._lex_condition_expression = _lex_condition_expression  # type: ignore[method-assign]
     DepthFirstTraverser.nodes_to_be_processed = nodes_to_be_processed
     DepthFirstTraverser.process = process
+    DepthFirstTraverser.traverse_node_recursively = traverse_node_recursively
+    Node.find_clauses = find_clauses
     XFormedAttributePicker.get_possible_keys = get_possible_keys  # type: ignore[method-assign]
     moto.core.utils._get_value_for_key = _get_value_for_key
     UpdateExpressionParser.make = classmethod(cast(Any, lru_cache(maxsize=1024)(UpdateExpressionParser.make.__func__)))
