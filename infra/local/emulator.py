@@ -13,9 +13,11 @@ import json
 import logging
 import os
 import re
+import string
 import threading
 import time
 import urllib.request
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -42,6 +44,8 @@ def patch_moto() -> None:
     patch_moto_dynamodb_queries(_DYNAMODB_WRITES)  # before the writes' lock wraps update_item
     patch_moto_atomic_operations()
     patch_moto_server_dispatch()
+    patch_moto_sqs_scans()
+    patch_moto_per_request_work()
 
 
 def patch_moto_event_delivery() -> None:
@@ -189,6 +193,241 @@ def patch_moto_server_dispatch() -> None:
 
     get_backend_for_host.switchboard_patched = True  # type: ignore[attr-defined]
     DomainDispatcherApplication.get_backend_for_host = get_backend_for_host  # type: ignore[method-assign]
+
+
+def patch_moto_sqs_scans() -> None:
+    """moto 5.2.5's SQS walks every message of a queue several times for each message it sends or
+    receives, reading the clock twice per message walked, so a queue's cost per message grew with
+    its backlog (routing's queue holds a few hundred messages during a load run: ReceiveMessage took
+    ~7 ms of the hub's CPU, PutEvents to the queues ~8 ms):
+
+    - `Queue.attributes` (built whole by SendMessage, for one FIFO setting, and by every attribute
+      read) counted the visible, delayed and in-flight messages in three walks, reading the clock for
+      each message in each, and converted each attribute's name with a character loop; now one walk
+      with one clock reading, the names converted once;
+    - `Queue.messages` (the visible ones, walked by every receive) read the clock twice per message;
+      now once per walk;
+    - a receive checked each message it took against the queue's retention period by asking
+      GetQueueAttributes, which built `Queue.attributes` three times: the period is read from the queue;
+    - each receipt handle drew its 185 letters one `random.choice` call at a time: one `choices` call.
+
+    The answers are the same (counts, order, attributes; a message's visibility and delay are compared
+    with the clock read once per walk instead of once per message)."""
+    import moto.sqs.models
+    from moto.core.utils import camelcase_to_underscores, unix_time, unix_time_millis
+    from moto.moto_api._internal import mock_random
+    from moto.sqs.models import Queue, SQSBackend
+
+    if getattr(vars(Queue)["messages"].fget, "switchboard_patched", False):
+        return
+    # The counts `attributes` computes itself; every other attribute is the queue's field of that name.
+    counted = (
+        "ApproximateNumberOfMessages",
+        "ApproximateNumberOfMessagesDelayed",
+        "ApproximateNumberOfMessagesNotVisible",
+    )
+    field_names = {
+        name: camelcase_to_underscores(name)
+        for name in (*Queue.BASE_ATTRIBUTES, *Queue.FIFO_ATTRIBUTES, *Queue.KMS_ATTRIBUTES)
+    }
+
+    def messages(self: Any) -> list[Any]:
+        now = unix_time_millis()
+        return [message for message in self._messages if now > message.visible_at and now >= message.delayed_until]
+
+    def attributes(self: Any) -> dict[str, Any]:
+        now = unix_time_millis()
+        visible = delayed = not_visible = 0
+        for message in self._messages:
+            is_delayed = now < message.delayed_until
+            delayed += is_delayed
+            if now > message.visible_at:
+                visible += not is_delayed
+            else:
+                not_visible += 1
+        counts = dict(zip(counted, (visible, delayed, not_visible), strict=True))
+        result: dict[str, Any] = {}
+        names = list(Queue.BASE_ATTRIBUTES)
+        if self.fifo_queue:
+            names += Queue.FIFO_ATTRIBUTES
+        if self.kms_master_key_id:
+            names += Queue.KMS_ATTRIBUTES
+        for name in names:
+            result[name] = counts[name] if name in counts else getattr(self, field_names[name])
+        if self.policy:
+            result["Policy"] = self.policy
+        if self.redrive_policy:
+            result["RedrivePolicy"] = json.dumps(self.redrive_policy)
+        for key, value in result.items():
+            if isinstance(value, bool):
+                result[key] = str(value).lower()
+        return result
+
+    def is_message_valid_based_on_retention_period(self: Any, queue_name: str, message: Any) -> bool:
+        retention_period = self.get_queue(queue_name).message_retention_period
+        return bool(retention_period + message.sent_timestamp / 1000 > unix_time())
+
+    def generate_receipt_handle() -> str:
+        return "".join(mock_random.choices(string.ascii_lowercase, k=185))
+
+    messages.switchboard_patched = True  # type: ignore[attr-defined]
+    Queue.messages = property(messages)  # type: ignore[assignment, method-assign]
+    Queue.attributes = property(attributes)  # type: ignore[assignment, method-assign]
+    SQSBackend.is_message_valid_based_on_retention_period = is_message_valid_based_on_retention_period  # type: ignore[method-assign]
+    moto.sqs.models.generate_receipt_handle = generate_receipt_handle
+
+
+def patch_moto_per_request_work() -> None:
+    """Work moto 5.2.5 repeats on every request although its answer depends only on what it is given
+    (found by profiling the hub process under load: about 1.5 ms of moto's framework per request, a
+    dozen requests per webhook):
+
+    - its response serialiser looks up each member of the output model in the result by asking six
+      alias providers, built anew for every member, which names to try (the member's name, its
+      snake_case form, the shape's name...), and tries each name in a dict by catching KeyError: the
+      names are the same for the same kind of object, member and model shape, so they are kept, and
+      a plain dict is read with `dict.get` (a DynamoDB item of ten attributes is a hundred members);
+    - DynamoDB parses each UpdateExpression twice per UpdateItem (once to validate the request, once
+      to apply it) with a character-by-character tokenizer; the parsed tree is only read afterwards
+      (validation works on a deep copy), so it is parsed once per distinct expression;
+    - DynamoDB lexes each ConditionExpression twice per conditional PutItem (to validate, to apply),
+      trying six regular expressions at every token: the tokens of each distinct expression are
+      kept (the parse that follows gets fresh copies, as the lexer makes them);
+    - its update-expression validation walks the tree ten times, and at every node of every walk
+      rebuilds the walker's table of node types to act on (a dict of bound methods, then a tuple of
+      its keys): the table is the walker's own and never changes, so each walker builds it once; and
+      the walks ask `isinstance` of its node classes (abc.ABCMeta's, answered in Python) ~1,300
+      times per UpdateItem: the answer for a node's class is kept (moto registers no virtual
+      subclasses, so it never changes);
+    - each response's request id is 52 random characters drawn one `random.choice` call at a time
+      (so are the other ids moto makes with `get_random_string` / `get_random_hex`): one `choices` call.
+
+    Every answer is unchanged: the same names tried in the same order, the same values found, the same
+    tree, ids of the same length and alphabet."""
+    import moto.core.utils
+    from moto.core.serialize import DEFAULT_ALIAS_PROVIDERS, XFormedAttributePicker
+    from moto.dynamodb.comparisons import ConditionExpressionParser
+    from moto.dynamodb.parsing.ast_nodes import (  # type: ignore[attr-defined]
+        DepthFirstTraverser,
+        Expression,
+        Node,
+        UpdateExpressionFunction,
+    )
+    from moto.dynamodb.parsing.expressions import UpdateExpressionParser  # type: ignore[attr-defined]
+    from moto.moto_api._internal.moto_random import MotoRandom
+
+    if getattr(XFormedAttributePicker.get_possible_keys, "switchboard_patched", False):
+        return
+
+    # (class of the result object, member name, id(shape), id(shape.parent)) -> (shape, parent, names)
+    possible_keys: dict[tuple[type, str, int, int], tuple[Any, Any, tuple[str, ...]]] = {}
+    find_keys = XFormedAttributePicker.get_possible_keys
+
+    def get_possible_keys(self: Any, context: Any) -> Any:
+        obj, shape = context.obj, context.shape
+        parent = getattr(shape, "parent", None)
+        # The names depend on the object only through its class (and its class's Meta aliases).
+        if self.alias_providers is not DEFAULT_ALIAS_PROVIDERS or getattr(obj, "Meta", None) is not getattr(
+            obj.__class__, "Meta", None
+        ):
+            return find_keys(self, context)
+        key = (obj.__class__, context.key, id(shape), id(parent))
+        found = possible_keys.get(key)
+        if found is None or found[0] is not shape or found[1] is not parent:
+            found = (shape, parent, tuple(find_keys(self, context)))
+            possible_keys[key] = found
+        return found[2]
+
+    get_value_for_key = moto.core.utils._get_value_for_key
+
+    def _get_value_for_key(obj: Any, key: int | str, default: Any) -> Any:
+        if type(obj) is dict:  # what obj[key] finds, or the default where it raises KeyError
+            return obj.get(key, default)
+        return get_value_for_key(obj, key, default)
+
+    def get_random_string(self: Any, length: int = 20, include_digits: bool = True, lower_case: bool = False) -> str:
+        pool = string.ascii_letters + (string.digits if include_digits else "")
+        random_str = "".join(self.choices(pool, k=length))
+        return random_str.lower() if lower_case else random_str
+
+    def get_random_hex(self: Any, length: int = 8) -> str:
+        return "".join(self.choices("0123456789abcdef", k=length))
+
+    def processing_map(self: Any) -> dict[type, Any]:
+        table = self.__dict__.get("_switchboard_processing_map")
+        if table is None:
+            table = self.__dict__["_switchboard_processing_map"] = self._processing_map()
+        return table
+
+    def nodes_to_be_processed(self: Any) -> tuple[type, ...]:
+        types = self.__dict__.get("_switchboard_node_types")
+        if types is None:
+            types = self.__dict__["_switchboard_node_types"] = tuple(processing_map(self))
+        return types
+
+    kinds: dict[tuple[type, Any], bool] = {}
+
+    def is_a(obj: Any, classinfo: Any) -> bool:
+        key = (type(obj), classinfo)
+        found = kinds.get(key)
+        if found is None:
+            found = kinds[key] = isinstance(obj, classinfo)
+        return found
+
+    def process(self: Any, node: Any) -> Any:
+        for class_key, processor in processing_map(self).items():
+            if is_a(node, class_key):
+                return processor(node)
+        return None
+
+    def traverse_node_recursively(self: Any, node: Any, child_id: int = -1) -> Any:
+        if is_a(node, Node):  # moto's own walk, with is_a for isinstance
+            parent_node = node.parent
+            if node.children is not None:
+                for i, child_node in enumerate(node.children):
+                    self.pre_processing_of_child(node, i)
+                    self.traverse_node_recursively(child_node, i)
+            if is_a(node, self.nodes_to_be_processed()):
+                node = self.process(node)
+                node.parent = parent_node
+                if parent_node:
+                    parent_node.children[child_id] = node
+        return node
+
+    def find_clauses(self: Any, clause_types: Any) -> list[Any]:
+        clauses: list[Any] = []
+        for child in self.children or []:
+            if type(child) in clause_types:
+                clauses.append(child)
+            elif is_a(child, Expression) or is_a(child, UpdateExpressionFunction):
+                clauses.extend(child.find_clauses(clause_types))
+        return clauses
+
+    lex = ConditionExpressionParser._lex_condition_expression
+    lexed: dict[str, tuple[Any, ...]] = {}
+
+    def _lex_condition_expression(self: Any) -> deque[Any]:
+        expression = self.condition_expression
+        tokens = lexed.get(expression)
+        if tokens is None:
+            tokens = tuple(lex(self))
+            if len(lexed) >= 1024:  # the functions' expressions are a few dozen; a bound all the same
+                lexed.clear()
+            lexed[expression] = tokens
+        # The lexer's nodes are named tuples with an empty list of children: each parse gets its own.
+        return deque(token._replace(children=[]) for token in tokens)
+
+    get_possible_keys.switchboard_patched = True  # type: ignore[attr-defined]
+    ConditionExpressionParser._lex_condition_expression = _lex_condition_expression  # type: ignore[method-assign]
+    DepthFirstTraverser.nodes_to_be_processed = nodes_to_be_processed
+    DepthFirstTraverser.process = process
+    DepthFirstTraverser.traverse_node_recursively = traverse_node_recursively
+    Node.find_clauses = find_clauses
+    XFormedAttributePicker.get_possible_keys = get_possible_keys  # type: ignore[method-assign]
+    moto.core.utils._get_value_for_key = _get_value_for_key
+    UpdateExpressionParser.make = classmethod(cast(Any, lru_cache(maxsize=1024)(UpdateExpressionParser.make.__func__)))
+    MotoRandom.get_random_string = get_random_string  # type: ignore[method-assign]
+    MotoRandom.get_random_hex = get_random_hex  # type: ignore[method-assign]
 
 
 PLACEHOLDER = re.compile(r"<([A-Za-z0-9_.\-]+)>")

@@ -180,13 +180,28 @@ class GuardedApp:
         self._lock = lock
         self.lanes = lanes
         self.changes = 0
-        # (caller, service, action) -> requests, while a benchmark counts them (tests/bench/local_load.py --count).
+        # (caller, service, action) -> requests, and the CPU seconds moto spent answering them (the
+        # serving thread's CPU time: waits for locks and long polls are not counted), while a
+        # benchmark counts them (tests/bench/local_load.py --count).
         self.tally: Counter[tuple[str, str, str]] | None = None
+        self.cpu_tally: dict[tuple[str, str, str], float] | None = None
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        tally, cpu_tally = self.tally, self.cpu_tally
+        if tally is None and cpu_tally is None:
+            return self._answer(environ, start_response)
+        key = (caller(environ) or "hub", aws_service(environ), aws_action(environ))
+        started = time.thread_time()
+        try:
+            return self._answer(environ, start_response)
+        finally:
+            if tally is not None:
+                tally[key] += 1
+            if cpu_tally is not None:
+                cpu_tally[key] = cpu_tally.get(key, 0.0) + time.thread_time() - started
+
+    def _answer(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         action = aws_action(environ)
-        if self.tally is not None:
-            self.tally[(caller(environ) or "hub", aws_service(environ), action)] += 1
         if action in UNLOCKED_ACTIONS:
             return self._app(environ, start_response)
         with self.lanes.lane(caller(environ)) if self.lanes else nullcontext(), self._lock.shared():

@@ -25,7 +25,8 @@ stop. A full run exits 1 when one is missed; the quick form (CI) only proves the
 every request the emulator answers during the top level (cProfile per request, merged into FILE)
 and prints where its own time goes: the emulator is the hub's shared part, the functions run in
 their own processes. `--count` prints the emulator's requests per webhook at the top level, by
-calling function (`hub`: the runtime's own and the load generator's), service and action.
+calling function (`hub`: the runtime's own and the load generator's), service and action, with the
+CPU moto spent answering each kind per webhook.
 """
 
 from __future__ import annotations
@@ -379,16 +380,27 @@ class EmulatorProfile:
         stats.sort_stats("tottime").print_stats(15)
 
 
-def requests_per_webhook(tally: Counter[tuple[str, str, str]], webhooks: int) -> dict[str, Any]:
-    """The emulator's requests per webhook: in all, by calling function, by caller/service/action."""
+def requests_per_webhook(
+    tally: Counter[tuple[str, str, str]], webhooks: int, cpu: dict[tuple[str, str, str], float] | None = None
+) -> dict[str, Any]:
+    """The emulator's requests per webhook: in all, by calling function, by caller/service/action;
+    with `cpu`, the milliseconds of CPU moto spent answering them per webhook, in all and by action
+    (what the request handler's thread spent inside moto's app: the HTTP parsing around it is not in it)."""
     by_caller: Counter[str] = Counter()
     for (caller, _, _), requests in tally.items():
         by_caller[caller] += requests
-    return {
+    figures: dict[str, Any] = {
         "total": round(sum(tally.values()) / webhooks, 2),
         "by_caller": {caller: round(n / webhooks, 2) for caller, n in by_caller.most_common()},
         "by_action": {"/".join(key): round(n / webhooks, 2) for key, n in tally.most_common()},
     }
+    if cpu is not None:
+        figures["cpu_ms_total"] = round(sum(cpu.values()) * 1000 / webhooks, 1)
+        figures["cpu_ms_by_action"] = {
+            "/".join(key): round(seconds * 1000 / webhooks, 2)
+            for key, seconds in sorted(cpu.items(), key=lambda item: -item[1])
+        }
+    return figures
 
 
 def measure(levels: dict[int, int], profile: str | None = None, count: bool = False) -> dict[str, Any]:
@@ -420,14 +432,16 @@ def measure(levels: dict[int, int], profile: str | None = None, count: bool = Fa
             profiling = emulator_profile is not None and top
             tally: Counter[tuple[str, str, str]] | None = Counter() if count and top else None
             guarded.tally = tally
+            cpu_tally: dict[tuple[str, str, str], float] | None = {} if count and top else None
+            guarded.cpu_tally = cpu_tally
             if profiling and emulator_profile:
                 emulator_profile.start()
             run_level(level, watcher, sandboxes, queues)
             if profiling and emulator_profile:
                 emulator_profile.stop(str(profile))
-            guarded.tally = None
+            guarded.tally = guarded.cpu_tally = None
             if tally is not None:
-                level.figures["requests_per_webhook"] = requests_per_webhook(tally, len(level.webhooks))
+                level.figures["requests_per_webhook"] = requests_per_webhook(tally, len(level.webhooks), cpu_tally)
             results.append(level.figures)
     finally:
         watcher.stop()
@@ -475,9 +489,12 @@ def main(argv: list[str] | None = None) -> int:
             )
         if "requests_per_webhook" in top:
             requests = top["requests_per_webhook"]
-            print(f"  emulator requests per webhook at {top['senders']} senders: {requests['total']}")
+            print(
+                f"  emulator requests per webhook at {top['senders']} senders: {requests['total']} "
+                f"(moto's CPU answering them: {requests['cpu_ms_total']} ms per webhook)"
+            )
             for key, value in requests["by_action"].items():
-                print(f"    {key}: {value}")
+                print(f"    {key}: {value} ({requests['cpu_ms_by_action'].get(key, 0.0)} ms)")
         verdict = "met" if not report["missed"] else "MISSED: " + "; ".join(report["missed"])
         print(f"targets at {top['senders']} senders {'(quick run: no verdict) ' if args.quick else ''}{verdict}")
     if report["missed"] and not args.quick:

@@ -212,7 +212,7 @@ def test_quick_local_load_benchmark_reports_every_level(capsys):
     accepted and found in the event log (counts hold on any machine; the times are printed only)."""
     from tests.bench import local_load
 
-    assert local_load.main(["--quick", "--json"]) == 0
+    assert local_load.main(["--quick", "--json", "--count"]) == 0
     out = capsys.readouterr().out
     report = json.loads(out[out.index('{\n  "start_s"') :])
     assert [level["senders"] for level in report["levels"]] == [1, 8, 32]
@@ -221,4 +221,8 @@ def test_quick_local_load_benchmark_reports_every_level(capsys):
         assert level["logged"] == level["accepted"] and level["caught_up_s"] is not None
         assert level["ack_ms"]["p50"] > 0 and level["to_event_log_ms"]["max"] >= level["to_event_log_ms"]["p50"] > 0
     assert report["missed"] == local_load.missed(report["levels"][-1])
+    # --count: the top level's emulator requests per webhook, and moto's CPU for them, by action.
+    requests = report["levels"][-1]["requests_per_webhook"]
+    assert requests["total"] > 0 and requests["cpu_ms_total"] > 0
+    assert set(requests["cpu_ms_by_action"]) <= set(requests["by_action"])
     print(json.dumps(report))
