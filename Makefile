@@ -41,8 +41,9 @@ dev: install
 
 # Lint, then every test with a coverage report (config for all three tools in pyproject.toml).
 # One pytest-xdist worker per CPU; `--dist loadscope`, scoped in tests/conftest.py, keeps the
-# tests of the CDK synth fixtures on one worker (synthesised once per run) and each integration
-# module on one worker. pytest-cov combines the workers' coverage.
+# tests of the CDK synth fixtures on one worker (synthesised once per run) and the integration
+# modules on one worker, back to back (the local runtime started once). pytest-cov combines the
+# workers' coverage; botocore and moto run untraced by it (tests/untraced_moto.py).
 PYTEST_PARALLEL := -n auto --dist loadscope
 
 test: install browser lint

@@ -7,7 +7,7 @@ import copy
 import json
 import os
 import pickle
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -28,6 +28,21 @@ def pytest_configure(config: pytest.Config) -> None:
 
     if not config.pluginmanager.is_registered(log_secrets):
         config.pluginmanager.register(log_secrets, "switchboard-log-secrets")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def moto_untraced() -> None:
+    """Under `--cov`, botocore and moto run without coverage's trace function
+    (tests/untraced_moto.py; SWITCHBOARD_TRACE_EVERYTHING=1 traces them, to compare)."""
+    import sys
+
+    if sys.gettrace() is None or os.environ.get("SWITCHBOARD_TRACE_EVERYTHING"):
+        return
+    from infra.local.emulator import patch_moto
+    from tests import untraced_moto
+
+    patch_moto()  # our fixes first: untraced_moto measures them again when moto calls them
+    untraced_moto.install()
 
 
 AWS_TEST_ENV = {
@@ -184,7 +199,8 @@ def capture_function_log(service: str) -> None:
 # directory), as does any other module with a module-scoped fixture (an emulator, a pool of
 # function workers, a sandbox server: built once, not once on each worker). Every other test
 # is its own unit, balanced freely. xdist hands out the units with the most tests first, so
-# the long ones start early and the single tests fill in at the end. (xdist's `loadgroup`
+# the long ones start early and the single tests fill in at the end; one worker takes the
+# integration modules back to back (pytest_xdist_make_scheduler below). (xdist's `loadgroup`
 # cannot do this under pytest 9.2: it renames `item._nodeid`, which pytest no longer reads.)
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -208,13 +224,50 @@ def xdist_scope(nodeid: str) -> str:
     return nodeid
 
 
+def is_integration(scope: str) -> bool:
+    return scope.startswith("tests/integration/")
+
+
+def next_scope(queue: Iterable[str], integration_first: bool) -> str:
+    """The unit a worker takes next: the first in xdist's order (most tests first) of the kind it
+    prefers, else the first of the other kind."""
+    fallback = None
+    for scope in queue:
+        if is_integration(scope) == integration_first:
+            return scope
+        if fallback is None:
+            fallback = scope
+    assert fallback is not None, "no work left"
+    return fallback
+
+
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """The integration modules share the local runtime fixture (`hub`, package-scoped, seconds to
+    start and stop, its sandboxes' boots on top): a worker keeps it only while its integration
+    modules follow one another. One worker takes the integration modules one after the other
+    (one runtime started per run), the others take everything else first; whoever runs out of
+    its kind takes the other's. Under xdist's plain order (most tests first) the five modules
+    with module-scoped fixtures fell between integration modules and the runtime was started
+    six or seven times a run."""
     if config.getvalue("dist") != "loadscope":
         return None
     from xdist.scheduler import LoadScopeScheduling
 
     class SharedFixtureScheduling(LoadScopeScheduling):
+        hub_worker: Any = None
+        integration_left: int | None = None
+
         def _split_scope(self, nodeid: str) -> str:
             return xdist_scope(nodeid)
+
+        def _assign_work_unit(self, node: Any) -> None:
+            if self.integration_left is None:  # the first call: the queue is complete
+                self.integration_left = sum(is_integration(scope) for scope in self.workqueue)
+                self.hub_worker = node
+            prefers_integration = node is self.hub_worker and self.integration_left > 0
+            scope = next_scope(self.workqueue, integration_first=prefers_integration)
+            self.integration_left -= is_integration(scope)
+            self.workqueue.move_to_end(scope, last=False)  # xdist's own method takes the first
+            super()._assign_work_unit(node)
 
     return SharedFixtureScheduling(config, log)

@@ -23,3 +23,20 @@ def test_a_module_with_a_module_scoped_fixture_is_one_unit() -> None:
 def test_any_other_test_is_its_own_unit() -> None:
     assert xdist_scope("tests/unit/test_bus.py::test_x") == "tests/unit/test_bus.py::test_x"
     assert xdist_scope("tests/infra/test_lint_config.py::test_x") == "tests/infra/test_lint_config.py::test_x"
+
+
+def test_the_hub_worker_takes_integration_modules_and_the_others_everything_else_first() -> None:
+    from tests.conftest import next_scope
+
+    queue = [
+        "cdk-synth",
+        "tests/integration/test_a.py",
+        "tests/unit/local/test_workers.py",
+        "tests/integration/test_b.py",
+    ]
+    assert next_scope(queue, integration_first=True) == "tests/integration/test_a.py"
+    assert next_scope(queue[2:], integration_first=True) == "tests/integration/test_b.py"
+    assert next_scope(queue, integration_first=False) == "cdk-synth"
+    # Whoever runs out of its kind takes the other's.
+    assert next_scope(["tests/integration/test_b.py"], integration_first=False) == "tests/integration/test_b.py"
+    assert next_scope(["tests/unit/test_bus.py::test_x"], integration_first=True) == "tests/unit/test_bus.py::test_x"
