@@ -13,7 +13,10 @@ time.process_time in this one run, and how it grows with the taxonomy:
    rule set and sensor kept by version) against what it did before (a consistent read and a
    parse of the whole rule set and taxonomy per event): CPU and wall time per event, DynamoDB
    round trips and response bytes per event (a botocore hook), and the ratio 1,000/10 rules.
-The other DynamoDB and EventBridge calls of an event are I/O and are not counted here.
+5. a whole event through route() (contact, conversation, sensing, rules, outcome) against moto's
+   DynamoDB, an SMS from a known person in their open conversation: round trips, response bytes
+   and CPU per event at the 10th and at the 400th event of one conversation (what an event costs
+   must not grow with the conversation it joins). The EventBridge publish is not counted.
 """
 
 from __future__ import annotations
@@ -178,6 +181,87 @@ def configuration_per_event(rules: int, iterations: int) -> dict[str, dict[str, 
     return figures
 
 
+def whole_event_per_event(iterations: int, into: tuple[int, ...] = (10, 400)) -> dict[str, dict[str, float]]:
+    """route() of one SMS in a known person's conversation, after `into` events of it."""
+    from datetime import timedelta
+
+    from moto import mock_aws
+
+    from functions.routing.logic import RoutingDeps, route
+    from infra import topology
+    from infra.local.emulator import create_table, patch_moto
+    from switchboard_core import aws
+    from switchboard_core.events import Contact
+    from switchboard_core.routing.config_store import RoutingConfigStore
+    from switchboard_core.routing.contacts import ContactStore
+    from switchboard_core.routing.conversations import ConversationStore
+    from tests.bench.scale import DynamoCounter
+
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": "bench",
+        "AWS_SECRET_ACCESS_KEY": "bench",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        os.environ.setdefault(key, value)
+    os.environ.pop("AWS_ENDPOINT_URL", None)
+    patch_moto()  # the emulator's moto, as the unit tests and the local hub run it
+    start = datetime(2026, 11, 23, tzinfo=UTC)
+
+    def sms(n: int) -> CanonicalEvent:
+        return CanonicalEvent.from_draft(
+            EventDraft(
+                type="message.received",
+                provider_event_id=f"SM{n:08d}",
+                occurred_at=start + timedelta(seconds=n),
+                contact=Contact(phone="+14155550123"),
+                conversation_key="twilio:AC1:+14155550100:+14155550123",
+                text=MESSAGES[n % len(MESSAGES)],
+            ),
+            provider="twilio",
+            connection="con_bench",
+            tenant="t",
+            channel=Channel.TELEPHONY,
+            received_at=start + timedelta(seconds=n),
+            raw_ref=None,
+        )
+
+    figures: dict[str, dict[str, float]] = {}
+    with mock_aws():
+        aws.reset_clients(keep_session=True)
+        dynamodb = aws.resource("dynamodb")
+        for name in ("contacts", "conversations", "routing"):
+            create_table(dynamodb.meta.client, f"bench-{name}", topology.TABLES[name])
+        config = RoutingConfigStore(dynamodb.Table("bench-routing"))
+        config.put_rules("t", rule_set(10), None, start)
+        config.put_taxonomy("t", taxonomy(1_000, random.Random(7)), start)
+        deps = RoutingDeps(
+            contacts=ContactStore(dynamodb.Table("bench-contacts")),
+            conversations=ConversationStore(dynamodb.Table("bench-conversations"), timedelta(days=365)),
+            config=config,
+            sensors={},
+        )
+        counter = DynamoCounter(dynamodb.meta.client)
+        routed = 0
+        for mark in into:
+            while routed < mark:  # the conversation so far
+                route(sms(routed), deps, start, lambda derived: None)
+                routed += 1
+            batch = [sms(routed + n) for n in range(iterations)]
+            with counter.measure() as calls:
+                cpu = time.process_time()
+                for event in batch:
+                    route(event, deps, start, lambda derived: None)
+                cpu = time.process_time() - cpu
+            routed += iterations
+            figures[str(mark)] = {
+                "cpu_us": round(cpu / iterations * 1e6, 1),
+                "round_trips": round(calls.total_round_trips / iterations, 2),
+                "response_bytes": round(calls.response_bytes / iterations),
+            }
+    aws.reset_clients(keep_session=True)
+    return figures
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="a short run (CI): fewer iterations, same report")
@@ -203,6 +287,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     config_iterations = 50 if args.quick else 500
     configuration = {str(rules): configuration_per_event(rules, config_iterations) for rules in (10, 1_000)}
+    whole_event = whole_event_per_event(10 if args.quick else 100)
     report = {
         "quick": args.quick,
         "rules": 1000,
@@ -211,6 +296,7 @@ def main(argv: list[str] | None = None) -> int:
         "taxonomy_build_ms": {str(k): round(v, 1) for k, v in build_ms.items()},
         "sense_and_decide_us_1000_phrases": decide_us,
         "configuration_per_event": configuration,
+        "whole_event_into_conversation": whole_event,
         "configuration_ratio_1000_to_10_rules": {
             way: round(configuration["1000"][way]["cpu_us"] / configuration["10"][way]["cpu_us"], 2)
             for way in ("cached_by_version", "read_per_event")
@@ -239,6 +325,14 @@ def main(argv: list[str] | None = None) -> int:
             )
     for way, ratio in report["configuration_ratio_1000_to_10_rules"].items():  # type: ignore[attr-defined]
         print(f"  CPU at 1,000 rules / 10 rules, {way}: {ratio:.2f}x")
+    print("a whole event through route() (moto's DynamoDB in-process), an SMS in a known person's conversation:")
+    for mark, f in whole_event.items():
+        print(
+            f"  after {int(mark):>4} events of it: {f['cpu_us']:9.1f} us CPU, {f['round_trips']:.1f} DynamoDB round "
+            f"trips, {f['response_bytes']:>7,} response bytes"
+        )
+    first, last = whole_event.values()
+    print(f"  CPU at the last / the first: {last['cpu_us'] / first['cpu_us']:.2f}x")
     return 0
 
 

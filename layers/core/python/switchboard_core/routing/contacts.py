@@ -131,17 +131,21 @@ class ContactStore:
         self, tenant: str, identities: Iterable[Identity], *, reason: str, now: datetime
     ) -> ContactRecord | None:
         """The one contact these identities belong to, creating or merging as needed.
-        None when the event carries no identity at all."""
+        None when the event carries no identity at all. Each contact read here is read once:
+        a known person's event costs a read of each identity and of the contact."""
         wanted = list(identities)
         if not wanted:
             return None
-        owners = {ident: self._live_owner(tenant, ident) for ident in wanted}
-        known = sorted({c for c in owners.values() if c}, key=lambda cid: self._created(cid))
+        records: dict[str, ContactRecord] = {}  # the live contacts read on the way, by id
+        owners = {ident: self._live_owner(tenant, ident, records) for ident in wanted}
+        known = sorted({c for c in owners.values() if c}, key=lambda cid: (records[cid].created_at, cid))
         survivor = known[0] if known else self._claim_new(tenant, wanted[0], now)
+        changed = not known or len(known) > 1
         for other in known[1:]:
             self.merge(tenant, survivor=survivor, merged=other, reason=reason, now=now)
         for ident in wanted:
             if owners[ident] is None:
+                changed = True
                 winner = self._claim(tenant, ident, survivor, now)
                 if winner == survivor:
                     self._add_identity(survivor, ident, now)
@@ -149,15 +153,20 @@ class ContactStore:
                     first, second = sorted((survivor, winner), key=self._created)
                     self.merge(tenant, survivor=first, merged=second, reason=reason, now=now)
                     survivor = first
-        record = self.get(survivor)
+        record = records[survivor] if not changed else self.get(survivor)
         assert record is not None
         return record
 
-    def _live_owner(self, tenant: str, identity: Identity) -> str | None:
+    def _live_owner(
+        self, tenant: str, identity: Identity, records: dict[str, ContactRecord] | None = None
+    ) -> str | None:
+        """The live contact (merges followed) that owns `identity`; `records` keeps what was read."""
         owner = self.owner(tenant, identity)
         if owner is None:
             return None
-        record = self.get(owner)
+        record = records[owner] if records is not None and owner in records else self.get(owner)
+        if record is not None and records is not None:
+            records[record.id] = record
         return record.id if record else None
 
     def _created(self, contact_id: str) -> tuple[datetime, str]:

@@ -39,6 +39,11 @@ if TYPE_CHECKING:
 
 
 DEFAULT_INACTIVITY_WINDOW = timedelta(hours=4)  # a new message after this long starts a new conversation
+# The sentiment of the conversation's latest events, oldest first. Each routed event appends one;
+# the list is cut back to the last SENTIMENT_TREND_KEPT once it holds SENTIMENT_TREND_KEPT more
+# (one extra write per that many events), so a long conversation's item stays small: every read
+# and write of it carries the list, and an item may not pass DynamoDB's 400 KB.
+SENTIMENT_TREND_KEPT = 50
 
 
 class Status(StrEnum):
@@ -62,7 +67,10 @@ class Conversation(BaseModel):
     event_count: int = 0
     topics: list[str] = Field(default_factory=list)
     tags: list[str] = Field(default_factory=list)
-    sentiment_trend: list[float] = Field(default_factory=list)
+    sentiment_trend: list[float] = Field(
+        default_factory=list,
+        description=f"the sentiment of the latest events, oldest first (the last {SENTIMENT_TREND_KEPT} at least)",
+    )
     urgency: str | None = None
     queue: str | None = None
     priority: int | None = None
@@ -162,11 +170,12 @@ class ConversationStore:
         at = event.occurred_at
         thread_pk = f"THREAD#{event.tenant}#{event.conversation_key}" if event.conversation_key else None
         active_pk = f"ACTIVE#{event.tenant}#{contact_id}" if contact_id else None
-        conversation_id = self._by_thread(thread_pk) or self._active(active_pk, at)
+        by_thread = self._by_thread(thread_pk)
+        conversation_id = by_thread or self._active(active_pk, at)
         opened = False
         if conversation_id is None:
-            conversation_id, opened = self._open(event, contact_id, thread_pk, active_pk, at)
-        if thread_pk:
+            conversation_id, opened = self._open(event, contact_id, thread_pk, active_pk, at)  # claims the thread
+        elif thread_pk and by_thread is None:  # found through the contact: the thread leads there from now on
             self._claim(thread_pk, conversation_id)
         conversation = self._attach(conversation_id, event, at)
         if active_pk:
@@ -249,6 +258,21 @@ class ConversationStore:
             self._touch_topic(conversation_id, tenant, topic, updated["Attributes"]["last_activity_at"])
         if sla_due_at is not None:
             self._start_sla(conversation_id, sla_due_at)
+        trend = len(updated["Attributes"].get("sentiment_trend", []))
+        if trend >= 2 * SENTIMENT_TREND_KEPT:
+            self._trim_trend(conversation_id, trend)
+
+    def _trim_trend(self, conversation_id: str, length: int) -> None:
+        """Drop the oldest values down to the last SENTIMENT_TREND_KEPT, if the list is still
+        `length` long (a concurrent append or trim wins; a later event trims again)."""
+        oldest = ", ".join(f"sentiment_trend[{index}]" for index in range(length - SENTIMENT_TREND_KEPT))
+        conditional_write(
+            self._table.update_item,
+            Key={"pk": f"CONV#{conversation_id}"},
+            UpdateExpression=f"REMOVE {oldest}",
+            ConditionExpression="size(sentiment_trend) = :length",
+            ExpressionAttributeValues={":length": length},
+        )
 
     # --- SLA -----------------------------------------------------------------------------
 
@@ -499,28 +523,36 @@ class ConversationStore:
 
     def _attach(self, conversation_id: str, event: CanonicalEvent, at: datetime) -> Conversation:
         """Count the event in; channels, providers and thread keys are string sets, so
-        concurrent attaches union atomically (ADD) instead of overwriting each other."""
+        concurrent attaches union atomically (ADD) instead of overwriting each other. One write
+        in the usual case, the event being the latest, and it answers with the conversation."""
+        from botocore.exceptions import ClientError
 
         additions = {":channel": {event.channel.value}, ":provider": {event.provider}}
         expression = "ADD event_count :one, channels :channel, providers :provider"
         if event.conversation_key:
             additions[":key"] = {event.conversation_key}
             expression += ", thread_keys :key"
-        self._table.update_item(
-            Key={"pk": f"CONV#{conversation_id}"},
-            UpdateExpression=expression + " SET last_event_id = :event",
-            ExpressionAttributeValues={":one": 1, ":event": event.id, **additions},
-        )
-        # Events arrive out of order: only a later one moves last activity forward.
-        conditional_write(
-            self._table.update_item,
-            Key={"pk": f"CONV#{conversation_id}"},
-            UpdateExpression="SET last_activity_at = :at",
-            ConditionExpression="last_activity_at < :at",
-            ExpressionAttributeValues={":at": at.isoformat()},
-        )
-        conversation = self.get(conversation_id)
-        assert conversation is not None
+        values = {":one": 1, ":event": event.id, **additions}
+        key = {"pk": f"CONV#{conversation_id}"}
+        try:
+            item = self._table.update_item(
+                Key=key,
+                UpdateExpression=expression + " SET last_event_id = :event, last_activity_at = :at",
+                ConditionExpression="last_activity_at < :at",
+                ExpressionAttributeValues={**values, ":at": at.isoformat()},
+                ReturnValues="ALL_NEW",
+            )["Attributes"]
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            # Events arrive out of order: an earlier one is counted in without moving last activity back.
+            item = self._table.update_item(
+                Key=key,
+                UpdateExpression=expression + " SET last_event_id = :event",
+                ExpressionAttributeValues=values,
+                ReturnValues="ALL_NEW",
+            )["Attributes"]
+        conversation = Conversation.model_validate(item)
         for topic in conversation.topics:  # the listing by topic follows the last activity too
             self._touch_topic(conversation_id, conversation.tenant, topic, conversation.last_activity_at.isoformat())
         return conversation
