@@ -118,7 +118,9 @@ def route(
     before publishing and the event marked routed after, so a publish failure is
     retried with the same events, never recomputed (which would, say, see its own
     assignment and answer "sticky")."""
-    saved = deps.conversations.saved_outcome(event.id)
+    conversational = is_conversational(event)
+    # Only a conversational event's outcome is ever saved: the others need not look for one.
+    saved = deps.conversations.saved_outcome(event.id) if conversational else None
     if saved is not None:
         publish(saved.events)
         deps.conversations.mark_routed(event.id, saved.conversation_id, now)
@@ -126,7 +128,7 @@ def route(
     contact = deps.contacts.resolve(event.tenant, identities_of(event.contact), reason=event.id, now=now)
     if contact is not None:
         sync_contact(event, contact, deps.contacts)
-    if not is_conversational(event):
+    if not conversational:
         conversation_id = None
         if event.provider == ANSWERS_PROVIDER:  # a staff answer from the hub, and how its delivery went
             conversation_id = event.attributes.get("conversation")

@@ -98,3 +98,23 @@ def test_a_long_conversation_keeps_only_the_latest_sentiment(deps):
     assert len(set(sensed)) == 3  # the order below is checked on values that differ
     assert trend == sensed[-len(trend) :]  # the latest, oldest first
     assert conversation.event_count == len(events)
+
+
+def test_an_outcome_of_the_hubs_own_costs_its_contact_and_timeline_only(deps, counted):
+    """A reply's outcome (not conversational) is put on the person's timeline: no conversation,
+    no rules, and no saved outcome to look for (only conversational events save one)."""
+    from tests.builders import canonical_event
+
+    route(sms(1, "Hello?"), deps, NOW, lambda derived: None)
+    sent = canonical_event(
+        "reply.sent",
+        "reply-1",
+        received_at=NOW,
+        provider="replies",
+        connection="con_1",
+        channel=Channel.TELEPHONY,
+        contact=Contact(phone=PHONE),
+        occurred_at=NOW,
+        attributes={"conversation": "cv_1"},
+    )
+    assert requests_for(sent, deps, counted) == {"GetItem": 2, "PutItem": 1}  # identity, contact; timeline
