@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from collections import Counter
@@ -41,6 +40,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
+
+from tests.bench import use_in_process_moto
 
 TENANT = "acme"
 OTHER_TENANTS = ("globex", "initech", "umbrella")
@@ -650,14 +651,7 @@ def run(
     from infra.local.emulator import patch_moto
     from switchboard_core import aws
 
-    for key, value in {
-        "AWS_ACCESS_KEY_ID": "bench",
-        "AWS_SECRET_ACCESS_KEY": "bench",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "POWERTOOLS_TRACE_DISABLED": "true",
-    }.items():
-        os.environ.setdefault(key, value)
-    os.environ.pop("AWS_ENDPOINT_URL", None)
+    use_in_process_moto(POWERTOOLS_TRACE_DISABLED="true")
     patch_moto()
     with mock_aws():
         aws.reset_clients(keep_session=True)

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import sys
 import time
@@ -32,6 +31,7 @@ from datetime import UTC, datetime
 from switchboard_core.events import CanonicalEvent, Channel, EventDraft
 from switchboard_core.routing.rules import RuleSet, decide
 from switchboard_core.routing.sensing import Sensor, Taxonomy, Topic
+from tests.bench import use_in_process_moto
 
 WORDS = (
     "brake",
@@ -138,13 +138,7 @@ def configuration_per_event(rules: int, iterations: int) -> dict[str, dict[str, 
     from switchboard_core.routing.config_store import RoutingConfigStore
     from tests.bench.scale import DynamoCounter
 
-    for key, value in {
-        "AWS_ACCESS_KEY_ID": "bench",
-        "AWS_SECRET_ACCESS_KEY": "bench",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        os.environ.setdefault(key, value)
-    os.environ.pop("AWS_ENDPOINT_URL", None)
+    use_in_process_moto()
     figures: dict[str, dict[str, float]] = {}
     with mock_aws():
         aws.reset_clients(keep_session=True)
@@ -197,13 +191,7 @@ def whole_event_per_event(iterations: int, into: tuple[int, ...] = (10, 400)) ->
     from switchboard_core.routing.conversations import ConversationStore
     from tests.bench.scale import DynamoCounter
 
-    for key, value in {
-        "AWS_ACCESS_KEY_ID": "bench",
-        "AWS_SECRET_ACCESS_KEY": "bench",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        os.environ.setdefault(key, value)
-    os.environ.pop("AWS_ENDPOINT_URL", None)
+    use_in_process_moto()
     patch_moto()  # the emulator's moto, as the unit tests and the local hub run it
     start = datetime(2026, 11, 23, tzinfo=UTC)
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -30,6 +29,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from tests.bench import use_in_process_moto
 
 TENANT = "acme"
 CONNECTIONS = (("con_sms", "twilio"), ("con_chat", "slack"), ("con_desk", "zendesk"), ("con_wa", "meta"))
@@ -267,13 +268,7 @@ def measure(count: int, plain_moto: bool = False) -> dict[str, dict[str, float]]
 
         patch_moto()
 
-    for key, value in {
-        "AWS_ACCESS_KEY_ID": "bench",
-        "AWS_SECRET_ACCESS_KEY": "bench",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        os.environ.setdefault(key, value)
-    os.environ.pop("AWS_ENDPOINT_URL", None)
+    use_in_process_moto()
     with mock_aws():
         aws.reset_clients(keep_session=True)
         started = time.perf_counter()

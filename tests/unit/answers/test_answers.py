@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs
@@ -341,12 +342,13 @@ def test_an_attempt_that_died_before_handing_it_over_is_sent_once_by_the_redeliv
     assert len(world.transport.requests) == 1
 
 
-class ClaimAppliedThenFailed:
-    """The messages table when AWS applied the claim but every answer to it was lost (botocore's
-    retries ran out): the first claim-shaped update is applied, then raises."""
+class UpdateAppliedThenFailed:
+    """The messages table when AWS applied an update but its answer was lost (botocore's retries
+    ran out): the first update `matches` picks is applied, then raises."""
 
-    def __init__(self, table: Any) -> None:
+    def __init__(self, table: Any, matches: Callable[[dict[str, Any]], bool]) -> None:
         self._table = table
+        self._matches = matches
         self.failed = False
 
     def __getattr__(self, name: str) -> Any:
@@ -354,12 +356,20 @@ class ClaimAppliedThenFailed:
 
     def update_item(self, **request: Any) -> Any:
         answer = self._table.update_item(**request)
-        if not self.failed and "claim_token = :token" in request["UpdateExpression"]:
+        if not self.failed and self._matches(request):
             from botocore.exceptions import ClientError
 
             self.failed = True
             raise ClientError({"Error": {"Code": "ServiceUnavailable", "Message": "lost"}}, "UpdateItem")
         return answer
+
+
+def is_claim(request: dict[str, Any]) -> bool:
+    return "claim_token = :token" in request["UpdateExpression"]
+
+
+def is_move_to_sent(request: dict[str, Any]) -> bool:
+    return request["ExpressionAttributeValues"].get(":state") == "sent"
 
 
 def test_a_claim_aws_applied_whose_answer_never_came_is_sent_by_the_redelivery(world) -> None:
@@ -370,7 +380,7 @@ def test_a_claim_aws_applied_whose_answer_never_came_is_sent_by_the_redelivery(w
 
     _, conversation = world.customer_sms("My car broke down")
     answer = post(world, conversation)
-    world.function.messages = MessageStore(ClaimAppliedThenFailed(world.messages._table))
+    world.function.messages = MessageStore(UpdateAppliedThenFailed(world.messages._table, is_claim))
     with pytest.raises(Exception, match="lost"):
         world.run(world.last(SENT))
     assert world.messages.get(answer["message_id"]).state == "sending" and world.transport.requests == []
@@ -876,31 +886,11 @@ def test_a_sent_write_that_fails_once_is_tried_again_so_the_send_is_not_outcome_
 
     _, conversation = world.customer_sms("hello")
     answer = post(world, conversation)
-    world.function.messages = MessageStore(SentWriteAppliedThenFailed(world.messages._table))
+    world.function.messages = MessageStore(UpdateAppliedThenFailed(world.messages._table, is_move_to_sent))
     (status,) = world.run(world.last(SENT))  # the second try finds it `sent`: the stored event
     assert status.attributes["state"] == "sent" and len(world.transport.requests) == 1
     record = world.messages.get(answer["message_id"])
     assert record.state == "sent" and record.provider_message_id == status.attributes["provider_message_id"]
-
-
-class SentWriteAppliedThenFailed:
-    """The messages table when the move to `sent` was applied but its answer lost once."""
-
-    def __init__(self, table: Any) -> None:
-        self._table = table
-        self.failed = False
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._table, name)
-
-    def update_item(self, **request: Any) -> Any:
-        answer = self._table.update_item(**request)
-        if not self.failed and request["ExpressionAttributeValues"].get(":state") == "sent":
-            from botocore.exceptions import ClientError
-
-            self.failed = True
-            raise ClientError({"Error": {"Code": "ServiceUnavailable", "Message": "lost"}}, "UpdateItem")
-        return answer
 
 
 class HandOffLostThenReleaseFailsOnce:
