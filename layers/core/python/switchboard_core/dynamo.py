@@ -35,15 +35,25 @@ def conditional_write(write: Callable[..., Any], **request: Any) -> bool:
     """Run one conditional DynamoDB write (`table.put_item`, `update_item`, `delete_item`
     with a ConditionExpression): True when it applied, False when its condition did not
     hold. Any other error raises."""
+    return _conditionally(write, request)[0]
+
+
+def conditional_answer(write: Callable[..., Any], **request: Any) -> dict[str, Any] | None:
+    """`conditional_write`, answering with the write's response (its `Attributes` when it asked
+    for ReturnValues) when it applied, None when its condition did not hold."""
+    applied, answer = _conditionally(write, request)
+    return answer if applied else None
+
+
+def _conditionally(write: Callable[..., Any], request: dict[str, Any]) -> tuple[bool, Any]:
     from botocore.exceptions import ClientError
 
     try:
-        write(**request)
+        return True, write(**request)
     except ClientError as exc:
         if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-            return False
+            return False, None
         raise
-    return True
 
 
 def all_of(conditions: list[Any]) -> Any:

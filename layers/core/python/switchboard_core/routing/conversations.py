@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
-from switchboard_core.dynamo import batch_get, conditional_write, position_model
+from switchboard_core.dynamo import batch_get, conditional_answer, conditional_write, position_model
 from switchboard_core.events import CanonicalEvent
 
 if TYPE_CHECKING:
@@ -525,8 +525,6 @@ class ConversationStore:
         """Count the event in; channels, providers and thread keys are string sets, so
         concurrent attaches union atomically (ADD) instead of overwriting each other. One write
         in the usual case, the event being the latest, and it answers with the conversation."""
-        from botocore.exceptions import ClientError
-
         additions = {":channel": {event.channel.value}, ":provider": {event.provider}}
         expression = "ADD event_count :one, channels :channel, providers :provider"
         if event.conversation_key:
@@ -534,24 +532,22 @@ class ConversationStore:
             expression += ", thread_keys :key"
         values = {":one": 1, ":event": event.id, **additions}
         key = {"pk": f"CONV#{conversation_id}"}
-        try:
-            item = self._table.update_item(
-                Key=key,
-                UpdateExpression=expression + " SET last_event_id = :event, last_activity_at = :at",
-                ConditionExpression="last_activity_at < :at",
-                ExpressionAttributeValues={**values, ":at": at.isoformat()},
-                ReturnValues="ALL_NEW",
-            )["Attributes"]
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
-            # Events arrive out of order: an earlier one is counted in without moving last activity back.
-            item = self._table.update_item(
+        answer = conditional_answer(
+            self._table.update_item,
+            Key=key,
+            UpdateExpression=expression + " SET last_event_id = :event, last_activity_at = :at",
+            ConditionExpression="last_activity_at < :at",
+            ExpressionAttributeValues={**values, ":at": at.isoformat()},
+            ReturnValues="ALL_NEW",
+        )
+        if answer is None:  # events arrive out of order: an earlier one does not move last activity back
+            answer = self._table.update_item(
                 Key=key,
                 UpdateExpression=expression + " SET last_event_id = :event",
                 ExpressionAttributeValues=values,
                 ReturnValues="ALL_NEW",
-            )["Attributes"]
+            )
+        item = answer["Attributes"]
         conversation = Conversation.model_validate(item)
         for topic in conversation.topics:  # the listing by topic follows the last activity too
             self._touch_topic(conversation_id, conversation.tenant, topic, conversation.last_activity_at.isoformat())

@@ -11,7 +11,7 @@ from urllib.parse import quote
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
-from switchboard_core.dynamo import conditional_write
+from switchboard_core.dynamo import conditional_answer, conditional_write
 from switchboard_core.subscriptions.models import Attempt, Delivery, DeliveryState
 from switchboard_core.subscriptions.store import subscription_pk
 
@@ -208,10 +208,8 @@ class DeliveryWriter(DeliveryLog):
         if condition:
             request["ConditionExpression"] = condition
             request.setdefault("ExpressionAttributeValues", {}).update(condition_values or {})
-        answers: list[dict[str, Any]] = []
-        if not conditional_write(lambda **r: answers.append(self._table.update_item(**r)), **request):
-            return None
-        return dict(answers[0].get("Attributes", {}))
+        answer = conditional_answer(self._table.update_item, **request)
+        return None if answer is None else dict(answer.get("Attributes", {}))
 
     @staticmethod
     def _event_key(subscription_id: str, event_id: str) -> dict[str, str]:
