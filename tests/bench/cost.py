@@ -92,14 +92,15 @@ def model(ingest_cpu_us: float, calls: dict[str, float], cpu_speed: float = 1.0)
     per_million["CloudWatch Logs (ingest's lines)"] = (
         million * LOG_BYTES_PER_INVOCATION / 1e9 * PRICES["cloudwatch_logs_gb"]
     )
-    total = sum(per_million.values())
+    dollars = {k: round(v, 2) for k, v in per_million.items()}
     return {
         "ingest_cpu_us_measured": ingest_cpu_us,
         "ingest_calls_per_webhook": calls,
         "ingest_billed_ms_model": round(ingest_ms, 1),
         "ingest_memory_mb": ingest.memory_mb,
-        "dollars_per_million": {k: round(v, 2) for k, v in per_million.items()},
-        "total_per_million": round(total, 2),
+        "dollars_per_million": dollars,
+        # The sum of the rows as printed, so the table adds up (the exact sum can differ by a cent).
+        "total_per_million": round(sum(dollars.values()), 2),
         "storage_per_million_per_month": {
             "S3 raw requests (GB-month)": round(million * RAW_BYTES / 1e9 * PRICES["s3_gb_month"], 2),
         },
