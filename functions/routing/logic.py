@@ -120,7 +120,8 @@ def route(
     assignment and answer "sticky")."""
     conversational = is_conversational(event)
     # Only a conversational event's outcome is ever saved: the others need not look for one.
-    saved = deps.conversations.saved_outcome(event.id) if conversational else None
+    progress = deps.conversations.progress(event.id) if conversational else None
+    saved = progress.saved_outcome if progress else None
     if saved is not None:
         publish(saved.events)
         deps.conversations.mark_routed(event.id, saved.conversation_id, now)
@@ -146,7 +147,7 @@ def route(
                 contact.id, timeline_entry(event, conversation_id), event.id, event.occurred_at
             )
         return []
-    threaded = deps.conversations.thread(event, contact.id if contact else None, now)
+    threaded = deps.conversations.thread(event, contact.id if contact else None, now, progress)
     if threaded.duplicate:
         return []
     if contact is not None:
@@ -176,6 +177,7 @@ def route(
         decision=decision,
         assignment=assignment,
         sla_due_at=sla_due(decision, event.occurred_at),
+        touched_topics=conversation.topics,
     )
     reply = requested_reply(event, conversation.id, decision, assignment, deps.config) if decision else None
     derived = derived_events(event, threaded, contact, sensed, decision, assignment, reply)

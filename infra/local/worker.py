@@ -179,6 +179,7 @@ def sandbox(config: dict[str, Any]) -> None:
         hub.send_bytes(json.dumps({"init_error": _error(exc)}).encode())
         return
     hub.send_bytes(b'{"ready": true}')
+    profile = _Profile(config.get("profile_dir"), config["handler"])
     try:
         while True:
             try:
@@ -188,17 +189,53 @@ def sandbox(config: dict[str, Any]) -> None:
             if "stop" in request:
                 return
             context = LambdaContext(**config["context"])
+            profile.enable()
             try:
                 answer = json.dumps({"result": handler(request["event"], context)}, default=_json_default)
             except Exception as exc:  # noqa: BLE001 - the handler's error goes back to the caller, as Lambda's does
                 answer = json.dumps({"error": _error(exc)})
+            profile.disable()
             sys.stdout.flush()
             hub.send_bytes(answer.encode())
     finally:
+        profile.save()
         if cov is not None:
             cov.stop()
             cov.save()
         hub.close()
+
+
+class _Profile:
+    """cProfile over the invocations only (not the import), on the process's CPU time, written to
+    DIR/<function>-<pid>.pstats every 20 invocations and at the end; off without a directory
+    (SWITCHBOARD_PROFILE_FUNCTIONS, infra/local/workers.py)."""
+
+    SAVE_EVERY = 20
+
+    def __init__(self, directory: str | None, handler: str) -> None:
+        self._profiler: Any = None
+        self._invocations = 0
+        if directory:
+            import cProfile
+
+            self._profiler = cProfile.Profile(time.process_time)
+            function = handler.split(".")[1] if handler.startswith("functions.") else handler
+            self._path = os.path.join(directory, f"{function}-{os.getpid()}.pstats")
+
+    def enable(self) -> None:
+        if self._profiler is not None:
+            self._profiler.enable()
+
+    def disable(self) -> None:
+        if self._profiler is not None:
+            self._profiler.disable()
+            self._invocations += 1
+            if self._invocations % self.SAVE_EVERY == 0:
+                self.save()
+
+    def save(self) -> None:
+        if self._profiler is not None and self._invocations:
+            self._profiler.dump_stats(self._path)
 
 
 if __name__ == "__main__":

@@ -57,6 +57,8 @@ BOOT_TIMEOUT_SECONDS = 120.0
 BACKGROUND_NICENESS = 10
 # What a sandbox gets of the hub's own environment besides the function's variables: the emulator's
 # endpoint and credentials (Lambda's role credentials and region), and what the OS needs.
+# A directory: every sandbox profiles its invocations into it (infra/local/worker.py, _Profile).
+PROFILE_ENV = "SWITCHBOARD_PROFILE_FUNCTIONS"
 INHERITED = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR")
 APP_ID_ENV = "AWS_SDK_UA_APP_ID"
 
@@ -397,6 +399,7 @@ class WorkerFunctions(LocalFunctions):
             },
             "injections": self._injections[name],
             "coverage": self._coverage,
+            "profile_dir": os.environ.get(PROFILE_ENV) or None,
             "nice": 0 if name in self._answering else BACKGROUND_NICENESS,
         }
         pid, connection = self._zygote().fork(config, BOOT_TIMEOUT_SECONDS)

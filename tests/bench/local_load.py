@@ -16,7 +16,10 @@ Telegram message; each with fresh ids, so each is new to the hub). For each leve
   what the load generator itself spends in that process (its HTTP clients and log lookups, counted
   per thread), plus the snapshots' writers (forked children); each function's sandboxes' CPU per
   webhook (read from /proc), what each consumer still had queued when the event log caught up
-  (did routing, replies... keep up too), and the load average when the level ended.
+  (did routing, replies... keep up too), and the load average when the level ended;
+- how long after the senders stopped every consumer's queue was empty (routing and what follows
+  it done too; the next level starts only then), and the whole hub's CPU per webhook up to that
+  moment, the functions' sandboxes included: two cores sustain at most 2,000 ms / that figure.
 
 Targets at 32 senders on 2 cores (issue 13): >= 50 webhooks/s accepted, p99 acknowledgement
 <= 1 s, no acknowledgement over 2 s, every webhook in the event log within 5 s after the senders
@@ -59,6 +62,9 @@ FULL_LEVELS = {1: 60, 8: 240, 32: 800}  # senders -> webhooks sent at that level
 QUICK_LEVELS = {1: 5, 8: 16, 32: 32}
 TARGETS = {"accepted_per_second": 50.0, "ack_p99_ms": 1000.0, "ack_max_ms": 2000.0, "caught_up_s": 5.0}
 WAIT_FOR_LOG_SECONDS = 120.0
+# After the event log, until every consumer's queue is empty (routing and what follows it).
+WAIT_FOR_DRAIN_SECONDS = 600.0
+DRAIN_POLL_SECONDS = 0.5
 POLL_SECONDS = 0.1
 
 
@@ -315,6 +321,26 @@ def run_level(
             round(max(0.0, max(w.logged for w in logged) - level.stopped), 2) if len(logged) == len(accepted) else None
         ),
     }
+    # Then until every consumer has done its work (routing, replies, notifications... and the
+    # events they add): when that was, and the whole hub's CPU per webhook up to it, functions
+    # included. Two cores sustain at most 2,000 ms / that figure webhooks per second.
+    deadline = level.stopped + WAIT_FOR_DRAIN_SECONDS
+    while (pending := consumer_backlog(queues or [])) and time.monotonic() < deadline:
+        time.sleep(DRAIN_POLL_SECONDS)
+    drained = os.times()
+    hub_drained = drained.user + drained.system - cpu.user - cpu.system - (_generator_cpu - generator)
+    snapshots_drained = drained.children_user + drained.children_system - cpu.children_user - cpu.children_system
+    functions_drained = cpu_by_function(sandbox_start, sandbox_cpu(sandboxes))
+    per_webhook = 1000 / max(1, len(level.webhooks))
+    level.figures["drained_s"] = None if pending else round(time.monotonic() - level.stopped, 2)
+    level.figures["whole_cpu_ms_per_webhook"] = round(
+        (hub_drained + max(0.0, snapshots_drained) + sum(functions_drained.values())) * per_webhook, 1
+    )
+    level.figures["drained_cpu_ms_per_webhook"] = {"hub": round(hub_drained * per_webhook, 1)} | {
+        name: round(seconds * per_webhook, 1)
+        for name, seconds in sorted(functions_drained.items(), key=lambda item: -item[1])
+        if seconds > 0
+    }
 
 
 def missed(figures: dict[str, Any]) -> list[str]:
@@ -486,6 +512,11 @@ def main(argv: list[str] | None = None) -> int:
                 + ", ".join(f"{name} {ms}" for name, ms in figures["functions_cpu_ms_per_webhook"].items())
                 + f"; still queued for consumers then: {figures['consumers_backlog'] or 'nothing'}"
                 + f"; load average {figures['load_average']}"
+                + f"; every consumer's queue empty {figures['drained_s']} s after the senders stopped, "
+                f"the whole hub's CPU per webhook (functions included) until then "
+                f"{figures['whole_cpu_ms_per_webhook']} ms ("
+                + ", ".join(f"{name} {ms}" for name, ms in figures["drained_cpu_ms_per_webhook"].items())
+                + ")"
             )
         if "requests_per_webhook" in top:
             requests = top["requests_per_webhook"]

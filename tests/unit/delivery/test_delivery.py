@@ -142,6 +142,7 @@ def test_retry_after_reads_seconds_and_http_dates():
 
 def test_a_timeout_is_a_failed_attempt_that_is_retried(world, receiver):
     world.subscribe(receiver.url)
+    world.deps.policy = world.deps.policy.model_copy(update={"timeout_seconds": 0.5})
     receiver.answer(Answer(200, delay=2.0))
     verdict = deliver(message(canonical(1)), world.deps)
     assert (verdict.outcome, verdict.status_code, verdict.wait_seconds) == ("retry", None, 5)

@@ -5,6 +5,7 @@ errors come back to the caller as exceptions."""
 from __future__ import annotations
 
 import json
+import pstats
 import threading
 import time
 from collections.abc import Iterator
@@ -14,7 +15,7 @@ import pytest
 
 from infra import topology
 from infra.local.emulator import LocalNames
-from infra.local.workers import REPOSITORY, FunctionError, Pool, Worker, WorkerFunctions
+from infra.local.workers import PROFILE_ENV, REPOSITORY, FunctionError, Pool, Worker, WorkerFunctions
 from tests.unit.local import sandbox_probe
 
 NAMES = LocalNames("test").mapping()
@@ -63,6 +64,20 @@ def test_a_handler_error_comes_back_as_an_exception_and_the_sandbox_stays(functi
         functions.invoke("ingest", [])
     pool = functions._pools["ingest"]
     assert pool.total == 1 and len(pool.idle) == 1  # the same sandbox answered both: errors do not kill it
+
+
+def test_sandboxes_profile_their_invocations_into_a_directory_when_asked(
+    functions: WorkerFunctions, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(PROFILE_ENV, str(tmp_path))
+    functions.recycle("ingest")  # sandboxes booted from now on profile
+    with pytest.raises(FunctionError):
+        functions.invoke("ingest", [])
+    monkeypatch.delenv(PROFILE_ENV)
+    functions.recycle("ingest")  # a sandbox that stops writes what it profiled
+    (written,) = tmp_path.glob("ingest-*.pstats")
+    profiled = pstats.Stats(str(written)).stats  # type: ignore[attr-defined]
+    assert any(name == "handler" and file.endswith("functions/ingest/handler.py") for file, _, name in profiled)
 
 
 def test_an_init_error_is_raised_to_the_caller(functions: WorkerFunctions, tmp_path: Path) -> None:

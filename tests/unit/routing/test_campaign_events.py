@@ -11,6 +11,7 @@ from functions.routing.logic import route
 from switchboard_core import aws
 from switchboard_core.events import CanonicalEvent, Contact
 from switchboard_core.routing import CAMPAIGNS_PROVIDER, is_conversational
+from switchboard_core.routing.conversations import RoutingProgress
 from tests.builders import canonical_event
 from tests.unit.routing.test_auto_reply import sms
 from tests.unit.routing.test_route import NOW, by_type, deps  # noqa: F401 - the deps fixture
@@ -51,7 +52,7 @@ def test_a_campaign_event_is_never_a_customers_message(deps):  # noqa: F811
     lookalike = campaign_event("message.received", None, n=2).model_copy(update={"text": "STOP"})
     assert not is_conversational(lookalike)
     assert route(lookalike, deps, NOW, lambda _: None) == []
-    assert deps.conversations.saved_outcome(lookalike.id) is None
+    assert deps.conversations.progress(lookalike.id) == RoutingProgress(routed_into=None, saved_outcome=None)
     assert deps.contacts.get(contact_id).consent.opted_out is False  # its words are not the customer's STOP
 
 
@@ -68,7 +69,9 @@ def test_the_callbacks_of_a_call_the_hub_placed_go_on_the_timeline_without_a_con
     for event in placed:
         assert not is_conversational(event), event.type
         assert route(event, deps, NOW, lambda _: None) == []
-        assert deps.conversations.saved_outcome(event.id) is None  # nothing opened, routed or assigned
+        assert deps.conversations.progress(event.id) == RoutingProgress(
+            None, None
+        )  # nothing opened, routed or assigned
         item = aws.resource("dynamodb").Table("contacts-t").get_item(Key={"pk": f"TIMELINE#{event.id}"})["Item"]
         assert (item["entry"]["type"], item["entry"]["conversation"]) == (event.type, None)
     # A customer's own call is still a turn of a conversation.

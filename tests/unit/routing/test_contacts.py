@@ -49,6 +49,13 @@ def test_a_stranger_becomes_a_contact_and_is_found_again(store):
     assert store.resolve("globex", [PHONE], reason="e3", now=NOW).id != first.id  # tenants never share
 
 
+def test_a_stranger_with_two_identities_is_answered_as_stored_without_reading_it_back(store):
+    created = store.resolve("acme", [PHONE, HANDLE], reason="e1", now=NOW)
+    assert created == store.get(created.id)
+    assert created.identities == [PHONE.token, HANDLE.token]
+    assert store.owner("acme", PHONE) == store.owner("acme", HANDLE) == created.id
+
+
 def test_an_event_linking_two_contacts_merges_them_into_the_older(store):
     by_phone = store.resolve("acme", [PHONE], reason="sms", now=NOW)
     by_email = store.resolve("acme", [EMAIL], reason="ticket", now=NOW + timedelta(minutes=1))

@@ -63,6 +63,17 @@ def test_a_dm_a_call_and_a_ticket_from_one_contact_are_one_conversation(store):
     assert conversation.last_activity_at == NOW + timedelta(hours=1)
 
 
+def test_a_conversation_opened_by_an_event_is_answered_as_stored_without_reading_it_back(store):
+    first, second = event(1, key="twilio:AC1:+1:+2"), event(2, key="twilio:AC1:+1:+2")
+    opened = store.thread(first, "ct_1", NOW)
+    assert opened.opened and opened.conversation == store.get(opened.conversation.id)
+    assert (opened.conversation.event_count, opened.conversation.channels) == (1, ["telephony"])
+    assert opened.conversation.thread_keys == ["twilio:AC1:+1:+2"] and opened.conversation.last_event_id == first.id
+    # An event of the same second is the conversation's last one (a tie moves it forward).
+    again = store.thread(second, "ct_1", NOW)
+    assert again.conversation.event_count == 2 and again.conversation.last_event_id == second.id
+
+
 def test_the_thread_key_wins_over_the_window(store):
     first = store.thread(event(1, key="zendesk:ticket:7"), "ct_1", NOW)
     # Days later, a reply on the same ticket joins the same conversation.

@@ -21,10 +21,11 @@ def scan_all(table: Any, **kwargs: Any) -> Iterator[dict[str, Any]]:
 BATCH_GET_KEYS = 100  # DynamoDB's limit per BatchGetItem
 
 
-def batch_get(table: Any, keys: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+def batch_get(table: Any, keys: list[dict[str, Any]], *, consistent: bool = False) -> Iterator[dict[str, Any]]:
     """The items of `keys` the table has (BatchGetItem, 100 keys a call), in no particular order."""
     for start in range(0, len(keys), BATCH_GET_KEYS):
-        pending: dict[str, Any] = {table.name: {"Keys": keys[start : start + BATCH_GET_KEYS]}}
+        request = {"Keys": keys[start : start + BATCH_GET_KEYS], "ConsistentRead": consistent}
+        pending: dict[str, Any] = {table.name: request}
         while pending:  # DynamoDB may leave some keys for the next call (throughput, 16 MB)
             answer = table.meta.client.batch_get_item(RequestItems=pending)
             yield from answer.get("Responses", {}).get(table.name, [])

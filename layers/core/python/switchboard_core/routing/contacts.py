@@ -139,7 +139,14 @@ class ContactStore:
         records: dict[str, ContactRecord] = {}  # the live contacts read on the way, by id
         owners = {ident: self._live_owner(tenant, ident, records) for ident in wanted}
         known = sorted({c for c in owners.values() if c}, key=lambda cid: (records[cid].created_at, cid))
-        survivor = known[0] if known else self._claim_new(tenant, wanted[0], now)
+        # A contact created here is known without reading it back, as long as every write to
+        # it below is one of ours that applied (else it is read again at the end).
+        created: ContactRecord | None = None
+        if known:
+            survivor = known[0]
+        else:
+            survivor, created = self._claim_new(tenant, wanted[0], now)
+            owners[wanted[0]] = survivor  # claimed (by this contact, or by the one that won it)
         changed = not known or len(known) > 1
         for other in known[1:]:
             self.merge(tenant, survivor=survivor, merged=other, reason=reason, now=now)
@@ -148,12 +155,21 @@ class ContactStore:
                 changed = True
                 winner = self._claim(tenant, ident, survivor, now)
                 if winner == survivor:
-                    self._add_identity(survivor, ident, now)
+                    added = self._add_identity(survivor, ident, now)
+                    if created is not None and added:
+                        created.identities.append(ident.token)
+                    else:
+                        created = None
                 else:  # claimed concurrently by another contact: they are one person
                     first, second = sorted((survivor, winner), key=self._created)
                     self.merge(tenant, survivor=first, merged=second, reason=reason, now=now)
-                    survivor = first
-        record = records[survivor] if not changed else self.get(survivor)
+                    survivor, created = first, None
+        if not changed:
+            record: ContactRecord | None = records[survivor]
+        elif created is not None and created.id == survivor:
+            record = created
+        else:
+            record = self.get(survivor)
         assert record is not None
         return record
 
@@ -174,25 +190,20 @@ class ContactStore:
         assert record is not None
         return record.created_at, record.id
 
-    def _claim_new(self, tenant: str, first: Identity, now: datetime) -> str:
-        """Create a contact and claim its first identity. The contact is written first,
-        so a claim never points at a missing contact; if another request claimed the
-        identity first, the unreferenced new contact is deleted and theirs is used."""
-        contact_id = "ct_" + secrets.token_hex(8)
-        self._table.put_item(
-            Item=ContactRecord(
-                id=contact_id,
-                tenant=tenant,
-                identities=[first.token],
-                created_at=now,
-                updated_at=now,
-            ).model_dump(mode="json", exclude_none=True)
-            | {"pk": f"CONTACT#{contact_id}"}
+    def _claim_new(self, tenant: str, first: Identity, now: datetime) -> tuple[str, ContactRecord | None]:
+        """Create a contact and claim its first identity: the owner of that identity, and the
+        contact written when it is ours. The contact is written first, so a claim never points
+        at a missing contact; if another request claimed the identity first, the unreferenced
+        new contact is deleted and theirs is used."""
+        record = ContactRecord(
+            id="ct_" + secrets.token_hex(8), tenant=tenant, identities=[first.token], created_at=now, updated_at=now
         )
-        winner = self._claim(tenant, first, contact_id, now)
-        if winner != contact_id:
-            self._table.delete_item(Key={"pk": f"CONTACT#{contact_id}"})
-        return winner
+        self._table.put_item(Item=record.model_dump(mode="json", exclude_none=True) | {"pk": f"CONTACT#{record.id}"})
+        winner = self._claim(tenant, first, record.id, now)
+        if winner != record.id:
+            self._table.delete_item(Key={"pk": f"CONTACT#{record.id}"})
+            return winner, None
+        return winner, record
 
     def _claim(self, tenant: str, identity: Identity, contact_id: str, now: datetime) -> str:
         """Give `identity` to `contact_id` unless someone has it; return its owner."""
@@ -206,8 +217,9 @@ class ContactStore:
             return owner
         return contact_id
 
-    def _add_identity(self, contact_id: str, identity: Identity, now: datetime) -> None:
-        conditional_write(
+    def _add_identity(self, contact_id: str, identity: Identity, now: datetime) -> bool:
+        """Whether the identity was added (False: the contact had it already)."""
+        return conditional_write(
             self._table.update_item,
             Key={"pk": f"CONTACT#{contact_id}"},
             UpdateExpression="SET identities = list_append(identities, :new), updated_at = :now",

@@ -33,6 +33,8 @@ from switchboard_core.dynamo import batch_get, conditional_answer, conditional_w
 from switchboard_core.events import CanonicalEvent
 
 if TYPE_CHECKING:
+    from collections.abc import Collection
+
     from switchboard_core.routing.assignment import Assignment
     from switchboard_core.routing.rules import Decision
     from switchboard_core.routing.sensing import Sensed
@@ -142,6 +144,12 @@ class SavedOutcome:
 
 
 @dataclass(frozen=True)
+class RoutingProgress:
+    routed_into: str | None  # the conversation, once the event is marked routed
+    saved_outcome: SavedOutcome | None  # the derived events of routing that stopped before that mark
+
+
+@dataclass(frozen=True)
 class Threaded:
     conversation: Conversation
     opened: bool  # this event opened the conversation
@@ -159,11 +167,14 @@ class ConversationStore:
         item = self._get(f"CONV#{conversation_id}")
         return Conversation.model_validate(item) if item else None
 
-    def thread(self, event: CanonicalEvent, contact_id: str | None, now: datetime) -> Threaded:
-        """Put `event` into its conversation, opening one if none fits."""
-        seen = self._get(f"EVENT#{event.id}")
-        if seen:
-            conversation = self.get(seen["conversation_id"])
+    def thread(
+        self, event: CanonicalEvent, contact_id: str | None, now: datetime, progress: RoutingProgress | None = None
+    ) -> Threaded:
+        """Put `event` into its conversation, opening one if none fits. `progress`: the event's
+        routing progress as the caller has just read it (else it is read here)."""
+        routed_into = (progress or self.progress(event.id)).routed_into
+        if routed_into:
+            conversation = self.get(routed_into)
             assert conversation is not None
             return Threaded(conversation, opened=False, duplicate=True)
 
@@ -172,15 +183,17 @@ class ConversationStore:
         active_pk = f"ACTIVE#{event.tenant}#{contact_id}" if contact_id else None
         by_thread = self._by_thread(thread_pk)
         conversation_id = by_thread or self._active(active_pk, at)
-        opened = False
         if conversation_id is None:
-            conversation_id, opened = self._open(event, contact_id, thread_pk, active_pk, at)  # claims the thread
+            opened = self._open(event, contact_id, thread_pk, active_pk, at)  # claims the thread
+            if isinstance(opened, Conversation):  # written with the event counted in, pointers claimed
+                return Threaded(opened, opened=True, duplicate=False)
+            conversation_id = opened  # a concurrent event opened it first
         elif thread_pk and by_thread is None:  # found through the contact: the thread leads there from now on
             self._claim(thread_pk, conversation_id)
         conversation = self._attach(conversation_id, event, at)
         if active_pk:
             self._touch_active(active_pk, conversation_id, conversation.last_activity_at)
-        return Threaded(conversation, opened=opened, duplicate=False)
+        return Threaded(conversation, opened=False, duplicate=False)
 
     def save_outcome(self, event_id: str, conversation_id: str, events: list[CanonicalEvent]) -> None:
         self._table.put_item(
@@ -191,15 +204,19 @@ class ConversationStore:
             }
         )
 
-    def saved_outcome(self, event_id: str) -> SavedOutcome | None:
-        """The derived events of an event whose routing stopped before it was marked routed."""
-        item = self._get(f"OUTCOME#{event_id}")
-        if item is None or self._get(f"EVENT#{event_id}"):
-            return None
-        from pydantic import TypeAdapter
+    def progress(self, event_id: str) -> RoutingProgress:
+        """How far routing `event_id` got: its routed mark and its saved outcome, in one
+        consistent read of both."""
+        keys = [{"pk": f"EVENT#{event_id}"}, {"pk": f"OUTCOME#{event_id}"}]
+        found = {item["pk"]: item for item in batch_get(self._table, keys, consistent=True)}
+        routed, outcome = found.get(f"EVENT#{event_id}"), found.get(f"OUTCOME#{event_id}")
+        saved = None
+        if outcome is not None and routed is None:
+            from pydantic import TypeAdapter
 
-        events = TypeAdapter(list[CanonicalEvent]).validate_json(item["events"])
-        return SavedOutcome(conversation_id=item["conversation_id"], events=events)
+            events = TypeAdapter(list[CanonicalEvent]).validate_json(outcome["events"])
+            saved = SavedOutcome(conversation_id=outcome["conversation_id"], events=events)
+        return RoutingProgress(routed_into=routed["conversation_id"] if routed else None, saved_outcome=saved)
 
     def mark_routed(self, event_id: str, conversation_id: str, now: datetime) -> None:
         """The last step of routing an event: from now on its redelivery is a no-op."""
@@ -216,8 +233,11 @@ class ConversationStore:
         decision: Decision | None,
         assignment: Assignment | None,
         sla_due_at: datetime | None,
+        touched_topics: Collection[str] = (),
     ) -> None:
-        """Write what sensing and routing found onto the conversation."""
+        """Write what sensing and routing found onto the conversation. `touched_topics`: the
+        topics whose listing threading has just moved to the conversation's last activity (the
+        conversation's, as `thread` answered it), not written again."""
         sets = [
             "sentiment_trend = list_append(if_not_exists(sentiment_trend, :empty), :sentiment)",
             "urgency = :urgency",
@@ -255,8 +275,12 @@ class ConversationStore:
             kwargs["ExpressionAttributeNames"] = names
         updated = self._table.update_item(Key={"pk": f"CONV#{conversation_id}"}, UpdateExpression=expression, **kwargs)
         for topic in sensed.topics:
-            self._touch_topic(conversation_id, tenant, topic, updated["Attributes"]["last_activity_at"])
-        if sla_due_at is not None:
+            if topic not in touched_topics:
+                self._touch_topic(conversation_id, tenant, topic, updated["Attributes"]["last_activity_at"])
+        # The SLA starts once: its conditional write is skipped where the answer shows it started
+        # or was met already (the condition would not hold).
+        started = "sla_due_at" in updated["Attributes"] or "first_response_at" in updated["Attributes"]
+        if sla_due_at is not None and not started:
             self._start_sla(conversation_id, sla_due_at)
         trend = len(updated["Attributes"].get("sentiment_trend", []))
         if trend >= 2 * SENTIMENT_TREND_KEPT:
@@ -463,10 +487,11 @@ class ConversationStore:
 
     def _open(
         self, event: CanonicalEvent, contact_id: str | None, thread_pk: str | None, active_pk: str | None, at: datetime
-    ) -> tuple[str, bool]:
-        """Write a new conversation, then claim the pointers that lead to it. Losing a
-        claim to a concurrent event means that event's conversation is ours too: the
-        draft is deleted and the winner is used."""
+    ) -> Conversation | str:
+        """Write a new conversation with `event` counted in, then claim the pointers that lead
+        to it: the conversation when they are ours. Losing a claim to a concurrent event means
+        that event's conversation is ours too: the draft is deleted and the winner's id is
+        returned, for the event to be attached to it."""
         draft = Conversation(
             id="cv_" + secrets.token_hex(8),
             tenant=event.tenant,
@@ -474,13 +499,17 @@ class ConversationStore:
             opened_at=at,
             last_activity_at=at,
             connection=event.connection,
+            channels=[event.channel.value],
+            providers=[event.provider],
+            thread_keys=[event.conversation_key] if event.conversation_key else [],
+            event_count=1,
+            last_event_id=event.id,
         )
-        # The set attributes are left out: DynamoDB has no empty sets, ADD creates them.
-        item = draft.model_dump(
-            mode="json",
-            exclude_none=True,
-            exclude={"channels", "providers", "thread_keys", "topics", "tags", "sentiment_trend"},
-        )
+        # String sets, as `_attach` ADDs to them; those still empty are left out (DynamoDB has
+        # no empty sets: ADD creates them).
+        sets = {"channels", "providers", "thread_keys", "topics", "tags"}
+        item = draft.model_dump(mode="json", exclude_none=True, exclude=sets | {"sentiment_trend"})
+        item |= {name: set(values) for name in sets if (values := getattr(draft, name))}
         self._table.put_item(Item=item | index_keys(item) | {"pk": f"CONV#{draft.id}"})
         winner = draft.id
         if thread_pk:
@@ -489,8 +518,8 @@ class ConversationStore:
             winner = self._claim_active(active_pk, draft.id, at)
         if winner != draft.id:
             self._table.delete_item(Key={"pk": f"CONV#{draft.id}"})
-            return winner, False
-        return draft.id, True
+            return winner
+        return draft
 
     def _claim(self, pk: str, conversation_id: str) -> str:
         """Point `pk` at the conversation unless it already points somewhere; return the target."""
@@ -536,7 +565,7 @@ class ConversationStore:
             self._table.update_item,
             Key=key,
             UpdateExpression=expression + " SET last_event_id = :event, last_activity_at = :at",
-            ConditionExpression="last_activity_at < :at",
+            ConditionExpression="last_activity_at <= :at",  # a tie too: the later routed is the last
             ExpressionAttributeValues={**values, ":at": at.isoformat()},
             ReturnValues="ALL_NEW",
         )
