@@ -8,17 +8,27 @@ backlog, so batches of one queue run concurrently (in as many of the function's 
 consumer keeps up with what ingest publishes; the function's pool bounds how many run at the same
 moment. Like Lambda's, the extra pollers stop when the queue runs dry: an idle queue has one long
 poll open, not `pollers` (each empty poll is a request the hub's one process answers, ~18 a second
-for nine queues when every poller polled all the time)."""
+for nine queues when every poller polled all the time).
+
+The pollers are the hub's, not a function's (on AWS they are Lambda's own), so they need not go
+through botocore and HTTP: `InProcessQueues` answers their receives and deletes from moto's SQS
+backend in the hub's process, behind the same snapshot lock and with the same answers as the
+HTTP API (two requests per batch the emulator no longer parses, routes and serialises, and that
+botocore no longer builds, signs and parses in the same process)."""
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from infra.local.emulator import REGION, ConsumerQueue
+from infra.local.emulator import ACCOUNT, REGION, ConsumerQueue
+
+if TYPE_CHECKING:
+    from infra.local.persistence import GuardedApp
 
 Invoke = Callable[[str, dict[str, Any]], Any]
 
@@ -53,6 +63,71 @@ def lambda_message_attribute(value: dict[str, Any]) -> dict[str, Any]:
     if "BinaryValue" in value:
         attribute["binaryValue"] = base64.b64encode(value["BinaryValue"]).decode()
     return attribute
+
+
+# The system attributes ReceiveMessage answers with AttributeNames=["All"] (those a message has).
+SYSTEM_ATTRIBUTES = (
+    ("SenderId", "sender_id"),
+    ("SentTimestamp", "sent_timestamp"),
+    ("ApproximateReceiveCount", "approximate_receive_count"),
+    ("ApproximateFirstReceiveTimestamp", "approximate_first_receive_timestamp"),
+    ("MessageDeduplicationId", "deduplication_id"),
+    ("MessageGroupId", "group_id"),
+    ("SequenceNumber", "sequence_number"),
+)
+
+
+class InProcessQueues:
+    """The two SQS calls the dispatcher makes, answered by moto's SQS backend in this process in
+    the shapes boto3's `receive_message` (every system and message attribute) and
+    `delete_message_batch` answer. `guard`: the emulator's app, whose snapshot lock and change
+    count the calls go through as an HTTP request would."""
+
+    def __init__(self, guard: GuardedApp | None) -> None:
+        self._guard = guard
+
+    @staticmethod
+    def _backend() -> Any:
+        from moto.sqs.models import sqs_backends
+
+        return sqs_backends[ACCOUNT][REGION]
+
+    def _around(self, action: str) -> Any:
+        return self._guard.direct("sqs", action) if self._guard else contextlib.nullcontext()
+
+    def receive_message(self, *, QueueUrl: str, MaxNumberOfMessages: int, WaitTimeSeconds: int, **_: Any) -> Any:
+        backend, name = self._backend(), QueueUrl.rsplit("/", 1)[-1]
+        with self._around("ReceiveMessage"):
+            queue = backend.get_queue(name)
+            received = backend.receive_message(
+                name, MaxNumberOfMessages, WaitTimeSeconds, queue.visibility_timeout, ["All"]
+            )
+        messages = []
+        for message in received:
+            answer: dict[str, Any] = {
+                "MessageId": message.id,
+                "ReceiptHandle": message.receipt_handle,
+                "MD5OfBody": message.body_md5,
+                "Body": message.body,
+                "Attributes": {
+                    name: str(getattr(message, attribute))
+                    for name, attribute in SYSTEM_ATTRIBUTES
+                    if getattr(message, attribute) is not None
+                },
+            }
+            trace = (message.system_attributes or {}).get("AWSTraceHeader", {}).get("StringValue")
+            if trace:
+                answer["Attributes"]["AWSTraceHeader"] = trace
+            if message.message_attributes:
+                answer["MessageAttributes"] = message.message_attributes
+                answer["MD5OfMessageAttributes"] = message.attribute_md5
+            messages.append(answer)
+        return {"Messages": messages} if messages else {}
+
+    def delete_message_batch(self, *, QueueUrl: str, Entries: list[dict[str, str]]) -> Any:
+        with self._around("DeleteMessageBatch"):
+            deleted, failed = self._backend().delete_message_batch(QueueUrl.rsplit("/", 1)[-1], Entries)
+        return {"Successful": [{"Id": entry} for entry in deleted], "Failed": failed}
 
 
 class Dispatcher:

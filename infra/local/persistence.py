@@ -200,6 +200,28 @@ class GuardedApp:
             if cpu_tally is not None:
                 cpu_tally[key] = cpu_tally.get(key, 0.0) + time.thread_time() - started
 
+    @contextmanager
+    def direct(self, service: str, action: str) -> Iterator[None]:
+        """Around a call the hub makes to moto's backends in its own process, without HTTP (the
+        dispatcher's receives and deletes, infra/local/dispatcher.py): the same lock as a request
+        of that action, the same count of changes, the same tally while a benchmark counts."""
+        tally, cpu_tally = self.tally, self.cpu_tally
+        started = time.thread_time()
+        try:
+            if action in UNLOCKED_ACTIONS:
+                yield
+            else:
+                with self._lock.shared():
+                    if not is_read(action):
+                        self.changes += 1
+                    yield
+        finally:
+            key = ("hub", service, f"{action} (in-process)")
+            if tally is not None:
+                tally[key] += 1
+            if cpu_tally is not None:
+                cpu_tally[key] = cpu_tally.get(key, 0.0) + time.thread_time() - started
+
     def _answer(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         action = aws_action(environ)
         if action in UNLOCKED_ACTIONS:

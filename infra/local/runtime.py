@@ -118,7 +118,7 @@ class LocalRuntime:
     def start(self) -> LocalRuntime:
         from werkzeug.serving import make_server
 
-        from infra.local.dispatcher import Dispatcher
+        from infra.local.dispatcher import Dispatcher, InProcessQueues
         from infra.local.gateway import Gateway, GatewayRequestHandler
         from infra.local.provider_apis import ProviderApis, serve
         from infra.local.scheduler import OneTimeSchedules, Scheduler
@@ -186,7 +186,9 @@ class LocalRuntime:
         self.provider_apis.status_webhook = self.post_status_webhook
         self.provider_apis.call_webhook = self.post_call_callbacks
         # Consumer failures are always reported, even when request logging is off.
-        self.dispatcher = Dispatcher(aws.client("sqs"), queues, self.functions.invoke, log=self.log or report_error)
+        self.dispatcher = Dispatcher(
+            InProcessQueues(self.persistence.app), queues, self.functions.invoke, log=self.log or report_error
+        )
         self.dispatcher.start()
         self.scheduler = Scheduler(self.functions.invoke, log=self.log or report_error)
         self.scheduler.start()

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from infra import topology
-from infra.local.dispatcher import Dispatcher
+from infra.local.dispatcher import Dispatcher, InProcessQueues
 from infra.local.emulator import ConsumerQueue, Emulator, LocalNames, aws_environment, create_resources
 from infra.local.lambdas import InvalidDeliveryPolicy
 from infra.local.runtime import LocalRuntime
@@ -70,10 +70,40 @@ def test_the_dispatcher_feeds_the_delivery_function_one_message_at_a_time(emulat
         seen.append([record["body"] for record in event["Records"]])
         return {"batchItemFailures": []}
 
-    dispatcher = Dispatcher(sqs, queues, invoke, wait_seconds=1)
+    dispatcher = Dispatcher(InProcessQueues(None), queues, invoke, wait_seconds=1)  # as the runtime's
     assert dispatcher.poll_once(queue) + dispatcher.poll_once(queue) == 2
     assert sorted(seen) == [['{"subscription": "sub_1"}'], ['{"subscription": "sub_2"}']]
     assert dispatcher.poll_once(queue) == 0  # both deleted
+
+
+def test_the_dispatchers_in_process_calls_answer_as_the_sqs_api_does(emulator: Any) -> None:
+    sqs, _, _ = emulator
+    url = sqs.create_queue(QueueName="dq-in-process", Attributes={"VisibilityTimeout": "0"})["QueueUrl"]
+    attributes = {
+        "kind": {"DataType": "String", "StringValue": "timer"},
+        "blob": {"DataType": "Binary", "BinaryValue": b"\x00\x01"},
+    }
+    sqs.send_message(QueueUrl=url, MessageBody='{"n": 1}', MessageAttributes=attributes)
+    queues = InProcessQueues(None)
+    (direct,) = queues.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0)["Messages"]
+    (over_http,) = sqs.receive_message(
+        QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"], MessageAttributeNames=["All"]
+    )["Messages"]  # the same message again (visibility 0), received a second time
+    assert direct.keys() == over_http.keys() and direct["Attributes"].keys() == over_http["Attributes"].keys()
+    for name in ("MessageId", "Body", "MD5OfBody", "MessageAttributes", "MD5OfMessageAttributes"):
+        assert direct[name] == over_http[name], name
+    assert (direct["Attributes"]["ApproximateReceiveCount"], over_http["Attributes"]["ApproximateReceiveCount"]) == (
+        "1",
+        "2",
+    )
+    deleted = queues.delete_message_batch(
+        QueueUrl=url,
+        Entries=[{"Id": "0", "ReceiptHandle": over_http["ReceiptHandle"]}, {"Id": "1", "ReceiptHandle": "not-one"}],
+    )
+    assert deleted["Successful"] == [{"Id": "0"}] and [f["Code"] for f in deleted["Failed"]] == [
+        "ReceiptHandleIsInvalid"
+    ]
+    assert queues.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0) == {}
 
 
 def test_a_record_whose_visibility_the_function_changed_comes_back_after_that_time(emulator: Any) -> None:
@@ -92,7 +122,7 @@ def test_a_record_whose_visibility_the_function_changed_comes_back_after_that_ti
             return {"batchItemFailures": [{"itemIdentifier": record["messageId"]}]}
         return {"batchItemFailures": []}
 
-    dispatcher = Dispatcher(sqs, queues, invoke, wait_seconds=1)
+    dispatcher = Dispatcher(InProcessQueues(None), queues, invoke, wait_seconds=1)
     assert dispatcher.poll_once(queue) == 0  # failed, left in the queue
     assert dispatcher.poll_once(queue) == 0 and len(calls) == 1  # invisible for now
     deadline = time.monotonic() + 15  # far below the queue's 180 s visibility timeout

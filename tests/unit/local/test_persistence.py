@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -128,6 +129,29 @@ def test_aws_actions_that_change_state_are_counted() -> None:
     assert guarded.changes == 0
     client.post("/", headers={"X-Amz-Target": "DynamoDB_20120810.PutItem"})
     assert guarded.changes == 1
+
+
+def test_the_hubs_in_process_calls_take_the_snapshot_lock_and_count_as_requests_do() -> None:
+    lock = SharedExclusiveLock()
+    guarded = GuardedApp(None, lock)  # type: ignore[arg-type]  # no HTTP request here
+    snapshot_waited: list[bool] = []
+
+    def try_a_snapshot() -> None:
+        taker = threading.Thread(target=lambda: lock.exclusive().__enter__())
+        taker.daemon = True
+        taker.start()
+        taker.join(0.2)
+        snapshot_waited.append(taker.is_alive())
+
+    with guarded.direct("sqs", "ReceiveMessage"):  # a long poll: never holds a snapshot
+        try_a_snapshot()
+    assert snapshot_waited == [False] and guarded.changes == 0
+    lock = guarded._lock = SharedExclusiveLock()  # the one above is held by that snapshot for good
+    guarded.tally, guarded.cpu_tally = Counter(), {}
+    with guarded.direct("sqs", "DeleteMessageBatch"):
+        try_a_snapshot()
+    assert snapshot_waited == [False, True] and guarded.changes == 1
+    assert guarded.tally == {("hub", "sqs", "DeleteMessageBatch (in-process)"): 1}
 
 
 def test_fresh_discards_the_snapshot_and_the_journal(tmp_path: Path) -> None:
