@@ -220,9 +220,13 @@ def test_quick_local_load_benchmark_reports_every_level(capsys):
         assert level["accepted"] == level["sent"] == local_load.QUICK_LEVELS[level["senders"]]
         assert level["logged"] == level["accepted"] and level["caught_up_s"] is not None
         assert level["ack_ms"]["p50"] > 0 and level["to_event_log_ms"]["max"] >= level["to_event_log_ms"]["p50"] > 0
+        # Then every consumer finished, and the whole hub's CPU counts the sandboxes too.
+        assert level["drained_s"] is not None
+        assert level["whole_cpu_ms_per_webhook"] > level["drained_cpu_ms_per_webhook"]["hub"] > 0
     assert report["missed"] == local_load.missed(report["levels"][-1])
     # --count: the top level's emulator requests per webhook, and moto's CPU for them, by action.
     requests = report["levels"][-1]["requests_per_webhook"]
     assert requests["total"] > 0 and requests["cpu_ms_total"] > 0
     assert set(requests["cpu_ms_by_action"]) <= set(requests["by_action"])
+    assert "hub/sqs/ReceiveMessage (in-process)" in requests["by_action"]  # the dispatcher's, without HTTP
     print(json.dumps(report))
