@@ -91,8 +91,18 @@ def handle_webhook(
             f"content type {request.content_type or '(none)'!r} is not accepted for {provider}; "
             f"expected one of {', '.join(adapter.content_types)}"
         )
-    credential_sets = deps.credentials.get(connection_id).valid_sets(now)
-    request = verify_with_any(adapter, request, credential_sets, now)
+    stored = deps.credentials.get(connection_id)
+    credential_sets = stored.valid_sets(now)
+    try:
+        request = verify_with_any(adapter, request, credential_sets, now)
+    except SignatureError:
+        # Kept for a minute per sandbox, the credentials may predate a rotation: read them again
+        # (at most every few seconds per connection) and try once more before refusing.
+        fresher = deps.credentials.refreshed(connection_id)
+        if fresher is None or fresher == stored:
+            raise
+        credential_sets = fresher.valid_sets(now)
+        request = verify_with_any(adapter, request, credential_sets, now)
     adapter.after_verified(request)
     drafts = adapter.normalise(request)
     if not drafts:

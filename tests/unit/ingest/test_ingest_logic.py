@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import time
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -181,6 +183,34 @@ def test_publish_failure_is_503_and_the_retry_goes_through(world):
     retry = ingest(world, signed({"type": "a.b"}, msg_id="msg_retry"))
     assert retry.kind == "accepted"
     assert len(world.bus.events()) == 1
+
+
+def test_credentials_cached_before_a_rotation_are_read_again_when_a_signature_fails(world, monkeypatch):
+    cached = CredentialStore(aws.client("secretsmanager"), topology.secrets_prefix("test"), max_age_seconds=60)
+    deps = replace(world.deps, credentials=cached)
+    assert ingest(world, signed({"type": "a.b"}, msg_id="before"), deps=deps).kind == "accepted"  # read, kept
+    world.credentials.rotate("con_0123456789abcdef", {"secret": NEW_SECRET}, timedelta(hours=1), NOW)
+    # The provider signs with the new secret at once: accepted, not refused for the cache's minute.
+    assert ingest(world, signed({"type": "a.b"}, msg_id="new", secret=NEW_SECRET), deps=deps).kind == "accepted"
+    # Forged requests: refused, and the secret is read again at most once per interval.
+    reads: list[bool] = []
+    get = cached.get
+    monkeypatch.setattr(cached, "get", lambda connection, *, fresh=False: reads.append(fresh) or get(connection))
+    clock = [time.monotonic() + cached.REFRESH_INTERVAL_SECONDS]  # past the refresh the rotation caused
+    monkeypatch.setattr("switchboard_core.connections.time.monotonic", lambda: clock[0])
+    for n in range(3):
+        with pytest.raises(HubError) as caught:
+            ingest(world, signed({"type": "a.b"}, msg_id=f"forged{n}", secret=SECRET.replace("M", "N")), deps=deps)
+        assert caught.value.status == 401
+    assert reads.count(True) == 1
+    clock[0] += cached.REFRESH_INTERVAL_SECONDS
+    with pytest.raises(HubError):
+        ingest(world, signed({"type": "a.b"}, msg_id="forged-later", secret=SECRET.replace("M", "N")), deps=deps)
+    assert reads.count(True) == 2
+
+
+def test_uncached_credentials_are_not_read_twice_for_a_bad_signature(world):
+    assert world.credentials.refreshed("con_0123456789abcdef") is None  # max_age 0: every read is fresh
 
 
 def test_rotation_accepts_old_and_new_secrets_during_grace(world):

@@ -121,11 +121,16 @@ class CredentialStore:
     """Reads through Powertools Parameters (cached for `max_age` seconds per
     execution environment); writes through the Secrets Manager client."""
 
+    # A cached set that fails a signature is read again, at most this often per connection: a
+    # rotation is seen at once, and a flood of forged requests costs one read per interval.
+    REFRESH_INTERVAL_SECONDS = 5.0
+
     def __init__(self, secrets_client: Any, prefix: str, max_age_seconds: int = 60) -> None:
         self._client = secrets_client
         self._prefix = prefix
         self._max_age = max_age_seconds
         self._provider: Any = None
+        self._refreshed_at: dict[str, float] = {}
 
     def secret_name(self, connection_id: str) -> str:
         return f"{self._prefix}{connection_id}"
@@ -137,14 +142,29 @@ class CredentialStore:
             self._provider = SecretsProvider(boto3_client=self._client)
         return self._provider
 
-    def get(self, connection_id: str) -> StoredCredentials:
+    def get(self, connection_id: str, *, fresh: bool = False) -> StoredCredentials:
         from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 
         try:
-            raw = self._reader().get(self.secret_name(connection_id), max_age=self._max_age)
+            raw = self._reader().get(self.secret_name(connection_id), max_age=self._max_age, force_fetch=fresh)
         except GetParameterError as exc:
             raise HubError("connection credentials unavailable", status=503, code="credentials_unavailable") from exc
         return StoredCredentials.model_validate_json(raw)
+
+    def refreshed(self, connection_id: str) -> StoredCredentials | None:
+        """The credentials read again past the cache, when the cached ones may be stale (they
+        failed a signature: the secret may have been rotated since they were read); None when
+        nothing is cached or this connection's were read again within REFRESH_INTERVAL_SECONDS."""
+        if self._max_age <= 0:
+            return None
+        now = time.monotonic()
+        last = self._refreshed_at.get(connection_id)
+        if last is not None and now - last < self.REFRESH_INTERVAL_SECONDS:
+            return None
+        if len(self._refreshed_at) >= MAX_CACHED_CONNECTIONS:
+            self._refreshed_at.clear()
+        self._refreshed_at[connection_id] = now
+        return self.get(connection_id, fresh=True)
 
     def create(self, connection_id: str, credentials: Mapping[str, str], tenant: str) -> None:
         stored = StoredCredentials(current=dict(credentials))
