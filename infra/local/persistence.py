@@ -187,27 +187,17 @@ class GuardedApp:
         self.cpu_tally: dict[tuple[str, str, str], float] | None = None
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
-        tally, cpu_tally = self.tally, self.cpu_tally
-        if tally is None and cpu_tally is None:
+        if self.tally is None and self.cpu_tally is None:
             return self._answer(environ, start_response)
-        key = (caller(environ) or "hub", aws_service(environ), aws_action(environ))
-        started = time.thread_time()
-        try:
+        with self._counted((caller(environ) or "hub", aws_service(environ), aws_action(environ))):
             return self._answer(environ, start_response)
-        finally:
-            if tally is not None:
-                tally[key] += 1
-            if cpu_tally is not None:
-                cpu_tally[key] = cpu_tally.get(key, 0.0) + time.thread_time() - started
 
     @contextmanager
     def direct(self, service: str, action: str) -> Iterator[None]:
         """Around a call the hub makes to moto's backends in its own process, without HTTP (the
         dispatcher's receives and deletes, infra/local/dispatcher.py): the same lock as a request
         of that action, the same count of changes, the same tally while a benchmark counts."""
-        tally, cpu_tally = self.tally, self.cpu_tally
-        started = time.thread_time()
-        try:
+        with self._counted(("hub", service, f"{action} (in-process)")):
             if action in UNLOCKED_ACTIONS:
                 yield
             else:
@@ -215,8 +205,15 @@ class GuardedApp:
                     if not is_read(action):
                         self.changes += 1
                     yield
+
+    @contextmanager
+    def _counted(self, key: tuple[str, str, str]) -> Iterator[None]:
+        """One request of `key` in the benchmark's tallies, with the serving thread's CPU for it."""
+        tally, cpu_tally = self.tally, self.cpu_tally
+        started = time.thread_time()
+        try:
+            yield
         finally:
-            key = ("hub", service, f"{action} (in-process)")
             if tally is not None:
                 tally[key] += 1
             if cpu_tally is not None:

@@ -55,10 +55,10 @@ BOOT_TIMEOUT_SECONDS = 120.0
 # the admin API), which on AWS have compute of their own. They still get every idle cycle, so
 # they catch up as soon as callers leave them room.
 BACKGROUND_NICENESS = 10
-# What a sandbox gets of the hub's own environment besides the function's variables: the emulator's
-# endpoint and credentials (Lambda's role credentials and region), and what the OS needs.
 # A directory: every sandbox profiles its invocations into it (infra/local/worker.py, _Profile).
 PROFILE_ENV = "SWITCHBOARD_PROFILE_FUNCTIONS"
+# What a sandbox gets of the hub's own environment besides the function's variables: the emulator's
+# endpoint and credentials (Lambda's role credentials and region), and what the OS needs.
 INHERITED = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR")
 APP_ID_ENV = "AWS_SDK_UA_APP_ID"
 

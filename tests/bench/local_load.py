@@ -266,6 +266,14 @@ def consumer_backlog(queues: list[Any]) -> dict[str, int]:
     return backlog
 
 
+def hub_cpu_since(before: Any, generator: float, now: Any) -> tuple[float, float]:
+    """The hub process's CPU seconds between two `os.times()`, less the load generator's own (counted
+    from `generator` on), and its snapshot writers' (forked children, waited for: the hub's too)."""
+    own = now.user + now.system - before.user - before.system - (_generator_cpu - generator)
+    snapshots = now.children_user + now.children_system - before.children_user - before.children_system
+    return own, snapshots
+
+
 def run_level(
     level: Level,
     watcher: LogWatcher,
@@ -293,9 +301,7 @@ def run_level(
     after = os.times()
     # Whether the other consumers kept up too: what each still had when the event log caught up.
     backlog = consumer_backlog(queues or [])
-    hub_cpu = after.user + after.system - cpu.user - cpu.system - (_generator_cpu - generator)
-    # The snapshots' writers are the hub's children, waited for: their CPU is the hub's too.
-    snapshot_cpu = after.children_user + after.children_system - cpu.children_user - cpu.children_system
+    hub_cpu, snapshot_cpu = hub_cpu_since(cpu, generator, after)
     functions_cpu = cpu_by_function(sandbox_start, sandbox_cpu(sandboxes))
     accepted = [w for w in level.webhooks if 200 <= w.status < 300]
     logged = [w for w in accepted if w.logged]
@@ -333,9 +339,7 @@ def run_level(
     deadline = level.stopped + drain_wait
     while (pending := consumer_backlog(queues or [])) and time.monotonic() < deadline:
         time.sleep(DRAIN_POLL_SECONDS)
-    drained = os.times()
-    hub_drained = drained.user + drained.system - cpu.user - cpu.system - (_generator_cpu - generator)
-    snapshots_drained = drained.children_user + drained.children_system - cpu.children_user - cpu.children_system
+    hub_drained, snapshots_drained = hub_cpu_since(cpu, generator, os.times())
     functions_drained = cpu_by_function(sandbox_start, sandbox_cpu(sandboxes))
     per_webhook = 1000 / max(1, len(level.webhooks))
     level.figures["drained_s"] = None if pending else round(time.monotonic() - level.stopped, 2)
