@@ -27,12 +27,20 @@ from infra import topology
 from infra.local.sns_dev import dev_certificate_dir
 
 SERVICE_NAME = "POWERTOOLS_SERVICE_NAME"
+CACHE_SECONDS_ENV = "CREDENTIALS_CACHE_SECONDS"
+# Ingest keeps its connections and their secrets as deployed (60 s), since a refused signature
+# reads the secret again at once (switchboard_core.connections.CredentialStore): uncached, they
+# were two of its six calls to the emulator per webhook. So a deleted connection is accepted for
+# up to that long locally too, as on AWS; `ingest_cache_seconds` shortens it (the tests' hub).
+INGEST_KEEPS_ITS_CACHE = "ingest"
 LOCAL_ENVIRONMENT = {
     # No X-Ray daemon locally. Metrics stay on: Powertools never clears them when
     # disabled, so they would pile up in a long-running dev process. Their EMF lines
     # on stdout are what CloudWatch would read.
     "POWERTOOLS_TRACE_DISABLED": "true",
-    "CREDENTIALS_CACHE_SECONDS": "0",
+    # The send APIs' credentials (auto-replies, notifications, calls...) are read at every send, so
+    # a set changed for a demo is used at once. Ingest is the exception (INGEST_KEEPS_ITS_CACHE).
+    CACHE_SECONDS_ENV: "0",
     # Dev only: lets the SNS adapter trust the demo certificate the `sns` samples sign with
     # (infra/local/samples/sns.py). Never set by the CDK app.
     "SWITCHBOARD_SNS_DEV_CERT_DIR": str(dev_certificate_dir()),
@@ -110,10 +118,12 @@ class LocalFunctions:
         stage: str,
         extra_env: dict[str, str] | None = None,
         delivery_policy: dict[str, Any] | None = None,
+        ingest_cache_seconds: int | None = None,
     ) -> None:
         self._names = dict(names)
         self._stage = stage
         self._extra = {**LOCAL_ENVIRONMENT, **(extra_env or {})}
+        self._ingest_cache = None if ingest_cache_seconds is None else str(ingest_cache_seconds)
         # Only the functions that read DELIVERY_POLICY (admin, delivery) get the faster one.
         self._delivery_policy = None if delivery_policy is None else delivery_policy_value(delivery_policy)
         self._handlers: dict[str, Callable[[dict[str, Any], Any], Any]] = {}
@@ -131,6 +141,10 @@ class LocalFunctions:
     def environment(self, name: str) -> dict[str, str]:
         function = topology.FUNCTIONS[name]
         environment = {**topology.function_environment(function, self._names, self._stage), **self._extra}
+        if name == INGEST_KEEPS_ITS_CACHE:
+            environment.pop(CACHE_SECONDS_ENV, None)
+            if self._ingest_cache is not None:
+                environment[CACHE_SECONDS_ENV] = self._ingest_cache
         if self._delivery_policy is not None and topology.DELIVERY_POLICY_ENV in environment:
             environment[topology.DELIVERY_POLICY_ENV] = self._delivery_policy
         return environment

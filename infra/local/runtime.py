@@ -112,6 +112,9 @@ class LocalRuntime:
     delivery_policy: dict[str, Any] | None = None
     # Forget the emulator's state kept from earlier runs (the admin key and demo ids stay).
     fresh: bool = False
+    # Seconds ingest keeps a connection and its credentials; None: as deployed (60 s), so a deleted
+    # connection is refused within a minute. Tests that delete connections shorten it.
+    ingest_cache_seconds: int | None = None
     # Seconds between snapshots of the emulator's state (taken only when something changed).
     snapshot_seconds: float = 5.0
 
@@ -158,6 +161,7 @@ class LocalRuntime:
             LOCAL_STAGE,
             extra_env={API_OVERRIDE_ENV: self.provider_apis_url},
             delivery_policy=delivery_policy,
+            ingest_cache_seconds=self.ingest_cache_seconds,
         )
         self.admin_key = self.seed_admin_key()
         self.demo = self.seed_demo_connections()

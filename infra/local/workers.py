@@ -305,8 +305,9 @@ class WorkerFunctions(LocalFunctions):
         extra_env: dict[str, str] | None = None,
         delivery_policy: dict[str, Any] | None = None,
         max_workers: int | None = None,
+        ingest_cache_seconds: int | None = None,
     ) -> None:
-        super().__init__(names, stage, extra_env, delivery_policy)
+        super().__init__(names, stage, extra_env, delivery_policy, ingest_cache_seconds)
         cap = max_workers or int(os.environ.get(WORKERS_ENV) or DEFAULT_MAX_WORKERS)
         self._pools = {name: Pool(name, self, max(1, cap)) for name in topology.FUNCTIONS}
         self._injections: dict[str, list[dict[str, Any]]] = {name: [] for name in topology.FUNCTIONS}

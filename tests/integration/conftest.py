@@ -101,6 +101,9 @@ def wait_for(check: Callable[[], Any], timeout: float = 15.0, interval: float = 
         time.sleep(interval)
 
 
+INGEST_CACHE_SECONDS = 2
+
+
 @pytest.fixture(scope="package")
 def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
     from infra.local.runtime import LocalRuntime
@@ -109,7 +112,11 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
     os.environ.update(AWS_TEST_ENV)
     os.environ.pop("SWITCHBOARD_ADMIN_KEY", None)
     os.environ["SWITCHBOARD_DELIVERY_POLICY"] = json.dumps(FAST_DELIVERY_POLICY)
-    runtime = LocalRuntime(state_dir=tmp_path_factory.mktemp("state"), port=0).start()
+    # Ingest's connection cache as deployed but shorter: a deleted connection is refused within
+    # seconds (test_cli.py), and every webhook still goes through the cache.
+    runtime = LocalRuntime(
+        state_dir=tmp_path_factory.mktemp("state"), port=0, ingest_cache_seconds=INGEST_CACHE_SECONDS
+    ).start()
     try:
         yield Hub(runtime=runtime, bus=attach_bus_capture(runtime.names.bus, "integration-capture"))
     finally:

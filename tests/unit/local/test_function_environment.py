@@ -152,3 +152,15 @@ def test_the_admin_function_gets_the_campaign_queue_and_the_trigger_rules_prefix
 @pytest.mark.parametrize("name", sorted(set(topology.FUNCTIONS) - {"admin", "campaigns"}))
 def test_no_other_function_gets_campaign_variables(probed: LocalFunctions, name: str) -> None:
     assert not {key for key in probed.invoke(name, {}) if key.startswith("CAMPAIGN_")}, name
+
+
+def test_ingest_keeps_its_connections_as_deployed_and_the_senders_read_credentials_at_once(
+    probed: LocalFunctions, probes: None
+) -> None:
+    # Ingest: no CREDENTIALS_CACHE_SECONDS, so the deployed default (a minute) applies; the
+    # functions that send read their send-API credentials at every send.
+    assert "CREDENTIALS_CACHE_SECONDS" not in probed.invoke("ingest", {})
+    assert probed.invoke("replies", {})["CREDENTIALS_CACHE_SECONDS"] == "0"
+    shortened = LocalFunctions(NAMES, "test", ingest_cache_seconds=2)
+    assert shortened.invoke("ingest", {})["CREDENTIALS_CACHE_SECONDS"] == "2"
+    assert shortened.invoke("replies", {})["CREDENTIALS_CACHE_SECONDS"] == "0"
