@@ -3,7 +3,9 @@
 Starts the local hub as the integration tests do (free ports, a temporary state directory, the
 demo tenant's routing set-up) and, at 1, 8 and 32 concurrent senders, posts signed webhooks from
 the samples `switchboard send` uses (a mix: Twilio SMS, WhatsApp through Meta, a Slack message, a
-Telegram message; each with fresh ids, so each is new to the hub). For each level it reports:
+Telegram message; each with fresh ids, so each is new to the hub) from a process of senders
+(tests/bench/load_senders.py: providers are other machines, not threads of the hub's
+interpreter). For each level it reports:
 
 - accepted/s: webhooks answered 2xx per second of sending;
 - p50 / p99 / max time to acknowledgement (the provider's view);
@@ -13,8 +15,8 @@ Telegram message; each with fresh ids, so each is new to the hub). For each leve
   within the wait);
 - the hub process's CPU per webhook (gateway, dispatcher and the emulator, which answers every
   function's AWS calls; the sandboxes are other processes), counted until the log caught up, without
-  what the load generator itself spends in that process (its HTTP clients and log lookups, counted
-  per thread), plus the snapshots' writers (forked children); each function's sandboxes' CPU per
+  what the load generator's log lookups spend in that process (counted per thread; the senders'
+  CPU is reported beside it), plus the snapshots' writers (forked children); each function's sandboxes' CPU per
   webhook (read from /proc), what each consumer still had queued when the event log caught up
   (did routing, replies... keep up too), and the load average when the level ended;
 - how long after the senders stopped every consumer's queue was empty (routing and what follows
@@ -35,22 +37,23 @@ CPU moto spent answering each kind per webhook.
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+REPOSITORY = Path(__file__).resolve().parents[2]
 MIX: tuple[tuple[str, str | None], ...] = (
     ("twilio", "sms"),
     ("twilio", "sms"),
@@ -144,8 +147,8 @@ def cpu_by_function(before: dict[int, tuple[str, float]], after: dict[int, tuple
     return used
 
 
-# CPU the load generator spends in the hub's process (the senders' HTTP clients, the log watcher's
-# lookups): counted per thread and taken out of the hub's figure.
+# CPU the load generator spends in the hub's process (the log watcher's lookups), counted per
+# thread and taken out of the hub's figure; the senders are a process of their own (load_senders.py).
 _generator_cpu = 0.0
 _generator_lock = threading.Lock()
 
@@ -156,27 +159,44 @@ def _count_generator_cpu(seconds: float) -> None:
         _generator_cpu += seconds
 
 
-def post(webhook: Webhook) -> None:
-    cpu = time.thread_time()
-    try:
-        _post(webhook)
-    finally:
-        _count_generator_cpu(time.thread_time() - cpu)
-
-
-def _post(webhook: Webhook) -> None:
-    signed = webhook.request
-    request = urllib.request.Request(signed.url, data=signed.body or None, headers=signed.headers, method=signed.method)
-    webhook.sent = time.monotonic()
-    try:
-        with urllib.request.urlopen(request, timeout=60) as answer:
-            answer.read()
-            webhook.status = answer.status
-    except urllib.error.HTTPError as error:
-        webhook.status = error.code
-    except OSError:  # no answer within the client's minute (a provider would have given up long before)
-        webhook.status = 0
-    webhook.acked = time.monotonic()
+def send_all(level: Level, answered: Callable[[Webhook], None]) -> float:
+    """Post the level's webhooks from a process of senders (tests/bench/load_senders.py), calling
+    `answered` with each webhook as its answer comes; sets the level's start and stop. Returns the
+    senders' CPU seconds."""
+    job = {
+        "senders": level.senders,
+        "requests": [
+            {
+                "method": w.request.method,
+                "url": w.request.url,
+                "headers": dict(w.request.headers),
+                "body": base64.b64encode(w.request.body or b"").decode(),
+            }
+            for w in level.webhooks
+        ],
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.bench.load_senders"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        cwd=REPOSITORY,
+    )
+    assert process.stdin is not None and process.stdout is not None
+    process.stdin.write(json.dumps(job).encode())
+    process.stdin.close()
+    last: dict[str, Any] = {}
+    for line in process.stdout:
+        answer = json.loads(line)
+        if "index" not in answer:
+            last = answer
+            continue
+        webhook = level.webhooks[answer["index"]]
+        webhook.sent, webhook.acked, webhook.status = answer["sent"], answer["acked"], answer["status"]
+        answered(webhook)
+    if process.wait() != 0 or not last:
+        raise RuntimeError(f"the senders' process failed (exit status {process.returncode})")
+    level.started, level.stopped = last["started"], last["stopped"]
+    return float(last["cpu"])
 
 
 class LogWatcher:
@@ -281,8 +301,7 @@ def run_level(
     queues: list[Any] | None = None,
     drain_wait: float = WAIT_FOR_DRAIN_SECONDS,
 ) -> None:
-    def send(webhook: Webhook) -> None:
-        post(webhook)
+    def answered(webhook: Webhook) -> None:
         if 200 <= webhook.status < 300:
             watcher.watch(webhook)
 
@@ -290,10 +309,7 @@ def run_level(
     sandbox_start = sandbox_cpu(sandboxes)
     generator = _generator_cpu
     cpu = os.times()
-    level.started = time.monotonic()
-    with ThreadPoolExecutor(max_workers=level.senders) as senders:
-        list(senders.map(send, level.webhooks))
-    level.stopped = time.monotonic()
+    senders_cpu = send_all(level, answered)
     deadline = level.stopped + WAIT_FOR_LOG_SECONDS
     while watcher.pending() and time.monotonic() < deadline:
         time.sleep(POLL_SECONDS)
@@ -319,7 +335,7 @@ def run_level(
         "hub_cpu_ms_per_webhook": round(hub_cpu * 1000 / max(1, len(level.webhooks)), 1),
         "snapshot_cpu_ms_per_webhook": round(max(0.0, snapshot_cpu) * 1000 / max(1, len(level.webhooks)), 1),
         "load_generator_cpu_ms_per_webhook": round(
-            (_generator_cpu - generator) * 1000 / max(1, len(level.webhooks)), 1
+            (_generator_cpu - generator + senders_cpu) * 1000 / max(1, len(level.webhooks)), 1
         ),
         "functions_cpu_ms_per_webhook": {
             name: round(seconds * 1000 / max(1, len(level.webhooks)), 1)
