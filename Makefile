@@ -73,13 +73,15 @@ fuzz: $(VENV)/.installed
 
 # The long forms of what CI runs short (hours): the property tests at 10,000 inputs, fault injection
 # on every AWS call of every function, 20,000 webhooks through the local hub with a kill -9 halfway,
-# and the local runtime under load. Each runs whatever the others' verdicts; any failure exits 1.
+# and the local runtime under load (a burst, then four minutes at 7 webhooks/s, which the consumers
+# must keep up with). Each runs whatever the others' verdicts; any failure exits 1.
 soak: $(VENV)/.installed
 	@status=0; \
 	$(MAKE) fuzz || status=1; \
 	$(BIN)/python -m tests.faults || status=1; \
 	$(BIN)/python -m tests.load.reconcile --webhooks 20000 --kill-at 10000 || status=1; \
 	$(BIN)/python -m tests.bench.local_load || status=1; \
+	$(BIN)/python -m tests.bench.local_load --levels 32=1680 --rate 7 || status=1; \
 	exit $$status
 
 # The console's screenshots in docs/console/ (a local hub with a few webhooks, headless chromium).

@@ -3,7 +3,10 @@ machines, so their HTTP clients must not share the hub's interpreter (32 client 
 hub's process competed with the emulator and the gateway for its one interpreter lock).
 
 Reads one JSON job on stdin: {"senders": N, "requests": [{"method", "url", "headers",
-"body" (base64)}]}. Posts them with N threads, each request once, and writes one JSON line per
+"body" (base64)}], "rate": R or null}. Posts them with N threads, each request once (with a
+rate, the i-th no earlier than i / R seconds after the start: an open loop, as providers send
+whatever the hub's pace; without, each thread sends its next as soon as its last is answered),
+and writes one JSON line per
 answer as it comes ({"index", "sent", "acked", "status"}; `time.monotonic()`, which is one clock
 for every process of a Linux machine), then a last line {"started", "stopped", "cpu"} (this
 process's CPU seconds while sending). Status 0: no answer within the minute.
@@ -46,12 +49,15 @@ def main() -> int:
 
     def send(indexed: tuple[int, dict[str, Any]]) -> None:
         index, request = indexed
+        if rate:
+            time.sleep(max(0.0, started + index / rate - time.monotonic()))
         sent, acked, status = post(request)
         line = json.dumps({"index": index, "sent": sent, "acked": acked, "status": status})
         with writing:
             sys.stdout.write(line + "\n")
             sys.stdout.flush()
 
+    rate = job.get("rate")
     cpu = time.process_time()
     started = time.monotonic()
     with ThreadPoolExecutor(max_workers=job["senders"]) as senders:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tests.bench.ingest import main
 
 
@@ -230,3 +232,31 @@ def test_quick_local_load_benchmark_reports_every_level(capsys):
     assert set(requests["cpu_ms_by_action"]) <= set(requests["by_action"])
     assert "hub/sqs/ReceiveMessage (in-process)" in requests["by_action"]  # the dispatcher's, without HTTP
     print(json.dumps(report))
+
+
+def test_local_load_at_an_open_loop_rate_reports_whether_the_consumers_kept_up(capsys):
+    """--rate: the webhooks go out on a schedule, not as fast as answered, and the report says
+    whether every consumer kept up (the backlog each second, its growth, the drain); whether they
+    did depends on the machine, so only the figures are checked."""
+    from tests.bench import local_load
+
+    local_load.main(["--quick", "--json", "--levels", "4=12", "--rate", "6"])
+    out = capsys.readouterr().out
+    report = json.loads(out[out.index('{\n  "start_s"') :])
+    (level,) = report["levels"]
+    assert level["accepted"] == level["sent"] == 12 and level["rate"] == 6
+    # Twelve webhooks at six a second take about two seconds, however fast the hub answers.
+    assert level["sending_s"] >= 1.8
+    assert level["backlog_totals"] and all(total >= 0 for total in level["backlog_totals"])
+    assert isinstance(level["consumers_kept_up"], bool) and "backlog_growth_per_s" in level
+    assert report["missed"] == ([] if level["consumers_kept_up"] else ["consumers did not keep up at 6.0/s"])
+
+
+def test_a_rate_level_longer_than_the_signatures_last_is_refused_before_the_hub_starts(capsys):
+    """Its webhooks are signed before it starts: Slack's would expire before the last were sent."""
+    from tests.bench import local_load
+
+    with pytest.raises(SystemExit) as refused:
+        local_load.main(["--levels", "32=2400", "--rate", "8"])
+    assert refused.value.code == 2
+    assert "signatures expire" in capsys.readouterr().err
