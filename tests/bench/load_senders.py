@@ -6,10 +6,10 @@ Reads one JSON job on stdin: {"senders": N, "requests": [{"method", "url", "head
 "body" (base64)}], "rate": R or null}. Posts them with N threads, each request once (with a
 rate, the i-th no earlier than i / R seconds after the start: an open loop, as providers send
 whatever the hub's pace; without, each thread sends its next as soon as its last is answered),
-and writes one JSON line per
-answer as it comes ({"index", "sent", "acked", "status"}; `time.monotonic()`, which is one clock
-for every process of a Linux machine), then a last line {"started", "stopped", "cpu"} (this
-process's CPU seconds while sending). Status 0: no answer within the minute.
+and writes one JSON line per answer as it comes ({"index", "sent", "acked", "status"};
+`time.monotonic()`, which is one clock for every process of a Linux machine), then a last line
+{"started", "stopped", "cpu"} (this process's CPU seconds while sending). Status 0: no answer
+within the minute.
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ def post(request: dict[str, Any]) -> tuple[float, float, int]:
 
 def main() -> int:
     job = json.loads(sys.stdin.buffer.read())
+    rate = job.get("rate")
     writing = threading.Lock()
 
     def send(indexed: tuple[int, dict[str, Any]]) -> None:
@@ -57,7 +58,6 @@ def main() -> int:
             sys.stdout.write(line + "\n")
             sys.stdout.flush()
 
-    rate = job.get("rate")
     cpu = time.process_time()
     started = time.monotonic()
     with ThreadPoolExecutor(max_workers=job["senders"]) as senders:
