@@ -9,9 +9,10 @@ malformed message fails every time and ends in the dead-letter queue, where it i
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import cache, cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
@@ -24,19 +25,19 @@ from functions.campaigns.logic import ChannelExecutor, handle, retry_delay
 from switchboard_core import aws, sending
 from switchboard_core.campaigns.run_store import RunStore
 from switchboard_core.campaigns.runner import CampaignScheduler, MalformedWork, RetryLater, Runner, RunnerDeps
-from switchboard_core.campaigns.store import CampaignStore
 from switchboard_core.outbound import TransientFailure
 from switchboard_core.outbound.transport import http_transport
-from switchboard_core.routing.contacts import ContactStore
-from switchboard_core.routing.conversations import ConversationStore
 from switchboard_core.sending import SendingSettings
 from switchboard_core.settings import load_settings
 from switchboard_core.tracing import LazyTracer
 
 if TYPE_CHECKING:
+    from switchboard_core.campaigns.store import CampaignStore
     from switchboard_core.endpoints import CheckedEndpoint
     from switchboard_core.notification_signing import NotificationSigningKeys
     from switchboard_core.routing.config_store import RoutingConfigStore
+    from switchboard_core.routing.contacts import ContactStore
+    from switchboard_core.routing.conversations import ConversationStore
     from switchboard_core.subscriptions.sender import SendResult
 
 logger = Logger()
@@ -77,22 +78,47 @@ def channel_deps(config: CampaignSettings) -> Any:
     )
 
 
-class RoutingConfig:
-    """The routing configuration store, made when a step first asks it for a responder or a team
-    (only connect_call does): its module brings the routing rules', taxonomy's and teams' models,
-    which no other message needs."""
+class MadeOnFirstUse:
+    """A store made, and its module imported, when a message first calls it, so a cold start
+    pays only for what its message uses. The routing configuration store brings the routing
+    rules', taxonomy's and teams' models, which only connect_call needs; the campaign, contact
+    and conversation stores bring the flow's, campaign's, contact's and conversation's models,
+    which only a message that starts a run or concerns one needs (most bus events concern none)."""
 
-    def __init__(self, table: Any) -> None:
-        self._table = table
+    def __init__(self, make: Callable[[], Any]) -> None:
+        self._make = make
 
     @cached_property
-    def store(self) -> RoutingConfigStore:
-        from switchboard_core.routing.config_store import RoutingConfigStore
-
-        return RoutingConfigStore(self._table)
+    def store(self) -> Any:
+        return self._make()
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.store, name)
+
+
+def campaign_store(table: Any) -> CampaignStore:
+    from switchboard_core.campaigns.store import CampaignStore
+
+    # Versions are immutable: each is read and parsed once per sandbox (the head every time).
+    return CampaignStore(table, versions_cached=VERSIONS_CACHED)
+
+
+def contact_store(table: Any) -> ContactStore:
+    from switchboard_core.routing.contacts import ContactStore
+
+    return ContactStore(table)
+
+
+def conversation_store(table: Any) -> ConversationStore:
+    from switchboard_core.routing.conversations import ConversationStore
+
+    return ConversationStore(table)
+
+
+def routing_config_store(table: Any) -> RoutingConfigStore:
+    from switchboard_core.routing.config_store import RoutingConfigStore
+
+    return RoutingConfigStore(table)
 
 
 def post_webhook(endpoint: CheckedEndpoint, body: bytes, headers: dict[str, str], timeout: float) -> SendResult:
@@ -121,11 +147,13 @@ def dependencies() -> RunnerDeps:
 
     return RunnerDeps(
         runs=RunStore(sending.table(config.runs_table)),
-        # Versions are immutable: each is read and parsed once per sandbox (the head every time).
-        campaigns=CampaignStore(sending.table(config.campaigns_table), versions_cached=VERSIONS_CACHED),
-        contacts=ContactStore(sending.table(config.contacts_table)),
-        conversations=ConversationStore(sending.table(config.conversations_table)),
-        config=RoutingConfig(sending.table(config.routing_table)),
+        # The proxy answers every CampaignStore call by the store it makes on the first one.
+        campaigns=cast("CampaignStore", MadeOnFirstUse(lambda: campaign_store(sending.table(config.campaigns_table)))),
+        contacts=cast("ContactStore", MadeOnFirstUse(lambda: contact_store(sending.table(config.contacts_table)))),
+        conversations=cast(
+            "ConversationStore", MadeOnFirstUse(lambda: conversation_store(sending.table(config.conversations_table)))
+        ),
+        config=MadeOnFirstUse(lambda: routing_config_store(sending.table(config.routing_table))),
         executor=ChannelExecutor(channel_deps(config)),
         scheduler=CampaignScheduler(
             aws.client("scheduler"), config.schedule_group, config.queue_arn, config.scheduler_role_arn

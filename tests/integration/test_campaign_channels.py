@@ -14,7 +14,7 @@ import pytest
 
 from infra.local.cli import main
 from switchboard_core.campaigns.channels import CallOutcome, ChannelDeps, call_outcome, connect_call, place_call
-from switchboard_core.campaigns.flow import Gather
+from switchboard_core.campaigns.keypad import Gather
 from switchboard_core.campaigns.runs import ConnectCallAction, PlaceCallAction
 from switchboard_core.events import CanonicalEvent
 from tests.integration.conftest import wait_for

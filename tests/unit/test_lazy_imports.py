@@ -31,6 +31,13 @@ DEFERRED = {
         "switchboard_core.notification_signing",
         "switchboard_core.routing.config_store",  # connect_call's responders and teams
         "switchboard_core.envelopes",  # bus events, not the function's own work
+        # what starts or advances a run: most bus events concern none
+        "switchboard_core.campaigns.engine",
+        "switchboard_core.campaigns.flow",
+        "switchboard_core.campaigns.models",
+        "switchboard_core.campaigns.store",
+        "switchboard_core.routing.contacts",
+        "switchboard_core.routing.conversations",
     ],
 }
 
@@ -104,6 +111,23 @@ def test_campaigns_reads_responders_through_the_routing_store_made_on_first_use(
     config.store.put_responder(responder)
     assert config.responder("acme", "r-1") == responder
     assert [r.id for r in config.responders("acme")] == ["r-1"]
+
+
+def test_campaigns_reads_campaigns_contacts_and_conversations_through_stores_made_on_first_use(campaigns):
+    from switchboard_core.campaigns.store import CampaignStore
+    from switchboard_core.routing.contacts import ContactStore
+    from switchboard_core.routing.conversations import ConversationStore
+
+    deps = campaigns.dependencies()
+    assert deps.campaigns.get("cmp_missing") is None
+    assert deps.contacts.get("ct_missing") is None
+    assert deps.conversations.get("cv_missing") is None
+    made: Any = deps
+    assert isinstance(made.campaigns.store, CampaignStore)
+    assert made.campaigns.store._versions_cached == campaigns.VERSIONS_CACHED  # versions kept per sandbox
+    assert isinstance(made.contacts.store, ContactStore)
+    assert isinstance(made.conversations.store, ConversationStore)
+    assert made.campaigns.store is made.campaigns.store  # made once, its caches kept
 
 
 @pytest.mark.parametrize("function", ["campaigns", "notifications"])

@@ -29,7 +29,7 @@ from switchboard_core.campaigns.channels import (
     place_call,
     send_message,
 )
-from switchboard_core.campaigns.flow import Gather
+from switchboard_core.campaigns.keypad import Gather
 from switchboard_core.campaigns.runs import ConnectCallAction, PlaceCallAction, SendMessageAction
 from switchboard_core.connections import Connection, ConnectionStore, CredentialStore
 from switchboard_core.events import CanonicalEvent, Channel

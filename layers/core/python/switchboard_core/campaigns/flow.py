@@ -29,6 +29,8 @@ from pydantic import (
     model_validator,
 )
 
+from switchboard_core.campaigns.keypad import Gather
+
 Problems = list[dict[str, str]]
 
 STEP_ID_PATTERN = r"^[A-Za-z][A-Za-z0-9_-]{0,63}$"
@@ -194,11 +196,6 @@ class NotifyTarget(_Strict):
     def _one(self) -> NotifyTarget:
         _exactly_one(self, ("assignee", "team", "responder"))
         return self
-
-
-class Gather(_Strict):
-    num_digits: int = Field(default=1, ge=1, le=16)
-    timeout_seconds: int = Field(default=5, ge=1, le=60)
 
 
 # --- the steps ----------------------------------------------------------------------------------

@@ -27,14 +27,12 @@ import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import ValidationError
 
 from switchboard_core.bus import PublishError
-from switchboard_core.campaigns import engine
-from switchboard_core.campaigns.flow import Flow
 from switchboard_core.campaigns.guards import (
     CALL_CHANNEL,
     DEFAULT_QUIET_HOURS,
@@ -44,7 +42,6 @@ from switchboard_core.campaigns.guards import (
     opted_out,
     quiet_until,
 )
-from switchboard_core.campaigns.models import Campaign
 from switchboard_core.campaigns.run_store import ClaimResult, RunStore, StoredRun
 from switchboard_core.campaigns.runs import (
     ACTIONS,
@@ -67,7 +64,6 @@ from switchboard_core.campaigns.runs import (
     UpdateContactAction,
     WebhookAction,
 )
-from switchboard_core.campaigns.store import CampaignStore
 from switchboard_core.campaigns.work import StartRequest, StopRequest, TimerMessage, TriggerMessage
 from switchboard_core.endpoints import EndpointRefused, Resolver, check_endpoint, resolve_host
 from switchboard_core.events import E164, CanonicalEvent, Channel, EventDraft, SocialHandle
@@ -75,8 +71,16 @@ from switchboard_core.events import Contact as EventContact
 from switchboard_core.outbound.base import OutcomeUnknown, PermanentFailure, TransientFailure
 from switchboard_core.routing import CAMPAIGNS_PROVIDER
 from switchboard_core.routing.contact_points import QuietHours
-from switchboard_core.routing.contacts import Consent, ContactRecord, ContactStore, Identity, identities_of
-from switchboard_core.routing.conversations import ConversationStore
+
+if TYPE_CHECKING:
+    # The engine, the flow's and campaign's models and the contacts' and conversations' stores
+    # are imported by the first message that starts a run or concerns one: most bus events concern
+    # none (docs/benchmarks.md, "Cold start").
+    from switchboard_core.campaigns.flow import Flow
+    from switchboard_core.campaigns.models import Campaign
+    from switchboard_core.campaigns.store import CampaignStore
+    from switchboard_core.routing.contacts import Consent, ContactRecord, ContactStore
+    from switchboard_core.routing.conversations import ConversationStore
 
 # Longer than one invocation can last (the function's timeout is 30 s): a claim still pending
 # after this belongs to a delivery that crashed mid-action.
@@ -403,6 +407,8 @@ def _time_zone(value: str | None) -> str:
 def run_contact(record: ContactRecord, name: str | None = None) -> RunContact:
     """Who a run reaches: the contact's phone, its messaging handles, its time zone (the
     `timezone` attribute) and attributes, as they are when the run starts."""
+    from switchboard_core.routing.contacts import Identity
+
     phone = None
     channels: dict[str, str] = {}
     for token in record.identities:
@@ -479,6 +485,8 @@ class Runner:
         if request.contact.startswith("+"):
             if not E164.match(request.contact):
                 raise MalformedWork(f"contact {request.contact!r} is not an E.164 phone number")
+            from switchboard_core.routing.contacts import Identity
+
             record = self.deps.contacts.resolve(
                 request.tenant,
                 [Identity(kind="phone", value=request.contact)],
@@ -516,6 +524,8 @@ class Runner:
         stored = self.deps.runs.read(run_id)
         if stored is None or (tenant is not None and stored.run.tenant != tenant):
             return Handled("dropped", detail=f"no run {run_id}")
+        from switchboard_core.campaigns import engine
+
         flow = self._flow(stored.run)
         stored = self._settle(stored, flow)
         stopped = self._campaign_stopped(stored.run)
@@ -551,6 +561,8 @@ class Runner:
         found = self.deps.campaigns.version(campaign.id, version)
         if found is None or found.published_at is None:
             return Handled("dropped", detail=f"version {version} of {campaign.id} was never published")
+        from switchboard_core.campaigns import engine
+
         flow = found.flow
         self._flows[(campaign.id, version)] = flow
         advanced = engine.start(
@@ -579,6 +591,8 @@ class Runner:
     def _settle(self, stored: StoredRun, flow: Flow) -> StoredRun:
         """Do the run's outbox, then apply what came of its sends (which may fill the outbox
         again: a call the run waited on goes on), until nothing is left."""
+        from switchboard_core.campaigns import engine
+
         for _ in range(MAX_OUTBOX_ROUNDS):
             if not stored.outbox:
                 return stored
@@ -926,6 +940,8 @@ class Runner:
             if record is None:
                 raise RetryLater(f"contact {summary['id']} is not readable yet")
             return record
+        from switchboard_core.routing.contacts import identities_of
+
         identities = identities_of(event.contact)
         if not identities:
             return None
@@ -980,6 +996,8 @@ class Runner:
         return Handled("applied" if applied else "ignored", tuple(applied), "reply")
 
     def _opt_out(self, event: CanonicalEvent, runs: list[Run], refused: frozenset[str]) -> Handled:
+        from switchboard_core.campaigns import engine
+
         stopped = []
         for run in runs:
             if run.finished:

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, field_validator
 
-from switchboard_core.campaigns.flow import Gather
+from switchboard_core.campaigns.keypad import Gather
 
 RUN_ID_PREFIX = "run_"
 MAX_HISTORY = 200  # steps kept in `steps_done`; older ones are dropped (counted in `steps_dropped`)
