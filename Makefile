@@ -101,6 +101,7 @@ bench: $(VENV)/.installed
 	$(BIN)/python -m tests.bench.routing
 	$(BIN)/python -m tests.bench.scale
 	$(BIN)/python -m tests.bench.fanout
+	$(BIN)/python -m tests.bench.emulator_requests
 	@status=0; \
 	$(BIN)/python -m tests.bench.local_load || status=1; \
 	$(BIN)/python -m tests.bench.coldstart || status=1; \

@@ -726,12 +726,98 @@ def keep_alive_handler() -> type:
     return KeepAliveRequestHandler
 
 
+# The services our functions call with the AWS JSON protocol: every call is a POST to `/` with
+# X-Amz-Target naming the action, and moto answers all of them from one `dispatch`.
+JSON_PROTOCOL_SERVICES = frozenset({"dynamodb", "sqs", "events", "secretsmanager"})
+
+
+class JsonProtocolShortcut:
+    """moto's WSGI app, with its Flask layer skipped for the JSON-protocol calls.
+
+    moto's server answers every request through a Flask app per service: a request context, URL
+    rules, the CORS hook, moto's wrapper and a Flask Response around `BaseResponse.dispatch`,
+    about two fifths of what moto spends on a DynamoDB GetItem (docs/benchmarks.md, "The
+    emulator's Flask layer"). For the JSON protocol that layer decides nothing: the URL is always
+    `/` and the action is in a header. So the first such call of a service goes through Flask's
+    URL map once to find moto's handler for `/`, and every call after it hands moto's request
+    (the class its Flask app uses) straight to that handler, and shapes the answer as Flask
+    would (status line, moto's headers, Content-Type and Content-Length). Everything else (S3,
+    the scheduler's REST calls, moto's own API) goes through moto's app unchanged."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app  # moto's DomainDispatcherApplication
+        self._handlers: dict[str, Callable[..., Any] | None] = {}
+        self._handlers_lock = threading.Lock()
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        handler = self._handler(environ) if self._is_json_protocol(environ) else None
+        if handler is None:
+            return self.app(environ, start_response)
+        from botocore.exceptions import ClientError
+        from moto.moto_api import recorder
+        from moto.moto_server.werkzeug_app import BackendRequest
+        from werkzeug.exceptions import HTTPException
+
+        request = BackendRequest(environ)
+        recorder._record_request(request)
+        try:
+            result = handler(request, request.raw_url, dict(request.headers))
+        except ClientError as exc:  # as moto's Flask wrapper answers it
+            result = 400, {}, exc.response["Error"]["Message"]
+        except HTTPException as exc:  # as Flask answers it
+            return exc.get_response(environ)(environ, start_response)
+        status, headers, body = result if len(result) == 3 else (200, {}, result)
+        return self._respond(int(status), headers, body, start_response)
+
+    @staticmethod
+    def _is_json_protocol(environ: dict[str, Any]) -> bool:
+        from infra.local.persistence import aws_service
+
+        return (
+            environ.get("REQUEST_METHOD") == "POST"
+            and environ.get("PATH_INFO") == "/"
+            and bool(environ.get("HTTP_X_AMZ_TARGET"))
+            and aws_service(environ) in JSON_PROTOCOL_SERVICES
+        )
+
+    def _handler(self, environ: dict[str, Any]) -> Callable[..., Any] | None:
+        """moto's handler for `/` of the request's service, found once through its Flask app's
+        URL map; None (moto's app answers) if that rule is not a plain handler."""
+        from infra.local.persistence import aws_service
+
+        service = aws_service(environ)
+        if service not in self._handlers:
+            with self._handlers_lock:
+                flask_app = self.app.get_application(environ)
+                try:
+                    endpoint, arguments = flask_app.url_map.bind_to_environ(environ).match()
+                except Exception:  # noqa: BLE001 - no rule for `/`: moto's app answers as it would
+                    endpoint, arguments = None, {"unmatched": True}
+                view = flask_app.view_functions.get(endpoint) if endpoint else None
+                callback = getattr(view, "callback", None)
+                self._handlers[service] = callback if callback is not None and not arguments else None
+        return self._handlers[service]
+
+    @staticmethod
+    def _respond(status: int, headers: dict[str, Any], body: str | bytes, start_response: Callable[..., Any]) -> Any:
+        from werkzeug.http import HTTP_STATUS_CODES
+
+        data = body.encode() if isinstance(body, str) else bytes(body or b"")
+        lines = [(str(name), str(value)) for name, value in headers.items() if str(name).lower() != "content-length"]
+        if not any(name.lower() == "content-type" for name, _ in lines):
+            lines.append(("Content-Type", "text/html; charset=utf-8"))  # Flask's default
+        lines.append(("Content-Length", str(len(data))))
+        start_response(f"{status} {HTTP_STATUS_CODES.get(status, 'UNKNOWN').upper()}", lines)  # as werkzeug writes it
+        return [data]
+
+
 class Emulator:
     """moto's threaded server on 127.0.0.1 (port 0 picks a free one), its connections kept alive
-    (keep_alive_handler). `wrap`, when given, wraps moto's WSGI app (the local hub's persistence
-    puts its snapshot lock there)."""
+    (keep_alive_handler), the JSON-protocol calls past moto's Flask layer (JsonProtocolShortcut;
+    `shortcut=False` leaves moto's app alone, for the benchmark that compares the two). `wrap`,
+    when given, wraps the WSGI app (the local hub's persistence puts its snapshot lock there)."""
 
-    def __init__(self, port: int = 0, wrap: Callable[[Any], Any] | None = None) -> None:
+    def __init__(self, port: int = 0, wrap: Callable[[Any], Any] | None = None, shortcut: bool = True) -> None:
         from moto.moto_server.threaded_moto_server import ThreadedMotoServer
         from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
         from werkzeug.serving import make_server
@@ -741,7 +827,9 @@ class Emulator:
 
         class WrappedMotoServer(ThreadedMotoServer):
             def _server_entry(self) -> None:  # moto's own, with the app wrapped
-                app = DomainDispatcherApplication(create_backend_app)
+                app: Any = DomainDispatcherApplication(create_backend_app)
+                if shortcut:
+                    app = JsonProtocolShortcut(app)
                 self._server = make_server(
                     self._ip_address, self._port, wrap(app) if wrap else app, True, request_handler=handler
                 )

@@ -260,3 +260,15 @@ def test_a_rate_level_longer_than_the_signatures_last_is_refused_before_the_hub_
         local_load.main(["--levels", "32=2400", "--rate", "8"])
     assert refused.value.code == 2
     assert "signatures expire" in capsys.readouterr().err
+
+
+def test_quick_emulator_requests_benchmark_reports_every_action(capsys):
+    from tests.bench import emulator_requests
+
+    assert emulator_requests.main(["--quick", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["quick"] is True and report["rounds"] == 1
+    assert set(report["actions"]) == set(emulator_requests.ACTIONS)
+    for figures in report["actions"].values():
+        assert figures["moto_us"] > 0 and figures["shortcut_us"] > 0 and figures["ratio"] > 0
+    assert report["all_actions_ratio"] > 0
