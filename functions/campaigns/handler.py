@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
-from functools import cache, cached_property
+from functools import cache
 from typing import TYPE_CHECKING, Any, cast
 
 from aws_lambda_powertools import Logger, Metrics
@@ -87,13 +87,24 @@ class MadeOnFirstUse:
 
     def __init__(self, make: Callable[[], Any]) -> None:
         self._make = make
+        self._store: Any = None
 
-    @cached_property
+    @property
     def store(self) -> Any:
-        return self._make()
+        return self._made()
+
+    def _made(self) -> Any:
+        # A method, not the property: an AttributeError from the factory then reaches the caller
+        # as it is, instead of sending Python to __getattr__("store").
+        if self._store is None:
+            self._store = self._make()
+        return self._store
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self.store, name)
+        if name.startswith("__") or name in ("store", "_make", "_store"):
+            # Not the store's (copy and pickle ask for these): never made on their account.
+            raise AttributeError(name)
+        return getattr(self._made(), name)
 
 
 def campaign_store(table: Any) -> CampaignStore:

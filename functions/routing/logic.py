@@ -179,7 +179,7 @@ def route(
         sla_due_at=sla_due(decision, event.occurred_at),
         touched_topics=conversation.topics,
     )
-    reply = requested_reply(event, conversation.id, decision, assignment, deps.config) if decision else None
+    reply = requested_reply(event, conversation.id, decision, assignment) if decision else None
     derived = derived_events(event, threaded, contact, sensed, decision, assignment, reply)
     deps.conversations.save_outcome(event.id, conversation.id, derived)
     publish(derived)
@@ -293,6 +293,7 @@ def assign(
                 responder_id=choice.responder.id,
                 strategy=choice.strategy,
                 distance_km=choice.distance_km,
+                responder_name=choice.responder.name,
             )
         responders = [r for r in responders if r.id != choice.responder.id]
 
@@ -320,24 +321,20 @@ def requested_reply(
     conversation_id: str,
     decision: Decision,
     assignment: Assignment | None,
-    config: RoutingConfigStore,
 ) -> dict[str, Any] | None:
     """The auto-reply a rule asked for: rendered, and addressed to the channel the
     customer wrote from (None where that channel cannot be answered: the replies
     function reports it as skipped, so the request is never silently lost)."""
     if decision.auto_reply is None or event.type not in CUSTOMER_INITIATED:
         return None
-    responder = (
-        config.responder(event.tenant, assignment.responder_id)
-        if assignment is not None and assignment.responder_id
-        else None
-    )
+    # The responder's name as `assign` read it to choose: not read again (a GetItem per reply).
+    assignee = (assignment.responder_name or "") if assignment is not None else ""
     team = assignment.team if assignment is not None else (decision.target.team if decision.target else None)
     priority = decision.target.priority if decision.target else None
     variables = {
         "name": event.contact.name or "",
         "team": team or "",
-        "assignee": responder.name if responder else "",
+        "assignee": assignee,
         "reply_within": humanize(SLA_BY_PRIORITY[priority]) if priority else "",
         "conversation": conversation_id,
         "channel": event.channel.value,

@@ -726,9 +726,10 @@ def keep_alive_handler() -> type:
     return KeepAliveRequestHandler
 
 
-# The services our functions call with the AWS JSON protocol: every call is a POST to `/` with
-# X-Amz-Target naming the action, and moto answers all of them from one `dispatch`.
-JSON_PROTOCOL_SERVICES = frozenset({"dynamodb", "sqs", "events", "secretsmanager"})
+# The APIs our functions call with the AWS JSON protocol, by X-Amz-Target's prefix: every call is
+# a POST to `/` with the header naming the action, and moto answers each API from one `dispatch`.
+# (The prefix, not the signing service, picks moto's app: DynamoDB Streams is signed `dynamodb`.)
+JSON_PROTOCOL_TARGETS = frozenset({"DynamoDB_20120810", "AmazonSQS", "AWSEvents", "secretsmanager"})
 
 
 class JsonProtocolShortcut:
@@ -741,8 +742,9 @@ class JsonProtocolShortcut:
     `/` and the action is in a header. So the first such call of a service goes through Flask's
     URL map once to find moto's handler for `/`, and every call after it hands moto's request
     (the class its Flask app uses) straight to that handler, and shapes the answer as Flask
-    would (status line, moto's headers, Content-Type and Content-Length). Everything else (S3,
-    the scheduler's REST calls, moto's own API) goes through moto's app unchanged."""
+    would (status line, moto's headers, Content-Type and Content-Length; flask-cors's
+    Access-Control-Allow-Origin is the one header it leaves out). Everything else (S3, the
+    scheduler's REST calls, moto's own API) goes through moto's app unchanged."""
 
     def __init__(self, app: Any) -> None:
         self.app = app  # moto's DomainDispatcherApplication
@@ -771,22 +773,17 @@ class JsonProtocolShortcut:
 
     @staticmethod
     def _is_json_protocol(environ: dict[str, Any]) -> bool:
-        from infra.local.persistence import aws_service
-
         return (
             environ.get("REQUEST_METHOD") == "POST"
             and environ.get("PATH_INFO") == "/"
-            and bool(environ.get("HTTP_X_AMZ_TARGET"))
-            and aws_service(environ) in JSON_PROTOCOL_SERVICES
+            and _target_api(environ) in JSON_PROTOCOL_TARGETS
         )
 
     def _handler(self, environ: dict[str, Any]) -> Callable[..., Any] | None:
-        """moto's handler for `/` of the request's service, found once through its Flask app's
-        URL map; None (moto's app answers) if that rule is not a plain handler."""
-        from infra.local.persistence import aws_service
-
-        service = aws_service(environ)
-        if service not in self._handlers:
+        """moto's handler for `/` of the request's API, found once through its Flask app's URL
+        map; None (moto's app answers) if that rule is not a plain handler."""
+        api = _target_api(environ)
+        if api not in self._handlers:
             with self._handlers_lock:
                 flask_app = self.app.get_application(environ)
                 try:
@@ -795,20 +792,30 @@ class JsonProtocolShortcut:
                     endpoint, arguments = None, {"unmatched": True}
                 view = flask_app.view_functions.get(endpoint) if endpoint else None
                 callback = getattr(view, "callback", None)
-                self._handlers[service] = callback if callback is not None and not arguments else None
-        return self._handlers[service]
+                self._handlers[api] = callback if callback is not None and not arguments else None
+        return self._handlers[api]
 
     @staticmethod
     def _respond(status: int, headers: dict[str, Any], body: str | bytes, start_response: Callable[..., Any]) -> Any:
         from werkzeug.http import HTTP_STATUS_CODES
 
         data = body.encode() if isinstance(body, str) else bytes(body or b"")
-        lines = [(str(name), str(value)) for name, value in headers.items() if str(name).lower() != "content-length"]
+        lines = [
+            (str(name), str(value))  # as werkzeug's Headers: a list value is one header per item
+            for name, values in headers.items()
+            if str(name).lower() != "content-length"
+            for value in (values if isinstance(values, list | tuple) else [values])
+        ]
         if not any(name.lower() == "content-type" for name, _ in lines):
             lines.append(("Content-Type", "text/html; charset=utf-8"))  # Flask's default
         lines.append(("Content-Length", str(len(data))))
         start_response(f"{status} {HTTP_STATUS_CODES.get(status, 'UNKNOWN').upper()}", lines)  # as werkzeug writes it
         return [data]
+
+
+def _target_api(environ: dict[str, Any]) -> str:
+    """X-Amz-Target's API (`DynamoDB_20120810.PutItem` -> `DynamoDB_20120810`); "" without one."""
+    return str(environ.get("HTTP_X_AMZ_TARGET", "")).partition(".")[0]
 
 
 class Emulator:

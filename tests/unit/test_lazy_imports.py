@@ -145,3 +145,15 @@ def test_the_webhook_sender_is_the_subscriptions_sender(function, function_env, 
     monkeypatch.setattr(sender, "post", recording_post)
     assert handler.post_webhook("endpoint", b"{}", {"a": "b"}, 10) == "result"
     assert sent == [("endpoint", b"{}", {"a": "b"}, 10)]
+
+
+def test_a_store_whose_making_fails_raises_its_own_error(campaigns):
+    def broken() -> Any:
+        raise AttributeError("the table has no such index")
+
+    proxy = campaigns.MadeOnFirstUse(broken)
+    with pytest.raises(AttributeError, match="no such index"):
+        proxy.get("cmp_1")  # not a RecursionError through `store`
+    import copy
+
+    assert isinstance(copy.copy(proxy), campaigns.MadeOnFirstUse)  # copying asks for no store

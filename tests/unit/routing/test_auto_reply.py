@@ -83,6 +83,15 @@ def test_reply_requested_is_rendered_with_the_assignment_and_addressed_to_the_se
     assert events["routing.assigned"].attributes["auto_reply_rule"] == "ack"
 
 
+def test_the_reply_names_the_assignee_without_reading_the_responder_again(with_auto_reply, monkeypatch):
+    read: list[str] = []
+    reads = with_auto_reply.config.responder
+    monkeypatch.setattr(with_auto_reply.config, "responder", lambda tenant, rid: read.append(rid) or reads(tenant, rid))
+    events = by_type(route(sms(1, "My BP-200 brake pad squeals"), with_auto_reply, NOW, lambda _: None))
+    assert events["reply.requested"].text == "Hi , parts has it. Pia replies within 1 hour."
+    assert read == []  # `assign` had read Pia's profile to choose her
+
+
 def test_sticky_messages_still_request_the_reply_and_the_replies_function_sends_it_once(with_auto_reply):
     route(sms(1, "My BP-200 brake pad squeals"), with_auto_reply, NOW, lambda _: None)
     later = by_type(route(sms(2, "Any news?"), with_auto_reply, NOW + timedelta(minutes=5), lambda _: None))

@@ -29,6 +29,8 @@ class Assignment:
     responder_id: str | None
     strategy: str | None
     distance_km: float | None = None
+    # The responder's name as routing read it to choose (an auto-reply names the assignee).
+    responder_name: str | None = None
 
 
 class GeoPoint(BaseModel):
