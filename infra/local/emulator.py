@@ -747,26 +747,32 @@ class JsonProtocolShortcut:
     scheduler's REST calls, moto's own API) goes through moto's app unchanged."""
 
     def __init__(self, app: Any) -> None:
+        # Imported once here, not per request: this is the emulator's hot path.
+        from botocore.exceptions import ClientError
+        from moto.moto_api import recorder
+        from moto.moto_server.werkzeug_app import BackendRequest
+        from werkzeug.exceptions import HTTPException
+        from werkzeug.http import HTTP_STATUS_CODES
+
         self.app = app  # moto's DomainDispatcherApplication
         self._handlers: dict[str, Callable[..., Any] | None] = {}
         self._handlers_lock = threading.Lock()
+        self._client_error, self._http_exception = ClientError, HTTPException
+        self._request_class, self._record = BackendRequest, recorder._record_request
+        # Status lines as werkzeug writes them ("400 BAD REQUEST").
+        self._status_lines = {code: f"{code} {reason.upper()}" for code, reason in HTTP_STATUS_CODES.items()}
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         handler = self._handler(environ) if self._is_json_protocol(environ) else None
         if handler is None:
             return self.app(environ, start_response)
-        from botocore.exceptions import ClientError
-        from moto.moto_api import recorder
-        from moto.moto_server.werkzeug_app import BackendRequest
-        from werkzeug.exceptions import HTTPException
-
-        request = BackendRequest(environ)
-        recorder._record_request(request)
+        request = self._request_class(environ)
+        self._record(request)
         try:
             result = handler(request, request.raw_url, dict(request.headers))
-        except ClientError as exc:  # as moto's Flask wrapper answers it
+        except self._client_error as exc:  # as moto's Flask wrapper answers it
             result = 400, {}, exc.response["Error"]["Message"]
-        except HTTPException as exc:  # as Flask answers it
+        except self._http_exception as exc:  # as Flask answers it
             return exc.get_response(environ)(environ, start_response)
         status, headers, body = result if len(result) == 3 else (200, {}, result)
         return self._respond(int(status), headers, body, start_response)
@@ -795,10 +801,9 @@ class JsonProtocolShortcut:
                 self._handlers[api] = callback if callback is not None and not arguments else None
         return self._handlers[api]
 
-    @staticmethod
-    def _respond(status: int, headers: dict[str, Any], body: str | bytes, start_response: Callable[..., Any]) -> Any:
-        from werkzeug.http import HTTP_STATUS_CODES
-
+    def _respond(
+        self, status: int, headers: dict[str, Any], body: str | bytes, start_response: Callable[..., Any]
+    ) -> Any:
         data = body.encode() if isinstance(body, str) else bytes(body or b"")
         lines = [
             (str(name), str(value))  # as werkzeug's Headers: a list value is one header per item
@@ -809,7 +814,7 @@ class JsonProtocolShortcut:
         if not any(name.lower() == "content-type" for name, _ in lines):
             lines.append(("Content-Type", "text/html; charset=utf-8"))  # Flask's default
         lines.append(("Content-Length", str(len(data))))
-        start_response(f"{status} {HTTP_STATUS_CODES.get(status, 'UNKNOWN').upper()}", lines)  # as werkzeug writes it
+        start_response(self._status_lines.get(status, f"{status} UNKNOWN"), lines)
         return [data]
 
 
