@@ -27,6 +27,7 @@ import sysconfig
 import tempfile
 import threading
 from collections import deque
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, Listener
 from pathlib import Path
@@ -55,6 +56,11 @@ BOOT_TIMEOUT_SECONDS = 120.0
 # the admin API), which on AWS have compute of their own. They still get every idle cycle, so
 # they catch up as soon as callers leave them room.
 BACKGROUND_NICENESS = 10
+# Of the consumers, the event log goes first: it is the hub's record (what `GET /admin/events`,
+# replays and reconciliations read) and the cheapest consumer per event, so after a burst it is
+# current within a second or two while routing and the rest work through their backlogs.
+RECORD_FUNCTIONS = frozenset({"event_log"})
+RECORD_NICENESS = 3
 # A directory: every sandbox profiles its invocations into it (infra/local/worker.py, _Profile).
 PROFILE_ENV = "SWITCHBOARD_PROFILE_FUNCTIONS"
 # What a sandbox gets of the hub's own environment besides the function's variables: the emulator's
@@ -71,6 +77,13 @@ class FunctionError(Exception):
         self.function = function
         self.error_type = error_type
         self.remote_traceback = remote_traceback
+
+
+def niceness(function: str, answering: Collection[str]) -> int:
+    """How much lower than the hub's a sandbox of `function` runs (os.nice's increment)."""
+    if function in answering:
+        return 0
+    return RECORD_NICENESS if function in RECORD_FUNCTIONS else BACKGROUND_NICENESS
 
 
 def coverage_settings() -> dict[str, str] | None:
@@ -401,7 +414,7 @@ class WorkerFunctions(LocalFunctions):
             "injections": self._injections[name],
             "coverage": self._coverage,
             "profile_dir": os.environ.get(PROFILE_ENV) or None,
-            "nice": 0 if name in self._answering else BACKGROUND_NICENESS,
+            "nice": niceness(name, self._answering),
         }
         pid, connection = self._zygote().fork(config, BOOT_TIMEOUT_SECONDS)
         worker = Worker(name, pid, connection)

@@ -4,7 +4,9 @@ errors come back to the caller as exceptions."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import pstats
 import threading
 import time
@@ -15,7 +17,16 @@ import pytest
 
 from infra import topology
 from infra.local.emulator import LocalNames
-from infra.local.workers import PROFILE_ENV, REPOSITORY, FunctionError, Pool, Worker, WorkerFunctions
+from infra.local.workers import (
+    BACKGROUND_NICENESS,
+    PROFILE_ENV,
+    RECORD_NICENESS,
+    REPOSITORY,
+    FunctionError,
+    Pool,
+    Worker,
+    WorkerFunctions,
+)
 from tests.unit.local import sandbox_probe
 
 NAMES = LocalNames("test").mapping()
@@ -52,6 +63,23 @@ def test_a_sandbox_sees_its_own_environment_and_folder_only(functions: WorkerFun
     assert seen["own_function"] == "ok"
     assert seen["other_function"].startswith("ModuleNotFoundError") and "functions.ingest" in seen["other_function"]
     assert seen["infra"].startswith("ModuleNotFoundError") and seen["tests"].startswith("ModuleNotFoundError")
+
+
+@pytest.mark.parametrize(
+    ("function", "increment"),
+    [("authorizer", 0), ("event_log", RECORD_NICENESS), ("routing", BACKGROUND_NICENESS)],
+)
+def test_callers_functions_run_first_then_the_event_log_then_the_other_consumers(
+    functions: WorkerFunctions, tmp_path: Path, function: str, increment: int
+) -> None:
+    report = tmp_path / "seen.json"
+    functions.inject(function, sandbox_probe.__file__, "report", str(report))
+    try:
+        with contextlib.suppress(FunctionError):  # the probe runs at boot; the empty event may be refused
+            functions.invoke(function, {})
+    finally:
+        functions.clear_injections(function)
+    assert json.loads(report.read_text())["niceness"] == min(19, os.nice(0) + increment)
 
 
 def test_a_handler_error_comes_back_as_an_exception_and_the_sandbox_stays(functions: WorkerFunctions) -> None:
