@@ -12,6 +12,10 @@ secondary index's hash attribute -- and leaves everything else to moto: the hash
 conditions are still checked item by item, the sort, pagination, limits, projections and
 filters are moto's. So the answers cannot change, only their cost.
 
+A Scan (and a query the patch does not index) walks the whole table through `Table.all_items`,
+which reads the table's dicts while other threads' writes change them; the walk is taken whole
+under the writes' lock, so it never sees a dict change size (it raised, a 500, under load).
+
 How the candidates reach moto's code without copying it: `Table.all_items` is the one place
 moto's query gets its items from, so while a patched query runs, `all_items` of that table on
 that thread returns the candidates (a thread-local: moto's server answers on many threads).
@@ -171,7 +175,11 @@ def patch_moto_dynamodb_queries(writes_lock: Any) -> None:
         given = getattr(_QUERY_CANDIDATES, "given", None)
         if given is not None and given[0] is self:
             return given[1]
-        return moto_all_items(self)
+        # moto walks the table's dicts lazily; a write on another thread (the event log's, while
+        # a Scan reads it) changed them mid-walk ("dictionary changed size during iteration", a
+        # 500). DynamoDB serves a Scan beside writes: the walk is taken whole, between writes.
+        with writes_lock:
+            return list(moto_all_items(self))
 
     def query(self: Any, *args: Any, **kwargs: Any) -> Any:
         arguments = query_signature.bind(self, *args, **kwargs).arguments

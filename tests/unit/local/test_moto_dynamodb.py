@@ -5,6 +5,8 @@ sorted here as DynamoDB's documentation defines a Query's answer."""
 
 from __future__ import annotations
 
+import sys
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -271,3 +273,34 @@ def test_every_index_query_answers_what_a_walk_of_the_table_answers(
         assert by_owner(dynamodb, owner, Limit=2) == expected_by_owner(stored, owner)  # page by page
     for state in STATES:
         assert by_state(dynamodb, state) == expected_by_state(stored, state)
+
+
+def test_a_scan_beside_writes_on_other_threads_sees_the_table_between_writes(dynamodb: Any) -> None:
+    """moto walked the table's dicts while other threads wrote new partitions into them
+    ("dictionary changed size during iteration": a Scan of the event log answered 500 while the
+    event log kept writing, at the end of the 20,000-webhook reconciliation)."""
+    from moto.dynamodb.models import dynamodb_backends
+
+    backend, table = dynamodb_backends[ACCOUNT]["us-east-1"], stored_table()
+    for n in range(2_000):
+        backend.put_item(TABLE, item(f"p{n}", "s", owner="ann"))
+    stop = threading.Event()
+
+    def write() -> None:  # as moto's server writes: through the backend, one thread per request
+        n = 0
+        while not stop.is_set():
+            backend.put_item(TABLE, item(f"new{n}", "s"))
+            n += 1
+
+    writer = threading.Thread(target=write)
+    switching = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)  # hand the interpreter over often, as a busy server does
+    writer.start()
+    try:
+        counts = [sum(1 for _ in table.all_items()) for _ in range(30)]
+    finally:
+        stop.set()
+        writer.join()
+        sys.setswitchinterval(switching)
+    assert all(count >= 2_000 for count in counts)
+    assert len(scanned(dynamodb)) >= 2_000
