@@ -175,11 +175,11 @@ def patch_moto_dynamodb_queries(writes_lock: Any) -> None:
         given = getattr(_QUERY_CANDIDATES, "given", None)
         if given is not None and given[0] is self:
             return given[1]
-        # moto walks the table's dicts lazily; a write on another thread (the event log's, while
-        # a Scan reads it) changed them mid-walk ("dictionary changed size during iteration", a
-        # 500). DynamoDB serves a Scan beside writes: the walk is taken whole, between writes.
+        # moto walks the table's dicts; a write on another thread (the event log's, while a Scan
+        # read it) changed them mid-walk ("dictionary changed size during iteration", a 500).
+        # DynamoDB serves a Scan beside writes: the walk is taken whole, between writes.
         with writes_lock:
-            return list(moto_all_items(self))
+            return moto_all_items(self)
 
     def query(self: Any, *args: Any, **kwargs: Any) -> Any:
         arguments = query_signature.bind(self, *args, **kwargs).arguments
