@@ -103,10 +103,11 @@ def patch_moto_atomic_operations() -> None:
     receives of one queue can both take the same message. With the local runtime's functions
     running concurrently (infra/local/workers.py) both happen, so every DynamoDB write runs
     alone, and receives take messages one at a time (their long-poll waits stay outside the lock).
-    EventBridge's rule changes and deliveries run apart too (see below)."""
+    EventBridge's rule changes and deliveries run apart too, and SQS deletes apart from sends
+    (see below)."""
     from moto.dynamodb.models import DynamoDBBackend
     from moto.events.models import EventsBackend
-    from moto.sqs.models import SQSBackend
+    from moto.sqs.models import Queue, SQSBackend
 
     for name in DYNAMODB_WRITES:
         method = getattr(DynamoDBBackend, name)
@@ -134,6 +135,20 @@ def patch_moto_atomic_operations() -> None:
 
         alone.switchboard_patched = True  # type: ignore[attr-defined]
         setattr(EventsBackend, name, alone)
+
+    # SQS: a delete builds the queue's list without the deleted message and then assigns it, while
+    # a send appends to the list under the queue's condition lock; a message sent between the two
+    # steps went with the old list. The 20,000-webhook reconciliation lost nine acknowledged events
+    # that way (delivered to routing's queue, gone from the event log's). Deletes hold that lock.
+    delete = Queue.delete_message
+    if not getattr(delete, "switchboard_patched", False):
+
+        def delete_message(self: Any, receipt_handle: str) -> None:
+            with self._messages_lock:
+                delete(self, receipt_handle)
+
+        delete_message.switchboard_patched = True  # type: ignore[attr-defined]
+        Queue.delete_message = delete_message  # type: ignore[method-assign]
 
     receive = SQSBackend.receive_message
     if getattr(receive, "switchboard_patched", False):
