@@ -89,13 +89,7 @@ def test_a_partner_key_opens_on_its_own_subscriptions_only(console: Console, par
     page.goto(f"{hub.url}/console#/partners/{theirs['id']}")
     page.get_by_role("alert").get_by_text("unknown subscription").wait_for()
     assert theirs["url"] not in page.content()
-    # The browser logs the refused request as a failed resource, at times only after the page has
-    # shown the alert (a teardown once failed on it): wait for that line before dropping it.
-    for _ in range(100):
-        if any("404" in e for e in console.errors):
-            break
-        page.wait_for_timeout(50)
-    console.errors[:] = [e for e in console.errors if "404" not in e]
+    console.drop_refusals("404")
 
 
 def test_pausing_in_the_console_is_what_the_api_answers_and_the_status_filter_finds_it(console: Console):

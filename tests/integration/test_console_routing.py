@@ -89,7 +89,7 @@ def test_a_bad_rule_set_shows_the_apis_problems_and_changes_nothing(console: Con
     problems = alert.locator("li").all_inner_texts()
     assert any("rule_set.default_team" in p for p in problems), problems
     assert any("rule_set.rules.0.then" in p for p in problems), problems
-    console.errors[:] = [e for e in console.errors if "400" not in e]
+    console.drop_refusals("400")
     assert hub.admin("GET", "/admin/routing/rules")[1]["version"] == restored_rules["version"]
 
 
@@ -142,7 +142,7 @@ def test_responders_on_the_map_and_edited_from_a_row_opened_with_enter(console: 
         fill_editor(page, "#responder-json", {**edited, "skills": {"towing": 9}})
         page.get_by_role("button", name="Save responder").click()
         page.get_by_role("alert").get_by_text(re.compile("^400: .*skills")).wait_for()
-        console.errors[:] = [e for e in console.errors if "400" not in e]
+        console.drop_refusals("400")
 
         fill_editor(page, "#responder-json", {**edited, "capacity": 7})
         page.get_by_role("button", name="Save responder").click()
@@ -176,7 +176,7 @@ def test_a_team_saved_in_the_console_and_a_taxonomy_problem_shown(console: Conso
     fill_editor(page, "#taxonomy-json", {"topics": [{"name": "empty", "phrases": []}], "entities": {}})
     page.get_by_role("button", name="Save taxonomy").click()
     page.get_by_role("alert").get_by_text(re.compile("^400: ")).wait_for()
-    console.errors[:] = [e for e in console.errors if "400" not in e]
+    console.drop_refusals("400")
     assert hub.admin("GET", "/admin/routing/taxonomy")[1]["version"] == version
 
 
@@ -195,7 +195,7 @@ def test_a_staff_key_views_and_simulates_but_may_not_save(console: Console, rout
     page.evaluate("document.querySelector('form button[type=submit]').disabled = false")
     save.click()
     page.get_by_role("alert").get_by_text(re.compile("^403: .*needs a key with role admin")).wait_for()
-    console.errors[:] = [e for e in console.errors if "403" not in e]
+    console.drop_refusals("403")
     assert hub.admin("GET", "/admin/routing/rules")[1]["version"] == before
     page.goto(f"{hub.url}/console#/routing/teams")
     assert page.get_by_role("button", name="Save team").is_disabled()
